@@ -1,0 +1,3 @@
+module github.com/ticketpulse/ticketpulse/services/escalation
+
+go 1.26.8

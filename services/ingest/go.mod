@@ -1,0 +1,3 @@
+module github.com/ticketpulse/ticketpulse/services/ingest
+
+go 1.26.8

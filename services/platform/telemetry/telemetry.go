@@ -1,0 +1,130 @@
+// Package telemetry sets up structured logs, OpenTelemetry tracing and metrics (exposed for
+// Prometheus), and carries trace context through NATS message headers.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// NewLogger builds a slog logger. format is "text" or "json"; level is debug, info, warn or error.
+func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("log format %q: want text or json", format)
+	}
+}
+
+// Telemetry owns the service's tracer and meter providers.
+type Telemetry struct {
+	Tracer  trace.Tracer
+	Meter   metric.Meter
+	Metrics http.Handler
+
+	shutdown []func(context.Context) error
+}
+
+// Setup builds the providers. With an OTLP endpoint (host:port, gRPC) spans are exported there;
+// without one, spans are still created so trace context propagates between services.
+func Setup(ctx context.Context, service, otlpEndpoint string) (*Telemetry, error) {
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(service)))
+	if err != nil {
+		return nil, fmt.Errorf("otel resource: %w", err)
+	}
+	t := &Telemetry{}
+	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if otlpEndpoint != "" {
+		exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(otlpEndpoint), otlptracegrpc.WithInsecure())
+		if err != nil {
+			return nil, fmt.Errorf("otlp exporter %s: %w", otlpEndpoint, err)
+		}
+		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+	}
+	tp := sdktrace.NewTracerProvider(tpOpts...)
+	t.shutdown = append(t.shutdown, tp.Shutdown)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+	if err != nil {
+		return nil, fmt.Errorf("prometheus exporter: %w", err)
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res))
+	t.shutdown = append(t.shutdown, mp.Shutdown)
+
+	// Global providers let instrumentation libraries (otelgrpc) find them.
+	otel.SetTracerProvider(tp)
+	otel.SetMeterProvider(mp)
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+
+	t.Tracer = tp.Tracer("github.com/ticketpulse/ticketpulse/" + service)
+	t.Meter = mp.Meter("github.com/ticketpulse/ticketpulse/" + service)
+	t.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return t, nil
+}
+
+// Shutdown flushes and stops the providers.
+func (t *Telemetry) Shutdown(ctx context.Context) error {
+	var errs []error
+	for _, f := range t.shutdown {
+		errs = append(errs, f(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// HeaderCarrier adapts NATS message headers to OpenTelemetry propagation.
+type HeaderCarrier nats.Header
+
+// Get returns the first value of key.
+func (c HeaderCarrier) Get(key string) string { return nats.Header(c).Get(key) }
+
+// Set replaces key.
+func (c HeaderCarrier) Set(key, value string) { nats.Header(c).Set(key, value) }
+
+// Keys lists the header names.
+func (c HeaderCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// Inject writes the span context of ctx (W3C traceparent) into h.
+func Inject(ctx context.Context, h nats.Header) {
+	otel.GetTextMapPropagator().Inject(ctx, HeaderCarrier(h))
+}
+
+// Extract returns ctx carrying the remote span context found in h.
+func Extract(ctx context.Context, h nats.Header) context.Context {
+	return otel.GetTextMapPropagator().Extract(ctx, HeaderCarrier(h))
+}
