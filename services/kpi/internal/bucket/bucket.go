@@ -1,0 +1,261 @@
+// Package bucket defines how KPI figures are laid out in Redis: which keys hold which scope's
+// hourly, daily and weekly totals, the field names, and how a hash read back becomes Totals.
+//
+// Every key of one scope shares the hash tag {<tenant>:<kind>:<id>}, so a script that updates a
+// scope touches one Redis Cluster slot. Per scope there are three hashes:
+//
+//	tp:{T:a:X}:h:<day>   hourly detail of one UTC day, fields "<hh>|<field>"
+//	tp:{T:a:X}:d:<day>   the day's totals, fields "<field>"
+//	tp:{T:a:X}:w:<week>  the week's totals (weeks start on Monday, UTC), fields "<field>"
+//
+// <day> is days since 1970-01-01 UTC and <week> is WeekOf(day). A window is answered from the
+// fewest keys that cover it exactly: whole weeks, then whole days, then single hours.
+package bucket
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/hist"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+)
+
+// Kind is the kind of scope figures are credited to.
+type Kind byte
+
+const (
+	Agent      Kind = 'a'
+	Team       Kind = 'g'
+	Unassigned Kind = 'u'
+)
+
+// Scope names whose figures a bucket holds. ID is the helpdesk's own id, unescaped; empty for Unassigned.
+type Scope struct {
+	Kind Kind
+	ID   string
+}
+
+// Tag is the scope's hash tag, the part of every key that picks its Redis Cluster slot.
+func (s Scope) Tag(tenant string) string {
+	if s.Kind == Unassigned {
+		return "{" + tenant + ":u}"
+	}
+	return "{" + tenant + ":" + string(s.Kind) + ":" + idtoken.Escape(s.ID) + "}"
+}
+
+// HourKey holds the hourly detail of one UTC day.
+func HourKey(tenant string, s Scope, day int64) string {
+	return "tp:" + s.Tag(tenant) + ":h:" + strconv.FormatInt(day, 10)
+}
+
+// DayKey holds the totals of one UTC day.
+func DayKey(tenant string, s Scope, day int64) string {
+	return "tp:" + s.Tag(tenant) + ":d:" + strconv.FormatInt(day, 10)
+}
+
+// WeekKey holds the totals of one week.
+func WeekKey(tenant string, s Scope, week int64) string {
+	return "tp:" + s.Tag(tenant) + ":w:" + strconv.FormatInt(week, 10)
+}
+
+// MarkerKey holds the (ticket, version) markers that stop a delta being applied twice.
+func MarkerKey(tenant string, s Scope) string { return "tp:" + s.Tag(tenant) + ":m" }
+
+// IndexTag is the hash tag of a tenant's listing index.
+func IndexTag(tenant string) string { return "{" + tenant + ":ix}" }
+
+// AgentsKey is the set of escaped agent ids credited with anything on a UTC day.
+func AgentsKey(tenant string, day int64) string {
+	return "tp:" + IndexTag(tenant) + ":a:" + strconv.FormatInt(day, 10)
+}
+
+// TeamAgentsKey is the set of escaped agent ids credited with samples of a team on a UTC day.
+func TeamAgentsKey(tenant, team string, day int64) string {
+	return "tp:" + IndexTag(tenant) + ":ga:" + idtoken.Escape(team) + ":" + strconv.FormatInt(day, 10)
+}
+
+// TeamsKey is the set of escaped team ids credited with anything on a UTC day.
+func TeamsKey(tenant string, day int64) string {
+	return "tp:" + IndexTag(tenant) + ":g:" + strconv.FormatInt(day, 10)
+}
+
+// DayOf returns the UTC day of a unix hour (hours since the epoch).
+func DayOf(hour int64) int64 { return floorDiv(hour, 24) }
+
+// WeekOf returns the Monday-based week of a UTC day (1970-01-01 was a Thursday).
+func WeekOf(day int64) int64 { return floorDiv(day+3, 7) }
+
+// FirstDayOfWeek is the first day (a Monday) of week.
+func FirstDayOfWeek(week int64) int64 { return week*7 - 3 }
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// Counter is one additive figure of a bucket.
+type Counter int
+
+const (
+	FirstCount Counter = iota
+	FirstSumMillis
+	NextCount
+	NextSumMillis
+	ResolutionCount
+	ResolutionSumMillis
+	Assigned
+	AssignedNowResolved
+	Resolutions
+	Reopens
+	OneTouch
+	CSATCount
+	CSATScoreSum
+	CSATPositive
+	SLAMet
+	SLABreached
+	NumCounters
+)
+
+var counterFields = [NumCounters]string{
+	FirstCount: "fc", FirstSumMillis: "fs", NextCount: "nc", NextSumMillis: "ns",
+	ResolutionCount: "rc", ResolutionSumMillis: "rs", Assigned: "as", AssignedNowResolved: "ar",
+	Resolutions: "rv", Reopens: "ro", OneTouch: "ot", CSATCount: "cc", CSATScoreSum: "cs",
+	CSATPositive: "cp", SLAMet: "sm", SLABreached: "sb",
+}
+
+// Field is the hash field name of c.
+func (c Counter) Field() string { return counterFields[c] }
+
+// Duration is a KPI kept as a histogram.
+type Duration int
+
+const (
+	FirstResponse Duration = iota
+	NextResponse
+	Resolution
+	NumDurations
+)
+
+var durationPrefix = [NumDurations]byte{FirstResponse: 'F', NextResponse: 'N', Resolution: 'R'}
+
+// BinField is the hash field of bin b of duration d, e.g. "F412"; the zero bin is "Fz".
+func BinField(d Duration, b int32) string {
+	if b == hist.ZeroBin {
+		return string(durationPrefix[d]) + "z"
+	}
+	return string(durationPrefix[d]) + strconv.FormatInt(int64(b), 10)
+}
+
+// HourField prefixes field with the hour of the day, for the hourly detail hash.
+func HourField(hourOfDay int, field string) string {
+	return fmt.Sprintf("%02d|%s", hourOfDay, field)
+}
+
+// SplitHourField returns the hour of the day and the plain field of an hourly detail field.
+func SplitHourField(f string) (hourOfDay int, field string, err error) {
+	if len(f) < 4 || f[2] != '|' {
+		return 0, "", fmt.Errorf("hourly field %q: want hh|field", f)
+	}
+	h, err := strconv.Atoi(f[:2])
+	if err != nil || h < 0 || h > 23 {
+		return 0, "", fmt.Errorf("hourly field %q: bad hour", f)
+	}
+	return h, f[3:], nil
+}
+
+// Totals are figures summed over any set of buckets.
+type Totals struct {
+	C [NumCounters]int64
+	H [NumDurations]hist.Hist
+}
+
+// NewTotals returns empty totals.
+func NewTotals() *Totals {
+	t := &Totals{}
+	for i := range t.H {
+		t.H[i] = hist.Hist{}
+	}
+	return t
+}
+
+var counterByField = func() map[string]Counter {
+	m := make(map[string]Counter, NumCounters)
+	for c, f := range counterFields {
+		m[f] = Counter(c)
+	}
+	return m
+}()
+
+// AddField adds v to the figure a plain field names.
+func (t *Totals) AddField(field string, v int64) error {
+	if c, ok := counterByField[field]; ok {
+		t.C[c] += v
+		return nil
+	}
+	if len(field) >= 2 {
+		for d, p := range durationPrefix {
+			if field[0] != p {
+				continue
+			}
+			if field[1:] == "z" {
+				t.H[d].Add(hist.ZeroBin, v)
+				return nil
+			}
+			b, err := strconv.ParseInt(field[1:], 10, 32)
+			if err != nil {
+				break
+			}
+			t.H[d].Add(int32(b), v)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown bucket field %q", field)
+}
+
+// AddHash adds a hash read back from Redis (field -> decimal value).
+func (t *Totals) AddHash(h map[string]string) error {
+	for f, s := range h {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("bucket field %q: value %q: %w", f, s, err)
+		}
+		if err := t.AddField(f, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddHourHash adds the fields of an hourly detail hash whose hour of the day is in [fromHour, toHour).
+func (t *Totals) AddHourHash(h map[string]string, fromHour, toHour int) error {
+	for f, s := range h {
+		hh, field, err := SplitHourField(f)
+		if err != nil {
+			return err
+		}
+		if hh < fromHour || hh >= toHour {
+			continue
+		}
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("bucket field %q: value %q: %w", f, s, err)
+		}
+		if err := t.AddField(field, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Merge adds o into t.
+func (t *Totals) Merge(o *Totals) {
+	for i := range t.C {
+		t.C[i] += o.C[i]
+	}
+	for i := range t.H {
+		t.H[i].Merge(o.H[i])
+	}
+}

@@ -1,0 +1,65 @@
+package bucket
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/hist"
+)
+
+func TestKeysShareOneHashTagPerScope(t *testing.T) {
+	s := Scope{Kind: Agent, ID: "ana.{x}@example.com"}
+	keys := []string{HourKey("acme", s, 1), DayKey("acme", s, 1), WeekKey("acme", s, 1), MarkerKey("acme", s)}
+	for _, k := range keys {
+		open, close := strings.IndexByte(k, '{'), strings.IndexByte(k, '}')
+		if tag := k[open : close+1]; tag != s.Tag("acme") {
+			t.Errorf("key %q has hash tag %q, want %q", k, tag, s.Tag("acme"))
+		}
+	}
+	if got := (Scope{Kind: Unassigned}).Tag("acme"); got != "{acme:u}" {
+		t.Errorf("unassigned tag = %q", got)
+	}
+}
+
+func TestWeekStartsOnMonday(t *testing.T) {
+	for _, give := range []string{"2026-11-23", "2026-11-29", "2026-11-30", "1970-01-01", "1969-12-29"} {
+		d, _ := time.Parse("2006-01-02", give)
+		day := floorDiv(d.Unix(), 86400)
+		first := time.Unix(FirstDayOfWeek(WeekOf(day))*86400, 0).UTC()
+		if first.Weekday() != time.Monday || d.Sub(first) < 0 || d.Sub(first) >= 7*24*time.Hour {
+			t.Errorf("%s: week starts %s", give, first.Format("2006-01-02 Mon"))
+		}
+	}
+}
+
+func TestFieldsRoundTrip(t *testing.T) {
+	tot := NewTotals()
+	h := map[string]string{
+		"fc": "2", "fs": "3000", BinField(FirstResponse, 5): "2", BinField(Resolution, hist.ZeroBin): "1",
+		BinField(NextResponse, -3): "4", "cp": "1",
+	}
+	if err := tot.AddHash(h); err != nil {
+		t.Fatal(err)
+	}
+	if tot.C[FirstCount] != 2 || tot.C[FirstSumMillis] != 3000 || tot.C[CSATPositive] != 1 {
+		t.Fatalf("counters: %v", tot.C)
+	}
+	if tot.H[FirstResponse][5] != 2 || tot.H[Resolution][hist.ZeroBin] != 1 || tot.H[NextResponse][-3] != 4 {
+		t.Fatalf("histograms: %v", tot.H)
+	}
+	if err := tot.AddHash(map[string]string{"zz": "1"}); err == nil {
+		t.Fatal("unknown field accepted")
+	}
+}
+
+func TestHourHashFiltersHours(t *testing.T) {
+	tot := NewTotals()
+	h := map[string]string{HourField(3, "as"): "1", HourField(4, "as"): "10", HourField(23, "as"): "100"}
+	if err := tot.AddHourHash(h, 4, 23); err != nil {
+		t.Fatal(err)
+	}
+	if tot.C[Assigned] != 10 {
+		t.Fatalf("assigned = %d, want only hour 4", tot.C[Assigned])
+	}
+}
