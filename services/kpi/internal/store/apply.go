@@ -1,0 +1,187 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+)
+
+// markTTL keeps a version mark long enough to cover the window between applying a ticket's deltas
+// and clearing them, even for a writer stalled for a day.
+const markTTL = 2 * 24 * time.Hour
+
+type slotKey struct {
+	tenant string
+	scope  bucket.Scope
+}
+
+type slotEntry struct {
+	ticket  string
+	version int64
+	ops     []op
+}
+
+type op struct {
+	hour  int64
+	field contrib.Field
+	delta int64
+}
+
+// exec runs a pipeline built by fill; when Redis lost its script cache (a restart), it loads the
+// scripts and runs the pipeline once more. Every command sent here is safe to repeat.
+func (w *Writer) exec(ctx context.Context, fill func(redis.Pipeliner)) ([]redis.Cmder, error) {
+	for attempt := 0; ; attempt++ {
+		pipe := w.rdb.Pipeline()
+		fill(pipe)
+		cmds, err := pipe.Exec(ctx)
+		if err == nil || attempt > 0 || !strings.Contains(err.Error(), "NOSCRIPT") {
+			return cmds, err
+		}
+		for _, s := range []*redis.Script{casScript, applyScript} {
+			if err := s.Load(ctx, w.rdb).Err(); err != nil {
+				return nil, fmt.Errorf("load script: %w", err)
+			}
+		}
+	}
+}
+
+func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
+	slots := map[slotKey][]slotEntry{}
+	type member struct{ key, value string }
+	var members []member
+	var memberKeys []string
+	addMember := func(key, value string) {
+		members = append(members, member{key, value})
+		if !slices.Contains(memberKeys, key) {
+			memberKeys = append(memberKeys, key)
+		}
+	}
+	for _, wk := range done {
+		versions := make([]int64, 0, len(wk.pending))
+		for v := range wk.pending {
+			versions = append(versions, v)
+		}
+		slices.Sort(versions)
+		ticketToken := idtoken.Escape(wk.t.ID)
+		for _, v := range versions {
+			p := wk.pending[v]
+			perSlot := map[slotKey][]op{}
+			for k, d := range p.Deltas {
+				sk := slotKey{wk.t.Tenant, bucket.Scope{Kind: k.Kind, ID: k.ID}}
+				perSlot[sk] = append(perSlot[sk], op{hour: k.Hour, field: k.Field, delta: d})
+				if k.Kind == bucket.Team {
+					addMember(bucket.TeamsKey(wk.t.Tenant, bucket.DayOf(k.Hour)), idtoken.Escape(k.ID))
+				}
+			}
+			for sk, ops := range perSlot {
+				slots[sk] = append(slots[sk], slotEntry{ticket: ticketToken, version: v, ops: ops})
+				if sk.scope.Kind != bucket.Unassigned {
+					if res.Changed[sk.tenant] == nil {
+						res.Changed[sk.tenant] = map[bucket.Scope]struct{}{}
+					}
+					res.Changed[sk.tenant][sk.scope] = struct{}{}
+				}
+			}
+			for _, m := range p.Memberships {
+				addMember(bucket.AgentsKey(wk.t.Tenant, m.Day), idtoken.Escape(m.Agent))
+				if m.Team != "" {
+					addMember(bucket.TeamAgentsKey(wk.t.Tenant, m.Team, m.Day), idtoken.Escape(m.Agent))
+					addMember(bucket.TeamsKey(wk.t.Tenant, m.Day), idtoken.Escape(m.Team))
+				}
+			}
+		}
+	}
+	if len(slots) == 0 {
+		return nil
+	}
+	today := w.now().UTC().Unix() / 86400
+	_, err := w.exec(ctx, func(pipe redis.Pipeliner) {
+		for sk, entries := range slots {
+			keys, args := w.applyArgs(sk, entries, today)
+			applyScript.EvalSha(ctx, pipe, keys, args...)
+		}
+		for _, m := range members {
+			pipe.SAdd(ctx, m.key, m.value)
+		}
+		if w.retention > 0 {
+			for _, k := range memberKeys {
+				day, _ := strconv.ParseInt(k[strings.LastIndexByte(k, ':')+1:], 10, 64)
+				pipe.ExpireAt(ctx, k, time.Unix((day+1)*86400, 0).Add(w.retention))
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("apply deltas: %w", err)
+	}
+	return nil
+}
+
+func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]string, []any) {
+	tag := sk.scope.Tag(sk.tenant)
+	keys := []string{
+		"tp:" + tag + ":m:" + strconv.FormatInt(today, 10),
+		"tp:" + tag + ":m:" + strconv.FormatInt(today-1, 10),
+	}
+	index := map[string]int{}
+	var expiry []any
+	keyIndex := func(k string, expireAt int64) int {
+		if i, ok := index[k]; ok {
+			return i
+		}
+		keys = append(keys, k)
+		index[k] = len(keys) - 2
+		if w.retention <= 0 {
+			expireAt = 0
+		}
+		expiry = append(expiry, expireAt)
+		return len(keys) - 2
+	}
+	ret := int64(w.retention / time.Second)
+	var body []any
+	for _, e := range entries {
+		body = append(body, e.ticket, e.version, len(e.ops))
+		for _, o := range e.ops {
+			day := bucket.DayOf(o.hour)
+			week := bucket.WeekOf(day)
+			h := keyIndex(bucket.HourKey(sk.tenant, sk.scope, day), (day+1)*86400+ret)
+			d := keyIndex(bucket.DayKey(sk.tenant, sk.scope, day), (day+1)*86400+ret)
+			wk := keyIndex(bucket.WeekKey(sk.tenant, sk.scope, week), (bucket.FirstDayOfWeek(week)+7)*86400+ret)
+			name := o.field.Name()
+			hourOfDay := int(o.hour - day*24)
+			body = append(body, h, d, wk, bucket.HourField(hourOfDay, name), name, o.delta)
+		}
+	}
+	args := append([]any{int64(markTTL / time.Second), len(entries)}, expiry...)
+	return keys, append(args, body...)
+}
+
+// clear removes the pending entries this batch applied.
+func (w *Writer) clear(ctx context.Context, done []*work) error {
+	var n int
+	_, err := w.exec(ctx, func(pipe redis.Pipeliner) {
+		for _, wk := range done {
+			if len(wk.pending) == 0 {
+				continue
+			}
+			fields := make([]string, 0, len(wk.pending))
+			for v := range wk.pending {
+				fields = append(fields, "p"+strconv.FormatInt(v, 10))
+			}
+			pipe.HDel(ctx, wk.key, fields...)
+			n++
+		}
+	})
+	if err != nil && n > 0 {
+		return fmt.Errorf("clear pending deltas: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,281 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+)
+
+// The ticket state and pending deltas are stored as compact binary blobs: a string table (ids repeat
+// a lot within a ticket) followed by varint-encoded records. Format version 1.
+const codecVersion = 1
+
+var errCorrupt = errors.New("corrupt ticket state")
+
+type encoder struct {
+	buf     []byte
+	strings map[string]uint64
+	table   []string
+}
+
+func newEncoder() *encoder { return &encoder{strings: map[string]uint64{}} }
+
+func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
+func (e *encoder) varint(v int64)   { e.buf = binary.AppendVarint(e.buf, v) }
+
+func (e *encoder) str(s string) {
+	i, ok := e.strings[s]
+	if !ok {
+		i = uint64(len(e.table))
+		e.strings[s] = i
+		e.table = append(e.table, s)
+	}
+	e.uvarint(i)
+}
+
+// bytes returns version, string table, then the body.
+func (e *encoder) bytes() []byte {
+	out := binary.AppendUvarint(nil, codecVersion)
+	out = binary.AppendUvarint(out, uint64(len(e.table)))
+	for _, s := range e.table {
+		out = binary.AppendUvarint(out, uint64(len(s)))
+		out = append(out, s...)
+	}
+	return append(out, e.buf...)
+}
+
+type decoder struct {
+	buf   []byte
+	table []string
+	err   error
+}
+
+func newDecoder(b []byte) *decoder {
+	d := &decoder{buf: b}
+	if v := d.uvarint(); v != codecVersion && d.err == nil {
+		d.err = fmt.Errorf("%w: format version %d", errCorrupt, v)
+	}
+	n := d.uvarint()
+	if n > uint64(len(d.buf)) {
+		d.fail()
+		return d
+	}
+	d.table = make([]string, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		l := d.uvarint()
+		if l > uint64(len(d.buf)) {
+			d.fail()
+			break
+		}
+		d.table = append(d.table, string(d.buf[:l]))
+		d.buf = d.buf[l:]
+	}
+	return d
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errCorrupt
+	}
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.buf)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) str() string {
+	i := d.uvarint()
+	if d.err != nil || i >= uint64(len(d.table)) {
+		d.fail()
+		return ""
+	}
+	return d.table[i]
+}
+
+func (d *decoder) u64() uint64 {
+	if d.err != nil || len(d.buf) < 8 {
+		d.fail()
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.buf)
+	d.buf = d.buf[8:]
+	return v
+}
+
+// ticketState is what the write path keeps per ticket: the events seen and the contribution applied.
+type ticketState struct {
+	Events  []contrib.Event
+	Applied map[contrib.Key]int64
+}
+
+func encodeState(s ticketState) []byte {
+	e := newEncoder()
+	e.uvarint(uint64(len(s.Events)))
+	var prevAt int64
+	for _, ev := range s.Events {
+		e.buf = binary.LittleEndian.AppendUint64(e.buf, ev.Key)
+		e.uvarint(uint64(ev.Type))
+		e.varint(ev.AtMillis - prevAt) // events are kept sorted, so deltas are small
+		prevAt = ev.AtMillis
+		e.str(ev.ActorID)
+		e.uvarint(uint64(ev.Actor))
+		e.str(ev.Assignee)
+		e.str(ev.Team)
+		e.uvarint(uint64(ev.Priority)<<8 | uint64(ev.Status)<<4 | uint64(ev.Public))
+		e.uvarint(uint64(ev.Score))
+	}
+	encodeValues(e, s.Applied)
+	return e.bytes()
+}
+
+func decodeState(b []byte) (ticketState, error) {
+	d := newDecoder(b)
+	n := d.uvarint()
+	if n > uint64(len(b)) {
+		return ticketState{}, errCorrupt
+	}
+	s := ticketState{Events: make([]contrib.Event, 0, n)}
+	var at int64
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		var ev contrib.Event
+		ev.Key = d.u64()
+		ev.Type = tpv1.EventType(d.uvarint())
+		at += d.varint()
+		ev.AtMillis = at
+		ev.ActorID = d.str()
+		ev.Actor = tpv1.ActorKind(d.uvarint())
+		ev.Assignee = d.str()
+		ev.Team = d.str()
+		packed := d.uvarint()
+		ev.Priority = tpv1.Priority(packed >> 8)
+		ev.Status = tpv1.TicketStatus(packed >> 4 & 0xF)
+		ev.Public = uint8(packed & 0xF)
+		ev.Score = uint8(d.uvarint())
+		s.Events = append(s.Events, ev)
+	}
+	s.Applied = decodeValues(d)
+	if d.err != nil {
+		return ticketState{}, d.err
+	}
+	return s, nil
+}
+
+func sortedKeys(m map[contrib.Key]int64) []contrib.Key {
+	keys := make([]contrib.Key, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b contrib.Key) int {
+		switch {
+		case a.Kind != b.Kind:
+			return int(a.Kind) - int(b.Kind)
+		case a.ID != b.ID:
+			if a.ID < b.ID {
+				return -1
+			}
+			return 1
+		case a.Hour != b.Hour:
+			if a.Hour < b.Hour {
+				return -1
+			}
+			return 1
+		}
+		return int(a.Field) - int(b.Field)
+	})
+	return keys
+}
+
+func encodeValues(e *encoder, m map[contrib.Key]int64) {
+	e.uvarint(uint64(len(m)))
+	var prevHour int64
+	for _, k := range sortedKeys(m) {
+		e.uvarint(uint64(k.Kind))
+		e.str(k.ID)
+		e.varint(k.Hour - prevHour)
+		prevHour = k.Hour
+		e.uvarint(uint64(k.Field))
+		e.varint(m[k])
+	}
+}
+
+func decodeValues(d *decoder) map[contrib.Key]int64 {
+	n := d.uvarint()
+	if n > uint64(len(d.buf)) {
+		d.fail()
+		return nil
+	}
+	m := make(map[contrib.Key]int64, n)
+	var hour int64
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		var k contrib.Key
+		k.Kind = bucket.Kind(d.uvarint())
+		k.ID = d.str()
+		hour += d.varint()
+		k.Hour = hour
+		k.Field = contrib.Field(d.uvarint())
+		m[k] = d.varint()
+	}
+	return m
+}
+
+// pendingEntry is what one version of a ticket still has to apply to the buckets.
+type pendingEntry struct {
+	Deltas      map[contrib.Key]int64
+	Memberships []contrib.Membership
+}
+
+func encodePending(p pendingEntry) []byte {
+	e := newEncoder()
+	encodeValues(e, p.Deltas)
+	e.uvarint(uint64(len(p.Memberships)))
+	for _, m := range p.Memberships {
+		e.str(m.Agent)
+		e.str(m.Team)
+		e.varint(m.Day)
+	}
+	return e.bytes()
+}
+
+func decodePending(b []byte) (pendingEntry, error) {
+	d := newDecoder(b)
+	p := pendingEntry{Deltas: decodeValues(d)}
+	n := d.uvarint()
+	if n > uint64(len(b)) {
+		return pendingEntry{}, errCorrupt
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		p.Memberships = append(p.Memberships, contrib.Membership{Agent: d.str(), Team: d.str(), Day: d.varint()})
+	}
+	if d.err != nil {
+		return pendingEntry{}, d.err
+	}
+	return p, nil
+}

@@ -1,0 +1,317 @@
+// Package store is the KPI write path of DESIGN.md §4: per ticket, a compare-and-set of its event set
+// and contribution (one slot), then the resulting deltas applied to each agent/team slot under a
+// per-ticket version mark, then the pending deltas cleared. Each step is one pipelined round trip for
+// the whole batch. A crash at any point leaves either nothing done or pending deltas that the next
+// writer of that ticket (the redelivery) finishes; the version marks stop any delta being applied twice.
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+)
+
+// TicketKey is the hash holding one ticket's version ("v"), state ("s") and pending deltas ("p<version>").
+func TicketKey(tenant, ticket string) string {
+	return "tp:{" + tenant + ":t:" + idtoken.Escape(ticket) + "}"
+}
+
+// casScript stores a ticket's new state and pending deltas if nobody changed it since it was read.
+var casScript = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], 'v') or '0'
+if v ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'p' .. ARGV[2], ARGV[4]) end
+return 1
+`)
+
+// applyScript adds deltas to one scope's buckets. KEYS[1] and KEYS[2] hold, per ticket, the highest
+// version applied in this slot (today's and yesterday's hash, so marks expire after a day or two);
+// KEYS[3..] are bucket keys. ARGV: mark TTL, entry count, one expire-at per bucket key (0: none), then
+// per entry: ticket, version, op count, and per op: hour/day/week key indexes, hour field, field, delta.
+var applyScript = redis.NewScript(`
+local nkeys = #KEYS - 2
+local i = 3
+local exp = {}
+for k = 1, nkeys do exp[k] = tonumber(ARGV[i]); i = i + 1 end
+local applied = 0
+for e = 1, tonumber(ARGV[2]) do
+  local ticket, ver, nops = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
+  i = i + 3
+  local done = math.max(tonumber(redis.call('HGET', KEYS[1], ticket) or '0'), tonumber(redis.call('HGET', KEYS[2], ticket) or '0'))
+  if ver > done then
+    for o = 1, nops do
+      local h, d, w = KEYS[2 + tonumber(ARGV[i])], KEYS[2 + tonumber(ARGV[i+1])], KEYS[2 + tonumber(ARGV[i+2])]
+      local hf, f, delta = ARGV[i+3], ARGV[i+4], ARGV[i+5]
+      if redis.call('HINCRBY', h, hf, delta) == 0 then redis.call('HDEL', h, hf) end
+      if redis.call('HINCRBY', d, f, delta) == 0 then redis.call('HDEL', d, f) end
+      if redis.call('HINCRBY', w, f, delta) == 0 then redis.call('HDEL', w, f) end
+      i = i + 6
+    end
+    redis.call('HSET', KEYS[1], ticket, ver)
+    applied = applied + 1
+  else
+    i = i + 6 * nops
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+for k = 1, nkeys do
+  if exp[k] > 0 then redis.call('EXPIREAT', KEYS[2 + k], exp[k]) end
+end
+return applied
+`)
+
+// SLAFunc returns the SLA targets of a tenant.
+type SLAFunc func(tenant string) contrib.SLA
+
+// Writer applies batches of events to Redis.
+type Writer struct {
+	rdb       redis.UniversalClient
+	sla       SLAFunc
+	retention time.Duration
+	now       func() time.Time
+	log       *slog.Logger
+
+	// hook, when set by tests, runs after each step; an error aborts the batch there, as a crash would.
+	hook func(step string) error
+}
+
+// NewWriter returns a writer. retention 0 keeps buckets forever.
+func NewWriter(rdb redis.UniversalClient, sla SLAFunc, retention time.Duration, log *slog.Logger) *Writer {
+	return &Writer{rdb: rdb, sla: sla, retention: retention, now: time.Now, log: log}
+}
+
+// Steps, for tests that stop the write path in between.
+const (
+	StepStored  = "stored"  // ticket states and pending deltas written
+	StepApplied = "applied" // deltas applied to buckets
+)
+
+// SetHook installs a function called after each step (tests only).
+func (w *Writer) SetHook(h func(step string) error) { w.hook = h }
+
+// Ticket is one ticket's new events in a batch.
+type Ticket struct {
+	Tenant, ID string
+	Events     []contrib.Event
+}
+
+// Result says what a batch changed.
+type Result struct {
+	NewEvents, Duplicates int
+	// Changed lists, per tenant, the agent and team scopes whose buckets changed.
+	Changed map[string]map[bucket.Scope]struct{}
+}
+
+type work struct {
+	t        *Ticket
+	key      string
+	version  int64
+	state    ticketState
+	pending  map[int64]pendingEntry
+	next     []byte // new state blob, nil when nothing new
+	entry    []byte // new pending entry blob, nil when no delta
+	newEntry pendingEntry
+	fresh    int
+}
+
+// Write stores the events of the tickets and updates the KPI buckets. On error nothing is lost: the
+// caller must not acknowledge the events, and the redelivery completes whatever was left pending.
+func (w *Writer) Write(ctx context.Context, tickets []Ticket) (Result, error) {
+	res := Result{Changed: map[string]map[bucket.Scope]struct{}{}}
+	todo := make([]*work, len(tickets))
+	for i := range tickets {
+		todo[i] = &work{t: &tickets[i], key: TicketKey(tickets[i].Tenant, tickets[i].ID)}
+	}
+	var done []*work
+	for attempt := 0; len(todo) > 0; attempt++ {
+		if attempt == 20 {
+			return res, fmt.Errorf("store tickets: version conflicts persisted over %d attempts", attempt)
+		}
+		if err := w.read(ctx, todo); err != nil {
+			return res, err
+		}
+		for _, wk := range todo {
+			if err := w.compute(wk); err != nil {
+				return res, err
+			}
+		}
+		conflicts, err := w.store(ctx, todo)
+		if err != nil {
+			return res, err
+		}
+		for _, wk := range todo {
+			if !slices.Contains(conflicts, wk) {
+				done = append(done, wk)
+			}
+		}
+		todo = conflicts
+	}
+	if err := w.step(StepStored); err != nil {
+		return res, err
+	}
+	for _, wk := range done {
+		res.NewEvents += wk.fresh
+		res.Duplicates += len(wk.t.Events) - wk.fresh
+	}
+	if err := w.apply(ctx, done, &res); err != nil {
+		return res, err
+	}
+	if err := w.step(StepApplied); err != nil {
+		return res, err
+	}
+	return res, w.clear(ctx, done)
+}
+
+func (w *Writer) step(name string) error {
+	if w.hook == nil {
+		return nil
+	}
+	return w.hook(name)
+}
+
+func (w *Writer) read(ctx context.Context, todo []*work) error {
+	pipe := w.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(todo))
+	for i, wk := range todo {
+		cmds[i] = pipe.HGetAll(ctx, wk.key)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("read ticket states: %w", err)
+	}
+	for i, wk := range todo {
+		h := cmds[i].Val()
+		wk.version, wk.state, wk.pending = 0, ticketState{}, map[int64]pendingEntry{}
+		if v, ok := h["v"]; ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("ticket %s version %q: %w", wk.key, v, err)
+			}
+			wk.version = n
+		}
+		if s, ok := h["s"]; ok {
+			st, err := decodeState([]byte(s))
+			if err != nil {
+				return fmt.Errorf("ticket %s state: %w", wk.key, err)
+			}
+			wk.state = st
+		}
+		for f, blob := range h {
+			if !strings.HasPrefix(f, "p") {
+				continue
+			}
+			ver, err := strconv.ParseInt(f[1:], 10, 64)
+			if err != nil {
+				return fmt.Errorf("ticket %s pending field %q: %w", wk.key, f, err)
+			}
+			p, err := decodePending([]byte(blob))
+			if err != nil {
+				return fmt.Errorf("ticket %s pending %d: %w", wk.key, ver, err)
+			}
+			wk.pending[ver] = p
+		}
+	}
+	return nil
+}
+
+// compute merges the batch's events into the state and derives the new contribution and its delta.
+func (w *Writer) compute(wk *work) error {
+	wk.next, wk.entry, wk.fresh = nil, nil, 0
+	events := wk.state.Events
+	idx := make(map[uint64]int, len(events))
+	for i, e := range events {
+		idx[e.Key] = i
+	}
+	changed := false
+	for _, e := range wk.t.Events {
+		if i, dup := idx[e.Key]; dup {
+			// A resent id normally carries the same content; if not, keep the copy that sorts first so
+			// the result does not depend on which arrived first.
+			if contrib.Less(&e, &events[i]) {
+				events[i] = e
+				changed = true
+			}
+			continue
+		}
+		idx[e.Key] = len(events)
+		events = append(events, e)
+		wk.fresh++
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	slices.SortFunc(events, func(a, b contrib.Event) int {
+		if contrib.Less(&a, &b) {
+			return -1
+		}
+		if contrib.Less(&b, &a) {
+			return 1
+		}
+		return 0
+	})
+	c := contrib.Compute(events, w.sla(wk.t.Tenant))
+	delta := contrib.Diff(wk.state.Applied, c.Values)
+	wk.next = encodeState(ticketState{Events: events, Applied: c.Values})
+	if len(delta) > 0 {
+		wk.newEntry = pendingEntry{Deltas: delta, Memberships: c.Memberships}
+		wk.entry = encodePending(wk.newEntry)
+	}
+	return nil
+}
+
+// store compare-and-sets every changed ticket; it returns the tickets that lost a race.
+func (w *Writer) store(ctx context.Context, todo []*work) ([]*work, error) {
+	cmds := make(map[*work]*redis.Cmd)
+	for _, wk := range todo {
+		if wk.next != nil {
+			cmds[wk] = nil
+		}
+	}
+	if len(cmds) == 0 {
+		return nil, nil
+	}
+	_, err := w.exec(ctx, func(pipe redis.Pipeliner) {
+		for wk := range cmds {
+			entry := ""
+			if wk.entry != nil {
+				entry = string(wk.entry)
+			}
+			cmds[wk] = casScript.EvalSha(ctx, pipe, []string{wk.key},
+				strconv.FormatInt(wk.version, 10), strconv.FormatInt(wk.version+1, 10), string(wk.next), entry)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store ticket states: %w", err)
+	}
+	var conflicts []*work
+	for _, wk := range todo {
+		cmd, ok := cmds[wk]
+		if !ok {
+			continue
+		}
+		n, err := cmd.Int()
+		if err != nil {
+			return nil, fmt.Errorf("store ticket %s: %w", wk.key, err)
+		}
+		if n == 0 {
+			conflicts = append(conflicts, wk)
+			continue
+		}
+		wk.version++
+		if wk.entry != nil {
+			wk.pending[wk.version] = wk.newEntry
+		}
+	}
+	return conflicts, nil
+}
