@@ -423,3 +423,36 @@ func FuzzDecodeState(f *testing.F) {
 		}
 	})
 }
+
+func TestRetentionExpiresBucketsAfterTheirPeriod(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	recent := Ticket{Tenant: "acme", ID: "T-new", Events: nil}
+	for _, ev := range life("T-new", "ana", "billing", 0) {
+		ev.AtMillis += now.Add(-3*time.Hour).UnixMilli() - t0.UnixMilli()
+		recent.Events = append(recent.Events, ev)
+	}
+	old := Ticket{Tenant: "acme", ID: "T-old", Events: life("T-old", "bob", "billing", 0)} // June 2025
+	w := NewWriter(rdb, sla, 30*24*time.Hour, quiet)
+	if _, err := w.Write(ctx, []Ticket{recent, old}); err != nil {
+		t.Fatal(err)
+	}
+	bob := bucket.Scope{Kind: bucket.Agent, ID: "bob"}
+	if n, _ := rdb.Exists(ctx, bucket.DayKey("acme", bob, t0.Unix()/86400)).Result(); n != 0 {
+		t.Errorf("a bucket older than the retention was kept")
+	}
+	anaDay := bucket.DayKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, now.Add(-3*time.Hour).Unix()/86400)
+	ttl, err := rdb.TTL(ctx, anaDay).Result()
+	if err != nil || ttl < 29*24*time.Hour || ttl > 32*24*time.Hour {
+		t.Errorf("recent day bucket TTL = %v (%v), want about 30 days past the day's end", ttl, err)
+	}
+	// Without retention buckets are kept forever.
+	rdb.FlushAll(ctx)
+	if _, err := NewWriter(rdb, sla, 0, quiet).Write(ctx, []Ticket{old}); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := rdb.TTL(ctx, bucket.DayKey("acme", bob, t0.Unix()/86400)).Result(); ttl != -1 {
+		t.Errorf("TTL without retention = %v, want none", ttl)
+	}
+}

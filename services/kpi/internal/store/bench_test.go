@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+)
+
+// benchBatches spreads ticket lives over agents and interleaves them the way a busy helpdesk does:
+// each batch holds a few events of many tickets.
+func benchBatches(n, batch int) [][]Ticket {
+	const eventsPerTicket = 5
+	tickets := n / eventsPerTicket
+	lives := make([][]contrib.Event, tickets)
+	for i := range lives {
+		id := fmt.Sprintf("T-%d", i)
+		lives[i] = life(id, fmt.Sprintf("agent-%d", i%500), fmt.Sprintf("team-%d", i%20), i%(60*24*30))
+	}
+	var out [][]Ticket
+	var cur []Ticket
+	size := 0
+	// Round-robin over a window of open tickets so one batch touches ~batch distinct tickets.
+	for base := 0; base < tickets; base += batch {
+		end := min(base+batch, tickets)
+		for step := 0; step < eventsPerTicket; step++ {
+			for i := base; i < end; i++ {
+				cur = append(cur, Ticket{Tenant: "acme", ID: fmt.Sprintf("T-%d", i), Events: lives[i][step : step+1]})
+				size++
+				if size == batch {
+					out = append(out, cur)
+					cur, size = nil, 0
+				}
+			}
+		}
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// BenchmarkWritePath measures events/s through the whole write path (read, compute, CAS, apply,
+// clear) in batches of 500, against a real Redis.
+func BenchmarkWritePath(b *testing.B) {
+	rdb := testenv.Redis(b)
+	ctx := context.Background()
+	batches := benchBatches(50_000, 500)
+	w := NewWriter(rdb, sla, 0, quiet)
+	b.ResetTimer()
+	events := 0
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		batch := batches[i%len(batches)]
+		if i%len(batches) == 0 && i > 0 {
+			b.StopTimer()
+			rdb.FlushAll(ctx)
+			b.StartTimer()
+		}
+		if _, err := w.Write(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+		events += len(batch)
+	}
+	b.ReportMetric(float64(events)/time.Since(start).Seconds(), "events/s")
+}
+
+// BenchmarkRawLuaScripts is the stack's own limit for comparison: pipelined minimal scripts (one
+// HINCRBY on three keys of one slot), 500 per round trip.
+func BenchmarkRawLuaScripts(b *testing.B) {
+	rdb := testenv.Redis(b)
+	ctx := context.Background()
+	s := redis.NewScript(`redis.call('HINCRBY', KEYS[1], ARGV[1], 1) redis.call('HINCRBY', KEYS[2], ARGV[1], 1) return redis.call('HINCRBY', KEYS[3], ARGV[1], 1)`)
+	if err := s.Load(ctx, rdb).Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	scripts := 0
+	for i := 0; i < b.N; i++ {
+		pipe := rdb.Pipeline()
+		for j := 0; j < 500; j++ {
+			tag := fmt.Sprintf("{acme:a:agent-%d}", j%500)
+			s.EvalSha(ctx, pipe, []string{"tp:" + tag + ":h", "tp:" + tag + ":d", "tp:" + tag + ":w"}, "fc")
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+		scripts += 500
+	}
+	b.ReportMetric(float64(scripts)/time.Since(start).Seconds(), "scripts/s")
+}
