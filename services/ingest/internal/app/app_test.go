@@ -1,0 +1,653 @@
+package app
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
+	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/natsembed"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+)
+
+const jsonType = "application/json"
+
+type running struct {
+	app  *App
+	base string
+	stop context.CancelFunc
+	done chan error
+}
+
+// start runs the whole service in-process against the NATS server at natsURL.
+func start(t *testing.T, natsURL string, mod func(*Config)) *running {
+	t.Helper()
+	cfg := Defaults()
+	cfg.NATSURL = natsURL
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.PublishTimeout = time.Second
+	cfg.MaxEvents = 5
+	cfg.MaxBodyBytes = 16 << 10
+	if mod != nil {
+		mod(&cfg)
+	}
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("New: %v", err)
+	}
+	r := &running{app: a, base: "http://" + a.Addr(), stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("Run did not return 15s after cancel")
+		}
+	})
+	return r
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func do(t *testing.T, method, url, contentType, body string, header map[string]string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+}
+
+func (r *running) post(t *testing.T, tenant, body string) response {
+	t.Helper()
+	return do(t, http.MethodPost, r.base+"/v1/tenants/"+tenant+"/events", jsonType, body, nil)
+}
+
+// tickets connects a test client to the TICKETS stream.
+func tickets(t *testing.T, natsURL string) jetstream.Stream {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(context.Background(), natsconn.TicketsStream)
+	if err != nil {
+		t.Fatalf("stream: %v", err)
+	}
+	return s
+}
+
+func msgCount(t *testing.T, s jetstream.Stream) uint64 {
+	t.Helper()
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatalf("stream info: %v", err)
+	}
+	return info.State.Msgs
+}
+
+func wantJSON(t *testing.T, got response, status int, body string) {
+	t.Helper()
+	var want bytes.Buffer
+	if err := json.Compact(&want, []byte(body)); err != nil {
+		t.Fatalf("bad expected JSON %s: %v", body, err)
+	}
+	if got.status != status || strings.TrimSpace(got.body) != want.String() {
+		t.Errorf("got %d %s\nwant %d %s", got.status, strings.TrimSpace(got.body), status, want.String())
+	}
+	if ct := got.header.Get("Content-Type"); ct != jsonType {
+		t.Errorf("Content-Type %q; want %q", ct, jsonType)
+	}
+}
+
+func event(id, typ, extra string) string {
+	s := fmt.Sprintf(`{"id":%q,"ticket_id":"T-77","type":%q,"occurred_at":"2026-03-02T09:14:05Z","actor":{"id":"ana","kind":"agent"}`, id, typ)
+	if extra != "" {
+		s += "," + extra
+	}
+	return s + "}"
+}
+
+func TestPostStoresEachEventOnce(t *testing.T) {
+	_, url := testenv.NATS(t)
+	r := start(t, url, nil)
+	stream := tickets(t, url)
+
+	batch := "[" + strings.Join([]string{
+		event("evt-1", "ticket_created", `"status":"new","priority":"high"`),
+		event("évt/2 ✓", "agent_message", `"public":false,"source":"zendesk"`),
+		`{"id":"evt-3","ticket_id":"T-77","type":"customer_message","occurred_at":"2026-03-02T09:20:00Z","actor":{"id":"cus","kind":"customer"}}`,
+	}, ",") + "]"
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	before := time.Now()
+	got := do(t, http.MethodPost, r.base+"/v1/tenants/acme/events", "application/json; charset=UTF-8", batch,
+		map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"})
+	wantJSON(t, got, http.StatusAccepted, `{"accepted":["evt-1","évt/2 ✓","evt-3"],"duplicates":0}`)
+	if n := msgCount(t, stream); n != 3 {
+		t.Fatalf("stream holds %d messages; want 3", n)
+	}
+
+	wants := []struct {
+		subject, msgID string
+		typ            ticketpulsev1.EventType
+		source         string
+		public         *bool
+	}{
+		{"tickets.acme.ticket_created", "acme/generic/evt-1", ticketpulsev1.EventType_EVENT_TYPE_TICKET_CREATED, "generic", nil},
+		{"tickets.acme.agent_message", "acme/zendesk/évt/2 ✓", ticketpulsev1.EventType_EVENT_TYPE_AGENT_MESSAGE, "zendesk", proto.Bool(false)},
+		{"tickets.acme.customer_message", "acme/generic/evt-3", ticketpulsev1.EventType_EVENT_TYPE_CUSTOMER_MESSAGE, "generic", proto.Bool(true)},
+	}
+	for i, w := range wants {
+		m, err := stream.GetMsg(context.Background(), uint64(i+1))
+		if err != nil {
+			t.Fatalf("get message %d: %v", i+1, err)
+		}
+		if m.Subject != w.subject {
+			t.Errorf("message %d subject %q; want %q", i+1, m.Subject, w.subject)
+		}
+		if id := m.Header.Get(jetstream.MsgIDHeader); id != w.msgID {
+			t.Errorf("message %d Nats-Msg-Id %q; want %q", i+1, id, w.msgID)
+		}
+		if tp := m.Header.Get("traceparent"); !strings.HasPrefix(tp, "00-"+traceID+"-") {
+			t.Errorf("message %d traceparent %q; want trace %s", i+1, tp, traceID)
+		}
+		var ev ticketpulsev1.TicketEvent
+		if err := proto.Unmarshal(m.Data, &ev); err != nil {
+			t.Fatalf("message %d payload: %v", i+1, err)
+		}
+		if ev.GetTenant() != "acme" || ev.GetType() != w.typ || ev.GetSource() != w.source || ev.GetTicketId() != "T-77" {
+			t.Errorf("message %d payload %v", i+1, &ev)
+		}
+		if (ev.Public == nil) != (w.public == nil) || (w.public != nil && *ev.Public != *w.public) {
+			t.Errorf("message %d public %v; want %v", i+1, ev.Public, w.public)
+		}
+		if rt := ev.GetReceivedAt().AsTime(); rt.Before(before.Add(-time.Second)) || rt.After(time.Now()) {
+			t.Errorf("message %d received_at %v not the time of the request", i+1, rt)
+		}
+	}
+
+	t.Run("same request again is acknowledged as duplicates", func(t *testing.T) {
+		got := r.post(t, "acme", batch)
+		wantJSON(t, got, http.StatusAccepted, `{"accepted":["evt-1","évt/2 ✓","evt-3"],"duplicates":3}`)
+		if n := msgCount(t, stream); n != 3 {
+			t.Errorf("stream holds %d messages; want still 3", n)
+		}
+	})
+	t.Run("overlapping batch stores only the new event", func(t *testing.T) {
+		got := r.post(t, "acme", "["+event("evt-1", "ticket_created", "")+","+event("evt-4", "ticket_assigned", `"assignee_id":"ana"`)+"]")
+		wantJSON(t, got, http.StatusAccepted, `{"accepted":["evt-1","evt-4"],"duplicates":1}`)
+		if n := msgCount(t, stream); n != 4 {
+			t.Errorf("stream holds %d messages; want 4", n)
+		}
+	})
+	t.Run("same id for another tenant is a different event", func(t *testing.T) {
+		got := r.post(t, "globex", event("evt-1", "ticket_created", ""))
+		wantJSON(t, got, http.StatusAccepted, `{"accepted":["evt-1"],"duplicates":0}`)
+		if n := msgCount(t, stream); n != 5 {
+			t.Errorf("stream holds %d messages; want 5", n)
+		}
+	})
+}
+
+func TestRejectedRequestsChangeNothing(t *testing.T) {
+	_, url := testenv.NATS(t)
+	r := start(t, url, nil) // MaxEvents 5, MaxBodyBytes 16 KiB
+	stream := tickets(t, url)
+	valid := event("evt-1", "ticket_created", "")
+	six := "[" + strings.Repeat(valid+",", 5) + valid + "]"
+	tests := []struct {
+		name        string
+		method      string
+		tenant      string
+		contentType string
+		body        string
+		wantStatus  int
+		wantBody    string
+		wantHeader  [2]string
+	}{
+		{
+			name: "invalid events list every problem", body: "[" + valid + `,{"id":"","ticket_id":"T","type":"agent_message","occurred_at":"yesterday","actor":{"kind":"agent"},"tenant":"acme"}]`,
+			wantStatus: 400,
+			wantBody: `{"error":"invalid request","problems":[
+				{"index":1,"field":"id","reason":"must not be empty"},
+				{"index":1,"field":"occurred_at","reason":"not an RFC 3339 timestamp (e.g. 2026-03-02T09:14:05Z): \"yesterday\""},
+				{"index":1,"field":"actor.id","reason":"required for agent and customer actors"},
+				{"index":1,"field":"tenant","reason":"unknown field"},
+				{"index":1,"field":"public","reason":"required for agent_message (false marks a private note)"}]}`,
+		},
+		{
+			name: "malformed JSON", body: `[{"id":"x"`, wantStatus: 400,
+			wantBody: `{"error":"invalid request","problems":[{"index":0,"field":"","reason":"malformed JSON at byte offset 10: unexpected end of JSON input"}]}`,
+		},
+		{
+			name: "wrong JSON type", body: event("e", "ticket_created", `"tags":[1]`), wantStatus: 400,
+			wantBody: `{"error":"invalid request","problems":[{"index":0,"field":"tags[0]","reason":"must be a string"}]}`,
+		},
+		{
+			name: "empty array", body: `[]`, wantStatus: 400,
+			wantBody: `{"error":"invalid request","problems":[{"index":0,"field":"","reason":"empty array: send at least one event"}]}`,
+		},
+		{
+			name: "body too large", body: "[" + valid + "," + event(strings.Repeat("x", 200), "ticket_created", `"tags":["`+strings.Repeat("t", 17<<10)+`"]`) + "]",
+			wantStatus: 413, wantBody: `{"error":"request too large","reason":"body exceeds 16384 bytes"}`,
+		},
+		{
+			name: "too many events", body: six, wantStatus: 413,
+			wantBody: `{"error":"request too large","reason":"too many events: 6 events, at most 5 per request"}`,
+		},
+		{
+			name: "text/plain", contentType: "text/plain", body: valid, wantStatus: 415,
+			wantBody: `{"error":"unsupported media type","reason":"Content-Type must be application/json"}`,
+		},
+		{
+			name: "no content type", contentType: "-", body: valid, wantStatus: 415,
+			wantBody: `{"error":"unsupported media type","reason":"Content-Type must be application/json"}`,
+		},
+		{
+			name: "latin-1 charset", contentType: "application/json; charset=iso-8859-1", body: valid, wantStatus: 415,
+			wantBody: `{"error":"unsupported media type","reason":"charset must be utf-8"}`,
+		},
+		{
+			name: "upper-case tenant", tenant: "Acme", body: valid, wantStatus: 400,
+			wantBody: `{"error":"invalid request","problems":[{"index":0,"field":"tenant","reason":"must match [a-z0-9][a-z0-9_-]{0,62}"}]}`,
+		},
+		{
+			name: "tenant with a subject wildcard", tenant: "acme%2A", body: valid, wantStatus: 400,
+			wantBody: `{"error":"invalid request","problems":[{"index":0,"field":"tenant","reason":"must match [a-z0-9][a-z0-9_-]{0,62}"}]}`,
+		},
+		{
+			name: "tenant too long", tenant: strings.Repeat("a", 64), body: valid, wantStatus: 400,
+			wantBody: `{"error":"invalid request","problems":[{"index":0,"field":"tenant","reason":"must match [a-z0-9][a-z0-9_-]{0,62}"}]}`,
+		},
+		{
+			name: "GET", method: http.MethodGet, wantStatus: 405,
+			wantBody:   `{"error":"method not allowed","reason":"use POST"}`,
+			wantHeader: [2]string{"Allow", "POST"},
+		},
+		{
+			name: "PUT", method: http.MethodPut, body: valid, wantStatus: 405,
+			wantBody:   `{"error":"method not allowed","reason":"use POST"}`,
+			wantHeader: [2]string{"Allow", "POST"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			method, tenant, ct := tt.method, tt.tenant, tt.contentType
+			if method == "" {
+				method = http.MethodPost
+			}
+			if tenant == "" {
+				tenant = "acme"
+			}
+			switch ct {
+			case "":
+				ct = jsonType
+			case "-":
+				ct = ""
+			}
+			got := do(t, method, r.base+"/v1/tenants/"+tenant+"/events", ct, tt.body, nil)
+			wantJSON(t, got, tt.wantStatus, tt.wantBody)
+			if h := tt.wantHeader; h[0] != "" && got.header.Get(h[0]) != h[1] {
+				t.Errorf("header %s = %q; want %q", h[0], got.header.Get(h[0]), h[1])
+			}
+			if n := msgCount(t, stream); n != 0 {
+				t.Errorf("stream holds %d messages after a rejected request; want 0", n)
+			}
+		})
+	}
+}
+
+// TestBodyLimitDoesNotReadWholeBody sends a body far over the limit without Content-Length and
+// checks the answer comes before the client finished sending it.
+func TestBodyLimitDoesNotReadWholeBody(t *testing.T) {
+	_, url := testenv.NATS(t)
+	r := start(t, url, nil) // MaxBodyBytes 16 KiB
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, err := http.NewRequest(http.MethodPost, r.base+"/v1/tenants/acme/events", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", jsonType)
+	written := make(chan int64, 1)
+	go func() {
+		// Up to 64 MiB; stops as soon as the server closes the connection.
+		n, _ := io.Copy(pw, io.LimitReader(zeroReader{}, 64<<20))
+		written <- n
+	}()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	resp.Body.Close()
+	pr.CloseWithError(errors.New("done"))
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d; want 413", resp.StatusCode)
+	}
+	if n := <-written; n >= 64<<20 {
+		t.Errorf("client wrote the whole %d-byte body; the server should have stopped reading", n)
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	return len(p), nil
+}
+
+func TestJetStreamNotAcknowledging(t *testing.T) {
+	const publishTimeout = 500 * time.Millisecond
+	body := event("evt-1", "ticket_created", "")
+	tests := []struct {
+		name string
+		// fail breaks JetStream for the running service.
+		fail func(t *testing.T, srv *server.Server, url string)
+		// minWait is how long the request must wait before giving up (0: fail fast).
+		minWait time.Duration
+	}{
+		{
+			name: "NATS server down",
+			fail: func(t *testing.T, srv *server.Server, _ string) { srv.Shutdown(); srv.WaitForShutdown() },
+		},
+		{
+			name: "stream deleted",
+			fail: func(t *testing.T, _ *server.Server, url string) { deleteTickets(t, url) },
+		},
+		{
+			name: "stream replaced by a subscriber that never acknowledges",
+			fail: func(t *testing.T, _ *server.Server, url string) {
+				deleteTickets(t, url)
+				nc, err := nats.Connect(url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(nc.Close)
+				if _, err := nc.Subscribe("tickets.>", func(*nats.Msg) {}); err != nil {
+					t.Fatal(err)
+				}
+				if err := nc.Flush(); err != nil {
+					t.Fatal(err)
+				}
+			},
+			minWait: publishTimeout,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, url := testenv.NATS(t)
+			r := start(t, url, func(c *Config) { c.PublishTimeout = publishTimeout })
+			if got := r.post(t, "acme", body); got.status != http.StatusAccepted {
+				t.Fatalf("before the failure: %d %s", got.status, got.body)
+			}
+			tt.fail(t, srv, url)
+			began := time.Now()
+			got := r.post(t, "acme", event("evt-2", "ticket_created", ""))
+			took := time.Since(began)
+			wantJSON(t, got, http.StatusServiceUnavailable,
+				`{"error":"events not stored","reason":"the event stream did not acknowledge every event; sending the same request again is safe"}`)
+			if ra := got.header.Get("Retry-After"); ra != "2" {
+				t.Errorf("Retry-After %q; want 2", ra)
+			}
+			if took < tt.minWait || took > publishTimeout+time.Second {
+				t.Errorf("answered after %v; want between %v and %v", took, tt.minWait, publishTimeout+time.Second)
+			}
+			if got := do(t, http.MethodGet, r.base+"/readyz", "", "", nil); got.status != http.StatusServiceUnavailable {
+				t.Errorf("/readyz %d %s; want 503", got.status, got.body)
+			}
+		})
+	}
+}
+
+func deleteTickets(t *testing.T, url string) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteStream(context.Background(), natsconn.TicketsStream); err != nil {
+		t.Fatalf("delete stream: %v", err)
+	}
+}
+
+func TestRecoversAfterNATSRestart(t *testing.T) {
+	srv, url := testenv.NATS(t)
+	// testenv.RestartNATS reads the address from the stopped server, which no longer has one,
+	// so the address is taken while it runs.
+	addr, storeDir := srv.Addr().String(), srv.StoreDir()
+	r := start(t, url, func(c *Config) { c.PublishTimeout = 500 * time.Millisecond })
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	if got := r.post(t, "acme", event("evt-1", "ticket_created", "")); got.status != http.StatusServiceUnavailable {
+		t.Fatalf("while NATS is down: %d %s; want 503", got.status, got.body)
+	}
+	again, err := natsembed.Start(natsembed.Options{Addr: addr, StoreDir: storeDir, Sync: "1m", Name: "test"})
+	if err != nil {
+		t.Fatalf("restart nats: %v", err)
+	}
+	t.Cleanup(again.Shutdown)
+	deadline := time.Now().Add(10 * time.Second)
+	for do(t, http.MethodGet, r.base+"/readyz", "", "", nil).status != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz not ready 10s after NATS came back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	got := r.post(t, "acme", event("evt-1", "ticket_created", ""))
+	wantJSON(t, got, http.StatusAccepted, `{"accepted":["evt-1"],"duplicates":0}`)
+}
+
+func TestRunFinishesInFlightRequestOnStop(t *testing.T) {
+	_, url := testenv.NATS(t)
+	r := start(t, url, nil)
+	stream := tickets(t, url)
+	body := event("evt-late", "ticket_created", "")
+	half := len(body) / 2
+
+	conn, err := net.Dial("tcp", r.app.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/tenants/acme/events HTTP/1.1\r\nHost: ingest\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:half])
+	time.Sleep(100 * time.Millisecond) // let the server start on the request
+
+	r.stop()
+	// The listener closes once shutdown began; the in-flight request keeps Run from returning.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", r.app.Addr(), 100*time.Millisecond)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("still accepting connections 5s after stop")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case err := <-r.done:
+		t.Fatalf("Run returned (%v) while a request was in flight", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+
+	if _, err := io.WriteString(conn, body[half:]); err != nil {
+		t.Fatalf("finish body: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("in-flight request: %d %s; want 202", resp.StatusCode, b)
+	}
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		r.done <- nil // for the cleanup
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after the in-flight request finished")
+	}
+	if n := msgCount(t, stream); n != 1 {
+		t.Errorf("stream holds %d messages; want the in-flight event", n)
+	}
+}
+
+func TestOperationalEndpoints(t *testing.T) {
+	_, url := testenv.NATS(t)
+	r := start(t, url, nil)
+	if got := r.post(t, "acme", "["+event("evt-1", "ticket_created", "")+","+event("evt-2", "ticket_created", "")+"]"); got.status != http.StatusAccepted {
+		t.Fatalf("POST: %d %s", got.status, got.body)
+	}
+	r.post(t, "acme", event("evt-1", "ticket_created", ""))   // one duplicate
+	r.post(t, "acme", event("evt-x", "ticket_created", "}{")) // malformed: 400
+	metrics := do(t, http.MethodGet, r.base+"/metrics", "", "", nil).body
+	tests := []struct {
+		name string
+		path string
+		want int
+		body string
+	}{
+		{name: "healthz", path: "/healthz", want: 200, body: `"status":"ok"`},
+		{name: "readyz", path: "/readyz", want: 200, body: `"status":"ready"`},
+		{name: "unknown path", path: "/v1/tenants/acme", want: 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := do(t, http.MethodGet, r.base+tt.path, "", "", nil)
+			if got.status != tt.want || !strings.Contains(got.body, tt.body) {
+				t.Errorf("GET %s: %d %s; want %d containing %s", tt.path, got.status, got.body, tt.want, tt.body)
+			}
+		})
+	}
+	for _, want := range []string{
+		`ingest_http_requests_total{route="/v1/tenants/{tenant}/events",status="202"} 2`,
+		`ingest_http_requests_total{route="/v1/tenants/{tenant}/events",status="400"} 1`,
+		`ingest_events_accepted_total 3`,
+		`ingest_events_duplicates_total 1`,
+		`ingest_publish_duration_seconds_count 2`,
+	} {
+		t.Run("metric "+strings.Fields(want)[0], func(t *testing.T) {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("/metrics lacks %q", want)
+			}
+		})
+	}
+}
+
+func TestConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		want    func(Config) bool
+		wantErr string
+	}{
+		{
+			name: "defaults",
+			want: func(c Config) bool { return c == Defaults() },
+		},
+		{
+			name: "environment",
+			env:  map[string]string{"TICKETPULSE_PUBLISH_TIMEOUT": "2s", "TICKETPULSE_STREAM_RETENTION": "0", "TICKETPULSE_MAX_BODY_BYTES": "1024"},
+			want: func(c Config) bool {
+				return c.PublishTimeout == 2*time.Second && c.StreamRetention == 0 && c.MaxBodyBytes == 1024
+			},
+		},
+		{
+			name: "flag wins over environment",
+			env:  map[string]string{"TICKETPULSE_MAX_EVENTS": "10"},
+			args: []string{"-max-events", "20", "-http-addr", "127.0.0.1:9999"},
+			want: func(c Config) bool { return c.MaxEvents == 20 && c.HTTPAddr == "127.0.0.1:9999" },
+		},
+		{
+			name:    "invalid values are reported together",
+			args:    []string{"-max-events", "0", "-publish-timeout", "0s", "-stream-replicas", "7"},
+			wantErr: "stream-replicas must be between 1 and 5\nmax-events must be at least 1\npublish-timeout must be positive",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := envflag.New("ingest", "test", func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			s.SetOutput(io.Discard)
+			cfg := Config{NATSURL: "nats://127.0.0.1:4222"}
+			cfg.Register(s)
+			if err := s.Parse(tt.args); err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			err := cfg.Validate()
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("Validate = %v; want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if !tt.want(cfg) {
+				t.Errorf("config %+v", cfg)
+			}
+		})
+	}
+}

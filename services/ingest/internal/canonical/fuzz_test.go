@@ -1,0 +1,224 @@
+package canonical
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+)
+
+// stdEvent is the canonical form as encoding/json reads it, the reference for the hand-written
+// scanner: whatever Decode accepts must read the same way here.
+type stdEvent struct {
+	ID           string          `json:"id"`
+	Source       *string         `json:"source"`
+	TicketID     string          `json:"ticket_id"`
+	Type         string          `json:"type"`
+	OccurredAt   string          `json:"occurred_at"`
+	Actor        json.RawMessage `json:"actor"`
+	AssigneeID   *string         `json:"assignee_id"`
+	TeamID       *string         `json:"team_id"`
+	Priority     *string         `json:"priority"`
+	Status       *string         `json:"status"`
+	Public       *bool           `json:"public"`
+	Satisfaction *struct {
+		Score   int    `json:"score"`
+		Scale   *int   `json:"scale"`
+		Comment string `json:"comment"`
+	} `json:"satisfaction"`
+	Channel *string  `json:"channel"`
+	Tags    []string `json:"tags"`
+}
+
+func FuzzDecode(f *testing.F) {
+	seeds := []string{
+		agentMsg,
+		"[" + agentMsg + "," + created(`"source":"zendesk","tags":["a","b"],"channel":"web"`) + "]",
+		created(`"satisfaction":{"score":5,"scale":2,"comment":"thanks \u00e9\ud83d\ude00"}`),
+		`{"id":"e","ticket_id":"t","type":"customer_message","occurred_at":"2026-03-02T09:00:00+01:00","actor":{"kind":"customer","id":"c"}}`,
+		`{"id":"st","ticket_id":"t","type":"status_changed","occurred_at":"2026-03-02T10:04:59.5Z","actor":{"kind":"bot"},"status":"solved","assignee_id":null}`,
+		`{"id":"p","ticket_id":"t","type":"priority_changed","occurred_at":"2020-02-29T23:59:59Z","actor":{"kind":"system"},"priority":"low","team_id":"ünï"}`,
+		`{"id":"a\u0007","ticket_id":"\ud800","type":"x"}`,
+		`[{"id":1},2,"3",[4],null]`,
+		`{"id":"x",}`,
+		`[]`,
+		``,
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		evs, err := Decode(data, testOptions())
+		if err != nil {
+			var probs Problems
+			switch {
+			case errors.As(err, &probs):
+				if len(probs) == 0 {
+					t.Fatal("empty Problems error")
+				}
+			case errors.Is(err, ErrTooManyEvents):
+			default:
+				t.Fatalf("unexpected error type %T: %v", err, err)
+			}
+			if evs != nil {
+				t.Fatal("events returned together with an error")
+			}
+			return
+		}
+		if len(evs) == 0 {
+			t.Fatal("no events and no error")
+		}
+		refs := reference(t, data)
+		if len(refs) != len(evs) {
+			t.Fatalf("Decode returned %d events, encoding/json sees %d", len(evs), len(refs))
+		}
+		for i, ev := range evs {
+			checkInvariants(t, i, ev)
+			checkAgainstReference(t, i, ev, refs[i])
+		}
+	})
+}
+
+func reference(t *testing.T, data []byte) []stdEvent {
+	t.Helper()
+	trimmed := bytes.TrimSpace(data)
+	var raws []json.RawMessage
+	if trimmed[0] == '[' {
+		if err := json.Unmarshal(trimmed, &raws); err != nil {
+			t.Fatalf("accepted but encoding/json fails: %v", err)
+		}
+	} else {
+		raws = []json.RawMessage{trimmed}
+	}
+	out := make([]stdEvent, len(raws))
+	for i, raw := range raws {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&out[i]); err != nil {
+			t.Fatalf("event %d accepted but encoding/json rejects it: %v", i, err)
+		}
+	}
+	return out
+}
+
+func checkText(t *testing.T, i int, field, s string, max int, required bool) {
+	t.Helper()
+	if required && s == "" {
+		t.Errorf("event %d: empty %s accepted", i, field)
+	}
+	if len(s) > max {
+		t.Errorf("event %d: %s of %d bytes accepted", i, field, len(s))
+	}
+	if !utf8.ValidString(s) {
+		t.Errorf("event %d: %s is not valid UTF-8", i, field)
+	}
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		t.Errorf("event %d: %s %q holds a control character", i, field, s)
+	}
+}
+
+func checkInvariants(t *testing.T, i int, ev *ticketpulsev1.TicketEvent) {
+	t.Helper()
+	checkText(t, i, "id", ev.GetId(), MaxIDBytes, true)
+	checkText(t, i, "ticket_id", ev.GetTicketId(), MaxIDBytes, true)
+	checkText(t, i, "assignee_id", ev.GetAssigneeId(), MaxIDBytes, false)
+	checkText(t, i, "team_id", ev.GetTeamId(), MaxIDBytes, false)
+	checkText(t, i, "actor.id", ev.GetActor().GetId(), MaxIDBytes, false)
+	checkText(t, i, "channel", ev.GetChannel(), MaxChannelBytes, false)
+	if ev.GetTenant() != "acme" {
+		t.Errorf("event %d: tenant %q", i, ev.GetTenant())
+	}
+	if !slices.Contains(Sources, ev.GetSource()) {
+		t.Errorf("event %d: source %q", i, ev.GetSource())
+	}
+	if TypeWord(ev.GetType()) == "" {
+		t.Errorf("event %d: type %v", i, ev.GetType())
+	}
+	if err := ev.GetOccurredAt().CheckValid(); err != nil {
+		t.Errorf("event %d: occurred_at: %v", i, err)
+	} else if ev.GetOccurredAt().AsTime().After(testNow.Add(testOptions().MaxFutureSkew)) {
+		t.Errorf("event %d: occurred_at %v beyond the allowed skew", i, ev.GetOccurredAt().AsTime())
+	}
+	if !ev.GetReceivedAt().AsTime().Equal(testNow) {
+		t.Errorf("event %d: received_at %v", i, ev.GetReceivedAt().AsTime())
+	}
+	kind := ev.GetActor().GetKind()
+	if ActorWord(kind) == "" {
+		t.Errorf("event %d: actor kind %v", i, kind)
+	}
+	if (kind == ticketpulsev1.ActorKind_ACTOR_KIND_AGENT || kind == ticketpulsev1.ActorKind_ACTOR_KIND_CUSTOMER) && ev.GetActor().GetId() == "" {
+		t.Errorf("event %d: %v actor without id", i, kind)
+	}
+	switch ev.GetType() {
+	case ticketpulsev1.EventType_EVENT_TYPE_AGENT_MESSAGE, ticketpulsev1.EventType_EVENT_TYPE_CUSTOMER_MESSAGE:
+		if ev.Public == nil {
+			t.Errorf("event %d: message without public", i)
+		}
+	case ticketpulsev1.EventType_EVENT_TYPE_STATUS_CHANGED:
+		if StatusWord(ev.GetStatus()) == "" {
+			t.Errorf("event %d: status_changed without status", i)
+		}
+	case ticketpulsev1.EventType_EVENT_TYPE_PRIORITY_CHANGED:
+		if PriorityWord(ev.GetPriority()) == "" {
+			t.Errorf("event %d: priority_changed without priority", i)
+		}
+	case ticketpulsev1.EventType_EVENT_TYPE_SATISFACTION_RATED:
+		if ev.GetSatisfaction() == nil {
+			t.Errorf("event %d: satisfaction_rated without satisfaction", i)
+		}
+	}
+	if s := ev.GetSatisfaction(); s != nil {
+		if s.Score < 1 || s.Score > 5 || (s.Scale != 2 && s.Scale != 3 && s.Scale != 5) || len(s.Comment) > MaxCommentBytes {
+			t.Errorf("event %d: satisfaction %v", i, s)
+		}
+	}
+	if len(ev.GetTags()) > MaxTags {
+		t.Errorf("event %d: %d tags", i, len(ev.GetTags()))
+	}
+	for _, tag := range ev.GetTags() {
+		checkText(t, i, "tag", tag, MaxTagBytes, false)
+	}
+}
+
+func checkAgainstReference(t *testing.T, i int, ev *ticketpulsev1.TicketEvent, ref stdEvent) {
+	t.Helper()
+	var refActor struct {
+		ID   string `json:"id"`
+		Kind string `json:"kind"`
+	}
+	if err := json.Unmarshal(ref.Actor, &refActor); err != nil {
+		t.Fatalf("event %d: actor accepted but encoding/json fails: %v", i, err)
+	}
+	pairs := []struct{ field, got, want string }{
+		{"id", ev.GetId(), ref.ID},
+		{"ticket_id", ev.GetTicketId(), ref.TicketID},
+		{"type", TypeWord(ev.GetType()), ref.Type},
+		{"actor.id", ev.GetActor().GetId(), refActor.ID},
+		{"actor.kind", ActorWord(ev.GetActor().GetKind()), refActor.Kind},
+		{"assignee_id", ev.GetAssigneeId(), deref(ref.AssigneeID)},
+		{"team_id", ev.GetTeamId(), deref(ref.TeamID)},
+		{"channel", ev.GetChannel(), deref(ref.Channel)},
+		{"tags", strings.Join(ev.GetTags(), "\x00"), strings.Join(ref.Tags, "\x00")},
+	}
+	for _, p := range pairs {
+		if p.got != p.want {
+			t.Errorf("event %d: %s = %q, encoding/json reads %q", i, p.field, p.got, p.want)
+		}
+	}
+	if ref.Satisfaction != nil && ev.GetSatisfaction().GetComment() != ref.Satisfaction.Comment {
+		t.Errorf("event %d: comment %q, encoding/json reads %q", i, ev.GetSatisfaction().GetComment(), ref.Satisfaction.Comment)
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,215 @@
+// Package httpapi serves POST /v1/tenants/{tenant}/events: canonical JSON in, 202 only after
+// JetStream acknowledged every event.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/publish"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+)
+
+// Route is the events endpoint's pattern, also its metrics label.
+const Route = "/v1/tenants/{tenant}/events"
+
+// RetryAfter is what a 503 tells the sender to wait, in seconds.
+const RetryAfter = 2
+
+// Publisher sends an accepted batch and waits for every acknowledgement.
+type Publisher interface {
+	Publish(ctx context.Context, events []*ticketpulsev1.TicketEvent) (publish.Result, error)
+}
+
+// Config holds the request limits.
+type Config struct {
+	MaxEvents      int
+	MaxBodyBytes   int64
+	PublishTimeout time.Duration
+	MaxFutureSkew  time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler serves the events route.
+type Handler struct {
+	cfg    Config
+	pub    Publisher
+	log    *slog.Logger
+	tracer trace.Tracer
+
+	requests   metric.Int64Counter
+	accepted   metric.Int64Counter
+	duplicates metric.Int64Counter
+	latency    metric.Float64Histogram
+}
+
+// New returns the handler; its instruments are created on meter.
+func New(cfg Config, pub Publisher, log *slog.Logger, tracer trace.Tracer, meter metric.Meter) (*Handler, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Handler{cfg: cfg, pub: pub, log: log, tracer: tracer}
+	var errs [4]error
+	h.requests, errs[0] = meter.Int64Counter("ingest.http.requests",
+		metric.WithDescription("Event API requests by route and status code."))
+	h.accepted, errs[1] = meter.Int64Counter("ingest.events.accepted",
+		metric.WithDescription("Events acknowledged by JetStream, duplicates included."))
+	h.duplicates, errs[2] = meter.Int64Counter("ingest.events.duplicates",
+		metric.WithDescription("Events JetStream already held (acknowledged as duplicates)."))
+	h.latency, errs[3] = meter.Float64Histogram("ingest.publish.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time from the first publish of a batch to its last acknowledgement."),
+		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, fmt.Errorf("ingest instruments: %w", err)
+	}
+	return h, nil
+}
+
+// Register adds the route to mux. The pattern has no method, so other methods get this
+// handler's JSON 405 rather than the mux's plain-text one.
+func (h *Handler) Register(mux *http.ServeMux) { mux.Handle(Route, h) }
+
+// Accepted is the 202 body.
+type Accepted struct {
+	Accepted   []string `json:"accepted"`
+	Duplicates int      `json:"duplicates"`
+}
+
+// Rejected is the body of every 4xx and 5xx: Problems for 400, Reason otherwise.
+type Rejected struct {
+	Error    string              `json:"error"`
+	Reason   string              `json:"reason,omitempty"`
+	Problems []canonical.Problem `json:"problems,omitempty"`
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := h.tracer.Start(ctx, "POST "+Route, trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	tenant := r.PathValue("tenant")
+	span.SetAttributes(attribute.String("tenant", tenant))
+	status := h.serve(ctx, w, r, tenant)
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+	h.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("route", Route), attribute.Int("status", status)))
+}
+
+func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, tenant string) int {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return h.reject(ctx, w, tenant, http.StatusMethodNotAllowed, Rejected{Error: "method not allowed", Reason: "use POST"})
+	}
+	if !idtoken.ValidTenant(tenant) {
+		return h.reject(ctx, w, tenant, http.StatusBadRequest, Rejected{Error: "invalid request",
+			Problems: []canonical.Problem{{Index: 0, Field: "tenant", Reason: idtoken.TenantRule}}})
+	}
+	if reason := checkContentType(r.Header.Get("Content-Type")); reason != "" {
+		return h.reject(ctx, w, tenant, http.StatusUnsupportedMediaType, Rejected{Error: "unsupported media type", Reason: reason})
+	}
+	tooLarge := Rejected{Error: "request too large", Reason: fmt.Sprintf("body exceeds %d bytes", h.cfg.MaxBodyBytes)}
+	if r.ContentLength > h.cfg.MaxBodyBytes {
+		return h.reject(ctx, w, tenant, http.StatusRequestEntityTooLarge, tooLarge)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return h.reject(ctx, w, tenant, http.StatusRequestEntityTooLarge, tooLarge)
+		}
+		return h.reject(ctx, w, tenant, http.StatusBadRequest, Rejected{Error: "invalid request",
+			Problems: []canonical.Problem{{Index: 0, Field: "", Reason: "reading body: " + err.Error()}}})
+	}
+	now := h.cfg.Now()
+	events, err := canonical.Decode(body, canonical.Options{
+		Tenant: tenant, Now: now, MaxFutureSkew: h.cfg.MaxFutureSkew, MaxEvents: h.cfg.MaxEvents,
+	})
+	if err != nil {
+		if errors.Is(err, canonical.ErrTooManyEvents) {
+			return h.reject(ctx, w, tenant, http.StatusRequestEntityTooLarge, Rejected{Error: "request too large", Reason: err.Error()})
+		}
+		var probs canonical.Problems
+		if errors.As(err, &probs) {
+			return h.reject(ctx, w, tenant, http.StatusBadRequest, Rejected{Error: "invalid request", Problems: probs})
+		}
+		h.log.Error("decode events", "tenant", tenant, "err", err)
+		return h.reply(w, http.StatusInternalServerError, Rejected{Error: "internal error"})
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, h.cfg.PublishTimeout)
+	defer cancel()
+	start := time.Now()
+	res, err := h.pub.Publish(pctx, events)
+	if err != nil {
+		if errors.Is(err, publish.ErrUnavailable) {
+			h.log.Warn("events not acknowledged", "tenant", tenant, "events", len(events),
+				"first_event_id", events[0].GetId(), "err", err)
+			w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
+			return h.reply(w, http.StatusServiceUnavailable, Rejected{Error: "events not stored",
+				Reason: "the event stream did not acknowledge every event; sending the same request again is safe"})
+		}
+		h.log.Error("publish events", "tenant", tenant, "events", len(events), "first_event_id", events[0].GetId(), "err", err)
+		return h.reply(w, http.StatusInternalServerError, Rejected{Error: "internal error"})
+	}
+	h.latency.Record(ctx, time.Since(start).Seconds())
+	h.accepted.Add(ctx, int64(len(events)))
+	h.duplicates.Add(ctx, int64(res.Duplicates)) // also when 0, so the series exists from the start
+	ids := make([]string, len(events))
+	for i, ev := range events {
+		ids[i] = ev.GetId()
+	}
+	return h.reply(w, http.StatusAccepted, Accepted{Accepted: ids, Duplicates: res.Duplicates})
+}
+
+// checkContentType accepts application/json with, at most, a UTF-8 charset (JSON is UTF-8).
+func checkContentType(v string) string {
+	const want = "Content-Type must be application/json"
+	if v == "" {
+		return want
+	}
+	mt, params, err := mime.ParseMediaType(v)
+	if err != nil || mt != "application/json" {
+		return want
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return "charset must be utf-8"
+	}
+	return ""
+}
+
+func (h *Handler) reject(ctx context.Context, w http.ResponseWriter, tenant string, status int, body Rejected) int {
+	problems := len(body.Problems)
+	if problems == 0 {
+		problems = 1
+	}
+	h.log.InfoContext(ctx, "rejected request", "tenant", tenant, "status", status, "problems", problems)
+	return h.reply(w, status, body)
+}
+
+func (h *Handler) reply(w http.ResponseWriter, status int, body any) int {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(body); err != nil {
+		h.log.Debug("write response", "status", status, "err", err)
+	}
+	return status
+}
