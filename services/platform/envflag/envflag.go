@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -137,15 +136,12 @@ func (s *Set) PrintUsage(w io.Writer) {
 	fmt.Fprintf(w, "%s\n\nUsage: %s [flags]\n\nEvery flag can also be set by the environment variable shown; a flag given on the\ncommand line wins over the environment.\n\n", s.summary, s.fs.Name())
 	entries := append([]entry(nil), s.entries...)
 	sort.Slice(entries, func(i, j int) bool { return entries[i].flag < entries[j].flag })
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, e := range entries {
 		f := s.fs.Lookup(e.flag)
 		def := f.DefValue
 		if def == "" {
 			def = `""`
 		}
-		fmt.Fprintf(tw, "  -%s\t%s\t(default %s)\n", e.flag, e.env, def)
-		fmt.Fprintf(tw, "    \t%s\t\n", e.help)
+		fmt.Fprintf(w, "  -%s  (env %s, default %s)\n      %s\n", e.flag, e.env, def, e.help)
 	}
-	tw.Flush()
 }

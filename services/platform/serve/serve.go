@@ -64,7 +64,8 @@ func Listen(addr string) (net.Listener, error) {
 
 // HTTP serves h on l until ctx ends, then shuts down within ShutdownGrace.
 func HTTP(ctx context.Context, l net.Listener, h http.Handler, log *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// ReadTimeout bounds a slow client holding a connection (and the shutdown) with a half-sent body.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	log.Info("http listening", "addr", l.Addr().String())

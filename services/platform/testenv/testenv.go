@@ -160,11 +160,10 @@ func NATS(t testing.TB) (*server.Server, string) {
 	return s, s.ClientURL()
 }
 
-// RestartNATS starts a new server on the same address and store after s was shut down,
-// as an operator restarting it would.
-func RestartNATS(t testing.TB, old *server.Server, storeDir string) *server.Server {
+// RestartNATS starts a new server on addr (the old server's address, saved before it was shut
+// down) and its store, as an operator restarting it would.
+func RestartNATS(t testing.TB, addr, storeDir string) *server.Server {
 	t.Helper()
-	addr := old.Addr().String()
 	s, err := natsembed.Start(natsembed.Options{Addr: addr, StoreDir: storeDir, Sync: "1m", Name: "test"})
 	if err != nil {
 		t.Fatalf("restart nats: %v", err)

@@ -23,7 +23,6 @@ import (
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsembed"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
@@ -467,8 +466,6 @@ func deleteTickets(t *testing.T, url string) {
 
 func TestRecoversAfterNATSRestart(t *testing.T) {
 	srv, url := testenv.NATS(t)
-	// testenv.RestartNATS reads the address from the stopped server, which no longer has one,
-	// so the address is taken while it runs.
 	addr, storeDir := srv.Addr().String(), srv.StoreDir()
 	r := start(t, url, func(c *Config) { c.PublishTimeout = 500 * time.Millisecond })
 	srv.Shutdown()
@@ -476,11 +473,7 @@ func TestRecoversAfterNATSRestart(t *testing.T) {
 	if got := r.post(t, "acme", event("evt-1", "ticket_created", "")); got.status != http.StatusServiceUnavailable {
 		t.Fatalf("while NATS is down: %d %s; want 503", got.status, got.body)
 	}
-	again, err := natsembed.Start(natsembed.Options{Addr: addr, StoreDir: storeDir, Sync: "1m", Name: "test"})
-	if err != nil {
-		t.Fatalf("restart nats: %v", err)
-	}
-	t.Cleanup(again.Shutdown)
+	testenv.RestartNATS(t, addr, storeDir)
 	deadline := time.Now().Add(10 * time.Second)
 	for do(t, http.MethodGet, r.base+"/readyz", "", "", nil).status != http.StatusOK {
 		if time.Now().After(deadline) {
