@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -137,3 +138,12 @@ func (g *Group) Go(f func(ctx context.Context) error) { g.g.Go(func() error { re
 
 // Wait waits for every func and returns the first error.
 func (g *Group) Wait() error { return g.g.Wait() }
+
+// AddPprof registers the runtime profiles under /debug/pprof/ (opt-in: profiles reveal internals).
+func AddPprof(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+}

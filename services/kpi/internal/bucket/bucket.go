@@ -151,7 +151,7 @@ func BinField(d Duration, b int32) string {
 
 // HourField prefixes field with the hour of the day, for the hourly detail hash.
 func HourField(hourOfDay int, field string) string {
-	return fmt.Sprintf("%02d|%s", hourOfDay, field)
+	return string([]byte{byte('0' + hourOfDay/10), byte('0' + hourOfDay%10), '|'}) + field
 }
 
 // SplitHourField returns the hour of the day and the plain field of an hourly detail field.

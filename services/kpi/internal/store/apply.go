@@ -56,14 +56,13 @@ func (w *Writer) exec(ctx context.Context, fill func(redis.Pipeliner)) ([]redis.
 
 func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 	slots := map[slotKey][]slotEntry{}
+	// Many tickets of a batch share an agent and a day: each index entry is sent once.
 	type member struct{ key, value string }
-	var members []member
-	var memberKeys []string
+	members := map[member]struct{}{}
+	memberKeys := map[string]struct{}{}
 	addMember := func(key, value string) {
-		members = append(members, member{key, value})
-		if !slices.Contains(memberKeys, key) {
-			memberKeys = append(memberKeys, key)
-		}
+		members[member{key, value}] = struct{}{}
+		memberKeys[key] = struct{}{}
 	}
 	for _, wk := range done {
 		versions := make([]int64, 0, len(wk.pending))
@@ -109,11 +108,11 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 			keys, args := w.applyArgs(sk, entries, today)
 			applyScript.EvalSha(ctx, pipe, keys, args...)
 		}
-		for _, m := range members {
+		for m := range members {
 			pipe.SAdd(ctx, m.key, m.value)
 		}
 		if w.retention > 0 {
-			for _, k := range memberKeys {
+			for k := range memberKeys {
 				day, _ := strconv.ParseInt(k[strings.LastIndexByte(k, ':')+1:], 10, 64)
 				pipe.ExpireAt(ctx, k, time.Unix((day+1)*86400, 0).Add(w.retention))
 			}

@@ -1,0 +1,45 @@
+// Command kpi consumes ticket events from JetStream, keeps per-agent and per-team KPIs in Redis and
+// serves them over gRPC (ticketpulse.v1.KpiService).
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/app"
+	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
+	"github.com/ticketpulse/ticketpulse/services/platform/service"
+)
+
+func main() {
+	var cfg app.Config
+	var sla string
+	register := func(s *envflag.Set) {
+		cfg.Common.Register(s, true)
+		s.String(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "Address of the gRPC server (KpiService, health, reflection).")
+		s.String(&cfg.HTTPAddr, "http-addr", "127.0.0.1:9190", "Address of the HTTP server (/healthz, /readyz, /metrics).")
+		s.String(&cfg.Durable, "durable", "kpi", "Name of the durable JetStream consumer; replicas share it.")
+		s.Int(&cfg.BatchMax, "batch-max", 500, "Most events written to Redis in one batch.")
+		s.Duration(&cfg.Linger, "batch-linger", 2*time.Millisecond, "How long to wait for more events once one arrived; keeps latency low when traffic is light.")
+		s.Int(&cfg.Workers, "workers", 2, "Batches processed concurrently.")
+		s.Duration(&cfg.AckWait, "ack-wait", 30*time.Second, "How long JetStream waits for an ack before redelivering an event.")
+		s.Int(&cfg.SuspectAfter, "suspect-after", 5, "Delivery count from which a failing batch is retried event by event and the failing event dead-lettered (only while Redis is healthy).")
+		s.Duration(&cfg.Retention, "bucket-retention", 0, "How long KPI buckets are kept after their period ends; 0 keeps them forever.")
+		s.String(&sla, "sla-first-response", "urgent=1h,high=4h,normal=8h,low=24h", "First-response SLA targets per priority (tickets without a priority count as normal).")
+		s.Duration(&cfg.SnapshotInterval, "snapshot-interval", 5*time.Second, "How often changed agents' and teams' snapshots are published to the KPI stream.")
+		s.Bool(&cfg.Pprof, "pprof", false, "Serve Go runtime profiles under /debug/pprof/ on the HTTP address.")
+		s.Int(&cfg.StreamReplicas, "stream-replicas", 1, "Replicas of the KPI and DEADLETTER streams (3 on a NATS cluster).")
+	}
+	run := func(ctx context.Context, log *slog.Logger) error {
+		parsed, err := app.ParseSLA(sla)
+		if err != nil {
+			return err
+		}
+		cfg.SLA = parsed
+		return app.Run(ctx, cfg, log)
+	}
+	os.Exit(service.Main("kpi", "kpi keeps per-agent and per-team support KPIs from the TICKETS stream in Redis and serves them over gRPC.",
+		os.Args[1:], os.Stderr, &cfg.Common, register, run))
+}

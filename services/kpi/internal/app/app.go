@@ -1,0 +1,195 @@
+// Package app wires the kpi service: the TICKETS consumer and write path, the gRPC KpiService, KPI
+// snapshots, and the health and metrics endpoints.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/consumer"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/grpcapi"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/query"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/snapshot"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
+	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/redisconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/serve"
+	"github.com/ticketpulse/ticketpulse/services/platform/service"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+)
+
+// Config is the kpi service's configuration.
+type Config struct {
+	service.Common
+	GRPCAddr         string
+	HTTPAddr         string
+	Durable          string
+	BatchMax         int
+	Linger           time.Duration
+	Workers          int
+	AckWait          time.Duration
+	SuspectAfter     int
+	Retention        time.Duration
+	SLA              contrib.SLA
+	SnapshotInterval time.Duration
+	StreamReplicas   int
+	Pprof            bool
+
+	// OnListen, when set, receives the bound addresses (tests listen on port 0).
+	OnListen func(grpcAddr, httpAddr net.Addr)
+	// WriteHook, when set, runs after each write-path step; an error aborts the batch there as a
+	// crash would. Tests only.
+	WriteHook func(step string) error
+}
+
+// Run serves until ctx ends, then stops consuming, finishes the batches in hand and shuts down.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	tel, err := telemetry.Setup(ctx, "kpi", cfg.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown(context.WithoutCancel(ctx))
+
+	nc, err := natsconn.Connect(cfg.NATSURL, "kpi", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	for _, sc := range []jetstream.StreamConfig{natsconn.KPIConfig(cfg.StreamReplicas), natsconn.DeadletterConfig(cfg.StreamReplicas)} {
+		if _, err := natsconn.EnsureStream(ctx, js, sc); err != nil {
+			return err
+		}
+	}
+	rdb, err := redisconn.Open(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	writer := store.NewWriter(rdb, func(string) contrib.SLA { return cfg.SLA }, cfg.Retention, log)
+	if cfg.WriteHook != nil {
+		writer.SetHook(cfg.WriteHook)
+	}
+	reader := query.NewReader(rdb)
+	publisher := snapshot.NewPublisher(reader, js, time.Now)
+	dirty := newDirtySet()
+	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	cons, err := consumer.New(js, consumer.Config{
+		Durable: cfg.Durable, BatchMax: cfg.BatchMax, Linger: cfg.Linger, Workers: cfg.Workers,
+		AckWait: cfg.AckWait, SuspectAfter: cfg.SuspectAfter,
+	}, writer, healthy, dirty.add, tel.Meter, log)
+	if err != nil {
+		return fmt.Errorf("consumer metrics: %w", err)
+	}
+
+	grpcLis, err := serve.Listen(cfg.GRPCAddr)
+	if err != nil {
+		return err
+	}
+	httpLis, err := serve.Listen(cfg.HTTPAddr)
+	if err != nil {
+		grpcLis.Close()
+		return err
+	}
+	if cfg.OnListen != nil {
+		cfg.OnListen(grpcLis.Addr(), httpLis.Addr())
+	}
+	gs, hs := serve.NewGRPC()
+	tpv1.RegisterKpiServiceServer(gs, grpcapi.NewServer(reader, time.Now, log))
+	hs.SetServingStatus(tpv1.KpiService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	ready := func(ctx context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("nats not connected")
+		}
+		return healthy(ctx)
+	}
+
+	g := serve.NewGroup(ctx)
+	g.Go(func(ctx context.Context) error { return serve.GRPC(ctx, grpcLis, gs, hs, log) })
+	mux := serve.Mux(ready, tel.Metrics)
+	if cfg.Pprof {
+		serve.AddPprof(mux)
+	}
+	g.Go(func(ctx context.Context) error { return serve.HTTP(ctx, httpLis, mux, log) })
+	g.Go(cons.Run)
+	g.Go(func(ctx context.Context) error { return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, log) })
+	return g.Wait()
+}
+
+// dirtySet collects the agents and teams whose figures changed since the last snapshot round.
+type dirtySet struct {
+	mu      sync.Mutex
+	changed map[string]map[bucket.Scope]struct{}
+}
+
+func newDirtySet() *dirtySet { return &dirtySet{changed: map[string]map[bucket.Scope]struct{}{}} }
+
+func (d *dirtySet) add(r store.Result) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for tenant, scopes := range r.Changed {
+		if d.changed[tenant] == nil {
+			d.changed[tenant] = map[bucket.Scope]struct{}{}
+		}
+		for s := range scopes {
+			d.changed[tenant][s] = struct{}{}
+		}
+	}
+}
+
+func (d *dirtySet) take() map[string]map[bucket.Scope]struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := d.changed
+	d.changed = map[string]map[bucket.Scope]struct{}{}
+	return out
+}
+
+// Publisher publishes KPI snapshots.
+type Publisher interface {
+	Publish(ctx context.Context, tenant string, agents, teams []string) error
+}
+
+// publishEvery coalesces changes so a busy agent costs one snapshot per interval, not one per event.
+func (d *dirtySet) publishEvery(ctx context.Context, every time.Duration, p Publisher, log *slog.Logger) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		for tenant, scopes := range d.take() {
+			var agents, teams []string
+			for s := range scopes {
+				switch s.Kind {
+				case bucket.Agent:
+					agents = append(agents, s.ID)
+				case bucket.Team:
+					teams = append(teams, s.ID)
+				}
+			}
+			if err := p.Publish(ctx, tenant, agents, teams); err != nil {
+				// Snapshots are the latest figures, not a log: the next change publishes again.
+				log.Warn("publish kpi snapshots", "tenant", tenant, "agents", len(agents), "teams", len(teams), "err", err)
+			}
+		}
+	}
+}

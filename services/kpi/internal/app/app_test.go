@@ -1,0 +1,316 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
+	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/service"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Shutdown()
+	os.Exit(code)
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type stack struct {
+	natsURL  string
+	rdb      *redis.Client
+	redisURL string
+}
+
+func newStack(t *testing.T) stack {
+	t.Helper()
+	rdb := testenv.Redis(t)
+	_, url := testenv.NATS(t)
+	return stack{natsURL: url, rdb: rdb, redisURL: "redis://" + rdb.Options().Addr + "/0"}
+}
+
+// startKPI runs the kpi app in-process and returns its gRPC client and a stop function that waits.
+func startKPI(t *testing.T, s stack, hook func(string) error) (tpv1.KpiServiceClient, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan net.Addr, 2)
+	cfg := Config{
+		Common:   service.Common{NATSURL: s.natsURL, RedisURL: s.redisURL},
+		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Durable: "kpi", BatchMax: 200,
+		Linger: time.Millisecond, Workers: 2, AckWait: 2 * time.Second, SuspectAfter: 5,
+		SLA: contrib.DefaultSLA(), SnapshotInterval: 100 * time.Millisecond, StreamReplicas: 1,
+		OnListen:  func(g, h net.Addr) { addrs <- g },
+		WriteHook: hook,
+	}
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, quiet) }()
+	var grpcAddr net.Addr
+	select {
+	case grpcAddr = <-addrs:
+	case err := <-done:
+		t.Fatalf("kpi stopped at start: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("kpi did not start")
+	}
+	conn, err := grpc.NewClient(grpcAddr.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		conn.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("kpi stopped with error: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("kpi did not stop within 15s")
+		}
+	}
+	t.Cleanup(stop)
+	return tpv1.NewKpiServiceClient(conn), stop
+}
+
+// jsonEvents is one ticket's life in canonical JSON: created by a customer, assigned to ana,
+// answered after 10 minutes, solved after 2 hours, rated 5.
+func jsonEvents(ticket string, start time.Time) []map[string]any {
+	at := func(m int) string { return start.Add(time.Duration(m) * time.Minute).Format(time.RFC3339) }
+	return []map[string]any{
+		{"id": ticket + "-c", "ticket_id": ticket, "type": "ticket_created", "occurred_at": at(0),
+			"actor": map[string]any{"id": "cust", "kind": "customer"}, "team_id": "billing", "priority": "high"},
+		{"id": ticket + "-a", "ticket_id": ticket, "type": "ticket_assigned", "occurred_at": at(1),
+			"actor": map[string]any{"id": "lead", "kind": "agent"}, "assignee_id": "ana", "team_id": "billing"},
+		{"id": ticket + "-r", "ticket_id": ticket, "type": "agent_message", "occurred_at": at(10),
+			"actor": map[string]any{"id": "ana", "kind": "agent"}, "public": true},
+		{"id": ticket + "-s", "ticket_id": ticket, "type": "status_changed", "occurred_at": at(120),
+			"actor": map[string]any{"id": "ana", "kind": "agent"}, "status": "solved"},
+		{"id": ticket + "-q", "ticket_id": ticket, "type": "satisfaction_rated", "occurred_at": at(130),
+			"actor": map[string]any{"id": "cust", "kind": "customer"}, "satisfaction": map[string]any{"score": 5}},
+	}
+}
+
+// startIngest builds and runs the real ingest binary against the stack's NATS.
+func startIngest(t *testing.T, natsURL string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ingest")
+	build := exec.Command("go", "build", "-o", bin, "github.com/ticketpulse/ticketpulse/services/ingest/cmd/ingest")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build ingest: %v\n%s", err, out)
+	}
+	port, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "TICKETPULSE_HTTP_ADDR="+addr, "TICKETPULSE_NATS_URL="+natsURL, "TICKETPULSE_LOG_LEVEL=warn")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return addr
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ingest not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func post(t *testing.T, addr, tenant string, events []map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(events)
+	resp, err := http.Post("http://"+addr+"/v1/tenants/"+tenant+"/events", "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST: %d %s", resp.StatusCode, b)
+	}
+}
+
+func window(from, to time.Time) *tpv1.Window {
+	return &tpv1.Window{Kind: &tpv1.Window_Range{Range: &tpv1.TimeRange{From: timestamp(from), To: timestamp(to)}}}
+}
+
+// waitKpis polls until cond holds for ana's KPIs over the window, or fails after 15 s.
+func waitKpis(t *testing.T, c tpv1.KpiServiceClient, tenant string, w *tpv1.Window, cond func(*tpv1.Kpis) bool) *tpv1.Kpis {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := c.GetAgentKpis(context.Background(), &tpv1.GetAgentKpisRequest{Tenant: tenant, AgentId: "ana", Window: w})
+		if err == nil && cond(resp.GetAgent().GetKpis()) {
+			return resp.GetAgent().GetKpis()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("KPIs never reached the expected state: last %v, err %v", resp.GetAgent().GetKpis(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func checkFigures(t *testing.T, k *tpv1.Kpis, tickets int64) {
+	t.Helper()
+	checks := []struct {
+		name      string
+		got, want float64
+	}{
+		{"first_response.count", float64(k.GetFirstResponse().GetCount()), float64(tickets)},
+		{"first_response.mean_seconds", k.GetFirstResponse().GetMeanSeconds(), 600},
+		{"resolution.count", float64(k.GetResolution().GetCount()), float64(tickets)},
+		{"resolution.mean_seconds", k.GetResolution().GetMeanSeconds(), 7200},
+		{"assigned", float64(k.GetAssigned()), float64(tickets)},
+		{"resolution_rate", k.GetResolutionRate(), 1},
+		{"csat_count", float64(k.GetCsatCount()), float64(tickets)},
+		{"csat_mean", k.GetCsatMean(), 5},
+		{"sla_first_response_met", float64(k.GetSlaFirstResponseMet()), float64(tickets)},
+		{"one_touch_rate", k.GetOneTouchRate(), 1},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if p50 := k.GetFirstResponse().GetP50Seconds(); p50 < 594 || p50 > 606 {
+		t.Errorf("first_response.p50 = %v, want 600 within 1%%", p50)
+	}
+}
+
+// HTTP POST → ingest → JetStream → kpi → Redis → gRPC, with last year's tickets (a backfill), and the
+// same POST again (the sender's retry) changing nothing.
+func TestEndToEnd(t *testing.T) {
+	s := newStack(t)
+	ingest := startIngest(t, s.natsURL)
+	client, _ := startKPI(t, s, nil)
+
+	start := time.Date(2025, 11, 3, 8, 0, 0, 0, time.UTC)
+	var events []map[string]any
+	for i := 0; i < 20; i++ {
+		events = append(events, jsonEvents(fmt.Sprintf("T-%d", i), start.Add(time.Duration(i)*time.Minute))...)
+	}
+	post(t, ingest, "acme", events)
+	w := window(start, start.Add(24*time.Hour))
+	k := waitKpis(t, client, "acme", w, func(k *tpv1.Kpis) bool { return k.GetCsatCount() == 20 })
+	checkFigures(t, k, 20)
+
+	post(t, ingest, "acme", events) // the helpdesk retries the whole delivery
+	time.Sleep(500 * time.Millisecond)
+	k = waitKpis(t, client, "acme", w, func(*tpv1.Kpis) bool { return true })
+	checkFigures(t, k, 20)
+
+	// Each event lands in its own hour: the hour of the replies holds the first responses only.
+	hour := window(start.Add(10*time.Minute).Truncate(time.Hour), start.Add(time.Hour))
+	k = waitKpis(t, client, "acme", hour, func(*tpv1.Kpis) bool { return true })
+	if k.GetFirstResponse().GetCount() != 20 || k.GetResolution().GetCount() != 0 {
+		t.Errorf("hour of the replies: first responses %d (want 20), resolutions %d (want 0)",
+			k.GetFirstResponse().GetCount(), k.GetResolution().GetCount())
+	}
+	// Other tenants see nothing.
+	other := waitKpis(t, client, "globex", w, func(*tpv1.Kpis) bool { return true })
+	if other.GetAssigned() != 0 {
+		t.Errorf("tenant globex sees %d assignments of acme", other.GetAssigned())
+	}
+}
+
+// The kpi process dies between the two write steps (after the ticket state and pending deltas are
+// stored, before the buckets are updated) and is restarted: nothing is counted twice or lost.
+func TestCrashBetweenWriteStepsThenRestart(t *testing.T) {
+	for _, step := range []string{store.StepStored, store.StepApplied} {
+		t.Run("after "+step, func(t *testing.T) {
+			s := newStack(t)
+			nc, err := nats.Connect(s.natsURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			js, _ := jetstream.New(nc)
+			ctx := context.Background()
+			if _, err := natsconn.EnsureStream(ctx, js, natsconn.TicketsConfig(0, 1)); err != nil {
+				t.Fatal(err)
+			}
+			var crashes atomic.Int32
+			_, stop := startKPI(t, s, func(got string) error {
+				if got == step {
+					crashes.Add(1)
+					return errors.New("process killed")
+				}
+				return nil
+			})
+			start := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+			for i := 0; i < 10; i++ {
+				publishTicket(t, js, fmt.Sprintf("T-%d", i), start)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for crashes.Load() == 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if crashes.Load() == 0 {
+				t.Fatal("the write path never reached the crash point")
+			}
+			stop() // the process is gone; its unacked events will be redelivered
+
+			client, _ := startKPI(t, s, nil)
+			k := waitKpis(t, client, "acme", window(start, start.Add(24*time.Hour)), func(k *tpv1.Kpis) bool { return k.GetCsatCount() >= 10 })
+			time.Sleep(300 * time.Millisecond) // let any stray redelivery land before the final read
+			k = waitKpis(t, client, "acme", window(start, start.Add(24*time.Hour)), func(*tpv1.Kpis) bool { return true })
+			checkFigures(t, k, 10)
+		})
+	}
+}
+
+func publishTicket(t *testing.T, js jetstream.JetStream, ticket string, start time.Time) {
+	t.Helper()
+	for _, m := range jsonEvents(ticket, start) {
+		ev := toProto(t, m)
+		data, err := marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := nats.NewMsg("tickets.acme." + strings.ToLower(strings.TrimPrefix(ev.GetType().String(), "EVENT_TYPE_")))
+		msg.Data = data
+		msg.Header.Set(jetstream.MsgIDHeader, "acme/generic/"+ev.GetId())
+		if _, err := js.PublishMsg(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

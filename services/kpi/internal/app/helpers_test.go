@@ -1,0 +1,51 @@
+package app
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+)
+
+func timestamp(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+
+func marshal(ev *tpv1.TicketEvent) ([]byte, error) { return proto.Marshal(ev) }
+
+// toProto converts the test's canonical JSON maps to the protobuf that ingest publishes.
+func toProto(t *testing.T, m map[string]any) *tpv1.TicketEvent {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339, m["occurred_at"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	actor := m["actor"].(map[string]any)
+	ev := &tpv1.TicketEvent{
+		Id: m["id"].(string), Tenant: "acme", Source: "generic", TicketId: m["ticket_id"].(string),
+		Type:       tpv1.EventType(tpv1.EventType_value["EVENT_TYPE_"+strings.ToUpper(m["type"].(string))]),
+		OccurredAt: timestamppb.New(at),
+		Actor:      &tpv1.Actor{Id: actor["id"].(string), Kind: tpv1.ActorKind(tpv1.ActorKind_value["ACTOR_KIND_"+strings.ToUpper(actor["kind"].(string))])},
+	}
+	if v, ok := m["assignee_id"].(string); ok {
+		ev.AssigneeId = v
+	}
+	if v, ok := m["team_id"].(string); ok {
+		ev.TeamId = v
+	}
+	if v, ok := m["priority"].(string); ok {
+		ev.Priority = tpv1.Priority(tpv1.Priority_value["PRIORITY_"+strings.ToUpper(v)])
+	}
+	if v, ok := m["status"].(string); ok {
+		ev.Status = tpv1.TicketStatus(tpv1.TicketStatus_value["TICKET_STATUS_"+strings.ToUpper(v)])
+	}
+	if v, ok := m["public"].(bool); ok {
+		ev.Public = proto.Bool(v)
+	}
+	if v, ok := m["satisfaction"].(map[string]any); ok {
+		ev.Satisfaction = &tpv1.Satisfaction{Score: int32(v["score"].(int)), Scale: 5}
+	}
+	return ev
+}
