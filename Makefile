@@ -1,0 +1,77 @@
+# Ticketpulse build entry points; `make` alone lists them. CI runs `make test` (see .ci/run).
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+SERVICES := ingest kpi escalation notify
+# Pinned generators and buf live here (scripts/tools.sh) and win over anything else on PATH.
+TOOLS_BIN := $(CURDIR)/.bin
+export PATH := $(TOOLS_BIN):$(PATH)
+# Extra flags for tpdev, e.g. make run ARGS='-services escalation,notify'.
+ARGS ?=
+
+# Every module of the workspace (the root holds none, so a bare ./... there matches nothing).
+modules = $(shell go list -m -f '{{.Dir}}')
+
+.PHONY: help build test run lint proto proto-check bench clean tools
+
+help: ## List the targets.
+	@echo "Usage: make <target>"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## Build the four service binaries into bin/.
+	go build -o bin/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s))
+
+test: ## Install redis-server if missing, check generated code, then go vet and go test (shuffled, uncached) every module.
+	bash scripts/ensure-redis.sh
+	$(MAKE) proto-check
+	@for dir in $(modules); do \
+		mod=$${dir#$(CURDIR)/}; \
+		echo "==> $$mod: go vet, go test"; \
+		if ! (cd "$$dir" && go vet ./... && go test -count=1 -shuffle=on -timeout 5m ./...); then \
+			echo "FAIL: module $$mod" >&2; exit 1; \
+		fi; \
+	done
+	@echo "ok: every module passed"
+
+run: ## Run the whole stack locally (embedded NATS, redis-server, all services); Ctrl-C stops it.
+	@if [[ -z "$${TICKETPULSE_REDIS_URL:-}" ]]; then bash scripts/ensure-redis.sh; fi
+	@# Built, then run, rather than go run: go run exits 1 after an interrupt even when tpdev
+	@# stopped everything cleanly, and the exit status should say whether it did.
+	go build -o .run/bin/tpdev ./services/platform/cmd/tpdev
+	.run/bin/tpdev $(ARGS)
+
+lint: tools ## gofmt (must list no file), go vet every module, buf lint and buf format.
+	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
+	if [[ -n "$$unformatted" ]]; then echo "gofmt -l lists files to format with gofmt -w:" >&2; echo "$$unformatted" >&2; exit 1; fi
+	@for dir in $(modules); do \
+		mod=$${dir#$(CURDIR)/}; \
+		(cd "$$dir" && go vet ./...) || { echo "FAIL: go vet in $$mod" >&2; exit 1; }; \
+	done
+	cd proto && buf lint
+	cd proto && buf format -d --exit-code
+
+proto: tools ## Regenerate the Go code in proto/ with the pinned buf and plugins.
+	cd proto && buf generate
+
+proto-check: tools ## Fail if the generated code in proto/ differs from what make proto writes, or is not committed.
+	bash scripts/proto-check.sh
+
+bench: ## Run every module's Go benchmarks, then the load benchmark scripts/bench.sh when it exists.
+	@for dir in $(modules); do \
+		mod=$${dir#$(CURDIR)/}; \
+		echo "==> $$mod: go test -bench"; \
+		(cd "$$dir" && go test -run '^$$' -bench . -benchmem ./...) || { echo "FAIL: benchmarks of $$mod" >&2; exit 1; }; \
+	done
+	@if [[ -f scripts/bench.sh ]]; then bash scripts/bench.sh; else echo "no scripts/bench.sh: skipping the load benchmark"; fi
+
+clean: ## Remove bin/, the local stack's state in .run/ (NATS store, Redis data) and the tools in .bin/.
+	rm -rf bin .run .bin
+
+tools: $(TOOLS_BIN)/.installed
+
+$(TOOLS_BIN)/.installed: scripts/tools.sh
+	bash scripts/tools.sh
+	@touch $@
