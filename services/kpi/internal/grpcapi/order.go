@@ -1,0 +1,98 @@
+package grpcapi
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+)
+
+// sortKey extracts one orderable figure straight from totals, so ordering a long list computes
+// only the figure it orders by (a quantile sorts one histogram, not three).
+type sortKey func(t *bucket.Totals) float64
+
+func rate(num, den int64) float64 {
+	if den == 0 {
+		return 0
+	}
+	return float64(num) / float64(den)
+}
+
+func counter(c bucket.Counter) sortKey {
+	return func(t *bucket.Totals) float64 { return float64(t.C[c]) }
+}
+
+func quantile(d bucket.Duration, q float64) sortKey {
+	return func(t *bucket.Totals) float64 { return t.H[d].Quantiles(q)[0] }
+}
+
+// orderKeys are the figures ListAgentKpis can order by, besides agent_id.
+var orderKeys = map[string]sortKey{
+	"assigned":    counter(bucket.Assigned),
+	"resolutions": counter(bucket.Resolutions),
+	"resolution_rate": func(t *bucket.Totals) float64 {
+		return rate(t.C[bucket.AssignedNowResolved], t.C[bucket.Assigned])
+	},
+	"reopen_rate":    func(t *bucket.Totals) float64 { return rate(t.C[bucket.Reopens], t.C[bucket.Resolutions]) },
+	"one_touch_rate": func(t *bucket.Totals) float64 { return rate(t.C[bucket.OneTouch], t.C[bucket.Resolutions]) },
+	"csat_count":     counter(bucket.CSATCount),
+	"csat_mean":      func(t *bucket.Totals) float64 { return rate(t.C[bucket.CSATScoreSum], t.C[bucket.CSATCount]) },
+	"csat_percent": func(t *bucket.Totals) float64 {
+		return 100 * rate(t.C[bucket.CSATPositive], t.C[bucket.CSATCount])
+	},
+	"first_response_mean": func(t *bucket.Totals) float64 {
+		return rate(t.C[bucket.FirstSumMillis], t.C[bucket.FirstCount]) / 1000
+	},
+	"first_response_p50": quantile(bucket.FirstResponse, 0.5),
+	"first_response_p90": quantile(bucket.FirstResponse, 0.9),
+	"next_response_p90":  quantile(bucket.NextResponse, 0.9),
+	"resolution_p90":     quantile(bucket.Resolution, 0.9),
+	"sla_first_response_compliance": func(t *bucket.Totals) float64 {
+		return rate(t.C[bucket.SLAMet], t.C[bucket.SLAMet]+t.C[bucket.SLABreached])
+	},
+}
+
+const orderByAgentID = "agent_id"
+
+// OrderNames lists what order_by accepts, sorted.
+var OrderNames = func() []string {
+	names := []string{orderByAgentID}
+	for n := range orderKeys {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}()
+
+// order is a parsed order_by.
+type order struct {
+	name string
+	desc bool
+	key  sortKey // nil for agent_id
+}
+
+// String is the canonical form, used in page token fingerprints.
+func (o order) String() string {
+	if o.desc {
+		return o.name + " desc"
+	}
+	return o.name
+}
+
+// parseOrder reads "<name>" or "<name> desc"; empty means agent_id.
+func parseOrder(s string) (order, bool) {
+	f := strings.Fields(s)
+	if len(f) == 0 {
+		return order{name: orderByAgentID}, true
+	}
+	if len(f) > 2 || (len(f) == 2 && f[1] != "desc") {
+		return order{}, false
+	}
+	o := order{name: f[0], desc: len(f) == 2}
+	if o.name == orderByAgentID {
+		return o, true
+	}
+	k, ok := orderKeys[o.name]
+	o.key = k
+	return o, ok
+}

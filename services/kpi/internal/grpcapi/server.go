@@ -1,0 +1,300 @@
+// Package grpcapi serves ticketpulse.v1.KpiService: KPIs of an agent, a team, the unassigned
+// figures, and ordered, paginated listings of agents, all merged from the hourly buckets.
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/query"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/window"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+)
+
+// Reader is what the server needs from the store.
+type Reader interface {
+	Totals(ctx context.Context, tenant string, scopes []bucket.Scope, fromHour, toHour int64) ([]*bucket.Totals, error)
+	Agents(ctx context.Context, tenant, team string, fromHour, toHour int64) ([]string, error)
+}
+
+var _ Reader = (*query.Reader)(nil)
+
+// Limits of the API.
+const (
+	MaxIDBytes      = 256
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// Server implements ticketpulsev1.KpiServiceServer.
+type Server struct {
+	ticketpulsev1.UnimplementedKpiServiceServer
+	r   Reader
+	now func() time.Time
+	log *slog.Logger
+}
+
+var _ ticketpulsev1.KpiServiceServer = (*Server)(nil)
+
+// NewServer returns a server reading through r; now tells the time rolling windows end at.
+func NewServer(r Reader, now func() time.Time, log *slog.Logger) *Server {
+	return &Server{r: r, now: now, log: log}
+}
+
+// Register adds the service to g.
+func (s *Server) Register(g *grpc.Server) { ticketpulsev1.RegisterKpiServiceServer(g, s) }
+
+// violations collects what is wrong with a request, so one answer names every bad field.
+type violations []*errdetails.BadRequest_FieldViolation
+
+func (v *violations) add(field, desc string) {
+	*v = append(*v, &errdetails.BadRequest_FieldViolation{Field: field, Description: desc})
+}
+
+func (v *violations) tenant(t string) {
+	if !idtoken.ValidTenant(t) {
+		v.add("tenant", fmt.Sprintf("%q %s", t, idtoken.TenantRule))
+	}
+}
+
+// id checks a helpdesk id: any characters (they are escaped), bounded length.
+func (v *violations) id(field, id string, required bool) {
+	switch {
+	case id == "" && required:
+		v.add(field, "required")
+	case len(id) > MaxIDBytes:
+		v.add(field, fmt.Sprintf("%d bytes, at most %d allowed", len(id), MaxIDBytes))
+	}
+}
+
+func (v *violations) window(w *ticketpulsev1.Window, now time.Time) window.Resolved {
+	r, err := window.Resolve(w, now)
+	var fe *window.FieldError
+	switch {
+	case errors.As(err, &fe):
+		v.add(fe.Field, fe.Reason)
+	case err != nil:
+		v.add("window", err.Error())
+	}
+	return r
+}
+
+// err is nil when nothing was wrong, else InvalidArgument naming the fields in the message and in
+// a google.rpc.BadRequest detail.
+func (v violations) err() error {
+	if len(v) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(v))
+	for i, fv := range v {
+		msgs[i] = fv.GetField() + ": " + fv.GetDescription()
+	}
+	st := status.New(codes.InvalidArgument, strings.Join(msgs, "; "))
+	if withDetails, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: v}); err == nil {
+		st = withDetails
+	}
+	return st.Err()
+}
+
+// readErr maps a store failure to a status: the caller's own cancellation stays that, corrupt
+// data is Internal, anything else (Redis unreachable, timing out, refusing) is Unavailable,
+// which clients may retry.
+func (s *Server) readErr(ctx context.Context, rpc, tenant string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return status.FromContextError(ctxErr).Err()
+	}
+	if errors.Is(err, query.ErrCorrupt) {
+		s.log.Error("kpi data corrupt", "rpc", rpc, "tenant", tenant, "err", err)
+		return status.Errorf(codes.Internal, "%s: %v", rpc, err)
+	}
+	s.log.Warn("kpi read failed", "rpc", rpc, "tenant", tenant, "err", err)
+	return status.Errorf(codes.Unavailable, "%s: kpi store: %v", rpc, err)
+}
+
+// one reads the KPIs of a single scope.
+func (s *Server) one(ctx context.Context, rpc, tenant string, scope bucket.Scope, rw window.Resolved) (*ticketpulsev1.Kpis, error) {
+	ts, err := s.r.Totals(ctx, tenant, []bucket.Scope{scope}, rw.FromHour, rw.ToHour)
+	if err != nil {
+		return nil, s.readErr(ctx, rpc, tenant, err)
+	}
+	return query.ToProto(ts[0]), nil
+}
+
+// GetAgentKpis returns one agent's KPIs; an agent without figures gets zeros.
+func (s *Server) GetAgentKpis(ctx context.Context, req *ticketpulsev1.GetAgentKpisRequest) (*ticketpulsev1.GetAgentKpisResponse, error) {
+	var v violations
+	v.tenant(req.GetTenant())
+	v.id("agent_id", req.GetAgentId(), true)
+	rw := v.window(req.GetWindow(), s.now())
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	k, err := s.one(ctx, "GetAgentKpis", req.GetTenant(), bucket.Scope{Kind: bucket.Agent, ID: req.GetAgentId()}, rw)
+	if err != nil {
+		return nil, err
+	}
+	return &ticketpulsev1.GetAgentKpisResponse{
+		Agent:  &ticketpulsev1.AgentKpis{AgentId: req.GetAgentId(), Kpis: k},
+		Window: rw.Proto(),
+	}, nil
+}
+
+// GetTeamKpis returns one team's KPIs; a team without figures gets zeros.
+func (s *Server) GetTeamKpis(ctx context.Context, req *ticketpulsev1.GetTeamKpisRequest) (*ticketpulsev1.GetTeamKpisResponse, error) {
+	var v violations
+	v.tenant(req.GetTenant())
+	v.id("team_id", req.GetTeamId(), true)
+	rw := v.window(req.GetWindow(), s.now())
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	k, err := s.one(ctx, "GetTeamKpis", req.GetTenant(), bucket.Scope{Kind: bucket.Team, ID: req.GetTeamId()}, rw)
+	if err != nil {
+		return nil, err
+	}
+	return &ticketpulsev1.GetTeamKpisResponse{TeamId: req.GetTeamId(), Kpis: k, Window: rw.Proto()}, nil
+}
+
+// GetUnassignedKpis returns the figures credited while tickets had no assignee.
+func (s *Server) GetUnassignedKpis(ctx context.Context, req *ticketpulsev1.GetUnassignedKpisRequest) (*ticketpulsev1.GetUnassignedKpisResponse, error) {
+	var v violations
+	v.tenant(req.GetTenant())
+	rw := v.window(req.GetWindow(), s.now())
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	k, err := s.one(ctx, "GetUnassignedKpis", req.GetTenant(), bucket.Scope{Kind: bucket.Unassigned}, rw)
+	if err != nil {
+		return nil, err
+	}
+	return &ticketpulsev1.GetUnassignedKpisResponse{Kpis: k, Window: rw.Proto()}, nil
+}
+
+// ListAgentKpis lists the agents active in the window, ordered and paginated. Ordering by
+// agent_id reads only the page's agents; any other order reads every agent's totals in one
+// pipelined round trip and computes only the ordered figure for all of them.
+func (s *Server) ListAgentKpis(ctx context.Context, req *ticketpulsev1.ListAgentKpisRequest) (*ticketpulsev1.ListAgentKpisResponse, error) {
+	var v violations
+	v.tenant(req.GetTenant())
+	v.id("team_id", req.GetTeamId(), false)
+	rw := v.window(req.GetWindow(), s.now())
+	ord, ok := parseOrder(req.GetOrderBy())
+	if !ok {
+		v.add("order_by", fmt.Sprintf("%q: want a name optionally followed by \" desc\"; names: %s", req.GetOrderBy(), strings.Join(OrderNames, ", ")))
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0:
+		v.add("page_size", "must not be negative")
+	case size > MaxPageSize:
+		v.add("page_size", fmt.Sprintf("%d, at most %d allowed", size, MaxPageSize))
+	case size == 0:
+		size = DefaultPageSize
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	fp := fingerprint(req.GetTenant(), req.GetTeamId(), ord, req.GetWindow())
+	offset := 0
+	if req.GetPageToken() != "" {
+		tok, err := decodeToken(req.GetPageToken(), fp)
+		if err != nil {
+			v.add("page_token", err.Error())
+			return nil, v.err()
+		}
+		offset = tok.Offset
+		rw.FromHour, rw.ToHour, rw.AlignedToHour, rw.Note = tok.FromHour, tok.ToHour, tok.Aligned, tok.Note
+	}
+
+	tenant := req.GetTenant()
+	agents, err := s.r.Agents(ctx, tenant, req.GetTeamId(), rw.FromHour, rw.ToHour)
+	if err != nil {
+		return nil, s.readErr(ctx, "ListAgentKpis", tenant, err)
+	}
+	page, totals, err := s.orderedPage(ctx, tenant, agents, ord, rw, offset, size)
+	if err != nil {
+		return nil, s.readErr(ctx, "ListAgentKpis", tenant, err)
+	}
+	resp := &ticketpulsev1.ListAgentKpisResponse{
+		Agents:    make([]*ticketpulsev1.AgentKpis, len(page)),
+		Window:    rw.Proto(),
+		TotalSize: int32(len(agents)),
+	}
+	for i, a := range page {
+		resp.Agents[i] = &ticketpulsev1.AgentKpis{AgentId: a, Kpis: query.ToProto(totals[i])}
+	}
+	if next := offset + len(page); next < len(agents) {
+		resp.NextPageToken = encodeToken(pageToken{
+			Offset: next, FromHour: rw.FromHour, ToHour: rw.ToHour, Aligned: rw.AlignedToHour, Note: rw.Note, Fingerprint: fp,
+		})
+	}
+	return resp, nil
+}
+
+// orderedPage returns the agents of one page in order, with their totals.
+func (s *Server) orderedPage(ctx context.Context, tenant string, agents []string, ord order, rw window.Resolved, offset, size int) ([]string, []*bucket.Totals, error) {
+	if offset >= len(agents) {
+		return nil, nil, nil
+	}
+	end := min(offset+size, len(agents))
+	if ord.key == nil { // agent_id: agents are already sorted
+		if ord.desc {
+			agents = slices.Clone(agents)
+			slices.Reverse(agents)
+		}
+		page := agents[offset:end]
+		ts, err := s.r.Totals(ctx, tenant, agentScopes(page), rw.FromHour, rw.ToHour)
+		return page, ts, err
+	}
+	ts, err := s.r.Totals(ctx, tenant, agentScopes(agents), rw.FromHour, rw.ToHour)
+	if err != nil {
+		return nil, nil, err
+	}
+	type row struct {
+		agent string
+		key   float64
+		t     *bucket.Totals
+	}
+	rows := make([]row, len(agents))
+	for i, a := range agents {
+		rows[i] = row{agent: a, key: ord.key(ts[i]), t: ts[i]}
+	}
+	// Stable over the sorted agents, so ties stay in agent_id order whatever the direction.
+	slices.SortStableFunc(rows, func(a, b row) int {
+		switch {
+		case a.key == b.key:
+			return 0
+		case (a.key < b.key) != ord.desc:
+			return -1
+		default:
+			return 1
+		}
+	})
+	page := make([]string, 0, end-offset)
+	totals := make([]*bucket.Totals, 0, end-offset)
+	for _, r := range rows[offset:end] {
+		page = append(page, r.agent)
+		totals = append(totals, r.t)
+	}
+	return page, totals, nil
+}
+
+func agentScopes(ids []string) []bucket.Scope {
+	scopes := make([]bucket.Scope, len(ids))
+	for i, id := range ids {
+		scopes[i] = bucket.Scope{Kind: bucket.Agent, ID: id}
+	}
+	return scopes
+}

@@ -1,0 +1,53 @@
+package query
+
+import (
+	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+)
+
+// ToProto turns totals into the API's KPIs. Every ratio with a zero denominator is 0.
+func ToProto(t *bucket.Totals) *ticketpulsev1.Kpis {
+	c := &t.C
+	return &ticketpulsev1.Kpis{
+		FirstResponse:              durationStats(t, bucket.FirstResponse, bucket.FirstCount, bucket.FirstSumMillis),
+		NextResponse:               durationStats(t, bucket.NextResponse, bucket.NextCount, bucket.NextSumMillis),
+		Resolution:                 durationStats(t, bucket.Resolution, bucket.ResolutionCount, bucket.ResolutionSumMillis),
+		Assigned:                   c[bucket.Assigned],
+		AssignedNowResolved:        c[bucket.AssignedNowResolved],
+		ResolutionRate:             ratio(c[bucket.AssignedNowResolved], c[bucket.Assigned]),
+		Resolutions:                c[bucket.Resolutions],
+		Reopens:                    c[bucket.Reopens],
+		ReopenRate:                 ratio(c[bucket.Reopens], c[bucket.Resolutions]),
+		OneTouchResolutions:        c[bucket.OneTouch],
+		OneTouchRate:               ratio(c[bucket.OneTouch], c[bucket.Resolutions]),
+		CsatCount:                  c[bucket.CSATCount],
+		CsatPositive:               c[bucket.CSATPositive],
+		CsatMean:                   ratio(c[bucket.CSATScoreSum], c[bucket.CSATCount]),
+		CsatPercent:                100 * ratio(c[bucket.CSATPositive], c[bucket.CSATCount]),
+		SlaFirstResponseMet:        c[bucket.SLAMet],
+		SlaFirstResponseBreached:   c[bucket.SLABreached],
+		SlaFirstResponseCompliance: ratio(c[bucket.SLAMet], c[bucket.SLAMet]+c[bucket.SLABreached]),
+	}
+}
+
+func durationStats(t *bucket.Totals, d bucket.Duration, count, sumMillis bucket.Counter) *ticketpulsev1.DurationStats {
+	n, sum := t.C[count], float64(t.C[sumMillis])/1000
+	q := t.H[d].Quantiles(0.5, 0.9, 0.99)
+	return &ticketpulsev1.DurationStats{
+		Count:       n,
+		SumSeconds:  sum,
+		MeanSeconds: fratio(sum, n),
+		P50Seconds:  q[0],
+		P90Seconds:  q[1],
+		P99Seconds:  q[2],
+	}
+}
+
+func ratio(num, den int64) float64 { return fratio(float64(num), den) }
+
+func fratio(num float64, den int64) float64 {
+	if den == 0 {
+		return 0
+	}
+	return num / float64(den)
+}

@@ -1,0 +1,103 @@
+package query
+
+import (
+	"math"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/hist"
+)
+
+func totals(counters map[bucket.Counter]int64, samples map[bucket.Duration][]float64) *bucket.Totals {
+	t := bucket.NewTotals()
+	for c, v := range counters {
+		t.C[c] = v
+	}
+	for d, ss := range samples {
+		for _, s := range ss {
+			t.H[d].Add(hist.Bin(s), 1)
+		}
+	}
+	return t
+}
+
+func TestToProto(t *testing.T) {
+	// 100 first responses of 1..100 minutes: p50 = 50 min, p90 = 90 min, p99 = 99 min.
+	var minutes []float64
+	for i := 1; i <= 100; i++ {
+		minutes = append(minutes, float64(60*i))
+	}
+	tests := []struct {
+		name string
+		give *bucket.Totals
+		want *ticketpulsev1.Kpis
+	}{
+		{
+			name: "zeros divide to zero",
+			give: bucket.NewTotals(),
+			want: &ticketpulsev1.Kpis{
+				FirstResponse: &ticketpulsev1.DurationStats{}, NextResponse: &ticketpulsev1.DurationStats{},
+				Resolution: &ticketpulsev1.DurationStats{},
+			},
+		},
+		{
+			name: "counters and rates",
+			give: totals(map[bucket.Counter]int64{
+				bucket.Assigned: 8, bucket.AssignedNowResolved: 6, bucket.Resolutions: 5, bucket.Reopens: 1,
+				bucket.OneTouch: 2, bucket.CSATCount: 4, bucket.CSATScoreSum: 15, bucket.CSATPositive: 3,
+				bucket.SLAMet: 9, bucket.SLABreached: 3,
+				bucket.NextCount: 2, bucket.NextSumMillis: 3500,
+			}, nil),
+			want: &ticketpulsev1.Kpis{
+				FirstResponse: &ticketpulsev1.DurationStats{}, Resolution: &ticketpulsev1.DurationStats{},
+				NextResponse: &ticketpulsev1.DurationStats{Count: 2, SumSeconds: 3.5, MeanSeconds: 1.75},
+				Assigned:     8, AssignedNowResolved: 6, ResolutionRate: 0.75,
+				Resolutions: 5, Reopens: 1, ReopenRate: 0.2, OneTouchResolutions: 2, OneTouchRate: 0.4,
+				CsatCount: 4, CsatPositive: 3, CsatMean: 3.75, CsatPercent: 75,
+				SlaFirstResponseMet: 9, SlaFirstResponseBreached: 3, SlaFirstResponseCompliance: 0.75,
+			},
+		},
+		{
+			name: "only breaches",
+			give: totals(map[bucket.Counter]int64{bucket.SLABreached: 4, bucket.Reopens: 2}, nil),
+			want: &ticketpulsev1.Kpis{
+				FirstResponse: &ticketpulsev1.DurationStats{}, NextResponse: &ticketpulsev1.DurationStats{},
+				Resolution:               &ticketpulsev1.DurationStats{},
+				Reopens:                  2, // reopens of tickets resolved before the window: no rate
+				SlaFirstResponseBreached: 4,
+			},
+		},
+		{
+			name: "duration quantiles",
+			give: totals(map[bucket.Counter]int64{bucket.FirstCount: 100, bucket.FirstSumMillis: 303_000_000},
+				map[bucket.Duration][]float64{bucket.FirstResponse: minutes}),
+			want: &ticketpulsev1.Kpis{
+				FirstResponse: &ticketpulsev1.DurationStats{Count: 100, SumSeconds: 303000, MeanSeconds: 3030,
+					P50Seconds: 3000, P90Seconds: 5400, P99Seconds: 5940},
+				NextResponse: &ticketpulsev1.DurationStats{}, Resolution: &ticketpulsev1.DurationStats{},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ToProto(tt.give)
+			// Quantiles are within the histogram's relative error; compare them apart.
+			gq, wq := got.GetFirstResponse(), tt.want.GetFirstResponse()
+			for _, p := range []struct {
+				name      string
+				got, want float64
+			}{{"p50", gq.P50Seconds, wq.P50Seconds}, {"p90", gq.P90Seconds, wq.P90Seconds}, {"p99", gq.P99Seconds, wq.P99Seconds}} {
+				if math.Abs(p.got-p.want) > hist.RelativeError*p.want {
+					t.Errorf("first response %s = %v, want %v within 1%%", p.name, p.got, p.want)
+				}
+			}
+			gq.P50Seconds, gq.P90Seconds, gq.P99Seconds = wq.P50Seconds, wq.P90Seconds, wq.P99Seconds
+			if !proto.Equal(got, tt.want) {
+				t.Errorf("ToProto =\n %v\nwant\n %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,119 @@
+package query
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strconv"
+	"testing"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/hist"
+)
+
+// randomHash makes a hash of the kind the write path stores, salted with fields and values it
+// never stores, so the fast merge is compared with bucket's own parsing on both.
+func randomHash(rng *rand.Rand, hourly, salt bool) map[string]string {
+	h := make(map[string]string)
+	for range 1 + rng.IntN(40) {
+		var f string
+		switch rng.IntN(4) {
+		case 0:
+			f = bucket.Counter(rng.IntN(int(bucket.NumCounters))).Field()
+		case 1:
+			f = bucket.BinField(bucket.Duration(rng.IntN(int(bucket.NumDurations))), int32(rng.IntN(1200)-400))
+		case 2:
+			f = bucket.BinField(bucket.Duration(rng.IntN(int(bucket.NumDurations))), hist.ZeroBin)
+		default:
+			// Bins far outside the dense range still count.
+			f = bucket.BinField(bucket.Duration(rng.IntN(int(bucket.NumDurations))), int32(rng.IntN(1<<20)-1<<19))
+		}
+		v := strconv.FormatInt(rng.Int64N(2000)-500, 10)
+		if salt && rng.IntN(25) == 0 {
+			f = []string{"zz", "F", "Fx", "F+5", "F05", "F-0", "a", "", "F99999999999", "R2147483648"}[rng.IntN(10)]
+		}
+		if salt && rng.IntN(25) == 0 {
+			v = []string{"", "-", "+5", "007", "12a", "9223372036854775807", "99999999999999999999", "-9223372036854775808"}[rng.IntN(8)]
+		}
+		if hourly {
+			hh := fmt.Sprintf("%02d", rng.IntN(24))
+			if salt && rng.IntN(25) == 0 {
+				hh = []string{"24", "-1", "+1", "x1", "7"}[rng.IntN(5)]
+			}
+			f = hh + "|" + f
+			if salt && rng.IntN(40) == 0 {
+				f = "12:" + f[3:]
+			}
+		}
+		h[f] = v
+	}
+	return h
+}
+
+func TestMergerMatchesBucket(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range 4000 {
+		hourly, salt := i%2 == 1, i%3 == 0
+		hashes := []map[string]string{randomHash(rng, hourly, salt), randomHash(rng, hourly, salt)}
+		from := rng.IntN(24)
+		to := from + rng.IntN(25-from)
+		want := bucket.NewTotals()
+		var wantErr error
+		m := newMerger()
+		var gotErr error
+		for _, h := range hashes {
+			if hourly {
+				wantErr = errorsJoin(wantErr, want.AddHourHash(h, from, to))
+			} else {
+				wantErr = errorsJoin(wantErr, want.AddHash(h))
+			}
+			for f, v := range h {
+				if hourly {
+					gotErr = errorsJoin(gotErr, m.addHourly(f, v, from, to))
+				} else {
+					gotErr = errorsJoin(gotErr, m.add(f, v))
+				}
+			}
+		}
+		got := m.finish()
+		if (gotErr != nil) != (wantErr != nil) {
+			t.Fatalf("case %d %v: merger error %v, bucket error %v", i, hashes, gotErr, wantErr)
+		}
+		if wantErr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("case %d %v [%d,%d):\n merger %v\n bucket %v", i, hashes, from, to, got, want)
+		}
+	}
+}
+
+func errorsJoin(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// A merger is reused across scopes: nothing of one scope may leak into the next.
+func TestMergerResets(t *testing.T) {
+	m := newMerger()
+	for _, f := range []string{"as", bucket.BinField(bucket.FirstResponse, 12), bucket.BinField(bucket.Resolution, 5000)} {
+		if err := m.add(f, "3"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if first := m.finish(); first.C[bucket.Assigned] != 3 || first.H[bucket.FirstResponse][12] != 3 || first.H[bucket.Resolution][5000] != 3 {
+		t.Fatalf("first scope: %v", first)
+	}
+	if second := m.finish(); !reflect.DeepEqual(second, bucket.NewTotals()) {
+		t.Fatalf("second scope not empty: %v", second)
+	}
+}
+
+func BenchmarkMergerAdd(b *testing.B) {
+	m := newMerger()
+	fields := []string{"as", "F412", "N77", "R-12", "cs"}
+	for i := 0; b.Loop(); i++ {
+		if err := m.add(fields[i%len(fields)], "17"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,366 @@
+// Package querytest writes KPI figures straight into Redis in the layout of package bucket, for
+// the tests and benchmarks of the read side: one figure at a time as the write path applies it,
+// or a whole synthetic data set at once.
+package querytest
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/hist"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+)
+
+// Incr adds delta to field (a plain bucket field such as "as" or "F412") of scope s at a unix
+// hour, in the hour's detail hash, the day's and the week's totals, as the write path does.
+func Incr(ctx context.Context, rdb redis.Cmdable, tenant string, s bucket.Scope, hour int64, field string, delta int64) error {
+	day := bucket.DayOf(hour)
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.HIncrBy(ctx, bucket.HourKey(tenant, s, day), bucket.HourField(int(hour-24*day), field), delta)
+		p.HIncrBy(ctx, bucket.DayKey(tenant, s, day), field, delta)
+		p.HIncrBy(ctx, bucket.WeekKey(tenant, s, bucket.WeekOf(day)), field, delta)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("incr %s of %v at hour %d: %w", field, s, hour, err)
+	}
+	return nil
+}
+
+// Index records in the listing sets that agent (and, when team is not empty, team) was credited
+// on the UTC day of hour.
+func Index(ctx context.Context, rdb redis.Cmdable, tenant, agent, team string, hour int64) error {
+	day := bucket.DayOf(hour)
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		if agent != "" {
+			p.SAdd(ctx, bucket.AgentsKey(tenant, day), idtoken.Escape(agent))
+		}
+		if team != "" {
+			p.SAdd(ctx, bucket.TeamsKey(tenant, day), idtoken.Escape(team))
+		}
+		if agent != "" && team != "" {
+			p.SAdd(ctx, bucket.TeamAgentsKey(tenant, team, day), idtoken.Escape(agent))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("index agent %q team %q at hour %d: %w", agent, team, hour, err)
+	}
+	return nil
+}
+
+// Builder accumulates figures in memory and writes each key with a single HSET, which makes
+// large data sets quick to load. The keys it writes must not exist yet.
+type Builder struct {
+	tenant string
+	figs   map[scopeHour]map[string]int64
+	sets   map[string]map[string]bool
+}
+
+type scopeHour struct {
+	s    bucket.Scope
+	hour int64
+}
+
+// NewBuilder returns an empty builder for tenant.
+func NewBuilder(tenant string) *Builder {
+	return &Builder{tenant: tenant, figs: make(map[scopeHour]map[string]int64), sets: make(map[string]map[string]bool)}
+}
+
+// Add adds delta to field of s at hour; Flush spreads it over the hour, day and week hashes.
+func (b *Builder) Add(s bucket.Scope, hour int64, field string, delta int64) {
+	k := scopeHour{s, hour}
+	f := b.figs[k]
+	if f == nil {
+		f = make(map[string]int64)
+		b.figs[k] = f
+	}
+	f[field] += delta
+}
+
+// Index is Index above, accumulated.
+func (b *Builder) Index(agent, team string, hour int64) {
+	day := bucket.DayOf(hour)
+	put := func(key, member string) {
+		if b.sets[key] == nil {
+			b.sets[key] = make(map[string]bool)
+		}
+		b.sets[key][member] = true
+	}
+	if agent != "" {
+		put(bucket.AgentsKey(b.tenant, day), idtoken.Escape(agent))
+	}
+	if team != "" {
+		put(bucket.TeamsKey(b.tenant, day), idtoken.Escape(team))
+	}
+	if agent != "" && team != "" {
+		put(bucket.TeamAgentsKey(b.tenant, team, day), idtoken.Escape(agent))
+	}
+}
+
+// hashes spreads the figures over the keys of the layout.
+func (b *Builder) hashes() map[string]map[string]int64 {
+	out := make(map[string]map[string]int64)
+	hash := func(key string) map[string]int64 {
+		h := out[key]
+		if h == nil {
+			h = make(map[string]int64, 64)
+			out[key] = h
+		}
+		return h
+	}
+	var hourFields [24]map[string]string // bucket.HourField formats; a large load asks millions of times
+	for k, fields := range b.figs {
+		day := bucket.DayOf(k.hour)
+		hk, dk := hash(bucket.HourKey(b.tenant, k.s, day)), hash(bucket.DayKey(b.tenant, k.s, day))
+		wk := hash(bucket.WeekKey(b.tenant, k.s, bucket.WeekOf(day)))
+		hh := int(k.hour - 24*day)
+		if hourFields[hh] == nil {
+			hourFields[hh] = make(map[string]string)
+		}
+		for f, v := range fields {
+			hf, ok := hourFields[hh][f]
+			if !ok {
+				hf = bucket.HourField(hh, f)
+				hourFields[hh][f] = hf
+			}
+			hk[hf] += v
+			dk[f] += v
+			wk[f] += v
+		}
+	}
+	return out
+}
+
+// Flush writes everything accumulated, pipelined in chunks, empties the builder and returns the
+// number of keys written.
+func (b *Builder) Flush(ctx context.Context, rdb redis.UniversalClient) (int, error) {
+	const chunk = 2000
+	pipe := rdb.Pipeline()
+	flush := func() error {
+		if pipe.Len() == 0 {
+			return nil
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("load fixture: %w", err)
+		}
+		return nil
+	}
+	hashes := b.hashes()
+	for key, h := range hashes {
+		args := make([]any, 0, 2*len(h))
+		for f, v := range h {
+			args = append(args, f, strconv.FormatInt(v, 10))
+		}
+		pipe.HSet(ctx, key, args...)
+		if pipe.Len() >= chunk {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	for key, m := range b.sets {
+		members := make([]any, 0, len(m))
+		for v := range m {
+			members = append(members, v)
+		}
+		pipe.SAdd(ctx, key, members...)
+		if pipe.Len() >= chunk {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return 0, err
+	}
+	n := len(hashes) + len(b.sets)
+	b.figs = make(map[scopeHour]map[string]int64)
+	b.sets = make(map[string]map[string]bool)
+	return n, nil
+}
+
+// Load describes a synthetic data set: Agents agents in Teams teams, each handling TicketsPerDay
+// tickets on each of the Days UTC days that end with the day of EndHour (hours after EndHour are
+// left empty), during working hours.
+type Load struct {
+	Agents, Teams, Days, TicketsPerDay int
+	EndHour                            int64
+	Seed                               uint64
+}
+
+// AgentID is the id of agent i in a generated load: e-mail addresses, some with non-ASCII names,
+// as helpdesks send them.
+func AgentID(i int) string {
+	if i%7 == 3 {
+		return fmt.Sprintf("zoë.%04d@example.com", i)
+	}
+	return fmt.Sprintf("agent.%04d@example.com", i)
+}
+
+// TeamID is the id of team i in a generated load.
+func TeamID(i int) string { return fmt.Sprintf("team %d", i) }
+
+// Generate adds l's figures to b, crediting each agent and its team (agent i is in team i mod Teams).
+func Generate(b *Builder, l Load) {
+	rng := rand.New(rand.NewPCG(l.Seed, 7))
+	endDay := bucket.DayOf(l.EndHour)
+	// Log-normal durations around a median: a spread of e^1 puts ten samples into about ten bins.
+	sample := func(median float64) (ms int64, bin int32) {
+		s := median * math.Exp(rng.NormFloat64())
+		return int64(s * 1000), hist.Bin(s)
+	}
+	for a := range l.Agents {
+		agent, team := AgentID(a), TeamID(a%max(l.Teams, 1))
+		scopes := []bucket.Scope{{Kind: bucket.Agent, ID: agent}}
+		if l.Teams > 0 {
+			scopes = append(scopes, bucket.Scope{Kind: bucket.Team, ID: team})
+		} else {
+			team = ""
+		}
+		add := func(hour int64, field string, delta int64) {
+			for _, s := range scopes {
+				b.Add(s, hour, field, delta)
+			}
+		}
+		for d := endDay - int64(l.Days) + 1; d <= endDay; d++ {
+			for range l.TicketsPerDay {
+				hour := d*24 + 8 + rng.Int64N(9)
+				if hour > l.EndHour {
+					continue
+				}
+				b.Index(agent, team, hour)
+				add(hour, bucket.Assigned.Field(), 1)
+				ms, bin := sample(1800)
+				add(hour, bucket.FirstCount.Field(), 1)
+				add(hour, bucket.FirstSumMillis.Field(), ms)
+				add(hour, bucket.BinField(bucket.FirstResponse, bin), 1)
+				if rng.IntN(10) < 9 {
+					add(hour, bucket.SLAMet.Field(), 1)
+				} else {
+					add(hour, bucket.SLABreached.Field(), 1)
+				}
+				for range 1 + rng.IntN(2) {
+					ms, bin := sample(7200)
+					add(hour, bucket.NextCount.Field(), 1)
+					add(hour, bucket.NextSumMillis.Field(), ms)
+					add(hour, bucket.BinField(bucket.NextResponse, bin), 1)
+				}
+				if rng.IntN(10) < 8 {
+					ms, bin := sample(6 * 3600)
+					add(hour, bucket.AssignedNowResolved.Field(), 1)
+					add(hour, bucket.Resolutions.Field(), 1)
+					add(hour, bucket.ResolutionCount.Field(), 1)
+					add(hour, bucket.ResolutionSumMillis.Field(), ms)
+					add(hour, bucket.BinField(bucket.Resolution, bin), 1)
+					if rng.IntN(10) < 4 {
+						add(hour, bucket.OneTouch.Field(), 1)
+					}
+					if rng.IntN(20) == 0 {
+						add(hour, bucket.Reopens.Field(), 1)
+					}
+				}
+				if rng.IntN(10) < 3 {
+					score := int64(1 + rng.IntN(5))
+					add(hour, bucket.CSATCount.Field(), 1)
+					add(hour, bucket.CSATScoreSum.Field(), score)
+					if score >= 4 {
+						add(hour, bucket.CSATPositive.Field(), 1)
+					}
+				}
+			}
+		}
+	}
+}
+
+// RoundTrips counts the round trips a go-redis client makes: one per command sent alone, one per
+// pipeline. Add it with rdb.AddHook.
+type RoundTrips struct {
+	n atomic.Int64
+}
+
+// Count is the number of round trips so far.
+func (r *RoundTrips) Count() int64 { return r.n.Load() }
+
+// DialHook passes dials through.
+func (r *RoundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessHook counts a command sent alone.
+func (r *RoundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+// ProcessPipelineHook counts a pipeline.
+func (r *RoundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+var loaded struct {
+	once sync.Once
+	srv  *testenv.RedisServer
+	dir  string
+	rdb  *redis.Client
+	err  error
+}
+
+// LoadedRedis returns a client of a redis-server of the test binary's own (not the shared one,
+// which every test flushes), loaded once with l's figures for tenant. Benchmarks use it so the
+// data set is built once however often the framework reruns them; every call must pass the same
+// tenant and load. Call StopLoaded from TestMain.
+func LoadedRedis(tb testing.TB, tenant string, l Load) *redis.Client {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs a real redis-server; skipped in -short mode")
+	}
+	loaded.once.Do(func() {
+		start := time.Now()
+		if loaded.dir, loaded.err = os.MkdirTemp("", "ticketpulse-bench-redis-"); loaded.err != nil {
+			return
+		}
+		// Nothing to persist: the data set is rebuilt on every run.
+		if loaded.srv, loaded.err = testenv.StartRedis(loaded.dir, "--appendonly", "no"); loaded.err != nil {
+			return
+		}
+		loaded.rdb = redis.NewClient(&redis.Options{Addr: loaded.srv.Addr, Protocol: 2, DisableIdentity: true})
+		b := NewBuilder(tenant)
+		Generate(b, l)
+		var keys int
+		if keys, loaded.err = b.Flush(context.Background(), loaded.rdb); loaded.err != nil {
+			return
+		}
+		info, _ := loaded.rdb.InfoMap(context.Background(), "memory").Result()
+		tb.Logf("loaded %+v for tenant %s: %d keys in %s, redis used_memory %s bytes", l, tenant, keys,
+			time.Since(start).Round(time.Millisecond), info["Memory"]["used_memory"])
+	})
+	if loaded.err != nil {
+		tb.Fatalf("loaded redis: %v", loaded.err)
+	}
+	return loaded.rdb
+}
+
+// StopLoaded stops the server LoadedRedis started, if any.
+func StopLoaded() {
+	if loaded.srv != nil {
+		loaded.rdb.Close()
+		loaded.srv.Kill()
+		os.RemoveAll(loaded.dir)
+	}
+}

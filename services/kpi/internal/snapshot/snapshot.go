@@ -1,0 +1,190 @@
+// Package snapshot publishes the latest KPIs of agents and teams to the KPI stream, one subject
+// per agent or team, for consumers (escalation rules) that react to figures without querying.
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/query"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/window"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
+)
+
+// Reader is what the publisher needs from the store.
+type Reader interface {
+	Read(ctx context.Context, tenant string, qs []query.Query) ([]*bucket.Totals, error)
+}
+
+var _ Reader = (*query.Reader)(nil)
+
+// Windows are the rolling windows every snapshot holds, all in UTC.
+var Windows = window.RollingNames
+
+// maxInFlight bounds this publisher's unacknowledged publishes, below the client's own limit, so
+// a large batch waits for acks instead of stalling on a full buffer.
+const maxInFlight = 1024
+
+// Publisher computes and publishes snapshots.
+type Publisher struct {
+	r   Reader
+	js  jetstream.JetStream
+	now func() time.Time
+}
+
+// NewPublisher returns a publisher reading through r and publishing on js; now is the instant
+// the rolling windows end at.
+func NewPublisher(r Reader, js jetstream.JetStream, now func() time.Time) *Publisher {
+	return &Publisher{r: r, js: js, now: now}
+}
+
+// Subject is where the snapshot of scope s is published: kpi.<tenant>.agent.<id> or
+// kpi.<tenant>.team.<id>, the id escaped.
+func Subject(tenant string, s bucket.Scope) string {
+	kind := "agent"
+	if s.Kind == bucket.Team {
+		kind = "team"
+	}
+	return "kpi." + tenant + "." + kind + "." + idtoken.Escape(s.ID)
+}
+
+// Publish reads the figures of every agent and team over every window in one pipelined round
+// trip, publishes one snapshot each asynchronously and returns once JetStream acknowledged them
+// all. Repeated ids are published once.
+func (p *Publisher) Publish(ctx context.Context, tenant string, agents, teams []string) error {
+	if !idtoken.ValidTenant(tenant) {
+		return fmt.Errorf("publish kpi snapshots: tenant %q %s", tenant, idtoken.TenantRule)
+	}
+	var scopes []bucket.Scope
+	seen := make(map[bucket.Scope]bool)
+	for _, ids := range []struct {
+		kind bucket.Kind
+		ids  []string
+	}{{bucket.Agent, agents}, {bucket.Team, teams}} {
+		for _, id := range ids.ids {
+			s := bucket.Scope{Kind: ids.kind, ID: id}
+			if !seen[s] {
+				seen[s] = true
+				scopes = append(scopes, s)
+			}
+		}
+	}
+	if len(scopes) == 0 {
+		return nil
+	}
+
+	now := p.now()
+	ranges := make([]window.Resolved, len(Windows))
+	for i, name := range Windows {
+		rw, err := window.Resolve(&ticketpulsev1.Window{Kind: &ticketpulsev1.Window_Rolling{Rolling: name}}, now)
+		if err != nil {
+			return fmt.Errorf("resolve window %s: %w", name, err)
+		}
+		ranges[i] = rw
+	}
+	qs := make([]query.Query, 0, len(scopes)*len(ranges))
+	for _, s := range scopes {
+		for _, rw := range ranges {
+			qs = append(qs, query.Query{Scope: s, FromHour: rw.FromHour, ToHour: rw.ToHour})
+		}
+	}
+	totals, err := p.r.Read(ctx, tenant, qs)
+	if err != nil {
+		return fmt.Errorf("publish kpi snapshots of tenant %s: %w", tenant, err)
+	}
+
+	computed := timestamppb.New(now)
+	actx, cancel := context.WithTimeout(ctx, ackTimeout)
+	defer cancel()
+	var errs []error
+	futures := make([]jetstream.PubAckFuture, 0, min(len(scopes), maxInFlight))
+	for i, s := range scopes {
+		snap := &ticketpulsev1.KpiSnapshot{
+			Tenant: tenant, Scope: scopeName(s), Id: s.ID, ComputedAt: computed,
+			Windows: make(map[string]*ticketpulsev1.Kpis, len(Windows)),
+		}
+		for j, name := range Windows {
+			snap.Windows[name] = query.ToProto(totals[i*len(Windows)+j])
+		}
+		data, err := proto.Marshal(snap)
+		if err != nil {
+			return fmt.Errorf("encode kpi snapshot %s: %w", Subject(tenant, s), err)
+		}
+		msg := &nats.Msg{Subject: Subject(tenant, s), Data: data, Header: nats.Header{}}
+		telemetry.Inject(ctx, msg.Header)
+		if len(futures) == maxInFlight {
+			if err := await(actx, futures[0]); err != nil {
+				errs = append(errs, err)
+			}
+			futures = futures[1:]
+		}
+		f, err := p.js.PublishMsgAsync(msg)
+		if err != nil {
+			return joinFew(append(errs, fmt.Errorf("publish %s: %w", msg.Subject, err)))
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		if err := await(actx, f); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return joinFew(errs)
+}
+
+// joinFew joins the first errors and counts the rest: when the server is gone every publish
+// fails the same way, and one line per agent would drown the log.
+func joinFew(errs []error) error {
+	const shown = 3
+	if len(errs) <= shown {
+		return errors.Join(errs...)
+	}
+	return errors.Join(append(errs[:shown:shown], fmt.Errorf("and %d more failed publishes", len(errs)-shown))...)
+}
+
+// ackTimeout bounds how long Publish waits for JetStream to acknowledge its snapshots, so an
+// unreachable server delays the next round instead of blocking it.
+const ackTimeout = 10 * time.Second
+
+var errAckTimeout = errors.New("no acknowledgement in time")
+
+// await waits for one publish to be acknowledged until ctx ends.
+func await(ctx context.Context, f jetstream.PubAckFuture) error {
+	// An answer already in wins over an expired deadline.
+	select {
+	case <-f.Ok():
+		return nil
+	case err := <-f.Err():
+		return fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
+	default:
+	}
+	select {
+	case <-f.Ok():
+		return nil
+	case err := <-f.Err():
+		return fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
+	case <-ctx.Done():
+		err := ctx.Err()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = errAckTimeout
+		}
+		return fmt.Errorf("publish %s: %w", f.Msg().Subject, err)
+	}
+}
+
+func scopeName(s bucket.Scope) string {
+	if s.Kind == bucket.Team {
+		return "team"
+	}
+	return "agent"
+}
