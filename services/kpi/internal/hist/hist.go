@@ -5,7 +5,7 @@ package hist
 
 import (
 	"math"
-	"sort"
+	"slices"
 )
 
 // RelativeError is the largest relative error of a quantile read from the bins.
@@ -81,7 +81,7 @@ func (h Hist) Quantiles(qs ...float64) []float64 {
 			bins = append(bins, b)
 		}
 	}
-	sort.Slice(bins, func(i, j int) bool { return bins[i] < bins[j] })
+	slices.Sort(bins)
 	for i, q := range qs {
 		rank := int64(math.Ceil(q * float64(n)))
 		if rank < 1 {
