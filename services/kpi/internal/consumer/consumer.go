@@ -93,13 +93,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.cfg.AckWait,
 		MaxDeliver:    -1, // a store outage must never drop events; poison is dead-lettered by us
-		MaxAckPending: max(c.cfg.BatchMax*c.cfg.Workers*4, 1000),
+		MaxAckPending: max(c.cfg.BatchMax*(c.cfg.Workers+1)*4, 1000),
 		FilterSubject: "tickets.>",
 	})
 	if err != nil {
 		return fmt.Errorf("create consumer %s: %w", c.cfg.Durable, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(c.cfg.BatchMax * 2))
+	// Prefetch enough that every worker finds a full batch waiting while the next pull is under way.
+	it, err := cons.Messages(jetstream.PullMaxMessages(c.cfg.BatchMax * (c.cfg.Workers + 1) * 2))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)
 	}

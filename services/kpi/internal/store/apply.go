@@ -145,15 +145,25 @@ func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]stri
 		return len(keys) - 2
 	}
 	ret := int64(w.retention / time.Second)
+	// A slot's ops of one batch mostly share a few days: build each day's three keys once.
+	type dayKeys struct{ h, d, w int }
+	days := map[int64]dayKeys{}
 	var body []any
 	for _, e := range entries {
 		body = append(body, e.ticket, e.version, len(e.ops))
 		for _, o := range e.ops {
 			day := bucket.DayOf(o.hour)
-			week := bucket.WeekOf(day)
-			h := keyIndex(bucket.HourKey(sk.tenant, sk.scope, day), (day+1)*86400+ret)
-			d := keyIndex(bucket.DayKey(sk.tenant, sk.scope, day), (day+1)*86400+ret)
-			wk := keyIndex(bucket.WeekKey(sk.tenant, sk.scope, week), (bucket.FirstDayOfWeek(week)+7)*86400+ret)
+			dk, ok := days[day]
+			if !ok {
+				week := bucket.WeekOf(day)
+				dk = dayKeys{
+					h: keyIndex(bucket.HourKey(sk.tenant, sk.scope, day), (day+1)*86400+ret),
+					d: keyIndex(bucket.DayKey(sk.tenant, sk.scope, day), (day+1)*86400+ret),
+					w: keyIndex(bucket.WeekKey(sk.tenant, sk.scope, week), (bucket.FirstDayOfWeek(week)+7)*86400+ret),
+				}
+				days[day] = dk
+			}
+			h, d, wk := dk.h, dk.d, dk.w
 			name := o.field.Name()
 			hourOfDay := int(o.hour - day*24)
 			body = append(body, h, d, wk, bucket.HourField(hourOfDay, name), name, o.delta)
