@@ -1,0 +1,146 @@
+// Package shell is the common body of a service that talks to NATS and Redis and serves gRPC and
+// HTTP: it opens the connections, binds the listeners, serves health (gRPC and /healthz,
+// /readyz), reflection and /metrics, and stops cleanly. escalation and notify run on it until
+// their own work lands; their gRPC services register on the server it builds.
+package shell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
+	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/redisconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/serve"
+	"github.com/ticketpulse/ticketpulse/services/platform/service"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
+)
+
+// Config is everything the shell reads from flags and the environment.
+type Config struct {
+	service.Common
+	GRPCAddr string
+	HTTPAddr string
+}
+
+// Register declares the settings on s; grpcAddr and httpAddr are the service's defaults and
+// grpcWhat names what its gRPC server offers, for -h.
+func (c *Config) Register(s *envflag.Set, grpcAddr, httpAddr, grpcWhat string) {
+	c.Common.Register(s, true)
+	_, grpcPort, _ := net.SplitHostPort(grpcAddr)
+	_, httpPort, _ := net.SplitHostPort(httpAddr)
+	s.String(&c.GRPCAddr, "grpc-addr", grpcAddr, "Address the gRPC server ("+grpcWhat+") listens on; use 0.0.0.0:"+grpcPort+" inside a container.")
+	s.String(&c.HTTPAddr, "http-addr", httpAddr, "Address the HTTP server (/healthz, /readyz, /metrics) listens on; use 0.0.0.0:"+httpPort+" inside a container.")
+}
+
+// App is a started service: its connections are open and its listeners bound, so a test can
+// read the real addresses before serving.
+type App struct {
+	name    string
+	log     *slog.Logger
+	nc      *nats.Conn
+	rdb     *redis.Client
+	tel     *telemetry.Telemetry
+	grpcLn  net.Listener
+	httpLn  net.Listener
+	closers []func()
+}
+
+// Run starts the service and serves until ctx ends. A clean stop returns nil.
+func Run(ctx context.Context, name string, cfg Config, log *slog.Logger) error {
+	a, err := New(ctx, name, cfg, log)
+	if err != nil {
+		return err
+	}
+	return a.Serve(ctx)
+}
+
+// New connects to NATS and Redis and binds both listeners. Serve releases them when it returns.
+// name is the service name in logs, traces and the NATS connection.
+func New(ctx context.Context, name string, cfg Config, log *slog.Logger) (*App, error) {
+	a := &App{name: name, log: log}
+	if err := a.open(ctx, cfg); err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) open(ctx context.Context, cfg Config) error {
+	tel, err := telemetry.Setup(ctx, a.name, cfg.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	a.tel = tel
+	a.closers = append(a.closers, a.shutdownTelemetry)
+	if a.nc, err = natsconn.Connect(cfg.NATSURL, a.name, a.log); err != nil {
+		return err
+	}
+	a.closers = append(a.closers, a.nc.Close)
+	if a.rdb, err = redisconn.Open(ctx, cfg.RedisURL); err != nil {
+		return err
+	}
+	a.closers = append(a.closers, func() { a.rdb.Close() })
+	if a.grpcLn, err = serve.Listen(cfg.GRPCAddr); err != nil {
+		return fmt.Errorf("grpc: %w", err)
+	}
+	a.closers = append(a.closers, func() { a.grpcLn.Close() })
+	if a.httpLn, err = serve.Listen(cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	a.closers = append(a.closers, func() { a.httpLn.Close() })
+	a.log.Info("connected", "nats", a.nc.ConnectedUrlRedacted(), "redis", a.rdb.Options().Addr)
+	return nil
+}
+
+// close releases what open acquired, newest first, so nothing is used after it is closed.
+func (a *App) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// GRPCAddr is the bound gRPC address.
+func (a *App) GRPCAddr() string { return a.grpcLn.Addr().String() }
+
+// HTTPAddr is the bound HTTP address.
+func (a *App) HTTPAddr() string { return a.httpLn.Addr().String() }
+
+// Serve runs both servers until ctx ends or one fails, then closes every connection.
+func (a *App) Serve(ctx context.Context) error {
+	defer a.close()
+	gs, hs := serve.NewGRPC()
+	mux := serve.Mux(a.ready, a.tel.Metrics)
+	g := serve.NewGroup(ctx)
+	g.Go(func(ctx context.Context) error { return serve.GRPC(ctx, a.grpcLn, gs, hs, a.log) })
+	g.Go(func(ctx context.Context) error { return serve.HTTP(ctx, a.httpLn, mux, a.log) })
+	return g.Wait()
+}
+
+// ready reports whether both dependencies answer now; /readyz turns an error into 503.
+func (a *App) ready(ctx context.Context) error {
+	var errs []error
+	if st := a.nc.Status(); st != nats.CONNECTED {
+		errs = append(errs, fmt.Errorf("nats %s", st))
+	}
+	if err := a.rdb.Ping(ctx).Err(); err != nil {
+		errs = append(errs, fmt.Errorf("redis ping: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func (a *App) shutdownTelemetry() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.tel.Shutdown(ctx); err != nil {
+		a.log.Warn("telemetry shutdown", "err", err)
+	}
+}

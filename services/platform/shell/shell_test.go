@@ -1,0 +1,212 @@
+package shell
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/service"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Shutdown()
+	os.Exit(code)
+}
+
+func testConfig(natsURL, redisAddr string) Config {
+	return Config{
+		Common:   service.Common{NATSURL: natsURL, RedisURL: "redis://" + redisAddr + "/0", LogLevel: "info", LogFormat: "text"},
+		GRPCAddr: "127.0.0.1:0",
+		HTTPAddr: "127.0.0.1:0",
+	}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// start serves a in the background; stop cancels it and returns what Serve returned.
+func start(t *testing.T, cfg Config) (a *App, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := New(ctx, "test", cfg, testLogger(t))
+	if err != nil {
+		cancel()
+		t.Fatalf("new: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(5 * time.Second):
+			t.Fatal("Serve did not return within 5s of cancel")
+			return nil
+		}
+	}
+	t.Cleanup(func() { _ = stop() })
+	return a, stop
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestServesHealthReadinessMetricsAndStops(t *testing.T) {
+	_, natsURL := testenv.NATS(t)
+	rdb := testenv.Redis(t)
+	a, stop := start(t, testConfig(natsURL, rdb.Options().Addr))
+	base := "http://" + a.HTTPAddr()
+
+	tests := []struct {
+		name       string
+		give       string
+		wantStatus int
+		wantBody   string
+	}{
+		{name: "healthz", give: "/healthz", wantStatus: http.StatusOK, wantBody: `"status":"ok"`},
+		{name: "readyz", give: "/readyz", wantStatus: http.StatusOK, wantBody: `"status":"ready"`},
+		{name: "metrics", give: "/metrics", wantStatus: http.StatusOK, wantBody: "go_goroutines"},
+		{name: "unknown path", give: "/nope", wantStatus: http.StatusNotFound, wantBody: "404"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := get(t, base+tt.give)
+			if status != tt.wantStatus || !strings.Contains(body, tt.wantBody) {
+				t.Fatalf("GET %s = %d %q, want %d containing %q", tt.give, status, body, tt.wantStatus, tt.wantBody)
+			}
+		})
+	}
+
+	t.Run("grpc health", func(t *testing.T) {
+		conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			t.Fatalf("health check: %v", err)
+		}
+		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			t.Fatalf("health = %v, want SERVING", resp.GetStatus())
+		}
+	})
+
+	begin := time.Now()
+	if err := stop(); err != nil {
+		t.Fatalf("Serve after cancel = %v, want nil", err)
+	}
+	if d := time.Since(begin); d > 2*time.Second {
+		t.Errorf("stop took %v, want well under ShutdownGrace", d)
+	}
+	for _, addr := range []string{a.HTTPAddr(), a.GRPCAddr()} {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after stop", addr)
+		}
+	}
+}
+
+func TestReadyzReportsDependencyDown(t *testing.T) {
+	tests := []struct {
+		name       string
+		breakIt    func(t *testing.T, deps *deps)
+		wantReason string
+	}{
+		{name: "redis killed", breakIt: func(_ *testing.T, d *deps) { d.redis.Kill() }, wantReason: "redis ping"},
+		{name: "nats shut down", breakIt: func(_ *testing.T, d *deps) { d.nats.Shutdown() }, wantReason: "nats"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newDeps(t)
+			a, _ := start(t, testConfig(d.natsURL, d.redis.Addr))
+			url := "http://" + a.HTTPAddr() + "/readyz"
+			if status, body := get(t, url); status != http.StatusOK {
+				t.Fatalf("before: /readyz = %d %s, want 200", status, body)
+			}
+			tt.breakIt(t, d)
+			// The NATS client notices a closed server asynchronously; poll briefly.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				status, body := get(t, url)
+				var got struct{ Status, Reason string }
+				_ = json.Unmarshal([]byte(body), &got)
+				if status == http.StatusServiceUnavailable && strings.Contains(got.Reason, tt.wantReason) {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after: /readyz = %d %s, want 503 with reason containing %q", status, body, tt.wantReason)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func TestRunFailsWhenAddressIsTaken(t *testing.T) {
+	_, natsURL := testenv.NATS(t)
+	rdb := testenv.Redis(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+
+	tests := []struct {
+		name string
+		edit func(*Config)
+	}{
+		{name: "grpc", edit: func(c *Config) { c.GRPCAddr = busy.Addr().String() }},
+		{name: "http", edit: func(c *Config) { c.HTTPAddr = busy.Addr().String() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(natsURL, rdb.Options().Addr)
+			tt.edit(&cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := Run(ctx, "test", cfg, testLogger(t))
+			if err == nil || !strings.Contains(err.Error(), busy.Addr().String()) {
+				t.Fatalf("Run = %v, want an error naming %s", err, busy.Addr())
+			}
+		})
+	}
+}
