@@ -46,6 +46,7 @@ type Config struct {
 	SnapshotInterval time.Duration
 	StreamReplicas   int
 	Pprof            bool
+	RollupInterval   time.Duration
 
 	// OnListen, when set, receives the bound addresses (tests listen on port 0).
 	OnListen func(grpcAddr, httpAddr net.Addr)
@@ -129,6 +130,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g.Go(func(ctx context.Context) error { return serve.HTTP(ctx, httpLis, mux, log) })
 	g.Go(cons.Run)
 	g.Go(func(ctx context.Context) error { return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, log) })
+	g.Go(func(ctx context.Context) error { return sealEvery(ctx, cfg.RollupInterval, writer, log) })
 	return g.Wait()
 }
 
@@ -190,6 +192,29 @@ func (d *dirtySet) publishEvery(ctx context.Context, every time.Duration, p Publ
 				// Snapshots are the latest figures, not a log: the next change publishes again.
 				log.Warn("publish kpi snapshots", "tenant", tenant, "agents", len(agents), "teams", len(teams), "err", err)
 			}
+		}
+	}
+}
+
+// sealEvery rolls ended weeks up (store.Writer.SealPending) at start and then every interval.
+// Until a week is sealed, queries read its days instead: slower, never wrong.
+func sealEvery(ctx context.Context, every time.Duration, w *store.Writer, log *slog.Logger) error {
+	if every <= 0 {
+		every = time.Minute
+	}
+	for {
+		start := time.Now()
+		n, err := w.SealPending(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("week rollup", "err", err)
+		case n > 0:
+			log.Info("week rollup", "sealed_weeks", n, "took", time.Since(start).Round(time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(every):
 		}
 	}
 }

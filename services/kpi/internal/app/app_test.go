@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
@@ -62,7 +63,7 @@ func startKPI(t *testing.T, s stack, hook func(string) error) (tpv1.KpiServiceCl
 		Common:   service.Common{NATSURL: s.natsURL, RedisURL: s.redisURL},
 		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Durable: "kpi", BatchMax: 200,
 		Linger: time.Millisecond, Workers: 2, AckWait: 2 * time.Second, SuspectAfter: 5,
-		SLA: contrib.DefaultSLA(), SnapshotInterval: 100 * time.Millisecond, StreamReplicas: 1,
+		SLA: contrib.DefaultSLA(), SnapshotInterval: 100 * time.Millisecond, StreamReplicas: 1, RollupInterval: time.Second,
 		OnListen:  func(g, h net.Addr) { addrs <- g },
 		WriteHook: hook,
 	}
@@ -245,6 +246,20 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("hour of the replies: first responses %d (want 20), resolutions %d (want 0)",
 			k.GetFirstResponse().GetCount(), k.GetResolution().GetCount())
 	}
+	// A month around it reads whole weeks: the rollup seals the backfilled week (the write path
+	// queued it) and the figures read from the sealed week are the same.
+	week := bucket.WeekOf(start.Unix() / 86400)
+	weekKey := bucket.WeekKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, week)
+	deadline := time.Now().Add(15 * time.Second)
+	for !s.rdb.HExists(context.Background(), weekKey, bucket.SealedField).Val() {
+		if time.Now().After(deadline) {
+			t.Fatal("the rollup never sealed the backfilled week")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	month := window(start.AddDate(0, 0, -14), start.AddDate(0, 0, 14))
+	checkFigures(t, waitKpis(t, client, "acme", month, func(*tpv1.Kpis) bool { return true }), 20)
+
 	// Other tenants see nothing.
 	other := waitKpis(t, client, "globex", w, func(*tpv1.Kpis) bool { return true })
 	if other.GetAssigned() != 0 {

@@ -58,6 +58,11 @@ func WeekKey(tenant string, s Scope, week int64) string {
 	return "tp:" + s.Tag(tenant) + ":w:" + strconv.FormatInt(week, 10)
 }
 
+// SealedField marks a week hash as the complete sum of its seven days. The write path adds to a
+// week hash only once it is sealed (the rollup sums the days and seals atomically, in the scope's
+// slot), so live traffic costs no week writes and an unsealed week is read from its days.
+const SealedField = "_s"
+
 // MarkerKey holds the (ticket, version) markers that stop a delta being applied twice.
 func MarkerKey(tenant string, s Scope) string { return "tp:" + s.Tag(tenant) + ":m" }
 
@@ -73,6 +78,13 @@ func AgentsKey(tenant string, day int64) string {
 func TeamAgentsKey(tenant, team string, day int64) string {
 	return "tp:" + IndexTag(tenant) + ":ga:" + idtoken.Escape(team) + ":" + strconv.FormatInt(day, 10)
 }
+
+// ToSealKey is the set of weeks of a tenant that got figures after they ended and wait for the
+// rollup to seal them.
+func ToSealKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":toseal" }
+
+// TenantsKey is the set of tenants with any figures, for the rollup.
+const TenantsKey = "tp:{tenants}"
 
 // TeamsKey is the set of escaped team ids credited with anything on a UTC day.
 func TeamsKey(tenant string, day int64) string {
@@ -191,6 +203,9 @@ var counterByField = func() map[string]Counter {
 
 // AddField adds v to the figure a plain field names.
 func (t *Totals) AddField(field string, v int64) error {
+	if field == SealedField {
+		return nil
+	}
 	if c, ok := counterByField[field]; ok {
 		t.C[c] += v
 		return nil

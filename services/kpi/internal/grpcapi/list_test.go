@@ -233,13 +233,15 @@ func TestListAgentKpisPagination(t *testing.T) {
 			}
 		}
 	})
-	t.Run("two round trips per page", func(t *testing.T) {
+	t.Run("round trips per page", func(t *testing.T) {
 		before := trips.Count()
 		if _, err := c.ListAgentKpis(context.Background(), &ticketpulsev1.ListAgentKpisRequest{Tenant: tenant, Window: rolling("30d", ""), OrderBy: "first_response_p50"}); err != nil {
 			t.Fatal(err)
 		}
-		if n := trips.Count() - before; n != 2 {
-			t.Errorf("%d round trips, want 2 (the agents' index, then every agent's buckets)", n)
+		// The agents' index, every agent's buckets, and the days of whole weeks in which an agent
+		// had no figures (no sealed week hash).
+		if n := trips.Count() - before; n < 2 || n > 3 {
+			t.Errorf("%d round trips, want 2 or 3 (the agents' index, then every agent's buckets)", n)
 		}
 	})
 }

@@ -56,17 +56,35 @@ func (r *Reader) Totals(ctx context.Context, tenant string, scopes []bucket.Scop
 	return r.Read(ctx, tenant, qs)
 }
 
-// read is one key of a cover; hourly detail hashes carry the hours of the day that count.
+// read is one key of a cover; hourly detail hashes carry the hours of the day that count; a week
+// read remembers its scope and week so that an unsealed week can be read from its days instead.
 type read struct {
 	key      string
 	hourly   bool
 	from, to int
+	week     int64
+	scope    *bucket.Scope
 }
 
 // hashCmd is an HGETALL queued in a pipeline, in either reply shape.
 type hashCmd struct {
 	flat *redis.StringSliceCmd
 	m    *redis.MapStringStringCmd
+}
+
+// sealed reports whether the hash is a sealed week (see bucket.SealedField).
+func (h hashCmd) sealed() bool {
+	if h.flat != nil {
+		kv := h.flat.Val()
+		for i := 0; i < len(kv); i += 2 {
+			if kv[i] == bucket.SealedField {
+				return true
+			}
+		}
+		return false
+	}
+	_, ok := h.m.Val()[bucket.SealedField]
+	return ok
 }
 
 // each calls f with every field and value of the hash.
@@ -104,7 +122,7 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 		}
 		plan := make([]read, 0, c.Len())
 		for _, w := range c.Weeks {
-			plan = append(plan, read{key: bucket.WeekKey(tenant, q.Scope, w)})
+			plan = append(plan, read{key: bucket.WeekKey(tenant, q.Scope, w), week: w, scope: &qs[i].Scope})
 		}
 		for _, d := range c.Days {
 			plan = append(plan, read{key: bucket.DayKey(tenant, q.Scope, d)})
@@ -113,22 +131,47 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 			plan = append(plan, read{key: bucket.HourKey(tenant, q.Scope, h.Day), hourly: true, from: h.From, to: h.To})
 		}
 		for _, rd := range plan {
-			if _, ok := cmds[rd.key]; ok {
-				continue
-			}
-			if r.flat {
-				cmd := redis.NewStringSliceCmd(ctx, "hgetall", rd.key)
-				_ = pipe.Process(ctx, cmd) // queued; errors come from Exec
-				cmds[rd.key] = hashCmd{flat: cmd}
-			} else {
-				cmds[rd.key] = hashCmd{m: pipe.HGetAll(ctx, rd.key)}
-			}
+			r.queue(ctx, pipe, cmds, rd.key)
 		}
 		plans[i] = plan
 	}
 	if len(cmds) > 0 {
 		if _, err := pipe.Exec(ctx); err != nil {
 			return nil, fmt.Errorf("read %d kpi buckets of tenant %s: %w", len(cmds), tenant, err)
+		}
+	}
+	// A week the rollup has not sealed yet (the last one, shortly after it ended, or one that a
+	// backfill reopened) is read from its seven days in a second round trip.
+	pipe = r.rdb.Pipeline()
+	queued := 0
+	for i, plan := range plans {
+		var expanded []read
+		for j, rd := range plan {
+			if rd.scope == nil || cmds[rd.key].sealed() {
+				if expanded != nil {
+					expanded = append(expanded, rd)
+				}
+				continue
+			}
+			if expanded == nil {
+				expanded = append(make([]read, 0, len(plan)+6), plan[:j]...)
+			}
+			first := bucket.FirstDayOfWeek(rd.week)
+			for d := first; d < first+7; d++ {
+				key := bucket.DayKey(tenant, *rd.scope, d)
+				if r.queue(ctx, pipe, cmds, key) {
+					queued++
+				}
+				expanded = append(expanded, read{key: key})
+			}
+		}
+		if expanded != nil {
+			plans[i] = expanded
+		}
+	}
+	if queued > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("read %d kpi day buckets of unsealed weeks of tenant %s: %w", queued, tenant, err)
 		}
 	}
 	out := make([]*bucket.Totals, len(qs))
@@ -146,6 +189,21 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 		out[i] = m.finish()
 	}
 	return out, nil
+}
+
+// queue adds an HGETALL of key to pipe unless one is already there; it reports whether it added.
+func (r *Reader) queue(ctx context.Context, pipe redis.Pipeliner, cmds map[string]hashCmd, key string) bool {
+	if _, ok := cmds[key]; ok {
+		return false
+	}
+	if r.flat {
+		cmd := redis.NewStringSliceCmd(ctx, "hgetall", key)
+		_ = pipe.Process(ctx, cmd) // queued; errors come from Exec
+		cmds[key] = hashCmd{flat: cmd}
+	} else {
+		cmds[key] = hashCmd{m: pipe.HGetAll(ctx, key)}
+	}
+	return true
 }
 
 // Agents returns the ids of the agents credited with anything on the UTC days the window touches

@@ -108,8 +108,9 @@ func TestPublish(t *testing.T) {
 	if err := p.Publish(context.Background(), tenant, []string{ana, bo, ana}, []string{team}); err != nil {
 		t.Fatal(err)
 	}
-	if n := trips.Count(); n != 1 {
-		t.Errorf("%d redis round trips, want 1", n)
+	// One, plus one for the days of whole weeks that are not sealed (scopes idle in a week).
+	if n := trips.Count(); n > 2 {
+		t.Errorf("%d redis round trips, want at most 2", n)
 	}
 	info, err := stream.Info(context.Background())
 	if err != nil {

@@ -46,7 +46,7 @@ func (w *Writer) exec(ctx context.Context, fill func(redis.Pipeliner)) ([]redis.
 		if err == nil || attempt > 0 || !strings.Contains(err.Error(), "NOSCRIPT") {
 			return cmds, err
 		}
-		for _, s := range []*redis.Script{casScript, applyScript} {
+		for _, s := range []*redis.Script{casScript, applyScript, sealScript} {
 			if err := s.Load(ctx, w.rdb).Err(); err != nil {
 				return nil, fmt.Errorf("load script: %w", err)
 			}
@@ -103,6 +103,21 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 		return nil
 	}
 	today := w.now().UTC().Unix() / 86400
+	// Weeks that have ended and got figures must be (re)sealed by the rollup; the current week is
+	// sealed when it ends.
+	thisWeek := bucket.WeekOf(today)
+	toSeal := map[[2]string]struct{}{}
+	tenants := map[string]struct{}{}
+	for sk, entries := range slots {
+		tenants[sk.tenant] = struct{}{}
+		for _, e := range entries {
+			for _, o := range e.ops {
+				if wk := bucket.WeekOf(bucket.DayOf(o.hour)); wk < thisWeek {
+					toSeal[[2]string{sk.tenant, strconv.FormatInt(wk, 10)}] = struct{}{}
+				}
+			}
+		}
+	}
 	_, err := w.exec(ctx, func(pipe redis.Pipeliner) {
 		for sk, entries := range slots {
 			keys, args := w.applyArgs(sk, entries, today)
@@ -110,6 +125,12 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 		}
 		for m := range members {
 			pipe.SAdd(ctx, m.key, m.value)
+		}
+		for tw := range toSeal {
+			pipe.SAdd(ctx, bucket.ToSealKey(tw[0]), tw[1])
+		}
+		for t := range tenants {
+			pipe.SAdd(ctx, bucket.TenantsKey, t)
 		}
 		if w.retention > 0 {
 			for k := range memberKeys {

@@ -45,6 +45,8 @@ local i = 3
 local exp = {}
 for k = 1, nkeys do exp[k] = tonumber(ARGV[i]); i = i + 1 end
 local applied = 0
+-- A week hash is written only once the rollup has sealed it (see sealScript).
+local sealed = {}
 for e = 1, tonumber(ARGV[2]) do
   local ticket, ver, nops = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
   i = i + 3
@@ -55,7 +57,8 @@ for e = 1, tonumber(ARGV[2]) do
       local hf, f, delta = ARGV[i+3], ARGV[i+4], ARGV[i+5]
       if redis.call('HINCRBY', h, hf, delta) == 0 then redis.call('HDEL', h, hf) end
       if redis.call('HINCRBY', d, f, delta) == 0 then redis.call('HDEL', d, f) end
-      if redis.call('HINCRBY', w, f, delta) == 0 then redis.call('HDEL', w, f) end
+      if sealed[w] == nil then sealed[w] = redis.call('HEXISTS', w, '_s') == 1 end
+      if sealed[w] and redis.call('HINCRBY', w, f, delta) == 0 then redis.call('HDEL', w, f) end
       i = i + 6
     end
     redis.call('HSET', KEYS[1], ticket, ver)
@@ -69,6 +72,34 @@ for k = 1, nkeys do
   if exp[k] > 0 then redis.call('EXPIREAT', KEYS[2 + k], exp[k]) end
 end
 return applied
+`)
+
+// sealScript makes a week hash the sum of its seven day hashes and marks it sealed, atomically in
+// the scope's slot. Before sealing, the write path adds to the days only (live traffic never pays
+// for week writes); after, to both. So whatever the interleaving, a sealed week equals its days.
+// KEYS[1] is the week, KEYS[2..8] its days; ARGV[1] the week's expire-at (0: none).
+var sealScript = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], '_s') == 1 then return 0 end
+local sum = {}
+for i = 2, 8 do
+  local kv = redis.call('HGETALL', KEYS[i])
+  for j = 1, #kv, 2 do sum[kv[j]] = (sum[kv[j]] or 0) + tonumber(kv[j + 1]) end
+end
+redis.call('DEL', KEYS[1])
+local args = {'_s', '1'}
+for f, v in pairs(sum) do
+  if v ~= 0 then
+    args[#args + 1] = f
+    args[#args + 1] = v
+  end
+  if #args >= 1000 then
+    redis.call('HSET', KEYS[1], unpack(args))
+    args = {'_s', '1'}
+  end
+end
+redis.call('HSET', KEYS[1], unpack(args))
+if tonumber(ARGV[1]) > 0 then redis.call('EXPIREAT', KEYS[1], ARGV[1]) end
+return 1
 `)
 
 // SLAFunc returns the SLA targets of a tenant.

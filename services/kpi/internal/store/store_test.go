@@ -9,6 +9,8 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -454,5 +456,77 @@ func TestRetentionExpiresBucketsAfterTheirPeriod(t *testing.T) {
 	}
 	if ttl, _ := rdb.TTL(ctx, bucket.DayKey("acme", bob, t0.Unix()/86400)).Result(); ttl != -1 {
 		t.Errorf("TTL without retention = %v, want none", ttl)
+	}
+}
+
+// Live traffic writes no week hashes; the rollup seals a week as the sum of its days, and from
+// then on every write (a backfill, a late reply) adds to the week as well, so a sealed week always
+// equals its seven days.
+func TestSealedWeekEqualsItsDays(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	w := NewWriter(rdb, sla, 0, quiet)
+	ana := bucket.Scope{Kind: bucket.Agent, ID: "ana"}
+	week := bucket.WeekOf(t0.Unix() / 86400)
+	weekKey := bucket.WeekKey("acme", ana, week)
+	sumOfDays := func() *bucket.Totals {
+		tot := bucket.NewTotals()
+		first := bucket.FirstDayOfWeek(week)
+		for d := first; d < first+7; d++ {
+			h, _ := rdb.HGetAll(ctx, bucket.DayKey("acme", ana, d)).Result()
+			if err := tot.AddHash(h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return tot
+	}
+	weekTotals := func() *bucket.Totals {
+		h, _ := rdb.HGetAll(ctx, weekKey).Result()
+		tot := bucket.NewTotals()
+		if err := tot.AddHash(h); err != nil {
+			t.Fatal(err)
+		}
+		return tot
+	}
+	equal := func(a, b *bucket.Totals) bool {
+		return a.C == b.C && maps.Equal(a.H[0], b.H[0]) && maps.Equal(a.H[1], b.H[1]) && maps.Equal(a.H[2], b.H[2])
+	}
+
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := rdb.Exists(ctx, weekKey).Result(); n != 0 {
+		t.Fatal("an unsealed week was written")
+	}
+	if got, _ := rdb.SMembers(ctx, bucket.ToSealKey("acme")).Result(); !slices.Contains(got, strconv.FormatInt(week, 10)) {
+		t.Fatalf("past week %d not queued for sealing: %v", week, got)
+	}
+	n, err := w.SealPending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 3 { // ana, billing, and the unassigned scope
+		t.Fatalf("sealed %d week hashes, want at least 3", n)
+	}
+	if got := weekTotals(); !equal(got, sumOfDays()) || got.C[bucket.Assigned] != 1 {
+		t.Fatalf("sealed week %v differs from its days %v", got.C, sumOfDays().C)
+	}
+	if left, _ := rdb.SCard(ctx, bucket.ToSealKey("acme")).Result(); left != 0 {
+		t.Fatalf("%d weeks still queued after sealing", left)
+	}
+	// Late events after the seal: a reopen and re-solve of T-1 and a new ticket, same week.
+	if _, err := w.Write(ctx, []Ticket{
+		{Tenant: "acme", ID: "T-1", Events: []contrib.Event{
+			e("T-1/o", tpv1.EventType_EVENT_TYPE_STATUS_CHANGED, 300, func(ev *contrib.Event) { ev.Status = tpv1.TicketStatus_TICKET_STATUS_OPEN }),
+		}},
+		{Tenant: "acme", ID: "T-2", Events: life("T-2", "ana", "billing", 60*24)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := weekTotals(); !equal(got, sumOfDays()) || got.C[bucket.Assigned] != 2 || got.C[bucket.Reopens] != 1 {
+		t.Fatalf("after late events the week %v differs from its days %v", got.C, sumOfDays().C)
+	}
+	if n, err := w.SealPending(ctx); err != nil || n != 0 {
+		t.Fatalf("sealing again sealed %d (%v), want 0", n, err)
 	}
 }

@@ -30,7 +30,9 @@ func Incr(ctx context.Context, rdb redis.Cmdable, tenant string, s bucket.Scope,
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.HIncrBy(ctx, bucket.HourKey(tenant, s, day), bucket.HourField(int(hour-24*day), field), delta)
 		p.HIncrBy(ctx, bucket.DayKey(tenant, s, day), field, delta)
+		// Fixtures stand for weeks the rollup has sealed, as the past weeks of a running system are.
 		p.HIncrBy(ctx, bucket.WeekKey(tenant, s, bucket.WeekOf(day)), field, delta)
+		p.HSet(ctx, bucket.WeekKey(tenant, s, bucket.WeekOf(day)), bucket.SealedField, 1)
 		return nil
 	})
 	if err != nil {
@@ -140,6 +142,7 @@ func (b *Builder) hashes() map[string]map[string]int64 {
 			dk[f] += v
 			wk[f] += v
 		}
+		wk[bucket.SealedField] = 1 // fixtures stand for weeks the rollup has sealed
 	}
 	return out
 }
