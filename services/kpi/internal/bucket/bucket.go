@@ -83,6 +83,14 @@ func TeamAgentsKey(tenant, team string, day int64) string {
 // rollup to seal them.
 func ToSealKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":toseal" }
 
+// AllAgentsKey and AllTeamsKey are the sets of every escaped agent and team id of a tenant ever
+// credited with anything: the rollup seals their weeks even when they were idle, so a 30-day read
+// of an idle week finds a sealed (empty) week instead of falling back to its days.
+func AllAgentsKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":allagents" }
+
+// AllTeamsKey: see AllAgentsKey.
+func AllTeamsKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":allteams" }
+
 // TenantsKey is the set of tenants with any figures, for the rollup.
 const TenantsKey = "tp:{tenants}"
 

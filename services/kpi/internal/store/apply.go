@@ -64,6 +64,7 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 		members[member{key, value}] = struct{}{}
 		memberKeys[key] = struct{}{}
 	}
+	everAgents, everTeams := map[member]struct{}{}, map[member]struct{}{}
 	for _, wk := range done {
 		versions := make([]int64, 0, len(wk.pending))
 		for v := range wk.pending {
@@ -79,6 +80,7 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 				perSlot[sk] = append(perSlot[sk], op{hour: k.Hour, field: k.Field, delta: d})
 				if k.Kind == bucket.Team {
 					addMember(bucket.TeamsKey(wk.t.Tenant, bucket.DayOf(k.Hour)), idtoken.Escape(k.ID))
+					everTeams[member{wk.t.Tenant, idtoken.Escape(k.ID)}] = struct{}{}
 				}
 			}
 			for sk, ops := range perSlot {
@@ -92,6 +94,7 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 			}
 			for _, m := range p.Memberships {
 				addMember(bucket.AgentsKey(wk.t.Tenant, m.Day), idtoken.Escape(m.Agent))
+				everAgents[member{wk.t.Tenant, idtoken.Escape(m.Agent)}] = struct{}{}
 				if m.Team != "" {
 					addMember(bucket.TeamAgentsKey(wk.t.Tenant, m.Team, m.Day), idtoken.Escape(m.Agent))
 					addMember(bucket.TeamsKey(wk.t.Tenant, m.Day), idtoken.Escape(m.Team))
@@ -125,6 +128,12 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 		}
 		for m := range members {
 			pipe.SAdd(ctx, m.key, m.value)
+		}
+		for m := range everAgents {
+			pipe.SAdd(ctx, bucket.AllAgentsKey(m.key), m.value)
+		}
+		for m := range everTeams {
+			pipe.SAdd(ctx, bucket.AllTeamsKey(m.key), m.value)
 		}
 		for tw := range toSeal {
 			pipe.SAdd(ctx, bucket.ToSealKey(tw[0]), tw[1])
