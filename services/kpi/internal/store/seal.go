@@ -45,7 +45,9 @@ func (w *Writer) SealWeek(ctx context.Context, tenant string, week int64) (int, 
 		expireAt = time.Unix((first+7)*86400, 0).Add(w.retention).Unix()
 	}
 	sealed := 0
-	const chunk = 1000
+	// Small pipelines: a sealing script reads seven hashes, and a long run of them would stall
+	// the queries and writes that share the server.
+	const chunk = 100
 	for start := 0; start < len(scopes); start += chunk {
 		part := scopes[start:min(start+chunk, len(scopes))]
 		cmds := make([]*redis.Cmd, len(part))
@@ -95,12 +97,24 @@ func (w *Writer) SealPending(ctx context.Context) (int, error) {
 			}
 			todo[wk] = s
 		}
+		// The lookback weeks only need sealing again when a scope appeared since the last pass.
+		pipe := w.rdb.Pipeline()
+		nAgents, nTeams := pipe.SCard(ctx, bucket.AllAgentsKey(tenant)), pipe.SCard(ctx, bucket.AllTeamsKey(tenant))
+		if _, err := pipe.Exec(ctx); err != nil {
+			return total, fmt.Errorf("scopes of tenant %s: %w", tenant, err)
+		}
+		scopes := nAgents.Val() + nTeams.Val()
 		for wk, member := range todo {
+			key := tenant + "/" + strconv.FormatInt(wk, 10)
+			if member == "" && w.sealedScopes[key] == scopes {
+				continue
+			}
 			n, err := w.SealWeek(ctx, tenant, wk)
 			if err != nil {
 				return total, err
 			}
 			total += n
+			w.sealedScopes[key] = scopes
 			if member != "" {
 				if err := w.rdb.SRem(ctx, bucket.ToSealKey(tenant), member).Err(); err != nil {
 					return total, fmt.Errorf("weeks to seal of tenant %s: %w", tenant, err)

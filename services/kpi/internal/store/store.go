@@ -115,11 +115,15 @@ type Writer struct {
 
 	// hook, when set by tests, runs after each step; an error aborts the batch there, as a crash would.
 	hook func(step string) error
+
+	// sealedScopes remembers, per tenant/week, how many scopes the last complete seal covered
+	// (used by SealPending only, from one goroutine).
+	sealedScopes map[string]int64
 }
 
 // NewWriter returns a writer. retention 0 keeps buckets forever.
 func NewWriter(rdb redis.UniversalClient, sla SLAFunc, retention time.Duration, log *slog.Logger) *Writer {
-	return &Writer{rdb: rdb, sla: sla, retention: retention, now: time.Now, log: log}
+	return &Writer{rdb: rdb, sla: sla, retention: retention, now: time.Now, log: log, sealedScopes: map[string]int64{}}
 }
 
 // Steps, for tests that stop the write path in between.

@@ -530,3 +530,39 @@ func TestSealedWeekEqualsItsDays(t *testing.T) {
 		t.Fatalf("sealing again sealed %d (%v), want 0", n, err)
 	}
 }
+
+// Idle weeks of known agents inside the lookback are sealed too (empty), so a 30-day read never
+// falls back to days because an agent had a quiet week.
+func TestRollupSealsIdleRecentWeeks(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	w := NewWriter(rdb, sla, 0, quiet)
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.SealPending(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lastEnded := bucket.WeekOf(time.Now().UTC().Unix()/86400) - 1
+	for _, s := range []bucket.Scope{{Kind: bucket.Agent, ID: "ana"}, {Kind: bucket.Team, ID: "billing"}, {Kind: bucket.Unassigned}} {
+		for wk := lastEnded - SealLookback + 1; wk <= lastEnded; wk++ {
+			if !rdb.HExists(ctx, bucket.WeekKey("acme", s, wk), bucket.SealedField).Val() {
+				t.Fatalf("week %d of %v not sealed", wk, s)
+			}
+		}
+		if rdb.Exists(ctx, bucket.WeekKey("acme", s, lastEnded+1)).Val() != 0 {
+			t.Fatalf("the current week of %v was sealed", s)
+		}
+	}
+	// A new agent appears: the next pass seals the lookback for them as well.
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-2", Events: life("T-2", "zoe", "billing", 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := w.SealPending(ctx)
+	if err != nil || n < SealLookback {
+		t.Fatalf("second pass sealed %d (%v), want at least %d", n, err, SealLookback)
+	}
+	if !rdb.HExists(ctx, bucket.WeekKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "zoe"}, lastEnded), bucket.SealedField).Val() {
+		t.Fatal("the new agent's weeks were not sealed")
+	}
+}
