@@ -55,8 +55,41 @@ type Config struct {
 	WriteHook func(step string) error
 }
 
+// Validate reports settings that cannot work, naming the flag.
+func (c Config) Validate() error {
+	var errs []error
+	if c.BatchMax < 1 {
+		errs = append(errs, fmt.Errorf("-batch-max %d: must be at least 1", c.BatchMax))
+	}
+	if c.Workers < 1 {
+		errs = append(errs, fmt.Errorf("-workers %d: must be at least 1", c.Workers))
+	}
+	if c.Linger < 0 {
+		errs = append(errs, fmt.Errorf("-batch-linger %s: must not be negative", c.Linger))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("-ack-wait %s: must be at least 1s", c.AckWait))
+	}
+	if c.SuspectAfter < 2 {
+		errs = append(errs, fmt.Errorf("-suspect-after %d: must be at least 2", c.SuspectAfter))
+	}
+	if c.Retention < 0 {
+		errs = append(errs, fmt.Errorf("-bucket-retention %s: must not be negative", c.Retention))
+	}
+	if c.SnapshotInterval <= 0 {
+		errs = append(errs, fmt.Errorf("-snapshot-interval %s: must be positive", c.SnapshotInterval))
+	}
+	if c.RollupInterval <= 0 {
+		errs = append(errs, fmt.Errorf("-rollup-interval %s: must be positive", c.RollupInterval))
+	}
+	return errors.Join(errs...)
+}
+
 // Run serves until ctx ends, then stops consuming, finishes the batches in hand and shuts down.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	tel, err := telemetry.Setup(ctx, "kpi", cfg.OTLPEndpoint)
 	if err != nil {
 		return err

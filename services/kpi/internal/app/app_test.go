@@ -329,3 +329,34 @@ func publishTicket(t *testing.T, js jetstream.JetStream, ticket string, start ti
 		}
 	}
 }
+
+func TestValidateNamesTheFlag(t *testing.T) {
+	good := Config{BatchMax: 500, Workers: 2, Linger: time.Millisecond, AckWait: 30 * time.Second, SuspectAfter: 5,
+		SnapshotInterval: time.Second, RollupInterval: time.Second}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("valid config rejected: %v", err)
+	}
+	tests := []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"batch", func(c *Config) { c.BatchMax = 0 }, "-batch-max"},
+		{"workers", func(c *Config) { c.Workers = 0 }, "-workers"},
+		{"linger", func(c *Config) { c.Linger = -time.Second }, "-batch-linger"},
+		{"ack wait", func(c *Config) { c.AckWait = time.Millisecond }, "-ack-wait"},
+		{"suspect", func(c *Config) { c.SuspectAfter = 1 }, "-suspect-after"},
+		{"retention", func(c *Config) { c.Retention = -time.Hour }, "-bucket-retention"},
+		{"snapshots", func(c *Config) { c.SnapshotInterval = 0 }, "-snapshot-interval"},
+		{"rollup", func(c *Config) { c.RollupInterval = 0 }, "-rollup-interval"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := good
+			tt.edit(&c)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate = %v, want an error naming %s", err, tt.want)
+			}
+		})
+	}
+}
