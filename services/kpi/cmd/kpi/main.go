@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/app"
@@ -34,6 +35,11 @@ func main() {
 		s.Int(&cfg.StreamReplicas, "stream-replicas", 1, "Replicas of the KPI and DEADLETTER streams (3 on a NATS cluster).")
 	}
 	run := func(ctx context.Context, log *slog.Logger) error {
+		if _, set := os.LookupEnv("GOGC"); !set {
+			// The write path allocates fast and keeps a small live heap: collecting at 4x the live
+			// heap instead of 2x is what let it hold 15,000 events/s (README, Performance).
+			debug.SetGCPercent(400)
+		}
 		parsed, err := app.ParseSLA(sla)
 		if err != nil {
 			return err
