@@ -962,6 +962,205 @@ func (x *GetTeamKpisResponse) GetWindow() *ResolvedWindow {
 	return nil
 }
 
+type TeamKpis struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TeamId        string                 `protobuf:"bytes,1,opt,name=team_id,json=teamId,proto3" json:"team_id,omitempty"`
+	Kpis          *Kpis                  `protobuf:"bytes,2,opt,name=kpis,proto3" json:"kpis,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TeamKpis) Reset() {
+	*x = TeamKpis{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TeamKpis) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TeamKpis) ProtoMessage() {}
+
+func (x *TeamKpis) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TeamKpis.ProtoReflect.Descriptor instead.
+func (*TeamKpis) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TeamKpis) GetTeamId() string {
+	if x != nil {
+		return x.TeamId
+	}
+	return ""
+}
+
+func (x *TeamKpis) GetKpis() *Kpis {
+	if x != nil {
+		return x.Kpis
+	}
+	return nil
+}
+
+type ListTeamKpisRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Window *Window                `protobuf:"bytes,2,opt,name=window,proto3" json:"window,omitempty"`
+	// order_by is a KPI name optionally followed by " desc", as for ListAgentKpis, with team_id
+	// (the default) instead of agent_id.
+	OrderBy string `protobuf:"bytes,3,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	// page_size defaults to 100 and is at most 1000.
+	PageSize      int32  `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTeamKpisRequest) Reset() {
+	*x = ListTeamKpisRequest{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTeamKpisRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTeamKpisRequest) ProtoMessage() {}
+
+func (x *ListTeamKpisRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTeamKpisRequest.ProtoReflect.Descriptor instead.
+func (*ListTeamKpisRequest) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListTeamKpisRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ListTeamKpisRequest) GetWindow() *Window {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *ListTeamKpisRequest) GetOrderBy() string {
+	if x != nil {
+		return x.OrderBy
+	}
+	return ""
+}
+
+func (x *ListTeamKpisRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListTeamKpisRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListTeamKpisResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Teams         []*TeamKpis            `protobuf:"bytes,1,rep,name=teams,proto3" json:"teams,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	Window        *ResolvedWindow        `protobuf:"bytes,3,opt,name=window,proto3" json:"window,omitempty"`
+	TotalSize     int32                  `protobuf:"varint,4,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTeamKpisResponse) Reset() {
+	*x = ListTeamKpisResponse{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTeamKpisResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTeamKpisResponse) ProtoMessage() {}
+
+func (x *ListTeamKpisResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTeamKpisResponse.ProtoReflect.Descriptor instead.
+func (*ListTeamKpisResponse) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListTeamKpisResponse) GetTeams() []*TeamKpis {
+	if x != nil {
+		return x.Teams
+	}
+	return nil
+}
+
+func (x *ListTeamKpisResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListTeamKpisResponse) GetWindow() *ResolvedWindow {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *ListTeamKpisResponse) GetTotalSize() int32 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
 type GetUnassignedKpisRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
@@ -972,7 +1171,7 @@ type GetUnassignedKpisRequest struct {
 
 func (x *GetUnassignedKpisRequest) Reset() {
 	*x = GetUnassignedKpisRequest{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[12]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1183,7 @@ func (x *GetUnassignedKpisRequest) String() string {
 func (*GetUnassignedKpisRequest) ProtoMessage() {}
 
 func (x *GetUnassignedKpisRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[12]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1196,7 @@ func (x *GetUnassignedKpisRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUnassignedKpisRequest.ProtoReflect.Descriptor instead.
 func (*GetUnassignedKpisRequest) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{12}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetUnassignedKpisRequest) GetTenant() string {
@@ -1024,7 +1223,7 @@ type GetUnassignedKpisResponse struct {
 
 func (x *GetUnassignedKpisResponse) Reset() {
 	*x = GetUnassignedKpisResponse{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[13]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1235,7 @@ func (x *GetUnassignedKpisResponse) String() string {
 func (*GetUnassignedKpisResponse) ProtoMessage() {}
 
 func (x *GetUnassignedKpisResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[13]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1248,7 @@ func (x *GetUnassignedKpisResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUnassignedKpisResponse.ProtoReflect.Descriptor instead.
 func (*GetUnassignedKpisResponse) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{13}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetUnassignedKpisResponse) GetKpis() *Kpis {
@@ -1083,7 +1282,7 @@ type KpiSnapshot struct {
 
 func (x *KpiSnapshot) Reset() {
 	*x = KpiSnapshot{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[14]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1294,7 @@ func (x *KpiSnapshot) String() string {
 func (*KpiSnapshot) ProtoMessage() {}
 
 func (x *KpiSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[14]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1307,7 @@ func (x *KpiSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KpiSnapshot.ProtoReflect.Descriptor instead.
 func (*KpiSnapshot) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{14}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *KpiSnapshot) GetTenant() string {
@@ -1231,7 +1430,23 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\x13GetTeamKpisResponse\x12\x17\n" +
 	"\ateam_id\x18\x01 \x01(\tR\x06teamId\x12(\n" +
 	"\x04kpis\x18\x02 \x01(\v2\x14.ticketpulse.v1.KpisR\x04kpis\x126\n" +
-	"\x06window\x18\x03 \x01(\v2\x1e.ticketpulse.v1.ResolvedWindowR\x06window\"b\n" +
+	"\x06window\x18\x03 \x01(\v2\x1e.ticketpulse.v1.ResolvedWindowR\x06window\"M\n" +
+	"\bTeamKpis\x12\x17\n" +
+	"\ateam_id\x18\x01 \x01(\tR\x06teamId\x12(\n" +
+	"\x04kpis\x18\x02 \x01(\v2\x14.ticketpulse.v1.KpisR\x04kpis\"\xb4\x01\n" +
+	"\x13ListTeamKpisRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12.\n" +
+	"\x06window\x18\x02 \x01(\v2\x16.ticketpulse.v1.WindowR\x06window\x12\x19\n" +
+	"\border_by\x18\x03 \x01(\tR\aorderBy\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"\xc5\x01\n" +
+	"\x14ListTeamKpisResponse\x12.\n" +
+	"\x05teams\x18\x01 \x03(\v2\x18.ticketpulse.v1.TeamKpisR\x05teams\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x126\n" +
+	"\x06window\x18\x03 \x01(\v2\x1e.ticketpulse.v1.ResolvedWindowR\x06window\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\x04 \x01(\x05R\ttotalSize\"b\n" +
 	"\x18GetUnassignedKpisRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12.\n" +
 	"\x06window\x18\x02 \x01(\v2\x16.ticketpulse.v1.WindowR\x06window\"}\n" +
@@ -1247,12 +1462,13 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\awindows\x18\x05 \x03(\v2(.ticketpulse.v1.KpiSnapshot.WindowsEntryR\awindows\x1aP\n" +
 	"\fWindowsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12*\n" +
-	"\x05value\x18\x02 \x01(\v2\x14.ticketpulse.v1.KpisR\x05value:\x028\x012\x87\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x14.ticketpulse.v1.KpisR\x05value:\x028\x012\xe2\x03\n" +
 	"\n" +
 	"KpiService\x12Y\n" +
 	"\fGetAgentKpis\x12#.ticketpulse.v1.GetAgentKpisRequest\x1a$.ticketpulse.v1.GetAgentKpisResponse\x12\\\n" +
 	"\rListAgentKpis\x12$.ticketpulse.v1.ListAgentKpisRequest\x1a%.ticketpulse.v1.ListAgentKpisResponse\x12V\n" +
-	"\vGetTeamKpis\x12\".ticketpulse.v1.GetTeamKpisRequest\x1a#.ticketpulse.v1.GetTeamKpisResponse\x12h\n" +
+	"\vGetTeamKpis\x12\".ticketpulse.v1.GetTeamKpisRequest\x1a#.ticketpulse.v1.GetTeamKpisResponse\x12Y\n" +
+	"\fListTeamKpis\x12#.ticketpulse.v1.ListTeamKpisRequest\x1a$.ticketpulse.v1.ListTeamKpisResponse\x12h\n" +
 	"\x11GetUnassignedKpis\x12(.ticketpulse.v1.GetUnassignedKpisRequest\x1a).ticketpulse.v1.GetUnassignedKpisResponseBGZEgithub.com/ticketpulse/ticketpulse/proto/ticketpulse/v1;ticketpulsev1b\x06proto3"
 
 var (
@@ -1267,7 +1483,7 @@ func file_ticketpulse_v1_kpi_proto_rawDescGZIP() []byte {
 	return file_ticketpulse_v1_kpi_proto_rawDescData
 }
 
-var file_ticketpulse_v1_kpi_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_ticketpulse_v1_kpi_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_ticketpulse_v1_kpi_proto_goTypes = []any{
 	(*TimeRange)(nil),                 // 0: ticketpulse.v1.TimeRange
 	(*Window)(nil),                    // 1: ticketpulse.v1.Window
@@ -1281,18 +1497,21 @@ var file_ticketpulse_v1_kpi_proto_goTypes = []any{
 	(*ListAgentKpisResponse)(nil),     // 9: ticketpulse.v1.ListAgentKpisResponse
 	(*GetTeamKpisRequest)(nil),        // 10: ticketpulse.v1.GetTeamKpisRequest
 	(*GetTeamKpisResponse)(nil),       // 11: ticketpulse.v1.GetTeamKpisResponse
-	(*GetUnassignedKpisRequest)(nil),  // 12: ticketpulse.v1.GetUnassignedKpisRequest
-	(*GetUnassignedKpisResponse)(nil), // 13: ticketpulse.v1.GetUnassignedKpisResponse
-	(*KpiSnapshot)(nil),               // 14: ticketpulse.v1.KpiSnapshot
-	nil,                               // 15: ticketpulse.v1.KpiSnapshot.WindowsEntry
-	(*timestamppb.Timestamp)(nil),     // 16: google.protobuf.Timestamp
+	(*TeamKpis)(nil),                  // 12: ticketpulse.v1.TeamKpis
+	(*ListTeamKpisRequest)(nil),       // 13: ticketpulse.v1.ListTeamKpisRequest
+	(*ListTeamKpisResponse)(nil),      // 14: ticketpulse.v1.ListTeamKpisResponse
+	(*GetUnassignedKpisRequest)(nil),  // 15: ticketpulse.v1.GetUnassignedKpisRequest
+	(*GetUnassignedKpisResponse)(nil), // 16: ticketpulse.v1.GetUnassignedKpisResponse
+	(*KpiSnapshot)(nil),               // 17: ticketpulse.v1.KpiSnapshot
+	nil,                               // 18: ticketpulse.v1.KpiSnapshot.WindowsEntry
+	(*timestamppb.Timestamp)(nil),     // 19: google.protobuf.Timestamp
 }
 var file_ticketpulse_v1_kpi_proto_depIdxs = []int32{
-	16, // 0: ticketpulse.v1.TimeRange.from:type_name -> google.protobuf.Timestamp
-	16, // 1: ticketpulse.v1.TimeRange.to:type_name -> google.protobuf.Timestamp
+	19, // 0: ticketpulse.v1.TimeRange.from:type_name -> google.protobuf.Timestamp
+	19, // 1: ticketpulse.v1.TimeRange.to:type_name -> google.protobuf.Timestamp
 	0,  // 2: ticketpulse.v1.Window.range:type_name -> ticketpulse.v1.TimeRange
-	16, // 3: ticketpulse.v1.ResolvedWindow.from:type_name -> google.protobuf.Timestamp
-	16, // 4: ticketpulse.v1.ResolvedWindow.to:type_name -> google.protobuf.Timestamp
+	19, // 3: ticketpulse.v1.ResolvedWindow.from:type_name -> google.protobuf.Timestamp
+	19, // 4: ticketpulse.v1.ResolvedWindow.to:type_name -> google.protobuf.Timestamp
 	3,  // 5: ticketpulse.v1.Kpis.first_response:type_name -> ticketpulse.v1.DurationStats
 	3,  // 6: ticketpulse.v1.Kpis.next_response:type_name -> ticketpulse.v1.DurationStats
 	3,  // 7: ticketpulse.v1.Kpis.resolution:type_name -> ticketpulse.v1.DurationStats
@@ -1306,25 +1525,31 @@ var file_ticketpulse_v1_kpi_proto_depIdxs = []int32{
 	1,  // 15: ticketpulse.v1.GetTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
 	4,  // 16: ticketpulse.v1.GetTeamKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
 	2,  // 17: ticketpulse.v1.GetTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	1,  // 18: ticketpulse.v1.GetUnassignedKpisRequest.window:type_name -> ticketpulse.v1.Window
-	4,  // 19: ticketpulse.v1.GetUnassignedKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
-	2,  // 20: ticketpulse.v1.GetUnassignedKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	16, // 21: ticketpulse.v1.KpiSnapshot.computed_at:type_name -> google.protobuf.Timestamp
-	15, // 22: ticketpulse.v1.KpiSnapshot.windows:type_name -> ticketpulse.v1.KpiSnapshot.WindowsEntry
-	4,  // 23: ticketpulse.v1.KpiSnapshot.WindowsEntry.value:type_name -> ticketpulse.v1.Kpis
-	6,  // 24: ticketpulse.v1.KpiService.GetAgentKpis:input_type -> ticketpulse.v1.GetAgentKpisRequest
-	8,  // 25: ticketpulse.v1.KpiService.ListAgentKpis:input_type -> ticketpulse.v1.ListAgentKpisRequest
-	10, // 26: ticketpulse.v1.KpiService.GetTeamKpis:input_type -> ticketpulse.v1.GetTeamKpisRequest
-	12, // 27: ticketpulse.v1.KpiService.GetUnassignedKpis:input_type -> ticketpulse.v1.GetUnassignedKpisRequest
-	7,  // 28: ticketpulse.v1.KpiService.GetAgentKpis:output_type -> ticketpulse.v1.GetAgentKpisResponse
-	9,  // 29: ticketpulse.v1.KpiService.ListAgentKpis:output_type -> ticketpulse.v1.ListAgentKpisResponse
-	11, // 30: ticketpulse.v1.KpiService.GetTeamKpis:output_type -> ticketpulse.v1.GetTeamKpisResponse
-	13, // 31: ticketpulse.v1.KpiService.GetUnassignedKpis:output_type -> ticketpulse.v1.GetUnassignedKpisResponse
-	28, // [28:32] is the sub-list for method output_type
-	24, // [24:28] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	4,  // 18: ticketpulse.v1.TeamKpis.kpis:type_name -> ticketpulse.v1.Kpis
+	1,  // 19: ticketpulse.v1.ListTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
+	12, // 20: ticketpulse.v1.ListTeamKpisResponse.teams:type_name -> ticketpulse.v1.TeamKpis
+	2,  // 21: ticketpulse.v1.ListTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	1,  // 22: ticketpulse.v1.GetUnassignedKpisRequest.window:type_name -> ticketpulse.v1.Window
+	4,  // 23: ticketpulse.v1.GetUnassignedKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
+	2,  // 24: ticketpulse.v1.GetUnassignedKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	19, // 25: ticketpulse.v1.KpiSnapshot.computed_at:type_name -> google.protobuf.Timestamp
+	18, // 26: ticketpulse.v1.KpiSnapshot.windows:type_name -> ticketpulse.v1.KpiSnapshot.WindowsEntry
+	4,  // 27: ticketpulse.v1.KpiSnapshot.WindowsEntry.value:type_name -> ticketpulse.v1.Kpis
+	6,  // 28: ticketpulse.v1.KpiService.GetAgentKpis:input_type -> ticketpulse.v1.GetAgentKpisRequest
+	8,  // 29: ticketpulse.v1.KpiService.ListAgentKpis:input_type -> ticketpulse.v1.ListAgentKpisRequest
+	10, // 30: ticketpulse.v1.KpiService.GetTeamKpis:input_type -> ticketpulse.v1.GetTeamKpisRequest
+	13, // 31: ticketpulse.v1.KpiService.ListTeamKpis:input_type -> ticketpulse.v1.ListTeamKpisRequest
+	15, // 32: ticketpulse.v1.KpiService.GetUnassignedKpis:input_type -> ticketpulse.v1.GetUnassignedKpisRequest
+	7,  // 33: ticketpulse.v1.KpiService.GetAgentKpis:output_type -> ticketpulse.v1.GetAgentKpisResponse
+	9,  // 34: ticketpulse.v1.KpiService.ListAgentKpis:output_type -> ticketpulse.v1.ListAgentKpisResponse
+	11, // 35: ticketpulse.v1.KpiService.GetTeamKpis:output_type -> ticketpulse.v1.GetTeamKpisResponse
+	14, // 36: ticketpulse.v1.KpiService.ListTeamKpis:output_type -> ticketpulse.v1.ListTeamKpisResponse
+	16, // 37: ticketpulse.v1.KpiService.GetUnassignedKpis:output_type -> ticketpulse.v1.GetUnassignedKpisResponse
+	33, // [33:38] is the sub-list for method output_type
+	28, // [28:33] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_ticketpulse_v1_kpi_proto_init() }
@@ -1342,7 +1567,7 @@ func file_ticketpulse_v1_kpi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ticketpulse_v1_kpi_proto_rawDesc), len(file_ticketpulse_v1_kpi_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,7 @@ const (
 	KpiService_GetAgentKpis_FullMethodName      = "/ticketpulse.v1.KpiService/GetAgentKpis"
 	KpiService_ListAgentKpis_FullMethodName     = "/ticketpulse.v1.KpiService/ListAgentKpis"
 	KpiService_GetTeamKpis_FullMethodName       = "/ticketpulse.v1.KpiService/GetTeamKpis"
+	KpiService_ListTeamKpis_FullMethodName      = "/ticketpulse.v1.KpiService/ListTeamKpis"
 	KpiService_GetUnassignedKpis_FullMethodName = "/ticketpulse.v1.KpiService/GetUnassignedKpis"
 )
 
@@ -37,6 +38,8 @@ type KpiServiceClient interface {
 	ListAgentKpis(ctx context.Context, in *ListAgentKpisRequest, opts ...grpc.CallOption) (*ListAgentKpisResponse, error)
 	// GetTeamKpis returns one team's KPIs over the team's tickets.
 	GetTeamKpis(ctx context.Context, in *GetTeamKpisRequest, opts ...grpc.CallOption) (*GetTeamKpisResponse, error)
+	// ListTeamKpis lists every team active in the window, ordered and paginated like ListAgentKpis.
+	ListTeamKpis(ctx context.Context, in *ListTeamKpisRequest, opts ...grpc.CallOption) (*ListTeamKpisResponse, error)
 	// GetUnassignedKpis returns the tenant's figures for samples credited while a ticket had no assignee.
 	GetUnassignedKpis(ctx context.Context, in *GetUnassignedKpisRequest, opts ...grpc.CallOption) (*GetUnassignedKpisResponse, error)
 }
@@ -79,6 +82,16 @@ func (c *kpiServiceClient) GetTeamKpis(ctx context.Context, in *GetTeamKpisReque
 	return out, nil
 }
 
+func (c *kpiServiceClient) ListTeamKpis(ctx context.Context, in *ListTeamKpisRequest, opts ...grpc.CallOption) (*ListTeamKpisResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTeamKpisResponse)
+	err := c.cc.Invoke(ctx, KpiService_ListTeamKpis_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *kpiServiceClient) GetUnassignedKpis(ctx context.Context, in *GetUnassignedKpisRequest, opts ...grpc.CallOption) (*GetUnassignedKpisResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetUnassignedKpisResponse)
@@ -101,6 +114,8 @@ type KpiServiceServer interface {
 	ListAgentKpis(context.Context, *ListAgentKpisRequest) (*ListAgentKpisResponse, error)
 	// GetTeamKpis returns one team's KPIs over the team's tickets.
 	GetTeamKpis(context.Context, *GetTeamKpisRequest) (*GetTeamKpisResponse, error)
+	// ListTeamKpis lists every team active in the window, ordered and paginated like ListAgentKpis.
+	ListTeamKpis(context.Context, *ListTeamKpisRequest) (*ListTeamKpisResponse, error)
 	// GetUnassignedKpis returns the tenant's figures for samples credited while a ticket had no assignee.
 	GetUnassignedKpis(context.Context, *GetUnassignedKpisRequest) (*GetUnassignedKpisResponse, error)
 	mustEmbedUnimplementedKpiServiceServer()
@@ -121,6 +136,9 @@ func (UnimplementedKpiServiceServer) ListAgentKpis(context.Context, *ListAgentKp
 }
 func (UnimplementedKpiServiceServer) GetTeamKpis(context.Context, *GetTeamKpisRequest) (*GetTeamKpisResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetTeamKpis not implemented")
+}
+func (UnimplementedKpiServiceServer) ListTeamKpis(context.Context, *ListTeamKpisRequest) (*ListTeamKpisResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTeamKpis not implemented")
 }
 func (UnimplementedKpiServiceServer) GetUnassignedKpis(context.Context, *GetUnassignedKpisRequest) (*GetUnassignedKpisResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUnassignedKpis not implemented")
@@ -200,6 +218,24 @@ func _KpiService_GetTeamKpis_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KpiService_ListTeamKpis_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTeamKpisRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KpiServiceServer).ListTeamKpis(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KpiService_ListTeamKpis_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KpiServiceServer).ListTeamKpis(ctx, req.(*ListTeamKpisRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _KpiService_GetUnassignedKpis_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetUnassignedKpisRequest)
 	if err := dec(in); err != nil {
@@ -236,6 +272,10 @@ var KpiService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetTeamKpis",
 			Handler:    _KpiService_GetTeamKpis_Handler,
+		},
+		{
+			MethodName: "ListTeamKpis",
+			Handler:    _KpiService_ListTeamKpis_Handler,
 		},
 		{
 			MethodName: "GetUnassignedKpis",

@@ -86,7 +86,7 @@ var protoKeys = map[string]func(k *ticketpulsev1.Kpis) float64{
 
 func TestOrderNamesAreAllTested(t *testing.T) {
 	for _, n := range OrderNames {
-		if _, ok := protoKeys[n]; !ok && n != orderByAgentID {
+		if _, ok := protoKeys[n]; !ok && n != "agent_id" {
 			t.Errorf("order_by %q has no test key", n)
 		}
 	}
@@ -203,7 +203,7 @@ func TestListAgentKpisPagination(t *testing.T) {
 			if tt.want != nil && !slices.Equal(ids, tt.want) {
 				t.Errorf("order:\n got  %q\n want %q", head(ids), head(tt.want))
 			}
-			o, _ := parseOrder(tt.orderBy)
+			o, _ := parseOrder(tt.orderBy, "agent_id")
 			key := protoKeys[o.name]
 			for i := 1; i < len(got) && key != nil; i++ {
 				a, b := got[i-1], got[i]
@@ -300,7 +300,7 @@ func TestPageTokenRejected(t *testing.T) {
 	if tok == "" {
 		t.Fatal("no next page token")
 	}
-	fp := fingerprint(tenant, "", order{name: "assigned", desc: true}, base.GetWindow())
+	fp := fingerprint(tenant, string(bucket.Agent)+":", order{name: "assigned", desc: true}, base.GetWindow())
 	rw, err := window.Resolve(base.GetWindow(), t0)
 	if err != nil {
 		t.Fatal(err)
@@ -378,5 +378,78 @@ func TestListEmptyTenant(t *testing.T) {
 	}
 	if len(resp.GetAgents()) != 0 || resp.GetTotalSize() != 0 || resp.GetNextPageToken() != "" || resp.GetWindow() == nil {
 		t.Errorf("got %v", resp)
+	}
+}
+
+// Teams are listed like agents: every team active in the window, ordered, paginated, with the
+// figures GetTeamKpis gives, and a page token of one listing is refused by the other.
+func TestListTeamKpis(t *testing.T) {
+	rdb := testenv.Redis(t)
+	b := querytest.NewBuilder(tenant)
+	hour := window.HourOf(t0) - 2
+	const teams = 130
+	teamID := func(i int) string { return fmt.Sprintf("team %03d · %s", i, []string{"EU", "US"}[i%2]) }
+	for i := range teams {
+		b.Index("", teamID(i), hour)
+		b.Add(bucket.Scope{Kind: bucket.Team, ID: teamID(i)}, hour, bucket.Resolutions.Field(), int64(1+i%9))
+	}
+	b.Index("", "idle team", hour-24*40) // active only before the window
+	if _, err := b.Flush(context.Background(), rdb); err != nil {
+		t.Fatal(err)
+	}
+	c := serve(t, query.NewReader(rdb), func() time.Time { return t0 })
+	ctx := context.Background()
+
+	var got []*ticketpulsev1.TeamKpis
+	token := ""
+	for page := 0; ; page++ {
+		resp, err := c.ListTeamKpis(ctx, &ticketpulsev1.ListTeamKpisRequest{Tenant: tenant, Window: rolling("30d", ""),
+			OrderBy: "resolutions desc", PageSize: 50, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetTotalSize() != teams {
+			t.Fatalf("total_size %d, want %d", resp.GetTotalSize(), teams)
+		}
+		got = append(got, resp.GetTeams()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+		if page > 5 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	if len(got) != teams {
+		t.Fatalf("listed %d teams, want %d", len(got), teams)
+	}
+	for i := 1; i < len(got); i++ {
+		a, b := got[i-1], got[i]
+		ra, rb := a.GetKpis().GetResolutions(), b.GetKpis().GetResolutions()
+		if ra < rb || (ra == rb && a.GetTeamId() >= b.GetTeamId()) {
+			t.Fatalf("%q (%d) listed before %q (%d)", a.GetTeamId(), ra, b.GetTeamId(), rb)
+		}
+	}
+	one, err := c.GetTeamKpis(ctx, &ticketpulsev1.GetTeamKpisRequest{Tenant: tenant, TeamId: got[0].GetTeamId(), Window: rolling("30d", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(one.GetKpis(), got[0].GetKpis()) {
+		t.Fatalf("listed %v, GetTeamKpis says %v", got[0].GetKpis(), one.GetKpis())
+	}
+
+	first, err := c.ListTeamKpis(ctx, &ticketpulsev1.ListTeamKpisRequest{Tenant: tenant, Window: rolling("30d", ""), PageSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetTeams()[0].GetTeamId() != teamID(0) {
+		t.Errorf("default order starts with %q, want team_id order", first.GetTeams()[0].GetTeamId())
+	}
+	_, err = c.ListAgentKpis(ctx, &ticketpulsev1.ListAgentKpisRequest{Tenant: tenant, Window: rolling("30d", ""), PageSize: 10, PageToken: first.GetNextPageToken()})
+	if fields := badRequest(t, err); !slices.Contains(fields, "page_token") {
+		t.Errorf("a team listing's token used for agents: fields %v, want page_token", fields)
+	}
+	_, err = c.ListTeamKpis(ctx, &ticketpulsev1.ListTeamKpisRequest{Tenant: tenant, Window: rolling("30d", ""), OrderBy: "agent_id"})
+	if fields := badRequest(t, err); !slices.Contains(fields, "order_by") {
+		t.Errorf("order_by agent_id for teams: fields %v, want order_by", fields)
 	}
 }

@@ -52,23 +52,24 @@ var orderKeys = map[string]sortKey{
 	},
 }
 
-const orderByAgentID = "agent_id"
+// OrderNames lists what ListAgentKpis' order_by accepts, sorted.
+var OrderNames = orderNames("agent_id")
 
-// OrderNames lists what order_by accepts, sorted.
-var OrderNames = func() []string {
-	names := []string{orderByAgentID}
+// orderNames lists the accepted order_by names with idName as the id ordering, sorted.
+func orderNames(idName string) []string {
+	names := []string{idName}
 	for n := range orderKeys {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	return names
-}()
+}
 
 // order is a parsed order_by.
 type order struct {
 	name string
 	desc bool
-	key  sortKey // nil for agent_id
+	key  sortKey // nil for the id order
 }
 
 // String is the canonical form, used in page token fingerprints.
@@ -79,17 +80,17 @@ func (o order) String() string {
 	return o.name
 }
 
-// parseOrder reads "<name>" or "<name> desc"; empty means agent_id.
-func parseOrder(s string) (order, bool) {
+// parseOrder reads "<name>" or "<name> desc"; empty means idName (agent_id or team_id).
+func parseOrder(s, idName string) (order, bool) {
 	f := strings.Fields(s)
 	if len(f) == 0 {
-		return order{name: orderByAgentID}, true
+		return order{name: idName}, true
 	}
 	if len(f) > 2 || (len(f) == 2 && f[1] != "desc") {
 		return order{}, false
 	}
 	o := order{name: f[0], desc: len(f) == 2}
-	if o.name == orderByAgentID {
+	if o.name == idName {
 		return o, true
 	}
 	k, ok := orderKeys[o.name]

@@ -27,6 +27,7 @@ import (
 type Reader interface {
 	Totals(ctx context.Context, tenant string, scopes []bucket.Scope, fromHour, toHour int64) ([]*bucket.Totals, error)
 	Agents(ctx context.Context, tenant, team string, fromHour, toHour int64) ([]string, error)
+	Teams(ctx context.Context, tenant string, fromHour, toHour int64) ([]string, error)
 }
 
 var _ Reader = (*query.Reader)(nil)
@@ -187,14 +188,82 @@ func (s *Server) GetUnassignedKpis(ctx context.Context, req *ticketpulsev1.GetUn
 // pipelined round trip and computes only the ordered figure for all of them.
 func (s *Server) ListAgentKpis(ctx context.Context, req *ticketpulsev1.ListAgentKpisRequest) (*ticketpulsev1.ListAgentKpisResponse, error) {
 	var v violations
-	v.tenant(req.GetTenant())
 	v.id("team_id", req.GetTeamId(), false)
-	rw := v.window(req.GetWindow(), s.now())
-	ord, ok := parseOrder(req.GetOrderBy())
-	if !ok {
-		v.add("order_by", fmt.Sprintf("%q: want a name optionally followed by \" desc\"; names: %s", req.GetOrderBy(), strings.Join(OrderNames, ", ")))
+	l, err := s.list(ctx, &v, listing{
+		rpc: "ListAgentKpis", kind: bucket.Agent, tenant: req.GetTenant(), team: req.GetTeamId(),
+		window: req.GetWindow(), orderBy: req.GetOrderBy(), pageSize: req.GetPageSize(), pageToken: req.GetPageToken(),
+		ids: func(ctx context.Context, from, to int64) ([]string, error) {
+			return s.r.Agents(ctx, req.GetTenant(), req.GetTeamId(), from, to)
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
-	size := int(req.GetPageSize())
+	resp := &ticketpulsev1.ListAgentKpisResponse{Agents: make([]*ticketpulsev1.AgentKpis, len(l.ids)),
+		NextPageToken: l.next, Window: l.window, TotalSize: l.total}
+	for i, id := range l.ids {
+		resp.Agents[i] = &ticketpulsev1.AgentKpis{AgentId: id, Kpis: query.ToProto(l.totals[i])}
+	}
+	return resp, nil
+}
+
+// ListTeamKpis lists the teams active in the window, ordered and paginated like ListAgentKpis.
+func (s *Server) ListTeamKpis(ctx context.Context, req *ticketpulsev1.ListTeamKpisRequest) (*ticketpulsev1.ListTeamKpisResponse, error) {
+	var v violations
+	l, err := s.list(ctx, &v, listing{
+		rpc: "ListTeamKpis", kind: bucket.Team, tenant: req.GetTenant(),
+		window: req.GetWindow(), orderBy: req.GetOrderBy(), pageSize: req.GetPageSize(), pageToken: req.GetPageToken(),
+		ids: func(ctx context.Context, from, to int64) ([]string, error) {
+			return s.r.Teams(ctx, req.GetTenant(), from, to)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp := &ticketpulsev1.ListTeamKpisResponse{Teams: make([]*ticketpulsev1.TeamKpis, len(l.ids)),
+		NextPageToken: l.next, Window: l.window, TotalSize: l.total}
+	for i, id := range l.ids {
+		resp.Teams[i] = &ticketpulsev1.TeamKpis{TeamId: id, Kpis: query.ToProto(l.totals[i])}
+	}
+	return resp, nil
+}
+
+// listing is one listing request, of agents or of teams.
+type listing struct {
+	rpc       string
+	kind      bucket.Kind
+	tenant    string
+	team      string // agents of one team; empty for all
+	window    *ticketpulsev1.Window
+	orderBy   string
+	pageSize  int32
+	pageToken string
+	ids       func(ctx context.Context, fromHour, toHour int64) ([]string, error)
+}
+
+// listed is one page of a listing.
+type listed struct {
+	ids    []string
+	totals []*bucket.Totals
+	next   string
+	window *ticketpulsev1.ResolvedWindow
+	total  int32
+}
+
+// list validates a listing (adding to v what the caller already found wrong), reads the ids active
+// in the window and returns the requested page in order.
+func (s *Server) list(ctx context.Context, v *violations, l listing) (listed, error) {
+	v.tenant(l.tenant)
+	rw := v.window(l.window, s.now())
+	idName := "agent_id"
+	if l.kind == bucket.Team {
+		idName = "team_id"
+	}
+	ord, ok := parseOrder(l.orderBy, idName)
+	if !ok {
+		v.add("order_by", fmt.Sprintf("%q: want a name optionally followed by \" desc\"; names: %s", l.orderBy, strings.Join(orderNames(idName), ", ")))
+	}
+	size := int(l.pageSize)
 	switch {
 	case size < 0:
 		v.add("page_size", "must not be negative")
@@ -204,47 +273,38 @@ func (s *Server) ListAgentKpis(ctx context.Context, req *ticketpulsev1.ListAgent
 		size = DefaultPageSize
 	}
 	if err := v.err(); err != nil {
-		return nil, err
+		return listed{}, err
 	}
-	fp := fingerprint(req.GetTenant(), req.GetTeamId(), ord, req.GetWindow())
+	fp := fingerprint(l.tenant, string(l.kind)+":"+l.team, ord, l.window)
 	offset := 0
-	if req.GetPageToken() != "" {
-		tok, err := decodeToken(req.GetPageToken(), fp)
+	if l.pageToken != "" {
+		tok, err := decodeToken(l.pageToken, fp)
 		if err != nil {
 			v.add("page_token", err.Error())
-			return nil, v.err()
+			return listed{}, v.err()
 		}
 		offset = tok.Offset
 		rw.FromHour, rw.ToHour, rw.AlignedToHour, rw.Note = tok.FromHour, tok.ToHour, tok.Aligned, tok.Note
 	}
-
-	tenant := req.GetTenant()
-	agents, err := s.r.Agents(ctx, tenant, req.GetTeamId(), rw.FromHour, rw.ToHour)
+	ids, err := l.ids(ctx, rw.FromHour, rw.ToHour)
 	if err != nil {
-		return nil, s.readErr(ctx, "ListAgentKpis", tenant, err)
+		return listed{}, s.readErr(ctx, l.rpc, l.tenant, err)
 	}
-	page, totals, err := s.orderedPage(ctx, tenant, agents, ord, rw, offset, size)
+	page, totals, err := s.orderedPage(ctx, l.tenant, l.kind, ids, ord, rw, offset, size)
 	if err != nil {
-		return nil, s.readErr(ctx, "ListAgentKpis", tenant, err)
+		return listed{}, s.readErr(ctx, l.rpc, l.tenant, err)
 	}
-	resp := &ticketpulsev1.ListAgentKpisResponse{
-		Agents:    make([]*ticketpulsev1.AgentKpis, len(page)),
-		Window:    rw.Proto(),
-		TotalSize: int32(len(agents)),
-	}
-	for i, a := range page {
-		resp.Agents[i] = &ticketpulsev1.AgentKpis{AgentId: a, Kpis: query.ToProto(totals[i])}
-	}
-	if next := offset + len(page); next < len(agents) {
-		resp.NextPageToken = encodeToken(pageToken{
+	out := listed{ids: page, totals: totals, window: rw.Proto(), total: int32(len(ids))}
+	if next := offset + len(page); next < len(ids) {
+		out.next = encodeToken(pageToken{
 			Offset: next, FromHour: rw.FromHour, ToHour: rw.ToHour, Aligned: rw.AlignedToHour, Note: rw.Note, Fingerprint: fp,
 		})
 	}
-	return resp, nil
+	return out, nil
 }
 
-// orderedPage returns the agents of one page in order, with their totals.
-func (s *Server) orderedPage(ctx context.Context, tenant string, agents []string, ord order, rw window.Resolved, offset, size int) ([]string, []*bucket.Totals, error) {
+// orderedPage returns the ids (agents or teams) of one page in order, with their totals.
+func (s *Server) orderedPage(ctx context.Context, tenant string, kind bucket.Kind, agents []string, ord order, rw window.Resolved, offset, size int) ([]string, []*bucket.Totals, error) {
 	if offset >= len(agents) {
 		return nil, nil, nil
 	}
@@ -255,10 +315,10 @@ func (s *Server) orderedPage(ctx context.Context, tenant string, agents []string
 			slices.Reverse(agents)
 		}
 		page := agents[offset:end]
-		ts, err := s.r.Totals(ctx, tenant, agentScopes(page), rw.FromHour, rw.ToHour)
+		ts, err := s.r.Totals(ctx, tenant, scopesOf(kind, page), rw.FromHour, rw.ToHour)
 		return page, ts, err
 	}
-	ts, err := s.r.Totals(ctx, tenant, agentScopes(agents), rw.FromHour, rw.ToHour)
+	ts, err := s.r.Totals(ctx, tenant, scopesOf(kind, agents), rw.FromHour, rw.ToHour)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -291,10 +351,10 @@ func (s *Server) orderedPage(ctx context.Context, tenant string, agents []string
 	return page, totals, nil
 }
 
-func agentScopes(ids []string) []bucket.Scope {
+func scopesOf(kind bucket.Kind, ids []string) []bucket.Scope {
 	scopes := make([]bucket.Scope, len(ids))
 	for i, id := range ids {
-		scopes[i] = bucket.Scope{Kind: bucket.Agent, ID: id}
+		scopes[i] = bucket.Scope{Kind: kind, ID: id}
 	}
 	return scopes
 }

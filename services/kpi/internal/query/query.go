@@ -206,32 +206,43 @@ func (r *Reader) queue(ctx context.Context, pipe redis.Pipeliner, cmds map[strin
 	return true
 }
 
+// Teams returns the ids of the teams credited with anything on the UTC days the window touches,
+// sorted.
+func (r *Reader) Teams(ctx context.Context, tenant string, fromHour, toHour int64) ([]string, error) {
+	return r.members(ctx, tenant, fromHour, toHour, "teams", func(d int64) string { return bucket.TeamsKey(tenant, d) })
+}
+
 // Agents returns the ids of the agents credited with anything on the UTC days the window touches
 // (of one team's tickets when team is not empty), sorted. The index is per day, so an agent active
 // only outside the window's hours of a partial day is listed too, with the figures of the window.
 func (r *Reader) Agents(ctx context.Context, tenant, team string, fromHour, toHour int64) ([]string, error) {
+	key := func(d int64) string { return bucket.AgentsKey(tenant, d) }
+	if team != "" {
+		key = func(d int64) string { return bucket.TeamAgentsKey(tenant, team, d) }
+	}
+	return r.members(ctx, tenant, fromHour, toHour, "agents", key)
+}
+
+// members unions a per-day index over the days of the window and unescapes the ids, sorted.
+func (r *Reader) members(ctx context.Context, tenant string, fromHour, toHour int64, what string, dayKey func(int64) string) ([]string, error) {
 	if fromHour >= toHour {
 		return nil, nil
 	}
 	first, last := bucket.DayOf(fromHour), bucket.DayOf(toHour-1)
 	keys := make([]string, 0, last-first+1)
 	for d := first; d <= last; d++ {
-		if team == "" {
-			keys = append(keys, bucket.AgentsKey(tenant, d))
-		} else {
-			keys = append(keys, bucket.TeamAgentsKey(tenant, team, d))
-		}
+		keys = append(keys, dayKey(d))
 	}
 	// One slot ({tenant:ix}), so one command on a cluster too.
 	tokens, err := r.rdb.SUnion(ctx, keys...).Result()
 	if err != nil {
-		return nil, fmt.Errorf("list agents of tenant %s over %d days: %w", tenant, len(keys), err)
+		return nil, fmt.Errorf("list %s of tenant %s over %d days: %w", what, tenant, len(keys), err)
 	}
 	ids := make([]string, len(tokens))
 	for i, tok := range tokens {
 		id, err := idtoken.Unescape(tok)
 		if err != nil {
-			return nil, fmt.Errorf("%w: agent index of tenant %s: member %q: %w", ErrCorrupt, tenant, tok, err)
+			return nil, fmt.Errorf("%w: %s index of tenant %s: member %q: %w", ErrCorrupt, what, tenant, tok, err)
 		}
 		ids[i] = id
 	}
