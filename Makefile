@@ -24,13 +24,13 @@ help: ## List the targets.
 build: ## Build the four service binaries into bin/.
 	go build -o bin/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s))
 
-test: ## Install redis-server if missing, check generated code, then go vet and go test (shuffled, uncached) every module.
+test: ## Install redis-server if missing, check generated code, then go vet and go test (race detector, shuffled, uncached) every module.
 	bash scripts/ensure-redis.sh
 	$(MAKE) proto-check
 	@for dir in $(modules); do \
 		mod=$${dir#$(CURDIR)/}; \
 		echo "==> $$mod: go vet, go test"; \
-		if ! (cd "$$dir" && go vet ./... && go test -count=1 -shuffle=on -timeout 5m ./...); then \
+		if ! (cd "$$dir" && go vet ./... && go test -race -count=1 -shuffle=on -timeout 5m ./...); then \
 			echo "FAIL: module $$mod" >&2; exit 1; \
 		fi; \
 	done
