@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -359,4 +360,79 @@ func TestValidateNamesTheFlag(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The real kpi binary is killed with SIGKILL while it works through a backlog, at whatever step it
+// is in, and started again: every ticket is counted exactly once.
+func TestKillNineMidBacklogThenRestart(t *testing.T) {
+	s := newStack(t)
+	nc, err := nats.Connect(s.natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	if _, err := natsconn.EnsureStream(ctx, js, natsconn.TicketsConfig(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	const tickets = 300
+	start := time.Date(2026, 2, 2, 9, 0, 0, 0, time.UTC)
+	for i := 0; i < tickets; i++ {
+		publishTicket(t, js, fmt.Sprintf("T-%d", i), start)
+	}
+
+	bin := filepath.Join(t.TempDir(), "kpi")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/ticketpulse/ticketpulse/services/kpi/cmd/kpi").CombinedOutput(); err != nil {
+		t.Fatalf("build kpi: %v\n%s", err, out)
+	}
+	run := func() (*exec.Cmd, string) {
+		port, err := testenv.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		grpcAddr := fmt.Sprintf("127.0.0.1:%d", port)
+		cmd := exec.Command(bin, "-grpc-addr", grpcAddr, "-http-addr", "127.0.0.1:0", "-batch-max", "7", "-workers", "1",
+			"-nats-url", s.natsURL, "-redis-url", s.redisURL, "-log-level", "warn", "-ack-wait", "2s")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd, grpcAddr
+	}
+	first, _ := run()
+	// Kill it once it has acknowledged some of the backlog but not all of it.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		cons, err := js.Consumer(ctx, natsconn.TicketsStream, "kpi")
+		if err == nil {
+			if info, err := cons.Info(ctx); err == nil && info.AckFloor.Stream > 50 {
+				if info.AckFloor.Stream >= tickets*5 {
+					t.Fatal("kpi finished the backlog before it could be killed; make the batches smaller")
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("kpi never acknowledged anything")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	first.Wait()
+
+	_, grpcAddr := run()
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := tpv1.NewKpiServiceClient(conn)
+	w := window(start, start.Add(24*time.Hour))
+	waitKpis(t, client, "acme", w, func(k *tpv1.Kpis) bool { return k.GetCsatCount() >= tickets })
+	time.Sleep(2500 * time.Millisecond) // past the ack wait: any redelivery has landed
+	checkFigures(t, waitKpis(t, client, "acme", w, func(*tpv1.Kpis) bool { return true }), tickets)
 }
