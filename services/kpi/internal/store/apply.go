@@ -57,15 +57,20 @@ func (w *Writer) exec(ctx context.Context, fill func(redis.Pipeliner)) ([]redis.
 func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 	slots := map[slotKey][]slotEntry{}
 	// Many tickets of a batch share an agent and a day: each index entry is sent once.
+	// Set members to add with the deltas: the listing index and the rollup's bookkeeping. The
+	// per-day index sets expire with the buckets of their day; the others are kept.
 	type member struct{ key, value string }
 	members := map[member]struct{}{}
-	memberKeys := map[string]struct{}{}
-	addMember := func(key, value string) {
-		members[member{key, value}] = struct{}{}
-		memberKeys[key] = struct{}{}
+	daily := map[string]int64{} // per-day set key -> its day
+	add := func(key, value string) { members[member{key, value}] = struct{}{} }
+	addDaily := func(key, value string, day int64) {
+		add(key, value)
+		daily[key] = day
 	}
-	everAgents, everTeams := map[member]struct{}{}, map[member]struct{}{}
+	today := w.now().UTC().Unix() / 86400
+	thisWeek := bucket.WeekOf(today)
 	for _, wk := range done {
+		tenant := wk.t.Tenant
 		versions := make([]int64, 0, len(wk.pending))
 		for v := range wk.pending {
 			versions = append(versions, v)
@@ -76,14 +81,21 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 			p := wk.pending[v]
 			perSlot := map[slotKey][]op{}
 			for k, d := range p.Deltas {
-				sk := slotKey{wk.t.Tenant, bucket.Scope{Kind: k.Kind, ID: k.ID}}
+				sk := slotKey{tenant, bucket.Scope{Kind: k.Kind, ID: k.ID}}
 				perSlot[sk] = append(perSlot[sk], op{hour: k.Hour, field: k.Field, delta: d})
+				day := bucket.DayOf(k.Hour)
 				if k.Kind == bucket.Team {
-					addMember(bucket.TeamsKey(wk.t.Tenant, bucket.DayOf(k.Hour)), idtoken.Escape(k.ID))
-					everTeams[member{wk.t.Tenant, idtoken.Escape(k.ID)}] = struct{}{}
+					addDaily(bucket.TeamsKey(tenant, day), idtoken.Escape(k.ID), day)
+					add(bucket.AllTeamsKey(tenant), idtoken.Escape(k.ID))
+				}
+				// A week that has ended and got figures must be (re)sealed by the rollup; the
+				// current week is sealed when it ends.
+				if week := bucket.WeekOf(day); week < thisWeek {
+					add(bucket.ToSealKey(tenant), strconv.FormatInt(week, 10))
 				}
 			}
 			for sk, ops := range perSlot {
+				add(bucket.TenantsKey, tenant)
 				slots[sk] = append(slots[sk], slotEntry{ticket: ticketToken, version: v, ops: ops})
 				if sk.scope.Kind != bucket.Unassigned {
 					if res.Changed[sk.tenant] == nil {
@@ -93,33 +105,18 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 				}
 			}
 			for _, m := range p.Memberships {
-				addMember(bucket.AgentsKey(wk.t.Tenant, m.Day), idtoken.Escape(m.Agent))
-				everAgents[member{wk.t.Tenant, idtoken.Escape(m.Agent)}] = struct{}{}
+				agent := idtoken.Escape(m.Agent)
+				addDaily(bucket.AgentsKey(tenant, m.Day), agent, m.Day)
+				add(bucket.AllAgentsKey(tenant), agent)
 				if m.Team != "" {
-					addMember(bucket.TeamAgentsKey(wk.t.Tenant, m.Team, m.Day), idtoken.Escape(m.Agent))
-					addMember(bucket.TeamsKey(wk.t.Tenant, m.Day), idtoken.Escape(m.Team))
+					addDaily(bucket.TeamAgentsKey(tenant, m.Team, m.Day), agent, m.Day)
+					addDaily(bucket.TeamsKey(tenant, m.Day), idtoken.Escape(m.Team), m.Day)
 				}
 			}
 		}
 	}
 	if len(slots) == 0 {
 		return nil
-	}
-	today := w.now().UTC().Unix() / 86400
-	// Weeks that have ended and got figures must be (re)sealed by the rollup; the current week is
-	// sealed when it ends.
-	thisWeek := bucket.WeekOf(today)
-	toSeal := map[[2]string]struct{}{}
-	tenants := map[string]struct{}{}
-	for sk, entries := range slots {
-		tenants[sk.tenant] = struct{}{}
-		for _, e := range entries {
-			for _, o := range e.ops {
-				if wk := bucket.WeekOf(bucket.DayOf(o.hour)); wk < thisWeek {
-					toSeal[[2]string{sk.tenant, strconv.FormatInt(wk, 10)}] = struct{}{}
-				}
-			}
-		}
 	}
 	_, err := w.exec(ctx, func(pipe redis.Pipeliner) {
 		for sk, entries := range slots {
@@ -129,22 +126,9 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 		for m := range members {
 			pipe.SAdd(ctx, m.key, m.value)
 		}
-		for m := range everAgents {
-			pipe.SAdd(ctx, bucket.AllAgentsKey(m.key), m.value)
-		}
-		for m := range everTeams {
-			pipe.SAdd(ctx, bucket.AllTeamsKey(m.key), m.value)
-		}
-		for tw := range toSeal {
-			pipe.SAdd(ctx, bucket.ToSealKey(tw[0]), tw[1])
-		}
-		for t := range tenants {
-			pipe.SAdd(ctx, bucket.TenantsKey, t)
-		}
 		if w.retention > 0 {
-			for k := range memberKeys {
-				day, _ := strconv.ParseInt(k[strings.LastIndexByte(k, ':')+1:], 10, 64)
-				pipe.ExpireAt(ctx, k, time.Unix((day+1)*86400, 0).Add(w.retention))
+			for key, day := range daily {
+				pipe.ExpireAt(ctx, key, time.Unix((day+1)*86400, 0).Add(w.retention))
 			}
 		}
 	})

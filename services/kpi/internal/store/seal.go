@@ -16,15 +16,13 @@ import (
 // idle ones included: enough for any rolling window (30 days) to read sealed weeks only.
 const SealLookback = 6
 
-// SealWeek seals week (see sealScript) for every agent and team the tenant ever had and for the
-// unassigned figures, and returns how many week hashes it sealed now. Sealing is idempotent, so
-// every replica may run it.
-func (w *Writer) SealWeek(ctx context.Context, tenant string, week int64) (int, error) {
+// scopes lists every agent and team the tenant ever had, and the unassigned figures.
+func (w *Writer) scopes(ctx context.Context, tenant string) ([]bucket.Scope, error) {
 	pipe := w.rdb.Pipeline()
 	agents := pipe.SMembers(ctx, bucket.AllAgentsKey(tenant))
 	teams := pipe.SMembers(ctx, bucket.AllTeamsKey(tenant))
 	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, fmt.Errorf("scopes of tenant %s: %w", tenant, err)
+		return nil, fmt.Errorf("scopes of tenant %s: %w", tenant, err)
 	}
 	scopes := []bucket.Scope{{Kind: bucket.Unassigned}}
 	for _, set := range []struct {
@@ -34,11 +32,17 @@ func (w *Writer) SealWeek(ctx context.Context, tenant string, week int64) (int, 
 		for _, tok := range set.tokens {
 			id, err := idtoken.Unescape(tok)
 			if err != nil {
-				return 0, fmt.Errorf("scopes of tenant %s: %q: %w", tenant, tok, err)
+				return nil, fmt.Errorf("scopes of tenant %s: %q: %w", tenant, tok, err)
 			}
 			scopes = append(scopes, bucket.Scope{Kind: set.kind, ID: id})
 		}
 	}
+	return scopes, nil
+}
+
+// sealWeek seals week (see sealScript) for the given scopes of the tenant and returns how many
+// week hashes it sealed now. Sealing is idempotent, so every replica may run it.
+func (w *Writer) sealWeek(ctx context.Context, tenant string, scopes []bucket.Scope, week int64) (int, error) {
 	first := bucket.FirstDayOfWeek(week)
 	expireAt := int64(0)
 	if w.retention > 0 {
@@ -97,24 +101,24 @@ func (w *Writer) SealPending(ctx context.Context) (int, error) {
 			}
 			todo[wk] = s
 		}
-		// The lookback weeks only need sealing again when a scope appeared since the last pass.
-		pipe := w.rdb.Pipeline()
-		nAgents, nTeams := pipe.SCard(ctx, bucket.AllAgentsKey(tenant)), pipe.SCard(ctx, bucket.AllTeamsKey(tenant))
-		if _, err := pipe.Exec(ctx); err != nil {
-			return total, fmt.Errorf("scopes of tenant %s: %w", tenant, err)
+		// The lookback weeks only need sealing again when a scope appeared since the last pass;
+		// the scope count (with the unassigned figures) tells.
+		scopes, err := w.scopes(ctx, tenant)
+		if err != nil {
+			return total, err
 		}
-		scopes := nAgents.Val() + nTeams.Val()
+		count := int64(len(scopes))
 		for wk, member := range todo {
 			key := tenant + "/" + strconv.FormatInt(wk, 10)
-			if member == "" && w.sealedScopes[key] == scopes {
+			if member == "" && w.sealedScopes[key] == count {
 				continue
 			}
-			n, err := w.SealWeek(ctx, tenant, wk)
+			n, err := w.sealWeek(ctx, tenant, scopes, wk)
 			if err != nil {
 				return total, err
 			}
 			total += n
-			w.sealedScopes[key] = scopes
+			w.sealedScopes[key] = count
 			if member != "" {
 				if err := w.rdb.SRem(ctx, bucket.ToSealKey(tenant), member).Err(); err != nil {
 					return total, fmt.Errorf("weeks to seal of tenant %s: %w", tenant, err)

@@ -449,6 +449,14 @@ func TestRetentionExpiresBucketsAfterTheirPeriod(t *testing.T) {
 	if err != nil || ttl < 29*24*time.Hour || ttl > 32*24*time.Hour {
 		t.Errorf("recent day bucket TTL = %v (%v), want about 30 days past the day's end", ttl, err)
 	}
+	// The day's listing index expires with its buckets; the list of every agent ever seen does not.
+	idx := bucket.AgentsKey("acme", now.Add(-3*time.Hour).Unix()/86400)
+	if ttl, err := rdb.TTL(ctx, idx).Result(); err != nil || ttl < 29*24*time.Hour || ttl > 32*24*time.Hour {
+		t.Errorf("day index TTL = %v (%v), want about 30 days past the day's end", ttl, err)
+	}
+	if ttl, _ := rdb.TTL(ctx, bucket.AllAgentsKey("acme")).Result(); ttl != -1 {
+		t.Errorf("TTL of the all-agents set = %v, want none", ttl)
+	}
 	// Without retention buckets are kept forever.
 	rdb.FlushAll(ctx)
 	if _, err := NewWriter(rdb, sla, 0, quiet).Write(ctx, []Ticket{old}); err != nil {
