@@ -30,7 +30,7 @@ func main() {
 		s.Duration(&cfg.Retention, "bucket-retention", 0, "How long KPI buckets are kept after their period ends; 0 keeps them forever.")
 		s.String(&sla, "sla-first-response", "urgent=1h,high=4h,normal=8h,low=24h", "First-response SLA targets per priority (tickets without a priority count as normal).")
 		s.Duration(&cfg.SnapshotInterval, "snapshot-interval", 15*time.Second, "How often changed agents' and teams' snapshots (1h, 24h, 7d and 30d figures) are published to the KPI stream.")
-		s.Duration(&cfg.RollupInterval, "rollup-interval", 10*time.Second, "How often ended weeks are rolled up into week totals (until then 30-day queries read their days); a pass with nothing new reads each tenant's list of agents and teams.")
+		s.Duration(&cfg.RollupInterval, "rollup-interval", 10*time.Second, "How often ended days and weeks are rolled up into day and week totals (until then queries read their hours and days); a pass with nothing new reads each tenant's list of agents and teams.")
 		s.Bool(&cfg.Pprof, "pprof", false, "Serve Go runtime profiles under /debug/pprof/ on the HTTP address.")
 		s.Int(&cfg.StreamReplicas, "stream-replicas", 1, "Replicas of the KPI and DEADLETTER streams (3 on a NATS cluster).")
 	}

@@ -163,7 +163,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	g.Go(func(ctx context.Context) error { return serve.HTTP(ctx, httpLis, mux, log) })
 	g.Go(cons.Run)
 	g.Go(func(ctx context.Context) error { return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, log) })
-	g.Go(func(ctx context.Context) error { return sealEvery(ctx, cfg.RollupInterval, writer, log) })
+	g.Go(func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, writer, log) })
 	return g.Wait()
 }
 
@@ -229,20 +229,20 @@ func (d *dirtySet) publishEvery(ctx context.Context, every time.Duration, p Publ
 	}
 }
 
-// sealEvery rolls ended weeks up (store.Writer.SealPending) at start and then every interval.
-// Until a week is sealed, queries read its days instead: slower, never wrong.
-func sealEvery(ctx context.Context, every time.Duration, w *store.Writer, log *slog.Logger) error {
+// rollupEvery derives day and week totals (store.Writer.Rollup) at start and then every interval.
+// Until a day or week has its totals, queries read its hours or days instead: slower, never wrong.
+func rollupEvery(ctx context.Context, every time.Duration, w *store.Writer, log *slog.Logger) error {
 	if every <= 0 {
 		every = time.Minute
 	}
 	for {
 		start := time.Now()
-		n, err := w.SealPending(ctx)
+		n, err := w.Rollup(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			log.Warn("week rollup", "err", err)
-		case n > 0:
-			log.Info("week rollup", "sealed_weeks", n, "took", time.Since(start).Round(time.Millisecond))
+			log.Warn("rollup", "err", err)
+		case n.Days > 0 || n.Weeks > 0:
+			log.Info("rollup", "day_totals", n.Days, "week_totals", n.Weeks, "took", time.Since(start).Round(time.Millisecond))
 		}
 		select {
 		case <-ctx.Done():

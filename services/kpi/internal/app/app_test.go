@@ -247,16 +247,18 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("hour of the replies: first responses %d (want 20), resolutions %d (want 0)",
 			k.GetFirstResponse().GetCount(), k.GetResolution().GetCount())
 	}
-	// A month around it reads whole weeks: the rollup seals the backfilled week (the write path
-	// queued it) and the figures read from the sealed week are the same.
-	week := bucket.WeekOf(start.Unix() / 86400)
-	weekKey := bucket.WeekKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, week)
-	deadline := time.Now().Add(15 * time.Second)
-	for !s.rdb.HExists(context.Background(), weekKey, bucket.SealedField).Val() {
-		if time.Now().After(deadline) {
-			t.Fatal("the rollup never sealed the backfilled week")
+	// A month around it reads whole weeks and days: the rollup derives the backfilled day's and
+	// week's totals (the write path queued them) and the figures read from them are the same.
+	ana := bucket.Scope{Kind: bucket.Agent, ID: "ana"}
+	day := start.Unix() / 86400
+	for _, key := range []string{bucket.DayTotalsKey("acme", ana, day), bucket.WeekTotalsKey("acme", ana, bucket.WeekOf(day))} {
+		deadline := time.Now().Add(15 * time.Second)
+		for s.rdb.Exists(context.Background(), key).Val() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the rollup never derived %s", key)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	month := window(start.AddDate(0, 0, -14), start.AddDate(0, 0, 14))
 	checkFigures(t, waitKpis(t, client, "acme", month, func(*tpv1.Kpis) bool { return true }), 20)

@@ -1,15 +1,21 @@
 // Package bucket defines how KPI figures are laid out in Redis: which keys hold which scope's
-// hourly, daily and weekly totals, the field names, and how a hash read back becomes Totals.
+// hourly, daily and weekly totals, the field names, and how a key read back becomes Totals.
 //
 // Every key of one scope shares the hash tag {<tenant>:<kind>:<id>}, so a script that updates a
-// scope touches one Redis Cluster slot. Per scope there are three hashes:
+// scope touches one Redis Cluster slot. Per scope there are:
 //
-//	tp:{T:a:X}:h:<day>   hourly detail of one UTC day, fields "<hh>|<field>"
-//	tp:{T:a:X}:d:<day>   the day's totals, fields "<field>"
-//	tp:{T:a:X}:w:<week>  the week's totals (weeks start on Monday, UTC), fields "<field>"
+//	tp:{T:a:X}:h:<day>    hash, the hourly detail of one UTC day, fields "<hh>|<field>"
+//	tp:{T:a:X}:dt:<day>   string, the day's totals, packed (see Pack)
+//	tp:{T:a:X}:wt:<week>  string, the week's totals, packed (weeks start on Monday, UTC)
 //
-// <day> is days since 1970-01-01 UTC and <week> is WeekOf(day). A window is answered from the
-// fewest keys that cover it exactly: whole weeks, then whole days, then single hours.
+// <day> is days since 1970-01-01 UTC and <week> is WeekOf(day). The hourly detail is the only
+// thing the write path adds to; the day and week totals are derived from it by the rollup once the
+// day or week has ended, and deleted by the write path (atomically, in the scope's slot) when a
+// late event changes an hour they cover. So a totals key, when it exists, always equals the sum
+// of its hours, and a reader that finds none reads the hours instead.
+//
+// A window is answered from the fewest keys that cover it exactly: whole weeks, then whole days,
+// then single hours.
 package bucket
 
 import (
@@ -48,23 +54,21 @@ func HourKey(tenant string, s Scope, day int64) string {
 	return "tp:" + s.Tag(tenant) + ":h:" + strconv.FormatInt(day, 10)
 }
 
-// DayKey holds the totals of one UTC day.
-func DayKey(tenant string, s Scope, day int64) string {
-	return "tp:" + s.Tag(tenant) + ":d:" + strconv.FormatInt(day, 10)
+// DayTotalsKey holds the packed totals of one UTC day once the rollup has packed it.
+func DayTotalsKey(tenant string, s Scope, day int64) string {
+	return "tp:" + s.Tag(tenant) + ":dt:" + strconv.FormatInt(day, 10)
 }
 
-// WeekKey holds the totals of one week.
-func WeekKey(tenant string, s Scope, week int64) string {
-	return "tp:" + s.Tag(tenant) + ":w:" + strconv.FormatInt(week, 10)
+// WeekTotalsKey holds the packed totals of one week once the rollup has sealed it.
+func WeekTotalsKey(tenant string, s Scope, week int64) string {
+	return "tp:" + s.Tag(tenant) + ":wt:" + strconv.FormatInt(week, 10)
 }
 
-// SealedField marks a week hash as the complete sum of its seven days. The write path adds to a
-// week hash only once it is sealed (the rollup sums the days and seals atomically, in the scope's
-// slot), so live traffic costs no week writes and an unsealed week is read from its days.
-const SealedField = "_s"
-
-// MarkerKey holds the (ticket, version) markers that stop a delta being applied twice.
-func MarkerKey(tenant string, s Scope) string { return "tp:" + s.Tag(tenant) + ":m" }
+// MarkKey holds, per ticket, the highest version of its deltas applied to the scope, for the
+// tickets applied on one UTC day of the writer's clock (see package store).
+func MarkKey(tenant string, s Scope, day int64) string {
+	return "tp:" + s.Tag(tenant) + ":m:" + strconv.FormatInt(day, 10)
+}
 
 // IndexTag is the hash tag of a tenant's listing index.
 func IndexTag(tenant string) string { return "{" + tenant + ":ix}" }
@@ -79,9 +83,12 @@ func TeamAgentsKey(tenant, team string, day int64) string {
 	return "tp:" + IndexTag(tenant) + ":ga:" + idtoken.Escape(team) + ":" + strconv.FormatInt(day, 10)
 }
 
-// ToSealKey is the set of weeks of a tenant that got figures after they ended and wait for the
-// rollup to seal them.
+// ToSealKey is the set of weeks of a tenant that got figures and wait for the rollup to seal them
+// once they have ended; ToPackKey is the same for days.
 func ToSealKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":toseal" }
+
+// ToPackKey: see ToSealKey.
+func ToPackKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":topack" }
 
 // AllAgentsKey and AllTeamsKey are the sets of every escaped agent and team id of a tenant ever
 // credited with anything: the rollup seals their weeks even when they were idle, so a 30-day read
@@ -211,9 +218,6 @@ var counterByField = func() map[string]Counter {
 
 // AddField adds v to the figure a plain field names.
 func (t *Totals) AddField(field string, v int64) error {
-	if field == SealedField {
-		return nil
-	}
 	if c, ok := counterByField[field]; ok {
 		t.C[c] += v
 		return nil

@@ -10,7 +10,7 @@ import (
 
 func TestKeysShareOneHashTagPerScope(t *testing.T) {
 	s := Scope{Kind: Agent, ID: "ana.{x}@example.com"}
-	keys := []string{HourKey("acme", s, 1), DayKey("acme", s, 1), WeekKey("acme", s, 1), MarkerKey("acme", s)}
+	keys := []string{HourKey("acme", s, 1), DayTotalsKey("acme", s, 1), WeekTotalsKey("acme", s, 1), MarkKey("acme", s, 1)}
 	for _, k := range keys {
 		open, close := strings.IndexByte(k, '{'), strings.IndexByte(k, '}')
 		if tag := k[open : close+1]; tag != s.Tag("acme") {
@@ -62,4 +62,55 @@ func TestHourHashFiltersHours(t *testing.T) {
 	if tot.C[Assigned] != 10 {
 		t.Fatalf("assigned = %d, want only hour 4", tot.C[Assigned])
 	}
+}
+
+func TestPackedRoundTrip(t *testing.T) {
+	fields := map[string]int64{"fc": 2, "fs": 5400, BinField(FirstResponse, 412): 2, BinField(Resolution, hist.ZeroBin): 1,
+		BinField(NextResponse, -3): 4, "cs": -7, "ro": 0}
+	packed := Pack(fields)
+	// Zero fields left out, the rest sorted byte-wise.
+	if want := "v1 F412=2 N-3=4 Rz=1 cs=-7 fc=2 fs=5400"; packed != want {
+		t.Fatalf("Pack = %q, want %q", packed, want)
+	}
+	got := NewTotals()
+	if err := got.AddPacked(packed); err != nil {
+		t.Fatal(err)
+	}
+	want := NewTotals()
+	for f, v := range fields {
+		if err := want.AddField(f, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !totalsEqual(got, want) {
+		t.Fatalf("round trip of %q: got %+v, want %+v", packed, got, want)
+	}
+	if empty := Pack(nil); empty != "v1" {
+		t.Errorf("empty totals pack to %q, want v1", empty)
+	}
+}
+
+func TestPackedRejectsMalformed(t *testing.T) {
+	for _, give := range []string{"", "v2 fc=1", "v1fc=1", "v1 fc", "v1 =1", "v1 fc=", "v1  fc=1", "v1 fc=1 ", "v1 fc=x", "v1 zz=1"} {
+		if err := NewTotals().AddPacked(give); err == nil {
+			t.Errorf("AddPacked(%q) accepted", give)
+		}
+	}
+}
+
+func totalsEqual(a, b *Totals) bool {
+	if a.C != b.C {
+		return false
+	}
+	for d := range a.H {
+		if len(a.H[d]) != len(b.H[d]) {
+			return false
+		}
+		for bin, n := range a.H[d] {
+			if b.H[d][bin] != n {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -86,12 +86,12 @@ func publish(t *testing.T, js jetstream.JetStream, id string, typ tpv1.EventType
 func assignedOnDay(t *testing.T, rdb redis.UniversalClient) int64 {
 	t.Helper()
 	day := time.Date(2026, 2, 2, 0, 0, 0, 0, time.UTC).Unix() / 86400
-	h, err := rdb.HGetAll(context.Background(), bucket.DayKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, day)).Result()
+	h, err := rdb.HGetAll(context.Background(), bucket.HourKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, day)).Result()
 	if err != nil {
 		return -1
 	}
 	tot := bucket.NewTotals()
-	if err := tot.AddHash(h); err != nil {
+	if err := tot.AddHourHash(h, 0, 24); err != nil {
 		t.Fatal(err)
 	}
 	return tot.C[bucket.Assigned]

@@ -4,6 +4,7 @@
 package hist
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -71,27 +72,30 @@ func (h Hist) Count() int64 {
 // (the smallest value with at least q·n values at or below it). Empty histograms give zeros.
 func (h Hist) Quantiles(qs ...float64) []float64 {
 	out := make([]float64, len(qs))
-	n := h.Count()
+	// One pass over the map collects the bins with their counts; the rank walk then needs no lookups.
+	type binCount struct {
+		bin int32
+		n   int64
+	}
+	bins := make([]binCount, 0, len(h))
+	var n int64
+	for b, c := range h {
+		if c > 0 {
+			bins = append(bins, binCount{b, c})
+			n += c
+		}
+	}
 	if n <= 0 {
 		return out
 	}
-	bins := make([]int32, 0, len(h))
-	for b, c := range h {
-		if c > 0 {
-			bins = append(bins, b)
-		}
-	}
-	slices.Sort(bins)
+	slices.SortFunc(bins, func(a, b binCount) int { return cmp.Compare(a.bin, b.bin) })
 	for i, q := range qs {
-		rank := int64(math.Ceil(q * float64(n)))
-		if rank < 1 {
-			rank = 1
-		}
+		rank := max(int64(math.Ceil(q*float64(n))), 1)
 		var seen int64
 		for _, b := range bins {
-			seen += h[b]
+			seen += b.n
 			if seen >= rank {
-				out[i] = Value(b)
+				out[i] = Value(b.bin)
 				break
 			}
 		}

@@ -95,9 +95,6 @@ func (m *merger) finish() *bucket.Totals {
 
 // add adds a plain field with its stored decimal value.
 func (m *merger) add(field, value string) error {
-	if field == bucket.SealedField {
-		return nil
-	}
 	v, ok := atoi64(value)
 	if !ok {
 		var err error

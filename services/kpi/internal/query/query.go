@@ -56,14 +56,29 @@ func (r *Reader) Totals(ctx context.Context, tenant string, scopes []bucket.Scop
 	return r.Read(ctx, tenant, qs)
 }
 
-// read is one key of a cover; hourly detail hashes carry the hours of the day that count; a week
-// read remembers its scope and week so that an unsealed week can be read from its days instead.
-type read struct {
+// partKind says how a part of a cover is read.
+type partKind byte
+
+const (
+	weekTotals partKind = iota // packed week totals, or else its seven days
+	dayTotals                  // packed day totals, or else its hours
+	hours                      // hours [from, to) of a day's hourly detail
+)
+
+// part is one key of a cover.
+type part struct {
+	kind     partKind
 	key      string
-	hourly   bool
-	from, to int
-	week     int64
 	scope    *bucket.Scope
+	period   int64 // the week or day of totals
+	day      int64 // the day of hours
+	from, to int   // the hours of the day that count
+}
+
+// reply is a queued read of a part's key in either of its shapes.
+type reply struct {
+	blob *redis.StringCmd
+	hash hashCmd
 }
 
 // hashCmd is an HGETALL queued in a pipeline, in either reply shape.
@@ -72,20 +87,20 @@ type hashCmd struct {
 	m    *redis.MapStringStringCmd
 }
 
-// sealed reports whether the hash is a sealed week (see bucket.SealedField).
-func (h hashCmd) sealed() bool {
-	if h.flat != nil {
-		kv := h.flat.Val()
-		for i := 0; i < len(kv); i += 2 {
-			if kv[i] == bucket.SealedField {
-				return true
-			}
-		}
-		return false
+func (r reply) err() error {
+	switch {
+	case r.blob != nil:
+		return r.blob.Err()
+	case r.hash.flat != nil:
+		return r.hash.flat.Err()
+	default:
+		return r.hash.m.Err()
 	}
-	_, ok := h.m.Val()[bucket.SealedField]
-	return ok
 }
+
+// missing reports whether a totals key does not exist (yet), so its part is read from the keys it
+// is derived from.
+func (r reply) missing() bool { return r.blob != nil && errors.Is(r.blob.Err(), redis.Nil) }
 
 // each calls f with every field and value of the hash.
 func (h hashCmd) each(f func(field, value string) error) error {
@@ -106,13 +121,13 @@ func (h hashCmd) each(f func(field, value string) error) error {
 	return nil
 }
 
-// Read answers every query with one pipelined round trip of HGETALLs over the covers' keys; a key
-// that several queries need is read once. Missing keys count as zeros.
+// Read answers every query with pipelined round trips: one for the keys of the covers (packed
+// week and day totals, hourly detail for partial days; a key that several queries need is read
+// once), then, only for totals the rollup has not derived yet, one for what they are derived from
+// (a week's days, then a day's hours). Missing keys count as zeros.
 func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket.Totals, error) {
 	covers := make(map[[2]int64]window.Reads)
-	plans := make([][]read, len(qs))
-	cmds := make(map[string]hashCmd)
-	pipe := r.rdb.Pipeline()
+	plans := make([][]part, len(qs))
 	for i, q := range qs {
 		span := [2]int64{q.FromHour, q.ToHour}
 		c, ok := covers[span]
@@ -120,70 +135,58 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 			c = window.Cover(q.FromHour, q.ToHour)
 			covers[span] = c
 		}
-		plan := make([]read, 0, c.Len())
+		s := &qs[i].Scope
+		plan := make([]part, 0, c.Len())
 		for _, w := range c.Weeks {
-			plan = append(plan, read{key: bucket.WeekKey(tenant, q.Scope, w), week: w, scope: &qs[i].Scope})
+			plan = append(plan, part{kind: weekTotals, key: bucket.WeekTotalsKey(tenant, *s, w), scope: s, period: w})
 		}
 		for _, d := range c.Days {
-			plan = append(plan, read{key: bucket.DayKey(tenant, q.Scope, d)})
+			plan = append(plan, dayPart(tenant, s, d))
 		}
 		for _, h := range c.Hours {
-			plan = append(plan, read{key: bucket.HourKey(tenant, q.Scope, h.Day), hourly: true, from: h.From, to: h.To})
-		}
-		for _, rd := range plan {
-			r.queue(ctx, pipe, cmds, rd.key)
+			plan = append(plan, part{kind: hours, key: bucket.HourKey(tenant, *s, h.Day), day: h.Day, from: h.From, to: h.To})
 		}
 		plans[i] = plan
 	}
-	if len(cmds) > 0 {
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, fmt.Errorf("read %d kpi buckets of tenant %s: %w", len(cmds), tenant, err)
-		}
-	}
-	// A week the rollup has not sealed yet (the last one, shortly after it ended, or one that a
-	// backfill reopened) is read from its seven days in a second round trip.
-	pipe = r.rdb.Pipeline()
-	queued := 0
-	for i, plan := range plans {
-		var expanded []read
-		for j, rd := range plan {
-			if rd.scope == nil || cmds[rd.key].sealed() {
-				if expanded != nil {
-					expanded = append(expanded, rd)
+	replies := make(map[string]reply)
+	for round := 1; ; round++ {
+		pipe := r.rdb.Pipeline()
+		var queued []string
+		for _, plan := range plans {
+			for _, p := range plan {
+				if _, ok := replies[p.key]; !ok {
+					replies[p.key] = r.queue(ctx, pipe, p)
+					queued = append(queued, p.key)
 				}
-				continue
 			}
-			if expanded == nil {
-				expanded = append(make([]read, 0, len(plan)+6), plan[:j]...)
-			}
-			first := bucket.FirstDayOfWeek(rd.week)
-			for d := first; d < first+7; d++ {
-				key := bucket.DayKey(tenant, *rd.scope, d)
-				if r.queue(ctx, pipe, cmds, key) {
-					queued++
+		}
+		if len(queued) > 0 {
+			// A missing totals key makes Exec report redis.Nil: each reply is checked instead.
+			_, _ = pipe.Exec(ctx)
+			for _, key := range queued {
+				if err := replies[key].err(); err != nil && !errors.Is(err, redis.Nil) {
+					return nil, fmt.Errorf("read %d kpi keys of tenant %s (round %d): %w", len(queued), tenant, round, err)
 				}
-				expanded = append(expanded, read{key: key})
 			}
 		}
-		if expanded != nil {
-			plans[i] = expanded
-		}
-	}
-	if queued > 0 {
-		if _, err := pipe.Exec(ctx); err != nil {
-			return nil, fmt.Errorf("read %d kpi day buckets of unsealed weeks of tenant %s: %w", queued, tenant, err)
+		if !expandMissing(tenant, plans, replies) && len(queued) == 0 {
+			break
 		}
 	}
 	out := make([]*bucket.Totals, len(qs))
 	m := newMerger()
 	for i, plan := range plans {
-		for _, rd := range plan {
-			add := m.add
-			if rd.hourly {
-				add = func(field, value string) error { return m.addHourly(field, value, rd.from, rd.to) }
+		for _, p := range plan {
+			rep := replies[p.key]
+			var err error
+			if p.kind == hours {
+				from, to := p.from, p.to
+				err = rep.hash.each(func(field, value string) error { return m.addHourly(field, value, from, to) })
+			} else {
+				err = bucket.EachPacked(rep.blob.Val(), m.add)
 			}
-			if err := cmds[rd.key].each(add); err != nil {
-				return nil, fmt.Errorf("%w: bucket %s: %w", ErrCorrupt, rd.key, err)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, p.key, err)
 			}
 		}
 		out[i] = m.finish()
@@ -191,19 +194,56 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 	return out, nil
 }
 
-// queue adds an HGETALL of key to pipe unless one is already there; it reports whether it added.
-func (r *Reader) queue(ctx context.Context, pipe redis.Pipeliner, cmds map[string]hashCmd, key string) bool {
-	if _, ok := cmds[key]; ok {
-		return false
+// expandMissing replaces, in every plan, the totals the rollup has not derived yet by what they
+// are derived from: a week by its days, a day by its hours. It reports whether it replaced any.
+func expandMissing(tenant string, plans [][]part, replies map[string]reply) bool {
+	changed := false
+	for i, plan := range plans {
+		var expanded []part
+		for j, p := range plan {
+			if rep, ok := replies[p.key]; !ok || !rep.missing() {
+				if expanded != nil {
+					expanded = append(expanded, p)
+				}
+				continue
+			}
+			if expanded == nil {
+				expanded = append(make([]part, 0, len(plan)+6), plan[:j]...)
+			}
+			switch p.kind {
+			case weekTotals:
+				first := bucket.FirstDayOfWeek(p.period)
+				for d := first; d < first+7; d++ {
+					expanded = append(expanded, dayPart(tenant, p.scope, d))
+				}
+			case dayTotals:
+				expanded = append(expanded, part{kind: hours, key: bucket.HourKey(tenant, *p.scope, p.period), day: p.period, from: 0, to: 24})
+			}
+		}
+		if expanded != nil {
+			plans[i] = expanded
+			changed = true
+		}
 	}
-	if r.flat {
-		cmd := redis.NewStringSliceCmd(ctx, "hgetall", key)
-		_ = pipe.Process(ctx, cmd) // queued; errors come from Exec
-		cmds[key] = hashCmd{flat: cmd}
-	} else {
-		cmds[key] = hashCmd{m: pipe.HGetAll(ctx, key)}
+	return changed
+}
+
+func dayPart(tenant string, s *bucket.Scope, day int64) part {
+	return part{kind: dayTotals, key: bucket.DayTotalsKey(tenant, *s, day), scope: s, period: day}
+}
+
+// queue adds the read of p's key to pipe.
+func (r *Reader) queue(ctx context.Context, pipe redis.Pipeliner, p part) reply {
+	switch {
+	case p.kind != hours:
+		return reply{blob: pipe.Get(ctx, p.key)}
+	case r.flat:
+		cmd := redis.NewStringSliceCmd(ctx, "hgetall", p.key)
+		_ = pipe.Process(ctx, cmd) // queued; errors come with the reply
+		return reply{hash: hashCmd{flat: cmd}}
+	default:
+		return reply{hash: hashCmd{m: pipe.HGetAll(ctx, p.key)}}
 	}
-	return true
 }
 
 // Teams returns the ids of the teams credited with anything on the UTC days the window touches,

@@ -46,7 +46,7 @@ func (w *Writer) exec(ctx context.Context, fill func(redis.Pipeliner)) ([]redis.
 		if err == nil || attempt > 0 || !strings.Contains(err.Error(), "NOSCRIPT") {
 			return cmds, err
 		}
-		for _, s := range []*redis.Script{casScript, applyScript, sealScript} {
+		for _, s := range []*redis.Script{casScript, applyScript, totalsScript} {
 			if err := s.Load(ctx, w.rdb).Err(); err != nil {
 				return nil, fmt.Errorf("load script: %w", err)
 			}
@@ -68,7 +68,6 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 		daily[key] = day
 	}
 	today := w.now().UTC().Unix() / 86400
-	thisWeek := bucket.WeekOf(today)
 	for _, wk := range done {
 		tenant := wk.t.Tenant
 		versions := make([]int64, 0, len(wk.pending))
@@ -88,11 +87,10 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 					addDaily(bucket.TeamsKey(tenant, day), idtoken.Escape(k.ID), day)
 					add(bucket.AllTeamsKey(tenant), idtoken.Escape(k.ID))
 				}
-				// A week that has ended and got figures must be (re)sealed by the rollup; the
-				// current week is sealed when it ends.
-				if week := bucket.WeekOf(day); week < thisWeek {
-					add(bucket.ToSealKey(tenant), strconv.FormatInt(week, 10))
-				}
+				// The rollup derives the day's and the week's totals once they have ended, and
+				// again after a late change (the apply script deletes the stale ones).
+				add(bucket.ToPackKey(tenant), strconv.FormatInt(day, 10))
+				add(bucket.ToSealKey(tenant), strconv.FormatInt(bucket.WeekOf(day), 10))
 			}
 			for sk, ops := range perSlot {
 				add(bucket.TenantsKey, tenant)
@@ -139,19 +137,13 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 }
 
 func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]string, []any) {
-	tag := sk.scope.Tag(sk.tenant)
 	keys := []string{
-		"tp:" + tag + ":m:" + strconv.FormatInt(today, 10),
-		"tp:" + tag + ":m:" + strconv.FormatInt(today-1, 10),
+		bucket.MarkKey(sk.tenant, sk.scope, today),
+		bucket.MarkKey(sk.tenant, sk.scope, today-1),
 	}
-	index := map[string]int{}
 	var expiry []any
 	keyIndex := func(k string, expireAt int64) int {
-		if i, ok := index[k]; ok {
-			return i
-		}
 		keys = append(keys, k)
-		index[k] = len(keys) - 2
 		if w.retention <= 0 {
 			expireAt = 0
 		}
@@ -159,9 +151,11 @@ func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]stri
 		return len(keys) - 2
 	}
 	ret := int64(w.retention / time.Second)
-	// A slot's ops of one batch mostly share a few days: build each day's three keys once.
+	// A slot's ops of one batch mostly share a few days: name each day's keys once. Totals get
+	// their expiry from the rollup when it writes them.
 	type dayKeys struct{ h, d, w int }
 	days := map[int64]dayKeys{}
+	weeks := map[int64]int{}
 	var body []any
 	for _, e := range entries {
 		body = append(body, e.ticket, e.version, len(e.ops))
@@ -170,17 +164,19 @@ func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]stri
 			dk, ok := days[day]
 			if !ok {
 				week := bucket.WeekOf(day)
+				wi, ok := weeks[week]
+				if !ok {
+					wi = keyIndex(bucket.WeekTotalsKey(sk.tenant, sk.scope, week), 0)
+					weeks[week] = wi
+				}
 				dk = dayKeys{
 					h: keyIndex(bucket.HourKey(sk.tenant, sk.scope, day), (day+1)*86400+ret),
-					d: keyIndex(bucket.DayKey(sk.tenant, sk.scope, day), (day+1)*86400+ret),
-					w: keyIndex(bucket.WeekKey(sk.tenant, sk.scope, week), (bucket.FirstDayOfWeek(week)+7)*86400+ret),
+					d: keyIndex(bucket.DayTotalsKey(sk.tenant, sk.scope, day), 0),
+					w: wi,
 				}
 				days[day] = dk
 			}
-			h, d, wk := dk.h, dk.d, dk.w
-			name := o.field.Name()
-			hourOfDay := int(o.hour - day*24)
-			body = append(body, h, d, wk, bucket.HourField(hourOfDay, name), name, o.delta)
+			body = append(body, dk.h, dk.d, dk.w, bucket.HourField(int(o.hour-day*24), o.field.Name()), o.delta)
 		}
 	}
 	args := append([]any{int64(markTTL / time.Second), len(entries)}, expiry...)

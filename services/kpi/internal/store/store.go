@@ -35,38 +35,40 @@ if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'p' .. ARGV[2], ARGV[4]) end
 return 1
 `)
 
-// applyScript adds deltas to one scope's buckets. KEYS[1] and KEYS[2] hold, per ticket, the highest
-// version applied in this slot (today's and yesterday's hash, so marks expire after a day or two);
-// KEYS[3..] are bucket keys. ARGV: mark TTL, entry count, one expire-at per bucket key (0: none), then
-// per entry: ticket, version, op count, and per op: hour/day/week key indexes, hour field, field, delta.
+// applyScript adds deltas to one scope's hourly detail. KEYS[1] and KEYS[2] hold, per ticket, the
+// highest version applied in this slot (today's and yesterday's hash, so marks expire after a day
+// or two); KEYS[3..] are hour hashes and the day and week totals derived from them. ARGV: mark TTL,
+// entry count, one expire-at per bucket key (0: none), then per entry: ticket, version, op count,
+// and per op: the key indexes of its hour hash, day totals and week totals, hour field, delta.
+//
+// Totals derived from an hour that changed are deleted here, in the same atomic step, so they
+// never disagree with the hours; the rollup derives them again (see totalsScript).
 var applyScript = redis.NewScript(`
 local nkeys = #KEYS - 2
 local i = 3
 local exp = {}
 for k = 1, nkeys do exp[k] = tonumber(ARGV[i]); i = i + 1 end
 local applied = 0
--- A week hash is written only once the rollup has sealed it (see sealScript).
-local sealed = {}
+local stale = {}
 for e = 1, tonumber(ARGV[2]) do
   local ticket, ver, nops = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
   i = i + 3
   local done = math.max(tonumber(redis.call('HGET', KEYS[1], ticket) or '0'), tonumber(redis.call('HGET', KEYS[2], ticket) or '0'))
   if ver > done then
     for o = 1, nops do
-      local h, d, w = KEYS[2 + tonumber(ARGV[i])], KEYS[2 + tonumber(ARGV[i+1])], KEYS[2 + tonumber(ARGV[i+2])]
-      local hf, f, delta = ARGV[i+3], ARGV[i+4], ARGV[i+5]
-      if redis.call('HINCRBY', h, hf, delta) == 0 then redis.call('HDEL', h, hf) end
-      if redis.call('HINCRBY', d, f, delta) == 0 then redis.call('HDEL', d, f) end
-      if sealed[w] == nil then sealed[w] = redis.call('HEXISTS', w, '_s') == 1 end
-      if sealed[w] and redis.call('HINCRBY', w, f, delta) == 0 then redis.call('HDEL', w, f) end
-      i = i + 6
+      local h, hf = KEYS[2 + tonumber(ARGV[i])], ARGV[i+3]
+      if redis.call('HINCRBY', h, hf, ARGV[i+4]) == 0 then redis.call('HDEL', h, hf) end
+      stale[ARGV[i+1]] = true
+      stale[ARGV[i+2]] = true
+      i = i + 5
     end
     redis.call('HSET', KEYS[1], ticket, ver)
     applied = applied + 1
   else
-    i = i + 6 * nops
+    i = i + 5 * nops
   end
 end
+for k in pairs(stale) do redis.call('DEL', KEYS[2 + tonumber(k)]) end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 for k = 1, nkeys do
   if exp[k] > 0 then redis.call('EXPIREAT', KEYS[2 + k], exp[k]) end
@@ -74,30 +76,29 @@ end
 return applied
 `)
 
-// sealScript makes a week hash the sum of its seven day hashes and marks it sealed, atomically in
-// the scope's slot. Before sealing, the write path adds to the days only (live traffic never pays
-// for week writes); after, to both. So whatever the interleaving, a sealed week equals its days.
-// KEYS[1] is the week, KEYS[2..8] its days; ARGV[1] the week's expire-at (0: none).
-var sealScript = redis.NewScript(`
-if redis.call('HEXISTS', KEYS[1], '_s') == 1 then return 0 end
+// totalsScript derives packed totals (see bucket.Pack) from hour hashes, atomically in the scope's
+// slot: KEYS[1] is the totals key, KEYS[2..] the hour hashes it sums; ARGV[1] its expire-at (0:
+// none), ARGV[2] "1" to write empty totals too. Totals that exist are up to date (the write path
+// deletes them when an hour changes), so they are left alone. Returns 1 when it wrote the totals.
+// Sums are exact up to 2^53, Lua's integer range.
+var totalsScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local sum = {}
-for i = 2, 8 do
+local any = false
+for i = 2, #KEYS do
   local kv = redis.call('HGETALL', KEYS[i])
-  for j = 1, #kv, 2 do sum[kv[j]] = (sum[kv[j]] or 0) + tonumber(kv[j + 1]) end
+  for j = 1, #kv, 2 do
+    local f = string.sub(kv[j], 4)
+    sum[f] = (sum[f] or 0) + tonumber(kv[j + 1])
+    any = true
+  end
 end
-redis.call('DEL', KEYS[1])
-local args = {'_s', '1'}
+if not any and ARGV[2] ~= '1' then return 0 end
+local parts = {'v1'}
 for f, v in pairs(sum) do
-  if v ~= 0 then
-    args[#args + 1] = f
-    args[#args + 1] = v
-  end
-  if #args >= 1000 then
-    redis.call('HSET', KEYS[1], unpack(args))
-    args = {'_s', '1'}
-  end
+  if v ~= 0 then parts[#parts + 1] = f .. '=' .. string.format('%d', v) end
 end
-redis.call('HSET', KEYS[1], unpack(args))
+redis.call('SET', KEYS[1], table.concat(parts, ' '))
 if tonumber(ARGV[1]) > 0 then redis.call('EXPIREAT', KEYS[1], ARGV[1]) end
 return 1
 `)
@@ -117,7 +118,7 @@ type Writer struct {
 	hook func(step string) error
 
 	// sealedScopes remembers, per tenant/week, how many scopes the last complete seal covered
-	// (used by SealPending only, from one goroutine).
+	// (used by Rollup only, from one goroutine).
 	sealedScopes map[string]int64
 }
 

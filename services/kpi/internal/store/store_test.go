@@ -75,7 +75,9 @@ func buckets(t *testing.T, rdb *redis.Client) map[string]map[string]string {
 	}
 	for _, k := range keys {
 		switch {
-		case strings.Contains(k, ":t:"), strings.Contains(k, ":m:"):
+		case strings.Contains(k, ":t:"), strings.Contains(k, ":m:"), strings.Contains(k, ":dt:"), strings.Contains(k, ":wt:"),
+			strings.HasSuffix(k, ":topack"), strings.HasSuffix(k, ":toseal"):
+			// Ticket state, marks, the rollup's totals and its queues: see checkTotals.
 			continue
 		case strings.Contains(k, ":ix}"):
 			m, _ := rdb.SMembers(ctx, k).Result()
@@ -90,14 +92,57 @@ func buckets(t *testing.T, rdb *redis.Client) map[string]map[string]string {
 	return out
 }
 
-func dayTotals(t *testing.T, rdb *redis.Client, s bucket.Scope, at time.Time) *bucket.Totals {
+// checkTotals fails unless every day and week totals key equals the sum of its hours.
+func checkTotals(t *testing.T, rdb *redis.Client) {
 	t.Helper()
-	tot := bucket.NewTotals()
-	h, err := rdb.HGetAll(context.Background(), bucket.DayKey("acme", s, at.Unix()/86400)).Result()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "tp:*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tot.AddHash(h); err != nil {
+	for _, k := range keys {
+		var prefix string
+		var days []int64
+		if i := strings.LastIndex(k, ":dt:"); i >= 0 {
+			day, _ := strconv.ParseInt(k[i+4:], 10, 64)
+			prefix, days = k[:i], []int64{day}
+		} else if i := strings.LastIndex(k, ":wt:"); i >= 0 {
+			week, _ := strconv.ParseInt(k[i+4:], 10, 64)
+			prefix = k[:i]
+			for d := bucket.FirstDayOfWeek(week); d < bucket.FirstDayOfWeek(week)+7; d++ {
+				days = append(days, d)
+			}
+		} else {
+			continue
+		}
+		packed, err := rdb.Get(ctx, k).Result()
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		got, want := bucket.NewTotals(), bucket.NewTotals()
+		if err := got.AddPacked(packed); err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		for _, d := range days {
+			h, _ := rdb.HGetAll(ctx, prefix+":h:"+strconv.FormatInt(d, 10)).Result()
+			if err := want.AddHourHash(h, 0, 24); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got.C != want.C || !maps.Equal(got.H[0], want.H[0]) || !maps.Equal(got.H[1], want.H[1]) || !maps.Equal(got.H[2], want.H[2]) {
+			t.Fatalf("%s = %q, but its hours sum to %v", k, packed, want)
+		}
+	}
+}
+
+func dayTotals(t *testing.T, rdb *redis.Client, s bucket.Scope, at time.Time) *bucket.Totals {
+	t.Helper()
+	tot := bucket.NewTotals()
+	h, err := rdb.HGetAll(context.Background(), bucket.HourKey("acme", s, at.Unix()/86400)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tot.AddHourHash(h, 0, 24); err != nil {
 		t.Fatal(err)
 	}
 	return tot
@@ -334,7 +379,31 @@ func TestRandomDeliveriesConverge(t *testing.T) {
 	r.Shuffle(len(ds), func(i, j int) { ds[i], ds[j] = ds[j], ds[i] })
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
+	// A rollup races the writers, with a clock that has every day ended, so late changes keep
+	// hitting totals it has just derived.
+	writing := make(chan struct{})
+	rollup := NewWriter(rdb, sla, 0, quiet)
+	rollup.now = func() time.Time { return time.Now().AddDate(1, 0, 0) }
+	rolled := make(chan RollupResult, 1)
+	go func() {
+		var total RollupResult
+		defer func() { rolled <- total }()
+		for {
+			n, err := rollup.Rollup(ctx)
+			if err != nil {
+				errc <- err
+				return
+			}
+			total.Days += n.Days
+			total.Weeks += n.Weeks
+			select {
+			case <-writing:
+				return
+			default:
+			}
+		}
+	}()
 	for worker := 0; worker < 2; worker++ {
 		part := ds[worker*len(ds)/2 : (worker+1)*len(ds)/2]
 		seed := uint64(worker)
@@ -371,9 +440,31 @@ func TestRandomDeliveriesConverge(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	close(writing)
+	during := <-rolled
 	close(errc)
 	for err := range errc {
 		t.Fatal(err)
+	}
+	if during.Days == 0 || during.Weeks == 0 {
+		t.Errorf("the rollup derived %+v while the writers ran; the race was not exercised", during)
+	}
+	checkTotals(t, rdb)
+	// What the writers changed after the rollup's last pass is queued: one more pass derives it.
+	if _, err := rollup.Rollup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := rdb.SCard(ctx, bucket.ToPackKey("acme")).Result(); left != 0 {
+		t.Errorf("%d days still queued after the last rollup", left)
+	}
+	checkTotals(t, rdb)
+	// And every day with figures has its totals.
+	hours, _ := rdb.Keys(ctx, "tp:*:h:*").Result()
+	for _, h := range hours {
+		i := strings.LastIndex(h, ":h:")
+		if rdb.Exists(ctx, h[:i]+":dt:"+h[i+3:]).Val() != 1 {
+			t.Errorf("%s has no day totals after the last rollup", h)
+		}
 	}
 	got := buckets(t, rdb)
 	if !equalDump(withoutIndex(got), withoutIndex(want)) {
@@ -441,13 +532,32 @@ func TestRetentionExpiresBucketsAfterTheirPeriod(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob := bucket.Scope{Kind: bucket.Agent, ID: "bob"}
-	if n, _ := rdb.Exists(ctx, bucket.DayKey("acme", bob, t0.Unix()/86400)).Result(); n != 0 {
+	if n, _ := rdb.Exists(ctx, bucket.HourKey("acme", bob, t0.Unix()/86400)).Result(); n != 0 {
 		t.Errorf("a bucket older than the retention was kept")
 	}
-	anaDay := bucket.DayKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, now.Add(-3*time.Hour).Unix()/86400)
+	anaDay := bucket.HourKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, now.Add(-3*time.Hour).Unix()/86400)
 	ttl, err := rdb.TTL(ctx, anaDay).Result()
 	if err != nil || ttl < 29*24*time.Hour || ttl > 32*24*time.Hour {
 		t.Errorf("recent day bucket TTL = %v (%v), want about 30 days past the day's end", ttl, err)
+	}
+	// Totals the rollup derives expire with their hours.
+	if _, err := w.Rollup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := rdb.Exists(ctx, bucket.DayTotalsKey("acme", bob, t0.Unix()/86400)).Result(); n != 0 {
+		t.Errorf("totals of a day older than the retention were derived")
+	}
+	// (Three hours ago may be today, which has not ended and has no totals yet.)
+	if day := now.Add(-3*time.Hour).Unix() / 86400; day < now.Unix()/86400 {
+		key := bucket.DayTotalsKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, day)
+		if ttl, err := rdb.TTL(ctx, key).Result(); err != nil || ttl < 29*24*time.Hour || ttl > 32*24*time.Hour {
+			t.Errorf("day totals TTL = %v (%v), want about 30 days past the day's end", ttl, err)
+		}
+	}
+	lastWeek := bucket.WeekOf(now.Unix()/86400) - 1
+	weekKey := bucket.WeekTotalsKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, lastWeek)
+	if ttl, err := rdb.TTL(ctx, weekKey).Result(); err != nil || ttl < 22*24*time.Hour || ttl > 31*24*time.Hour {
+		t.Errorf("last week's totals TTL = %v (%v), want 30 days past the week's end", ttl, err)
 	}
 	// The day's listing index expires with its buckets; the list of every agent ever seen does not.
 	idx := bucket.AgentsKey("acme", now.Add(-3*time.Hour).Unix()/86400)
@@ -462,36 +572,49 @@ func TestRetentionExpiresBucketsAfterTheirPeriod(t *testing.T) {
 	if _, err := NewWriter(rdb, sla, 0, quiet).Write(ctx, []Ticket{old}); err != nil {
 		t.Fatal(err)
 	}
-	if ttl, _ := rdb.TTL(ctx, bucket.DayKey("acme", bob, t0.Unix()/86400)).Result(); ttl != -1 {
+	if ttl, _ := rdb.TTL(ctx, bucket.HourKey("acme", bob, t0.Unix()/86400)).Result(); ttl != -1 {
 		t.Errorf("TTL without retention = %v, want none", ttl)
+	}
+	if _, err := NewWriter(rdb, sla, 0, quiet).Rollup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := rdb.TTL(ctx, bucket.DayTotalsKey("acme", bob, t0.Unix()/86400)).Result(); ttl != -1 {
+		t.Errorf("TTL of day totals without retention = %v, want none", ttl)
 	}
 }
 
-// Live traffic writes no week hashes; the rollup seals a week as the sum of its days, and from
-// then on every write (a backfill, a late reply) adds to the week as well, so a sealed week always
-// equals its seven days.
-func TestSealedWeekEqualsItsDays(t *testing.T) {
+// The write path adds to the hourly detail only; the rollup derives the totals of ended days and
+// weeks from it. A late event deletes the totals it makes stale in the same atomic step and queues
+// them again, so totals that exist always equal their hours.
+func TestRollupTotalsEqualTheirHours(t *testing.T) {
 	rdb := testenv.Redis(t)
 	ctx := context.Background()
 	w := NewWriter(rdb, sla, 0, quiet)
 	ana := bucket.Scope{Kind: bucket.Agent, ID: "ana"}
-	week := bucket.WeekOf(t0.Unix() / 86400)
-	weekKey := bucket.WeekKey("acme", ana, week)
-	sumOfDays := func() *bucket.Totals {
+	day := t0.Unix() / 86400
+	week := bucket.WeekOf(day)
+	dayKey, weekKey := bucket.DayTotalsKey("acme", ana, day), bucket.WeekTotalsKey("acme", ana, week)
+	hoursOf := func(days ...int64) *bucket.Totals {
 		tot := bucket.NewTotals()
-		first := bucket.FirstDayOfWeek(week)
-		for d := first; d < first+7; d++ {
-			h, _ := rdb.HGetAll(ctx, bucket.DayKey("acme", ana, d)).Result()
-			if err := tot.AddHash(h); err != nil {
+		for _, d := range days {
+			h, _ := rdb.HGetAll(ctx, bucket.HourKey("acme", ana, d)).Result()
+			if err := tot.AddHourHash(h, 0, 24); err != nil {
 				t.Fatal(err)
 			}
 		}
 		return tot
 	}
-	weekTotals := func() *bucket.Totals {
-		h, _ := rdb.HGetAll(ctx, weekKey).Result()
+	weekDays := func() []int64 {
+		first := bucket.FirstDayOfWeek(week)
+		return []int64{first, first + 1, first + 2, first + 3, first + 4, first + 5, first + 6}
+	}
+	totals := func(key string) *bucket.Totals {
+		packed, err := rdb.Get(ctx, key).Result()
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
 		tot := bucket.NewTotals()
-		if err := tot.AddHash(h); err != nil {
+		if err := tot.AddPacked(packed); err != nil {
 			t.Fatal(err)
 		}
 		return tot
@@ -499,30 +622,42 @@ func TestSealedWeekEqualsItsDays(t *testing.T) {
 	equal := func(a, b *bucket.Totals) bool {
 		return a.C == b.C && maps.Equal(a.H[0], b.H[0]) && maps.Equal(a.H[1], b.H[1]) && maps.Equal(a.H[2], b.H[2])
 	}
+	queued := func(key string, member int64) bool {
+		got, _ := rdb.SMembers(ctx, key).Result()
+		return slices.Contains(got, strconv.FormatInt(member, 10))
+	}
 
 	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)}}); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := rdb.Exists(ctx, weekKey).Result(); n != 0 {
-		t.Fatal("an unsealed week was written")
+	if n, _ := rdb.Exists(ctx, dayKey, weekKey).Result(); n != 0 {
+		t.Fatal("the write path wrote totals")
 	}
-	if got, _ := rdb.SMembers(ctx, bucket.ToSealKey("acme")).Result(); !slices.Contains(got, strconv.FormatInt(week, 10)) {
-		t.Fatalf("past week %d not queued for sealing: %v", week, got)
+	if !queued(bucket.ToPackKey("acme"), day) || !queued(bucket.ToSealKey("acme"), week) {
+		t.Fatal("the day and week written to were not queued for the rollup")
 	}
-	n, err := w.SealPending(ctx)
+	n, err := w.Rollup(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n < 3 { // ana, billing, and the unassigned scope
-		t.Fatalf("sealed %d week hashes, want at least 3", n)
+	// ana, billing and the unassigned figures each had the day; every scope gets the week.
+	if n.Days < 2 || n.Weeks < 3 {
+		t.Fatalf("rollup wrote %+v, want at least 2 days and 3 weeks", n)
 	}
-	if got := weekTotals(); !equal(got, sumOfDays()) || got.C[bucket.Assigned] != 1 {
-		t.Fatalf("sealed week %v differs from its days %v", got.C, sumOfDays().C)
+	if got := totals(dayKey); !equal(got, hoursOf(day)) || got.C[bucket.Assigned] != 1 {
+		t.Fatalf("day totals %v differ from the day's hours %v", got.C, hoursOf(day).C)
 	}
-	if left, _ := rdb.SCard(ctx, bucket.ToSealKey("acme")).Result(); left != 0 {
-		t.Fatalf("%d weeks still queued after sealing", left)
+	if got := totals(weekKey); !equal(got, hoursOf(weekDays()...)) || got.C[bucket.Assigned] != 1 {
+		t.Fatalf("week totals %v differ from its hours %v", got.C, hoursOf(weekDays()...).C)
 	}
-	// Late events after the seal: a reopen and re-solve of T-1 and a new ticket, same week.
+	if queued(bucket.ToPackKey("acme"), day) || queued(bucket.ToSealKey("acme"), week) {
+		t.Fatal("the rolled up day and week are still queued")
+	}
+	if again, err := w.Rollup(ctx); err != nil || again.Days != 0 || again.Weeks != 0 {
+		t.Fatalf("a second pass wrote %+v (%v), want nothing", again, err)
+	}
+
+	// Late events: a reopen of T-1 on its day and a new ticket the next day, same week.
 	if _, err := w.Write(ctx, []Ticket{
 		{Tenant: "acme", ID: "T-1", Events: []contrib.Event{
 			e("T-1/o", tpv1.EventType_EVENT_TYPE_STATUS_CHANGED, 300, func(ev *contrib.Event) { ev.Status = tpv1.TicketStatus_TICKET_STATUS_OPEN }),
@@ -531,15 +666,67 @@ func TestSealedWeekEqualsItsDays(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if got := weekTotals(); !equal(got, sumOfDays()) || got.C[bucket.Assigned] != 2 || got.C[bucket.Reopens] != 1 {
-		t.Fatalf("after late events the week %v differs from its days %v", got.C, sumOfDays().C)
+	if n, _ := rdb.Exists(ctx, dayKey, weekKey).Result(); n != 0 {
+		t.Fatal("totals made stale by late events were kept")
 	}
-	if n, err := w.SealPending(ctx); err != nil || n != 0 {
-		t.Fatalf("sealing again sealed %d (%v), want 0", n, err)
+	if !queued(bucket.ToPackKey("acme"), day) || !queued(bucket.ToSealKey("acme"), week) {
+		t.Fatal("the day and week changed late were not queued again")
+	}
+	if _, err := w.Rollup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := totals(dayKey); !equal(got, hoursOf(day)) || got.C[bucket.Reopens] != 1 {
+		t.Fatalf("after late events the day totals %v differ from its hours %v", got.C, hoursOf(day).C)
+	}
+	if got := totals(weekKey); !equal(got, hoursOf(weekDays()...)) || got.C[bucket.Assigned] != 2 || got.C[bucket.Reopens] != 1 {
+		t.Fatalf("after late events the week totals %v differ from its hours %v", got.C, hoursOf(weekDays()...).C)
+	}
+	// A replayed batch applies nothing, so it leaves the totals alone.
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-2", Events: life("T-2", "ana", "billing", 60*24)}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := rdb.Exists(ctx, dayKey, weekKey).Result(); n != 2 {
+		t.Fatal("a duplicate delivery deleted totals")
 	}
 }
 
-// Idle weeks of known agents inside the lookback are sealed too (empty), so a 30-day read never
+// The current day and week are not rolled up before they end, whatever the write path queued.
+func TestRollupWaitsForTheEndOfTheDayAndWeek(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	w := NewWriter(rdb, sla, 0, quiet)
+	now := time.Now().UTC()
+	today := now.Unix() / 86400
+	tk := Ticket{Tenant: "acme", ID: "T-now"}
+	for _, ev := range life("T-now", "ana", "billing", 0) {
+		ev.AtMillis += now.Truncate(24*time.Hour).UnixMilli() - t0.UnixMilli()
+		tk.Events = append(tk.Events, ev)
+	}
+	if _, err := w.Write(ctx, []Ticket{tk}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Rollup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ana := bucket.Scope{Kind: bucket.Agent, ID: "ana"}
+	if n, _ := rdb.Exists(ctx, bucket.DayTotalsKey("acme", ana, today), bucket.WeekTotalsKey("acme", ana, bucket.WeekOf(today))).Result(); n != 0 {
+		t.Fatal("today's or this week's totals were derived before they ended")
+	}
+	got, _ := rdb.SMembers(ctx, bucket.ToPackKey("acme")).Result()
+	if !slices.Contains(got, strconv.FormatInt(today, 10)) {
+		t.Fatalf("today was taken off the queue before it ended: %v", got)
+	}
+	// A day later (by the rollup's clock) it is rolled up.
+	w.now = func() time.Time { return now.Add(24 * time.Hour) }
+	if _, err := w.Rollup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := rdb.Exists(ctx, bucket.DayTotalsKey("acme", ana, today)).Result(); n != 1 {
+		t.Fatal("yesterday's totals were not derived")
+	}
+}
+
+// Idle weeks of known agents inside the lookback get empty totals too, so a 30-day read never
 // falls back to days because an agent had a quiet week.
 func TestRollupSealsIdleRecentWeeks(t *testing.T) {
 	rdb := testenv.Redis(t)
@@ -548,17 +735,17 @@ func TestRollupSealsIdleRecentWeeks(t *testing.T) {
 	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.SealPending(ctx); err != nil {
+	if _, err := w.Rollup(ctx); err != nil {
 		t.Fatal(err)
 	}
 	lastEnded := bucket.WeekOf(time.Now().UTC().Unix()/86400) - 1
 	for _, s := range []bucket.Scope{{Kind: bucket.Agent, ID: "ana"}, {Kind: bucket.Team, ID: "billing"}, {Kind: bucket.Unassigned}} {
 		for wk := lastEnded - SealLookback + 1; wk <= lastEnded; wk++ {
-			if !rdb.HExists(ctx, bucket.WeekKey("acme", s, wk), bucket.SealedField).Val() {
-				t.Fatalf("week %d of %v not sealed", wk, s)
+			if got, err := rdb.Get(ctx, bucket.WeekTotalsKey("acme", s, wk)).Result(); err != nil || got != bucket.Pack(nil) {
+				t.Fatalf("week %d of %v: totals %q (%v), want empty ones", wk, s, got, err)
 			}
 		}
-		if rdb.Exists(ctx, bucket.WeekKey("acme", s, lastEnded+1)).Val() != 0 {
+		if rdb.Exists(ctx, bucket.WeekTotalsKey("acme", s, lastEnded+1)).Val() != 0 {
 			t.Fatalf("the current week of %v was sealed", s)
 		}
 	}
@@ -566,11 +753,37 @@ func TestRollupSealsIdleRecentWeeks(t *testing.T) {
 	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-2", Events: life("T-2", "zoe", "billing", 0)}}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := w.SealPending(ctx)
-	if err != nil || n < SealLookback {
-		t.Fatalf("second pass sealed %d (%v), want at least %d", n, err, SealLookback)
+	n, err := w.Rollup(ctx)
+	if err != nil || n.Weeks < SealLookback {
+		t.Fatalf("second pass wrote %+v (%v), want at least %d weeks", n, err, SealLookback)
 	}
-	if !rdb.HExists(ctx, bucket.WeekKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "zoe"}, lastEnded), bucket.SealedField).Val() {
+	if !(rdb.Exists(ctx, bucket.WeekTotalsKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "zoe"}, lastEnded)).Val() == 1) {
 		t.Fatal("the new agent's weeks were not sealed")
+	}
+}
+
+// Packed totals keep every digit of large sums (Lua formats numbers with 14 significant digits
+// unless told otherwise) and negative ones, and a day with no figures gets no totals.
+func TestTotalsKeepLargeAndNegativeSums(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	w := NewWriter(rdb, sla, 0, quiet)
+	ana, bo := bucket.Scope{Kind: bucket.Agent, ID: "ana"}, bucket.Scope{Kind: bucket.Agent, ID: "bo"}
+	const day = 20000
+	hours := bucket.HourKey("acme", ana, day)
+	if err := rdb.HSet(ctx, hours, "01|rs", "4503599627370000", "02|rs", "1000", "03|cs", "-7", "04|as", "1", "05|as", "-1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := w.derive(ctx, "acme", []bucket.Scope{ana, bo}, 0, false, func(s bucket.Scope) []string {
+		return []string{bucket.DayTotalsKey("acme", s, day), bucket.HourKey("acme", s, day)}
+	})
+	if err != nil || n != 1 {
+		t.Fatalf("derived %d (%v), want 1", n, err)
+	}
+	if got := rdb.Get(ctx, bucket.DayTotalsKey("acme", ana, day)).Val(); got != "v1 cs=-7 rs=4503599627371000" && got != "v1 rs=4503599627371000 cs=-7" {
+		t.Errorf("packed %q, want cs=-7 and rs=4503599627371000, and nothing for as (it sums to 0)", got)
+	}
+	if rdb.Exists(ctx, bucket.DayTotalsKey("acme", bo, day)).Val() != 0 {
+		t.Error("a day without figures got totals")
 	}
 }

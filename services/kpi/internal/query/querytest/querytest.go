@@ -5,6 +5,7 @@ package querytest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -24,19 +25,51 @@ import (
 )
 
 // Incr adds delta to field (a plain bucket field such as "as" or "F412") of scope s at a unix
-// hour, in the hour's detail hash, the day's and the week's totals, as the write path does.
+// hour: in the hour's detail hash, as the write path does, and in the day's and the week's packed
+// totals, as the rollup would derive them: fixtures stand for days and weeks already rolled up.
 func Incr(ctx context.Context, rdb redis.Cmdable, tenant string, s bucket.Scope, hour int64, field string, delta int64) error {
 	day := bucket.DayOf(hour)
+	if err := rdb.HIncrBy(ctx, bucket.HourKey(tenant, s, day), bucket.HourField(int(hour-24*day), field), delta).Err(); err != nil {
+		return fmt.Errorf("incr %s of %v at hour %d: %w", field, s, hour, err)
+	}
+	for _, key := range []string{bucket.DayTotalsKey(tenant, s, day), bucket.WeekTotalsKey(tenant, s, bucket.WeekOf(day))} {
+		packed, err := rdb.Get(ctx, key).Result()
+		if errors.Is(err, redis.Nil) {
+			packed, err = bucket.Pack(nil), nil
+		}
+		if err != nil {
+			return fmt.Errorf("incr %s of %v at hour %d: %w", field, s, hour, err)
+		}
+		fields := map[string]int64{}
+		err = bucket.EachPacked(packed, func(f, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			fields[f] = n
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("incr %s of %v at hour %d: %s: %w", field, s, hour, key, err)
+		}
+		fields[field] += delta
+		if err := rdb.Set(ctx, key, bucket.Pack(fields), 0).Err(); err != nil {
+			return fmt.Errorf("incr %s of %v at hour %d: %w", field, s, hour, err)
+		}
+	}
+	return nil
+}
+
+// RolledUp writes empty totals for the days [fromDay, toDay) and their weeks where s has none, as a
+// rollup that has seen every one of them end would leave them (empty weeks for every scope; empty
+// days stand for days derived again after a change cancelled out).
+func RolledUp(ctx context.Context, rdb redis.Cmdable, tenant string, s bucket.Scope, fromDay, toDay int64) error {
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.HIncrBy(ctx, bucket.HourKey(tenant, s, day), bucket.HourField(int(hour-24*day), field), delta)
-		p.HIncrBy(ctx, bucket.DayKey(tenant, s, day), field, delta)
-		// Fixtures stand for weeks the rollup has sealed, as the past weeks of a running system are.
-		p.HIncrBy(ctx, bucket.WeekKey(tenant, s, bucket.WeekOf(day)), field, delta)
-		p.HSet(ctx, bucket.WeekKey(tenant, s, bucket.WeekOf(day)), bucket.SealedField, 1)
+		for d := fromDay; d < toDay; d++ {
+			p.SetNX(ctx, bucket.DayTotalsKey(tenant, s, d), bucket.Pack(nil), 0)
+			p.SetNX(ctx, bucket.WeekTotalsKey(tenant, s, bucket.WeekOf(d)), bucket.Pack(nil), 0)
+		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("incr %s of %v at hour %d: %w", field, s, hour, err)
+		return fmt.Errorf("roll up %v days %d to %d: %w", s, fromDay, toDay, err)
 	}
 	return nil
 }
@@ -81,7 +114,8 @@ func NewBuilder(tenant string) *Builder {
 	return &Builder{tenant: tenant, figs: make(map[scopeHour]map[string]int64), sets: make(map[string]map[string]bool)}
 }
 
-// Add adds delta to field of s at hour; Flush spreads it over the hour, day and week hashes.
+// Add adds delta to field of s at hour; Flush spreads it over the hourly detail and the day and
+// week totals.
 func (b *Builder) Add(s bucket.Scope, hour int64, field string, delta int64) {
 	k := scopeHour{s, hour}
 	f := b.figs[k]
@@ -112,22 +146,23 @@ func (b *Builder) Index(agent, team string, hour int64) {
 	}
 }
 
-// hashes spreads the figures over the keys of the layout.
-func (b *Builder) hashes() map[string]map[string]int64 {
-	out := make(map[string]map[string]int64)
-	hash := func(key string) map[string]int64 {
-		h := out[key]
+// hashes spreads the figures over the keys of the layout: the hourly detail hashes, and the day
+// and week totals (fixtures stand for days and weeks the rollup has derived).
+func (b *Builder) hashes() (hourly, totals map[string]map[string]int64) {
+	hourly, totals = make(map[string]map[string]int64), make(map[string]map[string]int64)
+	in := func(m map[string]map[string]int64, key string) map[string]int64 {
+		h := m[key]
 		if h == nil {
 			h = make(map[string]int64, 64)
-			out[key] = h
+			m[key] = h
 		}
 		return h
 	}
 	var hourFields [24]map[string]string // bucket.HourField formats; a large load asks millions of times
 	for k, fields := range b.figs {
 		day := bucket.DayOf(k.hour)
-		hk, dk := hash(bucket.HourKey(b.tenant, k.s, day)), hash(bucket.DayKey(b.tenant, k.s, day))
-		wk := hash(bucket.WeekKey(b.tenant, k.s, bucket.WeekOf(day)))
+		hk, dk := in(hourly, bucket.HourKey(b.tenant, k.s, day)), in(totals, bucket.DayTotalsKey(b.tenant, k.s, day))
+		wk := in(totals, bucket.WeekTotalsKey(b.tenant, k.s, bucket.WeekOf(day)))
 		hh := int(k.hour - 24*day)
 		if hourFields[hh] == nil {
 			hourFields[hh] = make(map[string]string)
@@ -142,13 +177,26 @@ func (b *Builder) hashes() map[string]map[string]int64 {
 			dk[f] += v
 			wk[f] += v
 		}
-		wk[bucket.SealedField] = 1 // fixtures stand for weeks the rollup has sealed
 	}
-	return out
+	// The rollup gives every known scope week totals, empty ones for its idle weeks, including the
+	// six weeks before the data (its lookback, for the 30-day windows of fixtures that end with their data).
+	var first, last int64 = math.MaxInt64, math.MinInt64
+	scopes := map[bucket.Scope]bool{}
+	for k := range b.figs {
+		w := bucket.WeekOf(bucket.DayOf(k.hour))
+		first, last = min(first, w), max(last, w)
+		scopes[k.s] = true
+	}
+	for s := range scopes {
+		for w := first - 6; w <= last; w++ {
+			in(totals, bucket.WeekTotalsKey(b.tenant, s, w))
+		}
+	}
+	return hourly, totals
 }
 
 // Flush writes everything accumulated, pipelined in chunks, empties the builder and returns the
-// number of keys written.
+// number of keys written. It replaces what the keys held, so call it once per data set.
 func (b *Builder) Flush(ctx context.Context, rdb redis.UniversalClient) (int, error) {
 	const chunk = 2000
 	pipe := rdb.Pipeline()
@@ -161,13 +209,21 @@ func (b *Builder) Flush(ctx context.Context, rdb redis.UniversalClient) (int, er
 		}
 		return nil
 	}
-	hashes := b.hashes()
-	for key, h := range hashes {
+	hourly, totals := b.hashes()
+	for key, h := range hourly {
 		args := make([]any, 0, 2*len(h))
 		for f, v := range h {
 			args = append(args, f, strconv.FormatInt(v, 10))
 		}
 		pipe.HSet(ctx, key, args...)
+		if pipe.Len() >= chunk {
+			if err := flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	for key, h := range totals {
+		pipe.Set(ctx, key, bucket.Pack(h), 0)
 		if pipe.Len() >= chunk {
 			if err := flush(); err != nil {
 				return 0, err
@@ -189,7 +245,7 @@ func (b *Builder) Flush(ctx context.Context, rdb redis.UniversalClient) (int, er
 	if err := flush(); err != nil {
 		return 0, err
 	}
-	n := len(hashes) + len(b.sets)
+	n := len(hourly) + len(totals) + len(b.sets)
 	b.figs = make(map[scopeHour]map[string]int64)
 	b.sets = make(map[string]map[string]bool)
 	return n, nil

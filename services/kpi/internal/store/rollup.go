@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+)
+
+// SealLookback is how many ended weeks the rollup keeps sealed for every known agent and team,
+// idle ones included: enough for any rolling window (30 days) to read week totals only.
+const SealLookback = 6
+
+// RollupResult counts the totals a rollup pass wrote.
+type RollupResult struct {
+	Days, Weeks int
+}
+
+// Rollup derives, for every tenant, the totals that readers use instead of the hours: the day
+// totals of every ended day that got figures, and the week totals of every ended week that got
+// figures and of the last SealLookback ended weeks. Every pass is idempotent, so every replica may
+// run it; a day or week that changes while it runs is queued again by the write path.
+func (w *Writer) Rollup(ctx context.Context) (RollupResult, error) {
+	var res RollupResult
+	tenants, err := w.rdb.SMembers(ctx, bucket.TenantsKey).Result()
+	if err != nil {
+		return res, fmt.Errorf("list tenants: %w", err)
+	}
+	today := w.now().UTC().Unix() / 86400
+	for _, tenant := range tenants {
+		n, err := w.packDays(ctx, tenant, today)
+		res.Days += n
+		if err != nil {
+			return res, err
+		}
+		n, err = w.sealWeeks(ctx, tenant, bucket.WeekOf(today))
+		res.Weeks += n
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// ended pops the members of a to-do set (days or weeks) that are before current. Each is removed
+// before its totals are derived: a change that lands after that queues it again.
+func (w *Writer) ended(ctx context.Context, key string, current int64) ([]int64, error) {
+	members, err := w.rdb.SMembers(ctx, key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	var out []int64
+	var done []any
+	for _, m := range members {
+		n, err := strconv.ParseInt(m, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: member %q: %w", key, m, err)
+		}
+		if n < current {
+			out = append(out, n)
+			done = append(done, m)
+		}
+	}
+	if len(done) > 0 {
+		if err := w.rdb.SRem(ctx, key, done...).Err(); err != nil {
+			return nil, fmt.Errorf("take from %s: %w", key, err)
+		}
+	}
+	return out, nil
+}
+
+// requeue puts back what a failed pass took, so a later pass does it.
+func (w *Writer) requeue(ctx context.Context, key string, items []int64) {
+	members := make([]any, len(items))
+	for i, n := range items {
+		members[i] = strconv.FormatInt(n, 10)
+	}
+	if len(members) > 0 {
+		// Best effort: the pass already failed, and the error it returns is the one that matters.
+		_ = w.rdb.SAdd(context.WithoutCancel(ctx), key, members...).Err()
+	}
+}
+
+// packDays writes the totals of the tenant's ended days that got figures, for every scope credited
+// on them.
+func (w *Writer) packDays(ctx context.Context, tenant string, today int64) (int, error) {
+	days, err := w.ended(ctx, bucket.ToPackKey(tenant), today)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for i, day := range days {
+		scopes, err := w.dayScopes(ctx, tenant, day)
+		if err == nil {
+			var n int
+			n, err = w.derive(ctx, tenant, scopes, w.expireAt((day+1)*86400), false, func(s bucket.Scope) []string {
+				return []string{bucket.DayTotalsKey(tenant, s, day), bucket.HourKey(tenant, s, day)}
+			})
+			total += n
+		}
+		if err != nil {
+			w.requeue(ctx, bucket.ToPackKey(tenant), days[i:])
+			return total, fmt.Errorf("pack day %d of tenant %s: %w", day, tenant, err)
+		}
+	}
+	return total, nil
+}
+
+// sealWeeks writes the week totals of the tenant's ended weeks that got figures and of the
+// lookback weeks, for every scope the tenant ever had.
+func (w *Writer) sealWeeks(ctx context.Context, tenant string, thisWeek int64) (int, error) {
+	queued, err := w.ended(ctx, bucket.ToSealKey(tenant), thisWeek)
+	if err != nil {
+		return 0, err
+	}
+	todo := map[int64]bool{}
+	for wk := thisWeek - SealLookback; wk < thisWeek; wk++ {
+		todo[wk] = false
+	}
+	for _, wk := range queued {
+		todo[wk] = true
+	}
+	scopes, err := w.scopes(ctx, tenant)
+	if err != nil {
+		w.requeue(ctx, bucket.ToSealKey(tenant), queued)
+		return 0, err
+	}
+	count := int64(len(scopes))
+	total := 0
+	for wk, changed := range todo {
+		// The lookback weeks only need sealing again when a scope appeared since the last pass;
+		// the scope count (with the unassigned figures) tells.
+		key := tenant + "/" + strconv.FormatInt(wk, 10)
+		if !changed && w.sealedScopes[key] == count {
+			continue
+		}
+		first := bucket.FirstDayOfWeek(wk)
+		n, err := w.derive(ctx, tenant, scopes, w.expireAt((first+7)*86400), true, func(s bucket.Scope) []string {
+			keys := []string{bucket.WeekTotalsKey(tenant, s, wk)}
+			for d := first; d < first+7; d++ {
+				keys = append(keys, bucket.HourKey(tenant, s, d))
+			}
+			return keys
+		})
+		total += n
+		if err != nil {
+			w.requeue(ctx, bucket.ToSealKey(tenant), queued)
+			return total, fmt.Errorf("seal week %d of tenant %s: %w", wk, tenant, err)
+		}
+		w.sealedScopes[key] = count
+	}
+	return total, nil
+}
+
+// expireAt is when totals covering up to unix second end expire: never without a retention.
+func (w *Writer) expireAt(end int64) int64 {
+	if w.retention <= 0 {
+		return 0
+	}
+	return time.Unix(end, 0).Add(w.retention).Unix()
+}
+
+// derive runs totalsScript for each scope over the keys that keys names (the totals key first,
+// then the hour hashes it sums) and returns how many totals it wrote.
+func (w *Writer) derive(ctx context.Context, tenant string, scopes []bucket.Scope, expireAt int64, keepEmpty bool, keys func(bucket.Scope) []string) (int, error) {
+	empty := "0"
+	if keepEmpty {
+		empty = "1"
+	}
+	written := 0
+	// Small pipelines: a script reads up to seven hashes, and a long run of them would stall the
+	// queries and writes that share the server.
+	const chunk = 100
+	for start := 0; start < len(scopes); start += chunk {
+		part := scopes[start:min(start+chunk, len(scopes))]
+		cmds := make([]*redis.Cmd, len(part))
+		_, err := w.exec(ctx, func(pipe redis.Pipeliner) {
+			for i, s := range part {
+				cmds[i] = totalsScript.EvalSha(ctx, pipe, keys(s), expireAt, empty)
+			}
+		})
+		if err != nil {
+			return written, err
+		}
+		for _, c := range cmds {
+			if n, _ := c.Int(); n == 1 {
+				written++
+			}
+		}
+	}
+	return written, nil
+}
+
+// dayScopes lists the scopes credited with anything on a day: the day's agents and teams from the
+// listing index, and the unassigned figures.
+func (w *Writer) dayScopes(ctx context.Context, tenant string, day int64) ([]bucket.Scope, error) {
+	return w.scopeSets(ctx, tenant, bucket.AgentsKey(tenant, day), bucket.TeamsKey(tenant, day))
+}
+
+// scopes lists every agent and team the tenant ever had, and the unassigned figures.
+func (w *Writer) scopes(ctx context.Context, tenant string) ([]bucket.Scope, error) {
+	return w.scopeSets(ctx, tenant, bucket.AllAgentsKey(tenant), bucket.AllTeamsKey(tenant))
+}
+
+func (w *Writer) scopeSets(ctx context.Context, tenant, agentsKey, teamsKey string) ([]bucket.Scope, error) {
+	pipe := w.rdb.Pipeline()
+	agents := pipe.SMembers(ctx, agentsKey)
+	teams := pipe.SMembers(ctx, teamsKey)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("scopes of tenant %s: %w", tenant, err)
+	}
+	scopes := []bucket.Scope{{Kind: bucket.Unassigned}}
+	for _, set := range []struct {
+		kind   bucket.Kind
+		tokens []string
+	}{{bucket.Agent, agents.Val()}, {bucket.Team, teams.Val()}} {
+		for _, tok := range set.tokens {
+			id, err := idtoken.Unescape(tok)
+			if err != nil {
+				return nil, fmt.Errorf("scopes of tenant %s: %q: %w", tenant, tok, err)
+			}
+			scopes = append(scopes, bucket.Scope{Kind: set.kind, ID: id})
+		}
+	}
+	return scopes, nil
+}
