@@ -9,13 +9,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/dedupe"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/httpapi"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/publish"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/tenants"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/serve"
@@ -34,6 +38,13 @@ type Config struct {
 	MaxBodyBytes    int64
 	PublishTimeout  time.Duration
 	MaxFutureSkew   time.Duration
+
+	// TenantsFile configures the helpdesk webhooks; empty leaves them all unconfigured (404).
+	TenantsFile         string
+	WebhookMaxBodyBytes int64
+	DeliveryTTL         time.Duration
+	// Getenv resolves the secrets the tenants file names; nil means os.Getenv.
+	Getenv func(string) string
 }
 
 // Defaults returns the documented defaults (the same as the flags').
@@ -47,6 +58,9 @@ func Defaults() Config {
 		MaxBodyBytes:    4 << 20,
 		PublishTimeout:  5 * time.Second,
 		MaxFutureSkew:   5 * time.Minute,
+
+		WebhookMaxBodyBytes: 1 << 20,
+		DeliveryTTL:         72 * time.Hour,
 	}
 }
 
@@ -67,6 +81,12 @@ func (c *Config) Register(s *envflag.Set) {
 		"How long a request waits for JetStream to acknowledge all its events before it is answered 503.")
 	s.Duration(&c.MaxFutureSkew, "max-future-skew", d.MaxFutureSkew,
 		"How far in the future an event's occurred_at may be, to allow for clock skew at the source.")
+	s.String(&c.TenantsFile, "tenants-file", d.TenantsFile,
+		"YAML file of the tenants and their helpdesk webhooks (sources, secrets, rate limits); see the README. Empty: no webhook is configured.")
+	s.Int64(&c.WebhookMaxBodyBytes, "webhook-max-body-bytes", d.WebhookMaxBodyBytes,
+		"Largest webhook body in bytes; larger deliveries are answered 413 without being read whole.")
+	s.Duration(&c.DeliveryTTL, "delivery-ttl", d.DeliveryTTL,
+		"How long a webhook delivery id is remembered, so a retry of it is answered 200 without publishing again.")
 }
 
 // Validate reports settings that cannot work.
@@ -96,6 +116,12 @@ func (c Config) Validate() error {
 	if c.MaxFutureSkew < 0 {
 		errs = append(errs, errors.New("max-future-skew must not be negative"))
 	}
+	if c.WebhookMaxBodyBytes < 1 {
+		errs = append(errs, errors.New("webhook-max-body-bytes must be at least 1"))
+	}
+	if c.DeliveryTTL <= 0 {
+		errs = append(errs, errors.New("delivery-ttl must be positive"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -124,6 +150,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	getenv := cfg.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	// The tenants file first: a mistake in it stops the service before it touches anything.
+	tenantCfg := &tenants.Config{}
+	if cfg.TenantsFile != "" {
+		if tenantCfg, err = tenants.Load(cfg.TenantsFile, getenv); err != nil {
+			return nil, err
+		}
+		log.Info("tenants file loaded", "file", cfg.TenantsFile, "tenants", len(tenantCfg.Tenants))
 	}
 	a = &App{log: log}
 	defer func() {
@@ -168,14 +206,36 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 	if err != nil {
 		return nil, err
 	}
+	deliveries, err := dedupe.Open(sctx, js, cfg.DeliveryTTL, cfg.StreamReplicas)
+	if err != nil {
+		return nil, err
+	}
+	hooks, err := httpapi.NewWebhook(httpapi.WebhookConfig{
+		Tenants:        tenantCfg,
+		Adapters:       Adapters(),
+		Deliveries:     deliveries,
+		MaxBodyBytes:   cfg.WebhookMaxBodyBytes,
+		MaxEvents:      cfg.MaxEvents,
+		PublishTimeout: cfg.PublishTimeout,
+		MaxFutureSkew:  cfg.MaxFutureSkew,
+	}, pub, log, a.tel.Tracer, a.tel.Meter)
+	if err != nil {
+		return nil, err
+	}
 	mux := serve.Mux(ready(a.nc, js), a.tel.Metrics)
 	api.Register(mux)
+	hooks.Register(mux)
 	a.handler = mux
 	if a.ln, err = serve.Listen(cfg.HTTPAddr); err != nil {
 		return nil, err
 	}
 	a.addr = a.ln.Addr().String()
 	return a, nil
+}
+
+// Adapters are the helpdesk sources ingest maps, by source name; generic needs none.
+func Adapters() map[string]adapter.Adapter {
+	return map[string]adapter.Adapter{}
 }
 
 // ready reports whether events can be stored now: connected, and the stream answers.

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -598,7 +599,7 @@ func TestConfig(t *testing.T) {
 	}{
 		{
 			name: "defaults",
-			want: func(c Config) bool { return c == Defaults() },
+			want: func(c Config) bool { return reflect.DeepEqual(c, Defaults()) },
 		},
 		{
 			name: "environment",

@@ -94,9 +94,11 @@ type Accepted struct {
 	Duplicates int      `json:"duplicates"`
 }
 
-// Rejected is the body of every 4xx and 5xx: Problems for 400, Reason otherwise.
+// Rejected is the body of every 4xx and 5xx: Problems for 400, Reason otherwise, and for a
+// webhook that failed verification the machine-readable Code (see verify.Reason).
 type Rejected struct {
 	Error    string              `json:"error"`
+	Code     string              `json:"code,omitempty"`
 	Reason   string              `json:"reason,omitempty"`
 	Problems []canonical.Problem `json:"problems,omitempty"`
 }
@@ -206,10 +208,14 @@ func (h *Handler) reject(ctx context.Context, w http.ResponseWriter, tenant stri
 }
 
 func (h *Handler) reply(w http.ResponseWriter, status int, body any) int {
+	return writeJSON(h.log, w, status, body)
+}
+
+func writeJSON(log *slog.Logger, w http.ResponseWriter, status int, body any) int {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	if err := json.NewEncoder(w).Encode(body); err != nil {
-		h.log.Debug("write response", "status", status, "err", err)
+		log.Debug("write response", "status", status, "err", err)
 	}
 	return status
 }

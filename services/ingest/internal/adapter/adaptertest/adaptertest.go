@@ -1,0 +1,135 @@
+// Package adaptertest runs an adapter over recorded deliveries and compares what it makes of them
+// with golden files, for the tests of every source package.
+//
+// A case is testdata/<name>.json (the body, exactly as the source sends it) with an optional
+// testdata/<name>.headers ("Name: value" lines, e.g. the event name Help Scout sends in a header)
+// and its expectation testdata/<name>.golden.json: the canonical events and skips, or the
+// problems of a rejected delivery. `go test -run Golden -update` rewrites the golden files from
+// the adapter's output; read the diff before committing it.
+package adaptertest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files from the adapters' output")
+
+// Received is the receive time of every delivery a golden test replays.
+var Received = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+// Outcome is what a golden file holds.
+type Outcome struct {
+	Events   []adapter.Event    `json:"events,omitempty"`
+	Skipped  []adapter.Skip     `json:"skipped,omitempty"`
+	Problems canonical.Problems `json:"problems,omitempty"`
+}
+
+// Delivery reads the case name of dir as a delivery.
+func Delivery(t testing.TB, dir, name string) adapter.Delivery {
+	t.Helper()
+	body, err := os.ReadFile(filepath.Join(dir, name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	if raw, err := os.ReadFile(filepath.Join(dir, name+".headers")); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(raw))
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			k, v, ok := strings.Cut(line, ":")
+			if !ok {
+				t.Fatalf("%s.headers: %q is not Name: value", name, line)
+			}
+			h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	d := adapter.Delivery{Header: h, Body: body, Received: Received}
+	// The delivery ids the sources send, as verification passes them on.
+	for _, name := range []string{"X-Chatwoot-Delivery", "X-Zammad-Delivery", "Webhook-Id"} {
+		if v := h.Get(name); v != "" {
+			d.DeliveryID = v
+		}
+	}
+	return d
+}
+
+// Golden replays every case in dir through a and compares the outcome with its golden file. The
+// events must also pass canonical validation, as the webhook handler will run it.
+func Golden(t *testing.T, a adapter.Adapter, dir string) {
+	t.Helper()
+	bodies, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := 0
+	for _, path := range bodies {
+		if strings.HasSuffix(path, ".golden.json") {
+			continue
+		}
+		name := strings.TrimSuffix(filepath.Base(path), ".json")
+		cases++
+		t.Run(name, func(t *testing.T) {
+			d := Delivery(t, dir, name)
+			res, err := a.Map(d)
+			var got Outcome
+			if err != nil {
+				var ps canonical.Problems
+				if !errors.As(err, &ps) {
+					t.Fatalf("Map: %v (want canonical.Problems for a rejected delivery)", err)
+				}
+				got.Problems = ps
+			} else {
+				got.Events, got.Skipped = res.Events, res.Skipped
+				if len(res.Events) > 0 {
+					raw, err := adapter.Encode(res.Events)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := canonical.Decode(raw, canonical.Options{Tenant: "acme", Now: Received, MaxFutureSkew: time.Hour}); err != nil {
+						t.Fatalf("the adapter made events that are not valid canonical events: %v\n%s", err, raw)
+					}
+				}
+			}
+			gotJSON, err := json.MarshalIndent(got, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotJSON = append(gotJSON, '\n')
+			golden := filepath.Join(dir, name+".golden.json")
+			if *update {
+				if err := os.WriteFile(golden, gotJSON, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run the test with -update to write it, then check it by hand)", err)
+			}
+			if !bytes.Equal(gotJSON, want) {
+				t.Errorf("%s differs from %s:\n got: %s\nwant: %s", name, golden, gotJSON, want)
+			}
+		})
+	}
+	if cases == 0 {
+		t.Fatalf("no cases in %s", dir)
+	}
+}

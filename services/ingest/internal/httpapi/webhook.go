@@ -1,0 +1,317 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
+
+	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/publish"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/tenants"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/verify"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+)
+
+// WebhookRoute is the helpdesk webhooks' pattern, also their metrics label.
+const WebhookRoute = "/v1/tenants/{tenant}/webhooks/{source}"
+
+// Tenants finds a tenant's settings.
+type Tenants interface {
+	Tenant(id string) (*tenants.Tenant, bool)
+}
+
+// Deliveries remembers the deliveries already published (see package dedupe).
+type Deliveries interface {
+	Seen(ctx context.Context, tenant, source, delivery string) (bool, error)
+	Mark(ctx context.Context, tenant, source, delivery string) error
+}
+
+// WebhookConfig holds what the webhook handler needs besides the publisher.
+type WebhookConfig struct {
+	Tenants Tenants
+	// Adapters by source; the generic source needs none (its body is canonical JSON).
+	Adapters map[string]adapter.Adapter
+	// Deliveries may be nil: then a repeated delivery is published again (and its events are
+	// acknowledged as duplicates, which kpi never counts twice).
+	Deliveries     Deliveries
+	MaxBodyBytes   int64
+	MaxEvents      int
+	PublishTimeout time.Duration
+	MaxFutureSkew  time.Duration
+	// Now is the clock of timestamps and rate limits; nil means time.Now.
+	Now func() time.Time
+}
+
+// Webhook serves WebhookRoute: verify, map, publish, answer 2xx only after JetStream stored
+// every event.
+type Webhook struct {
+	cfg      WebhookConfig
+	pub      Publisher
+	log      *slog.Logger
+	tracer   trace.Tracer
+	verifier verify.Verifier
+
+	limitersMu sync.Mutex
+	limiters   map[string]*tenantLimiter
+
+	deliveries metric.Int64Counter
+	rejections metric.Int64Counter
+	skipped    metric.Int64Counter
+	accepted   metric.Int64Counter
+	duplicates metric.Int64Counter
+}
+
+type tenantLimiter struct {
+	limit tenants.RateLimit
+	l     *rate.Limiter
+}
+
+// NewWebhook returns the handler; its instruments are created on meter.
+func NewWebhook(cfg WebhookConfig, pub Publisher, log *slog.Logger, tracer trace.Tracer, meter metric.Meter) (*Webhook, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Webhook{cfg: cfg, pub: pub, log: log, tracer: tracer, verifier: verify.Verifier{Now: cfg.Now},
+		limiters: map[string]*tenantLimiter{}}
+	var errs [5]error
+	h.deliveries, errs[0] = meter.Int64Counter("ingest.webhook.deliveries",
+		metric.WithDescription("Webhook deliveries by source and status code."))
+	h.rejections, errs[1] = meter.Int64Counter("ingest.webhook.rejections",
+		metric.WithDescription("Webhook deliveries that failed verification, by source and reason."))
+	h.skipped, errs[2] = meter.Int64Counter("ingest.webhook.skipped",
+		metric.WithDescription("Parts of webhook deliveries left out on purpose (bots' activity, spam, unsupported events), by source and reason."))
+	h.accepted, errs[3] = meter.Int64Counter("ingest.webhook.events",
+		metric.WithDescription("Events from webhooks acknowledged by JetStream, by source, duplicates included."))
+	h.duplicates, errs[4] = meter.Int64Counter("ingest.webhook.duplicate_deliveries",
+		metric.WithDescription("Deliveries answered 200 without publishing because their delivery id was seen before."))
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, fmt.Errorf("webhook instruments: %w", err)
+	}
+	// Every rejection series exists from the start, so an alert on its rate sees the first one.
+	ctx := context.Background()
+	for _, src := range verify.Sources {
+		for _, r := range verify.Reasons {
+			h.rejections.Add(ctx, 0, metric.WithAttributes(attribute.String("source", src), attribute.String("reason", string(r))))
+		}
+	}
+	return h, nil
+}
+
+// Register adds the route to mux.
+func (h *Webhook) Register(mux *http.ServeMux) { mux.Handle(WebhookRoute, h) }
+
+// WebhookAccepted is the 2xx body of a webhook.
+type WebhookAccepted struct {
+	Accepted []string `json:"accepted"`
+	// Duplicates counts events the stream already held.
+	Duplicates int `json:"duplicates"`
+	// DuplicateDelivery is true when the delivery id was seen before and nothing was published.
+	DuplicateDelivery bool           `json:"duplicate_delivery,omitempty"`
+	Skipped           []adapter.Skip `json:"skipped,omitempty"`
+}
+
+func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := h.tracer.Start(ctx, "POST "+WebhookRoute, trace.WithSpanKind(trace.SpanKindServer))
+	defer span.End()
+	tenant, source := r.PathValue("tenant"), r.PathValue("source")
+	span.SetAttributes(attribute.String("tenant", tenant), attribute.String("source", source))
+	status := h.serve(ctx, w, r, tenant, source)
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+	label := source
+	if _, ok := h.cfg.Adapters[source]; !ok && source != verify.Generic {
+		label = "unknown" // the path is outside input: never a label of its own
+	}
+	h.deliveries.Add(ctx, 1, metric.WithAttributes(attribute.String("source", label), attribute.Int("status", status)))
+}
+
+func (h *Webhook) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, tenantID, source string) int {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return h.reply(w, http.StatusMethodNotAllowed, Rejected{Error: "method not allowed", Reason: "use POST"})
+	}
+	if !idtoken.ValidTenant(tenantID) {
+		return h.reply(w, http.StatusBadRequest, Rejected{Error: "invalid request",
+			Problems: []canonical.Problem{{Index: 0, Field: "tenant", Reason: idtoken.TenantRule}}})
+	}
+	ad, known := h.cfg.Adapters[source]
+	if !known && source != verify.Generic {
+		return h.reply(w, http.StatusNotFound, Rejected{Error: "unknown source",
+			Reason: fmt.Sprintf("no webhook for source %q; the sources are %v", source, verify.Sources)})
+	}
+	// Unknown tenant and unconfigured source answer alike, so the answer tells a stranger nothing
+	// about which tenants exist.
+	tenant, ok := h.cfg.Tenants.Tenant(tenantID)
+	var sc *tenants.SourceConfig
+	if ok {
+		sc, ok = tenant.Sources[source]
+	}
+	if !ok {
+		h.log.InfoContext(ctx, "webhook for an unconfigured tenant or source", "tenant", tenantID, "source", source)
+		return h.reply(w, http.StatusNotFound, Rejected{Error: "not configured",
+			Reason: "this tenant has no webhook configured for this source"})
+	}
+	if reason := checkContentType(r.Header.Get("Content-Type")); reason != "" {
+		return h.reply(w, http.StatusUnsupportedMediaType, Rejected{Error: "unsupported media type", Reason: reason})
+	}
+	tooLarge := Rejected{Error: "request too large", Reason: fmt.Sprintf("body exceeds %d bytes", h.cfg.MaxBodyBytes)}
+	if r.ContentLength > h.cfg.MaxBodyBytes {
+		return h.reply(w, http.StatusRequestEntityTooLarge, tooLarge)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return h.reply(w, http.StatusRequestEntityTooLarge, tooLarge)
+		}
+		return h.reply(w, http.StatusBadRequest, Rejected{Error: "invalid request",
+			Problems: []canonical.Problem{{Index: 0, Field: "", Reason: "reading body: " + err.Error()}}})
+	}
+
+	verified, err := h.verifier.Verify(&sc.Config, verify.Delivery{Header: r.Header, Query: r.URL.Query(), Body: body})
+	if err != nil {
+		var rej *verify.Rejection
+		if !errors.As(err, &rej) {
+			// The tenants file was validated at start, so this is a bug, not the sender's fault.
+			h.log.ErrorContext(ctx, "webhook verification config", "tenant", tenantID, "source", source, "err", err)
+			return h.reply(w, http.StatusInternalServerError, Rejected{Error: "internal error"})
+		}
+		h.rejections.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source), attribute.String("reason", string(rej.Reason))))
+		h.log.InfoContext(ctx, "webhook rejected", "tenant", tenantID, "source", source, "reason", rej.Reason, "detail", rej.Message)
+		return h.reply(w, http.StatusUnauthorized, Rejected{Error: "unauthorized", Code: string(rej.Reason), Reason: rej.Message})
+	}
+	if id := verified.DeliveryID; id != "" && h.cfg.Deliveries != nil {
+		seen, err := h.cfg.Deliveries.Seen(ctx, tenantID, source, id)
+		if err != nil {
+			// Publishing again is safe (events are deduplicated downstream); refusing is not.
+			h.log.WarnContext(ctx, "delivery lookup failed; publishing", "tenant", tenantID, "source", source, "err", err)
+		} else if seen {
+			h.duplicates.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source)))
+			return h.reply(w, http.StatusOK, WebhookAccepted{Accepted: []string{}, DuplicateDelivery: true})
+		}
+	}
+
+	now := h.cfg.Now()
+	events, skipped, err := h.events(ad, source, tenantID, body, r.Header, verified.DeliveryID, now)
+	if err != nil {
+		if errors.Is(err, canonical.ErrTooManyEvents) {
+			return h.reply(w, http.StatusRequestEntityTooLarge, Rejected{Error: "request too large", Reason: err.Error()})
+		}
+		var probs canonical.Problems
+		if errors.As(err, &probs) {
+			h.log.InfoContext(ctx, "webhook payload rejected", "tenant", tenantID, "source", source, "problem", probs.Error())
+			return h.reply(w, http.StatusBadRequest, Rejected{Error: "invalid request", Problems: probs})
+		}
+		h.log.ErrorContext(ctx, "map webhook", "tenant", tenantID, "source", source, "err", err)
+		return h.reply(w, http.StatusInternalServerError, Rejected{Error: "internal error"})
+	}
+	for _, s := range skipped {
+		h.skipped.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source), attribute.String("reason", s.Reason)))
+		h.log.DebugContext(ctx, "webhook content skipped", "tenant", tenantID, "source", source, "reason", s.Reason, "detail", s.Detail)
+	}
+	if len(events) == 0 {
+		return h.reply(w, http.StatusOK, WebhookAccepted{Accepted: []string{}, Skipped: skipped})
+	}
+	if wait, ok := h.admit(tenant, len(events), now); !ok {
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+		return h.reply(w, http.StatusTooManyRequests, Rejected{Error: "rate limited",
+			Reason: fmt.Sprintf("tenant %s may send %g events/s (bursts of %d); retry after %d s",
+				tenantID, tenant.RateLimit.EventsPerSecond, tenant.RateLimit.Burst, max(secs, 1))})
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, h.cfg.PublishTimeout)
+	defer cancel()
+	res, err := h.pub.Publish(pctx, events)
+	if err != nil {
+		if errors.Is(err, publish.ErrUnavailable) {
+			h.log.WarnContext(ctx, "webhook events not acknowledged", "tenant", tenantID, "source", source, "events", len(events), "err", err)
+			w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
+			return h.reply(w, http.StatusServiceUnavailable, Rejected{Error: "events not stored",
+				Reason: "the event stream did not acknowledge every event; the same delivery again is safe"})
+		}
+		h.log.ErrorContext(ctx, "publish webhook events", "tenant", tenantID, "source", source, "events", len(events), "err", err)
+		return h.reply(w, http.StatusInternalServerError, Rejected{Error: "internal error"})
+	}
+	h.accepted.Add(ctx, int64(len(events)), metric.WithAttributes(attribute.String("source", source)))
+	if id := verified.DeliveryID; id != "" && h.cfg.Deliveries != nil {
+		if err := h.cfg.Deliveries.Mark(ctx, tenantID, source, id); err != nil {
+			// Stored already: the worst a lost mark costs is a second publish of a retry.
+			h.log.WarnContext(ctx, "record delivery", "tenant", tenantID, "source", source, "err", err)
+		}
+	}
+	ids := make([]string, len(events))
+	for i, ev := range events {
+		ids[i] = ev.GetId()
+	}
+	return h.reply(w, http.StatusAccepted, WebhookAccepted{Accepted: ids, Duplicates: res.Duplicates, Skipped: skipped})
+}
+
+// events maps a verified body to validated events: the generic source sends canonical JSON, the
+// others go through their adapter and then the same validation.
+func (h *Webhook) events(ad adapter.Adapter, source, tenant string, body []byte, header http.Header, delivery string, now time.Time) ([]*ticketpulsev1.TicketEvent, []adapter.Skip, error) {
+	opts := canonical.Options{Tenant: tenant, Now: now, MaxFutureSkew: h.cfg.MaxFutureSkew, MaxEvents: h.cfg.MaxEvents}
+	if ad == nil {
+		events, err := canonical.Decode(body, opts)
+		return events, nil, err
+	}
+	res, err := ad.Map(adapter.Delivery{Header: header, Body: body, DeliveryID: delivery, Received: now})
+	if err != nil || len(res.Events) == 0 {
+		return nil, res.Skipped, err
+	}
+	raw, err := adapter.Encode(res.Events)
+	if err != nil {
+		return nil, nil, err
+	}
+	events, err := canonical.Decode(raw, opts)
+	return events, res.Skipped, err
+}
+
+// admit takes n events from the tenant's token bucket, or says how long until they would fit.
+func (h *Webhook) admit(t *tenants.Tenant, n int, now time.Time) (time.Duration, bool) {
+	if t.RateLimit.EventsPerSecond <= 0 {
+		return 0, true
+	}
+	h.limitersMu.Lock()
+	tl := h.limiters[t.ID]
+	if tl == nil || tl.limit != t.RateLimit {
+		tl = &tenantLimiter{limit: t.RateLimit, l: rate.NewLimiter(rate.Limit(t.RateLimit.EventsPerSecond), t.RateLimit.Burst)}
+		h.limiters[t.ID] = tl
+	}
+	h.limitersMu.Unlock()
+	// A delivery larger than the burst could never fit: let it through alone rather than refuse
+	// it forever.
+	n = min(n, t.RateLimit.Burst)
+	r := tl.l.ReserveN(now, n)
+	if !r.OK() {
+		return time.Second, false
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d, false
+	}
+	return 0, true
+}
+
+func (h *Webhook) reply(w http.ResponseWriter, status int, body any) int {
+	return writeJSON(h.log, w, status, body)
+}
