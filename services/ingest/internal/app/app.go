@@ -16,6 +16,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/chatwoot"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/freshdesk"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/helpscout"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/intercom"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/zammad"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/zendesk"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/dedupe"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/httpapi"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/publish"
@@ -235,7 +241,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 
 // Adapters are the helpdesk sources ingest maps, by source name; generic needs none.
 func Adapters() map[string]adapter.Adapter {
-	return map[string]adapter.Adapter{}
+	all := []adapter.Adapter{zendesk.New(), chatwoot.New(), freshdesk.New(), helpscout.New(), zammad.New(), intercom.New()}
+	m := make(map[string]adapter.Adapter, len(all))
+	for _, a := range all {
+		m[a.Source()] = a
+	}
+	return m
 }
 
 // ready reports whether events can be stored now: connected, and the stream answers.

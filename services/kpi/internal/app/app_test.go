@@ -122,7 +122,7 @@ func jsonEvents(ticket string, start time.Time) []map[string]any {
 }
 
 // startIngest builds and runs the real ingest binary against the stack's NATS.
-func startIngest(t *testing.T, natsURL string) string {
+func startIngest(t *testing.T, natsURL string, env ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "ingest")
 	build := exec.Command("go", "build", "-o", bin, "github.com/ticketpulse/ticketpulse/services/ingest/cmd/ingest")
@@ -136,6 +136,7 @@ func startIngest(t *testing.T, natsURL string) string {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "TICKETPULSE_HTTP_ADDR="+addr, "TICKETPULSE_NATS_URL="+natsURL, "TICKETPULSE_LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,408 @@
+package chatwoot
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/adaptertest"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
+)
+
+func TestGolden(t *testing.T) {
+	adaptertest.Golden(t, New(), "testdata")
+}
+
+// fixture reads a testdata body as a map, applies edit and returns the new body.
+func fixture(t *testing.T, name string, edit func(m map[string]any)) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mapOne(t *testing.T, body []byte) adapter.Event {
+	t.Helper()
+	res, err := New().Map(adapter.Delivery{Header: http.Header{}, Body: body})
+	if err != nil {
+		t.Fatalf("Map: %v", err)
+	}
+	if len(res.Events) != 1 {
+		t.Fatalf("got %d events (skipped %v), want 1", len(res.Events), res.Skipped)
+	}
+	return res.Events[0]
+}
+
+func TestActorKinds(t *testing.T) {
+	tests := []struct {
+		name        string
+		messageType string
+		private     bool
+		sender      any
+		wantType    string
+		wantActor   adapter.Actor
+		wantPublic  bool
+	}{
+		{"agent reply", "outgoing", false, map[string]any{"id": 7, "type": "user"}, "agent_message", adapter.Actor{ID: "7", Kind: "agent"}, true},
+		{"private note", "outgoing", true, map[string]any{"id": 7, "type": "user"}, "agent_message", adapter.Actor{ID: "7", Kind: "agent"}, false},
+		{"agent bot", "outgoing", false, map[string]any{"id": 2, "type": "agent_bot"}, "agent_message", adapter.Actor{ID: "2", Kind: "bot"}, true},
+		{"captain assistant", "outgoing", false, map[string]any{"id": 1, "type": "captain_assistant"}, "agent_message", adapter.Actor{ID: "1", Kind: "bot"}, true},
+		{"no sender is automation", "outgoing", false, nil, "agent_message", adapter.Actor{Kind: "automation"}, true},
+		{"user without id is a bot", "outgoing", false, map[string]any{"type": "user"}, "agent_message", adapter.Actor{Kind: "bot"}, true},
+		{"bot private note", "outgoing", true, map[string]any{"id": 2, "type": "agent_bot"}, "agent_message", adapter.Actor{ID: "2", Kind: "bot"}, false},
+		{"customer", "incoming", false, map[string]any{"id": 88, "type": "contact"}, "customer_message", adapter.Actor{ID: "88", Kind: "customer"}, true},
+		{"customer without sender falls back to the contact", "incoming", false, nil, "customer_message", adapter.Actor{ID: "88", Kind: "customer"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := fixture(t, "message_created_agent_reply", func(m map[string]any) {
+				m["message_type"] = tt.messageType
+				m["private"] = tt.private
+				m["sender"] = tt.sender
+			})
+			ev := mapOne(t, body)
+			if ev.Type != tt.wantType || ev.Actor != tt.wantActor || ev.Public == nil || *ev.Public != tt.wantPublic {
+				t.Errorf("got type %s actor %+v public %v, want %s %+v %v", ev.Type, ev.Actor, deref(ev.Public), tt.wantType, tt.wantActor, tt.wantPublic)
+			}
+		})
+	}
+}
+
+func deref(b *bool) any {
+	if b == nil {
+		return nil
+	}
+	return *b
+}
+
+func TestStatusMapping(t *testing.T) {
+	tests := []struct {
+		give string
+		want string
+	}{
+		{"open", "open"},
+		{"resolved", "solved"},
+		{"pending", "pending"},
+		{"snoozed", "on_hold"},
+		{"Resolved", "solved"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			body := fixture(t, "conversation_status_changed_resolved", func(m map[string]any) { m["status"] = tt.give })
+			ev := mapOne(t, body)
+			if ev.Type != "status_changed" || ev.Status != tt.want {
+				t.Errorf("got %s %q, want status_changed %q", ev.Type, ev.Status, tt.want)
+			}
+		})
+	}
+}
+
+func TestPriorityMapping(t *testing.T) {
+	tests := []struct {
+		give any
+		want string
+	}{
+		{"low", "low"},
+		{"medium", "normal"},
+		{"high", "high"},
+		{"urgent", "urgent"},
+		{nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.TrimSpace(strings.ToLower(toString(tt.give))), func(t *testing.T) {
+			body := fixture(t, "message_created_agent_reply", func(m map[string]any) {
+				m["conversation"].(map[string]any)["priority"] = tt.give
+			})
+			if got := mapOne(t, body).Priority; got != tt.want {
+				t.Errorf("priority %v: got %q, want %q", tt.give, got, tt.want)
+			}
+		})
+	}
+}
+
+func toString(v any) string {
+	if v == nil {
+		return "null"
+	}
+	return v.(string)
+}
+
+func TestRatingMapping(t *testing.T) {
+	tests := []struct {
+		name        string
+		rating      any
+		feedback    string
+		wantScore   int
+		wantComment string
+	}{
+		{"lowest", 1, "", 1, ""},
+		{"low with comment", 2, "Too slow", 2, "Too slow"},
+		{"middle", 3, "ok", 3, "ok"},
+		{"high", 4, "", 4, ""},
+		{"highest", 5, "  Great!  ", 5, "Great!"},
+		{"control characters dropped", 5, "ok\x07 fine\nthanks", 5, "ok fine\nthanks"},
+		{"long comment cut to the limit", 3, strings.Repeat("é", 3000), 3, strings.Repeat("é", 2000)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := fixture(t, "message_updated_csat", func(m map[string]any) {
+				m["content_attributes"] = map[string]any{"submitted_values": map[string]any{
+					"csat_survey_response": map[string]any{"rating": tt.rating, "feedback_message": tt.feedback}}}
+			})
+			ev := mapOne(t, body)
+			want := adapter.Satisfaction{Score: tt.wantScore, Scale: 5, Comment: tt.wantComment}
+			if ev.Type != "satisfaction_rated" || ev.Satisfaction == nil || *ev.Satisfaction != want {
+				t.Errorf("got %s %+v, want %+v", ev.Type, ev.Satisfaction, want)
+			}
+		})
+	}
+}
+
+func TestSkips(t *testing.T) {
+	tests := []struct {
+		give string
+		want string
+	}{
+		{"message_created_activity", ReasonActivity},
+		{"message_created_template", ReasonTemplate},
+		{"message_created_campaign", ReasonCampaign},
+		{"message_updated_edit", ReasonMessageEdit},
+		{"message_updated_csat_not_answered", ReasonMessageEdit},
+		{"conversation_updated_labels_only", ReasonNoKPIChange},
+		{"webwidget_triggered", ReasonUnsupportedEvent},
+		{"contact_created", ReasonUnsupportedEvent},
+		{"conversation_resolved_deprecated", ReasonUnsupportedEvent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			d := adaptertest.Delivery(t, "testdata", tt.give)
+			res, err := New().Map(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Events) != 0 || len(res.Skipped) != 1 || res.Skipped[0].Reason != tt.want {
+				t.Errorf("got %+v, want one skip %q", res, tt.want)
+			}
+		})
+	}
+}
+
+// A retry of the same delivery (another receive time, even another delivery id) must give the
+// same event ids, and the ids of different events must differ.
+func TestIDsStableAndUnique(t *testing.T) {
+	cases, err := filepath.Glob("testdata/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for _, path := range cases {
+		name := strings.TrimSuffix(filepath.Base(path), ".json")
+		if strings.HasSuffix(name, ".golden") {
+			continue
+		}
+		d := adaptertest.Delivery(t, "testdata", name)
+		first, err1 := New().Map(d)
+		d.Received = d.Received.Add(37 * time.Minute)
+		d.DeliveryID = "retry-" + d.DeliveryID
+		again, err2 := New().Map(d)
+		if (err1 == nil) != (err2 == nil) || !reflect.DeepEqual(first, again) {
+			t.Errorf("%s: a retry mapped differently:\n%+v\n%+v", name, first, again)
+		}
+		for _, ev := range first.Events {
+			// The same message appears in several fixtures on purpose (created, edited); only
+			// events that are really the same may share an id.
+			key := ev.Type + "|" + ev.OccurredAt.String()
+			if prev, ok := seen[ev.ID]; ok && prev != key {
+				t.Errorf("%s: event id %s used for different events (%s, %s)", name, ev.ID, prev, key)
+			}
+			seen[ev.ID] = key
+		}
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	tests := []struct {
+		give      string
+		wantField string
+	}{
+		{"malformed_not_json", ""},
+		{"malformed_missing_conversation_id", "conversation.id"},
+		{"malformed_private_not_bool", "private"},
+		{"malformed_unknown_status", "status"},
+		{"malformed_csat_rating_out_of_range", "content_attributes.submitted_values.csat_survey_response.rating"},
+		{"malformed_bad_created_at", "created_at"},
+		{"malformed_no_event", "event"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			_, err := New().Map(adaptertest.Delivery(t, "testdata", tt.give))
+			var ps canonical.Problems
+			if !errors.As(err, &ps) || len(ps) == 0 || ps[0].Field != tt.wantField {
+				t.Errorf("got %v, want a problem with field %q", err, tt.wantField)
+			}
+		})
+	}
+}
+
+// expectation is testdata/conversation/expect.json: what the KPI engine must derive.
+type expectation struct {
+	AgentID              string `json:"agent_id"`
+	TeamID               string `json:"team_id"`
+	FirstResponseSeconds int    `json:"first_response_seconds"`
+	NextResponseSeconds  int    `json:"next_response_seconds"`
+	Resolutions          int    `json:"resolutions"`
+	CSATCount            int    `json:"csat_count"`
+	CSATScore            int    `json:"csat_score"`
+	TicketID             string `json:"ticket_id"`
+}
+
+// TestConversation replays one recorded ticket life and checks the events against the KPI
+// figures the end-to-end test will expect, computed here the simple way (DESIGN.md §5).
+func TestConversation(t *testing.T) {
+	dir := filepath.Join("testdata", "conversation")
+	var want expectation
+	raw, err := os.ReadFile(filepath.Join(dir, "expect.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	paths, err := filepath.Glob(filepath.Join(dir, "[0-9][0-9]-*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(paths)
+	wantTypes := []string{"ticket_created", "ticket_assigned", "agent_message", "agent_message", "agent_message",
+		"customer_message", "agent_message", "status_changed", "satisfaction_rated"}
+	var events []adapter.Event
+	var types []string
+	for _, p := range paths {
+		res, err := New().Map(adaptertest.Delivery(t, dir, strings.TrimSuffix(filepath.Base(p), ".json")))
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if len(res.Skipped) != 0 {
+			t.Errorf("%s: skipped %v", p, res.Skipped)
+		}
+		raw, err := adapter.Encode(res.Events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := canonical.Decode(raw, canonical.Options{Tenant: "acme", Now: adaptertest.Received, MaxFutureSkew: time.Hour}); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		for _, ev := range res.Events {
+			events = append(events, ev)
+			types = append(types, ev.Type)
+		}
+	}
+	if !reflect.DeepEqual(types, wantTypes) {
+		t.Fatalf("event types %v, want %v", types, wantTypes)
+	}
+	got := derive(t, events)
+	if got != want {
+		t.Errorf("derived %+v, want %+v", got, want)
+	}
+}
+
+// derive computes the expectation's figures from events in the simplest way, to check that the
+// recorded conversation says what expect.json claims.
+func derive(t *testing.T, events []adapter.Event) expectation {
+	t.Helper()
+	var x expectation
+	var created, waiting time.Time
+	answered := false
+	for _, ev := range events {
+		if x.TicketID == "" {
+			x.TicketID = ev.TicketID
+		} else if ev.TicketID != x.TicketID {
+			t.Errorf("event %s is on ticket %s, not %s", ev.ID, ev.TicketID, x.TicketID)
+		}
+		isResponse := ev.Type == "agent_message" && ev.Actor.Kind == "agent" && ev.Public != nil && *ev.Public
+		switch {
+		case ev.Type == "ticket_created":
+			created = ev.OccurredAt
+		case isResponse && !answered:
+			answered = true
+			x.FirstResponseSeconds = int(ev.OccurredAt.Sub(created).Seconds())
+			x.AgentID = ev.Actor.ID
+		case isResponse && !waiting.IsZero():
+			x.NextResponseSeconds = int(ev.OccurredAt.Sub(waiting).Seconds())
+			waiting = time.Time{}
+		case ev.Type == "customer_message" && answered && waiting.IsZero():
+			waiting = ev.OccurredAt
+		case ev.Type == "status_changed" && (ev.Status == "solved" || ev.Status == "closed"):
+			x.Resolutions++
+			x.TeamID = ev.TeamID
+			if ev.AssigneeID != x.AgentID {
+				t.Errorf("solved with assignee %q, want the responding agent %q", ev.AssigneeID, x.AgentID)
+			}
+		case ev.Type == "satisfaction_rated":
+			x.CSATCount++
+			x.CSATScore = ev.Satisfaction.Score
+		}
+	}
+	return x
+}
+
+func FuzzChatwoot(f *testing.F) {
+	for _, dir := range []string{"testdata", filepath.Join("testdata", "conversation")} {
+		paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, p := range paths {
+			if strings.HasSuffix(p, ".golden.json") || strings.HasSuffix(p, "expect.json") {
+				continue
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
+	}
+	a := New()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		res, err := a.Map(adapter.Delivery{Header: http.Header{}, Body: body, Received: adaptertest.Received})
+		if err != nil {
+			var ps canonical.Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("error is not canonical.Problems: %v", err)
+			}
+			return
+		}
+		if len(res.Events) == 0 {
+			return
+		}
+		raw, err := adapter.Encode(res.Events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Any time the source can send is acceptable here; freshness is the handler's business.
+		far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+		if _, err := canonical.Decode(raw, canonical.Options{Tenant: "acme", Now: far, MaxFutureSkew: 365 * 24 * time.Hour}); err != nil {
+			t.Fatalf("invalid canonical events: %v\n%s", err, raw)
+		}
+	})
+}

@@ -1,0 +1,428 @@
+package helpscout
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/adaptertest"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
+)
+
+func TestGolden(t *testing.T) {
+	adaptertest.Golden(t, New(), "testdata")
+}
+
+// fixture reads a testdata body as a map, applies edit and returns the new body.
+func fixture(t *testing.T, name string, edit func(m map[string]any)) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func delivery(event string, body []byte) adapter.Delivery {
+	h := http.Header{}
+	h.Set(EventHeader, event)
+	return adapter.Delivery{Header: h, Body: body, Received: adaptertest.Received}
+}
+
+func mapOne(t *testing.T, event string, body []byte) adapter.Event {
+	t.Helper()
+	res, err := New().Map(delivery(event, body))
+	if err != nil {
+		t.Fatalf("Map: %v", err)
+	}
+	if len(res.Events) != 1 {
+		t.Fatalf("got %d events (skipped %v), want 1", len(res.Events), res.Skipped)
+	}
+	return res.Events[0]
+}
+
+// newestThread returns the first embedded thread: the fixtures list threads newest first.
+func newestThread(m map[string]any) map[string]any {
+	return m["_embedded"].(map[string]any)["threads"].([]any)[0].(map[string]any)
+}
+
+func TestActorKinds(t *testing.T) {
+	tests := []struct {
+		name       string
+		event      string
+		fixture    string
+		edit       func(th map[string]any)
+		wantActor  adapter.Actor
+		wantPublic bool
+	}{
+		{"agent reply", "convo.agent.reply.created", "convo_agent_reply", func(map[string]any) {}, adapter.Actor{ID: "5001", Kind: "agent"}, true},
+		{"note is private", "convo.note.created", "convo_note_created", func(map[string]any) {}, adapter.Actor{ID: "5001", Kind: "agent"}, false},
+		{"reply sent by a workflow", "convo.agent.reply.created", "convo_agent_reply", func(th map[string]any) {
+			th["source"] = map[string]any{"type": "workflows", "via": "user"}
+		}, adapter.Actor{Kind: "automation"}, true},
+		{"reply by an automatic workflow action", "convo.agent.reply.created", "convo_agent_reply", func(th map[string]any) {
+			th["action"] = map[string]any{"type": "automatic-workflow"}
+		}, adapter.Actor{Kind: "automation"}, true},
+		{"AI system user", "convo.agent.reply.created", "convo_agent_reply", func(th map[string]any) {
+			th["createdBy"] = map[string]any{"id": 31, "type": "system_user"}
+		}, adapter.Actor{ID: "31", Kind: "bot"}, true},
+		{"reply without author", "convo.agent.reply.created", "convo_agent_reply", func(th map[string]any) {
+			delete(th, "createdBy")
+		}, adapter.Actor{Kind: "automation"}, true},
+		{"chat reply by the agent", "convo.agent.reply.created", "convo_agent_reply_chat", func(map[string]any) {}, adapter.Actor{ID: "5001", Kind: "agent"}, true},
+		{"customer reply", "convo.customer.reply.created", "convo_customer_reply", func(map[string]any) {}, adapter.Actor{ID: "77342001", Kind: "customer"}, true},
+		{"customer reply without author falls back to the thread's customer", "convo.customer.reply.created", "convo_customer_reply", func(th map[string]any) {
+			delete(th, "createdBy")
+		}, adapter.Actor{ID: "77342001", Kind: "customer"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := fixture(t, tt.fixture, func(m map[string]any) { tt.edit(newestThread(m)) })
+			ev := mapOne(t, tt.event, body)
+			if ev.Actor != tt.wantActor || ev.Public == nil || *ev.Public != tt.wantPublic {
+				t.Errorf("got %s actor %+v public %v, want %+v %v", ev.Type, ev.Actor, ev.Public, tt.wantActor, tt.wantPublic)
+			}
+		})
+	}
+}
+
+// The event is about the newest thread of its kind, wherever it sits in the list.
+func TestNewestThreadWhateverTheOrder(t *testing.T) {
+	body := fixture(t, "convo_agent_reply", func(m map[string]any) {
+		emb := m["_embedded"].(map[string]any)
+		th := emb["threads"].([]any)
+		for i, j := 0, len(th)-1; i < j; i, j = i+1, j-1 {
+			th[i], th[j] = th[j], th[i]
+		}
+	})
+	if ev := mapOne(t, "convo.agent.reply.created", body); ev.ID != "thread:8800100005" {
+		t.Errorf("mapped %s, want the newest reply thread:8800100005", ev.ID)
+	}
+}
+
+func TestStatusMapping(t *testing.T) {
+	tests := []struct {
+		give string
+		want string
+	}{
+		{"active", "open"},
+		{"pending", "pending"},
+		{"closed", "solved"},
+		{"Closed", "solved"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			body := fixture(t, "convo_status_closed", func(m map[string]any) { m["status"] = tt.give })
+			ev := mapOne(t, "convo.status", body)
+			if ev.Type != "status_changed" || ev.Status != tt.want {
+				t.Errorf("got %s %q, want status_changed %q", ev.Type, ev.Status, tt.want)
+			}
+		})
+	}
+}
+
+func TestRatingMapping(t *testing.T) {
+	tests := []struct {
+		give      string
+		wantScore int
+	}{
+		{"Great", 5},
+		{"Okay", 3},
+		{"Bad", 1},
+		{"Not Good", 1},
+		{"great", 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			body := fixture(t, "satisfaction_great", func(m map[string]any) { m["rating"] = tt.give })
+			ev := mapOne(t, "satisfaction.ratings", body)
+			want := adapter.Satisfaction{Score: tt.wantScore, Scale: 3, Comment: "Jonas was really helpful"}
+			if ev.Type != "satisfaction_rated" || ev.Satisfaction == nil || *ev.Satisfaction != want {
+				t.Errorf("got %s %+v, want %+v", ev.Type, ev.Satisfaction, want)
+			}
+		})
+	}
+}
+
+// A changed rating keeps Help Scout's rating id; it must still be a new event.
+func TestChangedRatingIsANewEvent(t *testing.T) {
+	first := mapOne(t, "satisfaction.ratings", fixture(t, "satisfaction_great", func(map[string]any) {}))
+	changed := mapOne(t, "satisfaction.ratings", fixture(t, "satisfaction_changed", func(map[string]any) {}))
+	if first.ID == changed.ID {
+		t.Errorf("the changed rating has the id of the first one (%s)", first.ID)
+	}
+}
+
+func TestSkips(t *testing.T) {
+	tests := []struct {
+		give string
+		want string
+	}{
+		{"convo_status_spam", ReasonSpam},
+		{"convo_merged", ReasonMerged},
+		{"convo_deleted", ReasonDeleted},
+		{"convo_tags", ReasonUnsupportedEvent},
+		{"customer_created", ReasonUnsupportedEvent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			res, err := New().Map(adaptertest.Delivery(t, "testdata", tt.give))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Events) != 0 || len(res.Skipped) != 1 || res.Skipped[0].Reason != tt.want {
+				t.Errorf("got %+v, want one skip %q", res, tt.want)
+			}
+		})
+	}
+}
+
+// Any event on a conversation that is spam or deleted is skipped, not only the status change.
+func TestSpamAndDeletedConversationsSkipped(t *testing.T) {
+	tests := []struct {
+		name  string
+		field string
+		value string
+		want  string
+	}{
+		{"spam", "status", "spam", ReasonSpam},
+		{"deleted", "state", "deleted", ReasonDeleted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := fixture(t, "convo_customer_reply", func(m map[string]any) { m[tt.field] = tt.value })
+			res, err := New().Map(delivery("convo.customer.reply.created", body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Events) != 0 || len(res.Skipped) != 1 || res.Skipped[0].Reason != tt.want {
+				t.Errorf("got %+v, want one skip %q", res, tt.want)
+			}
+		})
+	}
+}
+
+// A retry of the same delivery (another receive time) must give the same event ids, and the
+// ids of different events must differ.
+func TestIDsStableAndUnique(t *testing.T) {
+	var names []string
+	for _, dir := range []string{"testdata", filepath.Join("testdata", "conversation")} {
+		paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range paths {
+			if !strings.HasSuffix(p, ".golden.json") && !strings.HasSuffix(p, "expect.json") {
+				names = append(names, strings.TrimSuffix(p, ".json"))
+			}
+		}
+	}
+	seen := map[string]string{}
+	for _, n := range names {
+		d := adaptertest.Delivery(t, filepath.Dir(n), filepath.Base(n))
+		first, err1 := New().Map(d)
+		d.Received = d.Received.Add(41 * time.Minute)
+		again, err2 := New().Map(d)
+		if (err1 == nil) != (err2 == nil) || !reflect.DeepEqual(first, again) {
+			t.Errorf("%s: a retry mapped differently:\n%+v\n%+v", n, first, again)
+		}
+		for _, ev := range first.Events {
+			// The conversation and the single cases share threads on purpose; only the same
+			// event may have the same id.
+			key := ev.TicketID + "|" + ev.Type + "|" + ev.OccurredAt.String() + "|" + ev.Status
+			if ev.Satisfaction != nil {
+				key += "|" + ev.Satisfaction.Comment
+			}
+			if prev, ok := seen[ev.ID]; ok && prev != key {
+				t.Errorf("%s: event id %s used for different events (%s, %s)", n, ev.ID, prev, key)
+			}
+			seen[ev.ID] = key
+		}
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	tests := []struct {
+		give      string
+		wantField string
+	}{
+		{"malformed_not_json", ""},
+		{"malformed_missing_event_header", ""},
+		{"malformed_missing_id", "id"},
+		{"malformed_reply_without_reply_thread", "_embedded.threads"},
+		{"malformed_bad_created_at", "createdAt"},
+		{"malformed_unknown_rating", "rating"},
+		{"malformed_assignee_not_object", "assignee"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			_, err := New().Map(adaptertest.Delivery(t, "testdata", tt.give))
+			var ps canonical.Problems
+			if !errors.As(err, &ps) || len(ps) == 0 || ps[0].Field != tt.wantField {
+				t.Errorf("got %v, want a problem with field %q", err, tt.wantField)
+			}
+		})
+	}
+}
+
+// expectation is testdata/conversation/expect.json: what the KPI engine must derive.
+type expectation struct {
+	AgentID              string `json:"agent_id"`
+	TeamID               string `json:"team_id"`
+	FirstResponseSeconds int    `json:"first_response_seconds"`
+	NextResponseSeconds  int    `json:"next_response_seconds"`
+	Resolutions          int    `json:"resolutions"`
+	CSATCount            int    `json:"csat_count"`
+	CSATScore            int    `json:"csat_score"`
+	TicketID             string `json:"ticket_id"`
+}
+
+// TestConversation replays one recorded ticket life and checks the events against the KPI
+// figures the end-to-end test will expect, computed here the simple way (DESIGN.md §5).
+func TestConversation(t *testing.T) {
+	dir := filepath.Join("testdata", "conversation")
+	var want expectation
+	raw, err := os.ReadFile(filepath.Join(dir, "expect.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	paths, err := filepath.Glob(filepath.Join(dir, "[0-9][0-9]-*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(paths)
+	wantTypes := []string{"ticket_created", "ticket_assigned", "agent_message", "agent_message", "agent_message",
+		"customer_message", "agent_message", "status_changed", "satisfaction_rated"}
+	var events []adapter.Event
+	var types []string
+	for _, p := range paths {
+		res, err := New().Map(adaptertest.Delivery(t, dir, strings.TrimSuffix(filepath.Base(p), ".json")))
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if len(res.Skipped) != 0 {
+			t.Errorf("%s: skipped %v", p, res.Skipped)
+		}
+		raw, err := adapter.Encode(res.Events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := canonical.Decode(raw, canonical.Options{Tenant: "acme", Now: adaptertest.Received, MaxFutureSkew: time.Hour}); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		for _, ev := range res.Events {
+			events = append(events, ev)
+			types = append(types, ev.Type)
+		}
+	}
+	if !reflect.DeepEqual(types, wantTypes) {
+		t.Fatalf("event types %v, want %v", types, wantTypes)
+	}
+	got := derive(t, events)
+	if got != want {
+		t.Errorf("derived %+v, want %+v", got, want)
+	}
+}
+
+// derive computes the expectation's figures from events in the simplest way, to check that the
+// recorded conversation says what expect.json claims.
+func derive(t *testing.T, events []adapter.Event) expectation {
+	t.Helper()
+	var x expectation
+	var created, waiting time.Time
+	answered := false
+	for _, ev := range events {
+		if x.TicketID == "" {
+			x.TicketID = ev.TicketID
+		} else if ev.TicketID != x.TicketID {
+			t.Errorf("event %s is on ticket %s, not %s", ev.ID, ev.TicketID, x.TicketID)
+		}
+		isResponse := ev.Type == "agent_message" && ev.Actor.Kind == "agent" && ev.Public != nil && *ev.Public
+		switch {
+		case ev.Type == "ticket_created":
+			created = ev.OccurredAt
+		case isResponse && !answered:
+			answered = true
+			x.FirstResponseSeconds = int(ev.OccurredAt.Sub(created).Seconds())
+			x.AgentID = ev.Actor.ID
+		case isResponse && !waiting.IsZero():
+			x.NextResponseSeconds = int(ev.OccurredAt.Sub(waiting).Seconds())
+			waiting = time.Time{}
+		case ev.Type == "customer_message" && answered && waiting.IsZero():
+			waiting = ev.OccurredAt
+		case ev.Type == "status_changed" && (ev.Status == "solved" || ev.Status == "closed"):
+			x.Resolutions++
+			x.TeamID = ev.TeamID
+			if ev.AssigneeID != x.AgentID {
+				t.Errorf("solved with assignee %q, want the responding agent %q", ev.AssigneeID, x.AgentID)
+			}
+		case ev.Type == "satisfaction_rated":
+			x.CSATCount++
+			x.CSATScore = ev.Satisfaction.Score
+		}
+	}
+	return x
+}
+
+func FuzzHelpScout(f *testing.F) {
+	for _, dir := range []string{"testdata", filepath.Join("testdata", "conversation")} {
+		paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, p := range paths {
+			if strings.HasSuffix(p, ".golden.json") || strings.HasSuffix(p, "expect.json") {
+				continue
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			d := adaptertest.Delivery(f, dir, strings.TrimSuffix(filepath.Base(p), ".json"))
+			f.Add(d.Header.Get(EventHeader), b)
+		}
+	}
+	a := New()
+	f.Fuzz(func(t *testing.T, event string, body []byte) {
+		res, err := a.Map(delivery(event, body))
+		if err != nil {
+			var ps canonical.Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("error is not canonical.Problems: %v", err)
+			}
+			return
+		}
+		if len(res.Events) == 0 {
+			return
+		}
+		raw, err := adapter.Encode(res.Events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Any time the source can send is acceptable here; freshness is the handler's business.
+		far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+		if _, err := canonical.Decode(raw, canonical.Options{Tenant: "acme", Now: far, MaxFutureSkew: 365 * 24 * time.Hour}); err != nil {
+			t.Fatalf("invalid canonical events: %v\n%s", err, raw)
+		}
+	})
+}

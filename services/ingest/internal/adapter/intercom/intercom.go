@@ -1,0 +1,630 @@
+// Package intercom maps Intercom webhook notifications (notification_event objects of the
+// conversation.* topics) onto canonical ticket events. See the README (How each helpdesk maps) for the rules and the
+// documentation they follow.
+package intercom
+
+import (
+	"encoding/json"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
+)
+
+// Source is the canonical source name and the {source} of the webhook path.
+const Source = "intercom"
+
+// Skip reasons, the metric labels of what a delivery deliberately does not map.
+const (
+	// SkipCampaign: an outbound message (Series, Posts, legacy campaigns), not a support request.
+	SkipCampaign = "campaign"
+	// SkipDeleted: the conversation was deleted.
+	SkipDeleted = "deleted"
+	// SkipUnsupportedEvent: a topic that carries nothing the KPIs use.
+	SkipUnsupportedEvent = "unsupported_event"
+	// SkipActivityPart: a conversation part that is activity, not a message or a state change
+	// (attribute updates, participants added, Fin guidance, ...).
+	SkipActivityPart = "activity_part"
+	// SkipUnknownAuthor: a part without an author type (Intercom blanks Twitter authors).
+	SkipUnknownAuthor = "unknown_author"
+	// SkipNoParts: a notification whose conversation carries none of the parts it announces.
+	SkipNoParts = "no_parts"
+	// SkipUnmappedPriority: a priority value outside the documented ones.
+	SkipUnmappedPriority = "unmapped_priority"
+)
+
+// The topics whose conversation parts are mapped one by one; rating.added, priority.updated
+// and deleted are handled on their own, every other topic is skipped.
+var partTopics = map[string]bool{
+	"conversation.user.created":         true,
+	"conversation.user.replied":         true,
+	"conversation.admin.single.created": true,
+	"conversation.admin.replied":        true,
+	"conversation.admin.noted":          true,
+	"conversation.admin.assigned":       true,
+	"conversation.admin.open.assigned":  true,
+	"conversation.admin.closed":         true,
+	"conversation.admin.opened":         true,
+	"conversation.admin.snoozed":        true,
+	"conversation.admin.unsnoozed":      true,
+	"conversation.operator.replied":     true,
+}
+
+// Adapter maps Intercom deliveries. It needs no configuration.
+type Adapter struct{}
+
+var _ adapter.Adapter = (*Adapter)(nil)
+
+// New returns the Intercom adapter.
+func New() *Adapter { return &Adapter{} }
+
+// Source returns "intercom".
+func (*Adapter) Source() string { return Source }
+
+type notification struct {
+	Type      string `json:"type"`
+	ID        flexID `json:"id"`
+	Topic     string `json:"topic"`
+	CreatedAt int64  `json:"created_at"`
+	Data      *struct {
+		// The item is decoded per topic: only conversation topics carry a conversation.
+		Item json.RawMessage `json:"item"`
+	} `json:"data"`
+}
+
+type conversation struct {
+	ID              flexID       `json:"id"`
+	CreatedAt       int64        `json:"created_at"`
+	UpdatedAt       int64        `json:"updated_at"`
+	State           string       `json:"state"`
+	Priority        string       `json:"priority"`
+	AdminAssigneeID flexID       `json:"admin_assignee_id"`
+	TeamAssigneeID  flexID       `json:"team_assignee_id"`
+	Source          *source      `json:"source"`
+	Tags            *tagList     `json:"tags"`
+	Rating          *rating      `json:"conversation_rating"`
+	Parts           *partList    `json:"conversation_parts"`
+	Contacts        *contactList `json:"contacts"`
+}
+
+type source struct {
+	Type        string `json:"type"`
+	ID          flexID `json:"id"`
+	DeliveredAs string `json:"delivered_as"`
+	Author      author `json:"author"`
+}
+
+type author struct {
+	Type        string `json:"type"`
+	ID          flexID `json:"id"`
+	FromAIAgent bool   `json:"from_ai_agent"`
+}
+
+type tagList struct {
+	Tags []struct {
+		Name string `json:"name"`
+	} `json:"tags"`
+}
+
+type partList struct {
+	Parts []part `json:"conversation_parts"`
+}
+
+type part struct {
+	ID         flexID     `json:"id"`
+	PartType   string     `json:"part_type"`
+	CreatedAt  int64      `json:"created_at"`
+	AssignedTo *reference `json:"assigned_to"`
+	Author     author     `json:"author"`
+}
+
+type reference struct {
+	Type string `json:"type"`
+	ID   flexID `json:"id"`
+}
+
+type rating struct {
+	Rating    *int       `json:"rating"`
+	Remark    string     `json:"remark"`
+	CreatedAt int64      `json:"created_at"`
+	UpdatedAt int64      `json:"updated_at"`
+	Contact   *reference `json:"contact"`
+}
+
+type contactList struct {
+	Contacts []reference `json:"contacts"`
+}
+
+// Map turns one notification into events. Parts are identified by their own ids, not by the
+// notification id: one part can arrive under several topics (a reply that also assigns), and
+// must become one event.
+func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
+	var n notification
+	if err := adapter.DecodeJSON(d.Body, &n); err != nil {
+		return adapter.Result{}, err
+	}
+	if n.Type != "notification_event" {
+		return adapter.Result{}, adapter.Malformed("type", "must be \"notification_event\", not %q", clip(n.Type, 40))
+	}
+	if n.Topic == "" {
+		return adapter.Result{}, adapter.Malformed("topic", "required")
+	}
+	var res adapter.Result
+	switch n.Topic {
+	case "conversation.rating.added", "conversation.priority.updated", "conversation.deleted":
+	default:
+		if !partTopics[n.Topic] {
+			res.Skipped = append(res.Skipped, adapter.Skip{Reason: SkipUnsupportedEvent, Detail: "topic " + clip(n.Topic, 80)})
+			return res, nil
+		}
+	}
+	if n.Data == nil || len(n.Data.Item) == 0 || string(n.Data.Item) == "null" {
+		return adapter.Result{}, adapter.Malformed("data.item", "required for topic %s", clip(n.Topic, 80))
+	}
+	var c conversation
+	if err := adapter.DecodeJSON(n.Data.Item, &c); err != nil {
+		return adapter.Result{}, prefixed("data.item", err)
+	}
+	cid, err := requiredID("data.item.id", c.ID)
+	if err != nil {
+		return adapter.Result{}, err
+	}
+	if n.Topic == "conversation.deleted" {
+		res.Skipped = append(res.Skipped, adapter.Skip{Reason: SkipDeleted, Detail: "conversation " + cid})
+		return res, nil
+	}
+	m := &mapper{n: &n, c: &c, cid: cid}
+	if err := m.run(); err != nil {
+		return adapter.Result{}, err
+	}
+	return m.res, nil
+}
+
+// mapper holds one notification's conversation while its events are built.
+type mapper struct {
+	n   *notification
+	c   *conversation
+	cid string
+	res adapter.Result
+}
+
+func (m *mapper) run() error {
+	switch m.n.Topic {
+	case "conversation.rating.added":
+		return m.rating()
+	case "conversation.priority.updated":
+		return m.priority()
+	case "conversation.user.created", "conversation.admin.single.created":
+		if m.c.Source != nil {
+			switch m.c.Source.DeliveredAs {
+			case "automated", "campaigns_initiated":
+				m.skip(SkipCampaign, "conversation "+m.cid+" delivered as "+clip(m.c.Source.DeliveredAs, 40))
+				return nil
+			}
+		}
+		if err := m.created(); err != nil {
+			return err
+		}
+	}
+	var parts []part
+	if m.c.Parts != nil {
+		parts = m.c.Parts.Parts
+	}
+	for i := range parts {
+		if err := m.part(i, &parts[i]); err != nil {
+			return err
+		}
+	}
+	if len(m.res.Events) == 0 && len(m.res.Skipped) == 0 {
+		m.skip(SkipNoParts, "topic "+m.n.Topic+" without conversation parts")
+	}
+	return nil
+}
+
+func (m *mapper) skip(reason, detail string) {
+	m.res.Skipped = append(m.res.Skipped, adapter.Skip{Reason: reason, Detail: detail})
+}
+
+// event is an event of this conversation with its assignee, team, priority, channel and tags as
+// the notification shows them; the caller sets the id.
+func (m *mapper) event(typ string, at time.Time, actor adapter.Actor) adapter.Event {
+	ev := adapter.Event{
+		Source:     Source,
+		TicketID:   m.cid,
+		Type:       typ,
+		OccurredAt: at,
+		Actor:      actor,
+		AssigneeID: optionalID(m.c.AdminAssigneeID),
+		TeamID:     optionalID(m.c.TeamAssigneeID),
+		Priority:   priorityOf(m.c.Priority),
+	}
+	if m.c.Source != nil {
+		ev.Channel = optionalText(m.c.Source.Type, canonical.MaxChannelBytes)
+	}
+	if m.c.Tags != nil {
+		for _, t := range m.c.Tags.Tags {
+			if len(ev.Tags) < canonical.MaxTags && optionalText(t.Name, canonical.MaxTagBytes) != "" {
+				ev.Tags = append(ev.Tags, t.Name)
+			}
+		}
+	}
+	return ev
+}
+
+// created maps the conversation's opening: the ticket and its first message (the source).
+func (m *mapper) created() error {
+	at, err := requiredTime("data.item.created_at", m.c.CreatedAt)
+	if err != nil {
+		return err
+	}
+	if m.c.Source == nil {
+		return adapter.Malformed("data.item.source", "required for topic %s", m.n.Topic)
+	}
+	actor, known, err := actorOf("data.item.source.author", m.c.Source.Author)
+	if err != nil {
+		return err
+	}
+	if !known {
+		m.skip(SkipUnknownAuthor, "source of conversation "+m.cid)
+		return nil
+	}
+	ev := m.event("ticket_created", at, actor)
+	ev.ID = adapter.EventID(Source, m.cid, "created")
+	ev.Status = statusOf(m.c.State)
+	m.res.Events = append(m.res.Events, ev)
+
+	msg := m.message(at, actor, true)
+	sid := optionalID(m.c.Source.ID)
+	msg.ID = adapter.EventID(Source, m.cid, "source", sid)
+	m.res.Events = append(m.res.Events, msg)
+	return nil
+}
+
+func (m *mapper) message(at time.Time, actor adapter.Actor, public bool) adapter.Event {
+	typ := "agent_message"
+	if actor.Kind == "customer" {
+		typ = "customer_message"
+	}
+	ev := m.event(typ, at, actor)
+	ev.Public = adapter.Bool(public)
+	return ev
+}
+
+// Part types that change the state, by the status they lead to.
+var statusByPart = map[string]string{
+	"close":               "solved",
+	"open":                "open",
+	"snoozed":             "on_hold",
+	"unsnoozed":           "open",
+	"timer_unsnooze":      "open",
+	"assign_and_reopen":   "open",
+	"assign_and_unsnooze": "open",
+}
+
+// Part types that assign the conversation.
+var assignmentParts = map[string]bool{
+	"assignment":           true,
+	"default_assignment":   true,
+	"away_mode_assignment": true,
+	"assign_and_reopen":    true,
+	"assign_and_unsnooze":  true,
+}
+
+func (m *mapper) part(i int, p *part) error {
+	field := "data.item.conversation_parts.conversation_parts[" + strconv.Itoa(i) + "]"
+	pid, err := requiredID(field+".id", p.ID)
+	if err != nil {
+		return err
+	}
+	at, err := requiredTime(field+".created_at", p.CreatedAt)
+	if err != nil {
+		return err
+	}
+	kind := p.PartType
+	_, changesStatus := statusByPart[kind]
+	if kind != "comment" && kind != "note" && !changesStatus && !assignmentParts[kind] {
+		m.skip(SkipActivityPart, "part "+pid+" of type "+clip(kind, 64))
+		return nil
+	}
+	actor, known, err := actorOf(field+".author", p.Author)
+	if err != nil {
+		return err
+	}
+	if !known {
+		m.skip(SkipUnknownAuthor, "part "+pid)
+		return nil
+	}
+	switch kind {
+	case "comment", "note":
+		// Notes are internal: visible to teammates only, never a response.
+		ev := m.message(at, actor, kind == "comment")
+		ev.ID = adapter.EventID(Source, m.cid, "part", pid)
+		m.res.Events = append(m.res.Events, ev)
+		return nil
+	}
+	if assignmentParts[kind] {
+		ev := m.event("ticket_assigned", at, actor)
+		ev.ID = adapter.EventID(Source, m.cid, "part", pid)
+		if a := p.AssignedTo; a != nil {
+			switch a.Type {
+			case "admin":
+				if id := optionalID(a.ID); id != "" {
+					ev.AssigneeID = id
+				}
+			case "team":
+				if id := optionalID(a.ID); id != "" {
+					ev.TeamID = id
+				}
+			case "nobody_admin":
+				ev.AssigneeID = ""
+			}
+		}
+		m.res.Events = append(m.res.Events, ev)
+	}
+	if status, ok := statusByPart[kind]; ok {
+		ev := m.event("status_changed", at, actor)
+		ev.ID = adapter.EventID(Source, m.cid, "part", pid, "status")
+		ev.Status = status
+		m.res.Events = append(m.res.Events, ev)
+	}
+	return nil
+}
+
+// rating maps conversation.rating.added: Intercom's 1..5 rating stays on a 5-point scale.
+func (m *mapper) rating() error {
+	r := m.c.Rating
+	if r == nil || r.Rating == nil {
+		return adapter.Malformed("data.item.conversation_rating.rating", "required for conversation.rating.added")
+	}
+	if *r.Rating < 1 || *r.Rating > 5 {
+		return adapter.Malformed("data.item.conversation_rating.rating", "must be between 1 and 5, not %d", *r.Rating)
+	}
+	// updated_at is when the customer rated; created_at is when the rating was requested.
+	ts := r.UpdatedAt
+	if ts == 0 {
+		ts = r.CreatedAt
+	}
+	if ts == 0 {
+		ts = m.n.CreatedAt
+	}
+	at, err := requiredTime("data.item.conversation_rating.updated_at", ts)
+	if err != nil {
+		return err
+	}
+	customer := ""
+	if r.Contact != nil {
+		customer = optionalID(r.Contact.ID)
+	}
+	if customer == "" && m.c.Contacts != nil && len(m.c.Contacts.Contacts) > 0 {
+		customer = optionalID(m.c.Contacts.Contacts[0].ID)
+	}
+	if customer == "" {
+		return adapter.Malformed("data.item.conversation_rating.contact.id", "required: the rating names the contact who gave it")
+	}
+	ev := m.event("satisfaction_rated", at, adapter.Actor{ID: customer, Kind: "customer"})
+	ev.ID = adapter.EventID(Source, m.cid, "rating", strconv.FormatInt(ts, 10), strconv.Itoa(*r.Rating))
+	ev.Satisfaction = &adapter.Satisfaction{Score: *r.Rating, Scale: 5, Comment: comment(r.Remark)}
+	m.res.Events = append(m.res.Events, ev)
+	return nil
+}
+
+// priority maps conversation.priority.updated. The notification names no part, so its own id,
+// which Intercom keeps across retries, identifies the event.
+func (m *mapper) priority() error {
+	nid, err := requiredID("id", m.n.ID)
+	if err != nil {
+		return err
+	}
+	p := priorityOf(m.c.Priority)
+	if p == "" {
+		m.skip(SkipUnmappedPriority, "priority "+strconv.Quote(clip(m.c.Priority, 40)))
+		return nil
+	}
+	ts := m.c.UpdatedAt
+	if ts == 0 {
+		ts = m.n.CreatedAt
+	}
+	at, err := requiredTime("data.item.updated_at", ts)
+	if err != nil {
+		return err
+	}
+	// The notification does not say who changed the priority.
+	ev := m.event("priority_changed", at, adapter.Actor{Kind: "system"})
+	ev.ID = adapter.EventID(Source, m.cid, "notification", nid)
+	m.res.Events = append(m.res.Events, ev)
+	return nil
+}
+
+// actorOf classifies a part author. known is false for an author without a type.
+func actorOf(field string, a author) (actor adapter.Actor, known bool, err error) {
+	var kind string
+	switch adapter.Lower(a.Type) {
+	case "admin":
+		kind = "agent"
+		// Fin answers on behalf of an admin; its replies are not a teammate's response.
+		if a.FromAIAgent {
+			kind = "bot"
+		}
+	case "user", "lead", "contact":
+		kind = "customer"
+	case "bot":
+		kind = "bot"
+	case "team":
+		// Workflows and assignment rules act in a team's name.
+		kind = "automation"
+	case "":
+		return adapter.Actor{}, false, nil
+	default:
+		return adapter.Actor{}, false, adapter.Malformed(field+".type", "unknown value %q; want admin, user, lead, contact, bot or team", clip(a.Type, 40))
+	}
+	id := optionalID(a.ID)
+	if id == "" && (kind == "agent" || kind == "customer") {
+		if a.ID.present() {
+			return adapter.Actor{}, false, adapter.Malformed(field+".id", "longer than %d bytes or contains a control character", canonical.MaxIDBytes)
+		}
+		return adapter.Actor{}, false, adapter.Malformed(field+".id", "required for a %s author", a.Type)
+	}
+	return adapter.Actor{ID: id, Kind: kind}, true, nil
+}
+
+// Intercom's conversation states. Closed is Intercom's solved; snoozed waits for a time or a
+// reply, which is our on_hold.
+func statusOf(state string) string {
+	switch state {
+	case "open":
+		return "open"
+	case "closed":
+		return "solved"
+	case "snoozed":
+		return "on_hold"
+	}
+	return ""
+}
+
+// priorityOf maps "priority"/"not_priority" (API 2.x) and the levels of the preview API.
+func priorityOf(p string) string {
+	switch p {
+	case "priority", "high":
+		return "high"
+	case "not_priority", "none", "medium":
+		return "normal"
+	case "low":
+		return "low"
+	case "urgent":
+		return "urgent"
+	}
+	return ""
+}
+
+// comment makes a remark fit the canonical comment: no control characters but line breaks and
+// tabs, at most MaxCommentBytes, cut on a character boundary.
+func comment(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(s))
+	if len(s) <= canonical.MaxCommentBytes {
+		return s
+	}
+	n := canonical.MaxCommentBytes
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// Unix seconds of a plausible source timestamp; they also keep the canonical encoding valid.
+const (
+	minUnix = 1 // 1970-01-01T00:00:01Z
+	maxUnix = 253402300799
+)
+
+func requiredTime(field string, ts int64) (time.Time, error) {
+	if ts == 0 {
+		return time.Time{}, adapter.Malformed(field, "required")
+	}
+	if ts < minUnix || ts > maxUnix {
+		return time.Time{}, adapter.Malformed(field, "out of range: %d", ts)
+	}
+	return time.Unix(ts, 0).UTC(), nil
+}
+
+func requiredID(field string, id flexID) (string, error) {
+	if !id.present() {
+		return "", adapter.Malformed(field, "required")
+	}
+	s := string(id)
+	if len(s) > canonical.MaxIDBytes {
+		return "", adapter.Malformed(field, "longer than %d bytes", canonical.MaxIDBytes)
+	}
+	if hasControl(s) {
+		return "", adapter.Malformed(field, "contains a control character")
+	}
+	return s, nil
+}
+
+// optionalID is the id when it names someone: Intercom reports "no admin" as null or 0.
+func optionalID(id flexID) string {
+	if !id.present() || id == "0" {
+		return ""
+	}
+	return optionalText(string(id), canonical.MaxIDBytes)
+}
+
+func optionalText(s string, max int) string {
+	if s == "" || len(s) > max || hasControl(s) {
+		return ""
+	}
+	return s
+}
+
+func hasControl(s string) bool { return strings.IndexFunc(s, unicode.IsControl) >= 0 }
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// prefixed puts the item's path before the fields of the problems found decoding it alone.
+func prefixed(prefix string, err error) error {
+	ps, ok := err.(canonical.Problems)
+	if !ok {
+		return err
+	}
+	for i := range ps {
+		if ps[i].Field == "" {
+			ps[i].Field = prefix
+		} else {
+			ps[i].Field = prefix + "." + ps[i].Field
+		}
+	}
+	return ps
+}
+
+// flexID is an Intercom id: the API documents strings, but admin_assignee_id is a number and
+// team ids arrive as either.
+type flexID string
+
+func (f *flexID) UnmarshalJSON(b []byte) error {
+	switch {
+	case string(b) == "null":
+		*f = ""
+	case b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexID(strings.TrimSpace(s))
+	case b[0] == '-' || b[0] >= '0' && b[0] <= '9':
+		*f = flexID(b)
+	default:
+		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeFor[string]()}
+	}
+	return nil
+}
+
+func (f flexID) present() bool { return f != "" }
+
+func jsonKind(b []byte) string {
+	switch b[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	}
+	return "number"
+}

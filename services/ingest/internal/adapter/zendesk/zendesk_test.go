@@ -1,0 +1,344 @@
+package zendesk
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/adaptertest"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
+)
+
+func TestGolden(t *testing.T) {
+	adaptertest.Golden(t, New(), "testdata")
+}
+
+// mapOne maps a body and returns its single event, failing otherwise.
+func mapOne(t *testing.T, body string) adapter.Event {
+	t.Helper()
+	res, err := New().Map(adapter.Delivery{Body: []byte(body), Received: adaptertest.Received})
+	if err != nil {
+		t.Fatalf("Map: %v", err)
+	}
+	if len(res.Events) != 1 {
+		t.Fatalf("got %d events (skipped %v), want 1", len(res.Events), res.Skipped)
+	}
+	return res.Events[0]
+}
+
+// commentEventBody is an event-subscription comment with the given author and visibility.
+func commentEventBody(author string, staff, public bool) string {
+	return `{"type":"zen:event-type:ticket.comment_added","id":"e-1","time":"2026-11-20T09:30:00Z",
+		"subject":"zen:ticket:7","detail":{"id":"7","requester_id":"100","assignee_id":"200","group_id":"300"},
+		"event":{"comment":{"id":"c-1","body":"hi","is_public":` + jsonBool(public) + `,
+		"author":{"id":"` + author + `","is_staff":` + jsonBool(staff) + `,"name":"x"}}}}`
+}
+
+// commentTriggerBody is a trigger comment with the given author, updater and role.
+func commentTriggerBody(author, user, role, public string) string {
+	return `{"tp_event":"comment","ticket":{"id":"7","requester_id":"100","assignee_id":"200","group_id":"300",
+		"status":"Open","priority":"Normal","updated_at":"2026-11-20T09:30Z"},
+		"current_user":{"id":"` + user + `","role":"` + role + `"},
+		"comment":{"id":"c-1","author_id":"` + author + `","is_public":"` + public + `"}}`
+}
+
+func jsonBool(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+func TestCommentActors(t *testing.T) {
+	tests := []struct {
+		name       string
+		give       string
+		wantType   string
+		wantKind   string
+		wantPublic bool
+	}{
+		{"event agent public reply", commentEventBody("200", true, true), "agent_message", "agent", true},
+		{"event private note", commentEventBody("200", true, false), "agent_message", "agent", false},
+		{"event customer", commentEventBody("100", false, true), "customer_message", "customer", true},
+		{"event system user", commentEventBody("-1", true, true), "agent_message", "automation", true},
+		{"trigger agent reply", commentTriggerBody("200", "200", "Agent", "true"), "agent_message", "agent", true},
+		{"trigger admin note", commentTriggerBody("200", "200", "Admin", "false"), "agent_message", "agent", false},
+		{"trigger requester", commentTriggerBody("100", "100", "End-user", "true"), "customer_message", "customer", true},
+		{"trigger cc'd end user", commentTriggerBody("555", "555", "End-user", "true"), "customer_message", "customer", true},
+		{"trigger system author", commentTriggerBody("-1", "-1", "", "true"), "agent_message", "automation", true},
+		{"trigger author defaults to updater", commentTriggerBody("", "200", "Agent", "TRUE"), "agent_message", "agent", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := mapOne(t, tt.give)
+			if ev.Type != tt.wantType || ev.Actor.Kind != tt.wantKind || ev.Public == nil || *ev.Public != tt.wantPublic {
+				t.Errorf("got type %s, actor %+v, public %v; want %s, %s, %v", ev.Type, ev.Actor, ev.Public, tt.wantType, tt.wantKind, tt.wantPublic)
+			}
+			if ev.AssigneeID != "200" || ev.TeamID != "300" {
+				t.Errorf("assignee %q team %q, want 200 and 300", ev.AssigneeID, ev.TeamID)
+			}
+		})
+	}
+}
+
+func TestStatusAndPriorityTables(t *testing.T) {
+	statuses := []struct {
+		give, want string
+		ok         bool
+	}{
+		{"NEW", "new", true}, {"Open", "open", true}, {"pending", "pending", true},
+		{"HOLD", "on_hold", true}, {"On-hold", "on_hold", true}, {"on hold", "on_hold", true},
+		{"SOLVED", "solved", true}, {"Closed", "closed", true},
+		{"DELETED", "", false}, {"ARCHIVED", "", false}, {"", "", false},
+	}
+	for _, tt := range statuses {
+		if got, ok := status(tt.give); got != tt.want || ok != tt.ok {
+			t.Errorf("status(%q) = %q, %v; want %q, %v", tt.give, got, ok, tt.want, tt.ok)
+		}
+	}
+	priorities := []struct {
+		give, want string
+		ok         bool
+	}{
+		{"LOW", "low", true}, {"Normal", "normal", true}, {"high", "high", true}, {"URGENT", "urgent", true},
+		{"-", "", false}, {"", "", false},
+	}
+	for _, tt := range priorities {
+		if got, ok := priority(tt.give); got != tt.want || ok != tt.ok {
+			t.Errorf("priority(%q) = %q, %v; want %q, %v", tt.give, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestRatings(t *testing.T) {
+	body := func(rating string) string {
+		return `{"tp_event":"rating","ticket":{"id":"7","requester_id":"100","updated_at":"2026-11-20T11:30Z"},
+			"satisfaction":{"current_rating":"` + rating + `","current_comment":"ok"}}`
+	}
+	tests := []struct {
+		give      string
+		wantScore int
+		wantSkip  string
+		wantErr   bool
+	}{
+		{give: "Good, I'm satisfied", wantScore: 5},
+		{give: "good", wantScore: 5},
+		{give: "Bad, I'm unsatisfied", wantScore: 1},
+		{give: "BAD", wantScore: 1},
+		{give: "Offered", wantSkip: SkipNoRating},
+		{give: "Unoffered", wantSkip: SkipNoRating},
+		{give: "", wantSkip: SkipNoRating},
+		{give: "Meh", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			res, err := New().Map(adapter.Delivery{Body: []byte(body(tt.give))})
+			if tt.wantErr {
+				var ps canonical.Problems
+				if !errors.As(err, &ps) {
+					t.Fatalf("got %v, want Problems", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantSkip != "" {
+				if len(res.Events) != 0 || len(res.Skipped) != 1 || res.Skipped[0].Reason != tt.wantSkip {
+					t.Fatalf("got %+v, want skip %s", res, tt.wantSkip)
+				}
+				return
+			}
+			s := res.Events[0].Satisfaction
+			if s == nil || s.Score != tt.wantScore || s.Scale != 2 || s.Comment != "ok" || res.Events[0].Actor != (adapter.Actor{ID: "100", Kind: "customer"}) {
+				t.Errorf("got %+v actor %+v, want score %d on scale 2 by customer 100", s, res.Events[0].Actor, tt.wantScore)
+			}
+		})
+	}
+}
+
+func TestSkips(t *testing.T) {
+	tests := []struct {
+		file string
+		want string
+	}{
+		{"event-marked-as-spam.json", SkipSpam},
+		{"event-merged.json", SkipMerged},
+		{"event-status-closed-by-merge.json", SkipMerged},
+		{"trigger-status-closed-by-merge.json", SkipMerged},
+		{"event-soft-deleted.json", SkipDeleted},
+		{"event-agent-unassigned.json", SkipUnassigned},
+		{"trigger-assignment-none.json", SkipUnassigned},
+		{"event-priority-cleared.json", SkipUnmapped},
+		{"event-subject-changed.json", SkipUnsupported},
+		{"event-user-created.json", SkipUnsupported},
+		{"trigger-rating-offered.json", SkipNoRating},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			d := adaptertest.Delivery(t, "testdata", strings.TrimSuffix(tt.file, ".json"))
+			res, err := New().Map(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Events) != 0 || len(res.Skipped) != 1 || res.Skipped[0].Reason != tt.want {
+				t.Errorf("got %+v, want one skip %s", res, tt.want)
+			}
+		})
+	}
+}
+
+// A retried delivery is byte-for-byte the same body, received later: the ids must not move.
+// A comment delivered by both wiring styles is the same event.
+func TestIDStability(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.HasSuffix(f, ".golden.json") {
+			continue
+		}
+		body, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err1 := New().Map(adapter.Delivery{Body: body, Received: adaptertest.Received})
+		retry, err2 := New().Map(adapter.Delivery{Body: body, Received: adaptertest.Received.Add(37 * time.Minute)})
+		if (err1 == nil) != (err2 == nil) || !reflect.DeepEqual(first, retry) {
+			t.Errorf("%s: a retry maps differently:\n%+v\n%+v", f, first, retry)
+		}
+	}
+	byEvent := mapOne(t, commentEventBody("200", true, true))
+	byTrigger := mapOne(t, commentTriggerBody("200", "200", "Agent", "true"))
+	if byEvent.ID != byTrigger.ID {
+		t.Errorf("comment c-1 has id %s by event and %s by trigger", byEvent.ID, byTrigger.ID)
+	}
+	if other := mapOne(t, strings.Replace(commentEventBody("200", true, true), `"c-1"`, `"c-2"`, 1)); other.ID == byEvent.ID {
+		t.Error("two comments share an event id")
+	}
+}
+
+// TestConversation replays one recorded ticket life in order and checks what the KPI engine
+// will be given; expect.json holds the figures it must derive.
+func TestConversation(t *testing.T) {
+	want := []struct{ typ, kind string }{
+		{"ticket_created", "customer"},
+		{"ticket_assigned", "agent"},
+		{"agent_message", "automation"},
+		{"agent_message", "agent"}, // private note
+		{"agent_message", "agent"},
+		{"customer_message", "customer"},
+		{"agent_message", "agent"},
+		{"status_changed", "agent"},
+		{"satisfaction_rated", "customer"},
+	}
+	var expect struct {
+		AgentID   string `json:"agent_id"`
+		TeamID    string `json:"team_id"`
+		TicketID  string `json:"ticket_id"`
+		CSATScore int    `json:"csat_score"`
+	}
+	raw, err := os.ReadFile("testdata/conversation/expect.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &expect); err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob("testdata/conversation/[0-9][0-9]-*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(want) {
+		t.Fatalf("%d deliveries, want %d", len(files), len(want))
+	}
+	var events []adapter.Event
+	for i, f := range files {
+		d := adaptertest.Delivery(t, "testdata/conversation", strings.TrimSuffix(filepath.Base(f), ".json"))
+		res, err := New().Map(d)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if len(res.Events) != 1 {
+			t.Fatalf("%s: %d events, skipped %v", f, len(res.Events), res.Skipped)
+		}
+		ev := res.Events[0]
+		if ev.Type != want[i].typ || ev.Actor.Kind != want[i].kind || ev.TicketID != expect.TicketID {
+			t.Errorf("%s: got %s by %s on %s, want %s by %s on %s", f, ev.Type, ev.Actor.Kind, ev.TicketID, want[i].typ, want[i].kind, expect.TicketID)
+		}
+		events = append(events, ev)
+	}
+	created := events[0].OccurredAt
+	for _, c := range []struct {
+		i      int
+		after  time.Duration
+		public bool
+	}{{3, 15 * time.Minute, false}, {4, 30 * time.Minute, true}, {6, time.Hour, true}} {
+		ev := events[c.i]
+		if ev.OccurredAt.Sub(created) != c.after || *ev.Public != c.public || ev.Actor.ID != expect.AgentID || ev.AssigneeID != expect.AgentID || ev.TeamID != expect.TeamID {
+			t.Errorf("event %d: %+v, want agent %s in team %s, public %v, %s after creation", c.i, ev, expect.AgentID, expect.TeamID, c.public, c.after)
+		}
+	}
+	if solved := events[7]; solved.Status != "solved" || solved.OccurredAt.Sub(created) != 2*time.Hour || solved.AssigneeID != expect.AgentID {
+		t.Errorf("solved: %+v", solved)
+	}
+	if r := events[8].Satisfaction; r == nil || r.Score != expect.CSATScore || r.Comment == "" {
+		t.Errorf("rating: %+v, want score %d with a comment", r, expect.CSATScore)
+	}
+	rawEvents, err := adapter.Encode(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := canonical.Decode(rawEvents, canonical.Options{Tenant: "acme", Now: adaptertest.Received, MaxFutureSkew: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func FuzzZendesk(f *testing.F) {
+	for _, pattern := range []string{"testdata/*.json", "testdata/conversation/*.json"} {
+		files, err := filepath.Glob(pattern)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, file := range files {
+			if strings.HasSuffix(file, ".golden.json") {
+				continue
+			}
+			body, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(body)
+		}
+	}
+	// Any instant the canonical form can hold is accepted here: the future-skew check belongs
+	// to the webhook handler, which knows the receive time.
+	end := time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		res, err := New().Map(adapter.Delivery{Body: body, Received: adaptertest.Received})
+		if err != nil {
+			var ps canonical.Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("error %v is not canonical.Problems", err)
+			}
+			return
+		}
+		if len(res.Events) == 0 {
+			return
+		}
+		raw, err := adapter.Encode(res.Events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := canonical.Decode(raw, canonical.Options{Tenant: "acme", Now: end}); err != nil {
+			t.Fatalf("invalid events %s: %v", raw, err)
+		}
+	})
+}
