@@ -136,6 +136,8 @@ type stack struct {
 	say   *prefixWriter
 
 	root, runDir string
+	// webhookToken is the demo tenant's Freshdesk URL token, empty when the tenants file is the user's.
+	webhookToken string
 	nats         *server.Server
 	redis        *proc
 	procs        []*proc
@@ -186,6 +188,17 @@ func (st *stack) run(ctx context.Context) error {
 		st.say.Printf("redis-server on %s (data %s, AOF everysec, log %s)", redisURL, st.rel(dir), st.rel(filepath.Join(dir, "redis.log")))
 	}
 
+	// Ingest's webhooks need a tenants file; the local one configures a demo tenant.
+	var ingestEnv []string
+	if os.Getenv("TICKETPULSE_TENANTS_FILE") == "" {
+		path, token, err := devTenants(st.runDir)
+		if err != nil {
+			return err
+		}
+		st.webhookToken = token
+		ingestEnv = append(ingestEnv, "TICKETPULSE_TENANTS_FILE="+path)
+	}
+
 	exited := make(chan *proc, len(st.specs))
 	for _, sp := range st.specs {
 		cmd := exec.Command(filepath.Join(st.runDir, "bin", sp.name))
@@ -197,6 +210,9 @@ func (st *stack) run(ctx context.Context) error {
 		)
 		if sp.grpcAddr != "" {
 			cmd.Env = append(cmd.Env, "TICKETPULSE_GRPC_ADDR="+sp.grpcAddr)
+		}
+		if sp.name == "ingest" {
+			cmd.Env = append(cmd.Env, ingestEnv...)
 		}
 		w := st.con.writer(sp.name, sp.colour)
 		p, err := startProc(sp.name, cmd, w, w)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -29,6 +30,10 @@ func (st *stack) printSummary(natsURL, redisURL string) {
 	fmt.Fprintf(&b, "  %-11s %s\n  %-11s %s\n", "NATS", natsURL, "Redis", redisURL)
 	if has["ingest"] {
 		fmt.Fprintf(&b, "\nPost two events (a ticket and the agent's first public reply):\n\n  %s\n", curlDemo(time.Now()))
+		if st.webhookToken != "" {
+			fmt.Fprintf(&b, "\nOr send what a Freshdesk automation sends (webhooks: see the README; tenants file %s):\n\n  %s\n",
+				st.rel(filepath.Join(st.runDir, "tenants.yaml")), webhookDemo(time.Now(), st.webhookToken))
+		}
 	}
 	if has["kpi"] {
 		fmt.Fprintf(&b, "\nRead the agent's KPIs:\n\n  %s\n", grpcurlDemo)
@@ -56,4 +61,13 @@ func curlDemo(now time.Time) string {
 		`{"id":"demo-%[1]d-2","ticket_id":"T-%[1]d","type":"agent_message","occurred_at":"%[3]s","actor":{"id":"ana","kind":"agent"},"assignee_id":"ana","team_id":"billing","priority":"high","public":true}]`,
 		n, created.Format(time.RFC3339), replied.Format(time.RFC3339))
 	return "curl -sS -X POST -H 'Content-Type: application/json' --data '" + events + "' http://127.0.0.1:8080/v1/tenants/acme/events"
+}
+
+// webhookDemo is a Freshdesk "ticket created" automation delivery (the body of
+// deploy/webhooks/freshdesk-automation-body.json, filled in) for a new ticket each run.
+func webhookDemo(now time.Time, token string) string {
+	at := now.UTC().Truncate(time.Second).Format("2006-01-02 15:04:05 UTC")
+	body := fmt.Sprintf(`{"tp_event":"created","tp_actor":"customer","triggered_event":"{ticket_action:created}","ticket":{"id":"%d","status":"Open","priority":"High","agent_email":"ana","group_name":"billing","requester_id":"cust-9","requester_email":"cust-9@example.com","source":"Email","tags":"","created_on":"%s","modified_on":"%s"}}`,
+		now.Unix(), at, at)
+	return "curl -sS -X POST -H 'Content-Type: application/json' --data '" + body + "' 'http://127.0.0.1:8080/v1/tenants/acme/webhooks/freshdesk?token=" + token + "'"
 }
