@@ -126,3 +126,12 @@ func Encode(events []Event) ([]byte, error) {
 
 // Lower is strings.ToLower after trimming spaces, for the source's enum-like strings.
 func Lower(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// One is the Result of a delivery that became exactly one event, the common case.
+func One(ev Event) Result { return Result{Events: []Event{ev}} }
+
+// Skipped is the Result of a delivery left out on purpose: one Skip with the reason (a
+// Reason* word of the source package) and a detail formatted like fmt.Sprintf.
+func Skipped(reason, format string, args ...any) Result {
+	return Result{Skipped: []Skip{{Reason: reason, Detail: fmt.Sprintf(format, args...)}}}
+}

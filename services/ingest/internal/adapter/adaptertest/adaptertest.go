@@ -14,9 +14,11 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,24 +48,20 @@ func Delivery(t testing.TB, dir, name string) adapter.Delivery {
 	}
 	h := http.Header{}
 	if raw, err := os.ReadFile(filepath.Join(dir, name+".headers")); err == nil {
-		sc := bufio.NewScanner(bytes.NewReader(raw))
-		for sc.Scan() {
-			line := strings.TrimSpace(sc.Text())
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			k, v, ok := strings.Cut(line, ":")
-			if !ok {
-				t.Fatalf("%s.headers: %q is not Name: value", name, line)
-			}
-			h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+		if h, err = parseHeaders(raw); err != nil {
+			t.Fatalf("%s.headers: %v", name, err)
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
+	return delivery(h, body)
+}
+
+// delivery is the delivery of body with the headers h, as verification passes it on.
+func delivery(h http.Header, body []byte) adapter.Delivery {
 	d := adapter.Delivery{Header: h, Body: body, Received: Received}
-	// The delivery ids the sources send, as verification passes them on.
-	for _, name := range []string{"X-Chatwoot-Delivery", "X-Zammad-Delivery", "Webhook-Id"} {
+	// The delivery ids the sources send.
+	for _, name := range deliveryIDHeaders {
 		if v := h.Get(name); v != "" {
 			d.DeliveryID = v
 		}
@@ -71,21 +69,70 @@ func Delivery(t testing.TB, dir, name string) adapter.Delivery {
 	return d
 }
 
+// deliveryIDHeaders are the headers in which the sources send their delivery ids.
+var deliveryIDHeaders = []string{"X-Chatwoot-Delivery", "X-Zammad-Delivery", "Webhook-Id"}
+
+// parseHeaders reads the "Name: value" lines of a .headers file; blank lines and lines starting
+// with # are skipped.
+func parseHeaders(raw []byte) (http.Header, error) {
+	h := http.Header{}
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			return nil, fmt.Errorf("%q is not Name: value", line)
+		}
+		h.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	return h, sc.Err()
+}
+
+// Cases returns the names of the cases in dir (the bodies, without golden files and
+// expect.json), sorted: the order in which a recorded conversation is replayed.
+func Cases(t testing.TB, dir string) []string {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range paths {
+		base := filepath.Base(p)
+		if strings.HasSuffix(base, ".golden.json") || base == "expect.json" {
+			continue
+		}
+		names = append(names, strings.TrimSuffix(base, ".json"))
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Valid fails t unless events pass canonical validation as the webhook handler runs it for a
+// delivery received at Received.
+func Valid(t testing.TB, events []adapter.Event) {
+	t.Helper()
+	if len(events) == 0 {
+		return
+	}
+	raw, err := adapter.Encode(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := canonical.Decode(raw, canonical.Options{Tenant: "acme", Now: Received, MaxFutureSkew: time.Hour}); err != nil {
+		t.Fatalf("the adapter made events that are not valid canonical events: %v\n%s", err, raw)
+	}
+}
+
 // Golden replays every case in dir through a and compares the outcome with its golden file. The
 // events must also pass canonical validation, as the webhook handler will run it.
 func Golden(t *testing.T, a adapter.Adapter, dir string) {
 	t.Helper()
-	bodies, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cases := 0
-	for _, path := range bodies {
-		if strings.HasSuffix(path, ".golden.json") {
-			continue
-		}
-		name := strings.TrimSuffix(filepath.Base(path), ".json")
-		cases++
+	names := Cases(t, dir)
+	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			d := Delivery(t, dir, name)
 			res, err := a.Map(d)
@@ -98,15 +145,7 @@ func Golden(t *testing.T, a adapter.Adapter, dir string) {
 				got.Problems = ps
 			} else {
 				got.Events, got.Skipped = res.Events, res.Skipped
-				if len(res.Events) > 0 {
-					raw, err := adapter.Encode(res.Events)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if _, err := canonical.Decode(raw, canonical.Options{Tenant: "acme", Now: Received, MaxFutureSkew: time.Hour}); err != nil {
-						t.Fatalf("the adapter made events that are not valid canonical events: %v\n%s", err, raw)
-					}
-				}
+				Valid(t, res.Events)
 			}
 			gotJSON, err := json.MarshalIndent(got, "", "  ")
 			if err != nil {
@@ -129,7 +168,7 @@ func Golden(t *testing.T, a adapter.Adapter, dir string) {
 			}
 		})
 	}
-	if cases == 0 {
+	if len(names) == 0 {
 		t.Fatalf("no cases in %s", dir)
 	}
 }

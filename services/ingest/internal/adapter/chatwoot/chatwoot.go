@@ -7,13 +7,8 @@ package chatwoot
 
 import (
 	"encoding/json"
-	"fmt"
-	"reflect"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
@@ -77,13 +72,13 @@ func (a *Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 		}
 		return mapMessage(head.Event, &m)
 	default:
-		return skip(ReasonUnsupportedEvent, "event %q", truncate(head.Event, 60)), nil
+		return adapter.Skipped(ReasonUnsupportedEvent, "event %q", adapter.Truncate(head.Event, 60)), nil
 	}
 }
 
 // message is Message#webhook_data.
 type message struct {
-	ID                flexID          `json:"id"`
+	ID                adapter.ID      `json:"id"`
 	CreatedAt         json.RawMessage `json:"created_at"`
 	MessageType       string          `json:"message_type"`
 	ContentType       string          `json:"content_type"`
@@ -93,7 +88,7 @@ type message struct {
 		SubmittedValues json.RawMessage `json:"submitted_values"`
 	} `json:"content_attributes"`
 	AdditionalAttributes struct {
-		CampaignID flexID `json:"campaign_id"`
+		CampaignID adapter.ID `json:"campaign_id"`
 	} `json:"additional_attributes"`
 	Sender       *person       `json:"sender"`
 	Conversation *conversation `json:"conversation"`
@@ -102,20 +97,20 @@ type message struct {
 // conversation is Conversation#webhook_data (Conversations::EventDataPresenter#push_data),
 // plus changed_attributes on the update events.
 type conversation struct {
-	ID       flexID   `json:"id"` // the display id, as in the dashboard URL
-	Status   string   `json:"status"`
-	Priority string   `json:"priority"`
-	Channel  string   `json:"channel"`
-	Labels   []string `json:"labels"`
+	ID       adapter.ID `json:"id"` // the display id, as in the dashboard URL
+	Status   string     `json:"status"`
+	Priority string     `json:"priority"`
+	Channel  string     `json:"channel"`
+	Labels   []string   `json:"labels"`
 	Meta     struct {
 		Sender       *person `json:"sender"`
 		Assignee     *person `json:"assignee"`
 		AssigneeType string  `json:"assignee_type"`
 		Team         *person `json:"team"`
 	} `json:"meta"`
-	TeamID       flexID `json:"team_id"`
+	TeamID       adapter.ID `json:"team_id"`
 	ContactInbox struct {
-		ContactID flexID `json:"contact_id"`
+		ContactID adapter.ID `json:"contact_id"`
 	} `json:"contact_inbox"`
 	CreatedAt         json.RawMessage              `json:"created_at"`
 	UpdatedAt         json.RawMessage              `json:"updated_at"`
@@ -125,8 +120,8 @@ type conversation struct {
 
 // person is a sender, assignee or team: user, contact, agent_bot, captain_assistant.
 type person struct {
-	ID   flexID `json:"id"`
-	Type string `json:"type"`
+	ID   adapter.ID `json:"id"`
+	Type string     `json:"type"`
 }
 
 func mapConversation(event string, c *conversation, prefix string) (adapter.Result, error) {
@@ -148,7 +143,7 @@ func mapConversation(event string, c *conversation, prefix string) (adapter.Resu
 		if ev.Status, err = status(prefix+"status", c.Status, false); err != nil {
 			return adapter.Result{}, err
 		}
-		return one(ev), nil
+		return adapter.One(ev), nil
 	case "conversation_status_changed":
 		at, err := firstTime(prefix, c, "updated_at", "timestamp")
 		if err != nil {
@@ -165,7 +160,7 @@ func mapConversation(event string, c *conversation, prefix string) (adapter.Resu
 		// Chatwoot does not say who changed the status (an agent, an automation rule, the
 		// auto-resolver); the resolution is credited to the assignee anyway.
 		ev.Actor = adapter.Actor{Kind: "system"}
-		return one(ev), nil
+		return adapter.One(ev), nil
 	default: // conversation_updated
 		return mapUpdate(c, base, prefix)
 	}
@@ -186,7 +181,7 @@ func mapUpdate(c *conversation, base adapter.Event, prefix string) (adapter.Resu
 		}
 	}
 	if !assigned && !prioritised {
-		return skip(ReasonNoKPIChange, "conversation %s", base.TicketID), nil
+		return adapter.Skipped(ReasonNoKPIChange, "conversation %s", base.TicketID), nil
 	}
 	at, err := firstTime(prefix, c, "updated_at", "timestamp")
 	if err != nil {
@@ -224,7 +219,7 @@ func mapMessage(event string, m *message) (adapter.Result, error) {
 	if m.ID == "" {
 		return adapter.Result{}, adapter.Malformed("id", "required")
 	}
-	if err := checkID("id", string(m.ID)); err != nil {
+	if err := adapter.CheckID("id", string(m.ID)); err != nil {
 		return adapter.Result{}, err
 	}
 	base, err := ticket(m.Conversation, "conversation.")
@@ -236,21 +231,21 @@ func mapMessage(event string, m *message) (adapter.Result, error) {
 		if adapter.Lower(m.ContentType) == "input_csat" {
 			return mapRating(m, base)
 		}
-		return skip(ReasonMessageEdit, "message %s", m.ID), nil
+		return adapter.Skipped(ReasonMessageEdit, "message %s", m.ID), nil
 	}
 	switch kind {
 	case "activity":
-		return skip(ReasonActivity, "message %s", m.ID), nil
+		return adapter.Skipped(ReasonActivity, "message %s", m.ID), nil
 	case "template":
-		return skip(ReasonTemplate, "message %s", m.ID), nil
+		return adapter.Skipped(ReasonTemplate, "message %s", m.ID), nil
 	case "incoming", "outgoing":
 	case "":
 		return adapter.Result{}, adapter.Malformed("message_type", "required")
 	default:
-		return adapter.Result{}, adapter.Malformed("message_type", "unknown value %q; want incoming, outgoing, activity or template", truncate(m.MessageType, 40))
+		return adapter.Result{}, adapter.Malformed("message_type", "unknown value %q; want incoming, outgoing, activity or template", adapter.Truncate(m.MessageType, 40))
 	}
 	if kind == "outgoing" && m.AdditionalAttributes.CampaignID != "" {
-		return skip(ReasonCampaign, "message %s of campaign %s", m.ID, truncate(string(m.AdditionalAttributes.CampaignID), 40)), nil
+		return adapter.Skipped(ReasonCampaign, "message %s of campaign %s", m.ID, adapter.Truncate(string(m.AdditionalAttributes.CampaignID), 40)), nil
 	}
 	at, ok, err := parseTime("created_at", m.CreatedAt)
 	if err != nil {
@@ -277,10 +272,10 @@ func mapMessage(event string, m *message) (adapter.Result, error) {
 		ev.Public = adapter.Bool(!m.Private)
 		ev.Actor = author(m.Sender)
 	}
-	if err := checkID("sender.id", ev.Actor.ID); err != nil {
+	if err := adapter.CheckID("sender.id", ev.Actor.ID); err != nil {
 		return adapter.Result{}, err
 	}
-	return one(ev), nil
+	return adapter.One(ev), nil
 }
 
 // author classifies who wrote an outgoing message. Only a user (a human agent) is an agent:
@@ -308,13 +303,13 @@ func mapRating(m *message, base adapter.Event) (adapter.Result, error) {
 	}
 	raw := m.ContentAttributes.SubmittedValues
 	if len(raw) == 0 || string(raw) == "null" {
-		return skip(ReasonMessageEdit, "CSAT survey %s not answered yet", m.ID), nil
+		return adapter.Skipped(ReasonMessageEdit, "CSAT survey %s not answered yet", m.ID), nil
 	}
 	if err := json.Unmarshal(raw, &sv); err != nil {
 		return adapter.Result{}, adapter.Malformed("content_attributes.submitted_values", "must be an object with csat_survey_response")
 	}
 	if sv.Response == nil {
-		return skip(ReasonMessageEdit, "CSAT survey %s not answered yet", m.ID), nil
+		return adapter.Skipped(ReasonMessageEdit, "CSAT survey %s not answered yet", m.ID), nil
 	}
 	field := "content_attributes.submitted_values.csat_survey_response.rating"
 	score, err := strconv.Atoi(sv.Response.Rating.String())
@@ -328,7 +323,7 @@ func mapRating(m *message, base adapter.Event) (adapter.Result, error) {
 		return adapter.Result{}, err
 	}
 	ev := base
-	comment := cleanComment(sv.Response.Feedback)
+	comment := adapter.Comment(sv.Response.Feedback)
 	// A re-rating updates the same message: the rating and comment are part of the id, so it
 	// is a new event that replaces the old rating rather than a duplicate.
 	ev.ID = adapter.EventID(Source, base.TicketID, "csat", string(m.ID), strconv.Itoa(score), comment)
@@ -339,7 +334,7 @@ func mapRating(m *message, base adapter.Event) (adapter.Result, error) {
 		ev.Actor = adapter.Actor{Kind: "system"}
 	}
 	ev.Satisfaction = &adapter.Satisfaction{Score: score, Scale: 5, Comment: comment}
-	return one(ev), nil
+	return adapter.One(ev), nil
 }
 
 // ticket builds the fields every event of the conversation shares.
@@ -347,7 +342,7 @@ func ticket(c *conversation, prefix string) (adapter.Event, error) {
 	if c.ID == "" {
 		return adapter.Event{}, adapter.Malformed(prefix+"id", "required")
 	}
-	if err := checkID(prefix+"id", string(c.ID)); err != nil {
+	if err := adapter.CheckID(prefix+"id", string(c.ID)); err != nil {
 		return adapter.Event{}, err
 	}
 	ev := adapter.Event{Source: Source, TicketID: string(c.ID)}
@@ -360,10 +355,10 @@ func ticket(c *conversation, prefix string) (adapter.Event, error) {
 	} else {
 		ev.TeamID = string(c.TeamID)
 	}
-	if err := checkID(prefix+"meta.assignee.id", ev.AssigneeID); err != nil {
+	if err := adapter.CheckID(prefix+"meta.assignee.id", ev.AssigneeID); err != nil {
 		return adapter.Event{}, err
 	}
-	if err := checkID(prefix+"meta.team.id", ev.TeamID); err != nil {
+	if err := adapter.CheckID(prefix+"meta.team.id", ev.TeamID); err != nil {
 		return adapter.Event{}, err
 	}
 	p, err := priority(prefix+"priority", c.Priority)
@@ -371,19 +366,18 @@ func ticket(c *conversation, prefix string) (adapter.Event, error) {
 		return adapter.Event{}, err
 	}
 	ev.Priority = p
-	if validText(c.Channel, canonical.MaxChannelBytes) {
-		ev.Channel = c.Channel
-	}
-	ev.Tags = tags(c.Labels)
+	// Chatwoot's channel names are kept as sent ("Channel::WebWidget"), not lower-cased.
+	ev.Channel = adapter.OptionalText(c.Channel, canonical.MaxChannelBytes)
+	ev.Tags = adapter.Tags(c.Labels)
 	return ev, nil
 }
 
 // customer is the conversation's contact, the author of what arrives without a sender.
 func customer(c *conversation) adapter.Actor {
-	if s := c.Meta.Sender; s != nil && s.ID != "" && validText(string(s.ID), canonical.MaxIDBytes) {
+	if s := c.Meta.Sender; s != nil && s.ID != "" && adapter.ValidText(string(s.ID), canonical.MaxIDBytes) {
 		return adapter.Actor{ID: string(s.ID), Kind: "customer"}
 	}
-	if id := string(c.ContactInbox.ContactID); id != "" && validText(id, canonical.MaxIDBytes) {
+	if id := string(c.ContactInbox.ContactID); id != "" && adapter.ValidText(id, canonical.MaxIDBytes) {
 		return adapter.Actor{ID: id, Kind: "customer"}
 	}
 	return adapter.Actor{Kind: "system"}
@@ -401,7 +395,7 @@ func status(field, s string, required bool) (string, error) {
 	}
 	st, ok := statuses[adapter.Lower(s)]
 	if !ok {
-		return "", adapter.Malformed(field, "unknown value %q; want open, resolved, pending or snoozed", truncate(s, 40))
+		return "", adapter.Malformed(field, "unknown value %q; want open, resolved, pending or snoozed", adapter.Truncate(s, 40))
 	}
 	return st, nil
 }
@@ -415,7 +409,7 @@ func priority(field, s string) (string, error) {
 	}
 	p, ok := priorities[adapter.Lower(s)]
 	if !ok {
-		return "", adapter.Malformed(field, "unknown value %q; want low, medium, high or urgent", truncate(s, 40))
+		return "", adapter.Malformed(field, "unknown value %q; want low, medium, high or urgent", adapter.Truncate(s, 40))
 	}
 	return p, nil
 }
@@ -458,7 +452,7 @@ func parseTime(field string, raw json.RawMessage) (t time.Time, ok bool, err err
 				return t.UTC(), true, nil
 			}
 		}
-		return time.Time{}, false, adapter.Malformed(field, "not a timestamp: %q", truncate(s, 40))
+		return time.Time{}, false, adapter.Malformed(field, "not a timestamp: %q", adapter.Truncate(s, 40))
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil {
@@ -476,106 +470,4 @@ func parseTime(field string, raw json.RawMessage) (t time.Time, ok bool, err err
 	return time.Unix(sec, usec*1000).UTC(), true, nil
 }
 
-// flexID is an id Chatwoot sends as a number (or, in the docs' samples, a string).
-type flexID string
-
-func (f *flexID) UnmarshalJSON(b []byte) error {
-	switch {
-	case string(b) == "null":
-		*f = ""
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexID(s)
-	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
-		*f = flexID(b)
-	default:
-		return &json.UnmarshalTypeError{Value: jsonKind(b[0]), Type: reflect.TypeFor[string]()}
-	}
-	return nil
-}
-
-func jsonKind(c byte) string {
-	switch c {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case 't', 'f':
-		return "bool"
-	}
-	return "value"
-}
-
-// checkID rejects an id the canonical form cannot carry (too long, control characters).
-func checkID(field, id string) error {
-	if id != "" && !validText(id, canonical.MaxIDBytes) {
-		return adapter.Malformed(field, "must be at most %d bytes without control characters", canonical.MaxIDBytes)
-	}
-	return nil
-}
-
-func validText(s string, max int) bool {
-	if len(s) > max || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
-}
-
-// tags keeps the labels the canonical form can carry: invalid ones are dropped, not the event.
-func tags(labels []string) []string {
-	var out []string
-	for _, l := range labels {
-		if len(out) == canonical.MaxTags {
-			break
-		}
-		if validText(l, canonical.MaxTagBytes) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// cleanComment drops control characters other than line breaks and tabs and cuts the comment
-// to the canonical limit on a character boundary: the rating counts even if its comment is odd.
-func cleanComment(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || (unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t') {
-			return -1
-		}
-		return r
-	}, strings.TrimSpace(s))
-	if len(s) <= canonical.MaxCommentBytes {
-		return s
-	}
-	cut := canonical.MaxCommentBytes
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
-
 func stamp(t time.Time) string { return t.Format(time.RFC3339Nano) }
-
-func one(ev adapter.Event) adapter.Result { return adapter.Result{Events: []adapter.Event{ev}} }
-
-func skip(reason, detail string, args ...any) adapter.Result {
-	return adapter.Result{Skipped: []adapter.Skip{{Reason: reason, Detail: fmt.Sprintf(detail, args...)}}}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}

@@ -7,10 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/adaptertest"
@@ -209,32 +207,19 @@ func TestSkips(t *testing.T) {
 // A retry of the same delivery (another receive time, even another delivery id) must give the
 // same event ids, and the ids of different events must differ.
 func TestIDsStableAndUnique(t *testing.T) {
-	cases, err := filepath.Glob("testdata/*.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	seen := map[string]string{}
-	for _, path := range cases {
-		name := strings.TrimSuffix(filepath.Base(path), ".json")
-		if strings.HasSuffix(name, ".golden") {
-			continue
-		}
-		d := adaptertest.Delivery(t, "testdata", name)
-		first, err1 := New().Map(d)
-		d.Received = d.Received.Add(37 * time.Minute)
-		d.DeliveryID = "retry-" + d.DeliveryID
-		again, err2 := New().Map(d)
-		if (err1 == nil) != (err2 == nil) || !reflect.DeepEqual(first, again) {
-			t.Errorf("%s: a retry mapped differently:\n%+v\n%+v", name, first, again)
-		}
-		for _, ev := range first.Events {
-			// The same message appears in several fixtures on purpose (created, edited); only
-			// events that are really the same may share an id.
-			key := ev.Type + "|" + ev.OccurredAt.String()
-			if prev, ok := seen[ev.ID]; ok && prev != key {
-				t.Errorf("%s: event id %s used for different events (%s, %s)", name, ev.ID, prev, key)
+	for _, dir := range []string{"testdata"} {
+		for _, name := range adaptertest.Cases(t, dir) {
+			first, _ := adaptertest.Retry(t, New(), adaptertest.Delivery(t, dir, name), nil)
+			for _, ev := range first.Events {
+				// The same message appears in several fixtures on purpose (created, edited); only
+				// events that are really the same may share an id.
+				key := ev.Type + "|" + ev.OccurredAt.String()
+				if prev, ok := seen[ev.ID]; ok && prev != key {
+					t.Errorf("%s: event id %s used for different events (%s, %s)", name, ev.ID, prev, key)
+				}
+				seen[ev.ID] = key
 			}
-			seen[ev.ID] = key
 		}
 	}
 }
@@ -263,146 +248,28 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
-// expectation is testdata/conversation/expect.json: what the KPI engine must derive.
-type expectation struct {
-	AgentID              string `json:"agent_id"`
-	TeamID               string `json:"team_id"`
-	FirstResponseSeconds int    `json:"first_response_seconds"`
-	NextResponseSeconds  int    `json:"next_response_seconds"`
-	Resolutions          int    `json:"resolutions"`
-	CSATCount            int    `json:"csat_count"`
-	CSATScore            int    `json:"csat_score"`
-	TicketID             string `json:"ticket_id"`
-}
-
 // TestConversation replays one recorded ticket life and checks the events against the KPI
 // figures the end-to-end test will expect, computed here the simple way (DESIGN.md §5).
 func TestConversation(t *testing.T) {
 	dir := filepath.Join("testdata", "conversation")
-	var want expectation
-	raw, err := os.ReadFile(filepath.Join(dir, "expect.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &want); err != nil {
-		t.Fatal(err)
-	}
-	paths, err := filepath.Glob(filepath.Join(dir, "[0-9][0-9]-*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(paths)
 	wantTypes := []string{"ticket_created", "ticket_assigned", "agent_message", "agent_message", "agent_message",
 		"customer_message", "agent_message", "status_changed", "satisfaction_rated"}
-	var events []adapter.Event
+	steps := adaptertest.Conversation(t, New(), dir)
 	var types []string
-	for _, p := range paths {
-		res, err := New().Map(adaptertest.Delivery(t, dir, strings.TrimSuffix(filepath.Base(p), ".json")))
-		if err != nil {
-			t.Fatalf("%s: %v", p, err)
+	for _, s := range steps {
+		if len(s.Result.Skipped) != 0 {
+			t.Errorf("%s: skipped %v", s.Name, s.Result.Skipped)
 		}
-		if len(res.Skipped) != 0 {
-			t.Errorf("%s: skipped %v", p, res.Skipped)
-		}
-		raw, err := adapter.Encode(res.Events)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := canonical.Decode(raw, canonical.Options{Tenant: "acme", Now: adaptertest.Received, MaxFutureSkew: time.Hour}); err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		for _, ev := range res.Events {
-			events = append(events, ev)
+		for _, ev := range s.Result.Events {
 			types = append(types, ev.Type)
 		}
 	}
 	if !reflect.DeepEqual(types, wantTypes) {
 		t.Fatalf("event types %v, want %v", types, wantTypes)
 	}
-	got := derive(t, events)
-	if got != want {
+	if got, want := adaptertest.Derive(t, adaptertest.Events(steps)), adaptertest.ReadExpectation(t, dir); got != want {
 		t.Errorf("derived %+v, want %+v", got, want)
 	}
 }
 
-// derive computes the expectation's figures from events in the simplest way, to check that the
-// recorded conversation says what expect.json claims.
-func derive(t *testing.T, events []adapter.Event) expectation {
-	t.Helper()
-	var x expectation
-	var created, waiting time.Time
-	answered := false
-	for _, ev := range events {
-		if x.TicketID == "" {
-			x.TicketID = ev.TicketID
-		} else if ev.TicketID != x.TicketID {
-			t.Errorf("event %s is on ticket %s, not %s", ev.ID, ev.TicketID, x.TicketID)
-		}
-		isResponse := ev.Type == "agent_message" && ev.Actor.Kind == "agent" && ev.Public != nil && *ev.Public
-		switch {
-		case ev.Type == "ticket_created":
-			created = ev.OccurredAt
-		case isResponse && !answered:
-			answered = true
-			x.FirstResponseSeconds = int(ev.OccurredAt.Sub(created).Seconds())
-			x.AgentID = ev.Actor.ID
-		case isResponse && !waiting.IsZero():
-			x.NextResponseSeconds = int(ev.OccurredAt.Sub(waiting).Seconds())
-			waiting = time.Time{}
-		case ev.Type == "customer_message" && answered && waiting.IsZero():
-			waiting = ev.OccurredAt
-		case ev.Type == "status_changed" && (ev.Status == "solved" || ev.Status == "closed"):
-			x.Resolutions++
-			x.TeamID = ev.TeamID
-			if ev.AssigneeID != x.AgentID {
-				t.Errorf("solved with assignee %q, want the responding agent %q", ev.AssigneeID, x.AgentID)
-			}
-		case ev.Type == "satisfaction_rated":
-			x.CSATCount++
-			x.CSATScore = ev.Satisfaction.Score
-		}
-	}
-	return x
-}
-
-func FuzzChatwoot(f *testing.F) {
-	for _, dir := range []string{"testdata", filepath.Join("testdata", "conversation")} {
-		paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, p := range paths {
-			if strings.HasSuffix(p, ".golden.json") || strings.HasSuffix(p, "expect.json") {
-				continue
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(b)
-		}
-	}
-	a := New()
-	f.Fuzz(func(t *testing.T, body []byte) {
-		res, err := a.Map(adapter.Delivery{Header: http.Header{}, Body: body, Received: adaptertest.Received})
-		if err != nil {
-			var ps canonical.Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("error is not canonical.Problems: %v", err)
-			}
-			return
-		}
-		if len(res.Events) == 0 {
-			return
-		}
-		raw, err := adapter.Encode(res.Events)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Any time the source can send is acceptable here; freshness is the handler's business.
-		far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
-		if _, err := canonical.Decode(raw, canonical.Options{Tenant: "acme", Now: far, MaxFutureSkew: 365 * 24 * time.Hour}); err != nil {
-			t.Fatalf("invalid canonical events: %v\n%s", err, raw)
-		}
-	})
-}
+func FuzzChatwoot(f *testing.F) { adaptertest.Fuzz(f, New(), "testdata") }

@@ -21,11 +21,11 @@ func parseChange(s string) (change, error) {
 	}
 	inner, ok := strings.CutPrefix(s, "{")
 	if inner, ok = strings.CutSuffix(inner, "}"); !ok || !strings.HasPrefix(s, "{") {
-		return change{}, adapter.Malformed("triggered_event", "not of the form {name:value} or {name:{from:x,to:y}}: %q", truncate(s, 60))
+		return change{}, adapter.Malformed("triggered_event", "not of the form {name:value} or {name:{from:x,to:y}}: %q", adapter.Truncate(s, 60))
 	}
 	key, rest, ok := strings.Cut(inner, ":")
 	if !ok {
-		return change{}, adapter.Malformed("triggered_event", "not of the form {name:value}: %q", truncate(s, 60))
+		return change{}, adapter.Malformed("triggered_event", "not of the form {name:value}: %q", adapter.Truncate(s, 60))
 	}
 	c := change{key: strings.TrimSpace(key)}
 	rest = strings.TrimSpace(rest)
@@ -36,7 +36,7 @@ func parseChange(s string) (change, error) {
 	}
 	sub, ok = strings.CutSuffix(sub, "}")
 	if !ok {
-		return change{}, adapter.Malformed("triggered_event", "unbalanced braces: %q", truncate(s, 60))
+		return change{}, adapter.Malformed("triggered_event", "unbalanced braces: %q", adapter.Truncate(s, 60))
 	}
 	for part := range strings.SplitSeq(sub, ",") {
 		k, v, _ := strings.Cut(part, ":")

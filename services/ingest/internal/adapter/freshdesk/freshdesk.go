@@ -10,7 +10,6 @@ package freshdesk
 
 import (
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -100,7 +99,7 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	case "":
 		return adapter.Result{}, adapter.Malformed("tp_event", "required: the body is not the Ticketpulse automation template")
 	default:
-		return adapter.Result{}, adapter.Malformed("tp_event", "unknown value %q; want one of created, reply, note, status, priority, assignment, rating, spam, deleted", truncate(b.TPEvent, 40))
+		return adapter.Result{}, adapter.Malformed("tp_event", "unknown value %q; want one of created, reply, note, status, priority, assignment, rating, spam, deleted", adapter.Truncate(b.TPEvent, 40))
 	}
 	bt := b.Ticket
 	if bt == nil {
@@ -108,7 +107,7 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	}
 	var t ticket
 	var err error
-	if t.id, err = rawID(bt.ID, "ticket.id"); err != nil {
+	if t.id, err = adapter.RawID(bt.ID, "ticket.id"); err != nil {
 		return adapter.Result{}, err
 	}
 	if t.id == "" {
@@ -116,21 +115,21 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	}
 	switch what {
 	case tpSpam:
-		return skip(SkipSpam, "ticket %s marked as spam", t.id), nil
+		return adapter.Skipped(SkipSpam, "ticket %s marked as spam", t.id), nil
 	case tpDeleted:
-		return skip(SkipDeleted, "ticket %s deleted", t.id), nil
+		return adapter.Skipped(SkipDeleted, "ticket %s deleted", t.id), nil
 	}
-	if t.agent, err = ident(strings.TrimSpace(bt.AgentEmail), "ticket.agent_email"); err != nil {
+	if t.agent, err = adapter.Ident(strings.TrimSpace(bt.AgentEmail), "ticket.agent_email"); err != nil {
 		return adapter.Result{}, err
 	}
-	if t.group, err = ident(strings.TrimSpace(bt.GroupName), "ticket.group_name"); err != nil {
+	if t.group, err = adapter.Ident(strings.TrimSpace(bt.GroupName), "ticket.group_name"); err != nil {
 		return adapter.Result{}, err
 	}
-	if t.customer, err = rawID(bt.RequesterID, "ticket.requester_id"); err != nil {
+	if t.customer, err = adapter.RawID(bt.RequesterID, "ticket.requester_id"); err != nil {
 		return adapter.Result{}, err
 	}
 	if t.customer == "" {
-		if t.customer, err = ident(strings.TrimSpace(bt.RequesterEmail), "ticket.requester_email"); err != nil {
+		if t.customer, err = adapter.Ident(strings.TrimSpace(bt.RequesterEmail), "ticket.requester_email"); err != nil {
 			return adapter.Result{}, err
 		}
 	}
@@ -140,12 +139,12 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	switch t.actor = adapter.Lower(b.TPActor); t.actor {
 	case "", "agent", "customer", "system", "bot":
 	default:
-		return adapter.Result{}, adapter.Malformed("tp_actor", "unknown value %q; want agent, customer, system or bot", truncate(b.TPActor, 40))
+		return adapter.Result{}, adapter.Malformed("tp_actor", "unknown value %q; want agent, customer, system or bot", adapter.Truncate(b.TPActor, 40))
 	}
 	if t.modified, err = parseTime(bt.ModifiedOn, "ticket.modified_on"); err != nil {
 		return adapter.Result{}, err
 	}
-	channel := cleanChannel(bt.Source)
+	channel := adapter.Channel(bt.Source)
 	ev := adapter.Event{
 		Source:     Source,
 		TicketID:   t.id,
@@ -153,7 +152,7 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 		AssigneeID: t.agent,
 		TeamID:     t.group,
 		Channel:    channel,
-		Tags:       cleanTags(strings.Split(bt.Tags, ",")),
+		Tags:       adapter.Tags(strings.Split(bt.Tags, ",")),
 		Actor:      t.changer(),
 	}
 	ev.Priority, _ = priority(t.change.to("priority"), bt.Priority)
@@ -183,7 +182,7 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 			case "private":
 				public = false
 			default:
-				return adapter.Result{}, adapter.Malformed("triggered_event", "a note rule sends {note_type:public} or {note_type:private}, not %q", truncate(b.TriggeredEvent, 60))
+				return adapter.Result{}, adapter.Malformed("triggered_event", "a note rule sends {note_type:public} or {note_type:private}, not %q", adapter.Truncate(b.TriggeredEvent, 60))
 			}
 		}
 		ev.Public = adapter.Bool(public)
@@ -195,7 +194,7 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 			ev.Type = "customer_message"
 		case "agent", "":
 			if t.agent == "" {
-				return skip(SkipUnknownAgent, "%s on ticket %s, which has no agent", what, t.id), nil
+				return adapter.Skipped(SkipUnknownAgent, "%s on ticket %s, which has no agent", what, t.id), nil
 			}
 			ev.Type = "agent_message"
 			ev.Actor = adapter.Actor{ID: t.agent, Kind: "agent"}
@@ -205,17 +204,17 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	case tpStatus:
 		s, ok := status(t.change.to("status"), bt.Status)
 		if !ok {
-			return skip(SkipUnmapped, "ticket %s status %.40q", t.id, bt.Status), nil
+			return adapter.Skipped(SkipUnmapped, "ticket %s status %.40q", t.id, bt.Status), nil
 		}
 		ev.Type, ev.Status = "status_changed", s
 	case tpPriority:
 		if ev.Priority == "" {
-			return skip(SkipUnmapped, "ticket %s priority %.40q", t.id, bt.Priority), nil
+			return adapter.Skipped(SkipUnmapped, "ticket %s priority %.40q", t.id, bt.Priority), nil
 		}
 		ev.Type = "priority_changed"
 	case tpAssignment:
 		if t.agent == "" && t.group == "" {
-			return skip(SkipUnassigned, "ticket %s has no agent or group", t.id), nil
+			return adapter.Skipped(SkipUnassigned, "ticket %s has no agent or group", t.id), nil
 		}
 		ev.Type = "ticket_assigned"
 	case tpRating:
@@ -229,7 +228,7 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 		ev.Type, ev.Satisfaction = "satisfaction_rated", sat
 		ev.Actor = adapter.Actor{ID: t.customer, Kind: "customer"}
 	}
-	return adapter.Result{Events: []adapter.Event{ev}}, nil
+	return adapter.One(ev), nil
 }
 
 // changer is the actor a rule's "performed by" names. Freshdesk's placeholders do not say which
@@ -332,7 +331,7 @@ func priority(code, name string) (string, bool) {
 func rating(code string) (*adapter.Satisfaction, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(code))
 	if err != nil {
-		return nil, adapter.Malformed("triggered_event", "a rating rule sends {customer_feedback:<rating>}, not %q", truncate(code, 40))
+		return nil, adapter.Malformed("triggered_event", "a rating rule sends {customer_feedback:<rating>}, not %q", adapter.Truncate(code, 40))
 	}
 	switch n {
 	case 103:
@@ -347,10 +346,6 @@ func rating(code string) (*adapter.Satisfaction, error) {
 		return &adapter.Satisfaction{Score: 2, Scale: 5}, nil
 	}
 	return nil, adapter.Malformed("triggered_event", "unknown rating %d; want 103, 102, 101, 100, -101, -102 or -103", n)
-}
-
-func skip(reason, detail string, args ...any) adapter.Result {
-	return adapter.Result{Skipped: []adapter.Skip{{Reason: reason, Detail: fmt.Sprintf(detail, args...)}}}
 }
 
 // Layouts of the timestamps the template's placeholders render: {{ticket.created_on}} and

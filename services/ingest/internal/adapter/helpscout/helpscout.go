@@ -5,16 +5,11 @@
 package helpscout
 
 import (
-	"encoding/json"
 	"fmt"
-	"reflect"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
-	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 )
 
 // Source is the canonical source name and the {source} of the webhook path.
@@ -58,7 +53,7 @@ func (a *Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	case "convo.deleted":
 		// The body is only {"id": ...}; still, it must be the conversation's.
 		var body struct {
-			ID flexID `json:"id"`
+			ID adapter.ID `json:"id"`
 		}
 		if err := adapter.DecodeJSON(d.Body, &body); err != nil {
 			return adapter.Result{}, err
@@ -66,7 +61,7 @@ func (a *Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 		if body.ID == "" {
 			return adapter.Result{}, adapter.Malformed("id", "required")
 		}
-		return skip(ReasonDeleted, "conversation %s", truncate(string(body.ID), 60)), nil
+		return adapter.Skipped(ReasonDeleted, "conversation %s", adapter.Truncate(string(body.ID), 60)), nil
 	case "satisfaction.ratings":
 		var r rating
 		if err := adapter.DecodeJSON(d.Body, &r); err != nil {
@@ -81,24 +76,24 @@ func (a *Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 		}
 		return mapConversation(event, &c)
 	default:
-		return skip(ReasonUnsupportedEvent, "event %q", truncate(event, 60)), nil
+		return adapter.Skipped(ReasonUnsupportedEvent, "event %q", adapter.Truncate(event, 60)), nil
 	}
 }
 
 // conversation is the Mailbox API 2.0 conversation object with _embedded.threads.
 type conversation struct {
-	ID            flexID  `json:"id"`
-	Number        flexID  `json:"number"`
-	Type          string  `json:"type"` // email, chat, phone
-	Status        string  `json:"status"`
-	State         string  `json:"state"`
-	MailboxID     flexID  `json:"mailboxId"`
-	Assignee      *person `json:"assignee"`
-	CreatedBy     *person `json:"createdBy"`
-	CreatedAt     string  `json:"createdAt"`
-	ClosedBy      flexID  `json:"closedBy"`
-	ClosedAt      string  `json:"closedAt"`
-	UserUpdatedAt string  `json:"userUpdatedAt"`
+	ID            adapter.ID `json:"id"`
+	Number        adapter.ID `json:"number"`
+	Type          string     `json:"type"` // email, chat, phone
+	Status        string     `json:"status"`
+	State         string     `json:"state"`
+	MailboxID     adapter.ID `json:"mailboxId"`
+	Assignee      *person    `json:"assignee"`
+	CreatedBy     *person    `json:"createdBy"`
+	CreatedAt     string     `json:"createdAt"`
+	ClosedBy      adapter.ID `json:"closedBy"`
+	ClosedAt      string     `json:"closedAt"`
+	UserUpdatedAt string     `json:"userUpdatedAt"`
 	Tags          []struct {
 		Tag string `json:"tag"`
 	} `json:"tags"`
@@ -108,9 +103,9 @@ type conversation struct {
 }
 
 type thread struct {
-	ID     flexID `json:"id"`
-	Type   string `json:"type"`
-	State  string `json:"state"`
+	ID     adapter.ID `json:"id"`
+	Type   string     `json:"type"`
+	State  string     `json:"state"`
 	Action *struct {
 		Type string `json:"type"`
 	} `json:"action"`
@@ -125,18 +120,18 @@ type thread struct {
 
 // person is a Help Scout user, customer or team reference.
 type person struct {
-	ID   flexID `json:"id"`
-	Type string `json:"type"`
+	ID   adapter.ID `json:"id"`
+	Type string     `json:"type"`
 }
 
 // rating is the webhook rating object.
 type rating struct {
-	ID       flexID  `json:"id"`
-	Customer *person `json:"customer"`
-	TicketID flexID  `json:"ticketId"`
-	ThreadID flexID  `json:"threadId"`
+	ID       adapter.ID `json:"id"`
+	Customer *person    `json:"customer"`
+	TicketID adapter.ID `json:"ticketId"`
+	ThreadID adapter.ID `json:"threadId"`
 	Mailbox  *struct {
-		ID flexID `json:"id"`
+		ID adapter.ID `json:"id"`
 	} `json:"mailbox"`
 	Rating     string `json:"rating"`
 	Comments   string `json:"comments"`
@@ -153,11 +148,11 @@ func mapConversation(event string, c *conversation) (adapter.Result, error) {
 	// merged or deleted conversation is not support work.
 	switch {
 	case event == "convo.merged":
-		return skip(ReasonMerged, "conversation %s", base.TicketID), nil
+		return adapter.Skipped(ReasonMerged, "conversation %s", base.TicketID), nil
 	case adapter.Lower(c.Status) == "spam":
-		return skip(ReasonSpam, "conversation %s (%s)", base.TicketID, event), nil
+		return adapter.Skipped(ReasonSpam, "conversation %s (%s)", base.TicketID, event), nil
 	case adapter.Lower(c.State) == "deleted":
-		return skip(ReasonDeleted, "conversation %s (%s)", base.TicketID, event), nil
+		return adapter.Skipped(ReasonDeleted, "conversation %s (%s)", base.TicketID, event), nil
 	}
 	st, err := status(c.Status)
 	if err != nil {
@@ -178,7 +173,7 @@ func mapConversation(event string, c *conversation) (adapter.Result, error) {
 		if err := checkActor("createdBy.id", ev.Actor); err != nil {
 			return adapter.Result{}, err
 		}
-		return one(ev), nil
+		return adapter.One(ev), nil
 	case "convo.assigned", "convo.moved":
 		// Moving to another mailbox changes the team (team_id is the mailbox).
 		at, err := lastChange(c)
@@ -190,7 +185,7 @@ func mapConversation(event string, c *conversation) (adapter.Result, error) {
 		ev.Type = "ticket_assigned"
 		ev.OccurredAt = at
 		ev.Actor = adapter.Actor{Kind: "system"}
-		return one(ev), nil
+		return adapter.One(ev), nil
 	case "convo.status":
 		at, err := lastChange(c)
 		if err != nil {
@@ -215,7 +210,7 @@ func mapConversation(event string, c *conversation) (adapter.Result, error) {
 		}
 		ev.ID = adapter.EventID(Source, base.TicketID, event, st, stamp(at))
 		ev.OccurredAt = at
-		return one(ev), nil
+		return adapter.One(ev), nil
 	default:
 		return mapThread(event, c, base)
 	}
@@ -265,11 +260,11 @@ func mapThread(event string, c *conversation, base adapter.Event) (adapter.Resul
 	}
 	t := &c.Embedded.Threads[best]
 	field := fmt.Sprintf("_embedded.threads[%d]", best)
-	if err := checkID(field+".id", string(t.ID)); err != nil {
+	if err := adapter.CheckID(field+".id", string(t.ID)); err != nil {
 		return adapter.Result{}, err
 	}
 	if s := adapter.Lower(t.State); s == "draft" || s == "underreview" {
-		return skip(ReasonDraft, "thread %s is %s", t.ID, s), nil
+		return adapter.Skipped(ReasonDraft, "thread %s is %s", t.ID, s), nil
 	}
 	ev := base
 	ev.ID = "thread:" + string(t.ID)
@@ -294,7 +289,7 @@ func mapThread(event string, c *conversation, base adapter.Event) (adapter.Resul
 	if err := checkActor(field+".createdBy.id", ev.Actor); err != nil {
 		return adapter.Result{}, err
 	}
-	return one(ev), nil
+	return adapter.One(ev), nil
 }
 
 // author classifies who wrote an agent-side thread. A thread a workflow sent is automation even
@@ -370,13 +365,13 @@ func mapRating(r *rating) (adapter.Result, error) {
 		return adapter.Result{}, adapter.Malformed("ticketId", "required")
 	}
 	for _, f := range []struct{ name, id string }{{"id", string(r.ID)}, {"ticketId", string(r.TicketID)}} {
-		if err := checkID(f.name, f.id); err != nil {
+		if err := adapter.CheckID(f.name, f.id); err != nil {
 			return adapter.Result{}, err
 		}
 	}
 	score, ok := ratings[adapter.Lower(r.Rating)]
 	if !ok {
-		return adapter.Result{}, adapter.Malformed("rating", "unknown value %q; want Great, Okay or Bad (Not Good)", truncate(r.Rating, 40))
+		return adapter.Result{}, adapter.Malformed("rating", "unknown value %q; want Great, Okay or Bad (Not Good)", adapter.Truncate(r.Rating, 40))
 	}
 	// A changed rating keeps its id and gets a new modifiedAt.
 	at, err := parseTime("modifiedAt", r.ModifiedAt, false)
@@ -389,7 +384,7 @@ func mapRating(r *rating) (adapter.Result, error) {
 		}
 	}
 	ev := adapter.Event{Source: Source, TicketID: string(r.TicketID), Type: "satisfaction_rated", OccurredAt: at}
-	comment := cleanComment(r.Comments)
+	comment := adapter.Comment(r.Comments)
 	ev.ID = adapter.EventID(Source, "rating", string(r.ID), adapter.Lower(r.Rating), stamp(at))
 	ev.Actor = adapter.Actor{Kind: "system"}
 	if r.Customer != nil && r.Customer.ID != "" {
@@ -400,12 +395,12 @@ func mapRating(r *rating) (adapter.Result, error) {
 	}
 	if r.Mailbox != nil {
 		ev.TeamID = string(r.Mailbox.ID)
-		if err := checkID("mailbox.id", ev.TeamID); err != nil {
+		if err := adapter.CheckID("mailbox.id", ev.TeamID); err != nil {
 			return adapter.Result{}, err
 		}
 	}
 	ev.Satisfaction = &adapter.Satisfaction{Score: score, Scale: 3, Comment: comment}
-	return one(ev), nil
+	return adapter.One(ev), nil
 }
 
 // ticket builds the fields every event of the conversation shares. The ticket id is the
@@ -420,21 +415,16 @@ func ticket(c *conversation) (adapter.Event, error) {
 		ev.AssigneeID = string(a.ID)
 	}
 	for _, f := range []struct{ name, id string }{{"id", ev.TicketID}, {"mailboxId", ev.TeamID}, {"assignee.id", ev.AssigneeID}} {
-		if err := checkID(f.name, f.id); err != nil {
+		if err := adapter.CheckID(f.name, f.id); err != nil {
 			return adapter.Event{}, err
 		}
 	}
-	if ch := adapter.Lower(c.Type); validText(ch, canonical.MaxChannelBytes) {
-		ev.Channel = ch
+	ev.Channel = adapter.Channel(c.Type)
+	tags := make([]string, len(c.Tags))
+	for i, t := range c.Tags {
+		tags[i] = t.Tag
 	}
-	for _, t := range c.Tags {
-		if len(ev.Tags) == canonical.MaxTags {
-			break
-		}
-		if validText(t.Tag, canonical.MaxTagBytes) {
-			ev.Tags = append(ev.Tags, t.Tag)
-		}
-	}
+	ev.Tags = adapter.Tags(tags)
 	return ev, nil
 }
 
@@ -449,7 +439,7 @@ func status(s string) (string, error) {
 	}
 	st, ok := statuses[adapter.Lower(s)]
 	if !ok {
-		return "", adapter.Malformed("status", "unknown value %q; want active, pending, closed or spam", truncate(s, 40))
+		return "", adapter.Malformed("status", "unknown value %q; want active, pending, closed or spam", adapter.Truncate(s, 40))
 	}
 	return st, nil
 }
@@ -493,46 +483,13 @@ func parseTime(field, s string, required bool) (time.Time, error) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil || t.Year() < 1 || t.Year() > 9999 {
-		return time.Time{}, adapter.Malformed(field, "not an ISO 8601 time (e.g. 2026-03-02T09:14:05Z): %q", truncate(s, 40))
+		return time.Time{}, adapter.Malformed(field, "not an ISO 8601 time (e.g. 2026-03-02T09:14:05Z): %q", adapter.Truncate(s, 40))
 	}
 	return t.UTC(), nil
 }
 
-// flexID is an id Help Scout sends as a number (or a string).
-type flexID string
-
-func (f *flexID) UnmarshalJSON(b []byte) error {
-	switch {
-	case string(b) == "null":
-		*f = ""
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexID(s)
-	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
-		*f = flexID(b)
-	default:
-		return &json.UnmarshalTypeError{Value: jsonKind(b[0]), Type: reflect.TypeFor[string]()}
-	}
-	return nil
-}
-
-func jsonKind(c byte) string {
-	switch c {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case 't', 'f':
-		return "bool"
-	}
-	return "value"
-}
-
 // idLess orders thread ids numerically when they are numbers of equal sign.
-func idLess(a, b flexID) bool {
+func idLess(a, b adapter.ID) bool {
 	if len(a) != len(b) {
 		return len(a) < len(b)
 	}
@@ -549,61 +506,6 @@ func contains(list []string, s string) bool {
 }
 
 // checkActor rejects actor ids the canonical form cannot carry.
-func checkActor(field string, a adapter.Actor) error { return checkID(field, a.ID) }
-
-// checkID rejects an id the canonical form cannot carry (too long, control characters).
-func checkID(field, id string) error {
-	if id != "" && !validText(id, canonical.MaxIDBytes) {
-		return adapter.Malformed(field, "must be at most %d bytes without control characters", canonical.MaxIDBytes)
-	}
-	return nil
-}
-
-func validText(s string, max int) bool {
-	if len(s) > max || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
-}
-
-// cleanComment drops control characters other than line breaks and tabs and cuts the comment
-// to the canonical limit on a character boundary: the rating counts even if its comment is odd.
-func cleanComment(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == utf8.RuneError || (unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t') {
-			return -1
-		}
-		return r
-	}, strings.TrimSpace(s))
-	if len(s) <= canonical.MaxCommentBytes {
-		return s
-	}
-	cut := canonical.MaxCommentBytes
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
+func checkActor(field string, a adapter.Actor) error { return adapter.CheckID(field, a.ID) }
 
 func stamp(t time.Time) string { return t.Format(time.RFC3339Nano) }
-
-func one(ev adapter.Event) adapter.Result { return adapter.Result{Events: []adapter.Event{ev}} }
-
-func skip(reason, detail string, args ...any) adapter.Result {
-	return adapter.Result{Skipped: []adapter.Skip{{Reason: reason, Detail: fmt.Sprintf(detail, args...)}}}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}

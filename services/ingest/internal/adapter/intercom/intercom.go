@@ -5,12 +5,8 @@ package intercom
 
 import (
 	"encoding/json"
-	"reflect"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
@@ -67,10 +63,10 @@ func New() *Adapter { return &Adapter{} }
 func (*Adapter) Source() string { return Source }
 
 type notification struct {
-	Type      string `json:"type"`
-	ID        flexID `json:"id"`
-	Topic     string `json:"topic"`
-	CreatedAt int64  `json:"created_at"`
+	Type      string            `json:"type"`
+	ID        adapter.TrimmedID `json:"id"`
+	Topic     string            `json:"topic"`
+	CreatedAt int64             `json:"created_at"`
 	Data      *struct {
 		// The item is decoded per topic: only conversation topics carry a conversation.
 		Item json.RawMessage `json:"item"`
@@ -78,31 +74,31 @@ type notification struct {
 }
 
 type conversation struct {
-	ID              flexID       `json:"id"`
-	CreatedAt       int64        `json:"created_at"`
-	UpdatedAt       int64        `json:"updated_at"`
-	State           string       `json:"state"`
-	Priority        string       `json:"priority"`
-	AdminAssigneeID flexID       `json:"admin_assignee_id"`
-	TeamAssigneeID  flexID       `json:"team_assignee_id"`
-	Source          *source      `json:"source"`
-	Tags            *tagList     `json:"tags"`
-	Rating          *rating      `json:"conversation_rating"`
-	Parts           *partList    `json:"conversation_parts"`
-	Contacts        *contactList `json:"contacts"`
+	ID              adapter.TrimmedID `json:"id"`
+	CreatedAt       int64             `json:"created_at"`
+	UpdatedAt       int64             `json:"updated_at"`
+	State           string            `json:"state"`
+	Priority        string            `json:"priority"`
+	AdminAssigneeID adapter.TrimmedID `json:"admin_assignee_id"`
+	TeamAssigneeID  adapter.TrimmedID `json:"team_assignee_id"`
+	Source          *source           `json:"source"`
+	Tags            *tagList          `json:"tags"`
+	Rating          *rating           `json:"conversation_rating"`
+	Parts           *partList         `json:"conversation_parts"`
+	Contacts        *contactList      `json:"contacts"`
 }
 
 type source struct {
-	Type        string `json:"type"`
-	ID          flexID `json:"id"`
-	DeliveredAs string `json:"delivered_as"`
-	Author      author `json:"author"`
+	Type        string            `json:"type"`
+	ID          adapter.TrimmedID `json:"id"`
+	DeliveredAs string            `json:"delivered_as"`
+	Author      author            `json:"author"`
 }
 
 type author struct {
-	Type        string `json:"type"`
-	ID          flexID `json:"id"`
-	FromAIAgent bool   `json:"from_ai_agent"`
+	Type        string            `json:"type"`
+	ID          adapter.TrimmedID `json:"id"`
+	FromAIAgent bool              `json:"from_ai_agent"`
 }
 
 type tagList struct {
@@ -116,16 +112,16 @@ type partList struct {
 }
 
 type part struct {
-	ID         flexID     `json:"id"`
-	PartType   string     `json:"part_type"`
-	CreatedAt  int64      `json:"created_at"`
-	AssignedTo *reference `json:"assigned_to"`
-	Author     author     `json:"author"`
+	ID         adapter.TrimmedID `json:"id"`
+	PartType   string            `json:"part_type"`
+	CreatedAt  int64             `json:"created_at"`
+	AssignedTo *reference        `json:"assigned_to"`
+	Author     author            `json:"author"`
 }
 
 type reference struct {
-	Type string `json:"type"`
-	ID   flexID `json:"id"`
+	Type string            `json:"type"`
+	ID   adapter.TrimmedID `json:"id"`
 }
 
 type rating struct {
@@ -149,7 +145,7 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 		return adapter.Result{}, err
 	}
 	if n.Type != "notification_event" {
-		return adapter.Result{}, adapter.Malformed("type", "must be \"notification_event\", not %q", clip(n.Type, 40))
+		return adapter.Result{}, adapter.Malformed("type", "must be \"notification_event\", not %q", adapter.Truncate(n.Type, 40))
 	}
 	if n.Topic == "" {
 		return adapter.Result{}, adapter.Malformed("topic", "required")
@@ -159,12 +155,12 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	case "conversation.rating.added", "conversation.priority.updated", "conversation.deleted":
 	default:
 		if !partTopics[n.Topic] {
-			res.Skipped = append(res.Skipped, adapter.Skip{Reason: SkipUnsupportedEvent, Detail: "topic " + clip(n.Topic, 80)})
+			res.Skipped = append(res.Skipped, adapter.Skip{Reason: SkipUnsupportedEvent, Detail: "topic " + adapter.Truncate(n.Topic, 80)})
 			return res, nil
 		}
 	}
 	if n.Data == nil || len(n.Data.Item) == 0 || string(n.Data.Item) == "null" {
-		return adapter.Result{}, adapter.Malformed("data.item", "required for topic %s", clip(n.Topic, 80))
+		return adapter.Result{}, adapter.Malformed("data.item", "required for topic %s", adapter.Truncate(n.Topic, 80))
 	}
 	var c conversation
 	if err := adapter.DecodeJSON(n.Data.Item, &c); err != nil {
@@ -203,7 +199,7 @@ func (m *mapper) run() error {
 		if m.c.Source != nil {
 			switch m.c.Source.DeliveredAs {
 			case "automated", "campaigns_initiated":
-				m.skip(SkipCampaign, "conversation "+m.cid+" delivered as "+clip(m.c.Source.DeliveredAs, 40))
+				m.skip(SkipCampaign, "conversation "+m.cid+" delivered as "+adapter.Truncate(m.c.Source.DeliveredAs, 40))
 				return nil
 			}
 		}
@@ -244,14 +240,14 @@ func (m *mapper) event(typ string, at time.Time, actor adapter.Actor) adapter.Ev
 		Priority:   priorityOf(m.c.Priority),
 	}
 	if m.c.Source != nil {
-		ev.Channel = optionalText(m.c.Source.Type, canonical.MaxChannelBytes)
+		ev.Channel = adapter.OptionalText(m.c.Source.Type, canonical.MaxChannelBytes)
 	}
 	if m.c.Tags != nil {
-		for _, t := range m.c.Tags.Tags {
-			if len(ev.Tags) < canonical.MaxTags && optionalText(t.Name, canonical.MaxTagBytes) != "" {
-				ev.Tags = append(ev.Tags, t.Name)
-			}
+		tags := make([]string, len(m.c.Tags.Tags))
+		for i, t := range m.c.Tags.Tags {
+			tags[i] = t.Name
 		}
+		ev.Tags = adapter.Tags(tags)
 	}
 	return ev
 }
@@ -328,7 +324,7 @@ func (m *mapper) part(i int, p *part) error {
 	kind := p.PartType
 	_, changesStatus := statusByPart[kind]
 	if kind != "comment" && kind != "note" && !changesStatus && !assignmentParts[kind] {
-		m.skip(SkipActivityPart, "part "+pid+" of type "+clip(kind, 64))
+		m.skip(SkipActivityPart, "part "+pid+" of type "+adapter.Truncate(kind, 64))
 		return nil
 	}
 	actor, known, err := actorOf(field+".author", p.Author)
@@ -408,7 +404,7 @@ func (m *mapper) rating() error {
 	}
 	ev := m.event("satisfaction_rated", at, adapter.Actor{ID: customer, Kind: "customer"})
 	ev.ID = adapter.EventID(Source, m.cid, "rating", strconv.FormatInt(ts, 10), strconv.Itoa(*r.Rating))
-	ev.Satisfaction = &adapter.Satisfaction{Score: *r.Rating, Scale: 5, Comment: comment(r.Remark)}
+	ev.Satisfaction = &adapter.Satisfaction{Score: *r.Rating, Scale: 5, Comment: adapter.Comment(r.Remark)}
 	m.res.Events = append(m.res.Events, ev)
 	return nil
 }
@@ -422,7 +418,7 @@ func (m *mapper) priority() error {
 	}
 	p := priorityOf(m.c.Priority)
 	if p == "" {
-		m.skip(SkipUnmappedPriority, "priority "+strconv.Quote(clip(m.c.Priority, 40)))
+		m.skip(SkipUnmappedPriority, "priority "+strconv.Quote(adapter.Truncate(m.c.Priority, 40)))
 		return nil
 	}
 	ts := m.c.UpdatedAt
@@ -460,11 +456,11 @@ func actorOf(field string, a author) (actor adapter.Actor, known bool, err error
 	case "":
 		return adapter.Actor{}, false, nil
 	default:
-		return adapter.Actor{}, false, adapter.Malformed(field+".type", "unknown value %q; want admin, user, lead, contact, bot or team", clip(a.Type, 40))
+		return adapter.Actor{}, false, adapter.Malformed(field+".type", "unknown value %q; want admin, user, lead, contact, bot or team", adapter.Truncate(a.Type, 40))
 	}
 	id := optionalID(a.ID)
 	if id == "" && (kind == "agent" || kind == "customer") {
-		if a.ID.present() {
+		if present(a.ID) {
 			return adapter.Actor{}, false, adapter.Malformed(field+".id", "longer than %d bytes or contains a control character", canonical.MaxIDBytes)
 		}
 		return adapter.Actor{}, false, adapter.Malformed(field+".id", "required for a %s author", a.Type)
@@ -501,25 +497,6 @@ func priorityOf(p string) string {
 	return ""
 }
 
-// comment makes a remark fit the canonical comment: no control characters but line breaks and
-// tabs, at most MaxCommentBytes, cut on a character boundary.
-func comment(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t' {
-			return -1
-		}
-		return r
-	}, strings.TrimSpace(s))
-	if len(s) <= canonical.MaxCommentBytes {
-		return s
-	}
-	n := canonical.MaxCommentBytes
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
 // Unix seconds of a plausible source timestamp; they also keep the canonical encoding valid.
 const (
 	minUnix = 1 // 1970-01-01T00:00:01Z
@@ -536,45 +513,26 @@ func requiredTime(field string, ts int64) (time.Time, error) {
 	return time.Unix(ts, 0).UTC(), nil
 }
 
-func requiredID(field string, id flexID) (string, error) {
-	if !id.present() {
+func requiredID(field string, id adapter.TrimmedID) (string, error) {
+	if !present(id) {
 		return "", adapter.Malformed(field, "required")
 	}
 	s := string(id)
 	if len(s) > canonical.MaxIDBytes {
 		return "", adapter.Malformed(field, "longer than %d bytes", canonical.MaxIDBytes)
 	}
-	if hasControl(s) {
+	if adapter.HasControl(s) {
 		return "", adapter.Malformed(field, "contains a control character")
 	}
 	return s, nil
 }
 
 // optionalID is the id when it names someone: Intercom reports "no admin" as null or 0.
-func optionalID(id flexID) string {
-	if !id.present() || id == "0" {
+func optionalID(id adapter.TrimmedID) string {
+	if !present(id) || id == "0" {
 		return ""
 	}
-	return optionalText(string(id), canonical.MaxIDBytes)
-}
-
-func optionalText(s string, max int) string {
-	if s == "" || len(s) > max || hasControl(s) {
-		return ""
-	}
-	return s
-}
-
-func hasControl(s string) bool { return strings.IndexFunc(s, unicode.IsControl) >= 0 }
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
+	return adapter.OptionalText(string(id), canonical.MaxIDBytes)
 }
 
 // prefixed puts the item's path before the fields of the problems found decoding it alone.
@@ -593,38 +551,6 @@ func prefixed(prefix string, err error) error {
 	return ps
 }
 
-// flexID is an Intercom id: the API documents strings, but admin_assignee_id is a number and
-// team ids arrive as either.
-type flexID string
-
-func (f *flexID) UnmarshalJSON(b []byte) error {
-	switch {
-	case string(b) == "null":
-		*f = ""
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexID(strings.TrimSpace(s))
-	case b[0] == '-' || b[0] >= '0' && b[0] <= '9':
-		*f = flexID(b)
-	default:
-		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeFor[string]()}
-	}
-	return nil
-}
-
-func (f flexID) present() bool { return f != "" }
-
-func jsonKind(b []byte) string {
-	switch b[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case 't', 'f':
-		return "bool"
-	}
-	return "number"
-}
+// present reports whether an Intercom id holds a value. The API documents ids as strings, but
+// admin_assignee_id is a number and team ids arrive as either, hence adapter.TrimmedID.
+func present(f adapter.TrimmedID) bool { return f != "" }

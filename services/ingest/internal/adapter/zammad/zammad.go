@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
@@ -72,32 +71,32 @@ type payload struct {
 }
 
 type ticket struct {
-	ID                    flexID   `json:"id"`
-	State                 ref      `json:"state"`
-	Priority              ref      `json:"priority"`
-	OwnerID               flexID   `json:"owner_id"`
-	Owner                 ref      `json:"owner"`
-	GroupID               flexID   `json:"group_id"`
-	Group                 ref      `json:"group"`
-	CustomerID            flexID   `json:"customer_id"`
-	CreatedByID           flexID   `json:"created_by_id"`
-	UpdatedByID           flexID   `json:"updated_by_id"`
-	CreatedAt             string   `json:"created_at"`
-	UpdatedAt             string   `json:"updated_at"`
-	ArticleIDs            []flexID `json:"article_ids"`
-	CreateArticleSender   ref      `json:"create_article_sender"`
-	CreateArticleSenderID flexID   `json:"create_article_sender_id"`
-	CreateArticleType     ref      `json:"create_article_type"`
+	ID                    adapter.TrimmedID   `json:"id"`
+	State                 ref                 `json:"state"`
+	Priority              ref                 `json:"priority"`
+	OwnerID               adapter.TrimmedID   `json:"owner_id"`
+	Owner                 ref                 `json:"owner"`
+	GroupID               adapter.TrimmedID   `json:"group_id"`
+	Group                 ref                 `json:"group"`
+	CustomerID            adapter.TrimmedID   `json:"customer_id"`
+	CreatedByID           adapter.TrimmedID   `json:"created_by_id"`
+	UpdatedByID           adapter.TrimmedID   `json:"updated_by_id"`
+	CreatedAt             string              `json:"created_at"`
+	UpdatedAt             string              `json:"updated_at"`
+	ArticleIDs            []adapter.TrimmedID `json:"article_ids"`
+	CreateArticleSender   ref                 `json:"create_article_sender"`
+	CreateArticleSenderID adapter.TrimmedID   `json:"create_article_sender_id"`
+	CreateArticleType     ref                 `json:"create_article_type"`
 }
 
 type article struct {
-	ID          flexID   `json:"id"`
-	Sender      ref      `json:"sender"`
-	Type        ref      `json:"type"`
-	Internal    flexBool `json:"internal"`
-	CreatedAt   string   `json:"created_at"`
-	CreatedByID flexID   `json:"created_by_id"`
-	OriginByID  flexID   `json:"origin_by_id"`
+	ID          adapter.TrimmedID `json:"id"`
+	Sender      ref               `json:"sender"`
+	Type        ref               `json:"type"`
+	Internal    flexBool          `json:"internal"`
+	CreatedAt   string            `json:"created_at"`
+	CreatedByID adapter.TrimmedID `json:"created_by_id"`
+	OriginByID  adapter.TrimmedID `json:"origin_by_id"`
 }
 
 // Map turns one trigger delivery into events. Event ids come from Zammad's own ids and
@@ -119,12 +118,12 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	if p.Event != nil {
 		event = *p.Event
 		if !slices.Contains(customEvents, event) {
-			return adapter.Result{}, adapter.Malformed("event", "unknown value %q; want one of %s", clip(event, 40), strings.Join(customEvents, ", "))
+			return adapter.Result{}, adapter.Malformed("event", "unknown value %q; want one of %s", adapter.Truncate(event, 40), strings.Join(customEvents, ", "))
 		}
 	}
 	var msg *adapter.Event
 	var articleID string
-	if p.Article != nil && p.Article.ID.present() {
+	if p.Article != nil && present(p.Article.ID) {
 		m, err := t.message(p.Article)
 		if err != nil {
 			return adapter.Result{}, err
@@ -159,7 +158,7 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 		if ev, ok := t.stateChanged(); ok {
 			res.Events = append(res.Events, ev)
 		} else {
-			res.Skipped = append(res.Skipped, adapter.Skip{Reason: SkipUnmappedState, Detail: "state " + strconv.Quote(clip(t.stateName, 64))})
+			res.Skipped = append(res.Skipped, adapter.Skip{Reason: SkipUnmappedState, Detail: "state " + strconv.Quote(adapter.Truncate(t.stateName, 64))})
 		}
 	case event == eventOwnerChanged:
 		res.Events = append(res.Events, t.ownerChanged())
@@ -167,7 +166,7 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 		if ev, ok := t.priorityChanged(); ok {
 			res.Events = append(res.Events, ev)
 		} else {
-			res.Skipped = append(res.Skipped, adapter.Skip{Reason: SkipUnmappedPriority, Detail: "priority " + strconv.Quote(clip(t.priorityName, 64))})
+			res.Skipped = append(res.Skipped, adapter.Skip{Reason: SkipUnmappedPriority, Detail: "priority " + strconv.Quote(adapter.Truncate(t.priorityName, 64))})
 		}
 	}
 	return res, nil
@@ -225,7 +224,7 @@ func snapshotOf(t *ticket) (*snapshot, error) {
 	if s.createSender == "" {
 		s.createSender = senderByID[optionalID(t.CreateArticleSenderID)]
 	}
-	s.channel = optionalText(adapter.Lower(t.CreateArticleType.name()), canonical.MaxChannelBytes)
+	s.channel = adapter.OptionalText(adapter.Lower(t.CreateArticleType.name()), canonical.MaxChannelBytes)
 	// Article ids grow with creation, so the smallest is the ticket's first article.
 	first := int64(-1)
 	for _, id := range t.ArticleIDs {
@@ -376,9 +375,9 @@ func (s *snapshot) message(a *article) (adapter.Event, error) {
 		typ = "agent_message"
 		actor = adapter.Actor{Kind: "system"}
 	default:
-		return adapter.Event{}, adapter.Malformed("article.sender", "unknown value %q; want Customer, Agent or System", clip(a.Sender.name(), 40))
+		return adapter.Event{}, adapter.Malformed("article.sender", "unknown value %q; want Customer, Agent or System", adapter.Truncate(a.Sender.name(), 40))
 	}
-	ev := s.event(typ, at, actor, optionalText(adapter.Lower(a.Type.name()), canonical.MaxChannelBytes))
+	ev := s.event(typ, at, actor, adapter.OptionalText(adapter.Lower(a.Type.name()), canonical.MaxChannelBytes))
 	ev.ID = adapter.EventID(Source, s.id, "article", id)
 	ev.Public = adapter.Bool(!bool(a.Internal))
 	return ev, nil
@@ -406,80 +405,39 @@ func requiredTime(field, s string) (time.Time, error) {
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			if t.Before(minTime) || t.After(maxTime) {
-				return time.Time{}, adapter.Malformed(field, "out of range: %q", clip(s, 40))
+				return time.Time{}, adapter.Malformed(field, "out of range: %q", adapter.Truncate(s, 40))
 			}
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, adapter.Malformed(field, "not a timestamp: %q", clip(s, 40))
+	return time.Time{}, adapter.Malformed(field, "not a timestamp: %q", adapter.Truncate(s, 40))
 }
 
-func requiredID(field string, id flexID) (string, error) {
-	if !id.present() {
+func requiredID(field string, id adapter.TrimmedID) (string, error) {
+	if !present(id) {
 		return "", adapter.Malformed(field, "required")
 	}
 	s := string(id)
 	if len(s) > canonical.MaxIDBytes {
 		return "", adapter.Malformed(field, "longer than %d bytes", canonical.MaxIDBytes)
 	}
-	if hasControl(s) {
+	if adapter.HasControl(s) {
 		return "", adapter.Malformed(field, "contains a control character")
 	}
 	return s, nil
 }
 
 // optionalID is the id when it is usable, else "" (optional ids are left out, not rejected).
-func optionalID(id flexID) string {
-	if !id.present() {
+func optionalID(id adapter.TrimmedID) string {
+	if !present(id) {
 		return ""
 	}
-	return optionalText(string(id), canonical.MaxIDBytes)
-}
-
-func optionalText(s string, max int) string {
-	if len(s) > max || hasControl(s) {
-		return ""
-	}
-	return s
-}
-
-func hasControl(s string) bool { return strings.IndexFunc(s, unicode.IsControl) >= 0 }
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-// flexID is a Zammad id, which the default payload sends as a number and the custom payload as
-// a number or (older Zammad versions, or a placeholder that failed) a string.
-type flexID string
-
-func (f *flexID) UnmarshalJSON(b []byte) error {
-	switch {
-	case string(b) == "null":
-		*f = ""
-	case b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = flexID(strings.TrimSpace(s))
-	case b[0] == '-' || b[0] >= '0' && b[0] <= '9':
-		*f = flexID(b)
-	default:
-		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeFor[string]()}
-	}
-	return nil
+	return adapter.OptionalText(string(id), canonical.MaxIDBytes)
 }
 
 // present reports whether the id holds a value; a custom payload placeholder that Zammad could
 // not resolve is rendered as "#{...}" and counts as absent, as does "" (a nil value).
-func (f flexID) present() bool { return f != "" && !strings.HasPrefix(string(f), "#{") }
+func present(f adapter.TrimmedID) bool { return f != "" && !strings.HasPrefix(string(f), "#{") }
 
 // flexBool reads true/false, the strings "true"/"false" older Zammad versions substitute, and
 // the "#{...}" marker of a placeholder without a value (no article in a state-change trigger).
@@ -492,7 +450,7 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 	case s == "false" || s == `"false"` || s == "null" || s == `""` || strings.HasPrefix(s, `"#{`):
 		*f = false
 	default:
-		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeFor[bool]()}
+		return &json.UnmarshalTypeError{Value: adapter.JSONKind(b), Type: reflect.TypeFor[bool]()}
 	}
 	return nil
 }
@@ -500,7 +458,7 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 // ref is an association the default payload resolves to an object ({"id": 5, "name": ...,
 // ...}) and the custom payload, or the default one for state, sends as a name.
 type ref struct {
-	ID   flexID
+	ID   adapter.TrimmedID
 	Name string
 }
 
@@ -512,8 +470,8 @@ func (r *ref) UnmarshalJSON(b []byte) error {
 		return json.Unmarshal(b, &r.Name)
 	case '{':
 		var o struct {
-			ID   flexID `json:"id"`
-			Name any    `json:"name"` // a string; anything else is ignored, as it is optional
+			ID   adapter.TrimmedID `json:"id"`
+			Name any               `json:"name"` // a string; anything else is ignored, as it is optional
 		}
 		if err := json.Unmarshal(b, &o); err != nil {
 			return err
@@ -521,25 +479,9 @@ func (r *ref) UnmarshalJSON(b []byte) error {
 		name, _ := o.Name.(string)
 		*r = ref{ID: o.ID, Name: name}
 	default:
-		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeFor[string]()}
+		return &json.UnmarshalTypeError{Value: adapter.JSONKind(b), Type: reflect.TypeFor[string]()}
 	}
 	return nil
 }
 
 func (r ref) name() string { return strings.TrimSpace(r.Name) }
-
-func jsonKind(b []byte) string {
-	switch b[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "bool"
-	case 'n':
-		return "null"
-	}
-	return "number"
-}

@@ -64,7 +64,7 @@ func mapEvent(body []byte) (adapter.Result, error) {
 	}
 	kind := strings.TrimPrefix(strings.TrimSpace(p.Type), "zen:event-type:")
 	if !strings.HasPrefix(kind, "ticket.") {
-		return skip(SkipUnsupported, "%.80s is not a ticket event", kind), nil
+		return adapter.Skipped(SkipUnsupported, "%.80s is not a ticket event", kind), nil
 	}
 	ids, err := detailIDs(p)
 	if err != nil {
@@ -72,19 +72,19 @@ func mapEvent(body []byte) (adapter.Result, error) {
 	}
 	switch kind {
 	case "ticket.marked_as_spam":
-		return skip(SkipSpam, "ticket %s marked as spam", ids.ticket), nil
+		return adapter.Skipped(SkipSpam, "ticket %s marked as spam", ids.ticket), nil
 	case "ticket.merged":
-		return skip(SkipMerged, "ticket %s merged", ids.ticket), nil
+		return adapter.Skipped(SkipMerged, "ticket %s merged", ids.ticket), nil
 	case "ticket.soft_deleted", "ticket.permanently_deleted":
-		return skip(SkipDeleted, "ticket %s deleted", ids.ticket), nil
+		return adapter.Skipped(SkipDeleted, "ticket %s deleted", ids.ticket), nil
 	}
 	if adapter.Lower(p.Detail.Status) == "deleted" {
-		return skip(SkipDeleted, "%s on deleted ticket %s", kind, ids.ticket), nil
+		return adapter.Skipped(SkipDeleted, "%s on deleted ticket %s", kind, ids.ticket), nil
 	}
 	if hasTag(p.Detail.Tags, mergedTag) {
-		return skip(SkipMerged, "%s on ticket %s, closed by a merge", kind, ids.ticket), nil
+		return adapter.Skipped(SkipMerged, "%s on ticket %s, closed by a merge", kind, ids.ticket), nil
 	}
-	eventID, err := required(p.ID, "id")
+	eventID, err := adapter.RequiredIdent(p.ID, "id")
 	if err != nil {
 		return adapter.Result{}, err
 	}
@@ -105,11 +105,11 @@ func mapEvent(body []byte) (adapter.Result, error) {
 		OccurredAt: at,
 		AssigneeID: ids.assignee,
 		TeamID:     ids.group,
-		Tags:       cleanTags(p.Detail.Tags),
+		Tags:       adapter.Tags(p.Detail.Tags),
 		Actor:      detailActor(ids),
 	}
 	ev.Priority, _ = priority(p.Detail.Priority)
-	ev.Channel = cleanChannel(stringOf(p.Detail.Via.Channel))
+	ev.Channel = adapter.Channel(stringOf(p.Detail.Via.Channel))
 
 	switch kind {
 	case "ticket.created":
@@ -131,42 +131,42 @@ func mapEvent(body []byte) (adapter.Result, error) {
 	case "ticket.status_changed":
 		cur := stringOf(change.Current)
 		if adapter.Lower(cur) == "deleted" {
-			return skip(SkipDeleted, "ticket %s deleted", ids.ticket), nil
+			return adapter.Skipped(SkipDeleted, "ticket %s deleted", ids.ticket), nil
 		}
 		s, ok := status(cur)
 		if !ok {
-			return skip(SkipUnmapped, "ticket %s status %.40q", ids.ticket, cur), nil
+			return adapter.Skipped(SkipUnmapped, "ticket %s status %.40q", ids.ticket, cur), nil
 		}
 		ev.Type, ev.Status = "status_changed", s
 	case "ticket.priority_changed":
 		cur := stringOf(change.Current)
 		pr, ok := priority(cur)
 		if !ok {
-			return skip(SkipUnmapped, "ticket %s priority %.40q", ids.ticket, cur), nil
+			return adapter.Skipped(SkipUnmapped, "ticket %s priority %.40q", ids.ticket, cur), nil
 		}
 		ev.Type, ev.Priority = "priority_changed", pr
 	case "ticket.agent_assignment_changed":
-		cur, err := rawID(change.Current, "event.current")
+		cur, err := adapter.RawID(change.Current, "event.current")
 		if err != nil {
 			return adapter.Result{}, err
 		}
 		if cur == "" {
-			return skip(SkipUnassigned, "ticket %s unassigned", ids.ticket), nil
+			return adapter.Skipped(SkipUnassigned, "ticket %s unassigned", ids.ticket), nil
 		}
 		ev.Type, ev.AssigneeID = "ticket_assigned", cur
 	case "ticket.group_assignment_changed":
-		cur, err := rawID(change.Current, "event.current")
+		cur, err := adapter.RawID(change.Current, "event.current")
 		if err != nil {
 			return adapter.Result{}, err
 		}
 		if cur == "" {
-			return skip(SkipUnassigned, "ticket %s removed from its group", ids.ticket), nil
+			return adapter.Skipped(SkipUnassigned, "ticket %s removed from its group", ids.ticket), nil
 		}
 		ev.Type, ev.TeamID = "ticket_assigned", cur
 	default:
-		return skip(SkipUnsupported, "%.80s", kind), nil
+		return adapter.Skipped(SkipUnsupported, "%.80s", kind), nil
 	}
-	return adapter.Result{Events: []adapter.Event{ev}}, nil
+	return adapter.One(ev), nil
 }
 
 // detailIDs reads and checks the detail's ids; the ticket id may also come from the subject
@@ -187,13 +187,13 @@ func detailIDs(p eventPayload) (ticketIDs, error) {
 		{&ids.requester, d.RequesterID, "detail.requester_id"},
 		{&ids.submitter, d.SubmitterID, "detail.submitter_id"},
 	} {
-		if *f.dst, err = rawID(f.raw, f.field); err != nil {
+		if *f.dst, err = adapter.RawID(f.raw, f.field); err != nil {
 			return ids, err
 		}
 	}
 	if ids.ticket == "" {
 		if id, ok := strings.CutPrefix(strings.TrimSpace(p.Subject), "zen:ticket:"); ok {
-			if ids.ticket, err = ident(id, "subject"); err != nil {
+			if ids.ticket, err = adapter.Ident(id, "subject"); err != nil {
 				return ids, err
 			}
 		}
@@ -256,7 +256,7 @@ func commentEvent(ev *adapter.Event, change eventChange) error {
 	if c == nil {
 		return adapter.Malformed("event.comment", "required for ticket.comment_added")
 	}
-	id, err := rawID(c.ID, "event.comment.id")
+	id, err := adapter.RawID(c.ID, "event.comment.id")
 	if err != nil {
 		return err
 	}
@@ -266,7 +266,7 @@ func commentEvent(ev *adapter.Event, change eventChange) error {
 	if c.IsPublic == nil {
 		return adapter.Malformed("event.comment.is_public", "required")
 	}
-	author, err := rawID(c.Author.ID, "event.comment.author.id")
+	author, err := adapter.RawID(c.Author.ID, "event.comment.author.id")
 	if err != nil {
 		return err
 	}

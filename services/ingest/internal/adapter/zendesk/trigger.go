@@ -58,7 +58,7 @@ func mapTrigger(body []byte) (adapter.Result, error) {
 	switch what {
 	case tpCreated, tpComment, tpStatus, tpAssignment, tpPriority, tpRating:
 	default:
-		return adapter.Result{}, adapter.Malformed("tp_event", "unknown value %q; want one of created, comment, status, assignment, priority, rating", truncate(b.TPEvent, 40))
+		return adapter.Result{}, adapter.Malformed("tp_event", "unknown value %q; want one of created, comment, status, assignment, priority, rating", adapter.Truncate(b.TPEvent, 40))
 	}
 	t := b.Ticket
 	if t == nil {
@@ -78,7 +78,7 @@ func mapTrigger(body []byte) (adapter.Result, error) {
 		{&ids.requester, t.RequesterID, "ticket.requester_id"},
 		{&user, b.CurrentUser.ID, "current_user.id"},
 	} {
-		if *f.dst, err = rawID(f.raw, f.field); err != nil {
+		if *f.dst, err = adapter.RawID(f.raw, f.field); err != nil {
 			return adapter.Result{}, err
 		}
 	}
@@ -88,10 +88,10 @@ func mapTrigger(body []byte) (adapter.Result, error) {
 	// {{ticket.tags}} renders the tags separated by spaces.
 	tags := strings.Fields(t.Tags)
 	if hasTag(tags, mergedTag) {
-		return skip(SkipMerged, "%s on ticket %s, closed by a merge", what, ids.ticket), nil
+		return adapter.Skipped(SkipMerged, "%s on ticket %s, closed by a merge", what, ids.ticket), nil
 	}
 	if adapter.Lower(t.Status) == "deleted" {
-		return skip(SkipDeleted, "%s on deleted ticket %s", what, ids.ticket), nil
+		return adapter.Skipped(SkipDeleted, "%s on deleted ticket %s", what, ids.ticket), nil
 	}
 	updated, err := parseTime(t.UpdatedAt, "ticket.updated_at")
 	if err != nil {
@@ -103,8 +103,8 @@ func mapTrigger(body []byte) (adapter.Result, error) {
 		OccurredAt: updated,
 		AssigneeID: ids.assignee,
 		TeamID:     ids.group,
-		Channel:    cleanChannel(t.Via),
-		Tags:       cleanTags(tags),
+		Channel:    adapter.Channel(t.Via),
+		Tags:       adapter.Tags(tags),
 		Actor:      updater(user, b.CurrentUser.Role, ids.requester),
 	}
 	ev.Priority, _ = priority(t.Priority)
@@ -127,23 +127,23 @@ func mapTrigger(body []byte) (adapter.Result, error) {
 	case tpStatus:
 		s, ok := status(t.Status)
 		if !ok {
-			return skip(SkipUnmapped, "ticket %s status %.40q", ids.ticket, t.Status), nil
+			return adapter.Skipped(SkipUnmapped, "ticket %s status %.40q", ids.ticket, t.Status), nil
 		}
 		ev.ID, ev.Type, ev.Status = adapter.EventID(Source, tpStatus, ids.ticket, s, stamp), "status_changed", s
 	case tpAssignment:
 		if ids.assignee == "" && ids.group == "" {
-			return skip(SkipUnassigned, "ticket %s has no assignee or group", ids.ticket), nil
+			return adapter.Skipped(SkipUnassigned, "ticket %s has no assignee or group", ids.ticket), nil
 		}
 		ev.ID, ev.Type = adapter.EventID(Source, tpAssignment, ids.ticket, ids.assignee, ids.group, stamp), "ticket_assigned"
 	case tpPriority:
 		if ev.Priority == "" {
-			return skip(SkipUnmapped, "ticket %s priority %.40q", ids.ticket, t.Priority), nil
+			return adapter.Skipped(SkipUnmapped, "ticket %s priority %.40q", ids.ticket, t.Priority), nil
 		}
 		ev.ID, ev.Type = adapter.EventID(Source, tpPriority, ids.ticket, ev.Priority, stamp), "priority_changed"
 	case tpRating:
 		return triggerRating(ev, b, ids, stamp)
 	}
-	return adapter.Result{Events: []adapter.Event{ev}}, nil
+	return adapter.One(ev), nil
 }
 
 // updater is the actor of a ticket change: {{current_user}} is the user who updated the ticket
@@ -187,7 +187,7 @@ func triggerCreator(user, role, requester, channel string) adapter.Actor {
 // automation, the requester a customer); {{current_user.role}} tells agents from other end
 // users when the author is the user who updated the ticket.
 func triggerComment(ev *adapter.Event, b triggerBody, user, requester string) error {
-	id, err := rawID(b.Comment.ID, "comment.id")
+	id, err := adapter.RawID(b.Comment.ID, "comment.id")
 	if err != nil {
 		return err
 	}
@@ -198,7 +198,7 @@ func triggerComment(ev *adapter.Event, b triggerBody, user, requester string) er
 	if err != nil {
 		return err
 	}
-	author, err := rawID(b.Comment.AuthorID, "comment.author_id")
+	author, err := adapter.RawID(b.Comment.AuthorID, "comment.author_id")
 	if err != nil {
 		return err
 	}
@@ -230,9 +230,9 @@ func triggerRating(ev adapter.Event, b triggerBody, ids ticketIDs, stamp string)
 	case strings.HasPrefix(rating, "bad"):
 		score = 1
 	case rating == "", rating == "offered", rating == "unoffered":
-		return skip(SkipNoRating, "ticket %s rating %.40q", ids.ticket, rating), nil
+		return adapter.Skipped(SkipNoRating, "ticket %s rating %.40q", ids.ticket, rating), nil
 	default:
-		return adapter.Result{}, adapter.Malformed("satisfaction.current_rating", "unknown rating %q; want good or bad", truncate(b.Satisfaction.CurrentRating, 40))
+		return adapter.Result{}, adapter.Malformed("satisfaction.current_rating", "unknown rating %q; want good or bad", adapter.Truncate(b.Satisfaction.CurrentRating, 40))
 	}
 	if ids.requester == "" {
 		return adapter.Result{}, adapter.Malformed("ticket.requester_id", "required for a rating")
@@ -240,8 +240,8 @@ func triggerRating(ev adapter.Event, b triggerBody, ids ticketIDs, stamp string)
 	ev.ID = adapter.EventID(Source, tpRating, ids.ticket, rating, stamp)
 	ev.Type = "satisfaction_rated"
 	ev.Actor = adapter.Actor{ID: ids.requester, Kind: "customer"}
-	ev.Satisfaction = &adapter.Satisfaction{Score: score, Scale: 2, Comment: cleanComment(b.Satisfaction.CurrentComment)}
-	return adapter.Result{Events: []adapter.Event{ev}}, nil
+	ev.Satisfaction = &adapter.Satisfaction{Score: score, Scale: 2, Comment: adapter.Comment(b.Satisfaction.CurrentComment)}
+	return adapter.One(ev), nil
 }
 
 // boolText reads a placeholder that renders "true" or "false" (a JSON boolean also passes).

@@ -13,7 +13,6 @@ package zendesk
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strings"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
@@ -124,8 +123,4 @@ func hasTag(tags []string, tag string) bool {
 		}
 	}
 	return false
-}
-
-func skip(reason, detail string, args ...any) adapter.Result {
-	return adapter.Result{Skipped: []adapter.Skip{{Reason: reason, Detail: fmt.Sprintf(detail, args...)}}}
 }

@@ -1,11 +1,8 @@
 package zendesk
 
 import (
-	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -197,23 +194,10 @@ func TestSkips(t *testing.T) {
 // A retried delivery is byte-for-byte the same body, received later: the ids must not move.
 // A comment delivered by both wiring styles is the same event.
 func TestIDStability(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if strings.HasSuffix(f, ".golden.json") {
-			continue
-		}
-		body, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		first, err1 := New().Map(adapter.Delivery{Body: body, Received: adaptertest.Received})
-		retry, err2 := New().Map(adapter.Delivery{Body: body, Received: adaptertest.Received.Add(37 * time.Minute)})
-		if (err1 == nil) != (err2 == nil) || !reflect.DeepEqual(first, retry) {
-			t.Errorf("%s: a retry maps differently:\n%+v\n%+v", f, first, retry)
-		}
+	for _, name := range adaptertest.Cases(t, "testdata") {
+		t.Run(name, func(t *testing.T) {
+			adaptertest.Retry(t, New(), adaptertest.Delivery(t, "testdata", name), nil)
+		})
 	}
 	byEvent := mapOne(t, commentEventBody("200", true, true))
 	byTrigger := mapOne(t, commentTriggerBody("200", "200", "Agent", "true"))
@@ -239,39 +223,20 @@ func TestConversation(t *testing.T) {
 		{"status_changed", "agent"},
 		{"satisfaction_rated", "customer"},
 	}
-	var expect struct {
-		AgentID   string `json:"agent_id"`
-		TeamID    string `json:"team_id"`
-		TicketID  string `json:"ticket_id"`
-		CSATScore int    `json:"csat_score"`
-	}
-	raw, err := os.ReadFile("testdata/conversation/expect.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &expect); err != nil {
-		t.Fatal(err)
-	}
-	files, err := filepath.Glob("testdata/conversation/[0-9][0-9]-*.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) != len(want) {
-		t.Fatalf("%d deliveries, want %d", len(files), len(want))
+	dir := filepath.Join("testdata", "conversation")
+	expect := adaptertest.ReadExpectation(t, dir)
+	steps := adaptertest.Conversation(t, New(), dir)
+	if len(steps) != len(want) {
+		t.Fatalf("%d deliveries, want %d", len(steps), len(want))
 	}
 	var events []adapter.Event
-	for i, f := range files {
-		d := adaptertest.Delivery(t, "testdata/conversation", strings.TrimSuffix(filepath.Base(f), ".json"))
-		res, err := New().Map(d)
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
+	for i, s := range steps {
+		if len(s.Result.Events) != 1 {
+			t.Fatalf("%s: %d events, skipped %v", s.Name, len(s.Result.Events), s.Result.Skipped)
 		}
-		if len(res.Events) != 1 {
-			t.Fatalf("%s: %d events, skipped %v", f, len(res.Events), res.Skipped)
-		}
-		ev := res.Events[0]
+		ev := s.Result.Events[0]
 		if ev.Type != want[i].typ || ev.Actor.Kind != want[i].kind || ev.TicketID != expect.TicketID {
-			t.Errorf("%s: got %s by %s on %s, want %s by %s on %s", f, ev.Type, ev.Actor.Kind, ev.TicketID, want[i].typ, want[i].kind, expect.TicketID)
+			t.Errorf("%s: got %s by %s on %s, want %s by %s on %s", s.Name, ev.Type, ev.Actor.Kind, ev.TicketID, want[i].typ, want[i].kind, expect.TicketID)
 		}
 		events = append(events, ev)
 	}
@@ -292,53 +257,6 @@ func TestConversation(t *testing.T) {
 	if r := events[8].Satisfaction; r == nil || r.Score != expect.CSATScore || r.Comment == "" {
 		t.Errorf("rating: %+v, want score %d with a comment", r, expect.CSATScore)
 	}
-	rawEvents, err := adapter.Encode(events)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := canonical.Decode(rawEvents, canonical.Options{Tenant: "acme", Now: adaptertest.Received, MaxFutureSkew: time.Hour}); err != nil {
-		t.Fatal(err)
-	}
 }
 
-func FuzzZendesk(f *testing.F) {
-	for _, pattern := range []string{"testdata/*.json", "testdata/conversation/*.json"} {
-		files, err := filepath.Glob(pattern)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, file := range files {
-			if strings.HasSuffix(file, ".golden.json") {
-				continue
-			}
-			body, err := os.ReadFile(file)
-			if err != nil {
-				f.Fatal(err)
-			}
-			f.Add(body)
-		}
-	}
-	// Any instant the canonical form can hold is accepted here: the future-skew check belongs
-	// to the webhook handler, which knows the receive time.
-	end := time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		res, err := New().Map(adapter.Delivery{Body: body, Received: adaptertest.Received})
-		if err != nil {
-			var ps canonical.Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("error %v is not canonical.Problems", err)
-			}
-			return
-		}
-		if len(res.Events) == 0 {
-			return
-		}
-		raw, err := adapter.Encode(res.Events)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := canonical.Decode(raw, canonical.Options{Tenant: "acme", Now: end}); err != nil {
-			t.Fatalf("invalid events %s: %v", raw, err)
-		}
-	})
-}
+func FuzzZendesk(f *testing.F) { adaptertest.Fuzz(f, New(), "testdata") }
