@@ -261,3 +261,25 @@ func TestLagSummary(t *testing.T) {
 		})
 	}
 }
+
+func TestWaitRollup(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	e := &env{cfg: Config{Tenant: "acme"}, rdb: rdb}
+	today := time.Now().UTC().Unix() / 86400
+	key := toPackKey("acme")
+	if err := rdb.SAdd(ctx, key, today, today-1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.waitRollup(ctx, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "1 ended days") {
+		t.Fatalf("err = %v, want one ended day still queued", err)
+	}
+	// The rollup takes yesterday off; today stays queued until it ends, and that is settled.
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		rdb.SRem(ctx, key, today-1)
+	}()
+	if took, err := e.waitRollup(ctx, 5*time.Second); err != nil || took < 250*time.Millisecond {
+		t.Fatalf("waitRollup = %v, %v; want it to wait for yesterday to be rolled up", took, err)
+	}
+}
