@@ -165,6 +165,7 @@ func cmdAll(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 	fs.IntVar(&c.Posters, "posters", 8, "Concurrent posters (HTTP requests in flight).")
 	fs.DurationVar(&c.Duration, "duration", 60*time.Second, "Time limit for posting in the full-speed measurement; what was accepted by then is measured.")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 60*time.Second, "How long to wait, after posting, for kpi to work off its backlog.")
+	fs.DurationVar(&c.RollupQuiet, "rollup-quiet", 12*time.Second, "Before the queries: how long kpi's rollup queues must stay empty (more than kpi's -rollup-interval) for the store to count as settled.")
 	fs.DurationVar(&c.LagInterval, "lag-interval", time.Second, "How often the kpi consumer's backlog is sampled.")
 	fs.IntVar(&c.Rate, "rate", 2000, "Events per second of the fixed-rate latency measurement.")
 	fs.DurationVar(&c.RateDuration, "rate-duration", 20*time.Second, "How long the fixed-rate latency measurement sends.")

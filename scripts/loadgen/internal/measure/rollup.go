@@ -11,29 +11,46 @@ import (
 // bucket's ToPackKey): the rollup takes each ended day off it once it has derived its totals.
 func toPackKey(tenant string) string { return "tp:{" + tenant + ":ix}:topack" }
 
-// waitRollup waits until kpi's rollup has derived the totals of every ended day the traffic
-// touched, so the query figures are those of a settled store rather than of reads that fall back
-// to hours while a backfill is being rolled up. It returns how long that took.
-func (e *env) waitRollup(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+// toSealKey is the same for weeks (package bucket's ToSealKey).
+func toSealKey(tenant string) string { return "tp:{" + tenant + ":ix}:toseal" }
+
+// waitRollup waits until kpi's rollup has derived the totals of every ended day and week the
+// traffic touched, so the query figures are those of a settled store rather than of reads that fall back
+// to hours while a backfill is being rolled up. A pass takes its queue when it starts, so the
+// queues must stay empty for quiet (longer than a rollup interval) before the store counts as
+// settled. It returns how long that took.
+func (e *env) waitRollup(ctx context.Context, quiet, timeout time.Duration) (time.Duration, error) {
 	start := time.Now()
+	var emptySince time.Time
 	deadline := start.Add(timeout)
 	today := time.Now().UTC().Unix() / 86400
+	thisWeek := (today + 3) / 7 // weeks start on Monday; 1970-01-01 was a Thursday
 	for {
-		days, err := e.rdb.SMembers(ctx, toPackKey(e.cfg.Tenant)).Result()
-		if err != nil {
-			return 0, fmt.Errorf("read the rollup's queue: %w", err)
-		}
 		pending := 0
-		for _, d := range days {
-			if n, err := strconv.ParseInt(d, 10, 64); err == nil && n < today {
-				pending++
+		for _, q := range []struct {
+			key     string
+			current int64
+		}{{toPackKey(e.cfg.Tenant), today}, {toSealKey(e.cfg.Tenant), thisWeek}} {
+			members, err := e.rdb.SMembers(ctx, q.key).Result()
+			if err != nil {
+				return 0, fmt.Errorf("read the rollup's queue: %w", err)
+			}
+			for _, m := range members {
+				if n, err := strconv.ParseInt(m, 10, 64); err == nil && n < q.current {
+					pending++
+				}
 			}
 		}
-		if pending == 0 {
-			return time.Since(start), nil
+		switch {
+		case pending > 0:
+			emptySince = time.Time{}
+		case emptySince.IsZero():
+			emptySince = time.Now()
+		case time.Since(emptySince) >= quiet:
+			return time.Since(start) - quiet, nil
 		}
 		if time.Now().After(deadline) {
-			return time.Since(start), fmt.Errorf("%d ended days still not rolled up after %s", pending, timeout)
+			return time.Since(start), fmt.Errorf("%d ended days or weeks still not rolled up after %s", pending, timeout)
 		}
 		select {
 		case <-ctx.Done():

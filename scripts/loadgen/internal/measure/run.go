@@ -62,6 +62,9 @@ type Config struct {
 	Posters      int
 	Duration     time.Duration
 	DrainTimeout time.Duration
+	// RollupQuiet is how long kpi's rollup queues must stay empty before queries are measured:
+	// longer than kpi's -rollup-interval, so no pass is still at work.
+	RollupQuiet time.Duration
 	LagInterval  time.Duration
 
 	// Fixed-rate latency.
@@ -311,11 +314,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (*Res
 	if cfg.has("grpc") && sendsTraffic && stored > 0 {
 		// The rollup starts on the days the traffic touched every -rollup-interval; a 28-day
 		// backfill keeps it busy for a while, and queries meanwhile read hours instead of totals.
-		took, err := e.waitRollup(ctx, 2*time.Minute)
+		took, err := e.waitRollup(ctx, cfg.RollupQuiet, 3*time.Minute)
 		if err != nil {
 			res.Extra = append(res.Extra, "queries measured before the rollup finished: "+err.Error())
 		} else {
-			res.Extra = append(res.Extra, fmt.Sprintf("kpi's rollup had derived the totals of every ended day %.1f s after kpi caught up; queries were measured then", took.Seconds()))
+			res.Extra = append(res.Extra, fmt.Sprintf("kpi's rollup had derived the totals of every ended day and week %.1f s after kpi caught up (queues then empty for %s); queries were measured then", took.Seconds(), cfg.RollupQuiet))
 		}
 		log.Info("rollup settled", "waited", took.Round(time.Millisecond))
 	}

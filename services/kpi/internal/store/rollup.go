@@ -173,9 +173,10 @@ func (w *Writer) derive(ctx context.Context, tenant string, scopes []bucket.Scop
 		empty = "1"
 	}
 	written := 0
-	// Small pipelines: a script reads up to seven hashes, and a long run of them would stall the
-	// queries and writes that share the server.
-	const chunk = 100
+	// Small pipelines: Redis runs a client's pipelined commands back to back, and a script that
+	// sums seven hour hashes takes a fraction of a millisecond, so a long run of them would hold
+	// up the queries and writes that share the server (100 per pipeline put 40 ms on their p99).
+	const chunk = 16
 	for start := 0; start < len(scopes); start += chunk {
 		part := scopes[start:min(start+chunk, len(scopes))]
 		cmds := make([]*redis.Cmd, len(part))
