@@ -65,7 +65,7 @@ type Config struct {
 	// RollupQuiet is how long kpi's rollup queues must stay empty before queries are measured:
 	// longer than kpi's -rollup-interval, so no pass is still at work.
 	RollupQuiet time.Duration
-	LagInterval  time.Duration
+	LagInterval time.Duration
 
 	// Fixed-rate latency.
 	Rate         int
