@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -138,6 +139,18 @@ func TestWebhookRejectionsChangeNothing(t *testing.T) {
 				t.Errorf("stream went from %d to %d messages", before, after)
 			}
 		})
+	}
+	// Rejections are counted by source and reason, and every reason's series exists from the start.
+	metrics := do(t, http.MethodGet, r.base+"/metrics", "", "", nil).body
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^ingest_webhook_rejections_total\{[^}]*reason="bad_signature"[^}]*source="generic"[^}]*\} 1$`),
+		regexp.MustCompile(`(?m)^ingest_webhook_rejections_total\{[^}]*reason="stale_timestamp"[^}]*source="generic"[^}]*\} 1$`),
+		regexp.MustCompile(`(?m)^ingest_webhook_rejections_total\{[^}]*reason="bad_token"[^}]*source="freshdesk"[^}]*\} 0$`),
+		regexp.MustCompile(`(?m)^ingest_webhook_deliveries_total\{[^}]*source="unknown"[^}]*status="404"[^}]*\} 1$`),
+	} {
+		if !want.MatchString(metrics) {
+			t.Errorf("/metrics has no line matching %s", want)
+		}
 	}
 }
 
