@@ -106,8 +106,8 @@ func (r *running) post(t *testing.T, tenant, body string) response {
 	return do(t, http.MethodPost, r.base+"/v1/tenants/"+tenant+"/events", jsonType, body, nil)
 }
 
-// tickets connects a test client to the TICKETS stream.
-func tickets(t *testing.T, natsURL string) jetstream.Stream {
+// jetStream connects a test client, closed when the test ends.
+func jetStream(t *testing.T, natsURL string) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
@@ -118,7 +118,13 @@ func tickets(t *testing.T, natsURL string) jetstream.Stream {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := js.Stream(context.Background(), natsconn.TicketsStream)
+	return js
+}
+
+// tickets connects a test client to the TICKETS stream.
+func tickets(t *testing.T, natsURL string) jetstream.Stream {
+	t.Helper()
+	s, err := jetStream(t, natsURL).Stream(context.Background(), natsconn.TicketsStream)
 	if err != nil {
 		t.Fatalf("stream: %v", err)
 	}
@@ -451,16 +457,7 @@ func TestJetStreamNotAcknowledging(t *testing.T) {
 
 func deleteTickets(t *testing.T, url string) {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := js.DeleteStream(context.Background(), natsconn.TicketsStream); err != nil {
+	if err := jetStream(t, url).DeleteStream(context.Background(), natsconn.TicketsStream); err != nil {
 		t.Fatalf("delete stream: %v", err)
 	}
 }

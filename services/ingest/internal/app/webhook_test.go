@@ -15,9 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
@@ -212,16 +209,7 @@ func TestWebhookNotStoredIsNotRemembered(t *testing.T) {
 	if got.status != http.StatusServiceUnavailable || got.header.Get("Retry-After") != "2" {
 		t.Fatalf("got %d (Retry-After %q) %s, want 503 with Retry-After 2", got.status, got.header.Get("Retry-After"), got.body)
 	}
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := natsconn.EnsureStream(context.Background(), js, natsconn.TicketsConfig(time.Hour, 1)); err != nil {
+	if _, err := natsconn.EnsureStream(context.Background(), jetStream(t, url), natsconn.TicketsConfig(time.Hour, 1)); err != nil {
 		t.Fatal(err)
 	}
 	wantJSON(t, r.hook(t, "acme", "generic", body, signed("d-9", time.Now(), body)), 202, `{"accepted":["n-1"],"duplicates":0}`)

@@ -104,17 +104,24 @@ type Rejected struct {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := h.tracer.Start(ctx, "POST "+Route, trace.WithSpanKind(trace.SpanKindServer))
-	defer span.End()
 	tenant := r.PathValue("tenant")
-	span.SetAttributes(attribute.String("tenant", tenant))
-	status := h.serve(ctx, w, r, tenant)
+	ctx, status := traced(h.tracer, r, Route, []attribute.KeyValue{attribute.String("tenant", tenant)},
+		func(ctx context.Context) int { return h.serve(ctx, w, r, tenant) })
+	h.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("route", Route), attribute.Int("status", status)))
+}
+
+// traced runs serve in a server span for route that continues the caller's trace (traceparent),
+// and records the status code on it; 5xx marks the span as failed.
+func traced(tracer trace.Tracer, r *http.Request, route string, attrs []attribute.KeyValue, serve func(ctx context.Context) int) (context.Context, int) {
+	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := tracer.Start(ctx, "POST "+route, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	defer span.End()
+	status := serve(ctx)
 	span.SetAttributes(attribute.Int("http.response.status_code", status))
 	if status >= 500 {
 		span.SetStatus(codes.Error, http.StatusText(status))
 	}
-	h.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("route", Route), attribute.Int("status", status)))
+	return ctx, status
 }
 
 func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, tenant string) int {

@@ -12,11 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
@@ -128,16 +125,9 @@ type WebhookAccepted struct {
 }
 
 func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := h.tracer.Start(ctx, "POST "+WebhookRoute, trace.WithSpanKind(trace.SpanKindServer))
-	defer span.End()
 	tenant, source := r.PathValue("tenant"), r.PathValue("source")
-	span.SetAttributes(attribute.String("tenant", tenant), attribute.String("source", source))
-	status := h.serve(ctx, w, r, tenant, source)
-	span.SetAttributes(attribute.Int("http.response.status_code", status))
-	if status >= 500 {
-		span.SetStatus(codes.Error, http.StatusText(status))
-	}
+	ctx, status := traced(h.tracer, r, WebhookRoute, []attribute.KeyValue{attribute.String("tenant", tenant), attribute.String("source", source)},
+		func(ctx context.Context) int { return h.serve(ctx, w, r, tenant, source) })
 	label := source
 	if _, ok := h.cfg.Adapters[source]; !ok && source != verify.Generic {
 		label = "unknown" // the path is outside input: never a label of its own

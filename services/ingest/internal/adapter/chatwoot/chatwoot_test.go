@@ -2,17 +2,14 @@ package chatwoot
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/adaptertest"
-	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 )
 
 func TestGolden(t *testing.T) {
@@ -40,14 +37,7 @@ func fixture(t *testing.T, name string, edit func(m map[string]any)) []byte {
 
 func mapOne(t *testing.T, body []byte) adapter.Event {
 	t.Helper()
-	res, err := New().Map(adapter.Delivery{Header: http.Header{}, Body: body})
-	if err != nil {
-		t.Fatalf("Map: %v", err)
-	}
-	if len(res.Events) != 1 {
-		t.Fatalf("got %d events (skipped %v), want 1", len(res.Events), res.Skipped)
-	}
-	return res.Events[0]
+	return adaptertest.One(t, New(), adapter.Delivery{Header: http.Header{}, Body: body})
 }
 
 func TestActorKinds(t *testing.T) {
@@ -79,17 +69,10 @@ func TestActorKinds(t *testing.T) {
 			})
 			ev := mapOne(t, body)
 			if ev.Type != tt.wantType || ev.Actor != tt.wantActor || ev.Public == nil || *ev.Public != tt.wantPublic {
-				t.Errorf("got type %s actor %+v public %v, want %s %+v %v", ev.Type, ev.Actor, deref(ev.Public), tt.wantType, tt.wantActor, tt.wantPublic)
+				t.Errorf("got type %s actor %+v public %v, want %s %+v %v", ev.Type, ev.Actor, adaptertest.Public(ev.Public), tt.wantType, tt.wantActor, tt.wantPublic)
 			}
 		})
 	}
-}
-
-func deref(b *bool) any {
-	if b == nil {
-		return nil
-	}
-	return *b
 }
 
 func TestStatusMapping(t *testing.T) {
@@ -239,37 +222,25 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.give, func(t *testing.T) {
-			_, err := New().Map(adaptertest.Delivery(t, "testdata", tt.give))
-			var ps canonical.Problems
-			if !errors.As(err, &ps) || len(ps) == 0 || ps[0].Field != tt.wantField {
-				t.Errorf("got %v, want a problem with field %q", err, tt.wantField)
-			}
+			adaptertest.Problem(t, New(), adaptertest.Delivery(t, "testdata", tt.give), tt.wantField)
 		})
 	}
 }
 
 // TestConversation replays one recorded ticket life and checks the events against the KPI
-// figures the end-to-end test will expect, computed here the simple way (DESIGN.md §5).
+// figures the end-to-end test will expect (adaptertest.CheckConversation).
 func TestConversation(t *testing.T) {
-	dir := filepath.Join("testdata", "conversation")
-	wantTypes := []string{"ticket_created", "ticket_assigned", "agent_message", "agent_message", "agent_message",
-		"customer_message", "agent_message", "status_changed", "satisfaction_rated"}
-	steps := adaptertest.Conversation(t, New(), dir)
-	var types []string
-	for _, s := range steps {
-		if len(s.Result.Skipped) != 0 {
-			t.Errorf("%s: skipped %v", s.Name, s.Result.Skipped)
-		}
-		for _, ev := range s.Result.Events {
-			types = append(types, ev.Type)
-		}
-	}
-	if !reflect.DeepEqual(types, wantTypes) {
-		t.Fatalf("event types %v, want %v", types, wantTypes)
-	}
-	if got, want := adaptertest.Derive(t, adaptertest.Events(steps)), adaptertest.ReadExpectation(t, dir); got != want {
-		t.Errorf("derived %+v, want %+v", got, want)
-	}
+	adaptertest.CheckConversation(t, New(), filepath.Join("testdata", "conversation"), map[string][]string{
+		"01-conversation-created":      {"ticket_created"},
+		"02-assigned-to-agent-in-team": {"ticket_assigned"},
+		"03-agent-bot-reply":           {"agent_message"},
+		"04-private-note":              {"agent_message"},
+		"05-agent-first-reply":         {"agent_message"},
+		"06-customer-reply":            {"customer_message"},
+		"07-agent-second-reply":        {"agent_message"},
+		"08-resolved":                  {"status_changed"},
+		"09-csat-rating":               {"satisfaction_rated"},
+	})
 }
 
 func FuzzChatwoot(f *testing.F) { adaptertest.Fuzz(f, New(), "testdata") }

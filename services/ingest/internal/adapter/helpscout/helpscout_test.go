@@ -2,16 +2,13 @@ package helpscout
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/adaptertest"
-	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 )
 
 func TestGolden(t *testing.T) {
@@ -45,14 +42,7 @@ func delivery(event string, body []byte) adapter.Delivery {
 
 func mapOne(t *testing.T, event string, body []byte) adapter.Event {
 	t.Helper()
-	res, err := New().Map(delivery(event, body))
-	if err != nil {
-		t.Fatalf("Map: %v", err)
-	}
-	if len(res.Events) != 1 {
-		t.Fatalf("got %d events (skipped %v), want 1", len(res.Events), res.Skipped)
-	}
-	return res.Events[0]
+	return adaptertest.One(t, New(), delivery(event, body))
 }
 
 // newestThread returns the first embedded thread: the fixtures list threads newest first.
@@ -254,37 +244,25 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.give, func(t *testing.T) {
-			_, err := New().Map(adaptertest.Delivery(t, "testdata", tt.give))
-			var ps canonical.Problems
-			if !errors.As(err, &ps) || len(ps) == 0 || ps[0].Field != tt.wantField {
-				t.Errorf("got %v, want a problem with field %q", err, tt.wantField)
-			}
+			adaptertest.Problem(t, New(), adaptertest.Delivery(t, "testdata", tt.give), tt.wantField)
 		})
 	}
 }
 
 // TestConversation replays one recorded ticket life and checks the events against the KPI
-// figures the end-to-end test will expect, computed here the simple way (DESIGN.md §5).
+// figures the end-to-end test will expect (adaptertest.CheckConversation).
 func TestConversation(t *testing.T) {
-	dir := filepath.Join("testdata", "conversation")
-	wantTypes := []string{"ticket_created", "ticket_assigned", "agent_message", "agent_message", "agent_message",
-		"customer_message", "agent_message", "status_changed", "satisfaction_rated"}
-	steps := adaptertest.Conversation(t, New(), dir)
-	var types []string
-	for _, s := range steps {
-		if len(s.Result.Skipped) != 0 {
-			t.Errorf("%s: skipped %v", s.Name, s.Result.Skipped)
-		}
-		for _, ev := range s.Result.Events {
-			types = append(types, ev.Type)
-		}
-	}
-	if !reflect.DeepEqual(types, wantTypes) {
-		t.Fatalf("event types %v, want %v", types, wantTypes)
-	}
-	if got, want := adaptertest.Derive(t, adaptertest.Events(steps)), adaptertest.ReadExpectation(t, dir); got != want {
-		t.Errorf("derived %+v, want %+v", got, want)
-	}
+	adaptertest.CheckConversation(t, New(), filepath.Join("testdata", "conversation"), map[string][]string{
+		"01-convo-created-by-customer": {"ticket_created"},
+		"02-assigned-to-agent":         {"ticket_assigned"},
+		"03-workflow-auto-reply":       {"agent_message"},
+		"04-private-note":              {"agent_message"},
+		"05-agent-first-reply":         {"agent_message"},
+		"06-customer-reply":            {"customer_message"},
+		"07-agent-second-reply":        {"agent_message"},
+		"08-closed":                    {"status_changed"},
+		"09-rating-bad":                {"satisfaction_rated"},
+	})
 }
 
 func FuzzHelpScout(f *testing.F) { adaptertest.Fuzz(f, New(), "testdata") }

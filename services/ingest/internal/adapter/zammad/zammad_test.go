@@ -2,15 +2,12 @@ package zammad
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/adaptertest"
-	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 )
 
 func TestGolden(t *testing.T) {
@@ -31,31 +28,7 @@ func TestConversation(t *testing.T) {
 		"07-agent-second-reply": {"agent_message"},
 		"08-closed":             {"status_changed"},
 	}
-	expect := adaptertest.ReadExpectation(t, dir)
-	steps := adaptertest.Conversation(t, New(), dir)
-	if len(steps) != len(want) {
-		t.Fatalf("conversation has %d deliveries, the test expects %d", len(steps), len(want))
-	}
-	seen := map[string]string{}
-	var all []adapter.Event
-	for _, step := range steps {
-		name, res := step.Name, step.Result
-		var got []string
-		for _, ev := range res.Events {
-			got = append(got, ev.Type)
-			if prev, dup := seen[ev.ID]; dup {
-				t.Errorf("%s: event id %s already used by %s", name, ev.ID, prev)
-			}
-			seen[ev.ID] = name
-			if ev.TicketID != expect.TicketID {
-				t.Errorf("%s: ticket_id %q, want %q", name, ev.TicketID, expect.TicketID)
-			}
-		}
-		if !slices.Equal(got, want[name]) || len(res.Skipped) > 0 {
-			t.Errorf("%s: types %v skipped %v, want %v", name, got, res.Skipped, want[name])
-		}
-		all = append(all, res.Events...)
-	}
+	all, expect := adaptertest.CheckConversation(t, New(), dir, want)
 	// The responses and the resolution are credited to the expected agent and team, and only
 	// the two public agent replies can count as responses.
 	var responses int
@@ -104,11 +77,7 @@ func custom(event string, tk map[string]any, art map[string]any) []byte {
 
 func mapBody(t *testing.T, body []byte) adapter.Result {
 	t.Helper()
-	res, err := New().Map(adapter.Delivery{Header: http.Header{}, Body: body, Received: adaptertest.Received})
-	if err != nil {
-		t.Fatalf("Map: %v", err)
-	}
-	return res
+	return adaptertest.Map(t, New(), adapter.Delivery{Header: http.Header{}, Body: body, Received: adaptertest.Received})
 }
 
 func TestArticleMapping(t *testing.T) {
@@ -137,17 +106,10 @@ func TestArticleMapping(t *testing.T) {
 			}
 			ev := res.Events[0]
 			if ev.Type != tt.wantType || ev.Actor != tt.wantActor || ev.Public == nil || *ev.Public != tt.wantPublic {
-				t.Errorf("got %s by %+v public %v, want %s by %+v public %v", ev.Type, ev.Actor, deref(ev.Public), tt.wantType, tt.wantActor, tt.wantPublic)
+				t.Errorf("got %s by %+v public %v, want %s by %+v public %v", ev.Type, ev.Actor, adaptertest.Public(ev.Public), tt.wantType, tt.wantActor, tt.wantPublic)
 			}
 		})
 	}
-}
-
-func deref(b *bool) any {
-	if b == nil {
-		return nil
-	}
-	return *b
 }
 
 func TestStatusMapping(t *testing.T) {
@@ -292,14 +254,7 @@ func TestMalformed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := New().Map(adapter.Delivery{Body: []byte(tt.give)})
-			var ps canonical.Problems
-			if !errors.As(err, &ps) {
-				t.Fatalf("error %v, want canonical.Problems", err)
-			}
-			if ps[0].Field != tt.wantField {
-				t.Errorf("field %q (%s), want %q", ps[0].Field, ps[0].Reason, tt.wantField)
-			}
+			adaptertest.Problem(t, New(), adapter.Delivery{Body: []byte(tt.give)}, tt.wantField)
 		})
 	}
 }
