@@ -67,6 +67,13 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 		add(key, value)
 		daily[key] = day
 	}
+	// Days (and their weeks) that got figures, queued for the rollup once the batch is walked:
+	// a batch's many deltas share a few days.
+	type tenantDay struct {
+		tenant string
+		day    int64
+	}
+	touched := map[tenantDay]struct{}{}
 	today := w.now().UTC().Unix() / 86400
 	for _, wk := range done {
 		tenant := wk.t.Tenant
@@ -87,10 +94,7 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 					addDaily(bucket.TeamsKey(tenant, day), idtoken.Escape(k.ID), day)
 					add(bucket.AllTeamsKey(tenant), idtoken.Escape(k.ID))
 				}
-				// The rollup derives the day's and the week's totals once they have ended, and
-				// again after a late change (the apply script deletes the stale ones).
-				add(bucket.ToPackKey(tenant), strconv.FormatInt(day, 10))
-				add(bucket.ToSealKey(tenant), strconv.FormatInt(bucket.WeekOf(day), 10))
+				touched[tenantDay{tenant, day}] = struct{}{}
 			}
 			for sk, ops := range perSlot {
 				add(bucket.TenantsKey, tenant)
@@ -112,6 +116,12 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 				}
 			}
 		}
+	}
+	// The rollup derives the day's and the week's totals once they have ended, and again after a
+	// late change (the apply script deletes the stale ones).
+	for td := range touched {
+		add(bucket.ToPackKey(td.tenant), strconv.FormatInt(td.day, 10))
+		add(bucket.ToSealKey(td.tenant), strconv.FormatInt(bucket.WeekOf(td.day), 10))
 	}
 	if len(slots) == 0 {
 		return nil
