@@ -1274,7 +1274,8 @@ type KpiSnapshot struct {
 	Scope      string                 `protobuf:"bytes,2,opt,name=scope,proto3" json:"scope,omitempty"`
 	Id         string                 `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
 	ComputedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=computed_at,json=computedAt,proto3" json:"computed_at,omitempty"`
-	// windows holds the figures for the rolling windows "1h", "24h", "7d" and "30d" in UTC.
+	// windows holds the figures for the rolling windows "1h", "24h", "7d" and "30d" in UTC, and
+	// "baseline_28d": the 28 days before the "7d" window, for rules that compare with the recent past.
 	Windows       map[string]*Kpis `protobuf:"bytes,5,rep,name=windows,proto3" json:"windows,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -30,6 +31,14 @@ var _ Reader = (*query.Reader)(nil)
 
 // Windows are the rolling windows every snapshot holds, all in UTC.
 var Windows = window.RollingNames
+
+// Baseline is the window that every snapshot also holds for rules comparing an agent or team with
+// their own recent past: the 28 days before the "7d" window. It ends where "7d" starts, so a bad
+// week never dilutes the baseline it is compared with.
+const Baseline = "baseline_28d"
+
+// baselineHours is the length of Baseline.
+const baselineHours = 28 * 24
 
 // maxInFlight bounds this publisher's unacknowledged publishes, below the client's own limit, so
 // a large batch waits for acks instead of stalling on a full buffer.
@@ -92,6 +101,9 @@ func (p *Publisher) Publish(ctx context.Context, tenant string, agents, teams []
 		}
 		ranges[i] = rw
 	}
+	week := ranges[slices.Index(Windows, "7d")]
+	ranges = append(ranges, window.Resolved{FromHour: week.FromHour - baselineHours, ToHour: week.FromHour})
+	names := append(slices.Clone(Windows), Baseline)
 	qs := make([]query.Query, 0, len(scopes)*len(ranges))
 	for _, s := range scopes {
 		for _, rw := range ranges {
@@ -111,10 +123,10 @@ func (p *Publisher) Publish(ctx context.Context, tenant string, agents, teams []
 	for i, s := range scopes {
 		snap := &ticketpulsev1.KpiSnapshot{
 			Tenant: tenant, Scope: scopeName(s), Id: s.ID, ComputedAt: computed,
-			Windows: make(map[string]*ticketpulsev1.Kpis, len(Windows)),
+			Windows: make(map[string]*ticketpulsev1.Kpis, len(names)),
 		}
-		for j, name := range Windows {
-			snap.Windows[name] = query.ToProto(totals[i*len(Windows)+j])
+		for j, name := range names {
+			snap.Windows[name] = query.ToProto(totals[i*len(names)+j])
 		}
 		data, err := proto.Marshal(snap)
 		if err != nil {

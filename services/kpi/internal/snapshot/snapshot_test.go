@@ -133,11 +133,11 @@ func TestPublish(t *testing.T) {
 		want    map[string]int64
 	}{
 		{name: "agent with odd id", subject: "kpi.acme.agent.ana~2E~7Bx~7D@~E4~BE~8B~E3~81~88~2Ejp", scope: "agent", id: ana,
-			want: map[string]int64{"1h": 1, "24h": 3, "7d": 7, "30d": 15}},
+			want: map[string]int64{"1h": 1, "24h": 3, "7d": 7, "30d": 15, "baseline_28d": 8}},
 		{name: "other agent", subject: "kpi.acme.agent.bo", scope: "agent", id: bo,
-			want: map[string]int64{"1h": 0, "24h": 0, "7d": 3, "30d": 3}},
+			want: map[string]int64{"1h": 0, "24h": 0, "7d": 3, "30d": 3, "baseline_28d": 0}},
 		{name: "team", subject: "kpi.acme.team.billing~3A~20EU", scope: "team", id: team,
-			want: map[string]int64{"1h": 5, "24h": 5, "7d": 5, "30d": 5}},
+			want: map[string]int64{"1h": 5, "24h": 5, "7d": 5, "30d": 5, "baseline_28d": 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,7 +189,7 @@ func TestPublishManyWaitsForAcks(t *testing.T) {
 	if info.State.Msgs != uint64(len(agents)) {
 		t.Errorf("stream holds %d messages, want %d", info.State.Msgs, len(agents))
 	}
-	if snap := last(t, stream, "kpi.acme.agent.agent-1000"); snap.GetId() != "agent-1000" || len(snap.GetWindows()) != 4 {
+	if snap := last(t, stream, "kpi.acme.agent.agent-1000"); snap.GetId() != "agent-1000" || len(snap.GetWindows()) != 5 {
 		t.Errorf("snapshot %v", snap)
 	}
 }
