@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,10 +16,12 @@ import (
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/verify"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/yamlconf"
 )
 
-// The file is walked as a yaml.Node tree rather than decoded into structs: only the tree knows
-// the line of every value, and walking it lets one pass report every problem, not the first.
+// The file is walked as a yaml.Node tree with package yamlconf rather than decoded into structs:
+// only the tree knows the line of every value, and walking it lets one pass report every
+// problem, not the first.
 
 // sourceKeys is each source's vocabulary. A key that does not apply (tolerance for a source that
 // sends no timestamp) is an unknown key, so a setting never silently does nothing.
@@ -42,240 +41,51 @@ const maxSecretFile = 64 << 10
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 type loader struct {
-	file   string
+	yamlconf.Loader
 	dir    string
 	getenv func(string) string
-	probs  Problems
-}
-
-func (l *loader) addf(n *yaml.Node, format string, args ...any) {
-	l.addLine(n.Line, fmt.Sprintf(format, args...))
-}
-
-func (l *loader) addLine(line int, reason string) {
-	l.probs = append(l.probs, Problem{File: l.file, Line: max(line, 1), Reason: reason})
-}
-
-// join extends a dotted path; keys that would make it ambiguous are quoted.
-func join(path, key string) string {
-	if key == "" || strings.ContainsFunc(key, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
-	}) {
-		return path + "[" + strconv.Quote(key) + "]"
-	}
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-// prefix starts a message about path; the root has no path.
-func prefix(path string) string {
-	if path == "" {
-		return ""
-	}
-	return path + ": "
-}
-
-func resolve(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
-
-// describe names a node's kind without quoting its value, which may be a misplaced secret.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch {
-		case isNull(n):
-			return "nothing"
-		case n.Value == "":
-			return "an empty string"
-		}
-		return "a single value"
-	}
-	return "something else"
-}
-
-type pair struct{ key, val *yaml.Node }
-
-// pairs returns a mapping's entries, reporting duplicate keys; null counts as an empty mapping.
-// With quiet, keys are never quoted in messages: in a secret reference, "{hunter2}" is a mapping
-// whose key is the secret.
-func (l *loader) pairs(n *yaml.Node, path string, quiet bool) ([]pair, bool) {
-	n = resolve(n)
-	if isNull(n) {
-		return nil, true
-	}
-	if n.Kind != yaml.MappingNode {
-		l.addf(n, "%swant a mapping, not %s", prefix(path), describe(n))
-		return nil, false
-	}
-	var out []pair
-	first := map[string]int{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := resolve(n.Content[i]), n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			l.addf(k, "%skeys must be plain words, not %s", prefix(path), describe(k))
-			continue
-		}
-		if line, dup := first[k.Value]; dup {
-			if quiet {
-				l.addf(k, "%sduplicate key (first on line %d)", prefix(path), line)
-			} else {
-				l.addf(k, "%sduplicate key %q (first on line %d)", prefix(path), k.Value, line)
-			}
-			continue
-		}
-		first[k.Value] = k.Line
-		out = append(out, pair{k, v})
-	}
-	return out, true
-}
-
-// fields is pairs for a mapping with a fixed vocabulary: unknown keys are problems, and the
-// known ones come back by name.
-func (l *loader) fields(n *yaml.Node, path string, quiet bool, allowed ...string) (map[string]pair, bool) {
-	ps, ok := l.pairs(n, path, quiet)
-	out := make(map[string]pair, len(ps))
-	for _, p := range ps {
-		switch {
-		case slices.Contains(allowed, p.key.Value):
-			out[p.key.Value] = p
-		case quiet:
-			l.addf(p.key, "%sunknown key (allowed: %s)", prefix(path), strings.Join(allowed, ", "))
-		default:
-			l.addf(p.key, "%sunknown key %q (allowed: %s)", prefix(path), p.key.Value, strings.Join(allowed, ", "))
-		}
-	}
-	return out, ok
-}
-
-func (l *loader) str(n *yaml.Node, path string) (string, bool) {
-	n = resolve(n)
-	if n.Kind != yaml.ScalarNode || isNull(n) || n.Value == "" {
-		l.addf(n, "%s: want a non-empty string, not %s", path, describe(n))
-		return "", false
-	}
-	return n.Value, true
-}
-
-func (l *loader) duration(n *yaml.Node, path string) (time.Duration, bool) {
-	s, ok := l.str(n, path)
-	if !ok {
-		return 0, false
-	}
-	d, err := time.ParseDuration(s)
-	switch {
-	case err != nil:
-		l.addf(n, "%s: %q is not a duration (write e.g. 5m or 90s)", path, s)
-		return 0, false
-	case d <= 0:
-		l.addf(n, "%s: %s is not positive", path, s)
-		return 0, false
-	}
-	return d, true
-}
-
-func (l *loader) positiveNumber(n *yaml.Node, path string) (float64, bool) {
-	n = resolve(n)
-	var f float64
-	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") || n.Decode(&f) != nil ||
-		!(f > 0) || math.IsInf(f, 0) {
-		l.addf(n, "%s: want a positive number, not %s", path, l.shown(n))
-		return 0, false
-	}
-	return f, true
-}
-
-func (l *loader) positiveInt(n *yaml.Node, path string) (int, bool) {
-	n = resolve(n)
-	var i int
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&i) != nil || i <= 0 {
-		l.addf(n, "%s: want a positive whole number, not %s", path, l.shown(n))
-		return 0, false
-	}
-	return i, true
-}
-
-// shown quotes a scalar for a message about a non-secret setting.
-func (l *loader) shown(n *yaml.Node) string {
-	if n.Kind == yaml.ScalarNode && !isNull(n) {
-		return strconv.Quote(n.Value)
-	}
-	return describe(n)
 }
 
 func (l *loader) load(data []byte) *Config {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			l.addLine(1, "the file is empty; want a mapping with a tenants: key")
-		} else {
-			l.syntax(err, data)
-		}
+	root := l.Decode(data, "a mapping with a tenants: key", "the tenants file")
+	if root == nil {
 		return nil
 	}
-	var extra yaml.Node
-	switch err := dec.Decode(&extra); {
-	case err == nil:
-		l.addf(&extra, "a second YAML document; the tenants file holds one")
-	case !errors.Is(err, io.EOF):
-		l.syntax(err, data)
-	}
-	if len(doc.Content) == 0 {
-		l.addLine(1, "the file is empty; want a mapping with a tenants: key")
-		return nil
-	}
-	root := resolve(doc.Content[0])
-	if root.Kind != yaml.MappingNode {
-		l.addf(root, "want a mapping with a tenants: key, not %s", describe(root))
-		return nil
-	}
-	top, _ := l.fields(root, "", false, "defaults", "tenants")
+	top, _ := l.Fields(root, "", "defaults", "tenants")
 
 	tolerance := verify.DefaultTolerance
 	rate := RateLimit{EventsPerSecond: DefaultEventsPerSecond, Burst: DefaultBurst}
 	if p, ok := top["defaults"]; ok {
-		d, _ := l.fields(p.val, "defaults", false, "tolerance", "rate_limit")
+		d, _ := l.Fields(p.Val, "defaults", "tolerance", "rate_limit")
 		if p, ok := d["tolerance"]; ok {
-			if v, ok := l.duration(p.val, "defaults.tolerance"); ok {
+			if v, ok := l.Duration(p.Val, "defaults.tolerance"); ok {
 				tolerance = v
 			}
 		}
 		if p, ok := d["rate_limit"]; ok {
-			rate = l.rateLimit(p.val, "defaults.rate_limit", rate)
+			rate = l.rateLimit(p.Val, "defaults.rate_limit", rate)
 		}
 	}
 
 	cfg := &Config{Tenants: map[string]*Tenant{}}
 	p, ok := top["tenants"]
 	if !ok {
-		l.addf(root, "missing tenants: (the tenants and their webhook sources)")
+		l.Addf(root, "missing tenants: (the tenants and their webhook sources)")
 		return cfg
 	}
-	entries, ok := l.pairs(p.val, "tenants", false)
+	entries, ok := l.Pairs(p.Val, "tenants")
 	if ok && len(entries) == 0 {
-		l.addf(p.key, "tenants: no tenant defined")
+		l.Addf(p.Key, "tenants: no tenant defined")
 	}
 	for _, e := range entries {
-		id := e.key.Value
-		path := join("tenants", id)
+		id := e.Key.Value
+		path := yamlconf.Join("tenants", id)
 		valid := idtoken.ValidTenant(id)
 		if !valid {
-			l.addf(e.key, "tenants: tenant id %q %s", id, idtoken.TenantRule)
+			l.Addf(e.Key, "tenants: tenant id %q %s", id, idtoken.TenantRule)
 		}
 		// An invalid tenant's settings are still checked, so one run shows every problem.
-		t := l.tenant(id, e.val, path, tolerance, rate)
+		t := l.tenant(id, e.Val, path, tolerance, rate)
 		if valid {
 			cfg.Tenants[id] = t
 		}
@@ -284,14 +94,14 @@ func (l *loader) load(data []byte) *Config {
 }
 
 func (l *loader) rateLimit(n *yaml.Node, path string, def RateLimit) RateLimit {
-	f, _ := l.fields(n, path, false, "events_per_second", "burst")
+	f, _ := l.Fields(n, path, "events_per_second", "burst")
 	if p, ok := f["events_per_second"]; ok {
-		if v, ok := l.positiveNumber(p.val, path+".events_per_second"); ok {
+		if v, ok := l.PositiveNumber(p.Val, path+".events_per_second"); ok {
 			def.EventsPerSecond = v
 		}
 	}
 	if p, ok := f["burst"]; ok {
-		if v, ok := l.positiveInt(p.val, path+".burst"); ok {
+		if v, ok := l.PositiveInt(p.Val, path+".burst"); ok {
 			def.Burst = v
 		}
 	}
@@ -300,33 +110,33 @@ func (l *loader) rateLimit(n *yaml.Node, path string, def RateLimit) RateLimit {
 
 func (l *loader) tenant(id string, n *yaml.Node, path string, tolerance time.Duration, rate RateLimit) *Tenant {
 	t := &Tenant{ID: id, RateLimit: rate, Sources: map[string]*SourceConfig{}}
-	f, ok := l.fields(n, path, false, "rate_limit", "sources")
+	f, ok := l.Fields(n, path, "rate_limit", "sources")
 	if !ok {
 		return t
 	}
 	if p, ok := f["rate_limit"]; ok {
-		t.RateLimit = l.rateLimit(p.val, path+".rate_limit", rate)
+		t.RateLimit = l.rateLimit(p.Val, path+".rate_limit", rate)
 	}
 	p, ok := f["sources"]
 	if !ok {
 		return t
 	}
-	sources, _ := l.pairs(p.val, path+".sources", false)
+	sources, _ := l.Pairs(p.Val, path+".sources")
 	for _, s := range sources {
-		name := s.key.Value
+		name := s.Key.Value
 		if _, known := sourceKeys[name]; !known {
-			l.addf(s.key, "%s.sources: unknown source %q (want one of %s)", path, name, strings.Join(verify.Sources, ", "))
+			l.Addf(s.Key, "%s.sources: unknown source %q (want one of %s)", path, name, strings.Join(verify.Sources, ", "))
 			continue
 		}
-		t.Sources[name] = l.source(id, name, s, join(path+".sources", name), tolerance)
+		t.Sources[name] = l.source(id, name, s, yamlconf.Join(path+".sources", name), tolerance)
 	}
 	return t
 }
 
-func (l *loader) source(tenant, name string, at pair, path string, tolerance time.Duration) *SourceConfig {
-	before := len(l.probs)
+func (l *loader) source(tenant, name string, at yamlconf.Pair, path string, tolerance time.Duration) *SourceConfig {
+	before := len(l.Problems)
 	sc := &SourceConfig{Tenant: tenant, Config: verify.Config{Source: name}}
-	f, ok := l.fields(at.val, path, false, sourceKeys[name]...)
+	f, ok := l.Fields(at.Val, path, sourceKeys[name]...)
 	if !ok {
 		return sc
 	}
@@ -334,7 +144,7 @@ func (l *loader) source(tenant, name string, at pair, path string, tolerance tim
 		sc.Tolerance = tolerance
 	}
 	if p, ok := f["tolerance"]; ok {
-		if v, ok := l.duration(p.val, path+".tolerance"); ok {
+		if v, ok := l.Duration(p.Val, path+".tolerance"); ok {
 			sc.Tolerance = v
 		}
 	}
@@ -344,45 +154,45 @@ func (l *loader) source(tenant, name string, at pair, path string, tolerance tim
 	}
 	p, hasUnsigned := f["allow_unsigned_with_token"]
 	if hasUnsigned {
-		if s, ok := l.secret(p.val, path+".allow_unsigned_with_token"); ok {
+		if s, ok := l.secret(p.Val, path+".allow_unsigned_with_token"); ok {
 			sc.URLToken = verify.NewSecret(s.raw)
 		}
 	}
 	p, hasToken := f["url_token"]
 	if hasToken {
-		if s, ok := l.secret(p.val, path+".url_token"); ok {
+		if s, ok := l.secret(p.Val, path+".url_token"); ok {
 			sc.URLToken = verify.NewSecret(s.raw)
 		}
 	}
 	p, hasBasic := f["basic_auth"]
 	if hasBasic {
-		sc.BasicAuth = l.basicAuth(p.val, path+".basic_auth")
+		sc.BasicAuth = l.basicAuth(p.Val, path+".basic_auth")
 	}
 	switch {
 	case name == verify.Freshdesk && !hasToken && !hasBasic:
-		l.addf(at.key, "%s: freshdesk cannot sign; set url_token:, basic_auth: or both", path)
+		l.Addf(at.Key, "%s: freshdesk cannot sign; set url_token:, basic_auth: or both", path)
 	case name == verify.Chatwoot && !hasSecrets && !hasUnsigned:
-		l.addf(at.key, "%s: set secrets: (or, for installs too old to sign, allow_unsigned_with_token:)", path)
+		l.Addf(at.Key, "%s: set secrets: (or, for installs too old to sign, allow_unsigned_with_token:)", path)
 	case name != verify.Freshdesk && name != verify.Chatwoot && !hasSecrets:
-		l.addf(at.key, "%s: %s signs its deliveries; set secrets: (a list of {env: NAME} or {file: PATH})", path, name)
+		l.Addf(at.Key, "%s: %s signs its deliveries; set secrets: (a list of {env: NAME} or {file: PATH})", path, name)
 	}
 	// verify has the last word on what it can work with; every rule above should make this moot.
-	if len(l.probs) == before {
+	if len(l.Problems) == before {
 		if err := sc.Check(); err != nil {
-			l.addf(at.key, "%s: %v", path, err)
+			l.Addf(at.Key, "%s: %v", path, err)
 		}
 	}
 	return sc
 }
 
-func (l *loader) secretList(at pair, path string, webhookSecrets bool) []verify.Secret {
-	n := resolve(at.val)
-	if isNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0) {
-		l.addf(at.key, "%s: needs at least one secret", path)
+func (l *loader) secretList(at yamlconf.Pair, path string, webhookSecrets bool) []verify.Secret {
+	n := yamlconf.Resolve(at.Val)
+	if yamlconf.IsNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0) {
+		l.Addf(at.Key, "%s: needs at least one secret", path)
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		l.addf(n, "%s: want a list of {env: NAME} or {file: PATH}, not %s", path, describe(n))
+		l.Addf(n, "%s: want a list of {env: NAME} or {file: PATH}, not %s", path, yamlconf.Describe(n))
 		return nil
 	}
 	out := make([]verify.Secret, 0, len(n.Content))
@@ -395,7 +205,7 @@ func (l *loader) secretList(at pair, path string, webhookSecrets bool) []verify.
 		if webhookSecrets {
 			k, err := verify.ParseWebhookSecret(string(s.raw))
 			if err != nil {
-				l.addf(item, "%s: %s: %v", ipath, s.from, err)
+				l.Addf(item, "%s: %s: %v", ipath, s.from, err)
 				continue
 			}
 			out = append(out, k)
@@ -415,61 +225,61 @@ type resolved struct {
 // secret resolves {env: NAME} or {file: PATH}. It never quotes what it reads, nor a scalar
 // written in its place, since that scalar is most likely a pasted secret.
 func (l *loader) secret(n *yaml.Node, path string) (resolved, bool) {
-	n = resolve(n)
+	n = yamlconf.Resolve(n)
 	if n.Kind != yaml.MappingNode {
-		if n.Kind == yaml.ScalarNode && !isNull(n) {
-			l.addf(n, "%s: secrets are never written in this file; use {env: NAME} or {file: PATH}", path)
+		if n.Kind == yaml.ScalarNode && !yamlconf.IsNull(n) {
+			l.Addf(n, "%s: secrets are never written in this file; use {env: NAME} or {file: PATH}", path)
 		} else {
-			l.addf(n, "%s: want {env: NAME} or {file: PATH}, not %s", path, describe(n))
+			l.Addf(n, "%s: want {env: NAME} or {file: PATH}, not %s", path, yamlconf.Describe(n))
 		}
 		return resolved{}, false
 	}
-	ps, _ := l.pairs(n, path, true)
-	var env, file *pair
+	ps, _ := l.QuietPairs(n, path)
+	var env, file *yamlconf.Pair
 	for i, p := range ps {
-		switch p.key.Value {
+		switch p.Key.Value {
 		case "env":
 			env = &ps[i]
 		case "file":
 			file = &ps[i]
 		case "value":
-			l.addf(p.key, "%s: secrets are never written in this file; use {env: NAME} or {file: PATH}", path)
+			l.Addf(p.Key, "%s: secrets are never written in this file; use {env: NAME} or {file: PATH}", path)
 		default:
-			l.addf(p.key, "%s: unknown key (allowed: env, file)", path)
+			l.Addf(p.Key, "%s: unknown key (allowed: env, file)", path)
 		}
 	}
 	switch {
 	case env != nil && file != nil:
-		l.addf(file.key, "%s: set env: or file:, not both", path)
+		l.Addf(file.Key, "%s: set env: or file:, not both", path)
 	case env != nil:
-		return l.envSecret(env.val, path+".env")
+		return l.envSecret(env.Val, path+".env")
 	case file != nil:
-		return l.fileSecret(file.val, path+".file")
+		return l.fileSecret(file.Val, path+".file")
 	case len(ps) == 0:
-		l.addf(n, "%s: want {env: NAME} or {file: PATH}", path)
+		l.Addf(n, "%s: want {env: NAME} or {file: PATH}", path)
 	}
 	return resolved{}, false
 }
 
 func (l *loader) envSecret(n *yaml.Node, path string) (resolved, bool) {
-	name, ok := l.str(n, path)
+	name, ok := l.Str(n, path)
 	if !ok {
 		return resolved{}, false
 	}
 	if !envName.MatchString(name) {
-		l.addf(n, "%s: %q is not an environment variable name", path, name)
+		l.Addf(n, "%s: %q is not an environment variable name", path, name)
 		return resolved{}, false
 	}
 	v := l.getenv(name)
 	if v == "" {
-		l.addf(n, "%s: environment variable %s is unset or empty", path, name)
+		l.Addf(n, "%s: environment variable %s is unset or empty", path, name)
 		return resolved{}, false
 	}
 	return resolved{raw: []byte(v), from: "environment variable " + name}, true
 }
 
 func (l *loader) fileSecret(n *yaml.Node, path string) (resolved, bool) {
-	name, ok := l.str(n, path)
+	name, ok := l.Str(n, path)
 	if !ok {
 		return resolved{}, false
 	}
@@ -480,7 +290,7 @@ func (l *loader) fileSecret(n *yaml.Node, path string) (resolved, bool) {
 	// A secret is short; a device, a pipe or a huge file is the wrong path, and reading it
 	// could hang the start.
 	if fi, err := os.Stat(full); err == nil && (!fi.Mode().IsRegular() || fi.Size() > maxSecretFile) {
-		l.addf(n, "%s: %s is not a regular file of at most %d bytes", path, full, maxSecretFile)
+		l.Addf(n, "%s: %s is not a regular file of at most %d bytes", path, full, maxSecretFile)
 		return resolved{}, false
 	}
 	b, err := os.ReadFile(full)
@@ -489,7 +299,7 @@ func (l *loader) fileSecret(n *yaml.Node, path string) (resolved, bool) {
 		if errors.As(err, &pe) {
 			err = pe.Err
 		}
-		l.addf(n, "%s: reading secret file %s: %v", path, full, err)
+		l.Addf(n, "%s: reading secret file %s: %v", path, full, err)
 		return resolved{}, false
 	}
 	// Editors and `echo` end files with a newline that is not part of the secret.
@@ -497,71 +307,34 @@ func (l *loader) fileSecret(n *yaml.Node, path string) (resolved, bool) {
 		b = bytes.TrimSuffix(t, []byte("\r"))
 	}
 	if len(b) == 0 {
-		l.addf(n, "%s: secret file %s is empty", path, full)
+		l.Addf(n, "%s: secret file %s is empty", path, full)
 		return resolved{}, false
 	}
 	return resolved{raw: b, from: "file " + full}, true
 }
 
 func (l *loader) basicAuth(n *yaml.Node, path string) *verify.BasicAuth {
-	f, ok := l.fields(n, path, false, "user", "password")
+	f, ok := l.Fields(n, path, "user", "password")
 	ba := &verify.BasicAuth{}
 	if !ok {
 		return ba
 	}
 	if p, ok := f["user"]; ok {
-		if u, ok := l.str(p.val, path+".user"); ok {
+		if u, ok := l.Str(p.Val, path+".user"); ok {
 			if strings.Contains(u, ":") {
-				l.addf(p.val, "%s.user: must not contain a colon (HTTP Basic separates user and password with one)", path)
+				l.Addf(p.Val, "%s.user: must not contain a colon (HTTP Basic separates user and password with one)", path)
 			}
 			ba.User = u
 		}
 	} else {
-		l.addf(resolve(n), "%s: missing user:", path)
+		l.Addf(yamlconf.Resolve(n), "%s: missing user:", path)
 	}
 	if p, ok := f["password"]; ok {
-		if s, ok := l.secret(p.val, path+".password"); ok {
+		if s, ok := l.secret(p.Val, path+".password"); ok {
 			ba.Password = verify.NewSecret(s.raw)
 		}
 	} else {
-		l.addf(resolve(n), "%s: missing password: ({env: NAME} or {file: PATH})", path)
+		l.Addf(yamlconf.Resolve(n), "%s: missing password: ({env: NAME} or {file: PATH})", path)
 	}
 	return ba
-}
-
-var (
-	yamlLine      = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-	unknownAnchor = regexp.MustCompile(`unknown anchor '(.*)' referenced`)
-)
-
-// parserProblems are the messages of the YAML parser proper (not its scanner), whose line
-// numbers the library reports 0-based: it adds the missing 1 for scanner errors only.
-var parserProblems = []string{
-	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
-	"did not find expected '-' indicator", "did not find expected <document start>",
-	"did not find expected <stream-start>", "did not find expected key",
-	"did not find expected node content", "found duplicate %TAG directive",
-	"found duplicate %YAML directive", "found incompatible YAML document",
-	"found undefined tag handle",
-}
-
-// syntax turns a YAML error into a Problem. The library leaves out the line when it is the first
-// one, and for an unknown anchor, whose line is found by looking for the alias.
-func (l *loader) syntax(err error, data []byte) {
-	msg, line := err.Error(), 1
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-		if slices.Contains(parserProblems, msg) {
-			line++
-		}
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-		if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
-			if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
-				line = 1 + bytes.Count(data[:i], []byte("\n"))
-			}
-		}
-	}
-	l.addLine(line, "invalid YAML: "+msg)
 }

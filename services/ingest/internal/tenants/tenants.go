@@ -11,15 +11,13 @@
 package tenants
 
 import (
-	"cmp"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/verify"
+	"github.com/ticketpulse/ticketpulse/services/platform/yamlconf"
 )
 
 // Rate limit defaults, for tenants and files that do not set one.
@@ -84,26 +82,12 @@ func (s *SourceConfig) LogValue() slog.Value {
 	return slog.GroupValue(append([]slog.Attr{slog.String("tenant", s.Tenant)}, s.Config.LogValue().Group()...)...)
 }
 
-// Problem is one reason the file was refused.
-type Problem struct {
-	File   string
-	Line   int
-	Reason string
-}
-
-func (p Problem) String() string { return fmt.Sprintf("%s:%d: %s", p.File, p.Line, p.Reason) }
+// Problem is one reason the file was refused: "<file>:<line>: <reason>".
+type Problem = yamlconf.Problem
 
 // Problems is every reason the file was refused, in line order; Load's error when the file is
 // readable but wrong.
-type Problems []Problem
-
-func (ps Problems) Error() string {
-	lines := make([]string, len(ps))
-	for i, p := range ps {
-		lines[i] = p.String()
-	}
-	return strings.Join(lines, "\n")
-}
+type Problems = yamlconf.Problems
 
 // Load reads and validates the tenants file at path. getenv resolves {env: NAME} references (nil
 // means os.Getenv); relative {file: PATH} references are relative to the tenants file's
@@ -120,11 +104,10 @@ func parse(file, dir string, data []byte, getenv func(string) string) (*Config, 
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	l := &loader{file: file, dir: dir, getenv: getenv}
+	l := &loader{Loader: yamlconf.Loader{File: file}, dir: dir, getenv: getenv}
 	cfg := l.load(data)
-	if len(l.probs) > 0 {
-		slices.SortStableFunc(l.probs, func(a, b Problem) int { return cmp.Compare(a.Line, b.Line) })
-		return nil, l.probs
+	if err := l.Err(); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
