@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/natsembed"
@@ -158,6 +160,27 @@ func NATS(t testing.TB) (*server.Server, string) {
 	}
 	t.Cleanup(s.Shutdown)
 	return s, s.ClientURL()
+}
+
+// JetStream connects a JetStream client to url for one test (closed when it ends) and creates
+// the given streams.
+func JetStream(t testing.TB, url string, streams ...jetstream.StreamConfig) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("connect to nats: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	for _, sc := range streams {
+		if _, err := js.CreateOrUpdateStream(context.Background(), sc); err != nil {
+			t.Fatalf("create stream %s: %v", sc.Name, err)
+		}
+	}
+	return js
 }
 
 // RestartNATS starts a new server on addr (the old server's address, saved before it was shut

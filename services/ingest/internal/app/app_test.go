@@ -108,17 +108,7 @@ func (r *running) post(t *testing.T, tenant, body string) response {
 
 // jetStream connects a test client, closed when the test ends.
 func jetStream(t *testing.T, natsURL string) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return testenv.JetStream(t, natsURL)
 }
 
 // tickets connects a test client to the TICKETS stream.

@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
@@ -22,15 +19,7 @@ func TestMain(m *testing.M) {
 func store(t *testing.T, ttl time.Duration) *Store {
 	t.Helper()
 	_, url := testenv.NATS(t)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testenv.JetStream(t, url)
 	s, err := Open(context.Background(), js, ttl, 1)
 	if err != nil {
 		t.Fatal(err)

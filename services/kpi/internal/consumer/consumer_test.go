@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -35,19 +34,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func setup(t *testing.T) (jetstream.JetStream, context.Context) {
 	t.Helper()
 	_, url := testenv.NATS(t)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	ctx := context.Background()
-	for _, c := range []jetstream.StreamConfig{natsconn.TicketsConfig(0, 1), natsconn.DeadletterConfig(1)} {
-		if _, err := natsconn.EnsureStream(ctx, js, c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return js, ctx
+	return testenv.JetStream(t, url, natsconn.TicketsConfig(0, 1), natsconn.DeadletterConfig(1)), context.Background()
 }
 
 func run(t *testing.T, js jetstream.JetStream, rdb redis.UniversalClient) {

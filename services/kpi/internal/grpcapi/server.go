@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -20,7 +19,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/query"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/window"
-	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/grpcerr"
 )
 
 // Reader is what the server needs from the store.
@@ -34,7 +33,7 @@ var _ Reader = (*query.Reader)(nil)
 
 // Limits of the API.
 const (
-	MaxIDBytes      = 256
+	MaxIDBytes      = grpcerr.MaxIDBytes
 	DefaultPageSize = 100
 	MaxPageSize     = 1000
 )
@@ -58,55 +57,18 @@ func NewServer(r Reader, now func() time.Time, log *slog.Logger) *Server {
 func (s *Server) Register(g *grpc.Server) { ticketpulsev1.RegisterKpiServiceServer(g, s) }
 
 // violations collects what is wrong with a request, so one answer names every bad field.
-type violations []*errdetails.BadRequest_FieldViolation
-
-func (v *violations) add(field, desc string) {
-	*v = append(*v, &errdetails.BadRequest_FieldViolation{Field: field, Description: desc})
-}
-
-func (v *violations) tenant(t string) {
-	if !idtoken.ValidTenant(t) {
-		v.add("tenant", fmt.Sprintf("%q %s", t, idtoken.TenantRule))
-	}
-}
-
-// id checks a helpdesk id: any characters (they are escaped), bounded length.
-func (v *violations) id(field, id string, required bool) {
-	switch {
-	case id == "" && required:
-		v.add(field, "required")
-	case len(id) > MaxIDBytes:
-		v.add(field, fmt.Sprintf("%d bytes, at most %d allowed", len(id), MaxIDBytes))
-	}
-}
+type violations struct{ grpcerr.Violations }
 
 func (v *violations) window(w *ticketpulsev1.Window, now time.Time) window.Resolved {
 	r, err := window.Resolve(w, now)
 	var fe *window.FieldError
 	switch {
 	case errors.As(err, &fe):
-		v.add(fe.Field, fe.Reason)
+		v.Add(fe.Field, fe.Reason)
 	case err != nil:
-		v.add("window", err.Error())
+		v.Add("window", err.Error())
 	}
 	return r
-}
-
-// err is nil when nothing was wrong, else InvalidArgument naming the fields in the message and in
-// a google.rpc.BadRequest detail.
-func (v violations) err() error {
-	if len(v) == 0 {
-		return nil
-	}
-	msgs := make([]string, len(v))
-	for i, fv := range v {
-		msgs[i] = fv.GetField() + ": " + fv.GetDescription()
-	}
-	st := status.New(codes.InvalidArgument, strings.Join(msgs, "; "))
-	if withDetails, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: v}); err == nil {
-		st = withDetails
-	}
-	return st.Err()
 }
 
 // readErr maps a store failure to a status: the caller's own cancellation stays that, corrupt
@@ -136,10 +98,10 @@ func (s *Server) one(ctx context.Context, rpc, tenant string, scope bucket.Scope
 // GetAgentKpis returns one agent's KPIs; an agent without figures gets zeros.
 func (s *Server) GetAgentKpis(ctx context.Context, req *ticketpulsev1.GetAgentKpisRequest) (*ticketpulsev1.GetAgentKpisResponse, error) {
 	var v violations
-	v.tenant(req.GetTenant())
-	v.id("agent_id", req.GetAgentId(), true)
+	v.Tenant(req.GetTenant())
+	v.ID("agent_id", req.GetAgentId(), true)
 	rw := v.window(req.GetWindow(), s.now())
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	k, err := s.one(ctx, "GetAgentKpis", req.GetTenant(), bucket.Scope{Kind: bucket.Agent, ID: req.GetAgentId()}, rw)
@@ -155,10 +117,10 @@ func (s *Server) GetAgentKpis(ctx context.Context, req *ticketpulsev1.GetAgentKp
 // GetTeamKpis returns one team's KPIs; a team without figures gets zeros.
 func (s *Server) GetTeamKpis(ctx context.Context, req *ticketpulsev1.GetTeamKpisRequest) (*ticketpulsev1.GetTeamKpisResponse, error) {
 	var v violations
-	v.tenant(req.GetTenant())
-	v.id("team_id", req.GetTeamId(), true)
+	v.Tenant(req.GetTenant())
+	v.ID("team_id", req.GetTeamId(), true)
 	rw := v.window(req.GetWindow(), s.now())
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	k, err := s.one(ctx, "GetTeamKpis", req.GetTenant(), bucket.Scope{Kind: bucket.Team, ID: req.GetTeamId()}, rw)
@@ -171,9 +133,9 @@ func (s *Server) GetTeamKpis(ctx context.Context, req *ticketpulsev1.GetTeamKpis
 // GetUnassignedKpis returns the figures credited while tickets had no assignee.
 func (s *Server) GetUnassignedKpis(ctx context.Context, req *ticketpulsev1.GetUnassignedKpisRequest) (*ticketpulsev1.GetUnassignedKpisResponse, error) {
 	var v violations
-	v.tenant(req.GetTenant())
+	v.Tenant(req.GetTenant())
 	rw := v.window(req.GetWindow(), s.now())
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	k, err := s.one(ctx, "GetUnassignedKpis", req.GetTenant(), bucket.Scope{Kind: bucket.Unassigned}, rw)
@@ -188,7 +150,7 @@ func (s *Server) GetUnassignedKpis(ctx context.Context, req *ticketpulsev1.GetUn
 // pipelined round trip and computes only the ordered figure for all of them.
 func (s *Server) ListAgentKpis(ctx context.Context, req *ticketpulsev1.ListAgentKpisRequest) (*ticketpulsev1.ListAgentKpisResponse, error) {
 	var v violations
-	v.id("team_id", req.GetTeamId(), false)
+	v.ID("team_id", req.GetTeamId(), false)
 	l, err := s.list(ctx, &v, listing{
 		rpc: "ListAgentKpis", kind: bucket.Agent, tenant: req.GetTenant(), team: req.GetTeamId(),
 		window: req.GetWindow(), orderBy: req.GetOrderBy(), pageSize: req.GetPageSize(), pageToken: req.GetPageToken(),
@@ -253,7 +215,7 @@ type listed struct {
 // list validates a listing (adding to v what the caller already found wrong), reads the ids active
 // in the window and returns the requested page in order.
 func (s *Server) list(ctx context.Context, v *violations, l listing) (listed, error) {
-	v.tenant(l.tenant)
+	v.Tenant(l.tenant)
 	rw := v.window(l.window, s.now())
 	idName := "agent_id"
 	if l.kind == bucket.Team {
@@ -261,18 +223,18 @@ func (s *Server) list(ctx context.Context, v *violations, l listing) (listed, er
 	}
 	ord, ok := parseOrder(l.orderBy, idName)
 	if !ok {
-		v.add("order_by", fmt.Sprintf("%q: want a name optionally followed by \" desc\"; names: %s", l.orderBy, strings.Join(orderNames(idName), ", ")))
+		v.Add("order_by", fmt.Sprintf("%q: want a name optionally followed by \" desc\"; names: %s", l.orderBy, strings.Join(orderNames(idName), ", ")))
 	}
 	size := int(l.pageSize)
 	switch {
 	case size < 0:
-		v.add("page_size", "must not be negative")
+		v.Add("page_size", "must not be negative")
 	case size > MaxPageSize:
-		v.add("page_size", fmt.Sprintf("%d, at most %d allowed", size, MaxPageSize))
+		v.Add("page_size", fmt.Sprintf("%d, at most %d allowed", size, MaxPageSize))
 	case size == 0:
 		size = DefaultPageSize
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return listed{}, err
 	}
 	fp := fingerprint(l.tenant, string(l.kind)+":"+l.team, ord, l.window)
@@ -280,8 +242,8 @@ func (s *Server) list(ctx context.Context, v *violations, l listing) (listed, er
 	if l.pageToken != "" {
 		tok, err := decodeToken(l.pageToken, fp)
 		if err != nil {
-			v.add("page_token", err.Error())
-			return listed{}, v.err()
+			v.Add("page_token", err.Error())
+			return listed{}, v.Err()
 		}
 		offset = tok.Offset
 		rw.FromHour, rw.ToHour, rw.AlignedToHour, rw.Note = tok.FromHour, tok.ToHour, tok.Aligned, tok.Note
