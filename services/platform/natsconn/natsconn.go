@@ -34,9 +34,10 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 
 // Stream names and subject spaces shared by the services.
 const (
-	TicketsStream    = "TICKETS"
-	KPIStream        = "KPI"
-	DeadletterStream = "DEADLETTER"
+	TicketsStream     = "TICKETS"
+	KPIStream         = "KPI"
+	DeadletterStream  = "DEADLETTER"
+	EscalationsStream = "ESCALATIONS"
 )
 
 // TicketsConfig is the durable event log. Retention 0 keeps events forever.
@@ -64,6 +65,23 @@ func KPIConfig(replicas int) jetstream.StreamConfig {
 		MaxMsgsPerSubject: 1,
 		Replicas:          max(replicas, 1),
 		Discard:           jetstream.DiscardOld,
+	}
+}
+
+// EscalationsConfig is the log of escalation lifecycle changes that notify delivers. Its
+// duplicate window covers a change republished after a crash between storing and recording it
+// (the escalation service retries within seconds; ten minutes leaves room for a long outage).
+func EscalationsConfig(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        EscalationsStream,
+		Description: "Escalation lifecycle changes: triggered, updated, raised, acknowledged, resolved.",
+		Subjects:    []string{"escalations.>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      30 * 24 * time.Hour,
+		Replicas:    max(replicas, 1),
+		Duplicates:  10 * time.Minute,
+		Discard:     jetstream.DiscardOld,
 	}
 }
 

@@ -1,14 +1,36 @@
-// Package app wires the escalation service. Until its own work lands it is the platform shell: NATS,
-// Redis, the gRPC server (health and reflection) and the HTTP server with /healthz, /readyz and
-// /metrics.
+// Package app wires the escalation service: the rules file (reloaded when it changes), the
+// TICKETS and KPI consumers, the Redis timers, the gRPC EscalationService, and the health and
+// metrics endpoints.
 package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/consume"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/engine"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/grpcapi"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/timers"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/redisconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/serve"
 	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 )
 
 // Name is the service name in logs, traces and the NATS connection.
@@ -21,14 +43,259 @@ const (
 )
 
 // Config is everything the service reads from flags and the environment.
-type Config struct{ shell.Config }
+type Config struct {
+	shell.Config
+	RulesFile       string
+	RulesReload     time.Duration
+	Durable         string
+	KPIDurable      string
+	BatchMax        int
+	Linger          time.Duration
+	AckWait         time.Duration
+	TimerPoll       time.Duration
+	TimerLease      time.Duration
+	TimerShards     int
+	Parallel        int
+	Retention       time.Duration
+	TicketRetention time.Duration
+	StreamReplicas  int
+
+	// OnListen, when set, receives the bound addresses (tests listen on port 0).
+	OnListen func(grpcAddr, httpAddr net.Addr)
+	// Now, when set, is the clock (tests); time.Now otherwise.
+	Now func() time.Time
+}
 
 // Register declares the settings on s.
 func (c *Config) Register(s *envflag.Set) {
 	c.Config.Register(s, DefaultGRPCAddr, DefaultHTTPAddr, "EscalationService, health, reflection")
+	s.String(&c.RulesFile, "rules-file", "", "YAML file of SLA policies, quality rules and escalation policies per tenant (see deploy/escalation/rules.example.yaml). Empty: no rules, nothing escalates.")
+	s.Duration(&c.RulesReload, "rules-reload", 10*time.Second, "How often the rules file is checked for changes; a changed file that fails validation is logged and the previous rules stay.")
+	s.String(&c.Durable, "durable", "escalation", "Durable consumer on the TICKETS stream; replicas share it.")
+	s.String(&c.KPIDurable, "kpi-durable", "escalation-kpi", "Durable consumer on the KPI stream; replicas share it.")
+	s.Int(&c.BatchMax, "batch-max", 200, "Most messages handled in one batch.")
+	s.Duration(&c.Linger, "batch-linger", 2*time.Millisecond, "How long to wait for more messages once one arrived.")
+	s.Duration(&c.AckWait, "ack-wait", 30*time.Second, "How long JetStream waits for an ack before redelivering.")
+	s.Duration(&c.TimerPoll, "timer-poll", 50*time.Millisecond, "How often each replica looks for due timers (the firing delay is at most about this plus the handling).")
+	s.Duration(&c.TimerLease, "timer-lease", 30*time.Second, "How long a claimed timer is reserved for the replica that claimed it; a replica that dies leaves its timers to the others after this.")
+	s.Int(&c.TimerShards, "timer-shards", 16, "Redis keys the timers are spread over (every replica must use the same number).")
+	s.Int(&c.Parallel, "parallel", 16, "Tickets or timers handled at once.")
+	s.Duration(&c.Retention, "escalation-retention", 30*24*time.Hour, "How long a resolved escalation stays readable.")
+	s.Duration(&c.TicketRetention, "ticket-retention", 45*24*time.Hour, "How long a ticket's events are kept after its last event (SLA clocks of older tickets are forgotten).")
+	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the ESCALATIONS and DEADLETTER streams (3 on a NATS cluster).")
 }
 
-// Run serves until ctx ends. A clean stop returns nil.
+// Validate reports settings that cannot work, naming the flag.
+func (c Config) Validate() error {
+	var errs []error
+	positive := func(name string, d time.Duration) {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("-%s %s: must be positive", name, d))
+		}
+	}
+	positive("rules-reload", c.RulesReload)
+	if c.Linger < 0 {
+		errs = append(errs, fmt.Errorf("-batch-linger %s: must not be negative", c.Linger))
+	}
+	positive("timer-poll", c.TimerPoll)
+	positive("escalation-retention", c.Retention)
+	positive("ticket-retention", c.TicketRetention)
+	if c.TimerLease < time.Second {
+		errs = append(errs, fmt.Errorf("-timer-lease %s: must be at least 1s", c.TimerLease))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("-ack-wait %s: must be at least 1s", c.AckWait))
+	}
+	for name, n := range map[string]int{"batch-max": c.BatchMax, "timer-shards": c.TimerShards, "parallel": c.Parallel} {
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("-%s %d: must be at least 1", name, n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run serves until ctx ends, then stops consuming and firing, finishes what is in hand and
+// shuts down.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	return shell.Run(ctx, Name, cfg.Config, log)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	ruleset := &atomic.Pointer[rules.Config]{}
+	watcher := &rulesWatcher{path: cfg.RulesFile, cfg: ruleset, log: log}
+	if err := watcher.load(); err != nil {
+		return err
+	}
+
+	tel, err := telemetry.Setup(ctx, Name, cfg.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown(context.WithoutCancel(ctx))
+	nc, err := natsconn.Connect(cfg.NATSURL, Name, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	for _, sc := range []jetstream.StreamConfig{natsconn.EscalationsConfig(cfg.StreamReplicas), natsconn.DeadletterConfig(cfg.StreamReplicas)} {
+		if _, err := natsconn.EnsureStream(ctx, js, sc); err != nil {
+			return err
+		}
+	}
+	rdb, err := redisconn.Open(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+
+	m, err := newMetrics(tel.Meter)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	queue := timers.New(rdb, timers.Options{Shards: cfg.TimerShards, Lease: cfg.TimerLease, Logger: log, OnFire: m.fired})
+	store := escalations.New(rdb, cfg.Retention)
+	eng := engine.New(rdb, store, queue, js, ruleset, now, engine.Options{
+		TicketRetention: cfg.TicketRetention, Parallel: cfg.Parallel,
+	}, log)
+
+	tickets := consume.New(js, consume.Config{
+		Service: Name, Stream: natsconn.TicketsStream, Durable: cfg.Durable, Filter: "tickets.>",
+		Description: "escalation: SLA clocks and ticket rules", BatchMax: cfg.BatchMax, Linger: cfg.Linger, AckWait: cfg.AckWait,
+	}, decodeTicketEvent, func(ctx context.Context, batch []consume.Decoded[*tpv1.TicketEvent]) error {
+		evs := make([]*tpv1.TicketEvent, len(batch))
+		for i, d := range batch {
+			evs[i] = d.Value
+		}
+		err := eng.Tickets(ctx, evs)
+		if err == nil {
+			m.events.Add(ctx, int64(len(evs)))
+		}
+		return err
+	}, healthy, log)
+	snapshots := consume.New(js, consume.Config{
+		Service: Name, Stream: natsconn.KPIStream, Durable: cfg.KPIDurable, Filter: "kpi.>",
+		Description: "escalation: agent and team KPI rules", BatchMax: cfg.BatchMax, Linger: cfg.Linger, AckWait: cfg.AckWait,
+		DeliverLastPerSubject: true,
+	}, decodeSnapshot, func(ctx context.Context, batch []consume.Decoded[*tpv1.KpiSnapshot]) error {
+		var errs []error
+		for _, d := range batch {
+			errs = append(errs, eng.Snapshot(ctx, d.Value))
+		}
+		return errors.Join(errs...)
+	}, healthy, log)
+	tickets.OnDeadLetter = func() { m.deadLettered.Add(context.Background(), 1) }
+	snapshots.OnDeadLetter = tickets.OnDeadLetter
+
+	grpcLis, err := serve.Listen(cfg.GRPCAddr)
+	if err != nil {
+		return err
+	}
+	httpLis, err := serve.Listen(cfg.HTTPAddr)
+	if err != nil {
+		grpcLis.Close()
+		return err
+	}
+	if cfg.OnListen != nil {
+		cfg.OnListen(grpcLis.Addr(), httpLis.Addr())
+	}
+	gs, hs := serve.NewGRPC()
+	grpcapi.NewServer(store, eng, js, log).Register(gs)
+	hs.SetServingStatus(tpv1.EscalationService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	ready := func(ctx context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("nats not connected")
+		}
+		return healthy(ctx)
+	}
+
+	g := serve.NewGroup(ctx)
+	g.Go(func(ctx context.Context) error { return serve.GRPC(ctx, grpcLis, gs, hs, log) })
+	g.Go(func(ctx context.Context) error { return serve.HTTP(ctx, httpLis, serve.Mux(ready, tel.Metrics), log) })
+	g.Go(tickets.Run)
+	g.Go(snapshots.Run)
+	g.Go(func(ctx context.Context) error { return queue.Run(ctx, cfg.TimerPoll, now, eng.Fire) })
+	g.Go(func(ctx context.Context) error { return watcher.run(ctx, cfg.RulesReload) })
+	g.Go(func(ctx context.Context) error { return m.observePending(ctx, queue) })
+	return g.Wait()
+}
+
+var errInvalid = errors.New("invalid message")
+
+func decodeTicketEvent(m jetstream.Msg) (string, *tpv1.TicketEvent, error) {
+	ev := &tpv1.TicketEvent{}
+	if err := proto.Unmarshal(m.Data(), ev); err != nil {
+		return "", nil, fmt.Errorf("%w: %w", errInvalid, err)
+	}
+	switch {
+	case !idtoken.ValidTenant(ev.GetTenant()):
+		return "", nil, fmt.Errorf("%w: tenant %q", errInvalid, ev.GetTenant())
+	case ev.GetTicketId() == "" || ev.GetId() == "":
+		return ev.GetTenant(), nil, fmt.Errorf("%w: empty ticket_id or id", errInvalid)
+	case ev.GetOccurredAt() == nil:
+		return ev.GetTenant(), nil, fmt.Errorf("%w: no occurred_at", errInvalid)
+	}
+	return ev.GetTenant(), ev, nil
+}
+
+func decodeSnapshot(m jetstream.Msg) (string, *tpv1.KpiSnapshot, error) {
+	s := &tpv1.KpiSnapshot{}
+	if err := proto.Unmarshal(m.Data(), s); err != nil {
+		return "", nil, fmt.Errorf("%w: %w", errInvalid, err)
+	}
+	if !idtoken.ValidTenant(s.GetTenant()) || (s.GetScope() != "agent" && s.GetScope() != "team") || s.GetComputedAt() == nil {
+		return "", nil, fmt.Errorf("%w: snapshot tenant %q scope %q", errInvalid, s.GetTenant(), s.GetScope())
+	}
+	return s.GetTenant(), s, nil
+}
+
+// metrics of the service.
+type metrics struct {
+	events, deadLettered metric.Int64Counter
+	delay                metric.Float64Histogram
+	pending              metric.Int64Gauge
+}
+
+func newMetrics(meter metric.Meter) (*metrics, error) {
+	m := &metrics{}
+	var err error
+	if m.events, err = meter.Int64Counter("escalation_ticket_events_total", metric.WithDescription("Ticket events judged.")); err != nil {
+		return nil, err
+	}
+	if m.deadLettered, err = meter.Int64Counter("escalation_dead_lettered_total", metric.WithDescription("Messages sent to the DEADLETTER stream.")); err != nil {
+		return nil, err
+	}
+	if m.delay, err = meter.Float64Histogram("escalation_timer_delay_seconds", metric.WithUnit("s"),
+		metric.WithDescription("How late timers were handled after they were due."),
+		metric.WithExplicitBucketBoundaries(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)); err != nil {
+		return nil, err
+	}
+	if m.pending, err = meter.Int64Gauge("escalation_timers_pending", metric.WithDescription("Timers waiting to be due.")); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *metrics) fired(delay time.Duration) { m.delay.Record(context.Background(), delay.Seconds()) }
+
+func (m *metrics) observePending(ctx context.Context, q *timers.Queue) error {
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		if n, err := q.Pending(ctx); err == nil {
+			m.pending.Record(ctx, n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }

@@ -1,13 +1,525 @@
 package app
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/timers"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
+	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/service"
+	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
-// The addresses are the contract other services and the docs use.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Shutdown()
+	os.Exit(code)
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+const rulesYAML = `tenants:
+  acme:
+    escalation_policies:
+      leads:
+        levels:
+          - targets: [team-lead]
+            ack_timeout: 10m
+          - targets: [manager]
+    sla_policies:
+      - name: standard
+        escalation: leads
+        targets:
+          urgent: {first_response: 1h, next_response: 1h, resolution: 8h}
+    quality_rules:
+      - name: bad-rating
+        kind: bad_rating
+        max_score: 2
+        severity: critical
+        escalation: leads
+      - name: low-csat
+        kind: kpi
+        metric: csat_percent
+        window: 24h
+        below: 50
+        min_sample: 3
+        escalation: leads
+`
+
+// clock is the service's clock in a test: real time plus an offset the test moves forward, so
+// a ten-minute acknowledgement timeout passes at once.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+type stack struct {
+	natsURL  string
+	redisURL string
+	rdb      *redis.Client
+	js       jetstream.JetStream
+	rules    string
+	clock    *clock
+}
+
+func newStack(t *testing.T, redisAddr string) *stack {
+	t.Helper()
+	_, url := testenv.NATS(t)
+	js := testenv.JetStream(t, url, natsconn.TicketsConfig(0, 1), natsconn.KPIConfig(1))
+	rulesFile := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(rulesFile, []byte(rulesYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{natsURL: url, js: js, rules: rulesFile, clock: &clock{}}
+	if redisAddr == "" {
+		s.rdb = testenv.Redis(t)
+		redisAddr = s.rdb.Options().Addr
+	} else {
+		s.rdb = redis.NewClient(&redis.Options{Addr: redisAddr})
+		t.Cleanup(func() { s.rdb.Close() })
+	}
+	s.redisURL = "redis://" + redisAddr + "/0"
+	return s
+}
+
+func (s *stack) config() Config {
+	return Config{
+		Config:    shell.Config{Common: service.Common{NATSURL: s.natsURL, RedisURL: s.redisURL}, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
+		RulesFile: s.rules, RulesReload: 100 * time.Millisecond, Durable: "escalation", KPIDurable: "escalation-kpi",
+		BatchMax: 200, Linger: time.Millisecond, AckWait: 5 * time.Second, TimerPoll: 20 * time.Millisecond,
+		TimerLease: 2 * time.Second, TimerShards: 16, Parallel: 16, Retention: time.Hour, TicketRetention: time.Hour,
+		StreamReplicas: 1, Now: s.clock.now,
+	}
+}
+
+// start runs one replica of the service and returns its gRPC client and a stop function.
+func (s *stack) start(t *testing.T) (tpv1.EscalationServiceClient, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan net.Addr, 1)
+	cfg := s.config()
+	cfg.OnListen = func(g, _ net.Addr) { addrs <- g }
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, quiet) }()
+	var addr net.Addr
+	select {
+	case addr = <-addrs:
+	case err := <-done:
+		t.Fatalf("escalation stopped at start: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("escalation did not start")
+	}
+	conn, err := grpc.NewClient(addr.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		conn.Close()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("escalation stopped with error: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("escalation did not stop within 15s")
+		}
+	}
+	t.Cleanup(stop)
+	return tpv1.NewEscalationServiceClient(conn), stop
+}
+
+var seq atomic.Int64
+
+// publish stores ticket events in TICKETS as ingest would.
+func (s *stack) publish(t *testing.T, evs ...*tpv1.TicketEvent) {
+	t.Helper()
+	for _, ev := range evs {
+		if ev.Id == "" {
+			ev.Id = fmt.Sprintf("ev-%d", seq.Add(1))
+		}
+		ev.Tenant = "acme"
+		data, err := proto.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := &nats.Msg{Subject: "tickets.acme." + strings.ToLower(strings.TrimPrefix(ev.GetType().String(), "EVENT_TYPE_")), Data: data, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, ev.Id)
+		if _, err := s.js.PublishMsg(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func createdAgo(ticket string, now time.Time, ago time.Duration) *tpv1.TicketEvent {
+	return &tpv1.TicketEvent{
+		TicketId: ticket, Type: tpv1.EventType_EVENT_TYPE_TICKET_CREATED, OccurredAt: timestamppb.New(now.Add(-ago)),
+		Actor: &tpv1.Actor{Id: "cust", Kind: tpv1.ActorKind_ACTOR_KIND_CUSTOMER}, Priority: tpv1.Priority_PRIORITY_URGENT,
+		TeamId: "billing", AssigneeId: "ana", Status: tpv1.TicketStatus_TICKET_STATUS_NEW,
+	}
+}
+
+func reply(ticket string, at time.Time) *tpv1.TicketEvent {
+	public := true
+	return &tpv1.TicketEvent{
+		TicketId: ticket, Type: tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE, OccurredAt: timestamppb.New(at),
+		Actor: &tpv1.Actor{Id: "ana", Kind: tpv1.ActorKind_ACTOR_KIND_AGENT}, Public: &public,
+	}
+}
+
+// changes reads every message of the ESCALATIONS stream so far.
+func (s *stack) changes(t *testing.T) []*tpv1.EscalationChange {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := s.js.Stream(ctx, natsconn.EscalationsStream)
+	if err != nil {
+		return nil
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*tpv1.EscalationChange
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &tpv1.EscalationChange{}
+		if err := proto.Unmarshal(m.Data, c); err != nil {
+			t.Fatal(err)
+		}
+		wantID := fmt.Sprintf("acme/%s/%d", c.GetEscalation().GetId(), c.GetSequence())
+		if m.Header.Get(jetstream.MsgIDHeader) != wantID || m.Subject != "escalations.acme."+c.GetEscalation().GetRule() {
+			t.Errorf("change stored on %s with message id %q, want %q", m.Subject, m.Header.Get(jetstream.MsgIDHeader), wantID)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// waitFor polls cond for up to 15 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func kindsOf(cs []*tpv1.EscalationChange) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, strings.TrimPrefix(c.GetKind().String(), "CHANGE_KIND_")+"/"+strings.TrimPrefix(c.GetEscalation().GetSeverity().String(), "SEVERITY_")+
+			fmt.Sprintf("/%d", c.GetEscalation().GetLevel()))
+	}
+	return out
+}
+
+// A ticket's whole escalation life through the running service: at risk on arrival, breached
+// by its timer, raised when nobody acknowledges, acknowledged over gRPC (which stops the
+// raising), resolved by the agent's reply; every change published once and kept in the timeline.
+func TestSLAEscalationLifecycle(t *testing.T) {
+	s := newStack(t, "")
+	client, _ := s.start(t)
+	ctx := context.Background()
+	watch, err := client.WatchEscalations(ctx, &tpv1.WatchEscalationsRequest{Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.Header(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Created 59m58s ago against a 1h target: at risk now, breached two seconds later.
+	s.publish(t, createdAgo("T-1", s.clock.now(), time.Hour-2*time.Second))
+	waitFor(t, "trigger and breach", func() bool { return len(s.changes(t)) >= 2 })
+	if got := kindsOf(s.changes(t)); !slices.Equal(got, []string{"TRIGGERED/WARNING/1", "UPDATED/CRITICAL/1"}) {
+		t.Fatalf("changes %v", got)
+	}
+	first := s.changes(t)[0].GetEscalation()
+	if first.GetRule() != "sla-first-response" || first.GetSubjectKind() != "ticket" || first.GetSubjectId() != "T-1" ||
+		first.GetLabels()["targets"] != "team-lead" || first.GetLabels()["team"] != "billing" || first.GetLabels()["agent"] != "ana" ||
+		first.GetLabels()["priority"] != "urgent" || !strings.Contains(first.GetSummary(), "first response SLA at risk") {
+		t.Errorf("triggered escalation: %v", first)
+	}
+	for i := range 2 {
+		got, err := watch.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.GetChange().GetSequence() != int64(i+1) || got.GetChange().GetEscalation().GetId() != first.GetId() {
+			t.Errorf("watched change %d: %v", i, got.GetChange())
+		}
+	}
+
+	// Ten minutes without acknowledgement: raised to the manager.
+	s.clock.advance(10 * time.Minute)
+	waitFor(t, "raise", func() bool { return len(s.changes(t)) >= 3 })
+	raised := s.changes(t)[2]
+	if raised.GetKind() != tpv1.ChangeKind_CHANGE_KIND_RAISED || raised.GetEscalation().GetLevel() != 2 || raised.GetEscalation().GetLabels()["targets"] != "manager" {
+		t.Errorf("raised: %v", raised)
+	}
+
+	ack, err := client.AcknowledgeEscalation(ctx, &tpv1.AcknowledgeEscalationRequest{Tenant: "acme", Id: first.GetId(), By: "lea", Note: "calling the customer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.GetEscalation().GetState() != tpv1.EscalationState_ESCALATION_STATE_ACKNOWLEDGED {
+		t.Errorf("acknowledged: %v", ack.GetEscalation())
+	}
+	if _, err := client.AcknowledgeEscalation(ctx, &tpv1.AcknowledgeEscalationRequest{Tenant: "acme", Id: first.GetId(), By: "lea"}); status.Code(err) != codes.FailedPrecondition {
+		t.Errorf("second acknowledgement: %v", err)
+	}
+
+	// The reply resolves it.
+	s.publish(t, reply("T-1", s.clock.now()))
+	waitFor(t, "resolution", func() bool { return len(s.changes(t)) >= 5 })
+	want := []string{"TRIGGERED/WARNING/1", "UPDATED/CRITICAL/1", "RAISED/CRITICAL/2", "ACKNOWLEDGED/CRITICAL/2", "RESOLVED/CRITICAL/2"}
+	if got := kindsOf(s.changes(t)); !slices.Equal(got, want) {
+		t.Fatalf("changes %v, want %v", got, want)
+	}
+	got, err := client.GetEscalation(ctx, &tpv1.GetEscalationRequest{Tenant: "acme", Id: first.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var timeline []string
+	for _, e := range got.GetEscalation().GetTimeline() {
+		timeline = append(timeline, strings.TrimPrefix(e.GetKind().String(), "CHANGE_KIND_")+" by "+e.GetActor()+" "+e.GetNote())
+	}
+	wantTimeline := []string{"TRIGGERED by system ", "UPDATED by system severity critical", "RAISED by system not acknowledged in time",
+		"ACKNOWLEDGED by lea calling the customer", "RESOLVED by system condition cleared"}
+	if !slices.Equal(timeline, wantTimeline) {
+		t.Errorf("timeline %q\nwant %q", timeline, wantTimeline)
+	}
+	list, err := client.ListEscalations(ctx, &tpv1.ListEscalationsRequest{Tenant: "acme", TicketId: "T-1"})
+	if err != nil || len(list.GetEscalations()) != 1 || list.GetEscalations()[0].GetState() != tpv1.EscalationState_ESCALATION_STATE_RESOLVED {
+		t.Errorf("list: %v %v", err, list)
+	}
+}
+
+// Bad requests name the field and the reason.
+func TestRequestErrors(t *testing.T) {
+	s := newStack(t, "")
+	client, _ := s.start(t)
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		call func() error
+		code codes.Code
+		msg  string
+	}{
+		{"bad tenant", func() error {
+			_, err := client.ListEscalations(ctx, &tpv1.ListEscalationsRequest{Tenant: "Acme"})
+			return err
+		}, codes.InvalidArgument, `tenant: "Acme"`},
+		{"page size", func() error {
+			_, err := client.ListEscalations(ctx, &tpv1.ListEscalationsRequest{Tenant: "acme", PageSize: 501})
+			return err
+		}, codes.InvalidArgument, "page_size: 501: want 0 (default 50) to 500"},
+		{"page token", func() error {
+			_, err := client.ListEscalations(ctx, &tpv1.ListEscalationsRequest{Tenant: "acme", PageToken: "nope"})
+			return err
+		}, codes.InvalidArgument, "page_token: not a token this service handed out"},
+		{"time range", func() error {
+			_, err := client.ListEscalations(ctx, &tpv1.ListEscalationsRequest{Tenant: "acme", Triggered: &tpv1.TimeRange{
+				From: timestamppb.New(time.Unix(100, 0)), To: timestamppb.New(time.Unix(50, 0))}})
+			return err
+		}, codes.InvalidArgument, "triggered.to: must be after triggered.from"},
+		{"bad id", func() error {
+			_, err := client.GetEscalation(ctx, &tpv1.GetEscalationRequest{Tenant: "acme", Id: "x"})
+			return err
+		}, codes.InvalidArgument, `id: malformed escalation id: "x"`},
+		{"unknown id", func() error {
+			_, err := client.GetEscalation(ctx, &tpv1.GetEscalationRequest{Tenant: "acme", Id: "bad-rating.t.T-1.1"})
+			return err
+		}, codes.NotFound, "escalation not found"},
+		{"no actor", func() error {
+			_, err := client.ResolveEscalation(ctx, &tpv1.ResolveEscalationRequest{Tenant: "acme", Id: "bad-rating.t.T-1.1"})
+			return err
+		}, codes.InvalidArgument, "by: required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if status.Code(err) != tt.code || !strings.Contains(status.Convert(err).Message(), tt.msg) {
+				t.Errorf("got %v, want %s containing %q", err, tt.code, tt.msg)
+			}
+		})
+	}
+}
+
+// Two replicas share the consumers and the timers: a burst of breaches due in the same second
+// is handled once each, and a bad rating escalates with the customer's comment.
+func TestTwoReplicasBurst(t *testing.T) {
+	s := newStack(t, "")
+	client, _ := s.start(t)
+	s.start(t)
+	const tickets = 300
+	now := s.clock.now()
+	var evs []*tpv1.TicketEvent
+	for i := range tickets {
+		// Every ticket breaches at the same instant, 1.5 s from now.
+		evs = append(evs, createdAgo(fmt.Sprintf("B-%03d", i), now, time.Hour-1500*time.Millisecond))
+	}
+	s.publish(t, evs...)
+	waitFor(t, "every trigger and breach", func() bool { return len(s.changes(t)) >= 2*tickets })
+	time.Sleep(300 * time.Millisecond) // anything fired twice would show up by now
+	perTicket := map[string][]string{}
+	for _, c := range s.changes(t) {
+		id := c.GetEscalation().GetSubjectId()
+		perTicket[id] = append(perTicket[id], strings.TrimPrefix(c.GetKind().String(), "CHANGE_KIND_"))
+	}
+	if len(perTicket) != tickets {
+		t.Errorf("%d tickets escalated, want %d", len(perTicket), tickets)
+	}
+	for id, kinds := range perTicket {
+		if !slices.Equal(kinds, []string{"TRIGGERED", "UPDATED"}) {
+			t.Errorf("%s: changes %v", id, kinds)
+		}
+	}
+	// Listing pages through them all once.
+	seen := map[string]bool{}
+	tok := ""
+	for {
+		resp, err := client.ListEscalations(context.Background(), &tpv1.ListEscalationsRequest{Tenant: "acme", PageSize: 70, PageToken: tok,
+			State: tpv1.EscalationState_ESCALATION_STATE_OPEN, Rule: "sla-first-response"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range resp.GetEscalations() {
+			if seen[e.GetId()] {
+				t.Errorf("%s listed twice", e.GetId())
+			}
+			seen[e.GetId()] = true
+		}
+		if tok = resp.GetNextPageToken(); tok == "" {
+			break
+		}
+	}
+	if len(seen) != tickets {
+		t.Errorf("listed %d, want %d", len(seen), tickets)
+	}
+}
+
+func TestBadRatingAndKPIRules(t *testing.T) {
+	s := newStack(t, "")
+	client, _ := s.start(t)
+	ctx := context.Background()
+	s.publish(t, &tpv1.TicketEvent{
+		TicketId: "R-1", Type: tpv1.EventType_EVENT_TYPE_SATISFACTION_RATED, OccurredAt: timestamppb.New(s.clock.now()),
+		Actor: &tpv1.Actor{Id: "cust", Kind: tpv1.ActorKind_ACTOR_KIND_CUSTOMER}, AssigneeId: "bo",
+		Satisfaction: &tpv1.Satisfaction{Score: 1, Comment: "three days and no answer"},
+	})
+	snapshot := func(pct float64, count int64) {
+		snap := &tpv1.KpiSnapshot{Tenant: "acme", Scope: "agent", Id: "bo", ComputedAt: timestamppb.New(s.clock.now()),
+			Windows: map[string]*tpv1.Kpis{"24h": {CsatPercent: pct, CsatCount: count}}}
+		data, _ := proto.Marshal(snap)
+		if _, err := s.js.Publish(ctx, "kpi.acme.agent.bo", data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snapshot(40, 2) // too few ratings to judge
+	snapshot(33.3, 3)
+	waitFor(t, "both escalations", func() bool { return len(s.changes(t)) >= 2 })
+	byRule := map[string]*tpv1.Escalation{}
+	for _, c := range s.changes(t) {
+		byRule[c.GetEscalation().GetRule()] = c.GetEscalation()
+	}
+	bad := byRule["bad-rating"]
+	if bad == nil || bad.GetSeverity() != tpv1.Severity_SEVERITY_CRITICAL || !strings.Contains(bad.GetSummary(), "three days and no answer") || bad.GetLabels()["agent"] != "bo" {
+		t.Errorf("bad rating escalation: %v", bad)
+	}
+	low := byRule["low-csat"]
+	if low == nil || low.GetSubjectKind() != "agent" || low.GetSubjectId() != "bo" || low.GetLabels()["agent"] != "bo" {
+		t.Errorf("kpi escalation: %v", low)
+	}
+	// The agent's figures recover: resolved.
+	snapshot(90, 10)
+	waitFor(t, "kpi resolution", func() bool { return len(s.changes(t)) >= 3 })
+	if last := s.changes(t)[2]; last.GetKind() != tpv1.ChangeKind_CHANGE_KIND_RESOLVED || last.GetEscalation().GetRule() != "low-csat" {
+		t.Errorf("after recovery: %v", last)
+	}
+	list, err := client.ListEscalations(ctx, &tpv1.ListEscalationsRequest{Tenant: "acme", AgentId: "bo", State: tpv1.EscalationState_ESCALATION_STATE_OPEN})
+	if err != nil || len(list.GetEscalations()) != 1 || list.GetEscalations()[0].GetRule() != "bad-rating" {
+		t.Errorf("open escalations of bo: %v %v", err, list)
+	}
+}
+
+// Timers survive a restart of Redis (AOF) and of the service: a breach due while both were down
+// fires when the service is back.
+func TestTimersSurviveRestarts(t *testing.T) {
+	rs, err := testenv.StartRedis(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rs.Kill)
+	s := newStack(t, rs.Addr)
+	_, stop := s.start(t)
+	// At risk at once (warning published), breached in 3 s.
+	s.publish(t, createdAgo("T-9", s.clock.now(), time.Hour-3*time.Second))
+	waitFor(t, "trigger", func() bool { return len(s.changes(t)) >= 1 })
+	stop()
+	time.Sleep(1100 * time.Millisecond) // appendfsync everysec
+	rs.Kill()
+	if err := rs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // the breach falls due while the service is down
+	if n := len(s.changes(t)); n != 1 {
+		t.Fatalf("%d changes while the service was down", n)
+	}
+	s.start(t)
+	waitFor(t, "the overdue breach", func() bool { return len(s.changes(t)) >= 2 })
+	if got := kindsOf(s.changes(t)); !slices.Equal(got, []string{"TRIGGERED/WARNING/1", "UPDATED/CRITICAL/1"}) {
+		t.Errorf("changes %v", got)
+	}
+}
+
+func TestBadRulesFileStopsTheService(t *testing.T) {
+	s := newStack(t, "")
+	if err := os.WriteFile(s.rules, []byte("tenants:\n  acme:\n    sla_policies:\n      - name: x\n        escalation: nowhere\n        targets: {urgent: {first_response: 1h}}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := Run(context.Background(), s.config(), quiet)
+	if err == nil || !strings.Contains(err.Error(), s.rules+":5:") || !strings.Contains(err.Error(), "nowhere") {
+		t.Errorf("Run = %v, want the file, line 5 and the unknown policy", err)
+	}
+}
+
+// The addresses are the contract other services and the docs use; -h names every setting.
 func TestDefaultsAndHelp(t *testing.T) {
 	var cfg Config
 	s := envflag.New(Name, "test", func(string) (string, bool) { return "", false })
@@ -20,10 +532,63 @@ func TestDefaultsAndHelp(t *testing.T) {
 	if cfg.GRPCAddr != "127.0.0.1:9091" || cfg.HTTPAddr != "127.0.0.1:9191" {
 		t.Fatalf("defaults %s %s", cfg.GRPCAddr, cfg.HTTPAddr)
 	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("defaults invalid: %v", err)
+	}
 	s.PrintUsage(&help)
-	for _, want := range []string{"TICKETPULSE_GRPC_ADDR", "TICKETPULSE_REDIS_URL", "EscalationService"} {
+	for _, want := range []string{"TICKETPULSE_GRPC_ADDR", "TICKETPULSE_REDIS_URL", "EscalationService", "TICKETPULSE_RULES_FILE",
+		"TICKETPULSE_TIMER_POLL", "TICKETPULSE_ESCALATION_RETENTION", "TICKETPULSE_KPI_DURABLE"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("-h lacks %q", want)
 		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	s := newStack(t, "")
+	cfg := s.config()
+	cfg.TimerPoll, cfg.TimerLease, cfg.Parallel, cfg.Linger = 0, time.Millisecond, 0, -1
+	err := cfg.Validate()
+	for _, want := range []string{"-timer-poll 0s: must be positive", "-timer-lease 1ms: must be at least 1s", "-parallel 0: must be at least 1", "-batch-linger -1ns: must not be negative"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want %q", err, want)
+		}
+	}
+}
+
+// A replica that claimed due timers and died before handling them leaves them leased; once the
+// lease runs out the surviving replica fires them, each once.
+func TestTimersOfADeadReplicaFire(t *testing.T) {
+	s := newStack(t, "")
+	_, stop := s.start(t)
+	const tickets = 50
+	now := s.clock.now()
+	for i := range tickets {
+		// At risk at once, breached in two seconds.
+		s.publish(t, createdAgo(fmt.Sprintf("D-%02d", i), now, time.Hour-2*time.Second))
+	}
+	waitFor(t, "the triggers", func() bool { return len(s.changes(t)) >= tickets })
+	stop()
+
+	// The dead replica: it claims every due timer the moment they are due, and never finishes.
+	dead := timers.New(s.rdb, timers.Options{Shards: 16, Lease: 2 * time.Second})
+	var claimed []timers.Claimed
+	waitFor(t, "the dead replica's claims", func() bool {
+		cs, err := dead.Claim(context.Background(), s.clock.now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		claimed = append(claimed, cs...)
+		return len(claimed) >= tickets
+	})
+	claimedAt := time.Now()
+	s.start(t)
+	waitFor(t, "the survivor firing them", func() bool { return len(s.changes(t)) >= 2*tickets })
+	if waited := time.Since(claimedAt); waited < 1500*time.Millisecond {
+		t.Errorf("fired %s after the claims, before their 2 s lease ran out", waited)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(s.changes(t)); n != 2*tickets {
+		t.Errorf("%d changes, want %d: one trigger and one breach per ticket", n, 2*tickets)
 	}
 }

@@ -138,9 +138,11 @@ type stack struct {
 	root, runDir string
 	// webhookToken is the demo tenant's Freshdesk URL token, empty when the tenants file is the user's.
 	webhookToken string
-	nats         *server.Server
-	redis        *proc
-	procs        []*proc
+	// rulesFile is the escalation rules file tpdev wrote ("" when TICKETPULSE_RULES_FILE names one).
+	rulesFile string
+	nats      *server.Server
+	redis     *proc
+	procs     []*proc
 }
 
 func (st *stack) run(ctx context.Context) error {
@@ -199,6 +201,17 @@ func (st *stack) run(ctx context.Context) error {
 		ingestEnv = append(ingestEnv, "TICKETPULSE_TENANTS_FILE="+path)
 	}
 
+	// Escalation needs rules to escalate anything; the local ones cover the demo tenant.
+	var escalationEnv []string
+	if os.Getenv("TICKETPULSE_RULES_FILE") == "" {
+		path, err := devRules(st.runDir)
+		if err != nil {
+			return err
+		}
+		st.rulesFile = path
+		escalationEnv = append(escalationEnv, "TICKETPULSE_RULES_FILE="+path)
+	}
+
 	exited := make(chan *proc, len(st.specs))
 	for _, sp := range st.specs {
 		cmd := exec.Command(filepath.Join(st.runDir, "bin", sp.name))
@@ -211,8 +224,11 @@ func (st *stack) run(ctx context.Context) error {
 		if sp.grpcAddr != "" {
 			cmd.Env = append(cmd.Env, "TICKETPULSE_GRPC_ADDR="+sp.grpcAddr)
 		}
-		if sp.name == "ingest" {
+		switch sp.name {
+		case "ingest":
 			cmd.Env = append(cmd.Env, ingestEnv...)
+		case "escalation":
+			cmd.Env = append(cmd.Env, escalationEnv...)
 		}
 		w := st.con.writer(sp.name, sp.colour)
 		p, err := startProc(sp.name, cmd, w, w)

@@ -41,6 +41,17 @@ func (st *stack) printSummary(natsURL, redisURL string) {
 			fmt.Fprintf(&b, "\n  grpcurl is not on PATH; install it with\n  go install github.com/fullstorydev/grpcurl/cmd/grpcurl@latest\n  (it lands in $(go env GOPATH)/bin).\n")
 		}
 	}
+	if has["escalation"] {
+		if has["ingest"] {
+			rules := "TICKETPULSE_RULES_FILE"
+			if st.rulesFile != "" {
+				rules = st.rel(st.rulesFile)
+			}
+			fmt.Fprintf(&b, "\nPost an urgent ticket nobody answered for 50 minutes (at risk now, breached in 10; rules %s):\n\n  %s\n",
+				rules, escalationDemo(time.Now()))
+		}
+		fmt.Fprintf(&b, "\nList the open escalations:\n\n  %s\n", escalationsDemo)
+	}
 	if !has["ingest"] && !has["kpi"] {
 		fmt.Fprintf(&b, "\nCheck readiness:\n\n  curl -sS http://%s/readyz\n", st.specs[0].httpAddr)
 	}

@@ -1,0 +1,241 @@
+// Package consume runs a durable JetStream pull consumer in batches: a batch is acked only after
+// its handler succeeded, a failing batch is retried message by message so one poison message is
+// dead-lettered instead of blocking the others, and on shutdown the batch in hand is finished.
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+)
+
+// Config names and tunes one consumer.
+type Config struct {
+	// Service names the dead-letter subject: deadletter.<service>.<tenant>.
+	Service     string
+	Stream      string
+	Durable     string
+	Filter      string
+	Description string
+	BatchMax    int
+	// Linger is how long to wait for more messages once one arrived.
+	Linger  time.Duration
+	AckWait time.Duration
+	// SuspectAfter is the delivery count from which a message that fails alone while the
+	// store is healthy is dead-lettered.
+	SuspectAfter int
+	// DeliverLastPerSubject starts a new durable at the latest message of each subject (the KPI
+	// stream keeps one snapshot per subject; older ones are not worth judging).
+	DeliverLastPerSubject bool
+}
+
+// Decoded is a message the handler understood, with the tenant it belongs to.
+type Decoded[T any] struct {
+	Msg    jetstream.Msg
+	Tenant string
+	Value  T
+}
+
+// Handler processes a batch; an error means none of it is done.
+type Handler[T any] func(ctx context.Context, batch []Decoded[T]) error
+
+// Consumer consumes one stream.
+type Consumer[T any] struct {
+	js      jetstream.JetStream
+	cfg     Config
+	decode  func(jetstream.Msg) (string, T, error)
+	handle  Handler[T]
+	healthy func(context.Context) error
+	log     *slog.Logger
+	// OnDeadLetter, when set, is called for each dead-lettered message (metrics).
+	OnDeadLetter func()
+}
+
+// New returns a consumer; decode turns a message into its tenant and value (an error
+// dead-letters it at once), healthy tells whether the handler's store is reachable.
+func New[T any](js jetstream.JetStream, cfg Config, decode func(jetstream.Msg) (string, T, error), handle Handler[T],
+	healthy func(context.Context) error, log *slog.Logger) *Consumer[T] {
+	if cfg.BatchMax < 1 {
+		cfg.BatchMax = 100
+	}
+	if cfg.SuspectAfter < 2 {
+		cfg.SuspectAfter = 5
+	}
+	return &Consumer[T]{js: js, cfg: cfg, decode: decode, handle: handle, healthy: healthy, log: log}
+}
+
+// Run consumes until ctx ends.
+func (c *Consumer[T]) Run(ctx context.Context) error {
+	stream, err := natsconn.WaitStream(ctx, c.js, c.cfg.Stream, c.log)
+	if ctx.Err() != nil {
+		return nil // stopped before it started: not a failure
+	}
+	if err != nil {
+		return err
+	}
+	cc := jetstream.ConsumerConfig{
+		Durable:       c.cfg.Durable,
+		Description:   c.cfg.Description,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.cfg.AckWait,
+		MaxDeliver:    -1, // an outage must never drop a message; poison is dead-lettered here
+		MaxAckPending: max(c.cfg.BatchMax*8, 1000),
+		FilterSubject: c.cfg.Filter,
+	}
+	if c.cfg.DeliverLastPerSubject {
+		cc.DeliverPolicy = jetstream.DeliverLastPerSubjectPolicy
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, cc)
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(c.cfg.BatchMax * 2))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)
+	}
+	c.log.Info("consuming", "stream", c.cfg.Stream, "durable", c.cfg.Durable, "filter", c.cfg.Filter)
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+	// The batch in hand is finished with a context that outlives ctx.
+	work := context.WithoutCancel(ctx)
+	for {
+		batch, err := c.collect(ctx, it)
+		if len(batch) > 0 {
+			c.process(work, batch)
+		}
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func (c *Consumer[T]) collect(ctx context.Context, it jetstream.MessagesContext) ([]jetstream.Msg, error) {
+	first, err := it.Next()
+	if err != nil {
+		if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			return nil, jetstream.ErrMsgIteratorClosed
+		}
+		c.log.Warn("fetch", "durable", c.cfg.Durable, "err", err)
+		return nil, nil
+	}
+	batch := []jetstream.Msg{first}
+	for len(batch) < c.cfg.BatchMax {
+		m, err := it.Next(jetstream.NextMaxWait(c.cfg.Linger))
+		if err != nil {
+			break
+		}
+		batch = append(batch, m)
+	}
+	return batch, nil
+}
+
+func (c *Consumer[T]) process(ctx context.Context, msgs []jetstream.Msg) {
+	var good []Decoded[T]
+	for _, m := range msgs {
+		tenant, v, err := c.decode(m)
+		if err != nil {
+			c.deadLetter(ctx, m, tenant, "undecodable", err)
+			continue
+		}
+		good = append(good, Decoded[T]{Msg: m, Tenant: tenant, Value: v})
+	}
+	if len(good) == 0 {
+		return
+	}
+	err := c.handle(ctx, good)
+	if err == nil {
+		ackAll(good)
+		return
+	}
+	if len(good) == 1 || !c.suspect(ctx, good) {
+		c.log.Warn("batch failed; will be redelivered", "durable", c.cfg.Durable, "messages", len(good), "err", err)
+		c.nak(ctx, good)
+		return
+	}
+	for _, d := range good {
+		one := []Decoded[T]{d}
+		err := c.handle(ctx, one)
+		switch {
+		case err == nil:
+			ackAll(one)
+		case c.suspect(ctx, one):
+			c.deadLetter(ctx, d.Msg, d.Tenant, "handling failed", err)
+		default:
+			c.nak(ctx, one)
+		}
+	}
+}
+
+func ackAll[T any](ds []Decoded[T]) {
+	for _, d := range ds {
+		// Handled and stored: a lost ack only causes a harmless redelivery.
+		_ = d.Msg.Ack()
+	}
+}
+
+// suspect: some message was delivered SuspectAfter times while the store is healthy, so the
+// failure is the message's own.
+func (c *Consumer[T]) suspect(ctx context.Context, ds []Decoded[T]) bool {
+	for _, d := range ds {
+		if md, err := d.Msg.Metadata(); err == nil && int(md.NumDelivered) >= c.cfg.SuspectAfter {
+			return c.healthy(ctx) == nil
+		}
+	}
+	return false
+}
+
+func (c *Consumer[T]) nak(_ context.Context, ds []Decoded[T]) {
+	for _, d := range ds {
+		delay := time.Second
+		if md, err := d.Msg.Metadata(); err == nil {
+			delay = min(time.Duration(md.NumDelivered)*time.Second, 30*time.Second)
+		}
+		_ = d.Msg.NakWithDelay(delay)
+	}
+}
+
+// deadLetter stores the message with the reason in DEADLETTER, then ends its delivery; if that
+// store fails the message is kept for redelivery rather than dropped.
+func (c *Consumer[T]) deadLetter(ctx context.Context, m jetstream.Msg, tenant, reason string, cause error) {
+	if tenant == "" {
+		tenant = "unknown"
+	}
+	out := nats.NewMsg("deadletter." + c.cfg.Service + "." + tenant)
+	out.Data = m.Data()
+	out.Header.Set("Ticketpulse-Reason", reason)
+	out.Header.Set("Ticketpulse-Error", cause.Error())
+	out.Header.Set("Ticketpulse-Subject", m.Subject())
+	if md, err := m.Metadata(); err == nil {
+		seq := strconv.FormatUint(md.Sequence.Stream, 10)
+		out.Header.Set("Ticketpulse-Stream-Seq", seq)
+		out.Header.Set(jetstream.MsgIDHeader, c.cfg.Service+"-"+c.cfg.Durable+"-"+seq)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := c.js.PublishMsg(pctx, out); err != nil {
+		c.log.Error("dead letter not stored; message kept for redelivery", "subject", m.Subject(), "err", err)
+		_ = m.NakWithDelay(5 * time.Second)
+		return
+	}
+	if c.OnDeadLetter != nil {
+		c.OnDeadLetter()
+	}
+	c.log.Warn("dead-lettered", "subject", m.Subject(), "reason", reason, "err", cause)
+	_ = m.Term()
+}

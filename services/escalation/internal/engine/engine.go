@@ -1,0 +1,420 @@
+// Package engine is the escalation service's work: it keeps each ticket's events, judges the
+// ticket against its tenant's rules whenever an event arrives or one of its timers fires, judges
+// agents and teams on their KPI snapshots, turns the verdicts into escalations, raises them when
+// nobody acknowledges, and publishes every lifecycle change to the ESCALATIONS stream.
+//
+// Everything is level-triggered: a ticket is judged from the whole set of its events at an
+// instant, never from what was judged before, so a redelivered event, a timer fired twice or two
+// replicas judging the same ticket cannot open a second escalation or skip a change.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/proto"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/ticketrules"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/timers"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+)
+
+// Timers is the due-queue the engine plans its wake-ups in.
+type Timers interface {
+	// ScheduleEarlier sets each timer to its due time unless it is already due sooner: a
+	// replica with an outdated view can then only cause an early, harmless judgement, never a
+	// late one.
+	ScheduleEarlier(ctx context.Context, ts []timers.Timer) error
+}
+
+// Publisher stores messages in JetStream.
+type Publisher interface {
+	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+}
+
+// Options tune the engine.
+type Options struct {
+	// TicketRetention is how long a ticket's events are kept after its last one arrived.
+	TicketRetention time.Duration
+	// Parallel bounds the tickets or timers handled at once.
+	Parallel int
+	// RetryFlush is how soon a change that could not be published is tried again.
+	RetryFlush time.Duration
+}
+
+// Engine judges tickets and KPI snapshots.
+type Engine struct {
+	rdb    redis.UniversalClient
+	store  *escalations.Store
+	timers Timers
+	pub    Publisher
+	rules  *atomic.Pointer[rules.Config]
+	now    func() time.Time
+	opts   Options
+	log    *slog.Logger
+}
+
+// New returns an engine reading the rules in cfg, which a reload may swap at any time.
+func New(rdb redis.UniversalClient, store *escalations.Store, tm Timers, pub Publisher, cfg *atomic.Pointer[rules.Config],
+	now func() time.Time, opts Options, log *slog.Logger) *Engine {
+	if opts.Parallel < 1 {
+		opts.Parallel = 16
+	}
+	if opts.RetryFlush <= 0 {
+		opts.RetryFlush = 5 * time.Second
+	}
+	return &Engine{rdb: rdb, store: store, timers: tm, pub: pub, rules: cfg, now: now, opts: opts, log: log}
+}
+
+// Store is the engine's escalation store.
+func (e *Engine) Store() *escalations.Store { return e.store }
+
+// Timer ids: a kind letter, the tenant and the ticket or escalation id, separated by a byte
+// neither a tenant nor an escalation id can hold (ticket ids may, and come last).
+const sep = "\x1f"
+
+func ticketTimer(tenant, ticket string) string { return "t" + sep + tenant + sep + ticket }
+func escalationTimer(tenant, id string) string { return "e" + sep + tenant + sep + id }
+
+// eventsKey holds a ticket's events by id, in the ticket's slot (DESIGN.md §4).
+func eventsKey(tenant, ticket string) string {
+	return "tp:{" + tenant + ":t:" + idtoken.Escape(ticket) + "}:esc:ev"
+}
+
+func (e *Engine) tenant(id string) *rules.Tenant {
+	if cfg := e.rules.Load(); cfg != nil {
+		if t, ok := cfg.Tenant(id); ok {
+			return t
+		}
+	}
+	return nil
+}
+
+// ticketKey identifies a ticket across tenants.
+type ticketKey struct{ tenant, ticket string }
+
+// Tickets stores the events and judges every ticket they touch. On error nothing is lost: the
+// caller redelivers, storing an event twice is a no-op and judging again changes nothing that
+// was already changed.
+func (e *Engine) Tickets(ctx context.Context, evs []*tpv1.TicketEvent) error {
+	byTicket := make(map[ticketKey][]*tpv1.TicketEvent)
+	var order []ticketKey
+	for _, ev := range evs {
+		k := ticketKey{ev.GetTenant(), ev.GetTicketId()}
+		if _, ok := byTicket[k]; !ok {
+			order = append(order, k)
+		}
+		byTicket[k] = append(byTicket[k], ev)
+	}
+	// Tenants without rules have nothing to judge, so their events are not kept either.
+	order = slices.DeleteFunc(order, func(k ticketKey) bool { return e.tenant(k.tenant) == nil })
+	if len(order) == 0 {
+		return nil
+	}
+	pipe := e.rdb.Pipeline()
+	for _, k := range order {
+		key := eventsKey(k.tenant, k.ticket)
+		for _, ev := range byTicket[k] {
+			data, err := proto.Marshal(compact(ev))
+			if err != nil {
+				return fmt.Errorf("encode event %s: %w", ev.GetId(), err)
+			}
+			pipe.HSetNX(ctx, key, ev.GetId(), data)
+		}
+		pipe.Expire(ctx, key, e.opts.TicketRetention)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("store ticket events: %w", err)
+	}
+	return e.judgeTickets(ctx, order)
+}
+
+// compact keeps what the rules read; the rest of an event (source, received_at) is not stored.
+func compact(ev *tpv1.TicketEvent) *tpv1.TicketEvent {
+	return &tpv1.TicketEvent{
+		Type: ev.GetType(), OccurredAt: ev.GetOccurredAt(), Actor: ev.GetActor(),
+		AssigneeId: ev.GetAssigneeId(), TeamId: ev.GetTeamId(), Priority: ev.GetPriority(), Status: ev.GetStatus(),
+		Public: ev.Public, Satisfaction: ev.GetSatisfaction(), Channel: ev.GetChannel(), Tags: ev.GetTags(),
+	}
+}
+
+// judgeTickets loads the tickets' events in one round trip and judges each, in parallel.
+func (e *Engine) judgeTickets(ctx context.Context, ks []ticketKey) error {
+	pipe := e.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ks))
+	for i, k := range ks {
+		cmds[i] = pipe.HGetAll(ctx, eventsKey(k.tenant, k.ticket))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("load ticket events: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(e.opts.Parallel)
+	for i, k := range ks {
+		stored := cmds[i].Val()
+		g.Go(func() error { return e.judgeTicket(gctx, k, stored) })
+	}
+	return g.Wait()
+}
+
+func (e *Engine) judgeTicket(ctx context.Context, k ticketKey, stored map[string]string) error {
+	t := e.tenant(k.tenant)
+	if t == nil || len(stored) == 0 {
+		return nil
+	}
+	evs := make([]ticketrules.Event, 0, len(stored))
+	for id, data := range stored {
+		ev := &tpv1.TicketEvent{}
+		if err := proto.Unmarshal([]byte(data), ev); err != nil {
+			// Written by this service; a bad entry is skipped rather than blocking the ticket.
+			e.log.Error("undecodable stored event", "tenant", k.tenant, "ticket", k.ticket, "event", id, "err", err)
+			continue
+		}
+		evs = append(evs, toRuleEvent(id, ev))
+	}
+	now := e.now()
+	j := ticketrules.Judge(k.ticket, evs, t, now)
+	subj := escalations.Subject{Kind: escalations.Ticket, ID: k.ticket}
+	var wakes []timers.Timer
+	if !j.Wake.IsZero() {
+		wakes = append(wakes, timers.Timer{ID: ticketTimer(k.tenant, k.ticket), Due: j.Wake})
+	}
+	// Most tickets never escalate: an inactive condition with no escalation to resolve is skipped
+	// after one pipelined look-up instead of a compare-and-set each.
+	inactive := make([]string, 0, len(j.Conditions))
+	for _, c := range j.Conditions {
+		if !c.Active {
+			inactive = append(inactive, c.Rule)
+		}
+	}
+	had, err := e.store.Known(ctx, k.tenant, subj, inactive)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range j.Conditions {
+		if !c.Active && !had[c.Rule] {
+			continue
+		}
+		pol, _ := t.EscalationPolicy(c.Escalation)
+		rec, err := e.store.Reconcile(ctx, escalations.Verdict{
+			Tenant: k.tenant, Rule: c.Rule, Subject: subj, Active: c.Active, Severity: c.Severity,
+			Summary: c.Summary, Facts: c.Facts, Labels: c.Labels, Policy: pol,
+			Version: int64(len(stored)), At: now, EventsKey: eventsKey(k.tenant, k.ticket),
+		})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		wakes = append(wakes, e.settle(ctx, k.tenant, rec)...)
+	}
+	if len(wakes) > 0 {
+		if err := e.timers.ScheduleEarlier(ctx, wakes); err != nil {
+			errs = append(errs, fmt.Errorf("schedule timers of ticket %s: %w", k.ticket, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func toRuleEvent(id string, ev *tpv1.TicketEvent) ticketrules.Event {
+	return ticketrules.Event{
+		ID: id, Type: ev.GetType(), At: ev.GetOccurredAt().AsTime(), ActorKind: ev.GetActor().GetKind(),
+		Public: ev.GetPublic(), Assignee: ev.GetAssigneeId(), Team: ev.GetTeamId(), Priority: ev.GetPriority(),
+		Status: ev.GetStatus(), Score: ev.GetSatisfaction().GetScore(), Comment: ev.GetSatisfaction().GetComment(),
+		Channel: ev.GetChannel(), Tags: ev.GetTags(),
+	}
+}
+
+// settle publishes the escalation's unpublished changes and returns the timer it needs: its
+// next raise, or a retry soon when publishing failed (the failure is logged, not returned: the
+// change is safe in the outbox and the timer publishes it).
+func (e *Engine) settle(ctx context.Context, tenant string, rec *escalations.Record) []timers.Timer {
+	if rec == nil {
+		return nil
+	}
+	var due time.Time
+	if err := e.flush(ctx, tenant, rec); err != nil {
+		e.log.Warn("publish escalation change; will retry", "tenant", tenant, "escalation", rec.ID, "err", err)
+		due = e.now().Add(e.opts.RetryFlush)
+	}
+	if !rec.RaiseAt.IsZero() && (due.IsZero() || rec.RaiseAt.Before(due)) {
+		due = rec.RaiseAt
+	}
+	if due.IsZero() {
+		return nil
+	}
+	return []timers.Timer{{ID: escalationTimer(tenant, rec.ID), Due: due}}
+}
+
+// flush publishes the outbox in order and clears what JetStream stored.
+func (e *Engine) flush(ctx context.Context, tenant string, rec *escalations.Record) error {
+	if len(rec.Outbox) == 0 {
+		return nil
+	}
+	var err error
+	done := 0
+	for _, p := range rec.Outbox {
+		msg := &nats.Msg{Subject: escalations.StreamSubject(tenant, p.Rule), Data: p.Data, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, escalations.MsgID(tenant, p.ID, p.Seq))
+		if _, err = e.pub.PublishMsg(ctx, msg); err != nil {
+			err = fmt.Errorf("publish %s: %w", msg.Subject, err)
+			break
+		}
+		done++
+	}
+	if perr := e.store.Published(ctx, tenant, rec.Outbox[:done]); perr != nil {
+		err = errors.Join(err, perr)
+	}
+	return err
+}
+
+// Fire handles due timers: a ticket's is a judgement at this instant, an escalation's a raise to
+// its next level (and a retry of changes not yet published). It returns one error per timer.
+func (e *Engine) Fire(ctx context.Context, cs []timers.Claimed) []error {
+	errs := make([]error, len(cs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, e.opts.Parallel)
+	for i, c := range cs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = e.fire(ctx, c.ID)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+func (e *Engine) fire(ctx context.Context, id string) error {
+	kind, rest, _ := strings.Cut(id, sep)
+	tenant, ref, ok := strings.Cut(rest, sep)
+	if !ok {
+		e.log.Error("dropping a timer with a malformed id", "id", id)
+		return nil
+	}
+	switch kind {
+	case "t":
+		return e.judgeTickets(ctx, []ticketKey{{tenant, ref}})
+	case "e":
+		return e.raise(ctx, tenant, ref)
+	}
+	e.log.Error("dropping a timer of unknown kind", "id", id)
+	return nil
+}
+
+func (e *Engine) raise(ctx context.Context, tenant, id string) error {
+	var pol *rules.EscalationPolicy
+	cur, err := e.store.Get(ctx, tenant, id)
+	if errors.Is(err, escalations.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if t := e.tenant(tenant); t != nil {
+		pol, _ = t.EscalationPolicy(cur.Policy)
+	}
+	rec, err := e.store.Raise(ctx, tenant, id, pol, e.now())
+	if err != nil {
+		return err
+	}
+	if wakes := e.settle(ctx, tenant, rec); len(wakes) > 0 {
+		return e.timers.ScheduleEarlier(ctx, wakes)
+	}
+	return nil
+}
+
+// Snapshot judges an agent or team on its latest KPI snapshot with every KPI rule of its tenant.
+func (e *Engine) Snapshot(ctx context.Context, snap *tpv1.KpiSnapshot) error {
+	t := e.tenant(snap.GetTenant())
+	if t == nil {
+		return nil
+	}
+	kind := escalations.Agent
+	if snap.GetScope() == "team" {
+		kind = escalations.Team
+	}
+	subj := escalations.Subject{Kind: kind, ID: snap.GetId()}
+	now := e.now()
+	var errs []error
+	var wakes []timers.Timer
+	for _, q := range t.Quality {
+		if q.Kind != rules.KindKPI && q.Kind != rules.KindKPIBaseline {
+			continue
+		}
+		v := q.EvaluateKPI(snap)
+		if !v.Judged {
+			// Too few tickets to say: an open escalation stays as it is until the figures speak.
+			continue
+		}
+		pol, _ := t.EscalationPolicy(q.Escalation)
+		rec, err := e.store.Reconcile(ctx, escalations.Verdict{
+			Tenant: snap.GetTenant(), Rule: q.Name, Subject: subj, Active: v.Breached, Severity: q.Severity,
+			Summary: v.Summary, Facts: v.Facts, Labels: map[string]string{kind: snap.GetId()}, Policy: pol,
+			Version: snap.GetComputedAt().AsTime().UnixMilli(), At: now,
+		})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		wakes = append(wakes, e.settle(ctx, snap.GetTenant(), rec)...)
+	}
+	if len(wakes) > 0 {
+		if err := e.timers.ScheduleEarlier(ctx, wakes); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Acknowledge and Resolve change an escalation by hand and publish the change.
+func (e *Engine) Acknowledge(ctx context.Context, tenant, id, by, note string) (*escalations.Record, error) {
+	return e.byHand(ctx, tenant, func() (*escalations.Record, error) {
+		return e.store.Acknowledge(ctx, tenant, id, by, note, e.now())
+	})
+}
+
+// Resolve resolves an escalation by hand.
+func (e *Engine) Resolve(ctx context.Context, tenant, id, by, note string) (*escalations.Record, error) {
+	return e.byHand(ctx, tenant, func() (*escalations.Record, error) {
+		return e.store.Resolve(ctx, tenant, id, by, note, e.now())
+	})
+}
+
+func (e *Engine) byHand(ctx context.Context, tenant string, f func() (*escalations.Record, error)) (*escalations.Record, error) {
+	rec, err := f()
+	if err != nil {
+		return nil, err
+	}
+	if wakes := e.settle(ctx, tenant, rec); len(wakes) > 0 {
+		if err := e.timers.ScheduleEarlier(ctx, wakes); err != nil {
+			e.log.Warn("schedule escalation timer", "escalation", rec.ID, "err", err)
+		}
+	}
+	return rec, nil
+}
+
+// ChangeFromMsg decodes a published change.
+func ChangeFromMsg(data []byte) (*tpv1.EscalationChange, error) {
+	c := &tpv1.EscalationChange{}
+	if err := proto.Unmarshal(data, c); err != nil {
+		return nil, fmt.Errorf("decode escalation change: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,257 @@
+// Package grpcapi serves ticketpulse.v1.EscalationService: listing and reading escalations with
+// their timelines, acknowledging and resolving them by hand, and watching their changes live.
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/engine"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
+	"github.com/ticketpulse/ticketpulse/services/platform/grpcerr"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+)
+
+// Page sizes of ListEscalations.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+	// MaxTextBytes bounds the who and note of an acknowledgement or resolution.
+	MaxTextBytes = 2048
+)
+
+// Changer changes escalations by hand and publishes the change.
+type Changer interface {
+	Acknowledge(ctx context.Context, tenant, id, by, note string) (*escalations.Record, error)
+	Resolve(ctx context.Context, tenant, id, by, note string) (*escalations.Record, error)
+}
+
+// Reader reads escalations.
+type Reader interface {
+	Get(ctx context.Context, tenant, id string) (*escalations.Record, error)
+	List(ctx context.Context, tenant string, f escalations.Filter, size int, pageToken string) ([]*escalations.Record, string, error)
+}
+
+var (
+	_ Changer = (*engine.Engine)(nil)
+	_ Reader  = (*escalations.Store)(nil)
+)
+
+// Server implements tpv1.EscalationServiceServer.
+type Server struct {
+	tpv1.UnimplementedEscalationServiceServer
+	r   Reader
+	c   Changer
+	js  jetstream.JetStream
+	log *slog.Logger
+}
+
+var _ tpv1.EscalationServiceServer = (*Server)(nil)
+
+// NewServer returns a server; js is where WatchEscalations reads the ESCALATIONS stream.
+func NewServer(r Reader, c Changer, js jetstream.JetStream, log *slog.Logger) *Server {
+	return &Server{r: r, c: c, js: js, log: log}
+}
+
+// Register adds the service to g.
+func (s *Server) Register(g *grpc.Server) { tpv1.RegisterEscalationServiceServer(g, s) }
+
+// ListEscalations lists a tenant's escalations, newest first.
+func (s *Server) ListEscalations(ctx context.Context, req *tpv1.ListEscalationsRequest) (*tpv1.ListEscalationsResponse, error) {
+	var v grpcerr.Violations
+	v.Tenant(req.GetTenant())
+	v.ID("team_id", req.GetTeamId(), false)
+	v.ID("agent_id", req.GetAgentId(), false)
+	v.ID("ticket_id", req.GetTicketId(), false)
+	if r := req.GetRule(); r != "" && !idtoken.ValidTenant(r) {
+		v.Add("rule", fmt.Sprintf("%q is not a rule name: [a-z0-9][a-z0-9_-]{0,62}", r))
+	}
+	if _, ok := tpv1.EscalationState_name[int32(req.GetState())]; !ok {
+		v.Add("state", fmt.Sprintf("unknown state %d", req.GetState()))
+	}
+	f := escalations.Filter{State: req.GetState(), Rule: req.GetRule(), Team: req.GetTeamId(), Agent: req.GetAgentId(), Ticket: req.GetTicketId()}
+	if tr := req.GetTriggered(); tr != nil {
+		if tr.GetFrom() != nil {
+			if err := tr.GetFrom().CheckValid(); err != nil {
+				v.Add("triggered.from", "invalid timestamp: "+err.Error())
+			}
+			f.From = tr.GetFrom().AsTime()
+		}
+		if tr.GetTo() != nil {
+			if err := tr.GetTo().CheckValid(); err != nil {
+				v.Add("triggered.to", "invalid timestamp: "+err.Error())
+			}
+			f.To = tr.GetTo().AsTime()
+		}
+		if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+			v.Add("triggered.to", "must be after triggered.from")
+		}
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0 || size > MaxPageSize:
+		v.Add("page_size", fmt.Sprintf("%d: want 0 (default %d) to %d", size, DefaultPageSize, MaxPageSize))
+	case size == 0:
+		size = DefaultPageSize
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	recs, next, err := s.r.List(ctx, req.GetTenant(), f, size, req.GetPageToken())
+	if errors.Is(err, escalations.ErrBadPageToken) {
+		v.Add("page_token", "not a token this service handed out")
+		return nil, v.Err()
+	}
+	if err != nil {
+		return nil, s.storeErr(ctx, "ListEscalations", req.GetTenant(), err)
+	}
+	resp := &tpv1.ListEscalationsResponse{NextPageToken: next}
+	for _, r := range recs {
+		resp.Escalations = append(resp.Escalations, r.Proto(false))
+	}
+	return resp, nil
+}
+
+// GetEscalation returns one escalation with its timeline.
+func (s *Server) GetEscalation(ctx context.Context, req *tpv1.GetEscalationRequest) (*tpv1.GetEscalationResponse, error) {
+	if err := checkID(req.GetTenant(), req.GetId()); err != nil {
+		return nil, err
+	}
+	r, err := s.r.Get(ctx, req.GetTenant(), req.GetId())
+	if err != nil {
+		return nil, s.storeErr(ctx, "GetEscalation", req.GetTenant(), err)
+	}
+	return &tpv1.GetEscalationResponse{Escalation: r.Proto(true)}, nil
+}
+
+// AcknowledgeEscalation acknowledges an open escalation.
+func (s *Server) AcknowledgeEscalation(ctx context.Context, req *tpv1.AcknowledgeEscalationRequest) (*tpv1.AcknowledgeEscalationResponse, error) {
+	if err := checkChange(req.GetTenant(), req.GetId(), req.GetBy(), req.GetNote()); err != nil {
+		return nil, err
+	}
+	r, err := s.c.Acknowledge(ctx, req.GetTenant(), req.GetId(), req.GetBy(), req.GetNote())
+	if err != nil {
+		return nil, s.storeErr(ctx, "AcknowledgeEscalation", req.GetTenant(), err)
+	}
+	return &tpv1.AcknowledgeEscalationResponse{Escalation: r.Proto(true)}, nil
+}
+
+// ResolveEscalation resolves an escalation by hand.
+func (s *Server) ResolveEscalation(ctx context.Context, req *tpv1.ResolveEscalationRequest) (*tpv1.ResolveEscalationResponse, error) {
+	if err := checkChange(req.GetTenant(), req.GetId(), req.GetBy(), req.GetNote()); err != nil {
+		return nil, err
+	}
+	r, err := s.c.Resolve(ctx, req.GetTenant(), req.GetId(), req.GetBy(), req.GetNote())
+	if err != nil {
+		return nil, s.storeErr(ctx, "ResolveEscalation", req.GetTenant(), err)
+	}
+	return &tpv1.ResolveEscalationResponse{Escalation: r.Proto(true)}, nil
+}
+
+func checkID(tenant, id string) error {
+	var v grpcerr.Violations
+	v.Tenant(tenant)
+	if id == "" {
+		v.Add("id", "required")
+	} else if _, _, _, err := escalations.ParseID(id); err != nil {
+		v.Add("id", err.Error())
+	}
+	return v.Err()
+}
+
+func checkChange(tenant, id, by, note string) error {
+	if err := checkID(tenant, id); err != nil {
+		return err
+	}
+	var v grpcerr.Violations
+	switch {
+	case by == "":
+		v.Add("by", "required: who does it")
+	case len(by) > grpcerr.MaxIDBytes:
+		v.Add("by", fmt.Sprintf("%d bytes, at most %d allowed", len(by), grpcerr.MaxIDBytes))
+	}
+	if len(note) > MaxTextBytes {
+		v.Add("note", fmt.Sprintf("%d bytes, at most %d allowed", len(note), MaxTextBytes))
+	}
+	return v.Err()
+}
+
+// storeErr maps a store failure to a status.
+func (s *Server) storeErr(ctx context.Context, rpc, tenant string, err error) error {
+	switch {
+	case errors.Is(err, escalations.ErrNotFound):
+		return status.Errorf(codes.NotFound, "%s: %v", rpc, err)
+	case errors.Is(err, escalations.ErrResolved), errors.Is(err, escalations.ErrAcknowledged):
+		return status.Errorf(codes.FailedPrecondition, "%s: %v", rpc, err)
+	case errors.Is(err, escalations.ErrBadID):
+		return status.Errorf(codes.InvalidArgument, "%s: id: %v", rpc, err)
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return status.FromContextError(ctxErr).Err()
+	}
+	s.log.Warn("escalation store failed", "rpc", rpc, "tenant", tenant, "err", err)
+	return status.Errorf(codes.Unavailable, "%s: escalation store: %v", rpc, err)
+}
+
+// WatchEscalations streams the tenant's changes from now on, read from the ESCALATIONS stream
+// with an ordered consumer (no state on the server, nothing to clean up).
+func (s *Server) WatchEscalations(req *tpv1.WatchEscalationsRequest, stream grpc.ServerStreamingServer[tpv1.WatchEscalationsResponse]) error {
+	var v grpcerr.Violations
+	v.Tenant(req.GetTenant())
+	if r := req.GetRule(); r != "" && !idtoken.ValidTenant(r) {
+		v.Add("rule", fmt.Sprintf("%q is not a rule name: [a-z0-9][a-z0-9_-]{0,62}", r))
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	ctx := stream.Context()
+	subject := escalations.StreamSubject(req.GetTenant(), ">")
+	if req.GetRule() != "" {
+		subject = escalations.StreamSubject(req.GetTenant(), req.GetRule())
+	}
+	cons, err := s.js.OrderedConsumer(ctx, natsconn.EscalationsStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "WatchEscalations: %v", err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "WatchEscalations: %v", err)
+	}
+	defer it.Stop()
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+	// Headers go out at once, so a client knows the watch is established before any change.
+	if err := stream.SendHeader(nil); err != nil {
+		return err
+	}
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return status.Errorf(codes.Unavailable, "WatchEscalations: %v", err)
+		}
+		c, err := engine.ChangeFromMsg(msg.Data())
+		if err != nil {
+			s.log.Error("undecodable escalation change", "subject", msg.Subject(), "err", err)
+			continue
+		}
+		if err := stream.Send(&tpv1.WatchEscalationsResponse{Change: c}); err != nil {
+			return err
+		}
+	}
+}
