@@ -592,3 +592,69 @@ func TestTimersOfADeadReplicaFire(t *testing.T) {
 		t.Errorf("%d changes, want %d: one trigger and one breach per ticket", n, 2*tickets)
 	}
 }
+
+// A changed rules file is picked up while running; an invalid one is refused and the rules in
+// force stay.
+func TestRulesReload(t *testing.T) {
+	s := newStack(t, "")
+	s.start(t)
+	rate := func(ticket string, score int32) *tpv1.TicketEvent {
+		return &tpv1.TicketEvent{TicketId: ticket, Type: tpv1.EventType_EVENT_TYPE_SATISFACTION_RATED, OccurredAt: timestamppb.New(s.clock.now()),
+			Actor: &tpv1.Actor{Id: "cust", Kind: tpv1.ActorKind_ACTOR_KIND_CUSTOMER}, Satisfaction: &tpv1.Satisfaction{Score: score}}
+	}
+	// Under the first rules a 3 is not bad.
+	s.publish(t, rate("R-1", 3))
+	// Now it is; the file is replaced atomically, as deployment tools do.
+	stricter := strings.Replace(rulesYAML, "max_score: 2", "max_score: 3", 1)
+	replace := func(content string) {
+		tmp := s.rules + ".new"
+		if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, s.rules); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replace(stricter)
+	waitFor(t, "the stricter rule", func() bool {
+		s.publish(t, rate(fmt.Sprintf("R-%d", seq.Add(1)), 3))
+		time.Sleep(100 * time.Millisecond)
+		return len(s.changes(t)) > 0
+	})
+	if r := s.changes(t)[0].GetEscalation(); r.GetRule() != "bad-rating" || r.GetSubjectId() == "R-1" {
+		t.Errorf("first escalation %v: R-1 was rated under the old rules", r)
+	}
+	// A broken file changes nothing: the stricter rule still applies.
+	replace("tenants:\n  acme:\n    quality_rules: 7\n")
+	time.Sleep(300 * time.Millisecond)
+	before := len(s.changes(t))
+	s.publish(t, rate("R-after", 3))
+	waitFor(t, "a rating judged under the rules in force", func() bool { return len(s.changes(t)) > before })
+}
+
+// An undecodable message on TICKETS goes to DEADLETTER with the reason and blocks nothing.
+func TestPoisonMessageIsDeadLettered(t *testing.T) {
+	s := newStack(t, "")
+	if _, err := natsconn.EnsureStream(context.Background(), s.js, natsconn.DeadletterConfig(1)); err != nil {
+		t.Fatal(err)
+	}
+	s.start(t)
+	if _, err := s.js.Publish(context.Background(), "tickets.acme.ticket_created", []byte("not protobuf \xff\xff")); err != nil {
+		t.Fatal(err)
+	}
+	s.publish(t, createdAgo("T-5", s.clock.now(), 2*time.Hour))
+	waitFor(t, "the good event judged", func() bool { return len(s.changes(t)) >= 1 })
+	dl, err := s.js.Stream(context.Background(), natsconn.DeadletterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msg *jetstream.RawStreamMsg
+	waitFor(t, "the dead letter", func() bool {
+		msg, err = dl.GetLastMsgForSubject(context.Background(), "deadletter.escalation.unknown")
+		return err == nil
+	})
+	if msg.Header.Get("Ticketpulse-Reason") != "undecodable" || msg.Header.Get("Ticketpulse-Subject") != "tickets.acme.ticket_created" ||
+		!strings.Contains(msg.Header.Get("Ticketpulse-Error"), "invalid message") {
+		t.Errorf("dead letter headers %v", msg.Header)
+	}
+}

@@ -13,7 +13,8 @@ import (
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
 
-const examplePath = "testdata/rules.example.yaml"
+// examplePath is the example the README and deployments point at, so it is kept valid by this test.
+const examplePath = "../../../../deploy/escalation/rules.example.yaml"
 
 func loadExample(t *testing.T) *Config {
 	t.Helper()
