@@ -22,7 +22,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/proto"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -140,7 +139,7 @@ func (e *Engine) Tickets(ctx context.Context, evs []*tpv1.TicketEvent) error {
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("store ticket events: %w", err)
 	}
-	return e.judgeTickets(ctx, order)
+	return errors.Join(e.judgeTickets(ctx, order)...)
 }
 
 // compact keeps what the rules read; the rest of an event (source, received_at) is not stored.
@@ -152,26 +151,113 @@ func compact(ev *tpv1.TicketEvent) *tpv1.TicketEvent {
 	}
 }
 
-// judgeTickets loads the tickets' events in one round trip and judges each, in parallel.
-func (e *Engine) judgeTickets(ctx context.Context, ks []ticketKey) error {
-	pipe := e.rdb.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(ks))
-	for i, k := range ks {
-		cmds[i] = pipe.HGetAll(ctx, eventsKey(k.tenant, k.ticket))
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("load ticket events: %w", err)
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(e.opts.Parallel)
-	for i, k := range ks {
-		stored := cmds[i].Val()
-		g.Go(func() error { return e.judgeTicket(gctx, k, stored) })
-	}
-	return g.Wait()
+// outcome collects what handling a batch leaves for the end, to be done in one round trip each
+// instead of one per ticket: the timers to plan and the published changes to clear.
+type outcome struct {
+	mu        sync.Mutex
+	wakes     []timers.Timer
+	published map[string][]escalations.Pending // by tenant
 }
 
-func (e *Engine) judgeTicket(ctx context.Context, k ticketKey, stored map[string]string) error {
+func newOutcome() *outcome { return &outcome{published: map[string][]escalations.Pending{}} }
+
+func (o *outcome) wake(ts ...timers.Timer) {
+	o.mu.Lock()
+	o.wakes = append(o.wakes, ts...)
+	o.mu.Unlock()
+}
+
+func (o *outcome) done(tenant string, ps []escalations.Pending) {
+	if len(ps) == 0 {
+		return
+	}
+	o.mu.Lock()
+	o.published[tenant] = append(o.published[tenant], ps...)
+	o.mu.Unlock()
+}
+
+// finish plans the timers and clears the published changes. A change left in an outbox after a
+// failure here is published again later and dropped by JetStream as a duplicate.
+func (e *Engine) finish(ctx context.Context, o *outcome) error {
+	var errs []error
+	if len(o.wakes) > 0 {
+		if err := e.timers.ScheduleEarlier(ctx, o.wakes); err != nil {
+			errs = append(errs, fmt.Errorf("schedule timers: %w", err))
+		}
+	}
+	if err := e.store.PublishedMany(ctx, o.published); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// ticketRules are the rules judged per ticket: the SLA clocks and the ticket quality rules.
+func ticketRules(t *rules.Tenant) []string {
+	names := []string{rules.RuleFirstResponse, rules.RuleNextResponse, rules.RuleResolution}
+	for _, q := range t.Quality {
+		if q.Kind == rules.KindBadRating || q.Kind == rules.KindReopens {
+			names = append(names, q.Name)
+		}
+	}
+	return names
+}
+
+// judgeTickets judges the tickets at this instant: one round trip loads every ticket's events
+// and which of its rules ever escalated, then each ticket is judged and reconciled in parallel,
+// and the timers and outboxes of all of them are settled together. It returns one error per
+// ticket.
+func (e *Engine) judgeTickets(ctx context.Context, ks []ticketKey) []error {
+	errs := make([]error, len(ks))
+	pipe := e.rdb.Pipeline()
+	evCmds := make([]*redis.MapStringStringCmd, len(ks))
+	known := make([]map[string]*redis.IntCmd, len(ks))
+	for i, k := range ks {
+		evCmds[i] = pipe.HGetAll(ctx, eventsKey(k.tenant, k.ticket))
+		t := e.tenant(k.tenant)
+		if t == nil {
+			continue
+		}
+		subj := escalations.Subject{Kind: escalations.Ticket, ID: k.ticket}
+		known[i] = map[string]*redis.IntCmd{}
+		for _, r := range ticketRules(t) {
+			known[i][r] = e.store.KnownCmd(ctx, pipe, k.tenant, r, subj)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fill(errs, fmt.Errorf("load ticket events: %w", err))
+	}
+	o := newOutcome()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, e.opts.Parallel)
+	for i, k := range ks {
+		had := map[string]bool{}
+		for r, c := range known[i] {
+			had[r] = c.Val() > 0
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = e.judgeTicket(ctx, k, evCmds[i].Val(), had, o)
+		}()
+	}
+	wg.Wait()
+	if err := e.finish(ctx, o); err != nil {
+		return fill(errs, err)
+	}
+	return errs
+}
+
+// fill sets every entry to err, keeping the ones already set.
+func fill(errs []error, err error) []error {
+	for i := range errs {
+		errs[i] = errors.Join(errs[i], err)
+	}
+	return errs
+}
+
+func (e *Engine) judgeTicket(ctx context.Context, k ticketKey, stored map[string]string, had map[string]bool, o *outcome) error {
 	t := e.tenant(k.tenant)
 	if t == nil || len(stored) == 0 {
 		return nil
@@ -189,24 +275,12 @@ func (e *Engine) judgeTicket(ctx context.Context, k ticketKey, stored map[string
 	now := e.now()
 	j := ticketrules.Judge(k.ticket, evs, t, now)
 	subj := escalations.Subject{Kind: escalations.Ticket, ID: k.ticket}
-	var wakes []timers.Timer
 	if !j.Wake.IsZero() {
-		wakes = append(wakes, timers.Timer{ID: ticketTimer(k.tenant, k.ticket), Due: j.Wake})
-	}
-	// Most tickets never escalate: an inactive condition with no escalation to resolve is skipped
-	// after one pipelined look-up instead of a compare-and-set each.
-	inactive := make([]string, 0, len(j.Conditions))
-	for _, c := range j.Conditions {
-		if !c.Active {
-			inactive = append(inactive, c.Rule)
-		}
-	}
-	had, err := e.store.Known(ctx, k.tenant, subj, inactive)
-	if err != nil {
-		return err
+		o.wake(timers.Timer{ID: ticketTimer(k.tenant, k.ticket), Due: j.Wake})
 	}
 	var errs []error
 	for _, c := range j.Conditions {
+		// Most tickets never escalate: an inactive condition with nothing to resolve costs nothing.
 		if !c.Active && !had[c.Rule] {
 			continue
 		}
@@ -220,12 +294,7 @@ func (e *Engine) judgeTicket(ctx context.Context, k ticketKey, stored map[string
 			errs = append(errs, err)
 			continue
 		}
-		wakes = append(wakes, e.settle(ctx, k.tenant, rec)...)
-	}
-	if len(wakes) > 0 {
-		if err := e.timers.ScheduleEarlier(ctx, wakes); err != nil {
-			errs = append(errs, fmt.Errorf("schedule timers of ticket %s: %w", k.ticket, err))
-		}
+		e.settle(ctx, k.tenant, rec, o)
 	}
 	return errors.Join(errs...)
 }
@@ -239,86 +308,114 @@ func toRuleEvent(id string, ev *tpv1.TicketEvent) ticketrules.Event {
 	}
 }
 
-// settle publishes the escalation's unpublished changes and returns the timer it needs: its
-// next raise, or a retry soon when publishing failed (the failure is logged, not returned: the
-// change is safe in the outbox and the timer publishes it).
-func (e *Engine) settle(ctx context.Context, tenant string, rec *escalations.Record) []timers.Timer {
+// settle publishes the escalation's unpublished changes and plans the timer it needs: its next
+// raise, or a retry soon when publishing failed (the failure is logged, not returned: the change
+// is safe in the outbox and the timer publishes it).
+func (e *Engine) settle(ctx context.Context, tenant string, rec *escalations.Record, o *outcome) {
 	if rec == nil {
-		return nil
+		return
 	}
 	var due time.Time
-	if err := e.flush(ctx, tenant, rec); err != nil {
+	published, err := e.publish(ctx, tenant, rec.Outbox)
+	o.done(tenant, published)
+	if err != nil {
 		e.log.Warn("publish escalation change; will retry", "tenant", tenant, "escalation", rec.ID, "err", err)
 		due = e.now().Add(e.opts.RetryFlush)
 	}
 	if !rec.RaiseAt.IsZero() && (due.IsZero() || rec.RaiseAt.Before(due)) {
 		due = rec.RaiseAt
 	}
-	if due.IsZero() {
-		return nil
+	if !due.IsZero() {
+		o.wake(timers.Timer{ID: escalationTimer(tenant, rec.ID), Due: due})
 	}
-	return []timers.Timer{{ID: escalationTimer(tenant, rec.ID), Due: due}}
 }
 
-// flush publishes the outbox in order and clears what JetStream stored.
-func (e *Engine) flush(ctx context.Context, tenant string, rec *escalations.Record) error {
-	if len(rec.Outbox) == 0 {
-		return nil
-	}
-	var err error
-	done := 0
-	for _, p := range rec.Outbox {
+// publish stores the changes in JetStream in order, each with its message id, and returns those
+// stored before the first failure.
+func (e *Engine) publish(ctx context.Context, tenant string, outbox []escalations.Pending) ([]escalations.Pending, error) {
+	for i, p := range outbox {
 		msg := &nats.Msg{Subject: escalations.StreamSubject(tenant, p.Rule), Data: p.Data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, escalations.MsgID(tenant, p.ID, p.Seq))
-		if _, err = e.pub.PublishMsg(ctx, msg); err != nil {
-			err = fmt.Errorf("publish %s: %w", msg.Subject, err)
-			break
+		if _, err := e.pub.PublishMsg(ctx, msg); err != nil {
+			return outbox[:i], fmt.Errorf("publish %s: %w", msg.Subject, err)
 		}
-		done++
 	}
-	if perr := e.store.Published(ctx, tenant, rec.Outbox[:done]); perr != nil {
-		err = errors.Join(err, perr)
-	}
-	return err
+	return outbox, nil
 }
 
-// Fire handles due timers: a ticket's is a judgement at this instant, an escalation's a raise to
-// its next level (and a retry of changes not yet published). It returns one error per timer.
+// Fire handles due timers: a ticket's is a judgement at this instant (all the batch's tickets
+// together), an escalation's a raise to its next level and a retry of changes not yet
+// published. It returns one error per timer.
 func (e *Engine) Fire(ctx context.Context, cs []timers.Claimed) []error {
 	errs := make([]error, len(cs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, e.opts.Parallel)
+	var tickets []ticketKey
+	ticketOf := map[ticketKey]int{}
+	var claimTicket []int // claim index → ticket index, -1 for other kinds
+	type esc struct {
+		i          int
+		tenant, id string
+	}
+	var escs []esc
 	for i, c := range cs {
+		claimTicket = append(claimTicket, -1)
+		kind, rest, _ := strings.Cut(c.ID, sep)
+		tenant, ref, ok := strings.Cut(rest, sep)
+		switch {
+		case !ok:
+			e.log.Error("dropping a timer with a malformed id", "id", c.ID)
+		case kind == "t":
+			k := ticketKey{tenant, ref}
+			n, seen := ticketOf[k]
+			if !seen {
+				n = len(tickets)
+				ticketOf[k] = n
+				tickets = append(tickets, k)
+			}
+			claimTicket[i] = n
+		case kind == "e":
+			escs = append(escs, esc{i, tenant, ref})
+		default:
+			e.log.Error("dropping a timer of unknown kind", "id", c.ID)
+		}
+	}
+	var wg sync.WaitGroup
+	if len(tickets) > 0 {
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = e.fire(ctx, c.ID)
+			terrs := e.judgeTickets(ctx, tickets)
+			for i, n := range claimTicket {
+				if n >= 0 {
+					errs[i] = terrs[n]
+				}
+			}
 		}()
+	}
+	o := newOutcome()
+	sem := make(chan struct{}, e.opts.Parallel)
+	var ewg sync.WaitGroup
+	for _, x := range escs {
+		ewg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer ewg.Done()
+			defer func() { <-sem }()
+			errs[x.i] = e.raise(ctx, x.tenant, x.id, o)
+		}()
+	}
+	ewg.Wait()
+	if len(escs) > 0 {
+		if err := e.finish(ctx, o); err != nil {
+			for _, x := range escs {
+				errs[x.i] = errors.Join(errs[x.i], err)
+			}
+		}
 	}
 	wg.Wait()
 	return errs
 }
 
-func (e *Engine) fire(ctx context.Context, id string) error {
-	kind, rest, _ := strings.Cut(id, sep)
-	tenant, ref, ok := strings.Cut(rest, sep)
-	if !ok {
-		e.log.Error("dropping a timer with a malformed id", "id", id)
-		return nil
-	}
-	switch kind {
-	case "t":
-		return e.judgeTickets(ctx, []ticketKey{{tenant, ref}})
-	case "e":
-		return e.raise(ctx, tenant, ref)
-	}
-	e.log.Error("dropping a timer of unknown kind", "id", id)
-	return nil
-}
-
-func (e *Engine) raise(ctx context.Context, tenant, id string) error {
+func (e *Engine) raise(ctx context.Context, tenant, id string, o *outcome) error {
 	var pol *rules.EscalationPolicy
 	cur, err := e.store.Get(ctx, tenant, id)
 	if errors.Is(err, escalations.ErrNotFound) {
@@ -334,9 +431,7 @@ func (e *Engine) raise(ctx context.Context, tenant, id string) error {
 	if err != nil {
 		return err
 	}
-	if wakes := e.settle(ctx, tenant, rec); len(wakes) > 0 {
-		return e.timers.ScheduleEarlier(ctx, wakes)
-	}
+	e.settle(ctx, tenant, rec, o)
 	return nil
 }
 
@@ -353,7 +448,7 @@ func (e *Engine) Snapshot(ctx context.Context, snap *tpv1.KpiSnapshot) error {
 	subj := escalations.Subject{Kind: kind, ID: snap.GetId()}
 	now := e.now()
 	var errs []error
-	var wakes []timers.Timer
+	o := newOutcome()
 	for _, q := range t.Quality {
 		if q.Kind != rules.KindKPI && q.Kind != rules.KindKPIBaseline {
 			continue
@@ -373,14 +468,9 @@ func (e *Engine) Snapshot(ctx context.Context, snap *tpv1.KpiSnapshot) error {
 			errs = append(errs, err)
 			continue
 		}
-		wakes = append(wakes, e.settle(ctx, snap.GetTenant(), rec)...)
+		e.settle(ctx, snap.GetTenant(), rec, o)
 	}
-	if len(wakes) > 0 {
-		if err := e.timers.ScheduleEarlier(ctx, wakes); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, e.finish(ctx, o))...)
 }
 
 // Acknowledge and Resolve change an escalation by hand and publish the change.
@@ -402,10 +492,12 @@ func (e *Engine) byHand(ctx context.Context, tenant string, f func() (*escalatio
 	if err != nil {
 		return nil, err
 	}
-	if wakes := e.settle(ctx, tenant, rec); len(wakes) > 0 {
-		if err := e.timers.ScheduleEarlier(ctx, wakes); err != nil {
-			e.log.Warn("schedule escalation timer", "escalation", rec.ID, "err", err)
-		}
+	o := newOutcome()
+	e.settle(ctx, tenant, rec, o)
+	if err := e.finish(ctx, o); err != nil {
+		// The change is stored; its publication is retried with the escalation's next change
+		// or timer.
+		e.log.Warn("settle escalation change", "escalation", rec.ID, "err", err)
 	}
 	return rec, nil
 }

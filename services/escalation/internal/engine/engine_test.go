@@ -162,7 +162,7 @@ func TestUnpublishedChangesAreRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if err := f.engine.flush(ctx, "acme", dup); err != nil {
+		if _, err := f.engine.publish(ctx, "acme", dup.Outbox); err != nil {
 			t.Fatal(err)
 		}
 	}

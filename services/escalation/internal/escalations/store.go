@@ -247,24 +247,33 @@ func (s *Store) Published(ctx context.Context, tenant string, ps []Pending) erro
 	return nil
 }
 
-// Known reports which of the rules ever had an escalation for the subject (within retention).
-func (s *Store) Known(ctx context.Context, tenant string, subj Subject, ruleNames []string) (map[string]bool, error) {
-	if len(ruleNames) == 0 {
-		return nil, nil
-	}
+// PublishedMany forgets changes of many escalations in one round trip; by tenant.
+func (s *Store) PublishedMany(ctx context.Context, byTenant map[string][]Pending) error {
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, len(ruleNames))
-	for i, r := range ruleNames {
-		cmds[i] = pipe.Exists(ctx, pointerKey(tenant, r, subj))
+	n := 0
+	for tenant, ps := range byTenant {
+		for _, p := range ps {
+			rule, subj, _, err := ParseID(p.ID)
+			if err != nil {
+				return err
+			}
+			pipe.HDel(ctx, pointerKey(tenant, rule, subj), p.field())
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("look up escalations of %s %s: %w", subj.Kind, subj.ID, err)
+		return fmt.Errorf("clear published escalation changes: %w", err)
 	}
-	out := make(map[string]bool, len(ruleNames))
-	for i, r := range ruleNames {
-		out[r] = cmds[i].Val() > 0
-	}
-	return out, nil
+	return nil
+}
+
+// KnownCmd queues on pipe whether the rule ever had an escalation for the subject (within
+// retention): an inactive condition without one needs no compare-and-set.
+func (s *Store) KnownCmd(ctx context.Context, pipe redis.Pipeliner, tenant, rule string, subj Subject) *redis.IntCmd {
+	return pipe.Exists(ctx, pointerKey(tenant, rule, subj))
 }
 
 // Get returns one escalation.
