@@ -23,7 +23,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/grpcapi"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/timers"
+	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"

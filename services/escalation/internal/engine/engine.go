@@ -28,7 +28,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/ticketrules"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/timers"
+	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/calendar"
+	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
 	"github.com/ticketpulse/ticketpulse/services/platform/yamlconf"
 )
 

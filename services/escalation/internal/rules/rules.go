@@ -7,7 +7,7 @@ import (
 	"time"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/calendar"
+	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
 )
 
 // The SLA rules every SLA policy drives; their escalations carry these rule names.

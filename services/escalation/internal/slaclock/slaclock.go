@@ -6,7 +6,7 @@ package slaclock
 import (
 	"time"
 
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/calendar"
+	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
 )
 
 // Clock is the state of one SLA clock. The zero Clock has not started. It is a value: the

@@ -5,7 +5,7 @@ import (
 	"time"
 	_ "time/tzdata" // the tests must not depend on the machine's zone files
 
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/calendar"
+	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
 )
 
 var utc = time.UTC

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/calendar"
+	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/slaclock"
 )

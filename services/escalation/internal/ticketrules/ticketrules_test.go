@@ -10,7 +10,7 @@ import (
 	_ "time/tzdata"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/calendar"
+	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
 )
 

@@ -1,5 +1,6 @@
-// Package timers is the escalation service's durable due-queue in Redis: SLA deadlines and
-// escalation-level timeouts are opaque ids with a due time. Every replica polls the same queue;
+// Package timers is a durable due-queue in Redis: SLA deadlines, escalation-level timeouts,
+// notification group flushes and delivery retries are opaque ids with a due time. Services
+// sharing a Redis use different prefixes (Options.Prefix). Every replica polls the same queue;
 // a Lua script per shard moves due ids to a lease set atomically, so each timer fires once across
 // replicas, and a claim whose replica died before finishing it is taken again once its lease
 // expires. Nothing lives only in the service's memory, so a replica that was down fires what
@@ -23,7 +24,8 @@ import (
 
 // Options configure a Queue. Replicas sharing a queue must agree on Prefix and Shards.
 type Options struct {
-	// Prefix starts every key (default "tp:").
+	// Prefix starts every key (default "tp:", the escalation service's); another service on the
+	// same Redis takes its own, such as "tp:notify:".
 	Prefix string
 	// Shards is how many due/lease set pairs the timers are spread over (default 16). Each shard
 	// is one Redis Cluster slot, so more shards spread a cluster's load; it cannot change while
