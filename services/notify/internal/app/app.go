@@ -1,14 +1,38 @@
-// Package app wires the notify service. Until its own work lands it is the platform shell: NATS,
-// Redis, the gRPC server (health and reflection) and the HTTP server with /healthz, /readyz and
-// /metrics.
+// Package app wires the notify service: the routing file (reloaded when it changes), the
+// ESCALATIONS consumer, the group and retry timers, the gRPC NotificationService, and the health
+// and metrics endpoints.
 package app
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/notify/internal/deliveries"
+	"github.com/ticketpulse/ticketpulse/services/notify/internal/dispatch"
+	"github.com/ticketpulse/ticketpulse/services/notify/internal/grpcapi"
+	"github.com/ticketpulse/ticketpulse/services/notify/internal/receiver"
+	"github.com/ticketpulse/ticketpulse/services/notify/internal/routing"
+	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/redisconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/serve"
 	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
+	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
 // Name is the service name in logs, traces and the NATS connection.
@@ -20,15 +44,234 @@ const (
 	DefaultHTTPAddr = "127.0.0.1:9192"
 )
 
+// timerPrefix keeps notify's timers apart from escalation's on a shared Redis.
+const timerPrefix = "tp:notify:"
+
 // Config is everything the service reads from flags and the environment.
-type Config struct{ shell.Config }
+type Config struct {
+	shell.Config
+	RoutingFile    string
+	RoutingReload  time.Duration
+	Durable        string
+	BatchMax       int
+	Linger         time.Duration
+	AckWait        time.Duration
+	TimerPoll      time.Duration
+	TimerLease     time.Duration
+	TimerShards    int
+	LogMax         int
+	DedupeWindow   time.Duration
+	StreamReplicas int
+
+	// OnListen, when set, receives the bound addresses (tests listen on port 0).
+	OnListen func(grpcAddr, httpAddr net.Addr)
+	// Now, when set, is the clock (tests); time.Now otherwise.
+	Now func() time.Time
+	// Senders, when set, configures the senders (tests trust their own certificates).
+	Senders receiver.Options
+	// Backoff, when set, replaces the retry backoff (tests).
+	Backoff dispatch.Options
+}
 
 // Register declares the settings on s.
 func (c *Config) Register(s *envflag.Set) {
 	c.Config.Register(s, DefaultGRPCAddr, DefaultHTTPAddr, "NotificationService, health, reflection")
+	s.String(&c.RoutingFile, "routing-file", "", "YAML file of receivers, routes, grouping, silences and inhibition rules (see deploy/notify/routing.example.yaml). Empty: notify does not consume escalations.")
+	s.Duration(&c.RoutingReload, "routing-reload", 10*time.Second, "How often the routing file is checked for changes; a changed file that fails validation is logged and the previous routing stays.")
+	s.String(&c.Durable, "durable", "notify", "Durable consumer on the ESCALATIONS stream; replicas share it.")
+	s.Int(&c.BatchMax, "batch-max", 100, "Most escalation changes routed in one batch.")
+	s.Duration(&c.Linger, "batch-linger", 2*time.Millisecond, "How long to wait for more changes once one arrived.")
+	s.Duration(&c.AckWait, "ack-wait", 30*time.Second, "How long JetStream waits for an ack before redelivering.")
+	s.Duration(&c.TimerPoll, "timer-poll", 50*time.Millisecond, "How often each replica looks for groups due to be sent and deliveries due for a retry.")
+	s.Duration(&c.TimerLease, "timer-lease", 30*time.Second, "How long a claimed group or retry stays with the replica that claimed it.")
+	s.Int(&c.TimerShards, "timer-shards", 16, "Redis keys notify's timers are spread over (the same on every replica).")
+	s.Int(&c.LogMax, "delivery-log-max", 10000, "Deliveries kept in each tenant's delivery log; the oldest go first.")
+	s.Duration(&c.DedupeWindow, "dedupe-window", 7*24*time.Hour, "How long a change is remembered as routed to a receiver, so a redelivered change is not sent twice.")
+	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the DEADLETTER stream (3 on a NATS cluster).")
 }
 
-// Run serves until ctx ends. A clean stop returns nil.
+// Validate reports settings that cannot work, naming the flag.
+func (c Config) Validate() error {
+	var errs []error
+	for name, d := range map[string]time.Duration{"routing-reload": c.RoutingReload, "timer-poll": c.TimerPoll, "dedupe-window": c.DedupeWindow} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("-%s %s: must be positive", name, d))
+		}
+	}
+	if c.Linger < 0 {
+		errs = append(errs, fmt.Errorf("-batch-linger %s: must not be negative", c.Linger))
+	}
+	if c.TimerLease < time.Second {
+		errs = append(errs, fmt.Errorf("-timer-lease %s: must be at least 1s", c.TimerLease))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("-ack-wait %s: must be at least 1s", c.AckWait))
+	}
+	for name, n := range map[string]int{"batch-max": c.BatchMax, "timer-shards": c.TimerShards, "delivery-log-max": c.LogMax} {
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("-%s %d: must be at least 1", name, n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run serves until ctx ends, then stops consuming and firing, waits for the sends in flight and
+// shuts down.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	return shell.Run(ctx, Name, cfg.Config, log)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	var rt *dispatch.Routing
+	var lastFile []byte
+	if cfg.RoutingFile != "" {
+		var err error
+		if rt, lastFile, err = loadRouting(cfg.RoutingFile, cfg.Senders); err != nil {
+			return err
+		}
+		log.Info("routing loaded", "file", cfg.RoutingFile, "receivers", len(rt.Config.Receivers))
+	} else {
+		log.Warn("no routing file (-routing-file): escalations are not consumed, nothing is sent")
+	}
+
+	tel, err := telemetry.Setup(ctx, Name, cfg.OTLPEndpoint)
+	if err != nil {
+		return err
+	}
+	defer tel.Shutdown(context.WithoutCancel(ctx))
+	nc, err := natsconn.Connect(cfg.NATSURL, Name, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	if _, err := natsconn.EnsureStream(ctx, js, natsconn.DeadletterConfig(cfg.StreamReplicas)); err != nil {
+		return err
+	}
+	rdb, err := redisconn.Open(ctx, cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+
+	store := deliveries.New(rdb, cfg.DedupeWindow, int64(cfg.LogMax))
+	queue := timers.New(rdb, timers.Options{Prefix: timerPrefix, Shards: cfg.TimerShards, Lease: cfg.TimerLease, Logger: log})
+	if rt == nil {
+		rt = &dispatch.Routing{}
+	}
+	d := dispatch.New(store, queue, js, rt, now, cfg.Backoff, log)
+
+	grpcLis, err := serve.Listen(cfg.GRPCAddr)
+	if err != nil {
+		return err
+	}
+	httpLis, err := serve.Listen(cfg.HTTPAddr)
+	if err != nil {
+		grpcLis.Close()
+		return err
+	}
+	if cfg.OnListen != nil {
+		cfg.OnListen(grpcLis.Addr(), httpLis.Addr())
+	}
+	gs, hs := serve.NewGRPC()
+	grpcapi.NewServer(store, d, log).Register(gs)
+	hs.SetServingStatus(tpv1.NotificationService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	ready := func(ctx context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("nats not connected")
+		}
+		return healthy(ctx)
+	}
+
+	g := serve.NewGroup(ctx)
+	g.Go(func(ctx context.Context) error { return serve.GRPC(ctx, grpcLis, gs, hs, log) })
+	g.Go(func(ctx context.Context) error { return serve.HTTP(ctx, httpLis, serve.Mux(ready, tel.Metrics), log) })
+	if cfg.RoutingFile != "" {
+		changes := consume.New(js, consume.Config{
+			Service: Name, Stream: natsconn.EscalationsStream, Durable: cfg.Durable, Filter: "escalations.>",
+			Description: "notify: route and deliver escalation changes", BatchMax: cfg.BatchMax, Linger: cfg.Linger, AckWait: cfg.AckWait,
+		}, decodeChange, func(ctx context.Context, batch []consume.Decoded[*tpv1.EscalationChange]) error {
+			cs := make([]*tpv1.EscalationChange, len(batch))
+			for i, b := range batch {
+				cs[i] = b.Value
+			}
+			return d.Handle(ctx, cs)
+		}, healthy, log)
+		g.Go(changes.Run)
+		g.Go(func(ctx context.Context) error {
+			return watchRouting(ctx, cfg.RoutingFile, cfg.RoutingReload, cfg.Senders, lastFile, d, log)
+		})
+	}
+	g.Go(func(ctx context.Context) error {
+		err := queue.Run(ctx, cfg.TimerPoll, now, d.Fire)
+		// Sends in flight finish (each within its receiver's timeout) before the process exits.
+		d.Wait()
+		return err
+	})
+	return g.Wait()
+}
+
+func decodeChange(m jetstream.Msg) (string, *tpv1.EscalationChange, error) {
+	c := &tpv1.EscalationChange{}
+	if err := proto.Unmarshal(m.Data(), c); err != nil {
+		return "", nil, fmt.Errorf("invalid escalation change: %w", err)
+	}
+	tenant := c.GetEscalation().GetTenant()
+	if !idtoken.ValidTenant(tenant) || c.GetEscalation().GetId() == "" || c.GetSequence() < 1 {
+		return "", nil, fmt.Errorf("invalid escalation change: tenant %q, id %q, sequence %d", tenant, c.GetEscalation().GetId(), c.GetSequence())
+	}
+	return tenant, c, nil
+}
+
+func loadRouting(path string, opts receiver.Options) (*dispatch.Routing, []byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("routing file: %w", err)
+	}
+	cfg, err := routing.Parse(path, filepath.Dir(path), data, os.Getenv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("routing file %s:\n%w", path, err)
+	}
+	rt, err := dispatch.NewRouting(cfg, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("routing file %s: %w", path, err)
+	}
+	return rt, data, nil
+}
+
+// watchRouting reloads the routing file when its content changes; an invalid file is logged
+// and the routing in force stays.
+func watchRouting(ctx context.Context, path string, every time.Duration, opts receiver.Options, last []byte, d *dispatch.Dispatcher, log *slog.Logger) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			log.Error("routing file unreadable; keeping the routing in force", "file", path, "err", err)
+			continue
+		}
+		if bytes.Equal(data, last) {
+			continue
+		}
+		last = data
+		rt, _, err := loadRouting(path, opts)
+		if err != nil {
+			log.Error("routing file invalid; keeping the routing in force", "problems", err.Error())
+			continue
+		}
+		d.SetRouting(rt)
+		log.Info("routing reloaded", "file", path, "receivers", len(rt.Config.Receivers))
+	}
 }

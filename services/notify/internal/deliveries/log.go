@@ -1,0 +1,310 @@
+package deliveries
+
+import (
+	"cmp"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+)
+
+// Record is a delivery as logged: what was (or was not) sent to which receiver, and why.
+type Record struct {
+	ID            string              `json:"id"`
+	Tenant        string              `json:"tenant"`
+	Receiver      string              `json:"receiver"`
+	GroupKey      string              `json:"group_key"`
+	GroupLabels   map[string]string   `json:"group_labels,omitempty"`
+	EscalationIDs []string            `json:"escalation_ids"`
+	Changes       []string            `json:"changes"`
+	Created       time.Time           `json:"created"`
+	Status        tpv1.DeliveryStatus `json:"-"`
+	Reason        string              `json:"-"`
+	Updated       time.Time           `json:"-"`
+	Attempts      []Attempt           `json:"-"`
+	// Data are the encoded changes, kept so a retry sends the same message.
+	Data [][]byte `json:"data,omitempty"`
+}
+
+// Attempt is one try.
+type Attempt struct {
+	At      time.Time     `json:"at"`
+	Status  int           `json:"status,omitempty"`
+	Error   string        `json:"error,omitempty"`
+	Latency time.Duration `json:"latency"`
+}
+
+// Proto converts the record; withAttempts adds the attempts.
+func (r *Record) Proto(withAttempts bool) *tpv1.Delivery {
+	d := &tpv1.Delivery{
+		Id: r.ID, Tenant: r.Tenant, Receiver: r.Receiver, Status: r.Status, Reason: r.Reason, GroupKey: r.GroupKey,
+		EscalationIds: r.EscalationIDs, Changes: r.Changes, CreatedAt: timestamppb.New(r.Created), UpdatedAt: timestamppb.New(r.Updated),
+	}
+	if withAttempts {
+		for _, a := range r.Attempts {
+			d.Attempts = append(d.Attempts, &tpv1.Attempt{At: timestamppb.New(a.At), StatusCode: int32(a.Status), Error: a.Error, LatencySeconds: a.Latency.Seconds()})
+		}
+	}
+	return d
+}
+
+// DecodedChanges decodes the record's changes.
+func (r *Record) DecodedChanges() ([]*tpv1.EscalationChange, error) {
+	out := make([]*tpv1.EscalationChange, 0, len(r.Data))
+	for _, d := range r.Data {
+		c, err := decodeChange(d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func decodeChange(data []byte) (*tpv1.EscalationChange, error) {
+	c := &tpv1.EscalationChange{}
+	if err := proto.Unmarshal(data, c); err != nil {
+		return nil, fmt.Errorf("decode escalation change: %w", err)
+	}
+	return c, nil
+}
+
+// sortChanges orders a batch by escalation and sequence, so a message reads in order.
+func sortChanges(b *Batch) {
+	idx := make([]int, len(b.Changes))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(x, y int) int {
+		cx, cy := b.Changes[x], b.Changes[y]
+		if c := cx.GetAt().AsTime().Compare(cy.GetAt().AsTime()); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(cx.GetEscalation().GetId(), cy.GetEscalation().GetId()); c != 0 {
+			return c
+		}
+		return cmp.Compare(cx.GetSequence(), cy.GetSequence())
+	})
+	changes, data := make([]*tpv1.EscalationChange, len(idx)), make([][]byte, len(idx))
+	for i, j := range idx {
+		changes[i], data[i] = b.Changes[j], b.Data[j]
+	}
+	b.Changes, b.Data = changes, data
+}
+
+// NewRecord describes a delivery of changes to a receiver.
+func NewRecord(tenant, id, receiver, groupKey string, groupLabels map[string]string, changes []*tpv1.EscalationChange, data [][]byte, now time.Time) *Record {
+	r := &Record{ID: id, Tenant: tenant, Receiver: receiver, GroupKey: groupKey, GroupLabels: groupLabels, Created: now, Updated: now,
+		Status: tpv1.DeliveryStatus_DELIVERY_STATUS_PENDING, Data: data}
+	seen := map[string]bool{}
+	for _, c := range changes {
+		r.Changes = append(r.Changes, ChangeRef(c))
+		if id := c.GetEscalation().GetId(); !seen[id] {
+			seen[id] = true
+			r.EscalationIDs = append(r.EscalationIDs, id)
+		}
+	}
+	return r
+}
+
+// createScript logs a delivery unless it exists, and trims the tenant's log to its cap, oldest
+// first. KEYS: record, attempts, index. ARGV: id, meta JSON, status, reason, now ms, cap,
+// record key prefix. Returns 1 when created, 0 when it existed.
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'meta', ARGV[2], 'status', ARGV[3], 'reason', ARGV[4], 'updated', ARGV[5])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[6])
+if excess > 0 then
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, excess - 1)) do
+    redis.call('DEL', ARGV[7] .. id, ARGV[7] .. id .. ':a')
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, excess - 1)
+end
+return 1
+`)
+
+// Create logs a delivery; an existing one (a retried flush) is left as it is.
+func (s *Store) Create(ctx context.Context, r *Record) (bool, error) {
+	meta, err := json.Marshal(r)
+	if err != nil {
+		return false, err
+	}
+	res, err := run(ctx, s.rdb, createScript, []string{recordKey(r.Tenant, r.ID), recordKey(r.Tenant, r.ID) + ":a", indexKey(r.Tenant)},
+		r.ID, meta, int32(r.Status), r.Reason, r.Created.UnixMilli(), s.maxPerTenant, logTag(r.Tenant)+":d:").Int64()
+	if err != nil {
+		return false, fmt.Errorf("log delivery %s: %w", r.ID, err)
+	}
+	return res == 1, nil
+}
+
+// maxAttemptsKept bounds the attempts kept per delivery (the first ones and the latest).
+const maxAttemptsKept = 100
+
+// Attempted appends an attempt and sets the delivery's status and reason.
+func (s *Store) Attempted(ctx context.Context, tenant, id string, a Attempt, status tpv1.DeliveryStatus, reason string, now time.Time) error {
+	data, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	pipe := s.rdb.TxPipeline()
+	pipe.RPush(ctx, recordKey(tenant, id)+":a", data)
+	pipe.LTrim(ctx, recordKey(tenant, id)+":a", -maxAttemptsKept, -1)
+	pipe.HSet(ctx, recordKey(tenant, id), "status", int32(status), "reason", reason, "updated", now.UnixMilli())
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("log attempt of %s: %w", id, err)
+	}
+	return nil
+}
+
+// ErrNotFound reports an unknown (or trimmed) delivery.
+var ErrNotFound = errors.New("delivery not found")
+
+// Get reads one delivery with its attempts.
+func (s *Store) Get(ctx context.Context, tenant, id string) (*Record, error) {
+	recs, err := s.getMany(ctx, tenant, []string{id}, true)
+	if err != nil {
+		return nil, err
+	}
+	if recs[0] == nil {
+		return nil, ErrNotFound
+	}
+	return recs[0], nil
+}
+
+func (s *Store) getMany(ctx context.Context, tenant string, ids []string, attempts bool) ([]*Record, error) {
+	pipe := s.rdb.Pipeline()
+	hs := make([]*redis.MapStringStringCmd, len(ids))
+	as := make([]*redis.StringSliceCmd, len(ids))
+	for i, id := range ids {
+		hs[i] = pipe.HGetAll(ctx, recordKey(tenant, id))
+		if attempts {
+			as[i] = pipe.LRange(ctx, recordKey(tenant, id)+":a", 0, -1)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("read deliveries: %w", err)
+	}
+	out := make([]*Record, len(ids))
+	for i := range ids {
+		h := hs[i].Val()
+		if h["meta"] == "" {
+			continue
+		}
+		r := &Record{}
+		if err := json.Unmarshal([]byte(h["meta"]), r); err != nil {
+			return nil, fmt.Errorf("decode delivery %s: %w", ids[i], err)
+		}
+		st, _ := strconv.ParseInt(h["status"], 10, 32)
+		r.Status = tpv1.DeliveryStatus(st)
+		r.Reason = h["reason"]
+		up, _ := strconv.ParseInt(h["updated"], 10, 64)
+		r.Updated = time.UnixMilli(up)
+		if attempts {
+			for _, a := range as[i].Val() {
+				var at Attempt
+				if err := json.Unmarshal([]byte(a), &at); err == nil {
+					r.Attempts = append(r.Attempts, at)
+				}
+			}
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+// Filter selects deliveries; zero fields match everything.
+type Filter struct {
+	EscalationID string
+	Receiver     string
+	Status       tpv1.DeliveryStatus
+	From, To     time.Time
+}
+
+func (f Filter) match(r *Record) bool {
+	switch {
+	case f.Receiver != "" && r.Receiver != f.Receiver,
+		f.Status != tpv1.DeliveryStatus_DELIVERY_STATUS_UNSPECIFIED && r.Status != f.Status,
+		f.EscalationID != "" && !slices.Contains(r.EscalationIDs, f.EscalationID):
+		return false
+	}
+	return true
+}
+
+// ErrBadPageToken reports a page token List did not hand out.
+var ErrBadPageToken = errors.New("malformed page token")
+
+const listChunk = 256
+
+// List returns up to size deliveries matching f, newest first, after the page token, and the
+// next page's token ("" after the last).
+func (s *Store) List(ctx context.Context, tenant string, f Filter, size int, pageToken string) ([]*Record, string, error) {
+	maxScore, minScore := "+inf", "-inf"
+	if !f.To.IsZero() {
+		maxScore = "(" + strconv.FormatInt(f.To.UnixMilli(), 10)
+	}
+	if !f.From.IsZero() {
+		minScore = strconv.FormatInt(f.From.UnixMilli(), 10)
+	}
+	var afterScore int64
+	afterID := ""
+	if pageToken != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(pageToken)
+		sc, id, ok := strings.Cut(string(raw), "|")
+		n, perr := strconv.ParseInt(sc, 10, 64)
+		if err != nil || !ok || perr != nil || id == "" {
+			return nil, "", ErrBadPageToken
+		}
+		afterScore, afterID = n, id
+		maxScore = sc
+	}
+	var out []*Record
+	offset := int64(0)
+	for {
+		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, indexKey(tenant), &redis.ZRangeBy{Max: maxScore, Min: minScore, Offset: offset, Count: listChunk}).Result()
+		if err != nil {
+			return nil, "", fmt.Errorf("list deliveries of %s: %w", tenant, err)
+		}
+		offset += int64(len(zs))
+		var ids []string
+		var scores []int64
+		for _, z := range zs {
+			id, _ := z.Member.(string)
+			if afterID != "" && int64(z.Score) == afterScore && id >= afterID {
+				continue
+			}
+			ids, scores = append(ids, id), append(scores, int64(z.Score))
+		}
+		recs, err := s.getMany(ctx, tenant, ids, false)
+		if err != nil {
+			return nil, "", err
+		}
+		for i, r := range recs {
+			if r == nil || !f.match(r) {
+				continue
+			}
+			out = append(out, r)
+			if len(out) == size {
+				if i == len(recs)-1 && len(zs) < listChunk {
+					return out, "", nil
+				}
+				tok := base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(scores[i], 10) + "|" + ids[i]))
+				return out, tok, nil
+			}
+		}
+		if len(zs) < listChunk {
+			return out, "", nil
+		}
+	}
+}

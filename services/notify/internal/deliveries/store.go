@@ -1,0 +1,267 @@
+// Package deliveries keeps notify's state in Redis: the groups that collect escalation changes
+// per receiver until they are sent, the delivery log (capped per tenant) with every attempt, the
+// open escalations that may inhibit others, and the receivers disabled by a 410.
+//
+// Exactly one notification per (escalation change, receiver): adding a change to its group sets
+// a marker in the group's slot in the same script, so a redelivered change is a no-op; taking a
+// group's changes for a delivery moves them into the group's outbox in one script, and the
+// delivery created from it has an id derived from the group and its flush number, so a replica
+// that crashes in between leaves work that the next attempt finishes, never a second delivery.
+package deliveries
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+)
+
+// Store is notify's Redis state.
+type Store struct {
+	rdb redis.UniversalClient
+	// seenTTL is how long a change is remembered as routed to a receiver (the redelivery window).
+	seenTTL time.Duration
+	// maxPerTenant caps each tenant's delivery log.
+	maxPerTenant int64
+}
+
+// New returns a store.
+func New(rdb redis.UniversalClient, seenTTL time.Duration, maxPerTenant int64) *Store {
+	return &Store{rdb: rdb, seenTTL: seenTTL, maxPerTenant: maxPerTenant}
+}
+
+// GroupID names a group of one receiver: a digest of the receiver and the route's group key, so
+// any key length and content makes a short key part.
+func GroupID(receiver, groupKey string) string {
+	sum := sha256.Sum256([]byte(receiver + "\x00" + groupKey))
+	return hex.EncodeToString(sum[:12])
+}
+
+func groupKey(tenant, gid string) string { return "tp:{" + tenant + ":ng:" + gid + "}" }
+
+func seenKey(tenant, gid, change string) string { return groupKey(tenant, gid) + ":s:" + change }
+
+func logTag(tenant string) string { return "tp:{" + tenant + ":nd}" }
+
+func recordKey(tenant, id string) string { return logTag(tenant) + ":d:" + id }
+
+func indexKey(tenant string) string { return logTag(tenant) + ":ix" }
+
+func openKey(tenant string) string { return "tp:{" + tenant + ":nopen}" }
+
+const disabledKey = "tp:{nf}:disabled"
+
+// ChangeRef names one change of one escalation: "<escalation id>#<sequence>".
+func ChangeRef(c *tpv1.EscalationChange) string {
+	return c.GetEscalation().GetId() + "#" + strconv.FormatInt(c.GetSequence(), 10)
+}
+
+// addScript adds a change to a group unless this receiver already had it. KEYS: group, seen
+// marker. ARGV: change ref, change bytes, group key, receiver, group labels JSON, marker TTL ms.
+// Returns -1 for a duplicate, else the time of the group's last send (0: never) when the change
+// is the group's first pending one (the caller plans the flush), or -2 when a flush is planned.
+var addScript = redis.NewScript(`
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[6]) then return -1 end
+redis.call('HSET', KEYS[1], 'c:' .. ARGV[1], ARGV[2], 'key', ARGV[3], 'receiver', ARGV[4], 'labels', ARGV[5])
+if redis.call('HINCRBY', KEYS[1], 'p', 1) == 1 then
+  return tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+end
+return -2
+`)
+
+// Added says what adding a change did.
+type Added struct {
+	Duplicate bool
+	// PlanFlush is set when the change is the group's first pending one: the caller plans the
+	// group's send. LastSent is the group's previous send (zero: never).
+	PlanFlush bool
+	LastSent  time.Time
+}
+
+// Add puts a change in a receiver's group.
+func (s *Store) Add(ctx context.Context, tenant, receiver, gid, key string, groupLabels map[string]string, c *tpv1.EscalationChange, data []byte) (Added, error) {
+	labels, err := json.Marshal(groupLabels)
+	if err != nil {
+		return Added{}, err
+	}
+	ref := ChangeRef(c)
+	res, err := run(ctx, s.rdb, addScript, []string{groupKey(tenant, gid), seenKey(tenant, gid, ref)},
+		ref, data, key, receiver, labels, s.seenTTL.Milliseconds()).Int64()
+	if err != nil {
+		return Added{}, fmt.Errorf("add %s to group %s: %w", ref, gid, err)
+	}
+	switch {
+	case res == -1:
+		return Added{Duplicate: true}, nil
+	case res == -2:
+		return Added{}, nil
+	case res == 0:
+		return Added{PlanFlush: true}, nil
+	}
+	return Added{PlanFlush: true, LastSent: time.UnixMilli(res)}, nil
+}
+
+// takeScript moves a group's pending changes into its outbox as flush number n, unless an
+// earlier flush is still in the outbox (a crash between taking and logging), which it returns
+// instead. KEYS: group. ARGV: now ms. Returns {n, receiver, key, labels, ref1, data1, ...} or {}.
+var takeScript = redis.NewScript(`
+local h = redis.call('HGETALL', KEYS[1])
+local fields = {}
+for i = 1, #h, 2 do fields[h[i]] = h[i+1] end
+for f, v in pairs(fields) do
+  if string.sub(f, 1, 2) == 'o:' then
+    local out = {string.sub(f, 3), fields['receiver'] or '', fields['key'] or '', fields['labels'] or '{}'}
+    local batch = cjson.decode(v)
+    for _, x in ipairs(batch) do table.insert(out, x[1]); table.insert(out, fields['oc:' .. string.sub(f, 3) .. ':' .. x[1]] or '') end
+    return out
+  end
+end
+if (tonumber(fields['p']) or 0) == 0 then return {} end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+local out = {tostring(n), fields['receiver'] or '', fields['key'] or '', fields['labels'] or '{}'}
+local refs = {}
+for f, v in pairs(fields) do
+  if string.sub(f, 1, 2) == 'c:' then
+    local ref = string.sub(f, 3)
+    table.insert(refs, {ref})
+    redis.call('HSET', KEYS[1], 'oc:' .. n .. ':' .. ref, v)
+    redis.call('HDEL', KEYS[1], f)
+    table.insert(out, ref); table.insert(out, v)
+  end
+end
+redis.call('HSET', KEYS[1], 'o:' .. n, cjson.encode(refs), 'p', 0, 'last', ARGV[1])
+return out
+`)
+
+// Batch is a group's changes taken for one delivery.
+type Batch struct {
+	Tenant, GroupID string
+	// N is the group's flush number; the delivery id is GroupID.N.
+	N           int64
+	Receiver    string
+	Key         string
+	GroupLabels map[string]string
+	Changes     []*tpv1.EscalationChange
+	Data        [][]byte
+}
+
+// DeliveryID is the id of the delivery made from this batch.
+func (b *Batch) DeliveryID() string { return b.GroupID + "." + strconv.FormatInt(b.N, 10) }
+
+// Take takes the group's pending changes (or the batch a crashed flush left); nil when none.
+func (s *Store) Take(ctx context.Context, tenant, gid string, now time.Time) (*Batch, error) {
+	vals, err := run(ctx, s.rdb, takeScript, []string{groupKey(tenant, gid)}, now.UnixMilli()).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("take group %s: %w", gid, err)
+	}
+	if len(vals) < 4 {
+		return nil, nil
+	}
+	n, _ := strconv.ParseInt(vals[0], 10, 64)
+	b := &Batch{Tenant: tenant, GroupID: gid, N: n, Receiver: vals[1], Key: vals[2]}
+	if err := json.Unmarshal([]byte(vals[3]), &b.GroupLabels); err != nil {
+		return nil, fmt.Errorf("group %s labels: %w", gid, err)
+	}
+	for i := 4; i+1 < len(vals); i += 2 {
+		c, err := decodeChange([]byte(vals[i+1]))
+		if err != nil {
+			return nil, fmt.Errorf("group %s change %s: %w", gid, vals[i], err)
+		}
+		b.Changes = append(b.Changes, c)
+		b.Data = append(b.Data, []byte(vals[i+1]))
+	}
+	sortChanges(b)
+	return b, nil
+}
+
+// Taken clears the outbox of a batch once its delivery is logged.
+func (s *Store) Taken(ctx context.Context, b *Batch) error {
+	fields := []string{"o:" + strconv.FormatInt(b.N, 10)}
+	for _, c := range b.Changes {
+		fields = append(fields, "oc:"+strconv.FormatInt(b.N, 10)+":"+ChangeRef(c))
+	}
+	if err := s.rdb.HDel(ctx, groupKey(b.Tenant, b.GroupID), fields...).Err(); err != nil {
+		return fmt.Errorf("clear group %s outbox: %w", b.GroupID, err)
+	}
+	return nil
+}
+
+// Open records the labels of an escalation that is open (or acknowledged), for inhibition, or
+// forgets it once resolved.
+func (s *Store) Open(ctx context.Context, tenant, escalationID string, labels map[string]string, open bool) error {
+	if !open {
+		return s.rdb.HDel(ctx, openKey(tenant), escalationID).Err()
+	}
+	data, err := json.Marshal(labels)
+	if err != nil {
+		return err
+	}
+	return s.rdb.HSet(ctx, openKey(tenant), escalationID, data).Err()
+}
+
+// OpenLabels returns the labels of the tenant's open escalations.
+func (s *Store) OpenLabels(ctx context.Context, tenant string) ([]map[string]string, error) {
+	h, err := s.rdb.HGetAll(ctx, openKey(tenant)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("open escalations of %s: %w", tenant, err)
+	}
+	out := make([]map[string]string, 0, len(h))
+	for _, v := range h {
+		var l map[string]string
+		if err := json.Unmarshal([]byte(v), &l); err == nil {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+// Disabled is a receiver switched off by a 410, until its configuration changes.
+type Disabled struct {
+	Reason      string    `json:"reason"`
+	At          time.Time `json:"at"`
+	Fingerprint string    `json:"fingerprint"`
+}
+
+// Disable switches a receiver off.
+func (s *Store) Disable(ctx context.Context, receiver string, d Disabled) error {
+	data, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	return s.rdb.HSet(ctx, disabledKey, receiver, data).Err()
+}
+
+// IsDisabled reports whether the receiver is off for the configuration with this fingerprint:
+// a changed URL or address switches it back on.
+func (s *Store) IsDisabled(ctx context.Context, receiver, fingerprint string) (*Disabled, error) {
+	data, err := s.rdb.HGet(ctx, disabledKey, receiver).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var d Disabled
+	if err := json.Unmarshal(data, &d); err != nil || d.Fingerprint != fingerprint {
+		return nil, nil
+	}
+	return &d, nil
+}
+
+// run runs a script, loading it first when Redis lost its cache (a restart).
+func run(ctx context.Context, rdb redis.UniversalClient, s *redis.Script, keys []string, args ...any) *redis.Cmd {
+	cmd := s.EvalSha(ctx, rdb, keys, args...)
+	if err := cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		return s.Eval(ctx, rdb, keys, args...)
+	}
+	return cmd
+}

@@ -1,0 +1,151 @@
+// Package grpcapi serves ticketpulse.v1.NotificationService: the delivery log (what was sent to
+// whom, every attempt, and why something was not sent) and a test send to any receiver.
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/notify/internal/deliveries"
+	"github.com/ticketpulse/ticketpulse/services/notify/internal/dispatch"
+	"github.com/ticketpulse/ticketpulse/services/platform/grpcerr"
+)
+
+// Page sizes of ListDeliveries.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// Log reads the delivery log.
+type Log interface {
+	Get(ctx context.Context, tenant, id string) (*deliveries.Record, error)
+	List(ctx context.Context, tenant string, f deliveries.Filter, size int, pageToken string) ([]*deliveries.Record, string, error)
+}
+
+// Tester sends a sample to a receiver.
+type Tester interface {
+	Test(ctx context.Context, receiver, tenant string) (*tpv1.Attempt, bool, error)
+}
+
+var (
+	_ Log    = (*deliveries.Store)(nil)
+	_ Tester = (*dispatch.Dispatcher)(nil)
+)
+
+// Server implements tpv1.NotificationServiceServer.
+type Server struct {
+	tpv1.UnimplementedNotificationServiceServer
+	log    Log
+	tester Tester
+	slog   *slog.Logger
+}
+
+// NewServer returns a server.
+func NewServer(l Log, t Tester, log *slog.Logger) *Server { return &Server{log: l, tester: t, slog: log} }
+
+// Register adds the service to g.
+func (s *Server) Register(g *grpc.Server) { tpv1.RegisterNotificationServiceServer(g, s) }
+
+// ListDeliveries lists a tenant's deliveries, newest first.
+func (s *Server) ListDeliveries(ctx context.Context, req *tpv1.ListDeliveriesRequest) (*tpv1.ListDeliveriesResponse, error) {
+	var v grpcerr.Violations
+	v.Tenant(req.GetTenant())
+	v.ID("escalation_id", req.GetEscalationId(), false)
+	v.ID("receiver", req.GetReceiver(), false)
+	if _, ok := tpv1.DeliveryStatus_name[int32(req.GetStatus())]; !ok {
+		v.Add("status", fmt.Sprintf("unknown status %d", req.GetStatus()))
+	}
+	f := deliveries.Filter{EscalationID: req.GetEscalationId(), Receiver: req.GetReceiver(), Status: req.GetStatus()}
+	if cr := req.GetCreated(); cr != nil {
+		if cr.GetFrom() != nil {
+			if err := cr.GetFrom().CheckValid(); err != nil {
+				v.Add("created.from", "invalid timestamp: "+err.Error())
+			}
+			f.From = cr.GetFrom().AsTime()
+		}
+		if cr.GetTo() != nil {
+			if err := cr.GetTo().CheckValid(); err != nil {
+				v.Add("created.to", "invalid timestamp: "+err.Error())
+			}
+			f.To = cr.GetTo().AsTime()
+		}
+		if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+			v.Add("created.to", "must be after created.from")
+		}
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0 || size > MaxPageSize:
+		v.Add("page_size", fmt.Sprintf("%d: want 0 (default %d) to %d", size, DefaultPageSize, MaxPageSize))
+	case size == 0:
+		size = DefaultPageSize
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	recs, next, err := s.log.List(ctx, req.GetTenant(), f, size, req.GetPageToken())
+	if errors.Is(err, deliveries.ErrBadPageToken) {
+		v.Add("page_token", "not a token this service handed out")
+		return nil, v.Err()
+	}
+	if err != nil {
+		return nil, s.storeErr(ctx, "ListDeliveries", err)
+	}
+	resp := &tpv1.ListDeliveriesResponse{NextPageToken: next}
+	for _, r := range recs {
+		resp.Deliveries = append(resp.Deliveries, r.Proto(false))
+	}
+	return resp, nil
+}
+
+// GetDelivery returns one delivery with its attempts.
+func (s *Server) GetDelivery(ctx context.Context, req *tpv1.GetDeliveryRequest) (*tpv1.GetDeliveryResponse, error) {
+	var v grpcerr.Violations
+	v.Tenant(req.GetTenant())
+	v.ID("id", req.GetId(), true)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	r, err := s.log.Get(ctx, req.GetTenant(), req.GetId())
+	if err != nil {
+		return nil, s.storeErr(ctx, "GetDelivery", err)
+	}
+	return &tpv1.GetDeliveryResponse{Delivery: r.Proto(true)}, nil
+}
+
+// TestReceiver sends a sample notification now.
+func (s *Server) TestReceiver(ctx context.Context, req *tpv1.TestReceiverRequest) (*tpv1.TestReceiverResponse, error) {
+	var v grpcerr.Violations
+	v.Tenant(req.GetTenant())
+	v.ID("receiver", req.GetReceiver(), true)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	a, ok, err := s.tester.Test(ctx, req.GetReceiver(), req.GetTenant())
+	if errors.Is(err, dispatch.ErrUnknownReceiver) {
+		return nil, status.Errorf(codes.NotFound, "TestReceiver: %v", err)
+	}
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "TestReceiver: %v", err)
+	}
+	return &tpv1.TestReceiverResponse{Attempt: a, Delivered: ok}, nil
+}
+
+func (s *Server) storeErr(ctx context.Context, rpc string, err error) error {
+	if errors.Is(err, deliveries.ErrNotFound) {
+		return status.Errorf(codes.NotFound, "%s: %v", rpc, err)
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return status.FromContextError(ctxErr).Err()
+	}
+	s.slog.Warn("delivery log failed", "rpc", rpc, "err", err)
+	return status.Errorf(codes.Unavailable, "%s: delivery log: %v", rpc, err)
+}

@@ -1,0 +1,101 @@
+package receiver
+
+import (
+	"bytes"
+	"fmt"
+	htmltemplate "html/template"
+	"strings"
+	"text/template"
+)
+
+// Default templates: a supervisor reads the title in a notification preview and the text (or
+// the HTML table in e-mail) to see which escalations changed and what to look at.
+const (
+	// DefaultTitle reads e.g. "[CRITICAL] 3 escalations · acme · billing".
+	DefaultTitle = `[{{if resolved .}}RESOLVED{{else}}{{severity .}}{{end}}] ` +
+		`{{escalations . | plural "escalation"}}{{range group .}} · {{.}}{{end}}`
+
+	// DefaultText is one line per change, its facts indented beneath:
+	//
+	//	TRIGGERED sla-first-response · ticket T-77 · level 1 → team-lead: First reply overdue
+	//	    target=1h0m0s elapsed=1h5m0s
+	DefaultText = `{{range .Changes}}{{headline .}}{{with .GetEscalation.GetSummary}}: {{.}}{{end}}
+{{with facts .}}    {{.}}
+{{end}}{{end}}`
+
+	// DefaultHTML is the e-mail body: the title and a small table of the changes.
+	DefaultHTML = `<!DOCTYPE html>
+<html><body style="font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;font-size:14px;color:#1f2328">
+<p style="font-size:16px;margin:0 0 12px"><strong>[{{if resolved .}}RESOLVED{{else}}{{severity .}}{{end}}]</strong> {{escalations . | plural "escalation"}}{{range group .}} · {{.}}{{end}}</p>
+<table cellpadding="6" cellspacing="0" style="border-collapse:collapse;font-size:13px">
+<tr style="background:#f3f4f6;text-align:left"><th>Change</th><th>Rule</th><th>Subject</th><th>Level</th><th>Summary</th><th>Facts</th></tr>
+{{range $c := .Changes}}<tr style="border-top:1px solid #d0d7de;vertical-align:top"><td><strong>{{kind $c}}</strong><br><small>{{severity $c}}</small></td><td>{{$c.GetEscalation.GetRule}}</td><td>{{subject $c}}</td><td>{{$c.GetEscalation.GetLevel}}{{with targets $c}} → {{.}}{{end}}</td><td>{{$c.GetEscalation.GetSummary}}</td><td>{{range $c.GetEscalation.GetFacts}}{{.GetName}}={{fact $c .GetName}}<br>{{end}}</td></tr>
+{{end}}</table>
+<p style="color:#656d76;font-size:12px;margin-top:12px">ticketpulse · notification {{.ID}}{{with .GroupKey}} · group {{.}}{{end}}</p>
+</body></html>
+`
+)
+
+// templates are one receiver's compiled templates.
+type templates struct {
+	title *template.Template
+	text  *template.Template
+	html  *htmltemplate.Template
+	// customText is set when Text was overridden: chat messages then show the rendered text
+	// instead of their per-change blocks.
+	customText bool
+}
+
+func compileTemplates(name string, t Templates) (*templates, error) {
+	if err := ParseTemplates(name, t); err != nil {
+		return nil, err
+	}
+	pick := func(src, def string) string {
+		if src != "" {
+			return src
+		}
+		return def
+	}
+	title, err := template.New(name + ".title").Funcs(Funcs).Option("missingkey=zero").Parse(pick(t.Title, DefaultTitle))
+	if err != nil {
+		return nil, fmt.Errorf("title template: %w", err)
+	}
+	text, err := template.New(name + ".text").Funcs(Funcs).Option("missingkey=zero").Parse(pick(t.Text, DefaultText))
+	if err != nil {
+		return nil, fmt.Errorf("text template: %w", err)
+	}
+	html, err := htmltemplate.New(name + ".html").Funcs(htmltemplate.FuncMap(Funcs)).Option("missingkey=zero").Parse(pick(t.HTML, DefaultHTML))
+	if err != nil {
+		return nil, fmt.Errorf("html template: %w", err)
+	}
+	return &templates{title: title, text: text, html: html, customText: t.Text != ""}, nil
+}
+
+// rendered is a notification's message texts.
+type rendered struct {
+	Title string // one line
+	Text  string
+	HTML  string // only when asked for
+}
+
+func (t *templates) render(n *Notification, withHTML bool) (rendered, error) {
+	var r rendered
+	var buf bytes.Buffer
+	if err := t.title.Execute(&buf, n); err != nil {
+		return r, fmt.Errorf("title template: %w", err)
+	}
+	r.Title = truncate(250, strings.Join(strings.Fields(buf.String()), " "))
+	buf.Reset()
+	if err := t.text.Execute(&buf, n); err != nil {
+		return r, fmt.Errorf("text template: %w", err)
+	}
+	r.Text = strings.TrimRight(buf.String(), "\n ")
+	if withHTML {
+		buf.Reset()
+		if err := t.html.Execute(&buf, n); err != nil {
+			return r, fmt.Errorf("html template: %w", err)
+		}
+		r.HTML = buf.String()
+	}
+	return r, nil
+}
