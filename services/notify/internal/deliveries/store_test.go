@@ -1,0 +1,171 @@
+package deliveries
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Shutdown()
+	os.Exit(code)
+}
+
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
+func change(id string, seq int64, at time.Time) (*tpv1.EscalationChange, []byte) {
+	c := &tpv1.EscalationChange{Kind: tpv1.ChangeKind_CHANGE_KIND_TRIGGERED, Sequence: seq, At: timestamppb.New(at),
+		Escalation: &tpv1.Escalation{Id: id, Tenant: "acme", Rule: "r"}}
+	data, _ := proto.Marshal(c)
+	return c, data
+}
+
+func TestGroupAddTakeIsExactlyOnce(t *testing.T) {
+	s := New(testenv.Redis(t), time.Hour, 100)
+	ctx := context.Background()
+	gid := GroupID("hook", "route|team=billing")
+	add := func(id string, seq int64) Added {
+		t.Helper()
+		c, data := change(id, seq, t0.Add(time.Duration(seq)*time.Second))
+		a, err := s.Add(ctx, "acme", "hook", gid, "route|team=billing", map[string]string{"team": "billing"}, c, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	if a := add("e.t.T-1.1", 1); !a.PlanFlush || !a.LastSent.IsZero() || a.Duplicate {
+		t.Errorf("first change: %+v, want a flush planned for a group never sent", a)
+	}
+	if a := add("e.t.T-2.1", 1); a.PlanFlush || a.Duplicate {
+		t.Errorf("second change: %+v, want the flush already planned", a)
+	}
+	if a := add("e.t.T-1.1", 1); !a.Duplicate {
+		t.Errorf("a redelivered change: %+v, want a duplicate", a)
+	}
+	b, err := s.Take(ctx, "acme", gid, t0.Add(time.Minute))
+	if err != nil || b == nil || b.N != 1 || len(b.Changes) != 2 || b.Receiver != "hook" || b.GroupLabels["team"] != "billing" {
+		t.Fatalf("take: %v %+v", err, b)
+	}
+	// A crash before the delivery was logged: the next take returns the same batch, not an
+	// empty one and not a second number.
+	again, err := s.Take(ctx, "acme", gid, t0.Add(2*time.Minute))
+	if err != nil || again == nil || again.N != 1 || again.DeliveryID() != b.DeliveryID() || len(again.Changes) != 2 {
+		t.Fatalf("take after a crash: %v %+v", err, again)
+	}
+	if err := s.Taken(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.Take(ctx, "acme", gid, t0.Add(3*time.Minute)); err != nil || b != nil {
+		t.Fatalf("take of an empty group: %v %+v", err, b)
+	}
+	// The change taken before is still known: a redelivery after the send is no second send.
+	if a := add("e.t.T-2.1", 1); !a.Duplicate {
+		t.Errorf("redelivered after its send: %+v", a)
+	}
+	// The next change plans a flush from the last send.
+	if a := add("e.t.T-3.1", 1); !a.PlanFlush || !a.LastSent.Equal(t0.Add(time.Minute)) {
+		t.Errorf("after a send: %+v, want last sent %v", a, t0.Add(time.Minute))
+	}
+	if b, _ := s.Take(ctx, "acme", gid, t0.Add(4*time.Minute)); b == nil || b.N != 2 || len(b.Changes) != 1 {
+		t.Errorf("second flush: %+v", b)
+	}
+}
+
+func TestLogCapListAndAttempts(t *testing.T) {
+	s := New(testenv.Redis(t), time.Hour, 5)
+	ctx := context.Background()
+	for i := range 8 {
+		c, data := change(fmt.Sprintf("e.t.T-%d.1", i), 1, t0)
+		r := NewRecord("acme", fmt.Sprintf("g.%d", i), []string{"hook", "mail"}[i%2], "k", nil, []*tpv1.EscalationChange{c}, [][]byte{data}, t0.Add(time.Duration(i)*time.Second))
+		if created, err := s.Create(ctx, r); err != nil || !created {
+			t.Fatalf("create %d: %v %v", i, created, err)
+		}
+		if created, _ := s.Create(ctx, r); created {
+			t.Fatalf("created %d twice", i)
+		}
+	}
+	all, next, err := s.List(ctx, "acme", Filter{}, 50, "")
+	if err != nil || next != "" {
+		t.Fatal(err, next)
+	}
+	var ids []string
+	for _, r := range all {
+		ids = append(ids, r.ID)
+	}
+	if want := []string{"g.7", "g.6", "g.5", "g.4", "g.3"}; !slices.Equal(ids, want) {
+		t.Errorf("log capped at 5 lists %v, want %v", ids, want)
+	}
+	if _, err := s.Get(ctx, "acme", "g.0"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("trimmed delivery: %v", err)
+	}
+	page, tok, err := s.List(ctx, "acme", Filter{Receiver: "mail"}, 1, "")
+	if err != nil || len(page) != 1 || page[0].ID != "g.7" || tok == "" {
+		t.Fatalf("first page: %v %v %q", err, page, tok)
+	}
+	page, tok, err = s.List(ctx, "acme", Filter{Receiver: "mail"}, 1, tok)
+	if err != nil || len(page) != 1 || page[0].ID != "g.5" {
+		t.Fatalf("second page: %v %v %q", err, page, tok)
+	}
+	if _, _, err := s.List(ctx, "acme", Filter{}, 1, "!!"); !errors.Is(err, ErrBadPageToken) {
+		t.Errorf("bad token: %v", err)
+	}
+	if got, _, _ := s.List(ctx, "acme", Filter{EscalationID: "e.t.T-4.1"}, 10, ""); len(got) != 1 || got[0].ID != "g.4" {
+		t.Errorf("by escalation: %v", got)
+	}
+	if got, _, _ := s.List(ctx, "acme", Filter{From: t0.Add(4 * time.Second), To: t0.Add(6 * time.Second)}, 10, ""); len(got) != 2 {
+		t.Errorf("by time: %d", len(got))
+	}
+
+	for i, st := range []tpv1.DeliveryStatus{tpv1.DeliveryStatus_DELIVERY_STATUS_PENDING, tpv1.DeliveryStatus_DELIVERY_STATUS_DELIVERED} {
+		if err := s.Attempted(ctx, "acme", "g.7", Attempt{At: t0.Add(time.Duration(i) * time.Minute), Status: 500 - 300*i, Error: []string{"boom", ""}[i]}, st, "", t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := s.Get(ctx, "acme", "g.7")
+	if err != nil || r.Status != tpv1.DeliveryStatus_DELIVERY_STATUS_DELIVERED || len(r.Attempts) != 2 || r.Attempts[0].Error != "boom" || r.Attempts[1].Status != 200 {
+		t.Errorf("attempts: %v %+v", err, r)
+	}
+	if cs, err := r.DecodedChanges(); err != nil || len(cs) != 1 || cs[0].GetEscalation().GetId() != "e.t.T-7.1" {
+		t.Errorf("changes kept for retries: %v %v", err, cs)
+	}
+}
+
+func TestDisabledUntilTheAddressChanges(t *testing.T) {
+	s := New(testenv.Redis(t), time.Hour, 100)
+	ctx := context.Background()
+	if err := s.Disable(ctx, "hook", Disabled{Reason: "gone", At: t0, Fingerprint: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.IsDisabled(ctx, "hook", "a"); err != nil || d == nil || d.Reason != "gone" {
+		t.Errorf("same address: %v %v", d, err)
+	}
+	if d, _ := s.IsDisabled(ctx, "hook", "b"); d != nil {
+		t.Errorf("new address still disabled: %v", d)
+	}
+	if d, _ := s.IsDisabled(ctx, "other", "a"); d != nil {
+		t.Errorf("another receiver disabled: %v", d)
+	}
+}
+
+func TestOpenEscalations(t *testing.T) {
+	s := New(testenv.Redis(t), time.Hour, 100)
+	ctx := context.Background()
+	_ = s.Open(ctx, "acme", "x.a.ana.1", map[string]string{"agent": "ana"}, true)
+	_ = s.Open(ctx, "acme", "y.a.bo.1", map[string]string{"agent": "bo"}, true)
+	_ = s.Open(ctx, "acme", "y.a.bo.1", nil, false)
+	open, err := s.OpenLabels(ctx, "acme")
+	if err != nil || len(open) != 1 || open[0]["agent"] != "ana" {
+		t.Errorf("open: %v %v", open, err)
+	}
+}
