@@ -49,7 +49,9 @@ type Server struct {
 }
 
 // NewServer returns a server.
-func NewServer(l Log, t Tester, log *slog.Logger) *Server { return &Server{log: l, tester: t, slog: log} }
+func NewServer(l Log, t Tester, log *slog.Logger) *Server {
+	return &Server{log: l, tester: t, slog: log}
+}
 
 // Register adds the service to g.
 func (s *Server) Register(g *grpc.Server) { tpv1.RegisterNotificationServiceServer(g, s) }
