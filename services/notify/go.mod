@@ -5,6 +5,8 @@ go 1.26.8
 require github.com/ticketpulse/ticketpulse/services/platform v0.0.0
 
 require (
+	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
+	github.com/emersion/go-smtp v0.25.1
 	github.com/nats-io/nats.go v1.55.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/ticketpulse/ticketpulse/proto v0.0.0-00010101000000-000000000000

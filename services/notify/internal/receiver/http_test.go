@@ -498,3 +498,28 @@ func TestEmptyNotification(t *testing.T) {
 		t.Fatalf("Send = %+v", res)
 	}
 }
+
+func TestConcurrentSends(t *testing.T) {
+	rec := newRecorder(t, nil)
+	s, err := New(Config{Name: "r", Kind: KindWebhook, Webhook: &WebhookConfig{URL: rec.url("/"),
+		Secrets: []string{"whsec_" + base64.StdEncoding.EncodeToString([]byte("k"))}}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 16)
+	for i := range 16 {
+		go func() {
+			n := notification(1 + i%3)
+			n.ID = fmt.Sprintf("ntf-%d", i)
+			errs <- s.Send(context.Background(), n).Err
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if got := len(rec.requests()); got != 16 {
+		t.Errorf("%d requests", got)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -140,9 +141,11 @@ type stack struct {
 	webhookToken string
 	// rulesFile is the escalation rules file tpdev wrote ("" when TICKETPULSE_RULES_FILE names one).
 	rulesFile string
-	nats      *server.Server
-	redis     *proc
-	procs     []*proc
+	// inbox receives the demo's notifications (nil when TICKETPULSE_ROUTING_FILE names a file).
+	inbox *inbox
+	nats  *server.Server
+	redis *proc
+	procs []*proc
 }
 
 func (st *stack) run(ctx context.Context) error {
@@ -212,6 +215,21 @@ func (st *stack) run(ctx context.Context) error {
 		escalationEnv = append(escalationEnv, "TICKETPULSE_RULES_FILE="+path)
 	}
 
+	// Notify needs receivers; the local ones deliver to a demo inbox that prints what arrives.
+	var notifyEnv []string
+	if os.Getenv("TICKETPULSE_ROUTING_FILE") == "" && slices.ContainsFunc(st.specs, func(sp serviceSpec) bool { return sp.name == "notify" }) {
+		path, key, err := devRouting(st.runDir)
+		if err != nil {
+			return err
+		}
+		in, err := startInbox(key, st.con.writer("inbox", "35"))
+		if err != nil {
+			return err
+		}
+		st.inbox = in
+		notifyEnv = append(notifyEnv, "TICKETPULSE_ROUTING_FILE="+path)
+	}
+
 	exited := make(chan *proc, len(st.specs))
 	for _, sp := range st.specs {
 		cmd := exec.Command(filepath.Join(st.runDir, "bin", sp.name))
@@ -229,6 +247,8 @@ func (st *stack) run(ctx context.Context) error {
 			cmd.Env = append(cmd.Env, ingestEnv...)
 		case "escalation":
 			cmd.Env = append(cmd.Env, escalationEnv...)
+		case "notify":
+			cmd.Env = append(cmd.Env, notifyEnv...)
 		}
 		w := st.con.writer(sp.name, sp.colour)
 		p, err := startProc(sp.name, cmd, w, w)
@@ -343,6 +363,9 @@ func (st *stack) shutdown(force <-chan struct{}) (failed bool) {
 			st.say.Printf("%v", err)
 			failed = true
 		}
+	}
+	if st.inbox != nil {
+		st.inbox.close()
 	}
 	if st.redis != nil {
 		if err := st.redis.stop(10*time.Second, force); err != nil {

@@ -52,12 +52,18 @@ func (st *stack) printSummary(natsURL, redisURL string) {
 		}
 		fmt.Fprintf(&b, "\nList the open escalations:\n\n  %s\n", escalationsDemo)
 	}
+	if has["notify"] && st.inbox != nil {
+		fmt.Fprintf(&b, "\nnotify sends every escalation change to a demo inbox on %s, whose lines appear above prefixed [inbox]\n(routing %s). See what was delivered, with every attempt:\n\n  %s\n",
+			inboxAddr, st.rel(filepath.Join(st.runDir, "routing.yaml")), deliveriesDemo)
+	}
 	if !has["ingest"] && !has["kpi"] {
 		fmt.Fprintf(&b, "\nCheck readiness:\n\n  curl -sS http://%s/readyz\n", st.specs[0].httpAddr)
 	}
 	b.WriteString("\n")
 	st.con.block(b.String())
 }
+
+const deliveriesDemo = `grpcurl -plaintext -d '{"tenant":"acme"}' 127.0.0.1:9092 ticketpulse.v1.NotificationService/ListDeliveries`
 
 const grpcurlDemo = `grpcurl -plaintext -d '{"tenant":"acme","agent_id":"ana","window":{"rolling":"24h"}}' 127.0.0.1:9090 ticketpulse.v1.KpiService/GetAgentKpis`
 
