@@ -80,18 +80,28 @@ func decodeChange(data []byte) (*tpv1.EscalationChange, error) {
 	return c, nil
 }
 
-// sortChanges orders a batch by escalation and sequence, so a message reads in order.
+// sortChanges orders a batch so a message reads in order: escalations by their first change in
+// the batch, and each escalation's changes by sequence (their instants may come from different
+// replicas' clocks).
 func sortChanges(b *Batch) {
+	first := map[string]time.Time{}
+	for _, c := range b.Changes {
+		id, at := c.GetEscalation().GetId(), c.GetAt().AsTime()
+		if f, ok := first[id]; !ok || at.Before(f) {
+			first[id] = at
+		}
+	}
 	idx := make([]int, len(b.Changes))
 	for i := range idx {
 		idx[i] = i
 	}
 	slices.SortFunc(idx, func(x, y int) int {
 		cx, cy := b.Changes[x], b.Changes[y]
-		if c := cx.GetAt().AsTime().Compare(cy.GetAt().AsTime()); c != 0 {
+		ix, iy := cx.GetEscalation().GetId(), cy.GetEscalation().GetId()
+		if c := first[ix].Compare(first[iy]); c != 0 {
 			return c
 		}
-		if c := cmp.Compare(cx.GetEscalation().GetId(), cy.GetEscalation().GetId()); c != 0 {
+		if c := cmp.Compare(ix, iy); c != 0 {
 			return c
 		}
 		return cmp.Compare(cx.GetSequence(), cy.GetSequence())

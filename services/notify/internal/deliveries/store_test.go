@@ -169,3 +169,28 @@ func TestOpenEscalations(t *testing.T) {
 		t.Errorf("open: %v %v", open, err)
 	}
 }
+
+// A message lists escalations by their first change and each escalation's changes by sequence,
+// even when replicas' clocks disagree about the instants.
+func TestBatchOrder(t *testing.T) {
+	b := &Batch{}
+	for _, x := range []struct {
+		id  string
+		seq int64
+		at  time.Duration
+	}{{"b", 2, 0}, {"a", 1, 5 * time.Second}, {"b", 1, time.Second}, {"b", 3, 2 * time.Second}} {
+		c, data := change(x.id, x.seq, t0.Add(x.at))
+		b.Changes, b.Data = append(b.Changes, c), append(b.Data, data)
+	}
+	sortChanges(b)
+	var got []string
+	for i, c := range b.Changes {
+		got = append(got, ChangeRef(c))
+		if d, _ := decodeChange(b.Data[i]); ChangeRef(d) != ChangeRef(c) {
+			t.Errorf("data %d does not follow its change", i)
+		}
+	}
+	if want := []string{"b#1", "b#2", "b#3", "a#1"}; !slices.Equal(got, want) {
+		t.Errorf("order %v, want %v", got, want)
+	}
+}
