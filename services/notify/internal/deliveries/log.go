@@ -35,6 +35,8 @@ type Record struct {
 	Attempts      []Attempt           `json:"-"`
 	// Data are the encoded changes, kept so a retry sends the same message.
 	Data [][]byte `json:"data,omitempty"`
+	// Reminder: the delivery repeats escalations still open (the route's repeat_interval).
+	Reminder bool `json:"reminder,omitempty"`
 }
 
 // Attempt is one try.

@@ -65,13 +65,24 @@ func ChangeRef(c *tpv1.EscalationChange) string {
 	return c.GetEscalation().GetId() + "#" + strconv.FormatInt(c.GetSequence(), 10)
 }
 
-// addScript adds a change to a group unless this receiver already had it. KEYS: group, seen
-// marker. ARGV: change ref, change bytes, group key, receiver, group labels JSON, marker TTL ms.
+// addScript adds a change to a group unless this receiver already had it, and keeps the latest
+// change of each escalation still open in the group, for reminders. KEYS: group, seen marker.
+// ARGV: change ref, change bytes, group key, receiver, group labels JSON, marker TTL ms,
+// escalation id, sequence, "1" if the change resolves the escalation, repeat interval ms.
 // Returns -1 for a duplicate, else the time of the group's last send (0: never) when the change
 // is the group's first pending one (the caller plans the flush), or -2 when a flush is planned.
 var addScript = redis.NewScript(`
 if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[6]) then return -1 end
-redis.call('HSET', KEYS[1], 'c:' .. ARGV[1], ARGV[2], 'key', ARGV[3], 'receiver', ARGV[4], 'labels', ARGV[5])
+redis.call('HSET', KEYS[1], 'c:' .. ARGV[1], ARGV[2], 'key', ARGV[3], 'receiver', ARGV[4], 'labels', ARGV[5], 'repeat', ARGV[10])
+local seq = tonumber(redis.call('HGET', KEYS[1], 'es:' .. ARGV[7]) or '0')
+if tonumber(ARGV[8]) > seq then
+  if ARGV[9] == '1' then
+    redis.call('HDEL', KEYS[1], 'e:' .. ARGV[7])
+  else
+    redis.call('HSET', KEYS[1], 'e:' .. ARGV[7], ARGV[2])
+  end
+  redis.call('HSET', KEYS[1], 'es:' .. ARGV[7], ARGV[8])
+end
 if redis.call('HINCRBY', KEYS[1], 'p', 1) == 1 then
   return tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
 end
@@ -88,14 +99,18 @@ type Added struct {
 }
 
 // Add puts a change in a receiver's group.
-func (s *Store) Add(ctx context.Context, tenant, receiver, gid, key string, groupLabels map[string]string, c *tpv1.EscalationChange, data []byte) (Added, error) {
+func (s *Store) Add(ctx context.Context, tenant, receiver, gid, key string, groupLabels map[string]string, c *tpv1.EscalationChange, data []byte, repeat time.Duration) (Added, error) {
 	labels, err := json.Marshal(groupLabels)
 	if err != nil {
 		return Added{}, err
 	}
 	ref := ChangeRef(c)
+	resolves := "0"
+	if c.GetEscalation().GetState() == tpv1.EscalationState_ESCALATION_STATE_RESOLVED {
+		resolves = "1"
+	}
 	res, err := run(ctx, s.rdb, addScript, []string{groupKey(tenant, gid), seenKey(tenant, gid, ref)},
-		ref, data, key, receiver, labels, s.seenTTL.Milliseconds()).Int64()
+		ref, data, key, receiver, labels, s.seenTTL.Milliseconds(), c.GetEscalation().GetId(), c.GetSequence(), resolves, repeat.Milliseconds()).Int64()
 	if err != nil {
 		return Added{}, fmt.Errorf("add %s to group %s: %w", ref, gid, err)
 	}
@@ -125,16 +140,31 @@ for f, v in pairs(fields) do
     return out
   end
 end
-if (tonumber(fields['p']) or 0) == 0 then return {} end
+local remind = ARGV[2] == 'remind'
+if remind then
+  -- A send is planned (it reminds too), nothing is open, or it is not time yet.
+  if (tonumber(fields['p']) or 0) > 0 then return {} end
+  local open = false
+  for f in pairs(fields) do if string.sub(f, 1, 2) == 'e:' then open = true; break end end
+  if not open then return {} end
+  local due = (tonumber(fields['last']) or 0) + (tonumber(fields['repeat']) or 0)
+  if (tonumber(fields['repeat']) or 0) == 0 then return {} end
+  if tonumber(ARGV[1]) < due then return {'wait', tostring(due)} end
+elseif (tonumber(fields['p']) or 0) == 0 then
+  return {}
+end
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
 local out = {tostring(n), fields['receiver'] or '', fields['key'] or '', fields['labels'] or '{}'}
 local refs = {}
+local prefix = 'c:'
+if remind then prefix = 'e:' end
 for f, v in pairs(fields) do
-  if string.sub(f, 1, 2) == 'c:' then
+  if string.sub(f, 1, 2) == prefix then
     local ref = string.sub(f, 3)
+    if remind then ref = ref .. '#' .. (fields['es:' .. ref] or '0') .. '#r' .. n end
     table.insert(refs, {ref})
     redis.call('HSET', KEYS[1], 'oc:' .. n .. ':' .. ref, v)
-    redis.call('HDEL', KEYS[1], f)
+    if not remind then redis.call('HDEL', KEYS[1], f) end
     table.insert(out, ref); table.insert(out, v)
   end
 end
@@ -152,6 +182,10 @@ type Batch struct {
 	GroupLabels map[string]string
 	Changes     []*tpv1.EscalationChange
 	Data        [][]byte
+	// Refs are the outbox fields' names of the changes, in the order taken.
+	Refs []string
+	// Reminder: the batch repeats escalations still open rather than new changes.
+	Reminder bool
 }
 
 // DeliveryID is the id of the delivery made from this batch.
@@ -159,35 +193,53 @@ func (b *Batch) DeliveryID() string { return b.GroupID + "." + strconv.FormatInt
 
 // Take takes the group's pending changes (or the batch a crashed flush left); nil when none.
 func (s *Store) Take(ctx context.Context, tenant, gid string, now time.Time) (*Batch, error) {
-	vals, err := run(ctx, s.rdb, takeScript, []string{groupKey(tenant, gid)}, now.UnixMilli()).StringSlice()
+	b, _, err := s.take(ctx, tenant, gid, now, "send")
+	return b, err
+}
+
+// Remind takes the latest change of each escalation still open in the group for a reminder,
+// once the group's repeat interval has passed since its last send. Without a batch, wait is
+// when to look again (zero: no reminder is due, as nothing is open or a send is planned).
+func (s *Store) Remind(ctx context.Context, tenant, gid string, now time.Time) (b *Batch, wait time.Time, err error) {
+	return s.take(ctx, tenant, gid, now, "remind")
+}
+
+func (s *Store) take(ctx context.Context, tenant, gid string, now time.Time, mode string) (*Batch, time.Time, error) {
+	vals, err := run(ctx, s.rdb, takeScript, []string{groupKey(tenant, gid)}, now.UnixMilli(), mode).StringSlice()
 	if err != nil {
-		return nil, fmt.Errorf("take group %s: %w", gid, err)
+		return nil, time.Time{}, fmt.Errorf("take group %s: %w", gid, err)
+	}
+	if len(vals) == 2 && vals[0] == "wait" {
+		ms, _ := strconv.ParseInt(vals[1], 10, 64)
+		return nil, time.UnixMilli(ms), nil
 	}
 	if len(vals) < 4 {
-		return nil, nil
+		return nil, time.Time{}, nil
 	}
 	n, _ := strconv.ParseInt(vals[0], 10, 64)
 	b := &Batch{Tenant: tenant, GroupID: gid, N: n, Receiver: vals[1], Key: vals[2]}
 	if err := json.Unmarshal([]byte(vals[3]), &b.GroupLabels); err != nil {
-		return nil, fmt.Errorf("group %s labels: %w", gid, err)
+		return nil, time.Time{}, fmt.Errorf("group %s labels: %w", gid, err)
 	}
 	for i := 4; i+1 < len(vals); i += 2 {
 		c, err := decodeChange([]byte(vals[i+1]))
 		if err != nil {
-			return nil, fmt.Errorf("group %s change %s: %w", gid, vals[i], err)
+			return nil, time.Time{}, fmt.Errorf("group %s change %s: %w", gid, vals[i], err)
 		}
+		b.Refs = append(b.Refs, vals[i])
+		b.Reminder = b.Reminder || strings.Contains(vals[i], "#r")
 		b.Changes = append(b.Changes, c)
 		b.Data = append(b.Data, []byte(vals[i+1]))
 	}
 	sortChanges(b)
-	return b, nil
+	return b, time.Time{}, nil
 }
 
 // Taken clears the outbox of a batch once its delivery is logged.
 func (s *Store) Taken(ctx context.Context, b *Batch) error {
 	fields := []string{"o:" + strconv.FormatInt(b.N, 10)}
-	for _, c := range b.Changes {
-		fields = append(fields, "oc:"+strconv.FormatInt(b.N, 10)+":"+ChangeRef(c))
+	for _, ref := range b.Refs {
+		fields = append(fields, "oc:"+strconv.FormatInt(b.N, 10)+":"+ref)
 	}
 	if err := s.rdb.HDel(ctx, groupKey(b.Tenant, b.GroupID), fields...).Err(); err != nil {
 		return fmt.Errorf("clear group %s outbox: %w", b.GroupID, err)

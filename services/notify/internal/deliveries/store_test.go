@@ -38,7 +38,7 @@ func TestGroupAddTakeIsExactlyOnce(t *testing.T) {
 	add := func(id string, seq int64) Added {
 		t.Helper()
 		c, data := change(id, seq, t0.Add(time.Duration(seq)*time.Second))
-		a, err := s.Add(ctx, "acme", "hook", gid, "route|team=billing", map[string]string{"team": "billing"}, c, data)
+		a, err := s.Add(ctx, "acme", "hook", gid, "route|team=billing", map[string]string{"team": "billing"}, c, data, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}

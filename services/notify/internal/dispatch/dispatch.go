@@ -139,8 +139,9 @@ func (d *Dispatcher) Routing() *Routing { return d.routing.Load() }
 // Timer ids: kind letter, tenant, and the group or delivery id.
 const sep = "\x1f"
 
-func groupTimer(tenant, gid string) string   { return "g" + sep + tenant + sep + gid }
-func deliveryTimer(tenant, id string) string { return "d" + sep + tenant + sep + id }
+func groupTimer(tenant, gid string) string    { return "g" + sep + tenant + sep + gid }
+func reminderTimer(tenant, gid string) string { return "r" + sep + tenant + sep + gid }
+func deliveryTimer(tenant, id string) string  { return "d" + sep + tenant + sep + id }
 func kindWord(k tpv1.ChangeKind) string {
 	return strings.ToLower(strings.TrimPrefix(k.String(), "CHANGE_KIND_"))
 }
@@ -228,7 +229,7 @@ func (d *Dispatcher) route(ctx context.Context, r *Routing, route *routing.Route
 		_, err := d.store.Create(ctx, rec)
 		return nil, err
 	}
-	added, err := d.store.Add(ctx, tenant, route.Receiver, gid, key, groupLabels, c, data)
+	added, err := d.store.Add(ctx, tenant, route.Receiver, gid, key, groupLabels, c, data, route.RepeatInterval)
 	if err != nil || !added.PlanFlush {
 		return nil, err
 	}
@@ -290,6 +291,8 @@ func (d *Dispatcher) Fire(ctx context.Context, cs []timers.Claimed) []error {
 			errs[i] = d.flush(ctx, tenant, ref)
 		case kind == "d":
 			errs[i] = d.retry(ctx, tenant, ref)
+		case kind == "r":
+			errs[i] = d.remind(ctx, tenant, ref)
 		default:
 			d.log.Error("dropping a timer of unknown kind", "id", c.ID)
 		}
@@ -304,7 +307,31 @@ func (d *Dispatcher) flush(ctx context.Context, tenant, gid string) error {
 	if err != nil || b == nil {
 		return err
 	}
+	return d.deliver(ctx, b, now)
+}
+
+// remind repeats a group's escalations still open once its repeat interval has passed since its
+// last send, and plans the next look.
+func (d *Dispatcher) remind(ctx context.Context, tenant, gid string) error {
+	now := d.now()
+	b, wait, err := d.store.Remind(ctx, tenant, gid, now)
+	switch {
+	case err != nil:
+		return err
+	case b != nil:
+		return d.deliver(ctx, b, now)
+	case !wait.IsZero():
+		return d.timers.Schedule(ctx, reminderTimer(tenant, gid), wait)
+	}
+	return nil
+}
+
+// deliver logs a batch as a delivery, starts its first attempt, and lets the group know when to
+// consider a reminder.
+func (d *Dispatcher) deliver(ctx context.Context, b *deliveries.Batch, now time.Time) error {
+	tenant := b.Tenant
 	rec := deliveries.NewRecord(tenant, b.DeliveryID(), b.Receiver, b.Key, b.GroupLabels, b.Changes, b.Data, now)
+	rec.Reminder = b.Reminder
 	created, err := d.store.Create(ctx, rec)
 	if err != nil {
 		return err
@@ -321,6 +348,10 @@ func (d *Dispatcher) flush(ctx context.Context, tenant, gid string) error {
 	// Logged, and its attempt started (which sets the delivery's own timer): the delivery
 	// carries on from here, so the group can let go.
 	if err := d.start(ctx, rec); err != nil {
+		return err
+	}
+	// The reminder timer works out from the group when a reminder is due, if ever.
+	if err := d.timers.Schedule(ctx, reminderTimer(tenant, b.GroupID), now); err != nil {
 		return err
 	}
 	return d.store.Taken(ctx, b)
@@ -395,7 +426,7 @@ func (d *Dispatcher) attempt(ctx context.Context, ss *sendState, rec *deliveries
 		return
 	}
 	n := &receiver.Notification{ID: rec.Tenant + "." + rec.ID, Receiver: rec.Receiver, GroupKey: rec.GroupKey,
-		GroupLabels: rec.GroupLabels, Changes: changes, At: d.now()}
+		GroupLabels: rec.GroupLabels, Changes: changes, At: d.now(), Reminder: rec.Reminder}
 	res := ss.sender.Send(ctx, n)
 	now := d.now()
 	a := deliveries.Attempt{At: now, Status: res.Status, Latency: res.Latency}

@@ -185,3 +185,60 @@ func TestBusyReceiverWaits(t *testing.T) {
 		t.Errorf("busy receiver: retry in %s, %d requests", wait, f.hits.Load())
 	}
 }
+
+// A group whose escalations stay open is reminded every repeat_interval; once they are
+// resolved, the reminders stop.
+func TestRemindersUntilResolved(t *testing.T) {
+	f := newFixture(t, "1h")
+	f.status.Store(200)
+	ctx := context.Background()
+	mk := func(kind tpv1.ChangeKind, seq int64, state tpv1.EscalationState) *tpv1.EscalationChange {
+		return &tpv1.EscalationChange{Kind: kind, Sequence: seq, At: timestamppb.New(f.now()),
+			Escalation: &tpv1.Escalation{Id: "r.t.T-1.1", Tenant: "acme", Rule: "r", SubjectKind: "ticket", State: state,
+				Labels: map[string]string{"tenant": "acme", "rule": "r"}}}
+	}
+	open := tpv1.EscalationState_ESCALATION_STATE_OPEN
+	if err := f.d.Handle(ctx, []*tpv1.EscalationChange{mk(tpv1.ChangeKind_CHANGE_KIND_TRIGGERED, 1, open)}); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(30 * time.Second)
+	f.fire(t) // the group's send
+	f.fire(t) // the reminder timer looks: not yet
+	delivered := func() []*deliveries.Record {
+		list, _, err := f.store.List(ctx, "acme", deliveries.Filter{Status: tpv1.DeliveryStatus_DELIVERY_STATUS_DELIVERED}, 50, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return list
+	}
+	if n := len(delivered()); n != 1 {
+		t.Fatalf("%d deliveries after the first send", n)
+	}
+	// The default repeat_interval is 4h.
+	f.advance(4 * time.Hour)
+	f.fire(t)
+	list := delivered()
+	if len(list) != 2 || !list[0].Reminder || list[0].Changes[0] != "r.t.T-1.1#1" {
+		t.Fatalf("after 4h: %+v", list)
+	}
+	f.fire(t) // plans the next reminder
+	f.advance(4 * time.Hour)
+	f.fire(t)
+	if n := len(delivered()); n != 3 {
+		t.Fatalf("%d deliveries after 8h, want a second reminder", n)
+	}
+	// Resolved: sent as a change, then no more reminders.
+	if err := f.d.Handle(ctx, []*tpv1.EscalationChange{mk(tpv1.ChangeKind_CHANGE_KIND_RESOLVED, 2, tpv1.EscalationState_ESCALATION_STATE_RESOLVED)}); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(5 * time.Minute)
+	f.fire(t)
+	f.advance(5 * time.Hour)
+	for range 3 {
+		f.fire(t)
+	}
+	list = delivered()
+	if len(list) != 4 || list[0].Reminder || list[0].Changes[0] != "r.t.T-1.1#2" {
+		t.Fatalf("after the resolution: %d deliveries, newest %+v", len(list), list[0])
+	}
+}

@@ -118,6 +118,9 @@ type Notification struct {
 	Changes     []*tpv1.EscalationChange
 	// At is when the message was composed.
 	At time.Time
+	// Reminder marks a repeat of escalations still open after the route's repeat_interval:
+	// Changes are then each escalation's latest change, sent before.
+	Reminder bool
 }
 
 // Result is the outcome of one attempt.

@@ -12,7 +12,7 @@ import (
 // the HTML table in e-mail) to see which escalations changed and what to look at.
 const (
 	// DefaultTitle reads e.g. "[CRITICAL] 3 escalations · acme · billing".
-	DefaultTitle = `[{{if resolved .}}RESOLVED{{else}}{{severity .}}{{end}}] ` +
+	DefaultTitle = `{{if .Reminder}}Still open: {{end}}[{{if resolved .}}RESOLVED{{else}}{{severity .}}{{end}}] ` +
 		`{{escalations . | plural "escalation"}}{{range group .}} · {{.}}{{end}}`
 
 	// DefaultText is one line per change, its facts indented beneath:
