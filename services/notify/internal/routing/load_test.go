@@ -14,7 +14,8 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/receiver"
 )
 
-const examplePath = "testdata/routing.example.yaml"
+// examplePath is the example the README and deployments point at, so it is kept valid by this test.
+const examplePath = "../../../../deploy/notify/routing.example.yaml"
 
 var (
 	hookSecret     = "whsec_" + base64.StdEncoding.EncodeToString([]byte("sekrit-hook-key"))
