@@ -166,7 +166,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if rt == nil {
 		rt = &dispatch.Routing{}
 	}
-	d := dispatch.New(store, queue, js, rt, now, cfg.Backoff, log)
+	opts := cfg.Backoff
+	if opts.Metrics, err = dispatch.NewMetrics(tel.Meter); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	d := dispatch.New(store, queue, js, rt, now, opts, log)
 
 	grpcLis, err := serve.Listen(cfg.GRPCAddr)
 	if err != nil {

@@ -605,3 +605,46 @@ func TestDefaultsAndHelp(t *testing.T) {
 		}
 	}
 }
+
+// A receiver's rate limit spaces its messages; /metrics counts attempts and suppressions.
+func TestRateLimitAndMetrics(t *testing.T) {
+	h := newHook(t)
+	s := newStack(t, fmt.Sprintf(`receivers:
+  - name: hook
+    webhook: {url: %q, secrets: [{env: TP_TEST_HOOK_SECRET}]}
+    limits: {rate_per_second: 4, burst: 1}
+route:
+  receiver: hook
+  group_by: ["..."]
+  group_wait: 0s
+`, h.srv.URL))
+	cfg := s.config()
+	ctx, cancel := context.WithCancel(context.Background())
+	httpAddr := make(chan net.Addr, 1)
+	cfg.OnListen = func(_, h net.Addr) { httpAddr <- h }
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, quiet) }()
+	t.Cleanup(func() { cancel(); <-done })
+	metricsURL := "http://" + (<-httpAddr).String() + "/metrics"
+	for i := range 5 {
+		s.publish(t, change(fmt.Sprintf("T-%d", i), "bad-rating", "billing", tpv1.ChangeKind_CHANGE_KIND_TRIGGERED, 1))
+	}
+	waitFor(t, "five messages", func() bool { return len(h.got()) == 5 })
+	reqs := h.got()
+	slices.SortFunc(reqs, func(a, b hookRequest) int { return a.at.Compare(b.at) })
+	// Burst 1 at 4/s: the fifth message cannot come sooner than 4 × 250 ms after the first.
+	if spread := reqs[4].at.Sub(reqs[0].at); spread < 900*time.Millisecond {
+		t.Errorf("5 messages within %s despite 4/s with a burst of 1", spread)
+	}
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`notify_attempts_total{`, `result="ok"`, `notify_deliveries_total{`, `status="delivered"`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

@@ -52,8 +52,8 @@ type Options struct {
 	BackoffBase, BackoffMax time.Duration
 	// Busy is how long a delivery waits when its receiver has its maximum in flight.
 	Busy time.Duration
-	// SenderOptions build the senders (tests trust their own certificates).
-	SenderOptions receiver.Options
+	// Metrics, when set, counts attempts, outcomes and suppressions.
+	Metrics *Metrics
 }
 
 // Routing is a loaded routing file with a sender per receiver.
@@ -124,6 +124,9 @@ func New(store *deliveries.Store, tm Timers, pub Publisher, r *Routing, now func
 	}
 	if opts.Busy <= 0 {
 		opts.Busy = 250 * time.Millisecond
+	}
+	if opts.Metrics == nil {
+		opts.Metrics, _ = NewMetrics(nil)
 	}
 	d := &Dispatcher{store: store, timers: tm, pub: pub, now: now, opts: opts, log: log}
 	d.routing.Store(r)
@@ -218,11 +221,12 @@ func (d *Dispatcher) route(ctx context.Context, r *Routing, route *routing.Route
 	labels map[string]string, open []map[string]string, now time.Time) ([]timers.Timer, error) {
 	key, groupLabels := route.GroupKey(labels)
 	gid := deliveries.GroupID(route.Receiver, key)
-	reason, err := d.suppressed(ctx, r, route, labels, open, now)
+	reason, kind, err := d.suppressed(ctx, r, route, labels, open, now)
 	if err != nil {
 		return nil, err
 	}
 	if reason != "" {
+		d.opts.Metrics.suppress(route.Receiver, kind)
 		rec := deliveries.NewRecord(tenant, gid+".s."+suppressedID(c), route.Receiver, key, groupLabels,
 			[]*tpv1.EscalationChange{c}, nil, now)
 		rec.Status, rec.Reason = tpv1.DeliveryStatus_DELIVERY_STATUS_SUPPRESSED, reason
@@ -246,14 +250,15 @@ func (d *Dispatcher) route(ctx context.Context, r *Routing, route *routing.Route
 // suppressedID is a change reference usable in a key: escalation ids hold dots, never '#'.
 func suppressedID(c *tpv1.EscalationChange) string { return deliveries.ChangeRef(c) }
 
-// suppressed says why a change must not go to the route's receiver now, or "" to send it.
+// suppressed says why a change must not go to the route's receiver now, or "" to send it, with
+// the kind of reason for metrics.
 func (d *Dispatcher) suppressed(ctx context.Context, r *Routing, route *routing.Route, labels map[string]string,
-	open []map[string]string, now time.Time) (string, error) {
+	open []map[string]string, now time.Time) (reason, kind string, err error) {
 	if s := r.Config.Silenced(labels, now); s != nil {
-		return "silenced until " + s.Ends.UTC().Format(time.RFC3339) + ": " + s.Comment, nil
+		return "silenced until " + s.Ends.UTC().Format(time.RFC3339) + ": " + s.Comment, "silence", nil
 	}
 	if route.QuietAt(now) {
-		return "quiet hours (" + route.QuietName + ")", nil
+		return "quiet hours (" + route.QuietName + ")", "quiet_hours", nil
 	}
 	others := make([]map[string]string, 0, len(open))
 	for _, o := range open {
@@ -262,18 +267,18 @@ func (d *Dispatcher) suppressed(ctx context.Context, r *Routing, route *routing.
 		}
 	}
 	if rule, src := r.Config.Inhibited(labels, others); rule != nil {
-		return "inhibited by open escalation " + src["escalation_id"] + " (" + src["rule"] + ")", nil
+		return "inhibited by open escalation " + src["escalation_id"] + " (" + src["rule"] + ")", "inhibited", nil
 	}
 	if ss := r.senders[route.Receiver]; ss != nil {
 		dis, err := d.store.IsDisabled(ctx, route.Receiver, ss.fingerprint)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		if dis != nil {
-			return "receiver disabled: " + dis.Reason, nil
+			return "receiver disabled: " + dis.Reason, "disabled", nil
 		}
 	}
-	return "", nil
+	return "", "", nil
 }
 
 // Fire handles due timers: a group's send or a delivery's retry. Sends run in the background so
@@ -435,8 +440,19 @@ func (d *Dispatcher) attempt(ctx context.Context, ss *sendState, rec *deliveries
 	}
 	tries := len(rec.Attempts) + 1
 	var outcome error
+	result := "failed"
 	switch {
 	case res.Err == nil:
+		result = "ok"
+	case res.Gone:
+		result = "gone"
+	case res.Retryable:
+		result = "retry"
+	}
+	d.opts.Metrics.attempt(rec.Receiver, result, res.Latency.Seconds())
+	switch {
+	case res.Err == nil:
+		d.opts.Metrics.outcome(rec.Receiver, "delivered")
 		outcome = d.store.Attempted(ctx, rec.Tenant, rec.ID, a, tpv1.DeliveryStatus_DELIVERY_STATUS_DELIVERED, "", now)
 		if outcome == nil {
 			outcome = d.timers.Cancel(ctx, tid)
@@ -503,6 +519,7 @@ func (d *Dispatcher) fail(ctx context.Context, rec *deliveries.Record, a deliver
 	if err := d.store.Attempted(ctx, rec.Tenant, rec.ID, a, tpv1.DeliveryStatus_DELIVERY_STATUS_FAILED, reason, now); err != nil {
 		return err
 	}
+	d.opts.Metrics.outcome(rec.Receiver, "failed")
 	return d.timers.Cancel(ctx, deliveryTimer(rec.Tenant, rec.ID))
 }
 
