@@ -83,6 +83,8 @@ if tonumber(ARGV[8]) > seq then
   end
   redis.call('HSET', KEYS[1], 'es:' .. ARGV[7], ARGV[8])
 end
+-- A group idle for the whole dedupe window goes, with its markers of resolved escalations.
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
 if redis.call('HINCRBY', KEYS[1], 'p', 1) == 1 then
   return tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
 end
@@ -127,7 +129,9 @@ func (s *Store) Add(ctx context.Context, tenant, receiver, gid, key string, grou
 
 // takeScript moves a group's pending changes into its outbox as flush number n, unless an
 // earlier flush is still in the outbox (a crash between taking and logging), which it returns
-// instead. KEYS: group. ARGV: now ms. Returns {n, receiver, key, labels, ref1, data1, ...} or {}.
+// instead. With mode "remind" it copies the latest change of each open escalation instead, once
+// the repeat interval has passed. KEYS: group. ARGV: now ms, mode, group TTL ms. Returns
+// {n, receiver, key, labels, ref1, data1, ...}, {"wait", due ms} or {}.
 var takeScript = redis.NewScript(`
 local h = redis.call('HGETALL', KEYS[1])
 local fields = {}
@@ -169,6 +173,7 @@ for f, v in pairs(fields) do
   end
 end
 redis.call('HSET', KEYS[1], 'o:' .. n, cjson.encode(refs), 'p', 0, 'last', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return out
 `)
 
@@ -205,7 +210,7 @@ func (s *Store) Remind(ctx context.Context, tenant, gid string, now time.Time) (
 }
 
 func (s *Store) take(ctx context.Context, tenant, gid string, now time.Time, mode string) (*Batch, time.Time, error) {
-	vals, err := run(ctx, s.rdb, takeScript, []string{groupKey(tenant, gid)}, now.UnixMilli(), mode).StringSlice()
+	vals, err := run(ctx, s.rdb, takeScript, []string{groupKey(tenant, gid)}, now.UnixMilli(), mode, s.seenTTL.Milliseconds()).StringSlice()
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("take group %s: %w", gid, err)
 	}

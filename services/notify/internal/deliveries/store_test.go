@@ -194,3 +194,16 @@ func TestBatchOrder(t *testing.T) {
 		t.Errorf("order %v, want %v", got, want)
 	}
 }
+
+// A group lives as long as the dedupe window after its last change or send.
+func TestGroupsExpire(t *testing.T) {
+	rdb := testenv.Redis(t)
+	s := New(rdb, time.Hour, 100)
+	c, data := change("e.t.T-1.1", 1, t0)
+	if _, err := s.Add(context.Background(), "acme", "hook", "g", "k", nil, c, data, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rdb.PTTL(context.Background(), groupKey("acme", "g")).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("group TTL %s, want the 1h window", ttl)
+	}
+}
