@@ -82,16 +82,19 @@ type Limits struct {
 }
 
 // Templates are Go template sources. Title and Text are text/template, HTML is html/template;
-// each executes with a *Notification.
+// each executes with a *Notification. Link, when set, is a text/template executed with each
+// change (a *tpv1.EscalationChange) that gives the URL the message links that change to, e.g.
+// https://acme.zendesk.com/agent/tickets/{{label . "ticket"}}.
 type Templates struct {
 	Title string
 	Text  string
 	HTML  string
+	Link  string
 }
 
 // ParseTemplates compiles the templates, so a broken one is caught when the file loads.
 func ParseTemplates(name string, t Templates) error {
-	for field, src := range map[string]string{"title": t.Title, "text": t.Text} {
+	for field, src := range map[string]string{"title": t.Title, "text": t.Text, "link": t.Link} {
 		if src == "" {
 			continue
 		}
@@ -121,7 +124,13 @@ type Notification struct {
 	// Reminder marks a repeat of escalations still open after the route's repeat_interval:
 	// Changes are then each escalation's latest change, sent before.
 	Reminder bool
+	// links are the changes' URLs from the receiver's link template, by change.
+	links map[*tpv1.EscalationChange]string
 }
+
+// LinkOf is the URL the receiver's link template gives for a change of this notification, or
+// "" without one; templates call it as {{$.LinkOf .}} inside {{range .Changes}}.
+func (n *Notification) LinkOf(c *tpv1.EscalationChange) string { return n.links[c] }
 
 // Result is the outcome of one attempt.
 type Result struct {

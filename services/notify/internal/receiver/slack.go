@@ -96,7 +96,7 @@ func slackPayload(n *Notification, r rendered, customText bool) slackMessage {
 		shown = shown[:slackMaxChanges]
 	}
 	for _, c := range shown {
-		msg.Blocks = append(msg.Blocks, slackChangeBlock(c))
+		msg.Blocks = append(msg.Blocks, slackChangeBlock(c, n.LinkOf(c)))
 	}
 	if more := len(n.Changes) - len(shown); more > 0 {
 		// No room for a context block: the ids go under the "more" line.
@@ -122,12 +122,15 @@ func severityEmoji(c *tpv1.EscalationChange) string {
 }
 
 // slackChangeBlock is one change: its headline and summary, its facts as fields.
-func slackChangeBlock(c *tpv1.EscalationChange) slackBlock {
+func slackChangeBlock(c *tpv1.EscalationChange, link string) slackBlock {
 	kind := kindName(c.GetKind())
 	rest := strings.TrimPrefix(headline(c), kind)
 	text := severityEmoji(c) + " *" + kind + "*" + slackEscape(rest)
 	if s := c.GetEscalation().GetSummary(); s != "" {
 		text += "\n" + slackEscape(s)
+	}
+	if link != "" {
+		text += "\n<" + slackEscape(link) + "|Open " + slackEscape(c.GetEscalation().GetSubjectKind()+" "+c.GetEscalation().GetSubjectId()) + ">"
 	}
 	t := mrkdwn(truncate(slackMaxSectionText, text))
 	b := slackBlock{Type: "section", Text: &t}

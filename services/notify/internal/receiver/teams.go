@@ -98,7 +98,7 @@ func teamsPayload(n *Notification, r rendered, customText bool) teamsMessage {
 			shown = shown[:teamsMaxChanges]
 		}
 		for _, c := range shown {
-			body = append(body, teamsChange(c)...)
+			body = append(body, teamsChange(c, n.LinkOf(c))...)
 		}
 		if more := len(n.Changes) - len(shown); more > 0 {
 			body = append(body, cardElement{Type: "TextBlock", Text: fmt.Sprintf("…and **%d more**", more), Wrap: true, Separator: true})
@@ -121,11 +121,14 @@ func teamsPayload(n *Notification, r rendered, customText bool) teamsMessage {
 }
 
 // teamsChange is one change: a TextBlock with its headline and summary, a FactSet of its facts.
-func teamsChange(c *tpv1.EscalationChange) []cardElement {
+func teamsChange(c *tpv1.EscalationChange, link string) []cardElement {
 	kind := kindName(c.GetKind())
 	text := "**" + kind + "**" + strings.TrimPrefix(headline(c), kind)
 	if s := c.GetEscalation().GetSummary(); s != "" {
 		text += "\n\n" + s
+	}
+	if link != "" {
+		text += "\n\n[Open " + c.GetEscalation().GetSubjectKind() + " " + c.GetEscalation().GetSubjectId() + "](" + link + ")"
 	}
 	out := []cardElement{{Type: "TextBlock", Text: text, Wrap: true, Separator: true}}
 	if fs := c.GetEscalation().GetFacts(); len(fs) > 0 {

@@ -1,6 +1,8 @@
 package receiver
 
 import (
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+
 	"bytes"
 	"fmt"
 	htmltemplate "html/template"
@@ -21,6 +23,7 @@ const (
 	//	    target=1h0m0s elapsed=1h5m0s
 	DefaultText = `{{range .Changes}}{{headline .}}{{with .GetEscalation.GetSummary}}: {{.}}{{end}}
 {{with facts .}}    {{.}}
+{{end}}{{with $.LinkOf .}}    {{.}}
 {{end}}{{end}}`
 
 	// DefaultHTML is the e-mail body: the title and a small table of the changes.
@@ -29,7 +32,7 @@ const (
 <p style="font-size:16px;margin:0 0 12px"><strong>[{{if resolved .}}RESOLVED{{else}}{{severity .}}{{end}}]</strong> {{escalations . | plural "escalation"}}{{range group .}} · {{.}}{{end}}</p>
 <table cellpadding="6" cellspacing="0" style="border-collapse:collapse;font-size:13px">
 <tr style="background:#f3f4f6;text-align:left"><th>Change</th><th>Rule</th><th>Subject</th><th>Level</th><th>Summary</th><th>Facts</th></tr>
-{{range $c := .Changes}}<tr style="border-top:1px solid #d0d7de;vertical-align:top"><td><strong>{{kind $c}}</strong><br><small>{{severity $c}}</small></td><td>{{$c.GetEscalation.GetRule}}</td><td>{{subject $c}}</td><td>{{$c.GetEscalation.GetLevel}}{{with targets $c}} → {{.}}{{end}}</td><td>{{$c.GetEscalation.GetSummary}}</td><td>{{range $c.GetEscalation.GetFacts}}{{.GetName}}={{fact $c .GetName}}<br>{{end}}</td></tr>
+{{range $c := .Changes}}<tr style="border-top:1px solid #d0d7de;vertical-align:top"><td><strong>{{kind $c}}</strong><br><small>{{severity $c}}</small></td><td>{{$c.GetEscalation.GetRule}}</td><td>{{subject $c}}</td><td>{{$c.GetEscalation.GetLevel}}{{with targets $c}} → {{.}}{{end}}</td><td>{{$c.GetEscalation.GetSummary}}{{with $.LinkOf $c}}<br><a href="{{.}}">Open</a>{{end}}</td><td>{{range $c.GetEscalation.GetFacts}}{{.GetName}}={{fact $c .GetName}}<br>{{end}}</td></tr>
 {{end}}</table>
 <p style="color:#656d76;font-size:12px;margin-top:12px">ticketpulse · notification {{.ID}}{{with .GroupKey}} · group {{.}}{{end}}</p>
 </body></html>
@@ -41,6 +44,8 @@ type templates struct {
 	title *template.Template
 	text  *template.Template
 	html  *htmltemplate.Template
+	// link makes each change's URL; nil without a link template.
+	link *template.Template
 	// customText is set when Text was overridden: chat messages then show the rendered text
 	// instead of their per-change blocks.
 	customText bool
@@ -68,7 +73,34 @@ func compileTemplates(name string, t Templates) (*templates, error) {
 	if err != nil {
 		return nil, fmt.Errorf("html template: %w", err)
 	}
-	return &templates{title: title, text: text, html: html, customText: t.Text != ""}, nil
+	tpl := &templates{title: title, text: text, html: html, customText: t.Text != ""}
+	if t.Link != "" {
+		if tpl.link, err = template.New(name + ".link").Funcs(Funcs).Option("missingkey=zero").Parse(t.Link); err != nil {
+			return nil, fmt.Errorf("link template: %w", err)
+		}
+	}
+	return tpl, nil
+}
+
+// fillLinks renders each change's link into the notification; a link that is not an http(s)
+// URL is left out rather than sent.
+func (t *templates) fillLinks(n *Notification) error {
+	if t.link == nil {
+		return nil
+	}
+	n.links = make(map[*tpv1.EscalationChange]string, len(n.Changes))
+	var buf bytes.Buffer
+	for _, c := range n.Changes {
+		buf.Reset()
+		if err := t.link.Execute(&buf, c); err != nil {
+			return fmt.Errorf("link template: %w", err)
+		}
+		u := strings.TrimSpace(buf.String())
+		if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+			n.links[c] = u
+		}
+	}
+	return nil
 }
 
 // rendered is a notification's message texts.
@@ -80,6 +112,9 @@ type rendered struct {
 
 func (t *templates) render(n *Notification, withHTML bool) (rendered, error) {
 	var r rendered
+	if err := t.fillLinks(n); err != nil {
+		return r, err
+	}
 	var buf bytes.Buffer
 	if err := t.title.Execute(&buf, n); err != nil {
 		return r, fmt.Errorf("title template: %w", err)

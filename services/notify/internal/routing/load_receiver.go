@@ -362,7 +362,7 @@ func (l *loader) limits(n *yaml.Node, path string) receiver.Limits {
 // line.
 func (l *loader) templates(n *yaml.Node, path, name string) receiver.Templates {
 	var t receiver.Templates
-	f, ok := l.Fields(n, path, "title", "text", "html")
+	f, ok := l.Fields(n, path, "title", "text", "html", "link")
 	if !ok {
 		return t
 	}
@@ -386,6 +386,7 @@ func (l *loader) templates(n *yaml.Node, path, name string) receiver.Templates {
 	read("title", func(t *receiver.Templates, s string) { t.Title = s })
 	read("text", func(t *receiver.Templates, s string) { t.Text = s })
 	read("html", func(t *receiver.Templates, s string) { t.HTML = s })
+	read("link", func(t *receiver.Templates, s string) { t.Link = s })
 	return t
 }
 

@@ -88,6 +88,7 @@ func TestLoadExampleReceivers(t *testing.T) {
 			Templates: receiver.Templates{
 				Title: `{{ upper "billing" }}: {{ len .Changes }} escalation change(s)`,
 				Text:  `{{ range .Changes }}{{ .GetEscalation.GetRule }} {{ end }}`,
+				Link:  `https://acme.zendesk.com/agent/tickets/{{ label . "ticket" }}`,
 			},
 		},
 		"ops-teams": {

@@ -260,7 +260,7 @@ route: {receiver: a}
 		want: "$F:5: receivers[0].templates.title: title template: template: a.title:1: unclosed action\n" +
 			"$F:6: receivers[0].templates.text: text template: template: a.text:1: function \"shout\" not defined\n" +
 			"$F:7: receivers[0].templates.html: html template: template: a.html:1: unexpected EOF\n" +
-			"$F:8: receivers[0].templates: unknown key \"subject\" (allowed: title, text, html)\n" +
+			"$F:8: receivers[0].templates: unknown key \"subject\" (allowed: title, text, html, link)\n" +
 			"$F:11: receivers[1].templates.title: want a non-empty string, not an empty string",
 	},
 	{
