@@ -4,11 +4,14 @@ package grpcerr
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 )
@@ -55,4 +58,45 @@ func (v Violations) Err() error {
 		st = withDetails
 	}
 	return st.Err()
+}
+
+// TimeRange is a request's optional [from, to) range (ticketpulse.v1.TimeRange).
+type TimeRange interface {
+	GetFrom() *timestamppb.Timestamp
+	GetTo() *timestamppb.Timestamp
+}
+
+// Range checks an optional range named field and returns its bounds, zero where unset.
+func (v *Violations) Range(field string, tr TimeRange) (from, to time.Time) {
+	if tr == nil || reflect.ValueOf(tr).IsNil() {
+		return from, to
+	}
+	if f := tr.GetFrom(); f != nil {
+		if err := f.CheckValid(); err != nil {
+			v.Add(field+".from", "invalid timestamp: "+err.Error())
+		}
+		from = f.AsTime()
+	}
+	if t := tr.GetTo(); t != nil {
+		if err := t.CheckValid(); err != nil {
+			v.Add(field+".to", "invalid timestamp: "+err.Error())
+		}
+		to = t.AsTime()
+	}
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		v.Add(field+".to", "must be after "+field+".from")
+	}
+	return from, to
+}
+
+// PageSize checks a requested page size: 0 takes def, at most most are allowed.
+func (v *Violations) PageSize(size int32, def, most int) int {
+	switch {
+	case size < 0 || int(size) > most:
+		v.Add("page_size", fmt.Sprintf("%d: want 0 (default %d) to %d", size, def, most))
+		return 0
+	case size == 0:
+		return def
+	}
+	return int(size)
 }

@@ -79,30 +79,8 @@ func (s *Server) ListEscalations(ctx context.Context, req *tpv1.ListEscalationsR
 		v.Add("state", fmt.Sprintf("unknown state %d", req.GetState()))
 	}
 	f := escalations.Filter{State: req.GetState(), Rule: req.GetRule(), Team: req.GetTeamId(), Agent: req.GetAgentId(), Ticket: req.GetTicketId()}
-	if tr := req.GetTriggered(); tr != nil {
-		if tr.GetFrom() != nil {
-			if err := tr.GetFrom().CheckValid(); err != nil {
-				v.Add("triggered.from", "invalid timestamp: "+err.Error())
-			}
-			f.From = tr.GetFrom().AsTime()
-		}
-		if tr.GetTo() != nil {
-			if err := tr.GetTo().CheckValid(); err != nil {
-				v.Add("triggered.to", "invalid timestamp: "+err.Error())
-			}
-			f.To = tr.GetTo().AsTime()
-		}
-		if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
-			v.Add("triggered.to", "must be after triggered.from")
-		}
-	}
-	size := int(req.GetPageSize())
-	switch {
-	case size < 0 || size > MaxPageSize:
-		v.Add("page_size", fmt.Sprintf("%d: want 0 (default %d) to %d", size, DefaultPageSize, MaxPageSize))
-	case size == 0:
-		size = DefaultPageSize
-	}
+	f.From, f.To = v.Range("triggered", req.GetTriggered())
+	size := v.PageSize(req.GetPageSize(), DefaultPageSize, MaxPageSize)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}

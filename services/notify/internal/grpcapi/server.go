@@ -66,30 +66,8 @@ func (s *Server) ListDeliveries(ctx context.Context, req *tpv1.ListDeliveriesReq
 		v.Add("status", fmt.Sprintf("unknown status %d", req.GetStatus()))
 	}
 	f := deliveries.Filter{EscalationID: req.GetEscalationId(), Receiver: req.GetReceiver(), Status: req.GetStatus()}
-	if cr := req.GetCreated(); cr != nil {
-		if cr.GetFrom() != nil {
-			if err := cr.GetFrom().CheckValid(); err != nil {
-				v.Add("created.from", "invalid timestamp: "+err.Error())
-			}
-			f.From = cr.GetFrom().AsTime()
-		}
-		if cr.GetTo() != nil {
-			if err := cr.GetTo().CheckValid(); err != nil {
-				v.Add("created.to", "invalid timestamp: "+err.Error())
-			}
-			f.To = cr.GetTo().AsTime()
-		}
-		if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
-			v.Add("created.to", "must be after created.from")
-		}
-	}
-	size := int(req.GetPageSize())
-	switch {
-	case size < 0 || size > MaxPageSize:
-		v.Add("page_size", fmt.Sprintf("%d: want 0 (default %d) to %d", size, DefaultPageSize, MaxPageSize))
-	case size == 0:
-		size = DefaultPageSize
-	}
+	f.From, f.To = v.Range("created", req.GetCreated())
+	size := v.PageSize(req.GetPageSize(), DefaultPageSize, MaxPageSize)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
