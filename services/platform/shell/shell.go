@@ -1,7 +1,7 @@
 // Package shell is the common body of a service that talks to NATS and Redis and serves gRPC and
 // HTTP: it opens the connections, binds the listeners, serves health (gRPC and /healthz,
-// /readyz), reflection and /metrics, and stops cleanly. escalation and notify run on it until
-// their own work lands; their gRPC services register on the server it builds.
+// /readyz), reflection and /metrics, runs the service's workers beside them, and stops cleanly.
+// escalation and notify run on it; their gRPC services register on the server it builds.
 package shell
 
 import (
@@ -14,6 +14,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
@@ -59,7 +62,7 @@ func Run(ctx context.Context, name string, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return a.Serve(ctx)
+	return a.Serve(ctx, nil)
 }
 
 // New connects to NATS and Redis and binds both listeners. Serve releases them when it returns.
@@ -100,6 +103,19 @@ func (a *App) open(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+// Close releases what New acquired, newest first, so nothing is used after it is closed. Serve
+// calls it; a service that fails between New and Serve calls it itself.
+func (a *App) Close() { a.close() }
+
+// NATS is the service's NATS connection.
+func (a *App) NATS() *nats.Conn { return a.nc }
+
+// Redis is the service's Redis client.
+func (a *App) Redis() *redis.Client { return a.rdb }
+
+// Meter makes the service's metrics, served on /metrics.
+func (a *App) Meter() metric.Meter { return a.tel.Meter }
+
 // close releases what open acquired, newest first, so nothing is used after it is closed.
 func (a *App) close() {
 	for i := len(a.closers) - 1; i >= 0; i-- {
@@ -114,14 +130,21 @@ func (a *App) GRPCAddr() string { return a.grpcLn.Addr().String() }
 // HTTPAddr is the bound HTTP address.
 func (a *App) HTTPAddr() string { return a.httpLn.Addr().String() }
 
-// Serve runs both servers until ctx ends or one fails, then closes every connection.
-func (a *App) Serve(ctx context.Context) error {
+// Serve runs both servers and the workers until ctx ends or one of them fails, then closes
+// every connection. register adds the service's own gRPC services (nil for none).
+func (a *App) Serve(ctx context.Context, register func(*grpc.Server, *health.Server), workers ...func(context.Context) error) error {
 	defer a.close()
 	gs, hs := serve.NewGRPC()
+	if register != nil {
+		register(gs, hs)
+	}
 	mux := serve.Mux(a.ready, a.tel.Metrics)
 	g := serve.NewGroup(ctx)
 	g.Go(func(ctx context.Context) error { return serve.GRPC(ctx, a.grpcLn, gs, hs, a.log) })
 	g.Go(func(ctx context.Context) error { return serve.HTTP(ctx, a.httpLn, mux, a.log) })
+	for _, w := range workers {
+		g.Go(w)
+	}
 	return g.Wait()
 }
 

@@ -2,6 +2,7 @@ package shell
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -55,7 +56,7 @@ func start(t *testing.T, cfg Config) (a *App, stop func() error) {
 		t.Fatalf("new: %v", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx) }()
+	go func() { done <- a.Serve(ctx, nil) }()
 	stopped := false
 	stop = func() error {
 		if stopped {
@@ -208,5 +209,26 @@ func TestRunFailsWhenAddressIsTaken(t *testing.T) {
 				t.Fatalf("Run = %v, want an error naming %s", err, busy.Addr())
 			}
 		})
+	}
+}
+
+// Serve runs the service's workers beside the servers; a failing worker stops the service with
+// its error.
+func TestServeStopsWhenAWorkerFails(t *testing.T) {
+	d := newDeps(t)
+	a, err := New(context.Background(), "test", testConfig(d.natsURL, d.redis.Addr), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	ran := make(chan struct{})
+	err = a.Serve(context.Background(), nil, func(ctx context.Context) error { close(ran); return boom })
+	select {
+	case <-ran:
+	default:
+		t.Fatal("the worker never ran")
+	}
+	if !errors.Is(err, boom) {
+		t.Errorf("Serve = %v, want the worker's error", err)
 	}
 }

@@ -8,32 +8,29 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/engine"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/grpcapi"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
-	"github.com/ticketpulse/ticketpulse/services/platform/timers"
+	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
-	"github.com/ticketpulse/ticketpulse/services/platform/redisconn"
-	"github.com/ticketpulse/ticketpulse/services/platform/serve"
 	"github.com/ticketpulse/ticketpulse/services/platform/shell"
-	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
+	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
-// Name is the service name in logs, traces and the NATS connection.
 const Name = "escalation"
 
 // Default listen addresses (loopback; override with -grpc-addr and -http-addr).
@@ -61,7 +58,7 @@ type Config struct {
 	StreamReplicas  int
 
 	// OnListen, when set, receives the bound addresses (tests listen on port 0).
-	OnListen func(grpcAddr, httpAddr net.Addr)
+	OnListen func(grpcAddr, httpAddr string)
 	// Now, when set, is the clock (tests); time.Now otherwise.
 	Now func() time.Time
 }
@@ -130,34 +127,27 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 
-	tel, err := telemetry.Setup(ctx, Name, cfg.OTLPEndpoint)
+	a, err := shell.New(ctx, Name, cfg.Config, log)
 	if err != nil {
 		return err
 	}
-	defer tel.Shutdown(context.WithoutCancel(ctx))
-	nc, err := natsconn.Connect(cfg.NATSURL, Name, log)
+	js, err := jetstream.New(a.NATS())
 	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
+		a.Close()
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	for _, sc := range []jetstream.StreamConfig{natsconn.EscalationsConfig(cfg.StreamReplicas), natsconn.DeadletterConfig(cfg.StreamReplicas)} {
 		if _, err := natsconn.EnsureStream(ctx, js, sc); err != nil {
+			a.Close()
 			return err
 		}
 	}
-	rdb, err := redisconn.Open(ctx, cfg.RedisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
+	rdb := a.Redis()
 	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 
-	m, err := newMetrics(tel.Meter)
+	m, err := newMetrics(a.Meter())
 	if err != nil {
+		a.Close()
 		return fmt.Errorf("metrics: %w", err)
 	}
 	queue := timers.New(rdb, timers.Options{Shards: cfg.TimerShards, Lease: cfg.TimerLease, Logger: log, OnFire: m.fired})
@@ -194,37 +184,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	tickets.OnDeadLetter = func() { m.deadLettered.Add(context.Background(), 1) }
 	snapshots.OnDeadLetter = tickets.OnDeadLetter
 
-	grpcLis, err := serve.Listen(cfg.GRPCAddr)
-	if err != nil {
-		return err
-	}
-	httpLis, err := serve.Listen(cfg.HTTPAddr)
-	if err != nil {
-		grpcLis.Close()
-		return err
-	}
 	if cfg.OnListen != nil {
-		cfg.OnListen(grpcLis.Addr(), httpLis.Addr())
+		cfg.OnListen(a.GRPCAddr(), a.HTTPAddr())
 	}
-	gs, hs := serve.NewGRPC()
-	grpcapi.NewServer(store, eng, js, log).Register(gs)
-	hs.SetServingStatus(tpv1.EscalationService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	ready := func(ctx context.Context) error {
-		if !nc.IsConnected() {
-			return errors.New("nats not connected")
-		}
-		return healthy(ctx)
+	register := func(gs *grpc.Server, hs *health.Server) {
+		grpcapi.NewServer(store, eng, js, log).Register(gs)
+		hs.SetServingStatus(tpv1.EscalationService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	}
-
-	g := serve.NewGroup(ctx)
-	g.Go(func(ctx context.Context) error { return serve.GRPC(ctx, grpcLis, gs, hs, log) })
-	g.Go(func(ctx context.Context) error { return serve.HTTP(ctx, httpLis, serve.Mux(ready, tel.Metrics), log) })
-	g.Go(tickets.Run)
-	g.Go(snapshots.Run)
-	g.Go(func(ctx context.Context) error { return queue.Run(ctx, cfg.TimerPoll, now, eng.Fire) })
-	g.Go(func(ctx context.Context) error { return watcher.run(ctx, cfg.RulesReload) })
-	g.Go(func(ctx context.Context) error { return m.observePending(ctx, queue) })
-	return g.Wait()
+	return a.Serve(ctx, register,
+		tickets.Run,
+		snapshots.Run,
+		func(ctx context.Context) error { return queue.Run(ctx, cfg.TimerPoll, now, eng.Fire) },
+		func(ctx context.Context) error { return watcher.run(ctx, cfg.RulesReload) },
+		func(ctx context.Context) error { return m.observePending(ctx, queue) })
 }
 
 var errInvalid = errors.New("invalid message")

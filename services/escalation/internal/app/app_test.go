@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,12 +24,12 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/shell"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
 func TestMain(m *testing.M) {
@@ -119,12 +118,12 @@ func (s *stack) config() Config {
 func (s *stack) start(t *testing.T) (tpv1.EscalationServiceClient, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan net.Addr, 1)
+	addrs := make(chan string, 1)
 	cfg := s.config()
-	cfg.OnListen = func(g, _ net.Addr) { addrs <- g }
+	cfg.OnListen = func(g, _ string) { addrs <- g }
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, quiet) }()
-	var addr net.Addr
+	var addr string
 	select {
 	case addr = <-addrs:
 	case err := <-done:
@@ -132,7 +131,7 @@ func (s *stack) start(t *testing.T) (tpv1.EscalationServiceClient, func()) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("escalation did not start")
 	}
-	conn, err := grpc.NewClient(addr.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}

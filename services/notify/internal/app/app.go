@@ -9,12 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 
@@ -28,10 +29,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
-	"github.com/ticketpulse/ticketpulse/services/platform/redisconn"
-	"github.com/ticketpulse/ticketpulse/services/platform/serve"
 	"github.com/ticketpulse/ticketpulse/services/platform/shell"
-	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
@@ -64,7 +62,7 @@ type Config struct {
 	StreamReplicas int
 
 	// OnListen, when set, receives the bound addresses (tests listen on port 0).
-	OnListen func(grpcAddr, httpAddr net.Addr)
+	OnListen func(grpcAddr, httpAddr string)
 	// Now, when set, is the clock (tests); time.Now otherwise.
 	Now func() time.Time
 	// Senders, when set, configures the senders (tests trust their own certificates).
@@ -137,28 +135,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Warn("no routing file (-routing-file): escalations are not consumed, nothing is sent")
 	}
 
-	tel, err := telemetry.Setup(ctx, Name, cfg.OTLPEndpoint)
+	a, err := shell.New(ctx, Name, cfg.Config, log)
 	if err != nil {
 		return err
 	}
-	defer tel.Shutdown(context.WithoutCancel(ctx))
-	nc, err := natsconn.Connect(cfg.NATSURL, Name, log)
+	js, err := jetstream.New(a.NATS())
 	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
+		a.Close()
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	if _, err := natsconn.EnsureStream(ctx, js, natsconn.DeadletterConfig(cfg.StreamReplicas)); err != nil {
+		a.Close()
 		return err
 	}
-	rdb, err := redisconn.Open(ctx, cfg.RedisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
+	rdb := a.Redis()
 	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 
 	store := deliveries.New(rdb, cfg.DedupeWindow, int64(cfg.LogMax))
@@ -167,36 +157,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		rt = &dispatch.Routing{}
 	}
 	opts := cfg.Backoff
-	if opts.Metrics, err = dispatch.NewMetrics(tel.Meter); err != nil {
+	if opts.Metrics, err = dispatch.NewMetrics(a.Meter()); err != nil {
+		a.Close()
 		return fmt.Errorf("metrics: %w", err)
 	}
 	d := dispatch.New(store, queue, js, rt, now, opts, log)
 
-	grpcLis, err := serve.Listen(cfg.GRPCAddr)
-	if err != nil {
-		return err
-	}
-	httpLis, err := serve.Listen(cfg.HTTPAddr)
-	if err != nil {
-		grpcLis.Close()
-		return err
-	}
 	if cfg.OnListen != nil {
-		cfg.OnListen(grpcLis.Addr(), httpLis.Addr())
+		cfg.OnListen(a.GRPCAddr(), a.HTTPAddr())
 	}
-	gs, hs := serve.NewGRPC()
-	grpcapi.NewServer(store, d, log).Register(gs)
-	hs.SetServingStatus(tpv1.NotificationService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	ready := func(ctx context.Context) error {
-		if !nc.IsConnected() {
-			return errors.New("nats not connected")
-		}
-		return healthy(ctx)
+	register := func(gs *grpc.Server, hs *health.Server) {
+		grpcapi.NewServer(store, d, log).Register(gs)
+		hs.SetServingStatus(tpv1.NotificationService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	}
-
-	g := serve.NewGroup(ctx)
-	g.Go(func(ctx context.Context) error { return serve.GRPC(ctx, grpcLis, gs, hs, log) })
-	g.Go(func(ctx context.Context) error { return serve.HTTP(ctx, httpLis, serve.Mux(ready, tel.Metrics), log) })
+	workers := []func(context.Context) error{func(ctx context.Context) error {
+		err := queue.Run(ctx, cfg.TimerPoll, now, d.Fire)
+		// Sends in flight finish (each within its receiver's timeout) before the process exits.
+		d.Wait()
+		return err
+	}}
 	if cfg.RoutingFile != "" {
 		changes := consume.New(js, consume.Config{
 			Service: Name, Stream: natsconn.EscalationsStream, Durable: cfg.Durable, Filter: "escalations.>",
@@ -208,18 +187,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 			return d.Handle(ctx, cs)
 		}, healthy, log)
-		g.Go(changes.Run)
-		g.Go(func(ctx context.Context) error {
+		workers = append(workers, changes.Run, func(ctx context.Context) error {
 			return watchRouting(ctx, cfg.RoutingFile, cfg.RoutingReload, cfg.Senders, lastFile, d, log)
 		})
 	}
-	g.Go(func(ctx context.Context) error {
-		err := queue.Run(ctx, cfg.TimerPoll, now, d.Fire)
-		// Sends in flight finish (each within its receiver's timeout) before the process exits.
-		d.Wait()
-		return err
-	})
-	return g.Wait()
+	return a.Serve(ctx, register, workers...)
 }
 
 func decodeChange(m jetstream.Msg) (string, *tpv1.EscalationChange, error) {

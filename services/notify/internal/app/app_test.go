@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -163,12 +162,12 @@ func (s *stack) config() Config {
 func (s *stack) start(t *testing.T) tpv1.NotificationServiceClient {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan net.Addr, 1)
+	addrs := make(chan string, 1)
 	cfg := s.config()
-	cfg.OnListen = func(g, _ net.Addr) { addrs <- g }
+	cfg.OnListen = func(g, _ string) { addrs <- g }
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, quiet) }()
-	var addr net.Addr
+	var addr string
 	select {
 	case addr = <-addrs:
 	case err := <-done:
@@ -176,7 +175,7 @@ func (s *stack) start(t *testing.T) tpv1.NotificationServiceClient {
 	case <-time.After(10 * time.Second):
 		t.Fatal("notify did not start")
 	}
-	conn, err := grpc.NewClient(addr.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -620,12 +619,12 @@ route:
 `, h.srv.URL))
 	cfg := s.config()
 	ctx, cancel := context.WithCancel(context.Background())
-	httpAddr := make(chan net.Addr, 1)
-	cfg.OnListen = func(_, h net.Addr) { httpAddr <- h }
+	httpAddr := make(chan string, 1)
+	cfg.OnListen = func(_, h string) { httpAddr <- h }
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, quiet) }()
 	t.Cleanup(func() { cancel(); <-done })
-	metricsURL := "http://" + (<-httpAddr).String() + "/metrics"
+	metricsURL := "http://" + <-httpAddr + "/metrics"
 	for i := range 5 {
 		s.publish(t, change(fmt.Sprintf("T-%d", i), "bad-rating", "billing", tpv1.ChangeKind_CHANGE_KIND_TRIGGERED, 1))
 	}
