@@ -124,30 +124,6 @@ func (l *loader) definedName(key *yaml.Node, path string) bool {
 	return true
 }
 
-// nameField reads a name: field of a list entry, which must be unique among its siblings
-// (first holds the line of every name seen so far).
-func (l *loader) nameField(f map[string]yamlconf.Pair, entry *yaml.Node, path string, first map[string]int) string {
-	p, ok := f["name"]
-	if !ok {
-		l.Addf(yamlconf.Resolve(entry), "%s: missing name:", path)
-		return ""
-	}
-	name, ok := l.Str(p.Val, path+".name")
-	if !ok {
-		return ""
-	}
-	if !namePattern.MatchString(name) {
-		l.Addf(p.Val, "%s.name: %q %s", path, name, nameRule)
-		return ""
-	}
-	if line, dup := first[name]; dup {
-		l.Addf(p.Val, "%s.name: duplicate name %q (first on line %d)", path, name, line)
-		return ""
-	}
-	first[name] = yamlconf.Resolve(p.Val).Line
-	return name
-}
-
 // ref reads a reference to one of the tenant's definitions of a kind (what).
 func (l *loader) ref(n *yaml.Node, path, what string, names []string) (string, bool) {
 	name, ok := l.Str(n, path)
@@ -163,44 +139,4 @@ func (l *loader) ref(n *yaml.Node, path, what string, names []string) (string, b
 		l.Addf(n, "%s: unknown %s %q (want one of %s)", path, what, name, strings.Join(names, ", "))
 	}
 	return "", false
-}
-
-// list returns the entries of a value that must be a list (of policies, rules, levels); null
-// is an empty list. ok is false when n is something else.
-func (l *loader) list(n *yaml.Node, path, of string) (items []*yaml.Node, ok bool) {
-	n = yamlconf.Resolve(n)
-	switch {
-	case yamlconf.IsNull(n):
-		return nil, true
-	case n.Kind != yaml.SequenceNode:
-		l.Addf(n, "%s: want a list of %s, not %s", path, of, yamlconf.Describe(n))
-		return nil, false
-	}
-	return n.Content, true
-}
-
-// uniqueItems walks a single value or a list of them, reading each with read and reporting
-// repeats. An empty list is refused, saying what was wanted instead ("at least one team"),
-// unless want is "", where empty is meaningful. ok is false when any item was unusable.
-func (l *loader) uniqueItems(n *yaml.Node, path, want string, read func(item *yaml.Node, path string) (string, bool)) (out []string, ok bool) {
-	ok = true
-	first := map[string]int{}
-	count, shaped := l.OneOrMany(n, path, func(item *yaml.Node, path string) {
-		s, good := read(item, path)
-		if !good {
-			ok = false
-			return
-		}
-		if line, dup := first[s]; dup {
-			l.Addf(item, "%s: %q is listed twice (first on line %d)", path, s, line)
-			return
-		}
-		first[s] = yamlconf.Resolve(item).Line
-		out = append(out, s)
-	})
-	if shaped && count == 0 && want != "" {
-		l.Addf(yamlconf.Resolve(n), "%s: want %s, not an empty list", path, want)
-		return nil, false
-	}
-	return out, ok && shaped
 }

@@ -51,7 +51,7 @@ func (l *loader) escalationPolicy(name string, n *yaml.Node, path string) *Escal
 }
 
 func (l *loader) levels(n *yaml.Node, path string) []Level {
-	items, ok := l.list(n, path, "levels")
+	items, ok := l.List(n, path, "levels")
 	if ok && len(items) == 0 {
 		l.Addf(yamlconf.Resolve(n), "%s: want at least one level", path)
 	}
@@ -69,7 +69,7 @@ func (l *loader) level(n *yaml.Node, path string, last bool) Level {
 		return lv
 	}
 	if p, ok := f["targets"]; ok {
-		lv.Targets, _ = l.uniqueItems(p.Val, path+".targets", "at least one target", l.targetLabel)
+		lv.Targets, _ = l.UniqueItems(p.Val, path+".targets", "at least one target", l.targetLabel)
 	} else {
 		l.Addf(yamlconf.Resolve(n), "%s: missing targets: (the labels notify routes on, e.g. [team-lead])", path)
 	}

@@ -38,7 +38,7 @@ func defaultPause() []ticketpulsev1.TicketStatus {
 }
 
 func (l *loader) slaPolicies(n *yaml.Node, path string, refs *tenantRefs) []*Policy {
-	items, _ := l.list(n, path, "SLA policies")
+	items, _ := l.List(n, path, "SLA policies")
 	first := map[string]int{}
 	out := make([]*Policy, 0, len(items))
 	for i, item := range items {
@@ -53,7 +53,7 @@ func (l *loader) slaPolicy(n *yaml.Node, path string, refs *tenantRefs, names ma
 	if !ok {
 		return p
 	}
-	p.Name = l.nameField(f, n, path, names)
+	p.Name = l.NameField(f, n, path, namePattern, nameRule, names)
 	if e, ok := f["match"]; ok {
 		p.Match = l.match(e.Val, path+".match")
 	}
@@ -92,7 +92,7 @@ func (l *loader) match(n *yaml.Node, path string) Match {
 	var m Match
 	f, _ := l.Fields(n, path, "priority", "team", "channel", "tag")
 	if e, ok := f["priority"]; ok {
-		words, _ := l.uniqueItems(e.Val, path+".priority", "at least one priority (leave priority: out to match any)",
+		words, _ := l.UniqueItems(e.Val, path+".priority", "at least one priority (leave priority: out to match any)",
 			func(n *yaml.Node, path string) (string, bool) { return l.OneOf(n, path, "priority", priorityWords...) })
 		for _, w := range words {
 			m.Priorities = append(m.Priorities, priorities[w])
@@ -103,7 +103,7 @@ func (l *loader) match(n *yaml.Node, path string) Match {
 		if !ok {
 			return nil
 		}
-		out, _ := l.uniqueItems(e.Val, path+"."+key, want, l.Str)
+		out, _ := l.UniqueItems(e.Val, path+"."+key, want, l.Str)
 		return out
 	}
 	m.Teams = strs("team", "at least one team (leave team: out to match any)")
@@ -114,7 +114,7 @@ func (l *loader) match(n *yaml.Node, path string) Match {
 
 // pause reads pause_statuses; an empty list is a policy whose clocks never pause.
 func (l *loader) pause(n *yaml.Node, path string) []ticketpulsev1.TicketStatus {
-	words, _ := l.uniqueItems(n, path, "", func(n *yaml.Node, path string) (string, bool) {
+	words, _ := l.UniqueItems(n, path, "", func(n *yaml.Node, path string) (string, bool) {
 		s, ok := l.Str(n, path)
 		if !ok {
 			return "", false

@@ -40,7 +40,7 @@ var windows = []string{"1h", "24h", "7d", "30d"}
 var reservedRuleNames = []string{RuleFirstResponse, RuleNextResponse, RuleResolution}
 
 func (l *loader) qualityRules(n *yaml.Node, path string, refs *tenantRefs) []*QualityRule {
-	items, _ := l.list(n, path, "quality rules")
+	items, _ := l.List(n, path, "quality rules")
 	first := map[string]int{}
 	out := make([]*QualityRule, 0, len(items))
 	for i, item := range items {
@@ -58,7 +58,7 @@ func (l *loader) qualityRule(n *yaml.Node, path string, refs *tenantRefs, names 
 	known := l.qualityKind(ps, n, path, r)
 	f := l.qualityFields(ps, path, r.Kind, known)
 
-	r.Name = l.nameField(f, n, path, names)
+	r.Name = l.NameField(f, n, path, namePattern, nameRule, names)
 	if slices.Contains(reservedRuleNames, r.Name) {
 		l.Addf(f["name"].Val, "%s.name: %q is reserved for the SLA rules", path, r.Name)
 	}

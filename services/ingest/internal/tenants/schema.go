@@ -1,13 +1,6 @@
 package tenants
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -34,11 +27,6 @@ var sourceKeys = map[string][]string{
 	verify.Intercom:  {"secrets"},
 	verify.Generic:   {"secrets", "tolerance"},
 }
-
-// maxSecretFile bounds a secret file's size.
-const maxSecretFile = 64 << 10
-
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 type loader struct {
 	yamlconf.Loader
@@ -155,13 +143,13 @@ func (l *loader) source(tenant, name string, at yamlconf.Pair, path string, tole
 	p, hasUnsigned := f["allow_unsigned_with_token"]
 	if hasUnsigned {
 		if s, ok := l.secret(p.Val, path+".allow_unsigned_with_token"); ok {
-			sc.URLToken = verify.NewSecret(s.raw)
+			sc.URLToken = verify.NewSecret(s.Value)
 		}
 	}
 	p, hasToken := f["url_token"]
 	if hasToken {
 		if s, ok := l.secret(p.Val, path+".url_token"); ok {
-			sc.URLToken = verify.NewSecret(s.raw)
+			sc.URLToken = verify.NewSecret(s.Value)
 		}
 	}
 	p, hasBasic := f["basic_auth"]
@@ -186,131 +174,30 @@ func (l *loader) source(tenant, name string, at yamlconf.Pair, path string, tole
 }
 
 func (l *loader) secretList(at yamlconf.Pair, path string, webhookSecrets bool) []verify.Secret {
-	n := yamlconf.Resolve(at.Val)
-	if yamlconf.IsNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0) {
-		l.Addf(at.Key, "%s: needs at least one secret", path)
-		return nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		l.Addf(n, "%s: want a list of {env: NAME} or {file: PATH}, not %s", path, yamlconf.Describe(n))
-		return nil
-	}
-	out := make([]verify.Secret, 0, len(n.Content))
-	for i, item := range n.Content {
-		ipath := fmt.Sprintf("%s[%d]", path, i)
-		s, ok := l.secret(item, ipath)
-		if !ok {
-			continue
+	var out []verify.Secret
+	l.SecretList(at, path, l.secretRefs(), func(item *yaml.Node, path string, s yamlconf.Secret) {
+		if !webhookSecrets {
+			out = append(out, verify.NewSecret(s.Value))
+			return
 		}
-		if webhookSecrets {
-			k, err := verify.ParseWebhookSecret(string(s.raw))
-			if err != nil {
-				l.Addf(item, "%s: %s: %v", ipath, s.from, err)
-				continue
-			}
-			out = append(out, k)
-			continue
+		k, err := verify.ParseWebhookSecret(string(s.Value))
+		if err != nil {
+			l.Addf(item, "%s: %s: %v", path, s.From, err)
+			return
 		}
-		out = append(out, verify.NewSecret(s.raw))
-	}
+		out = append(out, k)
+	})
 	return out
 }
 
-// resolved is a secret read from its reference, with where it came from for messages.
-type resolved struct {
-	raw  []byte
-	from string
+// secretRefs resolves the file's {env: NAME} and {file: PATH} references (see yamlconf.Secret),
+// files relative to its directory.
+func (l *loader) secretRefs() yamlconf.SecretRefs {
+	return yamlconf.SecretRefs{Dir: l.dir, Getenv: l.getenv}
 }
 
-// secret resolves {env: NAME} or {file: PATH}. It never quotes what it reads, nor a scalar
-// written in its place, since that scalar is most likely a pasted secret.
-func (l *loader) secret(n *yaml.Node, path string) (resolved, bool) {
-	n = yamlconf.Resolve(n)
-	if n.Kind != yaml.MappingNode {
-		if n.Kind == yaml.ScalarNode && !yamlconf.IsNull(n) {
-			l.Addf(n, "%s: secrets are never written in this file; use {env: NAME} or {file: PATH}", path)
-		} else {
-			l.Addf(n, "%s: want {env: NAME} or {file: PATH}, not %s", path, yamlconf.Describe(n))
-		}
-		return resolved{}, false
-	}
-	ps, _ := l.QuietPairs(n, path)
-	var env, file *yamlconf.Pair
-	for i, p := range ps {
-		switch p.Key.Value {
-		case "env":
-			env = &ps[i]
-		case "file":
-			file = &ps[i]
-		case "value":
-			l.Addf(p.Key, "%s: secrets are never written in this file; use {env: NAME} or {file: PATH}", path)
-		default:
-			l.Addf(p.Key, "%s: unknown key (allowed: env, file)", path)
-		}
-	}
-	switch {
-	case env != nil && file != nil:
-		l.Addf(file.Key, "%s: set env: or file:, not both", path)
-	case env != nil:
-		return l.envSecret(env.Val, path+".env")
-	case file != nil:
-		return l.fileSecret(file.Val, path+".file")
-	case len(ps) == 0:
-		l.Addf(n, "%s: want {env: NAME} or {file: PATH}", path)
-	}
-	return resolved{}, false
-}
-
-func (l *loader) envSecret(n *yaml.Node, path string) (resolved, bool) {
-	name, ok := l.Str(n, path)
-	if !ok {
-		return resolved{}, false
-	}
-	if !envName.MatchString(name) {
-		l.Addf(n, "%s: %q is not an environment variable name", path, name)
-		return resolved{}, false
-	}
-	v := l.getenv(name)
-	if v == "" {
-		l.Addf(n, "%s: environment variable %s is unset or empty", path, name)
-		return resolved{}, false
-	}
-	return resolved{raw: []byte(v), from: "environment variable " + name}, true
-}
-
-func (l *loader) fileSecret(n *yaml.Node, path string) (resolved, bool) {
-	name, ok := l.Str(n, path)
-	if !ok {
-		return resolved{}, false
-	}
-	full := name
-	if !filepath.IsAbs(full) {
-		full = filepath.Join(l.dir, full)
-	}
-	// A secret is short; a device, a pipe or a huge file is the wrong path, and reading it
-	// could hang the start.
-	if fi, err := os.Stat(full); err == nil && (!fi.Mode().IsRegular() || fi.Size() > maxSecretFile) {
-		l.Addf(n, "%s: %s is not a regular file of at most %d bytes", path, full, maxSecretFile)
-		return resolved{}, false
-	}
-	b, err := os.ReadFile(full)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		l.Addf(n, "%s: reading secret file %s: %v", path, full, err)
-		return resolved{}, false
-	}
-	// Editors and `echo` end files with a newline that is not part of the secret.
-	if t, ok := bytes.CutSuffix(b, []byte("\n")); ok {
-		b = bytes.TrimSuffix(t, []byte("\r"))
-	}
-	if len(b) == 0 {
-		l.Addf(n, "%s: secret file %s is empty", path, full)
-		return resolved{}, false
-	}
-	return resolved{raw: b, from: "file " + full}, true
+func (l *loader) secret(n *yaml.Node, path string) (yamlconf.Secret, bool) {
+	return l.Secret(n, path, l.secretRefs())
 }
 
 func (l *loader) basicAuth(n *yaml.Node, path string) *verify.BasicAuth {
@@ -331,7 +218,7 @@ func (l *loader) basicAuth(n *yaml.Node, path string) *verify.BasicAuth {
 	}
 	if p, ok := f["password"]; ok {
 		if s, ok := l.secret(p.Val, path+".password"); ok {
-			ba.Password = verify.NewSecret(s.raw)
+			ba.Password = verify.NewSecret(s.Value)
 		}
 	} else {
 		l.Addf(yamlconf.Resolve(n), "%s: missing password: ({env: NAME} or {file: PATH})", path)

@@ -96,13 +96,13 @@ func (l *loader) load(data []byte) *Config {
 		l.Addf(root, "missing route: (the root route, with the default receiver)")
 	}
 	if p, ok := top["silences"]; ok {
-		items, _ := l.list(p.Val, "silences", "silences")
+		items, _ := l.List(p.Val, "silences", "silences")
 		for i, item := range items {
 			cfg.Silences = append(cfg.Silences, l.silence(item, yamlconf.Index("silences", i)))
 		}
 	}
 	if p, ok := top["inhibit_rules"]; ok {
-		items, _ := l.list(p.Val, "inhibit_rules", "inhibit rules")
+		items, _ := l.List(p.Val, "inhibit_rules", "inhibit rules")
 		for i, item := range items {
 			cfg.Inhibits = append(cfg.Inhibits, l.inhibitRule(item, yamlconf.Index("inhibit_rules", i)))
 		}
@@ -174,7 +174,7 @@ func (l *loader) route(n *yaml.Node, path string, parent *Route, onPath map[*yam
 		r.Quiet, r.QuietName = l.quietHours(p.Val, path+".quiet_hours")
 	}
 	if p, ok := f["routes"]; ok {
-		items, _ := l.list(p.Val, path+".routes", "routes")
+		items, _ := l.List(p.Val, path+".routes", "routes")
 		for i, item := range items {
 			if c := l.route(item, yamlconf.Index(path+".routes", i), r, onPath); c != nil {
 				r.Routes = append(r.Routes, c)
@@ -203,7 +203,7 @@ func (l *loader) receiverRef(n *yaml.Node, path string) (string, bool) {
 // groupBy reads label names, or "..." alone for every label. An empty list is allowed: one
 // group for everything the route takes.
 func (l *loader) groupBy(n *yaml.Node, path string) (by []string, all, ok bool) {
-	by, ok = l.uniqueItems(n, path, "", func(item *yaml.Node, path string) (string, bool) {
+	by, ok = l.UniqueItems(n, path, "", func(item *yaml.Node, path string) (string, bool) {
 		s, ok := l.Str(item, path)
 		if !ok || s == EveryLabel {
 			return s, ok
@@ -346,50 +346,10 @@ func (l *loader) inhibitRule(n *yaml.Node, path string) *InhibitRule {
 		l.Addf(at, "%s: missing target_matchers: (the escalations they hold back)", path)
 	}
 	if p, ok := f["equal"]; ok {
-		r.Equal, _ = l.uniqueItems(p.Val, path+".equal", "", func(item *yaml.Node, path string) (string, bool) {
+		r.Equal, _ = l.UniqueItems(p.Val, path+".equal", "", func(item *yaml.Node, path string) (string, bool) {
 			s, ok := l.Str(item, path)
 			return s, ok && l.checkLabel(item, path, s)
 		})
 	}
 	return r
-}
-
-// list returns the entries of a value that must be a list; null is an empty list. ok is false
-// when n is something else.
-func (l *loader) list(n *yaml.Node, path, of string) (items []*yaml.Node, ok bool) {
-	n = yamlconf.Resolve(n)
-	switch {
-	case yamlconf.IsNull(n):
-		return nil, true
-	case n.Kind != yaml.SequenceNode:
-		l.Addf(n, "%s: want a list of %s, not %s", path, of, yamlconf.Describe(n))
-		return nil, false
-	}
-	return n.Content, true
-}
-
-// uniqueItems walks a single value or a list of them, reading each with read and reporting
-// repeats. An empty list is refused, saying what was wanted instead ("at least one matcher"),
-// unless want is "", where empty is meaningful. ok is false when any item was unusable.
-func (l *loader) uniqueItems(n *yaml.Node, path, want string, read func(item *yaml.Node, path string) (string, bool)) (out []string, ok bool) {
-	ok = true
-	first := map[string]int{}
-	count, shaped := l.OneOrMany(n, path, func(item *yaml.Node, path string) {
-		s, good := read(item, path)
-		if !good {
-			ok = false
-			return
-		}
-		if line, dup := first[s]; dup {
-			l.Addf(item, "%s: %q is listed twice (first on line %d)", path, s, line)
-			return
-		}
-		first[s] = yamlconf.Resolve(item).Line
-		out = append(out, s)
-	})
-	if shaped && count == 0 && want != "" {
-		l.Addf(yamlconf.Resolve(n), "%s: want %s, not an empty list", path, want)
-		return nil, false
-	}
-	return out, ok && shaped
 }

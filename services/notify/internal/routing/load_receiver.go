@@ -1,16 +1,10 @@
 package routing
 
 import (
-	"bytes"
 	"encoding/base64"
-	"errors"
-	"io/fs"
 	"net"
 	"net/mail"
 	"net/url"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -25,16 +19,11 @@ var kinds = []string{receiver.KindSlack, receiver.KindTeams, receiver.KindWebhoo
 
 const kindList = "slack:, teams:, webhook: or email:"
 
-// maxSecretFile bounds a secret file's size.
-const maxSecretFile = 64 << 10
-
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
 // webhookSecretPrefix starts every Standard Webhooks secret.
 const webhookSecretPrefix = "whsec_"
 
 func (l *loader) receivers(n *yaml.Node, path string, cfg *Config) {
-	items, ok := l.list(n, path, "receivers")
+	items, ok := l.List(n, path, "receivers")
 	if ok && len(items) == 0 {
 		l.Addf(yamlconf.Resolve(n), "%s: want at least one receiver", path)
 	}
@@ -105,25 +94,10 @@ func (l *loader) receiver(n *yaml.Node, path string, first map[string]int) *rece
 // nameField reads a receiver's name:, which must be unique. A valid name is recorded for
 // routes to refer to even when the rest of its receiver has problems.
 func (l *loader) nameField(f map[string]yamlconf.Pair, at *yaml.Node, path string, first map[string]int) string {
-	p, ok := f["name"]
-	if !ok {
-		l.Addf(at, "%s: missing name:", path)
-		return ""
+	name := l.NameField(f, at, path, namePattern, nameRule, first)
+	if name != "" {
+		l.receiverNames = append(l.receiverNames, name)
 	}
-	name, ok := l.Str(p.Val, path+".name")
-	if !ok {
-		return ""
-	}
-	if !namePattern.MatchString(name) {
-		l.Addf(p.Val, "%s.name: %q %s", path, name, nameRule)
-		return ""
-	}
-	if line, dup := first[name]; dup {
-		l.Addf(p.Val, "%s.name: duplicate name %q (first on line %d)", path, name, line)
-		return ""
-	}
-	first[name] = yamlconf.Resolve(p.Val).Line
-	l.receiverNames = append(l.receiverNames, name)
 	return name
 }
 
@@ -143,11 +117,11 @@ func (l *loader) chat(n *yaml.Node, path string) *receiver.ChatConfig {
 	if !ok {
 		return c
 	}
-	if !httpURL(string(s.raw)) {
-		l.Addf(p.Val, "%s.url: the URL in %s is not an http(s) URL with a host", path, s.from)
+	if !httpURL(string(s.Value)) {
+		l.Addf(p.Val, "%s.url: the URL in %s is not an http(s) URL with a host", path, s.From)
 		return c
 	}
-	c.URL = string(s.raw)
+	c.URL = string(s.Value)
 	return c
 }
 
@@ -183,28 +157,14 @@ func (l *loader) webhook(n *yaml.Node, path string) *receiver.WebhookConfig {
 }
 
 func (l *loader) webhookSecrets(at yamlconf.Pair, path string) []string {
-	n := yamlconf.Resolve(at.Val)
-	if yamlconf.IsNull(n) || (n.Kind == yaml.SequenceNode && len(n.Content) == 0) {
-		l.Addf(at.Key, "%s: needs at least one secret", path)
-		return nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		l.Addf(n, "%s: want a list of {env: NAME} or {file: PATH}, not %s", path, yamlconf.Describe(n))
-		return nil
-	}
-	out := make([]string, 0, len(n.Content))
-	for i, item := range n.Content {
-		ipath := yamlconf.Index(path, i)
-		s, ok := l.secret(item, ipath)
-		if !ok {
-			continue
+	var out []string
+	l.SecretList(at, path, l.secretRefs(), func(item *yaml.Node, path string, s yamlconf.Secret) {
+		if reason := checkWebhookSecret(string(s.Value)); reason != "" {
+			l.Addf(item, "%s: %s: not a Standard Webhooks secret (want whsec_ followed by base64): %s", path, s.From, reason)
+			return
 		}
-		if reason := checkWebhookSecret(string(s.raw)); reason != "" {
-			l.Addf(item, "%s: %s: not a Standard Webhooks secret (want whsec_ followed by base64): %s", ipath, s.from, reason)
-			continue
-		}
-		out = append(out, string(s.raw))
-	}
+		out = append(out, string(s.Value))
+	})
 	return out
 }
 
@@ -233,7 +193,7 @@ func (l *loader) email(n *yaml.Node, path string) *receiver.EmailConfig {
 	}
 	at := yamlconf.Resolve(n)
 	if p, ok := f["to"]; ok {
-		e.To, _ = l.uniqueItems(p.Val, path+".to", "at least one address", l.address)
+		e.To, _ = l.UniqueItems(p.Val, path+".to", "at least one address", l.address)
 	} else {
 		l.Addf(at, "%s: missing to: (one address or a list)", path)
 	}
@@ -258,7 +218,7 @@ func (l *loader) email(n *yaml.Node, path string) *receiver.EmailConfig {
 		l.secret(pw.Val, path+".password")
 	case hasPassword:
 		if s, ok := l.secret(pw.Val, path+".password"); ok {
-			e.Password = string(s.raw)
+			e.Password = string(s.Value)
 		}
 	case hasUser:
 		l.Addf(user.Key, "%s: username: is set without password: ({env: NAME} or {file: PATH})", path)
@@ -390,99 +350,12 @@ func (l *loader) templates(n *yaml.Node, path, name string) receiver.Templates {
 	return t
 }
 
-// resolved is a secret read from its reference, with where it came from for messages.
-type resolved struct {
-	raw  []byte
-	from string
+// secretRefs resolves the file's {env: NAME} and {file: PATH} references (see yamlconf.Secret),
+// files relative to its directory.
+func (l *loader) secretRefs() yamlconf.SecretRefs {
+	return yamlconf.SecretRefs{Dir: l.dir, Getenv: l.getenv}
 }
 
-// secret resolves {env: NAME} or {file: PATH}. It never quotes what it reads, nor a scalar
-// written in its place, since that scalar is most likely a pasted secret.
-func (l *loader) secret(n *yaml.Node, path string) (resolved, bool) {
-	n = yamlconf.Resolve(n)
-	if n.Kind != yaml.MappingNode {
-		if n.Kind == yaml.ScalarNode && !yamlconf.IsNull(n) {
-			l.Addf(n, "%s: secrets are never written in this file; use {env: NAME} or {file: PATH}", path)
-		} else {
-			l.Addf(n, "%s: want {env: NAME} or {file: PATH}, not %s", path, yamlconf.Describe(n))
-		}
-		return resolved{}, false
-	}
-	ps, _ := l.QuietPairs(n, path)
-	var env, file *yamlconf.Pair
-	for i, p := range ps {
-		switch p.Key.Value {
-		case "env":
-			env = &ps[i]
-		case "file":
-			file = &ps[i]
-		case "value":
-			l.Addf(p.Key, "%s: secrets are never written in this file; use {env: NAME} or {file: PATH}", path)
-		default:
-			l.Addf(p.Key, "%s: unknown key (allowed: env, file)", path)
-		}
-	}
-	switch {
-	case env != nil && file != nil:
-		l.Addf(file.Key, "%s: set env: or file:, not both", path)
-	case env != nil:
-		return l.envSecret(env.Val, path+".env")
-	case file != nil:
-		return l.fileSecret(file.Val, path+".file")
-	case len(ps) == 0:
-		l.Addf(n, "%s: want {env: NAME} or {file: PATH}", path)
-	}
-	return resolved{}, false
-}
-
-func (l *loader) envSecret(n *yaml.Node, path string) (resolved, bool) {
-	name, ok := l.Str(n, path)
-	if !ok {
-		return resolved{}, false
-	}
-	if !envName.MatchString(name) {
-		l.Addf(n, "%s: %q is not an environment variable name", path, name)
-		return resolved{}, false
-	}
-	v := l.getenv(name)
-	if v == "" {
-		l.Addf(n, "%s: environment variable %s is unset or empty", path, name)
-		return resolved{}, false
-	}
-	return resolved{raw: []byte(v), from: "environment variable " + name}, true
-}
-
-func (l *loader) fileSecret(n *yaml.Node, path string) (resolved, bool) {
-	name, ok := l.Str(n, path)
-	if !ok {
-		return resolved{}, false
-	}
-	full := name
-	if !filepath.IsAbs(full) {
-		full = filepath.Join(l.dir, full)
-	}
-	// A secret is short; a device, a pipe or a huge file is the wrong path, and reading it
-	// could hang the start.
-	if fi, err := os.Stat(full); err == nil && (!fi.Mode().IsRegular() || fi.Size() > maxSecretFile) {
-		l.Addf(n, "%s: %s is not a regular file of at most %d bytes", path, full, maxSecretFile)
-		return resolved{}, false
-	}
-	b, err := os.ReadFile(full)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		l.Addf(n, "%s: reading secret file %s: %v", path, full, err)
-		return resolved{}, false
-	}
-	// Editors and `echo` end files with a newline that is not part of the secret.
-	if t, ok := bytes.CutSuffix(b, []byte("\n")); ok {
-		b = bytes.TrimSuffix(t, []byte("\r"))
-	}
-	if len(b) == 0 {
-		l.Addf(n, "%s: secret file %s is empty", path, full)
-		return resolved{}, false
-	}
-	return resolved{raw: b, from: "file " + full}, true
+func (l *loader) secret(n *yaml.Node, path string) (yamlconf.Secret, bool) {
+	return l.Secret(n, path, l.secretRefs())
 }
