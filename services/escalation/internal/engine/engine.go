@@ -28,8 +28,8 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/ticketrules"
-	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
 // Timers is the due-queue the engine plans its wake-ups in.

@@ -18,9 +18,9 @@ import (
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
-	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
 // benchStack is a Redis of its own (so its memory is the benchmark's alone) and an embedded NATS.

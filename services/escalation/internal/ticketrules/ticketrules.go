@@ -14,9 +14,9 @@ import (
 	"time"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/slaclock"
+	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
 )
 
 // Event is the part of a ticket event the rules read.
