@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
+	"github.com/ticketpulse/ticketpulse/services/platform/filewatch"
 )
 
 // rulesWatcher loads the rules file and reloads it when its content changes. A file that fails
@@ -46,34 +46,12 @@ func (w *rulesWatcher) run(ctx context.Context, every time.Duration) error {
 	if w.path == "" {
 		return nil
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+	return filewatch.Poll(ctx, w.path, every, w.last, w.log, func(data []byte) error {
+		cfg, err := rules.Parse(w.path, data)
+		if err != nil {
+			return err
 		}
-		w.reload()
-	}
-}
-
-// reload swaps in the file's rules if its content changed and is valid.
-func (w *rulesWatcher) reload() {
-	data, err := os.ReadFile(w.path)
-	if err != nil {
-		w.log.Error("rules file unreadable; keeping the rules in force", "file", w.path, "err", err)
-		return
-	}
-	if bytes.Equal(data, w.last) {
-		return
-	}
-	w.last = data
-	cfg, err := rules.Parse(w.path, data)
-	if err != nil {
-		w.log.Error("rules file invalid; keeping the rules in force", "file", w.path, "problems", err.Error())
-		return
-	}
-	w.cfg.Store(cfg)
-	w.log.Info("rules reloaded", "file", w.path, "tenants", len(cfg.Tenants))
+		w.cfg.Store(cfg)
+		return nil
+	})
 }

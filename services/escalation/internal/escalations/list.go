@@ -2,14 +2,14 @@ package escalations
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/zpage"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
@@ -38,100 +38,18 @@ func (f Filter) match(r *Record) bool {
 }
 
 // ErrBadPageToken reports a page token List did not hand out.
-var ErrBadPageToken = errors.New("malformed page token")
-
-// cursor is the position after the last escalation of a page: its trigger time and id, in the
-// index's order (newest first, ties by id descending).
-type cursor struct {
-	score int64
-	id    string
-}
-
-func (c cursor) token() string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.score, 10) + "|" + c.id))
-}
-
-func parseToken(tok string) (cursor, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil {
-		return cursor{}, ErrBadPageToken
-	}
-	score, id, ok := strings.Cut(string(raw), "|")
-	n, err := strconv.ParseInt(score, 10, 64)
-	if !ok || err != nil || id == "" {
-		return cursor{}, ErrBadPageToken
-	}
-	return cursor{n, id}, nil
-}
-
-// listChunk is how many index entries one round trip reads while a page fills.
-const listChunk = 256
+var ErrBadPageToken = zpage.ErrBadToken
 
 // List returns up to size escalations matching f, newest trigger first, starting after the page
 // token (empty for the first page), and the token of the next page ("" after the last).
 func (s *Store) List(ctx context.Context, tenant string, f Filter, size int, pageToken string) ([]*Record, string, error) {
-	var after *cursor
-	if pageToken != "" {
-		c, err := parseToken(pageToken)
-		if err != nil {
-			return nil, "", err
-		}
-		after = &c
+	recs, next, err := zpage.List(ctx, s.rdb, zpage.Query{Key: IndexKey(tenant), From: f.From, To: f.To, Size: size, Token: pageToken},
+		func(ctx context.Context, ids []string) ([]*Record, error) { return s.getMany(ctx, tenant, ids) },
+		func(r *Record) bool { return r != nil && f.match(r) })
+	if err != nil && !errors.Is(err, ErrBadPageToken) {
+		return nil, "", fmt.Errorf("list escalations of %s: %w", tenant, err)
 	}
-	maxScore := "+inf"
-	if !f.To.IsZero() {
-		maxScore = "(" + strconv.FormatInt(f.To.UnixMilli(), 10)
-	}
-	if after != nil {
-		maxScore = strconv.FormatInt(after.score, 10)
-	}
-	minScore := "-inf"
-	if !f.From.IsZero() {
-		minScore = strconv.FormatInt(f.From.UnixMilli(), 10)
-	}
-	var out []*Record
-	offset := int64(0)
-	for {
-		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, IndexKey(tenant), &redis.ZRangeBy{
-			Max: maxScore, Min: minScore, Offset: offset, Count: listChunk,
-		}).Result()
-		if err != nil {
-			return nil, "", fmt.Errorf("list escalations of %s: %w", tenant, err)
-		}
-		offset += int64(len(zs))
-		var ids []string
-		var scores []int64
-		for _, z := range zs {
-			id, _ := z.Member.(string)
-			sc := int64(z.Score)
-			// Entries of the cursor's own instant come before it in the order only when their id
-			// sorts after it (ZREVRANGE orders ties by member descending).
-			if after != nil && sc == after.score && id >= after.id {
-				continue
-			}
-			ids, scores = append(ids, id), append(scores, sc)
-		}
-		recs, err := s.getMany(ctx, tenant, ids)
-		if err != nil {
-			return nil, "", err
-		}
-		for i, r := range recs {
-			if r == nil || !f.match(r) {
-				continue
-			}
-			out = append(out, r)
-			if len(out) == size {
-				more := i < len(recs)-1 || len(zs) == listChunk
-				if !more {
-					return out, "", nil
-				}
-				return out, cursor{scores[i], ids[i]}.token(), nil
-			}
-		}
-		if len(zs) < listChunk {
-			return out, "", nil
-		}
-	}
+	return recs, next, err
 }
 
 // getMany reads escalations in one pipelined round trip: the latest of each rule and subject

@@ -4,7 +4,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/routing"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
+	"github.com/ticketpulse/ticketpulse/services/platform/filewatch"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/shell"
@@ -211,43 +211,31 @@ func loadRouting(path string, opts receiver.Options) (*dispatch.Routing, []byte,
 	if err != nil {
 		return nil, nil, fmt.Errorf("routing file: %w", err)
 	}
+	rt, err := buildRouting(path, data, opts)
+	return rt, data, err
+}
+
+func buildRouting(path string, data []byte, opts receiver.Options) (*dispatch.Routing, error) {
 	cfg, err := routing.Parse(path, filepath.Dir(path), data, os.Getenv)
 	if err != nil {
-		return nil, nil, fmt.Errorf("routing file %s:\n%w", path, err)
+		return nil, fmt.Errorf("routing file %s:\n%w", path, err)
 	}
 	rt, err := dispatch.NewRouting(cfg, opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("routing file %s: %w", path, err)
+		return nil, fmt.Errorf("routing file %s: %w", path, err)
 	}
-	return rt, data, nil
+	return rt, nil
 }
 
 // watchRouting reloads the routing file when its content changes; an invalid file is logged
 // and the routing in force stays.
 func watchRouting(ctx context.Context, path string, every time.Duration, opts receiver.Options, last []byte, d *dispatch.Dispatcher, log *slog.Logger) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		data, err := os.ReadFile(path)
+	return filewatch.Poll(ctx, path, every, last, log, func(data []byte) error {
+		rt, err := buildRouting(path, data, opts)
 		if err != nil {
-			log.Error("routing file unreadable; keeping the routing in force", "file", path, "err", err)
-			continue
-		}
-		if bytes.Equal(data, last) {
-			continue
-		}
-		last = data
-		rt, _, err := loadRouting(path, opts)
-		if err != nil {
-			log.Error("routing file invalid; keeping the routing in force", "problems", err.Error())
-			continue
+			return err
 		}
 		d.SetRouting(rt)
-		log.Info("routing reloaded", "file", path, "receivers", len(rt.Config.Receivers))
-	}
+		return nil
+	})
 }

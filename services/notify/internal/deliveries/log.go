@@ -3,16 +3,16 @@ package deliveries
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/zpage"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -255,68 +255,16 @@ func (f Filter) match(r *Record) bool {
 }
 
 // ErrBadPageToken reports a page token List did not hand out.
-var ErrBadPageToken = errors.New("malformed page token")
-
-const listChunk = 256
+var ErrBadPageToken = zpage.ErrBadToken
 
 // List returns up to size deliveries matching f, newest first, after the page token, and the
 // next page's token ("" after the last).
 func (s *Store) List(ctx context.Context, tenant string, f Filter, size int, pageToken string) ([]*Record, string, error) {
-	maxScore, minScore := "+inf", "-inf"
-	if !f.To.IsZero() {
-		maxScore = "(" + strconv.FormatInt(f.To.UnixMilli(), 10)
+	recs, next, err := zpage.List(ctx, s.rdb, zpage.Query{Key: indexKey(tenant), From: f.From, To: f.To, Size: size, Token: pageToken},
+		func(ctx context.Context, ids []string) ([]*Record, error) { return s.getMany(ctx, tenant, ids, false) },
+		func(r *Record) bool { return r != nil && f.match(r) })
+	if err != nil && !errors.Is(err, ErrBadPageToken) {
+		return nil, "", fmt.Errorf("list deliveries of %s: %w", tenant, err)
 	}
-	if !f.From.IsZero() {
-		minScore = strconv.FormatInt(f.From.UnixMilli(), 10)
-	}
-	var afterScore int64
-	afterID := ""
-	if pageToken != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(pageToken)
-		sc, id, ok := strings.Cut(string(raw), "|")
-		n, perr := strconv.ParseInt(sc, 10, 64)
-		if err != nil || !ok || perr != nil || id == "" {
-			return nil, "", ErrBadPageToken
-		}
-		afterScore, afterID = n, id
-		maxScore = sc
-	}
-	var out []*Record
-	offset := int64(0)
-	for {
-		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, indexKey(tenant), &redis.ZRangeBy{Max: maxScore, Min: minScore, Offset: offset, Count: listChunk}).Result()
-		if err != nil {
-			return nil, "", fmt.Errorf("list deliveries of %s: %w", tenant, err)
-		}
-		offset += int64(len(zs))
-		var ids []string
-		var scores []int64
-		for _, z := range zs {
-			id, _ := z.Member.(string)
-			if afterID != "" && int64(z.Score) == afterScore && id >= afterID {
-				continue
-			}
-			ids, scores = append(ids, id), append(scores, int64(z.Score))
-		}
-		recs, err := s.getMany(ctx, tenant, ids, false)
-		if err != nil {
-			return nil, "", err
-		}
-		for i, r := range recs {
-			if r == nil || !f.match(r) {
-				continue
-			}
-			out = append(out, r)
-			if len(out) == size {
-				if i == len(recs)-1 && len(zs) < listChunk {
-					return out, "", nil
-				}
-				tok := base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(scores[i], 10) + "|" + ids[i]))
-				return out, tok, nil
-			}
-		}
-		if len(zs) < listChunk {
-			return out, "", nil
-		}
-	}
+	return recs, next, err
 }
