@@ -1,0 +1,196 @@
+package consume
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Shutdown()
+	os.Exit(code)
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// decode takes "<tenant>:<value>"; anything else is undecodable.
+func decode(m jetstream.Msg) (string, string, error) {
+	tenant, v, ok := strings.Cut(string(m.Data()), ":")
+	if !ok {
+		return "", "", errors.New("no tenant")
+	}
+	return tenant, v, nil
+}
+
+type run struct {
+	js     jetstream.JetStream
+	cancel context.CancelFunc
+	done   chan error
+	dead   atomic.Int64
+}
+
+func start(t *testing.T, js jetstream.JetStream, handle Handler[string], healthy func(context.Context) error) *run {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &run{js: js, cancel: cancel, done: make(chan error, 1)}
+	c := New(js, Config{Service: "test", Stream: "WORK", Durable: "test", Filter: "work.>", BatchMax: 10,
+		Linger: time.Millisecond, AckWait: time.Second, SuspectAfter: 3}, decode, handle, healthy, quiet)
+	c.OnDeadLetter = func() { r.dead.Add(1) }
+	go func() { r.done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-r.done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return r
+}
+
+func stream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	_, url := testenv.NATS(t)
+	return testenv.JetStream(t, url, jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}}, natsconn.DeadletterConfig(1))
+}
+
+func publish(t *testing.T, js jetstream.JetStream, bodies ...string) {
+	t.Helper()
+	for _, b := range bodies {
+		if _, err := js.Publish(context.Background(), "work.x", []byte(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func pending(t *testing.T, js jetstream.JetStream) (acked uint64) {
+	t.Helper()
+	c, err := js.Consumer(context.Background(), "WORK", "test")
+	if err != nil {
+		return 0
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.AckFloor.Stream
+}
+
+// A poison message is isolated and dead-lettered with its reason once it has failed alone
+// SuspectAfter times while the store is healthy; the others are handled and acked.
+func TestPoisonIsIsolated(t *testing.T) {
+	js := stream(t)
+	var mu sync.Mutex
+	handled := map[string]int{}
+	r := start(t, js, func(_ context.Context, batch []Decoded[string]) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, d := range batch {
+			if d.Value == "poison" {
+				return errors.New("cannot handle poison")
+			}
+		}
+		for _, d := range batch {
+			handled[d.Tenant+":"+d.Value]++
+		}
+		return nil
+	}, func(context.Context) error { return nil })
+	publish(t, js, "acme:a", "acme:poison", "acme:b", "undecodable", "acme:c")
+	waitFor(t, "every good message handled and both bad ones dead-lettered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return handled["acme:a"] > 0 && handled["acme:b"] > 0 && handled["acme:c"] > 0 && r.dead.Load() == 2
+	})
+	waitFor(t, "everything acked", func() bool { return pending(t, js) == 5 })
+	dl, err := js.Stream(context.Background(), natsconn.DeadletterStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for subject, reason := range map[string]string{"deadletter.test.acme": "handling failed", "deadletter.test.unknown": "undecodable"} {
+		m, err := dl.GetLastMsgForSubject(context.Background(), subject)
+		if err != nil {
+			t.Fatalf("%s: %v", subject, err)
+		}
+		if m.Header.Get("Ticketpulse-Reason") != reason || m.Header.Get("Ticketpulse-Subject") != "work.x" || m.Header.Get("Ticketpulse-Error") == "" {
+			t.Errorf("%s headers %v", subject, m.Header)
+		}
+	}
+}
+
+// While the store is down nothing is acked or dead-lettered; it is all handled once it is back.
+func TestOutageRedeliversEverything(t *testing.T) {
+	js := stream(t)
+	var down atomic.Bool
+	down.Store(true)
+	var handled atomic.Int64
+	r := start(t, js, func(_ context.Context, batch []Decoded[string]) error {
+		if down.Load() {
+			return errors.New("store unreachable")
+		}
+		handled.Add(int64(len(batch)))
+		return nil
+	}, func(context.Context) error {
+		if down.Load() {
+			return errors.New("store unreachable")
+		}
+		return nil
+	})
+	publish(t, js, "acme:1", "acme:2", "acme:3")
+	time.Sleep(4 * time.Second) // several redeliveries, beyond SuspectAfter
+	if handled.Load() != 0 || r.dead.Load() != 0 || pending(t, js) != 0 {
+		t.Fatalf("during the outage: handled %d, dead-lettered %d, acked to %d", handled.Load(), r.dead.Load(), pending(t, js))
+	}
+	down.Store(false)
+	waitFor(t, "all three handled", func() bool { return handled.Load() == 3 && pending(t, js) == 3 })
+	if r.dead.Load() != 0 {
+		t.Errorf("%d dead-lettered after the outage", r.dead.Load())
+	}
+}
+
+// A batch in hand when the service stops is finished and acked, not abandoned.
+func TestStopFinishesTheBatchInHand(t *testing.T) {
+	js := stream(t)
+	started := make(chan struct{})
+	var finished atomic.Bool
+	r := start(t, js, func(ctx context.Context, batch []Decoded[string]) error {
+		close(started)
+		time.Sleep(300 * time.Millisecond)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		finished.Store(true)
+		return nil
+	}, func(context.Context) error { return nil })
+	publish(t, js, "acme:1")
+	<-started
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Fatal(err)
+	}
+	r.done <- nil // for the cleanup
+	if !finished.Load() || pending(t, js) != 1 {
+		t.Errorf("stopped mid-batch: finished %v, acked to %d", finished.Load(), pending(t, js))
+	}
+}
