@@ -437,6 +437,14 @@ func TestBadRatingAndKPIRules(t *testing.T) {
 	s := newStack(t, "")
 	client, _ := s.start(t)
 	ctx := context.Background()
+	// A watcher of one rule sees that rule's changes only.
+	watch, err := client.WatchEscalations(ctx, &tpv1.WatchEscalationsRequest{Tenant: "acme", Rule: "low-csat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.Header(); err != nil {
+		t.Fatal(err)
+	}
 	s.publish(t, &tpv1.TicketEvent{
 		TicketId: "R-1", Type: tpv1.EventType_EVENT_TYPE_SATISFACTION_RATED, OccurredAt: timestamppb.New(s.clock.now()),
 		Actor: &tpv1.Actor{Id: "cust", Kind: tpv1.ActorKind_ACTOR_KIND_CUSTOMER}, AssigneeId: "bo",
@@ -468,6 +476,15 @@ func TestBadRatingAndKPIRules(t *testing.T) {
 	// The agent's figures recover: resolved.
 	snapshot(90, 10)
 	waitFor(t, "kpi resolution", func() bool { return len(s.changes(t)) >= 3 })
+	for _, want := range []tpv1.ChangeKind{tpv1.ChangeKind_CHANGE_KIND_TRIGGERED, tpv1.ChangeKind_CHANGE_KIND_RESOLVED} {
+		got, err := watch.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.GetChange().GetKind() != want || got.GetChange().GetEscalation().GetRule() != "low-csat" {
+			t.Errorf("watched %v, want %v of low-csat (the bad rating is another rule)", got.GetChange(), want)
+		}
+	}
 	if last := s.changes(t)[2]; last.GetKind() != tpv1.ChangeKind_CHANGE_KIND_RESOLVED || last.GetEscalation().GetRule() != "low-csat" {
 		t.Errorf("after recovery: %v", last)
 	}

@@ -186,7 +186,9 @@ func (d *Dispatcher) Handle(ctx context.Context, changes []*tpv1.EscalationChang
 			errs = append(errs, err)
 			continue
 		}
-		if _, ok := open[tenant]; !ok {
+		// The open escalations are only read when some rule could inhibit: a tenant may have
+		// thousands open.
+		if _, ok := open[tenant]; !ok && len(r.Config.Inhibits) > 0 {
 			ls, err := d.store.OpenLabels(ctx, tenant)
 			if err != nil {
 				errs = append(errs, err)
