@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -672,5 +674,75 @@ func TestPoisonMessageIsDeadLettered(t *testing.T) {
 	if msg.Header.Get("Ticketpulse-Reason") != "undecodable" || msg.Header.Get("Ticketpulse-Subject") != "tickets.acme.ticket_created" ||
 		!strings.Contains(msg.Header.Get("Ticketpulse-Error"), "invalid message") {
 		t.Errorf("dead letter headers %v", msg.Header)
+	}
+}
+
+// A replica process killed (SIGKILL) just as a burst of breaches falls due: whatever it had
+// claimed is fired by the surviving replica once the lease runs out, each breach once.
+func TestKilledReplicaProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the escalation binary")
+	}
+	s := newStack(t, "")
+	bin := filepath.Join(t.TempDir(), "escalation")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/ticketpulse/ticketpulse/services/escalation/cmd/escalation").CombinedOutput(); err != nil {
+		t.Fatalf("build escalation: %v\n%s", err, out)
+	}
+	var ports [2]int
+	for i := range ports {
+		p, err := testenv.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = p
+	}
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", ports[1])
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "TICKETPULSE_NATS_URL="+s.natsURL, "TICKETPULSE_REDIS_URL="+s.redisURL,
+		"TICKETPULSE_RULES_FILE="+s.rules, "TICKETPULSE_TIMER_LEASE=2s", "TICKETPULSE_TIMER_POLL=20ms",
+		fmt.Sprintf("TICKETPULSE_GRPC_ADDR=127.0.0.1:%d", ports[0]), "TICKETPULSE_HTTP_ADDR="+httpAddr, "TICKETPULSE_LOG_LEVEL=error")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitFor(t, "the replica process ready", func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	s.start(t)
+
+	const tickets = 200
+	due := s.clock.now().Add(3 * time.Second)
+	var evs []*tpv1.TicketEvent
+	for i := range tickets {
+		evs = append(evs, createdAgo(fmt.Sprintf("K-%03d", i), due, time.Hour))
+	}
+	s.publish(t, evs...)
+	waitFor(t, "every trigger", func() bool { return len(s.changes(t)) >= tickets })
+	time.Sleep(time.Until(due.Add(30 * time.Millisecond)))
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every breach", func() bool { return len(s.changes(t)) >= 2*tickets })
+	// When the killed process held claims, the last breach lands after their 2 s lease.
+	t.Logf("every breach published %s after the deadline", time.Since(due).Round(time.Millisecond))
+	time.Sleep(500 * time.Millisecond)
+	perTicket := map[string][]string{}
+	for _, c := range s.changes(t) {
+		id := c.GetEscalation().GetSubjectId()
+		perTicket[id] = append(perTicket[id], strings.TrimPrefix(c.GetKind().String(), "CHANGE_KIND_"))
+	}
+	for id, kinds := range perTicket {
+		if !slices.Equal(kinds, []string{"TRIGGERED", "UPDATED"}) {
+			t.Errorf("%s: changes %v", id, kinds)
+		}
+	}
+	if len(perTicket) != tickets {
+		t.Errorf("%d tickets escalated, want %d", len(perTicket), tickets)
 	}
 }
