@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,6 +36,9 @@ type Config struct {
 	// DeliverLastPerSubject starts a new durable at the latest message of each subject (the KPI
 	// stream keeps one snapshot per subject; older ones are not worth judging).
 	DeliverLastPerSubject bool
+	// Workers handle batches concurrently (default 1), each taking its own batch from the
+	// shared prefetch.
+	Workers int
 }
 
 // Decoded is a message the handler understood, with the tenant it belongs to.
@@ -69,6 +73,9 @@ func New[T any](js jetstream.JetStream, cfg Config, decode func(jetstream.Msg) (
 	if cfg.SuspectAfter < 2 {
 		cfg.SuspectAfter = 5
 	}
+	if cfg.Workers < 1 {
+		cfg.Workers = 1
+	}
 	return &Consumer[T]{js: js, cfg: cfg, decode: decode, handle: handle, healthy: healthy, log: log}
 }
 
@@ -87,7 +94,7 @@ func (c *Consumer[T]) Run(ctx context.Context) error {
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       c.cfg.AckWait,
 		MaxDeliver:    -1, // an outage must never drop a message; poison is dead-lettered here
-		MaxAckPending: max(c.cfg.BatchMax*8, 1000),
+		MaxAckPending: max(c.cfg.BatchMax*(c.cfg.Workers+1)*4, 1000),
 		FilterSubject: c.cfg.Filter,
 	}
 	if c.cfg.DeliverLastPerSubject {
@@ -100,29 +107,41 @@ func (c *Consumer[T]) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(c.cfg.BatchMax * 2))
+	// Prefetch enough that every worker finds a full batch waiting while the next pull is under way.
+	it, err := cons.Messages(jetstream.PullMaxMessages(c.cfg.BatchMax * (c.cfg.Workers + 1) * 2))
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)
 	}
-	c.log.Info("consuming", "stream", c.cfg.Stream, "durable", c.cfg.Durable, "filter", c.cfg.Filter)
+	c.log.Info("consuming", "stream", c.cfg.Stream, "durable", c.cfg.Durable, "filter", c.cfg.Filter, "workers", c.cfg.Workers)
 	go func() {
 		<-ctx.Done()
 		it.Stop()
 	}()
-	// The batch in hand is finished with a context that outlives ctx.
+	// Batches in hand are finished with a context that outlives ctx.
 	work := context.WithoutCancel(ctx)
-	for {
-		batch, err := c.collect(ctx, it)
-		if len(batch) > 0 {
-			c.process(work, batch)
-		}
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				return nil
+	errc := make(chan error, c.cfg.Workers)
+	var wg sync.WaitGroup
+	for range c.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				batch, err := c.collect(ctx, it)
+				if len(batch) > 0 {
+					c.process(work, batch)
+				}
+				if err != nil {
+					if !errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() == nil {
+						errc <- err
+					}
+					return
+				}
 			}
-			return err
-		}
+		}()
 	}
+	wg.Wait()
+	close(errc)
+	return <-errc
 }
 
 func (c *Consumer[T]) collect(ctx context.Context, it jetstream.MessagesContext) ([]jetstream.Msg, error) {
