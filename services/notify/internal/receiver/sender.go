@@ -87,9 +87,9 @@ func New(cfg Config, opts Options) (Sender, error) {
 			return nil, fmt.Errorf("receiver %q: %w", cfg.Name, err)
 		}
 		if cfg.Kind == KindSlack {
-			s = &slackSender{h}
+			s = &chatSender{httpSender: h, payload: slackAny}
 		} else {
-			s = &teamsSender{h}
+			s = &chatSender{httpSender: h, payload: teamsAny}
 		}
 	case KindWebhook:
 		if cfg.Webhook == nil {

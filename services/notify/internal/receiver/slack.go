@@ -41,10 +41,14 @@ type slackMessage struct {
 	Blocks []slackBlock `json:"blocks"`
 }
 
-// slackSender posts to a Slack-compatible incoming webhook.
-type slackSender struct{ httpSender }
+// chatSender posts a chat message (Slack blocks, a Teams card) that payload builds from the
+// notification and its rendered texts.
+type chatSender struct {
+	httpSender
+	payload func(n *Notification, r rendered, customText bool) any
+}
 
-func (s *slackSender) Send(ctx context.Context, n *Notification) Result {
+func (s *chatSender) Send(ctx context.Context, n *Notification) Result {
 	return timed(func() Result {
 		if err := checkNotification(n); err != nil {
 			return Result{Err: s.errorf("%v", err)}
@@ -53,12 +57,16 @@ func (s *slackSender) Send(ctx context.Context, n *Notification) Result {
 		if err != nil {
 			return Result{Err: s.errorf("%v", err)}
 		}
-		body, err := json.Marshal(slackPayload(n, r, s.tpl.customText))
+		body, err := json.Marshal(s.payload(n, r, s.tpl.customText))
 		if err != nil {
 			return Result{Err: s.errorf("encoding message: %v", err)}
 		}
 		return s.post(ctx, body, nil)
 	})
+}
+
+func slackAny(n *Notification, r rendered, customText bool) any {
+	return slackPayload(n, r, customText)
 }
 
 // slackEscape escapes the three characters Slack's mrkdwn reserves.

@@ -1,8 +1,6 @@
 package receiver
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -52,24 +50,8 @@ type teamsMessage struct {
 	Attachments []teamsAttachment `json:"attachments"`
 }
 
-// teamsSender posts an Adaptive Card to a Microsoft Teams webhook.
-type teamsSender struct{ httpSender }
-
-func (s *teamsSender) Send(ctx context.Context, n *Notification) Result {
-	return timed(func() Result {
-		if err := checkNotification(n); err != nil {
-			return Result{Err: s.errorf("%v", err)}
-		}
-		r, err := s.tpl.render(n, false)
-		if err != nil {
-			return Result{Err: s.errorf("%v", err)}
-		}
-		body, err := json.Marshal(teamsPayload(n, r, s.tpl.customText))
-		if err != nil {
-			return Result{Err: s.errorf("encoding message: %v", err)}
-		}
-		return s.post(ctx, body, nil)
-	})
+func teamsAny(n *Notification, r rendered, customText bool) any {
+	return teamsPayload(n, r, customText)
 }
 
 func titleColor(n *Notification) string {
