@@ -39,6 +39,9 @@ type Config struct {
 	// Workers handle batches concurrently (default 1), each taking its own batch from the
 	// shared prefetch.
 	Workers int
+	// StartNew makes a durable that does not exist yet start with the messages stored from now
+	// on, not the whole stream. An existing durable always goes on from where it was.
+	StartNew bool
 }
 
 // Decoded is a message the handler understood, with the tenant it belongs to.
@@ -97,8 +100,18 @@ func (c *Consumer[T]) Run(ctx context.Context) error {
 		MaxAckPending: max(c.cfg.BatchMax*(c.cfg.Workers+1)*4, 1000),
 		FilterSubject: c.cfg.Filter,
 	}
-	if c.cfg.DeliverLastPerSubject {
+	switch {
+	case c.cfg.DeliverLastPerSubject:
 		cc.DeliverPolicy = jetstream.DeliverLastPerSubjectPolicy
+	case c.cfg.StartNew:
+		cc.DeliverPolicy = jetstream.DeliverNewPolicy
+	}
+	if existing, err := stream.Consumer(ctx, c.cfg.Durable); err == nil {
+		// A durable's start cannot change once it exists (JetStream refuses the update); it goes
+		// on from where it was whatever this replica was told.
+		cc.DeliverPolicy = existing.CachedInfo().Config.DeliverPolicy
+		cc.OptStartSeq = existing.CachedInfo().Config.OptStartSeq
+		cc.OptStartTime = existing.CachedInfo().Config.OptStartTime
 	}
 	cons, err := stream.CreateOrUpdateConsumer(ctx, cc)
 	if ctx.Err() != nil {

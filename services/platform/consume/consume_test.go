@@ -194,3 +194,47 @@ func TestStopFinishesTheBatchInHand(t *testing.T) {
 		t.Errorf("stopped mid-batch: finished %v, acked to %d", finished.Load(), pending(t, js))
 	}
 }
+
+// StartNew skips what a new durable would otherwise replay; an existing durable keeps its place.
+func TestStartNew(t *testing.T) {
+	js := stream(t)
+	publish(t, js, "acme:old-1", "acme:old-2")
+	var mu sync.Mutex
+	var seen []string
+	handle := func(_ context.Context, batch []Decoded[string]) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, d := range batch {
+			seen = append(seen, d.Value)
+		}
+		return nil
+	}
+	runOnce := func() func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		c := New(js, Config{Service: "test", Stream: "WORK", Durable: "test", Filter: "work.>", BatchMax: 10,
+			Linger: time.Millisecond, AckWait: time.Second, StartNew: true}, decode, handle, func(context.Context) error { return nil }, quiet)
+		done := make(chan error, 1)
+		go func() { done <- c.Run(ctx) }()
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}
+	}
+	stop := runOnce()
+	waitFor(t, "the consumer", func() bool { _, err := js.Consumer(context.Background(), "WORK", "test"); return err == nil })
+	publish(t, js, "acme:new-1")
+	waitFor(t, "new-1", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 1 })
+	stop()
+	// Stopped: what arrives meanwhile is handled when it comes back, StartNew or not.
+	publish(t, js, "acme:while-down")
+	stop = runOnce()
+	defer stop()
+	waitFor(t, "while-down", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	if seen[0] != "new-1" || seen[1] != "while-down" {
+		t.Errorf("handled %v, want new-1 then while-down (the old ones skipped)", seen)
+	}
+}

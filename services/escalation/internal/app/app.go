@@ -56,6 +56,8 @@ type Config struct {
 	Retention       time.Duration
 	TicketRetention time.Duration
 	StreamReplicas  int
+	// TicketsFrom is where a new TICKETS durable starts: "all" (the stream's retention) or "new".
+	TicketsFrom string
 
 	// OnListen, when set, receives the bound addresses (tests listen on port 0).
 	OnListen func(grpcAddr, httpAddr string)
@@ -80,6 +82,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.Retention, "escalation-retention", 30*24*time.Hour, "How long a resolved escalation stays readable.")
 	s.Duration(&c.TicketRetention, "ticket-retention", 45*24*time.Hour, "How long a ticket's events are kept after its last event (SLA clocks of older tickets are forgotten).")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the ESCALATIONS and DEADLETTER streams (3 on a NATS cluster).")
+	s.String(&c.TicketsFrom, "tickets-from", "all", "Where the TICKETS consumer starts when it does not exist yet: all (judge every ticket still in the stream, so open tickets get their SLA clocks) or new (only events from now on). An existing consumer always goes on from where it was.")
 }
 
 // Validate reports settings that cannot work, naming the flag.
@@ -102,6 +105,9 @@ func (c Config) Validate() error {
 	}
 	if c.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("-ack-wait %s: must be at least 1s", c.AckWait))
+	}
+	if c.TicketsFrom != "all" && c.TicketsFrom != "new" {
+		errs = append(errs, fmt.Errorf("-tickets-from %q: want all or new", c.TicketsFrom))
 	}
 	for name, n := range map[string]int{"batch-max": c.BatchMax, "timer-shards": c.TimerShards, "parallel": c.Parallel} {
 		if n < 1 {
@@ -159,6 +165,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	tickets := consume.New(js, consume.Config{
 		Service: Name, Stream: natsconn.TicketsStream, Durable: cfg.Durable, Filter: "tickets.>",
 		Description: "escalation: SLA clocks and ticket rules", BatchMax: cfg.BatchMax, Linger: cfg.Linger, AckWait: cfg.AckWait,
+		StartNew: cfg.TicketsFrom == "new",
 	}, decodeTicketEvent, func(ctx context.Context, batch []consume.Decoded[*tpv1.TicketEvent]) error {
 		evs := make([]*tpv1.TicketEvent, len(batch))
 		for i, d := range batch {

@@ -112,7 +112,7 @@ func (s *stack) config() Config {
 		RulesFile: s.rules, RulesReload: 100 * time.Millisecond, Durable: "escalation", KPIDurable: "escalation-kpi",
 		BatchMax: 200, Linger: time.Millisecond, AckWait: 5 * time.Second, TimerPoll: 20 * time.Millisecond,
 		TimerLease: 2 * time.Second, TimerShards: 16, Parallel: 16, Retention: time.Hour, TicketRetention: time.Hour,
-		StreamReplicas: 1, Now: s.clock.now,
+		StreamReplicas: 1, Now: s.clock.now, TicketsFrom: "all",
 	}
 }
 
@@ -555,7 +555,7 @@ func TestDefaultsAndHelp(t *testing.T) {
 	}
 	s.PrintUsage(&help)
 	for _, want := range []string{"TICKETPULSE_GRPC_ADDR", "TICKETPULSE_REDIS_URL", "EscalationService", "TICKETPULSE_RULES_FILE",
-		"TICKETPULSE_TIMER_POLL", "TICKETPULSE_ESCALATION_RETENTION", "TICKETPULSE_KPI_DURABLE"} {
+		"TICKETPULSE_TIMER_POLL", "TICKETPULSE_ESCALATION_RETENTION", "TICKETPULSE_KPI_DURABLE", "TICKETPULSE_TICKETS_FROM"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("-h lacks %q", want)
 		}
@@ -565,9 +565,10 @@ func TestDefaultsAndHelp(t *testing.T) {
 func TestValidate(t *testing.T) {
 	s := newStack(t, "")
 	cfg := s.config()
-	cfg.TimerPoll, cfg.TimerLease, cfg.Parallel, cfg.Linger = 0, time.Millisecond, 0, -1
+	cfg.TimerPoll, cfg.TimerLease, cfg.Parallel, cfg.Linger, cfg.TicketsFrom = 0, time.Millisecond, 0, -1, "yesterday"
 	err := cfg.Validate()
-	for _, want := range []string{"-timer-poll 0s: must be positive", "-timer-lease 1ms: must be at least 1s", "-parallel 0: must be at least 1", "-batch-linger -1ns: must not be negative"} {
+	for _, want := range []string{"-timer-poll 0s: must be positive", "-timer-lease 1ms: must be at least 1s", "-parallel 0: must be at least 1",
+		"-batch-linger -1ns: must not be negative", `-tickets-from "yesterday": want all or new`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want %q", err, want)
 		}

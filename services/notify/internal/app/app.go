@@ -60,6 +60,8 @@ type Config struct {
 	LogMax         int
 	DedupeWindow   time.Duration
 	StreamReplicas int
+	// EscalationsFrom is where a new ESCALATIONS durable starts: "new" or "all".
+	EscalationsFrom string
 
 	// OnListen, when set, receives the bound addresses (tests listen on port 0).
 	OnListen func(grpcAddr, httpAddr string)
@@ -86,6 +88,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Int(&c.LogMax, "delivery-log-max", 10000, "Deliveries kept in each tenant's delivery log; the oldest go first.")
 	s.Duration(&c.DedupeWindow, "dedupe-window", 7*24*time.Hour, "How long a change is remembered as routed to a receiver, so a redelivered change is not sent twice.")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the DEADLETTER stream (3 on a NATS cluster).")
+	s.String(&c.EscalationsFrom, "escalations-from", "new", "Where the ESCALATIONS consumer starts when it does not exist yet: new (changes from now on) or all (every change still in the stream, up to 30 days: a flood of old news). An existing consumer always goes on from where it was.")
 }
 
 // Validate reports settings that cannot work, naming the flag.
@@ -104,6 +107,9 @@ func (c Config) Validate() error {
 	}
 	if c.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("-ack-wait %s: must be at least 1s", c.AckWait))
+	}
+	if c.EscalationsFrom != "all" && c.EscalationsFrom != "new" {
+		errs = append(errs, fmt.Errorf("-escalations-from %q: want all or new", c.EscalationsFrom))
 	}
 	for name, n := range map[string]int{"batch-max": c.BatchMax, "timer-shards": c.TimerShards, "delivery-log-max": c.LogMax} {
 		if n < 1 {
@@ -180,6 +186,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		changes := consume.New(js, consume.Config{
 			Service: Name, Stream: natsconn.EscalationsStream, Durable: cfg.Durable, Filter: "escalations.>",
 			Description: "notify: route and deliver escalation changes", BatchMax: cfg.BatchMax, Linger: cfg.Linger, AckWait: cfg.AckWait,
+			StartNew: cfg.EscalationsFrom == "new",
 		}, decodeChange, func(ctx context.Context, batch []consume.Decoded[*tpv1.EscalationChange]) error {
 			cs := make([]*tpv1.EscalationChange, len(batch))
 			for i, b := range batch {

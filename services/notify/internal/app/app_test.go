@@ -154,7 +154,7 @@ func (s *stack) config() Config {
 		Config:      shell.Config{Common: service.Common{NATSURL: s.natsURL, RedisURL: s.redisURL}, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
 		RoutingFile: s.routing, RoutingReload: 100 * time.Millisecond, Durable: "notify", BatchMax: 100, Linger: time.Millisecond,
 		AckWait: 5 * time.Second, TimerPoll: 20 * time.Millisecond, TimerLease: 2 * time.Second, TimerShards: 16, LogMax: 1000,
-		DedupeWindow: time.Hour, StreamReplicas: 1,
+		DedupeWindow: time.Hour, StreamReplicas: 1, EscalationsFrom: "all",
 		Backoff: dispatch.Options{BackoffBase: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond, Busy: 20 * time.Millisecond},
 	}
 }
@@ -597,8 +597,15 @@ func TestDefaultsAndHelp(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Errorf("defaults invalid: %v", err)
 	}
+	if cfg.EscalationsFrom != "new" {
+		t.Errorf("a new notify starts at %q, want new: a first start must not replay 30 days of escalations", cfg.EscalationsFrom)
+	}
+	cfg.EscalationsFrom = "last week"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `-escalations-from "last week": want all or new`) {
+		t.Errorf("Validate() = %v", err)
+	}
 	set.PrintUsage(&help)
-	for _, want := range []string{"TICKETPULSE_ROUTING_FILE", "TICKETPULSE_DELIVERY_LOG_MAX", "TICKETPULSE_DEDUPE_WINDOW", "NotificationService"} {
+	for _, want := range []string{"TICKETPULSE_ROUTING_FILE", "TICKETPULSE_DELIVERY_LOG_MAX", "TICKETPULSE_DEDUPE_WINDOW", "TICKETPULSE_ESCALATIONS_FROM", "NotificationService"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("-h lacks %q", want)
 		}
