@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -54,7 +55,13 @@ type App struct {
 	grpcLn  net.Listener
 	httpLn  net.Listener
 	closers []func()
+	// httpExtras add handlers to the HTTP mux (profiles, for instance) before it serves.
+	httpExtras []func(*http.ServeMux)
 }
+
+// HandleHTTP adds handlers to the HTTP server's mux beside /healthz, /readyz and /metrics; call
+// it before Serve.
+func (a *App) HandleHTTP(add func(*http.ServeMux)) { a.httpExtras = append(a.httpExtras, add) }
 
 // Run starts the service and serves until ctx ends. A clean stop returns nil.
 func Run(ctx context.Context, name string, cfg Config, log *slog.Logger) error {
@@ -139,6 +146,9 @@ func (a *App) Serve(ctx context.Context, register func(*grpc.Server, *health.Ser
 		register(gs, hs)
 	}
 	mux := serve.Mux(a.ready, a.tel.Metrics)
+	for _, add := range a.httpExtras {
+		add(mux)
+	}
 	g := serve.NewGroup(ctx)
 	g.Go(func(ctx context.Context) error { return serve.GRPC(ctx, a.grpcLn, gs, hs, a.log) })
 	g.Go(func(ctx context.Context) error { return serve.HTTP(ctx, a.httpLn, mux, a.log) })

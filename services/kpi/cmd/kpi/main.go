@@ -18,9 +18,7 @@ func main() {
 	var cfg app.Config
 	var sla string
 	register := func(s *envflag.Set) {
-		cfg.Common.Register(s, true)
-		s.String(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "Address of the gRPC server (KpiService, health, reflection).")
-		s.String(&cfg.HTTPAddr, "http-addr", "127.0.0.1:9190", "Address of the HTTP server (/healthz, /readyz, /metrics).")
+		cfg.Config.Register(s, "127.0.0.1:9090", "127.0.0.1:9190", "KpiService, health, reflection")
 		s.String(&cfg.Durable, "durable", "kpi", "Name of the durable JetStream consumer; replicas share it.")
 		s.Int(&cfg.BatchMax, "batch-max", 500, "Most events written to Redis in one batch.")
 		s.Duration(&cfg.Linger, "batch-linger", 2*time.Millisecond, "How long to wait for more events once one arrived; keeps latency low when traffic is light.")

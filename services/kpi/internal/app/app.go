@@ -7,11 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
@@ -22,19 +23,15 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/snapshot"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
-	"github.com/ticketpulse/ticketpulse/services/platform/redisconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/serve"
-	"github.com/ticketpulse/ticketpulse/services/platform/service"
-	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
+	"github.com/ticketpulse/ticketpulse/services/platform/shell"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
 
 // Config is the kpi service's configuration.
 type Config struct {
-	service.Common
-	GRPCAddr         string
-	HTTPAddr         string
+	shell.Config
 	Durable          string
 	BatchMax         int
 	Linger           time.Duration
@@ -49,7 +46,7 @@ type Config struct {
 	RollupInterval   time.Duration
 
 	// OnListen, when set, receives the bound addresses (tests listen on port 0).
-	OnListen func(grpcAddr, httpAddr net.Addr)
+	OnListen func(grpcAddr, httpAddr string)
 	// WriteHook, when set, runs after each write-path step; an error aborts the batch there as a
 	// crash would. Tests only.
 	WriteHook func(step string) error
@@ -90,31 +87,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	tel, err := telemetry.Setup(ctx, "kpi", cfg.OTLPEndpoint)
+	a, err := shell.New(ctx, "kpi", cfg.Config, log)
 	if err != nil {
 		return err
 	}
-	defer tel.Shutdown(context.WithoutCancel(ctx))
-
-	nc, err := natsconn.Connect(cfg.NATSURL, "kpi", log)
+	js, err := jetstream.New(a.NATS())
 	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
+		a.Close()
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	for _, sc := range []jetstream.StreamConfig{natsconn.KPIConfig(cfg.StreamReplicas), natsconn.DeadletterConfig(cfg.StreamReplicas)} {
 		if _, err := natsconn.EnsureStream(ctx, js, sc); err != nil {
+			a.Close()
 			return err
 		}
 	}
-	rdb, err := redisconn.Open(ctx, cfg.RedisURL)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
+	rdb := a.Redis()
 
 	writer := store.NewWriter(rdb, func(string) contrib.SLA { return cfg.SLA }, cfg.Retention, log)
 	if cfg.WriteHook != nil {
@@ -127,44 +115,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cons, err := consumer.New(js, consumer.Config{
 		Durable: cfg.Durable, BatchMax: cfg.BatchMax, Linger: cfg.Linger, Workers: cfg.Workers,
 		AckWait: cfg.AckWait, SuspectAfter: cfg.SuspectAfter,
-	}, writer, healthy, dirty.add, tel.Meter, log)
+	}, writer, healthy, dirty.add, a.Meter(), log)
 	if err != nil {
+		a.Close()
 		return fmt.Errorf("consumer metrics: %w", err)
 	}
 
-	grpcLis, err := serve.Listen(cfg.GRPCAddr)
-	if err != nil {
-		return err
-	}
-	httpLis, err := serve.Listen(cfg.HTTPAddr)
-	if err != nil {
-		grpcLis.Close()
-		return err
-	}
 	if cfg.OnListen != nil {
-		cfg.OnListen(grpcLis.Addr(), httpLis.Addr())
+		cfg.OnListen(a.GRPCAddr(), a.HTTPAddr())
 	}
-	gs, hs := serve.NewGRPC()
-	tpv1.RegisterKpiServiceServer(gs, grpcapi.NewServer(reader, time.Now, log))
-	hs.SetServingStatus(tpv1.KpiService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	ready := func(ctx context.Context) error {
-		if !nc.IsConnected() {
-			return errors.New("nats not connected")
-		}
-		return healthy(ctx)
-	}
-
-	g := serve.NewGroup(ctx)
-	g.Go(func(ctx context.Context) error { return serve.GRPC(ctx, grpcLis, gs, hs, log) })
-	mux := serve.Mux(ready, tel.Metrics)
 	if cfg.Pprof {
-		serve.AddPprof(mux)
+		a.HandleHTTP(serve.AddPprof)
 	}
-	g.Go(func(ctx context.Context) error { return serve.HTTP(ctx, httpLis, mux, log) })
-	g.Go(cons.Run)
-	g.Go(func(ctx context.Context) error { return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, log) })
-	g.Go(func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, writer, log) })
-	return g.Wait()
+	register := func(gs *grpc.Server, hs *health.Server) {
+		tpv1.RegisterKpiServiceServer(gs, grpcapi.NewServer(reader, time.Now, log))
+		hs.SetServingStatus(tpv1.KpiService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	}
+	return a.Serve(ctx, register,
+		cons.Run,
+		func(ctx context.Context) error { return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, log) },
+		func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, writer, log) })
 }
 
 // dirtySet collects the agents and teams whose figures changed since the last snapshot round.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +28,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
+	"github.com/ticketpulse/ticketpulse/services/platform/shell"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -59,18 +59,18 @@ func newStack(t *testing.T) stack {
 func startKPI(t *testing.T, s stack, hook func(string) error) (tpv1.KpiServiceClient, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan net.Addr, 2)
+	addrs := make(chan string, 2)
 	cfg := Config{
-		Common:   service.Common{NATSURL: s.natsURL, RedisURL: s.redisURL},
-		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Durable: "kpi", BatchMax: 200,
+		Config:  shell.Config{Common: service.Common{NATSURL: s.natsURL, RedisURL: s.redisURL}, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
+		Durable: "kpi", BatchMax: 200,
 		Linger: time.Millisecond, Workers: 2, AckWait: 2 * time.Second, SuspectAfter: 5,
 		SLA: contrib.DefaultSLA(), SnapshotInterval: 100 * time.Millisecond, StreamReplicas: 1, RollupInterval: time.Second,
-		OnListen:  func(g, h net.Addr) { addrs <- g },
+		OnListen:  func(g, h string) { addrs <- g },
 		WriteHook: hook,
 	}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg, quiet) }()
-	var grpcAddr net.Addr
+	var grpcAddr string
 	select {
 	case grpcAddr = <-addrs:
 	case err := <-done:
@@ -78,7 +78,7 @@ func startKPI(t *testing.T, s stack, hook func(string) error) (tpv1.KpiServiceCl
 	case <-time.After(10 * time.Second):
 		t.Fatal("kpi did not start")
 	}
-	conn, err := grpc.NewClient(grpcAddr.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
