@@ -232,3 +232,39 @@ func TestServeStopsWhenAWorkerFails(t *testing.T) {
 		t.Errorf("Serve = %v, want the worker's error", err)
 	}
 }
+
+// Handlers added with HandleHTTP are served beside the health endpoints.
+func TestHandleHTTP(t *testing.T) {
+	d := newDeps(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := New(ctx, "test", testConfig(d.natsURL, d.redis.Addr), testLogger(t))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	a.HandleHTTP(func(mux *http.ServeMux) {
+		mux.HandleFunc("/extra", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("here")) })
+	})
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	var body []byte
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get("http://" + a.HTTPAddr() + "/extra")
+		if err == nil {
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/extra not served: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if string(body) != "here" {
+		t.Errorf("/extra answered %q", body)
+	}
+}
