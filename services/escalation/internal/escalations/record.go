@@ -11,7 +11,6 @@ package escalations
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -224,5 +223,3 @@ func MsgID(tenant, id string, seq int64) string {
 
 // Subject is the ESCALATIONS subject of a rule's changes.
 func StreamSubject(tenant, rule string) string { return "escalations." + tenant + "." + rule }
-
-func sameFacts(a, b []rules.Fact) bool { return slices.Equal(a, b) }

@@ -309,9 +309,9 @@ func TestCrashBetweenWriteStepsThenRestart(t *testing.T) {
 			stop() // the process is gone; its unacked events will be redelivered
 
 			client, _ := startKPI(t, s, nil)
-			k := waitKpis(t, client, "acme", window(start, start.Add(24*time.Hour)), func(k *tpv1.Kpis) bool { return k.GetCsatCount() >= 10 })
+			waitKpis(t, client, "acme", window(start, start.Add(24*time.Hour)), func(k *tpv1.Kpis) bool { return k.GetCsatCount() >= 10 })
 			time.Sleep(300 * time.Millisecond) // let any stray redelivery land before the final read
-			k = waitKpis(t, client, "acme", window(start, start.Add(24*time.Hour)), func(*tpv1.Kpis) bool { return true })
+			k := waitKpis(t, client, "acme", window(start, start.Add(24*time.Hour)), func(*tpv1.Kpis) bool { return true })
 			checkFigures(t, k, 10)
 		})
 	}

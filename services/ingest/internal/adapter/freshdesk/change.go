@@ -19,8 +19,9 @@ func parseChange(s string) (change, error) {
 	if s == "" {
 		return change{}, nil
 	}
-	inner, ok := strings.CutPrefix(s, "{")
-	if inner, ok = strings.CutSuffix(inner, "}"); !ok || !strings.HasPrefix(s, "{") {
+	inner, opened := strings.CutPrefix(s, "{")
+	inner, closed := strings.CutSuffix(inner, "}")
+	if !opened || !closed {
 		return change{}, adapter.Malformed("triggered_event", "not of the form {name:value} or {name:{from:x,to:y}}: %q", adapter.Truncate(s, 60))
 	}
 	key, rest, ok := strings.Cut(inner, ":")
