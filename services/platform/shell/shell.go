@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
@@ -116,6 +117,21 @@ func (a *App) Close() { a.close() }
 
 // NATS is the service's NATS connection.
 func (a *App) NATS() *nats.Conn { return a.nc }
+
+// JetStream is a JetStream client on the service's connection, with the streams the service
+// owns created, or updated to these settings.
+func (a *App) JetStream(ctx context.Context, streams ...jetstream.StreamConfig) (jetstream.JetStream, error) {
+	js, err := jetstream.New(a.nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	for _, sc := range streams {
+		if _, err := natsconn.EnsureStream(ctx, js, sc); err != nil {
+			return nil, err
+		}
+	}
+	return js, nil
+}
 
 // Redis is the service's Redis client.
 func (a *App) Redis() *redis.Client { return a.rdb }

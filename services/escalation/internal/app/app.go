@@ -137,16 +137,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	js, err := jetstream.New(a.NATS())
+	js, err := a.JetStream(ctx, natsconn.EscalationsConfig(cfg.StreamReplicas), natsconn.DeadletterConfig(cfg.StreamReplicas))
 	if err != nil {
 		a.Close()
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	for _, sc := range []jetstream.StreamConfig{natsconn.EscalationsConfig(cfg.StreamReplicas), natsconn.DeadletterConfig(cfg.StreamReplicas)} {
-		if _, err := natsconn.EnsureStream(ctx, js, sc); err != nil {
-			a.Close()
-			return err
-		}
+		return err
 	}
 	rdb := a.Redis()
 	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }

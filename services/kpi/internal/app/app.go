@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -91,16 +90,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	js, err := jetstream.New(a.NATS())
+	js, err := a.JetStream(ctx, natsconn.KPIConfig(cfg.StreamReplicas), natsconn.DeadletterConfig(cfg.StreamReplicas))
 	if err != nil {
 		a.Close()
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	for _, sc := range []jetstream.StreamConfig{natsconn.KPIConfig(cfg.StreamReplicas), natsconn.DeadletterConfig(cfg.StreamReplicas)} {
-		if _, err := natsconn.EnsureStream(ctx, js, sc); err != nil {
-			a.Close()
-			return err
-		}
+		return err
 	}
 	rdb := a.Redis()
 

@@ -145,12 +145,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	js, err := jetstream.New(a.NATS())
+	js, err := a.JetStream(ctx, natsconn.DeadletterConfig(cfg.StreamReplicas))
 	if err != nil {
-		a.Close()
-		return fmt.Errorf("jetstream: %w", err)
-	}
-	if _, err := natsconn.EnsureStream(ctx, js, natsconn.DeadletterConfig(cfg.StreamReplicas)); err != nil {
 		a.Close()
 		return err
 	}
