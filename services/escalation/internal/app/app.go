@@ -87,34 +87,19 @@ func (c *Config) Register(s *envflag.Set) {
 
 // Validate reports settings that cannot work, naming the flag.
 func (c Config) Validate() error {
-	var errs []error
-	positive := func(name string, d time.Duration) {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("-%s %s: must be positive", name, d))
-		}
-	}
-	positive("rules-reload", c.RulesReload)
-	if c.Linger < 0 {
-		errs = append(errs, fmt.Errorf("-batch-linger %s: must not be negative", c.Linger))
-	}
-	positive("timer-poll", c.TimerPoll)
-	positive("escalation-retention", c.Retention)
-	positive("ticket-retention", c.TicketRetention)
-	if c.TimerLease < time.Second {
-		errs = append(errs, fmt.Errorf("-timer-lease %s: must be at least 1s", c.TimerLease))
-	}
-	if c.AckWait < time.Second {
-		errs = append(errs, fmt.Errorf("-ack-wait %s: must be at least 1s", c.AckWait))
-	}
-	if c.TicketsFrom != "all" && c.TicketsFrom != "new" {
-		errs = append(errs, fmt.Errorf("-tickets-from %q: want all or new", c.TicketsFrom))
-	}
-	for name, n := range map[string]int{"batch-max": c.BatchMax, "timer-shards": c.TimerShards, "parallel": c.Parallel} {
-		if n < 1 {
-			errs = append(errs, fmt.Errorf("-%s %d: must be at least 1", name, n))
-		}
-	}
-	return errors.Join(errs...)
+	var v envflag.Checks
+	v.Positive("rules-reload", c.RulesReload)
+	v.NotNegative("batch-linger", c.Linger)
+	v.Positive("timer-poll", c.TimerPoll)
+	v.Positive("escalation-retention", c.Retention)
+	v.Positive("ticket-retention", c.TicketRetention)
+	v.AtLeast("timer-lease", c.TimerLease, time.Second)
+	v.AtLeast("ack-wait", c.AckWait, time.Second)
+	v.OneOf("tickets-from", c.TicketsFrom, "all", "new")
+	v.AtLeastN("batch-max", c.BatchMax, 1)
+	v.AtLeastN("timer-shards", c.TimerShards, 1)
+	v.AtLeastN("parallel", c.Parallel, 1)
+	return v.Err()
 }
 
 // Run serves until ctx ends, then stops consuming and firing, finishes what is in hand and

@@ -4,7 +4,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/query"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/snapshot"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
+	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/serve"
 	"github.com/ticketpulse/ticketpulse/services/platform/shell"
@@ -53,32 +53,16 @@ type Config struct {
 
 // Validate reports settings that cannot work, naming the flag.
 func (c Config) Validate() error {
-	var errs []error
-	if c.BatchMax < 1 {
-		errs = append(errs, fmt.Errorf("-batch-max %d: must be at least 1", c.BatchMax))
-	}
-	if c.Workers < 1 {
-		errs = append(errs, fmt.Errorf("-workers %d: must be at least 1", c.Workers))
-	}
-	if c.Linger < 0 {
-		errs = append(errs, fmt.Errorf("-batch-linger %s: must not be negative", c.Linger))
-	}
-	if c.AckWait < time.Second {
-		errs = append(errs, fmt.Errorf("-ack-wait %s: must be at least 1s", c.AckWait))
-	}
-	if c.SuspectAfter < 2 {
-		errs = append(errs, fmt.Errorf("-suspect-after %d: must be at least 2", c.SuspectAfter))
-	}
-	if c.Retention < 0 {
-		errs = append(errs, fmt.Errorf("-bucket-retention %s: must not be negative", c.Retention))
-	}
-	if c.SnapshotInterval <= 0 {
-		errs = append(errs, fmt.Errorf("-snapshot-interval %s: must be positive", c.SnapshotInterval))
-	}
-	if c.RollupInterval <= 0 {
-		errs = append(errs, fmt.Errorf("-rollup-interval %s: must be positive", c.RollupInterval))
-	}
-	return errors.Join(errs...)
+	var v envflag.Checks
+	v.AtLeastN("batch-max", c.BatchMax, 1)
+	v.AtLeastN("workers", c.Workers, 1)
+	v.NotNegative("batch-linger", c.Linger)
+	v.AtLeast("ack-wait", c.AckWait, time.Second)
+	v.AtLeastN("suspect-after", c.SuspectAfter, 2)
+	v.NotNegative("bucket-retention", c.Retention)
+	v.Positive("snapshot-interval", c.SnapshotInterval)
+	v.Positive("rollup-interval", c.RollupInterval)
+	return v.Err()
 }
 
 // Run serves until ctx ends, then stops consuming, finishes the batches in hand and shuts down.

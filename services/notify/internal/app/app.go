@@ -5,7 +5,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -93,30 +92,18 @@ func (c *Config) Register(s *envflag.Set) {
 
 // Validate reports settings that cannot work, naming the flag.
 func (c Config) Validate() error {
-	var errs []error
-	for name, d := range map[string]time.Duration{"routing-reload": c.RoutingReload, "timer-poll": c.TimerPoll, "dedupe-window": c.DedupeWindow} {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("-%s %s: must be positive", name, d))
-		}
-	}
-	if c.Linger < 0 {
-		errs = append(errs, fmt.Errorf("-batch-linger %s: must not be negative", c.Linger))
-	}
-	if c.TimerLease < time.Second {
-		errs = append(errs, fmt.Errorf("-timer-lease %s: must be at least 1s", c.TimerLease))
-	}
-	if c.AckWait < time.Second {
-		errs = append(errs, fmt.Errorf("-ack-wait %s: must be at least 1s", c.AckWait))
-	}
-	if c.EscalationsFrom != "all" && c.EscalationsFrom != "new" {
-		errs = append(errs, fmt.Errorf("-escalations-from %q: want all or new", c.EscalationsFrom))
-	}
-	for name, n := range map[string]int{"batch-max": c.BatchMax, "timer-shards": c.TimerShards, "delivery-log-max": c.LogMax} {
-		if n < 1 {
-			errs = append(errs, fmt.Errorf("-%s %d: must be at least 1", name, n))
-		}
-	}
-	return errors.Join(errs...)
+	var v envflag.Checks
+	v.Positive("routing-reload", c.RoutingReload)
+	v.Positive("timer-poll", c.TimerPoll)
+	v.Positive("dedupe-window", c.DedupeWindow)
+	v.NotNegative("batch-linger", c.Linger)
+	v.AtLeast("timer-lease", c.TimerLease, time.Second)
+	v.AtLeast("ack-wait", c.AckWait, time.Second)
+	v.OneOf("escalations-from", c.EscalationsFrom, "all", "new")
+	v.AtLeastN("batch-max", c.BatchMax, 1)
+	v.AtLeastN("timer-shards", c.TimerShards, 1)
+	v.AtLeastN("delivery-log-max", c.LogMax, 1)
+	return v.Err()
 }
 
 // Run serves until ctx ends, then stops consuming and firing, waits for the sends in flight and
