@@ -124,22 +124,23 @@ func (e *Engine) Tickets(ctx context.Context, evs []*tpv1.TicketEvent) error {
 	if len(order) == 0 {
 		return nil
 	}
-	pipe := e.rdb.Pipeline()
-	for _, k := range order {
-		key := eventsKey(k.tenant, k.ticket)
-		for _, ev := range byTicket[k] {
-			data, err := proto.Marshal(compact(ev))
-			if err != nil {
-				return fmt.Errorf("encode event %s: %w", ev.GetId(), err)
+	// Storing the events and loading the tickets back go in one round trip: the pipeline runs in
+	// order, so each ticket is read with its new events.
+	store := func(pipe redis.Pipeliner) error {
+		for _, k := range order {
+			key := eventsKey(k.tenant, k.ticket)
+			for _, ev := range byTicket[k] {
+				data, err := proto.Marshal(compact(ev))
+				if err != nil {
+					return fmt.Errorf("encode event %s: %w", ev.GetId(), err)
+				}
+				pipe.HSetNX(ctx, key, ev.GetId(), data)
 			}
-			pipe.HSetNX(ctx, key, ev.GetId(), data)
+			pipe.Expire(ctx, key, e.opts.TicketRetention)
 		}
-		pipe.Expire(ctx, key, e.opts.TicketRetention)
+		return nil
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("store ticket events: %w", err)
-	}
-	return errors.Join(e.judgeTickets(ctx, order)...)
+	return errors.Join(e.judgeTickets(ctx, order, store)...)
 }
 
 // compact keeps what the rules read; the rest of an event (source, received_at) is not stored.
@@ -202,13 +203,18 @@ func ticketRules(t *rules.Tenant) []string {
 	return names
 }
 
-// judgeTickets judges the tickets at this instant: one round trip loads every ticket's events
-// and which of its rules ever escalated, then each ticket is judged and reconciled in parallel,
-// and the timers and outboxes of all of them are settled together. It returns one error per
-// ticket.
-func (e *Engine) judgeTickets(ctx context.Context, ks []ticketKey) []error {
+// judgeTickets judges the tickets at this instant: one round trip (after the writes before
+// queues, if any) loads every ticket's events and which of its rules ever escalated, then each
+// ticket is judged and reconciled in parallel, and the timers and outboxes of all of them are
+// settled together. It returns one error per ticket.
+func (e *Engine) judgeTickets(ctx context.Context, ks []ticketKey, before func(redis.Pipeliner) error) []error {
 	errs := make([]error, len(ks))
 	pipe := e.rdb.Pipeline()
+	if before != nil {
+		if err := before(pipe); err != nil {
+			return fill(errs, err)
+		}
+	}
 	evCmds := make([]*redis.MapStringStringCmd, len(ks))
 	known := make([]map[string]*redis.IntCmd, len(ks))
 	for i, k := range ks {
@@ -224,7 +230,7 @@ func (e *Engine) judgeTickets(ctx context.Context, ks []ticketKey) []error {
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return fill(errs, fmt.Errorf("load ticket events: %w", err))
+		return fill(errs, fmt.Errorf("store and load ticket events: %w", err))
 	}
 	o := newOutcome()
 	var wg sync.WaitGroup
@@ -383,7 +389,7 @@ func (e *Engine) Fire(ctx context.Context, cs []timers.Claimed) []error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			terrs := e.judgeTickets(ctx, tickets)
+			terrs := e.judgeTickets(ctx, tickets, nil)
 			for i, n := range claimTicket {
 				if n >= 0 {
 					errs[i] = terrs[n]
@@ -416,18 +422,14 @@ func (e *Engine) Fire(ctx context.Context, cs []timers.Claimed) []error {
 }
 
 func (e *Engine) raise(ctx context.Context, tenant, id string, o *outcome) error {
-	var pol *rules.EscalationPolicy
-	cur, err := e.store.Get(ctx, tenant, id)
-	if errors.Is(err, escalations.ErrNotFound) {
+	policyOf := func(name string) *rules.EscalationPolicy {
+		if t := e.tenant(tenant); t != nil {
+			pol, _ := t.EscalationPolicy(name)
+			return pol
+		}
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	if t := e.tenant(tenant); t != nil {
-		pol, _ = t.EscalationPolicy(cur.Policy)
-	}
-	rec, err := e.store.Raise(ctx, tenant, id, pol, e.now())
+	rec, err := e.store.Raise(ctx, tenant, id, policyOf, e.now())
 	if err != nil {
 		return err
 	}

@@ -159,8 +159,9 @@ func labels(v Verdict) map[string]string {
 }
 
 // Raise raises an open, unacknowledged escalation whose RaiseAt has come to its next level, or
-// repeats its last level; pol is its escalation policy as the rules file now has it.
-func (s *Store) Raise(ctx context.Context, tenant, id string, pol *rules.EscalationPolicy, now time.Time) (*Record, error) {
+// repeats its last level; policyOf gives its escalation policy, by name, as the rules file now
+// has it (nil when gone). An unknown escalation is nil, not an error: its timer outlived it.
+func (s *Store) Raise(ctx context.Context, tenant, id string, policyOf func(name string) *rules.EscalationPolicy, now time.Time) (*Record, error) {
 	rule, subj, n, err := ParseID(id)
 	if err != nil {
 		return nil, err
@@ -169,6 +170,7 @@ func (s *Store) Raise(ctx context.Context, tenant, id string, pol *rules.Escalat
 		if cur == nil || cur.State != tpv1.EscalationState_ESCALATION_STATE_OPEN || cur.RaiseAt.IsZero() || now.Before(cur.RaiseAt) {
 			return cur, ptr, false
 		}
+		pol := policyOf(cur.Policy)
 		level, note := cur.Level, "not acknowledged: repeating the last level"
 		if pol != nil && int(level) < len(pol.Levels) {
 			level, note = level+1, "not acknowledged in time"

@@ -40,6 +40,8 @@ const (
 	critical = tpv1.Severity_SEVERITY_CRITICAL
 )
 
+func leadsPolicy(string) *rules.EscalationPolicy { return leads }
+
 func verdict(active bool, sev tpv1.Severity, version int64, at time.Time) Verdict {
 	return Verdict{
 		Tenant: "acme", Rule: "sla-first-response", Subject: ticket, Active: active, Severity: sev,
@@ -113,19 +115,19 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("stale verdict: %v %+v", err, r)
 	}
 	// Raised without acknowledgement: level 2, then the last level repeats every hour.
-	if r, err = s.Raise(ctx, "acme", wantID, leads, t0.Add(14*time.Minute)); err != nil || r.Level != 1 {
+	if r, err = s.Raise(ctx, "acme", wantID, leadsPolicy, t0.Add(14*time.Minute)); err != nil || r.Level != 1 {
 		t.Fatalf("raise before the timeout: %v level %d", err, r.Level)
 	}
-	r, err = s.Raise(ctx, "acme", wantID, leads, t0.Add(15*time.Minute))
+	r, err = s.Raise(ctx, "acme", wantID, leadsPolicy, t0.Add(15*time.Minute))
 	if err != nil || r.Level != 2 || r.Labels["targets"] != "manager,director" || !r.RaiseAt.Equal(t0.Add(45*time.Minute)) {
 		t.Fatalf("raise: %v %+v", err, r)
 	}
-	r, err = s.Raise(ctx, "acme", wantID, leads, t0.Add(45*time.Minute))
+	r, err = s.Raise(ctx, "acme", wantID, leadsPolicy, t0.Add(45*time.Minute))
 	if err != nil || r.Level != 2 || !r.RaiseAt.Equal(t0.Add(105*time.Minute)) {
 		t.Fatalf("repeat of the last level: %v level %d raise %v", err, r.Level, r.RaiseAt)
 	}
 	// A second Raise for the same due time (a redelivered timer) changes nothing.
-	if r, err = s.Raise(ctx, "acme", wantID, leads, t0.Add(46*time.Minute)); err != nil || r.Seq != 4 {
+	if r, err = s.Raise(ctx, "acme", wantID, leadsPolicy, t0.Add(46*time.Minute)); err != nil || r.Seq != 4 {
 		t.Fatalf("redelivered raise: %v seq %d", err, r.Seq)
 	}
 	// Acknowledged: raising stops.
@@ -136,7 +138,7 @@ func TestLifecycle(t *testing.T) {
 	if _, err := s.Acknowledge(ctx, "acme", wantID, "lea", "", t0.Add(51*time.Minute)); !errors.Is(err, ErrAcknowledged) {
 		t.Errorf("second acknowledge: %v", err)
 	}
-	if r, err = s.Raise(ctx, "acme", wantID, leads, t0.Add(3*time.Hour)); err != nil || r.Seq != 5 {
+	if r, err = s.Raise(ctx, "acme", wantID, leadsPolicy, t0.Add(3*time.Hour)); err != nil || r.Seq != 5 {
 		t.Errorf("raise after ack: %v seq %d", err, r.Seq)
 	}
 	// The reply comes: the condition clears and the escalation is resolved by the system.
@@ -188,6 +190,10 @@ func TestLifecycle(t *testing.T) {
 	}
 	if _, err := s.Acknowledge(ctx, "acme", "sla-first-response.t.T-78.1", "lea", "", t0); !errors.Is(err, ErrNotFound) {
 		t.Errorf("acknowledge unknown: %v", err)
+	}
+	// A raise timer that outlived its escalation changes nothing and is no error.
+	if r, err := s.Raise(ctx, "acme", "sla-first-response.t.T-78.1", leadsPolicy, t0.Add(time.Hour)); err != nil || r != nil {
+		t.Errorf("raise unknown: %v %+v", err, r)
 	}
 }
 
