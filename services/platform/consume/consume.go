@@ -12,10 +12,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/deadletter"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 )
 
 // Config names and tunes one consumer.
@@ -84,7 +84,7 @@ func New[T any](js jetstream.JetStream, cfg Config, decode func(jetstream.Msg) (
 
 // Run consumes until ctx ends.
 func (c *Consumer[T]) Run(ctx context.Context) error {
-	stream, err := natsconn.WaitStream(ctx, c.js, c.cfg.Stream, c.log)
+	st, err := stream.Wait(ctx, c.js, c.cfg.Stream, c.log)
 	if ctx.Err() != nil {
 		return nil // stopped before it started: not a failure
 	}
@@ -106,14 +106,14 @@ func (c *Consumer[T]) Run(ctx context.Context) error {
 	case c.cfg.StartNew:
 		cc.DeliverPolicy = jetstream.DeliverNewPolicy
 	}
-	if existing, err := stream.Consumer(ctx, c.cfg.Durable); err == nil {
+	if existing, err := st.Consumer(ctx, c.cfg.Durable); err == nil {
 		// A durable's start cannot change once it exists (JetStream refuses the update); it goes
 		// on from where it was whatever this replica was told.
 		cc.DeliverPolicy = existing.CachedInfo().Config.DeliverPolicy
 		cc.OptStartSeq = existing.CachedInfo().Config.OptStartSeq
 		cc.OptStartTime = existing.CachedInfo().Config.OptStartTime
 	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, cc)
+	cons, err := st.CreateOrUpdateConsumer(ctx, cc)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -245,22 +245,14 @@ func (c *Consumer[T]) nak(_ context.Context, ds []Decoded[T]) {
 // deadLetter stores the message with the reason in DEADLETTER, then ends its delivery; if that
 // store fails the message is kept for redelivery rather than dropped.
 func (c *Consumer[T]) deadLetter(ctx context.Context, m jetstream.Msg, tenant, reason string, cause error) {
-	if tenant == "" {
-		tenant = "unknown"
-	}
-	out := nats.NewMsg("deadletter." + c.cfg.Service + "." + tenant)
-	out.Data = m.Data()
-	out.Header.Set("Ticketpulse-Reason", reason)
-	out.Header.Set("Ticketpulse-Error", cause.Error())
-	out.Header.Set("Ticketpulse-Subject", m.Subject())
+	l := deadletter.Letter{Service: c.cfg.Service, Tenant: tenant, Data: m.Data(), Reason: reason, Err: cause, Subject: m.Subject()}
 	if md, err := m.Metadata(); err == nil {
-		seq := strconv.FormatUint(md.Sequence.Stream, 10)
-		out.Header.Set("Ticketpulse-Stream-Seq", seq)
-		out.Header.Set(jetstream.MsgIDHeader, c.cfg.Service+"-"+c.cfg.Durable+"-"+seq)
+		l.StreamSeq = md.Sequence.Stream
+		l.MsgID = c.cfg.Service + "-" + c.cfg.Durable + "-" + strconv.FormatUint(md.Sequence.Stream, 10)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := c.js.PublishMsg(pctx, out); err != nil {
+	if err := deadletter.Publish(pctx, c.js, l); err != nil {
 		c.log.Error("dead letter not stored; message kept for redelivery", "subject", m.Subject(), "err", err)
 		_ = m.NakWithDelay(5 * time.Second)
 		return

@@ -14,7 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
@@ -59,10 +59,10 @@ func start(t *testing.T, js jetstream.JetStream, handle Handler[string], healthy
 	return r
 }
 
-func stream(t *testing.T) jetstream.JetStream {
+func workStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
 	_, url := testenv.NATS(t)
-	return testenv.JetStream(t, url, jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}}, natsconn.DeadletterConfig(1))
+	return testenv.JetStream(t, url, jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}}, stream.Deadletter(1))
 }
 
 func publish(t *testing.T, js jetstream.JetStream, bodies ...string) {
@@ -101,7 +101,7 @@ func pending(t *testing.T, js jetstream.JetStream) (acked uint64) {
 // A poison message is isolated and dead-lettered with its reason once it has failed alone
 // SuspectAfter times while the store is healthy; the others are handled and acked.
 func TestPoisonIsIsolated(t *testing.T) {
-	js := stream(t)
+	js := workStream(t)
 	var mu sync.Mutex
 	handled := map[string]int{}
 	r := start(t, js, func(_ context.Context, batch []Decoded[string]) error {
@@ -124,7 +124,7 @@ func TestPoisonIsIsolated(t *testing.T) {
 		return handled["acme:a"] > 0 && handled["acme:b"] > 0 && handled["acme:c"] > 0 && r.dead.Load() == 2
 	})
 	waitFor(t, "everything acked", func() bool { return pending(t, js) == 5 })
-	dl, err := js.Stream(context.Background(), natsconn.DeadletterStream)
+	dl, err := js.Stream(context.Background(), stream.DeadletterName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestPoisonIsIsolated(t *testing.T) {
 
 // While the store is down nothing is acked or dead-lettered; it is all handled once it is back.
 func TestOutageRedeliversEverything(t *testing.T) {
-	js := stream(t)
+	js := workStream(t)
 	var down atomic.Bool
 	down.Store(true)
 	var handled atomic.Int64
@@ -171,7 +171,7 @@ func TestOutageRedeliversEverything(t *testing.T) {
 
 // A batch in hand when the service stops is finished and acked, not abandoned.
 func TestStopFinishesTheBatchInHand(t *testing.T) {
-	js := stream(t)
+	js := workStream(t)
 	started := make(chan struct{})
 	var finished atomic.Bool
 	r := start(t, js, func(ctx context.Context, batch []Decoded[string]) error {
@@ -197,7 +197,7 @@ func TestStopFinishesTheBatchInHand(t *testing.T) {
 
 // StartNew skips what a new durable would otherwise replay; an existing durable keeps its place.
 func TestStartNew(t *testing.T) {
-	js := stream(t)
+	js := workStream(t)
 	publish(t, js, "acme:old-1", "acme:old-2")
 	var mu sync.Mutex
 	var seen []string

@@ -25,6 +25,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/redisconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/serve"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 )
 
@@ -126,7 +127,7 @@ func (a *App) JetStream(ctx context.Context, streams ...jetstream.StreamConfig) 
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	for _, sc := range streams {
-		if _, err := natsconn.EnsureStream(ctx, js, sc); err != nil {
+		if _, err := stream.Ensure(ctx, js, sc); err != nil {
 			return nil, err
 		}
 	}

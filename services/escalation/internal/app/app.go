@@ -11,12 +11,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/protobuf/proto"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/engine"
@@ -25,9 +23,9 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
-	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/eventcodec"
 	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
@@ -122,7 +120,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	js, err := a.JetStream(ctx, natsconn.EscalationsConfig(cfg.StreamReplicas), natsconn.DeadletterConfig(cfg.StreamReplicas))
+	js, err := a.JetStream(ctx, stream.Owned(Name, stream.Settings{Replicas: cfg.StreamReplicas})...)
 	if err != nil {
 		a.Close()
 		return err
@@ -142,10 +140,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}, log)
 
 	tickets := consume.New(js, consume.Config{
-		Service: Name, Stream: natsconn.TicketsStream, Durable: cfg.Durable, Filter: "tickets.>",
+		Service: Name, Stream: stream.TicketsName, Durable: cfg.Durable, Filter: stream.TicketsFilter,
 		Description: "escalation: SLA clocks and ticket rules", BatchMax: cfg.BatchMax, Linger: cfg.Linger, AckWait: cfg.AckWait,
 		StartNew: cfg.TicketsFrom == "new",
-	}, decodeTicketEvent, func(ctx context.Context, batch []consume.Decoded[*tpv1.TicketEvent]) error {
+	}, eventcodec.Decode, func(ctx context.Context, batch []consume.Decoded[*tpv1.TicketEvent]) error {
 		evs := make([]*tpv1.TicketEvent, len(batch))
 		for i, d := range batch {
 			evs[i] = d.Value
@@ -157,10 +155,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}, healthy, log)
 	snapshots := consume.New(js, consume.Config{
-		Service: Name, Stream: natsconn.KPIStream, Durable: cfg.KPIDurable, Filter: "kpi.>",
+		Service: Name, Stream: stream.KPIName, Durable: cfg.KPIDurable, Filter: stream.KPIFilter,
 		Description: "escalation: agent and team KPI rules", BatchMax: cfg.BatchMax, Linger: cfg.Linger, AckWait: cfg.AckWait,
 		DeliverLastPerSubject: true,
-	}, decodeSnapshot, func(ctx context.Context, batch []consume.Decoded[*tpv1.KpiSnapshot]) error {
+	}, eventcodec.DecodeSnapshot, func(ctx context.Context, batch []consume.Decoded[*tpv1.KpiSnapshot]) error {
 		var errs []error
 		for _, d := range batch {
 			errs = append(errs, eng.Snapshot(ctx, d.Value))
@@ -183,35 +181,6 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		func(ctx context.Context) error { return queue.Run(ctx, cfg.TimerPoll, now, eng.Fire) },
 		func(ctx context.Context) error { return watcher.run(ctx, cfg.RulesReload) },
 		func(ctx context.Context) error { return m.observePending(ctx, queue) })
-}
-
-var errInvalid = errors.New("invalid message")
-
-func decodeTicketEvent(m jetstream.Msg) (string, *tpv1.TicketEvent, error) {
-	ev := &tpv1.TicketEvent{}
-	if err := proto.Unmarshal(m.Data(), ev); err != nil {
-		return "", nil, fmt.Errorf("%w: %w", errInvalid, err)
-	}
-	switch {
-	case !idtoken.ValidTenant(ev.GetTenant()):
-		return "", nil, fmt.Errorf("%w: tenant %q", errInvalid, ev.GetTenant())
-	case ev.GetTicketId() == "" || ev.GetId() == "":
-		return ev.GetTenant(), nil, fmt.Errorf("%w: empty ticket_id or id", errInvalid)
-	case ev.GetOccurredAt() == nil:
-		return ev.GetTenant(), nil, fmt.Errorf("%w: no occurred_at", errInvalid)
-	}
-	return ev.GetTenant(), ev, nil
-}
-
-func decodeSnapshot(m jetstream.Msg) (string, *tpv1.KpiSnapshot, error) {
-	s := &tpv1.KpiSnapshot{}
-	if err := proto.Unmarshal(m.Data(), s); err != nil {
-		return "", nil, fmt.Errorf("%w: %w", errInvalid, err)
-	}
-	if !idtoken.ValidTenant(s.GetTenant()) || (s.GetScope() != "agent" && s.GetScope() != "team") || s.GetComputedAt() == nil {
-		return "", nil, fmt.Errorf("%w: snapshot tenant %q scope %q", errInvalid, s.GetTenant(), s.GetScope())
-	}
-	return s.GetTenant(), s, nil
 }
 
 // metrics of the service.

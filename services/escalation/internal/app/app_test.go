@@ -27,9 +27,9 @@ import (
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
@@ -89,7 +89,7 @@ type stack struct {
 func newStack(t *testing.T, redisAddr string) *stack {
 	t.Helper()
 	_, url := testenv.NATS(t)
-	js := testenv.JetStream(t, url, natsconn.TicketsConfig(0, 1), natsconn.KPIConfig(1))
+	js := testenv.JetStream(t, url, stream.Tickets(0, 1), stream.KPI(1))
 	rulesFile := filepath.Join(t.TempDir(), "rules.yaml")
 	if err := os.WriteFile(rulesFile, []byte(rulesYAML), 0o600); err != nil {
 		t.Fatal(err)
@@ -201,7 +201,7 @@ func (s *stack) changes(t *testing.T) []*tpv1.EscalationChange {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	stream, err := s.js.Stream(ctx, natsconn.EscalationsStream)
+	stream, err := s.js.Stream(ctx, stream.EscalationsName)
 	if err != nil {
 		return nil
 	}
@@ -654,7 +654,7 @@ func TestRulesReload(t *testing.T) {
 // An undecodable message on TICKETS goes to DEADLETTER with the reason and blocks nothing.
 func TestPoisonMessageIsDeadLettered(t *testing.T) {
 	s := newStack(t, "")
-	if _, err := natsconn.EnsureStream(context.Background(), s.js, natsconn.DeadletterConfig(1)); err != nil {
+	if _, err := stream.Ensure(context.Background(), s.js, stream.Deadletter(1)); err != nil {
 		t.Fatal(err)
 	}
 	s.start(t)
@@ -663,7 +663,7 @@ func TestPoisonMessageIsDeadLettered(t *testing.T) {
 	}
 	s.publish(t, createdAgo("T-5", s.clock.now(), 2*time.Hour))
 	waitFor(t, "the good event judged", func() bool { return len(s.changes(t)) >= 1 })
-	dl, err := s.js.Stream(context.Background(), natsconn.DeadletterStream)
+	dl, err := s.js.Stream(context.Background(), stream.DeadletterName)
 	if err != nil {
 		t.Fatal(err)
 	}

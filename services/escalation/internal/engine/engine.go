@@ -29,6 +29,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/ticketrules"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
@@ -340,7 +341,7 @@ func (e *Engine) settle(ctx context.Context, tenant string, rec *escalations.Rec
 // stored before the first failure.
 func (e *Engine) publish(ctx context.Context, tenant string, outbox []escalations.Pending) ([]escalations.Pending, error) {
 	for i, p := range outbox {
-		msg := &nats.Msg{Subject: escalations.StreamSubject(tenant, p.Rule), Data: p.Data, Header: nats.Header{}}
+		msg := &nats.Msg{Subject: stream.EscalationSubject(tenant, p.Rule), Data: p.Data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, escalations.MsgID(tenant, p.ID, p.Seq))
 		if _, err := e.pub.PublishMsg(ctx, msg); err != nil {
 			return outbox[:i], fmt.Errorf("publish %s: %w", msg.Subject, err)

@@ -18,7 +18,7 @@ import (
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
@@ -75,7 +75,7 @@ func (s *benchStack) usedMemory(b *testing.B) int64 {
 }
 
 func (s *benchStack) published(b *testing.B) uint64 {
-	st, err := s.js.Stream(context.Background(), natsconn.EscalationsStream)
+	st, err := s.js.Stream(context.Background(), stream.EscalationsName)
 	if err != nil {
 		b.Fatal(err)
 	}

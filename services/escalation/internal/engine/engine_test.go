@@ -18,7 +18,7 @@ import (
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
@@ -62,7 +62,7 @@ func (f *flaky) PublishMsg(ctx context.Context, m *nats.Msg, opts ...jetstream.P
 func escalationsStream(t testing.TB) jetstream.JetStream {
 	t.Helper()
 	_, url := testenv.NATS(t)
-	return testenv.JetStream(t, url, natsconn.EscalationsConfig(1))
+	return testenv.JetStream(t, url, stream.Escalations(1))
 }
 
 func ruleset(t testing.TB, yaml string) *atomic.Pointer[rules.Config] {
@@ -99,7 +99,7 @@ func newFixture(t *testing.T, yaml string) *fixture {
 
 func (f *fixture) stored(t *testing.T) uint64 {
 	t.Helper()
-	s, err := f.js.Stream(context.Background(), natsconn.EscalationsStream)
+	s, err := f.js.Stream(context.Background(), stream.EscalationsName)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -220,6 +220,3 @@ func SeverityWord(s tpv1.Severity) string {
 func MsgID(tenant, id string, seq int64) string {
 	return tenant + "/" + id + "/" + strconv.FormatInt(seq, 10)
 }
-
-// Subject is the ESCALATIONS subject of a rule's changes.
-func StreamSubject(tenant, rule string) string { return "escalations." + tenant + "." + rule }

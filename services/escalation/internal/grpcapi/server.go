@@ -18,7 +18,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
 	"github.com/ticketpulse/ticketpulse/services/platform/grpcerr"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 )
 
 // Page sizes of ListEscalations.
@@ -182,7 +182,7 @@ func (s *Server) storeErr(ctx context.Context, rpc, tenant string, err error) er
 
 // WatchEscalations streams the tenant's changes from now on, read from the ESCALATIONS stream
 // with an ordered consumer (no state on the server, nothing to clean up).
-func (s *Server) WatchEscalations(req *tpv1.WatchEscalationsRequest, stream grpc.ServerStreamingServer[tpv1.WatchEscalationsResponse]) error {
+func (s *Server) WatchEscalations(req *tpv1.WatchEscalationsRequest, srv grpc.ServerStreamingServer[tpv1.WatchEscalationsResponse]) error {
 	var v grpcerr.Violations
 	v.Tenant(req.GetTenant())
 	if r := req.GetRule(); r != "" && !idtoken.ValidTenant(r) {
@@ -191,12 +191,12 @@ func (s *Server) WatchEscalations(req *tpv1.WatchEscalationsRequest, stream grpc
 	if err := v.Err(); err != nil {
 		return err
 	}
-	ctx := stream.Context()
-	subject := escalations.StreamSubject(req.GetTenant(), ">")
+	ctx := srv.Context()
+	subject := stream.TenantEscalationsFilter(req.GetTenant())
 	if req.GetRule() != "" {
-		subject = escalations.StreamSubject(req.GetTenant(), req.GetRule())
+		subject = stream.EscalationSubject(req.GetTenant(), req.GetRule())
 	}
-	cons, err := s.js.OrderedConsumer(ctx, natsconn.EscalationsStream, jetstream.OrderedConsumerConfig{
+	cons, err := s.js.OrderedConsumer(ctx, stream.EscalationsName, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverNewPolicy,
 	})
 	if err != nil {
@@ -212,7 +212,7 @@ func (s *Server) WatchEscalations(req *tpv1.WatchEscalationsRequest, stream grpc
 		it.Stop()
 	}()
 	// Headers go out at once, so a client knows the watch is established before any change.
-	if err := stream.SendHeader(nil); err != nil {
+	if err := srv.SendHeader(nil); err != nil {
 		return err
 	}
 	for {
@@ -228,7 +228,7 @@ func (s *Server) WatchEscalations(req *tpv1.WatchEscalationsRequest, stream grpc
 			s.log.Error("undecodable escalation change", "subject", msg.Subject(), "err", err)
 			continue
 		}
-		if err := stream.Send(&tpv1.WatchEscalationsResponse{Change: c}); err != nil {
+		if err := srv.Send(&tpv1.WatchEscalationsResponse{Change: c}); err != nil {
 			return err
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/serve"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 )
 
@@ -187,11 +188,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for _, sc := range []jetstream.StreamConfig{
-		natsconn.TicketsConfig(cfg.StreamRetention, cfg.StreamReplicas),
-		natsconn.DeadletterConfig(cfg.StreamReplicas),
-	} {
-		if _, err := natsconn.EnsureStream(sctx, js, sc); err != nil {
+	for _, sc := range stream.Owned("ingest", stream.Settings{Replicas: cfg.StreamReplicas, TicketsRetention: cfg.StreamRetention}) {
+		if _, err := stream.Ensure(sctx, js, sc); err != nil {
 			return nil, err
 		}
 	}
@@ -255,8 +253,8 @@ func ready(nc *nats.Conn, js jetstream.JetStream) serve.ReadyFunc {
 		if st := nc.Status(); st != nats.CONNECTED {
 			return fmt.Errorf("nats connection %s", st)
 		}
-		if _, err := js.Stream(ctx, natsconn.TicketsStream); err != nil {
-			return fmt.Errorf("stream %s: %w", natsconn.TicketsStream, err)
+		if _, err := js.Stream(ctx, stream.TicketsName); err != nil {
+			return fmt.Errorf("stream %s: %w", stream.TicketsName, err)
 		}
 		return nil
 	}

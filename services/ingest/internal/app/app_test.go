@@ -23,7 +23,7 @@ import (
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
@@ -114,7 +114,7 @@ func jetStream(t *testing.T, natsURL string) jetstream.JetStream {
 // tickets connects a test client to the TICKETS stream.
 func tickets(t *testing.T, natsURL string) jetstream.Stream {
 	t.Helper()
-	s, err := jetStream(t, natsURL).Stream(context.Background(), natsconn.TicketsStream)
+	s, err := jetStream(t, natsURL).Stream(context.Background(), stream.TicketsName)
 	if err != nil {
 		t.Fatalf("stream: %v", err)
 	}
@@ -447,7 +447,7 @@ func TestJetStreamNotAcknowledging(t *testing.T) {
 
 func deleteTickets(t *testing.T, url string) {
 	t.Helper()
-	if err := jetStream(t, url).DeleteStream(context.Background(), natsconn.TicketsStream); err != nil {
+	if err := jetStream(t, url).DeleteStream(context.Background(), stream.TicketsName); err != nil {
 		t.Fatalf("delete stream: %v", err)
 	}
 }

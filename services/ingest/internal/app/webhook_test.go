@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
@@ -209,7 +209,7 @@ func TestWebhookNotStoredIsNotRemembered(t *testing.T) {
 	if got.status != http.StatusServiceUnavailable || got.header.Get("Retry-After") != "2" {
 		t.Fatalf("got %d (Retry-After %q) %s, want 503 with Retry-After 2", got.status, got.header.Get("Retry-After"), got.body)
 	}
-	if _, err := natsconn.EnsureStream(context.Background(), jetStream(t, url), natsconn.TicketsConfig(time.Hour, 1)); err != nil {
+	if _, err := stream.Ensure(context.Background(), jetStream(t, url), stream.Tickets(time.Hour, 1)); err != nil {
 		t.Fatal(err)
 	}
 	wantJSON(t, r.hook(t, "acme", "generic", body, signed("d-9", time.Now(), body)), 202, `{"accepted":["n-1"],"duplicates":0}`)

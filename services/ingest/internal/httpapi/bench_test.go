@@ -17,7 +17,7 @@ import (
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/publish"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
@@ -37,7 +37,7 @@ func benchJetStream(b *testing.B) *nats.Conn {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := natsconn.EnsureStream(context.Background(), js, natsconn.TicketsConfig(time.Hour, 1)); err != nil {
+	if _, err := stream.Ensure(context.Background(), js, stream.Tickets(time.Hour, 1)); err != nil {
 		b.Fatal(err)
 	}
 	return nc

@@ -11,12 +11,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
+	"github.com/ticketpulse/ticketpulse/services/platform/eventcodec"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
-	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 )
 
 // ErrUnavailable means JetStream did not acknowledge every event of a batch: NATS is
@@ -56,17 +54,6 @@ func New(nc *nats.Conn, o Options) (*Publisher, error) {
 	return &Publisher{nc: nc, js: js}, nil
 }
 
-// Subject is where an event is published: tickets.<tenant>.<type>.
-func Subject(ev *ticketpulsev1.TicketEvent) string {
-	return "tickets." + ev.GetTenant() + "." + canonical.TypeWord(ev.GetType())
-}
-
-// MsgID is the event's idempotency key in the stream: <tenant>/<source>/<id>. The id is last,
-// so its own slashes cannot make two keys collide.
-func MsgID(ev *ticketpulsev1.TicketEvent) string {
-	return ev.GetTenant() + "/" + ev.GetSource() + "/" + ev.GetId()
-}
-
 // Result describes an acknowledged batch.
 type Result struct {
 	// Duplicates counts events the stream already held (acknowledged with Duplicate set).
@@ -87,10 +74,7 @@ func (p *Publisher) Publish(ctx context.Context, events []*ticketpulsev1.TicketE
 			}
 			checked = t
 		}
-		if canonical.TypeWord(ev.GetType()) == "" {
-			return Result{}, fmt.Errorf("event %q: no subject for type %v", ev.GetId(), ev.GetType())
-		}
-		m, err := message(ctx, ev)
+		m, err := eventcodec.Encode(ctx, ev)
 		if err != nil {
 			return Result{}, err
 		}
@@ -129,15 +113,4 @@ func (p *Publisher) Publish(ctx context.Context, events []*ticketpulsev1.TicketE
 		}
 	}
 	return res, nil
-}
-
-func message(ctx context.Context, ev *ticketpulsev1.TicketEvent) (*nats.Msg, error) {
-	data, err := proto.Marshal(ev)
-	if err != nil {
-		return nil, fmt.Errorf("marshal event %q: %w", ev.GetId(), err)
-	}
-	m := &nats.Msg{Subject: Subject(ev), Data: data, Header: nats.Header{}}
-	m.Header.Set(jetstream.MsgIDHeader, MsgID(ev))
-	telemetry.Inject(ctx, m.Header)
-	return m, nil
 }

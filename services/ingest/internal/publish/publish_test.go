@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
@@ -20,36 +20,6 @@ func ev(tenant, source, id string, typ ticketpulsev1.EventType) *ticketpulsev1.T
 		Id: id, Tenant: tenant, Source: source, TicketId: "T-1", Type: typ,
 		OccurredAt: timestamppb.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)),
 		Actor:      &ticketpulsev1.Actor{Kind: ticketpulsev1.ActorKind_ACTOR_KIND_SYSTEM},
-	}
-}
-
-func TestSubjectAndMsgID(t *testing.T) {
-	tests := []struct {
-		name        string
-		give        *ticketpulsev1.TicketEvent
-		wantSubject string
-		wantMsgID   string
-	}{
-		{
-			name:        "plain",
-			give:        ev("acme", "generic", "evt-1", ticketpulsev1.EventType_EVENT_TYPE_AGENT_MESSAGE),
-			wantSubject: "tickets.acme.agent_message", wantMsgID: "acme/generic/evt-1",
-		},
-		{
-			name:        "id with subject characters stays out of the subject",
-			give:        ev("globex", "zendesk", "a.b*>/ü", ticketpulsev1.EventType_EVENT_TYPE_SATISFACTION_RATED),
-			wantSubject: "tickets.globex.satisfaction_rated", wantMsgID: "globex/zendesk/a.b*>/ü",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Subject(tt.give); got != tt.wantSubject {
-				t.Errorf("Subject = %q; want %q", got, tt.wantSubject)
-			}
-			if got := MsgID(tt.give); got != tt.wantMsgID {
-				t.Errorf("MsgID = %q; want %q", got, tt.wantMsgID)
-			}
-		})
 	}
 }
 
@@ -64,7 +34,7 @@ func TestPublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stream, err := natsconn.EnsureStream(context.Background(), js, natsconn.TicketsConfig(time.Hour, 1))
+	st, err := stream.Ensure(context.Background(), js, stream.Tickets(time.Hour, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +92,7 @@ func TestPublish(t *testing.T) {
 			if res.Duplicates != tt.wantDuplicates {
 				t.Errorf("Duplicates = %d; want %d", res.Duplicates, tt.wantDuplicates)
 			}
-			info, err := stream.Info(context.Background())
+			info, err := st.Info(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}

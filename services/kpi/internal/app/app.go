@@ -21,9 +21,9 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/snapshot"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/serve"
 	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
@@ -74,7 +74,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	js, err := a.JetStream(ctx, natsconn.KPIConfig(cfg.StreamReplicas), natsconn.DeadletterConfig(cfg.StreamReplicas))
+	js, err := a.JetStream(ctx, stream.Owned("kpi", stream.Settings{Replicas: cfg.StreamReplicas})...)
 	if err != nil {
 		a.Close()
 		return err

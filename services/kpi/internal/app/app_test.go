@@ -26,9 +26,9 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -284,7 +284,7 @@ func TestCrashBetweenWriteStepsThenRestart(t *testing.T) {
 			defer nc.Close()
 			js, _ := jetstream.New(nc)
 			ctx := context.Background()
-			if _, err := natsconn.EnsureStream(ctx, js, natsconn.TicketsConfig(0, 1)); err != nil {
+			if _, err := stream.Ensure(ctx, js, stream.Tickets(0, 1)); err != nil {
 				t.Fatal(err)
 			}
 			var crashes atomic.Int32
@@ -376,7 +376,7 @@ func TestKillNineMidBacklogThenRestart(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx := context.Background()
-	if _, err := natsconn.EnsureStream(ctx, js, natsconn.TicketsConfig(0, 1)); err != nil {
+	if _, err := stream.Ensure(ctx, js, stream.Tickets(0, 1)); err != nil {
 		t.Fatal(err)
 	}
 	const tickets = 300
@@ -408,7 +408,7 @@ func TestKillNineMidBacklogThenRestart(t *testing.T) {
 	// Kill it once it has acknowledged some of the backlog but not all of it.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		cons, err := js.Consumer(ctx, natsconn.TicketsStream, "kpi")
+		cons, err := js.Consumer(ctx, stream.TicketsName, "kpi")
 		if err == nil {
 			if info, err := cons.Info(ctx); err == nil && info.AckFloor.Stream > 50 {
 				if info.AckFloor.Stream >= tickets*5 {

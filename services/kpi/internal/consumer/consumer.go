@@ -6,22 +6,17 @@ package consumer
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
-	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
-
-	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/eventcodec"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 )
 
 // Writer is the write path the consumer feeds.
@@ -74,7 +69,7 @@ func New(js jetstream.JetStream, cfg Config, w Writer, healthy func(context.Cont
 		return nil, err
 	}
 	c.inner = consume.New(js, consume.Config{
-		Service: "kpi", Stream: natsconn.TicketsStream, Durable: cfg.Durable, Filter: "tickets.>", Description: "KPI write path",
+		Service: "kpi", Stream: stream.TicketsName, Durable: cfg.Durable, Filter: stream.TicketsFilter, Description: "KPI write path",
 		BatchMax: cfg.BatchMax, Linger: cfg.Linger, AckWait: cfg.AckWait, SuspectAfter: cfg.SuspectAfter, Workers: cfg.Workers,
 	}, decode, c.write, healthy, log)
 	c.inner.OnDeadLetter = func() { c.deadLettered.Add(context.Background(), 1) }
@@ -120,22 +115,10 @@ func (c *Consumer) write(ctx context.Context, batch []consume.Decoded[decoded]) 
 	return nil
 }
 
-var errInvalid = errors.New("invalid event")
-
 func decode(m jetstream.Msg) (string, decoded, error) {
-	var ev tpv1.TicketEvent
-	if err := proto.Unmarshal(m.Data(), &ev); err != nil {
-		return "", decoded{}, fmt.Errorf("%w: %w", errInvalid, err)
+	tenant, ev, err := eventcodec.Decode(m)
+	if err != nil {
+		return tenant, decoded{}, err
 	}
-	switch {
-	case !idtoken.ValidTenant(ev.GetTenant()):
-		return "", decoded{}, fmt.Errorf("%w: tenant %q", errInvalid, ev.GetTenant())
-	case ev.GetTicketId() == "":
-		return ev.GetTenant(), decoded{}, fmt.Errorf("%w: empty ticket_id", errInvalid)
-	case ev.GetId() == "":
-		return ev.GetTenant(), decoded{}, fmt.Errorf("%w: empty id", errInvalid)
-	case ev.GetOccurredAt() == nil:
-		return ev.GetTenant(), decoded{}, fmt.Errorf("%w: no occurred_at", errInvalid)
-	}
-	return ev.GetTenant(), decoded{ticket: ev.GetTicketId(), event: contrib.FromProto(&ev)}, nil
+	return tenant, decoded{ticket: ev.GetTicketId(), event: contrib.FromProto(ev)}, nil
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -34,7 +34,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 func setup(t *testing.T) (jetstream.JetStream, context.Context) {
 	t.Helper()
 	_, url := testenv.NATS(t)
-	return testenv.JetStream(t, url, natsconn.TicketsConfig(0, 1), natsconn.DeadletterConfig(1)), context.Background()
+	return testenv.JetStream(t, url, stream.Tickets(0, 1), stream.Deadletter(1)), context.Background()
 }
 
 func run(t *testing.T, js jetstream.JetStream, rdb redis.UniversalClient) {
@@ -97,7 +97,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func pending(t *testing.T, js jetstream.JetStream) uint64 {
 	t.Helper()
-	c, err := js.Consumer(context.Background(), natsconn.TicketsStream, "kpi")
+	c, err := js.Consumer(context.Background(), stream.TicketsName, "kpi")
 	if err != nil {
 		return 1
 	}
@@ -119,7 +119,7 @@ func TestUndecodableMessageIsDeadLetteredAndOthersProceed(t *testing.T) {
 
 	waitFor(t, "the good event to be counted", func() bool { return assignedOnDay(t, rdb) == 1 })
 	waitFor(t, "every message to be settled", func() bool { return pending(t, js) == 0 })
-	dl, err := js.Stream(ctx, natsconn.DeadletterStream)
+	dl, err := js.Stream(ctx, stream.DeadletterName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestEventWithoutTenantIsDeadLettered(t *testing.T) {
 	publish(t, js, "e1", tpv1.EventType_EVENT_TYPE_TICKET_ASSIGNED, 0, func(ev *tpv1.TicketEvent) { ev.Tenant = "Bad Tenant" })
 	run(t, js, rdb)
 	waitFor(t, "the message to be settled", func() bool { return pending(t, js) == 0 })
-	dl, _ := js.Stream(ctx, natsconn.DeadletterStream)
+	dl, _ := js.Stream(ctx, stream.DeadletterName)
 	if _, err := dl.GetLastMsgForSubject(ctx, "deadletter.kpi.unknown"); err != nil {
 		t.Fatalf("no dead letter: %v", err)
 	}
@@ -173,7 +173,7 @@ func TestRedisOutageLosesNothing(t *testing.T) {
 	}
 	waitFor(t, "both events counted after the outage", func() bool { return assignedOnDay(t, rdb) == 2 })
 	waitFor(t, "every message settled", func() bool { return pending(t, js) == 0 })
-	dl, _ := js.Stream(ctx, natsconn.DeadletterStream)
+	dl, _ := js.Stream(ctx, stream.DeadletterName)
 	if info, _ := dl.Info(ctx); info.State.Msgs != 0 {
 		t.Fatalf("%d messages dead-lettered during an outage", info.State.Msgs)
 	}

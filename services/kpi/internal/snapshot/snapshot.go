@@ -19,6 +19,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/query"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/window"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 )
 
@@ -60,11 +61,10 @@ func NewPublisher(r Reader, js jetstream.JetStream, now func() time.Time) *Publi
 // Subject is where the snapshot of scope s is published: kpi.<tenant>.agent.<id> or
 // kpi.<tenant>.team.<id>, the id escaped.
 func Subject(tenant string, s bucket.Scope) string {
-	kind := "agent"
 	if s.Kind == bucket.Team {
-		kind = "team"
+		return stream.TeamKPISubject(tenant, s.ID)
 	}
-	return "kpi." + tenant + "." + kind + "." + idtoken.Escape(s.ID)
+	return stream.AgentKPISubject(tenant, s.ID)
 }
 
 // Publish reads the figures of every agent and team over every window in one pipelined round

@@ -18,7 +18,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/query"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/query/querytest"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/window"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
@@ -46,7 +46,7 @@ func jetStream(t *testing.T, bare bool) (jetstream.JetStream, jetstream.Stream) 
 	if bare {
 		return js, nil
 	}
-	s, err := natsconn.EnsureStream(context.Background(), js, natsconn.KPIConfig(1))
+	s, err := stream.Ensure(context.Background(), js, stream.KPI(1))
 	if err != nil {
 		t.Fatal(err)
 	}

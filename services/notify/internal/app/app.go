@@ -27,8 +27,8 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/filewatch"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
@@ -132,7 +132,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	js, err := a.JetStream(ctx, natsconn.DeadletterConfig(cfg.StreamReplicas))
+	js, err := a.JetStream(ctx, stream.Owned(Name, stream.Settings{Replicas: cfg.StreamReplicas})...)
 	if err != nil {
 		a.Close()
 		return err
@@ -167,7 +167,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}}
 	if cfg.RoutingFile != "" {
 		changes := consume.New(js, consume.Config{
-			Service: Name, Stream: natsconn.EscalationsStream, Durable: cfg.Durable, Filter: "escalations.>",
+			Service: Name, Stream: stream.EscalationsName, Durable: cfg.Durable, Filter: stream.EscalationsFilter,
 			Description: "notify: route and deliver escalation changes", BatchMax: cfg.BatchMax, Linger: cfg.Linger, AckWait: cfg.AckWait,
 			StartNew: cfg.EscalationsFrom == "new",
 		}, decodeChange, func(ctx context.Context, batch []consume.Decoded[*tpv1.EscalationChange]) error {

@@ -32,9 +32,9 @@ import (
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/dispatch"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
@@ -141,7 +141,7 @@ func newStack(t *testing.T, routingYAML string) *stack {
 	t.Helper()
 	rdb := testenv.Redis(t)
 	_, url := testenv.NATS(t)
-	js := testenv.JetStream(t, url, natsconn.EscalationsConfig(1), natsconn.DeadletterConfig(1))
+	js := testenv.JetStream(t, url, stream.Escalations(1), stream.Deadletter(1))
 	file := filepath.Join(t.TempDir(), "routing.yaml")
 	if err := os.WriteFile(file, []byte(routingYAML), 0o600); err != nil {
 		t.Fatal(err)
@@ -345,7 +345,7 @@ func TestRetriesUntilDelivered(t *testing.T) {
 // deadLetters reads the DEADLETTER stream's notify messages.
 func (s *stack) deadLetters(t *testing.T) []*jetstream.RawStreamMsg {
 	t.Helper()
-	st, err := s.js.Stream(context.Background(), natsconn.DeadletterStream)
+	st, err := s.js.Stream(context.Background(), stream.DeadletterName)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/deliveries"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/receiver"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/routing"
+	"github.com/ticketpulse/ticketpulse/services/platform/deadletter"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
@@ -509,12 +510,8 @@ func (d *Dispatcher) fail(ctx context.Context, rec *deliveries.Record, a deliver
 	if err != nil {
 		return err
 	}
-	msg := nats.NewMsg("deadletter.notify." + rec.Tenant)
-	msg.Data = body
-	msg.Header.Set("Ticketpulse-Reason", reason)
-	msg.Header.Set("Ticketpulse-Delivery", rec.ID)
-	msg.Header.Set(jetstream.MsgIDHeader, "notify-"+rec.Tenant+"-"+rec.ID)
-	if _, err := d.pub.PublishMsg(ctx, msg); err != nil {
+	if err := deadletter.Publish(ctx, d.pub, deadletter.Letter{Service: "notify", Tenant: rec.Tenant, Data: body,
+		Reason: reason, Delivery: rec.ID, MsgID: "notify-" + rec.Tenant + "-" + rec.ID}); err != nil {
 		// Not dead-lettered yet: the delivery stays pending and its timer retries this.
 		return fmt.Errorf("dead-letter delivery %s: %w", rec.ID, err)
 	}

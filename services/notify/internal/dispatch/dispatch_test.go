@@ -19,7 +19,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/deliveries"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/receiver"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/routing"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
@@ -74,7 +74,7 @@ route:
 	}
 	rdb := testenv.Redis(t)
 	_, url := testenv.NATS(t)
-	js := testenv.JetStream(t, url, natsconn.DeadletterConfig(1))
+	js := testenv.JetStream(t, url, stream.Deadletter(1))
 	f.store = deliveries.New(rdb, time.Hour, 100)
 	f.queue = timers.New(rdb, timers.Options{Prefix: "tp:notify:"})
 	f.d = New(f.store, f.queue, js, rt, f.now, Options{}, quiet)

@@ -1,0 +1,91 @@
+// Package deadletter stores messages a service gave up on in the DEADLETTER stream
+// (DESIGN.md §3), on deadletter.<service>.<tenant>, with one set of headers for every service.
+package deadletter
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+)
+
+// Headers of a dead letter. A letter carries those it has a value for.
+const (
+	// HeaderReason says why it was given up, in words.
+	HeaderReason = "Ticketpulse-Reason"
+	// HeaderError is the error that made it fail.
+	HeaderError = "Ticketpulse-Error"
+	// HeaderSubject is the subject the message was consumed from.
+	HeaderSubject = "Ticketpulse-Subject"
+	// HeaderStreamSeq is its sequence in the stream it was consumed from.
+	HeaderStreamSeq = "Ticketpulse-Stream-Seq"
+	// HeaderDelivery is the id of the notification delivery that failed.
+	HeaderDelivery = "Ticketpulse-Delivery"
+)
+
+// UnknownTenant names the tenant of a message whose tenant could not be read.
+const UnknownTenant = "unknown"
+
+// Letter is one dead letter.
+type Letter struct {
+	// Service and Tenant name the subject: deadletter.<service>.<tenant>; an empty tenant is
+	// UnknownTenant.
+	Service, Tenant string
+	// Data is the body: the message as received, or a record of what failed.
+	Data []byte
+	// Reason and Err say why (HeaderReason, HeaderError).
+	Reason string
+	Err    error
+	// Subject and StreamSeq locate a consumed message (HeaderSubject, HeaderStreamSeq; 0 is none).
+	Subject   string
+	StreamSeq uint64
+	// Delivery is a failed notification delivery's id (HeaderDelivery).
+	Delivery string
+	// MsgID, when set, lets the stream drop the same letter stored twice (Nats-Msg-Id).
+	MsgID string
+}
+
+// Msg is the NATS message of l.
+func (l Letter) Msg() *nats.Msg {
+	tenant := l.Tenant
+	if tenant == "" {
+		tenant = UnknownTenant
+	}
+	m := nats.NewMsg(stream.DeadletterSubject(l.Service, tenant))
+	m.Data = l.Data
+	set := func(k, v string) {
+		if v != "" {
+			m.Header.Set(k, v)
+		}
+	}
+	set(HeaderReason, l.Reason)
+	if l.Err != nil {
+		set(HeaderError, l.Err.Error())
+	}
+	set(HeaderSubject, l.Subject)
+	if l.StreamSeq != 0 {
+		set(HeaderStreamSeq, strconv.FormatUint(l.StreamSeq, 10))
+	}
+	set(HeaderDelivery, l.Delivery)
+	set(jetstream.MsgIDHeader, l.MsgID)
+	return m
+}
+
+// Publisher stores messages in JetStream.
+type Publisher interface {
+	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+}
+
+// Publish stores l and returns once JetStream acknowledged it. Until then the letter is not
+// stored: the caller keeps the message or record for another try rather than dropping it.
+func Publish(ctx context.Context, p Publisher, l Letter) error {
+	m := l.Msg()
+	if _, err := p.PublishMsg(ctx, m); err != nil {
+		return fmt.Errorf("publish %s: %w", m.Subject, err)
+	}
+	return nil
+}

@@ -1,0 +1,182 @@
+// Package stream is DESIGN.md §3 in code: the JetStream streams the services share, their
+// settings, which service creates which, and the subjects published to them. Nothing else
+// spells a stream name or builds a subject.
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+)
+
+// Stream names.
+const (
+	TicketsName     = "TICKETS"
+	KPIName         = "KPI"
+	EscalationsName = "ESCALATIONS"
+	DeadletterName  = "DEADLETTER"
+)
+
+// Filter subjects: everything of one stream.
+const (
+	TicketsFilter     = "tickets.>"
+	KPIFilter         = "kpi.>"
+	EscalationsFilter = "escalations.>"
+	DeadletterFilter  = "deadletter.>"
+)
+
+// Tickets is the durable event log. Retention 0 keeps events forever.
+func Tickets(retention time.Duration, replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        TicketsName,
+		Description: "Canonical ticket events, the durable log every KPI is rebuilt from.",
+		Subjects:    []string{TicketsFilter},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      retention,
+		Replicas:    max(replicas, 1),
+		Duplicates:  2 * time.Minute,
+		Discard:     jetstream.DiscardOld,
+	}
+}
+
+// KPI keeps the latest snapshot per agent and team subject.
+func KPI(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              KPIName,
+		Description:       "Latest KPI snapshot per agent and team.",
+		Subjects:          []string{KPIFilter},
+		Storage:           jetstream.FileStorage,
+		MaxMsgsPerSubject: 1,
+		Replicas:          max(replicas, 1),
+		Discard:           jetstream.DiscardOld,
+	}
+}
+
+// Escalations is the log of escalation lifecycle changes that notify delivers. Its duplicate
+// window covers a change republished after a crash between storing and recording it (the
+// escalation service retries within seconds; ten minutes leaves room for a long outage).
+func Escalations(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        EscalationsName,
+		Description: "Escalation lifecycle changes: triggered, updated, raised, acknowledged, resolved.",
+		Subjects:    []string{EscalationsFilter},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      30 * 24 * time.Hour,
+		Replicas:    max(replicas, 1),
+		Duplicates:  10 * time.Minute,
+		Discard:     jetstream.DiscardOld,
+	}
+}
+
+// Deadletter holds messages a service gave up on, with the reason in headers.
+func Deadletter(replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        DeadletterName,
+		Description: "Messages that failed after the maximum deliveries, with the reason.",
+		Subjects:    []string{DeadletterFilter},
+		Storage:     jetstream.FileStorage,
+		MaxAge:      30 * 24 * time.Hour,
+		Replicas:    max(replicas, 1),
+	}
+}
+
+// Settings are the operator's stream settings.
+type Settings struct {
+	// Replicas of every stream (JetStream R1 or R3); below 1 means 1.
+	Replicas int
+	// TicketsRetention is the TICKETS stream's maximum age; 0 keeps events forever.
+	TicketsRetention time.Duration
+}
+
+// Owned lists the streams a service creates, or updates to these settings, when it starts. A
+// service owns the stream it publishes to, and every service that dead-letters owns DEADLETTER,
+// so whichever starts first creates it. Streams a service only reads it waits for (Wait). An
+// unknown service owns nothing.
+func Owned(service string, s Settings) []jetstream.StreamConfig {
+	dl := Deadletter(s.Replicas)
+	switch service {
+	case "ingest":
+		return []jetstream.StreamConfig{Tickets(s.TicketsRetention, s.Replicas), dl}
+	case "kpi":
+		return []jetstream.StreamConfig{KPI(s.Replicas), dl}
+	case "escalation":
+		return []jetstream.StreamConfig{Escalations(s.Replicas), dl}
+	case "notify":
+		return []jetstream.StreamConfig{dl}
+	}
+	return nil
+}
+
+// TicketSubject is where an event of a type is published: tickets.<tenant>.<type word>.
+func TicketSubject(tenant, typeWord string) string {
+	return "tickets." + tenant + "." + typeWord
+}
+
+// AgentKPISubject is the subject of an agent's KPI snapshot: kpi.<tenant>.agent.<escaped id>.
+func AgentKPISubject(tenant, agent string) string {
+	return "kpi." + tenant + ".agent." + idtoken.Escape(agent)
+}
+
+// TeamKPISubject is the subject of a team's KPI snapshot: kpi.<tenant>.team.<escaped id>.
+func TeamKPISubject(tenant, team string) string {
+	return "kpi." + tenant + ".team." + idtoken.Escape(team)
+}
+
+// EscalationSubject is the subject of a rule's escalation changes: escalations.<tenant>.<rule>.
+// Rule names come from the rules file, which restricts them to subject-safe words.
+func EscalationSubject(tenant, rule string) string {
+	return "escalations." + tenant + "." + rule
+}
+
+// TenantEscalationsFilter matches every escalation change of a tenant: escalations.<tenant>.>.
+func TenantEscalationsFilter(tenant string) string {
+	return EscalationSubject(tenant, ">")
+}
+
+// DeadletterSubject is where a service's dead letters of a tenant go:
+// deadletter.<service>.<tenant>.
+func DeadletterSubject(service, tenant string) string {
+	return "deadletter." + service + "." + tenant
+}
+
+// Ensure creates the stream or updates it to cfg.
+func Ensure(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.CreateOrUpdateStream(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+	}
+	return s, nil
+}
+
+// Wait waits until the named stream exists, so a consumer started before the stream's owner
+// comes up waits instead of failing.
+func Wait(ctx context.Context, js jetstream.JetStream, name string, log *slog.Logger) (jetstream.Stream, error) {
+	logged := false
+	for {
+		s, err := js.Stream(ctx, name)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+			return nil, fmt.Errorf("look up stream %s: %w", name, err)
+		}
+		if !logged {
+			log.Info("waiting for stream", "stream", name)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for stream %s: %w", name, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}

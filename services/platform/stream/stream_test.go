@@ -1,0 +1,202 @@
+package stream
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestSubjects(t *testing.T) {
+	tests := []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"ticket", TicketSubject("acme", "agent_message"), "tickets.acme.agent_message"},
+		{"agent kpi", AgentKPISubject("acme", "ana"), "kpi.acme.agent.ana"},
+		{"team kpi", TeamKPISubject("acme", "billing"), "kpi.acme.team.billing"},
+		{"agent kpi, e-mail", AgentKPISubject("acme", "ana@example.com"), "kpi.acme.agent.ana@example~2Ecom"},
+		{"agent kpi, wildcards and braces", AgentKPISubject("acme", "a.b*c >{x}"), "kpi.acme.agent.a~2Eb~2Ac~20~3E~7Bx~7D"},
+		{"team kpi, unicode", TeamKPISubject("acme", "Équipe ü"), "kpi.acme.team.~C3~89quipe~20~C3~BC"},
+		{"agent kpi, empty id", AgentKPISubject("acme", ""), "kpi.acme.agent.~"},
+		{"escalation", EscalationSubject("acme", "first-response"), "escalations.acme.first-response"},
+		{"tenant escalations", TenantEscalationsFilter("acme"), "escalations.acme.>"},
+		{"dead letter", DeadletterSubject("kpi", "acme"), "deadletter.kpi.acme"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("got %q, want %q", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+// An id's token is one subject token that reads back as the id, whatever the id holds.
+func TestKPISubjectTokenRoundTrip(t *testing.T) {
+	for _, id := range []string{"a.b*c >{x}", "日本語 チーム", "tab\there", "~7E", "..", ">", "*", ""} {
+		subj := AgentKPISubject("acme", id)
+		parts := strings.Split(subj, ".")
+		if len(parts) != 4 || parts[2] != "agent" {
+			t.Fatalf("%q: subject %q is not kpi.<tenant>.agent.<token>", id, subj)
+		}
+		if strings.ContainsAny(parts[3], "*> \t\r\n{}") {
+			t.Errorf("%q: token %q holds a wildcard, whitespace or brace", id, parts[3])
+		}
+		back, err := idtoken.Unescape(parts[3])
+		if err != nil || back != id {
+			t.Errorf("%q: token %q reads back as %q (%v)", id, parts[3], back, err)
+		}
+	}
+}
+
+func TestConfigs(t *testing.T) {
+	tests := []struct {
+		name     string
+		give     jetstream.StreamConfig
+		wantName string
+		wantSubj string
+	}{
+		{"tickets", Tickets(time.Hour, 0), TicketsName, TicketsFilter},
+		{"kpi", KPI(3), KPIName, KPIFilter},
+		{"escalations", Escalations(1), EscalationsName, EscalationsFilter},
+		{"dead letters", Deadletter(1), DeadletterName, DeadletterFilter},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.give.Name != tt.wantName || len(tt.give.Subjects) != 1 || tt.give.Subjects[0] != tt.wantSubj {
+				t.Errorf("name %q subjects %v, want %q [%q]", tt.give.Name, tt.give.Subjects, tt.wantName, tt.wantSubj)
+			}
+			if tt.give.Storage != jetstream.FileStorage || tt.give.Replicas < 1 {
+				t.Errorf("storage %v replicas %d, want file storage and at least one replica", tt.give.Storage, tt.give.Replicas)
+			}
+		})
+	}
+	if c := Tickets(time.Hour, 0); c.MaxAge != time.Hour || c.Duplicates != 2*time.Minute || c.Replicas != 1 {
+		t.Errorf("TICKETS max age %v duplicates %v replicas %d", c.MaxAge, c.Duplicates, c.Replicas)
+	}
+	if c := KPI(3); c.MaxMsgsPerSubject != 1 || c.Replicas != 3 {
+		t.Errorf("KPI keeps %d per subject on %d replicas, want 1 on 3", c.MaxMsgsPerSubject, c.Replicas)
+	}
+	if c := Escalations(1); c.Duplicates != 10*time.Minute || c.MaxAge != 30*24*time.Hour {
+		t.Errorf("ESCALATIONS duplicates %v max age %v", c.Duplicates, c.MaxAge)
+	}
+	if c := Deadletter(1); c.MaxAge != 30*24*time.Hour {
+		t.Errorf("DEADLETTER max age %v", c.MaxAge)
+	}
+}
+
+func TestOwned(t *testing.T) {
+	tests := []struct {
+		give string
+		want []string
+	}{
+		{"ingest", []string{TicketsName, DeadletterName}},
+		{"kpi", []string{KPIName, DeadletterName}},
+		{"escalation", []string{EscalationsName, DeadletterName}},
+		{"notify", []string{DeadletterName}},
+		{"console", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			got := Owned(tt.give, Settings{Replicas: 3, TicketsRetention: time.Hour})
+			var names []string
+			for _, c := range got {
+				names = append(names, c.Name)
+				if c.Replicas != 3 {
+					t.Errorf("%s has %d replicas, want 3", c.Name, c.Replicas)
+				}
+				if c.Name == TicketsName && c.MaxAge != time.Hour {
+					t.Errorf("TICKETS retention %v, want 1h", c.MaxAge)
+				}
+			}
+			if strings.Join(names, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("owns %v, want %v", names, tt.want)
+			}
+		})
+	}
+}
+
+func TestEnsureAndWait(t *testing.T) {
+	_, url := testenv.NATS(t)
+	js := testenv.JetStream(t, url)
+	ctx := context.Background()
+
+	// A consumer that starts first waits for the owner to create the stream.
+	waited := make(chan error, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err := Wait(wctx, js, TicketsName, quiet)
+		waited <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	for _, sc := range Owned("ingest", Settings{Replicas: 1, TicketsRetention: time.Hour}) {
+		if _, err := Ensure(ctx, js, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-waited; err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	// Ensuring again with other settings updates the stream in place.
+	s, err := Ensure(ctx, js, Tickets(2*time.Hour, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().Config.MaxAge; got != 2*time.Hour {
+		t.Errorf("updated max age %v, want 2h", got)
+	}
+	if _, err := js.Publish(ctx, TicketSubject("acme", "ticket_created"), []byte("x")); err != nil {
+		t.Fatalf("publish on a ticket subject: %v", err)
+	}
+	if _, err := js.Publish(ctx, DeadletterSubject("ingest", "acme"), []byte("x")); err != nil {
+		t.Fatalf("publish on a dead-letter subject: %v", err)
+	}
+
+	// A stream nobody creates: Wait ends with its context.
+	wctx, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
+	defer cancel()
+	if _, err := Wait(wctx, js, "NOPE", quiet); err == nil {
+		t.Fatal("Wait for a missing stream succeeded")
+	}
+}
+
+// Snapshot subjects of odd ids are stored on their own subjects: the KPI stream keeps one
+// message per subject, so two ids that collided would lose a snapshot.
+func TestKPISubjectsKeepOnePerID(t *testing.T) {
+	_, url := testenv.NATS(t)
+	js := testenv.JetStream(t, url, KPI(1))
+	ctx := context.Background()
+	ids := []string{"a.b*c >{x}", "a.b", "a", "b", "Équipe", "日本語", ""}
+	for _, id := range ids {
+		for _, subj := range []string{AgentKPISubject("acme", id), TeamKPISubject("acme", id)} {
+			for range 2 {
+				if _, err := js.Publish(ctx, subj, []byte(id)); err != nil {
+					t.Fatalf("publish %q: %v", subj, err)
+				}
+			}
+		}
+	}
+	s, err := js.Stream(ctx, KPIName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(2 * len(ids)); info.State.Msgs != want {
+		t.Errorf("stream holds %d messages, want %d: one per agent and team", info.State.Msgs, want)
+	}
+}
