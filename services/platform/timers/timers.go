@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/redisscript"
 )
 
 // Options configure a Queue. Replicas sharing a queue must agree on Prefix and Shards.
@@ -282,10 +284,6 @@ func (q *Queue) Claim(ctx context.Context, now time.Time) ([]Claimed, error) {
 func (q *Queue) claim(ctx context.Context, now time.Time) (cs []Claimed, full bool, err error) {
 	nowMs := now.UnixMilli()
 	argv := []any{nowMs, nowMs + q.lease.Milliseconds(), q.batch}
-	todo := make([]int, len(q.shards))
-	for i := range todo {
-		todo[i] = i
-	}
 	// A dead connection fails every shard alike: shards are grouped by error so that it is
 	// reported once.
 	var errs []error
@@ -296,41 +294,28 @@ func (q *Queue) claim(ctx context.Context, now time.Time) (cs []Claimed, full bo
 		}
 		shardsOf[err.Error()] = append(shardsOf[err.Error()], s)
 	}
-	for attempt := 0; len(todo) > 0; attempt++ {
-		pipe := q.rdb.Pipeline()
-		cmds := make([]*redis.Cmd, len(todo))
-		for i, s := range todo {
-			k := q.shards[s]
-			if attempt == 0 {
-				cmds[i] = claimScript.EvalSha(ctx, pipe, []string{k.due, k.lease, k.seq}, argv...)
-			} else {
-				// Redis lost its script cache (a restart): send the body, which also caches it.
-				// Shards that answered already keep their claims, so nothing is claimed twice.
-				cmds[i] = claimScript.Eval(ctx, pipe, []string{k.due, k.lease, k.seq}, argv...)
-			}
+	// Shards that answered before a lost script cache was reloaded keep their claims: only the
+	// calls that failed are sent again, so nothing is claimed twice.
+	cmds := make([]*redis.Cmd, len(q.shards))
+	_, _ = redisscript.Exec(ctx, q.rdb, func(pipe redis.Pipeliner) {
+		for s, k := range q.shards {
+			cmds[s] = claimScript.EvalSha(ctx, pipe, []string{k.due, k.lease, k.seq}, argv...)
 		}
-		_, _ = pipe.Exec(ctx) // per-command errors are examined below
-		var again []int
-		for i, s := range todo {
-			res, err := cmds[i].Slice()
-			if err != nil {
-				if attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
-					again = append(again, s)
-				} else {
-					fail(s, err)
-				}
-				continue
-			}
-			got, err := q.parseClaims(s, res)
-			if err != nil {
-				fail(s, err)
-			}
-			cs = append(cs, got...)
-			if len(res)-1 >= q.batch {
-				full = true
-			}
+	}, claimScript) // per-command errors are examined below
+	for s := range q.shards {
+		res, err := cmds[s].Slice()
+		if err != nil {
+			fail(s, err)
+			continue
 		}
-		todo = again
+		got, err := q.parseClaims(s, res)
+		if err != nil {
+			fail(s, err)
+		}
+		cs = append(cs, got...)
+		if len(res)-1 >= q.batch {
+			full = true
+		}
 	}
 	if len(errs) > 0 {
 		for i, err := range errs {

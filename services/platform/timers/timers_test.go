@@ -797,3 +797,27 @@ func TestRunRidesOutRedisDown(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A Redis that lost its script cache (a restart) still hands out each due timer once, from
+// every shard.
+func TestClaimAfterScriptFlush(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	q := newQueue(rdb, Options{Shards: 4})
+	var ts []Timer
+	for i := range 20 {
+		ts = append(ts, Timer{fmt.Sprintf("t%02d", i), t0})
+	}
+	if err := q.ScheduleMany(ctx, ts); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if cs := claim(t, q, t0); len(cs) != len(ts) {
+		t.Fatalf("claimed %d after SCRIPT FLUSH, want %d", len(cs), len(ts))
+	}
+	if again := claim(t, q, t0); len(again) != 0 {
+		t.Fatalf("claimed again: %q", ids(again))
+	}
+}

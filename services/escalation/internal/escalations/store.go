@@ -18,6 +18,7 @@ import (
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/redisscript"
 )
 
 // Errors a caller can act on.
@@ -450,21 +451,15 @@ func (s *Store) update(ctx context.Context, tenant, rule string, subj Subject, n
 		if prevID != "" && rec != nil && rec.ID != prevID {
 			keys[2] = recordKey(tenant, rule, subj, mustN(prevID))
 		}
-		pipe = s.rdb.Pipeline()
-		res := casScript.Run(ctx, pipe, keys, args...)
-		if rec != nil {
-			// The index is another slot, so it is written beside the escalation, not with it:
-			// an entry whose escalation was never written is dropped by the next listing.
-			pipe.ZAdd(ctx, IndexKey(tenant), redis.Z{Score: float64(rec.TriggeredAt.UnixMilli()), Member: rec.ID})
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			if redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
-				// A restarted or new Redis has no script cache: load it and try again.
-				if err := casScript.Load(ctx, s.rdb).Err(); err != nil {
-					return nil, fmt.Errorf("load escalation script: %w", err)
-				}
-				continue
+		var res *redis.Cmd
+		if _, err := redisscript.Exec(ctx, s.rdb, func(pipe redis.Pipeliner) {
+			res = casScript.EvalSha(ctx, pipe, keys, args...)
+			if rec != nil {
+				// The index is another slot, so it is written beside the escalation, not with it:
+				// an entry whose escalation was never written is dropped by the next listing.
+				pipe.ZAdd(ctx, IndexKey(tenant), redis.Z{Score: float64(rec.TriggeredAt.UnixMilli()), Member: rec.ID})
 			}
+		}, casScript); err != nil {
 			return nil, fmt.Errorf("update escalation %s of %s/%s: %w", rule, subj.Kind, subj.ID, err)
 		}
 		switch res.Val() {

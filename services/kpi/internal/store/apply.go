@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,6 +12,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/redisscript"
 )
 
 // markTTL keeps a version mark long enough to cover the window between applying a ticket's deltas
@@ -36,22 +36,9 @@ type op struct {
 	delta int64
 }
 
-// exec runs a pipeline built by fill; when Redis lost its script cache (a restart), it loads the
-// scripts and runs the pipeline once more. Every command sent here is safe to repeat.
+// exec runs a pipeline built by fill, recovering once from a lost script cache (a restart).
 func (w *Writer) exec(ctx context.Context, fill func(redis.Pipeliner)) ([]redis.Cmder, error) {
-	for attempt := 0; ; attempt++ {
-		pipe := w.rdb.Pipeline()
-		fill(pipe)
-		cmds, err := pipe.Exec(ctx)
-		if err == nil || attempt > 0 || !strings.Contains(err.Error(), "NOSCRIPT") {
-			return cmds, err
-		}
-		for _, s := range []*redis.Script{casScript, applyScript, totalsScript} {
-			if err := s.Load(ctx, w.rdb).Err(); err != nil {
-				return nil, fmt.Errorf("load script: %w", err)
-			}
-		}
-	}
+	return redisscript.Exec(ctx, w.rdb, fill, casScript, applyScript, totalsScript)
 }
 
 func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ticketpulse/ticketpulse/services/platform/redisscript"
 	"github.com/ticketpulse/ticketpulse/services/platform/zpage"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -153,7 +154,7 @@ func (s *Store) Create(ctx context.Context, r *Record) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	res, err := run(ctx, s.rdb, createScript, []string{recordKey(r.Tenant, r.ID), recordKey(r.Tenant, r.ID) + ":a", indexKey(r.Tenant)},
+	res, err := redisscript.Run(ctx, s.rdb, createScript, []string{recordKey(r.Tenant, r.ID), recordKey(r.Tenant, r.ID) + ":a", indexKey(r.Tenant)},
 		r.ID, meta, int32(r.Status), r.Reason, r.Created.UnixMilli(), s.maxPerTenant, logTag(r.Tenant)+":d:").Int64()
 	if err != nil {
 		return false, fmt.Errorf("log delivery %s: %w", r.ID, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/redisscript"
 )
 
 // Store is notify's Redis state.
@@ -111,7 +112,7 @@ func (s *Store) Add(ctx context.Context, tenant, receiver, gid, key string, grou
 	if c.GetEscalation().GetState() == tpv1.EscalationState_ESCALATION_STATE_RESOLVED {
 		resolves = "1"
 	}
-	res, err := run(ctx, s.rdb, addScript, []string{groupKey(tenant, gid), seenKey(tenant, gid, ref)},
+	res, err := redisscript.Run(ctx, s.rdb, addScript, []string{groupKey(tenant, gid), seenKey(tenant, gid, ref)},
 		ref, data, key, receiver, labels, s.seenTTL.Milliseconds(), c.GetEscalation().GetId(), c.GetSequence(), resolves, repeat.Milliseconds()).Int64()
 	if err != nil {
 		return Added{}, fmt.Errorf("add %s to group %s: %w", ref, gid, err)
@@ -210,7 +211,7 @@ func (s *Store) Remind(ctx context.Context, tenant, gid string, now time.Time) (
 }
 
 func (s *Store) take(ctx context.Context, tenant, gid string, now time.Time, mode string) (*Batch, time.Time, error) {
-	vals, err := run(ctx, s.rdb, takeScript, []string{groupKey(tenant, gid)}, now.UnixMilli(), mode, s.seenTTL.Milliseconds()).StringSlice()
+	vals, err := redisscript.Run(ctx, s.rdb, takeScript, []string{groupKey(tenant, gid)}, now.UnixMilli(), mode, s.seenTTL.Milliseconds()).StringSlice()
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("take group %s: %w", gid, err)
 	}
@@ -312,13 +313,4 @@ func (s *Store) IsDisabled(ctx context.Context, receiver, fingerprint string) (*
 		return nil, nil
 	}
 	return &d, nil
-}
-
-// run runs a script, loading it first when Redis lost its cache (a restart).
-func run(ctx context.Context, rdb redis.UniversalClient, s *redis.Script, keys []string, args ...any) *redis.Cmd {
-	cmd := s.EvalSha(ctx, rdb, keys, args...)
-	if err := cmd.Err(); err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
-		return s.Eval(ctx, rdb, keys, args...)
-	}
-	return cmd
 }
