@@ -80,6 +80,8 @@ type Publisher interface {
 	PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
 }
 
+var _ Publisher = jetstream.JetStream(nil)
+
 // Publish stores l and returns once JetStream acknowledged it. Until then the letter is not
 // stored: the caller keeps the message or record for another try rather than dropping it.
 func Publish(ctx context.Context, p Publisher, l Letter) error {

@@ -16,6 +16,9 @@ type Client interface {
 	redis.Scripter
 }
 
+// Every go-redis client (single node, cluster, failover) runs scripts here.
+var _ Client = redis.UniversalClient(nil)
+
 // Exec sends the commands fill queues in one pipeline and returns them with the first error,
 // as Pipeliner.Exec does. fill calls scripts with Script.EvalSha so their bodies are not sent
 // each time. When Redis answers NOSCRIPT, Exec loads the missing scripts (from scripts) and
