@@ -25,6 +25,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/scripts/loadgen/internal/measure"
 	"github.com/ticketpulse/ticketpulse/scripts/loadgen/internal/stack"
 	"github.com/ticketpulse/ticketpulse/scripts/loadgen/internal/traffic"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 )
 
 const usage = `loadgen generates realistic helpdesk traffic and benchmarks the Ticketpulse pipeline.
@@ -145,7 +146,7 @@ func cmdAll(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 	fs.StringVar(&c.Tenant, "tenant", "bench", "Tenant the traffic belongs to.")
 	fs.StringVar(&c.Label, "label", "run", "Column name of this run in the summary table, e.g. \"sync 2m\".")
 	fs.StringVar(&steps, "steps", strings.Join(measure.Steps, ","), "Comma-separated steps to run, of "+strings.Join(measure.Steps, ", ")+" (memory needs pipeline or latency).")
-	fs.StringVar(&c.Stream, "stream", "TICKETS", "JetStream stream ingest stores events in.")
+	fs.StringVar(&c.Stream, "stream", stream.TicketsName, "JetStream stream ingest stores events in.")
 	fs.StringVar(&c.Consumer, "consumer", "kpi", "Durable consumer of kpi on that stream; its backlog (pending + unacknowledged) reaching 0 means every event is KPI-visible.")
 	fs.Var(headers, "header", "Extra HTTP header for every POST, as \"Name: value\"; repeatable.")
 	fs.IntVar(&c.Agents, "agents", 500, "Agents in the generated traffic.")
