@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -26,9 +27,10 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
+	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
-	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -58,49 +60,16 @@ func newStack(t *testing.T) stack {
 // startKPI runs the kpi app in-process and returns its gRPC client and a stop function that waits.
 func startKPI(t *testing.T, s stack, hook func(string) error) (tpv1.KpiServiceClient, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan string, 2)
 	cfg := Config{
-		Config:  shell.Config{Common: service.Common{NATSURL: s.natsURL, RedisURL: s.redisURL}, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
+		Common:  servicetest.Settings(s.natsURL, s.redisURL),
 		Durable: "kpi", BatchMax: 200,
 		Linger: time.Millisecond, Workers: 2, AckWait: 2 * time.Second, SuspectAfter: 5,
 		SLA: contrib.DefaultSLA(), SnapshotInterval: 100 * time.Millisecond, StreamReplicas: 1, RollupInterval: time.Second,
-		OnListen:  func(g, h string) { addrs <- g },
-		WriteHook: hook,
 	}
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, quiet) }()
-	var grpcAddr string
-	select {
-	case grpcAddr = <-addrs:
-	case err := <-done:
-		t.Fatalf("kpi stopped at start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("kpi did not start")
-	}
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		conn.Close()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("kpi stopped with error: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("kpi did not stop within 15s")
-		}
-	}
-	t.Cleanup(stop)
-	return tpv1.NewKpiServiceClient(conn), stop
+	r := servicetest.Start(t, func(ctx context.Context, h service.Hooks) error {
+		return Deps{Hooks: h, WriteHook: hook}.Run(ctx, cfg, quiet)
+	})
+	return tpv1.NewKpiServiceClient(r.Dial()), r.Stop
 }
 
 // jsonEvents is one ticket's life in canonical JSON: created by a customer, assigned to ana,
@@ -438,4 +407,52 @@ func TestKillNineMidBacklogThenRestart(t *testing.T) {
 	waitKpis(t, client, "acme", w, func(k *tpv1.Kpis) bool { return k.GetCsatCount() >= tickets })
 	time.Sleep(2500 * time.Millisecond) // past the ack wait: any redelivery has landed
 	checkFigures(t, waitKpis(t, client, "acme", w, func(*tpv1.Kpis) bool { return true }), tickets)
+}
+
+// The flags main used to declare are kpi's own settings now: defaults, the environment and
+// -sla-first-response parsed into targets.
+func TestRegister(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantSLA contrib.SLA
+		wantErr string
+	}{
+		{name: "defaults", wantSLA: contrib.DefaultSLA()},
+		{name: "environment", env: map[string]string{"TICKETPULSE_SLA_FIRST_RESPONSE": "urgent=30m"},
+			wantSLA: contrib.SLA{FirstResponse: map[tpv1.Priority]time.Duration{tpv1.Priority_PRIORITY_URGENT: 30 * time.Minute}}},
+		{name: "flag", args: []string{"-sla-first-response", "low=0,high=2h"},
+			wantSLA: contrib.SLA{FirstResponse: map[tpv1.Priority]time.Duration{tpv1.Priority_PRIORITY_LOW: 0, tpv1.Priority_PRIORITY_HIGH: 2 * time.Hour}}},
+		{name: "bad flag", args: []string{"-sla-first-response", "soon=1h"},
+			wantErr: `invalid value "soon=1h" for flag -sla-first-response: sla target "soon=1h": priority must be urgent, high, normal or low`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var cfg Config
+			s := envflag.New("kpi", "test", func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			var help strings.Builder
+			s.SetOutput(&help)
+			cfg.Register(s)
+			err := s.Parse(tt.args)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("Parse = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cfg.Validate(); err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+			if !reflect.DeepEqual(cfg.SLA, tt.wantSLA) {
+				t.Errorf("SLA %v, want %v", cfg.SLA, tt.wantSLA)
+			}
+			if cfg.GRPCAddr != "127.0.0.1:9090" || cfg.HTTPAddr != "127.0.0.1:9190" || cfg.BatchMax != 500 || cfg.Durable != "kpi" {
+				t.Errorf("defaults %+v", cfg)
+			}
+		})
+	}
 }

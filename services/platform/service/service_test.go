@@ -1,4 +1,4 @@
-package shell
+package service
 
 import (
 	"context"
@@ -10,14 +10,16 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
-	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
@@ -27,12 +29,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func testConfig(natsURL, redisAddr string) Config {
-	return Config{
-		Common:   service.Common{NATSURL: natsURL, RedisURL: "redis://" + redisAddr + "/0", LogLevel: "info", LogFormat: "text"},
-		GRPCAddr: "127.0.0.1:0",
-		HTTPAddr: "127.0.0.1:0",
-	}
+var testSpec = Spec{Name: "test", HTTPAddr: "127.0.0.1:8080", GRPCAddr: "127.0.0.1:9090", GRPCServes: "health", Redis: true}
+
+func testConfig(natsURL, redisAddr string) Common {
+	return Common{NATSURL: natsURL, RedisURL: "redis://" + redisAddr + "/0", LogLevel: "info", LogFormat: "text",
+		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -47,16 +48,16 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // start serves a in the background; stop cancels it and returns what Serve returned.
-func start(t *testing.T, cfg Config) (a *App, stop func() error) {
+func start(t *testing.T, cfg Common) (a *Service, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := New(ctx, "test", cfg, testLogger(t))
+	a, err := New(ctx, testSpec, cfg, Hooks{}, testLogger(t))
 	if err != nil {
 		cancel()
 		t.Fatalf("new: %v", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, nil) }()
+	go func() { done <- a.Serve(ctx) }()
 	stopped := false
 	stop = func() error {
 		if stopped {
@@ -92,7 +93,7 @@ func TestServesHealthReadinessMetricsAndStops(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
 	rdb := testenv.Redis(t)
 	a, stop := start(t, testConfig(natsURL, rdb.Options().Addr))
-	base := "http://" + a.HTTPAddr()
+	base := "http://" + a.Addrs().HTTP
 
 	tests := []struct {
 		name       string
@@ -115,7 +116,7 @@ func TestServesHealthReadinessMetricsAndStops(t *testing.T) {
 	}
 
 	t.Run("grpc health", func(t *testing.T) {
-		conn, err := grpc.NewClient(a.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(a.Addrs().GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +139,7 @@ func TestServesHealthReadinessMetricsAndStops(t *testing.T) {
 	if d := time.Since(begin); d > 2*time.Second {
 		t.Errorf("stop took %v, want well under ShutdownGrace", d)
 	}
-	for _, addr := range []string{a.HTTPAddr(), a.GRPCAddr()} {
+	for _, addr := range []string{a.Addrs().HTTP, a.Addrs().GRPC} {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
 			t.Errorf("%s still accepts connections after stop", addr)
@@ -159,7 +160,7 @@ func TestReadyzReportsDependencyDown(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			d := newDeps(t)
 			a, _ := start(t, testConfig(d.natsURL, d.redis.Addr))
-			url := "http://" + a.HTTPAddr() + "/readyz"
+			url := "http://" + a.Addrs().HTTP + "/readyz"
 			if status, body := get(t, url); status != http.StatusOK {
 				t.Fatalf("before: /readyz = %d %s, want 200", status, body)
 			}
@@ -193,10 +194,10 @@ func TestRunFailsWhenAddressIsTaken(t *testing.T) {
 
 	tests := []struct {
 		name string
-		edit func(*Config)
+		edit func(*Common)
 	}{
-		{name: "grpc", edit: func(c *Config) { c.GRPCAddr = busy.Addr().String() }},
-		{name: "http", edit: func(c *Config) { c.HTTPAddr = busy.Addr().String() }},
+		{name: "grpc", edit: func(c *Common) { c.GRPCAddr = busy.Addr().String() }},
+		{name: "http", edit: func(c *Common) { c.HTTPAddr = busy.Addr().String() }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,9 +205,9 @@ func TestRunFailsWhenAddressIsTaken(t *testing.T) {
 			tt.edit(&cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			err := Run(ctx, "test", cfg, testLogger(t))
+			_, err := New(ctx, testSpec, cfg, Hooks{}, testLogger(t))
 			if err == nil || !strings.Contains(err.Error(), busy.Addr().String()) {
-				t.Fatalf("Run = %v, want an error naming %s", err, busy.Addr())
+				t.Fatalf("New = %v, want an error naming %s", err, busy.Addr())
 			}
 		})
 	}
@@ -216,13 +217,13 @@ func TestRunFailsWhenAddressIsTaken(t *testing.T) {
 // its error.
 func TestServeStopsWhenAWorkerFails(t *testing.T) {
 	d := newDeps(t)
-	a, err := New(context.Background(), "test", testConfig(d.natsURL, d.redis.Addr), testLogger(t))
+	a, err := New(context.Background(), testSpec, testConfig(d.natsURL, d.redis.Addr), Hooks{}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
 	ran := make(chan struct{})
-	err = a.Serve(context.Background(), nil, func(ctx context.Context) error { close(ran); return boom })
+	err = a.Serve(context.Background(), func(ctx context.Context) error { close(ran); return boom })
 	select {
 	case <-ran:
 	default:
@@ -233,25 +234,23 @@ func TestServeStopsWhenAWorkerFails(t *testing.T) {
 	}
 }
 
-// Handlers added with HandleHTTP are served beside the health endpoints.
+// Handlers added to the HTTP mux are served beside the health endpoints.
 func TestHandleHTTP(t *testing.T) {
 	d := newDeps(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := New(ctx, "test", testConfig(d.natsURL, d.redis.Addr), testLogger(t))
+	a, err := New(ctx, testSpec, testConfig(d.natsURL, d.redis.Addr), Hooks{}, testLogger(t))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
-	a.HandleHTTP(func(mux *http.ServeMux) {
-		mux.HandleFunc("/extra", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("here")) })
-	})
+	a.HTTP().HandleFunc("/extra", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("here")) })
 	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, nil) }()
+	go func() { done <- a.Serve(ctx) }()
 	defer func() { cancel(); <-done }()
 	var body []byte
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		resp, err := http.Get("http://" + a.HTTPAddr() + "/extra")
+		resp, err := http.Get("http://" + a.Addrs().HTTP + "/extra")
 		if err == nil {
 			body, _ = io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -266,5 +265,74 @@ func TestHandleHTTP(t *testing.T) {
 	}
 	if string(body) != "here" {
 		t.Errorf("/extra answered %q", body)
+	}
+}
+
+// A service without Redis and gRPC serves HTTP only; a readiness check it adds runs once the
+// connections are up and its failure is /readyz's reason.
+func TestHTTPOnlyServiceWithItsOwnReadiness(t *testing.T) {
+	_, natsURL := testenv.NATS(t)
+	spec := Spec{Name: "plain", HTTPAddr: "127.0.0.1:8080"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := New(ctx, spec, Common{NATSURL: natsURL, HTTPAddr: "127.0.0.1:0"}, Hooks{}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Redis() != nil || a.GRPC() != nil || a.Addrs().GRPC != "" {
+		t.Fatalf("Redis %v, gRPC %v at %q: want none", a.Redis(), a.GRPC(), a.Addrs().GRPC)
+	}
+	var broken atomic.Bool
+	a.AddReady(func(context.Context) error {
+		if broken.Load() {
+			return errors.New("stream gone")
+		}
+		return nil
+	})
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	url := "http://" + a.Addrs().HTTP + "/readyz"
+	if status, body := get(t, url); status != http.StatusOK {
+		t.Fatalf("/readyz = %d %s, want 200", status, body)
+	}
+	broken.Store(true)
+	if status, body := get(t, url); status != http.StatusServiceUnavailable || !strings.Contains(body, "stream gone") {
+		t.Fatalf("/readyz = %d %s, want 503 naming the failed check", status, body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve = %v, want nil", err)
+	}
+}
+
+// The gRPC services a service registers are SERVING on the health service once it serves; the
+// server's own (health, reflection) are not reported.
+func TestRegisteredGRPCServicesAreServing(t *testing.T) {
+	_, natsURL := testenv.NATS(t)
+	rdb := testenv.Redis(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := New(ctx, testSpec, testConfig(natsURL, rdb.Options().Addr), Hooks{}, testLogger(t))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	a.GRPC().RegisterService(&grpc.ServiceDesc{ServiceName: "test.Echo", HandlerType: (*any)(nil)}, struct{}{})
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	conn, err := grpc.NewClient(a.Addrs().GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	health := healthpb.NewHealthClient(conn)
+	cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer ccancel()
+	resp, err := health.Check(cctx, &healthpb.HealthCheckRequest{Service: "test.Echo"})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health of test.Echo = %v, %v; want SERVING", resp, err)
+	}
+	if _, err := health.Check(cctx, &healthpb.HealthCheckRequest{Service: "grpc.reflection.v1.ServerReflection"}); status.Code(err) != codes.NotFound {
+		t.Errorf("health of reflection = %v, want NotFound", err)
 	}
 }
