@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -334,5 +335,67 @@ func TestRegisteredGRPCServicesAreServing(t *testing.T) {
 	}
 	if _, err := health.Check(cctx, &healthpb.HealthCheckRequest{Service: "grpc.reflection.v1.ServerReflection"}); status.Code(err) != codes.NotFound {
 		t.Errorf("health of reflection = %v, want NotFound", err)
+	}
+}
+
+// A stop lets the requests in flight finish with NATS still connected, and what they published
+// reaches the server before Serve returns.
+func TestStopFinishesRequestsBeforeNATSCloses(t *testing.T) {
+	_, natsURL := testenv.NATS(t)
+	spec := Spec{Name: "plain", HTTPAddr: "127.0.0.1:8080"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := New(ctx, spec, Common{NATSURL: natsURL, HTTPAddr: "127.0.0.1:0"}, Hooks{}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived, release := make(chan struct{}), make(chan struct{})
+	a.HTTP().HandleFunc("POST /slow", func(w http.ResponseWriter, _ *http.Request) {
+		close(arrived)
+		<-release
+		if err := a.NATS().Publish("late", []byte("in flight")); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		}
+	})
+	sub, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	got, err := sub.SubscribeSync("late")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	status := make(chan int, 1)
+	go func() {
+		resp, err := http.Post("http://"+a.Addrs().HTTP+"/slow", "text/plain", nil)
+		if err != nil {
+			status <- 0
+			return
+		}
+		resp.Body.Close()
+		status <- resp.StatusCode
+	}()
+	<-arrived
+	cancel()
+	select {
+	case err := <-done:
+		t.Fatalf("Serve returned (%v) with a request in flight", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	if s := <-status; s != http.StatusOK {
+		t.Errorf("request in flight answered %d, want 200", s)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Serve = %v, want nil", err)
+	}
+	if m, err := got.NextMsg(5 * time.Second); err != nil || string(m.Data) != "in flight" {
+		t.Errorf("message published in flight: %v %v", m, err)
 	}
 }
