@@ -269,17 +269,24 @@ func TestHandleHTTP(t *testing.T) {
 	}
 }
 
-// A service without Redis and gRPC serves HTTP only; a readiness check it adds runs once the
-// connections are up and its failure is /readyz's reason.
-func TestHTTPOnlyServiceWithItsOwnReadiness(t *testing.T) {
-	_, natsURL := testenv.NATS(t)
+// newHTTPOnly is a service like ingest: NATS, no Redis, no gRPC.
+func newHTTPOnly(t *testing.T, ctx context.Context, natsURL string) *Service {
+	t.Helper()
 	spec := Spec{Name: "plain", HTTPAddr: "127.0.0.1:8080"}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	a, err := New(ctx, spec, Common{NATSURL: natsURL, HTTPAddr: "127.0.0.1:0"}, Hooks{}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a
+}
+
+// A service without Redis and gRPC serves HTTP only; a readiness check it adds runs once the
+// connections are up and its failure is /readyz's reason.
+func TestHTTPOnlyServiceWithItsOwnReadiness(t *testing.T) {
+	_, natsURL := testenv.NATS(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := newHTTPOnly(t, ctx, natsURL)
 	if a.Redis() != nil || a.GRPC() != nil || a.Addrs().GRPC != "" {
 		t.Fatalf("Redis %v, gRPC %v at %q: want none", a.Redis(), a.GRPC(), a.Addrs().GRPC)
 	}
@@ -342,13 +349,9 @@ func TestRegisteredGRPCServicesAreServing(t *testing.T) {
 // reaches the server before Serve returns.
 func TestStopFinishesRequestsBeforeNATSCloses(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
-	spec := Spec{Name: "plain", HTTPAddr: "127.0.0.1:8080"}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a, err := New(ctx, spec, Common{NATSURL: natsURL, HTTPAddr: "127.0.0.1:0"}, Hooks{}, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newHTTPOnly(t, ctx, natsURL)
 	arrived, release := make(chan struct{}), make(chan struct{})
 	a.HTTP().HandleFunc("POST /slow", func(w http.ResponseWriter, _ *http.Request) {
 		close(arrived)
