@@ -6,7 +6,7 @@ import (
 )
 
 // Markdown renders one column per result (e.g. one per NATS sync setting) as a table that can be
-// pasted into the README, with the settings and the machine under it.
+// pasted into docs/performance.md, with the settings and the machine under it.
 func Markdown(results []*Result) string {
 	type row struct {
 		name string

@@ -35,7 +35,7 @@ func main() {
 	run := func(ctx context.Context, log *slog.Logger) error {
 		if _, set := os.LookupEnv("GOGC"); !set {
 			// The write path allocates fast and keeps a small live heap: collecting at 4x the live
-			// heap instead of 2x is what let it hold 15,000 events/s (README, Performance).
+			// heap instead of 2x is what let it hold 15,000 events/s (docs/performance.md).
 			debug.SetGCPercent(400)
 		}
 		parsed, err := app.ParseSLA(sla)

@@ -31,7 +31,7 @@ func (st *stack) printSummary(natsURL, redisURL string) {
 	if has["ingest"] {
 		fmt.Fprintf(&b, "\nPost two events (a ticket and the agent's first public reply):\n\n  %s\n", curlDemo(time.Now()))
 		if st.webhookToken != "" {
-			fmt.Fprintf(&b, "\nOr send what a Freshdesk automation sends (webhooks: see the README; tenants file %s):\n\n  %s\n",
+			fmt.Fprintf(&b, "\nOr send what a Freshdesk automation sends (webhooks: see docs/helpdesks.md; tenants file %s):\n\n  %s\n",
 				st.rel(filepath.Join(st.runDir, "tenants.yaml")), webhookDemo(time.Now(), st.webhookToken))
 		}
 	}
