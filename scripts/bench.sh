@@ -49,7 +49,7 @@ echo "bench: building ingest, kpi and loadgen"
 	cd "$root"
 	go build -o "$bin/ingest" ./services/ingest/cmd/ingest
 	go build -o "$bin/kpi" ./services/kpi/cmd/kpi
-	go build -o "$bin/loadgen" ./scripts/loadgen
+	go build -o "$bin/loadgen" ./tools/loadgen
 ) || {
 	echo "bench: build failed (see above)" >&2
 	exit 1

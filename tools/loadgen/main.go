@@ -22,9 +22,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ticketpulse/ticketpulse/scripts/loadgen/internal/measure"
-	"github.com/ticketpulse/ticketpulse/scripts/loadgen/internal/stack"
-	"github.com/ticketpulse/ticketpulse/scripts/loadgen/internal/traffic"
+	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/measure"
+	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/stack"
+	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/traffic"
 )
 
 const usage = `loadgen generates realistic helpdesk traffic and benchmarks the Ticketpulse pipeline.

@@ -1,8 +1,9 @@
-module github.com/ticketpulse/ticketpulse/scripts/loadgen
+module github.com/ticketpulse/ticketpulse/tools
 
 go 1.26.8
 
 require (
+	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/ticketpulse/ticketpulse/proto v0.0.0
@@ -17,7 +18,6 @@ require (
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
 	github.com/nats-io/jwt/v2 v2.8.2 // indirect
-	github.com/nats-io/nats-server/v2 v2.15.2 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
 	github.com/nats-io/nuid v1.0.1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
@@ -31,6 +31,6 @@ require (
 )
 
 replace (
-	github.com/ticketpulse/ticketpulse/proto => ../../proto
-	github.com/ticketpulse/ticketpulse/services/platform => ../../services/platform
+	github.com/ticketpulse/ticketpulse/proto => ../proto
+	github.com/ticketpulse/ticketpulse/services/platform => ../services/platform
 )

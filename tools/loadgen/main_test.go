@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ticketpulse/ticketpulse/scripts/loadgen/internal/measure"
-	"github.com/ticketpulse/ticketpulse/scripts/loadgen/internal/traffic"
+	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/measure"
+	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/traffic"
 )
 
 func TestRunExitCodes(t *testing.T) {

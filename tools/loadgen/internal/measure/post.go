@@ -11,7 +11,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/ticketpulse/ticketpulse/scripts/loadgen/internal/traffic"
+	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/traffic"
 )
 
 // StatusError is an answer from ingest that retrying cannot fix (a 4xx other than 429): the load

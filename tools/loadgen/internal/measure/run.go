@@ -24,7 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/scripts/loadgen/internal/traffic"
+	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/traffic"
 	"github.com/ticketpulse/ticketpulse/services/platform/redisconn"
 )
 
