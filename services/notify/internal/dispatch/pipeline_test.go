@@ -11,7 +11,9 @@ import (
 // stageFunc makes a stage of a function, for tests of the composition.
 type stageFunc[T any] func(items []T) ([]T, error)
 
-func (f stageFunc[T]) exec(_ context.Context, _ *slog.Logger, items []T) ([]T, error) { return f(items) }
+func (f stageFunc[T]) exec(_ context.Context, _ *slog.Logger, items []T) ([]T, error) {
+	return f(items)
+}
 
 // An item a stage cannot handle stops there with its error; the others go on, an item passed
 // on with an error goes on too, and every error is reported.
