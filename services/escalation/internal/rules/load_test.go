@@ -13,7 +13,7 @@ import (
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
 
-// examplePath is the example the README and deployments point at, so it is kept valid by this test.
+// examplePath is the example docs/escalations.md and deployments point at, so it is kept valid by this test.
 const examplePath = "../../../../deploy/escalation/rules.example.yaml"
 
 func loadExample(t *testing.T) *Config {

@@ -84,7 +84,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.MaxFutureSkew, "max-future-skew", d.MaxFutureSkew,
 		"How far in the future an event's occurred_at may be, to allow for clock skew at the source.")
 	s.String(&c.TenantsFile, "tenants-file", d.TenantsFile,
-		"YAML file of the tenants and their helpdesk webhooks (sources, secrets, rate limits); see the README. Empty: no webhook is configured.")
+		"YAML file of the tenants and their helpdesk webhooks (sources, secrets, rate limits); see docs/helpdesks.md. Empty: no webhook is configured.")
 	s.Int64(&c.WebhookMaxBodyBytes, "webhook-max-body-bytes", d.WebhookMaxBodyBytes,
 		"Largest webhook body in bytes; larger deliveries are answered 413 without being read whole.")
 	s.Duration(&c.DeliveryTTL, "delivery-ttl", d.DeliveryTTL,

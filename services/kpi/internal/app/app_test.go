@@ -2,12 +2,10 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +22,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
@@ -90,57 +87,6 @@ func jsonEvents(ticket string, start time.Time) []map[string]any {
 	}
 }
 
-// startIngest builds and runs the real ingest binary against the stack's NATS.
-func startIngest(t *testing.T, natsURL string, env ...string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ingest")
-	build := exec.Command("go", "build", "-o", bin, "github.com/ticketpulse/ticketpulse/services/ingest/cmd/ingest")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build ingest: %v\n%s", err, out)
-	}
-	port, err := testenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "TICKETPULSE_HTTP_ADDR="+addr, "TICKETPULSE_NATS_URL="+natsURL, "TICKETPULSE_LOG_LEVEL=warn")
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ingest not ready: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func post(t *testing.T, addr, tenant string, events []map[string]any) {
-	t.Helper()
-	body, _ := json.Marshal(events)
-	resp, err := http.Post("http://"+addr+"/v1/tenants/"+tenant+"/events", "application/json", strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("POST: %d %s", resp.StatusCode, b)
-	}
-}
-
 func window(from, to time.Time) *tpv1.Window {
 	return &tpv1.Window{Kind: &tpv1.Window_Range{Range: &tpv1.TimeRange{From: timestamp(from), To: timestamp(to)}}}
 }
@@ -185,58 +131,6 @@ func checkFigures(t *testing.T, k *tpv1.Kpis, tickets int64) {
 	}
 	if p50 := k.GetFirstResponse().GetP50Seconds(); p50 < 594 || p50 > 606 {
 		t.Errorf("first_response.p50 = %v, want 600 within 1%%", p50)
-	}
-}
-
-// HTTP POST → ingest → JetStream → kpi → Redis → gRPC, with last year's tickets (a backfill), and the
-// same POST again (the sender's retry) changing nothing.
-func TestEndToEnd(t *testing.T) {
-	s := newStack(t)
-	ingest := startIngest(t, s.natsURL)
-	client, _ := startKPI(t, s, nil)
-
-	start := time.Date(2025, 11, 3, 8, 0, 0, 0, time.UTC)
-	var events []map[string]any
-	for i := 0; i < 20; i++ {
-		events = append(events, jsonEvents(fmt.Sprintf("T-%d", i), start.Add(time.Duration(i)*time.Minute))...)
-	}
-	post(t, ingest, "acme", events)
-	w := window(start, start.Add(24*time.Hour))
-	k := waitKpis(t, client, "acme", w, func(k *tpv1.Kpis) bool { return k.GetCsatCount() == 20 })
-	checkFigures(t, k, 20)
-
-	post(t, ingest, "acme", events) // the helpdesk retries the whole delivery
-	time.Sleep(500 * time.Millisecond)
-	k = waitKpis(t, client, "acme", w, func(*tpv1.Kpis) bool { return true })
-	checkFigures(t, k, 20)
-
-	// Each event lands in its own hour: the hour of the replies holds the first responses only.
-	hour := window(start.Add(10*time.Minute).Truncate(time.Hour), start.Add(time.Hour))
-	k = waitKpis(t, client, "acme", hour, func(*tpv1.Kpis) bool { return true })
-	if k.GetFirstResponse().GetCount() != 20 || k.GetResolution().GetCount() != 0 {
-		t.Errorf("hour of the replies: first responses %d (want 20), resolutions %d (want 0)",
-			k.GetFirstResponse().GetCount(), k.GetResolution().GetCount())
-	}
-	// A month around it reads whole weeks and days: the rollup derives the backfilled day's and
-	// week's totals (the write path queued them) and the figures read from them are the same.
-	ana := bucket.Scope{Kind: bucket.Agent, ID: "ana"}
-	day := start.Unix() / 86400
-	for _, key := range []string{bucket.DayTotalsKey("acme", ana, day), bucket.WeekTotalsKey("acme", ana, bucket.WeekOf(day))} {
-		deadline := time.Now().Add(15 * time.Second)
-		for s.rdb.Exists(context.Background(), key).Val() == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("the rollup never derived %s", key)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	month := window(start.AddDate(0, 0, -14), start.AddDate(0, 0, 14))
-	checkFigures(t, waitKpis(t, client, "acme", month, func(*tpv1.Kpis) bool { return true }), 20)
-
-	// Other tenants see nothing.
-	other := waitKpis(t, client, "globex", w, func(*tpv1.Kpis) bool { return true })
-	if other.GetAssigned() != 0 {
-		t.Errorf("tenant globex sees %d assignments of acme", other.GetAssigned())
 	}
 }
 

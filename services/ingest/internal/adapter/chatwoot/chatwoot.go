@@ -2,7 +2,7 @@
 // conversation_status_changed, message_created, message_updated) to canonical ticket events.
 // The payloads are Chatwoot's webhook_data: a message event carries the message at the top level
 // and its conversation under "conversation"; a conversation event is the conversation itself.
-// See the README (How each helpdesk maps) for the table and the documentation it follows.
+// See docs/helpdesks.md (How each helpdesk maps) for the table and the documentation it follows.
 package chatwoot
 
 import (

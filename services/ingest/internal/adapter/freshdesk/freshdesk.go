@@ -5,7 +5,7 @@
 // deploy/webhooks/freshdesk-automation-body.json, in which each rule states literally what
 // happened ("tp_event") and who did it ("tp_actor", the rule's "performed by"), and carries
 // Freshdesk's own {{triggered_event}} ("{status:{from:2,to:4}}", "{note_type:private}") for the
-// details. The README (How each helpdesk maps) lists the rules.
+// details. docs/helpdesks.md (How each helpdesk maps) lists the rules.
 package freshdesk
 
 import (
@@ -232,7 +232,7 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 }
 
 // changer is the actor a rule's "performed by" names. Freshdesk's placeholders do not say which
-// agent acted, so an agent is taken to be the ticket's agent (see the README).
+// agent acted, so an agent is taken to be the ticket's agent (see docs/helpdesks.md).
 func (t ticket) changer() adapter.Actor {
 	switch t.actor {
 	case "customer":

@@ -1,7 +1,7 @@
 // Package helpscout maps Help Scout webhooks (payload version 2) to canonical ticket events.
 // The event name comes in the X-HelpScout-Event header; the body is the Mailbox API 2.0
 // conversation object with its threads embedded, or the rating object for
-// satisfaction.ratings. See the README (How each helpdesk maps) for the table and the documentation it follows.
+// satisfaction.ratings. See docs/helpdesks.md (How each helpdesk maps) for the table and the documentation it follows.
 package helpscout
 
 import (

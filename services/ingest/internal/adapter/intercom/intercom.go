@@ -1,5 +1,5 @@
 // Package intercom maps Intercom webhook notifications (notification_event objects of the
-// conversation.* topics) onto canonical ticket events. See the README (How each helpdesk maps) for the rules and the
+// conversation.* topics) onto canonical ticket events. See docs/helpdesks.md (How each helpdesk maps) for the rules and the
 // documentation they follow.
 package intercom
 

@@ -1,7 +1,7 @@
 // Package zammad maps Zammad trigger webhooks onto canonical ticket events. It reads both the
 // default payload ({"ticket": {...}, "article": {...}}, a snapshot that does not say what
 // changed) and the Ticketpulse custom payload (deploy/webhooks/zammad-custom-payload.json), whose
-// "event" field names what the trigger saw. See the README (How each helpdesk maps) for the rules and their sources.
+// "event" field names what the trigger saw. See docs/helpdesks.md (How each helpdesk maps) for the rules and their sources.
 package zammad
 
 import (
