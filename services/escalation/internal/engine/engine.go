@@ -25,9 +25,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/ticketrules"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalationstore"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/judge"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
@@ -58,17 +58,17 @@ type Options struct {
 // Engine judges tickets and KPI snapshots.
 type Engine struct {
 	rdb    redis.UniversalClient
-	store  *escalations.Store
+	store  *escalationstore.Store
 	timers Timers
 	pub    Publisher
-	rules  *atomic.Pointer[rules.Config]
+	rules  *atomic.Pointer[rulesfile.Config]
 	now    func() time.Time
 	opts   Options
 	log    *slog.Logger
 }
 
 // New returns an engine reading the rules in cfg, which a reload may swap at any time.
-func New(rdb redis.UniversalClient, store *escalations.Store, tm Timers, pub Publisher, cfg *atomic.Pointer[rules.Config],
+func New(rdb redis.UniversalClient, store *escalationstore.Store, tm Timers, pub Publisher, cfg *atomic.Pointer[rulesfile.Config],
 	now func() time.Time, opts Options, log *slog.Logger) *Engine {
 	if opts.Parallel < 1 {
 		opts.Parallel = 16
@@ -80,7 +80,7 @@ func New(rdb redis.UniversalClient, store *escalations.Store, tm Timers, pub Pub
 }
 
 // Store is the engine's escalation store.
-func (e *Engine) Store() *escalations.Store { return e.store }
+func (e *Engine) Store() *escalationstore.Store { return e.store }
 
 // Timer ids: a kind letter, the tenant and the ticket or escalation id, separated by a byte
 // neither a tenant nor an escalation id can hold (ticket ids may, and come last).
@@ -94,7 +94,7 @@ func eventsKey(tenant, ticket string) string {
 	return "tp:{" + tenant + ":t:" + idtoken.Escape(ticket) + "}:esc:ev"
 }
 
-func (e *Engine) tenant(id string) *rules.Tenant {
+func (e *Engine) tenant(id string) *rulesfile.Tenant {
 	if cfg := e.rules.Load(); cfg != nil {
 		if t, ok := cfg.Tenant(id); ok {
 			return t
@@ -157,10 +157,10 @@ func compact(ev *tpv1.TicketEvent) *tpv1.TicketEvent {
 type outcome struct {
 	mu        sync.Mutex
 	wakes     []timers.Timer
-	published map[string][]escalations.Pending // by tenant
+	published map[string][]escalationstore.Pending // by tenant
 }
 
-func newOutcome() *outcome { return &outcome{published: map[string][]escalations.Pending{}} }
+func newOutcome() *outcome { return &outcome{published: map[string][]escalationstore.Pending{}} }
 
 func (o *outcome) wake(ts ...timers.Timer) {
 	o.mu.Lock()
@@ -168,7 +168,7 @@ func (o *outcome) wake(ts ...timers.Timer) {
 	o.mu.Unlock()
 }
 
-func (o *outcome) done(tenant string, ps []escalations.Pending) {
+func (o *outcome) done(tenant string, ps []escalationstore.Pending) {
 	if len(ps) == 0 {
 		return
 	}
@@ -193,10 +193,10 @@ func (e *Engine) finish(ctx context.Context, o *outcome) error {
 }
 
 // ticketRules are the rules judged per ticket: the SLA clocks and the ticket quality rules.
-func ticketRules(t *rules.Tenant) []string {
-	names := []string{rules.RuleFirstResponse, rules.RuleNextResponse, rules.RuleResolution}
+func ticketRules(t *rulesfile.Tenant) []string {
+	names := []string{rulesfile.RuleFirstResponse, rulesfile.RuleNextResponse, rulesfile.RuleResolution}
 	for _, q := range t.Quality {
-		if q.Kind == rules.KindBadRating || q.Kind == rules.KindReopens {
+		if q.Kind == rulesfile.KindBadRating || q.Kind == rulesfile.KindReopens {
 			names = append(names, q.Name)
 		}
 	}
@@ -223,7 +223,7 @@ func (e *Engine) judgeTickets(ctx context.Context, ks []ticketKey, before func(r
 		if t == nil {
 			continue
 		}
-		subj := escalations.Subject{Kind: escalations.Ticket, ID: k.ticket}
+		subj := escalationstore.Subject{Kind: escalationstore.Ticket, ID: k.ticket}
 		known[i] = map[string]*redis.IntCmd{}
 		for _, r := range ticketRules(t) {
 			known[i][r] = e.store.KnownCmd(ctx, pipe, k.tenant, r, subj)
@@ -268,7 +268,7 @@ func (e *Engine) judgeTicket(ctx context.Context, k ticketKey, stored map[string
 	if t == nil || len(stored) == 0 {
 		return nil
 	}
-	evs := make([]ticketrules.Event, 0, len(stored))
+	evs := make([]judge.Event, 0, len(stored))
 	for id, data := range stored {
 		ev := &tpv1.TicketEvent{}
 		if err := proto.Unmarshal([]byte(data), ev); err != nil {
@@ -279,8 +279,8 @@ func (e *Engine) judgeTicket(ctx context.Context, k ticketKey, stored map[string
 		evs = append(evs, toRuleEvent(id, ev))
 	}
 	now := e.now()
-	j := ticketrules.Judge(k.ticket, evs, t, now)
-	subj := escalations.Subject{Kind: escalations.Ticket, ID: k.ticket}
+	j := judge.Ticket(k.ticket, evs, t, now)
+	subj := escalationstore.Subject{Kind: escalationstore.Ticket, ID: k.ticket}
 	if !j.Wake.IsZero() {
 		o.wake(timers.Timer{ID: ticketTimer(k.tenant, k.ticket), Due: j.Wake})
 	}
@@ -291,7 +291,7 @@ func (e *Engine) judgeTicket(ctx context.Context, k ticketKey, stored map[string
 			continue
 		}
 		pol, _ := t.EscalationPolicy(c.Escalation)
-		rec, err := e.store.Reconcile(ctx, escalations.Verdict{
+		rec, err := e.store.Reconcile(ctx, escalationstore.Verdict{
 			Tenant: k.tenant, Rule: c.Rule, Subject: subj, Active: c.Active, Severity: c.Severity,
 			Summary: c.Summary, Facts: c.Facts, Labels: c.Labels, Policy: pol,
 			Version: int64(len(stored)), At: now, EventsKey: eventsKey(k.tenant, k.ticket),
@@ -305,8 +305,8 @@ func (e *Engine) judgeTicket(ctx context.Context, k ticketKey, stored map[string
 	return errors.Join(errs...)
 }
 
-func toRuleEvent(id string, ev *tpv1.TicketEvent) ticketrules.Event {
-	return ticketrules.Event{
+func toRuleEvent(id string, ev *tpv1.TicketEvent) judge.Event {
+	return judge.Event{
 		ID: id, Type: ev.GetType(), At: ev.GetOccurredAt().AsTime(), ActorKind: ev.GetActor().GetKind(),
 		Public: ev.GetPublic(), Assignee: ev.GetAssigneeId(), Team: ev.GetTeamId(), Priority: ev.GetPriority(),
 		Status: ev.GetStatus(), Score: ev.GetSatisfaction().GetScore(), Comment: ev.GetSatisfaction().GetComment(),
@@ -317,7 +317,7 @@ func toRuleEvent(id string, ev *tpv1.TicketEvent) ticketrules.Event {
 // settle publishes the escalation's unpublished changes and plans the timer it needs: its next
 // raise, or a retry soon when publishing failed (the failure is logged, not returned: the change
 // is safe in the outbox and the timer publishes it).
-func (e *Engine) settle(ctx context.Context, tenant string, rec *escalations.Record, o *outcome) {
+func (e *Engine) settle(ctx context.Context, tenant string, rec *escalationstore.Record, o *outcome) {
 	if rec == nil {
 		return
 	}
@@ -338,10 +338,10 @@ func (e *Engine) settle(ctx context.Context, tenant string, rec *escalations.Rec
 
 // publish stores the changes in JetStream in order, each with its message id, and returns those
 // stored before the first failure.
-func (e *Engine) publish(ctx context.Context, tenant string, outbox []escalations.Pending) ([]escalations.Pending, error) {
+func (e *Engine) publish(ctx context.Context, tenant string, outbox []escalationstore.Pending) ([]escalationstore.Pending, error) {
 	for i, p := range outbox {
-		msg := &nats.Msg{Subject: escalations.StreamSubject(tenant, p.Rule), Data: p.Data, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, escalations.MsgID(tenant, p.ID, p.Seq))
+		msg := &nats.Msg{Subject: escalationstore.StreamSubject(tenant, p.Rule), Data: p.Data, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, escalationstore.MsgID(tenant, p.ID, p.Seq))
 		if _, err := e.pub.PublishMsg(ctx, msg); err != nil {
 			return outbox[:i], fmt.Errorf("publish %s: %w", msg.Subject, err)
 		}
@@ -422,7 +422,7 @@ func (e *Engine) Fire(ctx context.Context, cs []timers.Claimed) []error {
 }
 
 func (e *Engine) raise(ctx context.Context, tenant, id string, o *outcome) error {
-	policyOf := func(name string) *rules.EscalationPolicy {
+	policyOf := func(name string) *rulesfile.EscalationPolicy {
 		if t := e.tenant(tenant); t != nil {
 			pol, _ := t.EscalationPolicy(name)
 			return pol
@@ -443,16 +443,16 @@ func (e *Engine) Snapshot(ctx context.Context, snap *tpv1.KpiSnapshot) error {
 	if t == nil {
 		return nil
 	}
-	kind := escalations.Agent
+	kind := escalationstore.Agent
 	if snap.GetScope() == "team" {
-		kind = escalations.Team
+		kind = escalationstore.Team
 	}
-	subj := escalations.Subject{Kind: kind, ID: snap.GetId()}
+	subj := escalationstore.Subject{Kind: kind, ID: snap.GetId()}
 	now := e.now()
 	var errs []error
 	o := newOutcome()
 	for _, q := range t.Quality {
-		if q.Kind != rules.KindKPI && q.Kind != rules.KindKPIBaseline {
+		if q.Kind != rulesfile.KindKPI && q.Kind != rulesfile.KindKPIBaseline {
 			continue
 		}
 		v := q.EvaluateKPI(snap)
@@ -461,7 +461,7 @@ func (e *Engine) Snapshot(ctx context.Context, snap *tpv1.KpiSnapshot) error {
 			continue
 		}
 		pol, _ := t.EscalationPolicy(q.Escalation)
-		rec, err := e.store.Reconcile(ctx, escalations.Verdict{
+		rec, err := e.store.Reconcile(ctx, escalationstore.Verdict{
 			Tenant: snap.GetTenant(), Rule: q.Name, Subject: subj, Active: v.Breached, Severity: q.Severity,
 			Summary: v.Summary, Facts: v.Facts, Labels: map[string]string{kind: snap.GetId()}, Policy: pol,
 			Version: snap.GetComputedAt().AsTime().UnixMilli(), At: now,
@@ -476,20 +476,20 @@ func (e *Engine) Snapshot(ctx context.Context, snap *tpv1.KpiSnapshot) error {
 }
 
 // Acknowledge and Resolve change an escalation by hand and publish the change.
-func (e *Engine) Acknowledge(ctx context.Context, tenant, id, by, note string) (*escalations.Record, error) {
-	return e.byHand(ctx, tenant, func() (*escalations.Record, error) {
+func (e *Engine) Acknowledge(ctx context.Context, tenant, id, by, note string) (*escalationstore.Record, error) {
+	return e.byHand(ctx, tenant, func() (*escalationstore.Record, error) {
 		return e.store.Acknowledge(ctx, tenant, id, by, note, e.now())
 	})
 }
 
 // Resolve resolves an escalation by hand.
-func (e *Engine) Resolve(ctx context.Context, tenant, id, by, note string) (*escalations.Record, error) {
-	return e.byHand(ctx, tenant, func() (*escalations.Record, error) {
+func (e *Engine) Resolve(ctx context.Context, tenant, id, by, note string) (*escalationstore.Record, error) {
+	return e.byHand(ctx, tenant, func() (*escalationstore.Record, error) {
 		return e.store.Resolve(ctx, tenant, id, by, note, e.now())
 	})
 }
 
-func (e *Engine) byHand(ctx context.Context, tenant string, f func() (*escalations.Record, error)) (*escalations.Record, error) {
+func (e *Engine) byHand(ctx context.Context, tenant string, f func() (*escalationstore.Record, error)) (*escalationstore.Record, error) {
 	rec, err := f()
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package rules
+package rulesfile
 
 import (
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
