@@ -162,7 +162,7 @@ func TestUnpublishedChangesAreRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if _, err := f.engine.publish(ctx, "acme", dup.Outbox); err != nil {
+		if _, err := f.engine.outbox.Publish(ctx, "acme", dup.Outbox); err != nil {
 			t.Fatal(err)
 		}
 	}

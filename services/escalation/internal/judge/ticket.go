@@ -36,6 +36,16 @@ type Event struct {
 	Tags      []string
 }
 
+// EventOf is the part of the ticket event ev, stored under id, that the rules read.
+func EventOf(id string, ev *tpv1.TicketEvent) Event {
+	return Event{
+		ID: id, Type: ev.GetType(), At: ev.GetOccurredAt().AsTime(), ActorKind: ev.GetActor().GetKind(),
+		Public: ev.GetPublic(), Assignee: ev.GetAssigneeId(), Team: ev.GetTeamId(), Priority: ev.GetPriority(),
+		Status: ev.GetStatus(), Score: ev.GetSatisfaction().GetScore(), Comment: ev.GetSatisfaction().GetComment(),
+		Channel: ev.GetChannel(), Tags: ev.GetTags(),
+	}
+}
+
 // Condition is one rule's verdict on the ticket. Active conditions should have an open
 // escalation; inactive ones resolve the escalation they had.
 type Condition struct {
