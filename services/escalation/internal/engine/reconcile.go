@@ -173,7 +173,7 @@ func (r *reconciler) snapshot(ctx context.Context, snap *tpv1.KpiSnapshot, b *ba
 		if q.Kind != rulesfile.KindKPI && q.Kind != rulesfile.KindKPIBaseline {
 			continue
 		}
-		v := q.EvaluateKPI(snap)
+		v := judge.KPI(q, snap)
 		if !v.Judged {
 			// Too few tickets to say: an open escalation stays as it is until the figures speak.
 			continue

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/judge"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 )
@@ -93,7 +94,7 @@ type Record struct {
 	Policy      string               `json:"policy"`
 	Labels      map[string]string    `json:"labels"`
 	Summary     string               `json:"summary"`
-	Facts       []rulesfile.Fact     `json:"facts"`
+	Facts       []judge.Fact         `json:"facts"`
 	TriggeredAt time.Time            `json:"triggered_at"`
 	UpdatedAt   time.Time            `json:"updated_at"`
 	ResolvedAt  time.Time            `json:"resolved_at,omitzero"`

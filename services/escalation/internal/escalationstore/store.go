@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/judge"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 )
@@ -71,7 +72,7 @@ type Verdict struct {
 	Active   bool
 	Severity tpv1.Severity
 	Summary  string
-	Facts    []rulesfile.Fact
+	Facts    []judge.Fact
 	Labels   map[string]string
 	// Policy is the escalation policy of the rule; nil targets nobody and is never raised.
 	Policy *rulesfile.EscalationPolicy

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/judge"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
@@ -45,7 +46,7 @@ func leadsPolicy(string) *rulesfile.EscalationPolicy { return leads }
 func verdict(active bool, sev tpv1.Severity, version int64, at time.Time) Verdict {
 	return Verdict{
 		Tenant: "acme", Rule: "sla-first-response", Subject: ticket, Active: active, Severity: sev,
-		Summary: "first response " + SeverityWord(sev), Facts: []rulesfile.Fact{{Name: "target", Value: "30m0s"}},
+		Summary: "first response " + SeverityWord(sev), Facts: []judge.Fact{{Name: "target", Value: "30m0s"}},
 		Labels: map[string]string{"team": "billing", "agent": "ana", "ticket": ticket.ID}, Policy: leads,
 		Version: version, At: at,
 	}

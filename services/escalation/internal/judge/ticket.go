@@ -1,8 +1,9 @@
-// Package judge judges one ticket against its tenant's rules: the SLA clocks of the policy
-// that matches it (first response, next response, resolution) and the ticket quality rules (bad
-// rating, reopens). The judgement is a pure function of the ticket's set of events and the
-// instant: events arrive out of order and twice, and replicas judge the same ticket at different
-// moments, so nothing here depends on what was judged before.
+// Package judge judges against a tenant's rules: a ticket on its events (the SLA clocks of the
+// policy that matches it: first response, next response, resolution; and the ticket quality
+// rules: bad rating, reopens), and an agent or team on its KPI snapshot (the kpi and kpi_baseline
+// rules). A judgement is a pure function of its arguments and the instant: events arrive out of
+// order and twice, and replicas judge the same ticket at different moments, so nothing here
+// depends on what was judged before.
 package judge
 
 import (
@@ -55,7 +56,7 @@ type Condition struct {
 	// Escalation names the escalation policy.
 	Escalation string
 	Summary    string
-	Facts      []rulesfile.Fact
+	Facts      []Fact
 	// Labels name the ticket's team, agent, priority and policy, for routing.
 	Labels map[string]string
 }
@@ -303,23 +304,23 @@ func judgeSLA(tk ticket, evs []Event, p *rulesfile.Policy, now time.Time, labels
 			}
 			cond.Summary = fmt.Sprintf("ticket %s: %s SLA %s, %s of %s used%s", tk.id, clk.what, state,
 				round(elapsed), round(clk.target), hoursNote(p.Calendar, p.CalendarName))
-			cond.Facts = []rulesfile.Fact{
+			cond.Facts = []Fact{
 				{Name: "policy", Value: p.Name},
 				{Name: "target", Value: round(clk.target).String()},
 				{Name: "elapsed", Value: round(elapsed).String()},
 				{Name: "state", Value: state},
 			}
 			if p.Calendar != nil {
-				cond.Facts = append(cond.Facts, rulesfile.Fact{Name: "calendar", Value: p.CalendarName})
+				cond.Facts = append(cond.Facts, Fact{Name: "calendar", Value: p.CalendarName})
 			}
 			if at, ok := clk.clock.Due(p.Calendar, clk.target, 1); ok {
-				cond.Facts = append(cond.Facts, rulesfile.Fact{Name: "deadline", Value: at.UTC().Format(time.RFC3339)})
+				cond.Facts = append(cond.Facts, Fact{Name: "deadline", Value: at.UTC().Format(time.RFC3339)})
 			}
 			if clk.rule == rulesfile.RuleNextResponse {
-				cond.Facts = append(cond.Facts, rulesfile.Fact{Name: "waiting_since", Value: c.nextSince.UTC().Format(time.RFC3339)})
+				cond.Facts = append(cond.Facts, Fact{Name: "waiting_since", Value: c.nextSince.UTC().Format(time.RFC3339)})
 			}
 			if c.paused {
-				cond.Facts = append(cond.Facts, rulesfile.Fact{Name: "paused", Value: "true"})
+				cond.Facts = append(cond.Facts, Fact{Name: "paused", Value: "true"})
 			}
 		}
 		j.Conditions = append(j.Conditions, cond)
@@ -347,13 +348,13 @@ func badRating(tk ticket, q *rulesfile.QualityRule, labels map[string]string) Co
 	if r.Comment != "" {
 		c.Summary += ": " + strconv.Quote(truncate(r.Comment, 200))
 	}
-	c.Facts = []rulesfile.Fact{
+	c.Facts = []Fact{
 		{Name: "rating", Value: strconv.Itoa(int(r.Score))},
 		{Name: "max_score", Value: strconv.Itoa(int(q.MaxScore))},
 		{Name: "rated_at", Value: r.At.UTC().Format(time.RFC3339)},
 	}
 	if r.Comment != "" {
-		c.Facts = append(c.Facts, rulesfile.Fact{Name: "comment", Value: r.Comment})
+		c.Facts = append(c.Facts, Fact{Name: "comment", Value: r.Comment})
 	}
 	return c
 }
@@ -365,7 +366,7 @@ func reopened(tk ticket, q *rulesfile.QualityRule, labels map[string]string) Con
 	}
 	c.Active, c.Severity = true, q.Severity
 	c.Summary = fmt.Sprintf("ticket %s: reopened %d times", tk.id, tk.reopens)
-	c.Facts = []rulesfile.Fact{
+	c.Facts = []Fact{
 		{Name: "reopens", Value: strconv.Itoa(tk.reopens)},
 		{Name: "min_reopens", Value: strconv.Itoa(q.MinReopens)},
 	}
