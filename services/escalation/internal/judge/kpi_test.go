@@ -10,7 +10,8 @@ import (
 )
 
 // kpis returns figures where metric has value over a sample of the given size, set in the fields
-// the KPI service fills (a transcription of the rules' sample sizes, independent of rulesfile's metrics table).
+// the KPI service fills (a transcription of the rules' sample sizes, independent of rulesfile's
+// metrics table).
 func kpis(metric string, value float64, sample int64) *ticketpulsev1.Kpis {
 	k := &ticketpulsev1.Kpis{}
 	switch metric {
