@@ -36,7 +36,7 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				evs, err := Decode(body, o)
-				if err != nil || len(evs) != n {
+				if err != nil || len(Proto(evs, o.Tenant, o.Now)) != n {
 					b.Fatalf("%d events, %v", len(evs), err)
 				}
 			}
