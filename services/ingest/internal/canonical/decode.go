@@ -25,21 +25,31 @@ func Decode(data []byte, o Options) ([]Event, error) {
 		return nil, Reject(0, "", reason)
 	}
 	start := skipWS(data, 0)
+	// The body is valid JSON, so its value ends at its last byte that is not white space.
+	end := len(bytes.TrimRight(data, " \t\r\n"))
 	d := decoder{c: newChecker(o)}
 	switch data[start] {
 	case '{':
-		d.element(data[start:valueEnd(data, start)])
+		d.element(data[start:end])
 	case '[':
-		arr := data[start:]
-		n := countElements(arr)
+		// One walk over the array: it keeps the events a request may hold and counts the rest.
+		var raws [][]byte
+		n := 0
+		eachElement(data[start:end], func(raw []byte) {
+			if n++; o.MaxEvents <= 0 || n <= o.MaxEvents {
+				raws = append(raws, raw)
+			}
+		})
 		if n == 0 {
 			return nil, Reject(0, "", "empty array: send at least one event")
 		}
 		if o.MaxEvents > 0 && n > o.MaxEvents {
 			return nil, tooMany(n, o.MaxEvents)
 		}
-		d.events = make([]Event, 0, min(n, 1024))
-		eachElement(arr, d.element)
+		d.events = make([]Event, 0, n)
+		for _, raw := range raws {
+			d.element(raw)
+		}
 	default:
 		return nil, Reject(0, "", "must be a JSON object or an array of JSON objects")
 	}
@@ -124,56 +134,68 @@ func (d *decoder) event(obj []byte) (ev Event, ok bool) {
 	return ev, d.c.count() == before
 }
 
-// keySet remembers an object's member names: the known ones as bits, any others in a map made
-// for the first of them, so an object of many distinct names is still read in linear time.
+// keySet remembers an object's member names, to find duplicates: the known ones as bits, and
+// others only while problems are still listed. An unknown name is one problem either way
+// ("unknown field" or "duplicate field"), so once the list is full counting it needs no
+// memory, and an object of any number of distinct names is read in linear time.
 type keySet struct {
 	bits  uint32
 	other map[string]struct{}
 }
 
-func (s *keySet) add(key string, known []string) (dup bool) {
-	if i := slices.Index(known, key); i >= 0 {
+// add records key (known[i] when i >= 0) and reports whether it was there already.
+func (s *keySet) add(key string, i int, remember bool) (dup bool) {
+	if i >= 0 {
 		bit := uint32(1) << i
 		dup = s.bits&bit != 0
 		s.bits |= bit
 		return dup
 	}
+	if _, dup = s.other[key]; dup || !remember {
+		return dup
+	}
 	if s.other == nil {
 		s.other = map[string]struct{}{}
 	}
-	if _, dup = s.other[key]; !dup {
-		s.other[key] = struct{}{}
-	}
-	return dup
+	s.other[key] = struct{}{}
+	return false
 }
 
 // key unquotes a member name, rejecting duplicates and names that are not UTF-8.
 func (d *decoder) key(raw []byte, prefix string, known []string, seen *keySet) (string, bool) {
-	key, valid := knownKey(raw, known)
-	if key == "" {
+	key, i := knownKey(raw, known)
+	valid := true
+	if i < 0 {
+		if d.c.full() && bytes.IndexByte(raw, '\\') < 0 {
+			// Not a known name (an escape could spell one), so exactly one problem whatever
+			// else it is: count it without reading it.
+			d.c.more++
+			return "", false
+		}
 		key, valid = unquote(raw)
+		i = slices.Index(known, key)
 	}
 	if !valid {
 		d.c.add(path{prefix: prefix, name: key, elem: -1}, "field name is not valid UTF-8")
 		return "", false
 	}
-	if seen.add(key, known) {
+	if seen.add(key, i, !d.c.full()) {
 		d.c.add(path{prefix: prefix, name: key, elem: -1}, "duplicate field")
 		return "", false
 	}
 	return key, true
 }
 
-// knownKey returns the known name that the literal raw spells without escapes, without
-// allocating it; "" when there is none.
-func knownKey(raw []byte, known []string) (string, bool) {
+// knownKey returns the known name, and its index, that the literal raw spells without escapes,
+// without allocating; -1 when there is none.
+func knownKey(raw []byte, known []string) (string, int) {
 	body := raw[1 : len(raw)-1]
-	for _, k := range known {
+	for i, k := range known {
 		if string(body) == k {
-			return k, true
+			return k, i
 		}
 	}
-	return "", false
+	return "", -1
 }
 
 func isNull(raw []byte) bool { return raw[0] == 'n' }
@@ -366,8 +388,7 @@ func (d *decoder) tags(raw []byte) ([]string, state) {
 		d.c.add(field("tags"), "must be an array of strings")
 		return nil, invalid
 	}
-	n := countElements(raw)
-	st := d.c.tagCount(n)
+	st := d.c.tagCount(countElements(raw, MaxTags+1))
 	var tags []string
 	i := 0
 	eachElement(raw, func(item []byte) {

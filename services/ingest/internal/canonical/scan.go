@@ -106,10 +106,21 @@ func eachElement(arr []byte, f func(val []byte)) {
 	}
 }
 
-// countElements returns the length of the array arr.
-func countElements(arr []byte) int {
+// countElements returns the length of the array arr, or stop when it is at least that long.
+func countElements(arr []byte, stop int) int {
 	n := 0
-	eachElement(arr, func([]byte) { n++ })
+	i := skipWS(arr, 1)
+	if i >= len(arr) || arr[i] == ']' {
+		return 0
+	}
+	for i < len(arr) && n < stop {
+		n++
+		i = skipWS(arr, valueEnd(arr, i))
+		if i >= len(arr) || arr[i] != ',' {
+			break
+		}
+		i = skipWS(arr, i+1)
+	}
 	return n
 }
 

@@ -73,12 +73,15 @@ func newChecker(o Options) *checker { return &checker{now: o.Now, skew: o.MaxFut
 // listed reports whether the next problem is to be listed; once MaxProblems are, it only counts
 // the problem, and the caller skips formatting its reason.
 func (c *checker) listed() bool {
-	if len(c.list) >= MaxProblems {
+	if c.full() {
 		c.more++
 		return false
 	}
 	return true
 }
+
+// full reports whether MaxProblems problems are listed.
+func (c *checker) full() bool { return len(c.list) >= MaxProblems }
 
 func (c *checker) add(p path, reason string) {
 	if c.listed() {
@@ -106,7 +109,9 @@ func (c *checker) err() error {
 
 // TextProblem returns why s cannot stand in a canonical text field of at most max bytes (not
 // UTF-8, too long, a control character; newlines and tabs are allowed when multiline), or "".
-func TextProblem(s string, max int, multiline bool) string { return inspectText(s, max, multiline).String() }
+func TextProblem(s string, max int, multiline bool) string {
+	return inspectText(s, max, multiline).String()
+}
 
 // textIssue is what is wrong with a text, formatted only when it is listed.
 type textIssue struct {

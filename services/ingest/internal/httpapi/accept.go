@@ -1,10 +1,10 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -168,12 +168,15 @@ func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, *answe
 	if r.ContentLength > max {
 		return nil, tooLarge
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
-	if err != nil {
+	var body bytes.Buffer
+	if r.ContentLength > 0 {
+		body.Grow(int(r.ContentLength) + bytes.MinRead) // read in one piece, not by doubling
+	}
+	if _, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, max)); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return nil, tooLarge
 		}
 		return nil, invalid([]canonical.Problem{{Index: 0, Field: "", Reason: "reading body: " + err.Error()}}, 0)
 	}
-	return body, nil
+	return body.Bytes(), nil
 }

@@ -34,8 +34,8 @@ var Received = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
 // Outcome is what a golden file holds.
 type Outcome struct {
-	Events   []canonical.Event  `json:"events,omitempty"`
-	Skipped  []adapter.Skip     `json:"skipped,omitempty"`
+	Events   []canonical.Event   `json:"events,omitempty"`
+	Skipped  []adapter.Skip      `json:"skipped,omitempty"`
 	Problems []canonical.Problem `json:"problems,omitempty"`
 }
 
