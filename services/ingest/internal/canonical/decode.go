@@ -216,39 +216,29 @@ func (d *decoder) str(p path, raw []byte) (string, state) {
 	return s, present
 }
 
-// text reads a free-form string; the empty string counts as absent.
-func (d *decoder) text(p path, raw []byte, max int, multiline bool) (string, state) {
+// checked reads a string member and applies rule to its value; the string is "" unless it is
+// present and valid.
+func (d *decoder) checked(p path, raw []byte, rule func(path, string) state) (string, state) {
 	s, st := d.str(p, raw)
 	if st == present {
-		st = d.c.text(p, s, max, multiline)
+		st = rule(p, s)
 	}
 	if st != present {
 		return "", st
 	}
 	return s, present
+}
+
+// text reads a free-form string; the empty string counts as absent.
+func (d *decoder) text(p path, raw []byte, max int, multiline bool) (string, state) {
+	return d.checked(p, raw, func(p path, s string) state { return d.c.text(p, s, max, multiline) })
 }
 
 // ident reads a required identifier.
-func (d *decoder) ident(p path, raw []byte) (string, state) {
-	s, st := d.str(p, raw)
-	if st == present {
-		st = d.c.ident(p, s)
-	}
-	if st != present {
-		return "", st
-	}
-	return s, present
-}
+func (d *decoder) ident(p path, raw []byte) (string, state) { return d.checked(p, raw, d.c.ident) }
 
 func (d *decoder) word(p path, raw []byte, words wordSet) (string, state) {
-	s, st := d.str(p, raw)
-	if st == present {
-		st = d.c.word(p, s, words)
-	}
-	if st != present {
-		return "", st
-	}
-	return s, present
+	return d.checked(p, raw, func(p path, s string) state { return d.c.word(p, s, words) })
 }
 
 func (d *decoder) bool(p path, raw []byte) (*bool, state) {

@@ -132,10 +132,11 @@ func (p *pipeline) run(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		}
 	}
 
+	msgs := canonical.Proto(events, in.tenant, now)
 	pctx, cancel := context.WithTimeout(ctx, p.publishTimeout)
 	defer cancel()
 	start := time.Now()
-	res, err := p.pub.Publish(pctx, canonical.Proto(events, in.tenant, now))
+	res, err := p.pub.Publish(pctx, msgs)
 	if err != nil {
 		attrs := append(in.attrs, "events", len(events), "first_event_id", events[0].ID, "err", err)
 		if errors.Is(err, publish.ErrUnavailable) {

@@ -50,7 +50,6 @@ type Config struct {
 // Handler serves the events route.
 type Handler struct {
 	cfg    Config
-	log    *slog.Logger
 	tracer trace.Tracer
 	accept pipeline
 
@@ -65,7 +64,7 @@ func New(cfg Config, pub Publisher, log *slog.Logger, tracer trace.Tracer, meter
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Handler{cfg: cfg, log: log, tracer: tracer, accept: pipeline{pub: pub, log: log, now: cfg.Now,
+	h := &Handler{cfg: cfg, tracer: tracer, accept: pipeline{pub: pub, log: log, now: cfg.Now,
 		publishTimeout: cfg.PublishTimeout, maxFutureSkew: cfg.MaxFutureSkew, maxEvents: cfg.MaxEvents}}
 	var errs [4]error
 	h.requests, errs[0] = meter.Int64Counter("ingest.http.requests",
