@@ -180,7 +180,7 @@ func (h *Webhook) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 				h.skipped.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source), attribute.String("reason", s.Reason)))
 				h.log.DebugContext(ctx, "webhook content skipped", "tenant", tenantID, "source", source, "reason", s.Reason, "detail", s.Detail)
 			}
-			return events, skipped, err
+			return events, skipped, nil
 		},
 		admit: func(n int, now time.Time) *answer {
 			wait, ok := h.admit(tenant, n, now)
