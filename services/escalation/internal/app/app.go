@@ -17,9 +17,9 @@ import (
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/engine"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalationstore"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/grpcapi"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
@@ -116,7 +116,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if now == nil {
 		now = time.Now
 	}
-	ruleset := &atomic.Pointer[rules.Config]{}
+	ruleset := &atomic.Pointer[rulesfile.Config]{}
 	watcher := &rulesWatcher{path: cfg.RulesFile, cfg: ruleset, log: log}
 	if err := watcher.load(); err != nil {
 		return err
@@ -139,7 +139,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	queue := timers.New(rdb, timers.Options{Shards: cfg.TimerShards, Lease: cfg.TimerLease, Logger: log, OnFire: m.fired})
-	store := escalations.New(rdb, cfg.Retention)
+	store := escalationstore.New(rdb, cfg.Retention)
 	eng := engine.New(rdb, store, queue, js, ruleset, now, engine.Options{
 		TicketRetention: cfg.TicketRetention, Parallel: cfg.Parallel,
 	}, log)

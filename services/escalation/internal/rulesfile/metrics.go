@@ -1,4 +1,4 @@
-package rules
+package rulesfile
 
 import (
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -15,47 +15,53 @@ var Metrics = []string{
 	"sla_first_response_compliance",
 }
 
-// unit is how a metric's values are written as thresholds and shown in summaries.
-type unit int
+// Unit is how a metric's values are written as thresholds and shown in summaries.
+type Unit int
 
 const (
-	unitSeconds unit = iota // a duration, in seconds
-	unitRate                // a share from 0 to 1
-	unitPercent             // 0 to 100
-	unitRating              // a mean rating from 1 to 5
+	UnitSeconds Unit = iota // a duration, in seconds
+	UnitRate                // a share from 0 to 1
+	UnitPercent             // 0 to 100
+	UnitRating              // a mean rating from 1 to 5
 )
 
-// metric describes one of Metrics.
-type metric struct {
-	unit unit
-	// higherWorse: higher values are worse (durations, reopens); otherwise lower ones are.
-	higherWorse bool
-	// label names it in summaries; noun names its sample's items.
-	label, noun string
-	// read returns the value and the sample it is computed from.
-	read func(k *ticketpulsev1.Kpis) (value float64, sample int64)
+// Metric describes one of Metrics.
+type Metric struct {
+	Unit Unit
+	// HigherWorse: higher values are worse (durations, reopens); otherwise lower ones are.
+	HigherWorse bool
+	// Label names it in summaries; Noun names its sample's items.
+	Label, Noun string
+	// Read returns the value and the sample it is computed from.
+	Read func(k *ticketpulsev1.Kpis) (value float64, sample int64)
 }
 
 var metrics = buildMetrics()
 
-func buildMetrics() map[string]metric {
-	m := map[string]metric{
-		"resolution_rate": {unitRate, false, "resolution rate", "tickets", func(k *ticketpulsev1.Kpis) (float64, int64) {
+// MetricOf describes the metric of that name; false when it is not one of Metrics.
+func MetricOf(name string) (Metric, bool) {
+	m, ok := metrics[name]
+	return m, ok
+}
+
+func buildMetrics() map[string]Metric {
+	m := map[string]Metric{
+		"resolution_rate": {UnitRate, false, "resolution rate", "tickets", func(k *ticketpulsev1.Kpis) (float64, int64) {
 			return k.GetResolutionRate(), k.GetAssigned()
 		}},
-		"reopen_rate": {unitRate, true, "reopen rate", "resolutions", func(k *ticketpulsev1.Kpis) (float64, int64) {
+		"reopen_rate": {UnitRate, true, "reopen rate", "resolutions", func(k *ticketpulsev1.Kpis) (float64, int64) {
 			return k.GetReopenRate(), k.GetResolutions()
 		}},
-		"one_touch_rate": {unitRate, false, "one-touch rate", "resolutions", func(k *ticketpulsev1.Kpis) (float64, int64) {
+		"one_touch_rate": {UnitRate, false, "one-touch rate", "resolutions", func(k *ticketpulsev1.Kpis) (float64, int64) {
 			return k.GetOneTouchRate(), k.GetResolutions()
 		}},
-		"csat_mean": {unitRating, false, "CSAT mean", "ratings", func(k *ticketpulsev1.Kpis) (float64, int64) {
+		"csat_mean": {UnitRating, false, "CSAT mean", "ratings", func(k *ticketpulsev1.Kpis) (float64, int64) {
 			return k.GetCsatMean(), k.GetCsatCount()
 		}},
-		"csat_percent": {unitPercent, false, "CSAT percent", "ratings", func(k *ticketpulsev1.Kpis) (float64, int64) {
+		"csat_percent": {UnitPercent, false, "CSAT percent", "ratings", func(k *ticketpulsev1.Kpis) (float64, int64) {
 			return k.GetCsatPercent(), k.GetCsatCount()
 		}},
-		"sla_first_response_compliance": {unitRate, false, "SLA first response compliance", "tickets", func(k *ticketpulsev1.Kpis) (float64, int64) {
+		"sla_first_response_compliance": {UnitRate, false, "SLA first response compliance", "tickets", func(k *ticketpulsev1.Kpis) (float64, int64) {
 			return k.GetSlaFirstResponseCompliance(), k.GetSlaFirstResponseMet() + k.GetSlaFirstResponseBreached()
 		}},
 	}
@@ -78,7 +84,7 @@ func buildMetrics() map[string]metric {
 	}
 	for _, c := range clocks {
 		for _, s := range stats {
-			m[c.name+"_"+s.name] = metric{unitSeconds, true, c.label + " " + s.name, c.noun,
+			m[c.name+"_"+s.name] = Metric{UnitSeconds, true, c.label + " " + s.name, c.noun,
 				func(k *ticketpulsev1.Kpis) (float64, int64) {
 					d := c.stats(k)
 					return s.get(d), d.GetCount()

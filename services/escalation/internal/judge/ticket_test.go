@@ -1,4 +1,4 @@
-package ticketrules
+package judge
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 	_ "time/tzdata"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
 )
 
@@ -57,16 +57,16 @@ func (e evs) add(typ tpv1.EventType, at time.Duration, f ...func(*Event)) evs {
 
 func st(s tpv1.TicketStatus) func(*Event) { return func(e *Event) { e.Status = s } }
 
-func tenant(policies ...*rules.Policy) *rules.Tenant {
-	return &rules.Tenant{ID: "acme", Policies: policies, Escalations: map[string]*rules.EscalationPolicy{}}
+func tenant(policies ...*rulesfile.Policy) *rulesfile.Tenant {
+	return &rulesfile.Tenant{ID: "acme", Policies: policies, Escalations: map[string]*rulesfile.EscalationPolicy{}}
 }
 
 // urgentPolicy: urgent tickets get 30m first response, 1h next response, 8h resolution, 24/7.
-func urgentPolicy() *rules.Policy {
-	return &rules.Policy{
+func urgentPolicy() *rulesfile.Policy {
+	return &rulesfile.Policy{
 		Name: "standard", AtRisk: 0.8, Escalation: "default",
 		Pause:   []tpv1.TicketStatus{pending, tpv1.TicketStatus_TICKET_STATUS_ON_HOLD},
-		Targets: map[tpv1.Priority]rules.Targets{urgent: {FirstResponse: 30 * time.Minute, NextResponse: time.Hour, Resolution: 8 * time.Hour}},
+		Targets: map[tpv1.Priority]rulesfile.Targets{urgent: {FirstResponse: 30 * time.Minute, NextResponse: time.Hour, Resolution: 8 * time.Hour}},
 	}
 }
 
@@ -104,31 +104,31 @@ func TestSLAClocks(t *testing.T) {
 		elapsed  string
 		wake     time.Duration // 0: none expected
 	}{
-		{"first response counting, wakes at 80 %", base, 10 * time.Minute, rules.RuleFirstResponse, false, 0, "", 24 * time.Minute},
-		{"first response at risk", base, 25 * time.Minute, rules.RuleFirstResponse, true, warning, "25m0s", 30 * time.Minute},
-		{"first response at risk exactly at 80 %", base, 24 * time.Minute, rules.RuleFirstResponse, true, warning, "24m0s", 30 * time.Minute},
-		{"first response breached exactly at the target", base, 30 * time.Minute, rules.RuleFirstResponse, true, critical, "30m0s", 6*time.Hour + 24*time.Minute},
-		{"a reply stops the first-response clock", replied, 40 * time.Minute, rules.RuleFirstResponse, false, 0, "", 6*time.Hour + 24*time.Minute},
-		{"a reply after the breach clears it", evs{}.add(created, 0).add(agentMsg, 45*time.Minute), time.Hour, rules.RuleFirstResponse, false, 0, "", 6*time.Hour + 24*time.Minute},
-		{"a bot reply is no response", base.add(agentMsg, 5*time.Minute, func(e *Event) { e.ActorKind = bot }), 31 * time.Minute, rules.RuleFirstResponse, true, critical, "31m0s", 6*time.Hour + 24*time.Minute},
-		{"a private note is no response", base.add(agentMsg, 5*time.Minute, func(e *Event) { e.Public = false }), 31 * time.Minute, rules.RuleFirstResponse, true, critical, "31m0s", 6*time.Hour + 24*time.Minute},
-		{"next response waits for the customer's message", waiting, 2*time.Hour + 30*time.Minute, rules.RuleNextResponse, false, 0, "", 2*time.Hour + 48*time.Minute},
-		{"next response breached", waiting, 3*time.Hour + time.Minute, rules.RuleNextResponse, true, critical, "1h1m0s", 6*time.Hour + 24*time.Minute},
-		{"a second customer message does not restart the clock", waiting.add(custMsg, 2*time.Hour+50*time.Minute), 3*time.Hour + time.Minute, rules.RuleNextResponse, true, critical, "1h1m0s", 6*time.Hour + 24*time.Minute},
-		{"an agent reply answers", waiting.add(agentMsg, 3*time.Hour+30*time.Minute), 4 * time.Hour, rules.RuleNextResponse, false, 0, "", 6*time.Hour + 24*time.Minute},
-		{"pending pauses the clock", base.add(status, 10*time.Minute, st(pending)).add(status, 2*time.Hour, st(open)), 2*time.Hour + 15*time.Minute, rules.RuleFirstResponse, true, warning, "25m0s", 2*time.Hour + 20*time.Minute},
-		{"still pending: no wake", base.add(status, 10*time.Minute, st(pending)), 5 * time.Hour, rules.RuleFirstResponse, false, 0, "", 0},
-		{"resolution breached", replied, 8*time.Hour + time.Minute, rules.RuleResolution, true, critical, "8h1m0s", 0},
-		{"solved stops the resolution clock", replied.add(status, time.Hour, st(solvedS)), 9 * time.Hour, rules.RuleResolution, false, 0, "", 0},
-		{"reopened: resolution goes on from where it stopped", replied.add(status, 7*time.Hour, st(solvedS)).add(status, 10*time.Hour, st(open)), 11*time.Hour + 30*time.Minute, rules.RuleResolution, true, critical, "8h30m0s", 0},
-		{"solved without a reply needs none", base.add(status, 10*time.Minute, st(solvedS)), time.Hour, rules.RuleFirstResponse, false, 0, "", 0},
-		{"an outbound ticket needs no first response", evs{}.add(created, 0, func(e *Event) { e.ActorKind = agent }), time.Hour, rules.RuleFirstResponse, false, 0, "", 6*time.Hour + 24*time.Minute},
-		{"no creation event: the clock starts at the first customer message", evs{}.add(custMsg, 10*time.Minute), 41 * time.Minute, rules.RuleFirstResponse, true, critical, "31m0s", 6*time.Hour + 34*time.Minute},
-		{"no target for the priority", evs{}.add(created, 0, func(e *Event) { e.Priority = low }), 10 * time.Hour, rules.RuleFirstResponse, false, 0, "", 0},
+		{"first response counting, wakes at 80 %", base, 10 * time.Minute, rulesfile.RuleFirstResponse, false, 0, "", 24 * time.Minute},
+		{"first response at risk", base, 25 * time.Minute, rulesfile.RuleFirstResponse, true, warning, "25m0s", 30 * time.Minute},
+		{"first response at risk exactly at 80 %", base, 24 * time.Minute, rulesfile.RuleFirstResponse, true, warning, "24m0s", 30 * time.Minute},
+		{"first response breached exactly at the target", base, 30 * time.Minute, rulesfile.RuleFirstResponse, true, critical, "30m0s", 6*time.Hour + 24*time.Minute},
+		{"a reply stops the first-response clock", replied, 40 * time.Minute, rulesfile.RuleFirstResponse, false, 0, "", 6*time.Hour + 24*time.Minute},
+		{"a reply after the breach clears it", evs{}.add(created, 0).add(agentMsg, 45*time.Minute), time.Hour, rulesfile.RuleFirstResponse, false, 0, "", 6*time.Hour + 24*time.Minute},
+		{"a bot reply is no response", base.add(agentMsg, 5*time.Minute, func(e *Event) { e.ActorKind = bot }), 31 * time.Minute, rulesfile.RuleFirstResponse, true, critical, "31m0s", 6*time.Hour + 24*time.Minute},
+		{"a private note is no response", base.add(agentMsg, 5*time.Minute, func(e *Event) { e.Public = false }), 31 * time.Minute, rulesfile.RuleFirstResponse, true, critical, "31m0s", 6*time.Hour + 24*time.Minute},
+		{"next response waits for the customer's message", waiting, 2*time.Hour + 30*time.Minute, rulesfile.RuleNextResponse, false, 0, "", 2*time.Hour + 48*time.Minute},
+		{"next response breached", waiting, 3*time.Hour + time.Minute, rulesfile.RuleNextResponse, true, critical, "1h1m0s", 6*time.Hour + 24*time.Minute},
+		{"a second customer message does not restart the clock", waiting.add(custMsg, 2*time.Hour+50*time.Minute), 3*time.Hour + time.Minute, rulesfile.RuleNextResponse, true, critical, "1h1m0s", 6*time.Hour + 24*time.Minute},
+		{"an agent reply answers", waiting.add(agentMsg, 3*time.Hour+30*time.Minute), 4 * time.Hour, rulesfile.RuleNextResponse, false, 0, "", 6*time.Hour + 24*time.Minute},
+		{"pending pauses the clock", base.add(status, 10*time.Minute, st(pending)).add(status, 2*time.Hour, st(open)), 2*time.Hour + 15*time.Minute, rulesfile.RuleFirstResponse, true, warning, "25m0s", 2*time.Hour + 20*time.Minute},
+		{"still pending: no wake", base.add(status, 10*time.Minute, st(pending)), 5 * time.Hour, rulesfile.RuleFirstResponse, false, 0, "", 0},
+		{"resolution breached", replied, 8*time.Hour + time.Minute, rulesfile.RuleResolution, true, critical, "8h1m0s", 0},
+		{"solved stops the resolution clock", replied.add(status, time.Hour, st(solvedS)), 9 * time.Hour, rulesfile.RuleResolution, false, 0, "", 0},
+		{"reopened: resolution goes on from where it stopped", replied.add(status, 7*time.Hour, st(solvedS)).add(status, 10*time.Hour, st(open)), 11*time.Hour + 30*time.Minute, rulesfile.RuleResolution, true, critical, "8h30m0s", 0},
+		{"solved without a reply needs none", base.add(status, 10*time.Minute, st(solvedS)), time.Hour, rulesfile.RuleFirstResponse, false, 0, "", 0},
+		{"an outbound ticket needs no first response", evs{}.add(created, 0, func(e *Event) { e.ActorKind = agent }), time.Hour, rulesfile.RuleFirstResponse, false, 0, "", 6*time.Hour + 24*time.Minute},
+		{"no creation event: the clock starts at the first customer message", evs{}.add(custMsg, 10*time.Minute), 41 * time.Minute, rulesfile.RuleFirstResponse, true, critical, "31m0s", 6*time.Hour + 34*time.Minute},
+		{"no target for the priority", evs{}.add(created, 0, func(e *Event) { e.Priority = low }), 10 * time.Hour, rulesfile.RuleFirstResponse, false, 0, "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			j := Judge("T-1", tt.events, tenant(urgentPolicy()), m(tt.now))
+			j := Ticket("T-1", tt.events, tenant(urgentPolicy()), m(tt.now))
 			c := cond(t, j, tt.rule)
 			if c.Active != tt.active || c.Severity != tt.severity {
 				t.Errorf("%s: active %v severity %v, want %v %v (%s)", tt.rule, c.Active, c.Severity, tt.active, tt.severity, c.Summary)
@@ -167,21 +167,21 @@ func TestBusinessHoursAcrossWeekendAndHoliday(t *testing.T) {
 	}
 	p := urgentPolicy()
 	p.Calendar, p.CalendarName = cal, "berlin-office"
-	p.Targets[urgent] = rules.Targets{FirstResponse: 2 * time.Hour}
+	p.Targets[urgent] = rulesfile.Targets{FirstResponse: 2 * time.Hour}
 	created := time.Date(2026, 12, 4, 16, 30, 0, 0, berlin) // Friday
 	events := []Event{{ID: "c", Type: tpv1.EventType_EVENT_TYPE_TICKET_CREATED, At: created, ActorKind: customer, Priority: urgent}}
 
 	// 30 minutes on Friday, then nothing over the weekend and the holiday: at risk (96 minutes)
 	// on Tuesday at 10:06, breached at 10:30.
-	j := Judge("T-9", events, tenant(p), time.Date(2026, 12, 7, 18, 0, 0, 0, berlin))
-	if c := cond(t, j, rules.RuleFirstResponse); c.Active {
+	j := Ticket("T-9", events, tenant(p), time.Date(2026, 12, 7, 18, 0, 0, 0, berlin))
+	if c := cond(t, j, rulesfile.RuleFirstResponse); c.Active {
 		t.Errorf("on the holiday evening: active %+v", c)
 	}
 	if want := time.Date(2026, 12, 8, 10, 6, 0, 0, berlin); !j.Wake.Equal(want) {
 		t.Errorf("wake %v, want %v", j.Wake.In(berlin), want)
 	}
-	j = Judge("T-9", events, tenant(p), time.Date(2026, 12, 8, 10, 30, 0, 0, berlin))
-	c := cond(t, j, rules.RuleFirstResponse)
+	j = Ticket("T-9", events, tenant(p), time.Date(2026, 12, 8, 10, 30, 0, 0, berlin))
+	c := cond(t, j, rulesfile.RuleFirstResponse)
 	if !c.Active || c.Severity != critical || fact(c, "elapsed") != "2h0m0s" || fact(c, "calendar") != "berlin-office" {
 		t.Errorf("Tuesday 10:30: %+v", c)
 	}
@@ -202,20 +202,20 @@ func TestOrderAndDuplicatesDoNotMatter(t *testing.T) {
 		add(status, 6*time.Hour, st(solvedS)).
 		add(status, 7*time.Hour, st(open)).
 		add(rated, 8*time.Hour, func(e *Event) { e.Score = 1; e.Comment = "slow" })
-	q := []*rules.QualityRule{
-		{Name: "bad-rating", Kind: rules.KindBadRating, MaxScore: 2, Severity: critical, Escalation: "default"},
-		{Name: "reopened", Kind: rules.KindReopens, MinReopens: 2, Severity: warning, Escalation: "default"},
+	q := []*rulesfile.QualityRule{
+		{Name: "bad-rating", Kind: rulesfile.KindBadRating, MaxScore: 2, Severity: critical, Escalation: "default"},
+		{Name: "reopened", Kind: rulesfile.KindReopens, MinReopens: 2, Severity: warning, Escalation: "default"},
 	}
 	tn := tenant(urgentPolicy())
 	tn.Quality = q
 	for _, now := range []time.Duration{30 * time.Minute, 2 * time.Hour, 9 * time.Hour, 20 * time.Hour} {
-		want := Judge("T-1", events, tn, m(now))
+		want := Ticket("T-1", events, tn, m(now))
 		rng := rand.New(rand.NewPCG(1, uint64(now)))
 		for range 50 {
 			shuffled := append(evs{}, events...)
 			shuffled = append(shuffled, shuffled[rng.IntN(len(shuffled))]) // a duplicate
 			rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-			if got := Judge("T-1", shuffled, tn, m(now)); !reflect.DeepEqual(got, want) {
+			if got := Ticket("T-1", shuffled, tn, m(now)); !reflect.DeepEqual(got, want) {
 				t.Fatalf("at %s a shuffled delivery judged\n%+v\nwant\n%+v", now, got, want)
 			}
 		}
@@ -223,10 +223,10 @@ func TestOrderAndDuplicatesDoNotMatter(t *testing.T) {
 }
 
 func TestQualityRules(t *testing.T) {
-	q := []*rules.QualityRule{
-		{Name: "bad-rating", Kind: rules.KindBadRating, MaxScore: 2, Severity: critical, Escalation: "leads"},
-		{Name: "reopened", Kind: rules.KindReopens, MinReopens: 2, Severity: warning, Escalation: "leads"},
-		{Name: "billing-bad-rating", Kind: rules.KindBadRating, MaxScore: 3, Match: rules.Match{Teams: []string{"billing"}}, Escalation: "leads"},
+	q := []*rulesfile.QualityRule{
+		{Name: "bad-rating", Kind: rulesfile.KindBadRating, MaxScore: 2, Severity: critical, Escalation: "leads"},
+		{Name: "reopened", Kind: rulesfile.KindReopens, MinReopens: 2, Severity: warning, Escalation: "leads"},
+		{Name: "billing-bad-rating", Kind: rulesfile.KindBadRating, MaxScore: 3, Match: rulesfile.Match{Teams: []string{"billing"}}, Escalation: "leads"},
 	}
 	rate := func(score int32, comment string) func(*Event) {
 		return func(e *Event) { e.Score, e.Comment = score, comment }
@@ -257,7 +257,7 @@ func TestQualityRules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tn := tenant()
 			tn.Quality = q
-			j := Judge("T-1", tt.events, tn, m(10*time.Hour))
+			j := Ticket("T-1", tt.events, tn, m(10*time.Hour))
 			for _, r := range q {
 				c := cond(t, j, r.Name)
 				if c.Active != tt.active[r.Name] {
@@ -272,7 +272,7 @@ func TestQualityRules(t *testing.T) {
 	// The facts carry the rating and the customer's comment.
 	tn := tenant()
 	tn.Quality = q
-	c := cond(t, Judge("T-1", base.add(rated, time.Hour, rate(1, "nobody answered")), tn, m(2*time.Hour)), "bad-rating")
+	c := cond(t, Ticket("T-1", base.add(rated, time.Hour, rate(1, "nobody answered")), tn, m(2*time.Hour)), "bad-rating")
 	if fact(c, "rating") != "1" || fact(c, "comment") != "nobody answered" || c.Severity != critical || c.Labels["agent"] != "ana" || c.Labels["team"] != "support" {
 		t.Errorf("bad rating condition: %+v", c)
 	}
@@ -280,21 +280,21 @@ func TestQualityRules(t *testing.T) {
 
 func TestFirstMatchingPolicyWins(t *testing.T) {
 	vip := urgentPolicy()
-	vip.Name, vip.Match = "vip", rules.Match{Tags: []string{"vip"}}
-	vip.Targets = map[tpv1.Priority]rules.Targets{}
-	vip.Default = &rules.Targets{FirstResponse: 10 * time.Minute}
+	vip.Name, vip.Match = "vip", rulesfile.Match{Tags: []string{"vip"}}
+	vip.Targets = map[tpv1.Priority]rulesfile.Targets{}
+	vip.Default = &rulesfile.Targets{FirstResponse: 10 * time.Minute}
 	std := urgentPolicy()
 	tn := tenant(vip, std)
 	tagged := evs{}.add(created, 0, func(e *Event) { e.Tags = []string{"vip", "eu"} })
-	if c := cond(t, Judge("T-1", tagged, tn, m(11*time.Minute)), rules.RuleFirstResponse); !c.Active || c.Labels["policy"] != "vip" {
+	if c := cond(t, Ticket("T-1", tagged, tn, m(11*time.Minute)), rulesfile.RuleFirstResponse); !c.Active || c.Labels["policy"] != "vip" {
 		t.Errorf("vip ticket: %+v", c)
 	}
-	if c := cond(t, Judge("T-1", evs{}.add(created, 0), tn, m(11*time.Minute)), rules.RuleFirstResponse); c.Active || c.Labels["policy"] != "standard" {
+	if c := cond(t, Ticket("T-1", evs{}.add(created, 0), tn, m(11*time.Minute)), rulesfile.RuleFirstResponse); c.Active || c.Labels["policy"] != "standard" {
 		t.Errorf("other ticket: %+v", c)
 	}
 	// No policy at all: every SLA condition is inactive (resolving what a former policy raised).
-	j := Judge("T-1", evs{}.add(created, 0), tenant(), m(10*time.Hour))
-	for _, r := range []string{rules.RuleFirstResponse, rules.RuleNextResponse, rules.RuleResolution} {
+	j := Ticket("T-1", evs{}.add(created, 0), tenant(), m(10*time.Hour))
+	for _, r := range []string{rulesfile.RuleFirstResponse, rulesfile.RuleNextResponse, rulesfile.RuleResolution} {
 		if c := cond(t, j, r); c.Active {
 			t.Errorf("%s active without a policy", r)
 		}

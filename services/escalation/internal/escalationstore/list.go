@@ -1,4 +1,4 @@
-package escalations
+package escalationstore
 
 import (
 	"context"

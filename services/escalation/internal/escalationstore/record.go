@@ -1,12 +1,13 @@
-// Package escalations keeps escalations in Redis: at most one open escalation per (tenant, rule,
-// subject), its level, its timeline, and the lifecycle changes still to be published.
+// Package escalationstore is the escalation store: it keeps escalations in Redis, at most one
+// open escalation per (tenant, rule, subject), with its level, its timeline, and the lifecycle
+// changes still to be published.
 //
 // Each escalation lives in its subject's hash slot (the ticket's, agent's or team's), and every
 // change is a compare-and-set on that slot, so replicas judging the same subject at once never
 // open two escalations or lose a change. A change is first recorded in the escalation's outbox,
 // then published, then removed from the outbox: a crash in between publishes it again, with the
 // same message id, which JetStream drops as a duplicate.
-package escalations
+package escalationstore
 
 import (
 	"errors"
@@ -19,7 +20,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/judge"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 )
 
@@ -92,7 +94,7 @@ type Record struct {
 	Policy      string               `json:"policy"`
 	Labels      map[string]string    `json:"labels"`
 	Summary     string               `json:"summary"`
-	Facts       []rules.Fact         `json:"facts"`
+	Facts       []judge.Fact         `json:"facts"`
 	TriggeredAt time.Time            `json:"triggered_at"`
 	UpdatedAt   time.Time            `json:"updated_at"`
 	ResolvedAt  time.Time            `json:"resolved_at,omitzero"`
@@ -187,7 +189,7 @@ func (r *Record) change(kind tpv1.ChangeKind, at time.Time, actor, note string) 
 // setLevel targets level (from 1) of policy and plans when it is raised: after the level's
 // acknowledgement timeout to the next level; on the last level, when the policy repeats, after
 // its timeout (or the repeat interval when it has none) and then every repeat interval.
-func (r *Record) setLevel(level int32, pol *rules.EscalationPolicy, at time.Time, repeating bool) {
+func (r *Record) setLevel(level int32, pol *rulesfile.EscalationPolicy, at time.Time, repeating bool) {
 	r.Level = level
 	r.RaiseAt = time.Time{}
 	if pol == nil || len(pol.Levels) == 0 {

@@ -1,17 +1,17 @@
-package rules
+package judge
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"testing"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 )
 
 // kpis returns figures where metric has value over a sample of the given size, set in the fields
-// the KPI service fills (a transcription of the rules' sample sizes, independent of metrics.go).
+// the KPI service fills (a transcription of the rules' sample sizes, independent of rulesfile's
+// metrics table).
 func kpis(metric string, value float64, sample int64) *ticketpulsev1.Kpis {
 	k := &ticketpulsev1.Kpis{}
 	switch metric {
@@ -61,19 +61,19 @@ func snapshot(scope, id string, windows map[string]*ticketpulsev1.Kpis) *ticketp
 
 func ptr(v float64) *float64 { return &v }
 
-func kpiRule(metric, window string, min int64) *QualityRule {
-	return &QualityRule{Name: "r", Kind: KindKPI, Scope: "agent", Metric: metric, Window: window, MinSample: min}
+func kpiRule(metric, window string, min int64) *rulesfile.QualityRule {
+	return &rulesfile.QualityRule{Name: "r", Kind: rulesfile.KindKPI, Scope: "agent", Metric: metric, Window: window, MinSample: min}
 }
 
-func TestEvaluateKPI(t *testing.T) {
+func TestKPI(t *testing.T) {
 	below70 := kpiRule("resolution_rate", "7d", 20)
 	below70.Below = ptr(0.7)
 	above2h := kpiRule("first_response_p90", "24h", 10)
 	above2h.Scope, above2h.Above = "team", ptr(7200)
 	noMin := kpiRule("csat_mean", "1h", 0)
 	noMin.Below = ptr(3)
-	csatDrop := &QualityRule{Name: "csat-drop", Kind: KindKPIBaseline, Scope: "agent", Metric: "csat_percent", Window: "7d", Drop: 0.25, MinSample: 10}
-	reopenRise := &QualityRule{Name: "reopens", Kind: KindKPIBaseline, Scope: "team", Metric: "reopen_rate", Window: "30d", Drop: 0.5, MinSample: 5}
+	csatDrop := &rulesfile.QualityRule{Name: "csat-drop", Kind: rulesfile.KindKPIBaseline, Scope: "agent", Metric: "csat_percent", Window: "7d", Drop: 0.25, MinSample: 10}
+	reopenRise := &rulesfile.QualityRule{Name: "reopens", Kind: rulesfile.KindKPIBaseline, Scope: "team", Metric: "reopen_rate", Window: "30d", Drop: 0.5, MinSample: 5}
 	rate := func(v float64, n int64) map[string]*ticketpulsev1.Kpis {
 		return map[string]*ticketpulsev1.Kpis{"7d": kpis("resolution_rate", v, n)}
 	}
@@ -85,7 +85,7 @@ func TestEvaluateKPI(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		rule *QualityRule
+		rule *rulesfile.QualityRule
 		snap *ticketpulsev1.KpiSnapshot
 		want Verdict // Facts are checked elsewhere
 	}{
@@ -212,7 +212,7 @@ func TestEvaluateKPI(t *testing.T) {
 		},
 		{
 			name: "not a KPI rule",
-			rule: &QualityRule{Name: "bad", Kind: KindBadRating, MaxScore: 2},
+			rule: &rulesfile.QualityRule{Name: "bad", Kind: rulesfile.KindBadRating, MaxScore: 2},
 			snap: snapshot("agent", "ana", rate(0.1, 50)),
 			want: Verdict{Summary: "rule bad does not judge KPIs"},
 		},
@@ -224,22 +224,22 @@ func TestEvaluateKPI(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tt.rule.EvaluateKPI(tt.snap)
+			got := KPI(tt.rule, tt.snap)
 			got.Facts = nil
 			if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", tt.want) {
-				t.Errorf("EvaluateKPI =\n%+v\nwant\n%+v", got, tt.want)
+				t.Errorf("KPI =\n%+v\nwant\n%+v", got, tt.want)
 			}
 		})
 	}
 }
 
-func TestEvaluateKPIFacts(t *testing.T) {
+func TestKPIFacts(t *testing.T) {
 	below := kpiRule("resolution_rate", "7d", 20)
 	below.Below = ptr(0.7)
-	drop := &QualityRule{Name: "d", Kind: KindKPIBaseline, Metric: "resolution_p50", Window: "7d", Drop: 0.2, MinSample: 1}
+	drop := &rulesfile.QualityRule{Name: "d", Kind: rulesfile.KindKPIBaseline, Metric: "resolution_p50", Window: "7d", Drop: 0.2, MinSample: 1}
 	tests := []struct {
 		name string
-		rule *QualityRule
+		rule *rulesfile.QualityRule
 		snap *ticketpulsev1.KpiSnapshot
 		want string
 	}{
@@ -253,7 +253,7 @@ func TestEvaluateKPIFacts(t *testing.T) {
 			"metric=resolution_p50 window=7d value=1h30m0s threshold=1h12m0s sample=3 baseline=1h0m0s baseline_sample=40 drop=20%"},
 	}
 	for _, tt := range tests {
-		v := tt.rule.EvaluateKPI(tt.snap)
+		v := KPI(tt.rule, tt.snap)
 		var got []string
 		for _, f := range v.Facts {
 			got = append(got, f.Name+"="+f.Value)
@@ -264,18 +264,18 @@ func TestEvaluateKPIFacts(t *testing.T) {
 	}
 }
 
-// TestEvaluateKPIDirections runs a baseline rule over every metric: worse is higher for
+// TestKPIDirections runs a baseline rule over every metric: worse is higher for
 // durations and reopen_rate, lower for the rest, and each metric's sample comes from its own
 // count.
-func TestEvaluateKPIDirections(t *testing.T) {
+func TestKPIDirections(t *testing.T) {
 	higherWorse := func(m string) bool {
 		return m == "reopen_rate" || strings.HasPrefix(m, "first_response_") || strings.HasPrefix(m, "next_response_") ||
 			(strings.HasPrefix(m, "resolution_") && m != "resolution_rate")
 	}
-	for _, m := range Metrics {
-		r := &QualityRule{Name: "r", Kind: KindKPIBaseline, Scope: "agent", Metric: m, Window: "7d", Drop: 0.2, MinSample: 5}
+	for _, m := range rulesfile.Metrics {
+		r := &rulesfile.QualityRule{Name: "r", Kind: rulesfile.KindKPIBaseline, Scope: "agent", Metric: m, Window: "7d", Drop: 0.2, MinSample: 5}
 		judge := func(value float64, sample int64) Verdict {
-			return r.EvaluateKPI(snapshot("agent", "ana", map[string]*ticketpulsev1.Kpis{
+			return KPI(r, snapshot("agent", "ana", map[string]*ticketpulsev1.Kpis{
 				"7d": kpis(m, value, sample), BaselineWindow: kpis(m, 0.5, 10)}))
 		}
 		up, down, few := judge(0.65, 5), judge(0.35, 5), judge(0.01, 4)
@@ -285,11 +285,8 @@ func TestEvaluateKPIDirections(t *testing.T) {
 		if up.Breached != higherWorse(m) || down.Breached == higherWorse(m) {
 			t.Errorf("%s: breached going up %v, going down %v; higher is worse: %v", m, up.Breached, down.Breached, higherWorse(m))
 		}
-		if metrics[m].higherWorse != higherWorse(m) {
-			t.Errorf("%s: higherWorse = %v", m, metrics[m].higherWorse)
+		if mt, _ := rulesfile.MetricOf(m); mt.HigherWorse != higherWorse(m) {
+			t.Errorf("%s: higherWorse = %v", m, mt.HigherWorse)
 		}
-	}
-	if names := slices.Sorted(maps.Keys(metrics)); !slices.Equal(names, slices.Sorted(slices.Values(Metrics))) {
-		t.Errorf("metrics table %v does not match Metrics %v", names, Metrics)
 	}
 }

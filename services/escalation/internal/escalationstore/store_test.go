@@ -1,4 +1,4 @@
-package escalations
+package escalationstore
 
 import (
 	"context"
@@ -13,7 +13,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/judge"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) {
 var (
 	t0     = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	ticket = Subject{Kind: Ticket, ID: "T-77 {x}.é"}
-	leads  = &rules.EscalationPolicy{Name: "leads", Levels: []rules.Level{
+	leads  = &rulesfile.EscalationPolicy{Name: "leads", Levels: []rulesfile.Level{
 		{Targets: []string{"team-lead"}, AckTimeout: 15 * time.Minute},
 		{Targets: []string{"manager", "director"}, AckTimeout: 30 * time.Minute},
 	}, Repeat: time.Hour}
@@ -40,12 +41,12 @@ const (
 	critical = tpv1.Severity_SEVERITY_CRITICAL
 )
 
-func leadsPolicy(string) *rules.EscalationPolicy { return leads }
+func leadsPolicy(string) *rulesfile.EscalationPolicy { return leads }
 
 func verdict(active bool, sev tpv1.Severity, version int64, at time.Time) Verdict {
 	return Verdict{
 		Tenant: "acme", Rule: "sla-first-response", Subject: ticket, Active: active, Severity: sev,
-		Summary: "first response " + SeverityWord(sev), Facts: []rules.Fact{{Name: "target", Value: "30m0s"}},
+		Summary: "first response " + SeverityWord(sev), Facts: []judge.Fact{{Name: "target", Value: "30m0s"}},
 		Labels: map[string]string{"team": "billing", "agent": "ana", "ticket": ticket.ID}, Policy: leads,
 		Version: version, At: at,
 	}

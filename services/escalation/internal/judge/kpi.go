@@ -1,4 +1,4 @@
-package rules
+package judge
 
 import (
 	"cmp"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 )
 
 // BaselineWindow is the snapshot window kpi_baseline rules compare with: the 28 days before
@@ -33,17 +34,17 @@ type Verdict struct {
 	Facts []Fact
 }
 
-// Fact is one named figure of a Verdict.
+// Fact is one named figure behind a Verdict or a Condition.
 type Fact struct{ Name, Value string }
 
-// EvaluateKPI judges a KPI snapshot by a kpi or kpi_baseline rule. It reads nothing but its
+// KPI judges a KPI snapshot by a kpi or kpi_baseline rule. It reads nothing but its
 // arguments. A rule judges only snapshots of its own scope, and only when the metric's sample
 // reaches MinSample in the window (and, for kpi_baseline, in the baseline too): a rate over
 // three tickets says nothing about an agent.
-func (r *QualityRule) EvaluateKPI(snap *ticketpulsev1.KpiSnapshot) Verdict {
-	m, ok := metrics[r.Metric]
+func KPI(r *rulesfile.QualityRule, snap *ticketpulsev1.KpiSnapshot) Verdict {
+	m, ok := rulesfile.MetricOf(r.Metric)
 	switch {
-	case (r.Kind != KindKPI && r.Kind != KindKPIBaseline) || !ok:
+	case (r.Kind != rulesfile.KindKPI && r.Kind != rulesfile.KindKPIBaseline) || !ok:
 		return Verdict{Summary: fmt.Sprintf("rule %s does not judge KPIs", r.Name)}
 	case snap == nil:
 		return Verdict{Summary: fmt.Sprintf("rule %s: no snapshot", r.Name)}
@@ -59,13 +60,13 @@ func (r *QualityRule) EvaluateKPI(snap *ticketpulsev1.KpiSnapshot) Verdict {
 		return e.verdict()
 	}
 	e.haveWindow = true
-	e.v.Value, e.v.Sample = m.read(k)
+	e.v.Value, e.v.Sample = m.Read(k)
 	if e.v.Sample < e.minSample() {
 		e.v.Summary = fmt.Sprintf("%s: %s over %s has %d %s, fewer than the %d needed to judge",
-			who, m.label, r.Window, e.v.Sample, m.noun, e.minSample())
+			who, m.Label, r.Window, e.v.Sample, m.Noun, e.minSample())
 		return e.verdict()
 	}
-	if r.Kind == KindKPI {
+	if r.Kind == rulesfile.KindKPI {
 		e.fixed()
 	} else {
 		e.baseline(snap.GetWindows()[BaselineWindow])
@@ -73,10 +74,10 @@ func (r *QualityRule) EvaluateKPI(snap *ticketpulsev1.KpiSnapshot) Verdict {
 	return e.verdict()
 }
 
-// evaluation is one EvaluateKPI call in progress.
+// evaluation is one KPI call in progress.
 type evaluation struct {
-	rule *QualityRule
-	m    metric
+	rule *rulesfile.QualityRule
+	m    rulesfile.Metric
 	who  string
 	v    Verdict
 	// haveWindow, haveThreshold and haveBaseline say which figures exist, for Facts.
@@ -105,7 +106,7 @@ func (e *evaluation) fixed() {
 		word = "not " + word
 	}
 	v.Summary = fmt.Sprintf("%s: %s over %s is %s, %s %s (%d %s)",
-		e.who, e.m.label, r.Window, e.m.format(v.Value), word, e.m.format(v.Threshold), v.Sample, e.m.noun)
+		e.who, e.m.Label, r.Window, format(e.m, v.Value), word, format(e.m, v.Threshold), v.Sample, e.m.Noun)
 }
 
 // baseline judges against the metric in the baseline window: a breach is a value worse than
@@ -119,8 +120,8 @@ func (e *evaluation) baseline(b *ticketpulsev1.Kpis) {
 		return
 	}
 	e.haveBaseline, e.haveThreshold = true, true
-	v.Baseline, v.BaselineSample = e.m.read(b)
-	if e.m.higherWorse {
+	v.Baseline, v.BaselineSample = e.m.Read(b)
+	if e.m.HigherWorse {
 		v.Threshold = v.Baseline * (1 + r.Drop)
 		v.Breached = v.Value >= v.Threshold && v.Value > v.Baseline
 	} else {
@@ -130,7 +131,7 @@ func (e *evaluation) baseline(b *ticketpulsev1.Kpis) {
 	if v.BaselineSample < e.minSample() {
 		v.Breached = false
 		v.Summary = fmt.Sprintf("%s: the 28-day baseline of %s has %d %s, fewer than the %d needed to judge",
-			e.who, e.m.label, v.BaselineSample, e.m.noun, e.minSample())
+			e.who, e.m.Label, v.BaselineSample, e.m.Noun, e.minSample())
 		return
 	}
 	v.Judged = true
@@ -139,25 +140,25 @@ func (e *evaluation) baseline(b *ticketpulsev1.Kpis) {
 		judgement = "not worse by " + formatShare(r.Drop)
 	}
 	v.Summary = fmt.Sprintf("%s: %s over %s is %s, %s its 28-day baseline of %s, %s (%d %s, baseline %d)",
-		e.who, e.m.label, r.Window, e.m.format(v.Value), change(v.Value, v.Baseline), e.m.format(v.Baseline),
-		judgement, v.Sample, e.m.noun, v.BaselineSample)
+		e.who, e.m.Label, r.Window, format(e.m, v.Value), change(v.Value, v.Baseline), format(e.m, v.Baseline),
+		judgement, v.Sample, e.m.Noun, v.BaselineSample)
 }
 
 func (e *evaluation) verdict() Verdict {
 	r, v := e.rule, e.v
 	v.Facts = []Fact{{"metric", r.Metric}, {"window", r.Window}}
 	if e.haveWindow {
-		v.Facts = append(v.Facts, Fact{"value", e.m.format(v.Value)})
+		v.Facts = append(v.Facts, Fact{"value", format(e.m, v.Value)})
 	}
 	if e.haveThreshold {
-		v.Facts = append(v.Facts, Fact{"threshold", e.m.format(v.Threshold)})
+		v.Facts = append(v.Facts, Fact{"threshold", format(e.m, v.Threshold)})
 	}
 	if e.haveWindow {
 		v.Facts = append(v.Facts, Fact{"sample", strconv.FormatInt(v.Sample, 10)})
 	}
 	if e.haveBaseline {
 		v.Facts = append(v.Facts,
-			Fact{"baseline", e.m.format(v.Baseline)},
+			Fact{"baseline", format(e.m, v.Baseline)},
 			Fact{"baseline_sample", strconv.FormatInt(v.BaselineSample, 10)},
 			Fact{"drop", formatShare(r.Drop)})
 	}
@@ -186,11 +187,11 @@ func formatShare(s float64) string {
 
 // format writes a value of the metric as people read it: durations like 2h5m0s, percentages
 // with one decimal, rates and ratings with two.
-func (m metric) format(v float64) string {
-	switch m.unit {
-	case unitSeconds:
+func format(m rulesfile.Metric, v float64) string {
+	switch m.Unit {
+	case rulesfile.UnitSeconds:
 		return formatSeconds(v)
-	case unitPercent:
+	case rulesfile.UnitPercent:
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	}
 	return strconv.FormatFloat(v, 'f', 2, 64)

@@ -1,7 +1,8 @@
-// Package rules is the escalation service's rules file: per tenant, the SLA policies (targets per
-// priority, business hours, pausing statuses), the quality rules (bad ratings, reopens, agent and
-// team KPIs) and the escalation policies (levels, acknowledgement timeouts, repeats) they use.
-package rules
+// Package rulesfile is the escalation service's rules file, loaded and validated: per tenant, the
+// SLA policies (targets per priority, business hours, pausing statuses), the quality rules (bad
+// ratings, reopens, agent and team KPIs) and the escalation policies (levels, acknowledgement
+// timeouts, repeats) they use, with the lookups on them.
+package rulesfile
 
 import (
 	"time"

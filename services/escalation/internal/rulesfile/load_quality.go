@@ -1,4 +1,4 @@
-package rules
+package rulesfile
 
 import (
 	"math"
@@ -200,20 +200,20 @@ func (l *loader) threshold(n *yaml.Node, path, metricName string) *float64 {
 	}
 	n = yamlconf.Resolve(n)
 	var v float64
-	switch m.unit {
-	case unitSeconds:
+	switch m.Unit {
+	case UnitSeconds:
 		v, ok = seconds(n)
 		if !ok {
 			l.Addf(n, "%s: want a positive duration such as 2h or a number of seconds, not %s", path, yamlconf.Shown(n))
 			return nil
 		}
-	case unitRate:
+	case UnitRate:
 		v, ok = share(n)
 		if !ok || v < 0 || v > 1 {
 			l.Addf(n, "%s: want a rate from 0 to 1 such as 0.7 or 70%%, not %s", path, yamlconf.Shown(n))
 			return nil
 		}
-	case unitPercent:
+	case UnitPercent:
 		// "80%" means 80 here: the metric itself is a percentage.
 		v, ok = yamlconf.AsNumber(n)
 		if p, isPercent := percent(n); isPercent {
@@ -223,7 +223,7 @@ func (l *loader) threshold(n *yaml.Node, path, metricName string) *float64 {
 			l.Addf(n, "%s: want a percentage from 0 to 100, not %s", path, yamlconf.Shown(n))
 			return nil
 		}
-	case unitRating:
+	case UnitRating:
 		v, ok = yamlconf.AsNumber(n)
 		if !ok || v < 1 || v > 5 {
 			l.Addf(n, "%s: want a mean rating from 1 to 5, not %s", path, yamlconf.Shown(n))

@@ -1,4 +1,4 @@
-package escalations
+package escalationstore
 
 import (
 	"cmp"
@@ -16,7 +16,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/judge"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 )
 
@@ -71,10 +72,10 @@ type Verdict struct {
 	Active   bool
 	Severity tpv1.Severity
 	Summary  string
-	Facts    []rules.Fact
+	Facts    []judge.Fact
 	Labels   map[string]string
 	// Policy is the escalation policy of the rule; nil targets nobody and is never raised.
-	Policy *rules.EscalationPolicy
+	Policy *rulesfile.EscalationPolicy
 	// Version orders judgements of one subject: a judgement older than the one applied is
 	// ignored, so a replica with a stale view never undoes a newer one. For tickets it is the
 	// number of events judged (events are only ever added), for KPI snapshots their time.
@@ -161,7 +162,7 @@ func labels(v Verdict) map[string]string {
 // Raise raises an open, unacknowledged escalation whose RaiseAt has come to its next level, or
 // repeats its last level; policyOf gives its escalation policy, by name, as the rules file now
 // has it (nil when gone). An unknown escalation is nil, not an error: its timer outlived it.
-func (s *Store) Raise(ctx context.Context, tenant, id string, policyOf func(name string) *rules.EscalationPolicy, now time.Time) (*Record, error) {
+func (s *Store) Raise(ctx context.Context, tenant, id string, policyOf func(name string) *rulesfile.EscalationPolicy, now time.Time) (*Record, error) {
 	rule, subj, n, err := ParseID(id)
 	if err != nil {
 		return nil, err

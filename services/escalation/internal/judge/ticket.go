@@ -1,9 +1,10 @@
-// Package ticketrules judges one ticket against its tenant's rules: the SLA clocks of the policy
-// that matches it (first response, next response, resolution) and the ticket quality rules (bad
-// rating, reopens). The judgement is a pure function of the ticket's set of events and the
-// instant: events arrive out of order and twice, and replicas judge the same ticket at different
-// moments, so nothing here depends on what was judged before.
-package ticketrules
+// Package judge judges against a tenant's rules: a ticket on its events (the SLA clocks of the
+// policy that matches it: first response, next response, resolution; and the ticket quality
+// rules: bad rating, reopens), and an agent or team on its KPI snapshot (the kpi and kpi_baseline
+// rules). A judgement is a pure function of its arguments and the instant: events arrive out of
+// order and twice, and replicas judge the same ticket at different moments, so nothing here
+// depends on what was judged before.
+package judge
 
 import (
 	"cmp"
@@ -14,7 +15,7 @@ import (
 	"time"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/slaclock"
 	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
 )
@@ -36,6 +37,16 @@ type Event struct {
 	Tags      []string
 }
 
+// EventOf is the part of the ticket event ev, stored under id, that the rules read.
+func EventOf(id string, ev *tpv1.TicketEvent) Event {
+	return Event{
+		ID: id, Type: ev.GetType(), At: ev.GetOccurredAt().AsTime(), ActorKind: ev.GetActor().GetKind(),
+		Public: ev.GetPublic(), Assignee: ev.GetAssigneeId(), Team: ev.GetTeamId(), Priority: ev.GetPriority(),
+		Status: ev.GetStatus(), Score: ev.GetSatisfaction().GetScore(), Comment: ev.GetSatisfaction().GetComment(),
+		Channel: ev.GetChannel(), Tags: ev.GetTags(),
+	}
+}
+
 // Condition is one rule's verdict on the ticket. Active conditions should have an open
 // escalation; inactive ones resolve the escalation they had.
 type Condition struct {
@@ -45,7 +56,7 @@ type Condition struct {
 	// Escalation names the escalation policy.
 	Escalation string
 	Summary    string
-	Facts      []rules.Fact
+	Facts      []Fact
 	// Labels name the ticket's team, agent, priority and policy, for routing.
 	Labels map[string]string
 }
@@ -61,7 +72,7 @@ type Judgement struct {
 // ticket is the ticket as its events describe it, replayed in order.
 type ticket struct {
 	id       string
-	attrs    rules.Ticket
+	attrs    rulesfile.Ticket
 	assignee string
 	status   tpv1.TicketStatus
 	reopens  int
@@ -69,8 +80,8 @@ type ticket struct {
 	outbound bool
 }
 
-// Judge replays events (any order, duplicates by id ignored) and judges the ticket at now.
-func Judge(ticketID string, events []Event, t *rules.Tenant, now time.Time) Judgement {
+// Ticket replays events (any order, duplicates by id ignored) and judges the ticket at now.
+func Ticket(ticketID string, events []Event, t *rulesfile.Tenant, now time.Time) Judgement {
 	evs := ordered(events)
 	tk := describe(ticketID, evs)
 	labels := map[string]string{"ticket": ticketID}
@@ -91,15 +102,15 @@ func Judge(ticketID string, events []Event, t *rules.Tenant, now time.Time) Judg
 		j = judgeSLA(tk, evs, p, now, pl)
 	} else {
 		// No policy (any more): SLA escalations the ticket had are resolved.
-		for _, rule := range []string{rules.RuleFirstResponse, rules.RuleNextResponse, rules.RuleResolution} {
+		for _, rule := range []string{rulesfile.RuleFirstResponse, rulesfile.RuleNextResponse, rulesfile.RuleResolution} {
 			j.Conditions = append(j.Conditions, Condition{Rule: rule, Labels: labels})
 		}
 	}
 	for _, q := range t.Quality {
 		switch q.Kind {
-		case rules.KindBadRating:
+		case rulesfile.KindBadRating:
 			j.Conditions = append(j.Conditions, badRating(tk, q, labels))
-		case rules.KindReopens:
+		case rulesfile.KindReopens:
 			j.Conditions = append(j.Conditions, reopened(tk, q, labels))
 		}
 	}
@@ -187,7 +198,7 @@ type clocks struct {
 // solved, going on from where it stopped when the ticket is reopened. After each event every
 // clock is set running or stopped by what the ticket now waits for, so no sequence of events can
 // leave a clock in a state the flags do not explain.
-func replay(tk ticket, evs []Event, p *rules.Policy) clocks {
+func replay(tk ticket, evs []Event, p *rulesfile.Policy) clocks {
 	var c clocks
 	for _, e := range evs {
 		switch e.Type {
@@ -252,7 +263,7 @@ func (c *clocks) sync(cal *calendar.Calendar, t time.Time) {
 }
 
 // judgeSLA turns each clock into a condition and finds when the next one changes.
-func judgeSLA(tk ticket, evs []Event, p *rules.Policy, now time.Time, labels map[string]string) Judgement {
+func judgeSLA(tk ticket, evs []Event, p *rulesfile.Policy, now time.Time, labels map[string]string) Judgement {
 	var j Judgement
 	targets, ok := p.TargetsFor(tk.attrs.Priority)
 	c := replay(tk, evs, p)
@@ -263,9 +274,9 @@ func judgeSLA(tk ticket, evs []Event, p *rules.Policy, now time.Time, labels map
 		clock   slaclock.Clock
 		waiting bool
 	}{
-		{rules.RuleFirstResponse, "first response", targets.FirstResponse, c.first, c.started && !c.firstDone},
-		{rules.RuleNextResponse, "next response", targets.NextResponse, c.next, c.nextWaiting},
-		{rules.RuleResolution, "resolution", targets.Resolution, c.resolution, c.started && !c.resolved},
+		{rulesfile.RuleFirstResponse, "first response", targets.FirstResponse, c.first, c.started && !c.firstDone},
+		{rulesfile.RuleNextResponse, "next response", targets.NextResponse, c.next, c.nextWaiting},
+		{rulesfile.RuleResolution, "resolution", targets.Resolution, c.resolution, c.started && !c.resolved},
 	} {
 		cond := Condition{Rule: clk.rule, Escalation: p.Escalation, Labels: labels}
 		if !ok || clk.target <= 0 || !clk.waiting {
@@ -293,23 +304,23 @@ func judgeSLA(tk ticket, evs []Event, p *rules.Policy, now time.Time, labels map
 			}
 			cond.Summary = fmt.Sprintf("ticket %s: %s SLA %s, %s of %s used%s", tk.id, clk.what, state,
 				round(elapsed), round(clk.target), hoursNote(p.Calendar, p.CalendarName))
-			cond.Facts = []rules.Fact{
+			cond.Facts = []Fact{
 				{Name: "policy", Value: p.Name},
 				{Name: "target", Value: round(clk.target).String()},
 				{Name: "elapsed", Value: round(elapsed).String()},
 				{Name: "state", Value: state},
 			}
 			if p.Calendar != nil {
-				cond.Facts = append(cond.Facts, rules.Fact{Name: "calendar", Value: p.CalendarName})
+				cond.Facts = append(cond.Facts, Fact{Name: "calendar", Value: p.CalendarName})
 			}
 			if at, ok := clk.clock.Due(p.Calendar, clk.target, 1); ok {
-				cond.Facts = append(cond.Facts, rules.Fact{Name: "deadline", Value: at.UTC().Format(time.RFC3339)})
+				cond.Facts = append(cond.Facts, Fact{Name: "deadline", Value: at.UTC().Format(time.RFC3339)})
 			}
-			if clk.rule == rules.RuleNextResponse {
-				cond.Facts = append(cond.Facts, rules.Fact{Name: "waiting_since", Value: c.nextSince.UTC().Format(time.RFC3339)})
+			if clk.rule == rulesfile.RuleNextResponse {
+				cond.Facts = append(cond.Facts, Fact{Name: "waiting_since", Value: c.nextSince.UTC().Format(time.RFC3339)})
 			}
 			if c.paused {
-				cond.Facts = append(cond.Facts, rules.Fact{Name: "paused", Value: "true"})
+				cond.Facts = append(cond.Facts, Fact{Name: "paused", Value: "true"})
 			}
 		}
 		j.Conditions = append(j.Conditions, cond)
@@ -326,7 +337,7 @@ func hoursNote(cal *calendar.Calendar, name string) string {
 
 func round(d time.Duration) time.Duration { return d.Round(time.Second) }
 
-func badRating(tk ticket, q *rules.QualityRule, labels map[string]string) Condition {
+func badRating(tk ticket, q *rulesfile.QualityRule, labels map[string]string) Condition {
 	c := Condition{Rule: q.Name, Escalation: q.Escalation, Labels: labels}
 	if !q.Match.Matches(tk.attrs) || tk.rating == nil || tk.rating.Score < 1 || tk.rating.Score > q.MaxScore {
 		return c
@@ -337,25 +348,25 @@ func badRating(tk ticket, q *rules.QualityRule, labels map[string]string) Condit
 	if r.Comment != "" {
 		c.Summary += ": " + strconv.Quote(truncate(r.Comment, 200))
 	}
-	c.Facts = []rules.Fact{
+	c.Facts = []Fact{
 		{Name: "rating", Value: strconv.Itoa(int(r.Score))},
 		{Name: "max_score", Value: strconv.Itoa(int(q.MaxScore))},
 		{Name: "rated_at", Value: r.At.UTC().Format(time.RFC3339)},
 	}
 	if r.Comment != "" {
-		c.Facts = append(c.Facts, rules.Fact{Name: "comment", Value: r.Comment})
+		c.Facts = append(c.Facts, Fact{Name: "comment", Value: r.Comment})
 	}
 	return c
 }
 
-func reopened(tk ticket, q *rules.QualityRule, labels map[string]string) Condition {
+func reopened(tk ticket, q *rulesfile.QualityRule, labels map[string]string) Condition {
 	c := Condition{Rule: q.Name, Escalation: q.Escalation, Labels: labels}
 	if !q.Match.Matches(tk.attrs) || tk.reopens < q.MinReopens {
 		return c
 	}
 	c.Active, c.Severity = true, q.Severity
 	c.Summary = fmt.Sprintf("ticket %s: reopened %d times", tk.id, tk.reopens)
-	c.Facts = []rules.Fact{
+	c.Facts = []Fact{
 		{Name: "reopens", Value: strconv.Itoa(tk.reopens)},
 		{Name: "min_reopens", Value: strconv.Itoa(q.MinReopens)},
 	}
