@@ -88,7 +88,7 @@ func BenchmarkRollup(b *testing.B) {
 	for _, key := range []string{bucket.ToPackKey("acme"), bucket.ToSealKey("acme")} {
 		queues[key] = rdb.SMembers(ctx, key).Val()
 	}
-	if _, err := NewWriter(rdb, sla, 0, quiet).Rollup(ctx); err != nil {
+	if _, err := NewRollup(rdb, 0).Pass(ctx); err != nil {
 		b.Fatal(err)
 	}
 	totals := append(rdb.Keys(ctx, "tp:*:dt:*").Val(), rdb.Keys(ctx, "tp:*:wt:*").Val()...)
@@ -115,10 +115,10 @@ func BenchmarkRollup(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		reset()
-		r := NewWriter(rdb, sla, 0, quiet)
+		r := NewRollup(rdb, 0)
 		b.StartTimer()
 		start := time.Now()
-		n, err := r.Rollup(ctx)
+		n, err := r.Pass(ctx)
 		took += time.Since(start)
 		if err != nil {
 			b.Fatal(err)
