@@ -85,6 +85,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.WriteHook != nil {
 		writer.SetHook(cfg.WriteHook)
 	}
+	rollup := store.NewRollup(rdb, cfg.Retention)
 	reader := query.NewReader(rdb)
 	publisher := snapshot.NewPublisher(reader, js, time.Now)
 	dirty := newDirtySet()
@@ -111,7 +112,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return a.Serve(ctx, register,
 		cons.Run,
 		func(ctx context.Context) error { return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, log) },
-		func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, writer, log) })
+		func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, rollup, log) })
 }
 
 // dirtySet collects the agents and teams whose figures changed since the last snapshot round.
@@ -176,15 +177,15 @@ func (d *dirtySet) publishEvery(ctx context.Context, every time.Duration, p Publ
 	}
 }
 
-// rollupEvery derives day and week totals (store.Writer.Rollup) at start and then every interval.
+// rollupEvery derives day and week totals (a store.Rollup pass) at start and then every interval.
 // Until a day or week has its totals, queries read its hours or days instead: slower, never wrong.
-func rollupEvery(ctx context.Context, every time.Duration, w *store.Writer, log *slog.Logger) error {
+func rollupEvery(ctx context.Context, every time.Duration, r *store.Rollup, log *slog.Logger) error {
 	if every <= 0 {
 		every = time.Minute
 	}
 	for {
 		start := time.Now()
-		n, err := w.Rollup(ctx)
+		n, err := r.Pass(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Warn("rollup", "err", err)
