@@ -122,6 +122,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if d.WriteHook != nil {
 		writer.SetHook(d.WriteHook)
 	}
+	rollup := store.NewRollup(rdb, cfg.Retention)
 	reader := query.NewReader(rdb)
 	publisher := snapshot.NewPublisher(reader, js, time.Now)
 	dirty := newDirtySet()
@@ -141,7 +142,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return svc.Serve(ctx,
 		cons.Run,
 		func(ctx context.Context) error { return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, log) },
-		func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, writer, log) })
+		func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, rollup, log) })
 }
 
 // dirtySet collects the agents and teams whose figures changed since the last snapshot round.
@@ -206,15 +207,15 @@ func (d *dirtySet) publishEvery(ctx context.Context, every time.Duration, p Publ
 	}
 }
 
-// rollupEvery derives day and week totals (store.Writer.Rollup) at start and then every interval.
+// rollupEvery derives day and week totals (a store.Rollup pass) at start and then every interval.
 // Until a day or week has its totals, queries read its hours or days instead: slower, never wrong.
-func rollupEvery(ctx context.Context, every time.Duration, w *store.Writer, log *slog.Logger) error {
+func rollupEvery(ctx context.Context, every time.Duration, r *store.Rollup, log *slog.Logger) error {
 	if every <= 0 {
 		every = time.Minute
 	}
 	for {
 		start := time.Now()
-		n, err := w.Rollup(ctx)
+		n, err := r.Pass(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Warn("rollup", "err", err)

@@ -36,18 +36,22 @@ type op struct {
 	delta int64
 }
 
-// exec runs a pipeline built by fill; when Redis lost its script cache (a restart), it loads the
-// scripts and runs the pipeline once more. Every command sent here is safe to repeat.
 func (w *Writer) exec(ctx context.Context, fill func(redis.Pipeliner)) ([]redis.Cmder, error) {
+	return execScripts(ctx, w.rdb, fill)
+}
+
+// execScripts runs a pipeline built by fill; when Redis lost its script cache (a restart), it loads
+// the scripts and runs the pipeline once more. Every command sent here is safe to repeat.
+func execScripts(ctx context.Context, rdb redis.UniversalClient, fill func(redis.Pipeliner)) ([]redis.Cmder, error) {
 	for attempt := 0; ; attempt++ {
-		pipe := w.rdb.Pipeline()
+		pipe := rdb.Pipeline()
 		fill(pipe)
 		cmds, err := pipe.Exec(ctx)
 		if err == nil || attempt > 0 || !strings.Contains(err.Error(), "NOSCRIPT") {
 			return cmds, err
 		}
 		for _, s := range []*redis.Script{casScript, applyScript, totalsScript} {
-			if err := s.Load(ctx, w.rdb).Err(); err != nil {
+			if err := s.Load(ctx, rdb).Err(); err != nil {
 				return nil, fmt.Errorf("load script: %w", err)
 			}
 		}
