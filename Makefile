@@ -40,7 +40,7 @@ run: ## Run the whole stack locally (embedded NATS, redis-server, all services);
 	@if [[ -z "$${TICKETPULSE_REDIS_URL:-}" ]]; then bash scripts/ensure-redis.sh; fi
 	@# Built, then run, rather than go run: go run exits 1 after an interrupt even when tpdev
 	@# stopped everything cleanly, and the exit status should say whether it did.
-	go build -o .run/bin/tpdev ./services/platform/cmd/tpdev
+	go build -o .run/bin/tpdev ./tools/tpdev
 	.run/bin/tpdev $(ARGS)
 
 lint: tools ## gofmt (must list no file), go vet every module, buf lint and buf format.

@@ -6,7 +6,7 @@
 # ratio to the JetStream and Redis limits measured on the same servers moments before.
 #
 # Output under .run/bench/: sync-<setting>/{all.txt,result.json,stack.log,logs/} and summary.md,
-# the table for the README.
+# the table for docs/performance.md.
 #
 # Environment:
 #   BENCH_QUICK=1       smoke run of about a minute with small figures
@@ -49,7 +49,7 @@ echo "bench: building ingest, kpi and loadgen"
 	cd "$root"
 	go build -o "$bin/ingest" ./services/ingest/cmd/ingest
 	go build -o "$bin/kpi" ./services/kpi/cmd/kpi
-	go build -o "$bin/loadgen" ./scripts/loadgen
+	go build -o "$bin/loadgen" ./tools/loadgen
 ) || {
 	echo "bench: build failed (see above)" >&2
 	exit 1

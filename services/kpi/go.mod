@@ -5,7 +5,7 @@ go 1.26.8
 require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/redis/go-redis/v9 v9.23.0
-	github.com/ticketpulse/ticketpulse/proto v0.0.0-00010101000000-000000000000
+	github.com/ticketpulse/ticketpulse/proto v0.0.0
 	github.com/ticketpulse/ticketpulse/services/platform v0.0.0
 	go.opentelemetry.io/otel/metric v1.47.0
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc

@@ -39,6 +39,27 @@ func (c *Checks) AtLeastN(flag string, n, least int) {
 	}
 }
 
+// AtLeastN64 requires n >= least, for sizes in bytes.
+func (c *Checks) AtLeastN64(flag string, n, least int64) {
+	if n < least {
+		c.errs = append(c.errs, fmt.Errorf("-%s %d: must be at least %d", flag, n, least))
+	}
+}
+
+// Between requires least <= n <= most.
+func (c *Checks) Between(flag string, n, least, most int) {
+	if n < least || n > most {
+		c.errs = append(c.errs, fmt.Errorf("-%s %d: must be between %d and %d", flag, n, least, most))
+	}
+}
+
+// NotEmpty requires s to be set.
+func (c *Checks) NotEmpty(flag, s string) {
+	if s == "" {
+		c.errs = append(c.errs, fmt.Errorf("-%s %q: must not be empty", flag, s))
+	}
+}
+
 // OneOf requires s to be one of words.
 func (c *Checks) OneOf(flag, s string, words ...string) {
 	if !slices.Contains(words, s) {

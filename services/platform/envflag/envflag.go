@@ -117,6 +117,17 @@ func (s *Set) Duration(p *time.Duration, name string, def time.Duration, help st
 	s.note(name, help)
 }
 
+// Var registers a setting parsed by v, such as a list; v's value when Var is called is the default.
+func (s *Set) Var(v flag.Value, name, help string) {
+	if e, ok := s.env(name); ok {
+		if err := v.Set(e); err != nil {
+			s.errs = append(s.errs, fmt.Errorf("%s=%q: %w", EnvName(name), e, err))
+		}
+	}
+	s.fs.Var(v, name, help)
+	s.note(name, help)
+}
+
 // Parse reads the flags. It returns flag.ErrHelp after printing usage for -h.
 func (s *Set) Parse(args []string) error {
 	if err := s.fs.Parse(args); err != nil {

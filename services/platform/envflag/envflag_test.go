@@ -67,3 +67,62 @@ func TestHelpListsFlagsAndEnv(t *testing.T) {
 		}
 	}
 }
+
+// listValue is a flag.Value for TestVar.
+type listValue struct{ items *[]string }
+
+func (v listValue) String() string {
+	if v.items == nil {
+		return ""
+	}
+	return strings.Join(*v.items, ",")
+}
+
+func (v listValue) Set(s string) error {
+	if s == "bad" {
+		return errors.New("not a list")
+	}
+	*v.items = strings.Split(s, ",")
+	return nil
+}
+
+func TestVar(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		want    string
+		wantErr string
+	}{
+		{name: "default", want: "a,b"},
+		{name: "env over default", env: map[string]string{"TICKETPULSE_LIST": "c"}, want: "c"},
+		{name: "flag over env", env: map[string]string{"TICKETPULSE_LIST": "c"}, args: []string{"-list", "d,e"}, want: "d,e"},
+		{name: "bad env", env: map[string]string{"TICKETPULSE_LIST": "bad"}, wantErr: `TICKETPULSE_LIST="bad": not a list`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			items := []string{"a", "b"}
+			s := New("svc", "test", func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			var help bytes.Buffer
+			s.SetOutput(&help)
+			s.Var(listValue{&items}, "list", "Items.")
+			err := s.Parse(tt.args)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("Parse = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(items, ","); got != tt.want {
+				t.Errorf("list = %q, want %q", got, tt.want)
+			}
+			s.PrintUsage(&help)
+			if !strings.Contains(help.String(), "default "+tt.want) && tt.env == nil {
+				t.Errorf("-h lacks the default:\n%s", help.String())
+			}
+		})
+	}
+}

@@ -1,68 +1,248 @@
-// Package service holds what every Ticketpulse binary's main does: common settings, the logger,
-// turning SIGINT/SIGTERM into a cancelled context, and the exit code.
 package service
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
+	"net"
+	"net/http"
+	"strings"
+	"time"
 
-	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/redisconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 )
 
-// Common settings shared by the services.
-type Common struct {
-	NATSURL      string
-	RedisURL     string
-	LogLevel     string
-	LogFormat    string
-	OTLPEndpoint string
+// Addrs are the addresses a service's listeners are bound to; GRPC is empty without gRPC.
+type Addrs struct{ GRPC, HTTP string }
+
+// Hooks let a test watch a service it runs in-process; the zero value watches nothing.
+type Hooks struct {
+	// Listening, when set, receives the bound addresses just before the servers serve (tests
+	// listen on port 0).
+	Listening func(Addrs)
 }
 
-// Register adds the common flags; withRedis is false for services that do not use Redis.
-func (c *Common) Register(s *envflag.Set, withRedis bool) {
-	s.String(&c.NATSURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (JetStream must be enabled).")
-	if withRedis {
-		s.String(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL, e.g. redis://user:pass@127.0.0.1:6379/0.")
-	}
-	s.String(&c.LogLevel, "log-level", "info", "Log level: debug, info, warn or error.")
-	s.String(&c.LogFormat, "log-format", "text", "Log format: text or json.")
-	s.String(&c.OTLPEndpoint, "otlp-endpoint", "", "OTLP/gRPC trace collector host:port; empty keeps traces in-process (context still propagates).")
+// Service is a started service: connected, its listeners bound, its servers not serving yet, so
+// the service can register its gRPC services, HTTP routes and readiness checks first.
+type Service struct {
+	spec   Spec
+	log    *slog.Logger
+	hooks  Hooks
+	tel    *telemetry.Telemetry
+	nc     *nats.Conn
+	rdb    *redis.Client
+	grpc   *grpc.Server
+	health *health.Server
+	mux    *http.ServeMux
+	grpcLn net.Listener
+	httpLn net.Listener
+	// conns check the connections; checks what the service added, which need the connections.
+	conns, checks []func(context.Context) error
+	// closers release what New acquired; Close runs them newest first.
+	closers []func() error
 }
 
-// Main parses args (with the environment as defaults), then runs run until it returns or a signal
-// arrives. It returns the process exit code: 0 on success and after -h, 2 for bad settings, 1 on failure.
-func Main(name, summary string, args []string, stderr io.Writer, common *Common,
-	register func(*envflag.Set), run func(ctx context.Context, log *slog.Logger) error) int {
-	s := envflag.New(name, summary, os.LookupEnv)
-	s.SetOutput(stderr)
-	register(s)
-	if err := s.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return 2
+// New sets up telemetry, connects to NATS (and Redis when spec says so) and binds the
+// listeners. Serve releases everything when it returns; until then Close does.
+func New(ctx context.Context, spec Spec, c Common, hooks Hooks, log *slog.Logger) (*Service, error) {
+	s := &Service{spec: spec, log: log, hooks: hooks}
+	if err := s.open(ctx, c); err != nil {
+		return nil, errors.Join(err, s.Close())
 	}
-	log, err := telemetry.NewLogger(stderr, common.LogLevel, common.LogFormat)
+	return s, nil
+}
+
+func (s *Service) open(ctx context.Context, c Common) error {
+	tel, err := telemetry.Setup(ctx, s.spec.Name, c.OTLPEndpoint)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", name, err)
-		return 2
+		return err
 	}
-	log = log.With("service", name)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, log); err != nil {
-		log.Error("stopped with error", "err", err)
-		return 1
+	s.tel = tel
+	s.closers = append(s.closers, s.shutdownTelemetry)
+	if s.nc, err = natsconn.Connect(c.NATSURL, s.spec.Name, s.log); err != nil {
+		return err
 	}
-	log.Info("stopped")
-	return 0
+	s.closers = append(s.closers, s.drainNATS)
+	s.conns = append(s.conns, func(context.Context) error {
+		if st := s.nc.Status(); st != nats.CONNECTED {
+			return fmt.Errorf("nats %s", st)
+		}
+		return nil
+	})
+	connected := []any{"nats", s.nc.ConnectedUrlRedacted()}
+	if s.spec.Redis {
+		if s.rdb, err = redisconn.Open(ctx, c.RedisURL); err != nil {
+			return err
+		}
+		s.closers = append(s.closers, s.rdb.Close)
+		s.conns = append(s.conns, func(ctx context.Context) error {
+			if err := s.rdb.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("redis ping: %w", err)
+			}
+			return nil
+		})
+		connected = append(connected, "redis", s.rdb.Options().Addr)
+	}
+	if s.spec.GRPCAddr != "" {
+		if s.grpcLn, err = listen(c.GRPCAddr); err != nil {
+			return fmt.Errorf("grpc: %w", err)
+		}
+		s.closers = append(s.closers, closeListener(s.grpcLn))
+		s.grpc, s.health = newGRPC()
+	}
+	if s.httpLn, err = listen(c.HTTPAddr); err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	s.closers = append(s.closers, closeListener(s.httpLn))
+	s.mux = newMux(s.ready, s.tel.Metrics)
+	s.log.Info("connected", connected...)
+	return nil
+}
+
+// Close releases what New acquired, newest first, so nothing is used after it is closed. It is
+// for a service that fails between New and Serve; a second call does nothing.
+func (s *Service) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
+
+// NATS is the service's NATS connection.
+func (s *Service) NATS() *nats.Conn { return s.nc }
+
+// JetStream is a JetStream client on the service's connection, with the streams the service
+// owns created, or updated to these settings.
+func (s *Service) JetStream(ctx context.Context, streams ...jetstream.StreamConfig) (jetstream.JetStream, error) {
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	for _, sc := range streams {
+		if _, err := stream.Ensure(ctx, js, sc); err != nil {
+			return nil, err
+		}
+	}
+	return js, nil
+}
+
+// Redis is the service's Redis client; nil unless its Spec says Redis.
+func (s *Service) Redis() *redis.Client { return s.rdb }
+
+// Meter makes the service's metrics, served on /metrics.
+func (s *Service) Meter() metric.Meter { return s.tel.Meter }
+
+// Tracer starts the service's spans.
+func (s *Service) Tracer() trace.Tracer { return s.tel.Tracer }
+
+// GRPC is the gRPC server the service registers its services on before Serve; each is reported
+// SERVING by the health service once it serves. Nil for a service without gRPC.
+func (s *Service) GRPC() *grpc.Server { return s.grpc }
+
+// HTTP is the HTTP server's mux, already holding /healthz, /readyz and /metrics; the service
+// adds its routes before Serve.
+func (s *Service) HTTP() *http.ServeMux { return s.mux }
+
+// AddReady adds a condition /readyz checks once the connections are up; call it before Serve.
+func (s *Service) AddReady(check func(context.Context) error) { s.checks = append(s.checks, check) }
+
+// Addrs are the bound listener addresses.
+func (s *Service) Addrs() Addrs {
+	a := Addrs{HTTP: s.httpLn.Addr().String()}
+	if s.grpcLn != nil {
+		a.GRPC = s.grpcLn.Addr().String()
+	}
+	return a
+}
+
+// Serve runs the servers and the workers until ctx ends or one of them fails. Then the servers
+// stop taking work and finish what is in flight, the workers return, and only then are the
+// connections closed (NATS drained, so what was published is delivered). A clean stop returns nil.
+func (s *Service) Serve(ctx context.Context, workers ...func(context.Context) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	if s.grpc != nil {
+		for name := range s.grpc.GetServiceInfo() {
+			// Health and reflection are the server's own, not services of this one.
+			if !strings.HasPrefix(name, "grpc.") {
+				s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+			}
+		}
+		g.Go(func() error { return serveGRPC(gctx, s.grpcLn, s.grpc, s.health, s.log) })
+	}
+	g.Go(func() error { return serveHTTP(gctx, s.httpLn, s.mux, s.log) })
+	for _, w := range workers {
+		g.Go(func() error { return w(gctx) })
+	}
+	if s.hooks.Listening != nil {
+		s.hooks.Listening(s.Addrs())
+	}
+	return errors.Join(g.Wait(), s.Close())
+}
+
+// ready reports whether the service can do its work now; /readyz turns an error into 503.
+func (s *Service) ready(ctx context.Context) error {
+	var errs []error
+	for _, check := range s.conns {
+		errs = append(errs, check(ctx))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, check := range s.checks {
+		if err := check(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drainNATS lets what the service published reach the server before the connection closes.
+func (s *Service) drainNATS() error {
+	closed := s.nc.StatusChanged(nats.CLOSED)
+	if err := s.nc.Drain(); err != nil {
+		// Not connected: there is nothing to deliver.
+		s.nc.Close()
+		return nil
+	}
+	select {
+	case <-closed:
+		return nil
+	case <-time.After(ShutdownGrace):
+		s.nc.Close()
+		return fmt.Errorf("nats drain did not finish in %s", ShutdownGrace)
+	}
+}
+
+func (s *Service) shutdownTelemetry() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.tel.Shutdown(ctx); err != nil {
+		// Traces still buffered are lost; the service itself stopped cleanly.
+		s.log.Warn("telemetry shutdown", "err", err)
+	}
+	return nil
+}
+
+// closeListener closes l unless its server already did.
+func closeListener(l net.Listener) func() error {
+	return func() error {
+		_ = l.Close()
+		return nil
+	}
 }

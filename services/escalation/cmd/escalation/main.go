@@ -2,8 +2,6 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"os"
 
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/app"
@@ -12,8 +10,5 @@ import (
 
 func main() {
 	var cfg app.Config
-	os.Exit(service.Main(app.Name,
-		"escalation raises escalations from ticket events and KPI snapshots (SLA timers, rules) and serves EscalationService over gRPC.",
-		os.Args[1:], os.Stderr, &cfg.Common, cfg.Register,
-		func(ctx context.Context, log *slog.Logger) error { return app.Run(ctx, cfg, log) }))
+	os.Exit(service.Main(app.Spec, os.Args[1:], os.Stderr, &cfg, app.Run))
 }

@@ -12,34 +12,36 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/engine"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalationstore"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/grpcapi"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/eventcodec"
-	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
+// Name is the service name in logs, traces and the NATS connection.
 const Name = "escalation"
 
-// Default listen addresses (loopback; override with -grpc-addr and -http-addr).
-const (
-	DefaultGRPCAddr = "127.0.0.1:9091"
-	DefaultHTTPAddr = "127.0.0.1:9191"
-)
+// Spec is the escalation service as the platform runs it.
+var Spec = service.Spec{
+	Name:       Name,
+	Summary:    "escalation raises escalations from ticket events and KPI snapshots (SLA timers, rules) and serves EscalationService over gRPC.",
+	GRPCAddr:   "127.0.0.1:9091",
+	GRPCServes: "EscalationService, health, reflection",
+	HTTPAddr:   "127.0.0.1:9191",
+	Redis:      true,
+}
 
 // Config is everything the service reads from flags and the environment.
 type Config struct {
-	shell.Config
+	service.Common
 	RulesFile       string
 	RulesReload     time.Duration
 	Durable         string
@@ -56,16 +58,11 @@ type Config struct {
 	StreamReplicas  int
 	// TicketsFrom is where a new TICKETS durable starts: "all" (the stream's retention) or "new".
 	TicketsFrom string
-
-	// OnListen, when set, receives the bound addresses (tests listen on port 0).
-	OnListen func(grpcAddr, httpAddr string)
-	// Now, when set, is the clock (tests); time.Now otherwise.
-	Now func() time.Time
 }
 
 // Register declares the settings on s.
 func (c *Config) Register(s *envflag.Set) {
-	c.Config.Register(s, DefaultGRPCAddr, DefaultHTTPAddr, "EscalationService, health, reflection")
+	c.Common.Register(s, Spec)
 	s.String(&c.RulesFile, "rules-file", "", "YAML file of SLA policies, quality rules and escalation policies per tenant (see deploy/escalation/rules.example.yaml). Empty: no rules, nothing escalates.")
 	s.Duration(&c.RulesReload, "rules-reload", 10*time.Second, "How often the rules file is checked for changes; a changed file that fails validation is logged and the previous rules stay.")
 	s.String(&c.Durable, "durable", "escalation", "Durable consumer on the TICKETS stream; replicas share it.")
@@ -100,41 +97,47 @@ func (c Config) Validate() error {
 	return v.Err()
 }
 
-// Run serves until ctx ends, then stops consuming and firing, finishes what is in hand and
-// shuts down.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	now := cfg.Now
+// Deps are what a test replaces or watches in a running escalation; the zero value is production.
+type Deps struct {
+	service.Hooks
+	// Now, when set, is the clock; time.Now otherwise.
+	Now func() time.Time
+}
+
+// Run is the escalation process: it serves until ctx ends, then stops consuming and firing,
+// finishes what is in hand and shuts down.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error { return Deps{}.Run(ctx, cfg, log) }
+
+// Run runs escalation with d's clock and hooks.
+func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	now := d.Now
 	if now == nil {
 		now = time.Now
 	}
-	ruleset := &atomic.Pointer[rules.Config]{}
+	ruleset := &atomic.Pointer[rulesfile.Config]{}
 	watcher := &rulesWatcher{path: cfg.RulesFile, cfg: ruleset, log: log}
 	if err := watcher.load(); err != nil {
 		return err
 	}
 
-	a, err := shell.New(ctx, Name, cfg.Config, log)
+	svc, err := service.New(ctx, Spec, cfg.Common, d.Hooks, log)
 	if err != nil {
 		return err
 	}
-	js, err := a.JetStream(ctx, stream.Owned(Name, stream.Settings{Replicas: cfg.StreamReplicas})...)
+	defer svc.Close()
+	js, err := svc.JetStream(ctx, stream.Owned(Name, stream.Settings{Replicas: cfg.StreamReplicas})...)
 	if err != nil {
-		a.Close()
 		return err
 	}
-	rdb := a.Redis()
+	rdb := svc.Redis()
 	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 
-	m, err := newMetrics(a.Meter())
+	m, err := newMetrics(svc.Meter())
 	if err != nil {
-		a.Close()
 		return fmt.Errorf("metrics: %w", err)
 	}
 	queue := timers.New(rdb, timers.Options{Shards: cfg.TimerShards, Lease: cfg.TimerLease, Logger: log, OnFire: m.fired})
-	store := escalations.New(rdb, cfg.Retention)
+	store := escalationstore.New(rdb, cfg.Retention)
 	eng := engine.New(rdb, store, queue, js, ruleset, now, engine.Options{
 		TicketRetention: cfg.TicketRetention, Parallel: cfg.Parallel,
 	}, log)
@@ -168,14 +171,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	tickets.OnDeadLetter = func() { m.deadLettered.Add(context.Background(), 1) }
 	snapshots.OnDeadLetter = tickets.OnDeadLetter
 
-	if cfg.OnListen != nil {
-		cfg.OnListen(a.GRPCAddr(), a.HTTPAddr())
-	}
-	register := func(gs *grpc.Server, hs *health.Server) {
-		grpcapi.NewServer(store, eng, js, log).Register(gs)
-		hs.SetServingStatus(tpv1.EscalationService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	}
-	return a.Serve(ctx, register,
+	grpcapi.NewServer(store, eng, js, log).Register(svc.GRPC())
+	return svc.Serve(ctx,
 		tickets.Run,
 		snapshots.Run,
 		func(ctx context.Context) error { return queue.Run(ctx, cfg.TimerPoll, now, eng.Fire) },

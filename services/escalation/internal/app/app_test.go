@@ -18,9 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -28,7 +26,7 @@ import (
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
-	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
@@ -108,54 +106,22 @@ func newStack(t *testing.T, redisAddr string) *stack {
 
 func (s *stack) config() Config {
 	return Config{
-		Config:    shell.Config{Common: service.Common{NATSURL: s.natsURL, RedisURL: s.redisURL}, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
+		Common:    servicetest.Settings(s.natsURL, s.redisURL),
 		RulesFile: s.rules, RulesReload: 100 * time.Millisecond, Durable: "escalation", KPIDurable: "escalation-kpi",
 		BatchMax: 200, Linger: time.Millisecond, AckWait: 5 * time.Second, TimerPoll: 20 * time.Millisecond,
 		TimerLease: 2 * time.Second, TimerShards: 16, Parallel: 16, Retention: time.Hour, TicketRetention: time.Hour,
-		StreamReplicas: 1, Now: s.clock.now, TicketsFrom: "all",
+		StreamReplicas: 1, TicketsFrom: "all",
 	}
 }
 
 // start runs one replica of the service and returns its gRPC client and a stop function.
 func (s *stack) start(t *testing.T) (tpv1.EscalationServiceClient, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan string, 1)
 	cfg := s.config()
-	cfg.OnListen = func(g, _ string) { addrs <- g }
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, quiet) }()
-	var addr string
-	select {
-	case addr = <-addrs:
-	case err := <-done:
-		t.Fatalf("escalation stopped at start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("escalation did not start")
-	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		conn.Close()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("escalation stopped with error: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("escalation did not stop within 15s")
-		}
-	}
-	t.Cleanup(stop)
-	return tpv1.NewEscalationServiceClient(conn), stop
+	r := servicetest.Start(t, func(ctx context.Context, h service.Hooks) error {
+		return Deps{Hooks: h, Now: s.clock.now}.Run(ctx, cfg, quiet)
+	})
+	return tpv1.NewEscalationServiceClient(r.Dial()), r.Stop
 }
 
 var seq atomic.Int64

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/filewatch"
 )
 
@@ -17,14 +17,14 @@ import (
 // rules in force stay, so a typo never switches escalations off.
 type rulesWatcher struct {
 	path string
-	cfg  *atomic.Pointer[rules.Config]
+	cfg  *atomic.Pointer[rulesfile.Config]
 	log  *slog.Logger
 	last []byte
 }
 
 func (w *rulesWatcher) load() error {
 	if w.path == "" {
-		w.cfg.Store(&rules.Config{Tenants: map[string]*rules.Tenant{}})
+		w.cfg.Store(&rulesfile.Config{Tenants: map[string]*rulesfile.Tenant{}})
 		w.log.Warn("no rules file (-rules-file): nothing will escalate")
 		return nil
 	}
@@ -32,7 +32,7 @@ func (w *rulesWatcher) load() error {
 	if err != nil {
 		return fmt.Errorf("rules file: %w", err)
 	}
-	cfg, err := rules.Parse(w.path, data)
+	cfg, err := rulesfile.Parse(w.path, data)
 	if err != nil {
 		return fmt.Errorf("rules file %s:\n%w", w.path, err)
 	}
@@ -47,7 +47,7 @@ func (w *rulesWatcher) run(ctx context.Context, every time.Duration) error {
 		return nil
 	}
 	return filewatch.Poll(ctx, w.path, every, w.last, w.log, func(data []byte) error {
-		cfg, err := rules.Parse(w.path, data)
+		cfg, err := rulesfile.Parse(w.path, data)
 		if err != nil {
 			return err
 		}

@@ -16,8 +16,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalationstore"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
@@ -28,7 +28,7 @@ type benchStack struct {
 	addr string
 	rdb  *redis.Client
 	js   jetstream.JetStream
-	cfg  *atomic.Pointer[rules.Config]
+	cfg  *atomic.Pointer[rulesfile.Config]
 }
 
 func newBenchStack(b *testing.B) *benchStack {
@@ -55,7 +55,7 @@ type replica struct {
 func (s *benchStack) replica(onFire func(time.Duration)) *replica {
 	rdb := redis.NewClient(&redis.Options{Addr: s.addr, PoolSize: 64})
 	q := timers.New(rdb, timers.Options{OnFire: onFire})
-	e := New(rdb, escalations.New(rdb, time.Hour), q, s.js, s.cfg, time.Now, Options{TicketRetention: 24 * time.Hour, Parallel: 32}, quiet)
+	e := New(rdb, escalationstore.New(rdb, time.Hour), q, s.js, s.cfg, time.Now, Options{TicketRetention: 24 * time.Hour, Parallel: 32}, quiet)
 	return &replica{rdb: rdb, queue: q, engine: e}
 }
 
@@ -281,9 +281,9 @@ func BenchmarkBurst10k(b *testing.B) {
 			b.Errorf("the burst took %s to publish, target 5s", all)
 		}
 		// Each escalation was changed once: its sequence is 1.
-		store := escalations.New(s.rdb, time.Hour)
+		store := escalationstore.New(s.rdb, time.Hour)
 		for i := 0; i < n; i += 97 {
-			r, err := store.Current(context.Background(), "acme", rules.RuleFirstResponse, escalations.Subject{Kind: escalations.Ticket, ID: fmt.Sprintf("B-%d", i)})
+			r, err := store.Current(context.Background(), "acme", rulesfile.RuleFirstResponse, escalationstore.Subject{Kind: escalationstore.Ticket, ID: fmt.Sprintf("B-%d", i)})
 			if err != nil || r == nil || r.Seq != 1 {
 				b.Fatalf("escalation of B-%d: %v %+v", i, err, r)
 			}

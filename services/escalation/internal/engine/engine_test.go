@@ -16,8 +16,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rules"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalationstore"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
@@ -65,13 +65,13 @@ func escalationsStream(t testing.TB) jetstream.JetStream {
 	return testenv.JetStream(t, url, stream.Escalations(1))
 }
 
-func ruleset(t testing.TB, yaml string) *atomic.Pointer[rules.Config] {
+func ruleset(t testing.TB, yaml string) *atomic.Pointer[rulesfile.Config] {
 	t.Helper()
-	cfg, err := rules.Parse("rules.yaml", []byte(yaml))
+	cfg, err := rulesfile.Parse("rules.yaml", []byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ptr := &atomic.Pointer[rules.Config]{}
+	ptr := &atomic.Pointer[rulesfile.Config]{}
 	ptr.Store(cfg)
 	return ptr
 }
@@ -92,7 +92,7 @@ func newFixture(t *testing.T, yaml string) *fixture {
 	ptr := ruleset(t, yaml)
 	f := &fixture{rdb: rdb, js: js, pub: &flaky{js: js}, now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	f.queue = timers.New(rdb, timers.Options{Lease: time.Second})
-	f.engine = New(rdb, escalations.New(rdb, time.Hour), f.queue, f.pub, ptr, func() time.Time { return f.now },
+	f.engine = New(rdb, escalationstore.New(rdb, time.Hour), f.queue, f.pub, ptr, func() time.Time { return f.now },
 		Options{TicketRetention: time.Hour, RetryFlush: 5 * time.Second}, quiet)
 	return f
 }
@@ -124,7 +124,7 @@ func TestUnpublishedChangesAreRetried(t *testing.T) {
 	if err := f.engine.Tickets(ctx, []*tpv1.TicketEvent{created("e1", "T-1", f.now.Add(-2*time.Hour))}); err != nil {
 		t.Fatalf("Tickets with NATS down: %v (the change is safe in the outbox, so the event is done)", err)
 	}
-	rec, err := f.engine.Store().Current(ctx, "acme", rules.RuleFirstResponse, escalations.Subject{Kind: escalations.Ticket, ID: "T-1"})
+	rec, err := f.engine.Store().Current(ctx, "acme", rulesfile.RuleFirstResponse, escalationstore.Subject{Kind: escalationstore.Ticket, ID: "T-1"})
 	if err != nil || rec == nil || len(rec.Outbox) != 1 {
 		t.Fatalf("escalation with NATS down: %v %+v", err, rec)
 	}
@@ -156,13 +156,13 @@ func TestUnpublishedChangesAreRetried(t *testing.T) {
 
 	// A replica that published but crashed before clearing the outbox publishes again: the
 	// stream keeps one copy.
-	dup, err := f.engine.Store().Reconcile(ctx, escalations.Verdict{Tenant: "acme", Rule: "other", Subject: escalations.Subject{Kind: escalations.Ticket, ID: "T-2"},
+	dup, err := f.engine.Store().Reconcile(ctx, escalationstore.Verdict{Tenant: "acme", Rule: "other", Subject: escalationstore.Subject{Kind: escalationstore.Ticket, ID: "T-2"},
 		Active: true, Severity: tpv1.Severity_SEVERITY_WARNING, Version: 1, At: f.now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if _, err := f.engine.publish(ctx, "acme", dup.Outbox); err != nil {
+		if _, err := f.engine.outbox.Publish(ctx, "acme", dup.Outbox); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -176,7 +176,7 @@ func TestRedisDownFailsTheBatch(t *testing.T) {
 	f := newFixture(t, testRules)
 	broken := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	defer broken.Close()
-	e := New(broken, escalations.New(broken, time.Hour), timers.New(broken, timers.Options{}), f.pub, f.engine.rules, time.Now, Options{TicketRetention: time.Hour}, quiet)
+	e := New(broken, escalationstore.New(broken, time.Hour), timers.New(broken, timers.Options{}), f.pub, f.engine.rules, time.Now, Options{TicketRetention: time.Hour}, quiet)
 	if err := e.Tickets(context.Background(), []*tpv1.TicketEvent{created("e1", "T-1", f.now)}); err == nil {
 		t.Fatal("Tickets succeeded without Redis")
 	}

@@ -15,7 +15,7 @@ import (
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/engine"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalations"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalationstore"
 	"github.com/ticketpulse/ticketpulse/services/platform/grpcerr"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
@@ -31,19 +31,19 @@ const (
 
 // Changer changes escalations by hand and publishes the change.
 type Changer interface {
-	Acknowledge(ctx context.Context, tenant, id, by, note string) (*escalations.Record, error)
-	Resolve(ctx context.Context, tenant, id, by, note string) (*escalations.Record, error)
+	Acknowledge(ctx context.Context, tenant, id, by, note string) (*escalationstore.Record, error)
+	Resolve(ctx context.Context, tenant, id, by, note string) (*escalationstore.Record, error)
 }
 
 // Reader reads escalations.
 type Reader interface {
-	Get(ctx context.Context, tenant, id string) (*escalations.Record, error)
-	List(ctx context.Context, tenant string, f escalations.Filter, size int, pageToken string) ([]*escalations.Record, string, error)
+	Get(ctx context.Context, tenant, id string) (*escalationstore.Record, error)
+	List(ctx context.Context, tenant string, f escalationstore.Filter, size int, pageToken string) ([]*escalationstore.Record, string, error)
 }
 
 var (
 	_ Changer = (*engine.Engine)(nil)
-	_ Reader  = (*escalations.Store)(nil)
+	_ Reader  = (*escalationstore.Store)(nil)
 )
 
 // Server implements tpv1.EscalationServiceServer.
@@ -78,14 +78,14 @@ func (s *Server) ListEscalations(ctx context.Context, req *tpv1.ListEscalationsR
 	if _, ok := tpv1.EscalationState_name[int32(req.GetState())]; !ok {
 		v.Add("state", fmt.Sprintf("unknown state %d", req.GetState()))
 	}
-	f := escalations.Filter{State: req.GetState(), Rule: req.GetRule(), Team: req.GetTeamId(), Agent: req.GetAgentId(), Ticket: req.GetTicketId()}
+	f := escalationstore.Filter{State: req.GetState(), Rule: req.GetRule(), Team: req.GetTeamId(), Agent: req.GetAgentId(), Ticket: req.GetTicketId()}
 	f.From, f.To = v.Range("triggered", req.GetTriggered())
 	size := v.PageSize(req.GetPageSize(), DefaultPageSize, MaxPageSize)
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	recs, next, err := s.r.List(ctx, req.GetTenant(), f, size, req.GetPageToken())
-	if errors.Is(err, escalations.ErrBadPageToken) {
+	if errors.Is(err, escalationstore.ErrBadPageToken) {
 		v.Add("page_token", "not a token this service handed out")
 		return nil, v.Err()
 	}
@@ -140,7 +140,7 @@ func checkID(tenant, id string) error {
 	v.Tenant(tenant)
 	if id == "" {
 		v.Add("id", "required")
-	} else if _, _, _, err := escalations.ParseID(id); err != nil {
+	} else if _, _, _, err := escalationstore.ParseID(id); err != nil {
 		v.Add("id", err.Error())
 	}
 	return v.Err()
@@ -166,11 +166,11 @@ func checkChange(tenant, id, by, note string) error {
 // storeErr maps a store failure to a status.
 func (s *Server) storeErr(ctx context.Context, rpc, tenant string, err error) error {
 	switch {
-	case errors.Is(err, escalations.ErrNotFound):
+	case errors.Is(err, escalationstore.ErrNotFound):
 		return status.Errorf(codes.NotFound, "%s: %v", rpc, err)
-	case errors.Is(err, escalations.ErrResolved), errors.Is(err, escalations.ErrAcknowledged):
+	case errors.Is(err, escalationstore.ErrResolved), errors.Is(err, escalationstore.ErrAcknowledged):
 		return status.Errorf(codes.FailedPrecondition, "%s: %v", rpc, err)
-	case errors.Is(err, escalations.ErrBadID):
+	case errors.Is(err, escalationstore.ErrBadID):
 		return status.Errorf(codes.InvalidArgument, "%s: id: %v", rpc, err)
 	}
 	if ctxErr := ctx.Err(); ctxErr != nil {

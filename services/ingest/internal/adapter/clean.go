@@ -15,16 +15,15 @@ import (
 // The helpers below keep every event an adapter builds inside the canonical limits, so a
 // delivery is either rejected by the adapter with the source's field name or accepted
 // downstream: the webhook handler must never fail on something an adapter let through. They
-// live here so that every source cleans text the same way.
+// live here so that every source cleans text the same way, and they ask package canonical,
+// which states each limit and check once.
 
 // HasControl reports whether s holds a control character, which no canonical one-line text may.
 func HasControl(s string) bool { return strings.IndexFunc(s, unicode.IsControl) >= 0 }
 
 // ValidText reports whether s can stand in a canonical one-line text field of at most max
 // bytes: valid UTF-8 without control characters. The empty string is valid.
-func ValidText(s string, max int) bool {
-	return len(s) <= max && utf8.ValidString(s) && !HasControl(s)
-}
+func ValidText(s string, max int) bool { return canonical.TextProblem(s, max, false) == "" }
 
 // OptionalText returns s when it is ValidText, else "": an optional field that would not fit
 // is left out rather than losing the event.
@@ -101,13 +100,8 @@ func CheckID(field, id string) error {
 // Ident checks an optional identifier against the canonical limits, naming the first problem
 // (length or the control character) in the Problem.
 func Ident(s, field string) (string, error) {
-	if len(s) > canonical.MaxIDBytes {
-		return "", Malformed(field, "longer than %d bytes", canonical.MaxIDBytes)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return "", Malformed(field, "contains the control character %U", r)
-		}
+	if why := canonical.TextProblem(s, canonical.MaxIDBytes, false); why != "" {
+		return "", Malformed(field, "%s", why)
 	}
 	return s, nil
 }
@@ -159,7 +153,7 @@ func ParseTime(s, field, want string, layouts []string) (time.Time, error) {
 	for _, layout := range layouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			t = t.UTC()
-			if t.Year() < 1 || t.Year() > 9999 {
+			if !canonical.Representable(t) {
 				return time.Time{}, Malformed(field, "outside the years 0001 to 9999")
 			}
 			return t, nil

@@ -189,8 +189,8 @@ func TestJSONKind(t *testing.T) {
 }
 
 func TestResults(t *testing.T) {
-	ev := Event{ID: "e1"}
-	if got := One(ev); !reflect.DeepEqual(got, Result{Events: []Event{ev}}) {
+	ev := canonical.Event{ID: "e1"}
+	if got := One(ev); !reflect.DeepEqual(got, Result{Events: []canonical.Event{ev}}) {
 		t.Errorf("One = %+v", got)
 	}
 	want := Result{Skipped: []Skip{{Reason: "spam", Detail: "ticket 7 marked as spam"}}}

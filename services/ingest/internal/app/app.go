@@ -1,18 +1,14 @@
-// Package app wires the ingest service: NATS, the TICKETS and DEADLETTER streams, the events API
-// and the operational endpoints, with a graceful stop.
+// Package app wires the ingest service: the TICKETS and DEADLETTER streams, the events API and
+// the helpdesk webhooks, on the platform's service (NATS, health, metrics, graceful stop).
 package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
@@ -27,18 +23,21 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/publish"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/tenants"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
-	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
-	"github.com/ticketpulse/ticketpulse/services/platform/serve"
+	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
-	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 )
 
-// Config is everything ingest needs to run.
-type Config struct {
-	NATSURL      string
-	OTLPEndpoint string
+// Spec is the ingest service as the platform runs it: no gRPC, no Redis.
+var Spec = service.Spec{
+	Name:       "ingest",
+	Summary:    "ingest accepts canonical ticket events on POST /v1/tenants/{tenant}/events and answers 202\nonly after JetStream stored every one of them in the TICKETS stream.",
+	HTTPAddr:   "127.0.0.1:8080",
+	HTTPServes: "events API, helpdesk webhooks, /healthz, /readyz, /metrics",
+}
 
-	HTTPAddr        string
+// Config is everything ingest reads from flags and the environment.
+type Config struct {
+	service.Common
 	StreamRetention time.Duration
 	StreamReplicas  int
 	MaxEvents       int
@@ -50,15 +49,12 @@ type Config struct {
 	TenantsFile         string
 	WebhookMaxBodyBytes int64
 	DeliveryTTL         time.Duration
-	// Getenv resolves the secrets the tenants file names; nil means os.Getenv.
-	Getenv func(string) string
 }
 
 // Defaults returns the documented defaults (the same as the flags').
 func Defaults() Config {
 	return Config{
-		NATSURL:         "nats://127.0.0.1:4222",
-		HTTPAddr:        "127.0.0.1:8080",
+		Common:          service.Defaults(Spec),
 		StreamRetention: 720 * time.Hour,
 		StreamReplicas:  1,
 		MaxEvents:       1000,
@@ -71,11 +67,10 @@ func Defaults() Config {
 	}
 }
 
-// Register adds ingest's own flags; NATSURL and OTLPEndpoint come from service.Common.
+// Register declares the settings on s.
 func (c *Config) Register(s *envflag.Set) {
 	d := Defaults()
-	s.String(&c.HTTPAddr, "http-addr", d.HTTPAddr,
-		"Address to serve the events API, /healthz, /readyz and /metrics on.")
+	c.Common.Register(s, Spec)
 	s.Duration(&c.StreamRetention, "stream-retention", d.StreamRetention,
 		"How long the TICKETS stream keeps events; 0 keeps them forever.")
 	s.Int(&c.StreamReplicas, "stream-replicas", d.StreamReplicas,
@@ -89,130 +84,87 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.MaxFutureSkew, "max-future-skew", d.MaxFutureSkew,
 		"How far in the future an event's occurred_at may be, to allow for clock skew at the source.")
 	s.String(&c.TenantsFile, "tenants-file", d.TenantsFile,
-		"YAML file of the tenants and their helpdesk webhooks (sources, secrets, rate limits); see the README. Empty: no webhook is configured.")
+		"YAML file of the tenants and their helpdesk webhooks (sources, secrets, rate limits); see docs/helpdesks.md. Empty: no webhook is configured.")
 	s.Int64(&c.WebhookMaxBodyBytes, "webhook-max-body-bytes", d.WebhookMaxBodyBytes,
 		"Largest webhook body in bytes; larger deliveries are answered 413 without being read whole.")
 	s.Duration(&c.DeliveryTTL, "delivery-ttl", d.DeliveryTTL,
 		"How long a webhook delivery id is remembered, so a retry of it is answered 200 without publishing again.")
 }
 
-// Validate reports settings that cannot work.
+// Validate reports settings that cannot work, naming the flag.
 func (c Config) Validate() error {
-	var errs []error
-	if c.NATSURL == "" {
-		errs = append(errs, errors.New("nats-url is empty"))
-	}
-	if c.HTTPAddr == "" {
-		errs = append(errs, errors.New("http-addr is empty"))
-	}
-	if c.StreamRetention < 0 {
-		errs = append(errs, errors.New("stream-retention must be 0 (forever) or positive"))
-	}
-	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
-		errs = append(errs, errors.New("stream-replicas must be between 1 and 5"))
-	}
-	if c.MaxEvents < 1 {
-		errs = append(errs, errors.New("max-events must be at least 1"))
-	}
-	if c.MaxBodyBytes < 1 {
-		errs = append(errs, errors.New("max-body-bytes must be at least 1"))
-	}
-	if c.PublishTimeout <= 0 {
-		errs = append(errs, errors.New("publish-timeout must be positive"))
-	}
-	if c.MaxFutureSkew < 0 {
-		errs = append(errs, errors.New("max-future-skew must not be negative"))
-	}
-	if c.WebhookMaxBodyBytes < 1 {
-		errs = append(errs, errors.New("webhook-max-body-bytes must be at least 1"))
-	}
-	if c.DeliveryTTL <= 0 {
-		errs = append(errs, errors.New("delivery-ttl must be positive"))
-	}
-	return errors.Join(errs...)
+	var v envflag.Checks
+	v.NotEmpty("nats-url", c.NATSURL)
+	v.NotEmpty("http-addr", c.HTTPAddr)
+	v.NotNegative("stream-retention", c.StreamRetention)
+	v.Between("stream-replicas", c.StreamReplicas, 1, 5)
+	v.AtLeastN("max-events", c.MaxEvents, 1)
+	v.AtLeastN64("max-body-bytes", c.MaxBodyBytes, 1)
+	v.Positive("publish-timeout", c.PublishTimeout)
+	v.NotNegative("max-future-skew", c.MaxFutureSkew)
+	v.AtLeastN64("webhook-max-body-bytes", c.WebhookMaxBodyBytes, 1)
+	v.Positive("delivery-ttl", c.DeliveryTTL)
+	return v.Err()
 }
 
-// App is a started ingest: connected, streams ensured, listening. Call Run exactly once; it
-// releases everything New acquired.
-type App struct {
-	log     *slog.Logger
-	tel     *telemetry.Telemetry
-	nc      *nats.Conn
-	ln      net.Listener
-	addr    string
-	handler http.Handler
+// Deps are what a test replaces or watches in a running ingest; the zero value is production.
+type Deps struct {
+	service.Hooks
+	// Getenv resolves the secrets the tenants file names; nil means os.Getenv.
+	Getenv func(string) string
 }
 
-// Run starts ingest and serves until ctx ends; it is what main calls.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	a, err := New(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	return a.Run(ctx)
-}
+// Run is the ingest process: it serves until ctx ends, then stops accepting connections, lets
+// in-flight requests finish (each is bounded by the publish timeout), drains NATS and flushes
+// telemetry.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error { return Deps{}.Run(ctx, cfg, log) }
 
-// New connects to NATS, creates or updates the TICKETS and DEADLETTER streams, and opens the
-// HTTP listener (HTTPAddr "127.0.0.1:0" picks a free port; Addr tells which).
-func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	getenv := cfg.Getenv
+// Run runs ingest with d's environment and hooks.
+func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	getenv := d.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	// The tenants file first: a mistake in it stops the service before it touches anything.
 	tenantCfg := &tenants.Config{}
 	if cfg.TenantsFile != "" {
+		var err error
 		if tenantCfg, err = tenants.Load(cfg.TenantsFile, getenv); err != nil {
-			return nil, err
+			return err
 		}
 		log.Info("tenants file loaded", "file", cfg.TenantsFile, "tenants", len(tenantCfg.Tenants))
 	}
-	a = &App{log: log}
-	defer func() {
-		if err != nil {
-			a.release(context.Background())
-		}
-	}()
-	if a.tel, err = telemetry.Setup(ctx, "ingest", cfg.OTLPEndpoint); err != nil {
-		return nil, err
-	}
-	if a.nc, err = natsconn.Connect(cfg.NATSURL, "ingest", log); err != nil {
-		return nil, err
-	}
-	js, err := jetstream.New(a.nc)
+	svc, err := service.New(ctx, Spec, cfg.Common, d.Hooks, log)
 	if err != nil {
-		return nil, fmt.Errorf("jetstream: %w", err)
+		return err
 	}
+	defer svc.Close()
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for _, sc := range stream.Owned("ingest", stream.Settings{Replicas: cfg.StreamReplicas, TicketsRetention: cfg.StreamRetention}) {
-		if _, err := stream.Ensure(sctx, js, sc); err != nil {
-			return nil, err
-		}
+	js, err := svc.JetStream(sctx, stream.Owned("ingest", stream.Settings{Replicas: cfg.StreamReplicas, TicketsRetention: cfg.StreamRetention})...)
+	if err != nil {
+		return err
 	}
-	pub, err := publish.New(a.nc, publish.Options{
+	pub, err := publish.New(svc.NATS(), publish.Options{
 		// Room for several full batches at once; beyond that, batches queue for their deadline.
 		MaxPending: max(4096, 4*cfg.MaxEvents),
 		AckTimeout: cfg.PublishTimeout,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	api, err := httpapi.New(httpapi.Config{
 		MaxEvents:      cfg.MaxEvents,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		PublishTimeout: cfg.PublishTimeout,
 		MaxFutureSkew:  cfg.MaxFutureSkew,
-	}, pub, log, a.tel.Tracer, a.tel.Meter)
+	}, pub, log, svc.Tracer(), svc.Meter())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	deliveries, err := dedupe.Open(sctx, js, cfg.DeliveryTTL, cfg.StreamReplicas)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	hooks, err := httpapi.NewWebhook(httpapi.WebhookConfig{
 		Tenants:        tenantCfg,
@@ -222,19 +174,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (a *App, err error) 
 		MaxEvents:      cfg.MaxEvents,
 		PublishTimeout: cfg.PublishTimeout,
 		MaxFutureSkew:  cfg.MaxFutureSkew,
-	}, pub, log, a.tel.Tracer, a.tel.Meter)
+	}, pub, log, svc.Tracer(), svc.Meter())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	mux := serve.Mux(ready(a.nc, js), a.tel.Metrics)
-	api.Register(mux)
-	hooks.Register(mux)
-	a.handler = mux
-	if a.ln, err = serve.Listen(cfg.HTTPAddr); err != nil {
-		return nil, err
-	}
-	a.addr = a.ln.Addr().String()
-	return a, nil
+	api.Register(svc.HTTP())
+	hooks.Register(svc.HTTP())
+	svc.AddReady(streamReady(js))
+	return svc.Serve(ctx)
 }
 
 // Adapters are the helpdesk sources ingest maps, by source name; generic needs none.
@@ -247,54 +194,12 @@ func Adapters() map[string]adapter.Adapter {
 	return m
 }
 
-// ready reports whether events can be stored now: connected, and the stream answers.
-func ready(nc *nats.Conn, js jetstream.JetStream) serve.ReadyFunc {
+// streamReady reports whether events can be stored now: the stream answers.
+func streamReady(js jetstream.JetStream) func(context.Context) error {
 	return func(ctx context.Context) error {
-		if st := nc.Status(); st != nats.CONNECTED {
-			return fmt.Errorf("nats connection %s", st)
-		}
 		if _, err := js.Stream(ctx, stream.TicketsName); err != nil {
 			return fmt.Errorf("stream %s: %w", stream.TicketsName, err)
 		}
 		return nil
 	}
-}
-
-// Addr is the HTTP listener's address.
-func (a *App) Addr() string { return a.addr }
-
-// Run serves until ctx ends, then stops accepting connections, lets in-flight requests finish
-// (each is bounded by the publish timeout), drains NATS and flushes telemetry.
-func (a *App) Run(ctx context.Context) error {
-	err := serve.HTTP(ctx, a.ln, a.handler, a.log)
-	a.ln = nil // closed by the server
-	return errors.Join(err, a.release(context.Background()))
-}
-
-func (a *App) release(ctx context.Context) error {
-	var errs []error
-	if a.ln != nil {
-		errs = append(errs, a.ln.Close())
-	}
-	if a.nc != nil {
-		closed := a.nc.StatusChanged(nats.CLOSED)
-		if err := a.nc.Drain(); err != nil {
-			a.nc.Close()
-		} else {
-			select {
-			case <-closed:
-			case <-time.After(10 * time.Second):
-				a.nc.Close()
-				errs = append(errs, errors.New("nats drain did not finish in 10s"))
-			}
-		}
-	}
-	if a.tel != nil {
-		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if err := a.tel.Shutdown(sctx); err != nil {
-			errs = append(errs, fmt.Errorf("telemetry shutdown: %w", err))
-		}
-	}
-	return errors.Join(errs...)
 }

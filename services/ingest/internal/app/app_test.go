@@ -23,6 +23,8 @@ import (
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
+	"github.com/ticketpulse/ticketpulse/services/platform/service"
+	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
@@ -30,45 +32,28 @@ import (
 const jsonType = "application/json"
 
 type running struct {
-	app  *App
+	*servicetest.Running
 	base string
-	stop context.CancelFunc
-	done chan error
 }
 
 // start runs the whole service in-process against the NATS server at natsURL.
-func start(t *testing.T, natsURL string, mod func(*Config)) *running {
+func start(t *testing.T, natsURL string, mod func(*Config, *Deps)) *running {
 	t.Helper()
 	cfg := Defaults()
-	cfg.NATSURL = natsURL
-	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.Common = servicetest.Settings(natsURL, "")
 	cfg.PublishTimeout = time.Second
 	cfg.MaxEvents = 5
 	cfg.MaxBodyBytes = 16 << 10
+	var deps Deps
 	if mod != nil {
-		mod(&cfg)
+		mod(&cfg, &deps)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := New(ctx, cfg, log)
-	if err != nil {
-		cancel()
-		t.Fatalf("New: %v", err)
-	}
-	r := &running{app: a, base: "http://" + a.Addr(), stop: cancel, done: make(chan error, 1)}
-	go func() { r.done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-r.done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("Run did not return 15s after cancel")
-		}
+	r := servicetest.Start(t, func(ctx context.Context, h service.Hooks) error {
+		deps.Hooks = h
+		return deps.Run(ctx, cfg, log)
 	})
-	return r
+	return &running{Running: r, base: "http://" + r.HTTP}
 }
 
 type response struct {
@@ -422,7 +407,7 @@ func TestJetStreamNotAcknowledging(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, url := testenv.NATS(t)
-			r := start(t, url, func(c *Config) { c.PublishTimeout = publishTimeout })
+			r := start(t, url, func(c *Config, _ *Deps) { c.PublishTimeout = publishTimeout })
 			if got := r.post(t, "acme", body); got.status != http.StatusAccepted {
 				t.Fatalf("before the failure: %d %s", got.status, got.body)
 			}
@@ -455,7 +440,7 @@ func deleteTickets(t *testing.T, url string) {
 func TestRecoversAfterNATSRestart(t *testing.T) {
 	srv, url := testenv.NATS(t)
 	addr, storeDir := srv.Addr().String(), srv.StoreDir()
-	r := start(t, url, func(c *Config) { c.PublishTimeout = 500 * time.Millisecond })
+	r := start(t, url, func(c *Config, _ *Deps) { c.PublishTimeout = 500 * time.Millisecond })
 	srv.Shutdown()
 	srv.WaitForShutdown()
 	if got := r.post(t, "acme", event("evt-1", "ticket_created", "")); got.status != http.StatusServiceUnavailable {
@@ -480,7 +465,7 @@ func TestRunFinishesInFlightRequestOnStop(t *testing.T) {
 	body := event("evt-late", "ticket_created", "")
 	half := len(body) / 2
 
-	conn, err := net.Dial("tcp", r.app.Addr())
+	conn, err := net.Dial("tcp", r.HTTP)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,11 +473,11 @@ func TestRunFinishesInFlightRequestOnStop(t *testing.T) {
 	fmt.Fprintf(conn, "POST /v1/tenants/acme/events HTTP/1.1\r\nHost: ingest\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:half])
 	time.Sleep(100 * time.Millisecond) // let the server start on the request
 
-	r.stop()
+	r.Cancel()
 	// The listener closes once shutdown began; the in-flight request keeps Run from returning.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", r.app.Addr(), 100*time.Millisecond)
+		c, err := net.DialTimeout("tcp", r.HTTP, 100*time.Millisecond)
 		if err != nil {
 			break
 		}
@@ -503,8 +488,8 @@ func TestRunFinishesInFlightRequestOnStop(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	select {
-	case err := <-r.done:
-		t.Fatalf("Run returned (%v) while a request was in flight", err)
+	case <-r.Done():
+		t.Fatalf("Run returned (%v) while a request was in flight", r.Err())
 	case <-time.After(200 * time.Millisecond):
 	}
 
@@ -521,11 +506,10 @@ func TestRunFinishesInFlightRequestOnStop(t *testing.T) {
 		t.Fatalf("in-flight request: %d %s; want 202", resp.StatusCode, b)
 	}
 	select {
-	case err := <-r.done:
-		if err != nil {
+	case <-r.Done():
+		if err := r.Err(); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
-		r.done <- nil // for the cleanup
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after the in-flight request finished")
 	}
@@ -604,14 +588,14 @@ func TestConfig(t *testing.T) {
 		{
 			name:    "invalid values are reported together",
 			args:    []string{"-max-events", "0", "-publish-timeout", "0s", "-stream-replicas", "7"},
-			wantErr: "stream-replicas must be between 1 and 5\nmax-events must be at least 1\npublish-timeout must be positive",
+			wantErr: "-stream-replicas 7: must be between 1 and 5\n-max-events 0: must be at least 1\n-publish-timeout 0s: must be positive",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := envflag.New("ingest", "test", func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
 			s.SetOutput(io.Discard)
-			cfg := Config{NATSURL: "nats://127.0.0.1:4222"}
+			var cfg Config
 			cfg.Register(s)
 			if err := s.Parse(tt.args); err != nil {
 				t.Fatalf("Parse: %v", err)

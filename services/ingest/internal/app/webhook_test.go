@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -43,9 +44,9 @@ func startWebhooks(t *testing.T, natsURL string) *running {
 		t.Fatal(err)
 	}
 	env := map[string]string{"ACME_GENERIC_SECRET": "whsec_" + base64.StdEncoding.EncodeToString(genericKey)}
-	return start(t, natsURL, func(c *Config) {
+	return start(t, natsURL, func(c *Config, d *Deps) {
 		c.TenantsFile = path
-		c.Getenv = func(k string) string { return env[k] }
+		d.Getenv = func(k string) string { return env[k] }
 		c.WebhookMaxBodyBytes = 4 << 10
 	})
 }
@@ -226,10 +227,9 @@ func TestBadTenantsFileStopsTheService(t *testing.T) {
 	cfg := Defaults()
 	cfg.NATSURL = "nats://127.0.0.1:1" // never reached: the file is read first
 	cfg.TenantsFile = path
-	cfg.Getenv = func(string) string { return "" }
-	_, err := New(context.Background(), cfg, nil)
+	err := Deps{Getenv: func(string) string { return "" }}.Run(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err == nil {
-		t.Fatal("New accepted a bad tenants file")
+		t.Fatal("Run accepted a bad tenants file")
 	}
 	for _, want := range []string{path + ":5: ", "MISSING", path + ":6: "} {
 		if !strings.Contains(err.Error(), want) {

@@ -166,10 +166,11 @@ func TestDecodeValid(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Decode([]byte(tt.give), testOptions())
+			evs, err := Decode([]byte(tt.give), testOptions())
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
+			got := Proto(evs, "acme", testNow)
 			if len(got) != len(tt.want) {
 				t.Fatalf("got %d events, want %d", len(got), len(tt.want))
 			}
@@ -187,57 +188,57 @@ func TestDecodeProblems(t *testing.T) {
 	tests := []struct {
 		name string
 		give string
-		want Problems
+		want []Problem
 	}{
 		{
 			name: "malformed JSON names the byte offset",
 			give: `{"id": "x",}`,
-			want: Problems{{0, "", "malformed JSON at byte offset 12: invalid character '}' looking for beginning of object key string"}},
+			want: []Problem{{0, "", "malformed JSON at byte offset 12: invalid character '}' looking for beginning of object key string"}},
 		},
 		{
 			name: "truncated body",
 			give: `[{"id":`,
-			want: Problems{{0, "", "malformed JSON at byte offset 7: unexpected end of JSON input"}},
+			want: []Problem{{0, "", "malformed JSON at byte offset 7: unexpected end of JSON input"}},
 		},
 		{
 			name: "empty body",
 			give: ``,
-			want: Problems{{0, "", "malformed JSON at byte offset 0: unexpected end of JSON input"}},
+			want: []Problem{{0, "", "malformed JSON at byte offset 0: unexpected end of JSON input"}},
 		},
 		{
 			name: "empty array",
 			give: ` [ ] `,
-			want: Problems{{0, "", "empty array: send at least one event"}},
+			want: []Problem{{0, "", "empty array: send at least one event"}},
 		},
 		{
 			name: "top level string",
 			give: `"evt"`,
-			want: Problems{{0, "", "must be a JSON object or an array of JSON objects"}},
+			want: []Problem{{0, "", "must be a JSON object or an array of JSON objects"}},
 		},
 		{
 			name: "array element not an object",
 			give: `[` + created("") + `, 5]`,
-			want: Problems{{1, "", "must be a JSON object"}},
+			want: []Problem{{1, "", "must be a JSON object"}},
 		},
 		{
 			name: "empty object lists every required field",
 			give: `{}`,
-			want: Problems{{0, "id", "required"}, {0, "ticket_id", "required"}, {0, "type", "required"}, {0, "occurred_at", "required"}, {0, "actor", "required"}},
+			want: []Problem{{0, "id", "required"}, {0, "ticket_id", "required"}, {0, "type", "required"}, {0, "occurred_at", "required"}, {0, "actor", "required"}},
 		},
 		{
 			name: "tenant in body and other unknown fields",
 			give: created(`"tenant":"other","Id":"x"`),
-			want: Problems{{0, "tenant", "unknown field"}, {0, "Id", "unknown field"}},
+			want: []Problem{{0, "tenant", "unknown field"}, {0, "Id", "unknown field"}},
 		},
 		{
 			name: "duplicate field",
 			give: created(`"id":"evt-2"`),
-			want: Problems{{0, "id", "duplicate field"}},
+			want: []Problem{{0, "id", "duplicate field"}},
 		},
 		{
 			name: "wrong JSON types name the field",
 			give: `{"id":5,"ticket_id":["T"],"type":true,"occurred_at":1700000000,"actor":"ana","public":"yes","tags":"vip","channel":{},"satisfaction":[]}`,
-			want: Problems{
+			want: []Problem{
 				{0, "id", "must be a string"}, {0, "ticket_id", "must be a string"}, {0, "type", "must be a string"},
 				{0, "occurred_at", "must be a string"}, {0, "actor", "must be an object"}, {0, "public", "must be a boolean"},
 				{0, "tags", "must be an array of strings"}, {0, "channel", "must be a string"}, {0, "satisfaction", "must be an object"},
@@ -246,7 +247,7 @@ func TestDecodeProblems(t *testing.T) {
 		{
 			name: "unknown enum words",
 			give: `{"id":"e","ticket_id":"t","type":"AGENT_MESSAGE","occurred_at":"2026-03-02T09:00:00Z","actor":{"kind":"robot"},"priority":"p1","status":"done","source":"jira"}`,
-			want: Problems{
+			want: []Problem{
 				{0, "type", `unknown value "AGENT_MESSAGE"; want one of ticket_created, ticket_assigned, agent_message, customer_message, status_changed, priority_changed, satisfaction_rated`},
 				{0, "actor.kind", `unknown value "robot"; want one of agent, customer, bot, automation, system`},
 				{0, "priority", `unknown value "p1"; want one of low, normal, high, urgent`},
@@ -259,7 +260,7 @@ func TestDecodeProblems(t *testing.T) {
 			give: "[" + `{"id":"","ticket_id":"` + long + `","type":"ticket_created","occurred_at":"2026-03-02T09:00:00Z","actor":{"kind":"system"}},` +
 				`{"id":"a\u0007b","ticket_id":"t\nx","type":"ticket_created","occurred_at":"2026-03-02T09:00:00Z","actor":{"kind":"system","id":"` + long + `"}},` +
 				`{"id":"` + "\xff" + `","ticket_id":"\ud800","type":"ticket_created","occurred_at":"2026-03-02T09:00:00Z","actor":{"kind":"system"},"assignee_id":"x` + "\u0085" + `","team_id":"` + long + `"}]`,
-			want: Problems{
+			want: []Problem{
 				{0, "id", "must not be empty"}, {0, "ticket_id", "longer than 256 bytes"},
 				{1, "id", "contains the control character U+0007"}, {1, "ticket_id", "contains the control character U+000A"}, {1, "actor.id", "longer than 256 bytes"},
 				{2, "id", "not valid UTF-8"}, {2, "ticket_id", "not valid UTF-8"}, {2, "assignee_id", "contains the control character U+0085"}, {2, "team_id", "longer than 256 bytes"},
@@ -270,7 +271,7 @@ func TestDecodeProblems(t *testing.T) {
 			give: "[" + `{"id":"a","ticket_id":"t","type":"ticket_created","occurred_at":"2026-03-02 09:00:00","actor":{"kind":"system"}},` +
 				`{"id":"b","ticket_id":"t","type":"ticket_created","occurred_at":"2026-03-02T10:05:01Z","actor":{"kind":"system"}},` +
 				`{"id":"c","ticket_id":"t","type":"ticket_created","occurred_at":"0000-01-01T00:00:00Z","actor":{"kind":"system"}}]`,
-			want: Problems{
+			want: []Problem{
 				{0, "occurred_at", `not an RFC 3339 timestamp (e.g. 2026-03-02T09:14:05Z): "2026-03-02 09:00:00"`},
 				{1, "occurred_at", "more than 5m0s in the future"},
 				{2, "occurred_at", "out of the representable range (years 0001 to 9999)"},
@@ -281,7 +282,7 @@ func TestDecodeProblems(t *testing.T) {
 			give: `[` + `{"id":"a","ticket_id":"t","type":"ticket_created","occurred_at":"2026-03-02T09:00:00Z","actor":{"id":"x","role":"admin"}},` +
 				`{"id":"b","ticket_id":"t","type":"ticket_created","occurred_at":"2026-03-02T09:00:00Z","actor":{"kind":"agent","id":""}},` +
 				`{"id":"c","ticket_id":"t","type":"ticket_created","occurred_at":"2026-03-02T09:00:00Z","actor":{"kind":"customer"}}]`,
-			want: Problems{
+			want: []Problem{
 				{0, "actor.role", "unknown field"}, {0, "actor.kind", "required"},
 				{1, "actor.id", "required for agent and customer actors"},
 				{2, "actor.id", "required for agent and customer actors"},
@@ -292,7 +293,7 @@ func TestDecodeProblems(t *testing.T) {
 			give: `[` + `{"id":"a","ticket_id":"t","type":"status_changed","occurred_at":"2026-03-02T09:00:00Z","actor":{"kind":"system"}},` +
 				`{"id":"b","ticket_id":"t","type":"priority_changed","occurred_at":"2026-03-02T09:00:00Z","actor":{"kind":"system"},"priority":null},` +
 				`{"id":"c","ticket_id":"t","type":"satisfaction_rated","occurred_at":"2026-03-02T09:00:00Z","actor":{"kind":"system"}}]`,
-			want: Problems{
+			want: []Problem{
 				{0, "status", "required for status_changed"},
 				{1, "priority", "required for priority_changed"},
 				{2, "satisfaction", "required for satisfaction_rated"},
@@ -301,7 +302,7 @@ func TestDecodeProblems(t *testing.T) {
 		{
 			name: "agent message must say whether it is public",
 			give: `{"id":"a","ticket_id":"t","type":"agent_message","occurred_at":"2026-03-02T09:00:00Z","actor":{"kind":"agent","id":"ana"}}`,
-			want: Problems{{0, "public", "required for agent_message (false marks a private note)"}},
+			want: []Problem{{0, "public", "required for agent_message (false marks a private note)"}},
 		},
 		{
 			name: "satisfaction fields",
@@ -309,7 +310,7 @@ func TestDecodeProblems(t *testing.T) {
 				created(`"satisfaction":{"score":4.5}`) + `,` + created(`"satisfaction":{"score":"5"}`) + `,` +
 				created(`"satisfaction":{"score":4,"scale":2}`) + `,` + created(`"satisfaction":{"score":2,"scale":3}`) + `,` +
 				created(`"satisfaction":{"scale":5,"comment":"a\u0000"}`) + `,` + created(`"satisfaction":{"score":99999999999999999999999}`) + `]`,
-			want: Problems{
+			want: []Problem{
 				{0, "satisfaction.score", "must be between 1 and 5"}, {0, "satisfaction.scale", "must be 2, 3 or 5"},
 				{0, "satisfaction.comment", "longer than 4000 bytes"}, {0, "satisfaction.stars", "unknown field"},
 				{1, "satisfaction.score", "must be an integer"},
@@ -323,7 +324,7 @@ func TestDecodeProblems(t *testing.T) {
 		{
 			name: "channel and tags limits",
 			give: created(`"channel":"` + strings.Repeat("c", 65) + `","tags":[` + strings.Repeat(`"t",`, 48) + `"` + strings.Repeat("x", 129) + `",null,7]`),
-			want: Problems{
+			want: []Problem{
 				{0, "channel", "longer than 64 bytes"},
 				{0, "tags", "more than 50 tags"},
 				{0, "tags[48]", "longer than 128 bytes"},
@@ -334,7 +335,7 @@ func TestDecodeProblems(t *testing.T) {
 		{
 			name: "problems of several events are all reported, valid ones are not",
 			give: `[` + created("") + `,` + created(`"x":1`) + `,` + created(`"public":1`) + `]`,
-			want: Problems{{1, "x", "unknown field"}, {2, "public", "must be a boolean"}},
+			want: []Problem{{1, "x", "unknown field"}, {2, "public", "must be a boolean"}},
 		},
 	}
 	for _, tt := range tests {
@@ -349,12 +350,12 @@ func TestDecodeProblems(t *testing.T) {
 			if !errors.As(err, &probs) {
 				t.Fatalf("err = %v; want Problems", err)
 			}
-			if len(probs) != len(tt.want) {
-				t.Fatalf("got %d problems, want %d:\n got %+v\nwant %+v", len(probs), len(tt.want), probs, tt.want)
+			if len(probs.List) != len(tt.want) || probs.More != 0 {
+				t.Fatalf("got %d problems (%d more), want %d:\n got %+v\nwant %+v", len(probs.List), probs.More, len(tt.want), probs.List, tt.want)
 			}
-			for i := range probs {
-				if probs[i] != tt.want[i] {
-					t.Errorf("problem %d:\n got %+v\nwant %+v", i, probs[i], tt.want[i])
+			for i := range probs.List {
+				if probs.List[i] != tt.want[i] {
+					t.Errorf("problem %d:\n got %+v\nwant %+v", i, probs.List[i], tt.want[i])
 				}
 			}
 		})

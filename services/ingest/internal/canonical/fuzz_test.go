@@ -54,23 +54,27 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		evs, err := Decode(data, testOptions())
+		decoded, err := Decode(data, testOptions())
 		if err != nil {
 			var probs Problems
 			switch {
 			case errors.As(err, &probs):
-				if len(probs) == 0 {
-					t.Fatal("empty Problems error")
+				if len(probs.List) == 0 || len(probs.List) > MaxProblems || probs.More > 0 && len(probs.List) != MaxProblems {
+					t.Fatalf("Problems of %d listed and %d more", len(probs.List), probs.More)
 				}
 			case errors.Is(err, ErrTooManyEvents):
 			default:
 				t.Fatalf("unexpected error type %T: %v", err, err)
 			}
-			if evs != nil {
+			if decoded != nil {
 				t.Fatal("events returned together with an error")
 			}
 			return
 		}
+		if err := Validate(decoded, testOptions()); err != nil {
+			t.Fatalf("Validate rejects what Decode accepted: %v", err)
+		}
+		evs := Proto(decoded, "acme", testNow)
 		if len(evs) == 0 {
 			t.Fatal("no events and no error")
 		}

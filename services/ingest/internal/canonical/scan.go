@@ -5,7 +5,8 @@ import (
 )
 
 // The helpers below walk JSON that encoding/json has already found well-formed, so they only find
-// the extent of values and never report syntax errors. Walking the bytes ourselves keeps object
+// the extent of values and never report syntax errors; each looks at every byte once, whatever
+// the nesting. Walking the bytes ourselves keeps object
 // members in document order (stable problem lists) and lets duplicates be seen, which decoding
 // into a map would hide.
 
@@ -88,23 +89,39 @@ func members(obj []byte, f func(key, val []byte)) {
 	}
 }
 
-// elements returns the raw values of the array arr.
-func elements(arr []byte) [][]byte {
-	var out [][]byte
+// eachElement calls f with the raw value of each element of the array arr, in order.
+func eachElement(arr []byte, f func(val []byte)) {
 	i := skipWS(arr, 1)
 	if i >= len(arr) || arr[i] == ']' {
-		return out
+		return
 	}
 	for i < len(arr) {
 		ve := valueEnd(arr, i)
-		out = append(out, arr[i:ve])
+		f(arr[i:ve])
 		i = skipWS(arr, ve)
 		if i >= len(arr) || arr[i] != ',' {
-			return out
+			return
 		}
 		i = skipWS(arr, i+1)
 	}
-	return out
+}
+
+// countElements returns the length of the array arr, or stop when it is at least that long.
+func countElements(arr []byte, stop int) int {
+	n := 0
+	i := skipWS(arr, 1)
+	if i >= len(arr) || arr[i] == ']' {
+		return 0
+	}
+	for i < len(arr) && n < stop {
+		n++
+		i = skipWS(arr, valueEnd(arr, i))
+		if i >= len(arr) || arr[i] != ',' {
+			break
+		}
+		i = skipWS(arr, i+1)
+	}
+	return n
 }
 
 // unquote decodes the string literal raw (quotes included). ok is false when the literal holds

@@ -139,10 +139,11 @@ func BenchmarkRawJetStreamPublishAsync(b *testing.B) {
 	}
 	var body bytes.Buffer
 	batchBody(&body, 0)
-	events, err := canonical.Decode(body.Bytes(), canonical.Options{Tenant: "acme", Now: time.Now(), MaxFutureSkew: time.Minute})
+	decoded, err := canonical.Decode(body.Bytes(), canonical.Options{Tenant: "acme", Now: time.Now(), MaxFutureSkew: time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}
+	events := canonical.Proto(decoded, "acme", time.Now())
 	payloads := make([][]byte, len(events))
 	for j, ev := range events {
 		if payloads[j], err = proto.Marshal(ev); err != nil {

@@ -7,11 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,9 +21,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/publish"
-	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 )
 
 // Route is the events endpoint's pattern, also its metrics label.
@@ -52,9 +50,8 @@ type Config struct {
 // Handler serves the events route.
 type Handler struct {
 	cfg    Config
-	pub    Publisher
-	log    *slog.Logger
 	tracer trace.Tracer
+	accept pipeline
 
 	requests   metric.Int64Counter
 	accepted   metric.Int64Counter
@@ -67,7 +64,8 @@ func New(cfg Config, pub Publisher, log *slog.Logger, tracer trace.Tracer, meter
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Handler{cfg: cfg, pub: pub, log: log, tracer: tracer}
+	h := &Handler{cfg: cfg, tracer: tracer, accept: pipeline{pub: pub, log: log, now: cfg.Now,
+		publishTimeout: cfg.PublishTimeout, maxFutureSkew: cfg.MaxFutureSkew, maxEvents: cfg.MaxEvents}}
 	var errs [4]error
 	h.requests, errs[0] = meter.Int64Counter("ingest.http.requests",
 		metric.WithDescription("Event API requests by route and status code."))
@@ -95,12 +93,14 @@ type Accepted struct {
 }
 
 // Rejected is the body of every 4xx and 5xx: Problems for 400, Reason otherwise, and for a
-// webhook that failed verification the machine-readable Code (see verify.Reason).
+// webhook that failed verification the machine-readable Code (see verify.Reason). Problems
+// lists at most canonical.MaxProblems; MoreProblems counts the ones left out.
 type Rejected struct {
-	Error    string              `json:"error"`
-	Code     string              `json:"code,omitempty"`
-	Reason   string              `json:"reason,omitempty"`
-	Problems []canonical.Problem `json:"problems,omitempty"`
+	Error        string              `json:"error"`
+	Code         string              `json:"code,omitempty"`
+	Reason       string              `json:"reason,omitempty"`
+	Problems     []canonical.Problem `json:"problems,omitempty"`
+	MoreProblems int                 `json:"more_problems,omitempty"`
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -125,68 +125,23 @@ func traced(tracer trace.Tracer, r *http.Request, route string, attrs []attribut
 }
 
 func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, tenant string) int {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		return h.reject(ctx, w, tenant, http.StatusMethodNotAllowed, Rejected{Error: "method not allowed", Reason: "use POST"})
-	}
-	if !idtoken.ValidTenant(tenant) {
-		return h.reject(ctx, w, tenant, http.StatusBadRequest, Rejected{Error: "invalid request",
-			Problems: []canonical.Problem{{Index: 0, Field: "tenant", Reason: idtoken.TenantRule}}})
-	}
-	if reason := checkContentType(r.Header.Get("Content-Type")); reason != "" {
-		return h.reject(ctx, w, tenant, http.StatusUnsupportedMediaType, Rejected{Error: "unsupported media type", Reason: reason})
-	}
-	tooLarge := Rejected{Error: "request too large", Reason: fmt.Sprintf("body exceeds %d bytes", h.cfg.MaxBodyBytes)}
-	if r.ContentLength > h.cfg.MaxBodyBytes {
-		return h.reject(ctx, w, tenant, http.StatusRequestEntityTooLarge, tooLarge)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return h.reject(ctx, w, tenant, http.StatusRequestEntityTooLarge, tooLarge)
-		}
-		return h.reject(ctx, w, tenant, http.StatusBadRequest, Rejected{Error: "invalid request",
-			Problems: []canonical.Problem{{Index: 0, Field: "", Reason: "reading body: " + err.Error()}}})
-	}
-	now := h.cfg.Now()
-	events, err := canonical.Decode(body, canonical.Options{
-		Tenant: tenant, Now: now, MaxFutureSkew: h.cfg.MaxFutureSkew, MaxEvents: h.cfg.MaxEvents,
+	return h.accept.accept(ctx, w, r, &intake{
+		tenant:        tenant,
+		attrs:         []any{"tenant", tenant},
+		maxBody:       h.cfg.MaxBodyBytes,
+		logRejections: true,
+		mapBody: func(body []byte, opts canonical.Options) ([]canonical.Event, []adapter.Skip, error) {
+			events, err := canonical.Decode(body, opts)
+			return events, nil, err
+		},
+		retrySafe: "sending the same request again is safe",
+		stored: func(ctx context.Context, ids []string, res publish.Result, _ []adapter.Skip, took time.Duration) *answer {
+			h.latency.Record(ctx, took.Seconds())
+			h.accepted.Add(ctx, int64(len(ids)))
+			h.duplicates.Add(ctx, int64(res.Duplicates)) // also when 0, so the series exists from the start
+			return &answer{status: http.StatusAccepted, body: Accepted{Accepted: ids, Duplicates: res.Duplicates}}
+		},
 	})
-	if err != nil {
-		if errors.Is(err, canonical.ErrTooManyEvents) {
-			return h.reject(ctx, w, tenant, http.StatusRequestEntityTooLarge, Rejected{Error: "request too large", Reason: err.Error()})
-		}
-		var probs canonical.Problems
-		if errors.As(err, &probs) {
-			return h.reject(ctx, w, tenant, http.StatusBadRequest, Rejected{Error: "invalid request", Problems: probs})
-		}
-		h.log.Error("decode events", "tenant", tenant, "err", err)
-		return h.reply(w, http.StatusInternalServerError, Rejected{Error: "internal error"})
-	}
-
-	pctx, cancel := context.WithTimeout(ctx, h.cfg.PublishTimeout)
-	defer cancel()
-	start := time.Now()
-	res, err := h.pub.Publish(pctx, events)
-	if err != nil {
-		if errors.Is(err, publish.ErrUnavailable) {
-			h.log.Warn("events not acknowledged", "tenant", tenant, "events", len(events),
-				"first_event_id", events[0].GetId(), "err", err)
-			w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
-			return h.reply(w, http.StatusServiceUnavailable, Rejected{Error: "events not stored",
-				Reason: "the event stream did not acknowledge every event; sending the same request again is safe"})
-		}
-		h.log.Error("publish events", "tenant", tenant, "events", len(events), "first_event_id", events[0].GetId(), "err", err)
-		return h.reply(w, http.StatusInternalServerError, Rejected{Error: "internal error"})
-	}
-	h.latency.Record(ctx, time.Since(start).Seconds())
-	h.accepted.Add(ctx, int64(len(events)))
-	h.duplicates.Add(ctx, int64(res.Duplicates)) // also when 0, so the series exists from the start
-	ids := make([]string, len(events))
-	for i, ev := range events {
-		ids[i] = ev.GetId()
-	}
-	return h.reply(w, http.StatusAccepted, Accepted{Accepted: ids, Duplicates: res.Duplicates})
 }
 
 // checkContentType accepts application/json with, at most, a UTF-8 charset (JSON is UTF-8).
@@ -203,19 +158,6 @@ func checkContentType(v string) string {
 		return "charset must be utf-8"
 	}
 	return ""
-}
-
-func (h *Handler) reject(ctx context.Context, w http.ResponseWriter, tenant string, status int, body Rejected) int {
-	problems := len(body.Problems)
-	if problems == 0 {
-		problems = 1
-	}
-	h.log.InfoContext(ctx, "rejected request", "tenant", tenant, "status", status, "problems", problems)
-	return h.reply(w, status, body)
-}
-
-func (h *Handler) reply(w http.ResponseWriter, status int, body any) int {
-	return writeJSON(h.log, w, status, body)
 }
 
 func writeJSON(log *slog.Logger, w http.ResponseWriter, status int, body any) int {

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -17,13 +15,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
-	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/publish"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/tenants"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/verify"
-	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 )
 
 // WebhookRoute is the helpdesk webhooks' pattern, also their metrics label.
@@ -60,10 +56,10 @@ type WebhookConfig struct {
 // every event.
 type Webhook struct {
 	cfg      WebhookConfig
-	pub      Publisher
 	log      *slog.Logger
 	tracer   trace.Tracer
 	verifier verify.Verifier
+	accept   pipeline
 
 	limitersMu sync.Mutex
 	limiters   map[string]*tenantLimiter
@@ -85,8 +81,10 @@ func NewWebhook(cfg WebhookConfig, pub Publisher, log *slog.Logger, tracer trace
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	h := &Webhook{cfg: cfg, pub: pub, log: log, tracer: tracer, verifier: verify.Verifier{Now: cfg.Now},
-		limiters: map[string]*tenantLimiter{}}
+	h := &Webhook{cfg: cfg, log: log, tracer: tracer, verifier: verify.Verifier{Now: cfg.Now},
+		limiters: map[string]*tenantLimiter{},
+		accept: pipeline{pub: pub, log: log, now: cfg.Now,
+			publishTimeout: cfg.PublishTimeout, maxFutureSkew: cfg.MaxFutureSkew, maxEvents: cfg.MaxEvents}}
 	var errs [5]error
 	h.deliveries, errs[0] = meter.Int64Counter("ingest.webhook.deliveries",
 		metric.WithDescription("Webhook deliveries by source and status code."))
@@ -136,144 +134,124 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Webhook) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, tenantID, source string) int {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		return h.reply(w, http.StatusMethodNotAllowed, Rejected{Error: "method not allowed", Reason: "use POST"})
-	}
-	if !idtoken.ValidTenant(tenantID) {
-		return h.reply(w, http.StatusBadRequest, Rejected{Error: "invalid request",
-			Problems: []canonical.Problem{{Index: 0, Field: "tenant", Reason: idtoken.TenantRule}}})
-	}
-	ad, known := h.cfg.Adapters[source]
-	if !known && source != verify.Generic {
-		return h.reply(w, http.StatusNotFound, Rejected{Error: "unknown source",
-			Reason: fmt.Sprintf("no webhook for source %q; the sources are %v", source, verify.Sources)})
-	}
-	// Unknown tenant and unconfigured source answer alike, so the answer tells a stranger nothing
-	// about which tenants exist.
-	tenant, ok := h.cfg.Tenants.Tenant(tenantID)
-	var sc *tenants.SourceConfig
-	if ok {
-		sc, ok = tenant.Sources[source]
-	}
-	if !ok {
-		h.log.InfoContext(ctx, "webhook for an unconfigured tenant or source", "tenant", tenantID, "source", source)
-		return h.reply(w, http.StatusNotFound, Rejected{Error: "not configured",
-			Reason: "this tenant has no webhook configured for this source"})
-	}
-	if reason := checkContentType(r.Header.Get("Content-Type")); reason != "" {
-		return h.reply(w, http.StatusUnsupportedMediaType, Rejected{Error: "unsupported media type", Reason: reason})
-	}
-	tooLarge := Rejected{Error: "request too large", Reason: fmt.Sprintf("body exceeds %d bytes", h.cfg.MaxBodyBytes)}
-	if r.ContentLength > h.cfg.MaxBodyBytes {
-		return h.reply(w, http.StatusRequestEntityTooLarge, tooLarge)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return h.reply(w, http.StatusRequestEntityTooLarge, tooLarge)
-		}
-		return h.reply(w, http.StatusBadRequest, Rejected{Error: "invalid request",
-			Problems: []canonical.Problem{{Index: 0, Field: "", Reason: "reading body: " + err.Error()}}})
-	}
+	var (
+		ad       adapter.Adapter
+		tenant   *tenants.Tenant
+		sc       *tenants.SourceConfig
+		delivery string
+	)
+	return h.accept.accept(ctx, w, r, &intake{
+		tenant:  tenantID,
+		attrs:   []any{"tenant", tenantID, "source", source},
+		maxBody: h.cfg.MaxBodyBytes,
+		route: func() *answer {
+			var known bool
+			if ad, known = h.cfg.Adapters[source]; !known && source != verify.Generic {
+				return rejected(http.StatusNotFound, Rejected{Error: "unknown source",
+					Reason: fmt.Sprintf("no webhook for source %q; the sources are %v", source, verify.Sources)})
+			}
+			// Unknown tenant and unconfigured source answer alike, so the answer tells a stranger
+			// nothing about which tenants exist.
+			var ok bool
+			if tenant, ok = h.cfg.Tenants.Tenant(tenantID); ok {
+				sc, ok = tenant.Sources[source]
+			}
+			if !ok {
+				h.log.InfoContext(ctx, "webhook for an unconfigured tenant or source", "tenant", tenantID, "source", source)
+				return rejected(http.StatusNotFound, Rejected{Error: "not configured",
+					Reason: "this tenant has no webhook configured for this source"})
+			}
+			return nil
+		},
+		verify: func(body []byte) *answer {
+			var a *answer
+			delivery, a = h.verify(ctx, r, body, tenantID, source, sc)
+			return a
+		},
+		mapBody: func(body []byte, opts canonical.Options) ([]canonical.Event, []adapter.Skip, error) {
+			events, skipped, err := h.events(ad, body, r.Header, delivery, opts)
+			if err != nil {
+				if probs, ok := errors.AsType[canonical.Problems](err); ok {
+					h.log.InfoContext(ctx, "webhook payload rejected", "tenant", tenantID, "source", source, "problem", probs.Error())
+				}
+				return nil, nil, err
+			}
+			for _, s := range skipped {
+				h.skipped.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source), attribute.String("reason", s.Reason)))
+				h.log.DebugContext(ctx, "webhook content skipped", "tenant", tenantID, "source", source, "reason", s.Reason, "detail", s.Detail)
+			}
+			return events, skipped, nil
+		},
+		admit: func(n int, now time.Time) *answer {
+			wait, ok := h.admit(tenant, n, now)
+			if ok {
+				return nil
+			}
+			secs := max(int(math.Ceil(wait.Seconds())), 1)
+			a := rejected(http.StatusTooManyRequests, Rejected{Error: "rate limited",
+				Reason: fmt.Sprintf("tenant %s may send %g events/s (bursts of %d); retry after %d s",
+					tenantID, tenant.RateLimit.EventsPerSecond, tenant.RateLimit.Burst, secs)})
+			a.retryAfter = secs
+			return a
+		},
+		retrySafe: "the same delivery again is safe",
+		stored: func(ctx context.Context, ids []string, res publish.Result, skipped []adapter.Skip, _ time.Duration) *answer {
+			h.accepted.Add(ctx, int64(len(ids)), metric.WithAttributes(attribute.String("source", source)))
+			if delivery != "" && h.cfg.Deliveries != nil {
+				if err := h.cfg.Deliveries.Mark(ctx, tenantID, source, delivery); err != nil {
+					// Stored already: the worst a lost mark costs is a second publish of a retry.
+					h.log.WarnContext(ctx, "record delivery", "tenant", tenantID, "source", source, "err", err)
+				}
+			}
+			return &answer{status: http.StatusAccepted, body: WebhookAccepted{Accepted: ids, Duplicates: res.Duplicates, Skipped: skipped}}
+		},
+	})
+}
 
+// verify checks the delivery's signature and answers a delivery already published; it returns
+// the delivery id.
+func (h *Webhook) verify(ctx context.Context, r *http.Request, body []byte, tenantID, source string, sc *tenants.SourceConfig) (string, *answer) {
 	verified, err := h.verifier.Verify(&sc.Config, verify.Delivery{Header: r.Header, Query: r.URL.Query(), Body: body})
 	if err != nil {
 		var rej *verify.Rejection
 		if !errors.As(err, &rej) {
 			// The tenants file was validated at start, so this is a bug, not the sender's fault.
 			h.log.ErrorContext(ctx, "webhook verification config", "tenant", tenantID, "source", source, "err", err)
-			return h.reply(w, http.StatusInternalServerError, Rejected{Error: "internal error"})
+			return "", internalError()
 		}
 		h.rejections.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source), attribute.String("reason", string(rej.Reason))))
 		h.log.InfoContext(ctx, "webhook rejected", "tenant", tenantID, "source", source, "reason", rej.Reason, "detail", rej.Message)
-		return h.reply(w, http.StatusUnauthorized, Rejected{Error: "unauthorized", Code: string(rej.Reason), Reason: rej.Message})
+		return "", rejected(http.StatusUnauthorized, Rejected{Error: "unauthorized", Code: string(rej.Reason), Reason: rej.Message})
 	}
-	if id := verified.DeliveryID; id != "" && h.cfg.Deliveries != nil {
+	id := verified.DeliveryID
+	if id != "" && h.cfg.Deliveries != nil {
 		seen, err := h.cfg.Deliveries.Seen(ctx, tenantID, source, id)
 		if err != nil {
 			// Publishing again is safe (events are deduplicated downstream); refusing is not.
 			h.log.WarnContext(ctx, "delivery lookup failed; publishing", "tenant", tenantID, "source", source, "err", err)
 		} else if seen {
 			h.duplicates.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source)))
-			return h.reply(w, http.StatusOK, WebhookAccepted{Accepted: []string{}, DuplicateDelivery: true})
+			return id, &answer{status: http.StatusOK, body: WebhookAccepted{Accepted: []string{}, DuplicateDelivery: true}}
 		}
 	}
-
-	now := h.cfg.Now()
-	events, skipped, err := h.events(ad, source, tenantID, body, r.Header, verified.DeliveryID, now)
-	if err != nil {
-		if errors.Is(err, canonical.ErrTooManyEvents) {
-			return h.reply(w, http.StatusRequestEntityTooLarge, Rejected{Error: "request too large", Reason: err.Error()})
-		}
-		var probs canonical.Problems
-		if errors.As(err, &probs) {
-			h.log.InfoContext(ctx, "webhook payload rejected", "tenant", tenantID, "source", source, "problem", probs.Error())
-			return h.reply(w, http.StatusBadRequest, Rejected{Error: "invalid request", Problems: probs})
-		}
-		h.log.ErrorContext(ctx, "map webhook", "tenant", tenantID, "source", source, "err", err)
-		return h.reply(w, http.StatusInternalServerError, Rejected{Error: "internal error"})
-	}
-	for _, s := range skipped {
-		h.skipped.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source), attribute.String("reason", s.Reason)))
-		h.log.DebugContext(ctx, "webhook content skipped", "tenant", tenantID, "source", source, "reason", s.Reason, "detail", s.Detail)
-	}
-	if len(events) == 0 {
-		return h.reply(w, http.StatusOK, WebhookAccepted{Accepted: []string{}, Skipped: skipped})
-	}
-	if wait, ok := h.admit(tenant, len(events), now); !ok {
-		secs := int(math.Ceil(wait.Seconds()))
-		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
-		return h.reply(w, http.StatusTooManyRequests, Rejected{Error: "rate limited",
-			Reason: fmt.Sprintf("tenant %s may send %g events/s (bursts of %d); retry after %d s",
-				tenantID, tenant.RateLimit.EventsPerSecond, tenant.RateLimit.Burst, max(secs, 1))})
-	}
-
-	pctx, cancel := context.WithTimeout(ctx, h.cfg.PublishTimeout)
-	defer cancel()
-	res, err := h.pub.Publish(pctx, events)
-	if err != nil {
-		if errors.Is(err, publish.ErrUnavailable) {
-			h.log.WarnContext(ctx, "webhook events not acknowledged", "tenant", tenantID, "source", source, "events", len(events), "err", err)
-			w.Header().Set("Retry-After", strconv.Itoa(RetryAfter))
-			return h.reply(w, http.StatusServiceUnavailable, Rejected{Error: "events not stored",
-				Reason: "the event stream did not acknowledge every event; the same delivery again is safe"})
-		}
-		h.log.ErrorContext(ctx, "publish webhook events", "tenant", tenantID, "source", source, "events", len(events), "err", err)
-		return h.reply(w, http.StatusInternalServerError, Rejected{Error: "internal error"})
-	}
-	h.accepted.Add(ctx, int64(len(events)), metric.WithAttributes(attribute.String("source", source)))
-	if id := verified.DeliveryID; id != "" && h.cfg.Deliveries != nil {
-		if err := h.cfg.Deliveries.Mark(ctx, tenantID, source, id); err != nil {
-			// Stored already: the worst a lost mark costs is a second publish of a retry.
-			h.log.WarnContext(ctx, "record delivery", "tenant", tenantID, "source", source, "err", err)
-		}
-	}
-	ids := make([]string, len(events))
-	for i, ev := range events {
-		ids[i] = ev.GetId()
-	}
-	return h.reply(w, http.StatusAccepted, WebhookAccepted{Accepted: ids, Duplicates: res.Duplicates, Skipped: skipped})
+	return id, nil
 }
 
-// events maps a verified body to validated events: the generic source sends canonical JSON, the
-// others go through their adapter and then the same validation.
-func (h *Webhook) events(ad adapter.Adapter, source, tenant string, body []byte, header http.Header, delivery string, now time.Time) ([]*ticketpulsev1.TicketEvent, []adapter.Skip, error) {
-	opts := canonical.Options{Tenant: tenant, Now: now, MaxFutureSkew: h.cfg.MaxFutureSkew, MaxEvents: h.cfg.MaxEvents}
+// events maps a verified body to valid events: the generic source sends canonical JSON, the
+// others go through their adapter and then the same rules.
+func (h *Webhook) events(ad adapter.Adapter, body []byte, header http.Header, delivery string, opts canonical.Options) ([]canonical.Event, []adapter.Skip, error) {
 	if ad == nil {
 		events, err := canonical.Decode(body, opts)
 		return events, nil, err
 	}
-	res, err := ad.Map(adapter.Delivery{Header: header, Body: body, DeliveryID: delivery, Received: now})
+	res, err := ad.Map(adapter.Delivery{Header: header, Body: body, DeliveryID: delivery, Received: opts.Now})
 	if err != nil || len(res.Events) == 0 {
 		return nil, res.Skipped, err
 	}
-	raw, err := adapter.Encode(res.Events)
-	if err != nil {
-		return nil, nil, err
+	if err := canonical.Validate(res.Events, opts); err != nil {
+		return nil, res.Skipped, err
 	}
-	events, err := canonical.Decode(raw, opts)
-	return events, res.Skipped, err
+	return res.Events, res.Skipped, nil
 }
 
 // admit takes n events from the tenant's token bucket, or says how long until they would fit.
@@ -300,8 +278,4 @@ func (h *Webhook) admit(t *tenants.Tenant, n int, now time.Time) (time.Duration,
 		return d, false
 	}
 	return 0, true
-}
-
-func (h *Webhook) reply(w http.ResponseWriter, status int, body any) int {
-	return writeJSON(h.log, w, status, body)
 }

@@ -421,7 +421,7 @@ var exampleEnv = map[string]string{
 	"ACME_GENERIC_SECRET":     "whsec_" + base64.StdEncoding.EncodeToString([]byte("sekrit-generic")),
 }
 
-// loadExample loads testdata/tenants.example.yaml (the README's example) from a copy next to its
+// loadExample loads testdata/tenants.example.yaml (the example in docs/helpdesks.md) from a copy next to its
 // secret file, as a deployment would have it.
 func loadExample(t *testing.T) *Config {
 	t.Helper()

@@ -6,12 +6,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"sync"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/consumer"
@@ -21,16 +19,25 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/snapshot"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
-	"github.com/ticketpulse/ticketpulse/services/platform/serve"
-	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
 
+// Spec is the kpi service as the platform runs it.
+var Spec = service.Spec{
+	Name:       "kpi",
+	Summary:    "kpi keeps per-agent and per-team support KPIs from the TICKETS stream in Redis and serves them over gRPC.",
+	GRPCAddr:   "127.0.0.1:9090",
+	GRPCServes: "KpiService, health, reflection",
+	HTTPAddr:   "127.0.0.1:9190",
+	Redis:      true,
+}
+
 // Config is the kpi service's configuration.
 type Config struct {
-	shell.Config
+	service.Common
 	Durable          string
 	BatchMax         int
 	Linger           time.Duration
@@ -43,12 +50,26 @@ type Config struct {
 	StreamReplicas   int
 	Pprof            bool
 	RollupInterval   time.Duration
+}
 
-	// OnListen, when set, receives the bound addresses (tests listen on port 0).
-	OnListen func(grpcAddr, httpAddr string)
-	// WriteHook, when set, runs after each write-path step; an error aborts the batch there as a
-	// crash would. Tests only.
-	WriteHook func(step string) error
+// defaultSLA are the first-response targets without -sla-first-response.
+const defaultSLA = "urgent=1h,high=4h,normal=8h,low=24h"
+
+// Register declares the settings on s.
+func (c *Config) Register(s *envflag.Set) {
+	c.Common.Register(s, Spec)
+	s.String(&c.Durable, "durable", "kpi", "Name of the durable JetStream consumer; replicas share it.")
+	s.Int(&c.BatchMax, "batch-max", 500, "Most events written to Redis in one batch.")
+	s.Duration(&c.Linger, "batch-linger", 2*time.Millisecond, "How long to wait for more events once one arrived; keeps latency low when traffic is light.")
+	s.Int(&c.Workers, "workers", 2, "Batches processed concurrently.")
+	s.Duration(&c.AckWait, "ack-wait", 30*time.Second, "How long JetStream waits for an ack before redelivering an event.")
+	s.Int(&c.SuspectAfter, "suspect-after", 5, "Delivery count from which a failing batch is retried event by event and the failing event dead-lettered (only while Redis is healthy).")
+	s.Duration(&c.Retention, "bucket-retention", 0, "How long KPI buckets are kept after their period ends; 0 keeps them forever.")
+	s.Var(newSLAFlag(&c.SLA, defaultSLA), "sla-first-response", "First-response SLA targets per priority (tickets without a priority count as normal).")
+	s.Duration(&c.SnapshotInterval, "snapshot-interval", 15*time.Second, "How often changed agents' and teams' snapshots (1h, 24h, 7d and 30d figures) are published to the KPI stream.")
+	s.Duration(&c.RollupInterval, "rollup-interval", 10*time.Second, "How often ended days and weeks are rolled up into day and week totals (until then queries read their hours and days); a pass with nothing new reads each tenant's list of agents and teams.")
+	s.Bool(&c.Pprof, "pprof", false, "Serve Go runtime profiles under /debug/pprof/ on the HTTP address.")
+	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the KPI and DEADLETTER streams (3 on a NATS cluster).")
 }
 
 // Validate reports settings that cannot work, naming the flag.
@@ -65,26 +86,43 @@ func (c Config) Validate() error {
 	return v.Err()
 }
 
-// Run serves until ctx ends, then stops consuming, finishes the batches in hand and shuts down.
+// Deps are what a test replaces or watches in a running kpi; the zero value is production.
+type Deps struct {
+	service.Hooks
+	// WriteHook, when set, runs after each write-path step; an error aborts the batch there as a
+	// crash would.
+	WriteHook func(step string) error
+}
+
+// Run is the kpi process: it serves until ctx ends, then stops consuming, finishes the batches in
+// hand and shuts down.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	if err := cfg.Validate(); err != nil {
-		return err
+	if _, set := os.LookupEnv("GOGC"); !set {
+		// The write path allocates fast and keeps a small live heap: collecting at 4x the live
+		// heap instead of 2x is what let it hold 15,000 events/s (docs/performance.md).
+		debug.SetGCPercent(400)
 	}
-	a, err := shell.New(ctx, "kpi", cfg.Config, log)
+	return Deps{}.Run(ctx, cfg, log)
+}
+
+// Run runs kpi with d's hooks.
+func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	svc, err := service.New(ctx, Spec, cfg.Common, d.Hooks, log)
 	if err != nil {
 		return err
 	}
-	js, err := a.JetStream(ctx, stream.Owned("kpi", stream.Settings{Replicas: cfg.StreamReplicas})...)
+	defer svc.Close()
+	js, err := svc.JetStream(ctx, stream.Owned("kpi", stream.Settings{Replicas: cfg.StreamReplicas})...)
 	if err != nil {
-		a.Close()
 		return err
 	}
-	rdb := a.Redis()
+	rdb := svc.Redis()
 
 	writer := store.NewWriter(rdb, func(string) contrib.SLA { return cfg.SLA }, cfg.Retention, log)
-	if cfg.WriteHook != nil {
-		writer.SetHook(cfg.WriteHook)
+	if d.WriteHook != nil {
+		writer.SetHook(d.WriteHook)
 	}
+	rollup := store.NewRollup(rdb, cfg.Retention)
 	reader := query.NewReader(rdb)
 	publisher := snapshot.NewPublisher(reader, js, time.Now)
 	dirty := newDirtySet()
@@ -92,26 +130,19 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cons, err := consumer.New(js, consumer.Config{
 		Durable: cfg.Durable, BatchMax: cfg.BatchMax, Linger: cfg.Linger, Workers: cfg.Workers,
 		AckWait: cfg.AckWait, SuspectAfter: cfg.SuspectAfter,
-	}, writer, healthy, dirty.add, a.Meter(), log)
+	}, writer, healthy, dirty.add, svc.Meter(), log)
 	if err != nil {
-		a.Close()
 		return fmt.Errorf("consumer metrics: %w", err)
 	}
 
-	if cfg.OnListen != nil {
-		cfg.OnListen(a.GRPCAddr(), a.HTTPAddr())
-	}
 	if cfg.Pprof {
-		a.HandleHTTP(serve.AddPprof)
+		service.Pprof(svc.HTTP())
 	}
-	register := func(gs *grpc.Server, hs *health.Server) {
-		tpv1.RegisterKpiServiceServer(gs, grpcapi.NewServer(reader, time.Now, log))
-		hs.SetServingStatus(tpv1.KpiService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	}
-	return a.Serve(ctx, register,
+	tpv1.RegisterKpiServiceServer(svc.GRPC(), grpcapi.NewServer(reader, time.Now, log))
+	return svc.Serve(ctx,
 		cons.Run,
 		func(ctx context.Context) error { return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, log) },
-		func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, writer, log) })
+		func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, rollup, log) })
 }
 
 // dirtySet collects the agents and teams whose figures changed since the last snapshot round.
@@ -176,15 +207,15 @@ func (d *dirtySet) publishEvery(ctx context.Context, every time.Duration, p Publ
 	}
 }
 
-// rollupEvery derives day and week totals (store.Writer.Rollup) at start and then every interval.
+// rollupEvery derives day and week totals (a store.Rollup pass) at start and then every interval.
 // Until a day or week has its totals, queries read its hours or days instead: slower, never wrong.
-func rollupEvery(ctx context.Context, every time.Duration, w *store.Writer, log *slog.Logger) error {
+func rollupEvery(ctx context.Context, every time.Duration, r *store.Rollup, log *slog.Logger) error {
 	if every <= 0 {
 		every = time.Minute
 	}
 	for {
 		start := time.Now()
-		n, err := w.Rollup(ctx)
+		n, err := r.Pass(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Warn("rollup", "err", err)

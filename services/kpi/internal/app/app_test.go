@@ -2,15 +2,14 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -23,11 +22,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
+	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
-	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 
@@ -58,49 +57,16 @@ func newStack(t *testing.T) stack {
 // startKPI runs the kpi app in-process and returns its gRPC client and a stop function that waits.
 func startKPI(t *testing.T, s stack, hook func(string) error) (tpv1.KpiServiceClient, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan string, 2)
 	cfg := Config{
-		Config:  shell.Config{Common: service.Common{NATSURL: s.natsURL, RedisURL: s.redisURL}, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
+		Common:  servicetest.Settings(s.natsURL, s.redisURL),
 		Durable: "kpi", BatchMax: 200,
 		Linger: time.Millisecond, Workers: 2, AckWait: 2 * time.Second, SuspectAfter: 5,
 		SLA: contrib.DefaultSLA(), SnapshotInterval: 100 * time.Millisecond, StreamReplicas: 1, RollupInterval: time.Second,
-		OnListen:  func(g, h string) { addrs <- g },
-		WriteHook: hook,
 	}
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, quiet) }()
-	var grpcAddr string
-	select {
-	case grpcAddr = <-addrs:
-	case err := <-done:
-		t.Fatalf("kpi stopped at start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("kpi did not start")
-	}
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		conn.Close()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("kpi stopped with error: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("kpi did not stop within 15s")
-		}
-	}
-	t.Cleanup(stop)
-	return tpv1.NewKpiServiceClient(conn), stop
+	r := servicetest.Start(t, func(ctx context.Context, h service.Hooks) error {
+		return Deps{Hooks: h, WriteHook: hook}.Run(ctx, cfg, quiet)
+	})
+	return tpv1.NewKpiServiceClient(r.Dial()), r.Stop
 }
 
 // jsonEvents is one ticket's life in canonical JSON: created by a customer, assigned to ana,
@@ -118,57 +84,6 @@ func jsonEvents(ticket string, start time.Time) []map[string]any {
 			"actor": map[string]any{"id": "ana", "kind": "agent"}, "status": "solved"},
 		{"id": ticket + "-q", "ticket_id": ticket, "type": "satisfaction_rated", "occurred_at": at(130),
 			"actor": map[string]any{"id": "cust", "kind": "customer"}, "satisfaction": map[string]any{"score": 5}},
-	}
-}
-
-// startIngest builds and runs the real ingest binary against the stack's NATS.
-func startIngest(t *testing.T, natsURL string, env ...string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ingest")
-	build := exec.Command("go", "build", "-o", bin, "github.com/ticketpulse/ticketpulse/services/ingest/cmd/ingest")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build ingest: %v\n%s", err, out)
-	}
-	port, err := testenv.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "TICKETPULSE_HTTP_ADDR="+addr, "TICKETPULSE_NATS_URL="+natsURL, "TICKETPULSE_LOG_LEVEL=warn")
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ingest not ready: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-func post(t *testing.T, addr, tenant string, events []map[string]any) {
-	t.Helper()
-	body, _ := json.Marshal(events)
-	resp, err := http.Post("http://"+addr+"/v1/tenants/"+tenant+"/events", "application/json", strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("POST: %d %s", resp.StatusCode, b)
 	}
 }
 
@@ -216,58 +131,6 @@ func checkFigures(t *testing.T, k *tpv1.Kpis, tickets int64) {
 	}
 	if p50 := k.GetFirstResponse().GetP50Seconds(); p50 < 594 || p50 > 606 {
 		t.Errorf("first_response.p50 = %v, want 600 within 1%%", p50)
-	}
-}
-
-// HTTP POST → ingest → JetStream → kpi → Redis → gRPC, with last year's tickets (a backfill), and the
-// same POST again (the sender's retry) changing nothing.
-func TestEndToEnd(t *testing.T) {
-	s := newStack(t)
-	ingest := startIngest(t, s.natsURL)
-	client, _ := startKPI(t, s, nil)
-
-	start := time.Date(2025, 11, 3, 8, 0, 0, 0, time.UTC)
-	var events []map[string]any
-	for i := 0; i < 20; i++ {
-		events = append(events, jsonEvents(fmt.Sprintf("T-%d", i), start.Add(time.Duration(i)*time.Minute))...)
-	}
-	post(t, ingest, "acme", events)
-	w := window(start, start.Add(24*time.Hour))
-	k := waitKpis(t, client, "acme", w, func(k *tpv1.Kpis) bool { return k.GetCsatCount() == 20 })
-	checkFigures(t, k, 20)
-
-	post(t, ingest, "acme", events) // the helpdesk retries the whole delivery
-	time.Sleep(500 * time.Millisecond)
-	k = waitKpis(t, client, "acme", w, func(*tpv1.Kpis) bool { return true })
-	checkFigures(t, k, 20)
-
-	// Each event lands in its own hour: the hour of the replies holds the first responses only.
-	hour := window(start.Add(10*time.Minute).Truncate(time.Hour), start.Add(time.Hour))
-	k = waitKpis(t, client, "acme", hour, func(*tpv1.Kpis) bool { return true })
-	if k.GetFirstResponse().GetCount() != 20 || k.GetResolution().GetCount() != 0 {
-		t.Errorf("hour of the replies: first responses %d (want 20), resolutions %d (want 0)",
-			k.GetFirstResponse().GetCount(), k.GetResolution().GetCount())
-	}
-	// A month around it reads whole weeks and days: the rollup derives the backfilled day's and
-	// week's totals (the write path queued them) and the figures read from them are the same.
-	ana := bucket.Scope{Kind: bucket.Agent, ID: "ana"}
-	day := start.Unix() / 86400
-	for _, key := range []string{bucket.DayTotalsKey("acme", ana, day), bucket.WeekTotalsKey("acme", ana, bucket.WeekOf(day))} {
-		deadline := time.Now().Add(15 * time.Second)
-		for s.rdb.Exists(context.Background(), key).Val() == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("the rollup never derived %s", key)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	month := window(start.AddDate(0, 0, -14), start.AddDate(0, 0, 14))
-	checkFigures(t, waitKpis(t, client, "acme", month, func(*tpv1.Kpis) bool { return true }), 20)
-
-	// Other tenants see nothing.
-	other := waitKpis(t, client, "globex", w, func(*tpv1.Kpis) bool { return true })
-	if other.GetAssigned() != 0 {
-		t.Errorf("tenant globex sees %d assignments of acme", other.GetAssigned())
 	}
 }
 
@@ -438,4 +301,52 @@ func TestKillNineMidBacklogThenRestart(t *testing.T) {
 	waitKpis(t, client, "acme", w, func(k *tpv1.Kpis) bool { return k.GetCsatCount() >= tickets })
 	time.Sleep(2500 * time.Millisecond) // past the ack wait: any redelivery has landed
 	checkFigures(t, waitKpis(t, client, "acme", w, func(*tpv1.Kpis) bool { return true }), tickets)
+}
+
+// The flags main used to declare are kpi's own settings now: defaults, the environment and
+// -sla-first-response parsed into targets.
+func TestRegister(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantSLA contrib.SLA
+		wantErr string
+	}{
+		{name: "defaults", wantSLA: contrib.DefaultSLA()},
+		{name: "environment", env: map[string]string{"TICKETPULSE_SLA_FIRST_RESPONSE": "urgent=30m"},
+			wantSLA: contrib.SLA{FirstResponse: map[tpv1.Priority]time.Duration{tpv1.Priority_PRIORITY_URGENT: 30 * time.Minute}}},
+		{name: "flag", args: []string{"-sla-first-response", "low=0,high=2h"},
+			wantSLA: contrib.SLA{FirstResponse: map[tpv1.Priority]time.Duration{tpv1.Priority_PRIORITY_LOW: 0, tpv1.Priority_PRIORITY_HIGH: 2 * time.Hour}}},
+		{name: "bad flag", args: []string{"-sla-first-response", "soon=1h"},
+			wantErr: `invalid value "soon=1h" for flag -sla-first-response: sla target "soon=1h": priority must be urgent, high, normal or low`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var cfg Config
+			s := envflag.New("kpi", "test", func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			var help strings.Builder
+			s.SetOutput(&help)
+			cfg.Register(s)
+			err := s.Parse(tt.args)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("Parse = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cfg.Validate(); err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+			if !reflect.DeepEqual(cfg.SLA, tt.wantSLA) {
+				t.Errorf("SLA %v, want %v", cfg.SLA, tt.wantSLA)
+			}
+			if cfg.GRPCAddr != "127.0.0.1:9090" || cfg.HTTPAddr != "127.0.0.1:9190" || cfg.BatchMax != 500 || cfg.Durable != "kpi" {
+				t.Errorf("defaults %+v", cfg)
+			}
+		})
+	}
 }

@@ -9,231 +9,179 @@ import (
 )
 
 // Compute returns the contribution of one ticket's events. events may be in any order and may hold
-// duplicates (same Key); the result depends only on the set.
+// duplicates (same Key); the result depends only on the set. Each step below computes the KPIs of
+// one definition of DESIGN.md §5 from the ticket's history.
 func Compute(events []Event, sla SLA) Contribution {
-	evs := dedupeSorted(events)
 	c := Contribution{Values: map[Key]int64{}}
-	if len(evs) == 0 {
+	var buf [16]fields
+	h := walkHistory(orderEvents(events), buf[:])
+	if len(h.evs) == 0 {
 		return c
 	}
-
-	// The created event anchors first response and resolution time; until it has arrived those
-	// samples are left out (they appear when it does, since everything is recomputed).
-	var created *Event
-	for i := range evs {
-		if evs[i].Type == tpv1.EventType_EVENT_TYPE_TICKET_CREATED {
-			created = &evs[i]
-			break
-		}
+	firstResponse(&c, &h, sla)
+	nextResponses(&c, &h)
+	if i := lastSolve(&h); i >= 0 {
+		resolution(&c, &h, i)
+		oneTouch(&c, &h, i)
 	}
-	outbound := created != nil && created.Actor == tpv1.ActorKind_ACTOR_KIND_AGENT
-
-	type resolution struct {
-		at            int64
-		agent, team   string
-		publicReplies int
-	}
-	type rating struct {
-		at          int64
-		score       int64
-		agent, team string
-	}
-	type firstAssign struct {
-		id string
-		at int64
-	}
-	var (
-		assignee, team string
-		priority       tpv1.Priority
-		status         = tpv1.TicketStatus_TICKET_STATUS_NEW
-		firstReplied   bool
-		pending        bool
-		pendingSince   int64
-		publicReplies  int
-		lastResolution *resolution
-		lastRating     *rating
-		agentAssigns   []firstAssign
-		teamAssigns    []firstAssign
-	)
-	noteAssignee := func(id string, at int64) {
-		if id != "" && !slices.ContainsFunc(agentAssigns, func(a firstAssign) bool { return a.id == id }) {
-			agentAssigns = append(agentAssigns, firstAssign{id, at})
-		}
-	}
-	noteTeam := func(id string, at int64) {
-		if id != "" && !slices.ContainsFunc(teamAssigns, func(a firstAssign) bool { return a.id == id }) {
-			teamAssigns = append(teamAssigns, firstAssign{id, at})
-		}
-	}
-
-	for i := range evs {
-		e := &evs[i]
-		beforeAgent, beforeTeam := assignee, team
-
-		// Fields "as of this event", when the source says. Only an assignment event can clear the
-		// assignee; elsewhere an empty id means "not said".
-		if e.Type == tpv1.EventType_EVENT_TYPE_TICKET_ASSIGNED || e.Assignee != "" {
-			assignee = e.Assignee
-			noteAssignee(assignee, e.AtMillis)
-		}
-		if e.Team != "" {
-			team = e.Team
-			noteTeam(team, e.AtMillis)
-		}
-		if e.Priority != tpv1.Priority_PRIORITY_UNSPECIFIED {
-			priority = e.Priority
-		}
-
-		switch e.Type {
-		case tpv1.EventType_EVENT_TYPE_TICKET_CREATED:
-			if e.Status != tpv1.TicketStatus_TICKET_STATUS_UNSPECIFIED && e == created {
-				status = e.Status
-			}
-
-		case tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE:
-			// Bots, automations and private notes are not responses.
-			if e.Actor != tpv1.ActorKind_ACTOR_KIND_AGENT || e.Public != 2 {
-				break
-			}
-			publicReplies++
-			if !firstReplied {
-				firstReplied = true
-				pending = false
-				if created != nil && !outbound {
-					wait := e.AtMillis - created.AtMillis
-					c.duration(e.ActorID, team, e.AtMillis, bucket.FirstResponse, bucket.FirstCount, bucket.FirstSumMillis, wait)
-					if target := sla.target(priority); target > 0 {
-						counter := bucket.SLAMet
-						if wait > target.Milliseconds() {
-							counter = bucket.SLABreached
-						}
-						c.credit(e.ActorID, team, e.AtMillis, CounterField(counter), 1)
-					}
-				}
-				break
-			}
-			if pending {
-				c.duration(e.ActorID, team, e.AtMillis, bucket.NextResponse, bucket.NextCount, bucket.NextSumMillis, e.AtMillis-pendingSince)
-				pending = false
-			}
-
-		case tpv1.EventType_EVENT_TYPE_CUSTOMER_MESSAGE:
-			// Before the first reply the customer is waiting for a first response, which is measured
-			// from creation; afterwards the first unanswered message starts the next-response clock.
-			if (firstReplied || outbound) && !pending {
-				pending, pendingSince = true, e.AtMillis
-			}
-
-		case tpv1.EventType_EVENT_TYPE_STATUS_CHANGED:
-			next := e.Status
-			switch {
-			case !resolved(status) && resolved(next):
-				// A re-solve after a reopen replaces the earlier resolution.
-				lastResolution = &resolution{at: e.AtMillis, agent: assignee, team: team, publicReplies: publicReplies}
-				pending = false
-			case resolved(status) && !resolved(next) && next != tpv1.TicketStatus_TICKET_STATUS_UNSPECIFIED:
-				c.credit(beforeAgent, beforeTeam, e.AtMillis, CounterField(bucket.Reopens), 1)
-			}
-			if next != tpv1.TicketStatus_TICKET_STATUS_UNSPECIFIED {
-				status = next
-			}
-
-		case tpv1.EventType_EVENT_TYPE_SATISFACTION_RATED:
-			if e.Score >= 1 && e.Score <= 5 {
-				// A re-rating replaces the earlier rating.
-				lastRating = &rating{at: e.AtMillis, score: int64(e.Score), agent: assignee, team: team}
-			}
-		}
-	}
-
-	if r := lastResolution; r != nil {
-		c.credit(r.agent, r.team, r.at, CounterField(bucket.Resolutions), 1)
-		if r.publicReplies <= 1 {
-			c.credit(r.agent, r.team, r.at, CounterField(bucket.OneTouch), 1)
-		}
-		if created != nil {
-			c.duration(r.agent, r.team, r.at, bucket.Resolution, bucket.ResolutionCount, bucket.ResolutionSumMillis, r.at-created.AtMillis)
-		}
-	}
-	if r := lastRating; r != nil {
-		c.credit(r.agent, r.team, r.at, CounterField(bucket.CSATCount), 1)
-		c.credit(r.agent, r.team, r.at, CounterField(bucket.CSATScoreSum), r.score)
-		if r.score >= 4 {
-			c.credit(r.agent, r.team, r.at, CounterField(bucket.CSATPositive), 1)
-		}
-	}
-
-	// Resolution rate: of the tickets assigned to an agent (team), is it now solved with them?
-	nowResolved := resolved(status)
-	for _, a := range agentAssigns {
-		c.add(bucket.Agent, a.id, a.at, CounterField(bucket.Assigned), 1)
-		c.member(a.id, "", a.at)
-		if nowResolved && assignee == a.id {
-			c.add(bucket.Agent, a.id, a.at, CounterField(bucket.AssignedNowResolved), 1)
-		}
-	}
-	for _, a := range teamAssigns {
-		c.add(bucket.Team, a.id, a.at, CounterField(bucket.Assigned), 1)
-		if nowResolved && team == a.id {
-			c.add(bucket.Team, a.id, a.at, CounterField(bucket.AssignedNowResolved), 1)
-		}
-	}
-
-	// A first-response breach without any reply is known once some event is later than the deadline
-	// (the ticket was solved late, the customer wrote again, ...); it is credited to the assignee as
-	// of the deadline. Until then the escalation service's timers are what see it.
-	if created != nil && !outbound && !firstReplied {
-		if target := sla.target(priority); target > 0 {
-			deadline := created.AtMillis + target.Milliseconds()
-			if last := evs[len(evs)-1].AtMillis; last > deadline {
-				agent, tm := stateAt(evs, deadline)
-				c.credit(agent, tm, deadline, CounterField(bucket.SLABreached), 1)
-			}
-		}
-	}
+	reopens(&c, &h)
+	csat(&c, &h)
+	assignments(&c, &h)
+	breachWithoutReply(&c, &h, sla)
 	return c
 }
 
-// stateAt returns the assignee and team as of time t.
-func stateAt(evs []Event, t int64) (agent, team string) {
-	for i := range evs {
-		e := &evs[i]
-		if e.AtMillis > t {
-			break
-		}
-		if e.Type == tpv1.EventType_EVENT_TYPE_TICKET_ASSIGNED || e.Assignee != "" {
-			agent = e.Assignee
-		}
-		if e.Team != "" {
-			team = e.Team
-		}
+// firstResponse credits first response time and the first-response SLA (§5 "first response time",
+// "SLA first response"): creation to the first public agent reply, to the agent who sent it. An
+// outbound ticket has no sample.
+func firstResponse(c *Contribution, h *history, sla SLA) {
+	if h.firstReply < 0 || h.created == nil || h.outbound {
+		return
 	}
-	return agent, team
+	e, at := &h.evs[h.firstReply], h.at[h.firstReply]
+	wait := e.AtMillis - h.created.AtMillis
+	c.duration(e.ActorID, at.team, e.AtMillis, bucket.FirstResponse, bucket.FirstCount, bucket.FirstSumMillis, wait)
+	if target := sla.target(at.priority); target > 0 {
+		counter := bucket.SLAMet
+		if wait > target.Milliseconds() {
+			counter = bucket.SLABreached
+		}
+		c.credit(e.ActorID, at.team, e.AtMillis, CounterField(counter), 1)
+	}
 }
 
-// dedupeSorted returns the events sorted by (time, key) with duplicate keys removed. When a source
-// resends an id with different content, the earliest copy in that order wins, whatever the arrival.
-func dedupeSorted(events []Event) []Event {
-	evs := slices.Clone(events)
-	slices.SortFunc(evs, func(a, b Event) int {
+// nextResponses credits next response times (§5 "next response time"): the first unanswered
+// customer message to the next public agent reply, to the agent who sent it. Before the first reply
+// the customer is waiting for a first response, which is measured from creation; a resolution
+// answers whatever was waiting.
+func nextResponses(c *Contribution, h *history) {
+	waiting, since := false, int64(0)
+	for i := range h.evs {
+		e := &h.evs[i]
 		switch {
-		case Less(&a, &b):
-			return -1
-		case Less(&b, &a):
-			return 1
+		case isPublicReply(e):
+			if waiting && i != h.firstReply {
+				c.duration(e.ActorID, h.at[i].team, e.AtMillis, bucket.NextResponse, bucket.NextCount, bucket.NextSumMillis, e.AtMillis-since)
+			}
+			waiting = false
+		case e.Type == tpv1.EventType_EVENT_TYPE_CUSTOMER_MESSAGE:
+			replied := h.firstReply >= 0 && h.firstReply < i
+			if (replied || h.outbound) && !waiting {
+				waiting, since = true, e.AtMillis
+			}
+		case h.solves(i):
+			waiting = false
 		}
-		return 0
-	})
-	seen := make(map[uint64]struct{}, len(evs))
-	out := evs[:0]
-	for _, e := range evs {
-		if _, dup := seen[e.Key]; dup {
+	}
+}
+
+// lastSolve returns the index of the ticket's latest resolution, -1 if it was never solved: a
+// re-solve after a reopen replaces the earlier resolution.
+func lastSolve(h *history) int {
+	for i := len(h.evs) - 1; i >= 0; i-- {
+		if h.solves(i) {
+			return i
+		}
+	}
+	return -1
+}
+
+// resolution credits the resolution and its time (§5 "resolution time"): creation to the latest
+// resolution evs[i], to the assignee at solve time.
+func resolution(c *Contribution, h *history, i int) {
+	e, at := &h.evs[i], h.at[i]
+	c.credit(at.agent, at.team, e.AtMillis, CounterField(bucket.Resolutions), 1)
+	if h.created != nil {
+		c.duration(at.agent, at.team, e.AtMillis, bucket.Resolution, bucket.ResolutionCount, bucket.ResolutionSumMillis, e.AtMillis-h.created.AtMillis)
+	}
+}
+
+// oneTouch credits a resolution evs[i] reached with at most one public agent reply (§5 "one-touch
+// resolution") to the assignee at solve time.
+func oneTouch(c *Contribution, h *history, i int) {
+	replies := 0
+	for j := range h.evs[:i] {
+		if isPublicReply(&h.evs[j]) {
+			replies++
+		}
+	}
+	if replies <= 1 {
+		c.credit(h.at[i].agent, h.at[i].team, h.evs[i].AtMillis, CounterField(bucket.OneTouch), 1)
+	}
+}
+
+// reopens credits every reopen (§5 "reopen rate") to the agent and team the ticket had just before
+// it, those credited with the resolution it undoes.
+func reopens(c *Contribution, h *history) {
+	for i := range h.evs {
+		if h.reopens(i) {
+			before := h.before(i)
+			c.credit(before.agent, before.team, h.evs[i].AtMillis, CounterField(bucket.Reopens), 1)
+		}
+	}
+}
+
+// csat credits the ticket's latest valid rating (§5 "CSAT": a re-rating replaces the earlier one)
+// to the assignee at rating time.
+func csat(c *Contribution, h *history) {
+	for i := len(h.evs) - 1; i >= 0; i-- {
+		e := &h.evs[i]
+		if e.Type != tpv1.EventType_EVENT_TYPE_SATISFACTION_RATED || e.Score < 1 || e.Score > 5 {
 			continue
 		}
-		seen[e.Key] = struct{}{}
-		out = append(out, e)
+		at := h.at[i]
+		c.credit(at.agent, at.team, e.AtMillis, CounterField(bucket.CSATCount), 1)
+		c.credit(at.agent, at.team, e.AtMillis, CounterField(bucket.CSATScoreSum), int64(e.Score))
+		if e.Score >= 4 {
+			c.credit(at.agent, at.team, e.AtMillis, CounterField(bucket.CSATPositive), 1)
+		}
+		return
 	}
-	return out
+}
+
+// assignments credits §5 "assigned" and "resolution rate": every agent and team the ticket was ever
+// assigned to, in the hour it first was, and whether the ticket is now solved with them.
+func assignments(c *Contribution, h *history) {
+	var agents, teams []string
+	now := h.last()
+	nowResolved := resolved(now.status)
+	for i := range h.evs {
+		e := &h.evs[i]
+		if id := e.Assignee; setsAssignee(e) && id != "" && !slices.Contains(agents, id) {
+			agents = append(agents, id)
+			c.add(bucket.Agent, id, e.AtMillis, CounterField(bucket.Assigned), 1)
+			c.member(id, "", e.AtMillis)
+			if nowResolved && now.agent == id {
+				c.add(bucket.Agent, id, e.AtMillis, CounterField(bucket.AssignedNowResolved), 1)
+			}
+		}
+		if id := e.Team; id != "" && !slices.Contains(teams, id) {
+			teams = append(teams, id)
+			c.add(bucket.Team, id, e.AtMillis, CounterField(bucket.Assigned), 1)
+			if nowResolved && now.team == id {
+				c.add(bucket.Team, id, e.AtMillis, CounterField(bucket.AssignedNowResolved), 1)
+			}
+		}
+	}
+}
+
+// breachWithoutReply credits a first-response SLA breach with no reply at all (§5 "SLA first
+// response": breaches with no reply go to the assignee). It is known once some event is later than
+// the deadline (the ticket was solved late, the customer wrote again, ...) and credited to the
+// assignee as of the deadline. Until then the escalation service's timers are what see it.
+func breachWithoutReply(c *Contribution, h *history, sla SLA) {
+	if h.created == nil || h.outbound || h.firstReply >= 0 {
+		return
+	}
+	target := sla.target(h.last().priority)
+	if target <= 0 {
+		return
+	}
+	deadline := h.created.AtMillis + target.Milliseconds()
+	if h.evs[len(h.evs)-1].AtMillis > deadline {
+		at := h.asOf(deadline)
+		c.credit(at.agent, at.team, deadline, CounterField(bucket.SLABreached), 1)
+	}
 }
 
 // Diff returns next − prev, without zero entries.

@@ -36,9 +36,13 @@ type op struct {
 	delta int64
 }
 
-// exec runs a pipeline built by fill, recovering once from a lost script cache (a restart).
 func (w *Writer) exec(ctx context.Context, fill func(redis.Pipeliner)) ([]redis.Cmder, error) {
-	return redisscript.Exec(ctx, w.rdb, fill, casScript, applyScript, totalsScript)
+	return execScripts(ctx, w.rdb, fill)
+}
+
+// execScripts runs a pipeline built by fill, recovering once from a lost script cache (a restart).
+func execScripts(ctx context.Context, rdb redis.UniversalClient, fill func(redis.Pipeliner)) ([]redis.Cmder, error) {
+	return redisscript.Exec(ctx, rdb, fill, casScript, applyScript, totalsScript)
 }
 
 func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {

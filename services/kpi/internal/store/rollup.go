@@ -16,29 +16,75 @@ import (
 // idle ones included: enough for any rolling window (30 days) to read week totals only.
 const SealLookback = 6
 
+// totalsScript derives packed totals (see bucket.Pack) from hour hashes, atomically in the scope's
+// slot: KEYS[1] is the totals key, KEYS[2..] the hour hashes it sums; ARGV[1] its expire-at (0:
+// none), ARGV[2] "1" to write empty totals too. Totals that exist are up to date (the write path
+// deletes them when an hour changes), so they are left alone. Returns 1 when it wrote the totals.
+// Sums are exact up to 2^53, Lua's integer range.
+var totalsScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local sum = {}
+local any = false
+for i = 2, #KEYS do
+  local kv = redis.call('HGETALL', KEYS[i])
+  for j = 1, #kv, 2 do
+    local f = string.sub(kv[j], 4)
+    sum[f] = (sum[f] or 0) + tonumber(kv[j + 1])
+    any = true
+  end
+end
+if not any and ARGV[2] ~= '1' then return 0 end
+local parts = {'v1'}
+for f, v in pairs(sum) do
+  if v ~= 0 then parts[#parts + 1] = f .. '=' .. string.format('%d', v) end
+end
+redis.call('SET', KEYS[1], table.concat(parts, ' '))
+if tonumber(ARGV[1]) > 0 then redis.call('EXPIREAT', KEYS[1], ARGV[1]) end
+return 1
+`)
+
+// Rollup derives, for every tenant, the totals that readers use instead of the hours: the day
+// totals of every ended day that got figures, and the week totals of every ended week that got
+// figures and of the last SealLookback ended weeks, from the queues the Writer fills. Every pass
+// is idempotent, so every replica may run it; a day or week that changes while it runs is queued
+// again by the write path.
+type Rollup struct {
+	rdb       redis.UniversalClient
+	retention time.Duration
+	now       func() time.Time
+
+	// sealedScopes remembers, per tenant/week, how many scopes the last complete seal covered.
+	// Pass runs from one goroutine.
+	sealedScopes map[string]int64
+}
+
+// NewRollup returns a rollup. retention 0 keeps totals forever; otherwise they expire that long
+// after their period ends, as the Writer's buckets do.
+func NewRollup(rdb redis.UniversalClient, retention time.Duration) *Rollup {
+	return &Rollup{rdb: rdb, retention: retention, now: time.Now, sealedScopes: map[string]int64{}}
+}
+
 // RollupResult counts the totals a rollup pass wrote.
 type RollupResult struct {
 	Days, Weeks int
 }
 
-// Rollup derives, for every tenant, the totals that readers use instead of the hours: the day
-// totals of every ended day that got figures, and the week totals of every ended week that got
-// figures and of the last SealLookback ended weeks. Every pass is idempotent, so every replica may
-// run it; a day or week that changes while it runs is queued again by the write path.
-func (w *Writer) Rollup(ctx context.Context) (RollupResult, error) {
+// Pass derives the totals of every tenant's ended days and weeks that are queued or in the
+// lookback, once.
+func (r *Rollup) Pass(ctx context.Context) (RollupResult, error) {
 	var res RollupResult
-	tenants, err := w.rdb.SMembers(ctx, bucket.TenantsKey).Result()
+	tenants, err := r.rdb.SMembers(ctx, bucket.TenantsKey).Result()
 	if err != nil {
 		return res, fmt.Errorf("list tenants: %w", err)
 	}
-	today := w.now().UTC().Unix() / 86400
+	today := r.now().UTC().Unix() / 86400
 	for _, tenant := range tenants {
-		n, err := w.packDays(ctx, tenant, today)
+		n, err := r.packDays(ctx, tenant, today)
 		res.Days += n
 		if err != nil {
 			return res, err
 		}
-		n, err = w.sealWeeks(ctx, tenant, bucket.WeekOf(today))
+		n, err = r.sealWeeks(ctx, tenant, bucket.WeekOf(today))
 		res.Weeks += n
 		if err != nil {
 			return res, err
@@ -49,8 +95,8 @@ func (w *Writer) Rollup(ctx context.Context) (RollupResult, error) {
 
 // ended pops the members of a to-do set (days or weeks) that are before current. Each is removed
 // before its totals are derived: a change that lands after that queues it again.
-func (w *Writer) ended(ctx context.Context, key string, current int64) ([]int64, error) {
-	members, err := w.rdb.SMembers(ctx, key).Result()
+func (r *Rollup) ended(ctx context.Context, key string, current int64) ([]int64, error) {
+	members, err := r.rdb.SMembers(ctx, key).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", key, err)
 	}
@@ -67,7 +113,7 @@ func (w *Writer) ended(ctx context.Context, key string, current int64) ([]int64,
 		}
 	}
 	if len(done) > 0 {
-		if err := w.rdb.SRem(ctx, key, done...).Err(); err != nil {
+		if err := r.rdb.SRem(ctx, key, done...).Err(); err != nil {
 			return nil, fmt.Errorf("take from %s: %w", key, err)
 		}
 	}
@@ -75,36 +121,36 @@ func (w *Writer) ended(ctx context.Context, key string, current int64) ([]int64,
 }
 
 // requeue puts back what a failed pass took, so a later pass does it.
-func (w *Writer) requeue(ctx context.Context, key string, items []int64) {
+func (r *Rollup) requeue(ctx context.Context, key string, items []int64) {
 	members := make([]any, len(items))
 	for i, n := range items {
 		members[i] = strconv.FormatInt(n, 10)
 	}
 	if len(members) > 0 {
 		// Best effort: the pass already failed, and the error it returns is the one that matters.
-		_ = w.rdb.SAdd(context.WithoutCancel(ctx), key, members...).Err()
+		_ = r.rdb.SAdd(context.WithoutCancel(ctx), key, members...).Err()
 	}
 }
 
 // packDays writes the totals of the tenant's ended days that got figures, for every scope credited
 // on them.
-func (w *Writer) packDays(ctx context.Context, tenant string, today int64) (int, error) {
-	days, err := w.ended(ctx, bucket.ToPackKey(tenant), today)
+func (r *Rollup) packDays(ctx context.Context, tenant string, today int64) (int, error) {
+	days, err := r.ended(ctx, bucket.ToPackKey(tenant), today)
 	if err != nil {
 		return 0, err
 	}
 	total := 0
 	for i, day := range days {
-		scopes, err := w.dayScopes(ctx, tenant, day)
+		scopes, err := r.dayScopes(ctx, tenant, day)
 		if err == nil {
 			var n int
-			n, err = w.derive(ctx, tenant, scopes, w.expireAt((day+1)*86400), false, func(s bucket.Scope) []string {
+			n, err = r.derive(ctx, tenant, scopes, r.expireAt((day+1)*86400), false, func(s bucket.Scope) []string {
 				return []string{bucket.DayTotalsKey(tenant, s, day), bucket.HourKey(tenant, s, day)}
 			})
 			total += n
 		}
 		if err != nil {
-			w.requeue(ctx, bucket.ToPackKey(tenant), days[i:])
+			r.requeue(ctx, bucket.ToPackKey(tenant), days[i:])
 			return total, fmt.Errorf("pack day %d of tenant %s: %w", day, tenant, err)
 		}
 	}
@@ -113,8 +159,8 @@ func (w *Writer) packDays(ctx context.Context, tenant string, today int64) (int,
 
 // sealWeeks writes the week totals of the tenant's ended weeks that got figures and of the
 // lookback weeks, for every scope the tenant ever had.
-func (w *Writer) sealWeeks(ctx context.Context, tenant string, thisWeek int64) (int, error) {
-	queued, err := w.ended(ctx, bucket.ToSealKey(tenant), thisWeek)
+func (r *Rollup) sealWeeks(ctx context.Context, tenant string, thisWeek int64) (int, error) {
+	queued, err := r.ended(ctx, bucket.ToSealKey(tenant), thisWeek)
 	if err != nil {
 		return 0, err
 	}
@@ -125,9 +171,9 @@ func (w *Writer) sealWeeks(ctx context.Context, tenant string, thisWeek int64) (
 	for _, wk := range queued {
 		todo[wk] = true
 	}
-	scopes, err := w.scopes(ctx, tenant)
+	scopes, err := r.scopes(ctx, tenant)
 	if err != nil {
-		w.requeue(ctx, bucket.ToSealKey(tenant), queued)
+		r.requeue(ctx, bucket.ToSealKey(tenant), queued)
 		return 0, err
 	}
 	count := int64(len(scopes))
@@ -136,11 +182,11 @@ func (w *Writer) sealWeeks(ctx context.Context, tenant string, thisWeek int64) (
 		// The lookback weeks only need sealing again when a scope appeared since the last pass;
 		// the scope count (with the unassigned figures) tells.
 		key := tenant + "/" + strconv.FormatInt(wk, 10)
-		if !changed && w.sealedScopes[key] == count {
+		if !changed && r.sealedScopes[key] == count {
 			continue
 		}
 		first := bucket.FirstDayOfWeek(wk)
-		n, err := w.derive(ctx, tenant, scopes, w.expireAt((first+7)*86400), true, func(s bucket.Scope) []string {
+		n, err := r.derive(ctx, tenant, scopes, r.expireAt((first+7)*86400), true, func(s bucket.Scope) []string {
 			keys := []string{bucket.WeekTotalsKey(tenant, s, wk)}
 			for d := first; d < first+7; d++ {
 				keys = append(keys, bucket.HourKey(tenant, s, d))
@@ -149,25 +195,25 @@ func (w *Writer) sealWeeks(ctx context.Context, tenant string, thisWeek int64) (
 		})
 		total += n
 		if err != nil {
-			w.requeue(ctx, bucket.ToSealKey(tenant), queued)
+			r.requeue(ctx, bucket.ToSealKey(tenant), queued)
 			return total, fmt.Errorf("seal week %d of tenant %s: %w", wk, tenant, err)
 		}
-		w.sealedScopes[key] = count
+		r.sealedScopes[key] = count
 	}
 	return total, nil
 }
 
 // expireAt is when totals covering up to unix second end expire: never without a retention.
-func (w *Writer) expireAt(end int64) int64 {
-	if w.retention <= 0 {
+func (r *Rollup) expireAt(end int64) int64 {
+	if r.retention <= 0 {
 		return 0
 	}
-	return time.Unix(end, 0).Add(w.retention).Unix()
+	return time.Unix(end, 0).Add(r.retention).Unix()
 }
 
 // derive runs totalsScript for each scope over the keys that keys names (the totals key first,
 // then the hour hashes it sums) and returns how many totals it wrote.
-func (w *Writer) derive(ctx context.Context, tenant string, scopes []bucket.Scope, expireAt int64, keepEmpty bool, keys func(bucket.Scope) []string) (int, error) {
+func (r *Rollup) derive(ctx context.Context, tenant string, scopes []bucket.Scope, expireAt int64, keepEmpty bool, keys func(bucket.Scope) []string) (int, error) {
 	empty := "0"
 	if keepEmpty {
 		empty = "1"
@@ -180,7 +226,7 @@ func (w *Writer) derive(ctx context.Context, tenant string, scopes []bucket.Scop
 	for start := 0; start < len(scopes); start += chunk {
 		part := scopes[start:min(start+chunk, len(scopes))]
 		cmds := make([]*redis.Cmd, len(part))
-		_, err := w.exec(ctx, func(pipe redis.Pipeliner) {
+		_, err := execScripts(ctx, r.rdb, func(pipe redis.Pipeliner) {
 			for i, s := range part {
 				cmds[i] = totalsScript.EvalSha(ctx, pipe, keys(s), expireAt, empty)
 			}
@@ -199,17 +245,17 @@ func (w *Writer) derive(ctx context.Context, tenant string, scopes []bucket.Scop
 
 // dayScopes lists the scopes credited with anything on a day: the day's agents and teams from the
 // listing index, and the unassigned figures.
-func (w *Writer) dayScopes(ctx context.Context, tenant string, day int64) ([]bucket.Scope, error) {
-	return w.scopeSets(ctx, tenant, bucket.AgentsKey(tenant, day), bucket.TeamsKey(tenant, day))
+func (r *Rollup) dayScopes(ctx context.Context, tenant string, day int64) ([]bucket.Scope, error) {
+	return r.scopeSets(ctx, tenant, bucket.AgentsKey(tenant, day), bucket.TeamsKey(tenant, day))
 }
 
 // scopes lists every agent and team the tenant ever had, and the unassigned figures.
-func (w *Writer) scopes(ctx context.Context, tenant string) ([]bucket.Scope, error) {
-	return w.scopeSets(ctx, tenant, bucket.AllAgentsKey(tenant), bucket.AllTeamsKey(tenant))
+func (r *Rollup) scopes(ctx context.Context, tenant string) ([]bucket.Scope, error) {
+	return r.scopeSets(ctx, tenant, bucket.AllAgentsKey(tenant), bucket.AllTeamsKey(tenant))
 }
 
-func (w *Writer) scopeSets(ctx context.Context, tenant, agentsKey, teamsKey string) ([]bucket.Scope, error) {
-	pipe := w.rdb.Pipeline()
+func (r *Rollup) scopeSets(ctx context.Context, tenant, agentsKey, teamsKey string) ([]bucket.Scope, error) {
+	pipe := r.rdb.Pipeline()
 	agents := pipe.SMembers(ctx, agentsKey)
 	teams := pipe.SMembers(ctx, teamsKey)
 	if _, err := pipe.Exec(ctx); err != nil {

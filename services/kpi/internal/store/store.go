@@ -3,6 +3,9 @@
 // per-ticket version mark, then the pending deltas cleared. Each step is one pipelined round trip for
 // the whole batch. A crash at any point leaves either nothing done or pending deltas that the next
 // writer of that ticket (the redelivery) finishes; the version marks stop any delta being applied twice.
+//
+// The Writer adds to the hourly detail only and queues the days and weeks it touched; a Rollup,
+// run separately, derives their day and week totals once they have ended.
 package store
 
 import (
@@ -42,7 +45,7 @@ return 1
 // and per op: the key indexes of its hour hash, day totals and week totals, hour field, delta.
 //
 // Totals derived from an hour that changed are deleted here, in the same atomic step, so they
-// never disagree with the hours; the rollup derives them again (see totalsScript).
+// never disagree with the hours; the Rollup derives them again (see totalsScript).
 var applyScript = redis.NewScript(`
 local nkeys = #KEYS - 2
 local i = 3
@@ -76,33 +79,6 @@ end
 return applied
 `)
 
-// totalsScript derives packed totals (see bucket.Pack) from hour hashes, atomically in the scope's
-// slot: KEYS[1] is the totals key, KEYS[2..] the hour hashes it sums; ARGV[1] its expire-at (0:
-// none), ARGV[2] "1" to write empty totals too. Totals that exist are up to date (the write path
-// deletes them when an hour changes), so they are left alone. Returns 1 when it wrote the totals.
-// Sums are exact up to 2^53, Lua's integer range.
-var totalsScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local sum = {}
-local any = false
-for i = 2, #KEYS do
-  local kv = redis.call('HGETALL', KEYS[i])
-  for j = 1, #kv, 2 do
-    local f = string.sub(kv[j], 4)
-    sum[f] = (sum[f] or 0) + tonumber(kv[j + 1])
-    any = true
-  end
-end
-if not any and ARGV[2] ~= '1' then return 0 end
-local parts = {'v1'}
-for f, v in pairs(sum) do
-  if v ~= 0 then parts[#parts + 1] = f .. '=' .. string.format('%d', v) end
-end
-redis.call('SET', KEYS[1], table.concat(parts, ' '))
-if tonumber(ARGV[1]) > 0 then redis.call('EXPIREAT', KEYS[1], ARGV[1]) end
-return 1
-`)
-
 // SLAFunc returns the SLA targets of a tenant.
 type SLAFunc func(tenant string) contrib.SLA
 
@@ -116,15 +92,11 @@ type Writer struct {
 
 	// hook, when set by tests, runs after each step; an error aborts the batch there, as a crash would.
 	hook func(step string) error
-
-	// sealedScopes remembers, per tenant/week, how many scopes the last complete seal covered
-	// (used by Rollup only, from one goroutine).
-	sealedScopes map[string]int64
 }
 
 // NewWriter returns a writer. retention 0 keeps buckets forever.
 func NewWriter(rdb redis.UniversalClient, sla SLAFunc, retention time.Duration, log *slog.Logger) *Writer {
-	return &Writer{rdb: rdb, sla: sla, retention: retention, now: time.Now, log: log, sealedScopes: map[string]int64{}}
+	return &Writer{rdb: rdb, sla: sla, retention: retention, now: time.Now, log: log}
 }
 
 // Steps, for tests that stop the write path in between.

@@ -383,14 +383,14 @@ func TestRandomDeliveriesConverge(t *testing.T) {
 	// A rollup races the writers, with a clock that has every day ended, so late changes keep
 	// hitting totals it has just derived.
 	writing := make(chan struct{})
-	rollup := NewWriter(rdb, sla, 0, quiet)
+	rollup := NewRollup(rdb, 0)
 	rollup.now = func() time.Time { return time.Now().AddDate(1, 0, 0) }
 	rolled := make(chan RollupResult, 1)
 	go func() {
 		var total RollupResult
 		defer func() { rolled <- total }()
 		for {
-			n, err := rollup.Rollup(ctx)
+			n, err := rollup.Pass(ctx)
 			if err != nil {
 				errc <- err
 				return
@@ -451,7 +451,7 @@ func TestRandomDeliveriesConverge(t *testing.T) {
 	}
 	checkTotals(t, rdb)
 	// What the writers changed after the rollup's last pass is queued: one more pass derives it.
-	if _, err := rollup.Rollup(ctx); err != nil {
+	if _, err := rollup.Pass(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if left, _ := rdb.SCard(ctx, bucket.ToPackKey("acme")).Result(); left != 0 {
@@ -541,7 +541,7 @@ func TestRetentionExpiresBucketsAfterTheirPeriod(t *testing.T) {
 		t.Errorf("recent day bucket TTL = %v (%v), want about 30 days past the day's end", ttl, err)
 	}
 	// Totals the rollup derives expire with their hours.
-	if _, err := w.Rollup(ctx); err != nil {
+	if _, err := NewRollup(rdb, 30*24*time.Hour).Pass(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := rdb.Exists(ctx, bucket.DayTotalsKey("acme", bob, t0.Unix()/86400)).Result(); n != 0 {
@@ -575,7 +575,7 @@ func TestRetentionExpiresBucketsAfterTheirPeriod(t *testing.T) {
 	if ttl, _ := rdb.TTL(ctx, bucket.HourKey("acme", bob, t0.Unix()/86400)).Result(); ttl != -1 {
 		t.Errorf("TTL without retention = %v, want none", ttl)
 	}
-	if _, err := NewWriter(rdb, sla, 0, quiet).Rollup(ctx); err != nil {
+	if _, err := NewRollup(rdb, 0).Pass(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if ttl, _ := rdb.TTL(ctx, bucket.DayTotalsKey("acme", bob, t0.Unix()/86400)).Result(); ttl != -1 {
@@ -590,6 +590,7 @@ func TestRollupTotalsEqualTheirHours(t *testing.T) {
 	rdb := testenv.Redis(t)
 	ctx := context.Background()
 	w := NewWriter(rdb, sla, 0, quiet)
+	rollup := NewRollup(rdb, 0)
 	ana := bucket.Scope{Kind: bucket.Agent, ID: "ana"}
 	day := t0.Unix() / 86400
 	week := bucket.WeekOf(day)
@@ -636,7 +637,7 @@ func TestRollupTotalsEqualTheirHours(t *testing.T) {
 	if !queued(bucket.ToPackKey("acme"), day) || !queued(bucket.ToSealKey("acme"), week) {
 		t.Fatal("the day and week written to were not queued for the rollup")
 	}
-	n, err := w.Rollup(ctx)
+	n, err := rollup.Pass(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -653,7 +654,7 @@ func TestRollupTotalsEqualTheirHours(t *testing.T) {
 	if queued(bucket.ToPackKey("acme"), day) || queued(bucket.ToSealKey("acme"), week) {
 		t.Fatal("the rolled up day and week are still queued")
 	}
-	if again, err := w.Rollup(ctx); err != nil || again.Days != 0 || again.Weeks != 0 {
+	if again, err := rollup.Pass(ctx); err != nil || again.Days != 0 || again.Weeks != 0 {
 		t.Fatalf("a second pass wrote %+v (%v), want nothing", again, err)
 	}
 
@@ -672,7 +673,7 @@ func TestRollupTotalsEqualTheirHours(t *testing.T) {
 	if !queued(bucket.ToPackKey("acme"), day) || !queued(bucket.ToSealKey("acme"), week) {
 		t.Fatal("the day and week changed late were not queued again")
 	}
-	if _, err := w.Rollup(ctx); err != nil {
+	if _, err := rollup.Pass(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := totals(dayKey); !equal(got, hoursOf(day)) || got.C[bucket.Reopens] != 1 {
@@ -695,6 +696,7 @@ func TestRollupWaitsForTheEndOfTheDayAndWeek(t *testing.T) {
 	rdb := testenv.Redis(t)
 	ctx := context.Background()
 	w := NewWriter(rdb, sla, 0, quiet)
+	rollup := NewRollup(rdb, 0)
 	now := time.Now().UTC()
 	today := now.Unix() / 86400
 	tk := Ticket{Tenant: "acme", ID: "T-now"}
@@ -705,7 +707,7 @@ func TestRollupWaitsForTheEndOfTheDayAndWeek(t *testing.T) {
 	if _, err := w.Write(ctx, []Ticket{tk}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Rollup(ctx); err != nil {
+	if _, err := rollup.Pass(ctx); err != nil {
 		t.Fatal(err)
 	}
 	ana := bucket.Scope{Kind: bucket.Agent, ID: "ana"}
@@ -717,8 +719,8 @@ func TestRollupWaitsForTheEndOfTheDayAndWeek(t *testing.T) {
 		t.Fatalf("today was taken off the queue before it ended: %v", got)
 	}
 	// A day later (by the rollup's clock) it is rolled up.
-	w.now = func() time.Time { return now.Add(24 * time.Hour) }
-	if _, err := w.Rollup(ctx); err != nil {
+	rollup.now = func() time.Time { return now.Add(24 * time.Hour) }
+	if _, err := rollup.Pass(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := rdb.Exists(ctx, bucket.DayTotalsKey("acme", ana, today)).Result(); n != 1 {
@@ -732,10 +734,11 @@ func TestRollupSealsIdleRecentWeeks(t *testing.T) {
 	rdb := testenv.Redis(t)
 	ctx := context.Background()
 	w := NewWriter(rdb, sla, 0, quiet)
+	rollup := NewRollup(rdb, 0)
 	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Rollup(ctx); err != nil {
+	if _, err := rollup.Pass(ctx); err != nil {
 		t.Fatal(err)
 	}
 	lastEnded := bucket.WeekOf(time.Now().UTC().Unix()/86400) - 1
@@ -753,7 +756,7 @@ func TestRollupSealsIdleRecentWeeks(t *testing.T) {
 	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-2", Events: life("T-2", "zoe", "billing", 0)}}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := w.Rollup(ctx)
+	n, err := rollup.Pass(ctx)
 	if err != nil || n.Weeks < SealLookback {
 		t.Fatalf("second pass wrote %+v (%v), want at least %d weeks", n, err, SealLookback)
 	}
@@ -767,14 +770,14 @@ func TestRollupSealsIdleRecentWeeks(t *testing.T) {
 func TestTotalsKeepLargeAndNegativeSums(t *testing.T) {
 	rdb := testenv.Redis(t)
 	ctx := context.Background()
-	w := NewWriter(rdb, sla, 0, quiet)
+	rollup := NewRollup(rdb, 0)
 	ana, bo := bucket.Scope{Kind: bucket.Agent, ID: "ana"}, bucket.Scope{Kind: bucket.Agent, ID: "bo"}
 	const day = 20000
 	hours := bucket.HourKey("acme", ana, day)
 	if err := rdb.HSet(ctx, hours, "01|rs", "4503599627370000", "02|rs", "1000", "03|cs", "-7", "04|as", "1", "05|as", "-1").Err(); err != nil {
 		t.Fatal(err)
 	}
-	n, err := w.derive(ctx, "acme", []bucket.Scope{ana, bo}, 0, false, func(s bucket.Scope) []string {
+	n, err := rollup.derive(ctx, "acme", []bucket.Scope{ana, bo}, 0, false, func(s bucket.Scope) []string {
 		return []string{bucket.DayTotalsKey("acme", s, day), bucket.HourKey("acme", s, day)}
 	})
 	if err != nil || n != 1 {

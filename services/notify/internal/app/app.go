@@ -12,9 +12,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -27,7 +24,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/filewatch"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
-	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
@@ -35,18 +32,22 @@ import (
 // Name is the service name in logs, traces and the NATS connection.
 const Name = "notify"
 
-// Default listen addresses (loopback; override with -grpc-addr and -http-addr).
-const (
-	DefaultGRPCAddr = "127.0.0.1:9092"
-	DefaultHTTPAddr = "127.0.0.1:9192"
-)
+// Spec is the notify service as the platform runs it.
+var Spec = service.Spec{
+	Name:       Name,
+	Summary:    "notify delivers escalations (chat webhook, signed webhook, e-mail) with retries until a deadline, and serves NotificationService over gRPC.",
+	GRPCAddr:   "127.0.0.1:9092",
+	GRPCServes: "NotificationService, health, reflection",
+	HTTPAddr:   "127.0.0.1:9192",
+	Redis:      true,
+}
 
 // timerPrefix keeps notify's timers apart from escalation's on a shared Redis.
 const timerPrefix = "tp:notify:"
 
 // Config is everything the service reads from flags and the environment.
 type Config struct {
-	shell.Config
+	service.Common
 	RoutingFile    string
 	RoutingReload  time.Duration
 	Durable        string
@@ -61,20 +62,11 @@ type Config struct {
 	StreamReplicas int
 	// EscalationsFrom is where a new ESCALATIONS durable starts: "new" or "all".
 	EscalationsFrom string
-
-	// OnListen, when set, receives the bound addresses (tests listen on port 0).
-	OnListen func(grpcAddr, httpAddr string)
-	// Now, when set, is the clock (tests); time.Now otherwise.
-	Now func() time.Time
-	// Senders, when set, configures the senders (tests trust their own certificates).
-	Senders receiver.Options
-	// Backoff, when set, replaces the retry backoff (tests).
-	Backoff dispatch.Options
 }
 
 // Register declares the settings on s.
 func (c *Config) Register(s *envflag.Set) {
-	c.Config.Register(s, DefaultGRPCAddr, DefaultHTTPAddr, "NotificationService, health, reflection")
+	c.Common.Register(s, Spec)
 	s.String(&c.RoutingFile, "routing-file", "", "YAML file of receivers, routes, grouping, silences and inhibition rules (see deploy/notify/routing.example.yaml). Empty: notify does not consume escalations.")
 	s.Duration(&c.RoutingReload, "routing-reload", 10*time.Second, "How often the routing file is checked for changes; a changed file that fails validation is logged and the previous routing stays.")
 	s.String(&c.Durable, "durable", "notify", "Durable consumer on the ESCALATIONS stream; replicas share it.")
@@ -106,13 +98,24 @@ func (c Config) Validate() error {
 	return v.Err()
 }
 
-// Run serves until ctx ends, then stops consuming and firing, waits for the sends in flight and
-// shuts down.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	now := cfg.Now
+// Deps are what a test replaces or watches in a running notify; the zero value is production.
+type Deps struct {
+	service.Hooks
+	// Now, when set, is the clock; time.Now otherwise.
+	Now func() time.Time
+	// Senders, when set, configures the senders (tests trust their own certificates).
+	Senders receiver.Options
+	// Backoff, when set, replaces the retry backoff.
+	Backoff dispatch.Options
+}
+
+// Run is the notify process: it serves until ctx ends, then stops consuming and firing, waits
+// for the sends in flight and shuts down.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error { return Deps{}.Run(ctx, cfg, log) }
+
+// Run runs notify with deps' clock, senders, backoff and hooks.
+func (deps Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	now := deps.Now
 	if now == nil {
 		now = time.Now
 	}
@@ -120,7 +123,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	var lastFile []byte
 	if cfg.RoutingFile != "" {
 		var err error
-		if rt, lastFile, err = loadRouting(cfg.RoutingFile, cfg.Senders); err != nil {
+		if rt, lastFile, err = loadRouting(cfg.RoutingFile, deps.Senders); err != nil {
 			return err
 		}
 		log.Info("routing loaded", "file", cfg.RoutingFile, "receivers", len(rt.Config.Receivers))
@@ -128,16 +131,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log.Warn("no routing file (-routing-file): escalations are not consumed, nothing is sent")
 	}
 
-	a, err := shell.New(ctx, Name, cfg.Config, log)
+	svc, err := service.New(ctx, Spec, cfg.Common, deps.Hooks, log)
 	if err != nil {
 		return err
 	}
-	js, err := a.JetStream(ctx, stream.Owned(Name, stream.Settings{Replicas: cfg.StreamReplicas})...)
+	defer svc.Close()
+	js, err := svc.JetStream(ctx, stream.Owned(Name, stream.Settings{Replicas: cfg.StreamReplicas})...)
 	if err != nil {
-		a.Close()
 		return err
 	}
-	rdb := a.Redis()
+	rdb := svc.Redis()
 	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 
 	store := deliveries.New(rdb, cfg.DedupeWindow, int64(cfg.LogMax))
@@ -145,20 +148,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if rt == nil {
 		rt = &dispatch.Routing{}
 	}
-	opts := cfg.Backoff
-	if opts.Metrics, err = dispatch.NewMetrics(a.Meter()); err != nil {
-		a.Close()
+	opts := deps.Backoff
+	if opts.Metrics, err = dispatch.NewMetrics(svc.Meter()); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	d := dispatch.New(store, queue, js, rt, now, opts, log)
 
-	if cfg.OnListen != nil {
-		cfg.OnListen(a.GRPCAddr(), a.HTTPAddr())
-	}
-	register := func(gs *grpc.Server, hs *health.Server) {
-		grpcapi.NewServer(store, d, log).Register(gs)
-		hs.SetServingStatus(tpv1.NotificationService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	}
+	grpcapi.NewServer(store, d, log).Register(svc.GRPC())
 	workers := []func(context.Context) error{func(ctx context.Context) error {
 		err := queue.Run(ctx, cfg.TimerPoll, now, d.Fire)
 		// Sends in flight finish (each within its receiver's timeout) before the process exits.
@@ -178,10 +174,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return d.Handle(ctx, cs)
 		}, healthy, log)
 		workers = append(workers, changes.Run, func(ctx context.Context) error {
-			return watchRouting(ctx, cfg.RoutingFile, cfg.RoutingReload, cfg.Senders, lastFile, d, log)
+			return watchRouting(ctx, cfg.RoutingFile, cfg.RoutingReload, deps.Senders, lastFile, d, log)
 		})
 	}
-	return a.Serve(ctx, register, workers...)
+	return svc.Serve(ctx, workers...)
 }
 
 func decodeChange(m jetstream.Msg) (string, *tpv1.EscalationChange, error) {

@@ -22,9 +22,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -33,7 +31,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/dispatch"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
-	"github.com/ticketpulse/ticketpulse/services/platform/shell"
+	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
@@ -151,47 +149,28 @@ func newStack(t *testing.T, routingYAML string) *stack {
 
 func (s *stack) config() Config {
 	return Config{
-		Config:      shell.Config{Common: service.Common{NATSURL: s.natsURL, RedisURL: s.redisURL}, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"},
+		Common:      servicetest.Settings(s.natsURL, s.redisURL),
 		RoutingFile: s.routing, RoutingReload: 100 * time.Millisecond, Durable: "notify", BatchMax: 100, Linger: time.Millisecond,
 		AckWait: 5 * time.Second, TimerPoll: 20 * time.Millisecond, TimerLease: 2 * time.Second, TimerShards: 16, LogMax: 1000,
 		DedupeWindow: time.Hour, StreamReplicas: 1, EscalationsFrom: "all",
-		Backoff: dispatch.Options{BackoffBase: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond, Busy: 20 * time.Millisecond},
 	}
+}
+
+// testDeps are the tests': a short retry backoff.
+func testDeps(h service.Hooks) Deps {
+	return Deps{Hooks: h, Backoff: dispatch.Options{BackoffBase: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond, Busy: 20 * time.Millisecond}}
 }
 
 func (s *stack) start(t *testing.T) tpv1.NotificationServiceClient {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan string, 1)
+	return tpv1.NewNotificationServiceClient(s.run(t).Dial())
+}
+
+// run runs one replica of the service until the test ends.
+func (s *stack) run(t *testing.T) *servicetest.Running {
+	t.Helper()
 	cfg := s.config()
-	cfg.OnListen = func(g, _ string) { addrs <- g }
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, quiet) }()
-	var addr string
-	select {
-	case addr = <-addrs:
-	case err := <-done:
-		t.Fatalf("notify stopped at start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("notify did not start")
-	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		conn.Close()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("notify stopped with error: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("notify did not stop within 15s")
-		}
-	})
-	return tpv1.NewNotificationServiceClient(conn)
+	return servicetest.Start(t, func(ctx context.Context, h service.Hooks) error { return testDeps(h).Run(ctx, cfg, quiet) })
 }
 
 var msgSeq atomic.Int64
@@ -624,14 +603,7 @@ route:
   group_by: ["..."]
   group_wait: 0s
 `, h.srv.URL))
-	cfg := s.config()
-	ctx, cancel := context.WithCancel(context.Background())
-	httpAddr := make(chan string, 1)
-	cfg.OnListen = func(_, h string) { httpAddr <- h }
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, quiet) }()
-	t.Cleanup(func() { cancel(); <-done })
-	metricsURL := "http://" + <-httpAddr + "/metrics"
+	metricsURL := "http://" + s.run(t).HTTP + "/metrics"
 	for i := range 5 {
 		s.publish(t, change(fmt.Sprintf("T-%d", i), "bad-rating", "billing", tpv1.ChangeKind_CHANGE_KIND_TRIGGERED, 1))
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -37,6 +38,7 @@ type fixture struct {
 	d      *Dispatcher
 	store  *deliveries.Store
 	queue  *timers.Queue
+	js     jetstream.JetStream
 	clock  atomic.Int64
 	hits   atomic.Int64
 	status atomic.Int64
@@ -75,6 +77,7 @@ route:
 	rdb := testenv.Redis(t)
 	_, url := testenv.NATS(t)
 	js := testenv.JetStream(t, url, stream.Deadletter(1))
+	f.js = js
 	f.store = deliveries.New(rdb, time.Hour, 100)
 	f.queue = timers.New(rdb, timers.Options{Prefix: "tp:notify:"})
 	f.d = New(f.store, f.queue, js, rt, f.now, Options{}, quiet)

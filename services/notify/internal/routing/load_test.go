@@ -14,7 +14,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/receiver"
 )
 
-// examplePath is the example the README and deployments point at, so it is kept valid by this test.
+// examplePath is the example docs/notifications.md and deployments point at, so it is kept valid by this test.
 const examplePath = "../../../../deploy/notify/routing.example.yaml"
 
 var (

@@ -20,7 +20,7 @@ func Map(t testing.TB, a adapter.Adapter, d adapter.Delivery) adapter.Result {
 }
 
 // One maps d through a and returns its single event, failing t otherwise.
-func One(t testing.TB, a adapter.Adapter, d adapter.Delivery) adapter.Event {
+func One(t testing.TB, a adapter.Adapter, d adapter.Delivery) canonical.Event {
 	t.Helper()
 	res := Map(t, a, d)
 	if len(res.Events) != 1 {
@@ -35,11 +35,11 @@ func Problem(t testing.TB, a adapter.Adapter, d adapter.Delivery, field string) 
 	t.Helper()
 	_, err := a.Map(d)
 	var ps canonical.Problems
-	if !errors.As(err, &ps) || len(ps) == 0 {
+	if !errors.As(err, &ps) || len(ps.List) == 0 {
 		t.Fatalf("error %v, want canonical.Problems", err)
 	}
-	if ps[0].Field != field {
-		t.Errorf("field %q (%s), want %q", ps[0].Field, ps[0].Reason, field)
+	if ps.List[0].Field != field {
+		t.Errorf("field %q (%s), want %q", ps.List[0].Field, ps.List[0].Reason, field)
 	}
 }
 
@@ -56,7 +56,7 @@ func Public(b *bool) any {
 // types of want and skips nothing, event ids are unique, every event is on expect.json's ticket,
 // and the figures derived from the events (Derive) are expect.json's. It returns the events in
 // order, with the expectation, for the source's own checks.
-func CheckConversation(t testing.TB, a adapter.Adapter, dir string, want map[string][]string) ([]adapter.Event, Expectation) {
+func CheckConversation(t testing.TB, a adapter.Adapter, dir string, want map[string][]string) ([]canonical.Event, Expectation) {
 	t.Helper()
 	expect := ReadExpectation(t, dir)
 	steps := Conversation(t, a, dir)

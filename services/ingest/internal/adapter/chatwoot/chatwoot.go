@@ -2,7 +2,7 @@
 // conversation_status_changed, message_created, message_updated) to canonical ticket events.
 // The payloads are Chatwoot's webhook_data: a message event carries the message at the top level
 // and its conversation under "conversation"; a conversation event is the conversation itself.
-// See the README (How each helpdesk maps) for the table and the documentation it follows.
+// See docs/helpdesks.md (How each helpdesk maps) for the table and the documentation it follows.
 package chatwoot
 
 import (
@@ -159,7 +159,7 @@ func mapConversation(event string, c *conversation, prefix string) (adapter.Resu
 		ev.OccurredAt = at
 		// Chatwoot does not say who changed the status (an agent, an automation rule, the
 		// auto-resolver); the resolution is credited to the assignee anyway.
-		ev.Actor = adapter.Actor{Kind: "system"}
+		ev.Actor = canonical.Actor{Kind: "system"}
 		return adapter.One(ev), nil
 	default: // conversation_updated
 		return mapUpdate(c, base, prefix)
@@ -168,7 +168,7 @@ func mapConversation(event string, c *conversation, prefix string) (adapter.Resu
 
 // mapUpdate turns the assignee/team and priority changes of conversation_updated into events;
 // status changes are left to conversation_status_changed, which Chatwoot sends as well.
-func mapUpdate(c *conversation, base adapter.Event, prefix string) (adapter.Result, error) {
+func mapUpdate(c *conversation, base canonical.Event, prefix string) (adapter.Result, error) {
 	var assigned, prioritised bool
 	for _, ch := range c.ChangedAttributes {
 		for k := range ch {
@@ -193,7 +193,7 @@ func mapUpdate(c *conversation, base adapter.Event, prefix string) (adapter.Resu
 		ev.ID = adapter.EventID(Source, base.TicketID, "assigned", base.AssigneeID, base.TeamID, stamp(at))
 		ev.Type = "ticket_assigned"
 		ev.OccurredAt = at
-		ev.Actor = adapter.Actor{Kind: "system"}
+		ev.Actor = canonical.Actor{Kind: "system"}
 		res.Events = append(res.Events, ev)
 	}
 	if prioritised {
@@ -205,7 +205,7 @@ func mapUpdate(c *conversation, base adapter.Event, prefix string) (adapter.Resu
 			ev.ID = adapter.EventID(Source, base.TicketID, "priority", base.Priority, stamp(at))
 			ev.Type = "priority_changed"
 			ev.OccurredAt = at
-			ev.Actor = adapter.Actor{Kind: "system"}
+			ev.Actor = canonical.Actor{Kind: "system"}
 			res.Events = append(res.Events, ev)
 		}
 	}
@@ -262,7 +262,7 @@ func mapMessage(event string, m *message) (adapter.Result, error) {
 		ev.Public = adapter.Bool(!m.Private)
 		ev.Actor = customer(m.Conversation)
 		if m.Sender != nil && m.Sender.Type == "contact" && m.Sender.ID != "" {
-			ev.Actor = adapter.Actor{ID: string(m.Sender.ID), Kind: "customer"}
+			ev.Actor = canonical.Actor{ID: string(m.Sender.ID), Kind: "customer"}
 		}
 		if ev.Actor.ID == "" {
 			return adapter.Result{}, adapter.Malformed("sender.id", "required for an incoming message (no contact in the conversation either)")
@@ -281,20 +281,20 @@ func mapMessage(event string, m *message) (adapter.Result, error) {
 // author classifies who wrote an outgoing message. Only a user (a human agent) is an agent:
 // agent bots and Captain assistants are bots, and a message without a sender was written by
 // Chatwoot itself (automation rules, auto-resolve and out-of-office replies).
-func author(s *person) adapter.Actor {
+func author(s *person) canonical.Actor {
 	switch {
 	case s == nil || (s.Type == "" && s.ID == ""):
-		return adapter.Actor{Kind: "automation"}
+		return canonical.Actor{Kind: "automation"}
 	case s.Type == "user" && s.ID != "":
-		return adapter.Actor{ID: string(s.ID), Kind: "agent"}
+		return canonical.Actor{ID: string(s.ID), Kind: "agent"}
 	default:
-		return adapter.Actor{ID: string(s.ID), Kind: "bot"}
+		return canonical.Actor{ID: string(s.ID), Kind: "bot"}
 	}
 }
 
 // mapRating turns a submitted CSAT survey (message_updated of the input_csat template message)
 // into satisfaction_rated; a survey not answered yet is an edit like any other.
-func mapRating(m *message, base adapter.Event) (adapter.Result, error) {
+func mapRating(m *message, base canonical.Event) (adapter.Result, error) {
 	var sv struct {
 		Response *struct {
 			Rating   json.Number `json:"rating"`
@@ -331,21 +331,21 @@ func mapRating(m *message, base adapter.Event) (adapter.Result, error) {
 	ev.OccurredAt = at
 	ev.Actor = customer(m.Conversation)
 	if ev.Actor.ID == "" {
-		ev.Actor = adapter.Actor{Kind: "system"}
+		ev.Actor = canonical.Actor{Kind: "system"}
 	}
-	ev.Satisfaction = &adapter.Satisfaction{Score: score, Scale: 5, Comment: comment}
+	ev.Satisfaction = &canonical.Satisfaction{Score: score, Scale: 5, Comment: comment}
 	return adapter.One(ev), nil
 }
 
 // ticket builds the fields every event of the conversation shares.
-func ticket(c *conversation, prefix string) (adapter.Event, error) {
+func ticket(c *conversation, prefix string) (canonical.Event, error) {
 	if c.ID == "" {
-		return adapter.Event{}, adapter.Malformed(prefix+"id", "required")
+		return canonical.Event{}, adapter.Malformed(prefix+"id", "required")
 	}
 	if err := adapter.CheckID(prefix+"id", string(c.ID)); err != nil {
-		return adapter.Event{}, err
+		return canonical.Event{}, err
 	}
-	ev := adapter.Event{Source: Source, TicketID: string(c.ID)}
+	ev := canonical.Event{Source: Source, TicketID: string(c.ID)}
 	// An agent bot can hold a conversation too (assignee_type AgentBot); it is nobody's KPI.
 	if a := c.Meta.Assignee; a != nil && a.Type != "agent_bot" && c.Meta.AssigneeType != "AgentBot" {
 		ev.AssigneeID = string(a.ID)
@@ -356,14 +356,14 @@ func ticket(c *conversation, prefix string) (adapter.Event, error) {
 		ev.TeamID = string(c.TeamID)
 	}
 	if err := adapter.CheckID(prefix+"meta.assignee.id", ev.AssigneeID); err != nil {
-		return adapter.Event{}, err
+		return canonical.Event{}, err
 	}
 	if err := adapter.CheckID(prefix+"meta.team.id", ev.TeamID); err != nil {
-		return adapter.Event{}, err
+		return canonical.Event{}, err
 	}
 	p, err := priority(prefix+"priority", c.Priority)
 	if err != nil {
-		return adapter.Event{}, err
+		return canonical.Event{}, err
 	}
 	ev.Priority = p
 	// Chatwoot's channel names are kept as sent ("Channel::WebWidget"), not lower-cased.
@@ -373,14 +373,14 @@ func ticket(c *conversation, prefix string) (adapter.Event, error) {
 }
 
 // customer is the conversation's contact, the author of what arrives without a sender.
-func customer(c *conversation) adapter.Actor {
+func customer(c *conversation) canonical.Actor {
 	if s := c.Meta.Sender; s != nil && s.ID != "" && adapter.ValidText(string(s.ID), canonical.MaxIDBytes) {
-		return adapter.Actor{ID: string(s.ID), Kind: "customer"}
+		return canonical.Actor{ID: string(s.ID), Kind: "customer"}
 	}
 	if id := string(c.ContactInbox.ContactID); id != "" && adapter.ValidText(id, canonical.MaxIDBytes) {
-		return adapter.Actor{ID: id, Kind: "customer"}
+		return canonical.Actor{ID: id, Kind: "customer"}
 	}
-	return adapter.Actor{Kind: "system"}
+	return canonical.Actor{Kind: "system"}
 }
 
 // statuses maps Chatwoot's conversation statuses; snoozed waits on a date, like on_hold.

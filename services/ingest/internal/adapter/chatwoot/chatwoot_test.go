@@ -10,6 +10,7 @@ import (
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/adaptertest"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 )
 
 func TestGolden(t *testing.T) {
@@ -35,7 +36,7 @@ func fixture(t *testing.T, name string, edit func(m map[string]any)) []byte {
 	return b
 }
 
-func mapOne(t *testing.T, body []byte) adapter.Event {
+func mapOne(t *testing.T, body []byte) canonical.Event {
 	t.Helper()
 	return adaptertest.One(t, New(), adapter.Delivery{Header: http.Header{}, Body: body})
 }
@@ -47,18 +48,18 @@ func TestActorKinds(t *testing.T) {
 		private     bool
 		sender      any
 		wantType    string
-		wantActor   adapter.Actor
+		wantActor   canonical.Actor
 		wantPublic  bool
 	}{
-		{"agent reply", "outgoing", false, map[string]any{"id": 7, "type": "user"}, "agent_message", adapter.Actor{ID: "7", Kind: "agent"}, true},
-		{"private note", "outgoing", true, map[string]any{"id": 7, "type": "user"}, "agent_message", adapter.Actor{ID: "7", Kind: "agent"}, false},
-		{"agent bot", "outgoing", false, map[string]any{"id": 2, "type": "agent_bot"}, "agent_message", adapter.Actor{ID: "2", Kind: "bot"}, true},
-		{"captain assistant", "outgoing", false, map[string]any{"id": 1, "type": "captain_assistant"}, "agent_message", adapter.Actor{ID: "1", Kind: "bot"}, true},
-		{"no sender is automation", "outgoing", false, nil, "agent_message", adapter.Actor{Kind: "automation"}, true},
-		{"user without id is a bot", "outgoing", false, map[string]any{"type": "user"}, "agent_message", adapter.Actor{Kind: "bot"}, true},
-		{"bot private note", "outgoing", true, map[string]any{"id": 2, "type": "agent_bot"}, "agent_message", adapter.Actor{ID: "2", Kind: "bot"}, false},
-		{"customer", "incoming", false, map[string]any{"id": 88, "type": "contact"}, "customer_message", adapter.Actor{ID: "88", Kind: "customer"}, true},
-		{"customer without sender falls back to the contact", "incoming", false, nil, "customer_message", adapter.Actor{ID: "88", Kind: "customer"}, true},
+		{"agent reply", "outgoing", false, map[string]any{"id": 7, "type": "user"}, "agent_message", canonical.Actor{ID: "7", Kind: "agent"}, true},
+		{"private note", "outgoing", true, map[string]any{"id": 7, "type": "user"}, "agent_message", canonical.Actor{ID: "7", Kind: "agent"}, false},
+		{"agent bot", "outgoing", false, map[string]any{"id": 2, "type": "agent_bot"}, "agent_message", canonical.Actor{ID: "2", Kind: "bot"}, true},
+		{"captain assistant", "outgoing", false, map[string]any{"id": 1, "type": "captain_assistant"}, "agent_message", canonical.Actor{ID: "1", Kind: "bot"}, true},
+		{"no sender is automation", "outgoing", false, nil, "agent_message", canonical.Actor{Kind: "automation"}, true},
+		{"user without id is a bot", "outgoing", false, map[string]any{"type": "user"}, "agent_message", canonical.Actor{Kind: "bot"}, true},
+		{"bot private note", "outgoing", true, map[string]any{"id": 2, "type": "agent_bot"}, "agent_message", canonical.Actor{ID: "2", Kind: "bot"}, false},
+		{"customer", "incoming", false, map[string]any{"id": 88, "type": "contact"}, "customer_message", canonical.Actor{ID: "88", Kind: "customer"}, true},
+		{"customer without sender falls back to the contact", "incoming", false, nil, "customer_message", canonical.Actor{ID: "88", Kind: "customer"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,7 +151,7 @@ func TestRatingMapping(t *testing.T) {
 					"csat_survey_response": map[string]any{"rating": tt.rating, "feedback_message": tt.feedback}}}
 			})
 			ev := mapOne(t, body)
-			want := adapter.Satisfaction{Score: tt.wantScore, Scale: 5, Comment: tt.wantComment}
+			want := canonical.Satisfaction{Score: tt.wantScore, Scale: 5, Comment: tt.wantComment}
 			if ev.Type != "satisfaction_rated" || ev.Satisfaction == nil || *ev.Satisfaction != want {
 				t.Errorf("got %s %+v, want %+v", ev.Type, ev.Satisfaction, want)
 			}

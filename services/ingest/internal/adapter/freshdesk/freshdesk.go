@@ -5,7 +5,7 @@
 // deploy/webhooks/freshdesk-automation-body.json, in which each rule states literally what
 // happened ("tp_event") and who did it ("tp_actor", the rule's "performed by"), and carries
 // Freshdesk's own {{triggered_event}} ("{status:{from:2,to:4}}", "{note_type:private}") for the
-// details. The README (How each helpdesk maps) lists the rules.
+// details. docs/helpdesks.md (How each helpdesk maps) lists the rules.
 package freshdesk
 
 import (
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 )
 
 // Source is the canonical source name and the {source} of the webhook path.
@@ -145,7 +146,7 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 		return adapter.Result{}, err
 	}
 	channel := adapter.Channel(bt.Source)
-	ev := adapter.Event{
+	ev := canonical.Event{
 		Source:     Source,
 		TicketID:   t.id,
 		OccurredAt: t.modified,
@@ -197,7 +198,7 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 				return adapter.Skipped(SkipUnknownAgent, "%s on ticket %s, which has no agent", what, t.id), nil
 			}
 			ev.Type = "agent_message"
-			ev.Actor = adapter.Actor{ID: t.agent, Kind: "agent"}
+			ev.Actor = canonical.Actor{ID: t.agent, Kind: "agent"}
 		default:
 			ev.Type = "agent_message"
 		}
@@ -226,47 +227,47 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 			return adapter.Result{}, adapter.Malformed("ticket.requester_id", "required for a rating")
 		}
 		ev.Type, ev.Satisfaction = "satisfaction_rated", sat
-		ev.Actor = adapter.Actor{ID: t.customer, Kind: "customer"}
+		ev.Actor = canonical.Actor{ID: t.customer, Kind: "customer"}
 	}
 	return adapter.One(ev), nil
 }
 
 // changer is the actor a rule's "performed by" names. Freshdesk's placeholders do not say which
-// agent acted, so an agent is taken to be the ticket's agent (see the README).
-func (t ticket) changer() adapter.Actor {
+// agent acted, so an agent is taken to be the ticket's agent (see docs/helpdesks.md).
+func (t ticket) changer() canonical.Actor {
 	switch t.actor {
 	case "customer":
 		if t.customer != "" {
-			return adapter.Actor{ID: t.customer, Kind: "customer"}
+			return canonical.Actor{ID: t.customer, Kind: "customer"}
 		}
 	case "agent":
 		if t.agent != "" {
-			return adapter.Actor{ID: t.agent, Kind: "agent"}
+			return canonical.Actor{ID: t.agent, Kind: "agent"}
 		}
 	case "bot":
-		return adapter.Actor{Kind: "bot"}
+		return canonical.Actor{Kind: "bot"}
 	case "system":
-		return adapter.Actor{Kind: "automation"}
+		return canonical.Actor{Kind: "automation"}
 	}
-	return adapter.Actor{Kind: "system"}
+	return canonical.Actor{Kind: "system"}
 }
 
 // creator is who opened the ticket: the requester, unless an agent sent it (outbound email,
 // or a creation rule that says tp_actor agent), which has no first-response sample.
-func (t ticket) creator(channel string) (adapter.Actor, error) {
+func (t ticket) creator(channel string) (canonical.Actor, error) {
 	if t.actor == "agent" || channel == "outbound email" {
 		if t.agent == "" {
-			return adapter.Actor{Kind: "system"}, nil
+			return canonical.Actor{Kind: "system"}, nil
 		}
-		return adapter.Actor{ID: t.agent, Kind: "agent"}, nil
+		return canonical.Actor{ID: t.agent, Kind: "agent"}, nil
 	}
 	if t.actor == "system" || t.actor == "bot" {
 		return t.changer(), nil
 	}
 	if t.customer == "" {
-		return adapter.Actor{}, adapter.Malformed("ticket.requester_id", "required for a ticket a customer created")
+		return canonical.Actor{}, adapter.Malformed("ticket.requester_id", "required for a ticket a customer created")
 	}
-	return adapter.Actor{ID: t.customer, Kind: "customer"}, nil
+	return canonical.Actor{ID: t.customer, Kind: "customer"}, nil
 }
 
 // status maps a Freshdesk status: the numeric code of {{triggered_event}} when there is one,
@@ -328,22 +329,22 @@ func priority(code, name string) (string, bool) {
 // points (103 happy, 100 neutral, -103 unhappy: 5/3/1 on scale 3); custom surveys add
 // 102/101 and -101/-102 between them, mapped 4/4 and 2/2 on scale 5 so that CSAT % (>= 4)
 // counts every "happy" answer as satisfied.
-func rating(code string) (*adapter.Satisfaction, error) {
+func rating(code string) (*canonical.Satisfaction, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(code))
 	if err != nil {
 		return nil, adapter.Malformed("triggered_event", "a rating rule sends {customer_feedback:<rating>}, not %q", adapter.Truncate(code, 40))
 	}
 	switch n {
 	case 103:
-		return &adapter.Satisfaction{Score: 5, Scale: 3}, nil
+		return &canonical.Satisfaction{Score: 5, Scale: 3}, nil
 	case 100:
-		return &adapter.Satisfaction{Score: 3, Scale: 3}, nil
+		return &canonical.Satisfaction{Score: 3, Scale: 3}, nil
 	case -103:
-		return &adapter.Satisfaction{Score: 1, Scale: 3}, nil
+		return &canonical.Satisfaction{Score: 1, Scale: 3}, nil
 	case 102, 101:
-		return &adapter.Satisfaction{Score: 4, Scale: 5}, nil
+		return &canonical.Satisfaction{Score: 4, Scale: 5}, nil
 	case -101, -102:
-		return &adapter.Satisfaction{Score: 2, Scale: 5}, nil
+		return &canonical.Satisfaction{Score: 2, Scale: 5}, nil
 	}
 	return nil, adapter.Malformed("triggered_event", "unknown rating %d; want 103, 102, 101, 100, -101, -102 or -103", n)
 }

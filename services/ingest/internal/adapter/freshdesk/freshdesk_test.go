@@ -34,16 +34,16 @@ func TestMessageActors(t *testing.T) {
 		name       string
 		give       string
 		wantType   string
-		wantActor  adapter.Actor
+		wantActor  canonical.Actor
 		wantPublic bool
 	}{
-		{"agent reply", ruleBody("reply", "agent", "{reply_sent:sent}", "a@x"), "agent_message", adapter.Actor{ID: "a@x", Kind: "agent"}, true},
-		{"customer reply", ruleBody("reply", "customer", "{reply_sent:sent}", "a@x"), "customer_message", adapter.Actor{ID: "100", Kind: "customer"}, true},
-		{"system reply", ruleBody("reply", "system", "{reply_sent:sent}", "a@x"), "agent_message", adapter.Actor{Kind: "automation"}, true},
-		{"bot reply", ruleBody("reply", "bot", "{reply_sent:sent}", ""), "agent_message", adapter.Actor{Kind: "bot"}, true},
-		{"private note", ruleBody("note", "agent", "{note_type:private}", "a@x"), "agent_message", adapter.Actor{ID: "a@x", Kind: "agent"}, false},
-		{"public note", ruleBody("note", "agent", "{note_type:public}", "a@x"), "agent_message", adapter.Actor{ID: "a@x", Kind: "agent"}, true},
-		{"performer left out", ruleBody("reply", "", "{reply_sent:sent}", "a@x"), "agent_message", adapter.Actor{ID: "a@x", Kind: "agent"}, true},
+		{"agent reply", ruleBody("reply", "agent", "{reply_sent:sent}", "a@x"), "agent_message", canonical.Actor{ID: "a@x", Kind: "agent"}, true},
+		{"customer reply", ruleBody("reply", "customer", "{reply_sent:sent}", "a@x"), "customer_message", canonical.Actor{ID: "100", Kind: "customer"}, true},
+		{"system reply", ruleBody("reply", "system", "{reply_sent:sent}", "a@x"), "agent_message", canonical.Actor{Kind: "automation"}, true},
+		{"bot reply", ruleBody("reply", "bot", "{reply_sent:sent}", ""), "agent_message", canonical.Actor{Kind: "bot"}, true},
+		{"private note", ruleBody("note", "agent", "{note_type:private}", "a@x"), "agent_message", canonical.Actor{ID: "a@x", Kind: "agent"}, false},
+		{"public note", ruleBody("note", "agent", "{note_type:public}", "a@x"), "agent_message", canonical.Actor{ID: "a@x", Kind: "agent"}, true},
+		{"performer left out", ruleBody("reply", "", "{reply_sent:sent}", "a@x"), "agent_message", canonical.Actor{ID: "a@x", Kind: "agent"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,7 +128,7 @@ func TestRatingTable(t *testing.T) {
 			res, err := mapBody(t, ruleBody("rating", "customer", "{customer_feedback:"+tt.give+"}", "a@x"))
 			if tt.wantReject {
 				var ps canonical.Problems
-				if !errors.As(err, &ps) || ps[0].Field != "triggered_event" {
+				if !errors.As(err, &ps) || ps.List[0].Field != "triggered_event" {
 					t.Fatalf("got %v, want a triggered_event problem", err)
 				}
 				return

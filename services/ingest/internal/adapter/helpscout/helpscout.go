@@ -1,7 +1,7 @@
 // Package helpscout maps Help Scout webhooks (payload version 2) to canonical ticket events.
 // The event name comes in the X-HelpScout-Event header; the body is the Mailbox API 2.0
 // conversation object with its threads embedded, or the rating object for
-// satisfaction.ratings. See the README (How each helpdesk maps) for the table and the documentation it follows.
+// satisfaction.ratings. See docs/helpdesks.md (How each helpdesk maps) for the table and the documentation it follows.
 package helpscout
 
 import (
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 )
 
 // Source is the canonical source name and the {source} of the webhook path.
@@ -184,7 +185,7 @@ func mapConversation(event string, c *conversation) (adapter.Result, error) {
 		ev.ID = adapter.EventID(Source, base.TicketID, event, base.AssigneeID, base.TeamID, stamp(at))
 		ev.Type = "ticket_assigned"
 		ev.OccurredAt = at
-		ev.Actor = adapter.Actor{Kind: "system"}
+		ev.Actor = canonical.Actor{Kind: "system"}
 		return adapter.One(ev), nil
 	case "convo.status":
 		at, err := lastChange(c)
@@ -194,7 +195,7 @@ func mapConversation(event string, c *conversation) (adapter.Result, error) {
 		ev := base
 		ev.Type = "status_changed"
 		ev.Status = st
-		ev.Actor = adapter.Actor{Kind: "system"}
+		ev.Actor = canonical.Actor{Kind: "system"}
 		if st == "solved" {
 			if closed, err := parseTime("closedAt", c.ClosedAt, false); err != nil {
 				return adapter.Result{}, err
@@ -202,7 +203,7 @@ func mapConversation(event string, c *conversation) (adapter.Result, error) {
 				at = closed
 			}
 			if by := string(c.ClosedBy); by != "" && by != "0" {
-				ev.Actor = adapter.Actor{ID: by, Kind: "agent"}
+				ev.Actor = canonical.Actor{ID: by, Kind: "agent"}
 				if err := checkActor("closedBy", ev.Actor); err != nil {
 					return adapter.Result{}, err
 				}
@@ -227,7 +228,7 @@ var threadKinds = map[string][]string{
 // mapThread maps the thread the event is about: the newest thread of the event's kind. The API
 // lists threads newest first, but the webhook docs do not promise an order, so the newest is
 // found by createdAt (then id) rather than by position.
-func mapThread(event string, c *conversation, base adapter.Event) (adapter.Result, error) {
+func mapThread(event string, c *conversation, base canonical.Event) (adapter.Result, error) {
 	kinds := threadKinds[event]
 	customerSide := event == "convo.customer.reply.created"
 	best := -1
@@ -295,28 +296,28 @@ func mapThread(event string, c *conversation, base adapter.Event) (adapter.Resul
 // author classifies who wrote an agent-side thread. A thread a workflow sent is automation even
 // though Help Scout attributes it to a user; system_user (AI, shown by the v3 API, normalised
 // to user by v2) is a bot; a thread without an author is Help Scout's own.
-func author(t *thread) adapter.Actor {
+func author(t *thread) canonical.Actor {
 	if t.Source != nil && adapter.Lower(t.Source.Type) == "workflows" {
-		return adapter.Actor{Kind: "automation"}
+		return canonical.Actor{Kind: "automation"}
 	}
 	if t.Action != nil {
 		if a := adapter.Lower(t.Action.Type); a == "automatic-workflow" || a == "manual-workflow" {
-			return adapter.Actor{Kind: "automation"}
+			return canonical.Actor{Kind: "automation"}
 		}
 	}
 	switch creatorType(t) {
 	case "user":
 		if t.CreatedBy.ID != "" {
-			return adapter.Actor{ID: string(t.CreatedBy.ID), Kind: "agent"}
+			return canonical.Actor{ID: string(t.CreatedBy.ID), Kind: "agent"}
 		}
 	case "system_user":
-		return adapter.Actor{ID: string(t.CreatedBy.ID), Kind: "bot"}
+		return canonical.Actor{ID: string(t.CreatedBy.ID), Kind: "bot"}
 	case "customer":
 		// A customer cannot write a reply or note; if Help Scout says so, it was imported or
 		// forwarded on their behalf, which is no agent's response.
-		return adapter.Actor{Kind: "system"}
+		return canonical.Actor{Kind: "system"}
 	}
-	return adapter.Actor{Kind: "automation"}
+	return canonical.Actor{Kind: "automation"}
 }
 
 func creatorType(t *thread) string {
@@ -328,30 +329,30 @@ func creatorType(t *thread) string {
 
 // threadCustomer is the customer who wrote a customer thread: its author, else the customer
 // it belongs to, else the customer who opened the conversation.
-func threadCustomer(t *thread, c *conversation) adapter.Actor {
+func threadCustomer(t *thread, c *conversation) canonical.Actor {
 	switch {
 	case t.CreatedBy != nil && t.CreatedBy.ID != "" && adapter.Lower(t.CreatedBy.Type) == "customer":
-		return adapter.Actor{ID: string(t.CreatedBy.ID), Kind: "customer"}
+		return canonical.Actor{ID: string(t.CreatedBy.ID), Kind: "customer"}
 	case t.Customer != nil && t.Customer.ID != "":
-		return adapter.Actor{ID: string(t.Customer.ID), Kind: "customer"}
+		return canonical.Actor{ID: string(t.Customer.ID), Kind: "customer"}
 	case c.CreatedBy != nil && c.CreatedBy.ID != "" && adapter.Lower(c.CreatedBy.Type) == "customer":
-		return adapter.Actor{ID: string(c.CreatedBy.ID), Kind: "customer"}
+		return canonical.Actor{ID: string(c.CreatedBy.ID), Kind: "customer"}
 	}
-	return adapter.Actor{Kind: "customer"}
+	return canonical.Actor{Kind: "customer"}
 }
 
 // creator is who opened the conversation: a customer, or a user for an outbound one.
-func creator(p *person) adapter.Actor {
+func creator(p *person) canonical.Actor {
 	if p == nil || p.ID == "" {
-		return adapter.Actor{Kind: "system"}
+		return canonical.Actor{Kind: "system"}
 	}
 	switch adapter.Lower(p.Type) {
 	case "customer":
-		return adapter.Actor{ID: string(p.ID), Kind: "customer"}
+		return canonical.Actor{ID: string(p.ID), Kind: "customer"}
 	case "user":
-		return adapter.Actor{ID: string(p.ID), Kind: "agent"}
+		return canonical.Actor{ID: string(p.ID), Kind: "agent"}
 	}
-	return adapter.Actor{Kind: "system"}
+	return canonical.Actor{Kind: "system"}
 }
 
 // ratings maps Help Scout's three-point scale; the docs list "Bad", the product says "Not Good".
@@ -383,12 +384,12 @@ func mapRating(r *rating) (adapter.Result, error) {
 			return adapter.Result{}, err
 		}
 	}
-	ev := adapter.Event{Source: Source, TicketID: string(r.TicketID), Type: "satisfaction_rated", OccurredAt: at}
+	ev := canonical.Event{Source: Source, TicketID: string(r.TicketID), Type: "satisfaction_rated", OccurredAt: at}
 	comment := adapter.Comment(r.Comments)
 	ev.ID = adapter.EventID(Source, "rating", string(r.ID), adapter.Lower(r.Rating), stamp(at))
-	ev.Actor = adapter.Actor{Kind: "system"}
+	ev.Actor = canonical.Actor{Kind: "system"}
 	if r.Customer != nil && r.Customer.ID != "" {
-		ev.Actor = adapter.Actor{ID: string(r.Customer.ID), Kind: "customer"}
+		ev.Actor = canonical.Actor{ID: string(r.Customer.ID), Kind: "customer"}
 	}
 	if err := checkActor("customer.id", ev.Actor); err != nil {
 		return adapter.Result{}, err
@@ -399,24 +400,24 @@ func mapRating(r *rating) (adapter.Result, error) {
 			return adapter.Result{}, err
 		}
 	}
-	ev.Satisfaction = &adapter.Satisfaction{Score: score, Scale: 3, Comment: comment}
+	ev.Satisfaction = &canonical.Satisfaction{Score: score, Scale: 3, Comment: comment}
 	return adapter.One(ev), nil
 }
 
 // ticket builds the fields every event of the conversation shares. The ticket id is the
 // conversation id (the rating's ticketId), not the number shown in the UI.
-func ticket(c *conversation) (adapter.Event, error) {
+func ticket(c *conversation) (canonical.Event, error) {
 	if c.ID == "" {
-		return adapter.Event{}, adapter.Malformed("id", "required")
+		return canonical.Event{}, adapter.Malformed("id", "required")
 	}
-	ev := adapter.Event{Source: Source, TicketID: string(c.ID), TeamID: string(c.MailboxID)}
+	ev := canonical.Event{Source: Source, TicketID: string(c.ID), TeamID: string(c.MailboxID)}
 	// A conversation assigned to a Help Scout team has no one person accountable yet.
 	if a := c.Assignee; a != nil && adapter.Lower(a.Type) != "team" && a.ID != "0" {
 		ev.AssigneeID = string(a.ID)
 	}
 	for _, f := range []struct{ name, id string }{{"id", ev.TicketID}, {"mailboxId", ev.TeamID}, {"assignee.id", ev.AssigneeID}} {
 		if err := adapter.CheckID(f.name, f.id); err != nil {
-			return adapter.Event{}, err
+			return canonical.Event{}, err
 		}
 	}
 	ev.Channel = adapter.Channel(c.Type)
@@ -506,6 +507,6 @@ func contains(list []string, s string) bool {
 }
 
 // checkActor rejects actor ids the canonical form cannot carry.
-func checkActor(field string, a adapter.Actor) error { return adapter.CheckID(field, a.ID) }
+func checkActor(field string, a canonical.Actor) error { return adapter.CheckID(field, a.ID) }
 
 func stamp(t time.Time) string { return t.Format(time.RFC3339Nano) }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/adaptertest"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 )
 
 func TestGolden(t *testing.T) {
@@ -40,7 +41,7 @@ func delivery(event string, body []byte) adapter.Delivery {
 	return adapter.Delivery{Header: h, Body: body, Received: adaptertest.Received}
 }
 
-func mapOne(t *testing.T, event string, body []byte) adapter.Event {
+func mapOne(t *testing.T, event string, body []byte) canonical.Event {
 	t.Helper()
 	return adaptertest.One(t, New(), delivery(event, body))
 }
@@ -56,28 +57,28 @@ func TestActorKinds(t *testing.T) {
 		event      string
 		fixture    string
 		edit       func(th map[string]any)
-		wantActor  adapter.Actor
+		wantActor  canonical.Actor
 		wantPublic bool
 	}{
-		{"agent reply", "convo.agent.reply.created", "convo_agent_reply", func(map[string]any) {}, adapter.Actor{ID: "5001", Kind: "agent"}, true},
-		{"note is private", "convo.note.created", "convo_note_created", func(map[string]any) {}, adapter.Actor{ID: "5001", Kind: "agent"}, false},
+		{"agent reply", "convo.agent.reply.created", "convo_agent_reply", func(map[string]any) {}, canonical.Actor{ID: "5001", Kind: "agent"}, true},
+		{"note is private", "convo.note.created", "convo_note_created", func(map[string]any) {}, canonical.Actor{ID: "5001", Kind: "agent"}, false},
 		{"reply sent by a workflow", "convo.agent.reply.created", "convo_agent_reply", func(th map[string]any) {
 			th["source"] = map[string]any{"type": "workflows", "via": "user"}
-		}, adapter.Actor{Kind: "automation"}, true},
+		}, canonical.Actor{Kind: "automation"}, true},
 		{"reply by an automatic workflow action", "convo.agent.reply.created", "convo_agent_reply", func(th map[string]any) {
 			th["action"] = map[string]any{"type": "automatic-workflow"}
-		}, adapter.Actor{Kind: "automation"}, true},
+		}, canonical.Actor{Kind: "automation"}, true},
 		{"AI system user", "convo.agent.reply.created", "convo_agent_reply", func(th map[string]any) {
 			th["createdBy"] = map[string]any{"id": 31, "type": "system_user"}
-		}, adapter.Actor{ID: "31", Kind: "bot"}, true},
+		}, canonical.Actor{ID: "31", Kind: "bot"}, true},
 		{"reply without author", "convo.agent.reply.created", "convo_agent_reply", func(th map[string]any) {
 			delete(th, "createdBy")
-		}, adapter.Actor{Kind: "automation"}, true},
-		{"chat reply by the agent", "convo.agent.reply.created", "convo_agent_reply_chat", func(map[string]any) {}, adapter.Actor{ID: "5001", Kind: "agent"}, true},
-		{"customer reply", "convo.customer.reply.created", "convo_customer_reply", func(map[string]any) {}, adapter.Actor{ID: "77342001", Kind: "customer"}, true},
+		}, canonical.Actor{Kind: "automation"}, true},
+		{"chat reply by the agent", "convo.agent.reply.created", "convo_agent_reply_chat", func(map[string]any) {}, canonical.Actor{ID: "5001", Kind: "agent"}, true},
+		{"customer reply", "convo.customer.reply.created", "convo_customer_reply", func(map[string]any) {}, canonical.Actor{ID: "77342001", Kind: "customer"}, true},
 		{"customer reply without author falls back to the thread's customer", "convo.customer.reply.created", "convo_customer_reply", func(th map[string]any) {
 			delete(th, "createdBy")
-		}, adapter.Actor{ID: "77342001", Kind: "customer"}, true},
+		}, canonical.Actor{ID: "77342001", Kind: "customer"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,7 +141,7 @@ func TestRatingMapping(t *testing.T) {
 		t.Run(tt.give, func(t *testing.T) {
 			body := fixture(t, "satisfaction_great", func(m map[string]any) { m["rating"] = tt.give })
 			ev := mapOne(t, "satisfaction.ratings", body)
-			want := adapter.Satisfaction{Score: tt.wantScore, Scale: 3, Comment: "Jonas was really helpful"}
+			want := canonical.Satisfaction{Score: tt.wantScore, Scale: 3, Comment: "Jonas was really helpful"}
 			if ev.Type != "satisfaction_rated" || ev.Satisfaction == nil || *ev.Satisfaction != want {
 				t.Errorf("got %s %+v, want %+v", ev.Type, ev.Satisfaction, want)
 			}

@@ -1,5 +1,5 @@
 // Package intercom maps Intercom webhook notifications (notification_event objects of the
-// conversation.* topics) onto canonical ticket events. See the README (How each helpdesk maps) for the rules and the
+// conversation.* topics) onto canonical ticket events. See docs/helpdesks.md (How each helpdesk maps) for the rules and the
 // documentation they follow.
 package intercom
 
@@ -228,8 +228,8 @@ func (m *mapper) skip(reason, detail string) {
 
 // event is an event of this conversation with its assignee, team, priority, channel and tags as
 // the notification shows them; the caller sets the id.
-func (m *mapper) event(typ string, at time.Time, actor adapter.Actor) adapter.Event {
-	ev := adapter.Event{
+func (m *mapper) event(typ string, at time.Time, actor canonical.Actor) canonical.Event {
+	ev := canonical.Event{
 		Source:     Source,
 		TicketID:   m.cid,
 		Type:       typ,
@@ -281,7 +281,7 @@ func (m *mapper) created() error {
 	return nil
 }
 
-func (m *mapper) message(at time.Time, actor adapter.Actor, public bool) adapter.Event {
+func (m *mapper) message(at time.Time, actor canonical.Actor, public bool) canonical.Event {
 	typ := "agent_message"
 	if actor.Kind == "customer" {
 		typ = "customer_message"
@@ -402,9 +402,9 @@ func (m *mapper) rating() error {
 	if customer == "" {
 		return adapter.Malformed("data.item.conversation_rating.contact.id", "required: the rating names the contact who gave it")
 	}
-	ev := m.event("satisfaction_rated", at, adapter.Actor{ID: customer, Kind: "customer"})
+	ev := m.event("satisfaction_rated", at, canonical.Actor{ID: customer, Kind: "customer"})
 	ev.ID = adapter.EventID(Source, m.cid, "rating", strconv.FormatInt(ts, 10), strconv.Itoa(*r.Rating))
-	ev.Satisfaction = &adapter.Satisfaction{Score: *r.Rating, Scale: 5, Comment: adapter.Comment(r.Remark)}
+	ev.Satisfaction = &canonical.Satisfaction{Score: *r.Rating, Scale: 5, Comment: adapter.Comment(r.Remark)}
 	m.res.Events = append(m.res.Events, ev)
 	return nil
 }
@@ -430,14 +430,14 @@ func (m *mapper) priority() error {
 		return err
 	}
 	// The notification does not say who changed the priority.
-	ev := m.event("priority_changed", at, adapter.Actor{Kind: "system"})
+	ev := m.event("priority_changed", at, canonical.Actor{Kind: "system"})
 	ev.ID = adapter.EventID(Source, m.cid, "notification", nid)
 	m.res.Events = append(m.res.Events, ev)
 	return nil
 }
 
 // actorOf classifies a part author. known is false for an author without a type.
-func actorOf(field string, a author) (actor adapter.Actor, known bool, err error) {
+func actorOf(field string, a author) (actor canonical.Actor, known bool, err error) {
 	var kind string
 	switch adapter.Lower(a.Type) {
 	case "admin":
@@ -454,18 +454,18 @@ func actorOf(field string, a author) (actor adapter.Actor, known bool, err error
 		// Workflows and assignment rules act in a team's name.
 		kind = "automation"
 	case "":
-		return adapter.Actor{}, false, nil
+		return canonical.Actor{}, false, nil
 	default:
-		return adapter.Actor{}, false, adapter.Malformed(field+".type", "unknown value %q; want admin, user, lead, contact, bot or team", adapter.Truncate(a.Type, 40))
+		return canonical.Actor{}, false, adapter.Malformed(field+".type", "unknown value %q; want admin, user, lead, contact, bot or team", adapter.Truncate(a.Type, 40))
 	}
 	id := optionalID(a.ID)
 	if id == "" && (kind == "agent" || kind == "customer") {
 		if present(a.ID) {
-			return adapter.Actor{}, false, adapter.Malformed(field+".id", "longer than %d bytes or contains a control character", canonical.MaxIDBytes)
+			return canonical.Actor{}, false, adapter.Malformed(field+".id", "longer than %d bytes or contains a control character", canonical.MaxIDBytes)
 		}
-		return adapter.Actor{}, false, adapter.Malformed(field+".id", "required for a %s author", a.Type)
+		return canonical.Actor{}, false, adapter.Malformed(field+".id", "required for a %s author", a.Type)
 	}
-	return adapter.Actor{ID: id, Kind: kind}, true, nil
+	return canonical.Actor{ID: id, Kind: kind}, true, nil
 }
 
 // Intercom's conversation states. Closed is Intercom's solved; snoozed waits for a time or a
@@ -541,11 +541,11 @@ func prefixed(prefix string, err error) error {
 	if !ok {
 		return err
 	}
-	for i := range ps {
-		if ps[i].Field == "" {
-			ps[i].Field = prefix
+	for i := range ps.List {
+		if ps.List[i].Field == "" {
+			ps.List[i].Field = prefix
 		} else {
-			ps[i].Field = prefix + "." + ps[i].Field
+			ps.List[i].Field = prefix + "." + ps.List[i].Field
 		}
 	}
 	return ps

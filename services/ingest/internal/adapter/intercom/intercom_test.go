@@ -9,6 +9,7 @@ import (
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/adaptertest"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 )
 
 func TestGolden(t *testing.T) {
@@ -94,16 +95,16 @@ func TestActorsAndNotes(t *testing.T) {
 		topic      string
 		give       map[string]any
 		wantType   string
-		wantActor  adapter.Actor
+		wantActor  canonical.Actor
 		wantPublic bool
 	}{
-		{"admin reply", "conversation.admin.replied", map[string]any{}, "agent_message", adapter.Actor{ID: "7", Kind: "agent"}, true},
-		{"admin note", "conversation.admin.noted", map[string]any{"part_type": "note"}, "agent_message", adapter.Actor{ID: "7", Kind: "agent"}, false},
-		{"user reply", "conversation.user.replied", map[string]any{"author": map[string]any{"type": "user", "id": "u1"}}, "customer_message", adapter.Actor{ID: "u1", Kind: "customer"}, true},
-		{"lead reply", "conversation.user.replied", map[string]any{"author": map[string]any{"type": "lead", "id": "l1"}}, "customer_message", adapter.Actor{ID: "l1", Kind: "customer"}, true},
-		{"Fin as bot", "conversation.operator.replied", map[string]any{"author": map[string]any{"type": "bot", "id": "b1", "from_ai_agent": true}}, "agent_message", adapter.Actor{ID: "b1", Kind: "bot"}, true},
-		{"Fin on behalf of an admin", "conversation.admin.replied", map[string]any{"author": map[string]any{"type": "admin", "id": "7", "from_ai_agent": true}}, "agent_message", adapter.Actor{ID: "7", Kind: "bot"}, true},
-		{"team-authored (workflow)", "conversation.admin.replied", map[string]any{"author": map[string]any{"type": "team", "id": "9"}}, "agent_message", adapter.Actor{ID: "9", Kind: "automation"}, true},
+		{"admin reply", "conversation.admin.replied", map[string]any{}, "agent_message", canonical.Actor{ID: "7", Kind: "agent"}, true},
+		{"admin note", "conversation.admin.noted", map[string]any{"part_type": "note"}, "agent_message", canonical.Actor{ID: "7", Kind: "agent"}, false},
+		{"user reply", "conversation.user.replied", map[string]any{"author": map[string]any{"type": "user", "id": "u1"}}, "customer_message", canonical.Actor{ID: "u1", Kind: "customer"}, true},
+		{"lead reply", "conversation.user.replied", map[string]any{"author": map[string]any{"type": "lead", "id": "l1"}}, "customer_message", canonical.Actor{ID: "l1", Kind: "customer"}, true},
+		{"Fin as bot", "conversation.operator.replied", map[string]any{"author": map[string]any{"type": "bot", "id": "b1", "from_ai_agent": true}}, "agent_message", canonical.Actor{ID: "b1", Kind: "bot"}, true},
+		{"Fin on behalf of an admin", "conversation.admin.replied", map[string]any{"author": map[string]any{"type": "admin", "id": "7", "from_ai_agent": true}}, "agent_message", canonical.Actor{ID: "7", Kind: "bot"}, true},
+		{"team-authored (workflow)", "conversation.admin.replied", map[string]any{"author": map[string]any{"type": "team", "id": "9"}}, "agent_message", canonical.Actor{ID: "9", Kind: "automation"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,7 +1,7 @@
 // Package zammad maps Zammad trigger webhooks onto canonical ticket events. It reads both the
 // default payload ({"ticket": {...}, "article": {...}}, a snapshot that does not say what
 // changed) and the Ticketpulse custom payload (deploy/webhooks/zammad-custom-payload.json), whose
-// "event" field names what the trigger saw. See the README (How each helpdesk maps) for the rules and their sources.
+// "event" field names what the trigger saw. See docs/helpdesks.md (How each helpdesk maps) for the rules and their sources.
 package zammad
 
 import (
@@ -121,7 +121,7 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 			return adapter.Result{}, adapter.Malformed("event", "unknown value %q; want one of %s", adapter.Truncate(event, 40), strings.Join(customEvents, ", "))
 		}
 	}
-	var msg *adapter.Event
+	var msg *canonical.Event
 	var articleID string
 	if p.Article != nil && present(p.Article.ID) {
 		m, err := t.message(p.Article)
@@ -263,8 +263,8 @@ func priorityOf(name string) string {
 
 // event is an event of this ticket with the snapshot's assignee, team and priority; the caller
 // sets its id.
-func (s *snapshot) event(typ string, at time.Time, actor adapter.Actor, channel string) adapter.Event {
-	return adapter.Event{
+func (s *snapshot) event(typ string, at time.Time, actor canonical.Actor, channel string) canonical.Event {
+	return canonical.Event{
 		Source:     Source,
 		TicketID:   s.id,
 		Type:       typ,
@@ -278,26 +278,26 @@ func (s *snapshot) event(typ string, at time.Time, actor adapter.Actor, channel 
 }
 
 // userActor classifies a Zammad user id: the system user, the ticket's customer, or an agent.
-func (s *snapshot) userActor(id string) adapter.Actor {
+func (s *snapshot) userActor(id string) canonical.Actor {
 	switch {
 	case id == "" || id == systemUserID:
-		return adapter.Actor{Kind: "system"}
+		return canonical.Actor{Kind: "system"}
 	case id == s.customer:
-		return adapter.Actor{ID: id, Kind: "customer"}
+		return canonical.Actor{ID: id, Kind: "customer"}
 	}
-	return adapter.Actor{ID: id, Kind: "agent"}
+	return canonical.Actor{ID: id, Kind: "agent"}
 }
 
-func (s *snapshot) created() adapter.Event {
-	var actor adapter.Actor
+func (s *snapshot) created() canonical.Event {
+	var actor canonical.Actor
 	switch s.createSender {
 	case "customer":
 		actor = s.userActor(s.customer)
 		if actor.Kind != "customer" {
-			actor = adapter.Actor{Kind: "system"}
+			actor = canonical.Actor{Kind: "system"}
 		}
 	case "system":
-		actor = adapter.Actor{Kind: "system"}
+		actor = canonical.Actor{Kind: "system"}
 	default:
 		actor = s.userActor(s.createdBy)
 	}
@@ -307,9 +307,9 @@ func (s *snapshot) created() adapter.Event {
 	return ev
 }
 
-func (s *snapshot) stateChanged() (adapter.Event, bool) {
+func (s *snapshot) stateChanged() (canonical.Event, bool) {
 	if s.status == "" {
-		return adapter.Event{}, false
+		return canonical.Event{}, false
 	}
 	ev := s.event("status_changed", s.updatedAt, s.userActor(s.updatedBy), "")
 	ev.ID = adapter.EventID(Source, s.id, "state", s.stateWord, stamp(s.updatedAt))
@@ -317,15 +317,15 @@ func (s *snapshot) stateChanged() (adapter.Event, bool) {
 	return ev, true
 }
 
-func (s *snapshot) ownerChanged() adapter.Event {
+func (s *snapshot) ownerChanged() canonical.Event {
 	ev := s.event("ticket_assigned", s.updatedAt, s.userActor(s.updatedBy), "")
 	ev.ID = adapter.EventID(Source, s.id, "owner", s.assignee, stamp(s.updatedAt))
 	return ev
 }
 
-func (s *snapshot) priorityChanged() (adapter.Event, bool) {
+func (s *snapshot) priorityChanged() (canonical.Event, bool) {
 	if s.priority == "" {
-		return adapter.Event{}, false
+		return canonical.Event{}, false
 	}
 	ev := s.event("priority_changed", s.updatedAt, s.userActor(s.updatedBy), "")
 	ev.ID = adapter.EventID(Source, s.id, "priority", s.priority, stamp(s.updatedAt))
@@ -335,18 +335,18 @@ func (s *snapshot) priorityChanged() (adapter.Event, bool) {
 // message maps an article by its sender: Customer articles are customer messages, Agent
 // articles agent messages (internal ones are private notes), System articles (trigger
 // auto-replies and notifications) agent messages by the system, which never count as responses.
-func (s *snapshot) message(a *article) (adapter.Event, error) {
+func (s *snapshot) message(a *article) (canonical.Event, error) {
 	id, err := requiredID("article.id", a.ID)
 	if err != nil {
-		return adapter.Event{}, err
+		return canonical.Event{}, err
 	}
 	at, err := requiredTime("article.created_at", a.CreatedAt)
 	if err != nil {
-		return adapter.Event{}, err
+		return canonical.Event{}, err
 	}
 	createdBy := optionalID(a.CreatedByID)
 	var typ string
-	var actor adapter.Actor
+	var actor canonical.Actor
 	switch sender := adapter.Lower(a.Sender.name()); sender {
 	case "customer":
 		typ = "customer_message"
@@ -360,9 +360,9 @@ func (s *snapshot) message(a *article) (adapter.Event, error) {
 			who = s.customer
 		}
 		if who == "" || who == systemUserID {
-			return adapter.Event{}, adapter.Malformed("article.created_by_id", "required: a customer article names its author")
+			return canonical.Event{}, adapter.Malformed("article.created_by_id", "required: a customer article names its author")
 		}
-		actor = adapter.Actor{ID: who, Kind: "customer"}
+		actor = canonical.Actor{ID: who, Kind: "customer"}
 	case "agent":
 		typ = "agent_message"
 		actor = s.userActor(createdBy)
@@ -373,9 +373,9 @@ func (s *snapshot) message(a *article) (adapter.Event, error) {
 		}
 	case "system":
 		typ = "agent_message"
-		actor = adapter.Actor{Kind: "system"}
+		actor = canonical.Actor{Kind: "system"}
 	default:
-		return adapter.Event{}, adapter.Malformed("article.sender", "unknown value %q; want Customer, Agent or System", adapter.Truncate(a.Sender.name(), 40))
+		return canonical.Event{}, adapter.Malformed("article.sender", "unknown value %q; want Customer, Agent or System", adapter.Truncate(a.Sender.name(), 40))
 	}
 	ev := s.event(typ, at, actor, adapter.OptionalText(adapter.Lower(a.Type.name()), canonical.MaxChannelBytes))
 	ev.ID = adapter.EventID(Source, s.id, "article", id)

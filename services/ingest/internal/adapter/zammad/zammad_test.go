@@ -8,6 +8,7 @@ import (
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/adaptertest"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 )
 
 func TestGolden(t *testing.T) {
@@ -85,18 +86,18 @@ func TestArticleMapping(t *testing.T) {
 		name       string
 		give       map[string]any
 		wantType   string
-		wantActor  adapter.Actor
+		wantActor  canonical.Actor
 		wantPublic bool
 	}{
-		{"customer email", map[string]any{"sender": "Customer", "created_by_id": 8}, "customer_message", adapter.Actor{ID: "8", Kind: "customer"}, true},
-		{"phone call typed in by the agent", map[string]any{"sender": "Customer", "type": "phone", "created_by_id": 5, "origin_by_id": 8}, "customer_message", adapter.Actor{ID: "8", Kind: "customer"}, true},
-		{"agent reply", map[string]any{}, "agent_message", adapter.Actor{ID: "5", Kind: "agent"}, true},
-		{"internal note", map[string]any{"type": "note", "internal": true}, "agent_message", adapter.Actor{ID: "5", Kind: "agent"}, false},
-		{"public note", map[string]any{"type": "note", "internal": false}, "agent_message", adapter.Actor{ID: "5", Kind: "agent"}, true},
-		{"internal as string (older Zammad)", map[string]any{"internal": "true"}, "agent_message", adapter.Actor{ID: "5", Kind: "agent"}, false},
-		{"trigger auto-reply", map[string]any{"sender": "System", "created_by_id": 1}, "agent_message", adapter.Actor{Kind: "system"}, true},
-		{"agent article by the system user (scheduler)", map[string]any{"created_by_id": 1}, "agent_message", adapter.Actor{Kind: "system"}, true},
-		{"sender in lower case", map[string]any{"sender": "agent"}, "agent_message", adapter.Actor{ID: "5", Kind: "agent"}, true},
+		{"customer email", map[string]any{"sender": "Customer", "created_by_id": 8}, "customer_message", canonical.Actor{ID: "8", Kind: "customer"}, true},
+		{"phone call typed in by the agent", map[string]any{"sender": "Customer", "type": "phone", "created_by_id": 5, "origin_by_id": 8}, "customer_message", canonical.Actor{ID: "8", Kind: "customer"}, true},
+		{"agent reply", map[string]any{}, "agent_message", canonical.Actor{ID: "5", Kind: "agent"}, true},
+		{"internal note", map[string]any{"type": "note", "internal": true}, "agent_message", canonical.Actor{ID: "5", Kind: "agent"}, false},
+		{"public note", map[string]any{"type": "note", "internal": false}, "agent_message", canonical.Actor{ID: "5", Kind: "agent"}, true},
+		{"internal as string (older Zammad)", map[string]any{"internal": "true"}, "agent_message", canonical.Actor{ID: "5", Kind: "agent"}, false},
+		{"trigger auto-reply", map[string]any{"sender": "System", "created_by_id": 1}, "agent_message", canonical.Actor{Kind: "system"}, true},
+		{"agent article by the system user (scheduler)", map[string]any{"created_by_id": 1}, "agent_message", canonical.Actor{Kind: "system"}, true},
+		{"sender in lower case", map[string]any{"sender": "agent"}, "agent_message", canonical.Actor{ID: "5", Kind: "agent"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -98,7 +98,7 @@ func mapEvent(body []byte) (adapter.Result, error) {
 			return adapter.Result{}, prefixed(err, "event")
 		}
 	}
-	ev := adapter.Event{
+	ev := canonical.Event{
 		ID:         eventID,
 		Source:     Source,
 		TicketID:   ids.ticket,
@@ -206,23 +206,23 @@ func detailIDs(p eventPayload) (ticketIDs, error) {
 
 // detailActor is who made a change: the system user is an automation, the requester is the
 // customer, anyone else is an agent; no actor at all is the system.
-func detailActor(ids ticketIDs) adapter.Actor {
+func detailActor(ids ticketIDs) canonical.Actor {
 	switch {
 	case ids.actor == "":
-		return adapter.Actor{Kind: "system"}
+		return canonical.Actor{Kind: "system"}
 	case ids.actor == systemUserID:
-		return adapter.Actor{ID: ids.actor, Kind: "automation"}
+		return canonical.Actor{ID: ids.actor, Kind: "automation"}
 	case ids.actor == ids.requester:
-		return adapter.Actor{ID: ids.actor, Kind: "customer"}
+		return canonical.Actor{ID: ids.actor, Kind: "customer"}
 	}
-	return adapter.Actor{ID: ids.actor, Kind: "agent"}
+	return canonical.Actor{ID: ids.actor, Kind: "agent"}
 }
 
 // creator is who opened the ticket: the requester submitting it is the customer; an agent
 // submitting it for someone else opened it outbound (DESIGN.md §5: no first-response sample).
-func creator(ids ticketIDs, channel string) adapter.Actor {
+func creator(ids ticketIDs, channel string) canonical.Actor {
 	if isRuleChannel(channel) {
-		return adapter.Actor{Kind: "automation"}
+		return canonical.Actor{Kind: "automation"}
 	}
 	submitter := ids.submitter
 	if submitter == "" {
@@ -230,13 +230,13 @@ func creator(ids ticketIDs, channel string) adapter.Actor {
 	}
 	switch {
 	case submitter == systemUserID:
-		return adapter.Actor{ID: submitter, Kind: "automation"}
+		return canonical.Actor{ID: submitter, Kind: "automation"}
 	case submitter != "" && submitter != ids.requester:
-		return adapter.Actor{ID: submitter, Kind: "agent"}
+		return canonical.Actor{ID: submitter, Kind: "agent"}
 	case ids.requester != "":
-		return adapter.Actor{ID: ids.requester, Kind: "customer"}
+		return canonical.Actor{ID: ids.requester, Kind: "customer"}
 	}
-	return adapter.Actor{Kind: "system"}
+	return canonical.Actor{Kind: "system"}
 }
 
 // isRuleChannel reports the via channels of business rules (Zendesk's via type "rule"; the
@@ -251,7 +251,7 @@ func isRuleChannel(channel string) bool {
 
 // commentEvent fills ev from a comment_added event: the system user's comments are automation,
 // staff comments agent messages (private ones are notes), the rest customer messages.
-func commentEvent(ev *adapter.Event, change eventChange) error {
+func commentEvent(ev *canonical.Event, change eventChange) error {
 	c := change.Comment
 	if c == nil {
 		return adapter.Malformed("event.comment", "required for ticket.comment_added")
@@ -274,13 +274,13 @@ func commentEvent(ev *adapter.Event, change eventChange) error {
 	ev.Public = adapter.Bool(*c.IsPublic)
 	switch {
 	case author == systemUserID:
-		ev.Type, ev.Actor = "agent_message", adapter.Actor{ID: author, Kind: "automation"}
+		ev.Type, ev.Actor = "agent_message", canonical.Actor{ID: author, Kind: "automation"}
 	case author == "":
 		return adapter.Malformed("event.comment.author.id", "required")
 	case c.Author.IsStaff:
-		ev.Type, ev.Actor = "agent_message", adapter.Actor{ID: author, Kind: "agent"}
+		ev.Type, ev.Actor = "agent_message", canonical.Actor{ID: author, Kind: "agent"}
 	default:
-		ev.Type, ev.Actor = "customer_message", adapter.Actor{ID: author, Kind: "customer"}
+		ev.Type, ev.Actor = "customer_message", canonical.Actor{ID: author, Kind: "customer"}
 	}
 	return nil
 }
@@ -300,8 +300,8 @@ func prefixed(err error, prefix string) error {
 	if !errors.As(err, &probs) {
 		return err
 	}
-	for i := range probs {
-		probs[i].Field = strings.TrimSuffix(prefix+"."+probs[i].Field, ".")
+	for i := range probs.List {
+		probs.List[i].Field = strings.TrimSuffix(prefix+"."+probs.List[i].Field, ".")
 	}
 	return probs
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 )
 
 // triggerBody is deploy/webhooks/zendesk-trigger-body.json once Zendesk has filled in its
@@ -97,7 +98,7 @@ func mapTrigger(body []byte) (adapter.Result, error) {
 	if err != nil {
 		return adapter.Result{}, err
 	}
-	ev := adapter.Event{
+	ev := canonical.Event{
 		Source:     Source,
 		TicketID:   ids.ticket,
 		OccurredAt: updated,
@@ -148,16 +149,16 @@ func mapTrigger(body []byte) (adapter.Result, error) {
 
 // updater is the actor of a ticket change: {{current_user}} is the user who updated the ticket
 // ("End-user", "Agent", "Admin" or a custom agent role); the system user is an automation.
-func updater(user, role, requester string) adapter.Actor {
+func updater(user, role, requester string) canonical.Actor {
 	switch {
 	case user == "":
-		return adapter.Actor{Kind: "system"}
+		return canonical.Actor{Kind: "system"}
 	case user == systemUserID:
-		return adapter.Actor{ID: user, Kind: "automation"}
+		return canonical.Actor{ID: user, Kind: "automation"}
 	case user == requester || isEndUser(role):
-		return adapter.Actor{ID: user, Kind: "customer"}
+		return canonical.Actor{ID: user, Kind: "customer"}
 	}
-	return adapter.Actor{ID: user, Kind: "agent"}
+	return canonical.Actor{ID: user, Kind: "agent"}
 }
 
 func isEndUser(role string) bool {
@@ -170,15 +171,15 @@ func isEndUser(role string) bool {
 
 // triggerCreator is who opened the ticket: an agent creating it for a requester opened it
 // outbound; a business rule is an automation.
-func triggerCreator(user, role, requester, channel string) adapter.Actor {
+func triggerCreator(user, role, requester, channel string) canonical.Actor {
 	if isRuleChannel(channel) {
-		return adapter.Actor{Kind: "automation"}
+		return canonical.Actor{Kind: "automation"}
 	}
 	if user == "" || user == requester {
 		if requester == "" {
-			return adapter.Actor{Kind: "system"}
+			return canonical.Actor{Kind: "system"}
 		}
-		return adapter.Actor{ID: requester, Kind: "customer"}
+		return canonical.Actor{ID: requester, Kind: "customer"}
 	}
 	return updater(user, role, requester)
 }
@@ -186,7 +187,7 @@ func triggerCreator(user, role, requester, channel string) adapter.Actor {
 // triggerComment maps the latest comment: its author decides the kind (the system user is an
 // automation, the requester a customer); {{current_user.role}} tells agents from other end
 // users when the author is the user who updated the ticket.
-func triggerComment(ev *adapter.Event, b triggerBody, user, requester string) error {
+func triggerComment(ev *canonical.Event, b triggerBody, user, requester string) error {
 	id, err := adapter.RawID(b.Comment.ID, "comment.id")
 	if err != nil {
 		return err
@@ -210,18 +211,18 @@ func triggerComment(ev *adapter.Event, b triggerBody, user, requester string) er
 	case author == "":
 		return adapter.Malformed("comment.author_id", "required")
 	case author == systemUserID || user == systemUserID:
-		ev.Type, ev.Actor = "agent_message", adapter.Actor{ID: author, Kind: "automation"}
+		ev.Type, ev.Actor = "agent_message", canonical.Actor{ID: author, Kind: "automation"}
 	case author == requester || author == user && isEndUser(b.CurrentUser.Role):
-		ev.Type, ev.Actor = "customer_message", adapter.Actor{ID: author, Kind: "customer"}
+		ev.Type, ev.Actor = "customer_message", canonical.Actor{ID: author, Kind: "customer"}
 	default:
-		ev.Type, ev.Actor = "agent_message", adapter.Actor{ID: author, Kind: "agent"}
+		ev.Type, ev.Actor = "agent_message", canonical.Actor{ID: author, Kind: "agent"}
 	}
 	return nil
 }
 
 // triggerRating maps {{satisfaction.current_rating}}, which renders the rating's text ("Good,
 // I'm satisfied" / "Bad, I'm unsatisfied"), or the survey state when there is no rating.
-func triggerRating(ev adapter.Event, b triggerBody, ids ticketIDs, stamp string) (adapter.Result, error) {
+func triggerRating(ev canonical.Event, b triggerBody, ids ticketIDs, stamp string) (adapter.Result, error) {
 	rating := adapter.Lower(b.Satisfaction.CurrentRating)
 	var score int
 	switch {
@@ -239,8 +240,8 @@ func triggerRating(ev adapter.Event, b triggerBody, ids ticketIDs, stamp string)
 	}
 	ev.ID = adapter.EventID(Source, tpRating, ids.ticket, rating, stamp)
 	ev.Type = "satisfaction_rated"
-	ev.Actor = adapter.Actor{ID: ids.requester, Kind: "customer"}
-	ev.Satisfaction = &adapter.Satisfaction{Score: score, Scale: 2, Comment: adapter.Comment(b.Satisfaction.CurrentComment)}
+	ev.Actor = canonical.Actor{ID: ids.requester, Kind: "customer"}
+	ev.Satisfaction = &canonical.Satisfaction{Score: score, Scale: 2, Comment: adapter.Comment(b.Satisfaction.CurrentComment)}
 	return adapter.One(ev), nil
 }
 

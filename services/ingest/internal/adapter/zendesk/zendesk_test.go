@@ -17,7 +17,7 @@ func TestGolden(t *testing.T) {
 }
 
 // mapOne maps a body and returns its single event, failing otherwise.
-func mapOne(t *testing.T, body string) adapter.Event {
+func mapOne(t *testing.T, body string) canonical.Event {
 	t.Helper()
 	return adaptertest.One(t, New(), adapter.Delivery{Body: []byte(body), Received: adaptertest.Received})
 }
@@ -146,7 +146,7 @@ func TestRatings(t *testing.T) {
 				return
 			}
 			s := res.Events[0].Satisfaction
-			if s == nil || s.Score != tt.wantScore || s.Scale != 2 || s.Comment != "ok" || res.Events[0].Actor != (adapter.Actor{ID: "100", Kind: "customer"}) {
+			if s == nil || s.Score != tt.wantScore || s.Scale != 2 || s.Comment != "ok" || res.Events[0].Actor != (canonical.Actor{ID: "100", Kind: "customer"}) {
 				t.Errorf("got %+v actor %+v, want score %d on scale 2 by customer 100", s, res.Events[0].Actor, tt.wantScore)
 			}
 		})

@@ -1,0 +1,251 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+)
+
+// binDir holds the service binaries TestMain built.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	defer testenv.Shutdown()
+	dir, err := os.MkdirTemp("", "ticketpulse-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := buildServices(dir, "ingest", "kpi"); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	binDir = dir
+	return m.Run()
+}
+
+// buildServices builds services/<name>/cmd/<name> of this repository into dir. go test runs in
+// the package's directory, e2e/ at the repository root, and go.work there picks the local modules.
+func buildServices(dir string, names ...string) error {
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	for _, n := range names {
+		args = append(args, "../services/"+n+"/cmd/"+n)
+	}
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("build %s: %w\n%s", strings.Join(names, ", "), err, out)
+	}
+	return nil
+}
+
+// stack is one test's servers: an embedded NATS server and the shared redis-server, emptied.
+type stack struct {
+	natsURL  string
+	rdb      *redis.Client
+	redisURL string
+}
+
+func newStack(t *testing.T) stack {
+	t.Helper()
+	rdb := testenv.Redis(t)
+	_, url := testenv.NATS(t)
+	return stack{natsURL: url, rdb: rdb, redisURL: "redis://" + rdb.Options().Addr + "/0"}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	port, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// startService runs a built service binary with the given TICKETPULSE_* settings on top of the
+// test's environment, waits until its /readyz on httpAddr answers 200, and on cleanup stops it
+// with SIGTERM and checks that it stops cleanly within 15 s.
+func startService(t *testing.T, name, httpAddr string, env ...string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, name))
+	cmd.Env = append(os.Environ(), "TICKETPULSE_HTTP_ADDR="+httpAddr, "TICKETPULSE_LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdout = os.Stdout
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			t.Errorf("stop %s: %v", name, err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s stopped with error: %v", name, err)
+			}
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Errorf("%s did not stop within 15s", name)
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("%s stopped at start: %v", name, err)
+		default:
+		}
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready: %v", name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startIngest runs the ingest binary against the stack's NATS and returns its HTTP address.
+func startIngest(t *testing.T, s stack, env ...string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	startService(t, "ingest", addr, append([]string{"TICKETPULSE_NATS_URL=" + s.natsURL}, env...)...)
+	return addr
+}
+
+// startKPI runs the kpi binary against the stack and returns a client of its KpiService. The
+// settings are kpi's defaults but for quicker snapshots and rollups, so a test sees them soon.
+func startKPI(t *testing.T, s stack) tpv1.KpiServiceClient {
+	t.Helper()
+	grpcAddr := freeAddr(t)
+	startService(t, "kpi", freeAddr(t),
+		"TICKETPULSE_NATS_URL="+s.natsURL,
+		"TICKETPULSE_REDIS_URL="+s.redisURL,
+		"TICKETPULSE_GRPC_ADDR="+grpcAddr,
+		"TICKETPULSE_BATCH_MAX=200",
+		"TICKETPULSE_BATCH_LINGER=1ms",
+		"TICKETPULSE_WORKERS=2",
+		"TICKETPULSE_ACK_WAIT=2s",
+		"TICKETPULSE_SUSPECT_AFTER=5",
+		"TICKETPULSE_SNAPSHOT_INTERVAL=100ms",
+		"TICKETPULSE_ROLLUP_INTERVAL=1s",
+		"TICKETPULSE_STREAM_REPLICAS=1",
+	)
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return tpv1.NewKpiServiceClient(conn)
+}
+
+// jsonEvents is one ticket's life in canonical JSON: created by a customer, assigned to ana,
+// answered after 10 minutes, solved after 2 hours, rated 5.
+func jsonEvents(ticket string, start time.Time) []map[string]any {
+	at := func(m int) string { return start.Add(time.Duration(m) * time.Minute).Format(time.RFC3339) }
+	return []map[string]any{
+		{"id": ticket + "-c", "ticket_id": ticket, "type": "ticket_created", "occurred_at": at(0),
+			"actor": map[string]any{"id": "cust", "kind": "customer"}, "team_id": "billing", "priority": "high"},
+		{"id": ticket + "-a", "ticket_id": ticket, "type": "ticket_assigned", "occurred_at": at(1),
+			"actor": map[string]any{"id": "lead", "kind": "agent"}, "assignee_id": "ana", "team_id": "billing"},
+		{"id": ticket + "-r", "ticket_id": ticket, "type": "agent_message", "occurred_at": at(10),
+			"actor": map[string]any{"id": "ana", "kind": "agent"}, "public": true},
+		{"id": ticket + "-s", "ticket_id": ticket, "type": "status_changed", "occurred_at": at(120),
+			"actor": map[string]any{"id": "ana", "kind": "agent"}, "status": "solved"},
+		{"id": ticket + "-q", "ticket_id": ticket, "type": "satisfaction_rated", "occurred_at": at(130),
+			"actor": map[string]any{"id": "cust", "kind": "customer"}, "satisfaction": map[string]any{"score": 5}},
+	}
+}
+
+// post sends canonical events to ingest's events API and expects them all accepted.
+func post(t *testing.T, addr, tenant string, events []map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(events)
+	resp, err := http.Post("http://"+addr+"/v1/tenants/"+tenant+"/events", "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("POST: %d %s", resp.StatusCode, b)
+	}
+}
+
+func window(from, to time.Time) *tpv1.Window {
+	return &tpv1.Window{Kind: &tpv1.Window_Range{Range: &tpv1.TimeRange{From: timestamppb.New(from), To: timestamppb.New(to)}}}
+}
+
+// waitKpis polls until cond holds for ana's KPIs over the window, or fails after 15 s.
+func waitKpis(t *testing.T, c tpv1.KpiServiceClient, tenant string, w *tpv1.Window, cond func(*tpv1.Kpis) bool) *tpv1.Kpis {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := c.GetAgentKpis(context.Background(), &tpv1.GetAgentKpisRequest{Tenant: tenant, AgentId: "ana", Window: w})
+		if err == nil && cond(resp.GetAgent().GetKpis()) {
+			return resp.GetAgent().GetKpis()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("KPIs never reached the expected state: last %v, err %v", resp.GetAgent().GetKpis(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkFigures checks ana's KPIs after the given number of jsonEvents tickets.
+func checkFigures(t *testing.T, k *tpv1.Kpis, tickets int64) {
+	t.Helper()
+	checks := []struct {
+		name      string
+		got, want float64
+	}{
+		{"first_response.count", float64(k.GetFirstResponse().GetCount()), float64(tickets)},
+		{"first_response.mean_seconds", k.GetFirstResponse().GetMeanSeconds(), 600},
+		{"resolution.count", float64(k.GetResolution().GetCount()), float64(tickets)},
+		{"resolution.mean_seconds", k.GetResolution().GetMeanSeconds(), 7200},
+		{"assigned", float64(k.GetAssigned()), float64(tickets)},
+		{"resolution_rate", k.GetResolutionRate(), 1},
+		{"csat_count", float64(k.GetCsatCount()), float64(tickets)},
+		{"csat_mean", k.GetCsatMean(), 5},
+		{"sla_first_response_met", float64(k.GetSlaFirstResponseMet()), float64(tickets)},
+		{"one_touch_rate", k.GetOneTouchRate(), 1},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if p50 := k.GetFirstResponse().GetP50Seconds(); p50 < 594 || p50 > 606 {
+		t.Errorf("first_response.p50 = %v, want 600 within 1%%", p50)
+	}
+}

@@ -1,0 +1,194 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalationstore"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/judge"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/ticketlog"
+	"github.com/ticketpulse/ticketpulse/services/platform/timers"
+)
+
+// reconciler is the judge: it applies a tenant's rules to a ticket's events or to a KPI snapshot
+// and reconciles each rule's escalation with the verdict in the store's compare-and-set (raised,
+// updated or resolved), and raises the escalations nobody acknowledged. Each escalation as a
+// verdict left it goes to the batch, which publishes its changes.
+type reconciler struct {
+	rdb      redis.UniversalClient
+	store    *escalationstore.Store
+	tickets  *ticketlog.Log
+	rules    *atomic.Pointer[rulesfile.Config]
+	now      func() time.Time
+	parallel int
+}
+
+func (r *reconciler) tenant(id string) *rulesfile.Tenant {
+	if cfg := r.rules.Load(); cfg != nil {
+		if t, ok := cfg.Tenant(id); ok {
+			return t
+		}
+	}
+	return nil
+}
+
+// ticketRules are the rules judged per ticket: the SLA clocks and the ticket quality rules.
+func ticketRules(t *rulesfile.Tenant) []string {
+	names := []string{rulesfile.RuleFirstResponse, rulesfile.RuleNextResponse, rulesfile.RuleResolution}
+	for _, q := range t.Quality {
+		if q.Kind == rulesfile.KindBadRating || q.Kind == rulesfile.KindReopens {
+			names = append(names, q.Name)
+		}
+	}
+	return names
+}
+
+// judgeTickets judges the tickets at this instant: one round trip (after the writes before queues, if
+// any) loads every ticket's events and which of its rules ever escalated, then each ticket is
+// judged and reconciled in parallel. It returns one error per ticket.
+func (r *reconciler) judgeTickets(ctx context.Context, ks []ticketlog.Ticket, before func(redis.Pipeliner) error, b *batch) []error {
+	errs := make([]error, len(ks))
+	pipe := r.rdb.Pipeline()
+	if before != nil {
+		if err := before(pipe); err != nil {
+			return fill(errs, err)
+		}
+	}
+	evCmds := make([]*redis.MapStringStringCmd, len(ks))
+	known := make([]map[string]*redis.IntCmd, len(ks))
+	for i, k := range ks {
+		evCmds[i] = ticketlog.Load(ctx, pipe, k)
+		t := r.tenant(k.Tenant)
+		if t == nil {
+			continue
+		}
+		subj := escalationstore.Subject{Kind: escalationstore.Ticket, ID: k.ID}
+		known[i] = map[string]*redis.IntCmd{}
+		for _, rule := range ticketRules(t) {
+			known[i][rule] = r.store.KnownCmd(ctx, pipe, k.Tenant, rule, subj)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fill(errs, fmt.Errorf("store and load ticket events: %w", err))
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, r.parallel)
+	for i, k := range ks {
+		had := map[string]bool{}
+		for rule, c := range known[i] {
+			had[rule] = c.Val() > 0
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = r.judgeTicket(ctx, k, evCmds[i].Val(), had, b)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// fill sets every entry to err, keeping the ones already set.
+func fill(errs []error, err error) []error {
+	for i := range errs {
+		errs[i] = errors.Join(errs[i], err)
+	}
+	return errs
+}
+
+func (r *reconciler) judgeTicket(ctx context.Context, k ticketlog.Ticket, stored map[string]string, had map[string]bool, b *batch) error {
+	t := r.tenant(k.Tenant)
+	if t == nil || len(stored) == 0 {
+		return nil
+	}
+	evs := r.tickets.Events(k, stored)
+	now := r.now()
+	j := judge.Ticket(k.ID, evs, t, now)
+	subj := escalationstore.Subject{Kind: escalationstore.Ticket, ID: k.ID}
+	if !j.Wake.IsZero() {
+		b.wake(timers.Timer{ID: ticketTimer(k.Tenant, k.ID), Due: j.Wake})
+	}
+	var errs []error
+	for _, c := range j.Conditions {
+		// Most tickets never escalate: an inactive condition with nothing to resolve costs nothing.
+		if !c.Active && !had[c.Rule] {
+			continue
+		}
+		pol, _ := t.EscalationPolicy(c.Escalation)
+		rec, err := r.store.Reconcile(ctx, escalationstore.Verdict{
+			Tenant: k.Tenant, Rule: c.Rule, Subject: subj, Active: c.Active, Severity: c.Severity,
+			Summary: c.Summary, Facts: c.Facts, Labels: c.Labels, Policy: pol,
+			Version: int64(len(stored)), At: now, EventsKey: ticketlog.Key(k),
+		})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		b.settle(ctx, k.Tenant, rec)
+	}
+	return errors.Join(errs...)
+}
+
+// raise raises an escalation nobody acknowledged to its policy's next level, when it is due.
+func (r *reconciler) raise(ctx context.Context, tenant, id string, b *batch) error {
+	policyOf := func(name string) *rulesfile.EscalationPolicy {
+		if t := r.tenant(tenant); t != nil {
+			pol, _ := t.EscalationPolicy(name)
+			return pol
+		}
+		return nil
+	}
+	rec, err := r.store.Raise(ctx, tenant, id, policyOf, r.now())
+	if err != nil {
+		return err
+	}
+	b.settle(ctx, tenant, rec)
+	return nil
+}
+
+// snapshot judges an agent or team on its latest KPI snapshot with every KPI rule of its tenant.
+func (r *reconciler) snapshot(ctx context.Context, snap *tpv1.KpiSnapshot, b *batch) error {
+	t := r.tenant(snap.GetTenant())
+	if t == nil {
+		return nil
+	}
+	kind := escalationstore.Agent
+	if snap.GetScope() == "team" {
+		kind = escalationstore.Team
+	}
+	subj := escalationstore.Subject{Kind: kind, ID: snap.GetId()}
+	now := r.now()
+	var errs []error
+	for _, q := range t.Quality {
+		if q.Kind != rulesfile.KindKPI && q.Kind != rulesfile.KindKPIBaseline {
+			continue
+		}
+		v := judge.KPI(q, snap)
+		if !v.Judged {
+			// Too few tickets to say: an open escalation stays as it is until the figures speak.
+			continue
+		}
+		pol, _ := t.EscalationPolicy(q.Escalation)
+		rec, err := r.store.Reconcile(ctx, escalationstore.Verdict{
+			Tenant: snap.GetTenant(), Rule: q.Name, Subject: subj, Active: v.Breached, Severity: q.Severity,
+			Summary: v.Summary, Facts: v.Facts, Labels: map[string]string{kind: snap.GetId()}, Policy: pol,
+			Version: snap.GetComputedAt().AsTime().UnixMilli(), At: now,
+		})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		b.settle(ctx, snap.GetTenant(), rec)
+	}
+	return errors.Join(errs...)
+}

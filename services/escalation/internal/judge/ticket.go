@@ -1,0 +1,394 @@
+// Package judge judges against a tenant's rules: a ticket on its events (the SLA clocks of the
+// policy that matches it: first response, next response, resolution; and the ticket quality
+// rules: bad rating, reopens), and an agent or team on its KPI snapshot (the kpi and kpi_baseline
+// rules). A judgement is a pure function of its arguments and the instant: events arrive out of
+// order and twice, and replicas judge the same ticket at different moments, so nothing here
+// depends on what was judged before.
+package judge
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/slaclock"
+	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
+)
+
+// Event is the part of a ticket event the rules read.
+type Event struct {
+	ID        string
+	Type      tpv1.EventType
+	At        time.Time
+	ActorKind tpv1.ActorKind
+	Public    bool
+	Assignee  string
+	Team      string
+	Priority  tpv1.Priority
+	Status    tpv1.TicketStatus
+	Score     int32
+	Comment   string
+	Channel   string
+	Tags      []string
+}
+
+// EventOf is the part of the ticket event ev, stored under id, that the rules read.
+func EventOf(id string, ev *tpv1.TicketEvent) Event {
+	return Event{
+		ID: id, Type: ev.GetType(), At: ev.GetOccurredAt().AsTime(), ActorKind: ev.GetActor().GetKind(),
+		Public: ev.GetPublic(), Assignee: ev.GetAssigneeId(), Team: ev.GetTeamId(), Priority: ev.GetPriority(),
+		Status: ev.GetStatus(), Score: ev.GetSatisfaction().GetScore(), Comment: ev.GetSatisfaction().GetComment(),
+		Channel: ev.GetChannel(), Tags: ev.GetTags(),
+	}
+}
+
+// Condition is one rule's verdict on the ticket. Active conditions should have an open
+// escalation; inactive ones resolve the escalation they had.
+type Condition struct {
+	Rule     string
+	Active   bool
+	Severity tpv1.Severity
+	// Escalation names the escalation policy.
+	Escalation string
+	Summary    string
+	Facts      []Fact
+	// Labels name the ticket's team, agent, priority and policy, for routing.
+	Labels map[string]string
+}
+
+// Judgement is the verdict on a ticket at one instant.
+type Judgement struct {
+	Conditions []Condition
+	// Wake is the next instant at which a condition changes by the passing of time alone (an SLA
+	// clock reaching "at risk" or its breach); zero when none will.
+	Wake time.Time
+}
+
+// ticket is the ticket as its events describe it, replayed in order.
+type ticket struct {
+	id       string
+	attrs    rulesfile.Ticket
+	assignee string
+	status   tpv1.TicketStatus
+	reopens  int
+	rating   *Event
+	outbound bool
+}
+
+// Ticket replays events (any order, duplicates by id ignored) and judges the ticket at now.
+func Ticket(ticketID string, events []Event, t *rulesfile.Tenant, now time.Time) Judgement {
+	evs := ordered(events)
+	tk := describe(ticketID, evs)
+	labels := map[string]string{"ticket": ticketID}
+	if tk.attrs.Team != "" {
+		labels["team"] = tk.attrs.Team
+	}
+	if tk.assignee != "" {
+		labels["agent"] = tk.assignee
+	}
+	if tk.attrs.Priority != tpv1.Priority_PRIORITY_UNSPECIFIED {
+		labels["priority"] = PriorityWord(tk.attrs.Priority)
+	}
+
+	var j Judgement
+	if p := t.Policy(tk.attrs); p != nil {
+		pl := clone(labels)
+		pl["policy"] = p.Name
+		j = judgeSLA(tk, evs, p, now, pl)
+	} else {
+		// No policy (any more): SLA escalations the ticket had are resolved.
+		for _, rule := range []string{rulesfile.RuleFirstResponse, rulesfile.RuleNextResponse, rulesfile.RuleResolution} {
+			j.Conditions = append(j.Conditions, Condition{Rule: rule, Labels: labels})
+		}
+	}
+	for _, q := range t.Quality {
+		switch q.Kind {
+		case rulesfile.KindBadRating:
+			j.Conditions = append(j.Conditions, badRating(tk, q, labels))
+		case rulesfile.KindReopens:
+			j.Conditions = append(j.Conditions, reopened(tk, q, labels))
+		}
+	}
+	return j
+}
+
+// ordered sorts by occurrence, then id, dropping repeated ids: the order a helpdesk sent them in
+// means nothing.
+func ordered(events []Event) []Event {
+	evs := slices.Clone(events)
+	slices.SortFunc(evs, func(a, b Event) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return slices.CompactFunc(evs, func(a, b Event) bool { return a.ID == b.ID })
+}
+
+func describe(id string, evs []Event) ticket {
+	tk := ticket{id: id, status: tpv1.TicketStatus_TICKET_STATUS_UNSPECIFIED}
+	for i := range evs {
+		e := &evs[i]
+		if e.Team != "" {
+			tk.attrs.Team = e.Team
+		}
+		if e.Assignee != "" {
+			tk.assignee = e.Assignee
+		}
+		if e.Priority != tpv1.Priority_PRIORITY_UNSPECIFIED {
+			tk.attrs.Priority = e.Priority
+		}
+		if e.Channel != "" {
+			tk.attrs.Channel = e.Channel
+		}
+		if len(e.Tags) > 0 {
+			tk.attrs.Tags = e.Tags
+		}
+		switch e.Type {
+		case tpv1.EventType_EVENT_TYPE_TICKET_CREATED:
+			tk.outbound = e.ActorKind == tpv1.ActorKind_ACTOR_KIND_AGENT
+			tk.status = statusOr(e.Status, tpv1.TicketStatus_TICKET_STATUS_NEW)
+		case tpv1.EventType_EVENT_TYPE_STATUS_CHANGED:
+			if solved(tk.status) && e.Status != tpv1.TicketStatus_TICKET_STATUS_UNSPECIFIED && !solved(e.Status) {
+				tk.reopens++
+			}
+			tk.status = statusOr(e.Status, tk.status)
+		case tpv1.EventType_EVENT_TYPE_SATISFACTION_RATED:
+			// A re-rating replaces the earlier one.
+			tk.rating = e
+		}
+	}
+	return tk
+}
+
+func statusOr(s, def tpv1.TicketStatus) tpv1.TicketStatus {
+	if s == tpv1.TicketStatus_TICKET_STATUS_UNSPECIFIED {
+		return def
+	}
+	return s
+}
+
+func solved(s tpv1.TicketStatus) bool {
+	return s == tpv1.TicketStatus_TICKET_STATUS_SOLVED || s == tpv1.TicketStatus_TICKET_STATUS_CLOSED
+}
+
+// clocks are the ticket's three SLA clocks after its events, with whether each still counts.
+type clocks struct {
+	first, next, resolution slaclock.Clock
+	started                 bool
+	// firstDone: the first response was sent, or the ticket needs none (outbound, solved unanswered).
+	firstDone bool
+	// nextWaiting: a customer message waits for an agent's reply after the first response.
+	nextWaiting bool
+	// nextSince is when the waiting customer message came.
+	nextSince time.Time
+	resolved  bool
+	// paused: the ticket is in a status that stops the clocks.
+	paused bool
+}
+
+// replay runs the clocks through the events. The first response counts from the ticket's
+// creation (or its first customer message when the creation event is missing); the next response
+// from the first customer message that has no reply yet; the resolution from the creation until
+// solved, going on from where it stopped when the ticket is reopened. After each event every
+// clock is set running or stopped by what the ticket now waits for, so no sequence of events can
+// leave a clock in a state the flags do not explain.
+func replay(tk ticket, evs []Event, p *rulesfile.Policy) clocks {
+	var c clocks
+	for _, e := range evs {
+		switch e.Type {
+		case tpv1.EventType_EVENT_TYPE_TICKET_CREATED:
+			c.paused = p.Pauses(e.Status)
+			c.start(tk, e.At)
+		case tpv1.EventType_EVENT_TYPE_CUSTOMER_MESSAGE:
+			c.start(tk, e.At)
+			if c.firstDone && !c.nextWaiting && !c.resolved {
+				c.nextWaiting, c.nextSince = true, e.At
+				c.next = slaclock.Clock{}.Start(e.At)
+			}
+		case tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE:
+			if e.Public && e.ActorKind == tpv1.ActorKind_ACTOR_KIND_AGENT && c.started {
+				c.firstDone, c.nextWaiting = true, false
+			}
+		case tpv1.EventType_EVENT_TYPE_STATUS_CHANGED:
+			switch {
+			case e.Status == tpv1.TicketStatus_TICKET_STATUS_UNSPECIFIED:
+			case solved(e.Status):
+				// Solved without a reply needs none, and nobody waits on a solved ticket.
+				c.resolved, c.firstDone, c.nextWaiting = true, true, false
+			default:
+				c.resolved = false
+				c.paused = p.Pauses(e.Status)
+			}
+		}
+		c.sync(p.Calendar, e.At)
+	}
+	return c
+}
+
+func (c *clocks) start(tk ticket, at time.Time) {
+	if c.started {
+		return
+	}
+	c.started = true
+	if tk.outbound {
+		c.firstDone = true
+	} else {
+		c.first = c.first.Start(at)
+	}
+	c.resolution = c.resolution.Start(at)
+}
+
+// sync sets each clock running or stopped at t by what the ticket waits for.
+func (c *clocks) sync(cal *calendar.Calendar, t time.Time) {
+	for _, k := range []struct {
+		clock *slaclock.Clock
+		want  bool
+	}{
+		{&c.first, !c.firstDone},
+		{&c.next, c.nextWaiting},
+		{&c.resolution, !c.resolved},
+	} {
+		if k.want && !c.paused {
+			*k.clock = k.clock.Resume(t)
+		} else {
+			*k.clock = k.clock.Pause(cal, t)
+		}
+	}
+}
+
+// judgeSLA turns each clock into a condition and finds when the next one changes.
+func judgeSLA(tk ticket, evs []Event, p *rulesfile.Policy, now time.Time, labels map[string]string) Judgement {
+	var j Judgement
+	targets, ok := p.TargetsFor(tk.attrs.Priority)
+	c := replay(tk, evs, p)
+	for _, clk := range []struct {
+		rule    string
+		what    string
+		target  time.Duration
+		clock   slaclock.Clock
+		waiting bool
+	}{
+		{rulesfile.RuleFirstResponse, "first response", targets.FirstResponse, c.first, c.started && !c.firstDone},
+		{rulesfile.RuleNextResponse, "next response", targets.NextResponse, c.next, c.nextWaiting},
+		{rulesfile.RuleResolution, "resolution", targets.Resolution, c.resolution, c.started && !c.resolved},
+	} {
+		cond := Condition{Rule: clk.rule, Escalation: p.Escalation, Labels: labels}
+		if !ok || clk.target <= 0 || !clk.waiting {
+			j.Conditions = append(j.Conditions, cond)
+			continue
+		}
+		elapsed := clk.clock.Elapsed(p.Calendar, now)
+		shares := []float64{1}
+		if p.AtRisk > 0 {
+			shares = append(shares, p.AtRisk)
+		}
+		for _, share := range shares {
+			if at, ok := clk.clock.Due(p.Calendar, clk.target, share); ok && at.After(now) && (j.Wake.IsZero() || at.Before(j.Wake)) {
+				j.Wake = at
+			}
+		}
+		breached := elapsed >= clk.target
+		atRisk := p.AtRisk > 0 && elapsed >= time.Duration(float64(clk.target)*p.AtRisk)
+		if breached || atRisk {
+			cond.Active = true
+			cond.Severity = tpv1.Severity_SEVERITY_WARNING
+			state := "at risk"
+			if breached {
+				cond.Severity, state = tpv1.Severity_SEVERITY_CRITICAL, "breached"
+			}
+			cond.Summary = fmt.Sprintf("ticket %s: %s SLA %s, %s of %s used%s", tk.id, clk.what, state,
+				round(elapsed), round(clk.target), hoursNote(p.Calendar, p.CalendarName))
+			cond.Facts = []Fact{
+				{Name: "policy", Value: p.Name},
+				{Name: "target", Value: round(clk.target).String()},
+				{Name: "elapsed", Value: round(elapsed).String()},
+				{Name: "state", Value: state},
+			}
+			if p.Calendar != nil {
+				cond.Facts = append(cond.Facts, Fact{Name: "calendar", Value: p.CalendarName})
+			}
+			if at, ok := clk.clock.Due(p.Calendar, clk.target, 1); ok {
+				cond.Facts = append(cond.Facts, Fact{Name: "deadline", Value: at.UTC().Format(time.RFC3339)})
+			}
+			if clk.rule == rulesfile.RuleNextResponse {
+				cond.Facts = append(cond.Facts, Fact{Name: "waiting_since", Value: c.nextSince.UTC().Format(time.RFC3339)})
+			}
+			if c.paused {
+				cond.Facts = append(cond.Facts, Fact{Name: "paused", Value: "true"})
+			}
+		}
+		j.Conditions = append(j.Conditions, cond)
+	}
+	return j
+}
+
+func hoursNote(cal *calendar.Calendar, name string) string {
+	if cal == nil {
+		return ""
+	}
+	return " (business hours: " + name + ")"
+}
+
+func round(d time.Duration) time.Duration { return d.Round(time.Second) }
+
+func badRating(tk ticket, q *rulesfile.QualityRule, labels map[string]string) Condition {
+	c := Condition{Rule: q.Name, Escalation: q.Escalation, Labels: labels}
+	if !q.Match.Matches(tk.attrs) || tk.rating == nil || tk.rating.Score < 1 || tk.rating.Score > q.MaxScore {
+		return c
+	}
+	r := tk.rating
+	c.Active, c.Severity = true, q.Severity
+	c.Summary = fmt.Sprintf("ticket %s: customer rated %d of 5", tk.id, r.Score)
+	if r.Comment != "" {
+		c.Summary += ": " + strconv.Quote(truncate(r.Comment, 200))
+	}
+	c.Facts = []Fact{
+		{Name: "rating", Value: strconv.Itoa(int(r.Score))},
+		{Name: "max_score", Value: strconv.Itoa(int(q.MaxScore))},
+		{Name: "rated_at", Value: r.At.UTC().Format(time.RFC3339)},
+	}
+	if r.Comment != "" {
+		c.Facts = append(c.Facts, Fact{Name: "comment", Value: r.Comment})
+	}
+	return c
+}
+
+func reopened(tk ticket, q *rulesfile.QualityRule, labels map[string]string) Condition {
+	c := Condition{Rule: q.Name, Escalation: q.Escalation, Labels: labels}
+	if !q.Match.Matches(tk.attrs) || tk.reopens < q.MinReopens {
+		return c
+	}
+	c.Active, c.Severity = true, q.Severity
+	c.Summary = fmt.Sprintf("ticket %s: reopened %d times", tk.id, tk.reopens)
+	c.Facts = []Fact{
+		{Name: "reopens", Value: strconv.Itoa(tk.reopens)},
+		{Name: "min_reopens", Value: strconv.Itoa(q.MinReopens)},
+	}
+	return c
+}
+
+func truncate(s string, n int) string {
+	if len([]rune(s)) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
+}
+
+func clone(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// PriorityWord is the lower-case word of a priority ("urgent"), as labels and the rules file use.
+func PriorityWord(p tpv1.Priority) string {
+	return strings.ToLower(strings.TrimPrefix(p.String(), "PRIORITY_"))
+}

@@ -1,0 +1,142 @@
+package rulesfile
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/yamlconf"
+
+	// Calendars must not depend on the host's zoneinfo: a rules file valid on a laptop would
+	// otherwise be refused in a container image without one.
+	_ "time/tzdata"
+)
+
+// Problem is one reason the rules file was refused: "<file>:<line>: <path>: <reason>".
+type Problem = yamlconf.Problem
+
+// Problems is every reason the rules file was refused, in line order; the error of Load and
+// Parse when the file is readable but wrong.
+type Problems = yamlconf.Problems
+
+// Load reads and validates the rules file at path. A file that is readable but wrong yields
+// Problems, all of them at once.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read rules file: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse validates a rules file's content; file names it in problems and becomes Config.File.
+func Parse(file string, data []byte) (*Config, error) {
+	l := &loader{Loader: yamlconf.Loader{File: file}}
+	cfg := l.load(data)
+	if err := l.Err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// The file is walked as a yaml.Node tree (see package yamlconf) so that one pass reports every
+// problem with its line. A value with a problem is left at its zero value and walking goes on;
+// the half-built Config is thrown away when there was any problem.
+type loader struct {
+	yamlconf.Loader
+}
+
+// namePattern is the shape of every name the file defines (calendars, policies, rules): the
+// tenant-id shape, so names are safe in subjects, keys and URLs as they are.
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+const nameRule = "must match [a-z0-9][a-z0-9_-]{0,62}"
+
+// tenantRefs is what a tenant's policies and rules may refer to. Names are recorded even when
+// their definition has problems, so a reference to a broken calendar is not also "unknown".
+type tenantRefs struct {
+	calendarNames   []string
+	calendars       map[string]*calendar.Calendar
+	escalationNames []string
+}
+
+func (l *loader) load(data []byte) *Config {
+	root := l.Decode(data, "a mapping with a tenants: key", "the rules file")
+	if root == nil {
+		return nil
+	}
+	top, _ := l.Fields(root, "", "tenants")
+	cfg := &Config{File: l.File, Tenants: map[string]*Tenant{}}
+	p, ok := top["tenants"]
+	if !ok {
+		l.Addf(root, "missing tenants: (the tenants and their rules)")
+		return cfg
+	}
+	// No tenant is fine: the service then runs without rules.
+	entries, _ := l.Pairs(p.Val, "tenants")
+	for _, e := range entries {
+		id := e.Key.Value
+		valid := idtoken.ValidTenant(id)
+		if !valid {
+			l.Addf(e.Key, "tenants: tenant id %q %s", id, idtoken.TenantRule)
+		}
+		// An invalid tenant's rules are still checked, so one run shows every problem.
+		t := l.tenant(id, e.Val, yamlconf.Join("tenants", id))
+		if valid {
+			cfg.Tenants[id] = t
+		}
+	}
+	return cfg
+}
+
+func (l *loader) tenant(id string, n *yaml.Node, path string) *Tenant {
+	t := &Tenant{ID: id, Escalations: map[string]*EscalationPolicy{}}
+	f, _ := l.Fields(n, path, "calendars", "escalation_policies", "sla_policies", "quality_rules")
+	refs := &tenantRefs{calendars: map[string]*calendar.Calendar{}}
+	// Definitions first, whatever their order in the file, so references can be checked.
+	if p, ok := f["calendars"]; ok {
+		l.calendars(p.Val, path+".calendars", refs)
+	}
+	if p, ok := f["escalation_policies"]; ok {
+		l.escalationPolicies(p.Val, path+".escalation_policies", t, refs)
+	}
+	if p, ok := f["sla_policies"]; ok {
+		t.Policies = l.slaPolicies(p.Val, path+".sla_policies", refs)
+	}
+	if p, ok := f["quality_rules"]; ok {
+		t.Quality = l.qualityRules(p.Val, path+".quality_rules", refs)
+	}
+	return t
+}
+
+// definedName checks the name of a definition written as a mapping key.
+func (l *loader) definedName(key *yaml.Node, path string) bool {
+	if !namePattern.MatchString(key.Value) {
+		l.Addf(key, "%s: name %q %s", path, key.Value, nameRule)
+		return false
+	}
+	return true
+}
+
+// ref reads a reference to one of the tenant's definitions of a kind (what).
+func (l *loader) ref(n *yaml.Node, path, what string, names []string) (string, bool) {
+	name, ok := l.Str(n, path)
+	if !ok {
+		return "", false
+	}
+	switch {
+	case slices.Contains(names, name):
+		return name, true
+	case len(names) == 0:
+		l.Addf(n, "%s: unknown %s %q (the tenant defines none)", path, what, name)
+	default:
+		l.Addf(n, "%s: unknown %s %q (want one of %s)", path, what, name, strings.Join(names, ", "))
+	}
+	return "", false
+}

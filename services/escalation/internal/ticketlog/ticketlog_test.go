@@ -1,0 +1,81 @@
+package ticketlog
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Shutdown()
+	os.Exit(code)
+}
+
+func event(id, ticket string, typ tpv1.EventType) *tpv1.TicketEvent {
+	return &tpv1.TicketEvent{Id: id, Tenant: "acme", TicketId: ticket, Type: typ, Source: "zendesk",
+		OccurredAt: timestamppb.New(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)), ReceivedAt: timestamppb.Now()}
+}
+
+// A ticket's events are kept once each, under the ticket's key, for the retention; what the
+// rules do not read is not kept, and an entry that does not decode is skipped.
+func TestAppendAndLoad(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	l := New(time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	order, byTicket := Group([]*tpv1.TicketEvent{
+		event("e1", "T-1", tpv1.EventType_EVENT_TYPE_TICKET_CREATED),
+		event("e2", "T-2", tpv1.EventType_EVENT_TYPE_TICKET_CREATED),
+		event("e3", "T-1", tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE),
+	})
+	if len(order) != 2 || order[0] != (Ticket{"acme", "T-1"}) || order[1] != (Ticket{"acme", "T-2"}) || len(byTicket[order[0]]) != 2 {
+		t.Fatalf("grouped %v %v", order, byTicket)
+	}
+	tk := order[0]
+	if k := Key(tk); k != "tp:{acme:t:T-1}:esc:ev" {
+		t.Errorf("key %q", k)
+	}
+	for range 2 { // a redelivered batch
+		pipe := rdb.Pipeline()
+		if err := l.Append(ctx, pipe, tk, byTicket[tk]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ttl := rdb.TTL(ctx, Key(tk)).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Errorf("ttl %s, want the retention", ttl)
+	}
+	rdb.HSet(ctx, Key(tk), "bad", "\xff\xff")
+	pipe := rdb.Pipeline()
+	cmd := Load(ctx, pipe, tk)
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(cmd.Val()); n != 3 {
+		t.Fatalf("%d entries stored, want 2 events and the bad one", n)
+	}
+	evs := l.Events(tk, cmd.Val())
+	if len(evs) != 2 {
+		t.Fatalf("events %+v, want e1 and e3", evs)
+	}
+	for _, ev := range evs {
+		if ev.ID != "e1" && ev.ID != "e3" || !ev.At.Equal(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)) {
+			t.Errorf("event %+v", ev)
+		}
+	}
+	stored := &tpv1.TicketEvent{}
+	if err := proto.Unmarshal([]byte(cmd.Val()["e1"]), stored); err != nil || stored.GetSource() != "" || stored.GetReceivedAt() != nil || stored.GetId() != "" {
+		t.Errorf("stored event %v %v: source, received_at and id are not kept", stored, err)
+	}
+}

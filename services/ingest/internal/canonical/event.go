@@ -1,0 +1,95 @@
+package canonical
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+)
+
+// Event is one ticket event in the canonical form (DESIGN.md §2): what the adapters build and
+// what the JSON body of POST /v1/tenants/{tenant}/events decodes into. Enum fields hold the
+// canonical words: Type "ticket_created", "ticket_assigned", "agent_message",
+// "customer_message", "status_changed", "priority_changed", "satisfaction_rated"; Priority
+// "low", "normal", "high", "urgent"; Status "new", "open", "pending", "on_hold", "solved",
+// "closed". The tenant is not a field: it comes from the request path.
+type Event struct {
+	ID           string        `json:"id"`
+	Source       string        `json:"source"`
+	TicketID     string        `json:"ticket_id"`
+	Type         string        `json:"type"`
+	OccurredAt   time.Time     `json:"occurred_at"`
+	Actor        Actor         `json:"actor"`
+	AssigneeID   string        `json:"assignee_id,omitempty"`
+	TeamID       string        `json:"team_id,omitempty"`
+	Priority     string        `json:"priority,omitempty"`
+	Status       string        `json:"status,omitempty"`
+	Public       *bool         `json:"public,omitempty"`
+	Satisfaction *Satisfaction `json:"satisfaction,omitempty"`
+	Channel      string        `json:"channel,omitempty"`
+	Tags         []string      `json:"tags,omitempty"`
+}
+
+// Actor is who caused an event; Kind is "agent", "customer", "bot", "automation" or "system".
+// ID is required for agents and customers.
+type Actor struct {
+	ID   string `json:"id,omitempty"`
+	Kind string `json:"kind"`
+}
+
+// Satisfaction is a rating already normalised to 1..5 (two-point good/bad is 5/1, three-point is
+// 5/3/1); Scale is the source's own scale (2, 3 or 5), 0 for the default of 5.
+type Satisfaction struct {
+	Score   int    `json:"score"`
+	Scale   int    `json:"scale,omitempty"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// Proto converts events that Decode or Validate accepted into TicketEvent messages of tenant,
+// received at received.
+func Proto(events []Event, tenant string, received time.Time) []*ticketpulsev1.TicketEvent {
+	at := timestamppb.New(received)
+	out := make([]*ticketpulsev1.TicketEvent, len(events))
+	for i := range events {
+		out[i] = events[i].proto(tenant, at)
+	}
+	return out
+}
+
+func (e *Event) proto(tenant string, received *timestamppb.Timestamp) *ticketpulsev1.TicketEvent {
+	ev := &ticketpulsev1.TicketEvent{
+		Id:         e.ID,
+		Tenant:     tenant,
+		Source:     e.Source,
+		TicketId:   e.TicketID,
+		Type:       typeByWord[e.Type],
+		OccurredAt: timestamppb.New(e.OccurredAt),
+		Actor:      &ticketpulsev1.Actor{Id: e.Actor.ID, Kind: actorByWord[e.Actor.Kind]},
+		AssigneeId: e.AssigneeID,
+		TeamId:     e.TeamID,
+		Priority:   priorityByWord[e.Priority],
+		Status:     statusByWord[e.Status],
+		Channel:    e.Channel,
+		ReceivedAt: received,
+	}
+	if e.Public != nil {
+		b := *e.Public
+		ev.Public = &b
+	} else if ev.Type == ticketpulsev1.EventType_EVENT_TYPE_CUSTOMER_MESSAGE {
+		// A customer's message is public unless the source says otherwise.
+		b := true
+		ev.Public = &b
+	}
+	if s := e.Satisfaction; s != nil {
+		scale := s.Scale
+		if scale == 0 {
+			scale = 5
+		}
+		ev.Satisfaction = &ticketpulsev1.Satisfaction{Score: int32(s.Score), Scale: int32(scale), Comment: s.Comment}
+	}
+	if len(e.Tags) > 0 {
+		ev.Tags = e.Tags
+	}
+	return ev
+}

@@ -1,0 +1,131 @@
+// Package service is the common body of every Ticketpulse service: its shared settings, main's
+// work (flags over the environment, the logger, SIGINT/SIGTERM, the exit code), the connections
+// to NATS and optionally Redis, the HTTP server (/healthz, /readyz, /metrics and the service's
+// own routes), the optional gRPC server (health, reflection, tracing), the service's workers run
+// beside them, and a graceful stop.
+package service
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
+)
+
+// Spec describes a service: its name, what it uses and where it listens by default.
+type Spec struct {
+	// Name is the service name in logs, traces, metrics and the NATS connection.
+	Name string
+	// Summary heads -h.
+	Summary string
+	// HTTPAddr is the default HTTP address; HTTPServes names what it serves, for -h (the health
+	// endpoints and /metrics when empty).
+	HTTPAddr, HTTPServes string
+	// GRPCAddr is the default gRPC address, empty for a service without gRPC; GRPCServes names
+	// what it serves, for -h.
+	GRPCAddr, GRPCServes string
+	// Redis is whether the service keeps state in Redis.
+	Redis bool
+}
+
+// Common are the settings every service has.
+type Common struct {
+	NATSURL      string
+	RedisURL     string // empty unless Spec.Redis
+	LogLevel     string
+	LogFormat    string
+	OTLPEndpoint string
+	GRPCAddr     string // empty unless Spec.GRPCAddr
+	HTTPAddr     string
+}
+
+// Defaults are the common settings a service starts from before the environment and flags.
+func Defaults(spec Spec) Common {
+	c := Common{NATSURL: "nats://127.0.0.1:4222", LogLevel: "info", LogFormat: "text", HTTPAddr: spec.HTTPAddr, GRPCAddr: spec.GRPCAddr}
+	if spec.Redis {
+		c.RedisURL = "redis://127.0.0.1:6379/0"
+	}
+	return c
+}
+
+// Register declares the common settings spec's service has.
+func (c *Common) Register(s *envflag.Set, spec Spec) {
+	d := Defaults(spec)
+	s.String(&c.NATSURL, "nats-url", d.NATSURL, "NATS server URL (JetStream must be enabled).")
+	if spec.Redis {
+		s.String(&c.RedisURL, "redis-url", d.RedisURL, "Redis URL, e.g. redis://user:pass@127.0.0.1:6379/0.")
+	}
+	s.String(&c.LogLevel, "log-level", d.LogLevel, "Log level: debug, info, warn or error.")
+	s.String(&c.LogFormat, "log-format", d.LogFormat, "Log format: text or json.")
+	s.String(&c.OTLPEndpoint, "otlp-endpoint", d.OTLPEndpoint, "OTLP/gRPC trace collector host:port; empty keeps traces in-process (context still propagates).")
+	if spec.GRPCAddr != "" {
+		s.String(&c.GRPCAddr, "grpc-addr", d.GRPCAddr, "Address the gRPC server ("+spec.GRPCServes+") listens on; use 0.0.0.0:"+port(spec.GRPCAddr)+" inside a container.")
+	}
+	serves := spec.HTTPServes
+	if serves == "" {
+		serves = "/healthz, /readyz, /metrics"
+	}
+	s.String(&c.HTTPAddr, "http-addr", d.HTTPAddr, "Address the HTTP server ("+serves+") listens on; use 0.0.0.0:"+port(spec.HTTPAddr)+" inside a container.")
+}
+
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+// Shared returns the common settings; a service's Config embeds Common and so has it.
+func (c *Common) Shared() *Common { return c }
+
+// Config is a service's configuration as Main sees it.
+type Config interface {
+	// Register declares every setting, the common ones included.
+	Register(*envflag.Set)
+	// Validate reports the settings that cannot work, each naming its flag.
+	Validate() error
+	Shared() *Common
+}
+
+// Main fills cfg from the environment and args (flags win), then runs run until it returns or
+// SIGINT/SIGTERM cancels its context. It returns the process exit code: 0 on success and after
+// -h, 2 for bad settings, 1 when run failed.
+func Main[C any, P interface {
+	*C
+	Config
+}](spec Spec, args []string, stderr io.Writer, cfg P, run func(context.Context, C, *slog.Logger) error) int {
+	s := envflag.New(spec.Name, spec.Summary, os.LookupEnv)
+	s.SetOutput(stderr)
+	cfg.Register(s)
+	err := s.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err == nil {
+		err = cfg.Validate()
+	}
+	var log *slog.Logger
+	if err == nil {
+		log, err = telemetry.NewLogger(stderr, cfg.Shared().LogLevel, cfg.Shared().LogFormat)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", spec.Name, err)
+		return 2
+	}
+	log = log.With("service", spec.Name)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *cfg, log); err != nil {
+		log.Error("stopped with error", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}

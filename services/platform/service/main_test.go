@@ -1,0 +1,88 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
+)
+
+type mainConfig struct {
+	Common
+	Workers int
+}
+
+func (c *mainConfig) Register(s *envflag.Set) {
+	c.Common.Register(s, testSpec)
+	s.Int(&c.Workers, "workers", 2, "Workers.")
+}
+
+func (c mainConfig) Validate() error {
+	var v envflag.Checks
+	v.AtLeastN("workers", c.Workers, 1)
+	return v.Err()
+}
+
+func TestMainExitCodes(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name       string
+		args       []string
+		runErr     error
+		wantCode   int
+		wantRun    bool
+		wantStderr string
+	}{
+		{name: "runs and stops", wantCode: 0, wantRun: true},
+		{name: "help", args: []string{"-h"}, wantCode: 0, wantStderr: "TICKETPULSE_GRPC_ADDR"},
+		{name: "unknown flag", args: []string{"-nope"}, wantCode: 2, wantStderr: "-nope"},
+		{name: "invalid setting", args: []string{"-workers", "0"}, wantCode: 2, wantStderr: "test: -workers 0: must be at least 1"},
+		{name: "bad log level", args: []string{"-log-level", "loud"}, wantCode: 2, wantStderr: `log level "loud"`},
+		{name: "run fails", runErr: boom, wantCode: 1, wantRun: true, wantStderr: "boom"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr strings.Builder
+			var cfg mainConfig
+			ran := false
+			code := Main(testSpec, tt.args, &stderr, &cfg, func(ctx context.Context, got mainConfig, log *slog.Logger) error {
+				ran = true
+				if got.HTTPAddr != testSpec.HTTPAddr || got.Workers != 2 {
+					t.Errorf("run got %+v, want the defaults", got)
+				}
+				return tt.runErr
+			})
+			if code != tt.wantCode || ran != tt.wantRun || !strings.Contains(stderr.String(), tt.wantStderr) {
+				t.Errorf("Main = %d (ran %v), stderr %q; want %d (ran %v) with %q", code, ran, stderr.String(), tt.wantCode, tt.wantRun, tt.wantStderr)
+			}
+		})
+	}
+}
+
+// A service without Redis or gRPC registers neither setting and listens only for HTTP.
+func TestRegisterFollowsSpec(t *testing.T) {
+	spec := Spec{Name: "plain", HTTPAddr: "127.0.0.1:8080", HTTPServes: "events API"}
+	var c Common
+	s := envflag.New("plain", "test", func(string) (string, bool) { return "", false })
+	var help strings.Builder
+	s.SetOutput(&help)
+	c.Register(s, spec)
+	if err := s.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if c != Defaults(spec) {
+		t.Errorf("registered defaults %+v, want %+v", c, Defaults(spec))
+	}
+	s.PrintUsage(&help)
+	for _, absent := range []string{"-redis-url", "-grpc-addr"} {
+		if strings.Contains(help.String(), absent) {
+			t.Errorf("-h of a service without it lists %s", absent)
+		}
+	}
+	if !strings.Contains(help.String(), "(events API) listens on; use 0.0.0.0:8080 inside a container") {
+		t.Errorf("-h does not say what the HTTP server serves:\n%s", help.String())
+	}
+}

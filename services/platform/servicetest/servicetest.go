@@ -1,0 +1,124 @@
+// Package servicetest runs a whole service in-process for a test, against real NATS and Redis
+// servers (package testenv starts them): it waits until the service serves and, when the test
+// ends, stops it and checks that it stopped cleanly.
+package servicetest
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/service"
+)
+
+// StartTimeout bounds how long a service may take to serve; StopTimeout how long it may take to
+// stop once cancelled.
+const (
+	StartTimeout = 15 * time.Second
+	StopTimeout  = 15 * time.Second
+)
+
+// Settings are the common settings of a service using the NATS server at natsURL and the Redis at
+// redisURL (empty for a service without Redis), listening on free loopback ports.
+func Settings(natsURL, redisURL string) service.Common {
+	return service.Common{NATSURL: natsURL, RedisURL: redisURL, LogLevel: "info", LogFormat: "text",
+		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}
+}
+
+// Running is a service a test started.
+type Running struct {
+	// Addrs are where the service listens.
+	service.Addrs
+
+	t      testing.TB
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+	stop   sync.Once
+}
+
+// Start runs run in the background, passing it the hooks the service must be started with, and
+// returns once the service's listeners are bound and its /readyz answers 200. When the test ends
+// the service is stopped as by Stop.
+func Start(t testing.TB, run func(ctx context.Context, hooks service.Hooks) error) *Running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Running{t: t, cancel: cancel, done: make(chan struct{})}
+	listening := make(chan service.Addrs, 1)
+	go func() {
+		defer close(r.done)
+		r.err = run(ctx, service.Hooks{Listening: func(a service.Addrs) { listening <- a }})
+	}()
+	t.Cleanup(r.Stop)
+	deadline := time.After(StartTimeout)
+	select {
+	case r.Addrs = <-listening:
+	case <-r.done:
+		t.Fatalf("service stopped at start: %v", r.err)
+	case <-deadline:
+		cancel()
+		t.Fatalf("service did not listen within %s", StartTimeout)
+	}
+	client := &http.Client{Timeout: time.Second}
+	for !ready(client, "http://"+r.HTTP+"/readyz") {
+		select {
+		case <-r.done:
+			t.Fatalf("service stopped at start: %v", r.err)
+		case <-deadline:
+			cancel()
+			t.Fatalf("/readyz of the service did not answer 200 within %s", StartTimeout)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return r
+}
+
+func ready(c *http.Client, url string) bool {
+	resp, err := c.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// Cancel asks the service to stop and returns at once.
+func (r *Running) Cancel() { r.cancel() }
+
+// Done is closed once the service's run returned.
+func (r *Running) Done() <-chan struct{} { return r.done }
+
+// Err is what the service's run returned; read it after Done is closed.
+func (r *Running) Err() error { return r.err }
+
+// Stop cancels the service and fails the test unless it returns nil within StopTimeout. Only the
+// first call does anything, so a test may stop a service before it ends.
+func (r *Running) Stop() {
+	r.stop.Do(func() {
+		r.cancel()
+		select {
+		case <-r.done:
+			if r.err != nil {
+				r.t.Errorf("service stopped with error: %v", r.err)
+			}
+		case <-time.After(StopTimeout):
+			r.t.Errorf("service did not stop within %s", StopTimeout)
+		}
+	})
+}
+
+// Dial returns a gRPC client connection to the service, closed when the test ends.
+func (r *Running) Dial() *grpc.ClientConn {
+	r.t.Helper()
+	conn, err := grpc.NewClient(r.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		r.t.Fatalf("grpc client of %s: %v", r.GRPC, err)
+	}
+	r.t.Cleanup(func() { conn.Close() })
+	return conn
+}
