@@ -9,11 +9,11 @@ package canonical
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/eventcodec"
 )
 
 // Limits of the canonical form, in bytes unless named otherwise.
@@ -119,40 +119,27 @@ func newWordSet(words []string) wordSet {
 	return w
 }
 
-// enumWords maps the lower-case JSON words of a proto enum (prefix dropped) to its values.
-func enumWords[E ~int32](names map[int32]string, prefix string) (map[string]E, map[E]string, wordSet) {
-	byWord := map[string]E{}
-	byValue := map[E]string{}
-	nums := make([]int32, 0, len(names))
-	for n := range names {
-		if n != 0 {
-			nums = append(nums, n)
-		}
-	}
-	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
-	words := make([]string, 0, len(nums))
-	for _, n := range nums {
-		w := strings.ToLower(strings.TrimPrefix(names[n], prefix))
-		byWord[w] = E(n)
-		byValue[E(n)] = w
-		words = append(words, w)
-	}
-	return byWord, byValue, newWordSet(words)
-}
-
+// The closed word sets a field is checked against; the enum words are eventcodec's, so a value
+// added to the proto is accepted at once.
 var (
-	typeByWord, typeWord, typeWords             = enumWords[ticketpulsev1.EventType](ticketpulsev1.EventType_name, "EVENT_TYPE_")
-	actorByWord, actorWord, actorWords          = enumWords[ticketpulsev1.ActorKind](ticketpulsev1.ActorKind_name, "ACTOR_KIND_")
-	priorityByWord, priorityWord, priorityWords = enumWords[ticketpulsev1.Priority](ticketpulsev1.Priority_name, "PRIORITY_")
-	statusByWord, statusWord, statusWords       = enumWords[ticketpulsev1.TicketStatus](ticketpulsev1.TicketStatus_name, "TICKET_STATUS_")
-	sourceWords                                 = newWordSet(Sources)
+	typeWords     = newWordSet(eventcodec.EventTypes.List())
+	actorWords    = newWordSet(eventcodec.ActorKinds.List())
+	priorityWords = newWordSet(eventcodec.Priorities.List())
+	statusWords   = newWordSet(eventcodec.Statuses.List())
+	sourceWords   = newWordSet(Sources)
 )
+
+// valueOf is the enum value of a word already checked against its set.
+func valueOf[E ~int32](w eventcodec.Words[E], word string) E {
+	v, _ := w.Value(word)
+	return v
+}
 
 // TypeWord is the canonical JSON word of an event type ("agent_message"), as used in subjects;
 // it is empty for EVENT_TYPE_UNSPECIFIED and unknown values.
-func TypeWord(t ticketpulsev1.EventType) string { return typeWord[t] }
+func TypeWord(t ticketpulsev1.EventType) string { return eventcodec.TypeWord(t) }
 
 // ActorWord, PriorityWord and StatusWord are the canonical JSON words of the other enums.
-func ActorWord(k ticketpulsev1.ActorKind) string     { return actorWord[k] }
-func PriorityWord(p ticketpulsev1.Priority) string   { return priorityWord[p] }
-func StatusWord(s ticketpulsev1.TicketStatus) string { return statusWord[s] }
+func ActorWord(k ticketpulsev1.ActorKind) string     { return eventcodec.ActorKinds.Word(k) }
+func PriorityWord(p ticketpulsev1.Priority) string   { return eventcodec.Priorities.Word(p) }
+func StatusWord(s ticketpulsev1.TicketStatus) string { return eventcodec.Statuses.Word(s) }

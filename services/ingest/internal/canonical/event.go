@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/eventcodec"
 )
 
 // Event is one ticket event in the canonical form (DESIGN.md §2): what the adapters build and
@@ -63,13 +64,13 @@ func (e *Event) proto(tenant string, received *timestamppb.Timestamp) *ticketpul
 		Tenant:     tenant,
 		Source:     e.Source,
 		TicketId:   e.TicketID,
-		Type:       typeByWord[e.Type],
+		Type:       valueOf(eventcodec.EventTypes, e.Type),
 		OccurredAt: timestamppb.New(e.OccurredAt),
-		Actor:      &ticketpulsev1.Actor{Id: e.Actor.ID, Kind: actorByWord[e.Actor.Kind]},
+		Actor:      &ticketpulsev1.Actor{Id: e.Actor.ID, Kind: valueOf(eventcodec.ActorKinds, e.Actor.Kind)},
 		AssigneeId: e.AssigneeID,
 		TeamId:     e.TeamID,
-		Priority:   priorityByWord[e.Priority],
-		Status:     statusByWord[e.Status],
+		Priority:   valueOf(eventcodec.Priorities, e.Priority),
+		Status:     valueOf(eventcodec.Statuses, e.Status),
 		Channel:    e.Channel,
 		ReceivedAt: received,
 	}
