@@ -33,9 +33,12 @@ func MsgID(ev *tpv1.TicketEvent) string {
 }
 
 // Encode makes the message of ev: its subject, its message id, the trace context of ctx in the
-// headers (never in the payload) and the protobuf body. The caller has checked the tenant
-// (idtoken.ValidTenant): Encode does not, so a batch of one tenant checks it once.
+// headers (never in the payload) and the protobuf body. It refuses what Parse would refuse to
+// route: a tenant that is not a valid token would publish outside the tenant's subject space.
 func Encode(ctx context.Context, ev *tpv1.TicketEvent) (*nats.Msg, error) {
+	if !idtoken.ValidTenant(ev.GetTenant()) {
+		return nil, fmt.Errorf("event %q: tenant %q %s", ev.GetId(), ev.GetTenant(), idtoken.TenantRule)
+	}
 	if TypeWord(ev.GetType()) == "" {
 		return nil, fmt.Errorf("event %q: no subject for type %v", ev.GetId(), ev.GetType())
 	}

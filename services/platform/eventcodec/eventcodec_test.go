@@ -102,6 +102,17 @@ func TestEncodeRejectsUnknownType(t *testing.T) {
 	}
 }
 
+// A tenant that is not a token would put the event on another subject ("a.*" spans tenants),
+// so Encode refuses it just as Parse would.
+func TestEncodeRejectsInvalidTenant(t *testing.T) {
+	for _, tenant := range []string{"", "a.*", "acme >", "Acme", "{acme}"} {
+		m, err := Encode(context.Background(), ev(tenant, "generic", "evt-1", tpv1.EventType_EVENT_TYPE_TICKET_CREATED))
+		if err == nil || !strings.Contains(err.Error(), "tenant") || m != nil {
+			t.Errorf("Encode with tenant %q = %v, %v; want a tenant error and no message", tenant, m, err)
+		}
+	}
+}
+
 func mustMarshal(t *testing.T, m proto.Message) []byte {
 	t.Helper()
 	b, err := proto.Marshal(m)

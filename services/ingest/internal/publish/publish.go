@@ -14,7 +14,6 @@ import (
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/platform/eventcodec"
-	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 )
 
 // ErrUnavailable means JetStream did not acknowledge every event of a batch: NATS is
@@ -64,16 +63,7 @@ type Result struct {
 // of ctx travels in each message's headers. Any failure to be acknowledged wraps ErrUnavailable.
 func (p *Publisher) Publish(ctx context.Context, events []*ticketpulsev1.TicketEvent) (Result, error) {
 	msgs := make([]*nats.Msg, len(events))
-	checked := "" // a batch has one tenant; check it once, not per event
 	for i, ev := range events {
-		// Decode already guarantees both; checked again because a bad token would publish
-		// outside the tenant's subject space.
-		if t := ev.GetTenant(); t != checked {
-			if !idtoken.ValidTenant(t) {
-				return Result{}, fmt.Errorf("event %q: tenant %q %s", ev.GetId(), t, idtoken.TenantRule)
-			}
-			checked = t
-		}
 		m, err := eventcodec.Encode(ctx, ev)
 		if err != nil {
 			return Result{}, err
