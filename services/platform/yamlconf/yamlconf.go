@@ -12,7 +12,7 @@
 //	root := l.Decode(data, "a mapping with a tenants: key", "the tenants file")
 //	f, _ := l.Fields(root, "", "tenants")
 //	...
-//	if err := l.Err(); err != nil { return nil, err }
+//	return yamlconf.Checked(cfg, l) // cfg, or every problem when there was one
 package yamlconf
 
 import (

@@ -42,16 +42,12 @@ var Spec = service.Spec{
 // Config is everything the service reads from flags and the environment.
 type Config struct {
 	service.Common
-	RulesFile       string
-	RulesReload     time.Duration
-	Durable         string
+	RulesFile   string
+	RulesReload time.Duration
+	// Consume is the TICKETS consumer's; the KPI consumer batches alike under KPIDurable.
+	Consume         consume.Settings
 	KPIDurable      string
-	BatchMax        int
-	Linger          time.Duration
-	AckWait         time.Duration
-	TimerPoll       time.Duration
-	TimerLease      time.Duration
-	TimerShards     int
+	Timers          timers.Settings
 	Parallel        int
 	Retention       time.Duration
 	TicketRetention time.Duration
@@ -65,14 +61,10 @@ func (c *Config) Register(s *envflag.Set) {
 	c.Common.Register(s, Spec)
 	s.String(&c.RulesFile, "rules-file", "", "YAML file of SLA policies, quality rules and escalation policies per tenant (see deploy/escalation/rules.example.yaml). Empty: no rules, nothing escalates.")
 	s.Duration(&c.RulesReload, "rules-reload", 10*time.Second, "How often the rules file is checked for changes; a changed file that fails validation is logged and the previous rules stay.")
-	s.String(&c.Durable, "durable", "escalation", "Durable consumer on the TICKETS stream; replicas share it.")
-	s.String(&c.KPIDurable, "kpi-durable", "escalation-kpi", "Durable consumer on the KPI stream; replicas share it.")
-	s.Int(&c.BatchMax, "batch-max", 200, "Most messages handled in one batch.")
-	s.Duration(&c.Linger, "batch-linger", 2*time.Millisecond, "How long to wait for more messages once one arrived.")
-	s.Duration(&c.AckWait, "ack-wait", 30*time.Second, "How long JetStream waits for an ack before redelivering.")
-	s.Duration(&c.TimerPoll, "timer-poll", 50*time.Millisecond, "How often each replica looks for due timers (the firing delay is at most about this plus the handling).")
-	s.Duration(&c.TimerLease, "timer-lease", 30*time.Second, "How long a claimed timer is reserved for the replica that claimed it; a replica that dies leaves its timers to the others after this.")
-	s.Int(&c.TimerShards, "timer-shards", 16, "Redis keys the timers are spread over (every replica must use the same number).")
+	c.Consume.Register(s, consume.Settings{Durable: "escalation", BatchMax: 200, Linger: 2 * time.Millisecond, AckWait: 30 * time.Second},
+		"TICKETS", "messages")
+	consume.RegisterDurable(s, &c.KPIDurable, "kpi-durable", "escalation-kpi", "KPI")
+	c.Timers.Register(s, timers.Settings{Poll: 50 * time.Millisecond, Lease: 30 * time.Second, Shards: 16}, "timers")
 	s.Int(&c.Parallel, "parallel", 16, "Tickets or timers handled at once.")
 	s.Duration(&c.Retention, "escalation-retention", 30*24*time.Hour, "How long a resolved escalation stays readable.")
 	s.Duration(&c.TicketRetention, "ticket-retention", 45*24*time.Hour, "How long a ticket's events are kept after its last event (SLA clocks of older tickets are forgotten).")
@@ -84,15 +76,11 @@ func (c *Config) Register(s *envflag.Set) {
 func (c Config) Validate() error {
 	var v envflag.Checks
 	v.Positive("rules-reload", c.RulesReload)
-	v.NotNegative("batch-linger", c.Linger)
-	v.Positive("timer-poll", c.TimerPoll)
+	c.Consume.Check(&v)
+	c.Timers.Check(&v)
 	v.Positive("escalation-retention", c.Retention)
 	v.Positive("ticket-retention", c.TicketRetention)
-	v.AtLeast("timer-lease", c.TimerLease, time.Second)
-	v.AtLeast("ack-wait", c.AckWait, time.Second)
 	v.OneOf("tickets-from", c.TicketsFrom, "all", "new")
-	v.AtLeastN("batch-max", c.BatchMax, 1)
-	v.AtLeastN("timer-shards", c.TimerShards, 1)
 	v.AtLeastN("parallel", c.Parallel, 1)
 	return v.Err()
 }
@@ -136,17 +124,16 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	queue := timers.New(rdb, timers.Options{Shards: cfg.TimerShards, Lease: cfg.TimerLease, Logger: log, OnFire: m.fired})
+	queue := timers.New(rdb, cfg.Timers.Apply(timers.Options{Logger: log, OnFire: m.fired}))
 	store := escalationstore.New(rdb, cfg.Retention)
 	eng := engine.New(rdb, store, queue, js, ruleset, now, engine.Options{
 		TicketRetention: cfg.TicketRetention, Parallel: cfg.Parallel,
 	}, log)
 
-	tickets := consume.New(js, consume.Config{
-		Service: Name, Stream: stream.TicketsName, Durable: cfg.Durable, Filter: stream.TicketsFilter,
-		Description: "escalation: SLA clocks and ticket rules", BatchMax: cfg.BatchMax, Linger: cfg.Linger, AckWait: cfg.AckWait,
-		StartNew: cfg.TicketsFrom == "new",
-	}, eventcodec.Decode, func(ctx context.Context, batch []consume.Decoded[*tpv1.TicketEvent]) error {
+	tickets := consume.New(js, cfg.Consume.Apply(consume.Config{
+		Service: Name, Stream: stream.TicketsName, Filter: stream.TicketsFilter,
+		Description: "escalation: SLA clocks and ticket rules", StartNew: cfg.TicketsFrom == "new",
+	}), eventcodec.Decode, func(ctx context.Context, batch []consume.Decoded[*tpv1.TicketEvent]) error {
 		evs := make([]*tpv1.TicketEvent, len(batch))
 		for i, d := range batch {
 			evs[i] = d.Value
@@ -157,11 +144,12 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		return err
 	}, healthy, log)
-	snapshots := consume.New(js, consume.Config{
-		Service: Name, Stream: stream.KPIName, Durable: cfg.KPIDurable, Filter: stream.KPIFilter,
-		Description: "escalation: agent and team KPI rules", BatchMax: cfg.BatchMax, Linger: cfg.Linger, AckWait: cfg.AckWait,
-		DeliverLastPerSubject: true,
-	}, eventcodec.DecodeSnapshot, func(ctx context.Context, batch []consume.Decoded[*tpv1.KpiSnapshot]) error {
+	kpi := cfg.Consume
+	kpi.Durable = cfg.KPIDurable
+	snapshots := consume.New(js, kpi.Apply(consume.Config{
+		Service: Name, Stream: stream.KPIName, Filter: stream.KPIFilter,
+		Description: "escalation: agent and team KPI rules", DeliverLastPerSubject: true,
+	}), eventcodec.DecodeSnapshot, func(ctx context.Context, batch []consume.Decoded[*tpv1.KpiSnapshot]) error {
 		var errs []error
 		for _, d := range batch {
 			errs = append(errs, eng.Snapshot(ctx, d.Value))
@@ -175,7 +163,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return svc.Serve(ctx,
 		tickets.Run,
 		snapshots.Run,
-		func(ctx context.Context) error { return queue.Run(ctx, cfg.TimerPoll, now, eng.Fire) },
+		func(ctx context.Context) error { return queue.Run(ctx, cfg.Timers.Poll, now, eng.Fire) },
 		func(ctx context.Context) error { return watcher.run(ctx, cfg.RulesReload) },
 		func(ctx context.Context) error { return m.observePending(ctx, queue) })
 }

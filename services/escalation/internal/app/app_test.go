@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
@@ -107,9 +108,11 @@ func newStack(t *testing.T, redisAddr string) *stack {
 func (s *stack) config() Config {
 	return Config{
 		Common:    servicetest.Settings(s.natsURL, s.redisURL),
-		RulesFile: s.rules, RulesReload: 100 * time.Millisecond, Durable: "escalation", KPIDurable: "escalation-kpi",
-		BatchMax: 200, Linger: time.Millisecond, AckWait: 5 * time.Second, TimerPoll: 20 * time.Millisecond,
-		TimerLease: 2 * time.Second, TimerShards: 16, Parallel: 16, Retention: time.Hour, TicketRetention: time.Hour,
+		RulesFile: s.rules, RulesReload: 100 * time.Millisecond,
+		Consume:    consume.Settings{Durable: "escalation", BatchMax: 200, Linger: time.Millisecond, AckWait: 5 * time.Second},
+		KPIDurable: "escalation-kpi",
+		Timers:     timers.Settings{Poll: 20 * time.Millisecond, Lease: 2 * time.Second, Shards: 16},
+		Parallel:   16, Retention: time.Hour, TicketRetention: time.Hour,
 		StreamReplicas: 1, TicketsFrom: "all",
 	}
 }
@@ -531,7 +534,7 @@ func TestDefaultsAndHelp(t *testing.T) {
 func TestValidate(t *testing.T) {
 	s := newStack(t, "")
 	cfg := s.config()
-	cfg.TimerPoll, cfg.TimerLease, cfg.Parallel, cfg.Linger, cfg.TicketsFrom = 0, time.Millisecond, 0, -1, "yesterday"
+	cfg.Timers.Poll, cfg.Timers.Lease, cfg.Parallel, cfg.Consume.Linger, cfg.TicketsFrom = 0, time.Millisecond, 0, -1, "yesterday"
 	err := cfg.Validate()
 	for _, want := range []string{"-timer-poll 0s: must be positive", "-timer-lease 1ms: must be at least 1s", "-parallel 0: must be at least 1",
 		"-batch-linger -1ns: must not be negative", `-tickets-from "yesterday": want all or new`} {

@@ -1,8 +1,6 @@
 package rulesfile
 
 import (
-	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -28,21 +26,13 @@ type Problems = yamlconf.Problems
 // Load reads and validates the rules file at path. A file that is readable but wrong yields
 // Problems, all of them at once.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read rules file: %w", err)
-	}
-	return Parse(path, data)
+	return yamlconf.LoadFile(path, "rules file", func(data []byte) (*Config, error) { return Parse(path, data) })
 }
 
 // Parse validates a rules file's content; file names it in problems and becomes Config.File.
 func Parse(file string, data []byte) (*Config, error) {
 	l := &loader{Loader: yamlconf.Loader{File: file}}
-	cfg := l.load(data)
-	if err := l.Err(); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return yamlconf.Checked(l.load(data), &l.Loader)
 }
 
 // The file is walked as a yaml.Node tree (see package yamlconf) so that one pass reports every

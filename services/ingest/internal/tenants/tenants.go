@@ -11,9 +11,7 @@
 package tenants
 
 import (
-	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/verify"
@@ -93,21 +91,13 @@ type Problems = yamlconf.Problems
 // means os.Getenv); relative {file: PATH} references are relative to the tenants file's
 // directory. A file that is readable but wrong yields Problems.
 func Load(path string, getenv func(string) string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read tenants file: %w", err)
-	}
-	return parse(path, filepath.Dir(path), data, getenv)
+	return yamlconf.LoadFile(path, "tenants file", func(data []byte) (*Config, error) {
+		return parse(path, filepath.Dir(path), data, getenv)
+	})
 }
 
+// parse validates the file's content; a nil getenv is os.Getenv (see yamlconf.SecretRefs).
 func parse(file, dir string, data []byte, getenv func(string) string) (*Config, error) {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
 	l := &loader{Loader: yamlconf.Loader{File: file}, dir: dir, getenv: getenv}
-	cfg := l.load(data)
-	if err := l.Err(); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return yamlconf.Checked(l.load(data), &l.Loader)
 }

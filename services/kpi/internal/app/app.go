@@ -18,6 +18,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/query"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/snapshot"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
+	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
@@ -38,11 +39,8 @@ var Spec = service.Spec{
 // Config is the kpi service's configuration.
 type Config struct {
 	service.Common
-	Durable          string
-	BatchMax         int
-	Linger           time.Duration
+	Consume          consume.Settings
 	Workers          int
-	AckWait          time.Duration
 	SuspectAfter     int
 	Retention        time.Duration
 	SLA              contrib.SLA
@@ -58,11 +56,9 @@ const defaultSLA = "urgent=1h,high=4h,normal=8h,low=24h"
 // Register declares the settings on s.
 func (c *Config) Register(s *envflag.Set) {
 	c.Common.Register(s, Spec)
-	s.String(&c.Durable, "durable", "kpi", "Name of the durable JetStream consumer; replicas share it.")
-	s.Int(&c.BatchMax, "batch-max", 500, "Most events written to Redis in one batch.")
-	s.Duration(&c.Linger, "batch-linger", 2*time.Millisecond, "How long to wait for more events once one arrived; keeps latency low when traffic is light.")
+	c.Consume.Register(s, consume.Settings{Durable: "kpi", BatchMax: 500, Linger: 2 * time.Millisecond, AckWait: 30 * time.Second},
+		"TICKETS", "ticket events")
 	s.Int(&c.Workers, "workers", 2, "Batches processed concurrently.")
-	s.Duration(&c.AckWait, "ack-wait", 30*time.Second, "How long JetStream waits for an ack before redelivering an event.")
 	s.Int(&c.SuspectAfter, "suspect-after", 5, "Delivery count from which a failing batch is retried event by event and the failing event dead-lettered (only while Redis is healthy).")
 	s.Duration(&c.Retention, "bucket-retention", 0, "How long KPI buckets are kept after their period ends; 0 keeps them forever.")
 	s.Var(newSLAFlag(&c.SLA, defaultSLA), "sla-first-response", "First-response SLA targets per priority (tickets without a priority count as normal).")
@@ -75,10 +71,8 @@ func (c *Config) Register(s *envflag.Set) {
 // Validate reports settings that cannot work, naming the flag.
 func (c Config) Validate() error {
 	var v envflag.Checks
-	v.AtLeastN("batch-max", c.BatchMax, 1)
+	c.Consume.Check(&v)
 	v.AtLeastN("workers", c.Workers, 1)
-	v.NotNegative("batch-linger", c.Linger)
-	v.AtLeast("ack-wait", c.AckWait, time.Second)
 	v.AtLeastN("suspect-after", c.SuspectAfter, 2)
 	v.NotNegative("bucket-retention", c.Retention)
 	v.Positive("snapshot-interval", c.SnapshotInterval)
@@ -128,8 +122,8 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	dirty := newDirtySet()
 	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	cons, err := consumer.New(js, consumer.Config{
-		Durable: cfg.Durable, BatchMax: cfg.BatchMax, Linger: cfg.Linger, Workers: cfg.Workers,
-		AckWait: cfg.AckWait, SuspectAfter: cfg.SuspectAfter,
+		Durable: cfg.Consume.Durable, BatchMax: cfg.Consume.BatchMax, Linger: cfg.Consume.Linger, Workers: cfg.Workers,
+		AckWait: cfg.Consume.AckWait, SuspectAfter: cfg.SuspectAfter,
 	}, writer, healthy, dirty.add, svc.Meter(), log)
 	if err != nil {
 		return fmt.Errorf("consumer metrics: %w", err)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
+	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
@@ -59,8 +60,8 @@ func startKPI(t *testing.T, s stack, hook func(string) error) (tpv1.KpiServiceCl
 	t.Helper()
 	cfg := Config{
 		Common:  servicetest.Settings(s.natsURL, s.redisURL),
-		Durable: "kpi", BatchMax: 200,
-		Linger: time.Millisecond, Workers: 2, AckWait: 2 * time.Second, SuspectAfter: 5,
+		Consume: consume.Settings{Durable: "kpi", BatchMax: 200, Linger: time.Millisecond, AckWait: 2 * time.Second},
+		Workers: 2, SuspectAfter: 5,
 		SLA: contrib.DefaultSLA(), SnapshotInterval: 100 * time.Millisecond, StreamReplicas: 1, RollupInterval: time.Second,
 	}
 	r := servicetest.Start(t, func(ctx context.Context, h service.Hooks) error {
@@ -198,7 +199,7 @@ func publishTicket(t *testing.T, js jetstream.JetStream, ticket string, start ti
 }
 
 func TestValidateNamesTheFlag(t *testing.T) {
-	good := Config{BatchMax: 500, Workers: 2, Linger: time.Millisecond, AckWait: 30 * time.Second, SuspectAfter: 5,
+	good := Config{Consume: consume.Settings{BatchMax: 500, Linger: time.Millisecond, AckWait: 30 * time.Second}, Workers: 2, SuspectAfter: 5,
 		SnapshotInterval: time.Second, RollupInterval: time.Second}
 	if err := good.Validate(); err != nil {
 		t.Fatalf("valid config rejected: %v", err)
@@ -208,10 +209,10 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		edit func(*Config)
 		want string
 	}{
-		{"batch", func(c *Config) { c.BatchMax = 0 }, "-batch-max"},
+		{"batch", func(c *Config) { c.Consume.BatchMax = 0 }, "-batch-max"},
 		{"workers", func(c *Config) { c.Workers = 0 }, "-workers"},
-		{"linger", func(c *Config) { c.Linger = -time.Second }, "-batch-linger"},
-		{"ack wait", func(c *Config) { c.AckWait = time.Millisecond }, "-ack-wait"},
+		{"linger", func(c *Config) { c.Consume.Linger = -time.Second }, "-batch-linger"},
+		{"ack wait", func(c *Config) { c.Consume.AckWait = time.Millisecond }, "-ack-wait"},
 		{"suspect", func(c *Config) { c.SuspectAfter = 1 }, "-suspect-after"},
 		{"retention", func(c *Config) { c.Retention = -time.Hour }, "-bucket-retention"},
 		{"snapshots", func(c *Config) { c.SnapshotInterval = 0 }, "-snapshot-interval"},
@@ -344,7 +345,7 @@ func TestRegister(t *testing.T) {
 			if !reflect.DeepEqual(cfg.SLA, tt.wantSLA) {
 				t.Errorf("SLA %v, want %v", cfg.SLA, tt.wantSLA)
 			}
-			if cfg.GRPCAddr != "127.0.0.1:9090" || cfg.HTTPAddr != "127.0.0.1:9190" || cfg.BatchMax != 500 || cfg.Durable != "kpi" {
+			if cfg.GRPCAddr != "127.0.0.1:9090" || cfg.HTTPAddr != "127.0.0.1:9190" || cfg.Consume.BatchMax != 500 || cfg.Consume.Durable != "kpi" {
 				t.Errorf("defaults %+v", cfg)
 			}
 		})

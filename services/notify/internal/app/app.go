@@ -50,13 +50,8 @@ type Config struct {
 	service.Common
 	RoutingFile    string
 	RoutingReload  time.Duration
-	Durable        string
-	BatchMax       int
-	Linger         time.Duration
-	AckWait        time.Duration
-	TimerPoll      time.Duration
-	TimerLease     time.Duration
-	TimerShards    int
+	Consume        consume.Settings
+	Timers         timers.Settings
 	LogMax         int
 	DedupeWindow   time.Duration
 	StreamReplicas int
@@ -69,13 +64,10 @@ func (c *Config) Register(s *envflag.Set) {
 	c.Common.Register(s, Spec)
 	s.String(&c.RoutingFile, "routing-file", "", "YAML file of receivers, routes, grouping, silences and inhibition rules (see deploy/notify/routing.example.yaml). Empty: notify does not consume escalations.")
 	s.Duration(&c.RoutingReload, "routing-reload", 10*time.Second, "How often the routing file is checked for changes; a changed file that fails validation is logged and the previous routing stays.")
-	s.String(&c.Durable, "durable", "notify", "Durable consumer on the ESCALATIONS stream; replicas share it.")
-	s.Int(&c.BatchMax, "batch-max", 100, "Most escalation changes routed in one batch.")
-	s.Duration(&c.Linger, "batch-linger", 2*time.Millisecond, "How long to wait for more changes once one arrived.")
-	s.Duration(&c.AckWait, "ack-wait", 30*time.Second, "How long JetStream waits for an ack before redelivering.")
-	s.Duration(&c.TimerPoll, "timer-poll", 50*time.Millisecond, "How often each replica looks for groups due to be sent and deliveries due for a retry.")
-	s.Duration(&c.TimerLease, "timer-lease", 30*time.Second, "How long a claimed group or retry stays with the replica that claimed it.")
-	s.Int(&c.TimerShards, "timer-shards", 16, "Redis keys notify's timers are spread over (the same on every replica).")
+	c.Consume.Register(s, consume.Settings{Durable: "notify", BatchMax: 100, Linger: 2 * time.Millisecond, AckWait: 30 * time.Second},
+		"ESCALATIONS", "escalation changes")
+	c.Timers.Register(s, timers.Settings{Poll: 50 * time.Millisecond, Lease: 30 * time.Second, Shards: 16},
+		"group and retry timers")
 	s.Int(&c.LogMax, "delivery-log-max", 10000, "Deliveries kept in each tenant's delivery log; the oldest go first.")
 	s.Duration(&c.DedupeWindow, "dedupe-window", 7*24*time.Hour, "How long a change is remembered as routed to a receiver, so a redelivered change is not sent twice.")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the DEADLETTER stream (3 on a NATS cluster).")
@@ -86,14 +78,10 @@ func (c *Config) Register(s *envflag.Set) {
 func (c Config) Validate() error {
 	var v envflag.Checks
 	v.Positive("routing-reload", c.RoutingReload)
-	v.Positive("timer-poll", c.TimerPoll)
+	c.Consume.Check(&v)
+	c.Timers.Check(&v)
 	v.Positive("dedupe-window", c.DedupeWindow)
-	v.NotNegative("batch-linger", c.Linger)
-	v.AtLeast("timer-lease", c.TimerLease, time.Second)
-	v.AtLeast("ack-wait", c.AckWait, time.Second)
 	v.OneOf("escalations-from", c.EscalationsFrom, "all", "new")
-	v.AtLeastN("batch-max", c.BatchMax, 1)
-	v.AtLeastN("timer-shards", c.TimerShards, 1)
 	v.AtLeastN("delivery-log-max", c.LogMax, 1)
 	return v.Err()
 }
@@ -144,7 +132,7 @@ func (deps Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 
 	store := deliveries.New(rdb, cfg.DedupeWindow, int64(cfg.LogMax))
-	queue := timers.New(rdb, timers.Options{Prefix: timerPrefix, Shards: cfg.TimerShards, Lease: cfg.TimerLease, Logger: log})
+	queue := timers.New(rdb, cfg.Timers.Apply(timers.Options{Prefix: timerPrefix, Logger: log}))
 	if rt == nil {
 		rt = &dispatch.Routing{}
 	}
@@ -156,17 +144,16 @@ func (deps Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	grpcapi.NewServer(store, d, log).Register(svc.GRPC())
 	workers := []func(context.Context) error{func(ctx context.Context) error {
-		err := queue.Run(ctx, cfg.TimerPoll, now, d.Fire)
+		err := queue.Run(ctx, cfg.Timers.Poll, now, d.Fire)
 		// Sends in flight finish (each within its receiver's timeout) before the process exits.
 		d.Wait()
 		return err
 	}}
 	if cfg.RoutingFile != "" {
-		changes := consume.New(js, consume.Config{
-			Service: Name, Stream: stream.EscalationsName, Durable: cfg.Durable, Filter: stream.EscalationsFilter,
-			Description: "notify: route and deliver escalation changes", BatchMax: cfg.BatchMax, Linger: cfg.Linger, AckWait: cfg.AckWait,
-			StartNew: cfg.EscalationsFrom == "new",
-		}, decodeChange, func(ctx context.Context, batch []consume.Decoded[*tpv1.EscalationChange]) error {
+		changes := consume.New(js, cfg.Consume.Apply(consume.Config{
+			Service: Name, Stream: stream.EscalationsName, Filter: stream.EscalationsFilter,
+			Description: "notify: route and deliver escalation changes", StartNew: cfg.EscalationsFrom == "new",
+		}), decodeChange, func(ctx context.Context, batch []consume.Decoded[*tpv1.EscalationChange]) error {
 			cs := make([]*tpv1.EscalationChange, len(batch))
 			for i, b := range batch {
 				cs[i] = b.Value

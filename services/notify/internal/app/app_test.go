@@ -29,11 +29,13 @@ import (
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/dispatch"
+	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
 func TestMain(m *testing.M) {
@@ -150,8 +152,10 @@ func newStack(t *testing.T, routingYAML string) *stack {
 func (s *stack) config() Config {
 	return Config{
 		Common:      servicetest.Settings(s.natsURL, s.redisURL),
-		RoutingFile: s.routing, RoutingReload: 100 * time.Millisecond, Durable: "notify", BatchMax: 100, Linger: time.Millisecond,
-		AckWait: 5 * time.Second, TimerPoll: 20 * time.Millisecond, TimerLease: 2 * time.Second, TimerShards: 16, LogMax: 1000,
+		RoutingFile: s.routing, RoutingReload: 100 * time.Millisecond,
+		Consume:      consume.Settings{Durable: "notify", BatchMax: 100, Linger: time.Millisecond, AckWait: 5 * time.Second},
+		Timers:       timers.Settings{Poll: 20 * time.Millisecond, Lease: 2 * time.Second, Shards: 16},
+		LogMax:       1000,
 		DedupeWindow: time.Hour, StreamReplicas: 1, EscalationsFrom: "all",
 	}
 }

@@ -1,8 +1,6 @@
 package routing
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -30,25 +28,16 @@ type Problems = yamlconf.Problems
 // with getenv (os.Getenv when nil), or {file: PATH} references relative to the file's
 // directory. A file that is readable but wrong yields Problems, all of them at once.
 func Load(path string, getenv func(string) string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read routing file: %w", err)
-	}
-	return Parse(path, filepath.Dir(path), data, getenv)
+	return yamlconf.LoadFile(path, "routing file", func(data []byte) (*Config, error) {
+		return Parse(path, filepath.Dir(path), data, getenv)
+	})
 }
 
 // Parse validates a routing file's content: file names it in problems and becomes Config.File,
 // dir is where {file: PATH} secrets are relative to.
 func Parse(file, dir string, data []byte, getenv func(string) string) (*Config, error) {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
 	l := &loader{Loader: yamlconf.Loader{File: file}, dir: dir, getenv: getenv}
-	cfg := l.load(data)
-	if err := l.Err(); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	return yamlconf.Checked(l.load(data), &l.Loader)
 }
 
 // The file is walked as a yaml.Node tree (see package yamlconf) so that one pass reports every
