@@ -23,6 +23,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/eventcodec"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/tick"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
@@ -198,16 +199,9 @@ func newMetrics(meter metric.Meter) (*metrics, error) {
 func (m *metrics) fired(delay time.Duration) { m.delay.Record(context.Background(), delay.Seconds()) }
 
 func (m *metrics) observePending(ctx context.Context, q *timers.Queue) error {
-	t := time.NewTicker(15 * time.Second)
-	defer t.Stop()
-	for {
+	return tick.NowAndEvery(ctx, 15*time.Second, func(ctx context.Context) {
 		if n, err := q.Pending(ctx); err == nil {
 			m.pending.Record(ctx, n)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	})
 }

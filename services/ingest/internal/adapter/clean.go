@@ -106,6 +106,20 @@ func Ident(s, field string) (string, error) {
 	return s, nil
 }
 
+// RequiredID checks a required identifier against the canonical limits. present is the
+// source's own idea of whether it sent one (an empty string, a placeholder left unfilled).
+func RequiredID(field, id string, present bool) (string, error) {
+	switch {
+	case !present:
+		return "", Malformed(field, "required")
+	case len(id) > canonical.MaxIDBytes:
+		return "", Malformed(field, "longer than %d bytes", canonical.MaxIDBytes)
+	case HasControl(id):
+		return "", Malformed(field, "contains a control character")
+	}
+	return id, nil
+}
+
 // RequiredIdent is Ident after trimming spaces, rejecting an empty identifier.
 func RequiredIdent(s, field string) (string, error) {
 	s, err := Ident(strings.TrimSpace(s), field)

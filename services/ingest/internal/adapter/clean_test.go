@@ -141,6 +141,40 @@ func TestRawID(t *testing.T) {
 	}
 }
 
+func TestRequiredID(t *testing.T) {
+	tests := []struct {
+		name       string
+		give       string
+		present    bool
+		want       string
+		wantReason string
+	}{
+		{name: "present", give: "ana@example.com", present: true, want: "ana@example.com"},
+		{name: "odd characters kept", give: "a.b*c >{x} Ünï", present: true, want: "a.b*c >{x} Ünï"},
+		{name: "absent", give: "", present: false, wantReason: "required"},
+		{name: "placeholder the source calls absent", give: "#{ticket.owner.login}", present: false, wantReason: "required"},
+		{name: "longest allowed", give: strings.Repeat("x", canonical.MaxIDBytes), present: true, want: strings.Repeat("x", canonical.MaxIDBytes)},
+		{name: "too long", give: strings.Repeat("x", canonical.MaxIDBytes+1), present: true, wantReason: "longer than 256 bytes"},
+		{name: "control character", give: "4\x002", present: true, wantReason: "contains a control character"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			give := tt.give
+			got, err := RequiredID("ticket.id", give, tt.present)
+			if tt.wantReason == "" {
+				if err != nil || got != tt.want {
+					t.Fatalf("RequiredID(%q) = %q, %v; want %q", give, got, err, tt.want)
+				}
+				return
+			}
+			var ps canonical.Problems
+			if !errors.As(err, &ps) || len(ps.List) != 1 || ps.List[0].Field != "ticket.id" || ps.List[0].Reason != tt.wantReason {
+				t.Fatalf("RequiredID(%q) = %q, %v; want the problem ticket.id: %s", give, got, err, tt.wantReason)
+			}
+		})
+	}
+}
+
 func TestID(t *testing.T) {
 	tests := []struct {
 		name        string

@@ -22,6 +22,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/tick"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
@@ -175,14 +176,7 @@ type Publisher interface {
 
 // publishEvery coalesces changes so a busy agent costs one snapshot per interval, not one per event.
 func (d *dirtySet) publishEvery(ctx context.Context, every time.Duration, p Publisher, log *slog.Logger) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	return tick.Every(ctx, every, func(ctx context.Context) {
 		for tenant, scopes := range d.take() {
 			var agents, teams []string
 			for s := range scopes {
@@ -198,7 +192,7 @@ func (d *dirtySet) publishEvery(ctx context.Context, every time.Duration, p Publ
 				log.Warn("publish kpi snapshots", "tenant", tenant, "agents", len(agents), "teams", len(teams), "err", err)
 			}
 		}
-	}
+	})
 }
 
 // rollupEvery derives day and week totals (a store.Rollup pass) at start and then every interval.

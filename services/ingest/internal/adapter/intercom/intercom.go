@@ -514,17 +514,7 @@ func requiredTime(field string, ts int64) (time.Time, error) {
 }
 
 func requiredID(field string, id adapter.TrimmedID) (string, error) {
-	if !present(id) {
-		return "", adapter.Malformed(field, "required")
-	}
-	s := string(id)
-	if len(s) > canonical.MaxIDBytes {
-		return "", adapter.Malformed(field, "longer than %d bytes", canonical.MaxIDBytes)
-	}
-	if adapter.HasControl(s) {
-		return "", adapter.Malformed(field, "contains a control character")
-	}
-	return s, nil
+	return adapter.RequiredID(field, string(id), present(id))
 }
 
 // optionalID is the id when it names someone: Intercom reports "no admin" as null or 0.
