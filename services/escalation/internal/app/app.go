@@ -46,13 +46,15 @@ type Config struct {
 	RulesFile   string
 	RulesReload time.Duration
 	// Consume is the TICKETS consumer's; the KPI consumer batches alike under KPIDurable.
-	Consume         consume.Settings
-	KPIDurable      string
-	Timers          timers.Settings
-	Parallel        int
-	Retention       time.Duration
-	TicketRetention time.Duration
-	StreamReplicas  int
+	Consume    consume.Settings
+	KPIDurable string
+	Timers     timers.Settings
+	Parallel   int
+	// WatchesPerTenant caps a tenant's open WatchEscalations streams on one replica.
+	WatchesPerTenant int
+	Retention        time.Duration
+	TicketRetention  time.Duration
+	StreamReplicas   int
 	// TicketsFrom is where a new TICKETS durable starts: "all" (the stream's retention) or "new".
 	TicketsFrom string
 }
@@ -67,6 +69,7 @@ func (c *Config) Register(s *envflag.Set) {
 	consume.RegisterDurable(s, &c.KPIDurable, "kpi-durable", "escalation-kpi", "KPI")
 	c.Timers.Register(s, timers.Settings{Poll: 50 * time.Millisecond, Lease: 30 * time.Second, Shards: 16}, "timers")
 	s.Int(&c.Parallel, "parallel", 16, "Tickets or timers handled at once.")
+	s.Int(&c.WatchesPerTenant, "watches-per-tenant", grpcapi.DefaultWatchesPerTenant, "Most WatchEscalations streams one tenant may hold open on this replica; one more is answered ResourceExhausted.")
 	s.Duration(&c.Retention, "escalation-retention", 30*24*time.Hour, "How long a resolved escalation stays readable.")
 	s.Duration(&c.TicketRetention, "ticket-retention", 45*24*time.Hour, "How long a ticket's events are kept after its last event (SLA clocks of older tickets are forgotten).")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the ESCALATIONS and DEADLETTER streams (3 on a NATS cluster).")
@@ -83,6 +86,7 @@ func (c Config) Validate() error {
 	v.Positive("ticket-retention", c.TicketRetention)
 	v.OneOf("tickets-from", c.TicketsFrom, "all", "new")
 	v.AtLeastN("parallel", c.Parallel, 1)
+	v.AtLeastN("watches-per-tenant", c.WatchesPerTenant, 1)
 	return v.Err()
 }
 
@@ -160,7 +164,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	tickets.OnDeadLetter = func() { m.deadLettered.Add(context.Background(), 1) }
 	snapshots.OnDeadLetter = tickets.OnDeadLetter
 
-	grpcapi.NewServer(store, eng, js, log).Register(svc.GRPC())
+	grpcapi.NewServer(store, eng, js, grpcapi.Options{WatchesPerTenant: cfg.WatchesPerTenant}, log).Register(svc.GRPC())
 	return svc.Serve(ctx,
 		tickets.Run,
 		snapshots.Run,

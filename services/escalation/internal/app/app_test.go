@@ -112,7 +112,7 @@ func (s *stack) config() Config {
 		Consume:    consume.Settings{Durable: "escalation", BatchMax: 200, Linger: time.Millisecond, AckWait: 5 * time.Second},
 		KPIDurable: "escalation-kpi",
 		Timers:     timers.Settings{Poll: 20 * time.Millisecond, Lease: 2 * time.Second, Shards: 16},
-		Parallel:   16, Retention: time.Hour, TicketRetention: time.Hour,
+		Parallel:   16, Retention: time.Hour, TicketRetention: time.Hour, WatchesPerTenant: 16,
 		StreamReplicas: 1, TicketsFrom: "all",
 	}
 }
@@ -524,19 +524,76 @@ func TestDefaultsAndHelp(t *testing.T) {
 	}
 	s.PrintUsage(&help)
 	for _, want := range []string{"TICKETPULSE_GRPC_ADDR", "TICKETPULSE_REDIS_URL", "EscalationService", "TICKETPULSE_RULES_FILE",
-		"TICKETPULSE_TIMER_POLL", "TICKETPULSE_ESCALATION_RETENTION", "TICKETPULSE_KPI_DURABLE", "TICKETPULSE_TICKETS_FROM"} {
+		"TICKETPULSE_TIMER_POLL", "TICKETPULSE_ESCALATION_RETENTION", "TICKETPULSE_KPI_DURABLE", "TICKETPULSE_TICKETS_FROM", "TICKETPULSE_WATCHES_PER_TENANT"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("-h lacks %q", want)
 		}
 	}
 }
 
+// A tenant's live watches are capped per replica: one more is refused with ResourceExhausted
+// while another tenant still gets its own, and closing a watch frees its place.
+func TestWatchesPerTenantAreCapped(t *testing.T) {
+	s := newStack(t, "")
+	cfg := s.config()
+	cfg.WatchesPerTenant = 2
+	r := servicetest.Start(t, func(ctx context.Context, h service.Hooks) error {
+		return Deps{Hooks: h, Now: s.clock.now}.Run(ctx, cfg, quiet)
+	})
+	client := tpv1.NewEscalationServiceClient(r.Dial())
+	// watch opens a watch and reports whether the server established it: a refused one ends
+	// without headers, and its status comes with the first Recv.
+	watch := func(ctx context.Context, tenant string) error {
+		w, err := client.WatchEscalations(ctx, &tpv1.WatchEscalationsRequest{Tenant: tenant})
+		if err != nil {
+			return err
+		}
+		md, err := w.Header()
+		if err == nil && md == nil {
+			_, err = w.Recv()
+		}
+		return err
+	}
+	first, closeFirst := context.WithCancel(context.Background())
+	defer closeFirst()
+	second, closeSecond := context.WithCancel(context.Background())
+	defer closeSecond()
+	for _, ctx := range []context.Context{first, second} {
+		if err := watch(ctx, "acme"); err != nil {
+			t.Fatalf("watch within the cap: %v", err)
+		}
+	}
+	third, closeThird := context.WithCancel(context.Background())
+	defer closeThird()
+	err := watch(third, "acme")
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), "tenant acme has 2 watches open") {
+		t.Fatalf("third watch of acme = %v; want ResourceExhausted naming the cap", err)
+	}
+	other, closeOther := context.WithCancel(context.Background())
+	defer closeOther()
+	if err := watch(other, "globex"); err != nil {
+		t.Fatalf("another tenant's watch: %v", err)
+	}
+	closeFirst()
+	waitFor(t, "the closed watch to free its place", func() bool {
+		ctx, cancel := context.WithCancel(context.Background())
+		if err := watch(ctx, "acme"); err != nil {
+			cancel()
+			return false
+		}
+		t.Cleanup(cancel) // established: open until the test ends, like the others
+		return true
+	})
+}
+
 func TestValidate(t *testing.T) {
 	s := newStack(t, "")
 	cfg := s.config()
 	cfg.Timers.Poll, cfg.Timers.Lease, cfg.Parallel, cfg.Consume.Linger, cfg.TicketsFrom = 0, time.Millisecond, 0, -1, "yesterday"
+	cfg.WatchesPerTenant = 0
 	err := cfg.Validate()
 	for _, want := range []string{"-timer-poll 0s: must be positive", "-timer-lease 1ms: must be at least 1s", "-parallel 0: must be at least 1",
+		"-watches-per-tenant 0: must be at least 1",
 		"-batch-linger -1ns: must not be negative", `-tickets-from "yesterday": want all or new`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want %q", err, want)

@@ -27,7 +27,17 @@ const (
 	MaxPageSize     = 500
 	// MaxTextBytes bounds the who and note of an acknowledgement or resolution.
 	MaxTextBytes = 2048
+	// DefaultWatchesPerTenant is how many WatchEscalations streams one tenant may hold open on
+	// one replica unless Options says otherwise.
+	DefaultWatchesPerTenant = 16
 )
+
+// Options bound what one server takes on.
+type Options struct {
+	// WatchesPerTenant caps a tenant's open WatchEscalations streams; 0 means
+	// DefaultWatchesPerTenant.
+	WatchesPerTenant int
+}
 
 // Changer changes escalations by hand and publishes the change.
 type Changer interface {
@@ -53,13 +63,18 @@ type Server struct {
 	c   Changer
 	js  jetstream.JetStream
 	log *slog.Logger
+	// watches holds each tenant's open WatchEscalations streams.
+	watches *watchSlots
 }
 
 var _ tpv1.EscalationServiceServer = (*Server)(nil)
 
 // NewServer returns a server; js is where WatchEscalations reads the ESCALATIONS stream.
-func NewServer(r Reader, c Changer, js jetstream.JetStream, log *slog.Logger) *Server {
-	return &Server{r: r, c: c, js: js, log: log}
+func NewServer(r Reader, c Changer, js jetstream.JetStream, o Options, log *slog.Logger) *Server {
+	if o.WatchesPerTenant <= 0 {
+		o.WatchesPerTenant = DefaultWatchesPerTenant
+	}
+	return &Server{r: r, c: c, js: js, log: log, watches: newWatchSlots(o.WatchesPerTenant)}
 }
 
 // Register adds the service to g.
@@ -191,6 +206,11 @@ func (s *Server) WatchEscalations(req *tpv1.WatchEscalationsRequest, srv grpc.Se
 	if err := v.Err(); err != nil {
 		return err
 	}
+	if !s.watches.take(req.GetTenant()) {
+		return status.Errorf(codes.ResourceExhausted, "WatchEscalations: tenant %s has %d watches open on this replica, the most allowed; close one or retry later",
+			req.GetTenant(), s.watches.max)
+	}
+	defer s.watches.give(req.GetTenant())
 	ctx := srv.Context()
 	subject := stream.TenantEscalationsFilter(req.GetTenant())
 	if req.GetRule() != "" {
