@@ -195,7 +195,10 @@ func (c *Consumer[T]) process(ctx context.Context, msgs []jetstream.Msg) {
 		ackAll(good)
 		return
 	}
-	if len(good) == 1 || !c.suspect(ctx, good) {
+	// A dependency that is down fails every message alike: only redelivery can help, so the
+	// batch is not split and nothing is dead-lettered for it. A message that keeps failing on
+	// its own, even alone in its batch, is tried once more by itself and then dead-lettered.
+	if Transient(err) || !c.suspect(ctx, good) {
 		c.log.Warn("batch failed; will be redelivered", "durable", c.cfg.Durable, "messages", len(good), "err", err)
 		c.nak(ctx, good)
 		return
@@ -206,7 +209,7 @@ func (c *Consumer[T]) process(ctx context.Context, msgs []jetstream.Msg) {
 		switch {
 		case err == nil:
 			ackAll(one)
-		case c.suspect(ctx, one):
+		case !Transient(err) && c.suspect(ctx, one):
 			c.deadLetter(ctx, d.Msg, d.Tenant, "handling failed", err)
 		default:
 			c.nak(ctx, one)
@@ -222,7 +225,7 @@ func ackAll[T any](ds []Decoded[T]) {
 }
 
 // suspect: some message was delivered SuspectAfter times while the store is healthy, so the
-// failure is the message's own.
+// failure is the message's own (the caller has ruled out a Transient error).
 func (c *Consumer[T]) suspect(ctx context.Context, ds []Decoded[T]) bool {
 	for _, d := range ds {
 		if md, err := d.Msg.Metadata(); err == nil && int(md.NumDelivered) >= c.cfg.SuspectAfter {

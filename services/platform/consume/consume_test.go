@@ -3,16 +3,20 @@ package consume
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
@@ -236,5 +240,98 @@ func TestStartNew(t *testing.T) {
 	defer mu.Unlock()
 	if seen[0] != "new-1" || seen[1] != "while-down" {
 		t.Errorf("handled %v, want new-1 then while-down (the old ones skipped)", seen)
+	}
+}
+
+// A poison message that arrives alone is dead-lettered too, once it has been delivered
+// SuspectAfter times: being the only message of its batch does not keep it redelivered forever.
+func TestLonePoisonIsDeadLettered(t *testing.T) {
+	js := workStream(t)
+	var attempts atomic.Int64
+	r := start(t, js, func(_ context.Context, batch []Decoded[string]) error {
+		attempts.Add(1)
+		return errors.New("cannot handle poison")
+	}, func(context.Context) error { return nil })
+	publish(t, js, "acme:poison")
+	waitFor(t, "the lone poison message dead-lettered", func() bool { return r.dead.Load() == 1 })
+	waitFor(t, "it to be settled", func() bool { return pending(t, js) == 1 })
+	if n := attempts.Load(); n < 3 {
+		t.Errorf("dead-lettered after %d attempts; want at least SuspectAfter (3)", n)
+	}
+}
+
+// A dependency that answers but cannot serve now (a timeout, Redis loading its data, a lost
+// script cache) never dead-letters a message, however often it is delivered while the store's
+// health check passes; once the dependency serves again the message is handled once.
+func TestTransientFailuresAreNeverDeadLettered(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  error
+	}{
+		{"deadline", fmt.Errorf("write batch: %w", context.DeadlineExceeded)},
+		{"redis loading", fmt.Errorf("cas: %w", redisReply("LOADING Redis is loading the dataset in memory"))},
+		{"noscript in a joined error", errors.Join(errors.New("apply"), redisReply("NOSCRIPT No matching script"))},
+		{"connection refused", fmt.Errorf("dial: %w", syscall.ECONNREFUSED)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			js := workStream(t)
+			var failing atomic.Bool
+			failing.Store(true)
+			var handled atomic.Int64
+			r := start(t, js, func(_ context.Context, batch []Decoded[string]) error {
+				if failing.Load() {
+					return tt.err
+				}
+				handled.Add(int64(len(batch)))
+				return nil
+			}, func(context.Context) error { return nil })
+			publish(t, js, "acme:1", "acme:2")
+			time.Sleep(4 * time.Second) // deliveries beyond SuspectAfter, health check passing
+			if r.dead.Load() != 0 || handled.Load() != 0 {
+				t.Fatalf("while failing with %v: dead-lettered %d, handled %d", tt.err, r.dead.Load(), handled.Load())
+			}
+			failing.Store(false)
+			waitFor(t, "both handled once the dependency serves", func() bool { return handled.Load() == 2 && pending(t, js) == 2 })
+			if r.dead.Load() != 0 {
+				t.Errorf("%d dead-lettered", r.dead.Load())
+			}
+		})
+	}
+}
+
+// redisReply is an error reply as go-redis returns it from a server.
+type redisReply string
+
+func (e redisReply) Error() string { return string(e) }
+func (redisReply) RedisError()     {}
+
+func TestTransient(t *testing.T) {
+	tests := []struct {
+		name string
+		give error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"a handler's own error", errors.New("cannot handle poison"), false},
+		{"a script error", redisReply("ERR user_script:1: attempt to compare nil with number"), false},
+		{"wrong type", redisReply("WRONGTYPE Operation against a key holding the wrong kind of value"), false},
+		{"deadline", context.DeadlineExceeded, true},
+		{"wrapped cancel", fmt.Errorf("batch: %w", context.Canceled), true},
+		{"loading", redisReply("LOADING Redis is loading the dataset in memory"), true},
+		{"busy script", fmt.Errorf("eval: %w", redisReply("BUSY Redis is busy running a script")), true},
+		{"readonly replica", redisReply("READONLY You can't write against a read only replica."), true},
+		{"noscript joined", errors.Join(errors.New("x"), redisReply("NOSCRIPT No matching script")), true},
+		{"text that only mentions LOADING", errors.New("LOADING is a word here"), false},
+		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), true},
+		{"nats timeout", fmt.Errorf("publish: %w", nats.ErrTimeout), true},
+		{"pool timeout", redis.ErrPoolTimeout, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Transient(tt.give); got != tt.want {
+				t.Errorf("Transient(%v) = %v; want %v", tt.give, got, tt.want)
+			}
+		})
 	}
 }
