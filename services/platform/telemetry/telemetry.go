@@ -119,12 +119,25 @@ func (c HeaderCarrier) Keys() []string {
 	return keys
 }
 
-// Inject writes the span context of ctx (W3C traceparent) into h.
+// MaxTraceStateBytes bounds the W3C tracestate a message carries (the size the W3C
+// recommendation says a vendor may truncate to); a longer one is dropped, the traceparent kept.
+const MaxTraceStateBytes = 512
+
+// messages carry only the W3C trace context. Baggage is left out: it comes from whoever called
+// ingest, and copied onto messages it would be stored with every event of a request (8 KiB
+// each, for a thousand events).
+var messages = propagation.TraceContext{}
+
+// Inject writes the span context of ctx (W3C traceparent, and tracestate up to
+// MaxTraceStateBytes) into h.
 func Inject(ctx context.Context, h nats.Header) {
-	otel.GetTextMapPropagator().Inject(ctx, HeaderCarrier(h))
+	if sc := trace.SpanContextFromContext(ctx); len(sc.TraceState().String()) > MaxTraceStateBytes {
+		ctx = trace.ContextWithSpanContext(ctx, sc.WithTraceState(trace.TraceState{}))
+	}
+	messages.Inject(ctx, HeaderCarrier(h))
 }
 
 // Extract returns ctx carrying the remote span context found in h.
 func Extract(ctx context.Context, h nats.Header) context.Context {
-	return otel.GetTextMapPropagator().Extract(ctx, HeaderCarrier(h))
+	return messages.Extract(ctx, HeaderCarrier(h))
 }

@@ -150,7 +150,7 @@ func TestPostStoresEachEventOnce(t *testing.T) {
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	before := time.Now()
 	got := do(t, http.MethodPost, r.base+"/v1/tenants/acme/events", "application/json; charset=UTF-8", batch,
-		map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"})
+		map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01", "baggage": "user=" + strings.Repeat("b", 4000)})
 	wantJSON(t, got, http.StatusAccepted, `{"accepted":["evt-1","évt/2 ✓","evt-3"],"duplicates":0}`)
 	if n := msgCount(t, stream); n != 3 {
 		t.Fatalf("stream holds %d messages; want 3", n)
@@ -179,6 +179,10 @@ func TestPostStoresEachEventOnce(t *testing.T) {
 		}
 		if tp := m.Header.Get("traceparent"); !strings.HasPrefix(tp, "00-"+traceID+"-") {
 			t.Errorf("message %d traceparent %q; want trace %s", i+1, tp, traceID)
+		}
+		// The caller's baggage is not stored with its events.
+		if b := m.Header.Get("baggage"); b != "" {
+			t.Errorf("message %d carries %d bytes of the caller's baggage", i+1, len(b))
 		}
 		var ev ticketpulsev1.TicketEvent
 		if err := proto.Unmarshal(m.Data, &ev); err != nil {
