@@ -153,11 +153,14 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// One budget per tenant, whichever way its events come in.
+	limits := httpapi.NewRateLimits(tenantCfg)
 	api, err := httpapi.New(httpapi.Config{
 		MaxEvents:      cfg.MaxEvents,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		PublishTimeout: cfg.PublishTimeout,
 		MaxFutureSkew:  cfg.MaxFutureSkew,
+		Limits:         limits,
 	}, pub, log, svc.Tracer(), svc.Meter())
 	if err != nil {
 		return err
@@ -174,6 +177,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		MaxEvents:      cfg.MaxEvents,
 		PublishTimeout: cfg.PublishTimeout,
 		MaxFutureSkew:  cfg.MaxFutureSkew,
+		Limits:         limits,
 	}, pub, log, svc.Tracer(), svc.Meter())
 	if err != nil {
 		return err

@@ -200,6 +200,36 @@ func TestWebhookRateLimit(t *testing.T) {
 	wantJSON(t, r.hook(t, "acme", "generic", other, signed("a-1", time.Now(), other)), 202, `{"accepted":["r-3-a","r-3-b"],"duplicates":0}`)
 }
 
+// The events API draws on the same per-tenant budget as the webhooks: a tenant cannot go around
+// its rate limit by posting canonical events instead, and a refused request stores nothing.
+func TestEventsAPISharesTheWebhookRateLimit(t *testing.T) {
+	_, url := testenv.NATS(t)
+	r := startWebhooks(t, url)
+	stream := tickets(t, url)
+	hook := "[" + event("e-1", "customer_message", "") + "," + event("e-2", "customer_message", "") + "]"
+	wantJSON(t, r.hook(t, "slow", "generic", hook, signed("s-1", time.Now(), hook)), 202, `{"accepted":["e-1","e-2"],"duplicates":0}`)
+	// One token is left of the burst of 3: one event through the API fits, the next does not.
+	wantJSON(t, r.post(t, "slow", "["+event("e-3", "customer_message", "")+"]"), 202, `{"accepted":["e-3"],"duplicates":0}`)
+	got := r.post(t, "slow", "["+event("e-4", "customer_message", "")+"]")
+	if got.status != http.StatusTooManyRequests || !strings.Contains(got.body, `"error":"rate limited"`) ||
+		!strings.Contains(got.body, "tenant slow may send 0.01 events/s (bursts of 3)") {
+		t.Fatalf("got %d %s, want 429 naming the limit", got.status, got.body)
+	}
+	if ra, err := strconv.Atoi(got.header.Get("Retry-After")); err != nil || ra < 90 || ra > 101 {
+		t.Errorf("Retry-After %q, want about 100 s (one event at 0.01/s)", got.header.Get("Retry-After"))
+	}
+	if n := msgCount(t, stream); n != 3 {
+		t.Errorf("stream holds %d messages; want 3 (the refused request stored nothing)", n)
+	}
+	// A tenant without a rate_limit, and one the tenants file does not name, are not limited.
+	for i, tenant := range []string{"acme", "globex", "unlisted"} {
+		body := "[" + event(fmt.Sprintf("x-%d-a", i), "customer_message", "") + "," + event(fmt.Sprintf("x-%d-b", i), "customer_message", "") + "]"
+		if got := r.post(t, tenant, body); got.status != http.StatusAccepted {
+			t.Errorf("%s: got %d %s, want 202", tenant, got.status, got.body)
+		}
+	}
+}
+
 // A delivery JetStream did not store is not remembered: the source's retry is published.
 func TestWebhookNotStoredIsNotRemembered(t *testing.T) {
 	_, url := testenv.NATS(t)

@@ -43,6 +43,8 @@ type Config struct {
 	MaxBodyBytes   int64
 	PublishTimeout time.Duration
 	MaxFutureSkew  time.Duration
+	// Limits are the tenants' rate limits, shared with the webhooks; nil limits nothing.
+	Limits *RateLimits
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -134,6 +136,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			events, err := canonical.Decode(body, opts)
 			return events, nil, err
 		},
+		admit:     func(n int, now time.Time) *answer { return h.cfg.Limits.admit(tenant, n, now) },
 		retrySafe: "sending the same request again is safe",
 		stored: func(ctx context.Context, ids []string, res publish.Result, _ []adapter.Skip, took time.Duration) *answer {
 			h.latency.Record(ctx, took.Seconds())

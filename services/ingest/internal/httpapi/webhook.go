@@ -5,15 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/time/rate"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
@@ -48,6 +45,8 @@ type WebhookConfig struct {
 	MaxEvents      int
 	PublishTimeout time.Duration
 	MaxFutureSkew  time.Duration
+	// Limits are the tenants' rate limits, shared with the events API; nil limits nothing.
+	Limits *RateLimits
 	// Now is the clock of timestamps and rate limits; nil means time.Now.
 	Now func() time.Time
 }
@@ -61,19 +60,11 @@ type Webhook struct {
 	verifier verify.Verifier
 	accept   pipeline
 
-	limitersMu sync.Mutex
-	limiters   map[string]*tenantLimiter
-
 	deliveries metric.Int64Counter
 	rejections metric.Int64Counter
 	skipped    metric.Int64Counter
 	accepted   metric.Int64Counter
 	duplicates metric.Int64Counter
-}
-
-type tenantLimiter struct {
-	limit tenants.RateLimit
-	l     *rate.Limiter
 }
 
 // NewWebhook returns the handler; its instruments are created on meter.
@@ -82,7 +73,6 @@ func NewWebhook(cfg WebhookConfig, pub Publisher, log *slog.Logger, tracer trace
 		cfg.Now = time.Now
 	}
 	h := &Webhook{cfg: cfg, log: log, tracer: tracer, verifier: verify.Verifier{Now: cfg.Now},
-		limiters: map[string]*tenantLimiter{},
 		accept: pipeline{pub: pub, log: log, now: cfg.Now,
 			publishTimeout: cfg.PublishTimeout, maxFutureSkew: cfg.MaxFutureSkew, maxEvents: cfg.MaxEvents}}
 	var errs [5]error
@@ -182,18 +172,7 @@ func (h *Webhook) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			}
 			return events, skipped, nil
 		},
-		admit: func(n int, now time.Time) *answer {
-			wait, ok := h.admit(tenant, n, now)
-			if ok {
-				return nil
-			}
-			secs := max(int(math.Ceil(wait.Seconds())), 1)
-			a := rejected(http.StatusTooManyRequests, Rejected{Error: "rate limited",
-				Reason: fmt.Sprintf("tenant %s may send %g events/s (bursts of %d); retry after %d s",
-					tenantID, tenant.RateLimit.EventsPerSecond, tenant.RateLimit.Burst, secs)})
-			a.retryAfter = secs
-			return a
-		},
+		admit:     func(n int, now time.Time) *answer { return h.cfg.Limits.admit(tenantID, n, now) },
 		retrySafe: "the same delivery again is safe",
 		stored: func(ctx context.Context, ids []string, res publish.Result, skipped []adapter.Skip, _ time.Duration) *answer {
 			h.accepted.Add(ctx, int64(len(ids)), metric.WithAttributes(attribute.String("source", source)))
@@ -252,30 +231,4 @@ func (h *Webhook) events(ad adapter.Adapter, body []byte, header http.Header, de
 		return nil, res.Skipped, err
 	}
 	return res.Events, res.Skipped, nil
-}
-
-// admit takes n events from the tenant's token bucket, or says how long until they would fit.
-func (h *Webhook) admit(t *tenants.Tenant, n int, now time.Time) (time.Duration, bool) {
-	if t.RateLimit.EventsPerSecond <= 0 {
-		return 0, true
-	}
-	h.limitersMu.Lock()
-	tl := h.limiters[t.ID]
-	if tl == nil || tl.limit != t.RateLimit {
-		tl = &tenantLimiter{limit: t.RateLimit, l: rate.NewLimiter(rate.Limit(t.RateLimit.EventsPerSecond), t.RateLimit.Burst)}
-		h.limiters[t.ID] = tl
-	}
-	h.limitersMu.Unlock()
-	// A delivery larger than the burst could never fit: let it through alone rather than refuse
-	// it forever.
-	n = min(n, t.RateLimit.Burst)
-	r := tl.l.ReserveN(now, n)
-	if !r.OK() {
-		return time.Second, false
-	}
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return d, false
-	}
-	return 0, true
 }
