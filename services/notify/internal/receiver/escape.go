@@ -14,8 +14,19 @@ import (
 // channel, or change a link's URL. So every value a template prints is escaped for where the
 // message goes, while the literal text an operator wrote in a template stays as written.
 
-// escaper makes a value from ticket data literal text in one kind of markup.
-type escaper func(string) string
+// markup is how values are escaped for one kind of message text: text makes ticket data
+// literal, url makes a Link (already safe, see safeLink) a URL of the markup.
+type markup struct {
+	text func(string) string
+	url  func(string) string
+}
+
+var (
+	slackMarkup = markup{text: slackEscape, url: slackURL}
+	teamsMarkup = markup{text: teamsEscape, url: markdownURL}
+	// linkMarkup escapes the values a link template puts into its URL.
+	linkMarkup = markup{text: linkEscape, url: linkEscape}
+)
 
 // zwsp (U+200B ZERO WIDTH SPACE) around a Slack formatting character keeps it from opening or
 // closing bold, italic, strike or code: Slack formats only between word boundaries, and mrkdwn
@@ -118,11 +129,19 @@ func safeLink(u string) bool {
 // escapeFunc is the name the rewritten templates call the escaper by.
 const escapeFunc = "_ticketpulse_escape"
 
-// withEscaper rewrites every template of t so that what each action prints passes through
-// esc: the values of ticket data come out escaped, the template's own text does not. A
-// string constant ({{"\n"}}) is the operator's and stays. t must be parsed and not executed.
-func withEscaper(t *template.Template, esc escaper) *template.Template {
-	t.Funcs(template.FuncMap{escapeFunc: func(v reflect.Value) string { return esc(printed(v)) }})
+// withEscaper rewrites every template of t so that what each action prints is escaped for m:
+// the values of ticket data come out escaped, the template's own text does not. A string
+// constant ({{"\n"}}) is the operator's and stays. t must be parsed and not executed.
+func withEscaper(t *template.Template, m *markup) *template.Template {
+	t.Funcs(template.FuncMap{escapeFunc: func(v reflect.Value) string {
+		for v.IsValid() && v.Kind() == reflect.Interface && !v.IsNil() {
+			v = v.Elem()
+		}
+		if v.IsValid() && v.Type() == reflect.TypeFor[Link]() {
+			return m.url(v.String())
+		}
+		return m.text(printed(v))
+	}})
 	for _, tt := range t.Templates() {
 		if tt.Tree != nil {
 			escapeList(tt.Tree, tt.Tree.Root)

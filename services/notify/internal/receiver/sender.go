@@ -56,12 +56,12 @@ type Options struct {
 // New compiles cfg's templates (the defaults where cfg leaves them empty) and returns the
 // Sender for cfg.Kind. It fails on a broken template or an incomplete config.
 func New(cfg Config, opts Options) (Sender, error) {
-	var esc escaper
+	var esc *markup
 	switch cfg.Kind {
 	case KindSlack:
-		esc = slackEscape
+		esc = &slackMarkup
 	case KindTeams:
-		esc = teamsEscape
+		esc = &teamsMarkup
 	}
 	tpl, err := compileTemplates(cfg.Name, cfg.Templates, esc)
 	if err != nil {

@@ -26,6 +26,9 @@ const (
 type slackText struct {
 	Type string `json:"type"` // "plain_text" or "mrkdwn"
 	Text string `json:"text"`
+	// Verbatim (mrkdwn only) stops Slack from turning bare URLs, channel names and mentions in
+	// ticket data into links and notifications; the links made here are explicit <url|label>.
+	Verbatim bool `json:"verbatim,omitempty"`
 }
 
 type slackBlock struct {
@@ -73,7 +76,7 @@ func slackAny(n *Notification, r rendered, customText bool) any {
 // percent-encoded so the URL cannot end the link early.
 func slackURL(u string) string { return strings.ReplaceAll(markdownURL(u), "&", "&amp;") }
 
-func mrkdwn(s string) slackText { return slackText{Type: "mrkdwn", Text: s} }
+func mrkdwn(s string) slackText { return slackText{Type: "mrkdwn", Text: s, Verbatim: true} }
 
 // slackPayload builds the message. r's Title and Text print ticket data escaped for mrkdwn (see
 // slackEscape); the header is plain_text, which Slack never formats, so it shows the title as
@@ -106,7 +109,7 @@ func slackPayload(n *Notification, r rendered, customText bool) slackMessage {
 		shown = shown[:slackMaxChanges]
 	}
 	for _, c := range shown {
-		msg.Blocks = append(msg.Blocks, slackChangeBlock(c, n.LinkOf(c)))
+		msg.Blocks = append(msg.Blocks, slackChangeBlock(c, string(n.LinkOf(c))))
 	}
 	if more := len(n.Changes) - len(shown); more > 0 {
 		// No room for a context block: the ids go under the "more" line.

@@ -82,7 +82,7 @@ func teamsPayload(n *Notification, r rendered, customText bool) teamsMessage {
 			shown = shown[:teamsMaxChanges]
 		}
 		for _, c := range shown {
-			body = append(body, teamsChange(c, n.LinkOf(c))...)
+			body = append(body, teamsChange(c, string(n.LinkOf(c)))...)
 		}
 		if more := len(n.Changes) - len(shown); more > 0 {
 			body = append(body, cardElement{Type: "TextBlock", Text: fmt.Sprintf("…and **%d more**", more), Wrap: true, Separator: true})

@@ -57,7 +57,7 @@ type templates struct {
 // compileTemplates compiles a receiver's templates; esc, when set, escapes what the title and
 // text templates print for the receiver's markup. The link template's values are always
 // URL-escaped, and the HTML template is html/template's to escape.
-func compileTemplates(name string, t Templates, esc escaper) (*templates, error) {
+func compileTemplates(name string, t Templates, esc *markup) (*templates, error) {
 	if err := ParseTemplates(name, t); err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func compileTemplates(name string, t Templates, esc escaper) (*templates, error)
 		}
 		return def
 	}
-	parseText := func(field, src string, esc escaper) (*template.Template, error) {
+	parseText := func(field, src string, esc *markup) (*template.Template, error) {
 		tt, err := template.New(name + "." + field).Funcs(Funcs).Option("missingkey=zero").Parse(src)
 		if err != nil {
 			return nil, fmt.Errorf("%s template: %w", field, err)
@@ -97,7 +97,7 @@ func compileTemplates(name string, t Templates, esc escaper) (*templates, error)
 	}
 	tpl := &templates{title: title, plainTitle: plainTitle, text: text, html: html, customText: t.Text != ""}
 	if t.Link != "" {
-		if tpl.link, err = parseText("link", t.Link, linkEscape); err != nil {
+		if tpl.link, err = parseText("link", t.Link, &linkMarkup); err != nil {
 			return nil, err
 		}
 	}
@@ -110,7 +110,7 @@ func (t *templates) fillLinks(n *Notification) error {
 	if t.link == nil {
 		return nil
 	}
-	n.links = make(map[*tpv1.EscalationChange]string, len(n.Changes))
+	n.links = make(map[*tpv1.EscalationChange]Link, len(n.Changes))
 	var buf bytes.Buffer
 	for _, c := range n.Changes {
 		buf.Reset()
@@ -119,7 +119,7 @@ func (t *templates) fillLinks(n *Notification) error {
 		}
 		u := strings.TrimSpace(buf.String())
 		if safeLink(u) {
-			n.links[c] = u
+			n.links[c] = Link(u)
 		}
 	}
 	return nil
