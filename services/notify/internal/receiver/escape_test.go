@@ -45,28 +45,33 @@ func hostile() *Notification {
 
 const hostileLink = `https://acme.example.com/tickets/{{with label . "ticket"}}{{.}}{{else}}none{{end}}?agent={{label . "agent"}}`
 
-func TestHostileSlack(t *testing.T) {
+// sendChat sends n through a Slack or Teams receiver with tpls and returns the body the
+// receiver's server got.
+func sendChat(t *testing.T, kind string, tpls Templates, n *Notification) []byte {
+	t.Helper()
 	rec := newRecorder(t, nil)
-	s, err := New(Config{Name: "ops", Kind: KindSlack, Slack: &ChatConfig{URL: rec.url("/hook")}, Templates: Templates{Link: hostileLink}}, Options{})
+	cfg := Config{Name: "ops", Kind: kind, Templates: tpls}
+	if kind == KindSlack {
+		cfg.Slack = &ChatConfig{URL: rec.url("/hook")}
+	} else {
+		cfg.Teams = &ChatConfig{URL: rec.url("/hook")}
+	}
+	s, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := s.Send(context.Background(), hostile()); res.Err != nil {
+	if res := s.Send(context.Background(), n); res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	sameJSON(t, rec.requests()[0].Body, hostileSlack)
+	return rec.requests()[0].Body
 }
 
-func TestHostileTeams(t *testing.T) {
-	rec := newRecorder(t, nil)
-	s, err := New(Config{Name: "ops", Kind: KindTeams, Teams: &ChatConfig{URL: rec.url("/hook")}, Templates: Templates{Link: hostileLink}}, Options{})
-	if err != nil {
-		t.Fatal(err)
+func TestHostileChat(t *testing.T) {
+	for kind, want := range map[string]string{KindSlack: hostileSlack, KindTeams: hostileTeams} {
+		t.Run(kind, func(t *testing.T) {
+			sameJSON(t, sendChat(t, kind, Templates{Link: hostileLink}, hostile()), want)
+		})
 	}
-	if res := s.Send(context.Background(), hostile()); res.Err != nil {
-		t.Fatal(res.Err)
-	}
-	sameJSON(t, rec.requests()[0].Body, hostileTeams)
 }
 
 func TestHostileEmail(t *testing.T) {
@@ -337,23 +342,9 @@ func TestCustomTemplatesEscapeOnlyTicketData(t *testing.T) {
 			`{"type":"TextBlock","text":"notification ntf-0001 · group acme/billing · escalations esc-1, esc-2","size":"Small","isSubtle":true,"wrap":true,"separator":true}]}}]}`},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
-			rec := newRecorder(t, nil)
-			cfg := Config{Name: "ops", Kind: tc.kind, Templates: tpls}
-			if tc.kind == KindSlack {
-				cfg.Slack = &ChatConfig{URL: rec.url("/hook")}
-			} else {
-				cfg.Teams = &ChatConfig{URL: rec.url("/hook")}
-			}
-			s, err := New(cfg, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
 			n := hostile()
 			n.GroupLabels = map[string]string{"tenant": "acme", "agent": evilAgent}
-			if res := s.Send(context.Background(), n); res.Err != nil {
-				t.Fatal(res.Err)
-			}
-			sameJSON(t, rec.requests()[0].Body, tc.want)
+			sameJSON(t, sendChat(t, tc.kind, tpls, n), tc.want)
 		})
 	}
 }
