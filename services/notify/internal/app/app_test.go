@@ -560,6 +560,75 @@ func TestTestReceiver(t *testing.T) {
 	}
 }
 
+// limitedRouting is a webhook receiver with the given rate, burst and concurrency.
+func limitedRouting(url string, rate float64, burst, concurrency int) string {
+	return fmt.Sprintf(`receivers:
+  - name: hook
+    webhook:
+      url: %q
+      secrets: [{env: TP_TEST_HOOK_SECRET}]
+    limits: {timeout: 5s, deadline: 10s, rate_per_second: %g, burst: %d, concurrency: %d}
+route:
+  receiver: hook
+`, url, rate, burst, concurrency)
+}
+
+// Test sends take a rate token like every attempt: beyond the burst the service answers
+// ResourceExhausted, and the receiver gets nothing more.
+func TestTestReceiverObeysTheRateLimit(t *testing.T) {
+	h := newHook(t)
+	client := newStack(t, limitedRouting(h.srv.URL, 0.1, 2, 5)).start(t)
+	ctx := context.Background()
+	for i := range 2 {
+		if resp, err := client.TestReceiver(ctx, &tpv1.TestReceiverRequest{Receiver: "hook", Tenant: "acme"}); err != nil || !resp.GetDelivered() {
+			t.Fatalf("send %d within the burst: %v %v", i, resp, err)
+		}
+	}
+	for range 3 {
+		_, err := client.TestReceiver(ctx, &tpv1.TestReceiverRequest{Receiver: "hook", Tenant: "acme"})
+		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), `receiver "hook" is at its rate limit (0.1 per second, burst 2); try again in`) {
+			t.Fatalf("send beyond the burst: %v, want ResourceExhausted naming the rate limit", err)
+		}
+	}
+	if n := len(h.got()); n != 2 {
+		t.Errorf("the receiver got %d requests, want 2", n)
+	}
+}
+
+// Test sends take a concurrency slot like every attempt: while the receiver has its maximum in
+// flight another test send is refused with ResourceExhausted, and once it is free one goes out.
+func TestTestReceiverObeysTheConcurrency(t *testing.T) {
+	h := newHook(t)
+	h.delay = time.Second
+	client := newStack(t, limitedRouting(h.srv.URL, 100, 10, 1)).start(t)
+	ctx := context.Background()
+	first := make(chan error, 1)
+	go func() {
+		_, err := client.TestReceiver(ctx, &tpv1.TestReceiverRequest{Receiver: "hook", Tenant: "acme"})
+		first <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(h.got()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first test send never arrived")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, err := client.TestReceiver(ctx, &tpv1.TestReceiverRequest{Receiver: "hook", Tenant: "acme"})
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), `receiver "hook" has its maximum of 1 attempts in flight`) {
+		t.Fatalf("send while one is in flight: %v, want ResourceExhausted naming the concurrency", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("first send: %v", err)
+	}
+	if resp, err := client.TestReceiver(ctx, &tpv1.TestReceiverRequest{Receiver: "hook", Tenant: "acme"}); err != nil || !resp.GetDelivered() {
+		t.Fatalf("send once the slot is free: %v %v", resp, err)
+	}
+	if n := len(h.got()); n != 2 {
+		t.Errorf("the receiver got %d requests, want 2", n)
+	}
+}
+
 func TestBadRoutingFileStopsTheService(t *testing.T) {
 	s := newStack(t, "receivers:\n  - name: hook\n    webhook: {url: \"ftp://x\"}\nroute:\n  receiver: nobody\n")
 	err := Run(context.Background(), s.config(), quiet)

@@ -53,11 +53,12 @@ type Dispatcher struct {
 	log     *slog.Logger
 
 	// attempts starts an attempt of a logged delivery; batches logs a group's batch as a
-	// delivery and starts it; bg runs the attempts; send alone makes test sends.
+	// delivery and starts it; bg runs the attempts; test makes test sends.
 	attempts stages[*delivery]
 	batches  stages[*delivery]
 	bg       *backgroundStage
 	send     sendStage
+	test     stages[*delivery]
 }
 
 // New returns a dispatcher using r until SetRouting swaps it.
@@ -91,6 +92,7 @@ func New(store *deliveries.Store, tm Timers, pub Publisher, r *Routing, now func
 		leaseStage{timers: tm, now: now},
 		d.bg,
 	}
+	d.test = stages[*delivery]{slotStage{refuse: true}, rateStage{refuse: true}, d.send}
 	d.batches = stages[*delivery]{
 		recordStage{store: store, bg: d.bg},
 		branch[*delivery]{d.attempts},

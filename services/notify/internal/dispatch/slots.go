@@ -2,16 +2,19 @@ package dispatch
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 )
 
 // slotStage takes one of the receiver's concurrency slots for the attempt. A receiver with its
-// maximum in flight makes the delivery wait `busy`, without an attempt.
+// maximum in flight makes the delivery wait `busy`, without an attempt; with refuse (test
+// sends, which have no timer to wait on) it fails with ErrLimited instead.
 type slotStage struct {
 	timers Timers
 	busy   time.Duration
 	now    func() time.Time
+	refuse bool
 }
 
 func (s slotStage) exec(ctx context.Context, _ *slog.Logger, ds []*delivery) ([]*delivery, error) {
@@ -22,6 +25,10 @@ func (s slotStage) exec(ctx context.Context, _ *slog.Logger, ds []*delivery) ([]
 			d.release = func() { <-slots }
 			return true, nil
 		default:
+			if s.refuse {
+				return false, fmt.Errorf("%w: receiver %q has its maximum of %d attempts in flight; try again shortly",
+					ErrLimited, d.sender.cfg.Name, cap(slots))
+			}
 			return false, s.timers.Schedule(ctx, d.timer(), s.now().Add(s.busy))
 		}
 	})

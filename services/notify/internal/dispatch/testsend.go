@@ -14,8 +14,13 @@ import (
 // ErrUnknownReceiver reports a receiver the routing file does not define.
 var ErrUnknownReceiver = errors.New("unknown receiver")
 
-// Test sends a sample notification to a receiver now, through the send stage alone: outside
-// any limit, and not logged.
+// ErrLimited reports a test send refused because the receiver is at its rate limit or has its
+// maximum of attempts in flight.
+var ErrLimited = errors.New("receiver limit reached")
+
+// Test sends a sample notification to a receiver now, not logged. It takes a concurrency slot
+// and a rate token like every attempt, so test sends cannot flood a receiver; when either is
+// not free now the send is refused with ErrLimited rather than kept waiting.
 func (d *Dispatcher) Test(ctx context.Context, receiverName, tenant string) (*tpv1.Attempt, bool, error) {
 	ss := d.routing.Load().senders[receiverName]
 	if ss == nil {
@@ -29,7 +34,11 @@ func (d *Dispatcher) Test(ctx context.Context, receiverName, tenant string) (*tp
 			Summary: "Test notification from Ticketpulse: this receiver works.", TriggeredAt: timestamppb.New(now), UpdatedAt: timestamppb.New(now)}}
 	t := &delivery{sender: ss, note: &receiver.Notification{ID: fmt.Sprintf("test-%d", now.UnixNano()), Receiver: receiverName, GroupKey: "test",
 		GroupLabels: map[string]string{"tenant": tenant}, Changes: []*tpv1.EscalationChange{sample}, At: now}}
-	if _, err := d.send.exec(ctx, d.log, []*delivery{t}); err != nil {
+	_, err := d.test.exec(ctx, d.log, []*delivery{t})
+	if t.release != nil {
+		t.release()
+	}
+	if err != nil {
 		return nil, false, err
 	}
 	a := &tpv1.Attempt{At: timestamppb.New(now), StatusCode: int32(t.attempt.Status), LatencySeconds: t.attempt.Latency.Seconds(), Error: t.attempt.Error}

@@ -101,7 +101,8 @@ func (s *Server) GetDelivery(ctx context.Context, req *tpv1.GetDeliveryRequest) 
 	return &tpv1.GetDeliveryResponse{Delivery: r.Proto(true)}, nil
 }
 
-// TestReceiver sends a sample notification now.
+// TestReceiver sends a sample notification now, within the receiver's rate limit and
+// concurrency: beyond them it answers ResourceExhausted.
 func (s *Server) TestReceiver(ctx context.Context, req *tpv1.TestReceiverRequest) (*tpv1.TestReceiverResponse, error) {
 	var v grpcerr.Violations
 	v.Tenant(req.GetTenant())
@@ -112,6 +113,9 @@ func (s *Server) TestReceiver(ctx context.Context, req *tpv1.TestReceiverRequest
 	a, ok, err := s.tester.Test(ctx, req.GetReceiver(), req.GetTenant())
 	if errors.Is(err, dispatch.ErrUnknownReceiver) {
 		return nil, status.Errorf(codes.NotFound, "TestReceiver: %v", err)
+	}
+	if errors.Is(err, dispatch.ErrLimited) {
+		return nil, status.Errorf(codes.ResourceExhausted, "TestReceiver: %v", err)
 	}
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "TestReceiver: %v", err)

@@ -11,7 +11,7 @@ import (
 func TestLinks(t *testing.T) {
 	link := Templates{Link: `{{if eq (label . "ticket") "T-78"}}javascript:alert(1){{else}}https://acme.example.com/tickets/{{label . "ticket"}}{{end}}`}
 	n := notification(2)
-	tpl, err := compileTemplates("ops", link)
+	tpl, err := compileTemplates("ops", link, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

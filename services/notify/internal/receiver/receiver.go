@@ -125,12 +125,16 @@ type Notification struct {
 	// Changes are then each escalation's latest change, sent before.
 	Reminder bool
 	// links are the changes' URLs from the receiver's link template, by change.
-	links map[*tpv1.EscalationChange]string
+	links map[*tpv1.EscalationChange]Link
 }
+
+// Link is a URL the receiver's link template made, its ticket data already URL-escaped: chat
+// templates print it as a URL of their markup rather than escaping it as text.
+type Link string
 
 // LinkOf is the URL the receiver's link template gives for a change of this notification, or
 // "" without one; templates call it as {{$.LinkOf .}} inside {{range .Changes}}.
-func (n *Notification) LinkOf(c *tpv1.EscalationChange) string { return n.links[c] }
+func (n *Notification) LinkOf(c *tpv1.EscalationChange) Link { return n.links[c] }
 
 // Result is the outcome of one attempt.
 type Result struct {

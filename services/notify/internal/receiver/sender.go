@@ -56,7 +56,14 @@ type Options struct {
 // New compiles cfg's templates (the defaults where cfg leaves them empty) and returns the
 // Sender for cfg.Kind. It fails on a broken template or an incomplete config.
 func New(cfg Config, opts Options) (Sender, error) {
-	tpl, err := compileTemplates(cfg.Name, cfg.Templates)
+	var esc *markup
+	switch cfg.Kind {
+	case KindSlack:
+		esc = &slackMarkup
+	case KindTeams:
+		esc = &teamsMarkup
+	}
+	tpl, err := compileTemplates(cfg.Name, cfg.Templates, esc)
 	if err != nil {
 		return nil, fmt.Errorf("receiver %q: %w", cfg.Name, err)
 	}

@@ -26,6 +26,9 @@ const (
 type slackText struct {
 	Type string `json:"type"` // "plain_text" or "mrkdwn"
 	Text string `json:"text"`
+	// Verbatim (mrkdwn only) stops Slack from turning bare URLs, channel names and mentions in
+	// ticket data into links and notifications; the links made here are explicit <url|label>.
+	Verbatim bool `json:"verbatim,omitempty"`
 }
 
 type slackBlock struct {
@@ -69,30 +72,32 @@ func slackAny(n *Notification, r rendered, customText bool) any {
 	return slackPayload(n, r, customText)
 }
 
-// slackEscape escapes the three characters Slack's mrkdwn reserves.
-func slackEscape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
+// slackURL is a URL for a <url|label> link: "&" as the entity Slack requires, "<", ">" and "|"
+// percent-encoded so the URL cannot end the link early.
+func slackURL(u string) string { return strings.ReplaceAll(markdownURL(u), "&", "&amp;") }
 
-func mrkdwn(s string) slackText { return slackText{Type: "mrkdwn", Text: s} }
+func mrkdwn(s string) slackText { return slackText{Type: "mrkdwn", Text: s, Verbatim: true} }
 
+// slackPayload builds the message. r's Title and Text print ticket data escaped for mrkdwn (see
+// slackEscape); the header is plain_text, which Slack never formats, so it shows the title as
+// is; what is built here from the changes escapes their data the same way.
 func slackPayload(n *Notification, r rendered, customText bool) slackMessage {
 	msg := slackMessage{Text: truncate(slackMaxFallbackText, r.Title+"\n"+r.Text)}
 	msg.Blocks = append(msg.Blocks, slackBlock{
 		Type: "header",
-		Text: &slackText{Type: "plain_text", Text: truncate(slackMaxHeader, r.Title)},
+		Text: &slackText{Type: "plain_text", Text: truncate(slackMaxHeader, r.PlainTitle)},
 	})
 	ids := slackEscape(idsLine(n))
 
 	if customText {
-		// An overridden Text template is the message: shown as is, in sections of at most
-		// slackMaxSectionText characters.
+		// An overridden Text template is the message: the operator's text as written, ticket
+		// data escaped, in sections of at most slackMaxSectionText characters.
 		chunks := splitText(r.Text, slackMaxSectionText)
 		if len(chunks) > slackMaxChanges {
 			chunks = chunks[:slackMaxChanges]
 		}
 		for _, c := range chunks {
-			t := mrkdwn(slackEscape(c))
+			t := mrkdwn(c)
 			msg.Blocks = append(msg.Blocks, slackBlock{Type: "section", Text: &t})
 		}
 		msg.Blocks = append(msg.Blocks, slackBlock{Type: "context", Elements: []slackText{mrkdwn(truncate(slackMaxContextText, ids))}})
@@ -104,7 +109,7 @@ func slackPayload(n *Notification, r rendered, customText bool) slackMessage {
 		shown = shown[:slackMaxChanges]
 	}
 	for _, c := range shown {
-		msg.Blocks = append(msg.Blocks, slackChangeBlock(c, n.LinkOf(c)))
+		msg.Blocks = append(msg.Blocks, slackChangeBlock(c, string(n.LinkOf(c))))
 	}
 	if more := len(n.Changes) - len(shown); more > 0 {
 		// No room for a context block: the ids go under the "more" line.
@@ -138,7 +143,7 @@ func slackChangeBlock(c *tpv1.EscalationChange, link string) slackBlock {
 		text += "\n" + slackEscape(s)
 	}
 	if link != "" {
-		text += "\n<" + slackEscape(link) + "|Open " + slackEscape(c.GetEscalation().GetSubjectKind()+" "+c.GetEscalation().GetSubjectId()) + ">"
+		text += "\n<" + slackURL(link) + "|Open " + slackEscape(c.GetEscalation().GetSubjectKind()+" "+c.GetEscalation().GetSubjectId()) + ">"
 	}
 	t := mrkdwn(truncate(slackMaxSectionText, text))
 	b := slackBlock{Type: "section", Text: &t}

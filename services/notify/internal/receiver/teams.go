@@ -67,6 +67,8 @@ func titleColor(n *Notification) string {
 	return "Default"
 }
 
+// teamsPayload builds the card. r's Title and Text print ticket data escaped for markdown (see
+// teamsEscape); what is built here from the changes escapes their data the same way.
 func teamsPayload(n *Notification, r rendered, customText bool) teamsMessage {
 	body := []cardElement{{
 		Type: "TextBlock", Text: r.Title, Size: "Large", Weight: "Bolder", Color: titleColor(n), Wrap: true,
@@ -80,13 +82,13 @@ func teamsPayload(n *Notification, r rendered, customText bool) teamsMessage {
 			shown = shown[:teamsMaxChanges]
 		}
 		for _, c := range shown {
-			body = append(body, teamsChange(c, n.LinkOf(c))...)
+			body = append(body, teamsChange(c, string(n.LinkOf(c)))...)
 		}
 		if more := len(n.Changes) - len(shown); more > 0 {
 			body = append(body, cardElement{Type: "TextBlock", Text: fmt.Sprintf("…and **%d more**", more), Wrap: true, Separator: true})
 		}
 	}
-	body = append(body, cardElement{Type: "TextBlock", Text: idsLine(n), Size: "Small", IsSubtle: true, Wrap: true, Separator: true})
+	body = append(body, cardElement{Type: "TextBlock", Text: teamsEscape(idsLine(n)), Size: "Small", IsSubtle: true, Wrap: true, Separator: true})
 	return teamsMessage{
 		Type: "message",
 		Attachments: []teamsAttachment{{
@@ -105,18 +107,18 @@ func teamsPayload(n *Notification, r rendered, customText bool) teamsMessage {
 // teamsChange is one change: a TextBlock with its headline and summary, a FactSet of its facts.
 func teamsChange(c *tpv1.EscalationChange, link string) []cardElement {
 	kind := kindName(c.GetKind())
-	text := "**" + kind + "**" + strings.TrimPrefix(headline(c), kind)
+	text := "**" + kind + "**" + teamsEscape(strings.TrimPrefix(headline(c), kind))
 	if s := c.GetEscalation().GetSummary(); s != "" {
-		text += "\n\n" + s
+		text += "\n\n" + teamsEscape(s)
 	}
 	if link != "" {
-		text += "\n\n[Open " + c.GetEscalation().GetSubjectKind() + " " + c.GetEscalation().GetSubjectId() + "](" + link + ")"
+		text += "\n\n[Open " + teamsEscape(c.GetEscalation().GetSubjectKind()+" "+c.GetEscalation().GetSubjectId()) + "](" + markdownURL(link) + ")"
 	}
 	out := []cardElement{{Type: "TextBlock", Text: text, Wrap: true, Separator: true}}
 	if fs := c.GetEscalation().GetFacts(); len(fs) > 0 {
 		set := cardElement{Type: "FactSet", Spacing: "Small"}
 		for _, f := range fs {
-			set.Facts = append(set.Facts, cardFact{Title: f.GetName(), Value: factValue(f.GetValue())})
+			set.Facts = append(set.Facts, cardFact{Title: teamsEscape(f.GetName()), Value: teamsEscape(factValue(f.GetValue()))})
 		}
 		out = append(out, set)
 	}

@@ -41,9 +41,12 @@ const (
 
 // templates are one receiver's compiled templates.
 type templates struct {
-	title *template.Template
-	text  *template.Template
-	html  *htmltemplate.Template
+	// title and text print ticket data escaped for the receiver's markup; plainTitle prints
+	// it as is, for plain-text places (a Slack header, an e-mail subject).
+	title      *template.Template
+	plainTitle *template.Template
+	text       *template.Template
+	html       *htmltemplate.Template
 	// link makes each change's URL; nil without a link template.
 	link *template.Template
 	// customText is set when Text was overridden: chat messages then show the rendered text
@@ -51,7 +54,10 @@ type templates struct {
 	customText bool
 }
 
-func compileTemplates(name string, t Templates) (*templates, error) {
+// compileTemplates compiles a receiver's templates; esc, when set, escapes what the title and
+// text templates print for the receiver's markup. The link template's values are always
+// URL-escaped, and the HTML template is html/template's to escape.
+func compileTemplates(name string, t Templates, esc *markup) (*templates, error) {
 	if err := ParseTemplates(name, t); err != nil {
 		return nil, err
 	}
@@ -61,34 +67,50 @@ func compileTemplates(name string, t Templates) (*templates, error) {
 		}
 		return def
 	}
-	title, err := template.New(name + ".title").Funcs(Funcs).Option("missingkey=zero").Parse(pick(t.Title, DefaultTitle))
-	if err != nil {
-		return nil, fmt.Errorf("title template: %w", err)
+	parseText := func(field, src string, esc *markup) (*template.Template, error) {
+		tt, err := template.New(name + "." + field).Funcs(Funcs).Option("missingkey=zero").Parse(src)
+		if err != nil {
+			return nil, fmt.Errorf("%s template: %w", field, err)
+		}
+		if esc != nil {
+			withEscaper(tt, esc)
+		}
+		return tt, nil
 	}
-	text, err := template.New(name + ".text").Funcs(Funcs).Option("missingkey=zero").Parse(pick(t.Text, DefaultText))
+	plainTitle, err := parseText("title", pick(t.Title, DefaultTitle), nil)
 	if err != nil {
-		return nil, fmt.Errorf("text template: %w", err)
+		return nil, err
+	}
+	title := plainTitle
+	if esc != nil {
+		if title, err = parseText("title", pick(t.Title, DefaultTitle), esc); err != nil {
+			return nil, err
+		}
+	}
+	text, err := parseText("text", pick(t.Text, DefaultText), esc)
+	if err != nil {
+		return nil, err
 	}
 	html, err := htmltemplate.New(name + ".html").Funcs(htmltemplate.FuncMap(Funcs)).Option("missingkey=zero").Parse(pick(t.HTML, DefaultHTML))
 	if err != nil {
 		return nil, fmt.Errorf("html template: %w", err)
 	}
-	tpl := &templates{title: title, text: text, html: html, customText: t.Text != ""}
+	tpl := &templates{title: title, plainTitle: plainTitle, text: text, html: html, customText: t.Text != ""}
 	if t.Link != "" {
-		if tpl.link, err = template.New(name + ".link").Funcs(Funcs).Option("missingkey=zero").Parse(t.Link); err != nil {
-			return nil, fmt.Errorf("link template: %w", err)
+		if tpl.link, err = parseText("link", t.Link, &linkMarkup); err != nil {
+			return nil, err
 		}
 	}
 	return tpl, nil
 }
 
-// fillLinks renders each change's link into the notification; a link that is not an http(s)
-// URL is left out rather than sent.
+// fillLinks renders each change's link into the notification; a link that is not a safe
+// http(s) URL (see safeLink) is left out rather than sent.
 func (t *templates) fillLinks(n *Notification) error {
 	if t.link == nil {
 		return nil
 	}
-	n.links = make(map[*tpv1.EscalationChange]string, len(n.Changes))
+	n.links = make(map[*tpv1.EscalationChange]Link, len(n.Changes))
 	var buf bytes.Buffer
 	for _, c := range n.Changes {
 		buf.Reset()
@@ -96,8 +118,8 @@ func (t *templates) fillLinks(n *Notification) error {
 			return fmt.Errorf("link template: %w", err)
 		}
 		u := strings.TrimSpace(buf.String())
-		if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
-			n.links[c] = u
+		if safeLink(u) {
+			n.links[c] = Link(u)
 		}
 	}
 	return nil
@@ -105,9 +127,10 @@ func (t *templates) fillLinks(n *Notification) error {
 
 // rendered is a notification's message texts.
 type rendered struct {
-	Title string // one line
-	Text  string
-	HTML  string // only when asked for
+	Title      string // one line, ticket data escaped for the receiver's markup
+	PlainTitle string // the same line with ticket data as is, for plain-text places
+	Text       string
+	HTML       string // only when asked for
 }
 
 func (t *templates) render(n *Notification, withHTML bool) (rendered, error) {
@@ -120,6 +143,14 @@ func (t *templates) render(n *Notification, withHTML bool) (rendered, error) {
 		return r, fmt.Errorf("title template: %w", err)
 	}
 	r.Title = truncate(250, strings.Join(strings.Fields(buf.String()), " "))
+	r.PlainTitle = r.Title
+	if t.plainTitle != t.title {
+		buf.Reset()
+		if err := t.plainTitle.Execute(&buf, n); err != nil {
+			return r, fmt.Errorf("title template: %w", err)
+		}
+		r.PlainTitle = truncate(250, strings.Join(strings.Fields(buf.String()), " "))
+	}
 	buf.Reset()
 	if err := t.text.Execute(&buf, n); err != nil {
 		return r, fmt.Errorf("text template: %w", err)

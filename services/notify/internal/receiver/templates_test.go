@@ -10,7 +10,7 @@ import (
 )
 
 func TestDefaultTemplates(t *testing.T) {
-	tpl, err := compileTemplates("t", Templates{})
+	tpl, err := compileTemplates("t", Templates{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
