@@ -14,9 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
@@ -27,17 +25,14 @@ import (
 // Retry-After, while the probes still answer; a freed slot serves again.
 func TestHTTPConcurrencyCap(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	const limit = 3
-	a := newHTTPOnlyWith(t, ctx, Common{NATSURL: natsURL, HTTPAddr: "127.0.0.1:0", HTTPMaxConcurrent: limit}, testLogger(t))
 	arrived, release := make(chan struct{}, limit), make(chan struct{})
-	a.HTTP().HandleFunc("GET /hold", func(w http.ResponseWriter, _ *http.Request) {
-		arrived <- struct{}{}
-		<-release
+	a, stop := startSpec(t, plainSpec, Common{NATSURL: natsURL, HTTPAddr: "127.0.0.1:0", HTTPMaxConcurrent: limit}, testLogger(t), func(a *Service) {
+		a.HTTP().HandleFunc("GET /hold", func(w http.ResponseWriter, _ *http.Request) {
+			arrived <- struct{}{}
+			<-release
+		})
 	})
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx) }()
 	base := "http://" + a.Addrs().HTTP
 
 	var held sync.WaitGroup
@@ -87,8 +82,7 @@ func TestHTTPConcurrencyCap(t *testing.T) {
 	if status, body := get(t, base+"/metrics"); status != http.StatusOK {
 		t.Errorf("after the load /metrics = %d %.100s, want 200", status, body)
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("Serve = %v, want nil", err)
 	}
 }
@@ -96,13 +90,9 @@ func TestHTTPConcurrencyCap(t *testing.T) {
 // A client that sends its headers too slowly is cut off.
 func TestSlowHeadersAreCutOff(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	a := newHTTPOnly(t, ctx, natsURL)
-	a.httpLim.readHeader = 200 * time.Millisecond
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx) }()
-	defer func() { cancel(); <-done }()
+	a, _ := startSpec(t, plainSpec, Common{NATSURL: natsURL, HTTPAddr: "127.0.0.1:0"}, testLogger(t), func(a *Service) {
+		a.httpLim.readHeader = 200 * time.Millisecond
+	})
 
 	c, err := net.Dial("tcp", a.Addrs().HTTP)
 	if err != nil {
@@ -155,12 +145,7 @@ func TestGRPCMaxStreams(t *testing.T) {
 	cfg := testConfig(natsURL, testenv.Redis(t).Options().Addr)
 	cfg.GRPCMaxStreams = 1
 	a, _ := start(t, cfg)
-	conn, err := grpc.NewClient(a.Addrs().GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	health := healthpb.NewHealthClient(conn)
+	health := healthClient(t, a.Addrs().GRPC)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// A Watch stays open: it holds the connection's one stream.

@@ -81,12 +81,19 @@ func start(t *testing.T, cfg Common) (a *Service, stop func() error) {
 
 func startLogging(t *testing.T, cfg Common, log *slog.Logger) (a *Service, stop func() error) {
 	t.Helper()
+	return startSpec(t, testSpec, cfg, log, func(*Service) {})
+}
+
+// startSpec is start for spec's service, logging to log, with before run between New and Serve.
+func startSpec(t *testing.T, spec Spec, cfg Common, log *slog.Logger, before func(*Service)) (a *Service, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := New(ctx, testSpec, cfg, Hooks{}, log)
+	a, err := New(ctx, spec, cfg, Hooks{}, log)
 	if err != nil {
 		cancel()
 		t.Fatalf("new: %v", err)
 	}
+	before(a)
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx) }()
 	stopped := false
@@ -106,6 +113,17 @@ func startLogging(t *testing.T, cfg Common, log *slog.Logger) (a *Service, stop 
 	}
 	t.Cleanup(func() { _ = stop() })
 	return a, stop
+}
+
+// healthClient is a client of the health service at addr, closed when the test ends.
+func healthClient(t *testing.T, addr string) healthpb.HealthClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return healthpb.NewHealthClient(conn)
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -147,14 +165,9 @@ func TestServesHealthReadinessMetricsAndStops(t *testing.T) {
 	}
 
 	t.Run("grpc health", func(t *testing.T) {
-		conn, err := grpc.NewClient(a.Addrs().GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		resp, err := healthClient(t, a.Addrs().GRPC).Check(ctx, &healthpb.HealthCheckRequest{})
 		if err != nil {
 			t.Fatalf("health check: %v", err)
 		}
@@ -314,6 +327,8 @@ func TestHandleHTTP(t *testing.T) {
 	}
 }
 
+var plainSpec = Spec{Name: "plain", HTTPAddr: "127.0.0.1:8080"}
+
 // newHTTPOnly is a service like ingest: NATS, no Redis, no gRPC.
 func newHTTPOnly(t *testing.T, ctx context.Context, natsURL string) *Service {
 	t.Helper()
@@ -322,8 +337,7 @@ func newHTTPOnly(t *testing.T, ctx context.Context, natsURL string) *Service {
 
 func newHTTPOnlyWith(t *testing.T, ctx context.Context, c Common, log *slog.Logger) *Service {
 	t.Helper()
-	spec := Spec{Name: "plain", HTTPAddr: "127.0.0.1:8080"}
-	a, err := New(ctx, spec, c, Hooks{}, log)
+	a, err := New(ctx, plainSpec, c, Hooks{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,12 +396,7 @@ func TestRegisteredGRPCServicesAreServing(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx) }()
 	defer func() { cancel(); <-done }()
-	conn, err := grpc.NewClient(a.Addrs().GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	health := healthpb.NewHealthClient(conn)
+	health := healthClient(t, a.Addrs().GRPC)
 	cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer ccancel()
 	resp, err := health.Check(cctx, &healthpb.HealthCheckRequest{Service: "test.Echo"})
