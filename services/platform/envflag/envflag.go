@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/redact"
 )
 
 // Set registers flags that each have an environment variable as their default source.
@@ -149,7 +151,8 @@ func (s *Set) PrintUsage(w io.Writer) {
 	sort.Slice(entries, func(i, j int) bool { return entries[i].flag < entries[j].flag })
 	for _, e := range entries {
 		f := s.fs.Lookup(e.flag)
-		def := f.DefValue
+		// The default may come from the environment, and a URL there may carry a password.
+		def := redact.URL(f.DefValue)
 		if def == "" {
 			def = `""`
 		}

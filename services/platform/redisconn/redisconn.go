@@ -3,17 +3,26 @@ package redisconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	neturl "net/url"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/redact"
 )
 
 // Open parses a redis:// URL, connects and pings. The client is sized for pipelined batches.
 func Open(ctx context.Context, url string) (*redis.Client, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("redis url %q: %w", url, err)
+		// url.Error repeats the URL, password and all.
+		var ue *neturl.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("redis url %q: %w", redact.URL(url), err)
 	}
 	if opt.ReadTimeout == 0 {
 		opt.ReadTimeout = 5 * time.Second

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -46,7 +47,17 @@ type Common struct {
 	OTLPEndpoint string
 	GRPCAddr     string // empty unless Spec.GRPCAddr
 	HTTPAddr     string
+	// HTTPMaxConcurrent caps the HTTP requests served at once (the probes aside); 0 is the default.
+	HTTPMaxConcurrent int
+	// GRPCMaxStreams caps the gRPC calls served at once on one connection; 0 is the default.
+	GRPCMaxStreams int
 }
+
+// Default limits: far above what one instance serves in practice, far below what exhausts it.
+const (
+	DefaultHTTPMaxConcurrent = 1024
+	DefaultGRPCMaxStreams    = 1024
+)
 
 // Defaults are the common settings a service starts from before the environment and flags.
 func Defaults(spec Spec) Common {
@@ -54,7 +65,27 @@ func Defaults(spec Spec) Common {
 	if spec.Redis {
 		c.RedisURL = "redis://127.0.0.1:6379/0"
 	}
+	c.fillLimits(spec)
 	return c
+}
+
+// fillLimits sets the limits left zero to their defaults, so a Common built in code without them
+// still runs bounded.
+func (c *Common) fillLimits(spec Spec) {
+	if c.HTTPMaxConcurrent == 0 {
+		c.HTTPMaxConcurrent = DefaultHTTPMaxConcurrent
+	}
+	if c.GRPCMaxStreams == 0 && spec.GRPCAddr != "" {
+		c.GRPCMaxStreams = DefaultGRPCMaxStreams
+	}
+}
+
+// Check adds the common settings that cannot work to v.
+func (c *Common) Check(v *envflag.Checks, spec Spec) {
+	v.AtLeastN("http-max-concurrent", c.HTTPMaxConcurrent, 1)
+	if spec.GRPCAddr != "" {
+		v.Between("grpc-max-streams", c.GRPCMaxStreams, 1, math.MaxInt32)
+	}
 }
 
 // Register declares the common settings spec's service has.
@@ -69,12 +100,16 @@ func (c *Common) Register(s *envflag.Set, spec Spec) {
 	s.String(&c.OTLPEndpoint, "otlp-endpoint", d.OTLPEndpoint, "OTLP/gRPC trace collector host:port; empty keeps traces in-process (context still propagates).")
 	if spec.GRPCAddr != "" {
 		s.String(&c.GRPCAddr, "grpc-addr", d.GRPCAddr, "Address the gRPC server ("+spec.GRPCServes+") listens on; use 0.0.0.0:"+port(spec.GRPCAddr)+" inside a container.")
+		s.Int(&c.GRPCMaxStreams, "grpc-max-streams", d.GRPCMaxStreams,
+			"Most gRPC calls served at once on one client connection; the client queues the others.")
 	}
 	serves := spec.HTTPServes
 	if serves == "" {
 		serves = "/healthz, /readyz, /metrics"
 	}
 	s.String(&c.HTTPAddr, "http-addr", d.HTTPAddr, "Address the HTTP server ("+serves+") listens on; use 0.0.0.0:"+port(spec.HTTPAddr)+" inside a container.")
+	s.Int(&c.HTTPMaxConcurrent, "http-max-concurrent", d.HTTPMaxConcurrent,
+		"Most HTTP requests served at once; others are answered 503 with Retry-After: 1 (/healthz and /readyz are exempt).")
 }
 
 func port(addr string) string {
@@ -109,7 +144,9 @@ func Main[C any, P interface {
 		return 0
 	}
 	if err == nil {
-		err = cfg.Validate()
+		var v envflag.Checks
+		cfg.Shared().Check(&v, spec)
+		err = errors.Join(cfg.Validate(), v.Err())
 	}
 	var log *slog.Logger
 	if err == nil {

@@ -40,6 +40,10 @@ func TestMainExitCodes(t *testing.T) {
 		{name: "help", args: []string{"-h"}, wantCode: 0, wantStderr: "TICKETPULSE_GRPC_ADDR"},
 		{name: "unknown flag", args: []string{"-nope"}, wantCode: 2, wantStderr: "-nope"},
 		{name: "invalid setting", args: []string{"-workers", "0"}, wantCode: 2, wantStderr: "test: -workers 0: must be at least 1"},
+		{name: "no requests allowed", args: []string{"-http-max-concurrent", "0"}, wantCode: 2, wantStderr: "-http-max-concurrent 0: must be at least 1"},
+		{name: "no streams allowed", args: []string{"-grpc-max-streams", "0"}, wantCode: 2, wantStderr: "-grpc-max-streams 0: must be between 1 and"},
+		{name: "common and own settings", args: []string{"-workers", "0", "-http-max-concurrent", "-1"}, wantCode: 2,
+			wantStderr: "test: -workers 0: must be at least 1\n-http-max-concurrent -1: must be at least 1"},
 		{name: "bad log level", args: []string{"-log-level", "loud"}, wantCode: 2, wantStderr: `log level "loud"`},
 		{name: "run fails", runErr: boom, wantCode: 1, wantRun: true, wantStderr: "boom"},
 	}
@@ -77,7 +81,7 @@ func TestRegisterFollowsSpec(t *testing.T) {
 		t.Errorf("registered defaults %+v, want %+v", c, Defaults(spec))
 	}
 	s.PrintUsage(&help)
-	for _, absent := range []string{"-redis-url", "-grpc-addr"} {
+	for _, absent := range []string{"-redis-url", "-grpc-addr", "-grpc-max-streams"} {
 		if strings.Contains(help.String(), absent) {
 			t.Errorf("-h of a service without it lists %s", absent)
 		}

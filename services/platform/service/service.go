@@ -39,19 +39,21 @@ type Hooks struct {
 // Service is a started service: connected, its listeners bound, its servers not serving yet, so
 // the service can register its gRPC services, HTTP routes and readiness checks first.
 type Service struct {
-	spec   Spec
-	log    *slog.Logger
-	hooks  Hooks
-	tel    *telemetry.Telemetry
-	nc     *nats.Conn
-	rdb    *redis.Client
-	grpc   *grpc.Server
-	health *health.Server
-	mux    *http.ServeMux
-	grpcLn net.Listener
-	httpLn net.Listener
+	spec    Spec
+	log     *slog.Logger
+	hooks   Hooks
+	tel     *telemetry.Telemetry
+	nc      *nats.Conn
+	rdb     *redis.Client
+	grpc    *grpc.Server
+	health  *health.Server
+	mux     *http.ServeMux
+	grpcLn  net.Listener
+	httpLn  net.Listener
+	httpLim httpLimits
 	// conns check the connections; checks what the service added, which need the connections.
-	conns, checks []func(context.Context) error
+	conns  []namedCheck
+	checks []func(context.Context) error
 	// closers release what New acquired; Close runs them newest first.
 	closers []func() error
 }
@@ -66,7 +68,14 @@ func New(ctx context.Context, spec Spec, c Common, hooks Hooks, log *slog.Logger
 	return s, nil
 }
 
+// namedCheck is a readiness check with the fixed word /readyz shows when it fails.
+type namedCheck struct {
+	name  string
+	check func(context.Context) error
+}
+
 func (s *Service) open(ctx context.Context, c Common) error {
+	c.fillLimits(s.spec)
 	tel, err := telemetry.Setup(ctx, s.spec.Name, c.OTLPEndpoint)
 	if err != nil {
 		return err
@@ -77,24 +86,24 @@ func (s *Service) open(ctx context.Context, c Common) error {
 		return err
 	}
 	s.closers = append(s.closers, s.drainNATS)
-	s.conns = append(s.conns, func(context.Context) error {
+	s.conns = append(s.conns, namedCheck{"nats", func(context.Context) error {
 		if st := s.nc.Status(); st != nats.CONNECTED {
 			return fmt.Errorf("nats %s", st)
 		}
 		return nil
-	})
+	}})
 	connected := []any{"nats", s.nc.ConnectedUrlRedacted()}
 	if s.spec.Redis {
 		if s.rdb, err = redisconn.Open(ctx, c.RedisURL); err != nil {
 			return err
 		}
 		s.closers = append(s.closers, s.rdb.Close)
-		s.conns = append(s.conns, func(ctx context.Context) error {
+		s.conns = append(s.conns, namedCheck{"redis", func(ctx context.Context) error {
 			if err := s.rdb.Ping(ctx).Err(); err != nil {
 				return fmt.Errorf("redis ping: %w", err)
 			}
 			return nil
-		})
+		}})
 		connected = append(connected, "redis", s.rdb.Options().Addr)
 	}
 	if s.spec.GRPCAddr != "" {
@@ -102,13 +111,14 @@ func (s *Service) open(ctx context.Context, c Common) error {
 			return fmt.Errorf("grpc: %w", err)
 		}
 		s.closers = append(s.closers, closeListener(s.grpcLn))
-		s.grpc, s.health = newGRPC()
+		s.grpc, s.health = newGRPC(uint32(c.GRPCMaxStreams))
 	}
 	if s.httpLn, err = listen(c.HTTPAddr); err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
 	s.closers = append(s.closers, closeListener(s.httpLn))
-	s.mux = newMux(s.ready, s.tel.Metrics)
+	s.httpLim = defaultHTTPLimits(c.HTTPMaxConcurrent)
+	s.mux = newMux(s.ready, &readiness{log: s.log}, s.tel.Metrics)
 	s.log.Info("connected", connected...)
 	return nil
 }
@@ -160,6 +170,7 @@ func (s *Service) GRPC() *grpc.Server { return s.grpc }
 func (s *Service) HTTP() *http.ServeMux { return s.mux }
 
 // AddReady adds a condition /readyz checks once the connections are up; call it before Serve.
+// Its failure shows on /readyz as "service" and its error only in the log.
 func (s *Service) AddReady(check func(context.Context) error) { s.checks = append(s.checks, check) }
 
 // Addrs are the bound listener addresses.
@@ -185,7 +196,7 @@ func (s *Service) Serve(ctx context.Context, workers ...func(context.Context) er
 		}
 		g.Go(func() error { return serveGRPC(gctx, s.grpcLn, s.grpc, s.health, s.log) })
 	}
-	g.Go(func() error { return serveHTTP(gctx, s.httpLn, s.mux, s.log) })
+	g.Go(func() error { return serveHTTP(gctx, s.httpLn, s.mux, s.httpLim, s.log) })
 	for _, w := range workers {
 		g.Go(func() error { return w(gctx) })
 	}
@@ -195,21 +206,25 @@ func (s *Service) Serve(ctx context.Context, workers ...func(context.Context) er
 	return errors.Join(g.Wait(), s.Close())
 }
 
-// ready reports whether the service can do its work now; /readyz turns an error into 503.
-func (s *Service) ready(ctx context.Context) error {
+// ready reports whether the service can do its work now, and if not, the words naming what
+// fails; /readyz turns an error into 503.
+func (s *Service) ready(ctx context.Context) (failing []string, err error) {
 	var errs []error
-	for _, check := range s.conns {
-		errs = append(errs, check(ctx))
+	for _, c := range s.conns {
+		if err := c.check(ctx); err != nil {
+			failing = append(failing, c.name)
+			errs = append(errs, err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return failing, err
 	}
 	for _, check := range s.checks {
 		if err := check(ctx); err != nil {
-			return err
+			return []string{"service"}, err
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // drainNATS lets what the service published reach the server before the connection closes.
