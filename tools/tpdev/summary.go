@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/redact"
 )
 
 // block writes text as is, without prefixes, so commands in it can be copied whole.
@@ -27,7 +29,8 @@ func (st *stack) printSummary(natsURL, redisURL string) {
 		}
 		fmt.Fprintf(&b, "  %-11s gRPC %-16s HTTP %s  (/healthz /readyz /metrics)\n", sp.name, grpc, sp.httpAddr)
 	}
-	fmt.Fprintf(&b, "  %-11s %s\n  %-11s %s\n", "NATS", natsURL, "Redis", redisURL)
+	// The URLs may come from the environment with a password in them.
+	fmt.Fprintf(&b, "  %-11s %s\n  %-11s %s\n", "NATS", redact.URL(natsURL), "Redis", redact.URL(redisURL))
 	if has["ingest"] {
 		fmt.Fprintf(&b, "\nPost two events (a ticket and the agent's first public reply):\n\n  %s\n", curlDemo(time.Now()))
 		if st.webhookToken != "" {

@@ -247,3 +247,22 @@ func TestIsRedis(t *testing.T) {
 		})
 	}
 }
+
+// URLs given through the environment may carry a password; the summary shows them redacted.
+func TestSummaryRedactsPasswords(t *testing.T) {
+	var out strings.Builder
+	specs, err := parseServices("all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &stack{specs: specs, con: newConsole(&out, false, []string{"tpdev"}), root: t.TempDir(), runDir: t.TempDir()}
+	st.printSummary("nats://app:n4ts-secret@127.0.0.1:4222", "redis://default:r3dis-secret@127.0.0.1:6379/0")
+	for _, secret := range []string{"n4ts-secret", "r3dis-secret"} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("the summary shows the password %q:\n%s", secret, out.String())
+		}
+	}
+	if !strings.Contains(out.String(), "127.0.0.1:6379/0") || !strings.Contains(out.String(), "127.0.0.1:4222") {
+		t.Errorf("the summary lost the addresses:\n%s", out.String())
+	}
+}
