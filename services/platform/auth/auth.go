@@ -47,7 +47,7 @@ func ParseScope(s string) (Scope, error) {
 }
 
 // The reasons a request is refused. The first four mean the caller is not authenticated
-// (HTTP 401, gRPC Unauthenticated); the last two that it is, but may not do this (403,
+// (HTTP 401, gRPC Unauthenticated); the next two that it is, but may not do this (403,
 // PermissionDenied).
 var (
 	ErrNoCredential = errors.New("no credential: send Authorization: Bearer <key or ID token>")
@@ -56,7 +56,21 @@ var (
 	ErrRevoked      = errors.New("revoked credential")
 	ErrWrongTenant  = errors.New("the credential is not for this tenant")
 	ErrMissingScope = errors.New("the credential lacks the scope")
+	// ErrUnknownTenant (HTTP 404, gRPC NotFound) only reaches operators and the tenant's own
+	// credentials: anyone else learns "wrong tenant", never whether the tenant exists.
+	ErrUnknownTenant = errors.New("unknown tenant")
 )
+
+// RevokedError is a use of a revoked key. Its message is ErrRevoked's alone, so the caller learns
+// nothing of the registry; the key's name is for the log, where whoever rotates keys looks.
+type RevokedError struct {
+	Tenant, Name string
+}
+
+func (e *RevokedError) Error() string { return ErrRevoked.Error() }
+
+// Unwrap makes errors.Is(err, ErrRevoked) hold.
+func (e *RevokedError) Unwrap() error { return ErrRevoked }
 
 // Unauthenticated reports whether err means the caller did not prove who it is, as opposed to
 // being refused what it asked.

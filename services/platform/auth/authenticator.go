@@ -76,7 +76,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 		return Principal{}, ErrInvalid
 	}
 	if k.Revoked {
-		return Principal{}, fmt.Errorf("%w %q", ErrRevoked, k.Name)
+		return Principal{}, &RevokedError{Tenant: k.Tenant, Name: k.Name}
 	}
 	return Principal{Kind: KindAPIKey, Tenant: k.Tenant, Name: k.Name, Scopes: k.Scopes}, nil
 }
