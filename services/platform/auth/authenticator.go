@@ -2,7 +2,9 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 )
 
 // Key is one API key of the registry: only its hash, never the key.
@@ -28,9 +30,11 @@ type OIDCConfig struct {
 	// TenantClaim, when set, names a claim whose value must equal Tenant: one issuer can then
 	// serve several tenants without one tenant's people signing in to another.
 	TenantClaim string
-	// RoleClaim names the claim holding the person's roles, a string or a list of strings.
+	// RoleClaim names the claim holding the person's roles, a string or a list of strings
+	// (DefaultRoleClaim when empty; a dotted path reaches into nested objects).
 	RoleClaim string
 	// Roles maps a role to the scopes it gives; a person with no mapped role gets no scope.
+	// Only the operators' provider may give Operator, and only it.
 	Roles map[string][]Scope
 }
 
@@ -38,6 +42,8 @@ type OIDCConfig struct {
 // builds a new one on every reload.
 type Authenticator struct {
 	keys map[KeyHash]*Key
+	// oidc lists the provider configurations by issuer.
+	oidc map[string][]OIDCConfig
 }
 
 // NewAuthenticator checks and indexes the keys and identity providers.
@@ -45,7 +51,12 @@ func NewAuthenticator(keys []Key, providers []OIDCConfig) (*Authenticator, error
 	a := &Authenticator{keys: make(map[KeyHash]*Key, len(keys))}
 	names := map[[2]string]bool{}
 	for i := range keys {
-		k := &keys[i]
+		k := &Key{}
+		*k = keys[i]
+		k.Scopes = slices.Clip(slices.Clone(k.Scopes))
+		if err := checkKey(k); err != nil {
+			return nil, fmt.Errorf("api key %q of tenant %q: %w", k.Name, k.Tenant, err)
+		}
 		if _, dup := a.keys[k.Hash]; dup {
 			return nil, fmt.Errorf("api key %q of tenant %q: the same hash is listed twice", k.Name, k.Tenant)
 		}
@@ -55,10 +66,34 @@ func NewAuthenticator(keys []Key, providers []OIDCConfig) (*Authenticator, error
 		names[[2]string{k.Tenant, k.Name}] = true
 		a.keys[k.Hash] = k
 	}
-	if len(providers) > 0 {
-		return nil, fmt.Errorf("openid connect is not supported yet")
+	var err error
+	if a.oidc, err = indexProviders(providers); err != nil {
+		return nil, err
 	}
 	return a, nil
+}
+
+// checkKey refuses keys that could never be used as meant: a tenant key with the operator
+// scope would span every tenant, an operator key without it would reach none.
+func checkKey(k *Key) error {
+	if k.Name == "" {
+		return errors.New("a key needs a name")
+	}
+	if k.Hash == (KeyHash{}) {
+		return errors.New("a key needs a hash")
+	}
+	for _, s := range k.Scopes {
+		if _, err := ParseScope(string(s)); err != nil {
+			return err
+		}
+	}
+	switch op := slices.Contains(k.Scopes, Operator); {
+	case k.Tenant != "" && op:
+		return fmt.Errorf("only an operator key (no tenant) may hold the %s scope", Operator)
+	case k.Tenant == "" && !op:
+		return fmt.Errorf("a key without tenant is an operator key and must hold the %s scope", Operator)
+	}
+	return nil
 }
 
 // Authenticate returns who authorization (the Authorization header or gRPC metadata value)
@@ -68,8 +103,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 	if err != nil {
 		return Principal{}, err
 	}
-	if kind != CredentialAPIKey {
-		return Principal{}, fmt.Errorf("%w: no identity provider is configured", ErrInvalid)
+	if kind == CredentialIDToken {
+		return a.authenticateIDToken(ctx, token)
 	}
 	k, ok := a.keys[HashKey(token)]
 	if !ok {
