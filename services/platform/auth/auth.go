@@ -61,13 +61,13 @@ var (
 	ErrUnknownTenant = errors.New("unknown tenant")
 )
 
-// RevokedError is a use of a revoked key. Its message is ErrRevoked's alone, so the caller learns
-// nothing of the registry; the key's name is for the log, where whoever rotates keys looks.
+// RevokedError is a use of a revoked key, naming it for the log, where whoever rotates keys
+// looks. The Gate answers the caller with ErrRevoked alone.
 type RevokedError struct {
 	Tenant, Name string
 }
 
-func (e *RevokedError) Error() string { return ErrRevoked.Error() }
+func (e *RevokedError) Error() string { return fmt.Sprintf("%s %q", ErrRevoked, e.Name) }
 
 // Unwrap makes errors.Is(err, ErrRevoked) hold.
 func (e *RevokedError) Unwrap() error { return ErrRevoked }

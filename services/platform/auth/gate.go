@@ -64,7 +64,7 @@ func (g *Gate) authenticate(ctx context.Context, authorization, tenant, op strin
 	if err == nil {
 		return p, nil
 	}
-	attrs := []any{"tenant", tenant, "reason", err.Error()}
+	attrs := []any{"tenant", tenant}
 	if op != "" {
 		attrs = append(attrs, "op", op)
 	}
@@ -72,10 +72,12 @@ func (g *Gate) authenticate(ctx context.Context, authorization, tenant, op strin
 	switch {
 	case errors.As(err, &revoked):
 		g.log.WarnContext(ctx, "refused a revoked api key", append(attrs, "key_tenant", revoked.Tenant, "key", revoked.Name)...)
+		// The key's name is the registry's business; its holder only learns it is revoked.
+		err = ErrRevoked
 	case errors.Is(err, ErrNoCredential):
 		g.log.DebugContext(ctx, "refused a request without credential", attrs...)
 	default:
-		g.log.InfoContext(ctx, "refused an unauthenticated request", attrs...)
+		g.log.InfoContext(ctx, "refused an unauthenticated request", append(attrs, "reason", err.Error())...)
 	}
 	if !Unauthenticated(err) {
 		// The registry must only fail with the authentication errors; anything else is a bug

@@ -382,7 +382,7 @@ func TestGateLogsRefusalsWithoutCredentials(t *testing.T) {
 	}
 	logs := buf.String()
 	for _, want := range []string{
-		`level=WARN msg="refused a revoked api key" tenant=acme reason="revoked credential" key_tenant=acme key=old`,
+		`level=WARN msg="refused a revoked api key" tenant=acme key_tenant=acme key=old`,
 		`level=WARN msg="refused a request for another tenant" principal=api-key:acme/ci tenant=globex scope=escalations:read reason="the credential is not for this tenant"`,
 		`level=INFO msg="refused a request" principal=api-key:acme/reader tenant=acme scope=escalations:write reason="the credential lacks the scope escalations:write"`,
 	} {

@@ -385,7 +385,9 @@ func TestNewAuthenticatorRefuses(t *testing.T) {
 
 func TestAuthenticatorAPIKeys(t *testing.T) {
 	key, hash, _ := auth.NewKey()
-	keys := []auth.Key{{Name: "ci", Tenant: "acme", Hash: hash, Scopes: []auth.Scope{auth.EventsWrite}}}
+	old, oldHash, _ := auth.NewKey()
+	keys := []auth.Key{{Name: "ci", Tenant: "acme", Hash: hash, Scopes: []auth.Scope{auth.EventsWrite}},
+		{Name: "ci-old", Tenant: "acme", Hash: oldHash, Scopes: []auth.Scope{auth.EventsWrite}, Revoked: true}}
 	a, err := auth.NewAuthenticator(keys, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -394,6 +396,13 @@ func TestAuthenticatorAPIKeys(t *testing.T) {
 	p, err := a.Authenticate(context.Background(), "Bearer "+key)
 	if err != nil || !reflect.DeepEqual(p, auth.Principal{Kind: auth.KindAPIKey, Tenant: "acme", Name: "ci", Scopes: []auth.Scope{auth.EventsWrite}}) {
 		t.Fatalf("got %+v, %v", p, err)
+	}
+	// A revoked key's error names it for the log; the Gate answers without the name.
+	_, err = a.Authenticate(context.Background(), "Bearer "+old)
+	var revoked *auth.RevokedError
+	if err == nil || err.Error() != `revoked credential "ci-old"` || !errors.Is(err, auth.ErrRevoked) ||
+		!errors.As(err, &revoked) || *revoked != (auth.RevokedError{Tenant: "acme", Name: "ci-old"}) {
+		t.Fatalf("got %v", err)
 	}
 	// Without a provider, an ID token is refused as such.
 	_, err = a.Authenticate(context.Background(), "Bearer aaa.bbb.ccc")
