@@ -76,8 +76,8 @@ func NewAuthenticator(keys []Key, providers []OIDCConfig) (*Authenticator, error
 // checkKey refuses keys that could never be used as meant: a tenant key with the operator
 // scope would span every tenant, an operator key without it would reach none.
 func checkKey(k *Key) error {
-	if k.Name == "" {
-		return errors.New("a key needs a name")
+	if !ValidKeyName(k.Name) {
+		return errors.New("the name " + KeyNameRule)
 	}
 	if k.Hash == (KeyHash{}) {
 		return errors.New("a key needs a hash")

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -33,6 +34,15 @@ func NewKey() (string, KeyHash, error) {
 	key := KeyPrefix + base64.RawURLEncoding.EncodeToString(b)
 	return key, HashKey(key), nil
 }
+
+// KeyNameRule describes ValidKeyName for error messages.
+const KeyNameRule = "must match [a-z0-9][a-z0-9._-]{0,62}"
+
+var keyName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// ValidKeyName reports whether s can name a key: short and plain, since it appears in logs and
+// as the by of acknowledgements.
+func ValidKeyName(s string) bool { return keyName.MatchString(s) }
 
 // KeyHash is the SHA-256 of an API key.
 type KeyHash [sha256.Size]byte
