@@ -354,9 +354,12 @@ var signingAlgs = []jose.SignatureAlgorithm{
 type keySet struct {
 	url string
 
-	mu      sync.Mutex
-	keys    []jose.JSONWebKey
-	fetched time.Time
+	// fetching serialises fetches; mu guards the fields below only briefly, so tokens are
+	// verified with the keys in hand while a fetch is under way.
+	fetching sync.Mutex
+	mu       sync.Mutex
+	keys     []jose.JSONWebKey
+	fetched  time.Time
 }
 
 // VerifySignature implements oidc.KeySet.
@@ -400,13 +403,18 @@ func (k *keySet) verify(jws *jose.JSONWebSignature, kid string) ([]byte, bool) {
 }
 
 func (k *keySet) refresh(ctx context.Context) error {
+	k.fetching.Lock()
+	defer k.fetching.Unlock()
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if time.Since(k.fetched) < minKeyRefresh && k.keys != nil {
+	recent := time.Since(k.fetched) < minKeyRefresh && k.keys != nil
+	if !recent {
+		// Counted as a try even when it fails, so a provider that is down is not hammered.
+		k.fetched = time.Now()
+	}
+	k.mu.Unlock()
+	if recent {
 		return nil // another request just did
 	}
-	// Counted as a try even when it fails, so a provider that is down is not hammered.
-	k.fetched = time.Now()
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.url, nil)
@@ -418,15 +426,20 @@ func (k *keySet) refresh(ctx context.Context) error {
 		return errors.New("key set fetch failed")
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
+	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("key set fetch answered %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return errors.New("key set unreadable or too large")
 	}
 	keys, err := parseJWKS(body)
 	if err != nil {
 		return err
 	}
+	k.mu.Lock()
 	k.keys = keys
+	k.mu.Unlock()
 	return nil
 }
 

@@ -412,3 +412,27 @@ func TestAuthenticatorAPIKeys(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestOIDCConcurrentFirstUse(t *testing.T) {
+	ti := newTestIssuer(t)
+	a, err := auth.NewAuthenticator(nil, []auth.OIDCConfig{{Tenant: "acme", Issuer: ti.URL(), Audience: "console", Roles: supervisor}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := ti.token(t, nil)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			_, err := a.Authenticate(context.Background(), "Bearer "+token)
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if d, k := ti.discoveries.Load(), ti.keyFetches.Load(); d != 1 || k != 1 {
+		t.Errorf("%d discoveries and %d key fetches for 8 concurrent first uses, want 1 and 1", d, k)
+	}
+}
