@@ -2,9 +2,11 @@
 // or an OpenID Connect ID token, becomes a Principal; Principal.Allow decides whether it may act
 // on a tenant with a scope.
 //
+// Gate is the one place a request is decided, for HTTP routes and gRPC methods alike.
+//
 // The errors are few and fixed on purpose: a caller learns which of "no credential", "malformed",
-// "invalid", "revoked", "wrong tenant" or "missing scope" stopped it, never why a key did not
-// match or what the registry holds.
+// "invalid", "revoked", "wrong tenant", "unknown tenant" or "missing scope" stopped it, never why
+// a key did not match or what the registry holds.
 package auth
 
 import (

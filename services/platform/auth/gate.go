@@ -64,12 +64,17 @@ func (g *Gate) authenticate(ctx context.Context, authorization, tenant, op strin
 	if err == nil {
 		return p, nil
 	}
-	attrs := []any{"tenant", tenant}
+	attrs := []any{"tenant", logTenant(tenant)}
 	if op != "" {
 		attrs = append(attrs, "op", op)
 	}
 	var revoked *RevokedError
 	switch {
+	case !Unauthenticated(err):
+		// The registry fails only with the authentication errors; anything else is a bug
+		// there, kept from the caller, and still not a pass.
+		g.log.ErrorContext(ctx, "authentication failed unexpectedly", append(attrs, "err", err.Error())...)
+		err = ErrInvalid
 	case errors.As(err, &revoked):
 		g.log.WarnContext(ctx, "refused a revoked api key", append(attrs, "key_tenant", revoked.Tenant, "key", revoked.Name)...)
 		// The key's name is the registry's business; its holder only learns it is revoked.
@@ -78,11 +83,6 @@ func (g *Gate) authenticate(ctx context.Context, authorization, tenant, op strin
 		g.log.DebugContext(ctx, "refused a request without credential", attrs...)
 	default:
 		g.log.InfoContext(ctx, "refused an unauthenticated request", append(attrs, "reason", err.Error())...)
-	}
-	if !Unauthenticated(err) {
-		// The registry must only fail with the authentication errors; anything else is a bug
-		// there, and still not a pass.
-		err = fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	return Principal{}, err
 }
@@ -99,7 +99,7 @@ func (g *Gate) allow(ctx context.Context, p Principal, tenant string, need Scope
 	default:
 		return nil
 	}
-	attrs := []any{"principal", p.ID(), "tenant", tenant, "scope", string(need), "reason", err.Error()}
+	attrs := []any{"principal", p.ID(), "tenant", logTenant(tenant), "scope", string(need), "reason", err.Error()}
 	if op != "" {
 		attrs = append(attrs, "op", op)
 	}
@@ -111,6 +111,15 @@ func (g *Gate) allow(ctx context.Context, p Principal, tenant string, need Scope
 		g.log.InfoContext(ctx, "refused a request", attrs...)
 	}
 	return err
+}
+
+// logTenant bounds a requested tenant, which the caller chose, in log lines.
+func logTenant(t string) string {
+	const max = 64
+	if len(t) > max {
+		return t[:max] + "…"
+	}
+	return t
 }
 
 // Code is the machine-readable code of a refusal, as the HTTP body's "code" carries it.
@@ -200,7 +209,7 @@ func (g *Gate) HTTP(need Scope, next http.Handler) http.Handler {
 		if err == nil {
 			p, err = g.check(r.Context(), authorization, tenant, need, r.Method+" "+r.Pattern)
 		} else {
-			g.log.InfoContext(r.Context(), "refused an unauthenticated request", "tenant", tenant, "reason", err.Error(), "op", r.Method+" "+r.Pattern)
+			g.log.InfoContext(r.Context(), "refused an unauthenticated request", "tenant", logTenant(tenant), "reason", err.Error(), "op", r.Method+" "+r.Pattern)
 		}
 		if err != nil {
 			WriteHTTP(w, err)
@@ -253,7 +262,7 @@ func (g *Gate) rule(ctx context.Context, methods map[string]Scope, fullMethod st
 func (g *Gate) grpcAuthenticate(ctx context.Context, tenant, fullMethod string) (Principal, error) {
 	authorization, err := single(metadata.ValueFromIncomingContext(ctx, metadataKey))
 	if err != nil {
-		g.log.InfoContext(ctx, "refused an unauthenticated request", "tenant", tenant, "reason", err.Error(), "op", fullMethod)
+		g.log.InfoContext(ctx, "refused an unauthenticated request", "tenant", logTenant(tenant), "reason", err.Error(), "op", fullMethod)
 		return Principal{}, GRPCStatus(err)
 	}
 	p, err := g.authenticate(ctx, authorization, tenant, fullMethod)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -425,3 +426,26 @@ type fakeStream struct {
 
 func (f fakeStream) Context() context.Context { return f.ctx }
 func (f fakeStream) SendMsg(any) error        { return nil }
+
+// brokenRegistry fails in a way the registry never should.
+type brokenRegistry struct{}
+
+func (brokenRegistry) Known(string) bool { return true }
+func (brokenRegistry) Authenticate(context.Context, string) (auth.Principal, error) {
+	return auth.Principal{}, errors.New("tenants file /etc/secret/path unreadable")
+}
+
+func TestGateRegistryFailureStaysClosed(t *testing.T) {
+	var buf syncBuffer
+	gate := auth.NewGate(brokenRegistry{}, slog.New(slog.NewTextHandler(&buf, nil)))
+	_, err := gate.Check(context.Background(), "Bearer x.y.z", "acme", auth.KPIsRead)
+	if err == nil || err.Error() != "invalid credential" || !auth.Unauthenticated(err) {
+		t.Fatalf("got %v, want invalid credential", err)
+	}
+	if st := auth.GRPCStatus(err); status.Code(st) != codes.Unauthenticated || status.Convert(st).Message() != "invalid credential" {
+		t.Errorf("gRPC status %v", st)
+	}
+	if !strings.Contains(buf.String(), `level=ERROR msg="authentication failed unexpectedly" tenant=acme err="tenants file /etc/secret/path unreadable"`) {
+		t.Errorf("log:\n%s", buf.String())
+	}
+}
