@@ -136,12 +136,13 @@ func (c *Common) Register(s *envflag.Set, spec Spec) {
 	s.String(&c.HTTPAddr, "http-addr", d.HTTPAddr, "Address the HTTP server ("+serves+") listens on; use 0.0.0.0:"+port(spec.HTTPAddr)+" inside a container.")
 	s.Int(&c.HTTPMaxConcurrent, "http-max-concurrent", d.HTTPMaxConcurrent,
 		"Most HTTP requests served at once; others are answered 503 with Retry-After: 1 (/healthz and /readyz are exempt).")
-	adminDefault := "empty: off"
-	if d.AdminAddr != "" {
-		adminDefault = "loopback"
+	adminPort := port(spec.AdminAddr)
+	if adminPort == "" {
+		adminPort = "PORT"
 	}
-	s.String(&c.AdminAddr, "admin-addr", d.AdminAddr, "Address the admin HTTP server (/metrics, /debug/pprof/, /healthz, /readyz) listens on ("+adminDefault+"); -admin-addr= (empty) turns it off. "+
-		"It holds no tenant data but exposes the process's internals (runtime profiles, command line): keep it on loopback or a private network. Same limits as -http-addr; TLS as the other servers.")
+	s.String(&c.AdminAddr, "admin-addr", d.AdminAddr, "Address the admin HTTP server (/metrics, /debug/pprof/, /healthz, /readyz) listens on; -admin-addr= (empty) turns it off. "+
+		"It serves no tenant data but shows the process's internals (metrics, runtime profiles, command line): keep it on loopback or a private network "+
+		"(in a container, 0.0.0.0:"+adminPort+" published only there). Same limits as -http-addr, and TLS when -tls-cert is set.")
 	s.String(&c.TLSCert, "tls-cert", d.TLSCert, "PEM certificate (chain) file; with -tls-key every server (HTTP, gRPC, admin) speaks TLS 1.2+ only. "+
 		"Read again within seconds of a change, so a renewed certificate needs no restart; a bad replacement is logged and the one in force kept.")
 	s.String(&c.TLSKey, "tls-key", d.TLSKey, "PEM private key file of -tls-cert; reloaded with it.")

@@ -120,6 +120,11 @@ func TestRegisterFollowsSpec(t *testing.T) {
 			t.Errorf("-h of a service without it lists %s", absent)
 		}
 	}
+	for _, present := range []string{"-admin-addr", "TICKETPULSE_ADMIN_ADDR", "-tls-cert", "TICKETPULSE_TLS_CERT", "-tls-key", "TICKETPULSE_TLS_KEY", "-tls-client-ca", "TICKETPULSE_TLS_CLIENT_CA"} {
+		if !strings.Contains(help.String(), present) {
+			t.Errorf("-h of every service lists %s; it is missing", present)
+		}
+	}
 	if !strings.Contains(help.String(), "(events API) listens on; use 0.0.0.0:8080 inside a container") {
 		t.Errorf("-h does not say what the HTTP server serves:\n%s", help.String())
 	}

@@ -110,6 +110,19 @@ func TestTLSOnEveryServer(t *testing.T) {
 		})
 	}
 
+	// HTTP/2 is offered on TLS, as Go's own TLS servers do.
+	h2 := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: client, ForceAttemptHTTP2: true}}
+	for _, addr := range []string{ad.HTTP, ad.Admin} {
+		resp, err := h2.Get("https://" + addr + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Proto != "HTTP/2.0" {
+			t.Errorf("HTTP/2 client to %s: %d over %s, want 200 over HTTP/2.0", addr, resp.StatusCode, resp.Proto)
+		}
+	}
+
 	// Plain HTTP to a TLS port is answered 400 by the TLS server, never served.
 	for _, addr := range []string{ad.HTTP, ad.Admin} {
 		if code, body := get(t, "http://"+addr+"/readyz"); code != http.StatusBadRequest || !strings.Contains(body, "Client sent an HTTP request to an HTTPS server") {
