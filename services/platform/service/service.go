@@ -253,7 +253,11 @@ func (s *Service) ready(ctx context.Context) (failing []string, err error) {
 
 // loadTLS reads the TLS files the settings name, naming the flag of a file that cannot serve.
 func (s *Service) loadTLS(c Common) error {
-	if c.TLSCert == "" && c.TLSKey == "" {
+	// Main checked this already; a Common built in code may not have been.
+	if err := c.CheckTLS(); err != nil {
+		return err
+	}
+	if c.TLSCert == "" {
 		return nil
 	}
 	r, err := tlsconf.New(tlsconf.Files{Cert: c.TLSCert, Key: c.TLSKey, ClientCA: c.TLSClientCA}, tlsconf.DefaultCheckEvery, s.log)

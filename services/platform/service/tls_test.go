@@ -279,6 +279,8 @@ func TestNewRefusesBadTLSFiles(t *testing.T) {
 			want: "-tls-key: key file " + otherKey + ": with certificate " + f.Cert + ": tls: private key does not match public key"},
 		{name: "client CA missing", give: func(c *Common) { c.TLSCert, c.TLSKey, c.TLSClientCA = f.Cert, f.Key, missing },
 			want: "-tls-client-ca: client CA file " + missing + ": no such file or directory"},
+		{name: "key without cert", give: func(c *Common) { c.TLSKey = f.Key },
+			want: "-tls-key \"" + f.Key + "\": needs -tls-cert as well"},
 		{name: "client CA is a key", give: func(c *Common) { c.TLSCert, c.TLSKey, c.TLSClientCA = f.Cert, f.Key, f.Key },
 			want: "-tls-client-ca: client CA file " + f.Key + ": no PEM CA certificate in it"},
 	}
