@@ -90,7 +90,8 @@ func freeAddr(t *testing.T) string {
 func startService(t *testing.T, name, httpAddr string, env ...string) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, name))
-	cmd.Env = append(os.Environ(), "TICKETPULSE_HTTP_ADDR="+httpAddr, "TICKETPULSE_LOG_LEVEL=warn")
+	// The admin server on a port of its own, not the default one a running stack may hold.
+	cmd.Env = append(os.Environ(), "TICKETPULSE_HTTP_ADDR="+httpAddr, "TICKETPULSE_ADMIN_ADDR=127.0.0.1:0", "TICKETPULSE_LOG_LEVEL=warn")
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr

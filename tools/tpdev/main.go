@@ -159,7 +159,7 @@ func (st *stack) run(ctx context.Context) error {
 		st.runDir = filepath.Join(root, st.runDir)
 	}
 	for _, sp := range st.specs {
-		for _, addr := range []string{sp.httpAddr, sp.grpcAddr} {
+		for _, addr := range []string{sp.httpAddr, sp.grpcAddr, sp.adminAddr} {
 			if addr == "" {
 				continue
 			}
@@ -238,6 +238,7 @@ func (st *stack) run(ctx context.Context) error {
 			"TICKETPULSE_NATS_URL="+natsURL,
 			"TICKETPULSE_REDIS_URL="+redisURL,
 			"TICKETPULSE_HTTP_ADDR="+sp.httpAddr,
+			"TICKETPULSE_ADMIN_ADDR="+sp.adminAddr,
 		)
 		if sp.grpcAddr != "" {
 			cmd.Env = append(cmd.Env, "TICKETPULSE_GRPC_ADDR="+sp.grpcAddr)

@@ -10,15 +10,17 @@ type serviceSpec struct {
 	name     string
 	httpAddr string
 	grpcAddr string // empty when the service has no gRPC server
-	colour   string // ANSI SGR parameters for its log prefix
+	// adminAddr serves /metrics and /debug/pprof/ (the services' own default).
+	adminAddr string
+	colour    string // ANSI SGR parameters for its log prefix
 }
 
 // allServices is in start order: ingest declares the streams the others wait for.
 var allServices = []serviceSpec{
-	{name: "ingest", httpAddr: "127.0.0.1:8080", colour: "36"},
-	{name: "kpi", httpAddr: "127.0.0.1:9190", grpcAddr: "127.0.0.1:9090", colour: "32"},
-	{name: "escalation", httpAddr: "127.0.0.1:9191", grpcAddr: "127.0.0.1:9091", colour: "33"},
-	{name: "notify", httpAddr: "127.0.0.1:9192", grpcAddr: "127.0.0.1:9092", colour: "35"},
+	{name: "ingest", httpAddr: "127.0.0.1:8080", adminAddr: "127.0.0.1:9289", colour: "36"},
+	{name: "kpi", httpAddr: "127.0.0.1:9190", grpcAddr: "127.0.0.1:9090", adminAddr: "127.0.0.1:9290", colour: "32"},
+	{name: "escalation", httpAddr: "127.0.0.1:9191", grpcAddr: "127.0.0.1:9091", adminAddr: "127.0.0.1:9291", colour: "33"},
+	{name: "notify", httpAddr: "127.0.0.1:9192", grpcAddr: "127.0.0.1:9092", adminAddr: "127.0.0.1:9292", colour: "35"},
 }
 
 func serviceNames() []string {

@@ -27,7 +27,7 @@ func (st *stack) printSummary(natsURL, redisURL string) {
 		if sp.grpcAddr != "" {
 			grpc = sp.grpcAddr
 		}
-		fmt.Fprintf(&b, "  %-11s gRPC %-16s HTTP %s  (/healthz /readyz /metrics)\n", sp.name, grpc, sp.httpAddr)
+		fmt.Fprintf(&b, "  %-11s gRPC %-16s HTTP %-16s admin %s  (/metrics /debug/pprof/)\n", sp.name, grpc, sp.httpAddr, sp.adminAddr)
 	}
 	// The URLs may come from the environment with a password in them.
 	fmt.Fprintf(&b, "  %-11s %s\n  %-11s %s\n", "NATS", redact.URL(natsURL), "Redis", redact.URL(redisURL))

@@ -51,7 +51,7 @@ func TestParseServices(t *testing.T) {
 func TestServiceAddressesAreDistinctLoopback(t *testing.T) {
 	seen := map[string]string{}
 	for _, s := range allServices {
-		for _, addr := range []string{s.httpAddr, s.grpcAddr} {
+		for _, addr := range []string{s.httpAddr, s.grpcAddr, s.adminAddr} {
 			if addr == "" {
 				continue
 			}

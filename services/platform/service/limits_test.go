@@ -79,8 +79,8 @@ func TestHTTPConcurrencyCap(t *testing.T) {
 
 	close(release)
 	held.Wait()
-	if status, body := get(t, base+"/metrics"); status != http.StatusOK {
-		t.Errorf("after the load /metrics = %d %.100s, want 200", status, body)
+	if status, body := get(t, base+"/hold"); status != http.StatusOK {
+		t.Errorf("after the load /hold = %d %.100s, want 200", status, body)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("Serve = %v, want nil", err)
@@ -123,19 +123,21 @@ func TestHTTPLimitsDefaults(t *testing.T) {
 	}
 }
 
-// Headers beyond MaxHeaderBytes are refused.
+// Headers beyond MaxHeaderBytes are refused, by the admin server as by the service's own.
 func TestHugeHeadersAreRefused(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
 	a, _ := start(t, testConfig(natsURL, testenv.Redis(t).Options().Addr))
-	req, _ := http.NewRequest(http.MethodGet, "http://"+a.Addrs().HTTP+"/healthz", nil)
-	req.Header.Set("X-Big", strings.Repeat("a", 2*a.httpLim.maxHeaderBytes))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Errorf("huge headers answered %d, want 431", resp.StatusCode)
+	for _, addr := range []string{a.Addrs().HTTP, a.Addrs().Admin} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/healthz", nil)
+		req.Header.Set("X-Big", strings.Repeat("a", 2*a.httpLim.maxHeaderBytes))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("huge headers to %s answered %d, want 431", addr, resp.StatusCode)
+		}
 	}
 }
 

@@ -1,8 +1,9 @@
 // Package service is the common body of every Ticketpulse service: its shared settings, main's
 // work (flags over the environment, the logger, SIGINT/SIGTERM, the exit code), the connections
-// to NATS and optionally Redis, the HTTP server (/healthz, /readyz, /metrics and the service's
-// own routes), the optional gRPC server (health, reflection, tracing), the service's workers run
-// beside them, and a graceful stop.
+// to NATS and optionally Redis, the HTTP server (/healthz, /readyz and the service's own routes),
+// the optional gRPC server (health, reflection, tracing), the admin server (/metrics, pprof and
+// the probes), TLS on all of them when configured, the service's workers run beside them, and a
+// graceful stop.
 package service
 
 import (
@@ -29,8 +30,11 @@ type Spec struct {
 	// Summary heads -h.
 	Summary string
 	// HTTPAddr is the default HTTP address; HTTPServes names what it serves, for -h (the health
-	// endpoints and /metrics when empty).
+	// endpoints when empty).
 	HTTPAddr, HTTPServes string
+	// AdminAddr is the default address of the admin server (/metrics, /debug/pprof/, the
+	// probes), on loopback; empty leaves it off unless -admin-addr sets one.
+	AdminAddr string
 	// GRPCAddr is the default gRPC address, empty for a service without gRPC; GRPCServes names
 	// what it serves, for -h.
 	GRPCAddr, GRPCServes string
@@ -51,6 +55,11 @@ type Common struct {
 	HTTPMaxConcurrent int
 	// GRPCMaxStreams caps the gRPC calls served at once on one connection; 0 is the default.
 	GRPCMaxStreams int
+	// AdminAddr is where the admin server listens; empty disables it.
+	AdminAddr string
+	// TLSCert and TLSKey are PEM files; when set, every server speaks TLS only. TLSClientCA, when
+	// set, makes every server require a client certificate signed by it.
+	TLSCert, TLSKey, TLSClientCA string
 }
 
 // Default limits: far above what one instance serves in practice, far below what exhausts it.
@@ -61,7 +70,8 @@ const (
 
 // Defaults are the common settings a service starts from before the environment and flags.
 func Defaults(spec Spec) Common {
-	c := Common{NATSURL: "nats://127.0.0.1:4222", LogLevel: "info", LogFormat: "text", HTTPAddr: spec.HTTPAddr, GRPCAddr: spec.GRPCAddr}
+	c := Common{NATSURL: "nats://127.0.0.1:4222", LogLevel: "info", LogFormat: "text", HTTPAddr: spec.HTTPAddr, GRPCAddr: spec.GRPCAddr,
+		AdminAddr: spec.AdminAddr}
 	if spec.Redis {
 		c.RedisURL = "redis://127.0.0.1:6379/0"
 	}
@@ -88,6 +98,22 @@ func (c *Common) Check(v *envflag.Checks, spec Spec) {
 	}
 }
 
+// CheckTLS requires the certificate and the key together, and a client CA only with them. That
+// the files serve is checked when the service starts (New).
+func (c *Common) CheckTLS() error {
+	var errs []error
+	switch {
+	case c.TLSCert != "" && c.TLSKey == "":
+		errs = append(errs, fmt.Errorf("-tls-cert %q: needs -tls-key as well", c.TLSCert))
+	case c.TLSKey != "" && c.TLSCert == "":
+		errs = append(errs, fmt.Errorf("-tls-key %q: needs -tls-cert as well", c.TLSKey))
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		errs = append(errs, fmt.Errorf("-tls-client-ca %q: needs -tls-cert and -tls-key (client certificates are asked for on TLS connections only)", c.TLSClientCA))
+	}
+	return errors.Join(errs...)
+}
+
 // Register declares the common settings spec's service has.
 func (c *Common) Register(s *envflag.Set, spec Spec) {
 	d := Defaults(spec)
@@ -105,11 +131,23 @@ func (c *Common) Register(s *envflag.Set, spec Spec) {
 	}
 	serves := spec.HTTPServes
 	if serves == "" {
-		serves = "/healthz, /readyz, /metrics"
+		serves = "/healthz, /readyz"
 	}
 	s.String(&c.HTTPAddr, "http-addr", d.HTTPAddr, "Address the HTTP server ("+serves+") listens on; use 0.0.0.0:"+port(spec.HTTPAddr)+" inside a container.")
 	s.Int(&c.HTTPMaxConcurrent, "http-max-concurrent", d.HTTPMaxConcurrent,
 		"Most HTTP requests served at once; others are answered 503 with Retry-After: 1 (/healthz and /readyz are exempt).")
+	adminPort := port(spec.AdminAddr)
+	if adminPort == "" {
+		adminPort = "PORT"
+	}
+	s.String(&c.AdminAddr, "admin-addr", d.AdminAddr, "Address the admin HTTP server (/metrics, /debug/pprof/, /healthz, /readyz) listens on; -admin-addr= (empty) turns it off. "+
+		"It serves no tenant data but shows the process's internals (metrics, runtime profiles, command line): keep it on loopback or a private network "+
+		"(in a container, 0.0.0.0:"+adminPort+" published only there). Same limits as -http-addr, and TLS when -tls-cert is set.")
+	s.String(&c.TLSCert, "tls-cert", d.TLSCert, "PEM certificate (chain) file; with -tls-key every server (HTTP, gRPC, admin) speaks TLS 1.2+ only. "+
+		"Read again within seconds of a change, so a renewed certificate needs no restart; a bad replacement is logged and the one in force kept.")
+	s.String(&c.TLSKey, "tls-key", d.TLSKey, "PEM private key file of -tls-cert; reloaded with it.")
+	s.String(&c.TLSClientCA, "tls-client-ca", d.TLSClientCA, "PEM CA certificates file; when set, every server requires a client certificate signed by one of them (mTLS), "+
+		"health probes included. Needs -tls-cert and -tls-key; reloaded on change.")
 }
 
 func port(addr string) string {
@@ -146,7 +184,7 @@ func Main[C any, P interface {
 	if err == nil {
 		var v envflag.Checks
 		cfg.Shared().Check(&v, spec)
-		err = errors.Join(cfg.Validate(), v.Err())
+		err = errors.Join(cfg.Validate(), v.Err(), cfg.Shared().CheckTLS())
 	}
 	var log *slog.Logger
 	if err == nil {

@@ -45,6 +45,16 @@ func TestMainExitCodes(t *testing.T) {
 		{name: "common and own settings", args: []string{"-workers", "0", "-http-max-concurrent", "-1"}, wantCode: 2,
 			wantStderr: "test: -workers 0: must be at least 1\n-http-max-concurrent -1: must be at least 1"},
 		{name: "bad log level", args: []string{"-log-level", "loud"}, wantCode: 2, wantStderr: `log level "loud"`},
+		{name: "help names the admin server and tls", args: []string{"-h"}, wantCode: 0,
+			wantStderr: "keep it on loopback or a private network"},
+		{name: "tls cert without key", args: []string{"-tls-cert", "server.crt"}, wantCode: 2,
+			wantStderr: "test: -tls-cert \"server.crt\": needs -tls-key as well\n"},
+		{name: "tls key without cert", args: []string{"-tls-key", "server.key"}, wantCode: 2,
+			wantStderr: "test: -tls-key \"server.key\": needs -tls-cert as well\n"},
+		{name: "client CA without cert", args: []string{"-tls-client-ca", "ca.crt"}, wantCode: 2,
+			wantStderr: "test: -tls-client-ca \"ca.crt\": needs -tls-cert and -tls-key (client certificates are asked for on TLS connections only)\n"},
+		{name: "client CA and key without cert", args: []string{"-tls-client-ca", "ca.crt", "-tls-key", "server.key"}, wantCode: 2,
+			wantStderr: "test: -tls-key \"server.key\": needs -tls-cert as well\n-tls-client-ca \"ca.crt\": needs -tls-cert"},
 		{name: "run fails", runErr: boom, wantCode: 1, wantRun: true, wantStderr: "boom"},
 	}
 	for _, tt := range tests {
@@ -66,6 +76,30 @@ func TestMainExitCodes(t *testing.T) {
 	}
 }
 
+// The TLS settings come from the environment too, and are checked the same way.
+func TestTLSSettingsFromTheEnvironment(t *testing.T) {
+	t.Setenv("TICKETPULSE_TLS_KEY", "server.key")
+	var stderr strings.Builder
+	var cfg mainConfig
+	code := Main(testSpec, nil, &stderr, &cfg, func(context.Context, mainConfig, *slog.Logger) error { return nil })
+	if want := "test: -tls-key \"server.key\": needs -tls-cert as well\n"; code != 2 || stderr.String() != want {
+		t.Errorf("Main = %d, stderr %q; want 2 with %q", code, stderr.String(), want)
+	}
+	t.Setenv("TICKETPULSE_TLS_CERT", "server.crt")
+	t.Setenv("TICKETPULSE_TLS_CLIENT_CA", "ca.crt")
+	t.Setenv("TICKETPULSE_ADMIN_ADDR", "127.0.0.1:7777")
+	stderr.Reset()
+	code = Main(testSpec, nil, &stderr, &cfg, func(_ context.Context, got mainConfig, _ *slog.Logger) error {
+		if got.TLSCert != "server.crt" || got.TLSKey != "server.key" || got.TLSClientCA != "ca.crt" || got.AdminAddr != "127.0.0.1:7777" {
+			t.Errorf("run got %+v, want the environment's TLS files and admin address", got.Common)
+		}
+		return nil
+	})
+	if code != 0 {
+		t.Errorf("Main = %d, stderr %q; want 0", code, stderr.String())
+	}
+}
+
 // A service without Redis or gRPC registers neither setting and listens only for HTTP.
 func TestRegisterFollowsSpec(t *testing.T) {
 	spec := Spec{Name: "plain", HTTPAddr: "127.0.0.1:8080", HTTPServes: "events API"}
@@ -84,6 +118,11 @@ func TestRegisterFollowsSpec(t *testing.T) {
 	for _, absent := range []string{"-redis-url", "-grpc-addr", "-grpc-max-streams"} {
 		if strings.Contains(help.String(), absent) {
 			t.Errorf("-h of a service without it lists %s", absent)
+		}
+	}
+	for _, present := range []string{"-admin-addr", "TICKETPULSE_ADMIN_ADDR", "-tls-cert", "TICKETPULSE_TLS_CERT", "-tls-key", "TICKETPULSE_TLS_KEY", "-tls-client-ca", "TICKETPULSE_TLS_CLIENT_CA"} {
+		if !strings.Contains(help.String(), present) {
+			t.Errorf("-h of every service lists %s; it is missing", present)
 		}
 	}
 	if !strings.Contains(help.String(), "(events API) listens on; use 0.0.0.0:8080 inside a container") {

@@ -15,20 +15,23 @@ import (
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/tlsconf"
 )
 
 // ShutdownGrace bounds how long in-flight requests may take once a stop was asked for, and how
 // long NATS may take to drain after them.
 const ShutdownGrace = 10 * time.Second
 
-// newMux returns a mux with /healthz (the process is up), /readyz (ready reports nothing failing)
-// and /metrics. /readyz names what fails by a fixed word only: the error behind it may carry
+// newMux returns a mux with /healthz (the process is up) and /readyz (ready reports nothing
+// failing). /readyz names what fails by a fixed word only: the error behind it may carry
 // addresses or server text, so it goes to the log (see readiness), never to the prober.
-func newMux(ready func(context.Context) (failing []string, err error), rl *readiness, metrics http.Handler) *http.ServeMux {
+func newMux(ready func(context.Context) (failing []string, err error), rl *readiness) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -44,7 +47,22 @@ func newMux(ready func(context.Context) (failing []string, err error), rl *readi
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	return mux
+}
+
+// newAdminMux returns the admin server's mux: the probes, /metrics and the runtime profiles under
+// /debug/pprof/. Profiles and metrics reveal internals, so they are served here, on an address
+// meant for loopback or a private network, and never on the service's own.
+func newAdminMux(ready func(context.Context) (failing []string, err error), rl *readiness, metrics http.Handler) *http.ServeMux {
+	mux := newMux(ready, rl)
 	mux.Handle("GET /metrics", metrics)
+	// Registered here, not by importing net/http/pprof for its side effect on
+	// http.DefaultServeMux, which anything in the process could serve.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
 
@@ -127,9 +145,10 @@ func defaultHTTPLimits(maxConcurrent int) httpLimits {
 	}
 }
 
-// serveHTTP serves h on l within lim until ctx ends, then shuts down within ShutdownGrace: it
-// returns once the requests in flight are answered.
-func serveHTTP(ctx context.Context, l net.Listener, h http.Handler, lim httpLimits, log *slog.Logger) error {
+// serveHTTP serves h on l within lim, over TLS when tlsr is set, until ctx ends, then shuts down
+// within ShutdownGrace: it returns once the requests in flight are answered. name tells the
+// servers apart in logs and errors.
+func serveHTTP(ctx context.Context, name string, l net.Listener, h http.Handler, lim httpLimits, tlsr *tlsconf.Reloader, log *slog.Logger) error {
 	srv := &http.Server{
 		Handler:           limitConcurrency(h, lim.maxConcurrent),
 		ReadHeaderTimeout: lim.readHeader,
@@ -140,20 +159,25 @@ func serveHTTP(ctx context.Context, l net.Listener, h http.Handler, lim httpLimi
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	log.Info("http listening", "addr", l.Addr().String(), "max_concurrent", lim.maxConcurrent)
+	if tlsr != nil {
+		srv.TLSConfig = tlsr.Config("h2", "http/1.1")
+		go func() { errc <- srv.ServeTLS(l, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(l) }()
+	}
+	log.Info(name+" listening", "addr", l.Addr().String(), "max_concurrent", lim.maxConcurrent, "tls", tlsr != nil)
 	select {
 	case err := <-errc:
-		return fmt.Errorf("http server %s: %w", l.Addr(), err)
+		return fmt.Errorf("%s server %s: %w", name, l.Addr(), err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("http shutdown: %w", err)
+		return fmt.Errorf("%s shutdown: %w", name, err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("http server: %w", err)
+		return fmt.Errorf("%s server: %w", name, err)
 	}
 	return nil
 }
@@ -195,15 +219,20 @@ const (
 )
 
 // newGRPC returns a gRPC server with tracing, the standard health service and reflection, that
-// serves at most maxStreams calls at once on each connection (the client queues the rest).
-func newGRPC(maxStreams uint32) (*grpc.Server, *health.Server) {
-	s := grpc.NewServer(
+// serves at most maxStreams calls at once on each connection (the client queues the rest), over
+// TLS when tlsr is set.
+func newGRPC(maxStreams uint32, tlsr *tlsconf.Reloader) (*grpc.Server, *health.Server) {
+	opts := []grpc.ServerOption{}
+	if tlsr != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsr.Config())))
+	}
+	s := grpc.NewServer(append(opts,
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
 		grpc.MaxConcurrentStreams(maxStreams),
 		grpc.MaxRecvMsgSize(grpcMaxRecvBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: grpcPingMinTime, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: grpcMaxIdle, Time: grpcPingTime, Timeout: grpcPingTimeout}),
-	)
+	)...)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(s, hs)
 	reflection.Register(s)
@@ -229,13 +258,4 @@ func serveGRPC(ctx context.Context, l net.Listener, s *grpc.Server, hs *health.S
 		s.Stop()
 	}
 	return nil
-}
-
-// Pprof registers the runtime profiles under /debug/pprof/ (opt-in: profiles reveal internals).
-func Pprof(mux *http.ServeMux) {
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }

@@ -24,10 +24,12 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/redisconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
+	"github.com/ticketpulse/ticketpulse/services/platform/tlsconf"
 )
 
-// Addrs are the addresses a service's listeners are bound to; GRPC is empty without gRPC.
-type Addrs struct{ GRPC, HTTP string }
+// Addrs are the addresses a service's listeners are bound to; GRPC is empty without gRPC, Admin
+// without the admin server.
+type Addrs struct{ GRPC, HTTP, Admin string }
 
 // Hooks let a test watch a service it runs in-process; the zero value watches nothing.
 type Hooks struct {
@@ -48,9 +50,13 @@ type Service struct {
 	grpc    *grpc.Server
 	health  *health.Server
 	mux     *http.ServeMux
+	admin   *http.ServeMux
 	grpcLn  net.Listener
 	httpLn  net.Listener
+	adminLn net.Listener
 	httpLim httpLimits
+	// tls serves every listener when the settings name a certificate; nil means plain.
+	tls *tlsconf.Reloader
 	// conns check the connections; checks what the service added, which need the connections.
 	conns  []namedCheck
 	checks []func(context.Context) error
@@ -82,6 +88,10 @@ func (s *Service) open(ctx context.Context, c Common) error {
 	}
 	s.tel = tel
 	s.closers = append(s.closers, s.shutdownTelemetry)
+	// Before any connection: a certificate that cannot serve is a configuration error.
+	if err := s.loadTLS(c); err != nil {
+		return err
+	}
 	if s.nc, err = natsconn.Connect(c.NATSURL, s.spec.Name, s.log); err != nil {
 		return err
 	}
@@ -111,14 +121,22 @@ func (s *Service) open(ctx context.Context, c Common) error {
 			return fmt.Errorf("grpc: %w", err)
 		}
 		s.closers = append(s.closers, closeListener(s.grpcLn))
-		s.grpc, s.health = newGRPC(uint32(c.GRPCMaxStreams))
+		s.grpc, s.health = newGRPC(uint32(c.GRPCMaxStreams), s.tls)
 	}
 	if s.httpLn, err = listen(c.HTTPAddr); err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
 	s.closers = append(s.closers, closeListener(s.httpLn))
 	s.httpLim = defaultHTTPLimits(c.HTTPMaxConcurrent)
-	s.mux = newMux(s.ready, &readiness{log: s.log}, s.tel.Metrics)
+	rl := &readiness{log: s.log}
+	s.mux = newMux(s.ready, rl)
+	if c.AdminAddr != "" {
+		if s.adminLn, err = listen(c.AdminAddr); err != nil {
+			return fmt.Errorf("admin: %w", err)
+		}
+		s.closers = append(s.closers, closeListener(s.adminLn))
+		s.admin = newAdminMux(s.ready, rl, s.tel.Metrics)
+	}
 	s.log.Info("connected", connected...)
 	return nil
 }
@@ -155,7 +173,7 @@ func (s *Service) JetStream(ctx context.Context, streams ...jetstream.StreamConf
 // Redis is the service's Redis client; nil unless its Spec says Redis.
 func (s *Service) Redis() *redis.Client { return s.rdb }
 
-// Meter makes the service's metrics, served on /metrics.
+// Meter makes the service's metrics, served on the admin server's /metrics.
 func (s *Service) Meter() metric.Meter { return s.tel.Meter }
 
 // Tracer starts the service's spans.
@@ -165,8 +183,8 @@ func (s *Service) Tracer() trace.Tracer { return s.tel.Tracer }
 // SERVING by the health service once it serves. Nil for a service without gRPC.
 func (s *Service) GRPC() *grpc.Server { return s.grpc }
 
-// HTTP is the HTTP server's mux, already holding /healthz, /readyz and /metrics; the service
-// adds its routes before Serve.
+// HTTP is the HTTP server's mux, already holding /healthz and /readyz; the service adds its
+// routes before Serve. /metrics and pprof are on the admin server, never here.
 func (s *Service) HTTP() *http.ServeMux { return s.mux }
 
 // AddReady adds a condition /readyz checks once the connections are up; call it before Serve.
@@ -178,6 +196,9 @@ func (s *Service) Addrs() Addrs {
 	a := Addrs{HTTP: s.httpLn.Addr().String()}
 	if s.grpcLn != nil {
 		a.GRPC = s.grpcLn.Addr().String()
+	}
+	if s.adminLn != nil {
+		a.Admin = s.adminLn.Addr().String()
 	}
 	return a
 }
@@ -196,7 +217,10 @@ func (s *Service) Serve(ctx context.Context, workers ...func(context.Context) er
 		}
 		g.Go(func() error { return serveGRPC(gctx, s.grpcLn, s.grpc, s.health, s.log) })
 	}
-	g.Go(func() error { return serveHTTP(gctx, s.httpLn, s.mux, s.httpLim, s.log) })
+	g.Go(func() error { return serveHTTP(gctx, "http", s.httpLn, s.mux, s.httpLim, s.tls, s.log) })
+	if s.adminLn != nil {
+		g.Go(func() error { return serveHTTP(gctx, "admin", s.adminLn, s.admin, s.httpLim, s.tls, s.log) })
+	}
 	for _, w := range workers {
 		g.Go(func() error { return w(gctx) })
 	}
@@ -225,6 +249,30 @@ func (s *Service) ready(ctx context.Context) (failing []string, err error) {
 		}
 	}
 	return nil, nil
+}
+
+// loadTLS reads the TLS files the settings name, naming the flag of a file that cannot serve.
+func (s *Service) loadTLS(c Common) error {
+	// Main checked this already; a Common built in code may not have been.
+	if err := c.CheckTLS(); err != nil {
+		return err
+	}
+	if c.TLSCert == "" {
+		return nil
+	}
+	r, err := tlsconf.New(tlsconf.Files{Cert: c.TLSCert, Key: c.TLSKey, ClientCA: c.TLSClientCA}, tlsconf.DefaultCheckEvery, s.log)
+	if err != nil {
+		flag := "tls"
+		var fe *tlsconf.FileError
+		if errors.As(err, &fe) {
+			flag = map[tlsconf.Role]string{tlsconf.RoleCert: "tls-cert", tlsconf.RoleKey: "tls-key", tlsconf.RoleClientCA: "tls-client-ca"}[fe.Role]
+		}
+		return fmt.Errorf("-%s: %w", flag, err)
+	}
+	s.tls = r
+	leaf := r.Leaf()
+	s.log.Info("tls on", "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "client_certificates", r.Mutual())
+	return nil
 }
 
 // drainNATS lets what the service published reach the server before the connection closes.

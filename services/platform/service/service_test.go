@@ -34,7 +34,7 @@ var testSpec = Spec{Name: "test", HTTPAddr: "127.0.0.1:8080", GRPCAddr: "127.0.0
 
 func testConfig(natsURL, redisAddr string) Common {
 	return Common{NATSURL: natsURL, RedisURL: "redis://" + redisAddr + "/0", LogLevel: "info", LogFormat: "text",
-		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}
+		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0"}
 }
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -142,22 +142,32 @@ func TestServesHealthReadinessMetricsAndStops(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
 	rdb := testenv.Redis(t)
 	a, stop := start(t, testConfig(natsURL, rdb.Options().Addr))
-	base := "http://" + a.Addrs().HTTP
+	base, admin := "http://"+a.Addrs().HTTP, "http://"+a.Addrs().Admin
 
+	// The service's own address serves the probes only; metrics and profiles are on the admin
+	// address, which serves the probes too.
 	tests := []struct {
 		name       string
 		give       string
 		wantStatus int
 		wantBody   string
 	}{
-		{name: "healthz", give: "/healthz", wantStatus: http.StatusOK, wantBody: `"status":"ok"`},
-		{name: "readyz", give: "/readyz", wantStatus: http.StatusOK, wantBody: `"status":"ready"`},
-		{name: "metrics", give: "/metrics", wantStatus: http.StatusOK, wantBody: "go_goroutines"},
-		{name: "unknown path", give: "/nope", wantStatus: http.StatusNotFound, wantBody: "404"},
+		{name: "healthz", give: base + "/healthz", wantStatus: http.StatusOK, wantBody: `"status":"ok"`},
+		{name: "readyz", give: base + "/readyz", wantStatus: http.StatusOK, wantBody: `"status":"ready"`},
+		{name: "no metrics", give: base + "/metrics", wantStatus: http.StatusNotFound, wantBody: "404"},
+		{name: "no pprof", give: base + "/debug/pprof/", wantStatus: http.StatusNotFound, wantBody: "404"},
+		{name: "unknown path", give: base + "/nope", wantStatus: http.StatusNotFound, wantBody: "404"},
+		{name: "admin healthz", give: admin + "/healthz", wantStatus: http.StatusOK, wantBody: `"status":"ok"`},
+		{name: "admin readyz", give: admin + "/readyz", wantStatus: http.StatusOK, wantBody: `"status":"ready"`},
+		{name: "admin metrics", give: admin + "/metrics", wantStatus: http.StatusOK, wantBody: "go_goroutines"},
+		{name: "admin pprof", give: admin + "/debug/pprof/", wantStatus: http.StatusOK, wantBody: "goroutine"},
+		{name: "admin pprof heap", give: admin + "/debug/pprof/heap?debug=1", wantStatus: http.StatusOK, wantBody: "heap profile"},
+		{name: "admin pprof cmdline", give: admin + "/debug/pprof/cmdline", wantStatus: http.StatusOK, wantBody: "service.test"},
+		{name: "admin unknown path", give: admin + "/nope", wantStatus: http.StatusNotFound, wantBody: "404"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, body := get(t, base+tt.give)
+			status, body := get(t, tt.give)
 			if status != tt.wantStatus || !strings.Contains(body, tt.wantBody) {
 				t.Fatalf("GET %s = %d %q, want %d containing %q", tt.give, status, body, tt.wantStatus, tt.wantBody)
 			}
@@ -183,11 +193,48 @@ func TestServesHealthReadinessMetricsAndStops(t *testing.T) {
 	if d := time.Since(begin); d > 2*time.Second {
 		t.Errorf("stop took %v, want well under ShutdownGrace", d)
 	}
-	for _, addr := range []string{a.Addrs().HTTP, a.Addrs().GRPC} {
+	for _, addr := range []string{a.Addrs().HTTP, a.Addrs().GRPC, a.Addrs().Admin} {
 		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 			c.Close()
 			t.Errorf("%s still accepts connections after stop", addr)
 		}
+	}
+}
+
+// An empty admin address turns the admin server off; the service's own address still has no
+// metrics.
+func TestAdminOff(t *testing.T) {
+	_, natsURL := testenv.NATS(t)
+	cfg := testConfig(natsURL, testenv.Redis(t).Options().Addr)
+	cfg.AdminAddr = ""
+	a, stop := start(t, cfg)
+	if got := a.Addrs().Admin; got != "" {
+		t.Fatalf("admin address %q, want none", got)
+	}
+	if status, body := get(t, "http://"+a.Addrs().HTTP+"/metrics"); status != http.StatusNotFound {
+		t.Errorf("/metrics = %d %.100s, want 404", status, body)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Hooks.Listening gets every bound address, the admin one included.
+func TestListeningHookHasEveryAddress(t *testing.T) {
+	_, natsURL := testenv.NATS(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan Addrs, 1)
+	a, err := New(ctx, testSpec, testConfig(natsURL, testenv.Redis(t).Options().Addr), Hooks{Listening: func(ad Addrs) { got <- ad }}, testLogger(t))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	defer func() { cancel(); <-done }()
+	ad := <-got
+	if ad.HTTP == "" || ad.GRPC == "" || ad.Admin == "" || ad != a.Addrs() {
+		t.Fatalf("Listening got %+v, want every address (%+v)", ad, a.Addrs())
 	}
 }
 
@@ -257,6 +304,7 @@ func TestRunFailsWhenAddressIsTaken(t *testing.T) {
 	}{
 		{name: "grpc", edit: func(c *Common) { c.GRPCAddr = busy.Addr().String() }},
 		{name: "http", edit: func(c *Common) { c.HTTPAddr = busy.Addr().String() }},
+		{name: "admin", edit: func(c *Common) { c.AdminAddr = busy.Addr().String() }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,19 +1,23 @@
 // Package servicetest runs a whole service in-process for a test, against real NATS and Redis
 // servers (package testenv starts them): it waits until the service serves and, when the test
-// ends, stops it and checks that it stopped cleanly.
+// ends, stops it and checks that it stopped cleanly. A service may be started with TLS (and
+// mTLS) on certificates made for the test; the helpers then reach it over TLS.
 package servicetest
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
+	"github.com/ticketpulse/ticketpulse/services/platform/tlsconf/tlstest"
 )
 
 // StartTimeout bounds how long a service may take to serve; StopTimeout how long it may take to
@@ -24,10 +28,24 @@ const (
 )
 
 // Settings are the common settings of a service using the NATS server at natsURL and the Redis at
-// redisURL (empty for a service without Redis), listening on free loopback ports.
+// redisURL (empty for a service without Redis), listening on free loopback ports, the admin
+// server included, without TLS.
 func Settings(natsURL, redisURL string) service.Common {
 	return service.Common{NATSURL: natsURL, RedisURL: redisURL, LogLevel: "info", LogFormat: "text",
-		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}
+		GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0"}
+}
+
+// WithTLS makes a CA, a server certificate for 127.0.0.1 and a client certificate, and sets c
+// to serve TLS with them; mutual also requires client certificates signed by the CA. Start the
+// service with StartTLS and the returned files' ClientConfig.
+func WithTLS(t testing.TB, c *service.Common, mutual bool) *tlstest.Files {
+	t.Helper()
+	f := tlstest.Write(t)
+	c.TLSCert, c.TLSKey = f.Cert, f.Key
+	if mutual {
+		c.TLSClientCA = f.ClientCA
+	}
+	return f
 }
 
 // Running is a service a test started.
@@ -35,7 +53,9 @@ type Running struct {
 	// Addrs are where the service listens.
 	service.Addrs
 
-	t      testing.TB
+	t testing.TB
+	// tls is how the test's clients reach the service; nil for plain connections.
+	tls    *tls.Config
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
@@ -43,12 +63,19 @@ type Running struct {
 }
 
 // Start runs run in the background, passing it the hooks the service must be started with, and
-// returns once the service's listeners are bound and its /readyz answers 200. When the test ends
-// the service is stopped as by Stop.
+// returns once the service's listeners are bound and /readyz on its HTTP address answers 200.
+// When the test ends the service is stopped as by Stop.
 func Start(t testing.TB, run func(ctx context.Context, hooks service.Hooks) error) *Running {
 	t.Helper()
+	return StartTLS(t, nil, run)
+}
+
+// StartTLS is Start for a service that serves TLS: client is how the test reaches it (trusting
+// its CA, presenting a client certificate for mTLS), and what URL, HTTPClient and Dial use.
+func StartTLS(t testing.TB, client *tls.Config, run func(ctx context.Context, hooks service.Hooks) error) *Running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Running{t: t, cancel: cancel, done: make(chan struct{})}
+	r := &Running{t: t, tls: client, cancel: cancel, done: make(chan struct{})}
 	listening := make(chan service.Addrs, 1)
 	go func() {
 		defer close(r.done)
@@ -64,8 +91,9 @@ func Start(t testing.TB, run func(ctx context.Context, hooks service.Hooks) erro
 		cancel()
 		t.Fatalf("service did not listen within %s", StartTimeout)
 	}
-	client := &http.Client{Timeout: time.Second}
-	for !ready(client, "http://"+r.HTTP+"/readyz") {
+	hc := r.HTTPClient()
+	hc.Timeout = time.Second
+	for !ready(hc, r.URL("/readyz")) {
 		select {
 		case <-r.done:
 			t.Fatalf("service stopped at start: %v", r.err)
@@ -85,6 +113,35 @@ func ready(c *http.Client, url string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// URL is path on the service's HTTP address, https when it serves TLS.
+func (r *Running) URL(path string) string { return r.scheme() + r.HTTP + path }
+
+// AdminURL is path on the service's admin address (/metrics, /debug/pprof/), https when it
+// serves TLS. The test fails when the service has no admin server.
+func (r *Running) AdminURL(path string) string {
+	r.t.Helper()
+	if r.Admin == "" {
+		r.t.Fatal("the service has no admin server: its settings leave AdminAddr empty")
+	}
+	return r.scheme() + r.Admin + path
+}
+
+func (r *Running) scheme() string {
+	if r.tls != nil {
+		return "https://"
+	}
+	return "http://"
+}
+
+// HTTPClient is a new client of the service's HTTP and admin servers, with a 5 s timeout.
+func (r *Running) HTTPClient() *http.Client {
+	c := &http.Client{Timeout: 5 * time.Second}
+	if r.tls != nil {
+		c.Transport = &http.Transport{TLSClientConfig: r.tls.Clone(), ForceAttemptHTTP2: true}
+	}
+	return c
 }
 
 // Cancel asks the service to stop and returns at once.
@@ -112,10 +169,15 @@ func (r *Running) Stop() {
 	})
 }
 
-// Dial returns a gRPC client connection to the service, closed when the test ends.
+// Dial returns a gRPC client connection to the service, over TLS when it serves TLS, closed when
+// the test ends.
 func (r *Running) Dial() *grpc.ClientConn {
 	r.t.Helper()
-	conn, err := grpc.NewClient(r.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if r.tls != nil {
+		creds = credentials.NewTLS(r.tls)
+	}
+	conn, err := grpc.NewClient(r.GRPC, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		r.t.Fatalf("grpc client of %s: %v", r.GRPC, err)
 	}

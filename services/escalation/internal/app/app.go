@@ -37,6 +37,7 @@ var Spec = service.Spec{
 	GRPCAddr:   "127.0.0.1:9091",
 	GRPCServes: "EscalationService, health, reflection",
 	HTTPAddr:   "127.0.0.1:9191",
+	AdminAddr:  "127.0.0.1:9291",
 	Redis:      true,
 }
 

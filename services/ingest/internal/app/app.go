@@ -32,7 +32,8 @@ var Spec = service.Spec{
 	Name:       "ingest",
 	Summary:    "ingest accepts canonical ticket events on POST /v1/tenants/{tenant}/events and answers 202\nonly after JetStream stored every one of them in the TICKETS stream.",
 	HTTPAddr:   "127.0.0.1:8080",
-	HTTPServes: "events API, helpdesk webhooks, /healthz, /readyz, /metrics",
+	HTTPServes: "events API, helpdesk webhooks, /healthz, /readyz",
+	AdminAddr:  "127.0.0.1:9289",
 }
 
 // Config is everything ingest reads from flags and the environment.

@@ -530,7 +530,7 @@ func TestOperationalEndpoints(t *testing.T) {
 	}
 	r.post(t, "acme", event("evt-1", "ticket_created", ""))   // one duplicate
 	r.post(t, "acme", event("evt-x", "ticket_created", "}{")) // malformed: 400
-	metrics := do(t, http.MethodGet, r.base+"/metrics", "", "", nil).body
+	metrics := do(t, http.MethodGet, r.AdminURL("/metrics"), "", "", nil).body
 	tests := []struct {
 		name string
 		path string
@@ -540,6 +540,7 @@ func TestOperationalEndpoints(t *testing.T) {
 		{name: "healthz", path: "/healthz", want: 200, body: `"status":"ok"`},
 		{name: "readyz", path: "/readyz", want: 200, body: `"status":"ready"`},
 		{name: "unknown path", path: "/v1/tenants/acme", want: 404},
+		{name: "metrics only on the admin address", path: "/metrics", want: 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

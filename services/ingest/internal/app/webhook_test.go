@@ -139,7 +139,7 @@ func TestWebhookRejectionsChangeNothing(t *testing.T) {
 		})
 	}
 	// Rejections are counted by source and reason, and every reason's series exists from the start.
-	metrics := do(t, http.MethodGet, r.base+"/metrics", "", "", nil).body
+	metrics := do(t, http.MethodGet, r.AdminURL("/metrics"), "", "", nil).body
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^ingest_webhook_rejections_total\{[^}]*reason="bad_signature"[^}]*source="generic"[^}]*\} 1$`),
 		regexp.MustCompile(`(?m)^ingest_webhook_rejections_total\{[^}]*reason="stale_timestamp"[^}]*source="generic"[^}]*\} 1$`),

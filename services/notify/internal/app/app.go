@@ -39,6 +39,7 @@ var Spec = service.Spec{
 	GRPCAddr:   "127.0.0.1:9092",
 	GRPCServes: "NotificationService, health, reflection",
 	HTTPAddr:   "127.0.0.1:9192",
+	AdminAddr:  "127.0.0.1:9292",
 	Redis:      true,
 }
 

@@ -688,7 +688,7 @@ route:
   group_by: ["..."]
   group_wait: 0s
 `, h.srv.URL))
-	metricsURL := "http://" + s.run(t).HTTP + "/metrics"
+	metricsURL := s.run(t).AdminURL("/metrics")
 	for i := range 5 {
 		s.publish(t, change(fmt.Sprintf("T-%d", i), "bad-rating", "billing", tpv1.ChangeKind_CHANGE_KIND_TRIGGERED, 1))
 	}

@@ -189,13 +189,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		return nil
 	}
 	ingest, err := start("ingest", cfg.IngestBin,
-		append([]string{"-http-addr", strings.TrimPrefix(a.IngestURL, "http://"), "-nats-url", a.NATSURL}, cfg.IngestArgs...),
+		append([]string{"-http-addr", strings.TrimPrefix(a.IngestURL, "http://"), "-admin-addr", "", "-nats-url", a.NATSURL}, cfg.IngestArgs...),
 		a.IngestURL+"/readyz")
 	if err != nil {
 		return err
 	}
 	kpi, err := start("kpi", cfg.KpiBin,
-		append([]string{"-grpc-addr", a.KpiGRPC, "-http-addr", a.KpiHTTP, "-nats-url", a.NATSURL, "-redis-url", a.RedisURL}, cfg.KpiArgs...),
+		append([]string{"-grpc-addr", a.KpiGRPC, "-http-addr", a.KpiHTTP, "-admin-addr", "", "-nats-url", a.NATSURL, "-redis-url", a.RedisURL}, cfg.KpiArgs...),
 		"http://"+a.KpiHTTP+"/readyz")
 	if err != nil {
 		return err
