@@ -113,8 +113,8 @@ type ackMark struct {
 	at  time.Time
 }
 
-// New returns a controller reading from js; its instruments are created on meter. Call Run to
-// keep it current: until its first reading it admits everything.
+// New returns a controller reading from js; its instruments are created on meter. Call Refresh
+// once and Run to keep it current: until its first reading it admits everything.
 func New(js jetstream.JetStream, cfg Config, log *slog.Logger, meter metric.Meter) (*Controller, error) {
 	if cfg.Refresh <= 0 {
 		return nil, fmt.Errorf("admission refresh %s: want a positive period", cfg.Refresh)
@@ -153,17 +153,18 @@ func (c *Controller) Run(ctx context.Context) {
 	t := time.NewTicker(c.cfg.Refresh)
 	defer t.Stop()
 	for {
-		c.refresh(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			c.Refresh(ctx)
 		}
 	}
 }
 
-// refresh takes one reading, or notes that it could not.
-func (c *Controller) refresh(ctx context.Context) {
+// Refresh takes one reading, or notes that it could not (the error is logged, not returned: the
+// controller goes on with the last reading until it is too old).
+func (c *Controller) Refresh(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, c.staleAfter/2)
 	defer cancel()
 	r, err := c.read(rctx)

@@ -198,6 +198,8 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The first reading before the first request, so a restart into a full pipeline refuses at once.
+	gate.Refresh(sctx)
 	gctx, stopGate := context.WithCancel(ctx)
 	gateDone := make(chan struct{})
 	go func() {
