@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
@@ -272,6 +274,38 @@ func TestAdmissionByStreamFill(t *testing.T) {
 			}
 			if _, err := s.GetMsg(context.Background(), 1); err != nil {
 				t.Errorf("the oldest event is gone: %v", err)
+			}
+		})
+	}
+}
+
+func TestAdmissionFlagsRejectBadValues(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string
+	}{
+		{"fill above 1", nil, []string{"-max-stream-fill", "1.5"},
+			`invalid value "1.5" for flag -max-stream-fill: "1.5": want a number between 0 and 1`},
+		{"fill not a number", nil, []string{"-max-stream-fill", "most"},
+			`invalid value "most" for flag -max-stream-fill: "most": want a number between 0 and 1`},
+		{"negative rate", nil, []string{"-pressure-tenant-rate", "-1"},
+			`invalid value "-1" for flag -pressure-tenant-rate: "-1": want events per second, 0 or more`},
+		{"consumer name with a dot", nil, []string{"-admission-consumers", "kpi,a.b"},
+			`invalid value "kpi,a.b" for flag -admission-consumers: consumer "a.b": want 1 to 64 letters, digits, '-' or '_'`},
+		{"no consumer", nil, []string{"-admission-consumers", " , "},
+			`invalid value " , " for flag -admission-consumers: " , ": want 1 to 16 consumer names`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := envflag.New("ingest", "test", func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			s.SetOutput(io.Discard)
+			var cfg Config
+			cfg.Register(s)
+			err := s.Parse(tt.args)
+			if err == nil || err.Error() != tt.wantErr {
+				t.Fatalf("Parse = %v; want %q", err, tt.wantErr)
 			}
 		})
 	}
