@@ -310,3 +310,42 @@ func TestAdmissionFlagsRejectBadValues(t *testing.T) {
 		})
 	}
 }
+
+// Webhooks and the events API pass the same admission: refused alike at the bound, and under
+// pressure drawing on one shrunk budget per tenant.
+func TestAdmissionSharedByWebhooks(t *testing.T) {
+	const bound = 1000
+	t.Run("at the bound", func(t *testing.T) {
+		_, url := testenv.NATS(t)
+		backlogged(t, url, 0, bound, 10)
+		r := startWebhooksWith(t, url, admissionTest(bound))
+		body := batchOf("w", 2)
+		got := r.hook(t, "acme", "generic", body, signed("w-1", time.Now(), body))
+		wantJSON(t, got, http.StatusServiceUnavailable, overloadedBacklog)
+		if ra := got.header.Get("Retry-After"); ra != "60" {
+			t.Errorf("Retry-After %q, want 60", ra)
+		}
+		if n := msgCount(t, tickets(t, url)); n != bound {
+			t.Errorf("stream holds %d messages, want %d", n, bound)
+		}
+	})
+	t.Run("between the soft mark and the bound", func(t *testing.T) {
+		_, url := testenv.NATS(t)
+		backlogged(t, url, 0, 900, 10)
+		r := startWebhooksWith(t, url, admissionTest(bound))
+		// busy may send 10 events/s in bursts of 10; under this pressure the rate shrinks to 2/s.
+		for i := range 2 {
+			body := batchOf(fmt.Sprintf("w%d", i), 5)
+			if got := r.hook(t, "busy", "generic", body, signed(fmt.Sprintf("w-%d", i), time.Now(), body)); got.status != http.StatusAccepted {
+				t.Fatalf("delivery %d: %d %s, want 202", i, got.status, got.body)
+			}
+		}
+		got := r.post(t, "busy", batchOf("e", 5))
+		if got.status != http.StatusTooManyRequests || !strings.Contains(got.body, "the pipeline is busy, so tenant busy may send 20% of its 10 events/s now") {
+			t.Fatalf("events API after the webhooks spent the budget: %d %s, want 429", got.status, got.body)
+		}
+		if n := msgCount(t, tickets(t, url)); n != 910 {
+			t.Errorf("stream holds %d messages, want 910", n)
+		}
+	})
+}

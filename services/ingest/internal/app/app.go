@@ -121,7 +121,7 @@ func (c *Config) Register(s *envflag.Set) {
 		"How often the consumers' backlog and the stream's size are read from JetStream for admission control; requests use the last reading. If none succeeds for 4 periods (at least 1s), events are admitted unchecked.")
 	c.PressureTenantRate = d.PressureTenantRate
 	s.Var((*rateFlag)(&c.PressureTenantRate), "pressure-tenant-rate",
-		"Events per second (burst: one second of it) a tenant without a rate_limit may send while the backlog is past half of -max-backlog, shrunk like every tenant's rate. 0: such tenants are only bounded by -max-backlog.")
+		"Events per second (bursts: one second of it) a tenant the tenants file does not name may send while the backlog is past half of -max-backlog, shrunk like every tenant's rate_limit (named tenants have one, by default 200/s). 0: such tenants are only bounded by -max-backlog.")
 }
 
 // Validate reports settings that cannot work, naming the flag.

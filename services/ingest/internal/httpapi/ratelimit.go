@@ -51,7 +51,7 @@ type tenantLimiter struct {
 }
 
 // NewRateLimits returns the limits of the tenants t knows; a tenant t does not know, or one
-// without a rate_limit, is not limited.
+// without a rate_limit, is not limited (until WithGate's pressure).
 func NewRateLimits(t Tenants) *RateLimits {
 	return &RateLimits{tenants: t, buckets: map[string]*tenantLimiter{}}
 }
