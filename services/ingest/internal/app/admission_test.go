@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -202,11 +203,20 @@ func TestAdmissionRecoversWhenTheBacklogDrains(t *testing.T) {
 		`ingest_admission_rejected_total{reason="backlog"}`,
 		`ingest_admission_rejected_total{reason="stream_full"} 0`,
 		`ingest_admission_rejected_total{reason="tenant_share"} 0`,
-		"ingest_admission_backlog 0\n",
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	// A reading after the drain shows it: 0, or 1 once it saw the event just accepted (nobody
+	// consumes it).
+	gauge := regexp.MustCompile(`(?m)^ingest_admission_backlog [01]$`)
+	for deadline := time.Now().Add(5 * time.Second); !gauge.MatchString(metrics); {
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics has no backlog gauge of 0 or 1 after 5 s:\n%s", regexp.MustCompile(`(?m)^ingest_admission.*$`).FindAllString(metrics, -1))
+		}
+		time.Sleep(20 * time.Millisecond)
+		metrics = do(t, http.MethodGet, r.base+"/metrics", "", "", nil).body
 	}
 }
 
