@@ -147,7 +147,7 @@ func cmdAll(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 	fs.StringVar(&c.Label, "label", "run", "Column name of this run in the summary table, e.g. \"sync 2m\".")
 	fs.StringVar(&steps, "steps", strings.Join(measure.DefaultSteps, ","), "Comma-separated steps to run, of "+strings.Join(measure.Steps, ", ")+" (memory needs pipeline or latency; overload needs -overload-bound and an ingest started with that -max-backlog).")
 	fs.StringVar(&c.Stream, "stream", stream.TicketsName, "JetStream stream ingest stores events in.")
-	fs.StringVar(&c.Consumer, "consumer", "kpi", "Durable consumer of kpi on that stream; its backlog (pending + unacknowledged) reaching 0 means every event is KPI-visible.")
+	fs.StringVar(&c.Consumer, "consumer", stream.KPIDurable, "Durable consumer of kpi on that stream; its backlog (pending + unacknowledged) reaching 0 means every event is KPI-visible.")
 	fs.Var(headers, "header", "Extra HTTP header for every POST, as \"Name: value\"; repeatable.")
 	fs.IntVar(&c.Agents, "agents", 500, "Agents in the generated traffic.")
 	fs.IntVar(&c.Teams, "teams", 25, "Teams the agents belong to (agent i is in team i mod teams).")
