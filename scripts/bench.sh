@@ -10,11 +10,16 @@
 #
 # Environment:
 #   BENCH_QUICK=1       smoke run of about a minute with small figures
-#   BENCH_SYNCS         settings to measure (default "2m always 2m-live"; 2m is the NATS default).
+#   BENCH_SYNCS         settings to measure (default "2m always 2m-live overload"; 2m is the NATS default).
 #                       Traffic is spread over the last 28 days (so 30-day queries have data; for
 #                       the write path that is a backfill); a "-live" setting sends the same
 #                       traffic with timestamps from the last 2 hours, as a live helpdesk does, and
-#                       holds 15,000 events/s for 60 s in the fixed-rate step.
+#                       holds 15,000 events/s for 60 s in the fixed-rate step. "overload" runs
+#                       ingest with -max-backlog $BENCH_OVERLOAD_BOUND (sync 2m) and only the
+#                       raw JetStream and overload steps: posting flat out for 30 s, it reports the
+#                       kpi backlog's max over the bound, the share of requests refused (429/503)
+#                       and whether every accepted event was stored once and processed by kpi.
+#   BENCH_OVERLOAD_BOUND  the overload setting's -max-backlog (default 20000)
 #   BENCH_ARGS          extra flags for `loadgen all` (see `loadgen all -h`), e.g. "-posters 16"
 #   BENCH_INGEST_ARGS   extra arguments for ingest, BENCH_KPI_ARGS for kpi (split on spaces)
 set -euo pipefail
@@ -22,7 +27,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out="$root/.run/bench"
 bin="$out/bin"
-syncs=${BENCH_SYNCS:-"2m always 2m-live"}
+syncs=${BENCH_SYNCS:-"2m always 2m-live overload"}
+overload_bound=${BENCH_OVERLOAD_BOUND:-20000}
 
 if [[ "${BENCH_QUICK:-0}" == 1 ]]; then
 	# Small enough for ~1 minute in total, large enough that every step measures something.
@@ -97,7 +103,16 @@ for setting in $syncs; do
 	sync=${setting%-live}
 	label="sync $sync"
 	setting_args=()
-	if [[ "$setting" == *-live ]]; then
+	setting_ingest_args=()
+	if [[ "$setting" == overload ]]; then
+		sync=2m
+		label="overload, -max-backlog $overload_bound"
+		setting_ingest_args=(-ingest-arg -max-backlog -ingest-arg "$overload_bound")
+		setting_args=(-steps jetstream,overload -overload-bound "$overload_bound")
+		if [[ "${BENCH_QUICK:-0}" == 1 ]]; then
+			setting_args+=(-overload-duration 10s -overload-events 200000)
+		fi
+	elif [[ "$setting" == *-live ]]; then
 		label="sync $sync, live traffic"
 		if [[ "${BENCH_QUICK:-0}" != 1 ]]; then
 			setting_args=(-spread 2h -rate 15000 -rate-duration 60s)
@@ -111,7 +126,8 @@ for setting in $syncs; do
 	echo
 	echo "bench: sync $sync: starting the stack (logs in ${stack_dir#"$root"/})"
 	"$bin/loadgen" stack -dir "$stack_dir" -sync "$sync" -ingest-bin "$bin/ingest" -kpi-bin "$bin/kpi" \
-		-lifetime 10m ${ingest_args[@]+"${ingest_args[@]}"} ${kpi_args[@]+"${kpi_args[@]}"} >"$stack_dir/stack.log" 2>&1 &
+		-lifetime 10m ${ingest_args[@]+"${ingest_args[@]}"} ${setting_ingest_args[@]+"${setting_ingest_args[@]}"} \
+		${kpi_args[@]+"${kpi_args[@]}"} >"$stack_dir/stack.log" 2>&1 &
 	stack_pid=$!
 	for _ in $(seq 1 900); do
 		[[ -f "$stack_dir/stack.env" ]] && break

@@ -25,6 +25,7 @@ func TestRunExitCodes(t *testing.T) {
 		{name: "all help", give: []string{"all", "-h"}, wantCode: 0, wantStderr: "-drain-timeout"},
 		{name: "remote target refused", give: []string{"all", "-ingest-url", "http://10.1.2.3:8080"}, wantCode: 2, wantStderr: "not a loopback address"},
 		{name: "bad step", give: []string{"all", "-steps", "jetstream,teleport"}, wantCode: 2, wantStderr: `step "teleport"`},
+		{name: "overload without its bound", give: []string{"all", "-steps", "overload"}, wantCode: 2, wantStderr: "overload-bound 0: the overload step needs ingest's -max-backlog"},
 		{name: "page size over the limit", give: []string{"all", "-list-page-size", "5000"}, wantCode: 2, wantStderr: "at most 1000"},
 		{name: "stack without binaries", give: []string{"stack", "-dir", "x"}, wantCode: 2, wantStderr: "missing"},
 		{name: "gen unbounded", give: []string{"gen", "-events", "0"}, wantCode: 2, wantStderr: "at least one positive"},

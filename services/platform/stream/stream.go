@@ -32,7 +32,14 @@ const (
 	DeadletterFilter  = "deadletter.>"
 )
 
-// Tickets is the durable event log. Retention 0 keeps events forever.
+// KPIDurable is kpi's durable consumer on TICKETS: its backlog is what ingest's admission
+// control bounds (DESIGN.md §8), so both services name it from here.
+const KPIDurable = "kpi"
+
+// Tickets is the durable event log. Retention 0 keeps events forever. It has no size limit;
+// Owned gives it the operator's (TicketsMaxBytes). Discard is New whatever the limit: this is the
+// log KPIs are rebuilt from, so a full stream refuses new events (ingest answers 503) rather than
+// silently dropping the oldest.
 func Tickets(retention time.Duration, replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        TicketsName,
@@ -43,7 +50,8 @@ func Tickets(retention time.Duration, replicas int) jetstream.StreamConfig {
 		MaxAge:      retention,
 		Replicas:    max(replicas, 1),
 		Duplicates:  2 * time.Minute,
-		Discard:     jetstream.DiscardOld,
+		MaxBytes:    -1,
+		Discard:     jetstream.DiscardNew,
 	}
 }
 
@@ -95,6 +103,9 @@ type Settings struct {
 	Replicas int
 	// TicketsRetention is the TICKETS stream's maximum age; 0 keeps events forever.
 	TicketsRetention time.Duration
+	// TicketsMaxBytes is the TICKETS stream's size limit in bytes; 0 or less means none. NATS
+	// reserves it from the server's max_file_store when the stream is created, so it must fit.
+	TicketsMaxBytes int64
 }
 
 // Owned lists the streams a service creates, or updates to these settings, when it starts. A
@@ -105,7 +116,11 @@ func Owned(service string, s Settings) []jetstream.StreamConfig {
 	dl := Deadletter(s.Replicas)
 	switch service {
 	case "ingest":
-		return []jetstream.StreamConfig{Tickets(s.TicketsRetention, s.Replicas), dl}
+		t := Tickets(s.TicketsRetention, s.Replicas)
+		if s.TicketsMaxBytes > 0 {
+			t.MaxBytes = s.TicketsMaxBytes
+		}
+		return []jetstream.StreamConfig{t, dl}
 	case "kpi":
 		return []jetstream.StreamConfig{KPI(s.Replicas), dl}
 	case "escalation":

@@ -85,6 +85,9 @@ func TestConfigs(t *testing.T) {
 	if c := Tickets(time.Hour, 0); c.MaxAge != time.Hour || c.Duplicates != 2*time.Minute || c.Replicas != 1 {
 		t.Errorf("TICKETS max age %v duplicates %v replicas %d", c.MaxAge, c.Duplicates, c.Replicas)
 	}
+	if c := Tickets(time.Hour, 1); c.MaxBytes != -1 || c.Discard != jetstream.DiscardNew {
+		t.Errorf("TICKETS max bytes %d discard %v, want no limit and discard new", c.MaxBytes, c.Discard)
+	}
 	if c := KPI(3); c.MaxMsgsPerSubject != 1 || c.Replicas != 3 {
 		t.Errorf("KPI keeps %d per subject on %d replicas, want 1 on 3", c.MaxMsgsPerSubject, c.Replicas)
 	}
@@ -109,15 +112,15 @@ func TestOwned(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.give, func(t *testing.T) {
-			got := Owned(tt.give, Settings{Replicas: 3, TicketsRetention: time.Hour})
+			got := Owned(tt.give, Settings{Replicas: 3, TicketsRetention: time.Hour, TicketsMaxBytes: 1 << 30})
 			var names []string
 			for _, c := range got {
 				names = append(names, c.Name)
 				if c.Replicas != 3 {
 					t.Errorf("%s has %d replicas, want 3", c.Name, c.Replicas)
 				}
-				if c.Name == TicketsName && c.MaxAge != time.Hour {
-					t.Errorf("TICKETS retention %v, want 1h", c.MaxAge)
+				if c.Name == TicketsName && (c.MaxAge != time.Hour || c.MaxBytes != 1<<30 || c.Discard != jetstream.DiscardNew) {
+					t.Errorf("TICKETS retention %v max bytes %d discard %v, want 1h, 1 GiB, discard new", c.MaxAge, c.MaxBytes, c.Discard)
 				}
 			}
 			if strings.Join(names, ",") != strings.Join(tt.want, ",") {
@@ -169,6 +172,53 @@ func TestEnsureAndWait(t *testing.T) {
 	defer cancel()
 	if _, err := Wait(wctx, js, "NOPE", quiet); err == nil {
 		t.Fatal("Wait for a missing stream succeeded")
+	}
+}
+
+// A TICKETS stream made before it had a size limit takes the limit and the discard policy when
+// its owner ensures it again, and once full it refuses new events instead of dropping old ones.
+func TestTicketsSizeLimitAppliesToAnExistingStream(t *testing.T) {
+	_, url := testenv.NATS(t)
+	js := testenv.JetStream(t, url)
+	ctx := context.Background()
+	old := Tickets(time.Hour, 1)
+	old.Discard = jetstream.DiscardOld
+	if _, err := Ensure(ctx, js, old); err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, 1000)
+	if _, err := js.Publish(ctx, TicketSubject("acme", "ticket_created"), payload); err != nil {
+		t.Fatal(err)
+	}
+	const limit = 8 << 10
+	var cfg jetstream.StreamConfig
+	for _, c := range Owned("ingest", Settings{Replicas: 1, TicketsRetention: time.Hour, TicketsMaxBytes: limit}) {
+		if c.Name == TicketsName {
+			cfg = c
+		}
+	}
+	s, err := Ensure(ctx, js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.CachedInfo().Config; got.MaxBytes != limit || got.Discard != jetstream.DiscardNew {
+		t.Fatalf("updated stream: max bytes %d discard %v, want %d and discard new", got.MaxBytes, got.Discard, limit)
+	}
+	var refused error
+	for range 20 {
+		if _, refused = js.Publish(ctx, TicketSubject("acme", "ticket_created"), payload); refused != nil {
+			break
+		}
+	}
+	if refused == nil {
+		t.Fatalf("20 KB published into a %d-byte stream", limit)
+	}
+	first, err := s.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatalf("the first event is gone from a full stream: %v", err)
+	}
+	if len(first.Data) != len(payload) {
+		t.Errorf("first message holds %d bytes, want %d", len(first.Data), len(payload))
 	}
 }
 

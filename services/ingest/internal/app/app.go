@@ -4,9 +4,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,6 +20,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/intercom"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/zammad"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/zendesk"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/admission"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/dedupe"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/httpapi"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/publish"
@@ -50,6 +53,14 @@ type Config struct {
 	TenantsFile         string
 	WebhookMaxBodyBytes int64
 	DeliveryTTL         time.Duration
+
+	// Admission control (package admission).
+	TicketsMaxBytes    int64
+	MaxBacklog         int64
+	MaxStreamFill      float64
+	AdmissionConsumers []string
+	AdmissionRefresh   time.Duration
+	PressureTenantRate float64
 }
 
 // Defaults returns the documented defaults (the same as the flags').
@@ -65,6 +76,13 @@ func Defaults() Config {
 
 		WebhookMaxBodyBytes: 1 << 20,
 		DeliveryTTL:         72 * time.Hour,
+
+		TicketsMaxBytes:    16 << 30,
+		MaxBacklog:         500_000,
+		MaxStreamFill:      0.9,
+		AdmissionConsumers: []string{stream.KPIDurable},
+		AdmissionRefresh:   250 * time.Millisecond,
+		PressureTenantRate: 2000,
 	}
 }
 
@@ -90,6 +108,21 @@ func (c *Config) Register(s *envflag.Set) {
 		"Largest webhook body in bytes; larger deliveries are answered 413 without being read whole.")
 	s.Duration(&c.DeliveryTTL, "delivery-ttl", d.DeliveryTTL,
 		"How long a webhook delivery id is remembered, so a retry of it is answered 200 without publishing again.")
+	s.Int64(&c.TicketsMaxBytes, "tickets-max-bytes", d.TicketsMaxBytes,
+		"Size limit of the TICKETS stream in bytes, also applied to an existing stream; when full, new events are refused (503) and old ones are never dropped. NATS reserves it from its max_file_store, so it must fit there. 0: no limit.")
+	s.Int64(&c.MaxBacklog, "max-backlog", d.MaxBacklog,
+		"Events the -admission-consumers may have waiting (pending plus unacknowledged) before new events are refused with 503; from half of it, every tenant's rate shrinks linearly to nothing at it (429 past the shrunk rate). 0: no bound.")
+	c.MaxStreamFill = d.MaxStreamFill
+	s.Var((*fractionFlag)(&c.MaxStreamFill), "max-stream-fill",
+		"Fraction of -tickets-max-bytes (the stream's MaxBytes) the TICKETS stream may fill before new events are refused with 503, between 0 and 1. 0: no bound.")
+	c.AdmissionConsumers = d.AdmissionConsumers
+	s.Var((*listFlag)(&c.AdmissionConsumers), "admission-consumers",
+		"Comma-separated durable consumers of TICKETS whose backlog -max-backlog bounds; one that does not exist yet has no backlog.")
+	s.Duration(&c.AdmissionRefresh, "admission-refresh", d.AdmissionRefresh,
+		"How often the consumers' backlog and the stream's size are read from JetStream for admission control; requests use the last reading. If none succeeds for 4 periods (at least 1s), events are admitted unchecked.")
+	c.PressureTenantRate = d.PressureTenantRate
+	s.Var((*rateFlag)(&c.PressureTenantRate), "pressure-tenant-rate",
+		"Events per second (bursts: one second of it) a tenant the tenants file does not name may send while the backlog is past half of -max-backlog, shrunk like every tenant's rate_limit (named tenants have one, by default 200/s). 0: such tenants are only bounded by -max-backlog.")
 }
 
 // Validate reports settings that cannot work, naming the flag.
@@ -105,6 +138,10 @@ func (c Config) Validate() error {
 	v.NotNegative("max-future-skew", c.MaxFutureSkew)
 	v.AtLeastN64("webhook-max-body-bytes", c.WebhookMaxBodyBytes, 1)
 	v.Positive("delivery-ttl", c.DeliveryTTL)
+	v.AtLeastN64("tickets-max-bytes", c.TicketsMaxBytes, 0)
+	v.AtLeastN64("max-backlog", c.MaxBacklog, 0)
+	v.AtLeast("admission-refresh", c.AdmissionRefresh, 10*time.Millisecond)
+	v.NotEmpty("admission-consumers", strings.Join(c.AdmissionConsumers, ","))
 	return v.Err()
 }
 
@@ -142,10 +179,38 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer svc.Close()
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	js, err := svc.JetStream(sctx, stream.Owned("ingest", stream.Settings{Replicas: cfg.StreamReplicas, TicketsRetention: cfg.StreamRetention})...)
+	js, err := svc.JetStream(sctx, stream.Owned("ingest", stream.Settings{Replicas: cfg.StreamReplicas,
+		TicketsRetention: cfg.StreamRetention, TicketsMaxBytes: cfg.TicketsMaxBytes})...)
+	if err != nil {
+		if jsErr, ok := errors.AsType[jetstream.JetStreamError](err); ok && jsErr.APIError() != nil &&
+			jsErr.APIError().ErrorCode == storageExceeded {
+			return fmt.Errorf("%w (lower -tickets-max-bytes, or raise the NATS server's max_file_store)", err)
+		}
+		return err
+	}
+	gate, err := admission.New(js, admission.Config{
+		Stream:        stream.TicketsName,
+		Consumers:     cfg.AdmissionConsumers,
+		MaxBacklog:    cfg.MaxBacklog,
+		SoftBacklog:   cfg.MaxBacklog / 2,
+		MaxStreamFill: cfg.MaxStreamFill,
+		Refresh:       cfg.AdmissionRefresh,
+	}, log, svc.Meter())
 	if err != nil {
 		return err
 	}
+	// The first reading before the first request, so a restart into a full pipeline refuses at once.
+	gate.Refresh(sctx)
+	gctx, stopGate := context.WithCancel(ctx)
+	gateDone := make(chan struct{})
+	go func() {
+		defer close(gateDone)
+		gate.Run(gctx)
+	}()
+	defer func() {
+		stopGate()
+		<-gateDone
+	}()
 	pub, err := publish.New(svc.NATS(), publish.Options{
 		// Room for several full batches at once; beyond that, batches queue for their deadline.
 		MaxPending: max(4096, 4*cfg.MaxEvents),
@@ -155,7 +220,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	// One budget per tenant, whichever way its events come in.
-	limits := httpapi.NewRateLimits(tenantCfg)
+	limits := httpapi.NewRateLimits(tenantCfg).WithGate(gate, cfg.PressureTenantRate)
 	api, err := httpapi.New(httpapi.Config{
 		MaxEvents:      cfg.MaxEvents,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
@@ -188,6 +253,10 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	svc.AddReady(streamReady(js))
 	return svc.Serve(ctx)
 }
+
+// storageExceeded is JetStream's error code for a stream whose MaxBytes does not fit in what the
+// server may still reserve of its max_file_store.
+const storageExceeded jetstream.ErrorCode = 10047
 
 // Adapters are the helpdesk sources ingest maps, by source name; generic needs none.
 func Adapters() map[string]adapter.Adapter {

@@ -591,6 +591,21 @@ func TestConfig(t *testing.T) {
 			want: func(c Config) bool { return c.MaxEvents == 20 && c.HTTPAddr == "127.0.0.1:9999" },
 		},
 		{
+			name: "admission settings from the environment",
+			env: map[string]string{"TICKETPULSE_MAX_BACKLOG": "20000", "TICKETPULSE_MAX_STREAM_FILL": "0.75",
+				"TICKETPULSE_ADMISSION_CONSUMERS": "kpi, escalation", "TICKETPULSE_TICKETS_MAX_BYTES": "0",
+				"TICKETPULSE_PRESSURE_TENANT_RATE": "0", "TICKETPULSE_ADMISSION_REFRESH": "100ms"},
+			want: func(c Config) bool {
+				return c.MaxBacklog == 20000 && c.MaxStreamFill == 0.75 && reflect.DeepEqual(c.AdmissionConsumers, []string{"kpi", "escalation"}) &&
+					c.TicketsMaxBytes == 0 && c.PressureTenantRate == 0 && c.AdmissionRefresh == 100*time.Millisecond
+			},
+		},
+		{
+			name:    "admission bounds must be sane",
+			args:    []string{"-max-backlog", "-1", "-tickets-max-bytes", "-5", "-admission-refresh", "1ms"},
+			wantErr: "-tickets-max-bytes -5: must be at least 0\n-max-backlog -1: must be at least 0\n-admission-refresh 1ms: must be at least 10ms",
+		},
+		{
 			name:    "invalid values are reported together",
 			args:    []string{"-max-events", "0", "-publish-timeout", "0s", "-stream-replicas", "7"},
 			wantErr: "-stream-replicas 7: must be between 1 and 5\n-max-events 0: must be at least 1\n-publish-timeout 0s: must be positive",

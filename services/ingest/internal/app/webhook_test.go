@@ -33,11 +33,22 @@ const tenantsYAML = `tenants:
     sources:
       generic:
         secrets: [{env: ACME_GENERIC_SECRET}]
+  busy:
+    rate_limit: {events_per_second: 10, burst: 10}
+    sources:
+      generic:
+        secrets: [{env: ACME_GENERIC_SECRET}]
   globex: {}
 `
 
 // startWebhooks runs ingest with a tenants file whose secrets come from a fake environment.
 func startWebhooks(t *testing.T, natsURL string) *running {
+	t.Helper()
+	return startWebhooksWith(t, natsURL, nil)
+}
+
+// startWebhooksWith is startWebhooks with more settings changed by mod.
+func startWebhooksWith(t *testing.T, natsURL string, mod func(*Config, *Deps)) *running {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tenants.yaml")
 	if err := os.WriteFile(path, []byte(tenantsYAML), 0o600); err != nil {
@@ -48,6 +59,9 @@ func startWebhooks(t *testing.T, natsURL string) *running {
 		c.TenantsFile = path
 		d.Getenv = func(k string) string { return env[k] }
 		c.WebhookMaxBodyBytes = 4 << 10
+		if mod != nil {
+			mod(c, d)
+		}
 	})
 }
 

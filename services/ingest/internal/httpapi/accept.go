@@ -46,8 +46,9 @@ type intake struct {
 	// mapBody turns the body into valid canonical events (adapter.Map then canonical.Validate,
 	// or canonical.Decode), with what was left out on purpose.
 	mapBody func(body []byte, opts canonical.Options) ([]canonical.Event, []adapter.Skip, error)
-	// admit takes the events from the tenant's rate limit, or answers 429.
-	admit func(n int, now time.Time) *answer
+	// admit takes the events from the tenant's rate limit and the global admission control, or
+	// answers 429 or 503; done, if not nil, is called once the admitted events' publish is over.
+	admit func(ctx context.Context, n int, now time.Time) (a *answer, done func())
 	// retrySafe ends the 503 reason, telling the sender what to send again.
 	retrySafe string
 	// stored records what JetStream acknowledged and returns the 2xx answer.
@@ -127,8 +128,12 @@ func (p *pipeline) run(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		return &answer{status: http.StatusOK, body: WebhookAccepted{Accepted: []string{}, Skipped: skipped}}
 	}
 	if in.admit != nil {
-		if a := in.admit(len(events), now); a != nil {
+		a, done := in.admit(ctx, len(events), now)
+		if a != nil {
 			return a
+		}
+		if done != nil {
+			defer done()
 		}
 	}
 

@@ -136,7 +136,9 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			events, err := canonical.Decode(body, opts)
 			return events, nil, err
 		},
-		admit:     func(n int, now time.Time) *answer { return h.cfg.Limits.admit(tenant, n, now) },
+		admit: func(ctx context.Context, n int, now time.Time) (*answer, func()) {
+			return h.cfg.Limits.admit(ctx, tenant, n, now)
+		},
 		retrySafe: "sending the same request again is safe",
 		stored: func(ctx context.Context, ids []string, res publish.Result, _ []adapter.Skip, took time.Duration) *answer {
 			h.latency.Record(ctx, took.Seconds())

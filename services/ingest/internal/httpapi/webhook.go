@@ -172,7 +172,9 @@ func (h *Webhook) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			}
 			return events, skipped, nil
 		},
-		admit:     func(n int, now time.Time) *answer { return h.cfg.Limits.admit(tenantID, n, now) },
+		admit: func(ctx context.Context, n int, now time.Time) (*answer, func()) {
+			return h.cfg.Limits.admit(ctx, tenantID, n, now)
+		},
 		retrySafe: "the same delivery again is safe",
 		stored: func(ctx context.Context, ids []string, res publish.Result, skipped []adapter.Skip, _ time.Duration) *answer {
 			h.accepted.Add(ctx, int64(len(ids)), metric.WithAttributes(attribute.String("source", source)))

@@ -58,7 +58,7 @@ const defaultSLA = "urgent=1h,high=4h,normal=8h,low=24h"
 // Register declares the settings on s.
 func (c *Config) Register(s *envflag.Set) {
 	c.Common.Register(s, Spec)
-	c.Consume.Register(s, consume.Settings{Durable: "kpi", BatchMax: 500, Linger: 2 * time.Millisecond, AckWait: 30 * time.Second},
+	c.Consume.Register(s, consume.Settings{Durable: stream.KPIDurable, BatchMax: 500, Linger: 2 * time.Millisecond, AckWait: 30 * time.Second},
 		"TICKETS", "ticket events")
 	s.Int(&c.Workers, "workers", 2, "Batches processed concurrently.")
 	s.Int(&c.SuspectAfter, "suspect-after", 5, "Delivery count from which a failing batch is retried event by event and the failing event dead-lettered (only while Redis is healthy).")

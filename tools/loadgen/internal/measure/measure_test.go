@@ -287,3 +287,23 @@ func TestWaitRollup(t *testing.T) {
 		t.Fatalf("waitRollup = %v, %v; want it to wait for yesterday to be rolled up", took, err)
 	}
 }
+
+func TestMarkdownOverload(t *testing.T) {
+	mk := func(label string, o *Overload) *Result {
+		return &Result{Label: label, Settings: Settings{Batch: 100}, JetStream: &Rate{PerSec: 100000}, Overload: o}
+	}
+	ok := &Overload{Bound: 20000, Requests: 1000, TooMany: 150, Unavailable: 50, AcceptedEvents: 80000, StoredEvents: 80000,
+		AcceptedRate: 25000, Drained: true, Lag: LagSummary{Max: 15000}, MaxRatio: 0.75}
+	lost := &Overload{Bound: 20000, Requests: 10, AcceptedEvents: 900, StoredEvents: 1000, Drained: true, Lag: LagSummary{Max: 30000}, MaxRatio: 1.5}
+	md := Markdown([]*Result{mk("bounded", ok), mk("broken", lost), mk("none", nil)})
+	for _, want := range []string{
+		"| **overload: kpi backlog max ÷ ingest's -max-backlog** | **0.750** (15,000 of 20,000) | **1.500** (30,000 of 20,000) | n/a |",
+		"| overload: requests answered 429 / 503 (share refused) | 150 / 50 of 1,000 (0.200) | 0 / 0 of 10 (0.000) | n/a |",
+		"| overload: accepted rate (events/s) | 25,000 (0.250 × raw JetStream) |",
+		"| overload: accepted events stored once and processed by kpi | yes (80,000 accepted, 80,000 stored) | NO (900 accepted, 1,000 stored) | n/a |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("table lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/traffic"
@@ -73,9 +74,16 @@ func (p *poster) post(ctx context.Context, body []byte) (int, error) {
 }
 
 func (p *poster) once(ctx context.Context, body []byte) (int, string, error) {
+	code, msg, _, err := p.try(ctx, body)
+	return code, msg, err
+}
+
+// try sends body once and returns the status, the start of the body and the Retry-After
+// seconds (0 when absent or not a number).
+func (p *poster) try(ctx context.Context, body []byte) (int, string, int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
 	if err != nil {
-		return 0, "", fmt.Errorf("new request: %w", err)
+		return 0, "", 0, fmt.Errorf("new request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	for k, vs := range p.headers {
@@ -85,12 +93,13 @@ func (p *poster) once(ctx context.Context, body []byte) (int, string, error) {
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return 0, "", fmt.Errorf("post %s: %w", p.url, err)
+		return 0, "", 0, fmt.Errorf("post %s: %w", p.url, err)
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, resp.Body) // drained bodies let the connection be reused
-	return resp.StatusCode, string(bytes.TrimSpace(msg)), nil
+	retryAfter, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+	return resp.StatusCode, string(bytes.TrimSpace(msg)), retryAfter, nil
 }
 
 // encodedBatch is a request body ready to send, with the number of events in it.

@@ -129,6 +129,36 @@ func Markdown(results []*Result) string {
 			}
 			return Count(r.Memory.StreamPerMsg)
 		}},
+		{"**overload: kpi backlog max ÷ ingest's -max-backlog**", func(r *Result) string {
+			if r.Overload == nil {
+				return "n/a"
+			}
+			return fmt.Sprintf("**%s** (%s of %s)", fmtRatio(r.Overload.MaxRatio), Count(float64(r.Overload.Lag.Max)), Count(float64(r.Overload.Bound)))
+		}},
+		{"overload: requests answered 429 / 503 (share refused)", func(r *Result) string {
+			if r.Overload == nil {
+				return "n/a"
+			}
+			o := r.Overload
+			return fmt.Sprintf("%s / %s of %s (%s)", Count(float64(o.TooMany)), Count(float64(o.Unavailable)), Count(float64(o.Requests)), fmtRatio(o.RefusedShare()))
+		}},
+		{"overload: accepted rate (events/s)", func(r *Result) string {
+			if r.Overload == nil {
+				return "n/a"
+			}
+			return fmt.Sprintf("%s (%s × raw JetStream)", Count(r.Overload.AcceptedRate), fmtRatio(Ratio(r.Overload.AcceptedRate, rateOf(r.JetStream))))
+		}},
+		{"overload: accepted events stored once and processed by kpi", func(r *Result) string {
+			if r.Overload == nil {
+				return "n/a"
+			}
+			o := r.Overload
+			verdict := "yes"
+			if !o.CountedOnce() {
+				verdict = "NO"
+			}
+			return fmt.Sprintf("%s (%s accepted, %s stored)", verdict, Count(float64(o.AcceptedEvents)), Count(float64(o.StoredEvents)))
+		}},
 	}
 	var b strings.Builder
 	b.WriteString("| figure |")

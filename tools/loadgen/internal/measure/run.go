@@ -29,8 +29,12 @@ import (
 )
 
 // Steps in the order they run. Memory is read after the traffic steps and before the queries,
-// so the queries' own caching, if any, is not counted as event storage.
-var Steps = []string{"jetstream", "redis", "pipeline", "latency", "memory", "grpc"}
+// so the queries' own caching, if any, is not counted as event storage. Overload runs last, and
+// only when asked for: it needs an ingest started with a small -max-backlog (-overload-bound).
+var Steps = []string{"jetstream", "redis", "pipeline", "latency", "memory", "grpc", "overload"}
+
+// DefaultSteps are the steps of a run that does not name its own.
+var DefaultSteps = Steps[:len(Steps)-1]
 
 // Config says where the stack is and how hard to push it.
 type Config struct {
@@ -80,6 +84,13 @@ type Config struct {
 	GRPCCalls    int
 	GRPCTime     time.Duration
 	ListPageSize int
+
+	// Overload: ingest's -max-backlog, and how long and how much to post flat out against it.
+	OverloadBound    int64
+	OverloadEvents   int
+	OverloadDuration time.Duration
+	OverloadPause    time.Duration
+	OverloadSample   time.Duration
 }
 
 // Validate rejects settings that would make a step unbounded or meaningless.
@@ -120,6 +131,22 @@ func (c Config) Validate() error {
 	if c.Events < 1 {
 		errs = append(errs, fmt.Errorf("events %d: want at least 1", c.Events))
 	}
+	if c.has("overload") {
+		if c.OverloadBound < 1 {
+			errs = append(errs, fmt.Errorf("overload-bound %d: the overload step needs ingest's -max-backlog", c.OverloadBound))
+		}
+		if c.OverloadEvents < 1 {
+			errs = append(errs, fmt.Errorf("overload-events %d: want at least 1", c.OverloadEvents))
+		}
+		for name, d := range map[string]time.Duration{"overload-duration": c.OverloadDuration, "overload-sample": c.OverloadSample} {
+			if d <= 0 {
+				errs = append(errs, fmt.Errorf("%s %s: want a positive duration", name, d))
+			}
+		}
+		if c.OverloadPause < 0 {
+			errs = append(errs, fmt.Errorf("overload-pause %s: want 0 or more", c.OverloadPause))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -157,6 +184,7 @@ type Result struct {
 	Latency   *Latency  `json:"latency,omitempty"`
 	Memory    *Memory   `json:"memory,omitempty"`
 	Queries   []Query   `json:"queries,omitempty"`
+	Overload  *Overload `json:"overload,omitempty"`
 	Errors    []string  `json:"errors,omitempty"`
 	Elapsed   float64   `json:"elapsed_seconds"`
 	Machine   string    `json:"machine"`
@@ -243,6 +271,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (*Res
 	}
 
 	sendsTraffic := cfg.has("pipeline") || cfg.has("latency")
+	overload := cfg.has("overload")
+	if overload {
+		if err := e.lag.waitConsumer(ctx, 30*time.Second); err != nil {
+			fail("overload", err)
+			overload = false
+		}
+	}
 	var memBefore redisMemory
 	if sendsTraffic {
 		if err := e.lag.waitConsumer(ctx, 30*time.Second); err != nil {
@@ -331,6 +366,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (*Res
 		}
 		if err != nil {
 			fail("grpc", err)
+		}
+	}
+	if overload {
+		log.Info("posting flat out against the backlog bound", "bound", cfg.OverloadBound, "posters", cfg.Posters, "limit", cfg.OverloadDuration)
+		o, err := runOverload(ctx, e)
+		if err != nil {
+			fail("overload", err)
+		} else {
+			res.Overload = o
+			printOverload(out, res)
 		}
 	}
 	res.Elapsed = time.Since(start).Seconds()
