@@ -121,8 +121,8 @@ func TestLoadValid(t *testing.T) {
 			},
 		},
 		{
-			name: "operators",
-			give: "operators:\n  api_keys:\n    - {name: ops, hash: {file: ops.hash}}\n    - {name: ops-old, hash: {env: HASH_C}, revoked: true}\ntenants:\n  acme: {api_keys: [{name: ops, scopes: [kpis:read], hash: {env: HASH_A}}]}\n",
+			name:  "operators",
+			give:  "operators:\n  api_keys:\n    - {name: ops, hash: {file: ops.hash}}\n    - {name: ops-old, hash: {env: HASH_C}, revoked: true}\ntenants:\n  acme: {api_keys: [{name: ops, scopes: [kpis:read], hash: {env: HASH_A}}]}\n",
 			files: map[string]string{"ops.hash": hashB},
 			want: want{
 				tenants: map[string]RateLimit{"acme": def},
