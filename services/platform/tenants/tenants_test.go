@@ -1,8 +1,11 @@
 package tenants
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -532,5 +535,72 @@ func TestSourcesParser(t *testing.T) {
 	}
 	if tolerances[len(tolerances)-1] != "" {
 		t.Errorf("no defaults.tolerance gave %q", tolerances[len(tolerances)-1])
+	}
+}
+
+// TestLoadExample loads testdata/tenants.example.yaml, the example in docs/tenants.md, next to
+// its hash files as a deployment would have it.
+func TestLoadExample(t *testing.T) {
+	example, err := os.ReadFile("testdata/tenants.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := writeTenants(t, string(example), map[string]string{"secrets/ops.hash": hashA + "\n", "secrets/acme-ci-2026-06.hash": hashB + "\n"})
+	env := map[string]string{"ACME_CI_KEY_HASH": hashC, "GLOBEX_BRIDGE_KEY_HASH": "sha256:" + strings.Repeat("d4", 32)}
+	cfg, err := Load(path, getenv(env), SourcesParser[NoSources](nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, k := range cfg.Keys() {
+		got = append(got, fmt.Sprintf("%s/%s %v revoked=%v %s", k.Tenant, k.Name, k.Scopes, k.Revoked, k.Hash.String()[:9]))
+	}
+	want := []string{
+		"/ops [operator] revoked=false sha256:a1",
+		"acme/ci-2026-12 [events:write kpis:read] revoked=false sha256:c3",
+		"acme/ci-2026-06 [events:write kpis:read] revoked=true sha256:b2",
+		"globex/bridge [events:write] revoked=false sha256:d4",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("keys\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	providers := cfg.Providers()
+	if len(providers) != 1 || providers[0].Issuer != "https://login.example.com" || providers[0].TenantClaim != "tenant" ||
+		len(providers[0].Roles["supervisor"]) != 4 || providers[0].Roles["viewer"][0] != auth.KPIsRead {
+		t.Errorf("providers %+v", providers)
+	}
+	globex, _ := cfg.Tenant("globex")
+	if globex.RateLimit != (RateLimit{EventsPerSecond: 50, Burst: 1000}) || globex.OIDC != nil {
+		t.Errorf("globex %+v", globex)
+	}
+}
+
+func TestLogValueHoldsNoHash(t *testing.T) {
+	path := writeTenants(t, registryYAML, map[string]string{"ci.hash": hashA, "old.hash": hashB, "ops.hash": hashC})
+	cfg, err := Load(path, nil, SourcesParser[NoSources](nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	for _, h := range []slog.Handler{slog.NewTextHandler(&out, nil), slog.NewJSONHandler(&out, nil)} {
+		log := slog.New(h)
+		log.Info("tenants loaded", "tenants", cfg)
+		for _, tn := range cfg.Tenants {
+			log.Info("tenant", "tenant", tn)
+		}
+	}
+	s := out.String()
+	for _, h := range []string{hashA[7:], hashB[7:], hashC[7:]} {
+		if strings.Contains(s, h) {
+			t.Fatalf("a hash was logged:\n%s", s)
+		}
+	}
+	for _, want := range []string{
+		`"tenants":{"tenants":2,"api_keys":3,"revoked_keys":1,"oidc":0}`,
+		`"tenant":{"id":"acme","events_per_second":200,"burst":1000,"api_keys":["ci-2026-12","ci-2026-06"]}`,
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("log lacks %s:\n%s", want, s)
+		}
 	}
 }
