@@ -26,6 +26,7 @@ func FuzzParse(f *testing.F) {
 		"tenants:\n  acme:\n    api_keys: [{name: a, scopes: [], hash: x}, {name: a, scopes: [kpis:read, kpis:read], hash: {env: A_KEY}}]\n",
 		"defaults: {tolerance: 1m, rate_limit: {events_per_second: 1.5, burst: 2}}\ntenants:\n  a: {rate_limit: {burst: 3}, sources: {zendesk: {}}}\n",
 		"tenants:\n  a: {api_keys: &k [{name: a, scopes: [kpis:read], hash: {file: a.hash}}]}\n  b: {api_keys: *k}\n",
+		"operators:\n  oidc: {issuer: https://sso.example.com, audience: ops, roles: {admin: operator}}\ntenants:\n  a: {oidc: {issuer: https://sso.example.com, audience: tp, tenant_claim: t, roles: {v: kpis:read}}}\n",
 		"tenants: [a\n", "---\n---\n", "", "~", "tenants:\n  acme: *x\n", "tenants:\n  \"\": {}\n  a.b: {}\n",
 	}
 	for _, s := range seeds {
@@ -45,6 +46,13 @@ func FuzzParse(f *testing.F) {
 				}
 				if o := tn.OIDC; o != nil && (o.Tenant != id || o.Issuer == "" || o.Audience == "" || o.RoleClaim == "" || len(o.Roles) == 0) {
 					t.Fatalf("accepted oidc %+v", o)
+				}
+			}
+			if o := cfg.OperatorOIDC; o != nil {
+				for _, scopes := range o.Roles {
+					if !slices.Equal(scopes, []auth.Scope{auth.Operator}) {
+						t.Fatalf("accepted operators' oidc %+v", o)
+					}
 				}
 			}
 			seen := map[auth.KeyHash]bool{}

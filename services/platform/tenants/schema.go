@@ -1,6 +1,7 @@
 package tenants
 
 import (
+	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -49,6 +50,14 @@ type seenHash struct {
 type walk[S any] struct {
 	*Parser
 	hashes map[auth.KeyHash]seenHash
+	// providers are the identity providers read so far, with where their issuer is.
+	providers []provider
+}
+
+type provider struct {
+	cfg  *auth.OIDCConfig
+	path string
+	line int
 }
 
 func load[S any](p *Parser, data []byte, sources SourcesParser[S]) *Config[S] {
@@ -77,7 +86,7 @@ func load[S any](p *Parser, data []byte, sources SourcesParser[S]) *Config[S] {
 
 	cfg := &Config[S]{Tenants: map[string]*Tenant[S]{}}
 	if e, ok := top["operators"]; ok {
-		cfg.Operators = w.operators(e.Val)
+		cfg.Operators, cfg.OperatorOIDC = w.operators(e.Val)
 	}
 	e, ok := top["tenants"]
 	if !ok {
@@ -100,7 +109,30 @@ func load[S any](p *Parser, data []byte, sources SourcesParser[S]) *Config[S] {
 			cfg.Tenants[id] = t
 		}
 	}
+	w.distinctProviders()
 	return cfg
+}
+
+// distinctProviders refuses two identity providers a token could match both of: with the same
+// issuer and audience, only a tenant_claim on each tells whose person signed in, and an
+// operators' provider must be told apart by issuer or audience alone.
+func (w *walk[S]) distinctProviders() {
+	for i, p := range w.providers {
+		for _, q := range w.providers[:i] {
+			if p.cfg.Issuer != q.cfg.Issuer || p.cfg.Audience != q.cfg.Audience {
+				continue
+			}
+			switch {
+			case p.cfg.Tenant == "" || q.cfg.Tenant == "":
+				w.AddLine(p.line, fmt.Sprintf("%s: %s has the same issuer and audience (line %d); the operators' provider needs an audience of its own", p.path, q.path, q.line))
+			case p.cfg.TenantClaim == "" || q.cfg.TenantClaim == "":
+				w.AddLine(p.line, fmt.Sprintf("%s: %s has the same issuer and audience (line %d); set tenant_claim: on both, so a token names its tenant", p.path, q.path, q.line))
+			default:
+				continue
+			}
+			break
+		}
+	}
 }
 
 func (w *walk[S]) rateLimit(n *yaml.Node, path string, def RateLimit) RateLimit {
@@ -140,12 +172,17 @@ func (w *walk[S]) tenant(id string, n *yaml.Node, path string, rate RateLimit, r
 	return t
 }
 
-func (w *walk[S]) operators(n *yaml.Node) []auth.Key {
-	f, _ := w.Fields(n, "operators", "api_keys")
+func (w *walk[S]) operators(n *yaml.Node) ([]auth.Key, *auth.OIDCConfig) {
+	f, _ := w.Fields(n, "operators", "api_keys", "oidc")
+	var keys []auth.Key
+	var oidc *auth.OIDCConfig
 	if e, ok := f["api_keys"]; ok {
-		return w.apiKeys(e.Val, "operators.api_keys", "")
+		keys = w.apiKeys(e.Val, "operators.api_keys", "")
 	}
-	return nil
+	if e, ok := f["oidc"]; ok {
+		oidc = w.oidc(e.Val, "operators.oidc", "")
+	}
+	return keys, oidc
 }
 
 // apiKeys reads a list of keys of tenant, or of the operators when tenant is "".
@@ -168,7 +205,7 @@ func (w *walk[S]) apiKeys(n *yaml.Node, path, tenant string) []auth.Key {
 		if tenant == "" {
 			k.Scopes = []auth.Scope{auth.Operator}
 		} else if e, ok := f["scopes"]; ok {
-			k.Scopes = w.scopes(e.Val, ipath+".scopes")
+			k.Scopes = w.scopes(e.Val, ipath+".scopes", false)
 		} else {
 			w.Addf(yamlconf.Resolve(item), "%s: missing scopes: (any of %s)", ipath, scopeWords())
 		}
@@ -207,9 +244,9 @@ func (w *walk[S]) hash(n *yaml.Node, path string) (auth.KeyHash, bool) {
 	return h, true
 }
 
-// scopes reads a non-empty list of scopes. Operator is refused: it spans every tenant, so it
-// belongs to operators' keys only.
-func (w *walk[S]) scopes(n *yaml.Node, path string) []auth.Scope {
+// scopes reads a non-empty list of scopes. A tenant's may not hold operator, which spans every
+// tenant; the operators' (their roles) may hold nothing else.
+func (w *walk[S]) scopes(n *yaml.Node, path string, operators bool) []auth.Scope {
 	words, _ := w.UniqueItems(n, path, "at least one scope", func(item *yaml.Node, path string) (string, bool) {
 		s, ok := w.Str(item, path)
 		if !ok {
@@ -217,6 +254,10 @@ func (w *walk[S]) scopes(n *yaml.Node, path string) []auth.Scope {
 		}
 		sc, err := auth.ParseScope(s)
 		switch {
+		case operators && sc != auth.Operator:
+			w.Addf(item, "%s: the operators' roles give operator and nothing else, not %q", path, s)
+			return "", false
+		case operators:
 		case err != nil:
 			w.Addf(item, "%s: unknown scope %q (want one of %s)", path, s, scopeWords())
 			return "", false
@@ -253,7 +294,11 @@ func (w *walk[S]) boolean(n *yaml.Node, path string) bool {
 
 func (w *walk[S]) oidc(n *yaml.Node, path, tenant string) *auth.OIDCConfig {
 	before := len(w.Problems)
-	f, ok := w.Fields(n, path, "issuer", "audience", "tenant_claim", "role_claim", "roles")
+	fields := []string{"issuer", "audience", "tenant_claim", "role_claim", "roles"}
+	if tenant == "" {
+		fields = []string{"issuer", "audience", "role_claim", "roles"} // operators have no tenant
+	}
+	f, ok := w.Fields(n, path, fields...)
 	if !ok {
 		return nil
 	}
@@ -262,8 +307,9 @@ func (w *walk[S]) oidc(n *yaml.Node, path, tenant string) *auth.OIDCConfig {
 		return nil
 	}
 	o := &auth.OIDCConfig{Tenant: tenant, RoleClaim: DefaultRoleClaim}
+	line := yamlconf.Resolve(n).Line
 	if e, ok := f["issuer"]; ok {
-		o.Issuer = w.issuer(e.Val, path+".issuer")
+		o.Issuer, line = w.issuer(e.Val, path+".issuer"), yamlconf.Resolve(e.Val).Line
 	} else {
 		w.Addf(yamlconf.Resolve(n), "%s: missing issuer: (the provider's https:// issuer URL)", path)
 	}
@@ -279,13 +325,14 @@ func (w *walk[S]) oidc(n *yaml.Node, path, tenant string) *auth.OIDCConfig {
 		o.RoleClaim, _ = w.Str(e.Val, path+".role_claim")
 	}
 	if e, ok := f["roles"]; ok {
-		o.Roles = w.roles(e, path+".roles")
+		o.Roles = w.roles(e, path+".roles", tenant == "")
 	} else {
 		w.Addf(yamlconf.Resolve(n), "%s: missing roles: (each role and the scopes it gives)", path)
 	}
 	if len(w.Problems) > before {
 		return nil
 	}
+	w.providers = append(w.providers, provider{cfg: o, path: path, line: line})
 	return o
 }
 
@@ -314,7 +361,7 @@ func loopback(host string) bool { return host == "localhost" || host == "127.0.0
 
 // roles reads role: [scopes] pairs. A person's roles the file does not map give nothing, so
 // an unmapped role needs no entry.
-func (w *walk[S]) roles(at yamlconf.Pair, path string) map[string][]auth.Scope {
+func (w *walk[S]) roles(at yamlconf.Pair, path string, operators bool) map[string][]auth.Scope {
 	entries, ok := w.Pairs(at.Val, path)
 	if ok && len(entries) == 0 {
 		w.Addf(at.Key, "%s: no role defined; map each role of the role claim to its scopes", path)
@@ -325,7 +372,7 @@ func (w *walk[S]) roles(at yamlconf.Pair, path string) map[string][]auth.Scope {
 			w.Addf(e.Key, "%s: a role is a non-empty string", path)
 			continue
 		}
-		roles[e.Key.Value] = w.scopes(e.Val, yamlconf.Join(path, e.Key.Value))
+		roles[e.Key.Value] = w.scopes(e.Val, yamlconf.Join(path, e.Key.Value), operators)
 	}
 	return roles
 }

@@ -42,6 +42,8 @@ type Config[S any] struct {
 	Tenants map[string]*Tenant[S]
 	// Operators are the keys that span every tenant (Tenant empty, scope operator).
 	Operators []auth.Key
+	// OperatorOIDC is how operators sign in as people; nil when they do not.
+	OperatorOIDC *auth.OIDCConfig
 }
 
 // Tenant is one helpdesk account.
@@ -80,9 +82,12 @@ func (c *Config[S]) Keys() []auth.Key {
 	return keys
 }
 
-// Providers returns every tenant's OpenID Connect settings, by tenant id.
+// Providers returns every OpenID Connect setting: the operators', then each tenant's by id.
 func (c *Config[S]) Providers() []auth.OIDCConfig {
 	var out []auth.OIDCConfig
+	if c.OperatorOIDC != nil {
+		out = append(out, *c.OperatorOIDC)
+	}
 	for _, id := range c.ids() {
 		if o := c.Tenants[id].OIDC; o != nil {
 			out = append(out, *o)
@@ -114,6 +119,9 @@ func (c *Config[S]) LogValue() slog.Value {
 		}
 	}
 	sources, counted := 0, false
+	if c.OperatorOIDC != nil {
+		oidc++
+	}
 	for _, t := range c.Tenants {
 		if t.OIDC != nil {
 			oidc++

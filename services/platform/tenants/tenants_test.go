@@ -175,6 +175,23 @@ func TestLoadValid(t *testing.T) {
 				},
 			},
 		},
+		{
+			name: "operators' oidc, and one issuer for two tenants told apart by a claim",
+			give: `operators:
+  oidc: {issuer: https://sso.example.com, audience: tp-ops, roles: {admin: operator}}
+tenants:
+  a: {oidc: {issuer: https://sso.example.com, audience: tp, tenant_claim: org, roles: {v: [kpis:read]}}}
+  b: {oidc: {issuer: https://sso.example.com, audience: tp, tenant_claim: org, roles: {v: [kpis:read]}}}
+`,
+			want: want{
+				tenants: map[string]RateLimit{"a": def, "b": def},
+				providers: []auth.OIDCConfig{
+					{Issuer: "https://sso.example.com", Audience: "tp-ops", RoleClaim: "roles", Roles: map[string][]auth.Scope{"admin": {auth.Operator}}},
+					{Tenant: "a", Issuer: "https://sso.example.com", Audience: "tp", TenantClaim: "org", RoleClaim: "roles", Roles: map[string][]auth.Scope{"v": {auth.KPIsRead}}},
+					{Tenant: "b", Issuer: "https://sso.example.com", Audience: "tp", TenantClaim: "org", RoleClaim: "roles", Roles: map[string][]auth.Scope{"v": {auth.KPIsRead}}},
+				},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -270,8 +287,8 @@ func TestLoadRejects(t *testing.T) {
 		},
 		{
 			name: "unknown tenant and operators keys",
-			give: "operators: {oidc: {}}\ntenants:\n  acme:\n    apikeys: []\n",
-			want: "$F:1: operators: unknown key \"oidc\" (allowed: api_keys)\n" +
+			give: "operators: {apikeys: []}\ntenants:\n  acme:\n    apikeys: []\n",
+			want: "$F:1: operators: unknown key \"apikeys\" (allowed: api_keys, oidc)\n" +
 				"$F:4: tenants.acme: unknown key \"apikeys\" (allowed: rate_limit, api_keys, oidc, sources)",
 		},
 		{
@@ -448,6 +465,35 @@ tenants:
 				"$F:18: tenants.b.oidc.roles.lead: want a single value or a list, not a mapping",
 		},
 		{
+			name: "operators' oidc: no tenant claim, operator only",
+			give: `operators:
+  oidc:
+    issuer: https://sso.example.com
+    audience: tp-ops
+    tenant_claim: tenant
+    roles: {admin: [operator, kpis:read], sre: kpis:read}
+tenants: {acme: {}}
+`,
+			want: "$F:5: operators.oidc: unknown key \"tenant_claim\" (allowed: issuer, audience, role_claim, roles)\n" +
+				"$F:6: operators.oidc.roles.admin[1]: the operators' roles give operator and nothing else, not \"kpis:read\"\n" +
+				"$F:6: operators.oidc.roles.sre: the operators' roles give operator and nothing else, not \"kpis:read\"",
+		},
+		{
+			name: "providers a token could match twice",
+			give: `operators:
+  oidc: {issuer: https://sso.example.com, audience: tp, roles: {admin: operator}}
+tenants:
+  a: {oidc: {issuer: https://sso.example.com, audience: tp, tenant_claim: t, roles: {v: [kpis:read]}}}
+  b: {oidc: {issuer: https://sso.example.com, audience: console, tenant_claim: t, roles: {v: [kpis:read]}}}
+  c: {oidc: {issuer: https://sso.example.com, audience: console, roles: {v: [kpis:read]}}}
+  d: {oidc: {issuer: https://sso.example.com, audience: console, tenant_claim: t, roles: {v: [kpis:read]}}}
+  e: {oidc: {issuer: https://other.example.com, audience: console, roles: {v: [kpis:read]}}}
+`,
+			want: "$F:4: tenants.a.oidc: operators.oidc has the same issuer and audience (line 2); the operators' provider needs an audience of its own\n" +
+				"$F:6: tenants.c.oidc: tenants.b.oidc has the same issuer and audience (line 5); set tenant_claim: on both, so a token names its tenant\n" +
+				"$F:7: tenants.d.oidc: tenants.c.oidc has the same issuer and audience (line 6); set tenant_claim: on both, so a token names its tenant",
+		},
+		{
 			name: "an invalid tenant's keys are still checked",
 			give: "tenants:\n  Acme:\n    api_keys: [{name: a, scopes: [kpis:read]}]\n",
 			want: "$F:2: tenants: tenant id \"Acme\" must match [a-z0-9][a-z0-9_-]{0,62}\n" +
@@ -565,8 +611,10 @@ func TestLoadExample(t *testing.T) {
 		t.Errorf("keys\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	providers := cfg.Providers()
-	if len(providers) != 1 || providers[0].Issuer != "https://login.example.com" || providers[0].TenantClaim != "tenant" ||
-		len(providers[0].Roles["supervisor"]) != 4 || providers[0].Roles["viewer"][0] != auth.KPIsRead {
+	if len(providers) != 2 || providers[0].Tenant != "" || providers[0].Audience != "ticketpulse-ops" ||
+		!reflect.DeepEqual(providers[0].Roles, map[string][]auth.Scope{"platform-admin": {auth.Operator}}) ||
+		providers[1].Tenant != "acme" || providers[1].Issuer != "https://login.example.com" || providers[1].TenantClaim != "tenant" ||
+		len(providers[1].Roles["supervisor"]) != 4 || providers[1].Roles["viewer"][0] != auth.KPIsRead {
 		t.Errorf("providers %+v", providers)
 	}
 	globex, _ := cfg.Tenant("globex")
