@@ -130,7 +130,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		getenv = os.Getenv
 	}
 	// The tenants file first: a mistake in it stops the service before it touches anything.
-	reg, err := ptenants.OpenWith(ctx, cfg.TenantsFile, tenants.ParseSources, ptenants.Options{Getenv: getenv, Log: log, Poll: d.TenantsPoll})
+	reg, err := tenants.Open(ctx, cfg.TenantsFile, ptenants.Options{Getenv: getenv, Log: log, Poll: d.TenantsPoll})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@
 package tenants
 
 import (
+	"context"
 	"log/slog"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/verify"
@@ -26,8 +27,13 @@ type Tenant = ptenants.Tenant[Sources]
 // RateLimit is a token bucket: EventsPerSecond refill, Burst capacity.
 type RateLimit = ptenants.RateLimit
 
-// Registry is the tenants file in force, reloaded on change.
+// Registry is the tenants file in force, reloaded on change (see Registry.Watch).
 type Registry = ptenants.Registry[Sources]
+
+// Open loads the tenants file at path with its webhook sources; see ptenants.Open.
+func Open(ctx context.Context, path string, o ptenants.Options) (*Registry, error) {
+	return ptenants.OpenWith(ctx, path, ParseSources, o)
+}
 
 // Sources are one tenant's webhook sources by name (one of verify.Sources). A tenant may have
 // none and use only the events API.
