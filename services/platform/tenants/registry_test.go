@@ -212,6 +212,18 @@ func TestRegistryReload(t *testing.T) {
 		}
 	}()
 	authenticates := func(key string) error { _, err := r.Authenticate(context.Background(), "Bearer "+key); return err }
+	// Requests keep coming while the file changes under them (go test -race checks the swap).
+	readers := make(chan struct{})
+	go func() {
+		defer close(readers)
+		for ctx.Err() == nil {
+			r.Known("acme")
+			_, _ = r.Authenticate(ctx, "Bearer "+ci)
+			_, _ = r.Tenant("initech")
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	defer func() { cancel(); <-readers }()
 
 	// Unchanged: polls come and go, nothing is reloaded.
 	first := r.Config()
