@@ -28,6 +28,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	ptenants "github.com/ticketpulse/ticketpulse/services/platform/tenants"
 )
 
 // Spec is the ingest service as the platform runs it: no gRPC, no Redis.
@@ -49,7 +50,8 @@ type Config struct {
 	PublishTimeout  time.Duration
 	MaxFutureSkew   time.Duration
 
-	// TenantsFile configures the helpdesk webhooks; empty leaves them all unconfigured (404).
+	// TenantsFile configures the tenants and their helpdesk webhooks, reloaded on change; empty
+	// leaves every webhook unconfigured (404).
 	TenantsFile         string
 	WebhookMaxBodyBytes int64
 	DeliveryTTL         time.Duration
@@ -103,7 +105,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.MaxFutureSkew, "max-future-skew", d.MaxFutureSkew,
 		"How far in the future an event's occurred_at may be, to allow for clock skew at the source.")
 	s.String(&c.TenantsFile, "tenants-file", d.TenantsFile,
-		"YAML file of the tenants and their helpdesk webhooks (sources, secrets, rate limits); see docs/helpdesks.md. Empty: no webhook is configured.")
+		"YAML file of the tenants and their helpdesk webhooks (sources, secrets, rate limits); see docs/helpdesks.md. Reloaded when it changes; a broken change is logged and ignored. Empty: no webhook is configured.")
 	s.Int64(&c.WebhookMaxBodyBytes, "webhook-max-body-bytes", d.WebhookMaxBodyBytes,
 		"Largest webhook body in bytes; larger deliveries are answered 413 without being read whole.")
 	s.Duration(&c.DeliveryTTL, "delivery-ttl", d.DeliveryTTL,
@@ -150,6 +152,8 @@ type Deps struct {
 	service.Hooks
 	// Getenv resolves the secrets the tenants file names; nil means os.Getenv.
 	Getenv func(string) string
+	// TenantsPoll is how often the tenants file is checked for changes; 0 means every 2 s.
+	TenantsPoll time.Duration
 }
 
 // Run is the ingest process: it serves until ctx ends, then stops accepting connections, lets
@@ -164,19 +168,18 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		getenv = os.Getenv
 	}
 	// The tenants file first: a mistake in it stops the service before it touches anything.
-	tenantCfg := &tenants.Config{}
-	if cfg.TenantsFile != "" {
-		var err error
-		if tenantCfg, err = tenants.Load(cfg.TenantsFile, getenv); err != nil {
-			return err
-		}
-		log.Info("tenants file loaded", "file", cfg.TenantsFile, "tenants", len(tenantCfg.Tenants))
+	reg, err := tenants.Open(ctx, cfg.TenantsFile, ptenants.Options{Getenv: getenv, Log: log, Poll: d.TenantsPoll})
+	if err != nil {
+		return err
 	}
 	svc, err := service.New(ctx, Spec, cfg.Common, d.Hooks, log)
 	if err != nil {
 		return err
 	}
 	defer svc.Close()
+	if err := reg.Instrument(svc.Meter()); err != nil {
+		return err
+	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	js, err := svc.JetStream(sctx, stream.Owned("ingest", stream.Settings{Replicas: cfg.StreamReplicas,
@@ -220,7 +223,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	// One budget per tenant, whichever way its events come in.
-	limits := httpapi.NewRateLimits(tenantCfg).WithGate(gate, cfg.PressureTenantRate)
+	limits := httpapi.NewRateLimits(reg).WithGate(gate, cfg.PressureTenantRate)
 	api, err := httpapi.New(httpapi.Config{
 		MaxEvents:      cfg.MaxEvents,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
@@ -236,7 +239,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	hooks, err := httpapi.NewWebhook(httpapi.WebhookConfig{
-		Tenants:        tenantCfg,
+		Tenants:        reg,
 		Adapters:       Adapters(),
 		Deliveries:     deliveries,
 		MaxBodyBytes:   cfg.WebhookMaxBodyBytes,
@@ -251,7 +254,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	api.Register(svc.HTTP())
 	hooks.Register(svc.HTTP())
 	svc.AddReady(streamReady(js))
-	return svc.Serve(ctx)
+	return svc.Serve(ctx, reg.Watch)
 }
 
 // storageExceeded is JetStream's error code for a stream whose MaxBytes does not fit in what the

@@ -111,7 +111,7 @@ func TestLoadRejects(t *testing.T) {
 		{
 			name: "misspelt top-level key, so no tenants",
 			give: "# tenants\ntennants:\n  acme: {}\n",
-			want: "$F:2: unknown key \"tennants\" (allowed: defaults, tenants)\n" +
+			want: "$F:2: unknown key \"tennants\" (allowed: defaults, operators, tenants)\n" +
 				"$F:2: missing tenants: (the tenants and their webhook sources)",
 		},
 		{
@@ -135,7 +135,7 @@ func TestLoadRejects(t *testing.T) {
 		{
 			name: "unknown tenant key",
 			give: "tenants:\n  acme:\n    source:\n      zendesk: {}\n",
-			want: "$F:3: tenants.acme: unknown key \"source\" (allowed: rate_limit, sources)",
+			want: "$F:3: tenants.acme: unknown key \"source\" (allowed: rate_limit, api_keys, oidc, sources)",
 		},
 		{
 			name: "unknown source",
@@ -290,7 +290,7 @@ func TestLoadRejects(t *testing.T) {
 		{
 			name: "merge keys are not supported",
 			give: "base: &base\n  secrets: [{env: ZD}]\ntenants:\n  acme:\n    sources:\n      zendesk:\n        <<: *base\n",
-			want: "$F:1: unknown key \"base\" (allowed: defaults, tenants)\n" +
+			want: "$F:1: unknown key \"base\" (allowed: defaults, operators, tenants)\n" +
 				"$F:6: tenants.acme.sources.zendesk: zendesk signs its deliveries; set secrets: (a list of {env: NAME} or {file: PATH})\n" +
 				"$F:7: tenants.acme.sources.zendesk: unknown key \"<<\" (allowed: secrets, tolerance)",
 		},
@@ -479,7 +479,7 @@ func TestLoadExample(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.source+"/"+tt.secret, func(t *testing.T) {
-			sc, ok := cfg.Source("acme", tt.source)
+			sc, ok := Source(cfg, "acme", tt.source)
 			if !ok || sc.Tenant != "acme" || sc.Source != tt.source {
 				t.Fatalf("Source(acme, %s) = %+v, %v", tt.source, sc, ok)
 			}
@@ -514,7 +514,7 @@ func TestLoadExample(t *testing.T) {
 			"Basic " + base64.StdEncoding.EncodeToString([]byte("admin:sekrit-fd-pass"))}}}, false},
 	}
 	for _, c := range credentials {
-		sc, _ := cfg.Source("acme", c.source)
+		sc, _ := Source(cfg, "acme", c.source)
 		if got := accepts(t, sc, c.give); got != c.want {
 			t.Errorf("%s: accepted = %v, want %v", c.name, got, c.want)
 		}
@@ -522,7 +522,7 @@ func TestLoadExample(t *testing.T) {
 
 	lookups := []struct{ tenant, source string }{{"acme", "jira"}, {"nobody", "zendesk"}, {"globex", "zendesk"}, {"", ""}}
 	for _, l := range lookups {
-		if sc, ok := cfg.Source(l.tenant, l.source); ok || sc != nil {
+		if sc, ok := Source(cfg, l.tenant, l.source); ok || sc != nil {
 			t.Errorf("Source(%q, %q) = %v, %v; want nothing", l.tenant, l.source, sc, ok)
 		}
 	}
@@ -563,7 +563,7 @@ func TestFileSecrets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sc, _ := cfg.Source("acme", verify.Zammad)
+			sc, _ := Source(cfg, "acme", verify.Zammad)
 			if !accepts(t, sc, signed(t, verify.Zammad, tt.want)) {
 				t.Fatalf("the secret read is not %q", tt.want)
 			}
@@ -585,7 +585,7 @@ func TestLoadUsesTheEnvironmentByDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, _ := cfg.Source("acme", verify.HelpScout)
+	sc, _ := Source(cfg, "acme", verify.HelpScout)
 	if !accepts(t, sc, signed(t, verify.HelpScout, "sekrit-from-env")) {
 		t.Fatal("the secret did not come from the process environment")
 	}
@@ -608,7 +608,7 @@ tenants:
 	if err != nil {
 		t.Fatal(err)
 	}
-	zd, _ := cfg.Source("acme", verify.Zendesk)
+	zd, _ := Source(cfg, "acme", verify.Zendesk)
 	beta, _ := cfg.Tenant("beta")
 	t42, _ := cfg.Tenant("42")
 	checks := []struct {
@@ -626,7 +626,7 @@ tenants:
 		}
 	}
 	for _, source := range []string{verify.Zammad, verify.Intercom, verify.Zendesk} {
-		sc, _ := cfg.Source("acme", source)
+		sc, _ := Source(cfg, "acme", source)
 		for _, secret := range []string{testEnv["ZD"], testEnv["ZD_OLD"]} {
 			if !accepts(t, sc, signed(t, source, secret)) {
 				t.Errorf("%s: the aliased secret list does not hold %s's secret", source, secret)
@@ -667,7 +667,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if strings.Contains(s, leakMarker) {
 		t.Fatalf("a secret printed:\n%s", s)
 	}
-	for _, want := range []string{`"tenants":{"tenants":2,"sources":7}`, `"tenant":"acme","source":"zendesk","secrets":2`, "[redacted]"} {
+	for _, want := range []string{`"tenants":{"tenants":2,"sources":7,"api_keys":0,"revoked_keys":0,"oidc":0}`, `"tenant":"acme","source":"zendesk","secrets":2`, "[redacted]"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("log lacks %s:\n%s", want, s)
 		}

@@ -8,7 +8,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/verify"
-	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	ptenants "github.com/ticketpulse/ticketpulse/services/platform/tenants"
 	"github.com/ticketpulse/ticketpulse/services/platform/yamlconf"
 )
 
@@ -28,100 +28,44 @@ var sourceKeys = map[string][]string{
 	verify.Generic:   {"secrets", "tolerance"},
 }
 
-type loader struct {
-	yamlconf.Loader
-	dir    string
-	getenv func(string) string
+// sources reads the webhook part of one load of the file.
+type sources struct {
+	*ptenants.Parser
+	tolerance time.Duration
 }
 
-func (l *loader) load(data []byte) *Config {
-	root := l.Decode(data, "a mapping with a tenants: key", "the tenants file")
-	if root == nil {
-		return nil
-	}
-	top, _ := l.Fields(root, "", "defaults", "tenants")
-
-	tolerance := verify.DefaultTolerance
-	rate := RateLimit{EventsPerSecond: DefaultEventsPerSecond, Burst: DefaultBurst}
-	if p, ok := top["defaults"]; ok {
-		d, _ := l.Fields(p.Val, "defaults", "tolerance", "rate_limit")
-		if p, ok := d["tolerance"]; ok {
-			if v, ok := l.Duration(p.Val, "defaults.tolerance"); ok {
-				tolerance = v
-			}
-		}
-		if p, ok := d["rate_limit"]; ok {
-			rate = l.rateLimit(p.Val, "defaults.rate_limit", rate)
+// ParseSources reads defaults.tolerance and each tenant's sources: (see
+// ptenants.SourcesParser).
+func ParseSources(p *ptenants.Parser, tolerance *yaml.Node) func(tenant string, n *yaml.Node, path string) Sources {
+	l := &sources{Parser: p, tolerance: verify.DefaultTolerance}
+	if tolerance != nil {
+		if v, ok := l.Duration(tolerance, "defaults.tolerance"); ok {
+			l.tolerance = v
 		}
 	}
-
-	cfg := &Config{Tenants: map[string]*Tenant{}}
-	p, ok := top["tenants"]
-	if !ok {
-		l.Addf(root, "missing tenants: (the tenants and their webhook sources)")
-		return cfg
-	}
-	entries, ok := l.Pairs(p.Val, "tenants")
-	if ok && len(entries) == 0 {
-		l.Addf(p.Key, "tenants: no tenant defined")
-	}
-	for _, e := range entries {
-		id := e.Key.Value
-		path := yamlconf.Join("tenants", id)
-		valid := idtoken.ValidTenant(id)
-		if !valid {
-			l.Addf(e.Key, "tenants: tenant id %q %s", id, idtoken.TenantRule)
-		}
-		// An invalid tenant's settings are still checked, so one run shows every problem.
-		t := l.tenant(id, e.Val, path, tolerance, rate)
-		if valid {
-			cfg.Tenants[id] = t
-		}
-	}
-	return cfg
+	return l.tenant
 }
 
-func (l *loader) rateLimit(n *yaml.Node, path string, def RateLimit) RateLimit {
-	f, _ := l.Fields(n, path, "events_per_second", "burst")
-	if p, ok := f["events_per_second"]; ok {
-		if v, ok := l.PositiveNumber(p.Val, path+".events_per_second"); ok {
-			def.EventsPerSecond = v
-		}
-	}
-	if p, ok := f["burst"]; ok {
-		if v, ok := l.PositiveInt(p.Val, path+".burst"); ok {
-			def.Burst = v
-		}
-	}
-	return def
-}
+var _ ptenants.SourcesParser[Sources] = ParseSources
 
-func (l *loader) tenant(id string, n *yaml.Node, path string, tolerance time.Duration, rate RateLimit) *Tenant {
-	t := &Tenant{ID: id, RateLimit: rate, Sources: map[string]*SourceConfig{}}
-	f, ok := l.Fields(n, path, "rate_limit", "sources")
-	if !ok {
-		return t
+func (l *sources) tenant(id string, n *yaml.Node, path string) Sources {
+	out := Sources{}
+	if n == nil {
+		return out
 	}
-	if p, ok := f["rate_limit"]; ok {
-		t.RateLimit = l.rateLimit(p.Val, path+".rate_limit", rate)
-	}
-	p, ok := f["sources"]
-	if !ok {
-		return t
-	}
-	sources, _ := l.Pairs(p.Val, path+".sources")
-	for _, s := range sources {
+	entries, _ := l.Pairs(n, path)
+	for _, s := range entries {
 		name := s.Key.Value
 		if _, known := sourceKeys[name]; !known {
-			l.Addf(s.Key, "%s.sources: unknown source %q (want one of %s)", path, name, strings.Join(verify.Sources, ", "))
+			l.Addf(s.Key, "%s: unknown source %q (want one of %s)", path, name, strings.Join(verify.Sources, ", "))
 			continue
 		}
-		t.Sources[name] = l.source(id, name, s, yamlconf.Join(path+".sources", name), tolerance)
+		out[name] = l.source(id, name, s, yamlconf.Join(path, name), l.tolerance)
 	}
-	return t
+	return out
 }
 
-func (l *loader) source(tenant, name string, at yamlconf.Pair, path string, tolerance time.Duration) *SourceConfig {
+func (l *sources) source(tenant, name string, at yamlconf.Pair, path string, tolerance time.Duration) *SourceConfig {
 	before := len(l.Problems)
 	sc := &SourceConfig{Tenant: tenant, Config: verify.Config{Source: name}}
 	f, ok := l.Fields(at.Val, path, sourceKeys[name]...)
@@ -173,9 +117,9 @@ func (l *loader) source(tenant, name string, at yamlconf.Pair, path string, tole
 	return sc
 }
 
-func (l *loader) secretList(at yamlconf.Pair, path string, webhookSecrets bool) []verify.Secret {
+func (l *sources) secretList(at yamlconf.Pair, path string, webhookSecrets bool) []verify.Secret {
 	var out []verify.Secret
-	l.SecretList(at, path, l.secretRefs(), func(item *yaml.Node, path string, s yamlconf.Secret) {
+	l.SecretList(at, path, l.Refs, func(item *yaml.Node, path string, s yamlconf.Secret) {
 		if !webhookSecrets {
 			out = append(out, verify.NewSecret(s.Value))
 			return
@@ -190,17 +134,11 @@ func (l *loader) secretList(at yamlconf.Pair, path string, webhookSecrets bool) 
 	return out
 }
 
-// secretRefs resolves the file's {env: NAME} and {file: PATH} references (see yamlconf.Secret),
-// files relative to its directory.
-func (l *loader) secretRefs() yamlconf.SecretRefs {
-	return yamlconf.SecretRefs{Dir: l.dir, Getenv: l.getenv}
+func (l *sources) secret(n *yaml.Node, path string) (yamlconf.Secret, bool) {
+	return l.Secret(n, path, l.Refs)
 }
 
-func (l *loader) secret(n *yaml.Node, path string) (yamlconf.Secret, bool) {
-	return l.Secret(n, path, l.secretRefs())
-}
-
-func (l *loader) basicAuth(n *yaml.Node, path string) *verify.BasicAuth {
+func (l *sources) basicAuth(n *yaml.Node, path string) *verify.BasicAuth {
 	f, ok := l.Fields(n, path, "user", "password")
 	ba := &verify.BasicAuth{}
 	if !ok {
