@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 )
@@ -40,6 +41,9 @@ type Spec struct {
 	GRPCAddr, GRPCServes string
 	// Redis is whether the service keeps state in Redis.
 	Redis bool
+	// Access is the scope each gRPC method (by full name, "/package.Service/Method") requires.
+	// A method without one is refused to every caller, and Serve refuses to start with it.
+	Access map[string]auth.Scope
 }
 
 // Common are the settings every service has.
@@ -51,6 +55,9 @@ type Common struct {
 	OTLPEndpoint string
 	GRPCAddr     string // empty unless Spec.GRPCAddr
 	HTTPAddr     string
+	// TenantsFile is the registry of tenants and their credentials (package tenants); empty means
+	// no tenant exists, so every API request is refused.
+	TenantsFile string
 	// HTTPMaxConcurrent caps the HTTP requests served at once (the probes aside); 0 is the default.
 	HTTPMaxConcurrent int
 	// GRPCMaxStreams caps the gRPC calls served at once on one connection; 0 is the default.
@@ -121,6 +128,8 @@ func (c *Common) Register(s *envflag.Set, spec Spec) {
 	if spec.Redis {
 		s.String(&c.RedisURL, "redis-url", d.RedisURL, "Redis URL, e.g. redis://user:pass@127.0.0.1:6379/0.")
 	}
+	s.String(&c.TenantsFile, "tenants-file", d.TenantsFile,
+		"YAML file of the tenants: their API keys and identity providers (for ingest also their webhook sources and rate limits); see docs/tenants.md. Reloaded when it changes; a broken change is logged and ignored. Empty: no tenant exists and every API request is refused.")
 	s.String(&c.LogLevel, "log-level", d.LogLevel, "Log level: debug, info, warn or error.")
 	s.String(&c.LogFormat, "log-format", d.LogFormat, "Log format: text or json.")
 	s.String(&c.OTLPEndpoint, "otlp-endpoint", d.OTLPEndpoint, "OTLP/gRPC trace collector host:port; empty keeps traces in-process (context still propagates).")

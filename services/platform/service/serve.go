@@ -220,9 +220,9 @@ const (
 
 // newGRPC returns a gRPC server with tracing, the standard health service and reflection, that
 // serves at most maxStreams calls at once on each connection (the client queues the rest), over
-// TLS when tlsr is set.
-func newGRPC(maxStreams uint32, tlsr *tlsconf.Reloader) (*grpc.Server, *health.Server) {
-	opts := []grpc.ServerOption{}
+// TLS when tlsr is set; extra adds to those options (the access interceptors).
+func newGRPC(maxStreams uint32, tlsr *tlsconf.Reloader, extra ...grpc.ServerOption) (*grpc.Server, *health.Server) {
+	opts := extra
 	if tlsr != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsr.Config())))
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,10 +21,12 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/redisconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
+	"github.com/ticketpulse/ticketpulse/services/platform/tenants"
 	"github.com/ticketpulse/ticketpulse/services/platform/tlsconf"
 )
 
@@ -48,6 +51,7 @@ type Service struct {
 	nc      *nats.Conn
 	rdb     *redis.Client
 	grpc    *grpc.Server
+	tenants *tenants.Registry[tenants.NoSources] // gRPC services only
 	health  *health.Server
 	mux     *http.ServeMux
 	admin   *http.ServeMux
@@ -121,7 +125,18 @@ func (s *Service) open(ctx context.Context, c Common) error {
 			return fmt.Errorf("grpc: %w", err)
 		}
 		s.closers = append(s.closers, closeListener(s.grpcLn))
-		s.grpc, s.health = newGRPC(uint32(c.GRPCMaxStreams), s.tls)
+		// The registry only gates gRPC here: ingest, without gRPC, opens its own, typed with its
+		// webhook sources, so one file has one registry and one watcher per process.
+		if s.tenants, err = tenants.Open(ctx, c.TenantsFile, tenants.Options{Log: s.log}); err != nil {
+			return err
+		}
+		if err := s.tenants.Instrument(s.tel.Meter); err != nil {
+			return err
+		}
+		gate := auth.NewGate(s.tenants, s.log)
+		s.grpc, s.health = newGRPC(uint32(c.GRPCMaxStreams), s.tls,
+			grpc.ChainUnaryInterceptor(gate.UnaryInterceptor(s.spec.Access)),
+			grpc.ChainStreamInterceptor(gate.StreamInterceptor(s.spec.Access)))
 	}
 	if s.httpLn, err = listen(c.HTTPAddr); err != nil {
 		return fmt.Errorf("http: %w", err)
@@ -207,6 +222,9 @@ func (s *Service) Addrs() Addrs {
 // stop taking work and finish what is in flight, the workers return, and only then are the
 // connections closed (NATS drained, so what was published is delivered). A clean stop returns nil.
 func (s *Service) Serve(ctx context.Context, workers ...func(context.Context) error) error {
+	if err := s.checkAccess(); err != nil {
+		return errors.Join(err, s.Close())
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	if s.grpc != nil {
 		for name := range s.grpc.GetServiceInfo() {
@@ -216,6 +234,7 @@ func (s *Service) Serve(ctx context.Context, workers ...func(context.Context) er
 			}
 		}
 		g.Go(func() error { return serveGRPC(gctx, s.grpcLn, s.grpc, s.health, s.log) })
+		g.Go(func() error { return s.tenants.Watch(gctx) })
 	}
 	g.Go(func() error { return serveHTTP(gctx, "http", s.httpLn, s.mux, s.httpLim, s.tls, s.log) })
 	if s.adminLn != nil {
@@ -228,6 +247,31 @@ func (s *Service) Serve(ctx context.Context, workers ...func(context.Context) er
 		s.hooks.Listening(s.Addrs())
 	}
 	return errors.Join(g.Wait(), s.Close())
+}
+
+// checkAccess refuses to serve a gRPC method without an access rule: the gate would refuse every
+// call to it, and a method nobody can call is a mistake to catch at start, not in production.
+func (s *Service) checkAccess() error {
+	if s.grpc == nil {
+		return nil
+	}
+	var missing []string
+	for name, info := range s.grpc.GetServiceInfo() {
+		if strings.HasPrefix(name, "grpc.") {
+			continue
+		}
+		for _, m := range info.Methods {
+			full := "/" + name + "/" + m.Name
+			if _, ok := s.spec.Access[full]; !ok {
+				missing = append(missing, full)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("gRPC methods without an access rule in the service's Spec.Access: %s", strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // ready reports whether the service can do its work now, and if not, the words naming what

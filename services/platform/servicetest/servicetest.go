@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/tlsconf/tlstest"
@@ -173,14 +171,5 @@ func (r *Running) Stop() {
 // the test ends.
 func (r *Running) Dial() *grpc.ClientConn {
 	r.t.Helper()
-	creds := insecure.NewCredentials()
-	if r.tls != nil {
-		creds = credentials.NewTLS(r.tls)
-	}
-	conn, err := grpc.NewClient(r.GRPC, grpc.WithTransportCredentials(creds))
-	if err != nil {
-		r.t.Fatalf("grpc client of %s: %v", r.GRPC, err)
-	}
-	r.t.Cleanup(func() { conn.Close() })
-	return conn
+	return r.DialAs("")
 }
