@@ -37,16 +37,32 @@ import (
 
 var services = []string{"ingest", "kpi", "escalation", "notify"}
 
-// deployPasswords sets the passwords the deploy configs read from the environment.
+// deployPasswords sets the passwords the deploy configs read from the environment to the
+// placeholders of deploy/compose.env.example, so those are known to work as they are.
 func deployPasswords(t *testing.T) (natsPW, redisPW map[string]string) {
 	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "deploy", "compose.env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			env[k] = v
+			t.Setenv(k, v)
+		}
+	}
 	natsPW, redisPW = map[string]string{}, map[string]string{}
 	for _, svc := range services {
-		natsPW[svc] = "n-" + svc + "-e2e-pw"
-		t.Setenv("TICKETPULSE_"+strings.ToUpper(svc)+"_NATS_PASSWORD", natsPW[svc])
+		up := strings.ToUpper(svc)
+		natsPW[svc] = env["TICKETPULSE_"+up+"_NATS_PASSWORD"]
+		if natsPW[svc] == "" {
+			t.Fatalf("deploy/compose.env.example has no NATS password for %s", svc)
+		}
 		if svc != "ingest" {
-			redisPW[svc] = "r-" + svc + "-e2e-pw"
-			t.Setenv("TICKETPULSE_"+strings.ToUpper(svc)+"_REDIS_PASSWORD", redisPW[svc])
+			if redisPW[svc] = env["TICKETPULSE_"+up+"_REDIS_PASSWORD"]; redisPW[svc] == "" {
+				t.Fatalf("deploy/compose.env.example has no Redis password for %s", svc)
+			}
 		}
 	}
 	return natsPW, redisPW
