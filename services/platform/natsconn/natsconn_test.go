@@ -101,6 +101,28 @@ func TestTLSClientCertificate(t *testing.T) {
 	}
 }
 
+// A CA alone turns TLS on and checks the server against it, with a nats:// or a tls:// URL.
+func TestTLSServerOnly(t *testing.T) {
+	certs := testenv.NewCerts(t)
+	s, url := testenv.NATSWith(t, func(o *server.Options) {
+		o.TLSConfig = certs.ServerTLS(t, false)
+		o.TLS, o.TLSTimeout = true, 2
+	})
+	for _, u := range []string{url, "tls://" + s.Addr().String()} {
+		nc, err := Connect(u, "kpi", Auth{TLSCA: certs.CA}, quiet)
+		if err != nil {
+			t.Fatalf("%s with the CA: %v", u, err)
+		}
+		if !nc.TLSRequired() {
+			t.Errorf("%s: connection is not TLS", u)
+		}
+		nc.Close()
+	}
+	if _, err := Connect("tls://"+s.Addr().String(), "kpi", Auth{}, quiet); err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		t.Fatalf("without the CA: %v, want the server's certificate refused", err)
+	}
+}
+
 func TestAuthCheck(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "f")

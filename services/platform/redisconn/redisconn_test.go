@@ -81,6 +81,27 @@ func TestTLS(t *testing.T) {
 	}
 }
 
+// A CA alone is enough for a server that does not ask for client certificates.
+func TestTLSServerOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a real redis-server; skipped in -short mode")
+	}
+	certs := testenv.NewCerts(t)
+	rs, err := testenv.StartRedisTLS(t.TempDir(), certs, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rs.Kill)
+	c, err := Dial(context.Background(), "rediss://"+rs.Addr+"/0", TLS{CA: certs.CA})
+	if err != nil {
+		t.Fatalf("with the CA: %v", err)
+	}
+	c.Close()
+	if _, err := Dial(context.Background(), "rediss://"+rs.Addr+"/0", TLS{}); err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+		t.Fatalf("without the CA: %v, want the server's certificate refused", err)
+	}
+}
+
 func TestTLSCheck(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "f")

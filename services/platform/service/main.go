@@ -42,22 +42,24 @@ type Spec struct {
 
 // Common are the settings every service has.
 type Common struct {
-	NATSURL string
-	// NATSCreds, NATSNKey and the NATS TLS files authenticate to NATS beside a user and
-	// password in NATSURL (natsconn.Auth).
-	NATSCreds, NATSNKey                   string
-	NATSTLSCA, NATSTLSCert, NATSTLSKey    string
-	RedisURL                              string // empty unless Spec.Redis
-	RedisTLSCA, RedisTLSCert, RedisTLSKey string // unused unless Spec.Redis
-	LogLevel                              string
-	LogFormat                             string
-	OTLPEndpoint                          string
-	GRPCAddr                              string // empty unless Spec.GRPCAddr
-	HTTPAddr                              string
+	NATSURL      string
+	RedisURL     string // empty unless Spec.Redis
+	LogLevel     string
+	LogFormat    string
+	OTLPEndpoint string
+	GRPCAddr     string // empty unless Spec.GRPCAddr
+	HTTPAddr     string
 	// HTTPMaxConcurrent caps the HTTP requests served at once (the probes aside); 0 is the default.
 	HTTPMaxConcurrent int
 	// GRPCMaxStreams caps the gRPC calls served at once on one connection; 0 is the default.
 	GRPCMaxStreams int
+
+	// NATSCreds, NATSNKey and the NATS TLS files log in to NATS beside a user and password in
+	// NATSURL (natsconn.Auth).
+	NATSCreds, NATSNKey                string
+	NATSTLSCA, NATSTLSCert, NATSTLSKey string
+	// RedisTLSCA, RedisTLSCert and RedisTLSKey are the TLS files for Redis; unused unless Spec.Redis.
+	RedisTLSCA, RedisTLSCert, RedisTLSKey string
 }
 
 // Default limits: far above what one instance serves in practice, far below what exhausts it.
