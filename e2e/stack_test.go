@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if err := buildServices(dir, "ingest", "kpi"); err != nil {
+	if err := buildServices(dir, "ingest", "kpi", "escalation", "notify"); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
@@ -86,15 +87,17 @@ func freeAddr(t *testing.T) string {
 
 // startService runs a built service binary with the given TICKETPULSE_* settings on top of the
 // test's environment, waits until its /readyz on httpAddr answers 200, and on cleanup stops it
-// with SIGTERM and checks that it stops cleanly within 15 s.
-func startService(t *testing.T, name, httpAddr string, env ...string) {
+// with SIGTERM and checks that it stops cleanly within 15 s. It returns what the service logged
+// (warnings and errors), which also goes to the test's stderr.
+func startService(t *testing.T, name, httpAddr string, env ...string) *logBuffer {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, name))
 	// The admin server on a port of its own, not the default one a running stack may hold.
 	cmd.Env = append(os.Environ(), "TICKETPULSE_HTTP_ADDR="+httpAddr, "TICKETPULSE_ADMIN_ADDR=127.0.0.1:0", "TICKETPULSE_LOG_LEVEL=warn")
 	cmd.Env = append(cmd.Env, env...)
+	logs := &logBuffer{}
 	cmd.Stdout = os.Stdout
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = io.MultiWriter(os.Stderr, logs)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -126,7 +129,7 @@ func startService(t *testing.T, name, httpAddr string, env ...string) {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return logs
 			}
 		}
 		if time.Now().After(deadline) {
@@ -134,6 +137,24 @@ func startService(t *testing.T, name, httpAddr string, env ...string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// logBuffer keeps what a service wrote, for a test to read while it runs.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startIngest runs the ingest binary against the stack's NATS and returns its HTTP address.
@@ -148,8 +169,15 @@ func startIngest(t *testing.T, s stack, env ...string) string {
 // settings are kpi's defaults but for quicker snapshots and rollups, so a test sees them soon.
 func startKPI(t *testing.T, s stack) tpv1.KpiServiceClient {
 	t.Helper()
+	c, _ := startKPILogs(t, s)
+	return c
+}
+
+// startKPILogs is startKPI that also returns what kpi logs.
+func startKPILogs(t *testing.T, s stack) (tpv1.KpiServiceClient, *logBuffer) {
+	t.Helper()
 	grpcAddr := freeAddr(t)
-	startService(t, "kpi", freeAddr(t),
+	logs := startService(t, "kpi", freeAddr(t),
 		"TICKETPULSE_NATS_URL="+s.natsURL,
 		"TICKETPULSE_REDIS_URL="+s.redisURL,
 		"TICKETPULSE_GRPC_ADDR="+grpcAddr,
@@ -167,7 +195,7 @@ func startKPI(t *testing.T, s stack) tpv1.KpiServiceClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return tpv1.NewKpiServiceClient(conn)
+	return tpv1.NewKpiServiceClient(conn), logs
 }
 
 // jsonEvents is one ticket's life in canonical JSON: created by a customer, assigned to ana,

@@ -23,6 +23,10 @@ func TestDeployNATSConfigSyncsAlways(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The file reads the services' passwords from the environment and fails without them.
+	for _, svc := range []string{"INGEST", "KPI", "ESCALATION", "NOTIFY"} {
+		t.Setenv("TICKETPULSE_"+svc+"_NATS_PASSWORD", "test-"+svc)
+	}
 	opts, err := server.ProcessConfigFile(filepath.Join(root, "deploy", "nats.conf"))
 	if err != nil {
 		t.Fatalf("deploy/nats.conf: %v", err)

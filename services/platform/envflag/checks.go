@@ -81,5 +81,14 @@ func orList(words []string) string {
 	return out + " or " + words[len(words)-1]
 }
 
+// Add records checks made elsewhere; each error must name its flag. Nil errors are skipped.
+func (c *Checks) Add(errs ...error) {
+	for _, err := range errs {
+		if err != nil {
+			c.errs = append(c.errs, err)
+		}
+	}
+}
+
 // Err joins what failed; nil when everything passed.
 func (c *Checks) Err() error { return errors.Join(c.errs...) }

@@ -1,6 +1,7 @@
 package envflag
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -23,6 +24,7 @@ func TestChecks(t *testing.T) {
 	c.Between("three", 3, 1, 5)
 	c.NotEmpty("url", "")
 	c.NotEmpty("addr", "x")
+	c.Add(nil, errors.New("-tls-cert and -tls-key: give both or neither"))
 	want := "-poll 0s: must be positive\n" +
 		"-linger -1ns: must not be negative\n" +
 		"-lease 1ms: must be at least 1s\n" +
@@ -31,7 +33,8 @@ func TestChecks(t *testing.T) {
 		`-mode "x": want a, b or c` + "\n" +
 		"-body 0: must be at least 1\n" +
 		"-replicas 7: must be between 1 and 5\n" +
-		`-url "": must not be empty`
+		`-url "": must not be empty` + "\n" +
+		"-tls-cert and -tls-key: give both or neither"
 	if err := c.Err(); err == nil || err.Error() != want {
 		t.Errorf("Err() =\n%v\nwant\n%s", err, want)
 	}

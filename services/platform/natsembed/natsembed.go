@@ -21,6 +21,9 @@ type Options struct {
 	Sync string
 	// Name appears in the server's logs and monitoring.
 	Name string
+	// Configure, when set, changes the server's options last: users and their permissions,
+	// accounts, TLS. Without it the server lets every client in, as the local stack wants.
+	Configure func(*server.Options)
 }
 
 // ParseSync validates a sync setting: "always" or a positive duration.
@@ -63,6 +66,9 @@ func Start(o Options) (*server.Server, error) {
 		NoSigs:       true,
 		NoLog:        true,
 		HTTPPort:     0,
+	}
+	if o.Configure != nil {
+		o.Configure(opts)
 	}
 	if always {
 		// The server keeps a background interval too; a short one changes nothing when every write syncs.

@@ -10,11 +10,40 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ticketpulse/ticketpulse/services/platform/clienttls"
 	"github.com/ticketpulse/ticketpulse/services/platform/redact"
 )
 
-// Open parses a redis:// URL, connects and pings. The client is sized for pipelined batches.
+// TLS are the files of a TLS connection to Redis: the CAs that sign the server's certificate
+// (the system's when empty) and a client certificate with its key (for tls-auth-clients). Any of
+// them turns TLS on, as a rediss:// URL does.
+type TLS struct {
+	CA, Cert, Key string
+}
+
+// Check reports each setting that cannot work, naming its flag (prefix + "tls-cert" and so on).
+func (t TLS) Check(prefix string) []error {
+	var errs []error
+	if (t.Cert == "") != (t.Key == "") {
+		errs = append(errs, fmt.Errorf("-%stls-cert and -%stls-key: give both or neither", prefix, prefix))
+	}
+	for _, f := range []struct{ flag, path string }{{"tls-ca", t.CA}, {"tls-cert", t.Cert}, {"tls-key", t.Key}} {
+		if err := clienttls.Readable(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("-%s%s: %w", prefix, f.flag, err))
+		}
+	}
+	return errs
+}
+
+// Open parses a redis:// or rediss:// URL, connects and pings. The client is sized for
+// pipelined batches.
 func Open(ctx context.Context, url string) (*redis.Client, error) {
+	return Dial(ctx, url, TLS{})
+}
+
+// Dial is Open with TLS files. A user and password in the URL authenticate as a Redis ACL user;
+// no error repeats the password.
+func Dial(ctx context.Context, url string, t TLS) (*redis.Client, error) {
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		// url.Error repeats the URL, password and all.
@@ -23,6 +52,19 @@ func Open(ctx context.Context, url string) (*redis.Client, error) {
 			err = ue.Err
 		}
 		return nil, fmt.Errorf("redis url %q: %w", redact.URL(url), err)
+	}
+	tc, err := clienttls.Config(t.CA, t.Cert, t.Key)
+	if err != nil {
+		return nil, fmt.Errorf("redis %s: %w", redact.URL(url), err)
+	}
+	if tc != nil {
+		if opt.TLSConfig != nil {
+			// rediss:// set the server name to check; keep it.
+			tc.ServerName = opt.TLSConfig.ServerName
+		} else {
+			tc.ServerName = hostOf(opt.Addr)
+		}
+		opt.TLSConfig = tc
 	}
 	if opt.ReadTimeout == 0 {
 		opt.ReadTimeout = 5 * time.Second
@@ -38,7 +80,12 @@ func Open(ctx context.Context, url string) (*redis.Client, error) {
 	defer cancel()
 	if err := c.Ping(pctx).Err(); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("ping redis %s: %w", opt.Addr, err)
+		return nil, fmt.Errorf("ping redis %s: %w", redact.URL(url), err)
 	}
 	return c, nil
+}
+
+func hostOf(addr string) string {
+	u := neturl.URL{Host: addr}
+	return u.Hostname()
 }

@@ -21,6 +21,8 @@ import (
 
 	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
+	"github.com/ticketpulse/ticketpulse/services/platform/natsconn"
+	"github.com/ticketpulse/ticketpulse/services/platform/redisconn"
 	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 )
 
@@ -67,6 +69,13 @@ type Common struct {
 	// TLSCert and TLSKey are PEM files; when set, every server speaks TLS only. TLSClientCA, when
 	// set, makes every server require a client certificate signed by it.
 	TLSCert, TLSKey, TLSClientCA string
+
+	// NATSCreds, NATSNKey and the NATS TLS files log in to NATS beside a user and password in
+	// NATSURL (natsconn.Auth).
+	NATSCreds, NATSNKey                string
+	NATSTLSCA, NATSTLSCert, NATSTLSKey string
+	// RedisTLSCA, RedisTLSCert and RedisTLSKey are the TLS files for Redis; unused unless Spec.Redis.
+	RedisTLSCA, RedisTLSCert, RedisTLSKey string
 }
 
 // Default limits: far above what one instance serves in practice, far below what exhausts it.
@@ -100,6 +109,10 @@ func (c *Common) fillLimits(spec Spec) {
 // Check adds the common settings that cannot work to v.
 func (c *Common) Check(v *envflag.Checks, spec Spec) {
 	v.AtLeastN("http-max-concurrent", c.HTTPMaxConcurrent, 1)
+	v.Add(c.NATSAuth().Check("nats-")...)
+	if spec.Redis {
+		v.Add(c.RedisTLS().Check("redis-")...)
+	}
 	if spec.GRPCAddr != "" {
 		v.Between("grpc-max-streams", c.GRPCMaxStreams, 1, math.MaxInt32)
 	}
@@ -124,9 +137,17 @@ func (c *Common) CheckTLS() error {
 // Register declares the common settings spec's service has.
 func (c *Common) Register(s *envflag.Set, spec Spec) {
 	d := Defaults(spec)
-	s.String(&c.NATSURL, "nats-url", d.NATSURL, "NATS server URL (JetStream must be enabled).")
+	s.String(&c.NATSURL, "nats-url", d.NATSURL, "NATS server URL (JetStream must be enabled); nats://user:pass@host:4222 logs in with a user and password, tls:// requires TLS. Comma-separated for a cluster.")
+	s.String(&c.NATSCreds, "nats-creds", d.NATSCreds, "NATS credentials file (.creds: a user JWT and its NKey seed) to log in with; not with -nats-nkey.")
+	s.String(&c.NATSNKey, "nats-nkey", d.NATSNKey, "File holding the NKey seed (SU...) to log in to NATS with; not with -nats-creds.")
+	s.String(&c.NATSTLSCA, "nats-tls-ca", d.NATSTLSCA, "PEM file of the CAs that sign the NATS server's certificate; setting it (or -nats-tls-cert) turns TLS on. Empty trusts the system's CAs.")
+	s.String(&c.NATSTLSCert, "nats-tls-cert", d.NATSTLSCert, "PEM client certificate shown to NATS (for a server that verifies clients); needs -nats-tls-key.")
+	s.String(&c.NATSTLSKey, "nats-tls-key", d.NATSTLSKey, "PEM private key of -nats-tls-cert.")
 	if spec.Redis {
-		s.String(&c.RedisURL, "redis-url", d.RedisURL, "Redis URL, e.g. redis://user:pass@127.0.0.1:6379/0.")
+		s.String(&c.RedisURL, "redis-url", d.RedisURL, "Redis URL: redis://user:pass@127.0.0.1:6379/0 logs in as an ACL user; rediss:// requires TLS.")
+		s.String(&c.RedisTLSCA, "redis-tls-ca", d.RedisTLSCA, "PEM file of the CAs that sign the Redis server's certificate; setting it (or -redis-tls-cert) turns TLS on. Empty trusts the system's CAs.")
+		s.String(&c.RedisTLSCert, "redis-tls-cert", d.RedisTLSCert, "PEM client certificate shown to Redis (for tls-auth-clients); needs -redis-tls-key.")
+		s.String(&c.RedisTLSKey, "redis-tls-key", d.RedisTLSKey, "PEM private key of -redis-tls-cert.")
 	}
 	s.String(&c.TenantsFile, "tenants-file", d.TenantsFile,
 		"YAML file of the tenants: their API keys and identity providers (for ingest also their webhook sources and rate limits); see docs/tenants.md. Reloaded when it changes; a broken change is logged and ignored. Empty: no tenant exists and every API request is refused.")
@@ -162,6 +183,16 @@ func (c *Common) Register(s *envflag.Set, spec Spec) {
 func port(addr string) string {
 	_, p, _ := net.SplitHostPort(addr)
 	return p
+}
+
+// NATSAuth is how the service logs in to NATS beside the URL.
+func (c *Common) NATSAuth() natsconn.Auth {
+	return natsconn.Auth{Creds: c.NATSCreds, NKey: c.NATSNKey, TLSCA: c.NATSTLSCA, TLSCert: c.NATSTLSCert, TLSKey: c.NATSTLSKey}
+}
+
+// RedisTLS are the service's TLS files for Redis.
+func (c *Common) RedisTLS() redisconn.TLS {
+	return redisconn.TLS{CA: c.RedisTLSCA, Cert: c.RedisTLSCert, Key: c.RedisTLSKey}
 }
 
 // Shared returns the common settings; a service's Config embeds Common and so has it.

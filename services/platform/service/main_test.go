@@ -115,7 +115,7 @@ func TestRegisterFollowsSpec(t *testing.T) {
 		t.Errorf("registered defaults %+v, want %+v", c, Defaults(spec))
 	}
 	s.PrintUsage(&help)
-	for _, absent := range []string{"-redis-url", "-grpc-addr", "-grpc-max-streams"} {
+	for _, absent := range []string{"-redis-url", "-redis-tls-ca", "-redis-tls-cert", "-redis-tls-key", "-grpc-addr", "-grpc-max-streams"} {
 		if strings.Contains(help.String(), absent) {
 			t.Errorf("-h of a service without it lists %s", absent)
 		}

@@ -96,7 +96,7 @@ func (s *Service) open(ctx context.Context, c Common) error {
 	if err := s.loadTLS(c); err != nil {
 		return err
 	}
-	if s.nc, err = natsconn.Connect(c.NATSURL, s.spec.Name, s.log); err != nil {
+	if s.nc, err = natsconn.Connect(c.NATSURL, s.spec.Name, c.NATSAuth(), s.log); err != nil {
 		return err
 	}
 	s.closers = append(s.closers, s.drainNATS)
@@ -108,7 +108,7 @@ func (s *Service) open(ctx context.Context, c Common) error {
 	}})
 	connected := []any{"nats", s.nc.ConnectedUrlRedacted()}
 	if s.spec.Redis {
-		if s.rdb, err = redisconn.Open(ctx, c.RedisURL); err != nil {
+		if s.rdb, err = redisconn.Dial(ctx, c.RedisURL, c.RedisTLS()); err != nil {
 			return err
 		}
 		s.closers = append(s.closers, s.rdb.Close)

@@ -4,6 +4,7 @@ package testenv
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -31,6 +32,8 @@ type RedisServer struct {
 	args []string
 	cmd  *exec.Cmd
 	done chan struct{}
+	// tls is how the readiness check reaches a server that listens for TLS only.
+	tls *tls.Config
 }
 
 // RedisBinary finds redis-server: TICKETPULSE_REDIS_SERVER, then PATH.
@@ -80,12 +83,12 @@ func (s *RedisServer) Start() error {
 	}
 	s.done = make(chan struct{})
 	go func(c *exec.Cmd, done chan struct{}) { _ = c.Wait(); close(done) }(s.cmd, s.done)
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, Protocol: 2, DisableIdentity: true, MaxRetries: -1, TLSConfig: s.tls})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := c.Ping(context.Background()).Err()
-		// A server started with --requirepass answers NOAUTH: it is up.
+		// A server started with --requirepass, or with the default user off, answers NOAUTH: it is up.
 		if err == nil || strings.HasPrefix(err.Error(), "NOAUTH") {
 			return nil
 		}

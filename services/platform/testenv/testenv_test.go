@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -37,5 +38,27 @@ func TestNATSHasJetStream(t *testing.T) {
 	js, _ := nc.JetStream()
 	if _, err := js.AccountInfo(); err != nil {
 		t.Fatalf("jetstream not enabled: %v", err)
+	}
+}
+
+// A server started with users refuses a client that does not log in; one from parsed options
+// keeps their users but not their port.
+func TestNATSWithUsers(t *testing.T) {
+	users := []*server.User{{Username: "u", Password: "p"}}
+	_, url := NATSWith(t, func(o *server.Options) { o.Users = users })
+	_, fromOpts := NATSFromOptions(t, &server.Options{Port: 4222, JetStream: true, Users: users})
+	for _, u := range []string{url, fromOpts} {
+		if nc, err := nats.Connect(u); err == nil {
+			nc.Close()
+			t.Errorf("%s: connected without logging in", u)
+		}
+		nc, err := nats.Connect(u, nats.UserInfo("u", "p"))
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		nc.Close()
+	}
+	if fromOpts == "nats://127.0.0.1:4222" {
+		t.Error("NATSFromOptions kept the options' port")
 	}
 }

@@ -1,0 +1,420 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"go.yaml.in/yaml/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+)
+
+// Docker cannot run everywhere the tests do, so the deploy configs are checked here with the
+// same server code and programs the containers run: deploy/nats.conf read by the NATS server,
+// the ACL file deploy/redis-acl.sh writes loaded by redis-server, and the four service binaries
+// logging in as their own users.
+
+var services = []string{"ingest", "kpi", "escalation", "notify"}
+
+// deployPasswords sets the passwords the deploy configs read from the environment to the
+// placeholders of deploy/compose.env.example, so those are known to work as they are.
+func deployPasswords(t *testing.T) (natsPW, redisPW map[string]string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "deploy", "compose.env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			env[k] = v
+			t.Setenv(k, v)
+		}
+	}
+	natsPW, redisPW = map[string]string{}, map[string]string{}
+	for _, svc := range services {
+		up := strings.ToUpper(svc)
+		natsPW[svc] = env["TICKETPULSE_"+up+"_NATS_PASSWORD"]
+		if natsPW[svc] == "" {
+			t.Fatalf("deploy/compose.env.example has no NATS password for %s", svc)
+		}
+		if svc != "ingest" {
+			if redisPW[svc] = env["TICKETPULSE_"+up+"_REDIS_PASSWORD"]; redisPW[svc] == "" {
+				t.Fatalf("deploy/compose.env.example has no Redis password for %s", svc)
+			}
+		}
+	}
+	return natsPW, redisPW
+}
+
+// deployNATS runs the NATS server with deploy/nats.conf, on a loopback port of its own.
+func deployNATS(t *testing.T) (*server.Server, string) {
+	t.Helper()
+	opts, err := server.ProcessConfigFile(filepath.Join("..", "deploy", "nats.conf"))
+	if err != nil {
+		t.Fatalf("deploy/nats.conf: %v", err)
+	}
+	if !opts.JetStream || len(opts.Users) != len(services) || opts.NoAuthUser != "" {
+		t.Fatalf("deploy/nats.conf: jetstream %v, %d users, no_auth_user %q; want JetStream, one user per service, every client logging in",
+			opts.JetStream, len(opts.Users), opts.NoAuthUser)
+	}
+	ns, url := testenv.NATSFromOptions(t, opts)
+	return ns, strings.TrimPrefix(url, "nats://")
+}
+
+// deployRedis runs redis-server with the ACL file deploy/redis-acl.sh writes, on a loopback port
+// of its own (tools/tpdev checks deploy/redis.conf itself).
+func deployRedis(t *testing.T) *testenv.RedisServer {
+	t.Helper()
+	dir := t.TempDir()
+	acl := filepath.Join(dir, "users.acl")
+	if out, err := exec.Command("sh", filepath.Join("..", "deploy", "redis-acl.sh"), acl).CombinedOutput(); err != nil {
+		t.Fatalf("deploy/redis-acl.sh: %v\n%s", err, out)
+	}
+	rs, err := testenv.StartRedis(dir, "--aclfile", acl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rs.Kill)
+	return rs
+}
+
+// Each service runs with its own NATS and Redis user of the deploy configs, does its whole
+// job (events in through ingest, counted by kpi, an escalation change watched through
+// escalation and delivered by notify), and logs no permission error; and each user is refused
+// what belongs to another service.
+func TestDeployConfigsLeastPrivilege(t *testing.T) {
+	natsPW, redisPW := deployPasswords(t)
+	_, natsHost := deployNATS(t)
+	rs := deployRedis(t)
+	natsURL := func(svc string) string { return "nats://" + svc + ":" + natsPW[svc] + "@" + natsHost }
+	redisURL := func(svc string) string { return "redis://" + svc + ":" + redisPW[svc] + "@" + rs.Addr + "/0" }
+
+	hooks := make(chan string, 16)
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		hooks <- string(body)
+	}))
+	t.Cleanup(receiver.Close)
+	routing := filepath.Join(t.TempDir(), "routing.yaml")
+	if err := os.WriteFile(routing, []byte(fmt.Sprintf(`receivers:
+  - name: hook
+    webhook: {url: %q, secrets: [{env: E2E_HOOK_SECRET}]}
+route: {receiver: hook, group_wait: 0s}
+`, receiver.URL+"/hook")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("E2E_HOOK_SECRET", "whsec_"+base64.StdEncoding.EncodeToString([]byte("e2e-hook-secret-32-bytes-long!!!")))
+
+	logs := map[string]*logBuffer{}
+	ingestAddr := freeAddr(t)
+	logs["ingest"] = startService(t, "ingest", ingestAddr, "TICKETPULSE_NATS_URL="+natsURL("ingest"), "TICKETPULSE_STREAM_REPLICAS=1")
+	kpi, kpiLogs := startKPILogs(t, stack{natsURL: natsURL("kpi"), redisURL: redisURL("kpi")})
+	logs["kpi"] = kpiLogs
+	escGRPC := freeAddr(t)
+	logs["escalation"] = startService(t, "escalation", freeAddr(t),
+		"TICKETPULSE_NATS_URL="+natsURL("escalation"), "TICKETPULSE_REDIS_URL="+redisURL("escalation"),
+		"TICKETPULSE_GRPC_ADDR="+escGRPC, "TICKETPULSE_STREAM_REPLICAS=1",
+		"TICKETPULSE_RULES_FILE="+filepath.Join("..", "deploy", "escalation", "rules.example.yaml"))
+	logs["notify"] = startService(t, "notify", freeAddr(t),
+		"TICKETPULSE_NATS_URL="+natsURL("notify"), "TICKETPULSE_REDIS_URL="+redisURL("notify"),
+		"TICKETPULSE_GRPC_ADDR="+freeAddr(t), "TICKETPULSE_STREAM_REPLICAS=1", "TICKETPULSE_ROUTING_FILE="+routing)
+
+	// ingest publishes to TICKETS; kpi consumes, acknowledges, stores in Redis and answers.
+	start := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
+	post(t, ingestAddr, "acme", jsonEvents("T-1", start))
+	k := waitKpis(t, kpi, "acme", window(start.Add(-time.Hour), start.Add(4*time.Hour)), func(k *tpv1.Kpis) bool {
+		return k.GetCsatCount() == 1
+	})
+	checkFigures(t, k, 1)
+
+	// escalation watches ESCALATIONS through an ordered consumer of its own; what it publishes
+	// there reaches the watch, and notify's durable delivers it to the receiver.
+	conn, err := grpc.NewClient(escGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	watch, err := tpv1.NewEscalationServiceClient(conn).WatchEscalations(ctx, &tpv1.WatchEscalationsRequest{Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watch.Header(); err != nil {
+		t.Fatalf("watch not established: %v", err)
+	}
+	change := &tpv1.EscalationChange{Kind: tpv1.ChangeKind_CHANGE_KIND_TRIGGERED, Sequence: 1, At: timestamppb.Now(),
+		Escalation: &tpv1.Escalation{Id: "e2e-1", Tenant: "acme", Rule: "first-response", SubjectKind: "ticket", SubjectId: "T-1",
+			State: tpv1.EscalationState_ESCALATION_STATE_OPEN, Severity: tpv1.Severity_SEVERITY_WARNING, Level: 1,
+			Summary: "e2e", TriggeredAt: timestamppb.Now(), UpdatedAt: timestamppb.Now()}}
+	data, err := proto.Marshal(change)
+	if err != nil {
+		t.Fatal(err)
+	}
+	esc := jsAs(t, natsURL("escalation"), "escalation")
+	if _, err := esc.Publish(ctx, "escalations.acme.first-response", data); err != nil {
+		t.Fatalf("escalation publishes a change: %v", err)
+	}
+	got, err := watch.Recv()
+	if err != nil || got.GetChange().GetEscalation().GetId() != "e2e-1" {
+		t.Fatalf("watch got %v, %v; want the change", got, err)
+	}
+	select {
+	case body := <-hooks:
+		if !strings.Contains(body, "e2e-1") {
+			t.Errorf("receiver got %s, want the change e2e-1", body)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("notify delivered nothing within 15s")
+	}
+
+	// Forbidden: each user is refused what is not its own.
+	denied := []struct {
+		user, what string
+		do         func(nc *nats.Conn) error
+	}{
+		{"ingest", "publish an escalation", func(nc *nats.Conn) error { return nc.Publish("escalations.acme.first-response", data) }},
+		{"ingest", "publish a KPI snapshot", func(nc *nats.Conn) error { return nc.Publish("kpi.acme.agent.ana", nil) }},
+		{"notify", "publish a ticket event", func(nc *nats.Conn) error { return nc.Publish("tickets.acme.ticket_created", nil) }},
+		{"notify", "read kpi's replies", func(nc *nats.Conn) error { _, err := nc.SubscribeSync("_INBOX.kpi.>"); return err }},
+		{"notify", "read every reply", func(nc *nats.Conn) error { _, err := nc.SubscribeSync("_INBOX.>"); return err }},
+		{"kpi", "delete TICKETS", func(nc *nats.Conn) error { return nc.Publish("$JS.API.STREAM.DELETE.TICKETS", nil) }},
+		{"kpi", "take escalation's messages", func(nc *nats.Conn) error {
+			return nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.TICKETS.escalation", "_INBOX.kpi.x", []byte(`{"batch":1}`))
+		}},
+		{"escalation", "take notify's messages", func(nc *nats.Conn) error {
+			return nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.ESCALATIONS.notify", "_INBOX.escalation.x", []byte(`{"batch":1}`))
+		}},
+		{"escalation", "delete notify's consumer", func(nc *nats.Conn) error {
+			return nc.Publish("$JS.API.CONSUMER.DELETE.ESCALATIONS.notify", nil)
+		}},
+		{"escalation", "purge ESCALATIONS", func(nc *nats.Conn) error { return nc.Publish("$JS.API.STREAM.PURGE.ESCALATIONS", nil) }},
+		{"notify", "dead-letter as kpi", func(nc *nats.Conn) error { return nc.Publish("deadletter.kpi.acme", nil) }},
+	}
+	for _, d := range denied {
+		t.Run(d.user+" may not "+d.what, func(t *testing.T) {
+			errs := make(chan error, 4)
+			nc, err := nats.Connect(natsURL(d.user), nats.Name(d.user), nats.CustomInboxPrefix("_INBOX."+d.user),
+				nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			if err := d.do(nc); err != nil {
+				t.Fatal(err)
+			}
+			_ = nc.Flush()
+			select {
+			case err := <-errs:
+				if !strings.Contains(err.Error(), "Permissions Violation") {
+					t.Errorf("got %v, want a permissions violation", err)
+				}
+			case <-time.After(2 * time.Second):
+				t.Error("the server allowed it")
+			}
+		})
+	}
+	// What was refused changed nothing: TICKETS and notify's consumer are still there.
+	ing := jsAs(t, natsURL("ingest"), "ingest")
+	if _, err := ing.Stream(ctx, "TICKETS"); err != nil {
+		t.Errorf("TICKETS: %v", err)
+	}
+	nt := jsAs(t, natsURL("notify"), "notify")
+	if _, err := nt.Consumer(ctx, "ESCALATIONS", "notify"); err != nil {
+		t.Errorf("notify's consumer: %v", err)
+	}
+	for _, wrong := range []string{"nats://kpi:guess@" + natsHost, "nats://" + natsHost, "nats://kpi:" + natsPW["ingest"] + "@" + natsHost} {
+		if nc, err := nats.Connect(wrong); err == nil || !strings.Contains(err.Error(), "Authorization Violation") {
+			if nc != nil {
+				nc.Close()
+			}
+			t.Errorf("logging in with a wrong or no password: %v, want an authorization violation", err)
+		}
+	}
+
+	checkRedisACL(t, rs.Addr, redisPW)
+
+	for _, svc := range services {
+		if l := logs[svc].String(); strings.Contains(l, "Permissions Violation") || strings.Contains(l, "NOPERM") {
+			t.Errorf("%s was refused something it needs:\n%s", svc, l)
+		}
+	}
+}
+
+// jsAs is a JetStream client logged in as user, with the user's reply subjects.
+func jsAs(t *testing.T, url, user string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.Name(user), nats.CustomInboxPrefix("_INBOX."+user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// checkRedisACL checks each Redis user against the keys and commands of the other services.
+func checkRedisACL(t *testing.T, addr string, pw map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	client := func(user, password string) *redis.Client {
+		c := redis.NewClient(&redis.Options{Addr: addr, Username: user, Password: password, Protocol: 2, DisableIdentity: true, MaxRetries: -1})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	kpi, esc, notify := client("kpi", pw["kpi"]), client("escalation", pw["escalation"]), client("notify", pw["notify"])
+	// The kpi store's compare-and-set, run as kpi on a ticket of its own.
+	script := redis.NewScript(`local v = redis.call('HGET', KEYS[1], 'v') or '0'
+if v ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2])
+return 1`)
+	if n, err := script.Run(ctx, kpi, []string{"tp:{acme:t:T-9}"}, "0", "1").Int(); err != nil || n != 1 {
+		t.Errorf("kpi's script on its ticket key: %d, %v", n, err)
+	}
+	allowed := []struct {
+		user string
+		c    *redis.Client
+		cmd  []any
+	}{
+		{"kpi", kpi, []any{"hgetall", "tp:{acme:a:ana}:h:20000"}},
+		{"kpi", kpi, []any{"sismember", "tp:{tenants}", "acme"}},
+		{"escalation", esc, []any{"hlen", "tp:{acme:t:T-9}:esc:ev"}},
+		{"escalation", esc, []any{"zcard", "tp:{tq:0}:due"}},
+		{"notify", notify, []any{"hget", "tp:{nf}:disabled", "r"}},
+		{"notify", notify, []any{"zcard", "tp:notify:{tq:0}:due"}},
+	}
+	for _, a := range allowed {
+		if err := a.c.Do(ctx, a.cmd...).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			t.Errorf("%s %v: %v, want it allowed", a.user, a.cmd, err)
+		}
+	}
+	refused := []struct {
+		user string
+		c    *redis.Client
+		cmd  []any
+	}{
+		{"kpi", kpi, []any{"get", "tp:{acme:t:T-9}:esc:ev"}},
+		{"kpi", kpi, []any{"zcard", "tp:{acme:ix}:esc"}},
+		{"kpi", kpi, []any{"flushall"}},
+		{"kpi", kpi, []any{"flushdb"}},
+		{"kpi", kpi, []any{"config", "get", "*"}},
+		{"kpi", kpi, []any{"keys", "*"}},
+		{"kpi", kpi, []any{"scan", "0"}},
+		{"kpi", kpi, []any{"script", "flush"}},
+		{"kpi", kpi, []any{"shutdown"}},
+		{"escalation", esc, []any{"hgetall", "tp:{acme:t:T-9}"}},
+		{"escalation", esc, []any{"zadd", "tp:notify:{tq:0}:due", "1", "x"}},
+		{"escalation", esc, []any{"config", "set", "appendonly", "no"}},
+		{"escalation", esc, []any{"monitor"}},
+		{"notify", notify, []any{"smembers", "tp:{tenants}"}},
+		{"notify", notify, []any{"hgetall", "tp:{acme:a:ana}:e:first-response"}},
+		{"notify", notify, []any{"acl", "list"}},
+	}
+	for _, r := range refused {
+		if err := r.c.Do(ctx, r.cmd...).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
+			t.Errorf("%s %v: %v, want NOPERM", r.user, r.cmd, err)
+		}
+	}
+	if err := client("", "").Ping(ctx).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOAUTH") {
+		t.Errorf("no login: %v, want NOAUTH", err)
+	}
+	if err := client("kpi", "guess").Ping(ctx).Err(); err == nil || !strings.HasPrefix(err.Error(), "WRONGPASS") {
+		t.Errorf("wrong password: %v, want WRONGPASS", err)
+	}
+	health := client("healthcheck", "anything")
+	if err := health.Ping(ctx).Err(); err != nil {
+		t.Errorf("healthcheck ping: %v", err)
+	}
+	if err := health.Get(ctx, "tp:{tenants}").Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
+		t.Errorf("healthcheck get: %v, want NOPERM", err)
+	}
+}
+
+// docker-compose.yml gives each service its own NATS and Redis user and password, the servers
+// every password, and deploy/compose.env.example names every password compose reads.
+func TestComposeCredentials(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Entrypoint  []string          `yaml:"entrypoint"`
+			Environment map[string]string `yaml:"environment"`
+			Volumes     []string          `yaml:"volumes"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(raw, &compose); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	example, err := os.ReadFile(filepath.Join("..", "deploy", "compose.env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := func(v string) string { return "${" + v + ":?set it in .env (cp deploy/compose.env.example .env)}" }
+	for _, svc := range services {
+		up := strings.ToUpper(svc)
+		env := compose.Services[svc].Environment
+		natsVar := "TICKETPULSE_" + up + "_NATS_PASSWORD"
+		if got, want := env["TICKETPULSE_NATS_URL"], "nats://"+svc+":"+ref(natsVar)+"@nats:4222"; got != want {
+			t.Errorf("%s: TICKETPULSE_NATS_URL %q, want %q", svc, got, want)
+		}
+		if got := compose.Services["nats"].Environment[natsVar]; got != ref(natsVar) {
+			t.Errorf("nats: %s is %q, want %q", natsVar, got, ref(natsVar))
+		}
+		vars := []string{natsVar}
+		if svc != "ingest" {
+			redisVar := "TICKETPULSE_" + up + "_REDIS_PASSWORD"
+			if got, want := env["TICKETPULSE_REDIS_URL"], "redis://"+svc+":"+ref(redisVar)+"@redis:6379/0"; got != want {
+				t.Errorf("%s: TICKETPULSE_REDIS_URL %q, want %q", svc, got, want)
+			}
+			if got := compose.Services["redis"].Environment[redisVar]; got != ref(redisVar) {
+				t.Errorf("redis: %s is %q, want %q", redisVar, got, ref(redisVar))
+			}
+			vars = append(vars, redisVar)
+		} else if _, ok := env["TICKETPULSE_REDIS_URL"]; ok {
+			t.Error("ingest keeps no state in Redis but is given a Redis URL")
+		}
+		for _, v := range vars {
+			if !strings.Contains(string(example), "\n"+v+"=") {
+				t.Errorf("deploy/compose.env.example lacks %s", v)
+			}
+		}
+		// A service sees its own passwords only.
+		for k, v := range env {
+			for _, other := range services {
+				if other != svc && strings.Contains(v, "TICKETPULSE_"+strings.ToUpper(other)+"_") {
+					t.Errorf("%s: %s reads %s's password", svc, k, other)
+				}
+			}
+		}
+	}
+	if got := strings.Join(compose.Services["redis"].Entrypoint, " "); !strings.Contains(got, "redis-acl.sh") {
+		t.Errorf("redis entrypoint %q does not write the ACL file", got)
+	}
+}
