@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/auth"
@@ -169,9 +171,9 @@ func TestKpiServiceAuth(t *testing.T) {
 	}
 }
 
-// The gRPC health check answers without a credential, so probes and load balancers need no key;
-// the KPIs next to it do not.
-func TestHealthWithoutCredential(t *testing.T) {
+// The gRPC health check answers without a credential, so probes and load balancers need no key,
+// and so does reflection (grpcurl list and describe); the KPIs next to them do not.
+func TestHealthAndReflectionWithoutCredential(t *testing.T) {
 	s := newStack(t)
 	ts := servicetest.WriteTenants(t, nil)
 	r := runKPI(t, s, ts, nil)
@@ -182,9 +184,28 @@ func TestHealthWithoutCredential(t *testing.T) {
 	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health without credential = %v, %v; want SERVING", resp, err)
 	}
+	refl, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := refl.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	listed, err := refl.Recv()
+	if err != nil {
+		t.Fatalf("reflection without credential: %v", err)
+	}
+	var names []string
+	for _, svc := range listed.GetListServicesResponse().GetService() {
+		names = append(names, svc.GetName())
+	}
+	if !slices.Contains(names, tpv1.KpiService_ServiceDesc.ServiceName) {
+		t.Errorf("reflection lists %v, want %s among them", names, tpv1.KpiService_ServiceDesc.ServiceName)
+	}
+	refl.CloseSend()
 	_, err = tpv1.NewKpiServiceClient(conn).GetUnassignedKpis(ctx, &tpv1.GetUnassignedKpisRequest{Tenant: "acme", Window: &tpv1.Window{Kind: &tpv1.Window_Rolling{Rolling: "24h"}}})
-	if st := status.Convert(err); st.Code() != codes.Unauthenticated {
-		t.Errorf("GetUnassignedKpis on the same connection = %v %q, want Unauthenticated", st.Code(), st.Message())
+	if st := status.Convert(err); st.Code() != codes.Unauthenticated || st.Message() != auth.ErrNoCredential.Error() {
+		t.Errorf("GetUnassignedKpis on the same connection = %v %q, want Unauthenticated %q", st.Code(), st.Message(), auth.ErrNoCredential)
 	}
 }
 
