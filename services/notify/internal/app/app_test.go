@@ -210,7 +210,7 @@ func (s *stack) publish(t *testing.T, cs ...*tpv1.EscalationChange) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg := &nats.Msg{Subject: "escalations.acme." + c.GetEscalation().GetRule(), Data: data, Header: nats.Header{}}
+		msg := &nats.Msg{Subject: "escalations." + c.GetEscalation().GetTenant() + "." + c.GetEscalation().GetRule(), Data: data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("m-%d", msgSeq.Add(1)))
 		if _, err := s.js.PublishMsg(context.Background(), msg); err != nil {
 			t.Fatal(err)
