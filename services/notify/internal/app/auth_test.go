@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
+	"maps"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +18,8 @@ import (
 )
 
 // authRouting sends every change to hook at once; probe is the receiver test sends go to, with
-// a burst of 2 and a rate that gives no new token within the test.
+// a burst of 2 and a rate that gives no new token within the test. probe is acme's (so acme's
+// key may test it) on a route no escalation of the tests takes.
 func authRouting(hookURL, probeURL string) string {
 	return fmt.Sprintf(`receivers:
   - name: hook
@@ -28,6 +31,8 @@ route:
   receiver: hook
   group_by: ["..."]
   group_wait: 0s
+  routes:
+    - {matchers: ['tenant="acme"', 'rule="probe"'], receiver: probe}
 `, hookURL, probeURL)
 }
 
@@ -186,5 +191,133 @@ func TestEveryRPCIsAuthenticatedAndTenantScoped(t *testing.T) {
 	if _, err := globex.GetDelivery(ctx, &tpv1.GetDeliveryRequest{Tenant: "globex", Id: acmeID}); status.Code(err) != codes.NotFound ||
 		status.Convert(err).Message() != "GetDelivery: "+"delivery not found" {
 		t.Errorf("acme's delivery read as globex's: %v, want NotFound", err)
+	}
+}
+
+// receiverRouting has a receiver routed for acme only, one for globex only, and a shared one
+// on a route without a tenant matcher; acme-hook may take 2 sends within the test. With
+// globexAlso, globex's escalations may be routed to acme-hook too.
+func receiverRouting(fallback, acme, globex, shared string, globexAlso bool) string {
+	acmeTenants := `tenant="acme"`
+	if globexAlso {
+		acmeTenants = `tenant=~"acme|globex"`
+	}
+	return fmt.Sprintf(`receivers:
+  - {name: fallback, webhook: {url: %q, secrets: [{env: TP_TEST_HOOK_SECRET}]}}
+  - name: acme-hook
+    webhook: {url: %q, secrets: [{env: TP_TEST_HOOK_SECRET}]}
+    limits: {timeout: 5s, deadline: 10s, rate_per_second: 0.01, burst: 2, concurrency: 1}
+  - {name: globex-hook, webhook: {url: %q, secrets: [{env: TP_TEST_HOOK_SECRET}]}}
+  - {name: shared-hook, webhook: {url: %q, secrets: [{env: TP_TEST_HOOK_SECRET}]}}
+route:
+  receiver: fallback
+  routes:
+    - {matchers: ['team="support"'], receiver: shared-hook, continue: true}
+    - {matchers: [%q, 'severity="critical"'], receiver: acme-hook}
+    - {matchers: ['tenant="globex"'], receiver: globex-hook}
+`, fallback, acme, globex, shared, acmeTenants)
+}
+
+// One routing file serves every tenant, so a tenant's key may test only the receivers its
+// escalations can be routed to: any other answers exactly as an unknown receiver, receives
+// nothing and keeps its rate. Operators test every receiver; a reloaded file is obeyed.
+func TestTestReceiverOnlyTheTenantsReceivers(t *testing.T) {
+	fallback, acmeHook, globexHook, shared := newHook(t), newHook(t), newHook(t), newHook(t)
+	s := newStack(t, receiverRouting(fallback.srv.URL, acmeHook.srv.URL, globexHook.srv.URL, shared.srv.URL, false))
+	run := s.run(t)
+	ctx := context.Background()
+	hooks := map[string]*hook{"fallback": fallback, "acme-hook": acmeHook, "globex-hook": globexHook, "shared-hook": shared}
+	clients := map[string]tpv1.NotificationServiceClient{
+		"acme":     tpv1.NewNotificationServiceClient(run.DialAs(s.tenants.Acme)),
+		"globex":   tpv1.NewNotificationServiceClient(run.DialAs(s.tenants.Globex)),
+		"operator": tpv1.NewNotificationServiceClient(run.DialAs(s.tenants.Operator)),
+	}
+	counts := func() map[string]int {
+		out := map[string]int{}
+		for name, h := range hooks {
+			out[name] = len(h.got())
+		}
+		return out
+	}
+	unknown := func(name string) string { return fmt.Sprintf("TestReceiver: unknown receiver: %q", name) }
+
+	// What a receiver no routing file defines answers, for comparison.
+	_, err := clients["globex"].TestReceiver(ctx, &tpv1.TestReceiverRequest{Receiver: "nobody", Tenant: "globex"})
+	if st := status.Convert(err); st.Code() != codes.NotFound || st.Message() != unknown("nobody") {
+		t.Fatalf("unknown receiver: %v, want NotFound %q", err, unknown("nobody"))
+	}
+
+	steps := []struct {
+		who, tenant, receiver string
+		ok                    bool
+	}{
+		// Refused three times: were a refusal to take a token, acme's own sends below would
+		// find acme-hook's burst of 2 spent.
+		{"globex", "globex", "acme-hook", false},
+		{"globex", "globex", "acme-hook", false},
+		{"globex", "globex", "acme-hook", false},
+		{"globex", "globex", "globex-hook", true},
+		{"globex", "globex", "shared-hook", true},
+		{"globex", "globex", "fallback", true},
+		{"acme", "acme", "acme-hook", true},
+		{"acme", "acme", "globex-hook", false},
+		{"acme", "acme", "shared-hook", true},
+		{"operator", "globex", "acme-hook", true},
+		{"operator", "acme", "globex-hook", true},
+		{"operator", "globex", "shared-hook", true},
+		{"operator", "acme", "fallback", true},
+	}
+	for _, st := range steps {
+		before := counts()
+		resp, err := clients[st.who].TestReceiver(ctx, &tpv1.TestReceiverRequest{Receiver: st.receiver, Tenant: st.tenant})
+		after := counts()
+		if !st.ok {
+			if s := status.Convert(err); s.Code() != codes.NotFound || s.Message() != unknown(st.receiver) {
+				t.Errorf("%s testing %s on %s: %v, want NotFound %q as for an unknown receiver", st.who, st.receiver, st.tenant, err, unknown(st.receiver))
+			}
+			if !maps.Equal(after, before) {
+				t.Errorf("%s testing %s on %s was refused, yet the receivers got %v, had %v", st.who, st.receiver, st.tenant, after, before)
+			}
+			continue
+		}
+		got := hooks[st.receiver].got()
+		if err != nil || !resp.GetDelivered() || after[st.receiver] != before[st.receiver]+1 || !verify(got[len(got)-1]) ||
+			!slices.Equal(changeRefs(t, got[len(got)-1].body), []string{"test.t.T-TEST.1#1"}) {
+			t.Errorf("%s testing %s on %s: %v %v; the receivers got %v, had %v", st.who, st.receiver, st.tenant, resp, err, after, before)
+		}
+		before[st.receiver]++
+		if !maps.Equal(after, before) {
+			t.Errorf("%s testing %s on %s reached other receivers: %v", st.who, st.receiver, st.tenant, after)
+		}
+	}
+	// acme's and the operator's sends took acme-hook's burst; globex's refusals took nothing.
+	_, err = clients["acme"].TestReceiver(ctx, &tpv1.TestReceiverRequest{Receiver: "acme-hook", Tenant: "acme"})
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), `receiver "acme-hook" is at its rate limit (0.01 per second, burst 2); try again in`) {
+		t.Errorf("third send to acme-hook: %v, want ResourceExhausted naming the rate limit", err)
+	}
+	if want := map[string]int{"fallback": 2, "acme-hook": 2, "globex-hook": 2, "shared-hook": 3}; !maps.Equal(counts(), want) {
+		t.Errorf("the receivers got %v, want %v", counts(), want)
+	}
+	// Nothing was recorded as a delivery.
+	for _, tenant := range []string{"acme", "globex"} {
+		if list, err := clients["operator"].ListDeliveries(ctx, &tpv1.ListDeliveriesRequest{Tenant: tenant}); err != nil || len(list.GetDeliveries()) != 0 {
+			t.Errorf("deliveries of %s after test sends: %v %v", tenant, list.GetDeliveries(), err)
+		}
+	}
+
+	// The reloaded file routes globex's critical escalations to acme-hook too: globex may now
+	// test it (with the new file's fresh burst).
+	if err := os.WriteFile(s.routing, []byte(receiverRouting(fallback.srv.URL, acmeHook.srv.URL, globexHook.srv.URL, shared.srv.URL, true)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "globex's test send to acme-hook after the reload", func() bool {
+		_, err := clients["globex"].TestReceiver(ctx, &tpv1.TestReceiverRequest{Receiver: "acme-hook", Tenant: "globex"})
+		if err != nil && (status.Code(err) != codes.NotFound || status.Convert(err).Message() != unknown("acme-hook")) {
+			t.Fatalf("globex testing acme-hook during the reload: %v", err)
+		}
+		return err == nil
+	})
+	if n := len(acmeHook.got()); n != 3 {
+		t.Errorf("acme-hook got %d requests, want 3", n)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/deliveries"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/receiver"
+	"github.com/ticketpulse/ticketpulse/services/notify/internal/routing"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
@@ -250,15 +251,50 @@ func TestComposeStage(t *testing.T) {
 func TestTestSendUsesTheSendStage(t *testing.T) {
 	f := newFixture(t, "1h")
 	ctx := context.Background()
-	a, ok, err := f.d.Test(ctx, "hook", "acme")
+	a, ok, err := f.d.Test(ctx, "hook", "acme", false)
 	if err != nil || ok || a.GetStatusCode() != 500 || a.GetError() == "" || !a.GetAt().AsTime().Equal(f.now()) || f.hits.Load() != 1 {
 		t.Fatalf("Test = %v, %v, %v with %d requests", a, ok, err, f.hits.Load())
 	}
 	if list, _, err := f.store.List(ctx, "acme", deliveries.Filter{}, 10, ""); err != nil || len(list) != 0 {
 		t.Errorf("a test send was logged: %v %v", list, err)
 	}
-	if _, _, err := f.d.Test(ctx, "nobody", "acme"); !errors.Is(err, ErrUnknownReceiver) {
+	if _, _, err := f.d.Test(ctx, "nobody", "acme", false); !errors.Is(err, ErrUnknownReceiver) {
 		t.Errorf("unknown receiver: %v", err)
+	}
+}
+
+// routedOnly limits a test send to the receivers the tenant's escalations can be routed to;
+// any other is refused exactly as an unknown one, before it reaches the receiver.
+func TestTestSendRoutedOnly(t *testing.T) {
+	f := newFixture(t, "1h")
+	ctx := context.Background()
+	acmeOnly, err := routing.ParseMatcher(`tenant="acme"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := f.d.Routing().Config
+	cfg := &routing.Config{File: old.File, Receivers: old.Receivers, ReceiverOrder: old.ReceiverOrder,
+		Root: &routing.Route{Receiver: "elsewhere", Path: "route",
+			Routes: []*routing.Route{{Receiver: "hook", Matchers: routing.Matchers{acmeOnly}, Path: "route.routes[0]"}}}}
+	rt, err := NewRouting(cfg, receiver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.d.SetRouting(rt)
+	_, _, err = f.d.Test(ctx, "hook", "globex", true)
+	_, _, unknown := f.d.Test(ctx, "nobody", "globex", true)
+	if !errors.Is(err, ErrUnknownReceiver) || err.Error() != `unknown receiver: "hook"` ||
+		strings.Replace(unknown.Error(), "nobody", "hook", 1) != err.Error() || f.hits.Load() != 0 {
+		t.Fatalf("globex's test send to acme's receiver: %v (unknown: %v), %d requests", err, unknown, f.hits.Load())
+	}
+	for _, c := range []struct {
+		tenant     string
+		routedOnly bool
+	}{{"acme", true}, {"globex", false}} {
+		before := f.hits.Load()
+		if a, _, err := f.d.Test(ctx, "hook", c.tenant, c.routedOnly); err != nil || a.GetStatusCode() != 500 || f.hits.Load() != before+1 {
+			t.Errorf("Test(hook, %s, %v) = %v, %v with %d requests", c.tenant, c.routedOnly, a, err, f.hits.Load()-before)
+		}
 	}
 }
 

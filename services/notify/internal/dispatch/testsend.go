@@ -20,10 +20,14 @@ var ErrLimited = errors.New("receiver limit reached")
 
 // Test sends a sample notification to a receiver now, not logged. It takes a concurrency slot
 // and a rate token like every attempt, so test sends cannot flood a receiver; when either is
-// not free now the send is refused with ErrLimited rather than kept waiting.
-func (d *Dispatcher) Test(ctx context.Context, receiverName, tenant string) (*tpv1.Attempt, bool, error) {
-	ss := d.routing.Load().senders[receiverName]
-	if ss == nil {
+// not free now the send is refused with ErrLimited rather than kept waiting. With routedOnly,
+// only a receiver the tenant's escalations can be routed to may be tested: any other is
+// refused as unknown, before it takes a slot or a token, so a tenant learns nothing of the
+// receivers of others.
+func (d *Dispatcher) Test(ctx context.Context, receiverName, tenant string, routedOnly bool) (*tpv1.Attempt, bool, error) {
+	r := d.routing.Load()
+	ss := r.senders[receiverName]
+	if ss == nil || routedOnly && !r.Config.ReceiversFor(tenant)[receiverName] {
 		return nil, false, fmt.Errorf("%w: %q", ErrUnknownReceiver, receiverName)
 	}
 	now := d.now()

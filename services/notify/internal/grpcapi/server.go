@@ -1,5 +1,5 @@
 // Package grpcapi serves ticketpulse.v1.NotificationService: the delivery log (what was sent to
-// whom, every attempt, and why something was not sent) and a test send to any receiver.
+// whom, every attempt, and why something was not sent) and a test send to a receiver.
 package grpcapi
 
 import (
@@ -15,6 +15,7 @@ import (
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/deliveries"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/dispatch"
+	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/grpcerr"
 )
 
@@ -30,9 +31,10 @@ type Log interface {
 	List(ctx context.Context, tenant string, f deliveries.Filter, size int, pageToken string) ([]*deliveries.Record, string, error)
 }
 
-// Tester sends a sample to a receiver.
+// Tester sends a sample to a receiver; with routedOnly, only to one the tenant's escalations
+// can be routed to.
 type Tester interface {
-	Test(ctx context.Context, receiver, tenant string) (*tpv1.Attempt, bool, error)
+	Test(ctx context.Context, receiver, tenant string, routedOnly bool) (*tpv1.Attempt, bool, error)
 }
 
 var (
@@ -102,7 +104,9 @@ func (s *Server) GetDelivery(ctx context.Context, req *tpv1.GetDeliveryRequest) 
 }
 
 // TestReceiver sends a sample notification now, within the receiver's rate limit and
-// concurrency: beyond them it answers ResourceExhausted.
+// concurrency: beyond them it answers ResourceExhausted. Receivers come from one routing file
+// for every tenant, so a tenant's credential may only test those its escalations can be routed
+// to; any other answers as an unknown one does. Operators may test every receiver.
 func (s *Server) TestReceiver(ctx context.Context, req *tpv1.TestReceiverRequest) (*tpv1.TestReceiverResponse, error) {
 	var v grpcerr.Violations
 	v.Tenant(req.GetTenant())
@@ -110,7 +114,9 @@ func (s *Server) TestReceiver(ctx context.Context, req *tpv1.TestReceiverRequest
 	if err := v.Err(); err != nil {
 		return nil, err
 	}
-	a, ok, err := s.tester.Test(ctx, req.GetReceiver(), req.GetTenant())
+	// A call without a principal (no gate in front) is held to the tenant's receivers too.
+	p, _ := auth.FromContext(ctx)
+	a, ok, err := s.tester.Test(ctx, req.GetReceiver(), req.GetTenant(), !p.IsOperator())
 	if errors.Is(err, dispatch.ErrUnknownReceiver) {
 		return nil, status.Errorf(codes.NotFound, "TestReceiver: %v", err)
 	}

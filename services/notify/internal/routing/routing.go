@@ -53,6 +53,8 @@ type Config struct {
 	Root     *Route
 	Silences []*Silence
 	Inhibits []*InhibitRule
+
+	reach reach
 }
 
 // Route is one node of the routing tree, its settings already inherited from its parent.
