@@ -56,8 +56,8 @@ func Labels(c *tpv1.EscalationChange) map[string]string {
 	out["escalation_id"] = e.GetId()
 	out["change"] = kindWord(c.GetKind())
 	out["state"] = stateWord(e.GetState())
-	if out["tenant"] == "" {
-		out["tenant"] = e.GetTenant()
-	}
+	// The escalation's own tenant, never a label of the same name: routes and TestReceiver's
+	// reach decide by tenant, so a label must not move an escalation into another tenant's route.
+	out["tenant"] = e.GetTenant()
 	return out
 }
