@@ -50,9 +50,8 @@ type Config struct {
 	PublishTimeout  time.Duration
 	MaxFutureSkew   time.Duration
 
-	// TenantsFile configures the tenants and their helpdesk webhooks, reloaded on change; empty
-	// leaves every webhook unconfigured (404).
-	TenantsFile         string
+	// The tenants file (Common.TenantsFile) also holds each tenant's webhook sources: without
+	// one, every webhook is unconfigured (404) and every events request refused.
 	WebhookMaxBodyBytes int64
 	DeliveryTTL         time.Duration
 
@@ -104,8 +103,6 @@ func (c *Config) Register(s *envflag.Set) {
 		"How long a request waits for JetStream to acknowledge all its events before it is answered 503.")
 	s.Duration(&c.MaxFutureSkew, "max-future-skew", d.MaxFutureSkew,
 		"How far in the future an event's occurred_at may be, to allow for clock skew at the source.")
-	s.String(&c.TenantsFile, "tenants-file", d.TenantsFile,
-		"YAML file of the tenants and their helpdesk webhooks (sources, secrets, rate limits); see docs/helpdesks.md. Reloaded when it changes; a broken change is logged and ignored. Empty: no webhook is configured.")
 	s.Int64(&c.WebhookMaxBodyBytes, "webhook-max-body-bytes", d.WebhookMaxBodyBytes,
 		"Largest webhook body in bytes; larger deliveries are answered 413 without being read whole.")
 	s.Duration(&c.DeliveryTTL, "delivery-ttl", d.DeliveryTTL,

@@ -636,3 +636,22 @@ func TestConfig(t *testing.T) {
 		})
 	}
 }
+
+// ingest reads the tenants file every service has (webhook sources included): -h names it once,
+// with the environment variable and the webhook part.
+func TestHelpNamesTheTenantsFileOnce(t *testing.T) {
+	s := envflag.New("ingest", "test", func(string) (string, bool) { return "", false })
+	var help strings.Builder
+	s.SetOutput(&help)
+	var cfg Config
+	cfg.Register(s)
+	s.PrintUsage(&help)
+	if n := strings.Count(help.String(), "  -tenants-file "); n != 1 {
+		t.Errorf("-h lists -tenants-file %d times, want once:\n%s", n, help.String())
+	}
+	for _, want := range []string{"TICKETPULSE_TENANTS_FILE", "for ingest also their webhook sources"} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("-h lacks %q", want)
+		}
+	}
+}
