@@ -25,6 +25,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/httpapi"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/publish"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/tenants"
+	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
@@ -34,7 +35,7 @@ import (
 // Spec is the ingest service as the platform runs it: no gRPC, no Redis.
 var Spec = service.Spec{
 	Name:       "ingest",
-	Summary:    "ingest accepts canonical ticket events on POST /v1/tenants/{tenant}/events and answers 202\nonly after JetStream stored every one of them in the TICKETS stream.",
+	Summary:    "ingest accepts canonical ticket events on POST /v1/tenants/{tenant}/events (Authorization: Bearer\n<key with events:write>) and answers 202 only after JetStream stored every one of them in the\nTICKETS stream.",
 	HTTPAddr:   "127.0.0.1:8080",
 	HTTPServes: "events API, helpdesk webhooks, /healthz, /readyz",
 	AdminAddr:  "127.0.0.1:9289",
@@ -222,6 +223,8 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// One budget per tenant, whichever way its events come in.
 	limits := httpapi.NewRateLimits(reg).WithGate(gate, cfg.PressureTenantRate)
 	api, err := httpapi.New(httpapi.Config{
+		// Webhooks prove themselves by their signatures; the events API by an API key or ID token.
+		Auth:           auth.NewGate(reg, log),
 		MaxEvents:      cfg.MaxEvents,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		PublishTimeout: cfg.PublishTimeout,
