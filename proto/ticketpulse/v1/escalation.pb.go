@@ -246,7 +246,9 @@ type TimelineEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	At    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
 	Kind  ChangeKind             `protobuf:"varint,2,opt,name=kind,proto3,enum=ticketpulse.v1.ChangeKind" json:"kind,omitempty"`
-	// actor is who did it: "system" for the service itself, or the name given to Acknowledge/Resolve.
+	// actor is who did it: "system" for the service itself, or the authenticated caller that
+	// acknowledged or resolved it (auth principal id, e.g. "api-key:acme/ci-2026",
+	// "oidc:acme/ana@example.com", "api-key:*/ops" for an operator key).
 	Actor         string   `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
 	Note          string   `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
 	Level         int32    `protobuf:"varint,5,opt,name=level,proto3" json:"level,omitempty"`
@@ -824,8 +826,7 @@ type AcknowledgeEscalationRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	Id     string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
-	// by is who acknowledges (required), note is optional.
-	By            string `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
+	// note is optional, at most 2048 bytes.
 	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -871,13 +872,6 @@ func (x *AcknowledgeEscalationRequest) GetTenant() string {
 func (x *AcknowledgeEscalationRequest) GetId() string {
 	if x != nil {
 		return x.Id
-	}
-	return ""
-}
-
-func (x *AcknowledgeEscalationRequest) GetBy() string {
-	if x != nil {
-		return x.By
 	}
 	return ""
 }
@@ -934,11 +928,11 @@ func (x *AcknowledgeEscalationResponse) GetEscalation() *Escalation {
 }
 
 type ResolveEscalationRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
-	By            string                 `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
-	Note          string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Id     string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// note is optional, at most 2048 bytes.
+	Note          string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -983,13 +977,6 @@ func (x *ResolveEscalationRequest) GetTenant() string {
 func (x *ResolveEscalationRequest) GetId() string {
 	if x != nil {
 		return x.Id
-	}
-	return ""
-}
-
-func (x *ResolveEscalationRequest) GetBy() string {
-	if x != nil {
-		return x.By
 	}
 	return ""
 }
@@ -1208,21 +1195,19 @@ const file_ticketpulse_v1_escalation_proto_rawDesc = "" +
 	"\x15GetEscalationResponse\x12:\n" +
 	"\n" +
 	"escalation\x18\x01 \x01(\v2\x1a.ticketpulse.v1.EscalationR\n" +
-	"escalation\"j\n" +
+	"escalation\"d\n" +
 	"\x1cAcknowledgeEscalationRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\x12\x0e\n" +
-	"\x02by\x18\x03 \x01(\tR\x02by\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"[\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04noteJ\x04\b\x03\x10\x04R\x02by\"[\n" +
 	"\x1dAcknowledgeEscalationResponse\x12:\n" +
 	"\n" +
 	"escalation\x18\x01 \x01(\v2\x1a.ticketpulse.v1.EscalationR\n" +
-	"escalation\"f\n" +
+	"escalation\"`\n" +
 	"\x18ResolveEscalationRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\x12\x0e\n" +
-	"\x02by\x18\x03 \x01(\tR\x02by\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"W\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04noteJ\x04\b\x03\x10\x04R\x02by\"W\n" +
 	"\x19ResolveEscalationResponse\x12:\n" +
 	"\n" +
 	"escalation\x18\x01 \x01(\v2\x1a.ticketpulse.v1.EscalationR\n" +

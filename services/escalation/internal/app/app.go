@@ -18,6 +18,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalationstore"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/grpcapi"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
+	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/eventcodec"
@@ -39,6 +40,15 @@ var Spec = service.Spec{
 	HTTPAddr:   "127.0.0.1:9191",
 	AdminAddr:  "127.0.0.1:9291",
 	Redis:      true,
+	// Reading escalations shows customers' comments; changing them is recorded in the caller's
+	// name, so the two are separate scopes.
+	Access: map[string]auth.Scope{
+		tpv1.EscalationService_ListEscalations_FullMethodName:       auth.EscalationsRead,
+		tpv1.EscalationService_GetEscalation_FullMethodName:         auth.EscalationsRead,
+		tpv1.EscalationService_WatchEscalations_FullMethodName:      auth.EscalationsRead,
+		tpv1.EscalationService_AcknowledgeEscalation_FullMethodName: auth.EscalationsWrite,
+		tpv1.EscalationService_ResolveEscalation_FullMethodName:     auth.EscalationsWrite,
+	},
 }
 
 // Config is everything the service reads from flags and the environment.

@@ -16,6 +16,7 @@ import (
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/engine"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalationstore"
+	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/grpcerr"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
@@ -25,7 +26,7 @@ import (
 const (
 	DefaultPageSize = 50
 	MaxPageSize     = 500
-	// MaxTextBytes bounds the who and note of an acknowledgement or resolution.
+	// MaxTextBytes bounds the note of an acknowledgement or resolution.
 	MaxTextBytes = 2048
 	// DefaultWatchesPerTenant is how many WatchEscalations streams one tenant may hold open on
 	// one replica unless Options says otherwise.
@@ -126,28 +127,52 @@ func (s *Server) GetEscalation(ctx context.Context, req *tpv1.GetEscalationReque
 	return &tpv1.GetEscalationResponse{Escalation: r.Proto(true)}, nil
 }
 
-// AcknowledgeEscalation acknowledges an open escalation.
+// AcknowledgeEscalation acknowledges an open escalation, in the name of the authenticated caller.
 func (s *Server) AcknowledgeEscalation(ctx context.Context, req *tpv1.AcknowledgeEscalationRequest) (*tpv1.AcknowledgeEscalationResponse, error) {
-	if err := checkChange(req.GetTenant(), req.GetId(), req.GetBy(), req.GetNote()); err != nil {
+	by, err := s.caller(ctx, "AcknowledgeEscalation")
+	if err != nil {
 		return nil, err
 	}
-	r, err := s.c.Acknowledge(ctx, req.GetTenant(), req.GetId(), req.GetBy(), req.GetNote())
+	if err := checkChange(req.GetTenant(), req.GetId(), req.GetNote()); err != nil {
+		return nil, err
+	}
+	r, err := s.c.Acknowledge(ctx, req.GetTenant(), req.GetId(), by, req.GetNote())
 	if err != nil {
 		return nil, s.storeErr(ctx, "AcknowledgeEscalation", req.GetTenant(), err)
 	}
 	return &tpv1.AcknowledgeEscalationResponse{Escalation: r.Proto(true)}, nil
 }
 
-// ResolveEscalation resolves an escalation by hand.
+// ResolveEscalation resolves an escalation by hand, in the name of the authenticated caller.
 func (s *Server) ResolveEscalation(ctx context.Context, req *tpv1.ResolveEscalationRequest) (*tpv1.ResolveEscalationResponse, error) {
-	if err := checkChange(req.GetTenant(), req.GetId(), req.GetBy(), req.GetNote()); err != nil {
+	by, err := s.caller(ctx, "ResolveEscalation")
+	if err != nil {
 		return nil, err
 	}
-	r, err := s.c.Resolve(ctx, req.GetTenant(), req.GetId(), req.GetBy(), req.GetNote())
+	if err := checkChange(req.GetTenant(), req.GetId(), req.GetNote()); err != nil {
+		return nil, err
+	}
+	r, err := s.c.Resolve(ctx, req.GetTenant(), req.GetId(), by, req.GetNote())
 	if err != nil {
 		return nil, s.storeErr(ctx, "ResolveEscalation", req.GetTenant(), err)
 	}
 	return &tpv1.ResolveEscalationResponse{Escalation: r.Proto(true)}, nil
+}
+
+// noCaller is the message of a change that reached the server without an authenticated caller.
+const noCaller = "no authenticated caller to record as by"
+
+// caller is who a change is recorded as done by: the principal the gate authenticated, never a
+// name the request carries, so nobody acknowledges or resolves in someone else's name. Behind
+// the gate a principal is always there; without one the change is refused rather than recorded
+// anonymously.
+func (s *Server) caller(ctx context.Context, rpc string) (string, error) {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		s.log.ErrorContext(ctx, "a change reached the server without an authenticated caller", "rpc", rpc)
+		return "", status.Errorf(codes.Internal, "%s: %s", rpc, noCaller)
+	}
+	return p.ID(), nil
 }
 
 func checkID(tenant, id string) error {
@@ -161,17 +186,11 @@ func checkID(tenant, id string) error {
 	return v.Err()
 }
 
-func checkChange(tenant, id, by, note string) error {
+func checkChange(tenant, id, note string) error {
 	if err := checkID(tenant, id); err != nil {
 		return err
 	}
 	var v grpcerr.Violations
-	switch {
-	case by == "":
-		v.Add("by", "required: who does it")
-	case len(by) > grpcerr.MaxIDBytes:
-		v.Add("by", fmt.Sprintf("%d bytes, at most %d allowed", len(by), grpcerr.MaxIDBytes))
-	}
 	if len(note) > MaxTextBytes {
 		v.Add("note", fmt.Sprintf("%d bytes, at most %d allowed", len(note), MaxTextBytes))
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/query"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/snapshot"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
+	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
@@ -36,6 +37,14 @@ var Spec = service.Spec{
 	HTTPAddr:   "127.0.0.1:9190",
 	AdminAddr:  "127.0.0.1:9290",
 	Redis:      true,
+	// Every KPI read names its tenant; health and reflection stay open (the gate's own rule).
+	Access: map[string]auth.Scope{
+		tpv1.KpiService_GetAgentKpis_FullMethodName:      auth.KPIsRead,
+		tpv1.KpiService_ListAgentKpis_FullMethodName:     auth.KPIsRead,
+		tpv1.KpiService_GetTeamKpis_FullMethodName:       auth.KPIsRead,
+		tpv1.KpiService_ListTeamKpis_FullMethodName:      auth.KPIsRead,
+		tpv1.KpiService_GetUnassignedKpis_FullMethodName: auth.KPIsRead,
+	},
 }
 
 // Config is the kpi service's configuration.

@@ -55,8 +55,17 @@ func newStack(t *testing.T) stack {
 	return stack{natsURL: url, rdb: rdb, redisURL: "redis://" + rdb.Options().Addr + "/0"}
 }
 
-// startKPI runs the kpi app in-process and returns its gRPC client and a stop function that waits.
+// startKPI runs the kpi app in-process and returns its gRPC client, calling as acme, and a stop
+// function that waits.
 func startKPI(t *testing.T, s stack, hook func(string) error) (tpv1.KpiServiceClient, func()) {
+	t.Helper()
+	ts := servicetest.WriteTenants(t, nil)
+	r := runKPI(t, s, ts, hook)
+	return tpv1.NewKpiServiceClient(r.DialAs(ts.Acme)), r.Stop
+}
+
+// runKPI runs the kpi app in-process with the tenants and keys of ts.
+func runKPI(t *testing.T, s stack, ts *servicetest.Tenants, hook func(string) error) *servicetest.Running {
 	t.Helper()
 	cfg := Config{
 		Common:  servicetest.Settings(s.natsURL, s.redisURL),
@@ -64,10 +73,10 @@ func startKPI(t *testing.T, s stack, hook func(string) error) (tpv1.KpiServiceCl
 		Workers: 2, SuspectAfter: 5,
 		SLA: contrib.DefaultSLA(), SnapshotInterval: 100 * time.Millisecond, StreamReplicas: 1, RollupInterval: time.Second,
 	}
-	r := servicetest.Start(t, func(ctx context.Context, h service.Hooks) error {
+	cfg.TenantsFile = ts.File
+	return servicetest.Start(t, func(ctx context.Context, h service.Hooks) error {
 		return Deps{Hooks: h, WriteHook: hook}.Run(ctx, cfg, quiet)
 	})
-	return tpv1.NewKpiServiceClient(r.Dial()), r.Stop
 }
 
 // jsonEvents is one ticket's life in canonical JSON: created by a customer, assigned to ana,
@@ -183,7 +192,13 @@ func TestCrashBetweenWriteStepsThenRestart(t *testing.T) {
 
 func publishTicket(t *testing.T, js jetstream.JetStream, ticket string, start time.Time) {
 	t.Helper()
-	for _, m := range jsonEvents(ticket, start) {
+	publishEvents(t, js, jsonEvents(ticket, start))
+}
+
+// publishEvents publishes acme's events, given in canonical JSON, to TICKETS as ingest does.
+func publishEvents(t *testing.T, js jetstream.JetStream, events []map[string]any) {
+	t.Helper()
+	for _, m := range events {
 		ev := toProto(t, m)
 		data, err := marshal(ev)
 		if err != nil {
@@ -249,6 +264,7 @@ func TestKillNineMidBacklogThenRestart(t *testing.T) {
 		publishTicket(t, js, fmt.Sprintf("T-%d", i), start)
 	}
 
+	ts := servicetest.WriteTenants(t, nil)
 	bin := filepath.Join(t.TempDir(), "kpi")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/ticketpulse/ticketpulse/services/kpi/cmd/kpi").CombinedOutput(); err != nil {
 		t.Fatalf("build kpi: %v\n%s", err, out)
@@ -260,7 +276,8 @@ func TestKillNineMidBacklogThenRestart(t *testing.T) {
 		}
 		grpcAddr := fmt.Sprintf("127.0.0.1:%d", port)
 		cmd := exec.Command(bin, "-grpc-addr", grpcAddr, "-http-addr", "127.0.0.1:0", "-batch-max", "7", "-workers", "1",
-			"-nats-url", s.natsURL, "-redis-url", s.redisURL, "-log-level", "warn", "-ack-wait", "2s")
+			"-nats-url", s.natsURL, "-redis-url", s.redisURL, "-log-level", "warn", "-ack-wait", "2s",
+			"-tenants-file", ts.File)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -292,7 +309,7 @@ func TestKillNineMidBacklogThenRestart(t *testing.T) {
 	first.Wait()
 
 	_, grpcAddr := run()
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer(ts.Acme)))
 	if err != nil {
 		t.Fatal(err)
 	}

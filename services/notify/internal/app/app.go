@@ -20,6 +20,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/grpcapi"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/receiver"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/routing"
+	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/filewatch"
@@ -41,6 +42,13 @@ var Spec = service.Spec{
 	HTTPAddr:   "127.0.0.1:9192",
 	AdminAddr:  "127.0.0.1:9292",
 	Redis:      true,
+	// Reading the delivery log shows what was sent about a tenant's tickets; a test send reaches
+	// the tenant's people, so it is a scope of its own.
+	Access: map[string]auth.Scope{
+		tpv1.NotificationService_ListDeliveries_FullMethodName: auth.NotificationsRead,
+		tpv1.NotificationService_GetDelivery_FullMethodName:    auth.NotificationsRead,
+		tpv1.NotificationService_TestReceiver_FullMethodName:   auth.NotificationsTest,
+	},
 }
 
 // timerPrefix keeps notify's timers apart from escalation's on a shared Redis.

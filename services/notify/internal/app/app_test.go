@@ -136,6 +136,8 @@ type stack struct {
 	natsURL, redisURL string
 	js                jetstream.JetStream
 	routing           string
+	// tenants is the registry the service reads: acme and globex with their keys.
+	tenants *servicetest.Tenants
 }
 
 func newStack(t *testing.T, routingYAML string) *stack {
@@ -147,12 +149,15 @@ func newStack(t *testing.T, routingYAML string) *stack {
 	if err := os.WriteFile(file, []byte(routingYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &stack{natsURL: url, redisURL: "redis://" + rdb.Options().Addr + "/0", js: js, routing: file}
+	return &stack{natsURL: url, redisURL: "redis://" + rdb.Options().Addr + "/0", js: js, routing: file,
+		tenants: servicetest.WriteTenants(t, nil)}
 }
 
 func (s *stack) config() Config {
+	common := servicetest.Settings(s.natsURL, s.redisURL)
+	common.TenantsFile = s.tenants.File
 	return Config{
-		Common:      servicetest.Settings(s.natsURL, s.redisURL),
+		Common:      common,
 		RoutingFile: s.routing, RoutingReload: 100 * time.Millisecond,
 		Consume:      consume.Settings{Durable: "notify", BatchMax: 100, Linger: time.Millisecond, AckWait: 5 * time.Second},
 		Timers:       timers.Settings{Poll: 20 * time.Millisecond, Lease: 2 * time.Second, Shards: 16},
@@ -166,9 +171,10 @@ func testDeps(h service.Hooks) Deps {
 	return Deps{Hooks: h, Backoff: dispatch.Options{BackoffBase: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond, Busy: 20 * time.Millisecond}}
 }
 
+// start runs one replica and returns a client holding acme's all-scope key.
 func (s *stack) start(t *testing.T) tpv1.NotificationServiceClient {
 	t.Helper()
-	return tpv1.NewNotificationServiceClient(s.run(t).Dial())
+	return tpv1.NewNotificationServiceClient(s.run(t).DialAs(s.tenants.Acme))
 }
 
 // run runs one replica of the service until the test ends.
@@ -204,7 +210,7 @@ func (s *stack) publish(t *testing.T, cs ...*tpv1.EscalationChange) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg := &nats.Msg{Subject: "escalations.acme." + c.GetEscalation().GetRule(), Data: data, Header: nats.Header{}}
+		msg := &nats.Msg{Subject: "escalations." + c.GetEscalation().GetTenant() + "." + c.GetEscalation().GetRule(), Data: data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("m-%d", msgSeq.Add(1)))
 		if _, err := s.js.PublishMsg(context.Background(), msg); err != nil {
 			t.Fatal(err)
@@ -556,7 +562,8 @@ func TestTwoReplicasSendEachChangeOnce(t *testing.T) {
 func TestTestReceiver(t *testing.T) {
 	h := newHook(t)
 	s := newStack(t, webhookRouting(h.srv.URL, ""))
-	client := s.start(t)
+	run := s.run(t)
+	client := tpv1.NewNotificationServiceClient(run.DialAs(s.tenants.Acme))
 	resp, err := client.TestReceiver(context.Background(), &tpv1.TestReceiverRequest{Receiver: "hook", Tenant: "acme"})
 	if err != nil || !resp.GetDelivered() || resp.GetAttempt().GetStatusCode() != 200 || len(h.got()) != 1 || !verify(h.got()[0]) {
 		t.Fatalf("TestReceiver: %v %v, %d requests", err, resp, len(h.got()))
@@ -564,8 +571,18 @@ func TestTestReceiver(t *testing.T) {
 	if _, err := client.TestReceiver(context.Background(), &tpv1.TestReceiverRequest{Receiver: "nobody", Tenant: "acme"}); status.Code(err) != codes.NotFound {
 		t.Errorf("unknown receiver: %v", err)
 	}
-	if _, err := client.ListDeliveries(context.Background(), &tpv1.ListDeliveriesRequest{Tenant: "ACME"}); status.Code(err) != codes.InvalidArgument {
+	// The gate decides on the tenant before the request is read: a tenant id that is not
+	// acme's is another tenant to acme's key, and unknown to an operator.
+	if _, err := client.ListDeliveries(context.Background(), &tpv1.ListDeliveriesRequest{Tenant: "ACME"}); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("bad tenant: %v", err)
+	}
+	operator := tpv1.NewNotificationServiceClient(run.DialAs(s.tenants.Operator))
+	if _, err := operator.ListDeliveries(context.Background(), &tpv1.ListDeliveriesRequest{Tenant: "ACME"}); status.Code(err) != codes.NotFound {
+		t.Errorf("bad tenant as operator: %v", err)
+	}
+	if _, err := client.ListDeliveries(context.Background(), &tpv1.ListDeliveriesRequest{Tenant: "acme", Status: 99}); status.Code(err) != codes.InvalidArgument ||
+		!strings.Contains(err.Error(), "unknown status 99") {
+		t.Errorf("bad status: %v", err)
 	}
 	if _, err := client.GetDelivery(context.Background(), &tpv1.GetDeliveryRequest{Tenant: "acme", Id: "nope"}); status.Code(err) != codes.NotFound {
 		t.Errorf("unknown delivery: %v", err)
