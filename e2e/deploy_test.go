@@ -20,11 +20,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -127,35 +126,34 @@ route: {receiver: hook, group_wait: 0s}
 	}
 	t.Setenv("E2E_HOOK_SECRET", "whsec_"+base64.StdEncoding.EncodeToString([]byte("e2e-hook-secret-32-bytes-long!!!")))
 
+	// One tenants file, with its keys, for every service, as a deployment has.
+	keys := servicetest.WriteTenants(t, nil)
+	tenantsFile := "TICKETPULSE_TENANTS_FILE=" + keys.File
 	logs := map[string]*logBuffer{}
 	ingestAddr := freeAddr(t)
-	logs["ingest"] = startService(t, "ingest", ingestAddr, "TICKETPULSE_NATS_URL="+natsURL("ingest"), "TICKETPULSE_STREAM_REPLICAS=1")
-	kpi, kpiLogs := startKPILogs(t, stack{natsURL: natsURL("kpi"), redisURL: redisURL("kpi")})
+	logs["ingest"] = startService(t, "ingest", ingestAddr, "TICKETPULSE_NATS_URL="+natsURL("ingest"), "TICKETPULSE_STREAM_REPLICAS=1", tenantsFile)
+	kpi, kpiLogs := startKPILogs(t, stack{natsURL: natsURL("kpi"), redisURL: redisURL("kpi"), tenants: keys})
 	logs["kpi"] = kpiLogs
 	escGRPC := freeAddr(t)
 	logs["escalation"] = startService(t, "escalation", freeAddr(t),
 		"TICKETPULSE_NATS_URL="+natsURL("escalation"), "TICKETPULSE_REDIS_URL="+redisURL("escalation"),
-		"TICKETPULSE_GRPC_ADDR="+escGRPC, "TICKETPULSE_STREAM_REPLICAS=1",
+		"TICKETPULSE_GRPC_ADDR="+escGRPC, "TICKETPULSE_STREAM_REPLICAS=1", tenantsFile,
 		"TICKETPULSE_RULES_FILE="+filepath.Join("..", "deploy", "escalation", "rules.example.yaml"))
 	logs["notify"] = startService(t, "notify", freeAddr(t),
 		"TICKETPULSE_NATS_URL="+natsURL("notify"), "TICKETPULSE_REDIS_URL="+redisURL("notify"),
-		"TICKETPULSE_GRPC_ADDR="+freeAddr(t), "TICKETPULSE_STREAM_REPLICAS=1", "TICKETPULSE_ROUTING_FILE="+routing)
+		"TICKETPULSE_GRPC_ADDR="+freeAddr(t), "TICKETPULSE_STREAM_REPLICAS=1", tenantsFile, "TICKETPULSE_ROUTING_FILE="+routing)
 
 	// ingest publishes to TICKETS; kpi consumes, acknowledges, stores in Redis and answers.
 	start := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
-	post(t, ingestAddr, "acme", jsonEvents("T-1", start))
-	k := waitKpis(t, kpi, "acme", window(start.Add(-time.Hour), start.Add(4*time.Hour)), func(k *tpv1.Kpis) bool {
+	post(t, ingestAddr, "acme", keys.AcmeEvents, jsonEvents("T-1", start))
+	k := waitKpis(t, kpi.as(keys.Acme), "acme", window(start.Add(-time.Hour), start.Add(4*time.Hour)), func(k *tpv1.Kpis) bool {
 		return k.GetCsatCount() == 1
 	})
 	checkFigures(t, k, 1)
 
 	// escalation watches ESCALATIONS through an ordered consumer of its own; what it publishes
 	// there reaches the watch, and notify's durable delivers it to the receiver.
-	conn, err := grpc.NewClient(escGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := dialAs(t, escGRPC, keys.Acme)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	watch, err := tpv1.NewEscalationServiceClient(conn).WatchEscalations(ctx, &tpv1.WatchEscalationsRequest{Tenant: "acme"})

@@ -3,8 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
@@ -24,19 +28,27 @@ func totalsKeys(tenant, agent string, at time.Time) (day, week string) {
 func TestEventsToKpis(t *testing.T) {
 	s := newStack(t)
 	ingest := startIngest(t, s)
-	client := startKPI(t, s)
+	kpi := startKPI(t, s)
+	client := kpi.as(s.tenants.Acme)
 
 	start := time.Date(2025, 11, 3, 8, 0, 0, 0, time.UTC)
 	var events []map[string]any
 	for i := 0; i < 20; i++ {
 		events = append(events, jsonEvents(fmt.Sprintf("T-%d", i), start.Add(time.Duration(i)*time.Minute))...)
 	}
-	post(t, ingest, "acme", events)
+	// Without a key, or with another tenant's, nothing gets in.
+	if status, body := postAs(t, ingest, "acme", "", events); status != http.StatusUnauthorized {
+		t.Fatalf("POST without a key: %d %s, want 401", status, body)
+	}
+	if status, body := postAs(t, ingest, "acme", s.tenants.Globex, events); status != http.StatusForbidden {
+		t.Fatalf("POST with globex's key: %d %s, want 403", status, body)
+	}
+	post(t, ingest, "acme", s.tenants.AcmeEvents, events)
 	w := window(start, start.Add(24*time.Hour))
 	k := waitKpis(t, client, "acme", w, func(k *tpv1.Kpis) bool { return k.GetCsatCount() == 20 })
 	checkFigures(t, k, 20)
 
-	post(t, ingest, "acme", events) // the helpdesk retries the whole delivery
+	post(t, ingest, "acme", s.tenants.AcmeEvents, events) // the helpdesk retries the whole delivery
 	time.Sleep(500 * time.Millisecond)
 	k = waitKpis(t, client, "acme", w, func(*tpv1.Kpis) bool { return true })
 	checkFigures(t, k, 20)
@@ -63,9 +75,13 @@ func TestEventsToKpis(t *testing.T) {
 	month := window(start.AddDate(0, 0, -14), start.AddDate(0, 0, 14))
 	checkFigures(t, waitKpis(t, client, "acme", month, func(*tpv1.Kpis) bool { return true }), 20)
 
-	// Other tenants see nothing.
-	other := waitKpis(t, client, "globex", w, func(*tpv1.Kpis) bool { return true })
+	// Other tenants see nothing, and acme's key reads nothing of theirs.
+	other := waitKpis(t, kpi.as(s.tenants.Globex), "globex", w, func(*tpv1.Kpis) bool { return true })
 	if other.GetAssigned() != 0 {
 		t.Errorf("tenant globex sees %d assignments of acme", other.GetAssigned())
+	}
+	_, err := client.GetAgentKpis(context.Background(), &tpv1.GetAgentKpisRequest{Tenant: "globex", AgentId: "ana", Window: w})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Errorf("acme's key reading globex: %v, want PermissionDenied", err)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -62,18 +63,46 @@ func buildServices(dir string, names ...string) error {
 	return nil
 }
 
-// stack is one test's servers: an embedded NATS server and the shared redis-server, emptied.
+// stack is one test's servers: an embedded NATS server and the shared redis-server, emptied,
+// and the tenants file every service of the test reads, with its keys.
 type stack struct {
 	natsURL  string
 	rdb      *redis.Client
 	redisURL string
+	tenants  *servicetest.Tenants
 }
 
-func newStack(t *testing.T) stack {
+// newStack is a stack whose tenants file has acme and globex with their keys (see
+// servicetest.WriteTenants).
+func newStack(t *testing.T) stack { return newStackWith(t, nil) }
+
+// newStackWith is newStack with extra appended to the tenants file under each tenant.
+func newStackWith(t *testing.T, extra map[string]string) stack {
 	t.Helper()
 	rdb := testenv.Redis(t)
 	_, url := testenv.NATS(t)
-	return stack{natsURL: url, rdb: rdb, redisURL: "redis://" + rdb.Options().Addr + "/0"}
+	return stack{natsURL: url, rdb: rdb, redisURL: "redis://" + rdb.Options().Addr + "/0", tenants: servicetest.WriteTenants(t, extra)}
+}
+
+// bearer sends an API key with every gRPC call; the tests speak plain text to loopback, so it
+// does not insist on TLS as a real client would.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return false }
+
+// dialAs is a gRPC connection to addr that sends key with every call, closed when the test ends.
+func dialAs(t *testing.T, addr, key string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer(key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 func freeAddr(t *testing.T) string {
@@ -157,29 +186,43 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-// startIngest runs the ingest binary against the stack's NATS and returns its HTTP address.
+// startIngest runs the ingest binary against the stack's NATS and tenants file and returns its
+// HTTP address.
 func startIngest(t *testing.T, s stack, env ...string) string {
 	t.Helper()
 	addr := freeAddr(t)
-	startService(t, "ingest", addr, append([]string{"TICKETPULSE_NATS_URL=" + s.natsURL}, env...)...)
+	startService(t, "ingest", addr, append([]string{"TICKETPULSE_NATS_URL=" + s.natsURL, "TICKETPULSE_TENANTS_FILE=" + s.tenants.File}, env...)...)
 	return addr
 }
 
-// startKPI runs the kpi binary against the stack and returns a client of its KpiService. The
-// settings are kpi's defaults but for quicker snapshots and rollups, so a test sees them soon.
-func startKPI(t *testing.T, s stack) tpv1.KpiServiceClient {
+// kpiService is a running kpi: clients of its KpiService, each calling with one key.
+type kpiService struct {
+	t    *testing.T
+	addr string
+}
+
+// as is a KpiService client that calls with key.
+func (k kpiService) as(key string) tpv1.KpiServiceClient {
+	k.t.Helper()
+	return tpv1.NewKpiServiceClient(dialAs(k.t, k.addr, key))
+}
+
+// startKPI runs the kpi binary against the stack. The settings are kpi's defaults but for
+// quicker snapshots and rollups, so a test sees them soon.
+func startKPI(t *testing.T, s stack) kpiService {
 	t.Helper()
-	c, _ := startKPILogs(t, s)
-	return c
+	k, _ := startKPILogs(t, s)
+	return k
 }
 
 // startKPILogs is startKPI that also returns what kpi logs.
-func startKPILogs(t *testing.T, s stack) (tpv1.KpiServiceClient, *logBuffer) {
+func startKPILogs(t *testing.T, s stack) (kpiService, *logBuffer) {
 	t.Helper()
 	grpcAddr := freeAddr(t)
 	logs := startService(t, "kpi", freeAddr(t),
 		"TICKETPULSE_NATS_URL="+s.natsURL,
 		"TICKETPULSE_REDIS_URL="+s.redisURL,
+		"TICKETPULSE_TENANTS_FILE="+s.tenants.File,
 		"TICKETPULSE_GRPC_ADDR="+grpcAddr,
 		"TICKETPULSE_BATCH_MAX=200",
 		"TICKETPULSE_BATCH_LINGER=1ms",
@@ -190,12 +233,7 @@ func startKPILogs(t *testing.T, s stack) (tpv1.KpiServiceClient, *logBuffer) {
 		"TICKETPULSE_ROLLUP_INTERVAL=1s",
 		"TICKETPULSE_STREAM_REPLICAS=1",
 	)
-	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return tpv1.NewKpiServiceClient(conn), logs
+	return kpiService{t: t, addr: grpcAddr}, logs
 }
 
 // jsonEvents is one ticket's life in canonical JSON: created by a customer, assigned to ana,
@@ -216,19 +254,34 @@ func jsonEvents(ticket string, start time.Time) []map[string]any {
 	}
 }
 
-// post sends canonical events to ingest's events API and expects them all accepted.
-func post(t *testing.T, addr, tenant string, events []map[string]any) {
+// post sends canonical events to ingest's events API with key and expects them all accepted.
+func post(t *testing.T, addr, tenant, key string, events []map[string]any) {
+	t.Helper()
+	if status, b := postAs(t, addr, tenant, key, events); status != http.StatusAccepted {
+		t.Fatalf("POST: %d %s", status, b)
+	}
+}
+
+// postAs sends canonical events to ingest's events API with key (none when empty) and returns
+// the answer.
+func postAs(t *testing.T, addr, tenant, key string, events []map[string]any) (int, string) {
 	t.Helper()
 	body, _ := json.Marshal(events)
-	resp, err := http.Post("http://"+addr+"/v1/tenants/"+tenant+"/events", "application/json", strings.NewReader(string(body)))
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/tenants/"+tenant+"/events", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("POST: %d %s", resp.StatusCode, b)
-	}
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func window(from, to time.Time) *tpv1.Window {

@@ -56,12 +56,11 @@ func backlogged(t *testing.T, url string, maxBytes int64, n, size int) jetstream
 }
 
 // admissionTest starts ingest bounding kpi's backlog at maxBacklog (soft mark at half), with
-// tenants without a rate_limit held to 10 events/s under pressure and the state read at start
-// only (so every request of a test sees the same reading).
+// the state read at start only (so every request of a test sees the same reading). The tenants
+// flood and quiet may send 10 events/s in bursts of 25.
 func admissionTest(maxBacklog int64) func(*Config, *Deps) {
 	return func(c *Config, _ *Deps) {
 		c.MaxBacklog = maxBacklog
-		c.PressureTenantRate = 10
 		c.AdmissionRefresh = time.Hour
 	}
 }
@@ -98,10 +97,11 @@ func TestAdmissionByBacklog(t *testing.T) {
 				{"flood", 5, 202}, {"quiet", 1, 202}},
 		},
 		{
-			// Factor (1000-900)/(1000-500) = 0.2: 2 events/s, bursts of 10.
+			// Factor (1000-900)/(1000-500) = 0.2: 2 events/s, bursts of 25.
 			name:    "between the soft mark and the bound",
 			backlog: 900,
-			posts:   []post{{"flood", 5, 202}, {"flood", 5, 202}, {"flood", 5, 429}, {"quiet", 1, 202}},
+			posts: []post{{"flood", 5, 202}, {"flood", 5, 202}, {"flood", 5, 202}, {"flood", 5, 202},
+				{"flood", 5, 202}, {"flood", 5, 429}, {"quiet", 1, 202}},
 		},
 		{
 			name:    "at the bound",
@@ -148,7 +148,7 @@ func TestAdmissionByBacklog(t *testing.T) {
 					t.Fatalf("after post %d the stream holds %d messages, want %d", i, n, stored)
 				}
 			}
-			metrics := do(t, http.MethodGet, r.base+"/metrics", "", "", nil).body
+			metrics := do(t, http.MethodGet, r.AdminURL("/metrics"), "", "", nil).body
 			if want := fmt.Sprintf("ingest_admission_backlog %d\n", tt.backlog); !strings.Contains(metrics, want) {
 				t.Errorf("/metrics lacks %q", want)
 			}
@@ -198,7 +198,7 @@ func TestAdmissionRecoversWhenTheBacklogDrains(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	wantJSON(t, got, http.StatusAccepted, `{"accepted":["d-0"],"duplicates":0}`)
-	metrics := do(t, http.MethodGet, r.base+"/metrics", "", "", nil).body
+	metrics := do(t, http.MethodGet, r.AdminURL("/metrics"), "", "", nil).body
 	for _, want := range []string{
 		`ingest_admission_rejected_total{reason="backlog"}`,
 		`ingest_admission_rejected_total{reason="stream_full"} 0`,
@@ -216,7 +216,7 @@ func TestAdmissionRecoversWhenTheBacklogDrains(t *testing.T) {
 			t.Fatalf("/metrics has no backlog gauge of 0 or 1 after 5 s:\n%s", regexp.MustCompile(`(?m)^ingest_admission.*$`).FindAllString(metrics, -1))
 		}
 		time.Sleep(20 * time.Millisecond)
-		metrics = do(t, http.MethodGet, r.base+"/metrics", "", "", nil).body
+		metrics = do(t, http.MethodGet, r.AdminURL("/metrics"), "", "", nil).body
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/httpapi"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/publish"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/tenants"
+	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
@@ -34,7 +35,7 @@ import (
 // Spec is the ingest service as the platform runs it: no gRPC, no Redis.
 var Spec = service.Spec{
 	Name:       "ingest",
-	Summary:    "ingest accepts canonical ticket events on POST /v1/tenants/{tenant}/events and answers 202\nonly after JetStream stored every one of them in the TICKETS stream.",
+	Summary:    "ingest accepts canonical ticket events on POST /v1/tenants/{tenant}/events (Authorization: Bearer\n<key with events:write>) and answers 202 only after JetStream stored every one of them in the\nTICKETS stream.",
 	HTTPAddr:   "127.0.0.1:8080",
 	HTTPServes: "events API, helpdesk webhooks, /healthz, /readyz",
 	AdminAddr:  "127.0.0.1:9289",
@@ -50,9 +51,8 @@ type Config struct {
 	PublishTimeout  time.Duration
 	MaxFutureSkew   time.Duration
 
-	// TenantsFile configures the tenants and their helpdesk webhooks, reloaded on change; empty
-	// leaves every webhook unconfigured (404).
-	TenantsFile         string
+	// The tenants file (Common.TenantsFile) also holds each tenant's webhook sources: without
+	// one, every webhook is unconfigured (404) and every events request refused.
 	WebhookMaxBodyBytes int64
 	DeliveryTTL         time.Duration
 
@@ -104,8 +104,6 @@ func (c *Config) Register(s *envflag.Set) {
 		"How long a request waits for JetStream to acknowledge all its events before it is answered 503.")
 	s.Duration(&c.MaxFutureSkew, "max-future-skew", d.MaxFutureSkew,
 		"How far in the future an event's occurred_at may be, to allow for clock skew at the source.")
-	s.String(&c.TenantsFile, "tenants-file", d.TenantsFile,
-		"YAML file of the tenants and their helpdesk webhooks (sources, secrets, rate limits); see docs/helpdesks.md. Reloaded when it changes; a broken change is logged and ignored. Empty: no webhook is configured.")
 	s.Int64(&c.WebhookMaxBodyBytes, "webhook-max-body-bytes", d.WebhookMaxBodyBytes,
 		"Largest webhook body in bytes; larger deliveries are answered 413 without being read whole.")
 	s.Duration(&c.DeliveryTTL, "delivery-ttl", d.DeliveryTTL,
@@ -225,6 +223,8 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// One budget per tenant, whichever way its events come in.
 	limits := httpapi.NewRateLimits(reg).WithGate(gate, cfg.PressureTenantRate)
 	api, err := httpapi.New(httpapi.Config{
+		// Webhooks prove themselves by their signatures; the events API by an API key or ID token.
+		Auth:           auth.NewGate(reg, log),
 		MaxEvents:      cfg.MaxEvents,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		PublishTimeout: cfg.PublishTimeout,

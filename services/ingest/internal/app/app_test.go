@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
@@ -34,17 +36,73 @@ const jsonType = "application/json"
 type running struct {
 	*servicetest.Running
 	base string
+	keys *testTenants
 }
 
-// start runs the whole service in-process against the NATS server at natsURL.
+// testTenants is the tenants file every app test runs with, and its keys.
+type testTenants struct {
+	*servicetest.Tenants
+	// AcmeKPIs is a key of acme with kpis:read only: it lacks events:write.
+	AcmeKPIs string
+	// env is the environment the file's {env: NAME} references read.
+	env map[string]string
+}
+
+func (k *testTenants) getenv(name string) string { return k.env[name] }
+
+// globexSources marks where the tenants file has room for globex's webhook sources.
+const globexSources = "    # globex's sources\n"
+
+// writeTenants writes servicetest's tenants file (acme and globex, their keys and an operator's)
+// with acme's generic webhook, a key of acme without events:write, and after globex the tenants
+// the rate limit and admission tests use, which have no key (the operator's posts for them).
+func writeTenants(t *testing.T) *testTenants {
+	t.Helper()
+	kpis, kpisHash, err := auth.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &testTenants{AcmeKPIs: kpis, env: map[string]string{
+		"ACME_GENERIC_SECRET": "whsec_" + base64.StdEncoding.EncodeToString(genericKey),
+		"ACME_KPIS_KEY_HASH":  kpisHash.String(),
+	}}
+	k.Tenants = servicetest.WriteTenants(t, map[string]string{
+		"acme": `      - {name: kpis, scopes: [kpis:read], hash: {env: ACME_KPIS_KEY_HASH}}
+    sources:
+      generic:
+        secrets: [{env: ACME_GENERIC_SECRET}]
+`,
+		"globex": globexSources + `  slow:
+    rate_limit: {events_per_second: 0.01, burst: 3}
+    sources:
+      generic:
+        secrets: [{env: ACME_GENERIC_SECRET}]
+  busy:
+    rate_limit: {events_per_second: 10, burst: 10}
+    sources:
+      generic:
+        secrets: [{env: ACME_GENERIC_SECRET}]
+  flood:
+    rate_limit: {events_per_second: 10, burst: 25}
+  quiet:
+    rate_limit: {events_per_second: 10, burst: 25}
+`,
+	})
+	return k
+}
+
+// start runs the whole service in-process against the NATS server at natsURL, with the tenants
+// file of writeTenants.
 func start(t *testing.T, natsURL string, mod func(*Config, *Deps)) *running {
 	t.Helper()
+	keys := writeTenants(t)
 	cfg := Defaults()
 	cfg.Common = servicetest.Settings(natsURL, "")
+	cfg.TenantsFile = keys.File
 	cfg.PublishTimeout = time.Second
 	cfg.MaxEvents = 5
 	cfg.MaxBodyBytes = 16 << 10
-	var deps Deps
+	deps := Deps{Getenv: keys.getenv}
 	if mod != nil {
 		mod(&cfg, &deps)
 	}
@@ -53,7 +111,7 @@ func start(t *testing.T, natsURL string, mod func(*Config, *Deps)) *running {
 		deps.Hooks = h
 		return deps.Run(ctx, cfg, log)
 	})
-	return &running{Running: r, base: "http://" + r.HTTP}
+	return &running{Running: r, base: "http://" + r.HTTP, keys: keys}
 }
 
 type response struct {
@@ -86,9 +144,31 @@ func do(t *testing.T, method, url, contentType, body string, header map[string]s
 	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
 
+// post sends body to tenant's events with the tenant's own events key (acme's events:write key,
+// globex's), or the operator's for the tenants without a key.
 func (r *running) post(t *testing.T, tenant, body string) response {
 	t.Helper()
-	return do(t, http.MethodPost, r.base+"/v1/tenants/"+tenant+"/events", jsonType, body, nil)
+	return do(t, http.MethodPost, r.base+"/v1/tenants/"+tenant+"/events", jsonType, body, r.bearer(tenant))
+}
+
+// bearer is the Authorization header post sends for tenant.
+func (r *running) bearer(tenant string) map[string]string {
+	key := r.keys.Operator
+	switch tenant {
+	case "acme":
+		key = r.keys.AcmeEvents
+	case "globex":
+		key = r.keys.Globex
+	}
+	return map[string]string{"Authorization": "Bearer " + key}
+}
+
+// with adds the headers of extra to h.
+func with(h map[string]string, extra map[string]string) map[string]string {
+	for k, v := range extra {
+		h[k] = v
+	}
+	return h
 }
 
 // jetStream connects a test client, closed when the test ends.
@@ -150,7 +230,7 @@ func TestPostStoresEachEventOnce(t *testing.T) {
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	before := time.Now()
 	got := do(t, http.MethodPost, r.base+"/v1/tenants/acme/events", "application/json; charset=UTF-8", batch,
-		map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01", "baggage": "user=" + strings.Repeat("b", 4000)})
+		with(r.bearer("acme"), map[string]string{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01", "baggage": "user=" + strings.Repeat("b", 4000)}))
 	wantJSON(t, got, http.StatusAccepted, `{"accepted":["evt-1","évt/2 ✓","evt-3"],"duplicates":0}`)
 	if n := msgCount(t, stream); n != 3 {
 		t.Fatalf("stream holds %d messages; want 3", n)
@@ -318,7 +398,7 @@ func TestRejectedRequestsChangeNothing(t *testing.T) {
 			case "-":
 				ct = ""
 			}
-			got := do(t, method, r.base+"/v1/tenants/"+tenant+"/events", ct, tt.body, nil)
+			got := do(t, method, r.base+"/v1/tenants/"+tenant+"/events", ct, tt.body, r.bearer(tenant))
 			wantJSON(t, got, tt.wantStatus, tt.wantBody)
 			if h := tt.wantHeader; h[0] != "" && got.header.Get(h[0]) != h[1] {
 				t.Errorf("header %s = %q; want %q", h[0], got.header.Get(h[0]), h[1])
@@ -331,10 +411,24 @@ func TestRejectedRequestsChangeNothing(t *testing.T) {
 }
 
 // TestBodyLimitDoesNotReadWholeBody sends a body far over the limit without Content-Length and
-// checks the answer comes before the client finished sending it.
+// checks the answer comes before the client finished sending it; without a credential, the
+// answer is the refusal, which reads none of it.
 func TestBodyLimitDoesNotReadWholeBody(t *testing.T) {
 	_, url := testenv.NATS(t)
 	r := start(t, url, nil) // MaxBodyBytes 16 KiB
+	for _, tt := range []struct {
+		name   string
+		header map[string]string
+		want   int
+	}{
+		{"authorized", r.bearer("acme"), http.StatusRequestEntityTooLarge},
+		{"no credential", nil, http.StatusUnauthorized},
+	} {
+		t.Run(tt.name, func(t *testing.T) { postEndless(t, r, tt.header, tt.want) })
+	}
+}
+
+func postEndless(t *testing.T, r *running, header map[string]string, want int) {
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	req, err := http.NewRequest(http.MethodPost, r.base+"/v1/tenants/acme/events", pr)
@@ -342,6 +436,9 @@ func TestBodyLimitDoesNotReadWholeBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", jsonType)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
 	written := make(chan int64, 1)
 	go func() {
 		// Up to 64 MiB; stops as soon as the server closes the connection.
@@ -354,8 +451,8 @@ func TestBodyLimitDoesNotReadWholeBody(t *testing.T) {
 	}
 	resp.Body.Close()
 	pr.CloseWithError(errors.New("done"))
-	if resp.StatusCode != http.StatusRequestEntityTooLarge {
-		t.Fatalf("status %d; want 413", resp.StatusCode)
+	if resp.StatusCode != want {
+		t.Fatalf("status %d; want %d", resp.StatusCode, want)
 	}
 	if n := <-written; n >= 64<<20 {
 		t.Errorf("client wrote the whole %d-byte body; the server should have stopped reading", n)
@@ -474,7 +571,8 @@ func TestRunFinishesInFlightRequestOnStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "POST /v1/tenants/acme/events HTTP/1.1\r\nHost: ingest\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:half])
+	fmt.Fprintf(conn, "POST /v1/tenants/acme/events HTTP/1.1\r\nHost: ingest\r\nAuthorization: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		r.bearer("acme")["Authorization"], len(body), body[:half])
 	time.Sleep(100 * time.Millisecond) // let the server start on the request
 
 	r.Cancel()
@@ -634,5 +732,24 @@ func TestConfig(t *testing.T) {
 				t.Errorf("config %+v", cfg)
 			}
 		})
+	}
+}
+
+// ingest reads the tenants file every service has (webhook sources included): -h names it once,
+// with the environment variable and the webhook part.
+func TestHelpNamesTheTenantsFileOnce(t *testing.T) {
+	s := envflag.New("ingest", "test", func(string) (string, bool) { return "", false })
+	var help strings.Builder
+	s.SetOutput(&help)
+	var cfg Config
+	cfg.Register(s)
+	s.PrintUsage(&help)
+	if n := strings.Count(help.String(), "  -tenants-file "); n != 1 {
+		t.Errorf("-h lists -tenants-file %d times, want once:\n%s", n, help.String())
+	}
+	for _, want := range []string{"TICKETPULSE_TENANTS_FILE", "for ingest also their webhook sources"} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("-h lacks %q", want)
+		}
 	}
 }

@@ -1,11 +1,9 @@
 package app
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +14,7 @@ import (
 // metricsLine returns the /metrics line that starts with prefix, or "".
 func (r *running) metricsLine(t *testing.T, prefix string) string {
 	t.Helper()
-	for _, line := range strings.Split(do(t, http.MethodGet, r.base+"/metrics", "", "", nil).body, "\n") {
+	for _, line := range strings.Split(do(t, http.MethodGet, r.AdminURL("/metrics"), "", "", nil).body, "\n") {
 		if strings.HasPrefix(line, prefix) {
 			return line
 		}
@@ -39,7 +37,12 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // take webhooks without a restart, and a broken file leaves the one in force.
 func TestTenantsFileReloads(t *testing.T) {
 	_, url := testenv.NATS(t)
-	path := filepath.Join(t.TempDir(), "tenants.yaml")
+	r := start(t, url, func(c *Config, d *Deps) { d.TenantsPoll = 20 * time.Millisecond })
+	path := r.keys.File
+	initial, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	write := func(content string) {
 		t.Helper()
 		// By rename, as deployment tools do: a poll never reads half a file.
@@ -50,13 +53,6 @@ func TestTenantsFileReloads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(tenantsYAML)
-	env := map[string]string{"ACME_GENERIC_SECRET": "whsec_" + base64.StdEncoding.EncodeToString(genericKey)}
-	r := start(t, url, func(c *Config, d *Deps) {
-		c.TenantsFile = path
-		d.Getenv = func(k string) string { return env[k] }
-		d.TenantsPoll = 20 * time.Millisecond
-	})
 	stream := tickets(t, url)
 	n, accepted := 0, uint64(0)
 	deliver := func(tenant string) response {
@@ -73,7 +69,10 @@ func TestTenantsFileReloads(t *testing.T) {
 		wantJSON(t, deliver(tenant), http.StatusNotFound, notConfigured)
 	}
 
-	write(strings.Replace(tenantsYAML, "  globex: {}\n", "  globex:\n    sources:\n      generic:\n        secrets: [{env: ACME_GENERIC_SECRET}]\n", 1) +
+	if !strings.Contains(string(initial), globexSources) {
+		t.Fatalf("the tenants file has no room for globex's sources:\n%s", initial)
+	}
+	write(strings.Replace(string(initial), globexSources, "    sources:\n      generic:\n        secrets: [{env: ACME_GENERIC_SECRET}]\n", 1) +
 		"  initech:\n    sources:\n      generic: {secrets: [{env: ACME_GENERIC_SECRET}]}\n")
 	var got response
 	waitUntil(t, "initech's webhook works", func() bool { got = deliver("initech"); return got.status != http.StatusNotFound })
@@ -86,8 +85,9 @@ func TestTenantsFileReloads(t *testing.T) {
 	if line := r.metricsLine(t, `tenants_reloads_total{result="applied"}`); !strings.HasSuffix(line, " 1") {
 		t.Errorf("metric %q, want 1 reload applied", line)
 	}
-	if line := r.metricsLine(t, "tenants_count "); line != "tenants_count 4" {
-		t.Errorf("metric %q, want tenants_count 4", line)
+	// acme, globex, slow, busy, flood, quiet and initech.
+	if line := r.metricsLine(t, "tenants_count "); line != "tenants_count 7" {
+		t.Errorf("metric %q, want tenants_count 7", line)
 	}
 
 	// Broken: initech's secret is unset and a key is misspelt. Everything stays as it was.

@@ -23,25 +23,8 @@ import (
 // The generic source's signing key, and its whsec_ form as the tenants file's env var holds it.
 var genericKey = []byte("0123456789abcdef0123456789abcdef")
 
-const tenantsYAML = `tenants:
-  acme:
-    sources:
-      generic:
-        secrets: [{env: ACME_GENERIC_SECRET}]
-  slow:
-    rate_limit: {events_per_second: 0.01, burst: 3}
-    sources:
-      generic:
-        secrets: [{env: ACME_GENERIC_SECRET}]
-  busy:
-    rate_limit: {events_per_second: 10, burst: 10}
-    sources:
-      generic:
-        secrets: [{env: ACME_GENERIC_SECRET}]
-  globex: {}
-`
-
-// startWebhooks runs ingest with a tenants file whose secrets come from a fake environment.
+// startWebhooks runs ingest with the webhook body limit the tests exceed (the tenants file of
+// writeTenants configures the webhooks).
 func startWebhooks(t *testing.T, natsURL string) *running {
 	t.Helper()
 	return startWebhooksWith(t, natsURL, nil)
@@ -50,14 +33,7 @@ func startWebhooks(t *testing.T, natsURL string) *running {
 // startWebhooksWith is startWebhooks with more settings changed by mod.
 func startWebhooksWith(t *testing.T, natsURL string, mod func(*Config, *Deps)) *running {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "tenants.yaml")
-	if err := os.WriteFile(path, []byte(tenantsYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env := map[string]string{"ACME_GENERIC_SECRET": "whsec_" + base64.StdEncoding.EncodeToString(genericKey)}
 	return start(t, natsURL, func(c *Config, d *Deps) {
-		c.TenantsFile = path
-		d.Getenv = func(k string) string { return env[k] }
 		c.WebhookMaxBodyBytes = 4 << 10
 		if mod != nil {
 			mod(c, d)
@@ -235,12 +211,19 @@ func TestEventsAPISharesTheWebhookRateLimit(t *testing.T) {
 	if n := msgCount(t, stream); n != 3 {
 		t.Errorf("stream holds %d messages; want 3 (the refused request stored nothing)", n)
 	}
-	// A tenant without a rate_limit, and one the tenants file does not name, are not limited.
-	for i, tenant := range []string{"acme", "globex", "unlisted"} {
+	// Tenants without a rate_limit of their own are not held back by slow's.
+	for i, tenant := range []string{"acme", "globex"} {
 		body := "[" + event(fmt.Sprintf("x-%d-a", i), "customer_message", "") + "," + event(fmt.Sprintf("x-%d-b", i), "customer_message", "") + "]"
 		if got := r.post(t, tenant, body); got.status != http.StatusAccepted {
 			t.Errorf("%s: got %d %s, want 202", tenant, got.status, got.body)
 		}
+	}
+	// A tenant the file does not name takes no events at all, not even an operator's.
+	body := "[" + event("x-u-a", "customer_message", "") + "]"
+	got = r.post(t, "unlisted", body)
+	wantRefusal(t, got, http.StatusNotFound, `{"error":"unknown tenant","code":"unknown_tenant","reason":"unknown tenant"}`, "")
+	if n := msgCount(t, stream); n != 7 {
+		t.Errorf("stream holds %d messages; want 7", n)
 	}
 }
 

@@ -69,7 +69,11 @@ type pipeline struct {
 
 // accept runs the pipeline over r and writes the answer; it returns the status code.
 func (p *pipeline) accept(ctx context.Context, w http.ResponseWriter, r *http.Request, in *intake) int {
-	a := p.run(ctx, w, r, in)
+	return p.respond(ctx, w, in, p.run(ctx, w, r, in))
+}
+
+// respond writes a with its headers, logging a 4xx when in asks for it; it returns the status.
+func (p *pipeline) respond(ctx context.Context, w http.ResponseWriter, in *intake, a *answer) int {
 	if a.allow {
 		w.Header().Set("Allow", http.MethodPost)
 	}
@@ -86,14 +90,23 @@ func (p *pipeline) accept(ctx context.Context, w http.ResponseWriter, r *http.Re
 	return writeJSON(p.log, w, a.status, a.body)
 }
 
-func (p *pipeline) run(ctx context.Context, w http.ResponseWriter, r *http.Request, in *intake) *answer {
+// precheck refuses what is wrong with a request before anything about it is looked up: the
+// method, and a tenant id that cannot exist. Neither reads the body nor reveals anything.
+func precheck(r *http.Request, tenant string) *answer {
 	if r.Method != http.MethodPost {
 		a := rejected(http.StatusMethodNotAllowed, Rejected{Error: "method not allowed", Reason: "use POST"})
 		a.allow = true
 		return a
 	}
-	if !idtoken.ValidTenant(in.tenant) {
+	if !idtoken.ValidTenant(tenant) {
 		return invalid([]canonical.Problem{{Index: 0, Field: "tenant", Reason: idtoken.TenantRule}}, 0)
+	}
+	return nil
+}
+
+func (p *pipeline) run(ctx context.Context, w http.ResponseWriter, r *http.Request, in *intake) *answer {
+	if a := precheck(r, in.tenant); a != nil {
+		return a
 	}
 	if in.route != nil {
 		if a := in.route(); a != nil {

@@ -62,8 +62,9 @@ func batchBody(buf *bytes.Buffer, n int) {
 	buf.WriteByte(']')
 }
 
-func newBenchHandler(b *testing.B, nc *nats.Conn) *Handler {
+func newBenchHandler(b *testing.B, nc *nats.Conn) (*Handler, string) {
 	b.Helper()
+	authz, ts := testAuth(b)
 	tel, err := telemetry.Setup(context.Background(), "ingest-bench", "")
 	if err != nil {
 		b.Fatal(err)
@@ -73,19 +74,19 @@ func newBenchHandler(b *testing.B, nc *nats.Conn) *Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := New(Config{MaxEvents: 1000, MaxBodyBytes: 4 << 20, PublishTimeout: 5 * time.Second, MaxFutureSkew: 5 * time.Minute},
+	h, err := New(Config{Auth: authz, MaxEvents: 1000, MaxBodyBytes: 4 << 20, PublishTimeout: 5 * time.Second, MaxFutureSkew: 5 * time.Minute},
 		pub, slog.New(slog.NewTextHandler(io.Discard, nil)), tel.Tracer, tel.Meter)
 	if err != nil {
 		b.Fatal(err)
 	}
-	return h
+	return h, ts.AcmeEvents
 }
 
 // BenchmarkIngestPost posts batches of 100 canonical events and waits for the 202, once straight
 // into the handler and once over a loopback HTTP connection.
 func BenchmarkIngestPost(b *testing.B) {
 	b.Run("handler", func(b *testing.B) {
-		h := newBenchHandler(b, benchJetStream(b))
+		h, key := newBenchHandler(b, benchJetStream(b))
 		var body bytes.Buffer
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -93,6 +94,7 @@ func BenchmarkIngestPost(b *testing.B) {
 			batchBody(&body, i)
 			req := httptest.NewRequest(http.MethodPost, "/v1/tenants/acme/events", bytes.NewReader(body.Bytes()))
 			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+key)
 			req.SetPathValue("tenant", "acme")
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
@@ -104,7 +106,8 @@ func BenchmarkIngestPost(b *testing.B) {
 	})
 	b.Run("http", func(b *testing.B) {
 		mux := http.NewServeMux()
-		newBenchHandler(b, benchJetStream(b)).Register(mux)
+		h, key := newBenchHandler(b, benchJetStream(b))
+		h.Register(mux)
 		srv := httptest.NewServer(mux)
 		b.Cleanup(srv.Close)
 		client := srv.Client()
@@ -114,7 +117,13 @@ func BenchmarkIngestPost(b *testing.B) {
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			batchBody(&body, i)
-			resp, err := client.Post(url, "application/json", bytes.NewReader(body.Bytes()))
+			req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body.Bytes()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := client.Do(req)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -98,19 +98,21 @@ func hostileBodies() []hostile {
 
 // newHostileHandler is the events route as the service configures it by default. It has no
 // publisher: every hostile body is refused before anything is published.
-func newHostileHandler(t testing.TB) *Handler {
+func newHostileHandler(t testing.TB) (*Handler, string) {
 	t.Helper()
-	h, err := New(Config{MaxEvents: 1000, MaxBodyBytes: hostileSize, PublishTimeout: 5 * time.Second, MaxFutureSkew: 5 * time.Minute},
+	authz, ts := testAuth(t)
+	h, err := New(Config{Auth: authz, MaxEvents: 1000, MaxBodyBytes: hostileSize, PublishTimeout: 5 * time.Second, MaxFutureSkew: 5 * time.Minute},
 		nil, slog.New(slog.NewTextHandler(io.Discard, nil)), tracenoop.NewTracerProvider().Tracer(""), metricnoop.NewMeterProvider().Meter(""))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h
+	return h, ts.AcmeEvents
 }
 
-func postEvents(h http.Handler, body []byte) *httptest.ResponseRecorder {
+func postEvents(h http.Handler, key string, body []byte) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodPost, "/v1/tenants/acme/events", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
 	req.SetPathValue("tenant", "acme")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -120,13 +122,13 @@ func postEvents(h http.Handler, body []byte) *httptest.ResponseRecorder {
 // TestHostileBodies checks that a body built to be costly is answered with the first
 // canonical.MaxProblems problems and the count of the rest, in an answer far smaller than it.
 func TestHostileBodies(t *testing.T) {
-	h := newHostileHandler(t)
+	h, key := newHostileHandler(t)
 	for _, tt := range hostileBodies() {
 		t.Run(tt.name, func(t *testing.T) {
 			if len(tt.body) > hostileSize {
 				t.Fatalf("body of %d bytes", len(tt.body))
 			}
-			rec := postEvents(h, tt.body)
+			rec := postEvents(h, key, tt.body)
 			if rec.Code != tt.status {
 				t.Fatalf("status %d, want %d: %.300s", rec.Code, tt.status, rec.Body)
 			}
@@ -152,14 +154,14 @@ func TestHostileBodies(t *testing.T) {
 // to the wall time it reports the process's CPU time per answer (cpu-ns/op, garbage
 // collection included), which a machine shared with other work inflates less.
 func BenchmarkHostileBody(b *testing.B) {
-	h := newHostileHandler(b)
+	h, key := newHostileHandler(b)
 	for _, tt := range hostileBodies() {
 		b.Run(strings.ReplaceAll(tt.name, " ", "_"), func(b *testing.B) {
 			b.SetBytes(int64(len(tt.body)))
 			b.ReportAllocs()
 			start := cpuTime(b)
 			for b.Loop() {
-				if rec := postEvents(h, tt.body); rec.Code != tt.status {
+				if rec := postEvents(h, key, tt.body); rec.Code != tt.status {
 					b.Fatalf("status %d", rec.Code)
 				}
 			}

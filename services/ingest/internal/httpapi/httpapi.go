@@ -1,5 +1,6 @@
-// Package httpapi serves POST /v1/tenants/{tenant}/events: canonical JSON in, 202 only after
-// JetStream acknowledged every event.
+// Package httpapi serves POST /v1/tenants/{tenant}/events: canonical JSON in from a caller whose
+// credential may write the tenant's events, 202 only after JetStream acknowledged every event;
+// and the helpdesk webhooks, which prove themselves by their signatures instead.
 package httpapi
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/publish"
+	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 )
 
 // Route is the events endpoint's pattern, also its metrics label.
@@ -37,8 +39,16 @@ type Publisher interface {
 	Publish(ctx context.Context, events []*ticketpulsev1.TicketEvent) (publish.Result, error)
 }
 
+// Authorizer lets a request through to next only with a credential that may act on the path's
+// {tenant} with need, and answers every other request itself (package auth's Gate).
+type Authorizer interface {
+	HTTP(need auth.Scope, next http.Handler) http.Handler
+}
+
 // Config holds the request limits.
 type Config struct {
+	// Auth decides who may post events; required.
+	Auth           Authorizer
 	MaxEvents      int
 	MaxBodyBytes   int64
 	PublishTimeout time.Duration
@@ -63,6 +73,9 @@ type Handler struct {
 
 // New returns the handler; its instruments are created on meter.
 func New(cfg Config, pub Publisher, log *slog.Logger, tracer trace.Tracer, meter metric.Meter) (*Handler, error) {
+	if cfg.Auth == nil {
+		return nil, errors.New("events API: no authorizer")
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -108,9 +121,54 @@ type Rejected struct {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tenant := r.PathValue("tenant")
 	ctx, status := traced(h.tracer, r, Route, []attribute.KeyValue{attribute.String("tenant", tenant)},
-		func(ctx context.Context) int { return h.serve(ctx, w, r, tenant) })
+		func(ctx context.Context) int { return h.authorize(ctx, w, r, tenant) })
 	h.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("route", Route), attribute.Int("status", status)))
 }
+
+// authorize puts the credential check before everything that costs: the body is read, and the
+// tenant's rate limit and the admission control are asked, only for a caller that may post to
+// tenant, so a flood without credential is answered from its headers alone.
+func (h *Handler) authorize(ctx context.Context, w http.ResponseWriter, r *http.Request, tenant string) int {
+	if a := precheck(r, tenant); a != nil {
+		return h.accept.respond(ctx, w, &intake{tenant: tenant, logRejections: true}, a)
+	}
+	status := 0
+	serve := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		// w itself, not the recorder: http.MaxBytesReader needs the server's own writer to
+		// close the connection behind a body that is too large.
+		status = h.serve(r.Context(), w, r, tenant)
+	})
+	refusal := &statusRecorder{ResponseWriter: w}
+	h.cfg.Auth.HTTP(auth.EventsWrite, serve).ServeHTTP(refusal, r.WithContext(ctx))
+	if status == 0 {
+		// Refused: the authorizer answered.
+		status = refusal.status
+	}
+	return status
+}
+
+// statusRecorder learns the status an authorizer answered a refusal with, for the metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap gives http.ResponseController the server's writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // traced runs serve in a server span for route that continues the caller's trace (traceparent),
 // and records the status code on it; 5xx marks the span as failed.
