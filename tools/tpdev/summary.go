@@ -33,7 +33,7 @@ func (st *stack) printSummary(natsURL, redisURL string) {
 	fmt.Fprintf(&b, "  %-11s %s\n  %-11s %s\n", "NATS", redact.URL(natsURL), "Redis", redact.URL(redisURL))
 	key := st.keyRef("acme")
 	if st.keyFiles != nil {
-		fmt.Fprintf(&b, "\nTenants acme and globex (tenants file %s) each have an API key with every tenant scope, in\n%s and %s; every request below sends acme's.\nMake more keys with: go run ./tools/tpctl apikey new -h (docs/tenants.md).\n",
+		fmt.Fprintf(&b, "\nTenants acme and globex (tenants file %s) each have an API key with every tenant scope, in\n%s and %s; every request below sends acme's.\nMake more keys with go run ./tools/tpctl apikey new -h; the tenants file says where to add them.\n",
 			st.rel(filepath.Join(st.runDir, "tenants.yaml")), st.rel(st.keyFiles["acme"]), st.rel(st.keyFiles["globex"]))
 	} else {
 		fmt.Fprintf(&b, "\nThe tenants file is TICKETPULSE_TENANTS_FILE's: set ACME_API_KEY to a key of tenant acme from it for the requests below.\n")

@@ -24,9 +24,10 @@ const demoKeyName = "dev"
 // devTenantsHeader opens the local tenants file. The demo tenant acme's Freshdesk webhook takes
 // a URL token (Freshdesk cannot sign), a file next to the tenants file, never in the repository;
 // so are the hashes of the API keys, whose keys only the files in secrets/ hold.
-const devTenantsHeader = `# Written by tpdev for the local stack (rewritten at every start); TICKETPULSE_TENANTS_FILE
-# points the services elsewhere. The API keys are in secrets/<tenant>-api-key; make more with
-# go run ./tools/tpctl apikey new -h, and see docs/tenants.md.
+const devTenantsHeader = `# Written by tpdev for the local stack and rewritten at every start (docs/tenants.md). The API
+# keys are in secrets/<tenant>-api-key. For more keys (go run ./tools/tpctl apikey new -h), copy
+# this file to another name in this directory, add them there, and start tpdev with
+# TICKETPULSE_TENANTS_FILE naming the copy.
 tenants:
 `
 
