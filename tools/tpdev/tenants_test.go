@@ -208,3 +208,24 @@ func TestSummaryExamplesCarryTheKey(t *testing.T) {
 		t.Fatalf("%d example commands, want 6:\n%s", commands, text)
 	}
 }
+
+// With the user's tenants file there are no demo key files: the examples read the key from a
+// variable the summary asks the user to set.
+func TestSummaryWithTheUsersTenantsFile(t *testing.T) {
+	var out strings.Builder
+	specs, err := parseServices("ingest,kpi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &stack{specs: specs, con: newConsole(&out, false, []string{"tpdev"}), root: t.TempDir(), runDir: t.TempDir()}
+	st.printSummary("nats://127.0.0.1:4222", "redis://127.0.0.1:6379/0")
+	text := out.String()
+	if !strings.Contains(text, "set ACME_API_KEY to a key of tenant acme") || strings.Contains(text, "acme-api-key") {
+		t.Fatalf("summary:\n%s", text)
+	}
+	for _, want := range []string{`curl -sS -X POST -H "Authorization: Bearer $ACME_API_KEY"`, `grpcurl -plaintext -H "authorization: Bearer $ACME_API_KEY"`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("summary lacks %s:\n%s", want, text)
+		}
+	}
+}
