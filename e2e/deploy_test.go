@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +25,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
+	"github.com/ticketpulse/ticketpulse/services/platform/tenants"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -354,7 +358,9 @@ return 1`)
 }
 
 // docker-compose.yml gives each service its own NATS and Redis user and password, the servers
-// every password, and deploy/compose.env.example names every password compose reads.
+// every password, and deploy/compose.env.example names every password compose reads. Every
+// service reads the example tenants file, mounted read-only, with every key hash it references,
+// and serves its admin listener on its own port, published on loopback only.
 func TestComposeCredentials(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join("..", "docker-compose.yml"))
 	if err != nil {
@@ -365,6 +371,7 @@ func TestComposeCredentials(t *testing.T) {
 			Entrypoint  []string          `yaml:"entrypoint"`
 			Environment map[string]string `yaml:"environment"`
 			Volumes     []string          `yaml:"volumes"`
+			Ports       []string          `yaml:"ports"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(raw, &compose); err != nil {
@@ -415,4 +422,83 @@ func TestComposeCredentials(t *testing.T) {
 	if got := strings.Join(compose.Services["redis"].Entrypoint, " "); !strings.Contains(got, "redis-acl.sh") {
 		t.Errorf("redis entrypoint %q does not write the ACL file", got)
 	}
+
+	hashVars := checkExampleTenants(t, string(example))
+	admin := map[string]string{"ingest": "9289", "kpi": "9290", "escalation": "9291", "notify": "9292"}
+	for _, svc := range services {
+		s := compose.Services[svc]
+		if got, want := s.Environment["TICKETPULSE_TENANTS_FILE"], "/etc/ticketpulse/tenants.yaml"; got != want {
+			t.Errorf("%s: TICKETPULSE_TENANTS_FILE %q, want %q", svc, got, want)
+		}
+		if mount := "./deploy/tenants.example.yaml:/etc/ticketpulse/tenants.yaml:ro"; !slices.Contains(s.Volumes, mount) {
+			t.Errorf("%s: volumes %q lack the read-only tenants file %s", svc, s.Volumes, mount)
+		}
+		for _, v := range hashVars {
+			if got := s.Environment[v]; got != ref(v) {
+				t.Errorf("%s: %s is %q, want %q (the tenants file references it)", svc, v, got, ref(v))
+			}
+		}
+		if got, want := s.Environment["TICKETPULSE_ADMIN_ADDR"], "0.0.0.0:"+admin[svc]; got != want {
+			t.Errorf("%s: TICKETPULSE_ADMIN_ADDR %q, want %q", svc, got, want)
+		}
+		if port := "127.0.0.1:" + admin[svc] + ":" + admin[svc]; !slices.Contains(s.Ports, port) {
+			t.Errorf("%s: ports %q lack the admin port %s", svc, s.Ports, port)
+		}
+		for _, p := range s.Ports {
+			if !strings.HasPrefix(p, "127.0.0.1:") {
+				t.Errorf("%s: port %q is published beyond the host's loopback", svc, p)
+			}
+		}
+	}
+}
+
+// checkExampleTenants checks deploy/tenants.example.yaml with the services' own parser and
+// returns the environment variables it reads the key hashes from, each of which
+// compose.env.example must list. Its placeholders must be refused, so no stack starts with a
+// key nobody made; real hashes in their place must be accepted.
+func checkExampleTenants(t *testing.T, example string) []string {
+	t.Helper()
+	path := filepath.Join("..", "deploy", "tenants.example.yaml")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vars []string
+	for _, m := range regexp.MustCompile(`\{env: ([A-Z0-9_]+)\}`).FindAllStringSubmatch(string(raw), -1) {
+		vars = append(vars, m[1])
+	}
+	if len(vars) != 3 {
+		t.Fatalf("tenants.example.yaml references %q, want the hashes of acme's, globex's and the operators' keys", vars)
+	}
+	placeholder, real := map[string]string{}, map[string]string{}
+	for _, v := range vars {
+		_, after, ok := strings.Cut(example, "\n"+v+"=")
+		if !ok {
+			t.Errorf("deploy/compose.env.example lacks %s", v)
+			continue
+		}
+		placeholder[v], _, _ = strings.Cut(after, "\n")
+		_, h, err := auth.NewKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		real[v] = h.String()
+	}
+	load := func(env map[string]string) (*tenants.Config[tenants.NoSources], error) {
+		return tenants.Parse(path, filepath.Dir(path), raw, func(k string) string { return env[k] }, tenants.SourcesParser[tenants.NoSources](nil))
+	}
+	if _, err := load(placeholder); err == nil {
+		t.Error("tenants.example.yaml loads with the placeholder hashes of compose.env.example; want them refused")
+	}
+	cfg, err := load(real)
+	if err != nil {
+		t.Fatalf("tenants.example.yaml with real hashes: %v", err)
+	}
+	if _, ok := cfg.Tenant("acme"); !ok || len(cfg.Operators) != 1 {
+		t.Errorf("tenants.example.yaml: want tenant acme and one operator key, got %+v", cfg)
+	}
+	if _, ok := cfg.Tenant("globex"); !ok {
+		t.Error("tenants.example.yaml: want tenant globex")
+	}
+	return vars
 }

@@ -2,7 +2,8 @@
 # Measures the pipeline (`make bench`). For each JetStream sync setting it starts a fresh stack
 # (embedded NATS with a file store, redis-server with AOF everysec, ingest, kpi — all on loopback)
 # with `loadgen stack`, runs every measurement in one `loadgen all` run, and stops the stack,
-# whatever happens. Figures are only comparable within a run: each pipeline figure is printed as a
+# whatever happens. The stack writes its own tenants file and an operator API key, which
+# `loadgen all` sends on every request. Figures are only comparable within a run: each pipeline figure is printed as a
 # ratio to the JetStream and Redis limits measured on the same servers moments before.
 #
 # Output under .run/bench/: sync-<setting>/{all.txt,result.json,stack.log,logs/} and summary.md,
@@ -144,7 +145,7 @@ for setting in $syncs; do
 	# shellcheck source=/dev/null
 	. "$stack_dir/stack.env"
 	if "$bin/loadgen" all -label "$label" -nats-url "$NATS_URL" -redis-url "$REDIS_URL" \
-		-ingest-url "$INGEST_URL" -kpi-grpc "$KPI_GRPC" -json "$stack_dir/result.json" "${args[@]}" \
+		-ingest-url "$INGEST_URL" -kpi-grpc "$KPI_GRPC" -api-key-file "$API_KEY_FILE" -json "$stack_dir/result.json" "${args[@]}" \
 		${setting_args[@]+"${setting_args[@]}"} \
 		2>"$stack_dir/loadgen.log" | tee "$stack_dir/all.txt"; then
 		:

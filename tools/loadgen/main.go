@@ -135,7 +135,7 @@ func cmdAll(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 		"latency at a fixed rate, Redis memory per event and gRPC query latency. Each figure is printed as\n"+
 		"it is measured, pipeline figures also as a ratio to the limits, then a markdown summary table.", stderr)
 	var c measure.Config
-	var steps, jsonOut, mdOut string
+	var steps, jsonOut, mdOut, keyFile string
 	var timeout time.Duration
 	var seed uint64
 	headers := headerFlag{}
@@ -143,7 +143,8 @@ func cmdAll(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 	fs.StringVar(&c.RedisURL, "redis-url", "redis://127.0.0.1:6379/0", "Redis URL kpi writes to; the raw script figure and the memory figure are measured there.")
 	fs.StringVar(&c.IngestURL, "ingest-url", "http://127.0.0.1:8080", "Base URL of ingest's HTTP API (events go to <url>/v1/tenants/<tenant>/events).")
 	fs.StringVar(&c.KpiGRPC, "kpi-grpc", "127.0.0.1:9090", "host:port of kpi's gRPC KpiService.")
-	fs.StringVar(&c.Tenant, "tenant", "bench", "Tenant the traffic belongs to.")
+	fs.StringVar(&c.Tenant, "tenant", stack.Tenant, "Tenant the traffic belongs to; ingest's tenants file must name it (loadgen stack's names "+stack.Tenant+" and "+stack.OverloadTenant+").")
+	fs.StringVar(&keyFile, "api-key-file", "", "File holding the API key sent as \"Authorization: Bearer\" on every POST and gRPC call (loadgen stack writes one with every scope on its tenants: API_KEY_FILE in its env file); it needs events:write and kpis:read on -tenant and -overload-tenant. Empty sends no key, which the services refuse.")
 	fs.StringVar(&c.Label, "label", "run", "Column name of this run in the summary table, e.g. \"sync 2m\".")
 	fs.StringVar(&steps, "steps", strings.Join(measure.DefaultSteps, ","), "Comma-separated steps to run, of "+strings.Join(measure.Steps, ", ")+" (memory needs pipeline or latency; overload needs -overload-bound and an ingest started with that -max-backlog).")
 	fs.StringVar(&c.Stream, "stream", stream.TicketsName, "JetStream stream ingest stores events in.")
@@ -178,6 +179,7 @@ func cmdAll(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 	fs.IntVar(&c.GRPCCalls, "grpc-calls", 300, "Calls per query kind in the gRPC latency measurement (bounded also by -grpc-time).")
 	fs.DurationVar(&c.GRPCTime, "grpc-time", 5*time.Second, "Time limit per query kind in the gRPC latency measurement.")
 	fs.IntVar(&c.ListPageSize, "list-page-size", 500, "page_size of the measured ListAgentKpis call (kpi allows at most 1000).")
+	fs.StringVar(&c.OverloadTenant, "overload-tenant", stack.OverloadTenant, "Tenant the overload step posts for; not -tenant, since the step counts the events the stream gains for it.")
 	fs.Int64Var(&c.OverloadBound, "overload-bound", 0, "The overload step's bound: the -max-backlog ingest was started with; the kpi backlog's max is reported as a fraction of it.")
 	fs.IntVar(&c.OverloadEvents, "overload-events", 600_000, "Most events the overload step posts (bounded also by -overload-duration); they are encoded before the clock starts.")
 	fs.DurationVar(&c.OverloadDuration, "overload-duration", 30*time.Second, "How long the overload step posts flat out.")
@@ -192,6 +194,13 @@ func cmdAll(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 	c.Seed = seed
 	c.Steps = strings.Split(steps, ",")
 	c.Headers = http.Header(headers)
+	if keyFile != "" {
+		key, err := readKey(keyFile)
+		if err != nil {
+			return usageError{err}
+		}
+		c.APIKey = key
+	}
 	if err := checkLoopback(c); err != nil {
 		return usageError{err}
 	}
@@ -222,6 +231,32 @@ func cmdAll(ctx context.Context, args []string, stdout, stderr io.Writer, log *s
 		}
 	}
 	return runErr
+}
+
+// maxKeyFile bounds what is read of -api-key-file; a key is 47 bytes.
+const maxKeyFile = 4 << 10
+
+// readKey reads an API key from path. Errors never quote the content: it is a credential.
+func readKey(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("api-key-file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return "", fmt.Errorf("api-key-file %s: %w", path, err)
+	}
+	key := strings.TrimSpace(string(b))
+	switch {
+	case len(b) > maxKeyFile:
+		return "", fmt.Errorf("api-key-file %s: more than %d bytes, not an API key", path, maxKeyFile)
+	case key == "":
+		return "", fmt.Errorf("api-key-file %s: empty", path)
+	case strings.ContainsAny(key, " \t\r\n"):
+		return "", fmt.Errorf("api-key-file %s: want one API key, found several words", path)
+	}
+	return key, nil
 }
 
 // checkLoopback refuses targets off this machine: a benchmark at full speed is not something to
@@ -259,8 +294,11 @@ func isLoopback(host string) bool {
 func cmdStack(ctx context.Context, args []string, stderr io.Writer, log *slog.Logger) error {
 	fs := newFlagSet("stack", "Runs the pipeline on loopback for a benchmark: the embedded NATS server with JetStream (file store,\n"+
 		"the given sync setting), redis-server with AOF (appendfsync everysec), ingest and kpi on free ports.\n"+
+		"Both read <dir>/tenants.yaml, written first: tenants "+stack.Tenant+" and "+stack.OverloadTenant+" with a rate limit no machine reaches\n"+
+		"and a new operator API key in <dir>/api-key (mode 0600) for \"loadgen all -api-key-file\".\n"+
 		"When all are ready it writes their addresses to -env-file (NATS_URL, REDIS_URL, INGEST_URL, KPI_GRPC,\n"+
-		"KPI_HTTP) and runs until SIGINT/SIGTERM, -lifetime, or a service exiting; then it stops them all.", stderr)
+		"KPI_HTTP, TENANTS_FILE, API_KEY_FILE) and runs until SIGINT/SIGTERM, -lifetime, or a service exiting; then\n"+
+		"it stops them all.", stderr)
 	var c stack.Config
 	var ingestArgs, kpiArgs listFlag
 	fs.StringVar(&c.Dir, "dir", "", "Directory for the NATS store, Redis data and logs (logs/ingest.log, logs/kpi.log, logs/redis.log). Required.")

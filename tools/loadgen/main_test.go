@@ -88,3 +88,46 @@ func TestReportMergesResults(t *testing.T) {
 		}
 	}
 }
+
+func TestAllAPIKeyFileRefused(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	missing := filepath.Join(dir, "nope")
+	tests := []struct {
+		name string
+		file string
+		want string
+	}{
+		{name: "missing", file: missing, want: "loadgen all: api-key-file: open " + missing + ": no such file or directory\n"},
+		{name: "empty", file: write("empty", " \n"), want: "loadgen all: api-key-file " + filepath.Join(dir, "empty") + ": empty\n"},
+		{name: "two words", file: write("two", "tpk_secret1 tpk_secret2\n"),
+			want: "loadgen all: api-key-file " + filepath.Join(dir, "two") + ": want one API key, found several words\n"},
+		{name: "too long", file: write("long", strings.Repeat("k", maxKeyFile+1)),
+			want: "loadgen all: api-key-file " + filepath.Join(dir, "long") + ": more than 4096 bytes, not an API key\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), []string{"all", "-api-key-file", tt.file}, &stdout, &stderr)
+			if code != 2 || stderr.String() != tt.want {
+				t.Fatalf("code %d, stderr %q; want 2, %q", code, stderr.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestReadKeyTrims(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "api-key")
+	if err := os.WriteFile(p, []byte("tpk_abc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if key, err := readKey(p); err != nil || key != "tpk_abc" {
+		t.Fatalf("readKey = %q, %v; want tpk_abc", key, err)
+	}
+}

@@ -45,7 +45,7 @@ func (c *config) register(s *envflag.Set) {
 	s.String(&c.RedisURL, "redis-url", "", "Redis URL for the services; empty starts redis-server on -redis-addr.")
 	s.String(&c.RedisAddr, "redis-addr", "127.0.0.1:6379", "Address of the redis-server tpdev starts when -redis-url is empty.")
 	s.String(&c.RedisServer, "redis-server", "redis-server", "The redis-server program to start (a name on PATH or a path); scripts/ensure-redis.sh installs it.")
-	s.String(&c.RunDir, "run-dir", ".run", "Directory for binaries, the NATS store and Redis data; relative paths are taken from the repository root.")
+	s.String(&c.RunDir, "run-dir", ".run", "Directory for binaries, the NATS store, Redis data, and the demo tenants file with its API keys (secrets/); relative paths are taken from the repository root.")
 	s.String(&c.Services, "services", strings.Join(serviceNames(), ","), "Comma-separated services to build and run ("+strings.Join(serviceNames(), ", ")+", or all).")
 	s.Duration(&c.ReadyTimeout, "ready-timeout", 60*time.Second, "How long each service may take to answer 200 on /readyz after it starts.")
 	s.Duration(&c.StopTimeout, "stop-timeout", 15*time.Second, "How long the services may take to stop after SIGTERM before they are killed.")
@@ -139,6 +139,8 @@ type stack struct {
 	root, runDir string
 	// webhookToken is the demo tenant's Freshdesk URL token, empty when the tenants file is the user's.
 	webhookToken string
+	// keyFiles holds each demo tenant's API key file, nil when the tenants file is the user's.
+	keyFiles map[string]string
 	// rulesFile is the escalation rules file tpdev wrote ("" when TICKETPULSE_RULES_FILE names one).
 	rulesFile string
 	// inbox receives the demo's notifications (nil when TICKETPULSE_ROUTING_FILE names a file).
@@ -193,15 +195,16 @@ func (st *stack) run(ctx context.Context) error {
 		st.say.Printf("redis-server on %s (data %s, AOF everysec, log %s)", redisURL, st.rel(dir), st.rel(filepath.Join(dir, "redis.log")))
 	}
 
-	// Ingest's webhooks need a tenants file; the local one configures a demo tenant.
-	var ingestEnv []string
+	// Every service refuses requests of tenants the tenants file does not name, and callers
+	// without a key it lists; the local file has two demo tenants with a key each.
+	var tenantsEnv []string
 	if os.Getenv("TICKETPULSE_TENANTS_FILE") == "" {
-		path, token, err := devTenants(st.runDir)
+		path, token, keys, err := devTenants(st.runDir)
 		if err != nil {
 			return err
 		}
-		st.webhookToken = token
-		ingestEnv = append(ingestEnv, "TICKETPULSE_TENANTS_FILE="+path)
+		st.webhookToken, st.keyFiles = token, keys
+		tenantsEnv = append(tenantsEnv, "TICKETPULSE_TENANTS_FILE="+path)
 	}
 
 	// Escalation needs rules to escalate anything; the local ones cover the demo tenant.
@@ -240,12 +243,11 @@ func (st *stack) run(ctx context.Context) error {
 			"TICKETPULSE_HTTP_ADDR="+sp.httpAddr,
 			"TICKETPULSE_ADMIN_ADDR="+sp.adminAddr,
 		)
+		cmd.Env = append(cmd.Env, tenantsEnv...)
 		if sp.grpcAddr != "" {
 			cmd.Env = append(cmd.Env, "TICKETPULSE_GRPC_ADDR="+sp.grpcAddr)
 		}
 		switch sp.name {
-		case "ingest":
-			cmd.Env = append(cmd.Env, ingestEnv...)
 		case "escalation":
 			cmd.Env = append(cmd.Env, escalationEnv...)
 		case "notify":

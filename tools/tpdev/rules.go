@@ -56,12 +56,14 @@ func devRules(runDir string) (string, error) {
 
 // escalationDemo posts an urgent ticket created 50 minutes ago that nobody answered: against the
 // 1h first-response target it is at risk at once and breaches ten minutes later.
-func escalationDemo(now time.Time) string {
+func escalationDemo(now time.Time, key string) string {
 	created := now.UTC().Truncate(time.Second).Add(-50 * time.Minute)
 	n := created.Unix()
 	event := fmt.Sprintf(`{"id":"late-%[1]d","ticket_id":"U-%[1]d","type":"ticket_created","occurred_at":"%[2]s","actor":{"id":"cust-7","kind":"customer"},"assignee_id":"ana","team_id":"billing","priority":"urgent","status":"new"}`,
 		n, created.Format(time.RFC3339))
-	return "curl -sS -X POST -H 'Content-Type: application/json' --data '" + event + "' http://127.0.0.1:8080/v1/tenants/acme/events"
+	return "curl -sS -X POST " + curlAuth(key) + " -H 'Content-Type: application/json' --data '" + event + "' http://127.0.0.1:8080/v1/tenants/acme/events"
 }
 
-const escalationsDemo = `grpcurl -plaintext -d '{"tenant":"acme","state":"ESCALATION_STATE_OPEN"}' 127.0.0.1:9091 ticketpulse.v1.EscalationService/ListEscalations`
+func escalationsDemo(key string) string {
+	return `grpcurl -plaintext ` + grpcurlAuth(key) + ` -d '{"tenant":"acme","state":"ESCALATION_STATE_OPEN"}' 127.0.0.1:9091 ticketpulse.v1.EscalationService/ListEscalations`
+}

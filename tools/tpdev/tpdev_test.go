@@ -179,7 +179,7 @@ func TestUseColour(t *testing.T) {
 
 func TestCurlDemoPostsTwoCanonicalEventsOfOneTicket(t *testing.T) {
 	now := time.Date(2026, 3, 2, 9, 40, 0, 0, time.UTC)
-	cmd := curlDemo(now)
+	cmd := curlDemo(now, "$(cat .run/secrets/acme-api-key)")
 	start := strings.Index(cmd, "--data '") + len("--data '")
 	end := strings.LastIndex(cmd, "' http://")
 	if start < len("--data '") || end < start {

@@ -137,7 +137,7 @@ func runLatency(ctx context.Context, e *env) (*Latency, error) {
 		pr.expected[ProbeAgent(k)] = n
 	}
 	res := &Latency{TargetRate: cfg.Rate, KPI: cfg.ProbeKPI}
-	p := newPoster(cfg.IngestURL, cfg.Tenant, cfg.Headers, cfg.Posters)
+	p := newPoster(cfg.IngestURL, cfg.Tenant, cfg.APIKey, cfg.Headers, cfg.Posters)
 	defer p.close()
 
 	type job struct {

@@ -136,7 +136,8 @@ func TestPosterRetries(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var n atomic.Int32
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path != "/v1/tenants/acme/events" || r.Header.Get("Content-Type") != "application/json" || r.Header.Get("X-Test") != "yes" {
+				if r.URL.Path != "/v1/tenants/acme/events" || r.Header.Get("Content-Type") != "application/json" || r.Header.Get("X-Test") != "yes" ||
+					r.Header.Get("Authorization") != "Bearer tpk_test" {
 					t.Errorf("request %s %s %v", r.Method, r.URL.Path, r.Header)
 				}
 				code := tt.give[min(int(n.Add(1))-1, len(tt.give)-1)]
@@ -144,7 +145,7 @@ func TestPosterRetries(t *testing.T) {
 				_, _ = w.Write([]byte(`{"error":"x"}`))
 			}))
 			defer srv.Close()
-			p := newPoster(srv.URL, "acme", http.Header{"X-Test": {"yes"}}, 1)
+			p := newPoster(srv.URL, "acme", "tpk_test", http.Header{"X-Test": {"yes"}}, 1)
 			defer p.close()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()

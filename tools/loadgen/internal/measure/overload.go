@@ -33,7 +33,8 @@ type Overload struct {
 	Other       int `json:"answered_other"`
 	// NoRetryAfter counts 429 and 503 answers without a Retry-After of at least 1 s.
 	NoRetryAfter int `json:"no_retry_after"`
-	// AcceptedEvents were answered 2xx; StoredEvents are the run tenant's messages in the stream.
+	// AcceptedEvents were answered 2xx; StoredEvents are the overload tenant's messages the stream
+	// gained during the step.
 	AcceptedEvents int     `json:"accepted_events"`
 	StoredEvents   int     `json:"stored_events"`
 	AcceptedRate   float64 `json:"accepted_rate"`
@@ -54,7 +55,7 @@ func (o *Overload) RefusedShare() float64 {
 func (o *Overload) CountedOnce() bool { return o.Drained && o.StoredEvents == o.AcceptedEvents }
 
 // runOverload posts for cfg.OverloadDuration (at most cfg.OverloadEvents events) under a tenant
-// of its own, so the stream's messages of that tenant are exactly this step's.
+// of its own, so the stream's new messages of that tenant are exactly this step's.
 func runOverload(ctx context.Context, e *env) (*Overload, error) {
 	cfg := e.cfg
 	g, err := traffic.New(e.traffic("o", cfg.OverloadEvents))
@@ -65,9 +66,15 @@ func runOverload(ctx context.Context, e *env) (*Overload, error) {
 	if err != nil {
 		return nil, err
 	}
-	tenant := "ovl-" + e.runID
+	// The tenant must be in ingest's tenants file, so it cannot be made up per run: what it has in
+	// the stream before the step is subtracted instead.
+	tenant := cfg.OverloadTenant
+	before, err := e.storedOf(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
 	res := &Overload{Bound: cfg.OverloadBound, Posters: cfg.Posters, Batch: cfg.Batch, Sample: cfg.OverloadSample}
-	p := newPoster(cfg.IngestURL, tenant, cfg.Headers, cfg.Posters)
+	p := newPoster(cfg.IngestURL, tenant, cfg.APIKey, cfg.Headers, cfg.Posters)
 	defer p.close()
 
 	start := time.Now()
@@ -152,9 +159,11 @@ func runOverload(ctx context.Context, e *env) (*Overload, error) {
 	res.Drained = err == nil
 	res.Lag = summariseLag(samples, 0, res.Seconds)
 	res.MaxRatio = Ratio(float64(res.Lag.Max), float64(res.Bound))
-	if res.StoredEvents, err = e.storedOf(ctx, tenant); err != nil {
+	after, err := e.storedOf(ctx, tenant)
+	if err != nil {
 		return nil, err
 	}
+	res.StoredEvents = after - before
 	return res, nil
 }
 

@@ -52,7 +52,7 @@ func runPipeline(ctx context.Context, e *env) (*Pipeline, error) {
 		return nil, err
 	}
 	res := &Pipeline{Target: total, Posters: cfg.Posters, Batch: cfg.Batch}
-	p := newPoster(cfg.IngestURL, cfg.Tenant, cfg.Headers, cfg.Posters)
+	p := newPoster(cfg.IngestURL, cfg.Tenant, cfg.APIKey, cfg.Headers, cfg.Posters)
 	defer p.close()
 
 	start := time.Now()

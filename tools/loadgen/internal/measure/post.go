@@ -31,9 +31,15 @@ type poster struct {
 	client  *http.Client
 	url     string
 	headers http.Header
+	// auth is the Authorization value, "" for none.
+	auth string
 }
 
-func newPoster(base, tenant string, headers http.Header, conns int) *poster {
+func newPoster(base, tenant, apiKey string, headers http.Header, conns int) *poster {
+	var authz string
+	if apiKey != "" {
+		authz = "Bearer " + apiKey
+	}
 	tr := &http.Transport{
 		MaxIdleConns:        conns * 2,
 		MaxIdleConnsPerHost: conns * 2,
@@ -44,6 +50,7 @@ func newPoster(base, tenant string, headers http.Header, conns int) *poster {
 		client:  &http.Client{Transport: tr, Timeout: 30 * time.Second},
 		url:     base + "/v1/tenants/" + url.PathEscape(tenant) + "/events",
 		headers: headers,
+		auth:    authz,
 	}
 }
 
@@ -90,6 +97,9 @@ func (p *poster) try(ctx context.Context, body []byte) (int, string, int, error)
 		for _, v := range vs {
 			req.Header.Add(k, v)
 		}
+	}
+	if p.auth != "" {
+		req.Header.Set("Authorization", p.auth)
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/redact"
 	"github.com/ticketpulse/ticketpulse/services/platform/redisconn"
 	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/traffic"
 )
@@ -44,6 +45,9 @@ type Config struct {
 	Steps                                 []string
 	Stream, Consumer                      string
 	Headers                               http.Header
+	// APIKey is sent as "Authorization: Bearer" on every POST and in every gRPC call's metadata;
+	// empty sends none.
+	APIKey string
 
 	// Traffic shape.
 	Agents, Teams int
@@ -85,8 +89,10 @@ type Config struct {
 	GRPCTime     time.Duration
 	ListPageSize int
 
-	// Overload: ingest's -max-backlog, and how long and how much to post flat out against it.
+	// Overload: ingest's -max-backlog, the tenant the step posts for (its events are counted in
+	// the stream, so no other step may post for it), and how long and how much to post flat out.
 	OverloadBound    int64
+	OverloadTenant   string
 	OverloadEvents   int
 	OverloadDuration time.Duration
 	OverloadPause    time.Duration
@@ -134,6 +140,9 @@ func (c Config) Validate() error {
 	if c.has("overload") {
 		if c.OverloadBound < 1 {
 			errs = append(errs, fmt.Errorf("overload-bound %d: the overload step needs ingest's -max-backlog", c.OverloadBound))
+		}
+		if c.OverloadTenant == "" || c.OverloadTenant == c.Tenant {
+			errs = append(errs, fmt.Errorf("overload-tenant %q: want a tenant other than -tenant %q, so the step counts only its own events", c.OverloadTenant, c.Tenant))
 		}
 		if c.OverloadEvents < 1 {
 			errs = append(errs, fmt.Errorf("overload-events %d: want at least 1", c.OverloadEvents))
@@ -223,7 +232,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (*Res
 
 	nc, err := nats.Connect(cfg.NATSURL, nats.Name("loadgen"), nats.MaxReconnects(-1))
 	if err != nil {
-		return nil, fmt.Errorf("connect nats %s: %w", cfg.NATSURL, err)
+		return nil, fmt.Errorf("connect nats %s: %w", redact.URL(cfg.NATSURL), err)
 	}
 	defer nc.Close()
 	e.nc = nc
@@ -235,7 +244,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (*Res
 		return nil, err
 	}
 	defer e.rdb.Close()
-	conn, err := grpc.NewClient(cfg.KpiGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	if cfg.APIKey != "" {
+		dial = append(dial, grpc.WithPerRPCCredentials(bearer(cfg.APIKey)))
+	}
+	conn, err := grpc.NewClient(cfg.KpiGRPC, dial...)
 	if err != nil {
 		return nil, fmt.Errorf("grpc client %s: %w", cfg.KpiGRPC, err)
 	}

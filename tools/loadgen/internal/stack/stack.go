@@ -1,6 +1,7 @@
 // Package stack runs the whole pipeline on loopback for a benchmark: the embedded NATS server
-// with JetStream, a redis-server with AOF, and the ingest and kpi binaries, and tears all of it
-// down when its context ends, its lifetime runs out, or any part dies.
+// with JetStream, a redis-server with AOF, and the ingest and kpi binaries reading a tenants file
+// of its own with an operator API key, and tears all of it down when its context ends, its
+// lifetime runs out, or any part dies.
 package stack
 
 import (
@@ -92,15 +93,18 @@ func tailFile(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// Addrs are where the running stack listens.
+// Addrs are where the running stack listens, and where its tenants file and API key are.
 type Addrs struct {
 	NATSURL, RedisURL, IngestURL, KpiGRPC, KpiHTTP string
+	// TenantsFile is the services' tenants file; APIKeyFile holds its operator key (the path, never
+	// the key, goes into the env file).
+	TenantsFile, APIKeyFile string
 }
 
 // Env renders the addresses as shell assignments.
 func (a Addrs) Env() string {
-	return fmt.Sprintf("NATS_URL=%s\nREDIS_URL=%s\nINGEST_URL=%s\nKPI_GRPC=%s\nKPI_HTTP=%s\n",
-		a.NATSURL, a.RedisURL, a.IngestURL, a.KpiGRPC, a.KpiHTTP)
+	return fmt.Sprintf("NATS_URL=%s\nREDIS_URL=%s\nINGEST_URL=%s\nKPI_GRPC=%s\nKPI_HTTP=%s\nTENANTS_FILE=%s\nAPI_KEY_FILE=%s\n",
+		a.NATSURL, a.RedisURL, a.IngestURL, a.KpiGRPC, a.KpiHTTP, a.TenantsFile, a.APIKeyFile)
 }
 
 // Run starts everything, writes cfg.EnvFile, and blocks until ctx ends, the lifetime runs out or a
@@ -139,6 +143,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 	defer rs.Kill()
 	log.Info("servers up", "nats", ns.ClientURL(), "sync", cfg.Sync, "redis", rs.Addr)
 
+	tenantsFile, keyFile, err := writeTenants(cfg.Dir)
+	if err != nil {
+		return err
+	}
 	ports := make([]int, 3)
 	for i := range ports {
 		if ports[i], err = testenv.FreePort(); err != nil {
@@ -151,6 +159,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		IngestURL: "http://127.0.0.1:" + strconv.Itoa(ports[0]),
 		KpiGRPC:   "127.0.0.1:" + strconv.Itoa(ports[1]),
 		KpiHTTP:   "127.0.0.1:" + strconv.Itoa(ports[2]),
+
+		TenantsFile: tenantsFile,
+		APIKeyFile:  keyFile,
 	}
 	var children []*child
 	pidFile := filepath.Join(cfg.Dir, "stack.pids")
@@ -189,13 +200,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) (err error) {
 		return nil
 	}
 	ingest, err := start("ingest", cfg.IngestBin,
-		append([]string{"-http-addr", strings.TrimPrefix(a.IngestURL, "http://"), "-admin-addr", "", "-nats-url", a.NATSURL}, cfg.IngestArgs...),
+		append([]string{"-http-addr", strings.TrimPrefix(a.IngestURL, "http://"), "-admin-addr", "", "-tenants-file", a.TenantsFile, "-nats-url", a.NATSURL}, cfg.IngestArgs...),
 		a.IngestURL+"/readyz")
 	if err != nil {
 		return err
 	}
 	kpi, err := start("kpi", cfg.KpiBin,
-		append([]string{"-grpc-addr", a.KpiGRPC, "-http-addr", a.KpiHTTP, "-admin-addr", "", "-nats-url", a.NATSURL, "-redis-url", a.RedisURL}, cfg.KpiArgs...),
+		append([]string{"-grpc-addr", a.KpiGRPC, "-http-addr", a.KpiHTTP, "-admin-addr", "", "-tenants-file", a.TenantsFile, "-nats-url", a.NATSURL, "-redis-url", a.RedisURL}, cfg.KpiArgs...),
 		"http://"+a.KpiHTTP+"/readyz")
 	if err != nil {
 		return err

@@ -19,6 +19,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/auth"
+	"github.com/ticketpulse/ticketpulse/services/platform/tenants"
 )
 
 // The test binary doubles as the ingest and kpi binaries: started with fakeEnv set, it serves
@@ -38,6 +41,8 @@ func fakeService(args []string) int {
 	fs.String("nats-url", "", "")
 	fs.String("redis-url", "", "")
 	fs.String("grpc-addr", "", "")
+	fs.String("admin-addr", "", "")
+	tenantsFile := fs.String("tenants-file", "", "")
 	exit := fs.Bool("fake-exit", false, "")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -45,6 +50,11 @@ func fakeService(args []string) int {
 	if *exit {
 		fmt.Println("fake service: refusing to start")
 		return 3
+	}
+	// As the real services do, refuse a tenants file the platform's parser refuses.
+	if _, err := tenants.Load(*tenantsFile, os.Getenv, tenants.SourcesParser[tenants.NoSources](nil)); err != nil {
+		fmt.Println("fake service:", err)
+		return 4
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
@@ -129,6 +139,7 @@ func TestRunServesUntilStopped(t *testing.T) {
 		t.Fatalf("redis at %s: %v", env["REDIS_URL"], err)
 	}
 	rdb.Close()
+	checkTenants(t, env["TENANTS_FILE"], env["API_KEY_FILE"])
 	pidText, err := os.ReadFile(filepath.Join(cfg.Dir, "stack.pids"))
 	if err != nil {
 		t.Fatal(err)
@@ -189,5 +200,39 @@ func TestRunFails(t *testing.T) {
 				t.Fatalf("env file written by a failed stack: %v", err)
 			}
 		})
+	}
+}
+
+// checkTenants asserts the stack's tenants file names the benchmark's tenants with a rate limit
+// that does not bind, and accepts the key in the key file, a private file, as an operator's.
+func checkTenants(t *testing.T, tenantsFile, keyFile string) {
+	t.Helper()
+	fi, err := os.Stat(keyFile)
+	if err != nil {
+		t.Fatalf("API key file %q: %v", keyFile, err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("API key file has mode %v, want 0600", fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := strings.TrimSpace(string(b))
+	cfg, err := tenants.Load(tenantsFile, os.Getenv, tenants.SourcesParser[tenants.NoSources](nil))
+	if err != nil {
+		t.Fatalf("tenants file %q: %v", tenantsFile, err)
+	}
+	if len(cfg.Operators) != 1 || !cfg.Operators[0].Hash.Equal(auth.HashKey(key)) || cfg.Operators[0].Revoked {
+		t.Fatalf("the tenants file's operators %+v do not accept the key in %s", cfg.Operators, keyFile)
+	}
+	for _, id := range []string{Tenant, OverloadTenant} {
+		ten, ok := cfg.Tenant(id)
+		if !ok {
+			t.Fatalf("tenant %s missing from the tenants file", id)
+		}
+		if ten.RateLimit.EventsPerSecond != benchRate || ten.RateLimit.Burst != benchRate {
+			t.Fatalf("tenant %s rate limit %+v, want %d/s bursts of %d", id, ten.RateLimit, benchRate, benchRate)
+		}
 	}
 }
