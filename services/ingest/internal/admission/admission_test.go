@@ -65,6 +65,34 @@ func (f *fixture) store(t *testing.T, n int) {
 			t.Fatal(err)
 		}
 	}
+	f.settled(t)
+}
+
+// settled waits until the consumer's pending count covers every stored message it has not had
+// acknowledged: the server counts a consumer's pending messages asynchronously, so a reading
+// taken right after a publish may lag behind it.
+func (f *fixture) settled(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := f.js.Stream(ctx, stream.TicketsName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ci, err := f.cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := st.CachedInfo().State.LastSeq - ci.AckFloor.Stream
+		if ci.NumPending+uint64(ci.NumAckPending) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumer counts %d pending + %d unacknowledged, want %d in all", ci.NumPending, ci.NumAckPending, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (f *fixture) ack(t *testing.T, n int) {
@@ -83,6 +111,7 @@ func (f *fixture) ack(t *testing.T, n int) {
 	if got != n {
 		t.Fatalf("acknowledged %d, want %d", got, n)
 	}
+	f.settled(t)
 }
 
 // Events admitted since a reading began count against the bound until a later reading sees

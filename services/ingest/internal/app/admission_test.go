@@ -300,8 +300,6 @@ func TestAdmissionFlagsRejectBadValues(t *testing.T) {
 			`invalid value "1.5" for flag -max-stream-fill: "1.5": want a number between 0 and 1`},
 		{"fill not a number", nil, []string{"-max-stream-fill", "most"},
 			`invalid value "most" for flag -max-stream-fill: "most": want a number between 0 and 1`},
-		{"negative rate", nil, []string{"-pressure-tenant-rate", "-1"},
-			`invalid value "-1" for flag -pressure-tenant-rate: "-1": want events per second, 0 or more`},
 		{"consumer name with a dot", nil, []string{"-admission-consumers", "kpi,a.b"},
 			`invalid value "kpi,a.b" for flag -admission-consumers: consumer "a.b": want 1 to 64 letters, digits, '-' or '_'`},
 		{"no consumer", nil, []string{"-admission-consumers", " , "},

@@ -62,7 +62,6 @@ type Config struct {
 	MaxStreamFill      float64
 	AdmissionConsumers []string
 	AdmissionRefresh   time.Duration
-	PressureTenantRate float64
 }
 
 // Defaults returns the documented defaults (the same as the flags').
@@ -84,7 +83,6 @@ func Defaults() Config {
 		MaxStreamFill:      0.9,
 		AdmissionConsumers: []string{stream.KPIDurable},
 		AdmissionRefresh:   250 * time.Millisecond,
-		PressureTenantRate: 2000,
 	}
 }
 
@@ -120,9 +118,6 @@ func (c *Config) Register(s *envflag.Set) {
 		"Comma-separated durable consumers of TICKETS whose backlog -max-backlog bounds; one that does not exist yet has no backlog.")
 	s.Duration(&c.AdmissionRefresh, "admission-refresh", d.AdmissionRefresh,
 		"How often the consumers' backlog and the stream's size are read from JetStream for admission control; requests use the last reading. If none succeeds for 4 periods (at least 1s), events are admitted unchecked.")
-	c.PressureTenantRate = d.PressureTenantRate
-	s.Var((*rateFlag)(&c.PressureTenantRate), "pressure-tenant-rate",
-		"Events per second (bursts: one second of it) a tenant the tenants file does not name may send while the backlog is past half of -max-backlog, shrunk like every tenant's rate_limit (named tenants have one, by default 200/s). 0: such tenants are only bounded by -max-backlog.")
 }
 
 // Validate reports settings that cannot work, naming the flag.
@@ -221,7 +216,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	// One budget per tenant, whichever way its events come in.
-	limits := httpapi.NewRateLimits(reg).WithGate(gate, cfg.PressureTenantRate)
+	limits := httpapi.NewRateLimits(reg).WithGate(gate)
 	api, err := httpapi.New(httpapi.Config{
 		// Webhooks prove themselves by their signatures; the events API by an API key or ID token.
 		Auth:           auth.NewGate(reg, log),

@@ -695,7 +695,7 @@ func TestConfig(t *testing.T) {
 				"TICKETPULSE_PRESSURE_TENANT_RATE": "0", "TICKETPULSE_ADMISSION_REFRESH": "100ms"},
 			want: func(c Config) bool {
 				return c.MaxBacklog == 20000 && c.MaxStreamFill == 0.75 && reflect.DeepEqual(c.AdmissionConsumers, []string{"kpi", "escalation"}) &&
-					c.TicketsMaxBytes == 0 && c.PressureTenantRate == 0 && c.AdmissionRefresh == 100*time.Millisecond
+					c.TicketsMaxBytes == 0 && c.AdmissionRefresh == 100*time.Millisecond
 			},
 		},
 		{

@@ -23,19 +23,6 @@ func (f *fractionFlag) Set(v string) error {
 	return nil
 }
 
-// rateFlag is a rate in events per second, 0 or more.
-type rateFlag float64
-
-func (f *rateFlag) String() string { return strconv.FormatFloat(float64(*f), 'g', -1, 64) }
-func (f *rateFlag) Set(v string) error {
-	x, err := strconv.ParseFloat(v, 64)
-	if err != nil || x < 0 || x > 1e9 {
-		return fmt.Errorf("%q: want events per second, 0 or more", v)
-	}
-	*f = rateFlag(x)
-	return nil
-}
-
 // listFlag is a comma-separated list of consumer names.
 type listFlag []string
 

@@ -22,13 +22,6 @@ type Gate interface {
 	Rejected(ctx context.Context, r admission.Reason)
 }
 
-// maxBuckets bounds the buckets kept for tenants the tenants file does not name: past it, such
-// tenants share one, so made-up tenant names cannot grow the map without end.
-const maxBuckets = 10_000
-
-// overflowBucket is the key of the bucket unnamed tenants share once maxBuckets is reached.
-const overflowBucket = ""
-
 // RateLimits holds each tenant's token bucket of events per second (the tenants file's
 // rate_limit) and the global admission gate. One RateLimits serves both the events API and the
 // webhooks, so a tenant's limit is one budget whichever way its events come in, and pressure
@@ -36,11 +29,10 @@ const overflowBucket = ""
 type RateLimits struct {
 	tenants Tenants
 	gate    Gate
-	// pressureRate is the rate of a tenant without a rate_limit while the gate reports pressure
-	// (events/s; its burst is one second of it); 0 leaves such tenants unlimited.
-	pressureRate float64
-	mu           sync.Mutex
-	buckets      map[string]*tenantLimiter
+	mu      sync.Mutex
+	// buckets hold only tenants the file names (the others are refused before they get here),
+	// so the map is bounded by the tenants file.
+	buckets map[string]*tenantLimiter
 }
 
 type tenantLimiter struct {
@@ -51,16 +43,15 @@ type tenantLimiter struct {
 }
 
 // NewRateLimits returns the limits of the tenants t knows; a tenant t does not know, or one
-// without a rate_limit, is not limited (until WithGate's pressure).
+// without a rate_limit, is not limited.
 func NewRateLimits(t Tenants) *RateLimits {
 	return &RateLimits{tenants: t, buckets: map[string]*tenantLimiter{}}
 }
 
 // WithGate adds global admission control: gate may refuse events for everyone (503), and while
-// it reports pressure every tenant's refill rate is scaled by its factor; a tenant without a
-// rate_limit is then limited to pressureRate events/s, scaled alike.
-func (l *RateLimits) WithGate(gate Gate, pressureRate float64) *RateLimits {
-	l.gate, l.pressureRate = gate, pressureRate
+// it reports pressure every tenant's refill rate is scaled by its factor.
+func (l *RateLimits) WithGate(gate Gate) *RateLimits {
+	l.gate = gate
 	return l
 }
 
@@ -82,10 +73,11 @@ func (l *RateLimits) admit(ctx context.Context, tenantID string, n int, now time
 		factor = d.Factor
 		done = func() { l.gate.Done(n) }
 	}
-	limit, ok := l.limitOf(tenantID, factor)
-	if !ok {
+	t, ok := l.tenants.Tenant(tenantID)
+	if !ok || t.RateLimit.EventsPerSecond <= 0 {
 		return nil, done
 	}
+	limit := t.RateLimit
 	wait, ok := l.take(tenantID, limit, factor, n, now)
 	if ok {
 		return nil, done
@@ -108,24 +100,9 @@ func (l *RateLimits) admit(ctx context.Context, tenantID string, n int, now time
 	return a, nil
 }
 
-// limitOf is the tenant's configured limit, or under pressure the limit of a tenant without one;
-// false means the tenant is not limited.
-func (l *RateLimits) limitOf(tenantID string, factor float64) (tenants.RateLimit, bool) {
-	if t, ok := l.tenants.Tenant(tenantID); ok && t.RateLimit.EventsPerSecond > 0 {
-		return t.RateLimit, true
-	}
-	if factor >= 1 || l.pressureRate <= 0 {
-		return tenants.RateLimit{}, false
-	}
-	return tenants.RateLimit{EventsPerSecond: l.pressureRate, Burst: max(int(l.pressureRate), 1)}, true
-}
-
 func (l *RateLimits) take(tenantID string, limit tenants.RateLimit, factor float64, n int, now time.Time) (time.Duration, bool) {
 	l.mu.Lock()
 	key := tenantID
-	if _, named := l.tenants.Tenant(tenantID); !named && l.buckets[key] == nil && len(l.buckets) >= maxBuckets {
-		key = overflowBucket
-	}
 	tl := l.buckets[key]
 	if tl == nil || tl.limit != limit {
 		tl = &tenantLimiter{limit: limit, factor: factor, l: rate.NewLimiter(scaled(limit, factor), limit.Burst)}
