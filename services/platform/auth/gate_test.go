@@ -46,7 +46,7 @@ type gateKeys struct {
 	acme, reader, old, globex, ops string
 }
 
-func newGateRegistry(t *testing.T) (registry, gateKeys) {
+func newGateRegistry(t testing.TB) (registry, gateKeys) {
 	t.Helper()
 	var ks gateKeys
 	mk := func(dst *string, name, tenant string, revoked bool, scopes ...auth.Scope) auth.Key {

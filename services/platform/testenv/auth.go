@@ -1,16 +1,9 @@
 package testenv
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,6 +15,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/natsembed"
+	"github.com/ticketpulse/ticketpulse/services/platform/tlsconf/tlstest"
 )
 
 // Certs are PEM files of a throwaway CA, a server certificate it signed for 127.0.0.1 and
@@ -37,60 +31,18 @@ type Certs struct {
 func NewCerts(t testing.TB) Certs {
 	t.Helper()
 	dir := t.TempDir()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ticketpulse test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := Certs{CA: filepath.Join(dir, "ca.pem"), pool: x509.NewCertPool()}
-	c.pool.AddCert(caCert)
-	writePEM(t, c.CA, "CERTIFICATE", caDER)
-	leaf := func(serial int64, name string, usage x509.ExtKeyUsage) (certFile, keyFile string) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyDER, err := x509.MarshalECPrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
+	ca := tlstest.NewCA(t, "ticketpulse test CA")
+	c := Certs{CA: filepath.Join(dir, "ca.pem"), pool: ca.Pool()}
+	tlstest.WriteFile(t, c.CA, ca.PEM)
+	write := func(name string, p *tlstest.Pair) (certFile, keyFile string) {
 		certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-		writePEM(t, certFile, "CERTIFICATE", der)
-		writePEM(t, keyFile, "EC PRIVATE KEY", keyDER)
+		tlstest.WriteFile(t, certFile, p.CertPEM)
+		tlstest.WriteFile(t, keyFile, p.KeyPEM)
 		return certFile, keyFile
 	}
-	c.ServerCert, c.ServerKey = leaf(2, "server", x509.ExtKeyUsageServerAuth)
-	c.ClientCert, c.ClientKey = leaf(3, "client", x509.ExtKeyUsageClientAuth)
+	c.ServerCert, c.ServerKey = write("server", ca.Server(t))
+	c.ClientCert, c.ClientKey = write("client", ca.Client(t, "client"))
 	return c
-}
-
-func writePEM(t testing.TB, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // ServerTLS is a server configuration presenting the server certificate and, with mutual,
