@@ -57,7 +57,6 @@ type Config struct {
 	SLA              contrib.SLA
 	SnapshotInterval time.Duration
 	StreamReplicas   int
-	Pprof            bool
 	RollupInterval   time.Duration
 }
 
@@ -75,7 +74,6 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Var(newSLAFlag(&c.SLA, defaultSLA), "sla-first-response", "First-response SLA targets per priority (tickets without a priority count as normal).")
 	s.Duration(&c.SnapshotInterval, "snapshot-interval", 15*time.Second, "How often changed agents' and teams' snapshots (1h, 24h, 7d and 30d figures) are published to the KPI stream.")
 	s.Duration(&c.RollupInterval, "rollup-interval", 10*time.Second, "How often ended days and weeks are rolled up into day and week totals (until then queries read their hours and days); a pass with nothing new reads each tenant's list of agents and teams.")
-	s.Bool(&c.Pprof, "pprof", false, "Ignored, kept so existing command lines still start: runtime profiles are always served under /debug/pprof/ on the admin server (-admin-addr).")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the KPI and DEADLETTER streams (3 on a NATS cluster).")
 }
 
