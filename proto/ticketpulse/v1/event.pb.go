@@ -399,7 +399,11 @@ type TicketEvent struct {
 	Channel      string        `protobuf:"bytes,14,opt,name=channel,proto3" json:"channel,omitempty"`
 	Tags         []string      `protobuf:"bytes,15,rep,name=tags,proto3" json:"tags,omitempty"`
 	// received_at is when ingest accepted the event; it is informational and never used in KPI math.
-	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	// sequence is the source's own order of the ticket's events (an audit id, a message id, a
+	// modification count), when it has one: it orders events of the same ticket, time and type
+	// (docs/architecture.md, "Events at the same instant"). 0 means the source gave none.
+	Sequence      uint64 `protobuf:"varint,17,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -546,6 +550,13 @@ func (x *TicketEvent) GetReceivedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *TicketEvent) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
 var File_ticketpulse_v1_event_proto protoreflect.FileDescriptor
 
 const file_ticketpulse_v1_event_proto_rawDesc = "" +
@@ -557,7 +568,7 @@ const file_ticketpulse_v1_event_proto_rawDesc = "" +
 	"\fSatisfaction\x12\x14\n" +
 	"\x05score\x18\x01 \x01(\x05R\x05score\x12\x14\n" +
 	"\x05scale\x18\x02 \x01(\x05R\x05scale\x12\x18\n" +
-	"\acomment\x18\x03 \x01(\tR\acomment\"\xfe\x04\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\"\x9a\x05\n" +
 	"\vTicketEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x16\n" +
@@ -578,7 +589,8 @@ const file_ticketpulse_v1_event_proto_rawDesc = "" +
 	"\achannel\x18\x0e \x01(\tR\achannel\x12\x12\n" +
 	"\x04tags\x18\x0f \x03(\tR\x04tags\x12;\n" +
 	"\vreceived_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"receivedAtB\t\n" +
+	"receivedAt\x12\x1a\n" +
+	"\bsequence\x18\x11 \x01(\x04R\bsequenceB\t\n" +
 	"\a_public*\x88\x02\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
