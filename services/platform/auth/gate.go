@@ -193,7 +193,7 @@ func WriteHTTP(w http.ResponseWriter, err error) {
 	if challenge != "" {
 		w.Header().Set("WWW-Authenticate", challenge)
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Type", "application/json") // as ingest answers; JSON is UTF-8 by definition (RFC 8259)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(st)
 	_ = json.NewEncoder(w).Encode(Rejected{Error: title, Code: Code(err), Reason: err.Error()})

@@ -180,7 +180,7 @@ func TestGateHTTP(t *testing.T) {
 			if calls.Load() != before {
 				t.Errorf("handler ran on a refused request")
 			}
-			if ct := resp.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type %q", ct)
 			}
 			var rej auth.Rejected

@@ -30,8 +30,8 @@ func wantRefusal(t *testing.T, got response, status int, body, wwwAuthenticate s
 	if got.status != status || strings.TrimSpace(got.body) != want.String() {
 		t.Errorf("got %d %s\nwant %d %s", got.status, strings.TrimSpace(got.body), status, want.String())
 	}
-	if ct := got.header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
-		t.Errorf("Content-Type %q; want application/json; charset=utf-8", ct)
+	if ct := got.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q; want application/json", ct)
 	}
 	if wa := got.header.Values("WWW-Authenticate"); wwwAuthenticate == "" && len(wa) != 0 || wwwAuthenticate != "" && (len(wa) != 1 || wa[0] != wwwAuthenticate) {
 		t.Errorf("WWW-Authenticate %q; want %q", wa, wwwAuthenticate)
