@@ -110,13 +110,23 @@ func oneTouch(c *Contribution, h *history, i int) {
 	}
 }
 
-// reopens credits every reopen (§5 "reopen rate") to the agent and team the ticket had just before
-// it, those credited with the resolution it undoes.
+// reopens credits every reopen (§5 "reopen rate"), in its hour, to the agent and team credited
+// with the resolution it undoes: the assignee and team at the latest solve before it, whoever the
+// ticket was reassigned to or closed by since, so reopen_rate is the share of an agent's own
+// resolutions that did not hold. A ticket that was never solved before (it started out solved) has
+// no such resolution; its reopen goes to the assignee just before it.
 func reopens(c *Contribution, h *history) {
+	undone := -1
 	for i := range h.evs {
-		if h.reopens(i) {
-			before := h.before(i)
-			c.credit(before.agent, before.team, h.evs[i].AtMillis, CounterField(bucket.Reopens), 1)
+		switch {
+		case h.solves(i):
+			undone = i
+		case h.reopens(i):
+			by := h.before(i)
+			if undone >= 0 {
+				by = h.at[undone]
+			}
+			c.credit(by.agent, by.team, h.evs[i].AtMillis, CounterField(bucket.Reopens), 1)
 		}
 	}
 }

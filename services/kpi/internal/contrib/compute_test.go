@@ -310,8 +310,43 @@ func TestFieldNamesRoundTripThroughBucket(t *testing.T) {
 	}
 }
 
+// timing is how randomHistory stamps events: spread over two days, or at minute precision in a
+// few minutes (most events share their instant with others, as in exports and helpdesk triggers)
+// with random source sequences, 0 (none) included and repeated.
+type timing struct {
+	minutes   int
+	sequences bool
+}
+
+var (
+	spread        = timing{minutes: 3000}
+	sameInstants  = timing{minutes: 4, sequences: true}
+	historyTiming = []struct {
+		name string
+		timing
+	}{{"spread", spread}, {"minute precision with sequences", sameInstants}}
+)
+
+// at is a random time of the timing, in minutes since t0.
+func (tm timing) at(r *rand.Rand) float64 {
+	if tm.minutes == spread.minutes && r.IntN(3) == 0 {
+		return float64(r.IntN(40))
+	}
+	return float64(r.IntN(tm.minutes)) // duplicates of time stamps on purpose
+}
+
+func (tm timing) seq(r *rand.Rand) func(*Event) {
+	return func(e *Event) {
+		if tm.sequences {
+			e.Sequence = uint64(r.IntN(6))
+		}
+	}
+}
+
 // randomHistory builds a plausible ticket life with random ids and times.
-func randomHistory(r *rand.Rand, n int) []Event {
+func randomHistory(r *rand.Rand, n int) []Event { return randomHistoryTimed(r, n, spread) }
+
+func randomHistoryTimed(r *rand.Rand, n int, tm timing) []Event {
 	agents := []string{"ana", "bob", "chen", ""}
 	teams := []string{"billing", "tech", ""}
 	statuses := []tpv1.TicketStatus{open, pending, solved, closed, tpv1.TicketStatus_TICKET_STATUS_ON_HOLD}
@@ -321,28 +356,25 @@ func randomHistory(r *rand.Rand, n int) []Event {
 		if r.IntN(6) == 0 {
 			kind = kAgent
 		}
-		evs = append(evs, ev("created", created, float64(r.IntN(30)), by(kind, "x"), team(teams[r.IntN(3)])))
+		evs = append(evs, ev("created", created, float64(r.IntN(min(30, tm.minutes))), by(kind, "x"), team(teams[r.IntN(3)]), tm.seq(r)))
 	}
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("e%d", i)
-		at := float64(r.IntN(3000)) // duplicates of time stamps on purpose
-		if r.IntN(3) == 0 {
-			at = float64(r.IntN(40))
-		}
+		at, sq := tm.at(r), tm.seq(r)
 		switch r.IntN(7) {
 		case 0:
-			evs = append(evs, ev(id, assigned, at, to(agents[r.IntN(4)]), team(teams[r.IntN(3)])))
+			evs = append(evs, ev(id, assigned, at, to(agents[r.IntN(4)]), team(teams[r.IntN(3)]), sq))
 		case 1, 2:
 			kinds := []tpv1.ActorKind{kAgent, kAgent, kBot, tpv1.ActorKind_ACTOR_KIND_AUTOMATION}
-			evs = append(evs, ev(id, agentMsg, at, by(kinds[r.IntN(4)], agents[r.IntN(3)]), public(r.IntN(4) > 0)))
+			evs = append(evs, ev(id, agentMsg, at, by(kinds[r.IntN(4)], agents[r.IntN(3)]), public(r.IntN(4) > 0), sq))
 		case 3:
-			evs = append(evs, ev(id, custMsg, at, by(kCustomer, "cu")))
+			evs = append(evs, ev(id, custMsg, at, by(kCustomer, "cu"), sq))
 		case 4:
-			evs = append(evs, ev(id, statusCh, at, status(statuses[r.IntN(len(statuses))])))
+			evs = append(evs, ev(id, statusCh, at, status(statuses[r.IntN(len(statuses))]), sq))
 		case 5:
-			evs = append(evs, ev(id, rated, at, score(uint8(1+r.IntN(5)))))
+			evs = append(evs, ev(id, rated, at, score(uint8(1+r.IntN(5))), sq))
 		case 6:
-			evs = append(evs, ev(id, prioCh, at, priority(tpv1.Priority(1+r.IntN(4)))))
+			evs = append(evs, ev(id, prioCh, at, priority(tpv1.Priority(1+r.IntN(4))), sq))
 		}
 	}
 	return evs
@@ -350,12 +382,21 @@ func randomHistory(r *rand.Rand, n int) []Event {
 
 // Random histories delivered shuffled and with duplicates give exactly the contribution of the
 // in-order, duplicate-free delivery; incremental delivery (batch by batch, diffing as the write path
-// does) ends at the same figures.
+// does) ends at the same figures. Histories at minute precision, where most events share their
+// instant and only kind, sequence and id order them, included.
 func TestOrderAndDuplicatesDoNotMatter(t *testing.T) {
+	for _, tt := range historyTiming {
+		t.Run(tt.name, func(t *testing.T) { orderAndDuplicatesDoNotMatter(t, tt.timing) })
+	}
+}
+
+func orderAndDuplicatesDoNotMatter(t *testing.T, tm timing) {
 	r := rand.New(rand.NewPCG(7, 11))
+	events, shared := 0, 0
 	for trial := 0; trial < 500; trial++ {
-		history := randomHistory(r, 1+r.IntN(25))
+		history := randomHistoryTimed(r, 1+r.IntN(25), tm)
 		want := Compute(history, DefaultSLA())
+		events, shared = events+len(history), shared+sharingAnInstant(history)
 
 		delivered := append([]Event(nil), history...)
 		for i := 0; i < r.IntN(len(history)+1); i++ {
@@ -387,4 +428,22 @@ func TestOrderAndDuplicatesDoNotMatter(t *testing.T) {
 			t.Fatalf("trial %d: incremental delivery differs:\n got %v\nwant %v", trial, applied, want.Values)
 		}
 	}
+	if tm.sequences && shared < events*3/4 {
+		t.Fatalf("only %d of %d events share their instant with another: not the histories this is about", shared, events)
+	}
+}
+
+// sharingAnInstant counts the events of evs whose time another event of evs has too.
+func sharingAnInstant(evs []Event) int {
+	at := map[int64]int{}
+	for _, e := range evs {
+		at[e.AtMillis]++
+	}
+	n := 0
+	for _, e := range evs {
+		if at[e.AtMillis] > 1 {
+			n++
+		}
+	}
+	return n
 }

@@ -5,18 +5,22 @@
 package contrib
 
 import (
-	"hash/fnv"
 	"time"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/eventorder"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
 
 // Event is the part of a TicketEvent the KPI math needs, in a compact form.
 type Event struct {
-	// Key is a 64-bit hash of the event id: the identity used for deduplication and ordering ties.
+	// Key is a 64-bit hash of the event id (eventorder.IDHash): the identity used for
+	// deduplication and the last tie-break of the order.
 	Key      uint64
 	Type     tpv1.EventType
 	AtMillis int64
+	// Sequence is the source's own order of the ticket's events (TicketEvent.sequence), 0 if none.
+	Sequence uint64
 	ActorID  string
 	Actor    tpv1.ActorKind
 	Assignee string
@@ -28,12 +32,8 @@ type Event struct {
 	Score  uint8
 }
 
-// KeyOf hashes an event id.
-func KeyOf(id string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	return h.Sum64()
-}
+// KeyOf hashes an event id. It is eventorder.IDHash, so keys of stored histories stay valid.
+func KeyOf(id string) uint64 { return eventorder.IDHash(id) }
 
 // FromProto converts a canonical event.
 func FromProto(e *tpv1.TicketEvent) Event {
@@ -41,6 +41,7 @@ func FromProto(e *tpv1.TicketEvent) Event {
 		Key:      KeyOf(e.GetId()),
 		Type:     e.GetType(),
 		AtMillis: e.GetOccurredAt().AsTime().UnixMilli(),
+		Sequence: e.GetSequence(),
 		ActorID:  e.GetActor().GetId(),
 		Actor:    e.GetActor().GetKind(),
 		Assignee: e.GetAssigneeId(),
@@ -58,12 +59,18 @@ func FromProto(e *tpv1.TicketEvent) Event {
 	return ev
 }
 
-// Less orders events by time, then by key, so every replica sorts a set the same way.
-func Less(a, b *Event) bool {
-	if a.AtMillis != b.AtMillis {
-		return a.AtMillis < b.AtMillis
-	}
-	return a.Key < b.Key
+// Compare orders events the way every service orders a ticket's events (eventorder.Compare):
+// by time, kind, the source's sequence, then key. Any set sorts the same way on every replica, and
+// events of one instant take the order of a ticket's life, not of their ids.
+func Compare(a, b *Event) int {
+	return eventorder.Compare(a.orderKey(), b.orderKey())
+}
+
+// Less reports whether a sorts before b in Compare's order.
+func Less(a, b *Event) bool { return Compare(a, b) < 0 }
+
+func (e *Event) orderKey() eventorder.Key {
+	return eventorder.Key{AtMillis: e.AtMillis, Type: e.Type, Sequence: e.Sequence, ID: e.Key}
 }
 
 // SLA holds first-response targets per priority. A zero target means no SLA for that priority.

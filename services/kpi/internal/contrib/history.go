@@ -28,19 +28,12 @@ type fields struct {
 	status      tpv1.TicketStatus
 }
 
-// orderEvents returns the events sorted by (time, key) with duplicate keys removed. When a source
-// resends an id with different content, the earliest copy in that order wins, whatever the arrival.
+// orderEvents returns the events in Compare's order with duplicate keys removed. When a source
+// resends an id with a different time, kind or sequence, the copy that sorts first wins, whatever
+// the arrival.
 func orderEvents(events []Event) []Event {
 	evs := slices.Clone(events)
-	slices.SortFunc(evs, func(a, b Event) int {
-		switch {
-		case Less(&a, &b):
-			return -1
-		case Less(&b, &a):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(evs, func(a, b Event) int { return Compare(&a, &b) })
 	seen := make(map[uint64]struct{}, len(evs))
 	out := evs[:0]
 	for _, e := range evs {

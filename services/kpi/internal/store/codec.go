@@ -12,19 +12,30 @@ import (
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
 
-// The ticket state and pending deltas are stored as compact binary blobs: a string table (ids repeat
-// a lot within a ticket) followed by varint-encoded records. Format version 1.
-const codecVersion = 1
+// The ticket state and pending deltas are stored as compact binary blobs: a version, a string table
+// (ids repeat a lot within a ticket), then varint-encoded records.
+//
+// Version 2 of the ticket state adds each event's sequence: a flag in the low bit of the packed
+// fields says one follows, so events without one (most sources) cost nothing more. Version 1 states,
+// written before sequences existed, still decode, with every sequence 0. Pending deltas did not
+// change and stay version 1, so a replica of the previous release can still apply them.
+const (
+	stateVersion   = 2
+	pendingVersion = 1
+)
 
 var errCorrupt = errors.New("corrupt ticket state")
 
 type encoder struct {
+	version uint64
 	buf     []byte
 	strings map[string]uint64
 	table   []string
 }
 
-func newEncoder() *encoder { return &encoder{strings: map[string]uint64{}} }
+func newEncoder(version uint64) *encoder {
+	return &encoder{version: version, strings: map[string]uint64{}}
+}
 
 func (e *encoder) uvarint(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
 func (e *encoder) varint(v int64)   { e.buf = binary.AppendVarint(e.buf, v) }
@@ -41,7 +52,7 @@ func (e *encoder) str(s string) {
 
 // bytes returns version, string table, then the body.
 func (e *encoder) bytes() []byte {
-	out := binary.AppendUvarint(nil, codecVersion)
+	out := binary.AppendUvarint(nil, e.version)
 	out = binary.AppendUvarint(out, uint64(len(e.table)))
 	for _, s := range e.table {
 		out = binary.AppendUvarint(out, uint64(len(s)))
@@ -51,15 +62,17 @@ func (e *encoder) bytes() []byte {
 }
 
 type decoder struct {
-	buf   []byte
-	table []string
-	err   error
+	version uint64
+	buf     []byte
+	table   []string
+	err     error
 }
 
-func newDecoder(b []byte) *decoder {
+// newDecoder reads the version and string table of b, failing unless the version is one of known.
+func newDecoder(b []byte, known ...uint64) *decoder {
 	d := &decoder{buf: b}
-	if v := d.uvarint(); v != codecVersion && d.err == nil {
-		d.err = fmt.Errorf("%w: format version %d", errCorrupt, v)
+	if d.version = d.uvarint(); !slices.Contains(known, d.version) && d.err == nil {
+		d.err = fmt.Errorf("%w: format version %d", errCorrupt, d.version)
 	}
 	n := d.uvarint()
 	if n > uint64(len(d.buf)) {
@@ -137,7 +150,7 @@ type ticketState struct {
 }
 
 func encodeState(s ticketState) []byte {
-	e := newEncoder()
+	e := newEncoder(stateVersion)
 	e.uvarint(uint64(len(s.Events)))
 	var prevAt int64
 	for _, ev := range s.Events {
@@ -149,7 +162,14 @@ func encodeState(s ticketState) []byte {
 		e.uvarint(uint64(ev.Actor))
 		e.str(ev.Assignee)
 		e.str(ev.Team)
-		e.uvarint(uint64(ev.Priority)<<8 | uint64(ev.Status)<<4 | uint64(ev.Public))
+		hasSeq := uint64(0)
+		if ev.Sequence != 0 {
+			hasSeq = 1
+		}
+		e.uvarint(uint64(ev.Priority)<<9 | uint64(ev.Status)<<5 | uint64(ev.Public)<<1 | hasSeq)
+		if hasSeq == 1 {
+			e.uvarint(ev.Sequence)
+		}
 		e.uvarint(uint64(ev.Score))
 	}
 	encodeValues(e, s.Applied)
@@ -157,7 +177,7 @@ func encodeState(s ticketState) []byte {
 }
 
 func decodeState(b []byte) (ticketState, error) {
-	d := newDecoder(b)
+	d := newDecoder(b, 1, stateVersion)
 	n := d.uvarint()
 	if n > uint64(len(b)) {
 		return ticketState{}, errCorrupt
@@ -175,9 +195,16 @@ func decodeState(b []byte) (ticketState, error) {
 		ev.Assignee = d.str()
 		ev.Team = d.str()
 		packed := d.uvarint()
-		ev.Priority = tpv1.Priority(packed >> 8)
-		ev.Status = tpv1.TicketStatus(packed >> 4 & 0xF)
-		ev.Public = uint8(packed & 0xF)
+		if d.version == 1 {
+			// priority<<8 | status<<4 | public, no sequence
+			packed <<= 1
+		}
+		ev.Priority = tpv1.Priority(packed >> 9)
+		ev.Status = tpv1.TicketStatus(packed >> 5 & 0xF)
+		ev.Public = uint8(packed >> 1 & 0xF)
+		if packed&1 == 1 {
+			ev.Sequence = d.uvarint()
+		}
 		ev.Score = uint8(d.uvarint())
 		s.Events = append(s.Events, ev)
 	}
@@ -253,7 +280,7 @@ type pendingEntry struct {
 }
 
 func encodePending(p pendingEntry) []byte {
-	e := newEncoder()
+	e := newEncoder(pendingVersion)
 	encodeValues(e, p.Deltas)
 	e.uvarint(uint64(len(p.Memberships)))
 	for _, m := range p.Memberships {
@@ -265,7 +292,7 @@ func encodePending(p pendingEntry) []byte {
 }
 
 func decodePending(b []byte) (pendingEntry, error) {
-	d := newDecoder(b)
+	d := newDecoder(b, pendingVersion)
 	p := pendingEntry{Deltas: decodeValues(d)}
 	n := d.uvarint()
 	if n > uint64(len(b)) {
