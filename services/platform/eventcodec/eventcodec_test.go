@@ -124,6 +124,7 @@ func mustMarshal(t *testing.T, m proto.Message) []byte {
 
 func TestParse(t *testing.T) {
 	valid := ev("acme", "generic", "evt-1", tpv1.EventType_EVENT_TYPE_TICKET_CREATED)
+	valid.Sequence = 42
 	with := func(f func(*tpv1.TicketEvent)) []byte {
 		e := proto.Clone(valid).(*tpv1.TicketEvent)
 		f(e)
@@ -217,6 +218,7 @@ func TestEncodeDecodeThroughJetStream(t *testing.T) {
 
 	give := ev("acme", "zendesk", "a.b*c >{x}/ü", tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE)
 	give.TicketId, give.Public = "T-ü 1", proto.Bool(true)
+	give.Sequence = 1<<53 - 1 // the source's order of same-instant events travels with the event
 	m, err := Encode(ctx, give)
 	if err != nil {
 		t.Fatal(err)
@@ -247,6 +249,9 @@ func TestEncodeDecodeThroughJetStream(t *testing.T) {
 	if err != nil || tenant != "acme" || !proto.Equal(back, give) {
 		t.Errorf("Decode = %q, %v, %v; want the event", tenant, back, err)
 	}
+	if back.GetSequence() != 1<<53-1 {
+		t.Errorf("sequence %d after the round trip, want %d", back.GetSequence(), uint64(1<<53-1))
+	}
 	s, err := js.Stream(ctx, stream.TicketsName)
 	if err != nil {
 		t.Fatal(err)
@@ -260,6 +265,9 @@ func FuzzDecode(f *testing.F) {
 	valid := ev("acme", "generic", "evt-1", tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE)
 	seed, _ := proto.Marshal(valid)
 	f.Add(seed)
+	valid.Sequence = 1<<64 - 1
+	withSeq, _ := proto.Marshal(valid)
+	f.Add(withSeq)
 	f.Add(seed[:len(seed)/2])
 	f.Add([]byte{})
 	f.Add([]byte(`{"id":"evt-1"}`))

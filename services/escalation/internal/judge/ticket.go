@@ -18,13 +18,17 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/slaclock"
 	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
+	"github.com/ticketpulse/ticketpulse/services/platform/eventorder"
 )
 
 // Event is the part of a ticket event the rules read.
 type Event struct {
-	ID        string
-	Type      tpv1.EventType
-	At        time.Time
+	ID   string
+	Type tpv1.EventType
+	At   time.Time
+	// Sequence is the source's own order of the ticket's events (TicketEvent.sequence), 0 when
+	// it gave none: it orders events of the same instant and type.
+	Sequence  uint64
 	ActorKind tpv1.ActorKind
 	Public    bool
 	Assignee  string
@@ -40,7 +44,7 @@ type Event struct {
 // EventOf is the part of the ticket event ev, stored under id, that the rules read.
 func EventOf(id string, ev *tpv1.TicketEvent) Event {
 	return Event{
-		ID: id, Type: ev.GetType(), At: ev.GetOccurredAt().AsTime(), ActorKind: ev.GetActor().GetKind(),
+		ID: id, Type: ev.GetType(), At: ev.GetOccurredAt().AsTime(), Sequence: ev.GetSequence(), ActorKind: ev.GetActor().GetKind(),
 		Public: ev.GetPublic(), Assignee: ev.GetAssigneeId(), Team: ev.GetTeamId(), Priority: ev.GetPriority(),
 		Status: ev.GetStatus(), Score: ev.GetSatisfaction().GetScore(), Comment: ev.GetSatisfaction().GetComment(),
 		Channel: ev.GetChannel(), Tags: ev.GetTags(),
@@ -117,17 +121,37 @@ func Ticket(ticketID string, events []Event, t *rulesfile.Tenant, now time.Time)
 	return j
 }
 
-// ordered sorts by occurrence, then id, dropping repeated ids: the order a helpdesk sent them in
-// means nothing.
+// ordered puts a ticket's events in the one order every service uses (package eventorder): by
+// time, then kind (a creation before the answer, the answer before the solve), then the
+// source's sequence, then the id; and keeps the first of events with the same id. The order a
+// helpdesk sent them in means nothing: any arrival order of the same events gives one history.
 func ordered(events []Event) []Event {
-	evs := slices.Clone(events)
-	slices.SortFunc(evs, func(a, b Event) int {
-		if c := a.At.Compare(b.At); c != 0 {
+	type keyed struct {
+		key eventorder.Key
+		ev  *Event
+	}
+	ks := make([]keyed, len(events))
+	for i := range events {
+		e := &events[i]
+		ks[i] = keyed{eventorder.Key{AtMillis: e.At.UnixMilli(), Type: e.Type, Sequence: e.Sequence, ID: eventorder.IDHash(e.ID)}, e}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int {
+		if c := eventorder.Compare(a.key, b.key); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.ID, b.ID)
+		// Two ids of one hash: the ids themselves decide, so the order stays total.
+		return cmp.Compare(a.ev.ID, b.ev.ID)
 	})
-	return slices.CompactFunc(evs, func(a, b Event) bool { return a.ID == b.ID })
+	evs := make([]Event, 0, len(ks))
+	seen := make(map[string]struct{}, len(ks))
+	for _, k := range ks {
+		if _, dup := seen[k.ev.ID]; dup {
+			continue
+		}
+		seen[k.ev.ID] = struct{}{}
+		evs = append(evs, *k.ev)
+	}
+	return evs
 }
 
 func describe(id string, evs []Event) ticket {

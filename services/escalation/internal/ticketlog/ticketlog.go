@@ -67,10 +67,11 @@ func (l *Log) Append(ctx context.Context, pipe redis.Pipeliner, t Ticket, evs []
 	return nil
 }
 
-// compact keeps what the rules read; the rest of an event (source, received_at) is not stored.
+// compact keeps what the rules read, the sequence that orders events of one instant included;
+// the rest of an event (source, received_at) is not stored.
 func compact(ev *tpv1.TicketEvent) *tpv1.TicketEvent {
 	return &tpv1.TicketEvent{
-		Type: ev.GetType(), OccurredAt: ev.GetOccurredAt(), Actor: ev.GetActor(),
+		Type: ev.GetType(), OccurredAt: ev.GetOccurredAt(), Sequence: ev.GetSequence(), Actor: ev.GetActor(),
 		AssigneeId: ev.GetAssigneeId(), TeamId: ev.GetTeamId(), Priority: ev.GetPriority(), Status: ev.GetStatus(),
 		Public: ev.Public, Satisfaction: ev.GetSatisfaction(), Channel: ev.GetChannel(), Tags: ev.GetTags(),
 	}

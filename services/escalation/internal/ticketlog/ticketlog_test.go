@@ -32,10 +32,12 @@ func TestAppendAndLoad(t *testing.T) {
 	rdb := testenv.Redis(t)
 	ctx := context.Background()
 	l := New(time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	reply := event("e3", "T-1", tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE)
+	reply.Sequence = 7 // orders it among the ticket's replies of the same instant, so it is kept
 	order, byTicket := Group([]*tpv1.TicketEvent{
 		event("e1", "T-1", tpv1.EventType_EVENT_TYPE_TICKET_CREATED),
 		event("e2", "T-2", tpv1.EventType_EVENT_TYPE_TICKET_CREATED),
-		event("e3", "T-1", tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE),
+		reply,
 	})
 	if len(order) != 2 || order[0] != (Ticket{"acme", "T-1"}) || order[1] != (Ticket{"acme", "T-2"}) || len(byTicket[order[0]]) != 2 {
 		t.Fatalf("grouped %v %v", order, byTicket)
@@ -72,6 +74,9 @@ func TestAppendAndLoad(t *testing.T) {
 	for _, ev := range evs {
 		if ev.ID != "e1" && ev.ID != "e3" || !ev.At.Equal(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)) {
 			t.Errorf("event %+v", ev)
+		}
+		if want := map[string]uint64{"e1": 0, "e3": 7}[ev.ID]; ev.Sequence != want {
+			t.Errorf("event %s sequence %d, want %d", ev.ID, ev.Sequence, want)
 		}
 	}
 	stored := &tpv1.TicketEvent{}

@@ -3,7 +3,10 @@ package adapter
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
+
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 )
 
 // ID is an identifier a source sends as a JSON number or a string, often both across payloads
@@ -64,4 +67,17 @@ func JSONKind(b []byte) string {
 		return "null"
 	}
 	return "number"
+}
+
+// Sequence reads a source's numeric id as the sequence of its event (canonical.Event.Sequence):
+// ids the source hands out in increasing order (message, comment, article or conversation-part
+// ids) order a ticket's events of the same instant and kind. An id that is not a plain decimal
+// number from 1 to canonical.MaxSequence gives 0, no sequence: the event is still valid, and
+// the events of its instant fall back to their ids.
+func Sequence(id string) uint64 {
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil || n > canonical.MaxSequence {
+		return 0
+	}
+	return n
 }

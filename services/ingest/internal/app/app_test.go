@@ -225,7 +225,7 @@ func TestPostStoresEachEventOnce(t *testing.T) {
 	batch := "[" + strings.Join([]string{
 		event("evt-1", "ticket_created", `"status":"new","priority":"high"`),
 		event("évt/2 ✓", "agent_message", `"public":false,"source":"zendesk"`),
-		`{"id":"evt-3","ticket_id":"T-77","type":"customer_message","occurred_at":"2026-03-02T09:20:00Z","actor":{"id":"cus","kind":"customer"}}`,
+		`{"id":"evt-3","ticket_id":"T-77","type":"customer_message","occurred_at":"2026-03-02T09:20:00Z","actor":{"id":"cus","kind":"customer"},"sequence":9007199254740991}`,
 	}, ",") + "]"
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	before := time.Now()
@@ -241,10 +241,11 @@ func TestPostStoresEachEventOnce(t *testing.T) {
 		typ            ticketpulsev1.EventType
 		source         string
 		public         *bool
+		sequence       uint64
 	}{
-		{"tickets.acme.ticket_created", "acme/generic/evt-1", ticketpulsev1.EventType_EVENT_TYPE_TICKET_CREATED, "generic", nil},
-		{"tickets.acme.agent_message", "acme/zendesk/évt/2 ✓", ticketpulsev1.EventType_EVENT_TYPE_AGENT_MESSAGE, "zendesk", proto.Bool(false)},
-		{"tickets.acme.customer_message", "acme/generic/evt-3", ticketpulsev1.EventType_EVENT_TYPE_CUSTOMER_MESSAGE, "generic", proto.Bool(true)},
+		{"tickets.acme.ticket_created", "acme/generic/evt-1", ticketpulsev1.EventType_EVENT_TYPE_TICKET_CREATED, "generic", nil, 0},
+		{"tickets.acme.agent_message", "acme/zendesk/évt/2 ✓", ticketpulsev1.EventType_EVENT_TYPE_AGENT_MESSAGE, "zendesk", proto.Bool(false), 0},
+		{"tickets.acme.customer_message", "acme/generic/evt-3", ticketpulsev1.EventType_EVENT_TYPE_CUSTOMER_MESSAGE, "generic", proto.Bool(true), 1<<53 - 1},
 	}
 	for i, w := range wants {
 		m, err := stream.GetMsg(context.Background(), uint64(i+1))
@@ -270,6 +271,9 @@ func TestPostStoresEachEventOnce(t *testing.T) {
 		}
 		if ev.GetTenant() != "acme" || ev.GetType() != w.typ || ev.GetSource() != w.source || ev.GetTicketId() != "T-77" {
 			t.Errorf("message %d payload %v", i+1, &ev)
+		}
+		if ev.GetSequence() != w.sequence {
+			t.Errorf("message %d sequence %d; want %d", i+1, ev.GetSequence(), w.sequence)
 		}
 		if (ev.Public == nil) != (w.public == nil) || (w.public != nil && *ev.Public != *w.public) {
 			t.Errorf("message %d public %v; want %v", i+1, ev.Public, w.public)
@@ -327,6 +331,17 @@ func TestRejectedRequestsChangeNothing(t *testing.T) {
 				{"index":1,"field":"actor.id","reason":"required for agent and customer actors"},
 				{"index":1,"field":"tenant","reason":"unknown field"},
 				{"index":1,"field":"public","reason":"required for agent_message (false marks a private note)"}]}`,
+		},
+		{
+			name: "sequence out of range or not an integer",
+			body: "[" + event("s1", "ticket_created", `"sequence":-1`) + "," + event("s2", "ticket_created", `"sequence":2.5`) + "," +
+				event("s3", "ticket_created", `"sequence":"3"`) + "," + event("s4", "ticket_created", `"sequence":9007199254740992`) + "]",
+			wantStatus: 400,
+			wantBody: `{"error":"invalid request","problems":[
+				{"index":0,"field":"sequence","reason":"must not be negative"},
+				{"index":1,"field":"sequence","reason":"must be a whole number, without a fraction or exponent"},
+				{"index":2,"field":"sequence","reason":"must be a JSON integer, not a string"},
+				{"index":3,"field":"sequence","reason":"greater than 9007199254740991 (2^53-1), the largest integer every JSON client reads exactly"}]}`,
 		},
 		{
 			name: "malformed JSON", body: `[{"id":"x"`, wantStatus: 400,

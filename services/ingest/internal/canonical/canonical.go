@@ -26,6 +26,11 @@ const (
 	DefaultSource   = "generic"
 )
 
+// MaxSequence is the largest sequence an event may carry: 2^53-1, the largest integer every
+// JSON client (JavaScript's numbers, float64 decoders) reads exactly, so a sequence survives any
+// client's round trip unchanged.
+const MaxSequence = 1<<53 - 1
+
 // MaxProblems is how many problems a rejection lists; the rest are only counted, so a hostile
 // body cannot make the answer larger than the request.
 const MaxProblems = 100

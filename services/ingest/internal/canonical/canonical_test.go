@@ -156,6 +156,11 @@ func TestDecodeValid(t *testing.T) {
 			want: []*ticketpulsev1.TicketEvent{base(nil)},
 		},
 		{
+			name: "the source's sequence, up to 2^53-1; 0 and null are none",
+			give: "[" + created(`"sequence":9007199254740991`) + "," + created(`"sequence":0`) + "," + created(`"sequence":null`) + "]",
+			want: []*ticketpulsev1.TicketEvent{base(func(e *ticketpulsev1.TicketEvent) { e.Sequence = 1<<53 - 1 }), base(nil), base(nil)},
+		},
+		{
 			name: "assigned with no assignee means unassigned",
 			give: `{"id":"evt-1","ticket_id":"T-1","type":"ticket_assigned","occurred_at":"2026-03-02T09:00:00Z","actor":{"kind":"automation"},"assignee_id":""}`,
 			want: []*ticketpulsev1.TicketEvent{base(func(e *ticketpulsev1.TicketEvent) {
@@ -319,6 +324,25 @@ func TestDecodeProblems(t *testing.T) {
 				{4, "satisfaction.score", "on a 3-point scale must be 1, 3 or 5"},
 				{5, "satisfaction.comment", "contains the control character U+0000"}, {5, "satisfaction.score", "required"},
 				{6, "satisfaction.score", "must be between 1 and 5"},
+			},
+		},
+		{
+			name: "sequence: a non-negative integer JSON clients read exactly",
+			give: `[` + created(`"sequence":-4`) + `,` + created(`"sequence":4.5`) + `,` + created(`"sequence":"4"`) + `,` +
+				created(`"sequence":9007199254740992`) + `,` + created(`"sequence":1e3`) + `,` + created(`"sequence":-0`) + `,` +
+				created(`"sequence":true`) + `,` + created(`"sequence":{}`) + `,` + created(`"sequence":[1]`) + `,` +
+				created(`"sequence":123456789012345678901234567890`) + `]`,
+			want: []Problem{
+				{0, "sequence", "must not be negative"},
+				{1, "sequence", "must be a whole number, without a fraction or exponent"},
+				{2, "sequence", "must be a JSON integer, not a string"},
+				{3, "sequence", "greater than 9007199254740991 (2^53-1), the largest integer every JSON client reads exactly"},
+				{4, "sequence", "must be a whole number, without a fraction or exponent"},
+				{5, "sequence", "must not be negative"},
+				{6, "sequence", "must be a JSON integer, not a boolean"},
+				{7, "sequence", "must be a JSON integer, not an object"},
+				{8, "sequence", "must be a JSON integer, not an array"},
+				{9, "sequence", "greater than 9007199254740991 (2^53-1), the largest integer every JSON client reads exactly"},
 			},
 		},
 		{

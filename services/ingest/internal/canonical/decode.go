@@ -78,7 +78,7 @@ func (d *decoder) element(raw []byte) {
 // The members of each object, in the order of their bits in a keySet.
 var (
 	eventKeys = []string{"id", "ticket_id", "source", "type", "occurred_at", "actor", "assignee_id",
-		"team_id", "priority", "status", "public", "satisfaction", "channel", "tags"}
+		"team_id", "priority", "status", "public", "satisfaction", "channel", "tags", "sequence"}
 	actorKeys        = []string{"id", "kind"}
 	satisfactionKeys = []string{"score", "scale", "comment"}
 )
@@ -108,6 +108,8 @@ func (d *decoder) event(obj []byte) (ev Event, ok bool) {
 			ev.Type, f.typ = d.word(field("type"), val, typeWords)
 		case "occurred_at":
 			ev.OccurredAt, f.occurred = d.time(field("occurred_at"), val)
+		case "sequence":
+			ev.Sequence, _ = d.sequence(field("sequence"), val)
 		case "actor":
 			ev.Actor, f.actor = d.actor(val)
 		case "assignee_id":
@@ -268,6 +270,44 @@ func (d *decoder) int(p path, raw []byte) (int, state) {
 		n = 0
 	}
 	return n, present
+}
+
+// sequence reads a non-negative JSON integer of at most MaxSequence; null is absent. Each way a
+// value can miss is named, so a client sees which rule its value broke.
+func (d *decoder) sequence(p path, raw []byte) (uint64, state) {
+	switch {
+	case isNull(raw):
+		return 0, absent
+	case raw[0] == '-':
+		d.c.add(p, "must not be negative")
+		return 0, invalid
+	case raw[0] < '0' || raw[0] > '9':
+		if d.c.listed() {
+			d.c.put(p, "must be a JSON integer, not "+jsonKind(raw))
+		}
+		return 0, invalid
+	case bytes.ContainsAny(raw, ".eE"):
+		d.c.add(p, "must be a whole number, without a fraction or exponent")
+		return 0, invalid
+	}
+	n, err := strconv.ParseUint(string(raw), 10, 64)
+	if err != nil {
+		n = MaxSequence + 1 // only too many digits fail: a JSON integer is otherwise read
+	}
+	return n, d.c.sequence(p, n)
+}
+
+// jsonKind names the kind of a JSON value that is not a number.
+func jsonKind(raw []byte) string {
+	switch raw[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	return "a boolean"
 }
 
 func (d *decoder) time(p path, raw []byte) (time.Time, state) {

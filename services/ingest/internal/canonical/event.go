@@ -16,11 +16,16 @@ import (
 // "low", "normal", "high", "urgent"; Status "new", "open", "pending", "on_hold", "solved",
 // "closed". The tenant is not a field: it comes from the request path.
 type Event struct {
-	ID           string        `json:"id"`
-	Source       string        `json:"source"`
-	TicketID     string        `json:"ticket_id"`
-	Type         string        `json:"type"`
-	OccurredAt   time.Time     `json:"occurred_at"`
+	ID         string    `json:"id"`
+	Source     string    `json:"source"`
+	TicketID   string    `json:"ticket_id"`
+	Type       string    `json:"type"`
+	OccurredAt time.Time `json:"occurred_at"`
+	// Sequence is the source's own order of the ticket's events (an audit, message or
+	// conversation-part id, a modification count), 0 when it has none. It orders events of the
+	// same ticket, time and type (docs/architecture.md, "Events at the same instant"); at most
+	// MaxSequence.
+	Sequence     uint64        `json:"sequence,omitempty"`
 	Actor        Actor         `json:"actor"`
 	AssigneeID   string        `json:"assignee_id,omitempty"`
 	TeamID       string        `json:"team_id,omitempty"`
@@ -66,6 +71,7 @@ func (e *Event) proto(tenant string, received *timestamppb.Timestamp) *ticketpul
 		TicketId:   e.TicketID,
 		Type:       valueOf(eventcodec.EventTypes, e.Type),
 		OccurredAt: timestamppb.New(e.OccurredAt),
+		Sequence:   e.Sequence,
 		Actor:      &ticketpulsev1.Actor{Id: e.Actor.ID, Kind: valueOf(eventcodec.ActorKinds, e.Actor.Kind)},
 		AssigneeId: e.AssigneeID,
 		TeamId:     e.TeamID,

@@ -21,6 +21,7 @@ type stdEvent struct {
 	TicketID     string          `json:"ticket_id"`
 	Type         string          `json:"type"`
 	OccurredAt   string          `json:"occurred_at"`
+	Sequence     uint64          `json:"sequence"`
 	Actor        json.RawMessage `json:"actor"`
 	AssigneeID   *string         `json:"assignee_id"`
 	TeamID       *string         `json:"team_id"`
@@ -44,6 +45,8 @@ func FuzzDecode(f *testing.F) {
 		`{"id":"e","ticket_id":"t","type":"customer_message","occurred_at":"2026-03-02T09:00:00+01:00","actor":{"kind":"customer","id":"c"}}`,
 		`{"id":"st","ticket_id":"t","type":"status_changed","occurred_at":"2026-03-02T10:04:59.5Z","actor":{"kind":"bot"},"status":"solved","assignee_id":null}`,
 		`{"id":"p","ticket_id":"t","type":"priority_changed","occurred_at":"2020-02-29T23:59:59Z","actor":{"kind":"system"},"priority":"low","team_id":"ünï"}`,
+		created(`"sequence":9007199254740991`),
+		`[{"id":"q","ticket_id":"t","type":"status_changed","occurred_at":"2026-03-02T10:04:59Z","actor":{"kind":"agent","id":"a"},"status":"solved","sequence":4},{"id":"r","sequence":-1.5e3}]`,
 		`{"id":"a\u0007","ticket_id":"\ud800","type":"x"}`,
 		`[{"id":1},2,"3",[4],null]`,
 		`{"id":"x",}`,
@@ -214,6 +217,9 @@ func checkAgainstReference(t *testing.T, i int, ev *ticketpulsev1.TicketEvent, r
 		if p.got != p.want {
 			t.Errorf("event %d: %s = %q, encoding/json reads %q", i, p.field, p.got, p.want)
 		}
+	}
+	if ev.GetSequence() != ref.Sequence || ev.GetSequence() > MaxSequence {
+		t.Errorf("event %d: sequence %d, encoding/json reads %d", i, ev.GetSequence(), ref.Sequence)
 	}
 	if ref.Satisfaction != nil && ev.GetSatisfaction().GetComment() != ref.Satisfaction.Comment {
 		t.Errorf("event %d: comment %q, encoding/json reads %q", i, ev.GetSatisfaction().GetComment(), ref.Satisfaction.Comment)

@@ -203,6 +203,19 @@ func (c *checker) time(p path, t time.Time) state {
 	return present
 }
 
+func (c *checker) sequence(p path, n uint64) state {
+	if n > MaxSequence {
+		if c.listed() {
+			c.put(p, fmt.Sprintf("greater than %d (2^53-1), the largest integer every JSON client reads exactly", uint64(MaxSequence)))
+		}
+		return invalid
+	}
+	if n == 0 {
+		return absent
+	}
+	return present
+}
+
 func (c *checker) score(p path, n int) state {
 	if n < 1 || n > 5 {
 		c.add(p, "must be between 1 and 5")
@@ -307,6 +320,7 @@ func (c *checker) event(e *Event) {
 	f.ticket = c.ident(field("ticket_id"), e.TicketID)
 	f.typ = c.word(field("type"), e.Type, typeWords)
 	f.occurred = c.time(field("occurred_at"), e.OccurredAt)
+	c.sequence(field("sequence"), e.Sequence)
 	f.actor = c.actor(&e.Actor)
 	c.text(field("assignee_id"), e.AssigneeID, MaxIDBytes, false)
 	c.text(field("team_id"), e.TeamID, MaxIDBytes, false)

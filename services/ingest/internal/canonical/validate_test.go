@@ -26,7 +26,7 @@ func TestValidate(t *testing.T) {
 		give []Event
 		want []Problem
 	}{
-		{name: "valid", give: []Event{typed(nil), typed(func(e *Event) {
+		{name: "valid", give: []Event{typed(func(e *Event) { e.Sequence = MaxSequence }), typed(func(e *Event) {
 			e.Type, e.Public, e.Satisfaction, e.Tags = "agent_message", ptr(false), &Satisfaction{Score: 5, Scale: 2, Comment: "ok\n"}, []string{"", "vip"}
 		})}},
 		{
@@ -34,6 +34,7 @@ func TestValidate(t *testing.T) {
 			give: []Event{typed(func(e *Event) {
 				e.ID, e.Source, e.TicketID, e.Type = "", "", strings.Repeat("x", 257), "TICKET_CREATED"
 				e.OccurredAt = testNow.Add(time.Hour)
+				e.Sequence = MaxSequence + 1
 				e.Actor = Actor{Kind: "agent"}
 				e.AssigneeID, e.TeamID, e.Priority, e.Status = "a\x00", "\xff", "p1", "done"
 				e.Satisfaction = &Satisfaction{Score: 0, Scale: 4, Comment: "a\x01"}
@@ -45,6 +46,7 @@ func TestValidate(t *testing.T) {
 				{0, "ticket_id", "longer than 256 bytes"},
 				{0, "type", `unknown value "TICKET_CREATED"; want one of ticket_created, ticket_assigned, agent_message, customer_message, status_changed, priority_changed, satisfaction_rated`},
 				{0, "occurred_at", "more than 5m0s in the future"},
+				{0, "sequence", "greater than 9007199254740991 (2^53-1), the largest integer every JSON client reads exactly"},
 				{0, "actor.id", "required for agent and customer actors"},
 				{0, "assignee_id", "contains the control character U+0000"},
 				{0, "team_id", "not valid UTF-8"},

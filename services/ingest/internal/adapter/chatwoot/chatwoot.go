@@ -256,6 +256,9 @@ func mapMessage(event string, m *message) (adapter.Result, error) {
 	}
 	ev := base
 	ev.ID = "message:" + string(m.ID)
+	// Message ids are the account's increasing integers: they order a conversation's messages
+	// of the same instant.
+	ev.Sequence = adapter.Sequence(string(m.ID))
 	ev.OccurredAt = at
 	if kind == "incoming" {
 		ev.Type = "customer_message"

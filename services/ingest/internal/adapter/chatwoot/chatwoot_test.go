@@ -245,3 +245,35 @@ func TestConversation(t *testing.T) {
 }
 
 func FuzzChatwoot(f *testing.F) { adaptertest.Fuzz(f, New(), "testdata") }
+
+// Message ids order a conversation's messages of the same instant (docs/helpdesks.md); status
+// changes, assignments and ratings carry no per-conversation order.
+func TestSequence(t *testing.T) {
+	withID := func(name string, id any) []byte {
+		return fixture(t, name, func(m map[string]any) { m["id"] = id })
+	}
+	same := func(name string) []byte { return fixture(t, name, func(map[string]any) {}) }
+	tests := []struct {
+		name string
+		give []byte
+		want uint64
+	}{
+		{"agent reply", withID("message_created_agent_reply", json.Number("4711")), 4711},
+		{"customer message", withID("message_created_incoming", json.Number("4712")), 4712},
+		{"private note", withID("message_created_private_note", json.Number("4713")), 4713},
+		{"id sent as a string", withID("message_created_agent_reply", "4714"), 4714},
+		{"largest exact JSON integer", withID("message_created_agent_reply", json.Number("9007199254740991")), 1<<53 - 1},
+		{"id beyond 2^53-1: none", withID("message_created_agent_reply", json.Number("9007199254740992")), 0},
+		{"id not a number: none", withID("message_created_agent_reply", "msg-7"), 0},
+		{"conversation created: none", same("conversation_created"), 0},
+		{"status change: none", same("conversation_status_changed_resolved"), 0},
+		{"rating: none", same("message_updated_csat"), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mapOne(t, tt.give).Sequence; got != tt.want {
+				t.Errorf("sequence %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

@@ -280,3 +280,32 @@ func TestConversation(t *testing.T) {
 }
 
 func FuzzFreshdesk(f *testing.F) { adaptertest.Fuzz(f, New(), "testdata") }
+
+// Freshdesk's automation placeholders reach no conversation id and no modification count, so
+// nothing orders a ticket's events of the same instant beyond their kind and id
+// (docs/helpdesks.md): no event carries a sequence, whatever the rule.
+func TestNoSequence(t *testing.T) {
+	tests := []struct {
+		name string
+		give string
+	}{
+		{"created", ruleBody("created", "customer", "{ticket_action:created}", "")},
+		{"agent reply", ruleBody("reply", "agent", "", "ana@example.com")},
+		{"customer reply", ruleBody("reply", "customer", "", "ana@example.com")},
+		{"private note", ruleBody("note", "agent", "{note_type:private}", "ana@example.com")},
+		{"status", ruleBody("status", "agent", "{status:{from:2,to:4}}", "ana@example.com")},
+		{"assignment", ruleBody("assignment", "system", "", "ana@example.com")},
+		{"rating", ruleBody("rating", "customer", "{customer_feedback:103}", "ana@example.com")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := mapBody(t, tt.give)
+			if err != nil || len(res.Events) != 1 {
+				t.Fatalf("got %+v, %v; want one event", res, err)
+			}
+			if s := res.Events[0].Sequence; s != 0 {
+				t.Errorf("sequence %d, want none", s)
+			}
+		})
+	}
+}

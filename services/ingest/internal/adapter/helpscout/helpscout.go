@@ -269,6 +269,9 @@ func mapThread(event string, c *conversation, base canonical.Event) (adapter.Res
 	}
 	ev := base
 	ev.ID = "thread:" + string(t.ID)
+	// Thread ids increase as threads are created: they order the same-second threads of a
+	// conversation.
+	ev.Sequence = adapter.Sequence(string(t.ID))
 	ev.OccurredAt = bestAt
 	switch event {
 	case "convo.customer.reply.created":

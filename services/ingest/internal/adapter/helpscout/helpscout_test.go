@@ -267,3 +267,34 @@ func TestConversation(t *testing.T) {
 }
 
 func FuzzHelpScout(f *testing.F) { adaptertest.Fuzz(f, New(), "testdata") }
+
+// Thread ids order a conversation's threads of the same second (docs/helpdesks.md); the
+// conversation events and ratings carry no per-conversation order.
+func TestSequence(t *testing.T) {
+	withThreadID := func(name string, id any) []byte {
+		return fixture(t, name, func(m map[string]any) { newestThread(m)["id"] = id })
+	}
+	same := func(name string) []byte { return fixture(t, name, func(map[string]any) {}) }
+	tests := []struct {
+		name  string
+		event string
+		give  []byte
+		want  uint64
+	}{
+		{"agent reply", "convo.agent.reply.created", same("convo_agent_reply"), 8800100005},
+		{"customer reply", "convo.customer.reply.created", withThreadID("convo_customer_reply", json.Number("8800100101")), 8800100101},
+		{"note", "convo.note.created", withThreadID("convo_note_created", json.Number("8800100102")), 8800100102},
+		{"thread id sent as a string", "convo.agent.reply.created", withThreadID("convo_agent_reply", "8800100103"), 8800100103},
+		{"thread id beyond 2^53-1: none", "convo.agent.reply.created", withThreadID("convo_agent_reply", json.Number("9007199254740992")), 0},
+		{"conversation created: none", "convo.created", same("convo_created"), 0},
+		{"status change: none", "convo.status", same("convo_status_closed"), 0},
+		{"assignment: none", "convo.assigned", same("convo_assigned"), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mapOne(t, tt.event, tt.give).Sequence; got != tt.want {
+				t.Errorf("sequence %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

@@ -335,17 +335,23 @@ func (m *mapper) part(i int, p *part) error {
 		m.skip(SkipUnknownAuthor, "part "+pid)
 		return nil
 	}
+	// Part ids increase as parts are added to the conversation, and Intercom's times are whole
+	// seconds: the part id orders a conversation's same-second parts. The opening message (the
+	// source) has none, so it sorts before any part of its second.
+	seq := adapter.Sequence(pid)
 	switch kind {
 	case "comment", "note":
 		// Notes are internal: visible to teammates only, never a response.
 		ev := m.message(at, actor, kind == "comment")
 		ev.ID = adapter.EventID(Source, m.cid, "part", pid)
+		ev.Sequence = seq
 		m.res.Events = append(m.res.Events, ev)
 		return nil
 	}
 	if assignmentParts[kind] {
 		ev := m.event("ticket_assigned", at, actor)
 		ev.ID = adapter.EventID(Source, m.cid, "part", pid)
+		ev.Sequence = seq
 		if a := p.AssignedTo; a != nil {
 			switch a.Type {
 			case "admin":
@@ -365,6 +371,7 @@ func (m *mapper) part(i int, p *part) error {
 	if status, ok := statusByPart[kind]; ok {
 		ev := m.event("status_changed", at, actor)
 		ev.ID = adapter.EventID(Source, m.cid, "part", pid, "status")
+		ev.Sequence = seq
 		ev.Status = status
 		m.res.Events = append(m.res.Events, ev)
 	}

@@ -287,3 +287,40 @@ func TestMalformed(t *testing.T) {
 }
 
 func FuzzIntercom(f *testing.F) { adaptertest.Fuzz(f, New(), "testdata") }
+
+// Conversation part ids order a conversation's parts of the same second (docs/helpdesks.md):
+// replies, notes, assignments and state changes carry their part id; the opening message and
+// the conversation's creation have none, so they sort before the parts of their second.
+func TestSequence(t *testing.T) {
+	tests := []struct {
+		name  string
+		topic string
+		parts []map[string]any
+		want  []uint64 // of each event, in order
+	}{
+		{"admin reply", "conversation.admin.replied", []map[string]any{{"id": "2174627820"}}, []uint64{2174627820}},
+		{"note", "conversation.admin.noted", []map[string]any{{"id": "2174627821", "part_type": "note"}}, []uint64{2174627821}},
+		{"close", "conversation.admin.closed", []map[string]any{{"id": "2174627822", "part_type": "close"}}, []uint64{2174627822}},
+		{"assign and reopen: both events", "conversation.admin.open.assigned",
+			[]map[string]any{{"id": "2174627823", "part_type": "assign_and_reopen", "assigned_to": map[string]any{"type": "admin", "id": "8"}}},
+			[]uint64{2174627823, 2174627823}},
+		{"several parts in one second", "conversation.admin.replied",
+			[]map[string]any{{"id": "2174627824"}, {"id": "2174627825", "part_type": "close"}}, []uint64{2174627824, 2174627825}},
+		{"created: opening message none, parts theirs", "conversation.user.created",
+			[]map[string]any{{"id": "2174627826", "author": map[string]any{"type": "user", "id": "u1"}}}, []uint64{0, 0, 2174627826}},
+		{"part id beyond 2^53-1: none", "conversation.admin.replied", []map[string]any{{"id": "9007199254740992"}}, []uint64{0}},
+		{"part id not a number: none", "conversation.admin.replied", []map[string]any{{"id": "p1"}}, []uint64{0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := mapBody(t, notify(tt.topic, nil, tt.parts...))
+			got := make([]uint64, len(res.Events))
+			for i, ev := range res.Events {
+				got[i] = ev.Sequence
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("sequences %v, want %v (%+v)", got, tt.want, res)
+			}
+		})
+	}
+}

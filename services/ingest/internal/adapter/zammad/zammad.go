@@ -379,6 +379,9 @@ func (s *snapshot) message(a *article) (canonical.Event, error) {
 	}
 	ev := s.event(typ, at, actor, adapter.OptionalText(adapter.Lower(a.Type.name()), canonical.MaxChannelBytes))
 	ev.ID = adapter.EventID(Source, s.id, "article", id)
+	// Article ids grow with creation (as snapshotOf relies on): they order a ticket's articles
+	// of the same second.
+	ev.Sequence = adapter.Sequence(id)
 	ev.Public = adapter.Bool(!bool(a.Internal))
 	return ev, nil
 }

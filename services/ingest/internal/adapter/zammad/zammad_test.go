@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
@@ -261,3 +262,34 @@ func TestMalformed(t *testing.T) {
 }
 
 func FuzzZammad(f *testing.F) { adaptertest.Fuzz(f, New(), "testdata") }
+
+// Article ids order a ticket's articles of the same second (docs/helpdesks.md); the ticket's
+// creation and its state, owner and priority changes carry no per-ticket order.
+func TestSequence(t *testing.T) {
+	tests := []struct {
+		name string
+		give []byte
+		want []uint64 // of each event, in order
+	}{
+		{"agent article", custom("article_created", nil, map[string]any{"id": 70}), []uint64{70}},
+		{"customer article, id as a string", custom("article_created", nil, map[string]any{"id": " 71", "sender": "Customer", "created_by_id": 8}), []uint64{71}},
+		{"internal note", custom("article_created", nil, map[string]any{"id": 72, "internal": true}), []uint64{72}},
+		{"article id beyond 2^53-1: none", custom("article_created", nil, map[string]any{"id": json.Number("9007199254740992")}), []uint64{0}},
+		{"state change with its reply: the reply only", custom("state_changed", map[string]any{"state": "closed"}, map[string]any{"id": 73}), []uint64{73, 0}},
+		{"ticket created with its first article", custom("ticket_created", map[string]any{"article_ids": []int{74}}, map[string]any{"id": 74, "sender": "Customer", "created_by_id": 8}), []uint64{0, 74}},
+		{"owner change: none", custom("owner_changed", nil, nil), []uint64{0}},
+		{"priority change: none", custom("priority_changed", map[string]any{"priority": "3 high"}, nil), []uint64{0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := mapBody(t, tt.give)
+			got := make([]uint64, len(res.Events))
+			for i, ev := range res.Events {
+				got[i] = ev.Sequence
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("sequences %v, want %v (%+v)", got, tt.want, res)
+			}
+		})
+	}
+}

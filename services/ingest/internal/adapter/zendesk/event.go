@@ -271,6 +271,9 @@ func commentEvent(ev *canonical.Event, change eventChange) error {
 		return err
 	}
 	ev.ID = commentEventID(id)
+	// Comment ids grow with every update of the account, so they order a ticket's comments
+	// of the same second; both payload styles carry the same id.
+	ev.Sequence = adapter.Sequence(id)
 	ev.Public = adapter.Bool(*c.IsPublic)
 	switch {
 	case author == systemUserID:

@@ -207,6 +207,7 @@ func triggerComment(ev *canonical.Event, b triggerBody, user, requester string) 
 		author = user
 	}
 	ev.ID, ev.Public = commentEventID(id), adapter.Bool(public)
+	ev.Sequence = adapter.Sequence(id) // as an event payload's comment: the same id, the same order
 	switch {
 	case author == "":
 		return adapter.Malformed("comment.author_id", "required")

@@ -246,3 +246,36 @@ func TestConversation(t *testing.T) {
 }
 
 func FuzzZendesk(f *testing.F) { adaptertest.Fuzz(f, New(), "testdata") }
+
+// Comment ids order a ticket's comments of the same second (docs/helpdesks.md): both wiring
+// styles give a comment its id as sequence; Zendesk's payloads have no per-ticket order for
+// anything else.
+func TestSequence(t *testing.T) {
+	withComment := func(body, id string) string { return strings.Replace(body, `"c-1"`, id, 1) }
+	file := func(name string) string {
+		return string(adaptertest.Delivery(t, "testdata", name).Body)
+	}
+	tests := []struct {
+		name string
+		give string
+		want uint64
+	}{
+		{"event comment id", withComment(commentEventBody("200", true, true), `"31000000000111"`), 31000000000111},
+		{"event comment id as a number", withComment(commentEventBody("100", false, true), `31000000000112`), 31000000000112},
+		{"trigger comment id", withComment(commentTriggerBody("200", "200", "Agent", "false"), `"31000000000113"`), 31000000000113},
+		{"largest exact JSON integer", withComment(commentEventBody("200", true, true), `9007199254740991`), 1<<53 - 1},
+		{"comment id beyond 2^53-1: none", withComment(commentEventBody("200", true, true), `"9007199254740992"`), 0},
+		{"comment id not a number: none", commentEventBody("200", true, true), 0},
+		{"event status change: none", file("event-status-solved"), 0},
+		{"trigger status change: none", file("trigger-status-solved"), 0},
+		{"event ticket created: none", file("event-ticket-created"), 0},
+		{"trigger assignment: none", file("trigger-assignment"), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mapOne(t, tt.give).Sequence; got != tt.want {
+				t.Errorf("sequence %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
