@@ -363,8 +363,16 @@ type Kpis struct {
 	SlaFirstResponseBreached int64   `protobuf:"varint,17,opt,name=sla_first_response_breached,json=slaFirstResponseBreached,proto3" json:"sla_first_response_breached,omitempty"`
 	// sla_first_response_compliance is met / (met + breached), from 0 to 1.
 	SlaFirstResponseCompliance float64 `protobuf:"fixed64,18,opt,name=sla_first_response_compliance,json=slaFirstResponseCompliance,proto3" json:"sla_first_response_compliance,omitempty"`
-	unknownFields              protoimpl.UnknownFields
-	sizeCache                  protoimpl.SizeCache
+	// The next-response and resolution SLA, judged by the rules file's SLA policies (0 without a
+	// rules file); compliance is met / (met + breached), from 0 to 1.
+	SlaNextResponseMet        int64   `protobuf:"varint,19,opt,name=sla_next_response_met,json=slaNextResponseMet,proto3" json:"sla_next_response_met,omitempty"`
+	SlaNextResponseBreached   int64   `protobuf:"varint,20,opt,name=sla_next_response_breached,json=slaNextResponseBreached,proto3" json:"sla_next_response_breached,omitempty"`
+	SlaNextResponseCompliance float64 `protobuf:"fixed64,21,opt,name=sla_next_response_compliance,json=slaNextResponseCompliance,proto3" json:"sla_next_response_compliance,omitempty"`
+	SlaResolutionMet          int64   `protobuf:"varint,22,opt,name=sla_resolution_met,json=slaResolutionMet,proto3" json:"sla_resolution_met,omitempty"`
+	SlaResolutionBreached     int64   `protobuf:"varint,23,opt,name=sla_resolution_breached,json=slaResolutionBreached,proto3" json:"sla_resolution_breached,omitempty"`
+	SlaResolutionCompliance   float64 `protobuf:"fixed64,24,opt,name=sla_resolution_compliance,json=slaResolutionCompliance,proto3" json:"sla_resolution_compliance,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *Kpis) Reset() {
@@ -519,6 +527,48 @@ func (x *Kpis) GetSlaFirstResponseBreached() int64 {
 func (x *Kpis) GetSlaFirstResponseCompliance() float64 {
 	if x != nil {
 		return x.SlaFirstResponseCompliance
+	}
+	return 0
+}
+
+func (x *Kpis) GetSlaNextResponseMet() int64 {
+	if x != nil {
+		return x.SlaNextResponseMet
+	}
+	return 0
+}
+
+func (x *Kpis) GetSlaNextResponseBreached() int64 {
+	if x != nil {
+		return x.SlaNextResponseBreached
+	}
+	return 0
+}
+
+func (x *Kpis) GetSlaNextResponseCompliance() float64 {
+	if x != nil {
+		return x.SlaNextResponseCompliance
+	}
+	return 0
+}
+
+func (x *Kpis) GetSlaResolutionMet() int64 {
+	if x != nil {
+		return x.SlaResolutionMet
+	}
+	return 0
+}
+
+func (x *Kpis) GetSlaResolutionBreached() int64 {
+	if x != nil {
+		return x.SlaResolutionBreached
+	}
+	return 0
+}
+
+func (x *Kpis) GetSlaResolutionCompliance() float64 {
+	if x != nil {
+		return x.SlaResolutionCompliance
 	}
 	return 0
 }
@@ -1375,7 +1425,7 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\vp90_seconds\x18\x05 \x01(\x01R\n" +
 	"p90Seconds\x12\x1f\n" +
 	"\vp99_seconds\x18\x06 \x01(\x01R\n" +
-	"p99Seconds\"\xba\x06\n" +
+	"p99Seconds\"\x8d\t\n" +
 	"\x04Kpis\x12D\n" +
 	"\x0efirst_response\x18\x01 \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\rfirstResponse\x12B\n" +
 	"\rnext_response\x18\x02 \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\fnextResponse\x12=\n" +
@@ -1399,7 +1449,13 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\fcsat_percent\x18\x0f \x01(\x01R\vcsatPercent\x123\n" +
 	"\x16sla_first_response_met\x18\x10 \x01(\x03R\x13slaFirstResponseMet\x12=\n" +
 	"\x1bsla_first_response_breached\x18\x11 \x01(\x03R\x18slaFirstResponseBreached\x12A\n" +
-	"\x1dsla_first_response_compliance\x18\x12 \x01(\x01R\x1aslaFirstResponseCompliance\"P\n" +
+	"\x1dsla_first_response_compliance\x18\x12 \x01(\x01R\x1aslaFirstResponseCompliance\x121\n" +
+	"\x15sla_next_response_met\x18\x13 \x01(\x03R\x12slaNextResponseMet\x12;\n" +
+	"\x1asla_next_response_breached\x18\x14 \x01(\x03R\x17slaNextResponseBreached\x12?\n" +
+	"\x1csla_next_response_compliance\x18\x15 \x01(\x01R\x19slaNextResponseCompliance\x12,\n" +
+	"\x12sla_resolution_met\x18\x16 \x01(\x03R\x10slaResolutionMet\x126\n" +
+	"\x17sla_resolution_breached\x18\x17 \x01(\x03R\x15slaResolutionBreached\x12:\n" +
+	"\x19sla_resolution_compliance\x18\x18 \x01(\x01R\x17slaResolutionCompliance\"P\n" +
 	"\tAgentKpis\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12(\n" +
 	"\x04kpis\x18\x02 \x01(\v2\x14.ticketpulse.v1.KpisR\x04kpis\"x\n" +

@@ -143,6 +143,11 @@ const (
 	CSATPositive
 	SLAMet
 	SLABreached
+	// The next-response and resolution SLA, judged by the rules file's SLA policies.
+	NextSLAMet
+	NextSLABreached
+	ResolutionSLAMet
+	ResolutionSLABreached
 	NumCounters
 )
 
@@ -151,6 +156,7 @@ var counterFields = [NumCounters]string{
 	ResolutionCount: "rc", ResolutionSumMillis: "rs", Assigned: "as", AssignedNowResolved: "ar",
 	Resolutions: "rv", Reopens: "ro", OneTouch: "ot", CSATCount: "cc", CSATScoreSum: "cs",
 	CSATPositive: "cp", SLAMet: "sm", SLABreached: "sb",
+	NextSLAMet: "nm", NextSLABreached: "nb", ResolutionSLAMet: "rm", ResolutionSLABreached: "rb",
 }
 
 // Field is the hash field name of c.

@@ -18,7 +18,14 @@ func Compute(events []Event, sla SLA) Contribution {
 	if len(h.evs) == 0 {
 		return c
 	}
-	firstResponse(&c, &h, sla)
+	// With a rules file its SLA policies judge every SLA figure; the calendar-time targets judge
+	// only the first response otherwise.
+	calendarSLA := sla
+	if sla.Rules {
+		calendarSLA = SLA{}
+		policySLA(&c, &h, sla.Policies)
+	}
+	firstResponse(&c, &h, calendarSLA)
 	nextResponses(&c, &h)
 	if i := lastSolve(&h); i >= 0 {
 		resolution(&c, &h, i)
@@ -27,7 +34,7 @@ func Compute(events []Event, sla SLA) Contribution {
 	reopens(&c, &h)
 	csat(&c, &h)
 	assignments(&c, &h)
-	breachWithoutReply(&c, &h, sla)
+	breachWithoutReply(&c, &h, calendarSLA)
 	return c
 }
 

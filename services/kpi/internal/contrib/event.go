@@ -6,9 +6,11 @@ package contrib
 
 import (
 	"hash/fnv"
+	"strings"
 	"time"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
 )
 
 // Event is the part of a TicketEvent the KPI math needs, in a compact form.
@@ -26,7 +28,14 @@ type Event struct {
 	// Public is 0 when the source did not say, 1 for private, 2 for public.
 	Public uint8
 	Score  uint8
+	// Channel and Tags are what SLA policies match on besides priority and team. Tags are joined
+	// by TagSep so that an Event stays comparable.
+	Channel string
+	Tags    string
 }
+
+// TagSep joins an event's tags.
+const TagSep = "\x1f"
 
 // KeyOf hashes an event id.
 func KeyOf(id string) uint64 {
@@ -48,6 +57,8 @@ func FromProto(e *tpv1.TicketEvent) Event {
 		Priority: e.GetPriority(),
 		Status:   e.GetStatus(),
 		Score:    uint8(e.GetSatisfaction().GetScore()),
+		Channel:  e.GetChannel(),
+		Tags:     strings.Join(e.GetTags(), TagSep),
 	}
 	if e.Public != nil {
 		ev.Public = 1
@@ -67,8 +78,13 @@ func Less(a, b *Event) bool {
 }
 
 // SLA holds first-response targets per priority. A zero target means no SLA for that priority.
+// With Rules, the SLA policies of the rules file judge instead (see policySLA) and FirstResponse
+// is not used.
 type SLA struct {
 	FirstResponse map[tpv1.Priority]time.Duration
+	Rules         bool
+	// Policies are the tenant's SLA policies in file order.
+	Policies []*slapolicy.Policy
 }
 
 // DefaultSLA is used when no policy file is configured.

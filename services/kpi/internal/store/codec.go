@@ -13,8 +13,9 @@ import (
 )
 
 // The ticket state and pending deltas are stored as compact binary blobs: a string table (ids repeat
-// a lot within a ticket) followed by varint-encoded records. Format version 1.
-const codecVersion = 1
+// a lot within a ticket) followed by varint-encoded records. Format version 2; version 1 (events
+// without channel and tags) still decodes.
+const codecVersion = 2
 
 var errCorrupt = errors.New("corrupt ticket state")
 
@@ -51,15 +52,16 @@ func (e *encoder) bytes() []byte {
 }
 
 type decoder struct {
-	buf   []byte
-	table []string
-	err   error
+	buf     []byte
+	table   []string
+	err     error
+	version uint64
 }
 
 func newDecoder(b []byte) *decoder {
 	d := &decoder{buf: b}
-	if v := d.uvarint(); v != codecVersion && d.err == nil {
-		d.err = fmt.Errorf("%w: format version %d", errCorrupt, v)
+	if d.version = d.uvarint(); (d.version < 1 || d.version > codecVersion) && d.err == nil {
+		d.err = fmt.Errorf("%w: format version %d", errCorrupt, d.version)
 	}
 	n := d.uvarint()
 	if n > uint64(len(d.buf)) {
@@ -151,6 +153,8 @@ func encodeState(s ticketState) []byte {
 		e.str(ev.Team)
 		e.uvarint(uint64(ev.Priority)<<8 | uint64(ev.Status)<<4 | uint64(ev.Public))
 		e.uvarint(uint64(ev.Score))
+		e.str(ev.Channel)
+		e.str(ev.Tags)
 	}
 	encodeValues(e, s.Applied)
 	return e.bytes()
@@ -179,6 +183,10 @@ func decodeState(b []byte) (ticketState, error) {
 		ev.Status = tpv1.TicketStatus(packed >> 4 & 0xF)
 		ev.Public = uint8(packed & 0xF)
 		ev.Score = uint8(d.uvarint())
+		if d.version >= 2 {
+			ev.Channel = d.str()
+			ev.Tags = d.str()
+		}
 		s.Events = append(s.Events, ev)
 	}
 	s.Applied = decodeValues(d)
