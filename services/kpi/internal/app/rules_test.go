@@ -188,6 +188,10 @@ func TestSLAFromTheRulesFile(t *testing.T) {
 	if got := k.GetSlaFirstResponseCompliance(); got < 0.666 || got > 0.667 {
 		t.Fatalf("compliance = %v, want 2/3", got)
 	}
+	// In business hours the two answers took 0.5 h and 3.5 h; in calendar time 63.5 h and 91.5 h.
+	if b, c := k.GetFirstResponseBusinessHours(), k.GetFirstResponse(); b.GetCount() != 2 || b.GetSumSeconds() != 4*3600 || c.GetSumSeconds() != 155*3600 {
+		t.Fatalf("first response in business hours %v, in calendar time %v; want 2 samples of 4 h in all, and 155 h", b, c)
+	}
 	team, err := client.GetTeamKpis(context.Background(), &tpv1.GetTeamKpisRequest{Tenant: "acme", TeamId: "office", Window: w})
 	if err != nil {
 		t.Fatal(err)

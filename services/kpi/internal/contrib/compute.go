@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+	"github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
@@ -21,9 +22,11 @@ func Compute(events []Event, sla SLA) Contribution {
 	// With a rules file its SLA policies judge every SLA figure; the calendar-time targets judge
 	// only the first response otherwise.
 	calendarSLA := sla
+	var policy *slapolicy.Policy
 	if sla.Rules {
 		calendarSLA = SLA{}
-		policySLA(&c, &h, sla.Policies)
+		policy = ticketPolicy(&h, sla.Policies)
+		policySLA(&c, &h, policy)
 	}
 	firstResponse(&c, &h, calendarSLA)
 	nextResponses(&c, &h)
@@ -35,6 +38,7 @@ func Compute(events []Event, sla SLA) Contribution {
 	csat(&c, &h)
 	assignments(&c, &h)
 	breachWithoutReply(&c, &h, calendarSLA)
+	businessHours(&c, &h, policy)
 	return c
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
 	"github.com/ticketpulse/ticketpulse/services/platform/slaclock"
 	"github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
 )
@@ -27,24 +28,13 @@ import (
 //
 // The policies are those in force when the ticket is computed; events are the only input that
 // decides which tickets are computed, so a rules change applies to the tickets that change after
-// it, and a rebuild recomputes every ticket with the rules of its time.
-func policySLA(c *Contribution, h *history, policies []*slapolicy.Policy) {
-	var tk slapolicy.Ticket
-	last := h.last()
-	tk.Team, tk.Priority = last.team, last.priority
-	for i := range h.evs {
-		if e := &h.evs[i]; e.Channel != "" {
-			tk.Channel = e.Channel
-		}
-		if e := &h.evs[i]; e.Tags != "" {
-			tk.Tags = strings.Split(e.Tags, TagSep)
-		}
-	}
-	p := slapolicy.First(policies, tk)
+// it, and a rebuild recomputes every ticket with the rules then in force.
+func policySLA(c *Contribution, h *history, p *slapolicy.Policy) {
 	if p == nil {
 		return
 	}
-	targets, ok := p.TargetsFor(tk.Priority)
+	last := h.last()
+	targets, ok := p.TargetsFor(last.priority)
 	if !ok {
 		return
 	}
@@ -87,6 +77,53 @@ func policySLA(c *Contribution, h *history, policies []*slapolicy.Policy) {
 			counter = bucket.ResolutionSLABreached
 		}
 		c.credit(at.agent, at.team, e.AtMillis, CounterField(counter), 1)
+	}
+}
+
+// ticketPolicy is the SLA policy of the ticket: the first that matches its latest priority, team,
+// channel and tags, as the escalation service matches it; nil when none does.
+func ticketPolicy(h *history, policies []*slapolicy.Policy) *slapolicy.Policy {
+	var tk slapolicy.Ticket
+	last := h.last()
+	tk.Team, tk.Priority = last.team, last.priority
+	for i := range h.evs {
+		if e := &h.evs[i]; e.Channel != "" {
+			tk.Channel = e.Channel
+		}
+		if e := &h.evs[i]; e.Tags != "" {
+			tk.Tags = strings.Split(e.Tags, TagSep)
+		}
+	}
+	return slapolicy.First(policies, tk)
+}
+
+// businessHours credits first response and resolution time in business hours: the same samples
+// as the calendar-time figures (firstResponse, resolution), measured in the calendar of the
+// ticket's SLA policy. Pauses do not count here (they are the SLA's, not the hours'); a ticket
+// without a policy, a policy without a calendar, or a service without a rules file counts every
+// hour, so the two figures have the same samples and differ only by the hours off.
+func businessHours(c *Contribution, h *history, p *slapolicy.Policy) {
+	if h.created == nil {
+		return
+	}
+	var cal *calendar.Calendar
+	if p != nil {
+		cal = p.Calendar
+	}
+	since := time.UnixMilli(h.created.AtMillis)
+	elapsed := func(at int64) int64 {
+		if at <= h.created.AtMillis {
+			return at - h.created.AtMillis
+		}
+		return cal.Elapsed(since, time.UnixMilli(at)).Milliseconds()
+	}
+	if h.firstReply >= 0 && !h.outbound {
+		e, at := &h.evs[h.firstReply], h.at[h.firstReply]
+		c.duration(e.ActorID, at.team, e.AtMillis, bucket.BusinessFirstResponse, bucket.BusinessFirstCount, bucket.BusinessFirstSumMillis, elapsed(e.AtMillis))
+	}
+	if i := lastSolve(h); i >= 0 {
+		e, at := &h.evs[i], h.at[i]
+		c.duration(at.agent, at.team, e.AtMillis, bucket.BusinessResolution, bucket.BusinessResolutionCount, bucket.BusinessResolutionSumMillis, elapsed(e.AtMillis))
 	}
 }
 

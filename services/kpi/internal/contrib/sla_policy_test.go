@@ -3,12 +3,13 @@ package contrib
 import (
 	"fmt"
 	"maps"
-	"strings"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/hist"
 	"github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -350,4 +351,49 @@ func show(evs []Event) string {
 			strings.TrimPrefix(e.Type.String(), "EVENT_TYPE_"), e.Actor, e.ActorID, e.Public, e.Status)
 	}
 	return b.String()
+}
+
+func TestBusinessHours(t *testing.T) {
+	reply := func(at float64) Event { return ev("r", agentMsg, at, by(kAgent, "ana"), public(true)) }
+	friday := []Event{
+		// Friday 16:30 to Monday 09:30: 65 h, 1 business hour (the pending half hour counts: pauses
+		// are the SLA's, not the hours'); solved Monday 11:00: 66.5 h, 2.5 business hours.
+		ev("c", created, day(4, 16, 30), by(kCustomer, "cu"), team("office"), to("ana")),
+		ev("p", statusCh, day(7, 9, 0), status(pending)),
+		reply(day(7, 9, 30)),
+		ev("s", statusCh, day(7, 11, 0), status(solved)),
+	}
+	tests := []struct {
+		name                       string
+		events                     []Event
+		sla                        SLA
+		firstMillis, resolveMillis int64
+	}{
+		{"office hours: the weekend does not count, the pause does", friday, rulesSLA(t),
+			int64(time.Hour / time.Millisecond), int64(150 * time.Minute / time.Millisecond)},
+		{"without a rules file every hour counts", friday, DefaultSLA(),
+			int64(65 * time.Hour / time.Millisecond), int64((66*time.Hour + 30*time.Minute) / time.Millisecond)},
+		{"a policy without a calendar counts every hour",
+			[]Event{ev("c", created, 0, by(kCustomer, "cu"), team("support"), to("ana")), reply(600), ev("s", statusCh, 900, status(solved))},
+			rulesSLA(t), int64(10 * time.Hour / time.Millisecond), int64(15 * time.Hour / time.Millisecond)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Compute(tt.events, tt.sla)
+			for _, f := range []struct {
+				counter bucket.Counter
+				want    int64
+			}{
+				{bucket.BusinessFirstCount, 1}, {bucket.BusinessFirstSumMillis, tt.firstMillis},
+				{bucket.BusinessResolutionCount, 1}, {bucket.BusinessResolutionSumMillis, tt.resolveMillis},
+			} {
+				if got := fig(c, bucket.Agent, "ana", cf(f.counter)); got != f.want {
+					t.Errorf("%s = %d, want %d", f.counter.Field(), got, f.want)
+				}
+			}
+			if got := fig(c, bucket.Agent, "ana", BinField(bucket.BusinessFirstResponse, hist.Bin(float64(tt.firstMillis)/1000))); got != 1 {
+				t.Errorf("business first-response histogram bin = %d, want 1", got)
+			}
+		})
+	}
 }

@@ -33,6 +33,8 @@ func ToProto(t *bucket.Totals) *ticketpulsev1.Kpis {
 		SlaResolutionMet:           c[bucket.ResolutionSLAMet],
 		SlaResolutionBreached:      c[bucket.ResolutionSLABreached],
 		SlaResolutionCompliance:    ratio(c[bucket.ResolutionSLAMet], c[bucket.ResolutionSLAMet]+c[bucket.ResolutionSLABreached]),
+		FirstResponseBusinessHours: durationStats(t, bucket.BusinessFirstResponse, bucket.BusinessFirstCount, bucket.BusinessFirstSumMillis),
+		ResolutionBusinessHours:    durationStats(t, bucket.BusinessResolution, bucket.BusinessResolutionCount, bucket.BusinessResolutionSumMillis),
 	}
 }
 
