@@ -45,7 +45,7 @@ tenants:
           default: {first_response: 1h, next_response: 1h, resolution: 24h}
 `
 
-func rulesSLA(t *testing.T) SLA {
+func rulesSLA(t testing.TB) SLA {
 	t.Helper()
 	set, err := slapolicy.Parse("rules.yaml", []byte(slaRules))
 	if err != nil {
