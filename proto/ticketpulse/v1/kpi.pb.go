@@ -363,6 +363,19 @@ type Kpis struct {
 	SlaFirstResponseBreached int64   `protobuf:"varint,17,opt,name=sla_first_response_breached,json=slaFirstResponseBreached,proto3" json:"sla_first_response_breached,omitempty"`
 	// sla_first_response_compliance is met / (met + breached), from 0 to 1.
 	SlaFirstResponseCompliance float64 `protobuf:"fixed64,18,opt,name=sla_first_response_compliance,json=slaFirstResponseCompliance,proto3" json:"sla_first_response_compliance,omitempty"`
+	// The next-response and resolution SLA, judged by the rules file's SLA policies (0 without a
+	// rules file); compliance is met / (met + breached), from 0 to 1.
+	SlaNextResponseMet        int64   `protobuf:"varint,19,opt,name=sla_next_response_met,json=slaNextResponseMet,proto3" json:"sla_next_response_met,omitempty"`
+	SlaNextResponseBreached   int64   `protobuf:"varint,20,opt,name=sla_next_response_breached,json=slaNextResponseBreached,proto3" json:"sla_next_response_breached,omitempty"`
+	SlaNextResponseCompliance float64 `protobuf:"fixed64,21,opt,name=sla_next_response_compliance,json=slaNextResponseCompliance,proto3" json:"sla_next_response_compliance,omitempty"`
+	SlaResolutionMet          int64   `protobuf:"varint,22,opt,name=sla_resolution_met,json=slaResolutionMet,proto3" json:"sla_resolution_met,omitempty"`
+	SlaResolutionBreached     int64   `protobuf:"varint,23,opt,name=sla_resolution_breached,json=slaResolutionBreached,proto3" json:"sla_resolution_breached,omitempty"`
+	SlaResolutionCompliance   float64 `protobuf:"fixed64,24,opt,name=sla_resolution_compliance,json=slaResolutionCompliance,proto3" json:"sla_resolution_compliance,omitempty"`
+	// first_response and resolution in business hours: the same samples measured in the calendar
+	// of the ticket's SLA policy in the rules file (every hour counts without a rules file, without
+	// a matching policy or for a policy without a calendar). Pausing statuses do not count here.
+	FirstResponseBusinessHours *DurationStats `protobuf:"bytes,25,opt,name=first_response_business_hours,json=firstResponseBusinessHours,proto3" json:"first_response_business_hours,omitempty"`
+	ResolutionBusinessHours    *DurationStats `protobuf:"bytes,26,opt,name=resolution_business_hours,json=resolutionBusinessHours,proto3" json:"resolution_business_hours,omitempty"`
 	unknownFields              protoimpl.UnknownFields
 	sizeCache                  protoimpl.SizeCache
 }
@@ -521,6 +534,62 @@ func (x *Kpis) GetSlaFirstResponseCompliance() float64 {
 		return x.SlaFirstResponseCompliance
 	}
 	return 0
+}
+
+func (x *Kpis) GetSlaNextResponseMet() int64 {
+	if x != nil {
+		return x.SlaNextResponseMet
+	}
+	return 0
+}
+
+func (x *Kpis) GetSlaNextResponseBreached() int64 {
+	if x != nil {
+		return x.SlaNextResponseBreached
+	}
+	return 0
+}
+
+func (x *Kpis) GetSlaNextResponseCompliance() float64 {
+	if x != nil {
+		return x.SlaNextResponseCompliance
+	}
+	return 0
+}
+
+func (x *Kpis) GetSlaResolutionMet() int64 {
+	if x != nil {
+		return x.SlaResolutionMet
+	}
+	return 0
+}
+
+func (x *Kpis) GetSlaResolutionBreached() int64 {
+	if x != nil {
+		return x.SlaResolutionBreached
+	}
+	return 0
+}
+
+func (x *Kpis) GetSlaResolutionCompliance() float64 {
+	if x != nil {
+		return x.SlaResolutionCompliance
+	}
+	return 0
+}
+
+func (x *Kpis) GetFirstResponseBusinessHours() *DurationStats {
+	if x != nil {
+		return x.FirstResponseBusinessHours
+	}
+	return nil
+}
+
+func (x *Kpis) GetResolutionBusinessHours() *DurationStats {
+	if x != nil {
+		return x.ResolutionBusinessHours
+	}
+	return nil
 }
 
 type AgentKpis struct {
@@ -1375,7 +1444,8 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\vp90_seconds\x18\x05 \x01(\x01R\n" +
 	"p90Seconds\x12\x1f\n" +
 	"\vp99_seconds\x18\x06 \x01(\x01R\n" +
-	"p99Seconds\"\xba\x06\n" +
+	"p99Seconds\"\xca\n" +
+	"\n" +
 	"\x04Kpis\x12D\n" +
 	"\x0efirst_response\x18\x01 \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\rfirstResponse\x12B\n" +
 	"\rnext_response\x18\x02 \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\fnextResponse\x12=\n" +
@@ -1399,7 +1469,15 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\fcsat_percent\x18\x0f \x01(\x01R\vcsatPercent\x123\n" +
 	"\x16sla_first_response_met\x18\x10 \x01(\x03R\x13slaFirstResponseMet\x12=\n" +
 	"\x1bsla_first_response_breached\x18\x11 \x01(\x03R\x18slaFirstResponseBreached\x12A\n" +
-	"\x1dsla_first_response_compliance\x18\x12 \x01(\x01R\x1aslaFirstResponseCompliance\"P\n" +
+	"\x1dsla_first_response_compliance\x18\x12 \x01(\x01R\x1aslaFirstResponseCompliance\x121\n" +
+	"\x15sla_next_response_met\x18\x13 \x01(\x03R\x12slaNextResponseMet\x12;\n" +
+	"\x1asla_next_response_breached\x18\x14 \x01(\x03R\x17slaNextResponseBreached\x12?\n" +
+	"\x1csla_next_response_compliance\x18\x15 \x01(\x01R\x19slaNextResponseCompliance\x12,\n" +
+	"\x12sla_resolution_met\x18\x16 \x01(\x03R\x10slaResolutionMet\x126\n" +
+	"\x17sla_resolution_breached\x18\x17 \x01(\x03R\x15slaResolutionBreached\x12:\n" +
+	"\x19sla_resolution_compliance\x18\x18 \x01(\x01R\x17slaResolutionCompliance\x12`\n" +
+	"\x1dfirst_response_business_hours\x18\x19 \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\x1afirstResponseBusinessHours\x12Y\n" +
+	"\x19resolution_business_hours\x18\x1a \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\x17resolutionBusinessHours\"P\n" +
 	"\tAgentKpis\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12(\n" +
 	"\x04kpis\x18\x02 \x01(\v2\x14.ticketpulse.v1.KpisR\x04kpis\"x\n" +
@@ -1516,41 +1594,43 @@ var file_ticketpulse_v1_kpi_proto_depIdxs = []int32{
 	3,  // 5: ticketpulse.v1.Kpis.first_response:type_name -> ticketpulse.v1.DurationStats
 	3,  // 6: ticketpulse.v1.Kpis.next_response:type_name -> ticketpulse.v1.DurationStats
 	3,  // 7: ticketpulse.v1.Kpis.resolution:type_name -> ticketpulse.v1.DurationStats
-	4,  // 8: ticketpulse.v1.AgentKpis.kpis:type_name -> ticketpulse.v1.Kpis
-	1,  // 9: ticketpulse.v1.GetAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
-	5,  // 10: ticketpulse.v1.GetAgentKpisResponse.agent:type_name -> ticketpulse.v1.AgentKpis
-	2,  // 11: ticketpulse.v1.GetAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	1,  // 12: ticketpulse.v1.ListAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
-	5,  // 13: ticketpulse.v1.ListAgentKpisResponse.agents:type_name -> ticketpulse.v1.AgentKpis
-	2,  // 14: ticketpulse.v1.ListAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	1,  // 15: ticketpulse.v1.GetTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
-	4,  // 16: ticketpulse.v1.GetTeamKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
-	2,  // 17: ticketpulse.v1.GetTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	4,  // 18: ticketpulse.v1.TeamKpis.kpis:type_name -> ticketpulse.v1.Kpis
-	1,  // 19: ticketpulse.v1.ListTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
-	12, // 20: ticketpulse.v1.ListTeamKpisResponse.teams:type_name -> ticketpulse.v1.TeamKpis
-	2,  // 21: ticketpulse.v1.ListTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	1,  // 22: ticketpulse.v1.GetUnassignedKpisRequest.window:type_name -> ticketpulse.v1.Window
-	4,  // 23: ticketpulse.v1.GetUnassignedKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
-	2,  // 24: ticketpulse.v1.GetUnassignedKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	19, // 25: ticketpulse.v1.KpiSnapshot.computed_at:type_name -> google.protobuf.Timestamp
-	18, // 26: ticketpulse.v1.KpiSnapshot.windows:type_name -> ticketpulse.v1.KpiSnapshot.WindowsEntry
-	4,  // 27: ticketpulse.v1.KpiSnapshot.WindowsEntry.value:type_name -> ticketpulse.v1.Kpis
-	6,  // 28: ticketpulse.v1.KpiService.GetAgentKpis:input_type -> ticketpulse.v1.GetAgentKpisRequest
-	8,  // 29: ticketpulse.v1.KpiService.ListAgentKpis:input_type -> ticketpulse.v1.ListAgentKpisRequest
-	10, // 30: ticketpulse.v1.KpiService.GetTeamKpis:input_type -> ticketpulse.v1.GetTeamKpisRequest
-	13, // 31: ticketpulse.v1.KpiService.ListTeamKpis:input_type -> ticketpulse.v1.ListTeamKpisRequest
-	15, // 32: ticketpulse.v1.KpiService.GetUnassignedKpis:input_type -> ticketpulse.v1.GetUnassignedKpisRequest
-	7,  // 33: ticketpulse.v1.KpiService.GetAgentKpis:output_type -> ticketpulse.v1.GetAgentKpisResponse
-	9,  // 34: ticketpulse.v1.KpiService.ListAgentKpis:output_type -> ticketpulse.v1.ListAgentKpisResponse
-	11, // 35: ticketpulse.v1.KpiService.GetTeamKpis:output_type -> ticketpulse.v1.GetTeamKpisResponse
-	14, // 36: ticketpulse.v1.KpiService.ListTeamKpis:output_type -> ticketpulse.v1.ListTeamKpisResponse
-	16, // 37: ticketpulse.v1.KpiService.GetUnassignedKpis:output_type -> ticketpulse.v1.GetUnassignedKpisResponse
-	33, // [33:38] is the sub-list for method output_type
-	28, // [28:33] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	3,  // 8: ticketpulse.v1.Kpis.first_response_business_hours:type_name -> ticketpulse.v1.DurationStats
+	3,  // 9: ticketpulse.v1.Kpis.resolution_business_hours:type_name -> ticketpulse.v1.DurationStats
+	4,  // 10: ticketpulse.v1.AgentKpis.kpis:type_name -> ticketpulse.v1.Kpis
+	1,  // 11: ticketpulse.v1.GetAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
+	5,  // 12: ticketpulse.v1.GetAgentKpisResponse.agent:type_name -> ticketpulse.v1.AgentKpis
+	2,  // 13: ticketpulse.v1.GetAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	1,  // 14: ticketpulse.v1.ListAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
+	5,  // 15: ticketpulse.v1.ListAgentKpisResponse.agents:type_name -> ticketpulse.v1.AgentKpis
+	2,  // 16: ticketpulse.v1.ListAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	1,  // 17: ticketpulse.v1.GetTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
+	4,  // 18: ticketpulse.v1.GetTeamKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
+	2,  // 19: ticketpulse.v1.GetTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	4,  // 20: ticketpulse.v1.TeamKpis.kpis:type_name -> ticketpulse.v1.Kpis
+	1,  // 21: ticketpulse.v1.ListTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
+	12, // 22: ticketpulse.v1.ListTeamKpisResponse.teams:type_name -> ticketpulse.v1.TeamKpis
+	2,  // 23: ticketpulse.v1.ListTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	1,  // 24: ticketpulse.v1.GetUnassignedKpisRequest.window:type_name -> ticketpulse.v1.Window
+	4,  // 25: ticketpulse.v1.GetUnassignedKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
+	2,  // 26: ticketpulse.v1.GetUnassignedKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	19, // 27: ticketpulse.v1.KpiSnapshot.computed_at:type_name -> google.protobuf.Timestamp
+	18, // 28: ticketpulse.v1.KpiSnapshot.windows:type_name -> ticketpulse.v1.KpiSnapshot.WindowsEntry
+	4,  // 29: ticketpulse.v1.KpiSnapshot.WindowsEntry.value:type_name -> ticketpulse.v1.Kpis
+	6,  // 30: ticketpulse.v1.KpiService.GetAgentKpis:input_type -> ticketpulse.v1.GetAgentKpisRequest
+	8,  // 31: ticketpulse.v1.KpiService.ListAgentKpis:input_type -> ticketpulse.v1.ListAgentKpisRequest
+	10, // 32: ticketpulse.v1.KpiService.GetTeamKpis:input_type -> ticketpulse.v1.GetTeamKpisRequest
+	13, // 33: ticketpulse.v1.KpiService.ListTeamKpis:input_type -> ticketpulse.v1.ListTeamKpisRequest
+	15, // 34: ticketpulse.v1.KpiService.GetUnassignedKpis:input_type -> ticketpulse.v1.GetUnassignedKpisRequest
+	7,  // 35: ticketpulse.v1.KpiService.GetAgentKpis:output_type -> ticketpulse.v1.GetAgentKpisResponse
+	9,  // 36: ticketpulse.v1.KpiService.ListAgentKpis:output_type -> ticketpulse.v1.ListAgentKpisResponse
+	11, // 37: ticketpulse.v1.KpiService.GetTeamKpis:output_type -> ticketpulse.v1.GetTeamKpisResponse
+	14, // 38: ticketpulse.v1.KpiService.ListTeamKpis:output_type -> ticketpulse.v1.ListTeamKpisResponse
+	16, // 39: ticketpulse.v1.KpiService.GetUnassignedKpis:output_type -> ticketpulse.v1.GetUnassignedKpisResponse
+	35, // [35:40] is the sub-list for method output_type
+	30, // [30:35] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_ticketpulse_v1_kpi_proto_init() }

@@ -16,9 +16,10 @@ import (
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/slaclock"
 	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
 	"github.com/ticketpulse/ticketpulse/services/platform/eventorder"
+	"github.com/ticketpulse/ticketpulse/services/platform/slaclock"
+	"github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
 )
 
 // Event is the part of a ticket event the rules read.
@@ -201,89 +202,14 @@ func solved(s tpv1.TicketStatus) bool {
 	return s == tpv1.TicketStatus_TICKET_STATUS_SOLVED || s == tpv1.TicketStatus_TICKET_STATUS_CLOSED
 }
 
-// clocks are the ticket's three SLA clocks after its events, with whether each still counts.
-type clocks struct {
-	first, next, resolution slaclock.Clock
-	started                 bool
-	// firstDone: the first response was sent, or the ticket needs none (outbound, solved unanswered).
-	firstDone bool
-	// nextWaiting: a customer message waits for an agent's reply after the first response.
-	nextWaiting bool
-	// nextSince is when the waiting customer message came.
-	nextSince time.Time
-	resolved  bool
-	// paused: the ticket is in a status that stops the clocks.
-	paused bool
-}
-
-// replay runs the clocks through the events. The first response counts from the ticket's
-// creation (or its first customer message when the creation event is missing); the next response
-// from the first customer message that has no reply yet; the resolution from the creation until
-// solved, going on from where it stopped when the ticket is reopened. After each event every
-// clock is set running or stopped by what the ticket now waits for, so no sequence of events can
-// leave a clock in a state the flags do not explain.
-func replay(tk ticket, evs []Event, p *rulesfile.Policy) clocks {
-	var c clocks
+// replay runs the policy's clocks (package slapolicy, shared with the KPI service's SLA figures)
+// through the events.
+func replay(tk ticket, evs []Event, p *rulesfile.Policy) slapolicy.Clocks {
+	c := slapolicy.Clocks{Outbound: tk.outbound}
 	for _, e := range evs {
-		switch e.Type {
-		case tpv1.EventType_EVENT_TYPE_TICKET_CREATED:
-			c.paused = p.Pauses(e.Status)
-			c.start(tk, e.At)
-		case tpv1.EventType_EVENT_TYPE_CUSTOMER_MESSAGE:
-			c.start(tk, e.At)
-			if c.firstDone && !c.nextWaiting && !c.resolved {
-				c.nextWaiting, c.nextSince = true, e.At
-				c.next = slaclock.Clock{}.Start(e.At)
-			}
-		case tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE:
-			if e.Public && e.ActorKind == tpv1.ActorKind_ACTOR_KIND_AGENT && c.started {
-				c.firstDone, c.nextWaiting = true, false
-			}
-		case tpv1.EventType_EVENT_TYPE_STATUS_CHANGED:
-			switch {
-			case e.Status == tpv1.TicketStatus_TICKET_STATUS_UNSPECIFIED:
-			case solved(e.Status):
-				// Solved without a reply needs none, and nobody waits on a solved ticket.
-				c.resolved, c.firstDone, c.nextWaiting = true, true, false
-			default:
-				c.resolved = false
-				c.paused = p.Pauses(e.Status)
-			}
-		}
-		c.sync(p.Calendar, e.At)
+		c.Apply(p, slapolicy.Event{Type: e.Type, At: e.At, ActorKind: e.ActorKind, Public: e.Public, Status: e.Status})
 	}
 	return c
-}
-
-func (c *clocks) start(tk ticket, at time.Time) {
-	if c.started {
-		return
-	}
-	c.started = true
-	if tk.outbound {
-		c.firstDone = true
-	} else {
-		c.first = c.first.Start(at)
-	}
-	c.resolution = c.resolution.Start(at)
-}
-
-// sync sets each clock running or stopped at t by what the ticket waits for.
-func (c *clocks) sync(cal *calendar.Calendar, t time.Time) {
-	for _, k := range []struct {
-		clock *slaclock.Clock
-		want  bool
-	}{
-		{&c.first, !c.firstDone},
-		{&c.next, c.nextWaiting},
-		{&c.resolution, !c.resolved},
-	} {
-		if k.want && !c.paused {
-			*k.clock = k.clock.Resume(t)
-		} else {
-			*k.clock = k.clock.Pause(cal, t)
-		}
-	}
 }
 
 // judgeSLA turns each clock into a condition and finds when the next one changes.
@@ -298,9 +224,9 @@ func judgeSLA(tk ticket, evs []Event, p *rulesfile.Policy, now time.Time, labels
 		clock   slaclock.Clock
 		waiting bool
 	}{
-		{rulesfile.RuleFirstResponse, "first response", targets.FirstResponse, c.first, c.started && !c.firstDone},
-		{rulesfile.RuleNextResponse, "next response", targets.NextResponse, c.next, c.nextWaiting},
-		{rulesfile.RuleResolution, "resolution", targets.Resolution, c.resolution, c.started && !c.resolved},
+		{rulesfile.RuleFirstResponse, "first response", targets.FirstResponse, c.First, c.FirstWaiting()},
+		{rulesfile.RuleNextResponse, "next response", targets.NextResponse, c.Next, c.NextWaiting},
+		{rulesfile.RuleResolution, "resolution", targets.Resolution, c.Resolution, c.ResolutionWaiting()},
 	} {
 		cond := Condition{Rule: clk.rule, Escalation: p.Escalation, Labels: labels}
 		if !ok || clk.target <= 0 || !clk.waiting {
@@ -341,9 +267,9 @@ func judgeSLA(tk ticket, evs []Event, p *rulesfile.Policy, now time.Time, labels
 				cond.Facts = append(cond.Facts, Fact{Name: "deadline", Value: at.UTC().Format(time.RFC3339)})
 			}
 			if clk.rule == rulesfile.RuleNextResponse {
-				cond.Facts = append(cond.Facts, Fact{Name: "waiting_since", Value: c.nextSince.UTC().Format(time.RFC3339)})
+				cond.Facts = append(cond.Facts, Fact{Name: "waiting_since", Value: c.NextSince.UTC().Format(time.RFC3339)})
 			}
-			if c.paused {
+			if c.Paused {
 				cond.Facts = append(cond.Facts, Fact{Name: "paused", Value: "true"})
 			}
 		}

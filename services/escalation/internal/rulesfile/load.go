@@ -1,14 +1,10 @@
 package rulesfile
 
 import (
-	"regexp"
-	"slices"
-	"strings"
-
 	"go.yaml.in/yaml/v3"
 
-	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
 	"github.com/ticketpulse/ticketpulse/services/platform/yamlconf"
 
 	// Calendars must not depend on the host's zoneinfo: a rules file valid on a laptop would
@@ -42,17 +38,14 @@ type loader struct {
 	yamlconf.Loader
 }
 
-// namePattern is the shape of every name the file defines (calendars, policies, rules): the
-// tenant-id shape, so names are safe in subjects, keys and URLs as they are.
-var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+var namePattern = slapolicy.NamePattern
 
-const nameRule = "must match [a-z0-9][a-z0-9_-]{0,62}"
+const nameRule = slapolicy.NameRule
 
 // tenantRefs is what a tenant's policies and rules may refer to. Names are recorded even when
 // their definition has problems, so a reference to a broken calendar is not also "unknown".
 type tenantRefs struct {
-	calendarNames   []string
-	calendars       map[string]*calendar.Calendar
+	calendars       slapolicy.Calendars
 	escalationNames []string
 }
 
@@ -88,7 +81,7 @@ func (l *loader) load(data []byte) *Config {
 func (l *loader) tenant(id string, n *yaml.Node, path string) *Tenant {
 	t := &Tenant{ID: id, Escalations: map[string]*EscalationPolicy{}}
 	f, _ := l.Fields(n, path, "calendars", "escalation_policies", "sla_policies", "quality_rules")
-	refs := &tenantRefs{calendars: map[string]*calendar.Calendar{}}
+	refs := &tenantRefs{}
 	// Definitions first, whatever their order in the file, so references can be checked.
 	if p, ok := f["calendars"]; ok {
 		l.calendars(p.Val, path+".calendars", refs)
@@ -106,27 +99,4 @@ func (l *loader) tenant(id string, n *yaml.Node, path string) *Tenant {
 }
 
 // definedName checks the name of a definition written as a mapping key.
-func (l *loader) definedName(key *yaml.Node, path string) bool {
-	if !namePattern.MatchString(key.Value) {
-		l.Addf(key, "%s: name %q %s", path, key.Value, nameRule)
-		return false
-	}
-	return true
-}
-
-// ref reads a reference to one of the tenant's definitions of a kind (what).
-func (l *loader) ref(n *yaml.Node, path, what string, names []string) (string, bool) {
-	name, ok := l.Str(n, path)
-	if !ok {
-		return "", false
-	}
-	switch {
-	case slices.Contains(names, name):
-		return name, true
-	case len(names) == 0:
-		l.Addf(n, "%s: unknown %s %q (the tenant defines none)", path, what, name)
-	default:
-		l.Addf(n, "%s: unknown %s %q (want one of %s)", path, what, name, strings.Join(names, ", "))
-	}
-	return "", false
-}
+func (l *loader) definedName(key *yaml.Node, path string) bool { return l.sla().DefinedName(key, path) }

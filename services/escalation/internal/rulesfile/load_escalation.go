@@ -6,6 +6,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
 	"github.com/ticketpulse/ticketpulse/services/platform/yamlconf"
 )
 
@@ -15,7 +16,7 @@ var targetLabel = regexp.MustCompile(`^[A-Za-z0-9_.@-]+$`)
 // Every duration in the file may be written in days, and none is below a minute: a shorter SLA
 // target or timeout is far more likely a typo (15s for 15m) than a policy.
 var (
-	minuteOrMore = yamlconf.DurationRule{Days: true, Min: time.Minute}
+	minuteOrMore = slapolicy.MinuteOrMore
 	// lastAckTimeout also takes 0: the last level is never raised.
 	lastAckTimeout = yamlconf.DurationRule{Days: true, Min: time.Minute, Zero: true}
 )

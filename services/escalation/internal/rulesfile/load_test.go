@@ -11,6 +11,7 @@ import (
 	"time"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
 )
 
 // examplePath is the example docs/escalations.md and deployments point at, so it is kept valid by this test.
@@ -120,7 +121,7 @@ func TestLoadExamplePolicies(t *testing.T) {
 		{"vip pause", vip.Pause, []ticketpulsev1.TicketStatus{pending, onHold}},
 		{"vip at risk", vip.AtRisk, 0.8},
 		{"vip escalation", vip.Escalation, "page-now"},
-		{"vip urgent", vip.Targets[urgent], Targets{30 * time.Minute, time.Hour, 8 * time.Hour}},
+		{"vip urgent", vip.Targets[urgent], Targets{FirstResponse: 30 * time.Minute, NextResponse: time.Hour, Resolution: 8 * time.Hour}},
 		{"vip targets", len(vip.Targets), 1},
 		{"vip default", *vip.Default, Targets{FirstResponse: 4 * time.Hour, Resolution: 72 * time.Hour}},
 		{"standard match", std.Match.Priorities == nil && std.Match.Teams == nil && std.Match.Tags == nil, true},
@@ -241,7 +242,7 @@ func TestParseAccepts(t *testing.T) {
 				{"at risk", all.AtRisk, 0.5},
 				{"at risk percent", again.AtRisk, 0.9},
 				{"aliased targets", *again.Default, Targets{Resolution: 24 * time.Hour}},
-				{"default pause", again.Pause, defaultPause()},
+				{"default pause", again.Pause, slapolicy.DefaultPause()},
 				{"seconds threshold", *a.Quality[0].Below, 90.0},
 				{"percent threshold", *a.Quality[1].Below, 70.0},
 				{"rating threshold", *a.Quality[2].Above, 4.5},

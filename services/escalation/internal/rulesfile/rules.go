@@ -8,7 +8,7 @@ import (
 	"time"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
+	"github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
 )
 
 // The SLA rules every SLA policy drives; their escalations carry these rule names.
@@ -19,7 +19,7 @@ const (
 )
 
 // DefaultAtRisk is the share of an SLA target at which the ticket is reported at risk.
-const DefaultAtRisk = 0.8
+const DefaultAtRisk = slapolicy.DefaultAtRisk
 
 // Config is a loaded, validated rules file.
 type Config struct {
@@ -39,40 +39,14 @@ type Tenant struct {
 	Escalations map[string]*EscalationPolicy
 }
 
-// Targets are the SLA targets for one priority; zero means no target for that clock.
-type Targets struct {
-	FirstResponse time.Duration
-	NextResponse  time.Duration
-	Resolution    time.Duration
-}
-
-// Match selects tickets. Each non-empty list must contain the ticket's value (for tags: one of
-// the ticket's tags); an empty Match matches every ticket.
-type Match struct {
-	Priorities []ticketpulsev1.Priority
-	Teams      []string
-	Channels   []string
-	Tags       []string
-}
-
-// Policy is one SLA policy.
-type Policy struct {
-	Name  string
-	Match Match
-	// Calendar is nil for 24/7.
-	Calendar *calendar.Calendar
-	// CalendarName is the calendar's name in the file ("" for 24/7).
-	CalendarName string
-	// Pause are the statuses that stop the clocks (default PENDING and ON_HOLD).
-	Pause []ticketpulsev1.TicketStatus
-	// AtRisk is the share of a target at which the ticket is at risk, in (0, 1); 0 disables the warning.
-	AtRisk float64
-	// Targets by priority; Default applies to priorities not listed and to tickets without one.
-	Targets map[ticketpulsev1.Priority]Targets
-	Default *Targets
-	// Escalation names the escalation policy of this policy's escalations.
-	Escalation string
-}
+// The SLA policies, their matching and their clocks are shared with the KPI service (package
+// slapolicy), so both judge a ticket against the same policy alike.
+type (
+	Targets = slapolicy.Targets
+	Match   = slapolicy.Match
+	Policy  = slapolicy.Policy
+	Ticket  = slapolicy.Ticket
+)
 
 // QualityKind is what a quality rule watches.
 type QualityKind string

@@ -55,6 +55,8 @@ type Config struct {
 	SuspectAfter     int
 	Retention        time.Duration
 	SLA              contrib.SLA
+	RulesFile        string
+	RulesReload      time.Duration
 	SnapshotInterval time.Duration
 	StreamReplicas   int
 	RollupInterval   time.Duration
@@ -71,7 +73,9 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Int(&c.Workers, "workers", 2, "Batches processed concurrently.")
 	s.Int(&c.SuspectAfter, "suspect-after", 5, "Delivery count from which a failing batch is retried event by event and the failing event dead-lettered (only while Redis is healthy).")
 	s.Duration(&c.Retention, "bucket-retention", 0, "How long KPI buckets are kept after their period ends; 0 keeps them forever.")
-	s.Var(newSLAFlag(&c.SLA, defaultSLA), "sla-first-response", "First-response SLA targets per priority (tickets without a priority count as normal).")
+	s.Var(newSLAFlag(&c.SLA, defaultSLA), "sla-first-response", "First-response SLA targets per priority in calendar time (tickets without a priority count as normal); used only without -rules-file.")
+	s.String(&c.RulesFile, "rules-file", "", "The escalation service's rules file (YAML): its per-tenant SLA policies, business hours, holidays and pausing statuses judge the first-response, next-response and resolution SLA figures as escalation judges them; a tenant without SLA policies then has none. Empty: only the first response is judged, against -sla-first-response in calendar time.")
+	s.Duration(&c.RulesReload, "rules-reload", 10*time.Second, "How often the rules file is checked for changes; a changed file that fails validation is logged and the previous policies stay. A change applies to tickets computed after it (a ticket is computed when one of its events arrives).")
 	s.Duration(&c.SnapshotInterval, "snapshot-interval", 15*time.Second, "How often changed agents' and teams' snapshots (1h, 24h, 7d and 30d figures) are published to the KPI stream.")
 	s.Duration(&c.RollupInterval, "rollup-interval", 10*time.Second, "How often ended days and weeks are rolled up into day and week totals (until then queries read their hours and days); a pass with nothing new reads each tenant's list of agents and teams.")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the KPI and DEADLETTER streams (3 on a NATS cluster).")
@@ -86,6 +90,10 @@ func (c Config) Validate() error {
 	v.NotNegative("bucket-retention", c.Retention)
 	v.Positive("snapshot-interval", c.SnapshotInterval)
 	v.Positive("rollup-interval", c.RollupInterval)
+	if c.RulesFile != "" {
+		// Without a rules file nothing is reloaded.
+		v.Positive("rules-reload", c.RulesReload)
+	}
 	return v.Err()
 }
 
@@ -110,6 +118,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // Run runs kpi with d's hooks.
 func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	rules := &rulesWatcher{path: cfg.RulesFile, log: log}
+	if err := rules.load(); err != nil {
+		return err
+	}
 	svc, err := service.New(ctx, Spec, cfg.Common, d.Hooks, log)
 	if err != nil {
 		return err
@@ -121,7 +133,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	rdb := svc.Redis()
 
-	writer := store.NewWriter(rdb, func(string) contrib.SLA { return cfg.SLA }, cfg.Retention, log)
+	writer := store.NewWriter(rdb, rules.sla(cfg.SLA), cfg.Retention, log)
 	if d.WriteHook != nil {
 		writer.SetHook(d.WriteHook)
 	}
@@ -142,7 +154,8 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return svc.Serve(ctx,
 		cons.Run,
 		func(ctx context.Context) error { return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, log) },
-		func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, rollup, log) })
+		func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, rollup, log) },
+		func(ctx context.Context) error { return rules.run(ctx, cfg.RulesReload) })
 }
 
 // dirtySet collects the agents and teams whose figures changed since the last snapshot round.

@@ -143,6 +143,17 @@ const (
 	CSATPositive
 	SLAMet
 	SLABreached
+	// The next-response and resolution SLA, judged by the rules file's SLA policies.
+	NextSLAMet
+	NextSLABreached
+	ResolutionSLAMet
+	ResolutionSLABreached
+	// First response and resolution time in business hours (the calendar of the ticket's SLA
+	// policy), next to the calendar-time figures above.
+	BusinessFirstCount
+	BusinessFirstSumMillis
+	BusinessResolutionCount
+	BusinessResolutionSumMillis
 	NumCounters
 )
 
@@ -151,6 +162,8 @@ var counterFields = [NumCounters]string{
 	ResolutionCount: "rc", ResolutionSumMillis: "rs", Assigned: "as", AssignedNowResolved: "ar",
 	Resolutions: "rv", Reopens: "ro", OneTouch: "ot", CSATCount: "cc", CSATScoreSum: "cs",
 	CSATPositive: "cp", SLAMet: "sm", SLABreached: "sb",
+	NextSLAMet: "nm", NextSLABreached: "nb", ResolutionSLAMet: "rm", ResolutionSLABreached: "rb",
+	BusinessFirstCount: "bc", BusinessFirstSumMillis: "bs", BusinessResolutionCount: "wc", BusinessResolutionSumMillis: "ws",
 }
 
 // Field is the hash field name of c.
@@ -163,10 +176,14 @@ const (
 	FirstResponse Duration = iota
 	NextResponse
 	Resolution
+	// BusinessFirstResponse and BusinessResolution are first response and resolution time in
+	// business hours.
+	BusinessFirstResponse
+	BusinessResolution
 	NumDurations
 )
 
-var durationPrefix = [NumDurations]byte{FirstResponse: 'F', NextResponse: 'N', Resolution: 'R'}
+var durationPrefix = [NumDurations]byte{FirstResponse: 'F', NextResponse: 'N', Resolution: 'R', BusinessFirstResponse: 'B', BusinessResolution: 'W'}
 
 // BinField is the hash field of bin b of duration d, e.g. "F412"; the zero bin is "Fz".
 func BinField(d Duration, b int32) string {

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+	"github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
@@ -18,7 +19,16 @@ func Compute(events []Event, sla SLA) Contribution {
 	if len(h.evs) == 0 {
 		return c
 	}
-	firstResponse(&c, &h, sla)
+	// With a rules file its SLA policies judge every SLA figure; the calendar-time targets judge
+	// only the first response otherwise.
+	calendarSLA := sla
+	var policy *slapolicy.Policy
+	if sla.Rules {
+		calendarSLA = SLA{}
+		policy = ticketPolicy(&h, sla.Policies)
+		policySLA(&c, &h, policy)
+	}
+	firstResponse(&c, &h, calendarSLA)
 	nextResponses(&c, &h)
 	if i := lastSolve(&h); i >= 0 {
 		resolution(&c, &h, i)
@@ -27,7 +37,8 @@ func Compute(events []Event, sla SLA) Contribution {
 	reopens(&c, &h)
 	csat(&c, &h)
 	assignments(&c, &h)
-	breachWithoutReply(&c, &h, sla)
+	breachWithoutReply(&c, &h, calendarSLA)
+	businessHours(&c, &h, policy)
 	return c
 }
 

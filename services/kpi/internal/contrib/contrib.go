@@ -9,17 +9,26 @@ import (
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
 
-// Field identifies one figure of a bucket: a counter (below numCounterFields) or a histogram bin.
+// Field identifies one figure of a bucket: a counter (below numCounterFields, or from
+// laterCounterFields on) or a histogram bin. Fields are stored with each ticket's applied
+// contribution, so a number once given keeps its meaning: counters added later are numbered above
+// every bin rather than shifting the bins.
 type Field uint32
 
 const (
-	numCounterFields = Field(bucket.NumCounters)
-	binOffset        = 2048 // bins from -2047 to +2047 cover 1 ms .. far beyond a century at 1 % steps
-	binsPerDuration  = 4096
+	numCounterFields   = Field(bucket.NextSLAMet)
+	laterCounterFields = Field(1 << 24)
+	binOffset          = 2048 // bins from -2047 to +2047 cover 1 ms .. far beyond a century at 1 % steps
+	binsPerDuration    = 4096
 )
 
 // CounterField is the field of a counter.
-func CounterField(c bucket.Counter) Field { return Field(c) }
+func CounterField(c bucket.Counter) Field {
+	if Field(c) < numCounterFields {
+		return Field(c)
+	}
+	return laterCounterFields + Field(c) - numCounterFields
+}
 
 // BinField is the field of histogram bin b of duration d. The zero bin is stored at slot 0.
 func BinField(d bucket.Duration, b int32) Field {
@@ -34,6 +43,9 @@ func BinField(d bucket.Duration, b int32) Field {
 func (f Field) Name() string {
 	if f < numCounterFields {
 		return bucket.Counter(f).Field()
+	}
+	if f >= laterCounterFields {
+		return bucket.Counter(f - laterCounterFields + numCounterFields).Field()
 	}
 	rel := int64(f - numCounterFields)
 	d, slot := bucket.Duration(rel/binsPerDuration), rel%binsPerDuration

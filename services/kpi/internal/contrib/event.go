@@ -5,11 +5,13 @@
 package contrib
 
 import (
+	"strings"
 	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/eventorder"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
 )
 
 // Event is the part of a TicketEvent the KPI math needs, in a compact form.
@@ -30,7 +32,14 @@ type Event struct {
 	// Public is 0 when the source did not say, 1 for private, 2 for public.
 	Public uint8
 	Score  uint8
+	// Channel and Tags are what SLA policies match on besides priority and team. Tags are joined
+	// by TagSep so that an Event stays comparable.
+	Channel string
+	Tags    string
 }
+
+// TagSep joins an event's tags.
+const TagSep = "\x1f"
 
 // KeyOf hashes an event id. It is eventorder.IDHash, so keys of stored histories stay valid.
 func KeyOf(id string) uint64 { return eventorder.IDHash(id) }
@@ -49,6 +58,8 @@ func FromProto(e *tpv1.TicketEvent) Event {
 		Priority: e.GetPriority(),
 		Status:   e.GetStatus(),
 		Score:    uint8(e.GetSatisfaction().GetScore()),
+		Channel:  e.GetChannel(),
+		Tags:     strings.Join(e.GetTags(), TagSep),
 	}
 	if e.Public != nil {
 		ev.Public = 1
@@ -74,8 +85,13 @@ func (e *Event) orderKey() eventorder.Key {
 }
 
 // SLA holds first-response targets per priority. A zero target means no SLA for that priority.
+// With Rules, the SLA policies of the rules file judge instead (see policySLA) and FirstResponse
+// is not used.
 type SLA struct {
 	FirstResponse map[tpv1.Priority]time.Duration
+	Rules         bool
+	// Policies are the tenant's SLA policies in file order.
+	Policies []*slapolicy.Policy
 }
 
 // DefaultSLA is used when no policy file is configured.

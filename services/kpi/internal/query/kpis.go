@@ -27,6 +27,14 @@ func ToProto(t *bucket.Totals) *ticketpulsev1.Kpis {
 		SlaFirstResponseMet:        c[bucket.SLAMet],
 		SlaFirstResponseBreached:   c[bucket.SLABreached],
 		SlaFirstResponseCompliance: ratio(c[bucket.SLAMet], c[bucket.SLAMet]+c[bucket.SLABreached]),
+		SlaNextResponseMet:         c[bucket.NextSLAMet],
+		SlaNextResponseBreached:    c[bucket.NextSLABreached],
+		SlaNextResponseCompliance:  ratio(c[bucket.NextSLAMet], c[bucket.NextSLAMet]+c[bucket.NextSLABreached]),
+		SlaResolutionMet:           c[bucket.ResolutionSLAMet],
+		SlaResolutionBreached:      c[bucket.ResolutionSLABreached],
+		SlaResolutionCompliance:    ratio(c[bucket.ResolutionSLAMet], c[bucket.ResolutionSLAMet]+c[bucket.ResolutionSLABreached]),
+		FirstResponseBusinessHours: durationStats(t, bucket.BusinessFirstResponse, bucket.BusinessFirstCount, bucket.BusinessFirstSumMillis),
+		ResolutionBusinessHours:    durationStats(t, bucket.BusinessResolution, bucket.BusinessResolutionCount, bucket.BusinessResolutionSumMillis),
 	}
 }
 

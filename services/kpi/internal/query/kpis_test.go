@@ -80,9 +80,32 @@ func TestToProto(t *testing.T) {
 				NextResponse: &ticketpulsev1.DurationStats{}, Resolution: &ticketpulsev1.DurationStats{},
 			},
 		},
+		{
+			name: "next-response and resolution SLA, business hours",
+			give: totals(map[bucket.Counter]int64{
+				bucket.NextSLAMet: 3, bucket.NextSLABreached: 1, bucket.ResolutionSLAMet: 1, bucket.ResolutionSLABreached: 1,
+				bucket.BusinessFirstCount: 2, bucket.BusinessFirstSumMillis: 5000,
+				bucket.BusinessResolutionCount: 1, bucket.BusinessResolutionSumMillis: 7_200_000,
+			}, nil),
+			want: &ticketpulsev1.Kpis{
+				FirstResponse: &ticketpulsev1.DurationStats{}, NextResponse: &ticketpulsev1.DurationStats{},
+				Resolution:         &ticketpulsev1.DurationStats{},
+				SlaNextResponseMet: 3, SlaNextResponseBreached: 1, SlaNextResponseCompliance: 0.75,
+				SlaResolutionMet: 1, SlaResolutionBreached: 1, SlaResolutionCompliance: 0.5,
+				FirstResponseBusinessHours: &ticketpulsev1.DurationStats{Count: 2, SumSeconds: 5, MeanSeconds: 2.5},
+				ResolutionBusinessHours:    &ticketpulsev1.DurationStats{Count: 1, SumSeconds: 7200, MeanSeconds: 7200},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			// The business-hours figures are there, empty, wherever a case does not say.
+			if tt.want.FirstResponseBusinessHours == nil {
+				tt.want.FirstResponseBusinessHours = &ticketpulsev1.DurationStats{}
+			}
+			if tt.want.ResolutionBusinessHours == nil {
+				tt.want.ResolutionBusinessHours = &ticketpulsev1.DurationStats{}
+			}
 			got := ToProto(tt.give)
 			// Quantiles are within the histogram's relative error; compare them apart.
 			gq, wq := got.GetFirstResponse(), tt.want.GetFirstResponse()

@@ -15,12 +15,13 @@ import (
 // The ticket state and pending deltas are stored as compact binary blobs: a version, a string table
 // (ids repeat a lot within a ticket), then varint-encoded records.
 //
-// Version 2 of the ticket state adds each event's sequence: a flag in the low bit of the packed
-// fields says one follows, so events without one (most sources) cost nothing more. Version 1 states,
-// written before sequences existed, still decode, with every sequence 0. Pending deltas did not
-// change and stay version 1, so a replica of the previous release can still apply them.
+// Version 2 of the ticket state added each event's sequence: a flag in the low bit of the packed
+// fields says one follows, so events without one (most sources) cost nothing more. Version 3 adds
+// each event's channel and tags, which SLA policies match on. Older states still decode: version 1
+// with every sequence 0, versions 1 and 2 without channel and tags. Pending deltas did not change
+// and stay version 1, so a replica of the previous release can still apply them.
 const (
-	stateVersion   = 2
+	stateVersion   = 3
 	pendingVersion = 1
 )
 
@@ -171,13 +172,15 @@ func encodeState(s ticketState) []byte {
 			e.uvarint(ev.Sequence)
 		}
 		e.uvarint(uint64(ev.Score))
+		e.str(ev.Channel)
+		e.str(ev.Tags)
 	}
 	encodeValues(e, s.Applied)
 	return e.bytes()
 }
 
 func decodeState(b []byte) (ticketState, error) {
-	d := newDecoder(b, 1, stateVersion)
+	d := newDecoder(b, 1, 2, stateVersion)
 	n := d.uvarint()
 	if n > uint64(len(b)) {
 		return ticketState{}, errCorrupt
@@ -206,6 +209,10 @@ func decodeState(b []byte) (ticketState, error) {
 			ev.Sequence = d.uvarint()
 		}
 		ev.Score = uint8(d.uvarint())
+		if d.version >= 3 {
+			ev.Channel = d.str()
+			ev.Tags = d.str()
+		}
 		s.Events = append(s.Events, ev)
 	}
 	s.Applied = decodeValues(d)

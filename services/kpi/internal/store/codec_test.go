@@ -48,14 +48,14 @@ func TestStateCodecDecodesVersion1(t *testing.T) {
 	if v := got.Applied[resolution]; v != 90*60_000 {
 		t.Fatalf("ana's resolution time %d ms, want %d", v, 90*60_000)
 	}
-	// Rewritten, it is a version 2 state holding the same.
+	// Rewritten, it is a state of the current version holding the same.
 	again := encodeState(got)
 	if again[0] != stateVersion {
 		t.Fatalf("rewritten as version %d, want %d", again[0], stateVersion)
 	}
 	back, err := decodeState(again)
 	if err != nil || !slices.Equal(back.Events, want) || !maps.Equal(back.Applied, got.Applied) {
-		t.Fatalf("version 1 state rewritten as version 2 changed (%v)", err)
+		t.Fatalf("version 1 state rewritten as version %d changed (%v)", stateVersion, err)
 	}
 }
 
@@ -94,7 +94,7 @@ func TestCodecRefusesUnknownVersions(t *testing.T) {
 		give    []byte
 		version byte
 	}{
-		{"state version 3", func(b []byte) error { _, err := decodeState(b); return err }, state, 3},
+		{"state version 4", func(b []byte) error { _, err := decodeState(b); return err }, state, 4},
 		{"state version 0", func(b []byte) error { _, err := decodeState(b); return err }, state, 0},
 		{"pending version 2", func(b []byte) error { _, err := decodePending(b); return err }, pending, 2},
 	}
