@@ -48,8 +48,8 @@ func TestCreatedAndSolvedInOneMinute(t *testing.T) {
 		}
 	}
 	c := replay(describe("T-1", ordered(events)), ordered(events), urgentPolicy())
-	if !c.resolved || c.resolution.Used != 0 {
-		t.Errorf("resolution clock %+v resolved %v; want stopped at 0", c.resolution, c.resolved)
+	if !c.Resolved || c.Resolution.Used != 0 {
+		t.Errorf("resolution clock %+v resolved %v; want stopped at 0", c.Resolution, c.Resolved)
 	}
 	if !j.Wake.IsZero() {
 		t.Errorf("wake %v for a closed ticket", j.Wake)
@@ -74,7 +74,7 @@ func TestReplyAndSolveInOneSecond(t *testing.T) {
 		}
 	}
 	c := replay(describe("T-1", ordered(events)), ordered(events), urgentPolicy())
-	if !c.firstDone || c.first.Used != 10*time.Minute || !c.resolved || c.resolution.Used != 10*time.Minute {
+	if !c.FirstDone || c.First.Used != 10*time.Minute || !c.Resolved || c.Resolution.Used != 10*time.Minute {
 		t.Errorf("clocks %+v; want first response and resolution stopped at 10m", c)
 	}
 }
