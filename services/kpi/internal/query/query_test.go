@@ -111,15 +111,18 @@ func TestTotals(t *testing.T) {
 	tests := []struct {
 		name     string
 		from, to string
-		// wantKeys is how many week keys, day keys and hourly hashes the window's cover reads.
-		wantKeys [3]int
+		// wantKeys is how many week keys, day keys and hourly hashes the window's cover reads,
+		// wantMonths how many month keys.
+		wantKeys   [3]int
+		wantMonths int
 	}{
 		{name: "hours of one day", from: "2026-11-03T05:00:00Z", to: "2026-11-03T17:00:00Z", wantKeys: [3]int{0, 0, 1}},
 		{name: "over midnight", from: "2026-11-03T20:00:00Z", to: "2026-11-04T04:00:00Z", wantKeys: [3]int{0, 0, 2}},
 		{name: "one whole day", from: "2026-11-05T00:00:00Z", to: "2026-11-06T00:00:00Z", wantKeys: [3]int{0, 1, 0}},
 		{name: "one whole week", from: "2026-11-02T00:00:00Z", to: "2026-11-09T00:00:00Z", wantKeys: [3]int{1, 0, 0}},
 		{name: "hours, days, weeks, days, hours", from: "2026-11-01T07:00:00Z", to: "2026-11-20T13:00:00Z", wantKeys: [3]int{2, 4, 2}},
-		{name: "everything and more", from: "2026-10-01T00:00:00Z", to: "2026-12-31T00:00:00Z", wantKeys: [3]int{12, 7, 0}},
+		{name: "everything and more", from: "2026-10-01T00:00:00Z", to: "2026-12-31T00:00:00Z", wantKeys: [3]int{3, 9, 0}, wantMonths: 2},
+		{name: "the month of the figures", from: "2026-11-01T00:00:00Z", to: "2026-12-01T00:00:00Z", wantMonths: 1},
 		{name: "before any data", from: "2026-10-01T00:00:00Z", to: "2026-10-20T05:00:00Z", wantKeys: [3]int{2, 5, 1}},
 		{name: "empty window", from: "2026-11-03T05:00:00Z", to: "2026-11-03T05:00:00Z"},
 	}
@@ -133,8 +136,8 @@ func TestTotals(t *testing.T) {
 			t.Run(rd.name+"/"+tt.name, func(t *testing.T) {
 				r := rd.r
 				from, to := hourAt(tt.from), hourAt(tt.to)
-				if c := window.Cover(from, to); [3]int{len(c.Weeks), len(c.Days), len(c.Hours)} != tt.wantKeys {
-					t.Errorf("cover %+v, want %v week, day and hourly keys", c, tt.wantKeys)
+				if c := window.Cover(from, to); [3]int{len(c.Weeks), len(c.Days), len(c.Hours)} != tt.wantKeys || len(c.Months) != tt.wantMonths {
+					t.Errorf("cover %+v, want %v week, day and hourly keys and %d month keys", c, tt.wantKeys, tt.wantMonths)
 				}
 				before := trips.Count()
 				got, err := r.Totals(context.Background(), tenant, scopes, from, to)

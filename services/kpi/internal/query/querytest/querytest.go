@@ -25,14 +25,16 @@ import (
 )
 
 // Incr adds delta to field (a plain bucket field such as "as" or "F412") of scope s at a unix
-// hour: in the hour's detail hash, as the write path does, and in the day's and the week's packed
-// totals, as the rollup would derive them: fixtures stand for days and weeks already rolled up.
+// hour: in the hour's detail hash, as the write path does, and in the packed totals of its day,
+// week, month and year, as the rollup would derive them: fixtures stand for periods already
+// rolled up.
 func Incr(ctx context.Context, rdb redis.Cmdable, tenant string, s bucket.Scope, hour int64, field string, delta int64) error {
 	day := bucket.DayOf(hour)
 	if err := rdb.HIncrBy(ctx, bucket.HourKey(tenant, s, day), bucket.HourField(int(hour-24*day), field), delta).Err(); err != nil {
 		return fmt.Errorf("incr %s of %v at hour %d: %w", field, s, hour, err)
 	}
-	for _, key := range []string{bucket.DayTotalsKey(tenant, s, day), bucket.WeekTotalsKey(tenant, s, bucket.WeekOf(day))} {
+	for _, key := range []string{bucket.DayTotalsKey(tenant, s, day), bucket.WeekTotalsKey(tenant, s, bucket.WeekOf(day)),
+		bucket.MonthTotalsKey(tenant, s, bucket.MonthOf(day)), bucket.YearTotalsKey(tenant, s, bucket.YearOf(day))} {
 		packed, err := rdb.Get(ctx, key).Result()
 		if errors.Is(err, redis.Nil) {
 			packed, err = bucket.Pack(nil), nil
@@ -57,14 +59,17 @@ func Incr(ctx context.Context, rdb redis.Cmdable, tenant string, s bucket.Scope,
 	return nil
 }
 
-// RolledUp writes empty totals for the days [fromDay, toDay) and their weeks where s has none, as a
-// rollup that has seen every one of them end would leave them (empty weeks for every scope; empty
-// days stand for days derived again after a change cancelled out).
+// RolledUp writes empty totals for the days [fromDay, toDay) and their weeks, months and years
+// where s has none, as a rollup that has seen every one of them end would leave them (empty
+// weeks, months and years for every scope; empty days stand for days derived again after a
+// change cancelled out).
 func RolledUp(ctx context.Context, rdb redis.Cmdable, tenant string, s bucket.Scope, fromDay, toDay int64) error {
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for d := fromDay; d < toDay; d++ {
 			p.SetNX(ctx, bucket.DayTotalsKey(tenant, s, d), bucket.Pack(nil), 0)
 			p.SetNX(ctx, bucket.WeekTotalsKey(tenant, s, bucket.WeekOf(d)), bucket.Pack(nil), 0)
+			p.SetNX(ctx, bucket.MonthTotalsKey(tenant, s, bucket.MonthOf(d)), bucket.Pack(nil), 0)
+			p.SetNX(ctx, bucket.YearTotalsKey(tenant, s, bucket.YearOf(d)), bucket.Pack(nil), 0)
 		}
 		return nil
 	})
@@ -163,6 +168,8 @@ func (b *Builder) hashes() (hourly, totals map[string]map[string]int64) {
 		day := bucket.DayOf(k.hour)
 		hk, dk := in(hourly, bucket.HourKey(b.tenant, k.s, day)), in(totals, bucket.DayTotalsKey(b.tenant, k.s, day))
 		wk := in(totals, bucket.WeekTotalsKey(b.tenant, k.s, bucket.WeekOf(day)))
+		mk := in(totals, bucket.MonthTotalsKey(b.tenant, k.s, bucket.MonthOf(day)))
+		yk := in(totals, bucket.YearTotalsKey(b.tenant, k.s, bucket.YearOf(day)))
 		hh := int(k.hour - 24*day)
 		if hourFields[hh] == nil {
 			hourFields[hh] = make(map[string]string)
@@ -176,20 +183,30 @@ func (b *Builder) hashes() (hourly, totals map[string]map[string]int64) {
 			hk[hf] += v
 			dk[f] += v
 			wk[f] += v
+			mk[f] += v
+			yk[f] += v
 		}
 	}
 	// The rollup gives every known scope week totals, empty ones for its idle weeks, including the
 	// six weeks before the data (its lookback, for the 30-day windows of fixtures that end with their data).
+	// Months and years likewise, over the span of the data.
 	var first, last int64 = math.MaxInt64, math.MinInt64
+	var firstMonth, lastMonth int64 = math.MaxInt64, math.MinInt64
 	scopes := map[bucket.Scope]bool{}
 	for k := range b.figs {
-		w := bucket.WeekOf(bucket.DayOf(k.hour))
+		day := bucket.DayOf(k.hour)
+		w, m := bucket.WeekOf(day), bucket.MonthOf(day)
 		first, last = min(first, w), max(last, w)
+		firstMonth, lastMonth = min(firstMonth, m), max(lastMonth, m)
 		scopes[k.s] = true
 	}
 	for s := range scopes {
 		for w := first - 6; w <= last; w++ {
 			in(totals, bucket.WeekTotalsKey(b.tenant, s, w))
+		}
+		for m := firstMonth; m <= lastMonth; m++ {
+			in(totals, bucket.MonthTotalsKey(b.tenant, s, m))
+			in(totals, bucket.YearTotalsKey(b.tenant, s, bucket.YearOf(bucket.FirstDayOfMonth(m))))
 		}
 	}
 	return hourly, totals
