@@ -63,8 +63,8 @@ const (
 	yearTotals  partKind = iota // packed year totals, or else its twelve months
 	monthTotals                 // packed month totals, or else its days
 	weekTotals                  // packed week totals, or else its seven days
-	dayTotals                  // packed day totals, or else its hours
-	hours                      // hours [from, to) of a day's hourly detail
+	dayTotals                   // packed day totals, or else its hours
+	hours                       // hours [from, to) of a day's hourly detail
 )
 
 // part is one key of a cover.
