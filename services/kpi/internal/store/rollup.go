@@ -43,18 +43,70 @@ if tonumber(ARGV[1]) > 0 then redis.call('EXPIREAT', KEYS[1], ARGV[1]) end
 return 1
 `)
 
+// MonthLookback is how many ended months the rollup keeps derived for every known agent and team,
+// idle ones included, and YearLookback the same for years: every month of the last ended year is
+// among those months, so its year totals are derived from month totals alone. Reads of idle
+// scopes over older months find no totals and read the days instead, which is slower, not wrong.
+const (
+	MonthLookback = 24
+	YearLookback  = 1
+)
+
+// periodScript derives packed totals from the packed totals of shorter periods, atomically in the
+// scope's slot: KEYS[1] is the totals key; ARGV[1] its expire-at (0: none), ARGV[2] "1" to write
+// empty totals too, ARGV[3] the stride. With stride 2, KEYS[2..] are pairs of a day's totals and
+// its hour hash, read when the day's totals are missing (not derived yet or made stale); with
+// stride 1, KEYS[2..] are month totals that must all exist, else nothing is written and the
+// script returns -1. Totals that exist are up to date and left alone. Returns 1 when it wrote.
+var periodScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local stride = tonumber(ARGV[3])
+local sum = {}
+local any = false
+for i = 2, #KEYS, stride do
+  local packed = redis.call('GET', KEYS[i])
+  if packed then
+    for f, v in string.gmatch(packed, ' ([^ =]+)=(%-?%d+)') do
+      sum[f] = (sum[f] or 0) + tonumber(v)
+      any = true
+    end
+  elseif stride == 1 then
+    return -1
+  else
+    local kv = redis.call('HGETALL', KEYS[i + 1])
+    for j = 1, #kv, 2 do
+      local f = string.sub(kv[j], 4)
+      sum[f] = (sum[f] or 0) + tonumber(kv[j + 1])
+      any = true
+    end
+  end
+end
+if not any and ARGV[2] ~= '1' then return 0 end
+local parts = {'v1'}
+for f, v in pairs(sum) do
+  if v ~= 0 then parts[#parts + 1] = f .. '=' .. string.format('%d', v) end
+end
+redis.call('SET', KEYS[1], table.concat(parts, ' '))
+if tonumber(ARGV[1]) > 0 then redis.call('EXPIREAT', KEYS[1], ARGV[1]) end
+return 1
+`)
+
 // Rollup derives, for every tenant, the totals that readers use instead of the hours: the day
-// totals of every ended day that got figures, and the week totals of every ended week that got
-// figures and of the last SealLookback ended weeks, from the queues the Writer fills. Every pass
-// is idempotent, so every replica may run it; a day or week that changes while it runs is queued
-// again by the write path.
+// totals of every ended day that got figures, the week totals of every ended week that got
+// figures and of the last SealLookback ended weeks, the month totals (from day totals) of every
+// ended month that got figures and of the last MonthLookback ended months, and the year totals
+// (from month totals) of every ended year that got figures and of the last YearLookback ended
+// years, from the queues the Writer fills. Weeks, months and years are derived for every scope
+// the tenant ever had, so an idle one reads one empty key. Every pass is idempotent, so every
+// replica may run it; a period that changes while it runs is queued again by the write path,
+// which deletes its stale totals in the same step as it changes the hour.
 type Rollup struct {
 	rdb       redis.UniversalClient
 	retention time.Duration
 	now       func() time.Time
 
-	// sealedScopes remembers, per tenant/week, how many scopes the last complete seal covered.
-	// Pass runs from one goroutine.
+	// sealedScopes remembers, per tenant and week, month or year, how many scopes the last
+	// complete seal covered. Pass runs from one goroutine.
 	sealedScopes map[string]int64
 }
 
@@ -66,11 +118,11 @@ func NewRollup(rdb redis.UniversalClient, retention time.Duration) *Rollup {
 
 // RollupResult counts the totals a rollup pass wrote.
 type RollupResult struct {
-	Days, Weeks int
+	Days, Weeks, Months, Years int
 }
 
-// Pass derives the totals of every tenant's ended days and weeks that are queued or in the
-// lookback, once.
+// Pass derives the totals of every tenant's ended days, weeks, months and years that are queued
+// or in the lookback, once.
 func (r *Rollup) Pass(ctx context.Context) (RollupResult, error) {
 	var res RollupResult
 	tenants, err := r.rdb.SMembers(ctx, bucket.TenantsKey).Result()
@@ -89,8 +141,124 @@ func (r *Rollup) Pass(ctx context.Context) (RollupResult, error) {
 		if err != nil {
 			return res, err
 		}
+		n, err = r.sealPeriods(ctx, tenant, monthLevel, bucket.MonthOf(today))
+		res.Months += n
+		if err != nil {
+			return res, err
+		}
+		n, err = r.sealPeriods(ctx, tenant, yearLevel, bucket.YearOf(today))
+		res.Years += n
+		if err != nil {
+			return res, err
+		}
 	}
 	return res, nil
+}
+
+// periodLevel is months or years, as the rollup derives them.
+type periodLevel struct {
+	name     string
+	lookback int64
+	queue    func(tenant string) string
+	end      func(period int64) int64 // the unix second the period ends
+	// keys are the totals key of the period and what periodScript derives it from, with stride.
+	keys   func(tenant string, s bucket.Scope, period int64) []string
+	stride int
+	// before, when set, derives what the period is derived from first (a year's months).
+	before func(ctx context.Context, r *Rollup, tenant string, scopes []bucket.Scope, period int64) (int, error)
+}
+
+var monthLevel = &periodLevel{
+	name: "month", lookback: MonthLookback, queue: bucket.ToMonthKey,
+	end: func(m int64) int64 { return bucket.FirstDayOfMonth(m+1) * 86400 },
+	keys: func(tenant string, s bucket.Scope, m int64) []string {
+		keys := []string{bucket.MonthTotalsKey(tenant, s, m)}
+		for d := bucket.FirstDayOfMonth(m); d < bucket.FirstDayOfMonth(m+1); d++ {
+			keys = append(keys, bucket.DayTotalsKey(tenant, s, d), bucket.HourKey(tenant, s, d))
+		}
+		return keys
+	},
+	stride: 2,
+}
+
+var yearLevel = &periodLevel{
+	name: "year", lookback: YearLookback, queue: bucket.ToYearKey,
+	end: func(y int64) int64 { return bucket.FirstDayOfYear(y+1) * 86400 },
+	keys: func(tenant string, s bucket.Scope, y int64) []string {
+		keys := []string{bucket.YearTotalsKey(tenant, s, y)}
+		for m := bucket.FirstMonthOfYear(y); m < bucket.FirstMonthOfYear(y+1); m++ {
+			keys = append(keys, bucket.MonthTotalsKey(tenant, s, m))
+		}
+		return keys
+	},
+	stride: 1,
+	before: func(ctx context.Context, r *Rollup, tenant string, scopes []bucket.Scope, y int64) (int, error) {
+		total := 0
+		for m := bucket.FirstMonthOfYear(y); m < bucket.FirstMonthOfYear(y+1); m++ {
+			n, _, err := r.derivePeriod(ctx, tenant, monthLevel, scopes, m)
+			total += n
+			if err != nil {
+				return total, err
+			}
+		}
+		return total, nil
+	},
+}
+
+// derivePeriod derives the totals of one period for every scope; incomplete reports whether some
+// could not be derived yet (a year whose month a late write has just made stale).
+func (r *Rollup) derivePeriod(ctx context.Context, tenant string, lv *periodLevel, scopes []bucket.Scope, period int64) (written int, incomplete bool, err error) {
+	return r.deriveWith(ctx, periodScript, scopes, func(s bucket.Scope) []string { return lv.keys(tenant, s, period) },
+		r.expireAt(lv.end(period)), "1", lv.stride)
+}
+
+// sealPeriods derives the totals of the tenant's ended months (or years) that got figures and of
+// the lookback ones, for every scope the tenant ever had. A year first gets its months derived.
+func (r *Rollup) sealPeriods(ctx context.Context, tenant string, lv *periodLevel, current int64) (int, error) {
+	queued, err := r.ended(ctx, lv.queue(tenant), current)
+	if err != nil {
+		return 0, err
+	}
+	todo := map[int64]bool{}
+	for p := current - lv.lookback; p < current; p++ {
+		todo[p] = false
+	}
+	for _, p := range queued {
+		todo[p] = true
+	}
+	scopes, err := r.scopes(ctx, tenant)
+	if err != nil {
+		r.requeue(ctx, lv.queue(tenant), queued)
+		return 0, err
+	}
+	count := int64(len(scopes))
+	total := 0
+	for p, changed := range todo {
+		// As with weeks: the lookback only needs deriving again when a scope appeared.
+		key := tenant + "/" + lv.name + "/" + strconv.FormatInt(p, 10)
+		if !changed && r.sealedScopes[key] == count {
+			continue
+		}
+		var n int
+		incomplete := false
+		if lv.before != nil {
+			n, err = lv.before(ctx, r, tenant, scopes, p)
+			total += n
+		}
+		if err == nil {
+			n, incomplete, err = r.derivePeriod(ctx, tenant, lv, scopes, p)
+			total += n
+		}
+		if err != nil {
+			r.requeue(ctx, lv.queue(tenant), queued)
+			return total, fmt.Errorf("derive %s %d of tenant %s: %w", lv.name, p, tenant, err)
+		}
+		// A period left incomplete was changed meanwhile, and the write path queued it again.
+		if !incomplete {
+			r.sealedScopes[key] = count
+		}
+	}
+	return total, nil
 }
 
 // ended pops the members of a to-do set (days or weeks) that are before current. Each is removed
@@ -218,7 +386,15 @@ func (r *Rollup) derive(ctx context.Context, tenant string, scopes []bucket.Scop
 	if keepEmpty {
 		empty = "1"
 	}
+	n, _, err := r.deriveWith(ctx, totalsScript, scopes, keys, expireAt, empty)
+	return n, err
+}
+
+// deriveWith runs script for each scope over the keys that keys names, with args, and returns
+// how many totals it wrote and whether any answered -1 (could not be derived yet).
+func (r *Rollup) deriveWith(ctx context.Context, script *redis.Script, scopes []bucket.Scope, keys func(bucket.Scope) []string, args ...any) (int, bool, error) {
 	written := 0
+	incomplete := false
 	// Small pipelines: Redis runs a client's pipelined commands back to back, and a script that
 	// sums seven hour hashes takes a fraction of a millisecond, so a long run of them would hold
 	// up the queries and writes that share the server (100 per pipeline put 40 ms on their p99).
@@ -228,19 +404,22 @@ func (r *Rollup) derive(ctx context.Context, tenant string, scopes []bucket.Scop
 		cmds := make([]*redis.Cmd, len(part))
 		_, err := execScripts(ctx, r.rdb, func(pipe redis.Pipeliner) {
 			for i, s := range part {
-				cmds[i] = totalsScript.EvalSha(ctx, pipe, keys(s), expireAt, empty)
+				cmds[i] = script.EvalSha(ctx, pipe, keys(s), args...)
 			}
 		})
 		if err != nil {
-			return written, err
+			return written, incomplete, err
 		}
 		for _, c := range cmds {
-			if n, _ := c.Int(); n == 1 {
+			switch n, _ := c.Int(); n {
+			case 1:
 				written++
+			case -1:
+				incomplete = true
 			}
 		}
 	}
-	return written, nil
+	return written, incomplete, nil
 }
 
 // dayScopes lists the scopes credited with anything on a day: the day's agents and teams from the
