@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -44,12 +45,13 @@ return 1
 `)
 
 // MonthLookback is how many ended months the rollup keeps derived for every known agent and team,
-// idle ones included, and YearLookback the same for years: every month of the last ended year is
-// among those months, so its year totals are derived from month totals alone. Reads of idle
-// scopes over older months find no totals and read the days instead, which is slower, not wrong.
+// idle ones included, and YearLookback the same for years: the longest window (ten years, the
+// rolling "all") and every month of its years, so that any window reads at most a few dozen keys
+// per scope, idle years before a tenant's first figures included. Periods whose totals would already have expired under the
+// retention are left out. An idle scope costs one small key per month and year (about 13 KB).
 const (
-	MonthLookback = 24
-	YearLookback  = 1
+	MonthLookback = 12*YearLookback + 11
+	YearLookback  = 10
 )
 
 // periodScript derives packed totals from the packed totals of shorter periods, atomically in the
@@ -105,15 +107,24 @@ type Rollup struct {
 	retention time.Duration
 	now       func() time.Time
 
-	// sealedScopes remembers, per tenant and week, month or year, how many scopes the last
-	// complete seal covered. Pass runs from one goroutine.
+	// sealedScopes remembers, per tenant and week, how many scopes the last complete seal covered.
+	// Pass runs from one goroutine.
 	sealedScopes map[string]int64
+	// sealed remembers, per tenant and level (months, years), the scopes whose lookback periods
+	// were all derived, and the current period then: a later pass derives the periods that ended
+	// since for every scope, and the whole lookback only for scopes that appeared since.
+	sealed map[string]*sealMemo
+}
+
+type sealMemo struct {
+	scopes  map[bucket.Scope]bool
+	current int64
 }
 
 // NewRollup returns a rollup. retention 0 keeps totals forever; otherwise they expire that long
 // after their period ends, as the Writer's buckets do.
 func NewRollup(rdb redis.UniversalClient, retention time.Duration) *Rollup {
-	return &Rollup{rdb: rdb, retention: retention, now: time.Now, sealedScopes: map[string]int64{}}
+	return &Rollup{rdb: rdb, retention: retention, now: time.Now, sealedScopes: map[string]int64{}, sealed: map[string]*sealMemo{}}
 }
 
 // RollupResult counts the totals a rollup pass wrote.
@@ -141,13 +152,15 @@ func (r *Rollup) Pass(ctx context.Context) (RollupResult, error) {
 		if err != nil {
 			return res, err
 		}
-		n, err = r.sealPeriods(ctx, tenant, monthLevel, bucket.MonthOf(today))
+		n, _, err = r.sealPeriods(ctx, tenant, monthLevel, bucket.MonthOf(today))
 		res.Months += n
 		if err != nil {
 			return res, err
 		}
-		n, err = r.sealPeriods(ctx, tenant, yearLevel, bucket.YearOf(today))
+		var months int
+		n, months, err = r.sealPeriods(ctx, tenant, yearLevel, bucket.YearOf(today))
 		res.Years += n
+		res.Months += months
 		if err != nil {
 			return res, err
 		}
@@ -214,36 +227,54 @@ func (r *Rollup) derivePeriod(ctx context.Context, tenant string, lv *periodLeve
 
 // sealPeriods derives the totals of the tenant's ended months (or years) that got figures and of
 // the lookback ones, for every scope the tenant ever had. A year first gets its months derived.
-func (r *Rollup) sealPeriods(ctx context.Context, tenant string, lv *periodLevel, current int64) (int, error) {
+// It returns how many totals of the level it wrote, and how many of the level below.
+func (r *Rollup) sealPeriods(ctx context.Context, tenant string, lv *periodLevel, current int64) (total, below int, err error) {
 	queued, err := r.ended(ctx, lv.queue(tenant), current)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	todo := map[int64]bool{}
-	for p := current - lv.lookback; p < current; p++ {
-		todo[p] = false
-	}
+	changed := map[int64]bool{}
 	for _, p := range queued {
-		todo[p] = true
+		changed[p] = true
 	}
-	scopes, err := r.scopes(ctx, tenant)
+	periods := slices.Clone(queued)
+	for p := current - lv.lookback; p < current; p++ {
+		// Totals that would expire at once are not worth deriving for idle scopes.
+		if r.retention > 0 && !changed[p] && time.Unix(lv.end(p), 0).Add(r.retention).Before(r.now()) {
+			continue
+		}
+		if !changed[p] {
+			periods = append(periods, p)
+		}
+	}
+	slices.Sort(periods)
+	all, err := r.scopes(ctx, tenant)
 	if err != nil {
 		r.requeue(ctx, lv.queue(tenant), queued)
-		return 0, err
+		return 0, 0, err
 	}
-	count := int64(len(scopes))
-	total := 0
-	for p, changed := range todo {
-		// As with weeks: the lookback only needs deriving again when a scope appeared.
-		key := tenant + "/" + lv.name + "/" + strconv.FormatInt(p, 10)
-		if !changed && r.sealedScopes[key] == count {
+	memoKey := tenant + "/" + lv.name
+	memo := r.sealed[memoKey]
+	var fresh []bucket.Scope // scopes the last complete seal did not cover
+	for _, s := range all {
+		if memo == nil || !memo.scopes[s] {
+			fresh = append(fresh, s)
+		}
+	}
+	complete := true
+	for _, p := range periods {
+		scopes := fresh
+		if changed[p] || memo == nil || p >= memo.current {
+			scopes = all
+		}
+		if len(scopes) == 0 {
 			continue
 		}
 		var n int
 		incomplete := false
 		if lv.before != nil {
 			n, err = lv.before(ctx, r, tenant, scopes, p)
-			total += n
+			below += n
 		}
 		if err == nil {
 			n, incomplete, err = r.derivePeriod(ctx, tenant, lv, scopes, p)
@@ -251,14 +282,22 @@ func (r *Rollup) sealPeriods(ctx context.Context, tenant string, lv *periodLevel
 		}
 		if err != nil {
 			r.requeue(ctx, lv.queue(tenant), queued)
-			return total, fmt.Errorf("derive %s %d of tenant %s: %w", lv.name, p, tenant, err)
+			return total, below, fmt.Errorf("derive %s %d of tenant %s: %w", lv.name, p, tenant, err)
 		}
-		// A period left incomplete was changed meanwhile, and the write path queued it again.
-		if !incomplete {
-			r.sealedScopes[key] = count
-		}
+		// A period left incomplete was changed meanwhile, and the write path queued it again;
+		// the lookback is then done again in full next time.
+		complete = complete && !incomplete
 	}
-	return total, nil
+	if complete {
+		m := &sealMemo{scopes: make(map[bucket.Scope]bool, len(all)), current: current}
+		for _, s := range all {
+			m.scopes[s] = true
+		}
+		r.sealed[memoKey] = m
+	} else {
+		delete(r.sealed, memoKey)
+	}
+	return total, below, nil
 }
 
 // ended pops the members of a to-do set (days or weeks) that are before current. Each is removed

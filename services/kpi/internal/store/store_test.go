@@ -931,3 +931,84 @@ func TestRollupMonthsAndYearsEqualTheirDays(t *testing.T) {
 		check("after late changes")
 	}
 }
+
+// Every scope the tenant ever had gets month and year totals over the whole lookback (ten
+// years), empty ones for idle periods, so a long window reads one key per year or month; a scope
+// that appears later gets its own, and a pass with nothing new derives nothing.
+func TestRollupSealsIdleMonthsAndYears(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	w := NewWriter(rdb, sla, 0, quiet)
+	now := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
+	today := now.Unix() / 86400
+	thisMonth, thisYear := bucket.MonthOf(today), bucket.YearOf(today)
+	rollup := NewRollup(rdb, 0)
+	rollup.now = func() time.Time { return now }
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := rollup.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ana, billing and the unassigned figures: 131 months and 10 years each.
+	if n.Months != 3*MonthLookback || n.Years != 3*YearLookback {
+		t.Errorf("first pass wrote %+v, want %d months and %d years", n, 3*MonthLookback, 3*YearLookback)
+	}
+	sealed := func(s bucket.Scope) {
+		t.Helper()
+		for m := thisMonth - MonthLookback; m < thisMonth; m++ {
+			if rdb.Exists(ctx, bucket.MonthTotalsKey("acme", s, m)).Val() != 1 {
+				t.Fatalf("%v: month %d not derived", s, m)
+			}
+		}
+		for y := thisYear - YearLookback; y < thisYear; y++ {
+			if rdb.Exists(ctx, bucket.YearTotalsKey("acme", s, y)).Val() != 1 {
+				t.Fatalf("%v: year %d not derived", s, y)
+			}
+		}
+		if rdb.Exists(ctx, bucket.MonthTotalsKey("acme", s, thisMonth), bucket.YearTotalsKey("acme", s, thisYear)).Val() != 0 {
+			t.Fatalf("%v: the current month or year was derived", s)
+		}
+	}
+	ana, bob := bucket.Scope{Kind: bucket.Agent, ID: "ana"}, bucket.Scope{Kind: bucket.Agent, ID: "bob"}
+	sealed(ana)
+	sealed(bucket.Scope{Kind: bucket.Team, ID: "billing"})
+	if got := packedTotals(t, rdb, bucket.YearTotalsKey("acme", ana, thisYear-1)); got.C[bucket.Assigned] != 1 {
+		t.Errorf("ana's year of the ticket: assigned %d, want 1", got.C[bucket.Assigned])
+	}
+	if again, err := rollup.Pass(ctx); err != nil || again.Months != 0 || again.Years != 0 {
+		t.Fatalf("a pass with nothing new wrote %+v (%v)", again, err)
+	}
+	// A new agent, on a day of an idle month (2019): its own lookback, and that month and year
+	// again for billing, the other scope it changed (the write made its totals of them stale).
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-2", Events: life("T-2", "bob", "billing", -60*24*365*6)}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err = rollup.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Months != MonthLookback+1 || n.Years != YearLookback+1 {
+		t.Errorf("pass after a new agent wrote %+v, want %d months and %d years", n, MonthLookback+1, YearLookback+1)
+	}
+	sealed(bob)
+	if again, err := rollup.Pass(ctx); err != nil || again.Months != 0 || again.Years != 0 {
+		t.Fatalf("a pass with nothing new wrote %+v (%v)", again, err)
+	}
+	checkTotals(t, rdb)
+
+	// With a retention, idle periods whose totals would already have expired are skipped.
+	rdb.FlushAll(ctx)
+	rollup = NewRollup(rdb, 90*24*time.Hour)
+	rollup.now = func() time.Time { return now }
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-3", Events: life("T-3", "ana", "billing", 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rollup.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rdb.Exists(ctx, bucket.MonthTotalsKey("acme", ana, thisMonth-1)).Val() != 1 || rdb.Exists(ctx, bucket.MonthTotalsKey("acme", ana, thisMonth-12)).Val() != 0 {
+		t.Error("with a 90-day retention, want last month's totals and none of a year ago")
+	}
+}
