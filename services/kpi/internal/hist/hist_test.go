@@ -153,3 +153,27 @@ func TestQuantileRankIsExact(t *testing.T) {
 		}
 	}
 }
+
+// Every quantile in whole percent, for every n up to 1000 (0.07·100 is 7.000000000000001 in
+// floating point: its rank is still 7).
+func TestQuantileRankOfEveryPercent(t *testing.T) {
+	lo, hi := Bin(100), Bin(200)
+	for n := 1; n <= 1000; n++ {
+		for pct := 1; pct <= 100; pct++ {
+			rank := int64(max((pct*n+99)/100, 1))
+			h := Hist{lo: rank}
+			if rest := int64(n) - rank; rest > 0 {
+				h[hi] = rest
+			}
+			if got := h.Quantiles(float64(pct) / 100)[0]; got != Value(lo) {
+				t.Fatalf("n=%d q%d%%: got %g, want the %d-th value %g", n, pct, got, rank, Value(lo))
+			}
+		}
+	}
+	// Out of range and unusual histograms: q 0 is the smallest value, q 1 the largest, the zero
+	// bin counts as 0, and bins spread wider than the dense walk are sorted.
+	h := Hist{ZeroBin: 2, 5: 1, 1 << 20: 1, -(1 << 20): 1}
+	if got := h.Quantiles(0, 0.4, 0.6, 0.8, 1); got[0] != 0 || got[1] != 0 || got[2] != Value(-(1<<20)) || got[3] != Value(5) || got[4] != Value(1<<20) {
+		t.Fatalf("wide histogram quantiles = %v", got)
+	}
+}
