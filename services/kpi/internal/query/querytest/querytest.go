@@ -20,6 +20,7 @@ import (
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/hist"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
@@ -376,8 +377,9 @@ func generate(l Load, add func(scopes []bucket.Scope, hour int64, field string, 
 
 // history writes a load with DetailDays as it is generated: per scope and day the packed day
 // totals, the hourly detail of the last DetailDays days, and per scope the week, month and year
-// totals over the whole span (empty ones for idle periods, and the six weeks before the data, as
-// the rollup leaves them), and the listing index. It returns the number of keys written.
+// totals over the whole span (empty ones for idle periods, the six weeks before the data and the
+// months and years of the rollup's lookback before it, as the rollup leaves them), and the
+// listing index. It returns the number of keys written.
 func history(ctx context.Context, rdb redis.UniversalClient, tenant string, l Load) (int, error) {
 	detailFrom := (bucket.DayOf(l.EndHour) - int64(l.DetailDays) + 1) * 24
 	type scopeDay struct {
@@ -423,11 +425,13 @@ func history(ctx context.Context, rdb redis.UniversalClient, tenant string, l Lo
 			pipe.Set(ctx, bucket.WeekTotalsKey(tenant, s, w), bucket.Pack(p.weeks[w]), 0)
 			keys++
 		}
-		for m := bucket.MonthOf(firstDay); m <= bucket.MonthOf(lastDay); m++ {
+		// The rollup keeps months and years of every scope back over its lookback, idle ones too.
+		endDay := bucket.DayOf(l.EndHour)
+		for m := min(bucket.MonthOf(firstDay), bucket.MonthOf(endDay)-store.MonthLookback); m <= bucket.MonthOf(lastDay); m++ {
 			pipe.Set(ctx, bucket.MonthTotalsKey(tenant, s, m), bucket.Pack(p.months[m]), 0)
 			keys++
 		}
-		for y := bucket.YearOf(firstDay); y <= bucket.YearOf(lastDay); y++ {
+		for y := min(bucket.YearOf(firstDay), bucket.YearOf(endDay)-store.YearLookback); y <= bucket.YearOf(lastDay); y++ {
 			pipe.Set(ctx, bucket.YearTotalsKey(tenant, s, y), bucket.Pack(p.years[y]), 0)
 			keys++
 		}
