@@ -174,6 +174,7 @@ type periodLevel struct {
 	lookback int64
 	queue    func(tenant string) string
 	end      func(period int64) int64 // the unix second the period ends
+	totals   func(tenant string, s bucket.Scope, period int64) string
 	// keys are the totals key of the period and what periodScript derives it from, with stride.
 	keys   func(tenant string, s bucket.Scope, period int64) []string
 	stride int
@@ -183,7 +184,8 @@ type periodLevel struct {
 
 var monthLevel = &periodLevel{
 	name: "month", lookback: MonthLookback, queue: bucket.ToMonthKey,
-	end: func(m int64) int64 { return bucket.FirstDayOfMonth(m+1) * 86400 },
+	end:    func(m int64) int64 { return bucket.FirstDayOfMonth(m+1) * 86400 },
+	totals: bucket.MonthTotalsKey,
 	keys: func(tenant string, s bucket.Scope, m int64) []string {
 		keys := []string{bucket.MonthTotalsKey(tenant, s, m)}
 		for d := bucket.FirstDayOfMonth(m); d < bucket.FirstDayOfMonth(m+1); d++ {
@@ -196,7 +198,8 @@ var monthLevel = &periodLevel{
 
 var yearLevel = &periodLevel{
 	name: "year", lookback: YearLookback, queue: bucket.ToYearKey,
-	end: func(y int64) int64 { return bucket.FirstDayOfYear(y+1) * 86400 },
+	end:    func(y int64) int64 { return bucket.FirstDayOfYear(y+1) * 86400 },
+	totals: bucket.YearTotalsKey,
 	keys: func(tenant string, s bucket.Scope, y int64) []string {
 		keys := []string{bucket.YearTotalsKey(tenant, s, y)}
 		for m := bucket.FirstMonthOfYear(y); m < bucket.FirstMonthOfYear(y+1); m++ {
@@ -218,10 +221,34 @@ var yearLevel = &periodLevel{
 	},
 }
 
-// derivePeriod derives the totals of one period for every scope; incomplete reports whether some
-// could not be derived yet (a year whose month a late write has just made stale).
+// derivePeriod derives the totals of one period for every scope that has none; incomplete
+// reports whether some could not be derived yet (a year whose month a late write has just made
+// stale).
 func (r *Rollup) derivePeriod(ctx context.Context, tenant string, lv *periodLevel, scopes []bucket.Scope, period int64) (written int, incomplete bool, err error) {
-	return r.deriveWith(ctx, periodScript, scopes, func(s bucket.Scope) []string { return lv.keys(tenant, s, period) },
+	// Most totals of the lookback exist already (a restart derives the whole lookback again):
+	// asking first is far cheaper than a script naming every day of the period.
+	missing := make([]bucket.Scope, 0, len(scopes))
+	const chunk = 1000
+	for start := 0; start < len(scopes); start += chunk {
+		part := scopes[start:min(start+chunk, len(scopes))]
+		pipe := r.rdb.Pipeline()
+		cmds := make([]*redis.IntCmd, len(part))
+		for i, s := range part {
+			cmds[i] = pipe.Exists(ctx, lv.totals(tenant, s, period))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return 0, false, fmt.Errorf("check %s totals: %w", lv.name, err)
+		}
+		for i, c := range cmds {
+			if c.Val() == 0 {
+				missing = append(missing, part[i])
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return 0, false, nil
+	}
+	return r.deriveWith(ctx, periodScript, missing, func(s bucket.Scope) []string { return lv.keys(tenant, s, period) },
 		r.expireAt(lv.end(period)), "1", lv.stride)
 }
 

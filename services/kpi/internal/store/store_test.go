@@ -136,9 +136,17 @@ func checkTotals(t *testing.T, rdb *redis.Client) {
 		if err := got.AddPacked(packed); err != nil {
 			t.Fatalf("%s: %v", k, err)
 		}
-		for _, d := range days {
-			h, _ := rdb.HGetAll(ctx, prefix+":h:"+strconv.FormatInt(d, 10)).Result()
-			if err := want.AddHourHash(h, 0, 24); err != nil {
+		// One round trip for the hours of a key: a year has 365 of them.
+		pipe := rdb.Pipeline()
+		hours := make([]*redis.MapStringStringCmd, len(days))
+		for i, d := range days {
+			hours[i] = pipe.HGetAll(ctx, prefix+":h:"+strconv.FormatInt(d, 10))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hours {
+			if err := want.AddHourHash(h.Val(), 0, 24); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -884,11 +892,29 @@ func TestRollupMonthsAndYearsEqualTheirDays(t *testing.T) {
 					year := bucket.NewTotals()
 					for m := bucket.FirstMonthOfYear(y); m < bucket.FirstMonthOfYear(y+1); m++ {
 						month := bucket.NewTotals()
+						pipe := rdb.Pipeline()
+						type dayCmds struct {
+							totals *redis.StringCmd
+							hours  *redis.IntCmd
+						}
+						var cmds []dayCmds
 						for d := bucket.FirstDayOfMonth(m); d < bucket.FirstDayOfMonth(m+1); d++ {
-							if rdb.Exists(ctx, bucket.DayTotalsKey("acme", s, d)).Val() == 1 {
-								month.Merge(packedTotals(t, rdb, bucket.DayTotalsKey("acme", s, d)))
-							} else if rdb.Exists(ctx, bucket.HourKey("acme", s, d)).Val() == 1 {
-								t.Fatalf("%s: %v day %d has figures but no totals", stage, s, d)
+							cmds = append(cmds, dayCmds{pipe.Get(ctx, bucket.DayTotalsKey("acme", s, d)), pipe.Exists(ctx, bucket.HourKey("acme", s, d))})
+						}
+						_, _ = pipe.Exec(ctx) // missing day totals answer redis.Nil, checked below
+						for i, c := range cmds {
+							packed, err := c.totals.Result()
+							switch {
+							case errors.Is(err, redis.Nil):
+								if c.hours.Val() == 1 {
+									t.Fatalf("%s: %v day %d has figures but no totals", stage, s, bucket.FirstDayOfMonth(m)+int64(i))
+								}
+							case err != nil:
+								t.Fatal(err)
+							default:
+								if err := month.AddPacked(packed); err != nil {
+									t.Fatal(err)
+								}
 							}
 						}
 						if got := packedTotals(t, rdb, bucket.MonthTotalsKey("acme", s, m)); !totalsEqual(got, month) {
