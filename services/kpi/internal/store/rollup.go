@@ -209,8 +209,11 @@ var yearLevel = &periodLevel{
 	},
 	stride: 1,
 	before: func(ctx context.Context, r *Rollup, tenant string, scopes []bucket.Scope, y int64) (int, error) {
+		// The months of the lookback were derived by the month step of this pass (or are queued
+		// again, and the year with them): only older ones are left to derive here.
+		oldest := bucket.MonthOf(r.now().UTC().Unix()/86400) - MonthLookback
 		total := 0
-		for m := bucket.FirstMonthOfYear(y); m < bucket.FirstMonthOfYear(y+1); m++ {
+		for m := bucket.FirstMonthOfYear(y); m < min(bucket.FirstMonthOfYear(y+1), oldest); m++ {
 			n, _, err := r.derivePeriod(ctx, tenant, monthLevel, scopes, m)
 			total += n
 			if err != nil {

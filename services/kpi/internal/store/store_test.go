@@ -1038,3 +1038,31 @@ func TestRollupSealsIdleMonthsAndYears(t *testing.T) {
 		t.Error("with a 90-day retention, want last month's totals and none of a year ago")
 	}
 }
+
+// A year older than the lookback that gets figures (a backfill of 2012) is derived with its months.
+func TestRollupDerivesOldYearsWithTheirMonths(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	w := NewWriter(rdb, sla, 0, quiet)
+	rollup := NewRollup(rdb, 0)
+	rollup.now = func() time.Time { return time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC) }
+	at := -int(t0.Sub(time.Date(2012, 3, 5, 10, 0, 0, 0, time.UTC)) / time.Minute)
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", at)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rollup.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ana := bucket.Scope{Kind: bucket.Agent, ID: "ana"}
+	day := time.Date(2012, 3, 5, 0, 0, 0, 0, time.UTC).Unix() / 86400
+	year := packedTotals(t, rdb, bucket.YearTotalsKey("acme", ana, bucket.YearOf(day)))
+	if year.C[bucket.Assigned] != 1 {
+		t.Fatalf("2012 totals: assigned %d, want 1", year.C[bucket.Assigned])
+	}
+	for m := bucket.FirstMonthOfYear(bucket.YearOf(day)); m < bucket.FirstMonthOfYear(bucket.YearOf(day)+1); m++ {
+		if rdb.Exists(ctx, bucket.MonthTotalsKey("acme", ana, m)).Val() != 1 {
+			t.Fatalf("month %d of 2012 not derived", m)
+		}
+	}
+	checkTotals(t, rdb)
+}
