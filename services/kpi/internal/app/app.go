@@ -77,7 +77,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.String(&c.RulesFile, "rules-file", "", "The escalation service's rules file (YAML): its per-tenant SLA policies, business hours, holidays and pausing statuses judge the first-response, next-response and resolution SLA figures as escalation judges them; a tenant without SLA policies then has none. Empty: only the first response is judged, against -sla-first-response in calendar time.")
 	s.Duration(&c.RulesReload, "rules-reload", 10*time.Second, "How often the rules file is checked for changes; a changed file that fails validation is logged and the previous policies stay. A change applies to tickets computed after it (a ticket is computed when one of its events arrives).")
 	s.Duration(&c.SnapshotInterval, "snapshot-interval", 15*time.Second, "How often changed agents' and teams' snapshots (1h, 24h, 7d and 30d figures) are published to the KPI stream.")
-	s.Duration(&c.RollupInterval, "rollup-interval", 10*time.Second, "How often ended days and weeks are rolled up into day and week totals (until then queries read their hours and days); a pass with nothing new reads each tenant's list of agents and teams.")
+	s.Duration(&c.RollupInterval, "rollup-interval", 10*time.Second, "How often ended days, weeks, months and years are rolled up into their totals (until then queries read their hours, days or months); a pass with nothing new reads each tenant's list of agents and teams.")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the KPI and DEADLETTER streams (3 on a NATS cluster).")
 }
 
@@ -213,8 +213,9 @@ func (d *dirtySet) publishEvery(ctx context.Context, every time.Duration, p Publ
 	})
 }
 
-// rollupEvery derives day and week totals (a store.Rollup pass) at start and then every interval.
-// Until a day or week has its totals, queries read its hours or days instead: slower, never wrong.
+// rollupEvery derives day, week, month and year totals (a store.Rollup pass) at start and then
+// every interval. Until a period has its totals, queries read what they are derived from instead:
+// slower, never wrong.
 func rollupEvery(ctx context.Context, every time.Duration, r *store.Rollup, log *slog.Logger) error {
 	if every <= 0 {
 		every = time.Minute
@@ -225,8 +226,9 @@ func rollupEvery(ctx context.Context, every time.Duration, r *store.Rollup, log 
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Warn("rollup", "err", err)
-		case n.Days > 0 || n.Weeks > 0:
-			log.Info("rollup", "day_totals", n.Days, "week_totals", n.Weeks, "took", time.Since(start).Round(time.Millisecond))
+		case n.Days > 0 || n.Weeks > 0 || n.Months > 0 || n.Years > 0:
+			log.Info("rollup", "day_totals", n.Days, "week_totals", n.Weeks, "month_totals", n.Months, "year_totals", n.Years,
+				"took", time.Since(start).Round(time.Millisecond))
 		}
 		select {
 		case <-ctx.Done():

@@ -7,20 +7,24 @@
 //	tp:{T:a:X}:h:<day>    hash, the hourly detail of one UTC day, fields "<hh>|<field>"
 //	tp:{T:a:X}:dt:<day>   string, the day's totals, packed (see Pack)
 //	tp:{T:a:X}:wt:<week>  string, the week's totals, packed (weeks start on Monday, UTC)
+//	tp:{T:a:X}:mt:<month> string, the calendar month's (UTC) totals, packed
+//	tp:{T:a:X}:yt:<year>  string, the calendar year's (UTC) totals, packed
 //
-// <day> is days since 1970-01-01 UTC and <week> is WeekOf(day). The hourly detail is the only
+// <day> is days since 1970-01-01 UTC, <week> is WeekOf(day), <month> is MonthOf(day) (months
+// since January 1970) and <year> is YearOf(day) (years since 1970). The hourly detail is the only
 // thing the write path adds to; the day and week totals are derived from it by the rollup once the
 // day or week has ended, and deleted by the write path (atomically, in the scope's slot) when a
 // late event changes an hour they cover. So a totals key, when it exists, always equals the sum
 // of its hours, and a reader that finds none reads the hours instead.
 //
-// A window is answered from the fewest keys that cover it exactly: whole weeks, then whole days,
-// then single hours.
+// A window is answered from the coarsest keys that cover it exactly: whole years, then whole
+// months, weeks and days, then single hours.
 package bucket
 
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/hist"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
@@ -64,6 +68,16 @@ func WeekTotalsKey(tenant string, s Scope, week int64) string {
 	return "tp:" + s.Tag(tenant) + ":wt:" + strconv.FormatInt(week, 10)
 }
 
+// MonthTotalsKey holds the packed totals of one calendar month (UTC) once the rollup has derived it.
+func MonthTotalsKey(tenant string, s Scope, month int64) string {
+	return "tp:" + s.Tag(tenant) + ":mt:" + strconv.FormatInt(month, 10)
+}
+
+// YearTotalsKey holds the packed totals of one calendar year (UTC) once the rollup has derived it.
+func YearTotalsKey(tenant string, s Scope, year int64) string {
+	return "tp:" + s.Tag(tenant) + ":yt:" + strconv.FormatInt(year, 10)
+}
+
 // MarkKey holds, per ticket, the highest version of its deltas applied to the scope, for the
 // tickets applied on one UTC day of the writer's clock (see package store).
 func MarkKey(tenant string, s Scope, day int64) string {
@@ -90,6 +104,12 @@ func ToSealKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":tosea
 // ToPackKey: see ToSealKey.
 func ToPackKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":topack" }
 
+// ToMonthKey and ToYearKey are the same for months and years.
+func ToMonthKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":tomonth" }
+
+// ToYearKey: see ToMonthKey.
+func ToYearKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":toyear" }
+
 // AllAgentsKey and AllTeamsKey are the sets of every escaped agent and team id of a tenant ever
 // credited with anything: the rollup seals their weeks even when they were idle, so a 30-day read
 // of an idle week finds a sealed (empty) week instead of falling back to its days.
@@ -114,6 +134,27 @@ func WeekOf(day int64) int64 { return floorDiv(day+3, 7) }
 
 // FirstDayOfWeek is the first day (a Monday) of week.
 func FirstDayOfWeek(week int64) int64 { return week*7 - 3 }
+
+// MonthOf returns the calendar month (UTC) of a day, as months since January 1970.
+func MonthOf(day int64) int64 {
+	t := time.Unix(day*86400, 0).UTC()
+	return int64(t.Year()-1970)*12 + int64(t.Month()-1)
+}
+
+// FirstDayOfMonth is the first day of month.
+func FirstDayOfMonth(month int64) int64 {
+	y, m := floorDiv(month, 12), month-12*floorDiv(month, 12)
+	return floorDiv(time.Date(1970+int(y), time.Month(m+1), 1, 0, 0, 0, 0, time.UTC).Unix(), 86400)
+}
+
+// YearOf returns the calendar year (UTC) of a day, as years since 1970.
+func YearOf(day int64) int64 { return int64(time.Unix(day*86400, 0).UTC().Year() - 1970) }
+
+// FirstDayOfYear is the first day (January 1) of year.
+func FirstDayOfYear(year int64) int64 { return FirstDayOfMonth(12 * year) }
+
+// FirstMonthOfYear is the first month (January) of year.
+func FirstMonthOfYear(year int64) int64 { return 12 * year }
 
 func floorDiv(a, b int64) int64 {
 	q := a / b

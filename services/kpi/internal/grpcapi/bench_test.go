@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/query"
@@ -21,8 +22,10 @@ import (
 // longest one a 30-day window can need (2 days, 3 weeks, 6 days and today's hours: 12 keys).
 var benchNow = mustTime("2026-11-22T14:20:00Z")
 
-// benchLoad is 500 agents in 20 teams, 10 tickets each per day, over 31 days.
-var benchLoad = querytest.Load{Agents: 500, Teams: 20, Days: 31, TicketsPerDay: 10, EndHour: window.HourOf(benchNow), Seed: 1}
+// benchLoad is 500 agents in 20 teams, 10 tickets each per day, over 800 days (back to September
+// 2024): the last 31 days with their hourly detail, as the short windows read them, and every day
+// with its totals, as the long windows read them. 4 million tickets; the load takes a while.
+var benchLoad = querytest.Load{Agents: 500, Teams: 20, Days: 800, DetailDays: 31, TicketsPerDay: 10, EndHour: window.HourOf(benchNow), Seed: 1}
 
 // measure runs call b.N times and reports the mean, p50 and p99 latency in milliseconds, and the
 // time redis-server itself spent per call (from its command statistics), which shows how much of
@@ -87,9 +90,12 @@ func benchClient(b *testing.B) ticketpulsev1.KpiServiceClient {
 }
 
 func benchGetAgent(b *testing.B, rolling string) {
+	benchGetAgentIn(b, &ticketpulsev1.Window{Kind: &ticketpulsev1.Window_Rolling{Rolling: rolling}})
+}
+
+func benchGetAgentIn(b *testing.B, w *ticketpulsev1.Window) {
 	c := benchClient(b)
 	ctx := context.Background()
-	w := &ticketpulsev1.Window{Kind: &ticketpulsev1.Window_Rolling{Rolling: rolling}}
 	measure(b, func(i int) error {
 		resp, err := c.GetAgentKpis(ctx, &ticketpulsev1.GetAgentKpisRequest{Tenant: tenant, AgentId: querytest.AgentID(i % benchLoad.Agents), Window: w})
 		if err == nil && resp.GetAgent().GetKpis().GetAssigned() == 0 {
@@ -103,12 +109,34 @@ func BenchmarkGetAgentKpis24h(b *testing.B) { benchGetAgent(b, "24h") }
 
 func BenchmarkGetAgentKpis30d(b *testing.B) { benchGetAgent(b, "30d") }
 
+// BenchmarkGetAgentKpis2y reads one agent over the two years up to now, from midnight two years
+// ago: 8 days, a month, a year, 10 months, a day, 2 weeks, 6 days and today's hours (30 keys).
+func BenchmarkGetAgentKpis2y(b *testing.B) {
+	from := mustTime("2024-11-23T00:00:00Z")
+	to := window.HourTime(window.HourOf(benchNow) + 1)
+	if c := window.Cover(window.HourOf(from), window.HourOf(to)); c.Len() != 30 || len(c.Years) != 1 {
+		b.Fatalf("cover %+v, want 30 keys with a year", c)
+	}
+	benchGetAgentIn(b, &ticketpulsev1.Window{Kind: &ticketpulsev1.Window_Range{Range: &ticketpulsev1.TimeRange{
+		From: timestamppb.New(from), To: timestamppb.New(to)}}})
+}
+
+// BenchmarkGetAgentKpisAll reads one agent over the rolling "all" (ten calendar years, of which
+// the data fills the last three).
+func BenchmarkGetAgentKpisAll(b *testing.B) { benchGetAgent(b, "all") }
+
 // BenchmarkListAgentKpis500x30d orders every agent by a quantile, so all 500 agents' 30-day
 // figures are read and merged for each call.
-func BenchmarkListAgentKpis500x30d(b *testing.B) {
+func BenchmarkListAgentKpis500x30d(b *testing.B) { benchListAll(b, "30d") }
+
+// BenchmarkListAgentKpis500x365d is the same over the rolling year: a day, a week, 11 months, a
+// day, 3 weeks and today's hours per agent, and the listing index of 365 days.
+func BenchmarkListAgentKpis500x365d(b *testing.B) { benchListAll(b, "365d") }
+
+func benchListAll(b *testing.B, rolling string) {
 	c := benchClient(b)
 	ctx := context.Background()
-	req := &ticketpulsev1.ListAgentKpisRequest{Tenant: tenant, Window: &ticketpulsev1.Window{Kind: &ticketpulsev1.Window_Rolling{Rolling: "30d"}},
+	req := &ticketpulsev1.ListAgentKpisRequest{Tenant: tenant, Window: &ticketpulsev1.Window{Kind: &ticketpulsev1.Window_Rolling{Rolling: rolling}},
 		OrderBy: "first_response_p90 desc", PageSize: 1000}
 	measure(b, func(int) error {
 		resp, err := c.ListAgentKpis(ctx, req)

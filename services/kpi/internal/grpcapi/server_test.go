@@ -311,7 +311,9 @@ func TestInvalidArgument(t *testing.T) {
 		{name: "agent: range without to", call: agent(&ticketpulsev1.GetAgentKpisRequest{Tenant: tenant, AgentId: "a", Window: &ticketpulsev1.Window{
 			Kind: &ticketpulsev1.Window_Range{Range: &ticketpulsev1.TimeRange{From: timestamppb.New(t0)}}}}), wantField: "window.range.to"},
 		{name: "agent: reversed range", call: agent(&ticketpulsev1.GetAgentKpisRequest{Tenant: tenant, AgentId: "a", Window: between("2026-11-02T00:00:00Z", "2026-11-01T00:00:00Z")}), wantField: "window.range.to"},
-		{name: "agent: range over 400 days", call: agent(&ticketpulsev1.GetAgentKpisRequest{Tenant: tenant, AgentId: "a", Window: between("2024-01-01T00:00:00Z", "2026-01-01T00:00:00Z")}), wantField: "window.range.to"},
+		{name: "agent: range over 10 years", call: agent(&ticketpulsev1.GetAgentKpisRequest{Tenant: tenant, AgentId: "a", Window: between("2016-01-01T00:00:00Z", "2026-01-01T01:00:00Z")}), wantField: "window.range.to"},
+		{name: "list: range over 10 years", call: list(&ticketpulsev1.ListAgentKpisRequest{Tenant: tenant, Window: between("2016-01-01T00:00:00Z", "2026-01-01T01:00:00Z")}), wantField: "window.range.to"},
+		{name: "list: unknown long rolling", call: list(&ticketpulsev1.ListAgentKpisRequest{Tenant: tenant, Window: rolling("2y", "")}), wantField: "window.rolling"},
 		{name: "team: no team id", call: teamReq(&ticketpulsev1.GetTeamKpisRequest{Tenant: tenant, Window: day}), wantField: "team_id"},
 		{name: "team: team id too long", call: teamReq(&ticketpulsev1.GetTeamKpisRequest{Tenant: tenant, TeamId: long, Window: day}), wantField: "team_id"},
 		{name: "team: bad tenant", call: teamReq(&ticketpulsev1.GetTeamKpisRequest{Tenant: "-x", TeamId: "t", Window: day}), wantField: "tenant"},
@@ -335,6 +337,39 @@ func TestInvalidArgument(t *testing.T) {
 				t.Errorf("violations %q, want exactly %q", got, tt.wantField)
 			}
 		})
+	}
+}
+
+// The limit of a window's length and the rolling windows are named exactly, so a client can tell
+// how to fix its request.
+func TestWindowLimitMessages(t *testing.T) {
+	rdb := testenv.Redis(t)
+	c := serve(t, query.NewReader(rdb), func() time.Time { return t0 })
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		give *ticketpulsev1.Window
+		want string
+	}{
+		{name: "over 10 years", give: between("2016-01-01T00:00:00Z", "2026-01-01T01:00:00Z"),
+			want: "window.range.to: range from 2016-01-01T00:00:00Z to 2026-01-01T01:00:00Z is longer than 10 years: to must be at most 2026-01-01T00:00:00Z"},
+		{name: "unknown rolling", give: rolling("2y", ""),
+			want: `window.rolling: unknown rolling window "2y": want one of 1h, 24h, 7d, 30d, 90d, 365d, all`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := c.GetAgentKpis(ctx, &ticketpulsev1.GetAgentKpisRequest{Tenant: tenant, AgentId: "a", Window: tt.give})
+			st, _ := status.FromError(err)
+			if st.Code() != codes.InvalidArgument || st.Message() != tt.want {
+				t.Errorf("err = %v (%s), want InvalidArgument %q", err, st.Code(), tt.want)
+			}
+		})
+	}
+	// Exactly 10 years, and each long rolling window, are answered.
+	for _, w := range []*ticketpulsev1.Window{between("2016-01-01T00:00:00Z", "2026-01-01T00:00:00Z"), rolling("90d", ""), rolling("365d", "Europe/Berlin"), rolling("all", "")} {
+		if _, err := c.GetAgentKpis(ctx, &ticketpulsev1.GetAgentKpisRequest{Tenant: tenant, AgentId: "a", Window: w}); err != nil {
+			t.Errorf("window %v: %v", w, err)
+		}
 	}
 }
 

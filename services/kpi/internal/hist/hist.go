@@ -69,36 +69,89 @@ func (h Hist) Count() int64 {
 }
 
 // Quantiles returns the values at each q in qs (0..1), using the nearest-rank definition
-// (the smallest value with at least q·n values at or below it). Empty histograms give zeros.
+// (the smallest value with at least q·n values at or below it, rank ⌈q·n⌉). Empty histograms
+// give zeros.
 func (h Hist) Quantiles(qs ...float64) []float64 {
 	out := make([]float64, len(qs))
-	// One pass over the map collects the bins with their counts; the rank walk then needs no lookups.
+	// One pass over the map finds the count and the range of the bins.
+	var n, zeros int64
+	lo, hi := int32(math.MaxInt32), int32(math.MinInt32)
+	for b, c := range h {
+		if c <= 0 {
+			continue
+		}
+		n += c
+		if b == ZeroBin {
+			zeros += c
+			continue
+		}
+		lo, hi = min(lo, b), max(hi, b)
+	}
+	if n <= 0 {
+		return out
+	}
+	ranks := make([]int64, len(qs))
+	for i, q := range qs {
+		ranks[i] = rank(q, n)
+	}
+	// Durations span a few hundred bins, so the bins are walked in order through a dense array
+	// indexed by bin: no sort, which a listing of hundreds of agents would pay for every quantile.
+	// A histogram spread wider than that (not one of durations) is sorted instead.
+	if int64(hi)-int64(lo) < denseLimit {
+		counts := make([]int64, max(int(hi-lo+1), 0))
+		for b, c := range h {
+			if c > 0 && b != ZeroBin {
+				counts[b-lo] += c
+			}
+		}
+		for i, r := range ranks {
+			seen := zeros
+			if seen >= r {
+				continue // the zero bin: 0
+			}
+			for j, c := range counts {
+				if seen += c; seen >= r {
+					out[i] = Value(lo + int32(j))
+					break
+				}
+			}
+		}
+		return out
+	}
 	type binCount struct {
 		bin int32
 		n   int64
 	}
 	bins := make([]binCount, 0, len(h))
-	var n int64
 	for b, c := range h {
 		if c > 0 {
 			bins = append(bins, binCount{b, c})
-			n += c
 		}
 	}
-	if n <= 0 {
-		return out
-	}
 	slices.SortFunc(bins, func(a, b binCount) int { return cmp.Compare(a.bin, b.bin) })
-	for i, q := range qs {
-		rank := max(int64(math.Ceil(q*float64(n))), 1)
+	for i, r := range ranks {
 		var seen int64
 		for _, b := range bins {
 			seen += b.n
-			if seen >= rank {
+			if seen >= r {
 				out[i] = Value(b.bin)
 				break
 			}
 		}
 	}
 	return out
+}
+
+// denseLimit bounds the range of bins Quantiles walks through a dense array.
+const denseLimit = 1 << 14
+
+// rank is the nearest rank ⌈q·n⌉, at least 1 and at most n. A product within a few hundred ulps
+// of a whole number is taken as that number: 0.07·100 is 7.000000000000001 in floating point,
+// and its rank is 7, not 8.
+func rank(q float64, n int64) int64 {
+	x := q * float64(n)
+	if r := math.Round(x); math.Abs(x-r) <= 1e-13*max(1, math.Abs(x)) {
+		x = r
+	}
+	return min(max(int64(math.Ceil(x)), 1), n)
 }

@@ -60,9 +60,11 @@ func (r *Reader) Totals(ctx context.Context, tenant string, scopes []bucket.Scop
 type partKind byte
 
 const (
-	weekTotals partKind = iota // packed week totals, or else its seven days
-	dayTotals                  // packed day totals, or else its hours
-	hours                      // hours [from, to) of a day's hourly detail
+	yearTotals  partKind = iota // packed year totals, or else its twelve months
+	monthTotals                 // packed month totals, or else its days
+	weekTotals                  // packed week totals, or else its seven days
+	dayTotals                   // packed day totals, or else its hours
+	hours                       // hours [from, to) of a day's hourly detail
 )
 
 // part is one key of a cover.
@@ -70,7 +72,7 @@ type part struct {
 	kind     partKind
 	key      string
 	scope    *bucket.Scope
-	period   int64 // the week or day of totals
+	period   int64 // the year, month, week or day of totals
 	day      int64 // the day of hours
 	from, to int   // the hours of the day that count
 }
@@ -122,9 +124,10 @@ func (h hashCmd) each(f func(field, value string) error) error {
 }
 
 // Read answers every query with pipelined round trips: one for the keys of the covers (packed
-// week and day totals, hourly detail for partial days; a key that several queries need is read
-// once), then, only for totals the rollup has not derived yet, one for what they are derived from
-// (a week's days, then a day's hours). Missing keys count as zeros.
+// year, month, week and day totals, hourly detail for partial days; a key that several queries
+// need is read once), then, only for totals the rollup has not derived yet, one for what they are
+// derived from (a year's months, a month's or a week's days, then a day's hours). Missing keys
+// count as zeros.
 func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket.Totals, error) {
 	covers := make(map[[2]int64]window.Reads)
 	plans := make([][]part, len(qs))
@@ -137,6 +140,12 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 		}
 		s := &qs[i].Scope
 		plan := make([]part, 0, c.Len())
+		for _, y := range c.Years {
+			plan = append(plan, yearPart(tenant, s, y))
+		}
+		for _, m := range c.Months {
+			plan = append(plan, monthPart(tenant, s, m))
+		}
 		for _, w := range c.Weeks {
 			plan = append(plan, part{kind: weekTotals, key: bucket.WeekTotalsKey(tenant, *s, w), scope: s, period: w})
 		}
@@ -195,7 +204,7 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 }
 
 // expandMissing replaces, in every plan, the totals the rollup has not derived yet by what they
-// are derived from: a week by its days, a day by its hours. It reports whether it replaced any.
+// are derived from: a year by its months, a month or a week by its days, a day by its hours. It reports whether it replaced any.
 func expandMissing(tenant string, plans [][]part, replies map[string]reply) bool {
 	changed := false
 	for i, plan := range plans {
@@ -211,6 +220,15 @@ func expandMissing(tenant string, plans [][]part, replies map[string]reply) bool
 				expanded = append(make([]part, 0, len(plan)+6), plan[:j]...)
 			}
 			switch p.kind {
+			case yearTotals:
+				first := bucket.FirstMonthOfYear(p.period)
+				for m := first; m < first+12; m++ {
+					expanded = append(expanded, monthPart(tenant, p.scope, m))
+				}
+			case monthTotals:
+				for d := bucket.FirstDayOfMonth(p.period); d < bucket.FirstDayOfMonth(p.period+1); d++ {
+					expanded = append(expanded, dayPart(tenant, p.scope, d))
+				}
 			case weekTotals:
 				first := bucket.FirstDayOfWeek(p.period)
 				for d := first; d < first+7; d++ {
@@ -226,6 +244,14 @@ func expandMissing(tenant string, plans [][]part, replies map[string]reply) bool
 		}
 	}
 	return changed
+}
+
+func yearPart(tenant string, s *bucket.Scope, year int64) part {
+	return part{kind: yearTotals, key: bucket.YearTotalsKey(tenant, *s, year), scope: s, period: year}
+}
+
+func monthPart(tenant string, s *bucket.Scope, month int64) part {
+	return part{kind: monthTotals, key: bucket.MonthTotalsKey(tenant, *s, month), scope: s, period: month}
 }
 
 func dayPart(tenant string, s *bucket.Scope, day int64) part {

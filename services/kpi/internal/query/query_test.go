@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -111,15 +112,18 @@ func TestTotals(t *testing.T) {
 	tests := []struct {
 		name     string
 		from, to string
-		// wantKeys is how many week keys, day keys and hourly hashes the window's cover reads.
-		wantKeys [3]int
+		// wantKeys is how many week keys, day keys and hourly hashes the window's cover reads,
+		// wantMonths how many month keys.
+		wantKeys   [3]int
+		wantMonths int
 	}{
 		{name: "hours of one day", from: "2026-11-03T05:00:00Z", to: "2026-11-03T17:00:00Z", wantKeys: [3]int{0, 0, 1}},
 		{name: "over midnight", from: "2026-11-03T20:00:00Z", to: "2026-11-04T04:00:00Z", wantKeys: [3]int{0, 0, 2}},
 		{name: "one whole day", from: "2026-11-05T00:00:00Z", to: "2026-11-06T00:00:00Z", wantKeys: [3]int{0, 1, 0}},
 		{name: "one whole week", from: "2026-11-02T00:00:00Z", to: "2026-11-09T00:00:00Z", wantKeys: [3]int{1, 0, 0}},
 		{name: "hours, days, weeks, days, hours", from: "2026-11-01T07:00:00Z", to: "2026-11-20T13:00:00Z", wantKeys: [3]int{2, 4, 2}},
-		{name: "everything and more", from: "2026-10-01T00:00:00Z", to: "2026-12-31T00:00:00Z", wantKeys: [3]int{12, 7, 0}},
+		{name: "everything and more", from: "2026-10-01T00:00:00Z", to: "2026-12-31T00:00:00Z", wantKeys: [3]int{3, 9, 0}, wantMonths: 2},
+		{name: "the month of the figures", from: "2026-11-01T00:00:00Z", to: "2026-12-01T00:00:00Z", wantMonths: 1},
 		{name: "before any data", from: "2026-10-01T00:00:00Z", to: "2026-10-20T05:00:00Z", wantKeys: [3]int{2, 5, 1}},
 		{name: "empty window", from: "2026-11-03T05:00:00Z", to: "2026-11-03T05:00:00Z"},
 	}
@@ -133,8 +137,8 @@ func TestTotals(t *testing.T) {
 			t.Run(rd.name+"/"+tt.name, func(t *testing.T) {
 				r := rd.r
 				from, to := hourAt(tt.from), hourAt(tt.to)
-				if c := window.Cover(from, to); [3]int{len(c.Weeks), len(c.Days), len(c.Hours)} != tt.wantKeys {
-					t.Errorf("cover %+v, want %v week, day and hourly keys", c, tt.wantKeys)
+				if c := window.Cover(from, to); [3]int{len(c.Weeks), len(c.Days), len(c.Hours)} != tt.wantKeys || len(c.Months) != tt.wantMonths {
+					t.Errorf("cover %+v, want %v week, day and hourly keys and %d month keys", c, tt.wantKeys, tt.wantMonths)
 				}
 				before := trips.Count()
 				got, err := r.Totals(context.Background(), tenant, scopes, from, to)
@@ -359,4 +363,93 @@ func TestMissingTotalsAreReadFromTheirParts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A two-year window is read from year, month, week and day totals and two hourly hashes, and
+// equals both the figures summed independently and the merge of the windows it splits into at
+// random points; with its year and months not derived yet, the same figures come from the days.
+func TestTwoYearWindowIsTheSumOfItsParts(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	start, end := hourAt("2024-02-20T00:00:00Z"), hourAt("2026-04-10T00:00:00Z")
+	fields := []string{bucket.Assigned.Field(), bucket.Resolutions.Field(), bucket.FirstSumMillis.Field(),
+		bucket.BinField(bucket.FirstResponse, 412), bucket.BinField(bucket.Resolution, 900), bucket.BinField(bucket.NextResponse, hist.ZeroBin)}
+	scopes := []bucket.Scope{ana, billing}
+	var figs []figure
+	for _, s := range scopes {
+		for range 400 {
+			f := figure{scope: s, hour: start + rng.Int64N(end-start), field: fields[rng.IntN(len(fields))], delta: 1 + rng.Int64N(9)}
+			if err := querytest.Incr(ctx, rdb, tenant, f.scope, f.hour, f.field, f.delta); err != nil {
+				t.Fatal(err)
+			}
+			figs = append(figs, f)
+		}
+		if err := querytest.RolledUp(ctx, rdb, tenant, s, bucket.DayOf(start)-40, bucket.DayOf(end)+40); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trips := &querytest.RoundTrips{}
+	rdb.AddHook(trips)
+	r := NewReader(rdb)
+	from, to := hourAt("2024-03-15T06:00:00Z"), hourAt("2026-03-15T06:00:00Z")
+	c := window.Cover(from, to)
+	if len(c.Years) != 1 || len(c.Months) != 11 || len(c.Hours) != 2 {
+		t.Fatalf("cover %+v, want a year, 11 months and two partial days", c)
+	}
+	check := func(name string, wantTrips int64) {
+		t.Helper()
+		before := trips.Count()
+		got, err := r.Totals(ctx, tenant, scopes, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := trips.Count() - before; n != wantTrips {
+			t.Errorf("%s: %d round trips, want %d", name, n, wantTrips)
+		}
+		for i, s := range scopes {
+			w := want(figs, s, from, to)
+			if w.C[bucket.Assigned] == 0 {
+				t.Fatalf("fixture too sparse for %v", s)
+			}
+			if !reflect.DeepEqual(got[i], w) {
+				t.Errorf("%s: %v:\n got  %v\n want %v", name, s, got[i], w)
+			}
+		}
+		for range 20 {
+			cuts := []int64{from, from + rng.Int64N(to-from), from + rng.Int64N(to-from), to}
+			slices.Sort(cuts)
+			sum := []*bucket.Totals{bucket.NewTotals(), bucket.NewTotals()}
+			for j := 0; j+1 < len(cuts); j++ {
+				part, err := r.Totals(ctx, tenant, scopes, cuts[j], cuts[j+1])
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range scopes {
+					sum[i].Merge(part[i])
+				}
+			}
+			for i := range scopes {
+				if !reflect.DeepEqual(sum[i], got[i]) {
+					t.Fatalf("%s: %v: parts split at %v sum to\n %v\nnot\n %v", name, scopes[i], cuts, sum[i], got[i])
+				}
+			}
+		}
+	}
+	check("all derived", 1)
+	// Not derived yet: the year (read from its months), then also its months (read from days).
+	for _, s := range scopes {
+		if err := rdb.Del(ctx, bucket.YearTotalsKey(tenant, s, c.Years[0])).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("year missing", 2)
+	for _, s := range scopes {
+		for m := bucket.FirstMonthOfYear(c.Years[0]); m < bucket.FirstMonthOfYear(c.Years[0]+1); m++ {
+			if err := rdb.Del(ctx, bucket.MonthTotalsKey(tenant, s, m)).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	check("year and its months missing", 3)
 }

@@ -42,7 +42,7 @@ func (w *Writer) exec(ctx context.Context, fill func(redis.Pipeliner)) ([]redis.
 
 // execScripts runs a pipeline built by fill, recovering once from a lost script cache (a restart).
 func execScripts(ctx context.Context, rdb redis.UniversalClient, fill func(redis.Pipeliner)) ([]redis.Cmder, error) {
-	return redisscript.Exec(ctx, rdb, fill, casScript, applyScript, totalsScript)
+	return redisscript.Exec(ctx, rdb, fill, casScript, applyScript, totalsScript, periodScript)
 }
 
 func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
@@ -108,11 +108,13 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 			}
 		}
 	}
-	// The rollup derives the day's and the week's totals once they have ended, and again after a
-	// late change (the apply script deletes the stale ones).
+	// The rollup derives the totals of the day, week, month and year once they have ended, and
+	// again after a late change (the apply script deletes the stale ones).
 	for td := range touched {
 		add(bucket.ToPackKey(td.tenant), strconv.FormatInt(td.day, 10))
 		add(bucket.ToSealKey(td.tenant), strconv.FormatInt(bucket.WeekOf(td.day), 10))
+		add(bucket.ToMonthKey(td.tenant), strconv.FormatInt(bucket.MonthOf(td.day), 10))
+		add(bucket.ToYearKey(td.tenant), strconv.FormatInt(bucket.YearOf(td.day), 10))
 	}
 	if len(slots) == 0 {
 		return nil
@@ -154,9 +156,18 @@ func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]stri
 	ret := int64(w.retention / time.Second)
 	// A slot's ops of one batch mostly share a few days: name each day's keys once. Totals get
 	// their expiry from the rollup when it writes them.
-	type dayKeys struct{ h, d, w int }
+	type dayKeys struct{ h, d, w, m, y int }
 	days := map[int64]dayKeys{}
-	weeks := map[int64]int{}
+	weeks, months, years := map[int64]int{}, map[int64]int{}, map[int64]int{}
+	// once names the totals key of a period once per call.
+	once := func(seen map[int64]int, period int64, key func() string) int {
+		i, ok := seen[period]
+		if !ok {
+			i = keyIndex(key(), 0)
+			seen[period] = i
+		}
+		return i
+	}
 	var body []any
 	for _, e := range entries {
 		body = append(body, e.ticket, e.version, len(e.ops))
@@ -164,20 +175,17 @@ func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]stri
 			day := bucket.DayOf(o.hour)
 			dk, ok := days[day]
 			if !ok {
-				week := bucket.WeekOf(day)
-				wi, ok := weeks[week]
-				if !ok {
-					wi = keyIndex(bucket.WeekTotalsKey(sk.tenant, sk.scope, week), 0)
-					weeks[week] = wi
-				}
+				week, month, year := bucket.WeekOf(day), bucket.MonthOf(day), bucket.YearOf(day)
 				dk = dayKeys{
+					w: once(weeks, week, func() string { return bucket.WeekTotalsKey(sk.tenant, sk.scope, week) }),
+					m: once(months, month, func() string { return bucket.MonthTotalsKey(sk.tenant, sk.scope, month) }),
+					y: once(years, year, func() string { return bucket.YearTotalsKey(sk.tenant, sk.scope, year) }),
 					h: keyIndex(bucket.HourKey(sk.tenant, sk.scope, day), (day+1)*86400+ret),
 					d: keyIndex(bucket.DayTotalsKey(sk.tenant, sk.scope, day), 0),
-					w: wi,
 				}
 				days[day] = dk
 			}
-			body = append(body, dk.h, dk.d, dk.w, bucket.HourField(int(o.hour-day*24), o.field.Name()), o.delta)
+			body = append(body, dk.h, dk.d, dk.w, dk.m, dk.y, bucket.HourField(int(o.hour-day*24), o.field.Name()), o.delta)
 		}
 	}
 	args := append([]any{int64(markTTL / time.Second), len(entries)}, expiry...)

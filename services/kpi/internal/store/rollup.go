@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -43,34 +44,96 @@ if tonumber(ARGV[1]) > 0 then redis.call('EXPIREAT', KEYS[1], ARGV[1]) end
 return 1
 `)
 
+// MonthLookback is how many ended months the rollup keeps derived for every known agent and team,
+// idle ones included, and YearLookback the same for years: the longest window (ten years, the
+// rolling "all") and every month of its years, so that any window reads at most a few dozen keys
+// per scope, idle years before a tenant's first figures included. Periods whose totals would already have expired under the
+// retention are left out. An idle scope costs one small key per month and year (about 13 KB).
+const (
+	MonthLookback = 12*YearLookback + 11
+	YearLookback  = 10
+)
+
+// periodScript derives packed totals from the packed totals of shorter periods, atomically in the
+// scope's slot: KEYS[1] is the totals key; ARGV[1] its expire-at (0: none), ARGV[2] "1" to write
+// empty totals too, ARGV[3] the stride. With stride 2, KEYS[2..] are pairs of a day's totals and
+// its hour hash, read when the day's totals are missing (not derived yet or made stale); with
+// stride 1, KEYS[2..] are month totals that must all exist, else nothing is written and the
+// script returns -1. Totals that exist are up to date and left alone. Returns 1 when it wrote.
+var periodScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local stride = tonumber(ARGV[3])
+local sum = {}
+local any = false
+for i = 2, #KEYS, stride do
+  local packed = redis.call('GET', KEYS[i])
+  if packed then
+    for f, v in string.gmatch(packed, ' ([^ =]+)=(%-?%d+)') do
+      sum[f] = (sum[f] or 0) + tonumber(v)
+      any = true
+    end
+  elseif stride == 1 then
+    return -1
+  else
+    local kv = redis.call('HGETALL', KEYS[i + 1])
+    for j = 1, #kv, 2 do
+      local f = string.sub(kv[j], 4)
+      sum[f] = (sum[f] or 0) + tonumber(kv[j + 1])
+      any = true
+    end
+  end
+end
+if not any and ARGV[2] ~= '1' then return 0 end
+local parts = {'v1'}
+for f, v in pairs(sum) do
+  if v ~= 0 then parts[#parts + 1] = f .. '=' .. string.format('%d', v) end
+end
+redis.call('SET', KEYS[1], table.concat(parts, ' '))
+if tonumber(ARGV[1]) > 0 then redis.call('EXPIREAT', KEYS[1], ARGV[1]) end
+return 1
+`)
+
 // Rollup derives, for every tenant, the totals that readers use instead of the hours: the day
-// totals of every ended day that got figures, and the week totals of every ended week that got
-// figures and of the last SealLookback ended weeks, from the queues the Writer fills. Every pass
-// is idempotent, so every replica may run it; a day or week that changes while it runs is queued
-// again by the write path.
+// totals of every ended day that got figures, the week totals of every ended week that got
+// figures and of the last SealLookback ended weeks, the month totals (from day totals) of every
+// ended month that got figures and of the last MonthLookback ended months, and the year totals
+// (from month totals) of every ended year that got figures and of the last YearLookback ended
+// years, from the queues the Writer fills. Weeks, months and years are derived for every scope
+// the tenant ever had, so an idle one reads one empty key. Every pass is idempotent, so every
+// replica may run it; a period that changes while it runs is queued again by the write path,
+// which deletes its stale totals in the same step as it changes the hour.
 type Rollup struct {
 	rdb       redis.UniversalClient
 	retention time.Duration
 	now       func() time.Time
 
-	// sealedScopes remembers, per tenant/week, how many scopes the last complete seal covered.
+	// sealedScopes remembers, per tenant and week, how many scopes the last complete seal covered.
 	// Pass runs from one goroutine.
 	sealedScopes map[string]int64
+	// sealed remembers, per tenant and level (months, years), the scopes whose lookback periods
+	// were all derived, and the current period then: a later pass derives the periods that ended
+	// since for every scope, and the whole lookback only for scopes that appeared since.
+	sealed map[string]*sealMemo
+}
+
+type sealMemo struct {
+	scopes  map[bucket.Scope]bool
+	current int64
 }
 
 // NewRollup returns a rollup. retention 0 keeps totals forever; otherwise they expire that long
 // after their period ends, as the Writer's buckets do.
 func NewRollup(rdb redis.UniversalClient, retention time.Duration) *Rollup {
-	return &Rollup{rdb: rdb, retention: retention, now: time.Now, sealedScopes: map[string]int64{}}
+	return &Rollup{rdb: rdb, retention: retention, now: time.Now, sealedScopes: map[string]int64{}, sealed: map[string]*sealMemo{}}
 }
 
 // RollupResult counts the totals a rollup pass wrote.
 type RollupResult struct {
-	Days, Weeks int
+	Days, Weeks, Months, Years int
 }
 
-// Pass derives the totals of every tenant's ended days and weeks that are queued or in the
-// lookback, once.
+// Pass derives the totals of every tenant's ended days, weeks, months and years that are queued
+// or in the lookback, once.
 func (r *Rollup) Pass(ctx context.Context) (RollupResult, error) {
 	var res RollupResult
 	tenants, err := r.rdb.SMembers(ctx, bucket.TenantsKey).Result()
@@ -89,8 +152,182 @@ func (r *Rollup) Pass(ctx context.Context) (RollupResult, error) {
 		if err != nil {
 			return res, err
 		}
+		n, _, err = r.sealPeriods(ctx, tenant, monthLevel, bucket.MonthOf(today))
+		res.Months += n
+		if err != nil {
+			return res, err
+		}
+		var months int
+		n, months, err = r.sealPeriods(ctx, tenant, yearLevel, bucket.YearOf(today))
+		res.Years += n
+		res.Months += months
+		if err != nil {
+			return res, err
+		}
 	}
 	return res, nil
+}
+
+// periodLevel is months or years, as the rollup derives them.
+type periodLevel struct {
+	name     string
+	lookback int64
+	queue    func(tenant string) string
+	end      func(period int64) int64 // the unix second the period ends
+	totals   func(tenant string, s bucket.Scope, period int64) string
+	// keys are the totals key of the period and what periodScript derives it from, with stride.
+	keys   func(tenant string, s bucket.Scope, period int64) []string
+	stride int
+	// before, when set, derives what the period is derived from first (a year's months).
+	before func(ctx context.Context, r *Rollup, tenant string, scopes []bucket.Scope, period int64) (int, error)
+}
+
+var monthLevel = &periodLevel{
+	name: "month", lookback: MonthLookback, queue: bucket.ToMonthKey,
+	end:    func(m int64) int64 { return bucket.FirstDayOfMonth(m+1) * 86400 },
+	totals: bucket.MonthTotalsKey,
+	keys: func(tenant string, s bucket.Scope, m int64) []string {
+		keys := []string{bucket.MonthTotalsKey(tenant, s, m)}
+		for d := bucket.FirstDayOfMonth(m); d < bucket.FirstDayOfMonth(m+1); d++ {
+			keys = append(keys, bucket.DayTotalsKey(tenant, s, d), bucket.HourKey(tenant, s, d))
+		}
+		return keys
+	},
+	stride: 2,
+}
+
+var yearLevel = &periodLevel{
+	name: "year", lookback: YearLookback, queue: bucket.ToYearKey,
+	end:    func(y int64) int64 { return bucket.FirstDayOfYear(y+1) * 86400 },
+	totals: bucket.YearTotalsKey,
+	keys: func(tenant string, s bucket.Scope, y int64) []string {
+		keys := []string{bucket.YearTotalsKey(tenant, s, y)}
+		for m := bucket.FirstMonthOfYear(y); m < bucket.FirstMonthOfYear(y+1); m++ {
+			keys = append(keys, bucket.MonthTotalsKey(tenant, s, m))
+		}
+		return keys
+	},
+	stride: 1,
+	before: func(ctx context.Context, r *Rollup, tenant string, scopes []bucket.Scope, y int64) (int, error) {
+		// The months of the lookback were derived by the month step of this pass (or are queued
+		// again, and the year with them): only older ones are left to derive here.
+		oldest := bucket.MonthOf(r.now().UTC().Unix()/86400) - MonthLookback
+		total := 0
+		for m := bucket.FirstMonthOfYear(y); m < min(bucket.FirstMonthOfYear(y+1), oldest); m++ {
+			n, _, err := r.derivePeriod(ctx, tenant, monthLevel, scopes, m)
+			total += n
+			if err != nil {
+				return total, err
+			}
+		}
+		return total, nil
+	},
+}
+
+// derivePeriod derives the totals of one period for every scope that has none; incomplete
+// reports whether some could not be derived yet (a year whose month a late write has just made
+// stale).
+func (r *Rollup) derivePeriod(ctx context.Context, tenant string, lv *periodLevel, scopes []bucket.Scope, period int64) (written int, incomplete bool, err error) {
+	// Most totals of the lookback exist already (a restart derives the whole lookback again):
+	// asking first is far cheaper than a script naming every day of the period.
+	missing := make([]bucket.Scope, 0, len(scopes))
+	const chunk = 1000
+	for start := 0; start < len(scopes); start += chunk {
+		part := scopes[start:min(start+chunk, len(scopes))]
+		pipe := r.rdb.Pipeline()
+		cmds := make([]*redis.IntCmd, len(part))
+		for i, s := range part {
+			cmds[i] = pipe.Exists(ctx, lv.totals(tenant, s, period))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return 0, false, fmt.Errorf("check %s totals: %w", lv.name, err)
+		}
+		for i, c := range cmds {
+			if c.Val() == 0 {
+				missing = append(missing, part[i])
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return 0, false, nil
+	}
+	return r.deriveWith(ctx, periodScript, missing, func(s bucket.Scope) []string { return lv.keys(tenant, s, period) },
+		r.expireAt(lv.end(period)), "1", lv.stride)
+}
+
+// sealPeriods derives the totals of the tenant's ended months (or years) that got figures and of
+// the lookback ones, for every scope the tenant ever had. A year first gets its months derived.
+// It returns how many totals of the level it wrote, and how many of the level below.
+func (r *Rollup) sealPeriods(ctx context.Context, tenant string, lv *periodLevel, current int64) (total, below int, err error) {
+	queued, err := r.ended(ctx, lv.queue(tenant), current)
+	if err != nil {
+		return 0, 0, err
+	}
+	changed := map[int64]bool{}
+	for _, p := range queued {
+		changed[p] = true
+	}
+	periods := slices.Clone(queued)
+	for p := current - lv.lookback; p < current; p++ {
+		// Totals that would expire at once are not worth deriving for idle scopes.
+		if r.retention > 0 && !changed[p] && time.Unix(lv.end(p), 0).Add(r.retention).Before(r.now()) {
+			continue
+		}
+		if !changed[p] {
+			periods = append(periods, p)
+		}
+	}
+	slices.Sort(periods)
+	all, err := r.scopes(ctx, tenant)
+	if err != nil {
+		r.requeue(ctx, lv.queue(tenant), queued)
+		return 0, 0, err
+	}
+	memoKey := tenant + "/" + lv.name
+	memo := r.sealed[memoKey]
+	var fresh []bucket.Scope // scopes the last complete seal did not cover
+	for _, s := range all {
+		if memo == nil || !memo.scopes[s] {
+			fresh = append(fresh, s)
+		}
+	}
+	complete := true
+	for _, p := range periods {
+		scopes := fresh
+		if changed[p] || memo == nil || p >= memo.current {
+			scopes = all
+		}
+		if len(scopes) == 0 {
+			continue
+		}
+		var n int
+		incomplete := false
+		if lv.before != nil {
+			n, err = lv.before(ctx, r, tenant, scopes, p)
+			below += n
+		}
+		if err == nil {
+			n, incomplete, err = r.derivePeriod(ctx, tenant, lv, scopes, p)
+			total += n
+		}
+		if err != nil {
+			r.requeue(ctx, lv.queue(tenant), queued)
+			return total, below, fmt.Errorf("derive %s %d of tenant %s: %w", lv.name, p, tenant, err)
+		}
+		// A period left incomplete was changed meanwhile, and the write path queued it again;
+		// the lookback is then done again in full next time.
+		complete = complete && !incomplete
+	}
+	if complete {
+		m := &sealMemo{scopes: make(map[bucket.Scope]bool, len(all)), current: current}
+		for _, s := range all {
+			m.scopes[s] = true
+		}
+		r.sealed[memoKey] = m
+	} else {
+		delete(r.sealed, memoKey)
+	}
+	return total, below, nil
 }
 
 // ended pops the members of a to-do set (days or weeks) that are before current. Each is removed
@@ -218,7 +455,15 @@ func (r *Rollup) derive(ctx context.Context, tenant string, scopes []bucket.Scop
 	if keepEmpty {
 		empty = "1"
 	}
+	n, _, err := r.deriveWith(ctx, totalsScript, scopes, keys, expireAt, empty)
+	return n, err
+}
+
+// deriveWith runs script for each scope over the keys that keys names, with args, and returns
+// how many totals it wrote and whether any answered -1 (could not be derived yet).
+func (r *Rollup) deriveWith(ctx context.Context, script *redis.Script, scopes []bucket.Scope, keys func(bucket.Scope) []string, args ...any) (int, bool, error) {
 	written := 0
+	incomplete := false
 	// Small pipelines: Redis runs a client's pipelined commands back to back, and a script that
 	// sums seven hour hashes takes a fraction of a millisecond, so a long run of them would hold
 	// up the queries and writes that share the server (100 per pipeline put 40 ms on their p99).
@@ -228,19 +473,22 @@ func (r *Rollup) derive(ctx context.Context, tenant string, scopes []bucket.Scop
 		cmds := make([]*redis.Cmd, len(part))
 		_, err := execScripts(ctx, r.rdb, func(pipe redis.Pipeliner) {
 			for i, s := range part {
-				cmds[i] = totalsScript.EvalSha(ctx, pipe, keys(s), expireAt, empty)
+				cmds[i] = script.EvalSha(ctx, pipe, keys(s), args...)
 			}
 		})
 		if err != nil {
-			return written, err
+			return written, incomplete, err
 		}
 		for _, c := range cmds {
-			if n, _ := c.Int(); n == 1 {
+			switch n, _ := c.Int(); n {
+			case 1:
 				written++
+			case -1:
+				incomplete = true
 			}
 		}
 	}
-	return written, nil
+	return written, incomplete, nil
 }
 
 // dayScopes lists the scopes credited with anything on a day: the day's agents and teams from the

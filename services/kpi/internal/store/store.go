@@ -4,8 +4,8 @@
 // the whole batch. A crash at any point leaves either nothing done or pending deltas that the next
 // writer of that ticket (the redelivery) finishes; the version marks stop any delta being applied twice.
 //
-// The Writer adds to the hourly detail only and queues the days and weeks it touched; a Rollup,
-// run separately, derives their day and week totals once they have ended.
+// The Writer adds to the hourly detail only and queues the days, weeks, months and years it
+// touched; a Rollup, run separately, derives their totals once they have ended.
 package store
 
 import (
@@ -40,9 +40,10 @@ return 1
 
 // applyScript adds deltas to one scope's hourly detail. KEYS[1] and KEYS[2] hold, per ticket, the
 // highest version applied in this slot (today's and yesterday's hash, so marks expire after a day
-// or two); KEYS[3..] are hour hashes and the day and week totals derived from them. ARGV: mark TTL,
-// entry count, one expire-at per bucket key (0: none), then per entry: ticket, version, op count,
-// and per op: the key indexes of its hour hash, day totals and week totals, hour field, delta.
+// or two); KEYS[3..] are hour hashes and the day, week, month and year totals derived from them.
+// ARGV: mark TTL, entry count, one expire-at per bucket key (0: none), then per entry: ticket,
+// version, op count, and per op: the key indexes of its hour hash and of its day, week, month and
+// year totals, hour field, delta.
 //
 // Totals derived from an hour that changed are deleted here, in the same atomic step, so they
 // never disagree with the hours; the Rollup derives them again (see totalsScript).
@@ -59,16 +60,15 @@ for e = 1, tonumber(ARGV[2]) do
   local done = math.max(tonumber(redis.call('HGET', KEYS[1], ticket) or '0'), tonumber(redis.call('HGET', KEYS[2], ticket) or '0'))
   if ver > done then
     for o = 1, nops do
-      local h, hf = KEYS[2 + tonumber(ARGV[i])], ARGV[i+3]
-      if redis.call('HINCRBY', h, hf, ARGV[i+4]) == 0 then redis.call('HDEL', h, hf) end
-      stale[ARGV[i+1]] = true
-      stale[ARGV[i+2]] = true
-      i = i + 5
+      local h, hf = KEYS[2 + tonumber(ARGV[i])], ARGV[i+5]
+      if redis.call('HINCRBY', h, hf, ARGV[i+6]) == 0 then redis.call('HDEL', h, hf) end
+      for k = 1, 4 do stale[ARGV[i+k]] = true end
+      i = i + 7
     end
     redis.call('HSET', KEYS[1], ticket, ver)
     applied = applied + 1
   else
-    i = i + 5 * nops
+    i = i + 7 * nops
   end
 end
 for k in pairs(stale) do redis.call('DEL', KEYS[2 + tonumber(k)]) end

@@ -76,7 +76,8 @@ func buckets(t *testing.T, rdb *redis.Client) map[string]map[string]string {
 	for _, k := range keys {
 		switch {
 		case strings.Contains(k, ":t:"), strings.Contains(k, ":m:"), strings.Contains(k, ":dt:"), strings.Contains(k, ":wt:"),
-			strings.HasSuffix(k, ":topack"), strings.HasSuffix(k, ":toseal"):
+			strings.Contains(k, ":mt:"), strings.Contains(k, ":yt:"),
+			strings.HasSuffix(k, ":topack"), strings.HasSuffix(k, ":toseal"), strings.HasSuffix(k, ":tomonth"), strings.HasSuffix(k, ":toyear"):
 			// Ticket state, marks, the rollup's totals and its queues: see checkTotals.
 			continue
 		case strings.Contains(k, ":ix}"):
@@ -92,7 +93,7 @@ func buckets(t *testing.T, rdb *redis.Client) map[string]map[string]string {
 	return out
 }
 
-// checkTotals fails unless every day and week totals key equals the sum of its hours.
+// checkTotals fails unless every day, week, month and year totals key equals the sum of its hours.
 func checkTotals(t *testing.T, rdb *redis.Client) {
 	t.Helper()
 	ctx := context.Background()
@@ -112,6 +113,18 @@ func checkTotals(t *testing.T, rdb *redis.Client) {
 			for d := bucket.FirstDayOfWeek(week); d < bucket.FirstDayOfWeek(week)+7; d++ {
 				days = append(days, d)
 			}
+		} else if i := strings.LastIndex(k, ":mt:"); i >= 0 {
+			month, _ := strconv.ParseInt(k[i+4:], 10, 64)
+			prefix = k[:i]
+			for d := bucket.FirstDayOfMonth(month); d < bucket.FirstDayOfMonth(month+1); d++ {
+				days = append(days, d)
+			}
+		} else if i := strings.LastIndex(k, ":yt:"); i >= 0 {
+			year, _ := strconv.ParseInt(k[i+4:], 10, 64)
+			prefix = k[:i]
+			for d := bucket.FirstDayOfYear(year); d < bucket.FirstDayOfYear(year+1); d++ {
+				days = append(days, d)
+			}
 		} else {
 			continue
 		}
@@ -123,9 +136,17 @@ func checkTotals(t *testing.T, rdb *redis.Client) {
 		if err := got.AddPacked(packed); err != nil {
 			t.Fatalf("%s: %v", k, err)
 		}
-		for _, d := range days {
-			h, _ := rdb.HGetAll(ctx, prefix+":h:"+strconv.FormatInt(d, 10)).Result()
-			if err := want.AddHourHash(h, 0, 24); err != nil {
+		// One round trip for the hours of a key: a year has 365 of them.
+		pipe := rdb.Pipeline()
+		hours := make([]*redis.MapStringStringCmd, len(days))
+		for i, d := range days {
+			hours[i] = pipe.HGetAll(ctx, prefix+":h:"+strconv.FormatInt(d, 10))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hours {
+			if err := want.AddHourHash(h.Val(), 0, 24); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -397,6 +418,8 @@ func TestRandomDeliveriesConverge(t *testing.T) {
 			}
 			total.Days += n.Days
 			total.Weeks += n.Weeks
+			total.Months += n.Months
+			total.Years += n.Years
 			select {
 			case <-writing:
 				return
@@ -446,7 +469,7 @@ func TestRandomDeliveriesConverge(t *testing.T) {
 	for err := range errc {
 		t.Fatal(err)
 	}
-	if during.Days == 0 || during.Weeks == 0 {
+	if during.Days == 0 || during.Weeks == 0 || during.Months == 0 || during.Years == 0 {
 		t.Errorf("the rollup derived %+v while the writers ran; the race was not exercised", during)
 	}
 	checkTotals(t, rdb)
@@ -454,16 +477,24 @@ func TestRandomDeliveriesConverge(t *testing.T) {
 	if _, err := rollup.Pass(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if left, _ := rdb.SCard(ctx, bucket.ToPackKey("acme")).Result(); left != 0 {
-		t.Errorf("%d days still queued after the last rollup", left)
+	for _, key := range []string{bucket.ToPackKey("acme"), bucket.ToSealKey("acme"), bucket.ToMonthKey("acme"), bucket.ToYearKey("acme")} {
+		if left, _ := rdb.SCard(ctx, key).Result(); left != 0 {
+			t.Errorf("%d periods still queued in %s after the last rollup", left, key)
+		}
 	}
 	checkTotals(t, rdb)
-	// And every day with figures has its totals.
+	// And every day with figures has its totals, and so have its month and year.
 	hours, _ := rdb.Keys(ctx, "tp:*:h:*").Result()
 	for _, h := range hours {
 		i := strings.LastIndex(h, ":h:")
 		if rdb.Exists(ctx, h[:i]+":dt:"+h[i+3:]).Val() != 1 {
 			t.Errorf("%s has no day totals after the last rollup", h)
+		}
+		day, _ := strconv.ParseInt(h[i+3:], 10, 64)
+		for _, k := range []string{h[:i] + ":mt:" + strconv.FormatInt(bucket.MonthOf(day), 10), h[:i] + ":yt:" + strconv.FormatInt(bucket.YearOf(day), 10)} {
+			if rdb.Exists(ctx, k).Val() != 1 {
+				t.Errorf("%s has no totals %s after the last rollup", h, k)
+			}
 		}
 	}
 	got := buckets(t, rdb)
@@ -789,4 +820,249 @@ func TestTotalsKeepLargeAndNegativeSums(t *testing.T) {
 	if rdb.Exists(ctx, bucket.DayTotalsKey("acme", bo, day)).Val() != 0 {
 		t.Error("a day without figures got totals")
 	}
+}
+
+// packedTotals reads a totals key; missing is an error.
+func packedTotals(t *testing.T, rdb *redis.Client, key string) *bucket.Totals {
+	t.Helper()
+	packed, err := rdb.Get(context.Background(), key).Result()
+	if err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	tot := bucket.NewTotals()
+	if err := tot.AddPacked(packed); err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	return tot
+}
+
+func totalsEqual(a, b *bucket.Totals) bool {
+	return a.C == b.C && maps.Equal(a.H[0], b.H[0]) && maps.Equal(a.H[1], b.H[1]) && maps.Equal(a.H[2], b.H[2])
+}
+
+// Property: over random histories spread across more than two years, written in random batches
+// with late changes after a rollup, every month's totals equal the sum of its days' totals and
+// every year's the sum of its months', for every scope, and a late change makes them stale (and
+// queued) until the next pass derives them again.
+func TestRollupMonthsAndYearsEqualTheirDays(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	for seed := uint64(1); seed <= 3; seed++ {
+		rdb.FlushAll(ctx)
+		r := rand.New(rand.NewPCG(seed, 11))
+		w := NewWriter(rdb, sla, 0, quiet)
+		rollup := NewRollup(rdb, 0)
+		rollup.now = func() time.Time { return t0.AddDate(4, 0, 0) }
+		agents := []string{"ana", "bob", "chen wu"}
+		teams := []string{"billing", "tech"}
+		var tickets []Ticket
+		for i := range 60 {
+			id := fmt.Sprintf("T-%d-%d", seed, i)
+			// Up to 800 days from t0 (June 2025): three calendar years, leap year 2028 not
+			// reached, 2026 and 2027 whole.
+			tickets = append(tickets, Ticket{Tenant: "acme", ID: id, Events: life(id, agents[r.IntN(3)], teams[r.IntN(2)], r.IntN(60*24*800))})
+		}
+		half := len(tickets) / 2
+		for start := 0; start < half; {
+			n := 1 + r.IntN(8)
+			if _, err := w.Write(ctx, tickets[start:min(start+n, half)]); err != nil {
+				t.Fatal(err)
+			}
+			start += n
+		}
+		if _, err := rollup.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check := func(stage string) {
+			t.Helper()
+			checkTotals(t, rdb)
+			scopes := []bucket.Scope{{Kind: bucket.Unassigned}}
+			for _, a := range agents {
+				scopes = append(scopes, bucket.Scope{Kind: bucket.Agent, ID: a})
+			}
+			for _, g := range teams {
+				scopes = append(scopes, bucket.Scope{Kind: bucket.Team, ID: g})
+			}
+			first, last := bucket.YearOf(t0.Unix()/86400), bucket.YearOf(t0.Unix()/86400+801)
+			for _, s := range scopes {
+				if rdb.Exists(ctx, bucket.HourKey("acme", s, t0.Unix()/86400-1)).Val() == 1 {
+					t.Fatal("fixture: figures before t0")
+				}
+				for y := first; y <= last; y++ {
+					year := bucket.NewTotals()
+					for m := bucket.FirstMonthOfYear(y); m < bucket.FirstMonthOfYear(y+1); m++ {
+						month := bucket.NewTotals()
+						pipe := rdb.Pipeline()
+						type dayCmds struct {
+							totals *redis.StringCmd
+							hours  *redis.IntCmd
+						}
+						var cmds []dayCmds
+						for d := bucket.FirstDayOfMonth(m); d < bucket.FirstDayOfMonth(m+1); d++ {
+							cmds = append(cmds, dayCmds{pipe.Get(ctx, bucket.DayTotalsKey("acme", s, d)), pipe.Exists(ctx, bucket.HourKey("acme", s, d))})
+						}
+						_, _ = pipe.Exec(ctx) // missing day totals answer redis.Nil, checked below
+						for i, c := range cmds {
+							packed, err := c.totals.Result()
+							switch {
+							case errors.Is(err, redis.Nil):
+								if c.hours.Val() == 1 {
+									t.Fatalf("%s: %v day %d has figures but no totals", stage, s, bucket.FirstDayOfMonth(m)+int64(i))
+								}
+							case err != nil:
+								t.Fatal(err)
+							default:
+								if err := month.AddPacked(packed); err != nil {
+									t.Fatal(err)
+								}
+							}
+						}
+						if got := packedTotals(t, rdb, bucket.MonthTotalsKey("acme", s, m)); !totalsEqual(got, month) {
+							t.Fatalf("%s: %v month %d = %v, its days sum to %v", stage, s, m, got.C, month.C)
+						}
+						year.Merge(month)
+					}
+					if got := packedTotals(t, rdb, bucket.YearTotalsKey("acme", s, y)); !totalsEqual(got, year) {
+						t.Fatalf("%s: %v year %d = %v, its months sum to %v", stage, s, y, got.C, year.C)
+					}
+				}
+			}
+		}
+		check("first pass")
+
+		// Late: the other half, and a reopen of an already rolled-up ticket.
+		late := tickets[half:]
+		old := tickets[0]
+		late = append(late, Ticket{Tenant: "acme", ID: old.ID, Events: []contrib.Event{
+			e(old.ID+"/o", tpv1.EventType_EVENT_TYPE_STATUS_CHANGED, int(time.UnixMilli(old.Events[0].AtMillis).Sub(t0)/time.Minute)+300,
+				func(ev *contrib.Event) { ev.Status = tpv1.TicketStatus_TICKET_STATUS_OPEN }),
+		}})
+		if _, err := w.Write(ctx, late); err != nil {
+			t.Fatal(err)
+		}
+		day := old.Events[0].AtMillis / 86_400_000
+		for _, key := range []string{bucket.ToMonthKey("acme"), bucket.ToYearKey("acme")} {
+			want := strconv.FormatInt(bucket.MonthOf(day), 10)
+			if key == bucket.ToYearKey("acme") {
+				want = strconv.FormatInt(bucket.YearOf(day), 10)
+			}
+			if !rdb.SIsMember(ctx, key, want).Val() {
+				t.Fatalf("the period of a late change is not queued in %s", key)
+			}
+		}
+		checkTotals(t, rdb) // totals that survived the late writes still equal their hours
+		if _, err := rollup.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		check("after late changes")
+	}
+}
+
+// Every scope the tenant ever had gets month and year totals over the whole lookback (ten
+// years), empty ones for idle periods, so a long window reads one key per year or month; a scope
+// that appears later gets its own, and a pass with nothing new derives nothing.
+func TestRollupSealsIdleMonthsAndYears(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	w := NewWriter(rdb, sla, 0, quiet)
+	now := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
+	today := now.Unix() / 86400
+	thisMonth, thisYear := bucket.MonthOf(today), bucket.YearOf(today)
+	rollup := NewRollup(rdb, 0)
+	rollup.now = func() time.Time { return now }
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := rollup.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ana, billing and the unassigned figures: 131 months and 10 years each.
+	if n.Months != 3*MonthLookback || n.Years != 3*YearLookback {
+		t.Errorf("first pass wrote %+v, want %d months and %d years", n, 3*MonthLookback, 3*YearLookback)
+	}
+	sealed := func(s bucket.Scope) {
+		t.Helper()
+		for m := thisMonth - MonthLookback; m < thisMonth; m++ {
+			if rdb.Exists(ctx, bucket.MonthTotalsKey("acme", s, m)).Val() != 1 {
+				t.Fatalf("%v: month %d not derived", s, m)
+			}
+		}
+		for y := thisYear - YearLookback; y < thisYear; y++ {
+			if rdb.Exists(ctx, bucket.YearTotalsKey("acme", s, y)).Val() != 1 {
+				t.Fatalf("%v: year %d not derived", s, y)
+			}
+		}
+		if rdb.Exists(ctx, bucket.MonthTotalsKey("acme", s, thisMonth), bucket.YearTotalsKey("acme", s, thisYear)).Val() != 0 {
+			t.Fatalf("%v: the current month or year was derived", s)
+		}
+	}
+	ana, bob := bucket.Scope{Kind: bucket.Agent, ID: "ana"}, bucket.Scope{Kind: bucket.Agent, ID: "bob"}
+	sealed(ana)
+	sealed(bucket.Scope{Kind: bucket.Team, ID: "billing"})
+	if got := packedTotals(t, rdb, bucket.YearTotalsKey("acme", ana, thisYear-1)); got.C[bucket.Assigned] != 1 {
+		t.Errorf("ana's year of the ticket: assigned %d, want 1", got.C[bucket.Assigned])
+	}
+	if again, err := rollup.Pass(ctx); err != nil || again.Months != 0 || again.Years != 0 {
+		t.Fatalf("a pass with nothing new wrote %+v (%v)", again, err)
+	}
+	// A new agent, on a day of an idle month (2019): its own lookback, and that month and year
+	// again for billing, the other scope it changed (the write made its totals of them stale).
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-2", Events: life("T-2", "bob", "billing", -60*24*365*6)}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err = rollup.Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Months != MonthLookback+1 || n.Years != YearLookback+1 {
+		t.Errorf("pass after a new agent wrote %+v, want %d months and %d years", n, MonthLookback+1, YearLookback+1)
+	}
+	sealed(bob)
+	if again, err := rollup.Pass(ctx); err != nil || again.Months != 0 || again.Years != 0 {
+		t.Fatalf("a pass with nothing new wrote %+v (%v)", again, err)
+	}
+	checkTotals(t, rdb)
+
+	// With a retention, idle periods whose totals would already have expired are skipped.
+	rdb.FlushAll(ctx)
+	rollup = NewRollup(rdb, 90*24*time.Hour)
+	rollup.now = func() time.Time { return now }
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-3", Events: life("T-3", "ana", "billing", 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rollup.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rdb.Exists(ctx, bucket.MonthTotalsKey("acme", ana, thisMonth-1)).Val() != 1 || rdb.Exists(ctx, bucket.MonthTotalsKey("acme", ana, thisMonth-12)).Val() != 0 {
+		t.Error("with a 90-day retention, want last month's totals and none of a year ago")
+	}
+}
+
+// A year older than the lookback that gets figures (a backfill of 2012) is derived with its months.
+func TestRollupDerivesOldYearsWithTheirMonths(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	w := NewWriter(rdb, sla, 0, quiet)
+	rollup := NewRollup(rdb, 0)
+	rollup.now = func() time.Time { return time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC) }
+	at := -int(t0.Sub(time.Date(2012, 3, 5, 10, 0, 0, 0, time.UTC)) / time.Minute)
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", at)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rollup.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ana := bucket.Scope{Kind: bucket.Agent, ID: "ana"}
+	day := time.Date(2012, 3, 5, 0, 0, 0, 0, time.UTC).Unix() / 86400
+	year := packedTotals(t, rdb, bucket.YearTotalsKey("acme", ana, bucket.YearOf(day)))
+	if year.C[bucket.Assigned] != 1 {
+		t.Fatalf("2012 totals: assigned %d, want 1", year.C[bucket.Assigned])
+	}
+	for m := bucket.FirstMonthOfYear(bucket.YearOf(day)); m < bucket.FirstMonthOfYear(bucket.YearOf(day)+1); m++ {
+		if rdb.Exists(ctx, bucket.MonthTotalsKey("acme", ana, m)).Val() != 1 {
+			t.Fatalf("month %d of 2012 not derived", m)
+		}
+	}
+	checkTotals(t, rdb)
 }

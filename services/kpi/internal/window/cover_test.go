@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 )
@@ -66,11 +67,45 @@ func TestCover(t *testing.T) {
 // that it is minimal: no seven of its days make a whole week, no hourly span is a whole day, and
 // at most the first and last day are partial.
 func checkCover(from, to int64, c Reads) error {
-	seen := make(map[int64]int)
+	// Counts per hour of the range, and the hours outside it that any read counts.
+	seen := make([]int, max(to-from, 0))
+	var outside []int64
+	count := func(hour int64) {
+		if hour < from || hour >= to {
+			outside = append(outside, hour)
+			return
+		}
+		seen[hour-from]++
+	}
 	addDay := func(d int64) {
 		for hh := range int64(24) {
-			seen[d*24+hh]++
+			count(d*24 + hh)
 		}
+	}
+	for _, y := range c.Years {
+		for d := bucket.FirstDayOfYear(y); d < bucket.FirstDayOfYear(y+1); d++ {
+			addDay(d)
+		}
+	}
+	months := make(map[int64]bool)
+	for _, m := range c.Months {
+		for d := bucket.FirstDayOfMonth(m); d < bucket.FirstDayOfMonth(m+1); d++ {
+			addDay(d)
+		}
+		months[m] = true
+	}
+	for y := range months {
+		all := true
+		for m := bucket.FirstMonthOfYear(bucket.YearOf(bucket.FirstDayOfMonth(y))); m < bucket.FirstMonthOfYear(bucket.YearOf(bucket.FirstDayOfMonth(y))+1); m++ {
+			all = all && months[m]
+		}
+		if all {
+			return fmt.Errorf("months cover all of year %d, which a year key would answer", bucket.YearOf(bucket.FirstDayOfMonth(y)))
+		}
+	}
+	weeks := make(map[int64]bool)
+	for _, w := range c.Weeks {
+		weeks[w] = true
 	}
 	for _, w := range c.Weeks {
 		for d := range int64(7) {
@@ -93,23 +128,48 @@ func checkCover(from, to int64, c Reads) error {
 			return fmt.Errorf("hourly span %+v is a whole day", s)
 		}
 		for hh := s.From; hh < s.To; hh++ {
-			seen[s.Day*24+int64(hh)]++
+			count(s.Day*24 + int64(hh))
 		}
 	}
 	if full := weeksOf(days); len(full) > 0 {
 		return fmt.Errorf("days cover all of weeks %v, which week keys would answer", full)
 	}
-	for hour := from; hour < to; hour++ {
-		if seen[hour] != 1 {
-			return fmt.Errorf("hour %d counted %d times", hour, seen[hour])
+	if full := monthsOf(days, weeks); len(full) > 0 {
+		return fmt.Errorf("days and weeks cover all of months %v, which month keys would answer", full)
+	}
+	for i, n := range seen {
+		if n != 1 {
+			return fmt.Errorf("hour %d counted %d times", from+int64(i), n)
 		}
 	}
-	for hour, n := range seen {
-		if hour < from || hour >= to {
-			return fmt.Errorf("hour %d outside [%d, %d) counted %d times", hour, from, to, n)
-		}
+	if len(outside) > 0 {
+		return fmt.Errorf("hour %d outside [%d, %d) counted", outside[0], from, to)
 	}
 	return nil
+}
+
+// monthsOf lists the months whose every day the days or weeks cover.
+func monthsOf(days, weeks map[int64]bool) map[int64]bool {
+	full := make(map[int64]bool)
+	covered := func(d int64) bool { return days[d] || weeks[bucket.WeekOf(d)] }
+	seen := make(map[int64]bool)
+	for d := range days {
+		seen[bucket.MonthOf(d)] = true
+	}
+	for w := range weeks {
+		seen[bucket.MonthOf(bucket.FirstDayOfWeek(w))] = true
+		seen[bucket.MonthOf(bucket.FirstDayOfWeek(w)+6)] = true
+	}
+	for m := range seen {
+		all := true
+		for d := bucket.FirstDayOfMonth(m); d < bucket.FirstDayOfMonth(m+1); d++ {
+			all = all && covered(d)
+		}
+		if all {
+			full[m] = true
+		}
+	}
+	return full
 }
 
 func weeksOf(days map[int64]bool) map[int64]bool {
@@ -160,4 +220,84 @@ func FuzzCover(f *testing.F) {
 			t.Fatalf("Cover(%d, %d): %v", from, from+n, err)
 		}
 	})
+}
+
+func dayOf(s string) int64 { return HourOf(ts(s+"T00:00:00Z")) / 24 }
+
+func TestCoverMonthsAndYears(t *testing.T) {
+	month := func(s string) int64 { return bucket.MonthOf(dayOf(s + "-01")) }
+	year := func(s string) int64 { return bucket.YearOf(dayOf(s + "-01-01")) }
+	days := func(from, to string) []int64 {
+		var out []int64
+		for d := dayOf(from); d < dayOf(to); d++ {
+			out = append(out, d)
+		}
+		return out
+	}
+	h := func(s string) int64 { return HourOf(ts(s)) }
+	tests := []struct {
+		name     string
+		from, to string
+		want     Reads
+	}{
+		{name: "leap February", from: "2028-02-01T00:00:00Z", to: "2028-03-01T00:00:00Z", want: Reads{Months: []int64{month("2028-02")}}},
+		{name: "ordinary February", from: "2027-02-01T00:00:00Z", to: "2027-03-01T00:00:00Z", want: Reads{Months: []int64{month("2027-02")}}},
+		{name: "February without its leap day is weeks and days", from: "2028-02-01T00:00:00Z", to: "2028-02-29T00:00:00Z",
+			want: Reads{Weeks: []int64{bucket.WeekOf(dayOf("2028-02-07")), bucket.WeekOf(dayOf("2028-02-14")), bucket.WeekOf(dayOf("2028-02-21"))},
+				Days: append(days("2028-02-01", "2028-02-07"), dayOf("2028-02-28"))}},
+		// Europe's clocks change on the last Sunday of March: in UTC the month is 31 whole days.
+		{name: "March with a DST change elsewhere", from: "2026-03-01T00:00:00Z", to: "2026-04-01T00:00:00Z", want: Reads{Months: []int64{month("2026-03")}}},
+		{name: "leap year", from: "2028-01-01T00:00:00Z", to: "2029-01-01T00:00:00Z", want: Reads{Years: []int64{year("2028")}}},
+		{name: "a week across New Year stays a week", from: "2026-12-28T00:00:00Z", to: "2027-01-04T00:00:00Z",
+			want: Reads{Weeks: []int64{bucket.WeekOf(dayOf("2026-12-28"))}}},
+		{name: "months across New Year", from: "2026-12-01T00:00:00Z", to: "2027-02-01T00:00:00Z",
+			want: Reads{Months: []int64{month("2026-12"), month("2027-01")}}},
+		{name: "eleven months are months", from: "2026-02-01T00:00:00Z", to: "2027-01-01T00:00:00Z",
+			want: Reads{Months: []int64{month("2026-02"), month("2026-03"), month("2026-04"), month("2026-05"), month("2026-06"),
+				month("2026-07"), month("2026-08"), month("2026-09"), month("2026-10"), month("2026-11"), month("2026-12")}}},
+		{name: "ten years", from: "2016-01-01T00:00:00Z", to: "2026-01-01T00:00:00Z",
+			want: Reads{Years: []int64{year("2016"), year("2017"), year("2018"), year("2019"), year("2020"), year("2021"), year("2022"), year("2023"), year("2024"), year("2025")}}},
+		// 2024-03-16 is a Saturday and 2026-03-01 a Sunday.
+		{name: "two years, every level", from: "2024-03-15T06:00:00Z", to: "2026-03-15T06:00:00Z",
+			want: Reads{
+				Years: []int64{year("2025")},
+				Months: []int64{month("2024-04"), month("2024-05"), month("2024-06"), month("2024-07"), month("2024-08"),
+					month("2024-09"), month("2024-10"), month("2024-11"), month("2024-12"), month("2026-01"), month("2026-02")},
+				Weeks: []int64{bucket.WeekOf(dayOf("2024-03-18")), bucket.WeekOf(dayOf("2024-03-25")), bucket.WeekOf(dayOf("2026-03-02"))},
+				Days:  append(days("2024-03-16", "2024-03-18"), append([]int64{dayOf("2026-03-01")}, days("2026-03-09", "2026-03-15")...)...),
+				Hours: []HourSpan{{Day: dayOf("2024-03-15"), From: 6, To: 24}, {Day: dayOf("2026-03-15"), From: 0, To: 6}},
+			}},
+		{name: "before the epoch", from: "1968-12-31T23:00:00Z", to: "1970-02-01T00:00:00Z",
+			want: Reads{Years: []int64{year("1969")}, Months: []int64{month("1970-01")}, Hours: []HourSpan{{Day: dayOf("1968-12-31"), From: 23, To: 24}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			from, to := h(tt.from), h(tt.to)
+			got := Cover(from, to)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Cover(%s, %s) =\n %+v\nwant\n %+v", tt.from, tt.to, got, tt.want)
+			}
+			if err := checkCover(from, to, got); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// The month and year arithmetic agrees with the calendar for every day of four centuries,
+// leap years (and 2100, which is none) included.
+func TestMonthAndYearOfDays(t *testing.T) {
+	for d := dayOf("1900-01-01"); d < dayOf("2300-01-01"); d++ {
+		tm := HourTime(d * 24)
+		m, y := bucket.MonthOf(d), bucket.YearOf(d)
+		if want := int64(tm.Year()-1970)*12 + int64(tm.Month()-1); m != want {
+			t.Fatalf("%s: month %d, want %d", tm.Format(time.DateOnly), m, want)
+		}
+		if first := HourTime(bucket.FirstDayOfMonth(m) * 24); first.Day() != 1 || first.Month() != tm.Month() || first.Year() != tm.Year() {
+			t.Fatalf("%s: month starts %s", tm.Format(time.DateOnly), first.Format(time.DateOnly))
+		}
+		if first := HourTime(bucket.FirstDayOfYear(y) * 24); first.YearDay() != 1 || first.Year() != tm.Year() {
+			t.Fatalf("%s: year starts %s", tm.Format(time.DateOnly), first.Format(time.DateOnly))
+		}
+	}
 }

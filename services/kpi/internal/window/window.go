@@ -18,11 +18,13 @@ import (
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
 
-// MaxSpan is the longest explicit range a request may ask for.
-const MaxSpan = 400 * 24 * time.Hour
+// MaxYears is the longest window a request may ask for, in calendar years: a range may end at
+// most MaxYears years (UTC) after it starts.
+const MaxYears = 10
 
-// MaxHours bounds any resolved window: MaxSpan widened by at most one hour at each end.
-const MaxHours = int64(MaxSpan/time.Hour) + 2
+// MaxHours bounds any resolved window: MaxYears years (at most 3653 days) widened by at most one
+// hour at each end.
+const MaxHours = (MaxYears*365+(MaxYears+3)/4)*24 + 2
 
 // MinHour and MaxHour bound the hours a timestamp of the API can name (years 1 to 9999).
 var (
@@ -48,14 +50,23 @@ type FieldError struct {
 func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
 
 // Rolling windows: hour windows count whole UTC hours back from now, day windows count local
-// calendar days.
+// calendar days, and "all" counts local calendar years.
 var (
 	rollingHours = map[string]int{"1h": 1, "24h": 24}
-	rollingDays  = map[string]int{"7d": 7, "30d": 30}
+	rollingDays  = map[string]int{"7d": 7, "30d": 30, "90d": 90, "365d": 365}
 )
 
-// RollingNames are the accepted rolling windows, in increasing length.
+// RollingAll is the rolling window of everything kept, up to a fixed horizon: it starts at local
+// midnight of January 1 of the year MaxYears-1 years before the current one, so it holds the
+// current and the nine previous calendar years and never exceeds MaxYears years.
+const RollingAll = "all"
+
+// RollingNames are the recent rolling windows, in increasing length: the ones the KPI snapshots
+// hold.
 var RollingNames = []string{"1h", "24h", "7d", "30d"}
+
+// LongRollingNames are the longer rolling windows a request may ask for, in increasing length.
+var LongRollingNames = []string{"90d", "365d", RollingAll}
 
 // Resolved is a window resolved to hourly buckets.
 type Resolved struct {
@@ -149,8 +160,9 @@ func resolveRange(rg *ticketpulsev1.TimeRange) (Resolved, error) {
 	if !from.Before(to) {
 		return Resolved{}, &FieldError{FieldTo, "must be after from"}
 	}
-	if to.Sub(from) > MaxSpan {
-		return Resolved{}, &FieldError{FieldTo, fmt.Sprintf("range spans %s, at most 400 days allowed", to.Sub(from).Round(time.Hour))}
+	if limit := from.UTC().AddDate(MaxYears, 0, 0); to.After(limit) {
+		return Resolved{}, &FieldError{FieldTo, fmt.Sprintf("range from %s to %s is longer than %d years: to must be at most %s",
+			from.UTC().Format(time.RFC3339Nano), to.UTC().Format(time.RFC3339Nano), MaxYears, limit.Format(time.RFC3339Nano))}
 	}
 	r := Resolved{FromHour: HourOf(from), ToHour: ceilHour(to)}
 	var widened []string
@@ -172,14 +184,18 @@ func resolveRolling(name string, now time.Time, loc *time.Location) (Resolved, e
 	if n, ok := rollingHours[name]; ok {
 		return Resolved{FromHour: HourOf(now.Add(-time.Duration(n) * time.Hour)), ToHour: end}, nil
 	}
-	n, ok := rollingDays[name]
-	if !ok {
-		return Resolved{}, &FieldError{FieldRolling, fmt.Sprintf("unknown rolling window %q: want one of %s", name, strings.Join(RollingNames, ", "))}
-	}
 	// time.Date in the zone, not a multiple of 24h, so a DST change inside the window moves
 	// midnight by the zone's own rules.
 	l := now.In(loc)
-	start := time.Date(l.Year(), l.Month(), l.Day()-(n-1), 0, 0, 0, 0, loc)
+	var start time.Time
+	if n, ok := rollingDays[name]; ok {
+		start = time.Date(l.Year(), l.Month(), l.Day()-(n-1), 0, 0, 0, 0, loc)
+	} else if name == RollingAll {
+		start = time.Date(l.Year()-(MaxYears-1), time.January, 1, 0, 0, 0, 0, loc)
+	} else {
+		names := append(append([]string(nil), RollingNames...), LongRollingNames...)
+		return Resolved{}, &FieldError{FieldRolling, fmt.Sprintf("unknown rolling window %q: want one of %s", name, strings.Join(names, ", "))}
+	}
 	r := Resolved{FromHour: HourOf(start), ToHour: end}
 	if !onHour(start) {
 		r.AlignedToHour = true

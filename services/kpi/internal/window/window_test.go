@@ -78,6 +78,26 @@ func TestResolve(t *testing.T) {
 			wantFrom: "2026-11-01T10:00:00Z", wantTo: "2026-11-01T11:00:00Z", wantZone: "UTC", wantAligned: true},
 		{name: "range of exactly 400 days", give: explicit("2025-01-01T00:00:00Z", "2026-02-05T00:00:00Z"), now: "2026-11-24T14:20:00Z",
 			wantFrom: "2025-01-01T00:00:00Z", wantTo: "2026-02-05T00:00:00Z", wantZone: "UTC"},
+		{name: "range of 401 days", give: explicit("2025-01-01T00:00:00Z", "2026-02-06T00:00:00Z"), now: "2026-11-24T14:20:00Z",
+			wantFrom: "2025-01-01T00:00:00Z", wantTo: "2026-02-06T00:00:00Z", wantZone: "UTC"},
+		// Ten calendar years hold three leap days here (2028, 2032, 2036): 3653 days.
+		{name: "range of exactly 10 years", give: explicit("2026-01-01T00:00:00Z", "2036-01-01T00:00:00Z"), now: "2026-11-24T14:20:00Z",
+			wantFrom: "2026-01-01T00:00:00Z", wantTo: "2036-01-01T00:00:00Z", wantZone: "UTC"},
+		{name: "10 years from a leap day end on the 1st of March", give: explicit("2024-02-29T10:00:00Z", "2034-03-01T10:00:00Z"), now: "2026-11-24T14:20:00Z",
+			wantFrom: "2024-02-29T10:00:00Z", wantTo: "2034-03-01T10:00:00Z", wantZone: "UTC"},
+		{name: "90d UTC", give: rolling("90d", ""), now: "2026-11-24T14:20:00Z",
+			wantFrom: "2026-08-27T00:00:00Z", wantTo: "2026-11-24T15:00:00Z", wantZone: "UTC"},
+		{name: "365d UTC over a leap day", give: rolling("365d", ""), now: "2028-03-10T14:20:00Z",
+			wantFrom: "2027-03-12T00:00:00Z", wantTo: "2028-03-10T15:00:00Z", wantZone: "UTC"},
+		{name: "365d Berlin", give: rolling("365d", "Europe/Berlin"), now: "2026-11-24T14:20:00Z",
+			wantFrom: "2025-11-24T23:00:00Z", wantTo: "2026-11-24T15:00:00Z", wantZone: "Europe/Berlin"},
+		{name: "all UTC", give: rolling("all", ""), now: "2026-11-24T14:20:00Z",
+			wantFrom: "2017-01-01T00:00:00Z", wantTo: "2026-11-24T15:00:00Z", wantZone: "UTC"},
+		{name: "all in the last hour of a year", give: rolling("all", ""), now: "2026-12-31T23:59:59Z",
+			wantFrom: "2017-01-01T00:00:00Z", wantTo: "2027-01-01T00:00:00Z", wantZone: "UTC"},
+		// Already 2027 in Auckland (+13:00 in summer): the local years 2018 to 2027.
+		{name: "all Auckland", give: rolling("all", "Pacific/Auckland"), now: "2026-12-31T12:00:00Z",
+			wantFrom: "2017-12-31T11:00:00Z", wantTo: "2026-12-31T13:00:00Z", wantZone: "Pacific/Auckland"},
 		{name: "range before the epoch", give: explicit("1969-12-31T22:30:00Z", "1970-01-01T01:00:00Z"), now: "2026-11-24T14:20:00Z",
 			wantFrom: "1969-12-31T22:00:00Z", wantTo: "1970-01-01T01:00:00Z", wantZone: "UTC", wantAligned: true},
 	}
@@ -159,7 +179,8 @@ func TestResolveRejects(t *testing.T) {
 		{name: "to out of range", give: withRange(&ticketpulsev1.TimeRange{From: from, To: &timestamppb.Timestamp{Seconds: 1 << 50}}), wantField: FieldTo},
 		{name: "empty range", give: explicit("2026-11-01T00:00:00Z", "2026-11-01T00:00:00Z"), wantField: FieldTo},
 		{name: "reversed range", give: explicit("2026-11-02T00:00:00Z", "2026-11-01T00:00:00Z"), wantField: FieldTo},
-		{name: "longer than 400 days", give: explicit("2025-01-01T00:00:00Z", "2026-02-05T00:00:01Z"), wantField: FieldTo},
+		{name: "longer than 10 years", give: explicit("2016-01-01T00:00:00Z", "2026-01-01T00:00:01Z"), wantField: FieldTo},
+		{name: "unknown long rolling", give: rolling("2y", ""), wantField: FieldRolling},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,6 +196,42 @@ func TestResolveRejects(t *testing.T) {
 				t.Errorf("message %q does not name the field", err.Error())
 			}
 		})
+	}
+}
+
+func TestRangeOverTenYearsMessage(t *testing.T) {
+	_, err := Resolve(explicit("2016-02-29T12:30:00Z", "2026-03-01T12:30:00.001Z"), ts("2026-11-24T14:20:00Z"))
+	want := "window.range.to: range from 2016-02-29T12:30:00Z to 2026-03-01T12:30:00.001Z is longer than 10 years: to must be at most 2026-03-01T12:30:00Z"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %s", err, want)
+	}
+	_, err = Resolve(rolling("2y", ""), ts("2026-11-24T14:20:00Z"))
+	want = `window.rolling: unknown rolling window "2y": want one of 1h, 24h, 7d, 30d, 90d, 365d, all`
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %s", err, want)
+	}
+}
+
+// Every rolling window, in every zone, at any instant, fits the longest window a range may ask
+// for and the bound page tokens check.
+func TestRollingWindowsFitTheLimit(t *testing.T) {
+	names := append(append([]string(nil), RollingNames...), LongRollingNames...)
+	for _, zone := range []string{"", "Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Kathmandu", "Europe/Berlin"} {
+		for _, now := range []string{"2026-11-24T14:20:00Z", "2026-12-31T23:59:59Z", "2027-01-01T00:00:00Z", "2028-02-29T12:00:00Z"} {
+			for _, name := range names {
+				r, err := Resolve(rolling(name, zone), ts(now))
+				if err != nil {
+					t.Fatalf("%s %s %s: %v", name, zone, now, err)
+				}
+				if n := r.ToHour - r.FromHour; n <= 0 || n > MaxHours {
+					t.Errorf("%s %s %s: %d hours, want 1..%d", name, zone, now, n, MaxHours)
+				}
+				if HourTime(r.FromHour).AddDate(MaxYears, 0, 0).Add(time.Hour).Before(HourTime(r.ToHour)) {
+					t.Errorf("%s %s %s: [%s, %s) longer than %d years", name, zone, now,
+						HourTime(r.FromHour).Format(time.RFC3339), HourTime(r.ToHour).Format(time.RFC3339), MaxYears)
+				}
+			}
+		}
 	}
 }
 

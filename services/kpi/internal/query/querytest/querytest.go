@@ -20,19 +20,22 @@ import (
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/hist"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
 // Incr adds delta to field (a plain bucket field such as "as" or "F412") of scope s at a unix
-// hour: in the hour's detail hash, as the write path does, and in the day's and the week's packed
-// totals, as the rollup would derive them: fixtures stand for days and weeks already rolled up.
+// hour: in the hour's detail hash, as the write path does, and in the packed totals of its day,
+// week, month and year, as the rollup would derive them: fixtures stand for periods already
+// rolled up.
 func Incr(ctx context.Context, rdb redis.Cmdable, tenant string, s bucket.Scope, hour int64, field string, delta int64) error {
 	day := bucket.DayOf(hour)
 	if err := rdb.HIncrBy(ctx, bucket.HourKey(tenant, s, day), bucket.HourField(int(hour-24*day), field), delta).Err(); err != nil {
 		return fmt.Errorf("incr %s of %v at hour %d: %w", field, s, hour, err)
 	}
-	for _, key := range []string{bucket.DayTotalsKey(tenant, s, day), bucket.WeekTotalsKey(tenant, s, bucket.WeekOf(day))} {
+	for _, key := range []string{bucket.DayTotalsKey(tenant, s, day), bucket.WeekTotalsKey(tenant, s, bucket.WeekOf(day)),
+		bucket.MonthTotalsKey(tenant, s, bucket.MonthOf(day)), bucket.YearTotalsKey(tenant, s, bucket.YearOf(day))} {
 		packed, err := rdb.Get(ctx, key).Result()
 		if errors.Is(err, redis.Nil) {
 			packed, err = bucket.Pack(nil), nil
@@ -57,14 +60,17 @@ func Incr(ctx context.Context, rdb redis.Cmdable, tenant string, s bucket.Scope,
 	return nil
 }
 
-// RolledUp writes empty totals for the days [fromDay, toDay) and their weeks where s has none, as a
-// rollup that has seen every one of them end would leave them (empty weeks for every scope; empty
-// days stand for days derived again after a change cancelled out).
+// RolledUp writes empty totals for the days [fromDay, toDay) and their weeks, months and years
+// where s has none, as a rollup that has seen every one of them end would leave them (empty
+// weeks, months and years for every scope; empty days stand for days derived again after a
+// change cancelled out).
 func RolledUp(ctx context.Context, rdb redis.Cmdable, tenant string, s bucket.Scope, fromDay, toDay int64) error {
 	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for d := fromDay; d < toDay; d++ {
 			p.SetNX(ctx, bucket.DayTotalsKey(tenant, s, d), bucket.Pack(nil), 0)
 			p.SetNX(ctx, bucket.WeekTotalsKey(tenant, s, bucket.WeekOf(d)), bucket.Pack(nil), 0)
+			p.SetNX(ctx, bucket.MonthTotalsKey(tenant, s, bucket.MonthOf(d)), bucket.Pack(nil), 0)
+			p.SetNX(ctx, bucket.YearTotalsKey(tenant, s, bucket.YearOf(d)), bucket.Pack(nil), 0)
 		}
 		return nil
 	})
@@ -163,6 +169,8 @@ func (b *Builder) hashes() (hourly, totals map[string]map[string]int64) {
 		day := bucket.DayOf(k.hour)
 		hk, dk := in(hourly, bucket.HourKey(b.tenant, k.s, day)), in(totals, bucket.DayTotalsKey(b.tenant, k.s, day))
 		wk := in(totals, bucket.WeekTotalsKey(b.tenant, k.s, bucket.WeekOf(day)))
+		mk := in(totals, bucket.MonthTotalsKey(b.tenant, k.s, bucket.MonthOf(day)))
+		yk := in(totals, bucket.YearTotalsKey(b.tenant, k.s, bucket.YearOf(day)))
 		hh := int(k.hour - 24*day)
 		if hourFields[hh] == nil {
 			hourFields[hh] = make(map[string]string)
@@ -176,20 +184,30 @@ func (b *Builder) hashes() (hourly, totals map[string]map[string]int64) {
 			hk[hf] += v
 			dk[f] += v
 			wk[f] += v
+			mk[f] += v
+			yk[f] += v
 		}
 	}
 	// The rollup gives every known scope week totals, empty ones for its idle weeks, including the
 	// six weeks before the data (its lookback, for the 30-day windows of fixtures that end with their data).
+	// Months and years likewise, over the span of the data.
 	var first, last int64 = math.MaxInt64, math.MinInt64
+	var firstMonth, lastMonth int64 = math.MaxInt64, math.MinInt64
 	scopes := map[bucket.Scope]bool{}
 	for k := range b.figs {
-		w := bucket.WeekOf(bucket.DayOf(k.hour))
+		day := bucket.DayOf(k.hour)
+		w, m := bucket.WeekOf(day), bucket.MonthOf(day)
 		first, last = min(first, w), max(last, w)
+		firstMonth, lastMonth = min(firstMonth, m), max(lastMonth, m)
 		scopes[k.s] = true
 	}
 	for s := range scopes {
 		for w := first - 6; w <= last; w++ {
 			in(totals, bucket.WeekTotalsKey(b.tenant, s, w))
+		}
+		for m := firstMonth; m <= lastMonth; m++ {
+			in(totals, bucket.MonthTotalsKey(b.tenant, s, m))
+			in(totals, bucket.YearTotalsKey(b.tenant, s, bucket.YearOf(bucket.FirstDayOfMonth(m))))
 		}
 	}
 	return hourly, totals
@@ -254,10 +272,17 @@ func (b *Builder) Flush(ctx context.Context, rdb redis.UniversalClient) (int, er
 // Load describes a synthetic data set: Agents agents in Teams teams, each handling TicketsPerDay
 // tickets on each of the Days UTC days that end with the day of EndHour (hours after EndHour are
 // left empty), during working hours.
+//
+// DetailDays, when positive, keeps the hourly detail of the last DetailDays days only: older days
+// get their packed day totals (and their weeks, months and years) but no hours. A read of whole
+// days never touches their hours, so a long history reads the same keys as in a full store while
+// it loads in seconds and a fraction of the memory. Such a load is written as it is generated
+// (LoadedRedis does this), not through a Builder.
 type Load struct {
 	Agents, Teams, Days, TicketsPerDay int
 	EndHour                            int64
 	Seed                               uint64
+	DetailDays                         int
 }
 
 // AgentID is the id of agent i in a generated load: e-mail addresses, some with non-ASCII names,
@@ -274,6 +299,16 @@ func TeamID(i int) string { return fmt.Sprintf("team %d", i) }
 
 // Generate adds l's figures to b, crediting each agent and its team (agent i is in team i mod Teams).
 func Generate(b *Builder, l Load) {
+	generate(l, func(scopes []bucket.Scope, hour int64, field string, delta int64) {
+		for _, s := range scopes {
+			b.Add(s, hour, field, delta)
+		}
+	}, b.Index)
+}
+
+// generate calls add with every figure of l, agent by agent and, for each, day by day in order,
+// and index with every ticket's agent, team and hour.
+func generate(l Load, add func(scopes []bucket.Scope, hour int64, field string, delta int64), index func(agent, team string, hour int64)) {
 	rng := rand.New(rand.NewPCG(l.Seed, 7))
 	endDay := bucket.DayOf(l.EndHour)
 	// Log-normal durations around a median: a spread of e^1 puts ten samples into about ten bins.
@@ -289,18 +324,14 @@ func Generate(b *Builder, l Load) {
 		} else {
 			team = ""
 		}
-		add := func(hour int64, field string, delta int64) {
-			for _, s := range scopes {
-				b.Add(s, hour, field, delta)
-			}
-		}
+		add := func(hour int64, field string, delta int64) { add(scopes, hour, field, delta) }
 		for d := endDay - int64(l.Days) + 1; d <= endDay; d++ {
 			for range l.TicketsPerDay {
 				hour := d*24 + 8 + rng.Int64N(9)
 				if hour > l.EndHour {
 					continue
 				}
-				b.Index(agent, team, hour)
+				index(agent, team, hour)
 				add(hour, bucket.Assigned.Field(), 1)
 				ms, bin := sample(1800)
 				add(hour, bucket.FirstCount.Field(), 1)
@@ -342,6 +373,145 @@ func Generate(b *Builder, l Load) {
 			}
 		}
 	}
+}
+
+// history writes a load with DetailDays as it is generated: per scope and day the packed day
+// totals, the hourly detail of the last DetailDays days, and per scope the week, month and year
+// totals over the whole span (empty ones for idle periods, the six weeks before the data and the
+// months and years of the rollup's lookback before it, as the rollup leaves them), and the
+// listing index. It returns the number of keys written.
+func history(ctx context.Context, rdb redis.UniversalClient, tenant string, l Load) (int, error) {
+	detailFrom := (bucket.DayOf(l.EndHour) - int64(l.DetailDays) + 1) * 24
+	type scopeDay struct {
+		s   bucket.Scope
+		day int64
+	}
+	type periods struct{ days, weeks, months, years map[int64]map[string]int64 }
+	sums := map[bucket.Scope]*periods{}
+	hourly := map[scopeDay]map[string]int64{}
+	sets := map[string]map[string]bool{}
+	keys := 0
+	pipe := rdb.Pipeline()
+	flush := func(force bool) error {
+		if pipe.Len() == 0 || (!force && pipe.Len() < 2000) {
+			return nil
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("load history: %w", err)
+		}
+		return nil
+	}
+	in := func(m map[int64]map[string]int64, k int64) map[string]int64 {
+		f := m[k]
+		if f == nil {
+			f = make(map[string]int64, 64)
+			m[k] = f
+		}
+		return f
+	}
+	// writeScope writes and forgets the totals of a scope whose figures are complete.
+	writeScope := func(s bucket.Scope) error {
+		p := sums[s]
+		if p == nil {
+			return nil
+		}
+		var firstDay, lastDay int64 = math.MaxInt64, math.MinInt64
+		for d, f := range p.days {
+			firstDay, lastDay = min(firstDay, d), max(lastDay, d)
+			pipe.Set(ctx, bucket.DayTotalsKey(tenant, s, d), bucket.Pack(f), 0)
+			keys++
+		}
+		for w := bucket.WeekOf(firstDay) - 6; w <= bucket.WeekOf(lastDay); w++ {
+			pipe.Set(ctx, bucket.WeekTotalsKey(tenant, s, w), bucket.Pack(p.weeks[w]), 0)
+			keys++
+		}
+		// The rollup keeps months and years of every scope back over its lookback, idle ones too.
+		endDay := bucket.DayOf(l.EndHour)
+		for m := min(bucket.MonthOf(firstDay), bucket.MonthOf(endDay)-store.MonthLookback); m <= bucket.MonthOf(lastDay); m++ {
+			pipe.Set(ctx, bucket.MonthTotalsKey(tenant, s, m), bucket.Pack(p.months[m]), 0)
+			keys++
+		}
+		for y := min(bucket.YearOf(firstDay), bucket.YearOf(endDay)-store.YearLookback); y <= bucket.YearOf(lastDay); y++ {
+			pipe.Set(ctx, bucket.YearTotalsKey(tenant, s, y), bucket.Pack(p.years[y]), 0)
+			keys++
+		}
+		for sd, f := range hourly {
+			if sd.s != s {
+				continue
+			}
+			args := make([]any, 0, 2*len(f))
+			for field, v := range f {
+				args = append(args, field, strconv.FormatInt(v, 10))
+			}
+			pipe.HSet(ctx, bucket.HourKey(tenant, s, sd.day), args...)
+			keys++
+			delete(hourly, sd)
+		}
+		delete(sums, s)
+		return flush(false)
+	}
+	var current bucket.Scope // the agent being generated; its figures are complete when the next starts
+	var err error
+	generate(l, func(scopes []bucket.Scope, hour int64, field string, delta int64) {
+		if scopes[0] != current && err == nil {
+			err = writeScope(current)
+			current = scopes[0]
+		}
+		day := bucket.DayOf(hour)
+		for _, s := range scopes {
+			p := sums[s]
+			if p == nil {
+				p = &periods{map[int64]map[string]int64{}, map[int64]map[string]int64{}, map[int64]map[string]int64{}, map[int64]map[string]int64{}}
+				sums[s] = p
+			}
+			in(p.days, day)[field] += delta
+			in(p.weeks, bucket.WeekOf(day))[field] += delta
+			in(p.months, bucket.MonthOf(day))[field] += delta
+			in(p.years, bucket.YearOf(day))[field] += delta
+			if hour >= detailFrom {
+				sd := scopeDay{s, day}
+				if hourly[sd] == nil {
+					hourly[sd] = make(map[string]int64, 64)
+				}
+				hourly[sd][bucket.HourField(int(hour-24*day), field)] += delta
+			}
+		}
+	}, func(agent, team string, hour int64) {
+		day := bucket.DayOf(hour)
+		put := func(key, member string) {
+			if sets[key] == nil {
+				sets[key] = make(map[string]bool)
+			}
+			sets[key][member] = true
+		}
+		if agent != "" {
+			put(bucket.AgentsKey(tenant, day), idtoken.Escape(agent))
+		}
+		if team != "" {
+			put(bucket.TeamsKey(tenant, day), idtoken.Escape(team))
+			put(bucket.TeamAgentsKey(tenant, team, day), idtoken.Escape(agent))
+		}
+	})
+	if err != nil {
+		return keys, err
+	}
+	for s := range sums {
+		if err := writeScope(s); err != nil {
+			return keys, err
+		}
+	}
+	for key, m := range sets {
+		members := make([]any, 0, len(m))
+		for v := range m {
+			members = append(members, v)
+		}
+		pipe.SAdd(ctx, key, members...)
+		keys++
+		if err := flush(false); err != nil {
+			return keys, err
+		}
+	}
+	return keys, flush(true)
 }
 
 // RoundTrips counts the round trips a go-redis client makes: one per command sent alone, one per
@@ -399,10 +569,15 @@ func LoadedRedis(tb testing.TB, tenant string, l Load) *redis.Client {
 			return
 		}
 		loaded.rdb = redis.NewClient(&redis.Options{Addr: loaded.srv.Addr, Protocol: 2, DisableIdentity: true})
-		b := NewBuilder(tenant)
-		Generate(b, l)
 		var keys int
-		if keys, loaded.err = b.Flush(context.Background(), loaded.rdb); loaded.err != nil {
+		if l.DetailDays > 0 {
+			keys, loaded.err = history(context.Background(), loaded.rdb, tenant, l)
+		} else {
+			b := NewBuilder(tenant)
+			Generate(b, l)
+			keys, loaded.err = b.Flush(context.Background(), loaded.rdb)
+		}
+		if loaded.err != nil {
 			return
 		}
 		info, _ := loaded.rdb.InfoMap(context.Background(), "memory").Result()
