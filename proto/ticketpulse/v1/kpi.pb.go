@@ -348,8 +348,10 @@ type Kpis struct {
 	ResolutionRate float64 `protobuf:"fixed64,6,opt,name=resolution_rate,json=resolutionRate,proto3" json:"resolution_rate,omitempty"`
 	// resolutions counts tickets whose latest resolution falls in the window.
 	Resolutions int64 `protobuf:"varint,7,opt,name=resolutions,proto3" json:"resolutions,omitempty"`
-	Reopens     int64 `protobuf:"varint,8,opt,name=reopens,proto3" json:"reopens,omitempty"`
-	// reopen_rate is reopens / resolutions.
+	// reopens counts reopens in the window, each against the agent and team credited with the
+	// resolution it undid.
+	Reopens int64 `protobuf:"varint,8,opt,name=reopens,proto3" json:"reopens,omitempty"`
+	// reopen_rate is reopens / solves: the share of the agent's resolutions that did not hold.
 	ReopenRate          float64 `protobuf:"fixed64,9,opt,name=reopen_rate,json=reopenRate,proto3" json:"reopen_rate,omitempty"`
 	OneTouchResolutions int64   `protobuf:"varint,10,opt,name=one_touch_resolutions,json=oneTouchResolutions,proto3" json:"one_touch_resolutions,omitempty"`
 	// one_touch_rate is one_touch_resolutions / resolutions.
@@ -376,8 +378,11 @@ type Kpis struct {
 	// a matching policy or for a policy without a calendar). Pausing statuses do not count here.
 	FirstResponseBusinessHours *DurationStats `protobuf:"bytes,25,opt,name=first_response_business_hours,json=firstResponseBusinessHours,proto3" json:"first_response_business_hours,omitempty"`
 	ResolutionBusinessHours    *DurationStats `protobuf:"bytes,26,opt,name=resolution_business_hours,json=resolutionBusinessHours,proto3" json:"resolution_business_hours,omitempty"`
-	unknownFields              protoimpl.UnknownFields
-	sizeCache                  protoimpl.SizeCache
+	// solves counts every resolution in the window, also those a reopen later undid (resolutions
+	// counts only a ticket's latest): reopen_rate's denominator.
+	Solves        int64 `protobuf:"varint,27,opt,name=solves,proto3" json:"solves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Kpis) Reset() {
@@ -590,6 +595,13 @@ func (x *Kpis) GetResolutionBusinessHours() *DurationStats {
 		return x.ResolutionBusinessHours
 	}
 	return nil
+}
+
+func (x *Kpis) GetSolves() int64 {
+	if x != nil {
+		return x.Solves
+	}
+	return 0
 }
 
 type AgentKpis struct {
@@ -1444,7 +1456,7 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\vp90_seconds\x18\x05 \x01(\x01R\n" +
 	"p90Seconds\x12\x1f\n" +
 	"\vp99_seconds\x18\x06 \x01(\x01R\n" +
-	"p99Seconds\"\xca\n" +
+	"p99Seconds\"\xe2\n" +
 	"\n" +
 	"\x04Kpis\x12D\n" +
 	"\x0efirst_response\x18\x01 \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\rfirstResponse\x12B\n" +
@@ -1477,7 +1489,8 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\x17sla_resolution_breached\x18\x17 \x01(\x03R\x15slaResolutionBreached\x12:\n" +
 	"\x19sla_resolution_compliance\x18\x18 \x01(\x01R\x17slaResolutionCompliance\x12`\n" +
 	"\x1dfirst_response_business_hours\x18\x19 \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\x1afirstResponseBusinessHours\x12Y\n" +
-	"\x19resolution_business_hours\x18\x1a \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\x17resolutionBusinessHours\"P\n" +
+	"\x19resolution_business_hours\x18\x1a \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\x17resolutionBusinessHours\x12\x16\n" +
+	"\x06solves\x18\x1b \x01(\x03R\x06solves\"P\n" +
 	"\tAgentKpis\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12(\n" +
 	"\x04kpis\x18\x02 \x01(\v2\x14.ticketpulse.v1.KpisR\x04kpis\"x\n" +

@@ -50,7 +50,7 @@ func buildMetrics() map[string]Metric {
 			return k.GetResolutionRate(), k.GetAssigned()
 		}},
 		"reopen_rate": {UnitRate, true, "reopen rate", "resolutions", func(k *ticketpulsev1.Kpis) (float64, int64) {
-			return k.GetReopenRate(), k.GetResolutions()
+			return k.GetReopenRate(), k.GetSolves()
 		}},
 		"one_touch_rate": {UnitRate, false, "one-touch rate", "resolutions", func(k *ticketpulsev1.Kpis) (float64, int64) {
 			return k.GetOneTouchRate(), k.GetResolutions()

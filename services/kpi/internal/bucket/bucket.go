@@ -195,6 +195,9 @@ const (
 	BusinessFirstSumMillis
 	BusinessResolutionCount
 	BusinessResolutionSumMillis
+	// Solves counts every resolution, also one a reopen undid later (Resolutions counts a
+	// ticket's latest only): reopen_rate's denominator.
+	Solves
 	NumCounters
 )
 
@@ -205,6 +208,7 @@ var counterFields = [NumCounters]string{
 	CSATPositive: "cp", SLAMet: "sm", SLABreached: "sb",
 	NextSLAMet: "nm", NextSLABreached: "nb", ResolutionSLAMet: "rm", ResolutionSLABreached: "rb",
 	BusinessFirstCount: "bc", BusinessFirstSumMillis: "bs", BusinessResolutionCount: "wc", BusinessResolutionSumMillis: "ws",
+	Solves: "sv",
 }
 
 // Field is the hash field name of c.

@@ -34,6 +34,7 @@ func Compute(events []Event, sla SLA) Contribution {
 		resolution(&c, &h, i)
 		oneTouch(&c, &h, i)
 	}
+	solves(&c, &h)
 	reopens(&c, &h)
 	csat(&c, &h)
 	assignments(&c, &h)
@@ -118,6 +119,17 @@ func oneTouch(c *Contribution, h *history, i int) {
 	}
 	if replies <= 1 {
 		c.credit(h.at[i].agent, h.at[i].team, h.evs[i].AtMillis, CounterField(bucket.OneTouch), 1)
+	}
+}
+
+// solves credits every resolution, a re-solve included, in its hour to the assignee and team at
+// solve time: the resolutions reopens are counted against, so reopen_rate = reopens ÷ solves stays
+// the share of an agent's own resolutions that did not hold, however often a ticket bounced.
+func solves(c *Contribution, h *history) {
+	for i := range h.evs {
+		if h.solves(i) {
+			c.credit(h.at[i].agent, h.at[i].team, h.evs[i].AtMillis, CounterField(bucket.Solves), 1)
+		}
 	}
 }
 

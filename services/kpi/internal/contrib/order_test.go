@@ -186,6 +186,26 @@ func TestReopenBelongsToTheResolutionItUndoes(t *testing.T) {
 				{bucket.Agent, bob, cf(bucket.Reopens), 1},
 				{bucket.Team, billing, cf(bucket.Reopens), 2},
 				{bucket.Agent, bob, cf(bucket.Resolutions), 1},
+				// Each one's reopen is of one of their own solves: a rate of 1 each.
+				{bucket.Agent, ana, cf(bucket.Solves), 1},
+				{bucket.Agent, bob, cf(bucket.Solves), 1},
+				{bucket.Team, billing, cf(bucket.Solves), 2},
+				{bucket.Agent, ana, cf(bucket.Resolutions), 0},
+			},
+		},
+		{
+			name: "ana's solve reopened, bob's re-solve holds: ana 1 reopen of 1 solve, bob 0 of 1",
+			events: append(start[:3:3],
+				ev("o1", statusCh, 120, status(open)),
+				ev("a2", assigned, 121, to(bob)),
+				ev("s2", statusCh, 180, status(solved))),
+			want: []want{
+				{bucket.Agent, ana, cf(bucket.Reopens), 1},
+				{bucket.Agent, ana, cf(bucket.Solves), 1},
+				{bucket.Agent, ana, cf(bucket.Resolutions), 0},
+				{bucket.Agent, bob, cf(bucket.Reopens), 0},
+				{bucket.Agent, bob, cf(bucket.Solves), 1},
+				{bucket.Agent, bob, cf(bucket.Resolutions), 1},
 			},
 		},
 		{

@@ -33,7 +33,7 @@ var orderKeys = map[string]sortKey{
 	"resolution_rate": func(t *bucket.Totals) float64 {
 		return rate(t.C[bucket.AssignedNowResolved], t.C[bucket.Assigned])
 	},
-	"reopen_rate":    func(t *bucket.Totals) float64 { return rate(t.C[bucket.Reopens], t.C[bucket.Resolutions]) },
+	"reopen_rate":    func(t *bucket.Totals) float64 { return rate(t.C[bucket.Reopens], t.C[bucket.Solves]) },
 	"one_touch_rate": func(t *bucket.Totals) float64 { return rate(t.C[bucket.OneTouch], t.C[bucket.Resolutions]) },
 	"csat_count":     counter(bucket.CSATCount),
 	"csat_mean":      func(t *bucket.Totals) float64 { return rate(t.C[bucket.CSATScoreSum], t.C[bucket.CSATCount]) },

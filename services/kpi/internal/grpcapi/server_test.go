@@ -131,6 +131,7 @@ func figures(t *testing.T, rdb *redis.Client) {
 		{agent, recent, bucket.BinField(bucket.FirstResponse, hist.Bin(600)), 1},
 		{agent, older, bucket.Resolutions.Field(), 4},
 		{agent, older, bucket.Reopens.Field(), 1},
+		{agent, older, bucket.Solves.Field(), 5}, // the reopened resolution and the four that hold
 		{bucket.Scope{Kind: bucket.Agent, ID: "bo"}, recent, bucket.Assigned.Field(), 7},
 		{bucket.Scope{Kind: bucket.Team, ID: team}, recent, bucket.Assigned.Field(), 9},
 		{bucket.Scope{Kind: bucket.Team, ID: team}, older, bucket.CSATCount.Field(), 2},
@@ -189,7 +190,7 @@ func TestGetKpis(t *testing.T) {
 	})
 	week := with(func(k *ticketpulsev1.Kpis) {
 		proto.Merge(k, recent)
-		k.Resolutions, k.Reopens, k.ReopenRate = 4, 1, 0.25
+		k.Resolutions, k.Reopens, k.Solves, k.ReopenRate = 4, 1, 5, 0.2
 	})
 	tests := []struct {
 		name        string

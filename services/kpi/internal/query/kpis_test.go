@@ -46,7 +46,7 @@ func TestToProto(t *testing.T) {
 		{
 			name: "counters and rates",
 			give: totals(map[bucket.Counter]int64{
-				bucket.Assigned: 8, bucket.AssignedNowResolved: 6, bucket.Resolutions: 5, bucket.Reopens: 1,
+				bucket.Assigned: 8, bucket.AssignedNowResolved: 6, bucket.Resolutions: 5, bucket.Reopens: 1, bucket.Solves: 5,
 				bucket.OneTouch: 2, bucket.CSATCount: 4, bucket.CSATScoreSum: 15, bucket.CSATPositive: 3,
 				bucket.SLAMet: 9, bucket.SLABreached: 3,
 				bucket.NextCount: 2, bucket.NextSumMillis: 3500,
@@ -55,7 +55,7 @@ func TestToProto(t *testing.T) {
 				FirstResponse: &ticketpulsev1.DurationStats{}, Resolution: &ticketpulsev1.DurationStats{},
 				NextResponse: &ticketpulsev1.DurationStats{Count: 2, SumSeconds: 3.5, MeanSeconds: 1.75},
 				Assigned:     8, AssignedNowResolved: 6, ResolutionRate: 0.75,
-				Resolutions: 5, Reopens: 1, ReopenRate: 0.2, OneTouchResolutions: 2, OneTouchRate: 0.4,
+				Resolutions: 5, Reopens: 1, Solves: 5, ReopenRate: 0.2, OneTouchResolutions: 2, OneTouchRate: 0.4,
 				CsatCount: 4, CsatPositive: 3, CsatMean: 3.75, CsatPercent: 75,
 				SlaFirstResponseMet: 9, SlaFirstResponseBreached: 3, SlaFirstResponseCompliance: 0.75,
 			},
