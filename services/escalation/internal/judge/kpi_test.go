@@ -18,7 +18,7 @@ func kpis(metric string, value float64, sample int64) *ticketpulsev1.Kpis {
 	case "resolution_rate":
 		k.ResolutionRate, k.Assigned = value, sample
 	case "reopen_rate":
-		k.ReopenRate, k.Resolutions = value, sample
+		k.ReopenRate, k.Solves = value, sample
 	case "one_touch_rate":
 		k.OneTouchRate, k.Resolutions = value, sample
 	case "csat_mean":
