@@ -272,17 +272,34 @@ func TestWaitRollup(t *testing.T) {
 	if err := rdb.SAdd(ctx, key, today, today-1).Err(); err != nil {
 		t.Fatal(err)
 	}
-	// The current week waits for its end too and counts as settled.
-	if err := rdb.SAdd(ctx, toSealKey("acme"), (today+3)/7).Err(); err != nil {
-		t.Fatal(err)
+	// The current week, month and year wait for their end too and count as settled.
+	now := time.Now().UTC()
+	thisYear := int64(now.Year() - 1970)
+	for k, v := range map[string]int64{
+		toSealKey("acme"):  (today + 3) / 7,
+		toMonthKey("acme"): thisYear*12 + int64(now.Month()-1),
+		toYearKey("acme"):  thisYear,
+	} {
+		if err := rdb.SAdd(ctx, k, v).Err(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := e.waitRollup(ctx, 100*time.Millisecond, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "1 ended days or weeks") {
+	if _, err := e.waitRollup(ctx, 100*time.Millisecond, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "1 ended days, weeks, months or years") {
 		t.Fatalf("err = %v, want one ended day still queued", err)
 	}
-	// The rollup takes yesterday off; today stays queued until it ends, and that is settled.
+	// An ended year is waited for like an ended day.
+	if err := rdb.SAdd(ctx, toYearKey("acme"), thisYear-1).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.waitRollup(ctx, 100*time.Millisecond, 300*time.Millisecond); err == nil || !strings.Contains(err.Error(), "2 ended days, weeks, months or years") {
+		t.Fatalf("err = %v, want an ended day and an ended year still queued", err)
+	}
+	// The rollup takes yesterday and last year off; today stays queued until it ends, and that
+	// is settled.
 	go func() {
 		time.Sleep(300 * time.Millisecond)
 		rdb.SRem(ctx, key, today-1)
+		rdb.SRem(ctx, toYearKey("acme"), thisYear-1)
 	}()
 	if took, err := e.waitRollup(ctx, 100*time.Millisecond, 5*time.Second); err != nil || took < 250*time.Millisecond {
 		t.Fatalf("waitRollup = %v, %v; want it to wait for yesterday to be rolled up", took, err)

@@ -11,10 +11,13 @@ import (
 // bucket's ToPackKey): the rollup takes each ended day off it once it has derived its totals.
 func toPackKey(tenant string) string { return "tp:{" + tenant + ":ix}:topack" }
 
-// toSealKey is the same for weeks (package bucket's ToSealKey).
-func toSealKey(tenant string) string { return "tp:{" + tenant + ":ix}:toseal" }
+// toSealKey, toMonthKey and toYearKey are the same for weeks, months and years (package
+// bucket's ToSealKey, ToMonthKey and ToYearKey).
+func toSealKey(tenant string) string  { return "tp:{" + tenant + ":ix}:toseal" }
+func toMonthKey(tenant string) string { return "tp:{" + tenant + ":ix}:tomonth" }
+func toYearKey(tenant string) string  { return "tp:{" + tenant + ":ix}:toyear" }
 
-// waitRollup waits until kpi's rollup has derived the totals of every ended day and week the
+// waitRollup waits until kpi's rollup has derived the totals of every ended day, week, month and year the
 // traffic touched, so the query figures are those of a settled store rather than of reads that fall back
 // to hours while a backfill is being rolled up. A pass takes its queue when it starts, so the
 // queues must stay empty for quiet (longer than a rollup interval) before the store counts as
@@ -23,14 +26,18 @@ func (e *env) waitRollup(ctx context.Context, quiet, timeout time.Duration) (tim
 	start := time.Now()
 	var emptySince time.Time
 	deadline := start.Add(timeout)
-	today := time.Now().UTC().Unix() / 86400
+	now := time.Now().UTC()
+	today := now.Unix() / 86400
 	thisWeek := (today + 3) / 7 // weeks start on Monday; 1970-01-01 was a Thursday
+	thisMonth := int64(now.Year()-1970)*12 + int64(now.Month()-1)
+	thisYear := int64(now.Year() - 1970)
 	for {
 		pending := 0
 		for _, q := range []struct {
 			key     string
 			current int64
-		}{{toPackKey(e.cfg.Tenant), today}, {toSealKey(e.cfg.Tenant), thisWeek}} {
+		}{{toPackKey(e.cfg.Tenant), today}, {toSealKey(e.cfg.Tenant), thisWeek},
+			{toMonthKey(e.cfg.Tenant), thisMonth}, {toYearKey(e.cfg.Tenant), thisYear}} {
 			members, err := e.rdb.SMembers(ctx, q.key).Result()
 			if err != nil {
 				return 0, fmt.Errorf("read the rollup's queue: %w", err)
@@ -50,7 +57,7 @@ func (e *env) waitRollup(ctx context.Context, quiet, timeout time.Duration) (tim
 			return time.Since(start) - quiet, nil
 		}
 		if time.Now().After(deadline) {
-			return time.Since(start), fmt.Errorf("%d ended days or weeks still not rolled up after %s", pending, timeout)
+			return time.Since(start), fmt.Errorf("%d ended days, weeks, months or years still not rolled up after %s", pending, timeout)
 		}
 		select {
 		case <-ctx.Done():
