@@ -6,8 +6,10 @@ package filewatch
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/tick"
@@ -32,5 +34,45 @@ func Poll(ctx context.Context, path string, every time.Duration, last []byte, lo
 			return
 		}
 		log.Info("reloaded", "file", path)
+	})
+}
+
+// Value is a configuration file parsed into a T. The last valid content is in force: Load
+// refuses a file that cannot be read or parsed (a service should not start on it), and Watch
+// swaps in each valid change while an invalid one is logged and ignored.
+type Value[T any] struct {
+	path  string
+	parse func(data []byte) (*T, error)
+	cur   atomic.Pointer[T]
+	last  []byte
+}
+
+// Load reads path and parses it with parse, which names every problem in its error.
+func Load[T any](path string, parse func(data []byte) (*T, error)) (*Value[T], error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	t, err := parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s:\n%w", path, err)
+	}
+	v := &Value[T]{path: path, parse: parse, last: data}
+	v.cur.Store(t)
+	return v, nil
+}
+
+// Load returns the content in force (as atomic.Pointer.Load does, so either serves a reader).
+func (v *Value[T]) Load() *T { return v.cur.Load() }
+
+// Watch reads the file every `every` until ctx ends and applies each valid change (see Poll).
+func (v *Value[T]) Watch(ctx context.Context, every time.Duration, log *slog.Logger) error {
+	return Poll(ctx, v.path, every, v.last, log, func(data []byte) error {
+		t, err := v.parse(data)
+		if err != nil {
+			return err
+		}
+		v.cur.Store(t)
+		return nil
 	})
 }

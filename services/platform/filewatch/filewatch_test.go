@@ -74,3 +74,58 @@ func TestPoll(t *testing.T) {
 		t.Errorf("offered %q, applied %q", offered, applied)
 	}
 }
+
+// A Value refuses to load a broken file, and keeps the last valid content while the file is
+// broken.
+func TestValue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "conf.txt")
+	parse := func(data []byte) (*string, error) {
+		if string(data) == "broken" {
+			return nil, errors.New("line 1: broken")
+		}
+		s := string(data)
+		return &s, nil
+	}
+	if _, err := Load(path, parse); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Load of a missing file: %v, want not exist", err)
+	}
+	if err := os.WriteFile(path, []byte("broken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path, parse); err == nil || err.Error() != path+":\nline 1: broken" {
+		t.Fatalf("Load of a broken file: %v, want the path and the problem", err)
+	}
+	if err := os.WriteFile(path, []byte("v1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	v, err := Load(path, parse)
+	if err != nil || *v.Load() != "v1" {
+		t.Fatalf("Load = %v, %v; want v1", v, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- v.Watch(ctx, 10*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	until := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for *v.Load() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("in force %q, want %q", *v.Load(), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	for _, step := range []struct{ write, inForce string }{{"v2", "v2"}, {"broken", "v2"}, {"v3", "v3"}} {
+		if err := os.WriteFile(path, []byte(step.write), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if step.write == "broken" {
+			time.Sleep(50 * time.Millisecond) // several polls see it
+		}
+		until(step.inForce)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Watch returned %v", err)
+	}
+}

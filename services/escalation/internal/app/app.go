@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -17,7 +16,6 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/engine"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalationstore"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/grpcapi"
-	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
@@ -118,8 +116,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if now == nil {
 		now = time.Now
 	}
-	ruleset := &atomic.Pointer[rulesfile.Config]{}
-	watcher := &rulesWatcher{path: cfg.RulesFile, cfg: ruleset, log: log}
+	watcher := &rulesWatcher{path: cfg.RulesFile, log: log}
 	if err := watcher.load(); err != nil {
 		return err
 	}
@@ -142,7 +139,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	queue := timers.New(rdb, cfg.Timers.Apply(timers.Options{Logger: log, OnFire: m.fired}))
 	store := escalationstore.New(rdb, cfg.Retention)
-	eng := engine.New(rdb, store, queue, js, ruleset, now, engine.Options{
+	eng := engine.New(rdb, store, queue, js, watcher.rules(), now, engine.Options{
 		TicketRetention: cfg.TicketRetention, Parallel: cfg.Parallel,
 	}, log)
 

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync/atomic"
 	"time"
 
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/engine"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/filewatch"
 )
@@ -17,41 +17,37 @@ import (
 // rules in force stay, so a typo never switches escalations off.
 type rulesWatcher struct {
 	path string
-	cfg  *atomic.Pointer[rulesfile.Config]
 	log  *slog.Logger
-	last []byte
+	file *filewatch.Value[rulesfile.Config] // nil without a rules file
+	none atomic.Pointer[rulesfile.Config]
 }
 
 func (w *rulesWatcher) load() error {
 	if w.path == "" {
-		w.cfg.Store(&rulesfile.Config{Tenants: map[string]*rulesfile.Tenant{}})
+		w.none.Store(&rulesfile.Config{Tenants: map[string]*rulesfile.Tenant{}})
 		w.log.Warn("no rules file (-rules-file): nothing will escalate")
 		return nil
 	}
-	data, err := os.ReadFile(w.path)
+	f, err := filewatch.Load(w.path, func(data []byte) (*rulesfile.Config, error) { return rulesfile.Parse(w.path, data) })
 	if err != nil {
 		return fmt.Errorf("rules file: %w", err)
 	}
-	cfg, err := rulesfile.Parse(w.path, data)
-	if err != nil {
-		return fmt.Errorf("rules file %s:\n%w", w.path, err)
-	}
-	w.cfg.Store(cfg)
-	w.last = data
-	w.log.Info("rules loaded", "file", w.path, "tenants", len(cfg.Tenants))
+	w.file = f
+	w.log.Info("rules loaded", "file", w.path, "tenants", len(f.Load().Tenants))
 	return nil
 }
 
+// rules is what the engine reads: the file in force, or no rules without a file.
+func (w *rulesWatcher) rules() engine.Rules {
+	if w.file == nil {
+		return &w.none
+	}
+	return w.file
+}
+
 func (w *rulesWatcher) run(ctx context.Context, every time.Duration) error {
-	if w.path == "" {
+	if w.file == nil {
 		return nil
 	}
-	return filewatch.Poll(ctx, w.path, every, w.last, w.log, func(data []byte) error {
-		cfg, err := rulesfile.Parse(w.path, data)
-		if err != nil {
-			return err
-		}
-		w.cfg.Store(cfg)
-		return nil
-	})
+	return w.file.Watch(ctx, every, w.log)
 }

@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -61,14 +60,19 @@ type Engine struct {
 	judge   *reconciler
 	outbox  *outbox.Outbox
 	timers  Timers
-	rules   *atomic.Pointer[rulesfile.Config]
+	rules   Rules
 	now     func() time.Time
 	opts    Options
 	log     *slog.Logger
 }
 
+// Rules is the rules file in force; a reload may swap it between two calls of Load.
+type Rules interface {
+	Load() *rulesfile.Config
+}
+
 // New returns an engine reading the rules in cfg, which a reload may swap at any time.
-func New(rdb redis.UniversalClient, store *escalationstore.Store, tm Timers, pub Publisher, cfg *atomic.Pointer[rulesfile.Config],
+func New(rdb redis.UniversalClient, store *escalationstore.Store, tm Timers, pub Publisher, cfg Rules,
 	now func() time.Time, opts Options, log *slog.Logger) *Engine {
 	if opts.Parallel < 1 {
 		opts.Parallel = 16

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,7 +25,7 @@ type reconciler struct {
 	rdb      redis.UniversalClient
 	store    *escalationstore.Store
 	tickets  *ticketlog.Log
-	rules    *atomic.Pointer[rulesfile.Config]
+	rules    Rules
 	now      func() time.Time
 	parallel int
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"sync/atomic"
 	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
@@ -18,9 +16,8 @@ import (
 // it is logged with every problem and the policies in force stay.
 type rulesWatcher struct {
 	path string
-	set  atomic.Pointer[slapolicy.Set]
 	log  *slog.Logger
-	last []byte
+	file *filewatch.Value[slapolicy.Set] // nil without a rules file
 }
 
 func (w *rulesWatcher) load() error {
@@ -28,42 +25,29 @@ func (w *rulesWatcher) load() error {
 		w.log.Info("no rules file (-rules-file): the first-response SLA is judged against -sla-first-response in calendar time")
 		return nil
 	}
-	data, err := os.ReadFile(w.path)
+	f, err := filewatch.Load(w.path, func(data []byte) (*slapolicy.Set, error) { return slapolicy.Parse(w.path, data) })
 	if err != nil {
 		return fmt.Errorf("rules file: %w", err)
 	}
-	set, err := slapolicy.Parse(w.path, data)
-	if err != nil {
-		return fmt.Errorf("rules file %s:\n%w", w.path, err)
-	}
-	w.set.Store(set)
-	w.last = data
-	w.log.Info("SLA policies loaded", "file", w.path, "tenants", len(set.Tenants))
+	w.file = f
+	w.log.Info("SLA policies loaded", "file", w.path, "tenants", len(f.Load().Tenants))
 	return nil
 }
 
 func (w *rulesWatcher) run(ctx context.Context, every time.Duration) error {
-	if w.path == "" {
+	if w.file == nil {
 		return nil
 	}
-	return filewatch.Poll(ctx, w.path, every, w.last, w.log, func(data []byte) error {
-		set, err := slapolicy.Parse(w.path, data)
-		if err != nil {
-			return err
-		}
-		w.set.Store(set)
-		return nil
-	})
+	return w.file.Watch(ctx, every, w.log)
 }
 
 // sla returns what judges a tenant's SLA figures: the tenant's policies in the rules file in
 // force, or, without a rules file, the calendar-time first-response targets.
 func (w *rulesWatcher) sla(fallback contrib.SLA) func(tenant string) contrib.SLA {
 	return func(tenant string) contrib.SLA {
-		set := w.set.Load()
-		if set == nil {
+		if w.file == nil {
 			return fallback
 		}
-		return contrib.SLA{Rules: true, Policies: set.Tenants[tenant]}
+		return contrib.SLA{Rules: true, Policies: w.file.Load().Tenants[tenant]}
 	}
 }

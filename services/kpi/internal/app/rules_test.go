@@ -82,7 +82,7 @@ func TestRulesWatcher(t *testing.T) {
 		writeRules(t, path, strings.Replace(officeRules, "first_response: 4h", "first_response: 4x", 1))
 		w := &rulesWatcher{path: path, log: quiet}
 		err := w.load()
-		want := "rules file " + path + ":\n" + path + `:12: tenants.acme.sla_policies[0].targets.default.first_response: "4x" is not a duration (write e.g. 90s, 15m, 4h or 3d)`
+		want := "rules file: " + path + ":\n" + path + `:12: tenants.acme.sla_policies[0].targets.default.first_response: "4x" is not a duration (write e.g. 90s, 15m, 4h or 3d)`
 		if err == nil || err.Error() != want {
 			t.Fatalf("load = %v", err)
 		}
