@@ -51,7 +51,9 @@ func TestReplay(t *testing.T) {
 	}{
 		{"first response counts business hours only: 7h Monday + 1h Tuesday",
 			[]Event{{Type: created, At: m(60), ActorKind: kCust}, reply(m(24*60 + 60))}, false, m(24*60 + 60),
-			func(c Clocks) (string, any, any) { return "first", c.First.Elapsed(p.Calendar, m(24*60+60)), 8 * time.Hour }},
+			func(c Clocks) (string, any, any) {
+				return "first", c.First.Elapsed(p.Calendar, m(24*60+60)), 8 * time.Hour
+			}},
 		{"a bot or a private note is no reply",
 			[]Event{{Type: created, At: m(0), ActorKind: kCust}, {Type: agentMsg, At: m(10), ActorKind: kBot, Public: true},
 				{Type: agentMsg, At: m(20), ActorKind: kAgent}}, false, m(30),
@@ -59,11 +61,15 @@ func TestReplay(t *testing.T) {
 		{"pending pauses every clock",
 			[]Event{{Type: created, At: m(0), ActorKind: kCust}, {Type: statusCh, At: m(10), Status: pending},
 				{Type: statusCh, At: m(70), Status: open}}, false, m(100),
-			func(c Clocks) (string, any, any) { return "resolution", c.Resolution.Elapsed(p.Calendar, m(100)), 40 * time.Minute }},
+			func(c Clocks) (string, any, any) {
+				return "resolution", c.Resolution.Elapsed(p.Calendar, m(100)), 40 * time.Minute
+			}},
 		{"the resolution clock goes on after a reopen",
 			[]Event{{Type: created, At: m(0), ActorKind: kCust}, reply(m(5)), {Type: statusCh, At: m(30), Status: solved},
 				{Type: statusCh, At: m(90), Status: open}, {Type: statusCh, At: m(100), Status: solved}}, false, m(200),
-			func(c Clocks) (string, any, any) { return "resolution", c.Resolution.Elapsed(p.Calendar, m(200)), 40 * time.Minute }},
+			func(c Clocks) (string, any, any) {
+				return "resolution", c.Resolution.Elapsed(p.Calendar, m(200)), 40 * time.Minute
+			}},
 		{"an outbound ticket needs no first response",
 			[]Event{{Type: created, At: m(0), ActorKind: kAgent}}, true, m(60),
 			func(c Clocks) (string, any, any) { return "first waiting", c.FirstWaiting(), false }},
