@@ -9,6 +9,7 @@
 //	tp:{T:a:X}:wt:<week>  string, the week's totals, packed (weeks start on Monday, UTC)
 //	tp:{T:a:X}:mt:<month> string, the calendar month's (UTC) totals, packed
 //	tp:{T:a:X}:yt:<year>  string, the calendar year's (UTC) totals, packed
+//	tp:{T:a:X}:gen        string, the generation of the scope's totals (see GenKey)
 //
 // <day> is days since 1970-01-01 UTC, <week> is WeekOf(day), <month> is MonthOf(day) (months
 // since January 1970) and <year> is YearOf(day) (years since 1970). The hourly detail is the only
@@ -77,6 +78,13 @@ func MonthTotalsKey(tenant string, s Scope, month int64) string {
 func YearTotalsKey(tenant string, s Scope, year int64) string {
 	return "tp:" + s.Tag(tenant) + ":yt:" + strconv.FormatInt(year, 10)
 }
+
+// GenKey holds the scope's totals generation: an opaque token that readers create when it is
+// missing and that is deleted in the same atomic step as any totals key of the scope is written
+// (the rollup) or deleted (the write path, on a late event). While it keeps one value, every
+// totals key of the scope that exists keeps its content, so a reader may keep totals it decoded
+// under that value (see package query).
+func GenKey(tenant string, s Scope) string { return "tp:" + s.Tag(tenant) + ":gen" }
 
 // MarkKey holds, per ticket, the highest version of its deltas applied to the scope, for the
 // tickets applied on one UTC day of the writer's clock (see package store).

@@ -188,6 +188,7 @@ func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]stri
 			body = append(body, dk.h, dk.d, dk.w, dk.m, dk.y, bucket.HourField(int(o.hour-day*24), o.field.Name()), o.delta)
 		}
 	}
+	keys = append(keys, bucket.GenKey(sk.tenant, sk.scope))
 	args := append([]any{int64(markTTL / time.Second), len(entries)}, expiry...)
 	return keys, append(args, body...)
 }
