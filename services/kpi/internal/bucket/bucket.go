@@ -80,10 +80,11 @@ func YearTotalsKey(tenant string, s Scope, year int64) string {
 }
 
 // GenKey holds the scope's totals generation: an opaque token that readers create when it is
-// missing and that is deleted in the same atomic step as any totals key of the scope is written
-// (the rollup) or deleted (the write path, on a late event). While it keeps one value, every
-// totals key of the scope that exists keeps its content, so a reader may keep totals it decoded
-// under that value (see package query).
+// missing and that is deleted in the same atomic step as any totals key of the scope is deleted
+// (the write path, on a late event) or written with an expiry (the rollup under a retention: an
+// expired key may come back with other content). Totals are only ever written where none exist,
+// so while the generation keeps one value every totals key of the scope that exists keeps its
+// content, and a reader may keep totals it decoded under that value (see package query).
 func GenKey(tenant string, s Scope) string { return "tp:" + s.Tag(tenant) + ":gen" }
 
 // MarkKey holds, per ticket, the highest version of its deltas applied to the scope, for the

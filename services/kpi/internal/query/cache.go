@@ -25,9 +25,12 @@ const DefaultCacheBytes = 64 << 20
 
 // readScript reads the totals keys of one scope, atomically in its slot: KEYS[1] is the scope's
 // totals generation, KEYS[2..] totals keys. ARGV[1] is the generation to create when there is
-// none, ARGV[2] the generation the caller holds decoded totals under, ARGV[2+i] "1" when it holds
-// KEYS[1+i]'s. Returns the generation, then per key its content, 1 when it exists and the caller
-// holds it under the current generation, or nil when it does not exist.
+// none, ARGV[2] the generation the caller holds decoded totals under, ARGV[2+i] "2" when it holds
+// KEYS[1+i]'s and that key had no expiry, "1" when it holds them and the key had one (so it may
+// have expired since), "0" otherwise. Returns the generation, then per key its content (in a
+// one-element array when the key has an expiry), 1 when the caller's is current, or nil when the
+// key does not exist. A key without an expiry never gets one later and leaves only with the
+// generation.
 var readScript = redis.NewScript(`
 local g = redis.call('GET', KEYS[1])
 if not g then
@@ -37,10 +40,15 @@ end
 local out = {g}
 local same = g == ARGV[2]
 for i = 2, #KEYS do
-  if same and ARGV[i + 1] == '1' then
+  local held = same and ARGV[i + 1] or '0'
+  if held == '2' then
+    out[i] = 1
+  elseif held == '1' then
     if redis.call('EXISTS', KEYS[i]) == 1 then out[i] = 1 else out[i] = false end
   else
-    out[i] = redis.call('GET', KEYS[i])
+    local v = redis.call('GET', KEYS[i])
+    if v and redis.call('PTTL', KEYS[i]) >= 0 then v = {v} end
+    out[i] = v
   end
 end
 return out
@@ -53,6 +61,8 @@ type decoded struct {
 	counts []int64
 	lo, hi [bucket.NumDurations]int // touched dense indexes, empty when lo > hi
 	other  []fieldValue             // fields off the fast path, added through Totals.AddField
+	// expires is true when the key had an expiry when it was read.
+	expires bool
 }
 
 type fieldValue struct {

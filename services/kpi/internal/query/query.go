@@ -208,10 +208,13 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 				args := make([]any, 0, 2+len(sr.keys))
 				args = append(args, r.cache.newGen(), sr.gen)
 				for _, d := range sr.held {
-					if d != nil {
-						args = append(args, "1")
-					} else {
+					switch {
+					case d == nil:
 						args = append(args, "0")
+					case d.expires:
+						args = append(args, "1")
+					default:
+						args = append(args, "2")
 					}
 				}
 				keys := append([]string{genKey}, sr.keys...)
@@ -365,11 +368,23 @@ func (r *Reader) resolve(sr *scopeRead, replies map[string]reply) error {
 				return fmt.Errorf("%w: read script answered %d for %s", ErrCorrupt, v, key)
 			}
 			replies[key] = reply{dec: sr.held[i]}
-		case string:
-			d, err := decode(v)
+		case string, []any:
+			blob, expires := v, false
+			if a, ok := v.([]any); ok {
+				blob, expires = nil, true
+				if len(a) == 1 {
+					blob = a[0]
+				}
+			}
+			packed, ok := blob.(string)
+			if !ok {
+				return fmt.Errorf("%w: read script answered %T for %s", ErrCorrupt, blob, key)
+			}
+			d, err := decode(packed)
 			if err != nil {
 				return fmt.Errorf("%w: %s: %w", ErrCorrupt, key, err)
 			}
+			d.expires = expires
 			r.cache.put(key, gen, d)
 			replies[key] = reply{dec: d}
 		default:

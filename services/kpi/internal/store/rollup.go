@@ -19,7 +19,9 @@ const SealLookback = 6
 
 // totalsScript derives packed totals (see bucket.Pack) from hour hashes, atomically in the scope's
 // slot: KEYS[1] is the totals key, KEYS[2..] the hour hashes it sums, the last key the scope's
-// totals generation (bucket.GenKey), dropped when totals are written; ARGV[1] its expire-at (0:
+// totals generation (bucket.GenKey), dropped when totals are written with an expiry (totals that
+// expired may come back with other content; totals without one only ever go away through the
+// write path, which drops the generation itself); ARGV[1] its expire-at (0:
 // none), ARGV[2] "1" to write empty totals too. Totals that exist are up to date (the write path
 // deletes them when an hour changes), so they are left alone. Returns 1 when it wrote the totals.
 // Sums are exact up to 2^53, Lua's integer range.
@@ -41,8 +43,10 @@ for f, v in pairs(sum) do
   if v ~= 0 then parts[#parts + 1] = f .. '=' .. string.format('%d', v) end
 end
 redis.call('SET', KEYS[1], table.concat(parts, ' '))
-if tonumber(ARGV[1]) > 0 then redis.call('EXPIREAT', KEYS[1], ARGV[1]) end
-redis.call('DEL', KEYS[#KEYS])
+if tonumber(ARGV[1]) > 0 then
+  redis.call('EXPIREAT', KEYS[1], ARGV[1])
+  redis.call('DEL', KEYS[#KEYS])
+end
 return 1
 `)
 
@@ -58,7 +62,7 @@ const (
 
 // periodScript derives packed totals from the packed totals of shorter periods, atomically in the
 // scope's slot: KEYS[1] is the totals key, the last key the scope's totals generation (dropped
-// when totals are written, as by totalsScript); ARGV[1] its expire-at (0: none), ARGV[2] "1" to write
+// as by totalsScript); ARGV[1] its expire-at (0: none), ARGV[2] "1" to write
 // empty totals too, ARGV[3] the stride. With stride 2, KEYS[2..] are pairs of a day's totals and
 // its hour hash, read when the day's totals are missing (not derived yet or made stale); with
 // stride 1, KEYS[2..] are month totals that must all exist, else nothing is written and the
@@ -92,8 +96,10 @@ for f, v in pairs(sum) do
   if v ~= 0 then parts[#parts + 1] = f .. '=' .. string.format('%d', v) end
 end
 redis.call('SET', KEYS[1], table.concat(parts, ' '))
-if tonumber(ARGV[1]) > 0 then redis.call('EXPIREAT', KEYS[1], ARGV[1]) end
-redis.call('DEL', KEYS[#KEYS])
+if tonumber(ARGV[1]) > 0 then
+  redis.call('EXPIREAT', KEYS[1], ARGV[1])
+  redis.call('DEL', KEYS[#KEYS])
+end
 return 1
 `)
 
