@@ -96,6 +96,12 @@ func MarkKey(tenant string, s Scope, day int64) string {
 // IndexTag is the hash tag of a tenant's listing index.
 func IndexTag(tenant string) string { return "{" + tenant + ":ix}" }
 
+// IndexGenKey holds the generation of a tenant's per-day listing sets (AgentsKey, TeamAgentsKey,
+// TeamsKey): readers create it when it is missing, and the write path deletes it in the same
+// atomic step as it adds a member that a set did not have. While it keeps one value, those sets
+// only lose whole keys (when they expire), so a reader may keep a union of them (see package query).
+func IndexGenKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":gen" }
+
 // AgentsKey is the set of escaped agent ids credited with anything on a UTC day.
 func AgentsKey(tenant string, day int64) string {
 	return "tp:" + IndexTag(tenant) + ":a:" + strconv.FormatInt(day, 10)

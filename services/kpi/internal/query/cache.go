@@ -199,3 +199,81 @@ func (c *totalsCache) put(key, gen string, d *decoded) {
 		}
 	}
 }
+
+// unionScript answers the union of a tenant's per-day listing sets, atomically in its index slot:
+// KEYS[1] is the tenant's listing generation (bucket.IndexGenKey), KEYS[2..] the sets. ARGV[1] is
+// the generation to create when there is none, ARGV[2] and ARGV[3] the generation and the count of
+// existing sets a union the caller holds was taken under. Returns the generation and the count of
+// existing sets, then the union unless the caller's is current: while the generation stands no
+// set gains a member, so the union changes only when a set expires, which changes the count.
+var unionScript = redis.NewScript(`
+local g = redis.call('GET', KEYS[1])
+if not g then
+  g = ARGV[1]
+  redis.call('SET', KEYS[1], g)
+end
+local n = 0
+for i = 2, #KEYS do n = n + redis.call('EXISTS', KEYS[i]) end
+if g == ARGV[2] and n == tonumber(ARGV[3]) then return {g, n} end
+local members = {}
+if #KEYS > 1 then members = redis.call('SUNION', unpack(KEYS, 2)) end
+return {g, n, members}
+`)
+
+// heldUnion is a union of listing sets taken under a generation, with the count of sets that
+// existed.
+type heldUnion struct {
+	gen  string
+	keys int64
+	ids  []string
+}
+
+// unionCache holds unions of listing sets by window, up to about budget bytes.
+type unionCache struct {
+	mu      sync.Mutex
+	budget  int
+	used    int
+	entries map[string]heldUnion
+}
+
+func newUnionCache(budget int) *unionCache {
+	return &unionCache{budget: budget, entries: make(map[string]heldUnion)}
+}
+
+func unionSize(key string, u heldUnion) int {
+	n := len(key) + len(u.gen) + 64
+	for _, id := range u.ids {
+		n += len(id) + 16
+	}
+	return n
+}
+
+func (c *unionCache) get(key string) (heldUnion, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u, ok := c.entries[key]
+	return u, ok
+}
+
+func (c *unionCache) put(key string, u heldUnion) {
+	n := unionSize(key, u)
+	if n > c.budget/4 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.entries[key]; ok {
+		c.used -= unionSize(key, old)
+	}
+	c.entries[key] = u
+	c.used += n
+	for k, e := range c.entries {
+		if c.used <= c.budget {
+			return
+		}
+		if k != key {
+			delete(c.entries, k)
+			c.used -= unionSize(k, e)
+		}
+	}
+}

@@ -28,10 +28,12 @@ type Reader struct {
 	rdb redis.UniversalClient
 	// flat is true when the client speaks RESP2, where HGETALL answers a flat list that can be
 	// read into a []string, sparing a map per key.
-	flat  bool
-	cache *totalsCache
+	flat   bool
+	cache  *totalsCache
+	unions *unionCache
 	// scriptSent is set once readScript's body went to Redis; later calls send its hash.
 	scriptSent atomic.Bool
+	unionSent  atomic.Bool // the same for unionScript
 }
 
 // NewReader returns a Reader over rdb that keeps up to DefaultCacheBytes of decoded totals.
@@ -49,7 +51,7 @@ func NewReaderCache(rdb redis.UniversalClient, cacheBytes int) *Reader {
 	case *redis.ClusterClient:
 		flat = c.Options().Protocol == 2
 	}
-	return &Reader{rdb: rdb, flat: flat, cache: newTotalsCache(max(cacheBytes, 0))}
+	return &Reader{rdb: rdb, flat: flat, cache: newTotalsCache(max(cacheBytes, 0)), unions: newUnionCache(max(cacheBytes, 0) / 8)}
 }
 
 // Query asks for the totals of one scope over the unix hours [FromHour, ToHour).
@@ -338,7 +340,7 @@ func (r *Reader) queueHash(ctx context.Context, pipe redis.Pipeliner, key string
 // exec sends what fill queues in one pipeline, loading the read script if Redis lost it. Errors
 // are checked per reply: a missing key answers redis.Nil.
 func (r *Reader) exec(ctx context.Context, fill func(redis.Pipeliner)) error {
-	cmds, err := redisscript.Exec(ctx, r.rdb, fill, readScript)
+	cmds, err := redisscript.Exec(ctx, r.rdb, fill, readScript, unionScript)
 	if err == nil || len(cmds) == 0 {
 		return err
 	}
@@ -421,13 +423,41 @@ func (r *Reader) members(ctx context.Context, tenant string, fromHour, toHour in
 	for d := first; d <= last; d++ {
 		keys = append(keys, dayKey(d))
 	}
-	// One slot ({tenant:ix}), so one command on a cluster too.
-	tokens, err := r.rdb.SUnion(ctx, keys...).Result()
+	key := what + "\x00" + keys[0] + "\x00" + keys[len(keys)-1]
+	held, _ := r.unions.get(key)
+	sent := r.unionSent.Load()
+	// One slot ({tenant:ix}), so one script on a cluster too.
+	var cmd *redis.Cmd
+	if err := r.exec(ctx, func(pipe redis.Pipeliner) {
+		args := []any{r.cache.newGen(), held.gen, held.keys}
+		if sent {
+			cmd = unionScript.EvalSha(ctx, pipe, append([]string{bucket.IndexGenKey(tenant)}, keys...), args...)
+		} else {
+			cmd = unionScript.Eval(ctx, pipe, append([]string{bucket.IndexGenKey(tenant)}, keys...), args...)
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("list %s of tenant %s over %d days: %w", what, tenant, len(keys), err)
+	}
+	vals, err := cmd.Slice()
 	if err != nil {
 		return nil, fmt.Errorf("list %s of tenant %s over %d days: %w", what, tenant, len(keys), err)
 	}
+	r.unionSent.Store(true)
+	gen, _ := vals[0].(string)
+	n, _ := vals[1].(int64)
+	if len(vals) == 2 {
+		if gen != held.gen || n != held.keys || gen == "" {
+			return nil, fmt.Errorf("%w: %s index of tenant %s: the union script answered no members", ErrCorrupt, what, tenant)
+		}
+		return slices.Clone(held.ids), nil
+	}
+	tokens, ok := vals[2].([]any)
+	if len(vals) != 3 || !ok {
+		return nil, fmt.Errorf("%w: %s index of tenant %s: the union script answered %d values", ErrCorrupt, what, tenant, len(vals))
+	}
 	ids := make([]string, len(tokens))
-	for i, tok := range tokens {
+	for i, t := range tokens {
+		tok, _ := t.(string)
 		id, err := idtoken.Unescape(tok)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s index of tenant %s: member %q: %w", ErrCorrupt, what, tenant, tok, err)
@@ -435,5 +465,6 @@ func (r *Reader) members(ctx context.Context, tenant string, fromHour, toHour in
 		ids[i] = id
 	}
 	slices.Sort(ids)
-	return ids, nil
+	r.unions.put(key, heldUnion{gen: gen, keys: n, ids: ids})
+	return slices.Clone(ids), nil
 }

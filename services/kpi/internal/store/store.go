@@ -85,6 +85,22 @@ end
 return applied
 `)
 
+// indexScript adds members to per-day listing sets of one tenant, atomically in its index slot:
+// KEYS[1] is the tenant's listing generation (bucket.IndexGenKey), KEYS[2..] the sets; ARGV is,
+// per set, its member count and then its members. The generation is dropped when any set gets a
+// member it did not have, so readers drop the unions they keep.
+var indexScript = redis.NewScript(`
+local a = 1
+local added = false
+for i = 2, #KEYS do
+  local n = tonumber(ARGV[a])
+  if redis.call('SADD', KEYS[i], unpack(ARGV, a + 1, a + n)) > 0 then added = true end
+  a = a + 1 + n
+end
+if added then redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
 // SLAFunc returns the SLA targets of a tenant.
 type SLAFunc func(tenant string) contrib.SLA
 
