@@ -119,3 +119,46 @@ func TestCacheBudget(t *testing.T) {
 		t.Fatal("generations repeat")
 	}
 }
+
+// The union of a window's listing sets is kept under the tenant's listing generation: dropped
+// (as the write path does when a set gains a member) or a set expired, the next listing unions
+// again.
+func TestListingUnionFollowsTheGeneration(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	r := NewReader(rdb)
+	day := hourAt("2026-03-02T00:00:00Z") / 24
+	gen := bucket.IndexGenKey(tenant)
+	agents := func(stage string, want ...string) {
+		t.Helper()
+		got, err := r.Agents(ctx, tenant, "", day*24, (day+3)*24)
+		if err != nil {
+			t.Fatalf("%s: %v", stage, err)
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("%s: %q, want %q", stage, got, want)
+		}
+	}
+	rdb.SAdd(ctx, bucket.AgentsKey(tenant, day), "ana")
+	rdb.SAdd(ctx, bucket.AgentsKey(tenant, day+1), "bo")
+	rdb.PExpire(ctx, bucket.AgentsKey(tenant, day+1), 300*time.Millisecond)
+	agents("first", "ana", "bo")
+	g1 := rdb.Get(ctx, gen).Val()
+	if g1 == "" {
+		t.Fatal("no listing generation after a listing")
+	}
+	// Added behind the generation's back (the write path drops it): the held union answers.
+	rdb.SAdd(ctx, bucket.AgentsKey(tenant, day), "cy")
+	agents("held", "ana", "bo")
+	rdb.Del(ctx, gen)
+	agents("generation dropped", "ana", "bo", "cy")
+	if g2 := rdb.Get(ctx, gen).Val(); g2 == "" || g2 == g1 {
+		t.Fatalf("listing generation %q after %q was dropped: want a new one", g2, g1)
+	}
+	time.Sleep(400 * time.Millisecond)
+	agents("a set expired", "ana", "cy")
+	// The caller may change what it gets without changing what is held.
+	got, _ := r.Agents(ctx, tenant, "", day*24, (day+3)*24)
+	got[0] = "changed"
+	agents("after the caller changed its copy", "ana", "cy")
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,49 @@ func TestRollupWithRetentionDropsTheGeneration(t *testing.T) {
 		if want := retention == 0; kept != want {
 			t.Fatalf("retention %v: generation kept %v, want %v", retention, kept, want)
 		}
+	}
+}
+
+// A late event of an agent on a day that has ended shows up in the very next listing; a new
+// event of an agent already listed does not drop the held union.
+func TestLateAgentOnAnEndedDayShowsInTheNextListing(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	w := NewWriter(rdb, sla, 0, quiet)
+	r := query.NewReader(rdb)
+	from, to := t0.Add(-24*time.Hour).Unix()/3600, t0.Add(72*time.Hour).Unix()/3600
+	agents := func(stage string, want string) {
+		t.Helper()
+		got, err := r.Agents(ctx, "acme", "", from, to)
+		if err != nil {
+			t.Fatalf("%s: %v", stage, err)
+		}
+		if g := strings.Join(got, ","); g != want {
+			t.Fatalf("%s: %s, want %s", stage, g, want)
+		}
+	}
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	agents("first", "ana")
+	gen := bucket.IndexGenKey("acme")
+	g1 := rdb.Get(ctx, gen).Val()
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-2", Events: life("T-2", "ana", "billing", 30)}}); err != nil {
+		t.Fatal(err)
+	}
+	if g := rdb.Get(ctx, gen).Val(); g1 == "" || g != g1 {
+		t.Fatalf("listing generation %q after %q and no new member: want it kept", g, g1)
+	}
+	agents("same agent again", "ana")
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-3", Events: life("T-3", "bob", "billing", 60)}}); err != nil {
+		t.Fatal(err)
+	}
+	if rdb.Exists(ctx, gen).Val() != 0 {
+		t.Fatal("a listing set gained a member and the listing generation was kept")
+	}
+	agents("late agent", "ana,bob")
+	teams, err := r.Teams(ctx, "acme", from, to)
+	if err != nil || strings.Join(teams, ",") != "billing" {
+		t.Fatalf("teams %q, %v", teams, err)
 	}
 }
