@@ -25,22 +25,24 @@ const DefaultCacheBytes = 64 << 20
 
 // readScript reads the totals keys of one scope, atomically in its slot: KEYS[1] is the scope's
 // totals generation, KEYS[2..] totals keys. ARGV[1] is the generation to create when there is
-// none, ARGV[2] the generation the caller holds decoded totals under, ARGV[2+i] "2" when it holds
-// KEYS[1+i]'s and that key had no expiry, "1" when it holds them and the key had one (so it may
-// have expired since), "0" otherwise. Returns the generation, then per key its content (in a
-// one-element array when the key has an expiry), 1 when the caller's is current, or nil when the
-// key does not exist. A key without an expiry never gets one later and leaves only with the
-// generation.
+// none, ARGV[2] the generation the caller holds decoded totals under, ARGV[3] a character per
+// totals key: "2" when the caller holds its totals and the key had no expiry, "1" when it holds
+// them and the key had one (so it may have expired since), "0" otherwise. Returns the
+// generation, then, unless the caller holds every key without an expiry under it, per key its
+// content (in a one-element array when the key has an expiry), 1 when the caller's is current,
+// or nil when the key does not exist. A key without an expiry never gets one later and leaves
+// only with the generation.
 var readScript = redis.NewScript(`
 local g = redis.call('GET', KEYS[1])
 if not g then
   g = ARGV[1]
   redis.call('SET', KEYS[1], g)
 end
-local out = {g}
 local same = g == ARGV[2]
+if same and not string.find(ARGV[3], '[01]') then return {g} end
+local out = {g}
 for i = 2, #KEYS do
-  local held = same and ARGV[i + 1] or '0'
+  local held = same and string.sub(ARGV[3], i - 1, i - 1) or '0'
   if held == '2' then
     out[i] = 1
   elseif held == '1' then

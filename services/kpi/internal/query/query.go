@@ -116,6 +116,9 @@ type scopeRead struct {
 	keys []string
 	held []*decoded // per key, what is held under gen, or nil
 	cmd  *redis.Cmd
+	// allHeld is true when every key is held, without an expiry, under gen: if it stands, only
+	// the generation is answered.
+	allHeld bool
 }
 
 // each calls f with every field and value of the hash.
@@ -207,25 +210,22 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 			}
 			for _, genKey := range order {
 				sr := scopes[genKey]
-				args := make([]any, 0, 2+len(sr.keys))
-				args = append(args, r.cache.newGen(), sr.gen)
-				for _, d := range sr.held {
+				flags := make([]byte, len(sr.keys))
+				sr.allHeld = sr.gen != ""
+				for i, d := range sr.held {
 					switch {
 					case d == nil:
-						args = append(args, "0")
+						flags[i] = '0'
+						sr.allHeld = false
 					case d.expires:
-						args = append(args, "1")
+						flags[i] = '1'
+						sr.allHeld = false
 					default:
-						args = append(args, "2")
+						flags[i] = '2'
 					}
 				}
-				keys := append([]string{genKey}, sr.keys...)
-				if sent {
-					sr.cmd = readScript.EvalSha(ctx, pipe, keys, args...)
-				} else {
-					// The first call sends the body, which also loads it, sparing a NOSCRIPT round trip.
-					sr.cmd = readScript.Eval(ctx, pipe, keys, args...)
-				}
+				args := []any{r.cache.newGen(), sr.gen, string(flags)}
+				sr.cmd = r.script(pipe, sent, ctx, append([]string{genKey}, sr.keys...), args...)
 			}
 		}
 		if err := r.exec(ctx, fill); err != nil {
@@ -327,6 +327,15 @@ func dayPart(tenant string, s *bucket.Scope, day int64) part {
 	return part{kind: dayTotals, key: bucket.DayTotalsKey(tenant, *s, day), scope: s, period: day}
 }
 
+// script queues readScript; the first call sends its body, which also loads it, sparing a
+// NOSCRIPT round trip.
+func (r *Reader) script(pipe redis.Pipeliner, sent bool, ctx context.Context, keys []string, args ...any) *redis.Cmd {
+	if sent {
+		return readScript.EvalSha(ctx, pipe, keys, args...)
+	}
+	return readScript.Eval(ctx, pipe, keys, args...)
+}
+
 // queueHash adds the read of an hour hash to pipe.
 func (r *Reader) queueHash(ctx context.Context, pipe redis.Pipeliner, key string) hashCmd {
 	if r.flat {
@@ -354,12 +363,24 @@ func (r *Reader) resolve(sr *scopeRead, replies map[string]reply) error {
 	if err != nil {
 		return err
 	}
-	if len(vals) != 1+len(sr.keys) {
-		return fmt.Errorf("%w: read script answered %d values for %d keys", ErrCorrupt, len(vals), len(sr.keys))
+	if len(vals) == 0 {
+		return fmt.Errorf("%w: read script answered nothing", ErrCorrupt)
 	}
 	gen, ok := vals[0].(string)
 	if !ok {
 		return fmt.Errorf("%w: read script answered generation %T", ErrCorrupt, vals[0])
+	}
+	if len(vals) == 1 {
+		if !sr.allHeld || gen != sr.gen {
+			return fmt.Errorf("%w: read script answered only generation %q", ErrCorrupt, gen)
+		}
+		for i, key := range sr.keys {
+			replies[key] = reply{dec: sr.held[i]}
+		}
+		return nil
+	}
+	if len(vals) != 1+len(sr.keys) {
+		return fmt.Errorf("%w: read script answered %d values for %d keys", ErrCorrupt, len(vals), len(sr.keys))
 	}
 	for i, key := range sr.keys {
 		switch v := vals[1+i].(type) {
