@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -76,7 +77,8 @@ func (d *decoded) size() int { return 300 + 10*len(d.bins) + 40*len(d.other) }
 
 // decode parses packed totals, with the errors that adding them field by field would give.
 func decode(s string) (*decoded, error) {
-	d := &decoded{}
+	n := strings.Count(s, " ") // fields, so the bins are allocated once
+	d := &decoded{bins: make([]uint16, 0, n), counts: make([]int64, 0, n)}
 	for i := range d.lo {
 		d.lo[i], d.hi[i] = denseN, -1
 	}
