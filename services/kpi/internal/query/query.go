@@ -182,6 +182,8 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 		var order []string
 		sent := r.scriptSent.Load()
 		fill := func(pipe redis.Pipeliner) {
+			var lastScope *bucket.Scope
+			var tag string
 			for _, plan := range plans {
 				for _, p := range plan {
 					if _, ok := replies[p.key]; ok {
@@ -193,7 +195,9 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 						hashes[p.key] = r.queueHash(ctx, pipe, p.key)
 						continue
 					}
-					tag := bucket.GenKey(tenant, *p.scope)
+					if p.scope != lastScope { // a plan's parts share their scope
+						lastScope, tag = p.scope, bucket.GenKey(tenant, *p.scope)
+					}
 					sr := scopes[tag]
 					if sr == nil {
 						sr = &scopeRead{}
