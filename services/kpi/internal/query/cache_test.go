@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
@@ -161,4 +163,64 @@ func TestListingUnionFollowsTheGeneration(t *testing.T) {
 	got, _ := r.Agents(ctx, tenant, "", day*24, (day+3)*24)
 	got[0] = "changed"
 	agents("after the caller changed its copy", "ana", "cy")
+}
+
+// Concurrent reads through one Reader, while generations are dropped and totals rewritten the
+// way the write path and the rollup do it, answer what a Reader without a cache answers.
+func TestConcurrentReadsAgreeWithAnUncachedReader(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	r, plain := NewReader(rdb), NewReaderCache(rdb, 0)
+	scopes := []bucket.Scope{ana, bo, billing}
+	from, to := hourAt("2026-01-01T00:00:00Z"), hourAt("2026-07-01T00:00:00Z")
+	write := func(v int64) {
+		for _, s := range scopes {
+			for m := bucket.MonthOf(from / 24); m < bucket.MonthOf(to/24); m++ {
+				key := bucket.MonthTotalsKey(tenant, s, m)
+				// As the write path deletes stale totals (with the generation, atomically) and
+				// the rollup derives them again where they are missing.
+				if _, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+					p.Del(ctx, key, bucket.GenKey(tenant, s))
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				rdb.SetNX(ctx, key, bucket.Pack(map[string]int64{"as": v, "F412": v}), 0)
+			}
+		}
+	}
+	write(1)
+	done := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for range 30 {
+				if _, err := r.Totals(ctx, tenant, scopes, from, to); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for v := int64(2); v < 6; v++ {
+		write(v)
+	}
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := r.Totals(ctx, tenant, scopes, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := plain.Totals(ctx, tenant, scopes, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range scopes {
+		if got[i].C[bucket.Assigned] != 5*6 || got[i].C != want[i].C || got[i].H[bucket.FirstResponse][412] != want[i].H[bucket.FirstResponse][412] {
+			t.Fatalf("%v: %v, uncached %v", scopes[i], got[i].C, want[i].C)
+		}
+	}
 }
