@@ -28,7 +28,8 @@ const DefaultCacheBytes = 64 << 20
 // totals generation, KEYS[2..] totals keys. ARGV[1] is the generation to create when there is
 // none, ARGV[2] the generation the caller holds decoded totals under, ARGV[3] a character per
 // totals key: "2" when the caller holds its totals and the key had no expiry, "1" when it holds
-// them and the key had one (so it may have expired since), "0" otherwise. Returns the
+// them and the key had one (so it may have expired since, or come back without one, written by a
+// rollup without a retention, which keeps the generation: then it is read again), "0" otherwise. Returns the
 // generation, then, unless the caller holds every key without an expiry under it, per key its
 // content (in a one-element array when the key has an expiry), 1 when the caller's is current,
 // or nil when the key does not exist. A key without an expiry never gets one later and leaves
@@ -44,10 +45,12 @@ if same and not string.find(ARGV[3], '[01]') then return {g} end
 local out = {g}
 for i = 2, #KEYS do
   local held = same and string.sub(ARGV[3], i - 1, i - 1) or '0'
-  if held == '2' then
+  local ttl = -1
+  if held == '1' then ttl = redis.call('PTTL', KEYS[i]) end
+  if held == '2' or ttl >= 0 then
     out[i] = 1
-  elseif held == '1' then
-    if redis.call('EXISTS', KEYS[i]) == 1 then out[i] = 1 else out[i] = false end
+  elseif ttl == -2 then
+    out[i] = false
   else
     local v = redis.call('GET', KEYS[i])
     if v and redis.call('PTTL', KEYS[i]) >= 0 then v = {v} end

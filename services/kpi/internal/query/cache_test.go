@@ -66,6 +66,19 @@ func TestDecodedTotalsFollowTheGeneration(t *testing.T) {
 	time.Sleep(400 * time.Millisecond)
 	assigned("expired", 0)
 
+	// Held with an expiry, then expired and derived again without one (by a rollup without a
+	// retention, which keeps the generation): read again.
+	if err := rdb.Set(ctx, key, bucket.Pack(map[string]int64{"as": 4}), 300*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb.Del(ctx, gen)
+	assigned("expiring again", 4)
+	time.Sleep(400 * time.Millisecond)
+	if err := rdb.Set(ctx, key, bucket.Pack(map[string]int64{"as": 6}), 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	assigned("back without an expiry", 6)
+
 	// A reader that holds nothing (another replica, or no cache) reads the same figures.
 	if err := rdb.Set(ctx, key, bucket.Pack(map[string]int64{"as": 7}), 0).Err(); err != nil {
 		t.Fatal(err)
