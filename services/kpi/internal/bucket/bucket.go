@@ -9,6 +9,7 @@
 //	tp:{T:a:X}:wt:<week>  string, the week's totals, packed (weeks start on Monday, UTC)
 //	tp:{T:a:X}:mt:<month> string, the calendar month's (UTC) totals, packed
 //	tp:{T:a:X}:yt:<year>  string, the calendar year's (UTC) totals, packed
+//	tp:{T:a:X}:gen        string, the generation of the scope's totals (see GenKey)
 //
 // <day> is days since 1970-01-01 UTC, <week> is WeekOf(day), <month> is MonthOf(day) (months
 // since January 1970) and <year> is YearOf(day) (years since 1970). The hourly detail is the only
@@ -78,6 +79,14 @@ func YearTotalsKey(tenant string, s Scope, year int64) string {
 	return "tp:" + s.Tag(tenant) + ":yt:" + strconv.FormatInt(year, 10)
 }
 
+// GenKey holds the scope's totals generation: an opaque token that readers create when it is
+// missing and that is deleted in the same atomic step as any totals key of the scope is deleted
+// (the write path, on a late event) or written with an expiry (the rollup under a retention: an
+// expired key may come back with other content). Totals are only ever written where none exist,
+// so while the generation keeps one value every totals key of the scope that exists keeps its
+// content, and a reader may keep totals it decoded under that value (see package query).
+func GenKey(tenant string, s Scope) string { return "tp:" + s.Tag(tenant) + ":gen" }
+
 // MarkKey holds, per ticket, the highest version of its deltas applied to the scope, for the
 // tickets applied on one UTC day of the writer's clock (see package store).
 func MarkKey(tenant string, s Scope, day int64) string {
@@ -86,6 +95,12 @@ func MarkKey(tenant string, s Scope, day int64) string {
 
 // IndexTag is the hash tag of a tenant's listing index.
 func IndexTag(tenant string) string { return "{" + tenant + ":ix}" }
+
+// IndexGenKey holds the generation of a tenant's per-day listing sets (AgentsKey, TeamAgentsKey,
+// TeamsKey): readers create it when it is missing, and the write path deletes it in the same
+// atomic step as it adds a member that a set did not have. While it keeps one value, those sets
+// only lose whole keys (when they expire), so a reader may keep a union of them (see package query).
+func IndexGenKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":gen" }
 
 // AgentsKey is the set of escaped agent ids credited with anything on a UTC day.
 func AgentsKey(tenant string, day int64) string {

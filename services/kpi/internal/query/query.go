@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/window"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
+	"github.com/ticketpulse/ticketpulse/services/platform/redisscript"
 )
 
 // ErrCorrupt marks stored data that the bucket layout cannot have produced: a read that failed
@@ -26,11 +28,22 @@ type Reader struct {
 	rdb redis.UniversalClient
 	// flat is true when the client speaks RESP2, where HGETALL answers a flat list that can be
 	// read into a []string, sparing a map per key.
-	flat bool
+	flat   bool
+	cache  *totalsCache
+	unions *unionCache
+	// scriptSent is set once readScript's body went to Redis; later calls send its hash.
+	scriptSent atomic.Bool
+	unionSent  atomic.Bool // the same for unionScript
 }
 
-// NewReader returns a Reader over rdb.
+// NewReader returns a Reader over rdb that keeps up to DefaultCacheBytes of decoded totals.
 func NewReader(rdb redis.UniversalClient) *Reader {
+	return NewReaderCache(rdb, DefaultCacheBytes)
+}
+
+// NewReaderCache returns a Reader over rdb that keeps up to about cacheBytes of decoded totals
+// (none with 0).
+func NewReaderCache(rdb redis.UniversalClient, cacheBytes int) *Reader {
 	flat := false
 	switch c := rdb.(type) {
 	case *redis.Client:
@@ -38,7 +51,7 @@ func NewReader(rdb redis.UniversalClient) *Reader {
 	case *redis.ClusterClient:
 		flat = c.Options().Protocol == 2
 	}
-	return &Reader{rdb: rdb, flat: flat}
+	return &Reader{rdb: rdb, flat: flat, cache: newTotalsCache(max(cacheBytes, 0)), unions: newUnionCache(max(cacheBytes, 0) / 8)}
 }
 
 // Query asks for the totals of one scope over the unix hours [FromHour, ToHour).
@@ -77,10 +90,11 @@ type part struct {
 	from, to int   // the hours of the day that count
 }
 
-// reply is a queued read of a part's key in either of its shapes.
+// reply is a part's key read back: decoded totals, a missing totals key, or an hour hash.
 type reply struct {
-	blob *redis.StringCmd
-	hash hashCmd
+	dec     *decoded
+	missing bool
+	hash    hashCmd
 }
 
 // hashCmd is an HGETALL queued in a pipeline, in either reply shape.
@@ -89,20 +103,23 @@ type hashCmd struct {
 	m    *redis.MapStringStringCmd
 }
 
-func (r reply) err() error {
-	switch {
-	case r.blob != nil:
-		return r.blob.Err()
-	case r.hash.flat != nil:
-		return r.hash.flat.Err()
-	default:
-		return r.hash.m.Err()
+func (h hashCmd) err() error {
+	if h.flat != nil {
+		return h.flat.Err()
 	}
+	return h.m.Err()
 }
 
-// missing reports whether a totals key does not exist (yet), so its part is read from the keys it
-// is derived from.
-func (r reply) missing() bool { return r.blob != nil && errors.Is(r.blob.Err(), redis.Nil) }
+// scopeRead is the read of one scope's totals keys in a round: one readScript.
+type scopeRead struct {
+	gen  string // the generation held decoded totals were read under
+	keys []string
+	held []*decoded // per key, what is held under gen, or nil
+	cmd  *redis.Cmd
+	// allHeld is true when every key is held, without an expiry, under gen: if it stands, only
+	// the generation is answered.
+	allHeld bool
+}
 
 // each calls f with every field and value of the hash.
 func (h hashCmd) each(f func(field, value string) error) error {
@@ -159,21 +176,77 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 	}
 	replies := make(map[string]reply)
 	for round := 1; ; round++ {
-		pipe := r.rdb.Pipeline()
 		var queued []string
-		for _, plan := range plans {
-			for _, p := range plan {
-				if _, ok := replies[p.key]; !ok {
-					replies[p.key] = r.queue(ctx, pipe, p)
+		hashes := make(map[string]hashCmd)
+		scopes := make(map[string]*scopeRead)
+		var order []string
+		sent := r.scriptSent.Load()
+		fill := func(pipe redis.Pipeliner) {
+			var lastScope *bucket.Scope
+			var tag string
+			for _, plan := range plans {
+				for _, p := range plan {
+					if _, ok := replies[p.key]; ok {
+						continue
+					}
+					replies[p.key] = reply{}
 					queued = append(queued, p.key)
+					if p.kind == hours {
+						hashes[p.key] = r.queueHash(ctx, pipe, p.key)
+						continue
+					}
+					if p.scope != lastScope { // a plan's parts share their scope
+						lastScope, tag = p.scope, bucket.GenKey(tenant, *p.scope)
+					}
+					sr := scopes[tag]
+					if sr == nil {
+						sr = &scopeRead{}
+						scopes[tag] = sr
+						order = append(order, tag)
+					}
+					sr.keys = append(sr.keys, p.key)
+					var held *decoded
+					if e, ok := r.cache.get(p.key); ok && (sr.gen == "" || sr.gen == e.gen) {
+						sr.gen, held = e.gen, e.d
+					}
+					sr.held = append(sr.held, held)
 				}
 			}
+			for _, genKey := range order {
+				sr := scopes[genKey]
+				flags := make([]byte, len(sr.keys))
+				sr.allHeld = sr.gen != ""
+				for i, d := range sr.held {
+					switch {
+					case d == nil:
+						flags[i] = '0'
+						sr.allHeld = false
+					case d.expires:
+						flags[i] = '1'
+						sr.allHeld = false
+					default:
+						flags[i] = '2'
+					}
+				}
+				args := []any{r.cache.newGen(), sr.gen, string(flags)}
+				sr.cmd = r.script(pipe, sent, ctx, append([]string{genKey}, sr.keys...), args...)
+			}
+		}
+		if err := r.exec(ctx, fill); err != nil {
+			return nil, fmt.Errorf("read kpi keys of tenant %s (round %d): %w", tenant, round, err)
 		}
 		if len(queued) > 0 {
-			// A missing totals key makes Exec report redis.Nil: each reply is checked instead.
-			_, _ = pipe.Exec(ctx)
-			for _, key := range queued {
-				if err := replies[key].err(); err != nil && !errors.Is(err, redis.Nil) {
+			for key, h := range hashes {
+				if err := h.err(); err != nil && !errors.Is(err, redis.Nil) {
+					return nil, fmt.Errorf("read %d kpi keys of tenant %s (round %d): %w", len(queued), tenant, round, err)
+				}
+				replies[key] = reply{hash: h}
+			}
+			if len(order) > 0 && !sent && scopes[order[0]].cmd.Err() == nil {
+				r.scriptSent.Store(true)
+			}
+			for _, genKey := range order {
+				if err := r.resolve(scopes[genKey], replies); err != nil {
 					return nil, fmt.Errorf("read %d kpi keys of tenant %s (round %d): %w", len(queued), tenant, round, err)
 				}
 			}
@@ -191,8 +264,8 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 			if p.kind == hours {
 				from, to := p.from, p.to
 				err = rep.hash.each(func(field, value string) error { return m.addHourly(field, value, from, to) })
-			} else {
-				err = bucket.EachPacked(rep.blob.Val(), m.add)
+			} else if rep.dec != nil {
+				err = m.addDecoded(rep.dec)
 			}
 			if err != nil {
 				return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, p.key, err)
@@ -210,7 +283,7 @@ func expandMissing(tenant string, plans [][]part, replies map[string]reply) bool
 	for i, plan := range plans {
 		var expanded []part
 		for j, p := range plan {
-			if rep, ok := replies[p.key]; !ok || !rep.missing() {
+			if rep, ok := replies[p.key]; !ok || !rep.missing {
 				if expanded != nil {
 					expanded = append(expanded, p)
 				}
@@ -258,18 +331,94 @@ func dayPart(tenant string, s *bucket.Scope, day int64) part {
 	return part{kind: dayTotals, key: bucket.DayTotalsKey(tenant, *s, day), scope: s, period: day}
 }
 
-// queue adds the read of p's key to pipe.
-func (r *Reader) queue(ctx context.Context, pipe redis.Pipeliner, p part) reply {
-	switch {
-	case p.kind != hours:
-		return reply{blob: pipe.Get(ctx, p.key)}
-	case r.flat:
-		cmd := redis.NewStringSliceCmd(ctx, "hgetall", p.key)
-		_ = pipe.Process(ctx, cmd) // queued; errors come with the reply
-		return reply{hash: hashCmd{flat: cmd}}
-	default:
-		return reply{hash: hashCmd{m: pipe.HGetAll(ctx, p.key)}}
+// script queues readScript; the first call sends its body, which also loads it, sparing a
+// NOSCRIPT round trip.
+func (r *Reader) script(pipe redis.Pipeliner, sent bool, ctx context.Context, keys []string, args ...any) *redis.Cmd {
+	if sent {
+		return readScript.EvalSha(ctx, pipe, keys, args...)
 	}
+	return readScript.Eval(ctx, pipe, keys, args...)
+}
+
+// queueHash adds the read of an hour hash to pipe.
+func (r *Reader) queueHash(ctx context.Context, pipe redis.Pipeliner, key string) hashCmd {
+	if r.flat {
+		cmd := redis.NewStringSliceCmd(ctx, "hgetall", key)
+		_ = pipe.Process(ctx, cmd) // queued; errors come with the reply
+		return hashCmd{flat: cmd}
+	}
+	return hashCmd{m: pipe.HGetAll(ctx, key)}
+}
+
+// exec sends what fill queues in one pipeline, loading the read script if Redis lost it. Errors
+// are checked per reply: a missing key answers redis.Nil.
+func (r *Reader) exec(ctx context.Context, fill func(redis.Pipeliner)) error {
+	cmds, err := redisscript.Exec(ctx, r.rdb, fill, readScript, unionScript)
+	if err == nil || len(cmds) == 0 {
+		return err
+	}
+	return nil
+}
+
+// resolve turns a scope's script reply into the replies of its keys, decoding what was read and
+// keeping it under the generation it was read under.
+func (r *Reader) resolve(sr *scopeRead, replies map[string]reply) error {
+	vals, err := sr.cmd.Slice()
+	if err != nil {
+		return err
+	}
+	if len(vals) == 0 {
+		return fmt.Errorf("%w: read script answered nothing", ErrCorrupt)
+	}
+	gen, ok := vals[0].(string)
+	if !ok {
+		return fmt.Errorf("%w: read script answered generation %T", ErrCorrupt, vals[0])
+	}
+	if len(vals) == 1 {
+		if !sr.allHeld || gen != sr.gen {
+			return fmt.Errorf("%w: read script answered only generation %q", ErrCorrupt, gen)
+		}
+		for i, key := range sr.keys {
+			replies[key] = reply{dec: sr.held[i]}
+		}
+		return nil
+	}
+	if len(vals) != 1+len(sr.keys) {
+		return fmt.Errorf("%w: read script answered %d values for %d keys", ErrCorrupt, len(vals), len(sr.keys))
+	}
+	for i, key := range sr.keys {
+		switch v := vals[1+i].(type) {
+		case nil:
+			replies[key] = reply{missing: true}
+		case int64:
+			if v != 1 || sr.held[i] == nil || gen != sr.gen {
+				return fmt.Errorf("%w: read script answered %d for %s", ErrCorrupt, v, key)
+			}
+			replies[key] = reply{dec: sr.held[i]}
+		case string, []any:
+			blob, expires := v, false
+			if a, ok := v.([]any); ok {
+				blob, expires = nil, true
+				if len(a) == 1 {
+					blob = a[0]
+				}
+			}
+			packed, ok := blob.(string)
+			if !ok {
+				return fmt.Errorf("%w: read script answered %T for %s", ErrCorrupt, blob, key)
+			}
+			d, err := decode(packed)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %w", ErrCorrupt, key, err)
+			}
+			d.expires = expires
+			r.cache.put(key, gen, d)
+			replies[key] = reply{dec: d}
+		default:
+			return fmt.Errorf("%w: read script answered %T for %s", ErrCorrupt, v, key)
+		}
+	}
+	return nil
 }
 
 // Teams returns the ids of the teams credited with anything on the UTC days the window touches,
@@ -299,13 +448,41 @@ func (r *Reader) members(ctx context.Context, tenant string, fromHour, toHour in
 	for d := first; d <= last; d++ {
 		keys = append(keys, dayKey(d))
 	}
-	// One slot ({tenant:ix}), so one command on a cluster too.
-	tokens, err := r.rdb.SUnion(ctx, keys...).Result()
+	key := what + "\x00" + keys[0] + "\x00" + keys[len(keys)-1]
+	held, _ := r.unions.get(key)
+	sent := r.unionSent.Load()
+	// One slot ({tenant:ix}), so one script on a cluster too.
+	var cmd *redis.Cmd
+	if err := r.exec(ctx, func(pipe redis.Pipeliner) {
+		args := []any{r.cache.newGen(), held.gen, held.keys}
+		if sent {
+			cmd = unionScript.EvalSha(ctx, pipe, append([]string{bucket.IndexGenKey(tenant)}, keys...), args...)
+		} else {
+			cmd = unionScript.Eval(ctx, pipe, append([]string{bucket.IndexGenKey(tenant)}, keys...), args...)
+		}
+	}); err != nil {
+		return nil, fmt.Errorf("list %s of tenant %s over %d days: %w", what, tenant, len(keys), err)
+	}
+	vals, err := cmd.Slice()
 	if err != nil {
 		return nil, fmt.Errorf("list %s of tenant %s over %d days: %w", what, tenant, len(keys), err)
 	}
+	r.unionSent.Store(true)
+	gen, _ := vals[0].(string)
+	n, _ := vals[1].(int64)
+	if len(vals) == 2 {
+		if gen != held.gen || n != held.keys || gen == "" {
+			return nil, fmt.Errorf("%w: %s index of tenant %s: the union script answered no members", ErrCorrupt, what, tenant)
+		}
+		return slices.Clone(held.ids), nil
+	}
+	tokens, ok := vals[2].([]any)
+	if len(vals) != 3 || !ok {
+		return nil, fmt.Errorf("%w: %s index of tenant %s: the union script answered %d values", ErrCorrupt, what, tenant, len(vals))
+	}
 	ids := make([]string, len(tokens))
-	for i, tok := range tokens {
+	for i, t := range tokens {
+		tok, _ := t.(string)
 		id, err := idtoken.Unescape(tok)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s index of tenant %s: member %q: %w", ErrCorrupt, what, tenant, tok, err)
@@ -313,5 +490,6 @@ func (r *Reader) members(ctx context.Context, tenant string, fromHour, toHour in
 		ids[i] = id
 	}
 	slices.Sort(ids)
-	return ids, nil
+	r.unions.put(key, heldUnion{gen: gen, keys: n, ids: ids})
+	return slices.Clone(ids), nil
 }

@@ -42,7 +42,7 @@ func (w *Writer) exec(ctx context.Context, fill func(redis.Pipeliner)) ([]redis.
 
 // execScripts runs a pipeline built by fill, recovering once from a lost script cache (a restart).
 func execScripts(ctx context.Context, rdb redis.UniversalClient, fill func(redis.Pipeliner)) ([]redis.Cmder, error) {
-	return redisscript.Exec(ctx, rdb, fill, casScript, applyScript, totalsScript, periodScript)
+	return redisscript.Exec(ctx, rdb, fill, casScript, applyScript, totalsScript, periodScript, indexScript)
 }
 
 func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
@@ -53,9 +53,17 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 	type member struct{ key, value string }
 	members := map[member]struct{}{}
 	daily := map[string]int64{} // per-day set key -> its day
+	type listingSet struct {
+		tenant, key string
+	}
+	listing := map[listingSet]map[string]struct{}{} // per-day listing set -> members to add
 	add := func(key, value string) { members[member{key, value}] = struct{}{} }
-	addDaily := func(key, value string, day int64) {
-		add(key, value)
+	addDaily := func(tenant, key, value string, day int64) {
+		ls := listingSet{tenant, key}
+		if listing[ls] == nil {
+			listing[ls] = map[string]struct{}{}
+		}
+		listing[ls][value] = struct{}{}
 		daily[key] = day
 	}
 	// Days (and their weeks) that got figures, queued for the rollup once the batch is walked:
@@ -82,7 +90,7 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 				perSlot[sk] = append(perSlot[sk], op{hour: k.Hour, field: k.Field, delta: d})
 				day := bucket.DayOf(k.Hour)
 				if k.Kind == bucket.Team {
-					addDaily(bucket.TeamsKey(tenant, day), idtoken.Escape(k.ID), day)
+					addDaily(tenant, bucket.TeamsKey(tenant, day), idtoken.Escape(k.ID), day)
 					add(bucket.AllTeamsKey(tenant), idtoken.Escape(k.ID))
 				}
 				touched[tenantDay{tenant, day}] = struct{}{}
@@ -99,11 +107,11 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 			}
 			for _, m := range p.Memberships {
 				agent := idtoken.Escape(m.Agent)
-				addDaily(bucket.AgentsKey(tenant, m.Day), agent, m.Day)
+				addDaily(tenant, bucket.AgentsKey(tenant, m.Day), agent, m.Day)
 				add(bucket.AllAgentsKey(tenant), agent)
 				if m.Team != "" {
-					addDaily(bucket.TeamAgentsKey(tenant, m.Team, m.Day), agent, m.Day)
-					addDaily(bucket.TeamsKey(tenant, m.Day), idtoken.Escape(m.Team), m.Day)
+					addDaily(tenant, bucket.TeamAgentsKey(tenant, m.Team, m.Day), agent, m.Day)
+					addDaily(tenant, bucket.TeamsKey(tenant, m.Day), idtoken.Escape(m.Team), m.Day)
 				}
 			}
 		}
@@ -126,6 +134,24 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 		}
 		for m := range members {
 			pipe.SAdd(ctx, m.key, m.value)
+		}
+		// The per-day listing sets of a tenant share its index slot: one script adds to them and
+		// drops the listing generation if any got a new member.
+		perTenant := map[string][]listingSet{}
+		for ls := range listing {
+			perTenant[ls.tenant] = append(perTenant[ls.tenant], ls)
+		}
+		for tenant, sets := range perTenant {
+			keys := []string{bucket.IndexGenKey(tenant)}
+			var args []any
+			for _, ls := range sets {
+				keys = append(keys, ls.key)
+				args = append(args, len(listing[ls]))
+				for v := range listing[ls] {
+					args = append(args, v)
+				}
+			}
+			indexScript.EvalSha(ctx, pipe, keys, args...)
 		}
 		if w.retention > 0 {
 			for key, day := range daily {
@@ -188,6 +214,7 @@ func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]stri
 			body = append(body, dk.h, dk.d, dk.w, dk.m, dk.y, bucket.HourField(int(o.hour-day*24), o.field.Name()), o.delta)
 		}
 	}
+	keys = append(keys, bucket.GenKey(sk.tenant, sk.scope))
 	args := append([]any{int64(markTTL / time.Second), len(entries)}, expiry...)
 	return keys, append(args, body...)
 }

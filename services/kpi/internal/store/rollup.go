@@ -18,7 +18,10 @@ import (
 const SealLookback = 6
 
 // totalsScript derives packed totals (see bucket.Pack) from hour hashes, atomically in the scope's
-// slot: KEYS[1] is the totals key, KEYS[2..] the hour hashes it sums; ARGV[1] its expire-at (0:
+// slot: KEYS[1] is the totals key, KEYS[2..] the hour hashes it sums, the last key the scope's
+// totals generation (bucket.GenKey), dropped when totals are written with an expiry (totals that
+// expired may come back with other content; totals without one only ever go away through the
+// write path, which drops the generation itself); ARGV[1] its expire-at (0:
 // none), ARGV[2] "1" to write empty totals too. Totals that exist are up to date (the write path
 // deletes them when an hour changes), so they are left alone. Returns 1 when it wrote the totals.
 // Sums are exact up to 2^53, Lua's integer range.
@@ -26,7 +29,7 @@ var totalsScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local sum = {}
 local any = false
-for i = 2, #KEYS do
+for i = 2, #KEYS - 1 do
   local kv = redis.call('HGETALL', KEYS[i])
   for j = 1, #kv, 2 do
     local f = string.sub(kv[j], 4)
@@ -40,7 +43,10 @@ for f, v in pairs(sum) do
   if v ~= 0 then parts[#parts + 1] = f .. '=' .. string.format('%d', v) end
 end
 redis.call('SET', KEYS[1], table.concat(parts, ' '))
-if tonumber(ARGV[1]) > 0 then redis.call('EXPIREAT', KEYS[1], ARGV[1]) end
+if tonumber(ARGV[1]) > 0 then
+  redis.call('EXPIREAT', KEYS[1], ARGV[1])
+  redis.call('DEL', KEYS[#KEYS])
+end
 return 1
 `)
 
@@ -55,7 +61,8 @@ const (
 )
 
 // periodScript derives packed totals from the packed totals of shorter periods, atomically in the
-// scope's slot: KEYS[1] is the totals key; ARGV[1] its expire-at (0: none), ARGV[2] "1" to write
+// scope's slot: KEYS[1] is the totals key, the last key the scope's totals generation (dropped
+// as by totalsScript); ARGV[1] its expire-at (0: none), ARGV[2] "1" to write
 // empty totals too, ARGV[3] the stride. With stride 2, KEYS[2..] are pairs of a day's totals and
 // its hour hash, read when the day's totals are missing (not derived yet or made stale); with
 // stride 1, KEYS[2..] are month totals that must all exist, else nothing is written and the
@@ -65,7 +72,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local stride = tonumber(ARGV[3])
 local sum = {}
 local any = false
-for i = 2, #KEYS, stride do
+for i = 2, #KEYS - 1, stride do
   local packed = redis.call('GET', KEYS[i])
   if packed then
     for f, v in string.gmatch(packed, ' ([^ =]+)=(%-?%d+)') do
@@ -89,7 +96,10 @@ for f, v in pairs(sum) do
   if v ~= 0 then parts[#parts + 1] = f .. '=' .. string.format('%d', v) end
 end
 redis.call('SET', KEYS[1], table.concat(parts, ' '))
-if tonumber(ARGV[1]) > 0 then redis.call('EXPIREAT', KEYS[1], ARGV[1]) end
+if tonumber(ARGV[1]) > 0 then
+  redis.call('EXPIREAT', KEYS[1], ARGV[1])
+  redis.call('DEL', KEYS[#KEYS])
+end
 return 1
 `)
 
@@ -251,7 +261,7 @@ func (r *Rollup) derivePeriod(ctx context.Context, tenant string, lv *periodLeve
 	if len(missing) == 0 {
 		return 0, false, nil
 	}
-	return r.deriveWith(ctx, periodScript, missing, func(s bucket.Scope) []string { return lv.keys(tenant, s, period) },
+	return r.deriveWith(ctx, tenant, periodScript, missing, func(s bucket.Scope) []string { return lv.keys(tenant, s, period) },
 		r.expireAt(lv.end(period)), "1", lv.stride)
 }
 
@@ -455,13 +465,13 @@ func (r *Rollup) derive(ctx context.Context, tenant string, scopes []bucket.Scop
 	if keepEmpty {
 		empty = "1"
 	}
-	n, _, err := r.deriveWith(ctx, totalsScript, scopes, keys, expireAt, empty)
+	n, _, err := r.deriveWith(ctx, tenant, totalsScript, scopes, keys, expireAt, empty)
 	return n, err
 }
 
 // deriveWith runs script for each scope over the keys that keys names, with args, and returns
 // how many totals it wrote and whether any answered -1 (could not be derived yet).
-func (r *Rollup) deriveWith(ctx context.Context, script *redis.Script, scopes []bucket.Scope, keys func(bucket.Scope) []string, args ...any) (int, bool, error) {
+func (r *Rollup) deriveWith(ctx context.Context, tenant string, script *redis.Script, scopes []bucket.Scope, keys func(bucket.Scope) []string, args ...any) (int, bool, error) {
 	written := 0
 	incomplete := false
 	// Small pipelines: Redis runs a client's pipelined commands back to back, and a script that
@@ -473,7 +483,7 @@ func (r *Rollup) deriveWith(ctx context.Context, script *redis.Script, scopes []
 		cmds := make([]*redis.Cmd, len(part))
 		_, err := execScripts(ctx, r.rdb, func(pipe redis.Pipeliner) {
 			for i, s := range part {
-				cmds[i] = script.EvalSha(ctx, pipe, keys(s), args...)
+				cmds[i] = script.EvalSha(ctx, pipe, append(keys(s), bucket.GenKey(tenant, s)), args...)
 			}
 		})
 		if err != nil {

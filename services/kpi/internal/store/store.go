@@ -40,15 +40,17 @@ return 1
 
 // applyScript adds deltas to one scope's hourly detail. KEYS[1] and KEYS[2] hold, per ticket, the
 // highest version applied in this slot (today's and yesterday's hash, so marks expire after a day
-// or two); KEYS[3..] are hour hashes and the day, week, month and year totals derived from them.
+// or two); KEYS[3..] are hour hashes and the day, week, month and year totals derived from them,
+// and the last key is the scope's totals generation (bucket.GenKey).
 // ARGV: mark TTL, entry count, one expire-at per bucket key (0: none), then per entry: ticket,
 // version, op count, and per op: the key indexes of its hour hash and of its day, week, month and
 // year totals, hour field, delta.
 //
 // Totals derived from an hour that changed are deleted here, in the same atomic step, so they
-// never disagree with the hours; the Rollup derives them again (see totalsScript).
+// never disagree with the hours; the Rollup derives them again (see totalsScript). Deleting any
+// drops the scope's totals generation too, so readers drop what they decoded of the scope's totals.
 var applyScript = redis.NewScript(`
-local nkeys = #KEYS - 2
+local nkeys = #KEYS - 3
 local i = 3
 local exp = {}
 for k = 1, nkeys do exp[k] = tonumber(ARGV[i]); i = i + 1 end
@@ -71,12 +73,32 @@ for e = 1, tonumber(ARGV[2]) do
     i = i + 7 * nops
   end
 end
-for k in pairs(stale) do redis.call('DEL', KEYS[2 + tonumber(k)]) end
+local dropped = false
+for k in pairs(stale) do
+  if redis.call('DEL', KEYS[2 + tonumber(k)]) > 0 then dropped = true end
+end
+if dropped then redis.call('DEL', KEYS[#KEYS]) end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 for k = 1, nkeys do
   if exp[k] > 0 then redis.call('EXPIREAT', KEYS[2 + k], exp[k]) end
 end
 return applied
+`)
+
+// indexScript adds members to per-day listing sets of one tenant, atomically in its index slot:
+// KEYS[1] is the tenant's listing generation (bucket.IndexGenKey), KEYS[2..] the sets; ARGV is,
+// per set, its member count and then its members. The generation is dropped when any set gets a
+// member it did not have, so readers drop the unions they keep.
+var indexScript = redis.NewScript(`
+local a = 1
+local added = false
+for i = 2, #KEYS do
+  local n = tonumber(ARGV[a])
+  if redis.call('SADD', KEYS[i], unpack(ARGV, a + 1, a + n)) > 0 then added = true end
+  a = a + 1 + n
+end
+if added then redis.call('DEL', KEYS[1]) end
+return 0
 `)
 
 // SLAFunc returns the SLA targets of a tenant.

@@ -1,0 +1,286 @@
+package query
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+)
+
+// A listing over a year reads thousands of packed totals of ended periods, which only change when
+// the rollup writes them or a late event deletes them. The Reader keeps what it decoded of them,
+// under the scope's totals generation (bucket.GenKey): both of those changes drop the generation
+// in the same atomic step, and a reader that finds none creates a new, never reused one in the
+// same script that reads the totals. So a decoded value is used again only while the scope's
+// totals cannot have changed; only whether the key still exists is asked (it may have expired).
+
+// DefaultCacheBytes bounds, roughly, the memory a Reader spends on decoded totals.
+const DefaultCacheBytes = 64 << 20
+
+// readScript reads the totals keys of one scope, atomically in its slot: KEYS[1] is the scope's
+// totals generation, KEYS[2..] totals keys. ARGV[1] is the generation to create when there is
+// none, ARGV[2] the generation the caller holds decoded totals under, ARGV[3] a character per
+// totals key: "2" when the caller holds its totals and the key had no expiry, "1" when it holds
+// them and the key had one (so it may have expired since, or come back without one, written by a
+// rollup without a retention, which keeps the generation: then it is read again), "0" otherwise. Returns the
+// generation, then, unless the caller holds every key without an expiry under it, per key its
+// content (in a one-element array when the key has an expiry), 1 when the caller's is current,
+// or nil when the key does not exist. A key without an expiry never gets one later and leaves
+// only with the generation.
+var readScript = redis.NewScript(`
+local g = redis.call('GET', KEYS[1])
+if not g then
+  g = ARGV[1]
+  redis.call('SET', KEYS[1], g)
+end
+local same = g == ARGV[2]
+if same and not string.find(ARGV[3], '[01]') then return {g} end
+local out = {g}
+for i = 2, #KEYS do
+  local held = same and string.sub(ARGV[3], i - 1, i - 1) or '0'
+  local ttl = -1
+  if held == '1' then ttl = redis.call('PTTL', KEYS[i]) end
+  if held == '2' or ttl >= 0 then
+    out[i] = 1
+  elseif ttl == -2 then
+    out[i] = false
+  else
+    local v = redis.call('GET', KEYS[i])
+    if v and redis.call('PTTL', KEYS[i]) >= 0 then v = {v} end
+    out[i] = v
+  end
+end
+return out
+`)
+
+// decoded is packed totals ready to be added: counters, then bins as dense indexes per duration.
+type decoded struct {
+	c      [bucket.NumCounters]int64
+	bins   []uint16 // duration<<11 | dense index
+	counts []int64
+	lo, hi [bucket.NumDurations]int // touched dense indexes, empty when lo > hi
+	other  []fieldValue             // fields off the fast path, added through Totals.AddField
+	// expires is true when the key had an expiry when it was read.
+	expires bool
+}
+
+type fieldValue struct {
+	field string
+	v     int64
+}
+
+func (d *decoded) size() int { return 300 + 10*len(d.bins) + 40*len(d.other) }
+
+// decode parses packed totals, with the errors that adding them field by field would give.
+func decode(s string) (*decoded, error) {
+	n := strings.Count(s, " ") // fields, so the bins are allocated once
+	d := &decoded{bins: make([]uint16, 0, n), counts: make([]int64, 0, n)}
+	for i := range d.lo {
+		d.lo[i], d.hi[i] = denseN, -1
+	}
+	var check *bucket.Totals
+	err := bucket.EachPacked(s, func(field, value string) error {
+		v, ok := atoi64(value)
+		if !ok {
+			var err error
+			if v, err = strconv.ParseInt(value, 10, 64); err != nil {
+				return fmt.Errorf("bucket field %q: value %q: %w", field, value, err)
+			}
+		}
+		if len(field) == 2 && field[0] < 128 && field[1] < 128 {
+			if c := counterAt[field[0]][field[1]]; c >= 0 {
+				d.c[c] += v
+				return nil
+			}
+		}
+		if len(field) >= 2 && field[0] < 128 {
+			if du := durationAt[field[0]]; du >= 0 {
+				if b, ok := atoi64(field[1:]); ok && b >= denseLo && b < denseLo+denseN {
+					i := int(b - denseLo)
+					d.bins = append(d.bins, uint16(du)<<11|uint16(i))
+					d.counts = append(d.counts, v)
+					d.lo[du], d.hi[du] = min(d.lo[du], i), max(d.hi[du], i)
+					return nil
+				}
+			}
+		}
+		if check == nil {
+			check = bucket.NewTotals()
+		}
+		if err := check.AddField(field, v); err != nil {
+			return err
+		}
+		d.other = append(d.other, fieldValue{field: field, v: v})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// addDecoded adds decoded totals.
+func (m *merger) addDecoded(d *decoded) error {
+	for i, v := range d.c {
+		m.t.C[i] += v
+	}
+	for j, b := range d.bins {
+		m.dense[b>>11][b&(1<<11-1)] += d.counts[j]
+	}
+	for du := range d.lo {
+		if d.lo[du] <= d.hi[du] {
+			m.lo[du], m.hi[du] = min(m.lo[du], d.lo[du]), max(m.hi[du], d.hi[du])
+		}
+	}
+	for _, o := range d.other {
+		if err := m.t.AddField(o.field, o.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cacheEntry is a totals key's decoded content under a scope generation.
+type cacheEntry struct {
+	gen string
+	d   *decoded
+}
+
+// totalsCache holds decoded totals by key, up to about budget bytes; past that, arbitrary entries
+// make room.
+type totalsCache struct {
+	mu      sync.Mutex
+	budget  int
+	used    int
+	entries map[string]cacheEntry
+
+	prefix string // random per cache, so generations never repeat across processes
+	seq    atomic.Uint64
+}
+
+func newTotalsCache(budget int) *totalsCache {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics instead)
+	return &totalsCache{budget: budget, entries: make(map[string]cacheEntry), prefix: hex.EncodeToString(b[:])}
+}
+
+// newGen returns a generation no cache has handed out before.
+func (c *totalsCache) newGen() string {
+	return c.prefix + ":" + strconv.FormatUint(c.seq.Add(1), 36)
+}
+
+func (c *totalsCache) get(key string) (cacheEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	return e, ok
+}
+
+func (c *totalsCache) put(key, gen string, d *decoded) {
+	n := d.size() + len(key) + len(gen)
+	if n > c.budget/4 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.entries[key]; ok {
+		c.used -= old.d.size() + len(key) + len(old.gen)
+	}
+	c.entries[key] = cacheEntry{gen: gen, d: d}
+	c.used += n
+	if c.used <= c.budget {
+		return
+	}
+	for k, e := range c.entries {
+		delete(c.entries, k)
+		c.used -= e.d.size() + len(k) + len(e.gen)
+		if c.used <= c.budget*3/4 {
+			return
+		}
+	}
+}
+
+// unionScript answers the union of a tenant's per-day listing sets, atomically in its index slot:
+// KEYS[1] is the tenant's listing generation (bucket.IndexGenKey), KEYS[2..] the sets. ARGV[1] is
+// the generation to create when there is none, ARGV[2] and ARGV[3] the generation and the count of
+// existing sets a union the caller holds was taken under. Returns the generation and the count of
+// existing sets, then the union unless the caller's is current: while the generation stands no
+// set gains a member, so the union changes only when a set expires, which changes the count.
+var unionScript = redis.NewScript(`
+local g = redis.call('GET', KEYS[1])
+if not g then
+  g = ARGV[1]
+  redis.call('SET', KEYS[1], g)
+end
+local n = 0
+for i = 2, #KEYS do n = n + redis.call('EXISTS', KEYS[i]) end
+if g == ARGV[2] and n == tonumber(ARGV[3]) then return {g, n} end
+local members = {}
+if #KEYS > 1 then members = redis.call('SUNION', unpack(KEYS, 2)) end
+return {g, n, members}
+`)
+
+// heldUnion is a union of listing sets taken under a generation, with the count of sets that
+// existed.
+type heldUnion struct {
+	gen  string
+	keys int64
+	ids  []string
+}
+
+// unionCache holds unions of listing sets by window, up to about budget bytes.
+type unionCache struct {
+	mu      sync.Mutex
+	budget  int
+	used    int
+	entries map[string]heldUnion
+}
+
+func newUnionCache(budget int) *unionCache {
+	return &unionCache{budget: budget, entries: make(map[string]heldUnion)}
+}
+
+func unionSize(key string, u heldUnion) int {
+	n := len(key) + len(u.gen) + 64
+	for _, id := range u.ids {
+		n += len(id) + 16
+	}
+	return n
+}
+
+func (c *unionCache) get(key string) (heldUnion, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u, ok := c.entries[key]
+	return u, ok
+}
+
+func (c *unionCache) put(key string, u heldUnion) {
+	n := unionSize(key, u)
+	if n > c.budget/4 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.entries[key]; ok {
+		c.used -= unionSize(key, old)
+	}
+	c.entries[key] = u
+	c.used += n
+	for k, e := range c.entries {
+		if c.used <= c.budget {
+			return
+		}
+		if k != key {
+			delete(c.entries, k)
+			c.used -= unionSize(k, e)
+		}
+	}
+}
