@@ -207,15 +207,16 @@ func (st *stack) run(ctx context.Context) error {
 		tenantsEnv = append(tenantsEnv, "TICKETPULSE_TENANTS_FILE="+path)
 	}
 
-	// Escalation needs rules to escalate anything; the local ones cover the demo tenant.
-	var escalationEnv []string
+	// Escalation needs rules to escalate anything; the local ones cover the demo tenant. kpi reads
+	// the same file, so its SLA figures are judged by the same policies and business hours.
+	var rulesEnv []string
 	if os.Getenv("TICKETPULSE_RULES_FILE") == "" {
 		path, err := devRules(st.runDir)
 		if err != nil {
 			return err
 		}
 		st.rulesFile = path
-		escalationEnv = append(escalationEnv, "TICKETPULSE_RULES_FILE="+path)
+		rulesEnv = append(rulesEnv, "TICKETPULSE_RULES_FILE="+path)
 	}
 
 	// Notify needs receivers; the local ones deliver to a demo inbox that prints what arrives.
@@ -248,8 +249,8 @@ func (st *stack) run(ctx context.Context) error {
 			cmd.Env = append(cmd.Env, "TICKETPULSE_GRPC_ADDR="+sp.grpcAddr)
 		}
 		switch sp.name {
-		case "escalation":
-			cmd.Env = append(cmd.Env, escalationEnv...)
+		case "escalation", "kpi":
+			cmd.Env = append(cmd.Env, rulesEnv...)
 		case "notify":
 			cmd.Env = append(cmd.Env, notifyEnv...)
 		}

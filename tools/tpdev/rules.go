@@ -9,7 +9,7 @@ import (
 
 // devRulesYAML gives the demo tenant an SLA policy, a bad-rating rule and a KPI rule, so the
 // local stack escalates something as soon as a ticket waits too long.
-const devRulesYAML = `# Written by tpdev for the local stack; TICKETPULSE_RULES_FILE points escalation elsewhere.
+const devRulesYAML = `# Written by tpdev for the local stack (escalation and kpi read it); TICKETPULSE_RULES_FILE points both elsewhere.
 tenants:
   acme:
     escalation_policies:
