@@ -39,7 +39,8 @@ const KPIDurable = "kpi"
 // Tickets is the durable event log. Retention 0 keeps events forever. It has no size limit;
 // Owned gives it the operator's (TicketsMaxBytes). Discard is New whatever the limit: this is the
 // log KPIs are rebuilt from, so a full stream refuses new events (ingest answers 503) rather than
-// silently dropping the oldest.
+// silently dropping the oldest. It is S2-compressed: kept for ever, the log is mostly repeated
+// ids, words and field tags, and compression costs little publish rate (docs/performance.md).
 func Tickets(retention time.Duration, replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        TicketsName,
@@ -52,6 +53,7 @@ func Tickets(retention time.Duration, replicas int) jetstream.StreamConfig {
 		Duplicates:  2 * time.Minute,
 		MaxBytes:    -1,
 		Discard:     jetstream.DiscardNew,
+		Compression: jetstream.S2Compression,
 	}
 }
 
@@ -106,6 +108,10 @@ type Settings struct {
 	// TicketsMaxBytes is the TICKETS stream's size limit in bytes; 0 or less means none. NATS
 	// reserves it from the server's max_file_store when the stream is created, so it must fit.
 	TicketsMaxBytes int64
+	// TicketsUncompressed stores TICKETS without S2 compression. Either way an existing stream
+	// takes the setting in place: the server applies it to what it writes from then on and reads
+	// blocks of both kinds.
+	TicketsUncompressed bool
 }
 
 // Owned lists the streams a service creates, or updates to these settings, when it starts. A
@@ -119,6 +125,9 @@ func Owned(service string, s Settings) []jetstream.StreamConfig {
 		t := Tickets(s.TicketsRetention, s.Replicas)
 		if s.TicketsMaxBytes > 0 {
 			t.MaxBytes = s.TicketsMaxBytes
+		}
+		if s.TicketsUncompressed {
+			t.Compression = jetstream.NoCompression
 		}
 		return []jetstream.StreamConfig{t, dl}
 	case "kpi":

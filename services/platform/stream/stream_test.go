@@ -250,3 +250,65 @@ func TestKPISubjectsKeepOnePerID(t *testing.T) {
 		t.Errorf("stream holds %d messages, want %d: one per agent and team", info.State.Msgs, want)
 	}
 }
+
+// Compression is S2 by default and off only when asked; an existing stream takes either setting
+// in place when its owner ensures it again, and every event stored under the old one stays
+// readable.
+func TestTicketsCompressionAppliesToAnExistingStream(t *testing.T) {
+	tickets := func(s Settings) jetstream.StreamConfig {
+		for _, c := range Owned("ingest", s) {
+			if c.Name == TicketsName {
+				return c
+			}
+		}
+		t.Fatal("ingest owns no TICKETS stream")
+		return jetstream.StreamConfig{}
+	}
+	if got := Tickets(0, 1).Compression; got != jetstream.S2Compression {
+		t.Fatalf("TICKETS compression %v, want s2", got)
+	}
+	if got := tickets(Settings{}).Compression; got != jetstream.S2Compression {
+		t.Fatalf("ingest's TICKETS compression %v by default, want s2", got)
+	}
+	if got := tickets(Settings{TicketsUncompressed: true}).Compression; got != jetstream.NoCompression {
+		t.Fatalf("ingest's TICKETS compression %v when uncompressed, want none", got)
+	}
+
+	_, url := testenv.NATS(t)
+	js := testenv.JetStream(t, url)
+	ctx := context.Background()
+	payload := []byte(strings.Repeat("ticket event ", 100))
+	var seq uint64
+	for i, want := range []jetstream.StoreCompression{jetstream.NoCompression, jetstream.S2Compression, jetstream.NoCompression} {
+		s, err := Ensure(ctx, js, tickets(Settings{TicketsUncompressed: want == jetstream.NoCompression}))
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Config.Compression != want {
+			t.Fatalf("step %d: stream compression %v, want %v", i, info.Config.Compression, want)
+		}
+		for range 3 {
+			ack, err := js.Publish(ctx, TicketSubject("acme", "ticket_created"), payload)
+			if err != nil {
+				t.Fatalf("step %d: publish: %v", i, err)
+			}
+			seq = ack.Sequence
+		}
+		for n := uint64(1); n <= seq; n++ {
+			m, err := s.GetMsg(ctx, n)
+			if err != nil {
+				t.Fatalf("step %d: message %d: %v", i, n, err)
+			}
+			if string(m.Data) != string(payload) {
+				t.Fatalf("step %d: message %d reads back as %d bytes, want %d", i, n, len(m.Data), len(payload))
+			}
+		}
+	}
+	if seq != 9 {
+		t.Errorf("stream holds %d messages, want 9", seq)
+	}
+}

@@ -51,6 +51,9 @@ type Config struct {
 	PublishTimeout  time.Duration
 	MaxFutureSkew   time.Duration
 
+	// TicketsCompression is how TICKETS stores events: "s2" or "none".
+	TicketsCompression string
+
 	// The tenants file (Common.TenantsFile) also holds each tenant's webhook sources: without
 	// one, every webhook is unconfigured (404) and every events request refused.
 	WebhookMaxBodyBytes int64
@@ -68,12 +71,14 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		Common:          service.Defaults(Spec),
-		StreamRetention: 720 * time.Hour,
+		StreamRetention: 0,
 		StreamReplicas:  1,
 		MaxEvents:       1000,
 		MaxBodyBytes:    4 << 20,
 		PublishTimeout:  5 * time.Second,
 		MaxFutureSkew:   5 * time.Minute,
+
+		TicketsCompression: "s2",
 
 		WebhookMaxBodyBytes: 1 << 20,
 		DeliveryTTL:         72 * time.Hour,
@@ -91,7 +96,9 @@ func (c *Config) Register(s *envflag.Set) {
 	d := Defaults()
 	c.Common.Register(s, Spec)
 	s.Duration(&c.StreamRetention, "stream-retention", d.StreamRetention,
-		"How long the TICKETS stream keeps events; 0 keeps them forever.")
+		"How long the TICKETS stream keeps events; 0 keeps them forever. KPIs and escalations can only be rebuilt from events the stream still holds.")
+	s.String(&c.TicketsCompression, "tickets-compression", d.TicketsCompression,
+		"How the TICKETS stream stores events: s2 (compressed) or none. Also applied to an existing stream, for the events it stores from then on.")
 	s.Int(&c.StreamReplicas, "stream-replicas", d.StreamReplicas,
 		"Number of replicas of the TICKETS and DEADLETTER streams (3 on a NATS cluster).")
 	s.Int(&c.MaxEvents, "max-events", d.MaxEvents,
@@ -126,6 +133,7 @@ func (c Config) Validate() error {
 	v.NotEmpty("nats-url", c.NATSURL)
 	v.NotEmpty("http-addr", c.HTTPAddr)
 	v.NotNegative("stream-retention", c.StreamRetention)
+	v.OneOf("tickets-compression", c.TicketsCompression, "s2", "none")
 	v.Between("stream-replicas", c.StreamReplicas, 1, 5)
 	v.AtLeastN("max-events", c.MaxEvents, 1)
 	v.AtLeastN64("max-body-bytes", c.MaxBodyBytes, 1)
@@ -176,7 +184,8 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	js, err := svc.JetStream(sctx, stream.Owned("ingest", stream.Settings{Replicas: cfg.StreamReplicas,
-		TicketsRetention: cfg.StreamRetention, TicketsMaxBytes: cfg.TicketsMaxBytes})...)
+		TicketsRetention: cfg.StreamRetention, TicketsMaxBytes: cfg.TicketsMaxBytes,
+		TicketsUncompressed: cfg.TicketsCompression == "none"})...)
 	if err != nil {
 		if jsErr, ok := errors.AsType[jetstream.JetStreamError](err); ok && jsErr.APIError() != nil &&
 			jsErr.APIError().ErrorCode == storageExceeded {

@@ -692,10 +692,21 @@ func TestConfig(t *testing.T) {
 		},
 		{
 			name: "environment",
-			env:  map[string]string{"TICKETPULSE_PUBLISH_TIMEOUT": "2s", "TICKETPULSE_STREAM_RETENTION": "0", "TICKETPULSE_MAX_BODY_BYTES": "1024"},
+			env: map[string]string{"TICKETPULSE_PUBLISH_TIMEOUT": "2s", "TICKETPULSE_STREAM_RETENTION": "48h", "TICKETPULSE_MAX_BODY_BYTES": "1024",
+				"TICKETPULSE_TICKETS_COMPRESSION": "none"},
 			want: func(c Config) bool {
-				return c.PublishTimeout == 2*time.Second && c.StreamRetention == 0 && c.MaxBodyBytes == 1024
+				return c.PublishTimeout == 2*time.Second && c.StreamRetention == 48*time.Hour && c.MaxBodyBytes == 1024 &&
+					c.TicketsCompression == "none"
 			},
+		},
+		{
+			name: "TICKETS is kept forever, compressed, by default",
+			want: func(c Config) bool { return c.StreamRetention == 0 && c.TicketsCompression == "s2" },
+		},
+		{
+			name:    "unknown compression",
+			args:    []string{"-tickets-compression", "zstd"},
+			wantErr: `-tickets-compression "zstd": want s2 or none`,
 		},
 		{
 			name: "flag wins over environment",
