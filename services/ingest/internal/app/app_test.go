@@ -779,3 +779,24 @@ func TestHelpNamesTheTenantsFileOnce(t *testing.T) {
 		}
 	}
 }
+
+// ingest creates TICKETS kept for ever and S2-compressed by default, and uncompressed when
+// -tickets-compression is none.
+func TestTicketsStreamRetentionAndCompression(t *testing.T) {
+	for _, tt := range []struct {
+		compression string
+		want        jetstream.StoreCompression
+	}{{"s2", jetstream.S2Compression}, {"none", jetstream.NoCompression}} {
+		t.Run(tt.compression, func(t *testing.T) {
+			_, url := testenv.NATS(t)
+			start(t, url, func(c *Config, _ *Deps) { c.TicketsCompression = tt.compression })
+			info, err := tickets(t, url).Info(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Config.Compression != tt.want || info.Config.MaxAge != 0 {
+				t.Errorf("TICKETS compression %v max age %v, want %v and forever", info.Config.Compression, info.Config.MaxAge, tt.want)
+			}
+		})
+	}
+}
