@@ -51,6 +51,13 @@ type Options struct {
 	Parallel int
 	// RetryFlush is how soon a change that could not be published is tried again.
 	RetryFlush time.Duration
+	// HistoryHorizon is how old a ticket's breach (the deadline it passed, the rating, the
+	// reopen) may be when the engine first judges it and still be raised: an older one comes
+	// from history (an import, a rebuild, a consumer starting at the stream's beginning), and
+	// paging someone for it helps nobody. Zero: every breach is raised.
+	HistoryHorizon time.Duration
+	// OnHistorical, when set, counts a breach recorded as historical instead of raised, by rule kind.
+	OnHistorical func(kind string)
 }
 
 // Engine judges tickets and KPI snapshots.
@@ -84,13 +91,14 @@ func New(rdb redis.UniversalClient, store *escalationstore.Store, tm Timers, pub
 	return &Engine{
 		store:   store,
 		tickets: tl,
-		judge:   &reconciler{rdb: rdb, store: store, tickets: tl, rules: cfg, now: now, parallel: opts.Parallel},
-		outbox:  outbox.New(pub, store, now, opts.RetryFlush, log),
-		timers:  tm,
-		rules:   cfg,
-		now:     now,
-		opts:    opts,
-		log:     log,
+		judge: &reconciler{rdb: rdb, store: store, tickets: tl, rules: cfg, now: now, parallel: opts.Parallel,
+			horizon: opts.HistoryHorizon, onHistorical: opts.OnHistorical, log: log},
+		outbox: outbox.New(pub, store, now, opts.RetryFlush, log),
+		timers: tm,
+		rules:  cfg,
+		now:    now,
+		opts:   opts,
+		log:    log,
 	}
 }
 

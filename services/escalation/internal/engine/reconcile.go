@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -28,6 +29,10 @@ type reconciler struct {
 	rules    Rules
 	now      func() time.Time
 	parallel int
+	// horizon is Options.HistoryHorizon.
+	horizon      time.Duration
+	onHistorical func(kind string)
+	log          *slog.Logger
 }
 
 func (r *reconciler) tenant(id string) *rulesfile.Tenant {
@@ -123,6 +128,10 @@ func (r *reconciler) judgeTicket(ctx context.Context, k ticketlog.Ticket, stored
 		if !c.Active && !had[c.Rule] {
 			continue
 		}
+		if c.Active && !had[c.Rule] && r.historical(c, now) {
+			r.recordHistorical(ctx, k, t, c, now)
+			continue
+		}
 		pol, _ := t.EscalationPolicy(c.Escalation)
 		rec, err := r.store.Reconcile(ctx, escalationstore.Verdict{
 			Tenant: k.Tenant, Rule: c.Rule, Subject: subj, Active: c.Active, Severity: c.Severity,
@@ -136,6 +145,35 @@ func (r *reconciler) judgeTicket(ctx context.Context, k ticketlog.Ticket, stored
 		b.settle(ctx, k.Tenant, rec)
 	}
 	return errors.Join(errs...)
+}
+
+// historical reports whether a condition the ticket never escalated on became true longer ago
+// than the horizon. The decision is remade at every judgement from the same instants, so a
+// historical breach stays one (it is never raised by a later event of its ticket), while a
+// breach judged in time is raised and then followed like any other.
+func (r *reconciler) historical(c judge.Condition, now time.Time) bool {
+	return r.horizon > 0 && !c.Since.IsZero() && now.Sub(c.Since) > r.horizon
+}
+
+func (r *reconciler) recordHistorical(ctx context.Context, k ticketlog.Ticket, t *rulesfile.Tenant, c judge.Condition, now time.Time) {
+	kind := ruleKind(t, c.Rule)
+	if r.onHistorical != nil {
+		r.onHistorical(kind)
+	}
+	if r.log != nil {
+		r.log.DebugContext(ctx, "historical breach, not raised", "tenant", k.Tenant, "ticket", k.ID, "rule", c.Rule,
+			"kind", kind, "since", c.Since.UTC().Format(time.RFC3339), "age", now.Sub(c.Since).Round(time.Second).String())
+	}
+}
+
+// ruleKind is the kind of a ticket rule: the SLA clock's name, or the quality rule's kind.
+func ruleKind(t *rulesfile.Tenant, rule string) string {
+	for _, q := range t.Quality {
+		if q.Name == rule {
+			return string(q.Kind)
+		}
+	}
+	return rule
 }
 
 // raise raises an escalation nobody acknowledged to its policy's next level, when it is due.
