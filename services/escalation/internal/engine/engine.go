@@ -125,14 +125,15 @@ func (e *Engine) Tickets(ctx context.Context, evs []*tpv1.TicketEvent) error {
 		}
 		return nil
 	}
-	return errors.Join(e.judgeTickets(ctx, order, store)...)
+	return errors.Join(e.judgeTickets(ctx, order, nil, store)...)
 }
 
 // judgeTickets judges the tickets and settles the timers and outboxes of all of them together.
+// planned, when set, holds per ticket the instant its timer was due (see reconciler.judgeTickets).
 // It returns one error per ticket.
-func (e *Engine) judgeTickets(ctx context.Context, ks []ticketlog.Ticket, before func(redis.Pipeliner) error) []error {
+func (e *Engine) judgeTickets(ctx context.Context, ks []ticketlog.Ticket, planned []time.Time, before func(redis.Pipeliner) error) []error {
 	b := e.newBatch()
-	errs := e.judge.judgeTickets(ctx, ks, before, b)
+	errs := e.judge.judgeTickets(ctx, ks, planned, before, b)
 	if err := b.finish(ctx); err != nil {
 		return fill(errs, err)
 	}
@@ -146,7 +147,8 @@ func (e *Engine) Fire(ctx context.Context, cs []timers.Claimed) []error {
 	errs := make([]error, len(cs))
 	var tickets []ticketlog.Ticket
 	ticketOf := map[ticketlog.Ticket]int{}
-	var claimTicket []int // claim index → ticket index, -1 for other kinds
+	var claimTicket []int   // claim index → ticket index, -1 for other kinds
+	var planned []time.Time // per ticket, the earliest its claimed timers were due
 	type esc struct {
 		i          int
 		tenant, id string
@@ -165,6 +167,10 @@ func (e *Engine) Fire(ctx context.Context, cs []timers.Claimed) []error {
 				n = len(tickets)
 				ticketOf[k] = n
 				tickets = append(tickets, k)
+				planned = append(planned, c.Due)
+			}
+			if c.Due.Before(planned[n]) {
+				planned[n] = c.Due
 			}
 			claimTicket[i] = n
 		case kind == "e":
@@ -178,7 +184,7 @@ func (e *Engine) Fire(ctx context.Context, cs []timers.Claimed) []error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			terrs := e.judgeTickets(ctx, tickets, nil)
+			terrs := e.judgeTickets(ctx, tickets, planned, nil)
 			for i, n := range claimTicket {
 				if n >= 0 {
 					errs[i] = terrs[n]
