@@ -39,7 +39,9 @@ func TestLateTimerIsNotHistory(t *testing.T) {
 	if errs := f.engine.Fire(ctx, cs); errs[0] != nil {
 		t.Fatal(errs[0])
 	}
-	subj := func(id string) escalationstore.Subject { return escalationstore.Subject{Kind: escalationstore.Ticket, ID: id} }
+	subj := func(id string) escalationstore.Subject {
+		return escalationstore.Subject{Kind: escalationstore.Ticket, ID: id}
+	}
 	rec, err := f.engine.Store().Current(ctx, "acme", rulesfile.RuleFirstResponse, subj("T-1"))
 	if err != nil || rec == nil {
 		t.Fatalf("T-1's breach, judged 72h late by its timer: %v %v, want raised", err, rec)
