@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -66,6 +67,8 @@ type Config struct {
 	StreamReplicas   int
 	// TicketsFrom is where a new TICKETS durable starts: "all" (the stream's retention) or "new".
 	TicketsFrom string
+	// HistoryHorizon is how old a breach may be when first judged and still be raised.
+	HistoryHorizon time.Duration
 }
 
 // Register declares the settings on s.
@@ -83,6 +86,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.TicketRetention, "ticket-retention", 45*24*time.Hour, "How long a ticket's events are kept after its last event (SLA clocks of older tickets are forgotten).")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the ESCALATIONS and DEADLETTER streams (3 on a NATS cluster).")
 	s.String(&c.TicketsFrom, "tickets-from", "all", "Where the TICKETS consumer starts when it does not exist yet: all (judge every ticket still in the stream, so open tickets get their SLA clocks) or new (only events from now on). An existing consumer always goes on from where it was.")
+	s.Duration(&c.HistoryHorizon, "history-horizon", 24*time.Hour, "How old a ticket's breach (the SLA deadline it passed, the bad rating, the reopen) may be when escalation first judges it and still be raised. An older one comes from history (an import, -tickets-from all, a rebuild): it is counted in escalation_historical_breaches_total and logged at debug, never raised or notified. 0 raises every breach, however old.")
 }
 
 // Validate reports settings that cannot work, naming the flag.
@@ -93,6 +97,7 @@ func (c Config) Validate() error {
 	c.Timers.Check(&v)
 	v.Positive("escalation-retention", c.Retention)
 	v.Positive("ticket-retention", c.TicketRetention)
+	v.NotNegative("history-horizon", c.HistoryHorizon)
 	v.OneOf("tickets-from", c.TicketsFrom, "all", "new")
 	v.AtLeastN("parallel", c.Parallel, 1)
 	v.AtLeastN("watches-per-tenant", c.WatchesPerTenant, 1)
@@ -141,6 +146,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	store := escalationstore.New(rdb, cfg.Retention)
 	eng := engine.New(rdb, store, queue, js, watcher.rules(), now, engine.Options{
 		TicketRetention: cfg.TicketRetention, Parallel: cfg.Parallel,
+		HistoryHorizon: cfg.HistoryHorizon, OnHistorical: m.historical,
 	}, log)
 
 	tickets := consume.New(js, cfg.Consume.Apply(consume.Config{
@@ -183,15 +189,19 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // metrics of the service.
 type metrics struct {
-	events, deadLettered metric.Int64Counter
-	delay                metric.Float64Histogram
-	pending              metric.Int64Gauge
+	events, deadLettered, historicals metric.Int64Counter
+	delay                             metric.Float64Histogram
+	pending                           metric.Int64Gauge
 }
 
 func newMetrics(meter metric.Meter) (*metrics, error) {
 	m := &metrics{}
 	var err error
 	if m.events, err = meter.Int64Counter("escalation_ticket_events_total", metric.WithDescription("Ticket events judged.")); err != nil {
+		return nil, err
+	}
+	if m.historicals, err = meter.Int64Counter("escalation_historical_breaches_total",
+		metric.WithDescription("Ticket breaches older than -history-horizon when judged, recorded instead of raised, by rule kind; a ticket's later judgements count its breach again.")); err != nil {
 		return nil, err
 	}
 	if m.deadLettered, err = meter.Int64Counter("escalation_dead_lettered_total", metric.WithDescription("Messages sent to the DEADLETTER stream.")); err != nil {
@@ -206,6 +216,10 @@ func newMetrics(meter metric.Meter) (*metrics, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+func (m *metrics) historical(kind string) {
+	m.historicals.Add(context.Background(), 1, metric.WithAttributes(attribute.String("kind", kind)))
 }
 
 func (m *metrics) fired(delay time.Duration) { m.delay.Record(context.Background(), delay.Seconds()) }

@@ -51,6 +51,13 @@ type Options struct {
 	Parallel int
 	// RetryFlush is how soon a change that could not be published is tried again.
 	RetryFlush time.Duration
+	// HistoryHorizon is how old a ticket's breach (the deadline it passed, the rating, the
+	// reopen) may be when the engine first judges it and still be raised: an older one comes
+	// from history (an import, a rebuild, a consumer starting at the stream's beginning), and
+	// paging someone for it helps nobody. Zero: every breach is raised.
+	HistoryHorizon time.Duration
+	// OnHistorical, when set, counts a breach recorded as historical instead of raised, by rule kind.
+	OnHistorical func(kind string)
 }
 
 // Engine judges tickets and KPI snapshots.
@@ -84,13 +91,14 @@ func New(rdb redis.UniversalClient, store *escalationstore.Store, tm Timers, pub
 	return &Engine{
 		store:   store,
 		tickets: tl,
-		judge:   &reconciler{rdb: rdb, store: store, tickets: tl, rules: cfg, now: now, parallel: opts.Parallel},
-		outbox:  outbox.New(pub, store, now, opts.RetryFlush, log),
-		timers:  tm,
-		rules:   cfg,
-		now:     now,
-		opts:    opts,
-		log:     log,
+		judge: &reconciler{rdb: rdb, store: store, tickets: tl, rules: cfg, now: now, parallel: opts.Parallel,
+			horizon: opts.HistoryHorizon, onHistorical: opts.OnHistorical, log: log},
+		outbox: outbox.New(pub, store, now, opts.RetryFlush, log),
+		timers: tm,
+		rules:  cfg,
+		now:    now,
+		opts:   opts,
+		log:    log,
 	}
 }
 
@@ -117,14 +125,15 @@ func (e *Engine) Tickets(ctx context.Context, evs []*tpv1.TicketEvent) error {
 		}
 		return nil
 	}
-	return errors.Join(e.judgeTickets(ctx, order, store)...)
+	return errors.Join(e.judgeTickets(ctx, order, nil, store)...)
 }
 
 // judgeTickets judges the tickets and settles the timers and outboxes of all of them together.
+// planned, when set, holds per ticket the instant its timer was due (see reconciler.judgeTickets).
 // It returns one error per ticket.
-func (e *Engine) judgeTickets(ctx context.Context, ks []ticketlog.Ticket, before func(redis.Pipeliner) error) []error {
+func (e *Engine) judgeTickets(ctx context.Context, ks []ticketlog.Ticket, planned []time.Time, before func(redis.Pipeliner) error) []error {
 	b := e.newBatch()
-	errs := e.judge.judgeTickets(ctx, ks, before, b)
+	errs := e.judge.judgeTickets(ctx, ks, planned, before, b)
 	if err := b.finish(ctx); err != nil {
 		return fill(errs, err)
 	}
@@ -138,7 +147,8 @@ func (e *Engine) Fire(ctx context.Context, cs []timers.Claimed) []error {
 	errs := make([]error, len(cs))
 	var tickets []ticketlog.Ticket
 	ticketOf := map[ticketlog.Ticket]int{}
-	var claimTicket []int // claim index → ticket index, -1 for other kinds
+	var claimTicket []int   // claim index → ticket index, -1 for other kinds
+	var planned []time.Time // per ticket, the earliest its claimed timers were due
 	type esc struct {
 		i          int
 		tenant, id string
@@ -157,6 +167,10 @@ func (e *Engine) Fire(ctx context.Context, cs []timers.Claimed) []error {
 				n = len(tickets)
 				ticketOf[k] = n
 				tickets = append(tickets, k)
+				planned = append(planned, c.Due)
+			}
+			if c.Due.Before(planned[n]) {
+				planned[n] = c.Due
 			}
 			claimTicket[i] = n
 		case kind == "e":
@@ -170,7 +184,7 @@ func (e *Engine) Fire(ctx context.Context, cs []timers.Claimed) []error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			terrs := e.judgeTickets(ctx, tickets, nil)
+			terrs := e.judgeTickets(ctx, tickets, planned, nil)
 			for i, n := range claimTicket {
 				if n >= 0 {
 					errs[i] = terrs[n]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -28,6 +29,10 @@ type reconciler struct {
 	rules    Rules
 	now      func() time.Time
 	parallel int
+	// horizon is Options.HistoryHorizon.
+	horizon      time.Duration
+	onHistorical func(kind string)
+	log          *slog.Logger
 }
 
 func (r *reconciler) tenant(id string) *rulesfile.Tenant {
@@ -52,8 +57,11 @@ func ticketRules(t *rulesfile.Tenant) []string {
 
 // judgeTickets judges the tickets at this instant: one round trip (after the writes before queues, if
 // any) loads every ticket's events and which of its rules ever escalated, then each ticket is
-// judged and reconciled in parallel. It returns one error per ticket.
-func (r *reconciler) judgeTickets(ctx context.Context, ks []ticketlog.Ticket, before func(redis.Pipeliner) error, b *batch) []error {
+// judged and reconciled in parallel. planned, when set, holds per ticket the instant a timer
+// judging it was due: escalation knew then what would come due, so a breach is historical only
+// if it was already older than the horizon at that instant, and a timer handled late (the service
+// was down) still raises what it was planned for. It returns one error per ticket.
+func (r *reconciler) judgeTickets(ctx context.Context, ks []ticketlog.Ticket, planned []time.Time, before func(redis.Pipeliner) error, b *batch) []error {
 	errs := make([]error, len(ks))
 	pipe := r.rdb.Pipeline()
 	if before != nil {
@@ -90,7 +98,11 @@ func (r *reconciler) judgeTickets(ctx context.Context, ks []ticketlog.Ticket, be
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			errs[i] = r.judgeTicket(ctx, k, evCmds[i].Val(), had, b)
+			var learned time.Time
+			if planned != nil {
+				learned = planned[i]
+			}
+			errs[i] = r.judgeTicket(ctx, k, evCmds[i].Val(), had, learned, b)
 		}()
 	}
 	wg.Wait()
@@ -105,7 +117,7 @@ func fill(errs []error, err error) []error {
 	return errs
 }
 
-func (r *reconciler) judgeTicket(ctx context.Context, k ticketlog.Ticket, stored map[string]string, had map[string]bool, b *batch) error {
+func (r *reconciler) judgeTicket(ctx context.Context, k ticketlog.Ticket, stored map[string]string, had map[string]bool, learned time.Time, b *batch) error {
 	t := r.tenant(k.Tenant)
 	if t == nil || len(stored) == 0 {
 		return nil
@@ -113,6 +125,11 @@ func (r *reconciler) judgeTicket(ctx context.Context, k ticketlog.Ticket, stored
 	evs := r.tickets.Events(k, stored)
 	now := r.now()
 	j := judge.Ticket(k.ID, evs, t, now)
+	// learned is when escalation learned of what is due now: now, or the earlier instant a timer
+	// was planned for.
+	if learned.IsZero() || learned.After(now) {
+		learned = now
+	}
 	subj := escalationstore.Subject{Kind: escalationstore.Ticket, ID: k.ID}
 	if !j.Wake.IsZero() {
 		b.wake(timers.Timer{ID: ticketTimer(k.Tenant, k.ID), Due: j.Wake})
@@ -121,6 +138,10 @@ func (r *reconciler) judgeTicket(ctx context.Context, k ticketlog.Ticket, stored
 	for _, c := range j.Conditions {
 		// Most tickets never escalate: an inactive condition with nothing to resolve costs nothing.
 		if !c.Active && !had[c.Rule] {
+			continue
+		}
+		if c.Active && !had[c.Rule] && r.historical(c, learned) {
+			r.recordHistorical(ctx, k, t, c, learned)
 			continue
 		}
 		pol, _ := t.EscalationPolicy(c.Escalation)
@@ -136,6 +157,35 @@ func (r *reconciler) judgeTicket(ctx context.Context, k ticketlog.Ticket, stored
 		b.settle(ctx, k.Tenant, rec)
 	}
 	return errors.Join(errs...)
+}
+
+// historical reports whether a condition the ticket never escalated on became true longer ago
+// than the horizon. The decision is remade at every judgement from the same instants, so a
+// historical breach stays one (it is never raised by a later event of its ticket), while a
+// breach judged in time is raised and then followed like any other.
+func (r *reconciler) historical(c judge.Condition, learned time.Time) bool {
+	return r.horizon > 0 && !c.Since.IsZero() && learned.Sub(c.Since) > r.horizon
+}
+
+func (r *reconciler) recordHistorical(ctx context.Context, k ticketlog.Ticket, t *rulesfile.Tenant, c judge.Condition, learned time.Time) {
+	kind := ruleKind(t, c.Rule)
+	if r.onHistorical != nil {
+		r.onHistorical(kind)
+	}
+	if r.log != nil {
+		r.log.DebugContext(ctx, "historical breach, not raised", "tenant", k.Tenant, "ticket", k.ID, "rule", c.Rule,
+			"kind", kind, "since", c.Since.UTC().Format(time.RFC3339), "age", learned.Sub(c.Since).Round(time.Second).String())
+	}
+}
+
+// ruleKind is the kind of a ticket rule: the SLA clock's name, or the quality rule's kind.
+func ruleKind(t *rulesfile.Tenant, rule string) string {
+	for _, q := range t.Quality {
+		if q.Name == rule {
+			return string(q.Kind)
+		}
+	}
+	return rule
 }
 
 // raise raises an escalation nobody acknowledged to its policy's next level, when it is due.

@@ -64,6 +64,9 @@ type Condition struct {
 	Facts      []Fact
 	// Labels name the ticket's team, agent, priority and policy, for routing.
 	Labels map[string]string
+	// Since is when an active condition became true: the deadline it passed (or its at-risk
+	// share), the rating, the reopen that reached the rule's count. Zero when unknown.
+	Since time.Time
 }
 
 // Judgement is the verdict on a ticket at one instant.
@@ -81,8 +84,10 @@ type ticket struct {
 	assignee string
 	status   tpv1.TicketStatus
 	reopens  int
-	rating   *Event
-	outbound bool
+	// reopenedAt holds when each reopen happened, in order.
+	reopenedAt []time.Time
+	rating     *Event
+	outbound   bool
 }
 
 // Ticket replays events (any order, duplicates by id ignored) and judges the ticket at now.
@@ -181,6 +186,7 @@ func describe(id string, evs []Event) ticket {
 		case tpv1.EventType_EVENT_TYPE_STATUS_CHANGED:
 			if solved(tk.status) && e.Status != tpv1.TicketStatus_TICKET_STATUS_UNSPECIFIED && !solved(e.Status) {
 				tk.reopens++
+				tk.reopenedAt = append(tk.reopenedAt, e.At)
 			}
 			tk.status = statusOr(e.Status, tk.status)
 		case tpv1.EventType_EVENT_TYPE_SATISFACTION_RATED:
@@ -249,8 +255,12 @@ func judgeSLA(tk ticket, evs []Event, p *rulesfile.Policy, now time.Time, labels
 			cond.Active = true
 			cond.Severity = tpv1.Severity_SEVERITY_WARNING
 			state := "at risk"
+			share := p.AtRisk
 			if breached {
-				cond.Severity, state = tpv1.Severity_SEVERITY_CRITICAL, "breached"
+				cond.Severity, state, share = tpv1.Severity_SEVERITY_CRITICAL, "breached", 1
+			}
+			if at, ok := clk.clock.Due(p.Calendar, clk.target, share); ok {
+				cond.Since = at
 			}
 			cond.Summary = fmt.Sprintf("ticket %s: %s SLA %s, %s of %s used%s", tk.id, clk.what, state,
 				round(elapsed), round(clk.target), hoursNote(p.Calendar, p.CalendarName))
@@ -293,7 +303,7 @@ func badRating(tk ticket, q *rulesfile.QualityRule, labels map[string]string) Co
 		return c
 	}
 	r := tk.rating
-	c.Active, c.Severity = true, q.Severity
+	c.Active, c.Severity, c.Since = true, q.Severity, r.At
 	c.Summary = fmt.Sprintf("ticket %s: customer rated %d of 5", tk.id, r.Score)
 	if r.Comment != "" {
 		c.Summary += ": " + strconv.Quote(truncate(r.Comment, 200))
@@ -315,6 +325,9 @@ func reopened(tk ticket, q *rulesfile.QualityRule, labels map[string]string) Con
 		return c
 	}
 	c.Active, c.Severity = true, q.Severity
+	if q.MinReopens >= 1 && q.MinReopens <= len(tk.reopenedAt) {
+		c.Since = tk.reopenedAt[q.MinReopens-1]
+	}
 	c.Summary = fmt.Sprintf("ticket %s: reopened %d times", tk.id, tk.reopens)
 	c.Facts = []Fact{
 		{Name: "reopens", Value: strconv.Itoa(tk.reopens)},
