@@ -71,7 +71,10 @@ func TestKPISLAMatchesEscalations(t *testing.T) {
 	startService(t, "escalation", freeAddr(t),
 		"TICKETPULSE_NATS_URL="+s.natsURL, "TICKETPULSE_REDIS_URL="+strings.TrimSuffix(s.redisURL, "/0")+"/1",
 		"TICKETPULSE_TENANTS_FILE="+s.tenants.File, "TICKETPULSE_GRPC_ADDR="+escGRPC, "TICKETPULSE_STREAM_REPLICAS=1",
-		"TICKETPULSE_RULES_FILE="+rules)
+		"TICKETPULSE_RULES_FILE="+rules,
+		// The history lies weeks in the past: raise its breaches as live ones, so escalation's
+		// judgement can be compared with kpi's (by default they would count as history).
+		"TICKETPULSE_HISTORY_HORIZON=0")
 
 	ev := func(ticket, id, typ, when, actor, kind string, extra ...any) map[string]any {
 		m := map[string]any{"id": ticket + "-" + id, "ticket_id": ticket, "type": typ, "occurred_at": when,
