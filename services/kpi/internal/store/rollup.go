@@ -25,30 +25,44 @@ const SealLookback = 6
 // none), ARGV[2] "1" to write empty totals too. Totals that exist are up to date (the write path
 // deletes them when an hour changes), so they are left alone. Returns 1 when it wrote the totals.
 // Sums are exact up to 2^53, Lua's integer range.
-var totalsScript = redis.NewScript(`
+var totalsScript = redis.NewScript(totalsLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local sum = {}
 local any = false
 for i = 2, #KEYS - 1 do
-  local kv = redis.call('HGETALL', KEYS[i])
+  any = addHours(sum, KEYS[i]) or any
+end
+return writeTotals(sum, any)
+`)
+
+// totalsLua are the pieces both derive scripts share. addHours adds an hour hash's counters to
+// sum (its fields carry a three-character prefix) and says whether it had any. writeTotals
+// writes sum as packed totals to KEYS[1], unless it is empty and ARGV[2] is not "1", with the
+// expire-at ARGV[1] (0: none), dropping the scope's totals generation (the last key) when it
+// sets one; it returns 1 when it wrote.
+const totalsLua = `
+local function addHours(sum, key)
+  local kv = redis.call('HGETALL', key)
   for j = 1, #kv, 2 do
     local f = string.sub(kv[j], 4)
     sum[f] = (sum[f] or 0) + tonumber(kv[j + 1])
-    any = true
   end
+  return #kv > 0
 end
-if not any and ARGV[2] ~= '1' then return 0 end
-local parts = {'v1'}
-for f, v in pairs(sum) do
-  if v ~= 0 then parts[#parts + 1] = f .. '=' .. string.format('%d', v) end
+local function writeTotals(sum, any)
+  if not any and ARGV[2] ~= '1' then return 0 end
+  local parts = {'v1'}
+  for f, v in pairs(sum) do
+    if v ~= 0 then parts[#parts + 1] = f .. '=' .. string.format('%d', v) end
+  end
+  redis.call('SET', KEYS[1], table.concat(parts, ' '))
+  if tonumber(ARGV[1]) > 0 then
+    redis.call('EXPIREAT', KEYS[1], ARGV[1])
+    redis.call('DEL', KEYS[#KEYS])
+  end
+  return 1
 end
-redis.call('SET', KEYS[1], table.concat(parts, ' '))
-if tonumber(ARGV[1]) > 0 then
-  redis.call('EXPIREAT', KEYS[1], ARGV[1])
-  redis.call('DEL', KEYS[#KEYS])
-end
-return 1
-`)
+`
 
 // MonthLookback is how many ended months the rollup keeps derived for every known agent and team,
 // idle ones included, and YearLookback the same for years: the longest window (ten years, the
@@ -67,7 +81,7 @@ const (
 // its hour hash, read when the day's totals are missing (not derived yet or made stale); with
 // stride 1, KEYS[2..] are month totals that must all exist, else nothing is written and the
 // script returns -1. Totals that exist are up to date and left alone. Returns 1 when it wrote.
-var periodScript = redis.NewScript(`
+var periodScript = redis.NewScript(totalsLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local stride = tonumber(ARGV[3])
 local sum = {}
@@ -82,25 +96,10 @@ for i = 2, #KEYS - 1, stride do
   elseif stride == 1 then
     return -1
   else
-    local kv = redis.call('HGETALL', KEYS[i + 1])
-    for j = 1, #kv, 2 do
-      local f = string.sub(kv[j], 4)
-      sum[f] = (sum[f] or 0) + tonumber(kv[j + 1])
-      any = true
-    end
+    any = addHours(sum, KEYS[i + 1]) or any
   end
 end
-if not any and ARGV[2] ~= '1' then return 0 end
-local parts = {'v1'}
-for f, v in pairs(sum) do
-  if v ~= 0 then parts[#parts + 1] = f .. '=' .. string.format('%d', v) end
-end
-redis.call('SET', KEYS[1], table.concat(parts, ' '))
-if tonumber(ARGV[1]) > 0 then
-  redis.call('EXPIREAT', KEYS[1], ARGV[1])
-  redis.call('DEL', KEYS[#KEYS])
-end
-return 1
+return writeTotals(sum, any)
 `)
 
 // Rollup derives, for every tenant, the totals that readers use instead of the hours: the day
