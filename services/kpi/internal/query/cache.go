@@ -3,7 +3,6 @@ package query
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,12 +86,9 @@ func decode(s string) (*decoded, error) {
 	}
 	var check *bucket.Totals
 	err := bucket.EachPacked(s, func(field, value string) error {
-		v, ok := atoi64(value)
-		if !ok {
-			var err error
-			if v, err = strconv.ParseInt(value, 10, 64); err != nil {
-				return fmt.Errorf("bucket field %q: value %q: %w", field, value, err)
-			}
+		v, err := parseValue(field, value)
+		if err != nil {
+			return err
 		}
 		if len(field) == 2 && field[0] < 128 && field[1] < 128 {
 			if c := counterAt[field[0]][field[1]]; c >= 0 {

@@ -93,14 +93,24 @@ func (m *merger) finish() *bucket.Totals {
 	return t
 }
 
+// parseValue reads a stored decimal value: the fast path for plain digits, strconv for the rest
+// (a sign), and an error naming the field for anything else.
+func parseValue(field, value string) (int64, error) {
+	if v, ok := atoi64(value); ok {
+		return v, nil
+	}
+	v, err := strconv.ParseInt(value, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("bucket field %q: value %q: %w", field, value, err)
+	}
+	return v, nil
+}
+
 // add adds a plain field with its stored decimal value.
 func (m *merger) add(field, value string) error {
-	v, ok := atoi64(value)
-	if !ok {
-		var err error
-		if v, err = strconv.ParseInt(value, 10, 64); err != nil {
-			return fmt.Errorf("bucket field %q: value %q: %w", field, value, err)
-		}
+	v, err := parseValue(field, value)
+	if err != nil {
+		return err
 	}
 	if len(field) == 2 && field[0] < 128 && field[1] < 128 {
 		if c := counterAt[field[0]][field[1]]; c >= 0 {
