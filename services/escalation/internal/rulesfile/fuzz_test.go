@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 )
@@ -54,7 +55,7 @@ func checkConfig(t *testing.T, cfg *Config) {
 			t.Fatalf("accepted tenant %q: %+v", id, tn)
 		}
 		for name, ep := range tn.Escalations {
-			if ep.Name != name || len(ep.Levels) == 0 {
+			if ep.Name != name || len(ep.Levels) == 0 || (ep.HistoryHorizon != nil && *ep.HistoryHorizon != 0 && *ep.HistoryHorizon < time.Minute) {
 				t.Fatalf("accepted escalation policy %q: %+v", name, ep)
 			}
 			for i, lv := range ep.Levels {

@@ -19,6 +19,8 @@ var (
 	minuteOrMore = slapolicy.MinuteOrMore
 	// lastAckTimeout also takes 0: the last level is never raised.
 	lastAckTimeout = yamlconf.DurationRule{Days: true, Min: time.Minute, Zero: true}
+	// historyHorizon also takes 0: every breach is raised, however old.
+	historyHorizon = yamlconf.DurationRule{Days: true, Min: time.Minute, Zero: true}
 )
 
 func (l *loader) escalationPolicies(n *yaml.Node, path string, t *Tenant, refs *tenantRefs) {
@@ -36,7 +38,7 @@ func (l *loader) escalationPolicies(n *yaml.Node, path string, t *Tenant, refs *
 
 func (l *loader) escalationPolicy(name string, n *yaml.Node, path string) *EscalationPolicy {
 	ep := &EscalationPolicy{Name: name}
-	f, ok := l.Fields(n, path, "levels", "repeat")
+	f, ok := l.Fields(n, path, "levels", "repeat", "history_horizon")
 	if !ok {
 		return ep
 	}
@@ -48,7 +50,28 @@ func (l *loader) escalationPolicy(name string, n *yaml.Node, path string) *Escal
 	if p, ok := f["repeat"]; ok {
 		ep.Repeat, _ = l.DurationWith(p.Val, path+".repeat", minuteOrMore)
 	}
+	if p, ok := f["history_horizon"]; ok {
+		ep.HistoryHorizon = l.historyHorizon(p.Val, path+".history_horizon")
+	}
 	return ep
+}
+
+// historyHorizon reads a policy's history_horizon; nil when it has a problem, so the half-built
+// policy keeps the flag's horizon. A negative one gets its own message: 0 is allowed here, so
+// "not positive" would mislead.
+func (l *loader) historyHorizon(n *yaml.Node, path string) *time.Duration {
+	n = yamlconf.Resolve(n)
+	if n.Kind == yaml.ScalarNode {
+		if d, err := yamlconf.ParseDuration(n.Value); err == nil && d < 0 {
+			l.Addf(n, "%s: %s is negative (write 0 to raise every breach, however old)", path, n.Value)
+			return nil
+		}
+	}
+	d, ok := l.DurationWith(n, path, historyHorizon)
+	if !ok {
+		return nil
+	}
+	return &d
 }
 
 func (l *loader) levels(n *yaml.Node, path string) []Level {

@@ -142,7 +142,8 @@ func TestLoadExamplePolicies(t *testing.T) {
 func TestLoadExampleEscalations(t *testing.T) {
 	acme, _ := loadExample(t).Tenant("acme")
 	def, ok := acme.EscalationPolicy("default")
-	want := &EscalationPolicy{Name: "default", Repeat: time.Hour, Levels: []Level{
+	threeDays := 72 * time.Hour
+	want := &EscalationPolicy{Name: "default", Repeat: time.Hour, HistoryHorizon: &threeDays, Levels: []Level{
 		{Targets: []string{"team-lead"}, AckTimeout: 15 * time.Minute},
 		{Targets: []string{"support-manager", "oncall@support"}, AckTimeout: 30 * time.Minute},
 	}}
@@ -268,6 +269,50 @@ func TestParseAccepts(t *testing.T) {
 	}
 }
 
+// history_horizon overrides -history-horizon per escalation policy: set, zero (raise every
+// breach) and absent (the flag's) are three different answers of Horizon.
+func TestParseHistoryHorizon(t *testing.T) {
+	cfg, err := Parse("rules.yaml", []byte(`tenants:
+  acme:
+    escalation_policies:
+      flag: {levels: [{targets: lead}]}
+      week: {levels: [{targets: lead}], history_horizon: 7d}
+      hours: {levels: [{targets: lead}], history_horizon: 90m}
+      all: {levels: [{targets: lead}], history_horizon: 0}
+      aliased: {levels: [{targets: lead}], history_horizon: &h 36h}
+      again: {levels: [{targets: lead}], history_horizon: *h}
+`))
+	if err != nil {
+		t.Fatalf("Parse:\n%v", err)
+	}
+	a := cfg.Tenants["acme"]
+	const flag = 24 * time.Hour
+	tests := []struct {
+		give string
+		want time.Duration
+	}{
+		{"flag", flag},
+		{"week", 7 * 24 * time.Hour},
+		{"hours", 90 * time.Minute},
+		{"all", 0},
+		{"aliased", 36 * time.Hour},
+		{"again", 36 * time.Hour},
+		{"removed by a reload", flag},
+	}
+	for _, tt := range tests {
+		ep, _ := a.EscalationPolicy(tt.give)
+		if got := ep.Horizon(flag); got != tt.want {
+			t.Errorf("%s: Horizon(%v) = %v, want %v", tt.give, flag, got, tt.want)
+		}
+	}
+	if h := a.Escalations["flag"].HistoryHorizon; h != nil {
+		t.Errorf("flag: HistoryHorizon = %v, want nil (not set)", *h)
+	}
+	if h := a.Escalations["all"].HistoryHorizon; h == nil || *h != 0 {
+		t.Errorf("all: HistoryHorizon = %v, want a set 0", h)
+	}
+}
+
 func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	var probs Problems
@@ -295,7 +340,8 @@ func equal(a, b any) bool {
 		return equal(a.Priorities, m.Priorities) && equal(a.Teams, m.Teams) && equal(a.Channels, m.Channels) && equal(a.Tags, m.Tags)
 	case *EscalationPolicy:
 		e := b.(*EscalationPolicy)
-		return a != nil && a.Name == e.Name && a.Repeat == e.Repeat && equal(a.Levels, e.Levels)
+		return a != nil && a.Name == e.Name && a.Repeat == e.Repeat && equal(a.Levels, e.Levels) &&
+			equalDuration(a.HistoryHorizon, e.HistoryHorizon)
 	case *QualityRule:
 		r := b.(*QualityRule)
 		return a.Name == r.Name && a.Kind == r.Kind && equal(a.Match, r.Match) && a.Severity == r.Severity &&
@@ -307,3 +353,7 @@ func equal(a, b any) bool {
 }
 
 func equalPtr(a, b *float64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
+func equalDuration(a, b *time.Duration) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}

@@ -1,6 +1,10 @@
 package rulesfile
 
-import "github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
+import (
+	"time"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
+)
 
 // Tenant returns the tenant with the given id.
 func (c *Config) Tenant(id string) (*Tenant, bool) {
@@ -29,4 +33,14 @@ func (t *Tenant) Rule(name string) (*QualityRule, bool) {
 func (t *Tenant) EscalationPolicy(name string) (*EscalationPolicy, bool) {
 	ep, ok := t.Escalations[name]
 	return ep, ok
+}
+
+// Horizon is the history horizon of the breaches routed to the policy: its own history_horizon,
+// or def (the service's -history-horizon) when it sets none. A nil policy, one a reload removed,
+// has def too.
+func (p *EscalationPolicy) Horizon(def time.Duration) time.Duration {
+	if p == nil || p.HistoryHorizon == nil {
+		return def
+	}
+	return *p.HistoryHorizon
 }

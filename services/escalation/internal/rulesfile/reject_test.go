@@ -175,11 +175,36 @@ var rejectTests = []struct {
 			"$F:10: tenants.acme.escalation_policies.c.levels[1].ack_timeout: 0 is not positive\n" +
 			"$F:11: tenants.acme.escalation_policies.c.levels[2].ack_timeout: 10s is less than the minimum of 1m\n" +
 			"$F:12: tenants.acme.escalation_policies.c.repeat: 30s is less than the minimum of 1m\n" +
-			"$F:13: tenants.acme.escalation_policies.c: unknown key \"reapeat\" (allowed: levels, repeat)\n" +
+			"$F:13: tenants.acme.escalation_policies.c: unknown key \"reapeat\" (allowed: levels, repeat, history_horizon)\n" +
 			"$F:14: tenants.acme.escalation_policies: name \"D\" must match [a-z0-9][a-z0-9_-]{0,62}\n" +
 			"$F:15: tenants.acme.escalation_policies.D.levels: want a list of levels, not a mapping\n" +
 			"$F:18: tenants.acme.escalation_policies.e.levels[0]: missing targets: (the labels notify routes on, e.g. [team-lead])\n" +
 			"$F:20: tenants.acme.escalation_policies.e.levels[1].ack_timeout: \"soon\" is not a duration (write e.g. 90s, 15m, 4h or 3d)",
+	},
+	{
+		name: "history horizons",
+		give: `tenants:
+  acme:
+    escalation_policies:
+      a: {levels: [{targets: x}], history_horizon: -1h}
+      b: {levels: [{targets: x}], history_horizon: a day}
+      c: {levels: [{targets: x}], history_horizon: 30s}
+      d: {levels: [{targets: x}], history_horizon: -2d}
+      e: {levels: [{targets: x}], history_horizon: [24h]}
+      f: {levels: [{targets: x}], history_horizon: ~}
+      g: {levels: [{targets: x}], history_horizon: 24}
+      h:
+        history_horizon: -0.5h
+`,
+		want: "$F:4: tenants.acme.escalation_policies.a.history_horizon: -1h is negative (write 0 to raise every breach, however old)\n" +
+			"$F:5: tenants.acme.escalation_policies.b.history_horizon: \"a day\" is not a duration (write e.g. 90s, 15m, 4h or 3d)\n" +
+			"$F:6: tenants.acme.escalation_policies.c.history_horizon: 30s is less than the minimum of 1m\n" +
+			"$F:7: tenants.acme.escalation_policies.d.history_horizon: \"-2d\" is not a duration (write e.g. 90s, 15m, 4h or 3d)\n" +
+			"$F:8: tenants.acme.escalation_policies.e.history_horizon: want a non-empty string, not a list\n" +
+			"$F:9: tenants.acme.escalation_policies.f.history_horizon: want a non-empty string, not nothing\n" +
+			"$F:10: tenants.acme.escalation_policies.g.history_horizon: \"24\" is not a duration (write e.g. 90s, 15m, 4h or 3d)\n" +
+			"$F:12: tenants.acme.escalation_policies.h: missing levels: (whom to notify, in order)\n" +
+			"$F:12: tenants.acme.escalation_policies.h.history_horizon: -0.5h is negative (write 0 to raise every breach, however old)",
 	},
 	{
 		name: "SLA policy without its required keys",
@@ -501,7 +526,7 @@ var rejectTests = []struct {
         <<: *e
         repeat: 1h
 `,
-		want: "$F:6: tenants.acme.escalation_policies.f: unknown key \"<<\" (allowed: levels, repeat)\n" +
+		want: "$F:6: tenants.acme.escalation_policies.f: unknown key \"<<\" (allowed: levels, repeat, history_horizon)\n" +
 			"$F:6: tenants.acme.escalation_policies.f: missing levels: (whom to notify, in order)",
 	},
 	{

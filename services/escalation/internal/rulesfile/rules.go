@@ -103,6 +103,10 @@ type EscalationPolicy struct {
 	Levels []Level
 	// Repeat, when positive, re-notifies the last level this often until acknowledged.
 	Repeat time.Duration
+	// HistoryHorizon, when set, replaces the service's -history-horizon for the ticket breaches
+	// routed to this policy: a breach older than it when first judged is historical, never
+	// raised. Zero raises every breach, however old; nil keeps the flag's horizon.
+	HistoryHorizon *time.Duration
 }
 
 // Level is one escalation level.
