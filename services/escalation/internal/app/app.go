@@ -86,7 +86,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.TicketRetention, "ticket-retention", 45*24*time.Hour, "How long a ticket's events are kept after its last event (SLA clocks of older tickets are forgotten).")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the ESCALATIONS and DEADLETTER streams (3 on a NATS cluster).")
 	s.String(&c.TicketsFrom, "tickets-from", "all", "Where the TICKETS consumer starts when it does not exist yet: all (judge every ticket still in the stream, so open tickets get their SLA clocks) or new (only events from now on). An existing consumer always goes on from where it was.")
-	s.Duration(&c.HistoryHorizon, "history-horizon", 24*time.Hour, "How old a ticket's breach (the SLA deadline it passed, the bad rating, the reopen) may be when escalation first judges it and still be raised. An older one comes from history (an import, -tickets-from all, a rebuild): it is counted in escalation_historical_breaches_total and logged at debug, never raised or notified. 0 raises every breach, however old.")
+	s.Duration(&c.HistoryHorizon, "history-horizon", 24*time.Hour, "How old a ticket's breach (the SLA deadline it passed, the bad rating, the reopen) may be when escalation first judges it and still be raised. An older one comes from history (an import, -tickets-from all, a rebuild): it is counted in escalation_historical_breaches_total and logged at debug, never raised or notified. 0 raises every breach, however old. An escalation policy's history_horizon in the rules file replaces this for the breaches routed to it.")
 }
 
 // Validate reports settings that cannot work, naming the flag.

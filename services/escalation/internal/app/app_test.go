@@ -554,7 +554,7 @@ func TestDefaultsAndHelp(t *testing.T) {
 	s.PrintUsage(&help)
 	for _, want := range []string{"TICKETPULSE_GRPC_ADDR", "TICKETPULSE_REDIS_URL", "EscalationService", "TICKETPULSE_RULES_FILE",
 		"TICKETPULSE_TIMER_POLL", "TICKETPULSE_ESCALATION_RETENTION", "TICKETPULSE_KPI_DURABLE", "TICKETPULSE_TICKETS_FROM", "TICKETPULSE_WATCHES_PER_TENANT",
-		"TICKETPULSE_HISTORY_HORIZON"} {
+		"TICKETPULSE_HISTORY_HORIZON", "history_horizon"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("-h lacks %q", want)
 		}

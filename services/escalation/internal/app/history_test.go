@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -155,5 +156,69 @@ func TestHistoryDoesNotPageAnyone(t *testing.T) {
 	}
 	if len(list.GetEscalations()) == 0 {
 		t.Error("no escalations listed: the live tickets' are missing")
+	}
+}
+
+// perPolicyRules route the archive team's SLA breaches to a policy that looks back 30 days and
+// every other team's to one with the service's horizon.
+const perPolicyRules = `tenants:
+  acme:
+    escalation_policies:
+      leads: {levels: [{targets: [team-lead]}]}
+      archive: {levels: [{targets: [archivist]}], history_horizon: 30d}
+    sla_policies:
+      - {name: archive, match: {team: archive}, escalation: archive, at_risk: off, targets: {default: {first_response: 1h}}}
+      - {name: standard, escalation: leads, at_risk: off, targets: {default: {first_response: 1h}}}
+`
+
+// Two escalation policies with different history_horizon treat the same three-day-old breach
+// differently: the one looking back 30 days raises it, the one with -history-horizon (24h) counts
+// it as history. A reloaded file that sets the second's history_horizon to 0 raises its breach
+// at the ticket's next event.
+func TestHistoryHorizonPerPolicy(t *testing.T) {
+	s := newStack(t, "")
+	if err := os.WriteFile(s.rules, []byte(perPolicyRules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := s.config()
+	cfg.HistoryHorizon = 24 * time.Hour
+	cfg.TicketRetention = 45 * 24 * time.Hour
+	r := s.run(t, cfg)
+	now := s.clock.now()
+	archived, standard := createdAgo("P-archive", now, 72*time.Hour), createdAgo("P-standard", now, 72*time.Hour)
+	archived.TeamId = "archive"
+	s.publish(t, archived, standard)
+
+	triggered := func() []string {
+		var out []string
+		for _, c := range s.changes(t) {
+			if c.GetKind() == tpv1.ChangeKind_CHANGE_KIND_TRIGGERED {
+				out = append(out, c.GetEscalation().GetSubjectId()+"/"+c.GetEscalation().GetLabels()["targets"])
+			}
+		}
+		return out
+	}
+	waitFor(t, "P-standard's breach counted as history", func() bool { return historicals(t, r)["sla-first-response"] >= 1 })
+	waitFor(t, "P-archive's breach raised", func() bool { return len(triggered()) >= 1 })
+	if got := strings.Join(triggered(), " "); got != "P-archive/archivist" {
+		t.Fatalf("triggered %s, want P-archive's only", got)
+	}
+
+	// The reload applies from each ticket's next judgement on, as any changed rule does.
+	tmp := s.rules + ".new"
+	if err := os.WriteFile(tmp, []byte(strings.Replace(perPolicyRules, "leads: {levels: [{targets: [team-lead]}]}",
+		"leads: {levels: [{targets: [team-lead]}], history_horizon: 0}", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, s.rules); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "P-standard raised under the reloaded horizon", func() bool {
+		s.publish(t, ev("P-standard", tpv1.EventType_EVENT_TYPE_CUSTOMER_MESSAGE, s.clock.now(), nil))
+		time.Sleep(100 * time.Millisecond)
+		return slices.Contains(triggered(), "P-standard/team-lead")
+	})
+	if got := len(triggered()); got != 2 {
+		t.Errorf("%d escalations triggered, want P-archive's and P-standard's: %v", got, triggered())
 	}
 }

@@ -54,7 +54,8 @@ type Options struct {
 	// HistoryHorizon is how old a ticket's breach (the deadline it passed, the rating, the
 	// reopen) may be when the engine first judges it and still be raised: an older one comes
 	// from history (an import, a rebuild, a consumer starting at the stream's beginning), and
-	// paging someone for it helps nobody. Zero: every breach is raised.
+	// paging someone for it helps nobody. Zero: every breach is raised. An escalation policy's
+	// history_horizon replaces it for the breaches routed to that policy.
 	HistoryHorizon time.Duration
 	// OnHistorical, when set, counts a breach recorded as historical instead of raised, by rule kind.
 	OnHistorical func(kind string)

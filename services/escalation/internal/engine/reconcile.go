@@ -29,7 +29,7 @@ type reconciler struct {
 	rules    Rules
 	now      func() time.Time
 	parallel int
-	// horizon is Options.HistoryHorizon.
+	// horizon is Options.HistoryHorizon, for the escalation policies that set none of their own.
 	horizon      time.Duration
 	onHistorical func(kind string)
 	log          *slog.Logger
@@ -140,11 +140,11 @@ func (r *reconciler) judgeTicket(ctx context.Context, k ticketlog.Ticket, stored
 		if !c.Active && !had[c.Rule] {
 			continue
 		}
-		if c.Active && !had[c.Rule] && r.historical(c, learned) {
+		pol, _ := t.EscalationPolicy(c.Escalation)
+		if c.Active && !had[c.Rule] && r.historical(c, pol, learned) {
 			r.recordHistorical(ctx, k, t, c, learned)
 			continue
 		}
-		pol, _ := t.EscalationPolicy(c.Escalation)
 		rec, err := r.store.Reconcile(ctx, escalationstore.Verdict{
 			Tenant: k.Tenant, Rule: c.Rule, Subject: subj, Active: c.Active, Severity: c.Severity,
 			Summary: c.Summary, Facts: c.Facts, Labels: c.Labels, Policy: pol,
@@ -160,11 +160,15 @@ func (r *reconciler) judgeTicket(ctx context.Context, k ticketlog.Ticket, stored
 }
 
 // historical reports whether a condition the ticket never escalated on became true longer ago
-// than the horizon. The decision is remade at every judgement from the same instants, so a
-// historical breach stays one (it is never raised by a later event of its ticket), while a
-// breach judged in time is raised and then followed like any other.
-func (r *reconciler) historical(c judge.Condition, learned time.Time) bool {
-	return r.horizon > 0 && !c.Since.IsZero() && learned.Sub(c.Since) > r.horizon
+// than the horizon of the escalation policy it is routed to (its history_horizon, else the
+// service's). The decision is remade at every judgement from the same instants, so a historical
+// breach stays one (it is never raised by a later event of its ticket) while the rules stay, and a
+// breach judged in time is raised and then followed like any other. A reload that lengthens a
+// policy's horizon (or sets it to 0) lets the next judgement of a ticket raise a breach that was
+// historical before, as any other changed rule applies from the next judgement on.
+func (r *reconciler) historical(c judge.Condition, pol *rulesfile.EscalationPolicy, learned time.Time) bool {
+	horizon := pol.Horizon(r.horizon)
+	return horizon > 0 && !c.Since.IsZero() && learned.Sub(c.Since) > horizon
 }
 
 func (r *reconciler) recordHistorical(ctx context.Context, k ticketlog.Ticket, t *rulesfile.Tenant, c judge.Condition, learned time.Time) {
