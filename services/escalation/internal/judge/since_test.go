@@ -33,6 +33,23 @@ func TestConditionSince(t *testing.T) {
 		{"resolution breached", unanswered, 48 * time.Hour, rulesfile.RuleResolution, 8 * time.Hour},
 		{"the rating", quality, 48 * time.Hour, "bad-rating", 7 * time.Hour},
 		{"the second reopen, not the third", quality, 48 * time.Hour, "reopened", 4 * time.Hour},
+		// A paused clock cannot say when it is due, yet its condition still began when it
+		// crossed the share while running.
+		{"breached, then pending for ever", unanswered.add(status, 2*time.Hour, st(pending)), 48 * time.Hour,
+			rulesfile.RuleFirstResponse, 30 * time.Minute},
+		{"at risk, then pending for ever", unanswered.add(status, 26*time.Minute, st(pending)), 48 * time.Hour,
+			rulesfile.RuleFirstResponse, 24 * time.Minute},
+		{"breached at the instant it paused", unanswered.add(status, 30*time.Minute, st(pending)), 48 * time.Hour,
+			rulesfile.RuleFirstResponse, 30 * time.Minute},
+		{"breached after a pause, then paused again",
+			unanswered.add(status, 10*time.Minute, st(pending)).add(status, time.Hour, st(open)).add(status, 100*time.Minute, st(pending)),
+			48 * time.Hour, rulesfile.RuleFirstResponse, 80 * time.Minute},
+		{"resolution breached, then pending", unanswered.add(status, 9*time.Hour, st(pending)), 48 * time.Hour,
+			rulesfile.RuleResolution, 8 * time.Hour},
+		{"next response: the waiting message's breach, not an answered one's",
+			unanswered.add(agentMsg, 10*time.Minute).add(custMsg, 20*time.Minute).add(agentMsg, 2*time.Hour).
+				add(custMsg, 3*time.Hour).add(status, 5*time.Hour, st(pending)),
+			48 * time.Hour, rulesfile.RuleNextResponse, 4 * time.Hour},
 	} {
 		c := cond(t, Ticket("T-1", tc.events, tn, m(tc.now)), tc.rule)
 		if !c.Active || !c.Since.Equal(m(tc.want)) {

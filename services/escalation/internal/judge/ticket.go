@@ -213,9 +213,38 @@ func solved(s tpv1.TicketStatus) bool {
 func replay(tk ticket, evs []Event, p *rulesfile.Policy) slapolicy.Clocks {
 	c := slapolicy.Clocks{Outbound: tk.outbound}
 	for _, e := range evs {
-		c.Apply(p, slapolicy.Event{Type: e.Type, At: e.At, ActorKind: e.ActorKind, Public: e.Public, Status: e.Status})
+		c.Apply(p, clockEvent(e))
 	}
 	return c
+}
+
+func clockEvent(e Event) slapolicy.Event {
+	return slapolicy.Event{Type: e.Type, At: e.At, ActorKind: e.ActorKind, Public: e.Public, Status: e.Status}
+}
+
+// reached is when the clock pick chooses last reached share of target while it ran: the
+// instant a paused clock, which cannot say when it is due, crossed it. A clock that starts
+// over (the next response, after a reply and a new customer message) forgets what an earlier
+// period reached. Zero when it never did. It replays the events again, so it is only for the
+// rare condition that is active on a paused clock; without it such a breach would have no
+// instant, and an imported ticket left pending long after its breach would page someone.
+func reached(tk ticket, evs []Event, p *rulesfile.Policy, pick func(*slapolicy.Clocks) slaclock.Clock, target time.Duration, share float64) time.Time {
+	threshold := time.Duration(float64(target) * share)
+	c := slapolicy.Clocks{Outbound: tk.outbound}
+	var at time.Time
+	for _, e := range evs {
+		// Between the previous event and this one the clock ran or stood still as it was.
+		if clk := pick(&c); at.IsZero() && clk.Elapsed(p.Calendar, e.At) >= threshold {
+			if due, ok := clk.Due(p.Calendar, target, share); ok {
+				at = due
+			}
+		}
+		c.Apply(p, clockEvent(e))
+		if pick(&c).Elapsed(p.Calendar, e.At) < threshold {
+			at = time.Time{}
+		}
+	}
+	return at
 }
 
 // judgeSLA turns each clock into a condition and finds when the next one changes.
@@ -229,10 +258,14 @@ func judgeSLA(tk ticket, evs []Event, p *rulesfile.Policy, now time.Time, labels
 		target  time.Duration
 		clock   slaclock.Clock
 		waiting bool
+		pick    func(*slapolicy.Clocks) slaclock.Clock
 	}{
-		{rulesfile.RuleFirstResponse, "first response", targets.FirstResponse, c.First, c.FirstWaiting()},
-		{rulesfile.RuleNextResponse, "next response", targets.NextResponse, c.Next, c.NextWaiting},
-		{rulesfile.RuleResolution, "resolution", targets.Resolution, c.Resolution, c.ResolutionWaiting()},
+		{rulesfile.RuleFirstResponse, "first response", targets.FirstResponse, c.First, c.FirstWaiting(),
+			func(c *slapolicy.Clocks) slaclock.Clock { return c.First }},
+		{rulesfile.RuleNextResponse, "next response", targets.NextResponse, c.Next, c.NextWaiting,
+			func(c *slapolicy.Clocks) slaclock.Clock { return c.Next }},
+		{rulesfile.RuleResolution, "resolution", targets.Resolution, c.Resolution, c.ResolutionWaiting(),
+			func(c *slapolicy.Clocks) slaclock.Clock { return c.Resolution }},
 	} {
 		cond := Condition{Rule: clk.rule, Escalation: p.Escalation, Labels: labels}
 		if !ok || clk.target <= 0 || !clk.waiting {
@@ -261,6 +294,9 @@ func judgeSLA(tk ticket, evs []Event, p *rulesfile.Policy, now time.Time, labels
 			}
 			if at, ok := clk.clock.Due(p.Calendar, clk.target, share); ok {
 				cond.Since = at
+			} else {
+				// Paused: it reached share while it ran.
+				cond.Since = reached(tk, evs, p, clk.pick, clk.target, share)
 			}
 			cond.Summary = fmt.Sprintf("ticket %s: %s SLA %s, %s of %s used%s", tk.id, clk.what, state,
 				round(elapsed), round(clk.target), hoursNote(p.Calendar, p.CalendarName))
