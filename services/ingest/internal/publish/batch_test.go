@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,16 +289,100 @@ func TestPublishBatchUnavailable(t *testing.T) {
 			t.Fatalf("batch without a stream: %v, want ErrUnavailable with no responders", err)
 		}
 	})
-	t.Run("no batch slot before the deadline", func(t *testing.T) {
+	t.Run("no committer before the deadline", func(t *testing.T) {
 		e := newBatchEnv(t, nil, nil, Options{MaxBatches: 1})
-		e.p.slots <- struct{}{} // another request's batch holds the only slot
+		e.p.mu.Lock()
+		e.p.committers = 1 // the only committer is busy with other requests
+		e.p.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		_, err := e.p.Publish(ctx, events(0, 5))
-		if !errors.Is(err, ErrUnavailable) || !strings.HasSuffix(err.Error(), "waiting for an atomic batch slot: context deadline exceeded") {
-			t.Fatalf("%v, want ErrUnavailable waiting for a slot", err)
+		if !errors.Is(err, ErrUnavailable) || !strings.HasSuffix(err.Error(), "waiting for an atomic batch: context deadline exceeded") {
+			t.Fatalf("%v, want ErrUnavailable waiting for a batch", err)
 		}
-		checkStored(t, e, nil, 0)
+		// Once the committer is free, the abandoned request is skipped, not stored.
+		e.p.mu.Lock()
+		e.p.committers = 0
+		e.p.mu.Unlock()
+		later := events(5, 3)
+		if _, err := e.publish(later); err != nil {
+			t.Fatal(err)
+		}
+		checkStored(t, e, msgIDs(later), 1)
+	})
+}
+
+// holdCommitters makes p's committers look busy, so requests wait in pending; release lets
+// one committer take them.
+func holdCommitters(p *Publisher) (release func()) {
+	p.mu.Lock()
+	p.committers = p.maxCommitters
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		p.committers = 1
+		p.mu.Unlock()
+		go p.commitLoop()
+	}
+}
+
+// publishAll publishes each request from its own goroutine, each queued before the next starts
+// (committers held), and returns their outcomes in order once wait returns.
+func publishAll(t *testing.T, e *batchEnv, reqs ...[]*ticketpulsev1.TicketEvent) (results []Result, errs []error, wait func()) {
+	t.Helper()
+	results, errs = make([]Result, len(reqs)), make([]error, len(reqs))
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			results[i], errs[i] = e.p.Publish(ctx, r)
+		})
+		for start := time.Now(); ; time.Sleep(time.Millisecond) {
+			e.p.mu.Lock()
+			waiting := len(e.p.pending)
+			e.p.mu.Unlock()
+			if waiting == i+1 {
+				break
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("%d requests waiting after 5 s, want %d", waiting, i+1)
+			}
+		}
+	}
+	return results, errs, wg.Wait
+}
+
+func TestPublishGroupCommit(t *testing.T) {
+	t.Run("requests waiting together share one batch", func(t *testing.T) {
+		e := newBatchEnv(t, nil, nil, Options{MaxBatch: 25})
+		release := holdCommitters(e.p)
+		a, b, c, d := events(0, 10), events(10, 10), events(20, 5), events(25, 10)
+		results, errs, wait := publishAll(t, e, a, b, c, d)
+		release()
+		wait()
+		for i := range errs {
+			if errs[i] != nil || results[i] != (Result{}) {
+				t.Errorf("request %d: %+v, %v", i, results[i], errs[i])
+			}
+		}
+		// The first three fill 25; the fourth would not fit and gets the next batch.
+		checkStored(t, e, msgIDs(slices.Concat(a, b, c, d)), 2)
+	})
+	t.Run("a refused shared batch is committed request by request", func(t *testing.T) {
+		e := newBatchEnv(t, nil, nil, Options{})
+		release := holdCommitters(e.p)
+		a, b := events(0, 10), events(10, 10)
+		overlap := events(5, 10) // evt-005..evt-014: in both others, stored by neither yet
+		results, errs, wait := publishAll(t, e, a, b, overlap)
+		release()
+		wait()
+		for i, want := range []Result{{}, {}, {Duplicates: 10, Unbatched: 10}} {
+			if errs[i] != nil || results[i] != want {
+				t.Errorf("request %d: %+v, %v; want %+v", i, results[i], errs[i], want)
+			}
+		}
+		checkStored(t, e, msgIDs(slices.Concat(a, b)), 2)
 	})
 }
 

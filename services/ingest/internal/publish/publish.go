@@ -1,6 +1,7 @@
 // Package publish sends the ticket events of one request to the TICKETS stream and waits until
-// JetStream stored them. A request of several events is one JetStream atomic batch, so with
-// sync "always" it costs one fsync, not one per event; a single event is one plain publish.
+// JetStream stored them. A request of several events is stored in one JetStream atomic batch,
+// so with sync "always" it costs one fsync, not one per event; requests that wait while a batch
+// commits share the next one (group commit). A single event is one plain publish.
 package publish
 
 import (
@@ -40,9 +41,11 @@ const (
 // may hold. A request with more events is split into atomic parts of at most this many.
 const DefaultMaxBatch = 1000
 
-// DefaultMaxBatches bounds the atomic batches one publisher has open at once. nats-server lets
-// a stream have 50 open (max_batch_inflight_per_stream); the rest is room for a second ingest.
-const DefaultMaxBatches = 24
+// DefaultMaxBatches is how many atomic batches one publisher has open at once. The server
+// stores a stream's batches one after the other, so more would only make each smaller: two
+// keep one batch on the wire while the other commits, and requests that arrive meanwhile wait
+// to share the next. nats-server lets a stream have 50 open (max_batch_inflight_per_stream).
+const DefaultMaxBatches = 2
 
 // JetStream error codes the batch path acts on.
 const (
@@ -59,10 +62,31 @@ type Publisher struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	log     *slog.Logger
-	slots   chan struct{} // one per open atomic batch
-	maxPart atomic.Int64  // events per atomic part; lowered when the server's limit is smaller
+	maxPart atomic.Int64 // events per atomic part; lowered when the server's limit is smaller
+	// ackWait bounds the wait for a commit's acknowledgement when the caller set no deadline.
+	ackWait time.Duration
+
+	// Requests of several events wait in pending for one of at most maxCommitters goroutines,
+	// started when work arrives and ended when none is left. pending holds only requests whose
+	// callers wait for them, so it is bounded by the requests in flight (HTTP and admission).
+	mu            sync.Mutex
+	pending       []*job
+	committers    int
+	maxCommitters int
 
 	disabledOnce sync.Once
+}
+
+// job is one request waiting to be committed.
+type job struct {
+	ctx  context.Context
+	msgs []*nats.Msg
+	done chan jobResult // buffered: a committer never waits for a caller that gave up
+}
+
+type jobResult struct {
+	res Result
+	err error
 }
 
 // Options tune the publisher.
@@ -76,7 +100,7 @@ type Options struct {
 	// configured lower says so when refusing a batch, and the publisher follows it from then on.
 	MaxBatch int
 	// MaxBatches is the most atomic batches open at once; 0 means DefaultMaxBatches. A request
-	// beyond it waits (until its deadline) for a slot.
+	// beyond it waits (until its deadline) to share the next batch.
 	MaxBatches int
 	// Log receives the fall-backs to one message per event; nil discards them.
 	Log *slog.Logger
@@ -104,7 +128,10 @@ func New(nc *nats.Conn, o Options) (*Publisher, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	p := &Publisher{nc: nc, js: js, log: o.Log, slots: make(chan struct{}, o.MaxBatches)}
+	p := &Publisher{nc: nc, js: js, log: o.Log, maxCommitters: o.MaxBatches, ackWait: o.AckTimeout}
+	if p.ackWait <= 0 {
+		p.ackWait = 10 * time.Second
+	}
 	p.maxPart.Store(int64(o.MaxBatch))
 	return p, nil
 }
@@ -124,7 +151,10 @@ type Result struct {
 // wraps ErrUnavailable.
 //
 // Several events go as atomic batches of at most MaxBatch: all of a batch is stored or none,
-// with one fsync under sync "always". Repeats of an event id within the request are sent once.
+// with one fsync under sync "always". Requests waiting for a batch together share one if their
+// events fit, so a request is always inside a single batch; if that shared batch is refused,
+// each request is sent again on its own as below. Repeats of an event id within the request are
+// sent once.
 // The server refuses a whole batch holding an id it already has (a retried or overlapping
 // request); such a batch, and one the stream does not allow or the server dropped, is sent again
 // one message per event, each deduplicated by its Nats-Msg-Id as before: nothing of the refused
@@ -146,9 +176,120 @@ func (p *Publisher) Publish(ctx context.Context, events []*ticketpulsev1.TicketE
 		return p.publishEach(ctx, msgs)
 	}
 	msgs, repeats := uniqueIDs(msgs)
-	res, err := p.publishBatches(ctx, msgs)
-	res.Duplicates += repeats
-	return res, err
+	j := &job{ctx: ctx, msgs: msgs, done: make(chan jobResult, 1)}
+	p.submit(j)
+	select {
+	case r := <-j.done:
+		r.res.Duplicates += repeats
+		return r.res, r.err
+	case <-ctx.Done():
+		// A committer that takes the request later skips it; one that has it already may still
+		// store it, which a retry then finds as duplicates.
+		return Result{}, fmt.Errorf("%w: waiting for an atomic batch: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
+// submit queues j and starts a committer if fewer than maxCommitters run.
+func (p *Publisher) submit(j *job) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending = append(p.pending, j)
+	if p.committers < p.maxCommitters {
+		p.committers++
+		go p.commitLoop()
+	}
+}
+
+// commitLoop commits waiting requests until none is left.
+func (p *Publisher) commitLoop() {
+	for {
+		jobs := p.take()
+		if jobs == nil {
+			return
+		}
+		p.commit(jobs)
+	}
+}
+
+// take removes the next requests to commit from pending: the first, and those after it while
+// their events fit in one batch with it. Requests whose callers gave up are dropped. It returns
+// nil, and ends the calling committer, when nothing waits.
+func (p *Publisher) take() []*job {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	limit := int(p.maxPart.Load())
+	var jobs []*job
+	n, k := 0, 0
+	for ; k < len(p.pending); k++ {
+		j := p.pending[k]
+		if j.ctx.Err() != nil {
+			continue
+		}
+		if len(jobs) > 0 && n+len(j.msgs) > limit {
+			break
+		}
+		jobs = append(jobs, j)
+		n += len(j.msgs)
+	}
+	p.pending = append(p.pending[:0:0], p.pending[k:]...)
+	if jobs == nil && len(p.pending) == 0 {
+		p.committers--
+	}
+	return jobs
+}
+
+// commit stores the requests' events: several requests in one atomic batch, sent again one
+// request at a time if that batch is refused; a single request as publishBatches does.
+func (p *Publisher) commit(jobs []*job) {
+	if len(jobs) > 1 {
+		var all []*nats.Msg
+		for _, j := range jobs {
+			all = append(all, j.msgs...)
+		}
+		ctx, cancel := latest(jobs)
+		err := p.publishAtomic(ctx, all)
+		cancel()
+		var apiErr *jetstream.APIError
+		switch {
+		case err == nil:
+			for _, j := range jobs {
+				j.done <- jobResult{}
+			}
+			return
+		case !errors.As(err, &apiErr):
+			for _, j := range jobs {
+				j.done <- jobResult{err: err}
+			}
+			return
+		}
+		// Refused whole (a duplicate, a limit): nothing was stored. Each request on its own
+		// gets the answer it would have had alone.
+		p.log.Debug("shared atomic batch refused; committing its requests one by one", "requests", len(jobs), "err", apiErr.Description)
+	}
+	for _, j := range jobs {
+		if j.ctx.Err() != nil {
+			j.done <- jobResult{err: fmt.Errorf("%w: %w", ErrUnavailable, j.ctx.Err())}
+			continue
+		}
+		res, err := p.publishBatches(j.ctx, j.msgs)
+		j.done <- jobResult{res: res, err: err}
+	}
+}
+
+// latest is a context for a batch shared by jobs: it ends at the latest of their deadlines (the
+// others' callers stop waiting on their own), and carries none of their cancellations.
+func latest(jobs []*job) (context.Context, context.CancelFunc) {
+	var last time.Time
+	for _, j := range jobs {
+		dl, ok := j.ctx.Deadline()
+		if !ok {
+			return context.WithCancel(context.WithoutCancel(j.ctx))
+		}
+		if dl.After(last) {
+			last = dl
+		}
+	}
+	return context.WithDeadline(context.WithoutCancel(jobs[0].ctx), last)
 }
 
 // uniqueIDs keeps the first message of each Nats-Msg-Id (a batch holding one twice is refused
@@ -253,11 +394,10 @@ type batchAck struct {
 // acknowledgement. A refusal from the server is a *jetstream.APIError (nothing was stored);
 // anything else wraps ErrUnavailable. The messages themselves are not changed.
 func (p *Publisher) publishAtomic(ctx context.Context, msgs []*nats.Msg) error {
-	select {
-	case p.slots <- struct{}{}:
-		defer func() { <-p.slots }()
-	case <-ctx.Done():
-		return fmt.Errorf("%w: waiting for an atomic batch slot: %w", ErrUnavailable, ctx.Err())
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.ackWait)
+		defer cancel()
 	}
 	id := rand.Text() // 26 characters; the server takes up to 64
 	last := len(msgs) - 1
