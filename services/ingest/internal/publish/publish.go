@@ -152,14 +152,14 @@ type Result struct {
 //
 // Several events go as atomic batches of at most MaxBatch: all of a batch is stored or none,
 // with one fsync under sync "always". Requests waiting for a batch together share one if their
-// events fit, so a request is always inside a single batch; if that shared batch is refused,
-// each request is sent again on its own as below. Repeats of an event id within the request are
-// sent once.
-// The server refuses a whole batch holding an id it already has (a retried or overlapping
-// request); such a batch, and one the stream does not allow or the server dropped, is sent again
-// one message per event, each deduplicated by its Nats-Msg-Id as before: nothing of the refused
-// batch was stored, so each event is still stored once. A request split in several batches that
-// fails has its earlier batches stored; sending it again stores the rest once.
+// events fit, so a request within MaxBatch is always inside a single batch; if a shared batch is
+// refused, each of its requests is sent again on its own. Repeats of an event id within the
+// request are sent once. The server refuses a whole batch holding an id it already has (a
+// retried or overlapping request); such a batch, and one the stream does not allow or the server
+// dropped, is sent again one message per event, each deduplicated by its Nats-Msg-Id as before:
+// nothing of the refused batch was stored, so each event is still stored once. A request split
+// in several batches that fails has its earlier batches stored; sending it again stores the rest
+// once.
 func (p *Publisher) Publish(ctx context.Context, events []*ticketpulsev1.TicketEvent) (Result, error) {
 	msgs := make([]*nats.Msg, len(events))
 	for i, ev := range events {
