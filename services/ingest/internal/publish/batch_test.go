@@ -1,12 +1,15 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -401,5 +404,110 @@ func TestTooLargeLimit(t *testing.T) {
 		if got := tooLargeLimit(tt.desc, tt.refused); got != tt.want {
 			t.Errorf("tooLargeLimit(%q, %d) = %d, want %d", tt.desc, tt.refused, got, tt.want)
 		}
+	}
+}
+
+// The stream allows atomic publish but the server drops the batch before its commit (here: too
+// many batches open on the stream): nothing was stored, and the events go one by one.
+func TestPublishBatchDroppedByTheServer(t *testing.T) {
+	e := newBatchEnv(t, func(o *server.Options) { o.JetStreamLimits.MaxBatchInflightPerStream = 1 }, nil, Options{})
+	// Another client holds the stream's only open batch.
+	m := nats.NewMsg(stream.TicketSubject("acme", "ticket_created"))
+	m.Header.Set(batchIDHeader, "someone-else")
+	m.Header.Set(batchSeqHeader, "1")
+	if _, err := e.nc.RequestMsg(m, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	evs := events(0, 4)
+	res, err := e.publish(evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (Result{Unbatched: 4}) {
+		t.Errorf("%+v, want 4 unbatched", res)
+	}
+	checkStored(t, e, msgIDs(evs), 0)
+}
+
+// A server that does not know atomic batches stores each message and acknowledges the commit as
+// a plain message: the publisher notices the acknowledgement lacks the batch and sends every
+// event again one by one, so each is confirmed (and stored once, by its Nats-Msg-Id).
+func TestPublishServerWithoutBatches(t *testing.T) {
+	tests := []struct {
+		name    string
+		reply   string
+		wantRes Result
+		wantErr string
+	}{
+		{name: "plain acknowledgement", reply: `{"stream":"TICKETS","seq":7}`, wantRes: Result{Unbatched: 3}},
+		{name: "unreadable acknowledgement", reply: `not json`,
+			wantErr: "jetstream did not acknowledge: commit atomic batch of 3 events: unreadable acknowledgement: invalid character 'o' in literal null (expecting 'u')"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newBatchEnv(t, nil, nil, Options{AckTimeout: time.Second})
+			if err := e.js.DeleteStream(context.Background(), stream.TicketsName); err != nil {
+				t.Fatal(err)
+			}
+			// A stand-in for the old server: it answers every message with a reply subject.
+			srv, err := nats.Connect(e.nc.ConnectedUrl())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(srv.Close)
+			var batched, plain atomic.Int64
+			if _, err := srv.Subscribe("tickets.>", func(m *nats.Msg) {
+				if m.Header.Get(batchIDHeader) != "" {
+					batched.Add(1)
+				} else {
+					plain.Add(1)
+				}
+				if m.Reply != "" {
+					_ = m.Respond([]byte(tt.reply))
+				}
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			res, err := e.publish(events(0, 3))
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr || !errors.Is(err, ErrUnavailable) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res != tt.wantRes {
+				t.Errorf("%+v, want %+v", res, tt.wantRes)
+			}
+			if batched.Load() != 3 || plain.Load() != 3 {
+				t.Errorf("server saw %d batch and %d plain messages, want 3 and 3", batched.Load(), plain.Load())
+			}
+		})
+	}
+}
+
+// Without atomic publish on the stream, the fall-back is logged once, not per request.
+func TestPublishWithoutAtomicPublishWarnsOnce(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}))
+	e := newBatchEnv(t, nil, func(c *jetstream.StreamConfig) { c.AllowAtomicPublish = false }, Options{Log: log})
+	for i := range 3 {
+		if _, err := e.publish(events(i*10, 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "level=WARN msg=\"the stream does not allow atomic publish; publishing one message per event (one fsync each under sync always)\"\n"
+	if logs.String() != want {
+		t.Errorf("log\n%s\nwant\n%s", logs.String(), want)
 	}
 }
