@@ -4,7 +4,10 @@
 # with `loadgen stack`, runs every measurement in one `loadgen all` run, and stops the stack,
 # whatever happens. The stack writes its own tenants file and an operator API key, which
 # `loadgen all` sends on every request. Figures are only comparable within a run: each pipeline figure is printed as a
-# ratio to the JetStream and Redis limits measured on the same servers moments before.
+# ratio to the JetStream and Redis limits measured on the same servers moments before. With sync
+# "always" the pipeline figure (POSTs of -batch events, 100 by default) is also printed as the
+# durable-ingest line: events/s POST → KPI-visible over the raw publish rate, where every message
+# is one fsync (goal ≥ 15,000 events/s and ≥ 2 ×; docs/operations.md, "Durable ingest").
 #
 # Output under .run/bench/: sync-<setting>/{all.txt,result.json,stack.log,logs/} and summary.md,
 # the table for docs/performance.md.
@@ -144,7 +147,7 @@ for setting in $syncs; do
 	fi
 	# shellcheck source=/dev/null
 	. "$stack_dir/stack.env"
-	if "$bin/loadgen" all -label "$label" -nats-url "$NATS_URL" -redis-url "$REDIS_URL" \
+	if "$bin/loadgen" all -label "$label" -sync "$sync" -nats-url "$NATS_URL" -redis-url "$REDIS_URL" \
 		-ingest-url "$INGEST_URL" -kpi-grpc "$KPI_GRPC" -api-key-file "$API_KEY_FILE" -json "$stack_dir/result.json" "${args[@]}" \
 		${setting_args[@]+"${setting_args[@]}"} \
 		2>"$stack_dir/loadgen.log" | tee "$stack_dir/all.txt"; then

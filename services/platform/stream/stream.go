@@ -41,6 +41,8 @@ const KPIDurable = "kpi"
 // log KPIs are rebuilt from, so a full stream refuses new events (ingest answers 503) rather than
 // silently dropping the oldest. It is S2-compressed: kept for ever, the log is mostly repeated
 // ids, words and field tags, and compression costs little publish rate (docs/performance.md).
+// It allows atomic batch publish: ingest stores a request's events as one batch, all or none,
+// which under sync "always" costs one fsync for the batch instead of one per event.
 func Tickets(retention time.Duration, replicas int) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:        TicketsName,
@@ -54,6 +56,8 @@ func Tickets(retention time.Duration, replicas int) jetstream.StreamConfig {
 		MaxBytes:    -1,
 		Discard:     jetstream.DiscardNew,
 		Compression: jetstream.S2Compression,
+
+		AllowAtomicPublish: true,
 	}
 }
 

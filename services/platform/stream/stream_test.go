@@ -4,10 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
@@ -310,5 +312,82 @@ func TestTicketsCompressionAppliesToAnExistingStream(t *testing.T) {
 	}
 	if seq != 9 {
 		t.Errorf("stream holds %d messages, want 9", seq)
+	}
+}
+
+// TICKETS created before atomic publish existed is updated in place: the events it holds stay,
+// and a batch it refused before the update is stored after it, all at once.
+func TestTicketsAtomicPublishAppliesToAnExistingStream(t *testing.T) {
+	if !Tickets(0, 1).AllowAtomicPublish {
+		t.Fatal("TICKETS does not allow atomic publish")
+	}
+	for _, c := range Owned("ingest", Settings{TicketsMaxBytes: 1 << 20, TicketsUncompressed: true}) {
+		if c.Name == TicketsName && !c.AllowAtomicPublish {
+			t.Fatal("ingest's TICKETS does not allow atomic publish")
+		}
+	}
+	_, url := testenv.NATS(t)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	old := Tickets(time.Hour, 1)
+	old.AllowAtomicPublish = false
+	if _, err := Ensure(ctx, js, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, TicketSubject("acme", "ticket_created"), []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	// batch publishes three messages as one atomic batch and returns the commit's answer.
+	batch := func(id string) string {
+		t.Helper()
+		for i := 1; i <= 3; i++ {
+			m := nats.NewMsg(TicketSubject("acme", "ticket_created"))
+			m.Data = []byte(id + "-" + strconv.Itoa(i))
+			m.Header.Set("Nats-Batch-Id", id)
+			m.Header.Set("Nats-Batch-Sequence", strconv.Itoa(i))
+			if i < 3 {
+				if err := nc.PublishMsg(m); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			m.Header.Set("Nats-Batch-Commit", "1")
+			reply, err := nc.RequestMsg(m, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(reply.Data)
+		}
+		return ""
+	}
+	if got := batch("refused"); !strings.Contains(got, `"err_code":10174`) {
+		t.Fatalf("batch into a stream without atomic publish answered %s, want error 10174 (disabled)", got)
+	}
+	s, err := Ensure(ctx, js, Tickets(time.Hour, 1))
+	if err != nil {
+		t.Fatalf("update in place: %v", err)
+	}
+	if !s.CachedInfo().Config.AllowAtomicPublish {
+		t.Fatal("updated stream does not allow atomic publish")
+	}
+	if got := batch("taken"); !strings.Contains(got, `"seq":4`) || !strings.Contains(got, `"count":3`) {
+		t.Fatalf("batch after the update answered %s, want the commit at seq 4 with count 3", got)
+	}
+	for seq, want := range map[uint64]string{1: "before", 2: "taken-1", 3: "taken-2", 4: "taken-3"} {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("message %d: %v", seq, err)
+		}
+		if string(m.Data) != want {
+			t.Errorf("message %d = %q, want %q", seq, m.Data, want)
+		}
 	}
 }

@@ -220,6 +220,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// Room for several full batches at once; beyond that, batches queue for their deadline.
 		MaxPending: max(4096, 4*cfg.MaxEvents),
 		AckTimeout: cfg.PublishTimeout,
+		Log:        log,
 	})
 	if err != nil {
 		return err

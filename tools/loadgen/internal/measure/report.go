@@ -54,6 +54,13 @@ func Markdown(results []*Result) string {
 			}
 			return fmtRatio(Ratio(r.Pipeline.VisibleRate, rateOf(r.Redis)))
 		}},
+		{fmt.Sprintf("**durable ingest, sync always: POST of %d → KPI-visible ÷ raw one-fsync-per-message publish** (goal ≥ %s events/s and ≥ %.0f ×)", first.Batch, Count(DurableGoalRate), DurableGoalRatio), func(r *Result) string {
+			d := durable(r)
+			if d == nil {
+				return "n/a"
+			}
+			return fmt.Sprintf("**%s** (%s ÷ %s; %s)", fmtRatio(d.Ratio), Count(d.Rate), Count(d.Raw), d.verdict())
+		}},
 		{"ingest accept rate (events/s)", func(r *Result) string {
 			if r.Pipeline == nil {
 				return "n/a"

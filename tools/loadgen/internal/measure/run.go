@@ -42,9 +42,12 @@ type Config struct {
 	NATSURL, RedisURL, IngestURL, KpiGRPC string
 	Tenant                                string
 	Label                                 string
-	Steps                                 []string
-	Stream, Consumer                      string
-	Headers                               http.Header
+	// Sync is the NATS server's sync setting, as the stack was started with ("always" or an
+	// interval); with "always" the run reports the durable-ingest figure. Empty: not known.
+	Sync             string
+	Steps            []string
+	Stream, Consumer string
+	Headers          http.Header
 	// APIKey is sent as "Authorization: Bearer" on every POST and in every gRPC call's metadata;
 	// empty sends none.
 	APIKey string
@@ -137,6 +140,11 @@ func (c Config) Validate() error {
 	if c.Events < 1 {
 		errs = append(errs, fmt.Errorf("events %d: want at least 1", c.Events))
 	}
+	if c.Sync != "" && c.Sync != "always" {
+		if d, err := time.ParseDuration(c.Sync); err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("sync %q: want \"always\" or a positive duration such as 2m", c.Sync))
+		}
+	}
 	if c.has("overload") {
 		if c.OverloadBound < 1 {
 			errs = append(errs, fmt.Errorf("overload-bound %d: the overload step needs ingest's -max-backlog", c.OverloadBound))
@@ -194,10 +202,13 @@ type Result struct {
 	Memory    *Memory   `json:"memory,omitempty"`
 	Queries   []Query   `json:"queries,omitempty"`
 	Overload  *Overload `json:"overload,omitempty"`
-	Errors    []string  `json:"errors,omitempty"`
-	Elapsed   float64   `json:"elapsed_seconds"`
-	Machine   string    `json:"machine"`
-	Extra     []string  `json:"notes,omitempty"`
+	// Durable is the pipeline figure against the raw one-fsync-per-message publish rate, on a
+	// server with sync "always".
+	Durable *Durable `json:"durable,omitempty"`
+	Errors  []string `json:"errors,omitempty"`
+	Elapsed float64  `json:"elapsed_seconds"`
+	Machine string   `json:"machine"`
+	Extra   []string `json:"notes,omitempty"`
 }
 
 // Settings records the knobs that shape the figures, so a table can say what it measured.
@@ -211,6 +222,7 @@ type Settings struct {
 	RateSeconds  float64 `json:"rate_seconds"`
 	ProbeRate    float64 `json:"probe_rate"`
 	ListPageSize int     `json:"list_page_size"`
+	Sync         string  `json:"sync,omitempty"`
 }
 
 // Run measures the configured steps, printing one line per figure to out as it goes. A failed step
@@ -221,7 +233,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (*Res
 	}
 	res := &Result{Label: cfg.Label, RunID: cfg.RunID, Started: time.Now().UTC(), Machine: machine(),
 		Settings: Settings{Agents: cfg.Agents, Teams: cfg.Teams, Events: cfg.Events, Batch: cfg.Batch, Posters: cfg.Posters,
-			Rate: cfg.Rate, RateSeconds: cfg.RateDuration.Seconds(), ProbeRate: cfg.ProbeRate, ListPageSize: cfg.ListPageSize}}
+			Rate: cfg.Rate, RateSeconds: cfg.RateDuration.Seconds(), ProbeRate: cfg.ProbeRate, ListPageSize: cfg.ListPageSize, Sync: cfg.Sync}}
 	e := &env{cfg: cfg, runID: cfg.RunID, now: time.Now()}
 	var errs []error
 	fail := func(step string, err error) {
@@ -316,6 +328,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) (*Res
 			res.Pipeline = p
 			stored += p.Accepted
 			printPipeline(out, res)
+			if res.Durable = durable(res); res.Durable != nil {
+				printDurable(out, res.Durable)
+			}
 		}
 	}
 	if sendsTraffic && cfg.has("latency") {
