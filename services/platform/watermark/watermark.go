@@ -44,7 +44,8 @@
 //
 // A failing replay batch is retried with a backoff, never skipped (the Replay function decides
 // what a message that can never be handled means). Every gap found is logged at WARN with
-// durable, from, to and count, and counted in watermark_replays_total{durable}; replayed
+// durable, from, to and count, and counted in watermark_replays_total{durable} (the small
+// replay at a start, Redis being the same run, is logged at INFO and not counted); replayed
 // messages in watermark_replayed_messages_total{durable}; watermark_lag{durable} is the stored
 // watermark's distance behind the ack floor, in stream sequences.
 //
@@ -184,7 +185,10 @@ type State struct {
 	// Watermark and Gap are what the hash holds after the tick: the writes of messages in
 	// (Watermark, Gap] may be missing from Redis and are being replayed (Gap 0: none).
 	Watermark, Gap uint64
-	// Status is "ok", "drop" (a possible loss was found), "missing" or "adopted".
+	// Status is "ok", "drop" (Redis restarted, failed over or went back: writes may be lost),
+	// "start" (this Watcher's first tick, Redis the same run: the messages delivered since the
+	// last watermark are replayed, in case), "missing" (no hash, ReplayAll) or "adopted" (no
+	// hash, Adopt).
 	Status string
 	// Mine says this Watcher holds the lease to replay the gap.
 	Mine bool
@@ -272,8 +276,11 @@ if not w then
     gap = a
     status = 'missing'
   end
-elseif ARGV[2] == '1' or h[3] ~= run or w < tonumber(ARGV[3]) then
+elseif h[3] ~= run or w < tonumber(ARGV[3]) then
   status = 'drop'
+  if a > gap then gap = a end
+elseif ARGV[2] == '1' then
+  status = 'start'
   if a > gap then gap = a end
 end
 local owner, till, mine = h[4] or '', tonumber(h[5]) or 0, 0
@@ -374,6 +381,16 @@ func (w *Watcher) tick(ctx context.Context) (State, error) {
 	case "adopted":
 		w.log.Warn("watermark missing; adopted the ack floor, nothing replayed", "durable", w.cfg.Durable,
 			"policy", w.cfg.Missing.String(), "ack_floor", st.AckFloor)
+	case "start":
+		// Redis may have lost writes while no process watched it, yet it is the same run: the
+		// usual case is a plain restart of the service, and the range is about one interval.
+		if err := w.widen(ctx, &st); err != nil {
+			return st, err
+		}
+		if st.Gap > st.Watermark {
+			w.log.Info("watermark: replaying what was delivered since the last recorded watermark (start)", "durable", w.cfg.Durable,
+				"from", st.Watermark+1, "to", st.Gap, "count", st.Gap-st.Watermark)
+		}
 	case "drop", "missing":
 		if err := w.widen(ctx, &st); err != nil {
 			return st, err
@@ -381,11 +398,8 @@ func (w *Watcher) tick(ctx context.Context) (State, error) {
 		if st.Gap > st.Watermark {
 			w.replays.Add(ctx, 1, w.attrs)
 			reason := "redis restarted, failed over or went back"
-			switch {
-			case st.Status == "missing":
+			if st.Status == "missing" {
 				reason = "watermark missing (redis emptied or first start); policy " + w.cfg.Missing.String()
-			case forced:
-				reason = "start"
 			}
 			w.log.Warn("watermark gap: redis may have lost acknowledged writes; replaying", "durable", w.cfg.Durable,
 				"from", st.Watermark+1, "to", st.Gap, "count", st.Gap-st.Watermark, "reason", reason)

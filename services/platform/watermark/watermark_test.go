@@ -529,3 +529,45 @@ func TestReplicasReplayOnce(t *testing.T) {
 		t.Errorf("replayed %d by the first replica and %d by the second, want >= 40 and 0", replayedA.Load(), replayedB.Load())
 	}
 }
+
+// A Watcher's first tick, Redis being the same run, replays what was delivered since the last
+// recorded watermark (a process that stopped may not have recorded it) and logs it at INFO
+// without counting a loss.
+func TestStartReplaysSinceTheLastWatermark(t *testing.T) {
+	e := newEnv(t)
+	e.consumeLive(t, nil)
+	ctx := context.Background()
+	first := e.watcher(t, watermark.Config{}, nil)
+	if _, err := first.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(t, 1, 20)
+	e.waitSeen(t, 20)
+	e.waitAcked(t)
+	if _, err := first.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recorded, _ := e.wm(t)
+	e.publish(t, 21, 30)
+	e.waitSeen(t, 30)
+	e.waitAcked(t)
+	// Stands for writes of 21..30 that a restore kept out of sight of the run_id check.
+	if err := e.rdb.SRem(ctx, seen, "21", "25", "30").Err(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.watcher(t, watermark.Config{}, nil).Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != "start" || st.Found != int64(recorded) || st.Gap != e.ackFloor(t) {
+		t.Errorf("first tick of a new Watcher: %+v, want a start replay from %d", st, recorded)
+	}
+	e.want1toN(t, 30)
+	if got := e.counter(t, "watermark_replays_total"); got != 0 {
+		t.Errorf("watermark_replays_total = %d after a start replay, want 0", got)
+	}
+	want := fmt.Sprintf(`level=INFO msg="watermark: replaying what was delivered since the last recorded watermark (start)" durable=test from=%d`, recorded+1)
+	if !strings.Contains(e.logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, e.logs.String())
+	}
+}
