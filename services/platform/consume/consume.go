@@ -51,7 +51,10 @@ type Config struct {
 }
 
 // Watermark turns on watermark replay for a consumer; the watermark's Service, Stream, Durable
-// and Filter are the consumer's.
+// and Filter are the consumer's. A replay runs decode and the handler on messages of an ordered
+// consumer without acks, beside the live workers: the handler must be idempotent and safe to
+// run concurrently, and must not ack, nak or extend the messages it is given (consume does that
+// for live ones; replayed ones need nothing).
 type Watermark struct {
 	Redis watermark.Client
 	Meter metric.Meter
@@ -147,8 +150,11 @@ func (c *Consumer[T]) Run(ctx context.Context) error {
 		<-ctx.Done()
 		it.Stop()
 	}()
+	// The watermark stops with the consumer, also when the consumer stops on an error.
 	var wm sync.WaitGroup
+	wmCtx, stopWatermark := context.WithCancel(ctx)
 	defer wm.Wait()
+	defer stopWatermark()
 	if w := c.cfg.Watermark; w != nil && w.Interval > 0 {
 		watcher, err := watermark.New(c.js, w.Redis, watermark.Config{
 			Service: c.cfg.Service, Stream: c.cfg.Stream, Durable: c.cfg.Durable, Filter: c.cfg.Filter,
@@ -161,7 +167,7 @@ func (c *Consumer[T]) Run(ctx context.Context) error {
 		wm.Add(1)
 		go func() {
 			defer wm.Done()
-			_ = watcher.Run(ctx)
+			_ = watcher.Run(wmCtx)
 		}()
 	}
 	// Batches in hand are finished with a context that outlives ctx.

@@ -201,13 +201,22 @@ func (w *Watcher) Run(ctx context.Context) error {
 	defer wg.Wait()
 	t := time.NewTicker(w.cfg.Interval)
 	defer t.Stop()
+	failing := 0
 	for {
 		st, err := w.tick(ctx)
+		if err == nil && failing > 0 {
+			w.log.Info("watermark ticks again", "durable", w.cfg.Durable, "failed_ticks", failing)
+			failing = 0
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err != nil:
-			w.log.Warn("watermark tick", "durable", w.cfg.Durable, "err", err)
+			// An outage fails every tick: one line when it starts, then one a minute or so.
+			if failing%60 == 0 {
+				w.log.Warn("watermark tick", "durable", w.cfg.Durable, "failed_ticks", failing+1, "err", err)
+			}
+			failing++
 		case st.Mine && w.claimReplay():
 			wg.Add(1)
 			go func() {

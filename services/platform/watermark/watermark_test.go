@@ -571,3 +571,44 @@ func TestStartReplaysSinceTheLastWatermark(t *testing.T) {
 		t.Errorf("log lacks %q:\n%s", want, e.logs.String())
 	}
 }
+
+// A tick that fails (no durable yet, Redis down) is logged when the failures start, not at
+// every tick, and the recovery is logged once; Run stops with its context.
+func TestRunLogsTickFailuresOnce(t *testing.T) {
+	e := newEnv(t)
+	w := e.watcher(t, watermark.Config{Interval: 10 * time.Millisecond}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run = %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not stop")
+		}
+	}()
+	noDurable := `level=WARN msg="watermark tick" durable=test failed_ticks=1 err="consumer test on WORK: nats: API error: code=404 err_code=10014 description=consumer not found"`
+	eventually(t, "the failure logged", func() bool { return strings.Contains(e.logs.String(), noDurable) })
+	time.Sleep(200 * time.Millisecond) // many more failed ticks
+	if n := strings.Count(e.logs.String(), `msg="watermark tick"`); n != 1 {
+		t.Errorf("%d failure lines, want 1:\n%s", n, e.logs.String())
+	}
+	e.consumeLive(t, nil)
+	eventually(t, "the recovery logged", func() bool {
+		return strings.Contains(e.logs.String(), `level=INFO msg="watermark ticks again" durable=test failed_ticks=`)
+	})
+	e.redis.Kill()
+	eventually(t, "the Redis failure logged", func() bool {
+		return strings.Contains(e.logs.String(), `level=WARN msg="watermark tick" durable=test failed_ticks=1 err="watermark tp:{wm}:test:test: dial tcp `+e.redis.Addr)
+	})
+	if err := e.redis.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the second recovery logged", func() bool {
+		return strings.Count(e.logs.String(), `msg="watermark ticks again"`) == 2
+	})
+}
