@@ -262,11 +262,14 @@ func (w *Watcher) endReplay() {
 	w.mu.Unlock()
 }
 
+// The scripts' last ARGV is the caller's clock in ms, for leases: TIME is not among the commands
+// a service's Redis user may run, and a skewed clock only lets a lease lapse early or late (a
+// replay done twice, or a little later), never a gap closed that was not replayed.
+//
 // tickScript: ARGV ack floor, forced (1 on a Watcher's first tick), the watermark this Watcher
 // last saw, owner, lease ms, adopt (1 for Adopt). Returns found (-1 missing), w, gap, mine, status.
 var tickScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[#ARGV])
 local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
 local a = tonumber(ARGV[1])
 local h = redis.call('HMGET', KEYS[1], 'w', 'gap', 'run', 'owner', 'until')
@@ -310,8 +313,7 @@ return {found, w, gap, mine, status}
 // widenScript: ARGV the durable's last delivered sequence, owner, lease ms. Widens an open gap
 // (or opens one above w) so it covers every message delivered before the loss was noticed.
 var widenScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[#ARGV])
 local d = tonumber(ARGV[1])
 local h = redis.call('HMGET', KEYS[1], 'w', 'gap', 'owner', 'until')
 local w, gap = tonumber(h[1]), tonumber(h[2]) or 0
@@ -331,8 +333,7 @@ return {w, gap, mine}
 // Advances w only while this owner replays the same gap on the same Redis run; returns 1 while
 // the replay may go on, 2 when the gap is closed, 0 when it must stop.
 var advanceScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(ARGV[#ARGV])
 local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
 local h = redis.call('HMGET', KEYS[1], 'w', 'gap', 'run', 'owner')
 local w, gap = tonumber(h[1]), tonumber(h[2])
@@ -376,7 +377,7 @@ func (w *Watcher) tick(ctx context.Context) (State, error) {
 		adopt = 1
 	}
 	res, err := tickScript.Run(ctx, w.rdb, []string{w.key()}, st.AckFloor, b2i(forced), last, w.owner,
-		w.cfg.Lease.Milliseconds(), adopt).Slice()
+		w.cfg.Lease.Milliseconds(), adopt, time.Now().UnixMilli()).Slice()
 	if err != nil {
 		return State{}, fmt.Errorf("watermark %s: %w", w.key(), err)
 	}
@@ -425,7 +426,8 @@ func (w *Watcher) widen(ctx context.Context, st *State) error {
 	if err != nil {
 		return err
 	}
-	res, err := widenScript.Run(ctx, w.rdb, []string{w.key()}, info.Delivered.Stream, w.owner, w.cfg.Lease.Milliseconds()).Slice()
+	res, err := widenScript.Run(ctx, w.rdb, []string{w.key()}, info.Delivered.Stream, w.owner, w.cfg.Lease.Milliseconds(),
+		time.Now().UnixMilli()).Slice()
 	if err != nil {
 		return fmt.Errorf("watermark %s: widen: %w", w.key(), err)
 	}
@@ -576,7 +578,8 @@ func (w *Watcher) handle(ctx context.Context, batch []jetstream.Msg) error {
 
 func (w *Watcher) advance(ctx context.Context, gap, upTo uint64) (bool, error) {
 	for attempt := 0; ; attempt++ {
-		r, err := advanceScript.Run(ctx, w.rdb, []string{w.key()}, w.owner, gap, upTo, w.cfg.Lease.Milliseconds()).Int()
+		r, err := advanceScript.Run(ctx, w.rdb, []string{w.key()}, w.owner, gap, upTo, w.cfg.Lease.Milliseconds(),
+			time.Now().UnixMilli()).Int()
 		if err == nil {
 			if r == 2 || r == 1 {
 				w.mu.Lock()
