@@ -162,7 +162,7 @@ func New(js jetstream.JetStream, rdb Client, cfg Config, replay Replay, meter me
 		attrs: metric.WithAttributes(attribute.String("durable", cfg.Durable))}
 	var err error
 	if w.replays, err = meter.Int64Counter("watermark_replays_total",
-		metric.WithDescription("Gaps found between the Redis watermark and the ack floor (Redis lost acknowledged writes, was emptied, or the process started) and replayed from the stream.")); err != nil {
+		metric.WithDescription("Gaps between the Redis watermark and the durable's deliveries found after Redis restarted, failed over, went back or was emptied, and replayed from the stream (the small replay at a start is not counted).")); err != nil {
 		return nil, fmt.Errorf("watermark metrics: %w", err)
 	}
 	if w.replayed, err = meter.Int64Counter("watermark_replayed_messages_total",
