@@ -49,6 +49,10 @@
 // messages in watermark_replayed_messages_total{durable}; watermark_lag{durable} is the stored
 // watermark's distance behind the ack floor, in stream sequences.
 //
+// The Redis user needs the hash and INFO's server section (+info|server); the scripts take the
+// lease clock from the caller, as TIME is not among a service user's commands. The NATS user
+// needs ordered consumers (generated names) on the stream.
+//
 // Redis Cluster: the hash is one key in one slot (its hashtag is {wm}), so it records the run_id
 // of that slot's node only, and a loss on another shard is not noticed; per-shard watermarks
 // come with the cluster work.
