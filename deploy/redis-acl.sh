@@ -9,8 +9,10 @@
 # (DESIGN.md §4 and the services' store packages) and to data and scripting commands: no
 # administration (CONFIG, DEBUG, SHUTDOWN, ACL, ...), nothing dangerous (FLUSHALL, FLUSHDB, KEYS,
 # ...), no pub/sub, no SCRIPT FLUSH or KILL, no FUNCTION, and no SCAN or RANDOMKEY (they would
-# list other services' keys). The default user is off, so a client that does not log in can do
-# nothing; "healthcheck" may only PING.
+# list other services' keys). The one exception is INFO's server section: each consumer's
+# watermark (tp:{wm}:<service>:*) compares Redis's run_id to notice a restart or failover that
+# lost writes. The default user is off, so a client that does not log in can do nothing;
+# "healthcheck" may only PING.
 set -eu
 
 if [ $# -lt 1 ]; then
@@ -33,15 +35,15 @@ kpi=$(hash TICKETPULSE_KPI_REDIS_PASSWORD)
 escalation=$(hash TICKETPULSE_ESCALATION_REDIS_PASSWORD)
 notify=$(hash TICKETPULSE_NOTIFY_REDIS_PASSWORD)
 
-commands='-@all +@read +@write +@keyspace +@string +@hash +@list +@set +@sortedset +@scripting +@transaction +@connection -@admin -@dangerous -@pubsub -script|flush -script|kill -function -scan -randomkey'
+commands='-@all +@read +@write +@keyspace +@string +@hash +@list +@set +@sortedset +@scripting +@transaction +@connection -@admin -@dangerous -@pubsub -script|flush -script|kill -function -scan -randomkey +info|server'
 
 umask 077
 cat >"$acl" <<EOF
 user default off resetpass resetkeys resetchannels -@all
 user healthcheck on nopass resetkeys resetchannels -@all +ping
-user kpi on #$kpi resetkeys resetchannels $commands ~tp:{*:t:*} ~tp:{*}:h:* ~tp:{*}:dt:* ~tp:{*}:wt:* ~tp:{*}:mt:* ~tp:{*}:yt:* ~tp:{*}:gen ~tp:{*}:m:* ~tp:{*:ix}:a:* ~tp:{*:ix}:ga:* ~tp:{*:ix}:g:* ~tp:{*:ix}:toseal ~tp:{*:ix}:topack ~tp:{*:ix}:tomonth ~tp:{*:ix}:toyear ~tp:{*:ix}:allagents ~tp:{*:ix}:allteams ~tp:{*:ix}:gen ~tp:{tenants}
-user escalation on #$escalation resetkeys resetchannels $commands ~tp:{*}:e:* ~tp:{*:ix}:esc ~tp:{*:t:*}:esc:ev ~tp:{tq:*}:due ~tp:{tq:*}:lease ~tp:{tq:*}:seq
-user notify on #$notify resetkeys resetchannels $commands ~tp:{*:ng:*} ~tp:{*:ng:*}:s:* ~tp:{*:nd}:* ~tp:{*:nopen} ~tp:{nf}:disabled ~tp:notify:{tq:*}:due ~tp:notify:{tq:*}:lease ~tp:notify:{tq:*}:seq
+user kpi on #$kpi resetkeys resetchannels $commands ~tp:{*:t:*} ~tp:{*}:h:* ~tp:{*}:dt:* ~tp:{*}:wt:* ~tp:{*}:mt:* ~tp:{*}:yt:* ~tp:{*}:gen ~tp:{*}:m:* ~tp:{*:ix}:a:* ~tp:{*:ix}:ga:* ~tp:{*:ix}:g:* ~tp:{*:ix}:toseal ~tp:{*:ix}:topack ~tp:{*:ix}:tomonth ~tp:{*:ix}:toyear ~tp:{*:ix}:allagents ~tp:{*:ix}:allteams ~tp:{*:ix}:gen ~tp:{tenants} ~tp:{wm}:kpi:*
+user escalation on #$escalation resetkeys resetchannels $commands ~tp:{*}:e:* ~tp:{*:ix}:esc ~tp:{*:t:*}:esc:ev ~tp:{tq:*}:due ~tp:{tq:*}:lease ~tp:{tq:*}:seq ~tp:{wm}:escalation:*
+user notify on #$notify resetkeys resetchannels $commands ~tp:{*:ng:*} ~tp:{*:ng:*}:s:* ~tp:{*:nd}:* ~tp:{*:nopen} ~tp:{nf}:disabled ~tp:notify:{tq:*}:due ~tp:notify:{tq:*}:lease ~tp:notify:{tq:*}:seq ~tp:{wm}:notify:*
 EOF
 # The server drops root before it reads the file (the image's entrypoint runs it as "redis").
 if [ "$(id -u)" = 0 ] && id redis >/dev/null 2>&1; then

@@ -155,6 +155,29 @@ route: {receiver: hook, group_wait: 0s}
 	})
 	checkFigures(t, k, 1)
 
+	// kpi's watermark works as its own users: emptied, it is noticed at the next tick and
+	// TICKETS is replayed through an ordered consumer of kpi's own, which closes the gap.
+	kpiRedis := redis.NewClient(&redis.Options{Addr: rs.Addr, Username: "kpi", Password: redisPW["kpi"], Protocol: 2, DisableIdentity: true})
+	t.Cleanup(func() { kpiRedis.Close() })
+	watermarkAt := func(what string, ok func(map[string]string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for h := kpiRedis.HGetAll(context.Background(), "tp:{wm}:kpi:kpi").Val(); !ok(h); h = kpiRedis.HGetAll(context.Background(), "tp:{wm}:kpi:kpi").Val() {
+			if time.Now().After(deadline) {
+				t.Fatalf("kpi's watermark never %s: %v\n%s", what, h, logs["kpi"])
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	recorded := func(h map[string]string) bool { return h["w"] == "5" && h["gap"] == "0" }
+	watermarkAt("recorded the 5 events", recorded)
+	if err := kpiRedis.Del(context.Background(), "tp:{wm}:kpi:kpi").Err(); err != nil {
+		t.Fatal(err)
+	}
+	watermarkAt("replayed TICKETS", func(h map[string]string) bool {
+		return recorded(h) && strings.Contains(logs["kpi"].String(), `durable=kpi from=1 to=5 count=5 reason="watermark missing`)
+	})
+
 	// escalation watches ESCALATIONS through an ordered consumer of its own; what it publishes
 	// there reaches the watch, and notify's durable delivers it to the receiver.
 	conn := dialAs(t, escGRPC, keys.Acme)
@@ -213,6 +236,16 @@ route: {receiver: hook, group_wait: 0s}
 			return nc.Publish("$JS.API.CONSUMER.DELETE.ESCALATIONS.notify", nil)
 		}},
 		{"escalation", "purge ESCALATIONS", func(nc *nats.Conn) error { return nc.Publish("$JS.API.STREAM.PURGE.ESCALATIONS", nil) }},
+		{"escalation", "take kpi's messages", func(nc *nats.Conn) error {
+			return nc.PublishRequest("$JS.API.CONSUMER.MSG.NEXT.TICKETS.kpi", "_INBOX.escalation.x", []byte(`{"batch":1}`))
+		}},
+		{"kpi", "delete escalation's consumer", func(nc *nats.Conn) error {
+			return nc.Publish("$JS.API.CONSUMER.DELETE.TICKETS.escalation", nil)
+		}},
+		{"kpi", "delete its own durable", func(nc *nats.Conn) error { return nc.Publish("$JS.API.CONSUMER.DELETE.TICKETS.kpi", nil) }},
+		{"escalation", "delete its KPI durable", func(nc *nats.Conn) error {
+			return nc.Publish("$JS.API.CONSUMER.DELETE.KPI.escalation-kpi", nil)
+		}},
 		{"notify", "dead-letter as kpi", func(nc *nats.Conn) error { return nc.Publish("deadletter.kpi.acme", nil) }},
 	}
 	for _, d := range denied {
@@ -309,6 +342,10 @@ return 1`)
 		{"escalation", esc, []any{"zcard", "tp:{tq:0}:due"}},
 		{"notify", notify, []any{"hget", "tp:{nf}:disabled", "r"}},
 		{"notify", notify, []any{"zcard", "tp:notify:{tq:0}:due"}},
+		{"kpi", kpi, []any{"hget", "tp:{wm}:kpi:kpi", "w"}},
+		{"kpi", kpi, []any{"info", "server"}},
+		{"escalation", esc, []any{"hget", "tp:{wm}:escalation:escalation-kpi", "w"}},
+		{"notify", notify, []any{"hget", "tp:{wm}:notify:notify", "w"}},
 	}
 	for _, a := range allowed {
 		if err := a.c.Do(ctx, a.cmd...).Err(); err != nil && !errors.Is(err, redis.Nil) {
@@ -336,6 +373,10 @@ return 1`)
 		{"notify", notify, []any{"smembers", "tp:{tenants}"}},
 		{"notify", notify, []any{"hgetall", "tp:{acme:a:ana}:e:first-response"}},
 		{"notify", notify, []any{"acl", "list"}},
+		{"kpi", kpi, []any{"info"}},
+		{"kpi", kpi, []any{"info", "clients"}},
+		{"kpi", kpi, []any{"hget", "tp:{wm}:escalation:escalation", "w"}},
+		{"escalation", esc, []any{"hset", "tp:{wm}:kpi:kpi", "w", "0"}},
 	}
 	for _, r := range refused {
 		if err := r.c.Do(ctx, r.cmd...).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {

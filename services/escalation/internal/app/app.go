@@ -25,6 +25,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/tick"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
+	"github.com/ticketpulse/ticketpulse/services/platform/watermark"
 )
 
 // Name is the service name in logs, traces and the NATS connection.
@@ -69,6 +70,8 @@ type Config struct {
 	TicketsFrom string
 	// HistoryHorizon is how old a breach may be when first judged and still be raised.
 	HistoryHorizon time.Duration
+	// WatermarkInterval is how often both durables' watermarks are recorded (0: off).
+	WatermarkInterval time.Duration
 }
 
 // Register declares the settings on s.
@@ -87,6 +90,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the ESCALATIONS and DEADLETTER streams (3 on a NATS cluster).")
 	s.String(&c.TicketsFrom, "tickets-from", "all", "Where the TICKETS consumer starts when it does not exist yet: all (judge every ticket still in the stream, so open tickets get their SLA clocks) or new (only events from now on). An existing consumer always goes on from where it was.")
 	s.Duration(&c.HistoryHorizon, "history-horizon", 24*time.Hour, "How old a ticket's breach (the SLA deadline it passed, the bad rating, the reopen) may be when escalation first judges it and still be raised. An older one comes from history (an import, -tickets-from all, a rebuild): it is counted in escalation_historical_breaches_total and logged at debug, never raised or notified. 0 raises every breach, however old. An escalation policy's history_horizon in the rules file replaces this for the breaches routed to it.")
+	consume.RegisterWatermark(s, &c.WatermarkInterval)
 }
 
 // Validate reports settings that cannot work, naming the flag.
@@ -98,6 +102,7 @@ func (c Config) Validate() error {
 	v.Positive("escalation-retention", c.Retention)
 	v.Positive("ticket-retention", c.TicketRetention)
 	v.NotNegative("history-horizon", c.HistoryHorizon)
+	consume.CheckWatermark(&v, c.WatermarkInterval)
 	v.OneOf("tickets-from", c.TicketsFrom, "all", "new")
 	v.AtLeastN("parallel", c.Parallel, 1)
 	v.AtLeastN("watches-per-tenant", c.WatchesPerTenant, 1)
@@ -149,9 +154,14 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		HistoryHorizon: cfg.HistoryHorizon, OnHistorical: m.historical,
 	}, log)
 
+	// Judging is level-triggered and a change keeps its message id, so a replay raises nothing
+	// twice; with the watermark gone every message still stored is judged again, and breaches
+	// older than -history-horizon are recorded, not raised.
+	wm := &consume.Watermark{Redis: rdb, Meter: svc.Meter(), Interval: cfg.WatermarkInterval, Missing: watermark.ReplayAll}
 	tickets := consume.New(js, cfg.Consume.Apply(consume.Config{
 		Service: Name, Stream: stream.TicketsName, Filter: stream.TicketsFilter,
 		Description: "escalation: SLA clocks and ticket rules", StartNew: cfg.TicketsFrom == "new",
+		Watermark: wm,
 	}), eventcodec.Decode, func(ctx context.Context, batch []consume.Decoded[*tpv1.TicketEvent]) error {
 		evs := make([]*tpv1.TicketEvent, len(batch))
 		for i, d := range batch {
@@ -168,6 +178,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	snapshots := consume.New(js, kpi.Apply(consume.Config{
 		Service: Name, Stream: stream.KPIName, Filter: stream.KPIFilter,
 		Description: "escalation: agent and team KPI rules", DeliverLastPerSubject: true,
+		Watermark: wm,
 	}), eventcodec.DecodeSnapshot, func(ctx context.Context, batch []consume.Decoded[*tpv1.KpiSnapshot]) error {
 		var errs []error
 		for _, d := range batch {

@@ -551,10 +551,13 @@ func TestDefaultsAndHelp(t *testing.T) {
 	if cfg.HistoryHorizon != 24*time.Hour {
 		t.Errorf("history horizon %v, want 24h", cfg.HistoryHorizon)
 	}
+	if cfg.WatermarkInterval != time.Second {
+		t.Errorf("watermark interval %v, want 1s", cfg.WatermarkInterval)
+	}
 	s.PrintUsage(&help)
 	for _, want := range []string{"TICKETPULSE_GRPC_ADDR", "TICKETPULSE_REDIS_URL", "EscalationService", "TICKETPULSE_RULES_FILE",
 		"TICKETPULSE_TIMER_POLL", "TICKETPULSE_ESCALATION_RETENTION", "TICKETPULSE_KPI_DURABLE", "TICKETPULSE_TICKETS_FROM", "TICKETPULSE_WATCHES_PER_TENANT",
-		"TICKETPULSE_HISTORY_HORIZON", "history_horizon"} {
+		"TICKETPULSE_HISTORY_HORIZON", "history_horizon", "TICKETPULSE_WATERMARK_INTERVAL"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("-h lacks %q", want)
 		}
@@ -621,9 +624,9 @@ func TestValidate(t *testing.T) {
 	s := newStack(t, "")
 	cfg := s.config()
 	cfg.Timers.Poll, cfg.Timers.Lease, cfg.Parallel, cfg.Consume.Linger, cfg.TicketsFrom = 0, time.Millisecond, 0, -1, "yesterday"
-	cfg.WatchesPerTenant, cfg.HistoryHorizon = 0, -time.Second
+	cfg.WatchesPerTenant, cfg.HistoryHorizon, cfg.WatermarkInterval = 0, -time.Second, -time.Second
 	err := cfg.Validate()
-	for _, want := range []string{"-timer-poll 0s: must be positive", "-timer-lease 1ms: must be at least 1s", "-parallel 0: must be at least 1",
+	for _, want := range []string{"-watermark-interval -1s: must not be negative", "-timer-poll 0s: must be positive", "-timer-lease 1ms: must be at least 1s", "-parallel 0: must be at least 1",
 		"-watches-per-tenant 0: must be at least 1", "-history-horizon -1s: must not be negative",
 		"-batch-linger -1ns: must not be negative", `-tickets-from "yesterday": want all or new`} {
 		if err == nil || !strings.Contains(err.Error(), want) {

@@ -24,6 +24,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/tick"
+	"github.com/ticketpulse/ticketpulse/services/platform/watermark"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
@@ -60,6 +61,8 @@ type Config struct {
 	SnapshotInterval time.Duration
 	StreamReplicas   int
 	RollupInterval   time.Duration
+	// WatermarkInterval is how often the TICKETS durable's watermark is recorded (0: off).
+	WatermarkInterval time.Duration
 }
 
 // defaultSLA are the first-response targets without -sla-first-response.
@@ -79,6 +82,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.SnapshotInterval, "snapshot-interval", 15*time.Second, "How often changed agents' and teams' snapshots (1h, 24h, 7d and 30d figures) are published to the KPI stream.")
 	s.Duration(&c.RollupInterval, "rollup-interval", 10*time.Second, "How often ended days, weeks, months and years are rolled up into their totals (until then queries read their hours, days or months); a pass with nothing new reads each tenant's list of agents and teams.")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the KPI and DEADLETTER streams (3 on a NATS cluster).")
+	consume.RegisterWatermark(s, &c.WatermarkInterval)
 }
 
 // Validate reports settings that cannot work, naming the flag.
@@ -90,6 +94,7 @@ func (c Config) Validate() error {
 	v.NotNegative("bucket-retention", c.Retention)
 	v.Positive("snapshot-interval", c.SnapshotInterval)
 	v.Positive("rollup-interval", c.RollupInterval)
+	consume.CheckWatermark(&v, c.WatermarkInterval)
 	if c.RulesFile != "" {
 		// Without a rules file nothing is reloaded.
 		v.Positive("rules-reload", c.RulesReload)
@@ -145,6 +150,9 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cons, err := consumer.New(js, consumer.Config{
 		Durable: cfg.Consume.Durable, BatchMax: cfg.Consume.BatchMax, Linger: cfg.Consume.Linger, Workers: cfg.Workers,
 		AckWait: cfg.Consume.AckWait, SuspectAfter: cfg.SuspectAfter,
+		// KPIs are derived and idempotent: with its watermark gone (Redis emptied, first start of
+		// this version) the whole stream is replayed.
+		Watermark: &consume.Watermark{Redis: rdb, Meter: svc.Meter(), Interval: cfg.WatermarkInterval, Missing: watermark.ReplayAll},
 	}, writer, healthy, dirty.add, svc.Meter(), log)
 	if err != nil {
 		return fmt.Errorf("consumer metrics: %w", err)

@@ -232,6 +232,7 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{"retention", func(c *Config) { c.Retention = -time.Hour }, "-bucket-retention"},
 		{"snapshots", func(c *Config) { c.SnapshotInterval = 0 }, "-snapshot-interval"},
 		{"rollup", func(c *Config) { c.RollupInterval = 0 }, "-rollup-interval"},
+		{"watermark", func(c *Config) { c.WatermarkInterval = -time.Second }, "-watermark-interval -1s: must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -362,7 +363,8 @@ func TestRegister(t *testing.T) {
 			if !reflect.DeepEqual(cfg.SLA, tt.wantSLA) {
 				t.Errorf("SLA %v, want %v", cfg.SLA, tt.wantSLA)
 			}
-			if cfg.GRPCAddr != "127.0.0.1:9090" || cfg.HTTPAddr != "127.0.0.1:9190" || cfg.Consume.BatchMax != 500 || cfg.Consume.Durable != "kpi" {
+			if cfg.GRPCAddr != "127.0.0.1:9090" || cfg.HTTPAddr != "127.0.0.1:9190" || cfg.Consume.BatchMax != 500 || cfg.Consume.Durable != "kpi" ||
+				cfg.WatermarkInterval != time.Second {
 				t.Errorf("defaults %+v", cfg)
 			}
 		})

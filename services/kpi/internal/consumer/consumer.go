@@ -35,6 +35,8 @@ type Config struct {
 	// SuspectAfter is the delivery count from which a failing batch is retried message by message,
 	// so that one bad message is dead-lettered instead of blocking the others.
 	SuspectAfter int
+	// Watermark, when set, replays what Redis lost of acknowledged events (consume.Watermark).
+	Watermark *consume.Watermark
 }
 
 // Consumer runs the workers.
@@ -71,6 +73,7 @@ func New(js jetstream.JetStream, cfg Config, w Writer, healthy func(context.Cont
 	c.inner = consume.New(js, consume.Config{
 		Service: "kpi", Stream: stream.TicketsName, Durable: cfg.Durable, Filter: stream.TicketsFilter, Description: "KPI write path",
 		BatchMax: cfg.BatchMax, Linger: cfg.Linger, AckWait: cfg.AckWait, SuspectAfter: cfg.SuspectAfter, Workers: cfg.Workers,
+		Watermark: cfg.Watermark,
 	}, decode, c.write, healthy, log)
 	c.inner.OnDeadLetter = func() { c.deadLettered.Add(context.Background(), 1) }
 	return c, nil
