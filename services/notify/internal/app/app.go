@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/notify/internal/delivered"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/deliveries"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/dispatch"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/grpcapi"
@@ -57,12 +58,14 @@ const timerPrefix = "tp:notify:"
 // Config is everything the service reads from flags and the environment.
 type Config struct {
 	service.Common
-	RoutingFile    string
-	RoutingReload  time.Duration
-	Consume        consume.Settings
-	Timers         timers.Settings
-	LogMax         int
-	DedupeWindow   time.Duration
+	RoutingFile   string
+	RoutingReload time.Duration
+	Consume       consume.Settings
+	Timers        timers.Settings
+	LogMax        int
+	DedupeWindow  time.Duration
+	// DeliveredTTL is how long the delivered record (outside Redis) remembers a delivered change.
+	DeliveredTTL   time.Duration
 	StreamReplicas int
 	// EscalationsFrom is where a new ESCALATIONS durable starts: "new" or "all".
 	EscalationsFrom string
@@ -79,6 +82,7 @@ func (c *Config) Register(s *envflag.Set) {
 		"group and retry timers")
 	s.Int(&c.LogMax, "delivery-log-max", 10000, "Deliveries kept in each tenant's delivery log; the oldest go first.")
 	s.Duration(&c.DedupeWindow, "dedupe-window", 7*24*time.Hour, "How long a change is remembered as routed to a receiver, so a redelivered change is not sent twice.")
+	s.Duration(&c.DeliveredTTL, "delivered-ttl", 7*24*time.Hour, "How long notify remembers, outside Redis (JetStream key-value bucket "+delivered.Bucket+", file storage, -stream-replicas), that a change was delivered to a receiver, so the replay that repairs a Redis loss does not send it again. Must reach back further than any Redis state that may be restored (a replay goes back to it); each delivered change costs about 200 bytes per receiver for this long. At least 1m.")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the DEADLETTER stream (3 on a NATS cluster).")
 	s.String(&c.EscalationsFrom, "escalations-from", "new", "Where the ESCALATIONS consumer starts when it does not exist yet: new (changes from now on) or all (every change still in the stream, up to 30 days: a flood of old news). An existing consumer always goes on from where it was.")
 }
@@ -90,6 +94,7 @@ func (c Config) Validate() error {
 	c.Consume.Check(&v)
 	c.Timers.Check(&v)
 	v.Positive("dedupe-window", c.DedupeWindow)
+	v.AtLeast("delivered-ttl", c.DeliveredTTL, time.Minute)
 	v.OneOf("escalations-from", c.EscalationsFrom, "all", "new")
 	v.AtLeastN("delivery-log-max", c.LogMax, 1)
 	return v.Err()
@@ -149,7 +154,11 @@ func (deps Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if opts.Metrics, err = dispatch.NewMetrics(svc.Meter()); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	d := dispatch.New(store, queue, js, rt, now, opts, log)
+	once, err := delivered.Open(ctx, js, cfg.DeliveredTTL, cfg.StreamReplicas)
+	if err != nil {
+		return err
+	}
+	d := dispatch.New(store, once, queue, js, rt, now, opts, log)
 
 	grpcapi.NewServer(store, d, log).Register(svc.GRPC())
 	workers := []func(context.Context) error{func(ctx context.Context) error {

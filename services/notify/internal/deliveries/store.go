@@ -7,6 +7,8 @@
 // group's changes for a delivery moves them into the group's outbox in one script, and the
 // delivery created from it has an id derived from the group and its flush number, so a replica
 // that crashes in between leaves work that the next attempt finishes, never a second delivery.
+// All of that holds while Redis keeps its writes; should it lose the latest ones, the record in
+// package delivered keeps a replayed change from being sent again.
 package deliveries
 
 import (

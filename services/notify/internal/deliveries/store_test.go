@@ -207,3 +207,54 @@ func TestGroupsExpire(t *testing.T) {
 		t.Errorf("group TTL %s, want the 1h window", ttl)
 	}
 }
+
+// A delivery can be narrowed to fewer changes and settled as suppressed without an attempt; a
+// delivery trimmed from the log is not brought back by either.
+func TestNarrowedAndSuppressed(t *testing.T) {
+	rdb := testenv.Redis(t)
+	s := New(rdb, time.Hour, 100)
+	ctx := context.Background()
+	c1, d1 := change("e.t.T-1.1", 1, t0)
+	c2, d2 := change("e.t.T-2.1", 1, t0)
+	rec := NewRecord("acme", "g.1", "hook", "k", nil, []*tpv1.EscalationChange{c1, c2}, [][]byte{d1, d2}, t0)
+	if _, err := s.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	narrow := *rec
+	narrow.Changes, narrow.Data, narrow.EscalationIDs = rec.Changes[1:], rec.Data[1:], rec.EscalationIDs[1:]
+	if err := s.Narrowed(ctx, &narrow); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "acme", "g.1")
+	if err != nil || !slices.Equal(got.Changes, []string{"e.t.T-2.1#1"}) || len(got.Data) != 1 || got.Status != tpv1.DeliveryStatus_DELIVERY_STATUS_PENDING {
+		t.Fatalf("narrowed: %v %+v", err, got)
+	}
+	if err := s.Suppressed(ctx, "acme", "g.1", "already delivered", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Get(ctx, "acme", "g.1")
+	if err != nil || got.Status != tpv1.DeliveryStatus_DELIVERY_STATUS_SUPPRESSED || got.Reason != "already delivered" ||
+		!got.Updated.Equal(t0.Add(time.Minute)) || len(got.Attempts) != 0 {
+		t.Errorf("suppressed: %v %+v", err, got)
+	}
+	gone := *rec
+	gone.ID = "g.2"
+	if err := s.Narrowed(ctx, &gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Suppressed(ctx, "acme", "g.2", "x", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "acme", "g.2"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a delivery not in the log: %v, want ErrNotFound", err)
+	}
+	if err := rdb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Suppressed(ctx, "acme", "g.1", "x", t0); err == nil || err.Error() != "log delivery g.1 as suppressed: redis: client is closed" {
+		t.Errorf("Suppressed on a closed client = %v", err)
+	}
+	if err := s.Narrowed(ctx, &narrow); err == nil || err.Error() != "narrow delivery g.1: redis: client is closed" {
+		t.Errorf("Narrowed on a closed client = %v", err)
+	}
+}
