@@ -22,14 +22,15 @@ type Delivered interface {
 }
 
 // onceRefs names each change of a delivery in the delivered record. A reminder repeats changes
-// on purpose, so it is named apart from the change, by the delivery that carries it: a reminder
-// is sent once, and never stops the change itself.
+// on purpose, so it is named apart from the change, by its group's flush number: a Redis that
+// went back in time reminds again under the number it lost, and that reminder was sent already.
+// A reminder never stops the change itself.
 func onceRefs(rec *deliveries.Record) []string {
 	out := make([]string, len(rec.Changes))
 	for i, ref := range rec.Changes {
 		out[i] = ref
 		if rec.Reminder {
-			out[i] = ref + "#remind@" + rec.ID
+			out[i] = ref + "#remind@" + deliveries.FlushOf(rec.ID)
 		}
 	}
 	return out

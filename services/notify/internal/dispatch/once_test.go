@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
@@ -53,6 +54,8 @@ func TestOnceStage(t *testing.T) {
 	tests := []struct {
 		name     string
 		reminder bool
+		// id is the delivery's id, g.7 when empty.
+		id       string
 		recorded []string // refs in the delivered record, by delivery "g0.1"
 		// wantSent are the changes the delivery goes on with; empty: it is suppressed.
 		wantSent   []string
@@ -65,14 +68,15 @@ func TestOnceStage(t *testing.T) {
 			wantReason: "already delivered to hook, not sent again: a.t.1.1#1 by delivery g0.1 at 2026-03-02T08:59:00Z, b.t.2.1#1 by delivery g0.1 at 2026-03-02T08:59:00Z"},
 		{name: "reminder of delivered changes", reminder: true, recorded: []string{"a.t.1.1#1", "b.t.2.1#1"},
 			wantSent: []string{"a.t.1.1#1", "b.t.2.1#1"}},
-		{name: "reminder sent before", reminder: true, recorded: []string{"a.t.1.1#1#remind@g.7"},
+		{name: "reminder sent before", reminder: true, recorded: []string{"a.t.1.1#1#remind@g.7"}, id: "g.7.0badc0de",
 			wantSent: []string{"b.t.2.1#1"}, wantReason: "already delivered to hook, not sent again: a.t.1.1#1 by delivery g0.1 at 2026-03-02T08:59:00Z"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, "1h")
 			ctx := context.Background()
-			rec := f.pending(t, "g.7", tt.reminder, "a.t.1.1", "b.t.2.1")
+			id := cmp.Or(tt.id, "g.7")
+			rec := f.pending(t, id, tt.reminder, "a.t.1.1", "b.t.2.1")
 			if err := f.once.Record(ctx, "acme", "hook", tt.recorded, delivered.Entry{Delivery: "g0.1", At: at}); err != nil {
 				t.Fatal(err)
 			}
@@ -80,12 +84,12 @@ func TestOnceStage(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			logged := f.get(t, "g.7")
+			logged := f.get(t, id)
 			if len(tt.wantSent) == 0 {
 				if len(out) != 0 || logged.Status != tpv1.DeliveryStatus_DELIVERY_STATUS_SUPPRESSED || logged.Reason != tt.wantReason {
 					t.Errorf("passed on %d; logged %v %q, want suppressed %q", len(out), logged.Status, logged.Reason, tt.wantReason)
 				}
-				if _, ok := f.hasTimer(t, "g.7"); ok {
+				if _, ok := f.hasTimer(t, id); ok {
 					t.Error("a suppressed delivery still has a timer")
 				}
 				return
@@ -97,7 +101,7 @@ func TestOnceStage(t *testing.T) {
 				len(logged.Data) != len(tt.wantSent) || len(logged.EscalationIDs) != len(tt.wantSent) {
 				t.Errorf("logged %v with %v (%d data, escalations %v); want pending with %v", logged.Status, logged.Changes, len(logged.Data), logged.EscalationIDs, tt.wantSent)
 			}
-			dup, err := f.store.Get(ctx, "acme", "g.7.dup")
+			dup, err := f.store.Get(ctx, "acme", id+".dup")
 			if tt.wantReason == "" {
 				if err == nil {
 					t.Errorf("nothing dropped, yet logged %+v", dup)
@@ -108,7 +112,7 @@ func TestOnceStage(t *testing.T) {
 				!slices.Equal(dup.Changes, []string{"a.t.1.1#1"}) || !slices.Equal(dup.EscalationIDs, []string{"a.t.1.1"}) || dup.Receiver != "hook" {
 				t.Errorf("dropped changes logged as %+v (%v), want suppressed %q", dup, err, tt.wantReason)
 			}
-			if _, ok := f.hasTimer(t, "g.7"); !ok {
+			if _, ok := f.hasTimer(t, id); !ok {
 				t.Error("the delivery lost its timer")
 			}
 		})
@@ -250,7 +254,7 @@ func TestGroupSendWaitsForTheRecord(t *testing.T) {
 	}
 	errs := f.d.Fire(ctx, cs)
 	f.d.Wait()
-	if len(errs) != 1 || errs[0] == nil || !regexp.MustCompile(`^delivery [0-9a-f]{24}\.1 not attempted: look up delivered changes of acme/hook: nats: no responders available for request$`).MatchString(errs[0].Error()) {
+	if len(errs) != 1 || errs[0] == nil || !regexp.MustCompile(`^delivery [0-9a-f]{24}\.1\.[0-9a-f]{8} not attempted: look up delivered changes of acme/hook: nats: no responders available for request$`).MatchString(errs[0].Error()) {
 		t.Fatalf("Fire = %v", errs)
 	}
 	if f.hits.Load() != 0 {
