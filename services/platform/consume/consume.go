@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/deadletter"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/watermark"
 )
 
 // Config names and tunes one consumer.
@@ -42,6 +44,21 @@ type Config struct {
 	// StartNew makes a durable that does not exist yet start with the messages stored from now
 	// on, not the whole stream. An existing durable always goes on from where it was.
 	StartNew bool
+	// Watermark, when set with a positive Interval, records the durable's ack floor in Redis and
+	// replays from the stream, through decode and the handler, what Redis lost of acknowledged
+	// work (package watermark), concurrently with live consumption. Nil: nothing is recorded.
+	Watermark *Watermark
+}
+
+// Watermark turns on watermark replay for a consumer; the watermark's Service, Stream, Durable
+// and Filter are the consumer's.
+type Watermark struct {
+	Redis watermark.Client
+	Meter metric.Meter
+	// Interval between watermark ticks; 0 turns the watermark off.
+	Interval time.Duration
+	// Missing is what a missing watermark means (watermark.ReplayAll or watermark.Adopt).
+	Missing watermark.Policy
 }
 
 // Decoded is a message the handler understood, with the tenant it belongs to.
@@ -130,6 +147,23 @@ func (c *Consumer[T]) Run(ctx context.Context) error {
 		<-ctx.Done()
 		it.Stop()
 	}()
+	var wm sync.WaitGroup
+	defer wm.Wait()
+	if w := c.cfg.Watermark; w != nil && w.Interval > 0 {
+		watcher, err := watermark.New(c.js, w.Redis, watermark.Config{
+			Service: c.cfg.Service, Stream: c.cfg.Stream, Durable: c.cfg.Durable, Filter: c.cfg.Filter,
+			Interval: w.Interval, Missing: w.Missing, BatchMax: c.cfg.BatchMax,
+		}, c.replay(), w.Meter, c.log)
+		if err != nil {
+			it.Stop()
+			return err
+		}
+		wm.Add(1)
+		go func() {
+			defer wm.Done()
+			_ = watcher.Run(ctx)
+		}()
+	}
 	// Batches in hand are finished with a context that outlives ctx.
 	work := context.WithoutCancel(ctx)
 	errc := make(chan error, c.cfg.Workers)
@@ -214,6 +248,52 @@ func (c *Consumer[T]) process(ctx context.Context, msgs []jetstream.Msg) {
 		default:
 			c.nak(ctx, one)
 		}
+	}
+}
+
+// replay handles a watermark gap's messages as live ones are handled, without acks: an
+// undecodable message was dead-lettered when first delivered and is passed over. A batch that
+// fails for a reason of its own is tried message by message, and a message that keeps failing
+// alone while the store is healthy (the poison the live consumer dead-letters after SuspectAfter
+// deliveries) is passed over with an error log after SuspectAfter tries; any other failure is
+// returned, and the watermark retries the batch.
+func (c *Consumer[T]) replay() watermark.Replay {
+	fails := map[uint64]int{}
+	return func(ctx context.Context, msgs []jetstream.Msg) error {
+		var good []Decoded[T]
+		for _, m := range msgs {
+			tenant, v, err := c.decode(m)
+			if err != nil {
+				continue
+			}
+			good = append(good, Decoded[T]{Msg: m, Tenant: tenant, Value: v})
+		}
+		if len(good) == 0 {
+			return nil
+		}
+		err := c.handle(ctx, good)
+		if err == nil || Transient(err) {
+			clear(fails)
+			return err
+		}
+		for _, d := range good {
+			err := c.handle(ctx, []Decoded[T]{d})
+			if err == nil {
+				continue
+			}
+			md, merr := d.Msg.Metadata()
+			if Transient(err) || merr != nil {
+				return err
+			}
+			fails[md.Sequence.Stream]++
+			if fails[md.Sequence.Stream] < c.cfg.SuspectAfter || c.healthy(ctx) != nil {
+				return err
+			}
+			c.log.Error("watermark replay: message fails alone while the store is healthy; passed over", "durable", c.cfg.Durable,
+				"subject", d.Msg.Subject(), "stream_seq", md.Sequence.Stream, "err", err)
+		}
+		clear(fails)
+		return nil
 	}
 }
 

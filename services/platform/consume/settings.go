@@ -42,3 +42,14 @@ func (c Settings) Apply(cfg Config) Config {
 	cfg.Durable, cfg.BatchMax, cfg.Linger, cfg.AckWait = c.Durable, c.BatchMax, c.Linger, c.AckWait
 	return cfg
 }
+
+// RegisterWatermark declares -watermark-interval on s: how often a service records its durables'
+// ack floors in Redis and checks whether Redis lost acknowledged writes (package watermark).
+func RegisterWatermark(s *envflag.Set, p *time.Duration) {
+	s.Duration(p, "watermark-interval", time.Second, "How often each consumer records its durable's acknowledged stream sequence in Redis (hash tp:{wm}:<service>:<durable>) and checks whether Redis restarted, failed over or went back in time; when it did, the messages whose writes may be lost are replayed from the stream (logged at WARN, counted in watermark_replays_total). Also replays the last interval's messages at start. 0 turns it off: writes Redis loses after their messages were acknowledged (up to a second with AOF everysec, more on a failover) are then never redone.")
+}
+
+// CheckWatermark adds an impossible -watermark-interval to v.
+func CheckWatermark(v *envflag.Checks, interval time.Duration) {
+	v.NotNegative("watermark-interval", interval)
+}

@@ -41,3 +41,44 @@ func TestSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestWatermarkInterval(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want time.Duration
+	}{
+		{name: "default", want: time.Second},
+		{name: "env", env: map[string]string{"TICKETPULSE_WATERMARK_INTERVAL": "250ms"}, want: 250 * time.Millisecond},
+		{name: "flag over env", env: map[string]string{"TICKETPULSE_WATERMARK_INTERVAL": "250ms"}, args: []string{"-watermark-interval", "0"}, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := envflag.New("svc", "test", func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			var got time.Duration
+			RegisterWatermark(s, &got)
+			if err := s.Parse(tt.args); err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("-watermark-interval = %s, want %s", got, tt.want)
+			}
+		})
+	}
+	s := envflag.New("svc", "test", func(string) (string, bool) { return "", false })
+	var d time.Duration
+	RegisterWatermark(s, &d)
+	var help strings.Builder
+	s.PrintUsage(&help)
+	for _, w := range []string{"-watermark-interval", "TICKETPULSE_WATERMARK_INTERVAL", "0 turns it off: writes Redis loses after their messages were acknowledged"} {
+		if !strings.Contains(help.String(), w) {
+			t.Errorf("-h lacks %q:\n%s", w, help.String())
+		}
+	}
+	var v envflag.Checks
+	CheckWatermark(&v, -time.Second)
+	if err := v.Err(); err == nil || err.Error() != "-watermark-interval -1s: must not be negative" {
+		t.Errorf("Check = %v", err)
+	}
+}
