@@ -689,12 +689,20 @@ func TestDefaultsAndHelp(t *testing.T) {
 	if err := short.Validate(); err == nil || err.Error() != "-delivered-ttl 30s: must be at least 1m0s" {
 		t.Errorf("Validate() = %v", err)
 	}
+	if cfg.WatermarkInterval != time.Second {
+		t.Errorf("-watermark-interval defaults to %s, want 1s", cfg.WatermarkInterval)
+	}
+	off := cfg
+	off.WatermarkInterval = -time.Second
+	if err := off.Validate(); err == nil || err.Error() != "-watermark-interval -1s: must not be negative" {
+		t.Errorf("Validate() = %v", err)
+	}
 	cfg.EscalationsFrom = "last week"
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `-escalations-from "last week": want all or new`) {
 		t.Errorf("Validate() = %v", err)
 	}
 	set.PrintUsage(&help)
-	for _, want := range []string{"TICKETPULSE_ROUTING_FILE", "TICKETPULSE_DELIVERY_LOG_MAX", "TICKETPULSE_DEDUPE_WINDOW", "TICKETPULSE_ESCALATIONS_FROM", "TICKETPULSE_DELIVERED_TTL", "NOTIFY_DELIVERED", "NotificationService"} {
+	for _, want := range []string{"TICKETPULSE_ROUTING_FILE", "TICKETPULSE_DELIVERY_LOG_MAX", "TICKETPULSE_DEDUPE_WINDOW", "TICKETPULSE_ESCALATIONS_FROM", "TICKETPULSE_DELIVERED_TTL", "NOTIFY_DELIVERED", "TICKETPULSE_WATERMARK_INTERVAL", "NotificationService"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("-h lacks %q", want)
 		}
