@@ -15,10 +15,12 @@ import (
 	"time"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/notify/internal/delivered"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+	"github.com/ticketpulse/ticketpulse/services/platform/watermark"
 )
 
 // Redis goes back in time mid-flow: a copy of its data is taken, changes keep coming, some are
@@ -183,4 +185,66 @@ func grep(text []byte, s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// notify meets a Redis without its watermark while its durable has acknowledged history (Redis
+// emptied, or the first start of a version that records watermarks, with no delivered record
+// yet): it adopts the durable's position and replays nothing, so no old escalation reaches the
+// supervisors again; what comes next is delivered as usual.
+func TestMissingWatermarkIsAdopted(t *testing.T) {
+	h := newHook(t)
+	s := newStack(t, webhookRouting(h.srv.URL, ""))
+	_, rdb := testenv.NewRedis(t)
+	s.redisURL = "redis://" + rdb.Options().Addr + "/0"
+	cfg := s.config()
+	cfg.WatermarkInterval = 100 * time.Millisecond
+	run := func() *servicetest.Running {
+		return servicetest.Start(t, func(ctx context.Context, hk service.Hooks) error { return testDeps(hk).Run(ctx, cfg, quiet) })
+	}
+	count := func() map[string]int {
+		got := map[string]int{}
+		ids := map[string]bool{}
+		for _, r := range h.got() {
+			if !ids[r.id] {
+				ids[r.id] = true
+				for _, ref := range changeRefs(t, r.body) {
+					got[ref]++
+				}
+			}
+		}
+		return got
+	}
+	var all []string
+	for i := range 20 {
+		c := change(fmt.Sprintf("T-%02d", i), "sla-first-response", "billing", tpv1.ChangeKind_CHANGE_KIND_TRIGGERED, 1)
+		all = append(all, c.GetEscalation().GetId()+"#1")
+		s.publish(t, c)
+	}
+	first := run()
+	waitFor(t, "the history delivered", func() bool { return len(count()) == 20 })
+	waitFor(t, "the history acknowledged", func() bool { return s.acked(t) })
+	first.Stop()
+	ctx := context.Background()
+	if err := rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.js.DeleteKeyValue(ctx, delivered.Bucket); err != nil {
+		t.Fatal(err)
+	}
+	run()
+	time.Sleep(time.Second) // ten watermark ticks
+	c := change("T-new", "sla-first-response", "billing", tpv1.ChangeKind_CHANGE_KIND_TRIGGERED, 1)
+	all = append(all, c.GetEscalation().GetId()+"#1")
+	s.publish(t, c)
+	waitFor(t, "the new change delivered", func() bool { return count()["sla-first-response.t.T-new.1#1"] > 0 })
+	time.Sleep(1500 * time.Millisecond) // a replayed change would arrive by the next group interval
+	got := count()
+	for _, ref := range all {
+		if got[ref] != 1 {
+			t.Errorf("%s received %d times, want once", ref, got[ref])
+		}
+	}
+	if n, err := rdb.Exists(ctx, watermark.Key(Name, "notify")).Result(); err != nil || n != 1 {
+		t.Errorf("notify's watermark: %d, %v; want it recorded again", n, err)
+	}
 }
