@@ -59,20 +59,20 @@ const timerPrefix = "tp:notify:"
 // Config is everything the service reads from flags and the environment.
 type Config struct {
 	service.Common
-	RoutingFile   string
-	RoutingReload time.Duration
-	Consume       consume.Settings
-	Timers        timers.Settings
-	LogMax        int
-	DedupeWindow  time.Duration
-	// DeliveredTTL is how long the delivered record (outside Redis) remembers a delivered change.
-	DeliveredTTL   time.Duration
+	RoutingFile    string
+	RoutingReload  time.Duration
+	Consume        consume.Settings
+	Timers         timers.Settings
+	LogMax         int
+	DedupeWindow   time.Duration
 	StreamReplicas int
 	// EscalationsFrom is where a new ESCALATIONS durable starts: "new" or "all".
 	EscalationsFrom string
 	// WatermarkInterval is how often the ESCALATIONS consumer records its ack floor in Redis and
 	// checks whether Redis lost acknowledged work (0: off).
 	WatermarkInterval time.Duration
+	// DeliveredTTL is how long the delivered record (outside Redis) remembers a delivered change.
+	DeliveredTTL time.Duration
 }
 
 // Register declares the settings on s.
@@ -87,7 +87,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Int(&c.LogMax, "delivery-log-max", 10000, "Deliveries kept in each tenant's delivery log; the oldest go first.")
 	s.Duration(&c.DedupeWindow, "dedupe-window", 7*24*time.Hour, "How long a change is remembered as routed to a receiver, so a redelivered change is not sent twice.")
 	s.Duration(&c.DeliveredTTL, "delivered-ttl", 7*24*time.Hour, "How long notify remembers, outside Redis (JetStream key-value bucket "+delivered.Bucket+", file storage, -stream-replicas), that a change was delivered to a receiver, so the replay that repairs a Redis loss does not send it again. Must reach back further than any Redis state that may be restored (a replay goes back to it); each delivered change costs about 200 bytes per receiver for this long. At least 1m.")
-	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the DEADLETTER stream (3 on a NATS cluster).")
+	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the DEADLETTER stream and the "+delivered.Bucket+" key-value bucket (3 on a NATS cluster).")
 	consume.RegisterWatermark(s, &c.WatermarkInterval)
 	s.String(&c.EscalationsFrom, "escalations-from", "new", "Where the ESCALATIONS consumer starts when it does not exist yet: new (changes from now on) or all (every change still in the stream, up to 30 days: a flood of old news). An existing consumer always goes on from where it was.")
 }
