@@ -1,6 +1,6 @@
 // Package app wires the notify service: the routing file (reloaded when it changes), the
-// ESCALATIONS consumer, the group and retry timers, the gRPC NotificationService, and the health
-// and metrics endpoints.
+// ESCALATIONS consumer with its watermark replay, the record of delivered changes, the group and
+// retry timers, the gRPC NotificationService, and the health and metrics endpoints.
 package app
 
 import (
@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/notify/internal/delivered"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/deliveries"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/dispatch"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/grpcapi"
@@ -28,6 +29,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
+	"github.com/ticketpulse/ticketpulse/services/platform/watermark"
 )
 
 // Name is the service name in logs, traces and the NATS connection.
@@ -66,6 +68,11 @@ type Config struct {
 	StreamReplicas int
 	// EscalationsFrom is where a new ESCALATIONS durable starts: "new" or "all".
 	EscalationsFrom string
+	// WatermarkInterval is how often the ESCALATIONS consumer records its ack floor in Redis and
+	// checks whether Redis lost acknowledged work (0: off).
+	WatermarkInterval time.Duration
+	// DeliveredTTL is how long the delivered record (outside Redis) remembers a delivered change.
+	DeliveredTTL time.Duration
 }
 
 // Register declares the settings on s.
@@ -79,7 +86,9 @@ func (c *Config) Register(s *envflag.Set) {
 		"group and retry timers")
 	s.Int(&c.LogMax, "delivery-log-max", 10000, "Deliveries kept in each tenant's delivery log; the oldest go first.")
 	s.Duration(&c.DedupeWindow, "dedupe-window", 7*24*time.Hour, "How long a change is remembered as routed to a receiver, so a redelivered change is not sent twice.")
-	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the DEADLETTER stream (3 on a NATS cluster).")
+	s.Duration(&c.DeliveredTTL, "delivered-ttl", 7*24*time.Hour, "How long notify remembers, outside Redis (JetStream key-value bucket "+delivered.Bucket+", file storage, -stream-replicas), that a change was delivered to a receiver, so the replay that repairs a Redis loss does not send it again. Must reach back further than any Redis state that may be restored (a replay goes back to it); each delivered change costs about 200 bytes per receiver for this long. At least 1m.")
+	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the DEADLETTER stream and the "+delivered.Bucket+" key-value bucket (3 on a NATS cluster).")
+	consume.RegisterWatermark(s, &c.WatermarkInterval)
 	s.String(&c.EscalationsFrom, "escalations-from", "new", "Where the ESCALATIONS consumer starts when it does not exist yet: new (changes from now on) or all (every change still in the stream, up to 30 days: a flood of old news). An existing consumer always goes on from where it was.")
 }
 
@@ -90,6 +99,8 @@ func (c Config) Validate() error {
 	c.Consume.Check(&v)
 	c.Timers.Check(&v)
 	v.Positive("dedupe-window", c.DedupeWindow)
+	v.AtLeast("delivered-ttl", c.DeliveredTTL, time.Minute)
+	consume.CheckWatermark(&v, c.WatermarkInterval)
 	v.OneOf("escalations-from", c.EscalationsFrom, "all", "new")
 	v.AtLeastN("delivery-log-max", c.LogMax, 1)
 	return v.Err()
@@ -149,7 +160,11 @@ func (deps Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if opts.Metrics, err = dispatch.NewMetrics(svc.Meter()); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	d := dispatch.New(store, queue, js, rt, now, opts, log)
+	once, err := delivered.Open(ctx, js, cfg.DeliveredTTL, cfg.StreamReplicas)
+	if err != nil {
+		return err
+	}
+	d := dispatch.New(store, once, queue, js, rt, now, opts, log)
 
 	grpcapi.NewServer(store, d, log).Register(svc.GRPC())
 	workers := []func(context.Context) error{func(ctx context.Context) error {
@@ -162,6 +177,11 @@ func (deps Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		changes := consume.New(js, cfg.Consume.Apply(consume.Config{
 			Service: Name, Stream: stream.EscalationsName, Filter: stream.EscalationsFilter,
 			Description: "notify: route and deliver escalation changes", StartNew: cfg.EscalationsFrom == "new",
+			// What Redis lost is routed again; the delivered record keeps what was sent from being
+			// sent twice. A missing watermark (Redis emptied, or the first start of this version)
+			// is adopted: replaying the whole stream would put weeks of old escalations in the
+			// supervisors' inboxes.
+			Watermark: &consume.Watermark{Redis: rdb, Meter: svc.Meter(), Interval: cfg.WatermarkInterval, Missing: watermark.Adopt},
 		}), decodeChange, func(ctx context.Context, batch []consume.Decoded[*tpv1.EscalationChange]) error {
 			cs := make([]*tpv1.EscalationChange, len(batch))
 			for i, b := range batch {

@@ -162,7 +162,7 @@ func (s *stack) config() Config {
 		Consume:      consume.Settings{Durable: "notify", BatchMax: 100, Linger: time.Millisecond, AckWait: 5 * time.Second},
 		Timers:       timers.Settings{Poll: 20 * time.Millisecond, Lease: 2 * time.Second, Shards: 16},
 		LogMax:       1000,
-		DedupeWindow: time.Hour, StreamReplicas: 1, EscalationsFrom: "all",
+		DedupeWindow: time.Hour, DeliveredTTL: time.Hour, StreamReplicas: 1, EscalationsFrom: "all",
 	}
 }
 
@@ -681,12 +681,28 @@ func TestDefaultsAndHelp(t *testing.T) {
 	if cfg.EscalationsFrom != "new" {
 		t.Errorf("a new notify starts at %q, want new: a first start must not replay 30 days of escalations", cfg.EscalationsFrom)
 	}
+	if cfg.DeliveredTTL != 7*24*time.Hour {
+		t.Errorf("-delivered-ttl defaults to %s, want 7 days: a replay may reach back to any Redis state restored", cfg.DeliveredTTL)
+	}
+	short := cfg
+	short.DeliveredTTL = 30 * time.Second
+	if err := short.Validate(); err == nil || err.Error() != "-delivered-ttl 30s: must be at least 1m0s" {
+		t.Errorf("Validate() = %v", err)
+	}
+	if cfg.WatermarkInterval != time.Second {
+		t.Errorf("-watermark-interval defaults to %s, want 1s", cfg.WatermarkInterval)
+	}
+	off := cfg
+	off.WatermarkInterval = -time.Second
+	if err := off.Validate(); err == nil || err.Error() != "-watermark-interval -1s: must not be negative" {
+		t.Errorf("Validate() = %v", err)
+	}
 	cfg.EscalationsFrom = "last week"
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), `-escalations-from "last week": want all or new`) {
 		t.Errorf("Validate() = %v", err)
 	}
 	set.PrintUsage(&help)
-	for _, want := range []string{"TICKETPULSE_ROUTING_FILE", "TICKETPULSE_DELIVERY_LOG_MAX", "TICKETPULSE_DEDUPE_WINDOW", "TICKETPULSE_ESCALATIONS_FROM", "NotificationService"} {
+	for _, want := range []string{"TICKETPULSE_ROUTING_FILE", "TICKETPULSE_DELIVERY_LOG_MAX", "TICKETPULSE_DEDUPE_WINDOW", "TICKETPULSE_ESCALATIONS_FROM", "TICKETPULSE_DELIVERED_TTL", "NOTIFY_DELIVERED", "TICKETPULSE_WATERMARK_INTERVAL", "NotificationService"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("-h lacks %q", want)
 		}

@@ -181,6 +181,37 @@ func (s *Store) Attempted(ctx context.Context, tenant, id string, a Attempt, sta
 	return nil
 }
 
+// updateScript sets fields of a delivery that is still in the log; a trimmed one stays gone.
+// KEYS: record. ARGV: field, value, ... Returns 1 when updated, 0 when the delivery is gone.
+var updateScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+`)
+
+// Suppressed settles a delivery that is not sent after all (its changes were delivered before),
+// without an attempt.
+func (s *Store) Suppressed(ctx context.Context, tenant, id, reason string, now time.Time) error {
+	err := redisscript.Run(ctx, s.rdb, updateScript, []string{recordKey(tenant, id)},
+		"status", int32(tpv1.DeliveryStatus_DELIVERY_STATUS_SUPPRESSED), "reason", reason, "updated", now.UnixMilli()).Err()
+	if err != nil {
+		return fmt.Errorf("log delivery %s as suppressed: %w", id, err)
+	}
+	return nil
+}
+
+// Narrowed stores r's changes (and what derives from them) after some were taken out of it.
+func (s *Store) Narrowed(ctx context.Context, r *Record) error {
+	meta, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := redisscript.Run(ctx, s.rdb, updateScript, []string{recordKey(r.Tenant, r.ID)}, "meta", meta).Err(); err != nil {
+		return fmt.Errorf("narrow delivery %s: %w", r.ID, err)
+	}
+	return nil
+}
+
 // ErrNotFound reports an unknown (or trimmed) delivery.
 var ErrNotFound = errors.New("delivery not found")
 

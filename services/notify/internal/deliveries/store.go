@@ -7,10 +7,13 @@
 // group's changes for a delivery moves them into the group's outbox in one script, and the
 // delivery created from it has an id derived from the group and its flush number, so a replica
 // that crashes in between leaves work that the next attempt finishes, never a second delivery.
+// All of that holds while Redis keeps its writes; should it lose the latest ones, the record in
+// package delivered keeps a replayed change from being sent again.
 package deliveries
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -131,15 +134,16 @@ func (s *Store) Add(ctx context.Context, tenant, receiver, gid, key string, grou
 // takeScript moves a group's pending changes into its outbox as flush number n, unless an
 // earlier flush is still in the outbox (a crash between taking and logging), which it returns
 // instead. With mode "remind" it copies the latest change of each open escalation instead, once
-// the repeat interval has passed. KEYS: group. ARGV: now ms, mode, group TTL ms. Returns
-// {n, receiver, key, labels, ref1, data1, ...}, {"wait", due ms} or {}.
+// the repeat interval has passed. A new flush keeps the nonce it is given with its outbox (see
+// Batch.Nonce). KEYS: group. ARGV: now ms, mode, group TTL ms, nonce. Returns
+// {n, receiver, key, labels, nonce, ref1, data1, ...}, {"wait", due ms} or {}.
 var takeScript = redis.NewScript(`
 local h = redis.call('HGETALL', KEYS[1])
 local fields = {}
 for i = 1, #h, 2 do fields[h[i]] = h[i+1] end
 for f, v in pairs(fields) do
   if string.sub(f, 1, 2) == 'o:' then
-    local out = {string.sub(f, 3), fields['receiver'] or '', fields['key'] or '', fields['labels'] or '{}'}
+    local out = {string.sub(f, 3), fields['receiver'] or '', fields['key'] or '', fields['labels'] or '{}', fields['ot:' .. string.sub(f, 3)] or ''}
     local batch = cjson.decode(v)
     for _, x in ipairs(batch) do table.insert(out, x[1]); table.insert(out, fields['oc:' .. string.sub(f, 3) .. ':' .. x[1]] or '') end
     return out
@@ -159,7 +163,7 @@ elseif (tonumber(fields['p']) or 0) == 0 then
   return {}
 end
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
-local out = {tostring(n), fields['receiver'] or '', fields['key'] or '', fields['labels'] or '{}'}
+local out = {tostring(n), fields['receiver'] or '', fields['key'] or '', fields['labels'] or '{}', ARGV[4]}
 local refs = {}
 local prefix = 'c:'
 if remind then prefix = 'e:' end
@@ -173,7 +177,7 @@ for f, v in pairs(fields) do
     table.insert(out, ref); table.insert(out, v)
   end
 end
-redis.call('HSET', KEYS[1], 'o:' .. n, cjson.encode(refs), 'p', 0, 'last', ARGV[1])
+redis.call('HSET', KEYS[1], 'o:' .. n, cjson.encode(refs), 'ot:' .. n, ARGV[4], 'p', 0, 'last', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return out
 `)
@@ -181,8 +185,13 @@ return out
 // Batch is a group's changes taken for one delivery.
 type Batch struct {
 	Tenant, GroupID string
-	// N is the group's flush number; the delivery id is GroupID.N.
+	// N is the group's flush number and Nonce a random word drawn when the batch was taken; the
+	// delivery id is GroupID.N.Nonce. Redis that lost its latest writes also lost the flushes
+	// they counted, and hands their numbers out again: the nonce keeps a later batch from taking
+	// the id (the webhook-id receivers deduplicate by) of a message already sent. A batch
+	// taken before nonces existed has none, and keeps its id GroupID.N.
 	N           int64
+	Nonce       string
 	Receiver    string
 	Key         string
 	GroupLabels map[string]string
@@ -195,7 +204,28 @@ type Batch struct {
 }
 
 // DeliveryID is the id of the delivery made from this batch.
-func (b *Batch) DeliveryID() string { return b.GroupID + "." + strconv.FormatInt(b.N, 10) }
+func (b *Batch) DeliveryID() string {
+	id := b.GroupID + "." + strconv.FormatInt(b.N, 10)
+	if b.Nonce != "" {
+		id += "." + b.Nonce
+	}
+	return id
+}
+
+// FlushOf is the group and flush number of a delivery id DeliveryID made ("<group>.<n>"),
+// without its nonce: what stays the same when Redis hands a lost flush number out again.
+func FlushOf(id string) string {
+	gid, rest, _ := strings.Cut(id, ".")
+	n, _, _ := strings.Cut(rest, ".")
+	return gid + "." + n
+}
+
+// nonce is a batch's random word.
+func nonce() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
 
 // Take takes the group's pending changes (or the batch a crashed flush left); nil when none.
 func (s *Store) Take(ctx context.Context, tenant, gid string, now time.Time) (*Batch, error) {
@@ -211,7 +241,7 @@ func (s *Store) Remind(ctx context.Context, tenant, gid string, now time.Time) (
 }
 
 func (s *Store) take(ctx context.Context, tenant, gid string, now time.Time, mode string) (*Batch, time.Time, error) {
-	vals, err := redisscript.Run(ctx, s.rdb, takeScript, []string{groupKey(tenant, gid)}, now.UnixMilli(), mode, s.seenTTL.Milliseconds()).StringSlice()
+	vals, err := redisscript.Run(ctx, s.rdb, takeScript, []string{groupKey(tenant, gid)}, now.UnixMilli(), mode, s.seenTTL.Milliseconds(), nonce()).StringSlice()
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("take group %s: %w", gid, err)
 	}
@@ -219,15 +249,15 @@ func (s *Store) take(ctx context.Context, tenant, gid string, now time.Time, mod
 		ms, _ := strconv.ParseInt(vals[1], 10, 64)
 		return nil, time.UnixMilli(ms), nil
 	}
-	if len(vals) < 4 {
+	if len(vals) < 5 {
 		return nil, time.Time{}, nil
 	}
 	n, _ := strconv.ParseInt(vals[0], 10, 64)
-	b := &Batch{Tenant: tenant, GroupID: gid, N: n, Receiver: vals[1], Key: vals[2]}
+	b := &Batch{Tenant: tenant, GroupID: gid, N: n, Receiver: vals[1], Key: vals[2], Nonce: vals[4]}
 	if err := json.Unmarshal([]byte(vals[3]), &b.GroupLabels); err != nil {
 		return nil, time.Time{}, fmt.Errorf("group %s labels: %w", gid, err)
 	}
-	for i := 4; i+1 < len(vals); i += 2 {
+	for i := 5; i+1 < len(vals); i += 2 {
 		c, err := decodeChange([]byte(vals[i+1]))
 		if err != nil {
 			return nil, time.Time{}, fmt.Errorf("group %s change %s: %w", gid, vals[i], err)
@@ -243,7 +273,7 @@ func (s *Store) take(ctx context.Context, tenant, gid string, now time.Time, mod
 
 // Taken clears the outbox of a batch once its delivery is logged.
 func (s *Store) Taken(ctx context.Context, b *Batch) error {
-	fields := []string{"o:" + strconv.FormatInt(b.N, 10)}
+	fields := []string{"o:" + strconv.FormatInt(b.N, 10), "ot:" + strconv.FormatInt(b.N, 10)}
 	for _, ref := range b.Refs {
 		fields = append(fields, "oc:"+strconv.FormatInt(b.N, 10)+":"+ref)
 	}

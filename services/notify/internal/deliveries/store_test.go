@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -205,5 +207,101 @@ func TestGroupsExpire(t *testing.T) {
 	}
 	if ttl := rdb.PTTL(context.Background(), groupKey("acme", "g")).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
 		t.Errorf("group TTL %s, want the 1h window", ttl)
+	}
+}
+
+// A delivery can be narrowed to fewer changes and settled as suppressed without an attempt; a
+// delivery trimmed from the log is not brought back by either.
+func TestNarrowedAndSuppressed(t *testing.T) {
+	rdb := testenv.Redis(t)
+	s := New(rdb, time.Hour, 100)
+	ctx := context.Background()
+	c1, d1 := change("e.t.T-1.1", 1, t0)
+	c2, d2 := change("e.t.T-2.1", 1, t0)
+	rec := NewRecord("acme", "g.1", "hook", "k", nil, []*tpv1.EscalationChange{c1, c2}, [][]byte{d1, d2}, t0)
+	if _, err := s.Create(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	narrow := *rec
+	narrow.Changes, narrow.Data, narrow.EscalationIDs = rec.Changes[1:], rec.Data[1:], rec.EscalationIDs[1:]
+	if err := s.Narrowed(ctx, &narrow); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "acme", "g.1")
+	if err != nil || !slices.Equal(got.Changes, []string{"e.t.T-2.1#1"}) || len(got.Data) != 1 || got.Status != tpv1.DeliveryStatus_DELIVERY_STATUS_PENDING {
+		t.Fatalf("narrowed: %v %+v", err, got)
+	}
+	if err := s.Suppressed(ctx, "acme", "g.1", "already delivered", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Get(ctx, "acme", "g.1")
+	if err != nil || got.Status != tpv1.DeliveryStatus_DELIVERY_STATUS_SUPPRESSED || got.Reason != "already delivered" ||
+		!got.Updated.Equal(t0.Add(time.Minute)) || len(got.Attempts) != 0 {
+		t.Errorf("suppressed: %v %+v", err, got)
+	}
+	gone := *rec
+	gone.ID = "g.2"
+	if err := s.Narrowed(ctx, &gone); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Suppressed(ctx, "acme", "g.2", "x", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "acme", "g.2"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a delivery not in the log: %v, want ErrNotFound", err)
+	}
+	if err := rdb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Suppressed(ctx, "acme", "g.1", "x", t0); err == nil || err.Error() != "log delivery g.1 as suppressed: redis: client is closed" {
+		t.Errorf("Suppressed on a closed client = %v", err)
+	}
+	if err := s.Narrowed(ctx, &narrow); err == nil || err.Error() != "narrow delivery g.1: redis: client is closed" {
+		t.Errorf("Narrowed on a closed client = %v", err)
+	}
+}
+
+// A delivery's id is its group, flush number and a nonce drawn at the take: a re-take of the
+// same outbox keeps it, a flush number handed out again after Redis went back in time does not,
+// and an outbox taken before nonces existed keeps its old id.
+func TestDeliveryIDAcrossARedisRollback(t *testing.T) {
+	rdb := testenv.Redis(t)
+	s := New(rdb, time.Hour, 100)
+	ctx := context.Background()
+	gid := GroupID("hook", "k")
+	c, data := change("e.t.T-1.1", 1, t0)
+	if _, err := s.Add(ctx, "acme", "hook", gid, "k", nil, c, data, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	before, err := rdb.Dump(ctx, groupKey("acme", gid)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.Take(ctx, "acme", gid, t0.Add(time.Minute))
+	if err != nil || b == nil || !regexp.MustCompile(`^`+gid+`\.1\.[0-9a-f]{8}$`).MatchString(b.DeliveryID()) {
+		t.Fatalf("take: %v %+v", err, b)
+	}
+	if again, err := s.Take(ctx, "acme", gid, t0.Add(2*time.Minute)); err != nil || again.DeliveryID() != b.DeliveryID() {
+		t.Errorf("re-take of the outbox: %v %v, want %s", err, again, b.DeliveryID())
+	}
+	// Redis goes back to before the take.
+	if err := rdb.RestoreReplace(ctx, groupKey("acme", gid), 0, before).Err(); err != nil {
+		t.Fatal(err)
+	}
+	lost, err := s.Take(ctx, "acme", gid, t0.Add(3*time.Minute))
+	if err != nil || lost.N != 1 || lost.DeliveryID() == b.DeliveryID() || FlushOf(lost.DeliveryID()) != FlushOf(b.DeliveryID()) {
+		t.Errorf("flush 1 again: %v %s, want a new id of flush %s", err, lost.DeliveryID(), FlushOf(b.DeliveryID()))
+	}
+	if err := rdb.HDel(ctx, groupKey("acme", gid), "ot:1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if old, err := s.Take(ctx, "acme", gid, t0.Add(4*time.Minute)); err != nil || old.DeliveryID() != gid+".1" || FlushOf(old.DeliveryID()) != gid+".1" {
+		t.Errorf("outbox without a nonce: %v %v, want id %s.1", err, old, gid)
+	}
+	if err := s.Taken(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	if fields, err := rdb.HKeys(ctx, groupKey("acme", gid)).Result(); err != nil || slices.ContainsFunc(fields, func(f string) bool { return strings.HasPrefix(f, "o") }) {
+		t.Errorf("outbox fields left after Taken: %v %v", fields, err)
 	}
 }

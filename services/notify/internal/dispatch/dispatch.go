@@ -3,7 +3,9 @@
 // the rest into groups, sends each group as one message when it is due, and retries a failed
 // message with backoff and jitter until the receiver's deadline, after which it goes to the
 // DEADLETTER stream with every attempt. Nothing is dropped silently: every outcome is in the
-// delivery log before the change is acknowledged or the timer released.
+// delivery log before the change is acknowledged or the timer released. What Redis forgets (it
+// may lose its latest writes) the delivered record, outside Redis, still knows: each attempt
+// leaves out the changes the receiver got already, and each send is recorded there (once.go).
 //
 // Each of those jobs is a stage (pipeline.go): a small value that takes the items in hand and
 // passes on those the next stage should see. The Dispatcher only assembles the stages and feeds
@@ -62,7 +64,7 @@ type Dispatcher struct {
 }
 
 // New returns a dispatcher using r until SetRouting swaps it.
-func New(store *deliveries.Store, tm Timers, pub Publisher, r *Routing, now func() time.Time, opts Options, log *slog.Logger) *Dispatcher {
+func New(store *deliveries.Store, once Delivered, tm Timers, pub Publisher, r *Routing, now func() time.Time, opts Options, log *slog.Logger) *Dispatcher {
 	if opts.BackoffBase <= 0 {
 		opts.BackoffBase = time.Second
 	}
@@ -84,10 +86,12 @@ func New(store *deliveries.Store, tm Timers, pub Publisher, r *Routing, now func
 		composeStage{now: now, settle: settle},
 		d.send,
 		retryStage{store: store, metrics: opts.Metrics, backoff: backoff{base: opts.BackoffBase, max: opts.BackoffMax}},
+		markStage{record: once, metrics: opts.Metrics},
 		settle,
 	}}
 	d.attempts = stages[*delivery]{
 		receiverStage{routing: d.Routing, store: store, now: now, settle: settle},
+		onceStage{record: once, store: store, timers: tm, metrics: opts.Metrics, now: now},
 		slotStage{timers: tm, busy: opts.Busy, now: now},
 		leaseStage{timers: tm, now: now},
 		d.bg,

@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/notify/internal/delivered"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/deliveries"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/receiver"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/routing"
@@ -37,6 +39,8 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 type fixture struct {
 	d      *Dispatcher
 	store  *deliveries.Store
+	once   *delivered.Store
+	rdb    *redis.Client
 	queue  *timers.Queue
 	js     jetstream.JetStream
 	clock  atomic.Int64
@@ -75,12 +79,16 @@ route:
 		t.Fatal(err)
 	}
 	rdb := testenv.Redis(t)
+	f.rdb = rdb
 	_, url := testenv.NATS(t)
 	js := testenv.JetStream(t, url, stream.Deadletter(1))
 	f.js = js
 	f.store = deliveries.New(rdb, time.Hour, 100)
 	f.queue = timers.New(rdb, timers.Options{Prefix: "tp:notify:"})
-	f.d = New(f.store, f.queue, js, rt, f.now, Options{}, quiet)
+	if f.once, err = delivered.Open(context.Background(), js, time.Hour, 1); err != nil {
+		t.Fatal(err)
+	}
+	f.d = New(f.store, f.once, f.queue, js, rt, f.now, Options{}, quiet)
 	return f
 }
 

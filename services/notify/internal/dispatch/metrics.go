@@ -10,10 +10,12 @@ import (
 
 // Metrics counts what the dispatcher does, by receiver.
 type Metrics struct {
-	attempts   metric.Int64Counter
-	outcomes   metric.Int64Counter
-	suppressed metric.Int64Counter
-	latency    metric.Float64Histogram
+	attempts    metric.Int64Counter
+	outcomes    metric.Int64Counter
+	suppressed  metric.Int64Counter
+	latency     metric.Float64Histogram
+	redelivered metric.Int64Counter
+	unrecorded  metric.Int64Counter
 }
 
 // NewMetrics registers the counters on meter; a nil meter counts nothing (tests).
@@ -35,6 +37,12 @@ func NewMetrics(meter metric.Meter) (*Metrics, error) {
 	if m.latency, err = meter.Float64Histogram("notify_attempt_seconds", metric.WithUnit("s"), metric.WithDescription("Time of one delivery attempt, by receiver.")); err != nil {
 		return nil, err
 	}
+	if m.redelivered, err = meter.Int64Counter("notify_redelivery_suppressed_total", metric.WithDescription("Changes not sent to a receiver because the delivered record says it got them already (a replay after Redis lost writes), by receiver.")); err != nil {
+		return nil, err
+	}
+	if m.unrecorded, err = meter.Int64Counter("notify_delivered_record_failures_total", metric.WithDescription("Deliveries sent but not written to the delivered record (a Redis loss could then repeat them), by receiver.")); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -50,4 +58,12 @@ func (m *Metrics) outcome(receiver, status string) {
 
 func (m *Metrics) suppress(receiver, reason string) {
 	m.suppressed.Add(context.Background(), 1, metric.WithAttributes(attribute.String("receiver", receiver), attribute.String("reason", reason)))
+}
+
+func (m *Metrics) redelivery(receiver string, changes int) {
+	m.redelivered.Add(context.Background(), int64(changes), metric.WithAttributes(attribute.String("receiver", receiver)))
+}
+
+func (m *Metrics) recordFailed(receiver string) {
+	m.unrecorded.Add(context.Background(), 1, metric.WithAttributes(attribute.String("receiver", receiver)))
 }
