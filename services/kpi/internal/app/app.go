@@ -11,11 +11,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/adminapi"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/consumer"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/generation"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/grpcapi"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/query"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/rebuild"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/snapshot"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/auth"
@@ -33,7 +36,7 @@ var Spec = service.Spec{
 	Name:       "kpi",
 	Summary:    "kpi keeps per-agent and per-team support KPIs from the TICKETS stream in Redis and serves them over gRPC.",
 	GRPCAddr:   "127.0.0.1:9090",
-	GRPCServes: "KpiService, health, reflection",
+	GRPCServes: "KpiService, KpiAdminService (operators), health, reflection",
 	HTTPAddr:   "127.0.0.1:9190",
 	AdminAddr:  "127.0.0.1:9290",
 	Redis:      true,
@@ -44,6 +47,9 @@ var Spec = service.Spec{
 		tpv1.KpiService_GetTeamKpis_FullMethodName:       auth.KPIsRead,
 		tpv1.KpiService_ListTeamKpis_FullMethodName:      auth.KPIsRead,
 		tpv1.KpiService_GetUnassignedKpis_FullMethodName: auth.KPIsRead,
+		// A rebuild rewrites a tenant's figures and costs the whole stream's replay: operators only.
+		tpv1.KpiAdminService_StartRebuild_FullMethodName: auth.Operator,
+		tpv1.KpiAdminService_WatchRebuild_FullMethodName: auth.Operator,
 	},
 }
 
@@ -60,6 +66,8 @@ type Config struct {
 	SnapshotInterval time.Duration
 	StreamReplicas   int
 	RollupInterval   time.Duration
+	RebuildGrace     time.Duration
+	RebuildLease     time.Duration
 }
 
 // defaultSLA are the first-response targets without -sla-first-response.
@@ -78,6 +86,8 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.RulesReload, "rules-reload", 10*time.Second, "How often the rules file is checked for changes; a changed file that fails validation is logged and the previous policies stay. A change applies to tickets computed after it (a ticket is computed when one of its events arrives).")
 	s.Duration(&c.SnapshotInterval, "snapshot-interval", 15*time.Second, "How often changed agents' and teams' snapshots (1h, 24h, 7d and 30d figures) are published to the KPI stream.")
 	s.Duration(&c.RollupInterval, "rollup-interval", 10*time.Second, "How often ended days, weeks, months and years are rolled up into their totals (until then queries read their hours, days or months); a pass with nothing new reads each tenant's list of agents and teams.")
+	s.Duration(&c.RebuildGrace, "rebuild-grace", rebuild.Defaults.Grace, "After a rebuild (tpctl kpi rebuild) switched readers to the new generation of a tenant's KPI keys, how long the old generation is kept before it is deleted: longer than any KPI read and any batch of the write path (-ack-wait bounds those) that began before the switch.")
+	s.Duration(&c.RebuildLease, "rebuild-lease", rebuild.Defaults.Lease, "How long a rebuild job stays with a kpi replica that stopped renewing it (a crash); then any replica resumes it from its last checkpoint. Replicas renew it every few seconds and look for lapsed jobs every third of it.")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the KPI and DEADLETTER streams (3 on a NATS cluster).")
 }
 
@@ -90,6 +100,8 @@ func (c Config) Validate() error {
 	v.NotNegative("bucket-retention", c.Retention)
 	v.Positive("snapshot-interval", c.SnapshotInterval)
 	v.Positive("rollup-interval", c.RollupInterval)
+	v.Positive("rebuild-grace", c.RebuildGrace)
+	v.AtLeast("rebuild-lease", c.RebuildLease, time.Second)
 	if c.RulesFile != "" {
 		// Without a rules file nothing is reloaded.
 		v.Positive("rules-reload", c.RulesReload)
@@ -103,6 +115,8 @@ type Deps struct {
 	// WriteHook, when set, runs after each write-path step; an error aborts the batch there as a
 	// crash would.
 	WriteHook func(step string) error
+	// RebuildBatch, when set, bounds the messages a rebuild replays per write.
+	RebuildBatch int
 }
 
 // Run is the kpi process: it serves until ctx ends, then stops consuming, finishes the batches in
@@ -137,9 +151,24 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if d.WriteHook != nil {
 		writer.SetHook(d.WriteHook)
 	}
+	gens := generation.New(rdb)
+	writer.SetGenerations(gens)
+	rcfg := rebuild.Defaults
+	// A Config built in code without them (Validate refuses zero) gets the defaults.
+	if cfg.RebuildGrace > 0 {
+		rcfg.Grace = cfg.RebuildGrace
+	}
+	if cfg.RebuildLease >= time.Second {
+		rcfg.Lease = cfg.RebuildLease
+	}
+	rcfg.Check, rcfg.Checkpoint = rcfg.Lease/3, min(rebuild.Defaults.Checkpoint, rcfg.Lease/3)
+	if d.RebuildBatch > 0 {
+		rcfg.Batch = d.RebuildBatch
+	}
+	runner := rebuild.New(ctx, gens, js, writer, rcfg, log)
 	rollup := store.NewRollup(rdb, cfg.Retention)
 	reader := query.NewReader(rdb)
-	publisher := snapshot.NewPublisher(reader, js, time.Now)
+	publisher := snapshot.NewPublisher(currentReader{reader, gens}, js, time.Now)
 	dirty := newDirtySet()
 	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	cons, err := consumer.New(js, consumer.Config{
@@ -150,12 +179,28 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("consumer metrics: %w", err)
 	}
 
-	tpv1.RegisterKpiServiceServer(svc.GRPC(), grpcapi.NewServer(reader, time.Now, log))
+	tpv1.RegisterKpiServiceServer(svc.GRPC(), grpcapi.NewServer(reader, time.Now, log).WithKeyspaces(gens))
+	tpv1.RegisterKpiAdminServiceServer(svc.GRPC(), adminapi.NewServer(runner, time.Second, log))
 	return svc.Serve(ctx,
 		cons.Run,
+		runner.Loop,
 		func(ctx context.Context) error { return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, log) },
 		func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, rollup, log) },
 		func(ctx context.Context) error { return rules.run(ctx, cfg.RulesReload) })
+}
+
+// currentReader reads a tenant's snapshots from its current key generation.
+type currentReader struct {
+	r    *query.Reader
+	gens *generation.Store
+}
+
+func (c currentReader) Read(ctx context.Context, tenant string, qs []query.Query) ([]*bucket.Totals, error) {
+	ks, err := c.gens.Current(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return c.r.Read(ctx, ks, qs)
 }
 
 // dirtySet collects the agents and teams whose figures changed since the last snapshot round.

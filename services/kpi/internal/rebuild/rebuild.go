@@ -60,32 +60,26 @@ type Runner struct {
 
 	mu      sync.Mutex
 	running map[string]bool
-	ctx     context.Context // the service's, set by Loop: jobs outlive the RPC that started them
-	wg      sync.WaitGroup
+	// ctx is the service's: a job outlives the RPC that started it, and ends with Loop.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
-// New returns a runner; Loop must run for jobs to run.
-func New(gens *generation.Store, js jetstream.JetStream, w Writer, cfg Config, log *slog.Logger) *Runner {
+// New returns a runner whose jobs run until ctx ends; Loop resumes jobs of crashed replicas.
+func New(ctx context.Context, gens *generation.Store, js jetstream.JetStream, w Writer, cfg Config, log *slog.Logger) *Runner {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return &Runner{gens: gens, js: js, w: w, cfg: cfg, owner: hex.EncodeToString(b), log: log, running: map[string]bool{}}
+	ctx, cancel := context.WithCancel(ctx)
+	return &Runner{ctx: ctx, cancel: cancel, gens: gens, js: js, w: w, cfg: cfg, owner: hex.EncodeToString(b), log: log, running: map[string]bool{}}
 }
 
 // ErrRetention is returned when TICKETS no longer holds the events a rebuild needs.
 var ErrRetention = errors.New("TICKETS no longer holds the events to rebuild from")
 
-// ErrNotReady is returned while the runner's loop has not started.
-var ErrNotReady = errors.New("the rebuild runner is not running yet")
-
 // Start starts a rebuild of tenant from from (zero: the first message), or attaches to the one
 // running with the same from.
 func (r *Runner) Start(ctx context.Context, tenant string, from time.Time) (generation.State, bool, error) {
-	r.mu.Lock()
-	base := r.ctx
-	r.mu.Unlock()
-	if base == nil {
-		return generation.State{}, false, ErrNotReady
-	}
 	s, err := r.js.Stream(ctx, stream.TicketsName)
 	if err != nil {
 		return generation.State{}, false, fmt.Errorf("stream %s: %w", stream.TicketsName, err)
@@ -104,7 +98,7 @@ func (r *Runner) Start(ctx context.Context, tenant string, from time.Time) (gene
 	if err != nil || attached {
 		return st, attached, err
 	}
-	r.launch(base, tenant)
+	r.launch(r.ctx, tenant)
 	return st, false, nil
 }
 
@@ -139,10 +133,10 @@ func (r *Runner) launch(ctx context.Context, tenant string) {
 // ctx ends; it returns once its jobs stopped (their leases then expire and another replica, or
 // this one after a restart, resumes them from their checkpoints).
 func (r *Runner) Loop(ctx context.Context) error {
-	r.mu.Lock()
-	r.ctx = ctx
-	r.mu.Unlock()
-	defer r.wg.Wait()
+	defer func() {
+		r.cancel()
+		r.wg.Wait()
+	}()
 	for {
 		r.check(ctx)
 		select {
@@ -174,7 +168,7 @@ func (r *Runner) check(ctx context.Context) {
 			r.log.Warn("kpi rebuild: claim job", "tenant", tenant, "err", err)
 		case ok:
 			r.log.Info("kpi rebuild: resuming job", "tenant", tenant)
-			r.launch(ctx, tenant)
+			r.launch(r.ctx, tenant)
 		default:
 			if err := r.gens.Forget(ctx, tenant); err != nil {
 				r.log.Warn("kpi rebuild: forget finished job", "tenant", tenant, "err", err)
