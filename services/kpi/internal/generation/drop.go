@@ -51,6 +51,10 @@ func (s *Store) Drop(ctx context.Context, ks string, progress func() error) (int
 	if strings.ContainsAny(ks, "*?[]\\{}") || ks == "" {
 		return 0, fmt.Errorf("drop keyspace %q: not a keyspace", ks)
 	}
+	// Off the rollup's list first, so no pass that starts from now on derives totals into it.
+	if err := s.Retire(ctx, ks); err != nil {
+		return 0, err
+	}
 	match := kpiKey(ks)
 	deleted := 0
 	scanNode := func(ctx context.Context, node redis.UniversalClient) error {
@@ -99,8 +103,19 @@ func (s *Store) Drop(ctx context.Context, ks string, progress func() error) (int
 	if err != nil {
 		return deleted, fmt.Errorf("drop keyspace %s: %w", ks, err)
 	}
-	if err := s.rdb.SRem(ctx, bucket.TenantsKey, ks).Err(); err != nil {
-		return deleted, fmt.Errorf("drop keyspace %s from the rollup's list: %w", ks, err)
+	// Again: a live batch that resolved the keyspace before the switch may have added it back.
+	if err := s.Retire(ctx, ks); err != nil {
+		return deleted, err
 	}
 	return deleted, nil
+}
+
+// Retire takes keyspace ks off the rollup's list (bucket.TenantsKey), so passes that start later
+// derive no totals into it. The runner retires the old generation right at the switch: passes
+// already running then end within the grace period, before the keys are deleted.
+func (s *Store) Retire(ctx context.Context, ks string) error {
+	if err := s.rdb.SRem(ctx, bucket.TenantsKey, ks).Err(); err != nil {
+		return fmt.Errorf("take keyspace %s off the rollup's list: %w", ks, err)
+	}
+	return nil
 }

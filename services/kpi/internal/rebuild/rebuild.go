@@ -229,7 +229,10 @@ func (r *Runner) build(ctx context.Context, tenant string, st generation.State) 
 		if info.State.FirstSeq > p.Checkpoint+1 {
 			reason := fmt.Sprintf("%v: the job stopped at sequence %d and the stream now starts at %d (retention); start it again with a later --from",
 				ErrRetention, p.Checkpoint, info.State.FirstSeq)
-			return r.gens.Fail(ctx, tenant, r.owner, reason, r.cfg.Grace, r.cfg.Lease)
+			if err := r.gens.Fail(ctx, tenant, r.owner, reason, r.cfg.Grace, r.cfg.Lease); err != nil {
+				return err
+			}
+			return r.gens.Retire(ctx, target)
 		}
 	}
 	if p.End > 0 && p.Checkpoint < p.End {
@@ -239,6 +242,11 @@ func (r *Runner) build(ctx context.Context, tenant string, st generation.State) 
 	}
 	if err := r.gens.Switch(ctx, tenant, r.owner, r.cfg.Grace, r.cfg.Lease); err != nil {
 		return err
+	}
+	// Nobody reads the old generation's totals any more: no rollup pass starts on it from now
+	// on, so none is still writing it when the grace period ends (Drop retires it again).
+	if err := r.gens.Retire(ctx, generation.Keyspace(tenant, st.Current)); err != nil {
+		r.log.Warn("kpi rebuild", "tenant", tenant, "err", err)
 	}
 	r.log.Info("kpi rebuild switched", "tenant", tenant, "generation", st.Target, "events", p.Done)
 	return nil
