@@ -729,3 +729,75 @@ func TestTpctlKpiRebuild(t *testing.T) {
 		t.Error("the key appears in the output")
 	}
 }
+
+// -from rebuilds only from the messages stored since then: the new generation holds only what
+// they derive. A stream that lost its first messages (retention) refuses a rebuild from before
+// its first one, naming the time to rebuild from instead.
+func TestRebuildFromAndRetention(t *testing.T) {
+	s := newStack(t)
+	js := ticketsJS(t, s)
+	ctx := context.Background()
+	for n := 0; n < 40; n++ {
+		if _, err := publishLife(ctx, js, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	from := time.Now().UTC()
+	time.Sleep(20 * time.Millisecond)
+	for n := 40; n < 70; n++ {
+		if _, err := publishLife(ctx, js, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := servicetest.WriteTenants(t, nil)
+	r := runKPIWith(t, s, ts, nil)
+	caughtUp(t, js)
+	admin := tpv1.NewKpiAdminServiceClient(r.DialAs(ts.Operator))
+	assigned := func(ks string) int64 {
+		var sum int64
+		for sc, k := range figuresOf(t, s.rdb, ks) {
+			if sc.Kind == bucket.Team {
+				sum += k.GetAssigned()
+			}
+		}
+		return sum
+	}
+	if got := assigned("acme"); got != 70 {
+		t.Fatalf("assigned before the rebuild = %d, want 70", got)
+	}
+	if _, err := admin.StartRebuild(ctx, &tpv1.StartRebuildRequest{Tenant: "acme", From: timestamppb.New(from)}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitJob(t, s.rdb, 30*time.Second)
+	if st.Current != 1 || !st.From.Equal(time.UnixMilli(from.UnixMilli()).UTC()) {
+		t.Fatalf("job %+v", st)
+	}
+	if got := assigned("acme@1"); got != 30 {
+		t.Errorf("assigned after a rebuild from the 41st ticket = %d, want the 30 tickets since", got)
+	}
+
+	// Retention took the first message.
+	str, err := js.Stream(ctx, stream.TicketsName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := str.DeleteMsg(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	info, err := str.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := info.State.FirstTime.UTC()
+	_, err = admin.StartRebuild(ctx, &tpv1.StartRebuildRequest{Tenant: "acme"})
+	want := "StartRebuild: tenant acme: TICKETS no longer holds the events to rebuild from: its first message (sequence 2) was stored at " +
+		first.Format(time.RFC3339) + ", the earlier ones are gone (retention); rebuild from that time or later (--from " +
+		first.Add(time.Second).Truncate(time.Second).Format(time.RFC3339) + ") to derive KPIs from what is left"
+	if st := status.Convert(err); st.Code() != codes.FailedPrecondition || st.Message() != want {
+		t.Errorf("rebuild past the retention = %v %q\nwant %q", st.Code(), st.Message(), want)
+	}
+	if st, _ := generation.New(s.rdb).Get(ctx, "acme"); st.Phase != generation.PhaseNone || st.Current != 1 {
+		t.Errorf("a refused rebuild changed the state: %+v", st)
+	}
+}
