@@ -801,3 +801,73 @@ func TestRebuildFromAndRetention(t *testing.T) {
 		t.Errorf("a refused rebuild changed the state: %+v", st)
 	}
 }
+
+// A job resumed after retention dropped messages it had not replayed yet cannot finish: it
+// fails with the reason, readers keep the current generation, and the partial one is deleted.
+func TestRebuildFailsWhenRetentionOvertookItsCheckpoint(t *testing.T) {
+	s := newStack(t)
+	js := ticketsJS(t, s)
+	ctx := context.Background()
+	for n := 0; n < 200; n++ {
+		if _, err := publishLife(ctx, js, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := servicetest.WriteTenants(t, nil)
+	slow := func(d *Deps) {
+		d.RebuildBatch = 5
+		d.WriteHook = func(string) error { time.Sleep(3 * time.Millisecond); return nil }
+	}
+	first := runKPIWith(t, s, ts, slow)
+	caughtUp(t, js)
+	if _, err := tpv1.NewKpiAdminServiceClient(first.DialAs(ts.Operator)).StartRebuild(ctx, &tpv1.StartRebuildRequest{Tenant: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	gens := generation.New(s.rdb)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := gens.Get(ctx, "acme")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Phase != generation.PhaseBuild {
+			t.Fatalf("the rebuild ended before kpi could be stopped: %+v", st)
+		}
+		if st.Checkpoint > 0 && st.Checkpoint+10 < st.End {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint: %+v", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	first.Stop()
+	stopped, _ := gens.Get(ctx, "acme")
+	str, err := js.Stream(ctx, stream.TicketsName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Retention: everything up to a few messages past the checkpoint is gone.
+	keep := stopped.Checkpoint + 5
+	if err := str.Purge(ctx, jetstream.WithPurgeSequence(keep)); err != nil {
+		t.Fatal(err)
+	}
+	second := runKPIWith(t, s, ts, slow)
+	st := waitJob(t, s.rdb, 30*time.Second)
+	wantErr := fmt.Sprintf("TICKETS no longer holds the events to rebuild from: the job stopped at sequence %d and the stream now starts at %d (retention); start it again with a later --from",
+		stopped.Checkpoint, keep)
+	if st.Result != "failed" || st.Err != wantErr || st.Current != 0 {
+		t.Fatalf("job %+v\nwant failed with %q and generation 0 kept", st, wantErr)
+	}
+	if left, _ := s.rdb.Keys(ctx, "tp:{acme@1:*").Result(); len(left) != 0 {
+		t.Errorf("%d keys of the failed generation left, e.g. %s", len(left), left[0])
+	}
+	w, err := tpv1.NewKpiAdminServiceClient(second.DialAs(ts.Operator)).WatchRebuild(ctx, &tpv1.WatchRebuildRequest{Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := w.Recv()
+	if err != nil || resp.GetProgress().GetPhase() != "failed" || resp.GetProgress().GetError() != wantErr || resp.GetProgress().GetCurrent() != 0 {
+		t.Errorf("WatchRebuild after the failure = %v, %v", resp, err)
+	}
+}

@@ -268,8 +268,10 @@ func TestStateTransitionsAndLeases(t *testing.T) {
 		t.Errorf("the same request again = attached %v, %v; want attached", attached, err)
 	}
 	_, _, err = gens.Start(ctx, "acme", time.Time{}, "b", time.Minute)
-	if !errors.Is(err, generation.ErrRunning) || !strings.Contains(err.Error(), "rebuilds from 2026-01-01T00:00:00Z") {
-		t.Errorf("another request = %v, want ErrRunning naming the running one's from", err)
+	want := "a rebuild of the tenant is running: it started at " + st.Started.Format(time.RFC3339) +
+		", rebuilds from 2026-01-01T00:00:00Z, and has replayed 0 of about 0 events; watch it, or wait for it to end"
+	if !errors.Is(err, generation.ErrRunning) || err.Error() != want {
+		t.Errorf("another request = %v, want ErrRunning: %q", err, want)
 	}
 	if ok, err := gens.Claim(ctx, "acme", "b", time.Minute); err != nil || ok {
 		t.Errorf("Claim of a held lease = %v, %v; want false", ok, err)
@@ -299,8 +301,11 @@ func TestStateTransitionsAndLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = gens.Start(ctx, "acme", time.Time{}, "c", time.Minute)
-	if !errors.Is(err, generation.ErrRunning) || !strings.Contains(err.Error(), "deletes generation 0") {
-		t.Errorf("Start while the old generation waits for deletion = %v", err)
+	sw, _ := gens.Get(ctx, "acme")
+	want = "a rebuild of the tenant is running: the previous rebuild switched at " + sw.Switched.Format(time.RFC3339) +
+		" and deletes generation 0 from " + sw.DropAfter.Format(time.RFC3339) + "; start again once that is done"
+	if !errors.Is(err, generation.ErrRunning) || err.Error() != want {
+		t.Errorf("Start while the old generation waits for deletion = %v, want %q", err, want)
 	}
 	if err := gens.Dropped(ctx, "acme", "b"); err != nil {
 		t.Fatal(err)
