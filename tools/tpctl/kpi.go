@@ -38,9 +38,10 @@ The job runs inside kpi: tpctl needs only kpi's gRPC address and an operator API
 (events replayed of the total, events/s, ETA) goes to standard error, as a bar on a terminal and
 as a line every few seconds otherwise. tpctl exits 0 once the new generation is switched in,
 1 with the reason when the rebuild failed or could not start, 2 on bad flags. Interrupting tpctl
-(or -detach) leaves the job running; running the same command again re-attaches to it. A second
-rebuild of the tenant with another -from is refused while one runs. A job survives a kpi crash:
-another replica (or the restarted one) resumes it from its last checkpoint.
+(or -detach) leaves the job running; running the same command again re-attaches to it (also
+just after it switched). A rebuild of the tenant with another -from is refused while one runs
+and until the previous one's old generation is deleted. A job survives a kpi crash: another
+replica (or the restarted one) resumes it from its last checkpoint.
 
 Memory: while a rebuild runs, the tenant's figures exist twice in Redis (the old and the new
 generation), until the old one is deleted.

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/adminapi"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/consumer"
@@ -24,6 +26,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/tick"
@@ -166,10 +169,17 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		rcfg.Batch = d.RebuildBatch
 	}
 	runner := rebuild.New(ctx, gens, js, writer, rcfg, log)
+	dirty := newDirtySet()
+	// The KPI stream keeps each agent's and team's latest snapshot, derived from the old
+	// generation: after a switch every one of them is published again from the new one.
+	runner.OnSwitch(func(ctx context.Context, tenant string) {
+		if err := dirty.addAll(ctx, rdb, gens, tenant); err != nil {
+			log.Warn("kpi rebuild: queue snapshots of the new generation", "tenant", tenant, "err", err)
+		}
+	})
 	rollup := store.NewRollup(rdb, cfg.Retention)
 	reader := query.NewReader(rdb)
 	publisher := snapshot.NewPublisher(currentReader{reader, gens}, js, time.Now)
-	dirty := newDirtySet()
 	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	cons, err := consumer.New(js, consumer.Config{
 		Durable: cfg.Consume.Durable, BatchMax: cfg.Consume.BatchMax, Linger: cfg.Consume.Linger, Workers: cfg.Workers,
@@ -222,6 +232,33 @@ func (d *dirtySet) add(r store.Result) {
 			d.changed[tenant][s] = struct{}{}
 		}
 	}
+}
+
+// addAll marks every agent and team the tenant's current generation ever credited.
+func (d *dirtySet) addAll(ctx context.Context, rdb redis.UniversalClient, gens *generation.Store, tenant string) error {
+	ks, err := gens.Current(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	scopes := map[bucket.Scope]struct{}{}
+	for _, set := range []struct {
+		key  string
+		kind bucket.Kind
+	}{{bucket.AllAgentsKey(ks), bucket.Agent}, {bucket.AllTeamsKey(ks), bucket.Team}} {
+		toks, err := rdb.SMembers(ctx, set.key).Result()
+		if err != nil {
+			return fmt.Errorf("list %s: %w", set.key, err)
+		}
+		for _, tok := range toks {
+			id, err := idtoken.Unescape(tok)
+			if err != nil {
+				return fmt.Errorf("%s member %q: %w", set.key, tok, err)
+			}
+			scopes[bucket.Scope{Kind: set.kind, ID: id}] = struct{}{}
+		}
+	}
+	d.add(store.Result{Changed: map[string]map[bucket.Scope]struct{}{tenant: scopes}})
+	return nil
 }
 
 func (d *dirtySet) take() map[string]map[bucket.Scope]struct{} {

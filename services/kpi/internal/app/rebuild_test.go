@@ -25,6 +25,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/generation"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/query"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/snapshot"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
@@ -658,7 +659,11 @@ func TestTpctlKpiRebuild(t *testing.T) {
 		}
 	}
 	ts := servicetest.WriteTenants(t, nil)
-	r := runKPIWith(t, s, ts, func(d *Deps) { d.RebuildBatch = 10 })
+	// Slow enough replays that the detached rebuild below still runs when tpctl re-attaches.
+	r := runKPIWith(t, s, ts, func(d *Deps) {
+		d.RebuildBatch = 10
+		d.WriteHook = func(string) error { time.Sleep(2 * time.Millisecond); return nil }
+	})
 	caughtUp(t, js)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "tpctl")
@@ -694,11 +699,43 @@ func TestTpctlKpiRebuild(t *testing.T) {
 	if !strings.HasPrefix(stdout, "tenant acme: switched, generation 1 (") && !strings.HasPrefix(stdout, "tenant acme: done, generation 1 (") {
 		t.Errorf("stdout = %q", stdout)
 	}
-	if st, err := generation.New(s.rdb).Get(ctx, "acme"); err != nil || st.Current != 1 {
-		t.Errorf("after tpctl: %+v, %v; want generation 1 current", st, err)
+	switched, err := generation.New(s.rdb).Get(ctx, "acme")
+	if err != nil || switched.Current != 1 {
+		t.Errorf("after tpctl: %+v, %v; want generation 1 current", switched, err)
 	}
-	// Right after the switch the old generation waits for its deletion: a new rebuild is refused.
-	code, _, stderr = tpctl("-tenant", "acme", "-detach")
+	// Every agent's and team's KPI snapshot is published again from the new generation, though
+	// no event arrived since.
+	kpiStream, err := js.Stream(ctx, stream.KPIName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range rebuildScopes() {
+		if sc.Kind == bucket.Unassigned {
+			continue
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			m, err := kpiStream.GetLastMsgForSubject(ctx, snapshot.Subject("acme", sc))
+			if err == nil && !m.Time.Before(switched.Switched) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("no snapshot of %c %s published after the switch (last: %v, %v)", sc.Kind, sc.ID, m, err)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// Right after the switch the old generation waits for its deletion: the same request attaches
+	// to the switched job, another one is refused.
+	code, stdout, stderr = tpctl("-tenant", "acme")
+	if st, _ := generation.New(s.rdb).Get(ctx, "acme"); st.Phase == generation.PhaseDrop {
+		if code != 0 || !strings.Contains(stderr, "attached to the running rebuild of tenant acme into generation 1") ||
+			!strings.HasPrefix(stdout, "tenant acme: switched, generation 1 (") {
+			t.Errorf("the same rebuild again during the grace period: exit %d\nstdout %q\nstderr %q", code, stdout, stderr)
+		}
+	}
+	code, _, stderr = tpctl("-tenant", "acme", "-detach", "-from", "2026-01-01T00:00:00Z")
 	if st, _ := generation.New(s.rdb).Get(ctx, "acme"); st.Phase == generation.PhaseDrop {
 		if code != 1 || !strings.Contains(stderr, "tpctl kpi rebuild: start: FailedPrecondition: StartRebuild: tenant acme: a rebuild of the tenant is running: the previous rebuild switched at ") {
 			t.Errorf("a rebuild during the old generation's deletion: exit %d, stderr %q", code, stderr)

@@ -185,15 +185,22 @@ func (s *Store) Spaces(ctx context.Context, pipe redis.Pipeliner, tenant string)
 	}
 }
 
-// startScript starts a rebuild: ARGV from, now, owner, lease until. Returns {status, ...} where
-// status is "started", "attached" (the same from runs), or "running"/"dropping" (refused).
+// startScript starts a rebuild: ARGV from, now, owner, lease until. Returns "started",
+// "attached" (a rebuild with the same from runs, or has just switched), or "running"/"dropping"
+// (refused: another rebuild runs, or the previous one's old generation awaits deletion).
 var startScript = redis.NewScript(`
 local phase = redis.call('HGET', KEYS[1], 'phase') or ''
 if phase == 'build' then
   if (redis.call('HGET', KEYS[1], 'from') or '0') == ARGV[1] then return 'attached' end
   return 'running'
 end
-if phase == 'drop' then return 'dropping' end
+if phase == 'drop' then
+  -- The same request again, just after its rebuild switched: it attaches to the finished job.
+  if (redis.call('HGET', KEYS[1], 'result') or '') == 'switched' and (redis.call('HGET', KEYS[1], 'from') or '0') == ARGV[1] then
+    return 'attached'
+  end
+  return 'dropping'
+end
 local cur = tonumber(redis.call('HGET', KEYS[1], 'cur') or '0')
 local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
 if cur > last then last = cur end
@@ -205,7 +212,8 @@ return 'started'
 `)
 
 // Start records a rebuild of tenant into a new generation, owned by owner until lease. attached
-// is true when a rebuild with the same from already runs; another one fails with ErrRunning.
+// is true when a rebuild with the same from already runs or has just switched (its old generation
+// not yet deleted); any other start then fails with ErrRunning.
 func (s *Store) Start(ctx context.Context, tenant string, from time.Time, owner string, lease time.Duration) (st State, attached bool, err error) {
 	// The set first: a job whose tenant is missing from it would never be resumed by another
 	// replica, while a tenant in it without a job is only skipped (and removed) by the check.

@@ -300,6 +300,9 @@ func TestStateTransitionsAndLeases(t *testing.T) {
 	if err := gens.Switch(ctx, "acme", "b", time.Minute, time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	if _, attached, err := gens.Start(ctx, "acme", from, "c", time.Minute); err != nil || !attached {
+		t.Errorf("the same request just after its switch = attached %v, %v; want attached to it", attached, err)
+	}
 	_, _, err = gens.Start(ctx, "acme", time.Time{}, "c", time.Minute)
 	sw, _ := gens.Get(ctx, "acme")
 	want = "a rebuild of the tenant is running: the previous rebuild switched at " + sw.Switched.Format(time.RFC3339) +

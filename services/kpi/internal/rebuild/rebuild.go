@@ -58,6 +58,9 @@ type Runner struct {
 	owner string
 	log   *slog.Logger
 
+	// onSwitch, when set, runs after a tenant's switch (see OnSwitch).
+	onSwitch func(ctx context.Context, tenant string)
+
 	mu      sync.Mutex
 	running map[string]bool
 	// ctx is the service's: a job outlives the RPC that started it, and ends with Loop.
@@ -73,6 +76,10 @@ func New(ctx context.Context, gens *generation.Store, js jetstream.JetStream, w 
 	ctx, cancel := context.WithCancel(ctx)
 	return &Runner{ctx: ctx, cancel: cancel, gens: gens, js: js, w: w, cfg: cfg, owner: hex.EncodeToString(b), log: log, running: map[string]bool{}}
 }
+
+// OnSwitch sets a function run after a tenant switched to a new generation: what was derived
+// from the old one (KPI snapshots) is derived again. Set it before Loop runs.
+func (r *Runner) OnSwitch(f func(ctx context.Context, tenant string)) { r.onSwitch = f }
 
 // ErrRetention is returned when TICKETS no longer holds the events a rebuild needs.
 var ErrRetention = errors.New("TICKETS no longer holds the events to rebuild from")
@@ -249,6 +256,9 @@ func (r *Runner) build(ctx context.Context, tenant string, st generation.State) 
 		r.log.Warn("kpi rebuild", "tenant", tenant, "err", err)
 	}
 	r.log.Info("kpi rebuild switched", "tenant", tenant, "generation", st.Target, "events", p.Done)
+	if r.onSwitch != nil {
+		r.onSwitch(ctx, tenant)
+	}
 	return nil
 }
 

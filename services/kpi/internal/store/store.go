@@ -250,7 +250,7 @@ func (w *Writer) read(ctx context.Context, todo []*work, tenants []string) (map[
 	for i, tenant := range tenants {
 		gens[i] = w.gens.Spaces(ctx, pipe, tenant)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("read ticket states: %w", err)
 	}
 	var spaces map[string][]string
