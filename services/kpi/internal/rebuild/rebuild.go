@@ -191,11 +191,10 @@ func (r *Runner) run(ctx context.Context, tenant string) error {
 		return err
 	}
 	if st.Phase == generation.PhaseBuild {
+		// On any error (Redis or NATS unreachable, the lease lost) the job stops here: this
+		// replica's next check, or another replica's once the lease lapsed, resumes it from its
+		// checkpoint. Only what cannot succeed by retrying fails the job (see build).
 		if err := r.build(ctx, tenant, st); err != nil {
-			if errors.Is(err, generation.ErrLeaseLost) || ctx.Err() != nil {
-				return err
-			}
-			// Anything else is retried: the lease lapses, and a check resumes from the checkpoint.
 			return err
 		}
 		if st, err = r.gens.Get(ctx, tenant); err != nil {
