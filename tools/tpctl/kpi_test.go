@@ -27,7 +27,7 @@ func TestKpiRebuildHelp(t *testing.T) {
 			t.Errorf("-h lacks %q", want)
 		}
 	}
-	if code, out, _ := tpctl(t, "", nil, "-h"); code != 0 || !strings.Contains(out, "tpctl kpi rebuild [flags]") {
+	if code, out, _ := tpctl(t, "", nil, "-h"); code != 0 || !strings.Contains(out, "tpctl kpi rebuild [flags]") || !strings.Contains(out, "tpctl escalation rebuild [flags]") {
 		t.Errorf("tpctl -h: exit %d, usage lacks kpi rebuild:\n%s", code, out)
 	}
 }
@@ -101,7 +101,7 @@ func TestProgressLines(t *testing.T) {
 	p.update(&tpv1.RebuildProgress{Tenant: "acme", Phase: "building", EventsDone: 0, EventsTotal: 1000})
 	p.rateAt = p.rateAt.Add(-2 * time.Second) // two seconds later, 500 more
 	p.update(&tpv1.RebuildProgress{Tenant: "acme", Phase: "building", EventsDone: 500, EventsTotal: 1000})
-	p.finish(&tpv1.RebuildProgress{Tenant: "acme", Phase: "switched", Current: 3, EventsDone: 1000})
+	p.finish(&tpv1.RebuildProgress{Tenant: "acme", Phase: "switched", Current: 3, Target: 3, EventsDone: 1000})
 	want := "rebuild acme: 0/1000 events (0.0%), 0 events/s, ETA ?\n" +
 		"rebuild of tenant acme switched to generation 3: 1000 events replayed; the old generation is deleted after kpi's -rebuild-grace\n"
 	if b.String() != want {
@@ -114,5 +114,31 @@ func TestProgressLines(t *testing.T) {
 	p.finish(&tpv1.RebuildProgress{Tenant: "acme", Phase: "failed", Error: "broken"})
 	if !strings.HasPrefix(b.String(), "rebuild of tenant acme failed after ") || !strings.HasSuffix(b.String(), ": broken\n") {
 		t.Errorf("failure line %q", b.String())
+	}
+}
+
+// escalation rebuild documents its own flags and defaults to escalation's address.
+func TestEscalationRebuildHelp(t *testing.T) {
+	code, out, errOut := tpctl(t, "", nil, "escalation", "rebuild", "-h")
+	if code != 0 || out != "" {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+	for _, want := range []string{"tpctl escalation rebuild rebuilds a tenant's ticket log", "default 127.0.0.1:9091", "host:port of escalation's gRPC server",
+		"the ticket log keeps the events it already holds", "-detach", "-key-file"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("-h lacks %q", want)
+		}
+	}
+	code, _, errOut = tpctl(t, "", nil, "escalation", "rebuild")
+	if code != 2 || errOut != "tpctl escalation rebuild: -tenant: required\n-key-file: required (an operator API key)\n" {
+		t.Errorf("no flags: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := tpctl(t, "", nil, "escalation"); code != 2 || !strings.HasPrefix(errOut, "tpctl: unknown command \"escalation\"") {
+		t.Errorf("escalation alone: exit %d, stderr %q", code, errOut)
+	}
+	var b strings.Builder
+	newProgress(&b, time.Hour).finish(&tpv1.RebuildProgress{Tenant: "acme", Phase: "done", EventsDone: 7})
+	if b.String() != "rebuild of tenant acme done: 7 events replayed\n" {
+		t.Errorf("finish of a rebuild in place = %q", b.String())
 	}
 }

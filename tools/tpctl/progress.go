@@ -78,6 +78,10 @@ func (p *progress) finish(r *tpv1.RebuildProgress) {
 	case "failed":
 		fmt.Fprintf(p.w, "rebuild of tenant %s failed after %s: %s\n", r.GetTenant(), took, r.GetError())
 	default:
+		if r.GetTarget() == 0 { // a rebuild in place: no generations
+			fmt.Fprintf(p.w, "rebuild of tenant %s done: %d events replayed\n", r.GetTenant(), r.GetEventsDone())
+			return
+		}
 		fmt.Fprintf(p.w, "rebuild of tenant %s switched to generation %d: %d events replayed; the old generation is deleted after kpi's -rebuild-grace\n",
 			r.GetTenant(), r.GetCurrent(), r.GetEventsDone())
 	}

@@ -3,6 +3,9 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -336,5 +339,49 @@ func TestTicketLogRebuildAuth(t *testing.T) {
 			!strings.HasPrefix(got.Message(), "StartLogRebuild: tenant acme: a rebuild of the tenant's ticket log is running: it started at "+st.Started.Format(time.RFC3339)+", rebuilds from the first message, and has replayed ") {
 			t.Errorf("a different rebuild while one runs = %v %q", got.Code(), got.Message())
 		}
+	}
+}
+
+// tpctl escalation rebuild against a real escalation: it rebuilds the lost logs and exits 0.
+func TestTpctlEscalationRebuild(t *testing.T) {
+	s := newStack(t, "")
+	for n := 0; n < 30; n++ {
+		s.ticketLife(t, n)
+	}
+	r := s.runRebuilding(t, 5)
+	s.caughtUp(t)
+	want := s.ticketLogs(t)
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	s.rdb.Del(context.Background(), keys...)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "tpctl")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/ticketpulse/ticketpulse/tools/tpctl").CombinedOutput(); err != nil {
+		t.Fatalf("build tpctl: %v\n%s", err, out)
+	}
+	keyFile := filepath.Join(dir, "operator.key")
+	if err := os.WriteFile(keyFile, []byte(s.tenants.Operator+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "escalation", "rebuild", "-tenant", "acme", "-addr", r.GRPC, "-key-file", keyFile, "-progress-every", "100ms")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("tpctl: %v\nstdout %s\nstderr %s", err, stdout.String(), stderr.String())
+	}
+	if !strings.HasPrefix(stderr.String(), "started rebuild of tenant acme's ticket log\n") || !strings.Contains(stderr.String(), "rebuild of tenant acme done: 60 events replayed\n") ||
+		stdout.String() != "tenant acme: done (60 events replayed)\n" {
+		t.Errorf("stdout %q\nstderr %q", stdout.String(), stderr.String())
+	}
+	got := s.ticketLogs(t)
+	for k, ids := range want {
+		if !slices.Equal(got[k], ids) {
+			t.Errorf("%s holds %v, want %v", k, got[k], ids)
+		}
+	}
+	if strings.Contains(stderr.String()+stdout.String(), s.tenants.Operator) {
+		t.Error("the key appears in tpctl's output")
 	}
 }
