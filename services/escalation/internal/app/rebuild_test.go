@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -383,5 +384,56 @@ func TestTpctlEscalationRebuild(t *testing.T) {
 	}
 	if strings.Contains(stderr.String()+stdout.String(), s.tenants.Operator) {
 		t.Error("the key appears in tpctl's output")
+	}
+}
+
+// A job resumed after retention dropped messages it had not replayed yet fails with the reason.
+func TestTicketLogRebuildFailsWhenRetentionOvertookIt(t *testing.T) {
+	s := newStack(t, "")
+	for n := 0; n < 250; n++ {
+		s.ticketLife(t, n)
+	}
+	first := s.runRebuilding(t, 1)
+	s.caughtUp(t)
+	ctx := context.Background()
+	if _, err := tpv1.NewEscalationAdminServiceClient(first.DialAs(s.tenants.Operator)).StartLogRebuild(ctx, &tpv1.StartLogRebuildRequest{Tenant: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	states := logrebuild.NewStates(s.rdb)
+	waitFor(t, "a checkpoint in the middle", func() bool {
+		st, err := states.Get(ctx, "acme")
+		if err != nil || !st.Building {
+			t.Fatalf("state %+v, %v: the rebuild ended before it could be stopped", st, err)
+		}
+		return st.Checkpoint > 0 && st.Checkpoint+20 < st.End
+	})
+	first.Stop()
+	stopped, _ := states.Get(ctx, "acme")
+	str, err := s.js.Stream(ctx, stream.TicketsName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := stopped.Checkpoint + 5
+	if err := str.Purge(ctx, jetstream.WithPurgeSequence(keep)); err != nil {
+		t.Fatal(err)
+	}
+	second := s.runRebuilding(t, 50)
+	var final logrebuild.State
+	waitFor(t, "the job's end", func() bool {
+		st, err := states.Get(ctx, "acme")
+		final = st
+		return err == nil && !st.Building
+	})
+	want := fmt.Sprintf("TICKETS no longer holds the events to rebuild from: the job stopped at sequence %d and the stream now starts at %d (retention); start it again with a later --from",
+		stopped.Checkpoint, keep)
+	if final.Result != "failed" || final.Err != want {
+		t.Fatalf("job %+v, want failed with %q", final, want)
+	}
+	w, err := tpv1.NewEscalationAdminServiceClient(second.DialAs(s.tenants.Operator)).WatchLogRebuild(ctx, &tpv1.WatchLogRebuildRequest{Tenant: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := w.Recv(); err != nil || resp.GetProgress().GetPhase() != "failed" || resp.GetProgress().GetError() != want {
+		t.Errorf("WatchLogRebuild = %v, %v", resp, err)
 	}
 }
