@@ -139,6 +139,7 @@ func TestDropDeletesExactlyTheGenerationsKpiKeys(t *testing.T) {
 		"tp:{acme:t:T-1:{x}}:esc:ev", "tp:{acme:t:T-1}:esc:ev", "tp:{acme:a:ana}:e:first-response", "tp:{acme:a:ana}:e:first-response:1",
 		"tp:{acme:g:billing}:e:backlog}", "tp:{acme:ix}:esc", "tp:{acme:ng:g1}", "tp:{acme:nd}", "tp:{acme:nd}:log", "tp:{acme:nopen}",
 		"tp:{acme:u}:other", "tp:{acme:ix}:a:x", "tp:{nf}:disabled", "tp:notify:{tq:0}:due", "tp:{tq:1}:due", "tp:{acme:kgen}",
+		"tp:{acme:escrb}",
 	}
 	for _, k := range foreign {
 		if err := rdb.Set(ctx, k, "x", 0).Err(); err != nil {
