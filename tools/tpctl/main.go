@@ -1,6 +1,8 @@
-// Command tpctl administers Ticketpulse credentials. "tpctl apikey new" makes an API key, shows
-// it once and prints the hash and the tenants-file entry that let the services recognise it;
-// "tpctl apikey hash" hashes an existing key, to move one between files.
+// Command tpctl administers Ticketpulse. "tpctl apikey new" makes an API key, shows it once and
+// prints the hash and the tenants-file entry that let the services recognise it; "tpctl apikey
+// hash" hashes an existing key, to move one between files; "tpctl kpi rebuild" and "tpctl
+// escalation rebuild" rebuild a tenant's KPIs or ticket log from TICKETS through the services'
+// admin gRPC services.
 package main
 
 import (
@@ -17,13 +19,16 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 )
 
-const usage = `tpctl administers Ticketpulse credentials.
+const usage = `tpctl administers Ticketpulse: credentials and KPI rebuilds.
 
 Usage:
   tpctl apikey new  [flags]   make an API key: print it once, with its hash and tenants-file entry
   tpctl apikey hash           read an API key on standard input and print its sha256:... hash
+  tpctl kpi rebuild [flags]   rebuild a tenant's KPIs from the TICKETS stream, live traffic flowing
+  tpctl escalation rebuild [flags]
+                              rebuild a tenant's escalation ticket log from TICKETS, likewise
 
-"tpctl apikey new -h" documents every flag. Services store only hashes; a key cannot be shown
+"tpctl apikey new -h", "tpctl kpi rebuild -h" and "tpctl escalation rebuild -h" document every flag. Services store only hashes; a key cannot be shown
 again, so a lost key is replaced by a new one (rotation: add the new key, move the clients,
 then mark the old one revoked: true).
 `
@@ -43,6 +48,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, lookup func(s
 	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
 		return 0
+	}
+	if args[0] == "kpi" {
+		return runRebuild(kpiService, args[1:], stdout, stderr, lookup)
+	}
+	if args[0] == "escalation" {
+		return runRebuild(escalationService, args[1:], stdout, stderr, lookup)
 	}
 	if args[0] != "apikey" || len(args) < 2 {
 		fmt.Fprintf(stderr, "tpctl: unknown command %q\n\n%s", strings.Join(args, " "), usage)
@@ -72,6 +83,25 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, lookup func(s
 		return 2
 	default:
 		fmt.Fprintf(stderr, "tpctl apikey %s: %v\n", args[1], err)
+		return 1
+	}
+}
+
+func runRebuild(svc service, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	if len(args) == 0 || args[0] != "rebuild" {
+		fmt.Fprintf(stderr, "tpctl: unknown command %q\n\n%s", strings.Join(append([]string{svc.name}, args...), " "), usage)
+		return 2
+	}
+	err := rebuildCmd(svc, args[1:], stdout, stderr, lookup)
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "tpctl %s rebuild: %v\n", svc.name, err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "tpctl %s rebuild: %v\n", svc.name, err)
 		return 1
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/engine"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalationstore"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/grpcapi"
+	"github.com/ticketpulse/ticketpulse/services/escalation/internal/logrebuild"
 	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
@@ -36,7 +37,7 @@ var Spec = service.Spec{
 	Name:       Name,
 	Summary:    "escalation raises escalations from ticket events and KPI snapshots (SLA timers, rules) and serves EscalationService over gRPC.",
 	GRPCAddr:   "127.0.0.1:9091",
-	GRPCServes: "EscalationService, health, reflection",
+	GRPCServes: "EscalationService, EscalationAdminService (operators), health, reflection",
 	HTTPAddr:   "127.0.0.1:9191",
 	AdminAddr:  "127.0.0.1:9291",
 	Redis:      true,
@@ -48,6 +49,9 @@ var Spec = service.Spec{
 		tpv1.EscalationService_WatchEscalations_FullMethodName:      auth.EscalationsRead,
 		tpv1.EscalationService_AcknowledgeEscalation_FullMethodName: auth.EscalationsWrite,
 		tpv1.EscalationService_ResolveEscalation_FullMethodName:     auth.EscalationsWrite,
+		// Rebuilding a ticket log replays and judges a tenant's whole history: operators only.
+		tpv1.EscalationAdminService_StartLogRebuild_FullMethodName: auth.Operator,
+		tpv1.EscalationAdminService_WatchLogRebuild_FullMethodName: auth.Operator,
 	},
 }
 
@@ -114,6 +118,8 @@ type Deps struct {
 	service.Hooks
 	// Now, when set, is the clock; time.Now otherwise.
 	Now func() time.Time
+	// Rebuild, when set, tunes ticket log rebuilds (logrebuild.Defaults otherwise).
+	Rebuild *logrebuild.Config
 }
 
 // Run is the escalation process: it serves until ctx ends, then stops consuming and firing,
@@ -190,8 +196,15 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	snapshots.OnDeadLetter = tickets.OnDeadLetter
 
 	grpcapi.NewServer(store, eng, js, grpcapi.Options{WatchesPerTenant: cfg.WatchesPerTenant}, log).Register(svc.GRPC())
+	rcfg := logrebuild.Defaults
+	if d.Rebuild != nil {
+		rcfg = *d.Rebuild
+	}
+	rebuilds := logrebuild.NewRunner(ctx, logrebuild.NewStates(rdb), js, eng.Tickets, rcfg, log)
+	logrebuild.NewServer(rebuilds, time.Second, log).Register(svc.GRPC())
 	return svc.Serve(ctx,
 		tickets.Run,
+		rebuilds.Loop,
 		snapshots.Run,
 		func(ctx context.Context) error { return queue.Run(ctx, cfg.Timers.Poll, now, eng.Fire) },
 		func(ctx context.Context) error { return watcher.run(ctx, cfg.RulesReload) },

@@ -11,16 +11,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/adminapi"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/consumer"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/generation"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/grpcapi"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/query"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/rebuild"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/snapshot"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
+	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/tick"
@@ -34,7 +40,7 @@ var Spec = service.Spec{
 	Name:       "kpi",
 	Summary:    "kpi keeps per-agent and per-team support KPIs from the TICKETS stream in Redis and serves them over gRPC.",
 	GRPCAddr:   "127.0.0.1:9090",
-	GRPCServes: "KpiService, health, reflection",
+	GRPCServes: "KpiService, KpiAdminService (operators), health, reflection",
 	HTTPAddr:   "127.0.0.1:9190",
 	AdminAddr:  "127.0.0.1:9290",
 	Redis:      true,
@@ -45,6 +51,9 @@ var Spec = service.Spec{
 		tpv1.KpiService_GetTeamKpis_FullMethodName:       auth.KPIsRead,
 		tpv1.KpiService_ListTeamKpis_FullMethodName:      auth.KPIsRead,
 		tpv1.KpiService_GetUnassignedKpis_FullMethodName: auth.KPIsRead,
+		// A rebuild rewrites a tenant's figures and costs the whole stream's replay: operators only.
+		tpv1.KpiAdminService_StartRebuild_FullMethodName: auth.Operator,
+		tpv1.KpiAdminService_WatchRebuild_FullMethodName: auth.Operator,
 	},
 }
 
@@ -63,6 +72,8 @@ type Config struct {
 	RollupInterval   time.Duration
 	// WatermarkInterval is how often the TICKETS durable's watermark is recorded (0: off).
 	WatermarkInterval time.Duration
+	RebuildGrace      time.Duration
+	RebuildLease      time.Duration
 }
 
 // defaultSLA are the first-response targets without -sla-first-response.
@@ -81,6 +92,8 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.RulesReload, "rules-reload", 10*time.Second, "How often the rules file is checked for changes; a changed file that fails validation is logged and the previous policies stay. A change applies to tickets computed after it (a ticket is computed when one of its events arrives).")
 	s.Duration(&c.SnapshotInterval, "snapshot-interval", 15*time.Second, "How often changed agents' and teams' snapshots (1h, 24h, 7d and 30d figures) are published to the KPI stream.")
 	s.Duration(&c.RollupInterval, "rollup-interval", 10*time.Second, "How often ended days, weeks, months and years are rolled up into their totals (until then queries read their hours, days or months); a pass with nothing new reads each tenant's list of agents and teams.")
+	s.Duration(&c.RebuildGrace, "rebuild-grace", rebuild.Defaults.Grace, "After a rebuild (tpctl kpi rebuild) switched readers to the new generation of a tenant's KPI keys, how long the old generation is kept before it is deleted: longer than any KPI read, any batch of the write path (-ack-wait bounds those) and any rollup pass that began before the switch.")
+	s.Duration(&c.RebuildLease, "rebuild-lease", rebuild.Defaults.Lease, "How long a rebuild job stays with a kpi replica that stopped renewing it (a crash); then any replica resumes it from its last checkpoint. Replicas renew it every few seconds and look for lapsed jobs every third of it.")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the KPI and DEADLETTER streams (3 on a NATS cluster).")
 	consume.RegisterWatermark(s, &c.WatermarkInterval)
 }
@@ -95,6 +108,8 @@ func (c Config) Validate() error {
 	v.Positive("snapshot-interval", c.SnapshotInterval)
 	v.Positive("rollup-interval", c.RollupInterval)
 	consume.CheckWatermark(&v, c.WatermarkInterval)
+	v.Positive("rebuild-grace", c.RebuildGrace)
+	v.AtLeast("rebuild-lease", c.RebuildLease, time.Second)
 	if c.RulesFile != "" {
 		// Without a rules file nothing is reloaded.
 		v.Positive("rules-reload", c.RulesReload)
@@ -108,6 +123,8 @@ type Deps struct {
 	// WriteHook, when set, runs after each write-path step; an error aborts the batch there as a
 	// crash would.
 	WriteHook func(step string) error
+	// RebuildBatch, when set, bounds the messages a rebuild replays per write.
+	RebuildBatch int
 }
 
 // Run is the kpi process: it serves until ctx ends, then stops consuming, finishes the batches in
@@ -142,10 +159,32 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if d.WriteHook != nil {
 		writer.SetHook(d.WriteHook)
 	}
+	gens := generation.New(rdb)
+	writer.SetGenerations(gens)
+	rcfg := rebuild.Defaults
+	// A Config built in code without them (Validate refuses zero) gets the defaults.
+	if cfg.RebuildGrace > 0 {
+		rcfg.Grace = cfg.RebuildGrace
+	}
+	if cfg.RebuildLease >= time.Second {
+		rcfg.Lease = cfg.RebuildLease
+	}
+	rcfg.Check, rcfg.Checkpoint = rcfg.Lease/3, min(rebuild.Defaults.Checkpoint, rcfg.Lease/3)
+	if d.RebuildBatch > 0 {
+		rcfg.Batch = d.RebuildBatch
+	}
+	runner := rebuild.New(ctx, gens, js, writer, rcfg, log)
+	dirty := newDirtySet()
+	// The KPI stream keeps each agent's and team's latest snapshot, derived from the old
+	// generation: after a switch every one of them is published again from the new one.
+	runner.OnSwitch(func(ctx context.Context, tenant string) {
+		if err := dirty.addAll(ctx, rdb, gens, tenant); err != nil {
+			log.Warn("kpi rebuild: queue snapshots of the new generation", "tenant", tenant, "err", err)
+		}
+	})
 	rollup := store.NewRollup(rdb, cfg.Retention)
 	reader := query.NewReader(rdb)
-	publisher := snapshot.NewPublisher(reader, js, time.Now)
-	dirty := newDirtySet()
+	publisher := snapshot.NewPublisher(currentReader{reader, gens}, js, time.Now)
 	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	cons, err := consumer.New(js, consumer.Config{
 		Durable: cfg.Consume.Durable, BatchMax: cfg.Consume.BatchMax, Linger: cfg.Consume.Linger, Workers: cfg.Workers,
@@ -158,12 +197,28 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("consumer metrics: %w", err)
 	}
 
-	tpv1.RegisterKpiServiceServer(svc.GRPC(), grpcapi.NewServer(reader, time.Now, log))
+	tpv1.RegisterKpiServiceServer(svc.GRPC(), grpcapi.NewServer(reader, time.Now, log).WithKeyspaces(gens))
+	tpv1.RegisterKpiAdminServiceServer(svc.GRPC(), adminapi.NewServer(runner, time.Second, log))
 	return svc.Serve(ctx,
 		cons.Run,
+		runner.Loop,
 		func(ctx context.Context) error { return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, log) },
 		func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, rollup, log) },
 		func(ctx context.Context) error { return rules.run(ctx, cfg.RulesReload) })
+}
+
+// currentReader reads a tenant's snapshots from its current key generation.
+type currentReader struct {
+	r    *query.Reader
+	gens *generation.Store
+}
+
+func (c currentReader) Read(ctx context.Context, tenant string, qs []query.Query) ([]*bucket.Totals, error) {
+	ks, err := c.gens.Current(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return c.r.Read(ctx, ks, qs)
 }
 
 // dirtySet collects the agents and teams whose figures changed since the last snapshot round.
@@ -185,6 +240,33 @@ func (d *dirtySet) add(r store.Result) {
 			d.changed[tenant][s] = struct{}{}
 		}
 	}
+}
+
+// addAll marks every agent and team the tenant's current generation ever credited.
+func (d *dirtySet) addAll(ctx context.Context, rdb redis.UniversalClient, gens *generation.Store, tenant string) error {
+	ks, err := gens.Current(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	scopes := map[bucket.Scope]struct{}{}
+	for _, set := range []struct {
+		key  string
+		kind bucket.Kind
+	}{{bucket.AllAgentsKey(ks), bucket.Agent}, {bucket.AllTeamsKey(ks), bucket.Team}} {
+		toks, err := rdb.SMembers(ctx, set.key).Result()
+		if err != nil {
+			return fmt.Errorf("list %s: %w", set.key, err)
+		}
+		for _, tok := range toks {
+			id, err := idtoken.Unescape(tok)
+			if err != nil {
+				return fmt.Errorf("%s member %q: %w", set.key, tok, err)
+			}
+			scopes[bucket.Scope{Kind: set.kind, ID: id}] = struct{}{}
+		}
+	}
+	d.add(store.Result{Changed: map[string]map[bucket.Scope]struct{}{tenant: scopes}})
+	return nil
 }
 
 func (d *dirtySet) take() map[string]map[bucket.Scope]struct{} {

@@ -72,6 +72,7 @@ func runKPI(t *testing.T, s stack, ts *servicetest.Tenants, hook func(string) er
 		Consume: consume.Settings{Durable: "kpi", BatchMax: 200, Linger: time.Millisecond, AckWait: 2 * time.Second},
 		Workers: 2, SuspectAfter: 5,
 		SLA: contrib.DefaultSLA(), SnapshotInterval: 100 * time.Millisecond, StreamReplicas: 1, RollupInterval: time.Second,
+		RebuildGrace: 500 * time.Millisecond, RebuildLease: 2 * time.Second,
 	}
 	cfg.TenantsFile = ts.File
 	return servicetest.Start(t, func(ctx context.Context, h service.Hooks) error {
@@ -215,7 +216,7 @@ func publishEvents(t *testing.T, js jetstream.JetStream, events []map[string]any
 
 func TestValidateNamesTheFlag(t *testing.T) {
 	good := Config{Consume: consume.Settings{BatchMax: 500, Linger: time.Millisecond, AckWait: 30 * time.Second}, Workers: 2, SuspectAfter: 5,
-		SnapshotInterval: time.Second, RollupInterval: time.Second}
+		SnapshotInterval: time.Second, RollupInterval: time.Second, RebuildGrace: time.Minute, RebuildLease: 30 * time.Second}
 	if err := good.Validate(); err != nil {
 		t.Fatalf("valid config rejected: %v", err)
 	}
@@ -233,6 +234,8 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{"snapshots", func(c *Config) { c.SnapshotInterval = 0 }, "-snapshot-interval"},
 		{"rollup", func(c *Config) { c.RollupInterval = 0 }, "-rollup-interval"},
 		{"watermark", func(c *Config) { c.WatermarkInterval = -time.Second }, "-watermark-interval -1s: must not be negative"},
+		{"rebuild grace", func(c *Config) { c.RebuildGrace = 0 }, "-rebuild-grace"},
+		{"rebuild lease", func(c *Config) { c.RebuildLease = 500 * time.Millisecond }, "-rebuild-lease"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

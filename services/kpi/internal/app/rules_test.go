@@ -47,7 +47,7 @@ func writeRules(t *testing.T, path, content string) {
 
 func TestValidateRulesReload(t *testing.T) {
 	c := Config{Consume: consume.Settings{BatchMax: 500, Linger: time.Millisecond, AckWait: 30 * time.Second}, Workers: 2, SuspectAfter: 5,
-		SnapshotInterval: time.Second, RollupInterval: time.Second}
+		SnapshotInterval: time.Second, RollupInterval: time.Second, RebuildGrace: time.Minute, RebuildLease: 30 * time.Second}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("without a rules file the reload interval is not used: %v", err)
 	}
@@ -141,7 +141,7 @@ func TestSLAFromTheRulesFile(t *testing.T) {
 		Consume: consume.Settings{Durable: "kpi", BatchMax: 200, Linger: time.Millisecond, AckWait: 2 * time.Second},
 		Workers: 2, SuspectAfter: 5,
 		SLA: contrib.DefaultSLA(), SnapshotInterval: 100 * time.Millisecond, StreamReplicas: 1, RollupInterval: time.Second,
-		RulesFile: path, RulesReload: time.Second,
+		RulesFile: path, RulesReload: time.Second, RebuildGrace: 500 * time.Millisecond, RebuildLease: 2 * time.Second,
 	}
 	cfg.TenantsFile = ts.File
 	r := servicetest.Start(t, func(ctx context.Context, h service.Hooks) error { return Deps{Hooks: h}.Run(ctx, cfg, quiet) })

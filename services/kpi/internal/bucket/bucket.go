@@ -133,7 +133,8 @@ func AllAgentsKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":al
 // AllTeamsKey: see AllAgentsKey.
 func AllTeamsKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":allteams" }
 
-// TenantsKey is the set of tenants with any figures, for the rollup.
+// TenantsKey is the set of keyspaces with any figures, for the rollup: tenants, and the key
+// generations a rebuild writes (package generation), which leave it when they are retired.
 const TenantsKey = "tp:{tenants}"
 
 // TeamsKey is the set of escaped team ids credited with anything on a UTC day.

@@ -38,12 +38,18 @@ const (
 	MaxPageSize     = 1000
 )
 
+// Keyspaces resolves the key generation a tenant's figures are read from (package generation).
+type Keyspaces interface {
+	Current(ctx context.Context, tenant string) (string, error)
+}
+
 // Server implements ticketpulsev1.KpiServiceServer.
 type Server struct {
 	ticketpulsev1.UnimplementedKpiServiceServer
-	r   Reader
-	now func() time.Time
-	log *slog.Logger
+	r      Reader
+	spaces Keyspaces
+	now    func() time.Time
+	log    *slog.Logger
 }
 
 var _ ticketpulsev1.KpiServiceServer = (*Server)(nil)
@@ -51,6 +57,26 @@ var _ ticketpulsev1.KpiServiceServer = (*Server)(nil)
 // NewServer returns a server reading through r; now tells the time rolling windows end at.
 func NewServer(r Reader, now func() time.Time, log *slog.Logger) *Server {
 	return &Server{r: r, now: now, log: log}
+}
+
+// WithKeyspaces makes every request read the generation k names current when the request
+// starts; without it the tenant's keys are read (generation 0). One request reads one generation
+// throughout, even when a rebuild switches meanwhile.
+func (s *Server) WithKeyspaces(k Keyspaces) *Server {
+	s.spaces = k
+	return s
+}
+
+// keyspace resolves the generation a request reads.
+func (s *Server) keyspace(ctx context.Context, rpc, tenant string) (string, error) {
+	if s.spaces == nil {
+		return tenant, nil
+	}
+	ks, err := s.spaces.Current(ctx, tenant)
+	if err != nil {
+		return "", s.readErr(ctx, rpc, tenant, err)
+	}
+	return ks, nil
 }
 
 // Register adds the service to g.
@@ -88,7 +114,11 @@ func (s *Server) readErr(ctx context.Context, rpc, tenant string, err error) err
 
 // one reads the KPIs of a single scope.
 func (s *Server) one(ctx context.Context, rpc, tenant string, scope bucket.Scope, rw window.Resolved) (*ticketpulsev1.Kpis, error) {
-	ts, err := s.r.Totals(ctx, tenant, []bucket.Scope{scope}, rw.FromHour, rw.ToHour)
+	ks, err := s.keyspace(ctx, rpc, tenant)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := s.r.Totals(ctx, ks, []bucket.Scope{scope}, rw.FromHour, rw.ToHour)
 	if err != nil {
 		return nil, s.readErr(ctx, rpc, tenant, err)
 	}
@@ -154,8 +184,8 @@ func (s *Server) ListAgentKpis(ctx context.Context, req *ticketpulsev1.ListAgent
 	l, err := s.list(ctx, &v, listing{
 		rpc: "ListAgentKpis", kind: bucket.Agent, tenant: req.GetTenant(), team: req.GetTeamId(),
 		window: req.GetWindow(), orderBy: req.GetOrderBy(), pageSize: req.GetPageSize(), pageToken: req.GetPageToken(),
-		ids: func(ctx context.Context, from, to int64) ([]string, error) {
-			return s.r.Agents(ctx, req.GetTenant(), req.GetTeamId(), from, to)
+		ids: func(ctx context.Context, ks string, from, to int64) ([]string, error) {
+			return s.r.Agents(ctx, ks, req.GetTeamId(), from, to)
 		},
 	})
 	if err != nil {
@@ -175,8 +205,8 @@ func (s *Server) ListTeamKpis(ctx context.Context, req *ticketpulsev1.ListTeamKp
 	l, err := s.list(ctx, &v, listing{
 		rpc: "ListTeamKpis", kind: bucket.Team, tenant: req.GetTenant(),
 		window: req.GetWindow(), orderBy: req.GetOrderBy(), pageSize: req.GetPageSize(), pageToken: req.GetPageToken(),
-		ids: func(ctx context.Context, from, to int64) ([]string, error) {
-			return s.r.Teams(ctx, req.GetTenant(), from, to)
+		ids: func(ctx context.Context, ks string, from, to int64) ([]string, error) {
+			return s.r.Teams(ctx, ks, from, to)
 		},
 	})
 	if err != nil {
@@ -200,7 +230,7 @@ type listing struct {
 	orderBy   string
 	pageSize  int32
 	pageToken string
-	ids       func(ctx context.Context, fromHour, toHour int64) ([]string, error)
+	ids       func(ctx context.Context, keyspace string, fromHour, toHour int64) ([]string, error)
 }
 
 // listed is one page of a listing.
@@ -248,11 +278,15 @@ func (s *Server) list(ctx context.Context, v *violations, l listing) (listed, er
 		offset = tok.Offset
 		rw.FromHour, rw.ToHour, rw.AlignedToHour, rw.Note = tok.FromHour, tok.ToHour, tok.Aligned, tok.Note
 	}
-	ids, err := l.ids(ctx, rw.FromHour, rw.ToHour)
+	ks, err := s.keyspace(ctx, l.rpc, l.tenant)
+	if err != nil {
+		return listed{}, err
+	}
+	ids, err := l.ids(ctx, ks, rw.FromHour, rw.ToHour)
 	if err != nil {
 		return listed{}, s.readErr(ctx, l.rpc, l.tenant, err)
 	}
-	page, totals, err := s.orderedPage(ctx, l.tenant, l.kind, ids, ord, rw, offset, size)
+	page, totals, err := s.orderedPage(ctx, ks, l.kind, ids, ord, rw, offset, size)
 	if err != nil {
 		return listed{}, s.readErr(ctx, l.rpc, l.tenant, err)
 	}

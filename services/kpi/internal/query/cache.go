@@ -19,6 +19,9 @@ import (
 // in the same atomic step, and a reader that finds none creates a new, never reused one in the
 // same script that reads the totals. So a decoded value is used again only while the scope's
 // totals cannot have changed; only whether the key still exists is asked (it may have expired).
+//
+// Every cache entry is keyed by the Redis key it was read from, and a key generation's keys carry
+// its keyspace (package generation), so figures of two generations never mix.
 
 // DefaultCacheBytes bounds, roughly, the memory a Reader spends on decoded totals.
 const DefaultCacheBytes = 64 << 20

@@ -75,7 +75,9 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 	touched := map[tenantDay]struct{}{}
 	today := w.now().UTC().Unix() / 86400
 	for _, wk := range done {
-		tenant := wk.t.Tenant
+		// Keys are built from the keyspace (the tenant itself in generation 0); what changed is
+		// reported per tenant.
+		tenant := wk.space
 		versions := make([]int64, 0, len(wk.pending))
 		for v := range wk.pending {
 			versions = append(versions, v)
@@ -99,10 +101,10 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 				add(bucket.TenantsKey, tenant)
 				slots[sk] = append(slots[sk], slotEntry{ticket: ticketToken, version: v, ops: ops})
 				if sk.scope.Kind != bucket.Unassigned {
-					if res.Changed[sk.tenant] == nil {
-						res.Changed[sk.tenant] = map[bucket.Scope]struct{}{}
+					if res.Changed[wk.t.Tenant] == nil {
+						res.Changed[wk.t.Tenant] = map[bucket.Scope]struct{}{}
 					}
-					res.Changed[sk.tenant][sk.scope] = struct{}{}
+					res.Changed[wk.t.Tenant][sk.scope] = struct{}{}
 				}
 			}
 			for _, m := range p.Memberships {

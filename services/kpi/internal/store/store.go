@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -114,6 +115,10 @@ type Writer struct {
 
 	// hook, when set by tests, runs after each step; an error aborts the batch there, as a crash would.
 	hook func(step string) error
+
+	// gens, when set, names the keyspaces live events go to; spaces keeps what it last said.
+	gens   Generations
+	spaces spaceCache
 }
 
 // NewWriter returns a writer. retention 0 keeps buckets forever.
@@ -133,7 +138,11 @@ func (w *Writer) SetHook(h func(step string) error) { w.hook = h }
 // Ticket is one ticket's new events in a batch.
 type Ticket struct {
 	Tenant, ID string
-	Events     []contrib.Event
+	// Keyspace, when set, is the key generation (package generation) the events are written to,
+	// and only that one; empty writes to the tenant's current generation and, while a rebuild
+	// runs, to its target too (see Writer.SetGenerations).
+	Keyspace string
+	Events   []contrib.Event
 }
 
 // Result says what a batch changed.
@@ -145,6 +154,8 @@ type Result struct {
 
 type work struct {
 	t        *Ticket
+	space    string // the keyspace written (package generation)
+	primary  bool   // counted in Result: the ticket's first keyspace
 	key      string
 	version  int64
 	state    ticketState
@@ -159,18 +170,32 @@ type work struct {
 // caller must not acknowledge the events, and the redelivery completes whatever was left pending.
 func (w *Writer) Write(ctx context.Context, tickets []Ticket) (Result, error) {
 	res := Result{Changed: map[string]map[bucket.Scope]struct{}{}}
-	todo := make([]*work, len(tickets))
-	for i := range tickets {
-		todo[i] = &work{t: &tickets[i], key: TicketKey(tickets[i].Tenant, tickets[i].ID)}
-	}
+	spaces := w.knownSpaces(tickets)
+	todo := expand(tickets, spaces)
 	var done []*work
+	first := true
 	for attempt := 0; len(todo) > 0; attempt++ {
 		if attempt == 20 {
 			return res, fmt.Errorf("store tickets: version conflicts persisted over %d attempts", attempt)
 		}
-		if err := w.read(ctx, todo); err != nil {
+		var tenants []string
+		if first && w.gens != nil {
+			tenants = slices.Sorted(maps.Keys(spaces))
+		}
+		fresh, err := w.read(ctx, todo, tenants)
+		if err != nil {
 			return res, err
 		}
+		if first && w.gens != nil && w.learn(spaces, fresh) {
+			// A rebuild started or switched since this replica last looked: the batch goes to
+			// the keyspaces just read, read again under their keys.
+			spaces = fresh
+			todo = expand(tickets, spaces)
+			if _, err := w.read(ctx, todo, nil); err != nil {
+				return res, err
+			}
+		}
+		first = false
 		for _, wk := range todo {
 			if err := w.compute(wk); err != nil {
 				return res, err
@@ -191,6 +216,9 @@ func (w *Writer) Write(ctx context.Context, tickets []Ticket) (Result, error) {
 		return res, err
 	}
 	for _, wk := range done {
+		if !wk.primary {
+			continue // the same events, counted under the current generation
+		}
 		res.NewEvents += wk.fresh
 		res.Duplicates += len(wk.t.Events) - wk.fresh
 	}
@@ -210,15 +238,36 @@ func (w *Writer) step(name string) error {
 	return w.hook(name)
 }
 
-func (w *Writer) read(ctx context.Context, todo []*work) error {
+// read reads the state of every ticket of todo and, in the same round trip, the keyspaces live
+// events of tenants are written to (nil when tenants is empty).
+func (w *Writer) read(ctx context.Context, todo []*work, tenants []string) (map[string][]string, error) {
 	pipe := w.rdb.Pipeline()
 	cmds := make([]*redis.MapStringStringCmd, len(todo))
 	for i, wk := range todo {
 		cmds[i] = pipe.HGetAll(ctx, wk.key)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("read ticket states: %w", err)
+	gens := make([]func() ([]string, error), len(tenants))
+	for i, tenant := range tenants {
+		gens[i] = w.gens.Spaces(ctx, pipe, tenant)
 	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("read ticket states: %w", err)
+	}
+	var spaces map[string][]string
+	if len(tenants) > 0 {
+		spaces = make(map[string][]string, len(tenants))
+		for i, tenant := range tenants {
+			sp, err := gens[i]()
+			if err != nil {
+				return nil, fmt.Errorf("read key generation of tenant %s: %w", tenant, err)
+			}
+			spaces[tenant] = sp
+		}
+	}
+	return spaces, w.decodeStates(todo, cmds)
+}
+
+func (w *Writer) decodeStates(todo []*work, cmds []*redis.MapStringStringCmd) error {
 	for i, wk := range todo {
 		h := cmds[i].Val()
 		wk.version, wk.state, wk.pending = 0, ticketState{}, map[int64]pendingEntry{}

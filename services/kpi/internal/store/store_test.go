@@ -338,8 +338,8 @@ func TestLateApplyOfClearedDeltasIsANoOp(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Keep what A had in hand, as a stalled process would.
-	todo := []*work{{t: &batch[0], key: TicketKey("acme", "T-1")}}
-	if err := a.read(ctx, todo); err != nil {
+	todo := []*work{{t: &batch[0], space: "acme", primary: true, key: TicketKey("acme", "T-1")}}
+	if _, err := a.read(ctx, todo, nil); err != nil {
 		t.Fatal(err)
 	}
 	if len(todo[0].pending) != 1 {

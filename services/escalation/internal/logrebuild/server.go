@@ -1,0 +1,132 @@
+package logrebuild
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/grpcerr"
+)
+
+// Jobs is what the server needs of the runner.
+type Jobs interface {
+	Start(ctx context.Context, tenant string, from time.Time) (State, bool, error)
+	State(ctx context.Context, tenant string) (State, error)
+}
+
+var _ Jobs = (*Runner)(nil)
+
+// Server implements EscalationAdminServiceServer.
+type Server struct {
+	tpv1.UnimplementedEscalationAdminServiceServer
+	jobs  Jobs
+	every time.Duration
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+// NewServer returns a server; WatchLogRebuild sends progress every interval.
+func NewServer(jobs Jobs, every time.Duration, log *slog.Logger) *Server {
+	return &Server{jobs: jobs, every: every, now: time.Now, log: log}
+}
+
+// Register adds the service to g.
+func (s *Server) Register(g *grpc.Server) { tpv1.RegisterEscalationAdminServiceServer(g, s) }
+
+// ProgressOf converts a state: phase "building", "done" or "failed"; generations are always 0.
+func ProgressOf(tenant string, st State) *tpv1.RebuildProgress {
+	p := &tpv1.RebuildProgress{Tenant: tenant, EventsDone: st.Done, EventsTotal: st.Total, EndSequence: st.End, Checkpoint: st.Checkpoint, Error: st.Err}
+	switch {
+	case st.Building:
+		p.Phase = "building"
+	case st.Result == "failed":
+		p.Phase = "failed"
+	default:
+		p.Phase = "done"
+	}
+	if !st.From.IsZero() {
+		p.From = timestamppb.New(st.From)
+	}
+	if !st.Started.IsZero() {
+		p.StartedAt = timestamppb.New(st.Started)
+	}
+	return p
+}
+
+func (s *Server) storeErr(ctx context.Context, rpc, tenant string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return status.FromContextError(ctxErr).Err()
+	}
+	if errors.Is(err, ErrRunning) || errors.Is(err, ErrRetention) {
+		return status.Errorf(codes.FailedPrecondition, "%s: tenant %s: %v", rpc, tenant, err)
+	}
+	s.log.Warn("ticket log rebuild request failed", "rpc", rpc, "tenant", tenant, "err", err)
+	return status.Errorf(codes.Unavailable, "%s: %v", rpc, err)
+}
+
+// StartLogRebuild starts a rebuild or attaches to the same one running.
+func (s *Server) StartLogRebuild(ctx context.Context, req *tpv1.StartLogRebuildRequest) (*tpv1.StartLogRebuildResponse, error) {
+	var v grpcerr.Violations
+	v.Tenant(req.GetTenant())
+	var from time.Time
+	if req.From != nil {
+		if err := req.GetFrom().CheckValid(); err != nil {
+			v.Add("from", err.Error())
+		} else if from = req.GetFrom().AsTime(); from.After(s.now()) {
+			v.Add("from", fmt.Sprintf("%s is in the future", from.Format(time.RFC3339)))
+		} else if from.UnixMilli() <= 0 {
+			v.Add("from", "must be after 1970-01-01T00:00:00Z")
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	if !from.IsZero() {
+		from = time.UnixMilli(from.UnixMilli()).UTC()
+	}
+	st, attached, err := s.jobs.Start(ctx, req.GetTenant(), from)
+	if err != nil {
+		return nil, s.storeErr(ctx, "StartLogRebuild", req.GetTenant(), err)
+	}
+	s.log.Info("ticket log rebuild requested", "tenant", req.GetTenant(), "from", from, "attached", attached)
+	return &tpv1.StartLogRebuildResponse{Progress: ProgressOf(req.GetTenant(), st), Attached: attached}, nil
+}
+
+// WatchLogRebuild streams progress until the rebuild is done or failed.
+func (s *Server) WatchLogRebuild(req *tpv1.WatchLogRebuildRequest, srv grpc.ServerStreamingServer[tpv1.WatchLogRebuildResponse]) error {
+	ctx := srv.Context()
+	var v grpcerr.Violations
+	v.Tenant(req.GetTenant())
+	if err := v.Err(); err != nil {
+		return err
+	}
+	for {
+		st, err := s.jobs.State(ctx, req.GetTenant())
+		if err != nil {
+			return s.storeErr(ctx, "WatchLogRebuild", req.GetTenant(), err)
+		}
+		if st.Started.IsZero() {
+			return status.Errorf(codes.NotFound, "WatchLogRebuild: tenant %s's ticket log has never been rebuilt; start a rebuild first", req.GetTenant())
+		}
+		p := ProgressOf(req.GetTenant(), st)
+		if err := srv.Send(&tpv1.WatchLogRebuildResponse{Progress: p}); err != nil {
+			return err
+		}
+		if p.Phase != "building" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-time.After(s.every):
+		}
+	}
+}

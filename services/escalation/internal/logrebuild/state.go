@@ -1,0 +1,237 @@
+// Package logrebuild rebuilds a tenant's ticket log (package ticketlog) from the TICKETS stream
+// while live events keep flowing, and judges every replayed ticket again.
+//
+// The ticket log is a set of events keyed by event id, only ever added to, and every event in it
+// came from TICKETS. So replaying the tenant's TICKETS messages into it, in place, leaves each
+// ticket's log holding exactly the events a fresh log built from the stream would hold (plus any
+// the stream's retention already dropped, which a fresh log would lose): no second generation of
+// keys and no switch are needed, and readers never see a partial log, only one that gains the
+// events it had lost. Live events keep going to the same keys; storing an event twice is a no-op
+// and judging a ticket again changes nothing already changed. Breaches older than
+// -history-horizon when judged are recorded, never raised (so a rebuild pages nobody for history).
+//
+// A job is leased like kpi's rebuild (one small hash per tenant, tp:{<tenant>:escrb}): the
+// replica running it renews the lease at every checkpoint, any replica resumes it from its
+// checkpoint once the lease lapsed.
+package logrebuild
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/redisscript"
+)
+
+// StateKey is the hash holding tenant's rebuild state: phase ("" or "build"), from, end, ckpt,
+// done, total, started (unix ms), owner, lease (unix ms), result ("done" or "failed") and err.
+func StateKey(tenant string) string { return "tp:{" + tenant + ":escrb}" }
+
+// JobsKey is the set of tenants that may have a rebuild running.
+const JobsKey = "tp:{escrb}:jobs"
+
+// State is a tenant's rebuild state.
+type State struct {
+	Building        bool
+	From            time.Time
+	End, Checkpoint uint64
+	Done, Total     int64
+	Started         time.Time
+	Owner           string
+	Lease           time.Time
+	Result, Err     string
+}
+
+// ErrRunning is returned by Start when another rebuild of the tenant runs.
+var ErrRunning = errors.New("a rebuild of the tenant's ticket log is running")
+
+// ErrLeaseLost is returned when another replica took the job over.
+var ErrLeaseLost = errors.New("the rebuild job's lease was taken over by another replica")
+
+// States reads and changes rebuild states.
+type States struct {
+	rdb redis.UniversalClient
+	now func() time.Time
+}
+
+// NewStates returns a state store.
+func NewStates(rdb redis.UniversalClient) *States { return &States{rdb: rdb, now: time.Now} }
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(s string) time.Time {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
+}
+
+// Get reads tenant's state.
+func (s *States) Get(ctx context.Context, tenant string) (State, error) {
+	h, err := s.rdb.HGetAll(ctx, StateKey(tenant)).Result()
+	if err != nil {
+		return State{}, fmt.Errorf("read ticket log rebuild of tenant %s: %w", tenant, err)
+	}
+	var errs []error
+	i64 := func(f string) int64 {
+		if h[f] == "" {
+			return 0
+		}
+		n, err := strconv.ParseInt(h[f], 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("field %s %q: %w", f, h[f], err))
+		}
+		return n
+	}
+	st := State{
+		Building: h["phase"] == "build", From: fromMS(h["from"]), End: uint64(i64("end")), Checkpoint: uint64(i64("ckpt")),
+		Done: i64("done"), Total: i64("total"), Started: fromMS(h["started"]), Owner: h["owner"], Lease: fromMS(h["lease"]),
+		Result: h["result"], Err: h["err"],
+	}
+	if err := errors.Join(errs...); err != nil {
+		return State{}, fmt.Errorf("ticket log rebuild of tenant %s: %w", tenant, err)
+	}
+	return st, nil
+}
+
+func (s *States) run(ctx context.Context, sc *redis.Script, tenant string, args ...any) (string, error) {
+	var cmd *redis.Cmd
+	if _, err := redisscript.Exec(ctx, s.rdb, func(pipe redis.Pipeliner) {
+		cmd = sc.EvalSha(ctx, pipe, []string{StateKey(tenant)}, args...)
+	}, sc); err != nil {
+		return "", err
+	}
+	return cmd.Text()
+}
+
+// startScript: ARGV from, now, owner, lease until. Returns "started", "attached" or "running".
+var startScript = redis.NewScript(`
+if (redis.call('HGET', KEYS[1], 'phase') or '') == 'build' then
+  if (redis.call('HGET', KEYS[1], 'from') or '0') == ARGV[1] then return 'attached' end
+  return 'running'
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'phase', 'build', 'from', ARGV[1], 'started', ARGV[2], 'owner', ARGV[3], 'lease', ARGV[4])
+return 'started'
+`)
+
+// Start records a rebuild of tenant's ticket log owned by owner; attached is true when one with
+// the same from already runs, another one fails with ErrRunning.
+func (s *States) Start(ctx context.Context, tenant string, from time.Time, owner string, lease time.Duration) (State, bool, error) {
+	if err := s.rdb.SAdd(ctx, JobsKey, tenant).Err(); err != nil {
+		return State{}, false, fmt.Errorf("record ticket log rebuild of tenant %s: %w", tenant, err)
+	}
+	now := s.now()
+	res, err := s.run(ctx, startScript, tenant, ms(from), ms(now), owner, ms(now.Add(lease)))
+	if err != nil {
+		return State{}, false, fmt.Errorf("start ticket log rebuild of tenant %s: %w", tenant, err)
+	}
+	st, err := s.Get(ctx, tenant)
+	if err != nil {
+		return st, false, err
+	}
+	switch res {
+	case "started":
+		return st, false, nil
+	case "attached":
+		return st, true, nil
+	}
+	from = st.From
+	what := "the first message"
+	if !from.IsZero() {
+		what = from.Format(time.RFC3339)
+	}
+	return st, false, fmt.Errorf("%w: it started at %s, rebuilds from %s, and has replayed %d of about %d events; watch it, or wait for it to end",
+		ErrRunning, st.Started.Format(time.RFC3339), what, st.Done, st.Total)
+}
+
+// claimScript: ARGV owner, now, lease until. Returns 1 when the caller holds the job.
+var claimScript = redis.NewScript(`
+if (redis.call('HGET', KEYS[1], 'phase') or '') ~= 'build' then return '0' end
+local owner = redis.call('HGET', KEYS[1], 'owner') or ''
+if owner ~= ARGV[1] and tonumber(redis.call('HGET', KEYS[1], 'lease') or '0') > tonumber(ARGV[2]) then return '0' end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'lease', ARGV[3])
+return '1'
+`)
+
+// Claim takes tenant's job over when its lease lapsed (or owner holds it already).
+func (s *States) Claim(ctx context.Context, tenant, owner string, lease time.Duration) (bool, error) {
+	now := s.now()
+	res, err := s.run(ctx, claimScript, tenant, owner, ms(now), ms(now.Add(lease)))
+	if err != nil {
+		return false, fmt.Errorf("claim ticket log rebuild of tenant %s: %w", tenant, err)
+	}
+	return res == "1", nil
+}
+
+// updateScript: ARGV owner, lease until, then field/value pairs. Returns 1 when owner holds the
+// building job; a "phase" pair of "" ends it.
+var updateScript = redis.NewScript(`
+if (redis.call('HGET', KEYS[1], 'owner') or '') ~= ARGV[1] then return '0' end
+if (redis.call('HGET', KEYS[1], 'phase') or '') ~= 'build' then return '0' end
+redis.call('HSET', KEYS[1], 'lease', ARGV[2])
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
+return '1'
+`)
+
+// Progress is what a checkpoint records.
+type Progress struct {
+	End, Checkpoint uint64
+	Done, Total     int64
+}
+
+func (s *States) update(ctx context.Context, tenant, owner string, lease time.Duration, fields ...any) error {
+	res, err := s.run(ctx, updateScript, tenant, append([]any{owner, ms(s.now().Add(lease))}, fields...)...)
+	if err != nil {
+		return fmt.Errorf("record ticket log rebuild of tenant %s: %w", tenant, err)
+	}
+	if res != "1" {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+// Checkpoint renews owner's lease and records p.
+func (s *States) Checkpoint(ctx context.Context, tenant, owner string, lease time.Duration, p Progress) error {
+	if err := s.update(ctx, tenant, owner, lease, "end", p.End, "ckpt", p.Checkpoint, "done", p.Done, "total", p.Total); err != nil {
+		return err
+	}
+	// Kept in the job list by its owner: Forget racing a Start may have removed it.
+	return s.rdb.SAdd(ctx, JobsKey, tenant).Err()
+}
+
+// Finish ends owner's job with result ("done" or "failed") and reason.
+func (s *States) Finish(ctx context.Context, tenant, owner, result, reason string) error {
+	if err := s.update(ctx, tenant, owner, 0, "phase", "", "result", result, "err", reason, "owner", "", "lease", 0); err != nil {
+		return err
+	}
+	return s.Forget(ctx, tenant)
+}
+
+// Jobs lists the tenants that may have a job running.
+func (s *States) Jobs(ctx context.Context) ([]string, error) {
+	ts, err := s.rdb.SMembers(ctx, JobsKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list ticket log rebuilds: %w", err)
+	}
+	return ts, nil
+}
+
+// Forget removes tenant from the job list when it has no job.
+func (s *States) Forget(ctx context.Context, tenant string) error {
+	st, err := s.Get(ctx, tenant)
+	if err != nil || st.Building {
+		return err
+	}
+	return s.rdb.SRem(ctx, JobsKey, tenant).Err()
+}

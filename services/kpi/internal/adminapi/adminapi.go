@@ -1,0 +1,152 @@
+// Package adminapi serves ticketpulse.v1.KpiAdminService: starting and watching a tenant's KPI
+// rebuild from TICKETS (package rebuild). Operator keys only (the service's access table).
+package adminapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/generation"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/rebuild"
+	"github.com/ticketpulse/ticketpulse/services/platform/grpcerr"
+)
+
+// Runner is what the server needs of the rebuild jobs.
+type Runner interface {
+	Start(ctx context.Context, tenant string, from time.Time) (generation.State, bool, error)
+	State(ctx context.Context, tenant string) (generation.State, error)
+}
+
+var _ Runner = (*rebuild.Runner)(nil)
+
+// Server implements KpiAdminServiceServer.
+type Server struct {
+	tpv1.UnimplementedKpiAdminServiceServer
+	r     Runner
+	every time.Duration
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+// NewServer returns a server; WatchRebuild sends progress every interval.
+func NewServer(r Runner, every time.Duration, log *slog.Logger) *Server {
+	return &Server{r: r, every: every, now: time.Now, log: log}
+}
+
+// Register adds the service to g.
+func (s *Server) Register(g *grpc.Server) { tpv1.RegisterKpiAdminServiceServer(g, s) }
+
+// Phases as the API names them.
+const (
+	PhaseBuilding = "building"
+	PhaseSwitched = "switched"
+	PhaseDone     = "done"
+	PhaseFailed   = "failed"
+)
+
+// Progress converts a generation state.
+func Progress(tenant string, st generation.State) *tpv1.RebuildProgress {
+	p := &tpv1.RebuildProgress{
+		Tenant: tenant, Current: st.Current, Target: st.Target,
+		EventsDone: st.Done, EventsTotal: st.Total, EndSequence: st.End, Checkpoint: st.Checkpoint, Error: st.Err,
+	}
+	switch {
+	case st.Phase == generation.PhaseBuild:
+		p.Phase = PhaseBuilding
+	case st.Result == "failed":
+		p.Phase = PhaseFailed
+	case st.Phase == generation.PhaseDrop:
+		p.Phase = PhaseSwitched
+	default:
+		p.Phase = PhaseDone
+	}
+	ts := func(t time.Time) *timestamppb.Timestamp {
+		if t.IsZero() {
+			return nil
+		}
+		return timestamppb.New(t)
+	}
+	p.From, p.StartedAt, p.SwitchedAt = ts(st.From), ts(st.Started), ts(st.Switched)
+	return p
+}
+
+func (s *Server) storeErr(ctx context.Context, rpc, tenant string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return status.FromContextError(ctxErr).Err()
+	}
+	switch {
+	case errors.Is(err, generation.ErrRunning), errors.Is(err, rebuild.ErrRetention):
+		return status.Errorf(codes.FailedPrecondition, "%s: tenant %s: %v", rpc, tenant, err)
+	}
+	s.log.Warn("kpi rebuild request failed", "rpc", rpc, "tenant", tenant, "err", err)
+	return status.Errorf(codes.Unavailable, "%s: %v", rpc, err)
+}
+
+// StartRebuild starts a rebuild or attaches to the same one running.
+func (s *Server) StartRebuild(ctx context.Context, req *tpv1.StartRebuildRequest) (*tpv1.StartRebuildResponse, error) {
+	var v grpcerr.Violations
+	v.Tenant(req.GetTenant())
+	var from time.Time
+	if req.From != nil {
+		if err := req.GetFrom().CheckValid(); err != nil {
+			v.Add("from", err.Error())
+		} else if from = req.GetFrom().AsTime(); from.After(s.now()) {
+			v.Add("from", fmt.Sprintf("%s is in the future", from.Format(time.RFC3339)))
+		} else if from.UnixMilli() <= 0 {
+			v.Add("from", "must be after 1970-01-01T00:00:00Z")
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	// Millisecond precision, as recorded: a repeated request must compare equal.
+	if !from.IsZero() {
+		from = time.UnixMilli(from.UnixMilli()).UTC()
+	}
+	st, attached, err := s.r.Start(ctx, req.GetTenant(), from)
+	if err != nil {
+		return nil, s.storeErr(ctx, "StartRebuild", req.GetTenant(), err)
+	}
+	s.log.Info("kpi rebuild requested", "tenant", req.GetTenant(), "from", from, "attached", attached, "target", st.Target)
+	return &tpv1.StartRebuildResponse{Progress: Progress(req.GetTenant(), st), Attached: attached}, nil
+}
+
+// WatchRebuild streams progress until the rebuild switched or failed.
+func (s *Server) WatchRebuild(req *tpv1.WatchRebuildRequest, srv grpc.ServerStreamingServer[tpv1.WatchRebuildResponse]) error {
+	ctx := srv.Context()
+	var v grpcerr.Violations
+	v.Tenant(req.GetTenant())
+	if err := v.Err(); err != nil {
+		return err
+	}
+	for {
+		st, err := s.r.State(ctx, req.GetTenant())
+		if err != nil {
+			return s.storeErr(ctx, "WatchRebuild", req.GetTenant(), err)
+		}
+		if st.Target == 0 {
+			return status.Errorf(codes.NotFound, "WatchRebuild: tenant %s has never been rebuilt; start a rebuild first", req.GetTenant())
+		}
+		p := Progress(req.GetTenant(), st)
+		if err := srv.Send(&tpv1.WatchRebuildResponse{Progress: p}); err != nil {
+			return err
+		}
+		if p.Phase != PhaseBuilding {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-time.After(s.every):
+		}
+	}
+}

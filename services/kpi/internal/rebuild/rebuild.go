@@ -1,0 +1,384 @@
+// Package rebuild runs a tenant's KPI rebuild (DESIGN.md guarantee 5): it replays the tenant's
+// TICKETS messages, up to the stream's last sequence when the rebuild began, into a new key
+// generation while the live consumer writes every newer event to both generations, switches
+// readers to it in one write, and deletes the old generation after a grace period.
+//
+// A job is leased: the replica running it renews the lease with every checkpoint; after a crash
+// any replica takes it over from its checkpoint once the lease expired (Runner.Loop).
+package rebuild
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/generation"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
+	"github.com/ticketpulse/ticketpulse/services/platform/eventcodec"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+)
+
+// Writer is the write path the replay feeds.
+type Writer interface {
+	Write(ctx context.Context, tickets []store.Ticket) (store.Result, error)
+}
+
+// Config tunes the jobs.
+type Config struct {
+	// Lease is how long a job stays with a replica that stopped renewing it.
+	Lease time.Duration
+	// Checkpoint is how often progress is recorded (and the lease renewed).
+	Checkpoint time.Duration
+	// Grace is how long the old generation is kept after the switch: longer than any read or
+	// live batch that resolved it before the switch.
+	Grace time.Duration
+	// Check is how often the replica looks for jobs whose lease expired.
+	Check time.Duration
+	// Batch bounds the messages replayed per write.
+	Batch int
+}
+
+// Defaults.
+var Defaults = Config{Lease: 30 * time.Second, Checkpoint: 3 * time.Second, Grace: 2 * time.Minute, Check: 10 * time.Second, Batch: 500}
+
+// Runner starts, resumes and runs rebuild jobs.
+type Runner struct {
+	gens  *generation.Store
+	js    jetstream.JetStream
+	w     Writer
+	cfg   Config
+	owner string
+	log   *slog.Logger
+
+	// onSwitch, when set, runs after a tenant's switch (see OnSwitch).
+	onSwitch func(ctx context.Context, tenant string)
+
+	mu      sync.Mutex
+	running map[string]bool
+	// ctx is the service's: a job outlives the RPC that started it, and ends with Loop.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns a runner whose jobs run until ctx ends; Loop resumes jobs of crashed replicas.
+func New(ctx context.Context, gens *generation.Store, js jetstream.JetStream, w Writer, cfg Config, log *slog.Logger) *Runner {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	ctx, cancel := context.WithCancel(ctx)
+	return &Runner{ctx: ctx, cancel: cancel, gens: gens, js: js, w: w, cfg: cfg, owner: hex.EncodeToString(b), log: log, running: map[string]bool{}}
+}
+
+// OnSwitch sets a function run after a tenant switched to a new generation: what was derived
+// from the old one (KPI snapshots) is derived again. Set it before Loop runs.
+func (r *Runner) OnSwitch(f func(ctx context.Context, tenant string)) { r.onSwitch = f }
+
+// ErrRetention is returned when TICKETS no longer holds the events a rebuild needs.
+var ErrRetention = errors.New("TICKETS no longer holds the events to rebuild from")
+
+// Start starts a rebuild of tenant from from (zero: the first message), or attaches to the one
+// running with the same from.
+func (r *Runner) Start(ctx context.Context, tenant string, from time.Time) (generation.State, bool, error) {
+	s, err := r.js.Stream(ctx, stream.TicketsName)
+	if err != nil {
+		return generation.State{}, false, fmt.Errorf("stream %s: %w", stream.TicketsName, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return generation.State{}, false, fmt.Errorf("stream %s: %w", stream.TicketsName, err)
+	}
+	// A stream whose first message is not the first ever stored has lost events to its
+	// retention: a rebuild from before its first message would silently leave them out.
+	if st := info.State; st.FirstSeq > 1 && (from.IsZero() || from.Before(st.FirstTime)) {
+		return generation.State{}, false, fmt.Errorf("%w: its first message (sequence %d) was stored at %s, the earlier ones are gone (retention); rebuild from that time or later (--from %s) to derive KPIs from what is left",
+			ErrRetention, st.FirstSeq, st.FirstTime.UTC().Format(time.RFC3339), st.FirstTime.UTC().Add(time.Second).Truncate(time.Second).Format(time.RFC3339))
+	}
+	st, attached, err := r.gens.Start(ctx, tenant, from, r.owner, r.cfg.Lease)
+	if err != nil || attached {
+		return st, attached, err
+	}
+	r.launch(r.ctx, tenant)
+	return st, false, nil
+}
+
+// State returns tenant's generation state.
+func (r *Runner) State(ctx context.Context, tenant string) (generation.State, error) {
+	return r.gens.Get(ctx, tenant)
+}
+
+// launch runs tenant's job in the background unless this replica already runs it.
+func (r *Runner) launch(ctx context.Context, tenant string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running[tenant] {
+		return
+	}
+	r.running[tenant] = true
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer func() {
+			r.mu.Lock()
+			delete(r.running, tenant)
+			r.mu.Unlock()
+		}()
+		if err := r.run(ctx, tenant); err != nil && ctx.Err() == nil {
+			r.log.Warn("kpi rebuild", "tenant", tenant, "err", err)
+		}
+	}()
+}
+
+// Loop takes over, at start and every Check, the jobs whose lease expired, and runs them until
+// ctx ends; it returns once its jobs stopped (their leases then expire and another replica, or
+// this one after a restart, resumes them from their checkpoints).
+func (r *Runner) Loop(ctx context.Context) error {
+	defer func() {
+		r.cancel()
+		r.wg.Wait()
+	}()
+	for {
+		r.check(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(r.cfg.Check):
+		}
+	}
+}
+
+func (r *Runner) check(ctx context.Context) {
+	tenants, err := r.gens.Jobs(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("kpi rebuild: list jobs", "err", err)
+		}
+		return
+	}
+	for _, tenant := range tenants {
+		r.mu.Lock()
+		mine := r.running[tenant]
+		r.mu.Unlock()
+		if mine {
+			continue
+		}
+		ok, err := r.gens.Claim(ctx, tenant, r.owner, r.cfg.Lease)
+		switch {
+		case err != nil:
+			r.log.Warn("kpi rebuild: claim job", "tenant", tenant, "err", err)
+		case ok:
+			r.log.Info("kpi rebuild: resuming job", "tenant", tenant)
+			r.launch(r.ctx, tenant)
+		default:
+			if err := r.gens.Forget(ctx, tenant); err != nil {
+				r.log.Warn("kpi rebuild: forget finished job", "tenant", tenant, "err", err)
+			}
+		}
+	}
+}
+
+// run runs tenant's job from wherever its state says it is.
+func (r *Runner) run(ctx context.Context, tenant string) error {
+	st, err := r.gens.Get(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if st.Phase == generation.PhaseBuild {
+		// On any error (Redis or NATS unreachable, the lease lost) the job stops here: this
+		// replica's next check, or another replica's once the lease lapsed, resumes it from its
+		// checkpoint. Only what cannot succeed by retrying fails the job (see build).
+		if err := r.build(ctx, tenant, st); err != nil {
+			return err
+		}
+		if st, err = r.gens.Get(ctx, tenant); err != nil {
+			return err
+		}
+	}
+	if st.Phase == generation.PhaseDrop {
+		return r.drop(ctx, tenant, st)
+	}
+	return nil
+}
+
+// build replays TICKETS into the target generation and switches to it.
+func (r *Runner) build(ctx context.Context, tenant string, st generation.State) error {
+	s, err := r.js.Stream(ctx, stream.TicketsName)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", stream.TicketsName, err)
+	}
+	p := generation.Progress{End: st.End, Checkpoint: st.Checkpoint, Done: st.Done, Total: st.Total}
+	if p.End == 0 {
+		// Read after the state says build: every message stored later is one a live writer
+		// fetches after that, and so writes to the target too.
+		info, err := s.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", stream.TicketsName, err)
+		}
+		p.End = info.State.LastSeq
+		if err := r.gens.Checkpoint(ctx, tenant, r.owner, r.cfg.Lease, p); err != nil {
+			return err
+		}
+	}
+	target := generation.Keyspace(tenant, st.Target)
+	if p.Checkpoint > 0 && p.Checkpoint < p.End {
+		info, err := s.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("stream %s: %w", stream.TicketsName, err)
+		}
+		if info.State.FirstSeq > p.Checkpoint+1 {
+			reason := fmt.Sprintf("%v: the job stopped at sequence %d and the stream now starts at %d (retention); start it again with a later --from",
+				ErrRetention, p.Checkpoint, info.State.FirstSeq)
+			if err := r.gens.Fail(ctx, tenant, r.owner, reason, r.cfg.Grace, r.cfg.Lease); err != nil {
+				return err
+			}
+			return r.gens.Retire(ctx, target)
+		}
+	}
+	if p.End > 0 && p.Checkpoint < p.End {
+		if err := r.replay(ctx, s, tenant, target, st.From, &p); err != nil {
+			return err
+		}
+	}
+	if err := r.gens.Switch(ctx, tenant, r.owner, r.cfg.Grace, r.cfg.Lease); err != nil {
+		return err
+	}
+	// Nobody reads the old generation's totals any more: no rollup pass starts on it from now
+	// on, so none is still writing it when the grace period ends (Drop retires it again).
+	if err := r.gens.Retire(ctx, generation.Keyspace(tenant, st.Current)); err != nil {
+		r.log.Warn("kpi rebuild", "tenant", tenant, "err", err)
+	}
+	r.log.Info("kpi rebuild switched", "tenant", tenant, "generation", st.Target, "events", p.Done)
+	if r.onSwitch != nil {
+		r.onSwitch(ctx, tenant)
+	}
+	return nil
+}
+
+// replay writes the tenant's messages after the checkpoint, up to the end sequence, into target.
+func (r *Runner) replay(ctx context.Context, s jetstream.Stream, tenant, target string, from time.Time, p *generation.Progress) error {
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{stream.TicketSubject(tenant, ">")}}
+	switch {
+	case p.Checkpoint > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, p.Checkpoint+1
+	case !from.IsZero():
+		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
+	default:
+		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
+	}
+	cons, err := s.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("replay consumer of tenant %s: %w", tenant, err)
+	}
+	lastCheckpoint := time.Now()
+	for p.Checkpoint < p.End {
+		batch, err := cons.Fetch(r.cfg.Batch, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return fmt.Errorf("replay tenant %s: %w", tenant, err)
+		}
+		var tickets []store.Ticket
+		index := map[string]int{}
+		var last uint64
+		var pending uint64
+		n := 0
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("replay tenant %s: message metadata: %w", tenant, err)
+			}
+			if md.Sequence.Stream > p.End {
+				// Stored after the rebuild began: the live writers apply it to both generations.
+				p.Checkpoint = p.End
+				break
+			}
+			last, pending = md.Sequence.Stream, md.NumPending
+			n++
+			_, ev, err := eventcodec.Decode(m)
+			if err != nil {
+				// The live consumer dead-letters such a message; it never counted.
+				continue
+			}
+			id := ev.GetTicketId()
+			i, ok := index[id]
+			if !ok {
+				i = len(tickets)
+				index[id] = i
+				tickets = append(tickets, store.Ticket{Tenant: tenant, Keyspace: target, ID: id})
+			}
+			tickets[i].Events = append(tickets[i].Events, contrib.FromProto(ev))
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
+			return fmt.Errorf("replay tenant %s: %w", tenant, err)
+		}
+		if len(tickets) > 0 {
+			if _, err := r.w.Write(ctx, tickets); err != nil {
+				return fmt.Errorf("replay tenant %s into %s: %w", tenant, target, err)
+			}
+		}
+		if n > 0 {
+			p.Done += int64(n)
+			if last > p.Checkpoint {
+				p.Checkpoint = last
+			}
+			p.Total = p.Done + int64(min(pending, p.End-min(p.End, last)))
+		}
+		if n == 0 && p.Checkpoint < p.End {
+			// Nothing more of the tenant's below the end: the messages left are other tenants'.
+			info, err := cons.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("replay tenant %s: %w", tenant, err)
+			}
+			if info.NumPending == 0 {
+				p.Checkpoint = p.End
+			}
+		}
+		if p.Checkpoint >= p.End {
+			p.Total = p.Done
+		}
+		if p.Checkpoint >= p.End || time.Since(lastCheckpoint) >= r.cfg.Checkpoint {
+			if err := r.gens.Checkpoint(ctx, tenant, r.owner, r.cfg.Lease, *p); err != nil {
+				return err
+			}
+			lastCheckpoint = time.Now()
+		}
+	}
+	return nil
+}
+
+// drop waits for the grace period, deletes the old generation and ends the job.
+func (r *Runner) drop(ctx context.Context, tenant string, st generation.State) error {
+	for {
+		wait := time.Until(st.DropAfter)
+		if wait <= 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(wait, r.cfg.Checkpoint)):
+		}
+		if err := r.gens.Renew(ctx, tenant, r.owner, generation.PhaseDrop, r.cfg.Lease); err != nil {
+			return err
+		}
+	}
+	ks := generation.Keyspace(tenant, st.Old)
+	lastRenew := time.Now()
+	n, err := r.gens.Drop(ctx, ks, func() error {
+		if time.Since(lastRenew) < r.cfg.Checkpoint {
+			return nil
+		}
+		lastRenew = time.Now()
+		return r.gens.Renew(ctx, tenant, r.owner, generation.PhaseDrop, r.cfg.Lease)
+	})
+	if err != nil {
+		return err
+	}
+	r.log.Info("kpi rebuild: old generation deleted", "tenant", tenant, "generation", st.Old, "keys", n)
+	return r.gens.Dropped(ctx, tenant, r.owner)
+}
