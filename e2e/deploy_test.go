@@ -344,6 +344,12 @@ return 1`)
 		{"notify", notify, []any{"zcard", "tp:notify:{tq:0}:due"}},
 		{"kpi", kpi, []any{"hget", "tp:{wm}:kpi:kpi", "w"}},
 		{"kpi", kpi, []any{"info", "server"}},
+		// Deleting an old generation after a rebuild finds its keys by pattern.
+		{"kpi", kpi, []any{"scan", "0", "match", "tp:{acme@1:*", "count", "10"}},
+		{"kpi", kpi, []any{"hget", "tp:{acme:kgen}", "cur"}},
+		{"kpi", kpi, []any{"smembers", "tp:{kgen}:jobs"}},
+		{"escalation", esc, []any{"hgetall", "tp:{acme:escrb}"}},
+		{"escalation", esc, []any{"smembers", "tp:{escrb}:jobs"}},
 		{"escalation", esc, []any{"hget", "tp:{wm}:escalation:escalation-kpi", "w"}},
 		{"notify", notify, []any{"hget", "tp:{wm}:notify:notify", "w"}},
 	}
@@ -363,7 +369,9 @@ return 1`)
 		{"kpi", kpi, []any{"flushdb"}},
 		{"kpi", kpi, []any{"config", "get", "*"}},
 		{"kpi", kpi, []any{"keys", "*"}},
-		{"kpi", kpi, []any{"scan", "0"}},
+		{"escalation", esc, []any{"scan", "0"}},
+		{"notify", notify, []any{"scan", "0"}},
+		{"escalation", esc, []any{"hgetall", "tp:{acme:kgen}"}},
 		{"kpi", kpi, []any{"script", "flush"}},
 		{"kpi", kpi, []any{"shutdown"}},
 		{"escalation", esc, []any{"hgetall", "tp:{acme:t:T-9}"}},
