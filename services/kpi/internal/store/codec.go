@@ -22,8 +22,8 @@ import (
 // and stay version 1, so a replica of the previous release can still apply them.
 //
 // Version 4 is a tombstone, what a quiet solved ticket is compacted into (see Compactor): no
-// events, no contribution, only the 64-bit keys of the events it had, sorted, so a redelivered
-// event is told from a new one. A ticket state is written as version 3 or 4, never as 1 or 2.
+// events, no contribution, only a 32-bit fingerprint of each event's key, sorted, so a
+// redelivered event is told from a new one (docs/kpis.md argues the size). A ticket state is written as version 3 or 4, never as 1 or 2.
 const (
 	stateVersion     = 3
 	tombstoneVersion = 4
@@ -139,6 +139,16 @@ func (d *decoder) str() string {
 	return d.table[i]
 }
 
+func (d *decoder) u32() uint32 {
+	if d.err != nil || len(d.buf) < 4 {
+		d.fail()
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(d.buf)
+	d.buf = d.buf[4:]
+	return v
+}
+
 func (d *decoder) u64() uint64 {
 	if d.err != nil || len(d.buf) < 8 {
 		d.fail()
@@ -154,28 +164,31 @@ func (d *decoder) u64() uint64 {
 type ticketState struct {
 	Events  []contrib.Event
 	Applied map[contrib.Key]int64
-	// Compacted marks a tombstone: Events and Applied are empty and Seen holds the keys of the
-	// events the ticket had, sorted.
+	// Compacted marks a tombstone: Events and Applied are empty and Seen holds the fingerprints
+	// of the events the ticket had, sorted.
 	Compacted bool
-	Seen      []uint64
+	Seen      []uint32
 }
 
-// tombstone returns the tombstone of s: the keys of its events, sorted and without repeats.
+// fingerprint folds an event key (a 64-bit hash of its id) into the 32 bits a tombstone keeps.
+func fingerprint(key uint64) uint32 { return uint32(key>>32) ^ uint32(key) }
+
+// tombstone returns the tombstone of s: the fingerprints of its events, sorted, without repeats.
 func (s ticketState) tombstone() ticketState {
 	if s.Compacted {
 		return s
 	}
-	seen := make([]uint64, len(s.Events))
+	seen := make([]uint32, len(s.Events))
 	for i, ev := range s.Events {
-		seen[i] = ev.Key
+		seen[i] = fingerprint(ev.Key)
 	}
 	slices.Sort(seen)
 	return ticketState{Compacted: true, Seen: slices.Compact(seen)}
 }
 
-// saw reports whether a tombstone holds the event key k.
+// saw reports whether a tombstone holds the fingerprint of event key k.
 func (s ticketState) saw(k uint64) bool {
-	_, ok := slices.BinarySearch(s.Seen, k)
+	_, ok := slices.BinarySearch(s.Seen, fingerprint(k))
 	return ok
 }
 
@@ -211,13 +224,13 @@ func encodeState(s ticketState) []byte {
 	return e.bytes()
 }
 
-// encodeTombstone writes the sorted keys of a compacted ticket's events, 8 bytes each: they are
-// hashes, so no shorter encoding helps.
-func encodeTombstone(seen []uint64) []byte {
+// encodeTombstone writes the sorted fingerprints of a compacted ticket's events, 4 bytes each:
+// they are hashes, so no varint or delta encoding makes them shorter.
+func encodeTombstone(seen []uint32) []byte {
 	e := newEncoder(tombstoneVersion)
 	e.uvarint(uint64(len(seen)))
 	for _, k := range seen {
-		e.buf = binary.LittleEndian.AppendUint64(e.buf, k)
+		e.buf = binary.LittleEndian.AppendUint32(e.buf, k)
 	}
 	return e.bytes()
 }
@@ -270,15 +283,15 @@ func decodeState(b []byte) (ticketState, error) {
 
 func decodeTombstone(d *decoder) (ticketState, error) {
 	n := d.uvarint()
-	if d.err == nil && (len(d.table) != 0 || n > uint64(len(d.buf))/8) {
+	if d.err == nil && (len(d.table) != 0 || n > uint64(len(d.buf))/4) {
 		d.fail()
 	}
 	s := ticketState{Compacted: true}
 	if d.err == nil {
-		s.Seen = make([]uint64, 0, n)
+		s.Seen = make([]uint32, 0, n)
 	}
 	for i := uint64(0); i < n && d.err == nil; i++ {
-		k := d.u64()
+		k := d.u32()
 		// Sorted without repeats, as written: a lookup relies on it.
 		if i > 0 && k <= s.Seen[i-1] {
 			d.fail()

@@ -26,10 +26,14 @@ import (
 // compactScript replaces a ticket's state by its tombstone (ARGV[3]) and bumps its version if the
 // version is still ARGV[1]: pending deltas are only ever added with a new version, so the
 // Compactor, which saw none at that version, knows there are none.
+//
+// The hash is written anew rather than changed in place: a ticket state is larger than Redis keeps
+// in a compact listpack, and a hash once converted to a hash table stays one; written anew, a
+// tombstone of up to 15 events is a listpack (hash-max-listpack-value 64), less than half the size.
 var compactScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3])
-redis.call('HDEL', KEYS[1], 't')
 return 1
 `)
 
@@ -109,13 +113,13 @@ func resolvedAfter(evs []contrib.Event) bool {
 // computeTombstone sorts a compacted ticket's batch into duplicates and events too late; the late
 // ones are added to the tombstone, so the batch stores it again.
 func (w *Writer) computeTombstone(wk *work) {
-	seen := map[uint64]bool{}
+	seen := map[uint32]bool{}
 	for i, ev := range wk.t.Events {
-		if wk.state.saw(ev.Key) || seen[ev.Key] {
+		if wk.state.saw(ev.Key) || seen[fingerprint(ev.Key)] {
 			wk.tombDups++
 			continue
 		}
-		seen[ev.Key] = true
+		seen[fingerprint(ev.Key)] = true
 		wk.late = append(wk.late, i)
 	}
 	if len(wk.late) == 0 {

@@ -196,13 +196,16 @@ func TestCompactionKeepsKPIsAndCatchesDuplicatesAndLateEvents(t *testing.T) {
 	if !st.Compacted || len(st.Events) != 0 || len(st.Applied) != 0 {
 		t.Fatalf("T-1 state after compaction: %+v, want a tombstone", st)
 	}
-	want := make([]uint64, 0, len(solved))
+	want := make([]uint32, 0, len(solved))
 	for _, ev := range solved {
-		want = append(want, ev.Key)
+		want = append(want, fingerprint(ev.Key))
 	}
 	slices.Sort(want)
 	if !slices.Equal(st.Seen, want) {
-		t.Fatalf("tombstone keys %x, want %x", st.Seen, want)
+		t.Fatalf("tombstone fingerprints %x, want %x", st.Seen, want)
+	}
+	if enc, _ := env.rdb.ObjectEncoding(context.Background(), TicketKey("acme", "T-1")).Result(); enc != "listpack" {
+		t.Fatalf("tombstone hash encoded as %q, want listpack", enc)
 	}
 	if f := mapsKeys(h); !sameFields(f, "v", "s") || h["v"] != "2" {
 		t.Fatalf("tombstone hash %q version %s, want fields v and s at version 2", f, h["v"])

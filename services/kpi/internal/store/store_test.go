@@ -537,7 +537,7 @@ func FuzzDecodeState(f *testing.F) {
 	evs := life("T-1", "ana", "billing", 0)
 	f.Add(encodeState(ticketState{Events: evs, Applied: contrib.Compute(evs, contrib.DefaultSLA()).Values}))
 	f.Add([]byte{1, 0, 0, 0})
-	f.Add(encodeTombstone([]uint64{1, 2}))
+	f.Add(encodeTombstone([]uint32{1, 2}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeState(b)
 		if err != nil {
