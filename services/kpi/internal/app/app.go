@@ -60,6 +60,8 @@ type Config struct {
 	SnapshotInterval time.Duration
 	StreamReplicas   int
 	RollupInterval   time.Duration
+	CompactAfter     time.Duration
+	CompactInterval  time.Duration
 }
 
 // defaultSLA are the first-response targets without -sla-first-response.
@@ -78,6 +80,8 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.RulesReload, "rules-reload", 10*time.Second, "How often the rules file is checked for changes; a changed file that fails validation is logged and the previous policies stay. A change applies to tickets computed after it (a ticket is computed when one of its events arrives).")
 	s.Duration(&c.SnapshotInterval, "snapshot-interval", 15*time.Second, "How often changed agents' and teams' snapshots (1h, 24h, 7d and 30d figures) are published to the KPI stream.")
 	s.Duration(&c.RollupInterval, "rollup-interval", 10*time.Second, "How often ended days, weeks, months and years are rolled up into their totals (until then queries read their hours, days or months); a pass with nothing new reads each tenant's list of agents and teams.")
+	s.Duration(&c.CompactAfter, "compact-after", 7*24*time.Hour, "How long a solved or closed ticket stays unchanged before its stored events are compacted into a tombstone, which keeps its KPIs and recognises a redelivered event; a new event for it after that is counted in kpi_events_too_late_total, logged and not applied (a rebuild from TICKETS applies it). 0 keeps every ticket's events forever.")
+	s.Duration(&c.CompactInterval, "compact-interval", time.Minute, "How often tickets due for compaction are looked for; each pass compacts at most 1000 per tenant and runs again at once while more are due. Ignored when -compact-after is 0.")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the KPI and DEADLETTER streams (3 on a NATS cluster).")
 }
 
@@ -90,6 +94,10 @@ func (c Config) Validate() error {
 	v.NotNegative("bucket-retention", c.Retention)
 	v.Positive("snapshot-interval", c.SnapshotInterval)
 	v.Positive("rollup-interval", c.RollupInterval)
+	v.NotNegative("compact-after", c.CompactAfter)
+	if c.CompactAfter > 0 {
+		v.Positive("compact-interval", c.CompactInterval)
+	}
 	if c.RulesFile != "" {
 		// Without a rules file nothing is reloaded.
 		v.Positive("rules-reload", c.RulesReload)
@@ -137,6 +145,11 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if d.WriteHook != nil {
 		writer.SetHook(d.WriteHook)
 	}
+	compactMetrics, err := store.NewMetrics(svc.Meter())
+	if err != nil {
+		return fmt.Errorf("compaction metrics: %w", err)
+	}
+	writer.SetMetrics(compactMetrics)
 	rollup := store.NewRollup(rdb, cfg.Retention)
 	reader := query.NewReader(rdb)
 	publisher := snapshot.NewPublisher(reader, js, time.Now)
@@ -151,11 +164,47 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	tpv1.RegisterKpiServiceServer(svc.GRPC(), grpcapi.NewServer(reader, time.Now, log))
-	return svc.Serve(ctx,
+	loops := []func(context.Context) error{
 		cons.Run,
 		func(ctx context.Context) error { return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, log) },
 		func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, rollup, log) },
-		func(ctx context.Context) error { return rules.run(ctx, cfg.RulesReload) })
+		func(ctx context.Context) error { return rules.run(ctx, cfg.RulesReload) },
+	}
+	if cfg.CompactAfter > 0 {
+		compactor := store.NewCompactor(rdb, writer, cfg.CompactAfter, compactBatch, log)
+		loops = append(loops, func(ctx context.Context) error { return compactEvery(ctx, cfg.CompactInterval, compactor, log) })
+	}
+	return svc.Serve(ctx, loops...)
+}
+
+// compactBatch bounds the tickets of one tenant a compaction pass reads and compacts: three
+// pipelined round trips of at most that many commands.
+const compactBatch = 1000
+
+// compactEvery runs compaction passes: again at once while a tenant has more tickets due than a
+// batch, otherwise every interval. Replicas may all run it: each ticket is compacted under a
+// compare-and-set of its version.
+func compactEvery(ctx context.Context, every time.Duration, c *store.Compactor, log *slog.Logger) error {
+	for {
+		start := time.Now()
+		n, err := c.Pass(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("compaction", "err", err)
+		case n.Compacted > 0 || n.Finished > 0:
+			log.Info("compaction", "compacted", n.Compacted, "finished_pending", n.Finished, "skipped", n.Skipped,
+				"took", time.Since(start).Round(time.Millisecond))
+		}
+		wait := every
+		if err == nil && n.More {
+			wait = 0
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
 }
 
 // dirtySet collects the agents and teams whose figures changed since the last snapshot round.
