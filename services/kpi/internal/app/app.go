@@ -150,6 +150,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("compaction metrics: %w", err)
 	}
 	writer.SetMetrics(compactMetrics)
+	writer.SetFileResolved(cfg.CompactAfter > 0)
 	rollup := store.NewRollup(rdb, cfg.Retention)
 	reader := query.NewReader(rdb)
 	publisher := snapshot.NewPublisher(reader, js, time.Now)

@@ -230,7 +230,7 @@ func (w *Writer) clear(ctx context.Context, done []*work) error {
 	reopened := map[string][]any{}
 	for _, wk := range done {
 		// A batch that left pending deltas found may be finishing one that crashed before this step.
-		if wk.state.Compacted || wk.next == nil && !wk.hadPending {
+		if !w.fileResolved || wk.state.Compacted || wk.next == nil && !wk.hadPending {
 			continue
 		}
 		switch {

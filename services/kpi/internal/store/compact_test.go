@@ -90,6 +90,7 @@ func newCompactEnv(t *testing.T, batch int) *compactEnv {
 	env.w = NewWriter(env.rdb, sla, 0, log)
 	env.w.SetClock(env.clock.now)
 	env.w.SetMetrics(m)
+	env.w.SetFileResolved(true)
 	env.c = NewCompactor(env.rdb, env.w, quietFor, batch, log)
 	env.c.SetClock(env.clock.now)
 	return env
@@ -426,6 +427,7 @@ func TestCompactionIsBoundedPerPassAndRestartSafe(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(env.log, nil))
 	env.w = NewWriter(env.rdb, sla, 0, log)
 	env.w.SetClock(env.clock.now)
+	env.w.SetFileResolved(true)
 	env.c = NewCompactor(env.rdb, env.w, quietFor, 3, log)
 	env.c.SetClock(env.clock.now)
 	// A crash between a compaction and the update of the resolved set leaves a tombstone filed.
@@ -453,5 +455,17 @@ func TestCompactionIsBoundedPerPassAndRestartSafe(t *testing.T) {
 	res := env.write(t, tickets...)
 	if res.Duplicates != 35 || res.NewEvents != 0 || res.TooLate != 0 {
 		t.Fatalf("redelivery: %+v, want 35 duplicates", res)
+	}
+}
+
+// Without a compactor, nothing is filed: the set would only grow.
+func TestWriterFilesNothingWithoutCompaction(t *testing.T) {
+	rdb := testenv.Redis(t)
+	w := NewWriter(rdb, sla, 0, quiet)
+	if _, err := w.Write(context.Background(), []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rdb.Exists(context.Background(), ResolvedKey("acme")).Result(); err != nil || n != 0 {
+		t.Fatalf("resolved set exists (%d, %v), want none without compaction", n, err)
 	}
 }

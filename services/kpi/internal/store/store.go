@@ -120,6 +120,8 @@ type Writer struct {
 	now       func() time.Time
 	log       *slog.Logger
 	metrics   *Metrics
+	// fileResolved: keep the resolved set (ResolvedKey) the Compactor walks.
+	fileResolved bool
 
 	// hook, when set by tests, runs after each step; an error aborts the batch there, as a crash would.
 	hook func(step string) error
@@ -141,6 +143,11 @@ func (w *Writer) SetHook(h func(step string) error) { w.hook = h }
 
 // SetMetrics makes the writer count the events that met a tombstone in m.
 func (w *Writer) SetMetrics(m *Metrics) { w.metrics = m }
+
+// SetFileResolved makes the writer file solved and closed tickets for a Compactor (ResolvedKey).
+// Without a compactor the set would only grow, so it is off by default; tickets resolved while it
+// is off are filed when they next change.
+func (w *Writer) SetFileResolved(on bool) { w.fileResolved = on }
 
 // SetClock replaces the clock that stamps ticket states and dates version marks (tests and
 // benchmarks that run in simulated time).
