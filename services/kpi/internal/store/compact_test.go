@@ -469,3 +469,68 @@ func TestWriterFilesNothingWithoutCompaction(t *testing.T) {
 		t.Fatalf("resolved set exists (%d, %v), want none without compaction", n, err)
 	}
 }
+
+// A filed ticket whose state cannot be decoded is logged, skipped and filed again for later, so it
+// holds no batch up; a filed ticket that is gone is dropped from the set.
+func TestCompactionSkipsUnreadableAndMissingTickets(t *testing.T) {
+	env := newCompactEnv(t, 100)
+	ctx := context.Background()
+	env.write(t, Ticket{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)})
+	if err := env.rdb.HSet(ctx, TicketKey("acme", "T-1"), "s", "\x09garbage").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.rdb.ZAdd(ctx, ResolvedKey("acme"), redis.Z{Score: 1, Member: "T-gone"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	env.clock.add(quietFor)
+	if res := env.pass(t); res != (CompactResult{Skipped: 1}) {
+		t.Fatalf("pass: %+v, want the unreadable ticket skipped", res)
+	}
+	line := `level=WARN msg="compaction: unreadable ticket state" tenant=acme ticket=T-1 err="corrupt ticket state: format version 9"`
+	if !strings.Contains(env.log.String(), line) {
+		t.Fatalf("log lacks %q:\n%s", line, env.log)
+	}
+	zs, err := env.rdb.ZRangeWithScores(ctx, ResolvedKey("acme"), 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(zs) != 1 || zs[0].Member != "T-1" || int64(zs[0].Score) != env.clock.now().Unix() {
+		t.Fatalf("resolved set %+v, want only T-1 filed again at now", zs)
+	}
+	// Not due again until a quiet period later.
+	if res := env.pass(t); res != (CompactResult{}) {
+		t.Fatalf("second pass: %+v, want nothing", res)
+	}
+}
+
+func TestCompactionReportsRedisErrors(t *testing.T) {
+	env := newCompactEnv(t, 100)
+	env.write(t, Ticket{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)})
+	env.clock.add(quietFor)
+	if err := env.rdb.HSet(context.Background(), TicketKey("acme", "T-1"), "v", "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := env.c.Pass(context.Background())
+	if want := `compact tenant acme: ticket T-1 version "x": strconv.ParseInt: parsing "x": invalid syntax`; err == nil || err.Error() != want {
+		t.Fatalf("pass: %v, want %s", err, want)
+	}
+	closed := redis.NewClient(&redis.Options{Addr: env.rdb.Options().Addr})
+	closed.Close()
+	c := NewCompactor(closed, env.w, quietFor, 10, quiet)
+	if _, err := c.Pass(context.Background()); err == nil || err.Error() != "list tenants: redis: client is closed" {
+		t.Fatalf("pass on a closed client: %v, want list tenants: redis: client is closed", err)
+	}
+}
+
+// A ticket time the writer cannot read fails the batch, naming the ticket.
+func TestWriteRefusesUnreadableTicketTime(t *testing.T) {
+	env := newCompactEnv(t, 100)
+	env.write(t, Ticket{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)[:2]})
+	if err := env.rdb.HSet(context.Background(), TicketKey("acme", "T-1"), "t", "soon").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := env.w.Write(context.Background(), []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)[2:]}})
+	if want := `ticket tp:{acme:t:T-1} time "soon": strconv.ParseInt: parsing "soon": invalid syntax`; err == nil || err.Error() != want {
+		t.Fatalf("write: %v, want %s", err, want)
+	}
+}
