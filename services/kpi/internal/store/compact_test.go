@@ -534,3 +534,47 @@ func TestWriteRefusesUnreadableTicketTime(t *testing.T) {
 		t.Fatalf("write: %v, want %s", err, want)
 	}
 }
+
+// Each Redis step of a pass names itself in its error.
+func TestCompactionStepErrors(t *testing.T) {
+	const wrongType = "WRONGTYPE Operation against a key holding the wrong kind of value"
+	tests := []struct {
+		name  string
+		spoil func(t *testing.T, env *compactEnv)
+		want  string
+	}{
+		{"resolved set", func(t *testing.T, env *compactEnv) {
+			env.rdb.Del(context.Background(), ResolvedKey("acme"))
+			env.rdb.Set(context.Background(), ResolvedKey("acme"), "x", 0)
+		}, "compact tenant acme: list quiet tickets: " + wrongType},
+		{"ticket", func(t *testing.T, env *compactEnv) {
+			env.rdb.Del(context.Background(), TicketKey("acme", "T-1"))
+			env.rdb.Set(context.Background(), TicketKey("acme", "T-1"), "x", 0)
+		}, "compact tenant acme: read quiet tickets: " + wrongType},
+		{"pending deltas", func(t *testing.T, env *compactEnv) {
+			env.rdb.HSet(context.Background(), TicketKey("acme", "T-1"), "p9", "\x07")
+		}, "compact tenant acme: finish pending deltas: ticket tp:{acme:t:T-1} pending 9: corrupt ticket state: format version 7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newCompactEnv(t, 100)
+			env.write(t, Ticket{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)})
+			env.clock.add(quietFor)
+			tt.spoil(t, env)
+			if _, err := env.c.Pass(context.Background()); err == nil || err.Error() != tt.want {
+				t.Fatalf("pass: %v, want %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// The resolved set is written with the clearing of pending deltas; an error there fails the batch
+// (its redelivery files the ticket again).
+func TestWriteReportsResolvedSetError(t *testing.T) {
+	env := newCompactEnv(t, 100)
+	env.rdb.Set(context.Background(), ResolvedKey("acme"), "x", 0)
+	_, err := env.w.Write(context.Background(), []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)}})
+	if want := "clear pending deltas: WRONGTYPE Operation against a key holding the wrong kind of value"; err == nil || err.Error() != want {
+		t.Fatalf("write: %v, want %s", err, want)
+	}
+}
