@@ -74,6 +74,8 @@ type Config struct {
 	WatermarkInterval time.Duration
 	RebuildGrace      time.Duration
 	RebuildLease      time.Duration
+	CompactAfter      time.Duration
+	CompactInterval   time.Duration
 }
 
 // defaultSLA are the first-response targets without -sla-first-response.
@@ -94,6 +96,8 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.RollupInterval, "rollup-interval", 10*time.Second, "How often ended days, weeks, months and years are rolled up into their totals (until then queries read their hours, days or months); a pass with nothing new reads each tenant's list of agents and teams.")
 	s.Duration(&c.RebuildGrace, "rebuild-grace", rebuild.Defaults.Grace, "After a rebuild (tpctl kpi rebuild) switched readers to the new generation of a tenant's KPI keys, how long the old generation is kept before it is deleted: longer than any KPI read, any batch of the write path (-ack-wait bounds those) and any rollup pass that began before the switch.")
 	s.Duration(&c.RebuildLease, "rebuild-lease", rebuild.Defaults.Lease, "How long a rebuild job stays with a kpi replica that stopped renewing it (a crash); then any replica resumes it from its last checkpoint. Replicas renew it every few seconds and look for lapsed jobs every third of it.")
+	s.Duration(&c.CompactAfter, "compact-after", 7*24*time.Hour, "How long a solved or closed ticket stays unchanged before its stored events are compacted into a tombstone, which keeps its KPIs and recognises a redelivered event; a new event for it after that is counted in kpi_events_too_late_total, logged and not applied (a rebuild from TICKETS applies it). 0 keeps every ticket's events forever.")
+	s.Duration(&c.CompactInterval, "compact-interval", time.Minute, "How often tickets due for compaction are looked for; each pass compacts at most 1000 per tenant and runs again at once while more are due. Ignored when -compact-after is 0.")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the KPI and DEADLETTER streams (3 on a NATS cluster).")
 	consume.RegisterWatermark(s, &c.WatermarkInterval)
 }
@@ -110,6 +114,10 @@ func (c Config) Validate() error {
 	consume.CheckWatermark(&v, c.WatermarkInterval)
 	v.Positive("rebuild-grace", c.RebuildGrace)
 	v.AtLeast("rebuild-lease", c.RebuildLease, time.Second)
+	v.NotNegative("compact-after", c.CompactAfter)
+	if c.CompactAfter > 0 {
+		v.Positive("compact-interval", c.CompactInterval)
+	}
 	if c.RulesFile != "" {
 		// Without a rules file nothing is reloaded.
 		v.Positive("rules-reload", c.RulesReload)
@@ -182,6 +190,12 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Warn("kpi rebuild: queue snapshots of the new generation", "tenant", tenant, "err", err)
 		}
 	})
+	compactMetrics, err := store.NewMetrics(svc.Meter())
+	if err != nil {
+		return fmt.Errorf("compaction metrics: %w", err)
+	}
+	writer.SetMetrics(compactMetrics)
+	writer.SetFileResolved(cfg.CompactAfter > 0)
 	rollup := store.NewRollup(rdb, cfg.Retention)
 	reader := query.NewReader(rdb)
 	publisher := snapshot.NewPublisher(currentReader{reader, gens}, js, time.Now)
@@ -199,12 +213,48 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	tpv1.RegisterKpiServiceServer(svc.GRPC(), grpcapi.NewServer(reader, time.Now, log).WithKeyspaces(gens))
 	tpv1.RegisterKpiAdminServiceServer(svc.GRPC(), adminapi.NewServer(runner, time.Second, log))
-	return svc.Serve(ctx,
+	loops := []func(context.Context) error{
 		cons.Run,
 		runner.Loop,
 		func(ctx context.Context) error { return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, log) },
 		func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, rollup, log) },
-		func(ctx context.Context) error { return rules.run(ctx, cfg.RulesReload) })
+		func(ctx context.Context) error { return rules.run(ctx, cfg.RulesReload) },
+	}
+	if cfg.CompactAfter > 0 {
+		compactor := store.NewCompactor(rdb, writer, cfg.CompactAfter, compactBatch, log)
+		loops = append(loops, func(ctx context.Context) error { return compactEvery(ctx, cfg.CompactInterval, compactor, log) })
+	}
+	return svc.Serve(ctx, loops...)
+}
+
+// compactBatch bounds the tickets of one tenant a compaction pass reads and compacts: three
+// pipelined round trips of at most that many commands.
+const compactBatch = 1000
+
+// compactEvery runs compaction passes: again at once while a tenant has more tickets due than a
+// batch, otherwise every interval. Replicas may all run it: each ticket is compacted under a
+// compare-and-set of its version.
+func compactEvery(ctx context.Context, every time.Duration, c *store.Compactor, log *slog.Logger) error {
+	for {
+		start := time.Now()
+		n, err := c.Pass(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("compaction", "err", err)
+		case n.Compacted > 0 || n.Finished > 0:
+			log.Info("compaction", "compacted", n.Compacted, "finished_pending", n.Finished, "skipped", n.Skipped,
+				"took", time.Since(start).Round(time.Millisecond))
+		}
+		wait := every
+		if err == nil && n.More {
+			wait = 0
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
 }
 
 // currentReader reads a tenant's snapshots from its current key generation.

@@ -84,8 +84,8 @@ func New(js jetstream.JetStream, cfg Config, w Writer, healthy func(context.Cont
 func (c *Consumer) Run(ctx context.Context) error { return c.inner.Run(ctx) }
 
 type decoded struct {
-	ticket string
-	event  contrib.Event
+	ticket, id string
+	event      contrib.Event
 }
 
 // write stores a batch's events, grouped by ticket, in the KPI store.
@@ -103,6 +103,7 @@ func (c *Consumer) write(ctx context.Context, batch []consume.Decoded[decoded]) 
 			tickets = append(tickets, store.Ticket{Tenant: d.Tenant, ID: d.Value.ticket})
 		}
 		tickets[i].Events = append(tickets[i].Events, d.Value.event)
+		tickets[i].IDs = append(tickets[i].IDs, d.Value.id)
 	}
 	start := time.Now()
 	res, err := c.w.Write(ctx, tickets)
@@ -123,5 +124,5 @@ func decode(m jetstream.Msg) (string, decoded, error) {
 	if err != nil {
 		return tenant, decoded{}, err
 	}
-	return tenant, decoded{ticket: ev.GetTicketId(), event: contrib.FromProto(ev)}, nil
+	return tenant, decoded{ticket: ev.GetTicketId(), id: ev.GetId(), event: contrib.FromProto(ev)}, nil
 }

@@ -23,7 +23,7 @@ import (
 // The escaped ids never hold '}' (package idtoken), so a ticket or scope tag ends at the first '}'.
 const (
 	scopeSuffix = `(h:-?\d+|dt:-?\d+|wt:-?\d+|mt:-?\d+|yt:-?\d+|m:-?\d+|gen)`
-	indexSuffix = `(a:-?\d+|g:-?\d+|ga:[^}]*:-?\d+|toseal|topack|tomonth|toyear|allagents|allteams|gen)`
+	indexSuffix = `(a:-?\d+|g:-?\d+|ga:[^}]*:-?\d+|toseal|topack|tomonth|toyear|allagents|allteams|gen|resolved)`
 )
 
 // kpiKey returns the matcher of the kpi keys of keyspace ks.

@@ -42,7 +42,7 @@ func (w *Writer) exec(ctx context.Context, fill func(redis.Pipeliner)) ([]redis.
 
 // execScripts runs a pipeline built by fill, recovering once from a lost script cache (a restart).
 func execScripts(ctx context.Context, rdb redis.UniversalClient, fill func(redis.Pipeliner)) ([]redis.Cmder, error) {
-	return redisscript.Exec(ctx, rdb, fill, casScript, applyScript, totalsScript, periodScript, indexScript)
+	return redisscript.Exec(ctx, rdb, fill, casScript, applyScript, totalsScript, periodScript, indexScript, compactScript, unfileScript)
 }
 
 func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
@@ -221,10 +221,40 @@ func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]stri
 	return keys, append(args, body...)
 }
 
-// clear removes the pending entries this batch applied.
+// clear removes the pending entries this batch applied, and files the tickets it solved, closed
+// or reopened in their keyspace's set of resolved tickets (ResolvedKey) for the Compactor. The set
+// is written after the ticket states (another slot), so a crash in between leaves it behind
+// them: the redelivery, which finds the pending deltas, files them again, and the Compactor
+// checks each ticket's own state before compacting it.
 func (w *Writer) clear(ctx context.Context, done []*work) error {
 	var n int
+	resolved := map[string][]redis.Z{}
+	reopened := map[string][]any{}
+	for _, wk := range done {
+		// A batch that left pending deltas found may be finishing one that crashed before this step.
+		if !w.fileResolved || wk.state.Compacted || wk.next == nil && !wk.hadPending {
+			continue
+		}
+		switch {
+		case wk.resolved:
+			at := wk.changedAt
+			if at == 0 {
+				at = w.now().Unix() // stored by a release that kept no time
+			}
+			resolved[wk.space] = append(resolved[wk.space], redis.Z{Score: float64(at), Member: wk.t.ID})
+		case wk.wasResolved || wk.hadPending:
+			reopened[wk.space] = append(reopened[wk.space], wk.t.ID)
+		}
+	}
 	_, err := w.exec(ctx, func(pipe redis.Pipeliner) {
+		for ks, zs := range resolved {
+			pipe.ZAdd(ctx, ResolvedKey(ks), zs...)
+			n++
+		}
+		for ks, ids := range reopened {
+			pipe.ZRem(ctx, ResolvedKey(ks), ids...)
+			n++
+		}
 		for _, wk := range done {
 			if len(wk.pending) == 0 {
 				continue

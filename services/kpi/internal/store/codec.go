@@ -20,9 +20,14 @@ import (
 // each event's channel and tags, which SLA policies match on. Older states still decode: version 1
 // with every sequence 0, versions 1 and 2 without channel and tags. Pending deltas did not change
 // and stay version 1, so a replica of the previous release can still apply them.
+//
+// Version 4 is a tombstone, what a quiet solved ticket is compacted into (see Compactor): no
+// events, no contribution, only a 32-bit fingerprint of each event's key, sorted, so a
+// redelivered event is told from a new one (docs/kpis.md argues the size). A ticket state is written as version 3 or 4, never as 1 or 2.
 const (
-	stateVersion   = 3
-	pendingVersion = 1
+	stateVersion     = 3
+	tombstoneVersion = 4
+	pendingVersion   = 1
 )
 
 var errCorrupt = errors.New("corrupt ticket state")
@@ -134,6 +139,16 @@ func (d *decoder) str() string {
 	return d.table[i]
 }
 
+func (d *decoder) u32() uint32 {
+	if d.err != nil || len(d.buf) < 4 {
+		d.fail()
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(d.buf)
+	d.buf = d.buf[4:]
+	return v
+}
+
 func (d *decoder) u64() uint64 {
 	if d.err != nil || len(d.buf) < 8 {
 		d.fail()
@@ -144,13 +159,43 @@ func (d *decoder) u64() uint64 {
 	return v
 }
 
-// ticketState is what the write path keeps per ticket: the events seen and the contribution applied.
+// ticketState is what the write path keeps per ticket: the events seen and the contribution applied,
+// or, once compacted, a tombstone.
 type ticketState struct {
 	Events  []contrib.Event
 	Applied map[contrib.Key]int64
+	// Compacted marks a tombstone: Events and Applied are empty and Seen holds the fingerprints
+	// of the events the ticket had, sorted.
+	Compacted bool
+	Seen      []uint32
+}
+
+// fingerprint folds an event key (a 64-bit hash of its id) into the 32 bits a tombstone keeps.
+func fingerprint(key uint64) uint32 { return uint32(key>>32) ^ uint32(key) }
+
+// tombstone returns the tombstone of s: the fingerprints of its events, sorted, without repeats.
+func (s ticketState) tombstone() ticketState {
+	if s.Compacted {
+		return s
+	}
+	seen := make([]uint32, len(s.Events))
+	for i, ev := range s.Events {
+		seen[i] = fingerprint(ev.Key)
+	}
+	slices.Sort(seen)
+	return ticketState{Compacted: true, Seen: slices.Compact(seen)}
+}
+
+// saw reports whether a tombstone holds the fingerprint of event key k.
+func (s ticketState) saw(k uint64) bool {
+	_, ok := slices.BinarySearch(s.Seen, fingerprint(k))
+	return ok
 }
 
 func encodeState(s ticketState) []byte {
+	if s.Compacted {
+		return encodeTombstone(s.Seen)
+	}
 	e := newEncoder(stateVersion)
 	e.uvarint(uint64(len(s.Events)))
 	var prevAt int64
@@ -179,8 +224,22 @@ func encodeState(s ticketState) []byte {
 	return e.bytes()
 }
 
+// encodeTombstone writes the sorted fingerprints of a compacted ticket's events, 4 bytes each:
+// they are hashes, so no varint or delta encoding makes them shorter.
+func encodeTombstone(seen []uint32) []byte {
+	e := newEncoder(tombstoneVersion)
+	e.uvarint(uint64(len(seen)))
+	for _, k := range seen {
+		e.buf = binary.LittleEndian.AppendUint32(e.buf, k)
+	}
+	return e.bytes()
+}
+
 func decodeState(b []byte) (ticketState, error) {
-	d := newDecoder(b, 1, 2, stateVersion)
+	d := newDecoder(b, 1, 2, stateVersion, tombstoneVersion)
+	if d.version == tombstoneVersion {
+		return decodeTombstone(d)
+	}
 	n := d.uvarint()
 	if n > uint64(len(b)) {
 		return ticketState{}, errCorrupt
@@ -216,6 +275,32 @@ func decodeState(b []byte) (ticketState, error) {
 		s.Events = append(s.Events, ev)
 	}
 	s.Applied = decodeValues(d)
+	if d.err != nil {
+		return ticketState{}, d.err
+	}
+	return s, nil
+}
+
+func decodeTombstone(d *decoder) (ticketState, error) {
+	n := d.uvarint()
+	if d.err == nil && (len(d.table) != 0 || n > uint64(len(d.buf))/4) {
+		d.fail()
+	}
+	s := ticketState{Compacted: true}
+	if d.err == nil {
+		s.Seen = make([]uint32, 0, n)
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		k := d.u32()
+		// Sorted without repeats, as written: a lookup relies on it.
+		if i > 0 && k <= s.Seen[i-1] {
+			d.fail()
+		}
+		s.Seen = append(s.Seen, k)
+	}
+	if d.err == nil && len(d.buf) != 0 {
+		d.fail()
+	}
 	if d.err != nil {
 		return ticketState{}, d.err
 	}

@@ -94,7 +94,7 @@ func TestCodecRefusesUnknownVersions(t *testing.T) {
 		give    []byte
 		version byte
 	}{
-		{"state version 4", func(b []byte) error { _, err := decodeState(b); return err }, state, 4},
+		{"state version 5", func(b []byte) error { _, err := decodeState(b); return err }, state, 5},
 		{"state version 0", func(b []byte) error { _, err := decodeState(b); return err }, state, 0},
 		{"pending version 2", func(b []byte) error { _, err := decodePending(b); return err }, pending, 2},
 	}
@@ -111,4 +111,84 @@ func TestCodecRefusesUnknownVersions(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestTombstoneCodec(t *testing.T) {
+	evs := life("T-1", "ana", "billing", 0)
+	st := ticketState{Events: evs, Applied: contrib.Compute(evs, contrib.DefaultSLA()).Values}
+	b := encodeState(st.tombstone())
+	if b[0] != tombstoneVersion {
+		t.Fatalf("tombstone written as version %d, want %d", b[0], tombstoneVersion)
+	}
+	// Version, empty string table, count, 4 bytes per event.
+	if want := 3 + 4*len(evs); len(b) != want {
+		t.Fatalf("tombstone of %d events is %d bytes, want %d", len(evs), len(b), want)
+	}
+	got, err := decodeState(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Compacted || len(got.Events) != 0 || len(got.Applied) != 0 || len(got.Seen) != len(evs) {
+		t.Fatalf("decoded tombstone %+v", got)
+	}
+	for _, ev := range evs {
+		if !got.saw(ev.Key) {
+			t.Fatalf("tombstone lost key %x", ev.Key)
+		}
+	}
+	if got.saw(contrib.KeyOf("T-1/new")) {
+		t.Fatal("tombstone claims a key it never had")
+	}
+	// A current state is still version 3.
+	if s := encodeState(st); s[0] != stateVersion {
+		t.Fatalf("state written as version %d, want %d", s[0], stateVersion)
+	}
+}
+
+func TestTombstoneCodecRefusesMalformed(t *testing.T) {
+	valid := encodeTombstone([]uint32{1, 2, 3})
+	unsorted := encodeTombstone([]uint32{2, 1})
+	repeated := encodeTombstone([]uint32{1, 1})
+	withTable := append([]byte{tombstoneVersion, 1, 1, 'x', 0}, nil...)
+	tests := []struct {
+		name string
+		give []byte
+	}{
+		{"truncated", valid[:len(valid)-1]},
+		{"trailing byte", append(slices.Clone(valid), 0)},
+		{"unsorted keys", unsorted},
+		{"repeated key", repeated},
+		{"string table", withTable},
+		{"count past the end", []byte{tombstoneVersion, 0, 3, 1, 2, 3, 4, 5, 6, 7, 8}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := decodeState(tt.give)
+			if !errors.Is(err, errCorrupt) || err.Error() != "corrupt ticket state" {
+				t.Fatalf("error %v, want %q", err, "corrupt ticket state")
+			}
+		})
+	}
+}
+
+// FuzzDecodeTombstone feeds the state decoder tombstone-shaped input: whatever decodes is a sorted
+// set of keys that encodes and decodes to the same keys.
+func FuzzDecodeTombstone(f *testing.F) {
+	f.Add(encodeTombstone(nil))
+	f.Add(encodeTombstone([]uint32{1, 2, 1 << 31}))
+	f.Add(encodeState(ticketState{Events: life("T-1", "ana", "billing", 0)}.tombstone()))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b := append([]byte{tombstoneVersion}, body...)
+		s, err := decodeState(b)
+		if err != nil {
+			return
+		}
+		if !s.Compacted || !slices.IsSorted(s.Seen) || len(slices.Compact(slices.Clone(s.Seen))) != len(s.Seen) {
+			t.Fatalf("decoded %+v: want a tombstone of sorted distinct keys", s)
+		}
+		again, err := decodeState(encodeState(s))
+		if err != nil || !again.Compacted || !slices.Equal(again.Seen, s.Seen) {
+			t.Fatalf("re-encoding changed the tombstone: %+v, %v", again, err)
+		}
+	})
 }

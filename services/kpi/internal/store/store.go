@@ -25,16 +25,24 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 )
 
-// TicketKey is the hash holding one ticket's version ("v"), state ("s") and pending deltas ("p<version>").
+// TicketKey is the hash holding one ticket's version ("v"), state ("s"), the time its state last
+// changed ("t", Unix seconds; not on a tombstone) and pending deltas ("p<version>").
 func TicketKey(tenant, ticket string) string {
 	return "tp:{" + tenant + ":t:" + idtoken.Escape(ticket) + "}"
 }
 
-// casScript stores a ticket's new state and pending deltas if nobody changed it since it was read.
+// ResolvedKey is the sorted set, in the tenant's index slot, of the tenant's solved or closed
+// tickets (raw ids) by the time their state last changed (Unix seconds): what the Compactor
+// walks, oldest first, to find the quiet ones.
+func ResolvedKey(tenant string) string { return "tp:" + bucket.IndexTag(tenant) + ":resolved" }
+
+// casScript stores a ticket's new state, the time (ARGV[5]) and pending deltas if nobody changed it
+// since it was read.
 var casScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], 'v') or '0'
 if v ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3])
+if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 't', ARGV[5]) end
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'p' .. ARGV[2], ARGV[4]) end
 return 1
 `)
@@ -112,6 +120,9 @@ type Writer struct {
 	retention time.Duration
 	now       func() time.Time
 	log       *slog.Logger
+	metrics   *Metrics
+	// fileResolved: keep the resolved set (ResolvedKey) the Compactor walks.
+	fileResolved bool
 
 	// hook, when set by tests, runs after each step; an error aborts the batch there, as a crash would.
 	hook func(step string) error
@@ -135,6 +146,18 @@ const (
 // SetHook installs a function called after each step (tests only).
 func (w *Writer) SetHook(h func(step string) error) { w.hook = h }
 
+// SetMetrics makes the writer count the events that met a tombstone in m.
+func (w *Writer) SetMetrics(m *Metrics) { w.metrics = m }
+
+// SetFileResolved makes the writer file solved and closed tickets for a Compactor (ResolvedKey).
+// Without a compactor the set would only grow, so it is off by default; tickets resolved while it
+// is off are filed when they next change.
+func (w *Writer) SetFileResolved(on bool) { w.fileResolved = on }
+
+// SetClock replaces the clock that stamps ticket states and dates version marks (tests and
+// benchmarks that run in simulated time).
+func (w *Writer) SetClock(now func() time.Time) { w.now = now }
+
 // Ticket is one ticket's new events in a batch.
 type Ticket struct {
 	Tenant, ID string
@@ -143,11 +166,18 @@ type Ticket struct {
 	// runs, to its target too (see Writer.SetGenerations).
 	Keyspace string
 	Events   []contrib.Event
+	// IDs are the events' ids, parallel to Events, for the log line of an event that came too late;
+	// nil logs only their keys.
+	IDs []string
 }
 
 // Result says what a batch changed.
 type Result struct {
+	// Duplicates counts the events already seen, those a tombstone remembers included.
 	NewEvents, Duplicates int
+	// TooLate counts the events, never seen before, of compacted tickets: they are recorded in the
+	// tombstone, logged and not applied (a rebuild from TICKETS applies them).
+	TooLate int
 	// Changed lists, per tenant, the agent and team scopes whose buckets changed.
 	Changed map[string]map[bucket.Scope]struct{}
 }
@@ -164,6 +194,15 @@ type work struct {
 	entry    []byte // new pending entry blob, nil when no delta
 	newEntry pendingEntry
 	fresh    int
+	// late are the new events of a tombstone, tombDups the events it already remembers.
+	late     []int
+	tombDups int
+	// changedAt is the "t" read (Unix seconds, 0 if none); resolved and wasResolved say whether
+	// the ticket is solved or closed after this batch and was before it.
+	changedAt             int64
+	resolved, wasResolved bool
+	// hadPending: the read found pending deltas, left by a write that did not finish.
+	hadPending bool
 }
 
 // Write stores the events of the tickets and updates the KPI buckets. On error nothing is lost: the
@@ -220,7 +259,9 @@ func (w *Writer) Write(ctx context.Context, tickets []Ticket) (Result, error) {
 			continue // the same events, counted under the current generation
 		}
 		res.NewEvents += wk.fresh
-		res.Duplicates += len(wk.t.Events) - wk.fresh
+		res.Duplicates += len(wk.t.Events) - wk.fresh - len(wk.late)
+		res.TooLate += len(wk.late)
+		w.tombstoneHits(wk)
 	}
 	if err := w.apply(ctx, done, &res); err != nil {
 		return res, err
@@ -270,13 +311,20 @@ func (w *Writer) read(ctx context.Context, todo []*work, tenants []string) (map[
 func (w *Writer) decodeStates(todo []*work, cmds []*redis.MapStringStringCmd) error {
 	for i, wk := range todo {
 		h := cmds[i].Val()
-		wk.version, wk.state, wk.pending = 0, ticketState{}, map[int64]pendingEntry{}
+		wk.version, wk.state, wk.pending, wk.changedAt = 0, ticketState{}, map[int64]pendingEntry{}, 0
 		if v, ok := h["v"]; ok {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
 				return fmt.Errorf("ticket %s version %q: %w", wk.key, v, err)
 			}
 			wk.version = n
+		}
+		if v, ok := h["t"]; ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("ticket %s time %q: %w", wk.key, v, err)
+			}
+			wk.changedAt = n
 		}
 		if s, ok := h["s"]; ok {
 			st, err := decodeState([]byte(s))
@@ -299,13 +347,20 @@ func (w *Writer) decodeStates(todo []*work, cmds []*redis.MapStringStringCmd) er
 			}
 			wk.pending[ver] = p
 		}
+		wk.hadPending = len(wk.pending) > 0
 	}
 	return nil
 }
 
 // compute merges the batch's events into the state and derives the new contribution and its delta.
 func (w *Writer) compute(wk *work) error {
-	wk.next, wk.entry, wk.fresh = nil, nil, 0
+	wk.next, wk.entry, wk.fresh, wk.late, wk.tombDups = nil, nil, 0, nil, 0
+	if wk.state.Compacted {
+		w.computeTombstone(wk)
+		return nil
+	}
+	wk.wasResolved = resolvedAfter(wk.state.Events)
+	wk.resolved = wk.wasResolved
 	events := wk.state.Events
 	idx := make(map[uint64]int, len(events))
 	for i, e := range events {
@@ -339,6 +394,7 @@ func (w *Writer) compute(wk *work) error {
 		}
 		return 0
 	})
+	wk.resolved = resolvedAfter(events)
 	c := contrib.Compute(events, w.sla(wk.t.Tenant))
 	delta := contrib.Diff(wk.state.Applied, c.Values)
 	wk.next = encodeState(ticketState{Events: events, Applied: c.Values})
@@ -360,14 +416,20 @@ func (w *Writer) store(ctx context.Context, todo []*work) ([]*work, error) {
 	if len(cmds) == 0 {
 		return nil, nil
 	}
+	now := w.now().Unix()
 	_, err := w.exec(ctx, func(pipe redis.Pipeliner) {
 		for wk := range cmds {
 			entry := ""
 			if wk.entry != nil {
 				entry = string(wk.entry)
 			}
+			// A tombstone keeps no time: it is never compacted again.
+			at := ""
+			if !wk.state.Compacted {
+				at = strconv.FormatInt(now, 10)
+			}
 			cmds[wk] = casScript.EvalSha(ctx, pipe, []string{wk.key},
-				strconv.FormatInt(wk.version, 10), strconv.FormatInt(wk.version+1, 10), string(wk.next), entry)
+				strconv.FormatInt(wk.version, 10), strconv.FormatInt(wk.version+1, 10), string(wk.next), entry, at)
 		}
 	})
 	if err != nil {
@@ -388,6 +450,9 @@ func (w *Writer) store(ctx context.Context, todo []*work) ([]*work, error) {
 			continue
 		}
 		wk.version++
+		if !wk.state.Compacted {
+			wk.changedAt = now
+		}
 		if wk.entry != nil {
 			wk.pending[wk.version] = wk.newEntry
 		}
