@@ -9,9 +9,13 @@
 # (DESIGN.md §4 and the services' store packages) and to data and scripting commands: no
 # administration (CONFIG, DEBUG, SHUTDOWN, ACL, ...), nothing dangerous (FLUSHALL, FLUSHDB, KEYS,
 # ...), no pub/sub, no SCRIPT FLUSH or KILL, no FUNCTION, and no SCAN or RANDOMKEY (they would
-# list other services' keys). The one exception is INFO's server section: each consumer's
+# list other services' keys). The exceptions: INFO's server section, as each consumer's
 # watermark (tp:{wm}:<service>:*) compares Redis's run_id to notice a restart or failover that
-# lost writes. The default user is off, so a client that does not log in can do nothing;
+# lost writes; and SCAN for kpi alone, which deletes a tenant's old generation of keys after a
+# rebuild (tpctl kpi rebuild) by pattern: it sees other key names, never a value, and its key
+# patterns still refuse it every other service's key. kpi's patterns also cover a rebuild's
+# generations (tp:{<tenant>@<g>:...}) and its state (tp:{<tenant>:kgen}, tp:{kgen}:jobs);
+# escalation's the state of a ticket-log rebuild (tp:{<tenant>:escrb}, tp:{escrb}:jobs). The default user is off, so a client that does not log in can do nothing;
 # "healthcheck" may only PING.
 set -eu
 

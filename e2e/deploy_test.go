@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -136,7 +137,8 @@ route: {receiver: hook, group_wait: 0s}
 	logs := map[string]*logBuffer{}
 	ingestAddr := freeAddr(t)
 	logs["ingest"] = startService(t, "ingest", ingestAddr, "TICKETPULSE_NATS_URL="+natsURL("ingest"), "TICKETPULSE_STREAM_REPLICAS=1", tenantsFile)
-	kpi, kpiLogs := startKPILogs(t, stack{natsURL: natsURL("kpi"), redisURL: redisURL("kpi"), tenants: keys})
+	// A short grace period, so the rebuild below also deletes the old generation.
+	kpi, kpiLogs := startKPILogs(t, stack{natsURL: natsURL("kpi"), redisURL: redisURL("kpi"), tenants: keys}, "TICKETPULSE_REBUILD_GRACE=1s")
 	logs["kpi"] = kpiLogs
 	escGRPC := freeAddr(t)
 	logs["escalation"] = startService(t, "escalation", freeAddr(t),
@@ -214,6 +216,11 @@ route: {receiver: hook, group_wait: 0s}
 	case <-time.After(15 * time.Second):
 		t.Fatal("notify delivered nothing within 15s")
 	}
+
+	// The operator's rebuilds run to completion as the services' own users.
+	escRedis := redis.NewClient(&redis.Options{Addr: rs.Addr, Username: "escalation", Password: redisPW["escalation"], Protocol: 2, DisableIdentity: true})
+	t.Cleanup(func() { escRedis.Close() })
+	checkRebuilds(t, kpi, escGRPC, keys.Operator, kpiRedis, escRedis, window(start.Add(-time.Hour), start.Add(4*time.Hour)), logs)
 
 	// Forbidden: each user is refused what is not its own.
 	denied := []struct {
@@ -295,6 +302,113 @@ route: {receiver: hook, group_wait: 0s}
 		if l := logs[svc].String(); strings.Contains(l, "Permissions Violation") || strings.Contains(l, "NOPERM") {
 			t.Errorf("%s was refused something it needs:\n%s", svc, l)
 		}
+	}
+}
+
+// checkRebuilds runs a KPI rebuild and an escalation ticket-log rebuild of acme with the
+// operator's key, each service as its own user: the KPIs after the switch equal those before,
+// the old generation is deleted, and the ticket log escalation lost is back.
+func checkRebuilds(t *testing.T, kpi kpiService, escGRPC, operator string, kpiRedis, escRedis *redis.Client, w *tpv1.Window, logs map[string]*logBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	figures := func() (agent, team *tpv1.Kpis) {
+		t.Helper()
+		c := kpi.as(operator)
+		a, err := c.GetAgentKpis(ctx, &tpv1.GetAgentKpisRequest{Tenant: "acme", AgentId: "ana", Window: w})
+		if err != nil {
+			t.Fatalf("GetAgentKpis: %v", err)
+		}
+		tm, err := c.GetTeamKpis(ctx, &tpv1.GetTeamKpisRequest{Tenant: "acme", TeamId: "billing", Window: w})
+		if err != nil {
+			t.Fatalf("GetTeamKpis: %v", err)
+		}
+		return a.GetAgent().GetKpis(), tm.GetKpis()
+	}
+	agentBefore, teamBefore := figures()
+	if agentBefore.GetAssigned() != 1 || teamBefore.GetAssigned() != 1 {
+		t.Fatalf("before the rebuild: ana %v, billing %v; want the ticket counted", agentBefore, teamBefore)
+	}
+
+	admin := tpv1.NewKpiAdminServiceClient(dialAs(t, kpi.addr, operator))
+	started, err := admin.StartRebuild(ctx, &tpv1.StartRebuildRequest{Tenant: "acme"})
+	if err != nil || started.GetProgress().GetTarget() != 1 {
+		t.Fatalf("StartRebuild = %v, %v; want generation 1 built", started, err)
+	}
+	// WatchRebuild ends once the job left "building"; asked again, it says where the job is.
+	phase := func() *tpv1.RebuildProgress {
+		t.Helper()
+		watch, err := admin.WatchRebuild(ctx, &tpv1.WatchRebuildRequest{Tenant: "acme"})
+		if err != nil {
+			t.Fatalf("WatchRebuild: %v", err)
+		}
+		var last *tpv1.RebuildProgress
+		for {
+			resp, err := watch.Recv()
+			if errors.Is(err, io.EOF) {
+				return last
+			}
+			if err != nil {
+				t.Fatalf("WatchRebuild: %v (last %v)\n%s", err, last, logs["kpi"])
+			}
+			last = resp.GetProgress()
+		}
+	}
+	p := phase()
+	if (p.GetPhase() != "switched" && p.GetPhase() != "done") || p.GetCurrent() != 1 || p.GetEventsDone() != 5 {
+		t.Fatalf("the KPI rebuild ended with %v; want generation 1 switched to after the 5 events\n%s", p, logs["kpi"])
+	}
+	if agent, team := figures(); !proto.Equal(agent, agentBefore) || !proto.Equal(team, teamBefore) {
+		t.Errorf("after the rebuild: ana %v, billing %v; want them as before: %v, %v", agent, team, agentBefore, teamBefore)
+	}
+	// The old generation is deleted after the grace period (found with SCAN).
+	deadline := time.Now().Add(20 * time.Second)
+	for p = phase(); p.GetPhase() != "done"; p = phase() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the old generation was never deleted: %v\n%s", p, logs["kpi"])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n, err := kpiRedis.Exists(ctx, "tp:{acme:t:T-1}").Result(); err != nil || n != 0 {
+		t.Errorf("generation 0's ticket after the deletion: %d, %v; want it gone", n, err)
+	}
+	if n, err := kpiRedis.Exists(ctx, "tp:{acme@1:t:T-1}").Result(); err != nil || n != 1 {
+		t.Errorf("generation 1's ticket: %d, %v; want it there", n, err)
+	}
+
+	// escalation's ticket log, lost, is filled in again from TICKETS.
+	const logKey = "tp:{acme:t:T-1}:esc:ev"
+	before, err := escRedis.HGetAll(ctx, logKey).Result()
+	if err != nil || len(before) == 0 {
+		t.Fatalf("T-1's ticket log before: %v, %v; want its events", before, err)
+	}
+	if err := escRedis.Del(ctx, logKey).Err(); err != nil {
+		t.Fatal(err)
+	}
+	escAdmin := tpv1.NewEscalationAdminServiceClient(dialAs(t, escGRPC, operator))
+	if _, err := escAdmin.StartLogRebuild(ctx, &tpv1.StartLogRebuildRequest{Tenant: "acme"}); err != nil {
+		t.Fatalf("StartLogRebuild: %v", err)
+	}
+	watch, err := escAdmin.WatchLogRebuild(ctx, &tpv1.WatchLogRebuildRequest{Tenant: "acme"})
+	if err != nil {
+		t.Fatalf("WatchLogRebuild: %v", err)
+	}
+	var last *tpv1.RebuildProgress
+	for {
+		resp, err := watch.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("WatchLogRebuild: %v (last %v)\n%s", err, last, logs["escalation"])
+		}
+		last = resp.GetProgress()
+	}
+	if last.GetPhase() != "done" || last.GetEventsDone() != 5 {
+		t.Fatalf("the ticket-log rebuild ended with %v; want done after the 5 events\n%s", last, logs["escalation"])
+	}
+	if after, err := escRedis.HGetAll(ctx, logKey).Result(); err != nil || !maps.Equal(after, before) {
+		t.Errorf("T-1's ticket log after the rebuild: %v, %v; want %v", after, err, before)
 	}
 }
 

@@ -215,15 +215,16 @@ func startKPI(t *testing.T, s stack) kpiService {
 	return k
 }
 
-// startKPILogs is startKPI that also returns what kpi logs.
-func startKPILogs(t *testing.T, s stack) (kpiService, *logBuffer) {
+// startKPILogs is startKPI that also returns what kpi logs; env is added to (and overrides)
+// those settings.
+func startKPILogs(t *testing.T, s stack, env ...string) (kpiService, *logBuffer) {
 	t.Helper()
 	grpcAddr := freeAddr(t)
-	logs := startService(t, "kpi", freeAddr(t),
-		"TICKETPULSE_NATS_URL="+s.natsURL,
-		"TICKETPULSE_REDIS_URL="+s.redisURL,
-		"TICKETPULSE_TENANTS_FILE="+s.tenants.File,
-		"TICKETPULSE_GRPC_ADDR="+grpcAddr,
+	settings := append([]string{
+		"TICKETPULSE_NATS_URL=" + s.natsURL,
+		"TICKETPULSE_REDIS_URL=" + s.redisURL,
+		"TICKETPULSE_TENANTS_FILE=" + s.tenants.File,
+		"TICKETPULSE_GRPC_ADDR=" + grpcAddr,
 		"TICKETPULSE_BATCH_MAX=200",
 		"TICKETPULSE_BATCH_LINGER=1ms",
 		"TICKETPULSE_WORKERS=2",
@@ -232,7 +233,8 @@ func startKPILogs(t *testing.T, s stack) (kpiService, *logBuffer) {
 		"TICKETPULSE_SNAPSHOT_INTERVAL=100ms",
 		"TICKETPULSE_ROLLUP_INTERVAL=1s",
 		"TICKETPULSE_STREAM_REPLICAS=1",
-	)
+	}, env...)
+	logs := startService(t, "kpi", freeAddr(t), settings...)
 	return kpiService{t: t, addr: grpcAddr}, logs
 }
 
