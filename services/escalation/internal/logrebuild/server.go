@@ -2,8 +2,6 @@ package logrebuild
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/platform/grpcerr"
+	"github.com/ticketpulse/ticketpulse/services/platform/replayjob"
 )
 
 // Jobs is what the server needs of the runner.
@@ -46,7 +45,7 @@ func ProgressOf(tenant string, st State) *tpv1.RebuildProgress {
 	p := &tpv1.RebuildProgress{Tenant: tenant, EventsDone: st.Done, EventsTotal: st.Total, EndSequence: st.End, Checkpoint: st.Checkpoint, Error: st.Err}
 	switch {
 	case st.Building:
-		p.Phase = "building"
+		p.Phase = replayjob.PhaseBuilding
 	case st.Result == "failed":
 		p.Phase = "failed"
 	default:
@@ -62,35 +61,14 @@ func ProgressOf(tenant string, st State) *tpv1.RebuildProgress {
 }
 
 func (s *Server) storeErr(ctx context.Context, rpc, tenant string, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return status.FromContextError(ctxErr).Err()
-	}
-	if errors.Is(err, ErrRunning) || errors.Is(err, ErrRetention) {
-		return status.Errorf(codes.FailedPrecondition, "%s: tenant %s: %v", rpc, tenant, err)
-	}
-	s.log.Warn("ticket log rebuild request failed", "rpc", rpc, "tenant", tenant, "err", err)
-	return status.Errorf(codes.Unavailable, "%s: %v", rpc, err)
+	return replayjob.Status(ctx, s.log, "ticket log rebuild", rpc, tenant, err, ErrRunning, ErrRetention)
 }
 
 // StartLogRebuild starts a rebuild or attaches to the same one running.
 func (s *Server) StartLogRebuild(ctx context.Context, req *tpv1.StartLogRebuildRequest) (*tpv1.StartLogRebuildResponse, error) {
-	var v grpcerr.Violations
-	v.Tenant(req.GetTenant())
-	var from time.Time
-	if req.From != nil {
-		if err := req.GetFrom().CheckValid(); err != nil {
-			v.Add("from", err.Error())
-		} else if from = req.GetFrom().AsTime(); from.After(s.now()) {
-			v.Add("from", fmt.Sprintf("%s is in the future", from.Format(time.RFC3339)))
-		} else if from.UnixMilli() <= 0 {
-			v.Add("from", "must be after 1970-01-01T00:00:00Z")
-		}
-	}
-	if err := v.Err(); err != nil {
+	from, err := replayjob.StartRequest(req.GetTenant(), req.GetFrom(), s.now())
+	if err != nil {
 		return nil, err
-	}
-	if !from.IsZero() {
-		from = time.UnixMilli(from.UnixMilli()).UTC()
 	}
 	st, attached, err := s.jobs.Start(ctx, req.GetTenant(), from)
 	if err != nil {
@@ -102,31 +80,21 @@ func (s *Server) StartLogRebuild(ctx context.Context, req *tpv1.StartLogRebuildR
 
 // WatchLogRebuild streams progress until the rebuild is done or failed.
 func (s *Server) WatchLogRebuild(req *tpv1.WatchLogRebuildRequest, srv grpc.ServerStreamingServer[tpv1.WatchLogRebuildResponse]) error {
-	ctx := srv.Context()
 	var v grpcerr.Violations
 	v.Tenant(req.GetTenant())
 	if err := v.Err(); err != nil {
 		return err
 	}
-	for {
+	return replayjob.Watch(srv.Context(), s.every, func(ctx context.Context) (*tpv1.RebuildProgress, error) {
 		st, err := s.jobs.State(ctx, req.GetTenant())
 		if err != nil {
-			return s.storeErr(ctx, "WatchLogRebuild", req.GetTenant(), err)
+			return nil, s.storeErr(ctx, "WatchLogRebuild", req.GetTenant(), err)
 		}
 		if st.Started.IsZero() {
-			return status.Errorf(codes.NotFound, "WatchLogRebuild: tenant %s's ticket log has never been rebuilt; start a rebuild first", req.GetTenant())
+			return nil, status.Errorf(codes.NotFound, "WatchLogRebuild: tenant %s's ticket log has never been rebuilt; start a rebuild first", req.GetTenant())
 		}
-		p := ProgressOf(req.GetTenant(), st)
-		if err := srv.Send(&tpv1.WatchLogRebuildResponse{Progress: p}); err != nil {
-			return err
-		}
-		if p.Phase != "building" {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
-		case <-time.After(s.every):
-		}
-	}
+		return ProgressOf(req.GetTenant(), st), nil
+	}, func(p *tpv1.RebuildProgress) error {
+		return srv.Send(&tpv1.WatchLogRebuildResponse{Progress: p})
+	})
 }

@@ -19,12 +19,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/ticketpulse/ticketpulse/services/platform/redisscript"
+	"github.com/ticketpulse/ticketpulse/services/platform/replayjob"
 )
 
 // StateKey is the hash holding tenant's rebuild state: phase ("" or "build"), from, end, ckpt,
@@ -61,57 +60,27 @@ type States struct {
 // NewStates returns a state store.
 func NewStates(rdb redis.UniversalClient) *States { return &States{rdb: rdb, now: time.Now} }
 
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(s string) time.Time {
-	n, _ := strconv.ParseInt(s, 10, 64)
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(n).UTC()
-}
-
 // Get reads tenant's state.
 func (s *States) Get(ctx context.Context, tenant string) (State, error) {
 	h, err := s.rdb.HGetAll(ctx, StateKey(tenant)).Result()
 	if err != nil {
 		return State{}, fmt.Errorf("read ticket log rebuild of tenant %s: %w", tenant, err)
 	}
-	var errs []error
-	i64 := func(f string) int64 {
-		if h[f] == "" {
-			return 0
-		}
-		n, err := strconv.ParseInt(h[f], 10, 64)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("field %s %q: %w", f, h[f], err))
-		}
-		return n
-	}
+	f := replayjob.NewHash(h)
+	p := f.Progress()
 	st := State{
-		Building: h["phase"] == "build", From: fromMS(h["from"]), End: uint64(i64("end")), Checkpoint: uint64(i64("ckpt")),
-		Done: i64("done"), Total: i64("total"), Started: fromMS(h["started"]), Owner: h["owner"], Lease: fromMS(h["lease"]),
-		Result: h["result"], Err: h["err"],
+		Building: f.Str("phase") == "build", From: f.Time("from"), End: p.End, Checkpoint: p.Checkpoint,
+		Done: p.Done, Total: p.Total, Started: f.Time("started"), Owner: f.Str("owner"), Lease: f.Time("lease"),
+		Result: f.Str("result"), Err: f.Str("err"),
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := f.Err(); err != nil {
 		return State{}, fmt.Errorf("ticket log rebuild of tenant %s: %w", tenant, err)
 	}
 	return st, nil
 }
 
 func (s *States) run(ctx context.Context, sc *redis.Script, tenant string, args ...any) (string, error) {
-	var cmd *redis.Cmd
-	if _, err := redisscript.Exec(ctx, s.rdb, func(pipe redis.Pipeliner) {
-		cmd = sc.EvalSha(ctx, pipe, []string{StateKey(tenant)}, args...)
-	}, sc); err != nil {
-		return "", err
-	}
-	return cmd.Text()
+	return replayjob.Script(ctx, s.rdb, sc, StateKey(tenant), args...)
 }
 
 // startScript: ARGV from, now, owner, lease until. Returns "started", "attached" or "running".
@@ -132,7 +101,7 @@ func (s *States) Start(ctx context.Context, tenant string, from time.Time, owner
 		return State{}, false, fmt.Errorf("record ticket log rebuild of tenant %s: %w", tenant, err)
 	}
 	now := s.now()
-	res, err := s.run(ctx, startScript, tenant, ms(from), ms(now), owner, ms(now.Add(lease)))
+	res, err := s.run(ctx, startScript, tenant, replayjob.MS(from), replayjob.MS(now), owner, replayjob.MS(now.Add(lease)))
 	if err != nil {
 		return State{}, false, fmt.Errorf("start ticket log rebuild of tenant %s: %w", tenant, err)
 	}
@@ -155,47 +124,24 @@ func (s *States) Start(ctx context.Context, tenant string, from time.Time, owner
 		ErrRunning, st.Started.Format(time.RFC3339), what, st.Done, st.Total)
 }
 
-// claimScript: ARGV owner, now, lease until. Returns 1 when the caller holds the job.
-var claimScript = redis.NewScript(`
-if (redis.call('HGET', KEYS[1], 'phase') or '') ~= 'build' then return '0' end
-local owner = redis.call('HGET', KEYS[1], 'owner') or ''
-if owner ~= ARGV[1] and tonumber(redis.call('HGET', KEYS[1], 'lease') or '0') > tonumber(ARGV[2]) then return '0' end
-redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'lease', ARGV[3])
-return '1'
-`)
-
 // Claim takes tenant's job over when its lease lapsed (or owner holds it already).
 func (s *States) Claim(ctx context.Context, tenant, owner string, lease time.Duration) (bool, error) {
-	now := s.now()
-	res, err := s.run(ctx, claimScript, tenant, owner, ms(now), ms(now.Add(lease)))
+	ok, err := replayjob.Claim(ctx, s.rdb, StateKey(tenant), owner, s.now(), lease)
 	if err != nil {
 		return false, fmt.Errorf("claim ticket log rebuild of tenant %s: %w", tenant, err)
 	}
-	return res == "1", nil
+	return ok, nil
 }
-
-// updateScript: ARGV owner, lease until, then field/value pairs. Returns 1 when owner holds the
-// building job; a "phase" pair of "" ends it.
-var updateScript = redis.NewScript(`
-if (redis.call('HGET', KEYS[1], 'owner') or '') ~= ARGV[1] then return '0' end
-if (redis.call('HGET', KEYS[1], 'phase') or '') ~= 'build' then return '0' end
-redis.call('HSET', KEYS[1], 'lease', ARGV[2])
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
-return '1'
-`)
 
 // Progress is what a checkpoint records.
-type Progress struct {
-	End, Checkpoint uint64
-	Done, Total     int64
-}
+type Progress = replayjob.Progress
 
 func (s *States) update(ctx context.Context, tenant, owner string, lease time.Duration, fields ...any) error {
-	res, err := s.run(ctx, updateScript, tenant, append([]any{owner, ms(s.now().Add(lease))}, fields...)...)
+	ok, err := replayjob.Update(ctx, s.rdb, StateKey(tenant), owner, "build", s.now().Add(lease), fields...)
 	if err != nil {
 		return fmt.Errorf("record ticket log rebuild of tenant %s: %w", tenant, err)
 	}
-	if res != "1" {
+	if !ok {
 		return ErrLeaseLost
 	}
 	return nil
@@ -203,7 +149,7 @@ func (s *States) update(ctx context.Context, tenant, owner string, lease time.Du
 
 // Checkpoint renews owner's lease and records p.
 func (s *States) Checkpoint(ctx context.Context, tenant, owner string, lease time.Duration, p Progress) error {
-	if err := s.update(ctx, tenant, owner, lease, "end", p.End, "ckpt", p.Checkpoint, "done", p.Done, "total", p.Total); err != nil {
+	if err := s.update(ctx, tenant, owner, lease, p.Fields()...); err != nil {
 		return err
 	}
 	// Kept in the job list by its owner: Forget racing a Start may have removed it.
