@@ -4,8 +4,6 @@ package adminapi
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/generation"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/rebuild"
 	"github.com/ticketpulse/ticketpulse/services/platform/grpcerr"
+	"github.com/ticketpulse/ticketpulse/services/platform/replayjob"
 )
 
 // Runner is what the server needs of the rebuild jobs.
@@ -47,7 +46,7 @@ func (s *Server) Register(g *grpc.Server) { tpv1.RegisterKpiAdminServiceServer(g
 
 // Phases as the API names them.
 const (
-	PhaseBuilding = "building"
+	PhaseBuilding = replayjob.PhaseBuilding
 	PhaseSwitched = "switched"
 	PhaseDone     = "done"
 	PhaseFailed   = "failed"
@@ -80,37 +79,14 @@ func Progress(tenant string, st generation.State) *tpv1.RebuildProgress {
 }
 
 func (s *Server) storeErr(ctx context.Context, rpc, tenant string, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		return status.FromContextError(ctxErr).Err()
-	}
-	switch {
-	case errors.Is(err, generation.ErrRunning), errors.Is(err, rebuild.ErrRetention):
-		return status.Errorf(codes.FailedPrecondition, "%s: tenant %s: %v", rpc, tenant, err)
-	}
-	s.log.Warn("kpi rebuild request failed", "rpc", rpc, "tenant", tenant, "err", err)
-	return status.Errorf(codes.Unavailable, "%s: %v", rpc, err)
+	return replayjob.Status(ctx, s.log, "kpi rebuild", rpc, tenant, err, generation.ErrRunning, rebuild.ErrRetention)
 }
 
 // StartRebuild starts a rebuild or attaches to the same one running.
 func (s *Server) StartRebuild(ctx context.Context, req *tpv1.StartRebuildRequest) (*tpv1.StartRebuildResponse, error) {
-	var v grpcerr.Violations
-	v.Tenant(req.GetTenant())
-	var from time.Time
-	if req.From != nil {
-		if err := req.GetFrom().CheckValid(); err != nil {
-			v.Add("from", err.Error())
-		} else if from = req.GetFrom().AsTime(); from.After(s.now()) {
-			v.Add("from", fmt.Sprintf("%s is in the future", from.Format(time.RFC3339)))
-		} else if from.UnixMilli() <= 0 {
-			v.Add("from", "must be after 1970-01-01T00:00:00Z")
-		}
-	}
-	if err := v.Err(); err != nil {
+	from, err := replayjob.StartRequest(req.GetTenant(), req.GetFrom(), s.now())
+	if err != nil {
 		return nil, err
-	}
-	// Millisecond precision, as recorded: a repeated request must compare equal.
-	if !from.IsZero() {
-		from = time.UnixMilli(from.UnixMilli()).UTC()
 	}
 	st, attached, err := s.r.Start(ctx, req.GetTenant(), from)
 	if err != nil {
@@ -122,31 +98,21 @@ func (s *Server) StartRebuild(ctx context.Context, req *tpv1.StartRebuildRequest
 
 // WatchRebuild streams progress until the rebuild switched or failed.
 func (s *Server) WatchRebuild(req *tpv1.WatchRebuildRequest, srv grpc.ServerStreamingServer[tpv1.WatchRebuildResponse]) error {
-	ctx := srv.Context()
 	var v grpcerr.Violations
 	v.Tenant(req.GetTenant())
 	if err := v.Err(); err != nil {
 		return err
 	}
-	for {
+	return replayjob.Watch(srv.Context(), s.every, func(ctx context.Context) (*tpv1.RebuildProgress, error) {
 		st, err := s.r.State(ctx, req.GetTenant())
 		if err != nil {
-			return s.storeErr(ctx, "WatchRebuild", req.GetTenant(), err)
+			return nil, s.storeErr(ctx, "WatchRebuild", req.GetTenant(), err)
 		}
 		if st.Target == 0 {
-			return status.Errorf(codes.NotFound, "WatchRebuild: tenant %s has never been rebuilt; start a rebuild first", req.GetTenant())
+			return nil, status.Errorf(codes.NotFound, "WatchRebuild: tenant %s has never been rebuilt; start a rebuild first", req.GetTenant())
 		}
-		p := Progress(req.GetTenant(), st)
-		if err := srv.Send(&tpv1.WatchRebuildResponse{Progress: p}); err != nil {
-			return err
-		}
-		if p.Phase != PhaseBuilding {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return status.FromContextError(ctx.Err()).Err()
-		case <-time.After(s.every):
-		}
-	}
+		return Progress(req.GetTenant(), st), nil
+	}, func(p *tpv1.RebuildProgress) error {
+		return srv.Send(&tpv1.WatchRebuildResponse{Progress: p})
+	})
 }

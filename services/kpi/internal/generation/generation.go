@@ -32,7 +32,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/ticketpulse/ticketpulse/services/platform/redisscript"
+	"github.com/ticketpulse/ticketpulse/services/platform/replayjob"
 )
 
 // Keyspace is the name the keys of tenant's generation g are built from.
@@ -87,41 +87,16 @@ type Store struct {
 // New returns a store.
 func New(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb, now: time.Now} }
 
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(s string) time.Time {
-	n, _ := strconv.ParseInt(s, 10, 64)
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(n).UTC()
-}
-
 func parse(h map[string]string) (State, error) {
 	var st State
-	var errs []error
-	i64 := func(f string) int64 {
-		if h[f] == "" {
-			return 0
-		}
-		n, err := strconv.ParseInt(h[f], 10, 64)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("field %s %q: %w", f, h[f], err))
-		}
-		return n
-	}
-	st.Current, st.Last, st.Target, st.Old = i64("cur"), i64("last"), i64("target"), i64("old")
-	st.Done, st.Total = i64("done"), i64("total")
-	st.End, st.Checkpoint = uint64(i64("end")), uint64(i64("ckpt"))
-	st.Phase, st.Owner, st.Result, st.Err = h["phase"], h["owner"], h["result"], h["err"]
-	st.From, st.Started, st.Switched = fromMS(h["from"]), fromMS(h["started"]), fromMS(h["switched"])
-	st.Lease, st.DropAfter = fromMS(h["lease"]), fromMS(h["drop_after"])
-	return st, errors.Join(errs...)
+	f := replayjob.NewHash(h)
+	st.Current, st.Last, st.Target, st.Old = f.Int64("cur"), f.Int64("last"), f.Int64("target"), f.Int64("old")
+	p := f.Progress()
+	st.Done, st.Total, st.End, st.Checkpoint = p.Done, p.Total, p.End, p.Checkpoint
+	st.Phase, st.Owner, st.Result, st.Err = f.Str("phase"), f.Str("owner"), f.Str("result"), f.Str("err")
+	st.From, st.Started, st.Switched = f.Time("from"), f.Time("started"), f.Time("switched")
+	st.Lease, st.DropAfter = f.Time("lease"), f.Time("drop_after")
+	return st, f.Err()
 }
 
 // Get reads tenant's state.
@@ -221,7 +196,7 @@ func (s *Store) Start(ctx context.Context, tenant string, from time.Time, owner 
 		return State{}, false, fmt.Errorf("record rebuild job of tenant %s: %w", tenant, err)
 	}
 	now := s.now()
-	res, err := s.run(ctx, startScript, tenant, ms(from), ms(now), owner, ms(now.Add(lease)))
+	res, err := s.run(ctx, startScript, tenant, replayjob.MS(from), replayjob.MS(now), owner, replayjob.MS(now.Add(lease)))
 	if err != nil {
 		return State{}, false, fmt.Errorf("start rebuild of tenant %s: %w", tenant, err)
 	}
@@ -248,58 +223,24 @@ func (s *Store) Start(ctx context.Context, tenant string, from time.Time, owner 
 }
 
 func (s *Store) run(ctx context.Context, sc *redis.Script, tenant string, args ...any) (string, error) {
-	var cmd *redis.Cmd
-	_, err := redisscript.Exec(ctx, s.rdb, func(pipe redis.Pipeliner) {
-		cmd = sc.EvalSha(ctx, pipe, []string{StateKey(tenant)}, args...)
-	}, sc)
-	if err != nil {
-		return "", err
-	}
-	return cmd.Text()
+	return replayjob.Script(ctx, s.rdb, sc, StateKey(tenant), args...)
 }
-
-// claimScript gives the job to ARGV owner until ARGV lease when it is not already held by another
-// replica until after ARGV now. Returns 1 when the caller holds it.
-var claimScript = redis.NewScript(`
-local phase = redis.call('HGET', KEYS[1], 'phase') or ''
-if phase == '' then return '0' end
-local owner = redis.call('HGET', KEYS[1], 'owner') or ''
-local lease = tonumber(redis.call('HGET', KEYS[1], 'lease') or '0')
-if owner ~= ARGV[1] and lease > tonumber(ARGV[2]) then return '0' end
-redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'lease', ARGV[3])
-return '1'
-`)
 
 // Claim takes tenant's job over for owner when its lease expired (or owner holds it already).
 func (s *Store) Claim(ctx context.Context, tenant, owner string, lease time.Duration) (bool, error) {
-	now := s.now()
-	res, err := s.run(ctx, claimScript, tenant, owner, ms(now), ms(now.Add(lease)))
+	ok, err := replayjob.Claim(ctx, s.rdb, StateKey(tenant), owner, s.now(), lease)
 	if err != nil {
 		return false, fmt.Errorf("claim rebuild job of tenant %s: %w", tenant, err)
 	}
-	return res == "1", nil
+	return ok, nil
 }
-
-// updateScript renews the lease and sets fields if ARGV[1] still owns the job in phase ARGV[2]:
-// ARGV[3] lease, then field/value pairs. Returns 1 on success.
-var updateScript = redis.NewScript(`
-if (redis.call('HGET', KEYS[1], 'owner') or '') ~= ARGV[1] then return '0' end
-if (redis.call('HGET', KEYS[1], 'phase') or '') ~= ARGV[2] then return '0' end
-redis.call('HSET', KEYS[1], 'lease', ARGV[3])
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
-return '1'
-`)
 
 // Progress is what a checkpoint records.
-type Progress struct {
-	End, Checkpoint uint64
-	Done, Total     int64
-}
+type Progress = replayjob.Progress
 
 // Checkpoint renews owner's lease and records p; ErrLeaseLost when owner no longer holds the job.
 func (s *Store) Checkpoint(ctx context.Context, tenant, owner string, lease time.Duration, p Progress) error {
-	return s.update(ctx, tenant, owner, PhaseBuild, lease,
-		"end", p.End, "ckpt", p.Checkpoint, "done", p.Done, "total", p.Total)
+	return s.update(ctx, tenant, owner, PhaseBuild, lease, p.Fields()...)
 }
 
 // Renew renews owner's lease of a job in phase.
@@ -308,12 +249,11 @@ func (s *Store) Renew(ctx context.Context, tenant, owner, phase string, lease ti
 }
 
 func (s *Store) update(ctx context.Context, tenant, owner, phase string, lease time.Duration, fields ...any) error {
-	args := append([]any{owner, phase, ms(s.now().Add(lease))}, fields...)
-	res, err := s.run(ctx, updateScript, tenant, args...)
+	ok, err := replayjob.Update(ctx, s.rdb, StateKey(tenant), owner, phase, s.now().Add(lease), fields...)
 	if err != nil {
 		return fmt.Errorf("record rebuild progress of tenant %s: %w", tenant, err)
 	}
-	if res != "1" {
+	if !ok {
 		return ErrLeaseLost
 	}
 	// Kept in the job list by its owner: a Forget racing a Start may have removed it.
@@ -337,7 +277,7 @@ return '1'
 // Switch makes the target generation current and schedules the old one for deletion after grace.
 func (s *Store) Switch(ctx context.Context, tenant, owner string, grace, lease time.Duration) error {
 	now := s.now()
-	res, err := s.run(ctx, switchScript, tenant, owner, ms(now), ms(now.Add(grace)), ms(now.Add(lease)))
+	res, err := s.run(ctx, switchScript, tenant, owner, replayjob.MS(now), replayjob.MS(now.Add(grace)), replayjob.MS(now.Add(lease)))
 	if err != nil {
 		return fmt.Errorf("switch generation of tenant %s: %w", tenant, err)
 	}
@@ -360,7 +300,7 @@ return '1'
 // Fail ends owner's build with reason; the partial target is deleted after grace.
 func (s *Store) Fail(ctx context.Context, tenant, owner, reason string, grace, lease time.Duration) error {
 	now := s.now()
-	res, err := s.run(ctx, failScript, tenant, owner, reason, ms(now.Add(grace)), ms(now.Add(lease)))
+	res, err := s.run(ctx, failScript, tenant, owner, reason, replayjob.MS(now.Add(grace)), replayjob.MS(now.Add(lease)))
 	if err != nil {
 		return fmt.Errorf("fail rebuild of tenant %s: %w", tenant, err)
 	}

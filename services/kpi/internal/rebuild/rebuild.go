@@ -9,20 +9,18 @@ package rebuild
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/generation"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
-	"github.com/ticketpulse/ticketpulse/services/platform/eventcodec"
+	"github.com/ticketpulse/ticketpulse/services/platform/replayjob"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 )
 
@@ -51,30 +49,22 @@ var Defaults = Config{Lease: 30 * time.Second, Checkpoint: 3 * time.Second, Grac
 
 // Runner starts, resumes and runs rebuild jobs.
 type Runner struct {
-	gens  *generation.Store
-	js    jetstream.JetStream
-	w     Writer
-	cfg   Config
-	owner string
-	log   *slog.Logger
+	gens *generation.Store
+	js   jetstream.JetStream
+	w    Writer
+	cfg  Config
+	jobs *replayjob.Runner
+	log  *slog.Logger
 
 	// onSwitch, when set, runs after a tenant's switch (see OnSwitch).
 	onSwitch func(ctx context.Context, tenant string)
-
-	mu      sync.Mutex
-	running map[string]bool
-	// ctx is the service's: a job outlives the RPC that started it, and ends with Loop.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
 }
 
 // New returns a runner whose jobs run until ctx ends; Loop resumes jobs of crashed replicas.
 func New(ctx context.Context, gens *generation.Store, js jetstream.JetStream, w Writer, cfg Config, log *slog.Logger) *Runner {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	ctx, cancel := context.WithCancel(ctx)
-	return &Runner{ctx: ctx, cancel: cancel, gens: gens, js: js, w: w, cfg: cfg, owner: hex.EncodeToString(b), log: log, running: map[string]bool{}}
+	r := &Runner{gens: gens, js: js, w: w, cfg: cfg, log: log}
+	r.jobs = replayjob.NewRunner(ctx, "kpi rebuild", gens, r.run, cfg.Lease, cfg.Check, log)
+	return r
 }
 
 // OnSwitch sets a function run after a tenant switched to a new generation: what was derived
@@ -101,11 +91,11 @@ func (r *Runner) Start(ctx context.Context, tenant string, from time.Time) (gene
 		return generation.State{}, false, fmt.Errorf("%w: its first message (sequence %d) was stored at %s, the earlier ones are gone (retention); rebuild from that time or later (--from %s) to derive KPIs from what is left",
 			ErrRetention, st.FirstSeq, st.FirstTime.UTC().Format(time.RFC3339), st.FirstTime.UTC().Add(time.Second).Truncate(time.Second).Format(time.RFC3339))
 	}
-	st, attached, err := r.gens.Start(ctx, tenant, from, r.owner, r.cfg.Lease)
+	st, attached, err := r.gens.Start(ctx, tenant, from, r.jobs.Owner(), r.cfg.Lease)
 	if err != nil || attached {
 		return st, attached, err
 	}
-	r.launch(r.ctx, tenant)
+	r.jobs.Launch(tenant)
 	return st, false, nil
 }
 
@@ -114,75 +104,10 @@ func (r *Runner) State(ctx context.Context, tenant string) (generation.State, er
 	return r.gens.Get(ctx, tenant)
 }
 
-// launch runs tenant's job in the background unless this replica already runs it.
-func (r *Runner) launch(ctx context.Context, tenant string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.running[tenant] {
-		return
-	}
-	r.running[tenant] = true
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		defer func() {
-			r.mu.Lock()
-			delete(r.running, tenant)
-			r.mu.Unlock()
-		}()
-		if err := r.run(ctx, tenant); err != nil && ctx.Err() == nil {
-			r.log.Warn("kpi rebuild", "tenant", tenant, "err", err)
-		}
-	}()
-}
-
 // Loop takes over, at start and every Check, the jobs whose lease expired, and runs them until
 // ctx ends; it returns once its jobs stopped (their leases then expire and another replica, or
 // this one after a restart, resumes them from their checkpoints).
-func (r *Runner) Loop(ctx context.Context) error {
-	defer func() {
-		r.cancel()
-		r.wg.Wait()
-	}()
-	for {
-		r.check(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(r.cfg.Check):
-		}
-	}
-}
-
-func (r *Runner) check(ctx context.Context) {
-	tenants, err := r.gens.Jobs(ctx)
-	if err != nil {
-		if ctx.Err() == nil {
-			r.log.Warn("kpi rebuild: list jobs", "err", err)
-		}
-		return
-	}
-	for _, tenant := range tenants {
-		r.mu.Lock()
-		mine := r.running[tenant]
-		r.mu.Unlock()
-		if mine {
-			continue
-		}
-		ok, err := r.gens.Claim(ctx, tenant, r.owner, r.cfg.Lease)
-		switch {
-		case err != nil:
-			r.log.Warn("kpi rebuild: claim job", "tenant", tenant, "err", err)
-		case ok:
-			r.log.Info("kpi rebuild: resuming job", "tenant", tenant)
-			r.launch(r.ctx, tenant)
-		default:
-			if err := r.gens.Forget(ctx, tenant); err != nil {
-				r.log.Warn("kpi rebuild: forget finished job", "tenant", tenant, "err", err)
-			}
-		}
-	}
-}
+func (r *Runner) Loop(ctx context.Context) error { return r.jobs.Loop(ctx) }
 
 // run runs tenant's job from wherever its state says it is.
 func (r *Runner) run(ctx context.Context, tenant string) error {
@@ -222,7 +147,7 @@ func (r *Runner) build(ctx context.Context, tenant string, st generation.State) 
 			return fmt.Errorf("stream %s: %w", stream.TicketsName, err)
 		}
 		p.End = info.State.LastSeq
-		if err := r.gens.Checkpoint(ctx, tenant, r.owner, r.cfg.Lease, p); err != nil {
+		if err := r.gens.Checkpoint(ctx, tenant, r.jobs.Owner(), r.cfg.Lease, p); err != nil {
 			return err
 		}
 	}
@@ -235,7 +160,7 @@ func (r *Runner) build(ctx context.Context, tenant string, st generation.State) 
 		if info.State.FirstSeq > p.Checkpoint+1 {
 			reason := fmt.Sprintf("%v: the job stopped at sequence %d and the stream now starts at %d (retention); start it again with a later --from",
 				ErrRetention, p.Checkpoint, info.State.FirstSeq)
-			if err := r.gens.Fail(ctx, tenant, r.owner, reason, r.cfg.Grace, r.cfg.Lease); err != nil {
+			if err := r.gens.Fail(ctx, tenant, r.jobs.Owner(), reason, r.cfg.Grace, r.cfg.Lease); err != nil {
 				return err
 			}
 			return r.gens.Retire(ctx, target)
@@ -246,7 +171,7 @@ func (r *Runner) build(ctx context.Context, tenant string, st generation.State) 
 			return err
 		}
 	}
-	if err := r.gens.Switch(ctx, tenant, r.owner, r.cfg.Grace, r.cfg.Lease); err != nil {
+	if err := r.gens.Switch(ctx, tenant, r.jobs.Owner(), r.cfg.Grace, r.cfg.Lease); err != nil {
 		return err
 	}
 	// Nobody reads the old generation's totals any more: no rollup pass starts on it from now
@@ -263,92 +188,28 @@ func (r *Runner) build(ctx context.Context, tenant string, st generation.State) 
 
 // replay writes the tenant's messages after the checkpoint, up to the end sequence, into target.
 func (r *Runner) replay(ctx context.Context, s jetstream.Stream, tenant, target string, from time.Time, p *generation.Progress) error {
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{stream.TicketSubject(tenant, ">")}}
-	switch {
-	case p.Checkpoint > 0:
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, p.Checkpoint+1
-	case !from.IsZero():
-		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &from
-	default:
-		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
-	}
-	cons, err := s.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("replay consumer of tenant %s: %w", tenant, err)
-	}
-	lastCheckpoint := time.Now()
-	for p.Checkpoint < p.End {
-		batch, err := cons.Fetch(r.cfg.Batch, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			return fmt.Errorf("replay tenant %s: %w", tenant, err)
-		}
-		var tickets []store.Ticket
-		index := map[string]int{}
-		var last uint64
-		var pending uint64
-		n := 0
-		for m := range batch.Messages() {
-			md, err := m.Metadata()
-			if err != nil {
-				return fmt.Errorf("replay tenant %s: message metadata: %w", tenant, err)
+	return replayjob.Replay(ctx, s, tenant, from, p, r.cfg.Batch, r.cfg.Checkpoint,
+		func(ctx context.Context, evs []*tpv1.TicketEvent) error {
+			var tickets []store.Ticket
+			index := map[string]int{}
+			for _, ev := range evs {
+				id := ev.GetTicketId()
+				i, ok := index[id]
+				if !ok {
+					i = len(tickets)
+					index[id] = i
+					tickets = append(tickets, store.Ticket{Tenant: tenant, Keyspace: target, ID: id})
+				}
+				tickets[i].Events = append(tickets[i].Events, contrib.FromProto(ev))
 			}
-			if md.Sequence.Stream > p.End {
-				// Stored after the rebuild began: the live writers apply it to both generations.
-				p.Checkpoint = p.End
-				break
-			}
-			last, pending = md.Sequence.Stream, md.NumPending
-			n++
-			_, ev, err := eventcodec.Decode(m)
-			if err != nil {
-				// The live consumer dead-letters such a message; it never counted.
-				continue
-			}
-			id := ev.GetTicketId()
-			i, ok := index[id]
-			if !ok {
-				i = len(tickets)
-				index[id] = i
-				tickets = append(tickets, store.Ticket{Tenant: tenant, Keyspace: target, ID: id})
-			}
-			tickets[i].Events = append(tickets[i].Events, contrib.FromProto(ev))
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, jetstream.ErrNoMessages) {
-			return fmt.Errorf("replay tenant %s: %w", tenant, err)
-		}
-		if len(tickets) > 0 {
 			if _, err := r.w.Write(ctx, tickets); err != nil {
 				return fmt.Errorf("replay tenant %s into %s: %w", tenant, target, err)
 			}
-		}
-		if n > 0 {
-			p.Done += int64(n)
-			if last > p.Checkpoint {
-				p.Checkpoint = last
-			}
-			p.Total = p.Done + int64(min(pending, p.End-min(p.End, last)))
-		}
-		if n == 0 && p.Checkpoint < p.End {
-			// Nothing more of the tenant's below the end: the messages left are other tenants'.
-			info, err := cons.Info(ctx)
-			if err != nil {
-				return fmt.Errorf("replay tenant %s: %w", tenant, err)
-			}
-			if info.NumPending == 0 {
-				p.Checkpoint = p.End
-			}
-		}
-		if p.Checkpoint >= p.End {
-			p.Total = p.Done
-		}
-		if p.Checkpoint >= p.End || time.Since(lastCheckpoint) >= r.cfg.Checkpoint {
-			if err := r.gens.Checkpoint(ctx, tenant, r.owner, r.cfg.Lease, *p); err != nil {
-				return err
-			}
-			lastCheckpoint = time.Now()
-		}
-	}
-	return nil
+			return nil
+		},
+		func(ctx context.Context, p generation.Progress) error {
+			return r.gens.Checkpoint(ctx, tenant, r.jobs.Owner(), r.cfg.Lease, p)
+		})
 }
 
 // drop waits for the grace period, deletes the old generation and ends the job.
@@ -363,7 +224,7 @@ func (r *Runner) drop(ctx context.Context, tenant string, st generation.State) e
 			return ctx.Err()
 		case <-time.After(min(wait, r.cfg.Checkpoint)):
 		}
-		if err := r.gens.Renew(ctx, tenant, r.owner, generation.PhaseDrop, r.cfg.Lease); err != nil {
+		if err := r.gens.Renew(ctx, tenant, r.jobs.Owner(), generation.PhaseDrop, r.cfg.Lease); err != nil {
 			return err
 		}
 	}
@@ -374,11 +235,11 @@ func (r *Runner) drop(ctx context.Context, tenant string, st generation.State) e
 			return nil
 		}
 		lastRenew = time.Now()
-		return r.gens.Renew(ctx, tenant, r.owner, generation.PhaseDrop, r.cfg.Lease)
+		return r.gens.Renew(ctx, tenant, r.jobs.Owner(), generation.PhaseDrop, r.cfg.Lease)
 	})
 	if err != nil {
 		return err
 	}
 	r.log.Info("kpi rebuild: old generation deleted", "tenant", tenant, "generation", st.Old, "keys", n)
-	return r.gens.Dropped(ctx, tenant, r.owner)
+	return r.gens.Dropped(ctx, tenant, r.jobs.Owner())
 }
