@@ -90,7 +90,9 @@ func TestWatch(t *testing.T) {
 		t.Errorf("next failing: %v", err)
 	}
 	gone := errors.New("transport is closing")
-	building := func(context.Context) (*tpv1.RebuildProgress, error) { return &tpv1.RebuildProgress{Phase: "building"}, nil }
+	building := func(context.Context) (*tpv1.RebuildProgress, error) {
+		return &tpv1.RebuildProgress{Phase: "building"}, nil
+	}
 	if err := replayjob.Watch(context.Background(), time.Millisecond, building, func(*tpv1.RebuildProgress) error { return gone }); err != gone {
 		t.Errorf("send failing: %v", err)
 	}
