@@ -215,14 +215,7 @@ var kpiService = service{
 		return resp.GetProgress(), resp.GetAttached(), err
 	},
 	watch: func(ctx context.Context, conn *grpc.ClientConn, tenant string) (func() (*tpv1.RebuildProgress, error), error) {
-		w, err := tpv1.NewKpiAdminServiceClient(conn).WatchRebuild(ctx, &tpv1.WatchRebuildRequest{Tenant: tenant})
-		if err != nil {
-			return nil, err
-		}
-		return func() (*tpv1.RebuildProgress, error) {
-			resp, err := w.Recv()
-			return resp.GetProgress(), err
-		}, nil
+		return progressStream(tpv1.NewKpiAdminServiceClient(conn).WatchRebuild(ctx, &tpv1.WatchRebuildRequest{Tenant: tenant}))
 	},
 }
 
@@ -233,15 +226,22 @@ var escalationService = service{
 		return resp.GetProgress(), resp.GetAttached(), err
 	},
 	watch: func(ctx context.Context, conn *grpc.ClientConn, tenant string) (func() (*tpv1.RebuildProgress, error), error) {
-		w, err := tpv1.NewEscalationAdminServiceClient(conn).WatchLogRebuild(ctx, &tpv1.WatchLogRebuildRequest{Tenant: tenant})
-		if err != nil {
-			return nil, err
-		}
-		return func() (*tpv1.RebuildProgress, error) {
-			resp, err := w.Recv()
-			return resp.GetProgress(), err
-		}, nil
+		return progressStream(tpv1.NewEscalationAdminServiceClient(conn).WatchLogRebuild(ctx, &tpv1.WatchLogRebuildRequest{Tenant: tenant}))
 	},
+}
+
+// progressStream reads a watch RPC's stream (both admin services send RebuildProgress).
+func progressStream[Resp any, P interface {
+	*Resp
+	GetProgress() *tpv1.RebuildProgress
+}](w grpc.ServerStreamingClient[Resp], err error) (func() (*tpv1.RebuildProgress, error), error) {
+	if err != nil {
+		return nil, err
+	}
+	return func() (*tpv1.RebuildProgress, error) {
+		resp, err := w.Recv()
+		return P(resp).GetProgress(), err
+	}, nil
 }
 
 func rebuildCmd(svc service, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
