@@ -58,9 +58,14 @@ func Status(ctx context.Context, log *slog.Logger, what, rpc, tenant string, err
 	return status.Errorf(codes.Unavailable, "%s: %v", rpc, err)
 }
 
-// Watch sends the progress next reads, every interval, until its phase is no longer building;
-// next's and send's errors end it as they are.
-func Watch(ctx context.Context, every time.Duration, next func(ctx context.Context) (*tpv1.RebuildProgress, error), send func(*tpv1.RebuildProgress) error) error {
+// Watch checks tenant, then sends the progress next reads, every interval, until its phase is
+// no longer building; next's and send's errors end it as they are.
+func Watch(ctx context.Context, tenant string, every time.Duration, next func(ctx context.Context) (*tpv1.RebuildProgress, error), send func(*tpv1.RebuildProgress) error) error {
+	var v grpcerr.Violations
+	v.Tenant(tenant)
+	if err := v.Err(); err != nil {
+		return err
+	}
 	for {
 		p, err := next(ctx)
 		if err != nil {

@@ -82,23 +82,27 @@ func TestWatch(t *testing.T) {
 	}
 	var sent []string
 	send := func(p *tpv1.RebuildProgress) error { sent = append(sent, p.GetPhase()); return nil }
-	if err := replayjob.Watch(context.Background(), time.Millisecond, next, send); err != nil || strings.Join(sent, ",") != "building,building,switched" {
+	if err := replayjob.Watch(context.Background(), "acme", time.Millisecond, next, send); err != nil || strings.Join(sent, ",") != "building,building,switched" {
 		t.Errorf("Watch = %v, sent %v", err, sent)
 	}
 	notFound := status.Error(codes.NotFound, "never rebuilt")
-	if err := replayjob.Watch(context.Background(), time.Millisecond, func(context.Context) (*tpv1.RebuildProgress, error) { return nil, notFound }, send); err != notFound {
+	if err := replayjob.Watch(context.Background(), "acme", time.Millisecond, func(context.Context) (*tpv1.RebuildProgress, error) { return nil, notFound }, send); err != notFound {
 		t.Errorf("next failing: %v", err)
 	}
 	gone := errors.New("transport is closing")
 	building := func(context.Context) (*tpv1.RebuildProgress, error) {
 		return &tpv1.RebuildProgress{Phase: "building"}, nil
 	}
-	if err := replayjob.Watch(context.Background(), time.Millisecond, building, func(*tpv1.RebuildProgress) error { return gone }); err != gone {
+	if err := replayjob.Watch(context.Background(), "acme", time.Millisecond, building, func(*tpv1.RebuildProgress) error { return gone }); err != gone {
 		t.Errorf("send failing: %v", err)
+	}
+	err := replayjob.Watch(context.Background(), "Bad Tenant", time.Millisecond, building, send)
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || st.Message() != `tenant: "Bad Tenant" must match [a-z0-9][a-z0-9_-]{0,62}` || len(sent) != 3 {
+		t.Errorf("bad tenant = %v %q, sent %v", st.Code(), st.Message(), sent)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	err := replayjob.Watch(ctx, time.Hour, building, func(*tpv1.RebuildProgress) error { return nil })
+	err = replayjob.Watch(ctx, "acme", time.Hour, building, func(*tpv1.RebuildProgress) error { return nil })
 	if st := status.Convert(err); st.Code() != codes.DeadlineExceeded || st.Message() != "context deadline exceeded" {
 		t.Errorf("caller's deadline = %v %q", st.Code(), st.Message())
 	}

@@ -2,7 +2,6 @@ package logrebuild
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -11,7 +10,6 @@ import (
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/platform/replayjob"
-	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 )
 
 // Judge stores events in the ticket log and judges the tickets they touch (engine.Tickets).
@@ -27,7 +25,7 @@ type Config struct {
 var Defaults = Config{Lease: 30 * time.Second, Checkpoint: 3 * time.Second, Check: 10 * time.Second, Batch: 500}
 
 // ErrRetention is returned when TICKETS no longer holds the events a rebuild needs.
-var ErrRetention = errors.New("TICKETS no longer holds the events to rebuild from")
+var ErrRetention = replayjob.ErrRetention
 
 // Runner starts, resumes and runs ticket log rebuilds.
 type Runner struct {
@@ -54,17 +52,12 @@ func (r *Runner) State(ctx context.Context, tenant string) (State, error) {
 // Start starts a rebuild of tenant's ticket log from from (zero: the first message), or attaches
 // to the one running with the same from.
 func (r *Runner) Start(ctx context.Context, tenant string, from time.Time) (State, bool, error) {
-	s, err := r.js.Stream(ctx, stream.TicketsName)
+	_, ts, err := replayjob.Tickets(ctx, r.js)
 	if err != nil {
-		return State{}, false, fmt.Errorf("stream %s: %w", stream.TicketsName, err)
+		return State{}, false, err
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return State{}, false, fmt.Errorf("stream %s: %w", stream.TicketsName, err)
-	}
-	if st := info.State; st.FirstSeq > 1 && (from.IsZero() || from.Before(st.FirstTime)) {
-		return State{}, false, fmt.Errorf("%w: its first message (sequence %d) was stored at %s, the earlier ones are gone (retention); rebuild from that time or later (--from %s)",
-			ErrRetention, st.FirstSeq, st.FirstTime.UTC().Format(time.RFC3339), st.FirstTime.UTC().Add(time.Second).Truncate(time.Second).Format(time.RFC3339))
+	if err := replayjob.CheckFrom(ts, from, ""); err != nil {
+		return State{}, false, err
 	}
 	st, attached, err := r.states.Start(ctx, tenant, from, r.jobs.Owner(), r.cfg.Lease)
 	if err != nil || attached {
@@ -83,24 +76,18 @@ func (r *Runner) run(ctx context.Context, tenant string) error {
 	if err != nil || !st.Building {
 		return err
 	}
-	s, err := r.js.Stream(ctx, stream.TicketsName)
+	s, ts, err := replayjob.Tickets(ctx, r.js)
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", stream.TicketsName, err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("stream %s: %w", stream.TicketsName, err)
+		return err
 	}
 	p := Progress{End: st.End, Checkpoint: st.Checkpoint, Done: st.Done, Total: st.Total}
 	if p.End == 0 {
 		// Read after the job was recorded; later messages reach the log through the live consumer.
-		p.End = info.State.LastSeq
+		p.End = ts.LastSeq
 		if err := r.states.Checkpoint(ctx, tenant, r.jobs.Owner(), r.cfg.Lease, p); err != nil {
 			return err
 		}
-	} else if p.Checkpoint > 0 && p.Checkpoint < p.End && info.State.FirstSeq > p.Checkpoint+1 {
-		reason := fmt.Sprintf("%v: the job stopped at sequence %d and the stream now starts at %d (retention); start it again with a later --from",
-			ErrRetention, p.Checkpoint, info.State.FirstSeq)
+	} else if reason := replayjob.Lost(p, ts.FirstSeq); reason != "" {
 		return r.states.Finish(ctx, tenant, r.jobs.Owner(), "failed", reason)
 	}
 	if p.End > 0 && p.Checkpoint < p.End {

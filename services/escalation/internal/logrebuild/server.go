@@ -11,7 +11,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/platform/grpcerr"
 	"github.com/ticketpulse/ticketpulse/services/platform/replayjob"
 )
 
@@ -80,12 +79,7 @@ func (s *Server) StartLogRebuild(ctx context.Context, req *tpv1.StartLogRebuildR
 
 // WatchLogRebuild streams progress until the rebuild is done or failed.
 func (s *Server) WatchLogRebuild(req *tpv1.WatchLogRebuildRequest, srv grpc.ServerStreamingServer[tpv1.WatchLogRebuildResponse]) error {
-	var v grpcerr.Violations
-	v.Tenant(req.GetTenant())
-	if err := v.Err(); err != nil {
-		return err
-	}
-	return replayjob.Watch(srv.Context(), s.every, func(ctx context.Context) (*tpv1.RebuildProgress, error) {
+	return replayjob.Watch(srv.Context(), req.GetTenant(), s.every, func(ctx context.Context) (*tpv1.RebuildProgress, error) {
 		st, err := s.jobs.State(ctx, req.GetTenant())
 		if err != nil {
 			return nil, s.storeErr(ctx, "WatchLogRebuild", req.GetTenant(), err)

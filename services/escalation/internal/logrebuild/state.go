@@ -49,7 +49,7 @@ type State struct {
 var ErrRunning = errors.New("a rebuild of the tenant's ticket log is running")
 
 // ErrLeaseLost is returned when another replica took the job over.
-var ErrLeaseLost = errors.New("the rebuild job's lease was taken over by another replica")
+var ErrLeaseLost = replayjob.ErrLeaseLost
 
 // States reads and changes rebuild states.
 type States struct {
@@ -115,13 +115,7 @@ func (s *States) Start(ctx context.Context, tenant string, from time.Time, owner
 	case "attached":
 		return st, true, nil
 	}
-	from = st.From
-	what := "the first message"
-	if !from.IsZero() {
-		what = from.Format(time.RFC3339)
-	}
-	return st, false, fmt.Errorf("%w: it started at %s, rebuilds from %s, and has replayed %d of about %d events; watch it, or wait for it to end",
-		ErrRunning, st.Started.Format(time.RFC3339), what, st.Done, st.Total)
+	return st, false, replayjob.Running(ErrRunning, st.Started, st.From, st.Done, st.Total)
 }
 
 // Claim takes tenant's job over when its lease lapsed (or owner holds it already).

@@ -15,7 +15,6 @@ import (
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/generation"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/rebuild"
-	"github.com/ticketpulse/ticketpulse/services/platform/grpcerr"
 	"github.com/ticketpulse/ticketpulse/services/platform/replayjob"
 )
 
@@ -98,12 +97,7 @@ func (s *Server) StartRebuild(ctx context.Context, req *tpv1.StartRebuildRequest
 
 // WatchRebuild streams progress until the rebuild switched or failed.
 func (s *Server) WatchRebuild(req *tpv1.WatchRebuildRequest, srv grpc.ServerStreamingServer[tpv1.WatchRebuildResponse]) error {
-	var v grpcerr.Violations
-	v.Tenant(req.GetTenant())
-	if err := v.Err(); err != nil {
-		return err
-	}
-	return replayjob.Watch(srv.Context(), s.every, func(ctx context.Context) (*tpv1.RebuildProgress, error) {
+	return replayjob.Watch(srv.Context(), req.GetTenant(), s.every, func(ctx context.Context) (*tpv1.RebuildProgress, error) {
 		st, err := s.r.State(ctx, req.GetTenant())
 		if err != nil {
 			return nil, s.storeErr(ctx, "WatchRebuild", req.GetTenant(), err)

@@ -76,7 +76,7 @@ type State struct {
 var ErrRunning = errors.New("a rebuild of the tenant is running")
 
 // ErrLeaseLost is returned when another replica took the job over.
-var ErrLeaseLost = errors.New("the rebuild job's lease was taken over by another replica")
+var ErrLeaseLost = replayjob.ErrLeaseLost
 
 // Store reads and changes generation states.
 type Store struct {
@@ -213,12 +213,7 @@ func (s *Store) Start(ctx context.Context, tenant string, from time.Time, owner 
 		return st, false, fmt.Errorf("%w: the previous rebuild switched at %s and deletes generation %d from %s; start again once that is done",
 			ErrRunning, st.Switched.Format(time.RFC3339), st.Old, st.DropAfter.Format(time.RFC3339))
 	default:
-		from := "the first message"
-		if !st.From.IsZero() {
-			from = st.From.Format(time.RFC3339)
-		}
-		return st, false, fmt.Errorf("%w: it started at %s, rebuilds from %s, and has replayed %d of about %d events; watch it, or wait for it to end",
-			ErrRunning, st.Started.Format(time.RFC3339), from, st.Done, st.Total)
+		return st, false, replayjob.Running(ErrRunning, st.Started, st.From, st.Done, st.Total)
 	}
 }
 

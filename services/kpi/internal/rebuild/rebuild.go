@@ -9,7 +9,6 @@ package rebuild
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -21,7 +20,6 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/generation"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/replayjob"
-	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 )
 
 // Writer is the write path the replay feeds.
@@ -72,24 +70,17 @@ func New(ctx context.Context, gens *generation.Store, js jetstream.JetStream, w 
 func (r *Runner) OnSwitch(f func(ctx context.Context, tenant string)) { r.onSwitch = f }
 
 // ErrRetention is returned when TICKETS no longer holds the events a rebuild needs.
-var ErrRetention = errors.New("TICKETS no longer holds the events to rebuild from")
+var ErrRetention = replayjob.ErrRetention
 
 // Start starts a rebuild of tenant from from (zero: the first message), or attaches to the one
 // running with the same from.
 func (r *Runner) Start(ctx context.Context, tenant string, from time.Time) (generation.State, bool, error) {
-	s, err := r.js.Stream(ctx, stream.TicketsName)
+	_, ts, err := replayjob.Tickets(ctx, r.js)
 	if err != nil {
-		return generation.State{}, false, fmt.Errorf("stream %s: %w", stream.TicketsName, err)
+		return generation.State{}, false, err
 	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		return generation.State{}, false, fmt.Errorf("stream %s: %w", stream.TicketsName, err)
-	}
-	// A stream whose first message is not the first ever stored has lost events to its
-	// retention: a rebuild from before its first message would silently leave them out.
-	if st := info.State; st.FirstSeq > 1 && (from.IsZero() || from.Before(st.FirstTime)) {
-		return generation.State{}, false, fmt.Errorf("%w: its first message (sequence %d) was stored at %s, the earlier ones are gone (retention); rebuild from that time or later (--from %s) to derive KPIs from what is left",
-			ErrRetention, st.FirstSeq, st.FirstTime.UTC().Format(time.RFC3339), st.FirstTime.UTC().Add(time.Second).Truncate(time.Second).Format(time.RFC3339))
+	if err := replayjob.CheckFrom(ts, from, " to derive KPIs from what is left"); err != nil {
+		return generation.State{}, false, err
 	}
 	st, attached, err := r.gens.Start(ctx, tenant, from, r.jobs.Owner(), r.cfg.Lease)
 	if err != nil || attached {
@@ -134,37 +125,25 @@ func (r *Runner) run(ctx context.Context, tenant string) error {
 
 // build replays TICKETS into the target generation and switches to it.
 func (r *Runner) build(ctx context.Context, tenant string, st generation.State) error {
-	s, err := r.js.Stream(ctx, stream.TicketsName)
+	s, ts, err := replayjob.Tickets(ctx, r.js)
 	if err != nil {
-		return fmt.Errorf("stream %s: %w", stream.TicketsName, err)
+		return err
 	}
 	p := generation.Progress{End: st.End, Checkpoint: st.Checkpoint, Done: st.Done, Total: st.Total}
 	if p.End == 0 {
 		// Read after the state says build: every message stored later is one a live writer
 		// fetches after that, and so writes to the target too.
-		info, err := s.Info(ctx)
-		if err != nil {
-			return fmt.Errorf("stream %s: %w", stream.TicketsName, err)
-		}
-		p.End = info.State.LastSeq
+		p.End = ts.LastSeq
 		if err := r.gens.Checkpoint(ctx, tenant, r.jobs.Owner(), r.cfg.Lease, p); err != nil {
 			return err
 		}
 	}
 	target := generation.Keyspace(tenant, st.Target)
-	if p.Checkpoint > 0 && p.Checkpoint < p.End {
-		info, err := s.Info(ctx)
-		if err != nil {
-			return fmt.Errorf("stream %s: %w", stream.TicketsName, err)
+	if reason := replayjob.Lost(p, ts.FirstSeq); reason != "" {
+		if err := r.gens.Fail(ctx, tenant, r.jobs.Owner(), reason, r.cfg.Grace, r.cfg.Lease); err != nil {
+			return err
 		}
-		if info.State.FirstSeq > p.Checkpoint+1 {
-			reason := fmt.Sprintf("%v: the job stopped at sequence %d and the stream now starts at %d (retention); start it again with a later --from",
-				ErrRetention, p.Checkpoint, info.State.FirstSeq)
-			if err := r.gens.Fail(ctx, tenant, r.jobs.Owner(), reason, r.cfg.Grace, r.cfg.Lease); err != nil {
-				return err
-			}
-			return r.gens.Retire(ctx, target)
-		}
+		return r.gens.Retire(ctx, target)
 	}
 	if p.End > 0 && p.Checkpoint < p.End {
 		if err := r.replay(ctx, s, tenant, target, st.From, &p); err != nil {
