@@ -15,6 +15,24 @@ import (
 // A job's state is one Redis hash: its phase ("" when none runs), owner and lease (unix ms until
 // which owner holds it), progress (Progress.Fields) and whatever the service adds.
 
+// Job is what every job's state holds (a service's state embeds it): the hash fields from, end,
+// ckpt, done, total, started, owner, lease, result and err.
+type Job struct {
+	From            time.Time // zero: the whole stream
+	End, Checkpoint uint64
+	Done, Total     int64
+	Started         time.Time
+	Owner           string
+	Lease           time.Time
+	// Result and Err are the latest job's outcome and, when it failed, why.
+	Result, Err string
+}
+
+// Progress is the job's progress as its last checkpoint recorded it.
+func (j Job) Progress() Progress {
+	return Progress{End: j.End, Checkpoint: j.Checkpoint, Done: j.Done, Total: j.Total}
+}
+
 // MS is t as the unix milliseconds a state hash holds, 0 for the zero time.
 func MS(t time.Time) int64 {
 	if t.IsZero() {
@@ -63,6 +81,15 @@ func (h *Hash) Time(f string) time.Time { return FromMS(h.h[f]) }
 // Progress is the progress fields.
 func (h *Hash) Progress() Progress {
 	return Progress{End: uint64(h.Int64("end")), Checkpoint: uint64(h.Int64("ckpt")), Done: h.Int64("done"), Total: h.Int64("total")}
+}
+
+// Job is the fields every job's state has.
+func (h *Hash) Job() Job {
+	p := h.Progress()
+	return Job{
+		From: h.Time("from"), End: p.End, Checkpoint: p.Checkpoint, Done: p.Done, Total: p.Total,
+		Started: h.Time("started"), Owner: h.Str("owner"), Lease: h.Time("lease"), Result: h.Str("result"), Err: h.Str("err"),
+	}
 }
 
 // Err joins the fields that did not parse.

@@ -31,6 +31,13 @@ func TestHash(t *testing.T) {
 	if h.Str("owner") != "a" || h.Str("phase") != "" || h.Int64("cur") != 2 || h.Int64("old") != 0 || !h.Time("from").Equal(time.UnixMilli(1000)) || h.Err() != nil {
 		t.Errorf("fields read wrong, err %v", h.Err())
 	}
+	j := replayjob.NewHash(map[string]string{"phase": "build", "from": "1000", "end": "9", "ckpt": "4", "done": "3", "total": "7",
+		"started": "2000", "owner": "a", "lease": "3000", "result": "failed", "err": "why"}).Job()
+	want := replayjob.Job{From: time.UnixMilli(1000).UTC(), End: 9, Checkpoint: 4, Done: 3, Total: 7, Started: time.UnixMilli(2000).UTC(),
+		Owner: "a", Lease: time.UnixMilli(3000).UTC(), Result: "failed", Err: "why"}
+	if j != want || j.Progress() != (replayjob.Progress{End: 9, Checkpoint: 4, Done: 3, Total: 7}) {
+		t.Errorf("Job = %+v, want %+v", j, want)
+	}
 	bad := replayjob.NewHash(map[string]string{"end": "x", "done": "1.5"})
 	bad.Progress()
 	if err := bad.Err(); err == nil || err.Error() != "field end \"x\": strconv.ParseInt: parsing \"x\": invalid syntax\nfield done \"1.5\": strconv.ParseInt: parsing \"1.5\": invalid syntax" {

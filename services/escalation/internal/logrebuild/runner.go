@@ -80,7 +80,7 @@ func (r *Runner) run(ctx context.Context, tenant string) error {
 	if err != nil {
 		return err
 	}
-	p := Progress{End: st.End, Checkpoint: st.Checkpoint, Done: st.Done, Total: st.Total}
+	p := st.Progress()
 	if p.End == 0 {
 		// Read after the job was recorded; later messages reach the log through the live consumer.
 		p.End = ts.LastSeq

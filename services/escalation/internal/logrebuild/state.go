@@ -35,14 +35,8 @@ const JobsKey = "tp:{escrb}:jobs"
 
 // State is a tenant's rebuild state.
 type State struct {
-	Building        bool
-	From            time.Time
-	End, Checkpoint uint64
-	Done, Total     int64
-	Started         time.Time
-	Owner           string
-	Lease           time.Time
-	Result, Err     string
+	Building bool
+	replayjob.Job
 }
 
 // ErrRunning is returned by Start when another rebuild of the tenant runs.
@@ -67,12 +61,7 @@ func (s *States) Get(ctx context.Context, tenant string) (State, error) {
 		return State{}, fmt.Errorf("read ticket log rebuild of tenant %s: %w", tenant, err)
 	}
 	f := replayjob.NewHash(h)
-	p := f.Progress()
-	st := State{
-		Building: f.Str("phase") == "build", From: f.Time("from"), End: p.End, Checkpoint: p.Checkpoint,
-		Done: p.Done, Total: p.Total, Started: f.Time("started"), Owner: f.Str("owner"), Lease: f.Time("lease"),
-		Result: f.Str("result"), Err: f.Str("err"),
-	}
+	st := State{Building: f.Str("phase") == "build", Job: f.Job()}
 	if err := f.Err(); err != nil {
 		return State{}, fmt.Errorf("ticket log rebuild of tenant %s: %w", tenant, err)
 	}

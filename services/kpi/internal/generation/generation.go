@@ -61,15 +61,10 @@ const (
 type State struct {
 	Current, Last, Target int64
 	Phase                 string
-	From                  time.Time // zero: the whole stream
-	End, Checkpoint       uint64
-	Done, Total           int64
-	Started, Switched     time.Time
-	Owner                 string
-	Lease                 time.Time
-	Old                   int64
-	DropAfter             time.Time
-	Result, Err           string
+	replayjob.Job
+	Switched  time.Time
+	Old       int64
+	DropAfter time.Time
 }
 
 // ErrRunning is returned by Start when another rebuild of the tenant runs.
@@ -91,11 +86,8 @@ func parse(h map[string]string) (State, error) {
 	var st State
 	f := replayjob.NewHash(h)
 	st.Current, st.Last, st.Target, st.Old = f.Int64("cur"), f.Int64("last"), f.Int64("target"), f.Int64("old")
-	p := f.Progress()
-	st.Done, st.Total, st.End, st.Checkpoint = p.Done, p.Total, p.End, p.Checkpoint
-	st.Phase, st.Owner, st.Result, st.Err = f.Str("phase"), f.Str("owner"), f.Str("result"), f.Str("err")
-	st.From, st.Started, st.Switched = f.Time("from"), f.Time("started"), f.Time("switched")
-	st.Lease, st.DropAfter = f.Time("lease"), f.Time("drop_after")
+	st.Phase, st.Job = f.Str("phase"), f.Job()
+	st.Switched, st.DropAfter = f.Time("switched"), f.Time("drop_after")
 	return st, f.Err()
 }
 

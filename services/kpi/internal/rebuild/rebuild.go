@@ -129,7 +129,7 @@ func (r *Runner) build(ctx context.Context, tenant string, st generation.State) 
 	if err != nil {
 		return err
 	}
-	p := generation.Progress{End: st.End, Checkpoint: st.Checkpoint, Done: st.Done, Total: st.Total}
+	p := st.Progress()
 	if p.End == 0 {
 		// Read after the state says build: every message stored later is one a live writer
 		// fetches after that, and so writes to the target too.
