@@ -15,8 +15,28 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/grpcerr"
 )
 
-// PhaseBuilding is the progress phase of a job still replaying; a watch ends at any other.
-const PhaseBuilding = "building"
+// Progress phases every service uses: a watch ends at any but PhaseBuilding.
+const (
+	PhaseBuilding = "building"
+	PhaseDone     = "done"
+	PhaseFailed   = "failed"
+)
+
+// ProgressOf is tenant's job j in phase as the admin APIs send it.
+func ProgressOf(tenant string, j Job, phase string) *tpv1.RebuildProgress {
+	return &tpv1.RebuildProgress{
+		Tenant: tenant, Phase: phase, EventsDone: j.Done, EventsTotal: j.Total, EndSequence: j.End, Checkpoint: j.Checkpoint, Error: j.Err,
+		From: Timestamp(j.From), StartedAt: Timestamp(j.Started),
+	}
+}
+
+// Timestamp is t, nil for the zero time (not recorded).
+func Timestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
 
 // StartRequest checks a start request's tenant and from (optional: the whole stream) and returns
 // from at the millisecond precision a job records, so that a repeated request compares equal.

@@ -107,3 +107,17 @@ func TestWatch(t *testing.T) {
 		t.Errorf("caller's deadline = %v %q", st.Code(), st.Message())
 	}
 }
+
+func TestProgressOf(t *testing.T) {
+	started := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	j := replayjob.Job{End: 9, Checkpoint: 4, Done: 3, Total: 7, Started: started, Err: "why"}
+	p := replayjob.ProgressOf("acme", j, replayjob.PhaseFailed)
+	if p.GetTenant() != "acme" || p.GetPhase() != "failed" || p.GetEventsDone() != 3 || p.GetEventsTotal() != 7 || p.GetEndSequence() != 9 ||
+		p.GetCheckpoint() != 4 || p.GetError() != "why" || p.From != nil || !p.GetStartedAt().AsTime().Equal(started) {
+		t.Errorf("ProgressOf = %v", p)
+	}
+	j.From = started.Add(-time.Hour)
+	if p := replayjob.ProgressOf("acme", j, replayjob.PhaseBuilding); !p.GetFrom().AsTime().Equal(j.From) || p.GetPhase() != "building" {
+		t.Errorf("ProgressOf with from = %v", p)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/platform/replayjob"
@@ -41,22 +40,14 @@ func (s *Server) Register(g *grpc.Server) { tpv1.RegisterEscalationAdminServiceS
 
 // ProgressOf converts a state: phase "building", "done" or "failed"; generations are always 0.
 func ProgressOf(tenant string, st State) *tpv1.RebuildProgress {
-	p := &tpv1.RebuildProgress{Tenant: tenant, EventsDone: st.Done, EventsTotal: st.Total, EndSequence: st.End, Checkpoint: st.Checkpoint, Error: st.Err}
+	phase := replayjob.PhaseDone
 	switch {
 	case st.Building:
-		p.Phase = replayjob.PhaseBuilding
+		phase = replayjob.PhaseBuilding
 	case st.Result == "failed":
-		p.Phase = "failed"
-	default:
-		p.Phase = "done"
+		phase = replayjob.PhaseFailed
 	}
-	if !st.From.IsZero() {
-		p.From = timestamppb.New(st.From)
-	}
-	if !st.Started.IsZero() {
-		p.StartedAt = timestamppb.New(st.Started)
-	}
-	return p
+	return replayjob.ProgressOf(tenant, st.Job, phase)
 }
 
 func (s *Server) storeErr(ctx context.Context, rpc, tenant string, err error) error {

@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/generation"
@@ -47,33 +46,23 @@ func (s *Server) Register(g *grpc.Server) { tpv1.RegisterKpiAdminServiceServer(g
 const (
 	PhaseBuilding = replayjob.PhaseBuilding
 	PhaseSwitched = "switched"
-	PhaseDone     = "done"
-	PhaseFailed   = "failed"
+	PhaseDone     = replayjob.PhaseDone
+	PhaseFailed   = replayjob.PhaseFailed
 )
 
 // Progress converts a generation state.
 func Progress(tenant string, st generation.State) *tpv1.RebuildProgress {
-	p := &tpv1.RebuildProgress{
-		Tenant: tenant, Current: st.Current, Target: st.Target,
-		EventsDone: st.Done, EventsTotal: st.Total, EndSequence: st.End, Checkpoint: st.Checkpoint, Error: st.Err,
-	}
+	phase := PhaseDone
 	switch {
 	case st.Phase == generation.PhaseBuild:
-		p.Phase = PhaseBuilding
+		phase = PhaseBuilding
 	case st.Result == "failed":
-		p.Phase = PhaseFailed
+		phase = PhaseFailed
 	case st.Phase == generation.PhaseDrop:
-		p.Phase = PhaseSwitched
-	default:
-		p.Phase = PhaseDone
+		phase = PhaseSwitched
 	}
-	ts := func(t time.Time) *timestamppb.Timestamp {
-		if t.IsZero() {
-			return nil
-		}
-		return timestamppb.New(t)
-	}
-	p.From, p.StartedAt, p.SwitchedAt = ts(st.From), ts(st.Started), ts(st.Switched)
+	p := replayjob.ProgressOf(tenant, st.Job, phase)
+	p.Current, p.Target, p.SwitchedAt = st.Current, st.Target, replayjob.Timestamp(st.Switched)
 	return p
 }
 
