@@ -107,3 +107,31 @@ func Replay(ctx context.Context, s jetstream.Stream, tenant string, from time.Ti
 	}
 	return nil
 }
+
+// Run brings tenant's job j to its end: a job without an end sequence yet gets the stream's last
+// one (read now, after the job was recorded: later messages are the live consumer's) and a
+// checkpoint of it, then Replay replays what is left. It returns the final progress or, when
+// retention dropped messages after j's checkpoint, why the job can never finish (lost; nothing
+// was replayed).
+func Run(ctx context.Context, js jetstream.JetStream, tenant string, j Job, batch int, interval time.Duration,
+	apply func(ctx context.Context, evs []*tpv1.TicketEvent) error, checkpoint func(ctx context.Context, p Progress) error) (p Progress, lost string, err error) {
+	s, st, err := Tickets(ctx, js)
+	if err != nil {
+		return Progress{}, "", err
+	}
+	p = j.Progress()
+	if p.End == 0 {
+		p.End = st.LastSeq
+		if err := checkpoint(ctx, p); err != nil {
+			return p, "", err
+		}
+	} else if lost := Lost(p, st.FirstSeq); lost != "" {
+		return p, lost, nil
+	}
+	if p.End > 0 && p.Checkpoint < p.End {
+		if err := Replay(ctx, s, tenant, j.From, &p, batch, interval, apply, checkpoint); err != nil {
+			return p, "", err
+		}
+	}
+	return p, "", nil
+}

@@ -169,3 +169,46 @@ func TestReplayErrors(t *testing.T) {
 		t.Errorf("canceled: err %v", err)
 	}
 }
+
+// Run fixes a new job's end at the stream's last message (checkpointing it first), replays up
+// to it, and resumes a job from its checkpoint.
+func TestRun(t *testing.T) {
+	js, _ := tickets(t)
+	publish(t, js, "acme", "1")
+	end := publish(t, js, "acme", "2")
+	var rec recorder
+	p, lost, err := replayjob.Run(context.Background(), js, "acme", replayjob.Job{}, 10, time.Hour, rec.apply, rec.checkpoint)
+	want := replayjob.Progress{End: end, Checkpoint: end, Done: 2, Total: 2}
+	if err != nil || lost != "" || p != want || !slices.Equal(rec.ids, []string{"1", "2"}) {
+		t.Fatalf("Run = %+v, %q, %v, applied %v; want %+v", p, lost, err, rec.ids, want)
+	}
+	if len(rec.ckpts) != 2 || rec.ckpts[0] != (replayjob.Progress{End: end}) || rec.ckpts[1] != want {
+		t.Errorf("checkpoints = %+v, want the end first", rec.ckpts)
+	}
+	// Done: nothing to replay, nothing checkpointed.
+	rec = recorder{}
+	if p, lost, err := replayjob.Run(context.Background(), js, "acme", replayjob.Job{End: end, Checkpoint: end, Done: 2, Total: 2}, 10, time.Hour, rec.apply, rec.checkpoint); err != nil || lost != "" || p != want || len(rec.ids)+len(rec.ckpts) != 0 {
+		t.Errorf("finished job: Run = %+v, %q, %v, applied %v, checkpoints %v", p, lost, err, rec.ids, rec.ckpts)
+	}
+	publish(t, js, "acme", "3")
+	rec = recorder{}
+	if p, _, err := replayjob.Run(context.Background(), js, "acme", replayjob.Job{End: end, Checkpoint: end - 1, Done: 1, Total: 2}, 10, time.Hour, rec.apply, rec.checkpoint); err != nil || p != want || !slices.Equal(rec.ids, []string{"2"}) {
+		t.Errorf("resumed: Run = %+v, %v, applied %v; want %+v", p, err, rec.ids, want)
+	}
+}
+
+// A job whose next messages retention dropped is lost: Run says why and replays nothing.
+func TestRunLost(t *testing.T) {
+	js, s := tickets(t)
+	for i := range 4 {
+		publish(t, js, "acme", fmt.Sprint(i))
+	}
+	if err := s.Purge(context.Background(), jetstream.WithPurgeSequence(4)); err != nil {
+		t.Fatal(err)
+	}
+	var rec recorder
+	p, lost, err := replayjob.Run(context.Background(), js, "acme", replayjob.Job{End: 4, Checkpoint: 1, Done: 1, Total: 4}, 10, time.Hour, rec.apply, rec.checkpoint)
+	if want := "TICKETS no longer holds the events to rebuild from: the job stopped at sequence 1 and the stream now starts at 4 (retention); start it again with a later --from"; err != nil || lost != want || len(rec.ids)+len(rec.ckpts) != 0 || p.Checkpoint != 1 {
+		t.Errorf("Run = %+v, %q, %v, applied %v; want %q and nothing replayed", p, lost, err, rec.ids, want)
+	}
+}

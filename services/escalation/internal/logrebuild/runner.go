@@ -76,31 +76,21 @@ func (r *Runner) run(ctx context.Context, tenant string) error {
 	if err != nil || !st.Building {
 		return err
 	}
-	s, ts, err := replayjob.Tickets(ctx, r.js)
+	p, lost, err := r.replay(ctx, tenant, st)
 	if err != nil {
 		return err
 	}
-	p := st.Progress()
-	if p.End == 0 {
-		// Read after the job was recorded; later messages reach the log through the live consumer.
-		p.End = ts.LastSeq
-		if err := r.states.Checkpoint(ctx, tenant, r.jobs.Owner(), r.cfg.Lease, p); err != nil {
-			return err
-		}
-	} else if reason := replayjob.Lost(p, ts.FirstSeq); reason != "" {
-		return r.states.Finish(ctx, tenant, r.jobs.Owner(), "failed", reason)
-	}
-	if p.End > 0 && p.Checkpoint < p.End {
-		if err := r.replay(ctx, s, tenant, st.From, &p); err != nil {
-			return err
-		}
+	if lost != "" {
+		return r.states.Finish(ctx, tenant, r.jobs.Owner(), "failed", lost)
 	}
 	r.log.Info("ticket log rebuilt", "tenant", tenant, "events", p.Done)
 	return r.states.Finish(ctx, tenant, r.jobs.Owner(), "done", "")
 }
 
-func (r *Runner) replay(ctx context.Context, s jetstream.Stream, tenant string, from time.Time, p *Progress) error {
-	return replayjob.Replay(ctx, s, tenant, from, p, r.cfg.Batch, r.cfg.Checkpoint,
+// replay stores the tenant's messages, up to the end sequence, in the ticket log and judges
+// their tickets (replayjob.Run).
+func (r *Runner) replay(ctx context.Context, tenant string, st State) (Progress, string, error) {
+	return replayjob.Run(ctx, r.js, tenant, st.Job, r.cfg.Batch, r.cfg.Checkpoint,
 		func(ctx context.Context, evs []*tpv1.TicketEvent) error {
 			if err := r.judge(ctx, evs); err != nil {
 				return fmt.Errorf("replay tenant %s: %w", tenant, err)

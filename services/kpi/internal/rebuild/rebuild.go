@@ -125,30 +125,16 @@ func (r *Runner) run(ctx context.Context, tenant string) error {
 
 // build replays TICKETS into the target generation and switches to it.
 func (r *Runner) build(ctx context.Context, tenant string, st generation.State) error {
-	s, ts, err := replayjob.Tickets(ctx, r.js)
+	target := generation.Keyspace(tenant, st.Target)
+	p, lost, err := r.replay(ctx, tenant, target, st)
 	if err != nil {
 		return err
 	}
-	p := st.Progress()
-	if p.End == 0 {
-		// Read after the state says build: every message stored later is one a live writer
-		// fetches after that, and so writes to the target too.
-		p.End = ts.LastSeq
-		if err := r.gens.Checkpoint(ctx, tenant, r.jobs.Owner(), r.cfg.Lease, p); err != nil {
-			return err
-		}
-	}
-	target := generation.Keyspace(tenant, st.Target)
-	if reason := replayjob.Lost(p, ts.FirstSeq); reason != "" {
-		if err := r.gens.Fail(ctx, tenant, r.jobs.Owner(), reason, r.cfg.Grace, r.cfg.Lease); err != nil {
+	if lost != "" {
+		if err := r.gens.Fail(ctx, tenant, r.jobs.Owner(), lost, r.cfg.Grace, r.cfg.Lease); err != nil {
 			return err
 		}
 		return r.gens.Retire(ctx, target)
-	}
-	if p.End > 0 && p.Checkpoint < p.End {
-		if err := r.replay(ctx, s, tenant, target, st.From, &p); err != nil {
-			return err
-		}
 	}
 	if err := r.gens.Switch(ctx, tenant, r.jobs.Owner(), r.cfg.Grace, r.cfg.Lease); err != nil {
 		return err
@@ -165,9 +151,11 @@ func (r *Runner) build(ctx context.Context, tenant string, st generation.State) 
 	return nil
 }
 
-// replay writes the tenant's messages after the checkpoint, up to the end sequence, into target.
-func (r *Runner) replay(ctx context.Context, s jetstream.Stream, tenant, target string, from time.Time, p *generation.Progress) error {
-	return replayjob.Replay(ctx, s, tenant, from, p, r.cfg.Batch, r.cfg.Checkpoint,
+// replay writes the tenant's messages, up to the end sequence, into target (replayjob.Run). The
+// end sequence is read after the state says build: every message stored later is one a live
+// writer fetches after that, and so writes to the target too.
+func (r *Runner) replay(ctx context.Context, tenant, target string, st generation.State) (generation.Progress, string, error) {
+	return replayjob.Run(ctx, r.js, tenant, st.Job, r.cfg.Batch, r.cfg.Checkpoint,
 		func(ctx context.Context, evs []*tpv1.TicketEvent) error {
 			var tickets []store.Ticket
 			index := map[string]int{}
