@@ -55,6 +55,9 @@ return 1
 // version, op count, and per op: the key indexes of its hour hash and of its day, week, month and
 // year totals, hour field, delta.
 //
+// An hour hash the rollup packed (bucket.PackedHoursField) is unpacked before its first change,
+// in place, so it keeps its expiry; the rollup packs it again with the day.
+//
 // Totals derived from an hour that changed are deleted here, in the same atomic step, so they
 // never disagree with the hours; the Rollup derives them again (see totalsScript). Deleting any
 // drops the scope's totals generation too, so readers drop what they decoded of the scope's totals.
@@ -65,6 +68,7 @@ local exp = {}
 for k = 1, nkeys do exp[k] = tonumber(ARGV[i]); i = i + 1 end
 local applied = 0
 local stale = {}
+local unpacked = {}
 for e = 1, tonumber(ARGV[2]) do
   local ticket, ver, nops = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
   i = i + 3
@@ -72,6 +76,19 @@ for e = 1, tonumber(ARGV[2]) do
   if ver > done then
     for o = 1, nops do
       local h, hf = KEYS[2 + tonumber(ARGV[i])], ARGV[i+5]
+      if not unpacked[h] then
+        unpacked[h] = true
+        local packed = redis.call('HGET', h, 'd')
+        if packed then
+          local kv = {}
+          for f, v in string.gmatch(packed, ' ([^ =]+)=(%-?%d+)') do
+            kv[#kv + 1] = f
+            kv[#kv + 1] = v
+          end
+          for s = 1, #kv, 1000 do redis.call('HSET', h, unpack(kv, s, math.min(s + 999, #kv))) end
+          redis.call('HDEL', h, 'd')
+        end
+      end
       if redis.call('HINCRBY', h, hf, ARGV[i+6]) == 0 then redis.call('HDEL', h, hf) end
       for k = 1, 4 do stale[ARGV[i+k]] = true end
       i = i + 7
