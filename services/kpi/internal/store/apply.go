@@ -42,7 +42,7 @@ func (w *Writer) exec(ctx context.Context, fill func(redis.Pipeliner)) ([]redis.
 
 // execScripts runs a pipeline built by fill, recovering once from a lost script cache (a restart).
 func execScripts(ctx context.Context, rdb redis.UniversalClient, fill func(redis.Pipeliner)) ([]redis.Cmder, error) {
-	return redisscript.Exec(ctx, rdb, fill, casScript, applyScript, totalsScript, periodScript, indexScript, compactScript, unfileScript)
+	return redisscript.Exec(ctx, rdb, fill, casScript, clearScript, applyScript, totalsScript, periodScript, indexScript, compactScript, unfileScript)
 }
 
 func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
@@ -259,11 +259,11 @@ func (w *Writer) clear(ctx context.Context, done []*work) error {
 			if len(wk.pending) == 0 {
 				continue
 			}
-			fields := make([]string, 0, len(wk.pending))
+			fields := make([]any, 0, len(wk.pending))
 			for v := range wk.pending {
 				fields = append(fields, "p"+strconv.FormatInt(v, 10))
 			}
-			pipe.HDel(ctx, wk.key, fields...)
+			clearScript.EvalSha(ctx, pipe, []string{wk.key}, fields...)
 			n++
 		}
 	})

@@ -51,6 +51,7 @@ func memoryBreakdown(b *testing.B, rdb *redis.Client, label string, events int) 
 	ctx := context.Background()
 	type agg struct {
 		keys, bytes int64
+		sample      string
 	}
 	sums := map[string]*agg{}
 	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
@@ -65,6 +66,9 @@ func memoryBreakdown(b *testing.B, rdb *redis.Client, label string, events int) 
 		if a == nil {
 			a = &agg{}
 			sums[kind] = a
+		}
+		if a.keys == 0 || n > 0 && a.keys == 5 {
+			a.sample = k
 		}
 		a.keys++
 		a.bytes += n
@@ -83,7 +87,19 @@ func memoryBreakdown(b *testing.B, rdb *redis.Client, label string, events int) 
 	fmt.Fprintf(&out, "%s: MEMORY USAGE total %.1f B/event\n", label, float64(total)/float64(events))
 	for _, k := range kinds {
 		a := sums[k]
-		fmt.Fprintf(&out, "  %-14s %8d keys %8.1f B/key %7.2f B/event\n", k, a.keys, float64(a.bytes)/float64(a.keys), float64(a.bytes)/float64(events))
+		enc, _ := rdb.ObjectEncoding(ctx, a.sample).Result()
+		var size int64
+		switch typ, _ := rdb.Type(ctx, a.sample).Result(); typ {
+		case "hash":
+			size = rdb.HLen(ctx, a.sample).Val()
+		case "string":
+			size = rdb.StrLen(ctx, a.sample).Val()
+		case "set":
+			size = rdb.SCard(ctx, a.sample).Val()
+		case "zset":
+			size = rdb.ZCard(ctx, a.sample).Val()
+		}
+		fmt.Fprintf(&out, "  %-14s %8d keys %8.1f B/key %7.2f B/event  (e.g. %s: %s, %d long)\n", k, a.keys, float64(a.bytes)/float64(a.keys), float64(a.bytes)/float64(events), a.sample, enc, size)
 	}
 	fmt.Fprint(os.Stderr, out.String())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +69,29 @@ func TestRollupPacksTheHoursOfEndedDays(t *testing.T) {
 		}
 		if got := rdb.HLen(ctx, hourKey).Val(); got != n || rdb.HExists(ctx, hourKey, bucket.PackedHoursField).Val() {
 			t.Fatalf("hour hash of %d fields at a limit of %d: %d fields after the rollup, want it left alone", n, n, got)
+		}
+	})
+
+	t.Run("a hash table is packed whatever its size", func(t *testing.T) {
+		rdb, _ := setup(t)
+		n := rdb.HLen(ctx, hourKey).Val()
+		// A value longer than a listpack holds turns the hash into a hash table for good.
+		if err := rdb.HSet(ctx, hourKey, "23|long", strings.Repeat("1", 70)).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.HDel(ctx, hourKey, "23|long").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if enc := rdb.ObjectEncoding(ctx, hourKey).Val(); enc != "hashtable" {
+			t.Fatalf("fixture: hour hash encoded as %q", enc)
+		}
+		rollup := NewRollup(rdb, retention)
+		rollup.packAbove = int(n)
+		if _, err := rollup.Pass(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := rdb.HKeys(ctx, hourKey).Val(); len(got) != 1 || got[0] != bucket.PackedHoursField {
+			t.Fatalf("hash table of %d fields after the rollup has fields %v, want it packed", n, got)
 		}
 	})
 

@@ -27,9 +27,10 @@ const SealLookback = 6
 // Sums are exact up to 2^53, Lua's integer range.
 //
 // ARGV[3], when given (day totals only, KEYS[2] their day's hour hash), packs that hour hash into
-// one field (bucket.PackedHoursField) when it has more fields than ARGV[3]: a day that has ended
-// only changes again through a late event, and one packed field costs a fraction of what
-// hundreds of hash fields do once Redis has left its compact encoding (listpack).
+// one field (bucket.PackedHoursField) when it has more fields than ARGV[3] or Redis keeps it as a
+// hash table: a day that has ended only changes again through a late event, and one packed field
+// costs a fraction of what hundreds of hash fields do once Redis has left its compact encoding
+// (listpack, about 12 bytes a field against about 60 in a hash table).
 var totalsScript = redis.NewScript(totalsLua + `
 if ARGV[3] then packHours(KEYS[2], tonumber(ARGV[3])) end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -44,7 +45,7 @@ return writeTotals(sum, any)
 // totalsLua are the pieces both derive scripts share. addHours adds an hour hash's counters to
 // sum (its fields carry a three-character prefix, also inside a packed day, see
 // bucket.PackedHoursField) and says whether it had any. packHours packs an hour hash of more
-// than limit fields into one, keeping its expiry. writeTotals
+// than limit fields, or kept as a hash table, into one field, keeping its expiry. writeTotals
 // writes sum as packed totals to KEYS[1], unless it is empty and ARGV[2] is not "1", with the
 // expire-at ARGV[1] (0: none), dropping the scope's totals generation (the last key) when it
 // sets one; it returns 1 when it wrote.
@@ -64,7 +65,7 @@ local function addHours(sum, key)
   return #kv > 0
 end
 local function packHours(key, limit)
-  if redis.call('HLEN', key) <= limit then return end
+  if redis.call('HLEN', key) <= limit and redis.call('OBJECT', 'ENCODING', key) ~= 'hashtable' then return end
   local kv = redis.call('HGETALL', key)
   local parts = {'v1'}
   for j = 1, #kv, 2 do
@@ -93,7 +94,8 @@ end
 
 // PackHoursAbove is how many fields an ended day's hour hash may have before the rollup packs it
 // into one field: Redis's default hash-max-listpack-entries, past which a hash costs about 60
-// bytes per field instead of about 12.
+// bytes per field instead of about 12. A hash Redis keeps as a hash table (it had more fields
+// once) is packed whatever its size.
 const PackHoursAbove = 128
 
 // MonthLookback is how many ended months the rollup keeps derived for every known agent and team,

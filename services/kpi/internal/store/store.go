@@ -25,7 +25,8 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 )
 
-// TicketKey is the hash holding one ticket's version ("v"), state ("s"), the time its state last
+// TicketKey is the hash holding one ticket's version ("v"), state ("s", "s1", ...: see
+// stateChunks), the time its state last
 // changed ("t", Unix seconds; not on a tombstone) and pending deltas ("p<version>").
 func TicketKey(tenant, ticket string) string {
 	return "tp:{" + tenant + ":t:" + idtoken.Escape(ticket) + "}"
@@ -36,16 +37,78 @@ func TicketKey(tenant, ticket string) string {
 // walks, oldest first, to find the quiet ones.
 func ResolvedKey(tenant string) string { return "tp:" + bucket.IndexTag(tenant) + ":resolved" }
 
-// casScript stores a ticket's new state, the time (ARGV[5]) and pending deltas if nobody changed it
-// since it was read.
+// casScript stores a ticket's new state (ARGV[5..], its pieces, see stateChunks), the time
+// (ARGV[4]) and pending deltas (ARGV[3]) if nobody changed it since it was read, and removes
+// pieces a longer state left behind.
 var casScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], 'v') or '0'
 if v ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3])
-if ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 't', ARGV[5]) end
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'p' .. ARGV[2], ARGV[4]) end
+local kv = {'v', ARGV[2], 's', ARGV[5]}
+for k = 6, #ARGV do
+  kv[#kv + 1] = 's' .. (k - 5)
+  kv[#kv + 1] = ARGV[k]
+end
+redis.call('HSET', KEYS[1], unpack(kv))
+local k = #ARGV - 4
+while redis.call('HDEL', KEYS[1], 's' .. k) == 1 do k = k + 1 end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 't', ARGV[4]) end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'p' .. ARGV[2], ARGV[3]) end
 return 1
 `)
+
+// clearScript removes applied pending deltas (ARGV, their fields) from a ticket's hash and
+// writes what is left anew: pending deltas are mostly longer than Redis keeps in a compact
+// listpack, a hash once converted to a hash table stays one, and the rest of a ticket's hash
+// fits a listpack (see stateChunks).
+var clearScript = redis.NewScript(`
+if redis.call('HDEL', KEYS[1], unpack(ARGV)) == 0 then return 0 end
+local kv = redis.call('HGETALL', KEYS[1])
+if #kv == 0 then return 1 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(kv))
+return 1
+`)
+
+// stateChunk is the size of the pieces a ticket state is stored in: field "s" holds the first,
+// "s1", "s2", ... the next ones, and the last one is always shorter (empty if need be), so a
+// reader knows where the state ends. Redis keeps a hash whose values are all at most
+// hash-max-listpack-value (64 by default) bytes as a listpack, about 200 bytes less per ticket
+// than the hash table a whole state of several hundred bytes makes of it.
+const stateChunk = 64
+
+// stateChunks splits a state blob into the pieces that casScript and compactScript store.
+func stateChunks(blob []byte) []any {
+	out := make([]any, 0, len(blob)/stateChunk+1)
+	for {
+		n := min(len(blob), stateChunk-1)
+		if len(blob) >= stateChunk {
+			n = stateChunk
+		}
+		out = append(out, string(blob[:n]))
+		blob = blob[n:]
+		if n < stateChunk {
+			return out
+		}
+	}
+}
+
+// stateBlob joins the state pieces of a ticket hash; ok is false when it has none. A state
+// written whole (longer than a piece, by an older release) is taken as it is.
+func stateBlob(h map[string]string) (blob string, ok bool) {
+	s, ok := h["s"]
+	if !ok || len(s) != stateChunk {
+		return s, ok
+	}
+	var b strings.Builder
+	b.WriteString(s)
+	for k := 1; ; k++ {
+		c := h["s"+strconv.Itoa(k)]
+		b.WriteString(c)
+		if len(c) != stateChunk {
+			return b.String(), true
+		}
+	}
+}
 
 // applyScript adds deltas to one scope's hourly detail. KEYS[1] and KEYS[2] hold, per ticket, the
 // highest version applied in this slot (today's and yesterday's hash, so marks expire after a day
@@ -343,7 +406,7 @@ func (w *Writer) decodeStates(todo []*work, cmds []*redis.MapStringStringCmd) er
 			}
 			wk.changedAt = n
 		}
-		if s, ok := h["s"]; ok {
+		if s, ok := stateBlob(h); ok {
 			st, err := decodeState([]byte(s))
 			if err != nil {
 				return fmt.Errorf("ticket %s state: %w", wk.key, err)
@@ -445,8 +508,8 @@ func (w *Writer) store(ctx context.Context, todo []*work) ([]*work, error) {
 			if !wk.state.Compacted {
 				at = strconv.FormatInt(now, 10)
 			}
-			cmds[wk] = casScript.EvalSha(ctx, pipe, []string{wk.key},
-				strconv.FormatInt(wk.version, 10), strconv.FormatInt(wk.version+1, 10), string(wk.next), entry, at)
+			args := append([]any{strconv.FormatInt(wk.version, 10), strconv.FormatInt(wk.version+1, 10), entry, at}, stateChunks(wk.next)...)
+			cmds[wk] = casScript.EvalSha(ctx, pipe, []string{wk.key}, args...)
 		}
 	})
 	if err != nil {
