@@ -259,11 +259,22 @@ func (w *Writer) clear(ctx context.Context, done []*work) error {
 			if len(wk.pending) == 0 {
 				continue
 			}
-			fields := make([]any, 0, len(wk.pending))
+			fields := make([]string, 0, len(wk.pending))
 			for v := range wk.pending {
 				fields = append(fields, "p"+strconv.FormatInt(v, 10))
 			}
-			clearScript.EvalSha(ctx, pipe, []string{wk.key}, fields...)
+			if !wk.resolved {
+				// Still being worked on: its next change adds pending deltas again.
+				pipe.HDel(ctx, wk.key, fields...)
+				n++
+				continue
+			}
+			// Solved or closed: it may stay as it is for days, until compacted.
+			args := make([]any, len(fields))
+			for i, f := range fields {
+				args[i] = f
+			}
+			clearScript.EvalSha(ctx, pipe, []string{wk.key}, args...)
 			n++
 		}
 	})

@@ -59,7 +59,9 @@ return 1
 // clearScript removes applied pending deltas (ARGV, their fields) from a ticket's hash and
 // writes what is left anew: pending deltas are mostly longer than Redis keeps in a compact
 // listpack, a hash once converted to a hash table stays one, and the rest of a ticket's hash
-// fits a listpack (see stateChunks).
+// fits a listpack (see stateChunks). The write path uses it for solved and closed tickets, which
+// may stay unchanged for days; rewriting every ticket's hash at every change cost about 15 % of
+// the write path's throughput.
 var clearScript = redis.NewScript(`
 if redis.call('HDEL', KEYS[1], unpack(ARGV)) == 0 then return 0 end
 local kv = redis.call('HGETALL', KEYS[1])
