@@ -4,7 +4,8 @@
 // Every key of one scope shares the hash tag {<tenant>:<kind>:<id>}, so a script that updates a
 // scope touches one Redis Cluster slot. Per scope there are:
 //
-//	tp:{T:a:X}:h:<day>    hash, the hourly detail of one UTC day, fields "<hh>|<field>"
+//	tp:{T:a:X}:h:<day>    hash, the hourly detail of one UTC day, fields "<hh>|<field>", or
+//	                      packed into one field (PackedHoursField) once the day has ended
 //	tp:{T:a:X}:dt:<day>   string, the day's totals, packed (see Pack)
 //	tp:{T:a:X}:wt:<week>  string, the week's totals, packed (weeks start on Monday, UTC)
 //	tp:{T:a:X}:mt:<month> string, the calendar month's (UTC) totals, packed
@@ -259,6 +260,12 @@ func HourField(hourOfDay int, field string) string {
 	return string([]byte{byte('0' + hourOfDay/10), byte('0' + hourOfDay%10), '|'}) + field
 }
 
+// PackedHoursField is the one field of an hour hash that the rollup packed once its day ended:
+// every "<hh>|<field>" of the day with its value, in the packed form of Pack ("v1 07|fc=2
+// 07|F412=1 ..."). A hash of hundreds of fields is far larger in Redis than one string holding
+// them; the write path unpacks it again before a late event changes an hour.
+const PackedHoursField = "d"
+
 // SplitHourField returns the hour of the day and the plain field of an hourly detail field.
 func SplitHourField(f string) (hourOfDay int, field string, err error) {
 	if len(f) < 4 || f[2] != '|' {
@@ -337,22 +344,32 @@ func (t *Totals) AddHash(h map[string]string) error {
 // AddHourHash adds the fields of an hourly detail hash whose hour of the day is in [fromHour, toHour).
 func (t *Totals) AddHourHash(h map[string]string, fromHour, toHour int) error {
 	for f, s := range h {
-		hh, field, err := SplitHourField(f)
-		if err != nil {
-			return err
-		}
-		if hh < fromHour || hh >= toHour {
+		if f == PackedHoursField {
+			if err := EachPacked(s, func(f, s string) error { return t.addHourField(f, s, fromHour, toHour) }); err != nil {
+				return err
+			}
 			continue
 		}
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return fmt.Errorf("bucket field %q: value %q: %w", f, s, err)
-		}
-		if err := t.AddField(field, v); err != nil {
+		if err := t.addHourField(f, s, fromHour, toHour); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func (t *Totals) addHourField(f, s string, fromHour, toHour int) error {
+	hh, field, err := SplitHourField(f)
+	if err != nil {
+		return err
+	}
+	if hh < fromHour || hh >= toHour {
+		return nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("bucket field %q: value %q: %w", f, s, err)
+	}
+	return t.AddField(field, v)
 }
 
 // Merge adds o into t.

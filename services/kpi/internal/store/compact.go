@@ -24,17 +24,23 @@ import (
 // remembers is a duplicate; any other is too late: it is recorded in the tombstone (so its
 // redelivery is a duplicate), counted and logged, and not applied.
 
-// compactScript replaces a ticket's state by its tombstone (ARGV[3]) and bumps its version if the
+// compactScript replaces a ticket's state by its tombstone (ARGV[3..], its pieces: see
+// stateChunks) and bumps its version if the
 // version is still ARGV[1]: pending deltas are only ever added with a new version, so the
 // Compactor, which saw none at that version, knows there are none.
 //
 // The hash is written anew rather than changed in place: a ticket state is larger than Redis keeps
 // in a compact listpack, and a hash once converted to a hash table stays one; written anew, a
-// tombstone of up to 15 events is a listpack (hash-max-listpack-value 64), less than half the size.
+// tombstone is a listpack (its pieces at most hash-max-listpack-value, 64), less than half the size.
 var compactScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3])
+local kv = {'v', ARGV[2], 's', ARGV[3]}
+for k = 4, #ARGV do
+  kv[#kv + 1] = 's' .. (k - 3)
+  kv[#kv + 1] = ARGV[k]
+end
+redis.call('HSET', KEYS[1], unpack(kv))
 return 1
 `)
 
@@ -251,7 +257,8 @@ func (c *Compactor) tenant(ctx context.Context, tenant string, res *CompactResul
 			unfile = append(unfile, cd.id, cd.score)
 			continue
 		}
-		st, err := decodeState([]byte(h["s"]))
+		blob, _ := stateBlob(h)
+		st, err := decodeState([]byte(blob))
 		if err != nil {
 			// Left to the write path, which fails on it too; filed later so it holds no batch up.
 			c.log.Warn("compaction: unreadable ticket state", "tenant", tenant, "ticket", cd.id, "err", err)
@@ -295,8 +302,8 @@ func (c *Compactor) tenant(ctx context.Context, tenant string, res *CompactResul
 	if len(todo) > 0 {
 		_, err := execScripts(ctx, c.rdb, func(pipe redis.Pipeliner) {
 			for _, t := range todo {
-				t.cmd = compactScript.EvalSha(ctx, pipe, []string{TicketKey(tenant, t.c.id)},
-					strconv.FormatInt(t.version, 10), strconv.FormatInt(t.version+1, 10), string(t.tomb))
+				args := append([]any{strconv.FormatInt(t.version, 10), strconv.FormatInt(t.version+1, 10)}, stateChunks(t.tomb)...)
+				t.cmd = compactScript.EvalSha(ctx, pipe, []string{TicketKey(tenant, t.c.id)}, args...)
 			}
 		})
 		if err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -129,6 +130,7 @@ func simulate(b *testing.B, rdb *redis.Client, g *simTraffic, order []arrival, a
 		}
 	}
 	res.perEvent = float64(usedMemory(b, rdb)-before) / float64(g.events)
+	memoryBreakdown(b, rdb, fmt.Sprintf("compaction after %s", after), g.events)
 	return res
 }
 

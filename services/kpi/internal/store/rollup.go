@@ -25,7 +25,14 @@ const SealLookback = 6
 // none), ARGV[2] "1" to write empty totals too. Totals that exist are up to date (the write path
 // deletes them when an hour changes), so they are left alone. Returns 1 when it wrote the totals.
 // Sums are exact up to 2^53, Lua's integer range.
+//
+// ARGV[3], when given (day totals only, KEYS[2] their day's hour hash), packs that hour hash into
+// one field (bucket.PackedHoursField) when it has more fields than ARGV[3] or Redis keeps it as a
+// hash table: a day that has ended only changes again through a late event, and one packed field
+// costs a fraction of what hundreds of hash fields do once Redis has left its compact encoding
+// (listpack, about 12 bytes a field against about 60 in a hash table).
 var totalsScript = redis.NewScript(totalsLua + `
+if ARGV[3] then packHours(KEYS[2], tonumber(ARGV[3])) end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local sum = {}
 local any = false
@@ -36,7 +43,9 @@ return writeTotals(sum, any)
 `)
 
 // totalsLua are the pieces both derive scripts share. addHours adds an hour hash's counters to
-// sum (its fields carry a three-character prefix) and says whether it had any. writeTotals
+// sum (its fields carry a three-character prefix, also inside a packed day, see
+// bucket.PackedHoursField) and says whether it had any. packHours packs an hour hash of more
+// than limit fields, or kept as a hash table, into one field, keeping its expiry. writeTotals
 // writes sum as packed totals to KEYS[1], unless it is empty and ARGV[2] is not "1", with the
 // expire-at ARGV[1] (0: none), dropping the scope's totals generation (the last key) when it
 // sets one; it returns 1 when it wrote.
@@ -44,10 +53,29 @@ const totalsLua = `
 local function addHours(sum, key)
   local kv = redis.call('HGETALL', key)
   for j = 1, #kv, 2 do
-    local f = string.sub(kv[j], 4)
-    sum[f] = (sum[f] or 0) + tonumber(kv[j + 1])
+    if kv[j] == 'd' then
+      for f, v in string.gmatch(kv[j + 1], ' %d%d|([^ =]+)=(%-?%d+)') do
+        sum[f] = (sum[f] or 0) + tonumber(v)
+      end
+    else
+      local f = string.sub(kv[j], 4)
+      sum[f] = (sum[f] or 0) + tonumber(kv[j + 1])
+    end
   end
   return #kv > 0
+end
+local function packHours(key, limit)
+  if redis.call('HLEN', key) <= limit and redis.call('OBJECT', 'ENCODING', key) ~= 'hashtable' then return end
+  local kv = redis.call('HGETALL', key)
+  local parts = {'v1'}
+  for j = 1, #kv, 2 do
+    if kv[j] == 'd' then return end
+    parts[#parts + 1] = kv[j] .. '=' .. kv[j + 1]
+  end
+  local ttl = redis.call('PTTL', key)
+  redis.call('DEL', key)
+  redis.call('HSET', key, 'd', table.concat(parts, ' '))
+  if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
 end
 local function writeTotals(sum, any)
   if not any and ARGV[2] ~= '1' then return 0 end
@@ -63,6 +91,12 @@ local function writeTotals(sum, any)
   return 1
 end
 `
+
+// PackHoursAbove is how many fields an ended day's hour hash may have before the rollup packs it
+// into one field: Redis's default hash-max-listpack-entries, past which a hash costs about 60
+// bytes per field instead of about 12. A hash Redis keeps as a hash table (it had more fields
+// once) is packed whatever its size.
+const PackHoursAbove = 128
 
 // MonthLookback is how many ended months the rollup keeps derived for every known agent and team,
 // idle ones included, and YearLookback the same for years: the longest window (ten years, the
@@ -115,6 +149,8 @@ type Rollup struct {
 	rdb       redis.UniversalClient
 	retention time.Duration
 	now       func() time.Time
+	// packAbove is PackHoursAbove; tests lower it.
+	packAbove int
 
 	// sealedScopes remembers, per tenant and week, how many scopes the last complete seal covered.
 	// Pass runs from one goroutine.
@@ -133,7 +169,7 @@ type sealMemo struct {
 // NewRollup returns a rollup. retention 0 keeps totals forever; otherwise they expire that long
 // after their period ends, as the Writer's buckets do.
 func NewRollup(rdb redis.UniversalClient, retention time.Duration) *Rollup {
-	return &Rollup{rdb: rdb, retention: retention, now: time.Now, sealedScopes: map[string]int64{}, sealed: map[string]*sealMemo{}}
+	return &Rollup{rdb: rdb, retention: retention, now: time.Now, packAbove: PackHoursAbove, sealedScopes: map[string]int64{}, sealed: map[string]*sealMemo{}}
 }
 
 // RollupResult counts the totals a rollup pass wrote.
@@ -390,9 +426,9 @@ func (r *Rollup) packDays(ctx context.Context, tenant string, today int64) (int,
 		scopes, err := r.dayScopes(ctx, tenant, day)
 		if err == nil {
 			var n int
-			n, err = r.derive(ctx, tenant, scopes, r.expireAt((day+1)*86400), false, func(s bucket.Scope) []string {
+			n, _, err = r.deriveWith(ctx, tenant, totalsScript, scopes, func(s bucket.Scope) []string {
 				return []string{bucket.DayTotalsKey(tenant, s, day), bucket.HourKey(tenant, s, day)}
-			})
+			}, r.expireAt((day+1)*86400), "0", r.packAbove)
 			total += n
 		}
 		if err != nil {

@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+)
+
+func TestStatePiecesRoundTrip(t *testing.T) {
+	for _, n := range []int{0, 1, 63, 64, 65, 127, 128, 129, 700} {
+		blob := []byte(strings.Repeat("x", n))
+		for i := range blob {
+			blob[i] = byte(i)
+		}
+		pieces := stateChunks(blob)
+		h := map[string]string{}
+		for i, p := range pieces {
+			s := p.(string)
+			if len(s) > stateChunk {
+				t.Fatalf("%d bytes: piece %d of %d bytes, over %d", n, i, len(s), stateChunk)
+			}
+			if i < len(pieces)-1 && len(s) != stateChunk || i == len(pieces)-1 && len(s) == stateChunk {
+				t.Fatalf("%d bytes: piece %d of %d bytes: only the last is shorter than %d", n, i, len(s), stateChunk)
+			}
+			f := "s"
+			if i > 0 {
+				f += strconv.Itoa(i)
+			}
+			h[f] = s
+		}
+		// A piece left behind by a longer state is not read.
+		h["s"+strconv.Itoa(len(pieces))] = strings.Repeat("y", stateChunk)
+		got, ok := stateBlob(h)
+		if !ok || got != string(blob) {
+			t.Fatalf("%d bytes: joined %d bytes (%v), want the blob back", n, len(got), ok)
+		}
+	}
+	// A state written whole by an older release is read whole, whatever pieces a newer one left.
+	whole := strings.Repeat("w", 300)
+	if got, ok := stateBlob(map[string]string{"s": whole, "s1": strings.Repeat("y", stateChunk)}); !ok || got != whole {
+		t.Fatalf("whole state read as %d bytes, want %d", len(got), len(whole))
+	}
+	if _, ok := stateBlob(map[string]string{"v": "1"}); ok {
+		t.Fatal("a hash without a state reported one")
+	}
+}
+
+// A ticket state is stored in pieces that keep the ticket's hash a listpack; one written whole by
+// an older release still reads, and the next write stores it in pieces.
+func TestTicketStateInPiecesAndWhole(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	w := NewWriter(rdb, sla, 0, quiet)
+	batch := []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)}}
+	if _, err := w.Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	key := TicketKey("acme", "T-1")
+	h := rdb.HGetAll(ctx, key).Val()
+	blob, _ := stateBlob(h)
+	if len(blob) <= stateChunk || h["s1"] == "" {
+		t.Fatalf("fixture: state of %d bytes in fields %v, want more than one piece", len(blob), slicesKeys(h))
+	}
+	if enc := rdb.ObjectEncoding(ctx, key).Val(); enc != "listpack" {
+		t.Fatalf("ticket hash encoded as %q, want listpack", enc)
+	}
+	want := buckets(t, rdb)
+
+	// As an older release stored it: the state whole in "s".
+	if err := rdb.Del(ctx, key).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HSet(ctx, key, "v", h["v"], "s", blob, "t", h["t"]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.Write(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.NewEvents != 0 || res.Duplicates != len(batch[0].Events) {
+		t.Fatalf("redelivery over a whole state: %+v, want every event a duplicate", res)
+	}
+	if got := buckets(t, rdb); !equalDump(got, want) {
+		t.Fatalf("redelivery over a whole state changed the buckets:\n%s", dumpDiff(got, want))
+	}
+	// A new event: the state is stored in pieces again, and the whole one is gone.
+	more := life("T-1", "ana", "billing", 0)[:1]
+	more[0].Key++
+	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-1", Events: more}}); err != nil {
+		t.Fatal(err)
+	}
+	h = rdb.HGetAll(ctx, key).Val()
+	if len(h["s"]) != stateChunk {
+		t.Fatalf("state after a new event starts with %d bytes, want a piece of %d", len(h["s"]), stateChunk)
+	}
+	if st, err := decodeState([]byte(must(stateBlob(h)))); err != nil || len(st.Events) != len(batch[0].Events)+1 {
+		t.Fatalf("state after a new event: %d events (%v), want %d", len(st.Events), err, len(batch[0].Events)+1)
+	}
+}
+
+func must(s string, ok bool) string {
+	if !ok {
+		return ""
+	}
+	return s
+}
