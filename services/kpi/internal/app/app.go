@@ -197,6 +197,13 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	writer.SetMetrics(compactMetrics)
 	writer.SetFileResolved(cfg.CompactAfter > 0)
 	rollup := store.NewRollup(rdb, cfg.Retention)
+	rollup.OnRetired(rcfg.Grace, func(ctx context.Context, ks string) error {
+		n, err := gens.Drop(ctx, ks, nil)
+		if err == nil && n > 0 {
+			log.Info("kpi rebuild: totals a rollup pass wrote into a deleted generation deleted", "keyspace", ks, "keys", n)
+		}
+		return err
+	})
 	reader := query.NewReader(rdb)
 	publisher := snapshot.NewPublisher(currentReader{reader, gens}, js, time.Now)
 	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }

@@ -159,6 +159,23 @@ type Rollup struct {
 	// were all derived, and the current period then: a later pass derives the periods that ended
 	// since for every scope, and the whole lookback only for scopes that appeared since.
 	sealed map[string]*sealMemo
+	// retired, when set, deletes a keyspace that left the list while a pass wrote to it, grace
+	// after the pass saw it gone (retiredDue).
+	retired    func(ctx context.Context, keyspace string) error
+	grace      time.Duration
+	retiredDue map[string]time.Time
+}
+
+// OnRetired sets what deletes a keyspace taken off the rollup's list (bucket.TenantsKey) while a
+// pass was writing its totals. Only the deletion of an old key generation takes a keyspace off
+// the list, and it deletes the keyspace's keys a grace period later; a pass slower than that grace
+// would otherwise leave the totals it wrote afterwards behind for ever. The check runs after the
+// keyspace's writes, so either it sees the keyspace gone, and this replica deletes it again grace
+// later (readers that resolved the old generation just before the switch may still read it until
+// then), or the retirement came later and the deletion, later still, finds every key the pass
+// wrote. A replica that stops before the second deletion leaves those few totals behind.
+func (r *Rollup) OnRetired(grace time.Duration, f func(ctx context.Context, keyspace string) error) {
+	r.retired, r.grace, r.retiredDue = f, grace, map[string]time.Time{}
 }
 
 type sealMemo struct {
@@ -185,6 +202,9 @@ func (r *Rollup) Pass(ctx context.Context) (RollupResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("list tenants: %w", err)
 	}
+	if err := r.deleteRetired(ctx); err != nil {
+		return res, err
+	}
 	today := r.now().UTC().Unix() / 86400
 	for _, tenant := range tenants {
 		n, err := r.packDays(ctx, tenant, today)
@@ -209,8 +229,40 @@ func (r *Rollup) Pass(ctx context.Context) (RollupResult, error) {
 		if err != nil {
 			return res, err
 		}
+		if err := r.noteIfRetired(ctx, tenant); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
+}
+
+func (r *Rollup) noteIfRetired(ctx context.Context, keyspace string) error {
+	if r.retired == nil {
+		return nil
+	}
+	listed, err := r.rdb.SIsMember(ctx, bucket.TenantsKey, keyspace).Result()
+	if err != nil {
+		return fmt.Errorf("rollup: is %s still listed: %w", keyspace, err)
+	}
+	if _, noted := r.retiredDue[keyspace]; !listed && !noted {
+		r.retiredDue[keyspace] = r.now().Add(r.grace)
+	}
+	return nil
+}
+
+// deleteRetired deletes the keyspaces noted retired whose grace has passed.
+func (r *Rollup) deleteRetired(ctx context.Context) error {
+	now := r.now()
+	for ks, due := range r.retiredDue {
+		if now.Before(due) {
+			continue
+		}
+		if err := r.retired(ctx, ks); err != nil {
+			return fmt.Errorf("rollup: delete %s, retired during a pass: %w", ks, err)
+		}
+		delete(r.retiredDue, ks)
+	}
+	return nil
 }
 
 // periodLevel is months or years, as the rollup derives them.
