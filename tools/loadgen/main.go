@@ -23,9 +23,9 @@ import (
 	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/traffic"
 	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/measure"
 	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/stack"
-	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/traffic"
 )
 
 const usage = `loadgen generates realistic helpdesk traffic and benchmarks the Ticketpulse pipeline.

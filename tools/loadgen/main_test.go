@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ticketpulse/ticketpulse/services/platform/traffic"
 	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/measure"
-	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/traffic"
 )
 
 func TestRunExitCodes(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/traffic"
+	"github.com/ticketpulse/ticketpulse/services/platform/traffic"
 )
 
 // Overload is the admission control figure: posters send flat out against an ingest whose

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/traffic"
+	"github.com/ticketpulse/ticketpulse/services/platform/traffic"
 )
 
 // Pipeline is the full-speed figure: events posted through ingest as fast as the posters can,

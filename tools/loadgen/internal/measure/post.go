@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/traffic"
+	"github.com/ticketpulse/ticketpulse/services/platform/traffic"
 )
 
 // StatusError is an answer from ingest that retrying cannot fix (a 4xx other than 429): the load

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/traffic"
+	"github.com/ticketpulse/ticketpulse/services/platform/traffic"
 )
 
 // Query is the latency of one kind of read, called back to back by one client.

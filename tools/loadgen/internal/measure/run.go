@@ -26,7 +26,7 @@ import (
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/platform/redact"
 	"github.com/ticketpulse/ticketpulse/services/platform/redisconn"
-	"github.com/ticketpulse/ticketpulse/tools/loadgen/internal/traffic"
+	"github.com/ticketpulse/ticketpulse/services/platform/traffic"
 )
 
 // Steps in the order they run. Memory is read after the traffic steps and before the queries,

@@ -5,7 +5,9 @@
 //
 // Everything is a pure function of Config: the same Config yields the same events with the same
 // ids, so a retried batch is a duplicate to ingest, and two runs with different prefixes never
-// share an id.
+// share an id. The load benchmark posts the events as they are; code that stores events directly
+// (the KPI memory benchmarks) takes them ticket by ticket (Generator.Ticket) in their proto form
+// (Event.Proto), so both measure the same traffic.
 package traffic
 
 import (
@@ -14,7 +16,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
 
 // Actor is who caused an event.
@@ -215,6 +222,30 @@ func (g *Generator) Next() (Event, bool) {
 	return ev, true
 }
 
+// Ticket returns the next ticket's whole life in time order, cut at Now, or false when the
+// traffic is exhausted: the tickets one after the other instead of interleaved, for callers that
+// order the events themselves. It counts towards Started, Emitted and the Tickets and Events
+// bounds like Next, the last ticket cut short at Events. Mixing it with Next on one generator
+// draws the random stream in another order, so the traffic is reproducible only per method.
+func (g *Generator) Ticket() ([]Event, bool) {
+	for {
+		if g.cfg.Events > 0 && g.emitted >= g.cfg.Events || g.cfg.Tickets > 0 && g.started >= g.cfg.Tickets {
+			return nil, false
+		}
+		l := g.life(g.started)
+		g.started++
+		events := l.events
+		if g.cfg.Events > 0 {
+			events = events[:min(len(events), g.cfg.Events-g.emitted)]
+		}
+		if len(events) == 0 {
+			continue
+		}
+		g.emitted += len(events)
+		return events, true
+	}
+}
+
 // Batch appends up to n events to dst[:0] and returns it; an empty result means the traffic is exhausted.
 func (g *Generator) Batch(dst []Event, n int) []Event {
 	dst = dst[:0]
@@ -226,6 +257,41 @@ func (g *Generator) Batch(dst []Event, n int) []Event {
 		dst = append(dst, ev)
 	}
 	return dst
+}
+
+// Proto is the event as ingest hands it on, without tenant and source, which belong to the
+// request that carries it. A word the proto does not know becomes the UNSPECIFIED value.
+func (e Event) Proto() *tpv1.TicketEvent {
+	pe := &tpv1.TicketEvent{
+		Id:         e.ID,
+		TicketId:   e.TicketID,
+		Type:       tpv1.EventType(enumValue(tpv1.EventType_value, "EVENT_TYPE_", e.Type)),
+		OccurredAt: timestamppb.New(e.OccurredAt),
+		Actor:      &tpv1.Actor{Id: e.Actor.ID, Kind: tpv1.ActorKind(enumValue(tpv1.ActorKind_value, "ACTOR_KIND_", e.Actor.Kind))},
+		AssigneeId: e.AssigneeID,
+		TeamId:     e.TeamID,
+		Priority:   tpv1.Priority(enumValue(tpv1.Priority_value, "PRIORITY_", e.Priority)),
+		Status:     tpv1.TicketStatus(enumValue(tpv1.TicketStatus_value, "TICKET_STATUS_", e.Status)),
+		Channel:    e.Channel,
+		Tags:       slices.Clone(e.Tags),
+	}
+	if e.Public != nil {
+		pe.Public = boolp(*e.Public)
+	}
+	if e.Satisfaction != nil {
+		pe.Satisfaction = &tpv1.Satisfaction{Score: int32(e.Satisfaction.Score), Comment: e.Satisfaction.Comment}
+	}
+	return pe
+}
+
+// enumValue is the proto value of a canonical word ("agent_message" is EVENT_TYPE_AGENT_MESSAGE),
+// 0 for the empty or an unknown word. It reads the generated name map rather than eventcodec's
+// words so that a traffic generator does not pull the NATS and telemetry code into its users.
+func enumValue(values map[string]int32, prefix, word string) int32 {
+	if word == "" {
+		return 0
+	}
+	return values[prefix+strings.ToUpper(word)]
 }
 
 // builder accumulates one ticket's events, stamping each with the ticket's state as of that event.

@@ -2,10 +2,17 @@ package traffic
 
 import (
 	"encoding/json"
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
 
 var testNow = time.Date(2026, 3, 2, 9, 14, 5, 0, time.UTC)
@@ -301,5 +308,114 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("New: %v, want an error mentioning %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func drainTickets(t *testing.T, cfg Config) (*Generator, [][]Event) {
+	t.Helper()
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	var out [][]Event
+	for {
+		evs, ok := g.Ticket()
+		if !ok {
+			return g, out
+		}
+		out = append(out, evs)
+	}
+}
+
+func TestTicketWholeLives(t *testing.T) {
+	tests := []struct {
+		name        string
+		give        func(*Config)
+		wantEvents  int
+		wantTickets int
+	}{
+		{name: "capped by events", give: func(c *Config) { c.Events = 5003 }, wantEvents: 5003},
+		{name: "capped by tickets", give: func(c *Config) { c.Events, c.Tickets = 0, 300 }, wantTickets: 300},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := baseConfig()
+			tt.give(&cfg)
+			g, tickets := drainTickets(t, cfg)
+			limit := testNow.Truncate(time.Second).Add(-time.Minute)
+			total := 0
+			for i, evs := range tickets {
+				if len(evs) == 0 || evs[0].Type != TicketCreated {
+					t.Fatalf("ticket %d starts with %+v, want a ticket_created", i, evs)
+				}
+				for j, ev := range evs {
+					if ev.TicketID != evs[0].TicketID {
+						t.Fatalf("ticket %d mixes %s and %s", i, evs[0].TicketID, ev.TicketID)
+					}
+					if j > 0 && ev.OccurredAt.Before(evs[j-1].OccurredAt) || ev.OccurredAt.After(limit) {
+						t.Fatalf("ticket %d event %d at %s: want time order, none after %s", i, j, ev.OccurredAt, limit)
+					}
+				}
+				if want := fmt.Sprintf("t1-T%06d", i); evs[0].TicketID != want {
+					t.Fatalf("ticket %d id %s, want %s", i, evs[0].TicketID, want)
+				}
+				total += len(evs)
+			}
+			if g.Emitted() != total || g.Started() != len(tickets) {
+				t.Fatalf("emitted %d, started %d; want %d and %d", g.Emitted(), g.Started(), total, len(tickets))
+			}
+			if tt.wantEvents > 0 && total != tt.wantEvents {
+				t.Fatalf("%d events, want exactly %d", total, tt.wantEvents)
+			}
+			if tt.wantTickets > 0 && len(tickets) != tt.wantTickets {
+				t.Fatalf("%d tickets, want %d", len(tickets), tt.wantTickets)
+			}
+			if _, ok := g.Ticket(); ok {
+				t.Fatal("Ticket after exhaustion: want false")
+			}
+		})
+	}
+}
+
+// Ticket's traffic is a pure function of Config, as Next's is: the memory benchmarks that use it
+// measure the same traffic on every run.
+func TestTicketDeterministic(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Events = 4000
+	_, a := drainTickets(t, cfg)
+	_, b := drainTickets(t, cfg)
+	if !reflect.DeepEqual(a, b) {
+		t.Fatal("two generators of one Config gave different tickets")
+	}
+	cfg.Seed++
+	_, c := drainTickets(t, cfg)
+	if reflect.DeepEqual(a, c) {
+		t.Fatal("another seed gave the same tickets")
+	}
+}
+
+func TestProto(t *testing.T) {
+	ev := Event{ID: "evt-7", TicketID: "T-1", Type: SatisfactionRated, OccurredAt: testNow,
+		Actor: Actor{ID: "cust-1", Kind: KindCustomer}, AssigneeID: "ana", TeamID: "billing", Priority: "urgent",
+		Status: "solved", Public: boolp(false), Satisfaction: &Satisfaction{Score: 4, Comment: "ok"},
+		Channel: "chat", Tags: []string{"vip", "bug"}}
+	want := &tpv1.TicketEvent{Id: "evt-7", TicketId: "T-1", Type: tpv1.EventType_EVENT_TYPE_SATISFACTION_RATED,
+		OccurredAt: timestamppb.New(testNow), Actor: &tpv1.Actor{Id: "cust-1", Kind: tpv1.ActorKind_ACTOR_KIND_CUSTOMER},
+		AssigneeId: "ana", TeamId: "billing", Priority: tpv1.Priority_PRIORITY_URGENT, Status: tpv1.TicketStatus_TICKET_STATUS_SOLVED,
+		Public: boolp(false), Satisfaction: &tpv1.Satisfaction{Score: 4, Comment: "ok"}, Channel: "chat", Tags: []string{"vip", "bug"}}
+	got := ev.Proto()
+	if !proto.Equal(got, want) {
+		t.Fatalf("got  %v\nwant %v", got, want)
+	}
+	got.Tags[0], *got.Public = "changed", true
+	if ev.Tags[0] != "vip" || *ev.Public {
+		t.Fatal("the proto shares tags or public with the event")
+	}
+	// Every word the generator writes is one the proto knows.
+	for _, ev := range drain(t, baseConfig()) {
+		pe := ev.Proto()
+		if pe.GetType() == 0 || pe.GetActor().GetKind() == 0 || pe.GetPriority() == 0 || (ev.Status != "") != (pe.GetStatus() != 0) {
+			t.Fatalf("event %+v: proto %v has an unspecified value", ev, pe)
+		}
 	}
 }
