@@ -222,7 +222,7 @@ func (g *Generator) Next() (Event, bool) {
 	return ev, true
 }
 
-// Ticket returns the next ticket's whole life in time order, cut at Now, or false when the
+// Ticket returns the next ticket's whole life in time order, cut where Next cuts it, or false when the
 // traffic is exhausted: the tickets one after the other instead of interleaved, for callers that
 // order the events themselves. It counts towards Started, Emitted and the Tickets and Events
 // bounds like Next, the last ticket cut short at Events. Mixing it with Next on one generator
