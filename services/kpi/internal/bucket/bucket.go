@@ -80,6 +80,13 @@ func YearTotalsKey(tenant string, s Scope, year int64) string {
 	return "tp:" + s.Tag(tenant) + ":yt:" + strconv.FormatInt(year, 10)
 }
 
+// FirstKey holds the first UTC day (unix day) on which the scope ever got figures: the write
+// path lowers it in the same atomic step as it adds figures to an hour of the scope, so no hour
+// before it has any. The rollup writes no empty totals for periods that end on or before it, and
+// readers answer a missing totals key of such a period as empty without reading below it. A
+// scope without one (none of its figures was written since the mark exists) is read as before.
+func FirstKey(tenant string, s Scope) string { return "tp:" + s.Tag(tenant) + ":ff" }
+
 // GenKey holds the scope's totals generation: an opaque token that readers create when it is
 // missing and that is deleted in the same atomic step as any totals key of the scope is deleted
 // (the write path, on a late event) or written with an expiry (the rollup under a retention: an
