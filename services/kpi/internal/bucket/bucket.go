@@ -268,8 +268,8 @@ func HourField(hourOfDay int, field string) string {
 }
 
 // PackedHoursField is the one field of an hour hash that the rollup packed once its day ended:
-// every "<hh>|<field>" of the day with its value, in the packed form of Pack ("v1 07|fc=2
-// 07|F412=1 ..."). A hash of hundreds of fields is far larger in Redis than one string holding
+// every "<hh>|<field>" of the day with its value, in the packed form of Pack with each hour named
+// once ("v2 07|fc=2 F412=1 08|as=1 ...", see EachPackedHours; "v1" named it in every item). A hash of hundreds of fields is far larger in Redis than one string holding
 // them; the write path unpacks it again before a late event changes an hour.
 const PackedHoursField = "d"
 
@@ -352,7 +352,16 @@ func (t *Totals) AddHash(h map[string]string) error {
 func (t *Totals) AddHourHash(h map[string]string, fromHour, toHour int) error {
 	for f, s := range h {
 		if f == PackedHoursField {
-			if err := EachPacked(s, func(f, s string) error { return t.addHourField(f, s, fromHour, toHour) }); err != nil {
+			if err := EachPackedHours(s, func(hh int, f, s string) error {
+				if hh < fromHour || hh >= toHour {
+					return nil
+				}
+				v, err := strconv.ParseInt(s, 10, 64)
+				if err != nil {
+					return fmt.Errorf("bucket field %q: value %q: %w", f, s, err)
+				}
+				return t.AddField(f, v)
+			}); err != nil {
 				return err
 			}
 			continue

@@ -49,8 +49,9 @@ return writeTotals(sum, any)
 
 // totalsLua are the pieces both derive scripts share. addHours adds an hour hash's counters to
 // sum (its fields carry a three-character prefix, also inside a packed day, see
-// bucket.PackedHoursField) and says whether it had any. packHours packs an hour hash of more
-// than limit fields, or kept as a hash table, into one field, keeping its expiry. beforeFirst
+// bucket.PackedHoursField, of either version) and says whether it had any. packHours packs an hour
+// hash of more than limit fields, or kept as a hash table, into one field, each hour named once
+// (bucket.EachPackedHours), keeping its expiry. beforeFirst
 // says whether a period ending on unix day end ends on or before the scope's first figures
 // (KEYS[#KEYS - 1]); there is nothing to say without a mark. writeTotals writes sum as packed
 // totals to KEYS[1], unless it is empty and ARGV[2] is "0" or the period is before the first
@@ -62,7 +63,8 @@ local function addHours(sum, key)
   local kv = redis.call('HGETALL', key)
   for j = 1, #kv, 2 do
     if kv[j] == 'd' then
-      for f, v in string.gmatch(kv[j + 1], ' %d%d|([^ =]+)=(%-?%d+)') do
+      for f, v in string.gmatch(kv[j + 1], ' ([^ =]+)=(%-?%d+)') do
+        if string.sub(f, 3, 3) == '|' then f = string.sub(f, 4) end
         sum[f] = (sum[f] or 0) + tonumber(v)
       end
     else
@@ -75,10 +77,24 @@ end
 local function packHours(key, limit)
   if redis.call('HLEN', key) <= limit and redis.call('OBJECT', 'ENCODING', key) ~= 'hashtable' then return end
   local kv = redis.call('HGETALL', key)
-  local parts = {'v1'}
+  local fields = {}
+  local values = {}
   for j = 1, #kv, 2 do
     if kv[j] == 'd' then return end
-    parts[#parts + 1] = kv[j] .. '=' .. kv[j + 1]
+    fields[#fields + 1] = kv[j]
+    values[kv[j]] = kv[j + 1]
+  end
+  table.sort(fields)
+  local parts = {'v2'}
+  local hour
+  for _, f in ipairs(fields) do
+    local hh = string.sub(f, 1, 3)
+    if hh == hour then
+      parts[#parts + 1] = string.sub(f, 4) .. '=' .. values[f]
+    else
+      hour = hh
+      parts[#parts + 1] = f .. '=' .. values[f]
+    end
   end
   local ttl = redis.call('PTTL', key)
   redis.call('DEL', key)

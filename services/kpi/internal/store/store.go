@@ -122,7 +122,8 @@ func stateBlob(h map[string]string) (blob string, ok bool) {
 // version, op count, and per op: the key indexes of its hour hash and of its day, week, month and
 // year totals, hour field, delta.
 //
-// An hour hash the rollup packed (bucket.PackedHoursField) is unpacked before its first change,
+// An hour hash the rollup packed (bucket.PackedHoursField, of either version: an item without an
+// hour is of the hour before it) is unpacked before its first change,
 // in place, so it keeps its expiry; the rollup packs it again with the day.
 //
 // Totals derived from an hour that changed are deleted here, in the same atomic step, so they
@@ -150,7 +151,9 @@ for e = 1, tonumber(ARGV[2]) do
         local packed = redis.call('HGET', h, 'd')
         if packed then
           local kv = {}
+          local hour
           for f, v in string.gmatch(packed, ' ([^ =]+)=(%-?%d+)') do
+            if string.sub(f, 3, 3) == '|' then hour = string.sub(f, 1, 3) else f = hour .. f end
             kv[#kv + 1] = f
             kv[#kv + 1] = v
           end

@@ -95,7 +95,8 @@ func buckets(t *testing.T, rdb *redis.Client) map[string]map[string]string {
 			// An hour hash the rollup packed holds the same fields.
 			if packed, ok := out[k][bucket.PackedHoursField]; ok {
 				delete(out[k], bucket.PackedHoursField)
-				if err := bucket.EachPacked(packed, func(f, v string) error {
+				if err := bucket.EachPackedHours(packed, func(hh int, f, v string) error {
+					f = bucket.HourField(hh, f)
 					if _, dup := out[k][f]; dup {
 						return fmt.Errorf("field %s both packed and not", f)
 					}
