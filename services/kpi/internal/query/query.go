@@ -416,9 +416,19 @@ func (r *Reader) resolve(sr *scopeRead, replies map[string]reply) error {
 	for i, key := range sr.keys {
 		switch v := vals[2+i].(type) {
 		case nil:
+			if !hasFirst || sr.ends[i] > first {
+				replies[key] = reply{missing: true}
+				break
+			}
 			// A period that ends before the scope's first figures has none: the rollup does not
-			// write its empty totals, and nothing below them needs reading.
-			replies[key] = reply{missing: !hasFirst || sr.ends[i] > first}
+			// write its empty totals, and nothing below them needs reading. It is kept as empty
+			// under the generation, which the write path drops when it lowers the mark.
+			d, err := decode(bucket.Pack(nil))
+			if err != nil {
+				return err
+			}
+			r.cache.put(key, gen, d)
+			replies[key] = reply{dec: d}
 		case int64:
 			if v != 1 || sr.held[i] == nil || gen != sr.gen {
 				return fmt.Errorf("%w: read script answered %d for %s", ErrCorrupt, v, key)

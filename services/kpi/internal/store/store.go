@@ -126,6 +126,9 @@ func stateBlob(h map[string]string) (blob string, ok bool) {
 // hour is of the hour before it) is unpacked before its first change,
 // in place, so it keeps its expiry; the rollup packs it again with the day.
 //
+// The first-figures mark is lowered to the first day the entries touch; lowering an existing one
+// drops the totals generation too, since readers keep the periods before it as empty.
+//
 // Totals derived from an hour that changed are deleted here, in the same atomic step, so they
 // never disagree with the hours; the Rollup derives them again (see totalsScript). Deleting any
 // drops the scope's totals generation too, so readers drop what they decoded of the scope's totals.
@@ -133,7 +136,10 @@ var applyScript = redis.NewScript(`
 local nkeys = #KEYS - 4
 local i = 4
 local first = redis.call('GET', KEYS[#KEYS - 1])
-if not first or tonumber(first) > tonumber(ARGV[3]) then redis.call('SET', KEYS[#KEYS - 1], ARGV[3]) end
+if not first or tonumber(first) > tonumber(ARGV[3]) then
+  redis.call('SET', KEYS[#KEYS - 1], ARGV[3])
+  if first then redis.call('DEL', KEYS[#KEYS]) end
+end
 local exp = {}
 for k = 1, nkeys do exp[k] = tonumber(ARGV[i]); i = i + 1 end
 local applied = 0
