@@ -80,6 +80,13 @@ func YearTotalsKey(tenant string, s Scope, year int64) string {
 	return "tp:" + s.Tag(tenant) + ":yt:" + strconv.FormatInt(year, 10)
 }
 
+// FirstKey holds the first UTC day (unix day) on which the scope ever got figures: the write
+// path lowers it in the same atomic step as it adds figures to an hour of the scope, so no hour
+// before it has any. The rollup writes no empty totals for periods that end on or before it, and
+// readers answer a missing totals key of such a period as empty without reading below it. A
+// scope without one (none of its figures was written since the mark exists) is read as before.
+func FirstKey(tenant string, s Scope) string { return "tp:" + s.Tag(tenant) + ":ff" }
+
 // GenKey holds the scope's totals generation: an opaque token that readers create when it is
 // missing and that is deleted in the same atomic step as any totals key of the scope is deleted
 // (the write path, on a late event) or written with an expiry (the rollup under a retention: an
@@ -261,8 +268,8 @@ func HourField(hourOfDay int, field string) string {
 }
 
 // PackedHoursField is the one field of an hour hash that the rollup packed once its day ended:
-// every "<hh>|<field>" of the day with its value, in the packed form of Pack ("v1 07|fc=2
-// 07|F412=1 ..."). A hash of hundreds of fields is far larger in Redis than one string holding
+// every "<hh>|<field>" of the day with its value, in the packed form of Pack with each hour named
+// once ("v2 07|fc=2 F412=1 08|as=1 ...", see EachPackedHours; "v1" named it in every item). A hash of hundreds of fields is far larger in Redis than one string holding
 // them; the write path unpacks it again before a late event changes an hour.
 const PackedHoursField = "d"
 
@@ -345,7 +352,16 @@ func (t *Totals) AddHash(h map[string]string) error {
 func (t *Totals) AddHourHash(h map[string]string, fromHour, toHour int) error {
 	for f, s := range h {
 		if f == PackedHoursField {
-			if err := EachPacked(s, func(f, s string) error { return t.addHourField(f, s, fromHour, toHour) }); err != nil {
+			if err := EachPackedHours(s, func(hh int, f, s string) error {
+				if hh < fromHour || hh >= toHour {
+					return nil
+				}
+				v, err := strconv.ParseInt(s, 10, 64)
+				if err != nil {
+					return fmt.Errorf("bucket field %q: value %q: %w", f, s, err)
+				}
+				return t.AddField(f, v)
+			}); err != nil {
 				return err
 			}
 			continue

@@ -1,6 +1,8 @@
 package bucket
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,4 +115,24 @@ func totalsEqual(a, b *Totals) bool {
 		}
 	}
 	return true
+}
+
+// Packed hours of either version read the same; an item without an hour is of the hour before it
+// only in v2.
+func TestEachPackedHours(t *testing.T) {
+	want := []string{"7 fc 2", "7 F412 1", "8 as 1"}
+	for _, give := range []string{"v2 07|fc=2 F412=1 08|as=1", "v1 07|fc=2 07|F412=1 08|as=1"} {
+		var got []string
+		if err := EachPackedHours(give, func(hh int, f, v string) error {
+			got = append(got, fmt.Sprintf("%d %s %s", hh, f, v))
+			return nil
+		}); err != nil || !slices.Equal(got, want) {
+			t.Errorf("EachPackedHours(%q) = %v (%v), want %v", give, got, err, want)
+		}
+	}
+	for _, give := range []string{"v2 fc=2", "v1 07|fc=2 as=1", "v2 24|fc=1", "v2 xx|fc=1", "v3 07|fc=1", "v2 07|fc=1 "} {
+		if err := EachPackedHours(give, func(int, string, string) error { return nil }); err == nil {
+			t.Errorf("EachPackedHours(%q) accepted", give)
+		}
+	}
 }

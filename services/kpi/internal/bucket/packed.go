@@ -62,6 +62,34 @@ func EachPacked(s string, f func(field, value string) error) error {
 	return nil
 }
 
+// packedHoursVersion marks packed hours (PackedHoursField) that name each hour once: an item
+// "hh|field=value" starts hour hh, and the items after it without an hour ("field=value") are of
+// the same hour, e.g. "v2 07|fc=2 F412=1 08|as=1". Packed hours of version v1 name the hour in
+// every item; both are read.
+const packedHoursVersion = "v2"
+
+// EachPackedHours calls f with the hour of the day, field and value of every item of packed hours
+// (PackedHoursField) of either version; the strings share s's memory.
+func EachPackedHours(s string, f func(hourOfDay int, field, value string) error) error {
+	v2 := strings.HasPrefix(s, packedHoursVersion)
+	if v2 {
+		s = packedVersion + s[len(packedHoursVersion):]
+	}
+	hour := -1
+	return EachPacked(s, func(field, value string) error {
+		if len(field) >= 4 && field[2] == '|' {
+			hh, plain, err := SplitHourField(field)
+			if err != nil {
+				return err
+			}
+			hour, field = hh, plain
+		} else if !v2 || hour < 0 {
+			return fmt.Errorf("packed hours: item %q has no hour", field)
+		}
+		return f(hour, field, value)
+	})
+}
+
 // AddPacked adds packed totals.
 func (t *Totals) AddPacked(s string) error {
 	return EachPacked(s, func(field, value string) error {

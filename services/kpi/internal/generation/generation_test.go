@@ -82,6 +82,8 @@ func fill(t *testing.T, rdb *redis.Client, tenant, ks string) {
 		id := "T-" + string(rune('1'+i)) + ":{x}"
 		tickets = append(tickets, store.Ticket{Tenant: tenant, Keyspace: ks, ID: id, Events: life(id, who.agent, who.team, 60*i)})
 	}
+	// One a year earlier, so that an ended year has figures (and totals).
+	tickets = append(tickets, store.Ticket{Tenant: tenant, Keyspace: ks, ID: "T-0", Events: life("T-0", "ana", "billing", -60*24*400)})
 	if _, err := w.Write(ctx, tickets); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +156,7 @@ func TestDropDeletesExactlyTheGenerationsKpiKeys(t *testing.T) {
 		}
 	}
 	// Every kind of key exists, or the test would prove little.
-	for _, want := range []string{":t:", "}:h:", "}:dt:", "}:wt:", "}:mt:", "}:yt:", "}:gen", "}:m:", "ix}:a:", "ix}:g:", "ix}:ga:", "ix}:gen",
+	for _, want := range []string{":t:", "}:h:", "}:dt:", "}:wt:", "}:mt:", "}:yt:", "}:gen", "}:ff", "}:m:", "ix}:a:", "ix}:g:", "ix}:ga:", "ix}:gen",
 		"ix}:allagents", "ix}:allteams", "tp:{acme:u}:"} {
 		if !slices.ContainsFunc(kpiOfGen0, func(k string) bool { return strings.Contains(k, want) }) {
 			t.Errorf("no key of kind %q was written", want)

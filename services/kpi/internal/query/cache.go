@@ -27,12 +27,13 @@ import (
 const DefaultCacheBytes = 64 << 20
 
 // readScript reads the totals keys of one scope, atomically in its slot: KEYS[1] is the scope's
-// totals generation, KEYS[2..] totals keys. ARGV[1] is the generation to create when there is
+// totals generation, KEYS[2] its first-figures mark (bucket.FirstKey), KEYS[3..] totals keys. ARGV[1] is the generation to create when there is
 // none, ARGV[2] the generation the caller holds decoded totals under, ARGV[3] a character per
 // totals key: "2" when the caller holds its totals and the key had no expiry, "1" when it holds
 // them and the key had one (so it may have expired since, or come back without one, written by a
 // rollup without a retention, which keeps the generation: then it is read again), "0" otherwise. Returns the
-// generation, then, unless the caller holds every key without an expiry under it, per key its
+// generation, then, unless the caller holds every key without an expiry under it, the mark (nil
+// without one) and per key its
 // content (in a one-element array when the key has an expiry), 1 when the caller's is current,
 // or nil when the key does not exist. A key without an expiry never gets one later and leaves
 // only with the generation.
@@ -44,9 +45,9 @@ if not g then
 end
 local same = g == ARGV[2]
 if same and not string.find(ARGV[3], '[01]') then return {g} end
-local out = {g}
-for i = 2, #KEYS do
-  local held = same and string.sub(ARGV[3], i - 1, i - 1) or '0'
+local out = {g, redis.call('GET', KEYS[2])}
+for i = 3, #KEYS do
+  local held = same and string.sub(ARGV[3], i - 2, i - 2) or '0'
   local ttl = -1
   if held == '1' then ttl = redis.call('PTTL', KEYS[i]) end
   if held == '2' or ttl >= 0 then

@@ -134,11 +134,11 @@ func (m *merger) add(field, value string) error {
 // addHourly adds an hourly detail field if its hour of the day is in [from, to).
 func (m *merger) addHourly(field, value string, from, to int) error {
 	if field == bucket.PackedHoursField {
-		return bucket.EachPacked(value, func(f, v string) error {
-			if f == bucket.PackedHoursField {
-				return fmt.Errorf("packed hours: item %q", f)
+		return bucket.EachPackedHours(value, func(hh int, f, v string) error {
+			if hh < from || hh >= to {
+				return nil
 			}
-			return m.addHourly(f, v, from, to)
+			return m.add(f, v)
 		})
 	}
 	if len(field) >= 4 && field[2] == '|' && isDigit(field[0]) && isDigit(field[1]) {

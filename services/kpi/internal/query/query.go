@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
@@ -112,10 +113,12 @@ func (h hashCmd) err() error {
 
 // scopeRead is the read of one scope's totals keys in a round: one readScript.
 type scopeRead struct {
-	gen  string // the generation held decoded totals were read under
-	keys []string
-	held []*decoded // per key, what is held under gen, or nil
-	cmd  *redis.Cmd
+	scope *bucket.Scope
+	gen   string // the generation held decoded totals were read under
+	keys  []string
+	ends  []int64    // per key, the end (unix day) of its period
+	held  []*decoded // per key, what is held under gen, or nil
+	cmd   *redis.Cmd
 	// allHeld is true when every key is held, without an expiry, under gen: if it stands, only
 	// the generation is answered.
 	allHeld bool
@@ -200,11 +203,12 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 					}
 					sr := scopes[tag]
 					if sr == nil {
-						sr = &scopeRead{}
+						sr = &scopeRead{scope: p.scope}
 						scopes[tag] = sr
 						order = append(order, tag)
 					}
 					sr.keys = append(sr.keys, p.key)
+					sr.ends = append(sr.ends, p.end())
 					var held *decoded
 					if e, ok := r.cache.get(p.key); ok && (sr.gen == "" || sr.gen == e.gen) {
 						sr.gen, held = e.gen, e.d
@@ -229,7 +233,7 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 					}
 				}
 				args := []any{r.cache.newGen(), sr.gen, string(flags)}
-				sr.cmd = r.script(pipe, sent, ctx, append([]string{genKey}, sr.keys...), args...)
+				sr.cmd = r.script(pipe, sent, ctx, append([]string{genKey, bucket.FirstKey(tenant, *sr.scope)}, sr.keys...), args...)
 			}
 		}
 		if err := r.exec(ctx, fill); err != nil {
@@ -319,6 +323,19 @@ func expandMissing(tenant string, plans [][]part, replies map[string]reply) bool
 	return changed
 }
 
+// end is the unix day that the period of a totals part ends on (exclusive).
+func (p part) end() int64 {
+	switch p.kind {
+	case yearTotals:
+		return bucket.FirstDayOfYear(p.period + 1)
+	case monthTotals:
+		return bucket.FirstDayOfMonth(p.period + 1)
+	case weekTotals:
+		return bucket.FirstDayOfWeek(p.period) + 7
+	}
+	return p.period + 1
+}
+
 func yearPart(tenant string, s *bucket.Scope, year int64) part {
 	return part{kind: yearTotals, key: bucket.YearTotalsKey(tenant, *s, year), scope: s, period: year}
 }
@@ -383,13 +400,35 @@ func (r *Reader) resolve(sr *scopeRead, replies map[string]reply) error {
 		}
 		return nil
 	}
-	if len(vals) != 1+len(sr.keys) {
+	if len(vals) != 2+len(sr.keys) {
 		return fmt.Errorf("%w: read script answered %d values for %d keys", ErrCorrupt, len(vals), len(sr.keys))
 	}
+	first, hasFirst := int64(0), false
+	if v, ok := vals[1].(string); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%w: first-figures mark %q: %w", ErrCorrupt, v, err)
+		}
+		first, hasFirst = n, true
+	} else if vals[1] != nil {
+		return fmt.Errorf("%w: read script answered first-figures mark %T", ErrCorrupt, vals[1])
+	}
 	for i, key := range sr.keys {
-		switch v := vals[1+i].(type) {
+		switch v := vals[2+i].(type) {
 		case nil:
-			replies[key] = reply{missing: true}
+			if !hasFirst || sr.ends[i] > first {
+				replies[key] = reply{missing: true}
+				break
+			}
+			// A period that ends before the scope's first figures has none: the rollup does not
+			// write its empty totals, and nothing below them needs reading. It is kept as empty
+			// under the generation, which the write path drops when it lowers the mark.
+			d, err := decode(bucket.Pack(nil))
+			if err != nil {
+				return err
+			}
+			r.cache.put(key, gen, d)
+			replies[key] = reply{dec: d}
 		case int64:
 			if v != 1 || sr.held[i] == nil || gen != sr.gen {
 				return fmt.Errorf("%w: read script answered %d for %s", ErrCorrupt, v, key)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -197,10 +198,12 @@ func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]stri
 		return i
 	}
 	var body []any
+	first := int64(math.MaxInt64)
 	for _, e := range entries {
 		body = append(body, e.ticket, e.version, len(e.ops))
 		for _, o := range e.ops {
 			day := bucket.DayOf(o.hour)
+			first = min(first, day)
 			dk, ok := days[day]
 			if !ok {
 				week, month, year := bucket.WeekOf(day), bucket.MonthOf(day), bucket.YearOf(day)
@@ -216,8 +219,9 @@ func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]stri
 			body = append(body, dk.h, dk.d, dk.w, dk.m, dk.y, bucket.HourField(int(o.hour-day*24), o.field.Name()), o.delta)
 		}
 	}
-	keys = append(keys, bucket.GenKey(sk.tenant, sk.scope))
-	args := append([]any{int64(markTTL / time.Second), len(entries)}, expiry...)
+	// The mark is lowered whether or not the entries were applied before: lower is always safe.
+	keys = append(keys, bucket.FirstKey(sk.tenant, sk.scope), bucket.GenKey(sk.tenant, sk.scope))
+	args := append([]any{int64(markTTL / time.Second), len(entries), first}, expiry...)
 	return keys, append(args, body...)
 }
 

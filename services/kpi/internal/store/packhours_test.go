@@ -95,6 +95,21 @@ func TestRollupPacksTheHoursOfEndedDays(t *testing.T) {
 		}
 	})
 
+	// Packed hours name each hour once (v2); those an older release packed name it in every item
+	// (v1), and read, sum and unpack the same.
+	for _, version := range []string{"v2", "v1"} {
+		t.Run("packed "+version, func(t *testing.T) { packedDay(t, version, setup, read, equal, windows) })
+	}
+}
+
+func packedDay(t *testing.T, version string, setup func(*testing.T) (*redis.Client, *Writer), read func(*testing.T, *redis.Client, int64, int64) *bucket.Totals,
+	equal func(a, b *bucket.Totals) bool, windows [][2]int64) {
+	ctx := context.Background()
+	ana := bucket.Scope{Kind: bucket.Agent, ID: "ana"}
+	day := t0.Unix() / 86400
+	hourKey := bucket.HourKey("acme", ana, day)
+	const retention = 1000 * 24 * time.Hour
+	first := day * 24
 	rdb, w := setup(t)
 	before := rdb.HGetAll(ctx, hourKey).Val()
 	ttl := rdb.PTTL(ctx, hourKey).Val()
@@ -118,11 +133,37 @@ func TestRollupPacksTheHoursOfEndedDays(t *testing.T) {
 		t.Fatalf("packed hour hash TTL %v, want the %v it had", got, ttl)
 	}
 	unpacked := map[string]string{}
-	if err := bucket.EachPacked(packed[bucket.PackedHoursField], func(f, v string) error { unpacked[f] = v; return nil }); err != nil {
+	if err := bucket.EachPackedHours(packed[bucket.PackedHoursField], func(hh int, f, v string) error {
+		unpacked[bucket.HourField(hh, f)] = v
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if !maps.Equal(unpacked, before) {
 		t.Fatalf("packed hours hold %v, want %v", unpacked, before)
+	}
+	text := packed[bucket.PackedHoursField]
+	named := map[string]bool{}
+	for _, item := range strings.Fields(text)[1:] {
+		if hh, _, ok := strings.Cut(item, "|"); ok {
+			if named[hh] {
+				t.Fatalf("packed hours %q name hour %s twice", text, hh)
+			}
+			named[hh] = true
+		}
+	}
+	if !strings.HasPrefix(text, "v2 ") || len(named) < 3 || len(named) == len(before) {
+		t.Fatalf("packed hours %q: want v2, %d hours each named once", text, len(named))
+	}
+	if version == "v1" {
+		v1 := "v1"
+		for f, v := range before {
+			v1 += " " + f + "=" + v
+		}
+		if err := rdb.HSet(ctx, hourKey, bucket.PackedHoursField, v1).Err(); err != nil {
+			t.Fatal(err)
+		}
+		packed = rdb.HGetAll(ctx, hourKey).Val()
 	}
 	for i, win := range windows {
 		if got := read(t, rdb, win[0], win[1]); !equal(got, want[i]) {

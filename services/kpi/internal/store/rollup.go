@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"hash/fnv"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -18,11 +21,13 @@ import (
 const SealLookback = 6
 
 // totalsScript derives packed totals (see bucket.Pack) from hour hashes, atomically in the scope's
-// slot: KEYS[1] is the totals key, KEYS[2..] the hour hashes it sums, the last key the scope's
-// totals generation (bucket.GenKey), dropped when totals are written with an expiry (totals that
+// slot: KEYS[1] is the totals key, KEYS[2..] the hour hashes it sums, then the scope's
+// first-figures mark (bucket.FirstKey), the last key the scope's totals generation
+// (bucket.GenKey), dropped when totals are written with an expiry (totals that
 // expired may come back with other content; totals without one only ever go away through the
 // write path, which drops the generation itself); ARGV[1] its expire-at (0:
-// none), ARGV[2] "1" to write empty totals too. Totals that exist are up to date (the write path
+// none), ARGV[2] the period's end (unix day) to write empty totals too unless the period ends
+// on or before the first-figures mark ("0": never). Totals that exist are up to date (the write path
 // deletes them when an hour changes), so they are left alone. Returns 1 when it wrote the totals.
 // Sums are exact up to 2^53, Lua's integer range.
 //
@@ -36,7 +41,7 @@ if ARGV[3] then packHours(KEYS[2], tonumber(ARGV[3])) end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local sum = {}
 local any = false
-for i = 2, #KEYS - 1 do
+for i = 2, #KEYS - 2 do
   any = addHours(sum, KEYS[i]) or any
 end
 return writeTotals(sum, any)
@@ -44,9 +49,13 @@ return writeTotals(sum, any)
 
 // totalsLua are the pieces both derive scripts share. addHours adds an hour hash's counters to
 // sum (its fields carry a three-character prefix, also inside a packed day, see
-// bucket.PackedHoursField) and says whether it had any. packHours packs an hour hash of more
-// than limit fields, or kept as a hash table, into one field, keeping its expiry. writeTotals
-// writes sum as packed totals to KEYS[1], unless it is empty and ARGV[2] is not "1", with the
+// bucket.PackedHoursField, of either version) and says whether it had any. packHours packs an hour
+// hash of more than limit fields, or kept as a hash table, into one field, each hour named once
+// (bucket.EachPackedHours), keeping its expiry. beforeFirst
+// says whether a period ending on unix day end ends on or before the scope's first figures
+// (KEYS[#KEYS - 1]); there is nothing to say without a mark. writeTotals writes sum as packed
+// totals to KEYS[1], unless it is empty and ARGV[2] is "0" or the period is before the first
+// figures (an empty key then costs memory and says nothing readers do not know), with the
 // expire-at ARGV[1] (0: none), dropping the scope's totals generation (the last key) when it
 // sets one; it returns 1 when it wrote.
 const totalsLua = `
@@ -54,7 +63,8 @@ local function addHours(sum, key)
   local kv = redis.call('HGETALL', key)
   for j = 1, #kv, 2 do
     if kv[j] == 'd' then
-      for f, v in string.gmatch(kv[j + 1], ' %d%d|([^ =]+)=(%-?%d+)') do
+      for f, v in string.gmatch(kv[j + 1], ' ([^ =]+)=(%-?%d+)') do
+        if string.sub(f, 3, 3) == '|' then f = string.sub(f, 4) end
         sum[f] = (sum[f] or 0) + tonumber(v)
       end
     else
@@ -67,18 +77,36 @@ end
 local function packHours(key, limit)
   if redis.call('HLEN', key) <= limit and redis.call('OBJECT', 'ENCODING', key) ~= 'hashtable' then return end
   local kv = redis.call('HGETALL', key)
-  local parts = {'v1'}
+  local fields = {}
+  local values = {}
   for j = 1, #kv, 2 do
     if kv[j] == 'd' then return end
-    parts[#parts + 1] = kv[j] .. '=' .. kv[j + 1]
+    fields[#fields + 1] = kv[j]
+    values[kv[j]] = kv[j + 1]
+  end
+  table.sort(fields)
+  local parts = {'v2'}
+  local hour
+  for _, f in ipairs(fields) do
+    local hh = string.sub(f, 1, 3)
+    if hh == hour then
+      parts[#parts + 1] = string.sub(f, 4) .. '=' .. values[f]
+    else
+      hour = hh
+      parts[#parts + 1] = f .. '=' .. values[f]
+    end
   end
   local ttl = redis.call('PTTL', key)
   redis.call('DEL', key)
   redis.call('HSET', key, 'd', table.concat(parts, ' '))
   if ttl > 0 then redis.call('PEXPIRE', key, ttl) end
 end
+local function beforeFirst(endDay)
+  local first = redis.call('GET', KEYS[#KEYS - 1])
+  return first ~= false and tonumber(first) >= endDay
+end
 local function writeTotals(sum, any)
-  if not any and ARGV[2] ~= '1' then return 0 end
+  if not any and (ARGV[2] == '0' or beforeFirst(tonumber(ARGV[2]))) then return 0 end
   local parts = {'v1'}
   for f, v in pairs(sum) do
     if v ~= 0 then parts[#parts + 1] = f .. '=' .. string.format('%d', v) end
@@ -109,18 +137,19 @@ const (
 )
 
 // periodScript derives packed totals from the packed totals of shorter periods, atomically in the
-// scope's slot: KEYS[1] is the totals key, the last key the scope's totals generation (dropped
-// as by totalsScript); ARGV[1] its expire-at (0: none), ARGV[2] "1" to write
-// empty totals too, ARGV[3] the stride. With stride 2, KEYS[2..] are pairs of a day's totals and
+// scope's slot: KEYS[1] is the totals key, the last two keys the scope's first-figures mark and
+// totals generation (as for totalsScript); ARGV[1] its expire-at (0: none), ARGV[2] as for
+// totalsScript, ARGV[3] the stride. With stride 2, KEYS[2..] are pairs of a day's totals and
 // its hour hash, read when the day's totals are missing (not derived yet or made stale); with
-// stride 1, KEYS[2..] are month totals that must all exist, else nothing is written and the
-// script returns -1. Totals that exist are up to date and left alone. Returns 1 when it wrote.
+// stride 1, KEYS[2..] are month totals, ARGV[4..] the end (unix day) of each, that must all
+// exist unless they end on or before the first figures (then they are empty), else nothing is
+// written and the script returns -1. Totals that exist are up to date and left alone. Returns 1 when it wrote.
 var periodScript = redis.NewScript(totalsLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local stride = tonumber(ARGV[3])
 local sum = {}
 local any = false
-for i = 2, #KEYS - 1, stride do
+for i = 2, #KEYS - 2, stride do
   local packed = redis.call('GET', KEYS[i])
   if packed then
     for f, v in string.gmatch(packed, ' ([^ =]+)=(%-?%d+)') do
@@ -128,7 +157,7 @@ for i = 2, #KEYS - 1, stride do
       any = true
     end
   elseif stride == 1 then
-    return -1
+    if not beforeFirst(tonumber(ARGV[2 + i])) then return -1 end
   else
     any = addHours(sum, KEYS[i + 1]) or any
   end
@@ -152,12 +181,14 @@ type Rollup struct {
 	// packAbove is PackHoursAbove; tests lower it.
 	packAbove int
 
-	// sealedScopes remembers, per tenant and week, how many scopes the last complete seal covered.
-	// Pass runs from one goroutine.
-	sealedScopes map[string]int64
+	// sealedScopes remembers, per tenant and week, a digest of the scopes the last complete seal
+	// covered and of their first-figures marks. Pass runs from one goroutine.
+	sealedScopes map[string]uint64
 	// sealed remembers, per tenant and level (months, years), the scopes whose lookback periods
-	// were all derived, and the current period then: a later pass derives the periods that ended
-	// since for every scope, and the whole lookback only for scopes that appeared since.
+	// were all derived, with their first-figures marks then, and the current period then: a later
+	// pass derives the periods that ended since for every scope, and the whole lookback only for
+	// scopes that appeared since or whose mark a late event lowered (the periods between the old
+	// and the new mark got no empty totals).
 	sealed map[string]*sealMemo
 	// retired, when set, deletes a keyspace that left the list while a pass wrote to it, grace
 	// after the pass saw it gone (retiredDue).
@@ -179,14 +210,49 @@ func (r *Rollup) OnRetired(grace time.Duration, f func(ctx context.Context, keys
 }
 
 type sealMemo struct {
-	scopes  map[bucket.Scope]bool
+	scopes  map[bucket.Scope]int64 // scope -> its first-figures mark (noMark: none)
 	current int64
+}
+
+// noMark stands for a scope without a first-figures mark.
+const noMark = math.MinInt64
+
+// marks reads the first-figures mark (bucket.FirstKey) of every scope.
+func (r *Rollup) marks(ctx context.Context, tenant string, scopes []bucket.Scope) (map[bucket.Scope]int64, error) {
+	out := make(map[bucket.Scope]int64, len(scopes))
+	const chunk = 1000
+	for start := 0; start < len(scopes); start += chunk {
+		part := scopes[start:min(start+chunk, len(scopes))]
+		pipe := r.rdb.Pipeline()
+		cmds := make([]*redis.StringCmd, len(part))
+		for i, s := range part {
+			cmds[i] = pipe.Get(ctx, bucket.FirstKey(tenant, s))
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("first-figures marks of tenant %s: %w", tenant, err)
+		}
+		for i, c := range cmds {
+			out[part[i]] = noMark
+			v, err := c.Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return nil, fmt.Errorf("first-figures mark of tenant %s: %w", tenant, err)
+			}
+			if err == nil {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("first-figures mark %q of tenant %s: %w", v, tenant, err)
+				}
+				out[part[i]] = n
+			}
+		}
+	}
+	return out, nil
 }
 
 // NewRollup returns a rollup. retention 0 keeps totals forever; otherwise they expire that long
 // after their period ends, as the Writer's buckets do.
 func NewRollup(rdb redis.UniversalClient, retention time.Duration) *Rollup {
-	return &Rollup{rdb: rdb, retention: retention, now: time.Now, packAbove: PackHoursAbove, sealedScopes: map[string]int64{}, sealed: map[string]*sealMemo{}}
+	return &Rollup{rdb: rdb, retention: retention, now: time.Now, packAbove: PackHoursAbove, sealedScopes: map[string]uint64{}, sealed: map[string]*sealMemo{}}
 }
 
 // RollupResult counts the totals a rollup pass wrote.
@@ -275,6 +341,8 @@ type periodLevel struct {
 	// keys are the totals key of the period and what periodScript derives it from, with stride.
 	keys   func(tenant string, s bucket.Scope, period int64) []string
 	stride int
+	// ends, with stride 1, are the ends (unix days) of what keys names after the totals key.
+	ends func(period int64) []any
 	// before, when set, derives what the period is derived from first (a year's months).
 	before func(ctx context.Context, r *Rollup, tenant string, scopes []bucket.Scope, period int64) (int, error)
 }
@@ -305,6 +373,13 @@ var yearLevel = &periodLevel{
 		return keys
 	},
 	stride: 1,
+	ends: func(y int64) []any {
+		var ends []any
+		for m := bucket.FirstMonthOfYear(y); m < bucket.FirstMonthOfYear(y+1); m++ {
+			ends = append(ends, bucket.FirstDayOfMonth(m+1))
+		}
+		return ends
+	},
 	before: func(ctx context.Context, r *Rollup, tenant string, scopes []bucket.Scope, y int64) (int, error) {
 		// The months of the lookback were derived by the month step of this pass (or are queued
 		// again, and the year with them): only older ones are left to derive here.
@@ -348,8 +423,11 @@ func (r *Rollup) derivePeriod(ctx context.Context, tenant string, lv *periodLeve
 	if len(missing) == 0 {
 		return 0, false, nil
 	}
-	return r.deriveWith(ctx, tenant, periodScript, missing, func(s bucket.Scope) []string { return lv.keys(tenant, s, period) },
-		r.expireAt(lv.end(period)), "1", lv.stride)
+	args := []any{r.expireAt(lv.end(period)), lv.end(period) / 86400, lv.stride}
+	if lv.stride == 1 {
+		args = append(args, lv.ends(period)...)
+	}
+	return r.deriveWith(ctx, tenant, periodScript, missing, func(s bucket.Scope) []string { return lv.keys(tenant, s, period) }, args...)
 }
 
 // sealPeriods derives the totals of the tenant's ended months (or years) that got figures and of
@@ -376,15 +454,21 @@ func (r *Rollup) sealPeriods(ctx context.Context, tenant string, lv *periodLevel
 	}
 	slices.Sort(periods)
 	all, err := r.scopes(ctx, tenant)
+	var marks map[bucket.Scope]int64
+	if err == nil {
+		marks, err = r.marks(ctx, tenant, all)
+	}
 	if err != nil {
 		r.requeue(ctx, lv.queue(tenant), queued)
 		return 0, 0, err
 	}
 	memoKey := tenant + "/" + lv.name
 	memo := r.sealed[memoKey]
-	var fresh []bucket.Scope // scopes the last complete seal did not cover
+	var fresh []bucket.Scope // scopes the last complete seal did not cover, or with a lower mark
 	for _, s := range all {
-		if memo == nil || !memo.scopes[s] {
+		if memo == nil {
+			fresh = append(fresh, s)
+		} else if m, ok := memo.scopes[s]; !ok || m != marks[s] {
 			fresh = append(fresh, s)
 		}
 	}
@@ -416,11 +500,7 @@ func (r *Rollup) sealPeriods(ctx context.Context, tenant string, lv *periodLevel
 		complete = complete && !incomplete
 	}
 	if complete {
-		m := &sealMemo{scopes: make(map[bucket.Scope]bool, len(all)), current: current}
-		for _, s := range all {
-			m.scopes[s] = true
-		}
-		r.sealed[memoKey] = m
+		r.sealed[memoKey] = &sealMemo{scopes: marks, current: current}
 	} else {
 		delete(r.sealed, memoKey)
 	}
@@ -506,21 +586,32 @@ func (r *Rollup) sealWeeks(ctx context.Context, tenant string, thisWeek int64) (
 		todo[wk] = true
 	}
 	scopes, err := r.scopes(ctx, tenant)
+	var marks map[bucket.Scope]int64
+	if err == nil {
+		marks, err = r.marks(ctx, tenant, scopes)
+	}
 	if err != nil {
 		r.requeue(ctx, bucket.ToSealKey(tenant), queued)
 		return 0, err
 	}
-	count := int64(len(scopes))
+	// The digest changes when a scope appears or a late event lowers a scope's mark (the weeks
+	// between its old and new mark got no empty totals).
+	var count uint64
+	for s, m := range marks {
+		h := fnv.New64a()
+		fmt.Fprintf(h, "%v/%s/%d", s.Kind, s.ID, m)
+		count += h.Sum64()
+	}
 	total := 0
 	for wk, changed := range todo {
-		// The lookback weeks only need sealing again when a scope appeared since the last pass;
-		// the scope count (with the unassigned figures) tells.
+		// The lookback weeks only need sealing again when a scope appeared since the last pass
+		// or a mark was lowered; the digest tells.
 		key := tenant + "/" + strconv.FormatInt(wk, 10)
 		if !changed && r.sealedScopes[key] == count {
 			continue
 		}
 		first := bucket.FirstDayOfWeek(wk)
-		n, err := r.derive(ctx, tenant, scopes, r.expireAt((first+7)*86400), true, func(s bucket.Scope) []string {
+		n, err := r.derive(ctx, tenant, scopes, r.expireAt((first+7)*86400), first+7, func(s bucket.Scope) []string {
 			keys := []string{bucket.WeekTotalsKey(tenant, s, wk)}
 			for d := first; d < first+7; d++ {
 				keys = append(keys, bucket.HourKey(tenant, s, d))
@@ -546,13 +637,10 @@ func (r *Rollup) expireAt(end int64) int64 {
 }
 
 // derive runs totalsScript for each scope over the keys that keys names (the totals key first,
-// then the hour hashes it sums) and returns how many totals it wrote.
-func (r *Rollup) derive(ctx context.Context, tenant string, scopes []bucket.Scope, expireAt int64, keepEmpty bool, keys func(bucket.Scope) []string) (int, error) {
-	empty := "0"
-	if keepEmpty {
-		empty = "1"
-	}
-	n, _, err := r.deriveWith(ctx, tenant, totalsScript, scopes, keys, expireAt, empty)
+// then the hour hashes it sums) and returns how many totals it wrote; totals of a period ending
+// on unix day end are written empty too unless the scope's first figures are on or after it.
+func (r *Rollup) derive(ctx context.Context, tenant string, scopes []bucket.Scope, expireAt, end int64, keys func(bucket.Scope) []string) (int, error) {
+	n, _, err := r.deriveWith(ctx, tenant, totalsScript, scopes, keys, expireAt, end)
 	return n, err
 }
 
@@ -570,7 +658,7 @@ func (r *Rollup) deriveWith(ctx context.Context, tenant string, script *redis.Sc
 		cmds := make([]*redis.Cmd, len(part))
 		_, err := execScripts(ctx, r.rdb, func(pipe redis.Pipeliner) {
 			for i, s := range part {
-				cmds[i] = script.EvalSha(ctx, pipe, append(keys(s), bucket.GenKey(tenant, s)), args...)
+				cmds[i] = script.EvalSha(ctx, pipe, append(keys(s), bucket.FirstKey(tenant, s), bucket.GenKey(tenant, s)), args...)
 			}
 		})
 		if err != nil {

@@ -115,20 +115,31 @@ func stateBlob(h map[string]string) (blob string, ok bool) {
 // applyScript adds deltas to one scope's hourly detail. KEYS[1] and KEYS[2] hold, per ticket, the
 // highest version applied in this slot (today's and yesterday's hash, so marks expire after a day
 // or two); KEYS[3..] are hour hashes and the day, week, month and year totals derived from them,
-// and the last key is the scope's totals generation (bucket.GenKey).
-// ARGV: mark TTL, entry count, one expire-at per bucket key (0: none), then per entry: ticket,
+// then the scope's first-figures mark (bucket.FirstKey), and the last key is the scope's totals
+// generation (bucket.GenKey).
+// ARGV: mark TTL, entry count, the first day the entries touch, one expire-at per bucket key (0:
+// none), then per entry: ticket,
 // version, op count, and per op: the key indexes of its hour hash and of its day, week, month and
 // year totals, hour field, delta.
 //
-// An hour hash the rollup packed (bucket.PackedHoursField) is unpacked before its first change,
+// An hour hash the rollup packed (bucket.PackedHoursField, of either version: an item without an
+// hour is of the hour before it) is unpacked before its first change,
 // in place, so it keeps its expiry; the rollup packs it again with the day.
+//
+// The first-figures mark is lowered to the first day the entries touch; lowering an existing one
+// drops the totals generation too, since readers keep the periods before it as empty.
 //
 // Totals derived from an hour that changed are deleted here, in the same atomic step, so they
 // never disagree with the hours; the Rollup derives them again (see totalsScript). Deleting any
 // drops the scope's totals generation too, so readers drop what they decoded of the scope's totals.
 var applyScript = redis.NewScript(`
-local nkeys = #KEYS - 3
-local i = 3
+local nkeys = #KEYS - 4
+local i = 4
+local first = redis.call('GET', KEYS[#KEYS - 1])
+if not first or tonumber(first) > tonumber(ARGV[3]) then
+  redis.call('SET', KEYS[#KEYS - 1], ARGV[3])
+  if first then redis.call('DEL', KEYS[#KEYS]) end
+end
 local exp = {}
 for k = 1, nkeys do exp[k] = tonumber(ARGV[i]); i = i + 1 end
 local applied = 0
@@ -146,7 +157,9 @@ for e = 1, tonumber(ARGV[2]) do
         local packed = redis.call('HGET', h, 'd')
         if packed then
           local kv = {}
+          local hour
           for f, v in string.gmatch(packed, ' ([^ =]+)=(%-?%d+)') do
+            if string.sub(f, 3, 3) == '|' then hour = string.sub(f, 1, 3) else f = hour .. f end
             kv[#kv + 1] = f
             kv[#kv + 1] = v
           end

@@ -78,9 +78,11 @@ func buckets(t *testing.T, rdb *redis.Client) map[string]map[string]string {
 		case strings.Contains(k, ":t:"), strings.Contains(k, ":m:"), strings.Contains(k, ":dt:"), strings.Contains(k, ":wt:"),
 			strings.Contains(k, ":mt:"), strings.Contains(k, ":yt:"),
 			strings.HasSuffix(k, ":topack"), strings.HasSuffix(k, ":toseal"), strings.HasSuffix(k, ":tomonth"), strings.HasSuffix(k, ":toyear"),
-			strings.HasSuffix(k, ":resolved"):
+			strings.HasSuffix(k, ":resolved"), strings.HasSuffix(k, "}:ff"):
 			// Ticket state, marks, the rollup's totals and its queues (see checkTotals), the
-			// compactor's resolved tickets.
+			// compactor's resolved tickets, the first-figures marks (any delta ever applied lowers
+			// one, so out-of-order deliveries may leave it lower; checkTotals checks it is not
+			// after any figures).
 			continue
 		case strings.Contains(k, ":ix}"):
 			m, _ := rdb.SMembers(ctx, k).Result()
@@ -93,7 +95,8 @@ func buckets(t *testing.T, rdb *redis.Client) map[string]map[string]string {
 			// An hour hash the rollup packed holds the same fields.
 			if packed, ok := out[k][bucket.PackedHoursField]; ok {
 				delete(out[k], bucket.PackedHoursField)
-				if err := bucket.EachPacked(packed, func(f, v string) error {
+				if err := bucket.EachPackedHours(packed, func(hh int, f, v string) error {
+					f = bucket.HourField(hh, f)
 					if _, dup := out[k][f]; dup {
 						return fmt.Errorf("field %s both packed and not", f)
 					}
@@ -119,6 +122,14 @@ func checkTotals(t *testing.T, rdb *redis.Client) {
 	for _, k := range keys {
 		var prefix string
 		var days []int64
+		if i := strings.LastIndex(k, ":h:"); i >= 0 && !strings.Contains(k, ":ix}") {
+			// No figures before the scope's first-figures mark.
+			day, _ := strconv.ParseInt(k[i+3:], 10, 64)
+			if first, err := rdb.Get(ctx, k[:i]+":ff").Int64(); err == nil && first > day && rdb.Exists(ctx, k).Val() == 1 {
+				t.Fatalf("%s has figures before the scope's first-figures mark, day %d", k, first)
+			}
+			continue
+		}
 		if i := strings.LastIndex(k, ":dt:"); i >= 0 {
 			day, _ := strconv.ParseInt(k[i+4:], 10, 64)
 			prefix, days = k[:i], []int64{day}
@@ -603,8 +614,15 @@ func TestRetentionExpiresBucketsAfterTheirPeriod(t *testing.T) {
 			t.Errorf("day totals TTL = %v (%v), want about 30 days past the day's end", ttl, err)
 		}
 	}
+	// billing has figures since June 2025, so its idle last week gets (empty) totals; ana's first
+	// figures are three hours ago, so its last week gets none unless that was in it.
 	lastWeek := bucket.WeekOf(now.Unix()/86400) - 1
-	weekKey := bucket.WeekTotalsKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, lastWeek)
+	if bucket.WeekOf(now.Add(-3*time.Hour).Unix()/86400) > lastWeek {
+		if n, _ := rdb.Exists(ctx, bucket.WeekTotalsKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, lastWeek)).Result(); n != 0 {
+			t.Error("a week before the agent's first figures got totals")
+		}
+	}
+	weekKey := bucket.WeekTotalsKey("acme", bucket.Scope{Kind: bucket.Team, ID: "billing"}, lastWeek)
 	if ttl, err := rdb.TTL(ctx, weekKey).Result(); err != nil || ttl < 22*24*time.Hour || ttl > 31*24*time.Hour {
 		t.Errorf("last week's totals TTL = %v (%v), want 30 days past the week's end", ttl, err)
 	}
@@ -826,7 +844,7 @@ func TestTotalsKeepLargeAndNegativeSums(t *testing.T) {
 	if err := rdb.HSet(ctx, hours, "01|rs", "4503599627370000", "02|rs", "1000", "03|cs", "-7", "04|as", "1", "05|as", "-1").Err(); err != nil {
 		t.Fatal(err)
 	}
-	n, err := rollup.derive(ctx, "acme", []bucket.Scope{ana, bo}, 0, false, func(s bucket.Scope) []string {
+	n, err := rollup.derive(ctx, "acme", []bucket.Scope{ana, bo}, 0, 0, func(s bucket.Scope) []string {
 		return []string{bucket.DayTotalsKey("acme", s, day), bucket.HourKey("acme", s, day)}
 	})
 	if err != nil || n != 1 {
@@ -852,6 +870,30 @@ func packedTotals(t *testing.T, rdb *redis.Client, key string) *bucket.Totals {
 		t.Fatalf("%s: %v", key, err)
 	}
 	return tot
+}
+
+// derivedTotals reads the packed totals key of scope s (in tenant acme) of a period ending on unix
+// day end; a missing one must end on or before the scope's first figures, and is empty.
+func derivedTotals(t *testing.T, rdb *redis.Client, s bucket.Scope, key string, end int64) *bucket.Totals {
+	t.Helper()
+	if rdb.Exists(context.Background(), key).Val() == 1 {
+		return packedTotals(t, rdb, key)
+	}
+	if !beforeFirst(t, rdb, s, end) {
+		t.Fatalf("%s: not derived, and its period ends after the scope's first figures", key)
+	}
+	return bucket.NewTotals()
+}
+
+// beforeFirst says whether a period of scope s (in tenant acme) ending on unix day end ends on or
+// before the scope's first figures.
+func beforeFirst(t *testing.T, rdb *redis.Client, s bucket.Scope, end int64) bool {
+	t.Helper()
+	first, err := rdb.Get(context.Background(), bucket.FirstKey("acme", s)).Int64()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		t.Fatal(err)
+	}
+	return err == nil && first >= end
 }
 
 func totalsEqual(a, b *bucket.Totals) bool {
@@ -935,12 +977,12 @@ func TestRollupMonthsAndYearsEqualTheirDays(t *testing.T) {
 								}
 							}
 						}
-						if got := packedTotals(t, rdb, bucket.MonthTotalsKey("acme", s, m)); !totalsEqual(got, month) {
+						if got := derivedTotals(t, rdb, s, bucket.MonthTotalsKey("acme", s, m), bucket.FirstDayOfMonth(m+1)); !totalsEqual(got, month) {
 							t.Fatalf("%s: %v month %d = %v, its days sum to %v", stage, s, m, got.C, month.C)
 						}
 						year.Merge(month)
 					}
-					if got := packedTotals(t, rdb, bucket.YearTotalsKey("acme", s, y)); !totalsEqual(got, year) {
+					if got := derivedTotals(t, rdb, s, bucket.YearTotalsKey("acme", s, y), bucket.FirstDayOfYear(y+1)); !totalsEqual(got, year) {
 						t.Fatalf("%s: %v year %d = %v, its months sum to %v", stage, s, y, got.C, year.C)
 					}
 				}
@@ -977,8 +1019,10 @@ func TestRollupMonthsAndYearsEqualTheirDays(t *testing.T) {
 }
 
 // Every scope the tenant ever had gets month and year totals over the whole lookback (ten
-// years), empty ones for idle periods, so a long window reads one key per year or month; a scope
-// that appears later gets its own, and a pass with nothing new derives nothing.
+// years) from its first figures on, empty ones for idle periods, so a long window reads one key
+// per year or month (and answers those before the first figures as empty); a scope that appears
+// later gets its own, a late event before a scope's first figures gets it the periods between,
+// and a pass with nothing new derives nothing.
 func TestRollupSealsIdleMonthsAndYears(t *testing.T) {
 	rdb := testenv.Redis(t)
 	ctx := context.Background()
@@ -995,20 +1039,39 @@ func TestRollupSealsIdleMonthsAndYears(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// ana, billing and the unassigned figures: 131 months and 10 years each.
-	if n.Months != 3*MonthLookback || n.Years != 3*YearLookback {
-		t.Errorf("first pass wrote %+v, want %d months and %d years", n, 3*MonthLookback, 3*YearLookback)
+	// lookback counts the months and years of the lookback that end after the scope's first
+	// figures (all of them without a mark).
+	lookback := func(s bucket.Scope) (months, years int) {
+		for m := thisMonth - MonthLookback; m < thisMonth; m++ {
+			if !beforeFirst(t, rdb, s, bucket.FirstDayOfMonth(m+1)) {
+				months++
+			}
+		}
+		for y := thisYear - YearLookback; y < thisYear; y++ {
+			if !beforeFirst(t, rdb, s, bucket.FirstDayOfYear(y+1)) {
+				years++
+			}
+		}
+		return months, years
+	}
+	// ana and billing: from June 2 2025, when they got their first figures, 17 months and 1 year
+	// each; the unassigned figures, which got none (so no mark), the whole lookback.
+	if m, y := lookback(bucket.Scope{Kind: bucket.Agent, ID: "ana"}); m != 17 || y != 1 {
+		t.Fatalf("ana's lookback after its first figures: %d months and %d years, want 17 and 1", m, y)
+	}
+	if n.Months != 2*17+MonthLookback || n.Years != 2*1+YearLookback {
+		t.Errorf("first pass wrote %+v, want %d months and %d years", n, 2*17+MonthLookback, 2*1+YearLookback)
 	}
 	sealed := func(s bucket.Scope) {
 		t.Helper()
 		for m := thisMonth - MonthLookback; m < thisMonth; m++ {
-			if rdb.Exists(ctx, bucket.MonthTotalsKey("acme", s, m)).Val() != 1 {
-				t.Fatalf("%v: month %d not derived", s, m)
+			if got := rdb.Exists(ctx, bucket.MonthTotalsKey("acme", s, m)).Val(); got == 1 == beforeFirst(t, rdb, s, bucket.FirstDayOfMonth(m+1)) {
+				t.Fatalf("%v: month %d derived %v, want only after the first figures", s, m, got == 1)
 			}
 		}
 		for y := thisYear - YearLookback; y < thisYear; y++ {
-			if rdb.Exists(ctx, bucket.YearTotalsKey("acme", s, y)).Val() != 1 {
-				t.Fatalf("%v: year %d not derived", s, y)
+			if got := rdb.Exists(ctx, bucket.YearTotalsKey("acme", s, y)).Val(); got == 1 == beforeFirst(t, rdb, s, bucket.FirstDayOfYear(y+1)) {
+				t.Fatalf("%v: year %d derived %v, want only after the first figures", s, y, got == 1)
 			}
 		}
 		if rdb.Exists(ctx, bucket.MonthTotalsKey("acme", s, thisMonth), bucket.YearTotalsKey("acme", s, thisYear)).Val() != 0 {
@@ -1024,8 +1087,10 @@ func TestRollupSealsIdleMonthsAndYears(t *testing.T) {
 	if again, err := rollup.Pass(ctx); err != nil || again.Months != 0 || again.Years != 0 {
 		t.Fatalf("a pass with nothing new wrote %+v (%v)", again, err)
 	}
-	// A new agent, on a day of an idle month (2019): its own lookback, and that month and year
-	// again for billing, the other scope it changed (the write made its totals of them stale).
+	// A new agent, on a day of an idle month (2019): its own lookback, and for billing, the other
+	// scope it changed, the periods between its new first figures and its old ones.
+	billing := bucket.Scope{Kind: bucket.Team, ID: "billing"}
+	billingMonths, billingYears := lookback(billing)
 	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-2", Events: life("T-2", "bob", "billing", -60*24*365*6)}}); err != nil {
 		t.Fatal(err)
 	}
@@ -1033,10 +1098,16 @@ func TestRollupSealsIdleMonthsAndYears(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Months != MonthLookback+1 || n.Years != YearLookback+1 {
-		t.Errorf("pass after a new agent wrote %+v, want %d months and %d years", n, MonthLookback+1, YearLookback+1)
+	bobMonths, bobYears := lookback(bob)
+	nowMonths, nowYears := lookback(billing)
+	if bobMonths < 70 || nowMonths-billingMonths < 50 {
+		t.Fatalf("fixture: bob has %d months after his first figures, billing %d more than before", bobMonths, nowMonths-billingMonths)
+	}
+	if n.Months != bobMonths+nowMonths-billingMonths || n.Years != bobYears+nowYears-billingYears {
+		t.Errorf("pass after a new agent wrote %+v, want %d months and %d years", n, bobMonths+nowMonths-billingMonths, bobYears+nowYears-billingYears)
 	}
 	sealed(bob)
+	sealed(billing)
 	if again, err := rollup.Pass(ctx); err != nil || again.Months != 0 || again.Years != 0 {
 		t.Fatalf("a pass with nothing new wrote %+v (%v)", again, err)
 	}
@@ -1078,8 +1149,10 @@ func TestRollupDerivesOldYearsWithTheirMonths(t *testing.T) {
 		t.Fatalf("2012 totals: assigned %d, want 1", year.C[bucket.Assigned])
 	}
 	for m := bucket.FirstMonthOfYear(bucket.YearOf(day)); m < bucket.FirstMonthOfYear(bucket.YearOf(day)+1); m++ {
-		if rdb.Exists(ctx, bucket.MonthTotalsKey("acme", ana, m)).Val() != 1 {
-			t.Fatalf("month %d of 2012 not derived", m)
+		// The months before the first figures (January and February) are empty, with no key.
+		before := m < bucket.MonthOf(day)
+		if got := rdb.Exists(ctx, bucket.MonthTotalsKey("acme", ana, m)).Val(); got == 1 == before || before != beforeFirst(t, rdb, ana, bucket.FirstDayOfMonth(m+1)) {
+			t.Fatalf("month %d of 2012: derived %v, want %v", m, got == 1, !before)
 		}
 	}
 	checkTotals(t, rdb)
