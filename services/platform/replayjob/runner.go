@@ -110,13 +110,15 @@ func (r *Runner) resume(ctx context.Context) {
 		}
 		ok, err := r.jobs.Claim(ctx, tenant, r.owner, r.lease)
 		switch {
+		case ctx.Err() != nil:
+			return // stopping: not a failure of the job
 		case err != nil:
 			r.log.Warn(r.name+": claim job", "tenant", tenant, "err", err)
 		case ok:
 			r.log.Info(r.name+": resuming job", "tenant", tenant)
 			r.Launch(tenant)
 		default:
-			if err := r.jobs.Forget(ctx, tenant); err != nil {
+			if err := r.jobs.Forget(ctx, tenant); err != nil && ctx.Err() == nil {
 				r.log.Warn(r.name+": forget finished job", "tenant", tenant, "err", err)
 			}
 		}
