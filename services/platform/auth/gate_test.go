@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +24,7 @@ import (
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/platform/auth"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
 // registry is the tenants registry reduced to what the Gate asks of it, backed by a real
@@ -348,27 +347,9 @@ func TestGateGRPC(t *testing.T) {
 	})
 }
 
-// syncBuffer collects log output written from the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestGateLogsRefusalsWithoutCredentials(t *testing.T) {
 	reg, ks := newGateRegistry(t)
-	var buf syncBuffer
+	var buf testenv.LogBuffer
 	gate := auth.NewGate(reg, slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ctx := context.Background()
 
@@ -436,7 +417,7 @@ func (brokenRegistry) Authenticate(context.Context, string) (auth.Principal, err
 }
 
 func TestGateRegistryFailureStaysClosed(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.LogBuffer
 	gate := auth.NewGate(brokenRegistry{}, slog.New(slog.NewTextHandler(&buf, nil)))
 	_, err := gate.Check(context.Background(), "Bearer x.y.z", "acme", auth.KPIsRead)
 	if err == nil || err.Error() != "invalid credential" || !auth.Unauthenticated(err) {

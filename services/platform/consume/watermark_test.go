@@ -1,7 +1,6 @@
 package consume
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -16,23 +15,6 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/watermark"
 )
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // With a watermark, a replay (here: the watermark emptied, ReplayAll) handles every message
 // again without acks; undecodable messages are passed over, and a message that keeps failing
 // alone while the store is healthy is passed over after SuspectAfter tries with an error log,
@@ -40,7 +22,7 @@ func (l *lockedBuffer) String() string {
 func TestWatermarkReplayPassesOverPoison(t *testing.T) {
 	js := workStream(t)
 	rdb := testenv.Redis(t)
-	var logs lockedBuffer
+	var logs testenv.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	var mu sync.Mutex
 	handled := map[string]int{}

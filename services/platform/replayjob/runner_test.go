@@ -1,7 +1,6 @@
 package replayjob_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -39,23 +38,6 @@ func (j redisJobs) Forget(ctx context.Context, tenant string) error {
 	return j.rdb.SRem(ctx, jobsKey, tenant).Err()
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
@@ -76,7 +58,7 @@ func TestRunnerLoop(t *testing.T) {
 	rdb.HSet(ctx, stateKey("failing"), "phase", "build", "owner", "crashed", "lease", past)
 	rdb.SAdd(ctx, jobsKey, "lapsed", "held", "failing", "finished")
 
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	var runs sync.Map
 	var stopped atomic.Bool
 	var r *replayjob.Runner
@@ -136,7 +118,7 @@ func TestRunnerLoop(t *testing.T) {
 func TestRunnerLoopRedisDown(t *testing.T) {
 	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	defer dead.Close()
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	r := replayjob.NewRunner(context.Background(), "test rebuild", redisJobs{dead}, func(context.Context, string) error { return nil },
 		time.Minute, 10*time.Millisecond, slog.New(slog.NewTextHandler(logs, nil)))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,7 +1,6 @@
 package tenants
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -12,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,25 +18,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/auth"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
-
-// syncBuffer is a log destination the watcher and the test can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // newKey returns a fresh API key and writes its hash to dir/name, as an operator would.
 func newKey(t *testing.T, dir, name string) (string, auth.KeyHash) {
@@ -145,7 +126,7 @@ func TestRegistryAuthenticate(t *testing.T) {
 }
 
 func TestRegistryWithoutFile(t *testing.T) {
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	r, err := Open(context.Background(), "", Options{Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +174,7 @@ func TestRegistryReload(t *testing.T) {
 	ci, _ := newKey(t, dir, "ci.hash")
 	newKey(t, dir, "old.hash")
 	newKey(t, dir, "ops.hash")
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	r, err := Open(context.Background(), path, Options{Log: slog.New(slog.NewTextHandler(&logs, nil)), Poll: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

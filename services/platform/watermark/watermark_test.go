@@ -1,7 +1,6 @@
 package watermark_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,29 +32,11 @@ func TestMain(m *testing.M) {
 // seen is what the test handler writes: the set of message numbers handled (idempotent).
 const seen = "tp:test:seen"
 
-// syncBuffer is a log destination the watcher's goroutines may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type env struct {
 	redis  *testenv.RedisServer
 	rdb    *redis.Client
 	js     jetstream.JetStream
-	logs   *syncBuffer
+	logs   *testenv.LogBuffer
 	log    *slog.Logger
 	reader *sdkmetric.ManualReader
 	meter  *sdkmetric.MeterProvider
@@ -67,7 +47,7 @@ func newEnv(t *testing.T) *env {
 	s, rdb := testenv.NewRedis(t)
 	_, url := testenv.NATS(t)
 	js := testenv.JetStream(t, url, jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}}, stream.Deadletter(1))
-	e := &env{redis: s, rdb: rdb, js: js, logs: &syncBuffer{}, reader: sdkmetric.NewManualReader()}
+	e := &env{redis: s, rdb: rdb, js: js, logs: &testenv.LogBuffer{}, reader: sdkmetric.NewManualReader()}
 	e.log = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.meter = sdkmetric.NewMeterProvider(sdkmetric.WithReader(e.reader))
 	return e

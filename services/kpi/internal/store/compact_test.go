@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,9 +17,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
-	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
 // sameFields reports whether got holds exactly the fields want, in any order.
@@ -59,24 +58,6 @@ func (c *simClock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 const quietFor = 7 * 24 * time.Hour
 
 type compactEnv struct {
@@ -85,14 +66,14 @@ type compactEnv struct {
 	c      *Compactor
 	clock  *simClock
 	reader *sdkmetric.ManualReader
-	log    *syncBuffer
+	log    *testenv.LogBuffer
 }
 
 // newCompactEnv is a writer and a compactor (batch per tenant per pass) sharing a simulated clock,
 // a log and metrics.
 func newCompactEnv(t *testing.T, batch int) *compactEnv {
 	t.Helper()
-	env := &compactEnv{rdb: testenv.Redis(t), clock: &simClock{t: t0.Add(24 * time.Hour)}, log: &syncBuffer{}}
+	env := &compactEnv{rdb: testenv.Redis(t), clock: &simClock{t: t0.Add(24 * time.Hour)}, log: &testenv.LogBuffer{}}
 	env.reader = sdkmetric.NewManualReader()
 	m, err := NewMetrics(sdkmetric.NewMeterProvider(sdkmetric.WithReader(env.reader)).Meter("test"))
 	if err != nil {
