@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
 )
 
 // historyRules is one rules file for kpi and escalation with a rule of every kind a ticket's
@@ -335,28 +335,13 @@ func storedChanges(t *testing.T, js jetstream.JetStream) []string {
 	return out
 }
 
-var historicalLine = regexp.MustCompile(`(?m)^escalation_historical_breaches_total\{[^}]*kind="([a-z_-]+)"[^}]*\} ([0-9.e+]+)$`)
-
 // historicalBreaches reads escalation_historical_breaches_total by kind from escalation's admin
 // server at addr.
 func historicalBreaches(t *testing.T, addr string) map[string]int {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]int{}
-	for _, m := range historicalLine.FindAllStringSubmatch(string(body), -1) {
-		v, err := strconv.ParseFloat(m[2], 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[m[1]] += int(v)
+	for kind, v := range servicetest.MetricSum(t, http.DefaultClient, "http://"+addr+"/metrics", "escalation_historical_breaches_total", "kind") {
+		out[kind] = int(v)
 	}
 	return out
 }

@@ -3,11 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,23 +24,9 @@ const historyRules = rulesYAML + `      - name: reopened
 // historicals reads escalation_historical_breaches_total by rule kind from the admin endpoint.
 func historicals(t *testing.T, r *servicetest.Running) map[string]int {
 	t.Helper()
-	resp, err := r.HTTPClient().Get(r.AdminURL("/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]int{}
-	re := regexp.MustCompile(`(?m)^escalation_historical_breaches_total\{[^}]*kind="([a-z_-]+)"[^}]*\} ([0-9.e+]+)$`)
-	for _, m := range re.FindAllStringSubmatch(string(body), -1) {
-		v, err := strconv.ParseFloat(m[2], 64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[m[1]] += int(v)
+	for kind, v := range servicetest.MetricSum(t, r.HTTPClient(), r.AdminURL("/metrics"), "escalation_historical_breaches_total", "kind") {
+		out[kind] = int(v)
 	}
 	return out
 }
