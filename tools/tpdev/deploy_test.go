@@ -81,7 +81,7 @@ func TestDeployRedisConfigKeepsAOFEverySecond(t *testing.T) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for key, want := range map[string]string{"appendonly": "yes", "appendfsync": "everysec", "save": ""} {
+	for key, want := range map[string]string{"appendonly": "yes", "appendfsync": "everysec", "save": "", "hash-max-listpack-entries": "128"} {
 		got, err := c.ConfigGet(ctx, key).Result()
 		if err != nil || got[key] != want {
 			t.Errorf("deploy/redis.conf: %s = %q (%v), want %q", key, got[key], err, want)

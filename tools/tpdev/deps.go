@@ -69,11 +69,13 @@ func startNATS(addr, dir, sync string) (*server.Server, error) {
 	return s, nil
 }
 
-// redisArgs are the settings of DESIGN.md §6: AOF on with one fsync a second, no RDB snapshots.
+// redisArgs are the settings of DESIGN.md §6: AOF on with one fsync a second, no RDB snapshots;
+// and hash-max-listpack-entries as deploy/redis.conf sets it.
 func redisArgs(host, port, dir string) []string {
 	return []string{
 		"--bind", host, "--port", port, "--dir", dir,
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+		"--hash-max-listpack-entries", "128",
 		"--protected-mode", "yes", "--daemonize", "no",
 		"--logfile", filepath.Join(dir, "redis.log"),
 	}

@@ -96,7 +96,7 @@ func TestStartRedisServesAndStops(t *testing.T) {
 	}
 	c := redis.NewClient(&redis.Options{Addr: addr, Protocol: 2, DisableIdentity: true})
 	defer c.Close()
-	for key, want := range map[string]string{"appendonly": "yes", "appendfsync": "everysec", "bind": "127.0.0.1"} {
+	for key, want := range map[string]string{"appendonly": "yes", "appendfsync": "everysec", "bind": "127.0.0.1", "hash-max-listpack-entries": "128"} {
 		got, err := c.ConfigGet(context.Background(), key).Result()
 		if err != nil || got[key] != want {
 			t.Errorf("CONFIG GET %s = %v, %v; want %s", key, got, err, want)

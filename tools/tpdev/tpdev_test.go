@@ -219,7 +219,7 @@ func TestCurlDemoPostsTwoCanonicalEventsOfOneTicket(t *testing.T) {
 
 func TestRedisArgsKeepAOFEverySecond(t *testing.T) {
 	args := redisArgs("127.0.0.1", "6379", "/data")
-	for _, pair := range [][2]string{{"--appendonly", "yes"}, {"--appendfsync", "everysec"}, {"--bind", "127.0.0.1"}, {"--port", "6379"}, {"--dir", "/data"}, {"--daemonize", "no"}} {
+	for _, pair := range [][2]string{{"--appendonly", "yes"}, {"--appendfsync", "everysec"}, {"--bind", "127.0.0.1"}, {"--port", "6379"}, {"--dir", "/data"}, {"--daemonize", "no"}, {"--hash-max-listpack-entries", "128"}} {
 		i := slices.Index(args, pair[0])
 		if i < 0 || i+1 >= len(args) || args[i+1] != pair[1] {
 			t.Errorf("args %v lack %s %s", args, pair[0], pair[1])

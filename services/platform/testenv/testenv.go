@@ -58,7 +58,8 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// StartRedis runs redis-server in dir with AOF (appendfsync everysec) on a free loopback port.
+// StartRedis runs redis-server in dir with AOF (appendfsync everysec) on a free loopback port, with
+// the hash encoding threshold of the redis.conf Redis ships (see deploy/redis.conf).
 func StartRedis(dir string, extra ...string) (*RedisServer, error) {
 	port, err := FreePort()
 	if err != nil {
@@ -67,7 +68,7 @@ func StartRedis(dir string, extra ...string) (*RedisServer, error) {
 	s := &RedisServer{Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: dir}
 	s.args = append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "yes",
-		"--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log")}, extra...)
+		"--hash-max-listpack-entries", "128", "--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log")}, extra...)
 	return s, s.Start()
 }
 

@@ -28,6 +28,19 @@ func TestRedisIsRealAndEmpty(t *testing.T) {
 	}
 }
 
+// Tests and benchmarks run Redis as deploy/redis.conf does: AOF each second, and the hash
+// threshold kpi's write path is measured with.
+func TestRedisSettingsMatchDeploy(t *testing.T) {
+	c := Redis(t)
+	ctx := context.Background()
+	for key, want := range map[string]string{"appendonly": "yes", "appendfsync": "everysec", "save": "", "hash-max-listpack-entries": "128"} {
+		got, err := c.ConfigGet(ctx, key).Result()
+		if err != nil || got[key] != want {
+			t.Errorf("CONFIG GET %s = %q (%v), want %q", key, got[key], err, want)
+		}
+	}
+}
+
 func TestNATSHasJetStream(t *testing.T) {
 	_, url := NATS(t)
 	nc, err := nats.Connect(url)

@@ -185,8 +185,8 @@ func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]stri
 	ret := int64(w.retention / time.Second)
 	// A slot's ops of one batch mostly share a few days: name each day's keys once. Totals get
 	// their expiry from the rollup when it writes them.
-	type dayKeys struct{ h, d, w, m, y int }
-	days := map[int64]dayKeys{}
+	days := map[int64]int{} // day -> its number in the script's list of days
+	var dayArgs []any
 	weeks, months, years := map[int64]int{}, map[int64]int{}, map[int64]int{}
 	// once names the totals key of a period once per call.
 	once := func(seen map[int64]int, period int64, key func() string) int {
@@ -204,25 +204,27 @@ func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]stri
 		for _, o := range e.ops {
 			day := bucket.DayOf(o.hour)
 			first = min(first, day)
-			dk, ok := days[day]
+			n, ok := days[day]
 			if !ok {
 				week, month, year := bucket.WeekOf(day), bucket.MonthOf(day), bucket.YearOf(day)
-				dk = dayKeys{
-					w: once(weeks, week, func() string { return bucket.WeekTotalsKey(sk.tenant, sk.scope, week) }),
-					m: once(months, month, func() string { return bucket.MonthTotalsKey(sk.tenant, sk.scope, month) }),
-					y: once(years, year, func() string { return bucket.YearTotalsKey(sk.tenant, sk.scope, year) }),
-					h: keyIndex(bucket.HourKey(sk.tenant, sk.scope, day), (day+1)*86400+ret),
-					d: keyIndex(bucket.DayTotalsKey(sk.tenant, sk.scope, day), 0),
-				}
-				days[day] = dk
+				dayArgs = append(dayArgs,
+					keyIndex(bucket.HourKey(sk.tenant, sk.scope, day), (day+1)*86400+ret),
+					keyIndex(bucket.DayTotalsKey(sk.tenant, sk.scope, day), 0),
+					once(weeks, week, func() string { return bucket.WeekTotalsKey(sk.tenant, sk.scope, week) }),
+					once(months, month, func() string { return bucket.MonthTotalsKey(sk.tenant, sk.scope, month) }),
+					once(years, year, func() string { return bucket.YearTotalsKey(sk.tenant, sk.scope, year) }))
+				n = len(days) + 1
+				days[day] = n
 			}
-			body = append(body, dk.h, dk.d, dk.w, dk.m, dk.y, bucket.HourField(int(o.hour-day*24), o.field.Name()), o.delta)
+			body = append(body, n, bucket.HourField(int(o.hour-day*24), o.field.Name()), o.delta)
 		}
 	}
 	// The mark is lowered whether or not the entries were applied before: lower is always safe.
 	keys = append(keys, bucket.FirstKey(sk.tenant, sk.scope), bucket.GenKey(sk.tenant, sk.scope))
-	args := append([]any{int64(markTTL / time.Second), len(entries), first}, expiry...)
-	return keys, append(args, body...)
+	args := make([]any, 0, 4+len(expiry)+len(dayArgs)+len(body))
+	args = append(args, int64(markTTL/time.Second), len(entries), first, len(days))
+	args = append(append(append(args, expiry...), dayArgs...), body...)
+	return keys, args
 }
 
 // clear removes the pending entries this batch applied, and files the tickets it solved, closed

@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,12 +50,16 @@ func benchBatches(n, batch int) [][]Ticket {
 }
 
 // BenchmarkWritePath measures events/s through the whole write path (read, compute, CAS, apply,
-// clear) in batches of 500, against a real Redis.
+// clear) in batches of 500, against a real Redis. It also reports the CPU time each event costs
+// in redis-server and in the writer's own process (GC included): on a shared machine those move
+// much less with other load than events/s does, and their sum is what the pipeline pays per
+// event.
 func BenchmarkWritePath(b *testing.B) {
 	rdb := testenv.Redis(b)
 	ctx := context.Background()
 	batches := benchBatches(50_000, 500)
 	w := NewWriter(rdb, sla, 0, quiet)
+	cpu := startCPUMeter(b, rdb)
 	b.ResetTimer()
 	events := 0
 	start := time.Now()
@@ -69,6 +76,54 @@ func BenchmarkWritePath(b *testing.B) {
 		events += len(batch)
 	}
 	b.ReportMetric(float64(events)/time.Since(start).Seconds(), "events/s")
+	cpu.report(b, events)
+}
+
+// cpuMeter reads the CPU time used so far by redis-server (INFO cpu) and by this process.
+type cpuMeter struct {
+	rdb          *redis.Client
+	redis, local time.Duration
+}
+
+func startCPUMeter(b *testing.B, rdb *redis.Client) *cpuMeter {
+	m := &cpuMeter{rdb: rdb}
+	m.redis, m.local = m.read(b)
+	return m
+}
+
+func (m *cpuMeter) read(b *testing.B) (redisCPU, local time.Duration) {
+	info, err := m.rdb.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatalf("redis INFO cpu: %v", err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || (name != "used_cpu_user" && name != "used_cpu_sys") {
+			continue
+		}
+		secs, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			b.Fatalf("redis INFO cpu %s=%q: %v", name, value, err)
+		}
+		redisCPU += time.Duration(secs * float64(time.Second))
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	local = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return redisCPU, local
+}
+
+// report adds redis-µs/event and writer-µs/event to the benchmark's figures.
+func (m *cpuMeter) report(b *testing.B, events int) {
+	if events == 0 {
+		return
+	}
+	r, l := m.read(b)
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(events) }
+	b.ReportMetric(per(r-m.redis), "redis-µs/event")
+	b.ReportMetric(per(l-m.local), "writer-µs/event")
 }
 
 // BenchmarkRollup measures one full rollup pass (day totals of every ended day that got figures,
