@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/auth"
@@ -46,6 +47,10 @@ type Spec struct {
 	// Access is the scope each gRPC method (by full name, "/package.Service/Method") requires.
 	// A method without one is refused to every caller, and Serve refuses to start with it.
 	Access map[string]auth.Scope
+	// GCPercent is the garbage collector's target (GOGC) when the environment sets none; 0 keeps
+	// Go's 100. A service whose hot path allocates a lot on a small live heap spends less CPU on
+	// collection with a higher one, for a little more memory.
+	GCPercent int
 }
 
 // Common are the settings every service has.
@@ -214,7 +219,11 @@ func Main[C any, P interface {
 	*C
 	Config
 }](spec Spec, args []string, stderr io.Writer, cfg P, run func(context.Context, C, *slog.Logger) error) int {
-	s := envflag.New(spec.Name, spec.Summary, os.LookupEnv)
+	summary := spec.Summary
+	if spec.GCPercent > 0 {
+		summary += fmt.Sprintf("\n\nGOGC, Go's garbage collector target, is %d unless the environment sets it (Go's own\ndefault is 100): a lower value trades CPU for memory.", spec.GCPercent)
+	}
+	s := envflag.New(spec.Name, summary, os.LookupEnv)
 	s.SetOutput(stderr)
 	cfg.Register(s)
 	err := s.Parse(args)
@@ -235,6 +244,9 @@ func Main[C any, P interface {
 		return 2
 	}
 	log = log.With("service", spec.Name)
+	if _, set := os.LookupEnv("GOGC"); !set && spec.GCPercent > 0 {
+		debug.SetGCPercent(spec.GCPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *cfg, log); err != nil {

@@ -3,7 +3,10 @@ package service
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -127,5 +130,42 @@ func TestRegisterFollowsSpec(t *testing.T) {
 	}
 	if !strings.Contains(help.String(), "(events API) listens on; use 0.0.0.0:8080 inside a container") {
 		t.Errorf("-h does not say what the HTTP server serves:\n%s", help.String())
+	}
+}
+
+// A service's GCPercent applies unless GOGC is set, and -h says so.
+func TestMainSetsGCPercent(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(prev) })
+	t.Setenv("GOGC", "") // restores whatever the environment had after the test
+	os.Unsetenv("GOGC")
+	spec := testSpec
+	spec.GCPercent = 400
+	gcDuringRun := func() int {
+		var got int
+		var cfg mainConfig
+		code := Main(spec, nil, io.Discard, &cfg, func(context.Context, mainConfig, *slog.Logger) error {
+			got = debug.SetGCPercent(-1)
+			debug.SetGCPercent(got)
+			return nil
+		})
+		if code != 0 {
+			t.Fatalf("Main = %d", code)
+		}
+		return got
+	}
+	if got := gcDuringRun(); got != 400 {
+		t.Errorf("GOGC unset: the collector's target is %d, want the service's 400", got)
+	}
+	debug.SetGCPercent(100)
+	t.Setenv("GOGC", "100")
+	if got := gcDuringRun(); got != 100 {
+		t.Errorf("GOGC set: the collector's target is %d, want the environment's to stand (100)", got)
+	}
+	var stderr strings.Builder
+	var cfg mainConfig
+	Main(spec, []string{"-h"}, &stderr, &cfg, nil)
+	if !strings.Contains(stderr.String(), "GOGC, Go's garbage collector target, is 400 unless the environment sets it") {
+		t.Errorf("-h does not explain GOGC:\n%s", stderr.String())
 	}
 }

@@ -13,7 +13,9 @@ import (
 // duplicates (same Key); the result depends only on the set. Each step below computes the KPIs of
 // one definition of DESIGN.md §5 from the ticket's history.
 func Compute(events []Event, sla SLA) Contribution {
-	c := Contribution{Values: map[Key]int64{}}
+	// A ticket's figures number about eight per event (36-42 for a solved ticket of five):
+	// sized for that, the map is not grown step by step on the write path.
+	c := Contribution{Values: make(map[Key]int64, 8*len(events))}
 	var buf [16]fields
 	h := walkHistory(orderEvents(events), buf[:])
 	if len(h.evs) == 0 {
