@@ -43,7 +43,7 @@ func (w *Writer) exec(ctx context.Context, fill func(redis.Pipeliner)) ([]redis.
 
 // execScripts runs a pipeline built by fill, recovering once from a lost script cache (a restart).
 func execScripts(ctx context.Context, rdb redis.UniversalClient, fill func(redis.Pipeliner)) ([]redis.Cmder, error) {
-	return redisscript.Exec(ctx, rdb, fill, casScript, clearScript, applyScript, totalsScript, periodScript, indexScript, compactScript, unfileScript)
+	return redisscript.Exec(ctx, rdb, fill, casScript, applyScript, totalsScript, periodScript, indexScript, compactScript, unfileScript)
 }
 
 func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
@@ -265,22 +265,13 @@ func (w *Writer) clear(ctx context.Context, done []*work) error {
 			if len(wk.pending) == 0 {
 				continue
 			}
-			fields := make([]string, 0, len(wk.pending))
+			var fields []string
 			for v := range wk.pending {
-				fields = append(fields, "p"+strconv.FormatInt(v, 10))
+				for k := range max(wk.pendingPieces[v], 1) {
+					fields = append(fields, pendingField(v, k))
+				}
 			}
-			if !wk.resolved {
-				// Still being worked on: its next change adds pending deltas again.
-				pipe.HDel(ctx, wk.key, fields...)
-				n++
-				continue
-			}
-			// Solved or closed: it may stay as it is for days, until compacted.
-			args := make([]any, len(fields))
-			for i, f := range fields {
-				args[i] = f
-			}
-			clearScript.EvalSha(ctx, pipe, []string{wk.key}, args...)
+			pipe.HDel(ctx, wk.key, fields...)
 			n++
 		}
 	})

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -106,4 +107,93 @@ func must(s string, ok bool) string {
 		return ""
 	}
 	return s
+}
+
+// Pending deltas are stored in pieces too, so a ticket still being worked on keeps a listpack;
+// a crash leaves them for the redelivery, which applies them once and clears every piece; and
+// pending deltas an older release stored whole are read and cleared the same way.
+func TestPendingDeltasInPieces(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	batch := []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)}}
+	if _, err := NewWriter(rdb, sla, 0, quiet).Write(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	want := buckets(t, rdb)
+	key := TicketKey("acme", "T-1")
+
+	// stored crashes a writer right after it stored the batch, and returns the ticket's hash.
+	stored := func() map[string]string {
+		t.Helper()
+		rdb.FlushAll(ctx)
+		crashing := NewWriter(rdb, sla, 0, quiet)
+		crashing.SetHook(func(s string) error {
+			if s == StepStored {
+				return errCrash
+			}
+			return nil
+		})
+		if _, err := crashing.Write(ctx, batch); !errors.Is(err, errCrash) {
+			t.Fatalf("want the simulated crash, got %v", err)
+		}
+		return rdb.HGetAll(ctx, key).Val()
+	}
+	redeliver := func(name string) {
+		t.Helper()
+		res, err := NewWriter(rdb, sla, 0, quiet).Write(ctx, batch)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if res.NewEvents != 0 || res.Duplicates != len(batch[0].Events) {
+			t.Fatalf("%s: %+v, want every event a duplicate", name, res)
+		}
+		if got := buckets(t, rdb); !equalDump(got, want) {
+			t.Fatalf("%s changed the buckets:\n%s", name, dumpDiff(got, want))
+		}
+		for f := range rdb.HGetAll(ctx, key).Val() {
+			if f[0] == 'p' {
+				t.Fatalf("%s left pending field %q", name, f)
+			}
+		}
+	}
+
+	h := stored()
+	first, more := h["p1"], h["p1_1"]
+	if len(first) != stateChunk || more == "" {
+		t.Fatalf("fixture: pending deltas in fields %v, want more than one piece", slicesKeys(h))
+	}
+	if enc := rdb.ObjectEncoding(ctx, key).Val(); enc != "listpack" {
+		t.Fatalf("ticket hash with pending deltas encoded as %q, want listpack", enc)
+	}
+	redeliver("redelivery over pending pieces")
+
+	// As an older release stored them: whole, in "p1".
+	h = stored()
+	whole := h["p1"]
+	var extra []string
+	for k := 1; h[pendingField(1, k)] != ""; k++ {
+		whole += h[pendingField(1, k)]
+		extra = append(extra, pendingField(1, k))
+	}
+	if err := rdb.HDel(ctx, key, extra...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.HSet(ctx, key, "p1", whole).Err(); err != nil {
+		t.Fatal(err)
+	}
+	redeliver("redelivery over whole pending deltas")
+}
+
+// A ticket still open is stored as a listpack after its pending deltas are cleared.
+func TestOpenTicketHashStaysListpack(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	open := life("T-1", "ana", "billing", 0)[:3]
+	if _, err := NewWriter(rdb, sla, 0, quiet).Write(ctx, []Ticket{{Tenant: "acme", ID: "T-1", Events: open}}); err != nil {
+		t.Fatal(err)
+	}
+	key := TicketKey("acme", "T-1")
+	if enc := rdb.ObjectEncoding(ctx, key).Val(); enc != "listpack" {
+		t.Fatalf("open ticket's hash encoded as %q, want listpack (fields %v)", enc, slicesKeys(rdb.HGetAll(ctx, key).Val()))
+	}
 }

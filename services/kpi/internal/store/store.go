@@ -37,49 +37,40 @@ func TicketKey(tenant, ticket string) string {
 // walks, oldest first, to find the quiet ones.
 func ResolvedKey(tenant string) string { return "tp:" + bucket.IndexTag(tenant) + ":resolved" }
 
-// casScript stores a ticket's new state (ARGV[6..], its pieces, see stateChunks), the time
-// (ARGV[4]) and pending deltas (ARGV[3]) if nobody changed it since it was read, in one HSET, and
-// removes the pieces a longer state left behind: ARGV[5] is how many the read found, which still
-// holds since every write of a state bumps the version. Fewer calls into Redis here are
-// measurable: this script runs once per ticket and batch.
+// casScript stores a ticket's new version, the time (ARGV[3]; empty: none), its pending deltas
+// (ARGV[6 .. 5+ARGV[5]], pieces named pendingField) and its new state (the rest of ARGV, pieces
+// named "s", "s1", ...; see stateChunks) in one HSET, if nobody changed the ticket since it was
+// read; then it removes the pieces a longer state left behind: ARGV[4] is how many the read
+// found, which still holds since every write of a state bumps the version.
+//
+// Every value is at most a piece long, so the ticket's hash stays a compact listpack whatever
+// passes through it (a longer value would make it a hash table for good), and clearing applied
+// deltas is a plain HDEL of their pieces.
 var casScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], 'v') or '0'
 if v ~= ARGV[1] then return 0 end
-local kv = {'v', ARGV[2], 's', ARGV[6]}
-for k = 7, #ARGV do
-  kv[#kv + 1] = 's' .. (k - 6)
+local kv = {'v', ARGV[2]}
+if ARGV[3] ~= '' then
+  kv[3] = 't'
+  kv[4] = ARGV[3]
+end
+local np = tonumber(ARGV[5])
+for k = 0, np - 1 do
+  kv[#kv + 1] = k == 0 and ('p' .. ARGV[2]) or ('p' .. ARGV[2] .. '_' .. k)
+  kv[#kv + 1] = ARGV[6 + k]
+end
+local s0 = 6 + np
+for k = s0, #ARGV do
+  kv[#kv + 1] = k == s0 and 's' or ('s' .. (k - s0))
   kv[#kv + 1] = ARGV[k]
 end
-if ARGV[4] ~= '' then
-  kv[#kv + 1] = 't'
-  kv[#kv + 1] = ARGV[4]
-end
-if ARGV[3] ~= '' then
-  kv[#kv + 1] = 'p' .. ARGV[2]
-  kv[#kv + 1] = ARGV[3]
-end
 redis.call('HSET', KEYS[1], unpack(kv))
-local pieces, had = #ARGV - 5, tonumber(ARGV[5])
+local pieces, had = #ARGV - s0 + 1, tonumber(ARGV[4])
 if had > pieces then
   local gone = {}
   for k = pieces, had - 1 do gone[#gone + 1] = 's' .. k end
   redis.call('HDEL', KEYS[1], unpack(gone))
 end
-return 1
-`)
-
-// clearScript removes applied pending deltas (ARGV, their fields) from a ticket's hash and
-// writes what is left anew: pending deltas are mostly longer than Redis keeps in a compact
-// listpack, a hash once converted to a hash table stays one, and the rest of a ticket's hash
-// fits a listpack (see stateChunks). The write path uses it for solved and closed tickets, which
-// may stay unchanged for days; rewriting every ticket's hash at every change cost about 15 % of
-// the write path's throughput.
-var clearScript = redis.NewScript(`
-if redis.call('HDEL', KEYS[1], unpack(ARGV)) == 0 then return 0 end
-local kv = redis.call('HGETALL', KEYS[1])
-if #kv == 0 then return 1 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(kv))
 return 1
 `)
 
@@ -106,35 +97,43 @@ func stateChunks(blob []byte) []any {
 	}
 }
 
-// statePieces counts the pieces of the state a ticket hash holds: "s", then "s1", "s2", ... as
-// long as they follow on.
-func statePieces(h map[string]string) int {
-	if _, ok := h["s"]; !ok {
-		return 0
-	}
-	n := 1
-	for {
-		if _, ok := h["s"+strconv.Itoa(n)]; !ok {
-			return n
-		}
-		n++
-	}
-}
-
 // stateBlob joins the state pieces of a ticket hash; ok is false when it has none. A state
 // written whole (longer than a piece, by an older release) is taken as it is.
 func stateBlob(h map[string]string) (blob string, ok bool) {
-	s, ok := h["s"]
-	if !ok || len(s) != stateChunk {
-		return s, ok
+	blob, _, ok = joinPieces(h, "s", func(k int) string { return "s" + strconv.Itoa(k) })
+	return blob, ok
+}
+
+// pendingField names piece k of the pending deltas of version v: "p<v>", then "p<v>_1", ...
+func pendingField(v int64, k int) string {
+	f := "p" + strconv.FormatInt(v, 10)
+	if k > 0 {
+		f += "_" + strconv.Itoa(k)
+	}
+	return f
+}
+
+// joinPieces joins a blob stored in pieces (see stateChunks) from field first on, piece k in
+// field name(k), and says how many fields it took; ok is false when first is missing. A first
+// value that is not exactly a piece long is the whole blob, as an older release wrote it.
+func joinPieces(h map[string]string, first string, name func(k int) string) (blob string, pieces int, ok bool) {
+	s, ok := h[first]
+	if !ok {
+		return "", 0, false
+	}
+	if len(s) != stateChunk {
+		return s, 1, true
 	}
 	var b strings.Builder
 	b.WriteString(s)
 	for k := 1; ; k++ {
-		c := h["s"+strconv.Itoa(k)]
+		c, found := h[name(k)]
 		b.WriteString(c)
 		if len(c) != stateChunk {
-			return b.String(), true
+			if found {
+				k++
+			}
+			return b.String(), k, true
 		}
 	}
 }
@@ -157,6 +156,9 @@ func stateBlob(h map[string]string) (blob string, ok bool) {
 // The first-figures mark is lowered to the first day the entries touch; lowering an existing one
 // drops the totals generation too, since readers keep the periods before it as empty.
 //
+// The deltas of all entries are summed per hour field before they are added, and the stale
+// totals deleted in one call: Redis's cost here grows with the calls the script makes.
+//
 // Totals derived from an hour that changed are deleted here, in the same atomic step, so they
 // never disagree with the hours; the Rollup derives them again (see totalsScript). Deleting any
 // drops the scope's totals generation too, so readers drop what they decoded of the scope's totals.
@@ -178,6 +180,7 @@ end
 local applied = 0
 local changed = {}
 local unpacked = {}
+local add = {}
 for e = 1, tonumber(ARGV[2]) do
   local ticket, ver, nops = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
   i = i + 3
@@ -201,7 +204,12 @@ for e = 1, tonumber(ARGV[2]) do
           redis.call('HDEL', h, 'd')
         end
       end
-      if redis.call('HINCRBY', h, hf, ARGV[i+2]) == 0 then redis.call('HDEL', h, hf) end
+      local sums = add[h]
+      if not sums then
+        sums = {}
+        add[h] = sums
+      end
+      sums[hf] = (sums[hf] or 0) + tonumber(ARGV[i+2])
       changed[d] = true
       i = i + 3
     end
@@ -211,15 +219,22 @@ for e = 1, tonumber(ARGV[2]) do
     i = i + 3 * nops
   end
 end
-local stale = {}
+for h, sums in pairs(add) do
+  for hf, n in pairs(sums) do
+    if n ~= 0 and redis.call('HINCRBY', h, hf, n) == 0 then redis.call('HDEL', h, hf) end
+  end
+end
+local stale, seen = {}, {}
 for d in pairs(changed) do
-  for k = 2, 5 do stale[days[d][k]] = true end
+  for k = 2, 5 do
+    local key = days[d][k]
+    if not seen[key] then
+      seen[key] = true
+      stale[#stale + 1] = KEYS[2 + tonumber(key)]
+    end
+  end
 end
-local dropped = false
-for k in pairs(stale) do
-  if redis.call('DEL', KEYS[2 + tonumber(k)]) > 0 then dropped = true end
-end
-if dropped then redis.call('DEL', KEYS[#KEYS]) end
+if #stale > 0 and redis.call('DEL', unpack(stale)) > 0 then redis.call('DEL', KEYS[#KEYS]) end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 for k = 1, nkeys do
   if exp[k] > 0 then redis.call('EXPIREAT', KEYS[2 + k], exp[k]) end
@@ -336,8 +351,10 @@ type work struct {
 	resolved, wasResolved bool
 	// hadPending: the read found pending deltas, left by a write that did not finish.
 	hadPending bool
-	// pieces is how many pieces the state read was stored in (see stateChunks).
-	pieces int
+	// pieces is how many pieces the state read was stored in (see stateChunks), pendingPieces
+	// the same for each version of pending deltas.
+	pieces        int
+	pendingPieces map[int64]int
 }
 
 // Write stores the events of the tickets and updates the KPI buckets. On error nothing is lost: the
@@ -446,7 +463,7 @@ func (w *Writer) read(ctx context.Context, todo []*work, tenants []string) (map[
 func (w *Writer) decodeStates(todo []*work, cmds []*redis.MapStringStringCmd) error {
 	for i, wk := range todo {
 		h := cmds[i].Val()
-		wk.version, wk.state, wk.pending, wk.changedAt = 0, ticketState{}, map[int64]pendingEntry{}, 0
+		wk.version, wk.state, wk.pending, wk.pendingPieces, wk.changedAt = 0, ticketState{}, map[int64]pendingEntry{}, map[int64]int{}, 0
 		if v, ok := h["v"]; ok {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
@@ -461,27 +478,31 @@ func (w *Writer) decodeStates(todo []*work, cmds []*redis.MapStringStringCmd) er
 			}
 			wk.changedAt = n
 		}
-		wk.pieces = statePieces(h)
-		if s, ok := stateBlob(h); ok {
-			st, err := decodeState([]byte(s))
+		blob, pieces, ok := joinPieces(h, "s", func(k int) string { return "s" + strconv.Itoa(k) })
+		wk.pieces = pieces
+		if ok {
+			st, err := decodeState([]byte(blob))
 			if err != nil {
 				return fmt.Errorf("ticket %s state: %w", wk.key, err)
 			}
 			wk.state = st
 		}
-		for f, blob := range h {
-			if !strings.HasPrefix(f, "p") {
+		for f := range h {
+			// Pending deltas start at "p<version>"; "p<version>_<k>" are their further pieces.
+			if len(f) < 2 || f[0] != 'p' || strings.IndexByte(f, '_') >= 0 {
 				continue
 			}
 			ver, err := strconv.ParseInt(f[1:], 10, 64)
 			if err != nil {
 				return fmt.Errorf("ticket %s pending field %q: %w", wk.key, f, err)
 			}
+			blob, pieces, _ := joinPieces(h, f, func(k int) string { return pendingField(ver, k) })
 			p, err := decodePending([]byte(blob))
 			if err != nil {
 				return fmt.Errorf("ticket %s pending %d: %w", wk.key, ver, err)
 			}
 			wk.pending[ver] = p
+			wk.pendingPieces[ver] = pieces
 		}
 		wk.hadPending = len(wk.pending) > 0
 	}
@@ -553,18 +574,23 @@ func (w *Writer) store(ctx context.Context, todo []*work) ([]*work, error) {
 		return nil, nil
 	}
 	now := w.now().Unix()
+	pending := make(map[*work]int, len(cmds)) // pieces of each ticket's new pending deltas
 	_, err := w.exec(ctx, func(pipe redis.Pipeliner) {
 		for wk := range cmds {
-			entry := ""
+			var entry []any
 			if wk.entry != nil {
-				entry = string(wk.entry)
+				entry = stateChunks(wk.entry)
 			}
+			pending[wk] = len(entry)
 			// A tombstone keeps no time: it is never compacted again.
 			at := ""
 			if !wk.state.Compacted {
 				at = strconv.FormatInt(now, 10)
 			}
-			args := append([]any{strconv.FormatInt(wk.version, 10), strconv.FormatInt(wk.version+1, 10), entry, at, wk.pieces}, stateChunks(wk.next)...)
+			state := stateChunks(wk.next)
+			args := make([]any, 0, 5+len(entry)+len(state))
+			args = append(args, strconv.FormatInt(wk.version, 10), strconv.FormatInt(wk.version+1, 10), at, wk.pieces, len(entry))
+			args = append(append(args, entry...), state...)
 			cmds[wk] = casScript.EvalSha(ctx, pipe, []string{wk.key}, args...)
 		}
 	})
@@ -591,6 +617,7 @@ func (w *Writer) store(ctx context.Context, todo []*work) ([]*work, error) {
 		}
 		if wk.entry != nil {
 			wk.pending[wk.version] = wk.newEntry
+			wk.pendingPieces[wk.version] = pending[wk]
 		}
 	}
 	return conflicts, nil
