@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"maps"
 	"strconv"
 	"strings"
 	"testing"
@@ -195,5 +196,34 @@ func TestOpenTicketHashStaysListpack(t *testing.T) {
 	key := TicketKey("acme", "T-1")
 	if enc := rdb.ObjectEncoding(ctx, key).Val(); enc != "listpack" {
 		t.Fatalf("open ticket's hash encoded as %q, want listpack (fields %v)", enc, slicesKeys(rdb.HGetAll(ctx, key).Val()))
+	}
+}
+
+// casScript writes only at the version it was given, sets the fields it names and removes the
+// ones listed after them.
+func TestCASScript(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	key := TicketKey("acme", "T-1")
+	if err := rdb.HSet(ctx, key, "v", "3", "s", strings.Repeat("a", stateChunk), "s1", strings.Repeat("b", stateChunk), "s2", "c", "t", "10").Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := rdb.HGetAll(ctx, key).Val()
+	if n, err := casScript.Run(ctx, rdb, []string{key}, "2", 4, "v", "3", "s", "x", "s1", "s2").Int(); err != nil || n != 0 {
+		t.Fatalf("stale version: %d, %v; want 0", n, err)
+	}
+	if got := rdb.HGetAll(ctx, key).Val(); !maps.Equal(got, before) {
+		t.Fatalf("stale version changed the hash: %v, want %v", got, before)
+	}
+	if n, err := casScript.Run(ctx, rdb, []string{key}, "3", 6, "v", "4", "s", "x", "p4", "d", "s1", "s2").Int(); err != nil || n != 1 {
+		t.Fatalf("current version: %d, %v; want 1", n, err)
+	}
+	want := map[string]string{"v": "4", "s": "x", "p4": "d", "t": "10"}
+	if got := rdb.HGetAll(ctx, key).Val(); !maps.Equal(got, want) {
+		t.Fatalf("after the write: %v, want %v", got, want)
+	}
+	// A ticket never written has version 0.
+	if n, err := casScript.Run(ctx, rdb, []string{TicketKey("acme", "T-2")}, "0", 4, "v", "1", "s", "y").Int(); err != nil || n != 1 {
+		t.Fatalf("new ticket: %d, %v; want 1", n, err)
 	}
 }
