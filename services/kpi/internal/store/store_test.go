@@ -340,6 +340,41 @@ func TestCrashBetweenStepsDoesNotDoubleCount(t *testing.T) {
 	}
 }
 
+// A redelivery that shares a scope with new work: in one apply of the scope, the new ticket's
+// deltas land once and those applied before the crash are not counted again.
+func TestRedeliveryBesideNewWorkInOneScope(t *testing.T) {
+	ctx := context.Background()
+	first := []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)}}
+	both := append(first, Ticket{Tenant: "acme", ID: "T-2", Events: life("T-2", "ana", "billing", 20)})
+	rdb := testenv.Redis(t)
+	if _, err := NewWriter(rdb, sla, 0, quiet).Write(ctx, both); err != nil {
+		t.Fatal(err)
+	}
+	want := buckets(t, rdb)
+
+	rdb = testenv.Redis(t)
+	crashing := NewWriter(rdb, sla, 0, quiet)
+	crashing.SetHook(func(s string) error {
+		if s == StepApplied {
+			return errCrash
+		}
+		return nil
+	})
+	if _, err := crashing.Write(ctx, first); !errors.Is(err, errCrash) {
+		t.Fatalf("want the simulated crash, got %v", err)
+	}
+	res, err := NewWriter(rdb, sla, 0, quiet).Write(ctx, both)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.NewEvents != len(both[1].Events) {
+		t.Fatalf("new events %d, want T-2's %d", res.NewEvents, len(both[1].Events))
+	}
+	if got := buckets(t, rdb); !equalDump(got, want) {
+		t.Fatalf("after crash and a batch with new work in the same scope:\n%s", dumpDiff(got, want))
+	}
+}
+
 // The stalled writer case: writer A stored and applied but has not cleared; writer B finishes the
 // same pending deltas and clears them; then A's late apply must not count them again.
 func TestLateApplyOfClearedDeltasIsANoOp(t *testing.T) {
