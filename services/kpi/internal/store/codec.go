@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -371,9 +372,12 @@ func encodeCells(e *encoder, m map[contrib.Key]int64) {
 		}
 	}
 	e.uvarint(uint64(cells))
-	var prevHour int64
-	same := map[string]int{} // figures of a cell written out in full, not yet named, by cell index
+	// The figures of cells written out in full and not yet named, by a hash of their bytes,
+	// checked against the bytes themselves.
+	type written struct{ cell, lo, hi int }
+	same := make(map[uint64]written, cells)
 	var figs []byte
+	var prevHour int64
 	for i, c := 0, 0; i < len(keys); c++ {
 		cell := keys[i].Cell
 		j := i
@@ -388,16 +392,30 @@ func encodeCells(e *encoder, m map[contrib.Key]int64) {
 		e.str(cell.ID)
 		e.varint(cell.Hour - prevHour)
 		prevHour = cell.Hour
-		if at, ok := same[string(figs)]; ok {
-			delete(same, string(figs))
-			e.uvarint(uint64(c-at)<<1 | 1)
+		h := fnv64(figs)
+		if w, ok := same[h]; ok && bytes.Equal(e.buf[w.lo:w.hi], figs) {
+			delete(same, h)
+			e.uvarint(uint64(c-w.cell)<<1 | 1)
 		} else {
-			same[string(figs)] = c
 			e.uvarint(uint64(j-i) << 1)
+			lo := len(e.buf)
 			e.buf = append(e.buf, figs...)
+			if !ok {
+				same[h] = written{c, lo, len(e.buf)}
+			}
 		}
 		i = j
 	}
+}
+
+// fnv64 is FNV-1a.
+func fnv64(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
 }
 
 // decodeCells reads what encodeCells wrote.
@@ -411,9 +429,16 @@ func decodeCells(d *decoder) map[contrib.Key]int64 {
 		f contrib.Field
 		v int64
 	}
-	cells := make([][]figure, 0, n)
-	named := make([]bool, 0, n)
-	m := map[contrib.Key]int64{}
+	// The figures of every cell written out in full, and per cell where its own are in figs (hi
+	// 0 for a cell that names another) and whether a later one named it.
+	type span struct {
+		lo, hi int
+		named  bool
+	}
+	// A figure written out takes at least two bytes and may be named once more.
+	figs := make([]figure, 0, len(d.buf)/2)
+	cells := make([]span, 0, n)
+	m := make(map[contrib.Key]int64, len(d.buf)/2)
 	var hour int64
 	for c := uint64(0); c < n && d.err == nil; c++ {
 		var cell contrib.Cell
@@ -422,23 +447,24 @@ func decodeCells(d *decoder) map[contrib.Key]int64 {
 		hour += d.varint()
 		cell.Hour = hour
 		head := d.uvarint()
-		var figs []figure
+		var own span
 		if head&1 == 1 {
 			back := head >> 1
-			if back == 0 || back > c || named[c-back] || cells[c-back] == nil {
+			if back == 0 || back > c || cells[c-back].named || cells[c-back].hi == 0 {
 				d.fail()
 				break
 			}
-			named[c-back] = true
-			figs = cells[c-back]
-			cells = append(cells, nil) // a cell that names another is not named itself
+			cells[c-back].named = true
+			for _, fg := range figs[cells[c-back].lo:cells[c-back].hi] {
+				m[contrib.Key{Cell: cell, Field: fg.f}] = fg.v
+			}
 		} else {
 			count := head >> 1
 			if count == 0 || count > uint64(len(d.buf)) {
 				d.fail()
 				break
 			}
-			figs = make([]figure, 0, count)
+			own.lo = len(figs)
 			var f contrib.Field
 			for k := uint64(0); k < count && d.err == nil; k++ {
 				step := d.uvarint()
@@ -446,14 +472,13 @@ func decodeCells(d *decoder) map[contrib.Key]int64 {
 					d.fail() // fields of a cell are distinct and increasing
 				}
 				f += contrib.Field(step)
-				figs = append(figs, figure{f, d.varint()})
+				v := d.varint()
+				figs = append(figs, figure{f, v})
+				m[contrib.Key{Cell: cell, Field: f}] = v
 			}
-			cells = append(cells, figs)
+			own.hi = len(figs)
 		}
-		named = append(named, false)
-		for _, fg := range figs {
-			m[contrib.Key{Cell: cell, Field: fg.f}] = fg.v
-		}
+		cells = append(cells, own)
 	}
 	return m
 }
