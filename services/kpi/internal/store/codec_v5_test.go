@@ -297,3 +297,47 @@ func TestWriterReadsVersion3States(t *testing.T) {
 	}
 	checkDecodes(t, []byte(blob), all, contrib.Compute(all, contrib.DefaultSLA()).Values)
 }
+
+// BenchmarkStateCodec encodes and decodes the states of a week of the load generator's traffic,
+// in version 3 and in version 5: the write path does both for every ticket it changes.
+func BenchmarkStateCodec(b *testing.B) {
+	g := newSimTraffic(1, 50, 5, 5000, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), 7*24*time.Hour)
+	var states []ticketState
+	for _, tk := range g.tickets {
+		evs := slices.SortedFunc(slices.Values(tk.events), func(a, b contrib.Event) int {
+			if contrib.Less(&a, &b) {
+				return -1
+			}
+			if contrib.Less(&b, &a) {
+				return 1
+			}
+			return 0
+		})
+		states = append(states, ticketState{Events: evs, Applied: contrib.Compute(evs, contrib.DefaultSLA()).Values})
+	}
+	encoders := []struct {
+		name   string
+		encode func(ticketState) []byte
+	}{
+		{"v3", func(s ticketState) []byte { return encodeStateV3(s.Events, s.Applied) }},
+		{"v5", encodeState},
+	}
+	for _, enc := range encoders {
+		b.Run("encode-"+enc.name, func(b *testing.B) {
+			for i := range b.N {
+				enc.encode(states[i%len(states)])
+			}
+		})
+		blobs := make([][]byte, len(states))
+		for i, s := range states {
+			blobs[i] = enc.encode(s)
+		}
+		b.Run("decode-"+enc.name, func(b *testing.B) {
+			for i := range b.N {
+				if _, err := decodeState(blobs[i%len(blobs)]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
