@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -23,9 +24,16 @@ import (
 //
 // Version 4 is a tombstone, what a quiet solved ticket is compacted into (see Compactor): no
 // events, no contribution, only a 32-bit fingerprint of each event's key, sorted, so a
-// redelivered event is told from a new one (docs/kpis.md argues the size). A ticket state is written as version 3 or 4, never as 1 or 2.
+// redelivered event is told from a new one (docs/kpis.md argues the size).
+//
+// Version 5 holds what version 3 does in about half the bytes, as the states of the tickets not
+// yet compacted are the largest part of kpi's memory: an event stores only what differs from the
+// event before it (most keep the ticket's assignee, team, priority, channel and tags), its time
+// in seconds when it has no milliseconds, and the contribution is grouped per cell, a cell with
+// the same figures as an earlier one (a team's hour is mostly its agent's) naming that one
+// instead. A ticket state is written as version 5 or 4; 1, 2 and 3 are only read.
 const (
-	stateVersion     = 3
+	stateVersion     = 5
 	tombstoneVersion = 4
 	pendingVersion   = 1
 )
@@ -139,6 +147,15 @@ func (d *decoder) str() string {
 	return d.table[i]
 }
 
+// byte reads a uvarint that must fit a byte.
+func (d *decoder) byte() uint8 {
+	v := d.uvarint()
+	if v > 0xFF {
+		d.fail()
+	}
+	return uint8(v)
+}
+
 func (d *decoder) u32() uint32 {
 	if d.err != nil || len(d.buf) < 4 {
 		d.fail()
@@ -198,30 +215,272 @@ func encodeState(s ticketState) []byte {
 	}
 	e := newEncoder(stateVersion)
 	e.uvarint(uint64(len(s.Events)))
-	var prevAt int64
+	var prev contrib.Event
 	for _, ev := range s.Events {
-		e.buf = binary.LittleEndian.AppendUint64(e.buf, ev.Key)
-		e.uvarint(uint64(ev.Type))
-		e.varint(ev.AtMillis - prevAt) // events are kept sorted, so deltas are small
-		prevAt = ev.AtMillis
+		encodeEvent(e, &prev, &ev)
+		prev = ev
+	}
+	encodeCells(e, s.Applied)
+	return e.bytes()
+}
+
+// Flags of a version 5 event: which fields follow. The ones most events set come first, so the
+// flags of most events fit the one byte of a uvarint.
+const (
+	evSeconds  = 1 << iota // the time delta is in seconds
+	evActorID              // ActorID differs from the event before
+	evActor                // Actor differs from the event before
+	evStatus               // Status is not 0
+	evPublic               // Public is not 0
+	evScore                // Score is not 0
+	evSequence             // Sequence is not 0
+	evAssignee             // Assignee differs from the event before
+	evTeam                 // Team differs from the event before
+	evPriority             // Priority differs from the event before
+	evChannel              // Channel differs from the event before
+	evTags                 // Tags differ from the event before
+	evAll      = evTags<<1 - 1
+)
+
+// encodeEvent writes ev as version 5 does: its key, type, flags, time delta to prev, then the
+// fields the flags name. The first event's prev is the zero event.
+func encodeEvent(e *encoder, prev, ev *contrib.Event) {
+	var flags uint64
+	delta := ev.AtMillis - prev.AtMillis
+	if delta%1000 == 0 {
+		flags |= evSeconds
+		delta /= 1000
+	}
+	set := func(flag uint64, on bool) {
+		if on {
+			flags |= flag
+		}
+	}
+	set(evActorID, ev.ActorID != prev.ActorID)
+	set(evActor, ev.Actor != prev.Actor)
+	set(evStatus, ev.Status != 0)
+	set(evPublic, ev.Public != 0)
+	set(evScore, ev.Score != 0)
+	set(evSequence, ev.Sequence != 0)
+	set(evAssignee, ev.Assignee != prev.Assignee)
+	set(evTeam, ev.Team != prev.Team)
+	set(evPriority, ev.Priority != prev.Priority)
+	set(evChannel, ev.Channel != prev.Channel)
+	set(evTags, ev.Tags != prev.Tags)
+	e.buf = binary.LittleEndian.AppendUint64(e.buf, ev.Key)
+	e.uvarint(uint64(ev.Type))
+	e.uvarint(flags)
+	e.varint(delta)
+	if flags&evActorID != 0 {
 		e.str(ev.ActorID)
+	}
+	if flags&evActor != 0 {
 		e.uvarint(uint64(ev.Actor))
-		e.str(ev.Assignee)
-		e.str(ev.Team)
-		hasSeq := uint64(0)
-		if ev.Sequence != 0 {
-			hasSeq = 1
-		}
-		e.uvarint(uint64(ev.Priority)<<9 | uint64(ev.Status)<<5 | uint64(ev.Public)<<1 | hasSeq)
-		if hasSeq == 1 {
-			e.uvarint(ev.Sequence)
-		}
+	}
+	if flags&evStatus != 0 {
+		e.uvarint(uint64(ev.Status))
+	}
+	if flags&evPublic != 0 {
+		e.uvarint(uint64(ev.Public))
+	}
+	if flags&evScore != 0 {
 		e.uvarint(uint64(ev.Score))
+	}
+	if flags&evSequence != 0 {
+		e.uvarint(ev.Sequence)
+	}
+	if flags&evAssignee != 0 {
+		e.str(ev.Assignee)
+	}
+	if flags&evTeam != 0 {
+		e.str(ev.Team)
+	}
+	if flags&evPriority != 0 {
+		e.uvarint(uint64(ev.Priority))
+	}
+	if flags&evChannel != 0 {
 		e.str(ev.Channel)
+	}
+	if flags&evTags != 0 {
 		e.str(ev.Tags)
 	}
-	encodeValues(e, s.Applied)
-	return e.bytes()
+}
+
+// decodeEvent reads an event of version 5 written after prev.
+func decodeEvent(d *decoder, prev *contrib.Event) contrib.Event {
+	ev := contrib.Event{
+		Key: d.u64(), Type: tpv1.EventType(d.uvarint()),
+		ActorID: prev.ActorID, Actor: prev.Actor, Assignee: prev.Assignee, Team: prev.Team,
+		Priority: prev.Priority, Channel: prev.Channel, Tags: prev.Tags,
+	}
+	flags := d.uvarint()
+	if flags&^evAll != 0 {
+		d.fail()
+	}
+	delta := d.varint()
+	if flags&evSeconds != 0 {
+		delta *= 1000
+	}
+	ev.AtMillis = prev.AtMillis + delta
+	if flags&evActorID != 0 {
+		ev.ActorID = d.str()
+	}
+	if flags&evActor != 0 {
+		ev.Actor = tpv1.ActorKind(d.uvarint())
+	}
+	if flags&evStatus != 0 {
+		ev.Status = tpv1.TicketStatus(d.uvarint())
+	}
+	if flags&evPublic != 0 {
+		ev.Public = d.byte()
+	}
+	if flags&evScore != 0 {
+		ev.Score = d.byte()
+	}
+	if flags&evSequence != 0 {
+		ev.Sequence = d.uvarint()
+	}
+	if flags&evAssignee != 0 {
+		ev.Assignee = d.str()
+	}
+	if flags&evTeam != 0 {
+		ev.Team = d.str()
+	}
+	if flags&evPriority != 0 {
+		ev.Priority = tpv1.Priority(d.uvarint())
+	}
+	if flags&evChannel != 0 {
+		ev.Channel = d.str()
+	}
+	if flags&evTags != 0 {
+		ev.Tags = d.str()
+	}
+	return ev
+}
+
+// encodeCells writes a contribution as version 5 does: per cell (scope and hour, in the order of
+// sortedKeys) its kind, id and hour delta, then either its figures (field deltas and values) or,
+// when an earlier cell written out in full has the same figures and no other cell named it yet,
+// how many cells back that one is. Naming a cell at most once bounds what a state decodes to at
+// twice what it holds.
+func encodeCells(e *encoder, m map[contrib.Key]int64) {
+	keys := sortedKeys(m)
+	var cells int
+	for i := range keys {
+		if i == 0 || keys[i].Cell != keys[i-1].Cell {
+			cells++
+		}
+	}
+	e.uvarint(uint64(cells))
+	// The figures of cells written out in full and not yet named, by a hash of their bytes,
+	// checked against the bytes themselves.
+	type written struct{ cell, lo, hi int }
+	same := make(map[uint64]written, cells)
+	var figs []byte
+	var prevHour int64
+	for i, c := 0, 0; i < len(keys); c++ {
+		cell := keys[i].Cell
+		j := i
+		figs = figs[:0]
+		var prevField contrib.Field
+		for ; j < len(keys) && keys[j].Cell == cell; j++ {
+			figs = binary.AppendUvarint(figs, uint64(keys[j].Field-prevField))
+			figs = binary.AppendVarint(figs, m[keys[j]])
+			prevField = keys[j].Field
+		}
+		e.uvarint(uint64(cell.Kind))
+		e.str(cell.ID)
+		e.varint(cell.Hour - prevHour)
+		prevHour = cell.Hour
+		h := fnv64(figs)
+		if w, ok := same[h]; ok && bytes.Equal(e.buf[w.lo:w.hi], figs) {
+			delete(same, h)
+			e.uvarint(uint64(c-w.cell)<<1 | 1)
+		} else {
+			e.uvarint(uint64(j-i) << 1)
+			lo := len(e.buf)
+			e.buf = append(e.buf, figs...)
+			if !ok {
+				same[h] = written{c, lo, len(e.buf)}
+			}
+		}
+		i = j
+	}
+}
+
+// fnv64 is FNV-1a.
+func fnv64(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// decodeCells reads what encodeCells wrote.
+func decodeCells(d *decoder) map[contrib.Key]int64 {
+	n := d.uvarint()
+	if n > uint64(len(d.buf)) {
+		d.fail()
+		return nil
+	}
+	type figure struct {
+		f contrib.Field
+		v int64
+	}
+	// The figures of every cell written out in full, and per cell where its own are in figs (hi
+	// 0 for a cell that names another) and whether a later one named it.
+	type span struct {
+		lo, hi int
+		named  bool
+	}
+	// A figure written out takes at least two bytes and may be named once more.
+	figs := make([]figure, 0, len(d.buf)/2)
+	cells := make([]span, 0, n)
+	m := make(map[contrib.Key]int64, len(d.buf)/2)
+	var hour int64
+	for c := uint64(0); c < n && d.err == nil; c++ {
+		var cell contrib.Cell
+		cell.Kind = bucket.Kind(d.uvarint())
+		cell.ID = d.str()
+		hour += d.varint()
+		cell.Hour = hour
+		head := d.uvarint()
+		var own span
+		if head&1 == 1 {
+			back := head >> 1
+			if back == 0 || back > c || cells[c-back].named || cells[c-back].hi == 0 {
+				d.fail()
+				break
+			}
+			cells[c-back].named = true
+			for _, fg := range figs[cells[c-back].lo:cells[c-back].hi] {
+				m[contrib.Key{Cell: cell, Field: fg.f}] = fg.v
+			}
+		} else {
+			count := head >> 1
+			if count == 0 || count > uint64(len(d.buf)) {
+				d.fail()
+				break
+			}
+			own.lo = len(figs)
+			var f contrib.Field
+			for k := uint64(0); k < count && d.err == nil; k++ {
+				step := d.uvarint()
+				if (k > 0 && step == 0) || step > uint64(^contrib.Field(0)-f) {
+					d.fail() // fields of a cell are distinct and increasing
+				}
+				f += contrib.Field(step)
+				v := d.varint()
+				figs = append(figs, figure{f, v})
+				m[contrib.Key{Cell: cell, Field: f}] = v
+			}
+			own.hi = len(figs)
+		}
+		cells = append(cells, own)
+	}
+	return m
 }
 
 // encodeTombstone writes the sorted fingerprints of a compacted ticket's events, 4 bytes each:
@@ -236,9 +495,12 @@ func encodeTombstone(seen []uint32) []byte {
 }
 
 func decodeState(b []byte) (ticketState, error) {
-	d := newDecoder(b, 1, 2, stateVersion, tombstoneVersion)
+	d := newDecoder(b, 1, 2, 3, tombstoneVersion, stateVersion)
 	if d.version == tombstoneVersion {
 		return decodeTombstone(d)
+	}
+	if d.version == stateVersion {
+		return decodeState5(d, len(b))
 	}
 	n := d.uvarint()
 	if n > uint64(len(b)) {
@@ -268,13 +530,35 @@ func decodeState(b []byte) (ticketState, error) {
 			ev.Sequence = d.uvarint()
 		}
 		ev.Score = uint8(d.uvarint())
-		if d.version >= 3 {
+		if d.version == 3 {
 			ev.Channel = d.str()
 			ev.Tags = d.str()
 		}
 		s.Events = append(s.Events, ev)
 	}
 	s.Applied = decodeValues(d)
+	if d.err != nil {
+		return ticketState{}, d.err
+	}
+	return s, nil
+}
+
+// decodeState5 reads the events and contribution of a version 5 state of size bytes.
+func decodeState5(d *decoder, size int) (ticketState, error) {
+	n := d.uvarint()
+	if n > uint64(size) {
+		return ticketState{}, errCorrupt
+	}
+	s := ticketState{Events: make([]contrib.Event, 0, n)}
+	var prev contrib.Event
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		prev = decodeEvent(d, &prev)
+		s.Events = append(s.Events, prev)
+	}
+	s.Applied = decodeCells(d)
+	if d.err == nil && len(d.buf) != 0 {
+		d.fail()
+	}
 	if d.err != nil {
 		return ticketState{}, d.err
 	}

@@ -81,8 +81,8 @@ func TestStateCodecReadsVersion1(t *testing.T) {
 	applied := contrib.Compute(evs, contrib.DefaultSLA()).Values
 	b := encodeOldState(1, evs, applied)
 	checkDecodes(t, b, evs, applied)
-	b[0] = tombstoneVersion + 1
-	want := fmt.Sprintf("corrupt ticket state: format version %d", tombstoneVersion+1)
+	b[0] = stateVersion + 1
+	want := fmt.Sprintf("corrupt ticket state: format version %d", stateVersion+1)
 	if _, err := decodeState(b); err == nil || err.Error() != want {
 		t.Fatalf("a later version decodes with %v, want %s", err, want)
 	}

@@ -94,7 +94,7 @@ func TestCodecRefusesUnknownVersions(t *testing.T) {
 		give    []byte
 		version byte
 	}{
-		{"state version 5", func(b []byte) error { _, err := decodeState(b); return err }, state, 5},
+		{"state version 6", func(b []byte) error { _, err := decodeState(b); return err }, state, 6},
 		{"state version 0", func(b []byte) error { _, err := decodeState(b); return err }, state, 0},
 		{"pending version 2", func(b []byte) error { _, err := decodePending(b); return err }, pending, 2},
 	}
