@@ -23,7 +23,9 @@ var _ Client = redis.UniversalClient(nil)
 // as Pipeliner.Exec does. fill calls scripts with Script.EvalSha so their bodies are not sent
 // each time. When Redis answers NOSCRIPT, Exec loads the missing scripts (from scripts) and
 // sends exactly the calls that failed once more, in their order, in a second pipeline; commands
-// that succeeded are not repeated, and each returned command holds its final reply.
+// that succeeded are not repeated, and each returned command holds its final reply. So the
+// scripts then run after the commands queued behind them: a command that depends on what a
+// script did (an EXPIRE of a key the script creates) belongs in the script.
 func Exec(ctx context.Context, c Client, fill func(redis.Pipeliner), scripts ...*redis.Script) ([]redis.Cmder, error) {
 	pipe := c.Pipeline()
 	fill(pipe)

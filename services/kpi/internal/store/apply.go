@@ -149,17 +149,16 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 			var args []any
 			for _, ls := range sets {
 				keys = append(keys, ls.key)
-				args = append(args, len(listing[ls]))
+				var expireAt int64
+				if w.retention > 0 {
+					expireAt = time.Unix((daily[ls.key]+1)*86400, 0).Add(w.retention).Unix()
+				}
+				args = append(args, len(listing[ls]), expireAt)
 				for v := range listing[ls] {
 					args = append(args, v)
 				}
 			}
 			indexScript.EvalSha(ctx, pipe, keys, args...)
-		}
-		if w.retention > 0 {
-			for key, day := range daily {
-				pipe.ExpireAt(ctx, key, time.Unix((day+1)*86400, 0).Add(w.retention))
-			}
 		}
 	})
 	if err != nil {

@@ -57,8 +57,8 @@ return 1
 // stateChunk is the size of the pieces a ticket state is stored in: field "s" holds the first,
 // "s1", "s2", ... the next ones, and the last one is always shorter (empty if need be), so a
 // reader knows where the state ends. Redis keeps a hash whose values are all at most
-// hash-max-listpack-value (64 by default) bytes as a listpack: about 790 bytes on average for a
-// ticket of the load generator's traffic, against 875 in the hash table a whole state makes of it.
+// hash-max-listpack-value (64 by default) bytes as a listpack, several times smaller than the
+// hash table a whole state made of it (docs/performance.md has the figures).
 const stateChunk = 64
 
 // stateChunks splits a state blob into the pieces that casScript and compactScript store.
@@ -232,15 +232,19 @@ return applied
 
 // indexScript adds members to per-day listing sets of one tenant, atomically in its index slot:
 // KEYS[1] is the tenant's listing generation (bucket.IndexGenKey), KEYS[2..] the sets; ARGV is,
-// per set, its member count and then its members. The generation is dropped when any set gets a
-// member it did not have, so readers drop the unions they keep.
+// per set, its member count, the time it expires at (Unix seconds, 0: never) and its members.
+// The generation is dropped when any set gets a member it did not have, so readers drop the
+// unions they keep. The expiry is set here rather than by a command after the script: when Redis
+// has lost its script cache, the script runs again after the commands queued behind it, and an
+// EXPIREAT sent before the set exists does nothing.
 var indexScript = redis.NewScript(`
 local a = 1
 local added = false
 for i = 2, #KEYS do
-  local n = tonumber(ARGV[a])
-  if redis.call('SADD', KEYS[i], unpack(ARGV, a + 1, a + n)) > 0 then added = true end
-  a = a + 1 + n
+  local n, at = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  if redis.call('SADD', KEYS[i], unpack(ARGV, a + 2, a + 1 + n)) > 0 then added = true end
+  if at > 0 then redis.call('EXPIREAT', KEYS[i], at) end
+  a = a + 2 + n
 end
 if added then redis.call('DEL', KEYS[1]) end
 return 0

@@ -616,9 +616,14 @@ func TestRetentionExpiresBucketsAfterTheirPeriod(t *testing.T) {
 	rdb := testenv.Redis(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
+	// The recent ticket lives yesterday from 10:00 to 13:20 UTC: a day that has ended whatever
+	// the time the test runs (a ticket of a few hours ago may straddle midnight, and its day may
+	// not have ended).
+	recentDay := now.Unix()/86400 - 1
+	recentStart := time.Unix(recentDay*86400+10*3600, 0)
 	recent := Ticket{Tenant: "acme", ID: "T-new", Events: nil}
 	for _, ev := range life("T-new", "ana", "billing", 0) {
-		ev.AtMillis += now.Add(-3*time.Hour).UnixMilli() - t0.UnixMilli()
+		ev.AtMillis += recentStart.UnixMilli() - t0.UnixMilli()
 		recent.Events = append(recent.Events, ev)
 	}
 	old := Ticket{Tenant: "acme", ID: "T-old", Events: life("T-old", "bob", "billing", 0)} // June 2025
@@ -630,7 +635,7 @@ func TestRetentionExpiresBucketsAfterTheirPeriod(t *testing.T) {
 	if n, _ := rdb.Exists(ctx, bucket.HourKey("acme", bob, t0.Unix()/86400)).Result(); n != 0 {
 		t.Errorf("a bucket older than the retention was kept")
 	}
-	anaDay := bucket.HourKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, now.Add(-3*time.Hour).Unix()/86400)
+	anaDay := bucket.HourKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, recentDay)
 	ttl, err := rdb.TTL(ctx, anaDay).Result()
 	if err != nil || ttl < 29*24*time.Hour || ttl > 32*24*time.Hour {
 		t.Errorf("recent day bucket TTL = %v (%v), want about 30 days past the day's end", ttl, err)
@@ -642,17 +647,14 @@ func TestRetentionExpiresBucketsAfterTheirPeriod(t *testing.T) {
 	if n, _ := rdb.Exists(ctx, bucket.DayTotalsKey("acme", bob, t0.Unix()/86400)).Result(); n != 0 {
 		t.Errorf("totals of a day older than the retention were derived")
 	}
-	// (Three hours ago may be today, which has not ended and has no totals yet.)
-	if day := now.Add(-3*time.Hour).Unix() / 86400; day < now.Unix()/86400 {
-		key := bucket.DayTotalsKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, day)
-		if ttl, err := rdb.TTL(ctx, key).Result(); err != nil || ttl < 29*24*time.Hour || ttl > 32*24*time.Hour {
-			t.Errorf("day totals TTL = %v (%v), want about 30 days past the day's end", ttl, err)
-		}
+	key := bucket.DayTotalsKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, recentDay)
+	if ttl, err := rdb.TTL(ctx, key).Result(); err != nil || ttl < 29*24*time.Hour || ttl > 32*24*time.Hour {
+		t.Errorf("day totals TTL = %v (%v), want about 30 days past the day's end", ttl, err)
 	}
 	// billing has figures since June 2025, so its idle last week gets (empty) totals; ana's first
-	// figures are three hours ago, so its last week gets none unless that was in it.
+	// figures are yesterday's, so its last week gets none unless yesterday was in it.
 	lastWeek := bucket.WeekOf(now.Unix()/86400) - 1
-	if bucket.WeekOf(now.Add(-3*time.Hour).Unix()/86400) > lastWeek {
+	if bucket.WeekOf(recentDay) > lastWeek {
 		if n, _ := rdb.Exists(ctx, bucket.WeekTotalsKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "ana"}, lastWeek)).Result(); n != 0 {
 			t.Error("a week before the agent's first figures got totals")
 		}
@@ -662,7 +664,7 @@ func TestRetentionExpiresBucketsAfterTheirPeriod(t *testing.T) {
 		t.Errorf("last week's totals TTL = %v (%v), want 30 days past the week's end", ttl, err)
 	}
 	// The day's listing index expires with its buckets; the list of every agent ever seen does not.
-	idx := bucket.AgentsKey("acme", now.Add(-3*time.Hour).Unix()/86400)
+	idx := bucket.AgentsKey("acme", recentDay)
 	if ttl, err := rdb.TTL(ctx, idx).Result(); err != nil || ttl < 29*24*time.Hour || ttl > 32*24*time.Hour {
 		t.Errorf("day index TTL = %v (%v), want about 30 days past the day's end", ttl, err)
 	}
