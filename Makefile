@@ -24,8 +24,8 @@ help: ## List the targets.
 build: ## Build the four service binaries into bin/.
 	go build -o bin/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s))
 
-test: ## Install redis-server if missing, check generated code, then go vet and go test (race detector, shuffled, uncached) every module.
-	bash scripts/ensure-redis.sh
+test: ## Install redis-server and promtool if missing, check generated code, then go vet and go test (race detector, shuffled, uncached) every module.
+	bash scripts/ensure-deps.sh
 	$(MAKE) proto-check
 	@for dir in $(modules); do \
 		mod=$${dir#$(CURDIR)/}; \
@@ -37,7 +37,7 @@ test: ## Install redis-server if missing, check generated code, then go vet and 
 	@echo "ok: every module passed"
 
 run: ## Run the whole stack locally (embedded NATS, redis-server, all services); Ctrl-C stops it.
-	@if [[ -z "$${TICKETPULSE_REDIS_URL:-}" ]]; then bash scripts/ensure-redis.sh; fi
+	@if [[ -z "$${TICKETPULSE_REDIS_URL:-}" ]]; then bash scripts/ensure-deps.sh; fi
 	@# Built, then run, rather than go run: go run exits 1 after an interrupt even when tpdev
 	@# stopped everything cleanly, and the exit status should say whether it did.
 	go build -o .run/bin/tpdev ./tools/tpdev
