@@ -1,0 +1,137 @@
+package consumerlag
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
+)
+
+// collect reads every gauge of r as name -> durable -> value.
+func collect(t *testing.T, r *sdkmetric.ManualReader) map[string]map[string]float64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]float64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			out[m.Name] = map[string]float64{}
+			switch d := m.Data.(type) {
+			case metricdata.Gauge[int64]:
+				for _, p := range d.DataPoints {
+					out[m.Name][durable(p.Attributes)] = float64(p.Value)
+				}
+			case metricdata.Gauge[float64]:
+				for _, p := range d.DataPoints {
+					out[m.Name][durable(p.Attributes)] = p.Value
+				}
+			}
+		}
+	}
+	return out
+}
+
+func durable(s attribute.Set) string {
+	v, _ := s.Value("messaging.consumer.group.name")
+	st, _ := s.Value("messaging.destination.name")
+	sys, _ := s.Value("messaging.system")
+	return sys.AsString() + ":" + st.AsString() + "/" + v.AsString()
+}
+
+func TestObserve(t *testing.T) {
+	_, url := testenv.NATS(t)
+	js := testenv.JetStream(t, url, jetstream.StreamConfig{Name: "TICKETS", Subjects: []string{"tickets.>"}})
+	ctx := context.Background()
+	for _, name := range []string{"kpi", "escalation"} {
+		if _, err := js.CreateOrUpdateConsumer(ctx, "TICKETS", jetstream.ConsumerConfig{Durable: name, AckPolicy: jetstream.AckExplicitPolicy,
+			FilterSubject: "tickets.>", AckWait: time.Minute}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		if _, err := js.Publish(ctx, "tickets.acme.created", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// kpi takes 3 and acknowledges the first; escalation takes nothing.
+	kpi, _ := js.Consumer(ctx, "TICKETS", "kpi")
+	batch, err := kpi.FetchNoWait(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if len(msgs) != 3 {
+		t.Fatalf("fetched %d messages; want 3", len(msgs))
+	}
+	if err := msgs[0].DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := msgs[1].Metadata()
+
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(ctx)
+	now := time.Now().Add(90 * time.Second)
+	o := Durable{Stream: "TICKETS", Name: "kpi", Filter: "tickets.>"}
+	if err := Observe(mp.Meter("test"), js, slog.New(slog.NewTextHandler(io.Discard, nil)), o,
+		Durable{Stream: "TICKETS", Name: "escalation"}, Durable{Stream: "TICKETS", Name: "missing"}); err != nil {
+		t.Fatal(err)
+	}
+	setNow(t, now)
+	got := collect(t, reader)
+
+	const k, e = "nats:TICKETS/kpi", "nats:TICKETS/escalation"
+	want := map[string]map[string]float64{
+		PendingName:     {k: 2, e: 5},
+		AckPendingName:  {k: 2, e: 0},
+		RedeliveredName: {k: 0, e: 0},
+	}
+	for name, w := range want {
+		if len(got[name]) != len(w) || got[name][k] != w[k] || got[name][e] != w[e] {
+			t.Errorf("%s = %v; want %v (the missing durable left out)", name, got[name], w)
+		}
+	}
+	// kpi's oldest unacknowledged is its second message; escalation's is the stream's first.
+	if a, want := got[OldestAgeName][k], now.Sub(stored.Timestamp).Seconds(); a < want-0.01 || a > want+0.01 {
+		t.Errorf("kpi oldest unacked age %.3f s; want %.3f", a, want)
+	}
+	if a := got[OldestAgeName][e]; a < 89 || a > 100 {
+		t.Errorf("escalation oldest unacked age %.3f s; want about 90", a)
+	}
+
+	// Within MinInterval the last reading is reported again, without asking the server.
+	for _, m := range msgs[1:] {
+		if err := m.DoubleAck(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := collect(t, reader); got[AckPendingName][k] != 2 {
+		t.Errorf("ack pending %v within MinInterval; want the cached 2", got[AckPendingName][k])
+	}
+	setNow(t, now.Add(MinInterval))
+	// Caught up on what it took, kpi still has 2 not delivered: its oldest unacked is the 4th.
+	got = collect(t, reader)
+	if got[AckPendingName][k] != 0 || got[PendingName][k] != 2 || got[OldestAgeName][k] < 90 {
+		t.Errorf("after acks: ack pending %v, pending %v, age %v; want 0, 2, > 90 s", got[AckPendingName][k], got[PendingName][k], got[OldestAgeName][k])
+	}
+}
+
+// setNow makes the observer registered last see now as the time.
+func setNow(t *testing.T, now time.Time) {
+	t.Helper()
+	testNow = func() time.Time { return now }
+	t.Cleanup(func() { testNow = nil })
+}
