@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,7 +48,8 @@ const ReadTimeout = 2 * time.Second
 
 // MinInterval is the least time between two readings of the server; collections in between
 // (several readers, frequent scrapes) report the last one, so the server sees at most one
-// request pair per durable per MinInterval.
+// request pair per durable per MinInterval. A reading that missed a durable (one not created
+// yet) is not kept: the next collection reads again.
 const MinInterval = 5 * time.Second
 
 // JetStream is what consumerlag reads the state from.
@@ -125,7 +127,7 @@ func (o *observer) read(ctx context.Context) []*reading {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.now()
-	if o.readings != nil && now.Sub(o.readAt) < MinInterval {
+	if o.readings != nil && now.Sub(o.readAt) < MinInterval && !slices.Contains(o.readings, nil) {
 		return o.readings
 	}
 	out := make([]*reading, len(o.durables))

@@ -112,18 +112,38 @@ func TestObserve(t *testing.T) {
 		t.Errorf("escalation oldest unacked age %.3f s; want about 90", a)
 	}
 
-	// Within MinInterval the last reading is reported again, without asking the server.
-	for _, m := range msgs[1:] {
-		if err := m.DoubleAck(ctx); err != nil {
-			t.Fatal(err)
-		}
+	// kpi acknowledges a message. An observer of durables that all exist reports its last
+	// reading within MinInterval, without asking the server; one that missed a durable reads
+	// again at once.
+	cached := sdkmetric.NewManualReader()
+	cmp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(cached))
+	defer cmp.Shutdown(ctx)
+	if err := Observe(cmp.Meter("test"), js, slog.New(slog.NewTextHandler(io.Discard, nil)), o); err != nil {
+		t.Fatal(err)
 	}
-	if got := collect(t, reader); got[AckPendingName][k] != 2 {
+	if got := collect(t, cached); got[AckPendingName][k] != 2 {
+		t.Fatalf("ack pending %v; want 2", got[AckPendingName][k])
+	}
+	if err := msgs[1].DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, cached); got[AckPendingName][k] != 2 {
 		t.Errorf("ack pending %v within MinInterval; want the cached 2", got[AckPendingName][k])
 	}
+	if got := collect(t, reader); got[AckPendingName][k] != 1 {
+		t.Errorf("ack pending %v after a reading that missed a durable; want 1 read again", got[AckPendingName][k])
+	}
 	setNow(t, now.Add(MinInterval))
+	if got := collect(t, cached); got[AckPendingName][k] != 1 {
+		t.Errorf("ack pending %v after MinInterval; want 1", got[AckPendingName][k])
+	}
+
 	// Caught up on what it took, kpi still has 2 not delivered: its oldest unacked is the 4th.
-	got = collect(t, reader)
+	if err := msgs[2].DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	setNow(t, now.Add(2*MinInterval))
+	got = collect(t, cached)
 	if got[AckPendingName][k] != 0 || got[PendingName][k] != 2 || got[OldestAgeName][k] < 90 {
 		t.Errorf("after acks: ack pending %v, pending %v, age %v; want 0, 2, > 90 s", got[AckPendingName][k], got[PendingName][k], got[OldestAgeName][k])
 	}
