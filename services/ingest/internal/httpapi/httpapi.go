@@ -69,6 +69,7 @@ type Handler struct {
 	accepted   metric.Int64Counter
 	duplicates metric.Int64Counter
 	latency    metric.Float64Histogram
+	perTenant  eventCounter
 }
 
 // New returns the handler; its instruments are created on meter.
@@ -81,7 +82,8 @@ func New(cfg Config, pub Publisher, log *slog.Logger, tracer trace.Tracer, meter
 	}
 	h := &Handler{cfg: cfg, tracer: tracer, accept: pipeline{pub: pub, log: log, now: cfg.Now,
 		publishTimeout: cfg.PublishTimeout, maxFutureSkew: cfg.MaxFutureSkew, maxEvents: cfg.MaxEvents}}
-	var errs [4]error
+	var errs [5]error
+	h.perTenant, errs[4] = newEventCounter(meter)
 	h.requests, errs[0] = meter.Int64Counter("ingest.http.requests",
 		metric.WithDescription("Event API requests by route and status code."))
 	h.accepted, errs[1] = meter.Int64Counter("ingest.events.accepted",
@@ -89,8 +91,7 @@ func New(cfg Config, pub Publisher, log *slog.Logger, tracer trace.Tracer, meter
 	h.duplicates, errs[2] = meter.Int64Counter("ingest.events.duplicates",
 		metric.WithDescription("Events JetStream already held (acknowledged as duplicates)."))
 	h.latency, errs[3] = meter.Float64Histogram("ingest.publish.duration", metric.WithUnit("s"),
-		metric.WithDescription("Time from the first publish of a batch to its last acknowledgement."),
-		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+		metric.WithDescription("Time from the first publish of a batch to its last acknowledgement."))
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, fmt.Errorf("ingest instruments: %w", err)
 	}
@@ -202,6 +203,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			h.latency.Record(ctx, took.Seconds())
 			h.accepted.Add(ctx, int64(len(ids)))
 			h.duplicates.Add(ctx, int64(res.Duplicates)) // also when 0, so the series exists from the start
+			h.perTenant.stored(ctx, tenant, SourceAPI, len(ids), res.Duplicates)
 			return &answer{status: http.StatusAccepted, body: Accepted{Accepted: ids, Duplicates: res.Duplicates}}
 		},
 	})

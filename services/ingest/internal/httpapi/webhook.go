@@ -65,6 +65,7 @@ type Webhook struct {
 	skipped    metric.Int64Counter
 	accepted   metric.Int64Counter
 	duplicates metric.Int64Counter
+	perTenant  eventCounter
 }
 
 // NewWebhook returns the handler; its instruments are created on meter.
@@ -75,7 +76,8 @@ func NewWebhook(cfg WebhookConfig, pub Publisher, log *slog.Logger, tracer trace
 	h := &Webhook{cfg: cfg, log: log, tracer: tracer, verifier: verify.Verifier{Now: cfg.Now},
 		accept: pipeline{pub: pub, log: log, now: cfg.Now,
 			publishTimeout: cfg.PublishTimeout, maxFutureSkew: cfg.MaxFutureSkew, maxEvents: cfg.MaxEvents}}
-	var errs [5]error
+	var errs [6]error
+	h.perTenant, errs[5] = newEventCounter(meter)
 	h.deliveries, errs[0] = meter.Int64Counter("ingest.webhook.deliveries",
 		metric.WithDescription("Webhook deliveries by source and status code."))
 	h.rejections, errs[1] = meter.Int64Counter("ingest.webhook.rejections",
@@ -178,6 +180,7 @@ func (h *Webhook) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		retrySafe: "the same delivery again is safe",
 		stored: func(ctx context.Context, ids []string, res publish.Result, skipped []adapter.Skip, _ time.Duration) *answer {
 			h.accepted.Add(ctx, int64(len(ids)), metric.WithAttributes(attribute.String("source", source)))
+			h.perTenant.stored(ctx, tenantID, source, len(ids), res.Duplicates)
 			if delivery != "" && h.cfg.Deliveries != nil {
 				if err := h.cfg.Deliveries.Mark(ctx, tenantID, source, delivery); err != nil {
 					// Stored already: the worst a lost mark costs is a second publish of a retry.
