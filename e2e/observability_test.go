@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -11,7 +13,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/consumerlag"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
 // Docker cannot run here, so the observability profile is checked by reading its files: every
@@ -352,5 +361,77 @@ func checkSeriesNames(t *testing.T, exprs []string) {
 		if !used[want] {
 			t.Errorf("neither the dashboard nor the alerts use %s", want)
 		}
+	}
+}
+
+// Each service's NATS user of deploy/nats.conf may read what consumerlag reads for its durables:
+// their state, and the oldest message each has not acknowledged.
+func TestDeployConsumerLagPermissions(t *testing.T) {
+	natsPW, _ := deployPasswords(t)
+	_, natsHost := deployNATS(t)
+	as := func(svc string) jetstream.JetStream { return jsAs(t, "nats://"+svc+":"+natsPW[svc]+"@"+natsHost, svc) }
+	ctx := context.Background()
+	// Each stream created by its owner, with one message in it.
+	for _, o := range []struct {
+		owner   string
+		sc      jetstream.StreamConfig
+		subject string
+	}{
+		{"ingest", stream.Tickets(0, 1), "tickets.acme.ticket_created"},
+		{"kpi", stream.KPI(1), "kpi.acme.agent.ana"},
+		{"escalation", stream.Escalations(1), "escalations.acme.sla-first-response"},
+	} {
+		js := as(o.owner)
+		if _, err := stream.Ensure(ctx, js, o.sc); err != nil {
+			t.Fatalf("%s creates %s: %v", o.owner, o.sc.Name, err)
+		}
+		if _, err := js.Publish(ctx, o.subject, []byte("x")); err != nil {
+			t.Fatalf("%s publishes on %s: %v", o.owner, o.subject, err)
+		}
+	}
+	for _, c := range []struct {
+		svc      string
+		durables []consumerlag.Durable
+	}{
+		{"kpi", []consumerlag.Durable{{Stream: stream.TicketsName, Name: "kpi", Filter: stream.TicketsFilter}}},
+		{"escalation", []consumerlag.Durable{{Stream: stream.TicketsName, Name: "escalation", Filter: stream.TicketsFilter},
+			{Stream: stream.KPIName, Name: "escalation-kpi", Filter: stream.KPIFilter}}},
+		{"notify", []consumerlag.Durable{{Stream: stream.EscalationsName, Name: "notify", Filter: stream.EscalationsFilter}}},
+	} {
+		t.Run(c.svc, func(t *testing.T) {
+			js := as(c.svc)
+			for _, d := range c.durables {
+				if _, err := js.CreateOrUpdateConsumer(ctx, d.Stream, jetstream.ConsumerConfig{Durable: d.Name, AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: d.Filter}); err != nil {
+					t.Fatalf("create durable %s/%s: %v", d.Stream, d.Name, err)
+				}
+			}
+			reader := sdkmetric.NewManualReader()
+			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+			defer mp.Shutdown(ctx)
+			logs := &testenv.LogBuffer{}
+			if err := consumerlag.Observe(mp.Meter("test"), js, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), c.durables...); err != nil {
+				t.Fatal(err)
+			}
+			var rm metricdata.ResourceMetrics
+			if err := reader.Collect(ctx, &rm); err != nil {
+				t.Fatal(err)
+			}
+			ages := map[string]float64{}
+			for _, sm := range rm.ScopeMetrics {
+				for _, m := range sm.Metrics {
+					if g, ok := m.Data.(metricdata.Gauge[float64]); ok && m.Name == consumerlag.OldestAgeName {
+						for _, p := range g.DataPoints {
+							v, _ := p.Attributes.Value("messaging.consumer.group.name")
+							ages[v.AsString()] = p.Value
+						}
+					}
+				}
+			}
+			for _, d := range c.durables {
+				if a, ok := ages[d.Name]; !ok || a <= 0 {
+					t.Errorf("%s: oldest unacknowledged age of %s is %v (read: %v); want the waiting message's age. Log:\n%s", c.svc, d.Name, a, ok, logs.String())
+				}
+			}
+		})
 	}
 }
