@@ -33,3 +33,10 @@ func (e eventCounter) stored(ctx context.Context, tenant, source string, n, dupl
 	e.c.Add(ctx, int64(n-duplicates), at("accepted"))
 	e.c.Add(ctx, int64(duplicates), at("duplicate"))
 }
+
+// newPublishLatency is the histogram the events API and the webhooks share: one series of how
+// long JetStream took to acknowledge what a request published.
+func newPublishLatency(meter metric.Meter) (metric.Float64Histogram, error) {
+	return meter.Float64Histogram("ingest.publish.duration", metric.WithUnit("s"),
+		metric.WithDescription("Time from the first publish of a request's events (events API or webhook) to their last acknowledgement."))
+}

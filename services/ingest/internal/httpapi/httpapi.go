@@ -90,8 +90,7 @@ func New(cfg Config, pub Publisher, log *slog.Logger, tracer trace.Tracer, meter
 		metric.WithDescription("Events acknowledged by JetStream, duplicates included."))
 	h.duplicates, errs[2] = meter.Int64Counter("ingest.events.duplicates",
 		metric.WithDescription("Events JetStream already held (acknowledged as duplicates)."))
-	h.latency, errs[3] = meter.Float64Histogram("ingest.publish.duration", metric.WithUnit("s"),
-		metric.WithDescription("Time from the first publish of a batch to its last acknowledgement."))
+	h.latency, errs[3] = newPublishLatency(meter)
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, fmt.Errorf("ingest instruments: %w", err)
 	}
