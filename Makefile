@@ -38,7 +38,7 @@ test: ## Install redis-server and promtool if missing, check generated code and 
 	@echo "ok: every module passed"
 
 run: ## Run the whole stack locally (embedded NATS, redis-server, all services); Ctrl-C stops it.
-	@if [[ -z "$${TICKETPULSE_REDIS_URL:-}" ]]; then bash scripts/ensure-deps.sh; fi
+	@if [[ -z "$${TICKETPULSE_REDIS_URL:-}" ]]; then bash scripts/ensure-deps.sh redis-server; fi
 	@# Built, then run, rather than go run: go run exits 1 after an interrupt even when tpdev
 	@# stopped everything cleanly, and the exit status should say whether it did.
 	go build -o .run/bin/tpdev ./tools/tpdev

@@ -2,12 +2,25 @@
 # Makes sure the programs the tests and `make run` need are installed: redis-server (tests and
 # `make run` start their own on loopback, so this never starts the system's Redis service) and
 # promtool (make test checks and unit-tests the Prometheus alert rules in deploy/prometheus/ with
-# it). It installs only what is missing and starts no service.
+# it). It installs only what is missing and starts no service. `make run` asks for redis-server
+# only.
 set -euo pipefail
 
+# Arguments name the programs to ensure (redis-server, promtool); none means both.
+wanted=("$@")
+if [[ ${#wanted[@]} -eq 0 ]]; then
+	wanted=(redis-server promtool)
+fi
 missing=()
-command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-command -v promtool >/dev/null 2>&1 || missing+=(promtool)
+for w in "${wanted[@]}"; do
+	case $w in
+	redis-server | promtool) command -v "$w" >/dev/null 2>&1 || missing+=("$w") ;;
+	*)
+		echo "ensure-deps: unknown program $w; this script installs redis-server and promtool." >&2
+		exit 2
+		;;
+	esac
+done
 if [[ ${#missing[@]} -eq 0 ]]; then
 	exit 0
 fi
