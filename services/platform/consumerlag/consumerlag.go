@@ -43,7 +43,8 @@ func now() time.Time {
 	return time.Now()
 }
 
-// ReadTimeout bounds one reading of a durable's state, so a slow server cannot hold a scrape.
+// ReadTimeout bounds one reading of every durable's state, so a slow server cannot hold a
+// scrape.
 const ReadTimeout = 2 * time.Second
 
 // MinInterval is the least time between two readings of the server; collections in between
@@ -130,6 +131,9 @@ func (o *observer) read(ctx context.Context) []*reading {
 	if o.readings != nil && now.Sub(o.readAt) < MinInterval && !slices.Contains(o.readings, nil) {
 		return o.readings
 	}
+	// One bound for the whole reading: a server away costs a collection ReadTimeout at most.
+	ctx, cancel := context.WithTimeout(ctx, ReadTimeout)
+	defer cancel()
 	out := make([]*reading, len(o.durables))
 	for i, d := range o.durables {
 		r, err := o.readOne(ctx, d, now)
@@ -144,16 +148,12 @@ func (o *observer) read(ctx context.Context) []*reading {
 }
 
 func (o *observer) readOne(ctx context.Context, d Durable, now time.Time) (*reading, error) {
-	ctx, cancel := context.WithTimeout(ctx, ReadTimeout)
-	defer cancel()
+	// Consumer asks the server for the consumer's info; CachedInfo is that answer.
 	c, err := o.js.Consumer(ctx, d.Stream, d.Name)
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s/%s: %w", d.Stream, d.Name, err)
 	}
-	info, err := c.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("consumer info %s/%s: %w", d.Stream, d.Name, err)
-	}
+	info := c.CachedInfo()
 	r := &reading{pending: int64(info.NumPending), ackPending: int64(info.NumAckPending),
 		redelivered: int64(info.NumRedelivered), hasAge: true}
 	if info.NumPending == 0 && info.NumAckPending == 0 {

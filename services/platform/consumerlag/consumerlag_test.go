@@ -4,9 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -154,4 +156,44 @@ func setNow(t *testing.T, now time.Time) {
 	t.Helper()
 	testNow = func() time.Time { return now }
 	t.Cleanup(func() { testNow = nil })
+}
+
+// A user that may not read stream messages still gets the counts; the age is left out and
+// logged, and the collection takes no longer than ReadTimeout.
+func TestAgeNotReadable(t *testing.T) {
+	_, url := testenv.NATSWith(t, func(o *server.Options) {
+		o.Users = []*server.User{{Username: "kpi", Password: "pw", Permissions: &server.Permissions{
+			Publish: &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"$JS.API.STREAM.MSG.GET.>", "$JS.API.DIRECT.GET.>"}},
+		}}}
+	})
+	js := testenv.JetStream(t, strings.Replace(url, "nats://", "nats://kpi:pw@", 1), jetstream.StreamConfig{Name: "TICKETS", Subjects: []string{"tickets.>"}})
+	ctx := context.Background()
+	if _, err := js.CreateOrUpdateConsumer(ctx, "TICKETS", jetstream.ConsumerConfig{Durable: "kpi", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "tickets.acme.created", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(ctx)
+	logs := &testenv.LogBuffer{}
+	if err := Observe(mp.Meter("test"), js, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Durable{Stream: "TICKETS", Name: "kpi"}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got := collect(t, reader)
+	if took := time.Since(start); took > ReadTimeout+time.Second {
+		t.Errorf("collection took %s; want at most about ReadTimeout (%s)", took, ReadTimeout)
+	}
+	const k = "nats:TICKETS/kpi"
+	if got[PendingName][k] != 1 {
+		t.Errorf("pending %v; want 1", got[PendingName])
+	}
+	if _, ok := got[OldestAgeName][k]; ok {
+		t.Errorf("an age was reported without reading the message: %v", got[OldestAgeName])
+	}
+	if want := `msg="oldest unacknowledged message not read" stream=TICKETS durable=kpi`; !strings.Contains(logs.String(), want) {
+		t.Errorf("log %q lacks %q", logs.String(), want)
+	}
 }
