@@ -85,7 +85,7 @@ func New(cfg Config, pub Publisher, log *slog.Logger, tracer trace.Tracer, meter
 	var errs [5]error
 	h.perTenant, errs[4] = newEventCounter(meter)
 	h.requests, errs[0] = meter.Int64Counter("ingest.http.requests",
-		metric.WithDescription("Event API requests by route and status code."))
+		metric.WithDescription("Event API requests by route, status code and tenant (unknown unless the credential was checked against it)."))
 	h.accepted, errs[1] = meter.Int64Counter("ingest.events.accepted",
 		metric.WithDescription("Events acknowledged by JetStream, duplicates included."))
 	h.duplicates, errs[2] = meter.Int64Counter("ingest.events.duplicates",
@@ -120,31 +120,41 @@ type Rejected struct {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tenant := r.PathValue("tenant")
+	var authorized bool
 	ctx, status := traced(h.tracer, r, Route, []attribute.KeyValue{attribute.String("tenant", tenant)},
-		func(ctx context.Context) int { return h.authorize(ctx, w, r, tenant) })
-	h.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("route", Route), attribute.Int("status", status)))
+		func(ctx context.Context) int {
+			var st int
+			st, authorized = h.authorize(ctx, w, r, tenant)
+			return st
+		})
+	// The path is outside input: only a tenant the credential was checked against is a label.
+	label := "unknown"
+	if authorized {
+		label = tenant
+	}
+	h.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("route", Route), attribute.Int("status", status), attribute.String("tenant", label)))
 }
 
 // authorize puts the credential check before everything that costs: the body is read, and the
 // tenant's rate limit and the admission control are asked, only for a caller that may post to
 // tenant, so a flood without credential is answered from its headers alone.
-func (h *Handler) authorize(ctx context.Context, w http.ResponseWriter, r *http.Request, tenant string) int {
+func (h *Handler) authorize(ctx context.Context, w http.ResponseWriter, r *http.Request, tenant string) (status int, authorized bool) {
 	if a := precheck(r, tenant); a != nil {
-		return h.accept.respond(ctx, w, &intake{tenant: tenant, logRejections: true}, a)
+		return h.accept.respond(ctx, w, &intake{tenant: tenant, logRejections: true}, a), false
 	}
-	status := 0
 	serve := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		// w itself, not the recorder: http.MaxBytesReader needs the server's own writer to
 		// close the connection behind a body that is too large.
+		authorized = true
 		status = h.serve(r.Context(), w, r, tenant)
 	})
 	refusal := &statusRecorder{ResponseWriter: w}
 	h.cfg.Auth.HTTP(auth.EventsWrite, serve).ServeHTTP(refusal, r.WithContext(ctx))
-	if status == 0 {
+	if !authorized {
 		// Refused: the authorizer answered.
 		status = refusal.status
 	}
-	return status
+	return status, authorized
 }
 
 // statusRecorder learns the status an authorizer answered a refusal with, for the metrics.
