@@ -15,7 +15,7 @@ ARGS ?=
 # Every module of the workspace (the root holds none, so a bare ./... there matches nothing).
 modules = $(shell go list -m -f '{{.Dir}}')
 
-.PHONY: help build test run lint proto proto-check bench clean tools
+.PHONY: help build test run lint proto proto-check rules-check bench clean tools
 
 help: ## List the targets.
 	@echo "Usage: make <target>"
@@ -24,9 +24,10 @@ help: ## List the targets.
 build: ## Build the four service binaries into bin/.
 	go build -o bin/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s))
 
-test: ## Install redis-server if missing, check generated code, then go vet and go test (race detector, shuffled, uncached) every module.
-	bash scripts/ensure-redis.sh
+test: ## Install redis-server and promtool if missing, check generated code and the alert rules, then go vet and go test (race detector, shuffled, uncached) every module.
+	bash scripts/ensure-deps.sh
 	$(MAKE) proto-check
+	$(MAKE) rules-check
 	@for dir in $(modules); do \
 		mod=$${dir#$(CURDIR)/}; \
 		echo "==> $$mod: go vet, go test"; \
@@ -37,7 +38,7 @@ test: ## Install redis-server if missing, check generated code, then go vet and 
 	@echo "ok: every module passed"
 
 run: ## Run the whole stack locally (embedded NATS, redis-server, all services); Ctrl-C stops it.
-	@if [[ -z "$${TICKETPULSE_REDIS_URL:-}" ]]; then bash scripts/ensure-redis.sh; fi
+	@if [[ -z "$${TICKETPULSE_REDIS_URL:-}" ]]; then bash scripts/ensure-deps.sh redis-server; fi
 	@# Built, then run, rather than go run: go run exits 1 after an interrupt even when tpdev
 	@# stopped everything cleanly, and the exit status should say whether it did.
 	go build -o .run/bin/tpdev ./tools/tpdev
@@ -58,6 +59,9 @@ proto: tools ## Regenerate the Go code in proto/ with the pinned buf and plugins
 
 proto-check: tools ## Fail if the generated code in proto/ differs from what make proto writes, or is not committed.
 	bash scripts/proto-check.sh
+
+rules-check: ## Check deploy/prometheus (config and alert rules) and run the rules' unit tests, with promtool (scripts/ensure-deps.sh installs it).
+	cd deploy/prometheus && promtool check config prometheus.yml && promtool test rules alerts_test.yml
 
 bench: ## Run every module's Go benchmarks, then the load benchmark scripts/bench.sh when it exists.
 	@for dir in $(modules); do \

@@ -85,7 +85,7 @@ func redisArgs(host, port, dir string) []string {
 func startRedis(ctx context.Context, bin, addr, dir string, out, errOut *prefixWriter) (*proc, error) {
 	path, err := exec.LookPath(bin)
 	if err != nil {
-		return nil, fmt.Errorf("%s not found: run scripts/ensure-redis.sh to install it (make run does this for you), or set TICKETPULSE_REDIS_URL to use a running Redis", bin)
+		return nil, fmt.Errorf("%s not found: run scripts/ensure-deps.sh to install it (make run does this for you), or set TICKETPULSE_REDIS_URL to use a running Redis", bin)
 	}
 	if err := checkFree(addr); err != nil {
 		url := "redis://" + addr + "/0"

@@ -62,7 +62,7 @@ func TestBusyPortsAreExplained(t *testing.T) {
 				_, err := startRedis(context.Background(), "redis-server-not-installed", addr, t.TempDir(), w, w)
 				return err
 			},
-			want: []string{"redis-server-not-installed not found", "scripts/ensure-redis.sh"}},
+			want: []string{"redis-server-not-installed not found", "scripts/ensure-deps.sh"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

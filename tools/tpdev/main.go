@@ -44,7 +44,7 @@ func (c *config) register(s *envflag.Set) {
 	s.String(&c.NATSSync, "nats-sync", "always", "JetStream fsync policy of the embedded NATS server: always (fsync every write before acknowledging, see DESIGN.md §6) or an interval such as 2m.")
 	s.String(&c.RedisURL, "redis-url", "", "Redis URL for the services; empty starts redis-server on -redis-addr.")
 	s.String(&c.RedisAddr, "redis-addr", "127.0.0.1:6379", "Address of the redis-server tpdev starts when -redis-url is empty.")
-	s.String(&c.RedisServer, "redis-server", "redis-server", "The redis-server program to start (a name on PATH or a path); scripts/ensure-redis.sh installs it.")
+	s.String(&c.RedisServer, "redis-server", "redis-server", "The redis-server program to start (a name on PATH or a path); scripts/ensure-deps.sh installs it.")
 	s.String(&c.RunDir, "run-dir", ".run", "Directory for binaries, the NATS store, Redis data, and the demo tenants file with its API keys (secrets/); relative paths are taken from the repository root.")
 	s.String(&c.Services, "services", strings.Join(serviceNames(), ","), "Comma-separated services to build and run ("+strings.Join(serviceNames(), ", ")+", or all).")
 	s.Duration(&c.ReadyTimeout, "ready-timeout", 60*time.Second, "How long each service may take to answer 200 on /readyz after it starts.")

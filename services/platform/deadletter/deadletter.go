@@ -9,6 +9,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 )
@@ -86,8 +89,32 @@ var _ Publisher = jetstream.JetStream(nil)
 // stored: the caller keeps the message or record for another try rather than dropping it.
 func Publish(ctx context.Context, p Publisher, l Letter) error {
 	m := l.Msg()
-	if _, err := p.PublishMsg(ctx, m); err != nil {
+	ack, err := p.PublishMsg(ctx, m)
+	if err != nil {
 		return fmt.Errorf("publish %s: %w", m.Subject, err)
 	}
+	if !ack.Duplicate {
+		count(ctx, l)
+	}
 	return nil
+}
+
+// MetricName counts the letters stored, by service and tenant (deadletter_messages_total on
+// /metrics), so one alert covers every service.
+const MetricName = "deadletter.messages"
+
+// count adds l to MetricName on the process's meter provider (one service per process; the
+// instrument is looked up each time because letters are rare and the provider is set after
+// this package loads).
+func count(ctx context.Context, l Letter) {
+	c, err := otel.Meter("github.com/ticketpulse/ticketpulse/services/platform/deadletter").Int64Counter(MetricName,
+		metric.WithUnit("{message}"), metric.WithDescription("Messages and failed deliveries stored in the DEADLETTER stream, by service and tenant."))
+	if err != nil {
+		return
+	}
+	tenant := l.Tenant
+	if tenant == "" {
+		tenant = UnknownTenant
+	}
+	c.Add(ctx, 1, metric.WithAttributes(attribute.String("service", l.Service), attribute.String("tenant", tenant)))
 }

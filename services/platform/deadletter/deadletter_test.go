@@ -3,16 +3,26 @@ package deadletter
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
 func TestPublish(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	prev := otel.GetMeterProvider()
+	otel.SetMeterProvider(mp)
+	t.Cleanup(func() { otel.SetMeterProvider(prev) })
 	_, url := testenv.NATS(t)
 	js := testenv.JetStream(t, url, stream.Deadletter(1))
 	ctx := context.Background()
@@ -76,6 +86,29 @@ func TestPublish(t *testing.T) {
 	}
 	if after, _ := s.Info(ctx); after.State.Msgs != before.State.Msgs {
 		t.Errorf("a repeated letter was stored again: %d -> %d messages", before.State.Msgs, after.State.Msgs)
+	}
+
+	// Each letter stored is counted once, by service and tenant; the repeated one is not.
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != MetricName {
+				continue
+			}
+			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				svc, _ := p.Attributes.Value("service")
+				tenant, _ := p.Attributes.Value("tenant")
+				got[svc.AsString()+"/"+tenant.AsString()] += p.Value
+			}
+		}
+	}
+	want := map[string]int64{"kpi/acme": 1, "notify/globex": 1, "escalation/unknown": 1}
+	if !maps.Equal(got, want) {
+		t.Errorf("%s = %v; want %v", MetricName, got, want)
 	}
 }
 

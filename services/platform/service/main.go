@@ -158,7 +158,10 @@ func (c *Common) Register(s *envflag.Set, spec Spec) {
 		"YAML file of the tenants: their API keys and identity providers (for ingest also their webhook sources and rate limits); see docs/tenants.md. Reloaded when it changes; a broken change is logged and ignored. Empty: no tenant exists and every API request is refused.")
 	s.String(&c.LogLevel, "log-level", d.LogLevel, "Log level: debug, info, warn or error.")
 	s.String(&c.LogFormat, "log-format", d.LogFormat, "Log format: text or json.")
-	s.String(&c.OTLPEndpoint, "otlp-endpoint", d.OTLPEndpoint, "OTLP/gRPC trace collector host:port; empty keeps traces in-process (context still propagates).")
+	s.String(&c.OTLPEndpoint, "otlp-endpoint", d.OTLPEndpoint, "OTLP/gRPC collector host:port (plain text) that traces and metrics are pushed to; empty keeps traces in-process (context still propagates) and metrics on /metrics only. "+
+		"Metrics follow the standard variables too: OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT (a URL, which wins over this flag), "+
+		"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL or OTEL_EXPORTER_OTLP_PROTOCOL (grpc or http/protobuf), OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_CERTIFICATE, "+
+		"OTEL_METRICS_EXPORTER (otlp, prometheus or none; none stops the push, /metrics stays) and OTEL_METRIC_EXPORT_INTERVAL (milliseconds, default 60000).")
 	if spec.GRPCAddr != "" {
 		s.String(&c.GRPCAddr, "grpc-addr", d.GRPCAddr, "Address the gRPC server ("+spec.GRPCServes+") listens on; use 0.0.0.0:"+port(spec.GRPCAddr)+" inside a container.")
 		s.Int(&c.GRPCMaxStreams, "grpc-max-streams", d.GRPCMaxStreams,

@@ -185,6 +185,10 @@ func (s *Service) JetStream(ctx context.Context, streams ...jetstream.StreamConf
 	return js, nil
 }
 
+// Tenants is the tenants registry of a service with gRPC (nil without), for work that goes over
+// every tenant.
+func (s *Service) Tenants() *tenants.Registry[tenants.NoSources] { return s.tenants }
+
 // Redis is the service's Redis client; nil unless its Spec says Redis.
 func (s *Service) Redis() *redis.Client { return s.rdb }
 

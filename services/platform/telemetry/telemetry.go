@@ -12,15 +12,10 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
-	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
@@ -54,7 +49,8 @@ type Telemetry struct {
 }
 
 // Setup builds the providers. With an OTLP endpoint (host:port, gRPC) spans are exported there;
-// without one, spans are still created so trace context propagates between services.
+// without one, spans are still created so trace context propagates between services. Metrics are
+// served for Prometheus, and pushed over OTLP as newMeterProvider says.
 func Setup(ctx context.Context, service, otlpEndpoint string) (*Telemetry, error) {
 	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(service)))
 	if err != nil {
@@ -72,13 +68,10 @@ func Setup(ctx context.Context, service, otlpEndpoint string) (*Telemetry, error
 	tp := sdktrace.NewTracerProvider(tpOpts...)
 	t.shutdown = append(t.shutdown, tp.Shutdown)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	exp, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo())
+	mp, metricsHandler, err := newMeterProvider(ctx, res, otlpEndpoint)
 	if err != nil {
-		return nil, fmt.Errorf("prometheus exporter: %w", err)
+		return nil, err
 	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithResource(res))
 	t.shutdown = append(t.shutdown, mp.Shutdown)
 
 	// Global providers let instrumentation libraries (otelgrpc) find them.
@@ -88,7 +81,7 @@ func Setup(ctx context.Context, service, otlpEndpoint string) (*Telemetry, error
 
 	t.Tracer = tp.Tracer("github.com/ticketpulse/ticketpulse/" + service)
 	t.Meter = mp.Meter("github.com/ticketpulse/ticketpulse/" + service)
-	t.Metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	t.Metrics = metricsHandler
 	return t, nil
 }
 

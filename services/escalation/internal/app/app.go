@@ -20,6 +20,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/logrebuild"
 	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
+	"github.com/ticketpulse/ticketpulse/services/platform/consumerlag"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/eventcodec"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
@@ -194,6 +195,13 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}, healthy, log)
 	tickets.OnDeadLetter = func() { m.deadLettered.Add(context.Background(), 1) }
 	snapshots.OnDeadLetter = tickets.OnDeadLetter
+	if err := consumerlag.Observe(svc.Meter(), js, log, tickets.Lag(), snapshots.Lag()); err != nil {
+		return err
+	}
+	open, err := newOpenGauge(svc.Meter(), store, tenantIDs(svc.Tenants()), log)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 
 	grpcapi.NewServer(store, eng, js, grpcapi.Options{WatchesPerTenant: cfg.WatchesPerTenant}, log).Register(svc.GRPC())
 	rcfg := logrebuild.Defaults
@@ -208,7 +216,8 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		snapshots.Run,
 		func(ctx context.Context) error { return queue.Run(ctx, cfg.Timers.Poll, now, eng.Fire) },
 		func(ctx context.Context) error { return watcher.run(ctx, cfg.RulesReload) },
-		func(ctx context.Context) error { return m.observePending(ctx, queue) })
+		func(ctx context.Context) error { return m.observePending(ctx, queue) },
+		open.run)
 }
 
 // metrics of the service.

@@ -664,8 +664,8 @@ func TestOperationalEndpoints(t *testing.T) {
 		})
 	}
 	for _, want := range []string{
-		`ingest_http_requests_total{route="/v1/tenants/{tenant}/events",status="202"} 2`,
-		`ingest_http_requests_total{route="/v1/tenants/{tenant}/events",status="400"} 1`,
+		`ingest_http_requests_total{route="/v1/tenants/{tenant}/events",status="202",tenant="acme"} 2`,
+		`ingest_http_requests_total{route="/v1/tenants/{tenant}/events",status="400",tenant="acme"} 1`,
 		`ingest_events_accepted_total 3`,
 		`ingest_events_duplicates_total 1`,
 		`ingest_publish_duration_seconds_count 2`,

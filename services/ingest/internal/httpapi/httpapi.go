@@ -69,6 +69,7 @@ type Handler struct {
 	accepted   metric.Int64Counter
 	duplicates metric.Int64Counter
 	latency    metric.Float64Histogram
+	perTenant  eventCounter
 }
 
 // New returns the handler; its instruments are created on meter.
@@ -81,16 +82,15 @@ func New(cfg Config, pub Publisher, log *slog.Logger, tracer trace.Tracer, meter
 	}
 	h := &Handler{cfg: cfg, tracer: tracer, accept: pipeline{pub: pub, log: log, now: cfg.Now,
 		publishTimeout: cfg.PublishTimeout, maxFutureSkew: cfg.MaxFutureSkew, maxEvents: cfg.MaxEvents}}
-	var errs [4]error
+	var errs [5]error
+	h.perTenant, errs[4] = newEventCounter(meter)
 	h.requests, errs[0] = meter.Int64Counter("ingest.http.requests",
-		metric.WithDescription("Event API requests by route and status code."))
+		metric.WithDescription("Event API requests by route, status code and tenant (unknown unless the credential was checked against it)."))
 	h.accepted, errs[1] = meter.Int64Counter("ingest.events.accepted",
 		metric.WithDescription("Events acknowledged by JetStream, duplicates included."))
 	h.duplicates, errs[2] = meter.Int64Counter("ingest.events.duplicates",
 		metric.WithDescription("Events JetStream already held (acknowledged as duplicates)."))
-	h.latency, errs[3] = meter.Float64Histogram("ingest.publish.duration", metric.WithUnit("s"),
-		metric.WithDescription("Time from the first publish of a batch to its last acknowledgement."),
-		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+	h.latency, errs[3] = newPublishLatency(meter)
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, fmt.Errorf("ingest instruments: %w", err)
 	}
@@ -120,31 +120,41 @@ type Rejected struct {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tenant := r.PathValue("tenant")
+	var authorized bool
 	ctx, status := traced(h.tracer, r, Route, []attribute.KeyValue{attribute.String("tenant", tenant)},
-		func(ctx context.Context) int { return h.authorize(ctx, w, r, tenant) })
-	h.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("route", Route), attribute.Int("status", status)))
+		func(ctx context.Context) int {
+			var st int
+			st, authorized = h.authorize(ctx, w, r, tenant)
+			return st
+		})
+	// The path is outside input: only a tenant the credential was checked against is a label.
+	label := "unknown"
+	if authorized {
+		label = tenant
+	}
+	h.requests.Add(ctx, 1, metric.WithAttributes(attribute.String("route", Route), attribute.Int("status", status), attribute.String("tenant", label)))
 }
 
 // authorize puts the credential check before everything that costs: the body is read, and the
 // tenant's rate limit and the admission control are asked, only for a caller that may post to
 // tenant, so a flood without credential is answered from its headers alone.
-func (h *Handler) authorize(ctx context.Context, w http.ResponseWriter, r *http.Request, tenant string) int {
+func (h *Handler) authorize(ctx context.Context, w http.ResponseWriter, r *http.Request, tenant string) (status int, authorized bool) {
 	if a := precheck(r, tenant); a != nil {
-		return h.accept.respond(ctx, w, &intake{tenant: tenant, logRejections: true}, a)
+		return h.accept.respond(ctx, w, &intake{tenant: tenant, logRejections: true}, a), false
 	}
-	status := 0
 	serve := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		// w itself, not the recorder: http.MaxBytesReader needs the server's own writer to
 		// close the connection behind a body that is too large.
+		authorized = true
 		status = h.serve(r.Context(), w, r, tenant)
 	})
 	refusal := &statusRecorder{ResponseWriter: w}
 	h.cfg.Auth.HTTP(auth.EventsWrite, serve).ServeHTTP(refusal, r.WithContext(ctx))
-	if status == 0 {
+	if !authorized {
 		// Refused: the authorizer answered.
 		status = refusal.status
 	}
-	return status
+	return status, authorized
 }
 
 // statusRecorder learns the status an authorizer answered a refusal with, for the metrics.
@@ -202,6 +212,7 @@ func (h *Handler) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			h.latency.Record(ctx, took.Seconds())
 			h.accepted.Add(ctx, int64(len(ids)))
 			h.duplicates.Add(ctx, int64(res.Duplicates)) // also when 0, so the series exists from the start
+			h.perTenant.stored(ctx, tenant, SourceAPI, len(ids), res.Duplicates)
 			return &answer{status: http.StatusAccepted, body: Accepted{Accepted: ids, Duplicates: res.Duplicates}}
 		},
 	})

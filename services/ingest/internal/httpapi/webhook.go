@@ -65,6 +65,8 @@ type Webhook struct {
 	skipped    metric.Int64Counter
 	accepted   metric.Int64Counter
 	duplicates metric.Int64Counter
+	perTenant  eventCounter
+	latency    metric.Float64Histogram
 }
 
 // NewWebhook returns the handler; its instruments are created on meter.
@@ -75,9 +77,11 @@ func NewWebhook(cfg WebhookConfig, pub Publisher, log *slog.Logger, tracer trace
 	h := &Webhook{cfg: cfg, log: log, tracer: tracer, verifier: verify.Verifier{Now: cfg.Now},
 		accept: pipeline{pub: pub, log: log, now: cfg.Now,
 			publishTimeout: cfg.PublishTimeout, maxFutureSkew: cfg.MaxFutureSkew, maxEvents: cfg.MaxEvents}}
-	var errs [5]error
+	var errs [7]error
+	h.perTenant, errs[5] = newEventCounter(meter)
+	h.latency, errs[6] = newPublishLatency(meter)
 	h.deliveries, errs[0] = meter.Int64Counter("ingest.webhook.deliveries",
-		metric.WithDescription("Webhook deliveries by source and status code."))
+		metric.WithDescription("Webhook deliveries by tenant (unknown for one not in the tenants file), source and status code."))
 	h.rejections, errs[1] = meter.Int64Counter("ingest.webhook.rejections",
 		metric.WithDescription("Webhook deliveries that failed verification, by source and reason."))
 	h.skipped, errs[2] = meter.Int64Counter("ingest.webhook.skipped",
@@ -120,7 +124,11 @@ func (h *Webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, ok := h.cfg.Adapters[source]; !ok && source != verify.Generic {
 		label = "unknown" // the path is outside input: never a label of its own
 	}
-	h.deliveries.Add(ctx, 1, metric.WithAttributes(attribute.String("source", label), attribute.Int("status", status)))
+	tenantLabel := "unknown" // likewise: only tenants of the file are labels
+	if _, ok := h.cfg.Tenants.Tenant(tenant); ok {
+		tenantLabel = tenant
+	}
+	h.deliveries.Add(ctx, 1, metric.WithAttributes(attribute.String("tenant", tenantLabel), attribute.String("source", label), attribute.Int("status", status)))
 }
 
 func (h *Webhook) serve(ctx context.Context, w http.ResponseWriter, r *http.Request, tenantID, source string) int {
@@ -176,8 +184,10 @@ func (h *Webhook) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			return h.cfg.Limits.admit(ctx, tenantID, n, now)
 		},
 		retrySafe: "the same delivery again is safe",
-		stored: func(ctx context.Context, ids []string, res publish.Result, skipped []adapter.Skip, _ time.Duration) *answer {
+		stored: func(ctx context.Context, ids []string, res publish.Result, skipped []adapter.Skip, took time.Duration) *answer {
+			h.latency.Record(ctx, took.Seconds())
 			h.accepted.Add(ctx, int64(len(ids)), metric.WithAttributes(attribute.String("source", source)))
+			h.perTenant.stored(ctx, tenantID, source, len(ids), res.Duplicates)
 			if delivery != "" && h.cfg.Deliveries != nil {
 				if err := h.cfg.Deliveries.Mark(ctx, tenantID, source, delivery); err != nil {
 					// Stored already: the worst a lost mark costs is a second publish of a retry.

@@ -15,8 +15,10 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
+	"github.com/ticketpulse/ticketpulse/services/platform/consumerlag"
 	"github.com/ticketpulse/ticketpulse/services/platform/eventcodec"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 )
 
 // Writer is the write path the consumer feeds.
@@ -64,7 +66,7 @@ func New(js jetstream.JetStream, cfg Config, w Writer, healthy func(context.Cont
 	if c.deadLettered, err = meter.Int64Counter("kpi_dead_lettered_total", metric.WithDescription("Messages sent to the DEADLETTER stream.")); err != nil {
 		return nil, err
 	}
-	if c.batchSize, err = meter.Int64Histogram("kpi_batch_size", metric.WithDescription("Messages per processed batch.")); err != nil {
+	if c.batchSize, err = meter.Int64Histogram("kpi_batch_size", metric.WithUnit(telemetry.UnitMessages), metric.WithDescription("Messages per processed batch.")); err != nil {
 		return nil, err
 	}
 	if c.writeSeconds, err = meter.Float64Histogram("kpi_batch_write_seconds", metric.WithDescription("Time to write one batch to Redis."), metric.WithUnit("s")); err != nil {
@@ -76,6 +78,9 @@ func New(js jetstream.JetStream, cfg Config, w Writer, healthy func(context.Cont
 		Watermark: cfg.Watermark,
 	}, decode, c.write, healthy, log)
 	c.inner.OnDeadLetter = func() { c.deadLettered.Add(context.Background(), 1) }
+	if err := consumerlag.Observe(meter, js, log, c.inner.Lag()); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/routing"
 	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
+	"github.com/ticketpulse/ticketpulse/services/platform/consumerlag"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/filewatch"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
@@ -189,6 +190,9 @@ func (deps Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			}
 			return d.Handle(ctx, cs)
 		}, healthy, log)
+		if err := consumerlag.Observe(svc.Meter(), js, log, changes.Lag()); err != nil {
+			return err
+		}
 		workers = append(workers, changes.Run, func(ctx context.Context) error {
 			return watchRouting(ctx, cfg.RoutingFile, cfg.RoutingReload, deps.Senders, lastFile, d, log)
 		})
