@@ -92,6 +92,9 @@ func (s *Service) open(ctx context.Context, c Common) error {
 	}
 	s.tel = tel
 	s.closers = append(s.closers, s.shutdownTelemetry)
+	if tel.Traces.OTLP.Enabled {
+		s.log.Info("exporting traces", "otlp", tel.Traces.OTLP.String(), "sampler", tel.Traces.SamplerName)
+	}
 	// Before any connection: a certificate that cannot serve is a configuration error.
 	if err := s.loadTLS(c); err != nil {
 		return err
@@ -134,7 +137,7 @@ func (s *Service) open(ctx context.Context, c Common) error {
 			return err
 		}
 		gate := auth.NewGate(s.tenants, s.log)
-		s.grpc, s.health = newGRPC(uint32(c.GRPCMaxStreams), s.tls,
+		s.grpc, s.health = newGRPC(uint32(c.GRPCMaxStreams), s.tls, s.tel.TracerProvider,
 			grpc.ChainUnaryInterceptor(gate.UnaryInterceptor(s.spec.Access)),
 			grpc.ChainStreamInterceptor(gate.StreamInterceptor(s.spec.Access)))
 	}
