@@ -115,6 +115,9 @@ func (s *Service) open(ctx context.Context, c Common) error {
 			return err
 		}
 		s.closers = append(s.closers, s.rdb.Close)
+		if err := redisconn.Instrument(s.rdb, s.tel.TracerProvider); err != nil {
+			return err
+		}
 		s.conns = append(s.conns, namedCheck{"redis", func(ctx context.Context) error {
 			if err := s.rdb.Ping(ctx).Err(); err != nil {
 				return fmt.Errorf("redis ping: %w", err)
