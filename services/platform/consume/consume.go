@@ -354,11 +354,11 @@ func (c *Consumer[T]) traced(ctx context.Context, batch []Decoded[T], replay boo
 	}
 	ctx, span := c.cfg.Tracer.Start(ctx, "process "+c.cfg.Stream, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(links...),
 		trace.WithAttributes(
-			attribute.String("messaging.system", "nats"),
-			attribute.String("messaging.operation.type", "process"),
-			attribute.String("messaging.destination.name", c.cfg.Stream),
-			attribute.String("messaging.consumer.group.name", c.cfg.Durable),
-			attribute.Int("messaging.batch.message_count", len(batch)),
+			telemetry.MessagingNATS,
+			telemetry.MessagingOperation.String("process"),
+			telemetry.MessagingDestination.String(c.cfg.Stream),
+			telemetry.MessagingConsumer.String(c.cfg.Durable),
+			telemetry.MessagingBatchCount.Int(len(batch)),
 			attribute.Bool("ticketpulse.replay", replay),
 		))
 	defer span.End()

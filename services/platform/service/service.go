@@ -200,6 +200,13 @@ func (s *Service) Meter() metric.Meter { return s.tel.Meter }
 // Tracer starts the service's spans.
 func (s *Service) Tracer() trace.Tracer { return s.tel.Tracer }
 
+// TracerProvider is what the service's instrumentation (HTTP clients) records spans with.
+func (s *Service) TracerProvider() trace.TracerProvider { return s.tel.TracerProvider }
+
+// Tracing is whether the service's spans are recorded and exported; when not, spans only carry
+// trace context along.
+func (s *Service) Tracing() bool { return s.tel.Recording }
+
 // GRPC is the gRPC server the service registers its services on before Serve; each is reported
 // SERVING by the health service once it serves. Nil for a service without gRPC.
 func (s *Service) GRPC() *grpc.Server { return s.grpc }

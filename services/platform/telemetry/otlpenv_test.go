@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
@@ -283,10 +285,35 @@ func TestNothingExportedByDefault(t *testing.T) {
 	if tel.Traces.OTLP.Enabled {
 		t.Fatalf("exporting to %s with nothing set", tel.Traces.OTLP)
 	}
-	_, span := tel.Tracer.Start(context.Background(), "x")
+	ctx, span := tel.Tracer.Start(context.Background(), "x")
 	defer span.End()
-	if sc := span.SpanContext(); !sc.IsValid() || !sc.IsSampled() {
-		t.Fatalf("span context %v: want valid and sampled", sc)
+	if sc := span.SpanContext(); !sc.IsValid() || !sc.IsSampled() || span.IsRecording() {
+		t.Fatalf("span context %v, recording %t: want valid, sampled and not recording", sc, span.IsRecording())
+	}
+	_, child := tel.Tracer.Start(ctx, "y")
+	if child.SpanContext().TraceID() != span.SpanContext().TraceID() || child.SpanContext().SpanID() == span.SpanContext().SpanID() {
+		t.Errorf("child %v of %v: want the same trace, a span id of its own", child.SpanContext(), span.SpanContext())
+	}
+	_, root := tel.Tracer.Start(ctx, "z", trace.WithNewRoot())
+	if root.SpanContext().TraceID() == span.SpanContext().TraceID() {
+		t.Errorf("a new root kept its context's trace")
+	}
+	if Traceparent(ctx) != "" {
+		t.Errorf("Traceparent of a span that records nothing: %q, want empty", Traceparent(ctx))
+	}
+}
+
+// Traceparent and SpanContextOf carry a recording span's context through a string.
+func TestTraceparentRoundTrip(t *testing.T) {
+	tp := sdktrace.NewTracerProvider()
+	ctx, span := tp.Tracer("t").Start(context.Background(), "x")
+	defer span.End()
+	s := Traceparent(ctx)
+	if back := SpanContextOf(s); !back.Equal(span.SpanContext().WithRemote(true)) {
+		t.Errorf("SpanContextOf(%q) = %v, want %v", s, back, span.SpanContext())
+	}
+	if SpanContextOf("garbage").IsValid() || SpanContextOf("").IsValid() {
+		t.Errorf("a malformed traceparent gave a valid span context")
 	}
 }
 

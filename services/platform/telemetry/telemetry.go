@@ -53,6 +53,9 @@ type Telemetry struct {
 	TracerProvider trace.TracerProvider
 	// Traces is where spans go, as the environment said.
 	Traces TraceConfig
+	// Recording is whether spans are recorded (exported, or handed to a test): work that costs
+	// something only to enrich traces (storing a timer's planning trace) is done only then.
+	Recording bool
 
 	shutdown []func(context.Context) error
 }
@@ -90,13 +93,14 @@ func Setup(ctx context.Context, service, otlpEndpoint string, opts ...Option) (*
 	if err != nil {
 		return nil, err
 	}
-	tp, err := newTracerProvider(ctx, res, tc, o.spans)
+	tp, shutdown, err := newTracerProvider(ctx, res, tc, o.spans)
 	if err != nil {
 		return nil, err
 	}
 	t.TracerProvider = tp
 	t.Traces = tc
-	t.shutdown = append(t.shutdown, tp.Shutdown)
+	t.Recording = tc.OTLP.Enabled || len(o.spans) > 0
+	t.shutdown = append(t.shutdown, shutdown)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/credentials"
 )
 
@@ -77,15 +78,18 @@ func samplerFromEnv(lookup Lookup) (string, sdktrace.Sampler, error) {
 	return name, s, nil
 }
 
-// newTracerProvider builds the trace provider: spans are always created (so trace context
-// propagates between services), exported only when cfg.OTLP is enabled, and also handed to the
-// extra processors (tests).
-func newTracerProvider(ctx context.Context, res *resource.Resource, cfg TraceConfig, extra []sdktrace.SpanProcessor) (*sdktrace.TracerProvider, error) {
+// newTracerProvider builds the trace provider: spans are exported only when cfg.OTLP is enabled,
+// and also handed to the extra processors (tests). With neither, spans record nothing but still
+// carry trace context between services (propagatingProvider), at next to no cost.
+func newTracerProvider(ctx context.Context, res *resource.Resource, cfg TraceConfig, extra []sdktrace.SpanProcessor) (trace.TracerProvider, func(context.Context) error, error) {
+	if !cfg.OTLP.Enabled && len(extra) == 0 {
+		return propagatingProvider{}, func(context.Context) error { return nil }, nil
+	}
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(cfg.Sampler)}
 	if cfg.OTLP.Enabled {
 		exp, err := newTraceExporter(ctx, cfg.OTLP)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// The batcher's queue (2048 spans) and batch (512) are bounded; a full queue drops
 		// spans rather than slowing the service.
@@ -94,7 +98,8 @@ func newTracerProvider(ctx context.Context, res *resource.Resource, cfg TraceCon
 	for _, p := range extra {
 		opts = append(opts, sdktrace.WithSpanProcessor(p))
 	}
-	return sdktrace.NewTracerProvider(opts...), nil
+	tp := sdktrace.NewTracerProvider(opts...)
+	return tp, tp.Shutdown, nil
 }
 
 // newTraceExporter makes the OTLP exporter o describes. It connects lazily: a collector that is

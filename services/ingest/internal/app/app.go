@@ -221,6 +221,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		MaxPending: max(4096, 4*cfg.MaxEvents),
 		AckTimeout: cfg.PublishTimeout,
 		Log:        log,
+		Tracer:     svc.Tracer(),
 	})
 	if err != nil {
 		return err
