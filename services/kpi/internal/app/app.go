@@ -228,7 +228,9 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	loops := []func(context.Context) error{
 		cons.Run,
 		runner.Loop,
-		func(ctx context.Context) error { return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, svc.Tracer(), log) },
+		func(ctx context.Context) error {
+			return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, svc.Tracer(), log)
+		},
 		func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, rollup, log) },
 		func(ctx context.Context) error { return rules.run(ctx, cfg.RulesReload) },
 	}
