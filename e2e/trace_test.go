@@ -178,8 +178,8 @@ route: {receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}
 	if hook.Parent != callerSpan {
 		t.Errorf("ingest's request span: parent %s, want the caller's %s", hook.Parent, callerSpan)
 	}
-	if hook.Attrs["tenant"] != "acme" || hook.Attrs["source"] != "generic" {
-		t.Errorf("ingest's request span attributes %v", hook.Attrs)
+	if hook.Attrs["tenant"] != "acme" || hook.Attrs["source"] != "generic" || hook.Attrs["http.response.status_code"] == "" || hook.Kind != "SPAN_KIND_SERVER" {
+		t.Errorf("ingest's request span: kind %s, attributes %v; want a server span with tenant, source and status code", hook.Kind, hook.Attrs)
 	}
 	send := must("ingest", "send TICKETS")
 	parentIs(send, hook)

@@ -236,6 +236,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		PublishTimeout: cfg.PublishTimeout,
 		MaxFutureSkew:  cfg.MaxFutureSkew,
 		Limits:         limits,
+		TracerProvider: svc.TracerProvider(),
 	}, pub, log, svc.Tracer(), svc.Meter())
 	if err != nil {
 		return err
@@ -253,6 +254,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		PublishTimeout: cfg.PublishTimeout,
 		MaxFutureSkew:  cfg.MaxFutureSkew,
 		Limits:         limits,
+		TracerProvider: svc.TracerProvider(),
 	}, pub, log, svc.Tracer(), svc.Meter())
 	if err != nil {
 		return err
