@@ -161,7 +161,7 @@ func (c *Common) Register(s *envflag.Set, spec Spec) {
 		"The standard variables tune the exporter: OTEL_EXPORTER_OTLP_PROTOCOL (grpc, the default, or http/protobuf), _HEADERS (name=value,... URL-encoded; never logged), "+
 		"_CERTIFICATE (CA PEM), _CLIENT_CERTIFICATE and _CLIENT_KEY (mTLS), _INSECURE, _TIMEOUT (ms, at most 60000), _COMPRESSION (gzip or none), each also as OTEL_EXPORTER_OTLP_TRACES_*; "+
 		"OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (default parentbased_always_on), OTEL_TRACES_EXPORTER=none and OTEL_SDK_DISABLED=true turn export off, "+
-		"OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES add to the resource, OTEL_BSP_* tune the batch export. A bad value stops the service at start, naming the variable.")
+		"OTEL_RESOURCE_ATTRIBUTES adds to the resource, OTEL_BSP_* tune the batch export. A bad value stops the service at start, naming the variable.")
 	if spec.GRPCAddr != "" {
 		s.String(&c.GRPCAddr, "grpc-addr", d.GRPCAddr, "Address the gRPC server ("+spec.GRPCServes+") listens on; use 0.0.0.0:"+port(spec.GRPCAddr)+" inside a container.")
 		s.Int(&c.GRPCMaxStreams, "grpc-max-streams", d.GRPCMaxStreams,
