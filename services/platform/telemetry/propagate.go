@@ -40,10 +40,10 @@ func (propagatingTracer) Start(ctx context.Context, _ string, opts ...trace.Span
 	return ctx, trace.SpanFromContext(ctx)
 }
 
-// Traceparent is the W3C traceparent of ctx's span, for storing with work done later (a
-// timer); empty when ctx's span records nothing, so a service that exports nothing stores nothing.
+// Traceparent is the W3C traceparent of ctx's span (ended or not), for storing with work done
+// later (a timer); empty without a valid span context.
 func Traceparent(ctx context.Context) string {
-	if !trace.SpanFromContext(ctx).IsRecording() {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return ""
 	}
 	c := propagation.MapCarrier{}

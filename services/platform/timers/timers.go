@@ -41,8 +41,9 @@ type Options struct {
 	Batch int
 	// Logger receives Run's Redis errors (default slog.Default()).
 	Logger *slog.Logger
-	// Traces makes claims read the planning traces their timers were scheduled with
-	// (Timer.Trace): one more round trip per claiming poll. Off, Claimed.Trace stays empty.
+	// Traces keeps the planning traces timers are scheduled with (Timer.Trace) and hands them
+	// to their claims: a key per traced timer, and one more round trip per claiming poll. Off,
+	// Timer.Trace is ignored and Claimed.Trace stays empty.
 	Traces bool
 	// OnFire, when set, is called by Run for every claim just before it is handled, with how late
 	// it is (handle time minus due time): the firing delay metric. A redelivery's delay includes
@@ -184,7 +185,7 @@ func (q *Queue) scheduleMany(ctx context.Context, ts []Timer, earlier bool) erro
 	}
 	now := time.Now()
 	for _, t := range ts {
-		if t.Trace != "" && len(t.Trace) <= maxTraceBytes {
+		if q.traced && t.Trace != "" && len(t.Trace) <= maxTraceBytes {
 			// Kept until the timer's claim can have read it, however late it fires: a lease
 			// after it was due, and a grace for a service that was down.
 			pipe.Set(ctx, q.shards[q.shardOf(t.ID)].trace+t.ID, t.Trace, max(t.Due.Sub(now), 0)+q.lease+traceGrace)

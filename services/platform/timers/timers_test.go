@@ -822,7 +822,7 @@ func TestClaimAfterScriptFlush(t *testing.T) {
 	}
 }
 
-// A timer planned with a trace is claimed with it, by a queue that reads traces; the trace key
+// A timer planned with a trace is claimed with it, by a queue that keeps traces; the trace key
 // expires a while after the timer was due, and one too long is not stored.
 func TestPlanningTrace(t *testing.T) {
 	rdb := testenv.Redis(t)
@@ -849,13 +849,19 @@ func TestPlanningTrace(t *testing.T) {
 	if len(got) != 3 || got["traced"] != tp || got["plain"] != "" || got["long"] != "" {
 		t.Fatalf("claimed traces %q, want traced's only", got)
 	}
-	// A queue that does not read traces leaves them empty.
+	// A queue that does not keep traces stores none and reads none.
+	plain := newQueue(rdb, Options{})
+	if err := plain.ScheduleMany(ctx, []Timer{{ID: "untraced", Due: due, Trace: tp}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rdb.Exists(ctx, plain.shards[plain.shardOf("untraced")].trace+"untraced").Result(); err != nil || n != 0 {
+		t.Fatalf("a queue without Traces stored a trace (%d, %v)", n, err)
+	}
 	if err := q.ScheduleMany(ctx, []Timer{{ID: "traced", Due: due, Trace: tp}}); err != nil {
 		t.Fatal(err)
 	}
-	plain := newQueue(rdb, Options{})
 	cs, err = plain.Claim(ctx, time.Now())
-	if err != nil || len(cs) != 1 || cs[0].Trace != "" {
-		t.Fatalf("claims %+v (%v), want traced without its trace", cs, err)
+	if err != nil || len(cs) != 2 || cs[0].Trace != "" || cs[1].Trace != "" {
+		t.Fatalf("claims %+v (%v), want untraced and traced, without their traces", cs, err)
 	}
 }

@@ -36,6 +36,7 @@ import (
 // Timers is the due-queue of group sends and retries.
 type Timers interface {
 	Schedule(ctx context.Context, id string, due time.Time) error
+	ScheduleMany(ctx context.Context, ts []timers.Timer) error
 	ScheduleEarlier(ctx context.Context, ts []timers.Timer) error
 	Cancel(ctx context.Context, ids ...string) error
 }
