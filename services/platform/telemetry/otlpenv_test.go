@@ -75,6 +75,9 @@ func TestOTLPFromEnv(t *testing.T) {
 				if got.Headers[k] != v {
 					t.Errorf("header %s = %q, want %q", k, got.Headers[k], v)
 				}
+				if strings.Contains(got.String(), v) {
+					t.Errorf("String %q shows the value of header %s", got.String(), k)
+				}
 			}
 		})
 	}
