@@ -408,6 +408,10 @@ func (c *Consumer[T]) deadLetter(ctx context.Context, m jetstream.Msg, tenant, r
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	// The letter carries the trace of the message it gives up on.
+	if h := m.Headers(); len(h) > 0 {
+		pctx = telemetry.Extract(pctx, h)
+	}
 	if err := deadletter.Publish(pctx, c.js, l); err != nil {
 		c.log.Error("dead letter not stored; message kept for redelivery", "subject", m.Subject(), "err", err)
 		_ = m.NakWithDelay(5 * time.Second)

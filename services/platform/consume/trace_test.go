@@ -11,6 +11,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 )
 
 // publishTraced publishes body with the W3C trace context of parent (none when empty).
@@ -98,5 +100,25 @@ func TestBatchSpanLinksEveryMessage(t *testing.T) {
 	}
 	if !handlerSpans[0].Equal(first.SpanContext()) || !handlerSpans[1].Equal(second.SpanContext()) {
 		t.Errorf("the handler did not run in its batch's span")
+	}
+}
+
+// A dead letter carries the trace of the message it gives up on.
+func TestDeadLetterKeepsTheMessagesTrace(t *testing.T) {
+	js := workStream(t)
+	r := start(t, js, func(context.Context, []Decoded[string]) error { return nil }, func(context.Context) error { return nil })
+	parent := "00-" + traceA + "-00f067aa0ba902b7-01"
+	publishTraced(t, js, "undecodable", parent)
+	waitFor(t, "the message dead-lettered", func() bool { return r.dead.Load() == 1 })
+	dl, err := js.Stream(context.Background(), stream.DeadletterName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := dl.GetLastMsgForSubject(context.Background(), "deadletter.test.unknown")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Header.Get("traceparent"); got != parent {
+		t.Errorf("dead letter traceparent %q, want the message's %q", got, parent)
 	}
 }

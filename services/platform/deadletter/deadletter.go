@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 )
 
 // Headers of a dead letter. A letter carries those it has a value for.
@@ -83,9 +84,12 @@ type Publisher interface {
 var _ Publisher = jetstream.JetStream(nil)
 
 // Publish stores l and returns once JetStream acknowledged it. Until then the letter is not
-// stored: the caller keeps the message or record for another try rather than dropping it.
+// stored: the caller keeps the message or record for another try rather than dropping it. The
+// letter carries the trace context of ctx (traceparent), so the trace of what failed is found
+// from the letter.
 func Publish(ctx context.Context, p Publisher, l Letter) error {
 	m := l.Msg()
+	telemetry.Inject(ctx, m.Header)
 	if _, err := p.PublishMsg(ctx, m); err != nil {
 		return fmt.Errorf("publish %s: %w", m.Subject, err)
 	}

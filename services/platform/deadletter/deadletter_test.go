@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
@@ -67,6 +69,21 @@ func TestPublish(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	// A letter carries the trace of the work that gave up.
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	tctx := telemetry.Extract(ctx, nats.Header{"traceparent": []string{parent}})
+	traced := Letter{Service: "kpi", Tenant: "traced", Data: []byte("x"), Reason: "undecodable"}
+	if err := Publish(tctx, js, traced); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetLastMsgForSubject(ctx, "deadletter.kpi.traced")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp := got.Header.Get("traceparent"); tp != parent {
+		t.Errorf("letter traceparent %q, want %q", tp, parent)
 	}
 
 	// The same letter stored twice (a retry after a lost ack) is kept once.
