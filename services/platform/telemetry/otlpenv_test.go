@@ -14,6 +14,7 @@ import (
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
@@ -326,5 +327,25 @@ func TestSetupRejectsBadEnv(t *testing.T) {
 	const want = `OTEL_TRACES_SAMPLER "sometimes": want always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio`
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v, want %s", err, want)
+	}
+}
+
+// A test's span processor gets every span, with nothing exported otherwise.
+func TestWithSpanProcessor(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tel, err := Setup(context.Background(), "test", "", WithEnv(env(nil)), WithSpanProcessor(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tel.Recording || tel.Traces.OTLP.Enabled {
+		t.Fatalf("recording %t, exporting %s: want recording for the processor only", tel.Recording, tel.Traces.OTLP)
+	}
+	_, span := tel.Tracer.Start(context.Background(), "x")
+	span.End()
+	if err := tel.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.Ended(); len(got) != 1 || got[0].Name() != "x" || got[0].Resource().String() == "" {
+		t.Fatalf("the processor got %v, want span x", got)
 	}
 }
