@@ -276,7 +276,7 @@ func waitUntil(t *testing.T, what string, limit time.Duration, cond func() bool)
 
 // ticketsConsumed reports whether every durable consumer of TICKETS has acknowledged every
 // message in it.
-func ticketsConsumed(t *testing.T, js jetstream.JetStream) bool {
+func ticketsConsumed(t testing.TB, js jetstream.JetStream) bool {
 	t.Helper()
 	ctx := context.Background()
 	st, err := js.Stream(ctx, "TICKETS")

@@ -77,7 +77,7 @@ type stack struct {
 func newStack(t *testing.T) stack { return newStackWith(t, nil) }
 
 // newStackWith is newStack with extra appended to the tenants file under each tenant.
-func newStackWith(t *testing.T, extra map[string]string) stack {
+func newStackWith(t testing.TB, extra map[string]string) stack {
 	t.Helper()
 	rdb := testenv.Redis(t)
 	_, url := testenv.NATS(t)
@@ -105,7 +105,7 @@ func dialAs(t *testing.T, addr, key string) *grpc.ClientConn {
 	return conn
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	port, err := testenv.FreePort()
 	if err != nil {
@@ -118,7 +118,7 @@ func freeAddr(t *testing.T) string {
 // test's environment, waits until its /readyz on httpAddr answers 200, and on cleanup stops it
 // with SIGTERM and checks that it stops cleanly within 15 s. It returns what the service logged
 // (warnings and errors), which also goes to the test's stderr.
-func startService(t *testing.T, name, httpAddr string, env ...string) *logBuffer {
+func startService(t testing.TB, name, httpAddr string, env ...string) *logBuffer {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, name))
 	// The admin server on a port of its own, not the default one a running stack may hold.
@@ -188,7 +188,7 @@ func (l *logBuffer) String() string {
 
 // startIngest runs the ingest binary against the stack's NATS and tenants file and returns its
 // HTTP address.
-func startIngest(t *testing.T, s stack, env ...string) string {
+func startIngest(t testing.TB, s stack, env ...string) string {
 	t.Helper()
 	addr := freeAddr(t)
 	startService(t, "ingest", addr, append([]string{"TICKETPULSE_NATS_URL=" + s.natsURL, "TICKETPULSE_TENANTS_FILE=" + s.tenants.File}, env...)...)
@@ -266,7 +266,7 @@ func post(t *testing.T, addr, tenant, key string, events []map[string]any) {
 
 // postAs sends canonical events to ingest's events API with key (none when empty) and returns
 // the answer.
-func postAs(t *testing.T, addr, tenant, key string, events []map[string]any) (int, string) {
+func postAs(t testing.TB, addr, tenant, key string, events []map[string]any) (int, string) {
 	t.Helper()
 	body, _ := json.Marshal(events)
 	req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/tenants/"+tenant+"/events", strings.NewReader(string(body)))

@@ -13,10 +13,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/deadletter"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 	"github.com/ticketpulse/ticketpulse/services/platform/watermark"
 )
 
@@ -44,6 +49,9 @@ type Config struct {
 	// StartNew makes a durable that does not exist yet start with the messages stored from now
 	// on, not the whole stream. An existing durable always goes on from where it was.
 	StartNew bool
+	// Tracer starts a span per handled batch, linked to each message's trace context; nil
+	// traces nothing.
+	Tracer trace.Tracer
 	// Watermark, when set with a positive Interval, records the durable's ack floor in Redis and
 	// replays from the stream, through decode and the handler, what Redis lost of acknowledged
 	// work (package watermark), concurrently with live consumption. Nil: nothing is recorded.
@@ -69,6 +77,10 @@ type Decoded[T any] struct {
 	Msg    jetstream.Msg
 	Tenant string
 	Value  T
+	// Trace is the trace context the message was published with (invalid when it has none):
+	// a handler that works message by message starts its span as a child of it, so the work
+	// joins the publisher's trace.
+	Trace trace.SpanContext
 }
 
 // Handler processes a batch; an error means none of it is done.
@@ -98,6 +110,9 @@ func New[T any](js jetstream.JetStream, cfg Config, decode func(jetstream.Msg) (
 	}
 	if cfg.Workers < 1 {
 		cfg.Workers = 1
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	return &Consumer[T]{js: js, cfg: cfg, decode: decode, handle: handle, healthy: healthy, log: log}
 }
@@ -225,12 +240,12 @@ func (c *Consumer[T]) process(ctx context.Context, msgs []jetstream.Msg) {
 			c.deadLetter(ctx, m, tenant, "undecodable", err)
 			continue
 		}
-		good = append(good, Decoded[T]{Msg: m, Tenant: tenant, Value: v})
+		good = append(good, decoded(m, tenant, v))
 	}
 	if len(good) == 0 {
 		return
 	}
-	err := c.handle(ctx, good)
+	err := c.traced(ctx, good, false)
 	if err == nil {
 		ackAll(good)
 		return
@@ -245,7 +260,7 @@ func (c *Consumer[T]) process(ctx context.Context, msgs []jetstream.Msg) {
 	}
 	for _, d := range good {
 		one := []Decoded[T]{d}
-		err := c.handle(ctx, one)
+		err := c.traced(ctx, one, false)
 		switch {
 		case err == nil:
 			ackAll(one)
@@ -272,18 +287,18 @@ func (c *Consumer[T]) replay() watermark.Replay {
 			if err != nil {
 				continue
 			}
-			good = append(good, Decoded[T]{Msg: m, Tenant: tenant, Value: v})
+			good = append(good, decoded(m, tenant, v))
 		}
 		if len(good) == 0 {
 			return nil
 		}
-		err := c.handle(ctx, good)
+		err := c.traced(ctx, good, true)
 		if err == nil || Transient(err) {
 			clear(fails)
 			return err
 		}
 		for _, d := range good {
-			err := c.handle(ctx, []Decoded[T]{d})
+			err := c.traced(ctx, []Decoded[T]{d}, true)
 			if err == nil {
 				continue
 			}
@@ -301,6 +316,58 @@ func (c *Consumer[T]) replay() watermark.Replay {
 		clear(fails)
 		return nil
 	}
+}
+
+func decoded[T any](m jetstream.Msg, tenant string, v T) Decoded[T] {
+	d := Decoded[T]{Msg: m, Tenant: tenant, Value: v}
+	if h := m.Headers(); len(h) > 0 {
+		d.Trace = trace.SpanContextFromContext(telemetry.Extract(context.Background(), h))
+	}
+	return d
+}
+
+// traced runs the handler on batch in a consumer span of the messaging conventions: "process
+// <stream>", linked to each message's trace context. When every message of the batch carries
+// the same trace (always so for a batch of one), that trace is also the span's parent, so a
+// chain of one event is one trace from the webhook on.
+func (c *Consumer[T]) traced(ctx context.Context, batch []Decoded[T], replay bool) error {
+	links := make([]trace.Link, 0, len(batch))
+	var parent trace.SpanContext
+	oneTrace := true
+	for _, d := range batch {
+		if !d.Trace.IsValid() {
+			oneTrace = false
+			continue
+		}
+		links = append(links, trace.Link{SpanContext: d.Trace})
+		switch {
+		case !parent.IsValid():
+			parent = d.Trace
+		case parent.TraceID() != d.Trace.TraceID():
+			oneTrace = false
+		}
+	}
+	if oneTrace && parent.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
+	} else {
+		ctx = trace.ContextWithSpanContext(ctx, trace.SpanContext{})
+	}
+	ctx, span := c.cfg.Tracer.Start(ctx, "process "+c.cfg.Stream, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(links...),
+		trace.WithAttributes(
+			telemetry.MessagingNATS,
+			telemetry.MessagingOperation.String("process"),
+			telemetry.MessagingDestination.String(c.cfg.Stream),
+			telemetry.MessagingConsumer.String(c.cfg.Durable),
+			telemetry.MessagingBatchCount.Int(len(batch)),
+			attribute.Bool("ticketpulse.replay", replay),
+		))
+	defer span.End()
+	err := c.handle(ctx, batch)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "batch failed")
+	}
+	return err
 }
 
 func ackAll[T any](ds []Decoded[T]) {
@@ -341,6 +408,10 @@ func (c *Consumer[T]) deadLetter(ctx context.Context, m jetstream.Msg, tenant, r
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	// The letter carries the trace of the message it gives up on.
+	if h := m.Headers(); len(h) > 0 {
+		pctx = telemetry.Extract(pctx, h)
+	}
 	if err := deadletter.Publish(pctx, c.js, l); err != nil {
 		c.log.Error("dead letter not stored; message kept for redelivery", "subject", m.Subject(), "err", err)
 		_ = m.NakWithDelay(5 * time.Second)

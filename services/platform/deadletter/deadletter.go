@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 )
 
 // Headers of a dead letter. A letter carries those it has a value for.
@@ -86,9 +87,12 @@ type Publisher interface {
 var _ Publisher = jetstream.JetStream(nil)
 
 // Publish stores l and returns once JetStream acknowledged it. Until then the letter is not
-// stored: the caller keeps the message or record for another try rather than dropping it.
+// stored: the caller keeps the message or record for another try rather than dropping it. The
+// letter carries the trace context of ctx (traceparent), so the trace of what failed is found
+// from the letter.
 func Publish(ctx context.Context, p Publisher, l Letter) error {
 	m := l.Msg()
+	telemetry.Inject(ctx, m.Header)
 	ack, err := p.PublishMsg(ctx, m)
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", m.Subject, err)

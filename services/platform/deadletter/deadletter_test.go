@@ -7,12 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
@@ -79,6 +81,21 @@ func TestPublish(t *testing.T) {
 		})
 	}
 
+	// A letter carries the trace of the work that gave up.
+	const parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	tctx := telemetry.Extract(ctx, nats.Header{"traceparent": []string{parent}})
+	traced := Letter{Service: "kpi", Tenant: "traced", Data: []byte("x"), Reason: "undecodable"}
+	if err := Publish(tctx, js, traced); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetLastMsgForSubject(ctx, "deadletter.kpi.traced")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp := got.Header.Get("traceparent"); tp != parent {
+		t.Errorf("letter traceparent %q, want %q", tp, parent)
+	}
+
 	// The same letter stored twice (a retry after a lost ack) is kept once.
 	before, _ := s.Info(ctx)
 	if err := Publish(ctx, js, tests[1].give); err != nil {
@@ -93,7 +110,7 @@ func TestPublish(t *testing.T) {
 	if err := reader.Collect(ctx, &rm); err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]int64{}
+	counted := map[string]int64{}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			if m.Name != MetricName {
@@ -102,13 +119,13 @@ func TestPublish(t *testing.T) {
 			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
 				svc, _ := p.Attributes.Value("service")
 				tenant, _ := p.Attributes.Value("tenant")
-				got[svc.AsString()+"/"+tenant.AsString()] += p.Value
+				counted[svc.AsString()+"/"+tenant.AsString()] += p.Value
 			}
 		}
 	}
-	want := map[string]int64{"kpi/acme": 1, "notify/globex": 1, "escalation/unknown": 1}
-	if !maps.Equal(got, want) {
-		t.Errorf("%s = %v; want %v", MetricName, got, want)
+	want := map[string]int64{"kpi/acme": 1, "notify/globex": 1, "escalation/unknown": 1, "kpi/traced": 1}
+	if !maps.Equal(counted, want) {
+		t.Errorf("%s = %v; want %v", MetricName, counted, want)
 	}
 }
 

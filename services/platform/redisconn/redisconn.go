@@ -8,10 +8,13 @@ import (
 	neturl "net/url"
 	"time"
 
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/clienttls"
 	"github.com/ticketpulse/ticketpulse/services/platform/redact"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 )
 
 // TLS are the files of a TLS connection to Redis: the CAs that sign the server's certificate
@@ -88,4 +91,15 @@ func Dial(ctx context.Context, url string, t TLS) (*redis.Client, error) {
 func hostOf(addr string) string {
 	u := neturl.URL{Host: addr}
 	return u.Hostname()
+}
+
+// Instrument records each command or pipeline the client sends as a span of the trace it is
+// sent in (none outside a trace: probes and background loops stay untraced). Statements are
+// left out: their arguments are ticket data and, for AUTH, a password.
+func Instrument(c *redis.Client, tp trace.TracerProvider) error {
+	if err := redisotel.InstrumentTracing(c, redisotel.WithTracerProvider(telemetry.ChildOnly(tp)),
+		redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false), redisotel.WithDialFilter(true)); err != nil {
+		return fmt.Errorf("redis tracing: %w", err)
+	}
+	return nil
 }

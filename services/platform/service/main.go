@@ -115,6 +115,9 @@ func (c *Common) fillLimits(spec Spec) {
 func (c *Common) Check(v *envflag.Checks, spec Spec) {
 	v.AtLeastN("http-max-concurrent", c.HTTPMaxConcurrent, 1)
 	v.Add(c.NATSAuth().Check("nats-")...)
+	if _, err := telemetry.TracesFromEnv(os.LookupEnv, c.OTLPEndpoint); err != nil {
+		v.Add(err)
+	}
 	if spec.Redis {
 		v.Add(c.RedisTLS().Check("redis-")...)
 	}
@@ -158,10 +161,13 @@ func (c *Common) Register(s *envflag.Set, spec Spec) {
 		"YAML file of the tenants: their API keys and identity providers (for ingest also their webhook sources and rate limits); see docs/tenants.md. Reloaded when it changes; a broken change is logged and ignored. Empty: no tenant exists and every API request is refused.")
 	s.String(&c.LogLevel, "log-level", d.LogLevel, "Log level: debug, info, warn or error.")
 	s.String(&c.LogFormat, "log-format", d.LogFormat, "Log format: text or json.")
-	s.String(&c.OTLPEndpoint, "otlp-endpoint", d.OTLPEndpoint, "OTLP/gRPC collector host:port (plain text) that traces and metrics are pushed to; empty keeps traces in-process (context still propagates) and metrics on /metrics only. "+
-		"Metrics follow the standard variables too: OTEL_EXPORTER_OTLP_METRICS_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT (a URL, which wins over this flag), "+
-		"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL or OTEL_EXPORTER_OTLP_PROTOCOL (grpc or http/protobuf), OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_CERTIFICATE, "+
-		"OTEL_METRICS_EXPORTER (otlp, prometheus or none; none stops the push, /metrics stays) and OTEL_METRIC_EXPORT_INTERVAL (milliseconds, default 60000).")
+	s.String(&c.OTLPEndpoint, "otlp-endpoint", d.OTLPEndpoint, "OpenTelemetry collector that receives the service's traces and metrics, as host:port (OTLP/gRPC in plain text) or an http:// or https:// URL; "+
+		"OTEL_EXPORTER_OTLP_ENDPOINT, or the signal's own OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / _METRICS_ENDPOINT, wins over it. Empty, with no OTEL_* endpoint either: nothing is exported and no connection is made (trace context still propagates, metrics stay on /metrics). "+
+		"The standard variables tune the exporters: OTEL_EXPORTER_OTLP_PROTOCOL (grpc, the default, or http/protobuf), _HEADERS (name=value,... URL-encoded; never logged), "+
+		"_CERTIFICATE (CA PEM), _CLIENT_CERTIFICATE and _CLIENT_KEY (mTLS), _INSECURE, _TIMEOUT (ms, at most 60000), _COMPRESSION (gzip or none), each also per signal as OTEL_EXPORTER_OTLP_TRACES_* or _METRICS_*; "+
+		"OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (default parentbased_always_on), OTEL_TRACES_EXPORTER=none and OTEL_SDK_DISABLED=true turn export off, "+
+		"OTEL_METRICS_EXPORTER (otlp, prometheus or none; none stops the push, /metrics stays), OTEL_METRIC_EXPORT_INTERVAL (milliseconds, default 60000), "+
+		"OTEL_RESOURCE_ATTRIBUTES adds to the resource, OTEL_BSP_* tune the batch export. A bad value stops the service at start, naming the variable.")
 	if spec.GRPCAddr != "" {
 		s.String(&c.GRPCAddr, "grpc-addr", d.GRPCAddr, "Address the gRPC server ("+spec.GRPCServes+") listens on; use 0.0.0.0:"+port(spec.GRPCAddr)+" inside a container.")
 		s.Int(&c.GRPCMaxStreams, "grpc-max-streams", d.GRPCMaxStreams,

@@ -103,6 +103,28 @@ func TestTLSSettingsFromTheEnvironment(t *testing.T) {
 	}
 }
 
+// The OTEL_* variables are checked with the settings: a bad one stops the service at start
+// naming the variable, and -h lists them.
+func TestOTELSettingsFromTheEnvironment(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+	var stderr strings.Builder
+	var cfg mainConfig
+	code := Main(testSpec, []string{"-otlp-endpoint", "collector:4317"}, &stderr, &cfg, func(context.Context, mainConfig, *slog.Logger) error { return nil })
+	if want := "test: OTEL_EXPORTER_OTLP_PROTOCOL \"http/json\": want grpc or http/protobuf\n"; code != 2 || stderr.String() != want {
+		t.Errorf("Main = %d, stderr %q; want 2 with %q", code, stderr.String(), want)
+	}
+	stderr.Reset()
+	if code := Main(testSpec, []string{"-h"}, &stderr, &cfg, nil); code != 0 {
+		t.Fatalf("-h = %d", code)
+	}
+	for _, v := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "_HEADERS", "_CERTIFICATE", "_CLIENT_CERTIFICATE", "_CLIENT_KEY",
+		"_INSECURE", "_TIMEOUT", "_COMPRESSION", "OTEL_EXPORTER_OTLP_TRACES_*", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_EXPORTER=none", "OTEL_SDK_DISABLED"} {
+		if !strings.Contains(stderr.String(), v) {
+			t.Errorf("-h does not name %s", v)
+		}
+	}
+}
+
 // A service without Redis or gRPC registers neither setting and listens only for HTTP.
 func TestRegisterFollowsSpec(t *testing.T) {
 	spec := Spec{Name: "plain", HTTPAddr: "127.0.0.1:8080", HTTPServes: "events API"}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -221,13 +222,13 @@ const (
 // newGRPC returns a gRPC server with tracing, the standard health service and reflection, that
 // serves at most maxStreams calls at once on each connection (the client queues the rest), over
 // TLS when tlsr is set; extra adds to those options (the access interceptors).
-func newGRPC(maxStreams uint32, tlsr *tlsconf.Reloader, extra ...grpc.ServerOption) (*grpc.Server, *health.Server) {
+func newGRPC(maxStreams uint32, tlsr *tlsconf.Reloader, tp trace.TracerProvider, extra ...grpc.ServerOption) (*grpc.Server, *health.Server) {
 	opts := extra
 	if tlsr != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsr.Config())))
 	}
 	s := grpc.NewServer(append(opts,
-		grpc.StatsHandler(otelgrpc.NewServerHandler()),
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tp))),
 		grpc.MaxConcurrentStreams(maxStreams),
 		grpc.MaxRecvMsgSize(grpcMaxRecvBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: grpcPingMinTime, PermitWithoutStream: true}),

@@ -92,6 +92,9 @@ func (s *Service) open(ctx context.Context, c Common) error {
 	}
 	s.tel = tel
 	s.closers = append(s.closers, s.shutdownTelemetry)
+	if tel.Traces.OTLP.Enabled {
+		s.log.Info("exporting traces", "otlp", tel.Traces.OTLP.String(), "sampler", tel.Traces.SamplerName)
+	}
 	// Before any connection: a certificate that cannot serve is a configuration error.
 	if err := s.loadTLS(c); err != nil {
 		return err
@@ -112,6 +115,9 @@ func (s *Service) open(ctx context.Context, c Common) error {
 			return err
 		}
 		s.closers = append(s.closers, s.rdb.Close)
+		if err := redisconn.Instrument(s.rdb, s.tel.TracerProvider); err != nil {
+			return err
+		}
 		s.conns = append(s.conns, namedCheck{"redis", func(ctx context.Context) error {
 			if err := s.rdb.Ping(ctx).Err(); err != nil {
 				return fmt.Errorf("redis ping: %w", err)
@@ -134,7 +140,7 @@ func (s *Service) open(ctx context.Context, c Common) error {
 			return err
 		}
 		gate := auth.NewGate(s.tenants, s.log)
-		s.grpc, s.health = newGRPC(uint32(c.GRPCMaxStreams), s.tls,
+		s.grpc, s.health = newGRPC(uint32(c.GRPCMaxStreams), s.tls, s.tel.TracerProvider,
 			grpc.ChainUnaryInterceptor(gate.UnaryInterceptor(s.spec.Access)),
 			grpc.ChainStreamInterceptor(gate.StreamInterceptor(s.spec.Access)))
 	}
@@ -197,6 +203,13 @@ func (s *Service) Meter() metric.Meter { return s.tel.Meter }
 
 // Tracer starts the service's spans.
 func (s *Service) Tracer() trace.Tracer { return s.tel.Tracer }
+
+// TracerProvider is what the service's instrumentation (HTTP clients) records spans with.
+func (s *Service) TracerProvider() trace.TracerProvider { return s.tel.TracerProvider }
+
+// Tracing is whether the service's spans are recorded and exported; when not, spans only carry
+// trace context along.
+func (s *Service) Tracing() bool { return s.tel.Recording }
 
 // GRPC is the gRPC server the service registers its services on before Serve; each is reported
 // SERVING by the health service once it serves. Nil for a service without gRPC.

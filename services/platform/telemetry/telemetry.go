@@ -9,11 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -44,29 +44,59 @@ type Telemetry struct {
 	Tracer  trace.Tracer
 	Meter   metric.Meter
 	Metrics http.Handler
+	// TracerProvider is what instrumentation (gRPC, HTTP, Redis) of this service records with.
+	TracerProvider trace.TracerProvider
+	// Traces is where spans go, as the environment said.
+	Traces TraceConfig
+	// Recording is whether spans are recorded (exported, or handed to a test): work that costs
+	// something only to enrich traces (storing a timer's planning trace) is done only then.
+	Recording bool
 
 	shutdown []func(context.Context) error
 }
 
-// Setup builds the providers. With an OTLP endpoint (host:port, gRPC) spans are exported there;
-// without one, spans are still created so trace context propagates between services. Metrics are
-// served for Prometheus, and pushed over OTLP as newMeterProvider says.
-func Setup(ctx context.Context, service, otlpEndpoint string) (*Telemetry, error) {
+// Option adjusts Setup.
+type Option func(*options)
+
+type options struct {
+	lookup Lookup
+	spans  []sdktrace.SpanProcessor
+}
+
+// WithEnv reads the OTEL_* variables through lookup instead of the process's environment.
+func WithEnv(lookup Lookup) Option { return func(o *options) { o.lookup = lookup } }
+
+// WithSpanProcessor hands every span to p as well (a test's in-memory exporter).
+func WithSpanProcessor(p sdktrace.SpanProcessor) Option {
+	return func(o *options) { o.spans = append(o.spans, p) }
+}
+
+// Setup builds the providers. Spans are exported as the OTEL_* variables say (TracesFromEnv),
+// to otlpEndpoint when they name no endpoint; with neither, spans are still created so trace
+// context propagates between services, and nothing is sent anywhere. Metrics are served for
+// Prometheus, and pushed over OTLP as newMeterProvider says.
+func Setup(ctx context.Context, service, otlpEndpoint string, opts ...Option) (*Telemetry, error) {
+	o := options{lookup: os.LookupEnv}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(semconv.ServiceName(service)))
 	if err != nil {
 		return nil, fmt.Errorf("otel resource: %w", err)
 	}
 	t := &Telemetry{}
-	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	if otlpEndpoint != "" {
-		exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpoint(otlpEndpoint), otlptracegrpc.WithInsecure())
-		if err != nil {
-			return nil, fmt.Errorf("otlp exporter %s: %w", otlpEndpoint, err)
-		}
-		tpOpts = append(tpOpts, sdktrace.WithBatcher(exp))
+	tc, err := TracesFromEnv(o.lookup, otlpEndpoint)
+	if err != nil {
+		return nil, err
 	}
-	tp := sdktrace.NewTracerProvider(tpOpts...)
-	t.shutdown = append(t.shutdown, tp.Shutdown)
+	tp, shutdown, err := newTracerProvider(ctx, res, tc, o.spans)
+	if err != nil {
+		return nil, err
+	}
+	t.TracerProvider = tp
+	t.Traces = tc
+	t.Recording = tc.OTLP.Enabled || len(o.spans) > 0
+	t.shutdown = append(t.shutdown, shutdown)
 
 	mp, metricsHandler, err := newMeterProvider(ctx, res, otlpEndpoint)
 	if err != nil {

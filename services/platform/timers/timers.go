@@ -41,6 +41,10 @@ type Options struct {
 	Batch int
 	// Logger receives Run's Redis errors (default slog.Default()).
 	Logger *slog.Logger
+	// Traces keeps the planning traces timers are scheduled with (Timer.Trace) and hands them
+	// to their claims: a key per traced timer, and one more round trip per claiming poll. Off,
+	// Timer.Trace is ignored and Claimed.Trace stays empty.
+	Traces bool
 	// OnFire, when set, is called by Run for every claim just before it is handled, with how late
 	// it is (handle time minus due time): the firing delay metric. A redelivery's delay includes
 	// the lease it waited out.
@@ -51,6 +55,10 @@ type Options struct {
 type Timer struct {
 	ID  string
 	Due time.Time
+	// Trace, when set, is the W3C traceparent of the work that planned the timer; its claim
+	// hands it back, so the work done when it fires can link to the trace that planned it.
+	// The latest plan's is kept, until a while after the timer was due.
+	Trace string
 }
 
 // Claimed is a timer leased to the caller by Claim. Pass it back to Done once handled.
@@ -60,6 +68,8 @@ type Claimed struct {
 	Due time.Time
 	// Redelivered is set when an earlier claim's lease expired without Done.
 	Redelivered bool
+	// Trace is the traceparent the timer was last planned with (Timer.Trace), or empty.
+	Trace string
 
 	shard int
 	// token is the lease set member: it changes on every claim, so removing it is a
@@ -75,11 +85,17 @@ type Queue struct {
 	batch  int
 	log    *slog.Logger
 	onFire func(time.Duration)
+	traced bool
 }
 
 type shardKeys struct {
 	due, lease, seq string
+	// trace starts the keys of the planning traces: <trace><id>, in the shard's slot.
+	trace string
 }
+
+// maxTraceBytes bounds a stored traceparent (55 bytes in version 00); a longer one is not kept.
+const maxTraceBytes = 128
 
 // New returns a queue over rdb. Zero options take their defaults.
 func New(rdb redis.UniversalClient, opts Options) *Queue {
@@ -101,11 +117,11 @@ func New(rdb redis.UniversalClient, opts Options) *Queue {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	q := &Queue{rdb: rdb, lease: opts.Lease, batch: opts.Batch, log: opts.Logger, onFire: opts.OnFire}
+	q := &Queue{rdb: rdb, lease: opts.Lease, batch: opts.Batch, log: opts.Logger, onFire: opts.OnFire, traced: opts.Traces}
 	q.shards = make([]shardKeys, opts.Shards)
 	for i := range q.shards {
 		tag := opts.Prefix + "{tq:" + strconv.Itoa(i) + "}:"
-		q.shards[i] = shardKeys{due: tag + "due", lease: tag + "lease", seq: tag + "seq"}
+		q.shards[i] = shardKeys{due: tag + "due", lease: tag + "lease", seq: tag + "seq", trace: tag + "trace:"}
 	}
 	return q
 }
@@ -167,10 +183,38 @@ func (q *Queue) scheduleMany(ctx context.Context, ts []Timer, earlier bool) erro
 			pipe.Do(ctx, a...)
 		}
 	}
+	now := time.Now()
+	for _, t := range ts {
+		if q.traced && t.Trace != "" && len(t.Trace) <= maxTraceBytes {
+			// Kept until the timer's claim can have read it, however late it fires: a lease
+			// after it was due, and a grace for a service that was down.
+			pipe.Set(ctx, q.shards[q.shardOf(t.ID)].trace+t.ID, t.Trace, max(t.Due.Sub(now), 0)+q.lease+traceGrace)
+		}
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("schedule %d timers: %w", len(ts), err)
 	}
 	return nil
+}
+
+// traceGrace is how long after its timer was due a planning trace is kept.
+const traceGrace = 24 * time.Hour
+
+// traces fills the claims' Trace from the planning traces stored with their timers, in one
+// round trip; traces are a help for reading, so a failure leaves them empty.
+func (q *Queue) traces(ctx context.Context, cs []Claimed) {
+	if len(cs) == 0 {
+		return
+	}
+	pipe := q.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(cs))
+	for i, c := range cs {
+		cmds[i] = pipe.Get(ctx, q.shards[c.shard].trace+c.ID)
+	}
+	_, _ = pipe.Exec(ctx)
+	for i, c := range cmds {
+		cs[i].Trace = c.Val()
+	}
 }
 
 // Cancel removes the pending timers ids, in one pipelined round trip. Unknown ids are ignored. A
@@ -316,6 +360,9 @@ func (q *Queue) claim(ctx context.Context, now time.Time) (cs []Claimed, full bo
 		if len(res)-1 >= q.batch {
 			full = true
 		}
+	}
+	if q.traced {
+		q.traces(ctx, cs)
 	}
 	if len(errs) > 0 {
 		for i, err := range errs {

@@ -40,7 +40,7 @@ type scheduleStats struct {
 func scheduleMeasured(ctx context.Context, rdb *redis.Client, q *Queue, n int, from time.Time, spread time.Duration) (scheduleStats, error) {
 	ts := make([]Timer, n)
 	for i := range ts {
-		ts[i] = Timer{benchID(i), from.Add(spread * time.Duration(i) / time.Duration(n))}
+		ts[i] = Timer{ID: benchID(i), Due: from.Add(spread * time.Duration(i) / time.Duration(n))}
 	}
 	before, err := usedMemory(ctx, rdb)
 	if err != nil {
@@ -68,7 +68,7 @@ func BenchmarkSchedule(b *testing.B) {
 	ts := make([]Timer, b.N)
 	due := time.Now().Add(time.Hour)
 	for i := range ts {
-		ts[i] = Timer{benchID(i), due.Add(time.Duration(i) * time.Millisecond)}
+		ts[i] = Timer{ID: benchID(i), Due: due.Add(time.Duration(i) * time.Millisecond)}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -188,7 +188,7 @@ func BenchmarkBurst10k(b *testing.B) {
 	due := time.Now().Truncate(time.Second).Add(2 * time.Second)
 	ts := make([]Timer, n)
 	for i := range ts {
-		ts[i] = Timer{benchID(i), due}
+		ts[i] = Timer{ID: benchID(i), Due: due}
 	}
 	if err := newQueue(rdb, Options{}).ScheduleMany(ctx, ts); err != nil {
 		b.Fatal(err)

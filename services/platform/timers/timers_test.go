@@ -88,7 +88,7 @@ func TestScheduleClaimDone(t *testing.T) {
 	rdb := testenv.Redis(t)
 	ctx := context.Background()
 	q := newQueue(rdb, Options{})
-	if err := q.ScheduleMany(ctx, []Timer{{"a", t0}, {"b", t0.Add(time.Minute)}, {"c", t0.Add(-time.Hour)}}); err != nil {
+	if err := q.ScheduleMany(ctx, []Timer{{ID: "a", Due: t0}, {ID: "b", Due: t0.Add(time.Minute)}, {ID: "c", Due: t0.Add(-time.Hour)}}); err != nil {
 		t.Fatal(err)
 	}
 	if n := pending(t, q); n != 3 {
@@ -229,14 +229,14 @@ func TestScheduleEarlier(t *testing.T) {
 	rdb := testenv.Redis(t)
 	ctx := context.Background()
 	q := newQueue(rdb, Options{})
-	q.ScheduleMany(ctx, []Timer{{"sooner", t0}, {"later", t0.Add(time.Hour)}})
+	q.ScheduleMany(ctx, []Timer{{ID: "sooner", Due: t0}, {ID: "later", Due: t0.Add(time.Hour)}})
 	err := q.ScheduleEarlier(ctx, []Timer{
-		{"sooner", t0.Add(time.Minute)},  // already due sooner: kept at t0
-		{"later", t0.Add(time.Minute)},   // moved earlier
-		{"new", t0.Add(2 * time.Minute)}, // added
-		{"twice", t0.Add(3 * time.Minute)},
-		{"twice", t0.Add(2 * time.Minute)}, // the earlier of the two wins
-		{"twice", t0.Add(4 * time.Minute)},
+		{ID: "sooner", Due: t0.Add(time.Minute)},  // already due sooner: kept at t0
+		{ID: "later", Due: t0.Add(time.Minute)},   // moved earlier
+		{ID: "new", Due: t0.Add(2 * time.Minute)}, // added
+		{ID: "twice", Due: t0.Add(3 * time.Minute)},
+		{ID: "twice", Due: t0.Add(2 * time.Minute)}, // the earlier of the two wins
+		{ID: "twice", Due: t0.Add(4 * time.Minute)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -342,7 +342,7 @@ func TestBatchLimit(t *testing.T) {
 	q := newQueue(rdb, Options{Shards: 2, Batch: 3, Lease: time.Second})
 	var ts []Timer
 	for i := range 20 {
-		ts = append(ts, Timer{fmt.Sprintf("t%02d", i), t0.Add(time.Duration(i) * time.Millisecond)})
+		ts = append(ts, Timer{ID: fmt.Sprintf("t%02d", i), Due: t0.Add(time.Duration(i) * time.Millisecond)})
 	}
 	q.ScheduleMany(ctx, ts)
 	cs, full, err := q.claim(ctx, t0.Add(time.Minute))
@@ -373,7 +373,7 @@ func TestBinarySafeIDs(t *testing.T) {
 		"ünïcødé ✓ 日本語 🎫", "\xff\xfe not utf-8", strings.Repeat("long", 1000)}
 	var ts []Timer
 	for i, id := range weird {
-		ts = append(ts, Timer{id, t0.Add(time.Duration(i) * time.Second)})
+		ts = append(ts, Timer{ID: id, Due: t0.Add(time.Duration(i) * time.Second)})
 	}
 	if err := q.ScheduleMany(ctx, ts); err != nil {
 		t.Fatal(err)
@@ -483,7 +483,7 @@ func TestTwoReplicasBurst(t *testing.T) {
 	second := time.Now().Truncate(time.Second).Add(time.Second)
 	ts := make([]Timer, n)
 	for i := range ts {
-		ts[i] = Timer{fmt.Sprintf("acme\x1fticket\x1f%08d", i), second.Add(time.Duration(i%1000) * time.Millisecond)}
+		ts[i] = Timer{ID: fmt.Sprintf("acme\x1fticket\x1f%08d", i), Due: second.Add(time.Duration(i%1000) * time.Millisecond)}
 	}
 	if err := a.ScheduleMany(ctx, ts); err != nil {
 		t.Fatal(err)
@@ -537,7 +537,7 @@ func TestReplicaKilledMidRun(t *testing.T) {
 	var ts []Timer
 	now := time.Now()
 	for i := range 100 {
-		ts = append(ts, Timer{fmt.Sprint("t", i), now.Add(-time.Second)})
+		ts = append(ts, Timer{ID: fmt.Sprint("t", i), Due: now.Add(-time.Second)})
 	}
 	a.ScheduleMany(ctx, ts)
 
@@ -620,7 +620,7 @@ func TestRunHandlerResults(t *testing.T) {
 	})
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(fires) }
 
-	q.ScheduleMany(ctx, []Timer{{"good", t0.Add(-2 * time.Second)}, {"bad", t0}})
+	q.ScheduleMany(ctx, []Timer{{ID: "good", Due: t0.Add(-2 * time.Second)}, {ID: "bad", Due: t0}})
 	waitFor(t, 5*time.Second, "first fires", func() bool { return count() == 2 })
 	waitFor(t, time.Second, "Done of good only", func() bool { return leased(t, rdb, q) == 1 })
 	clock.add(time.Minute)
@@ -650,7 +650,7 @@ func TestOverdueFireAtFirstPoll(t *testing.T) {
 	ctx := context.Background()
 	q := newQueue(rdb, Options{})
 	now := time.Now()
-	q.ScheduleMany(ctx, []Timer{{"a", now.Add(-time.Hour)}, {"b", now.Add(-time.Minute)}, {"c", time.Unix(0, 0)}, {"later", now.Add(time.Hour)}})
+	q.ScheduleMany(ctx, []Timer{{ID: "a", Due: now.Add(-time.Hour)}, {ID: "b", Due: now.Add(-time.Minute)}, {ID: "c", Due: time.Unix(0, 0)}, {ID: "later", Due: now.Add(time.Hour)}})
 	var got sync.Map
 	// A poll interval of an hour: only the first poll can fire anything during the test.
 	runReplica(t, q, time.Hour, nil, func(_ context.Context, cs []Claimed) []error {
@@ -686,7 +686,7 @@ func TestRedisRestartWithAOF(t *testing.T) {
 	start := time.Now()
 	ts := make([]Timer, 1000)
 	for i := range ts {
-		ts[i] = Timer{fmt.Sprintf("acme\x1fticket\x1f%08d", i), start.Add(time.Duration(i) * time.Millisecond)}
+		ts[i] = Timer{ID: fmt.Sprintf("acme\x1fticket\x1f%08d", i), Due: start.Add(time.Duration(i) * time.Millisecond)}
 	}
 	if err := q.ScheduleMany(ctx, ts); err != nil {
 		t.Fatal(err)
@@ -806,7 +806,7 @@ func TestClaimAfterScriptFlush(t *testing.T) {
 	q := newQueue(rdb, Options{Shards: 4})
 	var ts []Timer
 	for i := range 20 {
-		ts = append(ts, Timer{fmt.Sprintf("t%02d", i), t0})
+		ts = append(ts, Timer{ID: fmt.Sprintf("t%02d", i), Due: t0})
 	}
 	if err := q.ScheduleMany(ctx, ts); err != nil {
 		t.Fatal(err)
@@ -819,5 +819,49 @@ func TestClaimAfterScriptFlush(t *testing.T) {
 	}
 	if again := claim(t, q, t0); len(again) != 0 {
 		t.Fatalf("claimed again: %q", ids(again))
+	}
+}
+
+// A timer planned with a trace is claimed with it, by a queue that keeps traces; the trace key
+// expires a while after the timer was due, and one too long is not stored.
+func TestPlanningTrace(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	q := newQueue(rdb, Options{Traces: true, Lease: time.Minute})
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	due := time.Now().Add(-time.Second)
+	if err := q.ScheduleEarlier(ctx, []Timer{{ID: "traced", Due: due, Trace: tp}, {ID: "plain", Due: due},
+		{ID: "long", Due: due, Trace: strings.Repeat("x", 200)}}); err != nil {
+		t.Fatal(err)
+	}
+	ttl, err := rdb.TTL(ctx, q.shards[q.shardOf("traced")].trace+"traced").Result()
+	if err != nil || ttl <= 24*time.Hour || ttl > 24*time.Hour+time.Minute {
+		t.Fatalf("trace key TTL %v (%v), want a lease and a day after due", ttl, err)
+	}
+	cs, err := q.Claim(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range cs {
+		got[c.ID] = c.Trace
+	}
+	if len(got) != 3 || got["traced"] != tp || got["plain"] != "" || got["long"] != "" {
+		t.Fatalf("claimed traces %q, want traced's only", got)
+	}
+	// A queue that does not keep traces stores none and reads none.
+	plain := newQueue(rdb, Options{})
+	if err := plain.ScheduleMany(ctx, []Timer{{ID: "untraced", Due: due, Trace: tp}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := rdb.Exists(ctx, plain.shards[plain.shardOf("untraced")].trace+"untraced").Result(); err != nil || n != 0 {
+		t.Fatalf("a queue without Traces stored a trace (%d, %v)", n, err)
+	}
+	if err := q.ScheduleMany(ctx, []Timer{{ID: "traced", Due: due, Trace: tp}}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err = plain.Claim(ctx, time.Now())
+	if err != nil || len(cs) != 2 || cs[0].Trace != "" || cs[1].Trace != "" {
+		t.Fatalf("claims %+v (%v), want untraced and traced, without their traces", cs, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/engine"
@@ -154,11 +155,11 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	queue := timers.New(rdb, cfg.Timers.Apply(timers.Options{Logger: log, OnFire: m.fired}))
+	queue := timers.New(rdb, cfg.Timers.Apply(timers.Options{Logger: log, OnFire: m.fired, Traces: svc.Tracing()}))
 	store := escalationstore.New(rdb, cfg.Retention)
 	eng := engine.New(rdb, store, queue, js, watcher.rules(), now, engine.Options{
 		TicketRetention: cfg.TicketRetention, Parallel: cfg.Parallel,
-		HistoryHorizon: cfg.HistoryHorizon, OnHistorical: m.historical,
+		HistoryHorizon: cfg.HistoryHorizon, OnHistorical: m.historical, Tracer: svc.Tracer(),
 	}, log)
 
 	// Judging is level-triggered and a change keeps its message id, so a replay raises nothing
@@ -168,13 +169,14 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	tickets := consume.New(js, cfg.Consume.Apply(consume.Config{
 		Service: Name, Stream: stream.TicketsName, Filter: stream.TicketsFilter,
 		Description: "escalation: SLA clocks and ticket rules", StartNew: cfg.TicketsFrom == "new",
-		Watermark: wm,
+		Watermark: wm, Tracer: svc.Tracer(),
 	}), eventcodec.Decode, func(ctx context.Context, batch []consume.Decoded[*tpv1.TicketEvent]) error {
 		evs := make([]*tpv1.TicketEvent, len(batch))
+		traces := make([]trace.SpanContext, len(batch))
 		for i, d := range batch {
-			evs[i] = d.Value
+			evs[i], traces[i] = d.Value, d.Trace
 		}
-		err := eng.Tickets(ctx, evs)
+		err := eng.TicketsTraced(ctx, evs, traces)
 		if err == nil {
 			m.events.Add(ctx, int64(len(evs)))
 		}
@@ -185,7 +187,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	snapshots := consume.New(js, kpi.Apply(consume.Config{
 		Service: Name, Stream: stream.KPIName, Filter: stream.KPIFilter,
 		Description: "escalation: agent and team KPI rules", DeliverLastPerSubject: true,
-		Watermark: wm,
+		Watermark: wm, Tracer: svc.Tracer(),
 	}), eventcodec.DecodeSnapshot, func(ctx context.Context, batch []consume.Decoded[*tpv1.KpiSnapshot]) error {
 		var errs []error
 		for _, d := range batch {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalationstore"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/outbox"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
@@ -53,7 +54,7 @@ func (b *batch) settle(ctx context.Context, tenant string, rec *escalationstore.
 		due = rec.RaiseAt
 	}
 	if !due.IsZero() {
-		b.wake(timers.Timer{ID: escalationTimer(tenant, rec.ID), Due: due})
+		b.wake(timers.Timer{ID: escalationTimer(tenant, rec.ID), Due: due, Trace: telemetry.Traceparent(ctx)})
 	}
 }
 

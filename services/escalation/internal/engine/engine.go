@@ -22,6 +22,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/proto"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -29,6 +32,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/outbox"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/ticketlog"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
@@ -59,6 +63,9 @@ type Options struct {
 	HistoryHorizon time.Duration
 	// OnHistorical, when set, counts a breach recorded as historical instead of raised, by rule kind.
 	OnHistorical func(kind string)
+	// Tracer traces each ticket's judgement, each timer's firing and each change's publication;
+	// nil traces nothing.
+	Tracer trace.Tracer
 }
 
 // Engine judges tickets and KPI snapshots.
@@ -88,13 +95,16 @@ func New(rdb redis.UniversalClient, store *escalationstore.Store, tm Timers, pub
 	if opts.RetryFlush <= 0 {
 		opts.RetryFlush = 5 * time.Second
 	}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider().Tracer("")
+	}
 	tl := ticketlog.New(opts.TicketRetention, log)
 	return &Engine{
 		store:   store,
 		tickets: tl,
 		judge: &reconciler{rdb: rdb, store: store, tickets: tl, rules: cfg, now: now, parallel: opts.Parallel,
-			horizon: opts.HistoryHorizon, onHistorical: opts.OnHistorical, log: log},
-		outbox: outbox.New(pub, store, now, opts.RetryFlush, log),
+			horizon: opts.HistoryHorizon, onHistorical: opts.OnHistorical, tracer: opts.Tracer, log: log},
+		outbox: outbox.New(pub, store, now, opts.RetryFlush, log).WithTracer(opts.Tracer),
 		timers: tm,
 		rules:  cfg,
 		now:    now,
@@ -110,6 +120,12 @@ func (e *Engine) Store() *escalationstore.Store { return e.store }
 // caller redelivers, storing an event twice is a no-op and judging again changes nothing that
 // was already changed.
 func (e *Engine) Tickets(ctx context.Context, evs []*tpv1.TicketEvent) error {
+	return e.TicketsTraced(ctx, evs, nil)
+}
+
+// TicketsTraced is Tickets with the trace context each event was published with (traces[i] is
+// evs[i]'s, nil for none): a ticket's judgement continues the trace of its latest event in evs.
+func (e *Engine) TicketsTraced(ctx context.Context, evs []*tpv1.TicketEvent, traces []trace.SpanContext) error {
 	order, byTicket := ticketlog.Group(evs)
 	// Tenants without rules have nothing to judge, so their events are not kept either.
 	order = slices.DeleteFunc(order, func(k ticketlog.Ticket) bool { return e.judge.tenant(k.Tenant) == nil })
@@ -126,15 +142,28 @@ func (e *Engine) Tickets(ctx context.Context, evs []*tpv1.TicketEvent) error {
 		}
 		return nil
 	}
-	return errors.Join(e.judgeTickets(ctx, order, nil, store)...)
+	var parents []trace.SpanContext
+	if len(traces) == len(evs) {
+		of := make(map[ticketlog.Ticket]trace.SpanContext, len(order))
+		for i, ev := range evs {
+			if traces[i].IsValid() {
+				of[ticketlog.Ticket{Tenant: ev.GetTenant(), ID: ev.GetTicketId()}] = traces[i]
+			}
+		}
+		parents = make([]trace.SpanContext, len(order))
+		for i, k := range order {
+			parents[i] = of[k]
+		}
+	}
+	return errors.Join(e.judgeTickets(ctx, order, nil, parents, store)...)
 }
 
 // judgeTickets judges the tickets and settles the timers and outboxes of all of them together.
-// planned, when set, holds per ticket the instant its timer was due (see reconciler.judgeTickets).
-// It returns one error per ticket.
-func (e *Engine) judgeTickets(ctx context.Context, ks []ticketlog.Ticket, planned []time.Time, before func(redis.Pipeliner) error) []error {
+// planned, when set, holds per ticket the instant its timer was due (see reconciler.judgeTickets);
+// parents, when set, the trace each ticket's judgement continues. It returns one error per ticket.
+func (e *Engine) judgeTickets(ctx context.Context, ks []ticketlog.Ticket, planned []time.Time, parents []trace.SpanContext, before func(redis.Pipeliner) error) []error {
 	b := e.newBatch()
-	errs := e.judge.judgeTickets(ctx, ks, planned, before, b)
+	errs := e.judge.judgeTickets(ctx, ks, planned, parents, before, b)
 	if err := b.finish(ctx); err != nil {
 		return fill(errs, err)
 	}
@@ -150,9 +179,11 @@ func (e *Engine) Fire(ctx context.Context, cs []timers.Claimed) []error {
 	ticketOf := map[ticketlog.Ticket]int{}
 	var claimTicket []int   // claim index → ticket index, -1 for other kinds
 	var planned []time.Time // per ticket, the earliest its claimed timers were due
+	var parents []trace.SpanContext
 	type esc struct {
 		i          int
 		tenant, id string
+		c          timers.Claimed
 	}
 	var escs []esc
 	for i, c := range cs {
@@ -169,13 +200,14 @@ func (e *Engine) Fire(ctx context.Context, cs []timers.Claimed) []error {
 				ticketOf[k] = n
 				tickets = append(tickets, k)
 				planned = append(planned, c.Due)
+				parents = append(parents, telemetry.SpanContextOf(c.Trace))
 			}
 			if c.Due.Before(planned[n]) {
 				planned[n] = c.Due
 			}
 			claimTicket[i] = n
 		case kind == "e":
-			escs = append(escs, esc{i, tenant, ref})
+			escs = append(escs, esc{i, tenant, ref, c})
 		default:
 			e.log.Error("dropping a timer of unknown kind", "id", c.ID)
 		}
@@ -185,7 +217,7 @@ func (e *Engine) Fire(ctx context.Context, cs []timers.Claimed) []error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			terrs := e.judgeTickets(ctx, tickets, planned, nil)
+			terrs := e.judgeTickets(ctx, tickets, planned, parents, nil)
 			for i, n := range claimTicket {
 				if n >= 0 {
 					errs[i] = terrs[n]
@@ -202,7 +234,10 @@ func (e *Engine) Fire(ctx context.Context, cs []timers.Claimed) []error {
 		go func() {
 			defer ewg.Done()
 			defer func() { <-sem }()
-			errs[x.i] = e.judge.raise(ctx, x.tenant, x.id, b)
+			rctx, span := e.judge.startTimer(ctx, "fire escalation timer", telemetry.SpanContextOf(x.c.Trace), x.c.Due,
+				telemetry.AttrTenant.String(x.tenant), attribute.String("escalation.id", x.id))
+			errs[x.i] = e.judge.raise(rctx, x.tenant, x.id, b)
+			endSpan(span, errs[x.i])
 		}()
 	}
 	ewg.Wait()

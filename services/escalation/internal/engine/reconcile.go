@@ -9,12 +9,16 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalationstore"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/judge"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/ticketlog"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
@@ -32,7 +36,47 @@ type reconciler struct {
 	// horizon is Options.HistoryHorizon, for the escalation policies that set none of their own.
 	horizon      time.Duration
 	onHistorical func(kind string)
+	tracer       trace.Tracer
 	log          *slog.Logger
+}
+
+// startJudge starts the span of a ticket's judgement. A judgement for events continues the
+// trace of the ticket's event (parent) when there is one; one for a timer (planned set)
+// continues the trace that planned it, and links to it.
+func (r *reconciler) startJudge(ctx context.Context, k ticketlog.Ticket, parent trace.SpanContext, planned time.Time) (context.Context, trace.Span) {
+	attrs := []attribute.KeyValue{telemetry.AttrTenant.String(k.Tenant), telemetry.AttrTicket.String(k.ID)}
+	if !planned.IsZero() {
+		return r.startTimer(ctx, "fire ticket timer", parent, planned, attrs...)
+	}
+	opts := []trace.SpanStartOption{trace.WithAttributes(attrs...)}
+	if parent.IsValid() {
+		// Linked to the batch it was judged in, a child of the event that asked for it.
+		opts = append(opts, trace.WithLinks(trace.LinkFromContext(ctx)))
+		ctx = trace.ContextWithRemoteSpanContext(ctx, parent)
+	}
+	return r.tracer.Start(ctx, "judge ticket", opts...)
+}
+
+// startTimer starts the span of a timer's firing: a child of the trace that planned it, linked to
+// it (the messaging conventions' link to a creation context), with how late it fired.
+func (r *reconciler) startTimer(ctx context.Context, name string, planner trace.SpanContext, due time.Time, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	attrs = append(attrs, attribute.String("timer.due", due.UTC().Format(time.RFC3339Nano)),
+		attribute.Float64("timer.lateness_seconds", r.now().Sub(due).Seconds()))
+	opts := []trace.SpanStartOption{trace.WithAttributes(attrs...)}
+	if planner.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, planner)
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: planner, Attributes: []attribute.KeyValue{attribute.String("link.reason", "planned")}}))
+	}
+	return r.tracer.Start(ctx, name, opts...)
+}
+
+// endSpan ends span, marking it failed with err.
+func endSpan(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "failed")
+	}
+	span.End()
 }
 
 func (r *reconciler) tenant(id string) *rulesfile.Tenant {
@@ -61,7 +105,7 @@ func ticketRules(t *rulesfile.Tenant) []string {
 // judging it was due: escalation knew then what would come due, so a breach is historical only
 // if it was already older than the horizon at that instant, and a timer handled late (the service
 // was down) still raises what it was planned for. It returns one error per ticket.
-func (r *reconciler) judgeTickets(ctx context.Context, ks []ticketlog.Ticket, planned []time.Time, before func(redis.Pipeliner) error, b *batch) []error {
+func (r *reconciler) judgeTickets(ctx context.Context, ks []ticketlog.Ticket, planned []time.Time, parents []trace.SpanContext, before func(redis.Pipeliner) error, b *batch) []error {
 	errs := make([]error, len(ks))
 	pipe := r.rdb.Pipeline()
 	if before != nil {
@@ -102,7 +146,13 @@ func (r *reconciler) judgeTickets(ctx context.Context, ks []ticketlog.Ticket, pl
 			if planned != nil {
 				learned = planned[i]
 			}
-			errs[i] = r.judgeTicket(ctx, k, evCmds[i].Val(), had, learned, b)
+			var parent trace.SpanContext
+			if parents != nil {
+				parent = parents[i]
+			}
+			jctx, span := r.startJudge(ctx, k, parent, learned)
+			errs[i] = r.judgeTicket(jctx, k, evCmds[i].Val(), had, learned, b)
+			endSpan(span, errs[i])
 		}()
 	}
 	wg.Wait()
@@ -132,7 +182,7 @@ func (r *reconciler) judgeTicket(ctx context.Context, k ticketlog.Ticket, stored
 	}
 	subj := escalationstore.Subject{Kind: escalationstore.Ticket, ID: k.ID}
 	if !j.Wake.IsZero() {
-		b.wake(timers.Timer{ID: ticketTimer(k.Tenant, k.ID), Due: j.Wake})
+		b.wake(timers.Timer{ID: ticketTimer(k.Tenant, k.ID), Due: j.Wake, Trace: telemetry.Traceparent(ctx)})
 	}
 	var errs []error
 	for _, c := range j.Conditions {
@@ -145,6 +195,8 @@ func (r *reconciler) judgeTicket(ctx context.Context, k ticketlog.Ticket, stored
 			r.recordHistorical(ctx, k, t, c, learned)
 			continue
 		}
+		trace.SpanFromContext(ctx).AddEvent("verdict", trace.WithAttributes(telemetry.AttrRule.String(c.Rule), attribute.Bool("active", c.Active),
+			attribute.String("severity", c.Severity.String())))
 		rec, err := r.store.Reconcile(ctx, escalationstore.Verdict{
 			Tenant: k.Tenant, Rule: c.Rule, Subject: subj, Active: c.Active, Severity: c.Severity,
 			Summary: c.Summary, Facts: c.Facts, Labels: c.Labels, Policy: pol,

@@ -13,9 +13,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/escalationstore"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 )
 
 // Publisher stores messages in JetStream.
@@ -25,16 +30,24 @@ type Publisher interface {
 
 // Outbox publishes and clears the changes of the escalation store's outboxes.
 type Outbox struct {
-	pub   Publisher
-	store *escalationstore.Store
-	now   func() time.Time
-	retry time.Duration
-	log   *slog.Logger
+	pub    Publisher
+	store  *escalationstore.Store
+	now    func() time.Time
+	retry  time.Duration
+	log    *slog.Logger
+	tracer trace.Tracer
 }
 
 // New returns an outbox that tries a change it could not publish again retry later.
 func New(pub Publisher, store *escalationstore.Store, now func() time.Time, retry time.Duration, log *slog.Logger) *Outbox {
-	return &Outbox{pub: pub, store: store, now: now, retry: retry, log: log}
+	return &Outbox{pub: pub, store: store, now: now, retry: retry, log: log, tracer: noop.NewTracerProvider().Tracer("")}
+}
+
+// WithTracer makes Publish send in a producer span, whose context every change carries in its
+// headers so notify's work continues the trace.
+func (o *Outbox) WithTracer(t trace.Tracer) *Outbox {
+	o.tracer = t
+	return o
 }
 
 // Send publishes the escalation's unpublished changes. It returns those published, for Clear,
@@ -52,10 +65,21 @@ func (o *Outbox) Send(ctx context.Context, tenant string, rec *escalationstore.R
 // Publish stores the changes in JetStream in order, each with its message id, and returns those
 // stored before the first failure.
 func (o *Outbox) Publish(ctx context.Context, tenant string, outbox []escalationstore.Pending) ([]escalationstore.Pending, error) {
+	if len(outbox) == 0 {
+		return outbox, nil
+	}
+	ctx, span := o.tracer.Start(ctx, "send "+stream.EscalationsName, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+		telemetry.MessagingNATS, telemetry.MessagingOperation.String("send"), telemetry.MessagingDestination.String(stream.EscalationsName),
+		telemetry.MessagingBatchCount.Int(len(outbox)), telemetry.AttrTenant.String(tenant), telemetry.AttrRule.String(outbox[0].Rule),
+		attribute.String("escalation.id", outbox[0].ID)))
+	defer span.End()
 	for i, p := range outbox {
 		msg := &nats.Msg{Subject: stream.EscalationSubject(tenant, p.Rule), Data: p.Data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, escalationstore.MsgID(tenant, p.ID, p.Seq))
+		telemetry.Inject(ctx, msg.Header)
 		if _, err := o.pub.PublishMsg(ctx, msg); err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "not acknowledged")
 			return outbox[:i], fmt.Errorf("publish %s: %w", msg.Subject, err)
 		}
 	}

@@ -221,6 +221,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		MaxPending: max(4096, 4*cfg.MaxEvents),
 		AckTimeout: cfg.PublishTimeout,
 		Log:        log,
+		Tracer:     svc.Tracer(),
 	})
 	if err != nil {
 		return err
@@ -235,6 +236,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		PublishTimeout: cfg.PublishTimeout,
 		MaxFutureSkew:  cfg.MaxFutureSkew,
 		Limits:         limits,
+		TracerProvider: svc.TracerProvider(),
 	}, pub, log, svc.Tracer(), svc.Meter())
 	if err != nil {
 		return err
@@ -252,6 +254,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		PublishTimeout: cfg.PublishTimeout,
 		MaxFutureSkew:  cfg.MaxFutureSkew,
 		Limits:         limits,
+		TracerProvider: svc.TracerProvider(),
 	}, pub, log, svc.Tracer(), svc.Meter())
 	if err != nil {
 		return err

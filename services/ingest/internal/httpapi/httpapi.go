@@ -14,10 +14,12 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -57,6 +59,9 @@ type Config struct {
 	Limits *RateLimits
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// TracerProvider, when set, makes Register serve the route in a server span of the
+	// contrib HTTP instrumentation; without it the handler starts its own.
+	TracerProvider trace.TracerProvider
 }
 
 // Handler serves the events route.
@@ -99,7 +104,19 @@ func New(cfg Config, pub Publisher, log *slog.Logger, tracer trace.Tracer, meter
 
 // Register adds the route to mux. The pattern has no method, so other methods get this
 // handler's JSON 405 rather than the mux's plain-text one.
-func (h *Handler) Register(mux *http.ServeMux) { mux.Handle(Route, h) }
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.Handle(Route, instrument(h, Route, h.cfg.TracerProvider))
+}
+
+// instrument serves h in a server span named after the route, continuing the caller's trace
+// (traceparent); nil tp leaves h as it is.
+func instrument(h http.Handler, route string, tp trace.TracerProvider) http.Handler {
+	if tp == nil {
+		return h
+	}
+	// The request metrics are this package's own (by route and status); the contrib's are left out.
+	return otelhttp.NewHandler(h, "POST "+route, otelhttp.WithTracerProvider(tp), otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()))
+}
 
 // Accepted is the 202 body.
 type Accepted struct {
@@ -181,8 +198,13 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // traced runs serve in a server span for route that continues the caller's trace (traceparent),
-// and records the status code on it; 5xx marks the span as failed.
+// and records the status code on it; 5xx marks the span as failed. Served through instrument,
+// the span is the contrib instrumentation's, given attrs here.
 func traced(tracer trace.Tracer, r *http.Request, route string, attrs []attribute.KeyValue, serve func(ctx context.Context) int) (context.Context, int) {
+	if span := trace.SpanFromContext(r.Context()); span.SpanContext().IsValid() {
+		span.SetAttributes(attrs...)
+		return r.Context(), serve(r.Context())
+	}
 	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 	ctx, span := tracer.Start(ctx, "POST "+route, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 	defer span.End()

@@ -49,6 +49,9 @@ type WebhookConfig struct {
 	Limits *RateLimits
 	// Now is the clock of timestamps and rate limits; nil means time.Now.
 	Now func() time.Time
+	// TracerProvider, when set, makes Register serve the route in a server span of the
+	// contrib HTTP instrumentation; without it the handler starts its own.
+	TracerProvider trace.TracerProvider
 }
 
 // Webhook serves WebhookRoute: verify, map, publish, answer 2xx only after JetStream stored
@@ -104,7 +107,9 @@ func NewWebhook(cfg WebhookConfig, pub Publisher, log *slog.Logger, tracer trace
 }
 
 // Register adds the route to mux.
-func (h *Webhook) Register(mux *http.ServeMux) { mux.Handle(WebhookRoute, h) }
+func (h *Webhook) Register(mux *http.ServeMux) {
+	mux.Handle(WebhookRoute, instrument(h, WebhookRoute, h.cfg.TracerProvider))
+}
 
 // WebhookAccepted is the 2xx body of a webhook.
 type WebhookAccepted struct {

@@ -16,6 +16,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -156,6 +158,55 @@ func TestPublishBatchKeepsTraceHeaders(t *testing.T) {
 		}
 		if tp := m.Header.Get("traceparent"); !strings.HasPrefix(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-") {
 			t.Errorf("message %d traceparent %q, want the request's trace", seq, tp)
+		}
+	}
+}
+
+// With a tracer, a request's events are sent in one producer span, child of the request's, and
+// each message carries that span's context; the span names the tenant and, for one event, the
+// ticket and type.
+func TestPublishSpan(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer("test")
+	e := newBatchEnv(t, nil, nil, Options{Tracer: tracer})
+	ctx, request := tracer.Start(context.Background(), "request")
+	if _, err := e.p.Publish(ctx, events(0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.p.Publish(ctx, events(3, 1)); err != nil {
+		t.Fatal(err)
+	}
+	request.End()
+	spans := rec.Ended()
+	if len(spans) != 3 {
+		t.Fatalf("%d spans, want two sends and the request", len(spans))
+	}
+	for i, want := range []map[string]string{
+		{"messaging.destination.name": "TICKETS", "messaging.batch.message_count": "3", "tenant": "acme", "source": "generic", "ticket_id": ""},
+		{"messaging.batch.message_count": "1", "tenant": "acme", "ticket_id": "T-1", "event_type": "ticket_created", "event_id": "evt-003"},
+	} {
+		s := spans[i]
+		if s.Name() != "send TICKETS" || s.SpanKind() != trace.SpanKindProducer || s.Parent().SpanID() != request.SpanContext().SpanID() {
+			t.Errorf("span %d: %q kind %v parent %v; want send TICKETS, producer, child of the request", i, s.Name(), s.SpanKind(), s.Parent().SpanID())
+		}
+		got := map[string]string{}
+		for _, kv := range s.Attributes() {
+			got[string(kv.Key)] = kv.Value.Emit()
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("span %d attribute %s = %q, want %q", i, k, got[k], v)
+			}
+		}
+	}
+	for seq, span := range map[uint64]int{1: 0, 3: 0, 4: 1} {
+		m, err := e.st.GetMsg(context.Background(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "00-" + spans[span].SpanContext().TraceID().String() + "-" + spans[span].SpanContext().SpanID().String() + "-01"
+		if tp := m.Header.Get("traceparent"); tp != want {
+			t.Errorf("message %d traceparent %q, want the send span's %q", seq, tp, want)
 		}
 	}
 }

@@ -19,9 +19,15 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/platform/eventcodec"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 )
 
 // ErrUnavailable means JetStream did not acknowledge every event of a request: NATS is
@@ -62,6 +68,7 @@ type Publisher struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	log     *slog.Logger
+	tracer  trace.Tracer
 	maxPart atomic.Int64 // events per atomic part; lowered when the server's limit is smaller
 	// ackWait bounds the wait for a commit's acknowledgement when the caller set no deadline.
 	ackWait time.Duration
@@ -104,6 +111,8 @@ type Options struct {
 	MaxBatches int
 	// Log receives the fall-backs to one message per event; nil discards them.
 	Log *slog.Logger
+	// Tracer starts the producer span of each request's events; nil traces nothing.
+	Tracer trace.Tracer
 }
 
 // New returns a Publisher on nc.
@@ -128,7 +137,10 @@ func New(nc *nats.Conn, o Options) (*Publisher, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	p := &Publisher{nc: nc, js: js, log: o.Log, maxCommitters: o.MaxBatches, ackWait: o.AckTimeout}
+	if o.Tracer == nil {
+		o.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	p := &Publisher{nc: nc, js: js, log: o.Log, tracer: o.Tracer, maxCommitters: o.MaxBatches, ackWait: o.AckTimeout}
 	if p.ackWait <= 0 {
 		p.ackWait = 10 * time.Second
 	}
@@ -160,7 +172,18 @@ type Result struct {
 // nothing of the refused batch was stored, so each event is still stored once. A request split
 // in several batches that fails has its earlier batches stored; sending it again stores the rest
 // once.
-func (p *Publisher) Publish(ctx context.Context, events []*ticketpulsev1.TicketEvent) (Result, error) {
+func (p *Publisher) Publish(ctx context.Context, events []*ticketpulsev1.TicketEvent) (res Result, err error) {
+	// One producer span per request: its context is what every message of the request carries,
+	// so the consumers' spans hang below the request that sent the event.
+	ctx, span := p.tracer.Start(ctx, "send "+stream.TicketsName, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(publishAttrs(events)...))
+	defer func() {
+		span.SetAttributes(attribute.Int("ticketpulse.duplicates", res.Duplicates))
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "not acknowledged")
+		}
+		span.End()
+	}()
 	msgs := make([]*nats.Msg, len(events))
 	for i, ev := range events {
 		m, err := eventcodec.Encode(ctx, ev)
@@ -187,6 +210,23 @@ func (p *Publisher) Publish(ctx context.Context, events []*ticketpulsev1.TicketE
 		// store it, which a retry then finds as duplicates.
 		return Result{}, fmt.Errorf("%w: waiting for an atomic batch: %w", ErrUnavailable, ctx.Err())
 	}
+}
+
+// publishAttrs describe a request's events: the tenant and source they share, and the ticket
+// and type when there is one event.
+func publishAttrs(events []*ticketpulsev1.TicketEvent) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{telemetry.MessagingNATS, telemetry.MessagingOperation.String("send"),
+		telemetry.MessagingDestination.String(stream.TicketsName), telemetry.MessagingBatchCount.Int(len(events))}
+	if len(events) == 0 {
+		return attrs
+	}
+	attrs = append(attrs, telemetry.AttrTenant.String(events[0].GetTenant()), telemetry.AttrSource.String(events[0].GetSource()))
+	if len(events) == 1 {
+		ev := events[0]
+		attrs = append(attrs, telemetry.AttrTicket.String(ev.GetTicketId()), telemetry.AttrEventType.String(eventcodec.TypeWord(ev.GetType())),
+			telemetry.AttrEventID.String(ev.GetId()))
+	}
+	return attrs
 }
 
 // submit queues j and starts a committer if fewer than maxCommitters run.

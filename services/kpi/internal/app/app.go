@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/adminapi"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
@@ -29,6 +32,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 	"github.com/ticketpulse/ticketpulse/services/platform/tick"
 	"github.com/ticketpulse/ticketpulse/services/platform/watermark"
 
@@ -208,7 +212,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	})
 	reader := query.NewReader(rdb)
-	publisher := snapshot.NewPublisher(currentReader{reader, gens}, js, time.Now)
+	publisher := snapshot.NewPublisher(currentReader{reader, gens}, js, time.Now).WithTracer(svc.Tracer())
 	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	cons, err := consumer.New(js, consumer.Config{
 		Durable: cfg.Consume.Durable, BatchMax: cfg.Consume.BatchMax, Linger: cfg.Consume.Linger, Workers: cfg.Workers,
@@ -216,6 +220,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// KPIs are derived and idempotent: with its watermark gone (Redis emptied, first start of
 		// this version) the whole stream is replayed.
 		Watermark: &consume.Watermark{Redis: rdb, Meter: svc.Meter(), Interval: cfg.WatermarkInterval, Missing: watermark.ReplayAll},
+		Tracer:    svc.Tracer(),
 	}, writer, healthy, dirty.add, svc.Meter(), log)
 	if err != nil {
 		return fmt.Errorf("consumer metrics: %w", err)
@@ -226,7 +231,9 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	loops := []func(context.Context) error{
 		cons.Run,
 		runner.Loop,
-		func(ctx context.Context) error { return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, log) },
+		func(ctx context.Context) error {
+			return dirty.publishEvery(ctx, cfg.SnapshotInterval, publisher, svc.Tracer(), log)
+		},
 		func(ctx context.Context) error { return rollupEvery(ctx, cfg.RollupInterval, rollup, log) },
 		func(ctx context.Context) error { return rules.run(ctx, cfg.RulesReload) },
 	}
@@ -281,15 +288,25 @@ func (c currentReader) Read(ctx context.Context, tenant string, qs []query.Query
 	return c.r.Read(ctx, ks, qs)
 }
 
-// dirtySet collects the agents and teams whose figures changed since the last snapshot round.
+// dirtySet collects the agents and teams whose figures changed since the last snapshot round,
+// and the traces of the batches that changed them (at most maxSnapshotLinks a tenant).
 type dirtySet struct {
 	mu      sync.Mutex
 	changed map[string]map[bucket.Scope]struct{}
+	links   map[string][]trace.Link
 }
 
-func newDirtySet() *dirtySet { return &dirtySet{changed: map[string]map[bucket.Scope]struct{}{}} }
+// maxSnapshotLinks bounds the batches a round of snapshots links to; a busy round links to its
+// first ones.
+const maxSnapshotLinks = 16
 
-func (d *dirtySet) add(r store.Result) {
+func newDirtySet() *dirtySet {
+	return &dirtySet{changed: map[string]map[bucket.Scope]struct{}{}, links: map[string][]trace.Link{}}
+}
+
+// add marks what r changed; ctx is the changing batch's, whose span the snapshot links to.
+func (d *dirtySet) add(ctx context.Context, r store.Result) {
+	sc := trace.SpanContextFromContext(ctx)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for tenant, scopes := range r.Changed {
@@ -298,6 +315,9 @@ func (d *dirtySet) add(r store.Result) {
 		}
 		for s := range scopes {
 			d.changed[tenant][s] = struct{}{}
+		}
+		if sc.IsValid() && len(d.links[tenant]) < maxSnapshotLinks {
+			d.links[tenant] = append(d.links[tenant], trace.Link{SpanContext: sc})
 		}
 	}
 }
@@ -325,16 +345,16 @@ func (d *dirtySet) addAll(ctx context.Context, rdb redis.UniversalClient, gens *
 			scopes[bucket.Scope{Kind: set.kind, ID: id}] = struct{}{}
 		}
 	}
-	d.add(store.Result{Changed: map[string]map[bucket.Scope]struct{}{tenant: scopes}})
+	d.add(ctx, store.Result{Changed: map[string]map[bucket.Scope]struct{}{tenant: scopes}})
 	return nil
 }
 
-func (d *dirtySet) take() map[string]map[bucket.Scope]struct{} {
+func (d *dirtySet) take() (map[string]map[bucket.Scope]struct{}, map[string][]trace.Link) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := d.changed
-	d.changed = map[string]map[bucket.Scope]struct{}{}
-	return out
+	out, links := d.changed, d.links
+	d.changed, d.links = map[string]map[bucket.Scope]struct{}{}, map[string][]trace.Link{}
+	return out, links
 }
 
 // Publisher publishes KPI snapshots.
@@ -342,10 +362,12 @@ type Publisher interface {
 	Publish(ctx context.Context, tenant string, agents, teams []string) error
 }
 
-// publishEvery coalesces changes so a busy agent costs one snapshot per interval, not one per event.
-func (d *dirtySet) publishEvery(ctx context.Context, every time.Duration, p Publisher, log *slog.Logger) error {
+// publishEvery coalesces changes so a busy agent costs one snapshot per interval, not one per
+// event. Each tenant's round is a span linked to the batches that changed its figures.
+func (d *dirtySet) publishEvery(ctx context.Context, every time.Duration, p Publisher, tracer trace.Tracer, log *slog.Logger) error {
 	return tick.Every(ctx, every, func(ctx context.Context) {
-		for tenant, scopes := range d.take() {
+		changed, links := d.take()
+		for tenant, scopes := range changed {
 			var agents, teams []string
 			for s := range scopes {
 				switch s.Kind {
@@ -355,10 +377,15 @@ func (d *dirtySet) publishEvery(ctx context.Context, every time.Duration, p Publ
 					teams = append(teams, s.ID)
 				}
 			}
-			if err := p.Publish(ctx, tenant, agents, teams); err != nil {
+			sctx, span := tracer.Start(ctx, "kpi snapshot", trace.WithNewRoot(), trace.WithLinks(links[tenant]...),
+				trace.WithAttributes(telemetry.AttrTenant.String(tenant), attribute.Int("kpi.agents", len(agents)), attribute.Int("kpi.teams", len(teams))))
+			if err := p.Publish(sctx, tenant, agents, teams); err != nil {
 				// Snapshots are the latest figures, not a log: the next change publishes again.
 				log.Warn("publish kpi snapshots", "tenant", tenant, "agents", len(agents), "teams", len(teams), "err", err)
+				span.RecordError(err)
+				span.SetStatus(codes.Error, "publish failed")
 			}
+			span.End()
 		}
 	})
 }

@@ -10,7 +10,11 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
@@ -39,13 +43,16 @@ type Config struct {
 	SuspectAfter int
 	// Watermark, when set, replays what Redis lost of acknowledged events (consume.Watermark).
 	Watermark *consume.Watermark
+	// Tracer traces each batch and its write; nil traces nothing.
+	Tracer trace.Tracer
 }
 
 // Consumer runs the workers.
 type Consumer struct {
 	inner   *consume.Consumer[decoded]
 	w       Writer
-	changed func(store.Result)
+	changed func(context.Context, store.Result)
+	tracer  trace.Tracer
 
 	events, duplicates, deadLettered metric.Int64Counter
 	batchSize                        metric.Int64Histogram
@@ -53,9 +60,13 @@ type Consumer struct {
 }
 
 // New returns a consumer. healthy tells whether the store is reachable (a failing batch is only
-// suspected of poison while it is); changed receives what each batch changed.
-func New(js jetstream.JetStream, cfg Config, w Writer, healthy func(context.Context) error, changed func(store.Result), meter metric.Meter, log *slog.Logger) (*Consumer, error) {
-	c := &Consumer{w: w, changed: changed}
+// suspected of poison while it is); changed receives what each batch changed, with the
+// context of the batch's span.
+func New(js jetstream.JetStream, cfg Config, w Writer, healthy func(context.Context) error, changed func(context.Context, store.Result), meter metric.Meter, log *slog.Logger) (*Consumer, error) {
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	c := &Consumer{w: w, changed: changed, tracer: cfg.Tracer}
 	var err error
 	if c.events, err = meter.Int64Counter("kpi_events_total", metric.WithDescription("Ticket events written to the KPI store.")); err != nil {
 		return nil, err
@@ -75,7 +86,7 @@ func New(js jetstream.JetStream, cfg Config, w Writer, healthy func(context.Cont
 	c.inner = consume.New(js, consume.Config{
 		Service: "kpi", Stream: stream.TicketsName, Durable: cfg.Durable, Filter: stream.TicketsFilter, Description: "KPI write path",
 		BatchMax: cfg.BatchMax, Linger: cfg.Linger, AckWait: cfg.AckWait, SuspectAfter: cfg.SuspectAfter, Workers: cfg.Workers,
-		Watermark: cfg.Watermark,
+		Watermark: cfg.Watermark, Tracer: cfg.Tracer,
 	}, decode, c.write, healthy, log)
 	c.inner.OnDeadLetter = func() { c.deadLettered.Add(context.Background(), 1) }
 	if err := consumerlag.Observe(meter, js, log, c.inner.Lag()); err != nil {
@@ -90,6 +101,7 @@ func (c *Consumer) Run(ctx context.Context) error { return c.inner.Run(ctx) }
 
 type decoded struct {
 	ticket, id string
+	typ        string
 	event      contrib.Event
 }
 
@@ -110,18 +122,37 @@ func (c *Consumer) write(ctx context.Context, batch []consume.Decoded[decoded]) 
 		tickets[i].Events = append(tickets[i].Events, d.Value.event)
 		tickets[i].IDs = append(tickets[i].IDs, d.Value.id)
 	}
+	wctx, span := c.tracer.Start(ctx, "kpi write", trace.WithAttributes(writeAttrs(batch, tickets)...))
 	start := time.Now()
-	res, err := c.w.Write(ctx, tickets)
+	res, err := c.w.Write(wctx, tickets)
 	c.writeSeconds.Record(ctx, time.Since(start).Seconds())
 	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "write failed")
+		span.End()
 		return err
 	}
+	span.SetAttributes(attribute.Int("kpi.new_events", res.NewEvents), attribute.Int("kpi.duplicates", res.Duplicates))
+	span.End()
 	c.events.Add(ctx, int64(res.NewEvents))
 	c.duplicates.Add(ctx, int64(res.Duplicates))
 	if c.changed != nil {
-		c.changed(res)
+		c.changed(ctx, res)
 	}
 	return nil
+}
+
+// writeAttrs describe a write: how many tickets and events, and the tenant, ticket and event
+// when the batch holds one ticket.
+func writeAttrs(batch []consume.Decoded[decoded], tickets []store.Ticket) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{attribute.Int("kpi.tickets", len(tickets)), attribute.Int("kpi.events", len(batch))}
+	if len(tickets) == 1 {
+		attrs = append(attrs, telemetry.AttrTenant.String(tickets[0].Tenant), telemetry.AttrTicket.String(tickets[0].ID))
+	}
+	if len(batch) == 1 {
+		attrs = append(attrs, telemetry.AttrEventID.String(batch[0].Value.id), telemetry.AttrEventType.String(batch[0].Value.typ))
+	}
+	return attrs
 }
 
 func decode(m jetstream.Msg) (string, decoded, error) {
@@ -129,5 +160,5 @@ func decode(m jetstream.Msg) (string, decoded, error) {
 	if err != nil {
 		return tenant, decoded{}, err
 	}
-	return tenant, decoded{ticket: ev.GetTicketId(), id: ev.GetId(), event: contrib.FromProto(ev)}, nil
+	return tenant, decoded{ticket: ev.GetTicketId(), id: ev.GetId(), typ: eventcodec.TypeWord(ev.GetType()), event: contrib.FromProto(ev)}, nil
 }

@@ -11,6 +11,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -47,15 +50,23 @@ const maxInFlight = 1024
 
 // Publisher computes and publishes snapshots.
 type Publisher struct {
-	r   Reader
-	js  jetstream.JetStream
-	now func() time.Time
+	r      Reader
+	js     jetstream.JetStream
+	now    func() time.Time
+	tracer trace.Tracer
 }
 
 // NewPublisher returns a publisher reading through r and publishing on js; now is the instant
 // the rolling windows end at.
 func NewPublisher(r Reader, js jetstream.JetStream, now func() time.Time) *Publisher {
-	return &Publisher{r: r, js: js, now: now}
+	return &Publisher{r: r, js: js, now: now, tracer: noop.NewTracerProvider().Tracer("")}
+}
+
+// WithTracer makes Publish trace its round in a producer span, the context every snapshot
+// message carries.
+func (p *Publisher) WithTracer(t trace.Tracer) *Publisher {
+	p.tracer = t
+	return p
 }
 
 // Subject is where the snapshot of scope s is published: kpi.<tenant>.agent.<id> or
@@ -70,7 +81,17 @@ func Subject(tenant string, s bucket.Scope) string {
 // Publish reads the figures of every agent and team over every window in one pipelined round
 // trip, publishes one snapshot each asynchronously and returns once JetStream acknowledged them
 // all. Repeated ids are published once.
-func (p *Publisher) Publish(ctx context.Context, tenant string, agents, teams []string) error {
+func (p *Publisher) Publish(ctx context.Context, tenant string, agents, teams []string) (err error) {
+	ctx, span := p.tracer.Start(ctx, "send "+stream.KPIName, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+		telemetry.MessagingNATS, telemetry.MessagingOperation.String("send"), telemetry.MessagingDestination.String(stream.KPIName),
+		telemetry.AttrTenant.String(tenant), telemetry.MessagingBatchCount.Int(len(agents)+len(teams))))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "not acknowledged")
+		}
+		span.End()
+	}()
 	if !idtoken.ValidTenant(tenant) {
 		return fmt.Errorf("publish kpi snapshots: tenant %q %s", tenant, idtoken.TenantRule)
 	}

@@ -11,6 +11,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -271,5 +274,32 @@ func TestJoinFew(t *testing.T) {
 				t.Errorf("joinFew = %q, want %q", got, tt.wantLines)
 			}
 		})
+	}
+}
+
+// A round is one producer span, child of the caller's, and every snapshot carries its context.
+func TestPublishSpan(t *testing.T) {
+	js, st := jetStream(t, false)
+	rec := tracetest.NewSpanRecorder()
+	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer("test")
+	ctx, round := tracer.Start(context.Background(), "round")
+	if err := NewPublisher(query.NewReader(testenv.Redis(t)), js, func() time.Time { return now }).WithTracer(tracer).
+		Publish(ctx, tenant, []string{ana}, []string{team}); err != nil {
+		t.Fatal(err)
+	}
+	round.End()
+	spans := rec.Ended()
+	if len(spans) != 2 || spans[0].Name() != "send KPI" || spans[0].SpanKind() != trace.SpanKindProducer || spans[0].Parent().SpanID() != round.SpanContext().SpanID() {
+		t.Fatalf("spans %v, want send KPI (producer, child of the round) and the round", spans)
+	}
+	want := "00-" + spans[0].SpanContext().TraceID().String() + "-" + spans[0].SpanContext().SpanID().String() + "-01"
+	for _, subj := range []string{Subject(tenant, bucket.Scope{Kind: bucket.Agent, ID: ana}), Subject(tenant, bucket.Scope{Kind: bucket.Team, ID: team})} {
+		m, err := st.GetLastMsgForSubject(context.Background(), subj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Header.Get("traceparent"); got != want {
+			t.Errorf("%s traceparent %q, want the send span's %q", subj, got, want)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
@@ -151,13 +152,23 @@ func (deps Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	rdb := svc.Redis()
 	healthy := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	// The senders trace their requests with the service's provider, known only now: the routing
+	// checked above is built again with it.
+	senders := deps.Senders
+	senders.TracerProvider = svc.TracerProvider()
+	if cfg.RoutingFile != "" {
+		if rt, err = buildRouting(cfg.RoutingFile, lastFile, senders); err != nil {
+			return err
+		}
+	}
 
 	store := deliveries.New(rdb, cfg.DedupeWindow, int64(cfg.LogMax))
-	queue := timers.New(rdb, cfg.Timers.Apply(timers.Options{Prefix: timerPrefix, Logger: log}))
+	queue := timers.New(rdb, cfg.Timers.Apply(timers.Options{Prefix: timerPrefix, Logger: log, Traces: svc.Tracing()}))
 	if rt == nil {
 		rt = &dispatch.Routing{}
 	}
 	opts := deps.Backoff
+	opts.Tracer = svc.Tracer()
 	if opts.Metrics, err = dispatch.NewMetrics(svc.Meter()); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
@@ -183,18 +194,20 @@ func (deps Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			// is adopted: replaying the whole stream would put weeks of old escalations in the
 			// supervisors' inboxes.
 			Watermark: &consume.Watermark{Redis: rdb, Meter: svc.Meter(), Interval: cfg.WatermarkInterval, Missing: watermark.Adopt},
+			Tracer:    svc.Tracer(),
 		}), decodeChange, func(ctx context.Context, batch []consume.Decoded[*tpv1.EscalationChange]) error {
 			cs := make([]*tpv1.EscalationChange, len(batch))
+			traces := make([]trace.SpanContext, len(batch))
 			for i, b := range batch {
-				cs[i] = b.Value
+				cs[i], traces[i] = b.Value, b.Trace
 			}
-			return d.Handle(ctx, cs)
+			return d.HandleTraced(ctx, cs, traces)
 		}, healthy, log)
 		if err := consumerlag.Observe(svc.Meter(), js, log, changes.Lag()); err != nil {
 			return err
 		}
 		workers = append(workers, changes.Run, func(ctx context.Context) error {
-			return watchRouting(ctx, cfg.RoutingFile, cfg.RoutingReload, deps.Senders, lastFile, d, log)
+			return watchRouting(ctx, cfg.RoutingFile, cfg.RoutingReload, senders, lastFile, d, log)
 		})
 	}
 	return svc.Serve(ctx, workers...)

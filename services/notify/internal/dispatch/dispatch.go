@@ -22,14 +22,21 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/deliveries"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
 // Timers is the due-queue of group sends and retries.
 type Timers interface {
 	Schedule(ctx context.Context, id string, due time.Time) error
+	ScheduleMany(ctx context.Context, ts []timers.Timer) error
 	ScheduleEarlier(ctx context.Context, ts []timers.Timer) error
 	Cancel(ctx context.Context, ids ...string) error
 }
@@ -43,6 +50,9 @@ type Options struct {
 	Busy time.Duration
 	// Metrics, when set, counts attempts, outcomes and suppressions.
 	Metrics *Metrics
+	// Tracer traces the routing of each change, each timer's firing and each attempt; nil
+	// traces nothing.
+	Tracer trace.Tracer
 }
 
 // Dispatcher routes, groups and delivers.
@@ -77,7 +87,10 @@ func New(store *deliveries.Store, once Delivered, tm Timers, pub Publisher, r *R
 	if opts.Metrics == nil {
 		opts.Metrics, _ = NewMetrics(nil)
 	}
-	d := &Dispatcher{store: store, timers: tm, now: now, opts: opts, log: log, send: sendStage{now: now}}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	d := &Dispatcher{store: store, timers: tm, now: now, opts: opts, log: log, send: sendStage{now: now, tracer: opts.Tracer}}
 	d.routing.Store(r)
 
 	settle := stages[*delivery]{deadLetterStage{pub: pub}, outcomeStage{store: store, timers: tm, metrics: opts.Metrics, now: now}}
@@ -115,6 +128,12 @@ func (d *Dispatcher) Routing() *Routing { return d.routing.Load() }
 // Handle routes a batch of changes. It returns once every outcome is recorded: the change is in
 // its groups (whose sends are planned) or logged as suppressed.
 func (d *Dispatcher) Handle(ctx context.Context, changes []*tpv1.EscalationChange) error {
+	return d.HandleTraced(ctx, changes, nil)
+}
+
+// HandleTraced is Handle with the trace context each change was published with (traces[i] is
+// changes[i]'s): each change's routing continues its trace, and so does its group's send.
+func (d *Dispatcher) HandleTraced(ctx context.Context, changes []*tpv1.EscalationChange, traces []trace.SpanContext) error {
 	r := d.routing.Load()
 	now := d.now()
 	// One batch, one routing file, one read of each tenant's open escalations.
@@ -128,11 +147,24 @@ func (d *Dispatcher) Handle(ctx context.Context, changes []*tpv1.EscalationChang
 	}
 	var wakes []timers.Timer
 	var errs []error
-	for _, c := range changes {
-		planned, err := route.exec(ctx, d.log, []*notice{newNotice(c, now)})
+	for i, c := range changes {
+		rctx := ctx
+		opts := []trace.SpanStartOption{trace.WithAttributes(telemetry.AttrTenant.String(c.GetEscalation().GetTenant()),
+			telemetry.AttrRule.String(c.GetEscalation().GetRule()), attribute.String("escalation.id", c.GetEscalation().GetId()),
+			attribute.String("escalation.change", c.GetKind().String()))}
+		if len(traces) == len(changes) && traces[i].IsValid() {
+			rctx = trace.ContextWithRemoteSpanContext(ctx, traces[i])
+			opts = append(opts, trace.WithLinks(trace.LinkFromContext(ctx)))
+		}
+		rctx, span := d.opts.Tracer.Start(rctx, "route change", opts...)
+		planned, err := route.exec(rctx, d.log, []*notice{newNotice(c, now)})
 		if err != nil {
 			errs = append(errs, err)
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "routing failed")
 		}
+		span.SetAttributes(attribute.Int("notify.groups_planned", len(planned)))
+		span.End()
 		for _, n := range planned {
 			wakes = append(wakes, n.wake)
 		}
@@ -153,20 +185,44 @@ func (d *Dispatcher) Fire(ctx context.Context, cs []timers.Claimed) []error {
 	for i, c := range cs {
 		kind, rest, _ := strings.Cut(c.ID, sep)
 		tenant, ref, ok := strings.Cut(rest, sep)
-		switch {
-		case !ok:
+		if !ok {
 			d.log.Error("dropping a timer with a malformed id", "id", c.ID)
-		case kind == "g":
-			errs[i] = d.flush(ctx, tenant, ref)
-		case kind == "d":
-			errs[i] = d.retry(ctx, tenant, ref)
-		case kind == "r":
-			errs[i] = d.remind(ctx, tenant, ref)
+			continue
+		}
+		tctx, span := d.startTimer(ctx, c, kind, tenant)
+		switch kind {
+		case "g":
+			errs[i] = d.flush(tctx, tenant, ref)
+		case "d":
+			errs[i] = d.retry(tctx, tenant, ref)
+		case "r":
+			errs[i] = d.remind(tctx, tenant, ref)
 		default:
 			d.log.Error("dropping a timer of unknown kind", "id", c.ID)
 		}
+		if errs[i] != nil {
+			span.RecordError(errs[i])
+			span.SetStatus(codes.Error, "failed")
+		}
+		span.End()
 	}
 	return errs
+}
+
+// startTimer starts the span of a timer's firing: a child of the trace that planned it (a
+// change's routing), linked to it, with how late it fired.
+func (d *Dispatcher) startTimer(ctx context.Context, c timers.Claimed, kind, tenant string) (context.Context, trace.Span) {
+	name := map[string]string{"g": "send group", "d": "retry delivery", "r": "remind"}[kind]
+	if name == "" {
+		name = "timer"
+	}
+	opts := []trace.SpanStartOption{trace.WithAttributes(telemetry.AttrTenant.String(tenant),
+		attribute.String("timer.due", c.Due.UTC().Format(time.RFC3339Nano)), attribute.Float64("timer.lateness_seconds", d.now().Sub(c.Due).Seconds()))}
+	if planner := telemetry.SpanContextOf(c.Trace); planner.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, planner)
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: planner, Attributes: []attribute.KeyValue{attribute.String("link.reason", "planned")}}))
+	}
+	return d.opts.Tracer.Start(ctx, name, opts...)
 }
 
 // flush turns a group's pending changes into a logged delivery and starts its first attempt.

@@ -3,8 +3,13 @@ package dispatch
 import (
 	"context"
 	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/deliveries"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
 	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
@@ -27,7 +32,9 @@ func (s groupStage) exec(ctx context.Context, _ *slog.Logger, ns []*notice) ([]*
 				due = n.now
 			}
 		}
-		n.wake = timers.Timer{ID: groupTimer(n.tenant, n.gid), Due: due}
+		n.wake = timers.Timer{ID: groupTimer(n.tenant, n.gid), Due: due, Trace: telemetry.Traceparent(ctx)}
+		trace.SpanFromContext(ctx).AddEvent("grouped", trace.WithAttributes(telemetry.AttrReceiver.String(n.route.Receiver),
+			attribute.String("notify.group_due", due.UTC().Format(time.RFC3339Nano))))
 		return true, nil
 	})
 }

@@ -7,6 +7,8 @@ import (
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/deliveries"
+	"github.com/ticketpulse/ticketpulse/services/platform/telemetry"
+	"github.com/ticketpulse/ticketpulse/services/platform/timers"
 )
 
 // outcomeStage records an attempt and its verdict in the delivery log and sets the delivery's
@@ -39,7 +41,8 @@ func (s outcomeStage) exec(ctx context.Context, _ *slog.Logger, ds []*delivery) 
 			if err := s.store.Attempted(ctx, rec.Tenant, rec.ID, d.attempt, d.status, d.reason, d.attempt.At); err != nil {
 				return false, err
 			}
-			return true, s.timers.Schedule(ctx, d.timer(), d.next)
+			// The retry continues the trace of this attempt's send.
+			return true, s.timers.ScheduleMany(ctx, []timers.Timer{{ID: d.timer(), Due: d.next, Trace: telemetry.Traceparent(ctx)}})
 		}
 	})
 }

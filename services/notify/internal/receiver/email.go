@@ -16,6 +16,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // emailSender submits a message over SMTP.
@@ -28,6 +30,7 @@ type emailSender struct {
 	dialer    ContextDialer
 	tlsConfig *tls.Config
 	helloName string
+	tracer    trace.Tracer
 }
 
 func newEmailSender(base baseSender, cfg *EmailConfig, opts Options) (*emailSender, error) {
@@ -76,6 +79,7 @@ func newEmailSender(base baseSender, cfg *EmailConfig, opts Options) (*emailSend
 		to:         to,
 		dialer:     opts.Dialer,
 		helloName:  hello,
+		tracer:     tracerOf(opts.TracerProvider),
 		tlsConfig: &tls.Config{
 			ServerName:         host,
 			RootCAs:            opts.RootCAs,
@@ -100,7 +104,10 @@ func (s *emailSender) Send(ctx context.Context, n *Notification) Result {
 		}
 		ctx, cancel := context.WithTimeout(ctx, s.timeout)
 		defer cancel()
-		return s.deliver(ctx, msg)
+		ctx, span := smtpSpan(ctx, s.tracer, s.cfg.Smarthost)
+		res := s.deliver(ctx, msg)
+		endSMTP(span, res)
+		return res
 	})
 }
 

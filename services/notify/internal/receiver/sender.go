@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // DefaultTimeout bounds one attempt when Limits.Timeout is zero.
@@ -51,6 +53,9 @@ type Options struct {
 	// HelloName is the name the SMTP client gives in EHLO. Default: the host name, or
 	// "localhost".
 	HelloName string
+	// TracerProvider, when set, records each HTTP request (sending its traceparent) and SMTP
+	// session as a span of the attempt's trace.
+	TracerProvider trace.TracerProvider
 }
 
 // New compiles cfg's templates (the defaults where cfg leaves them empty) and returns the
@@ -161,6 +166,13 @@ func newHTTPSender(base baseSender, rawURL string, opts Options) (httpSender, er
 		tr.TLSClientConfig = &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12}
 		tr.MaxIdleConnsPerHost = 4
 		client.Transport = tr
+	}
+	if opts.TracerProvider != nil {
+		base := client.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		client.Transport = tracedTransport(base, opts.TracerProvider)
 	}
 	// Never follow redirects: a webhook URL that redirects is misconfigured, and following one
 	// would re-send the body (and its signature) to wherever the Location points.
