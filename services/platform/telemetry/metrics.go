@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
+	"google.golang.org/grpc/credentials"
 )
 
 // SecondsBuckets are the histogram bounds of every duration (unit "s"): 1 ms to 60 s, about
@@ -44,61 +44,46 @@ func bucketViews() []sdkmetric.View {
 
 // metricsExport is what the standard OTEL_* variables ask of metrics.
 type metricsExport struct {
-	// otlp is whether metrics are pushed over OTLP as well as served on /metrics.
-	otlp bool
-	// protocol is grpc or http/protobuf.
-	protocol string
-	// flagEndpoint is -otlp-endpoint (host:port, plain gRPC), used when no OTEL_ variable names
-	// an endpoint.
-	flagEndpoint string
+	// otlp is the push's exporter (OTLPFromEnv with Metrics); off unless an endpoint is set or
+	// OTEL_METRICS_EXPORTER asks for otlp.
+	otlp OTLP
 	// interval between two pushes; 0 keeps the SDK's (OTEL_METRIC_EXPORT_INTERVAL, else 60 s).
 	interval time.Duration
 }
 
-// metricsExportFromEnv reads the variables that decide whether and how metrics are pushed:
-// OTEL_METRICS_EXPORTER (otlp, prometheus, none; a comma-separated list), the endpoint
-// (OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT, else the flag) and the
-// protocol (OTEL_EXPORTER_OTLP_METRICS_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL, else grpc).
-// Unlike the SDK's default, nothing is pushed unless an endpoint is set or OTEL_METRICS_EXPORTER
-// says otlp: a service started without any OTEL_ variable opens no connection. The exporters
-// read the rest (headers, certificates, insecure, timeout, compression) themselves.
-func metricsExportFromEnv(lookup func(string) (string, bool), flagEndpoint string) (metricsExport, error) {
-	get := func(k string) string {
-		v, _ := lookup(k)
-		return strings.TrimSpace(v)
-	}
-	e := metricsExport{protocol: "grpc", flagEndpoint: flagEndpoint}
-	endpoint := get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
-	if endpoint == "" {
-		endpoint = get("OTEL_EXPORTER_OTLP_ENDPOINT")
-	}
-	e.otlp = endpoint != "" || flagEndpoint != ""
-	if v := get("OTEL_METRICS_EXPORTER"); v != "" {
-		e.otlp = false
+// metricsExportFromEnv reads the variables that decide whether and how metrics are pushed: the
+// exporter settings every signal shares (OTLPFromEnv, the -otlp-endpoint flag as its fallback),
+// OTEL_METRICS_EXPORTER (otlp, prometheus, none; a comma-separated list: /metrics is always
+// served, so only otlp matters) and OTEL_METRIC_EXPORT_INTERVAL. A service started without any
+// OTEL_ variable pushes nothing and opens no connection.
+func metricsExportFromEnv(lookup Lookup, flagEndpoint string) (metricsExport, error) {
+	var e metricsExport
+	const exporterVar = "OTEL_METRICS_EXPORTER"
+	exporter, asked := "", false // what OTLPFromEnv is told OTEL_METRICS_EXPORTER says
+	if v, ok := lookup(exporterVar); ok && strings.TrimSpace(v) != "" {
+		asked, exporter = true, "none"
 		for _, name := range strings.Split(v, ",") {
 			switch strings.TrimSpace(name) {
 			case "otlp":
-				e.otlp = true
+				exporter = "otlp"
 			case "prometheus", "none":
-				// /metrics is always served; "none" only turns the push off.
 			default:
-				return e, fmt.Errorf("OTEL_METRICS_EXPORTER %q: want otlp, prometheus or none (a comma-separated list)", v)
+				return e, fmt.Errorf("%s %q: want otlp, prometheus or none (a comma-separated list)", exporterVar, v)
 			}
 		}
 	}
-	proto, key := get("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"), "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"
-	if proto == "" {
-		proto, key = get("OTEL_EXPORTER_OTLP_PROTOCOL"), "OTEL_EXPORTER_OTLP_PROTOCOL"
+	otlp, err := OTLPFromEnv(func(k string) (string, bool) {
+		if k == exporterVar {
+			return exporter, asked
+		}
+		return lookup(k)
+	}, Metrics, flagEndpoint)
+	if err != nil {
+		return e, err
 	}
-	switch proto {
-	case "":
-	case "grpc", "http/protobuf":
-		e.protocol = proto
-	default:
-		return e, fmt.Errorf("%s %q: want grpc or http/protobuf", key, proto)
-	}
-	if v := get("OTEL_METRIC_EXPORT_INTERVAL"); v != "" {
-		ms, err := strconv.Atoi(v)
+	e.otlp = otlp
+	if v, ok := lookup("OTEL_METRIC_EXPORT_INTERVAL"); ok && strings.TrimSpace(v) != "" {
+		ms, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || ms <= 0 {
 			return e, fmt.Errorf("OTEL_METRIC_EXPORT_INTERVAL %q: want a positive number of milliseconds", v)
 		}
@@ -107,40 +92,49 @@ func metricsExportFromEnv(lookup func(string) (string, bool), flagEndpoint strin
 	return e, nil
 }
 
-// exporter builds the OTLP exporter e asks for.
-func (e metricsExport) exporter(ctx context.Context) (sdkmetric.Exporter, error) {
-	// The flag is a plain gRPC host:port, as for traces; an OTEL_ endpoint is read by the
-	// exporter itself, with its scheme, headers and TLS settings.
-	useFlag := e.flagEndpoint != "" && !envSet("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") && !envSet("OTEL_EXPORTER_OTLP_ENDPOINT")
-	if e.protocol == "http/protobuf" {
-		var opts []otlpmetrichttp.Option
-		if useFlag {
-			opts = append(opts, otlpmetrichttp.WithEndpoint(e.flagEndpoint), otlpmetrichttp.WithInsecure())
+// newMetricExporter makes the OTLP exporter o describes, as newTraceExporter does for spans.
+func newMetricExporter(ctx context.Context, o OTLP) (sdkmetric.Exporter, error) {
+	if o.Protocol == ProtocolHTTPProtobuf {
+		opts := []otlpmetrichttp.Option{otlpmetrichttp.WithEndpoint(o.Endpoint), otlpmetrichttp.WithURLPath(o.URLPath),
+			otlpmetrichttp.WithTimeout(o.Timeout), otlpmetrichttp.WithHeaders(o.Headers)}
+		if o.Insecure {
+			opts = append(opts, otlpmetrichttp.WithInsecure())
+		} else {
+			opts = append(opts, otlpmetrichttp.WithTLSClientConfig(o.TLS))
+		}
+		if o.Gzip {
+			opts = append(opts, otlpmetrichttp.WithCompression(otlpmetrichttp.GzipCompression))
+		} else {
+			opts = append(opts, otlpmetrichttp.WithCompression(otlpmetrichttp.NoCompression))
 		}
 		exp, err := otlpmetrichttp.New(ctx, opts...)
 		if err != nil {
-			return nil, fmt.Errorf("otlp metrics exporter (http/protobuf): %w", err)
+			return nil, fmt.Errorf("otlp metrics exporter %s: %w", o.Endpoint, err)
 		}
 		return exp, nil
 	}
-	var opts []otlpmetricgrpc.Option
-	if useFlag {
-		opts = append(opts, otlpmetricgrpc.WithEndpoint(e.flagEndpoint), otlpmetricgrpc.WithInsecure())
+	opts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithEndpoint(o.Endpoint), otlpmetricgrpc.WithTimeout(o.Timeout),
+		otlpmetricgrpc.WithHeaders(o.Headers)}
+	if o.Insecure {
+		opts = append(opts, otlpmetricgrpc.WithInsecure())
+	} else {
+		opts = append(opts, otlpmetricgrpc.WithTLSCredentials(credentials.NewTLS(o.TLS)))
+	}
+	if o.Gzip {
+		opts = append(opts, otlpmetricgrpc.WithCompressor("gzip"))
 	}
 	exp, err := otlpmetricgrpc.New(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("otlp metrics exporter (grpc): %w", err)
+		return nil, fmt.Errorf("otlp metrics exporter %s: %w", o.Endpoint, err)
 	}
 	return exp, nil
 }
 
-func envSet(k string) bool { return strings.TrimSpace(os.Getenv(k)) != "" }
-
 // newMeterProvider builds the meter provider: always read by Prometheus (the returned handler
 // serves /metrics, with the Go runtime and process collectors), and pushed over OTLP when the
 // environment or the flag asks for it.
-func newMeterProvider(ctx context.Context, res *resource.Resource, flagEndpoint string) (*sdkmetric.MeterProvider, http.Handler, error) {
-	e, err := metricsExportFromEnv(os.LookupEnv, flagEndpoint)
+func newMeterProvider(ctx context.Context, res *resource.Resource, lookup Lookup, flagEndpoint string) (*sdkmetric.MeterProvider, http.Handler, error) {
+	e, err := metricsExportFromEnv(lookup, flagEndpoint)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -151,8 +145,8 @@ func newMeterProvider(ctx context.Context, res *resource.Resource, flagEndpoint 
 		return nil, nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
 	opts := []sdkmetric.Option{sdkmetric.WithReader(prom), sdkmetric.WithResource(res), sdkmetric.WithView(bucketViews()...)}
-	if e.otlp {
-		exp, err := e.exporter(ctx)
+	if e.otlp.Enabled {
+		exp, err := newMetricExporter(ctx, e.otlp)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,36 +23,51 @@ import (
 )
 
 func TestMetricsExportFromEnv(t *testing.T) {
+	// pushed is what a test reads of the result: whether, how and where metrics are pushed.
+	type pushed struct {
+		on       bool
+		protocol string
+		endpoint string
+		path     string
+		insecure bool
+		interval time.Duration
+	}
 	tests := []struct {
 		name    string
 		env     map[string]string
 		flag    string
-		want    metricsExport
+		want    pushed
 		wantErr string
 	}{
-		{name: "nothing set pushes nothing", want: metricsExport{protocol: "grpc"}},
-		{name: "flag alone pushes over grpc", flag: "127.0.0.1:4317",
-			want: metricsExport{otlp: true, protocol: "grpc", flagEndpoint: "127.0.0.1:4317"}},
+		{name: "nothing set pushes nothing", want: pushed{protocol: "grpc"}},
+		{name: "flag alone pushes over grpc in plain text", flag: "127.0.0.1:4317",
+			want: pushed{on: true, protocol: "grpc", endpoint: "127.0.0.1:4317", path: "/v1/metrics", insecure: true}},
 		{name: "general endpoint", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"},
-			want: metricsExport{otlp: true, protocol: "grpc"}},
+			want: pushed{on: true, protocol: "grpc", endpoint: "collector:4317", path: "/v1/metrics", insecure: true}},
 		{name: "metrics endpoint and http protocol", env: map[string]string{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "https://c:4318/v1/metrics", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
-			want: metricsExport{otlp: true, protocol: "http/protobuf"}},
+			want: pushed{on: true, protocol: "http/protobuf", endpoint: "c:4318", path: "/v1/metrics"}},
 		{name: "metrics protocol wins", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "http/protobuf"},
-			want: metricsExport{otlp: true, protocol: "http/protobuf"}},
+			want: pushed{on: true, protocol: "http/protobuf", endpoint: "c:4318", path: "/v1/metrics", insecure: true}},
+		{name: "an OTEL endpoint wins over the flag", flag: "127.0.0.1:4317", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4317"},
+			want: pushed{on: true, protocol: "grpc", endpoint: "collector:4317", path: "/v1/metrics"}},
 		{name: "exporter none turns the push off", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_METRICS_EXPORTER": "none"},
-			want: metricsExport{protocol: "grpc"}},
+			want: pushed{protocol: "grpc", endpoint: "c:4317", path: "/v1/metrics", insecure: true}},
 		{name: "exporter prometheus only", flag: "127.0.0.1:4317", env: map[string]string{"OTEL_METRICS_EXPORTER": "prometheus"},
-			want: metricsExport{protocol: "grpc", flagEndpoint: "127.0.0.1:4317"}},
-		{name: "exporter otlp without endpoint uses the exporter's default", env: map[string]string{"OTEL_METRICS_EXPORTER": "otlp, prometheus"},
-			want: metricsExport{otlp: true, protocol: "grpc"}},
+			want: pushed{protocol: "grpc", endpoint: "127.0.0.1:4317", path: "/v1/metrics", insecure: true}},
+		{name: "exporter otlp without endpoint uses the collector's default", env: map[string]string{"OTEL_METRICS_EXPORTER": "otlp, prometheus"},
+			want: pushed{on: true, protocol: "grpc", endpoint: "localhost:4317", path: "/v1/metrics", insecure: true}},
+		{name: "SDK disabled", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_SDK_DISABLED": "true"},
+			want: pushed{protocol: "grpc", endpoint: "c:4317", path: "/v1/metrics", insecure: true}},
 		{name: "interval", env: map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_METRIC_EXPORT_INTERVAL": "15000"},
-			want: metricsExport{otlp: true, protocol: "grpc", interval: 15 * time.Second}},
+			want: pushed{on: true, protocol: "grpc", endpoint: "c:4317", path: "/v1/metrics", insecure: true, interval: 15 * time.Second}},
 		{name: "unknown exporter", env: map[string]string{"OTEL_METRICS_EXPORTER": "console"},
 			wantErr: `OTEL_METRICS_EXPORTER "console": want otlp, prometheus or none (a comma-separated list)`},
 		{name: "unknown protocol", env: map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"},
 			wantErr: `OTEL_EXPORTER_OTLP_PROTOCOL "http/json": want grpc or http/protobuf`},
 		{name: "unknown metrics protocol", env: map[string]string{"OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "udp"},
 			wantErr: `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL "udp": want grpc or http/protobuf`},
+		{name: "bad metrics timeout", env: map[string]string{"OTEL_EXPORTER_OTLP_METRICS_TIMEOUT": "soon"},
+			wantErr: `OTEL_EXPORTER_OTLP_METRICS_TIMEOUT "soon": want milliseconds, a whole number`},
 		{name: "interval not a number", env: map[string]string{"OTEL_METRIC_EXPORT_INTERVAL": "15s"},
 			wantErr: `OTEL_METRIC_EXPORT_INTERVAL "15s": want a positive number of milliseconds`},
 		{name: "interval zero", env: map[string]string{"OTEL_METRIC_EXPORT_INTERVAL": "0"},
@@ -60,7 +76,7 @@ func TestMetricsExportFromEnv(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lookup := func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }
-			got, err := metricsExportFromEnv(lookup, tt.flag)
+			e, err := metricsExportFromEnv(lookup, tt.flag)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("error %v; want %q", err, tt.wantErr)
@@ -70,6 +86,8 @@ func TestMetricsExportFromEnv(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			got := pushed{on: e.otlp.Enabled, protocol: e.otlp.Protocol, endpoint: e.otlp.Endpoint, path: e.otlp.URLPath,
+				insecure: e.otlp.Insecure, interval: e.interval}
 			if got != tt.want {
 				t.Errorf("got %+v; want %+v", got, tt.want)
 			}
@@ -99,7 +117,7 @@ func TestSetupRejectsBadMetricsEnv(t *testing.T) {
 // instrument advised; other histograms keep their own.
 func TestHistogramBuckets(t *testing.T) {
 	clearOTELEnv(t)
-	mp, h, err := newMeterProvider(context.Background(), resource.Empty(), "")
+	mp, h, err := newMeterProvider(context.Background(), resource.Empty(), os.LookupEnv, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +259,7 @@ func TestOTLPMetricsPush(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			t.Setenv("OTEL_METRIC_EXPORT_INTERVAL", "50")
-			mp, _, err := newMeterProvider(context.Background(), resource.Empty(), flag)
+			mp, _, err := newMeterProvider(context.Background(), resource.Empty(), os.LookupEnv, flag)
 			if err != nil {
 				t.Fatal(err)
 			}

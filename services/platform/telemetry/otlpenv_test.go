@@ -16,6 +16,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
@@ -206,15 +207,30 @@ func TestSamplerFromEnv(t *testing.T) {
 }
 
 // otlpReceiver is a collector stand-in speaking OTLP/HTTP: it keeps the names of the spans it
-// got and the headers of the last export.
+// got, how many metric exports came, and the headers of the last export.
 type otlpReceiver struct {
-	mu      sync.Mutex
-	spans   []string
-	headers http.Header
+	mu            sync.Mutex
+	spans         []string
+	metricExports int
+	headers       http.Header
 }
 
 func (r *otlpReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
+	if req.URL.Path == "/v1/metrics" {
+		var m colmetricspb.ExportMetricsServiceRequest
+		if proto.Unmarshal(body, &m) != nil {
+			http.Error(w, "bad export", http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		r.metricExports++
+		r.headers = req.Header.Clone()
+		r.mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(nil)
+		return
+	}
 	var msg coltracepb.ExportTraceServiceRequest
 	if req.URL.Path != "/v1/traces" || proto.Unmarshal(body, &msg) != nil {
 		http.Error(w, "bad export", http.StatusBadRequest)
@@ -240,8 +256,9 @@ func (r *otlpReceiver) got() ([]string, http.Header) {
 	return append([]string(nil), r.spans...), r.headers
 }
 
-// Spans reach a collector over OTLP/HTTP with mutual TLS, the CA and the client certificate
-// from the environment, with the configured header.
+// Spans and metrics reach a collector over OTLP/HTTP with mutual TLS, the CA and the client
+// certificate from the environment, with the configured header: both signals read the same
+// variables.
 func TestOTLPHTTPWithMutualTLS(t *testing.T) {
 	certs := testenv.NewCerts(t)
 	rcv := &otlpReceiver{}
@@ -272,6 +289,12 @@ func TestOTLPHTTPWithMutualTLS(t *testing.T) {
 	spans, h := rcv.got()
 	if len(spans) != 1 || spans[0] != "hello" {
 		t.Fatalf("collector got spans %v, want [hello]", spans)
+	}
+	rcv.mu.Lock()
+	metricExports := rcv.metricExports
+	rcv.mu.Unlock()
+	if metricExports == 0 {
+		t.Error("collector got no metrics: the push did not follow the same variables")
 	}
 	if h.Get("Authorization") != "Bearer abc" {
 		t.Errorf("collector got authorization %q", h.Get("Authorization"))

@@ -98,7 +98,7 @@ func Setup(ctx context.Context, service, otlpEndpoint string, opts ...Option) (*
 	t.Recording = tc.OTLP.Enabled || len(o.spans) > 0
 	t.shutdown = append(t.shutdown, shutdown)
 
-	mp, metricsHandler, err := newMeterProvider(ctx, res, otlpEndpoint)
+	mp, metricsHandler, err := newMeterProvider(ctx, res, o.lookup, otlpEndpoint)
 	if err != nil {
 		return nil, err
 	}
