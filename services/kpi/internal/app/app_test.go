@@ -151,16 +151,7 @@ func TestCrashBetweenWriteStepsThenRestart(t *testing.T) {
 	for _, step := range []string{store.StepStored, store.StepApplied} {
 		t.Run("after "+step, func(t *testing.T) {
 			s := newStack(t)
-			nc, err := nats.Connect(s.natsURL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer nc.Close()
-			js, _ := jetstream.New(nc)
-			ctx := context.Background()
-			if _, err := stream.Ensure(ctx, js, stream.Tickets(0, 1)); err != nil {
-				t.Fatal(err)
-			}
+			js := ticketsJS(t, s)
 			var crashes atomic.Int32
 			_, stop := startKPI(t, s, func(got string) error {
 				if got == step {
@@ -252,16 +243,8 @@ func TestValidateNamesTheFlag(t *testing.T) {
 // is in, and started again: every ticket is counted exactly once.
 func TestKillNineMidBacklogThenRestart(t *testing.T) {
 	s := newStack(t)
-	nc, err := nats.Connect(s.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := ticketsJS(t, s)
 	ctx := context.Background()
-	if _, err := stream.Ensure(ctx, js, stream.Tickets(0, 1)); err != nil {
-		t.Fatal(err)
-	}
 	const tickets = 300
 	start := time.Date(2026, 2, 2, 9, 0, 0, 0, time.UTC)
 	for i := 0; i < tickets; i++ {

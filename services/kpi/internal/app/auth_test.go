@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
-	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
@@ -88,15 +85,7 @@ func TestKpiServiceAuth(t *testing.T) {
 
 	// acme's figures through the real pipeline: one ticket of ana's in billing, and one solved
 	// without ever being assigned (the unassigned figures).
-	nc, err := nats.Connect(s.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	if _, err := stream.Ensure(context.Background(), js, stream.Tickets(0, 1)); err != nil {
-		t.Fatal(err)
-	}
+	js := ticketsJS(t, s)
 	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	publishTicket(t, js, "T-1", start)
 	publishEvents(t, js, []map[string]any{

@@ -16,7 +16,6 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
-	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
@@ -26,16 +25,8 @@ import (
 // KPIs stay those of the ticket's original events.
 func TestServiceCompactsQuietTickets(t *testing.T) {
 	s := newStack(t)
-	nc, err := nats.Connect(s.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := ticketsJS(t, s)
 	ctx := context.Background()
-	if _, err := stream.Ensure(ctx, js, stream.Tickets(0, 1)); err != nil {
-		t.Fatal(err)
-	}
 	ts := servicetest.WriteTenants(t, nil)
 	cfg := Config{
 		Common:  servicetest.Settings(s.natsURL, s.redisURL),

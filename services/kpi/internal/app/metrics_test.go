@@ -1,16 +1,11 @@
 package app
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
-	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
@@ -20,15 +15,7 @@ import (
 // 1000, events written, and the durable's lag.
 func TestMetricsPage(t *testing.T) {
 	s := newStack(t)
-	nc, err := nats.Connect(s.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	if _, err := stream.Ensure(context.Background(), js, stream.Tickets(0, 1)); err != nil {
-		t.Fatal(err)
-	}
+	js := ticketsJS(t, s)
 	ts := servicetest.WriteTenants(t, nil)
 	r := runKPI(t, s, ts, nil)
 	defer r.Stop()

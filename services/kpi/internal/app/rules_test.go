@@ -8,14 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
-	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
@@ -147,15 +143,7 @@ func TestSLAFromTheRulesFile(t *testing.T) {
 	r := servicetest.Start(t, func(ctx context.Context, h service.Hooks) error { return Deps{Hooks: h}.Run(ctx, cfg, quiet) })
 	client := tpv1.NewKpiServiceClient(r.DialAs(ts.Acme))
 
-	nc, err := nats.Connect(s.natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	if _, err := stream.Ensure(context.Background(), js, stream.Tickets(0, 1)); err != nil {
-		t.Fatal(err)
-	}
+	js := ticketsJS(t, s)
 	friday := time.Date(2026, 1, 2, 18, 0, 0, 0, time.UTC) // a Friday
 	ev := func(ticket, id, typ string, at time.Time, actor, kind string, extra map[string]any) map[string]any {
 		m := map[string]any{"id": ticket + "-" + id, "ticket_id": ticket, "type": typ, "occurred_at": at.Format(time.RFC3339),
