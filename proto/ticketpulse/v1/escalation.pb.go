@@ -188,6 +188,62 @@ func (ChangeKind) EnumDescriptor() ([]byte, []int) {
 	return file_ticketpulse_v1_escalation_proto_rawDescGZIP(), []int{2}
 }
 
+// Difference compares a simulated escalation with what actually fired.
+type Difference int32
+
+const (
+	Difference_DIFFERENCE_UNSPECIFIED Difference = 0
+	// SAME: fired in the simulation and for real (same rule, subject and level).
+	Difference_DIFFERENCE_SAME Difference = 1
+	// ADDED: would fire with the simulated rules, did not fire for real.
+	Difference_DIFFERENCE_ADDED Difference = 2
+	// REMOVED: fired for real, would not fire with the simulated rules.
+	Difference_DIFFERENCE_REMOVED Difference = 3
+)
+
+// Enum value maps for Difference.
+var (
+	Difference_name = map[int32]string{
+		0: "DIFFERENCE_UNSPECIFIED",
+		1: "DIFFERENCE_SAME",
+		2: "DIFFERENCE_ADDED",
+		3: "DIFFERENCE_REMOVED",
+	}
+	Difference_value = map[string]int32{
+		"DIFFERENCE_UNSPECIFIED": 0,
+		"DIFFERENCE_SAME":        1,
+		"DIFFERENCE_ADDED":       2,
+		"DIFFERENCE_REMOVED":     3,
+	}
+)
+
+func (x Difference) Enum() *Difference {
+	p := new(Difference)
+	*p = x
+	return p
+}
+
+func (x Difference) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Difference) Descriptor() protoreflect.EnumDescriptor {
+	return file_ticketpulse_v1_escalation_proto_enumTypes[3].Descriptor()
+}
+
+func (Difference) Type() protoreflect.EnumType {
+	return &file_ticketpulse_v1_escalation_proto_enumTypes[3]
+}
+
+func (x Difference) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Difference.Descriptor instead.
+func (Difference) EnumDescriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_escalation_proto_rawDescGZIP(), []int{3}
+}
+
 // Fact is one figure behind an escalation, e.g. target=1800s, elapsed=2100s, rating=1.
 type Fact struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1129,6 +1185,381 @@ func (x *WatchEscalationsResponse) GetChange() *EscalationChange {
 	return nil
 }
 
+type GetRulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRulesRequest) Reset() {
+	*x = GetRulesRequest{}
+	mi := &file_ticketpulse_v1_escalation_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRulesRequest) ProtoMessage() {}
+
+func (x *GetRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_escalation_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRulesRequest.ProtoReflect.Descriptor instead.
+func (*GetRulesRequest) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_escalation_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetRulesRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type GetRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// rules_yaml is a rules file holding only this tenant ("tenants: {<tenant>: ...}": its calendars,
+	// SLA policies, quality and KPI rules and escalation policies), in the rules file's format: what
+	// SimulateRules takes as an edited copy.
+	RulesYaml string `protobuf:"bytes,1,opt,name=rules_yaml,json=rulesYaml,proto3" json:"rules_yaml,omitempty"`
+	// version identifies the loaded rules (a hash of rules_yaml).
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	LoadedAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=loaded_at,json=loadedAt,proto3" json:"loaded_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRulesResponse) Reset() {
+	*x = GetRulesResponse{}
+	mi := &file_ticketpulse_v1_escalation_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRulesResponse) ProtoMessage() {}
+
+func (x *GetRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_escalation_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRulesResponse.ProtoReflect.Descriptor instead.
+func (*GetRulesResponse) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_escalation_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetRulesResponse) GetRulesYaml() string {
+	if x != nil {
+		return x.RulesYaml
+	}
+	return ""
+}
+
+func (x *GetRulesResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *GetRulesResponse) GetLoadedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LoadedAt
+	}
+	return nil
+}
+
+type SimulateRulesRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// rules_yaml is an edited copy in GetRules' format, at most 1 MiB; empty simulates the loaded rules.
+	RulesYaml string `protobuf:"bytes,2,opt,name=rules_yaml,json=rulesYaml,proto3" json:"rules_yaml,omitempty"`
+	// range is the TICKETS time range replayed, at most 31 days.
+	Range         *TimeRange `protobuf:"bytes,3,opt,name=range,proto3" json:"range,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimulateRulesRequest) Reset() {
+	*x = SimulateRulesRequest{}
+	mi := &file_ticketpulse_v1_escalation_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimulateRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimulateRulesRequest) ProtoMessage() {}
+
+func (x *SimulateRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_escalation_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimulateRulesRequest.ProtoReflect.Descriptor instead.
+func (*SimulateRulesRequest) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_escalation_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SimulateRulesRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *SimulateRulesRequest) GetRulesYaml() string {
+	if x != nil {
+		return x.RulesYaml
+	}
+	return ""
+}
+
+func (x *SimulateRulesRequest) GetRange() *TimeRange {
+	if x != nil {
+		return x.Range
+	}
+	return nil
+}
+
+type SimulatedEscalation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rule  string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	// subject_kind is "ticket", "agent" or "team".
+	SubjectKind string   `protobuf:"bytes,2,opt,name=subject_kind,json=subjectKind,proto3" json:"subject_kind,omitempty"`
+	SubjectId   string   `protobuf:"bytes,3,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	Level       int32    `protobuf:"varint,4,opt,name=level,proto3" json:"level,omitempty"`
+	Severity    Severity `protobuf:"varint,5,opt,name=severity,proto3,enum=ticketpulse.v1.Severity" json:"severity,omitempty"`
+	// at is when it would have fired (or did, for REMOVED).
+	At         *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=at,proto3" json:"at,omitempty"`
+	Summary    string                 `protobuf:"bytes,7,opt,name=summary,proto3" json:"summary,omitempty"`
+	Facts      []*Fact                `protobuf:"bytes,8,rep,name=facts,proto3" json:"facts,omitempty"`
+	Difference Difference             `protobuf:"varint,9,opt,name=difference,proto3,enum=ticketpulse.v1.Difference" json:"difference,omitempty"`
+	// escalation_id is the real escalation's id for SAME and REMOVED.
+	EscalationId  string `protobuf:"bytes,10,opt,name=escalation_id,json=escalationId,proto3" json:"escalation_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimulatedEscalation) Reset() {
+	*x = SimulatedEscalation{}
+	mi := &file_ticketpulse_v1_escalation_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimulatedEscalation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimulatedEscalation) ProtoMessage() {}
+
+func (x *SimulatedEscalation) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_escalation_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimulatedEscalation.ProtoReflect.Descriptor instead.
+func (*SimulatedEscalation) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_escalation_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *SimulatedEscalation) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *SimulatedEscalation) GetSubjectKind() string {
+	if x != nil {
+		return x.SubjectKind
+	}
+	return ""
+}
+
+func (x *SimulatedEscalation) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *SimulatedEscalation) GetLevel() int32 {
+	if x != nil {
+		return x.Level
+	}
+	return 0
+}
+
+func (x *SimulatedEscalation) GetSeverity() Severity {
+	if x != nil {
+		return x.Severity
+	}
+	return Severity_SEVERITY_UNSPECIFIED
+}
+
+func (x *SimulatedEscalation) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *SimulatedEscalation) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *SimulatedEscalation) GetFacts() []*Fact {
+	if x != nil {
+		return x.Facts
+	}
+	return nil
+}
+
+func (x *SimulatedEscalation) GetDifference() Difference {
+	if x != nil {
+		return x.Difference
+	}
+	return Difference_DIFFERENCE_UNSPECIFIED
+}
+
+func (x *SimulatedEscalation) GetEscalationId() string {
+	if x != nil {
+		return x.EscalationId
+	}
+	return ""
+}
+
+type SimulateRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// escalations are ordered by at, then rule and subject.
+	Escalations    []*SimulatedEscalation `protobuf:"bytes,1,rep,name=escalations,proto3" json:"escalations,omitempty"`
+	EventsReplayed int64                  `protobuf:"varint,2,opt,name=events_replayed,json=eventsReplayed,proto3" json:"events_replayed,omitempty"`
+	// rules_version is the version of the rules simulated (GetRules' version for the loaded ones).
+	RulesVersion  string `protobuf:"bytes,3,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
+	Added         int32  `protobuf:"varint,4,opt,name=added,proto3" json:"added,omitempty"`
+	Removed       int32  `protobuf:"varint,5,opt,name=removed,proto3" json:"removed,omitempty"`
+	Same          int32  `protobuf:"varint,6,opt,name=same,proto3" json:"same,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SimulateRulesResponse) Reset() {
+	*x = SimulateRulesResponse{}
+	mi := &file_ticketpulse_v1_escalation_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SimulateRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SimulateRulesResponse) ProtoMessage() {}
+
+func (x *SimulateRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_escalation_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SimulateRulesResponse.ProtoReflect.Descriptor instead.
+func (*SimulateRulesResponse) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_escalation_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SimulateRulesResponse) GetEscalations() []*SimulatedEscalation {
+	if x != nil {
+		return x.Escalations
+	}
+	return nil
+}
+
+func (x *SimulateRulesResponse) GetEventsReplayed() int64 {
+	if x != nil {
+		return x.EventsReplayed
+	}
+	return 0
+}
+
+func (x *SimulateRulesResponse) GetRulesVersion() string {
+	if x != nil {
+		return x.RulesVersion
+	}
+	return ""
+}
+
+func (x *SimulateRulesResponse) GetAdded() int32 {
+	if x != nil {
+		return x.Added
+	}
+	return 0
+}
+
+func (x *SimulateRulesResponse) GetRemoved() int32 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
+func (x *SimulateRulesResponse) GetSame() int32 {
+	if x != nil {
+		return x.Same
+	}
+	return 0
+}
+
 var File_ticketpulse_v1_escalation_proto protoreflect.FileDescriptor
 
 const file_ticketpulse_v1_escalation_proto_rawDesc = "" +
@@ -1216,7 +1647,41 @@ const file_ticketpulse_v1_escalation_proto_rawDesc = "" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x12\n" +
 	"\x04rule\x18\x02 \x01(\tR\x04rule\"T\n" +
 	"\x18WatchEscalationsResponse\x128\n" +
-	"\x06change\x18\x01 \x01(\v2 .ticketpulse.v1.EscalationChangeR\x06change*\x90\x01\n" +
+	"\x06change\x18\x01 \x01(\v2 .ticketpulse.v1.EscalationChangeR\x06change\")\n" +
+	"\x0fGetRulesRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"\x84\x01\n" +
+	"\x10GetRulesResponse\x12\x1d\n" +
+	"\n" +
+	"rules_yaml\x18\x01 \x01(\tR\trulesYaml\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x127\n" +
+	"\tloaded_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bloadedAt\"~\n" +
+	"\x14SimulateRulesRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1d\n" +
+	"\n" +
+	"rules_yaml\x18\x02 \x01(\tR\trulesYaml\x12/\n" +
+	"\x05range\x18\x03 \x01(\v2\x19.ticketpulse.v1.TimeRangeR\x05range\"\x8a\x03\n" +
+	"\x13SimulatedEscalation\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12!\n" +
+	"\fsubject_kind\x18\x02 \x01(\tR\vsubjectKind\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x03 \x01(\tR\tsubjectId\x12\x14\n" +
+	"\x05level\x18\x04 \x01(\x05R\x05level\x124\n" +
+	"\bseverity\x18\x05 \x01(\x0e2\x18.ticketpulse.v1.SeverityR\bseverity\x12*\n" +
+	"\x02at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x18\n" +
+	"\asummary\x18\a \x01(\tR\asummary\x12*\n" +
+	"\x05facts\x18\b \x03(\v2\x14.ticketpulse.v1.FactR\x05facts\x12:\n" +
+	"\n" +
+	"difference\x18\t \x01(\x0e2\x1a.ticketpulse.v1.DifferenceR\n" +
+	"difference\x12#\n" +
+	"\rescalation_id\x18\n" +
+	" \x01(\tR\fescalationId\"\xf0\x01\n" +
+	"\x15SimulateRulesResponse\x12E\n" +
+	"\vescalations\x18\x01 \x03(\v2#.ticketpulse.v1.SimulatedEscalationR\vescalations\x12'\n" +
+	"\x0fevents_replayed\x18\x02 \x01(\x03R\x0eeventsReplayed\x12#\n" +
+	"\rrules_version\x18\x03 \x01(\tR\frulesVersion\x12\x14\n" +
+	"\x05added\x18\x04 \x01(\x05R\x05added\x12\x18\n" +
+	"\aremoved\x18\x05 \x01(\x05R\aremoved\x12\x12\n" +
+	"\x04same\x18\x06 \x01(\x05R\x04same*\x90\x01\n" +
 	"\x0fEscalationState\x12 \n" +
 	"\x1cESCALATION_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ESCALATION_STATE_OPEN\x10\x01\x12!\n" +
@@ -1234,13 +1699,21 @@ const file_ticketpulse_v1_escalation_proto_rawDesc = "" +
 	"\x13CHANGE_KIND_UPDATED\x10\x02\x12\x16\n" +
 	"\x12CHANGE_KIND_RAISED\x10\x03\x12\x1c\n" +
 	"\x18CHANGE_KIND_ACKNOWLEDGED\x10\x04\x12\x18\n" +
-	"\x14CHANGE_KIND_RESOLVED\x10\x052\x9e\x04\n" +
+	"\x14CHANGE_KIND_RESOLVED\x10\x05*k\n" +
+	"\n" +
+	"Difference\x12\x1a\n" +
+	"\x16DIFFERENCE_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fDIFFERENCE_SAME\x10\x01\x12\x14\n" +
+	"\x10DIFFERENCE_ADDED\x10\x02\x12\x16\n" +
+	"\x12DIFFERENCE_REMOVED\x10\x032\xcb\x05\n" +
 	"\x11EscalationService\x12b\n" +
 	"\x0fListEscalations\x12&.ticketpulse.v1.ListEscalationsRequest\x1a'.ticketpulse.v1.ListEscalationsResponse\x12\\\n" +
 	"\rGetEscalation\x12$.ticketpulse.v1.GetEscalationRequest\x1a%.ticketpulse.v1.GetEscalationResponse\x12t\n" +
 	"\x15AcknowledgeEscalation\x12,.ticketpulse.v1.AcknowledgeEscalationRequest\x1a-.ticketpulse.v1.AcknowledgeEscalationResponse\x12h\n" +
 	"\x11ResolveEscalation\x12(.ticketpulse.v1.ResolveEscalationRequest\x1a).ticketpulse.v1.ResolveEscalationResponse\x12g\n" +
-	"\x10WatchEscalations\x12'.ticketpulse.v1.WatchEscalationsRequest\x1a(.ticketpulse.v1.WatchEscalationsResponse0\x01BGZEgithub.com/ticketpulse/ticketpulse/proto/ticketpulse/v1;ticketpulsev1b\x06proto3"
+	"\x10WatchEscalations\x12'.ticketpulse.v1.WatchEscalationsRequest\x1a(.ticketpulse.v1.WatchEscalationsResponse0\x01\x12M\n" +
+	"\bGetRules\x12\x1f.ticketpulse.v1.GetRulesRequest\x1a .ticketpulse.v1.GetRulesResponse\x12\\\n" +
+	"\rSimulateRules\x12$.ticketpulse.v1.SimulateRulesRequest\x1a%.ticketpulse.v1.SimulateRulesResponseBGZEgithub.com/ticketpulse/ticketpulse/proto/ticketpulse/v1;ticketpulsev1b\x06proto3"
 
 var (
 	file_ticketpulse_v1_escalation_proto_rawDescOnce sync.Once
@@ -1254,67 +1727,84 @@ func file_ticketpulse_v1_escalation_proto_rawDescGZIP() []byte {
 	return file_ticketpulse_v1_escalation_proto_rawDescData
 }
 
-var file_ticketpulse_v1_escalation_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_ticketpulse_v1_escalation_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_ticketpulse_v1_escalation_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_ticketpulse_v1_escalation_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_ticketpulse_v1_escalation_proto_goTypes = []any{
 	(EscalationState)(0),                  // 0: ticketpulse.v1.EscalationState
 	(Severity)(0),                         // 1: ticketpulse.v1.Severity
 	(ChangeKind)(0),                       // 2: ticketpulse.v1.ChangeKind
-	(*Fact)(nil),                          // 3: ticketpulse.v1.Fact
-	(*TimelineEntry)(nil),                 // 4: ticketpulse.v1.TimelineEntry
-	(*Escalation)(nil),                    // 5: ticketpulse.v1.Escalation
-	(*EscalationChange)(nil),              // 6: ticketpulse.v1.EscalationChange
-	(*ListEscalationsRequest)(nil),        // 7: ticketpulse.v1.ListEscalationsRequest
-	(*ListEscalationsResponse)(nil),       // 8: ticketpulse.v1.ListEscalationsResponse
-	(*GetEscalationRequest)(nil),          // 9: ticketpulse.v1.GetEscalationRequest
-	(*GetEscalationResponse)(nil),         // 10: ticketpulse.v1.GetEscalationResponse
-	(*AcknowledgeEscalationRequest)(nil),  // 11: ticketpulse.v1.AcknowledgeEscalationRequest
-	(*AcknowledgeEscalationResponse)(nil), // 12: ticketpulse.v1.AcknowledgeEscalationResponse
-	(*ResolveEscalationRequest)(nil),      // 13: ticketpulse.v1.ResolveEscalationRequest
-	(*ResolveEscalationResponse)(nil),     // 14: ticketpulse.v1.ResolveEscalationResponse
-	(*WatchEscalationsRequest)(nil),       // 15: ticketpulse.v1.WatchEscalationsRequest
-	(*WatchEscalationsResponse)(nil),      // 16: ticketpulse.v1.WatchEscalationsResponse
-	nil,                                   // 17: ticketpulse.v1.Escalation.LabelsEntry
-	(*timestamppb.Timestamp)(nil),         // 18: google.protobuf.Timestamp
-	(*TimeRange)(nil),                     // 19: ticketpulse.v1.TimeRange
+	(Difference)(0),                       // 3: ticketpulse.v1.Difference
+	(*Fact)(nil),                          // 4: ticketpulse.v1.Fact
+	(*TimelineEntry)(nil),                 // 5: ticketpulse.v1.TimelineEntry
+	(*Escalation)(nil),                    // 6: ticketpulse.v1.Escalation
+	(*EscalationChange)(nil),              // 7: ticketpulse.v1.EscalationChange
+	(*ListEscalationsRequest)(nil),        // 8: ticketpulse.v1.ListEscalationsRequest
+	(*ListEscalationsResponse)(nil),       // 9: ticketpulse.v1.ListEscalationsResponse
+	(*GetEscalationRequest)(nil),          // 10: ticketpulse.v1.GetEscalationRequest
+	(*GetEscalationResponse)(nil),         // 11: ticketpulse.v1.GetEscalationResponse
+	(*AcknowledgeEscalationRequest)(nil),  // 12: ticketpulse.v1.AcknowledgeEscalationRequest
+	(*AcknowledgeEscalationResponse)(nil), // 13: ticketpulse.v1.AcknowledgeEscalationResponse
+	(*ResolveEscalationRequest)(nil),      // 14: ticketpulse.v1.ResolveEscalationRequest
+	(*ResolveEscalationResponse)(nil),     // 15: ticketpulse.v1.ResolveEscalationResponse
+	(*WatchEscalationsRequest)(nil),       // 16: ticketpulse.v1.WatchEscalationsRequest
+	(*WatchEscalationsResponse)(nil),      // 17: ticketpulse.v1.WatchEscalationsResponse
+	(*GetRulesRequest)(nil),               // 18: ticketpulse.v1.GetRulesRequest
+	(*GetRulesResponse)(nil),              // 19: ticketpulse.v1.GetRulesResponse
+	(*SimulateRulesRequest)(nil),          // 20: ticketpulse.v1.SimulateRulesRequest
+	(*SimulatedEscalation)(nil),           // 21: ticketpulse.v1.SimulatedEscalation
+	(*SimulateRulesResponse)(nil),         // 22: ticketpulse.v1.SimulateRulesResponse
+	nil,                                   // 23: ticketpulse.v1.Escalation.LabelsEntry
+	(*timestamppb.Timestamp)(nil),         // 24: google.protobuf.Timestamp
+	(*TimeRange)(nil),                     // 25: ticketpulse.v1.TimeRange
 }
 var file_ticketpulse_v1_escalation_proto_depIdxs = []int32{
-	18, // 0: ticketpulse.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
+	24, // 0: ticketpulse.v1.TimelineEntry.at:type_name -> google.protobuf.Timestamp
 	2,  // 1: ticketpulse.v1.TimelineEntry.kind:type_name -> ticketpulse.v1.ChangeKind
 	1,  // 2: ticketpulse.v1.TimelineEntry.severity:type_name -> ticketpulse.v1.Severity
 	0,  // 3: ticketpulse.v1.Escalation.state:type_name -> ticketpulse.v1.EscalationState
 	1,  // 4: ticketpulse.v1.Escalation.severity:type_name -> ticketpulse.v1.Severity
-	17, // 5: ticketpulse.v1.Escalation.labels:type_name -> ticketpulse.v1.Escalation.LabelsEntry
-	3,  // 6: ticketpulse.v1.Escalation.facts:type_name -> ticketpulse.v1.Fact
-	18, // 7: ticketpulse.v1.Escalation.triggered_at:type_name -> google.protobuf.Timestamp
-	18, // 8: ticketpulse.v1.Escalation.updated_at:type_name -> google.protobuf.Timestamp
-	18, // 9: ticketpulse.v1.Escalation.resolved_at:type_name -> google.protobuf.Timestamp
-	4,  // 10: ticketpulse.v1.Escalation.timeline:type_name -> ticketpulse.v1.TimelineEntry
+	23, // 5: ticketpulse.v1.Escalation.labels:type_name -> ticketpulse.v1.Escalation.LabelsEntry
+	4,  // 6: ticketpulse.v1.Escalation.facts:type_name -> ticketpulse.v1.Fact
+	24, // 7: ticketpulse.v1.Escalation.triggered_at:type_name -> google.protobuf.Timestamp
+	24, // 8: ticketpulse.v1.Escalation.updated_at:type_name -> google.protobuf.Timestamp
+	24, // 9: ticketpulse.v1.Escalation.resolved_at:type_name -> google.protobuf.Timestamp
+	5,  // 10: ticketpulse.v1.Escalation.timeline:type_name -> ticketpulse.v1.TimelineEntry
 	2,  // 11: ticketpulse.v1.EscalationChange.kind:type_name -> ticketpulse.v1.ChangeKind
-	18, // 12: ticketpulse.v1.EscalationChange.at:type_name -> google.protobuf.Timestamp
-	5,  // 13: ticketpulse.v1.EscalationChange.escalation:type_name -> ticketpulse.v1.Escalation
+	24, // 12: ticketpulse.v1.EscalationChange.at:type_name -> google.protobuf.Timestamp
+	6,  // 13: ticketpulse.v1.EscalationChange.escalation:type_name -> ticketpulse.v1.Escalation
 	0,  // 14: ticketpulse.v1.ListEscalationsRequest.state:type_name -> ticketpulse.v1.EscalationState
-	19, // 15: ticketpulse.v1.ListEscalationsRequest.triggered:type_name -> ticketpulse.v1.TimeRange
-	5,  // 16: ticketpulse.v1.ListEscalationsResponse.escalations:type_name -> ticketpulse.v1.Escalation
-	5,  // 17: ticketpulse.v1.GetEscalationResponse.escalation:type_name -> ticketpulse.v1.Escalation
-	5,  // 18: ticketpulse.v1.AcknowledgeEscalationResponse.escalation:type_name -> ticketpulse.v1.Escalation
-	5,  // 19: ticketpulse.v1.ResolveEscalationResponse.escalation:type_name -> ticketpulse.v1.Escalation
-	6,  // 20: ticketpulse.v1.WatchEscalationsResponse.change:type_name -> ticketpulse.v1.EscalationChange
-	7,  // 21: ticketpulse.v1.EscalationService.ListEscalations:input_type -> ticketpulse.v1.ListEscalationsRequest
-	9,  // 22: ticketpulse.v1.EscalationService.GetEscalation:input_type -> ticketpulse.v1.GetEscalationRequest
-	11, // 23: ticketpulse.v1.EscalationService.AcknowledgeEscalation:input_type -> ticketpulse.v1.AcknowledgeEscalationRequest
-	13, // 24: ticketpulse.v1.EscalationService.ResolveEscalation:input_type -> ticketpulse.v1.ResolveEscalationRequest
-	15, // 25: ticketpulse.v1.EscalationService.WatchEscalations:input_type -> ticketpulse.v1.WatchEscalationsRequest
-	8,  // 26: ticketpulse.v1.EscalationService.ListEscalations:output_type -> ticketpulse.v1.ListEscalationsResponse
-	10, // 27: ticketpulse.v1.EscalationService.GetEscalation:output_type -> ticketpulse.v1.GetEscalationResponse
-	12, // 28: ticketpulse.v1.EscalationService.AcknowledgeEscalation:output_type -> ticketpulse.v1.AcknowledgeEscalationResponse
-	14, // 29: ticketpulse.v1.EscalationService.ResolveEscalation:output_type -> ticketpulse.v1.ResolveEscalationResponse
-	16, // 30: ticketpulse.v1.EscalationService.WatchEscalations:output_type -> ticketpulse.v1.WatchEscalationsResponse
-	26, // [26:31] is the sub-list for method output_type
-	21, // [21:26] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	25, // 15: ticketpulse.v1.ListEscalationsRequest.triggered:type_name -> ticketpulse.v1.TimeRange
+	6,  // 16: ticketpulse.v1.ListEscalationsResponse.escalations:type_name -> ticketpulse.v1.Escalation
+	6,  // 17: ticketpulse.v1.GetEscalationResponse.escalation:type_name -> ticketpulse.v1.Escalation
+	6,  // 18: ticketpulse.v1.AcknowledgeEscalationResponse.escalation:type_name -> ticketpulse.v1.Escalation
+	6,  // 19: ticketpulse.v1.ResolveEscalationResponse.escalation:type_name -> ticketpulse.v1.Escalation
+	7,  // 20: ticketpulse.v1.WatchEscalationsResponse.change:type_name -> ticketpulse.v1.EscalationChange
+	24, // 21: ticketpulse.v1.GetRulesResponse.loaded_at:type_name -> google.protobuf.Timestamp
+	25, // 22: ticketpulse.v1.SimulateRulesRequest.range:type_name -> ticketpulse.v1.TimeRange
+	1,  // 23: ticketpulse.v1.SimulatedEscalation.severity:type_name -> ticketpulse.v1.Severity
+	24, // 24: ticketpulse.v1.SimulatedEscalation.at:type_name -> google.protobuf.Timestamp
+	4,  // 25: ticketpulse.v1.SimulatedEscalation.facts:type_name -> ticketpulse.v1.Fact
+	3,  // 26: ticketpulse.v1.SimulatedEscalation.difference:type_name -> ticketpulse.v1.Difference
+	21, // 27: ticketpulse.v1.SimulateRulesResponse.escalations:type_name -> ticketpulse.v1.SimulatedEscalation
+	8,  // 28: ticketpulse.v1.EscalationService.ListEscalations:input_type -> ticketpulse.v1.ListEscalationsRequest
+	10, // 29: ticketpulse.v1.EscalationService.GetEscalation:input_type -> ticketpulse.v1.GetEscalationRequest
+	12, // 30: ticketpulse.v1.EscalationService.AcknowledgeEscalation:input_type -> ticketpulse.v1.AcknowledgeEscalationRequest
+	14, // 31: ticketpulse.v1.EscalationService.ResolveEscalation:input_type -> ticketpulse.v1.ResolveEscalationRequest
+	16, // 32: ticketpulse.v1.EscalationService.WatchEscalations:input_type -> ticketpulse.v1.WatchEscalationsRequest
+	18, // 33: ticketpulse.v1.EscalationService.GetRules:input_type -> ticketpulse.v1.GetRulesRequest
+	20, // 34: ticketpulse.v1.EscalationService.SimulateRules:input_type -> ticketpulse.v1.SimulateRulesRequest
+	9,  // 35: ticketpulse.v1.EscalationService.ListEscalations:output_type -> ticketpulse.v1.ListEscalationsResponse
+	11, // 36: ticketpulse.v1.EscalationService.GetEscalation:output_type -> ticketpulse.v1.GetEscalationResponse
+	13, // 37: ticketpulse.v1.EscalationService.AcknowledgeEscalation:output_type -> ticketpulse.v1.AcknowledgeEscalationResponse
+	15, // 38: ticketpulse.v1.EscalationService.ResolveEscalation:output_type -> ticketpulse.v1.ResolveEscalationResponse
+	17, // 39: ticketpulse.v1.EscalationService.WatchEscalations:output_type -> ticketpulse.v1.WatchEscalationsResponse
+	19, // 40: ticketpulse.v1.EscalationService.GetRules:output_type -> ticketpulse.v1.GetRulesResponse
+	22, // 41: ticketpulse.v1.EscalationService.SimulateRules:output_type -> ticketpulse.v1.SimulateRulesResponse
+	35, // [35:42] is the sub-list for method output_type
+	28, // [28:35] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_ticketpulse_v1_escalation_proto_init() }
@@ -1328,8 +1818,8 @@ func file_ticketpulse_v1_escalation_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ticketpulse_v1_escalation_proto_rawDesc), len(file_ticketpulse_v1_escalation_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   15,
+			NumEnums:      4,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

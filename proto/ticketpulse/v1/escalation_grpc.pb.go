@@ -24,6 +24,8 @@ const (
 	EscalationService_AcknowledgeEscalation_FullMethodName = "/ticketpulse.v1.EscalationService/AcknowledgeEscalation"
 	EscalationService_ResolveEscalation_FullMethodName     = "/ticketpulse.v1.EscalationService/ResolveEscalation"
 	EscalationService_WatchEscalations_FullMethodName      = "/ticketpulse.v1.EscalationService/WatchEscalations"
+	EscalationService_GetRules_FullMethodName              = "/ticketpulse.v1.EscalationService/GetRules"
+	EscalationService_SimulateRules_FullMethodName         = "/ticketpulse.v1.EscalationService/SimulateRules"
 )
 
 // EscalationServiceClient is the client API for EscalationService service.
@@ -43,6 +45,12 @@ type EscalationServiceClient interface {
 	ResolveEscalation(ctx context.Context, in *ResolveEscalationRequest, opts ...grpc.CallOption) (*ResolveEscalationResponse, error)
 	// WatchEscalations streams every lifecycle change of the tenant's escalations from now on.
 	WatchEscalations(ctx context.Context, in *WatchEscalationsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEscalationsResponse], error)
+	// GetRules returns the tenant's SLA policies and rules as the service loaded them.
+	GetRules(ctx context.Context, in *GetRulesRequest, opts ...grpc.CallOption) (*GetRulesResponse, error)
+	// SimulateRules replays a time range of the tenant's TICKETS through the judge in memory, with
+	// the loaded rules or an edited copy, and returns what would have fired and how that differs
+	// from what did. Nothing is stored, scheduled, published or sent.
+	SimulateRules(ctx context.Context, in *SimulateRulesRequest, opts ...grpc.CallOption) (*SimulateRulesResponse, error)
 }
 
 type escalationServiceClient struct {
@@ -112,6 +120,26 @@ func (c *escalationServiceClient) WatchEscalations(ctx context.Context, in *Watc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type EscalationService_WatchEscalationsClient = grpc.ServerStreamingClient[WatchEscalationsResponse]
 
+func (c *escalationServiceClient) GetRules(ctx context.Context, in *GetRulesRequest, opts ...grpc.CallOption) (*GetRulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRulesResponse)
+	err := c.cc.Invoke(ctx, EscalationService_GetRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *escalationServiceClient) SimulateRules(ctx context.Context, in *SimulateRulesRequest, opts ...grpc.CallOption) (*SimulateRulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SimulateRulesResponse)
+	err := c.cc.Invoke(ctx, EscalationService_SimulateRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EscalationServiceServer is the server API for EscalationService service.
 // All implementations must embed UnimplementedEscalationServiceServer
 // for forward compatibility.
@@ -129,6 +157,12 @@ type EscalationServiceServer interface {
 	ResolveEscalation(context.Context, *ResolveEscalationRequest) (*ResolveEscalationResponse, error)
 	// WatchEscalations streams every lifecycle change of the tenant's escalations from now on.
 	WatchEscalations(*WatchEscalationsRequest, grpc.ServerStreamingServer[WatchEscalationsResponse]) error
+	// GetRules returns the tenant's SLA policies and rules as the service loaded them.
+	GetRules(context.Context, *GetRulesRequest) (*GetRulesResponse, error)
+	// SimulateRules replays a time range of the tenant's TICKETS through the judge in memory, with
+	// the loaded rules or an edited copy, and returns what would have fired and how that differs
+	// from what did. Nothing is stored, scheduled, published or sent.
+	SimulateRules(context.Context, *SimulateRulesRequest) (*SimulateRulesResponse, error)
 	mustEmbedUnimplementedEscalationServiceServer()
 }
 
@@ -153,6 +187,12 @@ func (UnimplementedEscalationServiceServer) ResolveEscalation(context.Context, *
 }
 func (UnimplementedEscalationServiceServer) WatchEscalations(*WatchEscalationsRequest, grpc.ServerStreamingServer[WatchEscalationsResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchEscalations not implemented")
+}
+func (UnimplementedEscalationServiceServer) GetRules(context.Context, *GetRulesRequest) (*GetRulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRules not implemented")
+}
+func (UnimplementedEscalationServiceServer) SimulateRules(context.Context, *SimulateRulesRequest) (*SimulateRulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SimulateRules not implemented")
 }
 func (UnimplementedEscalationServiceServer) mustEmbedUnimplementedEscalationServiceServer() {}
 func (UnimplementedEscalationServiceServer) testEmbeddedByValue()                           {}
@@ -258,6 +298,42 @@ func _EscalationService_WatchEscalations_Handler(srv interface{}, stream grpc.Se
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type EscalationService_WatchEscalationsServer = grpc.ServerStreamingServer[WatchEscalationsResponse]
 
+func _EscalationService_GetRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EscalationServiceServer).GetRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EscalationService_GetRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EscalationServiceServer).GetRules(ctx, req.(*GetRulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _EscalationService_SimulateRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SimulateRulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EscalationServiceServer).SimulateRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: EscalationService_SimulateRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EscalationServiceServer).SimulateRules(ctx, req.(*SimulateRulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // EscalationService_ServiceDesc is the grpc.ServiceDesc for EscalationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -280,6 +356,14 @@ var EscalationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResolveEscalation",
 			Handler:    _EscalationService_ResolveEscalation_Handler,
+		},
+		{
+			MethodName: "GetRules",
+			Handler:    _EscalationService_GetRules_Handler,
+		},
+		{
+			MethodName: "SimulateRules",
+			Handler:    _EscalationService_SimulateRules_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

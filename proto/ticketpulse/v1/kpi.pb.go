@@ -22,6 +22,117 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Granularity is the length of one period of a series. Days, weeks (starting Monday) and months
+// start at local midnight in the window's time zone.
+type Granularity int32
+
+const (
+	Granularity_GRANULARITY_UNSPECIFIED Granularity = 0
+	Granularity_GRANULARITY_HOUR        Granularity = 1
+	Granularity_GRANULARITY_DAY         Granularity = 2
+	Granularity_GRANULARITY_WEEK        Granularity = 3
+	Granularity_GRANULARITY_MONTH       Granularity = 4
+)
+
+// Enum value maps for Granularity.
+var (
+	Granularity_name = map[int32]string{
+		0: "GRANULARITY_UNSPECIFIED",
+		1: "GRANULARITY_HOUR",
+		2: "GRANULARITY_DAY",
+		3: "GRANULARITY_WEEK",
+		4: "GRANULARITY_MONTH",
+	}
+	Granularity_value = map[string]int32{
+		"GRANULARITY_UNSPECIFIED": 0,
+		"GRANULARITY_HOUR":        1,
+		"GRANULARITY_DAY":         2,
+		"GRANULARITY_WEEK":        3,
+		"GRANULARITY_MONTH":       4,
+	}
+)
+
+func (x Granularity) Enum() *Granularity {
+	p := new(Granularity)
+	*p = x
+	return p
+}
+
+func (x Granularity) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Granularity) Descriptor() protoreflect.EnumDescriptor {
+	return file_ticketpulse_v1_kpi_proto_enumTypes[0].Descriptor()
+}
+
+func (Granularity) Type() protoreflect.EnumType {
+	return &file_ticketpulse_v1_kpi_proto_enumTypes[0]
+}
+
+func (x Granularity) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Granularity.Descriptor instead.
+func (Granularity) EnumDescriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{0}
+}
+
+// ScopeKind says whose figures a series holds.
+type ScopeKind int32
+
+const (
+	ScopeKind_SCOPE_KIND_UNSPECIFIED ScopeKind = 0
+	ScopeKind_SCOPE_KIND_AGENT       ScopeKind = 1
+	ScopeKind_SCOPE_KIND_TEAM        ScopeKind = 2
+	// UNASSIGNED: samples credited while a ticket had no assignee; one series, scope_id empty.
+	ScopeKind_SCOPE_KIND_UNASSIGNED ScopeKind = 3
+)
+
+// Enum value maps for ScopeKind.
+var (
+	ScopeKind_name = map[int32]string{
+		0: "SCOPE_KIND_UNSPECIFIED",
+		1: "SCOPE_KIND_AGENT",
+		2: "SCOPE_KIND_TEAM",
+		3: "SCOPE_KIND_UNASSIGNED",
+	}
+	ScopeKind_value = map[string]int32{
+		"SCOPE_KIND_UNSPECIFIED": 0,
+		"SCOPE_KIND_AGENT":       1,
+		"SCOPE_KIND_TEAM":        2,
+		"SCOPE_KIND_UNASSIGNED":  3,
+	}
+)
+
+func (x ScopeKind) Enum() *ScopeKind {
+	p := new(ScopeKind)
+	*p = x
+	return p
+}
+
+func (x ScopeKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ScopeKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_ticketpulse_v1_kpi_proto_enumTypes[1].Descriptor()
+}
+
+func (ScopeKind) Type() protoreflect.EnumType {
+	return &file_ticketpulse_v1_kpi_proto_enumTypes[1]
+}
+
+func (x ScopeKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ScopeKind.Descriptor instead.
+func (ScopeKind) EnumDescriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{1}
+}
+
 type TimeRange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// from is inclusive.
@@ -1427,6 +1538,712 @@ func (x *KpiSnapshot) GetWindows() map[string]*Kpis {
 	return nil
 }
 
+// KpiPoint is the figures of one period [from, to) of a series.
+type KpiPoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	Kpis          *Kpis                  `protobuf:"bytes,3,opt,name=kpis,proto3" json:"kpis,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KpiPoint) Reset() {
+	*x = KpiPoint{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KpiPoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KpiPoint) ProtoMessage() {}
+
+func (x *KpiPoint) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KpiPoint.ProtoReflect.Descriptor instead.
+func (*KpiPoint) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *KpiPoint) GetFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *KpiPoint) GetTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *KpiPoint) GetKpis() *Kpis {
+	if x != nil {
+		return x.Kpis
+	}
+	return nil
+}
+
+type KpiSeries struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// scope_id is the agent's or team's id; empty for the unassigned series.
+	ScopeId string `protobuf:"bytes,1,opt,name=scope_id,json=scopeId,proto3" json:"scope_id,omitempty"`
+	// points cover the whole window in order, one per period, periods without data included (zeros).
+	Points        []*KpiPoint `protobuf:"bytes,2,rep,name=points,proto3" json:"points,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KpiSeries) Reset() {
+	*x = KpiSeries{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KpiSeries) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KpiSeries) ProtoMessage() {}
+
+func (x *KpiSeries) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KpiSeries.ProtoReflect.Descriptor instead.
+func (*KpiSeries) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *KpiSeries) GetScopeId() string {
+	if x != nil {
+		return x.ScopeId
+	}
+	return ""
+}
+
+func (x *KpiSeries) GetPoints() []*KpiPoint {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
+type ListKpiSeriesRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Scope  ScopeKind              `protobuf:"varint,2,opt,name=scope,proto3,enum=ticketpulse.v1.ScopeKind" json:"scope,omitempty"`
+	// ids, when set, restricts the series to these agents or teams (at most 1000), in this order.
+	Ids []string `protobuf:"bytes,3,rep,name=ids,proto3" json:"ids,omitempty"`
+	// team_id, for agent series without ids, lists only agents credited samples for that team in the window.
+	TeamId      string      `protobuf:"bytes,4,opt,name=team_id,json=teamId,proto3" json:"team_id,omitempty"`
+	Window      *Window     `protobuf:"bytes,5,opt,name=window,proto3" json:"window,omitempty"`
+	Granularity Granularity `protobuf:"varint,6,opt,name=granularity,proto3,enum=ticketpulse.v1.Granularity" json:"granularity,omitempty"`
+	// page_size is in series; it defaults to 100 and is at most 1000. A page holds at most 100,000
+	// points: a request whose page would hold more is refused with the largest page size that fits.
+	PageSize      int32  `protobuf:"varint,7,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,8,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListKpiSeriesRequest) Reset() {
+	*x = ListKpiSeriesRequest{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListKpiSeriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListKpiSeriesRequest) ProtoMessage() {}
+
+func (x *ListKpiSeriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListKpiSeriesRequest.ProtoReflect.Descriptor instead.
+func (*ListKpiSeriesRequest) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListKpiSeriesRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ListKpiSeriesRequest) GetScope() ScopeKind {
+	if x != nil {
+		return x.Scope
+	}
+	return ScopeKind_SCOPE_KIND_UNSPECIFIED
+}
+
+func (x *ListKpiSeriesRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *ListKpiSeriesRequest) GetTeamId() string {
+	if x != nil {
+		return x.TeamId
+	}
+	return ""
+}
+
+func (x *ListKpiSeriesRequest) GetWindow() *Window {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *ListKpiSeriesRequest) GetGranularity() Granularity {
+	if x != nil {
+		return x.Granularity
+	}
+	return Granularity_GRANULARITY_UNSPECIFIED
+}
+
+func (x *ListKpiSeriesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListKpiSeriesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListKpiSeriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// series are ordered by scope_id unless ids were given.
+	Series        []*KpiSeries    `protobuf:"bytes,1,rep,name=series,proto3" json:"series,omitempty"`
+	NextPageToken string          `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	Window        *ResolvedWindow `protobuf:"bytes,3,opt,name=window,proto3" json:"window,omitempty"`
+	Granularity   Granularity     `protobuf:"varint,4,opt,name=granularity,proto3,enum=ticketpulse.v1.Granularity" json:"granularity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListKpiSeriesResponse) Reset() {
+	*x = ListKpiSeriesResponse{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListKpiSeriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListKpiSeriesResponse) ProtoMessage() {}
+
+func (x *ListKpiSeriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListKpiSeriesResponse.ProtoReflect.Descriptor instead.
+func (*ListKpiSeriesResponse) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ListKpiSeriesResponse) GetSeries() []*KpiSeries {
+	if x != nil {
+		return x.Series
+	}
+	return nil
+}
+
+func (x *ListKpiSeriesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListKpiSeriesResponse) GetWindow() *ResolvedWindow {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *ListKpiSeriesResponse) GetGranularity() Granularity {
+	if x != nil {
+		return x.Granularity
+	}
+	return Granularity_GRANULARITY_UNSPECIFIED
+}
+
+// TicketKpis is one ticket's own figures, as they count in the KPIs.
+type TicketKpis struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TicketId string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	// agent_id and team_id are those credited with the ticket's latest figure (empty when none).
+	AgentId   string                 `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	TeamId    string                 `protobuf:"bytes,3,opt,name=team_id,json=teamId,proto3" json:"team_id,omitempty"`
+	Status    string                 `protobuf:"bytes,4,opt,name=status,proto3" json:"status,omitempty"`
+	Priority  string                 `protobuf:"bytes,5,opt,name=priority,proto3" json:"priority,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// first_response_seconds is absent until an agent answered.
+	FirstResponseSeconds *float64               `protobuf:"fixed64,7,opt,name=first_response_seconds,json=firstResponseSeconds,proto3,oneof" json:"first_response_seconds,omitempty"`
+	FirstResponseAt      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=first_response_at,json=firstResponseAt,proto3" json:"first_response_at,omitempty"`
+	// resolution_seconds is absent while the ticket is not solved or closed.
+	ResolutionSeconds *float64               `protobuf:"fixed64,9,opt,name=resolution_seconds,json=resolutionSeconds,proto3,oneof" json:"resolution_seconds,omitempty"`
+	ResolvedAt        *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=resolved_at,json=resolvedAt,proto3" json:"resolved_at,omitempty"`
+	Reopens           int32                  `protobuf:"varint,11,opt,name=reopens,proto3" json:"reopens,omitempty"`
+	// rating is the latest CSAT rating from 1 to 5, absent when the customer did not rate.
+	Rating                   *int32                 `protobuf:"varint,12,opt,name=rating,proto3,oneof" json:"rating,omitempty"`
+	SlaFirstResponseBreached bool                   `protobuf:"varint,13,opt,name=sla_first_response_breached,json=slaFirstResponseBreached,proto3" json:"sla_first_response_breached,omitempty"`
+	SlaNextResponseBreached  bool                   `protobuf:"varint,14,opt,name=sla_next_response_breached,json=slaNextResponseBreached,proto3" json:"sla_next_response_breached,omitempty"`
+	SlaResolutionBreached    bool                   `protobuf:"varint,15,opt,name=sla_resolution_breached,json=slaResolutionBreached,proto3" json:"sla_resolution_breached,omitempty"`
+	UpdatedAt                *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
+}
+
+func (x *TicketKpis) Reset() {
+	*x = TicketKpis{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TicketKpis) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TicketKpis) ProtoMessage() {}
+
+func (x *TicketKpis) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TicketKpis.ProtoReflect.Descriptor instead.
+func (*TicketKpis) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *TicketKpis) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *TicketKpis) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *TicketKpis) GetTeamId() string {
+	if x != nil {
+		return x.TeamId
+	}
+	return ""
+}
+
+func (x *TicketKpis) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *TicketKpis) GetPriority() string {
+	if x != nil {
+		return x.Priority
+	}
+	return ""
+}
+
+func (x *TicketKpis) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *TicketKpis) GetFirstResponseSeconds() float64 {
+	if x != nil && x.FirstResponseSeconds != nil {
+		return *x.FirstResponseSeconds
+	}
+	return 0
+}
+
+func (x *TicketKpis) GetFirstResponseAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstResponseAt
+	}
+	return nil
+}
+
+func (x *TicketKpis) GetResolutionSeconds() float64 {
+	if x != nil && x.ResolutionSeconds != nil {
+		return *x.ResolutionSeconds
+	}
+	return 0
+}
+
+func (x *TicketKpis) GetResolvedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResolvedAt
+	}
+	return nil
+}
+
+func (x *TicketKpis) GetReopens() int32 {
+	if x != nil {
+		return x.Reopens
+	}
+	return 0
+}
+
+func (x *TicketKpis) GetRating() int32 {
+	if x != nil && x.Rating != nil {
+		return *x.Rating
+	}
+	return 0
+}
+
+func (x *TicketKpis) GetSlaFirstResponseBreached() bool {
+	if x != nil {
+		return x.SlaFirstResponseBreached
+	}
+	return false
+}
+
+func (x *TicketKpis) GetSlaNextResponseBreached() bool {
+	if x != nil {
+		return x.SlaNextResponseBreached
+	}
+	return false
+}
+
+func (x *TicketKpis) GetSlaResolutionBreached() bool {
+	if x != nil {
+		return x.SlaResolutionBreached
+	}
+	return false
+}
+
+func (x *TicketKpis) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// TicketFilter narrows ListTicketKpis; every field that is set must match.
+type TicketFilter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only tickets whose first response took at least this long.
+	MinFirstResponseSeconds *float64 `protobuf:"fixed64,1,opt,name=min_first_response_seconds,json=minFirstResponseSeconds,proto3,oneof" json:"min_first_response_seconds,omitempty"`
+	// Only resolved tickets whose resolution took at least this long.
+	MinResolutionSeconds *float64 `protobuf:"fixed64,2,opt,name=min_resolution_seconds,json=minResolutionSeconds,proto3,oneof" json:"min_resolution_seconds,omitempty"`
+	// Only tickets rated at most this (1 to 5).
+	MaxRating *int32 `protobuf:"varint,3,opt,name=max_rating,json=maxRating,proto3,oneof" json:"max_rating,omitempty"`
+	// Only tickets reopened at least this many times.
+	MinReopens *int32 `protobuf:"varint,4,opt,name=min_reopens,json=minReopens,proto3,oneof" json:"min_reopens,omitempty"`
+	// Only tickets that breached at least one SLA target.
+	SlaBreached bool `protobuf:"varint,5,opt,name=sla_breached,json=slaBreached,proto3" json:"sla_breached,omitempty"`
+	// Only tickets not yet solved or closed.
+	Unresolved    bool `protobuf:"varint,6,opt,name=unresolved,proto3" json:"unresolved,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TicketFilter) Reset() {
+	*x = TicketFilter{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TicketFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TicketFilter) ProtoMessage() {}
+
+func (x *TicketFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TicketFilter.ProtoReflect.Descriptor instead.
+func (*TicketFilter) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *TicketFilter) GetMinFirstResponseSeconds() float64 {
+	if x != nil && x.MinFirstResponseSeconds != nil {
+		return *x.MinFirstResponseSeconds
+	}
+	return 0
+}
+
+func (x *TicketFilter) GetMinResolutionSeconds() float64 {
+	if x != nil && x.MinResolutionSeconds != nil {
+		return *x.MinResolutionSeconds
+	}
+	return 0
+}
+
+func (x *TicketFilter) GetMaxRating() int32 {
+	if x != nil && x.MaxRating != nil {
+		return *x.MaxRating
+	}
+	return 0
+}
+
+func (x *TicketFilter) GetMinReopens() int32 {
+	if x != nil && x.MinReopens != nil {
+		return *x.MinReopens
+	}
+	return 0
+}
+
+func (x *TicketFilter) GetSlaBreached() bool {
+	if x != nil {
+		return x.SlaBreached
+	}
+	return false
+}
+
+func (x *TicketFilter) GetUnresolved() bool {
+	if x != nil {
+		return x.Unresolved
+	}
+	return false
+}
+
+type ListTicketKpisRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// agent_id or team_id (at most one) restricts to the tickets credited to that agent or team;
+	// neither lists the tenant's tickets.
+	AgentId string `protobuf:"bytes,2,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	TeamId  string `protobuf:"bytes,3,opt,name=team_id,json=teamId,proto3" json:"team_id,omitempty"`
+	// window selects the tickets with a figure (first response, resolution, reopen or rating)
+	// in it: the tickets behind the window's KPIs.
+	Window *Window       `protobuf:"bytes,4,opt,name=window,proto3" json:"window,omitempty"`
+	Filter *TicketFilter `protobuf:"bytes,5,opt,name=filter,proto3" json:"filter,omitempty"`
+	// page_size defaults to 100 and is at most 1000.
+	PageSize      int32  `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTicketKpisRequest) Reset() {
+	*x = ListTicketKpisRequest{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTicketKpisRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTicketKpisRequest) ProtoMessage() {}
+
+func (x *ListTicketKpisRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTicketKpisRequest.ProtoReflect.Descriptor instead.
+func (*ListTicketKpisRequest) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListTicketKpisRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ListTicketKpisRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ListTicketKpisRequest) GetTeamId() string {
+	if x != nil {
+		return x.TeamId
+	}
+	return ""
+}
+
+func (x *ListTicketKpisRequest) GetWindow() *Window {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *ListTicketKpisRequest) GetFilter() *TicketFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *ListTicketKpisRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListTicketKpisRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListTicketKpisResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tickets are newest figure first.
+	Tickets       []*TicketKpis   `protobuf:"bytes,1,rep,name=tickets,proto3" json:"tickets,omitempty"`
+	NextPageToken string          `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	Window        *ResolvedWindow `protobuf:"bytes,3,opt,name=window,proto3" json:"window,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTicketKpisResponse) Reset() {
+	*x = ListTicketKpisResponse{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTicketKpisResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTicketKpisResponse) ProtoMessage() {}
+
+func (x *ListTicketKpisResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTicketKpisResponse.ProtoReflect.Descriptor instead.
+func (*ListTicketKpisResponse) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListTicketKpisResponse) GetTickets() []*TicketKpis {
+	if x != nil {
+		return x.Tickets
+	}
+	return nil
+}
+
+func (x *ListTicketKpisResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListTicketKpisResponse) GetWindow() *ResolvedWindow {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
 var File_ticketpulse_v1_kpi_proto protoreflect.FileDescriptor
 
 const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
@@ -1554,14 +2371,102 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\awindows\x18\x05 \x03(\v2(.ticketpulse.v1.KpiSnapshot.WindowsEntryR\awindows\x1aP\n" +
 	"\fWindowsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12*\n" +
-	"\x05value\x18\x02 \x01(\v2\x14.ticketpulse.v1.KpisR\x05value:\x028\x012\xe2\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x14.ticketpulse.v1.KpisR\x05value:\x028\x01\"\x90\x01\n" +
+	"\bKpiPoint\x12.\n" +
+	"\x04from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04from\x12*\n" +
+	"\x02to\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02to\x12(\n" +
+	"\x04kpis\x18\x03 \x01(\v2\x14.ticketpulse.v1.KpisR\x04kpis\"X\n" +
+	"\tKpiSeries\x12\x19\n" +
+	"\bscope_id\x18\x01 \x01(\tR\ascopeId\x120\n" +
+	"\x06points\x18\x02 \x03(\v2\x18.ticketpulse.v1.KpiPointR\x06points\"\xb5\x02\n" +
+	"\x14ListKpiSeriesRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12/\n" +
+	"\x05scope\x18\x02 \x01(\x0e2\x19.ticketpulse.v1.ScopeKindR\x05scope\x12\x10\n" +
+	"\x03ids\x18\x03 \x03(\tR\x03ids\x12\x17\n" +
+	"\ateam_id\x18\x04 \x01(\tR\x06teamId\x12.\n" +
+	"\x06window\x18\x05 \x01(\v2\x16.ticketpulse.v1.WindowR\x06window\x12=\n" +
+	"\vgranularity\x18\x06 \x01(\x0e2\x1b.ticketpulse.v1.GranularityR\vgranularity\x12\x1b\n" +
+	"\tpage_size\x18\a \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\b \x01(\tR\tpageToken\"\xe9\x01\n" +
+	"\x15ListKpiSeriesResponse\x121\n" +
+	"\x06series\x18\x01 \x03(\v2\x19.ticketpulse.v1.KpiSeriesR\x06series\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x126\n" +
+	"\x06window\x18\x03 \x01(\v2\x1e.ticketpulse.v1.ResolvedWindowR\x06window\x12=\n" +
+	"\vgranularity\x18\x04 \x01(\x0e2\x1b.ticketpulse.v1.GranularityR\vgranularity\"\xa3\x06\n" +
+	"\n" +
+	"TicketKpis\x12\x1b\n" +
+	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x17\n" +
+	"\ateam_id\x18\x03 \x01(\tR\x06teamId\x12\x16\n" +
+	"\x06status\x18\x04 \x01(\tR\x06status\x12\x1a\n" +
+	"\bpriority\x18\x05 \x01(\tR\bpriority\x129\n" +
+	"\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\x16first_response_seconds\x18\a \x01(\x01H\x00R\x14firstResponseSeconds\x88\x01\x01\x12F\n" +
+	"\x11first_response_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0ffirstResponseAt\x122\n" +
+	"\x12resolution_seconds\x18\t \x01(\x01H\x01R\x11resolutionSeconds\x88\x01\x01\x12;\n" +
+	"\vresolved_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"resolvedAt\x12\x18\n" +
+	"\areopens\x18\v \x01(\x05R\areopens\x12\x1b\n" +
+	"\x06rating\x18\f \x01(\x05H\x02R\x06rating\x88\x01\x01\x12=\n" +
+	"\x1bsla_first_response_breached\x18\r \x01(\bR\x18slaFirstResponseBreached\x12;\n" +
+	"\x1asla_next_response_breached\x18\x0e \x01(\bR\x17slaNextResponseBreached\x126\n" +
+	"\x17sla_resolution_breached\x18\x0f \x01(\bR\x15slaResolutionBreached\x129\n" +
+	"\n" +
+	"updated_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAtB\x19\n" +
+	"\x17_first_response_secondsB\x15\n" +
+	"\x13_resolution_secondsB\t\n" +
+	"\a_rating\"\xf1\x02\n" +
+	"\fTicketFilter\x12@\n" +
+	"\x1amin_first_response_seconds\x18\x01 \x01(\x01H\x00R\x17minFirstResponseSeconds\x88\x01\x01\x129\n" +
+	"\x16min_resolution_seconds\x18\x02 \x01(\x01H\x01R\x14minResolutionSeconds\x88\x01\x01\x12\"\n" +
+	"\n" +
+	"max_rating\x18\x03 \x01(\x05H\x02R\tmaxRating\x88\x01\x01\x12$\n" +
+	"\vmin_reopens\x18\x04 \x01(\x05H\x03R\n" +
+	"minReopens\x88\x01\x01\x12!\n" +
+	"\fsla_breached\x18\x05 \x01(\bR\vslaBreached\x12\x1e\n" +
+	"\n" +
+	"unresolved\x18\x06 \x01(\bR\n" +
+	"unresolvedB\x1d\n" +
+	"\x1b_min_first_response_secondsB\x19\n" +
+	"\x17_min_resolution_secondsB\r\n" +
+	"\v_max_ratingB\x0e\n" +
+	"\f_min_reopens\"\x85\x02\n" +
+	"\x15ListTicketKpisRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x19\n" +
+	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x17\n" +
+	"\ateam_id\x18\x03 \x01(\tR\x06teamId\x12.\n" +
+	"\x06window\x18\x04 \x01(\v2\x16.ticketpulse.v1.WindowR\x06window\x124\n" +
+	"\x06filter\x18\x05 \x01(\v2\x1c.ticketpulse.v1.TicketFilterR\x06filter\x12\x1b\n" +
+	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\"\xae\x01\n" +
+	"\x16ListTicketKpisResponse\x124\n" +
+	"\atickets\x18\x01 \x03(\v2\x1a.ticketpulse.v1.TicketKpisR\atickets\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x126\n" +
+	"\x06window\x18\x03 \x01(\v2\x1e.ticketpulse.v1.ResolvedWindowR\x06window*\x82\x01\n" +
+	"\vGranularity\x12\x1b\n" +
+	"\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10GRANULARITY_HOUR\x10\x01\x12\x13\n" +
+	"\x0fGRANULARITY_DAY\x10\x02\x12\x14\n" +
+	"\x10GRANULARITY_WEEK\x10\x03\x12\x15\n" +
+	"\x11GRANULARITY_MONTH\x10\x04*m\n" +
+	"\tScopeKind\x12\x1a\n" +
+	"\x16SCOPE_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10SCOPE_KIND_AGENT\x10\x01\x12\x13\n" +
+	"\x0fSCOPE_KIND_TEAM\x10\x02\x12\x19\n" +
+	"\x15SCOPE_KIND_UNASSIGNED\x10\x032\xa1\x05\n" +
 	"\n" +
 	"KpiService\x12Y\n" +
 	"\fGetAgentKpis\x12#.ticketpulse.v1.GetAgentKpisRequest\x1a$.ticketpulse.v1.GetAgentKpisResponse\x12\\\n" +
 	"\rListAgentKpis\x12$.ticketpulse.v1.ListAgentKpisRequest\x1a%.ticketpulse.v1.ListAgentKpisResponse\x12V\n" +
 	"\vGetTeamKpis\x12\".ticketpulse.v1.GetTeamKpisRequest\x1a#.ticketpulse.v1.GetTeamKpisResponse\x12Y\n" +
 	"\fListTeamKpis\x12#.ticketpulse.v1.ListTeamKpisRequest\x1a$.ticketpulse.v1.ListTeamKpisResponse\x12h\n" +
-	"\x11GetUnassignedKpis\x12(.ticketpulse.v1.GetUnassignedKpisRequest\x1a).ticketpulse.v1.GetUnassignedKpisResponseBGZEgithub.com/ticketpulse/ticketpulse/proto/ticketpulse/v1;ticketpulsev1b\x06proto3"
+	"\x11GetUnassignedKpis\x12(.ticketpulse.v1.GetUnassignedKpisRequest\x1a).ticketpulse.v1.GetUnassignedKpisResponse\x12\\\n" +
+	"\rListKpiSeries\x12$.ticketpulse.v1.ListKpiSeriesRequest\x1a%.ticketpulse.v1.ListKpiSeriesResponse\x12_\n" +
+	"\x0eListTicketKpis\x12%.ticketpulse.v1.ListTicketKpisRequest\x1a&.ticketpulse.v1.ListTicketKpisResponseBGZEgithub.com/ticketpulse/ticketpulse/proto/ticketpulse/v1;ticketpulsev1b\x06proto3"
 
 var (
 	file_ticketpulse_v1_kpi_proto_rawDescOnce sync.Once
@@ -1575,75 +2480,108 @@ func file_ticketpulse_v1_kpi_proto_rawDescGZIP() []byte {
 	return file_ticketpulse_v1_kpi_proto_rawDescData
 }
 
-var file_ticketpulse_v1_kpi_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_ticketpulse_v1_kpi_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_ticketpulse_v1_kpi_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ticketpulse_v1_kpi_proto_goTypes = []any{
-	(*TimeRange)(nil),                 // 0: ticketpulse.v1.TimeRange
-	(*Window)(nil),                    // 1: ticketpulse.v1.Window
-	(*ResolvedWindow)(nil),            // 2: ticketpulse.v1.ResolvedWindow
-	(*DurationStats)(nil),             // 3: ticketpulse.v1.DurationStats
-	(*Kpis)(nil),                      // 4: ticketpulse.v1.Kpis
-	(*AgentKpis)(nil),                 // 5: ticketpulse.v1.AgentKpis
-	(*GetAgentKpisRequest)(nil),       // 6: ticketpulse.v1.GetAgentKpisRequest
-	(*GetAgentKpisResponse)(nil),      // 7: ticketpulse.v1.GetAgentKpisResponse
-	(*ListAgentKpisRequest)(nil),      // 8: ticketpulse.v1.ListAgentKpisRequest
-	(*ListAgentKpisResponse)(nil),     // 9: ticketpulse.v1.ListAgentKpisResponse
-	(*GetTeamKpisRequest)(nil),        // 10: ticketpulse.v1.GetTeamKpisRequest
-	(*GetTeamKpisResponse)(nil),       // 11: ticketpulse.v1.GetTeamKpisResponse
-	(*TeamKpis)(nil),                  // 12: ticketpulse.v1.TeamKpis
-	(*ListTeamKpisRequest)(nil),       // 13: ticketpulse.v1.ListTeamKpisRequest
-	(*ListTeamKpisResponse)(nil),      // 14: ticketpulse.v1.ListTeamKpisResponse
-	(*GetUnassignedKpisRequest)(nil),  // 15: ticketpulse.v1.GetUnassignedKpisRequest
-	(*GetUnassignedKpisResponse)(nil), // 16: ticketpulse.v1.GetUnassignedKpisResponse
-	(*KpiSnapshot)(nil),               // 17: ticketpulse.v1.KpiSnapshot
-	nil,                               // 18: ticketpulse.v1.KpiSnapshot.WindowsEntry
-	(*timestamppb.Timestamp)(nil),     // 19: google.protobuf.Timestamp
+	(Granularity)(0),                  // 0: ticketpulse.v1.Granularity
+	(ScopeKind)(0),                    // 1: ticketpulse.v1.ScopeKind
+	(*TimeRange)(nil),                 // 2: ticketpulse.v1.TimeRange
+	(*Window)(nil),                    // 3: ticketpulse.v1.Window
+	(*ResolvedWindow)(nil),            // 4: ticketpulse.v1.ResolvedWindow
+	(*DurationStats)(nil),             // 5: ticketpulse.v1.DurationStats
+	(*Kpis)(nil),                      // 6: ticketpulse.v1.Kpis
+	(*AgentKpis)(nil),                 // 7: ticketpulse.v1.AgentKpis
+	(*GetAgentKpisRequest)(nil),       // 8: ticketpulse.v1.GetAgentKpisRequest
+	(*GetAgentKpisResponse)(nil),      // 9: ticketpulse.v1.GetAgentKpisResponse
+	(*ListAgentKpisRequest)(nil),      // 10: ticketpulse.v1.ListAgentKpisRequest
+	(*ListAgentKpisResponse)(nil),     // 11: ticketpulse.v1.ListAgentKpisResponse
+	(*GetTeamKpisRequest)(nil),        // 12: ticketpulse.v1.GetTeamKpisRequest
+	(*GetTeamKpisResponse)(nil),       // 13: ticketpulse.v1.GetTeamKpisResponse
+	(*TeamKpis)(nil),                  // 14: ticketpulse.v1.TeamKpis
+	(*ListTeamKpisRequest)(nil),       // 15: ticketpulse.v1.ListTeamKpisRequest
+	(*ListTeamKpisResponse)(nil),      // 16: ticketpulse.v1.ListTeamKpisResponse
+	(*GetUnassignedKpisRequest)(nil),  // 17: ticketpulse.v1.GetUnassignedKpisRequest
+	(*GetUnassignedKpisResponse)(nil), // 18: ticketpulse.v1.GetUnassignedKpisResponse
+	(*KpiSnapshot)(nil),               // 19: ticketpulse.v1.KpiSnapshot
+	(*KpiPoint)(nil),                  // 20: ticketpulse.v1.KpiPoint
+	(*KpiSeries)(nil),                 // 21: ticketpulse.v1.KpiSeries
+	(*ListKpiSeriesRequest)(nil),      // 22: ticketpulse.v1.ListKpiSeriesRequest
+	(*ListKpiSeriesResponse)(nil),     // 23: ticketpulse.v1.ListKpiSeriesResponse
+	(*TicketKpis)(nil),                // 24: ticketpulse.v1.TicketKpis
+	(*TicketFilter)(nil),              // 25: ticketpulse.v1.TicketFilter
+	(*ListTicketKpisRequest)(nil),     // 26: ticketpulse.v1.ListTicketKpisRequest
+	(*ListTicketKpisResponse)(nil),    // 27: ticketpulse.v1.ListTicketKpisResponse
+	nil,                               // 28: ticketpulse.v1.KpiSnapshot.WindowsEntry
+	(*timestamppb.Timestamp)(nil),     // 29: google.protobuf.Timestamp
 }
 var file_ticketpulse_v1_kpi_proto_depIdxs = []int32{
-	19, // 0: ticketpulse.v1.TimeRange.from:type_name -> google.protobuf.Timestamp
-	19, // 1: ticketpulse.v1.TimeRange.to:type_name -> google.protobuf.Timestamp
-	0,  // 2: ticketpulse.v1.Window.range:type_name -> ticketpulse.v1.TimeRange
-	19, // 3: ticketpulse.v1.ResolvedWindow.from:type_name -> google.protobuf.Timestamp
-	19, // 4: ticketpulse.v1.ResolvedWindow.to:type_name -> google.protobuf.Timestamp
-	3,  // 5: ticketpulse.v1.Kpis.first_response:type_name -> ticketpulse.v1.DurationStats
-	3,  // 6: ticketpulse.v1.Kpis.next_response:type_name -> ticketpulse.v1.DurationStats
-	3,  // 7: ticketpulse.v1.Kpis.resolution:type_name -> ticketpulse.v1.DurationStats
-	3,  // 8: ticketpulse.v1.Kpis.first_response_business_hours:type_name -> ticketpulse.v1.DurationStats
-	3,  // 9: ticketpulse.v1.Kpis.resolution_business_hours:type_name -> ticketpulse.v1.DurationStats
-	4,  // 10: ticketpulse.v1.AgentKpis.kpis:type_name -> ticketpulse.v1.Kpis
-	1,  // 11: ticketpulse.v1.GetAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
-	5,  // 12: ticketpulse.v1.GetAgentKpisResponse.agent:type_name -> ticketpulse.v1.AgentKpis
-	2,  // 13: ticketpulse.v1.GetAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	1,  // 14: ticketpulse.v1.ListAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
-	5,  // 15: ticketpulse.v1.ListAgentKpisResponse.agents:type_name -> ticketpulse.v1.AgentKpis
-	2,  // 16: ticketpulse.v1.ListAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	1,  // 17: ticketpulse.v1.GetTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
-	4,  // 18: ticketpulse.v1.GetTeamKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
-	2,  // 19: ticketpulse.v1.GetTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	4,  // 20: ticketpulse.v1.TeamKpis.kpis:type_name -> ticketpulse.v1.Kpis
-	1,  // 21: ticketpulse.v1.ListTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
-	12, // 22: ticketpulse.v1.ListTeamKpisResponse.teams:type_name -> ticketpulse.v1.TeamKpis
-	2,  // 23: ticketpulse.v1.ListTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	1,  // 24: ticketpulse.v1.GetUnassignedKpisRequest.window:type_name -> ticketpulse.v1.Window
-	4,  // 25: ticketpulse.v1.GetUnassignedKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
-	2,  // 26: ticketpulse.v1.GetUnassignedKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	19, // 27: ticketpulse.v1.KpiSnapshot.computed_at:type_name -> google.protobuf.Timestamp
-	18, // 28: ticketpulse.v1.KpiSnapshot.windows:type_name -> ticketpulse.v1.KpiSnapshot.WindowsEntry
-	4,  // 29: ticketpulse.v1.KpiSnapshot.WindowsEntry.value:type_name -> ticketpulse.v1.Kpis
-	6,  // 30: ticketpulse.v1.KpiService.GetAgentKpis:input_type -> ticketpulse.v1.GetAgentKpisRequest
-	8,  // 31: ticketpulse.v1.KpiService.ListAgentKpis:input_type -> ticketpulse.v1.ListAgentKpisRequest
-	10, // 32: ticketpulse.v1.KpiService.GetTeamKpis:input_type -> ticketpulse.v1.GetTeamKpisRequest
-	13, // 33: ticketpulse.v1.KpiService.ListTeamKpis:input_type -> ticketpulse.v1.ListTeamKpisRequest
-	15, // 34: ticketpulse.v1.KpiService.GetUnassignedKpis:input_type -> ticketpulse.v1.GetUnassignedKpisRequest
-	7,  // 35: ticketpulse.v1.KpiService.GetAgentKpis:output_type -> ticketpulse.v1.GetAgentKpisResponse
-	9,  // 36: ticketpulse.v1.KpiService.ListAgentKpis:output_type -> ticketpulse.v1.ListAgentKpisResponse
-	11, // 37: ticketpulse.v1.KpiService.GetTeamKpis:output_type -> ticketpulse.v1.GetTeamKpisResponse
-	14, // 38: ticketpulse.v1.KpiService.ListTeamKpis:output_type -> ticketpulse.v1.ListTeamKpisResponse
-	16, // 39: ticketpulse.v1.KpiService.GetUnassignedKpis:output_type -> ticketpulse.v1.GetUnassignedKpisResponse
-	35, // [35:40] is the sub-list for method output_type
-	30, // [30:35] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	29, // 0: ticketpulse.v1.TimeRange.from:type_name -> google.protobuf.Timestamp
+	29, // 1: ticketpulse.v1.TimeRange.to:type_name -> google.protobuf.Timestamp
+	2,  // 2: ticketpulse.v1.Window.range:type_name -> ticketpulse.v1.TimeRange
+	29, // 3: ticketpulse.v1.ResolvedWindow.from:type_name -> google.protobuf.Timestamp
+	29, // 4: ticketpulse.v1.ResolvedWindow.to:type_name -> google.protobuf.Timestamp
+	5,  // 5: ticketpulse.v1.Kpis.first_response:type_name -> ticketpulse.v1.DurationStats
+	5,  // 6: ticketpulse.v1.Kpis.next_response:type_name -> ticketpulse.v1.DurationStats
+	5,  // 7: ticketpulse.v1.Kpis.resolution:type_name -> ticketpulse.v1.DurationStats
+	5,  // 8: ticketpulse.v1.Kpis.first_response_business_hours:type_name -> ticketpulse.v1.DurationStats
+	5,  // 9: ticketpulse.v1.Kpis.resolution_business_hours:type_name -> ticketpulse.v1.DurationStats
+	6,  // 10: ticketpulse.v1.AgentKpis.kpis:type_name -> ticketpulse.v1.Kpis
+	3,  // 11: ticketpulse.v1.GetAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
+	7,  // 12: ticketpulse.v1.GetAgentKpisResponse.agent:type_name -> ticketpulse.v1.AgentKpis
+	4,  // 13: ticketpulse.v1.GetAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	3,  // 14: ticketpulse.v1.ListAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
+	7,  // 15: ticketpulse.v1.ListAgentKpisResponse.agents:type_name -> ticketpulse.v1.AgentKpis
+	4,  // 16: ticketpulse.v1.ListAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	3,  // 17: ticketpulse.v1.GetTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
+	6,  // 18: ticketpulse.v1.GetTeamKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
+	4,  // 19: ticketpulse.v1.GetTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	6,  // 20: ticketpulse.v1.TeamKpis.kpis:type_name -> ticketpulse.v1.Kpis
+	3,  // 21: ticketpulse.v1.ListTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
+	14, // 22: ticketpulse.v1.ListTeamKpisResponse.teams:type_name -> ticketpulse.v1.TeamKpis
+	4,  // 23: ticketpulse.v1.ListTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	3,  // 24: ticketpulse.v1.GetUnassignedKpisRequest.window:type_name -> ticketpulse.v1.Window
+	6,  // 25: ticketpulse.v1.GetUnassignedKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
+	4,  // 26: ticketpulse.v1.GetUnassignedKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	29, // 27: ticketpulse.v1.KpiSnapshot.computed_at:type_name -> google.protobuf.Timestamp
+	28, // 28: ticketpulse.v1.KpiSnapshot.windows:type_name -> ticketpulse.v1.KpiSnapshot.WindowsEntry
+	29, // 29: ticketpulse.v1.KpiPoint.from:type_name -> google.protobuf.Timestamp
+	29, // 30: ticketpulse.v1.KpiPoint.to:type_name -> google.protobuf.Timestamp
+	6,  // 31: ticketpulse.v1.KpiPoint.kpis:type_name -> ticketpulse.v1.Kpis
+	20, // 32: ticketpulse.v1.KpiSeries.points:type_name -> ticketpulse.v1.KpiPoint
+	1,  // 33: ticketpulse.v1.ListKpiSeriesRequest.scope:type_name -> ticketpulse.v1.ScopeKind
+	3,  // 34: ticketpulse.v1.ListKpiSeriesRequest.window:type_name -> ticketpulse.v1.Window
+	0,  // 35: ticketpulse.v1.ListKpiSeriesRequest.granularity:type_name -> ticketpulse.v1.Granularity
+	21, // 36: ticketpulse.v1.ListKpiSeriesResponse.series:type_name -> ticketpulse.v1.KpiSeries
+	4,  // 37: ticketpulse.v1.ListKpiSeriesResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	0,  // 38: ticketpulse.v1.ListKpiSeriesResponse.granularity:type_name -> ticketpulse.v1.Granularity
+	29, // 39: ticketpulse.v1.TicketKpis.created_at:type_name -> google.protobuf.Timestamp
+	29, // 40: ticketpulse.v1.TicketKpis.first_response_at:type_name -> google.protobuf.Timestamp
+	29, // 41: ticketpulse.v1.TicketKpis.resolved_at:type_name -> google.protobuf.Timestamp
+	29, // 42: ticketpulse.v1.TicketKpis.updated_at:type_name -> google.protobuf.Timestamp
+	3,  // 43: ticketpulse.v1.ListTicketKpisRequest.window:type_name -> ticketpulse.v1.Window
+	25, // 44: ticketpulse.v1.ListTicketKpisRequest.filter:type_name -> ticketpulse.v1.TicketFilter
+	24, // 45: ticketpulse.v1.ListTicketKpisResponse.tickets:type_name -> ticketpulse.v1.TicketKpis
+	4,  // 46: ticketpulse.v1.ListTicketKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	6,  // 47: ticketpulse.v1.KpiSnapshot.WindowsEntry.value:type_name -> ticketpulse.v1.Kpis
+	8,  // 48: ticketpulse.v1.KpiService.GetAgentKpis:input_type -> ticketpulse.v1.GetAgentKpisRequest
+	10, // 49: ticketpulse.v1.KpiService.ListAgentKpis:input_type -> ticketpulse.v1.ListAgentKpisRequest
+	12, // 50: ticketpulse.v1.KpiService.GetTeamKpis:input_type -> ticketpulse.v1.GetTeamKpisRequest
+	15, // 51: ticketpulse.v1.KpiService.ListTeamKpis:input_type -> ticketpulse.v1.ListTeamKpisRequest
+	17, // 52: ticketpulse.v1.KpiService.GetUnassignedKpis:input_type -> ticketpulse.v1.GetUnassignedKpisRequest
+	22, // 53: ticketpulse.v1.KpiService.ListKpiSeries:input_type -> ticketpulse.v1.ListKpiSeriesRequest
+	26, // 54: ticketpulse.v1.KpiService.ListTicketKpis:input_type -> ticketpulse.v1.ListTicketKpisRequest
+	9,  // 55: ticketpulse.v1.KpiService.GetAgentKpis:output_type -> ticketpulse.v1.GetAgentKpisResponse
+	11, // 56: ticketpulse.v1.KpiService.ListAgentKpis:output_type -> ticketpulse.v1.ListAgentKpisResponse
+	13, // 57: ticketpulse.v1.KpiService.GetTeamKpis:output_type -> ticketpulse.v1.GetTeamKpisResponse
+	16, // 58: ticketpulse.v1.KpiService.ListTeamKpis:output_type -> ticketpulse.v1.ListTeamKpisResponse
+	18, // 59: ticketpulse.v1.KpiService.GetUnassignedKpis:output_type -> ticketpulse.v1.GetUnassignedKpisResponse
+	23, // 60: ticketpulse.v1.KpiService.ListKpiSeries:output_type -> ticketpulse.v1.ListKpiSeriesResponse
+	27, // 61: ticketpulse.v1.KpiService.ListTicketKpis:output_type -> ticketpulse.v1.ListTicketKpisResponse
+	55, // [55:62] is the sub-list for method output_type
+	48, // [48:55] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_ticketpulse_v1_kpi_proto_init() }
@@ -1655,18 +2593,21 @@ func file_ticketpulse_v1_kpi_proto_init() {
 		(*Window_Range)(nil),
 		(*Window_Rolling)(nil),
 	}
+	file_ticketpulse_v1_kpi_proto_msgTypes[22].OneofWrappers = []any{}
+	file_ticketpulse_v1_kpi_proto_msgTypes[23].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ticketpulse_v1_kpi_proto_rawDesc), len(file_ticketpulse_v1_kpi_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   19,
+			NumEnums:      2,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_ticketpulse_v1_kpi_proto_goTypes,
 		DependencyIndexes: file_ticketpulse_v1_kpi_proto_depIdxs,
+		EnumInfos:         file_ticketpulse_v1_kpi_proto_enumTypes,
 		MessageInfos:      file_ticketpulse_v1_kpi_proto_msgTypes,
 	}.Build()
 	File_ticketpulse_v1_kpi_proto = out.File

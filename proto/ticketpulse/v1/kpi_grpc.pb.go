@@ -24,6 +24,8 @@ const (
 	KpiService_GetTeamKpis_FullMethodName       = "/ticketpulse.v1.KpiService/GetTeamKpis"
 	KpiService_ListTeamKpis_FullMethodName      = "/ticketpulse.v1.KpiService/ListTeamKpis"
 	KpiService_GetUnassignedKpis_FullMethodName = "/ticketpulse.v1.KpiService/GetUnassignedKpis"
+	KpiService_ListKpiSeries_FullMethodName     = "/ticketpulse.v1.KpiService/ListKpiSeries"
+	KpiService_ListTicketKpis_FullMethodName    = "/ticketpulse.v1.KpiService/ListTicketKpis"
 )
 
 // KpiServiceClient is the client API for KpiService service.
@@ -42,6 +44,12 @@ type KpiServiceClient interface {
 	ListTeamKpis(ctx context.Context, in *ListTeamKpisRequest, opts ...grpc.CallOption) (*ListTeamKpisResponse, error)
 	// GetUnassignedKpis returns the tenant's figures for samples credited while a ticket had no assignee.
 	GetUnassignedKpis(ctx context.Context, in *GetUnassignedKpisRequest, opts ...grpc.CallOption) (*GetUnassignedKpisResponse, error)
+	// ListKpiSeries returns, for each agent or team (or the unassigned samples), the KPIs of every
+	// period of the window at an hour, day, week or month granularity: charts, sparklines and exports.
+	ListKpiSeries(ctx context.Context, in *ListKpiSeriesRequest, opts ...grpc.CallOption) (*ListKpiSeriesResponse, error)
+	// ListTicketKpis lists the tickets behind a figure: one row per ticket with its own figures,
+	// for an agent, a team or the tenant, filtered and paginated.
+	ListTicketKpis(ctx context.Context, in *ListTicketKpisRequest, opts ...grpc.CallOption) (*ListTicketKpisResponse, error)
 }
 
 type kpiServiceClient struct {
@@ -102,6 +110,26 @@ func (c *kpiServiceClient) GetUnassignedKpis(ctx context.Context, in *GetUnassig
 	return out, nil
 }
 
+func (c *kpiServiceClient) ListKpiSeries(ctx context.Context, in *ListKpiSeriesRequest, opts ...grpc.CallOption) (*ListKpiSeriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListKpiSeriesResponse)
+	err := c.cc.Invoke(ctx, KpiService_ListKpiSeries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kpiServiceClient) ListTicketKpis(ctx context.Context, in *ListTicketKpisRequest, opts ...grpc.CallOption) (*ListTicketKpisResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListTicketKpisResponse)
+	err := c.cc.Invoke(ctx, KpiService_ListTicketKpis_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // KpiServiceServer is the server API for KpiService service.
 // All implementations must embed UnimplementedKpiServiceServer
 // for forward compatibility.
@@ -118,6 +146,12 @@ type KpiServiceServer interface {
 	ListTeamKpis(context.Context, *ListTeamKpisRequest) (*ListTeamKpisResponse, error)
 	// GetUnassignedKpis returns the tenant's figures for samples credited while a ticket had no assignee.
 	GetUnassignedKpis(context.Context, *GetUnassignedKpisRequest) (*GetUnassignedKpisResponse, error)
+	// ListKpiSeries returns, for each agent or team (or the unassigned samples), the KPIs of every
+	// period of the window at an hour, day, week or month granularity: charts, sparklines and exports.
+	ListKpiSeries(context.Context, *ListKpiSeriesRequest) (*ListKpiSeriesResponse, error)
+	// ListTicketKpis lists the tickets behind a figure: one row per ticket with its own figures,
+	// for an agent, a team or the tenant, filtered and paginated.
+	ListTicketKpis(context.Context, *ListTicketKpisRequest) (*ListTicketKpisResponse, error)
 	mustEmbedUnimplementedKpiServiceServer()
 }
 
@@ -142,6 +176,12 @@ func (UnimplementedKpiServiceServer) ListTeamKpis(context.Context, *ListTeamKpis
 }
 func (UnimplementedKpiServiceServer) GetUnassignedKpis(context.Context, *GetUnassignedKpisRequest) (*GetUnassignedKpisResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUnassignedKpis not implemented")
+}
+func (UnimplementedKpiServiceServer) ListKpiSeries(context.Context, *ListKpiSeriesRequest) (*ListKpiSeriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListKpiSeries not implemented")
+}
+func (UnimplementedKpiServiceServer) ListTicketKpis(context.Context, *ListTicketKpisRequest) (*ListTicketKpisResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListTicketKpis not implemented")
 }
 func (UnimplementedKpiServiceServer) mustEmbedUnimplementedKpiServiceServer() {}
 func (UnimplementedKpiServiceServer) testEmbeddedByValue()                    {}
@@ -254,6 +294,42 @@ func _KpiService_GetUnassignedKpis_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KpiService_ListKpiSeries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListKpiSeriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KpiServiceServer).ListKpiSeries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KpiService_ListKpiSeries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KpiServiceServer).ListKpiSeries(ctx, req.(*ListKpiSeriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KpiService_ListTicketKpis_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListTicketKpisRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KpiServiceServer).ListTicketKpis(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KpiService_ListTicketKpis_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KpiServiceServer).ListTicketKpis(ctx, req.(*ListTicketKpisRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // KpiService_ServiceDesc is the grpc.ServiceDesc for KpiService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -280,6 +356,14 @@ var KpiService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetUnassignedKpis",
 			Handler:    _KpiService_GetUnassignedKpis_Handler,
+		},
+		{
+			MethodName: "ListKpiSeries",
+			Handler:    _KpiService_ListKpiSeries_Handler,
+		},
+		{
+			MethodName: "ListTicketKpis",
+			Handler:    _KpiService_ListTicketKpis_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
