@@ -51,6 +51,9 @@ var Spec = service.Spec{
 		tpv1.EscalationService_WatchEscalations_FullMethodName:      auth.EscalationsRead,
 		tpv1.EscalationService_AcknowledgeEscalation_FullMethodName: auth.EscalationsWrite,
 		tpv1.EscalationService_ResolveEscalation_FullMethodName:     auth.EscalationsWrite,
+		// The what-if replays and judges in memory and changes nothing: a reader's scope.
+		tpv1.EscalationService_GetRules_FullMethodName:      auth.EscalationsRead,
+		tpv1.EscalationService_SimulateRules_FullMethodName: auth.EscalationsRead,
 		// Rebuilding a ticket log replays and judges a tenant's whole history: operators only.
 		tpv1.EscalationAdminService_StartLogRebuild_FullMethodName: auth.Operator,
 		tpv1.EscalationAdminService_WatchLogRebuild_FullMethodName: auth.Operator,

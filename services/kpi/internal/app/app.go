@@ -58,6 +58,8 @@ var Spec = service.Spec{
 		tpv1.KpiService_GetTeamKpis_FullMethodName:       auth.KPIsRead,
 		tpv1.KpiService_ListTeamKpis_FullMethodName:      auth.KPIsRead,
 		tpv1.KpiService_GetUnassignedKpis_FullMethodName: auth.KPIsRead,
+		tpv1.KpiService_ListKpiSeries_FullMethodName:     auth.KPIsRead,
+		tpv1.KpiService_ListTicketKpis_FullMethodName:    auth.KPIsRead,
 		// A rebuild rewrites a tenant's figures and costs the whole stream's replay: operators only.
 		tpv1.KpiAdminService_StartRebuild_FullMethodName: auth.Operator,
 		tpv1.KpiAdminService_WatchRebuild_FullMethodName: auth.Operator,
