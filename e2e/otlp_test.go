@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -25,7 +26,8 @@ type spanRef struct{ Trace, ID string }
 
 // otlpCollector is a collector stand-in: an OTLP/HTTP (protobuf) receiver on loopback that
 // keeps every span it gets, or with discard only counts the exports and their bytes (decoding
-// them would take the CPU a benchmark measures the services with).
+// them would take the CPU a benchmark measures the services with). The services push their
+// metrics to the same endpoint: those exports are checked and answered, not kept.
 type otlpCollector struct {
 	srv            *httptest.Server
 	discard        bool
@@ -50,6 +52,16 @@ func (c *otlpCollector) env() []string {
 
 func (c *otlpCollector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 32<<20))
+	if err == nil && r.URL.Path == "/v1/metrics" {
+		if proto.Unmarshal(body, &colmetricpb.ExportMetricsServiceRequest{}) != nil {
+			http.Error(w, "not an OTLP metrics export", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		out, _ := proto.Marshal(&colmetricpb.ExportMetricsServiceResponse{})
+		_, _ = w.Write(out)
+		return
+	}
 	if c.discard && err == nil && r.URL.Path == "/v1/traces" {
 		c.exports.Add(1)
 		c.bytes.Add(int64(len(body)))

@@ -130,28 +130,42 @@ func startService(t testing.TB, name, httpAddr string, env ...string) *logBuffer
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	// exited is closed once the process is gone, waitErr then holds how it ended: both the
+	// start-up check and the cleanup look at it, so neither can miss an early exit.
+	exited := make(chan struct{})
+	var waitErr error
+	var startFailed bool
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
+		select {
+		case <-exited:
+			// Stopped on its own; reported already if that was at start.
+			if waitErr != nil && !startFailed {
+				t.Errorf("%s stopped with error: %v", name, waitErr)
+			}
+			return
+		default:
+		}
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 			t.Errorf("stop %s: %v", name, err)
 		}
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s stopped with error: %v", name, err)
+		case <-exited:
+			if waitErr != nil {
+				t.Errorf("%s stopped with error: %v", name, waitErr)
 			}
 		case <-time.After(15 * time.Second):
 			cmd.Process.Kill()
-			<-done
+			<-exited
 			t.Errorf("%s did not stop within 15s", name)
 		}
 	})
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		select {
-		case err := <-done:
-			t.Fatalf("%s stopped at start: %v", name, err)
+		case <-exited:
+			startFailed = true
+			t.Fatalf("%s stopped at start: %v", name, waitErr)
 		default:
 		}
 		resp, err := http.Get("http://" + httpAddr + "/readyz")
