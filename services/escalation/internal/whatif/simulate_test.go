@@ -32,7 +32,7 @@ const rulesYAML = `tenants:
       - {name: low-csat, kind: kpi, metric: csat_percent, window: 24h, below: 50, escalation: leads}
 `
 
-func tenant(t *testing.T) *rulesfile.Tenant {
+func tenant(t testing.TB) *rulesfile.Tenant {
 	t.Helper()
 	cfg, err := rulesfile.Parse("rules.yaml", []byte(rulesYAML))
 	if err != nil {
