@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -505,5 +506,33 @@ func TestWhatIfConcurrencyLimit(t *testing.T) {
 	}
 	if _, err := client.SimulateRules(ctx, req); err != nil {
 		t.Errorf("after the first ended: %v", err)
+	}
+}
+
+// A simulation past -simulate-timeout is answered DeadlineExceeded, and its slot is free again.
+func TestWhatIfTimeout(t *testing.T) {
+	s := newStack(t, "")
+	cfg := s.config()
+	cfg.Simulations, cfg.SimulateTimeout = 1, 300*time.Millisecond
+	var calls atomic.Int32
+	// The first call outlives its deadline; later ones go on at once.
+	hold := func(ctx context.Context) {
+		if calls.Add(1) == 1 {
+			<-ctx.Done()
+		}
+	}
+	r := servicetest.Start(t, func(ctx context.Context, h service.Hooks) error {
+		return Deps{Hooks: h, Now: s.clock.now, Simulating: hold}.Run(ctx, cfg, quiet)
+	})
+	client := tpv1.NewEscalationServiceClient(r.DialAs(s.tenants.Acme))
+	now := time.Now()
+	req := &tpv1.SimulateRulesRequest{Tenant: "acme", Range: rng(now.Add(-time.Hour), now)}
+	_, err := client.SimulateRules(context.Background(), req)
+	if st := status.Convert(err); st.Code() != codes.DeadlineExceeded ||
+		st.Message() != "SimulateRules: not done within 300ms (-simulate-timeout); simulate a shorter range" {
+		t.Errorf("got %v", err)
+	}
+	if _, err := client.SimulateRules(context.Background(), req); err != nil {
+		t.Errorf("after the timeout: %v", err)
 	}
 }

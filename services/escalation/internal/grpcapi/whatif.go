@@ -120,11 +120,12 @@ func (s *Server) SimulateRules(ctx context.Context, req *tpv1.SimulateRulesReque
 			s.whatIf.Simulations)
 	}
 	defer func() { <-s.simulations }()
+	call := ctx
+	ctx, cancel := context.WithTimeout(ctx, s.whatIf.Timeout)
+	defer cancel()
 	if s.whatIf.Holding != nil {
 		s.whatIf.Holding(ctx)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.whatIf.Timeout)
-	defer cancel()
 	// Not past now: a deadline after it has not come for real either.
 	to = minTime(to, s.whatIf.Now())
 	if !from.Before(to) {
@@ -136,12 +137,12 @@ func (s *Server) SimulateRules(ctx context.Context, req *tpv1.SimulateRulesReque
 	switch {
 	case errors.Is(err, whatif.ErrTooManyEvents), errors.Is(err, whatif.ErrTooManyReal):
 		return nil, status.Errorf(codes.ResourceExhausted, "SimulateRules: %v; simulate a shorter range", err)
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
-		return nil, status.Errorf(codes.DeadlineExceeded, "SimulateRules: not done within %s; simulate a shorter range", s.whatIf.Timeout)
+	case err != nil && call.Err() != nil:
+		// The caller gave up or its own deadline passed.
+		return nil, status.FromContextError(call.Err()).Err()
+	case err != nil && ctx.Err() != nil:
+		return nil, status.Errorf(codes.DeadlineExceeded, "SimulateRules: not done within %s (-simulate-timeout); simulate a shorter range", s.whatIf.Timeout)
 	case err != nil:
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, status.FromContextError(ctxErr).Err()
-		}
 		s.log.Warn("simulation failed", "tenant", tenant, "err", err)
 		return nil, status.Errorf(codes.Unavailable, "SimulateRules: %v", err)
 	}
