@@ -241,6 +241,9 @@ func TestWhatIfWeek(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 
 	simulate := func(t *testing.T, yaml string) *tpv1.SimulateRulesResponse {
 		t.Helper()
