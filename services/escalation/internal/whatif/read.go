@@ -97,10 +97,19 @@ func Read(ctx context.Context, js jetstream.JetStream, tenant string, from, to t
 		if err := ctx.Err(); err != nil {
 			return nil, read, err
 		}
-		if done || got == 0 {
-			// got == 0: nothing of the tenant's left below its last message (retention dropped
-			// it while reading).
+		if done {
 			return out, read, nil
+		}
+		if got == 0 {
+			// Nothing came within the wait: either nothing of the tenant's is left below its
+			// last message (retention dropped it while reading), or the server is slow.
+			info, err := cons.Info(ctx)
+			if err != nil {
+				return nil, read, fmt.Errorf("read events of %s: %w", tenant, err)
+			}
+			if info.NumPending == 0 {
+				return out, read, nil
+			}
 		}
 	}
 }
