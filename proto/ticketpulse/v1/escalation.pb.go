@@ -1480,10 +1480,13 @@ type SimulateRulesResponse struct {
 	Escalations    []*SimulatedEscalation `protobuf:"bytes,1,rep,name=escalations,proto3" json:"escalations,omitempty"`
 	EventsReplayed int64                  `protobuf:"varint,2,opt,name=events_replayed,json=eventsReplayed,proto3" json:"events_replayed,omitempty"`
 	// rules_version is the version of the rules simulated (GetRules' version for the loaded ones).
-	RulesVersion  string `protobuf:"bytes,3,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
-	Added         int32  `protobuf:"varint,4,opt,name=added,proto3" json:"added,omitempty"`
-	Removed       int32  `protobuf:"varint,5,opt,name=removed,proto3" json:"removed,omitempty"`
-	Same          int32  `protobuf:"varint,6,opt,name=same,proto3" json:"same,omitempty"`
+	RulesVersion string `protobuf:"bytes,3,opt,name=rules_version,json=rulesVersion,proto3" json:"rules_version,omitempty"`
+	Added        int32  `protobuf:"varint,4,opt,name=added,proto3" json:"added,omitempty"`
+	Removed      int32  `protobuf:"varint,5,opt,name=removed,proto3" json:"removed,omitempty"`
+	Same         int32  `protobuf:"varint,6,opt,name=same,proto3" json:"same,omitempty"`
+	// truncated is set when the list stopped at its cap (10,000 escalations): the simulation ended
+	// at the last one kept, and the counts cover that shorter span.
+	Truncated     bool `protobuf:"varint,7,opt,name=truncated,proto3" json:"truncated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1558,6 +1561,13 @@ func (x *SimulateRulesResponse) GetSame() int32 {
 		return x.Same
 	}
 	return 0
+}
+
+func (x *SimulateRulesResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
 }
 
 var File_ticketpulse_v1_escalation_proto protoreflect.FileDescriptor
@@ -1674,14 +1684,15 @@ const file_ticketpulse_v1_escalation_proto_rawDesc = "" +
 	"difference\x18\t \x01(\x0e2\x1a.ticketpulse.v1.DifferenceR\n" +
 	"difference\x12#\n" +
 	"\rescalation_id\x18\n" +
-	" \x01(\tR\fescalationId\"\xf0\x01\n" +
+	" \x01(\tR\fescalationId\"\x8e\x02\n" +
 	"\x15SimulateRulesResponse\x12E\n" +
 	"\vescalations\x18\x01 \x03(\v2#.ticketpulse.v1.SimulatedEscalationR\vescalations\x12'\n" +
 	"\x0fevents_replayed\x18\x02 \x01(\x03R\x0eeventsReplayed\x12#\n" +
 	"\rrules_version\x18\x03 \x01(\tR\frulesVersion\x12\x14\n" +
 	"\x05added\x18\x04 \x01(\x05R\x05added\x12\x18\n" +
 	"\aremoved\x18\x05 \x01(\x05R\aremoved\x12\x12\n" +
-	"\x04same\x18\x06 \x01(\x05R\x04same*\x90\x01\n" +
+	"\x04same\x18\x06 \x01(\x05R\x04same\x12\x1c\n" +
+	"\ttruncated\x18\a \x01(\bR\ttruncated*\x90\x01\n" +
 	"\x0fEscalationState\x12 \n" +
 	"\x1cESCALATION_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15ESCALATION_STATE_OPEN\x10\x01\x12!\n" +

@@ -81,6 +81,10 @@ type Config struct {
 	HistoryHorizon time.Duration
 	// WatermarkInterval is how often both durables' watermarks are recorded (0: off).
 	WatermarkInterval time.Duration
+	// Simulations, SimulateTimeout and SimulateEvents bound SimulateRules.
+	Simulations     int
+	SimulateTimeout time.Duration
+	SimulateEvents  int
 }
 
 // Register declares the settings on s.
@@ -100,6 +104,9 @@ func (c *Config) Register(s *envflag.Set) {
 	s.String(&c.TicketsFrom, "tickets-from", "all", "Where the TICKETS consumer starts when it does not exist yet: all (judge every ticket still in the stream, so open tickets get their SLA clocks) or new (only events from now on). An existing consumer always goes on from where it was.")
 	s.Duration(&c.HistoryHorizon, "history-horizon", 24*time.Hour, "How old a ticket's breach (the SLA deadline it passed, the bad rating, the reopen) may be when escalation first judges it and still be raised. An older one comes from history (an import, -tickets-from all, a rebuild): it is counted in escalation_historical_breaches_total and logged at debug, never raised or notified. 0 raises every breach, however old. An escalation policy's history_horizon in the rules file replaces this for the breaches routed to it.")
 	consume.RegisterWatermark(s, &c.WatermarkInterval)
+	s.Int(&c.Simulations, "simulations", grpcapi.DefaultSimulations, "Most SimulateRules calls this replica runs at once, each holding the events it replays in memory (about 300 bytes each: up to about 300 MB at -simulate-events 1000000); one more is answered ResourceExhausted.")
+	s.Duration(&c.SimulateTimeout, "simulate-timeout", grpcapi.DefaultSimulateTimeout, "How long one SimulateRules call may take before it is answered DeadlineExceeded.")
+	s.Int(&c.SimulateEvents, "simulate-events", grpcapi.DefaultSimulateEvents, "Most of a tenant's TICKETS messages one SimulateRules call reads (the range and the 7 days before it); a range holding more is answered ResourceExhausted.")
 }
 
 // Validate reports settings that cannot work, naming the flag.
@@ -115,6 +122,9 @@ func (c Config) Validate() error {
 	v.OneOf("tickets-from", c.TicketsFrom, "all", "new")
 	v.AtLeastN("parallel", c.Parallel, 1)
 	v.AtLeastN("watches-per-tenant", c.WatchesPerTenant, 1)
+	v.AtLeastN("simulations", c.Simulations, 1)
+	v.Positive("simulate-timeout", c.SimulateTimeout)
+	v.AtLeastN("simulate-events", c.SimulateEvents, 1)
 	return v.Err()
 }
 
@@ -125,6 +135,8 @@ type Deps struct {
 	Now func() time.Time
 	// Rebuild, when set, tunes ticket log rebuilds (logrebuild.Defaults otherwise).
 	Rebuild *logrebuild.Config
+	// Simulating, when set, is called by each SimulateRules call once it holds its slot.
+	Simulating func(ctx context.Context)
 }
 
 // Run is the escalation process: it serves until ctx ends, then stops consuming and firing,
@@ -137,7 +149,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if now == nil {
 		now = time.Now
 	}
-	watcher := &rulesWatcher{path: cfg.RulesFile, log: log}
+	watcher := &rulesWatcher{path: cfg.RulesFile, log: log, now: now}
 	if err := watcher.load(); err != nil {
 		return err
 	}
@@ -208,7 +220,10 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 
-	grpcapi.NewServer(store, eng, js, grpcapi.Options{WatchesPerTenant: cfg.WatchesPerTenant}, log).Register(svc.GRPC())
+	grpcapi.NewServer(store, eng, js, grpcapi.Options{WatchesPerTenant: cfg.WatchesPerTenant, WhatIf: grpcapi.WhatIf{
+		Rules: watcher.rules(), Store: store, Horizon: cfg.HistoryHorizon, Now: now, Holding: d.Simulating,
+		Simulations: cfg.Simulations, Timeout: cfg.SimulateTimeout, MaxEvents: cfg.SimulateEvents,
+	}}, log).Register(svc.GRPC())
 	rcfg := logrebuild.Defaults
 	if d.Rebuild != nil {
 		rcfg = *d.Rebuild

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -284,6 +285,37 @@ func TestAuthEveryRPC(t *testing.T) {
 					resp, err := cl.ResolveEscalation(ctx, req)
 					return resp.GetEscalation(), err
 				})
+		})
+		t.Run("GetRules/"+c.name, func(t *testing.T) {
+			code, msg := c.want(auth.EscalationsRead)
+			resp, err := client(c.key).GetRules(ctx, &tpv1.GetRulesRequest{Tenant: c.tenant})
+			if !check(t, err, code, msg) || code != codes.OK {
+				return
+			}
+			if y := resp.GetRulesYaml(); !strings.HasPrefix(y, "tenants:\n  acme:\n") || strings.Contains(y, "globex") {
+				t.Errorf("rules %q, want acme's alone", y)
+			}
+		})
+		t.Run("SimulateRules/"+c.name, func(t *testing.T) {
+			code, msg := c.want(auth.EscalationsRead)
+			before := s.lastSeq(t)
+			resp, err := client(c.key).SimulateRules(ctx, &tpv1.SimulateRulesRequest{Tenant: c.tenant,
+				Range: &tpv1.TimeRange{From: timestamppb.New(now.Add(-time.Hour)), To: timestamppb.New(s.clock.now())}})
+			if seq := s.lastSeq(t); seq != before {
+				t.Errorf("the ESCALATIONS stream went from %d to %d", before, seq)
+			}
+			if !check(t, err, code, msg) || code != codes.OK {
+				return
+			}
+			if len(resp.GetEscalations()) == 0 {
+				t.Error("simulated nothing of acme's ratings")
+			}
+			for _, e := range resp.GetEscalations() {
+				id := e.GetSubjectId()
+				if !strings.HasPrefix(id, "ACK-") && !strings.HasPrefix(id, "RES-") && !strings.HasPrefix(id, "W-") && !strings.HasPrefix(id, "X-") {
+					t.Errorf("simulated %s, not acme's", e.GetSubjectId())
+				}
+			}
 		})
 		t.Run("WatchEscalations/"+c.name, func(t *testing.T) {
 			code, msg := c.want(auth.EscalationsRead)

@@ -18,17 +18,24 @@ import (
 type rulesWatcher struct {
 	path string
 	log  *slog.Logger
+	now  func() time.Time
 	file *filewatch.Value[rulesfile.Config] // nil without a rules file
 	none atomic.Pointer[rulesfile.Config]
 }
 
 func (w *rulesWatcher) load() error {
 	if w.path == "" {
-		w.none.Store(&rulesfile.Config{Tenants: map[string]*rulesfile.Tenant{}})
+		w.none.Store(&rulesfile.Config{Tenants: map[string]*rulesfile.Tenant{}, LoadedAt: w.now()})
 		w.log.Warn("no rules file (-rules-file): nothing will escalate")
 		return nil
 	}
-	f, err := filewatch.Load(w.path, func(data []byte) (*rulesfile.Config, error) { return rulesfile.Parse(w.path, data) })
+	f, err := filewatch.Load(w.path, func(data []byte) (*rulesfile.Config, error) {
+		cfg, err := rulesfile.Parse(w.path, data)
+		if err == nil {
+			cfg.LoadedAt = w.now()
+		}
+		return cfg, err
+	})
 	if err != nil {
 		return fmt.Errorf("rules file: %w", err)
 	}

@@ -219,7 +219,13 @@ func (r *reconciler) judgeTicket(ctx context.Context, k ticketlog.Ticket, stored
 // policy's horizon (or sets it to 0) lets the next judgement of a ticket raise a breach that was
 // historical before, as any other changed rule applies from the next judgement on.
 func (r *reconciler) historical(c judge.Condition, pol *rulesfile.EscalationPolicy, learned time.Time) bool {
-	horizon := pol.Horizon(r.horizon)
+	return Historical(c, pol, r.horizon, learned)
+}
+
+// Historical is the decision of reconciler.historical, for a judgement outside the engine (the
+// what-if) to make it alike: def is the service's -history-horizon.
+func Historical(c judge.Condition, pol *rulesfile.EscalationPolicy, def time.Duration, learned time.Time) bool {
+	horizon := pol.Horizon(def)
 	return horizon > 0 && !c.Since.IsZero() && learned.Sub(c.Since) > horizon
 }
 

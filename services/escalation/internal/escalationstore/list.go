@@ -44,7 +44,7 @@ var ErrBadPageToken = zpage.ErrBadToken
 // token (empty for the first page), and the token of the next page ("" after the last).
 func (s *Store) List(ctx context.Context, tenant string, f Filter, size int, pageToken string) ([]*Record, string, error) {
 	recs, next, err := zpage.List(ctx, s.rdb, zpage.Query{Key: IndexKey(tenant), From: f.From, To: f.To, Size: size, Token: pageToken},
-		func(ctx context.Context, ids []string) ([]*Record, error) { return s.getMany(ctx, tenant, ids) },
+		func(ctx context.Context, ids []string) ([]*Record, error) { return s.getMany(ctx, tenant, ids, true) },
 		func(r *Record) bool { return r != nil && f.match(r) })
 	if err != nil && !errors.Is(err, ErrBadPageToken) {
 		return nil, "", fmt.Errorf("list escalations of %s: %w", tenant, err)
@@ -52,10 +52,37 @@ func (s *Store) List(ctx context.Context, tenant string, f Filter, size int, pag
 	return recs, next, err
 }
 
+// Triggered returns the tenant's escalations triggered in [from, to), newest first, at most
+// most of them, and whether there were more. Unlike List it writes nothing, not even the
+// removal of expired escalations from the index: the what-if reads with it and must leave the
+// store as it found it.
+func (s *Store) Triggered(ctx context.Context, tenant string, from, to time.Time, most int) ([]*Record, bool, error) {
+	var out []*Record
+	token := ""
+	for {
+		recs, next, err := zpage.List(ctx, s.rdb, zpage.Query{Key: IndexKey(tenant), From: from, To: to, Size: 500, Token: token},
+			func(ctx context.Context, ids []string) ([]*Record, error) { return s.getMany(ctx, tenant, ids, false) },
+			func(r *Record) bool { return r != nil })
+		if err != nil {
+			return nil, false, fmt.Errorf("escalations of %s triggered from %s: %w", tenant, from.Format(time.RFC3339), err)
+		}
+		for _, r := range recs {
+			if len(out) == most {
+				return out, true, nil
+			}
+			out = append(out, r)
+		}
+		if next == "" {
+			return out, false, nil
+		}
+		token = next
+	}
+}
+
 // getMany reads escalations in one pipelined round trip: the latest of each rule and subject
-// from its pointer hash, older ones from their archive keys. Expired ones come back nil and
-// leave the index.
-func (s *Store) getMany(ctx context.Context, tenant string, ids []string) ([]*Record, error) {
+// from its pointer hash, older ones from their archive keys. Expired ones come back nil and,
+// with prune, leave the index.
+func (s *Store) getMany(ctx context.Context, tenant string, ids []string, prune bool) ([]*Record, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -99,7 +126,7 @@ func (s *Store) getMany(ctx context.Context, tenant string, ids []string) ([]*Re
 		}
 		out[i] = r
 	}
-	if len(gone) > 0 {
+	if len(gone) > 0 && prune {
 		if err := s.rdb.ZRem(ctx, IndexKey(tenant), gone...).Err(); err != nil {
 			return nil, fmt.Errorf("drop expired escalations from the index: %w", err)
 		}

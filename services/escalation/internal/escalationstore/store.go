@@ -282,7 +282,7 @@ func (s *Store) KnownCmd(ctx context.Context, pipe redis.Pipeliner, tenant, rule
 
 // Get returns one escalation.
 func (s *Store) Get(ctx context.Context, tenant, id string) (*Record, error) {
-	recs, err := s.getMany(ctx, tenant, []string{id})
+	recs, err := s.getMany(ctx, tenant, []string{id}, true)
 	if err != nil {
 		return nil, err
 	}

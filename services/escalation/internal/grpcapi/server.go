@@ -1,5 +1,6 @@
 // Package grpcapi serves ticketpulse.v1.EscalationService: listing and reading escalations with
-// their timelines, acknowledging and resolving them by hand, and watching their changes live.
+// their timelines, acknowledging and resolving them by hand, watching their changes live, and
+// the what-if (the rules in force, and a simulation of edited ones on past events).
 package grpcapi
 
 import (
@@ -38,6 +39,8 @@ type Options struct {
 	// WatchesPerTenant caps a tenant's open WatchEscalations streams; 0 means
 	// DefaultWatchesPerTenant.
 	WatchesPerTenant int
+	// WhatIf serves GetRules and SimulateRules.
+	WhatIf WhatIf
 }
 
 // Changer changes escalations by hand and publishes the change.
@@ -66,6 +69,9 @@ type Server struct {
 	log *slog.Logger
 	// watches holds each tenant's open WatchEscalations streams.
 	watches *watchSlots
+	whatIf  WhatIf
+	// simulations holds a token per running simulation.
+	simulations chan struct{}
 }
 
 var _ tpv1.EscalationServiceServer = (*Server)(nil)
@@ -75,7 +81,9 @@ func NewServer(r Reader, c Changer, js jetstream.JetStream, o Options, log *slog
 	if o.WatchesPerTenant <= 0 {
 		o.WatchesPerTenant = DefaultWatchesPerTenant
 	}
-	return &Server{r: r, c: c, js: js, log: log, watches: newWatchSlots(o.WatchesPerTenant)}
+	o.WhatIf.defaults()
+	return &Server{r: r, c: c, js: js, log: log, watches: newWatchSlots(o.WatchesPerTenant),
+		whatIf: o.WhatIf, simulations: make(chan struct{}, o.WhatIf.Simulations)}
 }
 
 // Register adds the service to g.

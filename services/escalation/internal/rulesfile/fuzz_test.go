@@ -28,6 +28,12 @@ func FuzzParse(f *testing.F) {
 		cfg, err := Parse("rules.yaml", data)
 		if err == nil {
 			checkConfig(t, cfg)
+			// Each tenant's part, as GetRules hands it out, loads on its own.
+			for id := range cfg.Tenants {
+				if _, err := Parse("rules_yaml", cfg.TenantYAML(id)); err != nil {
+					t.Fatalf("tenant %s's YAML does not load:\n%v\n%s", id, err, cfg.TenantYAML(id))
+				}
+			}
 			return
 		}
 		var probs Problems

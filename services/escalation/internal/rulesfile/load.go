@@ -63,6 +63,17 @@ func (l *loader) load(data []byte) *Config {
 	}
 	// No tenant is fine: the service then runs without rules.
 	entries, _ := l.Pairs(p.Val, "tenants")
+	defer func() {
+		// Only a file without problems is kept, and only its tenants' parts are handed out.
+		if len(l.Problems) > 0 {
+			return
+		}
+		for _, e := range entries {
+			if t, ok := cfg.Tenants[e.Key.Value]; ok {
+				t.YAML = tenantYAML(e.Key, e.Val)
+			}
+		}
+	}()
 	for _, e := range entries {
 		id := e.Key.Value
 		valid := idtoken.ValidTenant(id)

@@ -26,11 +26,16 @@ type Config struct {
 	// File is the path it was loaded from, for logs.
 	File    string
 	Tenants map[string]*Tenant
+	// LoadedAt is when the file was loaded; zero until the loader sets it.
+	LoadedAt time.Time
 }
 
 // Tenant is one tenant's rules.
 type Tenant struct {
 	ID string
+	// YAML is the tenant's part of the file as a rules file holding only this tenant; loading it
+	// gives the same rules (see TenantYAML).
+	YAML []byte
 	// Policies are the SLA policies in file order; the first that matches a ticket applies.
 	Policies []*Policy
 	// Quality are the quality rules in file order.
