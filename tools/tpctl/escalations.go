@@ -367,6 +367,9 @@ func watchEscalations(ctx context.Context, ec tpv1.EscalationServiceClient, c wa
 	wait := c.BackoffMin
 	for {
 		stream, err := ec.WatchEscalations(ctx, &tpv1.WatchEscalationsRequest{Tenant: c.Tenant, Rule: c.Rule})
+		if err == nil {
+			fmt.Fprintf(cio.stderr, "watch: watching the escalations of tenant %s\n", c.Tenant)
+		}
 		for err == nil {
 			var r *tpv1.WatchEscalationsResponse
 			if r, err = stream.Recv(); err != nil {

@@ -167,8 +167,13 @@ func (s *stack) ingest(t *testing.T) string {
 func (s *stack) grpcService(t *testing.T, name string, db int, env ...string) string {
 	t.Helper()
 	addr := freeAddr(t)
-	s.start(t, name, db, append([]string{"TICKETPULSE_GRPC_ADDR=" + addr}, env...)...)
+	s.grpcServiceAt(t, addr, name, db, env...)
 	return addr
+}
+
+func (s *stack) grpcServiceAt(t *testing.T, addr, name string, db int, env ...string) {
+	t.Helper()
+	s.start(t, name, db, append([]string{"TICKETPULSE_GRPC_ADDR=" + addr}, env...)...)
 }
 
 // tpctlProcess runs tpctl as a process (the test binary acting as main).
