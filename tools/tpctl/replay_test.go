@@ -228,3 +228,43 @@ func TestReplayBadLines(t *testing.T) {
 		t.Errorf("wrong tenant: exit %d, stderr %q", code, errOut)
 	}
 }
+
+// Over the tenant's rate limit ingest answers 429 with Retry-After; the replay waits as told
+// and stores every event.
+func TestReplayWaitsOutRateLimit(t *testing.T) {
+	s := newStackWith(t, map[string]string{"globex": "    rate_limit: {events_per_second: 40, burst: 20}\n"})
+	ingest := s.ingest(t)
+	start := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Minute)
+	var lines []string
+	for i := range 16 {
+		lines = append(lines, ticketLines(fmt.Sprintf("R-%d", i), start)...)
+	}
+	file := writeLines(t, lines)
+	code, out, errOut := tpctl(t, "", nil, "events", "replay", "-tenant", "globex", "-ingest-url", ingest, "-key-file", s.globexKey, "-batch", "20", "-json", file)
+	var sum replayResult
+	if code != 0 || json.Unmarshal([]byte(out), &sum) != nil {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if sum.Accepted != int64(len(lines)) || sum.Duplicates != 0 || !sum.Complete {
+		t.Errorf("summary %+v, want all %d stored once", sum, len(lines))
+	}
+	if !strings.Contains(errOut, ": 429 ") || !strings.Contains(errOut, "retrying in") {
+		t.Errorf("no 429 was retried (the limit is 40 events/s, burst 20); stderr:\n%s", errOut)
+	}
+}
+
+// Off a terminal, replay progress is a line per interval with events, share of the file, rate
+// and ETA.
+func TestReplayProgressLines(t *testing.T) {
+	var b strings.Builder
+	p := newReplayProgress(&b, time.Hour, 0, 1000)
+	p.update(0, 0)
+	p.at = p.at.Add(-2 * time.Second)
+	p.lastLine = p.lastLine.Add(-2 * time.Hour)
+	p.update(100, 500)
+	want := "replay: 0 events sent, 0.0% of the file, 0 events/s, ETA ?\n" +
+		"replay: 100 events sent, 50.0% of the file, 50 events/s, ETA 2s\n"
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}

@@ -78,12 +78,15 @@ type stack struct {
 	keyFile, eventsKey, globexKey string
 }
 
-func newStack(t *testing.T) *stack {
+func newStack(t *testing.T) *stack { return newStackWith(t, nil) }
+
+// newStackWith is newStack with extra appended to the tenants file under each tenant.
+func newStackWith(t *testing.T, extra map[string]string) *stack {
 	t.Helper()
 	bin := services(t)
 	rdb := testenv.Redis(t)
 	_, url := testenv.NATS(t)
-	ts := servicetest.WriteTenants(t, nil)
+	ts := servicetest.WriteTenants(t, extra)
 	dir := t.TempDir()
 	write := func(name, key string) string {
 		p := filepath.Join(dir, name)
