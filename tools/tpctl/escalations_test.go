@@ -84,8 +84,16 @@ route: {receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}
 
 	base := []string{"-tenant", "acme", "-escalation-addr", escAddr, "-key-file", s.keyFile}
 	var list tpv1.ListEscalationsResponse
-	waitFor(t, "the escalation of the ticket", 30*time.Second, func() bool {
-		code, out, _ := tpctl(t, "", nil, append([]string{"escalations", "list", "-ticket", ticket, "-state", "open", "-json"}, base...)...)
+	var last string
+	defer func() {
+		if t.Failed() {
+			t.Logf("last escalations list: %s", last)
+		}
+	}()
+	// Generous: on a loaded machine escalation's first judgement of the ticket can take a while.
+	waitFor(t, "the escalation of the ticket", 90*time.Second, func() bool {
+		code, out, errOut := tpctl(t, "", nil, append([]string{"escalations", "list", "-ticket", ticket, "-state", "open", "-json"}, base...)...)
+		last = fmt.Sprintf("exit %d %s %s", code, out, errOut)
 		return code == 0 && protojson.Unmarshal([]byte(out), &list) == nil && len(list.GetEscalations()) > 0
 	})
 	esc := list.GetEscalations()[0]

@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseLine(t *testing.T) {
@@ -99,6 +101,40 @@ func FuzzParseLine(f *testing.F) {
 		}
 		if n != int64(len(b)) || l.offset != n {
 			t.Fatalf("reader consumed %d of %d bytes", n, len(b))
+		}
+	})
+}
+
+func TestRetryAfter(t *testing.T) {
+	def := 700 * time.Millisecond
+	tests := []struct {
+		give string
+		want time.Duration
+	}{
+		{"", def},
+		{"2", 2 * time.Second},
+		{" 3 ", 3 * time.Second},
+		{"0", 100 * time.Millisecond},
+		{"86400", 5 * time.Minute},
+		{"-1", def},
+		{"soon", def},
+		{time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := retryAfter(tt.give, def); got != tt.want {
+			t.Errorf("retryAfter(%q) = %s, want %s", tt.give, got, tt.want)
+		}
+	}
+}
+
+// Whatever a server sends as Retry-After, the wait stays between 100ms and five minutes.
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"1", "120", "Wed, 21 Oct 2026 07:28:00 GMT", "", "-5", "1e9", "99999999999999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if d := retryAfter(s, time.Second); d < 100*time.Millisecond || d > 5*time.Minute {
+			t.Fatalf("retryAfter(%q) = %s", s, d)
 		}
 	})
 }

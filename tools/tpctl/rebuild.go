@@ -100,8 +100,8 @@ func (c *rebuildConfig) check() (from time.Time, err error) {
 	return from, errors.Join(errs...)
 }
 
-// maxKeyFile bounds what is read of -key-file; a key is 47 bytes.
-const maxKeyFile = 4 << 10
+// maxKeyFile bounds what is read of -key-file; a key is 47 bytes, an ID token a few KiB.
+const maxKeyFile = 16 << 10
 
 func readKeyFile(path string) (string, error) {
 	f, err := os.Open(path)
@@ -116,7 +116,7 @@ func readKeyFile(path string) (string, error) {
 	words := strings.Fields(string(b))
 	switch {
 	case len(b) > maxKeyFile:
-		return "", fmt.Errorf("-key-file %s: more than %d bytes, not an API key", path, maxKeyFile)
+		return "", fmt.Errorf("-key-file %s: more than %d bytes, not an API key or ID token", path, maxKeyFile)
 	case len(words) == 0:
 		return "", fmt.Errorf("-key-file %s: empty", path)
 	case len(words) > 1:
