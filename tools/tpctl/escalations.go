@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
@@ -244,7 +245,7 @@ func escalationsResolve(args []string, cio cmdIO) error {
 
 // escalationResponse is what get, ack and resolve answer.
 type escalationResponse interface {
-	protoMessage
+	proto.Message
 	GetEscalation() *tpv1.Escalation
 }
 

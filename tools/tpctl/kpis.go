@@ -237,8 +237,11 @@ type kpisListConfig struct {
 	PageSize      int
 }
 
-// maxListPage is the largest page every list RPC of the services takes.
-const maxListPage = 500
+// maxListPage is the largest page the escalation and delivery lists take; maxKpiPage the KPI lists'.
+const (
+	maxListPage = 500
+	maxKpiPage  = 1000
+)
 
 func kpisList(args []string, cio cmdIO) error {
 	if len(args) == 0 || (args[0] != "agents" && args[0] != "teams") {
@@ -261,12 +264,7 @@ func kpisList(args []string, cio cmdIO) error {
 		return err
 	}
 	errs := c.queryConfig.check()
-	if c.Limit < 0 {
-		errs = append(errs, fmt.Errorf("-limit %d: must not be negative", c.Limit))
-	}
-	if c.PageSize < 1 || c.PageSize > 1000 {
-		errs = append(errs, fmt.Errorf("-page-size %d: must be between 1 and 1000", c.PageSize))
-	}
+	errs = append(errs, pageErrs(c.Limit, c.PageSize, maxKpiPage)...)
 	if what == "teams" && c.Team != "" {
 		errs = append(errs, errors.New("-team: only for agents"))
 	}
@@ -283,13 +281,6 @@ func kpisList(args []string, cio cmdIO) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
-	// pageSize shrinks for the last page under -limit, so no more is fetched than shown.
-	pageSize := func(have int) int32 {
-		if c.Limit > 0 {
-			return int32(min(c.PageSize, c.Limit-have))
-		}
-		return int32(c.PageSize)
-	}
 	type row struct {
 		id   string
 		kpis *tpv1.Kpis
@@ -305,7 +296,7 @@ func kpisList(args []string, cio cmdIO) error {
 		token := ""
 		for {
 			cctx, cancel := c.callCtx(ctx)
-			r, err := kc.ListAgentKpis(cctx, &tpv1.ListAgentKpisRequest{Tenant: c.Tenant, TeamId: c.Team, Window: w, OrderBy: c.OrderBy, PageSize: pageSize(len(all.Agents)), PageToken: token})
+			r, err := kc.ListAgentKpis(cctx, &tpv1.ListAgentKpisRequest{Tenant: c.Tenant, TeamId: c.Team, Window: w, OrderBy: c.OrderBy, PageSize: pageSize(c.Limit, c.PageSize, len(all.Agents)), PageToken: token})
 			cancel()
 			if err != nil {
 				return rpcFailed("list agent KPIs", err)
@@ -327,7 +318,7 @@ func kpisList(args []string, cio cmdIO) error {
 		token := ""
 		for {
 			cctx, cancel := c.callCtx(ctx)
-			r, err := kc.ListTeamKpis(cctx, &tpv1.ListTeamKpisRequest{Tenant: c.Tenant, Window: w, OrderBy: c.OrderBy, PageSize: pageSize(len(all.Teams)), PageToken: token})
+			r, err := kc.ListTeamKpis(cctx, &tpv1.ListTeamKpisRequest{Tenant: c.Tenant, Window: w, OrderBy: c.OrderBy, PageSize: pageSize(c.Limit, c.PageSize, len(all.Teams)), PageToken: token})
 			cancel()
 			if err != nil {
 				return rpcFailed("list team KPIs", err)

@@ -208,6 +208,3 @@ func parseTime(flagName, v string) (time.Time, error) {
 	}
 	return t, nil
 }
-
-// protoMessage is a message the JSON output can print.
-type protoMessage = proto.Message

@@ -187,7 +187,7 @@ type badLine struct {
 	Reason string `json:"reason"`
 }
 
-// replaySummary is what -json prints: this run's figures.
+// replayResult is what -json prints: this run's figures.
 type replayResult struct {
 	File       string    `json:"file"`
 	Tenant     string    `json:"tenant"`

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -254,5 +253,3 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-var _ io.Writer = (*lockedBuffer)(nil)
