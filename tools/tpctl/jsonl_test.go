@@ -138,3 +138,26 @@ func FuzzRetryAfter(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReadAndParse is tpctl's own cost per line of a replay file (reading and checking
+// it), to compare with ingest's rate: it must never be what limits a replay.
+func BenchmarkReadAndParse(b *testing.B) {
+	line := `{"id": "evt-1042", "ticket_id": "T-77", "type": "agent_message", "occurred_at": "2026-03-02T09:14:05Z", "actor": {"id": "ana", "kind": "agent"}, "assignee_id": "ana", "team_id": "billing", "priority": "high", "public": true}` + "\n"
+	in := strings.Repeat(line, 10000)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	buf := make([]byte, 0, 64<<10)
+	for b.Loop() {
+		l := newLineReader(strings.NewReader(in), 0, 0)
+		for {
+			got, _, _, err := l.next(buf)
+			if err != nil {
+				break
+			}
+			if _, _, err := parseLine(got); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*10000)/b.Elapsed().Seconds(), "lines/s")
+}
