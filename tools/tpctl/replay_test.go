@@ -227,6 +227,23 @@ func TestReplayBadLines(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "403 Forbidden: wrong_tenant") {
 		t.Errorf("wrong tenant: exit %d, stderr %q", code, errOut)
 	}
+
+	// Ctrl-C stops between batches: exit 1, saying where it stopped, which the state records.
+	var many []string
+	for i := range 40 {
+		many = append(many, ticketLines(fmt.Sprintf("I-%d", i), start)...)
+	}
+	big := writeLines(t, many)
+	p := startTpctl(t, "events", "replay", "-tenant", "acme", "-ingest-url", ingest, "-key-file", s.eventsKey, "-batch", "10", "-rate", "50", big)
+	waitFor(t, "2 batches acknowledged", 30*time.Second, func() bool { return readState(t, big+".replay-state").Line >= 20 })
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if code := p.wait(t, 10*time.Second); code != 1 {
+		t.Fatalf("after SIGINT: exit %d, stderr %q", code, p.stderr.String())
+	}
+	st := readState(t, big+".replay-state")
+	if want := fmt.Sprintf("interrupted: lines up to %d are stored", st.Line); !strings.Contains(p.stderr.String(), want) || st.Line >= len(many) {
+		t.Errorf("stderr %q, want %q", p.stderr.String(), want)
+	}
 }
 
 // Over the tenant's rate limit ingest answers 429 with Retry-After; the replay waits as told
