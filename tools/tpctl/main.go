@@ -1,8 +1,8 @@
-// Command tpctl administers Ticketpulse. "tpctl apikey new" makes an API key, shows it once and
-// prints the hash and the tenants-file entry that let the services recognise it; "tpctl apikey
-// hash" hashes an existing key, to move one between files; "tpctl kpi rebuild" and "tpctl
-// escalation rebuild" rebuild a tenant's KPIs or ticket log from TICKETS through the services'
-// admin gRPC services.
+// Command tpctl is the operator CLI of Ticketpulse: API keys ("apikey new|hash"), KPIs ("kpis
+// get|list"), escalations ("escalations list|get|ack|resolve|watch"), notify's deliveries
+// ("deliveries list|get"), resumable event replay into ingest ("events replay") and the rebuilds
+// of KPIs and escalation's ticket log ("kpi rebuild", "escalation rebuild"). It speaks to the
+// services' public gRPC and HTTP APIs with an API key, an operator key or an ID token.
 package main
 
 import (
@@ -19,22 +19,67 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 )
 
-const usage = `tpctl administers Ticketpulse: credentials and KPI rebuilds.
+const usage = `tpctl administers Ticketpulse: credentials, KPIs, escalations, deliveries, event replay
+and rebuilds.
 
 Usage:
-  tpctl apikey new  [flags]   make an API key: print it once, with its hash and tenants-file entry
-  tpctl apikey hash           read an API key on standard input and print its sha256:... hash
-  tpctl kpi rebuild [flags]   rebuild a tenant's KPIs from the TICKETS stream, live traffic flowing
-  tpctl escalation rebuild [flags]
-                              rebuild a tenant's escalation ticket log from TICKETS, likewise
+%s
+"tpctl <command> -h" documents every flag of a command and the environment variable that sets it
+(TICKETPULSE_KEY_FILE, TICKETPULSE_TENANT, TICKETPULSE_KPI_ADDR, ...). Services store only hashes
+of API keys; a key cannot be shown again, so a lost key is replaced by a new one (rotation: add
+the new key, move the clients, then mark the old one revoked: true).
 
-"tpctl apikey new -h", "tpctl kpi rebuild -h" and "tpctl escalation rebuild -h" document every flag. Services store only hashes; a key cannot be shown
-again, so a lost key is replaced by a new one (rotation: add the new key, move the clients,
-then mark the old one revoked: true).
+Exit status: 0 done, 1 the command failed (the reason on standard error), 2 bad flags or arguments.
 `
 
 // maxKeyInput bounds what "apikey hash" reads; a key is 47 bytes.
 const maxKeyInput = 4 << 10
+
+// cmdIO is what a command reads and writes; tests pass buffers and a map for the environment.
+type cmdIO struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	lookup         func(string) (string, bool)
+}
+
+// command is one "tpctl <noun> <verb>".
+type command struct {
+	name, args, summary string
+	run                 func(args []string, c cmdIO) error
+}
+
+var commands = []command{
+	{"apikey new", "[flags]", "make an API key: print it once, with its hash and tenants-file entry", func(a []string, c cmdIO) error { return apikeyNew(a, c.stdout, c.stderr, c.lookup) }},
+	{"apikey hash", "", "read an API key on standard input and print its sha256:... hash", apikeyHashCmd},
+	{"kpis get", "[flags]", "one agent's, team's or the unassigned KPIs over a window", kpisGet},
+	{"kpis list", "agents|teams [flags]", "every agent's or team's KPIs over a window, all pages", kpisList},
+	{"escalations list", "[flags]", "a tenant's escalations, newest first, filtered, all pages", escalationsList},
+	{"escalations get", "[flags]", "one escalation with its timeline", escalationsGet},
+	{"escalations ack", "[flags]", "acknowledge an open escalation (stops it being raised)", escalationsAck},
+	{"escalations resolve", "[flags]", "resolve an escalation by hand", escalationsResolve},
+	{"escalations watch", "[flags]", "stream escalation changes until interrupted, reconnecting", escalationsWatch},
+	{"deliveries list", "[flags]", "notify's deliveries, newest first, filtered, all pages", deliveriesList},
+	{"deliveries get", "[flags]", "one delivery with every attempt", deliveriesGet},
+	{"events replay", "[flags] FILE.jsonl", "post canonical events from a JSON-lines file, resumably", eventsReplay},
+	{"kpi rebuild", "[flags]", "rebuild a tenant's KPIs from the TICKETS stream, live traffic flowing", func(a []string, c cmdIO) error { return rebuildCmd(kpiService, a, c.stdout, c.stderr, c.lookup) }},
+	{"escalation rebuild", "[flags]", "rebuild a tenant's escalation ticket log from TICKETS, likewise", func(a []string, c cmdIO) error { return rebuildCmd(escalationService, a, c.stdout, c.stderr, c.lookup) }},
+}
+
+func usageText() string {
+	var b strings.Builder
+	for _, c := range commands {
+		left := "tpctl " + c.name
+		if c.args != "" {
+			left += " " + c.args
+		}
+		if len(left) > 38 {
+			fmt.Fprintf(&b, "  %s\n  %-38s  %s\n", left, "", c.summary)
+			continue
+		}
+		fmt.Fprintf(&b, "  %-38s  %s\n", left, c.summary)
+	}
+	return fmt.Sprintf(usage, b.String())
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.LookupEnv))
@@ -42,68 +87,49 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText())
 		return 2
 	}
 	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usageText())
 		return 0
 	}
-	if args[0] == "kpi" {
-		return runRebuild(kpiService, args[1:], stdout, stderr, lookup)
-	}
-	if args[0] == "escalation" {
-		return runRebuild(escalationService, args[1:], stdout, stderr, lookup)
-	}
-	if args[0] != "apikey" || len(args) < 2 {
-		fmt.Fprintf(stderr, "tpctl: unknown command %q\n\n%s", strings.Join(args, " "), usage)
-		return 2
-	}
-	var err error
-	switch args[1] {
-	case "new":
-		err = apikeyNew(args[2:], stdout, stderr, lookup)
-	case "hash":
-		if len(args) > 2 {
-			// Not echoed: the argument may well be the key.
-			err = usageError{errors.New("unexpected arguments: the key is read from standard input, never from the command line")}
-			break
+	var cmd *command
+	if len(args) >= 2 {
+		for i := range commands {
+			if commands[i].name == args[0]+" "+args[1] {
+				cmd = &commands[i]
+			}
 		}
-		err = apikeyHash(stdin, stdout)
-	default:
-		fmt.Fprintf(stderr, "tpctl: unknown command %q\n\n%s", "apikey "+args[1], usage)
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "tpctl: unknown command %q\n\n%s", strings.Join(args[:min(2, len(args))], " "), usageText())
 		return 2
 	}
+	err := cmd.run(args[2:], cmdIO{stdin: stdin, stdout: stdout, stderr: stderr, lookup: lookup})
 	var ue usageError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "tpctl apikey %s: %v\n", args[1], err)
+		fmt.Fprintf(stderr, "tpctl %s: %v\n", cmd.name, err)
 		return 2
 	default:
-		fmt.Fprintf(stderr, "tpctl apikey %s: %v\n", args[1], err)
+		fmt.Fprintf(stderr, "tpctl %s: %v\n", cmd.name, err)
 		return 1
 	}
 }
 
-func runRebuild(svc service, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
-	if len(args) == 0 || args[0] != "rebuild" {
-		fmt.Fprintf(stderr, "tpctl: unknown command %q\n\n%s", strings.Join(append([]string{svc.name}, args...), " "), usage)
-		return 2
+func apikeyHashCmd(args []string, c cmdIO) error {
+	if len(args) > 0 {
+		if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+			fmt.Fprint(c.stderr, "tpctl apikey hash reads one API key on standard input and prints the sha256:... hash the services\nstore, to move a key between tenants files. It takes no flags and no arguments: a key is never\nread from the command line, where shell history and process lists would keep it.\n")
+			return flag.ErrHelp
+		}
+		// Not echoed: the argument may well be the key.
+		return usageError{errors.New("unexpected arguments: the key is read from standard input, never from the command line")}
 	}
-	err := rebuildCmd(svc, args[1:], stdout, stderr, lookup)
-	var ue usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "tpctl %s rebuild: %v\n", svc.name, err)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "tpctl %s rebuild: %v\n", svc.name, err)
-		return 1
-	}
+	return apikeyHash(c.stdin, c.stdout)
 }
 
 // usageError is a bad flag or argument: exit code 2, as for flag parsing errors.

@@ -111,3 +111,57 @@ func (p *progress) bar(r *tpv1.RebuildProgress) string {
 	return fmt.Sprintf("[%s%s] %5.1f%% %d/%d events  %.0f ev/s  ETA %s   ",
 		strings.Repeat("#", n), strings.Repeat(".", width-n), pct, r.GetEventsDone(), r.GetEventsTotal(), p.rate, eta)
 }
+
+// replayProgress shows an event replay's progress the same way: the bar and ETA follow the
+// bytes of the input (the only total known without reading it twice), the rate is in events.
+type replayProgress struct {
+	*progress
+	total     int64
+	bytesRate float64 // bytes/s, smoothed
+	rateBytes int64
+	rateEv    int64
+	at        time.Time
+}
+
+func newReplayProgress(w io.Writer, every time.Duration, offset, total int64) *replayProgress {
+	return &replayProgress{progress: newProgress(w, every), total: total, rateBytes: offset, at: time.Now()}
+}
+
+func (p *replayProgress) update(events, offset int64) {
+	now := time.Now()
+	if dt := now.Sub(p.at).Seconds(); dt >= 1 {
+		ev, by := float64(events-p.rateEv)/dt, float64(offset-p.rateBytes)/dt
+		if p.rate == 0 && p.bytesRate == 0 {
+			p.rate, p.bytesRate = ev, by
+		} else {
+			p.rate, p.bytesRate = 0.7*p.rate+0.3*ev, 0.7*p.bytesRate+0.3*by
+		}
+		p.rateEv, p.rateBytes, p.at = events, offset, now
+	}
+	pct := 100.0
+	if p.total > 0 {
+		pct = min(100, 100*float64(offset)/float64(p.total))
+	}
+	eta := "?"
+	if p.bytesRate > 0 && p.total >= offset {
+		eta = (time.Duration(float64(p.total-offset)/p.bytesRate) * time.Second).Round(time.Second).String()
+	}
+	if p.terminal {
+		const width = 30
+		n := int(pct / 100 * width)
+		fmt.Fprintf(p.w, "\r[%s%s] %5.1f%% %d events  %.0f ev/s  ETA %s   ", strings.Repeat("#", n), strings.Repeat(".", width-n), pct, events, p.rate, eta)
+		p.drawn = true
+		return
+	}
+	if p.lastLine.IsZero() || now.Sub(p.lastLine) >= p.every {
+		fmt.Fprintf(p.w, "replay: %d events sent, %.1f%% of the file, %.0f events/s, ETA %s\n", events, pct, p.rate, eta)
+		p.lastLine = now
+	}
+}
+
+func (p *replayProgress) finish() {
+	if p.drawn {
+		fmt.Fprintln(p.w)
+		p.drawn = false
+	}
+}

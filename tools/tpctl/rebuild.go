@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,13 +13,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
-	"github.com/ticketpulse/ticketpulse/services/platform/clienttls"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
 )
@@ -66,12 +61,10 @@ leaves the job running; running the same command again re-attaches to it. A rebu
 restarted one) resumes it from its last checkpoint.`
 
 type rebuildConfig struct {
-	Tenant, From, Addr, KeyFile string
-	TLS                         bool
-	TLSCA, TLSCert, TLSKey      string
-	TLSServerName               string
-	Plaintext, Detach           bool
-	Every                       time.Duration
+	endpoint
+	Tenant, From string
+	Detach       bool
+	Every        time.Duration
 }
 
 func (c *rebuildConfig) register(s *envflag.Set, svc service) {
@@ -81,14 +74,8 @@ func (c *rebuildConfig) register(s *envflag.Set, svc service) {
 	} else {
 		s.String(&c.From, "from", "", "Replay only from the first TICKETS message stored at or after this time (RFC 3339, e.g. 2026-01-01T00:00:00Z); the ticket log keeps the events it already holds. Needed when TICKETS retention (-stream-retention) already dropped older events (a rebuild from before the first message kept is refused). The time is when the event reached TICKETS, not its occurred_at. Empty: from the first message.")
 	}
-	s.String(&c.Addr, "addr", svc.addr, "host:port of "+svc.name+"'s gRPC server.")
-	s.String(&c.KeyFile, "key-file", "", "File holding an operator API key (tpctl apikey new -operator), sent as \"Authorization: Bearer\"; never printed. Required.")
-	s.Bool(&c.TLS, "tls", false, "Speak TLS to "+svc.name+", trusting the system's CAs (implied by -tls-ca and -tls-cert).")
-	s.String(&c.TLSCA, "tls-ca", "", "PEM file of the CAs that sign "+svc.name+"'s certificate; turns TLS on.")
-	s.String(&c.TLSCert, "tls-cert", "", "PEM client certificate for "+svc.name+"'s mutual TLS (with -tls-key); turns TLS on.")
-	s.String(&c.TLSKey, "tls-key", "", "PEM private key of -tls-cert.")
-	s.String(&c.TLSServerName, "tls-server-name", "", "Name expected in "+svc.name+"'s certificate; default the host of -addr.")
-	s.Bool(&c.Plaintext, "plaintext", false, "Allow sending the API key without TLS to an address that is not loopback (never do this across a network you do not control). Loopback addresses are plaintext unless a TLS flag is set.")
+	c.endpoint = endpoint{addrFlag: "addr", service: svc.name, keyRequired: "an operator API key"}
+	c.endpoint.register(s, svc.addr, "File holding an operator API key (tpctl apikey new -operator), sent as \"Authorization: Bearer\"; never printed. Required.")
 	s.Bool(&c.Detach, "detach", false, "Start the rebuild (or find the running one), print its state and exit 0 without waiting; the job goes on inside "+svc.name+".")
 	s.Duration(&c.Every, "progress-every", 5*time.Second, "When standard error is not a terminal, how often a progress line is printed.")
 }
@@ -106,37 +93,15 @@ func (c *rebuildConfig) check() (from time.Time, err error) {
 			errs = append(errs, fmt.Errorf("-from %q: want RFC 3339, e.g. 2026-01-01T00:00:00Z", c.From))
 		}
 	}
-	if c.KeyFile == "" {
-		errs = append(errs, errors.New("-key-file: required (an operator API key)"))
-	}
-	host, _, splitErr := net.SplitHostPort(c.Addr)
-	if splitErr != nil {
-		errs = append(errs, fmt.Errorf("-addr %q: want host:port", c.Addr))
-	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		errs = append(errs, errors.New("-tls-cert and -tls-key: give both or neither"))
-	}
-	if splitErr == nil && !c.useTLS() && !c.Plaintext && !loopback(host) {
-		errs = append(errs, fmt.Errorf("-addr %s is not a loopback address: pass -tls (or -tls-ca) so the API key is not sent in clear, or -plaintext to send it anyway", c.Addr))
-	}
+	errs = append(errs, c.endpoint.check()...)
 	if c.Every <= 0 {
 		errs = append(errs, fmt.Errorf("-progress-every %s: must be positive", c.Every))
 	}
 	return from, errors.Join(errs...)
 }
 
-func (c *rebuildConfig) useTLS() bool { return c.TLS || c.TLSCA != "" || c.TLSCert != "" }
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
-// maxKeyFile bounds what is read of -key-file; a key is 47 bytes.
-const maxKeyFile = 4 << 10
+// maxKeyFile bounds what is read of -key-file; a key is 47 bytes, an ID token a few KiB.
+const maxKeyFile = 16 << 10
 
 func readKeyFile(path string) (string, error) {
 	f, err := os.Open(path)
@@ -151,51 +116,13 @@ func readKeyFile(path string) (string, error) {
 	words := strings.Fields(string(b))
 	switch {
 	case len(b) > maxKeyFile:
-		return "", fmt.Errorf("-key-file %s: more than %d bytes, not an API key", path, maxKeyFile)
+		return "", fmt.Errorf("-key-file %s: more than %d bytes, not an API key or ID token", path, maxKeyFile)
 	case len(words) == 0:
 		return "", fmt.Errorf("-key-file %s: empty", path)
 	case len(words) > 1:
 		return "", fmt.Errorf("-key-file %s: want one API key, found several words", path)
 	}
 	return words[0], nil
-}
-
-type bearer struct {
-	key    string
-	secure bool
-}
-
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + b.key}, nil
-}
-
-// RequireTransportSecurity is false only where check allowed plaintext (loopback or -plaintext).
-func (b bearer) RequireTransportSecurity() bool { return b.secure }
-
-func (c *rebuildConfig) dial() (*grpc.ClientConn, error) {
-	key, err := readKeyFile(c.KeyFile)
-	if err != nil {
-		return nil, err
-	}
-	creds := insecure.NewCredentials()
-	if c.useTLS() {
-		var tc *tls.Config
-		if tc, err = clienttls.Config(c.TLSCA, c.TLSCert, c.TLSKey); err != nil {
-			return nil, err
-		}
-		if tc == nil {
-			tc = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		if c.TLSServerName != "" {
-			tc.ServerName = c.TLSServerName
-		}
-		creds = credentials.NewTLS(tc)
-	}
-	conn, err := grpc.NewClient(c.Addr, grpc.WithTransportCredentials(creds), grpc.WithPerRPCCredentials(bearer{key: key, secure: c.useTLS()}))
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", c.Addr, err)
-	}
-	return conn, nil
 }
 
 // service is what differs between the services a rebuild runs in.
