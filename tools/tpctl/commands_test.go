@@ -29,6 +29,8 @@ func TestCommandsHelp(t *testing.T) {
 		{[]string{"deliveries", "get"}, append([]string{"-id", "attempt"}, query...)},
 		{[]string{"events", "replay"}, append([]string{"-ingest-url", "TICKETPULSE_INGEST_URL", "default http://127.0.0.1:8080", "-batch", "-rate", "-state", "-restart", "-skip-invalid", "-json",
 			"-progress-every", "-retry-for", "-timeout", "-max-body-bytes", "fsync'd", "Retry-After", "events:write", "line number"}, common...)},
+		{[]string{"rules", "get"}, append([]string{"-escalation-addr", "TICKETPULSE_ESCALATION_ADDR", "escalations:read", "rules simulate -file"}, query...)},
+		{[]string{"rules", "simulate"}, append([]string{"-file", "-from", "-to", "-last", "-only", "TICKETPULSE_LAST", "1048576 bytes", "nothing is stored", "escalations:read"}, query...)},
 		{[]string{"apikey", "hash"}, []string{"standard input"}},
 	}
 	for _, tt := range tests {
@@ -56,6 +58,13 @@ func TestCommandsHelp(t *testing.T) {
 func TestCommandsFlagErrors(t *testing.T) {
 	key := filepath.Join(t.TempDir(), "key")
 	if err := os.WriteFile(key, []byte("tpk_secretsecret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty, big := filepath.Join(t.TempDir(), "empty.yaml"), filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(big, []byte(strings.Repeat("#", 1<<20+1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -87,6 +96,16 @@ func TestCommandsFlagErrors(t *testing.T) {
 			"tpctl deliveries list: -status \"sent\": want one of delivered, failed, pending, suppressed\n-page-size 501: must be between 1 and 500\n"},
 		{"deliveries get", []string{"deliveries", "get", "-tenant", "acme", "-key-file", key},
 			"tpctl deliveries get: -id: required\n"},
+		{"simulate no range", []string{"rules", "simulate", "-tenant", "acme", "-key-file", key},
+			"tpctl rules simulate: -from and -to (or -last): required\n"},
+		{"simulate both ranges", []string{"rules", "simulate", "-tenant", "acme", "-key-file", key, "-last", "24h", "-from", "2026-03-01T00:00:00Z", "-only", "added,gone"},
+			"tpctl rules simulate: -last: not with -from or -to\n-only \"gone\": want one of added, removed, same\n"},
+		{"simulate backwards", []string{"rules", "simulate", "-tenant", "acme", "-key-file", key, "-from", "2026-03-02T00:00:00Z", "-to", "2026-03-01T00:00:00Z"},
+			"tpctl rules simulate: -to 2026-03-01T00:00:00Z: must be after -from 2026-03-02T00:00:00Z\n"},
+		{"simulate empty file", []string{"rules", "simulate", "-tenant", "acme", "-key-file", key, "-last", "24h", "-file", empty},
+			"tpctl rules simulate: -file " + empty + ": empty (leave -file out to simulate the loaded rules)\n"},
+		{"simulate big file", []string{"rules", "simulate", "-tenant", "acme", "-key-file", key, "-last", "24h", "-file", big},
+			"tpctl rules simulate: -file " + big + ": larger than 1048576 bytes\n"},
 		{"replay nothing", []string{"events", "replay"},
 			"tpctl events replay: FILE.jsonl: required, e.g. tpctl events replay -tenant acme events.jsonl\n-tenant: required\n-key-file: required (an API key, operator key or ID token)\n"},
 		{"replay limits", []string{"events", "replay", "-tenant", "acme", "-key-file", key, "-batch", "1001", "-rate", "-1", "-retry-for", "0s", "f.jsonl"},

@@ -1,7 +1,8 @@
 // Command tpctl is the operator CLI of Ticketpulse: API keys ("apikey new|hash"), KPIs ("kpis
 // get|list"), escalations ("escalations list|get|ack|resolve|watch"), notify's deliveries
-// ("deliveries list|get"), resumable event replay into ingest ("events replay") and the rebuilds
-// of KPIs and escalation's ticket log ("kpi rebuild", "escalation rebuild"). It speaks to the
+// ("deliveries list|get"), the what-if of escalation rules ("rules get|simulate"), resumable
+// event replay into ingest ("events replay") and the rebuilds of KPIs and escalation's ticket
+// log ("kpi rebuild", "escalation rebuild"). It speaks to the
 // services' public gRPC and HTTP APIs with an API key, an operator key or an ID token.
 package main
 
@@ -60,6 +61,8 @@ var commands = []command{
 	{"escalations watch", "[flags]", "stream escalation changes until interrupted, reconnecting", escalationsWatch},
 	{"deliveries list", "[flags]", "notify's deliveries, newest first, filtered, all pages", deliveriesList},
 	{"deliveries get", "[flags]", "one delivery with every attempt", deliveriesGet},
+	{"rules get", "[flags]", "the tenant's escalation rules as loaded, as a rules file to edit", rulesGet},
+	{"rules simulate", "[flags]", "what the rules (or an edited copy) would have raised over a past range", rulesSimulate},
 	{"events replay", "[flags] FILE.jsonl", "post canonical events from a JSON-lines file, resumably", eventsReplay},
 	{"kpi rebuild", "[flags]", "rebuild a tenant's KPIs from the TICKETS stream, live traffic flowing", func(a []string, c cmdIO) error { return rebuildCmd(kpiService, a, c.stdout, c.stderr, c.lookup) }},
 	{"escalation rebuild", "[flags]", "rebuild a tenant's escalation ticket log from TICKETS, likewise", func(a []string, c cmdIO) error { return rebuildCmd(escalationService, a, c.stdout, c.stderr, c.lookup) }},
