@@ -157,9 +157,13 @@ func (s *Series) Rows(ctx context.Context, q Query, emit func(row []Value) error
 	}
 }
 
-// pageSize is the most series a page of w can hold within ListKpiSeries' point limit. The count
-// allows one period more than now, for a rolling window that grows by an hour or a day between
-// this count and the server's own.
+// pagePoints is the points an export reads per page: a tenth of what ListKpiSeries allows, so an
+// export holds a few megabytes of figures at a time, whatever its range.
+const pagePoints = grpcapi.MaxSeriesPoints / 10
+
+// pageSize is the most series a page of w can hold within pagePoints. The count allows one
+// period more than now, for a rolling window that grows by an hour or a day between this count
+// and the server's own.
 func (s *Series) pageSize(w *ticketpulsev1.Window, gran ticketpulsev1.Granularity) int {
 	rw, err := window.Resolve(w, s.now())
 	if err != nil {
@@ -169,7 +173,7 @@ func (s *Series) pageSize(w *ticketpulsev1.Window, gran ticketpulsev1.Granularit
 	if err != nil {
 		return grpcapi.DefaultPageSize
 	}
-	return max(1, min(grpcapi.MaxPageSize, grpcapi.MaxSeriesPoints/(n+1)))
+	return max(1, min(grpcapi.MaxPageSize, pagePoints/(n+1)))
 }
 
 // fill writes the KPI columns of k, in SeriesColumns' order after the first six.

@@ -34,4 +34,5 @@ func BenchmarkListKpiSeries500x30d(b *testing.B) {
 		return nil
 	})
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/points, "ns/point")
+	b.ReportMetric(float64(testing.AllocsPerRun(1, func() { _, _ = c.ListKpiSeries(ctx, req) }))/points, "allocs/point")
 }
