@@ -12,11 +12,19 @@ import (
 
 // BenchmarkListKpiSeries500x30d reads a page of 500 agents' daily series over the rolling 30
 // days (15,000 points) through gRPC, and reports the cost per point besides the per-page figures.
+// In UTC each point is one day's totals; in Berlin each local day straddles two UTC days, so each
+// point merges hours from two days' hourly detail.
 func BenchmarkListKpiSeries500x30d(b *testing.B) {
+	for _, zone := range []string{"UTC", "Europe/Berlin"} {
+		b.Run(zone, func(b *testing.B) { benchSeries(b, zone) })
+	}
+}
+
+func benchSeries(b *testing.B, zone string) {
 	c := serve(b, query.NewReader(querytest.LoadedRedis(b, tenant, benchLoad)), func() time.Time { return benchNow })
 	ctx := context.Background()
 	req := &ticketpulsev1.ListKpiSeriesRequest{Tenant: tenant, Scope: ticketpulsev1.ScopeKind_SCOPE_KIND_AGENT,
-		Window:      &ticketpulsev1.Window{Kind: &ticketpulsev1.Window_Rolling{Rolling: "30d"}, TimeZone: "Europe/Berlin"},
+		Window:      &ticketpulsev1.Window{Kind: &ticketpulsev1.Window_Rolling{Rolling: "30d"}, TimeZone: zone},
 		Granularity: ticketpulsev1.Granularity_GRANULARITY_DAY, PageSize: 500}
 	const points = 500 * 30
 	b.ReportAllocs()
