@@ -20,6 +20,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/consumer"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/export"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/generation"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/grpcapi"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/query"
@@ -85,6 +86,9 @@ type Config struct {
 	RebuildLease      time.Duration
 	CompactAfter      time.Duration
 	CompactInterval   time.Duration
+	// ExportsPerTenant and ExportTimeout bound the BI exports on the HTTP port.
+	ExportsPerTenant int
+	ExportTimeout    time.Duration
 }
 
 // defaultSLA are the first-response targets without -sla-first-response.
@@ -109,6 +113,8 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.CompactInterval, "compact-interval", time.Minute, "How often tickets due for compaction are looked for; each pass compacts at most 1000 per tenant and runs again at once while more are due. Ignored when -compact-after is 0.")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the KPI and DEADLETTER streams (3 on a NATS cluster).")
 	consume.RegisterWatermark(s, &c.WatermarkInterval)
+	s.Int(&c.ExportsPerTenant, "exports-per-tenant", export.DefaultPerTenant, "Exports (GET /v1/tenants/{tenant}/exports/..., docs/exports.md) of one tenant that may run at once on the HTTP port; more are answered 429.")
+	s.Duration(&c.ExportTimeout, "export-timeout", export.DefaultTimeout, "The longest an export may take; one that runs longer is aborted, and the client sees a failed download.")
 }
 
 // Validate reports settings that cannot work, naming the flag.
@@ -117,6 +123,8 @@ func (c Config) Validate() error {
 	c.Consume.Check(&v)
 	v.AtLeastN("workers", c.Workers, 1)
 	v.AtLeastN("suspect-after", c.SuspectAfter, 2)
+	v.AtLeastN("exports-per-tenant", c.ExportsPerTenant, 1)
+	v.Positive("export-timeout", c.ExportTimeout)
 	v.NotNegative("bucket-retention", c.Retention)
 	v.Positive("snapshot-interval", c.SnapshotInterval)
 	v.Positive("rollup-interval", c.RollupInterval)
@@ -228,7 +236,20 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("consumer metrics: %w", err)
 	}
 
-	tpv1.RegisterKpiServiceServer(svc.GRPC(), grpcapi.NewServer(reader, time.Now, log).WithKeyspaces(gens))
+	kpis := grpcapi.NewServer(reader, time.Now, log).WithKeyspaces(gens)
+	tpv1.RegisterKpiServiceServer(svc.GRPC(), kpis)
+	exports, err := export.New(export.Config{
+		Auth: auth.NewGate(svc.Tenants(), log),
+		Sources: map[string]export.Source{
+			"agents": export.NewSeries(kpis, tpv1.ScopeKind_SCOPE_KIND_AGENT, time.Now),
+			"teams":  export.NewSeries(kpis, tpv1.ScopeKind_SCOPE_KIND_TEAM, time.Now),
+		},
+		PerTenant: cfg.ExportsPerTenant, Timeout: cfg.ExportTimeout,
+	}, log)
+	if err != nil {
+		return err
+	}
+	exports.Register(svc.HTTP())
 	tpv1.RegisterKpiAdminServiceServer(svc.GRPC(), adminapi.NewServer(runner, time.Second, log))
 	loops := []func(context.Context) error{
 		cons.Run,

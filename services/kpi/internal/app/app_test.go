@@ -207,7 +207,8 @@ func publishEvents(t *testing.T, js jetstream.JetStream, events []map[string]any
 
 func TestValidateNamesTheFlag(t *testing.T) {
 	good := Config{Consume: consume.Settings{BatchMax: 500, Linger: time.Millisecond, AckWait: 30 * time.Second}, Workers: 2, SuspectAfter: 5,
-		SnapshotInterval: time.Second, RollupInterval: time.Second, RebuildGrace: time.Minute, RebuildLease: 30 * time.Second}
+		SnapshotInterval: time.Second, RollupInterval: time.Second, RebuildGrace: time.Minute, RebuildLease: 30 * time.Second,
+		ExportsPerTenant: 2, ExportTimeout: time.Minute}
 	if err := good.Validate(); err != nil {
 		t.Fatalf("valid config rejected: %v", err)
 	}
@@ -227,6 +228,8 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		{"watermark", func(c *Config) { c.WatermarkInterval = -time.Second }, "-watermark-interval -1s: must not be negative"},
 		{"rebuild grace", func(c *Config) { c.RebuildGrace = 0 }, "-rebuild-grace"},
 		{"rebuild lease", func(c *Config) { c.RebuildLease = 500 * time.Millisecond }, "-rebuild-lease"},
+		{"exports per tenant", func(c *Config) { c.ExportsPerTenant = 0 }, "-exports-per-tenant 0: must be at least 1"},
+		{"export timeout", func(c *Config) { c.ExportTimeout = -time.Second }, "-export-timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -57,6 +57,21 @@ var kpiCalls = map[string]kpiCall{
 		resp, err := c.GetUnassignedKpis(ctx, &tpv1.GetUnassignedKpisRequest{Tenant: tenant, Window: w})
 		return figures(resp.GetKpis()), err
 	},
+	"ListKpiSeries": func(ctx context.Context, c tpv1.KpiServiceClient, tenant string, w *tpv1.Window) (string, error) {
+		resp, err := c.ListKpiSeries(ctx, &tpv1.ListKpiSeriesRequest{Tenant: tenant, Scope: tpv1.ScopeKind_SCOPE_KIND_AGENT,
+			Window: w, Granularity: tpv1.Granularity_GRANULARITY_MONTH})
+		var out []string
+		for _, s := range resp.GetSeries() {
+			k := &tpv1.Kpis{FirstResponse: &tpv1.DurationStats{}, Resolution: &tpv1.DurationStats{}}
+			for _, p := range s.GetPoints() {
+				k.Assigned += p.GetKpis().GetAssigned()
+				k.Resolution.Count += p.GetKpis().GetResolution().GetCount()
+				k.CsatCount += p.GetKpis().GetCsatCount()
+			}
+			out = append(out, s.GetScopeId()+" "+figures(k))
+		}
+		return strings.Join(out, "; "), err
+	},
 }
 
 // The table above names every method the service registers, so a new RPC cannot go untested.
@@ -101,6 +116,7 @@ func TestKpiServiceAuth(t *testing.T) {
 		"GetTeamKpis":       "billing assigned=2 resolutions=2 csat=1",
 		"ListTeamKpis":      "billing assigned=2 resolutions=2 csat=1",
 		"GetUnassignedKpis": "assigned=0 resolutions=1 csat=0",
+		"ListKpiSeries":     "ana assigned=1 resolutions=1 csat=1",
 	}
 	// globex has no events: its own key reads zeros and empty lists.
 	globex := map[string]string{
@@ -109,6 +125,7 @@ func TestKpiServiceAuth(t *testing.T) {
 		"GetTeamKpis":       "billing assigned=0 resolutions=0 csat=0",
 		"ListTeamKpis":      "",
 		"GetUnassignedKpis": "assigned=0 resolutions=0 csat=0",
+		"ListKpiSeries":     "",
 	}
 	waitFigures(t, tpv1.NewKpiServiceClient(r.DialAs(ts.Operator)), "acme", w, acme)
 

@@ -43,7 +43,8 @@ func writeRules(t *testing.T, path, content string) {
 
 func TestValidateRulesReload(t *testing.T) {
 	c := Config{Consume: consume.Settings{BatchMax: 500, Linger: time.Millisecond, AckWait: 30 * time.Second}, Workers: 2, SuspectAfter: 5,
-		SnapshotInterval: time.Second, RollupInterval: time.Second, RebuildGrace: time.Minute, RebuildLease: 30 * time.Second}
+		SnapshotInterval: time.Second, RollupInterval: time.Second, RebuildGrace: time.Minute, RebuildLease: 30 * time.Second,
+		ExportsPerTenant: 2, ExportTimeout: time.Minute}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("without a rules file the reload interval is not used: %v", err)
 	}

@@ -27,6 +27,7 @@ type Reader interface {
 	Totals(ctx context.Context, tenant string, scopes []bucket.Scope, fromHour, toHour int64) ([]*bucket.Totals, error)
 	Agents(ctx context.Context, tenant, team string, fromHour, toHour int64) ([]string, error)
 	Teams(ctx context.Context, tenant string, fromHour, toHour int64) ([]string, error)
+	Read(ctx context.Context, tenant string, qs []query.Query) ([]*bucket.Totals, error)
 }
 
 var _ Reader = (*query.Reader)(nil)

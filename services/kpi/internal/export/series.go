@@ -1,0 +1,197 @@
+package export
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ticketpulsev1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/grpcapi"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/window"
+)
+
+// SeriesLister is what the agents and teams exports read: KpiService.ListKpiSeries (the server
+// itself, in process; the credential is checked by the HTTP handler).
+type SeriesLister interface {
+	ListKpiSeries(ctx context.Context, req *ticketpulsev1.ListKpiSeriesRequest) (*ticketpulsev1.ListKpiSeriesResponse, error)
+}
+
+// Series is the export of the agents' or the teams' KPI series: one row per scope and period.
+type Series struct {
+	lister SeriesLister
+	scope  ticketpulsev1.ScopeKind
+	word   string
+	now    func() time.Time
+}
+
+var _ Source = (*Series)(nil)
+
+// NewSeries returns the export of agents' (scope SCOPE_KIND_AGENT) or teams' series read
+// through l; now is the clock rolling windows are resolved with, as the server's.
+func NewSeries(l SeriesLister, scope ticketpulsev1.ScopeKind, now func() time.Time) *Series {
+	word := map[ticketpulsev1.ScopeKind]string{ticketpulsev1.ScopeKind_SCOPE_KIND_AGENT: "agent",
+		ticketpulsev1.ScopeKind_SCOPE_KIND_TEAM: "team", ticketpulsev1.ScopeKind_SCOPE_KIND_UNASSIGNED: "unassigned"}[scope]
+	return &Series{lister: l, scope: scope, word: word, now: now}
+}
+
+// durationStats are the six columns of each duration KPI, in order.
+var durationStats = []string{"count", "sum_seconds", "mean_seconds", "p50_seconds", "p90_seconds", "p99_seconds"}
+
+// durations are the duration KPIs, by column prefix.
+var durations = []struct {
+	prefix string
+	get    func(*ticketpulsev1.Kpis) *ticketpulsev1.DurationStats
+}{
+	{"first_response", (*ticketpulsev1.Kpis).GetFirstResponse},
+	{"next_response", (*ticketpulsev1.Kpis).GetNextResponse},
+	{"resolution", (*ticketpulsev1.Kpis).GetResolution},
+	{"first_response_business_hours", (*ticketpulsev1.Kpis).GetFirstResponseBusinessHours},
+	{"resolution_business_hours", (*ticketpulsev1.Kpis).GetResolutionBusinessHours},
+}
+
+// counts and rates are the other KPIs, in column order.
+var (
+	counts = []struct {
+		name string
+		get  func(*ticketpulsev1.Kpis) int64
+	}{
+		{"assigned", (*ticketpulsev1.Kpis).GetAssigned},
+		{"assigned_now_resolved", (*ticketpulsev1.Kpis).GetAssignedNowResolved},
+		{"resolutions", (*ticketpulsev1.Kpis).GetResolutions},
+		{"solves", (*ticketpulsev1.Kpis).GetSolves},
+		{"reopens", (*ticketpulsev1.Kpis).GetReopens},
+		{"one_touch_resolutions", (*ticketpulsev1.Kpis).GetOneTouchResolutions},
+		{"csat_count", (*ticketpulsev1.Kpis).GetCsatCount},
+		{"csat_positive", (*ticketpulsev1.Kpis).GetCsatPositive},
+		{"sla_first_response_met", (*ticketpulsev1.Kpis).GetSlaFirstResponseMet},
+		{"sla_first_response_breached", (*ticketpulsev1.Kpis).GetSlaFirstResponseBreached},
+		{"sla_next_response_met", (*ticketpulsev1.Kpis).GetSlaNextResponseMet},
+		{"sla_next_response_breached", (*ticketpulsev1.Kpis).GetSlaNextResponseBreached},
+		{"sla_resolution_met", (*ticketpulsev1.Kpis).GetSlaResolutionMet},
+		{"sla_resolution_breached", (*ticketpulsev1.Kpis).GetSlaResolutionBreached},
+	}
+	rates = []struct {
+		name string
+		get  func(*ticketpulsev1.Kpis) float64
+	}{
+		{"resolution_rate", (*ticketpulsev1.Kpis).GetResolutionRate},
+		{"reopen_rate", (*ticketpulsev1.Kpis).GetReopenRate},
+		{"one_touch_rate", (*ticketpulsev1.Kpis).GetOneTouchRate},
+		{"csat_mean", (*ticketpulsev1.Kpis).GetCsatMean},
+		{"csat_percent", (*ticketpulsev1.Kpis).GetCsatPercent},
+		{"sla_first_response_compliance", (*ticketpulsev1.Kpis).GetSlaFirstResponseCompliance},
+		{"sla_next_response_compliance", (*ticketpulsev1.Kpis).GetSlaNextResponseCompliance},
+		{"sla_resolution_compliance", (*ticketpulsev1.Kpis).GetSlaResolutionCompliance},
+	}
+)
+
+// SeriesColumns are the columns of the agents and teams exports.
+var SeriesColumns = func() []Column {
+	cols := []Column{{"tenant", Text}, {"scope", Text}, {"scope_id", Text}, {"period_start", Instant}, {"period_end", Instant}, {"time_zone", Text}}
+	for _, d := range durations {
+		for i, s := range durationStats {
+			k := Float
+			if i == 0 {
+				k = Int
+			}
+			cols = append(cols, Column{d.prefix + "_" + s, k})
+		}
+	}
+	for _, c := range counts {
+		cols = append(cols, Column{c.name, Int})
+	}
+	for _, r := range rates {
+		cols = append(cols, Column{r.name, Float})
+	}
+	return cols
+}()
+
+// Columns implements Source.
+func (s *Series) Columns() []Column { return SeriesColumns }
+
+// Rows implements Source: it pages through ListKpiSeries with pages that fit its point limit.
+func (s *Series) Rows(ctx context.Context, q Query, emit func(row []Value) error) error {
+	gran, ok := map[string]ticketpulsev1.Granularity{"hour": ticketpulsev1.Granularity_GRANULARITY_HOUR, "day": ticketpulsev1.Granularity_GRANULARITY_DAY,
+		"week": ticketpulsev1.Granularity_GRANULARITY_WEEK, "month": ticketpulsev1.Granularity_GRANULARITY_MONTH}[q.Granularity]
+	if !ok {
+		return &Problem{"granularity", fmt.Sprintf("%q: not a granularity", q.Granularity)}
+	}
+	w := &ticketpulsev1.Window{TimeZone: q.TimeZone}
+	if q.Rolling != "" {
+		w.Kind = &ticketpulsev1.Window_Rolling{Rolling: q.Rolling}
+	} else {
+		w.Kind = &ticketpulsev1.Window_Range{Range: &ticketpulsev1.TimeRange{From: timestamppb.New(q.From), To: timestamppb.New(q.To)}}
+	}
+	if q.TeamID != "" && s.scope != ticketpulsev1.ScopeKind_SCOPE_KIND_AGENT {
+		return &Problem{"team_id", "only for the agents export"}
+	}
+	req := &ticketpulsev1.ListKpiSeriesRequest{Tenant: q.Tenant, Scope: s.scope, TeamId: q.TeamID, Window: w, Granularity: gran,
+		PageSize: int32(s.pageSize(w, gran))}
+	loc, err := time.LoadLocation(q.TimeZone)
+	if err != nil {
+		return &Problem{"time_zone", err.Error()}
+	}
+	row := make([]Value, len(SeriesColumns))
+	row[0].S, row[1].S = q.Tenant, s.word
+	for {
+		resp, err := s.lister.ListKpiSeries(ctx, req)
+		if err != nil {
+			return err
+		}
+		row[5].S = resp.GetWindow().GetTimeZone()
+		for _, series := range resp.GetSeries() {
+			row[2].S = series.GetScopeId()
+			for _, p := range series.GetPoints() {
+				row[3].T, row[4].T = p.GetFrom().AsTime().In(loc), p.GetTo().AsTime().In(loc)
+				fill(row[6:], p.GetKpis())
+				if err := emit(row); err != nil {
+					return err
+				}
+			}
+		}
+		if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+			return nil
+		}
+	}
+}
+
+// pagePoints is the points an export reads per page: a tenth of what ListKpiSeries allows, so an
+// export holds a few megabytes of figures at a time, whatever its range.
+const pagePoints = grpcapi.MaxSeriesPoints / 10
+
+// pageSize is the most series a page of w can hold within pagePoints. The count allows one
+// period more than now, for a rolling window that grows by an hour or a day between this count
+// and the server's own.
+func (s *Series) pageSize(w *ticketpulsev1.Window, gran ticketpulsev1.Granularity) int {
+	rw, err := window.Resolve(w, s.now())
+	if err != nil {
+		return grpcapi.DefaultPageSize // the server names what is wrong
+	}
+	n, err := window.CountPeriods(rw, grpcapi.Granularities[gran])
+	if err != nil {
+		return grpcapi.DefaultPageSize
+	}
+	return max(1, min(grpcapi.MaxPageSize, pagePoints/(n+1)))
+}
+
+// fill writes the KPI columns of k, in SeriesColumns' order after the first six.
+func fill(row []Value, k *ticketpulsev1.Kpis) {
+	i := 0
+	for _, d := range durations {
+		st := d.get(k)
+		row[i].I = st.GetCount()
+		row[i+1].F, row[i+2].F, row[i+3].F = st.GetSumSeconds(), st.GetMeanSeconds(), st.GetP50Seconds()
+		row[i+4].F, row[i+5].F = st.GetP90Seconds(), st.GetP99Seconds()
+		i += len(durationStats)
+	}
+	for _, c := range counts {
+		row[i].I = c.get(k)
+		i++
+	}
+	for _, r := range rates {
+		row[i].F = r.get(k)
+		i++
+	}
+}
