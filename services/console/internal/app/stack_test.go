@@ -88,12 +88,15 @@ func freeAddr(t testing.TB) string {
 
 // startStack runs NATS, Redis, ingest, kpi, escalation, notify (delivering to a local hook) and
 // the console.
-func startStack(t *testing.T) *stack {
+func startStack(t testing.TB) *stack { return startStackWith(t, nil) }
+
+// startStackWith is startStack with extra added under each tenant of the tenants file.
+func startStackWith(t testing.TB, extra map[string]string) *stack {
 	t.Helper()
 	rdb := testenv.Redis(t)
 	_, natsURL := testenv.NATS(t)
 	redisURL := func(db int) string { return fmt.Sprintf("redis://%s/%d", rdb.Options().Addr, db) }
-	s := &stack{tenants: servicetest.WriteTenants(t, nil), hook: newHook(t)}
+	s := &stack{tenants: servicetest.WriteTenants(t, extra), hook: newHook(t)}
 	dir := t.TempDir()
 	rules, routing := filepath.Join(dir, "rules.yaml"), filepath.Join(dir, "routing.yaml")
 	if err := os.WriteFile(rules, []byte(testRules), 0o600); err != nil {
@@ -130,7 +133,7 @@ route: {receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}
 
 // startBinary runs a built service with its settings, waits until /readyz answers 200, and
 // stops it with SIGTERM when the test ends.
-func startBinary(t *testing.T, name, httpAddr string, env ...string) {
+func startBinary(t testing.TB, name, httpAddr string, env ...string) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, name))
 	cmd.Env = append(os.Environ(), "TICKETPULSE_HTTP_ADDR="+httpAddr, "TICKETPULSE_ADMIN_ADDR=127.0.0.1:0", "TICKETPULSE_LOG_LEVEL=warn")
@@ -178,7 +181,7 @@ func startBinary(t *testing.T, name, httpAddr string, env ...string) {
 // hookServer is notify's receiver in the tests.
 type hookServer struct{ url string }
 
-func newHook(t *testing.T) *hookServer {
+func newHook(t testing.TB) *hookServer {
 	t.Helper()
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -193,12 +196,14 @@ func newHook(t *testing.T) *hookServer {
 // browser is an HTTP client that keeps cookies and does not follow redirects, so a test sees
 // each answer.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	c    *http.Client
 	base string
 }
 
-func newBrowser(t *testing.T, base string) *browser {
+func newBrowser(t *testing.T, base string) *browser { return newBrowserTB(t, base) }
+
+func newBrowserTB(t testing.TB, base string) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, base: base, c: &http.Client{Jar: jar, Timeout: 15 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
@@ -239,7 +244,7 @@ func (b *browser) post(path string, form url.Values, header ...string) answer {
 }
 
 // postEvents posts canonical events to ingest with key.
-func postEvents(t *testing.T, addr, key string, events []map[string]any) {
+func postEvents(t testing.TB, addr, key string, events []map[string]any) {
 	t.Helper()
 	body, _ := json.Marshal(events)
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/tenants/acme/events", bytes.NewReader(body))
@@ -270,7 +275,7 @@ func ticket(id, agent, team string, start time.Time, rating int) []map[string]an
 }
 
 // eventually polls cond until it holds or fails the test after 20 s.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {

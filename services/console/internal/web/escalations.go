@@ -171,6 +171,9 @@ func (h *Handler) escalationEvents(w http.ResponseWriter, r *http.Request, s *se
 		return
 	}
 	rc := http.NewResponseController(w)
+	// The server's read timeout would otherwise end the stream (its context) a minute in; the
+	// browser is still there, and a gone one fails the next heartbeat write.
+	_ = rc.SetReadDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)

@@ -64,6 +64,8 @@ type Handler struct {
 	pages map[string]*template.Template
 	mux   *http.ServeMux
 	cop   *http.CrossOriginProtection
+	// guarded is mux behind the cross-origin check.
+	guarded http.Handler
 
 	mu      sync.Mutex
 	streams map[string]int // open SSE streams per session id
@@ -112,6 +114,7 @@ func New(o Options) (*Handler, error) {
 	h.mux.HandleFunc("GET /t/{tenant}/deliveries", h.tenant(h.deliveries))
 	h.mux.HandleFunc("GET /t/{tenant}/delivery", h.tenant(h.delivery))
 	h.mux.HandleFunc("POST /t/{tenant}/receivers/test", h.tenant(h.testReceiver))
+	h.guarded = h.cop.Handler(h.mux)
 	return h, nil
 }
 
@@ -140,7 +143,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	}
-	h.cop.Handler(h.mux).ServeHTTP(w, r)
+	h.guarded.ServeHTTP(w, r)
 }
 
 // tenant runs page for a signed-in person on their own tenant: without a session it sends them
