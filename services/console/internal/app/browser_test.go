@@ -159,4 +159,11 @@ func TestBrowser(t *testing.T) {
 	}
 	do(ctx, "deliveries", chromedp.Navigate(base+"/t/acme/deliveries"), chromedp.WaitVisible(chromedp.CSS("h1")))
 	shot(ctx, "console-deliveries")
+
+	// On a phone the page fits the screen's width; only the wide table scrolls, inside itself.
+	do(ctx, "phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/t/acme/team?team=billing"), chromedp.WaitVisible(chromedp.CSS("table.kpis")))
+	fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
+	if err != nil || !fits {
+		t.Errorf("the team page is wider than a 390 px phone screen (err %v)", err)
+	}
 }
