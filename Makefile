@@ -5,7 +5,7 @@ SHELL := bash
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
 
-SERVICES := ingest kpi escalation notify
+SERVICES := ingest kpi escalation notify console
 # Pinned generators and buf live here (scripts/tools.sh) and win over anything else on PATH.
 TOOLS_BIN := $(CURDIR)/.bin
 export PATH := $(TOOLS_BIN):$(PATH)
@@ -21,7 +21,7 @@ help: ## List the targets.
 	@echo "Usage: make <target>"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## Build the four service binaries into bin/.
+build: ## Build the five service binaries into bin/.
 	go build -o bin/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s))
 
 test: ## Install redis-server and promtool if missing, check generated code and the alert rules, then go vet and go test (race detector, shuffled, uncached) every module.

@@ -2,21 +2,21 @@
 # Makes sure the programs the tests and `make run` need are installed: redis-server (tests and
 # `make run` start their own on loopback, so this never starts the system's Redis service) and
 # promtool (make test checks and unit-tests the Prometheus alert rules in deploy/prometheus/ with
-# it). It installs only what is missing and starts no service. `make run` asks for redis-server
-# only.
+# it), and chromium (the console's browser test drives it headless). It installs only what is
+# missing and starts no service. `make run` asks for redis-server only.
 set -euo pipefail
 
-# Arguments name the programs to ensure (redis-server, promtool); none means both.
+# Arguments name the programs to ensure (redis-server, promtool, chromium); none means all.
 wanted=("$@")
 if [[ ${#wanted[@]} -eq 0 ]]; then
-	wanted=(redis-server promtool)
+	wanted=(redis-server promtool chromium)
 fi
 missing=()
 for w in "${wanted[@]}"; do
 	case $w in
-	redis-server | promtool) command -v "$w" >/dev/null 2>&1 || missing+=("$w") ;;
+	redis-server | promtool | chromium) command -v "$w" >/dev/null 2>&1 || missing+=("$w") ;;
 	*)
-		echo "ensure-deps: unknown program $w; this script installs redis-server and promtool." >&2
+		echo "ensure-deps: unknown program $w; this script installs redis-server, promtool and chromium." >&2
 		exit 2
 		;;
 	esac
@@ -43,6 +43,7 @@ if command -v apt-get >/dev/null 2>&1; then
 		case $m in
 		redis-server) pkgs+=(redis-server) ;;
 		promtool) pkgs+=(prometheus) ;;
+		chromium) pkgs+=(chromium) ;;
 		esac
 	done
 	echo "ensure-deps: installing ${pkgs[*]} with apt-get" >&2
@@ -64,12 +65,13 @@ elif command -v brew >/dev/null 2>&1; then
 		case $m in
 		redis-server) pkgs+=(redis) ;;
 		promtool) pkgs+=(prometheus) ;;
+		chromium) pkgs+=(chromium) ;;
 		esac
 	done
 	echo "ensure-deps: installing ${pkgs[*]} with Homebrew" >&2
 	brew install "${pkgs[@]}"
 else
-	echo "ensure-deps: ${missing[*]} not installed and neither apt-get nor Homebrew is available; install Redis 7 or newer (redis-server) and Prometheus 2.x (promtool) so that both are on PATH, then run again." >&2
+	echo "ensure-deps: ${missing[*]} not installed and neither apt-get nor Homebrew is available; install Redis 7 or newer (redis-server), Prometheus 2.x (promtool) and Chromium (chromium) so that both are on PATH, then run again." >&2
 	exit 1
 fi
 

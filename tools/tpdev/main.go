@@ -234,6 +234,17 @@ func (st *stack) run(ctx context.Context) error {
 		notifyEnv = append(notifyEnv, "TICKETPULSE_ROUTING_FILE="+path)
 	}
 
+	// The console seals its sessions with a key kept under the run directory, so a restart of
+	// the stack keeps people signed in.
+	var consoleEnv []string
+	if os.Getenv("TICKETPULSE_SESSION_KEY_FILE") == "" && slices.ContainsFunc(st.specs, func(sp serviceSpec) bool { return sp.name == "console" }) {
+		path, err := devSessionKey(st.runDir)
+		if err != nil {
+			return err
+		}
+		consoleEnv = append(consoleEnv, "TICKETPULSE_SESSION_KEY_FILE="+path)
+	}
+
 	exited := make(chan *proc, len(st.specs))
 	for _, sp := range st.specs {
 		cmd := exec.Command(filepath.Join(st.runDir, "bin", sp.name))
@@ -253,6 +264,8 @@ func (st *stack) run(ctx context.Context) error {
 			cmd.Env = append(cmd.Env, rulesEnv...)
 		case "notify":
 			cmd.Env = append(cmd.Env, notifyEnv...)
+		case "console":
+			cmd.Env = append(cmd.Env, consoleEnv...)
 		}
 		w := st.con.writer(sp.name, sp.colour)
 		p, err := startProc(sp.name, cmd, w, w)

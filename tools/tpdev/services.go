@@ -21,6 +21,7 @@ var allServices = []serviceSpec{
 	{name: "kpi", httpAddr: "127.0.0.1:9190", grpcAddr: "127.0.0.1:9090", adminAddr: "127.0.0.1:9290", colour: "32"},
 	{name: "escalation", httpAddr: "127.0.0.1:9191", grpcAddr: "127.0.0.1:9091", adminAddr: "127.0.0.1:9291", colour: "33"},
 	{name: "notify", httpAddr: "127.0.0.1:9192", grpcAddr: "127.0.0.1:9092", adminAddr: "127.0.0.1:9292", colour: "35"},
+	{name: "console", httpAddr: "127.0.0.1:8088", adminAddr: "127.0.0.1:8288", colour: "34"},
 }
 
 func serviceNames() []string {

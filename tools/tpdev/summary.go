@@ -66,6 +66,9 @@ func (st *stack) printSummary(natsURL, redisURL string) {
 		fmt.Fprintf(&b, "\nnotify sends every escalation change to a demo inbox on %s, whose lines appear above prefixed [inbox]\n(routing %s). See what was delivered, with every attempt:\n\n  %s\n",
 			inboxAddr, st.rel(filepath.Join(st.runDir, "routing.yaml")), deliveriesDemo(key))
 	}
+	if has["console"] {
+		fmt.Fprintf(&b, "\nThe supervisors' console: open http://127.0.0.1:8088/signin and sign in with acme's API key%s.\n", consoleKeyHint(st.keyFiles["acme"], st.rel))
+	}
 	if !has["ingest"] && !has["kpi"] {
 		fmt.Fprintf(&b, "\nCheck readiness:\n\n  curl -sS http://%s/readyz\n", st.specs[0].httpAddr)
 	}
@@ -115,4 +118,12 @@ func webhookDemo(now time.Time, token string) string {
 	body := fmt.Sprintf(`{"tp_event":"created","tp_actor":"customer","triggered_event":"{ticket_action:created}","ticket":{"id":"%d","status":"Open","priority":"High","agent_email":"ana","group_name":"billing","requester_id":"cust-9","requester_email":"cust-9@example.com","source":"Email","tags":"","created_on":"%s","modified_on":"%s"}}`,
 		now.Unix(), at, at)
 	return "curl -sS -X POST -H 'Content-Type: application/json' --data '" + body + "' 'http://127.0.0.1:8080/v1/tenants/acme/webhooks/freshdesk?token=" + token + "'"
+}
+
+// consoleKeyHint says where the console's sign-in key is; the key stays off the screen.
+func consoleKeyHint(file string, rel func(string) string) string {
+	if file == "" {
+		return " (a key of tenant acme from TICKETPULSE_TENANTS_FILE's file)"
+	}
+	return ", the line in " + rel(file) + "\n(copy it with: cat " + rel(file) + ")"
 }

@@ -169,3 +169,23 @@ func replaceFile(path string, data []byte, perm os.FileMode) error {
 	}
 	return nil
 }
+
+// devSessionKey writes, once, the console's session key under runDir/secrets and returns its
+// path; a key already there is kept.
+func devSessionKey(runDir string) (string, error) {
+	path := filepath.Join(runDir, "secrets", "console-session-key")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", fmt.Errorf("console session key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("console session key: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("console session key: %w", err)
+	}
+	return path, nil
+}

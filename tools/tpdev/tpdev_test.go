@@ -22,7 +22,7 @@ func TestParseServices(t *testing.T) {
 		wantErr string
 	}{
 		{name: "default list", give: "ingest,kpi,escalation,notify", want: []string{"ingest", "kpi", "escalation", "notify"}},
-		{name: "all", give: "all", want: []string{"ingest", "kpi", "escalation", "notify"}},
+		{name: "all", give: "all", want: []string{"ingest", "kpi", "escalation", "notify", "console"}},
 		{name: "start order, not list order", give: "notify,escalation", want: []string{"escalation", "notify"}},
 		{name: "spaces and duplicates", give: " kpi , ingest,kpi,", want: []string{"ingest", "kpi"}},
 		{name: "unknown name", give: "kpi,billing", wantErr: `unknown service "billing"`},

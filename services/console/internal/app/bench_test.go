@@ -1,0 +1,67 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// BenchmarkTeamPage renders the team page over the 31 days of 500 agents, each with a ticket a day for 30
+// days, from a real kpi over a real Redis: every ListAgentKpis page, the team totals and the
+// unassigned figures, then the template. The goal is 300 ms per page.
+func BenchmarkTeamPage(b *testing.B) {
+	const agents, days = 500, 30
+	s := startStackWith(b, map[string]string{"acme": "    rate_limit: {events_per_second: 1000000, burst: 1000000}\n"})
+	now := time.Now().UTC()
+	var batch []map[string]any
+	for d := range days {
+		start := now.Add(-time.Duration(days-1-d) * 24 * time.Hour).Add(-2 * time.Hour).Truncate(time.Minute)
+		for a := range agents {
+			batch = append(batch, ticket(fmt.Sprintf("T-%d-%d", a, d), fmt.Sprintf("agent-%03d", a), "support", start.Add(time.Duration(a)*time.Second), 4+a%2)...)
+			if len(batch) >= 1000 {
+				postEvents(b, s.ingest, s.tenants.Acme, batch)
+				batch = batch[:0]
+			}
+		}
+	}
+	if len(batch) > 0 {
+		postEvents(b, s.ingest, s.tenants.Acme, batch)
+	}
+
+	br := newBrowserTB(b, "http://"+s.console.HTTP)
+	if a := br.post("/signin", url.Values{"api_key": {s.tenants.Acme}}); a.code != http.StatusSeeOther {
+		b.Fatalf("sign in: %d", a.code)
+	}
+	// The 31 UTC days holding the tickets, whatever the time of day.
+	page := "/t/acme/team?" + url.Values{"team": {"support"}, "window": {"range"}, "from": {now.AddDate(0, 0, -days).Format(time.DateOnly)},
+		"to": {now.Format(time.DateOnly)}, "order": {"first_response_p90 desc"}}.Encode()
+	// Every ticket counted: 500 agents with 30 assignments and 30 resolutions each.
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		a := br.get(page)
+		if a.code == http.StatusOK && strings.Contains(a.body, "Agents (500)") && strings.Count(a.body, "<td>30</td>") == 2*agents {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("the 15,000 tickets were not all counted within 5 minutes")
+		}
+		time.Sleep(time.Second)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := br.c.Get(br.base + page)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("team page: %d", resp.StatusCode)
+		}
+		b.SetBytes(n)
+	}
+}

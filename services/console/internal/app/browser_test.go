@@ -1,0 +1,169 @@
+package app
+
+import (
+	"context"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+var screenshots = flag.String("screenshots", "", "directory the browser test writes PNG screenshots of the main pages to (docs/img when refreshing the README's)")
+
+// chromium finds the browser; the test fails, never skips, without it: make test installs it
+// (scripts/ensure-deps.sh).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("the browser test needs Chromium: none of chromium, chromium-browser, google-chrome is on PATH; install it with bash scripts/ensure-deps.sh chromium")
+	return ""
+}
+
+// The console in a real headless Chromium: sign in, the team page, sort, an agent, and an
+// escalation acknowledged in one tab changing live in another; another tenant's URL is 403.
+func TestBrowser(t *testing.T) {
+	bin := chromium(t)
+	s := startStack(t)
+	base := "http://" + s.console.HTTP
+	start := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Minute)
+	events := append(ticket("T-1", oddAgent, "billing", start, 1), ticket("T-2", "bob", "billing", start, 5)...)
+	events = append(events, ticket("T-3", "chen", "billing", start.Add(time.Minute), 4)...)
+	postEvents(t, s.ingest, s.tenants.Acme, events)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.WindowSize(1280, 900))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	tab1, cancel1 := chromedp.NewContext(actx)
+	defer cancel1()
+	ctx, cancel := context.WithTimeout(tab1, 90*time.Second)
+	defer cancel()
+
+	do := func(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(ctx context.Context, sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return v
+	}
+	location := func(ctx context.Context) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Location())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	poll := func(ctx context.Context, what, expr string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	shot := func(ctx context.Context, name string) {
+		t.Helper()
+		if *screenshots == "" {
+			return
+		}
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(*screenshots, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	do(ctx, "sign in", chromedp.Navigate(base+"/signin"), chromedp.WaitVisible(chromedp.ID("api_key")),
+		chromedp.SendKeys(chromedp.ID("api_key"), s.tenants.Acme), chromedp.Submit(chromedp.ID("api_key")),
+		chromedp.WaitVisible(chromedp.CSS("table.kpis")))
+	if where := location(ctx); !strings.HasSuffix(where, "/t/acme/team") {
+		t.Fatalf("after sign-in at %s", where)
+	}
+	eventually(t, "three agents in the browser", func() bool {
+		if chromedp.Do(ctx, chromedp.Navigate(base+"/t/acme/team?team=billing&window=24h"), chromedp.WaitVisible(chromedp.CSS("table.kpis"))) != nil {
+			return false
+		}
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("table.kpis tbody th a").length`))
+		return err == nil && n == 3
+	})
+	safe, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelectorAll("script:not([src])").length === 0 && [...document.querySelectorAll("tbody th a")].some(a => a.textContent.includes("<script>alert(1)</script>"))`))
+	if err != nil || !safe {
+		t.Errorf("the hostile agent id is not shown as text: %v", err)
+	}
+	shot(ctx, "console-team")
+
+	// Sorting by a column is a link: the server orders the rows.
+	do(ctx, "sort by CSAT mean", chromedp.Click(chromedp.Search(`//th/a[text()="CSAT mean"]`)), chromedp.WaitVisible(chromedp.CSS(`th[aria-sort="ascending"]`)))
+	if where, first := location(ctx), text(ctx, "table.kpis tbody th a"); !strings.Contains(where, "order=csat_mean") || !strings.HasPrefix(first, "ana/") {
+		t.Errorf("sorted by CSAT mean at %s: first row %q, want the agent rated 1", where, first)
+	}
+	do(ctx, "sort descending", chromedp.Click(chromedp.Search(`//th/a[text()="CSAT mean"]`)), chromedp.WaitVisible(chromedp.CSS(`th[aria-sort="descending"]`)))
+	if first := text(ctx, "table.kpis tbody th a"); first != "bob" {
+		t.Errorf("CSAT mean descending: first row %q, want bob", first)
+	}
+
+	do(ctx, "open the agent", chromedp.Click(chromedp.Search(`//tbody/tr/th/a[starts-with(text(), "ana/")]`)), chromedp.WaitVisible(chromedp.CSS("h1")))
+	if h := text(ctx, "h1"); h != "Agent "+oddAgent {
+		t.Errorf("agent page heading %q", h)
+	}
+	eventually(t, "the escalation on the agent page", func() bool {
+		if chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("h1"))) != nil {
+			return false
+		}
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".badge.sev-critical").length`))
+		return err == nil && n > 0
+	})
+	shot(ctx, "console-agent")
+
+	// A second tab watches the escalations live.
+	tab2, cancel2 := chromedp.NewContext(tab1)
+	defer cancel2()
+	ctx2, cancel2t := context.WithTimeout(tab2, 60*time.Second)
+	defer cancel2t()
+	do(ctx2, "second tab", chromedp.Navigate(base+"/t/acme/escalations"), chromedp.WaitVisible(chromedp.CSS("tr[data-id]")))
+	poll(ctx2, "the second tab goes live", `document.getElementById("live-status").textContent.startsWith("Live:")`)
+	if state := text(ctx2, "tr[data-id] td.state"); state != "open" {
+		t.Fatalf("escalation state %q before acknowledging", state)
+	}
+
+	do(ctx, "acknowledge in the first tab", chromedp.Navigate(base+"/t/acme/escalations"), chromedp.WaitVisible(chromedp.CSS("tr[data-id]")),
+		chromedp.Click(chromedp.CSS("tr[data-id] th a")), chromedp.WaitVisible(chromedp.ID("ack-note")),
+		chromedp.SendKeys(chromedp.ID("ack-note"), "looking into it"), chromedp.Submit(chromedp.ID("ack-note")),
+		// The acknowledged escalation's page has no acknowledge form: the new page has loaded.
+		chromedp.WaitNotPresent(chromedp.ID("ack-note")), chromedp.WaitVisible(chromedp.ID("esc-state")))
+	poll(ctx, "acknowledged in the first tab", `document.getElementById("esc-state") && document.getElementById("esc-state").textContent === "acknowledged"`)
+	shot(ctx, "console-escalation")
+	poll(ctx2, "the second tab changes live", `document.querySelector("tr[data-id] td.state").textContent === "acknowledged"`)
+	shot(ctx2, "console-escalations")
+
+	do(ctx, "another tenant's page", chromedp.Navigate(base+"/t/globex/team"), chromedp.WaitVisible(chromedp.CSS("h1")))
+	if h := text(ctx, "h1"); !strings.HasPrefix(h, "403") {
+		t.Errorf("globex's team page signed in to acme: %q, want 403", h)
+	}
+	do(ctx, "deliveries", chromedp.Navigate(base+"/t/acme/deliveries"), chromedp.WaitVisible(chromedp.CSS("h1")))
+	shot(ctx, "console-deliveries")
+
+	// On a phone the page fits the screen's width; only the wide table scrolls, inside itself.
+	do(ctx, "phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/t/acme/team?team=billing"), chromedp.WaitVisible(chromedp.CSS("table.kpis")))
+	fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
+	if err != nil || !fits {
+		t.Errorf("the team page is wider than a 390 px phone screen (err %v)", err)
+	}
+}
