@@ -65,20 +65,14 @@ func deliveriesList(args []string, cio cmdIO) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	all := &tpv1.ListDeliveriesResponse{}
-	for {
-		req.PageSize = pageSize(c.Limit, c.PageSize, len(all.Deliveries))
-		cctx, cancel := c.callCtx(ctx)
-		r, err := nc.ListDeliveries(cctx, req)
-		cancel()
-		if err != nil {
-			return rpcFailed("list deliveries", err)
-		}
-		all.Deliveries = append(all.Deliveries, r.GetDeliveries()...)
-		req.PageToken = r.GetNextPageToken()
-		if req.PageToken == "" || (c.Limit > 0 && len(all.Deliveries) >= c.Limit) {
-			all.NextPageToken = req.PageToken
-			break
-		}
+	all.Deliveries, all.NextPageToken, err = allPages(ctx, &c.queryConfig, "list deliveries", c.Limit, c.PageSize,
+		func(ctx context.Context, token string, size int32) ([]*tpv1.Delivery, string, error) {
+			req.PageToken, req.PageSize = token, size
+			r, err := nc.ListDeliveries(ctx, req)
+			return r.GetDeliveries(), r.GetNextPageToken(), err
+		})
+	if err != nil {
+		return err
 	}
 	if c.JSON {
 		return writeJSON(cio.stdout, all)

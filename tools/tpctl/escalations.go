@@ -78,20 +78,14 @@ func escalationsList(args []string, cio cmdIO) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	all := &tpv1.ListEscalationsResponse{}
-	for {
-		req.PageSize = pageSize(c.Limit, c.PageSize, len(all.Escalations))
-		cctx, cancel := c.callCtx(ctx)
-		r, err := ec.ListEscalations(cctx, req)
-		cancel()
-		if err != nil {
-			return rpcFailed("list escalations", err)
-		}
-		all.Escalations = append(all.Escalations, r.GetEscalations()...)
-		req.PageToken = r.GetNextPageToken()
-		if req.PageToken == "" || (c.Limit > 0 && len(all.Escalations) >= c.Limit) {
-			all.NextPageToken = req.PageToken
-			break
-		}
+	all.Escalations, all.NextPageToken, err = allPages(ctx, &c.queryConfig, "list escalations", c.Limit, c.PageSize,
+		func(ctx context.Context, token string, size int32) ([]*tpv1.Escalation, string, error) {
+			req.PageToken, req.PageSize = token, size
+			r, err := ec.ListEscalations(ctx, req)
+			return r.GetEscalations(), r.GetNextPageToken(), err
+		})
+	if err != nil {
+		return err
 	}
 	if c.JSON {
 		return writeJSON(cio.stdout, all)

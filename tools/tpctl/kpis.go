@@ -293,21 +293,15 @@ func kpisList(args []string, cio cmdIO) error {
 	)
 	if what == "agents" {
 		all := &tpv1.ListAgentKpisResponse{}
-		token := ""
-		for {
-			cctx, cancel := c.callCtx(ctx)
-			r, err := kc.ListAgentKpis(cctx, &tpv1.ListAgentKpisRequest{Tenant: c.Tenant, TeamId: c.Team, Window: w, OrderBy: c.OrderBy, PageSize: pageSize(c.Limit, c.PageSize, len(all.Agents)), PageToken: token})
-			cancel()
-			if err != nil {
-				return rpcFailed("list agent KPIs", err)
-			}
-			all.Agents = append(all.Agents, r.GetAgents()...)
-			all.Window, all.TotalSize = r.GetWindow(), r.GetTotalSize()
-			token = r.GetNextPageToken()
-			if token == "" || (c.Limit > 0 && len(all.Agents) >= c.Limit) {
-				all.NextPageToken = token
-				break
-			}
+		var err error
+		all.Agents, all.NextPageToken, err = allPages(ctx, &c.queryConfig, "list agent KPIs", c.Limit, c.PageSize,
+			func(ctx context.Context, token string, size int32) ([]*tpv1.AgentKpis, string, error) {
+				r, err := kc.ListAgentKpis(ctx, &tpv1.ListAgentKpisRequest{Tenant: c.Tenant, TeamId: c.Team, Window: w, OrderBy: c.OrderBy, PageSize: size, PageToken: token})
+				all.Window, all.TotalSize = r.GetWindow(), r.GetTotalSize()
+				return r.GetAgents(), r.GetNextPageToken(), err
+			})
+		if err != nil {
+			return err
 		}
 		for _, a := range all.Agents {
 			rows = append(rows, row{a.GetAgentId(), a.GetKpis()})
@@ -315,21 +309,15 @@ func kpisList(args []string, cio cmdIO) error {
 		out, win, total = all, all.Window, all.TotalSize
 	} else {
 		all := &tpv1.ListTeamKpisResponse{}
-		token := ""
-		for {
-			cctx, cancel := c.callCtx(ctx)
-			r, err := kc.ListTeamKpis(cctx, &tpv1.ListTeamKpisRequest{Tenant: c.Tenant, Window: w, OrderBy: c.OrderBy, PageSize: pageSize(c.Limit, c.PageSize, len(all.Teams)), PageToken: token})
-			cancel()
-			if err != nil {
-				return rpcFailed("list team KPIs", err)
-			}
-			all.Teams = append(all.Teams, r.GetTeams()...)
-			all.Window, all.TotalSize = r.GetWindow(), r.GetTotalSize()
-			token = r.GetNextPageToken()
-			if token == "" || (c.Limit > 0 && len(all.Teams) >= c.Limit) {
-				all.NextPageToken = token
-				break
-			}
+		var err error
+		all.Teams, all.NextPageToken, err = allPages(ctx, &c.queryConfig, "list team KPIs", c.Limit, c.PageSize,
+			func(ctx context.Context, token string, size int32) ([]*tpv1.TeamKpis, string, error) {
+				r, err := kc.ListTeamKpis(ctx, &tpv1.ListTeamKpisRequest{Tenant: c.Tenant, Window: w, OrderBy: c.OrderBy, PageSize: size, PageToken: token})
+				all.Window, all.TotalSize = r.GetWindow(), r.GetTotalSize()
+				return r.GetTeams(), r.GetNextPageToken(), err
+			})
+		if err != nil {
+			return err
 		}
 		for _, tk := range all.Teams {
 			rows = append(rows, row{tk.GetTeamId(), tk.GetKpis()})

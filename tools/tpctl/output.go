@@ -66,6 +66,28 @@ func parse(s *envflag.Set, c cmdIO, args []string) error {
 	return nil
 }
 
+// allPages reads a list from its first page until its last, or until -limit (when positive)
+// rows are in: page gets each page token and the rows still wanted in one call, each call bounded
+// by -timeout. It returns the rows and the token of the first page not read ("" after the last).
+func allPages[R any](ctx context.Context, q *queryConfig, what string, limit, size int,
+	page func(ctx context.Context, token string, size int32) ([]R, string, error)) ([]R, string, error) {
+	var rows []R
+	token := ""
+	for {
+		cctx, cancel := q.callCtx(ctx)
+		got, next, err := page(cctx, token, pageSize(limit, size, len(rows)))
+		cancel()
+		if err != nil {
+			return nil, "", rpcFailed(what, err)
+		}
+		rows = append(rows, got...)
+		token = next
+		if token == "" || (limit > 0 && len(rows) >= limit) {
+			return rows, token, nil
+		}
+	}
+}
+
 // callCtx bounds one call by -timeout.
 func (q *queryConfig) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, q.Timeout)
