@@ -3,16 +3,13 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -42,25 +39,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if err := buildServices(dir, "ingest", "kpi", "escalation", "notify"); err != nil {
+	if err := servicetest.BuildServices(dir, "..", "ingest", "kpi", "escalation", "notify"); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
 	binDir = dir
 	return m.Run()
-}
-
-// buildServices builds services/<name>/cmd/<name> of this repository into dir. go test runs in
-// the package's directory, e2e/ at the repository root, and go.work there picks the local modules.
-func buildServices(dir string, names ...string) error {
-	args := []string{"build", "-o", dir + string(filepath.Separator)}
-	for _, n := range names {
-		args = append(args, "../services/"+n+"/cmd/"+n)
-	}
-	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-		return fmt.Errorf("build %s: %w\n%s", strings.Join(names, ", "), err, out)
-	}
-	return nil
 }
 
 // stack is one test's servers: an embedded NATS server and the shared redis-server, emptied,
@@ -120,66 +104,9 @@ func freeAddr(t testing.TB) string {
 // (warnings and errors), which also goes to the test's stderr.
 func startService(t testing.TB, name, httpAddr string, env ...string) *logBuffer {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, name))
-	// The admin server on a port of its own, not the default one a running stack may hold.
-	cmd.Env = append(os.Environ(), "TICKETPULSE_HTTP_ADDR="+httpAddr, "TICKETPULSE_ADMIN_ADDR=127.0.0.1:0", "TICKETPULSE_LOG_LEVEL=warn")
-	cmd.Env = append(cmd.Env, env...)
 	logs := &logBuffer{}
-	cmd.Stdout = os.Stdout
-	cmd.Stderr = io.MultiWriter(os.Stderr, logs)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	// exited is closed once the process is gone, waitErr then holds how it ended: both the
-	// start-up check and the cleanup look at it, so neither can miss an early exit.
-	exited := make(chan struct{})
-	var waitErr error
-	var startFailed bool
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-exited:
-			// Stopped on its own; reported already if that was at start.
-			if waitErr != nil && !startFailed {
-				t.Errorf("%s stopped with error: %v", name, waitErr)
-			}
-			return
-		default:
-		}
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			t.Errorf("stop %s: %v", name, err)
-		}
-		select {
-		case <-exited:
-			if waitErr != nil {
-				t.Errorf("%s stopped with error: %v", name, waitErr)
-			}
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-			t.Errorf("%s did not stop within 15s", name)
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case <-exited:
-			startFailed = true
-			t.Fatalf("%s stopped at start: %v", name, waitErr)
-		default:
-		}
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return logs
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready: %v", name, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	servicetest.StartBinary(t, filepath.Join(binDir, name), httpAddr, io.MultiWriter(os.Stderr, logs), env...)
+	return logs
 }
 
 // logBuffer keeps what a service wrote, for a test to read while it runs.

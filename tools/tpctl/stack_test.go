@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -51,13 +49,7 @@ func services(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		args := []string{"build", "-o", binDir + string(filepath.Separator)}
-		for _, n := range []string{"ingest", "kpi", "escalation", "notify"} {
-			args = append(args, "../../services/"+n+"/cmd/"+n)
-		}
-		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build services: %w\n%s", err, out)
-		}
+		buildErr = servicetest.BuildServices(binDir, "../..", "ingest", "kpi", "escalation", "notify")
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -113,49 +105,9 @@ func freeAddr(t *testing.T) string {
 func (s *stack) start(t *testing.T, name string, db int, env ...string) string {
 	t.Helper()
 	httpAddr := freeAddr(t)
-	cmd := exec.Command(filepath.Join(s.bin, name))
-	cmd.Env = append(os.Environ(), "TICKETPULSE_HTTP_ADDR="+httpAddr, "TICKETPULSE_ADMIN_ADDR=127.0.0.1:0", "TICKETPULSE_LOG_LEVEL=warn",
-		"TICKETPULSE_NATS_URL="+s.natsURL, "TICKETPULSE_TENANTS_FILE="+s.tenants.File, "TICKETPULSE_STREAM_REPLICAS=1",
-		fmt.Sprintf("TICKETPULSE_REDIS_URL=%s/%d", s.redisURL, db))
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s stopped with error: %v", name, err)
-			}
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
-			t.Errorf("%s did not stop within 15s", name)
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case err := <-done:
-			t.Fatalf("%s stopped at start: %v", name, err)
-		default:
-		}
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return httpAddr
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready: %v", name, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	servicetest.StartBinary(t, filepath.Join(s.bin, name), httpAddr, nil, append([]string{"TICKETPULSE_NATS_URL=" + s.natsURL,
+		"TICKETPULSE_TENANTS_FILE=" + s.tenants.File, "TICKETPULSE_STREAM_REPLICAS=1", fmt.Sprintf("TICKETPULSE_REDIS_URL=%s/%d", s.redisURL, db)}, env...)...)
+	return httpAddr
 }
 
 // ingest starts ingest and returns its base URL.

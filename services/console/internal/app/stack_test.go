@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,10 +12,8 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,12 +38,8 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	args := []string{"build", "-o", dir + string(filepath.Separator)}
-	for _, n := range []string{"ingest", "kpi", "escalation", "notify"} {
-		args = append(args, "../../../"+n+"/cmd/"+n)
-	}
-	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "console tests: build the services: %v\n%s", err, out)
+	if err := servicetest.BuildServices(dir, "../../../..", "ingest", "kpi", "escalation", "notify"); err != nil {
+		fmt.Fprintln(os.Stderr, "console tests:", err)
 		return 1
 	}
 	binDir = dir
@@ -131,51 +124,10 @@ route: {receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}
 	return s
 }
 
-// startBinary runs a built service with its settings, waits until /readyz answers 200, and
-// stops it with SIGTERM when the test ends.
+// startBinary runs a built service with its settings until the test ends (servicetest.StartBinary).
 func startBinary(t testing.TB, name, httpAddr string, env ...string) {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, name))
-	cmd.Env = append(os.Environ(), "TICKETPULSE_HTTP_ADDR="+httpAddr, "TICKETPULSE_ADMIN_ADDR=127.0.0.1:0", "TICKETPULSE_LOG_LEVEL=warn")
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	var exitErr error
-	done := make(chan struct{}) // closed when the process has exited
-	go func() { exitErr = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			t.Errorf("stop %s: %v", name, err)
-		}
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
-			t.Errorf("%s did not stop within 15s", name)
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case <-done:
-			t.Fatalf("%s stopped at start: %v", name, exitErr)
-		default:
-		}
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready: %v", name, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	servicetest.StartBinary(t, filepath.Join(binDir, name), httpAddr, nil, env...)
 }
 
 // hookServer is notify's receiver in the tests.
