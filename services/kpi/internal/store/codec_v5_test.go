@@ -295,7 +295,7 @@ func TestWriterReadsVersion3States(t *testing.T) {
 	if blob[0] != stateVersion {
 		t.Fatalf("state rewritten as version %d, want %d", blob[0], stateVersion)
 	}
-	checkDecodes(t, []byte(blob), all, contrib.Compute(all, contrib.DefaultSLA()).Values)
+	checkDecodes(t, []byte(blob), all, applied(contrib.Compute(all, contrib.DefaultSLA())))
 }
 
 // BenchmarkStateCodec encodes and decodes the states of a week of the load generator's traffic,
