@@ -26,6 +26,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/rebuild"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/snapshot"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/ticketindex"
 	"github.com/ticketpulse/ticketpulse/services/platform/auth"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/envflag"
@@ -228,7 +229,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("consumer metrics: %w", err)
 	}
 
-	tpv1.RegisterKpiServiceServer(svc.GRPC(), grpcapi.NewServer(reader, time.Now, log).WithKeyspaces(gens))
+	tpv1.RegisterKpiServiceServer(svc.GRPC(), grpcapi.NewServer(reader, time.Now, log).WithKeyspaces(gens).WithTickets(ticketindex.NewReader(rdb)))
 	tpv1.RegisterKpiAdminServiceServer(svc.GRPC(), adminapi.NewServer(runner, time.Second, log))
 	loops := []func(context.Context) error{
 		cons.Run,

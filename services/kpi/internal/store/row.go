@@ -21,6 +21,9 @@ import (
 // and team from the string table).
 const rowVersion = 1
 
+// ErrCorrupt reports a stored row (or state) that does not decode.
+var ErrCorrupt = errCorrupt
+
 const (
 	rowCreated = 1 << iota
 	rowFirstResponse
