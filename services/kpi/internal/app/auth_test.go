@@ -57,6 +57,14 @@ var kpiCalls = map[string]kpiCall{
 		resp, err := c.GetUnassignedKpis(ctx, &tpv1.GetUnassignedKpisRequest{Tenant: tenant, Window: w})
 		return figures(resp.GetKpis()), err
 	},
+	"ListTicketKpis": func(ctx context.Context, c tpv1.KpiServiceClient, tenant string, w *tpv1.Window) (string, error) {
+		resp, err := c.ListTicketKpis(ctx, &tpv1.ListTicketKpisRequest{Tenant: tenant, Window: w})
+		var out []string
+		for _, tk := range resp.GetTickets() {
+			out = append(out, fmt.Sprintf("%s agent=%q team=%q rating=%d", tk.GetTicketId(), tk.GetAgentId(), tk.GetTeamId(), tk.GetRating()))
+		}
+		return strings.Join(out, "; "), err
+	},
 }
 
 // The table above names every method the service registers, so a new RPC cannot go untested.
@@ -101,6 +109,7 @@ func TestKpiServiceAuth(t *testing.T) {
 		"GetTeamKpis":       "billing assigned=2 resolutions=2 csat=1",
 		"ListTeamKpis":      "billing assigned=2 resolutions=2 csat=1",
 		"GetUnassignedKpis": "assigned=0 resolutions=1 csat=0",
+		"ListTicketKpis":    `T-1 agent="ana" team="billing" rating=5; T-2 agent="" team="billing" rating=0`,
 	}
 	// globex has no events: its own key reads zeros and empty lists.
 	globex := map[string]string{
@@ -109,6 +118,7 @@ func TestKpiServiceAuth(t *testing.T) {
 		"GetTeamKpis":       "billing assigned=0 resolutions=0 csat=0",
 		"ListTeamKpis":      "",
 		"GetUnassignedKpis": "assigned=0 resolutions=0 csat=0",
+		"ListTicketKpis":    "",
 	}
 	waitFigures(t, tpv1.NewKpiServiceClient(r.DialAs(ts.Operator)), "acme", w, acme)
 
