@@ -94,7 +94,8 @@ func DecodeRow(b []byte) (contrib.Ticket, error) {
 	flags := d.uvarint()
 	t.Status = tpv1.TicketStatus(d.uvarint())
 	t.Priority = tpv1.Priority(d.uvarint())
-	t.Reopens = int(d.uvarint())
+	reopens := d.uvarint()
+	t.Reopens = int(min(reopens, 1<<31))
 	t.Rating = d.byte()
 	t.UpdatedMillis = d.varint()
 	rel := func() int64 { return t.UpdatedMillis - d.varint() }
@@ -111,6 +112,13 @@ func DecodeRow(b []byte) (contrib.Ticket, error) {
 	if flags&rowResolution != 0 {
 		t.ResolutionMillis = d.varint()
 	}
+	// What encodeRow cannot have written: unknown flags, negative durations, a time flagged but
+	// zero, an impossible count.
+	if flags >= rowSLAResolution<<1 || t.FirstResponseMillis < -1 || t.ResolutionMillis < -1 ||
+		flags&rowFirstResponse != 0 && t.FirstResponseMillis < 0 || flags&rowResolution != 0 && t.ResolutionMillis < 0 ||
+		flags&rowCreated != 0 && t.CreatedMillis == 0 || flags&rowResolved != 0 && t.ResolvedAt == 0 || reopens >= 1<<31 {
+		d.fail()
+	}
 	t.SLAFirstBreached = flags&rowSLAFirst != 0
 	t.SLANextBreached = flags&rowSLANext != 0
 	t.SLAResolutionBreached = flags&rowSLAResolution != 0
@@ -120,6 +128,9 @@ func DecodeRow(b []byte) (contrib.Ticket, error) {
 	}
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		f := contrib.Figure{Kind: contrib.FigureKind(d.byte())}
+		if f.Kind < contrib.FirstResponseFigure || f.Kind > contrib.RatingFigure {
+			d.fail()
+		}
 		f.AtMillis = rel()
 		f.Agent, f.Team = d.str(), d.str()
 		t.Figures = append(t.Figures, f)
