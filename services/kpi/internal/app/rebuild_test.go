@@ -422,6 +422,27 @@ func TestRebuildDuringLiveLoad(t *testing.T) {
 	if !proto.Equal(resp.GetAgent().GetKpis(), want[cid]) {
 		t.Errorf("GetAgentKpis after the rebuild = %v, want %v", resp.GetAgent().GetKpis(), want[cid])
 	}
+	// The rebuild built the drill-down index of the new generation: cid's listed tickets are
+	// those behind its rebuilt figures, the ones Redis lost included.
+	var listed int64
+	req := &tpv1.ListTicketKpisRequest{Tenant: "acme", AgentId: "cid@example.com", Window: rebuildWindow(), PageSize: 1000}
+	for {
+		tickets, err := kpi.ListTicketKpis(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range tickets.GetTickets() {
+			if tk.FirstResponseSeconds != nil {
+				listed++
+			}
+		}
+		if req.PageToken = tickets.GetNextPageToken(); req.PageToken == "" {
+			break
+		}
+	}
+	if n := want[cid].GetFirstResponse().GetCount(); listed < n || n == 0 {
+		t.Errorf("ListTicketKpis after the rebuild: %d of cid's tickets answered, its KPIs count %d first responses", listed, n)
+	}
 	// The old generation is gone, the escalation service's key is not.
 	// A rollup pass slower than the grace may write totals after the deletion; the rollup
 	// deletes them again a grace later (store.Rollup.OnRetired), so the old generation is gone
