@@ -70,7 +70,7 @@ func runKPI(t *testing.T, s stack, ts *servicetest.Tenants, hook func(string) er
 	cfg := Config{
 		Common:  servicetest.Settings(s.natsURL, s.redisURL),
 		Consume: consume.Settings{Durable: "kpi", BatchMax: 200, Linger: time.Millisecond, AckWait: 2 * time.Second},
-		Workers: 2, SuspectAfter: 5,
+		Workers: 2, SuspectAfter: 5, TicketIndex: true,
 		SLA: contrib.DefaultSLA(), SnapshotInterval: 100 * time.Millisecond, StreamReplicas: 1, RollupInterval: time.Second,
 		RebuildGrace: 500 * time.Millisecond, RebuildLease: 2 * time.Second,
 	}

@@ -72,6 +72,14 @@ var kpiCalls = map[string]kpiCall{
 		}
 		return strings.Join(out, "; "), err
 	},
+	"ListTicketKpis": func(ctx context.Context, c tpv1.KpiServiceClient, tenant string, w *tpv1.Window) (string, error) {
+		resp, err := c.ListTicketKpis(ctx, &tpv1.ListTicketKpisRequest{Tenant: tenant, Window: w})
+		var out []string
+		for _, tk := range resp.GetTickets() {
+			out = append(out, fmt.Sprintf("%s agent=%q team=%q rating=%d", tk.GetTicketId(), tk.GetAgentId(), tk.GetTeamId(), tk.GetRating()))
+		}
+		return strings.Join(out, "; "), err
+	},
 }
 
 // The table above names every method the service registers, so a new RPC cannot go untested.
@@ -117,6 +125,7 @@ func TestKpiServiceAuth(t *testing.T) {
 		"ListTeamKpis":      "billing assigned=2 resolutions=2 csat=1",
 		"GetUnassignedKpis": "assigned=0 resolutions=1 csat=0",
 		"ListKpiSeries":     "ana assigned=1 resolutions=1 csat=1",
+		"ListTicketKpis":    `T-1 agent="ana" team="billing" rating=5; T-2 agent="" team="billing" rating=0`,
 	}
 	// globex has no events: its own key reads zeros and empty lists.
 	globex := map[string]string{
@@ -126,6 +135,7 @@ func TestKpiServiceAuth(t *testing.T) {
 		"ListTeamKpis":      "",
 		"GetUnassignedKpis": "assigned=0 resolutions=0 csat=0",
 		"ListKpiSeries":     "",
+		"ListTicketKpis":    "",
 	}
 	waitFigures(t, tpv1.NewKpiServiceClient(r.DialAs(ts.Operator)), "acme", w, acme)
 

@@ -97,7 +97,7 @@ func runKPIWith(t *testing.T, s stack, ts *servicetest.Tenants, edit func(*Deps)
 	cfg := Config{
 		Common:  servicetest.Settings(s.natsURL, s.redisURL),
 		Consume: consume.Settings{Durable: "kpi", BatchMax: 200, Linger: time.Millisecond, AckWait: 2 * time.Second},
-		Workers: 2, SuspectAfter: 5,
+		Workers: 2, SuspectAfter: 5, TicketIndex: true,
 		SLA: contrib.DefaultSLA(), SnapshotInterval: 100 * time.Millisecond, StreamReplicas: 1, RollupInterval: time.Second,
 		// Longer than a rollup pass (every second here), as -rebuild-grace must be.
 		RebuildGrace: 2 * time.Second, RebuildLease: 2 * time.Second,
@@ -421,6 +421,27 @@ func TestRebuildDuringLiveLoad(t *testing.T) {
 	}
 	if !proto.Equal(resp.GetAgent().GetKpis(), want[cid]) {
 		t.Errorf("GetAgentKpis after the rebuild = %v, want %v", resp.GetAgent().GetKpis(), want[cid])
+	}
+	// The rebuild built the drill-down index of the new generation: cid's listed tickets are
+	// those behind its rebuilt figures, the ones Redis lost included.
+	var listed int64
+	req := &tpv1.ListTicketKpisRequest{Tenant: "acme", AgentId: "cid@example.com", Window: rebuildWindow(), PageSize: 1000}
+	for {
+		tickets, err := kpi.ListTicketKpis(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range tickets.GetTickets() {
+			if tk.FirstResponseSeconds != nil {
+				listed++
+			}
+		}
+		if req.PageToken = tickets.GetNextPageToken(); req.PageToken == "" {
+			break
+		}
+	}
+	if n := want[cid].GetFirstResponse().GetCount(); listed < n || n == 0 {
+		t.Errorf("ListTicketKpis after the rebuild: %d of cid's tickets answered, its KPIs count %d first responses", listed, n)
 	}
 	// The old generation is gone, the escalation service's key is not.
 	// A rollup pass slower than the grace may write totals after the deletion; the rollup

@@ -39,6 +39,9 @@ const (
 	Agent      Kind = 'a'
 	Team       Kind = 'g'
 	Unassigned Kind = 'u'
+	// Tenant is the whole tenant: only the drill-down index (TicketIndexKey) has this scope; no
+	// bucket does.
+	Tenant Kind = 'k'
 )
 
 // Scope names whose figures a bucket holds. ID is the helpdesk's own id, unescaped; empty for Unassigned.
@@ -49,8 +52,11 @@ type Scope struct {
 
 // Tag is the scope's hash tag, the part of every key that picks its Redis Cluster slot.
 func (s Scope) Tag(tenant string) string {
-	if s.Kind == Unassigned {
+	switch s.Kind {
+	case Unassigned:
 		return "{" + tenant + ":u}"
+	case Tenant:
+		return "{" + tenant + ":k}"
 	}
 	return "{" + tenant + ":" + string(s.Kind) + ":" + idtoken.Escape(s.ID) + "}"
 }
@@ -94,6 +100,14 @@ func FirstKey(tenant string, s Scope) string { return "tp:" + s.Tag(tenant) + ":
 // so while the generation keeps one value every totals key of the scope that exists keeps its
 // content, and a reader may keep totals it decoded under that value (see package query).
 func GenKey(tenant string, s Scope) string { return "tp:" + s.Tag(tenant) + ":gen" }
+
+// TicketIndexKey is the drill-down index of one scope for one UTC day: a hash of
+// "<hh>|<escaped ticket id>" to the number of the ticket's figures credited to the scope in that
+// hour (package ticketindex). It is written by the same script, under the same version marks, as
+// the scope's hourly detail, and expires with it.
+func TicketIndexKey(tenant string, s Scope, day int64) string {
+	return "tp:" + s.Tag(tenant) + ":k:" + strconv.FormatInt(day, 10)
+}
 
 // MarkKey holds, per ticket, the highest version of its deltas applied to the scope, for the
 // tickets applied on one UTC day of the writer's clock (see package store).

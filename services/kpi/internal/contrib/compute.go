@@ -21,6 +21,7 @@ func Compute(events []Event, sla SLA) Contribution {
 	if len(h.evs) == 0 {
 		return c
 	}
+	c.Ticket.FirstResponseMillis, c.Ticket.ResolutionMillis = -1, -1
 	// With a rules file its SLA policies judge every SLA figure; the calendar-time targets judge
 	// only the first response otherwise.
 	calendarSLA := sla
@@ -42,6 +43,7 @@ func Compute(events []Event, sla SLA) Contribution {
 	assignments(&c, &h)
 	breachWithoutReply(&c, &h, calendarSLA)
 	businessHours(&c, &h, policy)
+	c.ticketRow(&h)
 	return c
 }
 
@@ -55,6 +57,8 @@ func firstResponse(c *Contribution, h *history, sla SLA) {
 	e, at := &h.evs[h.firstReply], h.at[h.firstReply]
 	wait := e.AtMillis - h.created.AtMillis
 	c.duration(e.ActorID, at.team, e.AtMillis, bucket.FirstResponse, bucket.FirstCount, bucket.FirstSumMillis, wait)
+	c.figure(FirstResponseFigure, e.ActorID, at.team, e.AtMillis)
+	c.Ticket.FirstResponseMillis, c.Ticket.FirstResponseAt = max(wait, 0), e.AtMillis
 	if target := sla.target(at.priority); target > 0 {
 		counter := bucket.SLAMet
 		if wait > target.Milliseconds() {
@@ -105,7 +109,10 @@ func lastSolve(h *history) int {
 func resolution(c *Contribution, h *history, i int) {
 	e, at := &h.evs[i], h.at[i]
 	c.credit(at.agent, at.team, e.AtMillis, CounterField(bucket.Resolutions), 1)
+	c.figure(ResolutionFigure, at.agent, at.team, e.AtMillis)
+	c.Ticket.ResolvedAt = e.AtMillis
 	if h.created != nil {
+		c.Ticket.ResolutionMillis = max(e.AtMillis-h.created.AtMillis, 0)
 		c.duration(at.agent, at.team, e.AtMillis, bucket.Resolution, bucket.ResolutionCount, bucket.ResolutionSumMillis, e.AtMillis-h.created.AtMillis)
 	}
 }
@@ -152,6 +159,8 @@ func reopens(c *Contribution, h *history) {
 				by = h.at[undone]
 			}
 			c.credit(by.agent, by.team, h.evs[i].AtMillis, CounterField(bucket.Reopens), 1)
+			c.figure(ReopenFigure, by.agent, by.team, h.evs[i].AtMillis)
+			c.Ticket.Reopens++
 		}
 	}
 }
@@ -166,6 +175,8 @@ func csat(c *Contribution, h *history) {
 		}
 		at := h.at[i]
 		c.credit(at.agent, at.team, e.AtMillis, CounterField(bucket.CSATCount), 1)
+		c.figure(RatingFigure, at.agent, at.team, e.AtMillis)
+		c.Ticket.Rating = e.Score
 		c.credit(at.agent, at.team, e.AtMillis, CounterField(bucket.CSATScoreSum), int64(e.Score))
 		if e.Score >= 4 {
 			c.credit(at.agent, at.team, e.AtMillis, CounterField(bucket.CSATPositive), 1)

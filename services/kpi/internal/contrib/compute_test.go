@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -406,6 +407,8 @@ func orderAndDuplicatesDoNotMatter(t *testing.T, tm timing) {
 
 		if got := Compute(delivered, DefaultSLA()); !maps.Equal(got.Values, want.Values) {
 			t.Fatalf("trial %d: shuffled delivery differs:\n got %v\nwant %v", trial, got.Values, want.Values)
+		} else if !reflect.DeepEqual(got.Ticket, want.Ticket) {
+			t.Fatalf("trial %d: shuffled delivery's ticket row differs:\n got %+v\nwant %+v", trial, got.Ticket, want.Ticket)
 		}
 
 		applied := map[Key]int64{}

@@ -79,6 +79,8 @@ type Membership struct {
 type Contribution struct {
 	Values      map[Key]int64
 	Memberships []Membership
+	// Ticket is the ticket's own figures (the drill-down row), computed in the same walk.
+	Ticket Ticket
 }
 
 func (c *Contribution) add(kind bucket.Kind, id string, atMillis int64, f Field, v int64) {

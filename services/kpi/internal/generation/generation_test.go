@@ -141,7 +141,7 @@ func TestDropDeletesExactlyTheGenerationsKpiKeys(t *testing.T) {
 		"tp:{acme:t:T-1:{x}}:esc:ev", "tp:{acme:t:T-1}:esc:ev", "tp:{acme:a:ana}:e:first-response", "tp:{acme:a:ana}:e:first-response:1",
 		"tp:{acme:g:billing}:e:backlog}", "tp:{acme:ix}:esc", "tp:{acme:ng:g1}", "tp:{acme:nd}", "tp:{acme:nd}:log", "tp:{acme:nopen}",
 		"tp:{acme:u}:other", "tp:{acme:ix}:a:x", "tp:{nf}:disabled", "tp:notify:{tq:0}:due", "tp:{tq:1}:due", "tp:{acme:kgen}",
-		"tp:{acme:escrb}",
+		"tp:{acme:escrb}", "tp:{acme:k}:other", "tp:{acme:k}",
 	}
 	for _, k := range foreign {
 		if err := rdb.Set(ctx, k, "x", 0).Err(); err != nil {
@@ -157,7 +157,7 @@ func TestDropDeletesExactlyTheGenerationsKpiKeys(t *testing.T) {
 	}
 	// Every kind of key exists, or the test would prove little.
 	for _, want := range []string{":t:", "}:h:", "}:dt:", "}:wt:", "}:mt:", "}:yt:", "}:gen", "}:ff", "}:m:", "ix}:a:", "ix}:g:", "ix}:ga:", "ix}:gen",
-		"ix}:allagents", "ix}:allteams", "tp:{acme:u}:"} {
+		"ix}:allagents", "ix}:allteams", "tp:{acme:u}:", "}:k:", "tp:{acme:k}:k:", "tp:{acme:k}:m:"} {
 		if !slices.ContainsFunc(kpiOfGen0, func(k string) bool { return strings.Contains(k, want) }) {
 			t.Errorf("no key of kind %q was written", want)
 		}

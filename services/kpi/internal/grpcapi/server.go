@@ -49,8 +49,10 @@ type Server struct {
 	ticketpulsev1.UnimplementedKpiServiceServer
 	r      Reader
 	spaces Keyspaces
-	now    func() time.Time
-	log    *slog.Logger
+	// tickets serves ListTicketKpis (tickets.go); nil answers Unimplemented.
+	tickets TicketLister
+	now     func() time.Time
+	log     *slog.Logger
 }
 
 var _ ticketpulsev1.KpiServiceServer = (*Server)(nil)

@@ -29,6 +29,8 @@ type slotEntry struct {
 	ticket  string
 	version int64
 	ops     []op
+	// index moves the ticket's drill-down entries (contrib.TicketsField) in the slot.
+	index []op
 }
 
 type op struct {
@@ -88,8 +90,13 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 		for _, v := range versions {
 			p := wk.pending[v]
 			perSlot := map[slotKey][]op{}
+			perIndex := map[slotKey][]op{}
 			for k, d := range p.Deltas {
 				sk := slotKey{tenant, bucket.Scope{Kind: k.Kind, ID: k.ID}}
+				if k.Field == contrib.TicketsField {
+					perIndex[sk] = append(perIndex[sk], op{hour: k.Hour, field: k.Field, delta: d})
+					continue
+				}
 				perSlot[sk] = append(perSlot[sk], op{hour: k.Hour, field: k.Field, delta: d})
 				day := bucket.DayOf(k.Hour)
 				if k.Kind == bucket.Team {
@@ -107,6 +114,16 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 					}
 					res.Changed[wk.t.Tenant][sk.scope] = struct{}{}
 				}
+			}
+			// A scope's index entries move with its figures in one script; the tenant's own
+			// index (bucket.Tenant) has a slot with no figures.
+			for sk, idx := range perIndex {
+				entries := slots[sk]
+				if n := len(entries); n > 0 && entries[n-1].ticket == ticketToken && entries[n-1].version == v {
+					entries[n-1].index = idx
+					continue
+				}
+				slots[sk] = append(entries, slotEntry{ticket: ticketToken, version: v, index: idx})
 			}
 			for _, m := range p.Memberships {
 				agent := idtoken.Escape(m.Agent)
@@ -186,6 +203,8 @@ func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]stri
 	// their expiry from the rollup when it writes them.
 	days := map[int64]int{} // day -> its number in the script's list of days
 	var dayArgs []any
+	idays := map[int64]int{} // day -> its number in the script's list of index days
+	var idayArgs []any
 	weeks, months, years := map[int64]int{}, map[int64]int{}, map[int64]int{}
 	// once names the totals key of a period once per call.
 	once := func(seen map[int64]int, period int64, key func() string) int {
@@ -199,7 +218,7 @@ func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]stri
 	var body []any
 	first := int64(math.MaxInt64)
 	for _, e := range entries {
-		body = append(body, e.ticket, e.version, len(e.ops))
+		body = append(body, e.ticket, e.version, len(e.ops), len(e.index))
 		for _, o := range e.ops {
 			day := bucket.DayOf(o.hour)
 			first = min(first, day)
@@ -217,12 +236,26 @@ func (w *Writer) applyArgs(sk slotKey, entries []slotEntry, today int64) ([]stri
 			}
 			body = append(body, n, bucket.HourField(int(o.hour-day*24), o.field.Name()), o.delta)
 		}
+		for _, o := range e.index {
+			day := bucket.DayOf(o.hour)
+			n, ok := idays[day]
+			if !ok {
+				idayArgs = append(idayArgs, keyIndex(bucket.TicketIndexKey(sk.tenant, sk.scope, day), (day+1)*86400+ret))
+				n = len(idays) + 1
+				idays[day] = n
+			}
+			body = append(body, n, o.hour-day*24, o.delta)
+		}
 	}
 	// The mark is lowered whether or not the entries were applied before: lower is always safe.
 	keys = append(keys, bucket.FirstKey(sk.tenant, sk.scope), bucket.GenKey(sk.tenant, sk.scope))
-	args := make([]any, 0, 4+len(expiry)+len(dayArgs)+len(body))
-	args = append(args, int64(markTTL/time.Second), len(entries), first, len(days))
-	args = append(append(append(args, expiry...), dayArgs...), body...)
+	var firstArg any = first
+	if len(days) == 0 {
+		firstArg = "" // index entries only: no figure, no first-figures mark to lower
+	}
+	args := make([]any, 0, 5+len(expiry)+len(dayArgs)+len(idayArgs)+len(body))
+	args = append(args, int64(markTTL/time.Second), len(entries), firstArg, len(days), len(idays))
+	args = append(append(append(append(args, expiry...), dayArgs...), idayArgs...), body...)
 	return keys, args
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -59,6 +60,8 @@ func BenchmarkWritePath(b *testing.B) {
 	ctx := context.Background()
 	batches := benchBatches(50_000, 500)
 	w := NewWriter(rdb, sla, 0, quiet)
+	// As kpi runs by default; TICKETPULSE_BENCH_TICKET_INDEX=1 measures it with -ticket-index.
+	w.SetTicketIndex(os.Getenv("TICKETPULSE_BENCH_TICKET_INDEX") == "1")
 	cpu := startCPUMeter(b, rdb)
 	b.ResetTimer()
 	events := 0

@@ -172,7 +172,10 @@ func TestPendingDeltasInPieces(t *testing.T) {
 	h = stored()
 	whole := h["p1"]
 	var extra []string
-	for k := 1; h[pendingField(1, k)] != ""; k++ {
+	for k := 1; ; k++ {
+		if _, ok := h[pendingField(1, k)]; !ok {
+			break
+		}
 		whole += h[pendingField(1, k)]
 		extra = append(extra, pendingField(1, k))
 	}

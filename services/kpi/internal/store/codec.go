@@ -32,10 +32,19 @@ import (
 // in seconds when it has no milliseconds, and the contribution is grouped per cell, a cell with
 // the same figures as an earlier one (a team's hour is mostly its agent's) naming that one
 // instead. A ticket state is written as version 5 or 4; 1, 2 and 3 are only read.
+//
+// Version 6 is version 5 whose contribution may hold drill-down index cells
+// (contrib.TicketsField), and version 2 of the pending deltas the same for deltas: the same
+// bytes under a new number, so that a replica of a release without the index fails on them
+// cleanly (an unknown format version; the batch is redelivered) instead of taking the cells for
+// bucket figures. 5 and 1 are still read, and pending deltas without index cells are still
+// written as 1.
 const (
-	stateVersion     = 5
+	stateVersion     = 6
+	stateVersion5    = 5
 	tombstoneVersion = 4
-	pendingVersion   = 1
+	pendingVersion   = 2
+	pendingVersion1  = 1
 )
 
 var errCorrupt = errors.New("corrupt ticket state")
@@ -495,11 +504,11 @@ func encodeTombstone(seen []uint32) []byte {
 }
 
 func decodeState(b []byte) (ticketState, error) {
-	d := newDecoder(b, 1, 2, 3, tombstoneVersion, stateVersion)
+	d := newDecoder(b, 1, 2, 3, tombstoneVersion, stateVersion5, stateVersion)
 	if d.version == tombstoneVersion {
 		return decodeTombstone(d)
 	}
-	if d.version == stateVersion {
+	if d.version == stateVersion || d.version == stateVersion5 {
 		return decodeState5(d, len(b))
 	}
 	n := d.uvarint()
@@ -656,7 +665,15 @@ type pendingEntry struct {
 }
 
 func encodePending(p pendingEntry) []byte {
-	e := newEncoder(pendingVersion)
+	// Deltas without index cells stay version 1, which the release before the index applies.
+	version := uint64(pendingVersion1)
+	for k := range p.Deltas {
+		if k.Field == contrib.TicketsField {
+			version = pendingVersion
+			break
+		}
+	}
+	e := newEncoder(version)
 	encodeValues(e, p.Deltas)
 	e.uvarint(uint64(len(p.Memberships)))
 	for _, m := range p.Memberships {
@@ -668,7 +685,7 @@ func encodePending(p pendingEntry) []byte {
 }
 
 func decodePending(b []byte) (pendingEntry, error) {
-	d := newDecoder(b, pendingVersion)
+	d := newDecoder(b, pendingVersion1, pendingVersion)
 	p := pendingEntry{Deltas: decodeValues(d)}
 	n := d.uvarint()
 	if n > uint64(len(b)) {

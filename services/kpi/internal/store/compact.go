@@ -24,8 +24,9 @@ import (
 // remembers is a duplicate; any other is too late: it is recorded in the tombstone (so its
 // redelivery is a duplicate), counted and logged, and not applied.
 
-// compactScript replaces a ticket's state by its tombstone (ARGV[3..], its pieces: see
-// stateChunks) and bumps its version if the
+// compactScript replaces a ticket's state by its tombstone (ARGV[4..3+ARGV[3]], its pieces: see
+// stateChunks), keeps its drill-down row (the rest of ARGV, its pieces as read) and bumps its
+// version if the
 // version is still ARGV[1]: pending deltas are only ever added with a new version, so the
 // Compactor, which saw none at that version, knows there are none.
 //
@@ -35,9 +36,14 @@ import (
 var compactScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-local kv = {'v', ARGV[2], 's', ARGV[3]}
-for k = 4, #ARGV do
-  kv[#kv + 1] = 's' .. (k - 3)
+local n = tonumber(ARGV[3])
+local kv = {'v', ARGV[2], 's', ARGV[4]}
+for k = 5, 3 + n do
+  kv[#kv + 1] = 's' .. (k - 4)
+  kv[#kv + 1] = ARGV[k]
+end
+for k = 4 + n, #ARGV do
+  kv[#kv + 1] = k == 4 + n and 'r' or 'r' .. (k - 4 - n)
   kv[#kv + 1] = ARGV[k]
 end
 redis.call('HSET', KEYS[1], unpack(kv))
@@ -246,6 +252,7 @@ func (c *Compactor) tenant(ctx context.Context, tenant string, res *CompactResul
 		c       *candidate
 		version int64
 		tomb    []byte
+		row     []any // the row's pieces, kept as read
 		cmd     *redis.Cmd
 	}
 	var todo []*compaction
@@ -286,7 +293,13 @@ func (c *Compactor) tenant(ctx context.Context, tenant string, res *CompactResul
 		if err != nil {
 			return fmt.Errorf("ticket %s version %q: %w", cd.id, v, err)
 		}
-		todo = append(todo, &compaction{c: cd, version: ver, tomb: encodeState(st.tombstone())})
+		var row []any
+		if _, n, ok := joinPieces(h, "r", rowField); ok {
+			for k := range n {
+				row = append(row, h[rowField(k)])
+			}
+		}
+		todo = append(todo, &compaction{c: cd, version: ver, tomb: encodeState(st.tombstone()), row: row})
 	}
 	if c.hook != nil {
 		c.hook()
@@ -302,7 +315,9 @@ func (c *Compactor) tenant(ctx context.Context, tenant string, res *CompactResul
 	if len(todo) > 0 {
 		_, err := execScripts(ctx, c.rdb, func(pipe redis.Pipeliner) {
 			for _, t := range todo {
-				args := append([]any{strconv.FormatInt(t.version, 10), strconv.FormatInt(t.version+1, 10)}, stateChunks(t.tomb)...)
+				tomb := stateChunks(t.tomb)
+				args := append([]any{strconv.FormatInt(t.version, 10), strconv.FormatInt(t.version+1, 10), len(tomb)}, tomb...)
+				args = append(args, t.row...)
 				t.cmd = compactScript.EvalSha(ctx, pipe, []string{TicketKey(tenant, t.c.id)}, args...)
 			}
 		})

@@ -57,7 +57,35 @@ type simResult struct {
 	compacted, tooLate int
 }
 
+// simulate runs the traffic as kpi runs by default: without the drill-down index (-ticket-index).
 func simulate(b *testing.B, rdb *redis.Client, g *simTraffic, order []arrival, after time.Duration) simResult {
+	return simulateIndex(b, rdb, g, order, after, false)
+}
+
+// BenchmarkTicketIndexBytes measures what the drill-down index (the per-scope index hashes, each
+// ticket's row and the index cells of its applied contribution) costs in Redis: the traffic of
+// BenchmarkBytesPerEventWithCompaction (its size, TICKETPULSE_BENCH_COMPACTION_EVENTS), with
+// compaction after 7 days, run without the index and with it, the difference per ticket.
+func BenchmarkTicketIndexBytes(b *testing.B) {
+	rdb := testenv.Redis(b)
+	n := compactionBenchEvents(b)
+	end := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	g := newSimTraffic(1, 500, 25, n, end, 28*24*time.Hour)
+	order := g.arrivals()
+	b.ResetTimer()
+	for range b.N {
+		off := simulateIndex(b, rdb, g, order, 7*24*time.Hour, false)
+		on := simulateIndex(b, rdb, g, order, 7*24*time.Hour, true)
+		perTicket := (on.perEvent - off.perEvent) * float64(g.events) / float64(len(g.tickets))
+		b.ReportMetric(off.perEvent, "B/event-index-off")
+		b.ReportMetric(on.perEvent, "B/event-index-on")
+		b.ReportMetric(perTicket, "index-B/ticket")
+		b.Logf("%d events, %d tickets: %.1f B/event without the index, %.1f with: %.1f B per ticket",
+			g.events, len(g.tickets), off.perEvent, on.perEvent, perTicket)
+	}
+}
+
+func simulateIndex(b *testing.B, rdb *redis.Client, g *simTraffic, order []arrival, after time.Duration, index bool) simResult {
 	ctx := context.Background()
 	if err := rdb.FlushAll(ctx).Err(); err != nil {
 		b.Fatal(err)
@@ -65,6 +93,7 @@ func simulate(b *testing.B, rdb *redis.Client, g *simTraffic, order []arrival, a
 	before := usedMemory(b, rdb)
 	clock := &simClock{t: time.UnixMilli(order[0].at)}
 	w := NewWriter(rdb, sla, 0, quiet)
+	w.SetTicketIndex(index)
 	w.SetClock(clock.now)
 	w.SetFileResolved(after > 0)
 	r := NewRollup(rdb, 0)

@@ -24,10 +24,22 @@ import (
 
 // sameFields reports whether got holds exactly the fields want, in any order.
 func sameFields(got []string, want ...string) bool {
-	got = slices.DeleteFunc(slices.Clone(got), isStatePiece)
+	got = slices.DeleteFunc(slices.Clone(got), func(f string) bool { return isStatePiece(f) || isRowPiece(f) })
 	slices.Sort(got)
 	slices.Sort(want)
 	return slices.Equal(got, want)
+}
+
+// isRowPiece reports whether f holds a piece of the ticket's drill-down row ("r", "r1", ...).
+func isRowPiece(f string) bool {
+	if f == "r" {
+		return true
+	}
+	if len(f) < 2 || f[0] != 'r' {
+		return false
+	}
+	_, err := strconv.Atoi(f[1:])
+	return err == nil
 }
 
 // isStatePiece reports whether f is one of the pieces "s1", "s2", ... a state longer than one
@@ -204,6 +216,9 @@ func TestCompactionKeepsKPIsAndCatchesDuplicatesAndLateEvents(t *testing.T) {
 	}
 	if f := mapsKeys(h); !sameFields(f, "v", "s") || h["v"] != "2" {
 		t.Fatalf("tombstone hash %q version %s, want fields v and s at version 2", f, h["v"])
+	}
+	if _, ok := h["r"]; !ok {
+		t.Fatal("compaction dropped the ticket's drill-down row")
 	}
 	if st, _ := env.state(t, "T-2"); st.Compacted {
 		t.Fatal("the open ticket T-2 was compacted")

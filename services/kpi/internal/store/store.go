@@ -129,13 +129,20 @@ func joinPieces(h map[string]string, first string, name func(k int) string) (blo
 // applyScript adds deltas to one scope's hourly detail. KEYS[1] and KEYS[2] hold, per ticket, the
 // highest version applied in this slot (today's and yesterday's hash, so marks expire after a day
 // or two); KEYS[3..] are hour hashes and the day, week, month and year totals derived from them,
-// then the scope's first-figures mark (bucket.FirstKey), and the last key is the scope's totals
-// generation (bucket.GenKey).
-// ARGV: mark TTL, entry count, the first day the entries touch, day count, one expire-at per
-// bucket key (0: none), then per day the key indexes of its hour hash and of its day, week,
-// month and year totals, then per entry: ticket, version, op count, and per op: its day's number
-// (1..day count), hour field, delta. Naming a day's keys once rather than in every op keeps the
-// script's arguments, which Redis turns into Lua strings one by one, to three per op.
+// and the scope's drill-down index hashes (bucket.TicketIndexKey), then the scope's first-figures
+// mark (bucket.FirstKey), and the last key is the scope's totals generation (bucket.GenKey).
+// ARGV: mark TTL, entry count, the first day the entries' figures touch ("" when they have
+// none: an index-only scope), day count, index day count, one expire-at per key from KEYS[3]
+// (0: none), then per day the key indexes of its hour hash and of its day, week, month and year
+// totals, then per index day the key index of its index hash, then per entry: ticket (escaped),
+// version, op count, index op count, per op: its day's number (1..day count), hour field, delta,
+// and per index op: its index day's number, hour of the day, delta. Naming a day's keys once
+// rather than in every op keeps the script's arguments, which Redis turns into Lua strings one by
+// one, to three per op.
+//
+// The index ops move the ticket's drill-down entries ("<hh>|<ticket>" counts) in the same atomic
+// step, under the same version mark, as its figures: a redelivery applies neither twice, and a
+// late event's diff moves both.
 //
 // An hour hash the rollup packed (bucket.PackedHoursField, of either version: an item without an
 // hour is of the hour before it) is unpacked before its first change,
@@ -152,12 +159,14 @@ func joinPieces(h map[string]string, first string, name func(k int) string) (blo
 // drops the scope's totals generation too, so readers drop what they decoded of the scope's totals.
 var applyScript = redis.NewScript(`
 local nkeys = #KEYS - 4
-local first = redis.call('GET', KEYS[#KEYS - 1])
-if not first or tonumber(first) > tonumber(ARGV[3]) then
-  redis.call('SET', KEYS[#KEYS - 1], ARGV[3])
-  if first then redis.call('DEL', KEYS[#KEYS]) end
+if ARGV[3] ~= '' then
+  local first = redis.call('GET', KEYS[#KEYS - 1])
+  if not first or tonumber(first) > tonumber(ARGV[3]) then
+    redis.call('SET', KEYS[#KEYS - 1], ARGV[3])
+    if first then redis.call('DEL', KEYS[#KEYS]) end
+  end
 end
-local i = 5
+local i = 6
 local exp = {}
 for k = 1, nkeys do exp[k] = tonumber(ARGV[i]); i = i + 1 end
 local days = {}
@@ -165,13 +174,18 @@ for d = 1, tonumber(ARGV[4]) do
   days[d] = {KEYS[2 + tonumber(ARGV[i])], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]}
   i = i + 5
 end
+local idays = {}
+for d = 1, tonumber(ARGV[5]) do
+  idays[d] = KEYS[2 + tonumber(ARGV[i])]
+  i = i + 1
+end
 local applied = 0
 local changed = {}
 local unpacked = {}
 local add = {}
 for e = 1, tonumber(ARGV[2]) do
-  local ticket, ver, nops = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
-  i = i + 3
+  local ticket, ver, nops, nidx = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2]), tonumber(ARGV[i+3])
+  i = i + 4
   local done = math.max(tonumber(redis.call('HGET', KEYS[1], ticket) or '0'), tonumber(redis.call('HGET', KEYS[2], ticket) or '0'))
   if ver > done then
     for o = 1, nops do
@@ -201,10 +215,21 @@ for e = 1, tonumber(ARGV[2]) do
       changed[d] = true
       i = i + 3
     end
+    for o = 1, nidx do
+      local h = idays[tonumber(ARGV[i])]
+      local sums = add[h]
+      if not sums then
+        sums = {}
+        add[h] = sums
+      end
+      local hf = string.format('%02d|', tonumber(ARGV[i+1])) .. ticket
+      sums[hf] = (sums[hf] or 0) + tonumber(ARGV[i+2])
+      i = i + 3
+    end
     redis.call('HSET', KEYS[1], ticket, ver)
     applied = applied + 1
   else
-    i = i + 3 * nops
+    i = i + 3 * (nops + nidx)
   end
 end
 for h, sums in pairs(add) do
@@ -266,6 +291,8 @@ type Writer struct {
 
 	// hook, when set by tests, runs after each step; an error aborts the batch there, as a crash would.
 	hook func(step string) error
+	// noIndex (SetTicketIndex(false)) leaves the drill-down index and rows out.
+	noIndex bool
 
 	// gens, when set, names the keyspaces live events go to; spaces keeps what it last said.
 	gens   Generations
@@ -288,6 +315,10 @@ func (w *Writer) SetHook(h func(step string) error) { w.hook = h }
 
 // SetMetrics makes the writer count the events that met a tombstone in m.
 func (w *Writer) SetMetrics(m *Metrics) { w.metrics = m }
+
+// SetTicketIndex turns the drill-down index (each ticket's row and index entries) on or off;
+// it is on unless turned off.
+func (w *Writer) SetTicketIndex(on bool) { w.noIndex = !on }
 
 // SetFileResolved makes the writer file solved and closed tickets for a Compactor (ResolvedKey).
 // Without a compactor the set would only grow, so it is off by default; tickets resolved while it
@@ -347,6 +378,11 @@ type work struct {
 	// the same for each version of pending deltas.
 	pieces        int
 	pendingPieces map[int64]int
+	// row is the ticket's drill-down row read (see row.go), rowPieces how many pieces it took;
+	// nextRow the new one, nil when unchanged.
+	row       string
+	rowPieces int
+	nextRow   []byte
 }
 
 // Write stores the events of the tickets and updates the KPI buckets. On error nothing is lost: the
@@ -470,6 +506,7 @@ func (w *Writer) decodeStates(todo []*work, cmds []*redis.MapStringStringCmd) er
 			}
 			wk.changedAt = n
 		}
+		wk.row, wk.rowPieces, _ = joinPieces(h, "r", rowField)
 		blob, pieces, ok := joinPieces(h, "s", stateField)
 		wk.pieces = pieces
 		if ok {
@@ -503,7 +540,7 @@ func (w *Writer) decodeStates(todo []*work, cmds []*redis.MapStringStringCmd) er
 
 // compute merges the batch's events into the state and derives the new contribution and its delta.
 func (w *Writer) compute(wk *work) error {
-	wk.next, wk.entry, wk.fresh, wk.late, wk.tombDups = nil, nil, 0, nil, 0
+	wk.next, wk.entry, wk.nextRow, wk.fresh, wk.late, wk.tombDups = nil, nil, nil, 0, nil, 0
 	if wk.state.Compacted {
 		w.computeTombstone(wk)
 		return nil
@@ -545,13 +582,29 @@ func (w *Writer) compute(wk *work) error {
 	})
 	wk.resolved = resolvedAfter(events)
 	c := contrib.Compute(events, w.sla(wk.t.Tenant))
-	delta := contrib.Diff(wk.state.Applied, c.Values)
-	wk.next = encodeState(ticketState{Events: events, Applied: c.Values})
+	values := c.Values
+	if !w.noIndex {
+		values = applied(c)
+		if row := encodeRow(&c.Ticket); string(row) != wk.row {
+			wk.nextRow = row
+		}
+	}
+	delta := contrib.Diff(wk.state.Applied, values)
+	wk.next = encodeState(ticketState{Events: events, Applied: values})
 	if len(delta) > 0 {
 		wk.newEntry = pendingEntry{Deltas: delta, Memberships: c.Memberships}
 		wk.entry = encodePending(wk.newEntry)
 	}
 	return nil
+}
+
+// applied is what the write path applies for a contribution: its figures and, in the same
+// cells, the ticket's drill-down index entries, so one diff moves both.
+func applied(c contrib.Contribution) map[contrib.Key]int64 {
+	for k, v := range c.Ticket.IndexCells() {
+		c.Values[k] = v
+	}
+	return c.Values
 }
 
 // store compare-and-sets every changed ticket; it returns the tickets that lost a race.
@@ -580,7 +633,11 @@ func (w *Writer) store(ctx context.Context, todo []*work) ([]*work, error) {
 				at = strconv.FormatInt(now, 10)
 			}
 			state := stateChunks(wk.next)
-			args := make([]any, 0, 6+2*len(entry)+2*len(state)+max(wk.pieces-len(state), 0))
+			var row []any
+			if wk.nextRow != nil {
+				row = stateChunks(wk.nextRow)
+			}
+			args := make([]any, 0, 6+2*len(entry)+2*len(state)+2*len(row)+max(wk.pieces-len(state), 0)+max(wk.rowPieces-len(row), 0))
 			args = append(args, strconv.FormatInt(wk.version, 10), 0, "v", strconv.FormatInt(wk.version+1, 10))
 			if at != "" {
 				args = append(args, "t", at)
@@ -591,11 +648,19 @@ func (w *Writer) store(ctx context.Context, todo []*work) ([]*work, error) {
 			for k, piece := range state {
 				args = append(args, stateField(k), piece)
 			}
+			for k, piece := range row {
+				args = append(args, rowField(k), piece)
+			}
 			args[1] = len(args) - 2
 			// The pieces a longer state left behind: the read found wk.pieces, and the version
 			// check makes sure they are still those.
 			for k := len(state); k < wk.pieces; k++ {
 				args = append(args, stateField(k))
+			}
+			if row != nil {
+				for k := len(row); k < wk.rowPieces; k++ {
+					args = append(args, rowField(k))
+				}
 			}
 			cmds[wk] = casScript.EvalSha(ctx, pipe, []string{wk.key}, args...)
 		}
