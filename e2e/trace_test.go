@@ -132,7 +132,14 @@ route: {receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}
 		return nil
 	}
 	var spans []span
-	waitUntil(t, "every span of the trace exported", 15*time.Second, func() bool {
+	defer func() {
+		if t.Failed() {
+			for _, sp := range spans {
+				t.Logf("exported: %s/%s %s parent %s links %v", sp.Service, sp.Name, sp.ID, sp.Parent, sp.Links)
+			}
+		}
+	}()
+	waitUntil(t, "every span of the trace exported", 30*time.Second, func() bool {
 		spans = collector.trace(traceID)
 		for _, sp := range spans {
 			if sp.Service == "notify" && sp.ID == tp[2] {
