@@ -251,6 +251,8 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Sources: map[string]export.Source{
 			"agents": export.NewSeries(kpis, tpv1.ScopeKind_SCOPE_KIND_AGENT, time.Now),
 			"teams":  export.NewSeries(kpis, tpv1.ScopeKind_SCOPE_KIND_TEAM, time.Now),
+			// Without -ticket-index it answers 409 before any row (docs/exports.md).
+			"tickets": export.NewTickets(kpis),
 		},
 		PerTenant: cfg.ExportsPerTenant, Timeout: cfg.ExportTimeout,
 	}, log)
