@@ -227,7 +227,7 @@ func (h *Handler) refuseErr(w http.ResponseWriter, err error) {
 	}
 }
 
-// queryField names the query parameter a ListKpiSeries field came from.
+// queryField names the query parameter a ListKpiSeries or ListTicketKpis field came from.
 func queryField(f string) string {
 	switch f {
 	case "window.range.from":
@@ -239,9 +239,8 @@ func queryField(f string) string {
 	case "window.time_zone":
 		return "time_zone"
 	}
-	if f, ok := strings.CutPrefix(f, "filter."); ok {
-		return f
-	}
+	// ListTicketKpis's filter fields are the tickets export's parameters of the same names.
+	f, _ = strings.CutPrefix(f, "filter.")
 	return f
 }
 
