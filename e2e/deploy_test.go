@@ -36,10 +36,13 @@ import (
 
 // Docker cannot run everywhere the tests do, so the deploy configs are checked here with the
 // same server code and programs the containers run: deploy/nats.conf read by the NATS server,
-// the ACL file deploy/redis-acl.sh writes loaded by redis-server, and the four service binaries
+// the ACL file deploy/redis-acl.sh writes loaded by redis-server, and the five service binaries
 // logging in as their own users.
 
-var services = []string{"ingest", "kpi", "escalation", "notify"}
+var services = []string{"ingest", "kpi", "escalation", "notify", "console"}
+
+// withoutRedis are the services that keep no state in Redis: they have no Redis user.
+var withoutRedis = []string{"ingest", "console"}
 
 // deployPasswords sets the passwords the deploy configs read from the environment to the
 // placeholders of deploy/compose.env.example, so those are known to work as they are.
@@ -63,7 +66,7 @@ func deployPasswords(t *testing.T) (natsPW, redisPW map[string]string) {
 		if natsPW[svc] == "" {
 			t.Fatalf("deploy/compose.env.example has no NATS password for %s", svc)
 		}
-		if svc != "ingest" {
+		if !slices.Contains(withoutRedis, svc) {
 			if redisPW[svc] = env["TICKETPULSE_"+up+"_REDIS_PASSWORD"]; redisPW[svc] == "" {
 				t.Fatalf("deploy/compose.env.example has no Redis password for %s", svc)
 			}
@@ -145,9 +148,20 @@ route: {receiver: hook, group_wait: 0s}
 		"TICKETPULSE_NATS_URL="+natsURL("escalation"), "TICKETPULSE_REDIS_URL="+redisURL("escalation"),
 		"TICKETPULSE_GRPC_ADDR="+escGRPC, "TICKETPULSE_STREAM_REPLICAS=1", tenantsFile,
 		"TICKETPULSE_RULES_FILE="+filepath.Join("..", "deploy", "escalation", "rules.example.yaml"))
+	notifyGRPC := freeAddr(t)
 	logs["notify"] = startService(t, "notify", freeAddr(t),
 		"TICKETPULSE_NATS_URL="+natsURL("notify"), "TICKETPULSE_REDIS_URL="+redisURL("notify"),
-		"TICKETPULSE_GRPC_ADDR="+freeAddr(t), "TICKETPULSE_STREAM_REPLICAS=1", tenantsFile, "TICKETPULSE_ROUTING_FILE="+routing)
+		"TICKETPULSE_GRPC_ADDR="+notifyGRPC, "TICKETPULSE_STREAM_REPLICAS=1", tenantsFile, "TICKETPULSE_ROUTING_FILE="+routing)
+	// The console logs in with a user that may publish and subscribe to nothing: it is ready
+	// (StartBinary waits for /readyz) and serves its sign-in page all the same.
+	consoleAddr := freeAddr(t)
+	logs["console"] = startConsole(t, consoleAddr, "TICKETPULSE_NATS_URL="+natsURL("console"), tenantsFile,
+		"TICKETPULSE_KPI_ADDR="+kpi.addr, "TICKETPULSE_ESCALATION_ADDR="+escGRPC, "TICKETPULSE_NOTIFY_ADDR="+notifyGRPC)
+	if resp, err := http.Get("http://" + consoleAddr + "/signin"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("console sign-in page: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	// ingest publishes to TICKETS; kpi consumes, acknowledges, stores in Redis and answers.
 	start := time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
@@ -254,6 +268,12 @@ route: {receiver: hook, group_wait: 0s}
 			return nc.Publish("$JS.API.CONSUMER.DELETE.KPI.escalation-kpi", nil)
 		}},
 		{"notify", "dead-letter as kpi", func(nc *nats.Conn) error { return nc.Publish("deadletter.kpi.acme", nil) }},
+		{"console", "publish a ticket event", func(nc *nats.Conn) error { return nc.Publish("tickets.acme.ticket_created", nil) }},
+		{"console", "call the JetStream API", func(nc *nats.Conn) error {
+			return nc.PublishRequest("$JS.API.INFO", "_INBOX.console.x", nil)
+		}},
+		{"console", "read escalations", func(nc *nats.Conn) error { _, err := nc.SubscribeSync("escalations.>"); return err }},
+		{"console", "read replies", func(nc *nats.Conn) error { _, err := nc.SubscribeSync("_INBOX.>"); return err }},
 	}
 	for _, d := range denied {
 		t.Run(d.user+" may not "+d.what, func(t *testing.T) {
@@ -303,6 +323,24 @@ route: {receiver: hook, group_wait: 0s}
 			t.Errorf("%s was refused something it needs:\n%s", svc, l)
 		}
 	}
+}
+
+// startConsole builds the console (the other tests need no console binary) and runs it with a
+// session key file of its own and env, returning what it logs.
+func startConsole(t *testing.T, httpAddr string, env ...string) *logBuffer {
+	t.Helper()
+	dir := t.TempDir()
+	if err := servicetest.BuildServices(dir, "..", "console"); err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, "session-key")
+	if err := os.WriteFile(key, []byte(strings.Repeat("5e", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	servicetest.StartBinary(t, filepath.Join(dir, "console"), httpAddr, io.MultiWriter(os.Stderr, logs),
+		append([]string{"TICKETPULSE_SESSION_KEY_FILE=" + key}, env...)...)
+	return logs
 }
 
 // checkRebuilds runs a KPI rebuild and an escalation ticket-log rebuild of acme with the
@@ -535,7 +573,16 @@ func TestComposeCredentials(t *testing.T) {
 			Environment map[string]string `yaml:"environment"`
 			Volumes     []string          `yaml:"volumes"`
 			Ports       []string          `yaml:"ports"`
+			Secrets     []string          `yaml:"secrets"`
+			Build       struct {
+				Dockerfile string            `yaml:"dockerfile"`
+				Args       map[string]string `yaml:"args"`
+			} `yaml:"build"`
 		} `yaml:"services"`
+		Secrets map[string]struct {
+			Environment string `yaml:"environment"`
+			File        string `yaml:"file"`
+		} `yaml:"secrets"`
 	}
 	if err := yaml.Unmarshal(raw, &compose); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
@@ -556,7 +603,7 @@ func TestComposeCredentials(t *testing.T) {
 			t.Errorf("nats: %s is %q, want %q", natsVar, got, ref(natsVar))
 		}
 		vars := []string{natsVar}
-		if svc != "ingest" {
+		if !slices.Contains(withoutRedis, svc) {
 			redisVar := "TICKETPULSE_" + up + "_REDIS_PASSWORD"
 			if got, want := env["TICKETPULSE_REDIS_URL"], "redis://"+svc+":"+ref(redisVar)+"@redis:6379/0"; got != want {
 				t.Errorf("%s: TICKETPULSE_REDIS_URL %q, want %q", svc, got, want)
@@ -566,7 +613,7 @@ func TestComposeCredentials(t *testing.T) {
 			}
 			vars = append(vars, redisVar)
 		} else if _, ok := env["TICKETPULSE_REDIS_URL"]; ok {
-			t.Error("ingest keeps no state in Redis but is given a Redis URL")
+			t.Errorf("%s keeps no state in Redis but is given a Redis URL", svc)
 		}
 		for _, v := range vars {
 			if !strings.Contains(string(example), "\n"+v+"=") {
@@ -582,12 +629,23 @@ func TestComposeCredentials(t *testing.T) {
 			}
 		}
 	}
+	for _, svc := range services {
+		if b := compose.Services[svc].Build; b.Dockerfile != "deploy/Dockerfile" || b.Args["SERVICE"] != svc {
+			t.Errorf("%s: built from %q with %v, want deploy/Dockerfile with SERVICE=%s", svc, b.Dockerfile, b.Args, svc)
+		}
+		if _, err := os.Stat(filepath.Join("..", "services", svc, "cmd", svc)); err != nil {
+			t.Errorf("%s: the Dockerfile builds ./cmd/%s: %v", svc, svc, err)
+		}
+	}
+	checkComposeConsole(t, compose.Services["console"].Environment, compose.Services["console"].Secrets, compose.Services["console"].Ports,
+		func(name string) (env, file string) { s := compose.Secrets[name]; return s.Environment, s.File },
+		func(svc string) string { return compose.Services[svc].Environment["TICKETPULSE_GRPC_ADDR"] }, string(example))
 	if got := strings.Join(compose.Services["redis"].Entrypoint, " "); !strings.Contains(got, "redis-acl.sh") {
 		t.Errorf("redis entrypoint %q does not write the ACL file", got)
 	}
 
 	hashVars := checkExampleTenants(t, string(example))
-	admin := map[string]string{"ingest": "9289", "kpi": "9290", "escalation": "9291", "notify": "9292"}
+	admin := map[string]string{"ingest": "9289", "kpi": "9290", "escalation": "9291", "notify": "9292", "console": "8288"}
 	for _, svc := range services {
 		s := compose.Services[svc]
 		if got, want := s.Environment["TICKETPULSE_TENANTS_FILE"], "/etc/ticketpulse/tenants.yaml"; got != want {
@@ -611,6 +669,51 @@ func TestComposeCredentials(t *testing.T) {
 			if !strings.HasPrefix(p, "127.0.0.1:") {
 				t.Errorf("%s: port %q is published beyond the host's loopback", svc, p)
 			}
+		}
+	}
+}
+
+// checkComposeConsole checks the console's compose settings: the gRPC addresses of kpi,
+// escalation and notify as compose names and serves them, its page on loopback port 8088, and
+// its session key as a compose secret from a variable that compose.env.example lists with a
+// placeholder the console refuses (not 64 hex digits).
+func checkComposeConsole(t *testing.T, env map[string]string, secrets, ports []string, secret func(string) (env, file string),
+	grpcAddr func(svc string) string, example string) {
+	t.Helper()
+	for _, up := range []string{"kpi", "escalation", "notify"} {
+		_, port, _ := strings.Cut(grpcAddr(up), ":")
+		if got, want := env["TICKETPULSE_"+strings.ToUpper(up)+"_ADDR"], up+":"+port; port == "" || got != want {
+			t.Errorf("console: TICKETPULSE_%s_ADDR %q, want %q (%s's TICKETPULSE_GRPC_ADDR %q)", strings.ToUpper(up), got, want, up, grpcAddr(up))
+		}
+	}
+	if got := env["TICKETPULSE_HTTP_ADDR"]; got != "0.0.0.0:8088" {
+		t.Errorf("console: TICKETPULSE_HTTP_ADDR %q, want 0.0.0.0:8088", got)
+	}
+	if !slices.Contains(ports, "127.0.0.1:8088:8088") {
+		t.Errorf("console: ports %q lack 127.0.0.1:8088:8088", ports)
+	}
+	if got := env["TICKETPULSE_PUBLIC_URL"]; got != "http://127.0.0.1:8088" {
+		t.Errorf("console: TICKETPULSE_PUBLIC_URL %q, want the loopback address it is published on", got)
+	}
+	const name = "console-session-key"
+	if got, want := env["TICKETPULSE_SESSION_KEY_FILE"], "/run/secrets/"+name; got != want || !slices.Contains(secrets, name) {
+		t.Errorf("console: TICKETPULSE_SESSION_KEY_FILE %q with secrets %q; want %s, the secret %s", got, secrets, want, name)
+	}
+	v, file := secret(name)
+	if v == "" || file != "" {
+		t.Fatalf("secret %s: environment %q file %q; want it from a variable of .env", name, v, file)
+	}
+	_, after, ok := strings.Cut(example, "\n"+v+"=")
+	if !ok {
+		t.Fatalf("deploy/compose.env.example lacks %s", v)
+	}
+	placeholder, _, _ := strings.Cut(after, "\n")
+	if regexp.MustCompile(`^[0-9a-fA-F]{64}$`).MatchString(placeholder) {
+		t.Errorf("deploy/compose.env.example: %s=%s is a usable key; want a placeholder the console refuses", v, placeholder)
+	}
+	for k, val := range env {
+		if strings.Contains(val, v) || strings.Contains(val, "REDIS") {
+			t.Errorf("console: %s=%q; want the session key only as the secret file and no Redis", k, val)
 		}
 	}
 }

@@ -24,7 +24,7 @@ func TestDeployNATSConfigSyncsAlways(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The file reads the services' passwords from the environment and fails without them.
-	for _, svc := range []string{"INGEST", "KPI", "ESCALATION", "NOTIFY"} {
+	for _, svc := range []string{"INGEST", "KPI", "ESCALATION", "NOTIFY", "CONSOLE"} {
 		t.Setenv("TICKETPULSE_"+svc+"_NATS_PASSWORD", "test-"+svc)
 	}
 	opts, err := server.ProcessConfigFile(filepath.Join(root, "deploy", "nats.conf"))

@@ -112,7 +112,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.RollupInterval, "rollup-interval", 10*time.Second, "How often ended days, weeks, months and years are rolled up into their totals (until then queries read their hours, days or months); a pass with nothing new reads each tenant's list of agents and teams.")
 	s.Duration(&c.RebuildGrace, "rebuild-grace", rebuild.Defaults.Grace, "After a rebuild (tpctl kpi rebuild) switched readers to the new generation of a tenant's KPI keys, how long the old generation is kept before it is deleted: longer than any KPI read, any batch of the write path (-ack-wait bounds those) and any rollup pass that began before the switch.")
 	s.Duration(&c.RebuildLease, "rebuild-lease", rebuild.Defaults.Lease, "How long a rebuild job stays with a kpi replica that stopped renewing it (a crash); then any replica resumes it from its last checkpoint. Replicas renew it every few seconds and look for lapsed jobs every third of it.")
-	s.Bool(&c.TicketIndex, "ticket-index", false, "Keep the drill-down index: each ticket's own figures (first response, resolution, reopens, rating, agent, team) by agent, team and tenant and hour, so ListTicketKpis can list the tickets behind a figure. It costs Redis about 450 bytes per ticket (at 1 M events, 138 bytes per event instead of 87) and the write path about a fifth more CPU per event; it expires with the hourly detail and follows rebuilds. Off, ListTicketKpis answers FailedPrecondition. Turning it on indexes a ticket at its next event; a rebuild (tpctl kpi rebuild) indexes every ticket still in TICKETS.")
+	s.Bool(&c.TicketIndex, "ticket-index", false, "Keep the drill-down index: each ticket's own figures (first response, resolution, reopens, rating, agent, team) by agent, team and tenant and hour, so ListTicketKpis can list the tickets behind a figure. It costs Redis about 450 bytes per ticket (at 1 M events, 138 bytes per event instead of 87) and the write path about a fifth more CPU per event; it expires with the hourly detail and follows rebuilds. Off, ListTicketKpis answers FailedPrecondition and the tickets export 409. Turning it on indexes a ticket at its next event; a rebuild (tpctl kpi rebuild) indexes every ticket still in TICKETS.")
 	s.Duration(&c.CompactAfter, "compact-after", 7*24*time.Hour, "How long a solved or closed ticket stays unchanged before its stored events are compacted into a tombstone, which keeps its KPIs and recognises a redelivered event; a new event for it after that is counted in kpi_events_too_late_total, logged and not applied (a rebuild from TICKETS applies it). 0 keeps every ticket's events forever.")
 	s.Duration(&c.CompactInterval, "compact-interval", time.Minute, "How often tickets due for compaction are looked for; each pass compacts at most 1000 per tenant and runs again at once while more are due. Ignored when -compact-after is 0.")
 	s.Int(&c.StreamReplicas, "stream-replicas", 1, "Replicas of the KPI and DEADLETTER streams (3 on a NATS cluster).")
@@ -251,6 +251,8 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Sources: map[string]export.Source{
 			"agents": export.NewSeries(kpis, tpv1.ScopeKind_SCOPE_KIND_AGENT, time.Now),
 			"teams":  export.NewSeries(kpis, tpv1.ScopeKind_SCOPE_KIND_TEAM, time.Now),
+			// Without -ticket-index it answers 409 before any row (docs/exports.md).
+			"tickets": export.NewTickets(kpis),
 		},
 		PerTenant: cfg.ExportsPerTenant, Timeout: cfg.ExportTimeout,
 	}, log)

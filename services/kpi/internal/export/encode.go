@@ -63,9 +63,15 @@ func (e *csvEncoder) write(row []Value) error {
 	}
 	for i, c := range e.cols {
 		v := &row[i]
+		if v.Null && c.Optional {
+			e.record[i] = ""
+			continue
+		}
 		switch c.Kind {
 		case Text:
 			e.record[i] = SafeText(v.S)
+		case Bool:
+			e.record[i] = strconv.FormatBool(v.B)
 		case Instant:
 			e.record[i] = v.T.Format(time.RFC3339)
 		case Int:
@@ -102,7 +108,7 @@ func SafeText(s string) string {
 	return s
 }
 
-// parquetEncoder writes a Parquet file with one required column per export column, in order,
+// parquetEncoder writes a Parquet file with one column per export column, in order,
 // zstd-compressed, in row groups of at most parquetRowGroup rows, so memory stays bounded
 // whatever the export's length.
 type parquetEncoder struct {
@@ -128,8 +134,14 @@ func newParquetEncoder(w io.Writer, cols []Column) *parquetEncoder {
 func (e *parquetEncoder) write(row []Value) error {
 	for i, c := range e.cols {
 		v := &row[i]
+		if c.Optional && v.Null {
+			e.row[i] = parquet.NullValue().Level(0, 0, i)
+			continue
+		}
 		var pv parquet.Value
 		switch c.Kind {
+		case Bool:
+			pv = parquet.BooleanValue(v.B)
 		case Text:
 			pv = parquet.ByteArrayValue([]byte(v.S))
 		case Instant:
@@ -139,7 +151,11 @@ func (e *parquetEncoder) write(row []Value) error {
 		case Float:
 			pv = parquet.DoubleValue(v.F)
 		}
-		e.row[i] = pv.Level(0, 0, i)
+		def := 0
+		if c.Optional {
+			def = 1
+		}
+		e.row[i] = pv.Level(0, def, i)
 	}
 	if _, err := e.w.WriteRows([]parquet.Row{e.row}); err != nil {
 		return fmt.Errorf("write parquet row: %w", err)
@@ -150,7 +166,8 @@ func (e *parquetEncoder) write(row []Value) error {
 func (e *parquetEncoder) close() error { return e.w.Close() }
 
 // ParquetSchema is the schema of cols: text as UTF-8 strings, instants as UTC-adjusted
-// millisecond timestamps, integers as INT64, numbers as DOUBLE, all required, in cols' order.
+// millisecond timestamps, integers as INT64, numbers as DOUBLE, booleans as BOOLEAN, required
+// unless the column is Optional, in cols' order.
 func ParquetSchema(cols []Column) parquet.Node {
 	g := orderedGroup{Group: parquet.Group{}}
 	for _, c := range cols {
@@ -162,10 +179,16 @@ func ParquetSchema(cols []Column) parquet.Node {
 			n = parquet.Timestamp(parquet.Millisecond)
 		case Int:
 			n = parquet.Leaf(parquet.Int64Type)
+		case Bool:
+			n = parquet.Leaf(parquet.BooleanType)
 		default:
 			n = parquet.Leaf(parquet.DoubleType)
 		}
-		n = parquet.Required(n)
+		if c.Optional {
+			n = parquet.Optional(n)
+		} else {
+			n = parquet.Required(n)
+		}
 		g.Group[c.Name] = n
 		g.fields = append(g.fields, &namedField{Node: n, name: c.Name})
 	}

@@ -1,6 +1,7 @@
 // Package export serves the KPI exports for BI tools on kpi's HTTP port:
-// GET /v1/tenants/{tenant}/exports/{agents|teams}.{csv|parquet}, one row per agent or team and
-// period with every KPI, streamed page by page.
+// GET /v1/tenants/{tenant}/exports/{agents|teams|tickets}.{csv|parquet}: one row per agent or
+// team and period with every KPI, or one row per ticket with its own figures, streamed page by
+// page.
 package export
 
 import (
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -121,10 +123,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusBadRequest, "query", "malformed query string: "+err.Error())
 		return
 	}
+	for _, p := range slices.Sorted(maps.Keys(values)) {
+		if slices.Contains(params, p) && !slices.Contains(src.Params(), p) {
+			refuse(w, http.StatusBadRequest, p, fmt.Sprintf("not a parameter of the %s export: want %s", name, strings.Join(src.Params(), ", ")))
+			return
+		}
+	}
 	q, err := ParseQuery(tenant, values)
 	if err != nil {
 		h.refuseErr(w, err)
 		return
+	}
+	if !slices.Contains(src.Params(), "granularity") {
+		q.Granularity = ""
 	}
 	if !h.acquire(tenant) {
 		w.Header().Set("Retry-After", "10")
@@ -147,7 +158,11 @@ func (h *Handler) stream(ctx context.Context, w http.ResponseWriter, src Source,
 	start := func() {
 		hd := w.Header()
 		hd.Set("Content-Type", Formats[format])
-		hd.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s-%s.%s"`, q.Tenant, name, q.Granularity, format))
+		file := q.Tenant + "-" + name
+		if q.Granularity != "" {
+			file += "-" + q.Granularity
+		}
+		hd.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.%s"`, file, format))
 		hd.Set("Cache-Control", "no-store")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(http.StatusOK)
@@ -198,6 +213,9 @@ func (h *Handler) refuseErr(w http.ResponseWriter, err error) {
 			}
 		}
 		refuse(w, http.StatusBadRequest, field, st.Message())
+	case codes.FailedPrecondition:
+		// The tickets export of a kpi that keeps no drill-down index: nothing a retry mends.
+		refuse(w, http.StatusConflict, "", st.Message())
 	case codes.Unavailable:
 		w.Header().Set("Retry-After", strconv.Itoa(5))
 		refuse(w, http.StatusServiceUnavailable, "", "the KPI store is unavailable; retry shortly")
@@ -209,7 +227,7 @@ func (h *Handler) refuseErr(w http.ResponseWriter, err error) {
 	}
 }
 
-// queryField names the query parameter a ListKpiSeries field came from.
+// queryField names the query parameter a ListKpiSeries or ListTicketKpis field came from.
 func queryField(f string) string {
 	switch f {
 	case "window.range.from":
@@ -221,6 +239,8 @@ func queryField(f string) string {
 	case "window.time_zone":
 		return "time_zone"
 	}
+	// ListTicketKpis's filter fields are the tickets export's parameters of the same names.
+	f, _ = strings.CutPrefix(f, "filter.")
 	return f
 }
 

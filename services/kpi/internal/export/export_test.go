@@ -102,6 +102,13 @@ func newFixture(t *testing.T, sources func(*grpcapi.Server) map[string]Source, p
 	rdb := testenv.Redis(t)
 	figures(t, rdb, time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC), time.Date(2026, 4, 10, 0, 0, 0, 0, time.UTC))
 	srv := grpcapi.NewServer(query.NewReader(rdb), func() time.Time { return now }, slog.New(slog.DiscardHandler))
+	return serve(t, srv, sources, perTenant)
+}
+
+// serve runs srv on a real gRPC listener and the exports of sources (the agents and teams
+// exports when nil) on a real HTTP one.
+func serve(t *testing.T, srv *grpcapi.Server, sources func(*grpcapi.Server) map[string]Source, perTenant int) *fixture {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -188,6 +195,12 @@ func readCSV(t *testing.T, b []byte) table {
 
 func readParquet(t *testing.T, b []byte, zone *time.Location) table {
 	t.Helper()
+	return readParquetOf(t, b, zone, SeriesColumns)
+}
+
+// readParquetOf reads back a Parquet export of cols; a null is an empty string, as in the CSV.
+func readParquetOf(t *testing.T, b []byte, zone *time.Location, cols []Column) table {
+	t.Helper()
 	r := parquet.NewReader(bytes.NewReader(b))
 	defer r.Close()
 	var tb table
@@ -195,7 +208,7 @@ func readParquet(t *testing.T, b []byte, zone *time.Location) table {
 		tb.cols = append(tb.cols, path[0])
 	}
 	kinds := map[string]Kind{}
-	for _, c := range SeriesColumns {
+	for _, c := range cols {
 		kinds[c.Name] = c.Kind
 	}
 	buf := make([]parquet.Row, 64)
@@ -205,7 +218,13 @@ func readParquet(t *testing.T, b []byte, zone *time.Location) table {
 			row := map[string]string{}
 			for _, v := range pr {
 				name := tb.cols[v.Column()]
+				if v.IsNull() {
+					row[name] = ""
+					continue
+				}
 				switch kinds[name] {
+				case Bool:
+					row[name] = strconv.FormatBool(v.Boolean())
 				case Text:
 					row[name] = string(v.ByteArray())
 				case Instant:
@@ -500,7 +519,11 @@ type blocking struct {
 	release chan error
 }
 
-func (b *blocking) Columns() []Column { return []Column{{"scope_id", Text}, {"n", Int}} }
+func (b *blocking) Columns() []Column {
+	return []Column{{Name: "scope_id", Kind: Text}, {Name: "n", Kind: Int}}
+}
+
+func (b *blocking) Params() []string { return []string{"rolling"} }
 
 func (b *blocking) Rows(ctx context.Context, _ Query, emit func([]Value) error) error {
 	if err := emit([]Value{{S: "=a"}, {I: 1}}); err != nil {
@@ -564,6 +587,10 @@ func FuzzParseQuery(f *testing.F) {
 		"from=x&to=&from=y",
 		"time_zone=..%2F..%2Fetc%2Fpasswd&from=2026-01-01&to=2026-01-02",
 		"team_id=%3Cscript%3E&rolling=7d",
+		"from=2026-03-01&to=2026-04-01&agent_id=ana%20%C3%A9&min_first_response_seconds=90.5&max_rating=2&min_reopens=1&sla_breached=true&unresolved=false",
+		"rolling=30d&team_id=a&agent_id=b",
+		"rolling=7d&min_resolution_seconds=NaN&max_rating=9&min_reopens=-3&sla_breached=yes",
+		"rolling=7d&min_first_response_seconds=1e13&min_reopens=99999999999",
 	} {
 		f.Add(s)
 	}
@@ -579,6 +606,15 @@ func FuzzParseQuery(f *testing.F) {
 				t.Fatalf("error %v is not a Problem naming a field and a reason", err)
 			}
 			return
+		}
+		tf := q.Tickets
+		if (q.AgentID != "" && q.TeamID != "") || (tf.MaxRating != nil && (*tf.MaxRating < 1 || *tf.MaxRating > 5)) || (tf.MinReopens != nil && *tf.MinReopens < 0) {
+			t.Fatalf("ticket scope or filter %+v accepted", q)
+		}
+		for _, s := range []*float64{tf.MinFirstResponseSeconds, tf.MinResolutionSeconds} {
+			if s != nil && !(*s >= 0 && *s <= maxFilterSeconds) {
+				t.Fatalf("duration filter %v accepted", *s)
+			}
 		}
 		if !slices.Contains(Granularities, q.Granularity) {
 			t.Fatalf("granularity %q accepted", q.Granularity)

@@ -2,8 +2,10 @@ package export
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,7 +32,11 @@ const maxParamBytes = 256
 
 // params are the query parameters an export knows; any other is refused, so a misspelt one is
 // not silently ignored.
-var params = []string{"from", "to", "rolling", "granularity", "time_zone", "team_id"}
+var params = []string{"from", "to", "rolling", "granularity", "time_zone", "team_id", "agent_id",
+	"min_first_response_seconds", "min_resolution_seconds", "max_rating", "min_reopens", "sla_breached", "unresolved"}
+
+// maxFilterSeconds bounds the duration filters as ListTicketKpis does (about 31,700 years).
+const maxFilterSeconds = 1e12
 
 // ParseQuery checks an export's query string. from and to are RFC 3339 instants or dates
 // (YYYY-MM-DD, local midnight in time_zone); rolling (7d, 30d, 90d, 365d, ...) replaces them;
@@ -69,9 +75,17 @@ func ParseQuery(tenant string, v url.Values) (Query, error) {
 	if err != nil {
 		return q, err
 	}
-	q.TeamID = v.Get("team_id")
-	if len(q.TeamID) > grpcerr.MaxIDBytes {
-		return q, &Problem{"team_id", fmt.Sprintf("%d bytes, at most %d allowed", len(q.TeamID), grpcerr.MaxIDBytes)}
+	q.TeamID, q.AgentID = v.Get("team_id"), v.Get("agent_id")
+	for name, id := range map[string]string{"team_id": q.TeamID, "agent_id": q.AgentID} {
+		if len(id) > grpcerr.MaxIDBytes {
+			return q, &Problem{name, fmt.Sprintf("%d bytes, at most %d allowed", len(id), grpcerr.MaxIDBytes)}
+		}
+	}
+	if q.TeamID != "" && q.AgentID != "" {
+		return q, &Problem{"team_id", "give at most one of agent_id and team_id"}
+	}
+	if q.Tickets, err = ticketFilter(v); err != nil {
+		return q, err
 	}
 	from, to, rolling := v.Get("from"), v.Get("to"), v.Get("rolling")
 	if rolling != "" {
@@ -103,6 +117,62 @@ func ParseQuery(tenant string, v url.Values) (Query, error) {
 		return q, &Problem{"to", fmt.Sprintf("an hourly export covers at most %d days, this range %.0f; use granularity=day", MaxHourlyDays, q.To.Sub(q.From).Hours()/24)}
 	}
 	return q, nil
+}
+
+// ticketFilter reads the tickets export's filter parameters.
+func ticketFilter(v url.Values) (TicketFilter, error) {
+	var f TicketFilter
+	seconds := func(name string) (*float64, error) {
+		s := v.Get(name)
+		if s == "" {
+			return nil, nil
+		}
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(x) || x < 0 || x > maxFilterSeconds {
+			return nil, &Problem{name, fmt.Sprintf("%q: want a number of seconds from 0 to %g", limitText(s), float64(maxFilterSeconds))}
+		}
+		return &x, nil
+	}
+	integer := func(name string, lo, hi int64) (*int32, error) {
+		s := v.Get(name)
+		if s == "" {
+			return nil, nil
+		}
+		x, err := strconv.ParseInt(s, 10, 32)
+		if err != nil || x < lo || x > hi {
+			return nil, &Problem{name, fmt.Sprintf("%q: want a whole number from %d to %d", limitText(s), lo, hi)}
+		}
+		n := int32(x)
+		return &n, nil
+	}
+	boolean := func(name string) (bool, error) {
+		switch s := v.Get(name); s {
+		case "", "false":
+			return false, nil
+		case "true":
+			return true, nil
+		default:
+			return false, &Problem{name, fmt.Sprintf("%q: want true or false", limitText(s))}
+		}
+	}
+	var err error
+	if f.MinFirstResponseSeconds, err = seconds("min_first_response_seconds"); err != nil {
+		return f, err
+	}
+	if f.MinResolutionSeconds, err = seconds("min_resolution_seconds"); err != nil {
+		return f, err
+	}
+	if f.MaxRating, err = integer("max_rating", 1, 5); err != nil {
+		return f, err
+	}
+	if f.MinReopens, err = integer("min_reopens", 0, math.MaxInt32); err != nil {
+		return f, err
+	}
+	if f.SLABreached, err = boolean("sla_breached"); err != nil {
+		return f, err
+	}
+	f.Unresolved, err = boolean("unresolved")
+	return f, err
 }
 
 // instant reads an RFC 3339 instant or a date at local midnight in loc.

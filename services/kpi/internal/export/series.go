@@ -89,27 +89,35 @@ var (
 
 // SeriesColumns are the columns of the agents and teams exports.
 var SeriesColumns = func() []Column {
-	cols := []Column{{"tenant", Text}, {"scope", Text}, {"scope_id", Text}, {"period_start", Instant}, {"period_end", Instant}, {"time_zone", Text}}
+	cols := []Column{{Name: "tenant", Kind: Text}, {Name: "scope", Kind: Text}, {Name: "scope_id", Kind: Text}, {Name: "period_start", Kind: Instant}, {Name: "period_end", Kind: Instant}, {Name: "time_zone", Kind: Text}}
 	for _, d := range durations {
 		for i, s := range durationStats {
 			k := Float
 			if i == 0 {
 				k = Int
 			}
-			cols = append(cols, Column{d.prefix + "_" + s, k})
+			cols = append(cols, Column{Name: d.prefix + "_" + s, Kind: k})
 		}
 	}
 	for _, c := range counts {
-		cols = append(cols, Column{c.name, Int})
+		cols = append(cols, Column{Name: c.name, Kind: Int})
 	}
 	for _, r := range rates {
-		cols = append(cols, Column{r.name, Float})
+		cols = append(cols, Column{Name: r.name, Kind: Float})
 	}
 	return cols
 }()
 
 // Columns implements Source.
 func (s *Series) Columns() []Column { return SeriesColumns }
+
+// Params implements Source.
+func (s *Series) Params() []string {
+	if s.scope == ticketpulsev1.ScopeKind_SCOPE_KIND_AGENT {
+		return []string{"from", "to", "rolling", "granularity", "time_zone", "team_id"}
+	}
+	return []string{"from", "to", "rolling", "granularity", "time_zone"}
+}
 
 // Rows implements Source: it pages through ListKpiSeries with pages that fit its point limit.
 func (s *Series) Rows(ctx context.Context, q Query, emit func(row []Value) error) error {
