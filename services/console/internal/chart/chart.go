@@ -26,6 +26,8 @@ type Line struct {
 	Width, Height int
 	// Format writes a value for the axis and the points' tooltips; %.4g when nil.
 	Format func(float64) string
+	// Location is the time zone the times are written in; UTC when nil.
+	Location *time.Location
 }
 
 // MaxPoints bounds what one chart draws; a longer series is thinned to it, first and last kept,
@@ -169,6 +171,10 @@ func (l Line) SVG() template.HTML {
 		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">no data</text></svg>`, w/2, h/2)
 		return template.HTML(b.String()) //nolint:gosec // every value in it is escaped or numeric
 	}
+	loc := l.Location
+	if loc == nil {
+		loc = time.UTC
+	}
 	const left, right, top, bottom = 56, 12, 12, 28
 	t0, t1, v0, v1 := bounds(ps)
 	s := scale{t0: t0, span: float64(t1.Sub(t0)), v0: v0, vspan: v1/2 - v0/2, x0: left, y0: top, w: float64(w - left - right), h: float64(h - top - bottom)}
@@ -176,8 +182,8 @@ func (l Line) SVG() template.HTML {
 	fmt.Fprintf(&b, `<path d="M%d %d V%d H%d" fill="none" stroke="#4a4a4a"/>`, left, top, h-bottom, w-right)
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`, left-4, top+10, esc(format(v1)))
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`, left-4, h-bottom, esc(format(v0)))
-	fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`, left, h-8, esc(t0.UTC().Format("2006-01-02 15:04")))
-	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`, w-right, h-8, esc(t1.UTC().Format("2006-01-02 15:04")))
+	fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`, left, h-8, esc(t0.In(loc).Format("2006-01-02 15:04")))
+	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`, w-right, h-8, esc(t1.In(loc).Format("2006-01-02 15:04")))
 	if l.Label != "" {
 		fmt.Fprintf(&b, `<text x="%d" y="%d">%s</text>`, left+4, top+10, esc(l.Label))
 	}
@@ -187,7 +193,7 @@ func (l Line) SVG() template.HTML {
 			continue
 		}
 		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="#0b4fa8"><title>%s: %s</title></circle>`,
-			s.x(p.At), s.y(p.Value), esc(p.At.UTC().Format("2006-01-02 15:04")), esc(format(p.Value)))
+			s.x(p.At), s.y(p.Value), esc(p.At.In(loc).Format("2006-01-02 15:04")), esc(format(p.Value)))
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) //nolint:gosec // every value in it is escaped or numeric

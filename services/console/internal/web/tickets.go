@@ -77,7 +77,9 @@ func ticketsLink(tenant, agent, team string, sel windowSel, kv ...string) string
 		}
 	}
 	for i := 0; i+1 < len(kv); i += 2 {
-		v.Set(kv[i], kv[i+1])
+		if kv[i+1] != "" {
+			v.Set(kv[i], kv[i+1])
+		}
 	}
 	return "/t/" + tenant + "/tickets?" + v.Encode()
 }
