@@ -23,8 +23,9 @@ const (
 	maxRulesBytes     = 1 << 20
 	maxRulesFormBytes = 3*maxRulesBytes + 64<<10
 	maxSimulateDays   = 31
-	// simulateTimeout bounds one simulation: it replays up to 38 days of events.
-	simulateTimeout = 2 * time.Minute
+	// simulateTimeout bounds one simulation, which replays up to 38 days of events: longer than
+	// a page's call, within the HTTP server's 90 s write timeout so the answer still arrives.
+	simulateTimeout = 75 * time.Second
 )
 
 // notSimulatedHeader is the response header in which escalation names what a simulation left out.
