@@ -70,6 +70,9 @@ func describe(m metric, ps []chart.Point) string {
 	var b strings.Builder
 	b.WriteString(m.Label)
 	b.WriteString(" by period: ")
+	if len(ps) == 0 {
+		b.WriteString("no data")
+	}
 	for i, p := range ps {
 		if i > 0 {
 			b.WriteString(", ")
