@@ -2,6 +2,8 @@ package web
 
 import (
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/console/internal/chart"
+	"github.com/ticketpulse/ticketpulse/services/console/internal/session"
 )
 
 func FuzzParseTicketFilter(f *testing.F) {
@@ -112,5 +115,44 @@ func TestMetricGaps(t *testing.T) {
 	}
 	if got := minutesAtLeast(&tpv1.DurationStats{Count: 3, P90Seconds: 605}); got != "10.08" {
 		t.Errorf("minutesAtLeast: %q", got)
+	}
+}
+
+// One simulation per session: a second what-if while the first runs is refused, before any call
+// (the handler here has no escalation client to call).
+func TestOneSimulationPerSession(t *testing.T) {
+	codec, err := session.NewCodec(make([]byte, 32), false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Codec: codec, CallTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := session.New("acme", "api-key", "all", []string{"escalations:read"}, "tp_x", time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	if err := codec.Write(rec, s); err != nil {
+		t.Fatal(err)
+	}
+	if !h.acquireSimulation(s.ID) {
+		t.Fatal("a fresh session's slot is taken")
+	}
+	form := url.Values{"csrf": {s.CSRF}, "rules_yaml": {"tenants: {}"}, "range": {"24h"}}
+	req := httptest.NewRequest(http.MethodPost, "/t/acme/rules/simulate", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range rec.Result().Cookies() {
+		req.AddCookie(c)
+	}
+	got := httptest.NewRecorder()
+	h.ServeHTTP(got, req)
+	if got.Code != http.StatusTooManyRequests || !strings.Contains(got.Body.String(), "still running") {
+		t.Errorf("second simulation: %d, want 429\n%s", got.Code, got.Body)
+	}
+	h.releaseSimulation(s.ID)
+	if !h.acquireSimulation(s.ID) {
+		t.Error("the slot stays taken after the simulation ended")
 	}
 }

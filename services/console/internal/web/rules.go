@@ -91,6 +91,12 @@ func (h *Handler) simulate(w http.ResponseWriter, r *http.Request, s *session.Se
 	f := r.PostForm
 	d := rulesData{Tenant: s.Tenant, YAML: f.Get("rules_yaml"), Range: f.Get("range"), From: f.Get("from"), To: f.Get("to"),
 		Ranges: []string{"24h", "7d", "custom"}}
+	// Refused before any call: the slot bounds the work one person can start.
+	if !h.acquireSimulation(s.ID) {
+		h.fail(w, r, s, http.StatusTooManyRequests, "what-if: a simulation of yours is still running; wait for it to finish")
+		return
+	}
+	defer h.releaseSimulation(s.ID)
 	ctx, cancel := h.call(r.Context(), s)
 	defer cancel()
 	rules, err := h.o.Esc.GetRules(ctx, &tpv1.GetRulesRequest{Tenant: s.Tenant})
@@ -112,11 +118,6 @@ func (h *Handler) simulate(w http.ResponseWriter, r *http.Request, s *session.Se
 		refuse("range", err.Error())
 		return
 	}
-	if !h.acquireSimulation(s.ID) {
-		h.fail(w, r, s, http.StatusTooManyRequests, "what-if: a simulation of yours is still running; wait for it to finish")
-		return
-	}
-	defer h.releaseSimulation(s.ID)
 	sctx, scancel := context.WithTimeout(withCredential(r.Context(), s), simulateTimeout)
 	defer scancel()
 	var md metadata.MD
