@@ -1,6 +1,6 @@
 // Package chart draws small server-side SVG charts (a line chart with axes and a sparkline)
 // from points. The functions are pure: the same points give the same bytes. Every label is
-// escaped, no point can add markup, and non-finite values are left out rather than drawn.
+// escaped, no point can add markup, and non-finite values (periods without data) are gaps in the line.
 package chart
 
 import (
