@@ -260,8 +260,14 @@ func (st *stack) run(ctx context.Context) error {
 			cmd.Env = append(cmd.Env, "TICKETPULSE_GRPC_ADDR="+sp.grpcAddr)
 		}
 		switch sp.name {
-		case "escalation", "kpi":
+		case "escalation":
 			cmd.Env = append(cmd.Env, rulesEnv...)
+		case "kpi":
+			// The demo's console drills down to tickets, which needs kpi's ticket index.
+			cmd.Env = append(cmd.Env, rulesEnv...)
+			if os.Getenv("TICKETPULSE_TICKET_INDEX") == "" {
+				cmd.Env = append(cmd.Env, "TICKETPULSE_TICKET_INDEX=true")
+			}
 		case "notify":
 			cmd.Env = append(cmd.Env, notifyEnv...)
 		case "console":

@@ -28,8 +28,9 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// The console in a real headless Chromium: sign in, the team page, sort, an agent, and an
-// escalation acknowledged in one tab changing live in another; another tenant's URL is 403.
+// The console in a real headless Chromium: sign in, the team page, sort, an agent, an
+// escalation acknowledged in one tab changing live in another, a drill-down from the team page
+// and a what-if; another tenant's URL is 403.
 func TestBrowser(t *testing.T) {
 	bin := chromium(t)
 	s := startStack(t)
@@ -152,6 +153,26 @@ func TestBrowser(t *testing.T) {
 	shot(ctx, "console-escalation")
 	poll(ctx2, "the second tab changes live", `document.querySelector("tr[data-id] td.state").textContent === "acknowledged"`)
 	shot(ctx2, "console-escalations")
+
+	// Drill down from the odd agent's CSAT on the team page to the tickets rated 2 or less.
+	do(ctx, "drill down from the team page", chromedp.Navigate(base+"/t/acme/team?team=billing&window=24h"), chromedp.WaitVisible(chromedp.CSS("table.kpis")),
+		chromedp.Click(chromedp.Search(`//tbody/tr[th/a[starts-with(text(), "ana/")]]//a[contains(@href, "max_rating=2")]`)),
+		chromedp.WaitVisible(chromedp.CSS("tr.ticket")))
+	if row := text(ctx, "tr.ticket th"); row != "T-1" {
+		t.Errorf("drill-down's first ticket %q, want T-1", row)
+	}
+	shot(ctx, "console-tickets")
+
+	// A what-if with a tightened rule: the rating of 4 would have escalated too.
+	do(ctx, "what-if", chromedp.Navigate(base+"/t/acme/rules"), chromedp.WaitVisible(chromedp.ID("rules_yaml")))
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const t = document.getElementById("rules_yaml"); t.value = t.value.replace("max_score: 2", "max_score: 4"); document.querySelector('input[name="range"][value="24h"]').checked = true; return true })()`)); err != nil {
+		t.Fatal(err)
+	}
+	do(ctx, "simulate", chromedp.Submit(chromedp.ID("rules_yaml")), chromedp.WaitVisible(chromedp.ID("whatif-result")))
+	if counts := text(ctx, "#whatif-result .counts"); !strings.HasPrefix(counts, "1 added · 0 removed · 1 same") {
+		t.Errorf("what-if counts %q, want 1 added, 1 same", counts)
+	}
+	shot(ctx, "console-rules")
 
 	do(ctx, "another tenant's page", chromedp.Navigate(base+"/t/globex/team"), chromedp.WaitVisible(chromedp.CSS("h1")))
 	if h := text(ctx, "h1"); !strings.HasPrefix(h, "403") {

@@ -68,6 +68,9 @@ type stack struct {
 	ingest  string
 	console *servicetest.Running
 	hook    *hookServer
+	// kpi is kpi's gRPC address, and cfg the console's settings, for tests that add a second one.
+	kpi string
+	cfg Config
 }
 
 func freeAddr(t testing.TB) string {
@@ -108,7 +111,7 @@ route: {receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}
 	startBinary(t, "ingest", s.ingest, common...)
 	kpiAddr, escAddr, notifyAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	startBinary(t, "kpi", freeAddr(t), append(common, "TICKETPULSE_REDIS_URL="+redisURL(0), "TICKETPULSE_GRPC_ADDR="+kpiAddr,
-		"TICKETPULSE_BATCH_LINGER=1ms", "TICKETPULSE_SNAPSHOT_INTERVAL=100ms", "TICKETPULSE_RULES_FILE="+rules)...)
+		"TICKETPULSE_BATCH_LINGER=1ms", "TICKETPULSE_SNAPSHOT_INTERVAL=100ms", "TICKETPULSE_RULES_FILE="+rules, "TICKETPULSE_TICKET_INDEX=true")...)
 	startBinary(t, "escalation", freeAddr(t), append(common, "TICKETPULSE_REDIS_URL="+redisURL(1), "TICKETPULSE_GRPC_ADDR="+escAddr,
 		"TICKETPULSE_RULES_FILE="+rules)...)
 	startBinary(t, "notify", freeAddr(t), append(common, "TICKETPULSE_REDIS_URL="+redisURL(2), "TICKETPULSE_GRPC_ADDR="+notifyAddr,
@@ -117,11 +120,18 @@ route: {receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}
 		SessionTTL: time.Hour, CallTimeout: 5 * time.Second, Refresh: time.Minute, MaxStreams: 2, OIDCScopes: "profile,email"}
 	cfg.GRPCAddr = ""
 	cfg.TenantsFile = s.tenants.File
+	s.kpi, s.cfg = kpiAddr, cfg
+	s.console = startConsole(t, cfg)
+	return s
+}
+
+// startConsole runs a console with cfg until the test ends.
+func startConsole(t testing.TB, cfg Config) *servicetest.Running {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s.console = servicetest.Start(t, func(ctx context.Context, hooks service.Hooks) error {
+	return servicetest.Start(t, func(ctx context.Context, hooks service.Hooks) error {
 		return Deps{Hooks: hooks}.Run(ctx, cfg, log)
 	})
-	return s
 }
 
 // startBinary runs a built service with its settings until the test ends (servicetest.StartBinary).

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"io"
 	"math"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -151,4 +152,29 @@ func FuzzLine(f *testing.F) {
 			t.Fatalf("sparkline elements %v", names)
 		}
 	})
+}
+
+// A period without data breaks the line: two runs, no point drawn at zero for the gap.
+func TestLineBreaksAtGaps(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	ps := []Point{{t0, 10}, {t0.Add(time.Hour), 20}, {t0.Add(2 * time.Hour), Gap}, {t0.Add(3 * time.Hour), 30}, {t0.Add(4 * time.Hour), 40}}
+	svg := string(Line{Title: "gaps", Points: ps}.SVG())
+	d := regexp.MustCompile(`<path d="(M[^"]*)" fill="none" stroke="#0b4fa8"`).FindStringSubmatch(svg)
+	if d == nil {
+		t.Fatalf("no line in %s", svg)
+	}
+	if n := strings.Count(d[1], "M"); n != 2 {
+		t.Errorf("line %q: %d runs, want 2 (broken at the gap)", d[1], n)
+	}
+	if n := strings.Count(svg, "<circle"); n != 4 {
+		t.Errorf("%d points drawn, want 4 (none for the gap)", n)
+	}
+	// A lone point between gaps is still drawn, as a dot.
+	lone := string(Sparkline("lone", []Point{{t0, Gap}, {t0.Add(time.Hour), 5}, {t0.Add(2 * time.Hour), Gap}}, 0, 0))
+	if !strings.Contains(lone, "h0") {
+		t.Errorf("lone point not drawn: %s", lone)
+	}
+	if svg := string(Line{Title: "none", Points: []Point{{t0, Gap}}}.SVG()); !strings.Contains(svg, "no data") {
+		t.Errorf("only gaps: %s, want no data", svg)
+	}
 }

@@ -27,7 +27,7 @@ func (h *Handler) signinForm(w http.ResponseWriter, r *http.Request) {
 // then kept only inside the sealed session cookie.
 func (h *Handler) signinKey(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		h.render(w, http.StatusBadRequest, "signin", page{Title: "Sign in", Data: signinData{Error: "form: " + formError(err), OIDC: h.o.OIDC != nil}})
+		h.render(w, http.StatusBadRequest, "signin", page{Title: "Sign in", Data: signinData{Error: "form: " + formError(err, formLimit(r)), OIDC: h.o.OIDC != nil}})
 		return
 	}
 	key := strings.TrimSpace(r.PostForm.Get("api_key"))

@@ -1,10 +1,16 @@
 package web
 
 import (
+	"github.com/ticketpulse/ticketpulse/services/console/internal/chart"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"html/template"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -20,6 +26,7 @@ type column struct {
 
 var teamColumns = []column{
 	{"Agent", "agent_id"},
+	{"Trend", ""},
 	{"Assigned", "assigned"},
 	{"Resolutions", "resolutions"},
 	{"Resolution rate", "resolution_rate"},
@@ -48,6 +55,9 @@ type header struct {
 type kpiRow struct {
 	ID, URL string
 	K       *tpv1.Kpis
+	// Spark is the agent's sparkline; the Drill links open the tickets behind a figure.
+	Spark                                        template.HTML
+	DrillAll, DrillFirst, DrillCSAT, DrillReopen string
 }
 
 type teamData struct {
@@ -62,6 +72,9 @@ type teamData struct {
 	Windows             []string
 	Self                string
 	Refresh             int
+	// Spark is the KPI the sparklines show, one of Metrics.
+	Spark   string
+	Metrics []metric
 }
 
 // parseOrder returns order as ListAgentKpis takes it, or ok false when it names no column.
@@ -91,6 +104,15 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 		h.fail(w, r, s, http.StatusBadRequest, "order: "+q.Get("order")+" is not a column the table sorts by")
 		return
 	}
+	spark := q.Get("spark")
+	if spark == "" {
+		spark = metrics[0].Name
+	}
+	sparkM, ok := metricNamed(spark)
+	if !ok {
+		h.fail(w, r, s, http.StatusBadRequest, "spark: "+spark+" is not a KPI the sparklines show")
+		return
+	}
 	order := orderName
 	if desc {
 		order += " desc"
@@ -98,7 +120,7 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 	ctx, cancel := h.call(r.Context(), s)
 	defer cancel()
 	d := teamData{Tenant: s.Tenant, Team: team, Order: order, Window: sel, Windows: []string{"24h", "7d", "30d"},
-		Refresh: int(h.o.Refresh.Seconds())}
+		Refresh: int(h.o.Refresh.Seconds()), Spark: spark, Metrics: metrics}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		token := ""
@@ -139,9 +161,29 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 		h.rpcFail(w, r, s, "team KPIs", err)
 		return
 	}
+	ids := make([]string, len(d.Rows))
+	for i, row := range d.Rows {
+		ids[i] = row.ID
+	}
+	series, err := h.agentSeries(ctx, s.Tenant, ids, win, sparkGranularity(sel, win))
+	if err != nil {
+		h.rpcFail(w, r, s, "team sparklines", err)
+		return
+	}
+	for i := range d.Rows {
+		row := &d.Rows[i]
+		row.Spark = sparkline(series[row.ID], sparkM)
+		row.DrillAll = ticketsLink(s.Tenant, row.ID, "", sel)
+		row.DrillFirst = ticketsLink(s.Tenant, row.ID, "", sel, "min_first_response", minutesAtLeast(row.K.GetFirstResponse()))
+		row.DrillCSAT = ticketsLink(s.Tenant, row.ID, "", sel, "max_rating", "2")
+		row.DrillReopen = ticketsLink(s.Tenant, row.ID, "", sel, "min_reopens", "1")
+	}
 	base := sel.Query()
 	if team != "" {
 		base.Set("team", team)
+	}
+	if spark != metrics[0].Name {
+		base.Set("spark", spark)
 	}
 	for _, c := range teamColumns {
 		hd := header{Label: c.Label}
@@ -168,9 +210,21 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 	if team != "" {
 		self.Set("team", team)
 	}
+	if spark != metrics[0].Name {
+		self.Set("spark", spark)
+	}
 	self.Set("order", order)
 	d.Self = "/t/" + s.Tenant + "/team?" + self.Encode()
 	h.render(w, http.StatusOK, "team", page{Title: "Team overview", Session: s, Nav: "team", Data: d})
+}
+
+// minutesAtLeast is the drill-down's min_first_response for the tickets at or above the p90: the
+// slow tail behind the figure ("" lists them all when there is none).
+func minutesAtLeast(d *tpv1.DurationStats) string {
+	if d.GetCount() == 0 {
+		return ""
+	}
+	return strconv.FormatFloat(math.Floor(d.GetP90Seconds()/60*100)/100, 'f', -1, 64)
 }
 
 type agentWindow struct {
@@ -179,8 +233,38 @@ type agentWindow struct {
 	Resolved *tpv1.ResolvedWindow
 }
 
+// agentChart is one KPI of the agent over time.
+type agentChart struct {
+	Label string
+	SVG   template.HTML
+}
+
+// granLink is a granularity choice of the agent page's charts.
+type granLink struct {
+	Name, URL string
+	Current   bool
+}
+
+// agentGranularities are the agent page's chart periods and the window each one covers.
+type agentGran struct {
+	Name string
+	G    tpv1.Granularity
+	// Rolling is the window covered, or empty for a range of Days up to the end of today.
+	Rolling string
+	Days    int
+}
+
+var agentGranularities = []agentGran{
+	{"hour", tpv1.Granularity_GRANULARITY_HOUR, "24h", 0},
+	{"day", tpv1.Granularity_GRANULARITY_DAY, "30d", 0},
+	{"week", tpv1.Granularity_GRANULARITY_WEEK, "", 26 * 7},
+}
+
 type agentData struct {
 	Tenant, Agent, TZ string
+	Charts            []agentChart
+	Grans             []granLink
+	Drill             map[string]string
 	Windows           []agentWindow
 	Escalations       []*tpv1.Escalation
 	CanWrite          bool
@@ -197,6 +281,25 @@ func (h *Handler) agent(w http.ResponseWriter, r *http.Request, s *session.Sessi
 		h.fail(w, r, s, http.StatusBadRequest, err.Error())
 		return
 	}
+	gname := r.URL.Query().Get("g")
+	if gname == "" {
+		gname = "day"
+	}
+	gi := slices.IndexFunc(agentGranularities, func(g agentGran) bool {
+		return g.Name == gname
+	})
+	if gi < 0 {
+		h.fail(w, r, s, http.StatusBadRequest, "g: "+gname+": want hour, day or week")
+		return
+	}
+	loc, _ := time.LoadLocation(sel.TZ) // parseWindow checked it; "" is UTC
+	gran := agentGranularities[gi]
+	chartWin := &tpv1.Window{Kind: &tpv1.Window_Rolling{Rolling: gran.Rolling}, TimeZone: sel.TZ}
+	if gran.Rolling == "" {
+		y, m, dd := h.o.Now().In(loc).Date()
+		to := time.Date(y, m, dd+1, 0, 0, 0, 0, loc)
+		chartWin.Kind = &tpv1.Window_Range{Range: &tpv1.TimeRange{From: timestamppb.New(to.AddDate(0, 0, -gran.Days)), To: timestamppb.New(to)}}
+	}
 	ctx, cancel := h.call(r.Context(), s)
 	defer cancel()
 	d := agentData{Tenant: s.Tenant, Agent: id, TZ: sel.TZ, Windows: []agentWindow{{Name: "24h"}, {Name: "7d"}, {Name: "30d"}}}
@@ -209,6 +312,15 @@ func (h *Handler) agent(w http.ResponseWriter, r *http.Request, s *session.Sessi
 			return err
 		})
 	}
+	var series *tpv1.KpiSeries
+	g.Go(func() error {
+		resp, err := h.o.KPI.ListKpiSeries(gctx, &tpv1.ListKpiSeriesRequest{Tenant: s.Tenant, Scope: tpv1.ScopeKind_SCOPE_KIND_AGENT,
+			Ids: []string{id}, Window: chartWin, Granularity: gran.G, PageSize: 1})
+		if len(resp.GetSeries()) > 0 {
+			series = resp.GetSeries()[0]
+		}
+		return err
+	})
 	g.Go(func() error {
 		resp, err := h.o.Esc.ListEscalations(gctx, &tpv1.ListEscalationsRequest{Tenant: s.Tenant, AgentId: id,
 			State: tpv1.EscalationState_ESCALATION_STATE_OPEN, PageSize: 100})
@@ -218,6 +330,22 @@ func (h *Handler) agent(w http.ResponseWriter, r *http.Request, s *session.Sessi
 	if err := g.Wait(); err != nil {
 		h.rpcFail(w, r, s, "agent KPIs", err)
 		return
+	}
+	for _, m := range metrics {
+		ps := points(series, m)
+		d.Charts = append(d.Charts, agentChart{Label: m.Label, SVG: chart.Line{Title: m.Label + " of " + id + " by " + gran.Name + ": " + describe(m, ps),
+			Label: m.Label, Points: ps, Format: m.Format, Location: loc, Width: 600, Height: 180}.SVG()})
+	}
+	for _, g := range agentGranularities {
+		d.Grans = append(d.Grans, granLink{Name: g.Name, Current: g.Name == gran.Name, URL: link("/t/"+s.Tenant+"/agent", "id", id, "tz", sel.TZ, "g", g.Name)})
+	}
+	d.Drill = map[string]string{}
+	for _, wn := range d.Windows {
+		ws := windowSel{Rolling: wn.Name, TZ: sel.TZ}
+		d.Drill[wn.Name] = ticketsLink(s.Tenant, id, "", ws)
+		d.Drill[wn.Name+" first"] = ticketsLink(s.Tenant, id, "", ws, "min_first_response", minutesAtLeast(wn.K.GetFirstResponse()))
+		d.Drill[wn.Name+" csat"] = ticketsLink(s.Tenant, id, "", ws, "max_rating", "2")
+		d.Drill[wn.Name+" reopen"] = ticketsLink(s.Tenant, id, "", ws, "min_reopens", "1")
 	}
 	h.render(w, http.StatusOK, "agent", page{Title: "Agent " + id, Session: s, Nav: "team", Data: d})
 }

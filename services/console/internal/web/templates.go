@@ -7,7 +7,7 @@ import (
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
 
-var pageNames = []string{"error", "signin", "team", "agent", "escalations", "escalation", "deliveries", "delivery", "tested"}
+var pageNames = []string{"error", "signin", "team", "agent", "escalations", "escalation", "deliveries", "delivery", "tested", "tickets", "rules"}
 
 // funcs format figures; every one returns plain text, which html/template escapes where it lands.
 var funcs = template.FuncMap{
@@ -29,7 +29,20 @@ var funcs = template.FuncMap{
 	"dstatus":  func(s tpv1.DeliveryStatus) string { return enumWord(s.String(), "DELIVERY_STATUS_") },
 	"secs":     func(f float64) string { return fmt.Sprintf("%.3f s", f) },
 	"open":     func(s tpv1.EscalationState) bool { return s == tpv1.EscalationState_ESCALATION_STATE_OPEN },
-	"closed":   func(s tpv1.EscalationState) bool { return s == tpv1.EscalationState_ESCALATION_STATE_RESOLVED },
+	"optsecs": func(v *float64) string {
+		if v == nil {
+			return "–"
+		}
+		return duration(*v, 1)
+	},
+	"rating": func(v *int32) string {
+		if v == nil {
+			return "–"
+		}
+		return fmt.Sprint(*v)
+	},
+	"diff":   func(d tpv1.Difference) string { return enumWord(d.String(), "DIFFERENCE_") },
+	"closed": func(s tpv1.EscalationState) bool { return s == tpv1.EscalationState_ESCALATION_STATE_RESOLVED },
 }
 
 func (h *Handler) parse() error {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -69,6 +70,8 @@ type Handler struct {
 
 	mu      sync.Mutex
 	streams map[string]int // open SSE streams per session id
+	// simulating holds the sessions with a what-if running.
+	simulating map[string]bool
 }
 
 // Limits on what a request may carry.
@@ -86,7 +89,7 @@ func New(o Options) (*Handler, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{o: o, pages: map[string]*template.Template{}, mux: http.NewServeMux(), streams: map[string]int{},
+	h := &Handler{o: o, pages: map[string]*template.Template{}, mux: http.NewServeMux(), streams: map[string]int{}, simulating: map[string]bool{},
 		cop: http.NewCrossOriginProtection()}
 	h.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cross-origin request refused: forms of the console must be sent from the console itself", http.StatusForbidden)
@@ -114,6 +117,9 @@ func New(o Options) (*Handler, error) {
 	h.mux.HandleFunc("GET /t/{tenant}/deliveries", h.tenant(h.deliveries))
 	h.mux.HandleFunc("GET /t/{tenant}/delivery", h.tenant(h.delivery))
 	h.mux.HandleFunc("POST /t/{tenant}/receivers/test", h.tenant(h.testReceiver))
+	h.mux.HandleFunc("GET /t/{tenant}/tickets", h.tenant(h.tickets))
+	h.mux.HandleFunc("GET /t/{tenant}/rules", h.tenant(h.rules))
+	h.mux.HandleFunc("POST "+simulatePath, h.tenant(h.simulate))
 	h.guarded = h.cop.Handler(h.mux)
 	return h, nil
 }
@@ -141,7 +147,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hd.Set("Cache-Control", "no-store")
 	}
 	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, formLimit(r))
 	}
 	h.guarded.ServeHTTP(w, r)
 }
@@ -166,7 +172,7 @@ func (h *Handler) tenant(page func(http.ResponseWriter, *http.Request, *session.
 		}
 		if r.Method == http.MethodPost {
 			if err := r.ParseForm(); err != nil {
-				h.fail(w, r, s, http.StatusBadRequest, "form: "+formError(err))
+				h.fail(w, r, s, http.StatusBadRequest, "form: "+formError(err, formLimit(r)))
 				return
 			}
 			if !validCSRF(s, r.PostForm.Get("csrf")) {
@@ -178,9 +184,20 @@ func (h *Handler) tenant(page func(http.ResponseWriter, *http.Request, *session.
 	}
 }
 
-func formError(err error) string {
+// simulatePath is the what-if form's action: the one form that carries a rules file.
+const simulatePath = "/t/{tenant}/rules/simulate"
+
+// formLimit is the largest body r may carry.
+func formLimit(r *http.Request) int64 {
+	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/t/") && strings.HasSuffix(r.URL.Path, "/rules/simulate") {
+		return maxRulesFormBytes
+	}
+	return maxFormBytes
+}
+
+func formError(err error, limit int64) string {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		return "larger than 16 KiB"
+		return fmt.Sprintf("larger than %d KiB", limit>>10)
 	}
 	return "unreadable"
 }
