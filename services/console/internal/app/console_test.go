@@ -78,6 +78,10 @@ func TestConsoleOverTheStack(t *testing.T) {
 			t.Errorf("session cookie %q lacks %s", cookie, want)
 		}
 	}
+	// An API-key session lasts -session-max-age (an hour here), no longer.
+	if ck, err := http.ParseSetCookie(cookie); err != nil || time.Until(ck.Expires) > s.cfg.SessionMaxAge || time.Until(ck.Expires) < s.cfg.SessionMaxAge-time.Minute {
+		t.Errorf("session cookie expires %v (%v), want in %s", ck.Expires, err, s.cfg.SessionMaxAge)
+	}
 	if strings.Contains(cookie, "Secure") || strings.Contains(cookie, s.tenants.Acme) {
 		t.Errorf("session cookie on plain loopback: %q (want no Secure flag and never the key in clear)", cookie)
 	}

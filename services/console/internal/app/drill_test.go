@@ -175,6 +175,15 @@ func TestSparklinesDrillDownAndWhatIf(t *testing.T) {
 	}
 	eventually(t, "three real escalations", func() bool { return len(strings.Fields(escIDs())) == 3 })
 	before := escIDs()
+	// The severity filter is escalation's: every page holds only the severity asked for.
+	for sev, want := range map[string]int{"critical": 3, "warning": 0} {
+		if a := b.get("/t/acme/escalations?state=all&severity=" + sev); a.code != http.StatusOK || len(escIDRE.FindAllString(a.body, -1)) != want {
+			t.Errorf("escalations of severity %s: %d, %d listed, want %d", sev, a.code, len(escIDRE.FindAllString(a.body, -1)), want)
+		}
+	}
+	if a := b.get("/t/acme/escalations?severity=urgent"); a.code != http.StatusBadRequest || !strings.Contains(a.body, "severity:") {
+		t.Errorf("escalations?severity=urgent: %d, want 400 naming severity", a.code)
+	}
 	rules := b.get("/t/acme/rules")
 	if rules.code != http.StatusOK || !strings.Contains(rules.body, "max_score: 2") || !strings.Contains(rules.body, "Version <code>") {
 		t.Fatalf("rules page: %d\n%s", rules.code, rules.body)
