@@ -111,7 +111,7 @@ const maxSimulateTimeout = 85 * time.Second
 type Deps struct {
 	service.Hooks
 	Now func() time.Time
-	// AfterPrimary runs between a page's primary call and its secondary ones (web.Options).
+	// AfterPrimary runs between the team page's primary call and its secondary ones (web.Options).
 	AfterPrimary func(page string)
 }
 

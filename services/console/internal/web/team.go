@@ -322,6 +322,25 @@ func (h *Handler) agent(w http.ResponseWriter, r *http.Request, s *session.Sessi
 	ctx, cancel := h.call(r.Context(), s)
 	defer cancel()
 	d := agentData{Tenant: s.Tenant, Agent: id, TZ: sel.TZ, Windows: []agentWindow{{Name: "24h"}, {Name: "7d"}, {Name: "30d"}}}
+	// The charts and the open escalations are secondary: they run beside the figures but do not
+	// cancel them, and when one fails the figures still render and its section says why.
+	var series *tpv1.KpiSeries
+	var chartsErr, escErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var resp *tpv1.ListKpiSeriesResponse
+		resp, chartsErr = h.o.KPI.ListKpiSeries(ctx, &tpv1.ListKpiSeriesRequest{Tenant: s.Tenant, Scope: tpv1.ScopeKind_SCOPE_KIND_AGENT,
+			Ids: []string{id}, Window: chartWin, Granularity: gran.G, PageSize: 1})
+		if len(resp.GetSeries()) > 0 {
+			series = resp.GetSeries()[0]
+		}
+	})
+	wg.Go(func() {
+		var resp *tpv1.ListEscalationsResponse
+		resp, escErr = h.o.Esc.ListEscalations(ctx, &tpv1.ListEscalationsRequest{Tenant: s.Tenant, AgentId: id,
+			State: tpv1.EscalationState_ESCALATION_STATE_OPEN, PageSize: 100})
+		d.Escalations = resp.GetEscalations()
+	})
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range d.Windows {
 		g.Go(func() error {
@@ -331,29 +350,14 @@ func (h *Handler) agent(w http.ResponseWriter, r *http.Request, s *session.Sessi
 			return err
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	wg.Wait()
+	if err != nil {
 		h.rpcFail(w, r, s, "agent KPIs", err)
 		return
 	}
-	h.afterPrimary("agent")
-	// The charts and the open escalations are secondary: when one fails the figures still
-	// render and the section says why it is empty.
-	var series *tpv1.KpiSeries
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		resp, err := h.o.KPI.ListKpiSeries(ctx, &tpv1.ListKpiSeriesRequest{Tenant: s.Tenant, Scope: tpv1.ScopeKind_SCOPE_KIND_AGENT,
-			Ids: []string{id}, Window: chartWin, Granularity: gran.G, PageSize: 1})
-		if len(resp.GetSeries()) > 0 {
-			series = resp.GetSeries()[0]
-		}
-		d.ChartsMissing = h.degraded(s, "agent charts", err)
-	})
-	wg.Go(func() {
-		resp, err := h.o.Esc.ListEscalations(ctx, &tpv1.ListEscalationsRequest{Tenant: s.Tenant, AgentId: id,
-			State: tpv1.EscalationState_ESCALATION_STATE_OPEN, PageSize: 100})
-		d.Escalations, d.EscalationsMissing = resp.GetEscalations(), h.degraded(s, "agent escalations", err)
-	})
-	wg.Wait()
+	// Only now, with the page standing, is a failed secondary call worth a log line.
+	d.ChartsMissing, d.EscalationsMissing = h.degraded(s, "agent charts", chartsErr), h.degraded(s, "agent escalations", escErr)
 	for _, m := range metrics {
 		if d.ChartsMissing != "" {
 			break

@@ -60,8 +60,9 @@ type Options struct {
 	OIDC *OIDC
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
-	// AfterPrimary, when set, runs once a page's primary call has answered and before its
-	// secondary ones: tests stop a service there to see the page degrade.
+	// AfterPrimary, when set, runs on the team page once the agents' figures have arrived and
+	// before the secondary calls (which need the agents): tests stop kpi there to see the page
+	// degrade.
 	AfterPrimary func(page string)
 }
 
