@@ -106,6 +106,23 @@ route: {receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}
 		t.Errorf("escalations list table: exit %d\n%s", code, out)
 	}
 
+	// -severity is passed to escalation: its own severity lists it, another does not.
+	own := strings.TrimPrefix(strings.ToLower(esc.GetSeverity().String()), "severity_")
+	other := "info"
+	if own == "info" {
+		other = "critical"
+	}
+	for sev, want := range map[string]int{own: 1, other: 0} {
+		code, out, errOut := tpctl(t, "", nil, append([]string{"escalations", "list", "-ticket", ticket, "-severity", sev, "-json"}, base...)...)
+		list.Reset()
+		if code != 0 || protojson.Unmarshal([]byte(out), &list) != nil || len(list.GetEscalations()) != want {
+			t.Errorf("escalations list -severity %s: exit %d, %d escalations, want %d: %s %s", sev, code, len(list.GetEscalations()), want, out, errOut)
+		}
+	}
+	if code, _, errOut := tpctl(t, "", nil, append([]string{"escalations", "list", "-severity", "urgent"}, base...)...); code != 2 || !strings.Contains(errOut, `-severity "urgent": want one of critical, info, warning`) {
+		t.Errorf("escalations list -severity urgent: exit %d %s, want 2 naming the flag", code, errOut)
+	}
+
 	code, out, errOut := tpctl(t, "", nil, append([]string{"escalations", "ack", "-id", esc.GetId(), "-note", "on it <b>", "-json"}, base...)...)
 	var ack tpv1.AcknowledgeEscalationResponse
 	if code != 0 || protojson.Unmarshal([]byte(out), &ack) != nil || ack.GetEscalation().GetState() != tpv1.EscalationState_ESCALATION_STATE_ACKNOWLEDGED {

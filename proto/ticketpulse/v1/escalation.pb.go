@@ -630,8 +630,10 @@ type ListEscalationsRequest struct {
 	// triggered restricts to escalations triggered in [from, to).
 	Triggered *TimeRange `protobuf:"bytes,7,opt,name=triggered,proto3" json:"triggered,omitempty"`
 	// page_size defaults to 50 and is at most 500.
-	PageSize      int32  `protobuf:"varint,8,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,9,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize  int32  `protobuf:"varint,8,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,9,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// severity restricts to escalations of that severity now; unspecified lists every severity.
+	Severity      Severity `protobuf:"varint,10,opt,name=severity,proto3,enum=ticketpulse.v1.Severity" json:"severity,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -727,6 +729,13 @@ func (x *ListEscalationsRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListEscalationsRequest) GetSeverity() Severity {
+	if x != nil {
+		return x.Severity
+	}
+	return Severity_SEVERITY_UNSPECIFIED
 }
 
 type ListEscalationsResponse struct {
@@ -1615,7 +1624,7 @@ const file_ticketpulse_v1_escalation_proto_rawDesc = "" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12:\n" +
 	"\n" +
 	"escalation\x18\x04 \x01(\v2\x1a.ticketpulse.v1.EscalationR\n" +
-	"escalation\"\xc1\x02\n" +
+	"escalation\"\xf7\x02\n" +
 	"\x16ListEscalationsRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x125\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1f.ticketpulse.v1.EscalationStateR\x05state\x12\x12\n" +
@@ -1626,7 +1635,9 @@ const file_ticketpulse_v1_escalation_proto_rawDesc = "" +
 	"\ttriggered\x18\a \x01(\v2\x19.ticketpulse.v1.TimeRangeR\ttriggered\x12\x1b\n" +
 	"\tpage_size\x18\b \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\t \x01(\tR\tpageToken\"\x7f\n" +
+	"page_token\x18\t \x01(\tR\tpageToken\x124\n" +
+	"\bseverity\x18\n" +
+	" \x01(\x0e2\x18.ticketpulse.v1.SeverityR\bseverity\"\x7f\n" +
 	"\x17ListEscalationsResponse\x12<\n" +
 	"\vescalations\x18\x01 \x03(\v2\x1a.ticketpulse.v1.EscalationR\vescalations\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\">\n" +
@@ -1785,37 +1796,38 @@ var file_ticketpulse_v1_escalation_proto_depIdxs = []int32{
 	6,  // 13: ticketpulse.v1.EscalationChange.escalation:type_name -> ticketpulse.v1.Escalation
 	0,  // 14: ticketpulse.v1.ListEscalationsRequest.state:type_name -> ticketpulse.v1.EscalationState
 	25, // 15: ticketpulse.v1.ListEscalationsRequest.triggered:type_name -> ticketpulse.v1.TimeRange
-	6,  // 16: ticketpulse.v1.ListEscalationsResponse.escalations:type_name -> ticketpulse.v1.Escalation
-	6,  // 17: ticketpulse.v1.GetEscalationResponse.escalation:type_name -> ticketpulse.v1.Escalation
-	6,  // 18: ticketpulse.v1.AcknowledgeEscalationResponse.escalation:type_name -> ticketpulse.v1.Escalation
-	6,  // 19: ticketpulse.v1.ResolveEscalationResponse.escalation:type_name -> ticketpulse.v1.Escalation
-	7,  // 20: ticketpulse.v1.WatchEscalationsResponse.change:type_name -> ticketpulse.v1.EscalationChange
-	24, // 21: ticketpulse.v1.GetRulesResponse.loaded_at:type_name -> google.protobuf.Timestamp
-	25, // 22: ticketpulse.v1.SimulateRulesRequest.range:type_name -> ticketpulse.v1.TimeRange
-	1,  // 23: ticketpulse.v1.SimulatedEscalation.severity:type_name -> ticketpulse.v1.Severity
-	24, // 24: ticketpulse.v1.SimulatedEscalation.at:type_name -> google.protobuf.Timestamp
-	4,  // 25: ticketpulse.v1.SimulatedEscalation.facts:type_name -> ticketpulse.v1.Fact
-	3,  // 26: ticketpulse.v1.SimulatedEscalation.difference:type_name -> ticketpulse.v1.Difference
-	21, // 27: ticketpulse.v1.SimulateRulesResponse.escalations:type_name -> ticketpulse.v1.SimulatedEscalation
-	8,  // 28: ticketpulse.v1.EscalationService.ListEscalations:input_type -> ticketpulse.v1.ListEscalationsRequest
-	10, // 29: ticketpulse.v1.EscalationService.GetEscalation:input_type -> ticketpulse.v1.GetEscalationRequest
-	12, // 30: ticketpulse.v1.EscalationService.AcknowledgeEscalation:input_type -> ticketpulse.v1.AcknowledgeEscalationRequest
-	14, // 31: ticketpulse.v1.EscalationService.ResolveEscalation:input_type -> ticketpulse.v1.ResolveEscalationRequest
-	16, // 32: ticketpulse.v1.EscalationService.WatchEscalations:input_type -> ticketpulse.v1.WatchEscalationsRequest
-	18, // 33: ticketpulse.v1.EscalationService.GetRules:input_type -> ticketpulse.v1.GetRulesRequest
-	20, // 34: ticketpulse.v1.EscalationService.SimulateRules:input_type -> ticketpulse.v1.SimulateRulesRequest
-	9,  // 35: ticketpulse.v1.EscalationService.ListEscalations:output_type -> ticketpulse.v1.ListEscalationsResponse
-	11, // 36: ticketpulse.v1.EscalationService.GetEscalation:output_type -> ticketpulse.v1.GetEscalationResponse
-	13, // 37: ticketpulse.v1.EscalationService.AcknowledgeEscalation:output_type -> ticketpulse.v1.AcknowledgeEscalationResponse
-	15, // 38: ticketpulse.v1.EscalationService.ResolveEscalation:output_type -> ticketpulse.v1.ResolveEscalationResponse
-	17, // 39: ticketpulse.v1.EscalationService.WatchEscalations:output_type -> ticketpulse.v1.WatchEscalationsResponse
-	19, // 40: ticketpulse.v1.EscalationService.GetRules:output_type -> ticketpulse.v1.GetRulesResponse
-	22, // 41: ticketpulse.v1.EscalationService.SimulateRules:output_type -> ticketpulse.v1.SimulateRulesResponse
-	35, // [35:42] is the sub-list for method output_type
-	28, // [28:35] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	1,  // 16: ticketpulse.v1.ListEscalationsRequest.severity:type_name -> ticketpulse.v1.Severity
+	6,  // 17: ticketpulse.v1.ListEscalationsResponse.escalations:type_name -> ticketpulse.v1.Escalation
+	6,  // 18: ticketpulse.v1.GetEscalationResponse.escalation:type_name -> ticketpulse.v1.Escalation
+	6,  // 19: ticketpulse.v1.AcknowledgeEscalationResponse.escalation:type_name -> ticketpulse.v1.Escalation
+	6,  // 20: ticketpulse.v1.ResolveEscalationResponse.escalation:type_name -> ticketpulse.v1.Escalation
+	7,  // 21: ticketpulse.v1.WatchEscalationsResponse.change:type_name -> ticketpulse.v1.EscalationChange
+	24, // 22: ticketpulse.v1.GetRulesResponse.loaded_at:type_name -> google.protobuf.Timestamp
+	25, // 23: ticketpulse.v1.SimulateRulesRequest.range:type_name -> ticketpulse.v1.TimeRange
+	1,  // 24: ticketpulse.v1.SimulatedEscalation.severity:type_name -> ticketpulse.v1.Severity
+	24, // 25: ticketpulse.v1.SimulatedEscalation.at:type_name -> google.protobuf.Timestamp
+	4,  // 26: ticketpulse.v1.SimulatedEscalation.facts:type_name -> ticketpulse.v1.Fact
+	3,  // 27: ticketpulse.v1.SimulatedEscalation.difference:type_name -> ticketpulse.v1.Difference
+	21, // 28: ticketpulse.v1.SimulateRulesResponse.escalations:type_name -> ticketpulse.v1.SimulatedEscalation
+	8,  // 29: ticketpulse.v1.EscalationService.ListEscalations:input_type -> ticketpulse.v1.ListEscalationsRequest
+	10, // 30: ticketpulse.v1.EscalationService.GetEscalation:input_type -> ticketpulse.v1.GetEscalationRequest
+	12, // 31: ticketpulse.v1.EscalationService.AcknowledgeEscalation:input_type -> ticketpulse.v1.AcknowledgeEscalationRequest
+	14, // 32: ticketpulse.v1.EscalationService.ResolveEscalation:input_type -> ticketpulse.v1.ResolveEscalationRequest
+	16, // 33: ticketpulse.v1.EscalationService.WatchEscalations:input_type -> ticketpulse.v1.WatchEscalationsRequest
+	18, // 34: ticketpulse.v1.EscalationService.GetRules:input_type -> ticketpulse.v1.GetRulesRequest
+	20, // 35: ticketpulse.v1.EscalationService.SimulateRules:input_type -> ticketpulse.v1.SimulateRulesRequest
+	9,  // 36: ticketpulse.v1.EscalationService.ListEscalations:output_type -> ticketpulse.v1.ListEscalationsResponse
+	11, // 37: ticketpulse.v1.EscalationService.GetEscalation:output_type -> ticketpulse.v1.GetEscalationResponse
+	13, // 38: ticketpulse.v1.EscalationService.AcknowledgeEscalation:output_type -> ticketpulse.v1.AcknowledgeEscalationResponse
+	15, // 39: ticketpulse.v1.EscalationService.ResolveEscalation:output_type -> ticketpulse.v1.ResolveEscalationResponse
+	17, // 40: ticketpulse.v1.EscalationService.WatchEscalations:output_type -> ticketpulse.v1.WatchEscalationsResponse
+	19, // 41: ticketpulse.v1.EscalationService.GetRules:output_type -> ticketpulse.v1.GetRulesResponse
+	22, // 42: ticketpulse.v1.EscalationService.SimulateRules:output_type -> ticketpulse.v1.SimulateRulesResponse
+	36, // [36:43] is the sub-list for method output_type
+	29, // [29:36] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_ticketpulse_v1_escalation_proto_init() }

@@ -46,7 +46,8 @@ type Config struct {
 	// Upstream TLS: the CA that signs the services' certificates and an optional client pair.
 	UpstreamTLSCA, UpstreamTLSCert, UpstreamTLSKey string
 	SessionKeyFile                                 string
-	SessionTTL, CallTimeout, Refresh               time.Duration
+	SessionMaxAge, CallTimeout, Refresh            time.Duration
+	SimulateTimeout                                time.Duration
 	MaxStreams                                     int
 	// PublicURL is the console's address as browsers reach it; its scheme decides Secure cookies.
 	PublicURL                                string
@@ -64,8 +65,9 @@ func (c *Config) Register(s *envflag.Set) {
 	s.String(&c.UpstreamTLSCert, "upstream-tls-cert", "", "PEM client certificate shown to the services (when they require mTLS); needs -upstream-tls-key.")
 	s.String(&c.UpstreamTLSKey, "upstream-tls-key", "", "PEM private key of -upstream-tls-cert.")
 	s.String(&c.SessionKeyFile, "session-key-file", "", "File holding the key that seals session cookies (AES-256-GCM): 64 hex digits, e.g. from openssl rand -hex 32. Every replica needs the same key; changing it signs everyone out. Empty: a random key per start (sessions end when the console restarts), fit only for a local run.")
-	s.Duration(&c.SessionTTL, "session-ttl", 12*time.Hour, "How long a sign-in lasts; a session from an ID token ends with the token's own expiry when that is sooner.")
+	s.Duration(&c.SessionMaxAge, "session-max-age", 12*time.Hour, "Longest a sign-in lasts, with an API key or OpenID Connect alike, counted from the sign-in and checked on every request (lowering it ends older sessions too). A session from an ID token ends sooner when the token expires first; it is never renewed: people sign in again. At least 1m.")
 	s.Duration(&c.CallTimeout, "call-timeout", 10*time.Second, "Longest wait for kpi, escalation or notify when rendering a page or acting.")
+	s.Duration(&c.SimulateTimeout, "simulate-timeout", 75*time.Second, "Longest wait for one what-if (SimulateRules replays up to 31 days of events); past it the rules page says the simulation timed out. 1s to 85s: the answer must still reach the browser within the HTTP server's 90 s write timeout.")
 	s.Duration(&c.Refresh, "refresh", 60*time.Second, "How often an open team page refreshes its figures in the browser (0: never).")
 	s.Int(&c.MaxStreams, "max-streams-per-session", 4, "Most live escalation streams (server-sent events, each one WatchEscalations call) one session may hold open at once; more are answered 429.")
 	s.String(&c.PublicURL, "public-url", "", "The console's URL as browsers reach it, e.g. https://console.example.com (used for the OIDC redirect, /oidc/callback). Cookies are Secure unless it is plain http on a loopback address. Empty: http://<-http-addr>, for a local run.")
@@ -81,8 +83,11 @@ func (c Config) Validate() error {
 	v.NotEmpty("kpi-addr", c.KPIAddr)
 	v.NotEmpty("escalation-addr", c.EscalationAddr)
 	v.NotEmpty("notify-addr", c.NotifyAddr)
-	v.AtLeast("session-ttl", c.SessionTTL, time.Minute)
+	v.AtLeast("session-max-age", c.SessionMaxAge, time.Minute)
 	v.Positive("call-timeout", c.CallTimeout)
+	if c.SimulateTimeout < time.Second || c.SimulateTimeout > maxSimulateTimeout {
+		v.Add(fmt.Errorf("-simulate-timeout %s: want 1s to %s", c.SimulateTimeout, maxSimulateTimeout))
+	}
 	v.NotNegative("refresh", c.Refresh)
 	v.Between("max-streams-per-session", c.MaxStreams, 1, 64)
 	if c.PublicURL != "" {
@@ -99,10 +104,15 @@ func (c Config) Validate() error {
 	return v.Err()
 }
 
+// maxSimulateTimeout keeps a what-if's answer within the platform's 90 s HTTP write timeout.
+const maxSimulateTimeout = 85 * time.Second
+
 // Deps are what a test replaces in a running console; the zero value is production.
 type Deps struct {
 	service.Hooks
 	Now func() time.Time
+	// AfterPrimary runs between the team page's primary call and its secondary ones (web.Options).
+	AfterPrimary func(page string)
 }
 
 // Run is the console process: it serves until ctx ends, then shuts down.
@@ -118,7 +128,7 @@ func (deps Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if public == "" {
 		public = "http://" + cfg.HTTPAddr
 	}
-	codec, err := session.NewCodec(key, secureCookies(public, cfg.TLSCert != ""), deps.Now)
+	codec, err := session.NewCodec(key, secureCookies(public, cfg.TLSCert != ""), cfg.SessionMaxAge, deps.Now)
 	if err != nil {
 		return err
 	}
@@ -157,8 +167,8 @@ func (deps Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}()
 	h, err := web.New(web.Options{Codec: codec, Auth: reg, KPI: tpv1.NewKpiServiceClient(conns[0]), Esc: tpv1.NewEscalationServiceClient(conns[1]),
-		Notif: tpv1.NewNotificationServiceClient(conns[2]), Log: log, SessionTTL: cfg.SessionTTL, CallTimeout: cfg.CallTimeout,
-		MaxStreams: cfg.MaxStreams, Refresh: cfg.Refresh, OIDC: oidcFlow, Now: deps.Now})
+		Notif: tpv1.NewNotificationServiceClient(conns[2]), Log: log, SessionMaxAge: cfg.SessionMaxAge, CallTimeout: cfg.CallTimeout, SimulateTimeout: cfg.SimulateTimeout,
+		MaxStreams: cfg.MaxStreams, Refresh: cfg.Refresh, OIDC: oidcFlow, Now: deps.Now, AfterPrimary: deps.AfterPrimary})
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,14 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +32,34 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// axeSHA256 pins the vendored axe-core (testdata/axe-core/README.md).
+const axeSHA256 = "29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c"
+
+// axeSource is the vendored axe-core, checked against its pinned checksum.
+func axeSource(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("testdata", "axe-core", "axe.min.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(src); hex.EncodeToString(sum[:]) != axeSHA256 {
+		t.Fatalf("testdata/axe-core/axe.min.js is not axe-core 4.14.1 (sha256 %x)", sum)
+	}
+	return string(src)
+}
+
+// axeViolation is one failed axe rule as the audit reports it.
+type axeViolation struct {
+	ID, Impact, Help string
+	Nodes            []string
+}
+
+// axeRun runs axe on the whole document (every rule axe enables by default: WCAG 2.x A and AA,
+// and its best practices) and returns the violations of impact serious or critical.
+const axeRun = `axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
+	.filter(v => v.impact === "serious" || v.impact === "critical")
+	.map(v => ({ID: v.id, Impact: v.impact, Help: v.help, Nodes: v.nodes.map(n => n.target.join(" ") + ": " + n.failureSummary)})))`
+
 // The console in a real headless Chromium: sign in, the team page, sort, an agent, an
 // escalation acknowledged in one tab changing live in another, a drill-down from the team page
 // and a what-if; another tenant's URL is 403.
@@ -48,6 +80,8 @@ func TestBrowser(t *testing.T) {
 	defer cancel1()
 	ctx, cancel := context.WithTimeout(tab1, 90*time.Second)
 	defer cancel()
+	var audited []string
+	defer func() { t.Logf("axe-core audited: %s", strings.Join(audited, ", ")) }()
 
 	do := func(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -77,6 +111,24 @@ func TestBrowser(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
+	axe := axeSource(t)
+	// audit injects axe-core into the page on screen (DevTools evaluation is not bound by the
+	// page's Content-Security-Policy, which allows no such script) and fails the test on any
+	// serious or critical violation.
+	audit := func(ctx context.Context, page string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](axe+";\ntrue")); err != nil {
+			t.Fatalf("inject axe-core into the %s page: %v", page, err)
+		}
+		vs, err := chromedp.Run(ctx, chromedp.Evaluate[[]axeViolation](axeRun, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("axe on the %s page: %v", page, err)
+		}
+		for _, v := range vs {
+			t.Errorf("accessibility of the %s page: %s (%s): %s\n\t%s", page, v.ID, v.Impact, v.Help, strings.Join(v.Nodes, "\n\t"))
+		}
+		audited = append(audited, fmt.Sprintf("%s (%d serious or critical)", page, len(vs)))
+	}
 	shot := func(ctx context.Context, name string) {
 		t.Helper()
 		if *screenshots == "" {
@@ -91,7 +143,17 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
-	do(ctx, "sign in", chromedp.Navigate(base+"/signin"), chromedp.WaitVisible(chromedp.ID("api_key")),
+	do(ctx, "the sign-in page", chromedp.Navigate(base+"/signin"), chromedp.WaitVisible(chromedp.ID("api_key")))
+	audit(ctx, "sign-in")
+	// The audit can fail: an input without a label (critical for axe) on the same page is found.
+	canary, err := chromedp.Run(ctx, chromedp.Evaluate[[]axeViolation](`document.querySelector("main").append(Object.assign(document.createElement("input"), {id: "axe-canary"}));`+axeRun, chromedp.EvalAwaitPromise))
+	if err != nil || !slices.ContainsFunc(canary, func(v axeViolation) bool {
+		return v.ID == "label" && strings.Contains(strings.Join(v.Nodes, " "), "#axe-canary")
+	}) {
+		t.Fatalf("axe did not report an unlabelled input (%v): %+v", err, canary)
+	}
+	do(ctx, "the sign-in page again", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("api_key")))
+	do(ctx, "sign in", chromedp.WaitVisible(chromedp.ID("api_key")),
 		chromedp.SendKeys(chromedp.ID("api_key"), s.tenants.Acme), chromedp.Submit(chromedp.ID("api_key")),
 		chromedp.WaitVisible(chromedp.CSS("table.kpis")))
 	if where := location(ctx); !strings.HasSuffix(where, "/t/acme/team") {
@@ -109,6 +171,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the hostile agent id is not shown as text: %v", err)
 	}
 	shot(ctx, "console-team")
+	audit(ctx, "team")
 
 	// Sorting by a column is a link: the server orders the rows.
 	do(ctx, "sort by CSAT mean", chromedp.Click(chromedp.Search(`//th/a[text()="CSAT mean"]`)), chromedp.WaitVisible(chromedp.CSS(`th[aria-sort="ascending"]`)))
@@ -132,6 +195,7 @@ func TestBrowser(t *testing.T) {
 		return err == nil && n > 0
 	})
 	shot(ctx, "console-agent")
+	audit(ctx, "agent")
 
 	// A second tab watches the escalations live.
 	tab2, cancel2 := chromedp.NewContext(tab1)
@@ -153,6 +217,8 @@ func TestBrowser(t *testing.T) {
 	shot(ctx, "console-escalation")
 	poll(ctx2, "the second tab changes live", `document.querySelector("tr[data-id] td.state").textContent === "acknowledged"`)
 	shot(ctx2, "console-escalations")
+	audit(ctx2, "escalations (live)")
+	audit(ctx, "escalation")
 
 	// Drill down from the odd agent's CSAT on the team page to the tickets rated 2 or less.
 	do(ctx, "drill down from the team page", chromedp.Navigate(base+"/t/acme/team?team=billing&window=24h"), chromedp.WaitVisible(chromedp.CSS("table.kpis")),
@@ -162,9 +228,11 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("drill-down's first ticket %q, want T-1", row)
 	}
 	shot(ctx, "console-tickets")
+	audit(ctx, "drill-down")
 
 	// A what-if with a tightened rule: the rating of 4 would have escalated too.
 	do(ctx, "what-if", chromedp.Navigate(base+"/t/acme/rules"), chromedp.WaitVisible(chromedp.ID("rules_yaml")))
+	audit(ctx, "rules")
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const t = document.getElementById("rules_yaml"); t.value = t.value.replace("max_score: 2", "max_score: 4"); document.querySelector('input[name="range"][value="24h"]').checked = true; return true })()`)); err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +241,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("what-if counts %q, want 1 added, 1 same", counts)
 	}
 	shot(ctx, "console-rules")
+	audit(ctx, "what-if result")
 
 	do(ctx, "another tenant's page", chromedp.Navigate(base+"/t/globex/team"), chromedp.WaitVisible(chromedp.CSS("h1")))
 	if h := text(ctx, "h1"); !strings.HasPrefix(h, "403") {
@@ -180,6 +249,7 @@ func TestBrowser(t *testing.T) {
 	}
 	do(ctx, "deliveries", chromedp.Navigate(base+"/t/acme/deliveries"), chromedp.WaitVisible(chromedp.CSS("h1")))
 	shot(ctx, "console-deliveries")
+	audit(ctx, "deliveries")
 
 	// On a phone the page fits the screen's width; only the wide table scrolls, inside itself.
 	do(ctx, "phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/t/acme/team?team=billing"), chromedp.WaitVisible(chromedp.CSS("table.kpis")))

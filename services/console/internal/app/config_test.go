@@ -7,7 +7,7 @@ import (
 )
 
 func TestValidate(t *testing.T) {
-	good := Config{KPIAddr: "k:1", EscalationAddr: "e:1", NotifyAddr: "n:1", SessionTTL: time.Hour, CallTimeout: time.Second, MaxStreams: 4}
+	good := Config{KPIAddr: "k:1", EscalationAddr: "e:1", NotifyAddr: "n:1", SessionMaxAge: time.Hour, CallTimeout: time.Second, SimulateTimeout: time.Minute, MaxStreams: 4}
 	tests := []struct {
 		name    string
 		change  func(*Config)
@@ -15,7 +15,9 @@ func TestValidate(t *testing.T) {
 	}{
 		{"good", func(*Config) {}, ""},
 		{"no kpi", func(c *Config) { c.KPIAddr = "" }, "kpi-addr"},
-		{"short session", func(c *Config) { c.SessionTTL = time.Second }, "session-ttl"},
+		{"short session", func(c *Config) { c.SessionMaxAge = time.Second }, "session-max-age"},
+		{"no simulate timeout", func(c *Config) { c.SimulateTimeout = 0 }, "-simulate-timeout"},
+		{"simulate timeout past the write timeout", func(c *Config) { c.SimulateTimeout = 90 * time.Second }, "-simulate-timeout"},
 		{"streams", func(c *Config) { c.MaxStreams = 0 }, "max-streams-per-session"},
 		{"public url", func(c *Config) { c.PublicURL = "console.example.com" }, "-public-url"},
 		{"issuer without client", func(c *Config) { c.OIDCIssuer = "https://login.example.com" }, "-oidc-client-id"},

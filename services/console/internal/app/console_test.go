@@ -78,6 +78,10 @@ func TestConsoleOverTheStack(t *testing.T) {
 			t.Errorf("session cookie %q lacks %s", cookie, want)
 		}
 	}
+	// An API-key session lasts -session-max-age (an hour here), no longer.
+	if ck, err := http.ParseSetCookie(cookie); err != nil || time.Until(ck.Expires) > s.cfg.SessionMaxAge || time.Until(ck.Expires) < s.cfg.SessionMaxAge-time.Minute {
+		t.Errorf("session cookie expires %v (%v), want in %s", ck.Expires, err, s.cfg.SessionMaxAge)
+	}
 	if strings.Contains(cookie, "Secure") || strings.Contains(cookie, s.tenants.Acme) {
 		t.Errorf("session cookie on plain loopback: %q (want no Secure flag and never the key in clear)", cookie)
 	}
@@ -117,8 +121,21 @@ func TestConsoleOverTheStack(t *testing.T) {
 			t.Errorf("order %q: no column says it is sorted", c.order)
 		}
 	}
+	// Every KPI heading sorts but Resolution p50, which kpi cannot order by: the page says so.
+	headings := regexp.MustCompile(`<th scope="col"[^>]*>(.*?)</th>`).FindAllStringSubmatch(team.body, -1)
+	if len(headings) != 14 {
+		t.Fatalf("%d column headings, want 14", len(headings))
+	}
+	for _, h := range headings[2:] { // Agent and Trend are no KPI
+		if sortable := strings.Contains(h[1], `<a href="/t/acme/team?`); sortable == strings.HasPrefix(h[1], "Resolution p50") {
+			t.Errorf("heading %q: sortable %v", h[1], sortable)
+		}
+	}
+	if !strings.Contains(team.body, `<p class="hint" id="unsortable">Not sortable: Resolution p50. kpi cannot order agents by it`) {
+		t.Errorf("the team page does not say which column cannot be sorted")
+	}
 	for _, c := range []struct{ query, field string }{
-		{"order=nonsense", "order:"}, {"window=2d", "window:"}, {"tz=Mars/Olympus", "tz:"},
+		{"order=resolution_p50", "order:"}, {"order=nonsense", "order:"}, {"window=2d", "window:"}, {"tz=Mars/Olympus", "tz:"},
 		{"window=range&from=2026-02-10&to=2026-02-01", "to:"}, {"window=range&from=x&to=2026-02-01", "from:"},
 	} {
 		if a := b.get("/t/acme/team?" + c.query); a.code != http.StatusBadRequest || !strings.Contains(a.body, c.field) {

@@ -175,6 +175,15 @@ func TestSparklinesDrillDownAndWhatIf(t *testing.T) {
 	}
 	eventually(t, "three real escalations", func() bool { return len(strings.Fields(escIDs())) == 3 })
 	before := escIDs()
+	// The severity filter is escalation's: every page holds only the severity asked for.
+	for sev, want := range map[string]int{"critical": 3, "warning": 0} {
+		if a := b.get("/t/acme/escalations?state=all&severity=" + sev); a.code != http.StatusOK || len(escIDRE.FindAllString(a.body, -1)) != want {
+			t.Errorf("escalations of severity %s: %d, %d listed, want %d", sev, a.code, len(escIDRE.FindAllString(a.body, -1)), want)
+		}
+	}
+	if a := b.get("/t/acme/escalations?severity=urgent"); a.code != http.StatusBadRequest || !strings.Contains(a.body, "severity:") {
+		t.Errorf("escalations?severity=urgent: %d, want 400 naming severity", a.code)
+	}
 	rules := b.get("/t/acme/rules")
 	if rules.code != http.StatusOK || !strings.Contains(rules.body, "max_score: 2") || !strings.Contains(rules.body, "Version <code>") {
 		t.Fatalf("rules page: %d\n%s", rules.code, rules.body)
@@ -202,6 +211,27 @@ func TestSparklinesDrillDownAndWhatIf(t *testing.T) {
 	}
 	if after := escIDs(); after != before {
 		t.Errorf("the what-if changed the escalations: %q, then %q", before, after)
+	}
+	// A custom range is of local days in the form's zone. The ratings' instant falls on local
+	// day D in each zone; D (and not the day before) replays them. At every hour of the day the
+	// instant's UTC date differs from D in at least one of these zones (UTC+14 and UTC-11), where
+	// a range read as UTC days would miss the ratings.
+	rated := start.Add(61 * time.Minute)
+	for _, tz := range []string{"Pacific/Kiritimati", "Pacific/Pago_Pago"} {
+		loc, err := time.LoadLocation(tz)
+		if err != nil {
+			t.Fatal(err)
+		}
+		day := rated.In(loc)
+		for _, c := range []struct{ day, want string }{
+			{day.Format(time.DateOnly), "1 added · 0 removed · 3 same"},
+			{day.AddDate(0, 0, -1).Format(time.DateOnly), "0 added · 0 removed · 0 same"},
+		} {
+			a := b.post("/t/acme/rules/simulate", url.Values{"csrf": {token}, "rules_yaml": {tightened}, "range": {"custom"}, "from": {c.day}, "to": {c.day}, "tz": {tz}})
+			if a.code != http.StatusOK || !strings.Contains(a.body, c.want) {
+				t.Errorf("what-if of %s in %s (ratings at %s): %d, want %q:\n%.2000s", c.day, tz, rated.In(loc), a.code, c.want, a.body)
+			}
+		}
 	}
 	for _, c := range []struct {
 		form  url.Values

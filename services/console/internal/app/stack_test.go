@@ -68,9 +68,11 @@ type stack struct {
 	ingest  string
 	console *servicetest.Running
 	hook    *hookServer
-	// kpi is kpi's gRPC address, and cfg the console's settings, for tests that add a second one.
-	kpi string
-	cfg Config
+	// kpi is kpi's gRPC address, and cfg the console's settings, for tests that add a second one;
+	// kpiEnv is kpi's environment but for its addresses, for a second replica.
+	kpi    string
+	kpiEnv []string
+	cfg    Config
 }
 
 func freeAddr(t testing.TB) string {
@@ -110,14 +112,15 @@ route: {receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}
 	s.ingest = freeAddr(t)
 	startBinary(t, "ingest", s.ingest, common...)
 	kpiAddr, escAddr, notifyAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	startBinary(t, "kpi", freeAddr(t), append(common, "TICKETPULSE_REDIS_URL="+redisURL(0), "TICKETPULSE_GRPC_ADDR="+kpiAddr,
-		"TICKETPULSE_BATCH_LINGER=1ms", "TICKETPULSE_SNAPSHOT_INTERVAL=100ms", "TICKETPULSE_RULES_FILE="+rules, "TICKETPULSE_TICKET_INDEX=true")...)
+	s.kpiEnv = append(common, "TICKETPULSE_REDIS_URL="+redisURL(0), "TICKETPULSE_BATCH_LINGER=1ms", "TICKETPULSE_SNAPSHOT_INTERVAL=100ms",
+		"TICKETPULSE_RULES_FILE="+rules, "TICKETPULSE_TICKET_INDEX=true")
+	startBinary(t, "kpi", freeAddr(t), append(s.kpiEnv, "TICKETPULSE_GRPC_ADDR="+kpiAddr)...)
 	startBinary(t, "escalation", freeAddr(t), append(common, "TICKETPULSE_REDIS_URL="+redisURL(1), "TICKETPULSE_GRPC_ADDR="+escAddr,
 		"TICKETPULSE_RULES_FILE="+rules)...)
 	startBinary(t, "notify", freeAddr(t), append(common, "TICKETPULSE_REDIS_URL="+redisURL(2), "TICKETPULSE_GRPC_ADDR="+notifyAddr,
 		"TICKETPULSE_ROUTING_FILE="+routing)...)
 	cfg := Config{Common: servicetest.Settings(natsURL, ""), KPIAddr: kpiAddr, EscalationAddr: escAddr, NotifyAddr: notifyAddr,
-		SessionTTL: time.Hour, CallTimeout: 5 * time.Second, Refresh: time.Minute, MaxStreams: 2, OIDCScopes: "profile,email"}
+		SessionMaxAge: time.Hour, CallTimeout: 5 * time.Second, SimulateTimeout: time.Minute, Refresh: time.Minute, MaxStreams: 2, OIDCScopes: "profile,email"}
 	cfg.GRPCAddr = ""
 	cfg.TenantsFile = s.tenants.File
 	s.kpi, s.cfg = kpiAddr, cfg
@@ -128,9 +131,15 @@ route: {receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}
 // startConsole runs a console with cfg until the test ends.
 func startConsole(t testing.TB, cfg Config) *servicetest.Running {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return startConsoleWith(t, cfg, Deps{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// startConsoleWith runs a console with cfg, deps (their hooks set here) and log until the test ends.
+func startConsoleWith(t testing.TB, cfg Config, deps Deps, log *slog.Logger) *servicetest.Running {
+	t.Helper()
 	return servicetest.Start(t, func(ctx context.Context, hooks service.Hooks) error {
-		return Deps{Hooks: hooks}.Run(ctx, cfg, log)
+		deps.Hooks = hooks
+		return deps.Run(ctx, cfg, log)
 	})
 }
 

@@ -46,8 +46,11 @@ type Session struct {
 	// CSRF is the token every state-changing form must echo; it is bound to this session.
 	CSRF string `json:"x"`
 	// ID tells sessions apart (per-session limits), never a credential.
-	ID      string `json:"i"`
-	Expires int64  `json:"e"`
+	ID string `json:"i"`
+	// Issued is when the person signed in; the codec refuses a session older than its maximum
+	// age whatever Expires says, so lowering the maximum ends older sessions too.
+	Issued  int64 `json:"a"`
+	Expires int64 `json:"e"`
 }
 
 // Has reports whether the session's principal holds scope.
@@ -60,8 +63,9 @@ func (s *Session) Has(scope string) bool {
 	return false
 }
 
-// New returns a session for the principal with fresh CSRF token and id, expiring at expires.
-func New(tenant, kind, name string, scopes []string, credential string, expires time.Time) (*Session, error) {
+// New returns a session for the principal with fresh CSRF token and id, signed in at issued
+// and expiring at expires.
+func New(tenant, kind, name string, scopes []string, credential string, issued, expires time.Time) (*Session, error) {
 	csrf, err := randomToken()
 	if err != nil {
 		return nil, err
@@ -70,7 +74,7 @@ func New(tenant, kind, name string, scopes []string, credential string, expires 
 	if err != nil {
 		return nil, err
 	}
-	return &Session{Tenant: tenant, Kind: kind, Name: name, Scopes: scopes, Credential: credential, CSRF: csrf, ID: id, Expires: expires.Unix()}, nil
+	return &Session{Tenant: tenant, Kind: kind, Name: name, Scopes: scopes, Credential: credential, CSRF: csrf, ID: id, Issued: issued.Unix(), Expires: expires.Unix()}, nil
 }
 
 func randomToken() (string, error) {
@@ -88,11 +92,14 @@ type Codec struct {
 	// from plain HTTP, from a subdomain or with a Domain or Path other than /.
 	name   string
 	secure bool
+	// maxAge is the longest a session lasts from its sign-in; 0 leaves it to Expires alone.
+	maxAge time.Duration
 	now    func() time.Time
 }
 
-// NewCodec seals with key (KeyBytes long); secure marks the cookie Secure (and __Host-).
-func NewCodec(key []byte, secure bool, now func() time.Time) (*Codec, error) {
+// NewCodec seals with key (KeyBytes long); secure marks the cookie Secure (and __Host-);
+// maxAge (when positive) is the longest a session is accepted after its sign-in.
+func NewCodec(key []byte, secure bool, maxAge time.Duration, now func() time.Time) (*Codec, error) {
 	if len(key) != KeyBytes {
 		return nil, fmt.Errorf("session key: %d bytes, want %d", len(key), KeyBytes)
 	}
@@ -111,7 +118,7 @@ func NewCodec(key []byte, secure bool, now func() time.Time) (*Codec, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Codec{aead: aead, name: name, secure: secure, now: now}, nil
+	return &Codec{aead: aead, name: name, secure: secure, maxAge: maxAge, now: now}, nil
 }
 
 // additional binds a sealed value to its purpose, so a value sealed for one use (the OIDC
@@ -172,7 +179,8 @@ func (c *Codec) Read(r *http.Request) (*Session, error) {
 	if err := c.open("session", ck.Value, &s); err != nil {
 		return nil, err
 	}
-	if c.now().Unix() >= s.Expires {
+	now := c.now()
+	if now.Unix() >= s.Expires || (c.maxAge > 0 && now.Sub(time.Unix(s.Issued, 0)) >= c.maxAge) {
 		return nil, ErrExpired
 	}
 	return &s, nil

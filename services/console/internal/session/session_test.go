@@ -12,7 +12,7 @@ import (
 
 func codec(t testing.TB, secure bool, now time.Time) *Codec {
 	t.Helper()
-	c, err := NewCodec(bytes.Repeat([]byte{7}, KeyBytes), secure, func() time.Time { return now })
+	c, err := NewCodec(bytes.Repeat([]byte{7}, KeyBytes), secure, 12*time.Hour, func() time.Time { return now })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func roundTrip(t *testing.T, write, read *Codec, s *Session) (*Session, error) {
 
 func TestSession(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	s, err := New("acme", "api-key", `ana "<x>"`, []string{"kpis:read"}, "tp_secret", now.Add(time.Hour))
+	s, err := New("acme", "api-key", `ana "<x>"`, []string{"kpis:read"}, "tp_secret", now, now.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,19 @@ func TestSession(t *testing.T) {
 	if _, err := roundTrip(t, c, codec(t, false, now.Add(time.Hour)), s); err != ErrExpired {
 		t.Errorf("at expiry: %v, want ErrExpired", err)
 	}
-	other, _ := NewCodec(bytes.Repeat([]byte{8}, KeyBytes), false, func() time.Time { return now })
+	// The maximum age counts from the sign-in, whatever the cookie's expiry: a session sealed to
+	// last a day (before the maximum was lowered to 12 h) ends 12 h after it began.
+	long, err := New("acme", "oidc", "ana", nil, "id.token.x", now, now.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := roundTrip(t, c, codec(t, false, now.Add(12*time.Hour-time.Second)), long); err != nil {
+		t.Errorf("a second before the maximum age: %v, want the session", err)
+	}
+	if _, err := roundTrip(t, c, codec(t, false, now.Add(12*time.Hour)), long); err != ErrExpired {
+		t.Errorf("at the maximum age: %v, want ErrExpired", err)
+	}
+	other, _ := NewCodec(bytes.Repeat([]byte{8}, KeyBytes), false, 12*time.Hour, func() time.Time { return now })
 	if _, err := roundTrip(t, c, other, s); err != ErrInvalid {
 		t.Errorf("another key: %v, want ErrInvalid", err)
 	}
@@ -103,7 +115,7 @@ func TestPurposeBinding(t *testing.T) {
 }
 
 func TestNewCodecKey(t *testing.T) {
-	if _, err := NewCodec(make([]byte, 16), false, nil); err == nil {
+	if _, err := NewCodec(make([]byte, 16), false, 0, nil); err == nil {
 		t.Error("a 16-byte key was taken")
 	}
 }

@@ -43,34 +43,6 @@ func FuzzParseTicketFilter(f *testing.F) {
 	})
 }
 
-func FuzzSimulateRange(f *testing.F) {
-	for _, s := range [][3]string{{"24h", "", ""}, {"7d", "", ""}, {"custom", "2026-03-01", "2026-03-31"}, {"custom", "2026-03-01", "2026-04-01"},
-		{"custom", "2026-03-02", "2026-03-01"}, {"1y", "", ""}, {"custom", "0001-01-01", "9999-12-31"}} {
-		f.Add(s[0], s[1], s[2])
-	}
-	now := time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, name, from, to string) {
-		r, err := simulateRange(name, from, to, now)
-		if err != nil {
-			return
-		}
-		a, b := r.GetFrom().AsTime(), r.GetTo().AsTime()
-		if !b.After(a) || b.Sub(a) > maxSimulateDays*24*time.Hour {
-			t.Fatalf("accepted %s..%s", a, b)
-		}
-	})
-}
-
-func TestSimulateRange(t *testing.T) {
-	now := time.Date(2026, 12, 5, 6, 0, 0, 0, time.UTC)
-	if _, err := simulateRange("custom", "2026-03-01", "2026-03-31", now); err != nil {
-		t.Errorf("31 days: %v", err)
-	}
-	if _, err := simulateRange("custom", "2026-03-01", "2026-04-01", now); err == nil || !strings.HasPrefix(err.Error(), "to: ") {
-		t.Errorf("32 days: %v, want an error naming to", err)
-	}
-}
-
 func TestSparkGranularity(t *testing.T) {
 	day := func(from, to string) *tpv1.Window {
 		a, _ := time.Parse(time.DateOnly, from)
@@ -121,7 +93,7 @@ func TestMetricGaps(t *testing.T) {
 // One simulation per session: a second what-if while the first runs is refused, before any call
 // (the handler here has no escalation client to call).
 func TestOneSimulationPerSession(t *testing.T) {
-	codec, err := session.NewCodec(make([]byte, 32), false, nil)
+	codec, err := session.NewCodec(make([]byte, 32), false, time.Hour, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +101,7 @@ func TestOneSimulationPerSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := session.New("acme", "api-key", "all", []string{"escalations:read"}, "tp_x", time.Now().Add(time.Hour))
+	s, err := session.New("acme", "api-key", "all", []string{"escalations:read"}, "tp_x", time.Now(), time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,8 +28,7 @@ var states = map[string]tpv1.EscalationState{"open": tpv1.EscalationState_ESCALA
 	"acknowledged": tpv1.EscalationState_ESCALATION_STATE_ACKNOWLEDGED, "resolved": tpv1.EscalationState_ESCALATION_STATE_RESOLVED,
 	"all": tpv1.EscalationState_ESCALATION_STATE_UNSPECIFIED}
 
-// escalationPage is how many escalations one page lists; the severity filter is applied to it
-// here, as ListEscalations has none.
+// escalationPage is how many escalations one page lists.
 const escalationPage = 100
 
 func (h *Handler) escalations(w http.ResponseWriter, r *http.Request, s *session.Session) {
@@ -58,16 +57,12 @@ func (h *Handler) escalations(w http.ResponseWriter, r *http.Request, s *session
 	ctx, cancel := h.call(r.Context(), s)
 	defer cancel()
 	resp, err := h.o.Esc.ListEscalations(ctx, &tpv1.ListEscalationsRequest{Tenant: s.Tenant, State: st, Rule: d.Rule, TeamId: d.Team,
-		PageSize: escalationPage, PageToken: q.Get("page")})
+		Severity: sev, PageSize: escalationPage, PageToken: q.Get("page")})
 	if err != nil {
 		h.rpcFail(w, r, s, "escalations", err)
 		return
 	}
-	for _, e := range resp.GetEscalations() {
-		if sev == tpv1.Severity_SEVERITY_UNSPECIFIED || e.GetSeverity() == sev {
-			d.Escalations = append(d.Escalations, e)
-		}
-	}
+	d.Escalations = resp.GetEscalations()
 	if t := resp.GetNextPageToken(); t != "" {
 		d.Next = link("/t/"+s.Tenant+"/escalations", "rule", d.Rule, "team", d.Team, "severity", d.Severity, "state", d.State, "page", t)
 	}

@@ -157,10 +157,12 @@ func (h *Handler) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusForbidden, "sign-in: operators sign in to tenants' consoles with a tenant account")
 		return
 	}
-	expires := h.o.Now().Add(h.o.SessionTTL)
+	now := h.o.Now()
+	expires := now.Add(h.o.SessionMaxAge)
 	if idt.Expiry.Before(expires) {
-		// The services refuse the token after its expiry, so the session ends with it.
+		// The services refuse the token after its expiry, so the session ends with it; a token
+		// that lives longer is still cut at the console's maximum age.
 		expires = idt.Expiry
 	}
-	h.startSession(w, r, pr, raw, expires)
+	h.startSession(w, r, pr, raw, now, expires)
 }

@@ -140,9 +140,9 @@ func oidcConsole(t *testing.T, p *provider) (*httptest.Server, *session.Codec) {
 		t.Fatal(err)
 	}
 	key, _ := session.RandomKey()
-	codec, _ := session.NewCodec(key, false, nil)
+	codec, _ := session.NewCodec(key, false, 12*time.Hour, nil)
 	flow := &OIDC{Issuer: p.srv.URL, ClientID: "ticketpulse-console"}
-	h, err := New(Options{Codec: codec, Auth: reg, SessionTTL: 12 * time.Hour, CallTimeout: time.Second, MaxStreams: 1, OIDC: flow})
+	h, err := New(Options{Codec: codec, Auth: reg, SessionMaxAge: 12 * time.Hour, CallTimeout: time.Second, MaxStreams: 1, OIDC: flow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +204,29 @@ func TestOIDCSignIn(t *testing.T) {
 	}
 	if until := time.Until(time.Unix(s.Expires, 0)); until > 31*time.Minute {
 		t.Errorf("session lasts %s, beyond the ID token's 30 minutes", until)
+	}
+
+	if s.Issued > time.Now().Unix() || s.Issued < time.Now().Add(-time.Minute).Unix() {
+		t.Errorf("session issued at %d, want now", s.Issued)
+	}
+
+	// An ID token that lives two days still gives a session of the console's maximum age (12 h).
+	p.set(map[string]any{"exp": time.Now().Add(48 * time.Hour).Unix()}, "")
+	long := client()
+	if resp := follow(t, long, srv.URL+"/oidc/login"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in with a long-lived token: %d", resp.StatusCode)
+	}
+	p.set(nil, "")
+	req = httptest.NewRequest(http.MethodGet, "/", nil)
+	for _, ck := range long.Jar.Cookies(mustParse(t, srv.URL)) {
+		req.AddCookie(ck)
+	}
+	ls, err := codec.Read(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if until := time.Until(time.Unix(ls.Expires, 0)); until > 12*time.Hour || until < 11*time.Hour {
+		t.Errorf("a session from a 48-hour ID token lasts %s, want the 12 h maximum age", until)
 	}
 
 	tests := []struct {

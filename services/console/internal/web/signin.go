@@ -53,15 +53,16 @@ func (h *Handler) signinKey(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusForbidden, "api_key: an operator key spans every tenant; sign in with a key of your tenant")
 		return
 	}
-	h.startSession(w, r, p, key, h.o.Now().Add(h.o.SessionTTL))
+	now := h.o.Now()
+	h.startSession(w, r, p, key, now, now.Add(h.o.SessionMaxAge))
 }
 
-func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, p auth.Principal, credential string, expires time.Time) {
+func (h *Handler) startSession(w http.ResponseWriter, r *http.Request, p auth.Principal, credential string, issued, expires time.Time) {
 	scopes := make([]string, len(p.Scopes))
 	for i, s := range p.Scopes {
 		scopes[i] = string(s)
 	}
-	s, err := session.New(p.Tenant, p.Kind, p.Name, scopes, credential, expires)
+	s, err := session.New(p.Tenant, p.Kind, p.Name, scopes, credential, issued, expires)
 	if err == nil {
 		err = h.o.Codec.Write(w, s)
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -47,9 +48,11 @@ const (
 	maxAgents     = 20000
 )
 
-// header is a column heading as the page shows it: its sort link and state.
+// header is a column heading as the page shows it: its sort link and state, and why its
+// figures are missing when a secondary call failed.
 type header struct {
 	Label, URL, Sort string // Sort: "ascending", "descending" or "" (aria-sort)
+	Missing          string
 }
 
 type kpiRow struct {
@@ -68,10 +71,14 @@ type teamData struct {
 	Rows                []kpiRow
 	Total               *tpv1.Kpis
 	Unassigned          *tpv1.Kpis
-	Truncated           bool
-	Windows             []string
-	Self                string
-	Refresh             int
+	// TotalMissing, UnassignedMissing and SparkMissing say why a secondary figure is missing.
+	TotalMissing, UnassignedMissing, SparkMissing string
+	// Unsortable are the KPI columns kpi cannot order agents by.
+	Unsortable []string
+	Truncated  bool
+	Windows    []string
+	Self       string
+	Refresh    int
 	// Spark is the KPI the sparklines show, one of Metrics.
 	Spark   string
 	Metrics []metric
@@ -121,11 +128,12 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 	defer cancel()
 	d := teamData{Tenant: s.Tenant, Team: team, Order: order, Window: sel, Windows: []string{"24h", "7d", "30d"},
 		Refresh: int(h.o.Refresh.Seconds()), Spark: spark, Metrics: metrics}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
+	// The agents' figures are the page; the totals, the unassigned figures and the sparklines
+	// are secondary: when one of them fails the table still renders and says what is missing.
+	err = func() error {
 		token := ""
 		for {
-			resp, err := h.o.KPI.ListAgentKpis(gctx, &tpv1.ListAgentKpisRequest{Tenant: s.Tenant, TeamId: team, Window: win,
+			resp, err := h.o.KPI.ListAgentKpis(ctx, &tpv1.ListAgentKpisRequest{Tenant: s.Tenant, TeamId: team, Window: win,
 				OrderBy: order, PageSize: agentPageSize, PageToken: token})
 			if err != nil {
 				return err
@@ -144,35 +152,39 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 				return nil
 			}
 		}
-	})
-	if team != "" {
-		g.Go(func() error {
-			resp, err := h.o.KPI.GetTeamKpis(gctx, &tpv1.GetTeamKpisRequest{Tenant: s.Tenant, TeamId: team, Window: win})
-			d.Total = resp.GetKpis()
-			return err
-		})
-	}
-	g.Go(func() error {
-		resp, err := h.o.KPI.GetUnassignedKpis(gctx, &tpv1.GetUnassignedKpisRequest{Tenant: s.Tenant, Window: win})
-		d.Unassigned = resp.GetKpis()
-		return err
-	})
-	if err := g.Wait(); err != nil {
+	}()
+	if err != nil {
 		h.rpcFail(w, r, s, "team KPIs", err)
 		return
 	}
+	h.afterPrimary("team")
 	ids := make([]string, len(d.Rows))
 	for i, row := range d.Rows {
 		ids[i] = row.ID
 	}
-	series, err := h.agentSeries(ctx, s.Tenant, ids, win, sparkGranularity(sel, win))
-	if err != nil {
-		h.rpcFail(w, r, s, "team sparklines", err)
-		return
+	var series map[string]*tpv1.KpiSeries
+	var wg sync.WaitGroup
+	if team != "" {
+		wg.Go(func() {
+			resp, err := h.o.KPI.GetTeamKpis(ctx, &tpv1.GetTeamKpisRequest{Tenant: s.Tenant, TeamId: team, Window: win})
+			d.Total, d.TotalMissing = resp.GetKpis(), h.degraded(s, "team totals", err)
+		})
 	}
+	wg.Go(func() {
+		resp, err := h.o.KPI.GetUnassignedKpis(ctx, &tpv1.GetUnassignedKpisRequest{Tenant: s.Tenant, Window: win})
+		d.Unassigned, d.UnassignedMissing = resp.GetKpis(), h.degraded(s, "unassigned KPIs", err)
+	})
+	wg.Go(func() {
+		var err error
+		series, err = h.agentSeries(ctx, s.Tenant, ids, win, sparkGranularity(sel, win))
+		d.SparkMissing = h.degraded(s, "team sparklines", err)
+	})
+	wg.Wait()
 	for i := range d.Rows {
 		row := &d.Rows[i]
-		row.Spark = sparkline(series[row.ID], sparkM)
+		if d.SparkMissing == "" {
+			row.Spark = sparkline(series[row.ID], sparkM)
+		}
 		row.DrillAll = ticketsLink(s.Tenant, row.ID, "", sel)
 		row.DrillFirst = ticketsLink(s.Tenant, row.ID, "", sel, "min_first_response", minutesAtLeast(row.K.GetFirstResponse()))
 		row.DrillCSAT = ticketsLink(s.Tenant, row.ID, "", sel, "max_rating", "2")
@@ -187,6 +199,11 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 	}
 	for _, c := range teamColumns {
 		hd := header{Label: c.Label}
+		if c.Label == "Trend" {
+			hd.Missing = d.SparkMissing
+		} else if c.Order == "" {
+			d.Unsortable = append(d.Unsortable, c.Label)
+		}
 		if c.Order != "" {
 			next := c.Order
 			if c.Order == orderName {
@@ -268,6 +285,8 @@ type agentData struct {
 	Windows           []agentWindow
 	Escalations       []*tpv1.Escalation
 	CanWrite          bool
+	// ChartsMissing and EscalationsMissing say why a secondary section is empty.
+	ChartsMissing, EscalationsMissing string
 }
 
 func (h *Handler) agent(w http.ResponseWriter, r *http.Request, s *session.Session) {
@@ -303,6 +322,25 @@ func (h *Handler) agent(w http.ResponseWriter, r *http.Request, s *session.Sessi
 	ctx, cancel := h.call(r.Context(), s)
 	defer cancel()
 	d := agentData{Tenant: s.Tenant, Agent: id, TZ: sel.TZ, Windows: []agentWindow{{Name: "24h"}, {Name: "7d"}, {Name: "30d"}}}
+	// The charts and the open escalations are secondary: they run beside the figures but do not
+	// cancel them, and when one fails the figures still render and its section says why.
+	var series *tpv1.KpiSeries
+	var chartsErr, escErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var resp *tpv1.ListKpiSeriesResponse
+		resp, chartsErr = h.o.KPI.ListKpiSeries(ctx, &tpv1.ListKpiSeriesRequest{Tenant: s.Tenant, Scope: tpv1.ScopeKind_SCOPE_KIND_AGENT,
+			Ids: []string{id}, Window: chartWin, Granularity: gran.G, PageSize: 1})
+		if len(resp.GetSeries()) > 0 {
+			series = resp.GetSeries()[0]
+		}
+	})
+	wg.Go(func() {
+		var resp *tpv1.ListEscalationsResponse
+		resp, escErr = h.o.Esc.ListEscalations(ctx, &tpv1.ListEscalationsRequest{Tenant: s.Tenant, AgentId: id,
+			State: tpv1.EscalationState_ESCALATION_STATE_OPEN, PageSize: 100})
+		d.Escalations = resp.GetEscalations()
+	})
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range d.Windows {
 		g.Go(func() error {
@@ -312,26 +350,18 @@ func (h *Handler) agent(w http.ResponseWriter, r *http.Request, s *session.Sessi
 			return err
 		})
 	}
-	var series *tpv1.KpiSeries
-	g.Go(func() error {
-		resp, err := h.o.KPI.ListKpiSeries(gctx, &tpv1.ListKpiSeriesRequest{Tenant: s.Tenant, Scope: tpv1.ScopeKind_SCOPE_KIND_AGENT,
-			Ids: []string{id}, Window: chartWin, Granularity: gran.G, PageSize: 1})
-		if len(resp.GetSeries()) > 0 {
-			series = resp.GetSeries()[0]
-		}
-		return err
-	})
-	g.Go(func() error {
-		resp, err := h.o.Esc.ListEscalations(gctx, &tpv1.ListEscalationsRequest{Tenant: s.Tenant, AgentId: id,
-			State: tpv1.EscalationState_ESCALATION_STATE_OPEN, PageSize: 100})
-		d.Escalations = resp.GetEscalations()
-		return err
-	})
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	wg.Wait()
+	if err != nil {
 		h.rpcFail(w, r, s, "agent KPIs", err)
 		return
 	}
+	// Only now, with the page standing, is a failed secondary call worth a log line.
+	d.ChartsMissing, d.EscalationsMissing = h.degraded(s, "agent charts", chartsErr), h.degraded(s, "agent escalations", escErr)
 	for _, m := range metrics {
+		if d.ChartsMissing != "" {
+			break
+		}
 		ps := points(series, m)
 		d.Charts = append(d.Charts, agentChart{Label: m.Label, SVG: chart.Line{Title: m.Label + " of " + id + " by " + gran.Name + ": " + describe(m, ps),
 			Label: m.Label, Points: ps, Format: m.Format, Location: loc, Width: 600, Height: 180}.SVG()})

@@ -45,10 +45,13 @@ type Options struct {
 	Esc   tpv1.EscalationServiceClient
 	Notif tpv1.NotificationServiceClient
 	Log   *slog.Logger
-	// SessionTTL is how long a sign-in lasts (an ID token's own expiry cuts it shorter).
-	SessionTTL time.Duration
+	// SessionMaxAge is how long a sign-in lasts, of either kind (an ID token's own expiry cuts
+	// it shorter); the codec enforces it on every request.
+	SessionMaxAge time.Duration
 	// CallTimeout bounds each call to a service made for a page.
 	CallTimeout time.Duration
+	// SimulateTimeout bounds one what-if (SimulateRules), which replays days of events.
+	SimulateTimeout time.Duration
 	// MaxStreams caps the live (server-sent events) streams one session holds open at once.
 	MaxStreams int
 	// Refresh is how often the team page refreshes itself in the browser.
@@ -57,6 +60,10 @@ type Options struct {
 	OIDC *OIDC
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// AfterPrimary, when set, runs on the team page once the agents' figures have arrived and
+	// before the secondary calls (which need the agents): tests stop kpi there to see the page
+	// degrade.
+	AfterPrimary func(page string)
 }
 
 // Handler serves the console.
@@ -285,4 +292,34 @@ func (h *Handler) home(w http.ResponseWriter, r *http.Request) {
 func boundedParam(r *http.Request, name string) (string, bool) {
 	v := r.URL.Query().Get(name)
 	return v, len(v) <= maxIDBytes
+}
+
+// degraded is what a page shows in place of a secondary figure whose call failed ("" when err
+// is nil): a short reason, logged once with the error. The page itself still renders.
+func (h *Handler) degraded(s *session.Session, what string, err error) string {
+	if err == nil {
+		return ""
+	}
+	h.o.Log.Warn("page call failed; the page renders without it", "what", what, "tenant", s.Tenant, "err", err)
+	st, _ := status.FromError(err)
+	switch st.Code() {
+	case codes.DeadlineExceeded:
+		return "unavailable: the service did not answer in time"
+	case codes.PermissionDenied, codes.Unauthenticated:
+		return "not shown: your credential may not read them"
+	case codes.Unavailable:
+		return "unavailable: the service cannot be reached"
+	case codes.ResourceExhausted:
+		return "unavailable: the service is busy"
+	case codes.Canceled:
+		return "unavailable: the request was cancelled"
+	}
+	return "unavailable: the service answered " + st.Code().String()
+}
+
+// afterPrimary runs the test hook between a page's primary call and its secondary ones.
+func (h *Handler) afterPrimary(page string) {
+	if h.o.AfterPrimary != nil {
+		h.o.AfterPrimary(page)
+	}
 }

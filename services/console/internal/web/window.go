@@ -33,19 +33,30 @@ func (s windowSel) Query() url.Values {
 // maxRangeDays bounds an explicit range: the services answer up to 10 years.
 const maxRangeDays = 3660
 
+// zone is the IANA time zone tz names, UTC when empty; the error names the tz parameter.
+func zone(tz string) (*time.Location, error) {
+	if tz == "" {
+		return time.UTC, nil
+	}
+	if len(tz) > 64 || tz == "Local" {
+		return nil, fmt.Errorf("tz: %q is not an IANA time zone name (e.g. Europe/Berlin)", tz)
+	}
+	l, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, fmt.Errorf("tz: %q is not an IANA time zone name (e.g. Europe/Berlin)", tz)
+	}
+	return l, nil
+}
+
 // parseWindow reads window, from, to and tz; an error names the parameter and why.
 func parseWindow(q url.Values) (*tpv1.Window, windowSel, error) {
 	s := windowSel{Rolling: q.Get("window"), From: q.Get("from"), To: q.Get("to"), TZ: q.Get("tz")}
 	if s.Rolling == "" {
 		s.Rolling = "24h"
 	}
-	loc := time.UTC
-	if s.TZ != "" {
-		l, err := time.LoadLocation(s.TZ)
-		if err != nil || len(s.TZ) > 64 || s.TZ == "Local" {
-			return nil, s, fmt.Errorf("tz: %q is not an IANA time zone name (e.g. Europe/Berlin)", s.TZ)
-		}
-		loc = l
+	loc, err := zone(s.TZ)
+	if err != nil {
+		return nil, s, err
 	}
 	switch s.Rolling {
 	case "24h", "7d", "30d":

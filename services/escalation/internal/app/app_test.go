@@ -318,6 +318,13 @@ func TestSLAEscalationLifecycle(t *testing.T) {
 	if err != nil || len(list.GetEscalations()) != 1 || list.GetEscalations()[0].GetState() != tpv1.EscalationState_ESCALATION_STATE_RESOLVED {
 		t.Errorf("list: %v %v", err, list)
 	}
+	// It was raised to critical: the severity filter sees its severity now, not at trigger.
+	for sev, want := range map[tpv1.Severity]int{tpv1.Severity_SEVERITY_CRITICAL: 1, tpv1.Severity_SEVERITY_WARNING: 0, tpv1.Severity_SEVERITY_UNSPECIFIED: 1} {
+		list, err := client.ListEscalations(ctx, &tpv1.ListEscalationsRequest{Tenant: "acme", TicketId: "T-1", Severity: sev})
+		if err != nil || len(list.GetEscalations()) != want {
+			t.Errorf("list %s: %v, %d escalations, want %d", sev, err, len(list.GetEscalations()), want)
+		}
+	}
 }
 
 // Bad requests name the field and the reason.
@@ -341,6 +348,10 @@ func TestRequestErrors(t *testing.T) {
 			_, err := client.ListEscalations(ctx, &tpv1.ListEscalationsRequest{Tenant: "acme", PageSize: 501})
 			return err
 		}, codes.InvalidArgument, "page_size: 501: want 0 (default 50) to 500"},
+		{"severity", func() error {
+			_, err := client.ListEscalations(ctx, &tpv1.ListEscalationsRequest{Tenant: "acme", Severity: tpv1.Severity(9)})
+			return err
+		}, codes.InvalidArgument, "severity: unknown severity 9"},
 		{"page token", func() error {
 			_, err := client.ListEscalations(ctx, &tpv1.ListEscalationsRequest{Tenant: "acme", PageToken: "nope"})
 			return err

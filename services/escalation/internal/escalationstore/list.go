@@ -21,6 +21,8 @@ type Filter struct {
 	Team   string
 	Agent  string
 	Ticket string
+	// Severity is the escalation's current severity; unspecified matches every one.
+	Severity tpv1.Severity
 	// From and To bound the trigger time, [From, To).
 	From, To time.Time
 }
@@ -31,7 +33,8 @@ func (f Filter) match(r *Record) bool {
 		f.Rule != "" && r.Rule != f.Rule,
 		f.Team != "" && r.Labels["team"] != f.Team,
 		f.Agent != "" && r.Labels["agent"] != f.Agent,
-		f.Ticket != "" && r.Labels["ticket"] != f.Ticket:
+		f.Ticket != "" && r.Labels["ticket"] != f.Ticket,
+		f.Severity != tpv1.Severity_SEVERITY_UNSPECIFIED && r.Severity != f.Severity:
 		return false
 	}
 	return true

@@ -268,10 +268,15 @@ func TestList(t *testing.T) {
 	rdb := testenv.Redis(t)
 	s := New(rdb, time.Hour)
 	ctx := context.Background()
-	// Twelve escalations, a minute apart, alternating agents; three share one instant.
+	// Twelve escalations, a minute apart, alternating agents; three share one instant; two
+	// (one of them at the shared instant) are warnings, the rest critical.
 	var all []string
 	for i := range 12 {
-		v := verdict(true, critical, 1, t0.Add(time.Duration(min(i, 9))*time.Minute))
+		sev := critical
+		if i == 4 || i == 10 {
+			sev = warning
+		}
+		v := verdict(true, sev, 1, t0.Add(time.Duration(min(i, 9))*time.Minute))
 		v.Subject = Subject{Kind: Ticket, ID: fmt.Sprintf("T-%02d", i)}
 		v.Labels = map[string]string{"agent": []string{"ana", "bo"}[i%2], "team": "billing", "ticket": v.Subject.ID}
 		if i == 5 {
@@ -327,6 +332,8 @@ func TestList(t *testing.T) {
 		{"open and ana", Filter{State: open, Agent: "ana"}, []string{"T-10", "T-08", "T-06", "T-04", "T-02", "T-00"}},
 		{"ticket", Filter{Ticket: "T-07"}, []string{"T-07"}},
 		{"team", Filter{Team: "other"}, nil},
+		{"warning", Filter{Severity: warning}, []string{"T-10", "T-04"}},
+		{"critical and ana", Filter{Severity: critical, Agent: "ana"}, []string{"T-08", "T-06", "T-02", "T-00"}},
 		{"time range", Filter{From: t0.Add(2 * time.Minute), To: t0.Add(4 * time.Minute)}, []string{"T-03", "T-02"}},
 	}
 	for _, tt := range tests {

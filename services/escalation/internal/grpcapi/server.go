@@ -102,7 +102,11 @@ func (s *Server) ListEscalations(ctx context.Context, req *tpv1.ListEscalationsR
 	if _, ok := tpv1.EscalationState_name[int32(req.GetState())]; !ok {
 		v.Add("state", fmt.Sprintf("unknown state %d", req.GetState()))
 	}
-	f := escalationstore.Filter{State: req.GetState(), Rule: req.GetRule(), Team: req.GetTeamId(), Agent: req.GetAgentId(), Ticket: req.GetTicketId()}
+	if _, ok := tpv1.Severity_name[int32(req.GetSeverity())]; !ok {
+		v.Add("severity", fmt.Sprintf("unknown severity %d", req.GetSeverity()))
+	}
+	f := escalationstore.Filter{State: req.GetState(), Rule: req.GetRule(), Team: req.GetTeamId(), Agent: req.GetAgentId(), Ticket: req.GetTicketId(),
+		Severity: req.GetSeverity()}
 	f.From, f.To = v.Range("triggered", req.GetTriggered())
 	size := v.PageSize(req.GetPageSize(), DefaultPageSize, MaxPageSize)
 	if err := v.Err(); err != nil {
