@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -225,6 +227,8 @@ var checks = []struct {
 	{"Service selectors select a Deployment's pods", checkServiceSelectors},
 	{"Service targetPorts are container ports", checkServicePorts},
 	{"probes: /readyz and /healthz on the HTTP port", checkProbes},
+	{"listen addresses are the container ports", checkListenPorts},
+	{"the console calls Services that exist", checkUpstreams},
 	{"pods are locked down", checkSecurity},
 	{"containers have requests and limits", checkResources},
 	{"images are pinned by tag", checkImages},
@@ -338,6 +342,89 @@ func checkProbes(m *manifests, _ *overlayEnv) []string {
 					errs = append(errs, fmt.Sprintf("Deployment %s container %s: %s on port %s, want the HTTP port %q", d.Name, c.Name, pr.kind, pr.probe.HTTPGet.Port.String(), httpPort))
 				}
 			}
+		}
+	}
+	return errs
+}
+
+// listenEnv names the variable that sets the address each named container port serves.
+var listenEnv = map[string]string{
+	"http":  "TICKETPULSE_HTTP_ADDR",
+	"grpc":  "TICKETPULSE_GRPC_ADDR",
+	"admin": "TICKETPULSE_ADMIN_ADDR",
+}
+
+// checkListenPorts: a service listens where its variables say, on every interface (a loopback
+// address is unreachable from the kubelet and the Service), and that is the container port of
+// the same name; Prometheus's annotation names the admin port.
+func checkListenPorts(m *manifests, _ *overlayEnv) []string {
+	var errs []string
+	for _, d := range m.deployments {
+		for _, c := range d.Spec.Template.Spec.Containers {
+			env := map[string]string{}
+			for _, e := range c.Env {
+				env[e.Name] = e.Value
+			}
+			for _, p := range c.Ports {
+				variable, ok := listenEnv[p.Name]
+				if !ok {
+					errs = append(errs, fmt.Sprintf("Deployment %s container %s: port %q is none of %v", d.Name, c.Name, p.Name, slices.Sorted(maps.Keys(listenEnv))))
+					continue
+				}
+				if want := fmt.Sprintf("0.0.0.0:%d", p.ContainerPort); env[variable] != want {
+					errs = append(errs, fmt.Sprintf("Deployment %s container %s: %s=%q, want %q for port %s", d.Name, c.Name, variable, env[variable], want, p.Name))
+				}
+				if p.Name == "admin" && d.Spec.Template.Annotations["prometheus.io/port"] != fmt.Sprint(p.ContainerPort) {
+					errs = append(errs, fmt.Sprintf("Deployment %s: prometheus.io/port %q is not the admin port %d", d.Name, d.Spec.Template.Annotations["prometheus.io/port"], p.ContainerPort))
+				}
+			}
+		}
+	}
+	return errs
+}
+
+// upstreamEnv are the console's gRPC addresses and the service each must reach.
+var upstreamEnv = map[string]string{
+	"TICKETPULSE_KPI_ADDR":        "kpi",
+	"TICKETPULSE_ESCALATION_ADDR": "escalation",
+	"TICKETPULSE_NOTIFY_ADDR":     "notify",
+}
+
+// checkUpstreams: each of the console's upstream addresses is a Service's name and port that
+// leads to that service's gRPC container port.
+func checkUpstreams(m *manifests, _ *overlayEnv) []string {
+	console := m.deployment("console")
+	if console == nil {
+		return []string{"no Deployment console"}
+	}
+	env := map[string]string{}
+	for _, e := range console.Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	var errs []string
+	for _, variable := range slices.Sorted(maps.Keys(upstreamEnv)) {
+		target := upstreamEnv[variable]
+		host, port, err := net.SplitHostPort(env[variable])
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("console %s=%q: %v", variable, env[variable], err))
+			continue
+		}
+		found := false
+		for _, s := range m.services {
+			if s.Name != host {
+				continue
+			}
+			for _, p := range s.Spec.Ports {
+				if fmt.Sprint(p.Port) != port {
+					continue
+				}
+				sel := labels.SelectorFromSet(s.Spec.Selector)
+				d := m.deployment(target)
+				found = d != nil && sel.Matches(labels.Set(d.Spec.Template.Labels)) && p.TargetPort.String() == "grpc"
+			}
+		}
+		if !found {
+			errs = append(errs, fmt.Sprintf("console %s=%q is no Service port leading to %s's gRPC port", variable, env[variable], target))
 		}
 	}
 	return errs
@@ -850,6 +937,37 @@ func TestChecksFail(t *testing.T) {
 		}},
 		{"no liveness probe", "probes: /readyz and /healthz on the HTTP port", false, func(m *manifests) {
 			container(m, "console").LivenessProbe = nil
+		}},
+		{"HTTP address not the container port", "listen addresses are the container ports", false, func(m *manifests) {
+			for i, e := range container(m, "kpi").Env {
+				if e.Name == "TICKETPULSE_HTTP_ADDR" {
+					container(m, "kpi").Env[i].Value = "0.0.0.0:8080"
+				}
+			}
+		}},
+		{"admin on loopback", "listen addresses are the container ports", false, func(m *manifests) {
+			for i, e := range container(m, "notify").Env {
+				if e.Name == "TICKETPULSE_ADMIN_ADDR" {
+					container(m, "notify").Env[i].Value = "127.0.0.1:9292"
+				}
+			}
+		}},
+		{"scrape annotation on another port", "listen addresses are the container ports", false, func(m *manifests) {
+			m.deployment("ingest").Spec.Template.Annotations["prometheus.io/port"] = "8080"
+		}},
+		{"console calling a Service that does not exist", "the console calls Services that exist", false, func(m *manifests) {
+			for i, e := range container(m, "console").Env {
+				if e.Name == "TICKETPULSE_KPI_ADDR" {
+					container(m, "console").Env[i].Value = "kpi-grpc:9090"
+				}
+			}
+		}},
+		{"console calling escalation's port on notify", "the console calls Services that exist", false, func(m *manifests) {
+			for i, e := range container(m, "console").Env {
+				if e.Name == "TICKETPULSE_NOTIFY_ADDR" {
+					container(m, "console").Env[i].Value = "notify:9091"
+				}
+			}
 		}},
 		{"writable root filesystem", "pods are locked down", false, func(m *manifests) {
 			f := false
