@@ -21,6 +21,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ticketpulse/ticketpulse/services/platform/tenants"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -1213,5 +1214,43 @@ func TestDevRulesAreTheExample(t *testing.T) {
 	}
 	if !bytes.Equal(dev, example) {
 		t.Fatal("overlays/dev/rules.yaml differs from deploy/escalation/rules.example.yaml: copy it again")
+	}
+}
+
+// TestDevTenantsLoad mounts the dev overlay's Secret ticketpulse-tenants as the pods get it (each
+// key a file in one directory) and loads the tenants file from there with the services' own
+// loader: a hash file left out of the Secret, or a broken entry, stops every service at start.
+func TestDevTenantsLoad(t *testing.T) {
+	m, err := decode(build(t, "overlays/dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sec *corev1.Secret
+	for _, s := range m.secrets {
+		if s.Name == generatedName(m, "Secret", "ticketpulse-tenants") {
+			sec = s
+		}
+	}
+	if sec == nil {
+		t.Fatal("overlays/dev makes no Secret ticketpulse-tenants")
+	}
+	mount := func(skip string) string {
+		dir := t.TempDir()
+		for k, v := range sec.Data {
+			if k == skip {
+				continue
+			}
+			if err := os.WriteFile(filepath.Join(dir, k), v, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return filepath.Join(dir, "tenants.yaml")
+	}
+	noEnv := func(string) string { return "" }
+	if _, err := tenants.Load(mount(""), noEnv, tenants.SourcesParser[tenants.NoSources](nil)); err != nil {
+		t.Fatalf("the dev tenants file does not load as mounted: %v", err)
+	}
+	if _, err := tenants.Load(mount("ops.hash"), noEnv, tenants.SourcesParser[tenants.NoSources](nil)); err == nil {
+		t.Fatal("the tenants file loaded without the hash file it references")
 	}
 }
