@@ -29,7 +29,7 @@ func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 }
 
 // keyLookups is how many key lookups Redis made since the last call (its keyspace hits and misses).
-func keyLookups(t *testing.T, rdb *redis.Client) int64 {
+func keyLookups(t *testing.T, rdb redis.UniversalClient) int64 {
 	t.Helper()
 	ctx := context.Background()
 	info, err := rdb.Info(ctx, "stats").Result()

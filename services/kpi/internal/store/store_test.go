@@ -65,7 +65,7 @@ func life(ticket, agent, team string, start int) []contrib.Event {
 }
 
 // buckets dumps every KPI bucket and index key (not ticket states or marks).
-func buckets(t *testing.T, rdb *redis.Client) map[string]map[string]string {
+func buckets(t *testing.T, rdb redis.UniversalClient) map[string]map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]map[string]string{}
@@ -112,7 +112,7 @@ func buckets(t *testing.T, rdb *redis.Client) map[string]map[string]string {
 }
 
 // checkTotals fails unless every day, week, month and year totals key equals the sum of its hours.
-func checkTotals(t *testing.T, rdb *redis.Client) {
+func checkTotals(t *testing.T, rdb redis.UniversalClient) {
 	t.Helper()
 	ctx := context.Background()
 	keys, err := rdb.Keys(ctx, "tp:*").Result()
@@ -182,7 +182,7 @@ func checkTotals(t *testing.T, rdb *redis.Client) {
 	}
 }
 
-func dayTotals(t *testing.T, rdb *redis.Client, s bucket.Scope, at time.Time) *bucket.Totals {
+func dayTotals(t *testing.T, rdb redis.UniversalClient, s bucket.Scope, at time.Time) *bucket.Totals {
 	t.Helper()
 	tot := bucket.NewTotals()
 	h, err := rdb.HGetAll(context.Background(), bucket.HourKey("acme", s, at.Unix()/86400)).Result()
@@ -896,7 +896,7 @@ func TestTotalsKeepLargeAndNegativeSums(t *testing.T) {
 }
 
 // packedTotals reads a totals key; missing is an error.
-func packedTotals(t *testing.T, rdb *redis.Client, key string) *bucket.Totals {
+func packedTotals(t *testing.T, rdb redis.UniversalClient, key string) *bucket.Totals {
 	t.Helper()
 	packed, err := rdb.Get(context.Background(), key).Result()
 	if err != nil {
@@ -911,7 +911,7 @@ func packedTotals(t *testing.T, rdb *redis.Client, key string) *bucket.Totals {
 
 // derivedTotals reads the packed totals key of scope s (in tenant acme) of a period ending on unix
 // day end; a missing one must end on or before the scope's first figures, and is empty.
-func derivedTotals(t *testing.T, rdb *redis.Client, s bucket.Scope, key string, end int64) *bucket.Totals {
+func derivedTotals(t *testing.T, rdb redis.UniversalClient, s bucket.Scope, key string, end int64) *bucket.Totals {
 	t.Helper()
 	if rdb.Exists(context.Background(), key).Val() == 1 {
 		return packedTotals(t, rdb, key)
@@ -924,7 +924,7 @@ func derivedTotals(t *testing.T, rdb *redis.Client, s bucket.Scope, key string, 
 
 // beforeFirst says whether a period of scope s (in tenant acme) ending on unix day end ends on or
 // before the scope's first figures.
-func beforeFirst(t *testing.T, rdb *redis.Client, s bucket.Scope, end int64) bool {
+func beforeFirst(t *testing.T, rdb redis.UniversalClient, s bucket.Scope, end int64) bool {
 	t.Helper()
 	first, err := rdb.Get(context.Background(), bucket.FirstKey("acme", s)).Int64()
 	if err != nil && !errors.Is(err, redis.Nil) {
