@@ -396,3 +396,46 @@ func NewRedisCluster(t testing.TB) (*RedisClusterServers, *redis.ClusterClient) 
 	t.Cleanup(func() { c.Close() })
 	return rc, c
 }
+
+// Keys lists the keys matching pattern on every server of c: KEYS on a cluster client asks one
+// node only.
+func Keys(t testing.TB, c redis.UniversalClient, pattern string) []string {
+	t.Helper()
+	ctx := context.Background()
+	cc, ok := c.(*redis.ClusterClient)
+	if !ok {
+		keys, err := c.Keys(ctx, pattern).Result()
+		if err != nil {
+			t.Fatalf("keys %s: %v", pattern, err)
+		}
+		return keys
+	}
+	var mu sync.Mutex
+	var keys []string
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		ks, err := m.Keys(ctx, pattern).Result()
+		mu.Lock()
+		keys = append(keys, ks...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		t.Fatalf("keys %s: %v", pattern, err)
+	}
+	return keys
+}
+
+// Flush empties every server of c (FLUSHALL on a cluster client reaches one node only).
+func Flush(t testing.TB, c redis.UniversalClient) {
+	t.Helper()
+	ctx := context.Background()
+	var err error
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.FlushAll(ctx).Err() })
+	} else {
+		err = c.FlushAll(ctx).Err()
+	}
+	if err != nil {
+		t.Fatalf("flush redis: %v", err)
+	}
+}

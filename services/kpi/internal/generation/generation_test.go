@@ -63,10 +63,7 @@ func life(ticket, agent, team string, start int) []contrib.Event {
 
 func keys(t *testing.T, rdb redis.UniversalClient) []string {
 	t.Helper()
-	ks, err := rdb.Keys(context.Background(), "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ks := testenv.Keys(t, rdb, "*")
 	slices.Sort(ks)
 	return ks
 }

@@ -377,7 +377,7 @@ func TestCompactionFinishesPendingDeltasFirst(t *testing.T) {
 	evs := life("T-1", "ana", "billing", 0)
 	env.write(t, Ticket{Tenant: "acme", ID: "T-1", Events: evs})
 	want := buckets(t, env.rdb)
-	env.rdb.FlushAll(context.Background())
+	testenv.Flush(t, env.rdb)
 
 	env.write(t, Ticket{Tenant: "acme", ID: "T-1", Events: evs[:4]}) // solved
 	crash := errors.New("crash")
