@@ -47,7 +47,7 @@ func TestHistoryPagesNobodyOnRedisCluster(t *testing.T) { historyPagesNobody(t, 
 // The services name the mode and the seeds they connected with.
 func TestConnectedLogNamesRedisCluster(t *testing.T) {
 	s := newClusterStack(t)
-	_, logs := startKPILogs(t, s)
+	_, logs := startKPILogs(t, s, "TICKETPULSE_LOG_LEVEL=info")
 	line := ""
 	for _, l := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(l, "msg=connected") {
@@ -74,16 +74,17 @@ func TestRedisClusterFailoverUnderLoad(t *testing.T) {
 	defer cancel()
 
 	start := time.Date(2026, 3, 2, 8, 0, 0, 0, time.UTC)
-	const tickets = 120
 	var posted atomic.Int64
-	killAt := make(chan struct{})
+	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := range tickets {
-			if i == tickets/3 {
-				close(killAt)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
 			}
 			// ingest does not touch Redis: every POST is stored in JetStream, failover or not.
 			if status, body := postAs(t, ingest, "acme", s.tenants.AcmeEvents, jsonEvents(fmt.Sprintf("T-%d", i), start.Add(time.Duration(i)*time.Second))); status != 202 {
@@ -91,25 +92,31 @@ func TestRedisClusterFailoverUnderLoad(t *testing.T) {
 				return
 			}
 			posted.Add(1)
-			time.Sleep(25 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond)
 		}
 	}()
 
-	<-killAt
+	for posted.Load() < 40 {
+		time.Sleep(10 * time.Millisecond)
+	}
 	key := fmt.Sprintf("tp:{acme:a:ana}:h:%d", start.Unix()/86400)
 	master, err := rc.MasterOf(ctx, key)
 	if err != nil {
 		t.Fatal(err)
 	}
+	atKill := posted.Load()
 	took, err := rc.KillMaster(ctx, master)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("killed master %s holding %s after %d tickets; replica promoted and cluster ok %v later", master.Addr, key, posted.Load(), took)
+	t.Logf("killed master %s holding %s after %d tickets; replica promoted and every node sees the cluster ok %v later",
+		master.Addr, key, atKill, took.Round(time.Millisecond))
+	// The load goes on past the promotion, then ends.
+	time.Sleep(2 * time.Second)
+	close(stop)
 	wg.Wait()
-	if posted.Load() != tickets {
-		t.Fatalf("posted %d tickets, want %d", posted.Load(), tickets)
-	}
+	tickets := posted.Load()
+	t.Logf("%d tickets posted, %d of them after the kill", tickets, tickets-atKill)
 
 	w := window(start, start.Add(24*time.Hour))
 	recovered := time.Now()
@@ -129,13 +136,18 @@ func TestRedisClusterFailoverUnderLoad(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("KPIs complete %v after the load ended", time.Since(recovered).Round(time.Millisecond))
+	// The promoted replica is another run: the watermark kept on that master noticed it and
+	// replayed from its own watermark what the replica may have missed.
+	if l := logs.String(); !strings.Contains(l, "watermark gap") || !strings.Contains(l, "watermark_shard=") {
+		t.Errorf("kpi logged no watermark gap of the failed-over shard:\n%s", l)
+	}
 	// Redeliveries and the watermark's replay settle: then the figures must be exact, not more.
 	time.Sleep(2 * time.Second)
 	resp, err := client.GetAgentKpis(ctx, &tpv1.GetAgentKpisRequest{Tenant: "acme", AgentId: "ana", Window: w})
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkFigures(t, resp.GetAgent().GetKpis(), tickets)
+	checkFigures(t, resp.GetAgent().GetKpis(), int64(tickets))
 	team, err := client.GetTeamKpis(ctx, &tpv1.GetTeamKpisRequest{Tenant: "acme", TeamId: "billing", Window: w})
 	if err != nil {
 		t.Fatal(err)
