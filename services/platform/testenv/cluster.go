@@ -439,3 +439,22 @@ func Flush(t testing.TB, c redis.UniversalClient) {
 		t.Fatalf("flush redis: %v", err)
 	}
 }
+
+// StartSentinel runs a Redis Sentinel in dir on a free loopback port that monitors the master at
+// masterAddr under name (quorum 1, down after a second), for tests of clients that find their
+// master through Sentinel.
+func StartSentinel(dir, name, masterAddr string) (*RedisServer, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	host, mport, _ := strings.Cut(masterAddr, ":")
+	conf := filepath.Join(dir, "sentinel.conf")
+	body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\nsentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 1000\n",
+		port, dir, filepath.Join(dir, "redis.log"), name, host, mport, name)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		return nil, err
+	}
+	s := &RedisServer{Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: dir, args: []string{conf, "--sentinel"}}
+	return s, s.Start()
+}
