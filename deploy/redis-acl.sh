@@ -10,9 +10,10 @@
 # administration (CONFIG, DEBUG, SHUTDOWN, ACL, ...), nothing dangerous (FLUSHALL, FLUSHDB, KEYS,
 # ...), no pub/sub, no SCRIPT FLUSH or KILL, no FUNCTION, and no SCAN or RANDOMKEY (they would
 # list other services' keys). The exceptions: INFO's server section, as each consumer's
-# watermark (tp:{wm}:<service>:*, on a Redis Cluster tp:{wm:<n>}:<service>:* on each master) compares
-# Redis's run_id to notice a restart or failover that lost writes; and SCAN for kpi alone, which
-# deletes a tenant's old generation of keys after a
+# watermark (tp:{wm}:<service>:*; on a Redis Cluster tp:{wm:<n>}:<service>:* on each master)
+# compares Redis's run_id to notice a restart or failover that lost writes; CLUSTER SLOTS and
+# CLUSTER INFO, which a Redis Cluster client and its health check read (on one server they only
+# answer an error); and SCAN for kpi alone, which deletes a tenant's old generation of keys after a
 # rebuild (tpctl kpi rebuild) by pattern: it sees other key names, never a value, and its key
 # patterns still refuse it every other service's key. kpi's patterns also cover a rebuild's
 # generations (tp:{<tenant>@<g>:...}) and its state (tp:{<tenant>:kgen}, tp:{kgen}:jobs);
@@ -40,7 +41,7 @@ kpi=$(hash TICKETPULSE_KPI_REDIS_PASSWORD)
 escalation=$(hash TICKETPULSE_ESCALATION_REDIS_PASSWORD)
 notify=$(hash TICKETPULSE_NOTIFY_REDIS_PASSWORD)
 
-commands='-@all +@read +@write +@keyspace +@string +@hash +@list +@set +@sortedset +@scripting +@transaction +@connection -@admin -@dangerous -@pubsub -script|flush -script|kill -function -scan -randomkey +info|server'
+commands='-@all +@read +@write +@keyspace +@string +@hash +@list +@set +@sortedset +@scripting +@transaction +@connection -@admin -@dangerous -@pubsub -script|flush -script|kill -function -scan -randomkey +info|server +cluster|slots +cluster|info'
 
 umask 077
 cat >"$acl" <<EOF
