@@ -9,6 +9,7 @@ import (
 	"fmt"
 	neturl "net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/extra/redisotel/v9"
@@ -293,7 +294,8 @@ func Ping(ctx context.Context, c redis.UniversalClient) error {
 	if !ok {
 		return c.Ping(ctx).Err()
 	}
-	masters := 0
+	// ForEachMaster calls fn on every master at once.
+	var masters atomic.Int64
 	err := cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
 		info, err := node.ClusterInfo(ctx).Result()
 		if err != nil {
@@ -302,7 +304,7 @@ func Ping(ctx context.Context, c redis.UniversalClient) error {
 		if !strings.Contains(info, "cluster_state:ok") {
 			return fmt.Errorf("master %s: cluster state is not ok", node.Options().Addr)
 		}
-		masters++
+		masters.Add(1)
 		return nil
 	})
 	if err != nil {
@@ -310,7 +312,7 @@ func Ping(ctx context.Context, c redis.UniversalClient) error {
 		cc.ReloadState(ctx)
 		return err
 	}
-	if masters == 0 {
+	if masters.Load() == 0 {
 		return errors.New("no cluster master known")
 	}
 	return nil
@@ -322,9 +324,9 @@ func Masters(ctx context.Context, c redis.UniversalClient) int {
 	if !ok {
 		return 1
 	}
-	n := 0
-	_ = cc.ForEachMaster(ctx, func(context.Context, *redis.Client) error { n++; return nil })
-	return n
+	var n atomic.Int64
+	_ = cc.ForEachMaster(ctx, func(context.Context, *redis.Client) error { n.Add(1); return nil })
+	return int(n.Load())
 }
 
 func hostOf(addr string) string {
