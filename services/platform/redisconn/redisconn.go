@@ -165,7 +165,7 @@ func Parse(url string, o Options) (*Target, error) {
 		}
 		t.Seeds, t.MasterName = t.failover.SentinelAddrs, t.failover.MasterName
 	default:
-		return nil, fmt.Errorf("-redis-mode %q: want %s", mode, strings.Join(Modes, ", "))
+		return nil, fmt.Errorf("-redis-mode %q: want single, cluster or sentinel", mode)
 	}
 	if err := t.setTLS(o.TLS); err != nil {
 		return nil, err

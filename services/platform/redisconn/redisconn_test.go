@@ -158,7 +158,7 @@ func TestParse(t *testing.T) {
 			want: `redis url "redis://:xxxxx@s1:26379": -redis-master-name: required with -redis-mode sentinel`},
 		{name: "sentinel names disagree", url: "redis://s1:26379?master_name=a&password=s3cret-pw", give: Options{Mode: Sentinel, MasterName: "b"},
 			want: `redis url "redis://s1:26379?master_name=a&password=xxxxx": master_name="a" and -redis-master-name "b" disagree`},
-		{name: "unknown mode", url: "redis://h:1", give: Options{Mode: "ring"}, want: `-redis-mode "ring": want single, cluster, sentinel`},
+		{name: "unknown mode", url: "redis://h:1", give: Options{Mode: "ring"}, want: `-redis-mode "ring": want single, cluster or sentinel`},
 		{name: "unknown parameter", url: "redis://:s3cret-pw@h1:7000?colour=red", give: Options{Mode: Cluster},
 			want: `redis url "redis://:xxxxx@h1:7000?colour=red": redis: unexpected option: colour`},
 	}
