@@ -25,8 +25,10 @@ func totalsKeys(tenant, agent string, at time.Time) (day, week string) {
 
 // HTTP POST → ingest → JetStream → kpi → Redis → gRPC, with last year's tickets (a backfill), and the
 // same POST again (the sender's retry) changing nothing.
-func TestEventsToKpis(t *testing.T) {
-	s := newStack(t)
+func TestEventsToKpis(t *testing.T) { eventsToKpis(t, newStack(t)) }
+
+// eventsToKpis is TestEventsToKpis on the stack s.
+func eventsToKpis(t *testing.T, s stack) {
 	ingest := startIngest(t, s)
 	kpi := startKPI(t, s)
 	client := kpi.as(s.tenants.Acme)

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -89,8 +88,10 @@ func (h *hookRequests) requests() ([][]*tpv1.EscalationChange, []string) {
 // notified. A ticket created two hours ago with a 1-hour first-response target and no reply
 // then escalates and is notified at once, and one whose deadline is seconds ahead escalates
 // when it passes.
-func TestHistoryPagesNobody(t *testing.T) {
-	s := newStack(t)
+func TestHistoryPagesNobody(t *testing.T) { historyPagesNobody(t, newStack(t)) }
+
+// historyPagesNobody is TestHistoryPagesNobody on the stack s.
+func historyPagesNobody(t *testing.T, s stack) {
 	rules := filepath.Join(t.TempDir(), "rules.yaml")
 	if err := os.WriteFile(rules, []byte(historyRules), 0o600); err != nil {
 		t.Fatal(err)
@@ -109,7 +110,7 @@ route: {receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}
 	}
 	t.Setenv("E2E_HOOK_SECRET", "whsec_"+base64.StdEncoding.EncodeToString([]byte("e2e-history-secret-32-bytes-long")))
 
-	redisDB := func(n int) string { return strings.TrimSuffix(s.redisURL, "/0") + "/" + strconv.Itoa(n) }
+	redisDB := s.redisDB
 	common := []string{"TICKETPULSE_NATS_URL=" + s.natsURL, "TICKETPULSE_TENANTS_FILE=" + s.tenants.File, "TICKETPULSE_STREAM_REPLICAS=1"}
 	ingest := startIngest(t, s)
 	kpiGRPC := freeAddr(t)

@@ -69,7 +69,7 @@ func TestKPISLAMatchesEscalations(t *testing.T) {
 		"TICKETPULSE_RULES_FILE="+rules)
 	escGRPC := freeAddr(t)
 	startService(t, "escalation", freeAddr(t),
-		"TICKETPULSE_NATS_URL="+s.natsURL, "TICKETPULSE_REDIS_URL="+strings.TrimSuffix(s.redisURL, "/0")+"/1",
+		"TICKETPULSE_NATS_URL="+s.natsURL, "TICKETPULSE_REDIS_URL="+s.redisDB(1),
 		"TICKETPULSE_TENANTS_FILE="+s.tenants.File, "TICKETPULSE_GRPC_ADDR="+escGRPC, "TICKETPULSE_STREAM_REPLICAS=1",
 		"TICKETPULSE_RULES_FILE="+rules,
 		// The history lies weeks in the past: raise its breaches as live ones, so escalation's

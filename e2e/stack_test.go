@@ -51,7 +51,7 @@ func run(m *testing.M) int {
 // and the tenants file every service of the test reads, with its keys.
 type stack struct {
 	natsURL  string
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	redisURL string
 	tenants  *servicetest.Tenants
 }
@@ -65,7 +65,7 @@ func newStackWith(t testing.TB, extra map[string]string) stack {
 	t.Helper()
 	rdb := testenv.Redis(t)
 	_, url := testenv.NATS(t)
-	return stack{natsURL: url, rdb: rdb, redisURL: "redis://" + rdb.Options().Addr + "/0", tenants: servicetest.WriteTenants(t, extra)}
+	return stack{natsURL: url, rdb: rdb, redisURL: testenv.RedisURL(rdb), tenants: servicetest.WriteTenants(t, extra)}
 }
 
 // bearer sends an API key with every gRPC call; the tests speak plain text to loopback, so it

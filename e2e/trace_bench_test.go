@@ -111,7 +111,7 @@ func pipelineRun(b *testing.B, c *otlpCollector, round int) (float64, float64) {
 	if err := os.WriteFile(rules, []byte(traceRules), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	redisDB := func(n int) string { return strings.TrimSuffix(s.redisURL, "/0") + "/" + strconv.Itoa(n) }
+	redisDB := s.redisDB
 	common := append([]string{"TICKETPULSE_NATS_URL=" + s.natsURL, "TICKETPULSE_TENANTS_FILE=" + s.tenants.File, "TICKETPULSE_STREAM_REPLICAS=1",
 		"TICKETPULSE_RULES_FILE=" + rules}, env...)
 	ingest := startIngest(b, s, env...)

@@ -68,7 +68,7 @@ route: {receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}
 	t.Setenv("E2E_HOOK_SECRET", "whsec_"+base64.StdEncoding.EncodeToString([]byte("e2e-trace-hook-secret-32-bytes!!")))
 	t.Setenv("E2E_GENERIC_SECRET", "whsec_"+base64.StdEncoding.EncodeToString(genericKey))
 
-	redisDB := func(n int) string { return strings.TrimSuffix(s.redisURL, "/0") + "/" + strconv.Itoa(n) }
+	redisDB := s.redisDB
 	common := append([]string{"TICKETPULSE_NATS_URL=" + s.natsURL, "TICKETPULSE_TENANTS_FILE=" + s.tenants.File, "TICKETPULSE_STREAM_REPLICAS=1"},
 		collector.env()...)
 	ingest := startIngest(t, s, collector.env()...)

@@ -14,7 +14,9 @@ fi
 missing=()
 for w in "${wanted[@]}"; do
 	case $w in
-	redis-server | promtool | chromium) command -v "$w" >/dev/null 2>&1 || missing+=("$w") ;;
+	# The Redis Cluster tests create their cluster with redis-cli, which comes with redis-server.
+	redis-server) { command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 || missing+=("$w") ;;
+	promtool | chromium) command -v "$w" >/dev/null 2>&1 || missing+=("$w") ;;
 	*)
 		echo "ensure-deps: unknown program $w; this script installs redis-server, promtool and chromium." >&2
 		exit 2
@@ -41,7 +43,7 @@ if command -v apt-get >/dev/null 2>&1; then
 	pkgs=()
 	for m in "${missing[@]}"; do
 		case $m in
-		redis-server) pkgs+=(redis-server) ;;
+		redis-server) pkgs+=(redis-server redis-tools) ;;
 		promtool) pkgs+=(prometheus) ;;
 		chromium) pkgs+=(chromium) ;;
 		esac

@@ -75,7 +75,7 @@ func newStack(t *testing.T) *stack { return newStackWith(t, nil) }
 func newStackWith(t *testing.T, extra map[string]string) *stack {
 	t.Helper()
 	bin := services(t)
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	_, url := testenv.NATS(t)
 	ts := servicetest.WriteTenants(t, extra)
 	dir := t.TempDir()

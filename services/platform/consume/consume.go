@@ -171,19 +171,27 @@ func (c *Consumer[T]) Run(ctx context.Context) error {
 	defer wm.Wait()
 	defer stopWatermark()
 	if w := c.cfg.Watermark; w != nil && w.Interval > 0 {
-		watcher, err := watermark.New(c.js, w.Redis, watermark.Config{
-			Service: c.cfg.Service, Stream: c.cfg.Stream, Durable: c.cfg.Durable, Filter: c.cfg.Filter,
-			Interval: w.Interval, Missing: w.Missing, BatchMax: c.cfg.BatchMax,
-		}, c.replay(), w.Meter, c.log)
+		// One watermark per Redis Cluster master: a failover loses writes of its shard only.
+		shards, err := watermark.ShardTags(ctx, w.Redis)
 		if err != nil {
 			it.Stop()
-			return err
+			return fmt.Errorf("consume %s: %w", c.cfg.Durable, err)
 		}
-		wm.Add(1)
-		go func() {
-			defer wm.Done()
-			_ = watcher.Run(wmCtx)
-		}()
+		for _, shard := range shards {
+			watcher, err := watermark.New(c.js, w.Redis, watermark.Config{
+				Service: c.cfg.Service, Stream: c.cfg.Stream, Durable: c.cfg.Durable, Filter: c.cfg.Filter, Shard: shard,
+				Interval: w.Interval, Missing: w.Missing, BatchMax: c.cfg.BatchMax,
+			}, c.replay(), w.Meter, c.log)
+			if err != nil {
+				it.Stop()
+				return err
+			}
+			wm.Add(1)
+			go func() {
+				defer wm.Done()
+				_ = watcher.Run(wmCtx)
+			}()
+		}
 	}
 	// Batches in hand are finished with a context that outlives ctx.
 	work := context.WithoutCancel(ctx)

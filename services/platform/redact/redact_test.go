@@ -13,6 +13,9 @@ func TestURL(t *testing.T) {
 		{give: "nats://secret@n1:4222", want: "nats://xxxxx@n1:4222"},
 		{give: "redis://u:secret@[::1", want: "<unparsable url>"},
 		{give: "", want: ""},
+		{give: "redis://:secret@s1:26379/0?addr=s2:26379&username=kpi&password=secret&master_name=m",
+			want: "redis://:xxxxx@s1:26379/0?addr=s2:26379&username=kpi&password=xxxxx&master_name=m"},
+		{give: "redis://s1:26379?Password=secret", want: "redis://s1:26379?Password=xxxxx"},
 		{give: "127.0.0.1:8080", want: "127.0.0.1:8080"},
 	}
 	for _, tt := range tests {

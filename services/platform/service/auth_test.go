@@ -94,6 +94,9 @@ func TestClientSettingsChecked(t *testing.T) {
 		{name: "unreadable nats ca", args: []string{"-nats-tls-ca", missing}, wantStderr: "test: -nats-tls-ca: " + missing + ": no such file or directory"},
 		{name: "redis key without cert", args: []string{"-redis-tls-key", file}, wantStderr: "test: -redis-tls-cert and -redis-tls-key: give both or neither"},
 		{name: "unreadable redis ca", args: []string{"-redis-tls-ca", missing}, wantStderr: "test: -redis-tls-ca: " + missing + ": no such file or directory"},
+		{name: "unknown redis mode", args: []string{"-redis-mode", "ring"}, wantStderr: "test: -redis-mode \"ring\": want single, cluster or sentinel"},
+		{name: "master name in cluster mode", args: []string{"-redis-mode", "cluster", "-redis-master-name", "tickets"},
+			wantStderr: "test: -redis-master-name \"tickets\": only with -redis-mode sentinel"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,7 +125,7 @@ func TestHelpHidesPasswords(t *testing.T) {
 	}
 	help := stderr.String()
 	for _, want := range []string{"-nats-creds", "-nats-nkey", "-nats-tls-ca", "-nats-tls-cert", "-nats-tls-key",
-		"-redis-tls-ca", "-redis-tls-cert", "-redis-tls-key", "TICKETPULSE_NATS_TLS_CERT", "nats://kpi:xxxxx@127.0.0.1:4222"} {
+		"-redis-tls-ca", "-redis-tls-cert", "-redis-tls-key", "-redis-mode", "-redis-master-name", "TICKETPULSE_REDIS_MODE", "TICKETPULSE_NATS_TLS_CERT", "nats://kpi:xxxxx@127.0.0.1:4222"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("-h lacks %s", want)
 		}

@@ -126,7 +126,7 @@ func TestHTTPLimitsDefaults(t *testing.T) {
 // Headers beyond MaxHeaderBytes are refused, by the admin server as by the service's own.
 func TestHugeHeadersAreRefused(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
-	a, _ := start(t, testConfig(natsURL, testenv.Redis(t).Options().Addr))
+	a, _ := start(t, testConfig(natsURL, testenv.RedisSingle(t).Options().Addr))
 	for _, addr := range []string{a.Addrs().HTTP, a.Addrs().Admin} {
 		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/healthz", nil)
 		req.Header.Set("X-Big", strings.Repeat("a", 2*a.httpLim.maxHeaderBytes))
@@ -144,7 +144,7 @@ func TestHugeHeadersAreRefused(t *testing.T) {
 // A client connection gets at most -grpc-max-streams calls served at once; the next waits.
 func TestGRPCMaxStreams(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
-	cfg := testConfig(natsURL, testenv.Redis(t).Options().Addr)
+	cfg := testConfig(natsURL, testenv.RedisSingle(t).Options().Addr)
 	cfg.GRPCMaxStreams = 1
 	a, _ := start(t, cfg)
 	health := healthClient(t, a.Addrs().GRPC)

@@ -81,6 +81,9 @@ type Common struct {
 	NATSTLSCA, NATSTLSCert, NATSTLSKey string
 	// RedisTLSCA, RedisTLSCert and RedisTLSKey are the TLS files for Redis; unused unless Spec.Redis.
 	RedisTLSCA, RedisTLSCert, RedisTLSKey string
+	// RedisMode is how RedisURL's addresses are read (redisconn.Mode; empty is single) and
+	// RedisMasterName the Sentinel master's name.
+	RedisMode, RedisMasterName string
 }
 
 // Default limits: far above what one instance serves in practice, far below what exhausts it.
@@ -120,6 +123,12 @@ func (c *Common) Check(v *envflag.Checks, spec Spec) {
 	}
 	if spec.Redis {
 		v.Add(c.RedisTLS().Check("redis-")...)
+		if c.RedisMode != "" {
+			v.OneOf("redis-mode", c.RedisMode, redisconn.Modes...)
+		}
+		if c.RedisMasterName != "" && c.RedisMode != "" && c.RedisMode != string(redisconn.Sentinel) {
+			v.Add(fmt.Errorf("-redis-master-name %q: only with -redis-mode sentinel", c.RedisMasterName))
+		}
 	}
 	if spec.GRPCAddr != "" {
 		v.Between("grpc-max-streams", c.GRPCMaxStreams, 1, math.MaxInt32)
@@ -152,7 +161,14 @@ func (c *Common) Register(s *envflag.Set, spec Spec) {
 	s.String(&c.NATSTLSCert, "nats-tls-cert", d.NATSTLSCert, "PEM client certificate shown to NATS (for a server that verifies clients); needs -nats-tls-key.")
 	s.String(&c.NATSTLSKey, "nats-tls-key", d.NATSTLSKey, "PEM private key of -nats-tls-cert.")
 	if spec.Redis {
-		s.String(&c.RedisURL, "redis-url", d.RedisURL, "Redis URL: redis://user:pass@127.0.0.1:6379/0 logs in as an ACL user; rediss:// requires TLS.")
+		s.String(&c.RedisURL, "redis-url", d.RedisURL, "Redis URL: redis://user:pass@127.0.0.1:6379/0 logs in as an ACL user; rediss:// requires TLS. "+
+			"A Redis Cluster: its seed nodes, more of them as addr= parameters, database 0 only: redis://user:pass@10.0.0.1:7000?addr=10.0.0.2:7000&addr=10.0.0.3:7000. "+
+			"Sentinel: the sentinels and the master's name: redis://user:pass@10.0.0.1:26379/0?addr=10.0.0.2:26379&master_name=mymaster "+
+			"(the user and password log in to the sentinels and the master, unless username= and password= parameters give the master's own).")
+		s.String(&c.RedisMode, "redis-mode", d.RedisMode, "How -redis-url's addresses are read: single (one server), cluster (seed nodes of a Redis Cluster; the client follows the slot map and failovers) "+
+			"or sentinel (sentinels; the client follows the master they name). Empty: from -redis-url (master_name= or -redis-master-name: sentinel; addr= seeds: cluster; else single). "+
+			"Set cluster to reach a cluster through a single seed.")
+		s.String(&c.RedisMasterName, "redis-master-name", d.RedisMasterName, "Name the sentinels monitor the Redis master under (instead of master_name= in -redis-url); means -redis-mode sentinel.")
 		s.String(&c.RedisTLSCA, "redis-tls-ca", d.RedisTLSCA, "PEM file of the CAs that sign the Redis server's certificate; setting it (or -redis-tls-cert) turns TLS on. Empty trusts the system's CAs.")
 		s.String(&c.RedisTLSCert, "redis-tls-cert", d.RedisTLSCert, "PEM client certificate shown to Redis (for tls-auth-clients); needs -redis-tls-key.")
 		s.String(&c.RedisTLSKey, "redis-tls-key", d.RedisTLSKey, "PEM private key of -redis-tls-cert.")
@@ -207,6 +223,11 @@ func (c *Common) NATSAuth() natsconn.Auth {
 // RedisTLS are the service's TLS files for Redis.
 func (c *Common) RedisTLS() redisconn.TLS {
 	return redisconn.TLS{CA: c.RedisTLSCA, Cert: c.RedisTLSCert, Key: c.RedisTLSKey}
+}
+
+// RedisOptions are the service's Redis settings beside the URL.
+func (c *Common) RedisOptions() redisconn.Options {
+	return redisconn.Options{Mode: redisconn.Mode(c.RedisMode), MasterName: c.RedisMasterName, TLS: c.RedisTLS()}
 }
 
 // Shared returns the common settings; a service's Config embeds Common and so has it.

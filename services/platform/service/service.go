@@ -49,7 +49,7 @@ type Service struct {
 	hooks   Hooks
 	tel     *telemetry.Telemetry
 	nc      *nats.Conn
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	grpc    *grpc.Server
 	tenants *tenants.Registry[tenants.NoSources] // gRPC services only
 	health  *health.Server
@@ -111,7 +111,11 @@ func (s *Service) open(ctx context.Context, c Common) error {
 	}})
 	connected := []any{"nats", s.nc.ConnectedUrlRedacted()}
 	if s.spec.Redis {
-		if s.rdb, err = redisconn.Dial(ctx, c.RedisURL, c.RedisTLS()); err != nil {
+		target, err := redisconn.Parse(c.RedisURL, c.RedisOptions())
+		if err != nil {
+			return err
+		}
+		if s.rdb, err = target.Connect(ctx); err != nil {
 			return err
 		}
 		s.closers = append(s.closers, s.rdb.Close)
@@ -119,12 +123,18 @@ func (s *Service) open(ctx context.Context, c Common) error {
 			return err
 		}
 		s.conns = append(s.conns, namedCheck{"redis", func(ctx context.Context) error {
-			if err := s.rdb.Ping(ctx).Err(); err != nil {
+			if err := redisconn.Ping(ctx, s.rdb); err != nil {
 				return fmt.Errorf("redis ping: %w", err)
 			}
 			return nil
 		}})
-		connected = append(connected, "redis", s.rdb.Options().Addr)
+		connected = append(connected, "redis_mode", string(target.Mode), "redis", strings.Join(target.Seeds, ","))
+		if target.Mode == redisconn.Cluster {
+			connected = append(connected, "redis_masters", redisconn.Masters(ctx, s.rdb))
+		}
+		if target.Mode == redisconn.Sentinel {
+			connected = append(connected, "redis_master_name", target.MasterName)
+		}
 	}
 	if s.spec.GRPCAddr != "" {
 		if s.grpcLn, err = listen(c.GRPCAddr); err != nil {
@@ -196,7 +206,7 @@ func (s *Service) JetStream(ctx context.Context, streams ...jetstream.StreamConf
 func (s *Service) Tenants() *tenants.Registry[tenants.NoSources] { return s.tenants }
 
 // Redis is the service's Redis client; nil unless its Spec says Redis.
-func (s *Service) Redis() *redis.Client { return s.rdb }
+func (s *Service) Redis() redis.UniversalClient { return s.rdb }
 
 // Meter makes the service's metrics, served on the admin server's /metrics.
 func (s *Service) Meter() metric.Meter { return s.tel.Meter }

@@ -140,7 +140,7 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestServesHealthReadinessMetricsAndStops(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	a, stop := start(t, testConfig(natsURL, rdb.Options().Addr))
 	base, admin := "http://"+a.Addrs().HTTP, "http://"+a.Addrs().Admin
 
@@ -205,7 +205,7 @@ func TestServesHealthReadinessMetricsAndStops(t *testing.T) {
 // metrics.
 func TestAdminOff(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
-	cfg := testConfig(natsURL, testenv.Redis(t).Options().Addr)
+	cfg := testConfig(natsURL, testenv.RedisSingle(t).Options().Addr)
 	cfg.AdminAddr = ""
 	a, stop := start(t, cfg)
 	if got := a.Addrs().Admin; got != "" {
@@ -224,7 +224,7 @@ func TestListeningHookHasEveryAddress(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	got := make(chan Addrs, 1)
-	a, err := New(ctx, testSpec, testConfig(natsURL, testenv.Redis(t).Options().Addr), Hooks{Listening: func(ad Addrs) { got <- ad }}, testLogger(t))
+	a, err := New(ctx, testSpec, testConfig(natsURL, testenv.RedisSingle(t).Options().Addr), Hooks{Listening: func(ad Addrs) { got <- ad }}, testLogger(t))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -291,7 +291,7 @@ func TestReadyzReportsDependencyDown(t *testing.T) {
 
 func TestRunFailsWhenAddressIsTaken(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -433,7 +433,7 @@ func TestHTTPOnlyServiceWithItsOwnReadiness(t *testing.T) {
 // server's own (health, reflection) are not reported.
 func TestRegisteredGRPCServicesAreServing(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := New(ctx, testSpec, testConfig(natsURL, rdb.Options().Addr), Hooks{}, testLogger(t))
 	if err != nil {

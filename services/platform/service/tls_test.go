@@ -30,7 +30,7 @@ import (
 func startTLS(t *testing.T, mutual bool) (*Service, *tlstest.Files) {
 	t.Helper()
 	_, natsURL := testenv.NATS(t)
-	cfg := testConfig(natsURL, testenv.Redis(t).Options().Addr)
+	cfg := testConfig(natsURL, testenv.RedisSingle(t).Options().Addr)
 	f := tlstest.Write(t)
 	cfg.TLSCert, cfg.TLSKey = f.Cert, f.Key
 	if mutual {
@@ -255,7 +255,7 @@ func TestTLSCertificateReload(t *testing.T) {
 // TLS files that cannot serve stop New with an error naming the flag and the file.
 func TestNewRefusesBadTLSFiles(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	f := tlstest.Write(t)
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.pem")

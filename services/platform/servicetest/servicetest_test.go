@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 // Start returns once the service serves; Stop stops it and the listeners are gone.
 func TestStartAndStop(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	spec := service.Spec{Name: "test", HTTPAddr: "127.0.0.1:1", GRPCAddr: "127.0.0.1:2", Redis: true}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r := Start(t, func(ctx context.Context, h service.Hooks) error {
@@ -83,7 +83,7 @@ func fetch(t *testing.T, c *http.Client, url string) (int, string) {
 // server over TLS: a plain client is refused.
 func TestStartTLS(t *testing.T) {
 	_, natsURL := testenv.NATS(t)
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	spec := service.Spec{Name: "test", HTTPAddr: "127.0.0.1:1", GRPCAddr: "127.0.0.1:2", Redis: true}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := Settings(natsURL, "redis://"+rdb.Options().Addr+"/0")

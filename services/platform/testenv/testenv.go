@@ -122,9 +122,41 @@ var (
 	sharedDir   string
 )
 
-// Redis returns a client of a redis-server shared by the test binary, with an empty keyspace.
-// Tests that use it must not run in parallel with each other. Under -short it skips.
-func Redis(t testing.TB) *redis.Client {
+// RedisModeEnv names the environment variable that picks what Redis hands out: "cluster" makes
+// it a client of the shared Redis Cluster (RedisCluster), so a package's Redis tests run on a
+// cluster unchanged; anything else, one redis-server.
+const RedisModeEnv = "TICKETPULSE_TEST_REDIS"
+
+// OnCluster reports whether Redis hands out cluster clients (TICKETPULSE_TEST_REDIS=cluster).
+func OnCluster() bool { return os.Getenv(RedisModeEnv) == "cluster" }
+
+// Redis returns a client of a redis-server shared by the test binary, with an empty keyspace,
+// or of the shared Redis Cluster when TICKETPULSE_TEST_REDIS=cluster. Tests that use it must not
+// run in parallel with each other. Under -short it skips.
+func Redis(t testing.TB) redis.UniversalClient {
+	t.Helper()
+	if OnCluster() {
+		_, c := RedisCluster(t)
+		return c
+	}
+	return RedisSingle(t)
+}
+
+// RedisURL is the URL a service reaches c with, c being a client Redis, RedisSingle or
+// RedisCluster handed out: a cluster's URL lists its nodes as seeds.
+func RedisURL(c redis.UniversalClient) string {
+	switch c := c.(type) {
+	case *redis.ClusterClient:
+		return clusterURL(c.Options().Addrs)
+	case *redis.Client:
+		return "redis://" + c.Options().Addr + "/" + strconv.Itoa(c.Options().DB)
+	}
+	panic(fmt.Sprintf("testenv.RedisURL: %T is not a client testenv hands out", c))
+}
+
+// RedisSingle is Redis on one redis-server whatever TICKETPULSE_TEST_REDIS says, for tests of
+// what only a single server has (databases other than 0, one server's INFO or restarts).
+func RedisSingle(t testing.TB) *redis.Client {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs a real redis-server; skipped in -short mode")
@@ -146,11 +178,15 @@ func Redis(t testing.TB) *redis.Client {
 	return c
 }
 
-// Shutdown stops the shared redis-server; call it from TestMain after m.Run.
+// Shutdown stops the shared redis-server and Redis Cluster; call it from TestMain after m.Run.
 func Shutdown() {
 	if sharedRedis != nil {
 		sharedRedis.Kill()
 		os.RemoveAll(sharedDir)
+	}
+	if sharedClust != nil {
+		sharedClust.Kill()
+		os.RemoveAll(clusterDir)
 	}
 }
 

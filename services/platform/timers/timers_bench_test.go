@@ -62,7 +62,7 @@ func scheduleMeasured(ctx context.Context, rdb *redis.Client, q *Queue, n int, f
 
 // BenchmarkSchedule measures scheduling in ScheduleMany batches of 100; one op is one timer.
 func BenchmarkSchedule(b *testing.B) {
-	rdb := testenv.Redis(b)
+	rdb := testenv.RedisSingle(b)
 	ctx := context.Background()
 	q := newQueue(rdb, Options{})
 	ts := make([]Timer, b.N)
@@ -182,7 +182,7 @@ func BenchmarkFiring100k(b *testing.B) {
 // BenchmarkBurst10k fires 10,000 timers all due at the same instant with two replicas; it
 // reports how long after that instant the last one fired, and fails unless each fired once.
 func BenchmarkBurst10k(b *testing.B) {
-	rdb := testenv.Redis(b)
+	rdb := testenv.RedisSingle(b)
 	ctx := context.Background()
 	const n = 10_000
 	due := time.Now().Truncate(time.Second).Add(2 * time.Second)

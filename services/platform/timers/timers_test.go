@@ -85,7 +85,7 @@ func pending(t *testing.T, q *Queue) int64 {
 }
 
 func TestScheduleClaimDone(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	q := newQueue(rdb, Options{})
 	if err := q.ScheduleMany(ctx, []Timer{{ID: "a", Due: t0}, {ID: "b", Due: t0.Add(time.Minute)}, {ID: "c", Due: t0.Add(-time.Hour)}}); err != nil {
@@ -138,7 +138,7 @@ func TestScheduleClaimDone(t *testing.T) {
 }
 
 func TestMoveAndCancel(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	q := newQueue(rdb, Options{})
 	tests := []struct {
@@ -226,7 +226,7 @@ func TestMoveAndCancel(t *testing.T) {
 }
 
 func TestScheduleEarlier(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	q := newQueue(rdb, Options{})
 	q.ScheduleMany(ctx, []Timer{{ID: "sooner", Due: t0}, {ID: "later", Due: t0.Add(time.Hour)}})
@@ -250,7 +250,7 @@ func TestScheduleEarlier(t *testing.T) {
 }
 
 func TestRescheduleWhileLeased(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	q := newQueue(rdb, Options{})
 	q.Schedule(ctx, "a", t0)
@@ -293,7 +293,7 @@ func TestRescheduleWhileLeased(t *testing.T) {
 }
 
 func TestLeaseExpiryRedelivery(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	opts := Options{Lease: time.Second}
 	a := newQueue(rdb, opts)
@@ -337,7 +337,7 @@ func TestLeaseExpiryRedelivery(t *testing.T) {
 }
 
 func TestBatchLimit(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	q := newQueue(rdb, Options{Shards: 2, Batch: 3, Lease: time.Second})
 	var ts []Timer
@@ -366,7 +366,7 @@ func TestBatchLimit(t *testing.T) {
 }
 
 func TestBinarySafeIDs(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	q := newQueue(rdb, Options{})
 	weird := []string{"", "\x00", "a\x00b", "acme\x1fticket\x1fT-77", "{tq:3}", "}{", "{", "a:b:c", "123:456:", ":",
@@ -413,7 +413,7 @@ func TestBinarySafeIDs(t *testing.T) {
 }
 
 func TestOptionsPrefixAndShards(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	q := newQueue(rdb, Options{Prefix: "tp:test:", Shards: 3})
 	for i := range 50 {
@@ -431,7 +431,7 @@ func TestOptionsPrefixAndShards(t *testing.T) {
 
 // TestMemoryPerTimer checks the budget of 200 bytes of Redis memory per pending timer.
 func TestMemoryPerTimer(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	q := newQueue(rdb, Options{})
 	const n = 100_000
@@ -475,7 +475,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 }
 
 func TestTwoReplicasBurst(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	a := newQueue(rdb, Options{})
 	b := newQueue(otherClient(t, rdb), Options{})
@@ -529,7 +529,7 @@ func TestTwoReplicasBurst(t *testing.T) {
 }
 
 func TestReplicaKilledMidRun(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	const lease = 400 * time.Millisecond
 	a := newQueue(rdb, Options{Lease: lease})
@@ -588,7 +588,7 @@ func (c *fakeClock) add(d time.Duration)  { c.ms.Add(d.Milliseconds()) }
 func newFakeClock(t time.Time) *fakeClock { c := &fakeClock{}; c.ms.Store(t.UnixMilli()); return c }
 
 func TestRunHandlerResults(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	clock := newFakeClock(t0)
 	var mu sync.Mutex
@@ -646,7 +646,7 @@ func TestRunHandlerResults(t *testing.T) {
 }
 
 func TestOverdueFireAtFirstPoll(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	q := newQueue(rdb, Options{})
 	now := time.Now()
@@ -801,7 +801,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // A Redis that lost its script cache (a restart) still hands out each due timer once, from
 // every shard.
 func TestClaimAfterScriptFlush(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	q := newQueue(rdb, Options{Shards: 4})
 	var ts []Timer
@@ -825,7 +825,7 @@ func TestClaimAfterScriptFlush(t *testing.T) {
 // A timer planned with a trace is claimed with it, by a queue that keeps traces; the trace key
 // expires a while after the timer was due, and one too long is not stored.
 func TestPlanningTrace(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	q := newQueue(rdb, Options{Traces: true, Lease: time.Minute})
 	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

@@ -53,9 +53,12 @@
 // lease clock from the caller, as TIME is not among a service user's commands. The NATS user
 // needs ordered consumers (generated names) on the stream.
 //
-// Redis Cluster: the hash is one key in one slot (its hashtag is {wm}), so it records the run_id
-// of that slot's node only, and a loss on another shard is not noticed; per-shard watermarks
-// come with the cluster work.
+// Redis Cluster: a hash records the run_id of the node holding its slot only, so each master
+// keeps its own (ShardTags picks a hash tag {wm:<n>} in a slot of each master, Config.Shard):
+// a failover of any shard changes that shard's run_id, and the gap from that shard's watermark
+// is replayed. A master's copy holds every one of its own writes of the messages up to its
+// watermark, which is all the argument above needs. The tags are picked when the consumer
+// starts; after slots move between masters (resharding), restart the services.
 package watermark
 
 import (
@@ -65,6 +68,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -110,8 +115,11 @@ type Client interface {
 
 // Config names one durable consumer and tunes its watermark.
 type Config struct {
-	// Service and Durable name the hash: Key(Service, Durable).
+	// Service, Durable and Shard name the hash: ShardKey(Service, Durable, Shard).
 	Service string
+	// Shard is the hash tag suffix of a Redis Cluster master's watermark (ShardTags); "" for
+	// one server.
+	Shard   string
 	Stream  string
 	Durable string
 	// Filter is the durable's filter subject; the replay reads the same messages.
@@ -128,7 +136,76 @@ type Config struct {
 }
 
 // Key is the Redis hash holding the watermark of a service's durable.
-func Key(service, durable string) string { return "tp:{wm}:" + service + ":" + durable }
+func Key(service, durable string) string { return ShardKey(service, durable, "") }
+
+// ShardKey is Key of one Redis Cluster master, shard being one of ShardTags.
+func ShardKey(service, durable, shard string) string {
+	return "tp:{wm" + shard + "}:" + service + ":" + durable
+}
+
+// ShardTags are the watermarks to keep for c: one ("") unless c is a cluster client; then one
+// per master, ":<n>" with the lowest n whose hash tag {wm:<n>} falls in a slot that master
+// serves, so each master holds (and checks against its own run_id) a watermark.
+func ShardTags(ctx context.Context, c Client) ([]string, error) {
+	cc, ok := c.(*redis.ClusterClient)
+	if !ok {
+		return []string{""}, nil
+	}
+	shards, err := cc.ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("watermark shards: %w", err)
+	}
+	ranges := map[string][][2]int{}
+	var masters []string
+	for _, s := range shards {
+		if len(s.Nodes) == 0 {
+			continue
+		}
+		id := s.Nodes[0].ID
+		if _, ok := ranges[id]; !ok {
+			masters = append(masters, id)
+		}
+		ranges[id] = append(ranges[id], [2]int{s.Start, s.End})
+	}
+	// In slot order, so replicas of a service pick the same tags.
+	sort.Slice(masters, func(i, j int) bool { return ranges[masters[i]][0][0] < ranges[masters[j]][0][0] })
+	tags := make([]string, 0, len(masters))
+	for _, m := range masters {
+		for n := 0; ; n++ {
+			tag := ":" + strconv.Itoa(n)
+			if inRanges(slot("wm"+tag), ranges[m]) {
+				tags = append(tags, tag)
+				break
+			}
+		}
+	}
+	return tags, nil
+}
+
+func inRanges(s int, rs [][2]int) bool {
+	for _, r := range rs {
+		if r[0] <= s && s <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// slot is the Redis Cluster hash slot of a hash tag: CRC16 (XMODEM) modulo 16384.
+func slot(tag string) int {
+	var crc uint16
+	for i := 0; i < len(tag); i++ {
+		crc ^= uint16(tag[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return int(crc) % 16384
+}
 
 // Watcher keeps one durable's watermark and replays what Redis lost.
 type Watcher struct {
@@ -162,8 +239,13 @@ func New(js jetstream.JetStream, rdb Client, cfg Config, replay Replay, meter me
 	}
 	var id [8]byte
 	_, _ = rand.Read(id[:])
+	attrs := []attribute.KeyValue{attribute.String("durable", cfg.Durable)}
+	if cfg.Shard != "" {
+		attrs = append(attrs, attribute.String("shard", cfg.Shard))
+		log = log.With("watermark_shard", cfg.Shard)
+	}
 	w := &Watcher{js: js, rdb: rdb, cfg: cfg, replay: replay, log: log, owner: hex.EncodeToString(id[:]),
-		attrs: metric.WithAttributes(attribute.String("durable", cfg.Durable))}
+		attrs: metric.WithAttributes(attrs...)}
 	var err error
 	if w.replays, err = meter.Int64Counter("watermark_replays_total",
 		metric.WithDescription("Gaps between the Redis watermark and the durable's deliveries found after Redis restarted, failed over, went back or was emptied, and replayed from the stream (the small replay at a start is not counted).")); err != nil {
@@ -352,7 +434,7 @@ redis.call('HSET', KEYS[1], 'w', w, 'until', now + tonumber(ARGV[4]))
 return 1
 `)
 
-func (w *Watcher) key() string { return Key(w.cfg.Service, w.cfg.Durable) }
+func (w *Watcher) key() string { return ShardKey(w.cfg.Service, w.cfg.Durable, w.cfg.Shard) }
 
 func (w *Watcher) info(ctx context.Context) (*jetstream.ConsumerInfo, error) {
 	c, err := w.js.Consumer(ctx, w.cfg.Stream, w.cfg.Durable)

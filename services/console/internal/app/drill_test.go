@@ -254,7 +254,7 @@ func TestDrillDownWithoutIndex(t *testing.T) {
 	s := startStack(t)
 	// A kpi of its own (own NATS and Redis, so it takes no work from the stack's), without the index.
 	_, natsURL := testenv.NATS(t)
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	rules := filepath.Join(t.TempDir(), "rules.yaml")
 	if err := os.WriteFile(rules, []byte(testRules), 0o600); err != nil {
 		t.Fatal(err)

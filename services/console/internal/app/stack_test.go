@@ -91,7 +91,7 @@ func startStack(t testing.TB) *stack { return startStackWith(t, nil) }
 // startStackWith is startStack with extra added under each tenant of the tenants file.
 func startStackWith(t testing.TB, extra map[string]string) *stack {
 	t.Helper()
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	_, natsURL := testenv.NATS(t)
 	redisURL := func(db int) string { return fmt.Sprintf("redis://%s/%d", rdb.Options().Addr, db) }
 	s := &stack{tenants: servicetest.WriteTenants(t, extra), hook: newHook(t)}

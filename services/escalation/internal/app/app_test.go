@@ -79,7 +79,7 @@ func (c *clock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 type stack struct {
 	natsURL  string
 	redisURL string
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	js       jetstream.JetStream
 	rules    string
 	clock    *clock
@@ -98,12 +98,12 @@ func newStack(t *testing.T, redisAddr string) *stack {
 	s := &stack{natsURL: url, js: js, rules: rulesFile, clock: &clock{}, tenants: servicetest.WriteTenants(t, nil)}
 	if redisAddr == "" {
 		s.rdb = testenv.Redis(t)
-		redisAddr = s.rdb.Options().Addr
+		s.redisURL = testenv.RedisURL(s.rdb)
 	} else {
 		s.rdb = redis.NewClient(&redis.Options{Addr: redisAddr})
 		t.Cleanup(func() { s.rdb.Close() })
+		s.redisURL = "redis://" + redisAddr + "/0"
 	}
-	s.redisURL = "redis://" + redisAddr + "/0"
 	return s
 }
 

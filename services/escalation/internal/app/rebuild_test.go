@@ -25,6 +25,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
 // runRebuilding runs one replica with quick rebuild leases and small replay batches.
@@ -41,10 +42,7 @@ func (s *stack) runRebuilding(t *testing.T, batch int) *servicetest.Running {
 func (s *stack) ticketLogs(t *testing.T) map[string][]string {
 	t.Helper()
 	ctx := context.Background()
-	keys, err := s.rdb.Keys(ctx, "tp:{acme:t:*}:esc:ev").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := testenv.Keys(t, s.rdb, "tp:{acme:t:*}:esc:ev")
 	out := map[string][]string{}
 	for _, k := range keys {
 		ids, err := s.rdb.HKeys(ctx, k).Result()

@@ -24,6 +24,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/escalation/internal/rulesfile"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
 // whatifRules: a 4h first response for every ticket, a reopen rule, and a KPI rule the what-if
@@ -102,12 +103,8 @@ func (s *stack) keyspace(t *testing.T) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]string{}
-	iter := s.rdb.Scan(ctx, 0, "*", 1000).Iterator()
-	for iter.Next(ctx) {
-		out[iter.Val()] = s.rdb.Dump(ctx, iter.Val()).Val()
-	}
-	if err := iter.Err(); err != nil {
-		t.Fatal(err)
+	for _, k := range testenv.Keys(t, s.rdb, "*") {
+		out[k] = s.rdb.Dump(ctx, k).Val()
 	}
 	return out
 }
@@ -226,9 +223,7 @@ func TestWhatIfWeek(t *testing.T) {
 	// The live service is left with nothing to do: every timer of the week has fired, so what
 	// Redis holds now changes only if the simulations change it.
 	waitFor(t, "every timer fired and its lease gone", func() bool {
-		due, err := s.rdb.Keys(ctx, "tp:{tq:*}:due").Result()
-		leases, err2 := s.rdb.Keys(ctx, "tp:{tq:*}:lease").Result()
-		return err == nil && err2 == nil && len(due)+len(leases) == 0
+		return len(testenv.Keys(t, s.rdb, "tp:{tq:*}:due"))+len(testenv.Keys(t, s.rdb, "tp:{tq:*}:lease")) == 0
 	})
 	before := s.keyspace(t)
 	seq := s.lastSeq(t)

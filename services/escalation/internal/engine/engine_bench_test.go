@@ -26,7 +26,7 @@ import (
 // benchStack is a Redis of its own (so its memory is the benchmark's alone) and an embedded NATS.
 type benchStack struct {
 	addr string
-	rdb  *redis.Client
+	rdb  redis.UniversalClient
 	js   jetstream.JetStream
 	cfg  *atomic.Pointer[rulesfile.Config]
 }
@@ -47,7 +47,7 @@ func newBenchStack(b *testing.B) *benchStack {
 
 // replica is one escalation replica: its own Redis client, timer queue and engine.
 type replica struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	queue  *timers.Queue
 	engine *Engine
 }
@@ -138,7 +138,7 @@ func ticketIndex(id string) int {
 
 // rawRoundTrip is the time of one Redis round trip on this machine now, the unit the engine's
 // cost per event is reported in.
-func rawRoundTrip(b *testing.B, rdb *redis.Client) time.Duration {
+func rawRoundTrip(b *testing.B, rdb redis.UniversalClient) time.Duration {
 	ctx := context.Background()
 	const n = 2000
 	start := time.Now()

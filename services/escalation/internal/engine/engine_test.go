@@ -77,7 +77,7 @@ func ruleset(t testing.TB, yaml string) *atomic.Pointer[rulesfile.Config] {
 }
 
 type fixture struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	js     jetstream.JetStream
 	pub    *flaky
 	queue  *timers.Queue

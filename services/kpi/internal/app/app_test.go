@@ -44,7 +44,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 type stack struct {
 	natsURL  string
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 	redisURL string
 }
 
@@ -52,7 +52,7 @@ func newStack(t *testing.T) stack {
 	t.Helper()
 	rdb := testenv.Redis(t)
 	_, url := testenv.NATS(t)
-	return stack{natsURL: url, rdb: rdb, redisURL: "redis://" + rdb.Options().Addr + "/0"}
+	return stack{natsURL: url, rdb: rdb, redisURL: testenv.RedisURL(rdb)}
 }
 
 // startKPI runs the kpi app in-process and returns its gRPC client, calling as acme, and a stop

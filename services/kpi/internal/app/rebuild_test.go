@@ -33,6 +33,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
 	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
 	"github.com/ticketpulse/ticketpulse/services/platform/stream"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
 var rebuildStart = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
@@ -164,16 +165,12 @@ func rebuildScopes() []bucket.Scope {
 	return out
 }
 
-// freshReplay writes every acme message of TICKETS into an empty Redis database with the same
-// write path, and answers its figures per scope.
+// freshReplay writes every acme message of TICKETS into an empty Redis (a server of its own,
+// so the same on a cluster) with the same write path, and answers its figures per scope.
 func freshReplay(t *testing.T, s stack, js jetstream.JetStream) map[bucket.Scope]*tpv1.Kpis {
 	t.Helper()
 	ctx := context.Background()
-	fresh := redis.NewClient(&redis.Options{Addr: s.rdb.Options().Addr, DB: 1, Protocol: 2, DisableIdentity: true})
-	t.Cleanup(func() { fresh.Close() })
-	if err := fresh.FlushDB(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
+	_, fresh := testenv.NewRedis(t)
 	st, err := js.Stream(ctx, stream.TicketsName)
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +211,7 @@ func freshReplay(t *testing.T, s stack, js jetstream.JetStream) map[bucket.Scope
 }
 
 // figuresOf reads every rebuild scope's figures over the window from keyspace ks.
-func figuresOf(t *testing.T, rdb *redis.Client, ks string) map[bucket.Scope]*tpv1.Kpis {
+func figuresOf(t *testing.T, rdb redis.UniversalClient, ks string) map[bucket.Scope]*tpv1.Kpis {
 	t.Helper()
 	from, to := rebuildStart.Unix()/3600, rebuildStart.Add(10*24*time.Hour).Unix()/3600
 	scopes := rebuildScopes()
@@ -239,7 +236,7 @@ func sameFigures(t *testing.T, what string, got, want map[bucket.Scope]*tpv1.Kpi
 }
 
 // waitJob waits until acme's job has ended (the old generation deleted) and returns its state.
-func waitJob(t *testing.T, rdb *redis.Client, timeout time.Duration) generation.State {
+func waitJob(t *testing.T, rdb redis.UniversalClient, timeout time.Duration) generation.State {
 	t.Helper()
 	gens := generation.New(rdb)
 	deadline := time.Now().Add(timeout)

@@ -55,7 +55,7 @@ var now = time.Date(2026, 4, 20, 12, 0, 0, 0, time.UTC)
 var oddIDs = []string{"ana@例え.jp", "=HYPERLINK(\"http://x\",\"y\")", "comma, \"quote\"", "two\r\nlines", "+1", "-2", "@cmd", "\tTAB", "<script>alert(1)</script>", "a/b c"}
 
 // figures writes random figures for every odd id as agent and as team between from and to.
-func figures(t testing.TB, rdb *redis.Client, from, to time.Time) {
+func figures(t testing.TB, rdb redis.UniversalClient, from, to time.Time) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(3, 5))
 	b := querytest.NewBuilder(tenant)

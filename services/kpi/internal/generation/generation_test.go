@@ -61,19 +61,16 @@ func life(ticket, agent, team string, start int) []contrib.Event {
 	}
 }
 
-func keys(t *testing.T, rdb *redis.Client) []string {
+func keys(t *testing.T, rdb redis.UniversalClient) []string {
 	t.Helper()
-	ks, err := rdb.Keys(context.Background(), "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ks := testenv.Keys(t, rdb, "*")
 	slices.Sort(ks)
 	return ks
 }
 
 // fill writes KPI figures of several tickets, agents and teams (ids that need escaping included)
 // into keyspace ks of tenant, rolls them up and reads them, so every kind of kpi key exists.
-func fill(t *testing.T, rdb *redis.Client, tenant, ks string) {
+func fill(t *testing.T, rdb redis.UniversalClient, tenant, ks string) {
 	t.Helper()
 	ctx := context.Background()
 	w := store.NewWriter(rdb, sla, 0, quiet)

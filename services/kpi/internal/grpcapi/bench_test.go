@@ -70,7 +70,7 @@ func measure(b *testing.B, call func(i int) error) {
 }
 
 // redisUsec sums the microseconds redis-server spent in commands since the statistics were reset.
-func redisUsec(ctx context.Context, rdb *redis.Client) (int64, error) {
+func redisUsec(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
 	info, err := rdb.InfoMap(ctx, "commandstats").Result()
 	if err != nil {
 		return 0, err

@@ -33,7 +33,7 @@ func assignedOf(i int) int64 { return int64(i % 17) }
 
 // listFixture writes 250 agents with varied figures two hours before t0; agents i%3 == 0 are
 // credited for team "t0".
-func listFixture(t *testing.T, rdb *redis.Client) {
+func listFixture(t *testing.T, rdb redis.UniversalClient) {
 	t.Helper()
 	b := querytest.NewBuilder(tenant)
 	hour := window.HourOf(t0) - 2

@@ -27,7 +27,7 @@ var seriesIDs = []string{ana, "bo", "<script>alert(1)</script>", "=1+2, \"quoted
 // seriesFigures writes random figures for every id (as agent and as team) and the unassigned
 // figures at random hours between from and to, and indexes them, so every period boundary of
 // the tests has figures on both sides.
-func seriesFigures(t testing.TB, rdb *redis.Client, from, to time.Time) {
+func seriesFigures(t testing.TB, rdb redis.UniversalClient, from, to time.Time) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(7, 11))
 	b := querytest.NewBuilder(tenant)

@@ -110,7 +110,7 @@ var (
 
 // figures writes a small known data set: two hours ago and three days ago, for ana, bo, the
 // team and the unassigned figures.
-func figures(t *testing.T, rdb *redis.Client) {
+func figures(t *testing.T, rdb redis.UniversalClient) {
 	t.Helper()
 	ctx := context.Background()
 	recent, older := window.HourOf(t0)-2, window.HourOf(t0)-72

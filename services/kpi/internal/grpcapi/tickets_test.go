@@ -29,7 +29,7 @@ import (
 )
 
 // serveTickets runs the service with its ticket index on a real loopback listener.
-func serveTickets(t testing.TB, rdb *redis.Client, now func() time.Time) ticketpulsev1.KpiServiceClient {
+func serveTickets(t testing.TB, rdb redis.UniversalClient, now func() time.Time) ticketpulsev1.KpiServiceClient {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -86,7 +86,12 @@ func fixture(t *testing.T) ([]figure, *Reader, *querytest.RoundTrips) {
 // resp3 is a second client of rdb's server speaking RESP3, where HGETALL answers a map.
 func resp3(t *testing.T, r *Reader) *Reader {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: r.rdb.(*redis.Client).Options().Addr, Protocol: 3})
+	var c redis.UniversalClient
+	if cc, ok := r.rdb.(*redis.ClusterClient); ok {
+		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: cc.Options().Addrs, Protocol: 3})
+	} else {
+		c = redis.NewClient(&redis.Options{Addr: r.rdb.(*redis.Client).Options().Addr, Protocol: 3})
+	}
 	t.Cleanup(func() { c.Close() })
 	r3 := NewReader(c)
 	if r3.flat || !r.flat {

@@ -57,7 +57,7 @@ func jetStream(t *testing.T, bare bool) (jetstream.JetStream, jetstream.Stream) 
 }
 
 // assign credits n assigned tickets to s, hoursAgo hours before now.
-func assign(t *testing.T, rdb *redis.Client, s bucket.Scope, hoursAgo, n int64) {
+func assign(t *testing.T, rdb redis.UniversalClient, s bucket.Scope, hoursAgo, n int64) {
 	t.Helper()
 	if err := querytest.Incr(context.Background(), rdb, tenant, s, window.HourOf(now)-hoursAgo, bucket.Assigned.Field(), n); err != nil {
 		t.Fatal(err)

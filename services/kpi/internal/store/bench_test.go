@@ -84,11 +84,11 @@ func BenchmarkWritePath(b *testing.B) {
 
 // cpuMeter reads the CPU time used so far by redis-server (INFO cpu) and by this process.
 type cpuMeter struct {
-	rdb          *redis.Client
+	rdb          redis.UniversalClient
 	redis, local time.Duration
 }
 
-func startCPUMeter(b *testing.B, rdb *redis.Client) *cpuMeter {
+func startCPUMeter(b *testing.B, rdb redis.UniversalClient) *cpuMeter {
 	m := &cpuMeter{rdb: rdb}
 	m.redis, m.local = m.read(b)
 	return m

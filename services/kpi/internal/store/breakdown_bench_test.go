@@ -44,7 +44,7 @@ func keyKind(k string) string {
 
 // memoryBreakdown logs the MEMORY USAGE of every key summed per key kind, per event, when
 // TICKETPULSE_BENCH_BREAKDOWN is set.
-func memoryBreakdown(b *testing.B, rdb *redis.Client, label string, events int) {
+func memoryBreakdown(b *testing.B, rdb redis.UniversalClient, label string, events int) {
 	if os.Getenv("TICKETPULSE_BENCH_BREAKDOWN") == "" {
 		return
 	}

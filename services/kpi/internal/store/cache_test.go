@@ -92,7 +92,7 @@ func TestRollupWithRetentionDropsTheGeneration(t *testing.T) {
 	ana := bucket.Scope{Kind: bucket.Agent, ID: "ana"}
 	gen := bucket.GenKey("acme", ana)
 	for _, retention := range []time.Duration{0, 10 * 365 * 24 * time.Hour} {
-		rdb.FlushAll(ctx)
+		testenv.Flush(t, rdb)
 		if _, err := NewWriter(rdb, sla, 0, quiet).Write(ctx, []Ticket{{Tenant: "acme", ID: "T-1", Events: life("T-1", "ana", "billing", 0)}}); err != nil {
 			t.Fatal(err)
 		}

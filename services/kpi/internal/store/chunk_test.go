@@ -126,7 +126,7 @@ func TestPendingDeltasInPieces(t *testing.T) {
 	// stored crashes a writer right after it stored the batch, and returns the ticket's hash.
 	stored := func() map[string]string {
 		t.Helper()
-		rdb.FlushAll(ctx)
+		testenv.Flush(t, rdb)
 		crashing := NewWriter(rdb, sla, 0, quiet)
 		crashing.SetHook(func(s string) error {
 			if s == StepStored {

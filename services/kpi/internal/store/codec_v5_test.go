@@ -253,9 +253,7 @@ func TestWriterReadsVersion3States(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := buckets(t, rdb)
-	if err := rdb.FlushAll(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
+	testenv.Flush(t, rdb)
 
 	first := all[:3]
 	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-1", Events: first}}); err != nil {

@@ -58,7 +58,7 @@ type simResult struct {
 }
 
 // simulate runs the traffic as kpi runs by default: without the drill-down index (-ticket-index).
-func simulate(b *testing.B, rdb *redis.Client, g *simTraffic, order []arrival, after time.Duration) simResult {
+func simulate(b *testing.B, rdb redis.UniversalClient, g *simTraffic, order []arrival, after time.Duration) simResult {
 	return simulateIndex(b, rdb, g, order, after, false)
 }
 
@@ -85,7 +85,7 @@ func BenchmarkTicketIndexBytes(b *testing.B) {
 	}
 }
 
-func simulateIndex(b *testing.B, rdb *redis.Client, g *simTraffic, order []arrival, after time.Duration, index bool) simResult {
+func simulateIndex(b *testing.B, rdb redis.UniversalClient, g *simTraffic, order []arrival, after time.Duration, index bool) simResult {
 	ctx := context.Background()
 	if err := rdb.FlushAll(ctx).Err(); err != nil {
 		b.Fatal(err)
@@ -163,7 +163,7 @@ func simulateIndex(b *testing.B, rdb *redis.Client, g *simTraffic, order []arriv
 	return res
 }
 
-func usedMemory(b *testing.B, rdb *redis.Client) int64 {
+func usedMemory(b *testing.B, rdb redis.UniversalClient) int64 {
 	info, err := rdb.Info(context.Background(), "memory").Result()
 	if err != nil {
 		b.Fatal(err)

@@ -73,7 +73,7 @@ func (c *simClock) add(d time.Duration) {
 const quietFor = 7 * 24 * time.Hour
 
 type compactEnv struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	w      *Writer
 	c      *Compactor
 	clock  *simClock
@@ -377,7 +377,7 @@ func TestCompactionFinishesPendingDeltasFirst(t *testing.T) {
 	evs := life("T-1", "ana", "billing", 0)
 	env.write(t, Ticket{Tenant: "acme", ID: "T-1", Events: evs})
 	want := buckets(t, env.rdb)
-	env.rdb.FlushAll(context.Background())
+	testenv.Flush(t, env.rdb)
 
 	env.write(t, Ticket{Tenant: "acme", ID: "T-1", Events: evs[:4]}) // solved
 	crash := errors.New("crash")
@@ -523,7 +523,7 @@ func TestCompactionReportsRedisErrors(t *testing.T) {
 	if want := `compact tenant acme: ticket T-1 version "x": strconv.ParseInt: parsing "x": invalid syntax`; err == nil || err.Error() != want {
 		t.Fatalf("pass: %v, want %s", err, want)
 	}
-	closed := redis.NewClient(&redis.Options{Addr: env.rdb.Options().Addr})
+	closed := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	closed.Close()
 	c := NewCompactor(closed, env.w, quietFor, 10, quiet)
 	if _, err := c.Pass(context.Background()); err == nil || err.Error() != "list tenants: redis: client is closed" {

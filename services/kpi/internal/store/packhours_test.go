@@ -27,7 +27,7 @@ func TestRollupPacksTheHoursOfEndedDays(t *testing.T) {
 	day := t0.Unix() / 86400
 	hourKey := bucket.HourKey("acme", ana, day)
 	const retention = 1000 * 24 * time.Hour // t0 is last year: its hours must outlive it
-	setup := func(t *testing.T) (*redis.Client, *Writer) {
+	setup := func(t *testing.T) (redis.UniversalClient, *Writer) {
 		rdb := testenv.Redis(t)
 		w := NewWriter(rdb, sla, retention, quiet)
 		var tickets []Ticket
@@ -40,7 +40,7 @@ func TestRollupPacksTheHoursOfEndedDays(t *testing.T) {
 		}
 		return rdb, w
 	}
-	read := func(t *testing.T, rdb *redis.Client, fromHour, toHour int64) *bucket.Totals {
+	read := func(t *testing.T, rdb redis.UniversalClient, fromHour, toHour int64) *bucket.Totals {
 		t.Helper()
 		got, err := query.NewReaderCache(rdb, 0).Totals(ctx, "acme", []bucket.Scope{ana}, fromHour, toHour)
 		if err != nil {
@@ -102,7 +102,7 @@ func TestRollupPacksTheHoursOfEndedDays(t *testing.T) {
 	}
 }
 
-func packedDay(t *testing.T, version string, setup func(*testing.T) (*redis.Client, *Writer), read func(*testing.T, *redis.Client, int64, int64) *bucket.Totals,
+func packedDay(t *testing.T, version string, setup func(*testing.T) (redis.UniversalClient, *Writer), read func(*testing.T, redis.UniversalClient, int64, int64) *bucket.Totals,
 	equal func(a, b *bucket.Totals) bool, windows [][2]int64) {
 	ctx := context.Background()
 	ana := bucket.Scope{Kind: bucket.Agent, ID: "ana"}

@@ -65,14 +65,11 @@ func life(ticket, agent, team string, start int) []contrib.Event {
 }
 
 // buckets dumps every KPI bucket and index key (not ticket states or marks).
-func buckets(t *testing.T, rdb *redis.Client) map[string]map[string]string {
+func buckets(t *testing.T, rdb redis.UniversalClient) map[string]map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]map[string]string{}
-	keys, err := rdb.Keys(ctx, "tp:*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := testenv.Keys(t, rdb, "tp:*")
 	for _, k := range keys {
 		switch {
 		case strings.Contains(k, ":t:"), strings.Contains(k, ":m:"), strings.Contains(k, ":dt:"), strings.Contains(k, ":wt:"),
@@ -112,13 +109,10 @@ func buckets(t *testing.T, rdb *redis.Client) map[string]map[string]string {
 }
 
 // checkTotals fails unless every day, week, month and year totals key equals the sum of its hours.
-func checkTotals(t *testing.T, rdb *redis.Client) {
+func checkTotals(t *testing.T, rdb redis.UniversalClient) {
 	t.Helper()
 	ctx := context.Background()
-	keys, err := rdb.Keys(ctx, "tp:*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := testenv.Keys(t, rdb, "tp:*")
 	for _, k := range keys {
 		var prefix string
 		var days []int64
@@ -182,7 +176,7 @@ func checkTotals(t *testing.T, rdb *redis.Client) {
 	}
 }
 
-func dayTotals(t *testing.T, rdb *redis.Client, s bucket.Scope, at time.Time) *bucket.Totals {
+func dayTotals(t *testing.T, rdb redis.UniversalClient, s bucket.Scope, at time.Time) *bucket.Totals {
 	t.Helper()
 	tot := bucket.NewTotals()
 	h, err := rdb.HGetAll(context.Background(), bucket.HourKey("acme", s, at.Unix()/86400)).Result()
@@ -386,7 +380,7 @@ func TestLateApplyOfClearedDeltasIsANoOp(t *testing.T) {
 	}
 	want := buckets(t, rdb)
 
-	rdb.FlushAll(ctx)
+	testenv.Flush(t, rdb)
 	a := NewWriter(rdb, sla, 0, quiet)
 	stop := errors.New("stalled")
 	a.SetHook(func(s string) error {
@@ -442,7 +436,7 @@ func TestRandomDeliveriesConverge(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := buckets(t, rdb)
-	rdb.FlushAll(ctx)
+	testenv.Flush(t, rdb)
 
 	// Flatten into single-event deliveries, duplicate some, shuffle.
 	type delivery struct {
@@ -546,7 +540,7 @@ func TestRandomDeliveriesConverge(t *testing.T) {
 	}
 	checkTotals(t, rdb)
 	// And every day with figures has its totals, and so have its month and year.
-	hours, _ := rdb.Keys(ctx, "tp:*:h:*").Result()
+	hours := testenv.Keys(t, rdb, "tp:*:h:*")
 	for _, h := range hours {
 		i := strings.LastIndex(h, ":h:")
 		if rdb.Exists(ctx, h[:i]+":dt:"+h[i+3:]).Val() != 1 {
@@ -672,7 +666,7 @@ func TestRetentionExpiresBucketsAfterTheirPeriod(t *testing.T) {
 		t.Errorf("TTL of the all-agents set = %v, want none", ttl)
 	}
 	// Without retention buckets are kept forever.
-	rdb.FlushAll(ctx)
+	testenv.Flush(t, rdb)
 	if _, err := NewWriter(rdb, sla, 0, quiet).Write(ctx, []Ticket{old}); err != nil {
 		t.Fatal(err)
 	}
@@ -896,7 +890,7 @@ func TestTotalsKeepLargeAndNegativeSums(t *testing.T) {
 }
 
 // packedTotals reads a totals key; missing is an error.
-func packedTotals(t *testing.T, rdb *redis.Client, key string) *bucket.Totals {
+func packedTotals(t *testing.T, rdb redis.UniversalClient, key string) *bucket.Totals {
 	t.Helper()
 	packed, err := rdb.Get(context.Background(), key).Result()
 	if err != nil {
@@ -911,7 +905,7 @@ func packedTotals(t *testing.T, rdb *redis.Client, key string) *bucket.Totals {
 
 // derivedTotals reads the packed totals key of scope s (in tenant acme) of a period ending on unix
 // day end; a missing one must end on or before the scope's first figures, and is empty.
-func derivedTotals(t *testing.T, rdb *redis.Client, s bucket.Scope, key string, end int64) *bucket.Totals {
+func derivedTotals(t *testing.T, rdb redis.UniversalClient, s bucket.Scope, key string, end int64) *bucket.Totals {
 	t.Helper()
 	if rdb.Exists(context.Background(), key).Val() == 1 {
 		return packedTotals(t, rdb, key)
@@ -924,7 +918,7 @@ func derivedTotals(t *testing.T, rdb *redis.Client, s bucket.Scope, key string, 
 
 // beforeFirst says whether a period of scope s (in tenant acme) ending on unix day end ends on or
 // before the scope's first figures.
-func beforeFirst(t *testing.T, rdb *redis.Client, s bucket.Scope, end int64) bool {
+func beforeFirst(t *testing.T, rdb redis.UniversalClient, s bucket.Scope, end int64) bool {
 	t.Helper()
 	first, err := rdb.Get(context.Background(), bucket.FirstKey("acme", s)).Int64()
 	if err != nil && !errors.Is(err, redis.Nil) {
@@ -945,7 +939,7 @@ func TestRollupMonthsAndYearsEqualTheirDays(t *testing.T) {
 	rdb := testenv.Redis(t)
 	ctx := context.Background()
 	for seed := uint64(1); seed <= 3; seed++ {
-		rdb.FlushAll(ctx)
+		testenv.Flush(t, rdb)
 		r := rand.New(rand.NewPCG(seed, 11))
 		w := NewWriter(rdb, sla, 0, quiet)
 		rollup := NewRollup(rdb, 0)
@@ -1151,7 +1145,7 @@ func TestRollupSealsIdleMonthsAndYears(t *testing.T) {
 	checkTotals(t, rdb)
 
 	// With a retention, idle periods whose totals would already have expired are skipped.
-	rdb.FlushAll(ctx)
+	testenv.Flush(t, rdb)
 	rollup = NewRollup(rdb, 90*24*time.Hour)
 	rollup.now = func() time.Time { return now }
 	if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: "T-3", Events: life("T-3", "ana", "billing", 0)}}); err != nil {

@@ -39,7 +39,7 @@ func agentScope(id string) bucket.Scope { return bucket.Scope{Kind: bucket.Agent
 
 func day() (int64, int64) { return allHour(t0, t0.Add(24*time.Hour)) }
 
-func list(t *testing.T, rdb *redis.Client, s bucket.Scope, from, to int64) []ticketindex.Row {
+func list(t *testing.T, rdb redis.UniversalClient, s bucket.Scope, from, to int64) []ticketindex.Row {
 	t.Helper()
 	return listAll(t, ticketindex.NewReader(rdb), ticketindex.Query{Keyspace: tenant, Scope: s, FromHour: from, ToHour: to, Limit: 100})
 }

@@ -183,7 +183,7 @@ func write(t *testing.T, w *store.Writer, ks string, h history, rng *rand.Rand) 
 	}
 }
 
-func newWriter(rdb *redis.Client) *store.Writer {
+func newWriter(rdb redis.UniversalClient) *store.Writer {
 	return store.NewWriter(rdb, func(string) contrib.SLA { return contrib.DefaultSLA() }, 0, quiet)
 }
 

@@ -149,7 +149,7 @@ func newStack(t *testing.T, routingYAML string) *stack {
 	if err := os.WriteFile(file, []byte(routingYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &stack{natsURL: url, redisURL: "redis://" + rdb.Options().Addr + "/0", js: js, routing: file,
+	return &stack{natsURL: url, redisURL: testenv.RedisURL(rdb), js: js, routing: file,
 		tenants: servicetest.WriteTenants(t, nil)}
 }
 

@@ -36,7 +36,7 @@ func TestEveryChangeOnceAcrossARedisLoss(t *testing.T) {
       group_wait: 4s
 `))
 	srv, rdb := testenv.NewRedis(t)
-	s.redisURL = "redis://" + rdb.Options().Addr + "/0"
+	s.redisURL = testenv.RedisURL(rdb)
 	cfg := s.config()
 	cfg.WatermarkInterval = 100 * time.Millisecond
 	running := servicetest.Start(t, func(ctx context.Context, hk service.Hooks) error { return testDeps(hk).Run(ctx, cfg, quiet) })
@@ -195,7 +195,7 @@ func TestMissingWatermarkIsAdopted(t *testing.T) {
 	h := newHook(t)
 	s := newStack(t, webhookRouting(h.srv.URL, ""))
 	_, rdb := testenv.NewRedis(t)
-	s.redisURL = "redis://" + rdb.Options().Addr + "/0"
+	s.redisURL = testenv.RedisURL(rdb)
 	cfg := s.config()
 	cfg.WatermarkInterval = 100 * time.Millisecond
 	run := func() *servicetest.Running {

@@ -40,7 +40,7 @@ type fixture struct {
 	d      *Dispatcher
 	store  *deliveries.Store
 	once   *delivered.Store
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	queue  *timers.Queue
 	js     jetstream.JetStream
 	clock  atomic.Int64

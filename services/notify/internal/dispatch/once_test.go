@@ -14,6 +14,7 @@ import (
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/delivered"
 	"github.com/ticketpulse/ticketpulse/services/notify/internal/deliveries"
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
 // pending logs a pending delivery of the changes (escalation ids, sequence 1) to the hook and
@@ -203,9 +204,7 @@ func TestDeliveredOnceAcrossARedisLoss(t *testing.T) {
 	if f.hits.Load() != 1 {
 		t.Fatalf("%d requests, want the first send", f.hits.Load())
 	}
-	if err := f.rdb.FlushAll(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
+	testenv.Flush(t, f.rdb)
 	fresh := escalationChange("r.t.T-2.1", 1, openState, map[string]string{"rule": "r"})
 	if err := f.d.Handle(ctx, []*tpv1.EscalationChange{old, fresh}); err != nil {
 		t.Fatal(err)

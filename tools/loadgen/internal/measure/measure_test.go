@@ -186,7 +186,7 @@ func TestJetStreamRaw(t *testing.T) {
 }
 
 func TestRedisRaw(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	r, err := RedisRaw(ctx, rdb, 2, 50, 10, 300*time.Millisecond)
 	if err != nil {
@@ -264,7 +264,7 @@ func TestLagSummary(t *testing.T) {
 }
 
 func TestWaitRollup(t *testing.T) {
-	rdb := testenv.Redis(t)
+	rdb := testenv.RedisSingle(t)
 	ctx := context.Background()
 	e := &env{cfg: Config{Tenant: "acme"}, rdb: rdb}
 	today := time.Now().UTC().Unix() / 86400

@@ -29,7 +29,7 @@ func TestHistoryMatchesBuilder(t *testing.T) {
 	}
 	dump := func() map[string]string {
 		out := map[string]string{}
-		for _, k := range rdb.Keys(ctx, "tp:*").Val() {
+		for _, k := range testenv.Keys(t, rdb, "tp:*") {
 			switch rdb.Type(ctx, k).Val() {
 			case "string":
 				out[k] = rdb.Get(ctx, k).Val()
@@ -53,7 +53,7 @@ func TestHistoryMatchesBuilder(t *testing.T) {
 			t.Fatalf("the built load has no %s keys", kind)
 		}
 	}
-	rdb.FlushAll(ctx)
+	testenv.Flush(t, rdb)
 	l.DetailDays = 5
 	if _, err := history(ctx, rdb, "acme", l); err != nil {
 		t.Fatal(err)
