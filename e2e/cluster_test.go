@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -351,6 +352,7 @@ func TestNATSNodeLossLosesNoAcknowledgedEvent(t *testing.T) {
 
 	time.Sleep(time.Until(loadStart.Add(killAt)))
 	old := c.Name(leader)
+	ingestOn := clientNode(t, c, "ingest")
 	// Watch for the new leader from the moment the kill starts: Shutdown hands leadership
 	// over before it returns.
 	killed := time.Now()
@@ -390,11 +392,16 @@ func TestNATSNodeLossLosesNoAcknowledgedEvent(t *testing.T) {
 	}
 	t.Logf("node loss: %d tickets (%d events) acknowledged in %v (%.0f events/s), answers refused by status %v",
 		ledger.tickets, len(ledger.acked), loadTime.Round(time.Millisecond), float64(len(ledger.acked))/loadTime.Seconds(), ledger.refused)
+	t.Logf("node loss: ingest was connected to %s", ingestOn)
 	t.Logf("node loss: stopped %s (TICKETS leader); Shutdown took %v; new leader %s after %v; first 2xx of a request sent after the kill after %v; last refusal %v after the kill; restarted after %v",
 		old, stopped.Sub(killed).Round(time.Millisecond), c.Name(newLeader), at.Sub(killed).Round(time.Millisecond),
 		ledger.firstOK.Sub(killed).Round(time.Millisecond), lastFailAfter(ledger.lastFail, killed), restarted.Sub(killed).Round(time.Millisecond))
 
 	// Every acknowledged event is in TICKETS, once; nothing else is (every request ended acknowledged).
+	waitUntil(t, "the restarted node current on TICKETS", 30*time.Second, func() bool {
+		s := c.Server(leader)
+		return s != nil && s.JetStreamIsStreamCurrent("$G", "TICKETS")
+	})
 	waitUntil(t, "kpi consumed TICKETS", 60*time.Second, func() bool { return consumed(t, js, "TICKETS", "kpi") })
 	stored := readMsgIDs(t, js, "TICKETS")
 	counts := map[string]int{}
@@ -431,6 +438,27 @@ func TestNATSNodeLossLosesNoAcknowledgedEvent(t *testing.T) {
 	checkReplicated(t, js, 3, []string{"TICKETS", "KPI", "DEADLETTER"}, 1)
 }
 
+// clientNode is the name of the node a client of that connection name is connected to.
+func clientNode(t *testing.T, c *testenv.Cluster, name string) string {
+	t.Helper()
+	for i := range c.Size() {
+		s := c.Server(i)
+		if s == nil {
+			continue
+		}
+		conns, err := s.Connz(&server.ConnzOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ci := range conns.Conns {
+			if ci.Name == name {
+				return c.Name(i)
+			}
+		}
+	}
+	return "none"
+}
+
 func lastFailAfter(last, killed time.Time) string {
 	if last.Before(killed) {
 		return "none"
@@ -454,28 +482,44 @@ func consumed(t *testing.T, js jetstream.JetStream, stream, durable string) bool
 	return err == nil && info.NumPending == 0 && info.NumAckPending == 0
 }
 
-// readMsgIDs reads the whole stream and returns every message's Nats-Msg-Id, in order.
+// readMsgIDs reads the whole stream and returns every message's Nats-Msg-Id, in order. A read
+// that fails (its consumer's server changed leader) starts again, for up to a minute.
 func readMsgIDs(t *testing.T, js jetstream.JetStream, stream string) []string {
 	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ids, err := readMsgIDsOnce(js, stream)
+		if err == nil {
+			return ids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("read %s: %v", stream, err)
+		}
+		t.Logf("read %s again: %v", stream, err)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func readMsgIDsOnce(js jetstream.JetStream, stream string) ([]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	st, err := js.Stream(ctx, stream)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	info, err := st.Info(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	ids := make([]string, 0, info.State.Msgs)
 	for uint64(len(ids)) < info.State.Msgs {
 		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		got := 0
 		for m := range batch.Messages() {
@@ -483,11 +527,11 @@ func readMsgIDs(t *testing.T, js jetstream.JetStream, stream string) []string {
 			got++
 		}
 		if err := batch.Error(); err != nil {
-			t.Fatalf("read %s: %v", stream, err)
+			return nil, err
 		}
 		if got == 0 {
-			t.Fatalf("read %s: %d of %d messages, then nothing", stream, len(ids), info.State.Msgs)
+			return nil, fmt.Errorf("%d of %d messages, then nothing", len(ids), info.State.Msgs)
 		}
 	}
-	return ids
+	return ids, nil
 }
