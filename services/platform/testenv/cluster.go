@@ -23,6 +23,8 @@ type Cluster struct {
 	t     testing.TB
 	mu    sync.Mutex
 	nodes []*clusterNode
+	// proxies[i][j] carries node i's routes to node j (nil when i == j).
+	proxies [][]*routeProxy
 }
 
 type clusterNode struct {
@@ -33,8 +35,8 @@ type clusterNode struct {
 	srv        *server.Server // nil while stopped
 }
 
-// NATSCluster starts n nodes (3 for JetStream R3) and waits until JetStream has a meta leader,
-// so streams can be created at once. The nodes are shut down when the test ends.
+// NATSCluster starts n nodes (3 for JetStream R3) and waits until JetStream has a meta leader
+// that sees all of them, so streams of n replicas can be created at once. The nodes are shut down when the test ends.
 func NATSCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	if testing.Short() {
@@ -60,6 +62,20 @@ func NATSCluster(t testing.TB, n int) *Cluster {
 			storeDir:   t.TempDir(),
 		})
 	}
+	c.proxies = make([][]*routeProxy, n)
+	for i := range n {
+		c.proxies[i] = make([]*routeProxy, n)
+		for j := range n {
+			if i == j {
+				continue
+			}
+			p, err := newRouteProxy(c.nodes[j].routeAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.proxies[i][j] = p
+		}
+	}
 	t.Cleanup(c.shutdown)
 	// The nodes start together: JetStream on each waits for its peers before it elects a leader.
 	errs := make([]error, n)
@@ -77,27 +93,52 @@ func NATSCluster(t testing.TB, n int) *Cluster {
 			t.Fatalf("nats cluster node %s: %v", c.nodes[i].name, err)
 		}
 	}
-	if _, err := c.WaitMetaLeader(30 * time.Second); err != nil {
+	if err := c.waitPeers(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// waitPeers waits until a meta leader sees every node online with JetStream, so a stream of
+// as many replicas as nodes can be placed.
+func (c *Cluster) waitPeers(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		for i := range c.nodes {
+			if s := c.Server(i); s != nil && s.JetStreamIsLeader() && len(s.JetStreamClusterPeers()) == len(c.nodes) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nats cluster: no JetStream meta leader seeing all %d nodes after %v", len(c.nodes), timeout)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 }
 
 // start runs node i on its ports and store.
 func (c *Cluster) start(i int) error {
 	nd := c.nodes[i]
 	routes := make([]string, 0, len(c.nodes))
-	for _, o := range c.nodes {
-		routes = append(routes, "nats-route://"+o.routeAddr)
+	for j := range c.nodes {
+		if j != i {
+			routes = append(routes, "nats-route://"+c.proxies[i][j].addr())
+		}
 	}
 	host, port := splitAddr(nd.routeAddr)
+	// Nothing listens on the advertised address: a peer that learns of this node through
+	// another never routes to it around the proxies.
+	unroutable, err := FreePort()
+	if err != nil {
+		return err
+	}
 	s, err := natsembed.Start(natsembed.Options{Addr: nd.clientAddr, StoreDir: nd.storeDir, Sync: "1m", Name: nd.name,
 		Configure: func(o *server.Options) {
 			o.Cluster.Name = ClusterName
 			o.Cluster.Host = host
 			o.Cluster.Port = port
-			// A node lists itself too: the server skips its own address, and every node's
-			// options stay the same.
+			o.Cluster.Advertise = "127.0.0.1:" + strconv.Itoa(unroutable)
+			// Routes go through this node's proxies to each peer, so Crash can cut them.
 			o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
 		}})
 	if err != nil {
@@ -167,6 +208,25 @@ func (c *Cluster) Stop(i int) {
 	}
 }
 
+// Crash takes node i away as a killed process or a lost machine does: first its route
+// connections are cut, with nothing said on them, so its peers hear nothing more from it (no
+// Raft step-down reaches them and a group it led elects a leader after the election timeout),
+// then the server is shut down, which cuts its clients off. Its store stays for Restart.
+func (c *Cluster) Crash(i int) {
+	c.setCut(i, true)
+	c.Stop(i)
+}
+
+// setCut cuts or heals every route connection to and from node i.
+func (c *Cluster) setCut(i int, cut bool) {
+	for j := range c.nodes {
+		if j != i {
+			c.proxies[i][j].setCut(cut)
+			c.proxies[j][i].setCut(cut)
+		}
+	}
+}
+
 // Restart starts a stopped node i again on its ports and store, as an operator restarting it
 // would; it catches up from its peers.
 func (c *Cluster) Restart(i int) {
@@ -176,6 +236,7 @@ func (c *Cluster) Restart(i int) {
 	}
 	// The route port may linger in TIME_WAIT for a moment; the server binds with SO_REUSEADDR,
 	// but a listener of the old server may still be closing.
+	c.setCut(i, false)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := c.start(i)
@@ -250,4 +311,11 @@ func (c *Cluster) shutdown() {
 		}()
 	}
 	wg.Wait()
+	for _, row := range c.proxies {
+		for _, p := range row {
+			if p != nil {
+				p.close()
+			}
+		}
+	}
 }

@@ -10,9 +10,21 @@ import (
 )
 
 // Three nodes form one JetStream cluster: an R3 stream is placed on all of them, keeps taking
-// messages while its leader's node is down (another leads), and the node comes back with its
-// store and catches up.
+// messages while its leader's node is down (another leads), whether stopped or crashed, and the
+// node comes back with its store and catches up.
 func TestNATSClusterSurvivesLeaderLoss(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		lose func(c *Cluster, i int)
+	}{
+		{"stop", (*Cluster).Stop},
+		{"crash", (*Cluster).Crash},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testLeaderLoss(t, tt.lose) })
+	}
+}
+
+func testLeaderLoss(t *testing.T, lose func(*Cluster, int)) {
 	c := NATSCluster(t, 3)
 	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
@@ -61,7 +73,8 @@ func TestNATSClusterSurvivesLeaderLoss(t *testing.T) {
 	if got := c.Name(leader); got != info.Cluster.Leader {
 		t.Errorf("StreamLeader = %s, stream info says %s", got, info.Cluster.Leader)
 	}
-	c.Stop(leader)
+	lost := time.Now()
+	lose(c, leader)
 	if c.Server(leader) != nil {
 		t.Fatal("a stopped node still has a server")
 	}
@@ -73,6 +86,7 @@ func TestNATSClusterSurvivesLeaderLoss(t *testing.T) {
 	if next == leader {
 		t.Fatalf("node %s leads R3 while stopped", c.Name(leader))
 	}
+	t.Logf("R3 led by %s %v after %s was lost", c.Name(next), time.Since(lost).Round(time.Millisecond), c.Name(leader))
 	c.Restart(leader)
 	publish("after")
 	// The restarted node holds all three messages once it is current.
