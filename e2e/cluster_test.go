@@ -509,7 +509,7 @@ func readMsgIDs(t *testing.T, js jetstream.JetStream, stream string) []string {
 }
 
 func readMsgIDsOnce(js jetstream.JetStream, stream string) ([]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	st, err := js.Stream(ctx, stream)
 	if err != nil {
@@ -542,4 +542,63 @@ func readMsgIDsOnce(js jetstream.JetStream, stream string) ([]string, error) {
 		}
 	}
 	return ids, nil
+}
+
+// ingest answers 2xx only once a quorum of TICKETS' replicas stored the events: with both
+// followers of the stream's leader crashed, a request is answered 503 (its retry is safe), and
+// once one follower is back the same request is acknowledged and its events are stored once.
+func TestIngestAcknowledgesOnlyWithQuorum(t *testing.T) {
+	s, c := newClusterStack(t, nil)
+	ingest := startIngest(t, s, "TICKETPULSE_STREAM_REPLICAS=3", "TICKETPULSE_TICKETS_MAX_BYTES=1073741824", "TICKETPULSE_PUBLISH_TIMEOUT=2s")
+	start := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Minute)
+	client := &http.Client{Timeout: 15 * time.Second}
+	if status := postOnce(client, ingest, "acme", s.tenants.AcmeEvents, jsonEvents("q-1", start)); status != http.StatusAccepted {
+		t.Fatalf("with every node up: %d", status)
+	}
+	leader, err := c.WaitStreamLeader("TICKETS", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var followers []int
+	for i := range c.Size() {
+		if i != leader {
+			followers = append(followers, i)
+			c.Crash(i)
+		}
+	}
+	events := jsonEvents("q-2", start)
+	if status := postOnce(client, ingest, "acme", s.tenants.AcmeEvents, events); status != http.StatusServiceUnavailable {
+		t.Fatalf("with only the leader %s up: %d, want 503", c.Name(leader), status)
+	}
+	c.Restart(followers[0])
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		status := postOnce(client, ingest, "acme", s.tenants.AcmeEvents, events)
+		if status == http.StatusAccepted {
+			break
+		}
+		if status != http.StatusServiceUnavailable || time.Now().After(deadline) {
+			t.Fatalf("with a quorum back: %d", status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Reading creates a consumer, which needs the meta group's leader: the stream's group (two of
+	// three) had one back before the meta group did.
+	if _, err := c.WaitMetaLeader(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	ids := readMsgIDs(t, clusterJS(t, c), "TICKETS")
+	want := map[string]int{}
+	for _, tk := range []string{"q-1", "q-2"} {
+		for _, e := range jsonEvents(tk, start) {
+			want["acme/generic/"+e["id"].(string)] = 1
+		}
+	}
+	got := map[string]int{}
+	for _, id := range ids {
+		got[id]++
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("TICKETS holds %v, want each of %v once", got, want)
+	}
 }
