@@ -139,7 +139,18 @@ func (c *Consumer[T]) Run(ctx context.Context) error {
 	case c.cfg.DeliverLastPerSubject:
 		cc.DeliverPolicy = jetstream.DeliverLastPerSubjectPolicy
 	case c.cfg.StartNew:
-		cc.DeliverPolicy = jetstream.DeliverNewPolicy
+		// "New" is pinned to a sequence here rather than left to DeliverNew: a clustered
+		// consumer resolves DeliverNew when a leader takes it over before it has delivered
+		// anything, so a leader change then would skip what was stored since its creation.
+		info, err := st.Info(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("read %s before creating consumer %s: %w", c.cfg.Stream, c.cfg.Durable, err)
+		}
+		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cc.OptStartSeq = info.State.LastSeq + 1
 	}
 	if existing, err := st.Consumer(ctx, c.cfg.Durable); err == nil {
 		// A durable's start cannot change once it exists (JetStream refuses the update); it goes

@@ -243,6 +243,80 @@ func TestStartNew(t *testing.T) {
 	}
 }
 
+// On a cluster, a StartNew durable that changes leader before it delivered anything still
+// starts where it was created: what was stored in between is handled, not skipped (a DeliverNew
+// consumer's new leader would start after it).
+func TestStartNewSurvivesLeaderChange(t *testing.T) {
+	c := testenv.NATSCluster(t, 3)
+	nc, err := nats.Connect(c.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js := testenv.JetStream(t, c.URL(), jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}, Replicas: 3}, stream.Deadletter(3))
+	publish(t, js, "acme:old-1")
+	var mu sync.Mutex
+	var seen []string
+	handle := func(_ context.Context, batch []Decoded[string]) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, d := range batch {
+			seen = append(seen, d.Value)
+		}
+		return nil
+	}
+	cfg := Config{Service: "test", Stream: "WORK", Durable: "test", Filter: "work.>", BatchMax: 10,
+		Linger: time.Millisecond, AckWait: time.Second, StartNew: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- New(js, cfg, decode, handle, func(context.Context) error { return nil }, quiet).Run(ctx)
+	}()
+	waitFor(t, "the consumer", func() bool { _, err := js.Consumer(context.Background(), "WORK", "test"); return err == nil })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// Stored while no replica pulls, then the consumer's leader steps down before its first delivery.
+	publish(t, js, "acme:new-1")
+	cons, err := js.Consumer(context.Background(), "WORK", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old string
+	waitFor(t, "the consumer's leader", func() bool {
+		info, err := cons.Info(context.Background())
+		if err == nil && info.Cluster != nil {
+			old = info.Cluster.Leader
+		}
+		return old != ""
+	})
+	if _, err := nc.Request("$JS.API.CONSUMER.LEADER.STEPDOWN.WORK.test", nil, 5*time.Second); err != nil {
+		t.Fatalf("step down: %v", err)
+	}
+	waitFor(t, "a new consumer leader", func() bool {
+		info, err := cons.Info(context.Background())
+		return err == nil && info.Cluster != nil && info.Cluster.Leader != "" && info.Cluster.Leader != old
+	})
+	ctx, cancel = context.WithCancel(context.Background())
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	go func() {
+		done <- New(js, cfg, decode, handle, func(context.Context) error { return nil }, quiet).Run(ctx)
+	}()
+	waitFor(t, "new-1", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) == 1 })
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0] != "new-1" {
+		t.Errorf("handled %v, want only new-1", seen)
+	}
+}
+
 // A poison message that arrives alone is dead-lettered too, once it has been delivered
 // SuspectAfter times: being the only message of its batch does not keep it redelivered forever.
 func TestLonePoisonIsDeadLettered(t *testing.T) {
