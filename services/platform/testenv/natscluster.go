@@ -16,10 +16,10 @@ import (
 // ClusterName is the name every node of a NATSCluster joins.
 const ClusterName = "ticketpulse-test"
 
-// Cluster is a NATS cluster of in-process nats-server/v2 servers with JetStream, each with its
+// NATSClusterServers is a NATS cluster of in-process nats-server/v2 servers with JetStream, each with its
 // own store, routed to each other over loopback. Client and route ports stay the same for the
 // test, so a stopped node comes back where its peers and clients look for it.
-type Cluster struct {
+type NATSClusterServers struct {
 	t     testing.TB
 	mu    sync.Mutex
 	nodes []*clusterNode
@@ -37,7 +37,7 @@ type clusterNode struct {
 
 // NATSCluster starts n nodes (3 for JetStream R3) and waits until JetStream has a meta leader
 // that sees all of them, so streams of n replicas can be created at once. The nodes are shut down when the test ends.
-func NATSCluster(t testing.TB, n int) *Cluster {
+func NATSCluster(t testing.TB, n int) *NATSClusterServers {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs real NATS servers; skipped in -short mode")
@@ -45,7 +45,7 @@ func NATSCluster(t testing.TB, n int) *Cluster {
 	if n < 2 {
 		t.Fatalf("nats cluster of %d nodes: a cluster needs at least 2 (3 for R3); use NATS for one server", n)
 	}
-	c := &Cluster{t: t}
+	c := &NATSClusterServers{t: t}
 	for i := range n {
 		cp, err := FreePort()
 		if err != nil {
@@ -101,7 +101,7 @@ func NATSCluster(t testing.TB, n int) *Cluster {
 
 // waitPeers waits until a meta leader sees every node online with JetStream, so a stream of
 // as many replicas as nodes can be placed.
-func (c *Cluster) waitPeers(timeout time.Duration) error {
+func (c *NATSClusterServers) waitPeers(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		for i := range c.nodes {
@@ -117,7 +117,7 @@ func (c *Cluster) waitPeers(timeout time.Duration) error {
 }
 
 // start runs node i on its ports and store.
-func (c *Cluster) start(i int) error {
+func (c *NATSClusterServers) start(i int) error {
 	nd := c.nodes[i]
 	routes := make([]string, 0, len(c.nodes))
 	for j := range c.nodes {
@@ -157,14 +157,14 @@ func splitAddr(addr string) (string, int) {
 }
 
 // Size is the number of nodes, running or not.
-func (c *Cluster) Size() int { return len(c.nodes) }
+func (c *NATSClusterServers) Size() int { return len(c.nodes) }
 
 // URL is every node's client URL, comma-separated, as nats.go (and TICKETPULSE_NATS_URL) take
 // them: a client whose node stops reconnects to another.
-func (c *Cluster) URL() string { return strings.Join(c.URLs(), ",") }
+func (c *NATSClusterServers) URL() string { return strings.Join(c.URLs(), ",") }
 
 // URLs are the nodes' client URLs, in node order.
-func (c *Cluster) URLs() []string {
+func (c *NATSClusterServers) URLs() []string {
 	urls := make([]string, len(c.nodes))
 	for i, nd := range c.nodes {
 		urls[i] = "nats://" + nd.clientAddr
@@ -173,10 +173,10 @@ func (c *Cluster) URLs() []string {
 }
 
 // Name is node i's server name, as JetStream reports leaders and peers.
-func (c *Cluster) Name(i int) string { return c.nodes[i].name }
+func (c *NATSClusterServers) Name(i int) string { return c.nodes[i].name }
 
 // Index is the node called name, or -1.
-func (c *Cluster) Index(name string) int {
+func (c *NATSClusterServers) Index(name string) int {
 	for i, nd := range c.nodes {
 		if nd.name == name {
 			return i
@@ -186,7 +186,7 @@ func (c *Cluster) Index(name string) int {
 }
 
 // Server is node i's running server, or nil while it is stopped.
-func (c *Cluster) Server(i int) *server.Server {
+func (c *NATSClusterServers) Server(i int) *server.Server {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.nodes[i].srv
@@ -197,7 +197,7 @@ func (c *Cluster) Server(i int) *server.Server {
 // Raft groups the node leads to step down before it closes its routes, so a new leader is
 // elected from the handover rather than after the election timeout (4 to 9 s) that a killed
 // process costs. Its store stays for Restart.
-func (c *Cluster) Stop(i int) {
+func (c *NATSClusterServers) Stop(i int) {
 	c.mu.Lock()
 	s := c.nodes[i].srv
 	c.nodes[i].srv = nil
@@ -212,13 +212,13 @@ func (c *Cluster) Stop(i int) {
 // connections are cut, with nothing said on them, so its peers hear nothing more from it (no
 // Raft step-down reaches them and a group it led elects a leader after the election timeout),
 // then the server is shut down, which cuts its clients off. Its store stays for Restart.
-func (c *Cluster) Crash(i int) {
+func (c *NATSClusterServers) Crash(i int) {
 	c.setCut(i, true)
 	c.Stop(i)
 }
 
 // setCut cuts or heals every route connection to and from node i.
-func (c *Cluster) setCut(i int, cut bool) {
+func (c *NATSClusterServers) setCut(i int, cut bool) {
 	for j := range c.nodes {
 		if j != i {
 			c.proxies[i][j].setCut(cut)
@@ -229,7 +229,7 @@ func (c *Cluster) setCut(i int, cut bool) {
 
 // Restart starts a stopped node i again on its ports and store, as an operator restarting it
 // would; it catches up from its peers.
-func (c *Cluster) Restart(i int) {
+func (c *NATSClusterServers) Restart(i int) {
 	c.t.Helper()
 	if c.Server(i) != nil {
 		c.t.Fatalf("restart nats node %s: it is running", c.nodes[i].name)
@@ -251,7 +251,7 @@ func (c *Cluster) Restart(i int) {
 }
 
 // MetaLeader is the name of the node that leads JetStream's meta group, or "" while none does.
-func (c *Cluster) MetaLeader() string {
+func (c *NATSClusterServers) MetaLeader() string {
 	for i := range c.nodes {
 		if s := c.Server(i); s != nil && s.JetStreamIsLeader() {
 			return c.nodes[i].name
@@ -261,7 +261,7 @@ func (c *Cluster) MetaLeader() string {
 }
 
 // WaitMetaLeader waits until a running node leads the meta group and returns its name.
-func (c *Cluster) WaitMetaLeader(timeout time.Duration) (string, error) {
+func (c *NATSClusterServers) WaitMetaLeader(timeout time.Duration) (string, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		if l := c.MetaLeader(); l != "" {
@@ -276,7 +276,7 @@ func (c *Cluster) WaitMetaLeader(timeout time.Duration) (string, error) {
 
 // StreamLeader is the index of the running node that leads the stream of the global account
 // (the one clients without users use), or -1 while none does.
-func (c *Cluster) StreamLeader(stream string) int {
+func (c *NATSClusterServers) StreamLeader(stream string) int {
 	for i := range c.nodes {
 		if s := c.Server(i); s != nil && s.JetStreamIsStreamLeader(server.DEFAULT_GLOBAL_ACCOUNT, stream) {
 			return i
@@ -286,7 +286,7 @@ func (c *Cluster) StreamLeader(stream string) int {
 }
 
 // WaitStreamLeader waits until a running node leads the stream and returns its index.
-func (c *Cluster) WaitStreamLeader(stream string, timeout time.Duration) (int, error) {
+func (c *NATSClusterServers) WaitStreamLeader(stream string, timeout time.Duration) (int, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		if i := c.StreamLeader(stream); i >= 0 {
@@ -301,7 +301,7 @@ func (c *Cluster) WaitStreamLeader(stream string, timeout time.Duration) (int, e
 
 // shutdown stops every running node, together: one at a time, each would wait for the others
 // to take over its Raft groups.
-func (c *Cluster) shutdown() {
+func (c *NATSClusterServers) shutdown() {
 	var wg sync.WaitGroup
 	for i := range c.nodes {
 		wg.Add(1)

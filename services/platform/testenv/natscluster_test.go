@@ -15,16 +15,16 @@ import (
 func TestNATSClusterSurvivesLeaderLoss(t *testing.T) {
 	for _, tt := range []struct {
 		name string
-		lose func(c *Cluster, i int)
+		lose func(c *NATSClusterServers, i int)
 	}{
-		{"stop", (*Cluster).Stop},
-		{"crash", (*Cluster).Crash},
+		{"stop", (*NATSClusterServers).Stop},
+		{"crash", (*NATSClusterServers).Crash},
 	} {
 		t.Run(tt.name, func(t *testing.T) { testLeaderLoss(t, tt.lose) })
 	}
 }
 
-func testLeaderLoss(t *testing.T, lose func(*Cluster, int)) {
+func testLeaderLoss(t *testing.T, lose func(*NATSClusterServers, int)) {
 	c := NATSCluster(t, 3)
 	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {

@@ -178,7 +178,7 @@ route: {receiver: hook, group_by: ["..."], group_wait: %s, group_interval: 1m}
 		b.Fatal(err)
 	}
 	tenants := servicetest.WriteTenants(b, nil)
-	cfg := benchConfig(b, url, "redis://"+rdb.Options().Addr+"/0", tenants.File, routing)
+	cfg := benchConfig(b, url, testenv.RedisURL(rdb), tenants.File, routing)
 	for range replicas {
 		servicetest.Start(b, func(ctx context.Context, h service.Hooks) error { return Deps{Hooks: h}.Run(ctx, cfg, quiet) })
 	}

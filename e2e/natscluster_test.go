@@ -29,9 +29,9 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
-// newClusterStack is newStackWith on a three-node NATS cluster: the stack's NATS URL lists
+// newNATSClusterStack is newStackWith on a three-node NATS cluster: the stack's NATS URL lists
 // every node, so a service whose node stops reconnects to another.
-func newClusterStack(t *testing.T, extra map[string]string) (stack, *testenv.Cluster) {
+func newNATSClusterStack(t *testing.T, extra map[string]string) (stack, *testenv.NATSClusterServers) {
 	t.Helper()
 	s := newStackWith(t, extra)
 	c := testenv.NATSCluster(t, 3)
@@ -40,7 +40,7 @@ func newClusterStack(t *testing.T, extra map[string]string) (stack, *testenv.Clu
 }
 
 // clusterJS is a JetStream client of the cluster, closed when the test ends.
-func clusterJS(t *testing.T, c *testenv.Cluster) jetstream.JetStream {
+func clusterJS(t *testing.T, c *testenv.NATSClusterServers) jetstream.JetStream {
 	t.Helper()
 	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
@@ -88,7 +88,7 @@ func (h *signedHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // and notify delivers the escalation, signed, to a webhook receiver.
 func TestStackOnNATSCluster(t *testing.T) {
 	genericKey := []byte("e2e-cluster-generic-key-32-byte!")
-	s, c := newClusterStack(t, map[string]string{"acme": `    sources:
+	s, c := newNATSClusterStack(t, map[string]string{"acme": `    sources:
       generic:
         secrets: [{env: E2E_GENERIC_SECRET}]
 `})
@@ -306,13 +306,13 @@ func postOnce(client *http.Client, addr, tenant, key string, events []map[string
 // election timeout, as when a process is killed or a machine lost).
 func TestNATSNodeLossLosesNoAcknowledgedEvent(t *testing.T) {
 	// The load lasts past the election: a crash's takes 4 to 11 s.
-	t.Run("stop", func(t *testing.T) { testNodeLoss(t, (*testenv.Cluster).Stop, 9*time.Second) })
-	t.Run("crash", func(t *testing.T) { testNodeLoss(t, (*testenv.Cluster).Crash, 18*time.Second) })
+	t.Run("stop", func(t *testing.T) { testNodeLoss(t, (*testenv.NATSClusterServers).Stop, 9*time.Second) })
+	t.Run("crash", func(t *testing.T) { testNodeLoss(t, (*testenv.NATSClusterServers).Crash, 18*time.Second) })
 }
 
-func testNodeLoss(t *testing.T, lose func(*testenv.Cluster, int), loadFor time.Duration) {
+func testNodeLoss(t *testing.T, lose func(*testenv.NATSClusterServers, int), loadFor time.Duration) {
 	// The tenant's rate limit is raised above the load: 429s would only slow it down.
-	s, c := newClusterStack(t, map[string]string{"acme": "    rate_limit: {events_per_second: 5000, burst: 5000}\n"})
+	s, c := newNATSClusterStack(t, map[string]string{"acme": "    rate_limit: {events_per_second: 5000, burst: 5000}\n"})
 	ingest := startIngest(t, s, "TICKETPULSE_STREAM_REPLICAS=3", "TICKETPULSE_TICKETS_MAX_BYTES=1073741824")
 	kpi, _ := startKPILogs(t, s, "TICKETPULSE_STREAM_REPLICAS=3")
 	js := clusterJS(t, c)
@@ -455,7 +455,7 @@ func testNodeLoss(t *testing.T, lose func(*testenv.Cluster, int), loadFor time.D
 }
 
 // clientNode is the name of the node a client of that connection name is connected to.
-func clientNode(t *testing.T, c *testenv.Cluster, name string) string {
+func clientNode(t *testing.T, c *testenv.NATSClusterServers, name string) string {
 	t.Helper()
 	for i := range c.Size() {
 		s := c.Server(i)
@@ -556,7 +556,7 @@ func readMsgIDsOnce(js jetstream.JetStream, stream string) ([]string, error) {
 // followers of the stream's leader crashed, a request is answered 503 (its retry is safe), and
 // once one follower is back the same request is acknowledged and its events are stored once.
 func TestIngestAcknowledgesOnlyWithQuorum(t *testing.T) {
-	s, c := newClusterStack(t, nil)
+	s, c := newNATSClusterStack(t, nil)
 	ingest := startIngest(t, s, "TICKETPULSE_STREAM_REPLICAS=3", "TICKETPULSE_TICKETS_MAX_BYTES=1073741824", "TICKETPULSE_PUBLISH_TIMEOUT=2s")
 	start := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Minute)
 	client := &http.Client{Timeout: 15 * time.Second}
