@@ -78,6 +78,20 @@ func configFromEnv(t *testing.T) Config {
 	return c
 }
 
+// natsNodes is TICKETPULSE_CHAOS_NATS_NODES: 1 (the default) or 3, a cluster with R3 streams.
+func natsNodes(t *testing.T) int {
+	t.Helper()
+	switch v := os.Getenv("TICKETPULSE_CHAOS_NATS_NODES"); v {
+	case "", "1":
+		return 1
+	case "3":
+		return 3
+	default:
+		t.Fatalf("TICKETPULSE_CHAOS_NATS_NODES=%q: want 1 or 3", v)
+		return 0
+	}
+}
+
 // The system under load and faults loses no acknowledged event, counts none twice, raises every
 // due escalation once and notifies every change once (docs/chaos.md).
 func TestChaos(t *testing.T) {
@@ -90,12 +104,12 @@ func TestChaos(t *testing.T) {
 	cfg := configFromEnv(t)
 	cfg.BinDir = binDir
 	t.Logf("chaos: seed %d (run again with TICKETPULSE_CHAOS_SEED=%d)", cfg.Seed, cfg.Seed)
-	topo, err := StartSingle(t.TempDir(), 256)
+	topo, err := StartLocal(t.TempDir(), natsNodes(t), 256)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(topo.Close)
-	t.Logf("chaos: NATS store on %s", topo.StoreFS)
+	t.Logf("chaos: %d NATS nodes, each store on %s", topo.NATSNodes(), topo.StoreFS)
 	sys := StartSystem(t, topo, binDir, cfg.Seed)
 	rep := Run(t, sys, cfg)
 	var b strings.Builder

@@ -9,5 +9,6 @@
 // receiver in exactly one message or was dead-lettered. It prints a table of the faults and the
 // time to recover from each.
 //
-// The servers are behind Topology; Single is one redis-server and one in-process JetStream node.
+// The servers are behind Topology; Local is one redis-server and one or three in-process
+// JetStream nodes (three form a cluster with R3 streams).
 package chaos

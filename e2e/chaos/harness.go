@@ -291,12 +291,9 @@ func Run(t testing.TB, s *System, cfg Config) *Report {
 
 	in := &injector{topo: s.Topo, procs: s.Procs, rnd: rand.New(rand.NewPCG(cfg.Seed, 1)), ackWait: AckWait, mounted: true,
 		ackedSince: func(t time.Time) bool { _, ok := load.Ledger.FirstAckAfter(t); return ok }}
-	if m, ok := s.Topo.(interface{ Mounted() bool }); ok && !m.Mounted() {
+	if local, ok := s.Topo.(*Local); ok && !local.Mounted() {
 		in.mounted = false
-		in.notMount = "the NATS store has no filesystem of its own to fill"
-		if single, ok := s.Topo.(*Single); ok {
-			in.notMount = "no small filesystem could be made: " + single.StoreFS
-		}
+		in.notMount = "no small filesystem for the NATS store: " + local.StoreFS
 	}
 	var order []string
 	for wait := jitter(in.rnd, cfg.Interval); ; wait = jitter(in.rnd, cfg.Interval) {

@@ -1,11 +1,13 @@
 package chaos
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,8 +20,8 @@ import (
 )
 
 // Topology is the servers the services run against, and the faults the harness may inject into
-// them. The harness knows nothing else about them, so a Redis Cluster or a NATS cluster plugs in
-// by implementing it.
+// them. The harness knows nothing else about them, so a Redis Cluster or another NATS cluster
+// plugs in by implementing it.
 type Topology interface {
 	// RedisURL and NATSURL are what the services are configured with (NATSURL may list several
 	// servers, comma-separated).
@@ -42,60 +44,95 @@ type Topology interface {
 	Close()
 }
 
-// Single is one redis-server (AOF on, restartable on the same port and data) and one
-// in-process JetStream node whose store sits on a small filesystem of its own when the machine
-// lets the test make one.
-type Single struct {
+// Local is one redis-server (AOF on, restartable on the same port and data) and one or three
+// in-process JetStream nodes (three form a cluster, streams R3), each node's store on a small
+// filesystem of its own when the machine lets the test make one.
+type Local struct {
 	redis    *testenv.RedisServer
 	redisDir string
-
-	mu       sync.Mutex
-	nats     *server.Server
-	natsAddr string
-	store    string
-	unmount  func()
-	// StoreFS says what the store is on: "tmpfs 256MB" or why it is on the ordinary disk.
+	nodes    []*natsNode
+	unmount  []func()
+	// StoreFS says what the stores are on: "tmpfs 256 MB" or why they are on the ordinary disk.
 	StoreFS string
+	mounted bool
 }
 
-var _ Topology = (*Single)(nil)
+// natsNode is one NATS server of a Local, with the ports it keeps across restarts.
+type natsNode struct {
+	name        string
+	port        int
+	clusterPort int
+	store       string
+	mu          sync.Mutex
+	srv         *server.Server
+}
 
-// StartSingle starts the servers in dir, the NATS store on a tmpfs of storeMB megabytes when
-// one can be mounted (root, or the right capability), else on a loop-mounted ext4 image, else on
-// dir's own filesystem (StoreFS says which and why).
-func StartSingle(dir string, storeMB int) (*Single, error) {
-	s := &Single{redisDir: filepath.Join(dir, "redis"), store: filepath.Join(dir, "nats")}
-	for _, d := range []string{s.redisDir, s.store} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
+var _ Topology = (*Local)(nil)
+
+// StartLocal starts the servers in dir: redis-server and natsNodes (1 or 3) NATS nodes, each
+// node's store on a tmpfs of storeMB megabytes when one can be mounted (root, or the right
+// capability), else on a loop-mounted ext4 image, else on dir's own filesystem (StoreFS says
+// which and why).
+func StartLocal(dir string, natsNodes, storeMB int) (*Local, error) {
+	if natsNodes != 1 && natsNodes != 3 {
+		return nil, fmt.Errorf("%d NATS nodes: want 1 or 3", natsNodes)
+	}
+	l := &Local{redisDir: filepath.Join(dir, "redis"), mounted: true}
+	if err := os.MkdirAll(l.redisDir, 0o700); err != nil {
+		return nil, err
+	}
+	for i := 0; i < natsNodes; i++ {
+		n := &natsNode{name: fmt.Sprintf("chaos-%d", i), store: filepath.Join(dir, fmt.Sprintf("nats-%d", i))}
+		if err := os.MkdirAll(n.store, 0o700); err != nil {
 			return nil, err
 		}
+		unmount, fs, ok := smallFS(dir, n.store, storeMB)
+		l.unmount = append(l.unmount, unmount)
+		l.StoreFS, l.mounted = fs, l.mounted && ok
+		var err error
+		if n.port, err = testenv.FreePort(); err == nil && natsNodes > 1 {
+			n.clusterPort, err = testenv.FreePort()
+		}
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l.nodes = append(l.nodes, n)
 	}
-	s.unmount, s.StoreFS = smallFS(dir, s.store, storeMB)
-	r, err := testenv.StartRedis(s.redisDir)
+	r, err := testenv.StartRedis(l.redisDir)
 	if err != nil {
-		s.Close()
+		l.Close()
 		return nil, err
 	}
-	s.redis = r
-	if err := s.startNATS("127.0.0.1:0"); err != nil {
-		s.Close()
+	l.redis = r
+	// The nodes of a cluster wait for each other's routes: start them together.
+	errs := make([]error, len(l.nodes))
+	var wg sync.WaitGroup
+	for i := range l.nodes {
+		wg.Add(1)
+		go func(i int) { defer wg.Done(); errs[i] = l.startNode(i) }(i)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		l.Close()
 		return nil, err
 	}
-	s.natsAddr = strings.TrimPrefix(s.nats.ClientURL(), "nats://")
-	return s, nil
+	if err := l.waitJetStream(60 * time.Second); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 // smallFS mounts a filesystem of sizeMB megabytes on mnt: tmpfs first, a loop-mounted ext4 image
 // next. It returns how to unmount it and what it made, or a no-op and why it made none.
-func smallFS(dir, mnt string, sizeMB int) (func(), string) {
-	none := func() {}
-	tmpfs := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm,mode=0700", sizeMB), "tmpfs", mnt)
-	out, err := tmpfs.CombinedOutput()
+func smallFS(dir, mnt string, sizeMB int) (func(), string, bool) {
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm,mode=0700", sizeMB), "tmpfs", mnt).CombinedOutput()
 	if err == nil {
-		return func() { umount(mnt) }, fmt.Sprintf("tmpfs %d MB", sizeMB)
+		return func() { umount(mnt) }, fmt.Sprintf("tmpfs %d MB", sizeMB), true
 	}
 	why := fmt.Sprintf("mount tmpfs: %v %s", err, strings.TrimSpace(string(out)))
-	img := filepath.Join(dir, "nats.img")
+	img := mnt + ".img"
 	f, err := os.Create(img)
 	if err == nil {
 		err = f.Truncate(int64(sizeMB) << 20)
@@ -108,10 +145,10 @@ func smallFS(dir, mnt string, sizeMB int) (func(), string) {
 		out, err = exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput()
 	}
 	if err == nil {
-		return func() { umount(mnt); os.Remove(img) }, fmt.Sprintf("ext4 loop image %d MB", sizeMB)
+		return func() { umount(mnt); os.Remove(img) }, fmt.Sprintf("ext4 loop image %d MB", sizeMB), true
 	}
 	os.Remove(img)
-	return none, fmt.Sprintf("none (%s; loop ext4: %v %s)", why, err, strings.TrimSpace(string(out)))
+	return func() {}, fmt.Sprintf("%s; loop ext4: %v %s", why, err, strings.TrimSpace(string(out))), false
 }
 
 // umount detaches mnt, lazily if something still holds it, so a failed test never leaves it.
@@ -121,58 +158,98 @@ func umount(mnt string) {
 	}
 }
 
-// Mounted says whether the store is on a filesystem of its own, which the disk-full fault needs.
-func (s *Single) Mounted() bool { return !strings.HasPrefix(s.StoreFS, "none") }
+// Mounted says whether every store is on a filesystem of its own, which the disk-full fault needs.
+func (l *Local) Mounted() bool { return l.mounted }
 
-func (s *Single) startNATS(addr string) error {
-	ns, err := natsembed.Start(natsembed.Options{Addr: addr, StoreDir: s.store, Sync: "always", Name: "chaos-0",
+func (l *Local) startNode(i int) error {
+	n := l.nodes[i]
+	var routes []string
+	for j, m := range l.nodes {
+		if j != i {
+			routes = append(routes, "nats-route://127.0.0.1:"+strconv.Itoa(m.clusterPort))
+		}
+	}
+	srv, err := natsembed.Start(natsembed.Options{Addr: "127.0.0.1:" + strconv.Itoa(n.port), StoreDir: n.store, Sync: "always", Name: n.name,
 		Configure: func(o *server.Options) {
 			// Larger than the disk, so a full disk is what stops writes, not JetStream's own
 			// accounting.
 			o.JetStreamMaxStore = 8 << 30
 			o.JetStreamMaxMemory = 256 << 20
+			if len(l.nodes) > 1 {
+				o.Cluster.Name = "chaos"
+				o.Cluster.Host = "127.0.0.1"
+				o.Cluster.Port = n.clusterPort
+				o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+			}
 		}})
 	if err != nil {
-		return fmt.Errorf("start nats: %w", err)
+		return fmt.Errorf("start nats node %s: %w", n.name, err)
 	}
-	s.mu.Lock()
-	s.nats = ns
-	s.mu.Unlock()
+	n.mu.Lock()
+	n.srv = srv
+	n.mu.Unlock()
 	return nil
 }
 
-func (s *Single) RedisURL() string    { return "redis://" + s.redis.Addr + "/0" }
-func (s *Single) NATSURL() string     { return "nats://" + s.natsAddr }
-func (s *Single) StreamReplicas() int { return 1 }
-func (s *Single) RedisMasters() int   { return 1 }
-func (s *Single) NATSNodes() int      { return 1 }
-func (s *Single) StoreDir(int) string { return s.store }
-
-func (s *Single) KillRedisMaster(int) error {
-	s.redis.Kill()
-	return nil
-}
-
-func (s *Single) RestartRedisMaster(int) error { return s.redis.Start() }
-
-func (s *Single) StopNATSNode(int) error {
-	s.mu.Lock()
-	ns := s.nats
-	s.nats = nil
-	s.mu.Unlock()
-	if ns == nil {
-		return errors.New("nats node already stopped")
+// waitJetStream waits until JetStream answers through the client URL (a cluster has elected its
+// meta leader).
+func (l *Local) waitJetStream(timeout time.Duration) error {
+	nc, js, err := connect(l.NATSURL())
+	if err != nil {
+		return err
 	}
-	ns.Shutdown()
-	ns.WaitForShutdown()
+	defer nc.Close()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := js.AccountInfo(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("jetstream not available within %s: %w", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (l *Local) RedisURL() string { return "redis://" + l.redis.Addr + "/0" }
+
+func (l *Local) NATSURL() string {
+	urls := make([]string, len(l.nodes))
+	for i, n := range l.nodes {
+		urls[i] = "nats://127.0.0.1:" + strconv.Itoa(n.port)
+	}
+	return strings.Join(urls, ",")
+}
+
+func (l *Local) StreamReplicas() int          { return len(l.nodes) }
+func (l *Local) RedisMasters() int            { return 1 }
+func (l *Local) NATSNodes() int               { return len(l.nodes) }
+func (l *Local) StoreDir(i int) string        { return l.nodes[i].store }
+func (l *Local) KillRedisMaster(int) error    { l.redis.Kill(); return nil }
+func (l *Local) RestartRedisMaster(int) error { return l.redis.Start() }
+
+func (l *Local) StopNATSNode(i int) error {
+	n := l.nodes[i]
+	n.mu.Lock()
+	srv := n.srv
+	n.srv = nil
+	n.mu.Unlock()
+	if srv == nil {
+		return fmt.Errorf("nats node %s already stopped", n.name)
+	}
+	srv.Shutdown()
+	srv.WaitForShutdown()
 	return nil
 }
 
-func (s *Single) RestartNATSNode(int) error {
+func (l *Local) RestartNATSNode(i int) error {
 	var err error
-	// The port is freed by the shutdown, but the kernel may hold it for a moment.
+	// The ports are freed by the shutdown, but the kernel may hold them for a moment.
 	for try := 0; try < 50; try++ {
-		if err = s.startNATS(s.natsAddr); err == nil {
+		if err = l.startNode(i); err == nil {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -180,19 +257,19 @@ func (s *Single) RestartNATSNode(int) error {
 	return err
 }
 
-func (s *Single) Close() {
-	s.mu.Lock()
-	ns := s.nats
-	s.nats = nil
-	s.mu.Unlock()
-	if ns != nil {
-		ns.Shutdown()
-		ns.WaitForShutdown()
+func (l *Local) Close() {
+	for i, n := range l.nodes {
+		n.mu.Lock()
+		running := n.srv != nil
+		n.mu.Unlock()
+		if running {
+			_ = l.StopNATSNode(i)
+		}
 	}
-	if s.redis != nil {
-		s.redis.Kill()
+	if l.redis != nil {
+		l.redis.Kill()
 	}
-	if s.unmount != nil {
-		s.unmount()
+	for _, u := range l.unmount {
+		u()
 	}
 }
