@@ -37,7 +37,12 @@ func check(t testing.TB, s *System, js jetstream.JetStream, l *Ledger, rep *Repo
 		rep.problem("%d tickets were never acknowledged, though retried until the end of the settle time", rep.Unacked)
 	}
 
-	stored := checkTickets(js, acked, rep)
+	poll(deadline, func() []string { return replicaMismatches(js) }, func(m []string) {
+		for _, p := range m {
+			rep.problem("nats: %s", p)
+		}
+	})
+	stored := checkTickets(js, acked, rep, deadline)
 	// The KPIs are those of the events in TICKETS: the acknowledged tickets, and any ticket that
 	// was stored whole though its answer was lost. A ticket stored in part and never
 	// acknowledged (only when retries ran out, itself a problem) leaves its agent's and team's
@@ -148,8 +153,13 @@ func readStream(js jetstream.JetStream, stream string, headersOnly bool) ([]jets
 // checkTickets counts, for every acknowledged event, its messages in TICKETS: none is lost, one
 // more is doubled.
 // It returns the event ids TICKETS holds.
-func checkTickets(js jetstream.JetStream, acked []Ticket, rep *Report) map[string]bool {
-	msgs, err := readStream(js, "TICKETS", true)
+func checkTickets(js jetstream.JetStream, acked []Ticket, rep *Report, deadline time.Time) map[string]bool {
+	var msgs []jetstream.Msg
+	var err error
+	// A cluster may still be electing a leader for a stream or its consumer: read again.
+	for msgs, err = readStream(js, "TICKETS", true); err != nil && time.Now().Before(deadline); msgs, err = readStream(js, "TICKETS", true) {
+		time.Sleep(500 * time.Millisecond)
+	}
 	if err != nil {
 		rep.problem("%v", err)
 		return nil
@@ -414,4 +424,38 @@ func (r *Receiver) bad() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.Bad...)
+}
+
+// replicaMismatches lists every replica of the streams that is not current with its leader: on
+// a cluster, a node that came back from a fault must catch up, not only the quorum answer.
+func replicaMismatches(js jetstream.JetStream) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []string
+	for _, name := range []string{"TICKETS", "KPI", "ESCALATIONS", "DEADLETTER"} {
+		st, err := js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue
+		}
+		var info *jetstream.StreamInfo
+		if err == nil {
+			info, err = st.Info(ctx)
+		}
+		if err != nil {
+			out = append(out, fmt.Sprintf("stream %s: %v", name, err))
+			continue
+		}
+		if info.Cluster == nil {
+			continue
+		}
+		if info.Cluster.Leader == "" {
+			out = append(out, fmt.Sprintf("stream %s has no leader", name))
+		}
+		for _, r := range info.Cluster.Replicas {
+			if !r.Current || r.Offline {
+				out = append(out, fmt.Sprintf("stream %s: replica on %s not current (offline %v, lag %d, last seen %s ago)", name, r.Name, r.Offline, r.Lag, r.Active))
+			}
+		}
+	}
+	return out
 }

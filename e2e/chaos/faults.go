@@ -70,13 +70,15 @@ type injector struct {
 	// mounted says whether the NATS store has a filesystem of its own to fill, or why not.
 	mounted  bool
 	notMount string
-	// ackedSince says whether ingest acknowledged a request since t.
-	ackedSince func(t time.Time) bool
+	// ackedSince says whether ingest acknowledged a request since t; replicasBehind lists the
+	// stream replicas not current with their leader.
+	ackedSince     func(t time.Time) bool
+	replicasBehind func() []string
 }
 
-// diskStuckAfter is how long after the disk is freed ingest must acknowledge again before the
-// NATS node is taken as stuck and restarted.
-const diskStuckAfter = 5 * time.Second
+// diskStuckAfter is how long after the disk is freed ingest must acknowledge again, and every
+// stream replica be current, before the NATS node is taken as stuck and restarted.
+const diskStuckAfter = 10 * time.Second
 
 func (in *injector) inject(kind string) Fault {
 	f := Fault{Kind: kind, Start: time.Now()}
@@ -119,15 +121,28 @@ func (in *injector) inject(kind string) Fault {
 		if f.Err = fillDisk(in.topo.StoreDir(i), 3*time.Second); f.Err != nil {
 			break
 		}
-		// A stream whose write failed for want of space stays stuck in the NATS server (2.15):
-		// nothing is stored until the node restarts. An operator who freed the disk and sees
-		// ingest still refusing restarts the node; so does the harness, and says so.
+		// A stream whose write failed for want of space stays stuck on that node in the NATS
+		// server (2.15) until the node restarts: nothing is stored (one node) or its replicas
+		// fall behind for good (a cluster). An operator who freed the disk and sees ingest still
+		// refusing, or the node's replicas not catching up, restarts the node; so does the
+		// harness, and says so.
 		freed := time.Now()
-		for !in.ackedSince(freed) && time.Since(freed) < diskStuckAfter {
-			time.Sleep(100 * time.Millisecond)
+		var stuck []string
+		for {
+			stuck = stuck[:0]
+			if !in.ackedSince(freed) {
+				stuck = append(stuck, "nothing acknowledged")
+			}
+			if behind := in.replicasBehind(); len(behind) > 0 {
+				stuck = append(stuck, behind[0])
+			}
+			if len(stuck) == 0 || time.Since(freed) > diskStuckAfter {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
-		if !in.ackedSince(freed) {
-			f.Note = fmt.Sprintf("nothing acknowledged within %s of freeing the disk: node restarted", diskStuckAfter)
+		if len(stuck) > 0 {
+			f.Note = fmt.Sprintf("%s %s after freeing the disk: node restarted", strings.Join(stuck, "; "), diskStuckAfter)
 			if f.Err = in.topo.StopNATSNode(i); f.Err == nil {
 				f.Err = in.topo.RestartNATSNode(i)
 			}

@@ -290,7 +290,12 @@ func Run(t testing.TB, s *System, cfg Config) *Report {
 	go func() { defer close(loadDone); load.Run(gen, retry) }()
 
 	in := &injector{topo: s.Topo, procs: s.Procs, rnd: rand.New(rand.NewPCG(cfg.Seed, 1)), ackWait: AckWait, mounted: true,
-		ackedSince: func(t time.Time) bool { _, ok := load.Ledger.FirstAckAfter(t); return ok }}
+		// Once the load stopped and every ticket was acknowledged there is nothing to wait for.
+		ackedSince: func(t time.Time) bool {
+			_, ok := load.Ledger.FirstAckAfter(t)
+			return ok || (gen.Err() != nil && len(load.Ledger.Unacked()) == 0)
+		},
+		replicasBehind: func() []string { return replicaMismatches(js) }}
 	if local, ok := s.Topo.(*Local); ok && !local.Mounted() {
 		in.mounted = false
 		in.notMount = "no small filesystem for the NATS store: " + local.StoreFS
