@@ -164,6 +164,7 @@ func checkTickets(js jetstream.JetStream, acked []Ticket, rep *Report, deadline 
 		rep.problem("%v", err)
 		return nil
 	}
+	rep.StreamRead = true
 	count := map[string]int{}
 	for _, m := range msgs {
 		// Nats-Msg-Id is <tenant>/<source>/<event id>.

@@ -319,10 +319,13 @@ func Run(t testing.TB, s *System, cfg Config) *Report {
 		t.Logf("chaos: %-5s %-22s at %5.1fs, over after %.1fs %s%v", f.Kind, f.Target, f.Start.Sub(start).Seconds(),
 			f.Healed.Sub(f.Start).Seconds(), f.NotInjected, errText(f.Err))
 		rep.Faults = append(rep.Faults, f)
+		if f.Err != nil {
+			rep.problem("%s fault on %s: %v", f.Kind, f.Target, f.Err)
+		}
 	}
 	t.Logf("chaos: load stopped after %s; settling (at most %s)", time.Since(start).Round(time.Second), cfg.Settle)
 	<-loadDone
-	settled := waitSettled(js, mon, time.Now().Add(cfg.Settle))
+	settled := waitSettled(js, time.Now().Add(cfg.Settle))
 	end := time.Now()
 	for i := range rep.Faults {
 		f := &rep.Faults[i]
@@ -363,7 +366,7 @@ func jitter(rnd *rand.Rand, d time.Duration) time.Duration {
 }
 
 // waitSettled waits until the consumers have no backlog, or deadline.
-func waitSettled(js jetstream.JetStream, mon *lagMonitor, deadline time.Time) bool {
+func waitSettled(js jetstream.JetStream, deadline time.Time) bool {
 	for time.Now().Before(deadline) {
 		if n, _, ok := lag(context.Background(), js); ok && n == 0 {
 			return true

@@ -21,8 +21,10 @@ type Report struct {
 	// StreamMsgs is what TICKETS holds; Lost and Doubled count acknowledged events missing from it
 	// or in it more than once.
 	StreamMsgs, Lost, Doubled int
-	KPIChecked                int
-	Escalations               int
+	// StreamRead says whether TICKETS could be read: Lost and Doubled mean nothing otherwise.
+	StreamRead  bool
+	KPIChecked  int
+	Escalations int
 	// Changes is what ESCALATIONS holds; Notified those that reached the receiver in exactly one
 	// message, NotifiedTwice in more, DeadLettered those dead-lettered.
 	Changes, Notified, NotifiedTwice, DeadLettered int
@@ -103,14 +105,18 @@ func (r *Report) Print(w io.Writer) {
 	}
 	sort.Strings(answers)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	lost, doubled := fmt.Sprint(r.Lost), fmt.Sprint(r.Doubled)
+	if !r.StreamRead {
+		lost, doubled = "not checked: TICKETS could not be read", "not checked"
+	}
 	rows := [][2]string{
 		{"events acknowledged", fmt.Sprintf("%d (%d tickets; %d posted twice)", r.Acked, r.Tickets, r.Repeats)},
 		{"tickets never acknowledged", fmt.Sprint(r.Unacked)},
 		{"tickets not offered (senders busy)", fmt.Sprint(r.NotOffered)},
 		{"ingest's answers", strings.Join(answers, ", ")},
 		{"messages in TICKETS", fmt.Sprint(r.StreamMsgs)},
-		{"lost", fmt.Sprint(r.Lost)},
-		{"doubled", fmt.Sprint(r.Doubled)},
+		{"lost", lost},
+		{"doubled", doubled},
 		{"KPI figures compared (agents + teams)", fmt.Sprint(r.KPIChecked)},
 		{"tickets with escalations", fmt.Sprint(r.Escalations)},
 		{"escalation changes in ESCALATIONS", fmt.Sprint(r.Changes)},
