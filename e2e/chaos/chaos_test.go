@@ -104,18 +104,19 @@ func TestChaos(t *testing.T) {
 	cfg := configFromEnv(t)
 	cfg.BinDir = binDir
 	t.Logf("chaos: seed %d (run again with TICKETPULSE_CHAOS_SEED=%d)", cfg.Seed, cfg.Seed)
-	topo, err := StartLocal(t.TempDir(), natsNodes(t), 256)
+	logDir := LogDir(t)
+	topo, err := StartLocal(t.TempDir(), logDir, natsNodes(t), 256)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(topo.Close)
 	t.Logf("chaos: %d NATS nodes, each store on %s", topo.NATSNodes(), topo.StoreFS)
-	sys := StartSystem(t, topo, binDir, cfg.Seed)
+	sys := StartSystem(t, topo, binDir, logDir, cfg.Seed)
 	rep := Run(t, sys, cfg)
 	var b strings.Builder
 	rep.Print(&b)
 	t.Log(b.String())
 	if len(rep.Problems) > 0 {
-		t.Errorf("%d problems (seed %d); service logs in %s", len(rep.Problems), cfg.Seed, sys.LogDir)
+		t.Errorf("%d problems (seed %d); service and NATS logs in %s", len(rep.Problems), cfg.Seed, sys.LogDir)
 	}
 }

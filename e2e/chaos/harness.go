@@ -57,24 +57,28 @@ type System struct {
 	LogDir   string
 }
 
-// StartSystem starts ingest, two kpi, two escalation and two notify processes on topo, with a
-// rules file whose SLA policy covers every team of the load, and a receiver for notify's
-// webhooks. Everything stops when the test ends.
-func StartSystem(t testing.TB, topo Topology, binDir string, seed uint64) *System {
+// LogDir is a directory for the logs of a run, kept when the test fails so they can be read.
+func LogDir(t testing.TB) string {
 	t.Helper()
-	dir := t.TempDir()
-	s := &System{Topo: topo, Tenants: servicetest.WriteTenants(t, nil)}
-	// The services' logs outlive a failed test, for reading.
-	logDir, err := os.MkdirTemp("", "ticketpulse-chaos-logs-")
+	dir, err := os.MkdirTemp("", "ticketpulse-chaos-logs-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.LogDir = logDir
 	t.Cleanup(func() {
 		if !t.Failed() {
-			os.RemoveAll(logDir)
+			os.RemoveAll(dir)
 		}
 	})
+	return dir
+}
+
+// StartSystem starts ingest, two kpi, two escalation and two notify processes on topo, with a
+// rules file whose SLA policy covers every team of the load, and a receiver for notify's
+// webhooks; the processes log into logDir. Everything stops when the test ends.
+func StartSystem(t testing.TB, topo Topology, binDir, logDir string, seed uint64) *System {
+	t.Helper()
+	dir := t.TempDir()
+	s := &System{Topo: topo, Tenants: servicetest.WriteTenants(t, nil), LogDir: logDir}
 	rules := filepath.Join(dir, "rules.yaml")
 	if err := os.WriteFile(rules, []byte(fmt.Sprintf(`tenants:
   %s:

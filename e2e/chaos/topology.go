@@ -55,6 +55,7 @@ type Local struct {
 	// StoreFS says what the stores are on: "tmpfs 256 MB" or why they are on the ordinary disk.
 	StoreFS string
 	mounted bool
+	logDir  string
 }
 
 // natsNode is one NATS server of a Local, with the ports it keeps across restarts.
@@ -73,11 +74,13 @@ var _ Topology = (*Local)(nil)
 // node's store on a tmpfs of storeMB megabytes when one can be mounted (root, or the right
 // capability), else on a loop-mounted ext4 image, else on dir's own filesystem (StoreFS says
 // which and why).
-func StartLocal(dir string, natsNodes, storeMB int) (*Local, error) {
+//
+// The NATS nodes log (warnings and errors, from the moment each is up) into logDir/<node>.log.
+func StartLocal(dir, logDir string, natsNodes, storeMB int) (*Local, error) {
 	if natsNodes != 1 && natsNodes != 3 {
 		return nil, fmt.Errorf("%d NATS nodes: want 1 or 3", natsNodes)
 	}
-	l := &Local{redisDir: filepath.Join(dir, "redis"), mounted: true}
+	l := &Local{redisDir: filepath.Join(dir, "redis"), mounted: true, logDir: logDir}
 	if err := os.MkdirAll(l.redisDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -175,6 +178,7 @@ func (l *Local) startNode(i int) error {
 			// accounting.
 			o.JetStreamMaxStore = 8 << 30
 			o.JetStreamMaxMemory = 256 << 20
+			o.NoLog, o.LogFile = false, filepath.Join(l.logDir, n.name+".log")
 			if len(l.nodes) > 1 {
 				o.Cluster.Name = "chaos"
 				o.Cluster.Host = "127.0.0.1"
@@ -185,6 +189,7 @@ func (l *Local) startNode(i int) error {
 	if err != nil {
 		return fmt.Errorf("start nats node %s: %w", n.name, err)
 	}
+	srv.ConfigureLogger()
 	n.mu.Lock()
 	n.srv = srv
 	n.mu.Unlock()
