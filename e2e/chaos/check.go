@@ -49,7 +49,18 @@ func check(t testing.TB, s *System, js jetstream.JetStream, l *Ledger, rep *Repo
 	// figures unknowable: they are not compared.
 	counted := acked
 	skip := map[string]bool{}
-	for _, tk := range l.Unacked() {
+	unacked := l.Unacked()
+	if stored == nil && len(unacked) > 0 {
+		// Which of them TICKETS holds is unknown: no figure can be expected.
+		for _, a := range Agents {
+			skip["agent "+a] = true
+		}
+		for _, g := range Teams {
+			skip["team "+g] = true
+		}
+		unacked = nil
+	}
+	for _, tk := range unacked {
 		n := 0
 		for _, id := range tk.EventIDs() {
 			if stored[id] {
@@ -65,14 +76,14 @@ func check(t testing.TB, s *System, js jetstream.JetStream, l *Ledger, rep *Repo
 		}
 	}
 	if len(skip) > 0 {
-		rep.problem("KPIs of %d agents and teams not compared: tickets of theirs are in TICKETS in part, unacknowledged", len(skip))
+		rep.problem("KPIs of %d agents and teams not compared: tickets of theirs are unacknowledged and in TICKETS in part, or TICKETS could not be read", len(skip))
 	}
 	poll(deadline, func() []string { return kpiMismatches(s, t, counted, skip) }, func(m []string) {
 		for _, p := range m {
 			rep.problem("kpi: %s", p)
 		}
 	})
-	rep.KPIChecked = len(Agents) + len(Teams)
+	rep.KPIChecked = len(Agents) + len(Teams) - len(skip)
 	var escalations map[string][]*tpv1.Escalation
 	poll(deadline, func() []string {
 		var m []string
