@@ -42,7 +42,9 @@ func run(m *testing.M) int {
 // configFromEnv is the run TICKETPULSE_CHAOS_* asks for; unset, the short run of make test.
 func configFromEnv(t *testing.T) Config {
 	t.Helper()
-	c := Config{Duration: 40 * time.Second, Rate: 200, Interval: 5 * time.Second, Settle: 30 * time.Second,
+	// The settle time only bounds a run that goes wrong; it must outlast notify's retry backoff
+	// (1 s doubling), which reaches 16 to 32 s across the outage of a disk fault.
+	c := Config{Duration: 40 * time.Second, Rate: 200, Interval: 5 * time.Second, Settle: time.Minute,
 		Seed: uint64(time.Now().UnixNano())}
 	dur := func(name string, into *time.Duration) {
 		if v := os.Getenv(name); v != "" {

@@ -99,6 +99,7 @@ func check(t testing.TB, s *System, js jetstream.JetStream, l *Ledger, rep *Repo
 		for _, p := range m {
 			rep.problem("notify: %s", p)
 		}
+		rep.problem("notify: its delivery log says %s", deliveryStatuses(s, t))
 	})
 }
 
@@ -470,4 +471,31 @@ func replicaMismatches(js jetstream.JetStream) []string {
 		}
 	}
 	return out
+}
+
+// deliveryStatuses counts notify's deliveries by status, and names the last pending ones: whether
+// a change not received is waiting for a retry or was forgotten.
+func deliveryStatuses(s *System, t testing.TB) string {
+	c := tpv1.NewNotificationServiceClient(s.Dial(t, s.Notify))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	count := map[string]int{}
+	var pending []string
+	token := ""
+	for page := 0; page < 100; page++ {
+		resp, err := c.ListDeliveries(ctx, &tpv1.ListDeliveriesRequest{Tenant: tenant, PageSize: 500, PageToken: token})
+		if err != nil {
+			return fmt.Sprintf("ListDeliveries: %v", err)
+		}
+		for _, d := range resp.GetDeliveries() {
+			count[d.GetStatus().String()]++
+			if d.GetStatus() == tpv1.DeliveryStatus_DELIVERY_STATUS_PENDING && len(pending) < 3 {
+				pending = append(pending, fmt.Sprintf("%s (%d changes, updated %s)", d.GetId(), len(d.GetChanges()), d.GetUpdatedAt().AsTime().Format(time.TimeOnly)))
+			}
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	return fmt.Sprintf("%v; pending: %v", count, pending)
 }

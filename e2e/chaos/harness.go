@@ -52,6 +52,7 @@ type System struct {
 	Ingest   string
 	KPI      string // gRPC address of kpi-1
 	Esc      string // gRPC address of escalation-1
+	Notify   string // gRPC address of notify-1
 	Tenants  *servicetest.Tenants
 	Receiver *Receiver
 	LogDir   string
@@ -148,7 +149,11 @@ route: {receiver: hook, group_by: [tenant, team, rule], group_wait: 0s, group_in
 			"TICKETPULSE_TIMER_LEASE=3s"}, consumer...)...)
 	}
 	for i := 1; i <= 2; i++ {
-		add(fmt.Sprintf("notify-%d", i), "notify", append([]string{"TICKETPULSE_GRPC_ADDR=" + addr(), "TICKETPULSE_ROUTING_FILE=" + routing,
+		g := addr()
+		if i == 1 {
+			s.Notify = g
+		}
+		add(fmt.Sprintf("notify-%d", i), "notify", append([]string{"TICKETPULSE_GRPC_ADDR=" + g, "TICKETPULSE_ROUTING_FILE=" + routing,
 			"TICKETPULSE_TIMER_LEASE=3s", "CHAOS_HOOK_SECRET=" + secret}, consumer...)...)
 	}
 	t.Cleanup(func() {
