@@ -44,7 +44,8 @@ func configFromEnv(t *testing.T) Config {
 	t.Helper()
 	// The settle time only bounds a run that goes wrong; it must outlast notify's retry backoff
 	// (1 s doubling), which reaches 16 to 32 s across the outage of a disk fault.
-	c := Config{Duration: 40 * time.Second, Rate: 200, Interval: 5 * time.Second, Settle: time.Minute,
+	// 45 s with a fault every ~3 s takes each of the five kinds once (a disk fault lasts ~15 s).
+	c := Config{Duration: 45 * time.Second, Rate: 200, Interval: 3 * time.Second, Settle: time.Minute,
 		Seed: uint64(time.Now().UnixNano())}
 	dur := func(name string, into *time.Duration) {
 		if v := os.Getenv(name); v != "" {
