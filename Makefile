@@ -12,10 +12,22 @@ export PATH := $(TOOLS_BIN):$(PATH)
 # Extra flags for tpdev, e.g. make run ARGS='-services escalation,notify'.
 ARGS ?=
 
+# The chaos run (docs/chaos.md): how long the load runs, its events per second, the mean time
+# between faults, how long the system may take to settle, the seed (empty: a new one, printed)
+# the fault kinds (all, or some of kill,pause,redis,nats,disk) and the NATS nodes (1, or 3 as a
+# cluster with R3 streams).
+CHAOS_DURATION ?= 5m
+CHAOS_RATE ?= 200
+CHAOS_INTERVAL ?= 15s
+CHAOS_SETTLE ?= 2m
+CHAOS_SEED ?=
+CHAOS_FAULTS ?= all
+CHAOS_NATS_NODES ?= 3
+
 # Every module of the workspace (the root holds none, so a bare ./... there matches nothing).
 modules = $(shell go list -m -f '{{.Dir}}')
 
-.PHONY: help build test run lint proto proto-check rules-check bench clean tools
+.PHONY: help build test run lint proto proto-check rules-check bench chaos clean tools
 
 help: ## List the targets.
 	@echo "Usage: make <target>"
@@ -70,6 +82,14 @@ bench: ## Run every module's Go benchmarks, then the load benchmark scripts/benc
 		(cd "$$dir" && go test -run '^$$' -bench . -benchmem ./...) || { echo "FAIL: benchmarks of $$mod" >&2; exit 1; }; \
 	done
 	@if [[ -f scripts/bench.sh ]]; then bash scripts/bench.sh; else echo "no scripts/bench.sh: skipping the load benchmark"; fi
+
+chaos: ## The long chaos run: every service under load while processes, Redis, NATS and the NATS disk fail; set CHAOS_DURATION (5m), CHAOS_RATE (200 events/s), CHAOS_INTERVAL (15s), CHAOS_SETTLE (2m), CHAOS_SEED, CHAOS_FAULTS (all), CHAOS_NATS_NODES (3). Mounts a tmpfs when run as root.
+	bash scripts/ensure-deps.sh redis-server
+	cd e2e && TICKETPULSE_CHAOS_DURATION=$(CHAOS_DURATION) TICKETPULSE_CHAOS_RATE=$(CHAOS_RATE) \
+		TICKETPULSE_CHAOS_INTERVAL=$(CHAOS_INTERVAL) TICKETPULSE_CHAOS_SETTLE=$(CHAOS_SETTLE) \
+		TICKETPULSE_CHAOS_SEED=$(CHAOS_SEED) TICKETPULSE_CHAOS_FAULTS=$(CHAOS_FAULTS) \
+		TICKETPULSE_CHAOS_NATS_NODES=$(CHAOS_NATS_NODES) \
+		go test -count=1 -v -timeout 60m -run '^TestChaos$$' ./chaos/
 
 clean: ## Remove bin/, the local stack's state in .run/ (NATS store, Redis data) and the tools in .bin/.
 	rm -rf bin .run .bin
