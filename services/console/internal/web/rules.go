@@ -138,8 +138,10 @@ func (h *Handler) simulate(w http.ResponseWriter, r *http.Request, s *session.Se
 		refuse("rules_yaml", st.Message())
 		return
 	}
-	if sctx.Err() != nil && r.Context().Err() == nil {
-		// Our own bound ran out, not the browser: say so on the form, which keeps the edit.
+	// Our own bound ran out, not the browser: say so on the form, which keeps the edit. The
+	// deadline travels with the call, so escalation may report it a moment before sctx ends;
+	// escalation's own bound is longer than any -simulate-timeout, so DeadlineExceeded is ours.
+	if (sctx.Err() != nil || status.Code(err) == codes.DeadlineExceeded) && r.Context().Err() == nil {
 		h.o.Log.Warn("what-if timed out", "tenant", s.Tenant, "timeout", h.o.SimulateTimeout, "err", err)
 		d.ErrFor = "timeout"
 		d.Err = fmt.Sprintf("The simulation did not finish within %s, the console's limit for a what-if: try a shorter range.", h.o.SimulateTimeout)
