@@ -44,8 +44,9 @@ const (
 // publishes the events to TICKETS at once and times until the service's durable has acknowledged
 // every one: kpi acknowledges a batch once its figures are written to Redis (KPI-visible),
 // escalation once it has judged it. Rounds alternate 1, 2, 1, 2 replicas, so both counts see
-// the machine in the same state; each round's line has its own figures and the summary logged
-// at the end has the medians and the ratio 2 replicas ÷ 1. Run it alone, e.g.
+// the machine in the same state; each round's line has its own figures, and the last line
+// (2÷1) the medians and the ratio 2 replicas ÷ 1 (also logged in words under -v). Run it
+// alone, e.g.
 //
 //	go test -run '^$' -bench 'Replicas/cluster/kpi' -benchtime 1x ./e2e/
 func BenchmarkReplicas(b *testing.B) {
