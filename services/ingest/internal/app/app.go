@@ -226,6 +226,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	defer pub.Close()
 	// One budget per tenant, whichever way its events come in.
 	limits := httpapi.NewRateLimits(reg).WithGate(gate)
 	api, err := httpapi.New(httpapi.Config{
