@@ -183,8 +183,8 @@ func (p *Publisher) watchStatus() {
 	}
 }
 
-// Close stops watching for leader changes and disconnects; Publish still works without them,
-// bounded by its deadline.
+// Close stops listening for leader elections and connection drops; Publish still works after
+// it, each wait then bounded by its deadline alone.
 func (p *Publisher) Close() {
 	_ = p.advisories.Unsubscribe()
 	p.nc.RemoveStatusListener(p.status)
