@@ -243,6 +243,11 @@ route: {receiver: hook, group_wait: 0s}
 	}{
 		{"ingest", "publish an escalation", func(nc *nats.Conn) error { return nc.Publish("escalations.acme.first-response", data) }},
 		{"ingest", "publish a KPI snapshot", func(nc *nats.Conn) error { return nc.Publish("kpi.acme.agent.ana", nil) }},
+		{"ingest", "read every advisory", func(nc *nats.Conn) error { _, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.>"); return err }},
+		{"kpi", "read the TICKETS leader advisory", func(nc *nats.Conn) error {
+			_, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.TICKETS")
+			return err
+		}},
 		{"notify", "publish a ticket event", func(nc *nats.Conn) error { return nc.Publish("tickets.acme.ticket_created", nil) }},
 		{"notify", "read kpi's replies", func(nc *nats.Conn) error { _, err := nc.SubscribeSync("_INBOX.kpi.>"); return err }},
 		{"notify", "read every reply", func(nc *nats.Conn) error { _, err := nc.SubscribeSync("_INBOX.>"); return err }},

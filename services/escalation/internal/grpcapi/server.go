@@ -247,8 +247,17 @@ func (s *Server) WatchEscalations(req *tpv1.WatchEscalationsRequest, srv grpc.Se
 	if req.GetRule() != "" {
 		subject = stream.EscalationSubject(req.GetTenant(), req.GetRule())
 	}
-	cons, err := s.js.OrderedConsumer(ctx, stream.EscalationsName, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverNewPolicy,
+	st, err := s.js.Stream(ctx, stream.EscalationsName)
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "WatchEscalations: %v", err)
+	}
+	// "From now on" is pinned to the sequence after the stream's last message rather than left
+	// to DeliverNew: the client re-creates an ordered consumer whose server went away with its
+	// first settings until it delivered something, and DeliverNew would then skip what was
+	// stored in between.
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subject},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy, OptStartSeq: st.CachedInfo().State.LastSeq + 1,
 	})
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "WatchEscalations: %v", err)

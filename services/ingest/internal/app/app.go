@@ -106,7 +106,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Int64(&c.MaxBodyBytes, "max-body-bytes", d.MaxBodyBytes,
 		"Largest request body in bytes; larger bodies are answered 413 without being read whole.")
 	s.Duration(&c.PublishTimeout, "publish-timeout", d.PublishTimeout,
-		"How long a request waits for JetStream to acknowledge all its events before it is answered 503.")
+		"How long a request waits for JetStream to acknowledge all its events before it is answered 503; sooner when the TICKETS stream elects a leader or the NATS connection drops while it waits.")
 	s.Duration(&c.MaxFutureSkew, "max-future-skew", d.MaxFutureSkew,
 		"How far in the future an event's occurred_at may be, to allow for clock skew at the source.")
 	s.Int64(&c.WebhookMaxBodyBytes, "webhook-max-body-bytes", d.WebhookMaxBodyBytes,
@@ -226,6 +226,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	defer pub.Close()
 	// One budget per tenant, whichever way its events come in.
 	limits := httpapi.NewRateLimits(reg).WithGate(gate)
 	api, err := httpapi.New(httpapi.Config{

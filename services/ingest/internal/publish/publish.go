@@ -82,6 +82,15 @@ type Publisher struct {
 	maxCommitters int
 
 	disabledOnce sync.Once
+
+	// lost ends, and is replaced, when a reply already on its way may never come: the TICKETS
+	// stream elected a leader (a commit sent to the old one goes unanswered) or the connection
+	// dropped (replies sent meanwhile are gone). Waits pick it up before they send.
+	lostMu     sync.Mutex
+	lost       *lostEvent
+	advisories *nats.Subscription
+	status     chan nats.Status
+	watchDone  chan struct{}
 }
 
 // job is one request waiting to be committed.
@@ -140,12 +149,73 @@ func New(nc *nats.Conn, o Options) (*Publisher, error) {
 	if o.Tracer == nil {
 		o.Tracer = noop.NewTracerProvider().Tracer("")
 	}
-	p := &Publisher{nc: nc, js: js, log: o.Log, tracer: o.Tracer, maxCommitters: o.MaxBatches, ackWait: o.AckTimeout}
+	p := &Publisher{nc: nc, js: js, log: o.Log, tracer: o.Tracer, maxCommitters: o.MaxBatches, ackWait: o.AckTimeout,
+		lost: &lostEvent{done: make(chan struct{})}, watchDone: make(chan struct{})}
 	if p.ackWait <= 0 {
 		p.ackWait = 10 * time.Second
 	}
 	p.maxPart.Store(int64(o.MaxBatch))
+	// Without these a commit sent to a leader that went away is answered by nobody, and its
+	// request (with every request queued behind the open batches) waits out its deadline.
+	p.advisories, err = nc.Subscribe(LeaderElectedSubject, func(*nats.Msg) {
+		p.markLost("the " + stream.TicketsName + " stream elected a new leader")
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to %s: %w", LeaderElectedSubject, err)
+	}
+	p.status = nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
+	go p.watchStatus()
 	return p, nil
+}
+
+// LeaderElectedSubject is the JetStream advisory sent when the TICKETS stream has a new leader.
+// The publisher's NATS user must be allowed to subscribe to it.
+const LeaderElectedSubject = "$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED." + stream.TicketsName
+
+// watchStatus ends the waits for replies when the connection drops, until it is closed.
+func (p *Publisher) watchStatus() {
+	defer close(p.watchDone)
+	for st := range p.status {
+		p.markLost("the nats connection dropped (" + strings.ToLower(st.String()) + ")")
+		if st == nats.CLOSED {
+			return
+		}
+	}
+}
+
+// Close stops listening for leader elections and connection drops; Publish still works after
+// it, each wait then bounded by its deadline alone.
+func (p *Publisher) Close() {
+	_ = p.advisories.Unsubscribe()
+	p.nc.RemoveStatusListener(p.status)
+	<-p.watchDone
+}
+
+// lostEvent is one leader change or disconnect; reason is set before done is closed.
+type lostEvent struct {
+	done   chan struct{}
+	reason string
+}
+
+// lostSignal ends once a reply to anything sent from now on may be lost.
+func (p *Publisher) lostSignal() *lostEvent {
+	p.lostMu.Lock()
+	defer p.lostMu.Unlock()
+	return p.lost
+}
+
+// markLost ends every wait for a reply that began before it.
+func (p *Publisher) markLost(reason string) {
+	p.lostMu.Lock()
+	defer p.lostMu.Unlock()
+	p.lost.reason = reason
+	close(p.lost.done)
+	p.lost = &lostEvent{done: make(chan struct{})}
+}
+
+// err is the error of a wait that l ended; call it only once l.done is closed.
+func (l *lostEvent) err(what string) error {
+	return fmt.Errorf("%w: %s: %s (the reply may never come; it may have been stored)", ErrUnavailable, what, l.reason)
 }
 
 // Result describes an acknowledged request.
@@ -439,6 +509,19 @@ func (p *Publisher) publishAtomic(ctx context.Context, msgs []*nats.Msg) error {
 		ctx, cancel = context.WithTimeout(ctx, p.ackWait)
 		defer cancel()
 	}
+	// Taken before the first message: a leader elected after it may not have the batch, and
+	// the old one may never answer the commit.
+	lost := p.lostSignal()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	errLost := errors.New("leader change or disconnect")
+	go func() {
+		select {
+		case <-lost.done:
+			cancel(errLost)
+		case <-ctx.Done():
+		}
+	}()
 	id := rand.Text() // 26 characters; the server takes up to 64
 	last := len(msgs) - 1
 	for i, m := range msgs {
@@ -458,6 +541,9 @@ func (p *Publisher) publishAtomic(ctx context.Context, msgs []*nats.Msg) error {
 		}
 		bm.Header.Set(batchCommitHeader, "1")
 		reply, err := p.nc.RequestMsgWithContext(ctx, bm)
+		if err != nil && context.Cause(ctx) == errLost {
+			return lost.err(fmt.Sprintf("commit atomic batch of %d events on %s", len(msgs), m.Subject))
+		}
 		if err != nil {
 			return fmt.Errorf("%w: commit atomic batch of %d events on %s: %w", ErrUnavailable, len(msgs), m.Subject, err)
 		}
@@ -490,6 +576,7 @@ func (p *Publisher) publishEach(ctx context.Context, msgs []*nats.Msg) (Result, 
 			return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, context.DeadlineExceeded)
 		}
 	}
+	lost := p.lostSignal()
 	futures := make([]jetstream.PubAckFuture, len(msgs))
 	for i, m := range msgs {
 		f, err := p.js.PublishMsgAsync(m, jetstream.WithStallWait(stall))
@@ -507,6 +594,8 @@ func (p *Publisher) publishEach(ctx context.Context, msgs []*nats.Msg) (Result, 
 			}
 		case err := <-f.Err():
 			return Result{}, fmt.Errorf("%w: event %q on %s: %w", ErrUnavailable, msgs[i].Header.Get(jetstream.MsgIDHeader), msgs[i].Subject, err)
+		case <-lost.done:
+			return Result{}, lost.err(fmt.Sprintf("%d of %d events unacknowledged", len(futures)-i, len(futures)))
 		case <-ctx.Done():
 			return Result{}, fmt.Errorf("%w: %d of %d events unacknowledged: %w", ErrUnavailable, len(futures)-i, len(futures), ctx.Err())
 		}
