@@ -74,7 +74,14 @@ type injector struct {
 	// stream replicas not current with their leader.
 	ackedSince     func(t time.Time) bool
 	replicasBehind func() []string
+	// tenantMasterHit says whether a Redis fault took the master of tenantRedisKey yet.
+	tenantMasterHit bool
 }
+
+// tenantRedisKey is the tenant-wide key (notify's delivery log) whose master the first Redis
+// fault kills. Tickets, agents and teams each hash to a slot of their own, so every master holds
+// some of the tenant's keys; this one is the tenant's alone.
+const tenantRedisKey = "tp:{" + tenant + ":nd}:log"
 
 // diskStuckAfter is how long after the disk is freed ingest must acknowledge again, and every
 // stream replica be current, before the NATS node is taken as stuck and restarted.
@@ -99,11 +106,25 @@ func (in *injector) inject(kind string) Fault {
 		}
 	case KindRedis:
 		i := in.rnd.IntN(in.topo.RedisMasters())
-		f.Target = fmt.Sprintf("redis master %d", i)
-		if f.Err = in.topo.KillRedisMaster(i); f.Err == nil {
-			time.Sleep(time.Second)
-			f.Err = in.topo.RestartRedisMaster(i)
+		if !in.tenantMasterHit {
+			// The first Redis fault takes the master of the tenant's own slot, so a run with a
+			// Redis fault always hits it; later ones take any master.
+			in.tenantMasterHit = true
+			if i, f.Err = in.topo.RedisMasterOf(tenantRedisKey); f.Err != nil {
+				break
+			}
+			if in.topo.RedisMasters() > 1 {
+				f.Note = "master of " + tenantRedisKey
+			}
 		}
+		var err error
+		f.Target, err = in.topo.KillRedisMaster(i)
+		if f.Target != "" {
+			// Even when the failover did not settle, the node must come back.
+			time.Sleep(time.Second)
+			err = errors.Join(err, in.topo.RestartRedisMaster())
+		}
+		f.Err = err
 	case KindNATS:
 		i := in.rnd.IntN(in.topo.NATSNodes())
 		f.Target = fmt.Sprintf("nats node %d", i)
