@@ -128,9 +128,12 @@ func (in *injector) inject(kind string) Fault {
 	case KindNATS:
 		i := in.rnd.IntN(in.topo.NATSNodes())
 		f.Target = fmt.Sprintf("nats node %d", i)
+		stop := time.Now()
 		if f.Err = in.topo.StopNATSNode(i); f.Err == nil {
+			stopped := time.Now()
 			time.Sleep(2 * time.Second)
 			f.Err = in.topo.RestartNATSNode(i)
+			f.Note = slowNATS(stop, stopped, time.Now())
 		}
 	case KindDisk:
 		i := in.rnd.IntN(in.topo.NATSNodes())
@@ -164,13 +167,31 @@ func (in *injector) inject(kind string) Fault {
 		}
 		if len(stuck) > 0 {
 			f.Note = fmt.Sprintf("%s %s after freeing the disk: node restarted", strings.Join(stuck, "; "), diskStuckAfter)
+			stop := time.Now()
 			if f.Err = in.topo.StopNATSNode(i); f.Err == nil {
+				stopped := time.Now()
 				f.Err = in.topo.RestartNATSNode(i)
+				if slow := slowNATS(stop, stopped, time.Now()); slow != "" {
+					f.Note += "; " + slow
+				}
 			}
 		}
 	}
 	f.Healed = time.Now()
 	return f
+}
+
+// slowNATSAfter is how long a NATS node's stop or start may take before the report says so: a
+// node that recovers a damaged store can take minutes, and the outage alone would not tell which.
+const slowNATSAfter = 10 * time.Second
+
+// slowNATS says how long a NATS node's stop (stop to stopped) and start (stopped to started)
+// took when either was slow, else nothing.
+func slowNATS(stop, stopped, started time.Time) string {
+	if stopped.Sub(stop) < slowNATSAfter && started.Sub(stopped) < slowNATSAfter {
+		return ""
+	}
+	return fmt.Sprintf("slow node: stop took %.1fs, start %.1fs", stopped.Sub(stop).Seconds(), started.Sub(stopped).Seconds())
 }
 
 // fillDisk writes a file into dir until its filesystem is full, keeps it full for hold, and

@@ -205,7 +205,7 @@ func (l *Local) startNode(i int) error {
 			// accounting.
 			o.JetStreamMaxStore = 8 << 30
 			o.JetStreamMaxMemory = 256 << 20
-			o.NoLog, o.LogFile = false, filepath.Join(l.logDir, n.name+".log")
+			o.NoLog, o.LogFile, o.Logtime = false, filepath.Join(l.logDir, n.name+".log"), true
 			if len(l.nodes) > 1 {
 				o.Cluster.Name = "chaos"
 				o.Cluster.Host = "127.0.0.1"
