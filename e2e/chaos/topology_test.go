@@ -5,6 +5,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
 // The redis fault on a cluster kills the master of the tenant's slot, its replica takes over
@@ -75,5 +79,48 @@ func TestLocalRedisClusterFault(t *testing.T) {
 	}
 	if err := l.RestartRedisMaster(); err == nil {
 		t.Error("a restart with no node down succeeded")
+	}
+}
+
+// stuckGroups tells a notify group whose send is planned from one with changes pending and no
+// timer, on one server and across a cluster's masters.
+func TestStuckGroups(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs redis-server; skipped in -short mode")
+	}
+	single, err := testenv.StartRedis(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(single.Kill)
+	cluster, _ := testenv.NewRedisCluster(t)
+	for name, url := range map[string]string{"single": "redis://" + single.Addr + "/0", "cluster": cluster.URL()} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			rdb, err := redisClient(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rdb.Close()
+			if got, err := stuckGroups(ctx, url); err != nil || got != "no group with changes pending" {
+				t.Fatalf("empty: %q, %v", got, err)
+			}
+			for gid, p := range map[string]int{"planned": 3, "lost <script>/ü \"x\"": 2, "sent": 0} {
+				if err := rdb.HSet(ctx, "tp:{"+tenant+":ng:"+gid+"}", "p", p).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := rdb.ZAdd(ctx, "tp:{tq:7}:due", redis.Z{Score: 1, Member: "g\x1f" + tenant + "\x1fplanned"}).Err(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := stuckGroups(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := `"lost <script>/ü \"x\"" 2 pending, no send planned: stuck; "planned" 3 pending, send planned`
+			if got != want {
+				t.Errorf("stuckGroups = %q, want %q", got, want)
+			}
+		})
 	}
 }
