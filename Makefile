@@ -14,8 +14,8 @@ ARGS ?=
 
 # The chaos run (docs/chaos.md): how long the load runs, its events per second, the mean time
 # between faults, how long the system may take to settle, the seed (empty: a new one, printed)
-# the fault kinds (all, or some of kill,pause,redis,nats,disk) and the NATS nodes (1, or 3 as a
-# cluster with R3 streams).
+# the fault kinds (all, or some of kill,pause,redis,nats,disk), the NATS nodes (1, or 3 as a
+# cluster with R3 streams) and Redis (cluster: 3 masters and 3 replicas, or single).
 CHAOS_DURATION ?= 5m
 CHAOS_RATE ?= 200
 CHAOS_INTERVAL ?= 15s
@@ -23,6 +23,7 @@ CHAOS_SETTLE ?= 2m
 CHAOS_SEED ?=
 CHAOS_FAULTS ?= all
 CHAOS_NATS_NODES ?= 3
+CHAOS_REDIS ?= cluster
 
 # Every module of the workspace (the root holds none, so a bare ./... there matches nothing).
 modules = $(shell go list -m -f '{{.Dir}}')
@@ -83,12 +84,12 @@ bench: ## Run every module's Go benchmarks, then the load benchmark scripts/benc
 	done
 	@if [[ -f scripts/bench.sh ]]; then bash scripts/bench.sh; else echo "no scripts/bench.sh: skipping the load benchmark"; fi
 
-chaos: ## The long chaos run: every service under load while processes, Redis, NATS and the NATS disk fail; set CHAOS_DURATION (5m), CHAOS_RATE (200 events/s), CHAOS_INTERVAL (15s), CHAOS_SETTLE (2m), CHAOS_SEED, CHAOS_FAULTS (all), CHAOS_NATS_NODES (3). Mounts a tmpfs when run as root.
+chaos: ## The long chaos run: every service under load while processes, Redis, NATS and the NATS disk fail; set CHAOS_DURATION (5m), CHAOS_RATE (200 events/s), CHAOS_INTERVAL (15s), CHAOS_SETTLE (2m), CHAOS_SEED, CHAOS_FAULTS (all), CHAOS_NATS_NODES (3), CHAOS_REDIS (cluster). Mounts a tmpfs when run as root.
 	bash scripts/ensure-deps.sh redis-server
 	cd e2e && TICKETPULSE_CHAOS_DURATION=$(CHAOS_DURATION) TICKETPULSE_CHAOS_RATE=$(CHAOS_RATE) \
 		TICKETPULSE_CHAOS_INTERVAL=$(CHAOS_INTERVAL) TICKETPULSE_CHAOS_SETTLE=$(CHAOS_SETTLE) \
 		TICKETPULSE_CHAOS_SEED=$(CHAOS_SEED) TICKETPULSE_CHAOS_FAULTS=$(CHAOS_FAULTS) \
-		TICKETPULSE_CHAOS_NATS_NODES=$(CHAOS_NATS_NODES) \
+		TICKETPULSE_CHAOS_NATS_NODES=$(CHAOS_NATS_NODES) TICKETPULSE_CHAOS_REDIS=$(CHAOS_REDIS) \
 		go test -count=1 -v -timeout 60m -run '^TestChaos$$' ./chaos/
 
 clean: ## Remove bin/, the local stack's state in .run/ (NATS store, Redis data) and the tools in .bin/.

@@ -95,6 +95,22 @@ func natsNodes(t *testing.T) int {
 	}
 }
 
+// redisMode is TICKETPULSE_CHAOS_REDIS: cluster (the default), a Redis Cluster of 3 masters and
+// 3 replicas, or single. The short run takes a few seconds more on a cluster (its Redis faults
+// wait for a failover), well within its budget.
+func redisMode(t *testing.T) string {
+	t.Helper()
+	switch v := os.Getenv("TICKETPULSE_CHAOS_REDIS"); v {
+	case "", RedisCluster:
+		return RedisCluster
+	case RedisSingle:
+		return RedisSingle
+	default:
+		t.Fatalf("TICKETPULSE_CHAOS_REDIS=%q: want %s or %s", v, RedisSingle, RedisCluster)
+		return ""
+	}
+}
+
 // The system under load and faults loses no acknowledged event, counts none twice, raises every
 // due escalation once and notifies every change once (docs/chaos.md).
 func TestChaos(t *testing.T) {
@@ -108,12 +124,12 @@ func TestChaos(t *testing.T) {
 	cfg.BinDir = binDir
 	t.Logf("chaos: seed %d (run again with TICKETPULSE_CHAOS_SEED=%d)", cfg.Seed, cfg.Seed)
 	logDir := LogDir(t)
-	topo, err := StartLocal(t.TempDir(), logDir, natsNodes(t), 256)
+	topo, err := StartLocal(t.TempDir(), logDir, redisMode(t), natsNodes(t), 256)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(topo.Close)
-	t.Logf("chaos: %d NATS nodes, each store on %s", topo.NATSNodes(), topo.StoreFS)
+	t.Logf("chaos: %s, each NATS store on %s", topo.Describe(), topo.StoreFS)
 	sys := StartSystem(t, topo, binDir, logDir, cfg.Seed)
 	rep := Run(t, sys, cfg)
 	var b strings.Builder

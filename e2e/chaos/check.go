@@ -100,6 +100,11 @@ func check(t testing.TB, s *System, js jetstream.JetStream, l *Ledger, rep *Repo
 			rep.problem("notify: %s", p)
 		}
 		rep.problem("notify: its delivery log says %s", deliveryStatuses(s, t))
+		groups, err := stuckGroups(context.Background(), s.Topo.RedisURL())
+		if err != nil {
+			groups = err.Error()
+		}
+		rep.problem("notify: its groups in Redis: %s", groups)
 	})
 }
 

@@ -74,7 +74,14 @@ type injector struct {
 	// stream replicas not current with their leader.
 	ackedSince     func(t time.Time) bool
 	replicasBehind func() []string
+	// tenantMasterHit says whether a Redis fault took the master of tenantRedisKey yet.
+	tenantMasterHit bool
 }
+
+// tenantRedisKey is the tenant-wide key (notify's delivery log) whose master the first Redis
+// fault kills. Tickets, agents and teams each hash to a slot of their own, so every master holds
+// some of the tenant's keys; this one is the tenant's alone.
+const tenantRedisKey = "tp:{" + tenant + ":nd}:log"
 
 // diskStuckAfter is how long after the disk is freed ingest must acknowledge again, and every
 // stream replica be current, before the NATS node is taken as stuck and restarted.
@@ -99,17 +106,34 @@ func (in *injector) inject(kind string) Fault {
 		}
 	case KindRedis:
 		i := in.rnd.IntN(in.topo.RedisMasters())
-		f.Target = fmt.Sprintf("redis master %d", i)
-		if f.Err = in.topo.KillRedisMaster(i); f.Err == nil {
-			time.Sleep(time.Second)
-			f.Err = in.topo.RestartRedisMaster(i)
+		if !in.tenantMasterHit {
+			// The first Redis fault takes the master of the tenant's own slot, so a run with a
+			// Redis fault always hits it; later ones take any master.
+			in.tenantMasterHit = true
+			if i, f.Err = in.topo.RedisMasterOf(tenantRedisKey); f.Err != nil {
+				break
+			}
+			if in.topo.RedisMasters() > 1 {
+				f.Note = "master of " + tenantRedisKey
+			}
 		}
+		var err error
+		f.Target, err = in.topo.KillRedisMaster(i)
+		if f.Target != "" {
+			// Even when the failover did not settle, the node must come back.
+			time.Sleep(time.Second)
+			err = errors.Join(err, in.topo.RestartRedisMaster())
+		}
+		f.Err = err
 	case KindNATS:
 		i := in.rnd.IntN(in.topo.NATSNodes())
 		f.Target = fmt.Sprintf("nats node %d", i)
+		stop := time.Now()
 		if f.Err = in.topo.StopNATSNode(i); f.Err == nil {
+			stopped := time.Now()
 			time.Sleep(2 * time.Second)
 			f.Err = in.topo.RestartNATSNode(i)
+			f.Note = slowNATS(stop, stopped, time.Now())
 		}
 	case KindDisk:
 		i := in.rnd.IntN(in.topo.NATSNodes())
@@ -143,13 +167,31 @@ func (in *injector) inject(kind string) Fault {
 		}
 		if len(stuck) > 0 {
 			f.Note = fmt.Sprintf("%s %s after freeing the disk: node restarted", strings.Join(stuck, "; "), diskStuckAfter)
+			stop := time.Now()
 			if f.Err = in.topo.StopNATSNode(i); f.Err == nil {
+				stopped := time.Now()
 				f.Err = in.topo.RestartNATSNode(i)
+				if slow := slowNATS(stop, stopped, time.Now()); slow != "" {
+					f.Note += "; " + slow
+				}
 			}
 		}
 	}
 	f.Healed = time.Now()
 	return f
+}
+
+// slowNATSAfter is how long a NATS node's stop or start may take before the report says so: a
+// node that recovers a damaged store can take minutes, and the outage alone would not tell which.
+const slowNATSAfter = 10 * time.Second
+
+// slowNATS says how long a NATS node's stop (stop to stopped) and start (stopped to started)
+// took when either was slow, else nothing.
+func slowNATS(stop, stopped, started time.Time) string {
+	if stopped.Sub(stop) < slowNATSAfter && started.Sub(stopped) < slowNATSAfter {
+		return ""
+	}
+	return fmt.Sprintf("slow node: stop took %.1fs, start %.1fs", stopped.Sub(stop).Seconds(), started.Sub(stopped).Seconds())
 }
 
 // fillDisk writes a file into dir until its filesystem is full, keeps it full for hold, and

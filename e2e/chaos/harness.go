@@ -277,7 +277,7 @@ func (m *lagMonitor) firstZero(from, to time.Time) time.Time {
 // when the report has problems.
 func Run(t testing.TB, s *System, cfg Config) *Report {
 	t.Helper()
-	rep := &Report{Config: cfg}
+	rep := &Report{Config: cfg, Topology: s.Topo.Describe()}
 	nc, js, err := connect(s.Topo.NATSURL())
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,9 @@ import (
 // Report is what a run did and found.
 type Report struct {
 	Config Config
-	Faults []Fault
+	// Topology is the servers' description (Topology.Describe).
+	Topology string
+	Faults   []Fault
 	// Tickets and Acked count the acknowledged tickets and their events; Unacked the tickets
 	// never acknowledged; NotOffered those the load could not queue; Repeats the acknowledged
 	// tickets posted again.
@@ -40,8 +42,9 @@ func (r *Report) problem(format string, args ...any) {
 // Print writes the report as tables.
 func (r *Report) Print(w io.Writer) {
 	c := r.Config
-	fmt.Fprintf(w, "\nchaos run: seed %d, %s at %d events/s, a fault every ~%s of %s\n\n",
+	fmt.Fprintf(w, "\nchaos run: seed %d, %s at %d events/s, a fault every ~%s of %s\n",
 		c.Seed, c.Duration, c.Rate, c.Interval, strings.Join(c.Kinds, ","))
+	fmt.Fprintf(w, "topology: %s\n\n", r.Topology)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "fault\ttarget\tat\toutage\tfirst 2xx after\tlag 0 after\tnote")
 	start := time.Time{}

@@ -27,14 +27,20 @@ type Topology interface {
 	// servers, comma-separated).
 	RedisURL() string
 	NATSURL() string
+	// Describe says in a line what the servers are: Redis single or cluster, the NATS nodes.
+	Describe() string
 	// StreamReplicas is the -stream-replicas the services run with.
 	StreamReplicas() int
 	// RedisMasters and NATSNodes count the servers KillRedisMaster and StopNATSNode pick from.
 	RedisMasters() int
 	NATSNodes() int
-	// KillRedisMaster kills master i with SIGKILL; RestartRedisMaster starts it again on its data.
-	KillRedisMaster(i int) error
-	RestartRedisMaster(i int) error
+	// RedisMasterOf is the index of the master that serves key now.
+	RedisMasterOf(key string) (int, error)
+	// KillRedisMaster kills master i with SIGKILL (on a cluster, waits until its replica took
+	// over) and names it; RestartRedisMaster starts the killed one again on its data (on a
+	// cluster, it comes back as a replica).
+	KillRedisMaster(i int) (string, error)
+	RestartRedisMaster() error
 	// StopNATSNode stops node i; RestartNATSNode starts it again on its store.
 	StopNATSNode(i int) error
 	RestartNATSNode(i int) error
@@ -44,11 +50,20 @@ type Topology interface {
 	Close()
 }
 
-// Local is one redis-server (AOF on, restartable on the same port and data) and one or three
-// in-process JetStream nodes (three form a cluster, streams R3), each node's store on a small
-// filesystem of its own when the machine lets the test make one.
+// Redis modes of a Local.
+const (
+	RedisSingle  = "single"  // one redis-server
+	RedisCluster = "cluster" // a Redis Cluster of 3 masters and 3 replicas
+)
+
+// Local is one redis-server (AOF on, restartable on the same port and data) or a Redis Cluster
+// (3 masters, 3 replicas), and one or three in-process JetStream nodes (three form a cluster,
+// streams R3), each node's store on a small filesystem of its own when the machine lets the test
+// make one.
 type Local struct {
 	redis    *testenv.RedisServer
+	cluster  *testenv.RedisClusterServers
+	killed   *testenv.RedisServer
 	redisDir string
 	nodes    []*natsNode
 	unmount  []func()
@@ -70,15 +85,18 @@ type natsNode struct {
 
 var _ Topology = (*Local)(nil)
 
-// StartLocal starts the servers in dir: redis-server and natsNodes (1 or 3) NATS nodes, each
-// node's store on a tmpfs of storeMB megabytes when one can be mounted (root, or the right
-// capability), else on a loop-mounted ext4 image, else on dir's own filesystem (StoreFS says
-// which and why).
+// StartLocal starts the servers in dir: redis-server or a Redis Cluster (redisMode) and
+// natsNodes (1 or 3) NATS nodes, each node's store on a tmpfs of storeMB megabytes when one can
+// be mounted (root, or the right capability), else on a loop-mounted ext4 image, else on dir's
+// own filesystem (StoreFS says which and why).
 //
 // The NATS nodes log (warnings and errors, from the moment each is up) into logDir/<node>.log.
-func StartLocal(dir, logDir string, natsNodes, storeMB int) (*Local, error) {
+func StartLocal(dir, logDir, redisMode string, natsNodes, storeMB int) (*Local, error) {
 	if natsNodes != 1 && natsNodes != 3 {
 		return nil, fmt.Errorf("%d NATS nodes: want 1 or 3", natsNodes)
+	}
+	if redisMode != RedisSingle && redisMode != RedisCluster {
+		return nil, fmt.Errorf("redis mode %q: want %s or %s", redisMode, RedisSingle, RedisCluster)
 	}
 	l := &Local{redisDir: filepath.Join(dir, "redis"), mounted: true, logDir: logDir}
 	if err := os.MkdirAll(l.redisDir, 0o700); err != nil {
@@ -102,12 +120,21 @@ func StartLocal(dir, logDir string, natsNodes, storeMB int) (*Local, error) {
 		}
 		l.nodes = append(l.nodes, n)
 	}
-	r, err := testenv.StartRedis(l.redisDir)
-	if err != nil {
-		l.Close()
-		return nil, err
+	if redisMode == RedisCluster {
+		rc, err := testenv.StartRedisCluster(l.redisDir)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l.cluster = rc
+	} else {
+		r, err := testenv.StartRedis(l.redisDir)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l.redis = r
 	}
-	l.redis = r
 	// The nodes of a cluster wait for each other's routes: start them together.
 	errs := make([]error, len(l.nodes))
 	var wg sync.WaitGroup
@@ -178,7 +205,7 @@ func (l *Local) startNode(i int) error {
 			// accounting.
 			o.JetStreamMaxStore = 8 << 30
 			o.JetStreamMaxMemory = 256 << 20
-			o.NoLog, o.LogFile = false, filepath.Join(l.logDir, n.name+".log")
+			o.NoLog, o.LogFile, o.Logtime = false, filepath.Join(l.logDir, n.name+".log"), true
 			if len(l.nodes) > 1 {
 				o.Cluster.Name = "chaos"
 				o.Cluster.Host = "127.0.0.1"
@@ -219,7 +246,24 @@ func (l *Local) waitJetStream(timeout time.Duration) error {
 	}
 }
 
-func (l *Local) RedisURL() string { return "redis://" + l.redis.Addr + "/0" }
+func (l *Local) RedisURL() string {
+	if l.cluster != nil {
+		return l.cluster.URL()
+	}
+	return "redis://" + l.redis.Addr + "/0"
+}
+
+func (l *Local) Describe() string {
+	redis := "Redis single server"
+	if l.cluster != nil {
+		redis = fmt.Sprintf("Redis Cluster (%d masters, %d replicas)", l.RedisMasters(), len(l.cluster.Nodes)-l.RedisMasters())
+	}
+	nats := "1 NATS node"
+	if len(l.nodes) > 1 {
+		nats = fmt.Sprintf("%d NATS nodes (cluster, streams R%d)", len(l.nodes), l.StreamReplicas())
+	}
+	return redis + ", " + nats
+}
 
 func (l *Local) NATSURL() string {
 	urls := make([]string, len(l.nodes))
@@ -229,12 +273,107 @@ func (l *Local) NATSURL() string {
 	return strings.Join(urls, ",")
 }
 
-func (l *Local) StreamReplicas() int          { return len(l.nodes) }
-func (l *Local) RedisMasters() int            { return 1 }
-func (l *Local) NATSNodes() int               { return len(l.nodes) }
-func (l *Local) StoreDir(i int) string        { return l.nodes[i].store }
-func (l *Local) KillRedisMaster(int) error    { l.redis.Kill(); return nil }
-func (l *Local) RestartRedisMaster(int) error { return l.redis.Start() }
+func (l *Local) StreamReplicas() int   { return len(l.nodes) }
+func (l *Local) NATSNodes() int        { return len(l.nodes) }
+func (l *Local) StoreDir(i int) string { return l.nodes[i].store }
+
+func (l *Local) RedisMasters() int {
+	if l.cluster != nil {
+		return len(l.cluster.Nodes) / 2
+	}
+	return 1
+}
+
+// redisTimeout bounds a failover of the cluster, or its settling after a node rejoined.
+const redisTimeout = time.Minute
+
+// masters lists the cluster's masters now, in the order of its nodes: which node is a master
+// changes with every failover, so an index means "the i-th master at the time".
+func (l *Local) masters(ctx context.Context) ([]*testenv.RedisServer, error) {
+	var out []*testenv.RedisServer
+	for _, n := range l.cluster.Nodes {
+		if n == l.killed {
+			continue
+		}
+		c := n.Client()
+		role, err := c.Do(ctx, "ROLE").Slice()
+		c.Close()
+		if err != nil {
+			return nil, fmt.Errorf("role of redis node %s: %w", n.Addr, err)
+		}
+		if len(role) > 0 && role[0] == "master" {
+			out = append(out, n)
+		}
+	}
+	if len(out) != l.RedisMasters() {
+		return nil, fmt.Errorf("%d redis masters, want %d", len(out), l.RedisMasters())
+	}
+	return out, nil
+}
+
+func (l *Local) RedisMasterOf(key string) (int, error) {
+	if l.cluster == nil {
+		return 0, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
+	defer cancel()
+	m, err := l.cluster.MasterOf(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	ms, err := l.masters(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for i, n := range ms {
+		if n == m {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("redis node %s serves %q but is not a master", m.Addr, key)
+}
+
+func (l *Local) KillRedisMaster(i int) (string, error) {
+	if l.killed != nil {
+		return "", fmt.Errorf("redis node %s still down", l.killed.Addr)
+	}
+	if l.cluster == nil {
+		l.redis.Kill()
+		l.killed = l.redis
+		return "redis " + l.redis.Addr, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
+	defer cancel()
+	ms, err := l.masters(ctx)
+	if err != nil {
+		return "", err
+	}
+	m := ms[i]
+	l.killed = m
+	if _, err := l.cluster.KillMaster(ctx, m); err != nil {
+		return "redis master " + m.Addr, err
+	}
+	return "redis master " + m.Addr, nil
+}
+
+func (l *Local) RestartRedisMaster() error {
+	n := l.killed
+	if n == nil {
+		return errors.New("no redis node killed")
+	}
+	var err error
+	if l.cluster == nil {
+		err = n.Start()
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), redisTimeout)
+		defer cancel()
+		err = l.cluster.Restart(ctx, n)
+	}
+	if err == nil {
+		l.killed = nil
+	}
+	return err
+}
 
 func (l *Local) StopNATSNode(i int) error {
 	n := l.nodes[i]
@@ -273,6 +412,9 @@ func (l *Local) Close() {
 	}
 	if l.redis != nil {
 		l.redis.Kill()
+	}
+	if l.cluster != nil {
+		l.cluster.Kill()
 	}
 	for _, u := range l.unmount {
 		u()
