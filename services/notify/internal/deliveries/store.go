@@ -73,10 +73,18 @@ func ChangeRef(c *tpv1.EscalationChange) string {
 // change of each escalation still open in the group, for reminders. KEYS: group, seen marker.
 // ARGV: change ref, change bytes, group key, receiver, group labels JSON, marker TTL ms,
 // escalation id, sequence, "1" if the change resolves the escalation, repeat interval ms.
-// Returns -1 for a duplicate, else the time of the group's last send (0: never) when the change
-// is the group's first pending one (the caller plans the flush), or -2 when a flush is planned.
+// Returns {duplicate, plan, last}: duplicate 1 when the receiver already had the change; plan 1
+// when the caller must plan the group's send, with last the time of the group's last send (0:
+// never). A new change plans it when it is the group's first pending one; a duplicate plans it
+// again whenever changes are pending, since the delivery that added them may have died before
+// its plan was written (the timer is in another slot, so not in this script), and then nothing
+// else would plan it: planning is "no later than", so planning again is harmless.
 var addScript = redis.NewScript(`
-if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[6]) then return -1 end
+local function last() return tonumber(redis.call('HGET', KEYS[1], 'last') or '0') end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[6]) then
+  if tonumber(redis.call('HGET', KEYS[1], 'p') or '0') > 0 then return {1, 1, last()} end
+  return {1, 0, 0}
+end
 redis.call('HSET', KEYS[1], 'c:' .. ARGV[1], ARGV[2], 'key', ARGV[3], 'receiver', ARGV[4], 'labels', ARGV[5], 'repeat', ARGV[10])
 local seq = tonumber(redis.call('HGET', KEYS[1], 'es:' .. ARGV[7]) or '0')
 if tonumber(ARGV[8]) > seq then
@@ -89,17 +97,16 @@ if tonumber(ARGV[8]) > seq then
 end
 -- A group idle for the whole dedupe window goes, with its markers of resolved escalations.
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
-if redis.call('HINCRBY', KEYS[1], 'p', 1) == 1 then
-  return tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
-end
-return -2
+if redis.call('HINCRBY', KEYS[1], 'p', 1) == 1 then return {0, 1, last()} end
+return {0, 0, 0}
 `)
 
 // Added says what adding a change did.
 type Added struct {
 	Duplicate bool
-	// PlanFlush is set when the change is the group's first pending one: the caller plans the
-	// group's send. LastSent is the group's previous send (zero: never).
+	// PlanFlush is set when the caller must plan the group's send: the change is the group's
+	// first pending one, or a duplicate while changes are pending (whose plan may have been lost
+	// with the delivery that added them). LastSent is the group's previous send (zero: never).
 	PlanFlush bool
 	LastSent  time.Time
 }
@@ -116,19 +123,18 @@ func (s *Store) Add(ctx context.Context, tenant, receiver, gid, key string, grou
 		resolves = "1"
 	}
 	res, err := redisscript.Run(ctx, s.rdb, addScript, []string{groupKey(tenant, gid), seenKey(tenant, gid, ref)},
-		ref, data, key, receiver, labels, s.seenTTL.Milliseconds(), c.GetEscalation().GetId(), c.GetSequence(), resolves, repeat.Milliseconds()).Int64()
+		ref, data, key, receiver, labels, s.seenTTL.Milliseconds(), c.GetEscalation().GetId(), c.GetSequence(), resolves, repeat.Milliseconds()).Int64Slice()
 	if err != nil {
 		return Added{}, fmt.Errorf("add %s to group %s: %w", ref, gid, err)
 	}
-	switch {
-	case res == -1:
-		return Added{Duplicate: true}, nil
-	case res == -2:
-		return Added{}, nil
-	case res == 0:
-		return Added{PlanFlush: true}, nil
+	if len(res) != 3 {
+		return Added{}, fmt.Errorf("add %s to group %s: script answered %v", ref, gid, res)
 	}
-	return Added{PlanFlush: true, LastSent: time.UnixMilli(res)}, nil
+	a := Added{Duplicate: res[0] == 1, PlanFlush: res[1] == 1}
+	if res[2] > 0 {
+		a.LastSent = time.UnixMilli(res[2])
+	}
+	return a, nil
 }
 
 // takeScript moves a group's pending changes into its outbox as flush number n, unless an
