@@ -45,12 +45,16 @@ func TestWatchSurvivesLosingItsConsumerServer(t *testing.T) {
 		}
 		// Retried while the stream elects a leader.
 		for {
-			_, err := adminJS.Publish(ctx, stream.EscalationSubject("acme", "low-csat"), data)
+			// Each attempt has its own bound: one sent while the connection moves to another
+			// node may never be answered.
+			actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := adminJS.Publish(actx, stream.EscalationSubject("acme", "low-csat"), data)
+			acancel()
 			if err == nil {
 				return
 			}
 			if ctx.Err() != nil {
-				t.Fatalf("publish %s: %v", id, err)
+				t.Fatalf("publish %s: %v (stream leader: node %d)", id, err, c.StreamLeader(stream.EscalationsName))
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
