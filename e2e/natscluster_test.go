@@ -36,6 +36,26 @@ func newNATSClusterStack(t *testing.T, extra map[string]string) (stack, *testenv
 	s := newStackWith(t, extra)
 	c := testenv.NATSCluster(t, 3)
 	s.natsURL = c.URL()
+	// A cluster that has just elected its meta leader may take a while, on a loaded machine, to
+	// place its first R3 stream, and a service gives up on its streams 30 s after it starts:
+	// the stack starts once the cluster has placed one.
+	js := clusterJS(t, c)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "E2E_PROBE", Subjects: []string{"e2e.probe"}, Replicas: 3, Storage: jetstream.MemoryStorage})
+		if err == nil {
+			err = js.DeleteStream(ctx, "E2E_PROBE")
+		}
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the NATS cluster placed no R3 stream within 90 s: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	return s, c
 }
 
