@@ -26,18 +26,64 @@ import (
 // DefaultCacheBytes bounds, roughly, the memory a Reader spends on decoded totals.
 const DefaultCacheBytes = 64 << 20
 
-// readScript reads the totals keys of one scope, atomically in its slot: KEYS[1] is the scope's
-// totals generation, KEYS[2] its first-figures mark (bucket.FirstKey), KEYS[3..] totals keys. ARGV[1] is the generation to create when there is
-// none, ARGV[2] the generation the caller holds decoded totals under, ARGV[3] a character per
-// totals key: "2" when the caller holds its totals and the key had no expiry, "1" when it holds
-// them and the key had one (so it may have expired since, or come back without one, written by a
-// rollup without a retention, which keeps the generation: then it is read again), "0" otherwise. Returns the
-// generation, then, unless the caller holds every key without an expiry under it, the mark (nil
-// without one) and per key its
-// content (in a one-element array when the key has an expiry), 1 when the caller's is current,
-// or nil when the key does not exist. A key without an expiry never gets one later and leaves
-// only with the generation.
+// readScript reads the totals keys and hour extracts of one scope, atomically in its slot:
+// KEYS[1] is the scope's totals generation, KEYS[2] its first-figures mark (bucket.FirstKey),
+// the next ARGV[4] keys totals keys, then per hour extract the day's hourly detail and the day's
+// totals key. ARGV[1] is the generation to create when there is none, ARGV[2] the generation the
+// caller holds decoded totals under, ARGV[3] a character per totals key and then per extract:
+// "2" when the caller holds its totals and the key had no expiry, "1" when it holds them and the
+// key had one (so it may have expired since, or come back without one, written by a rollup
+// without a retention, which keeps the generation: then it is read again), "0" otherwise; after
+// ARGV[4], per extract, two masks of 24 characters, one per hour of the day ("1": the hour is
+// read): the hours to subtract from the day's totals (empty: none), and the hours that count,
+// read instead while the day has no totals. Returns the generation, then, unless the caller holds
+// every key without an expiry under it, the mark (nil without one), per totals key its content
+// (in a one-element array when the key has an expiry), 1 when the caller's is current, or nil
+// when the key does not exist, and per extract 1 when the caller's is current, or {the hours'
+// fields packed as totals, "v1 f=v ..." with a field repeated per hour (nil when the day has no
+// hourly detail), 1 when they may be kept (the day's totals exist without an expiry: any write to
+// the day's hours then deletes them and the generation), 1 when they are to be subtracted from
+// the day's totals, and, if a field is not an hourly one, that field and its value}. A key
+// without an expiry never gets one later and leaves only with the generation.
+//
+// Extracting here rather than in Go sends a few hours of a day instead of its whole detail: the
+// hourly detail is "hh|field" fields, or once the day is packed, one field PackedHoursField
+// holding "v2 07|fc=2 F412=1 08|as=1 ..." (or "v1", naming the hour in every item).
 var readScript = redis.NewScript(`
+local function extract(key, mask)
+  local kv = redis.call('HGETALL', key)
+  if #kv == 0 then return false end
+  local out, bad = {'v1'}, nil
+  for j = 1, #kv, 2 do
+    local f, v = kv[j], kv[j + 1]
+    if f == 'd' and (v == 'v1' or v == 'v2') then
+      -- packed, and empty
+    elseif f == 'd' and string.sub(v, 1, 3) == 'v2 ' then
+      local s, e, hh = string.find(v, ' (%d%d)|', 3)
+      if s ~= 3 then bad = {f, v} end
+      while s do
+        local s2, e2, hh2 = string.find(v, ' (%d%d)|', e + 1)
+        local h = tonumber(hh)
+        if h > 23 then bad = {f, v} elseif string.byte(mask, h + 1) == 49 then
+          out[#out + 1] = string.sub(v, e + 1, (s2 or #v + 1) - 1)
+        end
+        s, e, hh = s2, e2, hh2
+      end
+    elseif f == 'd' and string.sub(v, 1, 3) == 'v1 ' then
+      for item in string.gmatch(v, ' ([^ ]*)') do
+        local hh, rest = string.match(item, '^(%d%d)|(.+)$')
+        if not hh or tonumber(hh) > 23 then bad = {f, v} elseif string.byte(mask, tonumber(hh) + 1) == 49 then
+          out[#out + 1] = rest
+        end
+      end
+    else
+      local hh, rest = string.match(f, '^(%d%d)|(.+)$')
+      if not hh or tonumber(hh) > 23 or string.find(rest, '[ =]') or string.find(v, '[ =]') then bad = {f, v}
+      elseif string.byte(mask, tonumber(hh) + 1) == 49 then out[#out + 1] = rest .. '=' .. v end
+    end
+  end
+  return table.concat(out, ' '), bad
+end
 local g = redis.call('GET', KEYS[1])
 if not g then
   g = ARGV[1]
@@ -46,7 +92,8 @@ end
 local same = g == ARGV[2]
 if same and not string.find(ARGV[3], '[01]') then return {g} end
 local out = {g, redis.call('GET', KEYS[2])}
-for i = 3, #KEYS do
+local n = tonumber(ARGV[4])
+for i = 3, n + 2 do
   local held = same and string.sub(ARGV[3], i - 2, i - 2) or '0'
   local ttl = -1
   if held == '1' then ttl = redis.call('PTTL', KEYS[i]) end
@@ -58,6 +105,20 @@ for i = 3, #KEYS do
     local v = redis.call('GET', KEYS[i])
     if v and redis.call('PTTL', KEYS[i]) >= 0 then v = {v} end
     out[i] = v
+  end
+end
+for x = 1, (#KEYS - n - 2) / 2 do
+  local hk, dk = KEYS[n + 1 + 2 * x], KEYS[n + 2 + 2 * x]
+  if same and string.sub(ARGV[3], n + x, n + x) == '2' then
+    out[n + 2 + x] = 1
+  else
+    local dttl = redis.call('PTTL', dk)
+    local keep = (dttl == -1 and redis.call('PTTL', hk) < 0) and 1 or 0
+    local less = ARGV[3 + 2 * x]
+    local mode = 1
+    if less == '' or dttl == -2 then less, mode = ARGV[4 + 2 * x], 0 end
+    local v, bad = extract(hk, less)
+    if bad then out[n + 2 + x] = {v, keep, mode, bad[1], bad[2]} else out[n + 2 + x] = {v, keep, mode} end
   end
 end
 return out
@@ -72,6 +133,8 @@ type decoded struct {
 	other  []fieldValue             // fields off the fast path, added through Totals.AddField
 	// expires is true when the key had an expiry when it was read.
 	expires bool
+	// noHours is true for an hour extract of a day without hourly detail.
+	noHours bool
 }
 
 type fieldValue struct {
@@ -141,6 +204,28 @@ func (m *merger) addDecoded(d *decoded) error {
 	}
 	for _, o := range d.other {
 		if err := m.t.AddField(o.field, o.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// subDecoded subtracts decoded totals: the hours of a day that its totals hold and a part of the
+// day does not.
+func (m *merger) subDecoded(d *decoded) error {
+	for i, v := range d.c {
+		m.t.C[i] -= v
+	}
+	for j, b := range d.bins {
+		m.dense[b>>11][b&(1<<11-1)] -= d.counts[j]
+	}
+	for du := range d.lo {
+		if d.lo[du] <= d.hi[du] {
+			m.lo[du], m.hi[du] = min(m.lo[du], d.lo[du]), max(m.hi[du], d.hi[du])
+		}
+	}
+	for _, o := range d.other {
+		if err := m.t.AddField(o.field, -o.v); err != nil {
 			return err
 		}
 	}
