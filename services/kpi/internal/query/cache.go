@@ -47,42 +47,66 @@ const DefaultCacheBytes = 64 << 20
 // without an expiry never gets one later and leaves only with the generation.
 //
 // Extracting here rather than in Go sends a few hours of a day instead of its whole detail: the
-// hourly detail is "hh|field" fields, or once the day is packed, one field PackedHoursField
-// holding "v2 07|fc=2 F412=1 08|as=1 ..." (or "v1", naming the hour in every item).
+// hourly detail is "hh|field" fields, found per hour by HSCAN's MATCH (which filters in Redis,
+// not in Lua; a field a scan returns twice is taken once), or once the day is packed, one field
+// PackedHoursField holding "v2 07|fc=2 F412=1 08|as=1 ..." (or "v1", naming the hour in every
+// item). Fields whose hour is not one of the day's 24 are never read.
 var readScript = redis.NewScript(`
-local function extract(key, mask)
-  local kv = redis.call('HGETALL', key)
-  if #kv == 0 then return false end
+local function scan(key, mask)
+  if redis.call('EXISTS', key) == 0 then return false end
   local out, bad = {'v1'}, nil
-  for j = 1, #kv, 2 do
-    local f, v = kv[j], kv[j + 1]
-    if f == 'd' and (v == 'v1' or v == 'v2') then
-      -- packed, and empty
-    elseif f == 'd' and string.sub(v, 1, 3) == 'v2 ' then
-      local s, e, hh = string.find(v, ' (%d%d)|', 3)
-      if s ~= 3 then bad = {f, v} end
-      while s do
-        local s2, e2, hh2 = string.find(v, ' (%d%d)|', e + 1)
-        local h = tonumber(hh)
-        if h > 23 then bad = {f, v} elseif string.byte(mask, h + 1) == 49 then
-          out[#out + 1] = string.sub(v, e + 1, (s2 or #v + 1) - 1)
-        end
-        s, e, hh = s2, e2, hh2
+  local p = redis.call('HGET', key, 'd')
+  if not p or p == 'v1' or p == 'v2' then
+    -- not packed, or packed and empty
+  elseif string.sub(p, 1, 3) == 'v2 ' then
+    local s, e, hh = string.find(p, ' (%d%d)|', 3)
+    if s ~= 3 then bad = {'d', p} end
+    while s do
+      local s2, e2, hh2 = string.find(p, ' (%d%d)|', e + 1)
+      local h = tonumber(hh)
+      if h > 23 then bad = {'d', p} elseif string.byte(mask, h + 1) == 49 then
+        out[#out + 1] = string.sub(p, e + 1, (s2 or #p + 1) - 1)
       end
-    elseif f == 'd' and string.sub(v, 1, 3) == 'v1 ' then
-      for item in string.gmatch(v, ' ([^ ]*)') do
-        local hh, rest = string.match(item, '^(%d%d)|(.+)$')
-        if not hh or tonumber(hh) > 23 then bad = {f, v} elseif string.byte(mask, tonumber(hh) + 1) == 49 then
-          out[#out + 1] = rest
-        end
+      s, e, hh = s2, e2, hh2
+    end
+  elseif string.sub(p, 1, 3) == 'v1 ' then
+    for item in string.gmatch(p, ' ([^ ]*)') do
+      local hh, rest = string.match(item, '^(%d%d)|(.+)$')
+      if not hh or tonumber(hh) > 23 then bad = {'d', p} elseif string.byte(mask, tonumber(hh) + 1) == 49 then
+        out[#out + 1] = rest
       end
-    else
-      local hh, rest = string.match(f, '^(%d%d)|(.+)$')
-      if not hh or tonumber(hh) > 23 or string.find(rest, '[ =]') or string.find(v, '[ =]') then bad = {f, v}
-      elseif string.byte(mask, tonumber(hh) + 1) == 49 then out[#out + 1] = rest .. '=' .. v end
+    end
+  else
+    bad = {'d', p}
+  end
+  for h = 0, 23 do
+    if string.byte(mask, h + 1) == 49 then
+      local cursor, seen = '0', {}
+      repeat
+        local r = redis.call('HSCAN', key, cursor, 'MATCH', string.format('%02d|*', h), 'COUNT', 1000)
+        cursor = r[1]
+        local kv = r[2]
+        for j = 1, #kv, 2 do
+          local f, v = kv[j], kv[j + 1]
+          if not seen[f] then
+            seen[f] = true
+            local rest = string.sub(f, 4)
+            if rest == '' or string.find(rest, '[ =]') or string.find(v, '[ =]') then bad = {f, v} else out[#out + 1] = rest .. '=' .. v end
+          end
+        end
+      until cursor == '0'
     end
   end
   return table.concat(out, ' '), bad
+end
+local memo = {}
+local function extract(key, mask)
+  local m = memo[key .. mask]
+  if not m then
+    m = {scan(key, mask)}
+    memo[key .. mask] = m
+  end
+  return m[1], m[2]
 end
 local g = redis.call('GET', KEYS[1])
 if not g then

@@ -89,6 +89,7 @@ type part struct {
 // same atomic step as the scope's totals (see readScript).
 type extract struct {
 	key      string // the extract's key in the replies of a Read
+	day      int64
 	hourKey  string
 	dayKey   string // the day's totals key
 	less     string // hours to subtract from the day's totals, as a mask; empty for hours parts
@@ -122,7 +123,7 @@ func (x *extract) cacheKey() string {
 // hoursPart reads the hours [from, to) of day: for most of the day, as the day's totals less
 // the other hours, so that no more than twelve hours of the detail are read.
 func hoursPart(tenant string, s *bucket.Scope, day int64, from, to int) part {
-	x := &extract{hourKey: bucket.HourKey(tenant, *s, day), dayKey: bucket.DayTotalsKey(tenant, *s, day), hoursSet: mask(from, to, false)}
+	x := &extract{day: day, hourKey: bucket.HourKey(tenant, *s, day), dayKey: bucket.DayTotalsKey(tenant, *s, day), hoursSet: mask(from, to, false)}
 	if to-from > 12 {
 		x.less = mask(from, to, true)
 		x.key = x.hourKey + "\x00" + x.less + "\x00" + x.hoursSet
@@ -377,7 +378,7 @@ func expandMissing(tenant string, plans [][]part, replies map[string]reply) bool
 				}
 			case dayTotals:
 				// The day has no totals: a dayLess part of it would read all of its hours too.
-				x := &extract{hourKey: bucket.HourKey(tenant, *p.scope, p.period), dayKey: p.key, hoursSet: mask(0, 24, false)}
+				x := &extract{day: p.period, hourKey: bucket.HourKey(tenant, *p.scope, p.period), dayKey: p.key, hoursSet: mask(0, 24, false)}
 				x.key = x.hourKey + "\x00\x00" + x.hoursSet
 				expanded = append(expanded, part{kind: hours, key: x.key, scope: p.scope, period: p.period, ext: x})
 			}
@@ -523,6 +524,9 @@ func (r *Reader) resolve(sr *scopeRead, replies map[string]reply) error {
 		if err != nil {
 			return fmt.Errorf("%w: %s: %w", ErrCorrupt, x.hourKey, err)
 		}
+		// No hour of a day before the scope's first figures has any, and lowering the mark drops
+		// the generation.
+		keep = keep || (rep.dec.noHours && hasFirst && x.day+1 <= first)
 		if keep {
 			r.cache.put(x.cacheKey(), gen, rep.dec)
 		}
