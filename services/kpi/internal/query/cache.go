@@ -34,17 +34,18 @@ const DefaultCacheBytes = 64 << 20
 // "2" when the caller holds its totals and the key had no expiry, "1" when it holds them and the
 // key had one (so it may have expired since, or come back without one, written by a rollup
 // without a retention, which keeps the generation: then it is read again), "0" otherwise; after
-// ARGV[4], per extract, two masks of 24 characters, one per hour of the day ("1": the hour is
-// read): the hours to subtract from the day's totals (empty: none), and the hours that count,
-// read instead while the day has no totals. Returns the generation, then, unless the caller holds
-// every key without an expiry under it, the mark (nil without one), per totals key its content
-// (in a one-element array when the key has an expiry), 1 when the caller's is current, or nil
-// when the key does not exist, and per extract 1 when the caller's is current, or {the hours'
-// fields packed as totals, "v1 f=v ..." with a field repeated per hour (nil when the day has no
-// hourly detail), 1 when they may be kept (the day's totals exist without an expiry: any write to
-// the day's hours then deletes them and the generation), 1 when they are to be subtracted from
-// the day's totals, and, if a field is not an hourly one, that field and its value}. A key
-// without an expiry never gets one later and leaves only with the generation.
+// ARGV[4], per extract, a mask of 24 characters, one per hour of the day ("1": the hour is read),
+// then "1" or "0" twice: whether the mask's hours, and whether the other hours, are wanted while
+// the day has no totals (while it has, only the mask's hours are read). Returns the generation,
+// then, unless the caller holds every key without an expiry under it, the mark (nil without one),
+// per totals key its content (in a one-element array when the key has an expiry), 1 when the
+// caller's is current, or nil when the key does not exist, and per extract 1 when the caller's is
+// current, or {the mask's hours, the other hours, 1 when they may be kept (the day's totals exist
+// without an expiry: any write to the day's hours then deletes them and the generation), 1 when
+// the day's totals exist, and, if a field read is not an hourly figure, that field and its
+// value}. Hours are their fields packed as totals, "v1 f=v ..." with a field repeated per hour,
+// nil when the day has no hourly detail, 0 when they were not wanted. A key without an expiry
+// never gets one later and leaves only with the generation.
 //
 // Extracting here rather than in Go sends a few hours of a day instead of its whole detail: the
 // hourly detail is "hh|field" fields, found per hour by HSCAN's MATCH (which filters in Redis,
@@ -136,13 +137,19 @@ for x = 1, (#KEYS - n - 2) / 2 do
   if same and string.sub(ARGV[3], n + x, n + x) == '2' then
     out[n + 2 + x] = 1
   else
+    local arg = ARGV[4 + x]
+    local mask = string.sub(arg, 1, 24)
     local dttl = redis.call('PTTL', dk)
     local keep = (dttl == -1 and redis.call('PTTL', hk) < 0) and 1 or 0
-    local less = ARGV[3 + 2 * x]
-    local mode = 1
-    if less == '' or dttl == -2 then less, mode = ARGV[4 + 2 * x], 0 end
-    local v, bad = extract(hk, less)
-    if bad then out[n + 2 + x] = {v, keep, mode, bad[1], bad[2]} else out[n + 2 + x] = {v, keep, mode} end
+    local v, bad, o, obad = 0, nil, 0, nil
+    if dttl ~= -2 or string.sub(arg, 25, 25) == '1' then v, bad = extract(hk, mask) end
+    if dttl == -2 and string.sub(arg, 26, 26) == '1' then
+      o, obad = extract(hk, string.gsub(mask, '[01]', {['0'] = '1', ['1'] = '0'}))
+      bad = bad or obad
+    end
+    local r = {v, o, keep, dttl == -2 and 0 or 1}
+    if bad then r[5], r[6] = bad[1], bad[2] end
+    out[n + 2 + x] = r
   end
 end
 return out

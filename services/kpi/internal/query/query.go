@@ -86,50 +86,55 @@ type part struct {
 }
 
 // extract is a read of some hours of one day's hourly detail, made by the read script in the
-// same atomic step as the scope's totals (see readScript).
+// same atomic step as the scope's totals (see readScript). The hours of the mask count for an
+// hours part; a dayLess part subtracts them from the day's totals, or, while the day has none,
+// takes the other hours instead. Parts of a Read that name the same hours share one extract.
 type extract struct {
-	key      string // the extract's key in the replies of a Read
-	day      int64
-	hourKey  string
-	dayKey   string // the day's totals key
-	less     string // hours to subtract from the day's totals, as a mask; empty for hours parts
-	hoursSet string // the hours that count, as a mask: read while the day has no totals
+	key     string // hourKey and mask: the extract's key in the replies, and in the cache
+	day     int64
+	hourKey string
+	dayKey  string // the day's totals key
+	mask    string
+	// plain is set when an hours part needs the mask's hours, other when a dayLess part needs
+	// the other hours (both only while the day has no totals).
+	plain, other bool
 }
 
-// mask is the hours [from, to) of a day ('1') and the others ('0'), as readScript takes them;
-// other inverts it.
-func mask(from, to int, other bool) string {
-	var b [24]byte
-	for h := range b {
-		in := h >= from && h < to
-		b[h] = '0'
-		if in != other {
-			b[h] = '1'
+// masks holds every mask: masks[from][to] has '1' for the hours [from, to) of a day, '0' for
+// the others, as readScript takes them.
+var masks = func() (m [25][25]string) {
+	for from := range 25 {
+		for to := from; to < 25; to++ {
+			var b [24]byte
+			for h := range b {
+				b[h] = '0'
+				if h >= from && h < to {
+					b[h] = '1'
+				}
+			}
+			m[from][to] = string(b[:])
 		}
 	}
-	return string(b[:])
-}
-
-// cacheKey is the key decoded hours are held under: the hours of the mask, which are the same
-// whichever part read them while the day's totals exist.
-func (x *extract) cacheKey() string {
-	m := x.hoursSet
-	if x.less != "" {
-		m = x.less
-	}
-	return x.hourKey + "\x00" + m
-}
+	return m
+}()
 
 // hoursPart reads the hours [from, to) of day: for most of the day, as the day's totals less
-// the other hours, so that no more than twelve hours of the detail are read.
+// the other hours, so that no more than twelve hours of the detail are read. The other hours
+// of a day in a series are the hours of the day the period before or after reads: [0, from)
+// or [to, 24).
 func hoursPart(tenant string, s *bucket.Scope, day int64, from, to int) part {
-	x := &extract{day: day, hourKey: bucket.HourKey(tenant, *s, day), dayKey: bucket.DayTotalsKey(tenant, *s, day), hoursSet: mask(from, to, false)}
-	if to-from > 12 {
-		x.less = mask(from, to, true)
-		x.key = x.hourKey + "\x00" + x.less + "\x00" + x.hoursSet
+	x := &extract{day: day, hourKey: bucket.HourKey(tenant, *s, day), dayKey: bucket.DayTotalsKey(tenant, *s, day)}
+	if to-from > 12 && (from == 0 || to == 24) {
+		if from == 0 {
+			x.mask = masks[to][24]
+		} else {
+			x.mask = masks[0][from]
+		}
+		x.key, x.other = x.hourKey+"\x00"+x.mask, true
 		return part{kind: dayLess, key: x.dayKey, scope: s, period: day, ext: x}
 	}
-	x.key = x.hourKey + "\x00\x00" + x.hoursSet
+	x.mask = masks[from][to]
+	x.key, x.plain = x.hourKey+"\x00"+x.mask, true
 	return part{kind: hours, key: x.key, scope: s, period: day, ext: x}
 }
 
@@ -137,9 +142,10 @@ func hoursPart(tenant string, s *bucket.Scope, day int64, from, to int) part {
 type reply struct {
 	dec     *decoded
 	missing bool
-	// less is true for an extract that is to be subtracted from the day's totals (which then
-	// exist); false for one that is the hours themselves.
-	less bool
+	// For an extract: dayTotals is true when the day's totals existed as it was read; other is
+	// the day's other hours, read when they did not and a dayLess part needs them.
+	dayTotals bool
+	other     *decoded
 }
 
 // scopeRead is the read of one scope's totals keys and hour extracts in a round: one readScript.
@@ -193,6 +199,7 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 	replies := make(map[string]reply)
 	for round := 1; ; round++ {
 		queued := 0
+		queuedExts := make(map[string]*extract)
 		scopes := make(map[string]*scopeRead)
 		var order []string
 		sent := r.scriptSent.Load()
@@ -218,11 +225,14 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 							sr.ends = append(sr.ends, p.end())
 						}
 					}
-					if p.ext != nil {
-						if _, ok := replies[p.ext.key]; !ok {
-							replies[p.ext.key] = reply{}
+					if x := p.ext; x != nil {
+						if _, ok := replies[x.key]; !ok {
+							replies[x.key] = reply{}
 							queued++
-							sr.exts = append(sr.exts, p.ext)
+							sr.exts = append(sr.exts, x)
+							queuedExts[x.key] = x
+						} else if q := queuedExts[x.key]; q != nil {
+							q.plain, q.other = q.plain || x.plain, q.other || x.other
 						}
 					}
 				}
@@ -237,7 +247,7 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 					sr.hold(r.cache, key)
 				}
 				for _, x := range sr.exts {
-					sr.hold(r.cache, x.cacheKey())
+					sr.hold(r.cache, x.key)
 				}
 				flags := make([]byte, len(sr.held))
 				sr.allHeld = sr.gen != ""
@@ -255,11 +265,11 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 				}
 				keys := make([]string, 0, 2+len(sr.keys)+2*len(sr.exts))
 				keys = append(append(keys, genKey, bucket.FirstKey(tenant, *sr.scope)), sr.keys...)
-				args := make([]any, 0, 4+2*len(sr.exts))
+				args := make([]any, 0, 4+len(sr.exts))
 				args = append(args, r.cache.newGen(), sr.gen, string(flags), len(sr.keys))
 				for _, x := range sr.exts {
 					keys = append(keys, x.hourKey, x.dayKey)
-					args = append(args, x.less, x.hoursSet)
+					args = append(args, x.mask+flag(x.plain)+flag(x.other))
 				}
 				sr.cmd = r.script(pipe, sent, ctx, keys, args...)
 			}
@@ -314,19 +324,29 @@ func (sr *scopeRead) hold(c *totalsCache, key string) {
 func (m *merger) addPart(p part, replies map[string]reply) error {
 	switch p.kind {
 	case hours:
-		if d := replies[p.key].dec; d != nil && !d.noHours {
-			return m.addDecoded(d)
+		d := replies[p.key].dec
+		if d == nil {
+			return fmt.Errorf("the hours of %s were not read", p.key)
 		}
-		return nil
+		if d.noHours {
+			return nil
+		}
+		return m.addDecoded(d)
 	case dayLess:
 		x := replies[p.ext.key]
+		if !x.dayTotals {
+			if x.other == nil {
+				return fmt.Errorf("the other hours of %s were not read", p.ext.key)
+			}
+			if x.other.noHours {
+				return nil
+			}
+			return m.addDecoded(x.other)
+		}
 		if x.dec == nil || x.dec.noHours {
 			// As when the hours are read: a day whose hourly detail is gone (expired before its
 			// totals) has no figures for part of it.
 			return nil
-		}
-		if !x.less {
-			return m.addDecoded(x.dec)
 		}
 		day := replies[p.key].dec
 		if day == nil {
@@ -378,8 +398,8 @@ func expandMissing(tenant string, plans [][]part, replies map[string]reply) bool
 				}
 			case dayTotals:
 				// The day has no totals: a dayLess part of it would read all of its hours too.
-				x := &extract{day: p.period, hourKey: bucket.HourKey(tenant, *p.scope, p.period), dayKey: p.key, hoursSet: mask(0, 24, false)}
-				x.key = x.hourKey + "\x00\x00" + x.hoursSet
+				x := &extract{day: p.period, hourKey: bucket.HourKey(tenant, *p.scope, p.period), dayKey: p.key, mask: masks[0][24], plain: true}
+				x.key = x.hourKey + "\x00" + x.mask
 				expanded = append(expanded, part{kind: hours, key: x.key, scope: p.scope, period: p.period, ext: x})
 			}
 		}
@@ -458,7 +478,7 @@ func (r *Reader) resolve(sr *scopeRead, replies map[string]reply) error {
 			replies[key] = reply{dec: sr.held[i]}
 		}
 		for i, x := range sr.exts {
-			replies[x.key] = reply{dec: sr.held[nk+i], less: x.less != ""}
+			replies[x.key] = reply{dec: sr.held[nk+i], dayTotals: true}
 		}
 		return nil
 	}
@@ -526,9 +546,9 @@ func (r *Reader) resolve(sr *scopeRead, replies map[string]reply) error {
 		}
 		// No hour of a day before the scope's first figures has any, and lowering the mark drops
 		// the generation.
-		keep = keep || (rep.dec.noHours && hasFirst && x.day+1 <= first)
+		keep = keep || (rep.dec != nil && rep.dec.noHours && hasFirst && x.day+1 <= first && (!x.other || rep.other.noHours))
 		if keep {
-			r.cache.put(x.cacheKey(), gen, rep.dec)
+			r.cache.put(x.key, gen, rep.dec)
 		}
 		replies[x.key] = rep
 	}
@@ -543,34 +563,56 @@ func resolveExtract(v any, x *extract, held *decoded, sameGen bool) (reply, bool
 		if n != 1 || held == nil || !sameGen {
 			return reply{}, false, fmt.Errorf("read script answered %d for hours", n)
 		}
-		return reply{dec: held, less: x.less != ""}, false, nil
+		return reply{dec: held, dayTotals: true}, false, nil
 	}
 	a, ok := v.([]any)
-	if !ok || len(a) < 3 {
+	if !ok || len(a) < 4 {
 		return reply{}, false, fmt.Errorf("read script answered %T for hours", v)
 	}
-	keep, _ := a[1].(int64)
-	less, _ := a[2].(int64)
-	if len(a) == 5 {
-		return reply{}, false, fmt.Errorf("hourly field %q value %q: want hh|field and a number", a[3], a[4])
+	if len(a) == 6 {
+		return reply{}, false, fmt.Errorf("hourly field %q value %q: want hh|field and a number", a[4], a[5])
 	}
-	var d *decoded
-	switch s := a[0].(type) {
-	case nil:
-		var err error
-		if d, err = decode(bucket.Pack(nil)); err != nil {
+	keep, _ := a[2].(int64)
+	dayTotals, _ := a[3].(int64)
+	rep := reply{dayTotals: dayTotals == 1}
+	var err error
+	if rep.dec, err = decodeHours(a[0]); err != nil {
+		return reply{}, false, err
+	}
+	if !rep.dayTotals && x.other {
+		if rep.other, err = decodeHours(a[1]); err != nil {
 			return reply{}, false, err
+		}
+	}
+	return rep, keep == 1 && rep.dec != nil, nil
+}
+
+// decodeHours decodes an extract: packed figures, nil for a day without hourly detail, or 0
+// for hours that were not asked for.
+func decodeHours(v any) (*decoded, error) {
+	switch s := v.(type) {
+	case nil:
+		d, err := decode(bucket.Pack(nil))
+		if err != nil {
+			return nil, err
 		}
 		d.noHours = true
+		return d, nil
 	case string:
-		var err error
-		if d, err = decode(s); err != nil {
-			return reply{}, false, err
+		return decode(s)
+	case int64:
+		if s == 0 {
+			return nil, nil
 		}
-	default:
-		return reply{}, false, fmt.Errorf("read script answered %T for hours", a[0])
 	}
-	return reply{dec: d, less: less == 1}, keep == 1, nil
+	return nil, fmt.Errorf("read script answered %T for hours", v)
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 // Teams returns the ids of the teams credited with anything on the UTC days the window touches,
