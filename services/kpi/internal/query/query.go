@@ -81,8 +81,9 @@ type part struct {
 	key    string // the totals key, or for hours the key of the extract in the replies
 	scope  *bucket.Scope
 	period int64 // the year, month, week or day of totals, the day of hours
-	// ext is the extract of the hourly detail that hours and dayLess parts read.
-	ext *extract
+	// For hours and dayLess parts: the key of the extract they read (the day's totals key and
+	// the mask), the day's totals key and the mask (see extract).
+	xkey, dayKey, mask string
 }
 
 // extract is a read of some hours of one day's hourly detail, made by the read script in the
@@ -90,7 +91,7 @@ type part struct {
 // hours part; a dayLess part subtracts them from the day's totals, or, while the day has none,
 // takes the other hours instead. Parts of a Read that name the same hours share one extract.
 type extract struct {
-	key     string // hourKey and mask: the extract's key in the replies, and in the cache
+	key     string // the day's totals key and the mask: the extract's key in the replies and the cache
 	day     int64
 	hourKey string
 	dayKey  string // the day's totals key
@@ -123,19 +124,17 @@ var masks = func() (m [25][25]string) {
 // of a day in a series are the hours of the day the period before or after reads: [0, from)
 // or [to, 24).
 func hoursPart(tenant string, s *bucket.Scope, day int64, from, to int) part {
-	x := &extract{day: day, hourKey: bucket.HourKey(tenant, *s, day), dayKey: bucket.DayTotalsKey(tenant, *s, day)}
+	dk := bucket.DayTotalsKey(tenant, *s, day)
 	if to-from > 12 && (from == 0 || to == 24) {
+		m := masks[0][from]
 		if from == 0 {
-			x.mask = masks[to][24]
-		} else {
-			x.mask = masks[0][from]
+			m = masks[to][24]
 		}
-		x.key, x.other = x.hourKey+"\x00"+x.mask, true
-		return part{kind: dayLess, key: x.dayKey, scope: s, period: day, ext: x}
+		return part{kind: dayLess, key: dk, scope: s, period: day, xkey: dk + "\x00" + m, dayKey: dk, mask: m}
 	}
-	x.mask = masks[from][to]
-	x.key, x.plain = x.hourKey+"\x00"+x.mask, true
-	return part{kind: hours, key: x.key, scope: s, period: day, ext: x}
+	m := masks[from][to]
+	xk := dk + "\x00" + m
+	return part{kind: hours, key: xk, scope: s, period: day, xkey: xk, dayKey: dk, mask: m}
 }
 
 // reply is a part's key read back: decoded totals or hours, or a missing totals key.
@@ -225,14 +224,16 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 							sr.ends = append(sr.ends, p.end())
 						}
 					}
-					if x := p.ext; x != nil {
-						if _, ok := replies[x.key]; !ok {
-							replies[x.key] = reply{}
+					if p.xkey != "" {
+						if _, ok := replies[p.xkey]; !ok {
+							replies[p.xkey] = reply{}
 							queued++
+							x := &extract{key: p.xkey, day: p.period, hourKey: bucket.HourKey(tenant, *p.scope, p.period), dayKey: p.dayKey,
+								mask: p.mask, plain: p.kind == hours, other: p.kind == dayLess}
 							sr.exts = append(sr.exts, x)
 							queuedExts[x.key] = x
-						} else if q := queuedExts[x.key]; q != nil {
-							q.plain, q.other = q.plain || x.plain, q.other || x.other
+						} else if x := queuedExts[p.xkey]; x != nil {
+							x.plain, x.other = x.plain || p.kind == hours, x.other || p.kind == dayLess
 						}
 					}
 				}
@@ -326,17 +327,17 @@ func (m *merger) addPart(p part, replies map[string]reply) error {
 	case hours:
 		d := replies[p.key].dec
 		if d == nil {
-			return fmt.Errorf("the hours of %s were not read", p.key)
+			return fmt.Errorf("the hours %q were not read", p.key)
 		}
 		if d.noHours {
 			return nil
 		}
 		return m.addDecoded(d)
 	case dayLess:
-		x := replies[p.ext.key]
+		x := replies[p.xkey]
 		if !x.dayTotals {
 			if x.other == nil {
-				return fmt.Errorf("the other hours of %s were not read", p.ext.key)
+				return fmt.Errorf("the other hours of %q were not read", p.xkey)
 			}
 			if x.other.noHours {
 				return nil
@@ -350,7 +351,7 @@ func (m *merger) addPart(p part, replies map[string]reply) error {
 		}
 		day := replies[p.key].dec
 		if day == nil {
-			return fmt.Errorf("hours %s were read less than day totals that are missing", p.ext.hourKey)
+			return fmt.Errorf("hours %q were read less than day totals that are missing", p.xkey)
 		}
 		if err := m.addDecoded(day); err != nil {
 			return err
@@ -398,9 +399,8 @@ func expandMissing(tenant string, plans [][]part, replies map[string]reply) bool
 				}
 			case dayTotals:
 				// The day has no totals: a dayLess part of it would read all of its hours too.
-				x := &extract{day: p.period, hourKey: bucket.HourKey(tenant, *p.scope, p.period), dayKey: p.key, mask: masks[0][24], plain: true}
-				x.key = x.hourKey + "\x00" + x.mask
-				expanded = append(expanded, part{kind: hours, key: x.key, scope: p.scope, period: p.period, ext: x})
+				xk := p.key + "\x00" + masks[0][24]
+				expanded = append(expanded, part{kind: hours, key: xk, scope: p.scope, period: p.period, xkey: xk, dayKey: p.key, mask: masks[0][24]})
 			}
 		}
 		if expanded != nil {
