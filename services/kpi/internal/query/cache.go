@@ -51,37 +51,55 @@ const DefaultCacheBytes = 64 << 20
 // hourly detail is "hh|field" fields, found per hour by HSCAN's MATCH (which filters in Redis,
 // not in Lua; a field a scan returns twice is taken once), or once the day is packed, one field
 // PackedHoursField holding "v2 07|fc=2 F412=1 08|as=1 ..." (or "v1", naming the hour in every
-// item). Fields whose hour is not one of the day's 24 are never read.
+// item; parsed once per call and day, however many extracts of the day the call has). Fields
+// whose hour is not one of the day's 24 are never read.
 var readScript = redis.NewScript(`
-local function scan(key, mask)
-  if redis.call('EXISTS', key) == 0 then return false end
-  local out, bad = {'v1'}, nil
-  local p = redis.call('HGET', key, 'd')
-  if not p or p == 'v1' or p == 'v2' then
-    -- not packed, or packed and empty
-  elseif string.sub(p, 1, 3) == 'v2 ' then
-    local s, e, hh = string.find(p, ' (%d%d)|', 3)
-    if s ~= 3 then bad = {'d', p} end
-    while s do
-      local s2, e2, hh2 = string.find(p, ' (%d%d)|', e + 1)
-      local h = tonumber(hh)
-      if h > 23 then bad = {'d', p} elseif string.byte(mask, h + 1) == 49 then
-        out[#out + 1] = string.sub(p, e + 1, (s2 or #p + 1) - 1)
+local hashes = {}
+local function detail(key)
+  local e = hashes[key]
+  if e ~= nil then return e end
+  e = false
+  if redis.call('EXISTS', key) == 1 then
+    e = {seg = {}}
+    local function add(h, item)
+      local l = e.seg[h + 1]
+      if not l then
+        l = {}
+        e.seg[h + 1] = l
       end
-      s, e, hh = s2, e2, hh2
+      l[#l + 1] = item
     end
-  elseif string.sub(p, 1, 3) == 'v1 ' then
-    for item in string.gmatch(p, ' ([^ ]*)') do
-      local hh, rest = string.match(item, '^(%d%d)|(.+)$')
-      if not hh or tonumber(hh) > 23 then bad = {'d', p} elseif string.byte(mask, tonumber(hh) + 1) == 49 then
-        out[#out + 1] = rest
+    local p = redis.call('HGET', key, 'd')
+    if not p or p == 'v1' or p == 'v2' then
+      -- not packed, or packed and empty
+    elseif string.sub(p, 1, 3) == 'v2 ' then
+      local s, e2, hh = string.find(p, ' (%d%d)|', 3)
+      if s ~= 3 then e.bad = {'d', p} end
+      while s do
+        local s2, e3, hh2 = string.find(p, ' (%d%d)|', e2 + 1)
+        local h = tonumber(hh)
+        if h > 23 then e.bad = {'d', p} else add(h, string.sub(p, e2 + 1, (s2 or #p + 1) - 1)) end
+        s, e2, hh = s2, e3, hh2
       end
+    elseif string.sub(p, 1, 3) == 'v1 ' then
+      for item in string.gmatch(p, ' ([^ ]*)') do
+        local hh, rest = string.match(item, '^(%d%d)|(.+)$')
+        if not hh or tonumber(hh) > 23 then e.bad = {'d', p} else add(tonumber(hh), rest) end
+      end
+    else
+      e.bad = {'d', p}
     end
-  else
-    bad = {'d', p}
   end
+  hashes[key] = e
+  return e
+end
+local function scan(key, mask)
+  local e = detail(key)
+  if not e then return false end
+  local out, bad = {'v1'}, e.bad
   for h = 0, 23 do
     if string.byte(mask, h + 1) == 49 then
+      for _, item in ipairs(e.seg[h + 1] or {}) do out[#out + 1] = item end
       local cursor, seen = '0', {}
       repeat
         local r = redis.call('HSCAN', key, cursor, 'MATCH', string.format('%02d|*', h), 'COUNT', 1000)
