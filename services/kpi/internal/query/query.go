@@ -546,8 +546,8 @@ func (r *Reader) resolve(sr *scopeRead, replies map[string]reply) error {
 		}
 		// No hour of a day before the scope's first figures has any, and lowering the mark drops
 		// the generation.
-		keep = keep || (rep.dec != nil && rep.dec.noHours && hasFirst && x.day+1 <= first && (!x.other || rep.other.noHours))
-		if keep {
+		keep = keep || (!rep.dayTotals && hasFirst && x.day+1 <= first && noHours(rep.dec) && noHours(rep.other))
+		if keep && rep.dec != nil {
 			r.cache.put(x.key, gen, rep.dec)
 		}
 		replies[x.key] = rep
@@ -607,6 +607,9 @@ func decodeHours(v any) (*decoded, error) {
 	}
 	return nil, fmt.Errorf("read script answered %T for hours", v)
 }
+
+// noHours is true for an extract of a day without hourly detail, or one not read (nil).
+func noHours(d *decoded) bool { return d == nil || d.noHours }
 
 func flag(b bool) string {
 	if b {
