@@ -20,7 +20,8 @@
 // of its hours, and a reader that finds none reads the hours instead.
 //
 // A window is answered from the coarsest keys that cover it exactly: whole years, then whole
-// months, weeks and days, then single hours.
+// months, weeks and days, then single hours; most of a day (more than twelve hours) as the day's
+// totals less its other hours, since every figure is a sum (package query).
 package bucket
 
 import (

@@ -13,7 +13,7 @@ import (
 // BenchmarkListKpiSeries500x30d reads a page of 500 agents' daily series over the rolling 30
 // days (15,000 points) through gRPC, and reports the cost per point besides the per-page figures.
 // In UTC each point is one day's totals; in Berlin each local day straddles two UTC days, so each
-// point merges hours from two days' hourly detail.
+// point is a day's totals less its last hour or two, plus the last hour or two of the day before.
 func BenchmarkListKpiSeries500x30d(b *testing.B) {
 	for _, zone := range []string{"UTC", "Europe/Berlin"} {
 		b.Run(zone, func(b *testing.B) { benchSeries(b, zone) })

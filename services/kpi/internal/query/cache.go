@@ -26,18 +26,119 @@ import (
 // DefaultCacheBytes bounds, roughly, the memory a Reader spends on decoded totals.
 const DefaultCacheBytes = 64 << 20
 
-// readScript reads the totals keys of one scope, atomically in its slot: KEYS[1] is the scope's
-// totals generation, KEYS[2] its first-figures mark (bucket.FirstKey), KEYS[3..] totals keys. ARGV[1] is the generation to create when there is
-// none, ARGV[2] the generation the caller holds decoded totals under, ARGV[3] a character per
-// totals key: "2" when the caller holds its totals and the key had no expiry, "1" when it holds
-// them and the key had one (so it may have expired since, or come back without one, written by a
-// rollup without a retention, which keeps the generation: then it is read again), "0" otherwise. Returns the
-// generation, then, unless the caller holds every key without an expiry under it, the mark (nil
-// without one) and per key its
-// content (in a one-element array when the key has an expiry), 1 when the caller's is current,
-// or nil when the key does not exist. A key without an expiry never gets one later and leaves
-// only with the generation.
+// readScript reads the totals keys and hour extracts of one scope, atomically in its slot:
+// KEYS[1] is the scope's totals generation, KEYS[2] its first-figures mark (bucket.FirstKey),
+// the next ARGV[4] keys totals keys, then per hour extract the day's hourly detail and the day's
+// totals key. ARGV[1] is the generation to create when there is none, ARGV[2] the generation the
+// caller holds decoded totals under, ARGV[3] a character per totals key and then per extract:
+// "2" when the caller holds its totals and the key had no expiry, "1" when it holds them and the
+// key had one (so it may have expired since, or come back without one, written by a rollup
+// without a retention, which keeps the generation: then it is read again), "0" otherwise; after
+// ARGV[4], per extract, a mask of 24 characters, one per hour of the day ("1": the hour is read),
+// then "1" or "0" twice: whether the mask's hours, and whether the other hours, are wanted while
+// the day has no totals (while it has, only the mask's hours are read). Returns the generation,
+// then, unless the caller holds every key without an expiry under it, the mark (nil without one),
+// per totals key its content (in a one-element array when the key has an expiry), 1 when the
+// caller's is current, or nil when the key does not exist, and per extract 1 when the caller's is
+// current, or {the mask's hours, the other hours, 1 when they may be kept (the day's totals exist
+// without an expiry: any write to the day's hours then deletes them and the generation), 1 when
+// the day's totals exist, and, if a field read is not an hourly figure, that field and its
+// value}. Hours are their fields packed as totals, "v1 f=v ..." with a field repeated per hour,
+// nil when the day has no hourly detail, 0 when they were not wanted. A key without an expiry
+// never gets one later and leaves only with the generation.
+//
+// Extracting here rather than in Go sends a few hours of a day instead of its whole detail: the
+// hourly detail is "hh|field" fields, found by one HSCAN whose MATCH takes the hours' digits
+// (Redis filters, not Lua; a field a scan returns twice is taken once), or once the day is packed, one field
+// PackedHoursField holding "v2 07|fc=2 F412=1 08|as=1 ..." (or "v1", naming the hour in every
+// item; parsed once per call and day, however many extracts of the day the call has). Fields
+// whose hour is not one of the day's 24 are never read.
 var readScript = redis.NewScript(`
+local hashes = {}
+local function detail(key)
+  local e = hashes[key]
+  if e ~= nil then return e end
+  e = false
+  if redis.call('EXISTS', key) == 1 then
+    e = {seg = {}}
+    local function add(h, item)
+      local l = e.seg[h + 1]
+      if not l then
+        l = {}
+        e.seg[h + 1] = l
+      end
+      l[#l + 1] = item
+    end
+    local p = redis.call('HGET', key, 'd')
+    if not p or p == 'v1' or p == 'v2' then
+      -- not packed, or packed and empty
+    elseif string.sub(p, 1, 3) == 'v2 ' then
+      local s, e2, hh = string.find(p, ' (%d%d)|', 3)
+      if s ~= 3 then e.bad = {'d', p} end
+      while s do
+        local s2, e3, hh2 = string.find(p, ' (%d%d)|', e2 + 1)
+        local h = tonumber(hh)
+        if h > 23 then e.bad = {'d', p} else add(h, string.sub(p, e2 + 1, (s2 or #p + 1) - 1)) end
+        s, e2, hh = s2, e3, hh2
+      end
+    elseif string.sub(p, 1, 3) == 'v1 ' then
+      for item in string.gmatch(p, ' ([^ ]*)') do
+        local hh, rest = string.match(item, '^(%d%d)|(.+)$')
+        if not hh or tonumber(hh) > 23 then e.bad = {'d', p} else add(tonumber(hh), rest) end
+      end
+    else
+      e.bad = {'d', p}
+    end
+  end
+  hashes[key] = e
+  return e
+end
+local function scan(key, mask)
+  local e = detail(key)
+  if not e then return false end
+  local out, bad = {'v1'}, e.bad
+  local tens, ones = {}, {}
+  for h = 0, 23 do
+    if string.byte(mask, h + 1) == 49 then
+      for _, item in ipairs(e.seg[h + 1] or {}) do out[#out + 1] = item end
+      tens[math.floor(h / 10) + 1], ones[h % 10 + 1] = true, true
+    end
+  end
+  -- One scan whose pattern takes the tens and the ones of the hours asked for (a superset of
+  -- them, filtered here): a scan per hour would walk the whole hash once per hour.
+  local class = function(set)
+    local c = {}
+    for d = 0, 9 do if set[d + 1] then c[#c + 1] = tostring(d) end end
+    return '[' .. table.concat(c) .. ']'
+  end
+  if next(tens) then
+    local cursor, seen, pattern = '0', {}, class(tens) .. class(ones) .. '|*'
+    repeat
+      local r = redis.call('HSCAN', key, cursor, 'MATCH', pattern, 'COUNT', 1000)
+      cursor = r[1]
+      local kv = r[2]
+      for j = 1, #kv, 2 do
+        local f, v = kv[j], kv[j + 1]
+        local h = tonumber(string.sub(f, 1, 2))
+        if not seen[f] and h < 24 and string.byte(mask, h + 1) == 49 then
+          seen[f] = true
+          local rest = string.sub(f, 4)
+          if rest == '' or string.find(rest, '[ =]') or string.find(v, '[ =]') then bad = {f, v} else out[#out + 1] = rest .. '=' .. v end
+        end
+      end
+    until cursor == '0'
+  end
+  return table.concat(out, ' '), bad
+end
+local memo = {}
+local function extract(key, mask)
+  local m = memo[key .. mask]
+  if not m then
+    m = {scan(key, mask)}
+    memo[key .. mask] = m
+  end
+  return m[1], m[2]
+end
 local g = redis.call('GET', KEYS[1])
 if not g then
   g = ARGV[1]
@@ -46,7 +147,8 @@ end
 local same = g == ARGV[2]
 if same and not string.find(ARGV[3], '[01]') then return {g} end
 local out = {g, redis.call('GET', KEYS[2])}
-for i = 3, #KEYS do
+local n = tonumber(ARGV[4])
+for i = 3, n + 2 do
   local held = same and string.sub(ARGV[3], i - 2, i - 2) or '0'
   local ttl = -1
   if held == '1' then ttl = redis.call('PTTL', KEYS[i]) end
@@ -58,6 +160,26 @@ for i = 3, #KEYS do
     local v = redis.call('GET', KEYS[i])
     if v and redis.call('PTTL', KEYS[i]) >= 0 then v = {v} end
     out[i] = v
+  end
+end
+for x = 1, (#KEYS - n - 2) / 2 do
+  local hk, dk = KEYS[n + 1 + 2 * x], KEYS[n + 2 + 2 * x]
+  if same and string.sub(ARGV[3], n + x, n + x) == '2' then
+    out[n + 2 + x] = 1
+  else
+    local arg = ARGV[4 + x]
+    local mask = string.sub(arg, 1, 24)
+    local dttl = redis.call('PTTL', dk)
+    local keep = (dttl == -1 and redis.call('PTTL', hk) < 0) and 1 or 0
+    local v, bad, o, obad = 0, nil, 0, nil
+    if dttl ~= -2 or string.sub(arg, 25, 25) == '1' then v, bad = extract(hk, mask) end
+    if dttl == -2 and string.sub(arg, 26, 26) == '1' then
+      o, obad = extract(hk, string.gsub(mask, '[01]', {['0'] = '1', ['1'] = '0'}))
+      bad = bad or obad
+    end
+    local r = {v, o, keep, dttl == -2 and 0 or 1}
+    if bad then r[5], r[6] = bad[1], bad[2] end
+    out[n + 2 + x] = r
   end
 end
 return out
@@ -72,6 +194,8 @@ type decoded struct {
 	other  []fieldValue             // fields off the fast path, added through Totals.AddField
 	// expires is true when the key had an expiry when it was read.
 	expires bool
+	// noHours is true for an hour extract of a day without hourly detail.
+	noHours bool
 }
 
 type fieldValue struct {
@@ -141,6 +265,28 @@ func (m *merger) addDecoded(d *decoded) error {
 	}
 	for _, o := range d.other {
 		if err := m.t.AddField(o.field, o.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// subDecoded subtracts decoded totals: the hours of a day that its totals hold and a part of the
+// day does not.
+func (m *merger) subDecoded(d *decoded) error {
+	for i, v := range d.c {
+		m.t.C[i] -= v
+	}
+	for j, b := range d.bins {
+		m.dense[b>>11][b&(1<<11-1)] -= d.counts[j]
+	}
+	for du := range d.lo {
+		if d.lo[du] <= d.hi[du] {
+			m.lo[du], m.hi[du] = min(m.lo[du], d.lo[du]), max(m.hi[du], d.hi[du])
+		}
+	}
+	for _, o := range d.other {
+		if err := m.t.AddField(o.field, -o.v); err != nil {
 			return err
 		}
 	}

@@ -106,59 +106,6 @@ func parseValue(field, value string) (int64, error) {
 	return v, nil
 }
 
-// add adds a plain field with its stored decimal value.
-func (m *merger) add(field, value string) error {
-	v, err := parseValue(field, value)
-	if err != nil {
-		return err
-	}
-	if len(field) == 2 && field[0] < 128 && field[1] < 128 {
-		if c := counterAt[field[0]][field[1]]; c >= 0 {
-			m.t.C[c] += v
-			return nil
-		}
-	}
-	if len(field) >= 2 && field[0] < 128 {
-		if d := durationAt[field[0]]; d >= 0 {
-			if b, ok := atoi64(field[1:]); ok && b >= denseLo && b < denseLo+denseN {
-				i := int(b - denseLo)
-				m.dense[d][i] += v
-				m.lo[d], m.hi[d] = min(m.lo[d], i), max(m.hi[d], i)
-				return nil
-			}
-		}
-	}
-	return m.t.AddField(field, v)
-}
-
-// addHourly adds an hourly detail field if its hour of the day is in [from, to).
-func (m *merger) addHourly(field, value string, from, to int) error {
-	if field == bucket.PackedHoursField {
-		return bucket.EachPackedHours(value, func(hh int, f, v string) error {
-			if hh < from || hh >= to {
-				return nil
-			}
-			return m.add(f, v)
-		})
-	}
-	if len(field) >= 4 && field[2] == '|' && isDigit(field[0]) && isDigit(field[1]) {
-		if hh := int(field[0]-'0')*10 + int(field[1]-'0'); hh < 24 {
-			if hh < from || hh >= to {
-				return nil
-			}
-			return m.add(field[3:], value)
-		}
-	}
-	hh, f, err := bucket.SplitHourField(field)
-	if err != nil {
-		return err
-	}
-	if hh < from || hh >= to {
-		return nil
-	}
-	return m.add(f, value)
-}
-
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // atoi64 parses an optionally negative decimal of at most 18 digits; anything else is left to

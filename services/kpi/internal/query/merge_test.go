@@ -50,37 +50,39 @@ func randomHash(rng *rand.Rand, hourly, salt bool) map[string]string {
 	return h
 }
 
+// packHash is a hash's fields in the packed form of totals, in the hash's order, left unchecked
+// (a salted field or value makes a packed form that does not parse).
+func packHash(h map[string]string) string {
+	s := "v1"
+	for f, v := range h {
+		s += " " + f + "=" + v
+	}
+	return s
+}
+
 func TestMergerMatchesBucket(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for i := range 4000 {
-		hourly, salt := i%2 == 1, i%3 == 0
-		hashes := []map[string]string{randomHash(rng, hourly, salt), randomHash(rng, hourly, salt)}
-		from := rng.IntN(24)
-		to := from + rng.IntN(25-from)
+		salt := i%3 == 0
+		hashes := []map[string]string{randomHash(rng, false, salt), randomHash(rng, false, salt)}
 		want := bucket.NewTotals()
 		var wantErr error
 		m := newMerger()
 		var gotErr error
 		for _, h := range hashes {
-			if hourly {
-				wantErr = errorsJoin(wantErr, want.AddHourHash(h, from, to))
-			} else {
-				wantErr = errorsJoin(wantErr, want.AddHash(h))
+			wantErr = errorsJoin(wantErr, want.AddHash(h))
+			d, err := decode(packHash(h))
+			if err == nil {
+				err = m.addDecoded(d)
 			}
-			for f, v := range h {
-				if hourly {
-					gotErr = errorsJoin(gotErr, m.addHourly(f, v, from, to))
-				} else {
-					gotErr = errorsJoin(gotErr, m.add(f, v))
-				}
-			}
+			gotErr = errorsJoin(gotErr, err)
 		}
 		got := m.finish()
 		if (gotErr != nil) != (wantErr != nil) {
 			t.Fatalf("case %d %v: merger error %v, bucket error %v", i, hashes, gotErr, wantErr)
 		}
 		if wantErr == nil && !reflect.DeepEqual(got, want) {
-			t.Fatalf("case %d %v [%d,%d):\n merger %v\n bucket %v", i, hashes, from, to, got, want)
+			t.Fatalf("case %d %v:\n merger %v\n bucket %v", i, hashes, got, want)
 		}
 	}
 }
@@ -95,10 +97,12 @@ func errorsJoin(a, b error) error {
 // A merger is reused across scopes: nothing of one scope may leak into the next.
 func TestMergerResets(t *testing.T) {
 	m := newMerger()
-	for _, f := range []string{"as", bucket.BinField(bucket.FirstResponse, 12), bucket.BinField(bucket.Resolution, 5000)} {
-		if err := m.add(f, "3"); err != nil {
-			t.Fatal(err)
-		}
+	d, err := decode("v1 as=3 " + bucket.BinField(bucket.FirstResponse, 12) + "=3 " + bucket.BinField(bucket.Resolution, 5000) + "=3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.addDecoded(d); err != nil {
+		t.Fatal(err)
 	}
 	if first := m.finish(); first.C[bucket.Assigned] != 3 || first.H[bucket.FirstResponse][12] != 3 || first.H[bucket.Resolution][5000] != 3 {
 		t.Fatalf("first scope: %v", first)
@@ -108,11 +112,14 @@ func TestMergerResets(t *testing.T) {
 	}
 }
 
-func BenchmarkMergerAdd(b *testing.B) {
+func BenchmarkMergerAddDecoded(b *testing.B) {
 	m := newMerger()
-	fields := []string{"as", "F412", "N77", "R-12", "cs"}
-	for i := 0; b.Loop(); i++ {
-		if err := m.add(fields[i%len(fields)], "17"); err != nil {
+	d, err := decode("v1 as=17 cs=17 F412=17 N77=17 R-12=17")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := m.addDecoded(d); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -26,10 +26,7 @@ var ErrCorrupt = errors.New("corrupt kpi data")
 // Reader reads figures with one pipelined round trip per call. Any go-redis client works; a
 // cluster client splits the pipeline by slot on its own, since every key names its slot.
 type Reader struct {
-	rdb redis.UniversalClient
-	// flat is true when the client speaks RESP2, where HGETALL answers a flat list that can be
-	// read into a []string, sparing a map per key.
-	flat   bool
+	rdb    redis.UniversalClient
 	cache  *totalsCache
 	unions *unionCache
 	// scriptSent is set once readScript's body went to Redis; later calls send its hash.
@@ -45,14 +42,7 @@ func NewReader(rdb redis.UniversalClient) *Reader {
 // NewReaderCache returns a Reader over rdb that keeps up to about cacheBytes of decoded totals
 // (none with 0).
 func NewReaderCache(rdb redis.UniversalClient, cacheBytes int) *Reader {
-	flat := false
-	switch c := rdb.(type) {
-	case *redis.Client:
-		flat = c.Options().Protocol == 2
-	case *redis.ClusterClient:
-		flat = c.Options().Protocol == 2
-	}
-	return &Reader{rdb: rdb, flat: flat, cache: newTotalsCache(max(cacheBytes, 0)), unions: newUnionCache(max(cacheBytes, 0) / 8)}
+	return &Reader{rdb: rdb, cache: newTotalsCache(max(cacheBytes, 0)), unions: newUnionCache(max(cacheBytes, 0) / 8)}
 }
 
 // Query asks for the totals of one scope over the unix hours [FromHour, ToHour).
@@ -78,76 +68,104 @@ const (
 	monthTotals                 // packed month totals, or else its days
 	weekTotals                  // packed week totals, or else its seven days
 	dayTotals                   // packed day totals, or else its hours
-	hours                       // hours [from, to) of a day's hourly detail
+	hours                       // some hours of a day's hourly detail
+	// dayLess is most hours of a day: the day's totals less its other hours, or, while the day
+	// has no totals, its hours. Counters and histogram bins are sums, so the difference is exact,
+	// and the few other hours are all that is read of the hourly detail.
+	dayLess
 )
 
 // part is one key of a cover.
 type part struct {
-	kind     partKind
-	key      string
-	scope    *bucket.Scope
-	period   int64 // the year, month, week or day of totals
-	day      int64 // the day of hours
-	from, to int   // the hours of the day that count
+	kind   partKind
+	key    string // the totals key, or for hours the key of the extract in the replies
+	scope  *bucket.Scope
+	period int64 // the year, month, week or day of totals, the day of hours
+	// For hours and dayLess parts: the key of the extract they read (the day's totals key and
+	// the mask), the day's totals key and the mask (see extract).
+	xkey, dayKey, mask string
 }
 
-// reply is a part's key read back: decoded totals, a missing totals key, or an hour hash.
+// extract is a read of some hours of one day's hourly detail, made by the read script in the
+// same atomic step as the scope's totals (see readScript). The hours of the mask count for an
+// hours part; a dayLess part subtracts them from the day's totals, or, while the day has none,
+// takes the other hours instead. Parts of a Read that name the same hours share one extract.
+type extract struct {
+	key     string // the day's totals key and the mask: the extract's key in the replies and the cache
+	day     int64
+	hourKey string
+	dayKey  string // the day's totals key
+	mask    string
+	// plain is set when an hours part needs the mask's hours, other when a dayLess part needs
+	// the other hours (both only while the day has no totals).
+	plain, other bool
+}
+
+// masks holds every mask: masks[from][to] has '1' for the hours [from, to) of a day, '0' for
+// the others, as readScript takes them.
+var masks = func() (m [25][25]string) {
+	for from := range 25 {
+		for to := from; to < 25; to++ {
+			var b [24]byte
+			for h := range b {
+				b[h] = '0'
+				if h >= from && h < to {
+					b[h] = '1'
+				}
+			}
+			m[from][to] = string(b[:])
+		}
+	}
+	return m
+}()
+
+// hoursPart reads the hours [from, to) of day: for most of the day, as the day's totals less
+// the other hours, so that no more than twelve hours of the detail are read. The other hours
+// of a day in a series are the hours of the day the period before or after reads: [0, from)
+// or [to, 24).
+func hoursPart(tenant string, s *bucket.Scope, day int64, from, to int) part {
+	dk := bucket.DayTotalsKey(tenant, *s, day)
+	if to-from > 12 && (from == 0 || to == 24) {
+		m := masks[0][from]
+		if from == 0 {
+			m = masks[to][24]
+		}
+		return part{kind: dayLess, key: dk, scope: s, period: day, xkey: dk + "\x00" + m, dayKey: dk, mask: m}
+	}
+	m := masks[from][to]
+	xk := dk + "\x00" + m
+	return part{kind: hours, key: xk, scope: s, period: day, xkey: xk, dayKey: dk, mask: m}
+}
+
+// reply is a part's key read back: decoded totals or hours, or a missing totals key.
 type reply struct {
 	dec     *decoded
 	missing bool
-	hash    hashCmd
+	// For an extract: dayTotals is true when the day's totals existed as it was read; other is
+	// the day's other hours, read when they did not and a dayLess part needs them.
+	dayTotals bool
+	other     *decoded
 }
 
-// hashCmd is an HGETALL queued in a pipeline, in either reply shape.
-type hashCmd struct {
-	flat *redis.StringSliceCmd
-	m    *redis.MapStringStringCmd
-}
-
-func (h hashCmd) err() error {
-	if h.flat != nil {
-		return h.flat.Err()
-	}
-	return h.m.Err()
-}
-
-// scopeRead is the read of one scope's totals keys in a round: one readScript.
+// scopeRead is the read of one scope's totals keys and hour extracts in a round: one readScript.
 type scopeRead struct {
 	scope *bucket.Scope
 	gen   string // the generation held decoded totals were read under
 	keys  []string
 	ends  []int64    // per key, the end (unix day) of its period
-	held  []*decoded // per key, what is held under gen, or nil
+	held  []*decoded // per key, then per extract, what is held under gen, or nil
+	exts  []*extract
 	cmd   *redis.Cmd
 	// allHeld is true when every key is held, without an expiry, under gen: if it stands, only
 	// the generation is answered.
 	allHeld bool
 }
 
-// each calls f with every field and value of the hash.
-func (h hashCmd) each(f func(field, value string) error) error {
-	if h.flat != nil {
-		kv := h.flat.Val()
-		for i := 0; i+1 < len(kv); i += 2 {
-			if err := f(kv[i], kv[i+1]); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for field, value := range h.m.Val() {
-		if err := f(field, value); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Read answers every query with pipelined round trips: one for the keys of the covers (packed
-// year, month, week and day totals, hourly detail for partial days; a key that several queries
-// need is read once), then, only for totals the rollup has not derived yet, one for what they are
-// derived from (a year's months, a month's or a week's days, then a day's hours). Missing keys
-// count as zeros.
+// year, month, week and day totals, a few hours of the hourly detail for partial days; a key
+// that several queries need is read once), then, only for totals the rollup has not derived yet,
+// one for what they are derived from (a year's months, a month's or a week's days, then a day's
+// hours). Missing keys count as zeros.
 func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket.Totals, error) {
 	covers := make(map[[2]int64]window.Reads)
 	plans := make([][]part, len(qs))
@@ -173,52 +191,66 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 			plan = append(plan, dayPart(tenant, s, d))
 		}
 		for _, h := range c.Hours {
-			plan = append(plan, part{kind: hours, key: bucket.HourKey(tenant, *s, h.Day), day: h.Day, from: h.From, to: h.To})
+			plan = append(plan, hoursPart(tenant, s, h.Day, h.From, h.To))
 		}
 		plans[i] = plan
 	}
 	replies := make(map[string]reply)
 	for round := 1; ; round++ {
-		var queued []string
-		hashes := make(map[string]hashCmd)
+		queued := 0
+		queuedExts := make(map[string]*extract)
 		scopes := make(map[string]*scopeRead)
 		var order []string
 		sent := r.scriptSent.Load()
 		fill := func(pipe redis.Pipeliner) {
 			var lastScope *bucket.Scope
 			var tag string
+			var sr *scopeRead
 			for _, plan := range plans {
 				for _, p := range plan {
-					if _, ok := replies[p.key]; ok {
-						continue
-					}
-					replies[p.key] = reply{}
-					queued = append(queued, p.key)
-					if p.kind == hours {
-						hashes[p.key] = r.queueHash(ctx, pipe, p.key)
-						continue
-					}
 					if p.scope != lastScope { // a plan's parts share their scope
 						lastScope, tag = p.scope, bucket.GenKey(tenant, *p.scope)
+						if sr = scopes[tag]; sr == nil {
+							sr = &scopeRead{scope: p.scope}
+							scopes[tag] = sr
+							order = append(order, tag)
+						}
 					}
-					sr := scopes[tag]
-					if sr == nil {
-						sr = &scopeRead{scope: p.scope}
-						scopes[tag] = sr
-						order = append(order, tag)
+					if p.kind != hours {
+						if _, ok := replies[p.key]; !ok {
+							replies[p.key] = reply{}
+							queued++
+							sr.keys = append(sr.keys, p.key)
+							sr.ends = append(sr.ends, p.end())
+						}
 					}
-					sr.keys = append(sr.keys, p.key)
-					sr.ends = append(sr.ends, p.end())
-					var held *decoded
-					if e, ok := r.cache.get(p.key); ok && (sr.gen == "" || sr.gen == e.gen) {
-						sr.gen, held = e.gen, e.d
+					if p.xkey != "" {
+						if _, ok := replies[p.xkey]; !ok {
+							replies[p.xkey] = reply{}
+							queued++
+							x := &extract{key: p.xkey, day: p.period, hourKey: bucket.HourKey(tenant, *p.scope, p.period), dayKey: p.dayKey,
+								mask: p.mask, plain: p.kind == hours, other: p.kind == dayLess}
+							sr.exts = append(sr.exts, x)
+							queuedExts[x.key] = x
+						} else if x := queuedExts[p.xkey]; x != nil {
+							x.plain, x.other = x.plain || p.kind == hours, x.other || p.kind == dayLess
+						}
 					}
-					sr.held = append(sr.held, held)
 				}
 			}
 			for _, genKey := range order {
 				sr := scopes[genKey]
-				flags := make([]byte, len(sr.keys))
+				if len(sr.keys)+len(sr.exts) == 0 {
+					continue
+				}
+				sr.held = make([]*decoded, 0, len(sr.keys)+len(sr.exts))
+				for _, key := range sr.keys {
+					sr.hold(r.cache, key)
+				}
+				for _, x := range sr.exts {
+					sr.hold(r.cache, x.key)
+				}
+				flags := make([]byte, len(sr.held))
 				sr.allHeld = sr.gen != ""
 				for i, d := range sr.held {
 					switch {
@@ -232,30 +264,37 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 						flags[i] = '2'
 					}
 				}
-				args := []any{r.cache.newGen(), sr.gen, string(flags)}
-				sr.cmd = r.script(pipe, sent, ctx, append([]string{genKey, bucket.FirstKey(tenant, *sr.scope)}, sr.keys...), args...)
+				keys := make([]string, 0, 2+len(sr.keys)+2*len(sr.exts))
+				keys = append(append(keys, genKey, bucket.FirstKey(tenant, *sr.scope)), sr.keys...)
+				args := make([]any, 0, 4+len(sr.exts))
+				args = append(args, r.cache.newGen(), sr.gen, string(flags), len(sr.keys))
+				for _, x := range sr.exts {
+					keys = append(keys, x.hourKey, x.dayKey)
+					args = append(args, x.mask+flag(x.plain)+flag(x.other))
+				}
+				sr.cmd = r.script(pipe, sent, ctx, keys, args...)
 			}
 		}
 		if err := r.exec(ctx, fill); err != nil {
 			return nil, fmt.Errorf("read kpi keys of tenant %s (round %d): %w", tenant, round, err)
 		}
-		if len(queued) > 0 {
-			for key, h := range hashes {
-				if err := h.err(); err != nil && !errors.Is(err, redis.Nil) {
-					return nil, fmt.Errorf("read %d kpi keys of tenant %s (round %d): %w", len(queued), tenant, round, err)
-				}
-				replies[key] = reply{hash: h}
-			}
-			if len(order) > 0 && !sent && scopes[order[0]].cmd.Err() == nil {
-				r.scriptSent.Store(true)
-			}
+		if queued > 0 {
+			first := true
 			for _, genKey := range order {
-				if err := r.resolve(scopes[genKey], replies); err != nil {
-					return nil, fmt.Errorf("read %d kpi keys of tenant %s (round %d): %w", len(queued), tenant, round, err)
+				sr := scopes[genKey]
+				if sr.cmd == nil {
+					continue
+				}
+				if first && !sent && sr.cmd.Err() == nil {
+					r.scriptSent.Store(true)
+				}
+				first = false
+				if err := r.resolve(sr, replies); err != nil {
+					return nil, fmt.Errorf("read %d kpi keys of tenant %s (round %d): %w", queued, tenant, round, err)
 				}
 			}
 		}
-		if !expandMissing(tenant, plans, replies) && len(queued) == 0 {
+		if !expandMissing(tenant, plans, replies) && queued == 0 {
 			break
 		}
 	}
@@ -263,15 +302,7 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 	m := newMerger()
 	for i, plan := range plans {
 		for _, p := range plan {
-			rep := replies[p.key]
-			var err error
-			if p.kind == hours {
-				from, to := p.from, p.to
-				err = rep.hash.each(func(field, value string) error { return m.addHourly(field, value, from, to) })
-			} else if rep.dec != nil {
-				err = m.addDecoded(rep.dec)
-			}
-			if err != nil {
+			if err := m.addPart(p, replies); err != nil {
 				return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, p.key, err)
 			}
 		}
@@ -280,14 +311,69 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 	return out, nil
 }
 
+// hold appends what the cache holds of key under the generation the scope's other held keys
+// were read under (any, for the first), or nil.
+func (sr *scopeRead) hold(c *totalsCache, key string) {
+	var held *decoded
+	if e, ok := c.get(key); ok && (sr.gen == "" || sr.gen == e.gen) {
+		sr.gen, held = e.gen, e.d
+	}
+	sr.held = append(sr.held, held)
+}
+
+// addPart adds what a part of a plan read.
+func (m *merger) addPart(p part, replies map[string]reply) error {
+	switch p.kind {
+	case hours:
+		d := replies[p.key].dec
+		if d == nil {
+			return fmt.Errorf("the hours %q were not read", p.key)
+		}
+		if d.noHours {
+			return nil
+		}
+		return m.addDecoded(d)
+	case dayLess:
+		x := replies[p.xkey]
+		if !x.dayTotals {
+			if x.other == nil {
+				return fmt.Errorf("the other hours of %q were not read", p.xkey)
+			}
+			if x.other.noHours {
+				return nil
+			}
+			return m.addDecoded(x.other)
+		}
+		if x.dec == nil || x.dec.noHours {
+			// As when the hours are read: a day whose hourly detail is gone (expired before its
+			// totals) has no figures for part of it.
+			return nil
+		}
+		day := replies[p.key].dec
+		if day == nil {
+			return fmt.Errorf("hours %q were read less than day totals that are missing", p.xkey)
+		}
+		if err := m.addDecoded(day); err != nil {
+			return err
+		}
+		return m.subDecoded(x.dec)
+	}
+	if d := replies[p.key].dec; d != nil {
+		return m.addDecoded(d)
+	}
+	return nil
+}
+
 // expandMissing replaces, in every plan, the totals the rollup has not derived yet by what they
-// are derived from: a year by its months, a month or a week by its days, a day by its hours. It reports whether it replaced any.
+// are derived from: a year by its months, a month or a week by its days, a day by its hours. It
+// reports whether it replaced any. A dayLess part is never replaced: its extract already holds
+// its hours when the day has no totals.
 func expandMissing(tenant string, plans [][]part, replies map[string]reply) bool {
 	changed := false
 	for i, plan := range plans {
 		var expanded []part
 		for j, p := range plan {
-			if rep, ok := replies[p.key]; !ok || !rep.missing {
+			if rep, ok := replies[p.key]; !ok || !rep.missing || p.kind == dayLess || p.kind == hours {
 				if expanded != nil {
 					expanded = append(expanded, p)
 				}
@@ -312,7 +398,9 @@ func expandMissing(tenant string, plans [][]part, replies map[string]reply) bool
 					expanded = append(expanded, dayPart(tenant, p.scope, d))
 				}
 			case dayTotals:
-				expanded = append(expanded, part{kind: hours, key: bucket.HourKey(tenant, *p.scope, p.period), day: p.period, from: 0, to: 24})
+				// The day has no totals: a dayLess part of it would read all of its hours too.
+				xk := p.key + "\x00" + masks[0][24]
+				expanded = append(expanded, part{kind: hours, key: xk, scope: p.scope, period: p.period, xkey: xk, dayKey: p.key, mask: masks[0][24]})
 			}
 		}
 		if expanded != nil {
@@ -357,16 +445,6 @@ func (r *Reader) script(pipe redis.Pipeliner, sent bool, ctx context.Context, ke
 	return readScript.Eval(ctx, pipe, keys, args...)
 }
 
-// queueHash adds the read of an hour hash to pipe.
-func (r *Reader) queueHash(ctx context.Context, pipe redis.Pipeliner, key string) hashCmd {
-	if r.flat {
-		cmd := redis.NewStringSliceCmd(ctx, "hgetall", key)
-		_ = pipe.Process(ctx, cmd) // queued; errors come with the reply
-		return hashCmd{flat: cmd}
-	}
-	return hashCmd{m: pipe.HGetAll(ctx, key)}
-}
-
 // exec sends what fill queues in one pipeline, loading the read script if Redis lost it. Errors
 // are checked per reply: a missing key answers redis.Nil.
 func (r *Reader) exec(ctx context.Context, fill func(redis.Pipeliner)) error {
@@ -377,8 +455,8 @@ func (r *Reader) exec(ctx context.Context, fill func(redis.Pipeliner)) error {
 	return nil
 }
 
-// resolve turns a scope's script reply into the replies of its keys, decoding what was read and
-// keeping it under the generation it was read under.
+// resolve turns a scope's script reply into the replies of its keys and extracts, decoding what
+// was read and keeping it under the generation it was read under.
 func (r *Reader) resolve(sr *scopeRead, replies map[string]reply) error {
 	vals, err := sr.cmd.Slice()
 	if err != nil {
@@ -391,6 +469,7 @@ func (r *Reader) resolve(sr *scopeRead, replies map[string]reply) error {
 	if !ok {
 		return fmt.Errorf("%w: read script answered generation %T", ErrCorrupt, vals[0])
 	}
+	nk := len(sr.keys)
 	if len(vals) == 1 {
 		if !sr.allHeld || gen != sr.gen {
 			return fmt.Errorf("%w: read script answered only generation %q", ErrCorrupt, gen)
@@ -398,10 +477,13 @@ func (r *Reader) resolve(sr *scopeRead, replies map[string]reply) error {
 		for i, key := range sr.keys {
 			replies[key] = reply{dec: sr.held[i]}
 		}
+		for i, x := range sr.exts {
+			replies[x.key] = reply{dec: sr.held[nk+i], dayTotals: true}
+		}
 		return nil
 	}
-	if len(vals) != 2+len(sr.keys) {
-		return fmt.Errorf("%w: read script answered %d values for %d keys", ErrCorrupt, len(vals), len(sr.keys))
+	if len(vals) != 2+nk+len(sr.exts) {
+		return fmt.Errorf("%w: read script answered %d values for %d keys and %d hour extracts", ErrCorrupt, len(vals), nk, len(sr.exts))
 	}
 	first, hasFirst := int64(0), false
 	if v, ok := vals[1].(string); ok {
@@ -457,7 +539,83 @@ func (r *Reader) resolve(sr *scopeRead, replies map[string]reply) error {
 			return fmt.Errorf("%w: read script answered %T for %s", ErrCorrupt, v, key)
 		}
 	}
+	for i, x := range sr.exts {
+		rep, keep, err := resolveExtract(vals[2+nk+i], x, sr.held[nk+i], gen == sr.gen)
+		if err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrCorrupt, x.hourKey, err)
+		}
+		// No hour of a day before the scope's first figures has any, and lowering the mark drops
+		// the generation.
+		keep = keep || (!rep.dayTotals && hasFirst && x.day+1 <= first && noHours(rep.dec) && noHours(rep.other))
+		if keep && rep.dec != nil {
+			r.cache.put(x.key, gen, rep.dec)
+		}
+		replies[x.key] = rep
+	}
 	return nil
+}
+
+// resolveExtract turns readScript's answer for an extract into its reply, and says whether it
+// may be kept under the generation: only hours of a day whose totals existed without an expiry
+// when they were read, which no write can change without dropping the generation.
+func resolveExtract(v any, x *extract, held *decoded, sameGen bool) (reply, bool, error) {
+	if n, ok := v.(int64); ok {
+		if n != 1 || held == nil || !sameGen {
+			return reply{}, false, fmt.Errorf("read script answered %d for hours", n)
+		}
+		return reply{dec: held, dayTotals: true}, false, nil
+	}
+	a, ok := v.([]any)
+	if !ok || len(a) < 4 {
+		return reply{}, false, fmt.Errorf("read script answered %T for hours", v)
+	}
+	if len(a) == 6 {
+		return reply{}, false, fmt.Errorf("hourly field %q value %q: want hh|field and a number", a[4], a[5])
+	}
+	keep, _ := a[2].(int64)
+	dayTotals, _ := a[3].(int64)
+	rep := reply{dayTotals: dayTotals == 1}
+	var err error
+	if rep.dec, err = decodeHours(a[0]); err != nil {
+		return reply{}, false, err
+	}
+	if !rep.dayTotals && x.other {
+		if rep.other, err = decodeHours(a[1]); err != nil {
+			return reply{}, false, err
+		}
+	}
+	return rep, keep == 1 && rep.dec != nil, nil
+}
+
+// decodeHours decodes an extract: packed figures, nil for a day without hourly detail, or 0
+// for hours that were not asked for.
+func decodeHours(v any) (*decoded, error) {
+	switch s := v.(type) {
+	case nil:
+		d, err := decode(bucket.Pack(nil))
+		if err != nil {
+			return nil, err
+		}
+		d.noHours = true
+		return d, nil
+	case string:
+		return decode(s)
+	case int64:
+		if s == 0 {
+			return nil, nil
+		}
+	}
+	return nil, fmt.Errorf("read script answered %T for hours", v)
+}
+
+// noHours is true for an extract of a day without hourly detail, or one not read (nil).
+func noHours(d *decoded) bool { return d == nil || d.noHours }
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 // Teams returns the ids of the teams credited with anything on the UTC days the window touches,

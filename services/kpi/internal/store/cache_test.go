@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,121 @@ func TestLateAgentOnAnEndedDayShowsInTheNextListing(t *testing.T) {
 	teams, err := r.Teams(ctx, "acme", from, to)
 	if err != nil || strings.Join(teams, ",") != "billing" {
 		t.Fatalf("teams %q, %v", teams, err)
+	}
+}
+
+// A local day that is not a UTC day is read as the UTC day's totals less its offset hours, which
+// the reader keeps under the generation: a late event in an offset hour, inside or outside the
+// local day, shows up in the very next read, before and after the rollup derives the day again,
+// with the ended days' hourly detail as fields or packed.
+func TestLateEventInAnOffsetHourShowsInTheNextZonedRead(t *testing.T) {
+	ctx := context.Background()
+	rdb := testenv.Redis(t)
+	ana := bucket.Scope{Kind: bucket.Agent, ID: "ana"}
+	june2 := time.Date(2025, 6, 2, 0, 0, 0, 0, time.UTC) // t0's day
+	hour := func(tm time.Time) int64 { return tm.Unix() / 3600 }
+	// Local days in June: Berlin is UTC+2, New York UTC-4.
+	days := []struct {
+		name     string
+		from, to time.Time
+	}{
+		{"Berlin June 2", june2.Add(-2 * time.Hour), june2.Add(22 * time.Hour)},
+		{"Berlin June 3", june2.Add(22 * time.Hour), june2.Add(46 * time.Hour)},
+		{"New York June 1", june2.Add(-20 * time.Hour), june2.Add(4 * time.Hour)},
+		{"New York June 2", june2.Add(4 * time.Hour), june2.Add(28 * time.Hour)},
+		{"UTC June 2", june2, june2.Add(24 * time.Hour)},
+	}
+	// minutesAt is a ticket's start, in minutes from t0, for a resolution at tm (solved 90
+	// minutes after it starts).
+	minutesAt := func(tm time.Time) int { return int(tm.Sub(t0)/time.Minute) - 90 }
+	for _, packAbove := range []int{0, PackHoursAbove} {
+		t.Run(fmt.Sprintf("packAbove=%d", packAbove), func(t *testing.T) {
+			rdb.FlushAll(ctx)
+			w := NewWriter(rdb, sla, 0, quiet)
+			rollup := NewRollup(rdb, 0)
+			rollup.now = func() time.Time { return t0.AddDate(0, 0, 3) }
+			rollup.packAbove = packAbove
+			r, uncached := query.NewReader(rdb), query.NewReaderCache(rdb, 0)
+			resolutions := func(stage string, want ...int64) {
+				t.Helper()
+				qs := make([]query.Query, len(days))
+				for i, d := range days {
+					qs[i] = query.Query{Scope: ana, FromHour: hour(d.from), ToHour: hour(d.to)}
+				}
+				// One window a call, as GetAgentKpis reads them, then all in one call, as a series.
+				for i, q := range qs {
+					got, err := r.Read(ctx, "acme", []query.Query{q})
+					if err != nil {
+						t.Fatalf("%s: %v", stage, err)
+					}
+					if n := got[0].C[bucket.Resolutions]; n != want[i] {
+						t.Fatalf("%s: %s alone: %d resolutions, want %d", stage, days[i].name, n, want[i])
+					}
+				}
+				got, err := r.Read(ctx, "acme", qs)
+				if err != nil {
+					t.Fatalf("%s: %v", stage, err)
+				}
+				plain, err := uncached.Read(ctx, "acme", qs)
+				if err != nil {
+					t.Fatalf("%s: %v", stage, err)
+				}
+				for i, d := range days {
+					if n := got[i].C[bucket.Resolutions]; n != want[i] || got[i].C != plain[i].C {
+						t.Fatalf("%s: %s: %d resolutions, want %d (counters %v, uncached %v)", stage, d.name, n, want[i], got[i].C, plain[i].C)
+					}
+				}
+			}
+			write := func(id string, solved time.Time) {
+				t.Helper()
+				if _, err := w.Write(ctx, []Ticket{{Tenant: "acme", ID: id, Events: life(id, "ana", "billing", minutesAt(solved))}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Two tickets here and one per late event, so that figures of the wrong hours would
+			// not add up to the right counts.
+			write("T-1", june2.Add(10*time.Hour+30*time.Minute))
+			write("T-1b", june2.Add(11*time.Hour+30*time.Minute))
+			if _, err := rollup.Pass(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if rdb.Exists(ctx, bucket.DayTotalsKey("acme", ana, june2.Unix()/86400)).Val() != 1 {
+				t.Fatal("fixture: June 2 not rolled up")
+			}
+			if packed := rdb.HExists(ctx, bucket.HourKey("acme", ana, june2.Unix()/86400), bucket.PackedHoursField).Val(); packed != (packAbove == 0) {
+				t.Fatalf("fixture: June 2's hours packed %v, want %v", packed, packAbove == 0)
+			}
+			resolutions("rolled up", 2, 0, 0, 2, 2)
+			resolutions("read again", 2, 0, 0, 2, 2)
+			// Held: the read script reads no hourly detail.
+			if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Read(ctx, "acme", []query.Query{{Scope: ana, FromHour: hour(days[0].from), ToHour: hour(days[0].to)},
+				{Scope: ana, FromHour: hour(days[2].from), ToHour: hour(days[3].to)}}); err != nil {
+				t.Fatal(err)
+			}
+			if stats := rdb.Info(ctx, "commandstats").Val(); strings.Contains(stats, "cmdstat_hscan") || strings.Contains(stats, "cmdstat_hget:") {
+				t.Fatalf("a held read read hourly detail:\n%s", stats)
+			}
+
+			// Solved at 23:30 UTC on June 2: Berlin's June 3, New York's June 2.
+			write("T-2", june2.Add(23*time.Hour+30*time.Minute))
+			resolutions("late event at 23:30, not rolled up yet", 2, 1, 0, 3, 3)
+			if _, err := rollup.Pass(ctx); err != nil {
+				t.Fatal(err)
+			}
+			resolutions("late event at 23:30, rolled up", 2, 1, 0, 3, 3)
+			resolutions("late event at 23:30, read again", 2, 1, 0, 3, 3)
+
+			// Solved at 01:30 UTC on June 2: Berlin's June 2, New York's June 1.
+			write("T-3", june2.Add(90*time.Minute))
+			resolutions("late event at 01:30, not rolled up yet", 3, 1, 1, 3, 4)
+			if _, err := rollup.Pass(ctx); err != nil {
+				t.Fatal(err)
+			}
+			resolutions("late event at 01:30, rolled up", 3, 1, 1, 3, 4)
+			resolutions("late event at 01:30, read again", 3, 1, 1, 3, 4)
+		})
 	}
 }
