@@ -19,7 +19,7 @@ func TestAddTakeAfterScriptFlush(t *testing.T) {
 			t.Fatal(err)
 		}
 		c, data := change(id, 1, t0.Add(time.Duration(i)*time.Second))
-		a, err := s.Add(ctx, "acme", "hook", gid, "route|team=billing", map[string]string{"team": "billing"}, c, data, time.Hour)
+		a, err := s.Add(ctx, "acme", "hook", gid, "route|team=billing", map[string]string{"team": "billing"}, c, data, time.Hour, time.Minute)
 		if err != nil {
 			t.Fatalf("add %s: %v", id, err)
 		}

@@ -72,7 +72,8 @@ func ChangeRef(c *tpv1.EscalationChange) string {
 // addScript adds a change to a group unless this receiver already had it, and keeps the latest
 // change of each escalation still open in the group, for reminders. KEYS: group, seen marker.
 // ARGV: change ref, change bytes, group key, receiver, group labels JSON, marker TTL ms,
-// escalation id, sequence, "1" if the change resolves the escalation, repeat interval ms.
+// escalation id, sequence, "1" if the change resolves the escalation, repeat interval ms, group
+// interval ms (kept for Taken, which plans the send of changes that arrived during a send).
 // Returns {duplicate, plan, last}: duplicate 1 when the receiver already had the change; plan 1
 // when the caller must plan the group's send, with last the time of the group's last send (0:
 // never). A new change plans it when it is the group's first pending one; a duplicate plans it
@@ -85,7 +86,7 @@ if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[6]) then
   if tonumber(redis.call('HGET', KEYS[1], 'p') or '0') > 0 then return {1, 1, last()} end
   return {1, 0, 0}
 end
-redis.call('HSET', KEYS[1], 'c:' .. ARGV[1], ARGV[2], 'key', ARGV[3], 'receiver', ARGV[4], 'labels', ARGV[5], 'repeat', ARGV[10])
+redis.call('HSET', KEYS[1], 'c:' .. ARGV[1], ARGV[2], 'key', ARGV[3], 'receiver', ARGV[4], 'labels', ARGV[5], 'repeat', ARGV[10], 'gi', ARGV[11])
 local seq = tonumber(redis.call('HGET', KEYS[1], 'es:' .. ARGV[7]) or '0')
 if tonumber(ARGV[8]) > seq then
   if ARGV[9] == '1' then
@@ -112,7 +113,7 @@ type Added struct {
 }
 
 // Add puts a change in a receiver's group.
-func (s *Store) Add(ctx context.Context, tenant, receiver, gid, key string, groupLabels map[string]string, c *tpv1.EscalationChange, data []byte, repeat time.Duration) (Added, error) {
+func (s *Store) Add(ctx context.Context, tenant, receiver, gid, key string, groupLabels map[string]string, c *tpv1.EscalationChange, data []byte, repeat, groupInterval time.Duration) (Added, error) {
 	labels, err := json.Marshal(groupLabels)
 	if err != nil {
 		return Added{}, err
@@ -123,7 +124,7 @@ func (s *Store) Add(ctx context.Context, tenant, receiver, gid, key string, grou
 		resolves = "1"
 	}
 	res, err := redisscript.Run(ctx, s.rdb, addScript, []string{groupKey(tenant, gid), seenKey(tenant, gid, ref)},
-		ref, data, key, receiver, labels, s.seenTTL.Milliseconds(), c.GetEscalation().GetId(), c.GetSequence(), resolves, repeat.Milliseconds()).Int64Slice()
+		ref, data, key, receiver, labels, s.seenTTL.Milliseconds(), c.GetEscalation().GetId(), c.GetSequence(), resolves, repeat.Milliseconds(), groupInterval.Milliseconds()).Int64Slice()
 	if err != nil {
 		return Added{}, fmt.Errorf("add %s to group %s: %w", ref, gid, err)
 	}
@@ -277,16 +278,46 @@ func (s *Store) take(ctx context.Context, tenant, gid string, now time.Time, mod
 	return b, time.Time{}, nil
 }
 
-// Taken clears the outbox of a batch once its delivery is logged.
-func (s *Store) Taken(ctx context.Context, b *Batch) error {
-	fields := []string{"o:" + strconv.FormatInt(b.N, 10), "ot:" + strconv.FormatInt(b.N, 10)}
+// takenScript clears a batch's outbox fields (ARGV) from its group and answers {p, due ms}: the
+// changes pending in the group and when their send is due, the group's last send plus its group
+// interval (p 0: nothing waits).
+var takenScript = redis.NewScript(`
+-- In chunks: unpack has a limit well below a large batch's field count.
+for i = 1, #ARGV, 1000 do
+  redis.call('HDEL', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+local p = tonumber(redis.call('HGET', KEYS[1], 'p') or '0')
+if p == 0 then return {0, 0} end
+local last = tonumber(redis.call('HGET', KEYS[1], 'last') or '0')
+local gi = tonumber(redis.call('HGET', KEYS[1], 'gi') or '0')
+return {p, last + gi}
+`)
+
+// Waiting is what a group holds once a batch's outbox is cleared: Pending changes not sent yet,
+// whose send is Due.
+type Waiting struct {
+	Pending int64
+	Due     time.Time
+}
+
+// Taken clears the outbox of a batch once its delivery is logged, and says which changes wait in
+// the group. The caller plans their send: it is planned already when they came after a batch
+// taken from the pending ones (the first of them planned it), but not when the batch was an
+// earlier flush's outbox left by a crash, which Take hands out while the changes that came
+// meanwhile stay pending; planning again is harmless.
+func (s *Store) Taken(ctx context.Context, b *Batch) (Waiting, error) {
+	fields := []any{"o:" + strconv.FormatInt(b.N, 10), "ot:" + strconv.FormatInt(b.N, 10)}
 	for _, ref := range b.Refs {
 		fields = append(fields, "oc:"+strconv.FormatInt(b.N, 10)+":"+ref)
 	}
-	if err := s.rdb.HDel(ctx, groupKey(b.Tenant, b.GroupID), fields...).Err(); err != nil {
-		return fmt.Errorf("clear group %s outbox: %w", b.GroupID, err)
+	res, err := redisscript.Run(ctx, s.rdb, takenScript, []string{groupKey(b.Tenant, b.GroupID)}, fields...).Int64Slice()
+	if err != nil {
+		return Waiting{}, fmt.Errorf("clear group %s outbox: %w", b.GroupID, err)
 	}
-	return nil
+	if len(res) != 2 {
+		return Waiting{}, fmt.Errorf("clear group %s outbox: script answered %v", b.GroupID, res)
+	}
+	return Waiting{Pending: res[0], Due: time.UnixMilli(res[1])}, nil
 }
 
 // Open records the labels of an escalation that is open (or acknowledged), for inhibition, or

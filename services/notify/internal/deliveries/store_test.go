@@ -40,7 +40,7 @@ func TestGroupAddTakeIsExactlyOnce(t *testing.T) {
 	add := func(id string, seq int64) Added {
 		t.Helper()
 		c, data := change(id, seq, t0.Add(time.Duration(seq)*time.Second))
-		a, err := s.Add(ctx, "acme", "hook", gid, "route|team=billing", map[string]string{"team": "billing"}, c, data, time.Hour)
+		a, err := s.Add(ctx, "acme", "hook", gid, "route|team=billing", map[string]string{"team": "billing"}, c, data, time.Hour, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func TestGroupAddTakeIsExactlyOnce(t *testing.T) {
 	if err != nil || again == nil || again.N != 1 || again.DeliveryID() != b.DeliveryID() || len(again.Changes) != 2 {
 		t.Fatalf("take after a crash: %v %+v", err, again)
 	}
-	if err := s.Taken(ctx, b); err != nil {
+	if _, err := s.Taken(ctx, b); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := s.Take(ctx, "acme", gid, t0.Add(3*time.Minute)); err != nil || b != nil {
@@ -205,7 +205,7 @@ func TestGroupsExpire(t *testing.T) {
 	rdb := testenv.Redis(t)
 	s := New(rdb, time.Hour, 100)
 	c, data := change("e.t.T-1.1", 1, t0)
-	if _, err := s.Add(context.Background(), "acme", "hook", "g", "k", nil, c, data, time.Hour); err != nil {
+	if _, err := s.Add(context.Background(), "acme", "hook", "g", "k", nil, c, data, time.Hour, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if ttl := rdb.PTTL(context.Background(), groupKey("acme", "g")).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
@@ -273,7 +273,7 @@ func TestDeliveryIDAcrossARedisRollback(t *testing.T) {
 	ctx := context.Background()
 	gid := GroupID("hook", "k")
 	c, data := change("e.t.T-1.1", 1, t0)
-	if _, err := s.Add(ctx, "acme", "hook", gid, "k", nil, c, data, time.Hour); err != nil {
+	if _, err := s.Add(ctx, "acme", "hook", gid, "k", nil, c, data, time.Hour, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	before, err := rdb.Dump(ctx, groupKey("acme", gid)).Result()
@@ -301,7 +301,7 @@ func TestDeliveryIDAcrossARedisRollback(t *testing.T) {
 	if old, err := s.Take(ctx, "acme", gid, t0.Add(4*time.Minute)); err != nil || old.DeliveryID() != gid+".1" || FlushOf(old.DeliveryID()) != gid+".1" {
 		t.Errorf("outbox without a nonce: %v %v, want id %s.1", err, old, gid)
 	}
-	if err := s.Taken(ctx, lost); err != nil {
+	if _, err := s.Taken(ctx, lost); err != nil {
 		t.Fatal(err)
 	}
 	if fields, err := rdb.HKeys(ctx, groupKey("acme", gid)).Result(); err != nil || slices.ContainsFunc(fields, func(f string) bool { return strings.HasPrefix(f, "o") }) {

@@ -111,10 +111,10 @@ func New(store *deliveries.Store, once Delivered, tm Timers, pub Publisher, r *R
 	}
 	d.test = stages[*delivery]{slotStage{refuse: true}, rateStage{refuse: true}, d.send}
 	d.batches = stages[*delivery]{
-		recordStage{store: store, bg: d.bg},
+		recordStage{store: store, bg: d.bg, timers: tm, now: now},
 		branch[*delivery]{d.attempts},
 		remindStage{timers: tm},
-		releaseStage{store: store},
+		releaseStage{store: store, timers: tm, now: now},
 	}
 	return d
 }

@@ -21,7 +21,7 @@ type groupStage struct{ store *deliveries.Store }
 
 func (s groupStage) exec(ctx context.Context, _ *slog.Logger, ns []*notice) ([]*notice, error) {
 	return each(ns, func(n *notice) (bool, error) {
-		added, err := s.store.Add(ctx, n.tenant, n.route.Receiver, n.gid, n.key, n.groupLabels, n.change, n.data, n.route.RepeatInterval)
+		added, err := s.store.Add(ctx, n.tenant, n.route.Receiver, n.gid, n.key, n.groupLabels, n.change, n.data, n.route.RepeatInterval, n.route.GroupInterval)
 		if err != nil || !added.PlanFlush {
 			return false, err
 		}

@@ -249,7 +249,7 @@ func TestGroupStage(t *testing.T) {
 		if err != nil || b == nil {
 			t.Fatal("take", b, err)
 		}
-		if err := store.Taken(ctx, b); err != nil {
+		if _, err := store.Taken(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 	}
