@@ -13,13 +13,13 @@ import (
 
 // notify keeps each receiver's group of pending changes in a hash tp:{<tenant>:ng:<group>} whose
 // field p counts the changes not sent yet, and plans the group's send as the timer
-// "g\x1f<tenant>\x1f<group>" in one of the sorted sets tp:{tq:<n>}:due (or :lease while it is
-// being handled). Only the change that makes p 1 plans the timer, so a group with changes
+// "g\x1f<tenant>\x1f<group>" in one of the sorted sets tp:notify:{tq:<n>}:due (or :lease while
+// it is being handled; escalation's timers are tp:{tq:<n>}:*, on the same Redis Cluster). Only the change that makes p 1 plans the timer, so a group with changes
 // pending and no timer is never sent: stuckGroups tells such a group from a delivery waiting for
 // its retry, when notifications are missing at the end.
 const (
 	groupKeys  = "tp:{" + tenant + ":ng:*}"
-	timerKeys  = "tp:{tq:*}:*"
+	timerKeys  = "tp:notify:{tq:*}:*"
 	timerIDSep = "\x1f"
 )
 
@@ -39,17 +39,36 @@ func stuckGroups(ctx context.Context, url string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	planned := map[string]bool{}
+	// The score of a due timer is its due time, of a lease its expiry, both in unix ms.
+	planned := map[string]string{}
+	now := time.Now()
 	for _, q := range queues {
-		if !strings.HasSuffix(q, ":due") && !strings.HasSuffix(q, ":lease") {
+		set := "planned"
+		switch {
+		case strings.HasSuffix(q, ":due"):
+		case strings.HasSuffix(q, ":lease"):
+			set = "being sent, lease ends"
+		default:
 			continue
 		}
-		ids, err := rdb.ZRange(ctx, q, 0, -1).Result()
+		timers, err := rdb.ZRangeWithScores(ctx, q, 0, -1).Result()
 		if err != nil {
 			return "", fmt.Errorf("read timers %s: %w", q, err)
 		}
-		for _, id := range ids {
-			planned[id] = true
+		for _, z := range timers {
+			id, _ := z.Member.(string)
+			at := time.UnixMilli(int64(z.Score)).Sub(now).Round(100 * time.Millisecond)
+			// A lease's member is "<claim seq>:<due ms>:<id>".
+			if set != "planned" {
+				if parts := strings.SplitN(id, ":", 3); len(parts) == 3 {
+					id = parts[2]
+				}
+			}
+			when := "in " + at.String()
+			if at < 0 {
+				when = (-at).String() + " ago"
+			}
+			planned[id] = fmt.Sprintf("send %s %s", set, when)
 		}
 	}
 	var out []string
@@ -64,8 +83,8 @@ func stuckGroups(ctx context.Context, url string) (string, error) {
 		}
 		gid := strings.TrimSuffix(strings.TrimPrefix(g, "tp:{"+tenant+":ng:"), "}")
 		timer := "no send planned: stuck"
-		if planned["g"+timerIDSep+tenant+timerIDSep+gid] {
-			timer = "send planned"
+		if p, ok := planned["g"+timerIDSep+tenant+timerIDSep+gid]; ok {
+			timer = p
 		}
 		out = append(out, fmt.Sprintf("%q %d pending, %s", gid, p, timer))
 	}

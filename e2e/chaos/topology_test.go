@@ -110,14 +110,27 @@ func TestStuckGroups(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := rdb.ZAdd(ctx, "tp:{tq:7}:due", redis.Z{Score: 1, Member: "g\x1f" + tenant + "\x1fplanned"}).Err(); err != nil {
-				t.Fatal(err)
+			for gid, p := range map[string]int{"leased": 1, "escalation's timer only": 4} {
+				if err := rdb.HSet(ctx, "tp:{"+tenant+":ng:"+gid+"}", "p", p).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			in := func(d time.Duration) float64 { return float64(time.Now().Add(d).UnixMilli()) }
+			for key, m := range map[string]redis.Z{
+				"tp:notify:{tq:7}:due":   {Score: in(time.Hour), Member: "g\x1f" + tenant + "\x1fplanned"},
+				"tp:notify:{tq:3}:lease": {Score: in(-time.Hour), Member: "12:1700000000000:g\x1f" + tenant + "\x1fleased"},
+				"tp:{tq:7}:due":          {Score: in(0), Member: "g\x1f" + tenant + "\x1fescalation's timer only"},
+			} {
+				if err := rdb.ZAdd(ctx, key, m).Err(); err != nil {
+					t.Fatal(err)
+				}
 			}
 			got, err := stuckGroups(ctx, url)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := `"lost <script>/ü \"x\"" 2 pending, no send planned: stuck; "planned" 3 pending, send planned`
+			want := `"escalation's timer only" 4 pending, no send planned: stuck; "leased" 1 pending, send being sent, lease ends 1h0m0s ago; ` +
+				`"lost <script>/ü \"x\"" 2 pending, no send planned: stuck; "planned" 3 pending, send planned in 1h0m0s`
 			if got != want {
 				t.Errorf("stuckGroups = %q, want %q", got, want)
 			}
