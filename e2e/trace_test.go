@@ -139,14 +139,24 @@ route: {receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}
 			}
 		}
 	}()
+	// Each service exports its spans in its own batches, so the receiver's request being in
+	// says nothing about escalation's last batch: wait for every span the checks below name.
+	expected := [][2]string{{"ingest", "POST /v1/tenants/{tenant}/webhooks/{source}"}, {"ingest", "send TICKETS"},
+		{"kpi", "process TICKETS"}, {"kpi", "kpi write"}, {"escalation", "process TICKETS"}, {"escalation", "judge ticket"},
+		{"escalation", "fire ticket timer"}, {"escalation", "send ESCALATIONS"}, {"notify", "process ESCALATIONS"},
+		{"notify", "route change"}, {"notify", "send group"}, {"notify", "deliver hook"}}
 	waitUntil(t, "every span of the trace exported", 30*time.Second, func() bool {
 		spans = collector.trace(traceID)
+		request := false
 		for _, sp := range spans {
-			if sp.Service == "notify" && sp.ID == tp[2] {
-				return find(spans, "kpi", "kpi write") != nil
+			request = request || (sp.Service == "notify" && sp.ID == tp[2])
+		}
+		for _, e := range expected {
+			if find(spans, e[0], e[1]) == nil {
+				return false
 			}
 		}
-		return false
+		return request
 	})
 	byID := map[string]*span{}
 	for i := range spans {
