@@ -71,6 +71,9 @@ func (a *Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 		return mapRating(&r)
 	case "convo.created", "convo.assigned", "convo.moved", "convo.status",
 		"convo.customer.reply.created", "convo.agent.reply.created", "convo.note.created", "convo.merged":
+		if isLegacy(d.Body) {
+			return mapLegacy(event, d.Body)
+		}
 		var c conversation
 		if err := adapter.DecodeJSON(d.Body, &c); err != nil {
 			return adapter.Result{}, err

@@ -32,6 +32,11 @@ const (
 	SkipNoParts = "no_parts"
 	// SkipUnmappedPriority: a priority value outside the documented ones.
 	SkipUnmappedPriority = "unmapped_priority"
+	// SkipInternalTicket: a back-office or tracker ticket, internal work with no customer
+	// waiting on it.
+	SkipInternalTicket = "internal_ticket"
+	// SkipUnmappedState: a ticket state outside the four documented categories.
+	SkipUnmappedState = "unmapped_state"
 )
 
 // The topics whose conversation parts are mapped one by one; rating.added, priority.updated
@@ -73,7 +78,12 @@ type notification struct {
 	} `json:"data"`
 }
 
+// conversation is the item of a conversation or ticket notification, in the shapes of every
+// API version Intercom delivers: 2.x and Unstable (source, contacts, admin_assignee_id and
+// team_assignee_id), 1.x (conversation_message, user, customers, an assignee object) and
+// tickets (ticket_state, ticket_parts, category). normalise folds 1.x into the 2.x fields.
 type conversation struct {
+	Type            string            `json:"type"`
 	ID              adapter.TrimmedID `json:"id"`
 	CreatedAt       int64             `json:"created_at"`
 	UpdatedAt       int64             `json:"updated_at"`
@@ -86,6 +96,22 @@ type conversation struct {
 	Rating          *rating           `json:"conversation_rating"`
 	Parts           *partList         `json:"conversation_parts"`
 	Contacts        *contactList      `json:"contacts"`
+
+	// API 1.0–1.4.
+	ConversationMessage *source     `json:"conversation_message"`
+	User                *reference  `json:"user"`
+	Customers           []reference `json:"customers"`
+	Assignee            *reference  `json:"assignee"`
+
+	// Tickets (2.9 and later).
+	TicketState ticketState `json:"ticket_state"`
+	TicketParts *struct {
+		Parts []part `json:"ticket_parts"`
+	} `json:"ticket_parts"`
+	Category   string `json:"category"`
+	TicketType *struct {
+		Category string `json:"category"`
+	} `json:"ticket_type"`
 }
 
 type source struct {
@@ -117,6 +143,9 @@ type part struct {
 	CreatedAt  int64             `json:"created_at"`
 	AssignedTo *reference        `json:"assigned_to"`
 	Author     author            `json:"author"`
+	// Ticket parts say the state a part moved the ticket from and to.
+	PreviousTicketState ticketState `json:"previous_ticket_state"`
+	TicketState         ticketState `json:"ticket_state"`
 }
 
 type reference struct {
@@ -130,6 +159,8 @@ type rating struct {
 	CreatedAt int64      `json:"created_at"`
 	UpdatedAt int64      `json:"updated_at"`
 	Contact   *reference `json:"contact"`
+	// API 1.x names the rating contact "customer".
+	Customer *reference `json:"customer"`
 }
 
 type contactList struct {
@@ -154,7 +185,7 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	switch n.Topic {
 	case "conversation.rating.added", "conversation.priority.updated", "conversation.deleted":
 	default:
-		if !partTopics[n.Topic] {
+		if !partTopics[n.Topic] && !ticketTopics[n.Topic] {
 			res.Skipped = append(res.Skipped, adapter.Skip{Reason: SkipUnsupportedEvent, Detail: "topic " + adapter.Truncate(n.Topic, 80)})
 			return res, nil
 		}
@@ -174,7 +205,14 @@ func (*Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 		res.Skipped = append(res.Skipped, adapter.Skip{Reason: SkipDeleted, Detail: "conversation " + cid})
 		return res, nil
 	}
-	m := &mapper{n: &n, c: &c, cid: cid}
+	m := &mapper{n: &n, c: &c, cid: cid, sourceField: "data.item.source"}
+	if ticketTopics[n.Topic] {
+		if err := m.ticket(); err != nil {
+			return adapter.Result{}, err
+		}
+		return m.res, nil
+	}
+	m.normalise()
 	if err := m.run(); err != nil {
 		return adapter.Result{}, err
 	}
@@ -187,6 +225,51 @@ type mapper struct {
 	c   *conversation
 	cid string
 	res adapter.Result
+	// sourceField is where the opening message is in this item's API version, for problems.
+	sourceField string
+}
+
+// normalise reads an API 1.x conversation into the 2.x fields the mapping uses: the opening
+// message is conversation_message (no channel in 1.x), the assignee an object that is an
+// admin, a team or nobody_admin, the customer user (or the first of customers).
+func (m *mapper) normalise() {
+	c := m.c
+	if c.Source == nil && c.ConversationMessage != nil {
+		msg := *c.ConversationMessage
+		// Its type is "conversation_message", not a channel.
+		msg.Type = ""
+		// 1.x leaves the author type null on some messages; the conversation's user wrote
+		// them when the ids agree.
+		if msg.Author.Type == "" && c.User != nil && msg.Author.ID != "" && msg.Author.ID == c.User.ID {
+			msg.Author.Type = c.User.Type
+			if msg.Author.Type == "" {
+				msg.Author.Type = "user"
+			}
+		}
+		c.Source = &msg
+		m.sourceField = "data.item.conversation_message"
+	}
+	if c.AdminAssigneeID == "" && c.TeamAssigneeID == "" && c.Assignee != nil {
+		switch adapter.Lower(c.Assignee.Type) {
+		case "admin":
+			c.AdminAssigneeID = c.Assignee.ID
+		case "team":
+			c.TeamAssigneeID = c.Assignee.ID
+		}
+	}
+	if c.Contacts == nil {
+		var people []reference
+		if c.User != nil {
+			people = append(people, *c.User)
+		}
+		people = append(people, c.Customers...)
+		if len(people) > 0 {
+			c.Contacts = &contactList{Contacts: people}
+		}
+	}
+	if r := c.Rating; r != nil && r.Contact == nil && r.Customer != nil {
+		r.Contact = r.Customer
+	}
 }
 
 func (m *mapper) run() error {
@@ -212,7 +295,7 @@ func (m *mapper) run() error {
 		parts = m.c.Parts.Parts
 	}
 	for i := range parts {
-		if err := m.part(i, &parts[i]); err != nil {
+		if err := m.part("data.item.conversation_parts.conversation_parts["+strconv.Itoa(i)+"]", &parts[i], false); err != nil {
 			return err
 		}
 	}
@@ -259,9 +342,9 @@ func (m *mapper) created() error {
 		return err
 	}
 	if m.c.Source == nil {
-		return adapter.Malformed("data.item.source", "required for topic %s", m.n.Topic)
+		return adapter.Malformed("data.item.source", "required for topic %s (API 1.x: data.item.conversation_message)", m.n.Topic)
 	}
-	actor, known, err := actorOf("data.item.source.author", m.c.Source.Author)
+	actor, known, err := actorOf(m.sourceField+".author", m.c.Source.Author)
 	if err != nil {
 		return err
 	}
@@ -311,8 +394,9 @@ var assignmentParts = map[string]bool{
 	"assign_and_unsnooze":  true,
 }
 
-func (m *mapper) part(i int, p *part) error {
-	field := "data.item.conversation_parts.conversation_parts[" + strconv.Itoa(i) + "]"
+// part maps one conversation or ticket part at field. A conversation part's type says the
+// state it leads to; a ticket part says it in ticket_state, whatever its type.
+func (m *mapper) part(field string, p *part, ticket bool) error {
 	pid, err := requiredID(field+".id", p.ID)
 	if err != nil {
 		return err
@@ -322,7 +406,24 @@ func (m *mapper) part(i int, p *part) error {
 		return err
 	}
 	kind := p.PartType
-	_, changesStatus := statusByPart[kind]
+	status, changesStatus := statusByPart[kind]
+	if ticket && kind == "quick_reply" {
+		// The ticket parts page lists notes, comments and quick replies as a ticket's messages.
+		kind = "comment"
+	}
+	if ticket {
+		status, changesStatus = "", false
+		if to := p.TicketState.Category; to != "" && to != p.PreviousTicketState.Category {
+			s, ok := ticketStatusOf(to)
+			if !ok {
+				m.skip(SkipUnmappedState, "part "+pid+" to ticket state "+strconv.Quote(adapter.Truncate(to, 40)))
+				if kind != "comment" && kind != "note" && !assignmentParts[kind] {
+					return nil
+				}
+			}
+			status, changesStatus = s, ok
+		}
+	}
 	if kind != "comment" && kind != "note" && !changesStatus && !assignmentParts[kind] {
 		m.skip(SkipActivityPart, "part "+pid+" of type "+adapter.Truncate(kind, 64))
 		return nil
@@ -346,7 +447,6 @@ func (m *mapper) part(i int, p *part) error {
 		ev.ID = adapter.EventID(Source, m.cid, "part", pid)
 		ev.Sequence = seq
 		m.res.Events = append(m.res.Events, ev)
-		return nil
 	}
 	if assignmentParts[kind] {
 		ev := m.event("ticket_assigned", at, actor)
@@ -368,7 +468,7 @@ func (m *mapper) part(i int, p *part) error {
 		}
 		m.res.Events = append(m.res.Events, ev)
 	}
-	if status, ok := statusByPart[kind]; ok {
+	if changesStatus {
 		ev := m.event("status_changed", at, actor)
 		ev.ID = adapter.EventID(Source, m.cid, "part", pid, "status")
 		ev.Sequence = seq

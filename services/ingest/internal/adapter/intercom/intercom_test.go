@@ -324,3 +324,252 @@ func TestSequence(t *testing.T) {
 		})
 	}
 }
+
+// TestConversationV1 replays a conversation delivered in the API 1.x shape
+// (conversation_message, user, an assignee object, a rating by "customer"): the same figures
+// as a 2.x conversation must come out of it.
+func TestConversationV1(t *testing.T) {
+	all, expect := adaptertest.CheckConversation(t, New(), filepath.Join("testdata", "conversation-v1"), map[string][]string{
+		"01-user-created":       {"ticket_created", "customer_message"},
+		"02-assigned-to-sam":    {"ticket_assigned"},
+		"03-internal-note":      {"agent_message"},
+		"04-agent-first-reply":  {"agent_message"},
+		"05-customer-reply":     {"customer_message"},
+		"06-agent-second-reply": {"agent_message"},
+		"07-closed":             {"status_changed"},
+		"08-rated":              {"satisfaction_rated"},
+	})
+	for _, ev := range all {
+		if ev.Type != "ticket_created" && ev.Type != "customer_message" && ev.AssigneeID != expect.AgentID {
+			t.Errorf("%s: assignee %q from the 1.x assignee object, want %q", ev.Type, ev.AssigneeID, expect.AgentID)
+		}
+		if ev.Channel != "" {
+			t.Errorf("%s: channel %q; 1.x names none", ev.Type, ev.Channel)
+		}
+	}
+}
+
+// TestTicketConversation replays a customer ticket's life: creation, team and admin
+// assignment, a note, the state moving to in progress, replies both ways and the resolution.
+func TestTicketConversation(t *testing.T) {
+	all, expect := adaptertest.CheckConversation(t, New(), filepath.Join("testdata", "ticket-conversation"), map[string][]string{
+		"01-ticket-created":     {"ticket_created"},
+		"02-team-assigned":      {"ticket_assigned"},
+		"03-admin-assigned":     {"ticket_assigned"},
+		"04-note":               {"agent_message"},
+		"05-in-progress":        {"status_changed"},
+		"06-agent-first-reply":  {"agent_message"},
+		"07-customer-reply":     {"customer_message"},
+		"08-agent-second-reply": {"agent_message"},
+		"09-resolved":           {"status_changed"},
+	})
+	wantStatus := []string{"new", "", "", "", "open", "", "", "", "solved"}
+	for i, ev := range all {
+		if ev.Status != wantStatus[i] {
+			t.Errorf("event %d (%s): status %q, want %q", i, ev.Type, ev.Status, wantStatus[i])
+		}
+	}
+	if note := all[3]; adaptertest.Public(note.Public) != false {
+		t.Errorf("ticket note public %v, want false", adaptertest.Public(note.Public))
+	}
+	if last := all[len(all)-1]; last.AssigneeID != expect.AgentID || last.TeamID != expect.TeamID {
+		t.Errorf("resolved by %q/%q, want %q/%q", last.AssigneeID, last.TeamID, expect.AgentID, expect.TeamID)
+	}
+}
+
+func TestTicketStates(t *testing.T) {
+	tests := []struct {
+		give   string
+		want   string
+		wantOK bool
+	}{
+		{"submitted", "new", true},
+		{"in_progress", "open", true},
+		{"waiting_on_customer", "pending", true},
+		{"resolved", "solved", true},
+		{"Resolved", "solved", true},
+		{"closed", "", false},
+		{"", "", false},
+	}
+	for _, tt := range tests {
+		if got, ok := ticketStatusOf(tt.give); got != tt.want || ok != tt.wantOK {
+			t.Errorf("ticketStatusOf(%q) = %q, %v; want %q, %v", tt.give, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+// ticketNotify builds a ticket notification of topic for ticket 77 with the given item
+// overrides and parts.
+func ticketNotify(topic string, item map[string]any, parts ...map[string]any) []byte {
+	it := map[string]any{
+		"type": "ticket", "id": "77", "ticket_id": "12", "ticket_state": "in_progress", "category": "Customer",
+		"admin_assignee_id": "7", "team_assignee_id": "9", "created_at": 1772442000, "updated_at": 1772443800,
+		"contacts": map[string]any{"type": "contact.list", "contacts": []any{map[string]any{"type": "contact", "id": "c1"}}},
+	}
+	for k, v := range item {
+		it[k] = v
+	}
+	var ps []any
+	for _, p := range parts {
+		full := map[string]any{"type": "ticket_part", "id": "tp1", "part_type": "comment", "created_at": 1772443800,
+			"author": map[string]any{"type": "admin", "id": "7"}}
+		for k, v := range p {
+			full[k] = v
+		}
+		ps = append(ps, full)
+	}
+	it["ticket_parts"] = map[string]any{"type": "ticket_part.list", "ticket_parts": ps, "total_count": len(ps)}
+	b, err := json.Marshal(map[string]any{"type": "notification_event", "id": "notif_t", "topic": topic,
+		"created_at": 1772443801, "data": map[string]any{"type": "notification_event_data", "item": it}})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func TestTicketParts(t *testing.T) {
+	tests := []struct {
+		name       string
+		topic      string
+		item       map[string]any
+		part       map[string]any
+		wantTypes  []string
+		wantStatus string
+		wantSkip   string
+	}{
+		{"admin reply", "ticket.admin.replied", nil, map[string]any{}, []string{"agent_message"}, "", ""},
+		{"contact reply", "ticket.contact.replied", nil, map[string]any{"author": map[string]any{"type": "user", "id": "c1"}}, []string{"customer_message"}, "", ""},
+		{"note", "ticket.note.created", nil, map[string]any{"part_type": "note"}, []string{"agent_message"}, "", ""},
+		{"quick reply", "ticket.admin.replied", nil, map[string]any{"part_type": "quick_reply"}, []string{"agent_message"}, "", ""},
+		{"state part", "ticket.state.updated", nil, map[string]any{"part_type": "ticket_state_updated_by_admin", "previous_ticket_state": "in_progress", "ticket_state": "waiting_on_customer"}, []string{"status_changed"}, "pending", ""},
+		{"state part as object", "ticket.state.updated", nil, map[string]any{"part_type": "ticket_state_updated_by_admin", "previous_ticket_state": "submitted", "ticket_state": map[string]any{"category": "resolved"}}, []string{"status_changed"}, "solved", ""},
+		{"reply that resolves", "ticket.admin.replied", nil, map[string]any{"previous_ticket_state": "in_progress", "ticket_state": "resolved"}, []string{"agent_message", "status_changed"}, "solved", ""},
+		{"unchanged state", "ticket.state.updated", nil, map[string]any{"part_type": "ticket_state_updated_by_admin", "previous_ticket_state": "in_progress", "ticket_state": "in_progress"}, nil, "", SkipActivityPart},
+		{"unknown state", "ticket.state.updated", nil, map[string]any{"part_type": "ticket_state_updated_by_admin", "previous_ticket_state": "in_progress", "ticket_state": "archived"}, nil, "", SkipUnmappedState},
+		{"tracker ticket", "ticket.admin.replied", map[string]any{"category": "Tracker"}, map[string]any{}, nil, "", SkipInternalTicket},
+		{"back-office by ticket type", "ticket.admin.replied", map[string]any{"category": nil, "ticket_type": map[string]any{"category": "Back-office"}}, map[string]any{}, nil, "", SkipInternalTicket},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := mapBody(t, ticketNotify(tt.topic, tt.item, tt.part))
+			var types []string
+			status := ""
+			for _, ev := range res.Events {
+				types = append(types, ev.Type)
+				if ev.Type == "status_changed" {
+					status = ev.Status
+				}
+			}
+			skip := ""
+			if len(res.Skipped) > 0 {
+				skip = res.Skipped[0].Reason
+			}
+			if !slices.Equal(types, tt.wantTypes) || status != tt.wantStatus || skip != tt.wantSkip {
+				t.Errorf("got %v %q skip %q, want %v %q skip %q (%+v)", types, status, skip, tt.wantTypes, tt.wantStatus, tt.wantSkip, res)
+			}
+		})
+	}
+}
+
+// Every API version's shape: the version decides nothing but where the fields are.
+func TestAPIVersionShapes(t *testing.T) {
+	v1 := func(item map[string]any) []byte {
+		base := map[string]any{"source": nil, "admin_assignee_id": nil, "team_assignee_id": nil,
+			"conversation_message": map[string]any{"type": "conversation_message", "id": "m1", "author": map[string]any{"type": "lead", "id": "u1"}},
+			"user":                 map[string]any{"type": "lead", "id": "u1"}}
+		for k, v := range item {
+			base[k] = v
+		}
+		return notify("conversation.user.created", base)
+	}
+	tests := []struct {
+		name         string
+		give         []byte
+		wantAssignee string
+		wantTeam     string
+		wantChannel  string
+	}{
+		{"2.x", notify("conversation.user.created", nil), "7", "9", "conversation"},
+		{"1.x assigned to an admin", v1(map[string]any{"assignee": map[string]any{"type": "admin", "id": "25"}}), "25", "", ""},
+		{"1.x assigned to a team", v1(map[string]any{"assignee": map[string]any{"type": "team", "id": "31"}}), "", "31", ""},
+		{"1.x unassigned", v1(map[string]any{"assignee": map[string]any{"type": "nobody_admin", "id": nil}}), "", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := mapBody(t, tt.give)
+			if len(res.Events) != 2 {
+				t.Fatalf("got %+v, want the creation and its message", res)
+			}
+			for _, ev := range res.Events {
+				if ev.AssigneeID != tt.wantAssignee || ev.TeamID != tt.wantTeam || ev.Channel != tt.wantChannel || ev.Actor.Kind != "customer" {
+					t.Errorf("%s: assignee %q team %q channel %q actor %+v, want %q %q %q customer", ev.Type, ev.AssigneeID, ev.TeamID, ev.Channel, ev.Actor, tt.wantAssignee, tt.wantTeam, tt.wantChannel)
+				}
+			}
+		})
+	}
+	// A 1.x creation and its 2.x twin of the same conversation are the same events.
+	a := mapBody(t, v1(nil))
+	b := mapBody(t, notify("conversation.user.created", map[string]any{"source": map[string]any{"type": "conversation", "id": "m1", "author": map[string]any{"type": "lead", "id": "u1"}}}))
+	if a.Events[0].ID != b.Events[0].ID || a.Events[1].ID != b.Events[1].ID {
+		t.Errorf("1.x ids %s %s, 2.x ids %s %s", a.Events[0].ID, a.Events[1].ID, b.Events[0].ID, b.Events[1].ID)
+	}
+}
+
+func TestMalformedNewShapes(t *testing.T) {
+	tests := []struct {
+		name      string
+		give      string
+		wantField string
+	}{
+		{"1.x without a message", "malformed-v1-user-created-without-message", "data.item.source"},
+		{"1.x author without id", "malformed-v1-message-author-without-id", "data.item.conversation_message.author.id"},
+		{"1.x assignee a string", "malformed-v1-assignee-string", "data.item.assignee"},
+		{"ticket state a number", "malformed-ticket-state-number", "data.item.ticket_state"},
+		{"ticket part without id", "malformed-ticket-part-without-id", "data.item.ticket_parts.ticket_parts[0].id"},
+		{"ticket state update without state", "malformed-ticket-state-updated-without-state", "data.item.ticket_state"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			adaptertest.Problem(t, New(), adaptertest.Delivery(t, "testdata", tt.give), tt.wantField)
+		})
+	}
+	inline := []struct {
+		name      string
+		give      []byte
+		wantField string
+	}{
+		{"ticket part time as text", ticketNotify("ticket.admin.replied", nil, map[string]any{"created_at": "soon"}), "data.item.ticket_parts.ticket_parts.created_at"},
+		{"ticket part author unknown", ticketNotify("ticket.admin.replied", nil, map[string]any{"author": map[string]any{"type": "robot", "id": "r"}}), "data.item.ticket_parts.ticket_parts[0].author.type"},
+		{"ticket created without time", ticketNotify("ticket.created", map[string]any{"created_at": 0}), "data.item.created_at"},
+		{"ticket assigned snapshot without time", ticketNotify("ticket.admin.assigned", map[string]any{"updated_at": nil}), "data.item.updated_at"},
+		{"1.x rating customer not an object", notify("conversation.rating.added", map[string]any{"conversation_rating": map[string]any{"rating": 3, "customer": "u1"}}), "data.item.conversation_rating.customer"},
+	}
+	for _, tt := range inline {
+		t.Run(tt.name, func(t *testing.T) {
+			adaptertest.Problem(t, New(), adapter.Delivery{Body: tt.give}, tt.wantField)
+		})
+	}
+}
+
+// Every recorded delivery, retried later under another delivery, maps to the same events; a
+// ticket part delivered under two topics is one event.
+func TestIDStabilityAllCases(t *testing.T) {
+	for _, dir := range []string{"testdata", filepath.Join("testdata", "conversation-v1"), filepath.Join("testdata", "ticket-conversation")} {
+		for _, name := range adaptertest.Cases(t, dir) {
+			t.Run(filepath.Join(dir, name), func(t *testing.T) {
+				adaptertest.Retry(t, New(), adaptertest.Delivery(t, dir, name), nil)
+			})
+		}
+	}
+	a := mapBody(t, ticketNotify("ticket.admin.replied", nil, map[string]any{"id": "tp9"}))
+	b := mapBody(t, ticketNotify("ticket.admin.assigned", nil, map[string]any{"id": "tp9"}))
+	if a.Events[0].ID != b.Events[0].ID {
+		t.Errorf("one ticket part, two ids: %s, %s", a.Events[0].ID, b.Events[0].ID)
+	}
+	s1 := mapBody(t, ticketNotify("ticket.state.updated", map[string]any{"ticket_state": "resolved"}))
+	s2 := mapBody(t, ticketNotify("ticket.state.updated", map[string]any{"ticket_state": "resolved"}))
+	s3 := mapBody(t, ticketNotify("ticket.state.updated", map[string]any{"ticket_state": "resolved", "updated_at": 1772449000}))
+	if s1.Events[0].ID != s2.Events[0].ID || s1.Events[0].ID == s3.Events[0].ID {
+		t.Errorf("snapshot state ids %s %s %s: want the same change once, a later change anew", s1.Events[0].ID, s2.Events[0].ID, s3.Events[0].ID)
+	}
+}

@@ -63,6 +63,13 @@ func mapEvent(body []byte) (adapter.Result, error) {
 		return adapter.Result{}, err
 	}
 	kind := strings.TrimPrefix(strings.TrimSpace(p.Type), "zen:event-type:")
+	if strings.HasPrefix(kind, "messaging_ticket.") {
+		ids, err := detailIDs(p)
+		if err != nil {
+			return adapter.Result{}, err
+		}
+		return mapMessaging(p, kind, ids)
+	}
 	if !strings.HasPrefix(kind, "ticket.") {
 		return adapter.Skipped(SkipUnsupported, "%.80s is not a ticket event", kind), nil
 	}

@@ -38,6 +38,9 @@ const (
 	SkipUnmapped = "unmapped_value"
 	// SkipNoRating: a rating trigger fired while the ticket has no rating (offered/unoffered).
 	SkipNoRating = "no_rating"
+	// SkipUnknownActor: a messaging message whose actor type Zendesk does not document; it is
+	// left out rather than guessed to be a person (a new bot type must never count as a reply).
+	SkipUnknownActor = "unknown_actor"
 )
 
 // systemUserID is the author id Zendesk gives comments and changes made by the system itself

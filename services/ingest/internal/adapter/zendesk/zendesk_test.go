@@ -169,6 +169,8 @@ func TestSkips(t *testing.T) {
 		{"event-subject-changed.json", SkipUnsupported},
 		{"event-user-created.json", SkipUnsupported},
 		{"trigger-rating-offered.json", SkipNoRating},
+		{"messaging-message-unknown-actor.json", SkipUnknownActor},
+		{"messaging-ticket-other-event.json", SkipUnsupported},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -277,5 +279,118 @@ func TestSequence(t *testing.T) {
 				t.Errorf("sequence %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+// messagingBody is a messaging_ticket.message_added event by the given actor.
+func messagingBody(eventID, actorID, actorType, messageID string) string {
+	return `{"account_id":1,"detail":{"id":"141"},"event":{"actor":{"id":"` + actorID + `","name":"x","type":"` + actorType + `"},
+		"conversation_id":"67ab5f53a96f98663935c3f2","message":{"body":"hi","id":"` + messageID + `"}},
+		"id":"` + eventID + `","subject":"zen:ticket:141","time":"2025-02-11T14:32:05.254571515Z",
+		"type":"zen:event-type:messaging_ticket.message_added","zendesk_event_version":"2022-11-06"}`
+}
+
+// Messaging messages: only an agent's message is a response. The answer bot and AI agents
+// (type system, or any zd: id) are bots, triggers automation (docs/helpdesks.md).
+func TestMessagingActors(t *testing.T) {
+	tests := []struct {
+		name      string
+		actorID   string
+		actorType string
+		wantType  string
+		wantActor canonical.Actor
+	}{
+		{"end user", "24560011234", "end_user", "customer_message", canonical.Actor{ID: "24560011234", Kind: "customer"}},
+		{"agent", "24560019876", "agent", "agent_message", canonical.Actor{ID: "24560019876", Kind: "agent"}},
+		{"answer bot", "zd:answerBot", "system", "agent_message", canonical.Actor{ID: "zd:answerBot", Kind: "bot"}},
+		{"AI agent as system", "zd:aiAgent", "system", "agent_message", canonical.Actor{ID: "zd:aiAgent", Kind: "bot"}},
+		{"AI agent type", "zd:aiAgent", "ai_agent", "agent_message", canonical.Actor{ID: "zd:aiAgent", Kind: "bot"}},
+		{"zd: id typed agent", "zd:agentWorkspace", "agent", "agent_message", canonical.Actor{ID: "zd:agentWorkspace", Kind: "bot"}},
+		{"trigger", "360009876543", "TRIGGER", "agent_message", canonical.Actor{ID: "360009876543", Kind: "automation"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ev := mapOne(t, messagingBody("e1", tt.actorID, tt.actorType, "m1"))
+			if ev.Type != tt.wantType || ev.Actor != tt.wantActor || ev.Public == nil || !*ev.Public || ev.TicketID != "141" {
+				t.Errorf("got %s by %+v public %v on %s, want %s by %+v, public", ev.Type, ev.Actor, adaptertest.Public(ev.Public), ev.TicketID, tt.wantType, tt.wantActor)
+			}
+		})
+	}
+}
+
+// A message is identified by its message id: redelivered under another event id it is the
+// same event, and two messages are two events.
+func TestMessagingIDs(t *testing.T) {
+	a := mapOne(t, messagingBody("01JQMQH83YNAKWSWJ8B1QH2NSC", "24560019876", "agent", "m1"))
+	b := mapOne(t, messagingBody("01JQMQH83YNAKWSWJ8B1QH2NSZ", "24560019876", "agent", "m1"))
+	c := mapOne(t, messagingBody("01JQMQH83YNAKWSWJ8B1QH2NSC", "24560019876", "agent", "m2"))
+	if a.ID != b.ID {
+		t.Errorf("one message, two ids: %s, %s", a.ID, b.ID)
+	}
+	if a.ID == c.ID {
+		t.Errorf("two messages, one id %s", a.ID)
+	}
+}
+
+func TestMessagingMalformed(t *testing.T) {
+	tests := []struct {
+		name      string
+		give      string
+		wantField string
+	}{
+		{"fixture: no message id", "malformed-messaging-missing-message-id", "event.message.id"},
+		{"fixture: no actor type", "malformed-messaging-missing-actor-type", "event.actor.type"},
+		{"fixture: agent without id", "malformed-messaging-agent-without-id", "event.actor.id"},
+		{"fixture: bad time", "malformed-messaging-bad-time", "time"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			adaptertest.Problem(t, New(), adaptertest.Delivery(t, "testdata", tt.give), tt.wantField)
+		})
+	}
+	inline := []struct {
+		name      string
+		give      string
+		wantField string
+	}{
+		{"no event", `{"type":"zen:event-type:messaging_ticket.message_added","id":"e","time":"2025-02-11T14:32:05Z","subject":"zen:ticket:1","detail":{"id":"1"}}`, "event"},
+		{"no message", `{"type":"zen:event-type:messaging_ticket.message_added","id":"e","time":"2025-02-11T14:32:05Z","detail":{"id":"1"},"event":{"actor":{"id":"1","type":"agent"}}}`, "event.message"},
+		{"no actor", `{"type":"zen:event-type:messaging_ticket.message_added","id":"e","time":"2025-02-11T14:32:05Z","detail":{"id":"1"},"event":{"message":{"id":"m"}}}`, "event.actor"},
+		{"actor id object", `{"type":"zen:event-type:messaging_ticket.message_added","id":"e","time":"2025-02-11T14:32:05Z","detail":{"id":"1"},"event":{"actor":{"id":{},"type":"agent"},"message":{"id":"m"}}}`, "event.actor.id"},
+		{"message not an object", `{"type":"zen:event-type:messaging_ticket.message_added","id":"e","time":"2025-02-11T14:32:05Z","detail":{"id":"1"},"event":{"actor":{"id":"1","type":"agent"},"message":"hi"}}`, "event.message"},
+		{"no ticket id", `{"type":"zen:event-type:messaging_ticket.message_added","id":"e","time":"2025-02-11T14:32:05Z","detail":{},"event":{"actor":{"id":"1","type":"agent"},"message":{"id":"m"}}}`, "detail.id"},
+	}
+	for _, tt := range inline {
+		t.Run(tt.name, func(t *testing.T) {
+			adaptertest.Problem(t, New(), adapter.Delivery{Body: []byte(tt.give)}, tt.wantField)
+		})
+	}
+}
+
+// TestMessagingConversation replays a messaging ticket: the answer bot greets and answers
+// first, which must not count as the first response; the agent's first message does.
+func TestMessagingConversation(t *testing.T) {
+	events, expect := adaptertest.CheckConversation(t, New(), filepath.Join("testdata", "messaging-conversation"), map[string][]string{
+		"01-ticket-created":          {"ticket_created"},
+		"02-customer-first-message":  {"customer_message"},
+		"03-answer-bot-reply":        {"agent_message"},
+		"04-customer-asks-for-agent": {"customer_message"},
+		"05-assigned-to-agent":       {"ticket_assigned"},
+		"06-agent-first-reply":       {"agent_message"},
+		"07-customer-reply":          {"customer_message"},
+		"08-agent-second-reply":      {"agent_message"},
+		"09-solved":                  {"status_changed"},
+	})
+	kinds := []string{"customer", "customer", "bot", "customer", "agent", "agent", "customer", "agent", "agent"}
+	for i, ev := range events {
+		if ev.Actor.Kind != kinds[i] {
+			t.Errorf("event %d (%s): by %s, want %s", i, ev.Type, ev.Actor.Kind, kinds[i])
+		}
+	}
+	if bot := events[2]; bot.Actor.ID != "zd:answerBot" {
+		t.Errorf("bot reply by %+v", bot.Actor)
+	}
+	if expect.FirstResponseSeconds != 900 {
+		t.Errorf("expect.json first response %d: the bot's reply at 3 s must not be it", expect.FirstResponseSeconds)
 	}
 }
