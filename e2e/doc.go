@@ -4,7 +4,9 @@
 // environment variables, and drive them only over HTTP and gRPC, as a deployment would. They import
 // no service's Go packages, so a service can change its insides freely while its contract holds.
 //
-// testdata/conversations/<source>/ are copies of each helpdesk adapter's recorded conversation
-// (services/ingest/internal/adapter/<source>/testdata/conversation): the deliveries in order,
-// their headers, and expect.json, the KPIs the whole stack must make of them.
+// testdata/conversations/<source>[-<shape>]/ are copies of each helpdesk adapter's recorded
+// conversations (services/ingest/internal/adapter/<source>/testdata/conversation, and
+// messaging-conversation, conversation-v1 or ticket-conversation for another shape of the same
+// source's payloads): the deliveries in order, their headers, and expect.json, the KPIs the whole
+// stack must make of them.
 package e2e

@@ -28,7 +28,16 @@ import (
 // of the ingest adapters' fixtures, see the package comment).
 const conversationsDir = "testdata/conversations"
 
-var helpdesks = []string{"zendesk", "chatwoot", "freshdesk", "helpscout", "zammad", "intercom"}
+// conversations are the directories under conversationsDir: a source, or a source and the shape
+// of its payloads (zendesk-messaging, intercom-v1), each posted under a tenant of its own.
+var conversations = []string{"zendesk", "zendesk-messaging", "chatwoot", "freshdesk", "helpscout", "helpscout-v1",
+	"zammad", "intercom", "intercom-v1", "intercom-tickets"}
+
+// conversationSource is the webhook source a conversation directory's deliveries are posted to.
+func conversationSource(dir string) string {
+	source, _, _ := strings.Cut(dir, "-")
+	return source
+}
 
 // expectation is a conversation's expect.json: what the KPI engine must make of it.
 type expectation struct {
@@ -46,12 +55,13 @@ type expectation struct {
 // helpdesks take any string).
 const webhookSecret = "e2e-secret-of-the-helpdesk"
 
-// helpdeskTenants configures one tenant per helpdesk, e2e-<source>, so ids cannot collide; they
+// helpdeskTenants configures one tenant per conversation, e2e-<directory>, so ids cannot collide; they
 // follow servicetest's acme and globex in the tenants file.
 func helpdeskTenants() map[string]string {
 	var b strings.Builder
-	for _, src := range helpdesks {
-		fmt.Fprintf(&b, "  e2e-%s:\n    sources:\n      %s:\n", src, src)
+	for _, dir := range conversations {
+		src := conversationSource(dir)
+		fmt.Fprintf(&b, "  e2e-%s:\n    sources:\n      %s:\n", dir, src)
 		switch src {
 		case "freshdesk":
 			b.WriteString("        url_token: {env: E2E_SECRET}\n")
@@ -127,9 +137,10 @@ func TestHelpdeskConversations(t *testing.T) {
 	addr := startIngest(t, s, "E2E_SECRET="+webhookSecret)
 	// The webhooks need no key, the KPI queries do: the operator's reads every tenant's.
 	client := startKPI(t, s).as(s.tenants.Operator)
-	for _, source := range helpdesks {
-		t.Run(source, func(t *testing.T) {
-			dir := filepath.Join(conversationsDir, source)
+	for _, name := range conversations {
+		source := conversationSource(name)
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(conversationsDir, name)
 			raw, err := os.ReadFile(filepath.Join(dir, "expect.json"))
 			if err != nil {
 				t.Fatal(err)
@@ -147,7 +158,7 @@ func TestHelpdeskConversations(t *testing.T) {
 			if len(bodies) < 5 {
 				t.Fatalf("%d deliveries in %s, want a whole ticket life", len(bodies), dir)
 			}
-			tenant := "e2e-" + source
+			tenant := "e2e-" + name
 			for _, path := range bodies {
 				body, err := os.ReadFile(path)
 				if err != nil {
