@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/verify"
 	ptenants "github.com/ticketpulse/ticketpulse/services/platform/tenants"
 )
@@ -46,6 +47,9 @@ func (s Sources) Count() int { return len(s) }
 type SourceConfig struct {
 	Tenant string
 	verify.Config
+	// Settings are what the source's adapter needs to know besides the payload (the survey
+	// sources' ticket field, score question and scale); zero for the helpdesks.
+	Settings adapter.Settings
 }
 
 // Source returns a tenant's settings for a source; false when either is not configured.
