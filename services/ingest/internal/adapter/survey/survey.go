@@ -196,11 +196,13 @@ func Event(r Response) canonical.Event {
 	return ev
 }
 
-// Ticket reads the ticket id from the value of the ticket field: "" (and a template placeholder
-// the survey link left unfilled, such as {{ticket.id}}) is no ticket, reported by ok false.
+// Ticket reads the ticket id from the value of the ticket field: "" and a placeholder left
+// unfilled ({{ticket.id}} of a helpdesk template, ${e://...} of Qualtrics piped text,
+// [ticket_id_value] of a SurveyMonkey link) are no ticket, reported by ok false.
 func Ticket(v, field string) (id string, ok bool, err error) {
 	v = strings.TrimSpace(v)
-	if v == "" || strings.Contains(v, "{{") || strings.Contains(v, "${") {
+	if v == "" || strings.Contains(v, "{{") || strings.Contains(v, "${") ||
+		(strings.HasPrefix(v, "[") && strings.HasSuffix(v, "_value]")) {
 		return "", false, nil
 	}
 	id, err = adapter.Ident(v, field)
