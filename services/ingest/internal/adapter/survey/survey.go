@@ -170,11 +170,11 @@ type Response struct {
 	// date_modified): each edit is a new event, which kpi counts as a re-rating; "" otherwise.
 	Version  string
 	TicketID string
-	AgentID          string
-	At               time.Time
-	Score            int
-	Scale            Scale
-	Comment          string
+	AgentID  string
+	At       time.Time
+	Score    int
+	Scale    Scale
+	Comment  string
 }
 
 // Event is the satisfaction_rated event of r. The rater is the customer, whose id the survey
