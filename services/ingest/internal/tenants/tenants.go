@@ -64,7 +64,14 @@ func Source(c *Config, tenant, source string) (*SourceConfig, bool) {
 
 // LogValue describes the source without a single secret byte.
 func (s *SourceConfig) LogValue() slog.Value {
-	return slog.GroupValue(append([]slog.Attr{slog.String("tenant", s.Tenant)}, s.Config.LogValue().Group()...)...)
+	attrs := append([]slog.Attr{slog.String("tenant", s.Tenant)}, s.Config.LogValue().Group()...)
+	// A survey's settings are no secret, and a wrong one is the first thing to look for when its
+	// responses are skipped or refused.
+	if st := s.Settings; st != (adapter.Settings{}) {
+		attrs = append(attrs, slog.String("ticket_field", st.TicketField), slog.String("score_question", st.ScoreQuestion),
+			slog.String("scale", st.Scale))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // Problem is one reason the file was refused: "<file>:<line>: <reason>".

@@ -729,7 +729,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if strings.Contains(s, leakMarker) {
 		t.Fatalf("a secret printed:\n%s", s)
 	}
-	for _, want := range []string{`"tenants":{"tenants":2,"sources":10,"api_keys":0,"revoked_keys":0,"oidc":0}`, `"tenant":"acme","source":"zendesk","secrets":2`, "[redacted]"} {
+	for _, want := range []string{`"tenants":{"tenants":2,"sources":10,"api_keys":0,"revoked_keys":0,"oidc":0}`, `"tenant":"acme","source":"zendesk","secrets":2`, `"ticket_field":"ticket_id","score_question":"csat","scale":"1-5"`, "[redacted]"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("log lacks %s:\n%s", want, s)
 		}
