@@ -23,6 +23,27 @@ type Delivery struct {
 	// X-Zammad-Delivery, webhook-id), empty otherwise. Stable across the source's retries.
 	DeliveryID string
 	Received   time.Time
+	// Settings are the tenant's mapping settings for this source, from the tenants file; the
+	// zero value for sources that need none (the helpdesks).
+	Settings Settings
+}
+
+// Settings tell an adapter where a tenant keeps what its payloads do not name by themselves.
+// Surveys need them: the ticket a response rates and its score sit in fields the tenant named
+// when building the survey.
+type Settings struct {
+	// TicketField is the hidden field (Typeform), custom variable (SurveyMonkey) or embedded
+	// data field (Qualtrics) that carries the helpdesk's ticket id.
+	TicketField string
+	// AgentField, optional, carries the agent the ticket was assigned to when the survey was sent.
+	AgentField string
+	// ScoreQuestion is the question whose answer is the score: a Typeform field ref or id, a
+	// SurveyMonkey question id, a Qualtrics question id (QID).
+	ScoreQuestion string
+	// CommentQuestion, optional, is the question whose text answer becomes the rating's comment.
+	CommentQuestion string
+	// Scale is the score question's scale, one of the survey package's scale names ("1-5", ...).
+	Scale string
 }
 
 // Skip is something in a delivery the adapter leaves out on purpose. Reason is a short
@@ -46,6 +67,13 @@ type Adapter interface {
 	// JSON, a missing ticket id, a wrong type) is rejected with canonical.Problems naming the
 	// JSON field and the reason; it must never panic, whatever the body.
 	Map(d Delivery) (Result, error)
+}
+
+// FormSource is an Adapter whose source posts application/x-www-form-urlencoded bodies instead
+// of JSON (Qualtrics event subscriptions); the webhook route then accepts that content type.
+type FormSource interface {
+	Adapter
+	FormEncoded()
 }
 
 // Malformed returns the error for a payload the source cannot have sent: field is the dotted

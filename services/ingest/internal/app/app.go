@@ -18,6 +18,9 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/freshdesk"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/helpscout"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/intercom"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/qualtrics"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/surveymonkey"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/typeform"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/zammad"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/zendesk"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/admission"
@@ -270,9 +273,10 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 // server may still reserve of its max_file_store.
 const storageExceeded jetstream.ErrorCode = 10047
 
-// Adapters are the helpdesk sources ingest maps, by source name; generic needs none.
+// Adapters are the helpdesk and survey sources ingest maps, by source name; generic needs none.
 func Adapters() map[string]adapter.Adapter {
-	all := []adapter.Adapter{zendesk.New(), chatwoot.New(), freshdesk.New(), helpscout.New(), zammad.New(), intercom.New()}
+	all := []adapter.Adapter{zendesk.New(), chatwoot.New(), freshdesk.New(), helpscout.New(), zammad.New(), intercom.New(),
+		typeform.New(), surveymonkey.New(), qualtrics.New()}
 	m := make(map[string]adapter.Adapter, len(all))
 	for _, a := range all {
 		m[a.Source()] = a

@@ -36,6 +36,8 @@ type intake struct {
 	// attrs are the log attributes naming the request (tenant, and the webhook's source).
 	attrs   []any
 	maxBody int64
+	// form: the body is application/x-www-form-urlencoded, not JSON (adapter.FormSource).
+	form bool
 	// logRejections logs every 4xx answer.
 	logRejections bool
 	// route runs after the method and tenant checks: the webhooks find the source and the
@@ -113,7 +115,7 @@ func (p *pipeline) run(ctx context.Context, w http.ResponseWriter, r *http.Reque
 			return a
 		}
 	}
-	body, a := readBody(w, r, in.maxBody)
+	body, a := readBody(w, r, in.maxBody, in.form)
 	if a != nil {
 		return a
 	}
@@ -178,9 +180,14 @@ func internalError() *answer {
 	return rejected(http.StatusInternalServerError, Rejected{Error: "internal error"})
 }
 
-// readBody checks the content type and reads the body, refusing more than max bytes.
-func readBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, *answer) {
-	if reason := checkContentType(r.Header.Get("Content-Type")); reason != "" {
+// readBody checks the content type (JSON, or a form when form is set) and reads the body,
+// refusing more than max bytes.
+func readBody(w http.ResponseWriter, r *http.Request, max int64, form bool) ([]byte, *answer) {
+	check := checkContentType
+	if form {
+		check = checkFormType
+	}
+	if reason := check(r.Header.Get("Content-Type")); reason != "" {
 		return nil, rejected(http.StatusUnsupportedMediaType, Rejected{Error: "unsupported media type", Reason: reason})
 	}
 	tooLarge := rejected(http.StatusRequestEntityTooLarge, Rejected{Error: "request too large", Reason: fmt.Sprintf("body exceeds %d bytes", max)})

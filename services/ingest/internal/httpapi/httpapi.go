@@ -256,6 +256,15 @@ func checkContentType(v string) string {
 	return ""
 }
 
+// checkFormType accepts application/x-www-form-urlencoded, the body of a source that posts forms.
+func checkFormType(v string) string {
+	mt, _, err := mime.ParseMediaType(v)
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return "Content-Type must be application/x-www-form-urlencoded"
+	}
+	return ""
+}
+
 func writeJSON(log *slog.Logger, w http.ResponseWriter, status int, body any) int {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

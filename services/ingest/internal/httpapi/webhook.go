@@ -143,10 +143,12 @@ func (h *Webhook) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		sc       *tenants.SourceConfig
 		delivery string
 	)
+	_, form := h.cfg.Adapters[source].(adapter.FormSource)
 	return h.accept.accept(ctx, w, r, &intake{
 		tenant:  tenantID,
 		attrs:   []any{"tenant", tenantID, "source", source},
 		maxBody: h.cfg.MaxBodyBytes,
+		form:    form,
 		route: func() *answer {
 			var known bool
 			if ad, known = h.cfg.Adapters[source]; !known && source != verify.Generic {
@@ -172,7 +174,7 @@ func (h *Webhook) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			return a
 		},
 		mapBody: func(body []byte, opts canonical.Options) ([]canonical.Event, []adapter.Skip, error) {
-			events, skipped, err := h.events(ad, body, r.Header, delivery, opts)
+			events, skipped, err := h.events(ad, body, r.Header, delivery, sc.Settings, opts)
 			if err != nil {
 				if probs, ok := errors.AsType[canonical.Problems](err); ok {
 					h.log.InfoContext(ctx, "webhook payload rejected", "tenant", tenantID, "source", source, "problem", probs.Error())
@@ -235,12 +237,12 @@ func (h *Webhook) verify(ctx context.Context, r *http.Request, body []byte, tena
 
 // events maps a verified body to valid events: the generic source sends canonical JSON, the
 // others go through their adapter and then the same rules.
-func (h *Webhook) events(ad adapter.Adapter, body []byte, header http.Header, delivery string, opts canonical.Options) ([]canonical.Event, []adapter.Skip, error) {
+func (h *Webhook) events(ad adapter.Adapter, body []byte, header http.Header, delivery string, settings adapter.Settings, opts canonical.Options) ([]canonical.Event, []adapter.Skip, error) {
 	if ad == nil {
 		events, err := canonical.Decode(body, opts)
 		return events, nil, err
 	}
-	res, err := ad.Map(adapter.Delivery{Header: header, Body: body, DeliveryID: delivery, Received: opts.Now})
+	res, err := ad.Map(adapter.Delivery{Header: header, Body: body, DeliveryID: delivery, Received: opts.Now, Settings: settings})
 	if err != nil || len(res.Events) == 0 {
 		return nil, res.Skipped, err
 	}

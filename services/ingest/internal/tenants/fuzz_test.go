@@ -22,6 +22,9 @@ func FuzzLoad(f *testing.F) {
 			"      freshdesk: {url_token: {env: TOKEN}, basic_auth: {user: tp, password: {env: PASS}}}\n" +
 			"      generic: {secrets: [{env: GENERIC}]}\n      helpscout: {secrets: [{env: ZD}]}\n",
 		"tenants:\n  acme:\n    sources:\n      zammad: {secrets: &s [{env: ZD}]}\n      intercom: {secrets: *s}\n",
+		"tenants:\n  acme:\n    sources:\n      typeform: {secrets: [{env: ZD}], ticket_field: ticket_id, score_question: csat, scale: nps}\n" +
+			"      surveymonkey: {api_key: k, secrets: [{env: ZD}], ticket_field: t, agent_field: a, score_question: \"1\", scale: 1-10}\n" +
+			"      qualtrics: {url_token: {env: TOKEN}, ticket_field: t, score_question: QID1, comment_question: QID2, scale: thumbs}\n",
 		"tenants:\n  Acme: {sources: {jira: {}}}\n  acme: {sources: {zendesk: {secrets: [x, {value: y}, {}]}}}\n",
 		"tenants: [a\n", "---\n---\n", "", "~", "tenants:\n  acme: *x\n", "tenants:\n  \"\": {}\n  a.b: {}\n",
 	}

@@ -7,6 +7,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/survey"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/verify"
 	ptenants "github.com/ticketpulse/ticketpulse/services/platform/tenants"
 	"github.com/ticketpulse/ticketpulse/services/platform/yamlconf"
@@ -26,7 +28,14 @@ var sourceKeys = map[string][]string{
 	verify.Zammad:    {"secrets"},
 	verify.Intercom:  {"secrets"},
 	verify.Generic:   {"secrets", "tolerance"},
+	// The survey sources also say where a response keeps its ticket and its score.
+	verify.Typeform:     append([]string{"secrets"}, surveyKeys...),
+	verify.SurveyMonkey: append([]string{"api_key", "secrets"}, surveyKeys...),
+	verify.Qualtrics:    append([]string{"url_token"}, surveyKeys...),
 }
+
+// surveyKeys are the mapping settings of a survey source (adapter.Settings).
+var surveyKeys = []string{"ticket_field", "agent_field", "score_question", "comment_question", "scale"}
 
 // sources reads the webhook part of one load of the file.
 type sources struct {
@@ -100,12 +109,25 @@ func (l *sources) source(tenant, name string, at yamlconf.Pair, path string, tol
 	if hasBasic {
 		sc.BasicAuth = l.basicAuth(p.Val, path+".basic_auth")
 	}
+	p, hasAPIKey := f["api_key"]
+	if hasAPIKey {
+		if k, ok := l.Str(p.Val, path+".api_key"); ok {
+			sc.APIKey = k
+		}
+	}
+	if slices.Contains(sourceKeys[name], "ticket_field") {
+		sc.Settings = l.surveySettings(at, f, path)
+	}
 	switch {
 	case name == verify.Freshdesk && !hasToken && !hasBasic:
 		l.Addf(at.Key, "%s: freshdesk cannot sign; set url_token:, basic_auth: or both", path)
+	case name == verify.Qualtrics && !hasToken:
+		l.Addf(at.Key, "%s: qualtrics cannot sign; set url_token: (the ?token= of the subscription's publication URL)", path)
+	case name == verify.SurveyMonkey && !hasAPIKey:
+		l.Addf(at.Key, "%s: surveymonkey signs with the app's API key and API secret; set api_key: (the client id, not a secret) and secrets: (the API secret)", path)
 	case name == verify.Chatwoot && !hasSecrets && !hasUnsigned:
 		l.Addf(at.Key, "%s: set secrets: (or, for installs too old to sign, allow_unsigned_with_token:)", path)
-	case name != verify.Freshdesk && name != verify.Chatwoot && !hasSecrets:
+	case name != verify.Freshdesk && name != verify.Chatwoot && name != verify.Qualtrics && !hasSecrets:
 		l.Addf(at.Key, "%s: %s signs its deliveries; set secrets: (a list of {env: NAME} or {file: PATH})", path, name)
 	}
 	// verify has the last word on what it can work with; every rule above should make this moot.
@@ -162,4 +184,44 @@ func (l *sources) basicAuth(n *yaml.Node, path string) *verify.BasicAuth {
 		l.Addf(yamlconf.Resolve(n), "%s: missing password: ({env: NAME} or {file: PATH})", path)
 	}
 	return ba
+}
+
+// surveySettings reads a survey source's mapping settings: ticket_field, score_question and scale
+// are required, the others optional; every value is a non-empty string.
+func (l *sources) surveySettings(at yamlconf.Pair, f map[string]yamlconf.Pair, path string) adapter.Settings {
+	var out adapter.Settings
+	for _, k := range []struct {
+		key      string
+		dst      *string
+		required bool
+	}{
+		{"ticket_field", &out.TicketField, true},
+		{"agent_field", &out.AgentField, false},
+		{"score_question", &out.ScoreQuestion, true},
+		{"comment_question", &out.CommentQuestion, false},
+		{"scale", &out.Scale, true},
+	} {
+		p, ok := f[k.key]
+		if !ok {
+			if k.required {
+				l.Addf(at.Key, "%s: missing %s: (see docs/surveys.md)", path, k.key)
+			}
+			continue
+		}
+		v, ok := l.Str(p.Val, path+"."+k.key)
+		if !ok {
+			continue
+		}
+		if strings.TrimSpace(v) == "" {
+			l.Addf(p.Val, "%s.%s: must not be empty", path, k.key)
+			continue
+		}
+		*k.dst = v
+	}
+	if p, ok := f["scale"]; ok && out.Scale != "" {
+		if _, err := survey.ParseScale(out.Scale); err != nil {
+			l.Addf(p.Val, "%s.scale: %v", path, err)
+		}
+	}
+	return out
 }

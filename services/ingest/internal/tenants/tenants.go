@@ -8,6 +8,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/verify"
 	ptenants "github.com/ticketpulse/ticketpulse/services/platform/tenants"
 )
@@ -46,6 +47,9 @@ func (s Sources) Count() int { return len(s) }
 type SourceConfig struct {
 	Tenant string
 	verify.Config
+	// Settings are what the source's adapter needs to know besides the payload (the survey
+	// sources' ticket field, score question and scale); zero for the helpdesks.
+	Settings adapter.Settings
 }
 
 // Source returns a tenant's settings for a source; false when either is not configured.
@@ -60,7 +64,14 @@ func Source(c *Config, tenant, source string) (*SourceConfig, bool) {
 
 // LogValue describes the source without a single secret byte.
 func (s *SourceConfig) LogValue() slog.Value {
-	return slog.GroupValue(append([]slog.Attr{slog.String("tenant", s.Tenant)}, s.Config.LogValue().Group()...)...)
+	attrs := append([]slog.Attr{slog.String("tenant", s.Tenant)}, s.Config.LogValue().Group()...)
+	// A survey's settings are no secret, and a wrong one is the first thing to look for when its
+	// responses are skipped or refused.
+	if st := s.Settings; st != (adapter.Settings{}) {
+		attrs = append(attrs, slog.String("ticket_field", st.TicketField), slog.String("score_question", st.ScoreQuestion),
+			slog.String("scale", st.Scale))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // Problem is one reason the file was refused: "<file>:<line>: <reason>".

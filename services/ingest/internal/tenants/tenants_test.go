@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/verify"
 )
 
@@ -140,7 +141,7 @@ func TestLoadRejects(t *testing.T) {
 		{
 			name: "unknown source",
 			give: "tenants:\n  acme:\n    sources:\n      zendsk:\n        secrets: [{env: ZD}]\n",
-			want: "$F:4: tenants.acme.sources: unknown source \"zendsk\" (want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, generic)",
+			want: "$F:4: tenants.acme.sources: unknown source \"zendsk\" (want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, generic, typeform, surveymonkey, qualtrics)",
 		},
 		{
 			name: "misspelt source key",
@@ -251,6 +252,37 @@ func TestLoadRejects(t *testing.T) {
 				"$F:8: tenants.acme.sources.generic.secrets[2]: file $D/generic.txt: not a Standard Webhooks secret (want whsec_ followed by base64): empty key",
 		},
 		{
+			name: "typeform without its survey settings",
+			give: "tenants:\n  acme:\n    sources:\n      typeform:\n        secrets: [{env: ZD}]\n",
+			want: "$F:4: tenants.acme.sources.typeform: missing ticket_field: (see docs/surveys.md)\n" +
+				"$F:4: tenants.acme.sources.typeform: missing score_question: (see docs/surveys.md)\n" +
+				"$F:4: tenants.acme.sources.typeform: missing scale: (see docs/surveys.md)",
+		},
+		{
+			name: "typeform with bad survey settings",
+			give: "tenants:\n  acme:\n    sources:\n      typeform:\n        secrets: [{env: ZD}]\n" +
+				"        ticket_field: \"\"\n        score_question: [csat]\n        scale: 1-7\n        tolerance: 1m\n",
+			want: "$F:6: tenants.acme.sources.typeform.ticket_field: want a non-empty string, not an empty string\n" +
+				"$F:7: tenants.acme.sources.typeform.score_question: want a non-empty string, not a list\n" +
+				"$F:8: tenants.acme.sources.typeform.scale: unknown scale \"1-7\" (want one of 1-5, 1-10, 0-10, nps, thumbs)\n" +
+				"$F:9: tenants.acme.sources.typeform: unknown key \"tolerance\" (allowed: secrets, ticket_field, agent_field, score_question, comment_question, scale)",
+		},
+		{
+			name: "surveymonkey without its API key",
+			give: "tenants:\n  acme:\n    sources:\n      surveymonkey:\n        secrets: [{env: ZD}]\n        ticket_field: t\n        score_question: q\n        scale: nps\n",
+			want: "$F:4: tenants.acme.sources.surveymonkey: surveymonkey signs with the app's API key and API secret; set api_key: (the client id, not a secret) and secrets: (the API secret)",
+		},
+		{
+			name: "qualtrics without a token",
+			give: "tenants:\n  acme:\n    sources:\n      qualtrics:\n        ticket_field: t\n        score_question: QID1\n        scale: thumbs\n",
+			want: "$F:4: tenants.acme.sources.qualtrics: qualtrics cannot sign; set url_token: (the ?token= of the subscription's publication URL)",
+		},
+		{
+			name: "qualtrics with secrets",
+			give: "tenants:\n  acme:\n    sources:\n      qualtrics:\n        url_token: {env: TOKEN}\n        secrets: [{env: ZD}]\n        ticket_field: t\n        score_question: QID1\n        scale: 1-5\n",
+			want: "$F:6: tenants.acme.sources.qualtrics: unknown key \"secrets\" (allowed: url_token, ticket_field, agent_field, score_question, comment_question, scale)",
+		},
+		{
 			name: "freshdesk without credentials",
 			give: "tenants:\n  acme:\n    sources:\n      freshdesk: {}\n",
 			want: "$F:4: tenants.acme.sources.freshdesk: freshdesk cannot sign; set url_token:, basic_auth: or both",
@@ -322,7 +354,7 @@ tenants:
 				"$F:8: tenants.acme.sources.zendesk.secrets[0].env: environment variable MISSING is unset or empty\n" +
 				"$F:8: tenants.acme.sources.zendesk.secrets[1].file: reading secret file $D/gone: no such file or directory\n" +
 				"$F:11: tenants.acme.sources.chatwoot.allow_unsigned_with_token.env: environment variable EMPTY is unset or empty\n" +
-				"$F:14: tenants.beta.sources: unknown source \"jira\" (want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, generic)\n" +
+				"$F:14: tenants.beta.sources: unknown source \"jira\" (want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, generic, typeform, surveymonkey, qualtrics)\n" +
 				"$F:15: tenants.beta.sources.generic.secrets[0]: environment variable ZD: not a Standard Webhooks secret (want whsec_ followed by base64): missing the whsec_ prefix",
 		},
 	}
@@ -391,6 +423,11 @@ func signed(t *testing.T, source, secret string) verify.Delivery {
 		h.Set("webhook-id", "msg_1")
 		h.Set("webhook-timestamp", ts)
 		h.Set("webhook-signature", "v1,"+b64(hmacSum(sha256.New, key, "msg_1."+ts+"."+body)))
+	case verify.Typeform:
+		h.Set("Typeform-Signature", "sha256="+b64(hmacSum(sha256.New, []byte(secret), body)))
+	case verify.SurveyMonkey:
+		// The example's API key; the secret is the API secret.
+		h.Set("Sm-Signature", b64(hmacSum(sha1.New, []byte("sm-client-id&"+secret), body)))
 	default:
 		t.Fatalf("no signer for %s", source)
 	}
@@ -410,15 +447,18 @@ func accepts(t *testing.T, sc *SourceConfig, d verify.Delivery) bool {
 }
 
 var exampleEnv = map[string]string{
-	"ACME_ZENDESK_SECRET":     "sekrit-zd-new",
-	"ACME_CHATWOOT_SECRET":    "sekrit-cw",
-	"ACME_CHATWOOT_TOKEN":     "sekrit-cw-token",
-	"ACME_FRESHDESK_TOKEN":    "sekrit-fd-token",
-	"ACME_FRESHDESK_PASSWORD": "sekrit-fd-pass",
-	"ACME_HELPSCOUT_SECRET":   "sekrit-hs",
-	"ACME_ZAMMAD_SECRET":      "sekrit-zm",
-	"ACME_INTERCOM_SECRET":    "sekrit-ic",
-	"ACME_GENERIC_SECRET":     "whsec_" + base64.StdEncoding.EncodeToString([]byte("sekrit-generic")),
+	"ACME_ZENDESK_SECRET":      "sekrit-zd-new",
+	"ACME_CHATWOOT_SECRET":     "sekrit-cw",
+	"ACME_CHATWOOT_TOKEN":      "sekrit-cw-token",
+	"ACME_FRESHDESK_TOKEN":     "sekrit-fd-token",
+	"ACME_FRESHDESK_PASSWORD":  "sekrit-fd-pass",
+	"ACME_HELPSCOUT_SECRET":    "sekrit-hs",
+	"ACME_ZAMMAD_SECRET":       "sekrit-zm",
+	"ACME_INTERCOM_SECRET":     "sekrit-ic",
+	"ACME_GENERIC_SECRET":      "whsec_" + base64.StdEncoding.EncodeToString([]byte("sekrit-generic")),
+	"ACME_TYPEFORM_SECRET":     "sekrit-tf",
+	"ACME_SURVEYMONKEY_SECRET": "sekrit-sm",
+	"ACME_QUALTRICS_TOKEN":     "sekrit-qx-token",
 }
 
 // loadExample loads testdata/tenants.example.yaml (the example in docs/helpdesks.md) from a copy next to its
@@ -476,6 +516,8 @@ func TestLoadExample(t *testing.T) {
 		{verify.Zammad, "sekrit-zm", 0, 1},
 		{verify.Intercom, "sekrit-ic", 0, 1},
 		{verify.Generic, exampleEnv["ACME_GENERIC_SECRET"], 5 * time.Minute, 1},
+		{verify.Typeform, "sekrit-tf", 0, 1},
+		{verify.SurveyMonkey, "sekrit-sm", 0, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.source+"/"+tt.secret, func(t *testing.T) {
@@ -512,12 +554,32 @@ func TestLoadExample(t *testing.T) {
 			"Basic " + base64.StdEncoding.EncodeToString([]byte("ticketpulse:sekrit-fd-pass"))}}}, true},
 		{"freshdesk basic auth, other user", verify.Freshdesk, verify.Delivery{Header: http.Header{"Authorization": {
 			"Basic " + base64.StdEncoding.EncodeToString([]byte("admin:sekrit-fd-pass"))}}}, false},
+		{"qualtrics token", verify.Qualtrics, verify.Delivery{Query: url.Values{"token": {"sekrit-qx-token"}}}, true},
+		{"qualtrics with freshdesk's token", verify.Qualtrics, verify.Delivery{Query: url.Values{"token": {"sekrit-fd-token"}}}, false},
 	}
 	for _, c := range credentials {
 		sc, _ := Source(cfg, "acme", c.source)
 		if got := accepts(t, sc, c.give); got != c.want {
 			t.Errorf("%s: accepted = %v, want %v", c.name, got, c.want)
 		}
+	}
+
+	settings := []struct {
+		source string
+		want   adapter.Settings
+	}{
+		{verify.Zendesk, adapter.Settings{}},
+		{verify.Typeform, adapter.Settings{TicketField: "ticket_id", AgentField: "agent_id", ScoreQuestion: "csat", CommentQuestion: "why", Scale: "1-5"}},
+		{verify.SurveyMonkey, adapter.Settings{TicketField: "ticket_id", ScoreQuestion: "667461690", Scale: "nps"}},
+		{verify.Qualtrics, adapter.Settings{TicketField: "ticket_id", ScoreQuestion: "QID3", Scale: "1-10"}},
+	}
+	for _, s := range settings {
+		if sc, _ := Source(cfg, "acme", s.source); sc.Settings != s.want {
+			t.Errorf("%s settings %+v, want %+v", s.source, sc.Settings, s.want)
+		}
+	}
+	if sc, _ := Source(cfg, "acme", verify.SurveyMonkey); sc.APIKey != "sm-client-id" {
+		t.Errorf("surveymonkey api key %q, want sm-client-id", sc.APIKey)
 	}
 
 	lookups := []struct{ tenant, source string }{{"acme", "jira"}, {"nobody", "zendesk"}, {"globex", "zendesk"}, {"", ""}}
@@ -667,7 +729,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if strings.Contains(s, leakMarker) {
 		t.Fatalf("a secret printed:\n%s", s)
 	}
-	for _, want := range []string{`"tenants":{"tenants":2,"sources":7,"api_keys":0,"revoked_keys":0,"oidc":0}`, `"tenant":"acme","source":"zendesk","secrets":2`, "[redacted]"} {
+	for _, want := range []string{`"tenants":{"tenants":2,"sources":10,"api_keys":0,"revoked_keys":0,"oidc":0}`, `"tenant":"acme","source":"zendesk","secrets":2`, `"ticket_field":"ticket_id","score_question":"csat","scale":"1-5"`, "[redacted]"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("log lacks %s:\n%s", want, s)
 		}

@@ -28,7 +28,8 @@ const (
 )
 
 // Sources lists every source Verify knows.
-var Sources = []string{Zendesk, Chatwoot, Freshdesk, HelpScout, Zammad, Intercom, Generic}
+var Sources = []string{Zendesk, Chatwoot, Freshdesk, HelpScout, Zammad, Intercom, Generic,
+	Typeform, SurveyMonkey, Qualtrics}
 
 // DefaultTolerance is how far a signed timestamp may be from now, either way, when the Config
 // does not say.
@@ -52,6 +53,9 @@ type Config struct {
 	URLToken Secret
 	// BasicAuth is the other Freshdesk credential.
 	BasicAuth *BasicAuth
+	// APIKey is SurveyMonkey's client API key: with an API secret from Secrets it makes the
+	// signing key, and deliveries name it in Sm-Apikey. It is an identifier, not a secret.
+	APIKey string
 }
 
 // BasicAuth is an HTTP Basic user and password.
@@ -85,6 +89,9 @@ func (c *Config) Check() error {
 		}
 	}
 	signing := len(c.Secrets) > 0
+	if c.APIKey != "" && c.Source != SurveyMonkey {
+		add("an API key applies to surveymonkey only")
+	}
 	switch c.Source {
 	case Zendesk, HelpScout, Zammad, Intercom, Generic:
 		if !signing {
@@ -107,6 +114,8 @@ func (c *Config) Check() error {
 		if signing {
 			add("freshdesk cannot sign; signing secrets do not apply")
 		}
+	case Typeform, SurveyMonkey, Qualtrics:
+		checkSurvey(c, add)
 	default:
 		add(fmt.Sprintf("unknown source %q", c.Source))
 	}
@@ -128,6 +137,9 @@ func (c *Config) LogValue() slog.Value {
 	}
 	if c.BasicAuth != nil {
 		attrs = append(attrs, slog.String("basic_auth_user", c.BasicAuth.User))
+	}
+	if c.APIKey != "" {
+		attrs = append(attrs, slog.String("api_key", c.APIKey))
 	}
 	return slog.GroupValue(attrs...)
 }
@@ -232,6 +244,12 @@ func (v Verifier) Verify(cfg *Config, d Delivery) (Result, error) {
 		res, rej = hubSHA1(cfg, d)
 	case Generic:
 		res, rej = v.standardWebhooks(cfg, d)
+	case Typeform:
+		res, rej = typeform(cfg, d)
+	case SurveyMonkey:
+		res, rej = surveyMonkey(cfg, d)
+	case Qualtrics:
+		res, rej = qualtrics(cfg, d)
 	}
 	if rej != nil {
 		return Result{}, rej
