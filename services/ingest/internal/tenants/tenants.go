@@ -46,6 +46,9 @@ func (s Sources) Count() int { return len(s) }
 type SourceConfig struct {
 	Tenant string
 	verify.Config
+	// Statuses maps a CRM's own status (a Salesforce Case Status, a HubSpot pipeline stage id)
+	// to a canonical status word, over the adapter's defaults; nil for the helpdesks.
+	Statuses map[string]string
 }
 
 // Source returns a tenant's settings for a source; false when either is not configured.

@@ -28,7 +28,7 @@ const (
 )
 
 // Sources lists every source Verify knows.
-var Sources = []string{Zendesk, Chatwoot, Freshdesk, HelpScout, Zammad, Intercom, Generic}
+var Sources = []string{Zendesk, Chatwoot, Freshdesk, HelpScout, Zammad, Intercom, Salesforce, HubSpot, Generic}
 
 // DefaultTolerance is how far a signed timestamp may be from now, either way, when the Config
 // does not say.
@@ -52,6 +52,8 @@ type Config struct {
 	URLToken Secret
 	// BasicAuth is the other Freshdesk credential.
 	BasicAuth *BasicAuth
+	// CRM is what Salesforce and HubSpot deliveries are checked against besides a secret.
+	CRM CRMConfig
 }
 
 // BasicAuth is an HTTP Basic user and password.
@@ -107,6 +109,8 @@ func (c *Config) Check() error {
 		if signing {
 			add("freshdesk cannot sign; signing secrets do not apply")
 		}
+	case Salesforce, HubSpot:
+		c.checkCRM(add)
 	default:
 		add(fmt.Sprintf("unknown source %q", c.Source))
 	}
@@ -181,7 +185,7 @@ var Reasons = []Reason{
 	ReasonMissingSignature, ReasonMalformedSignature, ReasonBadSignature,
 	ReasonMissingTimestamp, ReasonBadTimestamp, ReasonStaleTimestamp, ReasonFutureTimestamp,
 	ReasonMissingID, ReasonMissingCredentials, ReasonBadToken, ReasonBadBasicAuth,
-	ReasonUnsignedNotAllowed,
+	ReasonUnsignedNotAllowed, ReasonWrongAccount,
 }
 
 // Rejection is a delivery that failed verification. Message is for the sender and the log: it
@@ -230,6 +234,10 @@ func (v Verifier) Verify(cfg *Config, d Delivery) (Result, error) {
 		res.DeliveryID = d.Header.Get("X-Zammad-Delivery")
 	case Intercom:
 		res, rej = hubSHA1(cfg, d)
+	case Salesforce:
+		res, rej = v.salesforce(cfg, d)
+	case HubSpot:
+		res, rej = v.hubSpot(cfg, d)
 	case Generic:
 		res, rej = v.standardWebhooks(cfg, d)
 	}
