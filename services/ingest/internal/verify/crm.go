@@ -193,20 +193,16 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// maxOrganizations bounds how many OrganizationId elements one body is searched for: Salesforce
-// sends one per message.
-const maxOrganizations = 16
-
 // xmlOrganizations returns the text of every OrganizationId element of an XML body, in any
 // namespace and at any depth, so that no element the adapter might read escapes the check. It
 // stops at the first XML error or DTD: the adapter refuses such a body as a whole, so whatever
-// follows never counts.
+// follows never counts. The body is already bounded by the webhook's size limit.
 func xmlOrganizations(body []byte) []string {
 	dec := xml.NewDecoder(bytes.NewReader(body))
 	dec.Strict = true
 	var out []string
 	var text *strings.Builder
-	for len(out) < maxOrganizations {
+	for {
 		tok, err := dec.RawToken()
 		if err != nil {
 			return out
@@ -219,8 +215,8 @@ func xmlOrganizations(body []byte) []string {
 				text = &strings.Builder{}
 			}
 		case xml.CharData:
-			if text != nil && text.Len() < 64 {
-				text.Write(tok)
+			if text != nil {
+				text.Write(tok[:min(len(tok), 64-text.Len())]) // an id longer than 64 is wrong anyway
 			}
 		case xml.EndElement:
 			if text != nil && tok.Name.Local == "OrganizationId" {
@@ -229,7 +225,6 @@ func xmlOrganizations(body []byte) []string {
 			}
 		}
 	}
-	return out
 }
 
 // hubSpot: X-HubSpot-Signature-v3 = base64(HMAC-SHA256(client secret, method + URI + body +
