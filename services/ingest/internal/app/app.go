@@ -17,7 +17,9 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/chatwoot"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/freshdesk"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/helpscout"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/hubspot"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/intercom"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/salesforce"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/zammad"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/zendesk"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/admission"
@@ -272,7 +274,8 @@ const storageExceeded jetstream.ErrorCode = 10047
 
 // Adapters are the helpdesk sources ingest maps, by source name; generic needs none.
 func Adapters() map[string]adapter.Adapter {
-	all := []adapter.Adapter{zendesk.New(), chatwoot.New(), freshdesk.New(), helpscout.New(), zammad.New(), intercom.New()}
+	all := []adapter.Adapter{zendesk.New(), chatwoot.New(), freshdesk.New(), helpscout.New(), zammad.New(), intercom.New(),
+		salesforce.New(), hubspot.New()}
 	m := make(map[string]adapter.Adapter, len(all))
 	for _, a := range all {
 		m[a.Source()] = a

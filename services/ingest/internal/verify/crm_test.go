@@ -66,7 +66,9 @@ func TestSalesforce(t *testing.T) {
 	fifteen.CRM.Accounts = []string{sfOrg[:15]}
 	soapOnly := Config{Source: Salesforce, URLToken: NewSecret([]byte(sfToken)), CRM: CRMConfig{Accounts: []string{sfOrg}}}
 	flowOnly := Config{Source: Salesforce, Secrets: secrets(sfFlowKey), CRM: CRMConfig{Accounts: []string{sfOrg}}}
-	xmlH := func(kv ...string) http.Header { return hdr(append([]string{"Content-Type", "text/xml; charset=utf-8"}, kv...)...) }
+	xmlH := func(kv ...string) http.Header {
+		return hdr(append([]string{"Content-Type", "text/xml; charset=utf-8"}, kv...)...)
+	}
 	tok := url.Values{TokenParam: {sfToken}}
 	ts := unix(testNow)
 	flow := func(sig, ts, body string) Delivery {
