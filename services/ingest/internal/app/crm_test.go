@@ -21,6 +21,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/salesforce"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/httpapi"
 	"github.com/ticketpulse/ticketpulse/services/platform/servicetest"
+	"github.com/ticketpulse/ticketpulse/services/platform/stream"
 	"github.com/ticketpulse/ticketpulse/services/platform/testenv"
 )
 
@@ -259,5 +260,54 @@ func TestHubSpotWebhook(t *testing.T) {
 	}
 	if n := msgCount(t, tickets(t, url)); n != 2 {
 		t.Errorf("stream holds %d messages, want 2", n)
+	}
+}
+
+// The acknowledgement is Salesforce's signal to stop retrying, so it is never sent for a message
+// JetStream did not store; the tenant's statuses: reaches the adapter.
+func TestSalesforceAckOnlyWhenStored(t *testing.T) {
+	_, url := testenv.NATS(t)
+	r := startCRM(t, url)
+	custom, err := os.ReadFile(filepath.Join(crmSFTestdir, "om-case-custom-status-open.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleteTickets(t, url)
+	got := r.outbound(t, "?token="+crmSFToken, string(custom))
+	if got.status != http.StatusServiceUnavailable || strings.Contains(got.body, "Ack") || got.header.Get("Content-Type") != jsonType {
+		t.Fatalf("got %d %q %s, want a JSON 503 without the acknowledgement", got.status, got.header.Get("Content-Type"), got.body)
+	}
+	if _, err := stream.Ensure(context.Background(), jetStream(t, url), stream.Tickets(time.Hour, 1)); err != nil {
+		t.Fatal(err)
+	}
+	wantAck(t, r.outbound(t, "?token="+crmSFToken, string(custom)))
+	events := storedEvents(t, url)
+	if len(events) == 0 || events[0].GetType() != ticketpulsev1.EventType_EVENT_TYPE_STATUS_CHANGED ||
+		events[0].GetStatus() != ticketpulsev1.TicketStatus_TICKET_STATUS_ON_HOLD {
+		t.Errorf("stored %v, want the tenant's Awaiting Parts → on_hold first", events)
+	}
+}
+
+// A signed Flow callout is answered in JSON, like the helpdesks.
+func TestSalesforceFlowCallout(t *testing.T) {
+	_, url := testenv.NATS(t)
+	r := startCRM(t, url)
+	body, err := os.ReadFile(filepath.Join(crmSFTestdir, "flow-case-created-web.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(crmSFSecret))
+	mac.Write([]byte(now + "."))
+	mac.Write(body)
+	h := map[string]string{"X-Ticketpulse-Timestamp": now, "X-Ticketpulse-Signature": "v1=" + hex.EncodeToString(mac.Sum(nil))}
+	got := do(t, http.MethodPost, r.base+"/v1/tenants/acme/webhooks/salesforce", jsonType, string(body), h)
+	if got.status != http.StatusAccepted || got.header.Get("Content-Type") != jsonType || !strings.Contains(got.body, `"duplicates":0`) {
+		t.Fatalf("got %d %s", got.status, got.body)
+	}
+	events := storedEvents(t, url)
+	if len(events) != 1 || events[0].GetType() != ticketpulsev1.EventType_EVENT_TYPE_TICKET_CREATED ||
+		events[0].GetActor().GetKind() != ticketpulsev1.ActorKind_ACTOR_KIND_CUSTOMER {
+		t.Errorf("stored %v", events)
 	}
 }
