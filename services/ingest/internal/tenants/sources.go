@@ -110,7 +110,7 @@ func (l *sources) source(tenant, name string, at yamlconf.Pair, path string, tol
 	case name == verify.Salesforce && !hasToken && !hasSecrets:
 		l.Addf(at.Key, "%s: set url_token: (Outbound Messages), secrets: (Flow callouts) or both", path)
 	case name == verify.Salesforce || name == verify.HubSpot && hasSecrets:
-		// the rest of their settings is crm's and verify's to check
+		// Usable as far as credentials go; crm above and sc.Check below judge the rest.
 	case name == verify.Freshdesk && !hasToken && !hasBasic:
 		l.Addf(at.Key, "%s: freshdesk cannot sign; set url_token:, basic_auth: or both", path)
 	case name == verify.Chatwoot && !hasSecrets && !hasUnsigned:

@@ -300,6 +300,9 @@ func readXML(o *sObject, field string) (*record, error) {
 			return nil, err
 		}
 		r.hasMod = true
+	} else if typ == "Case" {
+		// Without it every notification of the Case would look like its creation.
+		return nil, adapter.Malformed(field+".LastModifiedDate", "required: it tells a new Case from an edit (select it in the Outbound Message)")
 	}
 	return r, nil
 }
@@ -333,7 +336,7 @@ func (a *Adapter) snapshot(noteID string, r *record) (adapter.Result, error) {
 		return adapter.One(ev), nil
 	}
 	// Salesforce stamps a new record's CreatedDate and LastModifiedDate with the same instant.
-	if !r.hasMod || r.modified.Equal(r.created) {
+	if r.modified.Equal(r.created) {
 		return adapter.One(a.created(noteID+"-created", r)), nil
 	}
 	var res adapter.Result
