@@ -36,6 +36,9 @@ const (
 	SkipUnsupportedSubscription = "unsupported_subscription"
 )
 
+// ticketTypeID is the object type id of tickets in generic webhook subscriptions.
+const ticketTypeID = "0-5"
+
 // MaxEvents is the most events one request may hold; HubSpot sends at most 100.
 const MaxEvents = 100
 
@@ -72,6 +75,7 @@ type event struct {
 	PropertyValue    *string         `json:"propertyValue"`
 	ChangeSource     string          `json:"changeSource"`
 	SourceID         string          `json:"sourceId"`
+	ObjectTypeID     string          `json:"objectTypeId"`
 	MessageID        adapter.ID      `json:"messageId"`
 	MessageType      string          `json:"messageType"`
 }
@@ -110,6 +114,11 @@ func (a *Adapter) one(i int, e *event, res *adapter.Result) error {
 		return canonical.Reject(i, "subscriptionType", "required")
 	}
 	sub := *e.SubscriptionType
+	// Generic webhook subscriptions name the object type apart: object.creation of type 0-5 is
+	// ticket.creation.
+	if rest, ok := strings.CutPrefix(sub, "object."); ok && e.ObjectTypeID == ticketTypeID {
+		sub = "ticket." + rest
+	}
 	skip := func(reason, format string, args ...any) error {
 		res.Skipped = append(res.Skipped, adapter.Skipped(reason, format, args...).Skipped...)
 		return nil
