@@ -22,6 +22,8 @@ func FuzzLoad(f *testing.F) {
 			"      freshdesk: {url_token: {env: TOKEN}, basic_auth: {user: tp, password: {env: PASS}}}\n" +
 			"      generic: {secrets: [{env: GENERIC}]}\n      helpscout: {secrets: [{env: ZD}]}\n",
 		"tenants:\n  acme:\n    sources:\n      zammad: {secrets: &s [{env: ZD}]}\n      intercom: {secrets: *s}\n",
+		"tenants:\n  acme:\n    sources:\n      salesforce: {url_token: {env: TOKEN}, organization_id: 00D5g000004XyZaEAK, statuses: {Done: solved}}\n" +
+			"      hubspot: {secrets: [{env: CW}], target_url: https://x.example.com/h, portal_ids: [1, 2], statuses: {\"4\": closed}}\n",
 		"tenants:\n  Acme: {sources: {jira: {}}}\n  acme: {sources: {zendesk: {secrets: [x, {value: y}, {}]}}}\n",
 		"tenants: [a\n", "---\n---\n", "", "~", "tenants:\n  acme: *x\n", "tenants:\n  \"\": {}\n  a.b: {}\n",
 	}
