@@ -36,7 +36,7 @@ const MaxSequence = 1<<53 - 1
 const MaxProblems = 100
 
 // Sources are the accepted values of the source field.
-var Sources = []string{"zendesk", "chatwoot", "freshdesk", "helpscout", "zammad", "intercom", DefaultSource,
+var Sources = []string{"zendesk", "chatwoot", "freshdesk", "helpscout", "zammad", "intercom", "salesforce", "hubspot", DefaultSource,
 	"typeform", "surveymonkey", "qualtrics"}
 
 // Problem is one reason a request was rejected. Index is the event's position in the array (0 for

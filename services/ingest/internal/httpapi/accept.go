@@ -22,6 +22,9 @@ type answer struct {
 	body       any
 	allow      bool // Allow: POST, with a 405
 	retryAfter int  // seconds; 0 sends no Retry-After
+	// raw, when set, is sent as it is with the Content-Type rawType in place of body's JSON.
+	raw     []byte
+	rawType string
 }
 
 func rejected(status int, body Rejected) *answer { return &answer{status: status, body: body} }
@@ -36,8 +39,11 @@ type intake struct {
 	// attrs are the log attributes naming the request (tenant, and the webhook's source).
 	attrs   []any
 	maxBody int64
-	// form: the body is application/x-www-form-urlencoded, not JSON (adapter.FormSource).
-	form bool
+	// contentType checks the request's Content-Type, returning the reason to refuse it with;
+	// nil accepts application/json only.
+	contentType func(string) string
+	// acknowledge, when set, may replace a 2xx answer (a source that reads its own).
+	acknowledge func(*answer) *answer
 	// logRejections logs every 4xx answer.
 	logRejections bool
 	// route runs after the method and tenant checks: the webhooks find the source and the
@@ -71,7 +77,11 @@ type pipeline struct {
 
 // accept runs the pipeline over r and writes the answer; it returns the status code.
 func (p *pipeline) accept(ctx context.Context, w http.ResponseWriter, r *http.Request, in *intake) int {
-	return p.respond(ctx, w, in, p.run(ctx, w, r, in))
+	a := p.run(ctx, w, r, in)
+	if in.acknowledge != nil && a.status >= 200 && a.status < 300 {
+		a = in.acknowledge(a)
+	}
+	return p.respond(ctx, w, in, a)
 }
 
 // respond writes a with its headers, logging a 4xx when in asks for it; it returns the status.
@@ -88,6 +98,14 @@ func (p *pipeline) respond(ctx context.Context, w http.ResponseWriter, in *intak
 			problems = len(rej.Problems)
 		}
 		p.log.InfoContext(ctx, "rejected request", "tenant", in.tenant, "status", a.status, "problems", problems)
+	}
+	if a.raw != nil {
+		w.Header().Set("Content-Type", a.rawType)
+		w.WriteHeader(a.status)
+		if _, err := w.Write(a.raw); err != nil {
+			p.log.Debug("write response", "status", a.status, "err", err)
+		}
+		return a.status
 	}
 	return writeJSON(p.log, w, a.status, a.body)
 }
@@ -115,7 +133,11 @@ func (p *pipeline) run(ctx context.Context, w http.ResponseWriter, r *http.Reque
 			return a
 		}
 	}
-	body, a := readBody(w, r, in.maxBody, in.form)
+	check := in.contentType
+	if check == nil {
+		check = checkContentType
+	}
+	body, a := readBody(w, r, in.maxBody, check)
 	if a != nil {
 		return a
 	}
@@ -180,13 +202,8 @@ func internalError() *answer {
 	return rejected(http.StatusInternalServerError, Rejected{Error: "internal error"})
 }
 
-// readBody checks the content type (JSON, or a form when form is set) and reads the body,
-// refusing more than max bytes.
-func readBody(w http.ResponseWriter, r *http.Request, max int64, form bool) ([]byte, *answer) {
-	check := checkContentType
-	if form {
-		check = checkFormType
-	}
+// readBody checks the content type with check and reads the body, refusing more than max bytes.
+func readBody(w http.ResponseWriter, r *http.Request, max int64, check func(string) string) ([]byte, *answer) {
 	if reason := check(r.Header.Get("Content-Type")); reason != "" {
 		return nil, rejected(http.StatusUnsupportedMediaType, Rejected{Error: "unsupported media type", Reason: reason})
 	}

@@ -33,6 +33,24 @@ type Deliveries interface {
 	Mark(ctx context.Context, tenant, source, delivery string) error
 }
 
+// Configurable is an adapter whose mapping reads the tenant's settings for its source (the
+// CRMs' statuses:): each delivery is mapped by the adapter For returns.
+type Configurable interface {
+	For(sc *tenants.SourceConfig) adapter.Adapter
+}
+
+// Acknowledger is an adapter whose source reads an answer of its own rather than the JSON one
+// (Salesforce retries an Outbound Message until it reads a SOAP acknowledgement), and which
+// takes bodies other than JSON.
+type Acknowledger interface {
+	// CheckContentType replaces the application/json rule: it returns the reason to refuse a
+	// Content-Type with, or "".
+	CheckContentType(contentType string) string
+	// Acknowledge returns the 200 answer to a delivery with the headers h, sent only once
+	// JetStream stored every event of it (or it held none); ok false keeps the JSON answer.
+	Acknowledge(h http.Header) (contentType string, body []byte, ok bool)
+}
+
 // WebhookConfig holds what the webhook handler needs besides the publisher.
 type WebhookConfig struct {
 	Tenants Tenants
@@ -143,12 +161,10 @@ func (h *Webhook) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		sc       *tenants.SourceConfig
 		delivery string
 	)
-	_, form := h.cfg.Adapters[source].(adapter.FormSource)
-	return h.accept.accept(ctx, w, r, &intake{
+	in := &intake{
 		tenant:  tenantID,
 		attrs:   []any{"tenant", tenantID, "source", source},
 		maxBody: h.cfg.MaxBodyBytes,
-		form:    form,
 		route: func() *answer {
 			var known bool
 			if ad, known = h.cfg.Adapters[source]; !known && source != verify.Generic {
@@ -165,6 +181,9 @@ func (h *Webhook) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 				h.log.InfoContext(ctx, "webhook for an unconfigured tenant or source", "tenant", tenantID, "source", source)
 				return rejected(http.StatusNotFound, Rejected{Error: "not configured",
 					Reason: "this tenant has no webhook configured for this source"})
+			}
+			if c, ok := ad.(Configurable); ok {
+				ad = c.For(sc)
 			}
 			return nil
 		},
@@ -203,7 +222,20 @@ func (h *Webhook) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			}
 			return &answer{status: http.StatusAccepted, body: WebhookAccepted{Accepted: ids, Duplicates: res.Duplicates, Skipped: skipped}}
 		},
-	})
+	}
+	if _, form := h.cfg.Adapters[source].(adapter.FormSource); form {
+		in.contentType = checkFormType
+	}
+	if ack, ok := h.cfg.Adapters[source].(Acknowledger); ok {
+		in.contentType = ack.CheckContentType
+		in.acknowledge = func(a *answer) *answer {
+			if ct, body, ok := ack.Acknowledge(r.Header); ok {
+				return &answer{status: http.StatusOK, raw: body, rawType: ct}
+			}
+			return a
+		}
+	}
+	return h.accept.accept(ctx, w, r, in)
 }
 
 // verify checks the delivery's signature and answers a delivery already published; it returns
@@ -219,6 +251,9 @@ func (h *Webhook) verify(ctx context.Context, r *http.Request, body []byte, tena
 		}
 		h.rejections.Add(ctx, 1, metric.WithAttributes(attribute.String("source", source), attribute.String("reason", string(rej.Reason))))
 		h.log.InfoContext(ctx, "webhook rejected", "tenant", tenantID, "source", source, "reason", rej.Reason, "detail", rej.Message)
+		if rej.Forbidden() {
+			return "", rejected(http.StatusForbidden, Rejected{Error: "forbidden", Code: string(rej.Reason), Reason: rej.Message})
+		}
 		return "", rejected(http.StatusUnauthorized, Rejected{Error: "unauthorized", Code: string(rej.Reason), Reason: rej.Message})
 	}
 	id := verified.DeliveryID

@@ -25,6 +25,8 @@ func FuzzLoad(f *testing.F) {
 		"tenants:\n  acme:\n    sources:\n      typeform: {secrets: [{env: ZD}], ticket_field: ticket_id, score_question: csat, scale: nps}\n" +
 			"      surveymonkey: {api_key: k, secrets: [{env: ZD}], ticket_field: t, agent_field: a, score_question: \"1\", scale: 1-10}\n" +
 			"      qualtrics: {url_token: {env: TOKEN}, ticket_field: t, score_question: QID1, comment_question: QID2, scale: thumbs}\n",
+		"tenants:\n  acme:\n    sources:\n      salesforce: {url_token: {env: TOKEN}, organization_id: 00D5g000004XyZaEAK, statuses: {Done: solved}}\n" +
+			"      hubspot: {secrets: [{env: CW}], target_url: https://x.example.com/h, portal_ids: [1, 2], statuses: {\"4\": closed}}\n",
 		"tenants:\n  Acme: {sources: {jira: {}}}\n  acme: {sources: {zendesk: {secrets: [x, {value: y}, {}]}}}\n",
 		"tenants: [a\n", "---\n---\n", "", "~", "tenants:\n  acme: *x\n", "tenants:\n  \"\": {}\n  a.b: {}\n",
 	}

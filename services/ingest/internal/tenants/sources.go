@@ -21,13 +21,15 @@ import (
 // sourceKeys is each source's vocabulary. A key that does not apply (tolerance for a source that
 // sends no timestamp) is an unknown key, so a setting never silently does nothing.
 var sourceKeys = map[string][]string{
-	verify.Zendesk:   {"secrets", "tolerance"},
-	verify.Chatwoot:  {"secrets", "tolerance", "allow_unsigned_with_token"},
-	verify.Freshdesk: {"url_token", "basic_auth"},
-	verify.HelpScout: {"secrets"},
-	verify.Zammad:    {"secrets"},
-	verify.Intercom:  {"secrets"},
-	verify.Generic:   {"secrets", "tolerance"},
+	verify.Zendesk:    {"secrets", "tolerance"},
+	verify.Chatwoot:   {"secrets", "tolerance", "allow_unsigned_with_token"},
+	verify.Freshdesk:  {"url_token", "basic_auth"},
+	verify.HelpScout:  {"secrets"},
+	verify.Zammad:     {"secrets"},
+	verify.Intercom:   {"secrets"},
+	verify.Salesforce: {"url_token", "secrets", "tolerance", "organization_id", "statuses"},
+	verify.HubSpot:    {"secrets", "tolerance", "target_url", "portal_ids", "statuses"},
+	verify.Generic:    {"secrets", "tolerance"},
 	// The survey sources also say where a response keeps its ticket and its score.
 	verify.Typeform:     append([]string{"secrets"}, surveyKeys...),
 	verify.SurveyMonkey: append([]string{"api_key", "secrets"}, surveyKeys...),
@@ -36,6 +38,9 @@ var sourceKeys = map[string][]string{
 
 // surveyKeys are the mapping settings of a survey source (adapter.Settings).
 var surveyKeys = []string{"ticket_field", "agent_field", "score_question", "comment_question", "scale"}
+
+// StatusWords are the canonical statuses a CRM's statuses: mapping may name.
+var StatusWords = []string{"new", "open", "pending", "on_hold", "solved", "closed"}
 
 // sources reads the webhook part of one load of the file.
 type sources struct {
@@ -118,7 +123,12 @@ func (l *sources) source(tenant, name string, at yamlconf.Pair, path string, tol
 	if slices.Contains(sourceKeys[name], "ticket_field") {
 		sc.Settings = l.surveySettings(at, f, path)
 	}
+	l.crm(f, sc, at, path)
 	switch {
+	case name == verify.Salesforce && !hasToken && !hasSecrets:
+		l.Addf(at.Key, "%s: set url_token: (Outbound Messages), secrets: (Flow callouts) or both", path)
+	case name == verify.Salesforce || name == verify.HubSpot && hasSecrets:
+		// Usable as far as credentials go; crm above and sc.Check below judge the rest.
 	case name == verify.Freshdesk && !hasToken && !hasBasic:
 		l.Addf(at.Key, "%s: freshdesk cannot sign; set url_token:, basic_auth: or both", path)
 	case name == verify.Qualtrics && !hasToken:
@@ -224,4 +234,38 @@ func (l *sources) surveySettings(at yamlconf.Pair, f map[string]yamlconf.Pair, p
 		}
 	}
 	return out
+}
+
+// crm reads the settings only the CRM sources have: the account the deliveries must name, the
+// HubSpot target URL, and the statuses: mapping (the source's status or pipeline stage id to
+// a canonical status) that replaces the adapter's defaults.
+func (l *sources) crm(f map[string]yamlconf.Pair, sc *SourceConfig, at yamlconf.Pair, path string) {
+	if p, ok := f["organization_id"]; ok {
+		if v, ok := l.Str(p.Val, path+".organization_id"); ok {
+			sc.CRM.Accounts = []string{v}
+		}
+	} else if sc.Source == verify.Salesforce {
+		l.Addf(at.Key, "%s: missing organization_id: (Setup > Company Information > Salesforce.com Organization ID)", path)
+	}
+	if p, ok := f["target_url"]; ok {
+		if v, ok := l.Str(p.Val, path+".target_url"); ok {
+			sc.CRM.TargetURL = v
+		}
+	} else if sc.Source == verify.HubSpot {
+		l.Addf(at.Key, "%s: missing target_url: (the app's webhook target URL, exactly as HubSpot has it)", path)
+	}
+	if p, ok := f["portal_ids"]; ok {
+		if v, ok := l.Strings(p.Val, path+".portal_ids"); ok {
+			sc.CRM.Accounts = v
+		}
+	}
+	if p, ok := f["statuses"]; ok {
+		pairs, _ := l.Pairs(p.Val, path+".statuses")
+		sc.Statuses = make(map[string]string, len(pairs))
+		for _, kv := range pairs {
+			if v, ok := l.OneOf(kv.Val, yamlconf.Join(path+".statuses", kv.Key.Value), "status", StatusWords...); ok {
+				sc.Statuses[kv.Key.Value] = v
+			}
+		}
+	}
 }

@@ -50,6 +50,9 @@ type SourceConfig struct {
 	// Settings are what the source's adapter needs to know besides the payload (the survey
 	// sources' ticket field, score question and scale); zero for the helpdesks.
 	Settings adapter.Settings
+	// Statuses maps a CRM's own status (a Salesforce Case Status, a HubSpot pipeline stage id)
+	// to a canonical status word, over the adapter's defaults; nil for the helpdesks.
+	Statuses map[string]string
 }
 
 // Source returns a tenant's settings for a source; false when either is not configured.

@@ -141,7 +141,7 @@ func TestLoadRejects(t *testing.T) {
 		{
 			name: "unknown source",
 			give: "tenants:\n  acme:\n    sources:\n      zendsk:\n        secrets: [{env: ZD}]\n",
-			want: "$F:4: tenants.acme.sources: unknown source \"zendsk\" (want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, generic, typeform, surveymonkey, qualtrics)",
+			want: "$F:4: tenants.acme.sources: unknown source \"zendsk\" (want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, salesforce, hubspot, generic, typeform, surveymonkey, qualtrics)",
 		},
 		{
 			name: "misspelt source key",
@@ -354,7 +354,7 @@ tenants:
 				"$F:8: tenants.acme.sources.zendesk.secrets[0].env: environment variable MISSING is unset or empty\n" +
 				"$F:8: tenants.acme.sources.zendesk.secrets[1].file: reading secret file $D/gone: no such file or directory\n" +
 				"$F:11: tenants.acme.sources.chatwoot.allow_unsigned_with_token.env: environment variable EMPTY is unset or empty\n" +
-				"$F:14: tenants.beta.sources: unknown source \"jira\" (want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, generic, typeform, surveymonkey, qualtrics)\n" +
+				"$F:14: tenants.beta.sources: unknown source \"jira\" (want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, salesforce, hubspot, generic, typeform, surveymonkey, qualtrics)\n" +
 				"$F:15: tenants.beta.sources.generic.secrets[0]: environment variable ZD: not a Standard Webhooks secret (want whsec_ followed by base64): missing the whsec_ prefix",
 		},
 	}
@@ -455,6 +455,9 @@ var exampleEnv = map[string]string{
 	"ACME_HELPSCOUT_SECRET":    "sekrit-hs",
 	"ACME_ZAMMAD_SECRET":       "sekrit-zm",
 	"ACME_INTERCOM_SECRET":     "sekrit-ic",
+	"ACME_SALESFORCE_TOKEN":    "sekrit-sf-token",
+	"ACME_SALESFORCE_SECRET":   "sekrit-sf",
+	"ACME_HUBSPOT_SECRET":      "sekrit-hubspot",
 	"ACME_GENERIC_SECRET":      "whsec_" + base64.StdEncoding.EncodeToString([]byte("sekrit-generic")),
 	"ACME_TYPEFORM_SECRET":     "sekrit-tf",
 	"ACME_SURVEYMONKEY_SECRET": "sekrit-sm",
@@ -729,7 +732,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if strings.Contains(s, leakMarker) {
 		t.Fatalf("a secret printed:\n%s", s)
 	}
-	for _, want := range []string{`"tenants":{"tenants":2,"sources":10,"api_keys":0,"revoked_keys":0,"oidc":0}`, `"tenant":"acme","source":"zendesk","secrets":2`, `"ticket_field":"ticket_id","score_question":"csat","scale":"1-5"`, "[redacted]"} {
+	for _, want := range []string{`"tenants":{"tenants":2,"sources":12,"api_keys":0,"revoked_keys":0,"oidc":0}`, `"tenant":"acme","source":"zendesk","secrets":2`, `"ticket_field":"ticket_id","score_question":"csat","scale":"1-5"`, "[redacted]"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("log lacks %s:\n%s", want, s)
 		}

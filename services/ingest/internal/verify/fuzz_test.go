@@ -27,6 +27,8 @@ func fuzzConfigs(t testing.TB) []Config {
 		{Source: HelpScout, Secrets: secrets(fuzzKey)},
 		{Source: Zammad, Secrets: secrets(fuzzKey)},
 		{Source: Intercom, Secrets: secrets("other", fuzzKey)},
+		{Source: Salesforce, Secrets: secrets(fuzzKey), URLToken: tok, CRM: CRMConfig{Accounts: []string{sfOrg}}},
+		{Source: HubSpot, Secrets: secrets(fuzzKey), CRM: CRMConfig{TargetURL: hsURL, Accounts: []string{"62515"}}},
 		{Source: Generic, Secrets: []Secret{k}},
 	}
 }
@@ -50,6 +52,8 @@ func FuzzVerify(f *testing.F) {
 		{helpScoutSig(fuzzKey, body), "", "", "", "", body},
 		{hubSig(fuzzKey, body), "", "z-1", "", "", body},
 		{"v1,x v1a,y " + swSig(fuzzKey, "msg_1", ts, body), ts, "msg_1", "", "", body},
+		{sfFlowSig(fuzzKey, ts, sfFlowBody), ts, "", "", "", sfFlowBody},
+		{hubSpotSig(fuzzKey, hsURL, hsBody, hsTS), hsTS, "", "", "", hsBody},
 		{"sha256=zz", "-1", "", "token=&token=x", "Basic %%%", ""},
 		{"v1,", "99999999999", "\x00", "%zz", "Bearer", "\xff"},
 	}
@@ -59,10 +63,10 @@ func FuzzVerify(f *testing.F) {
 	configs := fuzzConfigs(f)
 	f.Fuzz(func(t *testing.T, sig, ts, id, rawQuery, auth string, body []byte) {
 		h := http.Header{}
-		for _, name := range []string{hZendeskSignature, hChatwootSig, hHelpScoutSig, hHubSignature, hWebhookSignature} {
+		for _, name := range []string{hZendeskSignature, hChatwootSig, hHelpScoutSig, hHubSignature, hWebhookSignature, hSalesforceSig, hHubSpotSig} {
 			h.Set(name, sig)
 		}
-		for _, name := range []string{hZendeskTimestamp, hChatwootTime, hWebhookTimestamp} {
+		for _, name := range []string{hZendeskTimestamp, hChatwootTime, hWebhookTimestamp, hSalesforceTime, hHubSpotTime} {
 			h.Set(name, ts)
 		}
 		for _, name := range []string{hChatwootDelivery, "X-Zammad-Delivery", hWebhookID} {

@@ -28,7 +28,7 @@ const (
 )
 
 // Sources lists every source Verify knows.
-var Sources = []string{Zendesk, Chatwoot, Freshdesk, HelpScout, Zammad, Intercom, Generic,
+var Sources = []string{Zendesk, Chatwoot, Freshdesk, HelpScout, Zammad, Intercom, Salesforce, HubSpot, Generic,
 	Typeform, SurveyMonkey, Qualtrics}
 
 // DefaultTolerance is how far a signed timestamp may be from now, either way, when the Config
@@ -56,6 +56,8 @@ type Config struct {
 	// APIKey is SurveyMonkey's client API key: with an API secret from Secrets it makes the
 	// signing key, and deliveries name it in Sm-Apikey. It is an identifier, not a secret.
 	APIKey string
+	// CRM is what Salesforce and HubSpot deliveries are checked against besides a secret.
+	CRM CRMConfig
 }
 
 // BasicAuth is an HTTP Basic user and password.
@@ -116,6 +118,8 @@ func (c *Config) Check() error {
 		}
 	case Typeform, SurveyMonkey, Qualtrics:
 		checkSurvey(c, add)
+	case Salesforce, HubSpot:
+		c.checkCRM(add)
 	default:
 		add(fmt.Sprintf("unknown source %q", c.Source))
 	}
@@ -193,7 +197,7 @@ var Reasons = []Reason{
 	ReasonMissingSignature, ReasonMalformedSignature, ReasonBadSignature,
 	ReasonMissingTimestamp, ReasonBadTimestamp, ReasonStaleTimestamp, ReasonFutureTimestamp,
 	ReasonMissingID, ReasonMissingCredentials, ReasonBadToken, ReasonBadBasicAuth,
-	ReasonUnsignedNotAllowed,
+	ReasonUnsignedNotAllowed, ReasonWrongAccount,
 }
 
 // Rejection is a delivery that failed verification. Message is for the sender and the log: it
@@ -242,6 +246,10 @@ func (v Verifier) Verify(cfg *Config, d Delivery) (Result, error) {
 		res.DeliveryID = d.Header.Get("X-Zammad-Delivery")
 	case Intercom:
 		res, rej = hubSHA1(cfg, d)
+	case Salesforce:
+		res, rej = v.salesforce(cfg, d)
+	case HubSpot:
+		res, rej = v.hubSpot(cfg, d)
 	case Generic:
 		res, rej = v.standardWebhooks(cfg, d)
 	case Typeform:
