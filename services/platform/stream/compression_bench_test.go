@@ -53,7 +53,7 @@ func BenchmarkTicketsCompression(b *testing.B) {
 			}
 			ctx := context.Background()
 			var cfg jetstream.StreamConfig
-			for _, sc := range stream.Owned("ingest", stream.Settings{Replicas: 1, TicketsUncompressed: c.uncompressed}) {
+			for _, sc := range stream.Owned("ingest", stream.Settings{Replicas: 1, TicketsCompressed: !c.uncompressed}) {
 				if sc.Name == stream.TicketsName {
 					cfg = sc
 				}

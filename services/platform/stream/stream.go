@@ -39,8 +39,9 @@ const KPIDurable = "kpi"
 // Tickets is the durable event log. Retention 0 keeps events forever. It has no size limit;
 // Owned gives it the operator's (TicketsMaxBytes). Discard is New whatever the limit: this is the
 // log KPIs are rebuilt from, so a full stream refuses new events (ingest answers 503) rather than
-// silently dropping the oldest. It is S2-compressed: kept for ever, the log is mostly repeated
-// ids, words and field tags, and compression costs little publish rate (docs/performance.md).
+// silently dropping the oldest. It is not compressed unless the operator asks (Settings): with
+// NATS 2.15, a node whose disk filled up could leave an S2-compressed block it cannot read
+// again, and this log must never be lost (docs/chaos.md).
 // It allows atomic batch publish: ingest stores a request's events as one batch, all or none,
 // which under sync "always" costs one fsync for the batch instead of one per event.
 func Tickets(retention time.Duration, replicas int) jetstream.StreamConfig {
@@ -55,7 +56,7 @@ func Tickets(retention time.Duration, replicas int) jetstream.StreamConfig {
 		Duplicates:  2 * time.Minute,
 		MaxBytes:    -1,
 		Discard:     jetstream.DiscardNew,
-		Compression: jetstream.S2Compression,
+		Compression: jetstream.NoCompression,
 
 		AllowAtomicPublish: true,
 	}
@@ -112,10 +113,10 @@ type Settings struct {
 	// TicketsMaxBytes is the TICKETS stream's size limit in bytes; 0 or less means none. NATS
 	// reserves it from the server's max_file_store when the stream is created, so it must fit.
 	TicketsMaxBytes int64
-	// TicketsUncompressed stores TICKETS without S2 compression. Either way an existing stream
-	// takes the setting in place: the server applies it to what it writes from then on and reads
-	// blocks of both kinds.
-	TicketsUncompressed bool
+	// TicketsCompressed stores TICKETS with S2 compression (about 0.28 of the disk), at the risk
+	// docs/chaos.md describes. Either way an existing stream takes the setting in place: the
+	// server applies it to what it writes from then on and reads blocks of both kinds.
+	TicketsCompressed bool
 }
 
 // Owned lists the streams a service creates, or updates to these settings, when it starts. A
@@ -130,8 +131,8 @@ func Owned(service string, s Settings) []jetstream.StreamConfig {
 		if s.TicketsMaxBytes > 0 {
 			t.MaxBytes = s.TicketsMaxBytes
 		}
-		if s.TicketsUncompressed {
-			t.Compression = jetstream.NoCompression
+		if s.TicketsCompressed {
+			t.Compression = jetstream.S2Compression
 		}
 		return []jetstream.StreamConfig{t, dl}
 	case "kpi":

@@ -253,7 +253,7 @@ func TestKPISubjectsKeepOnePerID(t *testing.T) {
 	}
 }
 
-// Compression is S2 by default and off only when asked; an existing stream takes either setting
+// Compression is off by default and S2 only when asked; an existing stream takes either setting
 // in place when its owner ensures it again, and every event stored under the old one stays
 // readable.
 func TestTicketsCompressionAppliesToAnExistingStream(t *testing.T) {
@@ -266,14 +266,14 @@ func TestTicketsCompressionAppliesToAnExistingStream(t *testing.T) {
 		t.Fatal("ingest owns no TICKETS stream")
 		return jetstream.StreamConfig{}
 	}
-	if got := Tickets(0, 1).Compression; got != jetstream.S2Compression {
-		t.Fatalf("TICKETS compression %v, want s2", got)
+	if got := Tickets(0, 1).Compression; got != jetstream.NoCompression {
+		t.Fatalf("TICKETS compression %v, want none", got)
 	}
-	if got := tickets(Settings{}).Compression; got != jetstream.S2Compression {
-		t.Fatalf("ingest's TICKETS compression %v by default, want s2", got)
+	if got := tickets(Settings{}).Compression; got != jetstream.NoCompression {
+		t.Fatalf("ingest's TICKETS compression %v by default, want none", got)
 	}
-	if got := tickets(Settings{TicketsUncompressed: true}).Compression; got != jetstream.NoCompression {
-		t.Fatalf("ingest's TICKETS compression %v when uncompressed, want none", got)
+	if got := tickets(Settings{TicketsCompressed: true}).Compression; got != jetstream.S2Compression {
+		t.Fatalf("ingest's TICKETS compression %v when compressed, want s2", got)
 	}
 
 	_, url := testenv.NATS(t)
@@ -282,7 +282,7 @@ func TestTicketsCompressionAppliesToAnExistingStream(t *testing.T) {
 	payload := []byte(strings.Repeat("ticket event ", 100))
 	var seq uint64
 	for i, want := range []jetstream.StoreCompression{jetstream.NoCompression, jetstream.S2Compression, jetstream.NoCompression} {
-		s, err := Ensure(ctx, js, tickets(Settings{TicketsUncompressed: want == jetstream.NoCompression}))
+		s, err := Ensure(ctx, js, tickets(Settings{TicketsCompressed: want == jetstream.S2Compression}))
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
@@ -321,7 +321,7 @@ func TestTicketsAtomicPublishAppliesToAnExistingStream(t *testing.T) {
 	if !Tickets(0, 1).AllowAtomicPublish {
 		t.Fatal("TICKETS does not allow atomic publish")
 	}
-	for _, c := range Owned("ingest", Settings{TicketsMaxBytes: 1 << 20, TicketsUncompressed: true}) {
+	for _, c := range Owned("ingest", Settings{TicketsMaxBytes: 1 << 20, TicketsCompressed: true}) {
 		if c.Name == TicketsName && !c.AllowAtomicPublish {
 			t.Fatal("ingest's TICKETS does not allow atomic publish")
 		}

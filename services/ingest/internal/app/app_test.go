@@ -700,13 +700,13 @@ func TestConfig(t *testing.T) {
 			},
 		},
 		{
-			name: "TICKETS is kept forever, compressed, by default",
-			want: func(c Config) bool { return c.StreamRetention == 0 && c.TicketsCompression == "s2" },
+			name: "TICKETS is kept forever, uncompressed, by default",
+			want: func(c Config) bool { return c.StreamRetention == 0 && c.TicketsCompression == "none" },
 		},
 		{
 			name:    "unknown compression",
 			args:    []string{"-tickets-compression", "zstd"},
-			wantErr: `-tickets-compression "zstd": want s2 or none`,
+			wantErr: `-tickets-compression "zstd": want none or s2`,
 		},
 		{
 			name: "flag wins over environment",
@@ -780,16 +780,20 @@ func TestHelpNamesTheTenantsFileOnce(t *testing.T) {
 	}
 }
 
-// ingest creates TICKETS kept for ever and S2-compressed by default, and uncompressed when
-// -tickets-compression is none.
+// ingest creates TICKETS kept for ever and uncompressed by default, and S2-compressed when
+// -tickets-compression is s2.
 func TestTicketsStreamRetentionAndCompression(t *testing.T) {
 	for _, tt := range []struct {
 		compression string
 		want        jetstream.StoreCompression
-	}{{"s2", jetstream.S2Compression}, {"none", jetstream.NoCompression}} {
-		t.Run(tt.compression, func(t *testing.T) {
+	}{{"", jetstream.NoCompression}, {"s2", jetstream.S2Compression}, {"none", jetstream.NoCompression}} {
+		t.Run("compression="+tt.compression, func(t *testing.T) {
 			_, url := testenv.NATS(t)
-			start(t, url, func(c *Config, _ *Deps) { c.TicketsCompression = tt.compression })
+			start(t, url, func(c *Config, _ *Deps) {
+				if tt.compression != "" {
+					c.TicketsCompression = tt.compression
+				}
+			})
 			info, err := tickets(t, url).Info(context.Background())
 			if err != nil {
 				t.Fatal(err)
