@@ -139,25 +139,11 @@ func (v Verifier) salesforce(cfg *Config, d Delivery) (Result, *Rejection) {
 	if len(cfg.Secrets) == 0 {
 		return Result{}, reject(ReasonMissingSignature, "this tenant takes only Outbound Messages (text/xml) from salesforce; configure secrets for Flow callouts")
 	}
-	sig, ts := d.Header.Get(hSalesforceSig), d.Header.Get(hSalesforceTime)
+	sig := d.Header.Get(hSalesforceSig)
 	if sig == "" {
 		return Result{}, reject(ReasonMissingSignature, "no %s header", hSalesforceSig)
 	}
-	if ts == "" {
-		return Result{}, reject(ReasonMissingTimestamp, "no %s header", hSalesforceTime)
-	}
-	mac := decodeHexMAC(sig, salesforceSigPre, sha256.Size)
-	if mac == nil {
-		return Result{}, reject(ReasonMalformedSignature, "%s is not v1=<hex HMAC-SHA256>", hSalesforceSig)
-	}
-	t, ok := parseUnix(ts)
-	if !ok {
-		return Result{}, reject(ReasonBadTimestamp, "%s is not unix seconds", hSalesforceTime)
-	}
-	if !macMatches(cfg.Secrets, sha256.New, mac, []byte(ts), []byte("."), d.Body) {
-		return Result{}, reject(ReasonBadSignature, "%s does not match the body", hSalesforceSig)
-	}
-	if rej := v.fresh(cfg, hSalesforceTime, t); rej != nil {
+	if rej := v.timestampedHexMAC(cfg, d, hSalesforceSig, sig, hSalesforceTime, salesforceSigPre); rej != nil {
 		return Result{}, rej
 	}
 	var body struct {

@@ -130,22 +130,7 @@ func (v Verifier) chatwoot(cfg *Config, d Delivery) (Result, *Rejection) {
 	id := d.Header.Get(hChatwootDelivery)
 	sig := d.Header.Get(hChatwootSig)
 	if sig != "" && len(cfg.Secrets) > 0 {
-		ts := d.Header.Get(hChatwootTime)
-		if ts == "" {
-			return Result{}, reject(ReasonMissingTimestamp, "no %s header", hChatwootTime)
-		}
-		mac := decodeHexMAC(sig, "sha256=", sha256.Size)
-		if mac == nil {
-			return Result{}, reject(ReasonMalformedSignature, "%s is not sha256=<hex HMAC-SHA256>", hChatwootSig)
-		}
-		t, ok := parseUnix(ts)
-		if !ok {
-			return Result{}, reject(ReasonBadTimestamp, "%s is not unix seconds", hChatwootTime)
-		}
-		if !macMatches(cfg.Secrets, sha256.New, mac, []byte(ts), []byte("."), d.Body) {
-			return Result{}, reject(ReasonBadSignature, "%s does not match the body", hChatwootSig)
-		}
-		if rej := v.fresh(cfg, hChatwootTime, t); rej != nil {
+		if rej := v.timestampedHexMAC(cfg, d, hChatwootSig, sig, hChatwootTime, "sha256="); rej != nil {
 			return Result{}, rej
 		}
 		return Result{DeliveryID: id, Via: ViaSignature}, nil
@@ -285,4 +270,26 @@ func (v Verifier) standardWebhooks(cfg *Config, d Delivery) (Result, *Rejection)
 		return Result{}, rej
 	}
 	return Result{DeliveryID: id, Via: ViaSignature}, nil
+}
+
+// timestampedHexMAC checks sig, taken from sigHeader: prefix and the hex HMAC-SHA256 of
+// "<timestamp>.<body>" under one of the secrets, the timestamp being tsHeader's unix seconds,
+// which must also be fresh.
+func (v Verifier) timestampedHexMAC(cfg *Config, d Delivery, sigHeader, sig, tsHeader, prefix string) *Rejection {
+	ts := d.Header.Get(tsHeader)
+	if ts == "" {
+		return reject(ReasonMissingTimestamp, "no %s header", tsHeader)
+	}
+	mac := decodeHexMAC(sig, prefix, sha256.Size)
+	if mac == nil {
+		return reject(ReasonMalformedSignature, "%s is not %s<hex HMAC-SHA256>", sigHeader, prefix)
+	}
+	t, ok := parseUnix(ts)
+	if !ok {
+		return reject(ReasonBadTimestamp, "%s is not unix seconds", tsHeader)
+	}
+	if !macMatches(cfg.Secrets, sha256.New, mac, []byte(ts), []byte("."), d.Body) {
+		return reject(ReasonBadSignature, "%s does not match the body", sigHeader)
+	}
+	return v.fresh(cfg, tsHeader, t)
 }

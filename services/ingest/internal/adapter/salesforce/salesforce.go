@@ -265,22 +265,9 @@ func readXML(o *sObject, field string) (*record, error) {
 	if typ != "Case" && typ != "CaseComment" {
 		return r, nil
 	}
-	var err error
-	if r.id, err = adapter.RequiredIdent(o.ID, field+".Id"); err != nil {
+	err := r.readIDs(field, o.ID, o.OwnerID, o.ContactID, o.CreatedByID, o.LastModifiedByID, o.ParentID)
+	if err != nil {
 		return nil, err
-	}
-	for _, f := range []struct {
-		dst  *string
-		v    string
-		name string
-	}{
-		{&r.owner, o.OwnerID, "OwnerId"}, {&r.contact, o.ContactID, "ContactId"},
-		{&r.createdBy, o.CreatedByID, "CreatedById"}, {&r.modifiedBy, o.LastModifiedByID, "LastModifiedById"},
-		{&r.parent, o.ParentID, "ParentId"},
-	} {
-		if *f.dst, err = adapter.Ident(strings.TrimSpace(f.v), field+"."+f.name); err != nil {
-			return nil, err
-		}
 	}
 	r.status, r.priority, r.origin = strings.TrimSpace(o.Status), strings.TrimSpace(o.Priority), strings.TrimSpace(o.Origin)
 	for _, b := range []struct {
@@ -530,22 +517,9 @@ func readApex(o *apexRecord, field string) (*record, error) {
 	if r.typ != "Case" && r.typ != "CaseComment" {
 		return r, nil
 	}
-	var err error
-	if r.id, err = adapter.RequiredIdent(o.ID, field+".Id"); err != nil {
+	err := r.readIDs(field, o.ID, o.OwnerID, o.ContactID, o.CreatedByID, o.LastModifiedByID, o.ParentID)
+	if err != nil {
 		return nil, err
-	}
-	for _, f := range []struct {
-		dst  *string
-		v    string
-		name string
-	}{
-		{&r.owner, o.OwnerID, "OwnerId"}, {&r.contact, o.ContactID, "ContactId"},
-		{&r.createdBy, o.CreatedByID, "CreatedById"}, {&r.modifiedBy, o.LastModifiedByID, "LastModifiedById"},
-		{&r.parent, o.ParentID, "ParentId"},
-	} {
-		if *f.dst, err = adapter.Ident(strings.TrimSpace(f.v), field+"."+f.name); err != nil {
-			return nil, err
-		}
 	}
 	r.status, r.priority, r.origin = o.Status, o.Priority, o.Origin
 	r.closed, r.deleted, r.published = o.IsClosed, o.IsDeleted, o.IsPublished
@@ -648,3 +622,26 @@ func (a *Adapter) mapFlow(body []byte) (adapter.Result, error) {
 }
 
 func sameBool(a, b *bool) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }
+
+// readIDs reads the ids an Outbound Message and a Flow callout both carry for a Case or
+// CaseComment, each checked as an identifier and named by its sObject field.
+func (r *record) readIDs(field, id, owner, contact, createdBy, modifiedBy, parent string) error {
+	var err error
+	if r.id, err = adapter.RequiredIdent(id, field+".Id"); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		dst  *string
+		v    string
+		name string
+	}{
+		{&r.owner, owner, "OwnerId"}, {&r.contact, contact, "ContactId"},
+		{&r.createdBy, createdBy, "CreatedById"}, {&r.modifiedBy, modifiedBy, "LastModifiedById"},
+		{&r.parent, parent, "ParentId"},
+	} {
+		if *f.dst, err = adapter.Ident(strings.TrimSpace(f.v), field+"."+f.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
