@@ -234,6 +234,12 @@ func TestImportQAScoresIntoKPIs(t *testing.T) {
 		t.Errorf("ana's QA figures %v, auto-fails %d rate %v; want 3 reviews, mean 78.33, p50 95, p99 100, 1 auto-fail", q, k.GetQaAutoFails(), k.GetQaAutoFailRate())
 	}
 
+	// The table of kpis get shows them too.
+	code, out, errOut = tpctl(t, "", nil, append([]string{"kpis", "get", "-tenant", "acme", "-kpi-addr", kpi, "-key-file", s.keyFile, "-agent", "ana"}, window...)...)
+	if code != 0 || !strings.Contains(out, "qa score mean") || !strings.Contains(out, "78.33") || !strings.Contains(out, "qa reviews") {
+		t.Errorf("kpis get table: exit %d\n%s%s", code, out, errOut)
+	}
+
 	// A file whose header misses a required column is refused before anything is sent.
 	bad := filepath.Join(t.TempDir(), "bad.csv")
 	os.WriteFile(bad, []byte("ticket,who\nT-1,ana\n"), 0o600)
