@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
@@ -24,6 +25,7 @@ import (
 // review (which replaces it), a duplicate delivery (counted once), percentiles, the team's
 // figures and the listing's order. The reviewed ticket is compacted before its review is
 // re-scored: reviews are kept apart from the ticket's state, so a late re-score still counts.
+// A rebuild from TICKETS gives the same figures.
 func TestServiceQAReviews(t *testing.T) {
 	s := newStack(t)
 	js := ticketsJS(t, s)
@@ -35,6 +37,7 @@ func TestServiceQAReviews(t *testing.T) {
 		Workers: 2, SuspectAfter: 5,
 		SLA: contrib.DefaultSLA(), SnapshotInterval: 100 * time.Millisecond, StreamReplicas: 1, RollupInterval: time.Second,
 		CompactAfter: time.Second, CompactInterval: 100 * time.Millisecond,
+		RebuildGrace: 500 * time.Millisecond, RebuildLease: 2 * time.Second,
 	}
 	cfg.TenantsFile = ts.File
 	r := servicetest.Start(t, func(ctx context.Context, h service.Hooks) error { return Deps{Hooks: h}.Run(ctx, cfg, quiet) })
@@ -127,5 +130,18 @@ func TestServiceQAReviews(t *testing.T) {
 	}
 	if !slices.Equal(order, []string{"ana", "bo"}) {
 		t.Errorf("agents by qa_score_mean desc: %q, want ana (77.42) then bo (70)", order)
+	}
+
+	// Rebuilt from the event log into fresh keys, the reviews give the same figures.
+	admin := tpv1.NewKpiAdminServiceClient(r.DialAs(ts.Operator))
+	if _, err := admin.StartRebuild(ctx, &tpv1.StartRebuildRequest{Tenant: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitJob(t, s.rdb, 30*time.Second); st.Result != "done" {
+		t.Fatalf("rebuild: %+v", st)
+	}
+	rebuilt := waitKpis(t, client, "acme", w, func(*tpv1.Kpis) bool { return true })
+	if !proto.Equal(rebuilt.GetQaScore(), k.GetQaScore()) || rebuilt.GetQaAutoFails() != k.GetQaAutoFails() {
+		t.Errorf("after the rebuild qa_score %v, auto-fails %d; before %v, %d", rebuilt.GetQaScore(), rebuilt.GetQaAutoFails(), k.GetQaScore(), k.GetQaAutoFails())
 	}
 }
