@@ -216,6 +216,13 @@ func kpiRows(k *tpv1.Kpis) [][2]string {
 		[2]string{"sla next response breached", fmt.Sprint(k.GetSlaNextResponseBreached())},
 		[2]string{"sla resolution met", fmt.Sprint(k.GetSlaResolutionMet())},
 		[2]string{"sla resolution breached", fmt.Sprint(k.GetSlaResolutionBreached())},
+		[2]string{"qa reviews", fmt.Sprint(k.GetQaScore().GetCount())},
+		[2]string{"qa score mean", strconv.FormatFloat(k.GetQaScore().GetMean(), 'f', 2, 64)},
+		[2]string{"qa score p50", strconv.FormatFloat(k.GetQaScore().GetP50(), 'f', 1, 64)},
+		[2]string{"qa score p90", strconv.FormatFloat(k.GetQaScore().GetP90(), 'f', 1, 64)},
+		[2]string{"qa score p99", strconv.FormatFloat(k.GetQaScore().GetP99(), 'f', 1, 64)},
+		[2]string{"qa auto-fails", fmt.Sprint(k.GetQaAutoFails())},
+		[2]string{"qa auto-fail rate", pct(k.GetQaAutoFailRate())},
 	)
 }
 

@@ -64,6 +64,7 @@ var commands = []command{
 	{"rules get", "[flags]", "the tenant's escalation rules as loaded, as a rules file to edit", rulesGet},
 	{"rules simulate", "[flags]", "what the rules (or an edited copy) would have raised over a past range", rulesSimulate},
 	{"events replay", "[flags] FILE.jsonl", "post canonical events from a JSON-lines file, resumably", eventsReplay},
+	{"events import", "-format maestroqa|scorebuddy [flags] FILE.csv", "post a QA tool's CSV export of scores as qa_scored events, resumably", eventsImport},
 	{"kpi rebuild", "[flags]", "rebuild a tenant's KPIs from the TICKETS stream, live traffic flowing", func(a []string, c cmdIO) error { return rebuildCmd(kpiService, a, c.stdout, c.stderr, c.lookup) }},
 	{"escalation rebuild", "[flags]", "rebuild a tenant's escalation ticket log from TICKETS, likewise", func(a []string, c cmdIO) error { return rebuildCmd(escalationService, a, c.stdout, c.stderr, c.lookup) }},
 }

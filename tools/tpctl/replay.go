@@ -59,8 +59,29 @@ type replayConfig struct {
 }
 
 func eventsReplay(args []string, cio cmdIO) error {
+	return runReplay(args, cio, replayKind{name: "tpctl events replay", summary: replaySummary, fileWord: "FILE.jsonl",
+		example: "tpctl events replay -tenant acme events.jsonl", stateSuffix: ".replay-state"})
+}
+
+// replayKind is what a command that posts a file's lines as events adds to the replay: events
+// replay posts canonical JSON lines as they are, events import converts each line of a vendor's
+// export (convert) first.
+type replayKind struct {
+	name, summary, fileWord, example, stateSuffix string
+	// flags registers the command's own flags, check judges them after parsing.
+	flags func(s *envflag.Set)
+	check func() []error
+	// prepare returns the conversion of the file's lines; nil posts them as they are.
+	prepare func(file string) (lineConverter, error)
+}
+
+// lineConverter turns line n of the input into one canonical event (JSON); blank is a line
+// that holds none (a header, an empty line), err a line that is not one the format knows.
+type lineConverter func(line []byte, n int) (event []byte, blank bool, err error)
+
+func runReplay(args []string, cio cmdIO, k replayKind) error {
 	c := replayConfig{endpoint: endpoint{addrFlag: "ingest-url", service: "ingest", http: true, keyRequired: "an API key, operator key or ID token"}}
-	s := envflag.New("tpctl events replay", replaySummary, cio.lookup)
+	s := envflag.New(k.name, k.summary, cio.lookup)
 	s.String(&c.Tenant, "tenant", "", "Tenant the events belong to ("+idtoken.TenantRule+"); the file's events carry no tenant. Required.")
 	c.endpoint.register(s, "http://127.0.0.1:8080", credentialHelp("events:write"))
 	s.Int(&c.Batch, "batch", 100, fmt.Sprintf("Events per request, 1 to %d (ingest's -max-events).", maxBatch))
@@ -73,6 +94,9 @@ func eventsReplay(args []string, cio cmdIO) error {
 	s.Duration(&c.Every, "progress-every", 5*time.Second, "When standard error is not a terminal, how often a progress line is printed.")
 	s.Duration(&c.RetryFor, "retry-for", 10*time.Minute, "How long one batch is retried (429, 503, other 5xx, network errors) before giving up.")
 	s.Duration(&c.Timeout, "timeout", 60*time.Second, "Longest one request may take.")
+	if k.flags != nil {
+		k.flags(s)
+	}
 
 	// The file is the first argument or the last; flags go on the other side of it.
 	var file string
@@ -87,7 +111,7 @@ func eventsReplay(args []string, cio cmdIO) error {
 	}
 	var errs []error
 	if file == "" {
-		errs = append(errs, errors.New("FILE.jsonl: required, e.g. tpctl events replay -tenant acme events.jsonl"))
+		errs = append(errs, fmt.Errorf("%s: required, e.g. %s", k.fileWord, k.example))
 	}
 	switch {
 	case c.Tenant == "":
@@ -113,11 +137,21 @@ func eventsReplay(args []string, cio cmdIO) error {
 			errs = append(errs, fmt.Errorf("-%s %s: must be positive", d.name, d.v))
 		}
 	}
+	if k.check != nil {
+		errs = append(errs, k.check()...)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return usageError{err}
 	}
 	if c.State == "" {
-		c.State = file + ".replay-state"
+		c.State = file + k.stateSuffix
+	}
+	var convert lineConverter
+	if k.prepare != nil {
+		var err error
+		if convert, err = k.prepare(file); err != nil {
+			return err
+		}
 	}
 	client, key, err := c.httpClient(c.Timeout)
 	if err != nil {
@@ -125,7 +159,7 @@ func eventsReplay(args []string, cio cmdIO) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r := &replayer{cfg: c, file: file, client: client, key: key, stderr: cio.stderr,
+	r := &replayer{cfg: c, file: file, client: client, key: key, stderr: cio.stderr, convert: convert,
 		url: strings.TrimSuffix(c.Addr, "/") + "/v1/tenants/" + url.PathEscape(c.Tenant) + "/events"}
 	sum, err := r.run(ctx)
 	if c.JSON && sum != nil {
@@ -210,6 +244,8 @@ type replayer struct {
 	key    string
 	client *http.Client
 	stderr io.Writer
+	// convert, when set, turns each line into the event posted (events import).
+	convert lineConverter
 
 	state replayState
 	sum   *replayResult
@@ -377,7 +413,15 @@ func (r *replayer) replay(ctx context.Context, f *os.File, size int64) error {
 			bad = fmt.Errorf("longer than %d bytes", maxLine)
 		} else {
 			var blank bool
-			if _, blank, bad = parseLine(line); blank {
+			if r.convert != nil {
+				var ev []byte
+				if ev, blank, bad = r.convert(line, lr.number); bad == nil && !blank {
+					line = ev
+				}
+			} else {
+				_, blank, bad = parseLine(line)
+			}
+			if blank {
 				continue
 			}
 		}

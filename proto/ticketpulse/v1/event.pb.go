@@ -34,6 +34,8 @@ const (
 	EventType_EVENT_TYPE_STATUS_CHANGED     EventType = 5
 	EventType_EVENT_TYPE_PRIORITY_CHANGED   EventType = 6
 	EventType_EVENT_TYPE_SATISFACTION_RATED EventType = 7
+	// A quality review of an agent's work on the ticket (MaestroQA, Scorebuddy and the like): see QaReview.
+	EventType_EVENT_TYPE_QA_SCORED EventType = 8
 )
 
 // Enum value maps for EventType.
@@ -47,6 +49,7 @@ var (
 		5: "EVENT_TYPE_STATUS_CHANGED",
 		6: "EVENT_TYPE_PRIORITY_CHANGED",
 		7: "EVENT_TYPE_SATISFACTION_RATED",
+		8: "EVENT_TYPE_QA_SCORED",
 	}
 	EventType_value = map[string]int32{
 		"EVENT_TYPE_UNSPECIFIED":        0,
@@ -57,6 +60,7 @@ var (
 		"EVENT_TYPE_STATUS_CHANGED":     5,
 		"EVENT_TYPE_PRIORITY_CHANGED":   6,
 		"EVENT_TYPE_SATISFACTION_RATED": 7,
+		"EVENT_TYPE_QA_SCORED":          8,
 	}
 )
 
@@ -378,6 +382,115 @@ func (x *Satisfaction) GetComment() string {
 
 // TicketEvent is the canonical form every helpdesk event is normalised into.
 // It travels on the TICKETS stream as subject tickets.<tenant>.<type>.
+// QaReview is the review a qa_scored event carries. It says nothing about the ticket itself (its
+// assignee, team, status), which is why the scored agent and team are fields here rather than
+// the event's assignee_id and team_id.
+type QaReview struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// review_id identifies the review at its source: a later event with the same review_id (a
+	// re-score) replaces the earlier one in the KPIs.
+	ReviewId   string `protobuf:"bytes,1,opt,name=review_id,json=reviewId,proto3" json:"review_id,omitempty"`
+	ReviewerId string `protobuf:"bytes,2,opt,name=reviewer_id,json=reviewerId,proto3" json:"reviewer_id,omitempty"`
+	// agent_id and team_id are the reviewed agent and the team the review is credited to.
+	AgentId string `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	TeamId  string `protobuf:"bytes,4,opt,name=team_id,json=teamId,proto3" json:"team_id,omitempty"`
+	// score is a percentage from 0 to 100, kept to hundredths (ingest rounds to 0.01).
+	Score float64 `protobuf:"fixed64,5,opt,name=score,proto3" json:"score,omitempty"`
+	// auto_fail is set when the review failed on a critical question, whatever the score.
+	AutoFail  bool   `protobuf:"varint,6,opt,name=auto_fail,json=autoFail,proto3" json:"auto_fail,omitempty"`
+	Scorecard string `protobuf:"bytes,7,opt,name=scorecard,proto3" json:"scorecard,omitempty"`
+	// categories are the scorecard's sections (name -> percentage 0 to 100, in hundredths).
+	Categories    map[string]float64 `protobuf:"bytes,8,rep,name=categories,proto3" json:"categories,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QaReview) Reset() {
+	*x = QaReview{}
+	mi := &file_ticketpulse_v1_event_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QaReview) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QaReview) ProtoMessage() {}
+
+func (x *QaReview) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_event_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QaReview.ProtoReflect.Descriptor instead.
+func (*QaReview) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_event_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *QaReview) GetReviewId() string {
+	if x != nil {
+		return x.ReviewId
+	}
+	return ""
+}
+
+func (x *QaReview) GetReviewerId() string {
+	if x != nil {
+		return x.ReviewerId
+	}
+	return ""
+}
+
+func (x *QaReview) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *QaReview) GetTeamId() string {
+	if x != nil {
+		return x.TeamId
+	}
+	return ""
+}
+
+func (x *QaReview) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *QaReview) GetAutoFail() bool {
+	if x != nil {
+		return x.AutoFail
+	}
+	return false
+}
+
+func (x *QaReview) GetScorecard() string {
+	if x != nil {
+		return x.Scorecard
+	}
+	return ""
+}
+
+func (x *QaReview) GetCategories() map[string]float64 {
+	if x != nil {
+		return x.Categories
+	}
+	return nil
+}
+
 type TicketEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id is unique per source event and stable across the source's retries: the idempotency key.
@@ -403,14 +516,16 @@ type TicketEvent struct {
 	// sequence is the source's own order of the ticket's events (an audit id, a message id, a
 	// modification count), when it has one: it orders events of the same ticket, time and type
 	// (docs/architecture.md, "Events at the same instant"). 0 means the source gave none.
-	Sequence      uint64 `protobuf:"varint,17,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Sequence uint64 `protobuf:"varint,17,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// qa is set on qa_scored events only.
+	Qa            *QaReview `protobuf:"bytes,18,opt,name=qa,proto3" json:"qa,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TicketEvent) Reset() {
 	*x = TicketEvent{}
-	mi := &file_ticketpulse_v1_event_proto_msgTypes[2]
+	mi := &file_ticketpulse_v1_event_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +537,7 @@ func (x *TicketEvent) String() string {
 func (*TicketEvent) ProtoMessage() {}
 
 func (x *TicketEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_event_proto_msgTypes[2]
+	mi := &file_ticketpulse_v1_event_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +550,7 @@ func (x *TicketEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TicketEvent.ProtoReflect.Descriptor instead.
 func (*TicketEvent) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_ticketpulse_v1_event_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TicketEvent) GetId() string {
@@ -557,6 +672,13 @@ func (x *TicketEvent) GetSequence() uint64 {
 	return 0
 }
 
+func (x *TicketEvent) GetQa() *QaReview {
+	if x != nil {
+		return x.Qa
+	}
+	return nil
+}
+
 var File_ticketpulse_v1_event_proto protoreflect.FileDescriptor
 
 const file_ticketpulse_v1_event_proto_rawDesc = "" +
@@ -568,7 +690,22 @@ const file_ticketpulse_v1_event_proto_rawDesc = "" +
 	"\fSatisfaction\x12\x14\n" +
 	"\x05score\x18\x01 \x01(\x05R\x05score\x12\x14\n" +
 	"\x05scale\x18\x02 \x01(\x05R\x05scale\x12\x18\n" +
-	"\acomment\x18\x03 \x01(\tR\acomment\"\x9a\x05\n" +
+	"\acomment\x18\x03 \x01(\tR\acomment\"\xd6\x02\n" +
+	"\bQaReview\x12\x1b\n" +
+	"\treview_id\x18\x01 \x01(\tR\breviewId\x12\x1f\n" +
+	"\vreviewer_id\x18\x02 \x01(\tR\n" +
+	"reviewerId\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12\x17\n" +
+	"\ateam_id\x18\x04 \x01(\tR\x06teamId\x12\x14\n" +
+	"\x05score\x18\x05 \x01(\x01R\x05score\x12\x1b\n" +
+	"\tauto_fail\x18\x06 \x01(\bR\bautoFail\x12\x1c\n" +
+	"\tscorecard\x18\a \x01(\tR\tscorecard\x12H\n" +
+	"\n" +
+	"categories\x18\b \x03(\v2(.ticketpulse.v1.QaReview.CategoriesEntryR\n" +
+	"categories\x1a=\n" +
+	"\x0fCategoriesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xc4\x05\n" +
 	"\vTicketEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x16\n" +
@@ -590,8 +727,9 @@ const file_ticketpulse_v1_event_proto_rawDesc = "" +
 	"\x04tags\x18\x0f \x03(\tR\x04tags\x12;\n" +
 	"\vreceived_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"receivedAt\x12\x1a\n" +
-	"\bsequence\x18\x11 \x01(\x04R\bsequenceB\t\n" +
-	"\a_public*\x88\x02\n" +
+	"\bsequence\x18\x11 \x01(\x04R\bsequence\x12(\n" +
+	"\x02qa\x18\x12 \x01(\v2\x18.ticketpulse.v1.QaReviewR\x02qaB\t\n" +
+	"\a_public*\xa2\x02\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19EVENT_TYPE_TICKET_CREATED\x10\x01\x12\x1e\n" +
@@ -600,7 +738,8 @@ const file_ticketpulse_v1_event_proto_rawDesc = "" +
 	"\x1bEVENT_TYPE_CUSTOMER_MESSAGE\x10\x04\x12\x1d\n" +
 	"\x19EVENT_TYPE_STATUS_CHANGED\x10\x05\x12\x1f\n" +
 	"\x1bEVENT_TYPE_PRIORITY_CHANGED\x10\x06\x12!\n" +
-	"\x1dEVENT_TYPE_SATISFACTION_RATED\x10\a*\x9c\x01\n" +
+	"\x1dEVENT_TYPE_SATISFACTION_RATED\x10\a\x12\x18\n" +
+	"\x14EVENT_TYPE_QA_SCORED\x10\b*\x9c\x01\n" +
 	"\tActorKind\x12\x1a\n" +
 	"\x16ACTOR_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ACTOR_KIND_AGENT\x10\x01\x12\x17\n" +
@@ -636,7 +775,7 @@ func file_ticketpulse_v1_event_proto_rawDescGZIP() []byte {
 }
 
 var file_ticketpulse_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_ticketpulse_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_ticketpulse_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_ticketpulse_v1_event_proto_goTypes = []any{
 	(EventType)(0),                // 0: ticketpulse.v1.EventType
 	(ActorKind)(0),                // 1: ticketpulse.v1.ActorKind
@@ -644,23 +783,27 @@ var file_ticketpulse_v1_event_proto_goTypes = []any{
 	(TicketStatus)(0),             // 3: ticketpulse.v1.TicketStatus
 	(*Actor)(nil),                 // 4: ticketpulse.v1.Actor
 	(*Satisfaction)(nil),          // 5: ticketpulse.v1.Satisfaction
-	(*TicketEvent)(nil),           // 6: ticketpulse.v1.TicketEvent
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*QaReview)(nil),              // 6: ticketpulse.v1.QaReview
+	(*TicketEvent)(nil),           // 7: ticketpulse.v1.TicketEvent
+	nil,                           // 8: ticketpulse.v1.QaReview.CategoriesEntry
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_ticketpulse_v1_event_proto_depIdxs = []int32{
-	1, // 0: ticketpulse.v1.Actor.kind:type_name -> ticketpulse.v1.ActorKind
-	0, // 1: ticketpulse.v1.TicketEvent.type:type_name -> ticketpulse.v1.EventType
-	7, // 2: ticketpulse.v1.TicketEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	4, // 3: ticketpulse.v1.TicketEvent.actor:type_name -> ticketpulse.v1.Actor
-	2, // 4: ticketpulse.v1.TicketEvent.priority:type_name -> ticketpulse.v1.Priority
-	3, // 5: ticketpulse.v1.TicketEvent.status:type_name -> ticketpulse.v1.TicketStatus
-	5, // 6: ticketpulse.v1.TicketEvent.satisfaction:type_name -> ticketpulse.v1.Satisfaction
-	7, // 7: ticketpulse.v1.TicketEvent.received_at:type_name -> google.protobuf.Timestamp
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	1,  // 0: ticketpulse.v1.Actor.kind:type_name -> ticketpulse.v1.ActorKind
+	8,  // 1: ticketpulse.v1.QaReview.categories:type_name -> ticketpulse.v1.QaReview.CategoriesEntry
+	0,  // 2: ticketpulse.v1.TicketEvent.type:type_name -> ticketpulse.v1.EventType
+	9,  // 3: ticketpulse.v1.TicketEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	4,  // 4: ticketpulse.v1.TicketEvent.actor:type_name -> ticketpulse.v1.Actor
+	2,  // 5: ticketpulse.v1.TicketEvent.priority:type_name -> ticketpulse.v1.Priority
+	3,  // 6: ticketpulse.v1.TicketEvent.status:type_name -> ticketpulse.v1.TicketStatus
+	5,  // 7: ticketpulse.v1.TicketEvent.satisfaction:type_name -> ticketpulse.v1.Satisfaction
+	9,  // 8: ticketpulse.v1.TicketEvent.received_at:type_name -> google.protobuf.Timestamp
+	6,  // 9: ticketpulse.v1.TicketEvent.qa:type_name -> ticketpulse.v1.QaReview
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_ticketpulse_v1_event_proto_init() }
@@ -668,14 +811,14 @@ func file_ticketpulse_v1_event_proto_init() {
 	if File_ticketpulse_v1_event_proto != nil {
 		return
 	}
-	file_ticketpulse_v1_event_proto_msgTypes[2].OneofWrappers = []any{}
+	file_ticketpulse_v1_event_proto_msgTypes[3].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ticketpulse_v1_event_proto_rawDesc), len(file_ticketpulse_v1_event_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   3,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

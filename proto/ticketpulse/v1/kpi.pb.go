@@ -446,6 +446,84 @@ func (x *DurationStats) GetP99Seconds() float64 {
 	return 0
 }
 
+// ScoreStats are QA scores (percentages from 0 to 100): the mean is exact to 0.01, the
+// percentiles are nearest-rank to within 0.05 (bins of 0.1 point).
+type ScoreStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Count         int64                  `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	Mean          float64                `protobuf:"fixed64,2,opt,name=mean,proto3" json:"mean,omitempty"`
+	P50           float64                `protobuf:"fixed64,3,opt,name=p50,proto3" json:"p50,omitempty"`
+	P90           float64                `protobuf:"fixed64,4,opt,name=p90,proto3" json:"p90,omitempty"`
+	P99           float64                `protobuf:"fixed64,5,opt,name=p99,proto3" json:"p99,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScoreStats) Reset() {
+	*x = ScoreStats{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScoreStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScoreStats) ProtoMessage() {}
+
+func (x *ScoreStats) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScoreStats.ProtoReflect.Descriptor instead.
+func (*ScoreStats) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ScoreStats) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ScoreStats) GetMean() float64 {
+	if x != nil {
+		return x.Mean
+	}
+	return 0
+}
+
+func (x *ScoreStats) GetP50() float64 {
+	if x != nil {
+		return x.P50
+	}
+	return 0
+}
+
+func (x *ScoreStats) GetP90() float64 {
+	if x != nil {
+		return x.P90
+	}
+	return 0
+}
+
+func (x *ScoreStats) GetP99() float64 {
+	if x != nil {
+		return x.P99
+	}
+	return 0
+}
+
 type Kpis struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FirstResponse *DurationStats         `protobuf:"bytes,1,opt,name=first_response,json=firstResponse,proto3" json:"first_response,omitempty"`
@@ -491,14 +569,21 @@ type Kpis struct {
 	ResolutionBusinessHours    *DurationStats `protobuf:"bytes,26,opt,name=resolution_business_hours,json=resolutionBusinessHours,proto3" json:"resolution_business_hours,omitempty"`
 	// solves counts every resolution in the window, also those a reopen later undid (resolutions
 	// counts only a ticket's latest): reopen_rate's denominator.
-	Solves        int64 `protobuf:"varint,27,opt,name=solves,proto3" json:"solves,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Solves int64 `protobuf:"varint,27,opt,name=solves,proto3" json:"solves,omitempty"`
+	// qa_score are the QA reviews (qa_scored events) of the agent (team) in the window, each
+	// review's latest score once: count is the number of reviews.
+	QaScore *ScoreStats `protobuf:"bytes,28,opt,name=qa_score,json=qaScore,proto3" json:"qa_score,omitempty"`
+	// qa_auto_fails counts the reviews failed automatically (a critical question missed).
+	QaAutoFails int64 `protobuf:"varint,29,opt,name=qa_auto_fails,json=qaAutoFails,proto3" json:"qa_auto_fails,omitempty"`
+	// qa_auto_fail_rate is qa_auto_fails / qa_score.count, from 0 to 1.
+	QaAutoFailRate float64 `protobuf:"fixed64,30,opt,name=qa_auto_fail_rate,json=qaAutoFailRate,proto3" json:"qa_auto_fail_rate,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Kpis) Reset() {
 	*x = Kpis{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[4]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +595,7 @@ func (x *Kpis) String() string {
 func (*Kpis) ProtoMessage() {}
 
 func (x *Kpis) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[4]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +608,7 @@ func (x *Kpis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Kpis.ProtoReflect.Descriptor instead.
 func (*Kpis) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{4}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Kpis) GetFirstResponse() *DurationStats {
@@ -715,6 +800,27 @@ func (x *Kpis) GetSolves() int64 {
 	return 0
 }
 
+func (x *Kpis) GetQaScore() *ScoreStats {
+	if x != nil {
+		return x.QaScore
+	}
+	return nil
+}
+
+func (x *Kpis) GetQaAutoFails() int64 {
+	if x != nil {
+		return x.QaAutoFails
+	}
+	return 0
+}
+
+func (x *Kpis) GetQaAutoFailRate() float64 {
+	if x != nil {
+		return x.QaAutoFailRate
+	}
+	return 0
+}
+
 type AgentKpis struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
@@ -725,7 +831,7 @@ type AgentKpis struct {
 
 func (x *AgentKpis) Reset() {
 	*x = AgentKpis{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[5]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -737,7 +843,7 @@ func (x *AgentKpis) String() string {
 func (*AgentKpis) ProtoMessage() {}
 
 func (x *AgentKpis) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[5]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -750,7 +856,7 @@ func (x *AgentKpis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentKpis.ProtoReflect.Descriptor instead.
 func (*AgentKpis) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{5}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AgentKpis) GetAgentId() string {
@@ -778,7 +884,7 @@ type GetAgentKpisRequest struct {
 
 func (x *GetAgentKpisRequest) Reset() {
 	*x = GetAgentKpisRequest{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[6]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +896,7 @@ func (x *GetAgentKpisRequest) String() string {
 func (*GetAgentKpisRequest) ProtoMessage() {}
 
 func (x *GetAgentKpisRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[6]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,7 +909,7 @@ func (x *GetAgentKpisRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentKpisRequest.ProtoReflect.Descriptor instead.
 func (*GetAgentKpisRequest) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{6}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetAgentKpisRequest) GetTenant() string {
@@ -837,7 +943,7 @@ type GetAgentKpisResponse struct {
 
 func (x *GetAgentKpisResponse) Reset() {
 	*x = GetAgentKpisResponse{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[7]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -849,7 +955,7 @@ func (x *GetAgentKpisResponse) String() string {
 func (*GetAgentKpisResponse) ProtoMessage() {}
 
 func (x *GetAgentKpisResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[7]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -862,7 +968,7 @@ func (x *GetAgentKpisResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentKpisResponse.ProtoReflect.Descriptor instead.
 func (*GetAgentKpisResponse) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{7}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetAgentKpisResponse) GetAgent() *AgentKpis {
@@ -896,7 +1002,7 @@ type ListAgentKpisRequest struct {
 
 func (x *ListAgentKpisRequest) Reset() {
 	*x = ListAgentKpisRequest{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[8]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1014,7 @@ func (x *ListAgentKpisRequest) String() string {
 func (*ListAgentKpisRequest) ProtoMessage() {}
 
 func (x *ListAgentKpisRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[8]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1027,7 @@ func (x *ListAgentKpisRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentKpisRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentKpisRequest) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{8}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListAgentKpisRequest) GetTenant() string {
@@ -978,7 +1084,7 @@ type ListAgentKpisResponse struct {
 
 func (x *ListAgentKpisResponse) Reset() {
 	*x = ListAgentKpisResponse{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[9]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1096,7 @@ func (x *ListAgentKpisResponse) String() string {
 func (*ListAgentKpisResponse) ProtoMessage() {}
 
 func (x *ListAgentKpisResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[9]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1109,7 @@ func (x *ListAgentKpisResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentKpisResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentKpisResponse) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{9}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListAgentKpisResponse) GetAgents() []*AgentKpis {
@@ -1045,7 +1151,7 @@ type GetTeamKpisRequest struct {
 
 func (x *GetTeamKpisRequest) Reset() {
 	*x = GetTeamKpisRequest{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[10]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1163,7 @@ func (x *GetTeamKpisRequest) String() string {
 func (*GetTeamKpisRequest) ProtoMessage() {}
 
 func (x *GetTeamKpisRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[10]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1176,7 @@ func (x *GetTeamKpisRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTeamKpisRequest.ProtoReflect.Descriptor instead.
 func (*GetTeamKpisRequest) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{10}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetTeamKpisRequest) GetTenant() string {
@@ -1105,7 +1211,7 @@ type GetTeamKpisResponse struct {
 
 func (x *GetTeamKpisResponse) Reset() {
 	*x = GetTeamKpisResponse{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[11]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1117,7 +1223,7 @@ func (x *GetTeamKpisResponse) String() string {
 func (*GetTeamKpisResponse) ProtoMessage() {}
 
 func (x *GetTeamKpisResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[11]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1130,7 +1236,7 @@ func (x *GetTeamKpisResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTeamKpisResponse.ProtoReflect.Descriptor instead.
 func (*GetTeamKpisResponse) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{11}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetTeamKpisResponse) GetTeamId() string {
@@ -1164,7 +1270,7 @@ type TeamKpis struct {
 
 func (x *TeamKpis) Reset() {
 	*x = TeamKpis{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[12]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1282,7 @@ func (x *TeamKpis) String() string {
 func (*TeamKpis) ProtoMessage() {}
 
 func (x *TeamKpis) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[12]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1295,7 @@ func (x *TeamKpis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TeamKpis.ProtoReflect.Descriptor instead.
 func (*TeamKpis) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{12}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TeamKpis) GetTeamId() string {
@@ -1222,7 +1328,7 @@ type ListTeamKpisRequest struct {
 
 func (x *ListTeamKpisRequest) Reset() {
 	*x = ListTeamKpisRequest{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[13]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1234,7 +1340,7 @@ func (x *ListTeamKpisRequest) String() string {
 func (*ListTeamKpisRequest) ProtoMessage() {}
 
 func (x *ListTeamKpisRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[13]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1247,7 +1353,7 @@ func (x *ListTeamKpisRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTeamKpisRequest.ProtoReflect.Descriptor instead.
 func (*ListTeamKpisRequest) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{13}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListTeamKpisRequest) GetTenant() string {
@@ -1297,7 +1403,7 @@ type ListTeamKpisResponse struct {
 
 func (x *ListTeamKpisResponse) Reset() {
 	*x = ListTeamKpisResponse{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[14]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1309,7 +1415,7 @@ func (x *ListTeamKpisResponse) String() string {
 func (*ListTeamKpisResponse) ProtoMessage() {}
 
 func (x *ListTeamKpisResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[14]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1322,7 +1428,7 @@ func (x *ListTeamKpisResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTeamKpisResponse.ProtoReflect.Descriptor instead.
 func (*ListTeamKpisResponse) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{14}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListTeamKpisResponse) GetTeams() []*TeamKpis {
@@ -1363,7 +1469,7 @@ type GetUnassignedKpisRequest struct {
 
 func (x *GetUnassignedKpisRequest) Reset() {
 	*x = GetUnassignedKpisRequest{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[15]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1481,7 @@ func (x *GetUnassignedKpisRequest) String() string {
 func (*GetUnassignedKpisRequest) ProtoMessage() {}
 
 func (x *GetUnassignedKpisRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[15]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1494,7 @@ func (x *GetUnassignedKpisRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUnassignedKpisRequest.ProtoReflect.Descriptor instead.
 func (*GetUnassignedKpisRequest) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{15}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetUnassignedKpisRequest) GetTenant() string {
@@ -1415,7 +1521,7 @@ type GetUnassignedKpisResponse struct {
 
 func (x *GetUnassignedKpisResponse) Reset() {
 	*x = GetUnassignedKpisResponse{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[16]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1533,7 @@ func (x *GetUnassignedKpisResponse) String() string {
 func (*GetUnassignedKpisResponse) ProtoMessage() {}
 
 func (x *GetUnassignedKpisResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[16]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1546,7 @@ func (x *GetUnassignedKpisResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUnassignedKpisResponse.ProtoReflect.Descriptor instead.
 func (*GetUnassignedKpisResponse) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{16}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetUnassignedKpisResponse) GetKpis() *Kpis {
@@ -1475,7 +1581,7 @@ type KpiSnapshot struct {
 
 func (x *KpiSnapshot) Reset() {
 	*x = KpiSnapshot{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[17]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1593,7 @@ func (x *KpiSnapshot) String() string {
 func (*KpiSnapshot) ProtoMessage() {}
 
 func (x *KpiSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[17]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1606,7 @@ func (x *KpiSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KpiSnapshot.ProtoReflect.Descriptor instead.
 func (*KpiSnapshot) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{17}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KpiSnapshot) GetTenant() string {
@@ -1550,7 +1656,7 @@ type KpiPoint struct {
 
 func (x *KpiPoint) Reset() {
 	*x = KpiPoint{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[18]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1668,7 @@ func (x *KpiPoint) String() string {
 func (*KpiPoint) ProtoMessage() {}
 
 func (x *KpiPoint) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[18]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1681,7 @@ func (x *KpiPoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KpiPoint.ProtoReflect.Descriptor instead.
 func (*KpiPoint) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{18}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *KpiPoint) GetFrom() *timestamppb.Timestamp {
@@ -1611,7 +1717,7 @@ type KpiSeries struct {
 
 func (x *KpiSeries) Reset() {
 	*x = KpiSeries{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[19]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1729,7 @@ func (x *KpiSeries) String() string {
 func (*KpiSeries) ProtoMessage() {}
 
 func (x *KpiSeries) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[19]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1742,7 @@ func (x *KpiSeries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KpiSeries.ProtoReflect.Descriptor instead.
 func (*KpiSeries) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{19}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *KpiSeries) GetScopeId() string {
@@ -1673,7 +1779,7 @@ type ListKpiSeriesRequest struct {
 
 func (x *ListKpiSeriesRequest) Reset() {
 	*x = ListKpiSeriesRequest{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[20]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1685,7 +1791,7 @@ func (x *ListKpiSeriesRequest) String() string {
 func (*ListKpiSeriesRequest) ProtoMessage() {}
 
 func (x *ListKpiSeriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[20]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1698,7 +1804,7 @@ func (x *ListKpiSeriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKpiSeriesRequest.ProtoReflect.Descriptor instead.
 func (*ListKpiSeriesRequest) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{20}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListKpiSeriesRequest) GetTenant() string {
@@ -1770,7 +1876,7 @@ type ListKpiSeriesResponse struct {
 
 func (x *ListKpiSeriesResponse) Reset() {
 	*x = ListKpiSeriesResponse{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[21]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1782,7 +1888,7 @@ func (x *ListKpiSeriesResponse) String() string {
 func (*ListKpiSeriesResponse) ProtoMessage() {}
 
 func (x *ListKpiSeriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[21]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1795,7 +1901,7 @@ func (x *ListKpiSeriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKpiSeriesResponse.ProtoReflect.Descriptor instead.
 func (*ListKpiSeriesResponse) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{21}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListKpiSeriesResponse) GetSeries() []*KpiSeries {
@@ -1855,7 +1961,7 @@ type TicketKpis struct {
 
 func (x *TicketKpis) Reset() {
 	*x = TicketKpis{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[22]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1867,7 +1973,7 @@ func (x *TicketKpis) String() string {
 func (*TicketKpis) ProtoMessage() {}
 
 func (x *TicketKpis) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[22]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1880,7 +1986,7 @@ func (x *TicketKpis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TicketKpis.ProtoReflect.Descriptor instead.
 func (*TicketKpis) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{22}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TicketKpis) GetTicketId() string {
@@ -2016,7 +2122,7 @@ type TicketFilter struct {
 
 func (x *TicketFilter) Reset() {
 	*x = TicketFilter{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[23]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2028,7 +2134,7 @@ func (x *TicketFilter) String() string {
 func (*TicketFilter) ProtoMessage() {}
 
 func (x *TicketFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[23]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2041,7 +2147,7 @@ func (x *TicketFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TicketFilter.ProtoReflect.Descriptor instead.
 func (*TicketFilter) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{23}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TicketFilter) GetMinFirstResponseSeconds() float64 {
@@ -2106,7 +2212,7 @@ type ListTicketKpisRequest struct {
 
 func (x *ListTicketKpisRequest) Reset() {
 	*x = ListTicketKpisRequest{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[24]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2118,7 +2224,7 @@ func (x *ListTicketKpisRequest) String() string {
 func (*ListTicketKpisRequest) ProtoMessage() {}
 
 func (x *ListTicketKpisRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[24]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2131,7 +2237,7 @@ func (x *ListTicketKpisRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTicketKpisRequest.ProtoReflect.Descriptor instead.
 func (*ListTicketKpisRequest) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{24}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListTicketKpisRequest) GetTenant() string {
@@ -2195,7 +2301,7 @@ type ListTicketKpisResponse struct {
 
 func (x *ListTicketKpisResponse) Reset() {
 	*x = ListTicketKpisResponse{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[25]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +2313,7 @@ func (x *ListTicketKpisResponse) String() string {
 func (*ListTicketKpisResponse) ProtoMessage() {}
 
 func (x *ListTicketKpisResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[25]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2220,7 +2326,7 @@ func (x *ListTicketKpisResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTicketKpisResponse.ProtoReflect.Descriptor instead.
 func (*ListTicketKpisResponse) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{25}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListTicketKpisResponse) GetTickets() []*TicketKpis {
@@ -2273,8 +2379,14 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\vp90_seconds\x18\x05 \x01(\x01R\n" +
 	"p90Seconds\x12\x1f\n" +
 	"\vp99_seconds\x18\x06 \x01(\x01R\n" +
-	"p99Seconds\"\xe2\n" +
+	"p99Seconds\"l\n" +
 	"\n" +
+	"ScoreStats\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\x03R\x05count\x12\x12\n" +
+	"\x04mean\x18\x02 \x01(\x01R\x04mean\x12\x10\n" +
+	"\x03p50\x18\x03 \x01(\x01R\x03p50\x12\x10\n" +
+	"\x03p90\x18\x04 \x01(\x01R\x03p90\x12\x10\n" +
+	"\x03p99\x18\x05 \x01(\x01R\x03p99\"\xe8\v\n" +
 	"\x04Kpis\x12D\n" +
 	"\x0efirst_response\x18\x01 \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\rfirstResponse\x12B\n" +
 	"\rnext_response\x18\x02 \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\fnextResponse\x12=\n" +
@@ -2307,7 +2419,10 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\x19sla_resolution_compliance\x18\x18 \x01(\x01R\x17slaResolutionCompliance\x12`\n" +
 	"\x1dfirst_response_business_hours\x18\x19 \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\x1afirstResponseBusinessHours\x12Y\n" +
 	"\x19resolution_business_hours\x18\x1a \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\x17resolutionBusinessHours\x12\x16\n" +
-	"\x06solves\x18\x1b \x01(\x03R\x06solves\"P\n" +
+	"\x06solves\x18\x1b \x01(\x03R\x06solves\x125\n" +
+	"\bqa_score\x18\x1c \x01(\v2\x1a.ticketpulse.v1.ScoreStatsR\aqaScore\x12\"\n" +
+	"\rqa_auto_fails\x18\x1d \x01(\x03R\vqaAutoFails\x12)\n" +
+	"\x11qa_auto_fail_rate\x18\x1e \x01(\x01R\x0eqaAutoFailRate\"P\n" +
 	"\tAgentKpis\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12(\n" +
 	"\x04kpis\x18\x02 \x01(\v2\x14.ticketpulse.v1.KpisR\x04kpis\"x\n" +
@@ -2481,7 +2596,7 @@ func file_ticketpulse_v1_kpi_proto_rawDescGZIP() []byte {
 }
 
 var file_ticketpulse_v1_kpi_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ticketpulse_v1_kpi_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_ticketpulse_v1_kpi_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_ticketpulse_v1_kpi_proto_goTypes = []any{
 	(Granularity)(0),                  // 0: ticketpulse.v1.Granularity
 	(ScopeKind)(0),                    // 1: ticketpulse.v1.ScopeKind
@@ -2489,99 +2604,101 @@ var file_ticketpulse_v1_kpi_proto_goTypes = []any{
 	(*Window)(nil),                    // 3: ticketpulse.v1.Window
 	(*ResolvedWindow)(nil),            // 4: ticketpulse.v1.ResolvedWindow
 	(*DurationStats)(nil),             // 5: ticketpulse.v1.DurationStats
-	(*Kpis)(nil),                      // 6: ticketpulse.v1.Kpis
-	(*AgentKpis)(nil),                 // 7: ticketpulse.v1.AgentKpis
-	(*GetAgentKpisRequest)(nil),       // 8: ticketpulse.v1.GetAgentKpisRequest
-	(*GetAgentKpisResponse)(nil),      // 9: ticketpulse.v1.GetAgentKpisResponse
-	(*ListAgentKpisRequest)(nil),      // 10: ticketpulse.v1.ListAgentKpisRequest
-	(*ListAgentKpisResponse)(nil),     // 11: ticketpulse.v1.ListAgentKpisResponse
-	(*GetTeamKpisRequest)(nil),        // 12: ticketpulse.v1.GetTeamKpisRequest
-	(*GetTeamKpisResponse)(nil),       // 13: ticketpulse.v1.GetTeamKpisResponse
-	(*TeamKpis)(nil),                  // 14: ticketpulse.v1.TeamKpis
-	(*ListTeamKpisRequest)(nil),       // 15: ticketpulse.v1.ListTeamKpisRequest
-	(*ListTeamKpisResponse)(nil),      // 16: ticketpulse.v1.ListTeamKpisResponse
-	(*GetUnassignedKpisRequest)(nil),  // 17: ticketpulse.v1.GetUnassignedKpisRequest
-	(*GetUnassignedKpisResponse)(nil), // 18: ticketpulse.v1.GetUnassignedKpisResponse
-	(*KpiSnapshot)(nil),               // 19: ticketpulse.v1.KpiSnapshot
-	(*KpiPoint)(nil),                  // 20: ticketpulse.v1.KpiPoint
-	(*KpiSeries)(nil),                 // 21: ticketpulse.v1.KpiSeries
-	(*ListKpiSeriesRequest)(nil),      // 22: ticketpulse.v1.ListKpiSeriesRequest
-	(*ListKpiSeriesResponse)(nil),     // 23: ticketpulse.v1.ListKpiSeriesResponse
-	(*TicketKpis)(nil),                // 24: ticketpulse.v1.TicketKpis
-	(*TicketFilter)(nil),              // 25: ticketpulse.v1.TicketFilter
-	(*ListTicketKpisRequest)(nil),     // 26: ticketpulse.v1.ListTicketKpisRequest
-	(*ListTicketKpisResponse)(nil),    // 27: ticketpulse.v1.ListTicketKpisResponse
-	nil,                               // 28: ticketpulse.v1.KpiSnapshot.WindowsEntry
-	(*timestamppb.Timestamp)(nil),     // 29: google.protobuf.Timestamp
+	(*ScoreStats)(nil),                // 6: ticketpulse.v1.ScoreStats
+	(*Kpis)(nil),                      // 7: ticketpulse.v1.Kpis
+	(*AgentKpis)(nil),                 // 8: ticketpulse.v1.AgentKpis
+	(*GetAgentKpisRequest)(nil),       // 9: ticketpulse.v1.GetAgentKpisRequest
+	(*GetAgentKpisResponse)(nil),      // 10: ticketpulse.v1.GetAgentKpisResponse
+	(*ListAgentKpisRequest)(nil),      // 11: ticketpulse.v1.ListAgentKpisRequest
+	(*ListAgentKpisResponse)(nil),     // 12: ticketpulse.v1.ListAgentKpisResponse
+	(*GetTeamKpisRequest)(nil),        // 13: ticketpulse.v1.GetTeamKpisRequest
+	(*GetTeamKpisResponse)(nil),       // 14: ticketpulse.v1.GetTeamKpisResponse
+	(*TeamKpis)(nil),                  // 15: ticketpulse.v1.TeamKpis
+	(*ListTeamKpisRequest)(nil),       // 16: ticketpulse.v1.ListTeamKpisRequest
+	(*ListTeamKpisResponse)(nil),      // 17: ticketpulse.v1.ListTeamKpisResponse
+	(*GetUnassignedKpisRequest)(nil),  // 18: ticketpulse.v1.GetUnassignedKpisRequest
+	(*GetUnassignedKpisResponse)(nil), // 19: ticketpulse.v1.GetUnassignedKpisResponse
+	(*KpiSnapshot)(nil),               // 20: ticketpulse.v1.KpiSnapshot
+	(*KpiPoint)(nil),                  // 21: ticketpulse.v1.KpiPoint
+	(*KpiSeries)(nil),                 // 22: ticketpulse.v1.KpiSeries
+	(*ListKpiSeriesRequest)(nil),      // 23: ticketpulse.v1.ListKpiSeriesRequest
+	(*ListKpiSeriesResponse)(nil),     // 24: ticketpulse.v1.ListKpiSeriesResponse
+	(*TicketKpis)(nil),                // 25: ticketpulse.v1.TicketKpis
+	(*TicketFilter)(nil),              // 26: ticketpulse.v1.TicketFilter
+	(*ListTicketKpisRequest)(nil),     // 27: ticketpulse.v1.ListTicketKpisRequest
+	(*ListTicketKpisResponse)(nil),    // 28: ticketpulse.v1.ListTicketKpisResponse
+	nil,                               // 29: ticketpulse.v1.KpiSnapshot.WindowsEntry
+	(*timestamppb.Timestamp)(nil),     // 30: google.protobuf.Timestamp
 }
 var file_ticketpulse_v1_kpi_proto_depIdxs = []int32{
-	29, // 0: ticketpulse.v1.TimeRange.from:type_name -> google.protobuf.Timestamp
-	29, // 1: ticketpulse.v1.TimeRange.to:type_name -> google.protobuf.Timestamp
+	30, // 0: ticketpulse.v1.TimeRange.from:type_name -> google.protobuf.Timestamp
+	30, // 1: ticketpulse.v1.TimeRange.to:type_name -> google.protobuf.Timestamp
 	2,  // 2: ticketpulse.v1.Window.range:type_name -> ticketpulse.v1.TimeRange
-	29, // 3: ticketpulse.v1.ResolvedWindow.from:type_name -> google.protobuf.Timestamp
-	29, // 4: ticketpulse.v1.ResolvedWindow.to:type_name -> google.protobuf.Timestamp
+	30, // 3: ticketpulse.v1.ResolvedWindow.from:type_name -> google.protobuf.Timestamp
+	30, // 4: ticketpulse.v1.ResolvedWindow.to:type_name -> google.protobuf.Timestamp
 	5,  // 5: ticketpulse.v1.Kpis.first_response:type_name -> ticketpulse.v1.DurationStats
 	5,  // 6: ticketpulse.v1.Kpis.next_response:type_name -> ticketpulse.v1.DurationStats
 	5,  // 7: ticketpulse.v1.Kpis.resolution:type_name -> ticketpulse.v1.DurationStats
 	5,  // 8: ticketpulse.v1.Kpis.first_response_business_hours:type_name -> ticketpulse.v1.DurationStats
 	5,  // 9: ticketpulse.v1.Kpis.resolution_business_hours:type_name -> ticketpulse.v1.DurationStats
-	6,  // 10: ticketpulse.v1.AgentKpis.kpis:type_name -> ticketpulse.v1.Kpis
-	3,  // 11: ticketpulse.v1.GetAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
-	7,  // 12: ticketpulse.v1.GetAgentKpisResponse.agent:type_name -> ticketpulse.v1.AgentKpis
-	4,  // 13: ticketpulse.v1.GetAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	3,  // 14: ticketpulse.v1.ListAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
-	7,  // 15: ticketpulse.v1.ListAgentKpisResponse.agents:type_name -> ticketpulse.v1.AgentKpis
-	4,  // 16: ticketpulse.v1.ListAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	3,  // 17: ticketpulse.v1.GetTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
-	6,  // 18: ticketpulse.v1.GetTeamKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
-	4,  // 19: ticketpulse.v1.GetTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	6,  // 20: ticketpulse.v1.TeamKpis.kpis:type_name -> ticketpulse.v1.Kpis
-	3,  // 21: ticketpulse.v1.ListTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
-	14, // 22: ticketpulse.v1.ListTeamKpisResponse.teams:type_name -> ticketpulse.v1.TeamKpis
-	4,  // 23: ticketpulse.v1.ListTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	3,  // 24: ticketpulse.v1.GetUnassignedKpisRequest.window:type_name -> ticketpulse.v1.Window
-	6,  // 25: ticketpulse.v1.GetUnassignedKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
-	4,  // 26: ticketpulse.v1.GetUnassignedKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	29, // 27: ticketpulse.v1.KpiSnapshot.computed_at:type_name -> google.protobuf.Timestamp
-	28, // 28: ticketpulse.v1.KpiSnapshot.windows:type_name -> ticketpulse.v1.KpiSnapshot.WindowsEntry
-	29, // 29: ticketpulse.v1.KpiPoint.from:type_name -> google.protobuf.Timestamp
-	29, // 30: ticketpulse.v1.KpiPoint.to:type_name -> google.protobuf.Timestamp
-	6,  // 31: ticketpulse.v1.KpiPoint.kpis:type_name -> ticketpulse.v1.Kpis
-	20, // 32: ticketpulse.v1.KpiSeries.points:type_name -> ticketpulse.v1.KpiPoint
-	1,  // 33: ticketpulse.v1.ListKpiSeriesRequest.scope:type_name -> ticketpulse.v1.ScopeKind
-	3,  // 34: ticketpulse.v1.ListKpiSeriesRequest.window:type_name -> ticketpulse.v1.Window
-	0,  // 35: ticketpulse.v1.ListKpiSeriesRequest.granularity:type_name -> ticketpulse.v1.Granularity
-	21, // 36: ticketpulse.v1.ListKpiSeriesResponse.series:type_name -> ticketpulse.v1.KpiSeries
-	4,  // 37: ticketpulse.v1.ListKpiSeriesResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	0,  // 38: ticketpulse.v1.ListKpiSeriesResponse.granularity:type_name -> ticketpulse.v1.Granularity
-	29, // 39: ticketpulse.v1.TicketKpis.created_at:type_name -> google.protobuf.Timestamp
-	29, // 40: ticketpulse.v1.TicketKpis.first_response_at:type_name -> google.protobuf.Timestamp
-	29, // 41: ticketpulse.v1.TicketKpis.resolved_at:type_name -> google.protobuf.Timestamp
-	29, // 42: ticketpulse.v1.TicketKpis.updated_at:type_name -> google.protobuf.Timestamp
-	3,  // 43: ticketpulse.v1.ListTicketKpisRequest.window:type_name -> ticketpulse.v1.Window
-	25, // 44: ticketpulse.v1.ListTicketKpisRequest.filter:type_name -> ticketpulse.v1.TicketFilter
-	24, // 45: ticketpulse.v1.ListTicketKpisResponse.tickets:type_name -> ticketpulse.v1.TicketKpis
-	4,  // 46: ticketpulse.v1.ListTicketKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	6,  // 47: ticketpulse.v1.KpiSnapshot.WindowsEntry.value:type_name -> ticketpulse.v1.Kpis
-	8,  // 48: ticketpulse.v1.KpiService.GetAgentKpis:input_type -> ticketpulse.v1.GetAgentKpisRequest
-	10, // 49: ticketpulse.v1.KpiService.ListAgentKpis:input_type -> ticketpulse.v1.ListAgentKpisRequest
-	12, // 50: ticketpulse.v1.KpiService.GetTeamKpis:input_type -> ticketpulse.v1.GetTeamKpisRequest
-	15, // 51: ticketpulse.v1.KpiService.ListTeamKpis:input_type -> ticketpulse.v1.ListTeamKpisRequest
-	17, // 52: ticketpulse.v1.KpiService.GetUnassignedKpis:input_type -> ticketpulse.v1.GetUnassignedKpisRequest
-	22, // 53: ticketpulse.v1.KpiService.ListKpiSeries:input_type -> ticketpulse.v1.ListKpiSeriesRequest
-	26, // 54: ticketpulse.v1.KpiService.ListTicketKpis:input_type -> ticketpulse.v1.ListTicketKpisRequest
-	9,  // 55: ticketpulse.v1.KpiService.GetAgentKpis:output_type -> ticketpulse.v1.GetAgentKpisResponse
-	11, // 56: ticketpulse.v1.KpiService.ListAgentKpis:output_type -> ticketpulse.v1.ListAgentKpisResponse
-	13, // 57: ticketpulse.v1.KpiService.GetTeamKpis:output_type -> ticketpulse.v1.GetTeamKpisResponse
-	16, // 58: ticketpulse.v1.KpiService.ListTeamKpis:output_type -> ticketpulse.v1.ListTeamKpisResponse
-	18, // 59: ticketpulse.v1.KpiService.GetUnassignedKpis:output_type -> ticketpulse.v1.GetUnassignedKpisResponse
-	23, // 60: ticketpulse.v1.KpiService.ListKpiSeries:output_type -> ticketpulse.v1.ListKpiSeriesResponse
-	27, // 61: ticketpulse.v1.KpiService.ListTicketKpis:output_type -> ticketpulse.v1.ListTicketKpisResponse
-	55, // [55:62] is the sub-list for method output_type
-	48, // [48:55] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	6,  // 10: ticketpulse.v1.Kpis.qa_score:type_name -> ticketpulse.v1.ScoreStats
+	7,  // 11: ticketpulse.v1.AgentKpis.kpis:type_name -> ticketpulse.v1.Kpis
+	3,  // 12: ticketpulse.v1.GetAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
+	8,  // 13: ticketpulse.v1.GetAgentKpisResponse.agent:type_name -> ticketpulse.v1.AgentKpis
+	4,  // 14: ticketpulse.v1.GetAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	3,  // 15: ticketpulse.v1.ListAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
+	8,  // 16: ticketpulse.v1.ListAgentKpisResponse.agents:type_name -> ticketpulse.v1.AgentKpis
+	4,  // 17: ticketpulse.v1.ListAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	3,  // 18: ticketpulse.v1.GetTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
+	7,  // 19: ticketpulse.v1.GetTeamKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
+	4,  // 20: ticketpulse.v1.GetTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	7,  // 21: ticketpulse.v1.TeamKpis.kpis:type_name -> ticketpulse.v1.Kpis
+	3,  // 22: ticketpulse.v1.ListTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
+	15, // 23: ticketpulse.v1.ListTeamKpisResponse.teams:type_name -> ticketpulse.v1.TeamKpis
+	4,  // 24: ticketpulse.v1.ListTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	3,  // 25: ticketpulse.v1.GetUnassignedKpisRequest.window:type_name -> ticketpulse.v1.Window
+	7,  // 26: ticketpulse.v1.GetUnassignedKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
+	4,  // 27: ticketpulse.v1.GetUnassignedKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	30, // 28: ticketpulse.v1.KpiSnapshot.computed_at:type_name -> google.protobuf.Timestamp
+	29, // 29: ticketpulse.v1.KpiSnapshot.windows:type_name -> ticketpulse.v1.KpiSnapshot.WindowsEntry
+	30, // 30: ticketpulse.v1.KpiPoint.from:type_name -> google.protobuf.Timestamp
+	30, // 31: ticketpulse.v1.KpiPoint.to:type_name -> google.protobuf.Timestamp
+	7,  // 32: ticketpulse.v1.KpiPoint.kpis:type_name -> ticketpulse.v1.Kpis
+	21, // 33: ticketpulse.v1.KpiSeries.points:type_name -> ticketpulse.v1.KpiPoint
+	1,  // 34: ticketpulse.v1.ListKpiSeriesRequest.scope:type_name -> ticketpulse.v1.ScopeKind
+	3,  // 35: ticketpulse.v1.ListKpiSeriesRequest.window:type_name -> ticketpulse.v1.Window
+	0,  // 36: ticketpulse.v1.ListKpiSeriesRequest.granularity:type_name -> ticketpulse.v1.Granularity
+	22, // 37: ticketpulse.v1.ListKpiSeriesResponse.series:type_name -> ticketpulse.v1.KpiSeries
+	4,  // 38: ticketpulse.v1.ListKpiSeriesResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	0,  // 39: ticketpulse.v1.ListKpiSeriesResponse.granularity:type_name -> ticketpulse.v1.Granularity
+	30, // 40: ticketpulse.v1.TicketKpis.created_at:type_name -> google.protobuf.Timestamp
+	30, // 41: ticketpulse.v1.TicketKpis.first_response_at:type_name -> google.protobuf.Timestamp
+	30, // 42: ticketpulse.v1.TicketKpis.resolved_at:type_name -> google.protobuf.Timestamp
+	30, // 43: ticketpulse.v1.TicketKpis.updated_at:type_name -> google.protobuf.Timestamp
+	3,  // 44: ticketpulse.v1.ListTicketKpisRequest.window:type_name -> ticketpulse.v1.Window
+	26, // 45: ticketpulse.v1.ListTicketKpisRequest.filter:type_name -> ticketpulse.v1.TicketFilter
+	25, // 46: ticketpulse.v1.ListTicketKpisResponse.tickets:type_name -> ticketpulse.v1.TicketKpis
+	4,  // 47: ticketpulse.v1.ListTicketKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	7,  // 48: ticketpulse.v1.KpiSnapshot.WindowsEntry.value:type_name -> ticketpulse.v1.Kpis
+	9,  // 49: ticketpulse.v1.KpiService.GetAgentKpis:input_type -> ticketpulse.v1.GetAgentKpisRequest
+	11, // 50: ticketpulse.v1.KpiService.ListAgentKpis:input_type -> ticketpulse.v1.ListAgentKpisRequest
+	13, // 51: ticketpulse.v1.KpiService.GetTeamKpis:input_type -> ticketpulse.v1.GetTeamKpisRequest
+	16, // 52: ticketpulse.v1.KpiService.ListTeamKpis:input_type -> ticketpulse.v1.ListTeamKpisRequest
+	18, // 53: ticketpulse.v1.KpiService.GetUnassignedKpis:input_type -> ticketpulse.v1.GetUnassignedKpisRequest
+	23, // 54: ticketpulse.v1.KpiService.ListKpiSeries:input_type -> ticketpulse.v1.ListKpiSeriesRequest
+	27, // 55: ticketpulse.v1.KpiService.ListTicketKpis:input_type -> ticketpulse.v1.ListTicketKpisRequest
+	10, // 56: ticketpulse.v1.KpiService.GetAgentKpis:output_type -> ticketpulse.v1.GetAgentKpisResponse
+	12, // 57: ticketpulse.v1.KpiService.ListAgentKpis:output_type -> ticketpulse.v1.ListAgentKpisResponse
+	14, // 58: ticketpulse.v1.KpiService.GetTeamKpis:output_type -> ticketpulse.v1.GetTeamKpisResponse
+	17, // 59: ticketpulse.v1.KpiService.ListTeamKpis:output_type -> ticketpulse.v1.ListTeamKpisResponse
+	19, // 60: ticketpulse.v1.KpiService.GetUnassignedKpis:output_type -> ticketpulse.v1.GetUnassignedKpisResponse
+	24, // 61: ticketpulse.v1.KpiService.ListKpiSeries:output_type -> ticketpulse.v1.ListKpiSeriesResponse
+	28, // 62: ticketpulse.v1.KpiService.ListTicketKpis:output_type -> ticketpulse.v1.ListTicketKpisResponse
+	56, // [56:63] is the sub-list for method output_type
+	49, // [49:56] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_ticketpulse_v1_kpi_proto_init() }
@@ -2593,15 +2710,15 @@ func file_ticketpulse_v1_kpi_proto_init() {
 		(*Window_Range)(nil),
 		(*Window_Rolling)(nil),
 	}
-	file_ticketpulse_v1_kpi_proto_msgTypes[22].OneofWrappers = []any{}
 	file_ticketpulse_v1_kpi_proto_msgTypes[23].OneofWrappers = []any{}
+	file_ticketpulse_v1_kpi_proto_msgTypes[24].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ticketpulse_v1_kpi_proto_rawDesc), len(file_ticketpulse_v1_kpi_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,16 @@ func kpis(metric string, value float64, sample int64) *ticketpulsev1.Kpis {
 		k.CsatMean, k.CsatCount = value, sample
 	case "csat_percent":
 		k.CsatPercent, k.CsatCount = value, sample
+	case "qa_score_mean":
+		k.QaScore = &ticketpulsev1.ScoreStats{Mean: value, Count: sample}
+	case "qa_score_p50":
+		k.QaScore = &ticketpulsev1.ScoreStats{P50: value, Count: sample}
+	case "qa_score_p90":
+		k.QaScore = &ticketpulsev1.ScoreStats{P90: value, Count: sample}
+	case "qa_score_p99":
+		k.QaScore = &ticketpulsev1.ScoreStats{P99: value, Count: sample}
+	case "qa_auto_fail_rate":
+		k.QaAutoFailRate, k.QaScore = value, &ticketpulsev1.ScoreStats{Count: sample}
 	case "sla_first_response_compliance":
 		k.SlaFirstResponseCompliance, k.SlaFirstResponseMet, k.SlaFirstResponseBreached = value, sample/2, sample-sample/2
 	default:
@@ -79,6 +89,15 @@ func TestKPI(t *testing.T) {
 	}
 	csat := func(v float64, n int64, base float64, baseN int64) map[string]*ticketpulsev1.Kpis {
 		return map[string]*ticketpulsev1.Kpis{"7d": kpis("csat_percent", v, n), BaselineWindow: kpis("csat_percent", base, baseN)}
+	}
+	qaLow := kpiRule("qa_score_mean", "7d", 5)
+	qaLow.Scope, qaLow.Below = "team", ptr(80)
+	qaP90 := kpiRule("qa_score_p90", "30d", 5)
+	qaP90.Below = ptr(95)
+	qaFails := kpiRule("qa_auto_fail_rate", "7d", 5)
+	qaFails.Above = ptr(0.1)
+	qa := func(metric, window string, v float64, n int64) map[string]*ticketpulsev1.Kpis {
+		return map[string]*ticketpulsev1.Kpis{window: kpis(metric, v, n)}
 	}
 	reopens := func(v, base float64) map[string]*ticketpulsev1.Kpis {
 		return map[string]*ticketpulsev1.Kpis{"30d": kpis("reopen_rate", v, 8), BaselineWindow: kpis("reopen_rate", base, 40)}
@@ -144,6 +163,36 @@ func TestKPI(t *testing.T) {
 			name: "no sample is never judged, even with MinSample 0",
 			rule: noMin, snap: snapshot("agent", "ana", map[string]*ticketpulsev1.Kpis{"1h": {}}),
 			want: Verdict{Summary: "agent ana: CSAT mean over 1h has 0 ratings, fewer than the 1 needed to judge"},
+		},
+		{
+			name: "QA score mean below the threshold",
+			rule: qaLow, snap: snapshot("team", "billing", qa("qa_score_mean", "7d", 77.42, 12)),
+			want: Verdict{Judged: true, Breached: true, Value: 77.42, Sample: 12, Threshold: 80,
+				Summary: "team billing: QA score mean over 7d is 77.4, below 80.0 (12 reviews)"},
+		},
+		{
+			name: "QA score mean at the threshold is not a breach",
+			rule: qaLow, snap: snapshot("team", "billing", qa("qa_score_mean", "7d", 80, 12)),
+			want: Verdict{Judged: true, Value: 80, Sample: 12, Threshold: 80,
+				Summary: "team billing: QA score mean over 7d is 80.0, not below 80.0 (12 reviews)"},
+		},
+		{
+			name: "QA score with too few reviews is not judged",
+			rule: qaLow, snap: snapshot("team", "billing", qa("qa_score_mean", "7d", 10, 4)),
+			want: Verdict{Value: 10, Sample: 4,
+				Summary: "team billing: QA score mean over 7d has 4 reviews, fewer than the 5 needed to judge"},
+		},
+		{
+			name: "QA score p90",
+			rule: qaP90, snap: snapshot("agent", "ana", qa("qa_score_p90", "30d", 92.3, 6)),
+			want: Verdict{Judged: true, Breached: true, Value: 92.3, Sample: 6, Threshold: 95,
+				Summary: "agent ana: QA score p90 over 30d is 92.3, below 95.0 (6 reviews)"},
+		},
+		{
+			name: "QA auto-fail rate above the threshold (higher is worse)",
+			rule: qaFails, snap: snapshot("agent", "ana", qa("qa_auto_fail_rate", "7d", 1.0/3, 6)),
+			want: Verdict{Judged: true, Breached: true, Value: 1.0 / 3, Sample: 6, Threshold: 0.1,
+				Summary: "agent ana: QA auto-fail rate over 7d is 0.33, above 0.10 (6 reviews)"},
 		},
 		{
 			name: "baseline: down by exactly the drop is a breach",
@@ -265,11 +314,11 @@ func TestKPIFacts(t *testing.T) {
 }
 
 // TestKPIDirections runs a baseline rule over every metric: worse is higher for
-// durations and reopen_rate, lower for the rest, and each metric's sample comes from its own
+// durations, reopen_rate and qa_auto_fail_rate, lower for the rest, and each metric's sample comes from its own
 // count.
 func TestKPIDirections(t *testing.T) {
 	higherWorse := func(m string) bool {
-		return m == "reopen_rate" || strings.HasPrefix(m, "first_response_") || strings.HasPrefix(m, "next_response_") ||
+		return m == "reopen_rate" || m == "qa_auto_fail_rate" || strings.HasPrefix(m, "first_response_") || strings.HasPrefix(m, "next_response_") ||
 			(strings.HasPrefix(m, "resolution_") && m != "resolution_rate")
 	}
 	for _, m := range rulesfile.Metrics {

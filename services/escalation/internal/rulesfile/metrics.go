@@ -13,6 +13,7 @@ var Metrics = []string{
 	"resolution_rate", "reopen_rate", "one_touch_rate",
 	"csat_mean", "csat_percent",
 	"sla_first_response_compliance",
+	"qa_score_mean", "qa_score_p50", "qa_score_p90", "qa_score_p99", "qa_auto_fail_rate",
 }
 
 // Unit is how a metric's values are written as thresholds and shown in summaries.
@@ -65,6 +66,24 @@ func buildMetrics() map[string]Metric {
 			return k.GetSlaFirstResponseCompliance(), k.GetSlaFirstResponseMet() + k.GetSlaFirstResponseBreached()
 		}},
 	}
+	// QA scores are percentages of the reviews (qa_scored events) credited to the agent or team.
+	qaStats := []struct {
+		name string
+		get  func(s *ticketpulsev1.ScoreStats) float64
+	}{
+		{"mean", (*ticketpulsev1.ScoreStats).GetMean},
+		{"p50", (*ticketpulsev1.ScoreStats).GetP50},
+		{"p90", (*ticketpulsev1.ScoreStats).GetP90},
+		{"p99", (*ticketpulsev1.ScoreStats).GetP99},
+	}
+	for _, s := range qaStats {
+		m["qa_score_"+s.name] = Metric{UnitPercent, false, "QA score " + s.name, "reviews", func(k *ticketpulsev1.Kpis) (float64, int64) {
+			return s.get(k.GetQaScore()), k.GetQaScore().GetCount()
+		}}
+	}
+	m["qa_auto_fail_rate"] = Metric{UnitRate, true, "QA auto-fail rate", "reviews", func(k *ticketpulsev1.Kpis) (float64, int64) {
+		return k.GetQaAutoFailRate(), k.GetQaScore().GetCount()
+	}}
 	clocks := []struct {
 		name, label, noun string
 		stats             func(k *ticketpulsev1.Kpis) *ticketpulsev1.DurationStats

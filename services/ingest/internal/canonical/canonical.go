@@ -23,7 +23,10 @@ const (
 	MaxTags         = 50
 	MaxTagBytes     = 128
 	MaxCommentBytes = 4000
-	DefaultSource   = "generic"
+	// MaxCategories and MaxCategoryBytes bound a QA review's categories (scorecard sections).
+	MaxCategories    = 100
+	MaxCategoryBytes = 128
+	DefaultSource    = "generic"
 )
 
 // MaxSequence is the largest sequence an event may carry: 2^53-1, the largest integer every

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -78,9 +79,10 @@ func (d *decoder) element(raw []byte) {
 // The members of each object, in the order of their bits in a keySet.
 var (
 	eventKeys = []string{"id", "ticket_id", "source", "type", "occurred_at", "actor", "assignee_id",
-		"team_id", "priority", "status", "public", "satisfaction", "channel", "tags", "sequence"}
+		"team_id", "priority", "status", "public", "satisfaction", "channel", "tags", "sequence", "qa"}
 	actorKeys        = []string{"id", "kind"}
 	satisfactionKeys = []string{"score", "scale", "comment"}
+	qaKeys           = []string{"review_id", "reviewer_id", "agent_id", "team_id", "score", "auto_fail", "scorecard", "categories"}
 )
 
 // event decodes one object; ok is false when it had problems.
@@ -113,9 +115,9 @@ func (d *decoder) event(obj []byte) (ev Event, ok bool) {
 		case "actor":
 			ev.Actor, f.actor = d.actor(val)
 		case "assignee_id":
-			ev.AssigneeID, _ = d.text(field("assignee_id"), val, MaxIDBytes, false)
+			ev.AssigneeID, f.assignee = d.text(field("assignee_id"), val, MaxIDBytes, false)
 		case "team_id":
-			ev.TeamID, _ = d.text(field("team_id"), val, MaxIDBytes, false)
+			ev.TeamID, f.team = d.text(field("team_id"), val, MaxIDBytes, false)
 		case "priority":
 			ev.Priority, f.priority = d.word(field("priority"), val, priorityWords)
 		case "status":
@@ -125,9 +127,13 @@ func (d *decoder) event(obj []byte) (ev Event, ok bool) {
 		case "satisfaction":
 			ev.Satisfaction, f.sat = d.satisfaction(val)
 		case "channel":
-			ev.Channel, _ = d.text(field("channel"), val, MaxChannelBytes, false)
+			ev.Channel, f.channel = d.text(field("channel"), val, MaxChannelBytes, false)
 		case "tags":
-			ev.Tags, _ = d.tags(val)
+			if ev.Tags, f.tags = d.tags(val); len(ev.Tags) == 0 && f.tags == present {
+				f.tags = absent // [] is no tags
+			}
+		case "qa":
+			ev.QA, f.qa = d.qa(val)
 		default:
 			d.c.add(path{name: key, elem: -1}, "unknown field")
 		}
@@ -441,4 +447,114 @@ func (d *decoder) tags(raw []byte) ([]string, state) {
 		}
 	})
 	return tags, st
+}
+
+// number reads a JSON number that is a QA percentage; null is absent.
+func (d *decoder) number(p path, raw []byte) (float64, state) {
+	if isNull(raw) {
+		return 0, absent
+	}
+	if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+		if d.c.listed() {
+			d.c.put(p, "must be a JSON number, not "+jsonKind(raw))
+		}
+		return 0, invalid
+	}
+	v, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil {
+		v = math.Inf(1) // only a literal beyond float64's range fails: out of range either way
+	}
+	return v, d.c.qaScore(p, v)
+}
+
+func (d *decoder) qa(raw []byte) (*QA, state) {
+	st := d.object(field("qa"), raw)
+	if st != present {
+		return nil, st
+	}
+	before := d.c.count()
+	var review, agent, score state
+	q := &QA{}
+	var seen keySet
+	members(raw, func(rawKey, val []byte) {
+		key, ok := d.key(rawKey, "qa.", qaKeys, &seen)
+		if !ok {
+			return
+		}
+		switch key {
+		case "review_id":
+			q.ReviewID, review = d.ident(field("qa.review_id"), val)
+		case "reviewer_id":
+			q.ReviewerID, _ = d.text(field("qa.reviewer_id"), val, MaxIDBytes, false)
+		case "agent_id":
+			q.AgentID, agent = d.ident(field("qa.agent_id"), val)
+		case "team_id":
+			q.TeamID, _ = d.text(field("qa.team_id"), val, MaxIDBytes, false)
+		case "score":
+			q.Score, score = d.number(field("qa.score"), val)
+		case "auto_fail":
+			b, _ := d.bool(field("qa.auto_fail"), val)
+			q.AutoFail = b != nil && *b
+		case "scorecard":
+			q.Scorecard, _ = d.text(field("qa.scorecard"), val, MaxIDBytes, false)
+		case "categories":
+			q.Categories, _ = d.categories(val)
+		default:
+			d.c.add(path{prefix: "qa.", name: key, elem: -1}, "unknown field")
+		}
+	})
+	d.c.qaDone(review, agent, score)
+	if d.c.count() > before {
+		st = invalid
+	}
+	return q, st
+}
+
+// categories reads a review's categories, an object of names and percentages. The members are
+// counted first, so an object of any size costs two linear walks and at most MaxCategories
+// entries.
+func (d *decoder) categories(raw []byte) (map[string]float64, state) {
+	st := d.object(field("qa.categories"), raw)
+	if st != present {
+		return nil, st
+	}
+	n := 0
+	members(raw, func(_, _ []byte) { n++ })
+	if d.c.categoryCount(n) != present {
+		return nil, invalid
+	}
+	out := make(map[string]float64, n)
+	seen := make(map[string]struct{}, n)
+	members(raw, func(rawKey, val []byte) {
+		name, ok := unquote(rawKey)
+		if !ok {
+			d.c.add(field("qa.categories"), "category name is not valid UTF-8")
+			st = invalid
+			return
+		}
+		if d.c.categoryName(name) != present {
+			st = invalid
+			return
+		}
+		if _, dup := seen[name]; dup {
+			d.c.add(categoryField(name), "duplicate category")
+			st = invalid
+			return
+		}
+		seen[name] = struct{}{}
+		v, vs := d.number(categoryField(name), val)
+		switch vs {
+		case absent:
+			d.c.add(categoryField(name), "must be a JSON number, not null")
+			st = invalid
+		case invalid:
+			st = invalid
+		default:
+			out[name] = v
+		}
+	})
+	if st != present || len(out) == 0 {
+		return nil, st
+	}
+	return out, st
 }

@@ -1,6 +1,7 @@
 package canonical
 
 import (
+	"math"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -12,7 +13,7 @@ import (
 // Event is one ticket event in the canonical form (DESIGN.md §2): what the adapters build and
 // what the JSON body of POST /v1/tenants/{tenant}/events decodes into. Enum fields hold the
 // canonical words: Type "ticket_created", "ticket_assigned", "agent_message",
-// "customer_message", "status_changed", "priority_changed", "satisfaction_rated"; Priority
+// "customer_message", "status_changed", "priority_changed", "satisfaction_rated", "qa_scored"; Priority
 // "low", "normal", "high", "urgent"; Status "new", "open", "pending", "on_hold", "solved",
 // "closed". The tenant is not a field: it comes from the request path.
 type Event struct {
@@ -35,7 +36,30 @@ type Event struct {
 	Satisfaction *Satisfaction `json:"satisfaction,omitempty"`
 	Channel      string        `json:"channel,omitempty"`
 	Tags         []string      `json:"tags,omitempty"`
+	// QA is the review of a qa_scored event, and only there.
+	QA *QA `json:"qa,omitempty"`
 }
+
+// QA is a quality review of an agent's work on a ticket. The reviewed agent and team are its
+// own fields: a review says nothing about the ticket's assignee or team, so a qa_scored event
+// carries neither (nor any other ticket attribute).
+type QA struct {
+	// ReviewID identifies the review at its source; a later event of the same review (a
+	// re-score) replaces the earlier one in the KPIs.
+	ReviewID   string `json:"review_id"`
+	ReviewerID string `json:"reviewer_id,omitempty"`
+	AgentID    string `json:"agent_id"`
+	TeamID     string `json:"team_id,omitempty"`
+	// Score is a percentage from 0 to 100; it is kept to hundredths (RoundScore).
+	Score     float64 `json:"score"`
+	AutoFail  bool    `json:"auto_fail,omitempty"`
+	Scorecard string  `json:"scorecard,omitempty"`
+	// Categories are the scorecard's sections: name -> percentage from 0 to 100.
+	Categories map[string]float64 `json:"categories,omitempty"`
+}
+
+// RoundScore rounds a QA percentage to the hundredths it is kept to (half away from zero).
+func RoundScore(v float64) float64 { return math.Round(v*100) / 100 }
 
 // Actor is who caused an event; Kind is "agent", "customer", "bot", "automation" or "system".
 // ID is required for agents and customers.
@@ -97,6 +121,16 @@ func (e *Event) proto(tenant string, received *timestamppb.Timestamp) *ticketpul
 	}
 	if len(e.Tags) > 0 {
 		ev.Tags = e.Tags
+	}
+	if q := e.QA; q != nil {
+		ev.Qa = &ticketpulsev1.QaReview{ReviewId: q.ReviewID, ReviewerId: q.ReviewerID, AgentId: q.AgentID,
+			TeamId: q.TeamID, Score: RoundScore(q.Score), AutoFail: q.AutoFail, Scorecard: q.Scorecard}
+		if len(q.Categories) > 0 {
+			ev.Qa.Categories = make(map[string]float64, len(q.Categories))
+			for name, v := range q.Categories {
+				ev.Qa.Categories[name] = RoundScore(v)
+			}
+		}
 	}
 	return ev
 }

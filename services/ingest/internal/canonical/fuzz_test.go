@@ -35,6 +35,16 @@ type stdEvent struct {
 	} `json:"satisfaction"`
 	Channel *string  `json:"channel"`
 	Tags    []string `json:"tags"`
+	QA      *struct {
+		ReviewID   string             `json:"review_id"`
+		ReviewerID string             `json:"reviewer_id"`
+		AgentID    string             `json:"agent_id"`
+		TeamID     *string            `json:"team_id"`
+		Score      float64            `json:"score"`
+		AutoFail   *bool              `json:"auto_fail"`
+		Scorecard  *string            `json:"scorecard"`
+		Categories map[string]float64 `json:"categories"`
+	} `json:"qa"`
 }
 
 func FuzzDecode(f *testing.F) {
@@ -48,6 +58,10 @@ func FuzzDecode(f *testing.F) {
 		created(`"sequence":9007199254740991`),
 		`[{"id":"q","ticket_id":"t","type":"status_changed","occurred_at":"2026-03-02T10:04:59Z","actor":{"kind":"agent","id":"a"},"status":"solved","sequence":4},{"id":"r","sequence":-1.5e3}]`,
 		`{"id":"a\u0007","ticket_id":"\ud800","type":"x"}`,
+		qaScored(validQA),
+		qaScored(`"qa":{"review_id":"r","agent_id":"a","score":0,"auto_fail":true,"categories":{"T\u00f6ne":12.345,"B":1e2}}`),
+		qaScored(`"qa":{"review_id":"r","agent_id":"a","score":-0,"categories":{}}`),
+		qaScored(`"team_id":"x","qa":{"review_id":"r","agent_id":"a","score":"5","categories":{"a":1,"a":2}}`),
 		`[{"id":1},2,"3",[4],null]`,
 		`{"id":"x",}`,
 		`[]`,
@@ -185,6 +199,28 @@ func checkInvariants(t *testing.T, i int, ev *ticketpulsev1.TicketEvent) {
 			t.Errorf("event %d: satisfaction %v", i, s)
 		}
 	}
+	if (ev.GetType() == ticketpulsev1.EventType_EVENT_TYPE_QA_SCORED) != (ev.GetQa() != nil) {
+		t.Errorf("event %d: type %v with qa %v", i, ev.GetType(), ev.GetQa())
+	}
+	if q := ev.GetQa(); q != nil {
+		checkText(t, i, "qa.review_id", q.GetReviewId(), MaxIDBytes, true)
+		checkText(t, i, "qa.agent_id", q.GetAgentId(), MaxIDBytes, true)
+		checkText(t, i, "qa.reviewer_id", q.GetReviewerId(), MaxIDBytes, false)
+		checkText(t, i, "qa.team_id", q.GetTeamId(), MaxIDBytes, false)
+		checkText(t, i, "qa.scorecard", q.GetScorecard(), MaxIDBytes, false)
+		checkPercent(t, i, "qa.score", q.GetScore())
+		if len(q.GetCategories()) > MaxCategories {
+			t.Errorf("event %d: %d categories", i, len(q.GetCategories()))
+		}
+		for name, v := range q.GetCategories() {
+			checkText(t, i, "category", name, MaxCategoryBytes, true)
+			checkPercent(t, i, "category "+name, v)
+		}
+		if ev.GetAssigneeId() != "" || ev.GetTeamId() != "" || ev.GetStatus() != 0 || ev.GetPriority() != 0 ||
+			ev.Public != nil || ev.GetSatisfaction() != nil || ev.GetChannel() != "" || len(ev.GetTags()) > 0 {
+			t.Errorf("event %d: qa_scored with ticket attributes: %v", i, ev)
+		}
+	}
 	if len(ev.GetTags()) > MaxTags {
 		t.Errorf("event %d: %d tags", i, len(ev.GetTags()))
 	}
@@ -221,8 +257,30 @@ func checkAgainstReference(t *testing.T, i int, ev *ticketpulsev1.TicketEvent, r
 	if ev.GetSequence() != ref.Sequence || ev.GetSequence() > MaxSequence {
 		t.Errorf("event %d: sequence %d, encoding/json reads %d", i, ev.GetSequence(), ref.Sequence)
 	}
+	if q := ref.QA; q != nil {
+		got := ev.GetQa()
+		if got.GetReviewId() != q.ReviewID || got.GetAgentId() != q.AgentID || got.GetReviewerId() != q.ReviewerID ||
+			got.GetTeamId() != deref(q.TeamID) || got.GetScorecard() != deref(q.Scorecard) ||
+			got.GetScore() != RoundScore(q.Score) || got.GetAutoFail() != (q.AutoFail != nil && *q.AutoFail) ||
+			len(got.GetCategories()) != len(q.Categories) {
+			t.Errorf("event %d: qa %v, encoding/json reads %+v", i, got, q)
+		}
+		for name, v := range q.Categories {
+			if got.GetCategories()[name] != RoundScore(v) {
+				t.Errorf("event %d: category %q = %v, encoding/json reads %v", i, name, got.GetCategories()[name], v)
+			}
+		}
+	}
 	if ref.Satisfaction != nil && ev.GetSatisfaction().GetComment() != ref.Satisfaction.Comment {
 		t.Errorf("event %d: comment %q, encoding/json reads %q", i, ev.GetSatisfaction().GetComment(), ref.Satisfaction.Comment)
+	}
+}
+
+// checkPercent checks a kept QA percentage: 0 to 100, in hundredths.
+func checkPercent(t *testing.T, i int, field string, v float64) {
+	t.Helper()
+	if !(v >= 0 && v <= 100) || RoundScore(v) != v {
+		t.Errorf("event %d: %s = %v", i, field, v)
 	}
 }
 

@@ -2,6 +2,8 @@ package canonical
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"time"
 	"unicode"
@@ -38,6 +40,7 @@ const (
 // fields is what the rules across fields of one event need to know.
 type fields struct {
 	id, ticket, typ, occurred, actor, status, priority, public, sat state
+	assignee, team, channel, tags, qa                               state
 }
 
 // path names the field of a Problem: prefix+name, or name[elem] when elem >= 0. It is only
@@ -232,6 +235,56 @@ func (c *checker) scale(p path, n int) state {
 	return present
 }
 
+// qaScore checks a QA percentage (the score or a category's).
+func (c *checker) qaScore(p path, v float64) state {
+	if math.IsNaN(v) || v < 0 || v > 100 {
+		c.add(p, "must be a percentage between 0 and 100")
+		return invalid
+	}
+	return present
+}
+
+// categoryCount checks the number of a review's categories, before the categories themselves.
+func (c *checker) categoryCount(n int) state {
+	if n > MaxCategories {
+		if c.listed() {
+			c.put(field("qa.categories"), fmt.Sprintf("more than %d categories", MaxCategories))
+		}
+		return invalid
+	}
+	return present
+}
+
+// categoryName checks a category's name; its problems name the field qa.categories, as a name
+// that is not text cannot stand in a field path.
+func (c *checker) categoryName(name string) state {
+	if name == "" {
+		c.add(field("qa.categories"), "category name must not be empty")
+		return invalid
+	}
+	if is := inspectText(name, MaxCategoryBytes, false); is.kind != 0 {
+		if c.listed() {
+			c.put(field("qa.categories"), "category name "+is.String())
+		}
+		return invalid
+	}
+	return present
+}
+
+// categoryField is the field of a category's value, e.g. qa.categories.Empathy.
+func categoryField(name string) path { return path{prefix: "qa.categories.", name: name, elem: -1} }
+
+// qaDone applies the rules across a review's fields.
+func (c *checker) qaDone(review, agent, score state) {
+	c.required(field("qa.review_id"), review)
+	c.required(field("qa.agent_id"), agent)
+	c.required(field("qa.score"), score)
+}
+
+// qaForbidden are the fields a qa_scored event must not carry: a review changes nothing of the
+// ticket, and a team or assignee on it would move the ticket's own figures and SLA policy.
+const qaForbidden = "not allowed on qa_scored: a review does not change the ticket (the reviewed agent and team are qa.agent_id and qa.team_id)"
+
 // tagCount checks the number of tags, before the tags themselves.
 func (c *checker) tagCount(n int) state {
 	if n > MaxTags {
@@ -308,6 +361,22 @@ func (c *checker) eventDone(typ string, f *fields) {
 		if f.public == absent {
 			c.add(field("public"), "required for agent_message (false marks a private note)")
 		}
+	case "qa_scored":
+		for _, x := range []struct {
+			name string
+			st   state
+		}{{"assignee_id", f.assignee}, {"team_id", f.team}, {"priority", f.priority}, {"status", f.status},
+			{"public", f.public}, {"satisfaction", f.sat}, {"channel", f.channel}, {"tags", f.tags}} {
+			if x.st == present {
+				c.add(field(x.name), qaForbidden)
+			}
+		}
+		if f.qa == absent {
+			c.add(field("qa"), "required for qa_scored")
+		}
+	}
+	if typ != "qa_scored" && f.qa == present {
+		c.add(field("qa"), "only allowed on qa_scored")
 	}
 }
 
@@ -322,8 +391,8 @@ func (c *checker) event(e *Event) {
 	f.occurred = c.time(field("occurred_at"), e.OccurredAt)
 	c.sequence(field("sequence"), e.Sequence)
 	f.actor = c.actor(&e.Actor)
-	c.text(field("assignee_id"), e.AssigneeID, MaxIDBytes, false)
-	c.text(field("team_id"), e.TeamID, MaxIDBytes, false)
+	f.assignee = c.text(field("assignee_id"), e.AssigneeID, MaxIDBytes, false)
+	f.team = c.text(field("team_id"), e.TeamID, MaxIDBytes, false)
 	if e.Priority != "" {
 		f.priority = c.word(field("priority"), e.Priority, priorityWords)
 	}
@@ -336,12 +405,15 @@ func (c *checker) event(e *Event) {
 	if e.Satisfaction != nil {
 		f.sat = c.satisfaction(e.Satisfaction)
 	}
-	c.text(field("channel"), e.Channel, MaxChannelBytes, false)
+	f.channel = c.text(field("channel"), e.Channel, MaxChannelBytes, false)
 	if len(e.Tags) > 0 {
-		c.tagCount(len(e.Tags))
+		f.tags = c.tagCount(len(e.Tags))
 		for i, t := range e.Tags {
 			c.tag(path{name: "tags", elem: i}, t)
 		}
+	}
+	if e.QA != nil {
+		f.qa = c.qa(e.QA)
 	}
 	c.eventDone(e.Type, &f)
 }
@@ -371,6 +443,34 @@ func (c *checker) satisfaction(s *Satisfaction) state {
 		c.text(field("satisfaction.comment"), s.Comment, MaxCommentBytes, true)
 	}
 	c.satisfactionDone(score, scale, s)
+	if c.count() > before {
+		return invalid
+	}
+	return present
+}
+
+func (c *checker) qa(q *QA) state {
+	before := c.count()
+	review := c.ident(field("qa.review_id"), q.ReviewID)
+	c.text(field("qa.reviewer_id"), q.ReviewerID, MaxIDBytes, false)
+	agent := c.ident(field("qa.agent_id"), q.AgentID)
+	c.text(field("qa.team_id"), q.TeamID, MaxIDBytes, false)
+	score := c.qaScore(field("qa.score"), q.Score)
+	c.text(field("qa.scorecard"), q.Scorecard, MaxIDBytes, false)
+	if len(q.Categories) > 0 && c.categoryCount(len(q.Categories)) == present {
+		// A map has no order; problems are listed in the order of the names.
+		names := make([]string, 0, len(q.Categories))
+		for name := range q.Categories {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			if c.categoryName(name) == present {
+				c.qaScore(categoryField(name), q.Categories[name])
+			}
+		}
+	}
+	c.qaDone(review, agent, score)
 	if c.count() > before {
 		return invalid
 	}

@@ -237,6 +237,11 @@ const (
 	// Solves counts every resolution, also one a reopen undid later (Resolutions counts a
 	// ticket's latest only): reopen_rate's denominator.
 	Solves
+	// QA reviews (qa_scored events): how many, the sum of their scores in hundredths of a
+	// point, and how many failed automatically.
+	QACount
+	QAScoreSum
+	QAAutoFails
 	NumCounters
 )
 
@@ -247,7 +252,7 @@ var counterFields = [NumCounters]string{
 	CSATPositive: "cp", SLAMet: "sm", SLABreached: "sb",
 	NextSLAMet: "nm", NextSLABreached: "nb", ResolutionSLAMet: "rm", ResolutionSLABreached: "rb",
 	BusinessFirstCount: "bc", BusinessFirstSumMillis: "bs", BusinessResolutionCount: "wc", BusinessResolutionSumMillis: "ws",
-	Solves: "sv",
+	Solves: "sv", QACount: "qc", QAScoreSum: "qs", QAAutoFails: "qf",
 }
 
 // Field is the hash field name of c.
@@ -264,10 +269,21 @@ const (
 	// business hours.
 	BusinessFirstResponse
 	BusinessResolution
+	// QAScore is not a duration: its histogram holds QA scores in linear bins of a tenth of a
+	// point (QABin, QAValue), next to the durations so it is merged and rolled up like them.
+	QAScore
 	NumDurations
 )
 
-var durationPrefix = [NumDurations]byte{FirstResponse: 'F', NextResponse: 'N', Resolution: 'R', BusinessFirstResponse: 'B', BusinessResolution: 'W'}
+// QABin is the bin of a QA score given in hundredths of a point (0 to 10000): bin k holds the
+// scores within 0.05 of k/10 (k-0.5 to k+0.5 tenths, the upper edge in the next bin), so 0 to
+// 100 takes the 1001 bins 0 to 1000.
+func QABin(centi int64) int32 { return int32((max(centi, 0) + 5) / 10) }
+
+// QAValue is the score a QA bin stands for: within 0.05 of every score in it.
+func QAValue(bin int32) float64 { return float64(bin) / 10 }
+
+var durationPrefix = [NumDurations]byte{FirstResponse: 'F', NextResponse: 'N', Resolution: 'R', BusinessFirstResponse: 'B', BusinessResolution: 'W', QAScore: 'Q'}
 
 // BinField is the hash field of bin b of duration d, e.g. "F412"; the zero bin is "Fz".
 func BinField(d Duration, b int32) string {

@@ -40,6 +40,7 @@ func Compute(events []Event, sla SLA) Contribution {
 	solves(&c, &h)
 	reopens(&c, &h)
 	csat(&c, &h)
+	qaReviews(&c, &h)
 	assignments(&c, &h)
 	breachWithoutReply(&c, &h, calendarSLA)
 	businessHours(&c, &h, policy)
@@ -161,6 +162,34 @@ func reopens(c *Contribution, h *history) {
 			c.credit(by.agent, by.team, h.evs[i].AtMillis, CounterField(bucket.Reopens), 1)
 			c.figure(ReopenFigure, by.agent, by.team, h.evs[i].AtMillis)
 			c.Ticket.Reopens++
+		}
+	}
+}
+
+// qaReviews credits each QA review's latest score (a re-score replaces the earlier one, as a
+// re-rating does) to the reviewed agent and team named in the review, in the hour it was scored.
+// A review whose agent is unknown (an older producer) counts for the team and the unassigned
+// figures, like any figure without an agent.
+func qaReviews(c *Contribution, h *history) {
+	latest := map[uint64]int{}
+	var order []uint64
+	for i := range h.evs {
+		e := &h.evs[i]
+		if e.Type != tpv1.EventType_EVENT_TYPE_QA_SCORED || e.QAReview == 0 {
+			continue
+		}
+		if _, ok := latest[e.QAReview]; !ok {
+			order = append(order, e.QAReview)
+		}
+		latest[e.QAReview] = i // the events are in order: the last one is the latest score
+	}
+	for _, r := range order {
+		e := &h.evs[latest[r]]
+		c.credit(e.QAAgent, e.QATeam, e.AtMillis, CounterField(bucket.QACount), 1)
+		c.credit(e.QAAgent, e.QATeam, e.AtMillis, CounterField(bucket.QAScoreSum), int64(e.QAScore))
+		c.credit(e.QAAgent, e.QATeam, e.AtMillis, BinField(bucket.QAScore, bucket.QABin(int64(e.QAScore))), 1)
+		if e.QAAutoFail {
+			c.credit(e.QAAgent, e.QATeam, e.AtMillis, CounterField(bucket.QAAutoFails), 1)
 		}
 	}
 }

@@ -302,7 +302,8 @@ func TestSamplesLandInTheHourTheIntervalEnds(t *testing.T) {
 
 func TestFieldNamesRoundTripThroughBucket(t *testing.T) {
 	fields := []Field{cf(bucket.FirstCount), cf(bucket.SLABreached), BinField(bucket.FirstResponse, hist.ZeroBin),
-		BinField(bucket.NextResponse, -300), BinField(bucket.Resolution, 1200)}
+		BinField(bucket.NextResponse, -300), BinField(bucket.Resolution, 1200), BinField(bucket.QAScore, 0),
+		BinField(bucket.QAScore, 1000), cf(bucket.QACount), cf(bucket.QAScoreSum), cf(bucket.QAAutoFails)}
 	for _, f := range fields {
 		tot := bucket.NewTotals()
 		if err := tot.AddField(f.Name(), 1); err != nil {

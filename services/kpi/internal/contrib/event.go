@@ -5,6 +5,7 @@
 package contrib
 
 import (
+	"math"
 	"strings"
 	"time"
 
@@ -36,6 +37,30 @@ type Event struct {
 	// by TagSep so that an Event stays comparable.
 	Channel string
 	Tags    string
+	// A qa_scored event's review: QAReview is a hash of its review id (KeyOf), QAAgent and
+	// QATeam the reviewed agent and team, QAScore the score in hundredths of a point (0 to
+	// 10000), QAAutoFail whether it failed automatically.
+	QAReview   uint64
+	QAAgent    string
+	QATeam     string
+	QAScore    uint16
+	QAAutoFail bool
+}
+
+// QAState is the id under which the write path keeps a ticket's QA reviews: a state of their
+// own, apart from the ticket's, since reviews come days or weeks after a solve, long after the
+// ticket's own state may be compacted (a review is not a ticket event that could change its
+// figures either). The NUL bytes cannot occur in a ticket id (ingest refuses control
+// characters), so it names no real ticket; the state is never solved, so never compacted.
+func QAState(ticketID string) string { return "\x00qa\x00" + ticketID }
+
+// StateID is the state an event is written to: its ticket's, or for a qa_scored event the
+// ticket's QA state.
+func StateID(e *tpv1.TicketEvent) string {
+	if e.GetType() == tpv1.EventType_EVENT_TYPE_QA_SCORED {
+		return QAState(e.GetTicketId())
+	}
+	return e.GetTicketId()
 }
 
 // TagSep joins an event's tags.
@@ -60,6 +85,11 @@ func FromProto(e *tpv1.TicketEvent) Event {
 		Score:    uint8(e.GetSatisfaction().GetScore()),
 		Channel:  e.GetChannel(),
 		Tags:     strings.Join(e.GetTags(), TagSep),
+	}
+	if q := e.GetQa(); q != nil {
+		ev.QAReview, ev.QAAgent, ev.QATeam, ev.QAAutoFail = KeyOf(q.GetReviewId()), q.GetAgentId(), q.GetTeamId(), q.GetAutoFail()
+		// Ingest keeps hundredths; clamping only guards against a producer that did not.
+		ev.QAScore = uint16(min(max(math.Round(q.GetScore()*100), 0), 10000))
 	}
 	if e.Public != nil {
 		ev.Public = 1

@@ -85,6 +85,21 @@ var (
 		{"sla_next_response_compliance", (*ticketpulsev1.Kpis).GetSlaNextResponseCompliance},
 		{"sla_resolution_compliance", (*ticketpulsev1.Kpis).GetSlaResolutionCompliance},
 	}
+	// qaColumns are the QA review figures, after every column that came before them so a
+	// reader by position is not disturbed.
+	qaColumns = []struct {
+		name string
+		kind Kind
+		get  func(*ticketpulsev1.Kpis) float64
+	}{
+		{"qa_score_count", Int, func(k *ticketpulsev1.Kpis) float64 { return float64(k.GetQaScore().GetCount()) }},
+		{"qa_score_mean", Float, func(k *ticketpulsev1.Kpis) float64 { return k.GetQaScore().GetMean() }},
+		{"qa_score_p50", Float, func(k *ticketpulsev1.Kpis) float64 { return k.GetQaScore().GetP50() }},
+		{"qa_score_p90", Float, func(k *ticketpulsev1.Kpis) float64 { return k.GetQaScore().GetP90() }},
+		{"qa_score_p99", Float, func(k *ticketpulsev1.Kpis) float64 { return k.GetQaScore().GetP99() }},
+		{"qa_auto_fails", Int, func(k *ticketpulsev1.Kpis) float64 { return float64(k.GetQaAutoFails()) }},
+		{"qa_auto_fail_rate", Float, (*ticketpulsev1.Kpis).GetQaAutoFailRate},
+	}
 )
 
 // SeriesColumns are the columns of the agents and teams exports.
@@ -104,6 +119,9 @@ var SeriesColumns = func() []Column {
 	}
 	for _, r := range rates {
 		cols = append(cols, Column{Name: r.name, Kind: Float})
+	}
+	for _, q := range qaColumns {
+		cols = append(cols, Column{Name: q.name, Kind: q.kind})
 	}
 	return cols
 }()
@@ -200,6 +218,14 @@ func fill(row []Value, k *ticketpulsev1.Kpis) {
 	}
 	for _, r := range rates {
 		row[i].F = r.get(k)
+		i++
+	}
+	for _, q := range qaColumns {
+		if v := q.get(k); q.kind == Int {
+			row[i].I = int64(v)
+		} else {
+			row[i].F = v
+		}
 		i++
 	}
 }

@@ -54,6 +54,15 @@ func listFixture(t *testing.T, rdb redis.UniversalClient) {
 		b.Add(s, hour, bucket.CSATPositive.Field(), int64(i%3))
 		b.Add(s, hour, bucket.SLAMet.Field(), int64(i%7))
 		b.Add(s, hour, bucket.SLABreached.Field(), int64(i%4))
+		for j := range i % 3 {
+			centi := int64((i*937 + j*411) % 10001)
+			b.Add(s, hour, bucket.QACount.Field(), 1)
+			b.Add(s, hour, bucket.QAScoreSum.Field(), centi)
+			b.Add(s, hour, bucket.BinField(bucket.QAScore, bucket.QABin(centi)), 1)
+			if (i+j)%4 == 0 {
+				b.Add(s, hour, bucket.QAAutoFails.Field(), 1)
+			}
+		}
 		for j := range 1 + i%4 {
 			secs := float64(30 * (1 + (i*7+j*13)%40))
 			b.Add(s, hour, bucket.FirstCount.Field(), 1)
@@ -82,6 +91,11 @@ var protoKeys = map[string]func(k *ticketpulsev1.Kpis) float64{
 	"next_response_p90":             func(k *ticketpulsev1.Kpis) float64 { return k.GetNextResponse().GetP90Seconds() },
 	"resolution_p90":                func(k *ticketpulsev1.Kpis) float64 { return k.GetResolution().GetP90Seconds() },
 	"sla_first_response_compliance": (*ticketpulsev1.Kpis).GetSlaFirstResponseCompliance,
+	"qa_score_count":                func(k *ticketpulsev1.Kpis) float64 { return float64(k.GetQaScore().GetCount()) },
+	"qa_score_mean":                 func(k *ticketpulsev1.Kpis) float64 { return k.GetQaScore().GetMean() },
+	"qa_score_p50":                  func(k *ticketpulsev1.Kpis) float64 { return k.GetQaScore().GetP50() },
+	"qa_score_p90":                  func(k *ticketpulsev1.Kpis) float64 { return k.GetQaScore().GetP90() },
+	"qa_auto_fail_rate":             (*ticketpulsev1.Kpis).GetQaAutoFailRate,
 }
 
 func TestOrderNamesAreAllTested(t *testing.T) {

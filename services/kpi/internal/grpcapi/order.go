@@ -50,6 +50,17 @@ var orderKeys = map[string]sortKey{
 	"sla_first_response_compliance": func(t *bucket.Totals) float64 {
 		return rate(t.C[bucket.SLAMet], t.C[bucket.SLAMet]+t.C[bucket.SLABreached])
 	},
+	"qa_score_count": counter(bucket.QACount),
+	"qa_score_mean":  func(t *bucket.Totals) float64 { return rate(t.C[bucket.QAScoreSum], t.C[bucket.QACount]) / 100 },
+	"qa_score_p50":   qaQuantile(0.5),
+	"qa_score_p90":   qaQuantile(0.9),
+	"qa_auto_fail_rate": func(t *bucket.Totals) float64 {
+		return rate(t.C[bucket.QAAutoFails], t.C[bucket.QACount])
+	},
+}
+
+func qaQuantile(q float64) sortKey {
+	return func(t *bucket.Totals) float64 { return t.H[bucket.QAScore].QuantilesOf(bucket.QAValue, q)[0] }
 }
 
 // OrderNames lists what ListAgentKpis' order_by accepts, sorted.

@@ -71,7 +71,11 @@ func (h Hist) Count() int64 {
 // Quantiles returns the values at each q in qs (0..1), using the nearest-rank definition
 // (the smallest value with at least q·n values at or below it, rank ⌈q·n⌉). Empty histograms
 // give zeros.
-func (h Hist) Quantiles(qs ...float64) []float64 {
+func (h Hist) Quantiles(qs ...float64) []float64 { return h.QuantilesOf(Value, qs...) }
+
+// QuantilesOf is Quantiles for a histogram whose bins are not the log-scale bins of durations
+// (QA scores are binned linearly): value gives the representative of a bin.
+func (h Hist) QuantilesOf(value func(int32) float64, qs ...float64) []float64 {
 	out := make([]float64, len(qs))
 	// One pass over the map finds the count and the range of the bins.
 	var n, zeros int64
@@ -111,7 +115,7 @@ func (h Hist) Quantiles(qs ...float64) []float64 {
 			}
 			for j, c := range counts {
 				if seen += c; seen >= r {
-					out[i] = Value(lo + int32(j))
+					out[i] = value(lo + int32(j))
 					break
 				}
 			}
@@ -134,7 +138,7 @@ func (h Hist) Quantiles(qs ...float64) []float64 {
 		for _, b := range bins {
 			seen += b.n
 			if seen >= r {
-				out[i] = Value(b.bin)
+				out[i] = value(b.bin)
 				break
 			}
 		}

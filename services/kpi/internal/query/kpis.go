@@ -36,7 +36,18 @@ func ToProto(t *bucket.Totals) *ticketpulsev1.Kpis {
 		SlaResolutionCompliance:    ratio(c[bucket.ResolutionSLAMet], c[bucket.ResolutionSLAMet]+c[bucket.ResolutionSLABreached]),
 		FirstResponseBusinessHours: durationStats(t, bucket.BusinessFirstResponse, bucket.BusinessFirstCount, bucket.BusinessFirstSumMillis),
 		ResolutionBusinessHours:    durationStats(t, bucket.BusinessResolution, bucket.BusinessResolutionCount, bucket.BusinessResolutionSumMillis),
+		QaScore:                    qaScore(t),
+		QaAutoFails:                c[bucket.QAAutoFails],
+		QaAutoFailRate:             ratio(c[bucket.QAAutoFails], c[bucket.QACount]),
 	}
+}
+
+// qaScore are the QA scores: the mean exact to the hundredths they are kept in, the percentiles
+// read from bins of a tenth of a point.
+func qaScore(t *bucket.Totals) *ticketpulsev1.ScoreStats {
+	n := t.C[bucket.QACount]
+	q := t.H[bucket.QAScore].QuantilesOf(bucket.QAValue, 0.5, 0.9, 0.99)
+	return &ticketpulsev1.ScoreStats{Count: n, Mean: fratio(float64(t.C[bucket.QAScoreSum])/100, n), P50: q[0], P90: q[1], P99: q[2]}
 }
 
 func durationStats(t *bucket.Totals, d bucket.Duration, count, sumMillis bucket.Counter) *ticketpulsev1.DurationStats {

@@ -96,6 +96,19 @@ func TestToProto(t *testing.T) {
 				ResolutionBusinessHours:    &ticketpulsev1.DurationStats{Count: 1, SumSeconds: 7200, MeanSeconds: 7200},
 			},
 		},
+		{
+			// Scores of 0.00, 0.05, 0.10, ... 99.95 (2000 reviews): the mean is exact in
+			// hundredths, and the nearest-rank p50 (the 1000th, 49.95), p90 (the 1800th, 89.95)
+			// and p99 (the 1980th, 98.95) are read to the tenth they are binned by.
+			name: "QA scores",
+			give: qaTotals(2000, 500),
+			want: &ticketpulsev1.Kpis{
+				FirstResponse: &ticketpulsev1.DurationStats{}, NextResponse: &ticketpulsev1.DurationStats{},
+				Resolution:  &ticketpulsev1.DurationStats{},
+				QaScore:     &ticketpulsev1.ScoreStats{Count: 2000, Mean: 49.975, P50: 50, P90: 90, P99: 99},
+				QaAutoFails: 500, QaAutoFailRate: 0.25,
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,6 +118,9 @@ func TestToProto(t *testing.T) {
 			}
 			if tt.want.ResolutionBusinessHours == nil {
 				tt.want.ResolutionBusinessHours = &ticketpulsev1.DurationStats{}
+			}
+			if tt.want.QaScore == nil {
+				tt.want.QaScore = &ticketpulsev1.ScoreStats{}
 			}
 			got := ToProto(tt.give)
 			// Quantiles are within the histogram's relative error; compare them apart.
@@ -123,4 +139,18 @@ func TestToProto(t *testing.T) {
 			}
 		})
 	}
+}
+
+// qaTotals holds n QA scores of 0, 0.05, 0.10, ... points (in hundredths: 0, 5, 10, ...), fails
+// of them failed automatically.
+func qaTotals(n, fails int64) *bucket.Totals {
+	t := bucket.NewTotals()
+	for i := range n {
+		centi := 5 * i
+		t.C[bucket.QACount]++
+		t.C[bucket.QAScoreSum] += centi
+		t.H[bucket.QAScore].Add(bucket.QABin(centi), 1)
+	}
+	t.C[bucket.QAAutoFails] = fails
+	return t
 }

@@ -33,6 +33,10 @@ import (
 // the same figures as an earlier one (a team's hour is mostly its agent's) naming that one
 // instead. A ticket state is written as version 5 or 4; 1, 2 and 3 are only read.
 //
+// Events of versions 5 and 6 may carry a QA review (the flag evQA, qa_scored events): a replica
+// of a release before QA reviews reads the flag as corrupt and fails on the state cleanly (the
+// batch is redelivered) rather than dropping the review, so no new version number is needed.
+//
 // Version 6 is version 5 whose contribution may hold drill-down index cells
 // (contrib.TicketsField), and version 2 of the pending deltas the same for deltas: the same
 // bytes under a new number, so that a replica of a release without the index fails on them
@@ -248,7 +252,8 @@ const (
 	evPriority             // Priority differs from the event before
 	evChannel              // Channel differs from the event before
 	evTags                 // Tags differ from the event before
-	evAll      = evTags<<1 - 1
+	evQA                   // a QA review follows (qa_scored events)
+	evAll      = evQA<<1 - 1
 )
 
 // encodeEvent writes ev as version 5 does: its key, type, flags, time delta to prev, then the
@@ -276,6 +281,7 @@ func encodeEvent(e *encoder, prev, ev *contrib.Event) {
 	set(evPriority, ev.Priority != prev.Priority)
 	set(evChannel, ev.Channel != prev.Channel)
 	set(evTags, ev.Tags != prev.Tags)
+	set(evQA, ev.QAReview != 0)
 	e.buf = binary.LittleEndian.AppendUint64(e.buf, ev.Key)
 	e.uvarint(uint64(ev.Type))
 	e.uvarint(flags)
@@ -312,6 +318,17 @@ func encodeEvent(e *encoder, prev, ev *contrib.Event) {
 	}
 	if flags&evTags != 0 {
 		e.str(ev.Tags)
+	}
+	if flags&evQA != 0 {
+		e.buf = binary.LittleEndian.AppendUint64(e.buf, ev.QAReview)
+		e.str(ev.QAAgent)
+		e.str(ev.QATeam)
+		e.uvarint(uint64(ev.QAScore))
+		var fail uint64
+		if ev.QAAutoFail {
+			fail = 1
+		}
+		e.uvarint(fail)
 	}
 }
 
@@ -363,6 +380,23 @@ func decodeEvent(d *decoder, prev *contrib.Event) contrib.Event {
 	}
 	if flags&evTags != 0 {
 		ev.Tags = d.str()
+	}
+	if flags&evQA != 0 {
+		ev.QAReview = d.u64()
+		ev.QAAgent = d.str()
+		ev.QATeam = d.str()
+		if score := d.uvarint(); score <= 10000 {
+			ev.QAScore = uint16(score)
+		} else {
+			d.fail()
+		}
+		switch d.uvarint() {
+		case 0:
+		case 1:
+			ev.QAAutoFail = true
+		default:
+			d.fail()
+		}
 	}
 	return ev
 }
