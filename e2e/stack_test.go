@@ -231,7 +231,8 @@ func window(from, to time.Time) *tpv1.Window {
 	return &tpv1.Window{Kind: &tpv1.Window_Range{Range: &tpv1.TimeRange{From: timestamppb.New(from), To: timestamppb.New(to)}}}
 }
 
-// waitKpis polls until cond holds for ana's KPIs over the window, or fails after a minute (a loaded machine can be slow; a passing test waits no longer).
+// waitKpis polls until cond holds for ana's KPIs over the window, or fails after a minute (a
+// loaded machine can be slow; a passing test waits no longer).
 func waitKpis(t *testing.T, c tpv1.KpiServiceClient, tenant string, w *tpv1.Window, cond func(*tpv1.Kpis) bool) *tpv1.Kpis {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
