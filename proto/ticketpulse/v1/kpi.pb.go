@@ -491,9 +491,27 @@ type Kpis struct {
 	ResolutionBusinessHours    *DurationStats `protobuf:"bytes,26,opt,name=resolution_business_hours,json=resolutionBusinessHours,proto3" json:"resolution_business_hours,omitempty"`
 	// solves counts every resolution in the window, also those a reopen later undid (resolutions
 	// counts only a ticket's latest): reopen_rate's denominator.
-	Solves        int64 `protobuf:"varint,27,opt,name=solves,proto3" json:"solves,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Solves int64 `protobuf:"varint,27,opt,name=solves,proto3" json:"solves,omitempty"`
+	// Contact-centre calls (call_* events), credited to the call's agent and team. Counters count
+	// each call once, in the hour it was offered (its first event when no call_offered came).
+	// calls_offered counts inbound calls; calls_answered and calls_abandoned those of them answered
+	// and abandoned; calls_answered_in_service_level those answered within the tenant's
+	// service-level threshold (20 s unless the SLA policies file says otherwise).
+	CallsOffered                int64 `protobuf:"varint,40,opt,name=calls_offered,json=callsOffered,proto3" json:"calls_offered,omitempty"`
+	CallsAnswered               int64 `protobuf:"varint,41,opt,name=calls_answered,json=callsAnswered,proto3" json:"calls_answered,omitempty"`
+	CallsAbandoned              int64 `protobuf:"varint,42,opt,name=calls_abandoned,json=callsAbandoned,proto3" json:"calls_abandoned,omitempty"`
+	CallsAnsweredInServiceLevel int64 `protobuf:"varint,43,opt,name=calls_answered_in_service_level,json=callsAnsweredInServiceLevel,proto3" json:"calls_answered_in_service_level,omitempty"`
+	// call_abandon_rate is calls_abandoned / calls_offered, from 0 to 1.
+	CallAbandonRate float64 `protobuf:"fixed64,44,opt,name=call_abandon_rate,json=callAbandonRate,proto3" json:"call_abandon_rate,omitempty"`
+	// call_service_level is calls_answered_in_service_level / calls_offered, from 0 to 1.
+	CallServiceLevel float64 `protobuf:"fixed64,45,opt,name=call_service_level,json=callServiceLevel,proto3" json:"call_service_level,omitempty"`
+	// call_speed_of_answer: offer to answer of inbound calls, in the hour of the answer.
+	CallSpeedOfAnswer *DurationStats `protobuf:"bytes,46,opt,name=call_speed_of_answer,json=callSpeedOfAnswer,proto3" json:"call_speed_of_answer,omitempty"`
+	// call_handle_time: talk + hold + wrap-up of answered calls (both directions), as the source
+	// measured them on call_ended, in the hour the call ended.
+	CallHandleTime *DurationStats `protobuf:"bytes,47,opt,name=call_handle_time,json=callHandleTime,proto3" json:"call_handle_time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Kpis) Reset() {
@@ -713,6 +731,62 @@ func (x *Kpis) GetSolves() int64 {
 		return x.Solves
 	}
 	return 0
+}
+
+func (x *Kpis) GetCallsOffered() int64 {
+	if x != nil {
+		return x.CallsOffered
+	}
+	return 0
+}
+
+func (x *Kpis) GetCallsAnswered() int64 {
+	if x != nil {
+		return x.CallsAnswered
+	}
+	return 0
+}
+
+func (x *Kpis) GetCallsAbandoned() int64 {
+	if x != nil {
+		return x.CallsAbandoned
+	}
+	return 0
+}
+
+func (x *Kpis) GetCallsAnsweredInServiceLevel() int64 {
+	if x != nil {
+		return x.CallsAnsweredInServiceLevel
+	}
+	return 0
+}
+
+func (x *Kpis) GetCallAbandonRate() float64 {
+	if x != nil {
+		return x.CallAbandonRate
+	}
+	return 0
+}
+
+func (x *Kpis) GetCallServiceLevel() float64 {
+	if x != nil {
+		return x.CallServiceLevel
+	}
+	return 0
+}
+
+func (x *Kpis) GetCallSpeedOfAnswer() *DurationStats {
+	if x != nil {
+		return x.CallSpeedOfAnswer
+	}
+	return nil
+}
+
+func (x *Kpis) GetCallHandleTime() *DurationStats {
+	if x != nil {
+		return x.CallHandleTime
+	}
+	return nil
 }
 
 type AgentKpis struct {
@@ -2273,8 +2347,7 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\vp90_seconds\x18\x05 \x01(\x01R\n" +
 	"p90Seconds\x12\x1f\n" +
 	"\vp99_seconds\x18\x06 \x01(\x01R\n" +
-	"p99Seconds\"\xe2\n" +
-	"\n" +
+	"p99Seconds\"\x90\x0e\n" +
 	"\x04Kpis\x12D\n" +
 	"\x0efirst_response\x18\x01 \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\rfirstResponse\x12B\n" +
 	"\rnext_response\x18\x02 \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\fnextResponse\x12=\n" +
@@ -2307,7 +2380,15 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\x19sla_resolution_compliance\x18\x18 \x01(\x01R\x17slaResolutionCompliance\x12`\n" +
 	"\x1dfirst_response_business_hours\x18\x19 \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\x1afirstResponseBusinessHours\x12Y\n" +
 	"\x19resolution_business_hours\x18\x1a \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\x17resolutionBusinessHours\x12\x16\n" +
-	"\x06solves\x18\x1b \x01(\x03R\x06solves\"P\n" +
+	"\x06solves\x18\x1b \x01(\x03R\x06solves\x12#\n" +
+	"\rcalls_offered\x18( \x01(\x03R\fcallsOffered\x12%\n" +
+	"\x0ecalls_answered\x18) \x01(\x03R\rcallsAnswered\x12'\n" +
+	"\x0fcalls_abandoned\x18* \x01(\x03R\x0ecallsAbandoned\x12D\n" +
+	"\x1fcalls_answered_in_service_level\x18+ \x01(\x03R\x1bcallsAnsweredInServiceLevel\x12*\n" +
+	"\x11call_abandon_rate\x18, \x01(\x01R\x0fcallAbandonRate\x12,\n" +
+	"\x12call_service_level\x18- \x01(\x01R\x10callServiceLevel\x12N\n" +
+	"\x14call_speed_of_answer\x18. \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\x11callSpeedOfAnswer\x12G\n" +
+	"\x10call_handle_time\x18/ \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\x0ecallHandleTime\"P\n" +
 	"\tAgentKpis\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12(\n" +
 	"\x04kpis\x18\x02 \x01(\v2\x14.ticketpulse.v1.KpisR\x04kpis\"x\n" +
@@ -2525,63 +2606,65 @@ var file_ticketpulse_v1_kpi_proto_depIdxs = []int32{
 	5,  // 7: ticketpulse.v1.Kpis.resolution:type_name -> ticketpulse.v1.DurationStats
 	5,  // 8: ticketpulse.v1.Kpis.first_response_business_hours:type_name -> ticketpulse.v1.DurationStats
 	5,  // 9: ticketpulse.v1.Kpis.resolution_business_hours:type_name -> ticketpulse.v1.DurationStats
-	6,  // 10: ticketpulse.v1.AgentKpis.kpis:type_name -> ticketpulse.v1.Kpis
-	3,  // 11: ticketpulse.v1.GetAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
-	7,  // 12: ticketpulse.v1.GetAgentKpisResponse.agent:type_name -> ticketpulse.v1.AgentKpis
-	4,  // 13: ticketpulse.v1.GetAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	3,  // 14: ticketpulse.v1.ListAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
-	7,  // 15: ticketpulse.v1.ListAgentKpisResponse.agents:type_name -> ticketpulse.v1.AgentKpis
-	4,  // 16: ticketpulse.v1.ListAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	3,  // 17: ticketpulse.v1.GetTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
-	6,  // 18: ticketpulse.v1.GetTeamKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
-	4,  // 19: ticketpulse.v1.GetTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	6,  // 20: ticketpulse.v1.TeamKpis.kpis:type_name -> ticketpulse.v1.Kpis
-	3,  // 21: ticketpulse.v1.ListTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
-	14, // 22: ticketpulse.v1.ListTeamKpisResponse.teams:type_name -> ticketpulse.v1.TeamKpis
-	4,  // 23: ticketpulse.v1.ListTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	3,  // 24: ticketpulse.v1.GetUnassignedKpisRequest.window:type_name -> ticketpulse.v1.Window
-	6,  // 25: ticketpulse.v1.GetUnassignedKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
-	4,  // 26: ticketpulse.v1.GetUnassignedKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	29, // 27: ticketpulse.v1.KpiSnapshot.computed_at:type_name -> google.protobuf.Timestamp
-	28, // 28: ticketpulse.v1.KpiSnapshot.windows:type_name -> ticketpulse.v1.KpiSnapshot.WindowsEntry
-	29, // 29: ticketpulse.v1.KpiPoint.from:type_name -> google.protobuf.Timestamp
-	29, // 30: ticketpulse.v1.KpiPoint.to:type_name -> google.protobuf.Timestamp
-	6,  // 31: ticketpulse.v1.KpiPoint.kpis:type_name -> ticketpulse.v1.Kpis
-	20, // 32: ticketpulse.v1.KpiSeries.points:type_name -> ticketpulse.v1.KpiPoint
-	1,  // 33: ticketpulse.v1.ListKpiSeriesRequest.scope:type_name -> ticketpulse.v1.ScopeKind
-	3,  // 34: ticketpulse.v1.ListKpiSeriesRequest.window:type_name -> ticketpulse.v1.Window
-	0,  // 35: ticketpulse.v1.ListKpiSeriesRequest.granularity:type_name -> ticketpulse.v1.Granularity
-	21, // 36: ticketpulse.v1.ListKpiSeriesResponse.series:type_name -> ticketpulse.v1.KpiSeries
-	4,  // 37: ticketpulse.v1.ListKpiSeriesResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	0,  // 38: ticketpulse.v1.ListKpiSeriesResponse.granularity:type_name -> ticketpulse.v1.Granularity
-	29, // 39: ticketpulse.v1.TicketKpis.created_at:type_name -> google.protobuf.Timestamp
-	29, // 40: ticketpulse.v1.TicketKpis.first_response_at:type_name -> google.protobuf.Timestamp
-	29, // 41: ticketpulse.v1.TicketKpis.resolved_at:type_name -> google.protobuf.Timestamp
-	29, // 42: ticketpulse.v1.TicketKpis.updated_at:type_name -> google.protobuf.Timestamp
-	3,  // 43: ticketpulse.v1.ListTicketKpisRequest.window:type_name -> ticketpulse.v1.Window
-	25, // 44: ticketpulse.v1.ListTicketKpisRequest.filter:type_name -> ticketpulse.v1.TicketFilter
-	24, // 45: ticketpulse.v1.ListTicketKpisResponse.tickets:type_name -> ticketpulse.v1.TicketKpis
-	4,  // 46: ticketpulse.v1.ListTicketKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	6,  // 47: ticketpulse.v1.KpiSnapshot.WindowsEntry.value:type_name -> ticketpulse.v1.Kpis
-	8,  // 48: ticketpulse.v1.KpiService.GetAgentKpis:input_type -> ticketpulse.v1.GetAgentKpisRequest
-	10, // 49: ticketpulse.v1.KpiService.ListAgentKpis:input_type -> ticketpulse.v1.ListAgentKpisRequest
-	12, // 50: ticketpulse.v1.KpiService.GetTeamKpis:input_type -> ticketpulse.v1.GetTeamKpisRequest
-	15, // 51: ticketpulse.v1.KpiService.ListTeamKpis:input_type -> ticketpulse.v1.ListTeamKpisRequest
-	17, // 52: ticketpulse.v1.KpiService.GetUnassignedKpis:input_type -> ticketpulse.v1.GetUnassignedKpisRequest
-	22, // 53: ticketpulse.v1.KpiService.ListKpiSeries:input_type -> ticketpulse.v1.ListKpiSeriesRequest
-	26, // 54: ticketpulse.v1.KpiService.ListTicketKpis:input_type -> ticketpulse.v1.ListTicketKpisRequest
-	9,  // 55: ticketpulse.v1.KpiService.GetAgentKpis:output_type -> ticketpulse.v1.GetAgentKpisResponse
-	11, // 56: ticketpulse.v1.KpiService.ListAgentKpis:output_type -> ticketpulse.v1.ListAgentKpisResponse
-	13, // 57: ticketpulse.v1.KpiService.GetTeamKpis:output_type -> ticketpulse.v1.GetTeamKpisResponse
-	16, // 58: ticketpulse.v1.KpiService.ListTeamKpis:output_type -> ticketpulse.v1.ListTeamKpisResponse
-	18, // 59: ticketpulse.v1.KpiService.GetUnassignedKpis:output_type -> ticketpulse.v1.GetUnassignedKpisResponse
-	23, // 60: ticketpulse.v1.KpiService.ListKpiSeries:output_type -> ticketpulse.v1.ListKpiSeriesResponse
-	27, // 61: ticketpulse.v1.KpiService.ListTicketKpis:output_type -> ticketpulse.v1.ListTicketKpisResponse
-	55, // [55:62] is the sub-list for method output_type
-	48, // [48:55] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	5,  // 10: ticketpulse.v1.Kpis.call_speed_of_answer:type_name -> ticketpulse.v1.DurationStats
+	5,  // 11: ticketpulse.v1.Kpis.call_handle_time:type_name -> ticketpulse.v1.DurationStats
+	6,  // 12: ticketpulse.v1.AgentKpis.kpis:type_name -> ticketpulse.v1.Kpis
+	3,  // 13: ticketpulse.v1.GetAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
+	7,  // 14: ticketpulse.v1.GetAgentKpisResponse.agent:type_name -> ticketpulse.v1.AgentKpis
+	4,  // 15: ticketpulse.v1.GetAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	3,  // 16: ticketpulse.v1.ListAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
+	7,  // 17: ticketpulse.v1.ListAgentKpisResponse.agents:type_name -> ticketpulse.v1.AgentKpis
+	4,  // 18: ticketpulse.v1.ListAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	3,  // 19: ticketpulse.v1.GetTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
+	6,  // 20: ticketpulse.v1.GetTeamKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
+	4,  // 21: ticketpulse.v1.GetTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	6,  // 22: ticketpulse.v1.TeamKpis.kpis:type_name -> ticketpulse.v1.Kpis
+	3,  // 23: ticketpulse.v1.ListTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
+	14, // 24: ticketpulse.v1.ListTeamKpisResponse.teams:type_name -> ticketpulse.v1.TeamKpis
+	4,  // 25: ticketpulse.v1.ListTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	3,  // 26: ticketpulse.v1.GetUnassignedKpisRequest.window:type_name -> ticketpulse.v1.Window
+	6,  // 27: ticketpulse.v1.GetUnassignedKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
+	4,  // 28: ticketpulse.v1.GetUnassignedKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	29, // 29: ticketpulse.v1.KpiSnapshot.computed_at:type_name -> google.protobuf.Timestamp
+	28, // 30: ticketpulse.v1.KpiSnapshot.windows:type_name -> ticketpulse.v1.KpiSnapshot.WindowsEntry
+	29, // 31: ticketpulse.v1.KpiPoint.from:type_name -> google.protobuf.Timestamp
+	29, // 32: ticketpulse.v1.KpiPoint.to:type_name -> google.protobuf.Timestamp
+	6,  // 33: ticketpulse.v1.KpiPoint.kpis:type_name -> ticketpulse.v1.Kpis
+	20, // 34: ticketpulse.v1.KpiSeries.points:type_name -> ticketpulse.v1.KpiPoint
+	1,  // 35: ticketpulse.v1.ListKpiSeriesRequest.scope:type_name -> ticketpulse.v1.ScopeKind
+	3,  // 36: ticketpulse.v1.ListKpiSeriesRequest.window:type_name -> ticketpulse.v1.Window
+	0,  // 37: ticketpulse.v1.ListKpiSeriesRequest.granularity:type_name -> ticketpulse.v1.Granularity
+	21, // 38: ticketpulse.v1.ListKpiSeriesResponse.series:type_name -> ticketpulse.v1.KpiSeries
+	4,  // 39: ticketpulse.v1.ListKpiSeriesResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	0,  // 40: ticketpulse.v1.ListKpiSeriesResponse.granularity:type_name -> ticketpulse.v1.Granularity
+	29, // 41: ticketpulse.v1.TicketKpis.created_at:type_name -> google.protobuf.Timestamp
+	29, // 42: ticketpulse.v1.TicketKpis.first_response_at:type_name -> google.protobuf.Timestamp
+	29, // 43: ticketpulse.v1.TicketKpis.resolved_at:type_name -> google.protobuf.Timestamp
+	29, // 44: ticketpulse.v1.TicketKpis.updated_at:type_name -> google.protobuf.Timestamp
+	3,  // 45: ticketpulse.v1.ListTicketKpisRequest.window:type_name -> ticketpulse.v1.Window
+	25, // 46: ticketpulse.v1.ListTicketKpisRequest.filter:type_name -> ticketpulse.v1.TicketFilter
+	24, // 47: ticketpulse.v1.ListTicketKpisResponse.tickets:type_name -> ticketpulse.v1.TicketKpis
+	4,  // 48: ticketpulse.v1.ListTicketKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	6,  // 49: ticketpulse.v1.KpiSnapshot.WindowsEntry.value:type_name -> ticketpulse.v1.Kpis
+	8,  // 50: ticketpulse.v1.KpiService.GetAgentKpis:input_type -> ticketpulse.v1.GetAgentKpisRequest
+	10, // 51: ticketpulse.v1.KpiService.ListAgentKpis:input_type -> ticketpulse.v1.ListAgentKpisRequest
+	12, // 52: ticketpulse.v1.KpiService.GetTeamKpis:input_type -> ticketpulse.v1.GetTeamKpisRequest
+	15, // 53: ticketpulse.v1.KpiService.ListTeamKpis:input_type -> ticketpulse.v1.ListTeamKpisRequest
+	17, // 54: ticketpulse.v1.KpiService.GetUnassignedKpis:input_type -> ticketpulse.v1.GetUnassignedKpisRequest
+	22, // 55: ticketpulse.v1.KpiService.ListKpiSeries:input_type -> ticketpulse.v1.ListKpiSeriesRequest
+	26, // 56: ticketpulse.v1.KpiService.ListTicketKpis:input_type -> ticketpulse.v1.ListTicketKpisRequest
+	9,  // 57: ticketpulse.v1.KpiService.GetAgentKpis:output_type -> ticketpulse.v1.GetAgentKpisResponse
+	11, // 58: ticketpulse.v1.KpiService.ListAgentKpis:output_type -> ticketpulse.v1.ListAgentKpisResponse
+	13, // 59: ticketpulse.v1.KpiService.GetTeamKpis:output_type -> ticketpulse.v1.GetTeamKpisResponse
+	16, // 60: ticketpulse.v1.KpiService.ListTeamKpis:output_type -> ticketpulse.v1.ListTeamKpisResponse
+	18, // 61: ticketpulse.v1.KpiService.GetUnassignedKpis:output_type -> ticketpulse.v1.GetUnassignedKpisResponse
+	23, // 62: ticketpulse.v1.KpiService.ListKpiSeries:output_type -> ticketpulse.v1.ListKpiSeriesResponse
+	27, // 63: ticketpulse.v1.KpiService.ListTicketKpis:output_type -> ticketpulse.v1.ListTicketKpisResponse
+	57, // [57:64] is the sub-list for method output_type
+	50, // [50:57] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_ticketpulse_v1_kpi_proto_init() }
