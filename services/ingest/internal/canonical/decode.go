@@ -78,7 +78,7 @@ func (d *decoder) element(raw []byte) {
 // The members of each object, in the order of their bits in a keySet.
 var (
 	eventKeys = []string{"id", "ticket_id", "source", "type", "occurred_at", "actor", "assignee_id",
-		"team_id", "priority", "status", "public", "satisfaction", "channel", "tags", "sequence"}
+		"team_id", "priority", "status", "public", "satisfaction", "channel", "tags", "sequence", "call"}
 	actorKeys        = []string{"id", "kind"}
 	satisfactionKeys = []string{"score", "scale", "comment"}
 )
@@ -88,6 +88,7 @@ func (d *decoder) event(obj []byte) (ev Event, ok bool) {
 	before := d.c.count()
 	ev.Source = DefaultSource
 	var f fields
+	var cs callStates
 	var seen keySet
 	members(obj, func(rawKey, val []byte) {
 		key, ok := d.key(rawKey, "", eventKeys, &seen)
@@ -113,9 +114,9 @@ func (d *decoder) event(obj []byte) (ev Event, ok bool) {
 		case "actor":
 			ev.Actor, f.actor = d.actor(val)
 		case "assignee_id":
-			ev.AssigneeID, _ = d.text(field("assignee_id"), val, MaxIDBytes, false)
+			ev.AssigneeID, f.assignee = d.text(field("assignee_id"), val, MaxIDBytes, false)
 		case "team_id":
-			ev.TeamID, _ = d.text(field("team_id"), val, MaxIDBytes, false)
+			ev.TeamID, f.team = d.text(field("team_id"), val, MaxIDBytes, false)
 		case "priority":
 			ev.Priority, f.priority = d.word(field("priority"), val, priorityWords)
 		case "status":
@@ -125,14 +126,25 @@ func (d *decoder) event(obj []byte) (ev Event, ok bool) {
 		case "satisfaction":
 			ev.Satisfaction, f.sat = d.satisfaction(val)
 		case "channel":
-			ev.Channel, _ = d.text(field("channel"), val, MaxChannelBytes, false)
+			ev.Channel, f.channel = d.text(field("channel"), val, MaxChannelBytes, false)
 		case "tags":
-			ev.Tags, _ = d.tags(val)
+			if ev.Tags, f.tags = d.tags(val); len(ev.Tags) == 0 && f.tags == present {
+				f.tags = absent // [] is no tags
+			}
+		case "call":
+			ev.Call, cs, f.call = d.call(val)
 		default:
 			d.c.add(path{name: key, elem: -1}, "unknown field")
 		}
 	})
+	if ev.Call != nil && isCall(ev.Type) {
+		n := d.c.count()
+		if d.c.callDone(ev.Type, cs); d.c.count() > n {
+			f.call = invalid
+		}
+	}
 	d.c.eventDone(ev.Type, &f)
+	d.c.callEvent(ev.Type, &f, ev.TicketID, ev.Call)
 	return ev, d.c.count() == before
 }
 

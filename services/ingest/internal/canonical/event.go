@@ -12,7 +12,8 @@ import (
 // Event is one ticket event in the canonical form (DESIGN.md §2): what the adapters build and
 // what the JSON body of POST /v1/tenants/{tenant}/events decodes into. Enum fields hold the
 // canonical words: Type "ticket_created", "ticket_assigned", "agent_message",
-// "customer_message", "status_changed", "priority_changed", "satisfaction_rated"; Priority
+// "customer_message", "status_changed", "priority_changed", "satisfaction_rated", "call_offered", "call_answered",
+// "call_abandoned", "call_ended"; Priority
 // "low", "normal", "high", "urgent"; Status "new", "open", "pending", "on_hold", "solved",
 // "closed". The tenant is not a field: it comes from the request path.
 type Event struct {
@@ -35,6 +36,8 @@ type Event struct {
 	Satisfaction *Satisfaction `json:"satisfaction,omitempty"`
 	Channel      string        `json:"channel,omitempty"`
 	Tags         []string      `json:"tags,omitempty"`
+	// Call is the call of a call_* event, and only there.
+	Call *Call `json:"call,omitempty"`
 }
 
 // Actor is who caused an event; Kind is "agent", "customer", "bot", "automation" or "system".
@@ -97,6 +100,15 @@ func (e *Event) proto(tenant string, received *timestamppb.Timestamp) *ticketpul
 	}
 	if len(e.Tags) > 0 {
 		ev.Tags = e.Tags
+	}
+	if k := e.Call; k != nil {
+		dir := ticketpulsev1.CallDirection_CALL_DIRECTION_INBOUND
+		if k.Direction == "outbound" {
+			dir = ticketpulsev1.CallDirection_CALL_DIRECTION_OUTBOUND
+		}
+		ev.Call = &ticketpulsev1.CallInfo{CallId: k.CallID, TicketId: k.TicketID, QueueId: k.QueueID, AgentId: k.AgentID,
+			TeamId: k.TeamID, Direction: dir, WaitSeconds: RoundSeconds(k.WaitSeconds), TalkSeconds: RoundSeconds(k.TalkSeconds),
+			HoldSeconds: RoundSeconds(k.HoldSeconds), WrapUpSeconds: RoundSeconds(k.WrapUpSeconds)}
 	}
 	return ev
 }

@@ -38,6 +38,7 @@ const (
 // fields is what the rules across fields of one event need to know.
 type fields struct {
 	id, ticket, typ, occurred, actor, status, priority, public, sat state
+	assignee, team, channel, tags, call                             state
 }
 
 // path names the field of a Problem: prefix+name, or name[elem] when elem >= 0. It is only
@@ -322,8 +323,8 @@ func (c *checker) event(e *Event) {
 	f.occurred = c.time(field("occurred_at"), e.OccurredAt)
 	c.sequence(field("sequence"), e.Sequence)
 	f.actor = c.actor(&e.Actor)
-	c.text(field("assignee_id"), e.AssigneeID, MaxIDBytes, false)
-	c.text(field("team_id"), e.TeamID, MaxIDBytes, false)
+	f.assignee = c.text(field("assignee_id"), e.AssigneeID, MaxIDBytes, false)
+	f.team = c.text(field("team_id"), e.TeamID, MaxIDBytes, false)
 	if e.Priority != "" {
 		f.priority = c.word(field("priority"), e.Priority, priorityWords)
 	}
@@ -336,14 +337,18 @@ func (c *checker) event(e *Event) {
 	if e.Satisfaction != nil {
 		f.sat = c.satisfaction(e.Satisfaction)
 	}
-	c.text(field("channel"), e.Channel, MaxChannelBytes, false)
+	f.channel = c.text(field("channel"), e.Channel, MaxChannelBytes, false)
 	if len(e.Tags) > 0 {
-		c.tagCount(len(e.Tags))
+		f.tags = c.tagCount(len(e.Tags))
 		for i, t := range e.Tags {
 			c.tag(path{name: "tags", elem: i}, t)
 		}
 	}
+	if e.Call != nil {
+		f.call = c.call(e.Type, e.Call)
+	}
 	c.eventDone(e.Type, &f)
+	c.callEvent(e.Type, &f, e.TicketID, e.Call)
 }
 
 func (c *checker) actor(a *Actor) state {
