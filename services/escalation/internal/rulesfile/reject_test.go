@@ -52,7 +52,7 @@ var rejectTests = []struct {
 		name: "bad and duplicate tenant ids; a bad tenant is still checked",
 		give: "tenants:\n  Acme:\n    sla_policy: []\n  acme: {}\n  acme: {}\n",
 		want: "$F:2: tenants: tenant id \"Acme\" must match [a-z0-9][a-z0-9_-]{0,62}\n" +
-			"$F:3: tenants.Acme: unknown key \"sla_policy\" (allowed: calendars, escalation_policies, sla_policies, quality_rules)\n" +
+			"$F:3: tenants.Acme: unknown key \"sla_policy\" (allowed: calendars, escalation_policies, sla_policies, quality_rules, call_service_level)\n" +
 			"$F:5: tenants: duplicate key \"acme\" (first on line 4)",
 	},
 	{

@@ -237,6 +237,17 @@ const (
 	// Solves counts every resolution, also one a reopen undid later (Resolutions counts a
 	// ticket's latest only): reopen_rate's denominator.
 	Solves
+	// Contact-centre calls: inbound calls offered, answered, abandoned and answered within the
+	// tenant's service-level threshold (each call once, in the hour it was offered), and the
+	// count and sum of the speed-of-answer and handle-time samples.
+	CallsOffered
+	CallsAnswered
+	CallsAbandoned
+	CallsInServiceLevel
+	CallAnswerCount
+	CallAnswerSumMillis
+	CallHandleCount
+	CallHandleSumMillis
 	NumCounters
 )
 
@@ -247,7 +258,9 @@ var counterFields = [NumCounters]string{
 	CSATPositive: "cp", SLAMet: "sm", SLABreached: "sb",
 	NextSLAMet: "nm", NextSLABreached: "nb", ResolutionSLAMet: "rm", ResolutionSLABreached: "rb",
 	BusinessFirstCount: "bc", BusinessFirstSumMillis: "bs", BusinessResolutionCount: "wc", BusinessResolutionSumMillis: "ws",
-	Solves: "sv",
+	Solves:       "sv",
+	CallsOffered: "xo", CallsAnswered: "xa", CallsAbandoned: "xb", CallsInServiceLevel: "xl",
+	CallAnswerCount: "yc", CallAnswerSumMillis: "ys", CallHandleCount: "hc", CallHandleSumMillis: "hs",
 }
 
 // Field is the hash field name of c.
@@ -264,10 +277,15 @@ const (
 	// business hours.
 	BusinessFirstResponse
 	BusinessResolution
+	// CallSpeedOfAnswer is an inbound call's offer to answer, CallHandleTime an answered call's
+	// talk + hold + wrap-up.
+	CallSpeedOfAnswer
+	CallHandleTime
 	NumDurations
 )
 
-var durationPrefix = [NumDurations]byte{FirstResponse: 'F', NextResponse: 'N', Resolution: 'R', BusinessFirstResponse: 'B', BusinessResolution: 'W'}
+var durationPrefix = [NumDurations]byte{FirstResponse: 'F', NextResponse: 'N', Resolution: 'R', BusinessFirstResponse: 'B', BusinessResolution: 'W',
+	CallSpeedOfAnswer: 'A', CallHandleTime: 'H'}
 
 // BinField is the hash field of bin b of duration d, e.g. "F412"; the zero bin is "Fz".
 func BinField(d Duration, b int32) string {

@@ -160,5 +160,5 @@ func decode(m jetstream.Msg) (string, decoded, error) {
 	if err != nil {
 		return tenant, decoded{}, err
 	}
-	return tenant, decoded{ticket: ev.GetTicketId(), id: ev.GetId(), typ: eventcodec.TypeWord(ev.GetType()), event: contrib.FromProto(ev)}, nil
+	return tenant, decoded{ticket: contrib.StateID(ev), id: ev.GetId(), typ: eventcodec.TypeWord(ev.GetType()), event: contrib.FromProto(ev)}, nil
 }

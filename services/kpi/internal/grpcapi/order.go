@@ -50,6 +50,20 @@ var orderKeys = map[string]sortKey{
 	"sla_first_response_compliance": func(t *bucket.Totals) float64 {
 		return rate(t.C[bucket.SLAMet], t.C[bucket.SLAMet]+t.C[bucket.SLABreached])
 	},
+	"calls_offered":     counter(bucket.CallsOffered),
+	"calls_answered":    counter(bucket.CallsAnswered),
+	"call_abandon_rate": func(t *bucket.Totals) float64 { return rate(t.C[bucket.CallsAbandoned], t.C[bucket.CallsOffered]) },
+	"call_service_level": func(t *bucket.Totals) float64 {
+		return rate(t.C[bucket.CallsInServiceLevel], t.C[bucket.CallsOffered])
+	},
+	"call_speed_of_answer_mean": func(t *bucket.Totals) float64 {
+		return rate(t.C[bucket.CallAnswerSumMillis], t.C[bucket.CallAnswerCount]) / 1000
+	},
+	"call_speed_of_answer_p90": quantile(bucket.CallSpeedOfAnswer, 0.9),
+	"call_handle_time_mean": func(t *bucket.Totals) float64 {
+		return rate(t.C[bucket.CallHandleSumMillis], t.C[bucket.CallHandleCount]) / 1000
+	},
+	"call_handle_time_p90": quantile(bucket.CallHandleTime, 0.9),
 }
 
 // OrderNames lists what ListAgentKpis' order_by accepts, sorted.

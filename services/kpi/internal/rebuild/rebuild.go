@@ -160,7 +160,7 @@ func (r *Runner) replay(ctx context.Context, tenant, target string, st generatio
 			var tickets []store.Ticket
 			index := map[string]int{}
 			for _, ev := range evs {
-				id := ev.GetTicketId()
+				id := contrib.StateID(ev)
 				i, ok := index[id]
 				if !ok {
 					i = len(tickets)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
@@ -32,6 +33,11 @@ import (
 // in seconds when it has no milliseconds, and the contribution is grouped per cell, a cell with
 // the same figures as an earlier one (a team's hour is mostly its agent's) naming that one
 // instead. A ticket state is written as version 5 or 4; 1, 2 and 3 are only read.
+//
+// Events of versions 5 and 6 may carry a call (the flag evCall, call_* events): a replica of a
+// release before calls reads the flag as corrupt and fails on the state cleanly (the batch is
+// redelivered) rather than dropping the call, so no new version number is needed. The flag
+// leaves the bit after evTags free, for the QA review flag evQA.
 //
 // Version 6 is version 5 whose contribution may hold drill-down index cells
 // (contrib.TicketsField), and version 2 of the pending deltas the same for deltas: the same
@@ -248,7 +254,9 @@ const (
 	evPriority             // Priority differs from the event before
 	evChannel              // Channel differs from the event before
 	evTags                 // Tags differ from the event before
-	evAll      = evTags<<1 - 1
+	_                      // reserved for evQA
+	evCall                 // a call follows (call_* events)
+	evAll      = evTags<<1 - 1 | evCall
 )
 
 // encodeEvent writes ev as version 5 does: its key, type, flags, time delta to prev, then the
@@ -276,6 +284,7 @@ func encodeEvent(e *encoder, prev, ev *contrib.Event) {
 	set(evPriority, ev.Priority != prev.Priority)
 	set(evChannel, ev.Channel != prev.Channel)
 	set(evTags, ev.Tags != prev.Tags)
+	set(evCall, ev.CallKey != 0)
 	e.buf = binary.LittleEndian.AppendUint64(e.buf, ev.Key)
 	e.uvarint(uint64(ev.Type))
 	e.uvarint(flags)
@@ -312,6 +321,16 @@ func encodeEvent(e *encoder, prev, ev *contrib.Event) {
 	}
 	if flags&evTags != 0 {
 		e.str(ev.Tags)
+	}
+	if flags&evCall != 0 {
+		e.buf = binary.LittleEndian.AppendUint64(e.buf, ev.CallKey)
+		e.str(ev.CallAgent)
+		e.str(ev.CallTeam)
+		e.str(ev.CallQueue)
+		e.uvarint(uint64(ev.CallDir))
+		for _, ms := range [...]uint32{ev.CallWait, ev.CallTalk, ev.CallHold, ev.CallWrapUp} {
+			e.uvarint(uint64(ms))
+		}
 	}
 }
 
@@ -363,6 +382,25 @@ func decodeEvent(d *decoder, prev *contrib.Event) contrib.Event {
 	}
 	if flags&evTags != 0 {
 		ev.Tags = d.str()
+	}
+	if flags&evCall != 0 {
+		ev.CallKey = d.u64()
+		ev.CallAgent = d.str()
+		ev.CallTeam = d.str()
+		ev.CallQueue = d.str()
+		switch dir := tpv1.CallDirection(d.uvarint()); dir {
+		case tpv1.CallDirection_CALL_DIRECTION_UNSPECIFIED, tpv1.CallDirection_CALL_DIRECTION_INBOUND, tpv1.CallDirection_CALL_DIRECTION_OUTBOUND:
+			ev.CallDir = dir
+		default:
+			d.fail()
+		}
+		for _, ms := range [...]*uint32{&ev.CallWait, &ev.CallTalk, &ev.CallHold, &ev.CallWrapUp} {
+			if v := d.uvarint(); v <= math.MaxUint32 {
+				*ms = uint32(v)
+			} else {
+				d.fail()
+			}
+		}
 	}
 	return ev
 }
