@@ -58,7 +58,7 @@ const callForbidden = "not allowed on call events: a call does not change the ti
 
 // callStates are what the rules across a call's fields and its event need to know.
 type callStates struct {
-	id, direction, agent, wait, ended state
+	id, link, direction, agent, wait, ended state
 }
 
 // seconds checks a call duration.
@@ -89,8 +89,9 @@ func (c *checker) callDone(typ string, s callStates) {
 }
 
 // callEvent applies the rules between a call event and its call: which ticket attributes it may
-// not carry, that call is present, and which ticket_id it names.
-func (c *checker) callEvent(typ string, f *fields, ticketID string, call *Call) {
+// not carry, that call is present, and which ticket_id it names (once the call's own ids are
+// valid, whatever else is wrong with the call).
+func (c *checker) callEvent(typ string, f *fields, s callStates, ticketID string, call *Call) {
 	if !isCall(typ) {
 		if f.call == present || f.call == invalid {
 			c.add(field("call"), "only allowed on call_offered, call_answered, call_abandoned and call_ended")
@@ -109,7 +110,7 @@ func (c *checker) callEvent(typ string, f *fields, ticketID string, call *Call) 
 	if f.call == absent {
 		c.add(field("call"), "required for "+typ)
 	}
-	if f.call != present || f.ticket != present || call == nil {
+	if call == nil || f.ticket != present || s.id != present || s.link == invalid {
 		return
 	}
 	if call.TicketID != "" && ticketID != call.TicketID {
@@ -119,11 +120,11 @@ func (c *checker) callEvent(typ string, f *fields, ticketID string, call *Call) 
 	}
 }
 
-func (c *checker) call(typ string, k *Call) state {
+func (c *checker) call(typ string, k *Call) (state, callStates) {
 	before := c.count()
 	var s callStates
 	s.id = c.ident(field("call.call_id"), k.CallID)
-	c.text(field("call.ticket_id"), k.TicketID, MaxIDBytes, false)
+	s.link = c.text(field("call.ticket_id"), k.TicketID, MaxIDBytes, false)
 	c.text(field("call.queue_id"), k.QueueID, MaxIDBytes, false)
 	s.agent = c.text(field("call.agent_id"), k.AgentID, MaxIDBytes, false)
 	c.text(field("call.team_id"), k.TeamID, MaxIDBytes, false)
@@ -139,11 +140,13 @@ func (c *checker) call(typ string, k *Call) state {
 			s.ended = present
 		}
 	}
-	c.callDone(typ, s)
-	if c.count() > before {
-		return invalid
+	if isCall(typ) {
+		c.callDone(typ, s) // as Decode: the type's rules only for a call's type
 	}
-	return present
+	if c.count() > before {
+		return invalid, s
+	}
+	return present, s
 }
 
 // seconds reads a JSON number that is a call duration; null is absent.
@@ -189,7 +192,7 @@ func (d *decoder) call(raw []byte) (*Call, callStates, state) {
 		case "call_id":
 			k.CallID, s.id = d.ident(field("call.call_id"), val)
 		case "ticket_id":
-			k.TicketID, _ = d.text(field("call.ticket_id"), val, MaxIDBytes, false)
+			k.TicketID, s.link = d.text(field("call.ticket_id"), val, MaxIDBytes, false)
 		case "queue_id":
 			k.QueueID, _ = d.text(field("call.queue_id"), val, MaxIDBytes, false)
 		case "agent_id":

@@ -131,6 +131,20 @@ func TestCallProblems(t *testing.T) {
 			want: []Problem{{0, "ticket_id", "must equal call.call_id for a call with no ticket (or set call.ticket_id to the linked ticket)"}},
 		},
 		{
+			name: "the ticket id is checked whatever else is wrong with the call",
+			give: callEv("call_answered", "T-1", "", okCall+`,"hold_seconds":4`),
+			want: []Problem{
+				{0, "call.agent_id", "required for call_answered (the agent who answered)"},
+				{0, "call.talk_seconds", "talk_seconds, hold_seconds and wrap_up_seconds are only allowed on call_ended"},
+				{0, "ticket_id", "must equal call.call_id for a call with no ticket (or set call.ticket_id to the linked ticket)"},
+			},
+		},
+		{
+			name: "an invalid linked ticket is its own problem only",
+			give: callEv("call_offered", "CA-9", "", okCall+`,"ticket_id":"a\u0000b"`),
+			want: []Problem{{0, "call.ticket_id", "contains the control character U+0000"}},
+		},
+		{
 			name: "linked call: the ticket id must be the linked ticket",
 			give: callEv("call_offered", "CA-9", "", okCall+`,"ticket_id":"T-77"`),
 			want: []Problem{{0, "ticket_id", "must equal call.ticket_id, the ticket the call is linked to"}},

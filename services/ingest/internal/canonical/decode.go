@@ -144,7 +144,7 @@ func (d *decoder) event(obj []byte) (ev Event, ok bool) {
 		}
 	}
 	d.c.eventDone(ev.Type, &f)
-	d.c.callEvent(ev.Type, &f, ev.TicketID, ev.Call)
+	d.c.callEvent(ev.Type, &f, cs, ev.TicketID, ev.Call)
 	return ev, d.c.count() == before
 }
 

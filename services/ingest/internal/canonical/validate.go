@@ -344,11 +344,12 @@ func (c *checker) event(e *Event) {
 			c.tag(path{name: "tags", elem: i}, t)
 		}
 	}
+	var cs callStates
 	if e.Call != nil {
-		f.call = c.call(e.Type, e.Call)
+		f.call, cs = c.call(e.Type, e.Call)
 	}
 	c.eventDone(e.Type, &f)
-	c.callEvent(e.Type, &f, e.TicketID, e.Call)
+	c.callEvent(e.Type, &f, cs, e.TicketID, e.Call)
 }
 
 func (c *checker) actor(a *Actor) state {
