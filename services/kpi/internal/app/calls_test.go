@@ -9,9 +9,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
 	"github.com/ticketpulse/ticketpulse/services/platform/eventcodec"
 	"github.com/ticketpulse/ticketpulse/services/platform/service"
@@ -39,6 +41,7 @@ func TestServiceCalls(t *testing.T) {
 		Workers: 2, SuspectAfter: 5,
 		SLA: contrib.DefaultSLA(), SnapshotInterval: 100 * time.Millisecond, StreamReplicas: 1, RollupInterval: time.Second,
 		RulesFile: path, RulesReload: time.Second, RebuildGrace: 500 * time.Millisecond, RebuildLease: 2 * time.Second,
+		CompactAfter: time.Second, CompactInterval: 100 * time.Millisecond,
 	}
 	cfg.TenantsFile = ts.File
 	r := servicetest.Start(t, func(ctx context.Context, h service.Hooks) error { return Deps{Hooks: h}.Run(ctx, cfg, quiet) })
@@ -142,5 +145,34 @@ func TestServiceCalls(t *testing.T) {
 	}
 	if bk := bo.GetAgent().GetKpis(); bk.GetFirstResponse().GetCount() != 0 || bk.GetAssigned() != 1 || bk.GetCallsOffered() != 0 {
 		t.Errorf("bo = %v; want T-1 assigned, no response and no call", bk)
+	}
+
+	// The abandoned call with no ticket is done: it is compacted like a solved ticket, and a
+	// redelivery of its events changes nothing. The linked call's ticket is open and stays.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if st, _ := s.rdb.HGet(ctx, store.TicketKey("acme", contrib.CallState("CA-2")), "s").Result(); len(st) > 0 && st[0] == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ended call was never compacted")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st, _ := s.rdb.HGet(ctx, store.TicketKey("acme", "T-1"), "s").Result(); len(st) == 0 || st[0] == 4 {
+		t.Errorf("open ticket T-1's state is %q; want it kept", st)
+	}
+
+	// Rebuilt from the event log into fresh keys, the calls give the same figures.
+	admin := tpv1.NewKpiAdminServiceClient(r.DialAs(ts.Operator))
+	if _, err := admin.StartRebuild(ctx, &tpv1.StartRebuildRequest{Tenant: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitJob(t, s.rdb, 30*time.Second); st.Result != "done" {
+		t.Fatalf("rebuild: %+v", st)
+	}
+	rebuilt := waitKpis(t, client, "acme", w, func(*tpv1.Kpis) bool { return true })
+	if !proto.Equal(rebuilt, k) {
+		t.Errorf("after the rebuild ana has\n %v\nbefore\n %v", rebuilt, k)
 	}
 }
