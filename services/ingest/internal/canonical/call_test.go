@@ -163,6 +163,17 @@ func TestCallProblems(t *testing.T) {
 			want: []Problem{{0, "call", "only allowed on call_offered, call_answered, call_abandoned and call_ended"}},
 		},
 		{
+			// Calls and QA reviews each refuse the other's member: neither event is the other.
+			name: "a review on a call event",
+			give: callEv("call_ended", "CA-9", validQA, okCall),
+			want: []Problem{{0, "qa", "only allowed on qa_scored"}},
+		},
+		{
+			name: "a call on a review",
+			give: qaScored(validQA + `,"call":{` + okCall + `}`),
+			want: []Problem{{0, "call", "only allowed on call_offered, call_answered, call_abandoned and call_ended"}},
+		},
+		{
 			name: "call must be an object",
 			give: callEv("call_ended", "CA-9", `"call":[1]`, ""),
 			want: []Problem{{0, "call", "must be an object"}},
@@ -217,6 +228,10 @@ func TestValidateCalls(t *testing.T) {
 		{"wrong ticket", ev("call_offered", "T-1", &Call{CallID: "c", Direction: "inbound"}, nil),
 			[]Problem{{0, "ticket_id", "must equal call.call_id for a call with no ticket (or set call.ticket_id to the linked ticket)"}}},
 		{"call on a message", ev("customer_message", "T-1", &Call{CallID: "c", Direction: "inbound"}, func(e *Event) { e.Actor = Actor{ID: "c", Kind: "customer"} }),
+			[]Problem{{0, "call", "only allowed on call_offered, call_answered, call_abandoned and call_ended"}}},
+		{"review on a call", ev("call_offered", "c", &Call{CallID: "c", Direction: "inbound"}, func(e *Event) { e.QA = &QA{ReviewID: "r", AgentID: "a", Score: 50} }),
+			[]Problem{{0, "qa", "only allowed on qa_scored"}}},
+		{"call on a review", ev("qa_scored", "T-1", &Call{CallID: "c", Direction: "inbound"}, func(e *Event) { e.QA = &QA{ReviewID: "r", AgentID: "a", Score: 50} }),
 			[]Problem{{0, "call", "only allowed on call_offered, call_answered, call_abandoned and call_ended"}}},
 	}
 	for _, tt := range tests {
