@@ -76,3 +76,12 @@ func TestCallsOnlyDone(t *testing.T) {
 		})
 	}
 }
+
+// The flags of a QA review and of a call are stored bits: evQA is the bit after evTags and
+// evCall the one after it, whichever family's states were written first, and no other bit is
+// known.
+func TestStateCodecFamilyFlags(t *testing.T) {
+	if evQA != evTags<<1 || evCall != evTags<<2 || evAll != evTags<<3-1 {
+		t.Errorf("evTags %#x, evQA %#x, evCall %#x, evAll %#x", evTags, evQA, evCall, evAll)
+	}
+}
