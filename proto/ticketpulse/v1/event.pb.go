@@ -36,20 +36,34 @@ const (
 	EventType_EVENT_TYPE_SATISFACTION_RATED EventType = 7
 	// A quality review of an agent's work on the ticket (MaestroQA, Scorebuddy and the like): see QaReview.
 	EventType_EVENT_TYPE_QA_SCORED EventType = 8
+	// Contact-centre call events (see CallInfo). A call's events all carry the same ticket_id:
+	// the linked ticket, or the call id for a call with no ticket (docs/events.md, "Calls").
+	// A call was offered: it reached a queue (inbound) or was placed (outbound).
+	EventType_EVENT_TYPE_CALL_OFFERED EventType = 9
+	// An agent answered the call (for an outbound call: the callee picked up).
+	EventType_EVENT_TYPE_CALL_ANSWERED EventType = 10
+	// The caller hung up before an agent answered.
+	EventType_EVENT_TYPE_CALL_ABANDONED EventType = 11
+	// The call ended, with the durations the source measured (talk, hold, wrap-up).
+	EventType_EVENT_TYPE_CALL_ENDED EventType = 12
 )
 
 // Enum value maps for EventType.
 var (
 	EventType_name = map[int32]string{
-		0: "EVENT_TYPE_UNSPECIFIED",
-		1: "EVENT_TYPE_TICKET_CREATED",
-		2: "EVENT_TYPE_TICKET_ASSIGNED",
-		3: "EVENT_TYPE_AGENT_MESSAGE",
-		4: "EVENT_TYPE_CUSTOMER_MESSAGE",
-		5: "EVENT_TYPE_STATUS_CHANGED",
-		6: "EVENT_TYPE_PRIORITY_CHANGED",
-		7: "EVENT_TYPE_SATISFACTION_RATED",
-		8: "EVENT_TYPE_QA_SCORED",
+		0:  "EVENT_TYPE_UNSPECIFIED",
+		1:  "EVENT_TYPE_TICKET_CREATED",
+		2:  "EVENT_TYPE_TICKET_ASSIGNED",
+		3:  "EVENT_TYPE_AGENT_MESSAGE",
+		4:  "EVENT_TYPE_CUSTOMER_MESSAGE",
+		5:  "EVENT_TYPE_STATUS_CHANGED",
+		6:  "EVENT_TYPE_PRIORITY_CHANGED",
+		7:  "EVENT_TYPE_SATISFACTION_RATED",
+		8:  "EVENT_TYPE_QA_SCORED",
+		9:  "EVENT_TYPE_CALL_OFFERED",
+		10: "EVENT_TYPE_CALL_ANSWERED",
+		11: "EVENT_TYPE_CALL_ABANDONED",
+		12: "EVENT_TYPE_CALL_ENDED",
 	}
 	EventType_value = map[string]int32{
 		"EVENT_TYPE_UNSPECIFIED":        0,
@@ -61,6 +75,10 @@ var (
 		"EVENT_TYPE_PRIORITY_CHANGED":   6,
 		"EVENT_TYPE_SATISFACTION_RATED": 7,
 		"EVENT_TYPE_QA_SCORED":          8,
+		"EVENT_TYPE_CALL_OFFERED":       9,
+		"EVENT_TYPE_CALL_ANSWERED":      10,
+		"EVENT_TYPE_CALL_ABANDONED":     11,
+		"EVENT_TYPE_CALL_ENDED":         12,
 	}
 )
 
@@ -89,6 +107,56 @@ func (x EventType) Number() protoreflect.EnumNumber {
 // Deprecated: Use EventType.Descriptor instead.
 func (EventType) EnumDescriptor() ([]byte, []int) {
 	return file_ticketpulse_v1_event_proto_rawDescGZIP(), []int{0}
+}
+
+// CallDirection says who placed a call.
+type CallDirection int32
+
+const (
+	CallDirection_CALL_DIRECTION_UNSPECIFIED CallDirection = 0
+	CallDirection_CALL_DIRECTION_INBOUND     CallDirection = 1
+	CallDirection_CALL_DIRECTION_OUTBOUND    CallDirection = 2
+)
+
+// Enum value maps for CallDirection.
+var (
+	CallDirection_name = map[int32]string{
+		0: "CALL_DIRECTION_UNSPECIFIED",
+		1: "CALL_DIRECTION_INBOUND",
+		2: "CALL_DIRECTION_OUTBOUND",
+	}
+	CallDirection_value = map[string]int32{
+		"CALL_DIRECTION_UNSPECIFIED": 0,
+		"CALL_DIRECTION_INBOUND":     1,
+		"CALL_DIRECTION_OUTBOUND":    2,
+	}
+)
+
+func (x CallDirection) Enum() *CallDirection {
+	p := new(CallDirection)
+	*p = x
+	return p
+}
+
+func (x CallDirection) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CallDirection) Descriptor() protoreflect.EnumDescriptor {
+	return file_ticketpulse_v1_event_proto_enumTypes[1].Descriptor()
+}
+
+func (CallDirection) Type() protoreflect.EnumType {
+	return &file_ticketpulse_v1_event_proto_enumTypes[1]
+}
+
+func (x CallDirection) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CallDirection.Descriptor instead.
+func (CallDirection) EnumDescriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_event_proto_rawDescGZIP(), []int{1}
 }
 
 // ActorKind says who caused an event. Only AGENT messages count as responses.
@@ -134,11 +202,11 @@ func (x ActorKind) String() string {
 }
 
 func (ActorKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_ticketpulse_v1_event_proto_enumTypes[1].Descriptor()
+	return file_ticketpulse_v1_event_proto_enumTypes[2].Descriptor()
 }
 
 func (ActorKind) Type() protoreflect.EnumType {
-	return &file_ticketpulse_v1_event_proto_enumTypes[1]
+	return &file_ticketpulse_v1_event_proto_enumTypes[2]
 }
 
 func (x ActorKind) Number() protoreflect.EnumNumber {
@@ -147,7 +215,7 @@ func (x ActorKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ActorKind.Descriptor instead.
 func (ActorKind) EnumDescriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_event_proto_rawDescGZIP(), []int{1}
+	return file_ticketpulse_v1_event_proto_rawDescGZIP(), []int{2}
 }
 
 type Priority int32
@@ -189,11 +257,11 @@ func (x Priority) String() string {
 }
 
 func (Priority) Descriptor() protoreflect.EnumDescriptor {
-	return file_ticketpulse_v1_event_proto_enumTypes[2].Descriptor()
+	return file_ticketpulse_v1_event_proto_enumTypes[3].Descriptor()
 }
 
 func (Priority) Type() protoreflect.EnumType {
-	return &file_ticketpulse_v1_event_proto_enumTypes[2]
+	return &file_ticketpulse_v1_event_proto_enumTypes[3]
 }
 
 func (x Priority) Number() protoreflect.EnumNumber {
@@ -202,7 +270,7 @@ func (x Priority) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Priority.Descriptor instead.
 func (Priority) EnumDescriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_event_proto_rawDescGZIP(), []int{2}
+	return file_ticketpulse_v1_event_proto_rawDescGZIP(), []int{3}
 }
 
 type TicketStatus int32
@@ -250,11 +318,11 @@ func (x TicketStatus) String() string {
 }
 
 func (TicketStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_ticketpulse_v1_event_proto_enumTypes[3].Descriptor()
+	return file_ticketpulse_v1_event_proto_enumTypes[4].Descriptor()
 }
 
 func (TicketStatus) Type() protoreflect.EnumType {
-	return &file_ticketpulse_v1_event_proto_enumTypes[3]
+	return &file_ticketpulse_v1_event_proto_enumTypes[4]
 }
 
 func (x TicketStatus) Number() protoreflect.EnumNumber {
@@ -263,7 +331,7 @@ func (x TicketStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TicketStatus.Descriptor instead.
 func (TicketStatus) EnumDescriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_event_proto_rawDescGZIP(), []int{3}
+	return file_ticketpulse_v1_event_proto_rawDescGZIP(), []int{4}
 }
 
 type Actor struct {
@@ -380,8 +448,6 @@ func (x *Satisfaction) GetComment() string {
 	return ""
 }
 
-// TicketEvent is the canonical form every helpdesk event is normalised into.
-// It travels on the TICKETS stream as subject tickets.<tenant>.<type>.
 // QaReview is the review a qa_scored event carries. It says nothing about the ticket itself (its
 // assignee, team, status), which is why the scored agent and team are fields here rather than
 // the event's assignee_id and team_id.
@@ -491,6 +557,133 @@ func (x *QaReview) GetCategories() map[string]float64 {
 	return nil
 }
 
+// CallInfo is the call a call_* event is about. The agent, team and queue are the call's own:
+// the event's assignee_id and team_id stay about the ticket (a call event carries neither).
+type CallInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// call_id identifies the call at its source: every event of one call carries it.
+	CallId string `protobuf:"bytes,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	// ticket_id is the ticket the call is linked to, empty for a call with no ticket; the event's
+	// ticket_id is then the call id.
+	TicketId string `protobuf:"bytes,2,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	QueueId  string `protobuf:"bytes,3,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	// agent_id is the agent the call is with (required on call_answered), team_id the team the
+	// call is credited to.
+	AgentId   string        `protobuf:"bytes,4,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	TeamId    string        `protobuf:"bytes,5,opt,name=team_id,json=teamId,proto3" json:"team_id,omitempty"`
+	Direction CallDirection `protobuf:"varint,6,opt,name=direction,proto3,enum=ticketpulse.v1.CallDirection" json:"direction,omitempty"`
+	// Durations the source measured, in seconds, when it gives them (0: not given). wait_seconds is
+	// the time in queue and ringing before the answer or the abandon.
+	WaitSeconds   float64 `protobuf:"fixed64,7,opt,name=wait_seconds,json=waitSeconds,proto3" json:"wait_seconds,omitempty"`
+	TalkSeconds   float64 `protobuf:"fixed64,8,opt,name=talk_seconds,json=talkSeconds,proto3" json:"talk_seconds,omitempty"`
+	HoldSeconds   float64 `protobuf:"fixed64,9,opt,name=hold_seconds,json=holdSeconds,proto3" json:"hold_seconds,omitempty"`
+	WrapUpSeconds float64 `protobuf:"fixed64,10,opt,name=wrap_up_seconds,json=wrapUpSeconds,proto3" json:"wrap_up_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallInfo) Reset() {
+	*x = CallInfo{}
+	mi := &file_ticketpulse_v1_event_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallInfo) ProtoMessage() {}
+
+func (x *CallInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_event_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallInfo.ProtoReflect.Descriptor instead.
+func (*CallInfo) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_event_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CallInfo) GetCallId() string {
+	if x != nil {
+		return x.CallId
+	}
+	return ""
+}
+
+func (x *CallInfo) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *CallInfo) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *CallInfo) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *CallInfo) GetTeamId() string {
+	if x != nil {
+		return x.TeamId
+	}
+	return ""
+}
+
+func (x *CallInfo) GetDirection() CallDirection {
+	if x != nil {
+		return x.Direction
+	}
+	return CallDirection_CALL_DIRECTION_UNSPECIFIED
+}
+
+func (x *CallInfo) GetWaitSeconds() float64 {
+	if x != nil {
+		return x.WaitSeconds
+	}
+	return 0
+}
+
+func (x *CallInfo) GetTalkSeconds() float64 {
+	if x != nil {
+		return x.TalkSeconds
+	}
+	return 0
+}
+
+func (x *CallInfo) GetHoldSeconds() float64 {
+	if x != nil {
+		return x.HoldSeconds
+	}
+	return 0
+}
+
+func (x *CallInfo) GetWrapUpSeconds() float64 {
+	if x != nil {
+		return x.WrapUpSeconds
+	}
+	return 0
+}
+
+// TicketEvent is the canonical form every helpdesk event is normalised into.
+// It travels on the TICKETS stream as subject tickets.<tenant>.<type>.
 type TicketEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id is unique per source event and stable across the source's retries: the idempotency key.
@@ -518,14 +711,16 @@ type TicketEvent struct {
 	// (docs/architecture.md, "Events at the same instant"). 0 means the source gave none.
 	Sequence uint64 `protobuf:"varint,17,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// qa is set on qa_scored events only.
-	Qa            *QaReview `protobuf:"bytes,18,opt,name=qa,proto3" json:"qa,omitempty"`
+	Qa *QaReview `protobuf:"bytes,18,opt,name=qa,proto3" json:"qa,omitempty"`
+	// call is set on call_* events only.
+	Call          *CallInfo `protobuf:"bytes,19,opt,name=call,proto3" json:"call,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TicketEvent) Reset() {
 	*x = TicketEvent{}
-	mi := &file_ticketpulse_v1_event_proto_msgTypes[3]
+	mi := &file_ticketpulse_v1_event_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -537,7 +732,7 @@ func (x *TicketEvent) String() string {
 func (*TicketEvent) ProtoMessage() {}
 
 func (x *TicketEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_event_proto_msgTypes[3]
+	mi := &file_ticketpulse_v1_event_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -550,7 +745,7 @@ func (x *TicketEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TicketEvent.ProtoReflect.Descriptor instead.
 func (*TicketEvent) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_event_proto_rawDescGZIP(), []int{3}
+	return file_ticketpulse_v1_event_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TicketEvent) GetId() string {
@@ -679,6 +874,13 @@ func (x *TicketEvent) GetQa() *QaReview {
 	return nil
 }
 
+func (x *TicketEvent) GetCall() *CallInfo {
+	if x != nil {
+		return x.Call
+	}
+	return nil
+}
+
 var File_ticketpulse_v1_event_proto protoreflect.FileDescriptor
 
 const file_ticketpulse_v1_event_proto_rawDesc = "" +
@@ -705,7 +907,19 @@ const file_ticketpulse_v1_event_proto_rawDesc = "" +
 	"categories\x1a=\n" +
 	"\x0fCategoriesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xc4\x05\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xdd\x02\n" +
+	"\bCallInfo\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\tR\x06callId\x12\x1b\n" +
+	"\tticket_id\x18\x02 \x01(\tR\bticketId\x12\x19\n" +
+	"\bqueue_id\x18\x03 \x01(\tR\aqueueId\x12\x19\n" +
+	"\bagent_id\x18\x04 \x01(\tR\aagentId\x12\x17\n" +
+	"\ateam_id\x18\x05 \x01(\tR\x06teamId\x12;\n" +
+	"\tdirection\x18\x06 \x01(\x0e2\x1d.ticketpulse.v1.CallDirectionR\tdirection\x12!\n" +
+	"\fwait_seconds\x18\a \x01(\x01R\vwaitSeconds\x12!\n" +
+	"\ftalk_seconds\x18\b \x01(\x01R\vtalkSeconds\x12!\n" +
+	"\fhold_seconds\x18\t \x01(\x01R\vholdSeconds\x12&\n" +
+	"\x0fwrap_up_seconds\x18\n" +
+	" \x01(\x01R\rwrapUpSeconds\"\xf2\x05\n" +
 	"\vTicketEvent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x16\n" +
@@ -728,8 +942,9 @@ const file_ticketpulse_v1_event_proto_rawDesc = "" +
 	"\vreceived_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"receivedAt\x12\x1a\n" +
 	"\bsequence\x18\x11 \x01(\x04R\bsequence\x12(\n" +
-	"\x02qa\x18\x12 \x01(\v2\x18.ticketpulse.v1.QaReviewR\x02qaB\t\n" +
-	"\a_public*\xa2\x02\n" +
+	"\x02qa\x18\x12 \x01(\v2\x18.ticketpulse.v1.QaReviewR\x02qa\x12,\n" +
+	"\x04call\x18\x13 \x01(\v2\x18.ticketpulse.v1.CallInfoR\x04callB\t\n" +
+	"\a_public*\x97\x03\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19EVENT_TYPE_TICKET_CREATED\x10\x01\x12\x1e\n" +
@@ -739,7 +954,16 @@ const file_ticketpulse_v1_event_proto_rawDesc = "" +
 	"\x19EVENT_TYPE_STATUS_CHANGED\x10\x05\x12\x1f\n" +
 	"\x1bEVENT_TYPE_PRIORITY_CHANGED\x10\x06\x12!\n" +
 	"\x1dEVENT_TYPE_SATISFACTION_RATED\x10\a\x12\x18\n" +
-	"\x14EVENT_TYPE_QA_SCORED\x10\b*\x9c\x01\n" +
+	"\x14EVENT_TYPE_QA_SCORED\x10\b\x12\x1b\n" +
+	"\x17EVENT_TYPE_CALL_OFFERED\x10\t\x12\x1c\n" +
+	"\x18EVENT_TYPE_CALL_ANSWERED\x10\n" +
+	"\x12\x1d\n" +
+	"\x19EVENT_TYPE_CALL_ABANDONED\x10\v\x12\x19\n" +
+	"\x15EVENT_TYPE_CALL_ENDED\x10\f*h\n" +
+	"\rCallDirection\x12\x1e\n" +
+	"\x1aCALL_DIRECTION_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16CALL_DIRECTION_INBOUND\x10\x01\x12\x1b\n" +
+	"\x17CALL_DIRECTION_OUTBOUND\x10\x02*\x9c\x01\n" +
 	"\tActorKind\x12\x1a\n" +
 	"\x16ACTOR_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ACTOR_KIND_AGENT\x10\x01\x12\x17\n" +
@@ -774,36 +998,40 @@ func file_ticketpulse_v1_event_proto_rawDescGZIP() []byte {
 	return file_ticketpulse_v1_event_proto_rawDescData
 }
 
-var file_ticketpulse_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_ticketpulse_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_ticketpulse_v1_event_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_ticketpulse_v1_event_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_ticketpulse_v1_event_proto_goTypes = []any{
 	(EventType)(0),                // 0: ticketpulse.v1.EventType
-	(ActorKind)(0),                // 1: ticketpulse.v1.ActorKind
-	(Priority)(0),                 // 2: ticketpulse.v1.Priority
-	(TicketStatus)(0),             // 3: ticketpulse.v1.TicketStatus
-	(*Actor)(nil),                 // 4: ticketpulse.v1.Actor
-	(*Satisfaction)(nil),          // 5: ticketpulse.v1.Satisfaction
-	(*QaReview)(nil),              // 6: ticketpulse.v1.QaReview
-	(*TicketEvent)(nil),           // 7: ticketpulse.v1.TicketEvent
-	nil,                           // 8: ticketpulse.v1.QaReview.CategoriesEntry
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(CallDirection)(0),            // 1: ticketpulse.v1.CallDirection
+	(ActorKind)(0),                // 2: ticketpulse.v1.ActorKind
+	(Priority)(0),                 // 3: ticketpulse.v1.Priority
+	(TicketStatus)(0),             // 4: ticketpulse.v1.TicketStatus
+	(*Actor)(nil),                 // 5: ticketpulse.v1.Actor
+	(*Satisfaction)(nil),          // 6: ticketpulse.v1.Satisfaction
+	(*QaReview)(nil),              // 7: ticketpulse.v1.QaReview
+	(*CallInfo)(nil),              // 8: ticketpulse.v1.CallInfo
+	(*TicketEvent)(nil),           // 9: ticketpulse.v1.TicketEvent
+	nil,                           // 10: ticketpulse.v1.QaReview.CategoriesEntry
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_ticketpulse_v1_event_proto_depIdxs = []int32{
-	1,  // 0: ticketpulse.v1.Actor.kind:type_name -> ticketpulse.v1.ActorKind
-	8,  // 1: ticketpulse.v1.QaReview.categories:type_name -> ticketpulse.v1.QaReview.CategoriesEntry
-	0,  // 2: ticketpulse.v1.TicketEvent.type:type_name -> ticketpulse.v1.EventType
-	9,  // 3: ticketpulse.v1.TicketEvent.occurred_at:type_name -> google.protobuf.Timestamp
-	4,  // 4: ticketpulse.v1.TicketEvent.actor:type_name -> ticketpulse.v1.Actor
-	2,  // 5: ticketpulse.v1.TicketEvent.priority:type_name -> ticketpulse.v1.Priority
-	3,  // 6: ticketpulse.v1.TicketEvent.status:type_name -> ticketpulse.v1.TicketStatus
-	5,  // 7: ticketpulse.v1.TicketEvent.satisfaction:type_name -> ticketpulse.v1.Satisfaction
-	9,  // 8: ticketpulse.v1.TicketEvent.received_at:type_name -> google.protobuf.Timestamp
-	6,  // 9: ticketpulse.v1.TicketEvent.qa:type_name -> ticketpulse.v1.QaReview
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	2,  // 0: ticketpulse.v1.Actor.kind:type_name -> ticketpulse.v1.ActorKind
+	10, // 1: ticketpulse.v1.QaReview.categories:type_name -> ticketpulse.v1.QaReview.CategoriesEntry
+	1,  // 2: ticketpulse.v1.CallInfo.direction:type_name -> ticketpulse.v1.CallDirection
+	0,  // 3: ticketpulse.v1.TicketEvent.type:type_name -> ticketpulse.v1.EventType
+	11, // 4: ticketpulse.v1.TicketEvent.occurred_at:type_name -> google.protobuf.Timestamp
+	5,  // 5: ticketpulse.v1.TicketEvent.actor:type_name -> ticketpulse.v1.Actor
+	3,  // 6: ticketpulse.v1.TicketEvent.priority:type_name -> ticketpulse.v1.Priority
+	4,  // 7: ticketpulse.v1.TicketEvent.status:type_name -> ticketpulse.v1.TicketStatus
+	6,  // 8: ticketpulse.v1.TicketEvent.satisfaction:type_name -> ticketpulse.v1.Satisfaction
+	11, // 9: ticketpulse.v1.TicketEvent.received_at:type_name -> google.protobuf.Timestamp
+	7,  // 10: ticketpulse.v1.TicketEvent.qa:type_name -> ticketpulse.v1.QaReview
+	8,  // 11: ticketpulse.v1.TicketEvent.call:type_name -> ticketpulse.v1.CallInfo
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_ticketpulse_v1_event_proto_init() }
@@ -811,14 +1039,14 @@ func file_ticketpulse_v1_event_proto_init() {
 	if File_ticketpulse_v1_event_proto != nil {
 		return
 	}
-	file_ticketpulse_v1_event_proto_msgTypes[3].OneofWrappers = []any{}
+	file_ticketpulse_v1_event_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ticketpulse_v1_event_proto_rawDesc), len(file_ticketpulse_v1_event_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   5,
+			NumEnums:      5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -577,6 +577,24 @@ type Kpis struct {
 	QaAutoFails int64 `protobuf:"varint,29,opt,name=qa_auto_fails,json=qaAutoFails,proto3" json:"qa_auto_fails,omitempty"`
 	// qa_auto_fail_rate is qa_auto_fails / qa_score.count, from 0 to 1.
 	QaAutoFailRate float64 `protobuf:"fixed64,30,opt,name=qa_auto_fail_rate,json=qaAutoFailRate,proto3" json:"qa_auto_fail_rate,omitempty"`
+	// Contact-centre calls (call_* events), credited to the call's agent and team. Counters count
+	// each call once, in the hour it was offered (its first event when no call_offered came).
+	// calls_offered counts inbound calls; calls_answered and calls_abandoned those of them answered
+	// and abandoned; calls_answered_in_service_level those answered within the tenant's
+	// service-level threshold (20 s unless the SLA policies file says otherwise).
+	CallsOffered                int64 `protobuf:"varint,40,opt,name=calls_offered,json=callsOffered,proto3" json:"calls_offered,omitempty"`
+	CallsAnswered               int64 `protobuf:"varint,41,opt,name=calls_answered,json=callsAnswered,proto3" json:"calls_answered,omitempty"`
+	CallsAbandoned              int64 `protobuf:"varint,42,opt,name=calls_abandoned,json=callsAbandoned,proto3" json:"calls_abandoned,omitempty"`
+	CallsAnsweredInServiceLevel int64 `protobuf:"varint,43,opt,name=calls_answered_in_service_level,json=callsAnsweredInServiceLevel,proto3" json:"calls_answered_in_service_level,omitempty"`
+	// call_abandon_rate is calls_abandoned / calls_offered, from 0 to 1.
+	CallAbandonRate float64 `protobuf:"fixed64,44,opt,name=call_abandon_rate,json=callAbandonRate,proto3" json:"call_abandon_rate,omitempty"`
+	// call_service_level is calls_answered_in_service_level / calls_offered, from 0 to 1.
+	CallServiceLevel float64 `protobuf:"fixed64,45,opt,name=call_service_level,json=callServiceLevel,proto3" json:"call_service_level,omitempty"`
+	// call_speed_of_answer: offer to answer of inbound calls, in the hour of the answer.
+	CallSpeedOfAnswer *DurationStats `protobuf:"bytes,46,opt,name=call_speed_of_answer,json=callSpeedOfAnswer,proto3" json:"call_speed_of_answer,omitempty"`
+	// call_handle_time: talk + hold + wrap-up of answered calls (both directions), as the source
+	// measured them on call_ended, in the hour the call ended.
+	CallHandleTime *DurationStats `protobuf:"bytes,47,opt,name=call_handle_time,json=callHandleTime,proto3" json:"call_handle_time,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -819,6 +837,62 @@ func (x *Kpis) GetQaAutoFailRate() float64 {
 		return x.QaAutoFailRate
 	}
 	return 0
+}
+
+func (x *Kpis) GetCallsOffered() int64 {
+	if x != nil {
+		return x.CallsOffered
+	}
+	return 0
+}
+
+func (x *Kpis) GetCallsAnswered() int64 {
+	if x != nil {
+		return x.CallsAnswered
+	}
+	return 0
+}
+
+func (x *Kpis) GetCallsAbandoned() int64 {
+	if x != nil {
+		return x.CallsAbandoned
+	}
+	return 0
+}
+
+func (x *Kpis) GetCallsAnsweredInServiceLevel() int64 {
+	if x != nil {
+		return x.CallsAnsweredInServiceLevel
+	}
+	return 0
+}
+
+func (x *Kpis) GetCallAbandonRate() float64 {
+	if x != nil {
+		return x.CallAbandonRate
+	}
+	return 0
+}
+
+func (x *Kpis) GetCallServiceLevel() float64 {
+	if x != nil {
+		return x.CallServiceLevel
+	}
+	return 0
+}
+
+func (x *Kpis) GetCallSpeedOfAnswer() *DurationStats {
+	if x != nil {
+		return x.CallSpeedOfAnswer
+	}
+	return nil
+}
+
+func (x *Kpis) GetCallHandleTime() *DurationStats {
+	if x != nil {
+		return x.CallHandleTime
+	}
+	return nil
 }
 
 type AgentKpis struct {
@@ -2386,7 +2460,7 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\x04mean\x18\x02 \x01(\x01R\x04mean\x12\x10\n" +
 	"\x03p50\x18\x03 \x01(\x01R\x03p50\x12\x10\n" +
 	"\x03p90\x18\x04 \x01(\x01R\x03p90\x12\x10\n" +
-	"\x03p99\x18\x05 \x01(\x01R\x03p99\"\xe8\v\n" +
+	"\x03p99\x18\x05 \x01(\x01R\x03p99\"\x96\x0f\n" +
 	"\x04Kpis\x12D\n" +
 	"\x0efirst_response\x18\x01 \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\rfirstResponse\x12B\n" +
 	"\rnext_response\x18\x02 \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\fnextResponse\x12=\n" +
@@ -2422,7 +2496,15 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\x06solves\x18\x1b \x01(\x03R\x06solves\x125\n" +
 	"\bqa_score\x18\x1c \x01(\v2\x1a.ticketpulse.v1.ScoreStatsR\aqaScore\x12\"\n" +
 	"\rqa_auto_fails\x18\x1d \x01(\x03R\vqaAutoFails\x12)\n" +
-	"\x11qa_auto_fail_rate\x18\x1e \x01(\x01R\x0eqaAutoFailRate\"P\n" +
+	"\x11qa_auto_fail_rate\x18\x1e \x01(\x01R\x0eqaAutoFailRate\x12#\n" +
+	"\rcalls_offered\x18( \x01(\x03R\fcallsOffered\x12%\n" +
+	"\x0ecalls_answered\x18) \x01(\x03R\rcallsAnswered\x12'\n" +
+	"\x0fcalls_abandoned\x18* \x01(\x03R\x0ecallsAbandoned\x12D\n" +
+	"\x1fcalls_answered_in_service_level\x18+ \x01(\x03R\x1bcallsAnsweredInServiceLevel\x12*\n" +
+	"\x11call_abandon_rate\x18, \x01(\x01R\x0fcallAbandonRate\x12,\n" +
+	"\x12call_service_level\x18- \x01(\x01R\x10callServiceLevel\x12N\n" +
+	"\x14call_speed_of_answer\x18. \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\x11callSpeedOfAnswer\x12G\n" +
+	"\x10call_handle_time\x18/ \x01(\v2\x1d.ticketpulse.v1.DurationStatsR\x0ecallHandleTime\"P\n" +
 	"\tAgentKpis\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12(\n" +
 	"\x04kpis\x18\x02 \x01(\v2\x14.ticketpulse.v1.KpisR\x04kpis\"x\n" +
@@ -2642,63 +2724,65 @@ var file_ticketpulse_v1_kpi_proto_depIdxs = []int32{
 	5,  // 8: ticketpulse.v1.Kpis.first_response_business_hours:type_name -> ticketpulse.v1.DurationStats
 	5,  // 9: ticketpulse.v1.Kpis.resolution_business_hours:type_name -> ticketpulse.v1.DurationStats
 	6,  // 10: ticketpulse.v1.Kpis.qa_score:type_name -> ticketpulse.v1.ScoreStats
-	7,  // 11: ticketpulse.v1.AgentKpis.kpis:type_name -> ticketpulse.v1.Kpis
-	3,  // 12: ticketpulse.v1.GetAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
-	8,  // 13: ticketpulse.v1.GetAgentKpisResponse.agent:type_name -> ticketpulse.v1.AgentKpis
-	4,  // 14: ticketpulse.v1.GetAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	3,  // 15: ticketpulse.v1.ListAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
-	8,  // 16: ticketpulse.v1.ListAgentKpisResponse.agents:type_name -> ticketpulse.v1.AgentKpis
-	4,  // 17: ticketpulse.v1.ListAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	3,  // 18: ticketpulse.v1.GetTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
-	7,  // 19: ticketpulse.v1.GetTeamKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
-	4,  // 20: ticketpulse.v1.GetTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	7,  // 21: ticketpulse.v1.TeamKpis.kpis:type_name -> ticketpulse.v1.Kpis
-	3,  // 22: ticketpulse.v1.ListTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
-	15, // 23: ticketpulse.v1.ListTeamKpisResponse.teams:type_name -> ticketpulse.v1.TeamKpis
-	4,  // 24: ticketpulse.v1.ListTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	3,  // 25: ticketpulse.v1.GetUnassignedKpisRequest.window:type_name -> ticketpulse.v1.Window
-	7,  // 26: ticketpulse.v1.GetUnassignedKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
-	4,  // 27: ticketpulse.v1.GetUnassignedKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	30, // 28: ticketpulse.v1.KpiSnapshot.computed_at:type_name -> google.protobuf.Timestamp
-	29, // 29: ticketpulse.v1.KpiSnapshot.windows:type_name -> ticketpulse.v1.KpiSnapshot.WindowsEntry
-	30, // 30: ticketpulse.v1.KpiPoint.from:type_name -> google.protobuf.Timestamp
-	30, // 31: ticketpulse.v1.KpiPoint.to:type_name -> google.protobuf.Timestamp
-	7,  // 32: ticketpulse.v1.KpiPoint.kpis:type_name -> ticketpulse.v1.Kpis
-	21, // 33: ticketpulse.v1.KpiSeries.points:type_name -> ticketpulse.v1.KpiPoint
-	1,  // 34: ticketpulse.v1.ListKpiSeriesRequest.scope:type_name -> ticketpulse.v1.ScopeKind
-	3,  // 35: ticketpulse.v1.ListKpiSeriesRequest.window:type_name -> ticketpulse.v1.Window
-	0,  // 36: ticketpulse.v1.ListKpiSeriesRequest.granularity:type_name -> ticketpulse.v1.Granularity
-	22, // 37: ticketpulse.v1.ListKpiSeriesResponse.series:type_name -> ticketpulse.v1.KpiSeries
-	4,  // 38: ticketpulse.v1.ListKpiSeriesResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	0,  // 39: ticketpulse.v1.ListKpiSeriesResponse.granularity:type_name -> ticketpulse.v1.Granularity
-	30, // 40: ticketpulse.v1.TicketKpis.created_at:type_name -> google.protobuf.Timestamp
-	30, // 41: ticketpulse.v1.TicketKpis.first_response_at:type_name -> google.protobuf.Timestamp
-	30, // 42: ticketpulse.v1.TicketKpis.resolved_at:type_name -> google.protobuf.Timestamp
-	30, // 43: ticketpulse.v1.TicketKpis.updated_at:type_name -> google.protobuf.Timestamp
-	3,  // 44: ticketpulse.v1.ListTicketKpisRequest.window:type_name -> ticketpulse.v1.Window
-	26, // 45: ticketpulse.v1.ListTicketKpisRequest.filter:type_name -> ticketpulse.v1.TicketFilter
-	25, // 46: ticketpulse.v1.ListTicketKpisResponse.tickets:type_name -> ticketpulse.v1.TicketKpis
-	4,  // 47: ticketpulse.v1.ListTicketKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	7,  // 48: ticketpulse.v1.KpiSnapshot.WindowsEntry.value:type_name -> ticketpulse.v1.Kpis
-	9,  // 49: ticketpulse.v1.KpiService.GetAgentKpis:input_type -> ticketpulse.v1.GetAgentKpisRequest
-	11, // 50: ticketpulse.v1.KpiService.ListAgentKpis:input_type -> ticketpulse.v1.ListAgentKpisRequest
-	13, // 51: ticketpulse.v1.KpiService.GetTeamKpis:input_type -> ticketpulse.v1.GetTeamKpisRequest
-	16, // 52: ticketpulse.v1.KpiService.ListTeamKpis:input_type -> ticketpulse.v1.ListTeamKpisRequest
-	18, // 53: ticketpulse.v1.KpiService.GetUnassignedKpis:input_type -> ticketpulse.v1.GetUnassignedKpisRequest
-	23, // 54: ticketpulse.v1.KpiService.ListKpiSeries:input_type -> ticketpulse.v1.ListKpiSeriesRequest
-	27, // 55: ticketpulse.v1.KpiService.ListTicketKpis:input_type -> ticketpulse.v1.ListTicketKpisRequest
-	10, // 56: ticketpulse.v1.KpiService.GetAgentKpis:output_type -> ticketpulse.v1.GetAgentKpisResponse
-	12, // 57: ticketpulse.v1.KpiService.ListAgentKpis:output_type -> ticketpulse.v1.ListAgentKpisResponse
-	14, // 58: ticketpulse.v1.KpiService.GetTeamKpis:output_type -> ticketpulse.v1.GetTeamKpisResponse
-	17, // 59: ticketpulse.v1.KpiService.ListTeamKpis:output_type -> ticketpulse.v1.ListTeamKpisResponse
-	19, // 60: ticketpulse.v1.KpiService.GetUnassignedKpis:output_type -> ticketpulse.v1.GetUnassignedKpisResponse
-	24, // 61: ticketpulse.v1.KpiService.ListKpiSeries:output_type -> ticketpulse.v1.ListKpiSeriesResponse
-	28, // 62: ticketpulse.v1.KpiService.ListTicketKpis:output_type -> ticketpulse.v1.ListTicketKpisResponse
-	56, // [56:63] is the sub-list for method output_type
-	49, // [49:56] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	5,  // 11: ticketpulse.v1.Kpis.call_speed_of_answer:type_name -> ticketpulse.v1.DurationStats
+	5,  // 12: ticketpulse.v1.Kpis.call_handle_time:type_name -> ticketpulse.v1.DurationStats
+	7,  // 13: ticketpulse.v1.AgentKpis.kpis:type_name -> ticketpulse.v1.Kpis
+	3,  // 14: ticketpulse.v1.GetAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
+	8,  // 15: ticketpulse.v1.GetAgentKpisResponse.agent:type_name -> ticketpulse.v1.AgentKpis
+	4,  // 16: ticketpulse.v1.GetAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	3,  // 17: ticketpulse.v1.ListAgentKpisRequest.window:type_name -> ticketpulse.v1.Window
+	8,  // 18: ticketpulse.v1.ListAgentKpisResponse.agents:type_name -> ticketpulse.v1.AgentKpis
+	4,  // 19: ticketpulse.v1.ListAgentKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	3,  // 20: ticketpulse.v1.GetTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
+	7,  // 21: ticketpulse.v1.GetTeamKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
+	4,  // 22: ticketpulse.v1.GetTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	7,  // 23: ticketpulse.v1.TeamKpis.kpis:type_name -> ticketpulse.v1.Kpis
+	3,  // 24: ticketpulse.v1.ListTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
+	15, // 25: ticketpulse.v1.ListTeamKpisResponse.teams:type_name -> ticketpulse.v1.TeamKpis
+	4,  // 26: ticketpulse.v1.ListTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	3,  // 27: ticketpulse.v1.GetUnassignedKpisRequest.window:type_name -> ticketpulse.v1.Window
+	7,  // 28: ticketpulse.v1.GetUnassignedKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
+	4,  // 29: ticketpulse.v1.GetUnassignedKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	30, // 30: ticketpulse.v1.KpiSnapshot.computed_at:type_name -> google.protobuf.Timestamp
+	29, // 31: ticketpulse.v1.KpiSnapshot.windows:type_name -> ticketpulse.v1.KpiSnapshot.WindowsEntry
+	30, // 32: ticketpulse.v1.KpiPoint.from:type_name -> google.protobuf.Timestamp
+	30, // 33: ticketpulse.v1.KpiPoint.to:type_name -> google.protobuf.Timestamp
+	7,  // 34: ticketpulse.v1.KpiPoint.kpis:type_name -> ticketpulse.v1.Kpis
+	21, // 35: ticketpulse.v1.KpiSeries.points:type_name -> ticketpulse.v1.KpiPoint
+	1,  // 36: ticketpulse.v1.ListKpiSeriesRequest.scope:type_name -> ticketpulse.v1.ScopeKind
+	3,  // 37: ticketpulse.v1.ListKpiSeriesRequest.window:type_name -> ticketpulse.v1.Window
+	0,  // 38: ticketpulse.v1.ListKpiSeriesRequest.granularity:type_name -> ticketpulse.v1.Granularity
+	22, // 39: ticketpulse.v1.ListKpiSeriesResponse.series:type_name -> ticketpulse.v1.KpiSeries
+	4,  // 40: ticketpulse.v1.ListKpiSeriesResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	0,  // 41: ticketpulse.v1.ListKpiSeriesResponse.granularity:type_name -> ticketpulse.v1.Granularity
+	30, // 42: ticketpulse.v1.TicketKpis.created_at:type_name -> google.protobuf.Timestamp
+	30, // 43: ticketpulse.v1.TicketKpis.first_response_at:type_name -> google.protobuf.Timestamp
+	30, // 44: ticketpulse.v1.TicketKpis.resolved_at:type_name -> google.protobuf.Timestamp
+	30, // 45: ticketpulse.v1.TicketKpis.updated_at:type_name -> google.protobuf.Timestamp
+	3,  // 46: ticketpulse.v1.ListTicketKpisRequest.window:type_name -> ticketpulse.v1.Window
+	26, // 47: ticketpulse.v1.ListTicketKpisRequest.filter:type_name -> ticketpulse.v1.TicketFilter
+	25, // 48: ticketpulse.v1.ListTicketKpisResponse.tickets:type_name -> ticketpulse.v1.TicketKpis
+	4,  // 49: ticketpulse.v1.ListTicketKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	7,  // 50: ticketpulse.v1.KpiSnapshot.WindowsEntry.value:type_name -> ticketpulse.v1.Kpis
+	9,  // 51: ticketpulse.v1.KpiService.GetAgentKpis:input_type -> ticketpulse.v1.GetAgentKpisRequest
+	11, // 52: ticketpulse.v1.KpiService.ListAgentKpis:input_type -> ticketpulse.v1.ListAgentKpisRequest
+	13, // 53: ticketpulse.v1.KpiService.GetTeamKpis:input_type -> ticketpulse.v1.GetTeamKpisRequest
+	16, // 54: ticketpulse.v1.KpiService.ListTeamKpis:input_type -> ticketpulse.v1.ListTeamKpisRequest
+	18, // 55: ticketpulse.v1.KpiService.GetUnassignedKpis:input_type -> ticketpulse.v1.GetUnassignedKpisRequest
+	23, // 56: ticketpulse.v1.KpiService.ListKpiSeries:input_type -> ticketpulse.v1.ListKpiSeriesRequest
+	27, // 57: ticketpulse.v1.KpiService.ListTicketKpis:input_type -> ticketpulse.v1.ListTicketKpisRequest
+	10, // 58: ticketpulse.v1.KpiService.GetAgentKpis:output_type -> ticketpulse.v1.GetAgentKpisResponse
+	12, // 59: ticketpulse.v1.KpiService.ListAgentKpis:output_type -> ticketpulse.v1.ListAgentKpisResponse
+	14, // 60: ticketpulse.v1.KpiService.GetTeamKpis:output_type -> ticketpulse.v1.GetTeamKpisResponse
+	17, // 61: ticketpulse.v1.KpiService.ListTeamKpis:output_type -> ticketpulse.v1.ListTeamKpisResponse
+	19, // 62: ticketpulse.v1.KpiService.GetUnassignedKpis:output_type -> ticketpulse.v1.GetUnassignedKpisResponse
+	24, // 63: ticketpulse.v1.KpiService.ListKpiSeries:output_type -> ticketpulse.v1.ListKpiSeriesResponse
+	28, // 64: ticketpulse.v1.KpiService.ListTicketKpis:output_type -> ticketpulse.v1.ListTicketKpisResponse
+	58, // [58:65] is the sub-list for method output_type
+	51, // [51:58] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_ticketpulse_v1_kpi_proto_init() }

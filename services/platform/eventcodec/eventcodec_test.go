@@ -71,7 +71,7 @@ func TestWords(t *testing.T) {
 		{"priority", Priorities.Word(tpv1.Priority_PRIORITY_URGENT), "urgent"},
 		{"status", Statuses.Word(tpv1.TicketStatus_TICKET_STATUS_ON_HOLD), "on_hold"},
 		{"types in proto order", strings.Join(EventTypes.List(), ","),
-			"ticket_created,ticket_assigned,agent_message,customer_message,status_changed,priority_changed,satisfaction_rated,qa_scored"},
+			"ticket_created,ticket_assigned,agent_message,customer_message,status_changed,priority_changed,satisfaction_rated,qa_scored,call_offered,call_answered,call_abandoned,call_ended"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,8 @@
 package slapolicy
 
 import (
+	"time"
+
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ticketpulse/ticketpulse/services/platform/idtoken"
@@ -20,6 +22,10 @@ type Set struct {
 	File string
 	// Tenants are the SLA policies per tenant, in file order.
 	Tenants map[string][]*Policy
+	// CallServiceLevel is each tenant's call_service_level: the answer time within which an
+	// inbound call counts as answered in service level. A tenant not listed sets none (kpi
+	// then uses its default, 20 s).
+	CallServiceLevel map[string]time.Duration
 }
 
 // Load reads the SLA part of the rules file at path. A file that is readable but wrong yields
@@ -40,7 +46,7 @@ func readSet(r Reader, data []byte) *Set {
 		return nil
 	}
 	top, _ := r.L.Fields(root, "", "tenants")
-	s := &Set{File: r.L.File, Tenants: map[string][]*Policy{}}
+	s := &Set{File: r.L.File, Tenants: map[string][]*Policy{}, CallServiceLevel: map[string]time.Duration{}}
 	p, ok := top["tenants"]
 	if !ok {
 		r.L.Addf(root, "missing tenants: (the tenants and their rules)")
@@ -53,16 +59,23 @@ func readSet(r Reader, data []byte) *Set {
 		if !valid {
 			r.L.Addf(e.Key, "tenants: tenant id %q %s", id, idtoken.TenantRule)
 		}
-		policies := r.tenant(e.Val, yamlconf.Join("tenants", id))
+		policies, sl := r.tenant(e.Val, yamlconf.Join("tenants", id))
 		if valid {
 			s.Tenants[id] = policies
+			if sl > 0 {
+				s.CallServiceLevel[id] = sl
+			}
 		}
 	}
 	return s
 }
 
-func (r Reader) tenant(n *yaml.Node, path string) []*Policy {
-	f, _ := r.L.Fields(n, path, "calendars", "escalation_policies", "sla_policies", "quality_rules")
+func (r Reader) tenant(n *yaml.Node, path string) ([]*Policy, time.Duration) {
+	f, _ := r.L.Fields(n, path, "calendars", "escalation_policies", "sla_policies", "quality_rules", "call_service_level")
+	var sl time.Duration
+	if p, ok := f["call_service_level"]; ok {
+		sl = r.CallServiceLevel(p.Val, path+".call_service_level")
+	}
 	var cals Calendars
 	if p, ok := f["calendars"]; ok {
 		r.Calendars(p.Val, path+".calendars", &cals)
@@ -76,11 +89,28 @@ func (r Reader) tenant(n *yaml.Node, path string) []*Policy {
 	}
 	p, ok := f["sla_policies"]
 	if !ok {
-		return nil
+		return nil, sl
 	}
 	return r.Policies(p.Val, path+".sla_policies", &cals, func(f map[string]yamlconf.Pair, n *yaml.Node, path string) string {
 		return r.EscalationRef(f, n, path, escalations)
-	})
+	}), sl
+}
+
+// MaxCallServiceLevel bounds call_service_level: a threshold beyond it measures no service level.
+const MaxCallServiceLevel = time.Hour
+
+// CallServiceLevel reads a tenant's call_service_level: a duration from 1s to an hour; 0 when it
+// has a problem.
+func (r Reader) CallServiceLevel(n *yaml.Node, path string) time.Duration {
+	d, ok := r.L.DurationWith(n, path, yamlconf.DurationRule{Min: time.Second})
+	if !ok {
+		return 0
+	}
+	if d > MaxCallServiceLevel {
+		r.L.Addf(n, "%s: %s is longer than %s", path, d, MaxCallServiceLevel)
+		return 0
+	}
+	return d
 }
 
 // EscalationRef reads the escalation: every policy and rule must name, one of names.

@@ -37,10 +37,20 @@ func kpis(metric string, value float64, sample int64) *ticketpulsev1.Kpis {
 		k.QaAutoFailRate, k.QaScore = value, &ticketpulsev1.ScoreStats{Count: sample}
 	case "sla_first_response_compliance":
 		k.SlaFirstResponseCompliance, k.SlaFirstResponseMet, k.SlaFirstResponseBreached = value, sample/2, sample-sample/2
+	case "call_abandon_rate":
+		k.CallAbandonRate, k.CallsOffered = value, sample
+	case "call_service_level":
+		k.CallServiceLevel, k.CallsOffered = value, sample
 	default:
 		clock, stat, _ := strings.Cut(strings.Replace(metric, "_response_", "_response.", 1), ".")
 		if clock == metric {
 			clock, stat, _ = strings.Cut(metric, "_")
+		}
+		if c, st, ok := strings.Cut(metric, "call_asa_"); ok && c == "" {
+			clock, stat = "call_asa", st
+		}
+		if c, st, ok := strings.Cut(metric, "call_aht_"); ok && c == "" {
+			clock, stat = "call_aht", st
 		}
 		d := &ticketpulsev1.DurationStats{Count: sample}
 		switch stat {
@@ -60,6 +70,10 @@ func kpis(metric string, value float64, sample int64) *ticketpulsev1.Kpis {
 			k.NextResponse = d
 		case "resolution":
 			k.Resolution = d
+		case "call_asa":
+			k.CallSpeedOfAnswer = d
+		case "call_aht":
+			k.CallHandleTime = d
 		}
 	}
 	return k
@@ -102,12 +116,45 @@ func TestKPI(t *testing.T) {
 	reopens := func(v, base float64) map[string]*ticketpulsev1.Kpis {
 		return map[string]*ticketpulsev1.Kpis{"30d": kpis("reopen_rate", v, 8), BaselineWindow: kpis("reopen_rate", base, 40)}
 	}
+	abandons := kpiRule("call_abandon_rate", "24h", 20)
+	abandons.Scope, abandons.Above = "team", ptr(0.08)
+	serviceLevel := kpiRule("call_service_level", "1h", 10)
+	serviceLevel.Scope, serviceLevel.Below = "team", ptr(0.8)
+	slowAnswer := kpiRule("call_asa_p90", "24h", 10)
+	slowAnswer.Above = ptr(60)
+	calls := func(metric, window string, v float64, n int64) map[string]*ticketpulsev1.Kpis {
+		return map[string]*ticketpulsev1.Kpis{window: kpis(metric, v, n)}
+	}
 	tests := []struct {
 		name string
 		rule *rulesfile.QualityRule
 		snap *ticketpulsev1.KpiSnapshot
 		want Verdict // Facts are checked elsewhere
 	}{
+		{
+			name: "call abandon rate above the threshold (higher is worse)",
+			rule: abandons, snap: snapshot("team", "phones", calls("call_abandon_rate", "24h", 0.125, 40)),
+			want: Verdict{Judged: true, Breached: true, Value: 0.125, Sample: 40, Threshold: 0.08,
+				Summary: "team phones: call abandon rate over 24h is 0.12, above 0.08 (40 calls offered)"},
+		},
+		{
+			name: "call service level at the threshold is not a breach",
+			rule: serviceLevel, snap: snapshot("team", "phones", calls("call_service_level", "1h", 0.8, 25)),
+			want: Verdict{Judged: true, Value: 0.8, Sample: 25, Threshold: 0.8,
+				Summary: "team phones: call service level over 1h is 0.80, not below 0.80 (25 calls offered)"},
+		},
+		{
+			name: "call service level with too few calls is not judged",
+			rule: serviceLevel, snap: snapshot("team", "phones", calls("call_service_level", "1h", 0.2, 9)),
+			want: Verdict{Value: 0.2, Sample: 9,
+				Summary: "team phones: call service level over 1h has 9 calls offered, fewer than the 10 needed to judge"},
+		},
+		{
+			name: "call speed of answer p90 above the threshold",
+			rule: slowAnswer, snap: snapshot("agent", "ana", calls("call_asa_p90", "24h", 95, 30)),
+			want: Verdict{Judged: true, Breached: true, Value: 95, Sample: 30, Threshold: 60,
+				Summary: "agent ana: call speed of answer p90 over 24h is 1m35s, above 1m0s (30 answered calls)"},
+		},
 		{
 			name: "below the threshold",
 			rule: below70, snap: snapshot("agent", "ana", rate(0.62, 24)),
@@ -319,7 +366,8 @@ func TestKPIFacts(t *testing.T) {
 func TestKPIDirections(t *testing.T) {
 	higherWorse := func(m string) bool {
 		return m == "reopen_rate" || m == "qa_auto_fail_rate" || strings.HasPrefix(m, "first_response_") || strings.HasPrefix(m, "next_response_") ||
-			(strings.HasPrefix(m, "resolution_") && m != "resolution_rate")
+			(strings.HasPrefix(m, "resolution_") && m != "resolution_rate") ||
+			m == "call_abandon_rate" || strings.HasPrefix(m, "call_asa_") || strings.HasPrefix(m, "call_aht_")
 	}
 	for _, m := range rulesfile.Metrics {
 		r := &rulesfile.QualityRule{Name: "r", Kind: rulesfile.KindKPIBaseline, Scope: "agent", Metric: m, Window: "7d", Drop: 0.2, MinSample: 5}

@@ -91,8 +91,13 @@ func (l *loader) load(data []byte) *Config {
 
 func (l *loader) tenant(id string, n *yaml.Node, path string) *Tenant {
 	t := &Tenant{ID: id, Escalations: map[string]*EscalationPolicy{}}
-	f, _ := l.Fields(n, path, "calendars", "escalation_policies", "sla_policies", "quality_rules")
+	f, _ := l.Fields(n, path, "calendars", "escalation_policies", "sla_policies", "quality_rules", "call_service_level")
 	refs := &tenantRefs{}
+	// call_service_level is kpi's (the service-level threshold of calls); it is checked here
+	// too, so a file escalation accepts is one kpi accepts.
+	if p, ok := f["call_service_level"]; ok {
+		l.sla().CallServiceLevel(p.Val, path+".call_service_level")
+	}
 	// Definitions first, whatever their order in the file, so references can be checked.
 	if p, ok := f["calendars"]; ok {
 		l.calendars(p.Val, path+".calendars", refs)

@@ -14,6 +14,9 @@ var Metrics = []string{
 	"csat_mean", "csat_percent",
 	"sla_first_response_compliance",
 	"qa_score_mean", "qa_score_p50", "qa_score_p90", "qa_score_p99", "qa_auto_fail_rate",
+	"call_abandon_rate", "call_service_level",
+	"call_asa_mean", "call_asa_p50", "call_asa_p90", "call_asa_p99",
+	"call_aht_mean", "call_aht_p50", "call_aht_p90", "call_aht_p99",
 }
 
 // Unit is how a metric's values are written as thresholds and shown in summaries.
@@ -65,6 +68,13 @@ func buildMetrics() map[string]Metric {
 		"sla_first_response_compliance": {UnitRate, false, "SLA first response compliance", "tickets", func(k *ticketpulsev1.Kpis) (float64, int64) {
 			return k.GetSlaFirstResponseCompliance(), k.GetSlaFirstResponseMet() + k.GetSlaFirstResponseBreached()
 		}},
+		// Calls (call_* events): both rates are shares of the inbound calls offered.
+		"call_abandon_rate": {UnitRate, true, "call abandon rate", "calls offered", func(k *ticketpulsev1.Kpis) (float64, int64) {
+			return k.GetCallAbandonRate(), k.GetCallsOffered()
+		}},
+		"call_service_level": {UnitRate, false, "call service level", "calls offered", func(k *ticketpulsev1.Kpis) (float64, int64) {
+			return k.GetCallServiceLevel(), k.GetCallsOffered()
+		}},
 	}
 	// QA scores are percentages of the reviews (qa_scored events) credited to the agent or team.
 	qaStats := []struct {
@@ -91,6 +101,8 @@ func buildMetrics() map[string]Metric {
 		{"first_response", "first response", "tickets", (*ticketpulsev1.Kpis).GetFirstResponse},
 		{"next_response", "next response", "replies", (*ticketpulsev1.Kpis).GetNextResponse},
 		{"resolution", "resolution time", "resolutions", (*ticketpulsev1.Kpis).GetResolution},
+		{"call_asa", "call speed of answer", "answered calls", (*ticketpulsev1.Kpis).GetCallSpeedOfAnswer},
+		{"call_aht", "call handle time", "handled calls", (*ticketpulsev1.Kpis).GetCallHandleTime},
 	}
 	stats := []struct {
 		name string

@@ -52,7 +52,7 @@ var rejectTests = []struct {
 		name: "bad and duplicate tenant ids; a bad tenant is still checked",
 		give: "tenants:\n  Acme:\n    sla_policy: []\n  acme: {}\n  acme: {}\n",
 		want: "$F:2: tenants: tenant id \"Acme\" must match [a-z0-9][a-z0-9_-]{0,62}\n" +
-			"$F:3: tenants.Acme: unknown key \"sla_policy\" (allowed: calendars, escalation_policies, sla_policies, quality_rules)\n" +
+			"$F:3: tenants.Acme: unknown key \"sla_policy\" (allowed: calendars, escalation_policies, sla_policies, quality_rules, call_service_level)\n" +
 			"$F:5: tenants: duplicate key \"acme\" (first on line 4)",
 	},
 	{
@@ -464,13 +464,17 @@ var rejectTests = []struct {
 		want: "$F:5: tenants.acme.quality_rules[0]: missing metric: (one of first_response_mean, first_response_p50, first_response_p90, first_response_p99, " +
 			"next_response_mean, next_response_p50, next_response_p90, next_response_p99, resolution_mean, resolution_p50, resolution_p90, resolution_p99, " +
 			"resolution_rate, reopen_rate, one_touch_rate, csat_mean, csat_percent, sla_first_response_compliance, " +
-			"qa_score_mean, qa_score_p50, qa_score_p90, qa_score_p99, qa_auto_fail_rate)\n" +
+			"qa_score_mean, qa_score_p50, qa_score_p90, qa_score_p99, qa_auto_fail_rate, " +
+			"call_abandon_rate, call_service_level, call_asa_mean, call_asa_p50, call_asa_p90, call_asa_p99, " +
+			"call_aht_mean, call_aht_p50, call_aht_p90, call_aht_p99)\n" +
 			"$F:5: tenants.acme.quality_rules[0]: missing window: (one of 1h, 24h, 7d, 30d)\n" +
 			"$F:6: tenants.acme.quality_rules[1].scope: unknown scope \"org\" (want one of agent, team)\n" +
 			"$F:6: tenants.acme.quality_rules[1].metric: unknown metric \"speed\" (want one of first_response_mean, first_response_p50, first_response_p90, first_response_p99, " +
 			"next_response_mean, next_response_p50, next_response_p90, next_response_p99, resolution_mean, resolution_p50, resolution_p90, resolution_p99, " +
 			"resolution_rate, reopen_rate, one_touch_rate, csat_mean, csat_percent, sla_first_response_compliance, " +
-			"qa_score_mean, qa_score_p50, qa_score_p90, qa_score_p99, qa_auto_fail_rate)\n" +
+			"qa_score_mean, qa_score_p50, qa_score_p90, qa_score_p99, qa_auto_fail_rate, " +
+			"call_abandon_rate, call_service_level, call_asa_mean, call_asa_p50, call_asa_p90, call_asa_p99, " +
+			"call_aht_mean, call_aht_p50, call_aht_p90, call_aht_p99)\n" +
 			"$F:6: tenants.acme.quality_rules[1].window: unknown window \"2d\" (want one of 1h, 24h, 7d, 30d)\n" +
 			"$F:6: tenants.acme.quality_rules[1].min_sample: want a positive whole number, not \"0\"\n" +
 			"$F:7: tenants.acme.quality_rules[2]: set above: or below:, not both\n" +

@@ -253,7 +253,7 @@ func TestDecodeProblems(t *testing.T) {
 			name: "unknown enum words",
 			give: `{"id":"e","ticket_id":"t","type":"AGENT_MESSAGE","occurred_at":"2026-03-02T09:00:00Z","actor":{"kind":"robot"},"priority":"p1","status":"done","source":"jira"}`,
 			want: []Problem{
-				{0, "type", `unknown value "AGENT_MESSAGE"; want one of ticket_created, ticket_assigned, agent_message, customer_message, status_changed, priority_changed, satisfaction_rated, qa_scored`},
+				{0, "type", `unknown value "AGENT_MESSAGE"; want one of ticket_created, ticket_assigned, agent_message, customer_message, status_changed, priority_changed, satisfaction_rated, qa_scored, call_offered, call_answered, call_abandoned, call_ended`},
 				{0, "actor.kind", `unknown value "robot"; want one of agent, customer, bot, automation, system`},
 				{0, "priority", `unknown value "p1"; want one of low, normal, high, urgent`},
 				{0, "status", `unknown value "done"; want one of new, open, pending, on_hold, solved, closed`},

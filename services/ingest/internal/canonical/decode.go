@@ -79,7 +79,7 @@ func (d *decoder) element(raw []byte) {
 // The members of each object, in the order of their bits in a keySet.
 var (
 	eventKeys = []string{"id", "ticket_id", "source", "type", "occurred_at", "actor", "assignee_id",
-		"team_id", "priority", "status", "public", "satisfaction", "channel", "tags", "sequence", "qa"}
+		"team_id", "priority", "status", "public", "satisfaction", "channel", "tags", "sequence", "qa", "call"}
 	actorKeys        = []string{"id", "kind"}
 	satisfactionKeys = []string{"score", "scale", "comment"}
 	qaKeys           = []string{"review_id", "reviewer_id", "agent_id", "team_id", "score", "auto_fail", "scorecard", "categories"}
@@ -90,6 +90,7 @@ func (d *decoder) event(obj []byte) (ev Event, ok bool) {
 	before := d.c.count()
 	ev.Source = DefaultSource
 	var f fields
+	var cs callStates
 	var seen keySet
 	members(obj, func(rawKey, val []byte) {
 		key, ok := d.key(rawKey, "", eventKeys, &seen)
@@ -134,11 +135,20 @@ func (d *decoder) event(obj []byte) (ev Event, ok bool) {
 			}
 		case "qa":
 			ev.QA, f.qa = d.qa(val)
+		case "call":
+			ev.Call, cs, f.call = d.call(val)
 		default:
 			d.c.add(path{name: key, elem: -1}, "unknown field")
 		}
 	})
+	if ev.Call != nil && isCall(ev.Type) {
+		n := d.c.count()
+		if d.c.callDone(ev.Type, cs); d.c.count() > n {
+			f.call = invalid
+		}
+	}
 	d.c.eventDone(ev.Type, &f)
+	d.c.callEvent(ev.Type, &f, cs, ev.TicketID, ev.Call)
 	return ev, d.c.count() == before
 }
 

@@ -13,7 +13,8 @@ import (
 // Event is one ticket event in the canonical form (DESIGN.md §2): what the adapters build and
 // what the JSON body of POST /v1/tenants/{tenant}/events decodes into. Enum fields hold the
 // canonical words: Type "ticket_created", "ticket_assigned", "agent_message",
-// "customer_message", "status_changed", "priority_changed", "satisfaction_rated", "qa_scored"; Priority
+// "customer_message", "status_changed", "priority_changed", "satisfaction_rated", "qa_scored",
+// "call_offered", "call_answered", "call_abandoned", "call_ended"; Priority
 // "low", "normal", "high", "urgent"; Status "new", "open", "pending", "on_hold", "solved",
 // "closed". The tenant is not a field: it comes from the request path.
 type Event struct {
@@ -38,6 +39,8 @@ type Event struct {
 	Tags         []string      `json:"tags,omitempty"`
 	// QA is the review of a qa_scored event, and only there.
 	QA *QA `json:"qa,omitempty"`
+	// Call is the call of a call_* event, and only there.
+	Call *Call `json:"call,omitempty"`
 }
 
 // QA is a quality review of an agent's work on a ticket. The reviewed agent and team are its
@@ -131,6 +134,15 @@ func (e *Event) proto(tenant string, received *timestamppb.Timestamp) *ticketpul
 				ev.Qa.Categories[name] = RoundScore(v)
 			}
 		}
+	}
+	if k := e.Call; k != nil {
+		dir := ticketpulsev1.CallDirection_CALL_DIRECTION_INBOUND
+		if k.Direction == "outbound" {
+			dir = ticketpulsev1.CallDirection_CALL_DIRECTION_OUTBOUND
+		}
+		ev.Call = &ticketpulsev1.CallInfo{CallId: k.CallID, TicketId: k.TicketID, QueueId: k.QueueID, AgentId: k.AgentID,
+			TeamId: k.TeamID, Direction: dir, WaitSeconds: RoundSeconds(k.WaitSeconds), TalkSeconds: RoundSeconds(k.TalkSeconds),
+			HoldSeconds: RoundSeconds(k.HoldSeconds), WrapUpSeconds: RoundSeconds(k.WrapUpSeconds)}
 	}
 	return ev
 }

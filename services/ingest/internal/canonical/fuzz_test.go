@@ -45,6 +45,18 @@ type stdEvent struct {
 		Scorecard  *string            `json:"scorecard"`
 		Categories map[string]float64 `json:"categories"`
 	} `json:"qa"`
+	Call *struct {
+		CallID        string  `json:"call_id"`
+		TicketID      *string `json:"ticket_id"`
+		QueueID       *string `json:"queue_id"`
+		AgentID       *string `json:"agent_id"`
+		TeamID        *string `json:"team_id"`
+		Direction     string  `json:"direction"`
+		WaitSeconds   float64 `json:"wait_seconds"`
+		TalkSeconds   float64 `json:"talk_seconds"`
+		HoldSeconds   float64 `json:"hold_seconds"`
+		WrapUpSeconds float64 `json:"wrap_up_seconds"`
+	} `json:"call"`
 }
 
 func FuzzDecode(f *testing.F) {
@@ -62,6 +74,10 @@ func FuzzDecode(f *testing.F) {
 		qaScored(`"qa":{"review_id":"r","agent_id":"a","score":0,"auto_fail":true,"categories":{"T\u00f6ne":12.345,"B":1e2}}`),
 		qaScored(`"qa":{"review_id":"r","agent_id":"a","score":-0,"categories":{}}`),
 		qaScored(`"team_id":"x","qa":{"review_id":"r","agent_id":"a","score":"5","categories":{"a":1,"a":2}}`),
+		callEv("call_offered", "CA-9", "", `"call_id":"CA-9","queue_id":"sales","team_id":"phones","direction":"inbound"`),
+		callEv("call_answered", "T-77", "", `"call_id":"CA-9","ticket_id":"T-77","agent_id":"ana","direction":"inbound","wait_seconds":12.3456`),
+		callEv("call_ended", "CA-10", "", `"call_id":"CA-10","agent_id":"\u00e5sa","direction":"outbound","talk_seconds":3e2,"hold_seconds":0,"wrap_up_seconds":45.5`),
+		callEv("call_abandoned", "CA-9", `"team_id":"x"`, `"call_id":"CA-9","direction":"in","wait_seconds":-0,"call_id":"y"`),
 		`[{"id":1},2,"3",[4],null]`,
 		`{"id":"x",}`,
 		`[]`,
@@ -221,6 +237,33 @@ func checkInvariants(t *testing.T, i int, ev *ticketpulsev1.TicketEvent) {
 			t.Errorf("event %d: qa_scored with ticket attributes: %v", i, ev)
 		}
 	}
+	if isCall(TypeWord(ev.GetType())) != (ev.GetCall() != nil) {
+		t.Errorf("event %d: type %v with call %v", i, ev.GetType(), ev.GetCall())
+	}
+	if k := ev.GetCall(); k != nil {
+		checkText(t, i, "call.call_id", k.GetCallId(), MaxIDBytes, true)
+		for _, s := range []string{k.GetTicketId(), k.GetQueueId(), k.GetAgentId(), k.GetTeamId()} {
+			checkText(t, i, "call id", s, MaxIDBytes, false)
+		}
+		if want := cmpOr(k.GetTicketId(), k.GetCallId()); ev.GetTicketId() != want {
+			t.Errorf("event %d: ticket_id %q for call %v", i, ev.GetTicketId(), k)
+		}
+		if k.GetDirection() == ticketpulsev1.CallDirection_CALL_DIRECTION_UNSPECIFIED {
+			t.Errorf("event %d: call without direction", i)
+		}
+		for _, v := range []float64{k.GetWaitSeconds(), k.GetTalkSeconds(), k.GetHoldSeconds(), k.GetWrapUpSeconds()} {
+			if !(v >= 0 && v <= MaxCallSeconds) || RoundSeconds(v) != v {
+				t.Errorf("event %d: call duration %v", i, v)
+			}
+		}
+		if ev.GetType() == ticketpulsev1.EventType_EVENT_TYPE_CALL_ANSWERED && k.GetAgentId() == "" {
+			t.Errorf("event %d: answered without agent", i)
+		}
+		if ev.GetAssigneeId() != "" || ev.GetTeamId() != "" || ev.GetStatus() != 0 || ev.GetPriority() != 0 ||
+			ev.Public != nil || ev.GetSatisfaction() != nil || ev.GetChannel() != "" || len(ev.GetTags()) > 0 {
+			t.Errorf("event %d: call event with ticket attributes: %v", i, ev)
+		}
+	}
 	if len(ev.GetTags()) > MaxTags {
 		t.Errorf("event %d: %d tags", i, len(ev.GetTags()))
 	}
@@ -274,6 +317,23 @@ func checkAgainstReference(t *testing.T, i int, ev *ticketpulsev1.TicketEvent, r
 	if ref.Satisfaction != nil && ev.GetSatisfaction().GetComment() != ref.Satisfaction.Comment {
 		t.Errorf("event %d: comment %q, encoding/json reads %q", i, ev.GetSatisfaction().GetComment(), ref.Satisfaction.Comment)
 	}
+	if k := ref.Call; k != nil {
+		got := ev.GetCall()
+		if got.GetCallId() != k.CallID || got.GetTicketId() != deref(k.TicketID) || got.GetQueueId() != deref(k.QueueID) ||
+			got.GetAgentId() != deref(k.AgentID) || got.GetTeamId() != deref(k.TeamID) ||
+			strings.ToLower(strings.TrimPrefix(got.GetDirection().String(), "CALL_DIRECTION_")) != k.Direction ||
+			got.GetWaitSeconds() != RoundSeconds(k.WaitSeconds) || got.GetTalkSeconds() != RoundSeconds(k.TalkSeconds) ||
+			got.GetHoldSeconds() != RoundSeconds(k.HoldSeconds) || got.GetWrapUpSeconds() != RoundSeconds(k.WrapUpSeconds) {
+			t.Errorf("event %d: call %v, encoding/json reads %+v", i, got, k)
+		}
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // checkPercent checks a kept QA percentage: 0 to 100, in hundredths.

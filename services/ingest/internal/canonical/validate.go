@@ -40,7 +40,7 @@ const (
 // fields is what the rules across fields of one event need to know.
 type fields struct {
 	id, ticket, typ, occurred, actor, status, priority, public, sat state
-	assignee, team, channel, tags, qa                               state
+	assignee, team, channel, tags, qa, call                         state
 }
 
 // path names the field of a Problem: prefix+name, or name[elem] when elem >= 0. It is only
@@ -415,7 +415,12 @@ func (c *checker) event(e *Event) {
 	if e.QA != nil {
 		f.qa = c.qa(e.QA)
 	}
+	var cs callStates
+	if e.Call != nil {
+		f.call, cs = c.call(e.Type, e.Call)
+	}
 	c.eventDone(e.Type, &f)
+	c.callEvent(e.Type, &f, cs, e.TicketID, e.Call)
 }
 
 func (c *checker) actor(a *Actor) state {

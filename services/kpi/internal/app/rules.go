@@ -48,6 +48,7 @@ func (w *rulesWatcher) sla(fallback contrib.SLA) func(tenant string) contrib.SLA
 		if w.file == nil {
 			return fallback
 		}
-		return contrib.SLA{Rules: true, Policies: w.file.Load().Tenants[tenant]}
+		set := w.file.Load()
+		return contrib.SLA{Rules: true, Policies: set.Tenants[tenant], CallServiceLevel: set.CallServiceLevel[tenant]}
 	}
 }

@@ -242,6 +242,17 @@ const (
 	QACount
 	QAScoreSum
 	QAAutoFails
+	// Contact-centre calls: inbound calls offered, answered, abandoned and answered within the
+	// tenant's service-level threshold (each call once, in the hour it was offered), and the
+	// count and sum of the speed-of-answer and handle-time samples.
+	CallsOffered
+	CallsAnswered
+	CallsAbandoned
+	CallsInServiceLevel
+	CallAnswerCount
+	CallAnswerSumMillis
+	CallHandleCount
+	CallHandleSumMillis
 	NumCounters
 )
 
@@ -253,6 +264,8 @@ var counterFields = [NumCounters]string{
 	NextSLAMet: "nm", NextSLABreached: "nb", ResolutionSLAMet: "rm", ResolutionSLABreached: "rb",
 	BusinessFirstCount: "bc", BusinessFirstSumMillis: "bs", BusinessResolutionCount: "wc", BusinessResolutionSumMillis: "ws",
 	Solves: "sv", QACount: "qc", QAScoreSum: "qs", QAAutoFails: "qf",
+	CallsOffered: "xo", CallsAnswered: "xa", CallsAbandoned: "xb", CallsInServiceLevel: "xl",
+	CallAnswerCount: "yc", CallAnswerSumMillis: "ys", CallHandleCount: "hc", CallHandleSumMillis: "hs",
 }
 
 // Field is the hash field name of c.
@@ -272,6 +285,10 @@ const (
 	// QAScore is not a duration: its histogram holds QA scores in linear bins of a tenth of a
 	// point (QABin, QAValue), next to the durations so it is merged and rolled up like them.
 	QAScore
+	// CallSpeedOfAnswer is an inbound call's offer to answer, CallHandleTime an answered call's
+	// talk + hold + wrap-up.
+	CallSpeedOfAnswer
+	CallHandleTime
 	NumDurations
 )
 
@@ -283,7 +300,8 @@ func QABin(centi int64) int32 { return int32((max(centi, 0) + 5) / 10) }
 // QAValue is the score a QA bin stands for: within 0.05 of every score in it.
 func QAValue(bin int32) float64 { return float64(bin) / 10 }
 
-var durationPrefix = [NumDurations]byte{FirstResponse: 'F', NextResponse: 'N', Resolution: 'R', BusinessFirstResponse: 'B', BusinessResolution: 'W', QAScore: 'Q'}
+var durationPrefix = [NumDurations]byte{FirstResponse: 'F', NextResponse: 'N', Resolution: 'R', BusinessFirstResponse: 'B', BusinessResolution: 'W',
+	QAScore: 'Q', CallSpeedOfAnswer: 'A', CallHandleTime: 'H'}
 
 // BinField is the hash field of bin b of duration d, e.g. "F412"; the zero bin is "Fz".
 func BinField(d Duration, b int32) string {

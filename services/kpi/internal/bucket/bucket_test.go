@@ -136,3 +136,36 @@ func TestEachPackedHours(t *testing.T) {
 		}
 	}
 }
+
+// Duration indexes are stored in applied contributions and prefixes in bucket hashes, so the
+// families added later keep theirs: QA scores 5, then the call durations. Every counter field
+// and every prefix names one thing only.
+func TestStoredNumbering(t *testing.T) {
+	for _, tt := range []struct {
+		d      Duration
+		index  int
+		prefix string
+	}{{QAScore, 5, "Q"}, {CallSpeedOfAnswer, 6, "A"}, {CallHandleTime, 7, "H"}} {
+		if int(tt.d) != tt.index || BinField(tt.d, 1) != tt.prefix+"1" {
+			t.Errorf("duration %d (%s): want index %d and prefix %s", tt.d, BinField(tt.d, 1), tt.index, tt.prefix)
+		}
+	}
+	if NumDurations != 8 {
+		t.Errorf("NumDurations = %d, want 8", NumDurations)
+	}
+	seen := map[string]bool{}
+	for c := range NumCounters {
+		f := c.Field()
+		if f == "" || seen[f] {
+			t.Errorf("counter %d: field %q empty or used twice", c, f)
+		}
+		seen[f] = true
+	}
+	for d := range NumDurations {
+		p := BinField(d, 1)
+		if seen[p] {
+			t.Errorf("duration %d: prefix of %q used twice", d, p)
+		}
+		seen[p] = true
+	}
+}

@@ -41,6 +41,7 @@ func Compute(events []Event, sla SLA) Contribution {
 	reopens(&c, &h)
 	csat(&c, &h)
 	qaReviews(&c, &h)
+	calls(&c, &h, sla)
 	assignments(&c, &h)
 	breachWithoutReply(&c, &h, calendarSLA)
 	businessHours(&c, &h, policy)
@@ -57,15 +58,15 @@ func firstResponse(c *Contribution, h *history, sla SLA) {
 	}
 	e, at := &h.evs[h.firstReply], h.at[h.firstReply]
 	wait := e.AtMillis - h.created.AtMillis
-	c.duration(e.ActorID, at.team, e.AtMillis, bucket.FirstResponse, bucket.FirstCount, bucket.FirstSumMillis, wait)
-	c.figure(FirstResponseFigure, e.ActorID, at.team, e.AtMillis)
+	c.duration(replier(e), at.team, e.AtMillis, bucket.FirstResponse, bucket.FirstCount, bucket.FirstSumMillis, wait)
+	c.figure(FirstResponseFigure, replier(e), at.team, e.AtMillis)
 	c.Ticket.FirstResponseMillis, c.Ticket.FirstResponseAt = max(wait, 0), e.AtMillis
 	if target := sla.target(at.priority); target > 0 {
 		counter := bucket.SLAMet
 		if wait > target.Milliseconds() {
 			counter = bucket.SLABreached
 		}
-		c.credit(e.ActorID, at.team, e.AtMillis, CounterField(counter), 1)
+		c.credit(replier(e), at.team, e.AtMillis, CounterField(counter), 1)
 	}
 }
 
@@ -80,7 +81,7 @@ func nextResponses(c *Contribution, h *history) {
 		switch {
 		case isPublicReply(e):
 			if waiting && i != h.firstReply {
-				c.duration(e.ActorID, h.at[i].team, e.AtMillis, bucket.NextResponse, bucket.NextCount, bucket.NextSumMillis, e.AtMillis-since)
+				c.duration(replier(e), h.at[i].team, e.AtMillis, bucket.NextResponse, bucket.NextCount, bucket.NextSumMillis, e.AtMillis-since)
 			}
 			waiting = false
 		case e.Type == tpv1.EventType_EVENT_TYPE_CUSTOMER_MESSAGE:

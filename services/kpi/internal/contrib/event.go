@@ -45,6 +45,14 @@ type Event struct {
 	QATeam     string
 	QAScore    uint16
 	QAAutoFail bool
+	// A call event's call (call_offered, call_answered, call_abandoned, call_ended): CallKey is a
+	// hash of its call id (KeyOf), CallAgent, CallTeam and CallQueue the call's own agent, team
+	// and queue, CallDir its direction, and the durations the source measured, in milliseconds
+	// (0: not given).
+	CallKey                                  uint64
+	CallAgent, CallTeam, CallQueue           string
+	CallDir                                  tpv1.CallDirection
+	CallWait, CallTalk, CallHold, CallWrapUp uint32
 }
 
 // QAState is the id under which the write path keeps a ticket's QA reviews: a state of their
@@ -54,13 +62,41 @@ type Event struct {
 // characters), so it names no real ticket; the state is never solved, so never compacted.
 func QAState(ticketID string) string { return "\x00qa\x00" + ticketID }
 
-// StateID is the state an event is written to: its ticket's, or for a qa_scored event the
-// ticket's QA state.
+// IsCall reports whether t is a call event's type.
+func IsCall(t tpv1.EventType) bool {
+	switch t {
+	case tpv1.EventType_EVENT_TYPE_CALL_OFFERED, tpv1.EventType_EVENT_TYPE_CALL_ANSWERED,
+		tpv1.EventType_EVENT_TYPE_CALL_ABANDONED, tpv1.EventType_EVENT_TYPE_CALL_ENDED:
+		return true
+	}
+	return false
+}
+
+// CallState is the id under which the write path keeps the events of a call linked to no ticket.
+// Ingest has such a call name its call id as ticket_id; a state of its own keeps it apart from a
+// ticket that happens to have the same id (call and ticket ids come from different systems), so
+// no ticket's figures move. The NUL bytes cannot occur in a ticket id (ingest refuses control
+// characters), so it names no real ticket.
+func CallState(callID string) string { return "\x00call\x00" + callID }
+
+// StateID is the state an event is written to: its ticket's; for a qa_scored event the ticket's
+// QA state (QAState); for an event of a call with no linked ticket, the call's (CallState). A
+// linked call's events are the ticket's, which is what lets an answered call count as the
+// ticket's response.
 func StateID(e *tpv1.TicketEvent) string {
 	if e.GetType() == tpv1.EventType_EVENT_TYPE_QA_SCORED {
 		return QAState(e.GetTicketId())
 	}
+	if k := e.GetCall(); k != nil && IsCall(e.GetType()) && k.GetTicketId() == "" {
+		return CallState(k.GetCallId())
+	}
 	return e.GetTicketId()
+}
+
+// callMillis converts a duration the source gave in seconds; ingest bounds it to a day, the
+// clamp only guards against a producer that did not.
+func callMillis(sec float64) uint32 {
+	return uint32(min(max(math.Round(sec*1000), 0), math.MaxUint32))
 }
 
 // TagSep joins an event's tags.
@@ -90,6 +126,11 @@ func FromProto(e *tpv1.TicketEvent) Event {
 		ev.QAReview, ev.QAAgent, ev.QATeam, ev.QAAutoFail = KeyOf(q.GetReviewId()), q.GetAgentId(), q.GetTeamId(), q.GetAutoFail()
 		// Ingest keeps hundredths; clamping only guards against a producer that did not.
 		ev.QAScore = uint16(min(max(math.Round(q.GetScore()*100), 0), 10000))
+	}
+	if k := e.GetCall(); k != nil && IsCall(e.GetType()) {
+		ev.CallKey, ev.CallAgent, ev.CallTeam, ev.CallQueue, ev.CallDir = KeyOf(k.GetCallId()), k.GetAgentId(), k.GetTeamId(), k.GetQueueId(), k.GetDirection()
+		ev.CallWait, ev.CallTalk = callMillis(k.GetWaitSeconds()), callMillis(k.GetTalkSeconds())
+		ev.CallHold, ev.CallWrapUp = callMillis(k.GetHoldSeconds()), callMillis(k.GetWrapUpSeconds())
 	}
 	if e.Public != nil {
 		ev.Public = 1
@@ -122,6 +163,20 @@ type SLA struct {
 	Rules         bool
 	// Policies are the tenant's SLA policies in file order.
 	Policies []*slapolicy.Policy
+	// CallServiceLevel is the tenant's call service-level threshold: an inbound call answered
+	// within it counts as answered in service level. 0 is DefaultCallServiceLevel.
+	CallServiceLevel time.Duration
+}
+
+// DefaultCallServiceLevel is the service-level threshold of a tenant whose rules file sets none
+// (the common 80/20 target's 20 seconds).
+const DefaultCallServiceLevel = 20 * time.Second
+
+func (s SLA) callServiceLevel() time.Duration {
+	if s.CallServiceLevel > 0 {
+		return s.CallServiceLevel
+	}
+	return DefaultCallServiceLevel
 }
 
 // DefaultSLA is used when no policy file is configured.

@@ -130,8 +130,10 @@ func setsAssignee(e *Event) bool {
 	return e.Type == tpv1.EventType_EVENT_TYPE_TICKET_ASSIGNED || e.Assignee != ""
 }
 
-// isPublicReply reports whether e is a response to the customer: a public message by a human agent.
-// Bots, automations and private notes are not.
+// isPublicReply reports whether e is a response to the customer: a public message by a human agent,
+// or an inbound call on the ticket answered by an agent (isAnsweredCall), at the answer. Bots,
+// automations and private notes are not.
 func isPublicReply(e *Event) bool {
-	return e.Type == tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE && e.Actor == tpv1.ActorKind_ACTOR_KIND_AGENT && e.Public == 2
+	return e.Type == tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE && e.Actor == tpv1.ActorKind_ACTOR_KIND_AGENT && e.Public == 2 ||
+		isAnsweredCall(e)
 }

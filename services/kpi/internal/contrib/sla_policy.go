@@ -8,6 +8,8 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
 	"github.com/ticketpulse/ticketpulse/services/platform/slaclock"
 	"github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
 
 // policySLA credits the first-response, next-response and resolution SLA as the rules file's SLA
@@ -47,6 +49,11 @@ func policySLA(c *Contribution, h *history, p *slapolicy.Policy) {
 		w.overdue(at)
 		before := w.clocks
 		ev := slapolicy.Event{Type: e.Type, At: at, ActorKind: e.Actor, Public: e.Public == 2, Status: e.Status}
+		if isAnsweredCall(e) {
+			// An answered call on the ticket is the agent's reply here as everywhere in kpi
+			// (isPublicReply); the policy clocks know replies only as messages.
+			ev.Type, ev.ActorKind, ev.Public = tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE, tpv1.ActorKind_ACTOR_KIND_AGENT, true
+		}
 		w.clocks.Apply(p, ev)
 		reply := slapolicy.IsReply(ev) && before.Started
 		if before.FirstWaiting() && !w.clocks.FirstWaiting() {
@@ -119,7 +126,7 @@ func businessHours(c *Contribution, h *history, p *slapolicy.Policy) {
 	}
 	if h.firstReply >= 0 && !h.outbound {
 		e, at := &h.evs[h.firstReply], h.at[h.firstReply]
-		c.duration(e.ActorID, at.team, e.AtMillis, bucket.BusinessFirstResponse, bucket.BusinessFirstCount, bucket.BusinessFirstSumMillis, elapsed(e.AtMillis))
+		c.duration(replier(e), at.team, e.AtMillis, bucket.BusinessFirstResponse, bucket.BusinessFirstCount, bucket.BusinessFirstSumMillis, elapsed(e.AtMillis))
 	}
 	if i := lastSolve(h); i >= 0 {
 		e, at := &h.evs[i], h.at[i]
@@ -182,7 +189,7 @@ func (w *slaWalk) end(t *slaTarget, clock slaclock.Clock, reply bool, i int, met
 	if clock.Elapsed(w.p.Calendar, time.UnixMilli(e.AtMillis)) >= t.target {
 		counter = breached
 	}
-	w.c.credit(e.ActorID, w.h.at[i].team, e.AtMillis, CounterField(counter), 1)
+	w.c.credit(replier(e), w.h.at[i].team, e.AtMillis, CounterField(counter), 1)
 }
 
 // breachedUnanswered credits a clock that breached without an answer to the assignee as of its

@@ -100,6 +100,31 @@ var (
 		{"qa_auto_fails", Int, func(k *ticketpulsev1.Kpis) float64 { return float64(k.GetQaAutoFails()) }},
 		{"qa_auto_fail_rate", Float, (*ticketpulsev1.Kpis).GetQaAutoFailRate},
 	}
+	// callDurations, callCounts and callRates are the call figures, after every column that came
+	// before them so a reader by position is not disturbed.
+	callDurations = []struct {
+		prefix string
+		get    func(*ticketpulsev1.Kpis) *ticketpulsev1.DurationStats
+	}{
+		{"call_speed_of_answer", (*ticketpulsev1.Kpis).GetCallSpeedOfAnswer},
+		{"call_handle_time", (*ticketpulsev1.Kpis).GetCallHandleTime},
+	}
+	callCounts = []struct {
+		name string
+		get  func(*ticketpulsev1.Kpis) int64
+	}{
+		{"calls_offered", (*ticketpulsev1.Kpis).GetCallsOffered},
+		{"calls_answered", (*ticketpulsev1.Kpis).GetCallsAnswered},
+		{"calls_abandoned", (*ticketpulsev1.Kpis).GetCallsAbandoned},
+		{"calls_answered_in_service_level", (*ticketpulsev1.Kpis).GetCallsAnsweredInServiceLevel},
+	}
+	callRates = []struct {
+		name string
+		get  func(*ticketpulsev1.Kpis) float64
+	}{
+		{"call_abandon_rate", (*ticketpulsev1.Kpis).GetCallAbandonRate},
+		{"call_service_level", (*ticketpulsev1.Kpis).GetCallServiceLevel},
+	}
 )
 
 // SeriesColumns are the columns of the agents and teams exports.
@@ -122,6 +147,21 @@ var SeriesColumns = func() []Column {
 	}
 	for _, q := range qaColumns {
 		cols = append(cols, Column{Name: q.name, Kind: q.kind})
+	}
+	for _, d := range callDurations {
+		for i, s := range durationStats {
+			k := Float
+			if i == 0 {
+				k = Int
+			}
+			cols = append(cols, Column{Name: d.prefix + "_" + s, Kind: k})
+		}
+	}
+	for _, c := range callCounts {
+		cols = append(cols, Column{Name: c.name, Kind: Int})
+	}
+	for _, r := range callRates {
+		cols = append(cols, Column{Name: r.name, Kind: Float})
 	}
 	return cols
 }()
@@ -205,12 +245,14 @@ func (s *Series) pageSize(w *ticketpulsev1.Window, gran ticketpulsev1.Granularit
 // fill writes the KPI columns of k, in SeriesColumns' order after the first six.
 func fill(row []Value, k *ticketpulsev1.Kpis) {
 	i := 0
-	for _, d := range durations {
-		st := d.get(k)
+	stats := func(st *ticketpulsev1.DurationStats) {
 		row[i].I = st.GetCount()
 		row[i+1].F, row[i+2].F, row[i+3].F = st.GetSumSeconds(), st.GetMeanSeconds(), st.GetP50Seconds()
 		row[i+4].F, row[i+5].F = st.GetP90Seconds(), st.GetP99Seconds()
 		i += len(durationStats)
+	}
+	for _, d := range durations {
+		stats(d.get(k))
 	}
 	for _, c := range counts {
 		row[i].I = c.get(k)
@@ -226,6 +268,17 @@ func fill(row []Value, k *ticketpulsev1.Kpis) {
 		} else {
 			row[i].F = v
 		}
+		i++
+	}
+	for _, d := range callDurations {
+		stats(d.get(k))
+	}
+	for _, c := range callCounts {
+		row[i].I = c.get(k)
+		i++
+	}
+	for _, r := range callRates {
+		row[i].F = r.get(k)
 		i++
 	}
 }

@@ -63,6 +63,21 @@ func listFixture(t *testing.T, rdb redis.UniversalClient) {
 				b.Add(s, hour, bucket.QAAutoFails.Field(), 1)
 			}
 		}
+		offered := int64(i % 9)
+		b.Add(s, hour, bucket.CallsOffered.Field(), offered)
+		b.Add(s, hour, bucket.CallsAnswered.Field(), offered-int64(i%2))
+		b.Add(s, hour, bucket.CallsAbandoned.Field(), int64(i%2))
+		b.Add(s, hour, bucket.CallsInServiceLevel.Field(), offered/2)
+		for j := range i % 3 {
+			asa := float64(1 + (i*11+j*5)%90)
+			b.Add(s, hour, bucket.CallAnswerCount.Field(), 1)
+			b.Add(s, hour, bucket.CallAnswerSumMillis.Field(), int64(asa*1000))
+			b.Add(s, hour, bucket.BinField(bucket.CallSpeedOfAnswer, hist.Bin(asa)), 1)
+			aht := float64(60 * (1 + (i*3+j*7)%30))
+			b.Add(s, hour, bucket.CallHandleCount.Field(), 1)
+			b.Add(s, hour, bucket.CallHandleSumMillis.Field(), int64(aht*1000))
+			b.Add(s, hour, bucket.BinField(bucket.CallHandleTime, hist.Bin(aht)), 1)
+		}
 		for j := range 1 + i%4 {
 			secs := float64(30 * (1 + (i*7+j*13)%40))
 			b.Add(s, hour, bucket.FirstCount.Field(), 1)
@@ -96,6 +111,14 @@ var protoKeys = map[string]func(k *ticketpulsev1.Kpis) float64{
 	"qa_score_p50":                  func(k *ticketpulsev1.Kpis) float64 { return k.GetQaScore().GetP50() },
 	"qa_score_p90":                  func(k *ticketpulsev1.Kpis) float64 { return k.GetQaScore().GetP90() },
 	"qa_auto_fail_rate":             (*ticketpulsev1.Kpis).GetQaAutoFailRate,
+	"calls_offered":                 func(k *ticketpulsev1.Kpis) float64 { return float64(k.GetCallsOffered()) },
+	"calls_answered":                func(k *ticketpulsev1.Kpis) float64 { return float64(k.GetCallsAnswered()) },
+	"call_abandon_rate":             (*ticketpulsev1.Kpis).GetCallAbandonRate,
+	"call_service_level":            (*ticketpulsev1.Kpis).GetCallServiceLevel,
+	"call_speed_of_answer_mean":     func(k *ticketpulsev1.Kpis) float64 { return k.GetCallSpeedOfAnswer().GetMeanSeconds() },
+	"call_speed_of_answer_p90":      func(k *ticketpulsev1.Kpis) float64 { return k.GetCallSpeedOfAnswer().GetP90Seconds() },
+	"call_handle_time_mean":         func(k *ticketpulsev1.Kpis) float64 { return k.GetCallHandleTime().GetMeanSeconds() },
+	"call_handle_time_p90":          func(k *ticketpulsev1.Kpis) float64 { return k.GetCallHandleTime().GetP90Seconds() },
 }
 
 func TestOrderNamesAreAllTested(t *testing.T) {

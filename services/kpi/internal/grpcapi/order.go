@@ -57,6 +57,20 @@ var orderKeys = map[string]sortKey{
 	"qa_auto_fail_rate": func(t *bucket.Totals) float64 {
 		return rate(t.C[bucket.QAAutoFails], t.C[bucket.QACount])
 	},
+	"calls_offered":     counter(bucket.CallsOffered),
+	"calls_answered":    counter(bucket.CallsAnswered),
+	"call_abandon_rate": func(t *bucket.Totals) float64 { return rate(t.C[bucket.CallsAbandoned], t.C[bucket.CallsOffered]) },
+	"call_service_level": func(t *bucket.Totals) float64 {
+		return rate(t.C[bucket.CallsInServiceLevel], t.C[bucket.CallsOffered])
+	},
+	"call_speed_of_answer_mean": func(t *bucket.Totals) float64 {
+		return rate(t.C[bucket.CallAnswerSumMillis], t.C[bucket.CallAnswerCount]) / 1000
+	},
+	"call_speed_of_answer_p90": quantile(bucket.CallSpeedOfAnswer, 0.9),
+	"call_handle_time_mean": func(t *bucket.Totals) float64 {
+		return rate(t.C[bucket.CallHandleSumMillis], t.C[bucket.CallHandleCount]) / 1000
+	},
+	"call_handle_time_p90": quantile(bucket.CallHandleTime, 0.9),
 }
 
 func qaQuantile(q float64) sortKey {

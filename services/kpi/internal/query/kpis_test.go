@@ -109,6 +109,21 @@ func TestToProto(t *testing.T) {
 				QaAutoFails: 500, QaAutoFailRate: 0.25,
 			},
 		},
+		{
+			name: "calls",
+			give: totals(map[bucket.Counter]int64{
+				bucket.CallsOffered: 10, bucket.CallsAnswered: 8, bucket.CallsAbandoned: 2, bucket.CallsInServiceLevel: 6,
+				bucket.CallAnswerCount: 8, bucket.CallAnswerSumMillis: 120_000, bucket.CallHandleCount: 8, bucket.CallHandleSumMillis: 2_400_000,
+			}, nil),
+			want: &ticketpulsev1.Kpis{
+				FirstResponse: &ticketpulsev1.DurationStats{}, NextResponse: &ticketpulsev1.DurationStats{},
+				Resolution:   &ticketpulsev1.DurationStats{},
+				CallsOffered: 10, CallsAnswered: 8, CallsAbandoned: 2, CallsAnsweredInServiceLevel: 6,
+				CallAbandonRate: 0.2, CallServiceLevel: 0.6,
+				CallSpeedOfAnswer: &ticketpulsev1.DurationStats{Count: 8, SumSeconds: 120, MeanSeconds: 15},
+				CallHandleTime:    &ticketpulsev1.DurationStats{Count: 8, SumSeconds: 2400, MeanSeconds: 300},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,6 +136,13 @@ func TestToProto(t *testing.T) {
 			}
 			if tt.want.QaScore == nil {
 				tt.want.QaScore = &ticketpulsev1.ScoreStats{}
+			}
+			// So are the call durations.
+			if tt.want.CallSpeedOfAnswer == nil {
+				tt.want.CallSpeedOfAnswer = &ticketpulsev1.DurationStats{}
+			}
+			if tt.want.CallHandleTime == nil {
+				tt.want.CallHandleTime = &ticketpulsev1.DurationStats{}
 			}
 			got := ToProto(tt.give)
 			// Quantiles are within the histogram's relative error; compare them apart.

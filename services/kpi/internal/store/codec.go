@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
@@ -33,9 +34,10 @@ import (
 // the same figures as an earlier one (a team's hour is mostly its agent's) naming that one
 // instead. A ticket state is written as version 5 or 4; 1, 2 and 3 are only read.
 //
-// Events of versions 5 and 6 may carry a QA review (the flag evQA, qa_scored events): a replica
-// of a release before QA reviews reads the flag as corrupt and fails on the state cleanly (the
-// batch is redelivered) rather than dropping the review, so no new version number is needed.
+// Events of versions 5 and 6 may carry a QA review (the flag evQA, qa_scored events) or a call
+// (the flag evCall, call_* events): a replica of a release before QA reviews or calls reads the
+// flag as corrupt and fails on the state cleanly (the batch is redelivered) rather than dropping
+// the review or the call, so no new version number is needed.
 //
 // Version 6 is version 5 whose contribution may hold drill-down index cells
 // (contrib.TicketsField), and version 2 of the pending deltas the same for deltas: the same
@@ -253,7 +255,8 @@ const (
 	evChannel              // Channel differs from the event before
 	evTags                 // Tags differ from the event before
 	evQA                   // a QA review follows (qa_scored events)
-	evAll      = evQA<<1 - 1
+	evCall                 // a call follows (call_* events)
+	evAll      = evCall<<1 - 1
 )
 
 // encodeEvent writes ev as version 5 does: its key, type, flags, time delta to prev, then the
@@ -282,6 +285,7 @@ func encodeEvent(e *encoder, prev, ev *contrib.Event) {
 	set(evChannel, ev.Channel != prev.Channel)
 	set(evTags, ev.Tags != prev.Tags)
 	set(evQA, ev.QAReview != 0)
+	set(evCall, ev.CallKey != 0)
 	e.buf = binary.LittleEndian.AppendUint64(e.buf, ev.Key)
 	e.uvarint(uint64(ev.Type))
 	e.uvarint(flags)
@@ -329,6 +333,16 @@ func encodeEvent(e *encoder, prev, ev *contrib.Event) {
 			fail = 1
 		}
 		e.uvarint(fail)
+	}
+	if flags&evCall != 0 {
+		e.buf = binary.LittleEndian.AppendUint64(e.buf, ev.CallKey)
+		e.str(ev.CallAgent)
+		e.str(ev.CallTeam)
+		e.str(ev.CallQueue)
+		e.uvarint(uint64(ev.CallDir))
+		for _, ms := range [...]uint32{ev.CallWait, ev.CallTalk, ev.CallHold, ev.CallWrapUp} {
+			e.uvarint(uint64(ms))
+		}
 	}
 }
 
@@ -396,6 +410,25 @@ func decodeEvent(d *decoder, prev *contrib.Event) contrib.Event {
 			ev.QAAutoFail = true
 		default:
 			d.fail()
+		}
+	}
+	if flags&evCall != 0 {
+		ev.CallKey = d.u64()
+		ev.CallAgent = d.str()
+		ev.CallTeam = d.str()
+		ev.CallQueue = d.str()
+		switch dir := tpv1.CallDirection(d.uvarint()); dir {
+		case tpv1.CallDirection_CALL_DIRECTION_UNSPECIFIED, tpv1.CallDirection_CALL_DIRECTION_INBOUND, tpv1.CallDirection_CALL_DIRECTION_OUTBOUND:
+			ev.CallDir = dir
+		default:
+			d.fail()
+		}
+		for _, ms := range [...]*uint32{&ev.CallWait, &ev.CallTalk, &ev.CallHold, &ev.CallWrapUp} {
+			if v := d.uvarint(); v <= math.MaxUint32 {
+				*ms = uint32(v)
+			} else {
+				d.fail()
+			}
 		}
 	}
 	return ev

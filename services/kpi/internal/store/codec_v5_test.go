@@ -349,6 +349,7 @@ func FuzzDecodeStateV5(f *testing.F) {
 	f.Add(encodeState(ticketState{Events: evs, Applied: applied})[1:])
 	f.Add(encodeState(ticketState{Events: life("T-1", "ana", "billing", 0)})[1:])
 	f.Add(encodeState(ticketState{Events: qaLife()})[1:])
+	f.Add(encodeState(ticketState{Events: callLife()})[1:])
 	f.Add([]byte{0, 0, 0})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		s, err := decodeState(append([]byte{5}, body...))

@@ -104,7 +104,13 @@ func resolved(s tpv1.TicketStatus) bool {
 // resolvedAfter reports whether a ticket whose events are evs, in order, is solved or closed after
 // the last of them: the status the created event starts in or a status change last set, as
 // contrib walks a ticket's history.
+//
+// A state holding only calls (a call linked to no ticket, contrib.CallState) is done, and so
+// compacted like a solved ticket, once every call in it ended or was abandoned.
 func resolvedAfter(evs []contrib.Event) bool {
+	if callsOnlyDone(evs) {
+		return true
+	}
 	status := tpv1.TicketStatus_TICKET_STATUS_NEW
 	created := false
 	for i := range evs {
@@ -121,6 +127,29 @@ func resolvedAfter(evs []contrib.Event) bool {
 		}
 	}
 	return resolved(status)
+}
+
+// callsOnlyDone reports whether evs are call events only, each call with a call_ended or
+// call_abandoned among them.
+func callsOnlyDone(evs []contrib.Event) bool {
+	if len(evs) == 0 {
+		return false
+	}
+	done := map[uint64]bool{}
+	for i := range evs {
+		e := &evs[i]
+		if !contrib.IsCall(e.Type) {
+			return false
+		}
+		end := e.Type == tpv1.EventType_EVENT_TYPE_CALL_ENDED || e.Type == tpv1.EventType_EVENT_TYPE_CALL_ABANDONED
+		done[e.CallKey] = done[e.CallKey] || end
+	}
+	for _, d := range done {
+		if !d {
+			return false
+		}
+	}
+	return true
 }
 
 // computeTombstone sorts a compacted ticket's batch into duplicates and events too late; the late

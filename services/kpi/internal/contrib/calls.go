@@ -1,0 +1,132 @@
+package contrib
+
+import (
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
+)
+
+// call is what one call's events say, gathered in the order of the state's events.
+type call struct {
+	dir         tpv1.CallDirection
+	agent, team string
+	// firstAt is the call's first event; offered, answered, abandoned and ended index its first
+	// call_offered, first call_answered, first call_abandoned and latest call_ended (-1: none).
+	firstAt                             int64
+	offered, answered, abandoned, ended int
+}
+
+// calls credits the call figures (docs/kpis.md, "Calls") of every call in the state, each call
+// once however many times its events were delivered and in whatever order: the figures depend
+// only on the set of its events.
+//
+// A call is credited to its agent (the latest its events name; none: the unassigned figures) and
+// team. An inbound call counts as offered, and as answered, answered in service level or
+// abandoned, in the hour it was offered (its first event when no call_offered came). Speed of
+// answer is offer to answer (the source's wait_seconds on call_answered when call_offered is
+// missing), in the hour of the answer; handle time is talk + hold + wrap-up of the latest
+// call_ended of a call that was answered or talked, in the hour it ended.
+func calls(c *Contribution, h *history, sla SLA) {
+	var order []uint64
+	var byKey map[uint64]*call
+	for i := range h.evs {
+		e := &h.evs[i]
+		if !IsCall(e.Type) || e.CallKey == 0 {
+			continue
+		}
+		if byKey == nil {
+			byKey = map[uint64]*call{}
+		}
+		k := byKey[e.CallKey]
+		if k == nil {
+			k = &call{firstAt: e.AtMillis, offered: -1, answered: -1, abandoned: -1, ended: -1}
+			byKey[e.CallKey] = k
+			order = append(order, e.CallKey)
+		}
+		if k.dir == tpv1.CallDirection_CALL_DIRECTION_UNSPECIFIED {
+			k.dir = e.CallDir
+		}
+		if e.CallAgent != "" {
+			k.agent = e.CallAgent
+		}
+		if e.CallTeam != "" {
+			k.team = e.CallTeam
+		}
+		switch e.Type {
+		case tpv1.EventType_EVENT_TYPE_CALL_OFFERED:
+			if k.offered < 0 {
+				k.offered = i
+			}
+		case tpv1.EventType_EVENT_TYPE_CALL_ANSWERED:
+			if k.answered < 0 {
+				k.answered = i
+			}
+		case tpv1.EventType_EVENT_TYPE_CALL_ABANDONED:
+			if k.abandoned < 0 {
+				k.abandoned = i
+			}
+		case tpv1.EventType_EVENT_TYPE_CALL_ENDED:
+			k.ended = i
+		}
+	}
+	threshold := sla.callServiceLevel().Milliseconds()
+	for _, key := range order {
+		k := byKey[key]
+		if k.dir == tpv1.CallDirection_CALL_DIRECTION_INBOUND {
+			inboundCall(c, h, k, threshold)
+		}
+		if k.ended < 0 {
+			continue
+		}
+		end := &h.evs[k.ended]
+		if k.answered < 0 && end.CallTalk == 0 {
+			continue // never connected: nothing was handled
+		}
+		handle := int64(end.CallTalk) + int64(end.CallHold) + int64(end.CallWrapUp)
+		c.duration(k.agent, k.team, end.AtMillis, bucket.CallHandleTime, bucket.CallHandleCount, bucket.CallHandleSumMillis, handle)
+	}
+}
+
+// inboundCall credits an inbound call's counters and its speed of answer.
+func inboundCall(c *Contribution, h *history, k *call, threshold int64) {
+	at := k.firstAt
+	if k.offered >= 0 {
+		at = h.evs[k.offered].AtMillis
+	}
+	c.credit(k.agent, k.team, at, CounterField(bucket.CallsOffered), 1)
+	switch {
+	case k.answered >= 0:
+		c.credit(k.agent, k.team, at, CounterField(bucket.CallsAnswered), 1)
+		ans := &h.evs[k.answered]
+		wait := int64(-1)
+		switch {
+		case k.offered >= 0:
+			wait = max(ans.AtMillis-h.evs[k.offered].AtMillis, 0)
+		case ans.CallWait > 0:
+			wait = int64(ans.CallWait)
+		}
+		if wait < 0 {
+			return // neither the offer nor the source's wait: no speed of answer to measure
+		}
+		c.duration(k.agent, k.team, ans.AtMillis, bucket.CallSpeedOfAnswer, bucket.CallAnswerCount, bucket.CallAnswerSumMillis, wait)
+		if wait <= threshold {
+			c.credit(k.agent, k.team, at, CounterField(bucket.CallsInServiceLevel), 1)
+		}
+	case k.abandoned >= 0:
+		c.credit(k.agent, k.team, at, CounterField(bucket.CallsAbandoned), 1)
+	}
+}
+
+// isAnsweredCall reports whether e counts as an agent's response on the ticket its call is linked
+// to: an inbound call answered by a named agent (docs/kpis.md, "Calls and responses").
+func isAnsweredCall(e *Event) bool {
+	return e.Type == tpv1.EventType_EVENT_TYPE_CALL_ANSWERED && e.CallDir == tpv1.CallDirection_CALL_DIRECTION_INBOUND && e.CallAgent != ""
+}
+
+// replier is who sent a response: the message's author, or the agent who answered the call.
+func replier(e *Event) string {
+	if e.Type == tpv1.EventType_EVENT_TYPE_CALL_ANSWERED {
+		return e.CallAgent
+	}
+	return e.ActorID
+}
