@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -117,6 +118,76 @@ func New[T any](js jetstream.JetStream, cfg Config, decode func(jetstream.Msg) (
 	return &Consumer[T]{js: js, cfg: cfg, decode: decode, handle: handle, healthy: healthy, log: log}
 }
 
+// create creates (or updates) the durable, asking again while JetStream does not answer in time
+// or answers 503: a cluster that is electing leaders, lacks a quorum or is busy placing replicas
+// (a node just restarted, a loaded machine) can refuse or let a request time out, and a service
+// that gave up then would need a restart to consume at all. Any other refusal is returned.
+func (c *Consumer[T]) create(ctx context.Context, st jetstream.Stream, cc jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	for attempt := 1; ; attempt++ {
+		// Each attempt has its own bound: a request sent while the cluster has no leader may never
+		// be answered, and a caller's deadline would otherwise be spent on that one attempt.
+		actx, cancel := context.WithTimeout(ctx, createAttemptTimeout)
+		cons, err := c.createOnce(actx, st, cc)
+		cancel()
+		if err == nil || ctx.Err() != nil || !(Transient(err) || unavailable(err)) {
+			return cons, err
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			c.log.Warn("creating the consumer: JetStream did not answer or cannot serve it now; asking again", "stream", c.cfg.Stream,
+				"durable", c.cfg.Durable, "attempt", attempt, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(min(time.Duration(attempt)*250*time.Millisecond, 2*time.Second)):
+		}
+	}
+}
+
+// createAttemptTimeout bounds one attempt at creating the durable (a lookup and a create).
+const createAttemptTimeout = 10 * time.Second
+
+// unavailable reports whether JetStream answered that it cannot serve the request now (503: a
+// cluster without a quorum or leader answers "insufficient resources").
+func unavailable(err error) bool {
+	apiErr, ok := errors.AsType[*jetstream.APIError](err)
+	return ok && apiErr.Code == http.StatusServiceUnavailable
+}
+
+// createOnce makes one attempt at creating the durable from cc and the settings.
+func (c *Consumer[T]) createOnce(ctx context.Context, st jetstream.Stream, cc jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	switch {
+	case c.cfg.DeliverLastPerSubject:
+		cc.DeliverPolicy = jetstream.DeliverLastPerSubjectPolicy
+	case c.cfg.StartNew:
+		// "New" is pinned to a sequence here rather than left to DeliverNew: a clustered
+		// consumer resolves DeliverNew when a leader takes it over before it has delivered
+		// anything, so a leader change then would skip what was stored since its creation.
+		info, err := st.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read %s before creating consumer %s: %w", c.cfg.Stream, c.cfg.Durable, err)
+		}
+		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cc.OptStartSeq = info.State.LastSeq + 1
+	}
+	switch existing, err := st.Consumer(ctx, c.cfg.Durable); {
+	case err == nil:
+		// A durable's start cannot change once it exists (JetStream refuses the update); it goes
+		// on from where it was whatever this replica was told.
+		cc.DeliverPolicy = existing.CachedInfo().Config.DeliverPolicy
+		cc.OptStartSeq = existing.CachedInfo().Config.OptStartSeq
+		cc.OptStartTime = existing.CachedInfo().Config.OptStartTime
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		// Unanswered is not absent: creating it anew could ask to move an existing durable's start.
+		return nil, fmt.Errorf("look up consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
+	}
+	cons, err := st.CreateOrUpdateConsumer(ctx, cc)
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
+	}
+	return cons, nil
+}
+
 // Run consumes until ctx ends.
 func (c *Consumer[T]) Run(ctx context.Context) error {
 	st, err := stream.Wait(ctx, c.js, c.cfg.Stream, c.log)
@@ -135,36 +206,12 @@ func (c *Consumer[T]) Run(ctx context.Context) error {
 		MaxAckPending: max(c.cfg.BatchMax*(c.cfg.Workers+1)*4, 1000),
 		FilterSubject: c.cfg.Filter,
 	}
-	switch {
-	case c.cfg.DeliverLastPerSubject:
-		cc.DeliverPolicy = jetstream.DeliverLastPerSubjectPolicy
-	case c.cfg.StartNew:
-		// "New" is pinned to a sequence here rather than left to DeliverNew: a clustered
-		// consumer resolves DeliverNew when a leader takes it over before it has delivered
-		// anything, so a leader change then would skip what was stored since its creation.
-		info, err := st.Info(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("read %s before creating consumer %s: %w", c.cfg.Stream, c.cfg.Durable, err)
-		}
-		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cc.OptStartSeq = info.State.LastSeq + 1
-	}
-	if existing, err := st.Consumer(ctx, c.cfg.Durable); err == nil {
-		// A durable's start cannot change once it exists (JetStream refuses the update); it goes
-		// on from where it was whatever this replica was told.
-		cc.DeliverPolicy = existing.CachedInfo().Config.DeliverPolicy
-		cc.OptStartSeq = existing.CachedInfo().Config.OptStartSeq
-		cc.OptStartTime = existing.CachedInfo().Config.OptStartTime
-	}
-	cons, err := st.CreateOrUpdateConsumer(ctx, cc)
+	cons, err := c.create(ctx, st, cc)
 	if ctx.Err() != nil {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("create consumer %s on %s: %w", c.cfg.Durable, c.cfg.Stream, err)
+		return err
 	}
 	// Prefetch enough that every worker finds a full batch waiting while the next pull is under way.
 	it, err := cons.Messages(jetstream.PullMaxMessages(c.cfg.BatchMax * (c.cfg.Workers + 1) * 2))

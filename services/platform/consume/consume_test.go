@@ -409,3 +409,60 @@ func TestTransient(t *testing.T) {
 		})
 	}
 }
+
+// Creating the durable while JetStream cannot answer (a cluster without quorum: two of three
+// nodes down) is asked again instead of given up, and succeeds once the cluster is back: a
+// service would otherwise exit and consume nothing until restarted.
+func TestCreateWaitsForTheClusterToAnswer(t *testing.T) {
+	c := testenv.NATSCluster(t, 3)
+	setup := testenv.JetStream(t, c.URL(), jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}, Replicas: 3}, stream.Deadletter(3))
+	publish(t, setup, "acme:one")
+	// The consumer's connection is to node 0 only, the one left running.
+	nc, err := nats.Connect(c.URLs()[0], nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(context.Background(), "WORK")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Stop(1)
+	c.Stop(2)
+	cfg := Config{Service: "test", Stream: "WORK", Durable: "test", Filter: "work.>", BatchMax: 10,
+		Linger: time.Millisecond, AckWait: time.Second}
+	cons := New(js, cfg, decode, func(context.Context, []Decoded[string]) error { return nil }, func(context.Context) error { return nil }, quiet)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	type created struct {
+		c   jetstream.Consumer
+		err error
+	}
+	done := make(chan created, 1)
+	go func() {
+		c, err := cons.create(ctx, st, jetstream.ConsumerConfig{Durable: "test", FilterSubject: "work.>", AckPolicy: jetstream.AckExplicitPolicy})
+		done <- created{c, err}
+	}()
+	// Several of its requests time out meanwhile.
+	select {
+	case r := <-done:
+		t.Fatalf("create returned while the cluster had no quorum: %v", r.err)
+	case <-time.After(3 * time.Second):
+	}
+	c.Restart(1)
+	c.Restart(2)
+	if _, err := c.WaitMetaLeader(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("create once the cluster is back: %v", r.err)
+	}
+	if info, err := r.c.Info(ctx); err != nil || info.NumPending != 1 {
+		t.Fatalf("the durable: %+v, %v; want one message pending", info, err)
+	}
+}

@@ -218,8 +218,18 @@ func JetStream(t testing.TB, url string, streams ...jetstream.StreamConfig) jets
 		t.Fatalf("jetstream: %v", err)
 	}
 	for _, sc := range streams {
-		if _, err := js.CreateOrUpdateStream(context.Background(), sc); err != nil {
-			t.Fatalf("create stream %s: %v", sc.Name, err)
+		// A cluster that has just formed may let the first requests time out, or answer 503
+		// while it places replicas: asked again for up to 30 s.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			_, err := js.CreateOrUpdateStream(context.Background(), sc)
+			if err == nil {
+				break
+			}
+			apiErr, isAPI := errors.AsType[*jetstream.APIError](err)
+			retry := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || (isAPI && apiErr.Code == 503)
+			if !retry || time.Now().After(deadline) {
+				t.Fatalf("create stream %s: %v", sc.Name, err)
+			}
 		}
 	}
 	return js
