@@ -142,3 +142,23 @@ func TestEscalationRebuildHelp(t *testing.T) {
 		t.Errorf("finish of a rebuild in place = %q", b.String())
 	}
 }
+
+// kpis get's table has a row for every family's figures, the calls' included.
+func TestKpiRowsListTheCallFigures(t *testing.T) {
+	rows := kpiRows(&tpv1.Kpis{CallsOffered: 3, CallsAnswered: 2, CallsAbandoned: 1, CallAbandonRate: 1.0 / 3,
+		CallsAnsweredInServiceLevel: 2, CallServiceLevel: 2.0 / 3,
+		CallSpeedOfAnswer: &tpv1.DurationStats{Count: 2, MeanSeconds: 12, P90Seconds: 18},
+		CallHandleTime:    &tpv1.DurationStats{Count: 2, MeanSeconds: 300}})
+	got := map[string]string{}
+	for _, r := range rows {
+		got[r[0]] = r[1]
+	}
+	for name, want := range map[string]string{"calls offered": "3", "calls answered": "2", "calls abandoned": "1",
+		"call abandon rate": "33.3%", "calls answered in service level": "2", "call service level": "66.7%",
+		"call speed of answer count": "2", "call speed of answer mean": "12s", "call speed of answer p90": "18s",
+		"call handle time mean": "5m0s", "qa reviews": "0", "resolutions": "0"} {
+		if got[name] != want {
+			t.Errorf("row %q = %q, want %q", name, got[name], want)
+		}
+	}
+}

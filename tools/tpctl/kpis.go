@@ -197,7 +197,7 @@ func kpiRows(k *tpv1.Kpis) [][2]string {
 	rows := durRows("first response", k.GetFirstResponse())
 	rows = append(rows, durRows("next response", k.GetNextResponse())...)
 	rows = append(rows, durRows("resolution", k.GetResolution())...)
-	return append(rows,
+	rows = append(rows,
 		[2]string{"assigned", fmt.Sprint(k.GetAssigned())},
 		[2]string{"assigned now resolved", fmt.Sprint(k.GetAssignedNowResolved())},
 		[2]string{"resolution rate", pct(k.GetResolutionRate())},
@@ -224,6 +224,16 @@ func kpiRows(k *tpv1.Kpis) [][2]string {
 		[2]string{"qa auto-fails", fmt.Sprint(k.GetQaAutoFails())},
 		[2]string{"qa auto-fail rate", pct(k.GetQaAutoFailRate())},
 	)
+	rows = append(rows,
+		[2]string{"calls offered", fmt.Sprint(k.GetCallsOffered())},
+		[2]string{"calls answered", fmt.Sprint(k.GetCallsAnswered())},
+		[2]string{"calls abandoned", fmt.Sprint(k.GetCallsAbandoned())},
+		[2]string{"call abandon rate", pct(k.GetCallAbandonRate())},
+		[2]string{"calls answered in service level", fmt.Sprint(k.GetCallsAnsweredInServiceLevel())},
+		[2]string{"call service level", pct(k.GetCallServiceLevel())},
+	)
+	rows = append(rows, durRows("call speed of answer", k.GetCallSpeedOfAnswer())...)
+	return append(rows, durRows("call handle time", k.GetCallHandleTime())...)
 }
 
 const kpisListSummary = `tpctl kpis list agents|teams prints every agent (or team) active in a window with its main KPIs,
