@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	neturl "net/url"
 	"strings"
 	"sync/atomic"
@@ -344,4 +345,15 @@ func Instrument(c redis.UniversalClient, tp trace.TracerProvider) error {
 		return fmt.Errorf("redis tracing: %w", err)
 	}
 	return nil
+}
+
+// LogTo sends go-redis's own messages, such as its pool's failed dials, to log at WARN instead of
+// the standard logger, so they reach the structured logs with the service's attributes. go-redis
+// keeps one logger per process: the last call wins.
+func LogTo(log *slog.Logger) { redis.SetLogger(clientLog{log}) }
+
+type clientLog struct{ log *slog.Logger }
+
+func (l clientLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", "detail", strings.TrimPrefix(fmt.Sprintf(format, v...), "redis: "))
 }

@@ -115,6 +115,7 @@ func (s *Service) open(ctx context.Context, c Common) error {
 		if err != nil {
 			return err
 		}
+		redisconn.LogTo(s.log)
 		if s.rdb, err = target.Connect(ctx); err != nil {
 			return err
 		}
