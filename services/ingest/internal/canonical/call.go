@@ -3,7 +3,6 @@ package canonical
 import (
 	"fmt"
 	"math"
-	"strconv"
 )
 
 // MaxCallSeconds bounds each duration of a call (a day): a longer wait or talk is a source's
@@ -98,15 +97,7 @@ func (c *checker) callEvent(typ string, f *fields, s callStates, ticketID string
 		}
 		return
 	}
-	for _, x := range []struct {
-		name string
-		st   state
-	}{{"assignee_id", f.assignee}, {"team_id", f.team}, {"priority", f.priority}, {"status", f.status},
-		{"public", f.public}, {"satisfaction", f.sat}, {"channel", f.channel}, {"tags", f.tags}} {
-		if x.st == present {
-			c.add(field(x.name), callForbidden)
-		}
-	}
+	c.forbidTicketAttributes(f, callForbidden)
 	if f.call == absent {
 		c.add(field("call"), "required for "+typ)
 	}
@@ -151,20 +142,11 @@ func (c *checker) call(typ string, k *Call) (state, callStates) {
 
 // seconds reads a JSON number that is a call duration; null is absent.
 func (d *decoder) seconds(p path, raw []byte) (float64, state) {
-	if isNull(raw) {
-		return 0, absent
+	v, st := d.float(p, raw)
+	if st != present {
+		return 0, st
 	}
-	if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
-		if d.c.listed() {
-			d.c.put(p, "must be a JSON number, not "+jsonKind(raw))
-		}
-		return 0, invalid
-	}
-	v, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil {
-		v = math.Inf(1) // only a literal beyond float64's range fails: out of range either way
-	}
-	st := d.c.seconds(p, v)
+	st = d.c.seconds(p, v)
 	if st != present {
 		return 0, st
 	}

@@ -461,6 +461,15 @@ func (d *decoder) tags(raw []byte) ([]string, state) {
 
 // number reads a JSON number that is a QA percentage; null is absent.
 func (d *decoder) number(p path, raw []byte) (float64, state) {
+	v, st := d.float(p, raw)
+	if st != present {
+		return 0, st
+	}
+	return v, d.c.qaScore(p, v)
+}
+
+// float reads a JSON number, for the checks of what it measures; null is absent.
+func (d *decoder) float(p path, raw []byte) (float64, state) {
 	if isNull(raw) {
 		return 0, absent
 	}
@@ -474,7 +483,7 @@ func (d *decoder) number(p path, raw []byte) (float64, state) {
 	if err != nil {
 		v = math.Inf(1) // only a literal beyond float64's range fails: out of range either way
 	}
-	return v, d.c.qaScore(p, v)
+	return v, present
 }
 
 func (d *decoder) qa(raw []byte) (*QA, state) {

@@ -335,6 +335,20 @@ func (c *checker) satisfactionDone(score, scale state, s *Satisfaction) {
 
 // eventDone applies the rules across an event's fields: the required ones, and what each type
 // needs.
+// forbidTicketAttributes refuses, with reason, each attribute of the ticket an event carries: a
+// review or a call is about an agent's work, and must not move the ticket's own figures.
+func (c *checker) forbidTicketAttributes(f *fields, reason string) {
+	for _, x := range []struct {
+		name string
+		st   state
+	}{{"assignee_id", f.assignee}, {"team_id", f.team}, {"priority", f.priority}, {"status", f.status},
+		{"public", f.public}, {"satisfaction", f.sat}, {"channel", f.channel}, {"tags", f.tags}} {
+		if x.st == present {
+			c.add(field(x.name), reason)
+		}
+	}
+}
+
 func (c *checker) eventDone(typ string, f *fields) {
 	c.required(field("id"), f.id)
 	c.required(field("ticket_id"), f.ticket)
@@ -362,15 +376,7 @@ func (c *checker) eventDone(typ string, f *fields) {
 			c.add(field("public"), "required for agent_message (false marks a private note)")
 		}
 	case "qa_scored":
-		for _, x := range []struct {
-			name string
-			st   state
-		}{{"assignee_id", f.assignee}, {"team_id", f.team}, {"priority", f.priority}, {"status", f.status},
-			{"public", f.public}, {"satisfaction", f.sat}, {"channel", f.channel}, {"tags", f.tags}} {
-			if x.st == present {
-				c.add(field(x.name), qaForbidden)
-			}
-		}
+		c.forbidTicketAttributes(f, qaForbidden)
 		if f.qa == absent {
 			c.add(field("qa"), "required for qa_scored")
 		}
