@@ -254,6 +254,10 @@ func TestStartNewSurvivesLeaderChange(t *testing.T) {
 	}
 	t.Cleanup(nc.Close)
 	js := testenv.JetStream(t, c.URL(), jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}, Replicas: 3}, stream.Deadletter(3))
+	// A stream just created answers publishes once it has a leader.
+	if _, err := c.WaitStreamLeader("WORK", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	publish(t, js, "acme:old-1")
 	var mu sync.Mutex
 	var seen []string
@@ -416,6 +420,9 @@ func TestTransient(t *testing.T) {
 func TestCreateWaitsForTheClusterToAnswer(t *testing.T) {
 	c := testenv.NATSCluster(t, 3)
 	setup := testenv.JetStream(t, c.URL(), jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}, Replicas: 3}, stream.Deadletter(3))
+	if _, err := c.WaitStreamLeader("WORK", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	publish(t, setup, "acme:one")
 	// The consumer's connection is to node 0 only, the one left running.
 	nc, err := nats.Connect(c.URLs()[0], nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
