@@ -34,10 +34,10 @@ var sourceKeys = map[string][]string{
 	verify.Typeform:     append([]string{"secrets"}, surveyKeys...),
 	verify.SurveyMonkey: append([]string{"api_key", "secrets"}, surveyKeys...),
 	verify.Qualtrics:    append([]string{"url_token"}, surveyKeys...),
-	// The contact centres' ticket_field names the call variable (Five9) or participant
-	// attribute (Genesys Cloud) holding the linked ticket; RingCentral's notifications have none.
+	// Five9's ticket_field names the connector parameter holding the linked ticket; the
+	// Genesys Cloud and RingCentral notifications carry no ticket (docs/contactcentres.md).
 	verify.Five9:       {"url_token", "ticket_field"},
-	verify.Genesys:     {"secrets", "ticket_field"},
+	verify.Genesys:     {"secrets"},
 	verify.RingCentral: {"secrets"},
 }
 

@@ -585,7 +585,7 @@ func TestLoadExample(t *testing.T) {
 		{verify.SurveyMonkey, adapter.Settings{TicketField: "ticket_id", ScoreQuestion: "667461690", Scale: "nps"}},
 		{verify.Qualtrics, adapter.Settings{TicketField: "ticket_id", ScoreQuestion: "QID3", Scale: "1-10"}},
 		{verify.Five9, adapter.Settings{TicketField: "ticket_id"}},
-		{verify.Genesys, adapter.Settings{TicketField: "ticket_id"}},
+		{verify.Genesys, adapter.Settings{}},
 		{verify.RingCentral, adapter.Settings{}},
 	}
 	for _, s := range settings {
