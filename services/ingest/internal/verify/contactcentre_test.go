@@ -2,7 +2,9 @@ package verify
 
 import (
 	"errors"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -92,4 +94,57 @@ func TestCheckContactCentres(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzVerifyContactCentres is FuzzVerify for the contact-centre sources: never a panic, only
+// listed rejections, never a token quoted; a delivery is accepted on its token only when it
+// presents the configured one, and as a handshake only when it has no body.
+func FuzzVerifyContactCentres(f *testing.F) {
+	const body = `{"event":"/restapi/v1.0/account/~/telephony/sessions"}`
+	f.Add(fuzzToken, "", "", []byte(body))
+	f.Add("", "v-1", "", []byte{})
+	f.Add("", "", "token="+fuzzToken, []byte("event=call_accepted"))
+	f.Add("\x00", "v", "token=&token="+fuzzToken, []byte("\xff"))
+	configs := []Config{
+		{Source: Five9, URLToken: NewSecret([]byte(fuzzToken))},
+		{Source: Genesys, Secrets: secrets("other", fuzzToken)},
+		{Source: RingCentral, Secrets: secrets(fuzzToken)},
+	}
+	f.Fuzz(func(t *testing.T, token, validation, rawQuery string, body []byte) {
+		h := http.Header{}
+		h.Set(GenesysSecretHeader, token)
+		h.Set(RingCentralVerificationHead, token)
+		h.Set(RingCentralValidationHead, validation)
+		q, _ := url.ParseQuery(rawQuery)
+		for i := range configs {
+			cfg := &configs[i]
+			res, err := testVerifier.Verify(cfg, Delivery{Header: h, Query: q, Body: body})
+			if err != nil {
+				rej, ok := errors.AsType[*Rejection](err)
+				if !ok || !slices.Contains(Reasons, rej.Reason) || rej.Message == "" {
+					t.Fatalf("%s: error %v", cfg.Source, err)
+				}
+				if strings.Contains(rej.Error(), fuzzToken) {
+					t.Fatalf("%s: rejection quotes the token: %v", cfg.Source, rej)
+				}
+				continue
+			}
+			presented := h.Get(GenesysSecretHeader)
+			if cfg.Source == Five9 {
+				presented = q.Get(TokenParam)
+			}
+			switch res.Via {
+			case ViaToken:
+				if presented != fuzzToken && !(cfg.Source == Genesys && presented == "other") {
+					t.Fatalf("%s: accepted the token %q", cfg.Source, presented)
+				}
+			case ViaHandshake:
+				if cfg.Source != RingCentral || len(body) != 0 || h.Get(RingCentralValidationHead) == "" {
+					t.Fatalf("%s: handshake accepted with a body of %d bytes", cfg.Source, len(body))
+				}
+			default:
+				t.Fatalf("%s: accepted via %q", cfg.Source, res.Via)
+			}
+		}
+	})
 }
