@@ -155,6 +155,20 @@ func TestLoadRejects(t *testing.T) {
 				"$F:7: tenants.acme.sources.helpscout: unknown key \"url_token\" (allowed: secrets)",
 		},
 		{
+			name: "contact centres without their credentials",
+			give: "tenants:\n  acme:\n    sources:\n      five9: {ticket_field: t}\n      genesys: {}\n      ringcentral: {}\n",
+			want: "$F:4: tenants.acme.sources.five9: five9 cannot sign; set url_token: (the ?token= of the connector's URL)\n" +
+				"$F:5: tenants.acme.sources.genesys: set secrets: (the shared secret the Genesys Cloud webhook sends in X-Ticketpulse-Secret)\n" +
+				"$F:6: tenants.acme.sources.ringcentral: set secrets: (the verificationToken the RingCentral subscription was created with)",
+		},
+		{
+			name: "contact-centre keys that do not apply",
+			give: "tenants:\n  acme:\n    sources:\n      five9: {url_token: {env: TOKEN}, ticket_field: \" \"}\n      genesys: {secrets: [{env: ZD}], ticket_field: t}\n      ringcentral: {secrets: [{env: ZD}], tolerance: 1m}\n",
+			want: "$F:4: tenants.acme.sources.five9.ticket_field: must not be empty\n" +
+				"$F:5: tenants.acme.sources.genesys: unknown key \"ticket_field\" (allowed: secrets)\n" +
+				"$F:6: tenants.acme.sources.ringcentral: unknown key \"tolerance\" (allowed: secrets)",
+		},
+		{
 			name: "source that signs without secrets",
 			give: "tenants:\n  acme:\n    sources:\n      intercom:\n        {}\n",
 			want: "$F:4: tenants.acme.sources.intercom: intercom signs its deliveries; set secrets: (a list of {env: NAME} or {file: PATH})",
