@@ -9,9 +9,9 @@ const (
 	RingCentral = "ringcentral"
 )
 
-// Header names of the contact-centre schemes. GenesysSecretHeader is Ticketpulse's own: a
-// Genesys Cloud webhook (a Process Automation trigger's webhook target, or a Data Action) sends
-// the custom headers it is configured with, and this is the one docs/contactcentres.md names.
+// Header names of the contact-centre schemes. GenesysSecretHeader is Ticketpulse's own: the
+// Genesys Cloud Data Action that posts a trigger's event sends the headers it is configured
+// with, and this is the one docs/contactcentres.md names.
 const (
 	GenesysSecretHeader         = "X-Ticketpulse-Secret"
 	RingCentralVerificationHead = "Verification-Token"

@@ -1,5 +1,6 @@
-// Package genesys maps Genesys Cloud conversation detail events, sent by a Process Automation
-// trigger's webhook, onto the canonical call events. Each delivery is one notification of a
+// Package genesys maps Genesys Cloud conversation detail events onto the canonical call events.
+// A Process Automation trigger on the topic invokes a workflow whose Data Action posts the event
+// here, in the notification's envelope. Each delivery is one event of a
 // v2.detail.events.conversation.{id}.* topic: acd.start (the call entered a queue), acd.end (it
 // left the queue, answered or abandoned) and user.end (the agent's part of it ended, with the
 // durations). See docs/contactcentres.md for the mapping table and what is uncertain.
