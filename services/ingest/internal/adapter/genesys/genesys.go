@@ -28,8 +28,8 @@ const (
 	// SkipAfterCallWork: the acw topic. Its wrap-up time comes after the call ended, and a call
 	// has one call_ended (docs/contactcentres.md).
 	SkipAfterCallWork = "after_call_work"
-	// SkipUnmappedOutcome: an acd.end whose outcome is neither an answer nor an abandon (the
-	// flow took the call out of the queue, it timed out, the system disconnected it).
+	// SkipUnmappedOutcome: an acd.end whose outcome is neither an answer nor an abandon
+	// (FLOW_OUT: the flow took the call out of the queue; UNKNOWN).
 	SkipUnmappedOutcome = "unmapped_outcome"
 )
 
