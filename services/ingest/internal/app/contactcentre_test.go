@@ -123,10 +123,17 @@ func TestContactCentreCallLives(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", c.name, got.status, got.body, c.want)
 		}
 	}
-	// The subscription handshake stores nothing and is answered 200.
-	hs := do(t, http.MethodPost, r.base+"/v1/tenants/acme/webhooks/ringcentral", ccJSONType, "", map[string]string{"Validation-Token": "3c1a7b8e"})
-	if hs.status != http.StatusOK {
-		t.Errorf("handshake: %d %s, want 200", hs.status, hs.body)
+	// The subscription handshake stores nothing and is answered 200 with its token echoed, also
+	// when it comes without a Content-Type.
+	for _, ct := range []string{ccJSONType, ""} {
+		hs := do(t, http.MethodPost, r.base+"/v1/tenants/acme/webhooks/ringcentral", ct, "", map[string]string{"Validation-Token": "3c1a7b8e"})
+		if hs.status != http.StatusOK || hs.header.Get("Validation-Token") != "3c1a7b8e" {
+			t.Errorf("handshake (Content-Type %q): %d, Validation-Token %q, %s; want 200 echoing 3c1a7b8e", ct, hs.status, hs.header.Get("Validation-Token"), hs.body)
+		}
+	}
+	// A notification is no handshake: no token comes back.
+	if got := do(t, http.MethodPost, r.base+"/v1/tenants/acme/webhooks/ringcentral", ccJSONType, "", nil); got.header.Get("Validation-Token") != "" {
+		t.Errorf("an answer without a handshake echoes %q", got.header.Get("Validation-Token"))
 	}
 	if n := len(storedEvents(t, url)); n != 9 {
 		t.Errorf("TICKETS holds %d events after the refusals and the handshake, want 9", n)

@@ -203,8 +203,23 @@ func mapParty(callID string, at time.Time, i int, p *party) (adapter.Result, err
 }
 
 // Validation is the header RingCentral's subscription handshake carries, and that the answer
-// must carry back with a 200 (see docs/contactcentres.md).
+// must carry back with a 200 (see docs/contactcentres.md). A token longer than RingCentral's
+// 1024 bytes, or with a byte outside printable ASCII, is not one.
 func Validation(h http.Header) (string, bool) {
 	v := h.Get("Validation-Token")
-	return v, v != ""
+	if v == "" || len(v) > 1024 {
+		return "", false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x21 || v[i] > 0x7e {
+			return "", false
+		}
+	}
+	return v, true
+}
+
+// Handshake answers RingCentral's subscription validation: its Validation-Token goes back.
+func (Adapter) Handshake(h http.Header) (name, value string, ok bool) {
+	v, ok := Validation(h)
+	return "Validation-Token", v, ok
 }

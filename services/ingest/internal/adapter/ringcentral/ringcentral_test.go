@@ -1,6 +1,7 @@
 package ringcentral
 
 import (
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -80,4 +81,31 @@ func TestProblems(t *testing.T) {
 
 func FuzzMap(f *testing.F) {
 	adaptertest.Fuzz(f, New(), "testdata")
+}
+
+// Only a token RingCentral could have sent is echoed: at most 1024 printable ASCII bytes.
+func TestHandshakeEchoesOnlyAToken(t *testing.T) {
+	for _, tt := range []struct {
+		name, token string
+		ok          bool
+	}{
+		{"token", "3c1a7b8e-0f2d", true},
+		{"absent", "", false},
+		{"1024 bytes", strings.Repeat("a", 1024), true},
+		{"1025 bytes", strings.Repeat("a", 1025), false},
+		{"space", "3c1a 7b8e", false},
+		{"control byte", "3c1a\x017b8e", false},
+		{"non-ASCII", "3c1a✓", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.token != "" {
+				h["Validation-Token"] = []string{tt.token}
+			}
+			name, value, ok := Adapter{}.Handshake(h)
+			if ok != tt.ok || (ok && (name != "Validation-Token" || value != tt.token)) {
+				t.Errorf("Handshake = %q, %q, %v; want the token back: %v", name, value, ok, tt.ok)
+			}
+		})
+	}
 }
