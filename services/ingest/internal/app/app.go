@@ -15,11 +15,14 @@ import (
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/chatwoot"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/five9"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/freshdesk"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/genesys"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/helpscout"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/hubspot"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/intercom"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/qualtrics"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/ringcentral"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/salesforce"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/surveymonkey"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/typeform"
@@ -278,7 +281,7 @@ const storageExceeded jetstream.ErrorCode = 10047
 // Adapters are the helpdesk and survey sources ingest maps, by source name; generic needs none.
 func Adapters() map[string]adapter.Adapter {
 	all := []adapter.Adapter{zendesk.New(), chatwoot.New(), freshdesk.New(), helpscout.New(), zammad.New(), intercom.New(),
-		salesforce.New(), hubspot.New(), typeform.New(), surveymonkey.New(), qualtrics.New()}
+		salesforce.New(), hubspot.New(), typeform.New(), surveymonkey.New(), qualtrics.New(), five9.New(), genesys.New(), ringcentral.New()}
 	m := make(map[string]adapter.Adapter, len(all))
 	for _, a := range all {
 		m[a.Source()] = a

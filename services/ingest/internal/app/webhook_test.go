@@ -81,7 +81,7 @@ func TestWebhookRejectionsChangeNothing(t *testing.T) {
 		{name: "GET", method: http.MethodGet, path: "/v1/tenants/acme/webhooks/generic", status: 405,
 			want: `{"error":"method not allowed","reason":"use POST"}`},
 		{name: "unknown source", path: "/v1/tenants/acme/webhooks/jira", body: good, header: signed("d", now, good), status: 404,
-			want: `{"error":"unknown source","reason":"no webhook for source \"jira\"; the sources are [zendesk chatwoot freshdesk helpscout zammad intercom salesforce hubspot generic typeform surveymonkey qualtrics]"}`},
+			want: `{"error":"unknown source","reason":"no webhook for source \"jira\"; the sources are [zendesk chatwoot freshdesk helpscout zammad intercom salesforce hubspot generic typeform surveymonkey qualtrics five9 genesys ringcentral]"}`},
 		{name: "unknown tenant", path: "/v1/tenants/nobody/webhooks/generic", body: good, header: signed("d", now, good), status: 404,
 			want: `{"error":"not configured","reason":"this tenant has no webhook configured for this source"}`},
 		{name: "tenant without the source", path: "/v1/tenants/globex/webhooks/generic", body: good, header: signed("d", now, good), status: 404,

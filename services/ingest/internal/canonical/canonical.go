@@ -40,7 +40,7 @@ const MaxProblems = 100
 
 // Sources are the accepted values of the source field.
 var Sources = []string{"zendesk", "chatwoot", "freshdesk", "helpscout", "zammad", "intercom", "salesforce", "hubspot", DefaultSource,
-	"typeform", "surveymonkey", "qualtrics"}
+	"typeform", "surveymonkey", "qualtrics", "five9", "genesys", "ringcentral"}
 
 // Problem is one reason a request was rejected. Index is the event's position in the array (0 for
 // a single object); Field is the dotted JSON name ("actor.kind", "tags[3]"), empty for the body.

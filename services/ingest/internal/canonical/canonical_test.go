@@ -257,7 +257,7 @@ func TestDecodeProblems(t *testing.T) {
 				{0, "actor.kind", `unknown value "robot"; want one of agent, customer, bot, automation, system`},
 				{0, "priority", `unknown value "p1"; want one of low, normal, high, urgent`},
 				{0, "status", `unknown value "done"; want one of new, open, pending, on_hold, solved, closed`},
-				{0, "source", `unknown value "jira"; want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, salesforce, hubspot, generic, typeform, surveymonkey, qualtrics`},
+				{0, "source", `unknown value "jira"; want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, salesforce, hubspot, generic, typeform, surveymonkey, qualtrics, five9, genesys, ringcentral`},
 			},
 		},
 		{

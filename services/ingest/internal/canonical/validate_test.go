@@ -42,7 +42,7 @@ func TestValidate(t *testing.T) {
 			})},
 			want: []Problem{
 				{0, "id", "must not be empty"},
-				{0, "source", `unknown value ""; want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, salesforce, hubspot, generic, typeform, surveymonkey, qualtrics`},
+				{0, "source", `unknown value ""; want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, salesforce, hubspot, generic, typeform, surveymonkey, qualtrics, five9, genesys, ringcentral`},
 				{0, "ticket_id", "longer than 256 bytes"},
 				{0, "type", `unknown value "TICKET_CREATED"; want one of ticket_created, ticket_assigned, agent_message, customer_message, status_changed, priority_changed, satisfaction_rated, qa_scored, call_offered, call_answered, call_abandoned, call_ended`},
 				{0, "occurred_at", "more than 5m0s in the future"},

@@ -25,6 +25,8 @@ type answer struct {
 	// raw, when set, is sent as it is with the Content-Type rawType in place of body's JSON.
 	raw     []byte
 	rawType string
+	// header holds headers of the source's own to send (a handshake's echo).
+	header http.Header
 }
 
 func rejected(status int, body Rejected) *answer { return &answer{status: status, body: body} }
@@ -91,6 +93,11 @@ func (p *pipeline) respond(ctx context.Context, w http.ResponseWriter, in *intak
 	}
 	if a.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(a.retryAfter))
+	}
+	for k, vs := range a.header {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
 	}
 	if in.logRejections && a.status >= 400 && a.status < 500 {
 		problems := 1

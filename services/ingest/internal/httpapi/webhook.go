@@ -51,6 +51,13 @@ type Acknowledger interface {
 	Acknowledge(h http.Header) (contentType string, body []byte, ok bool)
 }
 
+// Handshaker is an adapter whose source proves a webhook URL before it uses it, with a request
+// whose 200 answer must carry one of its headers back (RingCentral's Validation-Token).
+type Handshaker interface {
+	// Handshake returns the header to echo when h is such a request; ok false otherwise.
+	Handshake(h http.Header) (name, value string, ok bool)
+}
+
 // WebhookConfig holds what the webhook handler needs besides the publisher.
 type WebhookConfig struct {
 	Tenants Tenants
@@ -233,6 +240,25 @@ func (h *Webhook) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 				return &answer{status: http.StatusOK, raw: body, rawType: ct}
 			}
 			return a
+		}
+	}
+	if hs, ok := h.cfg.Adapters[source].(Handshaker); ok {
+		if name, value, ok := hs.Handshake(r.Header); ok {
+			// The validation request may come without a body or a Content-Type; its answer,
+			// once verified and mapped like any delivery, is a 200 echoing the header.
+			check := in.contentType
+			in.contentType = func(ct string) string {
+				if ct == "" {
+					return ""
+				}
+				if check != nil {
+					return check(ct)
+				}
+				return checkContentType(ct)
+			}
+			in.acknowledge = func(a *answer) *answer {
+				return &answer{status: http.StatusOK, body: a.body, header: http.Header{name: {value}}}
+			}
 		}
 	}
 	return h.accept.accept(ctx, w, r, in)

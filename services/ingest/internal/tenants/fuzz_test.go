@@ -27,6 +27,8 @@ func FuzzLoad(f *testing.F) {
 			"      qualtrics: {url_token: {env: TOKEN}, ticket_field: t, score_question: QID1, comment_question: QID2, scale: thumbs}\n",
 		"tenants:\n  acme:\n    sources:\n      salesforce: {url_token: {env: TOKEN}, organization_id: 00D5g000004XyZaEAK, statuses: {Done: solved}}\n" +
 			"      hubspot: {secrets: [{env: CW}], target_url: https://x.example.com/h, portal_ids: [1, 2], statuses: {\"4\": closed}}\n",
+		"tenants:\n  acme:\n    sources:\n      five9: {url_token: {env: TOKEN}, ticket_field: ticket_id}\n" +
+			"      genesys: {secrets: [{env: ZD}]}\n      ringcentral: {secrets: [{env: CW}]}\n",
 		"tenants:\n  Acme: {sources: {jira: {}}}\n  acme: {sources: {zendesk: {secrets: [x, {value: y}, {}]}}}\n",
 		"tenants: [a\n", "---\n---\n", "", "~", "tenants:\n  acme: *x\n", "tenants:\n  \"\": {}\n  a.b: {}\n",
 	}

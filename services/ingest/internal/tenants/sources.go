@@ -34,6 +34,11 @@ var sourceKeys = map[string][]string{
 	verify.Typeform:     append([]string{"secrets"}, surveyKeys...),
 	verify.SurveyMonkey: append([]string{"api_key", "secrets"}, surveyKeys...),
 	verify.Qualtrics:    append([]string{"url_token"}, surveyKeys...),
+	// Five9's ticket_field names the connector parameter holding the linked ticket; the
+	// Genesys Cloud and RingCentral notifications carry no ticket (docs/contactcentres.md).
+	verify.Five9:       {"url_token", "ticket_field"},
+	verify.Genesys:     {"secrets"},
+	verify.RingCentral: {"secrets"},
 }
 
 // surveyKeys are the mapping settings of a survey source (adapter.Settings).
@@ -120,8 +125,14 @@ func (l *sources) source(tenant, name string, at yamlconf.Pair, path string, tol
 			sc.APIKey = k
 		}
 	}
-	if slices.Contains(sourceKeys[name], "ticket_field") {
+	if slices.Contains(sourceKeys[name], "score_question") {
 		sc.Settings = l.surveySettings(at, f, path)
+	} else if p, ok := f["ticket_field"]; ok {
+		if v, ok := l.Str(p.Val, path+".ticket_field"); ok && strings.TrimSpace(v) == "" {
+			l.Addf(p.Val, "%s.ticket_field: must not be empty", path)
+		} else if ok {
+			sc.Settings.TicketField = v
+		}
 	}
 	l.crm(f, sc, at, path)
 	switch {
@@ -135,9 +146,15 @@ func (l *sources) source(tenant, name string, at yamlconf.Pair, path string, tol
 		l.Addf(at.Key, "%s: qualtrics cannot sign; set url_token: (the ?token= of the subscription's publication URL)", path)
 	case name == verify.SurveyMonkey && !hasAPIKey:
 		l.Addf(at.Key, "%s: surveymonkey signs with the app's API key and API secret; set api_key: (the client id, not a secret) and secrets: (the API secret)", path)
+	case name == verify.Five9 && !hasToken:
+		l.Addf(at.Key, "%s: five9 cannot sign; set url_token: (the ?token= of the connector's URL)", path)
+	case name == verify.Genesys && !hasSecrets:
+		l.Addf(at.Key, "%s: set secrets: (the shared secret the Genesys Cloud webhook sends in %s)", path, verify.GenesysSecretHeader)
+	case name == verify.RingCentral && !hasSecrets:
+		l.Addf(at.Key, "%s: set secrets: (the verificationToken the RingCentral subscription was created with)", path)
 	case name == verify.Chatwoot && !hasSecrets && !hasUnsigned:
 		l.Addf(at.Key, "%s: set secrets: (or, for installs too old to sign, allow_unsigned_with_token:)", path)
-	case name != verify.Freshdesk && name != verify.Chatwoot && name != verify.Qualtrics && !hasSecrets:
+	case name != verify.Freshdesk && name != verify.Chatwoot && name != verify.Qualtrics && name != verify.Five9 && !hasSecrets:
 		l.Addf(at.Key, "%s: %s signs its deliveries; set secrets: (a list of {env: NAME} or {file: PATH})", path, name)
 	}
 	// verify has the last word on what it can work with; every rule above should make this moot.

@@ -141,7 +141,7 @@ func TestLoadRejects(t *testing.T) {
 		{
 			name: "unknown source",
 			give: "tenants:\n  acme:\n    sources:\n      zendsk:\n        secrets: [{env: ZD}]\n",
-			want: "$F:4: tenants.acme.sources: unknown source \"zendsk\" (want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, salesforce, hubspot, generic, typeform, surveymonkey, qualtrics)",
+			want: "$F:4: tenants.acme.sources: unknown source \"zendsk\" (want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, salesforce, hubspot, generic, typeform, surveymonkey, qualtrics, five9, genesys, ringcentral)",
 		},
 		{
 			name: "misspelt source key",
@@ -153,6 +153,20 @@ func TestLoadRejects(t *testing.T) {
 			give: "tenants:\n  acme:\n    sources:\n      helpscout:\n        secrets: [{env: ZD}]\n        tolerance: 1m\n        url_token: {env: TOKEN}\n",
 			want: "$F:6: tenants.acme.sources.helpscout: unknown key \"tolerance\" (allowed: secrets)\n" +
 				"$F:7: tenants.acme.sources.helpscout: unknown key \"url_token\" (allowed: secrets)",
+		},
+		{
+			name: "contact centres without their credentials",
+			give: "tenants:\n  acme:\n    sources:\n      five9: {ticket_field: t}\n      genesys: {}\n      ringcentral: {}\n",
+			want: "$F:4: tenants.acme.sources.five9: five9 cannot sign; set url_token: (the ?token= of the connector's URL)\n" +
+				"$F:5: tenants.acme.sources.genesys: set secrets: (the shared secret the Genesys Cloud webhook sends in X-Ticketpulse-Secret)\n" +
+				"$F:6: tenants.acme.sources.ringcentral: set secrets: (the verificationToken the RingCentral subscription was created with)",
+		},
+		{
+			name: "contact-centre keys that do not apply",
+			give: "tenants:\n  acme:\n    sources:\n      five9: {url_token: {env: TOKEN}, ticket_field: \" \"}\n      genesys: {secrets: [{env: ZD}], ticket_field: t}\n      ringcentral: {secrets: [{env: ZD}], tolerance: 1m}\n",
+			want: "$F:4: tenants.acme.sources.five9.ticket_field: must not be empty\n" +
+				"$F:5: tenants.acme.sources.genesys: unknown key \"ticket_field\" (allowed: secrets)\n" +
+				"$F:6: tenants.acme.sources.ringcentral: unknown key \"tolerance\" (allowed: secrets)",
 		},
 		{
 			name: "source that signs without secrets",
@@ -354,7 +368,7 @@ tenants:
 				"$F:8: tenants.acme.sources.zendesk.secrets[0].env: environment variable MISSING is unset or empty\n" +
 				"$F:8: tenants.acme.sources.zendesk.secrets[1].file: reading secret file $D/gone: no such file or directory\n" +
 				"$F:11: tenants.acme.sources.chatwoot.allow_unsigned_with_token.env: environment variable EMPTY is unset or empty\n" +
-				"$F:14: tenants.beta.sources: unknown source \"jira\" (want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, salesforce, hubspot, generic, typeform, surveymonkey, qualtrics)\n" +
+				"$F:14: tenants.beta.sources: unknown source \"jira\" (want one of zendesk, chatwoot, freshdesk, helpscout, zammad, intercom, salesforce, hubspot, generic, typeform, surveymonkey, qualtrics, five9, genesys, ringcentral)\n" +
 				"$F:15: tenants.beta.sources.generic.secrets[0]: environment variable ZD: not a Standard Webhooks secret (want whsec_ followed by base64): missing the whsec_ prefix",
 		},
 	}
@@ -462,6 +476,9 @@ var exampleEnv = map[string]string{
 	"ACME_TYPEFORM_SECRET":     "sekrit-tf",
 	"ACME_SURVEYMONKEY_SECRET": "sekrit-sm",
 	"ACME_QUALTRICS_TOKEN":     "sekrit-qx-token",
+	"ACME_FIVE9_TOKEN":         "sekrit-f9-token",
+	"ACME_GENESYS_SECRET":      "sekrit-gc",
+	"ACME_RINGCENTRAL_TOKEN":   "sekrit-rc",
 }
 
 // loadExample loads testdata/tenants.example.yaml (the example in docs/helpdesks.md) from a copy next to its
@@ -559,6 +576,12 @@ func TestLoadExample(t *testing.T) {
 			"Basic " + base64.StdEncoding.EncodeToString([]byte("admin:sekrit-fd-pass"))}}}, false},
 		{"qualtrics token", verify.Qualtrics, verify.Delivery{Query: url.Values{"token": {"sekrit-qx-token"}}}, true},
 		{"qualtrics with freshdesk's token", verify.Qualtrics, verify.Delivery{Query: url.Values{"token": {"sekrit-fd-token"}}}, false},
+		{"five9 token", verify.Five9, verify.Delivery{Query: url.Values{"token": {"sekrit-f9-token"}}}, true},
+		{"five9 with qualtrics' token", verify.Five9, verify.Delivery{Query: url.Values{"token": {"sekrit-qx-token"}}}, false},
+		{"genesys secret", verify.Genesys, verify.Delivery{Header: http.Header{"X-Ticketpulse-Secret": {"sekrit-gc"}}, Body: []byte("{}")}, true},
+		{"genesys, another secret", verify.Genesys, verify.Delivery{Header: http.Header{"X-Ticketpulse-Secret": {"sekrit-rc"}}, Body: []byte("{}")}, false},
+		{"ringcentral token", verify.RingCentral, verify.Delivery{Header: http.Header{"Verification-Token": {"sekrit-rc"}}, Body: []byte("{}")}, true},
+		{"ringcentral, another token", verify.RingCentral, verify.Delivery{Header: http.Header{"Verification-Token": {"sekrit-gc"}}, Body: []byte("{}")}, false},
 	}
 	for _, c := range credentials {
 		sc, _ := Source(cfg, "acme", c.source)
@@ -575,6 +598,9 @@ func TestLoadExample(t *testing.T) {
 		{verify.Typeform, adapter.Settings{TicketField: "ticket_id", AgentField: "agent_id", ScoreQuestion: "csat", CommentQuestion: "why", Scale: "1-5"}},
 		{verify.SurveyMonkey, adapter.Settings{TicketField: "ticket_id", ScoreQuestion: "667461690", Scale: "nps"}},
 		{verify.Qualtrics, adapter.Settings{TicketField: "ticket_id", ScoreQuestion: "QID3", Scale: "1-10"}},
+		{verify.Five9, adapter.Settings{TicketField: "ticket_id"}},
+		{verify.Genesys, adapter.Settings{}},
+		{verify.RingCentral, adapter.Settings{}},
 	}
 	for _, s := range settings {
 		if sc, _ := Source(cfg, "acme", s.source); sc.Settings != s.want {
@@ -732,7 +758,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	if strings.Contains(s, leakMarker) {
 		t.Fatalf("a secret printed:\n%s", s)
 	}
-	for _, want := range []string{`"tenants":{"tenants":2,"sources":12,"api_keys":0,"revoked_keys":0,"oidc":0}`, `"tenant":"acme","source":"zendesk","secrets":2`, `"ticket_field":"ticket_id","score_question":"csat","scale":"1-5"`, "[redacted]"} {
+	for _, want := range []string{`"tenants":{"tenants":2,"sources":15,"api_keys":0,"revoked_keys":0,"oidc":0}`, `"tenant":"acme","source":"zendesk","secrets":2`, `"ticket_field":"ticket_id","score_question":"csat","scale":"1-5"`, "[redacted]"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("log lacks %s:\n%s", want, s)
 		}

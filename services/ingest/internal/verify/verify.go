@@ -29,7 +29,7 @@ const (
 
 // Sources lists every source Verify knows.
 var Sources = []string{Zendesk, Chatwoot, Freshdesk, HelpScout, Zammad, Intercom, Salesforce, HubSpot, Generic,
-	Typeform, SurveyMonkey, Qualtrics}
+	Typeform, SurveyMonkey, Qualtrics, Five9, Genesys, RingCentral}
 
 // DefaultTolerance is how far a signed timestamp may be from now, either way, when the Config
 // does not say.
@@ -120,6 +120,8 @@ func (c *Config) Check() error {
 		checkSurvey(c, add)
 	case Salesforce, HubSpot:
 		c.checkCRM(add)
+	case Five9, Genesys, RingCentral:
+		c.checkContactCentre(add)
 	default:
 		add(fmt.Sprintf("unknown source %q", c.Source))
 	}
@@ -258,6 +260,12 @@ func (v Verifier) Verify(cfg *Config, d Delivery) (Result, error) {
 		res, rej = surveyMonkey(cfg, d)
 	case Qualtrics:
 		res, rej = qualtrics(cfg, d)
+	case Five9:
+		res, rej = five9(cfg, d)
+	case Genesys:
+		res, rej = genesys(cfg, d)
+	case RingCentral:
+		res, rej = ringCentral(cfg, d)
 	}
 	if rej != nil {
 		return Result{}, rej
