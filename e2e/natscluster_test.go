@@ -143,6 +143,11 @@ route: {receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}
 	startService(t, "notify", freeAddr(t), append(common, "TICKETPULSE_REDIS_URL="+redisDB(2), "TICKETPULSE_GRPC_ADDR="+freeAddr(t),
 		"TICKETPULSE_ROUTING_FILE="+routing)...)
 
+	// ingest is ready once it has created TICKETS; a stream just created at R3 stores nothing
+	// (503, "send again") until its replicas have elected a leader.
+	for _, name := range []string{"TICKETS", "ESCALATIONS"} {
+		waitUntil(t, name+" has a leader", 60*time.Second, func() bool { return c.StreamLeader(name) >= 0 })
+	}
 	// Three answered tickets through the events API: kpi's figures.
 	start := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Minute)
 	for i := range 3 {
