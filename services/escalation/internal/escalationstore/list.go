@@ -112,8 +112,15 @@ func (s *Store) getMany(ctx context.Context, tenant string, ids []string, prune 
 	for i, rd := range reads {
 		var data string
 		if rd != nil {
+			// Exec reports only the first failure, which may be a missing archive key (redis.Nil)
+			// while a later command failed outright (a cluster failing over).
+			for _, err := range []error{rd.ptr.Err(), rd.archive.Err()} {
+				if err != nil && !errors.Is(err, redis.Nil) {
+					return nil, fmt.Errorf("read escalation %s: %w", ids[i], err)
+				}
+			}
 			vals := rd.ptr.Val()
-			if n, _ := vals[0].(string); n == strconv.FormatInt(rd.n, 10) {
+			if len(vals) == 2 && vals[0] == strconv.FormatInt(rd.n, 10) {
 				data, _ = vals[1].(string)
 			} else {
 				data = rd.archive.Val()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -350,5 +351,23 @@ func TestList(t *testing.T) {
 	rdb.Del(ctx, pointerKey("acme", "sla-first-response", Subject{Kind: Ticket, ID: "T-11"}))
 	if got := collect(Filter{}, 50); len(got) != 11 || rdb.ZCard(ctx, IndexKey("acme")).Val() != 11 {
 		t.Errorf("after expiry listed %d, index %d", len(got), rdb.ZCard(ctx, IndexKey("acme")).Val())
+	}
+}
+
+// A read of several escalations whose first failure is a missing archive key (redis.Nil, all a
+// pipeline reports) and a later command's real failure returns that failure: it used to panic
+// on the failed command's empty reply (seen while a Redis Cluster failed over).
+func TestGetManyReportsAFailureBehindAMissingKey(t *testing.T) {
+	rdb := testenv.Redis(t)
+	s := New(rdb, time.Hour)
+	ctx := context.Background()
+	missing, broken := Subject{Kind: Ticket, ID: "T-1"}, Subject{Kind: Ticket, ID: "T-2"}
+	// The second's pointer is not a hash: its HMGET fails with WRONGTYPE.
+	if err := rdb.Set(ctx, pointerKey("acme", "sla", broken), "x", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.getMany(ctx, "acme", []string{ID("sla", missing, 1), ID("sla", broken, 1)}, false)
+	if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+		t.Fatalf("getMany = %v, want the WRONGTYPE failure", err)
 	}
 }
