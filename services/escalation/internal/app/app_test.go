@@ -760,7 +760,7 @@ func TestKilledReplicaProcess(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/ticketpulse/ticketpulse/services/escalation/cmd/escalation").CombinedOutput(); err != nil {
 		t.Fatalf("build escalation: %v\n%s", err, out)
 	}
-	var ports [2]int
+	var ports [3]int
 	for i := range ports {
 		p, err := testenv.FreePort()
 		if err != nil {
@@ -772,7 +772,9 @@ func TestKilledReplicaProcess(t *testing.T) {
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "TICKETPULSE_NATS_URL="+s.natsURL, "TICKETPULSE_REDIS_URL="+s.redisURL,
 		"TICKETPULSE_RULES_FILE="+s.rules, "TICKETPULSE_TENANTS_FILE="+s.tenants.File, "TICKETPULSE_TIMER_LEASE=2s", "TICKETPULSE_TIMER_POLL=20ms",
-		fmt.Sprintf("TICKETPULSE_GRPC_ADDR=127.0.0.1:%d", ports[0]), "TICKETPULSE_HTTP_ADDR="+httpAddr, "TICKETPULSE_LOG_LEVEL=error")
+		fmt.Sprintf("TICKETPULSE_GRPC_ADDR=127.0.0.1:%d", ports[0]), "TICKETPULSE_HTTP_ADDR="+httpAddr, "TICKETPULSE_LOG_LEVEL=error",
+		// Not the default admin port, which another process on the machine may hold.
+		fmt.Sprintf("TICKETPULSE_ADMIN_ADDR=127.0.0.1:%d", ports[2]))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
