@@ -16,6 +16,11 @@ type Event struct {
 	// Public: a message the customer sees.
 	Public bool
 	Status tpv1.TicketStatus
+	// CallDirection and CallAgent are a call event's direction and the agent the call is with
+	// (call.agent_id). Only the calls linked to the ticket are among its events: a call with no
+	// ticket is no event of any ticket, whatever its ticket_id (docs/events.md, "Calls").
+	CallDirection tpv1.CallDirection
+	CallAgent     string
 }
 
 // Clocks are a ticket's three SLA clocks after some of its events, with whether each still
@@ -49,7 +54,9 @@ func Replay(evs []Event, p *Policy, outbound bool) Clocks {
 // Apply moves the clocks past one event. The first response counts from the ticket's creation
 // (or its first customer message when the creation event is missing); the next response from the
 // first customer message that has no reply yet; the resolution from the creation until solved,
-// going on from where it stopped when the ticket is reopened. After each event every clock is set
+// going on from where it stopped when the ticket is reopened. A reply (IsReply) ends the first
+// response and answers the waiting customer, whether a message or an answered call; no other call
+// event, nor a QA review, starts or stops anything. After each event every clock is set
 // running or stopped by what the ticket now waits for, so no sequence of events can leave a clock
 // in a state the flags do not explain.
 func (c *Clocks) Apply(p *Policy, e Event) {
@@ -63,7 +70,7 @@ func (c *Clocks) Apply(p *Policy, e Event) {
 			c.NextWaiting, c.NextSince = true, e.At
 			c.Next = slaclock.Clock{}.Start(e.At)
 		}
-	case tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE:
+	case tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE, tpv1.EventType_EVENT_TYPE_CALL_ANSWERED:
 		if IsReply(e) && c.Started {
 			c.FirstDone, c.NextWaiting = true, false
 		}
@@ -81,9 +88,27 @@ func (c *Clocks) Apply(p *Policy, e Event) {
 	c.sync(p.Calendar, e.At)
 }
 
-// IsReply reports whether e answers the customer: a public message by a human agent.
+// IsReply reports whether e is an agent's response to the customer: a public message by a human
+// agent, or an inbound call answered by a named agent (IsAnsweredCall), at the answer. It is the
+// one definition of a response: kpi's response times, SLA figures and one-touch, and escalation's
+// SLA clocks all ask it, so a ticket answered only by phone is met in both (docs/kpis.md, "Calls
+// and responses"). Bots, automations, private notes, outbound and unanswered calls are not.
 func IsReply(e Event) bool {
-	return e.Type == tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE && e.Public && e.ActorKind == tpv1.ActorKind_ACTOR_KIND_AGENT
+	switch e.Type {
+	case tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE:
+		return e.Public && e.ActorKind == tpv1.ActorKind_ACTOR_KIND_AGENT
+	case tpv1.EventType_EVENT_TYPE_CALL_ANSWERED:
+		return IsAnsweredCall(e)
+	}
+	return false
+}
+
+// IsAnsweredCall reports whether e is an inbound call answered by a named agent. The agent is
+// required on call_answered (ingest refuses one without); a producer that sent none anyway
+// names nobody who responded, so it is no response. An outbound call's answer is the customer
+// picking up, not an agent answering them.
+func IsAnsweredCall(e Event) bool {
+	return e.Type == tpv1.EventType_EVENT_TYPE_CALL_ANSWERED && e.CallDirection == tpv1.CallDirection_CALL_DIRECTION_INBOUND && e.CallAgent != ""
 }
 
 // Solved reports whether s ends the ticket's clocks: solved or closed.
