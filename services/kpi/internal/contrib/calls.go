@@ -117,12 +117,6 @@ func inboundCall(c *Contribution, h *history, k *call, threshold int64) {
 	}
 }
 
-// isAnsweredCall reports whether e counts as an agent's response on the ticket its call is linked
-// to: an inbound call answered by a named agent (docs/kpis.md, "Calls and responses").
-func isAnsweredCall(e *Event) bool {
-	return e.Type == tpv1.EventType_EVENT_TYPE_CALL_ANSWERED && e.CallDir == tpv1.CallDirection_CALL_DIRECTION_INBOUND && e.CallAgent != ""
-}
-
 // replier is who sent a response: the message's author, or the agent who answered the call.
 func replier(e *Event) string {
 	if e.Type == tpv1.EventType_EVENT_TYPE_CALL_ANSWERED {

@@ -2,6 +2,9 @@ package contrib
 
 import (
 	"slices"
+	"time"
+
+	"github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
@@ -130,10 +133,18 @@ func setsAssignee(e *Event) bool {
 	return e.Type == tpv1.EventType_EVENT_TYPE_TICKET_ASSIGNED || e.Assignee != ""
 }
 
-// isPublicReply reports whether e is a response to the customer: a public message by a human agent,
-// or an inbound call on the ticket answered by an agent (isAnsweredCall), at the answer. Bots,
-// automations and private notes are not.
+// isPublicReply reports whether e is a response to the customer, as slapolicy.IsReply defines it
+// for kpi and escalation alike: a public message by a human agent, or an inbound call on the
+// ticket answered by a named agent, at the answer. Bots, automations and private notes are not.
+// A call with no ticket is never among a ticket's events (StateID), so it answers nothing.
 func isPublicReply(e *Event) bool {
-	return e.Type == tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE && e.Actor == tpv1.ActorKind_ACTOR_KIND_AGENT && e.Public == 2 ||
-		isAnsweredCall(e)
+	return slapolicy.IsReply(e.slaEvent())
+}
+
+// slaEvent is e as the shared SLA clocks and response rule read it (package slapolicy).
+func (e *Event) slaEvent() slapolicy.Event {
+	return slapolicy.Event{
+		Type: e.Type, At: time.UnixMilli(e.AtMillis), ActorKind: e.Actor, Public: e.Public == 2, Status: e.Status,
+		CallDirection: e.CallDir, CallAgent: e.CallAgent,
+	}
 }

@@ -8,8 +8,6 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/platform/calendar"
 	"github.com/ticketpulse/ticketpulse/services/platform/slaclock"
 	"github.com/ticketpulse/ticketpulse/services/platform/slapolicy"
-
-	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
 
 // policySLA credits the first-response, next-response and resolution SLA as the rules file's SLA
@@ -48,12 +46,8 @@ func policySLA(c *Contribution, h *history, p *slapolicy.Policy) {
 		at := time.UnixMilli(e.AtMillis)
 		w.overdue(at)
 		before := w.clocks
-		ev := slapolicy.Event{Type: e.Type, At: at, ActorKind: e.Actor, Public: e.Public == 2, Status: e.Status}
-		if isAnsweredCall(e) {
-			// An answered call on the ticket is the agent's reply here as everywhere in kpi
-			// (isPublicReply); the policy clocks know replies only as messages.
-			ev.Type, ev.ActorKind, ev.Public = tpv1.EventType_EVENT_TYPE_AGENT_MESSAGE, tpv1.ActorKind_ACTOR_KIND_AGENT, true
-		}
+		// An answered call is a reply to the clocks as to every kpi figure (slapolicy.IsReply).
+		ev := e.slaEvent()
 		w.clocks.Apply(p, ev)
 		reply := slapolicy.IsReply(ev) && before.Started
 		if before.FirstWaiting() && !w.clocks.FirstWaiting() {
