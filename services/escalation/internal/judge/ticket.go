@@ -40,6 +40,11 @@ type Event struct {
 	Comment   string
 	Channel   string
 	Tags      []string
+	// CallDirection, CallAgent and CallTicket are a call event's direction, the agent the call is
+	// with and the ticket it is linked to ("" for a call with no ticket); empty on other events.
+	CallDirection tpv1.CallDirection
+	CallAgent     string
+	CallTicket    string
 }
 
 // EventOf is the part of the ticket event ev, stored under id, that the rules read.
@@ -49,7 +54,34 @@ func EventOf(id string, ev *tpv1.TicketEvent) Event {
 		Public: ev.GetPublic(), Assignee: ev.GetAssigneeId(), Team: ev.GetTeamId(), Priority: ev.GetPriority(),
 		Status: ev.GetStatus(), Score: ev.GetSatisfaction().GetScore(), Comment: ev.GetSatisfaction().GetComment(),
 		Channel: ev.GetChannel(), Tags: ev.GetTags(),
+		CallDirection: ev.GetCall().GetDirection(), CallAgent: ev.GetCall().GetAgentId(), CallTicket: ev.GetCall().GetTicketId(),
 	}
+}
+
+// isCall reports whether t is a call event's type.
+func isCall(t tpv1.EventType) bool {
+	switch t {
+	case tpv1.EventType_EVENT_TYPE_CALL_OFFERED, tpv1.EventType_EVENT_TYPE_CALL_ANSWERED,
+		tpv1.EventType_EVENT_TYPE_CALL_ABANDONED, tpv1.EventType_EVENT_TYPE_CALL_ENDED:
+		return true
+	}
+	return false
+}
+
+// ofTicket keeps the events that are the ticket's: every event but those of a call not linked to
+// it. A call with no ticket arrives under its call id as ticket_id (docs/events.md, "Calls"), so
+// without this a call id equal to a ticket's id would answer that ticket; and a "ticket" that is
+// only a call keeps no event that could start a clock. A call event stored without its call (by
+// a version that did not keep it) says no link, so it is left out too: it was never a response.
+func ofTicket(ticketID string, events []Event) []Event {
+	keep := events[:0:0]
+	for i := range events {
+		if isCall(events[i].Type) && events[i].CallTicket != ticketID {
+			continue
+		}
+		keep = append(keep, events[i])
+	}
+	return keep
 }
 
 // Condition is one rule's verdict on the ticket. Active conditions should have an open
@@ -92,7 +124,7 @@ type ticket struct {
 
 // Ticket replays events (any order, duplicates by id ignored) and judges the ticket at now.
 func Ticket(ticketID string, events []Event, t *rulesfile.Tenant, now time.Time) Judgement {
-	evs := ordered(events)
+	evs := ordered(ofTicket(ticketID, events))
 	tk := describe(ticketID, evs)
 	labels := map[string]string{"ticket": ticketID}
 	if tk.attrs.Team != "" {
@@ -209,7 +241,8 @@ func solved(s tpv1.TicketStatus) bool {
 }
 
 // replay runs the policy's clocks (package slapolicy, shared with the KPI service's SLA figures)
-// through the events.
+// through the events. A response is what slapolicy.IsReply says, for kpi as here: a public agent
+// message, or an inbound call on the ticket answered by a named agent.
 func replay(tk ticket, evs []Event, p *rulesfile.Policy) slapolicy.Clocks {
 	c := slapolicy.Clocks{Outbound: tk.outbound}
 	for _, e := range evs {
@@ -219,7 +252,10 @@ func replay(tk ticket, evs []Event, p *rulesfile.Policy) slapolicy.Clocks {
 }
 
 func clockEvent(e Event) slapolicy.Event {
-	return slapolicy.Event{Type: e.Type, At: e.At, ActorKind: e.ActorKind, Public: e.Public, Status: e.Status}
+	return slapolicy.Event{
+		Type: e.Type, At: e.At, ActorKind: e.ActorKind, Public: e.Public, Status: e.Status,
+		CallDirection: e.CallDirection, CallAgent: e.CallAgent,
+	}
 }
 
 // reached is when the clock pick chooses last reached share of target while it ran: the

@@ -68,13 +68,19 @@ func (l *Log) Append(ctx context.Context, pipe redis.Pipeliner, t Ticket, evs []
 }
 
 // compact keeps what the rules read, the sequence that orders events of one instant included;
-// the rest of an event (source, received_at) is not stored.
+// the rest of an event (source, received_at, a call's queue and durations) is not stored. A call
+// event keeps its direction, agent and linked ticket: an answered inbound call is the ticket's
+// response, and only a call linked to the ticket may be.
 func compact(ev *tpv1.TicketEvent) *tpv1.TicketEvent {
-	return &tpv1.TicketEvent{
+	c := &tpv1.TicketEvent{
 		Type: ev.GetType(), OccurredAt: ev.GetOccurredAt(), Sequence: ev.GetSequence(), Actor: ev.GetActor(),
 		AssigneeId: ev.GetAssigneeId(), TeamId: ev.GetTeamId(), Priority: ev.GetPriority(), Status: ev.GetStatus(),
 		Public: ev.Public, Satisfaction: ev.GetSatisfaction(), Channel: ev.GetChannel(), Tags: ev.GetTags(),
 	}
+	if k := ev.GetCall(); k != nil {
+		c.Call = &tpv1.CallInfo{Direction: k.GetDirection(), AgentId: k.GetAgentId(), TicketId: k.GetTicketId()}
+	}
+	return c
 }
 
 // Load queues on pipe the reading of a ticket's events; Events decodes what it read.

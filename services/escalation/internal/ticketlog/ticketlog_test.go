@@ -84,3 +84,34 @@ func TestAppendAndLoad(t *testing.T) {
 		t.Errorf("stored event %v %v: source, received_at and id are not kept", stored, err)
 	}
 }
+
+// A call event keeps what says whether it is the ticket's response (direction, agent, linked
+// ticket) and nothing else of the call.
+func TestAppendKeepsTheCallsResponseFields(t *testing.T) {
+	rdb := testenv.Redis(t)
+	ctx := context.Background()
+	l := New(time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	answer := event("a1", "T-7", tpv1.EventType_EVENT_TYPE_CALL_ANSWERED)
+	answer.Call = &tpv1.CallInfo{CallId: "CA-1", TicketId: "T-7", Direction: tpv1.CallDirection_CALL_DIRECTION_INBOUND,
+		AgentId: "ana", TeamId: "phones", QueueId: "support", WaitSeconds: 18}
+	tk := Ticket{"acme", "T-7"}
+	pipe := rdb.Pipeline()
+	if err := l.Append(ctx, pipe, tk, []*tpv1.TicketEvent{answer}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := Load(ctx, pipe, tk)
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	evs := l.Events(tk, cmd.Val())
+	if len(evs) != 1 || evs[0].CallDirection != tpv1.CallDirection_CALL_DIRECTION_INBOUND || evs[0].CallAgent != "ana" || evs[0].CallTicket != "T-7" {
+		t.Fatalf("events %+v, want the inbound call answered by ana on T-7", evs)
+	}
+	stored := &tpv1.TicketEvent{}
+	if err := proto.Unmarshal([]byte(cmd.Val()["a1"]), stored); err != nil {
+		t.Fatal(err)
+	}
+	if k := stored.GetCall(); k.GetCallId() != "" || k.GetQueueId() != "" || k.GetTeamId() != "" || k.GetWaitSeconds() != 0 {
+		t.Errorf("stored call %v: only direction, agent and linked ticket are kept", k)
+	}
+}
