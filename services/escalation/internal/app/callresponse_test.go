@@ -22,6 +22,13 @@ import (
 // its creation or with its solve, or one whose call events came twice; the same ticket with an
 // abandoned, outbound or unnamed call, or with a call of no ticket under its id, raises one; an
 // abandoned call leaves the next response to breach.
+//
+// The service judges a ticket on the events it has so far, and a batch may end between a
+// ticket's creation and its answer 6 minutes later (sent 45 minutes late here): that ticket was,
+// for a moment, unanswered past its target, and a breach raised then resolved is right. So the
+// answered tickets' events are sent latest first: no clock starts before the creation (or a
+// customer message), which then finds the answer already stored, and such a ticket must raise
+// nothing at all. The breached tickets are checked by the escalations open at the end.
 func TestAnsweredCallsThroughTheService(t *testing.T) {
 	s := newStack(t, "")
 	if err := os.WriteFile(s.rules, []byte(responsetest.Rules), 0o600); err != nil {
@@ -30,10 +37,16 @@ func TestAnsweredCallsThroughTheService(t *testing.T) {
 	s.start(t)
 	// Judged as they arrive, 45 minutes after they began: the cases' Now.
 	cases := responsetest.Cases("svc-", s.clock.now().Add(-45*time.Minute))
-	var want []string
+	var want, answered []string
 	for _, tc := range cases {
-		s.publish(t, tc.Events...)
-		for _, e := range tc.Events {
+		evs := tc.Events
+		if tc.First != responsetest.Breached && tc.Next != responsetest.Breached {
+			answered = append(answered, tc.Ticket)
+			evs = slices.Clone(evs)
+			slices.Reverse(evs)
+		}
+		s.publish(t, evs...)
+		for _, e := range evs {
 			if e.Call != nil {
 				// A producer's retry under a message id of its own: past the stream's
 				// deduplication, the same event reaches the log twice.
@@ -48,22 +61,37 @@ func TestAnsweredCallsThroughTheService(t *testing.T) {
 		}
 	}
 	slices.Sort(want)
-	raised := func() []string {
-		var got []string
+	// open is the escalations whose latest change is not their resolution.
+	open := func() []string {
+		latest := map[string]tpv1.ChangeKind{}
 		for _, c := range s.changes(t) {
-			got = append(got, c.GetEscalation().GetSubjectId()+"/"+c.GetEscalation().GetRule())
-			if c.GetKind() != tpv1.ChangeKind_CHANGE_KIND_TRIGGERED || c.GetEscalation().GetSeverity() != tpv1.Severity_SEVERITY_CRITICAL {
-				t.Errorf("change %s %s on %s, want only breaches triggered", c.GetKind(), c.GetEscalation().GetSeverity(), c.GetEscalation().GetSubjectId())
+			latest[c.GetEscalation().GetSubjectId()+"/"+c.GetEscalation().GetRule()] = c.GetKind()
+		}
+		var got []string
+		for k, kind := range latest {
+			if kind != tpv1.ChangeKind_CHANGE_KIND_RESOLVED {
+				got = append(got, k)
 			}
 		}
 		slices.Sort(got)
 		return got
 	}
-	waitFor(t, "the breaches", func() bool { return len(s.changes(t)) >= len(want) })
-	// The answered tickets were published first; give a late judgement time to show.
+	for deadline := time.Now().Add(15 * time.Second); !slices.Equal(open(), want) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A late judgement of an answered ticket would show within this.
 	time.Sleep(500 * time.Millisecond)
-	if got := raised(); !slices.Equal(got, want) {
-		t.Errorf("escalations %v\nwant %v", got, want)
+	if got := open(); !slices.Equal(got, want) {
+		t.Errorf("open escalations %v\nwant %v", got, want)
+	}
+	for _, c := range s.changes(t) {
+		if e := c.GetEscalation(); slices.Contains(answered, e.GetSubjectId()) {
+			t.Errorf("%s %s on %s, answered by phone", c.GetKind(), e.GetRule(), e.GetSubjectId())
+		}
+		if e := c.GetEscalation(); c.GetKind() == tpv1.ChangeKind_CHANGE_KIND_TRIGGERED && slices.Contains(want, e.GetSubjectId()+"/"+e.GetRule()) &&
+			e.GetSeverity() != tpv1.Severity_SEVERITY_CRITICAL {
+			t.Errorf("%s on %s triggered %s, want critical (past its target)", e.GetRule(), e.GetSubjectId(), e.GetSeverity())
+		}
 	}
 }
 
