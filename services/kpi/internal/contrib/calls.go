@@ -25,7 +25,8 @@ type call struct {
 // abandoned, in the hour it was offered (its first event when no call_offered came). Speed of
 // answer is offer to answer (the source's wait_seconds on call_answered when call_offered is
 // missing), in the hour of the answer; handle time is talk + hold + wrap-up of the latest
-// call_ended of a call that was answered or talked, in the hour it ended.
+// call_ended of a call that was answered or talked (answer to end when that call_ended gives no
+// duration), in the hour it ended.
 func calls(c *Contribution, h *history, sla SLA) {
 	var order []uint64
 	var byKey map[uint64]*call
@@ -83,6 +84,11 @@ func calls(c *Contribution, h *history, sla SLA) {
 			continue // never connected: nothing was handled
 		}
 		handle := int64(end.CallTalk) + int64(end.CallHold) + int64(end.CallWrapUp)
+		if handle == 0 && k.answered >= 0 {
+			// The source measured nothing (RingCentral's notifications carry no durations): the
+			// call was handled from its answer to its end, talk and hold together, no wrap-up.
+			handle = end.AtMillis - h.evs[k.answered].AtMillis
+		}
 		c.duration(k.agent, k.team, end.AtMillis, bucket.CallHandleTime, bucket.CallHandleCount, bucket.CallHandleSumMillis, handle)
 	}
 }

@@ -82,6 +82,25 @@ func TestCalls(t *testing.T) {
 			want: want{offered: 1, abandoned: 1},
 		},
 		{
+			name: "an end without durations: handle time is answer to end",
+			give: []Event{
+				ev("o", offered, 0, onCall("c1", inbound, "", "phones")),
+				ev("a", answered, 25*sec, onCall("c1", inbound, "ana", "phones")),
+				ev("e", ended, 6, onCall("c1", inbound, "ana", "phones")),
+			},
+			// ended 6 min after the offer, answered 25 s after it: 360 s - 25 s handled.
+			want: want{offered: 1, answered: 1, asa: []int64{25000}, aht: []int64{335000}, agent: "ana"},
+		},
+		{
+			name: "an end with any duration keeps the source's figures",
+			give: []Event{
+				ev("o", offered, 0, onCall("c1", inbound, "", "phones")),
+				ev("a", answered, 10*sec, onCall("c1", inbound, "ana", "phones")),
+				ev("e", ended, 6, onCall("c1", inbound, "ana", "phones"), durs(0, 0, 0, 30)),
+			},
+			want: want{offered: 1, answered: 1, inSL: 1, asa: []int64{10000}, aht: []int64{30000}, agent: "ana"},
+		},
+		{
 			name: "no offer event: the source's wait is the speed of answer",
 			give: []Event{
 				ev("a", answered, 0, onCall("c1", inbound, "ana", "phones"), durs(8, 0, 0, 0)),
