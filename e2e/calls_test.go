@@ -52,6 +52,7 @@ type callAnswer struct {
 	Duplicates int      `json:"duplicates"`
 	Skipped    []struct {
 		Reason string `json:"reason"`
+		Detail string `json:"detail"`
 	} `json:"skipped"`
 }
 
@@ -147,8 +148,9 @@ func TestCallLives(t *testing.T) {
 		source, tenant string
 		// redeliver is the step delivered a second time, which must store nothing new.
 		redeliver string
-		// skipped names the deliveries the adapter deliberately maps to nothing, with the reason.
-		skipped map[string]string
+		// skipped names the deliveries the adapter deliberately maps to nothing, with the reason
+		// and what the answer's detail must say.
+		skipped map[string][2]string
 		agent   string
 		// agentWant: the answered call (0x-*); unassignedWant: the abandoned call (1x-*), which
 		// names no agent.
@@ -169,8 +171,9 @@ func TestCallLives(t *testing.T) {
 		{
 			source: "genesys", tenant: "e2e-calls-genesys", redeliver: "02-acd-end.json", agent: "1e2f3a4b-5c6d-4e7f-8a9b-0c1d2e3f4a5b",
 			// The after-call work of the acw topic is not mapped (docs/contactcentres.md): it is
-			// skipped and adds nothing to the handle time.
-			skipped: map[string]string{"04-acw.json": "after_call_work"},
+			// skipped, its 45 s of wrap-up (wrapupDurationMs 45000) named in the answer, and adds
+			// nothing to the handle time.
+			skipped: map[string][2]string{"04-acw.json": {"after_call_work", "wrap-up of 45 s not counted"}},
 			// Conversation 6a7b8c9d-…: acd.start at eventTime 1795520400000 (11:40:00.000), acd.end
 			// ANSWERED at 1795520425400 (11:40:25.400), user.end with interactingDurationMs 342000
 			// and heldDurationMs 30500. Speed of answer: 25.400 s <= 30 s, in service level: 1 of 1.
@@ -204,10 +207,10 @@ func TestCallLives(t *testing.T) {
 			stored := 0
 			for _, e := range entries { // ReadDir sorts by name: the deliveries in order
 				a := postCall(t, addr, l.tenant, l.source, filepath.Join(dir, e.Name()))
-				reason, skip := l.skipped[e.Name()]
+				want, skip := l.skipped[e.Name()]
 				switch {
-				case skip && (len(a.Skipped) != 1 || a.Skipped[0].Reason != reason || len(a.Accepted) != 0):
-					t.Errorf("%s: %+v, want it skipped as %s", e.Name(), a, reason)
+				case skip && (len(a.Skipped) != 1 || a.Skipped[0].Reason != want[0] || !strings.Contains(a.Skipped[0].Detail, want[1]) || len(a.Accepted) != 0):
+					t.Errorf("%s: %+v, want it skipped as %s, saying %q", e.Name(), a, want[0], want[1])
 				case !skip && (len(a.Accepted) != 1 || a.Duplicates != 0):
 					t.Errorf("%s: %+v, want one new event", e.Name(), a)
 				}
