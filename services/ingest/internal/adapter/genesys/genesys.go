@@ -25,8 +25,11 @@ const (
 	SkipUnsupportedTopic = "unsupported_topic"
 	// SkipNotVoice: a conversation of another media type (chat, email, message, callback).
 	SkipNotVoice = "not_voice"
-	// SkipAfterCallWork: the acw topic. Its wrap-up time comes after the call ended, and a call
-	// has one call_ended (docs/contactcentres.md).
+	// SkipAfterCallWork: the acw topic (AfterCallWorkEvent, whose wrapupDurationMs is the agent's
+	// wrap-up). It arrives after user.end, and kpi takes a call's handle time from its latest
+	// call_ended alone: a second call_ended carrying only the wrap-up would replace the talk and
+	// hold of user.end's. So it is skipped, its wrap-up named in the detail
+	// (docs/contactcentres.md).
 	SkipAfterCallWork = "after_call_work"
 	// SkipUnmappedOutcome: an acd.end whose outcome is neither an answer nor an abandon
 	// (FLOW_OUT: the flow took the call out of the queue; UNKNOWN).
@@ -94,7 +97,7 @@ func (Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	case "user.end":
 		typ = "call_ended"
 	case "acw":
-		return adapter.Skipped(SkipAfterCallWork, "topic %q", adapter.Truncate(topic, 120)), nil
+		return afterCallWork(topic, n.EventBody), nil
 	default:
 		return adapter.Skipped(SkipUnsupportedTopic, "topic %q", adapter.Truncate(topic, 120)), nil
 	}
@@ -179,6 +182,21 @@ func (Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	// trigger delivers it: a transferred call's second queue or second agent adds nothing.
 	ev.ID = adapter.EventID(Source, conv, typ)
 	return adapter.One(ev), nil
+}
+
+// afterCallWork skips an acw event, naming its topic and, when the event gives a valid one, the
+// wrap-up time the handle time leaves out. A skipped event is never refused: a wrap-up it cannot
+// read is only left out of the detail.
+func afterCallWork(topic string, raw json.RawMessage) adapter.Result {
+	var b struct {
+		WrapupDurationMs *float64 `json:"wrapupDurationMs"`
+	}
+	if json.Unmarshal(raw, &b) == nil && b.WrapupDurationMs != nil {
+		if s, err := seconds(b.WrapupDurationMs, "eventBody.wrapupDurationMs"); err == nil {
+			return adapter.Skipped(SkipAfterCallWork, "topic %q: wrap-up of %v s not counted", adapter.Truncate(topic, 120), s)
+		}
+	}
+	return adapter.Skipped(SkipAfterCallWork, "topic %q", adapter.Truncate(topic, 120))
 }
 
 // millis reads eventTime, unix milliseconds.

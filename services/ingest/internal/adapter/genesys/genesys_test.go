@@ -80,3 +80,31 @@ func TestProblems(t *testing.T) {
 func FuzzMap(f *testing.F) {
 	adaptertest.Fuzz(f, New(), "testdata")
 }
+
+// An acw event is skipped whatever its body holds, never refused; the detail names the wrap-up
+// (wrapupDurationMs) when it is a valid duration.
+func TestAfterCallWork(t *testing.T) {
+	const topic = `"topicName":"v2.detail.events.conversation.c-1.acw"`
+	tests := []struct {
+		name, body, wantDetail string
+	}{
+		{"wrap-up", `{` + topic + `,"eventBody":{"conversationId":"c-1","mediaType":"VOICE","wrapupDurationMs":45250}}`,
+			`topic "v2.detail.events.conversation.c-1.acw": wrap-up of 45.25 s not counted`},
+		{"no wrap-up", `{` + topic + `,"eventBody":{"conversationId":"c-1","wrapupCode":"w-1"}}`, `topic "v2.detail.events.conversation.c-1.acw"`},
+		{"wrap-up a string", `{` + topic + `,"eventBody":{"wrapupDurationMs":"45000"}}`, `topic "v2.detail.events.conversation.c-1.acw"`},
+		{"wrap-up negative", `{` + topic + `,"eventBody":{"wrapupDurationMs":-1}}`, `topic "v2.detail.events.conversation.c-1.acw"`},
+		{"wrap-up over a day", `{` + topic + `,"eventBody":{"wrapupDurationMs":86400001}}`, `topic "v2.detail.events.conversation.c-1.acw"`},
+		{"no event body", `{` + topic + `}`, `topic "v2.detail.events.conversation.c-1.acw"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := New().Map(adapter.Delivery{Body: []byte(tt.body)})
+			if err != nil {
+				t.Fatalf("Map: %v; want the event skipped", err)
+			}
+			if len(res.Events) != 0 || len(res.Skipped) != 1 || res.Skipped[0].Reason != SkipAfterCallWork || res.Skipped[0].Detail != tt.wantDetail {
+				t.Errorf("%+v, want skipped as %s with detail %q", res, SkipAfterCallWork, tt.wantDetail)
+			}
+		})
+	}
+}
