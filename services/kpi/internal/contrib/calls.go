@@ -14,6 +14,10 @@ type call struct {
 	// call_offered, first call_answered, first call_abandoned and latest call_ended (-1: none).
 	firstAt                             int64
 	offered, answered, abandoned, ended int
+	// talked, wrapped and bare index the latest call_ended giving talk or hold, giving wrap-up,
+	// and giving none of the three (-1: none): a source may tell the talk and the wrap-up in
+	// two events (Genesys Cloud's user.end, then its after-call work).
+	talked, wrapped, bare int
 }
 
 // calls credits the call figures (docs/kpis.md, "Calls") of every call in the state, each call
@@ -24,9 +28,8 @@ type call struct {
 // team. An inbound call counts as offered, and as answered, answered in service level or
 // abandoned, in the hour it was offered (its first event when no call_offered came). Speed of
 // answer is offer to answer (the source's wait_seconds on call_answered when call_offered is
-// missing), in the hour of the answer; handle time is talk + hold + wrap-up of the latest
-// call_ended of a call that was answered or talked (answer to end when that call_ended gives no
-// duration), in the hour it ended.
+// missing), in the hour of the answer; handle time (handleTime) is talk + hold + wrap-up of a
+// call that was answered or talked, in the hour of its latest call_ended.
 func calls(c *Contribution, h *history, sla SLA) {
 	var order []uint64
 	var byKey map[uint64]*call
@@ -40,7 +43,7 @@ func calls(c *Contribution, h *history, sla SLA) {
 		}
 		k := byKey[e.CallKey]
 		if k == nil {
-			k = &call{firstAt: e.AtMillis, offered: -1, answered: -1, abandoned: -1, ended: -1}
+			k = &call{firstAt: e.AtMillis, offered: -1, answered: -1, abandoned: -1, ended: -1, talked: -1, wrapped: -1, bare: -1}
 			byKey[e.CallKey] = k
 			order = append(order, e.CallKey)
 		}
@@ -68,6 +71,15 @@ func calls(c *Contribution, h *history, sla SLA) {
 			}
 		case tpv1.EventType_EVENT_TYPE_CALL_ENDED:
 			k.ended = i
+			if e.CallTalk > 0 || e.CallHold > 0 {
+				k.talked = i
+			}
+			if e.CallWrapUp > 0 {
+				k.wrapped = i
+			}
+			if e.CallTalk == 0 && e.CallHold == 0 && e.CallWrapUp == 0 {
+				k.bare = i
+			}
 		}
 	}
 	threshold := sla.callServiceLevel().Milliseconds()
@@ -79,18 +91,34 @@ func calls(c *Contribution, h *history, sla SLA) {
 		if k.ended < 0 {
 			continue
 		}
-		end := &h.evs[k.ended]
-		if k.answered < 0 && end.CallTalk == 0 {
-			continue // never connected: nothing was handled
+		if handle, ok := handleTime(h, k); ok {
+			c.duration(k.agent, k.team, h.evs[k.ended].AtMillis, bucket.CallHandleTime, bucket.CallHandleCount, bucket.CallHandleSumMillis, handle)
 		}
-		handle := int64(end.CallTalk) + int64(end.CallHold) + int64(end.CallWrapUp)
-		if handle == 0 && k.answered >= 0 {
-			// The source measured nothing (RingCentral's notifications carry no durations): the
-			// call was handled from its answer to its end, talk and hold together, no wrap-up.
-			handle = end.AtMillis - h.evs[k.answered].AtMillis
-		}
-		c.duration(k.agent, k.team, end.AtMillis, bucket.CallHandleTime, bucket.CallHandleCount, bucket.CallHandleSumMillis, handle)
 	}
+}
+
+// handleTime is an ended call's talk + hold + wrap-up in milliseconds, each part from the latest
+// call_ended that gives it. When none gives talk or hold (RingCentral's notifications carry no
+// durations), talk and hold together are the answer to the latest end that gives nothing. A call
+// that was never answered and has no talk time was not handled (false).
+func handleTime(h *history, k *call) (int64, bool) {
+	var talkHold, wrap int64
+	switch {
+	case k.talked >= 0:
+		e := &h.evs[k.talked]
+		if k.answered < 0 && e.CallTalk == 0 {
+			return 0, false
+		}
+		talkHold = int64(e.CallTalk) + int64(e.CallHold)
+	case k.answered < 0:
+		return 0, false
+	case k.bare >= 0:
+		talkHold = max(h.evs[k.bare].AtMillis-h.evs[k.answered].AtMillis, 0)
+	}
+	if k.wrapped >= 0 {
+		wrap = int64(h.evs[k.wrapped].CallWrapUp)
+	}
+	return talkHold + wrap, true
 }
 
 // inboundCall credits an inbound call's counters and its speed of answer.

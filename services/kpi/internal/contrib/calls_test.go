@@ -101,6 +101,38 @@ func TestCalls(t *testing.T) {
 			want: want{offered: 1, answered: 1, inSL: 1, asa: []int64{10000}, aht: []int64{30000}, agent: "ana"},
 		},
 		{
+			name: "talk and hold in one end, wrap-up in a later one (Genesys Cloud's after-call work)",
+			give: []Event{
+				ev("o", offered, 0, onCall("c1", inbound, "", "phones")),
+				ev("a", answered, 10*sec, onCall("c1", inbound, "ana", "phones")),
+				ev("e", ended, 6, onCall("c1", inbound, "ana", "phones"), durs(0, 300, 30, 0)),
+				ev("w", ended, 7, onCall("c1", inbound, "ana", "phones"), durs(0, 0, 0, 45)),
+			},
+			// 300 + 30 from the first end, 45 from the second: one sample of 375 s.
+			want: want{offered: 1, answered: 1, inSL: 1, asa: []int64{10000}, aht: []int64{375000}, agent: "ana"},
+		},
+		{
+			name: "an end without durations and a wrap-up: answer to that end, plus the wrap-up",
+			give: []Event{
+				ev("o", offered, 0, onCall("c1", inbound, "", "phones")),
+				ev("a", answered, 10*sec, onCall("c1", inbound, "ana", "phones")),
+				ev("e", ended, 5, onCall("c1", inbound, "ana", "phones")),
+				ev("w", ended, 6, onCall("c1", inbound, "ana", "phones"), durs(0, 0, 0, 45)),
+			},
+			// 300 s - 10 s answered to ended, and 45 s of wrap-up.
+			want: want{offered: 1, answered: 1, inSL: 1, asa: []int64{10000}, aht: []int64{335000}, agent: "ana"},
+		},
+		{
+			name: "a later end repeats the talk: the latest one's figures count once",
+			give: []Event{
+				ev("o", offered, 0, onCall("c1", inbound, "", "phones")),
+				ev("a", answered, 10*sec, onCall("c1", inbound, "ana", "phones")),
+				ev("e", ended, 6, onCall("c1", inbound, "ana", "phones"), durs(0, 300, 0, 0)),
+				ev("e2", ended, 7, onCall("c1", inbound, "ana", "phones"), durs(0, 320, 0, 0)),
+			},
+			want: want{offered: 1, answered: 1, inSL: 1, asa: []int64{10000}, aht: []int64{320000}, agent: "ana"},
+		},
+		{
 			name: "no offer event: the source's wait is the speed of answer",
 			give: []Event{
 				ev("a", answered, 0, onCall("c1", inbound, "ana", "phones"), durs(8, 0, 0, 0)),

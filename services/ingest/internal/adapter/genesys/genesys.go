@@ -2,8 +2,8 @@
 // A Process Automation trigger on the topic invokes a workflow whose Data Action posts the event
 // here, in the notification's envelope. Each delivery is one event of a
 // v2.detail.events.conversation.{id}.* topic: acd.start (the call entered a queue), acd.end (it
-// left the queue, answered or abandoned) and user.end (the agent's part of it ended, with the
-// durations). See docs/contactcentres.md for the mapping table and what is uncertain.
+// left the queue, answered or abandoned), user.end (the agent's part of it ended, with the
+// talk and hold) and acw (the agent's after-call work, with the wrap-up). See docs/contactcentres.md for the mapping table and what is uncertain.
 package genesys
 
 import (
@@ -25,11 +25,8 @@ const (
 	SkipUnsupportedTopic = "unsupported_topic"
 	// SkipNotVoice: a conversation of another media type (chat, email, message, callback).
 	SkipNotVoice = "not_voice"
-	// SkipAfterCallWork: the acw topic (AfterCallWorkEvent, whose wrapupDurationMs is the agent's
-	// wrap-up). It arrives after user.end, and kpi takes a call's handle time from its latest
-	// call_ended alone: a second call_ended carrying only the wrap-up would replace the talk and
-	// hold of user.end's. So it is skipped, its wrap-up named in the detail
-	// (docs/contactcentres.md).
+	// SkipAfterCallWork: an acw event (AfterCallWorkEvent) without a wrapupDurationMs: the
+	// after-call work tells nothing to count.
 	SkipAfterCallWork = "after_call_work"
 	// SkipUnmappedOutcome: an acd.end whose outcome is neither an answer nor an abandon
 	// (FLOW_OUT: the flow took the call out of the queue; UNKNOWN).
@@ -68,6 +65,7 @@ type body struct {
 	ConnectedDurationMs   *float64        `json:"connectedDurationMs"`
 	InteractingDurationMs *float64        `json:"interactingDurationMs"`
 	HeldDurationMs        *float64        `json:"heldDurationMs"`
+	WrapupDurationMs      *float64        `json:"wrapupDurationMs"`
 }
 
 // Map turns one notification into at most one call event.
@@ -97,7 +95,9 @@ func (Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	case "user.end":
 		typ = "call_ended"
 	case "acw":
-		return afterCallWork(topic, n.EventBody), nil
+		// The wrap-up, after user.end: a second call_ended that gives only the wrap-up, which
+		// kpi adds to the talk and hold of user.end's (docs/kpis.md, call_handle_time).
+		typ = "call_ended"
 	default:
 		return adapter.Skipped(SkipUnsupportedTopic, "topic %q", adapter.Truncate(topic, 120)), nil
 	}
@@ -163,6 +163,16 @@ func (Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 		default:
 			return adapter.Skipped(SkipUnmappedOutcome, "conversation %s outcome %q", adapter.Truncate(conv, 64), adapter.Truncate(b.AcdOutcome, 24)), nil
 		}
+	case "acw":
+		if b.WrapupDurationMs == nil {
+			return adapter.Skipped(SkipAfterCallWork, "conversation %s: no wrapupDurationMs", adapter.Truncate(conv, 64)), nil
+		}
+		if call.AgentID, err = adapter.RequiredIdent(b.UserID, "eventBody.userId"); err != nil {
+			return adapter.Result{}, err
+		}
+		if call.WrapUpSeconds, err = seconds(b.WrapupDurationMs, "eventBody.wrapupDurationMs"); err != nil {
+			return adapter.Result{}, err
+		}
 	case "user.end":
 		if call.AgentID, err = adapter.RequiredIdent(b.UserID, "eventBody.userId"); err != nil {
 			return adapter.Result{}, err
@@ -181,22 +191,10 @@ func (Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	// One step of the call is one event, whichever detail event told it and however often the
 	// trigger delivers it: a transferred call's second queue or second agent adds nothing.
 	ev.ID = adapter.EventID(Source, conv, typ)
+	if kind == "acw" {
+		ev.ID = adapter.EventID(Source, conv, "acw")
+	}
 	return adapter.One(ev), nil
-}
-
-// afterCallWork skips an acw event, naming its topic and, when the event gives a valid one, the
-// wrap-up time the handle time leaves out. A skipped event is never refused: a wrap-up it cannot
-// read is only left out of the detail.
-func afterCallWork(topic string, raw json.RawMessage) adapter.Result {
-	var b struct {
-		WrapupDurationMs *float64 `json:"wrapupDurationMs"`
-	}
-	if json.Unmarshal(raw, &b) == nil && b.WrapupDurationMs != nil {
-		if s, err := seconds(b.WrapupDurationMs, "eventBody.wrapupDurationMs"); err == nil {
-			return adapter.Skipped(SkipAfterCallWork, "topic %q: wrap-up of %v s not counted", adapter.Truncate(topic, 120), s)
-		}
-	}
-	return adapter.Skipped(SkipAfterCallWork, "topic %q", adapter.Truncate(topic, 120))
 }
 
 // millis reads eventTime, unix milliseconds.

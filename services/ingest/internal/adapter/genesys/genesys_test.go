@@ -1,12 +1,14 @@
 package genesys
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/adaptertest"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 )
 
 // The fixtures' sources are listed in testdata/README.md.
@@ -81,29 +83,54 @@ func FuzzMap(f *testing.F) {
 	adaptertest.Fuzz(f, New(), "testdata")
 }
 
-// An acw event is skipped whatever its body holds, never refused; the detail names the wrap-up
-// (wrapupDurationMs) when it is a valid duration.
+// An acw event is the call's wrap-up: a call_ended of its own (its own event id, so user.end's
+// still counts) giving only wrap_up_seconds; without a wrapupDurationMs it tells nothing and is
+// skipped; a wrap-up that is no duration is refused naming the field.
 func TestAfterCallWork(t *testing.T) {
 	const topic = `"topicName":"v2.detail.events.conversation.c-1.acw"`
+	const call = `"conversationId":"c-1","mediaType":"VOICE","direction":"INBOUND","userId":"u-1","eventTime":1795520812400`
 	tests := []struct {
-		name, body, wantDetail string
+		name, body string
+		wantWrap   float64 // seconds, when mapped
+		wantSkip   bool
+		wantField  string // when refused
 	}{
-		{"wrap-up", `{` + topic + `,"eventBody":{"conversationId":"c-1","mediaType":"VOICE","wrapupDurationMs":45250}}`,
-			`topic "v2.detail.events.conversation.c-1.acw": wrap-up of 45.25 s not counted`},
-		{"no wrap-up", `{` + topic + `,"eventBody":{"conversationId":"c-1","wrapupCode":"w-1"}}`, `topic "v2.detail.events.conversation.c-1.acw"`},
-		{"wrap-up a string", `{` + topic + `,"eventBody":{"wrapupDurationMs":"45000"}}`, `topic "v2.detail.events.conversation.c-1.acw"`},
-		{"wrap-up negative", `{` + topic + `,"eventBody":{"wrapupDurationMs":-1}}`, `topic "v2.detail.events.conversation.c-1.acw"`},
-		{"wrap-up over a day", `{` + topic + `,"eventBody":{"wrapupDurationMs":86400001}}`, `topic "v2.detail.events.conversation.c-1.acw"`},
-		{"no event body", `{` + topic + `}`, `topic "v2.detail.events.conversation.c-1.acw"`},
+		{name: "wrap-up", body: `{` + topic + `,"eventBody":{` + call + `,"wrapupDurationMs":45250}}`, wantWrap: 45.25},
+		{name: "no wrap-up", body: `{` + topic + `,"eventBody":{` + call + `,"wrapupCode":"w-1"}}`, wantSkip: true},
+		{name: "wrap-up a string", body: `{` + topic + `,"eventBody":{` + call + `,"wrapupDurationMs":"45000"}}`, wantField: "eventBody.wrapupDurationMs"},
+		{name: "wrap-up negative", body: `{` + topic + `,"eventBody":{` + call + `,"wrapupDurationMs":-1}}`, wantField: "eventBody.wrapupDurationMs"},
+		{name: "wrap-up over a day", body: `{` + topic + `,"eventBody":{` + call + `,"wrapupDurationMs":86400001}}`, wantField: "eventBody.wrapupDurationMs"},
+		{name: "no agent", body: `{` + topic + `,"eventBody":{"conversationId":"c-1","mediaType":"VOICE","direction":"INBOUND","eventTime":1795520812400,"wrapupDurationMs":1000}}`, wantField: "eventBody.userId"},
+		{name: "no event body", body: `{` + topic + `}`, wantField: "eventBody"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			res, err := New().Map(adapter.Delivery{Body: []byte(tt.body)})
-			if err != nil {
-				t.Fatalf("Map: %v; want the event skipped", err)
+			if tt.wantField != "" {
+				var p canonical.Problems
+				if !errors.As(err, &p) || len(p.List) != 1 || p.List[0].Field != tt.wantField {
+					t.Fatalf("Map = %+v, %v; want refused naming %s", res, err, tt.wantField)
+				}
+				return
 			}
-			if len(res.Events) != 0 || len(res.Skipped) != 1 || res.Skipped[0].Reason != SkipAfterCallWork || res.Skipped[0].Detail != tt.wantDetail {
-				t.Errorf("%+v, want skipped as %s with detail %q", res, SkipAfterCallWork, tt.wantDetail)
+			if err != nil {
+				t.Fatalf("Map: %v", err)
+			}
+			if tt.wantSkip {
+				if len(res.Events) != 0 || len(res.Skipped) != 1 || res.Skipped[0].Reason != SkipAfterCallWork {
+					t.Errorf("%+v, want skipped as %s", res, SkipAfterCallWork)
+				}
+				return
+			}
+			if len(res.Events) != 1 {
+				t.Fatalf("%+v, want one event", res)
+			}
+			ev := res.Events[0]
+			if ev.Type != "call_ended" || ev.Call == nil || ev.Call.WrapUpSeconds != tt.wantWrap || ev.Call.TalkSeconds != 0 || ev.Call.AgentID != "u-1" {
+				t.Errorf("event %+v (call %+v), want a call_ended of u-1 giving only %v s of wrap-up", ev, ev.Call, tt.wantWrap)
+			}
+			if ev.ID == adapter.EventID(Source, "c-1", "call_ended") {
+				t.Errorf("the wrap-up has user.end's event id %s: one of them would be dropped as a duplicate", ev.ID)
 			}
 		})
 	}
