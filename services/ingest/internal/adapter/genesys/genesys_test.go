@@ -18,12 +18,14 @@ func TestGolden(t *testing.T) {
 }
 
 // TestConversation replays a recorded inbound call: it enters the queue, an agent answers it
-// after 25.4 s, the agent's part ends with 342 s interacting, 30.5 s of it on hold.
+// after 25.4 s, the agent's part ends with 342 s interacting, 30.5 s of it on hold, and the
+// after-call work takes 45 s.
 func TestConversation(t *testing.T) {
 	want := map[string][]string{
 		"01-acd-start": {"call_offered"},
 		"02-acd-end":   {"call_answered"},
 		"03-user-end":  {"call_ended"},
+		"04-acw":       {"call_ended"},
 	}
 	events, _ := adaptertest.CheckConversation(t, New(), filepath.Join("testdata", "conversation"), want)
 	answered, ended := events[1].Call, events[2].Call
@@ -32,6 +34,9 @@ func TestConversation(t *testing.T) {
 	}
 	if ended.TalkSeconds != 342 || ended.HoldSeconds != 30.5 || ended.AgentID != answered.AgentID {
 		t.Errorf("ended %+v, want 342 s talk, 30.5 s hold, the same agent", ended)
+	}
+	if wrap := events[3]; wrap.Call.WrapUpSeconds != 45 || wrap.Call.TalkSeconds != 0 || wrap.Call.AgentID != answered.AgentID || wrap.ID == events[2].ID {
+		t.Errorf("wrap-up %+v (call %+v), want 45 s of wrap-up alone, the same agent, its own event id", wrap, wrap.Call)
 	}
 	for _, ev := range events {
 		if ev.Call.QueueID != "7c2d9a1e-3b4f-4c5d-9e6f-0a1b2c3d4e5f" || ev.Call.Direction != "inbound" {
