@@ -99,7 +99,7 @@ func startHubSpotMessages(t *testing.T, natsURL string, api *hubSpotAPI) *runnin
 		c.TenantsFile = ts.File
 		c.WebhookMaxBodyBytes = 64 << 10
 		c.MaxEvents = 100
-		c.HubSpotAPITimeout = 300 * time.Millisecond
+		c.HubSpotAPITimeout = 2 * time.Second
 		d.Getenv = func(k string) string { return env[k] }
 	})
 }
@@ -184,7 +184,7 @@ func TestHubSpotConversationMessages(t *testing.T) {
 		{"too slow", func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():
-			case <-time.After(3 * time.Second):
+			case <-time.After(10 * time.Second):
 			}
 		}, "10", "did not answer"},
 	}

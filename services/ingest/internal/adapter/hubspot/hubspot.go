@@ -132,7 +132,10 @@ func (a *Adapter) MapContext(ctx context.Context, d adapter.Delivery) (adapter.R
 	if len(raw) > MaxEvents {
 		return adapter.Result{}, adapter.Malformed("", "%d events; HubSpot sends at most %d per request", len(raw), MaxEvents)
 	}
-	var res adapter.Result
+	// Each event's outcome in its own slot, so the lookups can run at once and the result
+	// still keeps the order of the array.
+	parts := make([]adapter.Result, len(raw))
+	var lookups []lookup
 	for i, r := range raw {
 		var e event
 		if err := json.Unmarshal(r, &e); err != nil {
@@ -141,15 +144,24 @@ func (a *Adapter) MapContext(ctx context.Context, d adapter.Delivery) (adapter.R
 			}
 			return adapter.Result{}, canonical.Reject(i, "", "not a JSON object")
 		}
-		if err := a.one(ctx, i, &e, &res); err != nil {
+		if err := a.one(i, &e, &parts[i], &lookups); err != nil {
 			return adapter.Result{}, err
 		}
+	}
+	// Every event is valid by now: a malformed delivery is refused without a single request.
+	if err := a.lookUp(ctx, lookups, parts); err != nil {
+		return adapter.Result{}, err
+	}
+	var res adapter.Result
+	for _, p := range parts {
+		res.Events = append(res.Events, p.Events...)
+		res.Skipped = append(res.Skipped, p.Skipped...)
 	}
 	return res, nil
 }
 
-// one maps the event at index i into res.
-func (a *Adapter) one(ctx context.Context, i int, e *event, res *adapter.Result) error {
+// one maps the event at index i into res, or adds the lookups it needs to lookups.
+func (a *Adapter) one(i int, e *event, res *adapter.Result, lookups *[]lookup) error {
 	if e.SubscriptionType == nil || *e.SubscriptionType == "" {
 		return canonical.Reject(i, "subscriptionType", "required")
 	}
@@ -169,7 +181,7 @@ func (a *Adapter) one(ctx context.Context, i int, e *event, res *adapter.Result)
 		if !a.lookups() {
 			return skip(SkipConversationMessage, "thread %s message %s", adapter.Truncate(string(e.ObjectID), 24), adapter.Truncate(string(e.MessageID), 40))
 		}
-		return a.message(ctx, i, e, res)
+		return a.message(i, e, res, lookups)
 	default:
 		return skip(SkipUnsupportedSubscription, "subscriptionType %q", adapter.Truncate(sub, 64))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/hubspot/hsapi"
@@ -14,14 +15,15 @@ import (
 // maxMessageID bounds a messageId; HubSpot's are short (numbers or UUIDs).
 const maxMessageID = 64
 
-// message maps a conversation.newMessage at index i by asking HubSpot for its thread (the ticket)
-// and the message itself (sender, direction, type): two requests, plus now and then the
-// portal's owner list (see hsapi.Client.OwnerOfUser).
-func (a *Adapter) message(ctx context.Context, i int, e *event, res *adapter.Result) error {
-	skip := func(reason, format string, args ...any) error {
-		res.Skipped = append(res.Skipped, adapter.Skipped(reason, format, args...).Skipped...)
-		return nil
-	}
+// lookup is a conversation message to look up: the event at index i.
+type lookup struct {
+	i                     int
+	thread, portal, msgID string
+}
+
+// message checks a conversation.newMessage at index i and adds its lookup, unless the event
+// already says it is a notice.
+func (a *Adapter) message(i int, e *event, res *adapter.Result, lookups *[]lookup) error {
 	thread, err := numericID(i, "objectId", string(e.ObjectID))
 	if err != nil {
 		return err
@@ -39,8 +41,68 @@ func (a *Adapter) message(ctx context.Context, i int, e *event, res *adapter.Res
 	}
 	// The event already says what kind of message it is: notices are left out without a lookup.
 	if t := e.MessageType; t != "" && t != "MESSAGE" && t != "COMMENT" {
-		return skip(SkipUnsupportedMessage, "thread %s message %s: messageType %q", thread, msgID, adapter.Truncate(t, 32))
+		res.Skipped = append(res.Skipped, adapter.Skipped(SkipUnsupportedMessage, "thread %s message %s: messageType %q", thread, msgID, adapter.Truncate(t, 32)).Skipped...)
+		return nil
 	}
+	*lookups = append(*lookups, lookup{i: i, thread: thread, portal: portal, msgID: msgID})
+	return nil
+}
+
+// lookUp runs the lookups of a delivery, as many at once as the tenant may have in flight,
+// each into its event's slot of parts. The first that fails (HubSpot unavailable) stops the
+// others and fails the delivery.
+func (a *Adapter) lookUp(ctx context.Context, lookups []lookup, parts []adapter.Result) error {
+	if len(lookups) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		first error
+	)
+	next := make(chan lookup)
+	var wg sync.WaitGroup
+	for range min(len(lookups), a.api.Concurrency()) {
+		wg.Go(func() {
+			for l := range next {
+				if err := a.resolve(ctx, l, &parts[l.i]); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					cancel()
+				}
+			}
+		})
+	}
+feed:
+	for _, l := range lookups {
+		select {
+		case next <- l:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		// The request ended before every lookup ran: nothing of the delivery may be kept.
+		return &hsapi.Unavailable{Reason: "the request ended before its lookups did", Wait: hsapi.DefaultRetryAfter, Err: ctx.Err()}
+	}
+	return first
+}
+
+// resolve maps one message by asking HubSpot for its thread (the ticket) and the message itself
+// (sender, direction, type): two requests, plus now and then the portal's owner list (see
+// hsapi.Client.OwnerOfUser).
+func (a *Adapter) resolve(ctx context.Context, l lookup, res *adapter.Result) error {
+	skip := func(reason, format string, args ...any) error {
+		res.Skipped = append(res.Skipped, adapter.Skipped(reason, format, args...).Skipped...)
+		return nil
+	}
+	thread, portal, msgID := l.thread, l.portal, l.msgID
 
 	th, err := a.api.Thread(ctx, a.access, a.tenant, thread)
 	if err != nil {

@@ -227,7 +227,7 @@ func TestLookupFailures(t *testing.T) {
 		{"too slow", func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():
-			case <-time.After(2 * time.Second):
+			case <-time.After(10 * time.Second):
 			}
 		}, hsapi.DefaultRetryAfter, "", "deadline exceeded"},
 		{"thread not found", status(http.StatusNotFound, ""), 0, SkipThreadNotFound, ""},
@@ -245,7 +245,7 @@ func TestLookupFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := newFakeHubSpot(t)
 			fake.override = tt.give
-			a := withAPI(fake, hsapi.Options{Timeout: 200 * time.Millisecond, MaxResponseBytes: 4096})
+			a := withAPI(fake, hsapi.Options{Timeout: time.Second, MaxResponseBytes: 4096})
 			res, err := a.Map(d)
 			if tt.wantWait > 0 {
 				ra, ok := errors.AsType[interface {
@@ -323,7 +323,7 @@ func TestConcurrencyPerTenant(t *testing.T) {
 		}
 		fake.files(w, r)
 	}
-	api := hsapi.New(hsapi.Options{Concurrency: 1, Timeout: time.Second})
+	api := hsapi.New(hsapi.Options{Concurrency: 1, Timeout: 10 * time.Second})
 	acme := NewWithAPI(api).For(&tenants.SourceConfig{Tenant: "acme", HubSpotAPI: hsapi.Access{Token: hsapi.NewToken(testToken), BaseURL: fake.URL}})
 	globex := NewWithAPI(api).For(&tenants.SourceConfig{Tenant: "globex", HubSpotAPI: hsapi.Access{Token: hsapi.NewToken(testToken), BaseURL: fake.URL}})
 	d := adaptertest.Delivery(t, filepath.Join("testdata", "lookup"), "agent-reply")
@@ -403,5 +403,50 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition never met")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// The messages of one delivery are looked up at once, and still come out in the array's order.
+func TestDeliveryLookupsOverlap(t *testing.T) {
+	fake := newFakeHubSpot(t)
+	var inFlight, most atomic.Int32
+	fake.override = func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		time.Sleep(30 * time.Millisecond)
+		fake.files(w, r)
+	}
+	res := adaptertest.Map(t, withAPI(fake, hsapi.Options{Concurrency: 4}), adaptertest.Delivery(t, filepath.Join("testdata", "lookup"), "batch-messages"))
+	var got []string
+	for _, ev := range res.Events {
+		got = append(got, ev.Type+"@"+ev.OccurredAt.Format("15:04:05"))
+	}
+	want := "customer_message@09:00:30 agent_message@09:05:00 agent_message@09:10:00 customer_message@09:20:00"
+	if strings.Join(got, " ") != want || len(res.Skipped) != 1 {
+		t.Errorf("events %v skipped %v, want %s and one skip", got, res.Skipped, want)
+	}
+	if m := most.Load(); m < 2 || m > 4 {
+		t.Errorf("at most %d requests in flight for one delivery, want 2 to 4", m)
+	}
+}
+
+// A delivery whose request ends while its lookups run is not mapped, not even in part.
+func TestRequestEndsDuringLookups(t *testing.T) {
+	fake := newFakeHubSpot(t)
+	fake.override = func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/messages/5c8a") {
+			<-r.Context().Done()
+			return
+		}
+		fake.files(w, r)
+	}
+	a := withAPI(fake, hsapi.Options{Concurrency: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	res, err := a.(ContextMapper).MapContext(ctx, adaptertest.Delivery(t, filepath.Join("testdata", "lookup"), "batch-messages"))
+	if _, ok := errors.AsType[*hsapi.Unavailable](err); !ok || len(res.Events) != 0 {
+		t.Errorf("got %+v, %v; want nothing and unavailable", res, err)
 	}
 }

@@ -137,7 +137,8 @@ type Client struct {
 type tenant struct {
 	slots chan struct{}
 
-	mu sync.Mutex
+	// owning guards the owner list; a channel so that waiting for it ends with the request.
+	owning chan struct{}
 	// owners maps a user id to its owner id, with every owner id mapping to itself.
 	owners   map[string]string
 	loadedAt time.Time
@@ -168,12 +169,15 @@ func New(o Options) *Client {
 	return &Client{o: o, tenants: map[string]*tenant{}}
 }
 
+// Concurrency is the most requests one tenant may have in flight.
+func (c *Client) Concurrency() int { return c.o.Concurrency }
+
 func (c *Client) tenant(id string) *tenant {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, ok := c.tenants[id]
 	if !ok {
-		t = &tenant{slots: make(chan struct{}, c.o.Concurrency)}
+		t = &tenant{slots: make(chan struct{}, c.o.Concurrency), owning: make(chan struct{}, 1)}
 		c.tenants[id] = t
 	}
 	return t
@@ -322,8 +326,12 @@ func (c *Client) OwnerOfUser(ctx context.Context, a Access, tenantID, userID str
 		return "", false, errors.New("no HubSpot access token")
 	}
 	t := c.tenant(tenantID)
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	select {
+	case t.owning <- struct{}{}:
+		defer func() { <-t.owning }()
+	case <-ctx.Done():
+		return "", false, &Unavailable{Reason: "waiting for the owner list", Wait: DefaultRetryAfter, Err: ctx.Err()}
+	}
 	now := c.o.Now()
 	with := a.BaseURL + "\x00" + a.Token.k.s
 	if t.loadedWith != with {
