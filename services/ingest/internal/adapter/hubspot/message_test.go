@@ -450,3 +450,10 @@ func TestRequestEndsDuringLookups(t *testing.T) {
 		t.Errorf("got %+v, %v; want nothing and unavailable", res, err)
 	}
 }
+
+// FuzzMapWithLookups: with lookups answered by the stand-in, no delivery panics, a refusal is
+// always canonical.Problems, and the events made from HubSpot's answers are valid.
+func FuzzMapWithLookups(f *testing.F) {
+	fake := newFakeHubSpot(f)
+	adaptertest.Fuzz(f, withAPI(fake, hsapi.Options{Timeout: 10 * time.Second}), filepath.Join("testdata", "lookup"))
+}
