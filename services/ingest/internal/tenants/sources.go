@@ -299,7 +299,9 @@ func (l *sources) hubSpotAPI(f map[string]yamlconf.Pair, sc *SourceConfig, path 
 			sc.HubSpotAPI.Token = hsapi.NewToken(string(s.Value))
 		}
 	}
-	sc.HubSpotAPI.BaseURL = hsapi.DefaultBaseURL
+	if sc.Source == verify.HubSpot {
+		sc.HubSpotAPI.BaseURL = hsapi.DefaultBaseURL
+	}
 	if p, ok := f["api_url"]; ok {
 		v, ok := l.Str(p.Val, path+".api_url")
 		switch {
