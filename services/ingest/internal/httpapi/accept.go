@@ -31,6 +31,12 @@ type answer struct {
 
 func rejected(status int, body Rejected) *answer { return &answer{status: status, body: body} }
 
+// retryLater is a mapping error that asks the sender to try again (see ContextMapper).
+type retryLater interface {
+	error
+	RetryAfter() time.Duration
+}
+
 func invalid(probs []canonical.Problem, more int) *answer {
 	return rejected(http.StatusBadRequest, Rejected{Error: "invalid request", Problems: probs, MoreProblems: more})
 }
@@ -164,6 +170,12 @@ func (p *pipeline) run(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		var probs canonical.Problems
 		if errors.As(err, &probs) {
 			return invalid(probs.List, probs.More)
+		}
+		if rl, ok := errors.AsType[retryLater](err); ok {
+			a := rejected(http.StatusServiceUnavailable, Rejected{Error: "source unavailable",
+				Reason: err.Error() + "; nothing was stored; " + in.retrySafe})
+			a.retryAfter = max(1, int((rl.RetryAfter()+time.Second-1)/time.Second))
+			return a
 		}
 		p.log.ErrorContext(ctx, "map events", append(in.attrs, "err", err)...)
 		return internalError()

@@ -51,6 +51,14 @@ type Acknowledger interface {
 	Acknowledge(h http.Header) (contentType string, body []byte, ok bool)
 }
 
+// ContextMapper is an adapter that must look things up at the source before it can map a
+// delivery (HubSpot's conversation messages name only their thread): it maps with the request's
+// context, so a lookup ends when the request does. An error with a RetryAfter method (the
+// source's API is unavailable now) is answered 503 with Retry-After, storing nothing.
+type ContextMapper interface {
+	MapContext(ctx context.Context, d adapter.Delivery) (adapter.Result, error)
+}
+
 // Handshaker is an adapter whose source proves a webhook URL before it uses it, with a request
 // whose 200 answer must carry one of its headers back (RingCentral's Validation-Token).
 type Handshaker interface {
@@ -200,10 +208,12 @@ func (h *Webhook) serve(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			return a
 		},
 		mapBody: func(body []byte, opts canonical.Options) ([]canonical.Event, []adapter.Skip, error) {
-			events, skipped, err := h.events(ad, body, r.Header, delivery, sc.Settings, opts)
+			events, skipped, err := h.events(ctx, ad, body, r.Header, delivery, sc.Settings, opts)
 			if err != nil {
 				if probs, ok := errors.AsType[canonical.Problems](err); ok {
 					h.log.InfoContext(ctx, "webhook payload rejected", "tenant", tenantID, "source", source, "problem", probs.Error())
+				} else if _, ok := errors.AsType[retryLater](err); ok {
+					h.log.WarnContext(ctx, "webhook lookup unavailable; asking the source to retry", "tenant", tenantID, "source", source, "err", err)
 				}
 				return nil, nil, err
 			}
@@ -298,12 +308,19 @@ func (h *Webhook) verify(ctx context.Context, r *http.Request, body []byte, tena
 
 // events maps a verified body to valid events: the generic source sends canonical JSON, the
 // others go through their adapter and then the same rules.
-func (h *Webhook) events(ad adapter.Adapter, body []byte, header http.Header, delivery string, settings adapter.Settings, opts canonical.Options) ([]canonical.Event, []adapter.Skip, error) {
+func (h *Webhook) events(ctx context.Context, ad adapter.Adapter, body []byte, header http.Header, delivery string, settings adapter.Settings, opts canonical.Options) ([]canonical.Event, []adapter.Skip, error) {
 	if ad == nil {
 		events, err := canonical.Decode(body, opts)
 		return events, nil, err
 	}
-	res, err := ad.Map(adapter.Delivery{Header: header, Body: body, DeliveryID: delivery, Received: opts.Now, Settings: settings})
+	d := adapter.Delivery{Header: header, Body: body, DeliveryID: delivery, Received: opts.Now, Settings: settings}
+	var res adapter.Result
+	var err error
+	if cm, ok := ad.(ContextMapper); ok {
+		res, err = cm.MapContext(ctx, d)
+	} else {
+		res, err = ad.Map(d)
+	}
 	if err != nil || len(res.Events) == 0 {
 		return nil, res.Skipped, err
 	}

@@ -8,6 +8,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/hubspot/hsapi"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/survey"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/verify"
 	ptenants "github.com/ticketpulse/ticketpulse/services/platform/tenants"
@@ -28,7 +29,7 @@ var sourceKeys = map[string][]string{
 	verify.Zammad:     {"secrets"},
 	verify.Intercom:   {"secrets"},
 	verify.Salesforce: {"url_token", "secrets", "tolerance", "organization_id", "statuses"},
-	verify.HubSpot:    {"secrets", "tolerance", "target_url", "portal_ids", "statuses"},
+	verify.HubSpot:    {"secrets", "tolerance", "target_url", "portal_ids", "statuses", "access_token", "api_url"},
 	verify.Generic:    {"secrets", "tolerance"},
 	// The survey sources also say where a response keeps its ticket and its score.
 	verify.Typeform:     append([]string{"secrets"}, surveyKeys...),
@@ -276,12 +277,42 @@ func (l *sources) crm(f map[string]yamlconf.Pair, sc *SourceConfig, at yamlconf.
 			sc.CRM.Accounts = v
 		}
 	}
+	l.hubSpotAPI(f, sc, path)
 	if p, ok := f["statuses"]; ok {
 		pairs, _ := l.Pairs(p.Val, path+".statuses")
 		sc.Statuses = make(map[string]string, len(pairs))
 		for _, kv := range pairs {
 			if v, ok := l.OneOf(kv.Val, yamlconf.Join(path+".statuses", kv.Key.Value), "status", StatusWords...); ok {
 				sc.Statuses[kv.Key.Value] = v
+			}
+		}
+	}
+}
+
+// hubSpotAPI reads the private app access that lets the HubSpot adapter look conversation
+// messages up: access_token (a secret reference) and api_url, which only a test or a proxy
+// changes from HubSpot's own.
+func (l *sources) hubSpotAPI(f map[string]yamlconf.Pair, sc *SourceConfig, path string) {
+	p, hasToken := f["access_token"]
+	if hasToken {
+		if s, ok := l.secret(p.Val, path+".access_token"); ok {
+			sc.HubSpotAPI.Token = hsapi.NewToken(string(s.Value))
+		}
+	}
+	if sc.Source == verify.HubSpot {
+		sc.HubSpotAPI.BaseURL = hsapi.DefaultBaseURL
+	}
+	if p, ok := f["api_url"]; ok {
+		v, ok := l.Str(p.Val, path+".api_url")
+		switch {
+		case !ok:
+		case !hasToken:
+			l.Addf(p.Val, "%s.api_url: applies only with access_token:", path)
+		default:
+			if err := hsapi.CheckBaseURL(v); err != nil {
+				l.Addf(p.Val, "%s.api_url: %v", path, err)
+			} else {
+				sc.HubSpotAPI.BaseURL = strings.TrimSuffix(v, "/")
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/hubspot/hsapi"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/verify"
 	ptenants "github.com/ticketpulse/ticketpulse/services/platform/tenants"
 )
@@ -53,6 +54,9 @@ type SourceConfig struct {
 	// Statuses maps a CRM's own status (a Salesforce Case Status, a HubSpot pipeline stage id)
 	// to a canonical status word, over the adapter's defaults; nil for the helpdesks.
 	Statuses map[string]string
+	// HubSpotAPI is the private app access the HubSpot adapter looks conversation messages up
+	// with; without a token (every other source, and HubSpot by default) nothing is looked up.
+	HubSpotAPI hsapi.Access
 }
 
 // Source returns a tenant's settings for a source; false when either is not configured.
@@ -73,6 +77,9 @@ func (s *SourceConfig) LogValue() slog.Value {
 	if st := s.Settings; st != (adapter.Settings{}) {
 		attrs = append(attrs, slog.String("ticket_field", st.TicketField), slog.String("score_question", st.ScoreQuestion),
 			slog.String("scale", st.Scale))
+	}
+	if s.HubSpotAPI.Configured() {
+		attrs = append(attrs, slog.Bool("access_token", true), slog.String("api_url", s.HubSpotAPI.BaseURL))
 	}
 	return slog.GroupValue(attrs...)
 }

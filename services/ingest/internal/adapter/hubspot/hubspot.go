@@ -1,16 +1,20 @@
 // Package hubspot maps HubSpot webhook subscriptions on tickets onto canonical ticket events.
 // HubSpot posts a JSON array of events per request (up to 100), each naming its subscription
-// type, the object, and for a property change the one property and its new value. See
-// docs/crms.md for the mapping table and its sources.
+// type, the object, and for a property change the one property and its new value. A
+// conversation message names only its thread and its id, so with a tenant's access token the
+// adapter asks HubSpot's conversations API for the thread's ticket and the message's sender
+// (package hsapi). See docs/crms.md for the mapping table and its sources.
 package hubspot
 
 import (
+	"context"
 	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/hubspot/hsapi"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/tenants"
 )
@@ -30,8 +34,21 @@ const (
 	// SkipUntrackedProperty: a property change the KPIs do not use.
 	SkipUntrackedProperty = "untracked_property"
 	// SkipConversationMessage: a conversation.newMessage names the thread and the message but
-	// neither the ticket nor who wrote it; only HubSpot's API could tell, and ingest calls none.
+	// neither the ticket nor who wrote it, and the tenant gave no access_token to ask HubSpot.
 	SkipConversationMessage = "conversation_message"
+	// SkipNoTicket: the message's thread is associated with no ticket (a chat nobody turned
+	// into a ticket): there is no ticket whose response times it could count in.
+	SkipNoTicket = "no_ticket"
+	// SkipThreadNotFound, SkipMessageNotFound: HubSpot answers 404 for the thread or message
+	// (deleted, or archived for good, since the event left).
+	SkipThreadNotFound  = "thread_not_found"
+	SkipMessageNotFound = "message_not_found"
+	// SkipUnsupportedMessage: a message type other than MESSAGE and COMMENT (welcome messages,
+	// assignment and status notices), or a message with no direction.
+	SkipUnsupportedMessage = "unsupported_message"
+	// SkipLookupInvalid: HubSpot's API answered something it does not document (malformed or
+	// oversized JSON, a message of another thread); asking again would not help.
+	SkipLookupInvalid = "lookup_invalid"
 	// SkipUnsupportedSubscription: another subscription type (contacts, deals, deletions).
 	SkipUnsupportedSubscription = "unsupported_subscription"
 )
@@ -47,21 +64,36 @@ const MaxEvents = 100
 // tenant maps with statuses:.
 var DefaultStatuses = map[string]string{"1": "new", "2": "pending", "3": "open", "4": "closed"}
 
-// Adapter maps HubSpot deliveries with one tenant's stage mapping.
+// Adapter maps HubSpot deliveries with one tenant's stage mapping and API access.
 type Adapter struct {
 	statuses map[string]string
+	// api makes the conversation lookups of every tenant; nil never looks anything up.
+	api    *hsapi.Client
+	access hsapi.Access
+	tenant string
 }
 
 var _ adapter.Adapter = (*Adapter)(nil)
 
-// New returns the HubSpot adapter with the default stage mapping.
+// New returns the HubSpot adapter with the default stage mapping and no API client: it skips
+// conversation messages.
 func New() *Adapter { return &Adapter{} }
+
+// NewWithAPI returns the HubSpot adapter whose tenants with an access_token have their
+// conversation messages looked up through api.
+func NewWithAPI(api *hsapi.Client) *Adapter { return &Adapter{api: api} }
 
 // Source returns "hubspot".
 func (*Adapter) Source() string { return Source }
 
-// For returns the adapter for a tenant whose statuses: setting maps its pipelines' stage ids.
-func (*Adapter) For(sc *tenants.SourceConfig) adapter.Adapter { return &Adapter{statuses: sc.Statuses} }
+// For returns the adapter for a tenant whose statuses: setting maps its pipelines' stage ids,
+// and whose access_token (when set) lets it look conversation messages up.
+func (a *Adapter) For(sc *tenants.SourceConfig) adapter.Adapter {
+	return &Adapter{statuses: sc.Statuses, api: a.api, access: sc.HubSpotAPI, tenant: sc.Tenant}
+}
+
+// lookups reports whether conversation messages are looked up.
+func (a *Adapter) lookups() bool { return a.api != nil && a.access.Configured() }
 
 // event is one element of the array. Ids come as JSON numbers (as strings in some older
 // payloads): adapter.ID takes both.
@@ -80,8 +112,16 @@ type event struct {
 	MessageType      string          `json:"messageType"`
 }
 
-// Map turns one request into events.
+// Map turns one request into events, looking conversation messages up without a deadline of
+// the request's; the webhook calls MapContext.
 func (a *Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
+	return a.MapContext(context.Background(), d)
+}
+
+// MapContext turns one request into events. A lookup HubSpot cannot answer now (throttled,
+// failing, too slow) fails the whole delivery with an error carrying RetryAfter, so nothing
+// of it is stored and HubSpot sends it again.
+func (a *Adapter) MapContext(ctx context.Context, d adapter.Delivery) (adapter.Result, error) {
 	var raw []json.RawMessage
 	if err := json.Unmarshal(d.Body, &raw); err != nil {
 		if _, ok := err.(*json.UnmarshalTypeError); ok {
@@ -92,7 +132,10 @@ func (a *Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	if len(raw) > MaxEvents {
 		return adapter.Result{}, adapter.Malformed("", "%d events; HubSpot sends at most %d per request", len(raw), MaxEvents)
 	}
-	var res adapter.Result
+	// Each event's outcome in its own slot, so the lookups can run at once and the result
+	// still keeps the order of the array.
+	parts := make([]adapter.Result, len(raw))
+	var lookups []lookup
 	for i, r := range raw {
 		var e event
 		if err := json.Unmarshal(r, &e); err != nil {
@@ -101,15 +144,24 @@ func (a *Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 			}
 			return adapter.Result{}, canonical.Reject(i, "", "not a JSON object")
 		}
-		if err := a.one(i, &e, &res); err != nil {
+		if err := a.one(i, &e, &parts[i], &lookups); err != nil {
 			return adapter.Result{}, err
 		}
+	}
+	// Every event is valid by now: a malformed delivery is refused without a single request.
+	if err := a.lookUp(ctx, lookups, parts); err != nil {
+		return adapter.Result{}, err
+	}
+	var res adapter.Result
+	for _, p := range parts {
+		res.Events = append(res.Events, p.Events...)
+		res.Skipped = append(res.Skipped, p.Skipped...)
 	}
 	return res, nil
 }
 
-// one maps the event at index i into res.
-func (a *Adapter) one(i int, e *event, res *adapter.Result) error {
+// one maps the event at index i into res, or adds the lookups it needs to lookups.
+func (a *Adapter) one(i int, e *event, res *adapter.Result, lookups *[]lookup) error {
 	if e.SubscriptionType == nil || *e.SubscriptionType == "" {
 		return canonical.Reject(i, "subscriptionType", "required")
 	}
@@ -126,7 +178,10 @@ func (a *Adapter) one(i int, e *event, res *adapter.Result) error {
 	switch sub {
 	case "ticket.creation", "ticket.propertyChange":
 	case "conversation.newMessage":
-		return skip(SkipConversationMessage, "thread %s message %s", adapter.Truncate(string(e.ObjectID), 24), adapter.Truncate(string(e.MessageID), 40))
+		if !a.lookups() {
+			return skip(SkipConversationMessage, "thread %s message %s", adapter.Truncate(string(e.ObjectID), 24), adapter.Truncate(string(e.MessageID), 40))
+		}
+		return a.message(i, e, res, lookups)
 	default:
 		return skip(SkipUnsupportedSubscription, "subscriptionType %q", adapter.Truncate(sub, 64))
 	}
