@@ -121,6 +121,9 @@ func TestDeployExample(t *testing.T) {
 				t.Errorf("%s: a delivery with the configured credential was refused", c.source)
 			}
 		}
+		if hs, _ := Source(cfg, "acme", verify.HubSpot); hs == nil || !hs.HubSpotAPI.Configured() {
+			t.Errorf("hubspot: %+v, want its conversation messages looked up with the example's access_token", hs)
+		}
 	})
 }
 

@@ -472,6 +472,7 @@ var exampleEnv = map[string]string{
 	"ACME_SALESFORCE_TOKEN":    "sekrit-sf-token",
 	"ACME_SALESFORCE_SECRET":   "sekrit-sf",
 	"ACME_HUBSPOT_SECRET":      "sekrit-hubspot",
+	"ACME_HUBSPOT_TOKEN":       "pat-na1-sekrit",
 	"ACME_GENERIC_SECRET":      "whsec_" + base64.StdEncoding.EncodeToString([]byte("sekrit-generic")),
 	"ACME_TYPEFORM_SECRET":     "sekrit-tf",
 	"ACME_SURVEYMONKEY_SECRET": "sekrit-sm",
