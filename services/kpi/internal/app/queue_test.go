@@ -16,6 +16,7 @@ import (
 
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/contrib"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/generation"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/snapshot"
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/store"
 	"github.com/ticketpulse/ticketpulse/services/platform/consume"
@@ -393,6 +394,26 @@ func TestServiceQueueCalls(t *testing.T) {
 	for q := range want {
 		if k := queueKpis(client, "acme", q); !proto.Equal(k, before[q]) {
 			t.Errorf("after the rebuild queue %q = %v\nbefore %v", q, k, before[q])
+		}
+	}
+	// Every queue's snapshot is published again from the new generation, though no call arrived.
+	switched, err := generation.New(s.rdb).Get(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"marker", oddQueue, "support"} {
+		subject := snapshot.Subject("acme", bucket.Scope{Kind: bucket.Queue, ID: q})
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			m, err := kpiStream.GetLastMsgForSubject(ctx, subject)
+			if err == nil && !m.Time.Before(switched.Switched) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("no snapshot of queue %q published after the switch (last: %v, %v)", q, m, err)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	resp, err := client.ListQueueKpis(ctx, &tpv1.ListQueueKpisRequest{Tenant: "acme", Window: w})
