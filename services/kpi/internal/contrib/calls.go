@@ -22,11 +22,12 @@ type call struct {
 // only on the set of its events.
 //
 // A call is credited to its agent (the latest its events name; none: the unassigned figures),
-// team and queue (the latest its events name; none: no queue). An inbound call counts as offered, and as answered, answered in service level or
-// abandoned, in the hour it was offered (its first event when no call_offered came). Speed of
-// answer is offer to answer (the source's wait_seconds on call_answered when call_offered is
-// missing), in the hour of the answer; handle time is talk + hold + wrap-up of the latest
-// call_ended of a call that was answered or talked, in the hour it ended.
+// team and queue (the latest its events name; none: no queue). An inbound call counts as offered,
+// and as answered, answered in service level or abandoned, in the hour it was offered (its first
+// event when no call_offered came). Speed of answer is offer to answer (the source's wait_seconds
+// on call_answered when call_offered is missing), in the hour of the answer; handle time is talk +
+// hold + wrap-up of the latest call_ended of a call that was answered or talked, in the hour it
+// ended.
 func calls(c *Contribution, h *history, sla SLA) {
 	var order []uint64
 	var byKey map[uint64]*call
