@@ -507,7 +507,7 @@ func TestListQueueKpis(t *testing.T) {
 		b.Add(s, hour, bucket.CallsAbandoned.Field(), int64(i%7))
 	}
 	b.IndexQueue("idle queue", hour-24*40) // calls only before the window
-	b.Index("", "a team", hour)             // teams are not queues
+	b.Index("", "a team", hour)            // teams are not queues
 	if _, err := b.Flush(context.Background(), rdb); err != nil {
 		t.Fatal(err)
 	}
