@@ -17,9 +17,9 @@ func TestCommandsHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"kpis", "get"}, append(append([]string{"-agent", "-team", "-unassigned", "-kpi-addr", "TICKETPULSE_KPI_ADDR", "default 127.0.0.1:9090", "kpis:read"}, query...), window...)},
+		{[]string{"kpis", "get"}, append(append([]string{"-agent", "-team", "-queue", "-unassigned", "-kpi-addr", "TICKETPULSE_KPI_ADDR", "default 127.0.0.1:9090", "kpis:read"}, query...), window...)},
 		{[]string{"kpis", "list", "agents"}, append(append([]string{"-order-by", "-team", "-limit", "-page-size", "-kpi-addr", "csat_mean"}, query...), window...)},
-		{[]string{"kpis", "list"}, []string{"tpctl kpis list agents|teams", "-order-by"}},
+		{[]string{"kpis", "list"}, []string{"tpctl kpis list agents|teams|queues", "-order-by"}},
 		{[]string{"escalations", "list"}, append([]string{"-state", "-rule", "-team", "-agent", "-ticket", "-triggered-from", "-triggered-to", "-limit", "-page-size", "-escalation-addr", "TICKETPULSE_ESCALATION_ADDR", "default 127.0.0.1:9091", "escalations:read"}, query...)},
 		{[]string{"escalations", "get"}, append([]string{"-id", "timeline"}, query...)},
 		{[]string{"escalations", "ack"}, append([]string{"-id", "-note", "escalations:write", "at most 2048 bytes"}, query...)},
@@ -73,7 +73,9 @@ func TestCommandsFlagErrors(t *testing.T) {
 		want string
 	}{
 		{"kpis get nothing", []string{"kpis", "get"},
-			"tpctl kpis get: -tenant: required\n-key-file: required (an API key, operator key or ID token)\n-agent, -team, -unassigned: give exactly one\n"},
+			"tpctl kpis get: -tenant: required\n-key-file: required (an API key, operator key or ID token)\n-agent, -team, -queue, -unassigned: give exactly one\n"},
+		{"kpis get two scopes", []string{"kpis", "get", "-tenant", "acme", "-key-file", key, "-team", "t", "-queue", "q"},
+			"tpctl kpis get: -agent, -team, -queue, -unassigned: give exactly one\n"},
 		{"kpis get window", []string{"kpis", "get", "-tenant", "acme", "-key-file", key, "-unassigned", "-from", "2026-03-02T00:00:00Z", "-rolling", "7d"},
 			"tpctl kpis get: -rolling and -from/-to: give one of them\n"},
 		{"kpis get half a range", []string{"kpis", "get", "-tenant", "acme", "-key-file", key, "-team", "t", "-from", "2026-03-02T00:00:00Z"},
@@ -83,7 +85,9 @@ func TestCommandsFlagErrors(t *testing.T) {
 		{"kpis get remote plaintext", []string{"kpis", "get", "-tenant", "acme", "-key-file", key, "-agent", "a", "-kpi-addr", "kpi.example.com:9090"},
 			"tpctl kpis get: -kpi-addr kpi.example.com:9090 is not a loopback address: pass -tls (or -tls-ca) so the API key is not sent in clear, or -plaintext to send it anyway\n"},
 		{"kpis list what", []string{"kpis", "list", "-tenant", "acme"},
-			"tpctl kpis list: want \"agents\" or \"teams\" first, e.g. tpctl kpis list agents -tenant acme\n"},
+			"tpctl kpis list: want \"agents\", \"teams\" or \"queues\" first, e.g. tpctl kpis list agents -tenant acme\n"},
+		{"kpis list queues of a team", []string{"kpis", "list", "queues", "-tenant", "acme", "-key-file", key, "-team", "x"},
+			"tpctl kpis list: -team: only for agents\n"},
 		{"kpis list pages", []string{"kpis", "list", "teams", "-tenant", "acme", "-key-file", key, "-limit", "-1", "-page-size", "0", "-team", "x"},
 			"tpctl kpis list: -limit -1: must not be negative\n-page-size 0: must be between 1 and 1000\n-team: only for agents\n"},
 		{"escalations list filters", []string{"escalations", "list", "-tenant", "acme", "-key-file", key, "-state", "closed", "-triggered-from", "monday"},

@@ -73,9 +73,10 @@ func (w *windowFlags) window() (*tpv1.Window, []error) {
 	return &tpv1.Window{Kind: &tpv1.Window_Rolling{Rolling: rolling}, TimeZone: w.TimeZone}, nil
 }
 
-const kpisGetSummary = `tpctl kpis get prints the KPIs of one agent (-agent), one team (-team) or the samples credited
-while tickets had no assignee (-unassigned), over a window, from kpi's KpiService. An agent or
-team with no data gets zeros, not an error. Ids are the helpdesk's own, any Unicode.
+const kpisGetSummary = `tpctl kpis get prints the KPIs of one agent (-agent), one team (-team), one contact-centre queue
+(-queue: its call figures only) or the samples credited while tickets had no assignee
+(-unassigned), over a window, from kpi's KpiService. An agent, team or queue with no data gets
+zeros, not an error. Ids are the helpdesk's own, any Unicode.
 
 ` + kpisWindowHelp + `
 
@@ -85,8 +86,8 @@ refused or failed (its code and message), 2 on bad flags.`
 type kpisGetConfig struct {
 	queryConfig
 	windowFlags
-	Agent, Team string
-	Unassigned  bool
+	Agent, Team, Queue string
+	Unassigned         bool
 }
 
 func kpiEndpoint() endpoint {
@@ -100,19 +101,20 @@ func kpisGet(args []string, cio cmdIO) error {
 	c.windowFlags.register(s)
 	s.String(&c.Agent, "agent", "", "Agent id whose KPIs to print.")
 	s.String(&c.Team, "team", "", "Team id whose KPIs to print (over the team's tickets).")
+	s.String(&c.Queue, "queue", "", "Queue id whose call KPIs to print (a queue has only call figures).")
 	s.Bool(&c.Unassigned, "unassigned", false, "Print the tenant's unassigned figures: samples credited while a ticket had no assignee.")
 	if err := parse(s, cio, args); err != nil {
 		return err
 	}
 	errs := c.queryConfig.check()
 	n := 0
-	for _, set := range []bool{c.Agent != "", c.Team != "", c.Unassigned} {
+	for _, set := range []bool{c.Agent != "", c.Team != "", c.Queue != "", c.Unassigned} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		errs = append(errs, errors.New("-agent, -team, -unassigned: give exactly one"))
+		errs = append(errs, errors.New("-agent, -team, -queue, -unassigned: give exactly one"))
 	}
 	w, werrs := c.windowFlags.window()
 	if err := errors.Join(append(errs, werrs...)...); err != nil {
@@ -148,6 +150,12 @@ func kpisGet(args []string, cio cmdIO) error {
 			return rpcFailed("get team KPIs", err)
 		}
 		resp, kind, id, kpis, resolved = r, "team", r.GetTeamId(), r.GetKpis(), r.GetWindow()
+	case c.Queue != "":
+		r, err := kc.GetQueueKpis(ctx, &tpv1.GetQueueKpisRequest{Tenant: c.Tenant, QueueId: c.Queue, Window: w})
+		if err != nil {
+			return rpcFailed("get queue KPIs", err)
+		}
+		resp, kind, id, kpis, resolved = r, "queue", r.GetQueueId(), r.GetKpis(), r.GetWindow()
 	default:
 		r, err := kc.GetUnassignedKpis(ctx, &tpv1.GetUnassignedKpisRequest{Tenant: c.Tenant, Window: w})
 		if err != nil {
@@ -163,7 +171,11 @@ func kpisGet(args []string, cio cmdIO) error {
 	if id != "" {
 		t.row("id", id)
 	}
-	for _, r := range kpiRows(kpis) {
+	rows := kpiRows(kpis)
+	if kind == "queue" {
+		rows = callRows(kpis) // the ticket rows of a queue are always zero
+	}
+	for _, r := range rows {
 		t.row(r[0], r[1])
 	}
 	return t.flush()
@@ -224,22 +236,28 @@ func kpiRows(k *tpv1.Kpis) [][2]string {
 		[2]string{"qa auto-fails", fmt.Sprint(k.GetQaAutoFails())},
 		[2]string{"qa auto-fail rate", pct(k.GetQaAutoFailRate())},
 	)
-	rows = append(rows,
-		[2]string{"calls offered", fmt.Sprint(k.GetCallsOffered())},
-		[2]string{"calls answered", fmt.Sprint(k.GetCallsAnswered())},
-		[2]string{"calls abandoned", fmt.Sprint(k.GetCallsAbandoned())},
-		[2]string{"call abandon rate", pct(k.GetCallAbandonRate())},
-		[2]string{"calls answered in service level", fmt.Sprint(k.GetCallsAnsweredInServiceLevel())},
-		[2]string{"call service level", pct(k.GetCallServiceLevel())},
-	)
+	return append(rows, callRows(k)...)
+}
+
+// callRows are the contact-centre call figures: all a queue has.
+func callRows(k *tpv1.Kpis) [][2]string {
+	rows := [][2]string{
+		{"calls offered", fmt.Sprint(k.GetCallsOffered())},
+		{"calls answered", fmt.Sprint(k.GetCallsAnswered())},
+		{"calls abandoned", fmt.Sprint(k.GetCallsAbandoned())},
+		{"call abandon rate", pct(k.GetCallAbandonRate())},
+		{"calls answered in service level", fmt.Sprint(k.GetCallsAnsweredInServiceLevel())},
+		{"call service level", pct(k.GetCallServiceLevel())},
+	}
 	rows = append(rows, durRows("call speed of answer", k.GetCallSpeedOfAnswer())...)
 	return append(rows, durRows("call handle time", k.GetCallHandleTime())...)
 }
 
-const kpisListSummary = `tpctl kpis list agents|teams prints every agent (or team) active in a window with its main KPIs,
-one row each, from kpi's KpiService, ordered by -order-by. It pages through every page (or stops
-after -limit rows); -json prints them as one document, in the API's ListAgentKpisResponse or
-ListTeamKpisResponse form with every page's rows.
+const kpisListSummary = `tpctl kpis list agents|teams|queues prints every agent (or team, or contact-centre queue with
+calls) active in a window with its main KPIs (a queue's call figures), one row each, from kpi's
+KpiService, ordered by -order-by. It pages through every page (or stops after -limit rows); -json
+prints them as one document, in the API's ListAgentKpisResponse, ListTeamKpisResponse or
+ListQueueKpisResponse form with every page's rows.
 
 ` + kpisWindowHelp + `
 
@@ -261,11 +279,11 @@ const (
 )
 
 func kpisList(args []string, cio cmdIO) error {
-	if len(args) == 0 || (args[0] != "agents" && args[0] != "teams") {
+	if len(args) == 0 || (args[0] != "agents" && args[0] != "teams" && args[0] != "queues") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
 			args = append([]string{"agents"}, args...)
 		} else {
-			return usageError{errors.New("want \"agents\" or \"teams\" first, e.g. tpctl kpis list agents -tenant acme")}
+			return usageError{errors.New("want \"agents\", \"teams\" or \"queues\" first, e.g. tpctl kpis list agents -tenant acme")}
 		}
 	}
 	what := args[0]
@@ -282,7 +300,7 @@ func kpisList(args []string, cio cmdIO) error {
 	}
 	errs := c.queryConfig.check()
 	errs = append(errs, pageErrs(c.Limit, c.PageSize, maxKpiPage)...)
-	if what == "teams" && c.Team != "" {
+	if what != "agents" && c.Team != "" {
 		errs = append(errs, errors.New("-team: only for agents"))
 	}
 	w, werrs := c.windowFlags.window()
@@ -308,7 +326,8 @@ func kpisList(args []string, cio cmdIO) error {
 		win   *tpv1.ResolvedWindow
 		total int32
 	)
-	if what == "agents" {
+	switch what {
+	case "agents":
 		all := &tpv1.ListAgentKpisResponse{}
 		var err error
 		all.Agents, all.NextPageToken, err = allPages(ctx, &c.queryConfig, "list agent KPIs", c.Limit, c.PageSize,
@@ -324,7 +343,23 @@ func kpisList(args []string, cio cmdIO) error {
 			rows = append(rows, row{a.GetAgentId(), a.GetKpis()})
 		}
 		out, win, total = all, all.Window, all.TotalSize
-	} else {
+	case "queues":
+		all := &tpv1.ListQueueKpisResponse{}
+		var err error
+		all.Queues, all.NextPageToken, err = allPages(ctx, &c.queryConfig, "list queue KPIs", c.Limit, c.PageSize,
+			func(ctx context.Context, token string, size int32) ([]*tpv1.QueueKpis, string, error) {
+				r, err := kc.ListQueueKpis(ctx, &tpv1.ListQueueKpisRequest{Tenant: c.Tenant, Window: w, OrderBy: c.OrderBy, PageSize: size, PageToken: token})
+				all.Window, all.TotalSize = r.GetWindow(), r.GetTotalSize()
+				return r.GetQueues(), r.GetNextPageToken(), err
+			})
+		if err != nil {
+			return err
+		}
+		for _, q := range all.Queues {
+			rows = append(rows, row{q.GetQueueId(), q.GetKpis()})
+		}
+		out, win, total = all, all.Window, all.TotalSize
+	default:
 		all := &tpv1.ListTeamKpisResponse{}
 		var err error
 		all.Teams, all.NextPageToken, err = allPages(ctx, &c.queryConfig, "list team KPIs", c.Limit, c.PageSize,
@@ -345,6 +380,20 @@ func kpisList(args []string, cio cmdIO) error {
 		return writeJSON(cio.stdout, out)
 	}
 	writeWindow(cio.stdout, win)
+	if what == "queues" {
+		t := newTable(cio.stdout, "queue", "offered", "answered", "abandoned", "abandon rate", "service level", "asa p50", "asa p90", "aht mean")
+		for _, r := range rows {
+			k := r.kpis
+			t.row(r.id, fmt.Sprint(k.GetCallsOffered()), fmt.Sprint(k.GetCallsAnswered()), fmt.Sprint(k.GetCallsAbandoned()),
+				pct(k.GetCallAbandonRate()), pct(k.GetCallServiceLevel()), secs(k.GetCallSpeedOfAnswer().GetP50Seconds()),
+				secs(k.GetCallSpeedOfAnswer().GetP90Seconds()), secs(k.GetCallHandleTime().GetMeanSeconds()))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(cio.stdout, "%d of %d %s\n", len(rows), total, what)
+		return err
+	}
 	t := newTable(cio.stdout, what[:len(what)-1], "assigned", "resolutions", "res.rate", "first resp. p50", "p90", "resolution p50", "csat", "csat %", "sla first resp.")
 	for _, r := range rows {
 		k := r.kpis

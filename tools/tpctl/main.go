@@ -52,8 +52,8 @@ type command struct {
 var commands = []command{
 	{"apikey new", "[flags]", "make an API key: print it once, with its hash and tenants-file entry", func(a []string, c cmdIO) error { return apikeyNew(a, c.stdout, c.stderr, c.lookup) }},
 	{"apikey hash", "", "read an API key on standard input and print its sha256:... hash", apikeyHashCmd},
-	{"kpis get", "[flags]", "one agent's, team's or the unassigned KPIs over a window", kpisGet},
-	{"kpis list", "agents|teams [flags]", "every agent's or team's KPIs over a window, all pages", kpisList},
+	{"kpis get", "[flags]", "one agent's, team's, queue's or the unassigned KPIs over a window", kpisGet},
+	{"kpis list", "agents|teams|queues [flags]", "every agent's, team's or queue's KPIs over a window, all pages", kpisList},
 	{"escalations list", "[flags]", "a tenant's escalations, newest first, filtered, all pages", escalationsList},
 	{"escalations get", "[flags]", "one escalation with its timeline", escalationsGet},
 	{"escalations ack", "[flags]", "acknowledge an open escalation (stops it being raised)", escalationsAck},

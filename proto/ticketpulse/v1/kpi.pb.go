@@ -88,6 +88,8 @@ const (
 	ScopeKind_SCOPE_KIND_TEAM        ScopeKind = 2
 	// UNASSIGNED: samples credited while a ticket had no assignee; one series, scope_id empty.
 	ScopeKind_SCOPE_KIND_UNASSIGNED ScopeKind = 3
+	// QUEUE: a contact-centre queue's call figures (ticket figures have no queue).
+	ScopeKind_SCOPE_KIND_QUEUE ScopeKind = 4
 )
 
 // Enum value maps for ScopeKind.
@@ -97,12 +99,14 @@ var (
 		1: "SCOPE_KIND_AGENT",
 		2: "SCOPE_KIND_TEAM",
 		3: "SCOPE_KIND_UNASSIGNED",
+		4: "SCOPE_KIND_QUEUE",
 	}
 	ScopeKind_value = map[string]int32{
 		"SCOPE_KIND_UNSPECIFIED": 0,
 		"SCOPE_KIND_AGENT":       1,
 		"SCOPE_KIND_TEAM":        2,
 		"SCOPE_KIND_UNASSIGNED":  3,
+		"SCOPE_KIND_QUEUE":       4,
 	}
 )
 
@@ -1533,6 +1537,325 @@ func (x *ListTeamKpisResponse) GetTotalSize() int32 {
 	return 0
 }
 
+type GetQueueKpisRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	QueueId       string                 `protobuf:"bytes,2,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	Window        *Window                `protobuf:"bytes,3,opt,name=window,proto3" json:"window,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQueueKpisRequest) Reset() {
+	*x = GetQueueKpisRequest{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQueueKpisRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQueueKpisRequest) ProtoMessage() {}
+
+func (x *GetQueueKpisRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQueueKpisRequest.ProtoReflect.Descriptor instead.
+func (*GetQueueKpisRequest) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetQueueKpisRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *GetQueueKpisRequest) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *GetQueueKpisRequest) GetWindow() *Window {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+type GetQueueKpisResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	QueueId       string                 `protobuf:"bytes,1,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	Kpis          *Kpis                  `protobuf:"bytes,2,opt,name=kpis,proto3" json:"kpis,omitempty"`
+	Window        *ResolvedWindow        `protobuf:"bytes,3,opt,name=window,proto3" json:"window,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQueueKpisResponse) Reset() {
+	*x = GetQueueKpisResponse{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQueueKpisResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQueueKpisResponse) ProtoMessage() {}
+
+func (x *GetQueueKpisResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQueueKpisResponse.ProtoReflect.Descriptor instead.
+func (*GetQueueKpisResponse) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetQueueKpisResponse) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *GetQueueKpisResponse) GetKpis() *Kpis {
+	if x != nil {
+		return x.Kpis
+	}
+	return nil
+}
+
+func (x *GetQueueKpisResponse) GetWindow() *ResolvedWindow {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+type QueueKpis struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	QueueId       string                 `protobuf:"bytes,1,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	Kpis          *Kpis                  `protobuf:"bytes,2,opt,name=kpis,proto3" json:"kpis,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueueKpis) Reset() {
+	*x = QueueKpis{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueKpis) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueKpis) ProtoMessage() {}
+
+func (x *QueueKpis) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueKpis.ProtoReflect.Descriptor instead.
+func (*QueueKpis) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *QueueKpis) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
+func (x *QueueKpis) GetKpis() *Kpis {
+	if x != nil {
+		return x.Kpis
+	}
+	return nil
+}
+
+type ListQueueKpisRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Window *Window                `protobuf:"bytes,2,opt,name=window,proto3" json:"window,omitempty"`
+	// order_by is a KPI name optionally followed by " desc", as for ListAgentKpis, with queue_id
+	// (the default) instead of agent_id.
+	OrderBy string `protobuf:"bytes,3,opt,name=order_by,json=orderBy,proto3" json:"order_by,omitempty"`
+	// page_size defaults to 100 and is at most 1000.
+	PageSize      int32  `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListQueueKpisRequest) Reset() {
+	*x = ListQueueKpisRequest{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQueueKpisRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQueueKpisRequest) ProtoMessage() {}
+
+func (x *ListQueueKpisRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQueueKpisRequest.ProtoReflect.Descriptor instead.
+func (*ListQueueKpisRequest) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListQueueKpisRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ListQueueKpisRequest) GetWindow() *Window {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *ListQueueKpisRequest) GetOrderBy() string {
+	if x != nil {
+		return x.OrderBy
+	}
+	return ""
+}
+
+func (x *ListQueueKpisRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListQueueKpisRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListQueueKpisResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queues        []*QueueKpis           `protobuf:"bytes,1,rep,name=queues,proto3" json:"queues,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	Window        *ResolvedWindow        `protobuf:"bytes,3,opt,name=window,proto3" json:"window,omitempty"`
+	TotalSize     int32                  `protobuf:"varint,4,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListQueueKpisResponse) Reset() {
+	*x = ListQueueKpisResponse{}
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQueueKpisResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQueueKpisResponse) ProtoMessage() {}
+
+func (x *ListQueueKpisResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQueueKpisResponse.ProtoReflect.Descriptor instead.
+func (*ListQueueKpisResponse) Descriptor() ([]byte, []int) {
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListQueueKpisResponse) GetQueues() []*QueueKpis {
+	if x != nil {
+		return x.Queues
+	}
+	return nil
+}
+
+func (x *ListQueueKpisResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListQueueKpisResponse) GetWindow() *ResolvedWindow {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *ListQueueKpisResponse) GetTotalSize() int32 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
 type GetUnassignedKpisRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
@@ -1543,7 +1866,7 @@ type GetUnassignedKpisRequest struct {
 
 func (x *GetUnassignedKpisRequest) Reset() {
 	*x = GetUnassignedKpisRequest{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[16]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1878,7 @@ func (x *GetUnassignedKpisRequest) String() string {
 func (*GetUnassignedKpisRequest) ProtoMessage() {}
 
 func (x *GetUnassignedKpisRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[16]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1891,7 @@ func (x *GetUnassignedKpisRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUnassignedKpisRequest.ProtoReflect.Descriptor instead.
 func (*GetUnassignedKpisRequest) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{16}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetUnassignedKpisRequest) GetTenant() string {
@@ -1595,7 +1918,7 @@ type GetUnassignedKpisResponse struct {
 
 func (x *GetUnassignedKpisResponse) Reset() {
 	*x = GetUnassignedKpisResponse{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[17]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +1930,7 @@ func (x *GetUnassignedKpisResponse) String() string {
 func (*GetUnassignedKpisResponse) ProtoMessage() {}
 
 func (x *GetUnassignedKpisResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[17]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +1943,7 @@ func (x *GetUnassignedKpisResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUnassignedKpisResponse.ProtoReflect.Descriptor instead.
 func (*GetUnassignedKpisResponse) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{17}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetUnassignedKpisResponse) GetKpis() *Kpis {
@@ -1637,12 +1960,13 @@ func (x *GetUnassignedKpisResponse) GetWindow() *ResolvedWindow {
 	return nil
 }
 
-// KpiSnapshot is published to the KPI stream (kpi.<tenant>.agent.<agent> or kpi.<tenant>.team.<team>)
-// whenever a batch changed that agent's or team's figures. The stream keeps the latest one per subject.
+// KpiSnapshot is published to the KPI stream (kpi.<tenant>.agent.<agent>, kpi.<tenant>.team.<team> or
+// kpi.<tenant>.queue.<queue>) whenever a batch changed that agent's, team's or queue's figures. The
+// stream keeps the latest one per subject.
 type KpiSnapshot struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	// scope is "agent" or "team".
+	// scope is "agent", "team" or "queue".
 	Scope      string                 `protobuf:"bytes,2,opt,name=scope,proto3" json:"scope,omitempty"`
 	Id         string                 `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
 	ComputedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=computed_at,json=computedAt,proto3" json:"computed_at,omitempty"`
@@ -1655,7 +1979,7 @@ type KpiSnapshot struct {
 
 func (x *KpiSnapshot) Reset() {
 	*x = KpiSnapshot{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[18]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1991,7 @@ func (x *KpiSnapshot) String() string {
 func (*KpiSnapshot) ProtoMessage() {}
 
 func (x *KpiSnapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[18]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +2004,7 @@ func (x *KpiSnapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KpiSnapshot.ProtoReflect.Descriptor instead.
 func (*KpiSnapshot) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{18}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *KpiSnapshot) GetTenant() string {
@@ -1730,7 +2054,7 @@ type KpiPoint struct {
 
 func (x *KpiPoint) Reset() {
 	*x = KpiPoint{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[19]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +2066,7 @@ func (x *KpiPoint) String() string {
 func (*KpiPoint) ProtoMessage() {}
 
 func (x *KpiPoint) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[19]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +2079,7 @@ func (x *KpiPoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KpiPoint.ProtoReflect.Descriptor instead.
 func (*KpiPoint) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{19}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *KpiPoint) GetFrom() *timestamppb.Timestamp {
@@ -1781,7 +2105,7 @@ func (x *KpiPoint) GetKpis() *Kpis {
 
 type KpiSeries struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// scope_id is the agent's or team's id; empty for the unassigned series.
+	// scope_id is the agent's, team's or queue's id; empty for the unassigned series.
 	ScopeId string `protobuf:"bytes,1,opt,name=scope_id,json=scopeId,proto3" json:"scope_id,omitempty"`
 	// points cover the whole window in order, one per period, periods without data included (zeros).
 	Points        []*KpiPoint `protobuf:"bytes,2,rep,name=points,proto3" json:"points,omitempty"`
@@ -1791,7 +2115,7 @@ type KpiSeries struct {
 
 func (x *KpiSeries) Reset() {
 	*x = KpiSeries{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[20]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1803,7 +2127,7 @@ func (x *KpiSeries) String() string {
 func (*KpiSeries) ProtoMessage() {}
 
 func (x *KpiSeries) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[20]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1816,7 +2140,7 @@ func (x *KpiSeries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KpiSeries.ProtoReflect.Descriptor instead.
 func (*KpiSeries) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{20}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *KpiSeries) GetScopeId() string {
@@ -1837,7 +2161,7 @@ type ListKpiSeriesRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	Scope  ScopeKind              `protobuf:"varint,2,opt,name=scope,proto3,enum=ticketpulse.v1.ScopeKind" json:"scope,omitempty"`
-	// ids, when set, restricts the series to these agents or teams (at most 1000), in this order.
+	// ids, when set, restricts the series to these agents, teams or queues (at most 1000), in this order.
 	Ids []string `protobuf:"bytes,3,rep,name=ids,proto3" json:"ids,omitempty"`
 	// team_id, for agent series without ids, lists only agents credited samples for that team in the window.
 	TeamId      string      `protobuf:"bytes,4,opt,name=team_id,json=teamId,proto3" json:"team_id,omitempty"`
@@ -1853,7 +2177,7 @@ type ListKpiSeriesRequest struct {
 
 func (x *ListKpiSeriesRequest) Reset() {
 	*x = ListKpiSeriesRequest{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[21]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +2189,7 @@ func (x *ListKpiSeriesRequest) String() string {
 func (*ListKpiSeriesRequest) ProtoMessage() {}
 
 func (x *ListKpiSeriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[21]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +2202,7 @@ func (x *ListKpiSeriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKpiSeriesRequest.ProtoReflect.Descriptor instead.
 func (*ListKpiSeriesRequest) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{21}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListKpiSeriesRequest) GetTenant() string {
@@ -1950,7 +2274,7 @@ type ListKpiSeriesResponse struct {
 
 func (x *ListKpiSeriesResponse) Reset() {
 	*x = ListKpiSeriesResponse{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[22]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2286,7 @@ func (x *ListKpiSeriesResponse) String() string {
 func (*ListKpiSeriesResponse) ProtoMessage() {}
 
 func (x *ListKpiSeriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[22]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2299,7 @@ func (x *ListKpiSeriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKpiSeriesResponse.ProtoReflect.Descriptor instead.
 func (*ListKpiSeriesResponse) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{22}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListKpiSeriesResponse) GetSeries() []*KpiSeries {
@@ -2035,7 +2359,7 @@ type TicketKpis struct {
 
 func (x *TicketKpis) Reset() {
 	*x = TicketKpis{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[23]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2047,7 +2371,7 @@ func (x *TicketKpis) String() string {
 func (*TicketKpis) ProtoMessage() {}
 
 func (x *TicketKpis) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[23]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2060,7 +2384,7 @@ func (x *TicketKpis) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TicketKpis.ProtoReflect.Descriptor instead.
 func (*TicketKpis) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{23}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *TicketKpis) GetTicketId() string {
@@ -2196,7 +2520,7 @@ type TicketFilter struct {
 
 func (x *TicketFilter) Reset() {
 	*x = TicketFilter{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[24]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2532,7 @@ func (x *TicketFilter) String() string {
 func (*TicketFilter) ProtoMessage() {}
 
 func (x *TicketFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[24]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2545,7 @@ func (x *TicketFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TicketFilter.ProtoReflect.Descriptor instead.
 func (*TicketFilter) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{24}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *TicketFilter) GetMinFirstResponseSeconds() float64 {
@@ -2286,7 +2610,7 @@ type ListTicketKpisRequest struct {
 
 func (x *ListTicketKpisRequest) Reset() {
 	*x = ListTicketKpisRequest{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[25]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2298,7 +2622,7 @@ func (x *ListTicketKpisRequest) String() string {
 func (*ListTicketKpisRequest) ProtoMessage() {}
 
 func (x *ListTicketKpisRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[25]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2311,7 +2635,7 @@ func (x *ListTicketKpisRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTicketKpisRequest.ProtoReflect.Descriptor instead.
 func (*ListTicketKpisRequest) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{25}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListTicketKpisRequest) GetTenant() string {
@@ -2375,7 +2699,7 @@ type ListTicketKpisResponse struct {
 
 func (x *ListTicketKpisResponse) Reset() {
 	*x = ListTicketKpisResponse{}
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[26]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2387,7 +2711,7 @@ func (x *ListTicketKpisResponse) String() string {
 func (*ListTicketKpisResponse) ProtoMessage() {}
 
 func (x *ListTicketKpisResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[26]
+	mi := &file_ticketpulse_v1_kpi_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2400,7 +2724,7 @@ func (x *ListTicketKpisResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTicketKpisResponse.ProtoReflect.Descriptor instead.
 func (*ListTicketKpisResponse) Descriptor() ([]byte, []int) {
-	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{26}
+	return file_ticketpulse_v1_kpi_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListTicketKpisResponse) GetTickets() []*TicketKpis {
@@ -2552,6 +2876,30 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x126\n" +
 	"\x06window\x18\x03 \x01(\v2\x1e.ticketpulse.v1.ResolvedWindowR\x06window\x12\x1d\n" +
 	"\n" +
+	"total_size\x18\x04 \x01(\x05R\ttotalSize\"x\n" +
+	"\x13GetQueueKpisRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x19\n" +
+	"\bqueue_id\x18\x02 \x01(\tR\aqueueId\x12.\n" +
+	"\x06window\x18\x03 \x01(\v2\x16.ticketpulse.v1.WindowR\x06window\"\x93\x01\n" +
+	"\x14GetQueueKpisResponse\x12\x19\n" +
+	"\bqueue_id\x18\x01 \x01(\tR\aqueueId\x12(\n" +
+	"\x04kpis\x18\x02 \x01(\v2\x14.ticketpulse.v1.KpisR\x04kpis\x126\n" +
+	"\x06window\x18\x03 \x01(\v2\x1e.ticketpulse.v1.ResolvedWindowR\x06window\"P\n" +
+	"\tQueueKpis\x12\x19\n" +
+	"\bqueue_id\x18\x01 \x01(\tR\aqueueId\x12(\n" +
+	"\x04kpis\x18\x02 \x01(\v2\x14.ticketpulse.v1.KpisR\x04kpis\"\xb5\x01\n" +
+	"\x14ListQueueKpisRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12.\n" +
+	"\x06window\x18\x02 \x01(\v2\x16.ticketpulse.v1.WindowR\x06window\x12\x19\n" +
+	"\border_by\x18\x03 \x01(\tR\aorderBy\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"\xc9\x01\n" +
+	"\x15ListQueueKpisResponse\x121\n" +
+	"\x06queues\x18\x01 \x03(\v2\x19.ticketpulse.v1.QueueKpisR\x06queues\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x126\n" +
+	"\x06window\x18\x03 \x01(\v2\x1e.ticketpulse.v1.ResolvedWindowR\x06window\x12\x1d\n" +
+	"\n" +
 	"total_size\x18\x04 \x01(\x05R\ttotalSize\"b\n" +
 	"\x18GetUnassignedKpisRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12.\n" +
@@ -2649,18 +2997,21 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\x10GRANULARITY_HOUR\x10\x01\x12\x13\n" +
 	"\x0fGRANULARITY_DAY\x10\x02\x12\x14\n" +
 	"\x10GRANULARITY_WEEK\x10\x03\x12\x15\n" +
-	"\x11GRANULARITY_MONTH\x10\x04*m\n" +
+	"\x11GRANULARITY_MONTH\x10\x04*\x83\x01\n" +
 	"\tScopeKind\x12\x1a\n" +
 	"\x16SCOPE_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10SCOPE_KIND_AGENT\x10\x01\x12\x13\n" +
 	"\x0fSCOPE_KIND_TEAM\x10\x02\x12\x19\n" +
-	"\x15SCOPE_KIND_UNASSIGNED\x10\x032\xa1\x05\n" +
+	"\x15SCOPE_KIND_UNASSIGNED\x10\x03\x12\x14\n" +
+	"\x10SCOPE_KIND_QUEUE\x10\x042\xda\x06\n" +
 	"\n" +
 	"KpiService\x12Y\n" +
 	"\fGetAgentKpis\x12#.ticketpulse.v1.GetAgentKpisRequest\x1a$.ticketpulse.v1.GetAgentKpisResponse\x12\\\n" +
 	"\rListAgentKpis\x12$.ticketpulse.v1.ListAgentKpisRequest\x1a%.ticketpulse.v1.ListAgentKpisResponse\x12V\n" +
 	"\vGetTeamKpis\x12\".ticketpulse.v1.GetTeamKpisRequest\x1a#.ticketpulse.v1.GetTeamKpisResponse\x12Y\n" +
-	"\fListTeamKpis\x12#.ticketpulse.v1.ListTeamKpisRequest\x1a$.ticketpulse.v1.ListTeamKpisResponse\x12h\n" +
+	"\fListTeamKpis\x12#.ticketpulse.v1.ListTeamKpisRequest\x1a$.ticketpulse.v1.ListTeamKpisResponse\x12Y\n" +
+	"\fGetQueueKpis\x12#.ticketpulse.v1.GetQueueKpisRequest\x1a$.ticketpulse.v1.GetQueueKpisResponse\x12\\\n" +
+	"\rListQueueKpis\x12$.ticketpulse.v1.ListQueueKpisRequest\x1a%.ticketpulse.v1.ListQueueKpisResponse\x12h\n" +
 	"\x11GetUnassignedKpis\x12(.ticketpulse.v1.GetUnassignedKpisRequest\x1a).ticketpulse.v1.GetUnassignedKpisResponse\x12\\\n" +
 	"\rListKpiSeries\x12$.ticketpulse.v1.ListKpiSeriesRequest\x1a%.ticketpulse.v1.ListKpiSeriesResponse\x12_\n" +
 	"\x0eListTicketKpis\x12%.ticketpulse.v1.ListTicketKpisRequest\x1a&.ticketpulse.v1.ListTicketKpisResponseBGZEgithub.com/ticketpulse/ticketpulse/proto/ticketpulse/v1;ticketpulsev1b\x06proto3"
@@ -2678,7 +3029,7 @@ func file_ticketpulse_v1_kpi_proto_rawDescGZIP() []byte {
 }
 
 var file_ticketpulse_v1_kpi_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ticketpulse_v1_kpi_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_ticketpulse_v1_kpi_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_ticketpulse_v1_kpi_proto_goTypes = []any{
 	(Granularity)(0),                  // 0: ticketpulse.v1.Granularity
 	(ScopeKind)(0),                    // 1: ticketpulse.v1.ScopeKind
@@ -2698,26 +3049,31 @@ var file_ticketpulse_v1_kpi_proto_goTypes = []any{
 	(*TeamKpis)(nil),                  // 15: ticketpulse.v1.TeamKpis
 	(*ListTeamKpisRequest)(nil),       // 16: ticketpulse.v1.ListTeamKpisRequest
 	(*ListTeamKpisResponse)(nil),      // 17: ticketpulse.v1.ListTeamKpisResponse
-	(*GetUnassignedKpisRequest)(nil),  // 18: ticketpulse.v1.GetUnassignedKpisRequest
-	(*GetUnassignedKpisResponse)(nil), // 19: ticketpulse.v1.GetUnassignedKpisResponse
-	(*KpiSnapshot)(nil),               // 20: ticketpulse.v1.KpiSnapshot
-	(*KpiPoint)(nil),                  // 21: ticketpulse.v1.KpiPoint
-	(*KpiSeries)(nil),                 // 22: ticketpulse.v1.KpiSeries
-	(*ListKpiSeriesRequest)(nil),      // 23: ticketpulse.v1.ListKpiSeriesRequest
-	(*ListKpiSeriesResponse)(nil),     // 24: ticketpulse.v1.ListKpiSeriesResponse
-	(*TicketKpis)(nil),                // 25: ticketpulse.v1.TicketKpis
-	(*TicketFilter)(nil),              // 26: ticketpulse.v1.TicketFilter
-	(*ListTicketKpisRequest)(nil),     // 27: ticketpulse.v1.ListTicketKpisRequest
-	(*ListTicketKpisResponse)(nil),    // 28: ticketpulse.v1.ListTicketKpisResponse
-	nil,                               // 29: ticketpulse.v1.KpiSnapshot.WindowsEntry
-	(*timestamppb.Timestamp)(nil),     // 30: google.protobuf.Timestamp
+	(*GetQueueKpisRequest)(nil),       // 18: ticketpulse.v1.GetQueueKpisRequest
+	(*GetQueueKpisResponse)(nil),      // 19: ticketpulse.v1.GetQueueKpisResponse
+	(*QueueKpis)(nil),                 // 20: ticketpulse.v1.QueueKpis
+	(*ListQueueKpisRequest)(nil),      // 21: ticketpulse.v1.ListQueueKpisRequest
+	(*ListQueueKpisResponse)(nil),     // 22: ticketpulse.v1.ListQueueKpisResponse
+	(*GetUnassignedKpisRequest)(nil),  // 23: ticketpulse.v1.GetUnassignedKpisRequest
+	(*GetUnassignedKpisResponse)(nil), // 24: ticketpulse.v1.GetUnassignedKpisResponse
+	(*KpiSnapshot)(nil),               // 25: ticketpulse.v1.KpiSnapshot
+	(*KpiPoint)(nil),                  // 26: ticketpulse.v1.KpiPoint
+	(*KpiSeries)(nil),                 // 27: ticketpulse.v1.KpiSeries
+	(*ListKpiSeriesRequest)(nil),      // 28: ticketpulse.v1.ListKpiSeriesRequest
+	(*ListKpiSeriesResponse)(nil),     // 29: ticketpulse.v1.ListKpiSeriesResponse
+	(*TicketKpis)(nil),                // 30: ticketpulse.v1.TicketKpis
+	(*TicketFilter)(nil),              // 31: ticketpulse.v1.TicketFilter
+	(*ListTicketKpisRequest)(nil),     // 32: ticketpulse.v1.ListTicketKpisRequest
+	(*ListTicketKpisResponse)(nil),    // 33: ticketpulse.v1.ListTicketKpisResponse
+	nil,                               // 34: ticketpulse.v1.KpiSnapshot.WindowsEntry
+	(*timestamppb.Timestamp)(nil),     // 35: google.protobuf.Timestamp
 }
 var file_ticketpulse_v1_kpi_proto_depIdxs = []int32{
-	30, // 0: ticketpulse.v1.TimeRange.from:type_name -> google.protobuf.Timestamp
-	30, // 1: ticketpulse.v1.TimeRange.to:type_name -> google.protobuf.Timestamp
+	35, // 0: ticketpulse.v1.TimeRange.from:type_name -> google.protobuf.Timestamp
+	35, // 1: ticketpulse.v1.TimeRange.to:type_name -> google.protobuf.Timestamp
 	2,  // 2: ticketpulse.v1.Window.range:type_name -> ticketpulse.v1.TimeRange
-	30, // 3: ticketpulse.v1.ResolvedWindow.from:type_name -> google.protobuf.Timestamp
-	30, // 4: ticketpulse.v1.ResolvedWindow.to:type_name -> google.protobuf.Timestamp
+	35, // 3: ticketpulse.v1.ResolvedWindow.from:type_name -> google.protobuf.Timestamp
+	35, // 4: ticketpulse.v1.ResolvedWindow.to:type_name -> google.protobuf.Timestamp
 	5,  // 5: ticketpulse.v1.Kpis.first_response:type_name -> ticketpulse.v1.DurationStats
 	5,  // 6: ticketpulse.v1.Kpis.next_response:type_name -> ticketpulse.v1.DurationStats
 	5,  // 7: ticketpulse.v1.Kpis.resolution:type_name -> ticketpulse.v1.DurationStats
@@ -2740,49 +3096,60 @@ var file_ticketpulse_v1_kpi_proto_depIdxs = []int32{
 	3,  // 24: ticketpulse.v1.ListTeamKpisRequest.window:type_name -> ticketpulse.v1.Window
 	15, // 25: ticketpulse.v1.ListTeamKpisResponse.teams:type_name -> ticketpulse.v1.TeamKpis
 	4,  // 26: ticketpulse.v1.ListTeamKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	3,  // 27: ticketpulse.v1.GetUnassignedKpisRequest.window:type_name -> ticketpulse.v1.Window
-	7,  // 28: ticketpulse.v1.GetUnassignedKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
-	4,  // 29: ticketpulse.v1.GetUnassignedKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	30, // 30: ticketpulse.v1.KpiSnapshot.computed_at:type_name -> google.protobuf.Timestamp
-	29, // 31: ticketpulse.v1.KpiSnapshot.windows:type_name -> ticketpulse.v1.KpiSnapshot.WindowsEntry
-	30, // 32: ticketpulse.v1.KpiPoint.from:type_name -> google.protobuf.Timestamp
-	30, // 33: ticketpulse.v1.KpiPoint.to:type_name -> google.protobuf.Timestamp
-	7,  // 34: ticketpulse.v1.KpiPoint.kpis:type_name -> ticketpulse.v1.Kpis
-	21, // 35: ticketpulse.v1.KpiSeries.points:type_name -> ticketpulse.v1.KpiPoint
-	1,  // 36: ticketpulse.v1.ListKpiSeriesRequest.scope:type_name -> ticketpulse.v1.ScopeKind
-	3,  // 37: ticketpulse.v1.ListKpiSeriesRequest.window:type_name -> ticketpulse.v1.Window
-	0,  // 38: ticketpulse.v1.ListKpiSeriesRequest.granularity:type_name -> ticketpulse.v1.Granularity
-	22, // 39: ticketpulse.v1.ListKpiSeriesResponse.series:type_name -> ticketpulse.v1.KpiSeries
-	4,  // 40: ticketpulse.v1.ListKpiSeriesResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	0,  // 41: ticketpulse.v1.ListKpiSeriesResponse.granularity:type_name -> ticketpulse.v1.Granularity
-	30, // 42: ticketpulse.v1.TicketKpis.created_at:type_name -> google.protobuf.Timestamp
-	30, // 43: ticketpulse.v1.TicketKpis.first_response_at:type_name -> google.protobuf.Timestamp
-	30, // 44: ticketpulse.v1.TicketKpis.resolved_at:type_name -> google.protobuf.Timestamp
-	30, // 45: ticketpulse.v1.TicketKpis.updated_at:type_name -> google.protobuf.Timestamp
-	3,  // 46: ticketpulse.v1.ListTicketKpisRequest.window:type_name -> ticketpulse.v1.Window
-	26, // 47: ticketpulse.v1.ListTicketKpisRequest.filter:type_name -> ticketpulse.v1.TicketFilter
-	25, // 48: ticketpulse.v1.ListTicketKpisResponse.tickets:type_name -> ticketpulse.v1.TicketKpis
-	4,  // 49: ticketpulse.v1.ListTicketKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
-	7,  // 50: ticketpulse.v1.KpiSnapshot.WindowsEntry.value:type_name -> ticketpulse.v1.Kpis
-	9,  // 51: ticketpulse.v1.KpiService.GetAgentKpis:input_type -> ticketpulse.v1.GetAgentKpisRequest
-	11, // 52: ticketpulse.v1.KpiService.ListAgentKpis:input_type -> ticketpulse.v1.ListAgentKpisRequest
-	13, // 53: ticketpulse.v1.KpiService.GetTeamKpis:input_type -> ticketpulse.v1.GetTeamKpisRequest
-	16, // 54: ticketpulse.v1.KpiService.ListTeamKpis:input_type -> ticketpulse.v1.ListTeamKpisRequest
-	18, // 55: ticketpulse.v1.KpiService.GetUnassignedKpis:input_type -> ticketpulse.v1.GetUnassignedKpisRequest
-	23, // 56: ticketpulse.v1.KpiService.ListKpiSeries:input_type -> ticketpulse.v1.ListKpiSeriesRequest
-	27, // 57: ticketpulse.v1.KpiService.ListTicketKpis:input_type -> ticketpulse.v1.ListTicketKpisRequest
-	10, // 58: ticketpulse.v1.KpiService.GetAgentKpis:output_type -> ticketpulse.v1.GetAgentKpisResponse
-	12, // 59: ticketpulse.v1.KpiService.ListAgentKpis:output_type -> ticketpulse.v1.ListAgentKpisResponse
-	14, // 60: ticketpulse.v1.KpiService.GetTeamKpis:output_type -> ticketpulse.v1.GetTeamKpisResponse
-	17, // 61: ticketpulse.v1.KpiService.ListTeamKpis:output_type -> ticketpulse.v1.ListTeamKpisResponse
-	19, // 62: ticketpulse.v1.KpiService.GetUnassignedKpis:output_type -> ticketpulse.v1.GetUnassignedKpisResponse
-	24, // 63: ticketpulse.v1.KpiService.ListKpiSeries:output_type -> ticketpulse.v1.ListKpiSeriesResponse
-	28, // 64: ticketpulse.v1.KpiService.ListTicketKpis:output_type -> ticketpulse.v1.ListTicketKpisResponse
-	58, // [58:65] is the sub-list for method output_type
-	51, // [51:58] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	3,  // 27: ticketpulse.v1.GetQueueKpisRequest.window:type_name -> ticketpulse.v1.Window
+	7,  // 28: ticketpulse.v1.GetQueueKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
+	4,  // 29: ticketpulse.v1.GetQueueKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	7,  // 30: ticketpulse.v1.QueueKpis.kpis:type_name -> ticketpulse.v1.Kpis
+	3,  // 31: ticketpulse.v1.ListQueueKpisRequest.window:type_name -> ticketpulse.v1.Window
+	20, // 32: ticketpulse.v1.ListQueueKpisResponse.queues:type_name -> ticketpulse.v1.QueueKpis
+	4,  // 33: ticketpulse.v1.ListQueueKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	3,  // 34: ticketpulse.v1.GetUnassignedKpisRequest.window:type_name -> ticketpulse.v1.Window
+	7,  // 35: ticketpulse.v1.GetUnassignedKpisResponse.kpis:type_name -> ticketpulse.v1.Kpis
+	4,  // 36: ticketpulse.v1.GetUnassignedKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	35, // 37: ticketpulse.v1.KpiSnapshot.computed_at:type_name -> google.protobuf.Timestamp
+	34, // 38: ticketpulse.v1.KpiSnapshot.windows:type_name -> ticketpulse.v1.KpiSnapshot.WindowsEntry
+	35, // 39: ticketpulse.v1.KpiPoint.from:type_name -> google.protobuf.Timestamp
+	35, // 40: ticketpulse.v1.KpiPoint.to:type_name -> google.protobuf.Timestamp
+	7,  // 41: ticketpulse.v1.KpiPoint.kpis:type_name -> ticketpulse.v1.Kpis
+	26, // 42: ticketpulse.v1.KpiSeries.points:type_name -> ticketpulse.v1.KpiPoint
+	1,  // 43: ticketpulse.v1.ListKpiSeriesRequest.scope:type_name -> ticketpulse.v1.ScopeKind
+	3,  // 44: ticketpulse.v1.ListKpiSeriesRequest.window:type_name -> ticketpulse.v1.Window
+	0,  // 45: ticketpulse.v1.ListKpiSeriesRequest.granularity:type_name -> ticketpulse.v1.Granularity
+	27, // 46: ticketpulse.v1.ListKpiSeriesResponse.series:type_name -> ticketpulse.v1.KpiSeries
+	4,  // 47: ticketpulse.v1.ListKpiSeriesResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	0,  // 48: ticketpulse.v1.ListKpiSeriesResponse.granularity:type_name -> ticketpulse.v1.Granularity
+	35, // 49: ticketpulse.v1.TicketKpis.created_at:type_name -> google.protobuf.Timestamp
+	35, // 50: ticketpulse.v1.TicketKpis.first_response_at:type_name -> google.protobuf.Timestamp
+	35, // 51: ticketpulse.v1.TicketKpis.resolved_at:type_name -> google.protobuf.Timestamp
+	35, // 52: ticketpulse.v1.TicketKpis.updated_at:type_name -> google.protobuf.Timestamp
+	3,  // 53: ticketpulse.v1.ListTicketKpisRequest.window:type_name -> ticketpulse.v1.Window
+	31, // 54: ticketpulse.v1.ListTicketKpisRequest.filter:type_name -> ticketpulse.v1.TicketFilter
+	30, // 55: ticketpulse.v1.ListTicketKpisResponse.tickets:type_name -> ticketpulse.v1.TicketKpis
+	4,  // 56: ticketpulse.v1.ListTicketKpisResponse.window:type_name -> ticketpulse.v1.ResolvedWindow
+	7,  // 57: ticketpulse.v1.KpiSnapshot.WindowsEntry.value:type_name -> ticketpulse.v1.Kpis
+	9,  // 58: ticketpulse.v1.KpiService.GetAgentKpis:input_type -> ticketpulse.v1.GetAgentKpisRequest
+	11, // 59: ticketpulse.v1.KpiService.ListAgentKpis:input_type -> ticketpulse.v1.ListAgentKpisRequest
+	13, // 60: ticketpulse.v1.KpiService.GetTeamKpis:input_type -> ticketpulse.v1.GetTeamKpisRequest
+	16, // 61: ticketpulse.v1.KpiService.ListTeamKpis:input_type -> ticketpulse.v1.ListTeamKpisRequest
+	18, // 62: ticketpulse.v1.KpiService.GetQueueKpis:input_type -> ticketpulse.v1.GetQueueKpisRequest
+	21, // 63: ticketpulse.v1.KpiService.ListQueueKpis:input_type -> ticketpulse.v1.ListQueueKpisRequest
+	23, // 64: ticketpulse.v1.KpiService.GetUnassignedKpis:input_type -> ticketpulse.v1.GetUnassignedKpisRequest
+	28, // 65: ticketpulse.v1.KpiService.ListKpiSeries:input_type -> ticketpulse.v1.ListKpiSeriesRequest
+	32, // 66: ticketpulse.v1.KpiService.ListTicketKpis:input_type -> ticketpulse.v1.ListTicketKpisRequest
+	10, // 67: ticketpulse.v1.KpiService.GetAgentKpis:output_type -> ticketpulse.v1.GetAgentKpisResponse
+	12, // 68: ticketpulse.v1.KpiService.ListAgentKpis:output_type -> ticketpulse.v1.ListAgentKpisResponse
+	14, // 69: ticketpulse.v1.KpiService.GetTeamKpis:output_type -> ticketpulse.v1.GetTeamKpisResponse
+	17, // 70: ticketpulse.v1.KpiService.ListTeamKpis:output_type -> ticketpulse.v1.ListTeamKpisResponse
+	19, // 71: ticketpulse.v1.KpiService.GetQueueKpis:output_type -> ticketpulse.v1.GetQueueKpisResponse
+	22, // 72: ticketpulse.v1.KpiService.ListQueueKpis:output_type -> ticketpulse.v1.ListQueueKpisResponse
+	24, // 73: ticketpulse.v1.KpiService.GetUnassignedKpis:output_type -> ticketpulse.v1.GetUnassignedKpisResponse
+	29, // 74: ticketpulse.v1.KpiService.ListKpiSeries:output_type -> ticketpulse.v1.ListKpiSeriesResponse
+	33, // 75: ticketpulse.v1.KpiService.ListTicketKpis:output_type -> ticketpulse.v1.ListTicketKpisResponse
+	67, // [67:76] is the sub-list for method output_type
+	58, // [58:67] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_ticketpulse_v1_kpi_proto_init() }
@@ -2794,15 +3161,15 @@ func file_ticketpulse_v1_kpi_proto_init() {
 		(*Window_Range)(nil),
 		(*Window_Rolling)(nil),
 	}
-	file_ticketpulse_v1_kpi_proto_msgTypes[23].OneofWrappers = []any{}
-	file_ticketpulse_v1_kpi_proto_msgTypes[24].OneofWrappers = []any{}
+	file_ticketpulse_v1_kpi_proto_msgTypes[28].OneofWrappers = []any{}
+	file_ticketpulse_v1_kpi_proto_msgTypes[29].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ticketpulse_v1_kpi_proto_rawDesc), len(file_ticketpulse_v1_kpi_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   28,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

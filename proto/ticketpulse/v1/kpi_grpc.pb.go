@@ -23,6 +23,8 @@ const (
 	KpiService_ListAgentKpis_FullMethodName     = "/ticketpulse.v1.KpiService/ListAgentKpis"
 	KpiService_GetTeamKpis_FullMethodName       = "/ticketpulse.v1.KpiService/GetTeamKpis"
 	KpiService_ListTeamKpis_FullMethodName      = "/ticketpulse.v1.KpiService/ListTeamKpis"
+	KpiService_GetQueueKpis_FullMethodName      = "/ticketpulse.v1.KpiService/GetQueueKpis"
+	KpiService_ListQueueKpis_FullMethodName     = "/ticketpulse.v1.KpiService/ListQueueKpis"
 	KpiService_GetUnassignedKpis_FullMethodName = "/ticketpulse.v1.KpiService/GetUnassignedKpis"
 	KpiService_ListKpiSeries_FullMethodName     = "/ticketpulse.v1.KpiService/ListKpiSeries"
 	KpiService_ListTicketKpis_FullMethodName    = "/ticketpulse.v1.KpiService/ListTicketKpis"
@@ -32,7 +34,7 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// KpiService answers per-agent, per-team and unassigned KPIs for any window, merged from hourly buckets.
+// KpiService answers per-agent, per-team, per-queue and unassigned KPIs for any window, merged from hourly buckets.
 type KpiServiceClient interface {
 	// GetAgentKpis returns one agent's KPIs. An agent with no data gets zeros, not an error.
 	GetAgentKpis(ctx context.Context, in *GetAgentKpisRequest, opts ...grpc.CallOption) (*GetAgentKpisResponse, error)
@@ -42,6 +44,11 @@ type KpiServiceClient interface {
 	GetTeamKpis(ctx context.Context, in *GetTeamKpisRequest, opts ...grpc.CallOption) (*GetTeamKpisResponse, error)
 	// ListTeamKpis lists every team active in the window, ordered and paginated like ListAgentKpis.
 	ListTeamKpis(ctx context.Context, in *ListTeamKpisRequest, opts ...grpc.CallOption) (*ListTeamKpisResponse, error)
+	// GetQueueKpis returns one contact-centre queue's call KPIs (only call figures have a queue; the
+	// ticket figures of a queue are zeros). A queue with no data gets zeros, not an error.
+	GetQueueKpis(ctx context.Context, in *GetQueueKpisRequest, opts ...grpc.CallOption) (*GetQueueKpisResponse, error)
+	// ListQueueKpis lists every queue with calls in the window, ordered and paginated like ListTeamKpis.
+	ListQueueKpis(ctx context.Context, in *ListQueueKpisRequest, opts ...grpc.CallOption) (*ListQueueKpisResponse, error)
 	// GetUnassignedKpis returns the tenant's figures for samples credited while a ticket had no assignee.
 	GetUnassignedKpis(ctx context.Context, in *GetUnassignedKpisRequest, opts ...grpc.CallOption) (*GetUnassignedKpisResponse, error)
 	// ListKpiSeries returns, for each agent or team (or the unassigned samples), the KPIs of every
@@ -100,6 +107,26 @@ func (c *kpiServiceClient) ListTeamKpis(ctx context.Context, in *ListTeamKpisReq
 	return out, nil
 }
 
+func (c *kpiServiceClient) GetQueueKpis(ctx context.Context, in *GetQueueKpisRequest, opts ...grpc.CallOption) (*GetQueueKpisResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetQueueKpisResponse)
+	err := c.cc.Invoke(ctx, KpiService_GetQueueKpis_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *kpiServiceClient) ListQueueKpis(ctx context.Context, in *ListQueueKpisRequest, opts ...grpc.CallOption) (*ListQueueKpisResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListQueueKpisResponse)
+	err := c.cc.Invoke(ctx, KpiService_ListQueueKpis_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *kpiServiceClient) GetUnassignedKpis(ctx context.Context, in *GetUnassignedKpisRequest, opts ...grpc.CallOption) (*GetUnassignedKpisResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetUnassignedKpisResponse)
@@ -134,7 +161,7 @@ func (c *kpiServiceClient) ListTicketKpis(ctx context.Context, in *ListTicketKpi
 // All implementations must embed UnimplementedKpiServiceServer
 // for forward compatibility.
 //
-// KpiService answers per-agent, per-team and unassigned KPIs for any window, merged from hourly buckets.
+// KpiService answers per-agent, per-team, per-queue and unassigned KPIs for any window, merged from hourly buckets.
 type KpiServiceServer interface {
 	// GetAgentKpis returns one agent's KPIs. An agent with no data gets zeros, not an error.
 	GetAgentKpis(context.Context, *GetAgentKpisRequest) (*GetAgentKpisResponse, error)
@@ -144,6 +171,11 @@ type KpiServiceServer interface {
 	GetTeamKpis(context.Context, *GetTeamKpisRequest) (*GetTeamKpisResponse, error)
 	// ListTeamKpis lists every team active in the window, ordered and paginated like ListAgentKpis.
 	ListTeamKpis(context.Context, *ListTeamKpisRequest) (*ListTeamKpisResponse, error)
+	// GetQueueKpis returns one contact-centre queue's call KPIs (only call figures have a queue; the
+	// ticket figures of a queue are zeros). A queue with no data gets zeros, not an error.
+	GetQueueKpis(context.Context, *GetQueueKpisRequest) (*GetQueueKpisResponse, error)
+	// ListQueueKpis lists every queue with calls in the window, ordered and paginated like ListTeamKpis.
+	ListQueueKpis(context.Context, *ListQueueKpisRequest) (*ListQueueKpisResponse, error)
 	// GetUnassignedKpis returns the tenant's figures for samples credited while a ticket had no assignee.
 	GetUnassignedKpis(context.Context, *GetUnassignedKpisRequest) (*GetUnassignedKpisResponse, error)
 	// ListKpiSeries returns, for each agent or team (or the unassigned samples), the KPIs of every
@@ -173,6 +205,12 @@ func (UnimplementedKpiServiceServer) GetTeamKpis(context.Context, *GetTeamKpisRe
 }
 func (UnimplementedKpiServiceServer) ListTeamKpis(context.Context, *ListTeamKpisRequest) (*ListTeamKpisResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTeamKpis not implemented")
+}
+func (UnimplementedKpiServiceServer) GetQueueKpis(context.Context, *GetQueueKpisRequest) (*GetQueueKpisResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetQueueKpis not implemented")
+}
+func (UnimplementedKpiServiceServer) ListQueueKpis(context.Context, *ListQueueKpisRequest) (*ListQueueKpisResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListQueueKpis not implemented")
 }
 func (UnimplementedKpiServiceServer) GetUnassignedKpis(context.Context, *GetUnassignedKpisRequest) (*GetUnassignedKpisResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUnassignedKpis not implemented")
@@ -276,6 +314,42 @@ func _KpiService_ListTeamKpis_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _KpiService_GetQueueKpis_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetQueueKpisRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KpiServiceServer).GetQueueKpis(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KpiService_GetQueueKpis_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KpiServiceServer).GetQueueKpis(ctx, req.(*GetQueueKpisRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _KpiService_ListQueueKpis_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListQueueKpisRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(KpiServiceServer).ListQueueKpis(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: KpiService_ListQueueKpis_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(KpiServiceServer).ListQueueKpis(ctx, req.(*ListQueueKpisRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _KpiService_GetUnassignedKpis_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetUnassignedKpisRequest)
 	if err := dec(in); err != nil {
@@ -352,6 +426,14 @@ var KpiService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListTeamKpis",
 			Handler:    _KpiService_ListTeamKpis_Handler,
+		},
+		{
+			MethodName: "GetQueueKpis",
+			Handler:    _KpiService_GetQueueKpis_Handler,
+		},
+		{
+			MethodName: "ListQueueKpis",
+			Handler:    _KpiService_ListQueueKpis_Handler,
 		},
 		{
 			MethodName: "GetUnassignedKpis",

@@ -267,15 +267,18 @@ func (r *reconciler) raise(ctx context.Context, tenant, id string, b *batch) err
 	return nil
 }
 
-// snapshot judges an agent or team on its latest KPI snapshot with every KPI rule of its tenant.
+// snapshot judges an agent, team or queue on its latest KPI snapshot with every KPI rule of its tenant.
 func (r *reconciler) snapshot(ctx context.Context, snap *tpv1.KpiSnapshot, b *batch) error {
 	t := r.tenant(snap.GetTenant())
 	if t == nil {
 		return nil
 	}
 	kind := escalationstore.Agent
-	if snap.GetScope() == "team" {
+	switch snap.GetScope() {
+	case "team":
 		kind = escalationstore.Team
+	case "queue":
+		kind = escalationstore.Queue
 	}
 	subj := escalationstore.Subject{Kind: kind, ID: snap.GetId()}
 	now := r.now()

@@ -2,7 +2,7 @@
 // open escalation per (tenant, rule, subject), with its level, its timeline, and the lifecycle
 // changes still to be published.
 //
-// Each escalation lives in its subject's hash slot (the ticket's, agent's or team's), and every
+// Each escalation lives in its subject's hash slot (the ticket's, agent's, team's or queue's), and every
 // change is a compare-and-set on that slot, so replicas judging the same subject at once never
 // open two escalations or lose a change. A change is first recorded in the escalation's outbox,
 // then published, then removed from the outbox: a crash in between publishes it again, with the
@@ -30,6 +30,8 @@ const (
 	Ticket = "ticket"
 	Agent  = "agent"
 	Team   = "team"
+	// Queue is a contact-centre queue, judged on its call figures.
+	Queue = "queue"
 )
 
 // SystemActor is the actor of changes the service makes itself.
@@ -42,7 +44,7 @@ type Subject struct {
 }
 
 // kindLetter is the subject kind's letter in keys and ids, matching DESIGN.md's hash tags.
-var kindLetter = map[string]string{Ticket: "t", Agent: "a", Team: "g"}
+var kindLetter = map[string]string{Ticket: "t", Agent: "a", Team: "g", Queue: "q"}
 
 func kindOf(letter string) (string, bool) {
 	for k, l := range kindLetter {

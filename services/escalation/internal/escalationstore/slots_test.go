@@ -17,7 +17,7 @@ func TestCASKeysShareASlot(t *testing.T) {
 	ids := []string{"T-1", "Zoë Ünïcode 名前", "a b/c", `"quoted"`, "<script>alert(1)</script>", "{brace}", "}{", "x}y{z", "a:b", ""}
 	for _, tenant := range []string{"acme", "t_9-x"} {
 		for _, id := range ids {
-			for _, kind := range []string{Ticket, Agent, Team} {
+			for _, kind := range []string{Ticket, Agent, Team, Queue} {
 				s := Subject{Kind: kind, ID: id}
 				keys := []string{pointerKey(tenant, "first-reply", s), recordKey(tenant, "first-reply", s, 1), recordKey(tenant, "sla breach", s, 12)}
 				if kind == Ticket {

@@ -47,7 +47,7 @@ func New(rdb redis.UniversalClient, retention time.Duration) *Store {
 }
 
 // Key layout. The subject's hash tag is DESIGN.md's: {<tenant>:t:<ticket>}, {<tenant>:a:<agent>},
-// {<tenant>:g:<team>}; the ids are escaped so none can close the tag.
+// {<tenant>:g:<team>}, {<tenant>:q:<queue>}; the ids are escaped so none can close the tag.
 func tag(tenant string, s Subject) string {
 	return "{" + tenant + ":" + kindLetter[s.Kind] + ":" + idtoken.Escape(s.ID) + "}"
 }

@@ -104,6 +104,9 @@ func TestKPI(t *testing.T) {
 	csat := func(v float64, n int64, base float64, baseN int64) map[string]*ticketpulsev1.Kpis {
 		return map[string]*ticketpulsev1.Kpis{"7d": kpis("csat_percent", v, n), BaselineWindow: kpis("csat_percent", base, baseN)}
 	}
+	queueAbandons := kpiRule("call_abandon_rate", "1h", 20)
+	queueAbandons.Scope, queueAbandons.Above = "queue", ptr(0.1)
+	queueCalls := map[string]*ticketpulsev1.Kpis{"1h": kpis("call_abandon_rate", 0.15, 40)}
 	qaLow := kpiRule("qa_score_mean", "7d", 5)
 	qaLow.Scope, qaLow.Below = "team", ptr(80)
 	qaP90 := kpiRule("qa_score_p90", "30d", 5)
@@ -193,6 +196,22 @@ func TestKPI(t *testing.T) {
 			name: "a team rule does not judge an agent",
 			rule: above2h, snap: snapshot("agent", "ana", map[string]*ticketpulsev1.Kpis{"24h": kpis("first_response_p90", 9000, 50)}),
 			want: Verdict{Summary: "agent ana: rule r judges only team figures"},
+		},
+		{
+			name: "a queue rule judges a queue",
+			rule: queueAbandons, snap: snapshot("queue", "sales: {EU}", queueCalls),
+			want: Verdict{Judged: true, Breached: true, Value: 0.15, Sample: 40, Threshold: 0.1,
+				Summary: "queue sales: {EU}: call abandon rate over 1h is 0.15, above 0.10 (40 calls offered)"},
+		},
+		{
+			name: "a queue rule does not judge the team of the same name",
+			rule: queueAbandons, snap: snapshot("team", "sales: {EU}", queueCalls),
+			want: Verdict{Summary: "team sales: {EU}: rule r judges only queue figures"},
+		},
+		{
+			name: "a team rule does not judge a queue",
+			rule: above2h, snap: snapshot("queue", "sales", queueCalls),
+			want: Verdict{Summary: "queue sales: rule r judges only team figures"},
 		},
 		{
 			name: "above the threshold, durations",

@@ -141,10 +141,14 @@ func (l *loader) badRating(f map[string]yamlconf.Pair, n *yaml.Node, path string
 func (l *loader) kpiRule(f map[string]yamlconf.Pair, n *yaml.Node, path string, r *QualityRule) {
 	r.Scope, r.MinSample = "agent", 1
 	if e, ok := f["scope"]; ok {
-		r.Scope, _ = l.OneOf(e.Val, path+".scope", "scope", "agent", "team")
+		r.Scope, _ = l.OneOf(e.Val, path+".scope", "scope", "agent", "team", "queue")
 	}
 	if e, ok := f["metric"]; ok {
 		r.Metric, _ = l.OneOf(e.Val, path+".metric", "metric", Metrics...)
+		// A queue has only call figures: a ticket metric on it would never have a sample.
+		if r.Scope == "queue" && r.Metric != "" && !strings.HasPrefix(r.Metric, "call_") {
+			l.Addf(yamlconf.Resolve(e.Val), "%s.metric: %s is a ticket metric, and a queue has only call figures (scope: queue takes a call_* metric)", path, r.Metric)
+		}
 	} else {
 		l.Addf(yamlconf.Resolve(n), "%s: missing metric: (one of %s)", path, strings.Join(Metrics, ", "))
 	}

@@ -229,6 +229,7 @@ func TestParseAccepts(t *testing.T) {
       - {name: csat, kind: kpi, metric: csat_percent, window: 1h, below: 70%, escalation: lead}
       - {name: mean, kind: kpi, metric: csat_mean, window: 1h, above: 4.5, escalation: lead, scope: team}
       - {name: reopens, kind: kpi_baseline, metric: reopen_rate, window: 24h, drop: 0.5, escalation: lead}
+      - {name: abandons, kind: kpi, metric: call_abandon_rate, window: 1h, above: 10%, escalation: lead, scope: queue}
 `, func(t *testing.T, cfg *Config) {
 			a := cfg.Tenants["acme"]
 			all, again := a.Policies[0], a.Policies[1]
@@ -248,6 +249,7 @@ func TestParseAccepts(t *testing.T) {
 				{"percent threshold", *a.Quality[1].Below, 70.0},
 				{"rating threshold", *a.Quality[2].Above, 4.5},
 				{"team scope", a.Quality[2].Scope, "team"},
+				{"queue scope", a.Quality[4].Scope, "queue"},
 				{"default min sample", a.Quality[3].MinSample, int64(1)},
 				{"drop", a.Quality[3].Drop, 0.5},
 			}

@@ -468,7 +468,7 @@ var rejectTests = []struct {
 			"call_abandon_rate, call_service_level, call_asa_mean, call_asa_p50, call_asa_p90, call_asa_p99, " +
 			"call_aht_mean, call_aht_p50, call_aht_p90, call_aht_p99)\n" +
 			"$F:5: tenants.acme.quality_rules[0]: missing window: (one of 1h, 24h, 7d, 30d)\n" +
-			"$F:6: tenants.acme.quality_rules[1].scope: unknown scope \"org\" (want one of agent, team)\n" +
+			"$F:6: tenants.acme.quality_rules[1].scope: unknown scope \"org\" (want one of agent, team, queue)\n" +
 			"$F:6: tenants.acme.quality_rules[1].metric: unknown metric \"speed\" (want one of first_response_mean, first_response_p50, first_response_p90, first_response_p99, " +
 			"next_response_mean, next_response_p50, next_response_p90, next_response_p99, resolution_mean, resolution_p50, resolution_p90, resolution_p99, " +
 			"resolution_rate, reopen_rate, one_touch_rate, csat_mean, csat_percent, sla_first_response_compliance, " +
@@ -479,6 +479,19 @@ var rejectTests = []struct {
 			"$F:6: tenants.acme.quality_rules[1].min_sample: want a positive whole number, not \"0\"\n" +
 			"$F:7: tenants.acme.quality_rules[2]: set above: or below:, not both\n" +
 			"$F:8: tenants.acme.quality_rules[3]: set above: or below: (the threshold)",
+	},
+	{
+		name: "a queue has only call figures",
+		give: `tenants:
+  acme:
+    escalation_policies: {e: {levels: [{targets: lead}]}}
+    quality_rules:
+      - {name: a, kind: kpi, escalation: e, window: 7d, scope: queue, metric: csat_mean, below: 4}
+      - {name: b, kind: kpi_baseline, escalation: e, window: 7d, scope: queue, metric: reopen_rate, drop: 20%}
+      - {name: c, kind: kpi, escalation: e, window: 7d, scope: queue, metric: call_service_level, below: 80%}
+`,
+		want: "$F:5: tenants.acme.quality_rules[0].metric: csat_mean is a ticket metric, and a queue has only call figures (scope: queue takes a call_* metric)\n" +
+			"$F:6: tenants.acme.quality_rules[1].metric: reopen_rate is a ticket metric, and a queue has only call figures (scope: queue takes a call_* metric)",
 	},
 	{
 		name: "thresholds in each metric's unit",

@@ -85,7 +85,7 @@ type QualityRule struct {
 	MinReopens int
 
 	// KPI rules:
-	// Scope is "agent" or "team".
+	// Scope is "agent", "team" or "queue" (a contact-centre queue: call_* metrics only).
 	Scope string
 	// Metric is one of Metrics.
 	Metric string

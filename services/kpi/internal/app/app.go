@@ -59,6 +59,8 @@ var Spec = service.Spec{
 		tpv1.KpiService_ListAgentKpis_FullMethodName:     auth.KPIsRead,
 		tpv1.KpiService_GetTeamKpis_FullMethodName:       auth.KPIsRead,
 		tpv1.KpiService_ListTeamKpis_FullMethodName:      auth.KPIsRead,
+		tpv1.KpiService_GetQueueKpis_FullMethodName:      auth.KPIsRead,
+		tpv1.KpiService_ListQueueKpis_FullMethodName:     auth.KPIsRead,
 		tpv1.KpiService_GetUnassignedKpis_FullMethodName: auth.KPIsRead,
 		tpv1.KpiService_ListKpiSeries_FullMethodName:     auth.KPIsRead,
 		tpv1.KpiService_ListTicketKpis_FullMethodName:    auth.KPIsRead,
@@ -355,7 +357,7 @@ func (d *dirtySet) add(ctx context.Context, r store.Result) {
 	}
 }
 
-// addAll marks every agent and team the tenant's current generation ever credited.
+// addAll marks every agent, team and queue the tenant's current generation ever credited.
 func (d *dirtySet) addAll(ctx context.Context, rdb redis.UniversalClient, gens *generation.Store, tenant string) error {
 	ks, err := gens.Current(ctx, tenant)
 	if err != nil {
@@ -365,7 +367,7 @@ func (d *dirtySet) addAll(ctx context.Context, rdb redis.UniversalClient, gens *
 	for _, set := range []struct {
 		key  string
 		kind bucket.Kind
-	}{{bucket.AllAgentsKey(ks), bucket.Agent}, {bucket.AllTeamsKey(ks), bucket.Team}} {
+	}{{bucket.AllAgentsKey(ks), bucket.Agent}, {bucket.AllTeamsKey(ks), bucket.Team}, {bucket.AllQueuesKey(ks), bucket.Queue}} {
 		toks, err := rdb.SMembers(ctx, set.key).Result()
 		if err != nil {
 			return fmt.Errorf("list %s: %w", set.key, err)
@@ -392,7 +394,7 @@ func (d *dirtySet) take() (map[string]map[bucket.Scope]struct{}, map[string][]tr
 
 // Publisher publishes KPI snapshots.
 type Publisher interface {
-	Publish(ctx context.Context, tenant string, agents, teams []string) error
+	Publish(ctx context.Context, tenant string, agents, teams, queues []string) error
 }
 
 // publishEvery coalesces changes so a busy agent costs one snapshot per interval, not one per
@@ -401,20 +403,22 @@ func (d *dirtySet) publishEvery(ctx context.Context, every time.Duration, p Publ
 	return tick.Every(ctx, every, func(ctx context.Context) {
 		changed, links := d.take()
 		for tenant, scopes := range changed {
-			var agents, teams []string
+			var agents, teams, queues []string
 			for s := range scopes {
 				switch s.Kind {
 				case bucket.Agent:
 					agents = append(agents, s.ID)
 				case bucket.Team:
 					teams = append(teams, s.ID)
+				case bucket.Queue:
+					queues = append(queues, s.ID)
 				}
 			}
 			sctx, span := tracer.Start(ctx, "kpi snapshot", trace.WithNewRoot(), trace.WithLinks(links[tenant]...),
-				trace.WithAttributes(telemetry.AttrTenant.String(tenant), attribute.Int("kpi.agents", len(agents)), attribute.Int("kpi.teams", len(teams))))
-			if err := p.Publish(sctx, tenant, agents, teams); err != nil {
+				trace.WithAttributes(telemetry.AttrTenant.String(tenant), attribute.Int("kpi.agents", len(agents)), attribute.Int("kpi.teams", len(teams)), attribute.Int("kpi.queues", len(queues))))
+			if err := p.Publish(sctx, tenant, agents, teams, queues); err != nil {
 				// Snapshots are the latest figures, not a log: the next change publishes again.
-				log.Warn("publish kpi snapshots", "tenant", tenant, "agents", len(agents), "teams", len(teams), "err", err)
+				log.Warn("publish kpi snapshots", "tenant", tenant, "agents", len(agents), "teams", len(teams), "queues", len(queues), "err", err)
 				span.RecordError(err)
 				span.SetStatus(codes.Error, "publish failed")
 			}

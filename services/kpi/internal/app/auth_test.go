@@ -27,6 +27,10 @@ func figures(k *tpv1.Kpis) string {
 	return fmt.Sprintf("assigned=%d resolutions=%d csat=%d", k.GetAssigned(), k.GetResolution().GetCount(), k.GetCsatCount())
 }
 
+func callFigures(k *tpv1.Kpis) string {
+	return fmt.Sprintf("offered=%d abandoned=%d", k.GetCallsOffered(), k.GetCallsAbandoned())
+}
+
 // kpiCalls are every RPC of KpiService; TestKpiServiceMethodsAllCovered keeps the list whole.
 var kpiCalls = map[string]kpiCall{
 	"GetAgentKpis": func(ctx context.Context, c tpv1.KpiServiceClient, tenant string, w *tpv1.Window) (string, error) {
@@ -50,6 +54,18 @@ var kpiCalls = map[string]kpiCall{
 		var out []string
 		for _, t := range resp.GetTeams() {
 			out = append(out, t.GetTeamId()+" "+figures(t.GetKpis()))
+		}
+		return strings.Join(out, "; "), err
+	},
+	"GetQueueKpis": func(ctx context.Context, c tpv1.KpiServiceClient, tenant string, w *tpv1.Window) (string, error) {
+		resp, err := c.GetQueueKpis(ctx, &tpv1.GetQueueKpisRequest{Tenant: tenant, QueueId: "support", Window: w})
+		return resp.GetQueueId() + " " + callFigures(resp.GetKpis()), err
+	},
+	"ListQueueKpis": func(ctx context.Context, c tpv1.KpiServiceClient, tenant string, w *tpv1.Window) (string, error) {
+		resp, err := c.ListQueueKpis(ctx, &tpv1.ListQueueKpisRequest{Tenant: tenant, Window: w})
+		var out []string
+		for _, q := range resp.GetQueues() {
+			out = append(out, q.GetQueueId()+" "+callFigures(q.GetKpis()))
 		}
 		return strings.Join(out, "; "), err
 	},
@@ -106,8 +122,8 @@ func TestKpiServiceAuth(t *testing.T) {
 	ts := servicetest.WriteTenants(t, nil)
 	r := runKPI(t, s, ts, nil)
 
-	// acme's figures through the real pipeline: one ticket of ana's in billing, and one solved
-	// without ever being assigned (the unassigned figures).
+	// acme's figures through the real pipeline: one ticket of ana's in billing, one solved
+	// without ever being assigned (the unassigned figures), and a call abandoned in queue support.
 	js := ticketsJS(t, s)
 	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	publishTicket(t, js, "T-1", start)
@@ -116,6 +132,10 @@ func TestKpiServiceAuth(t *testing.T) {
 			"actor": map[string]any{"id": "cust", "kind": "customer"}, "team_id": "billing"},
 		{"id": "T-2-s", "ticket_id": "T-2", "type": "status_changed", "occurred_at": start.Add(time.Hour).Format(time.RFC3339),
 			"actor": map[string]any{"id": "bob", "kind": "agent"}, "status": "solved"},
+		{"id": "CA-1-o", "ticket_id": "CA-1", "type": "call_offered", "occurred_at": start.Format(time.RFC3339), "actor": map[string]any{"id": "ivr", "kind": "system"},
+			"call": map[string]any{"call_id": "CA-1", "direction": "inbound", "queue_id": "support"}},
+		{"id": "CA-1-x", "ticket_id": "CA-1", "type": "call_abandoned", "occurred_at": start.Add(time.Minute).Format(time.RFC3339), "actor": map[string]any{"id": "ivr", "kind": "system"},
+			"call": map[string]any{"call_id": "CA-1", "direction": "inbound", "queue_id": "support", "wait_seconds": 60}},
 	})
 	w := window(start, start.Add(24*time.Hour))
 	acme := map[string]string{
@@ -123,6 +143,8 @@ func TestKpiServiceAuth(t *testing.T) {
 		"ListAgentKpis":     "ana assigned=1 resolutions=1 csat=1",
 		"GetTeamKpis":       "billing assigned=2 resolutions=2 csat=1",
 		"ListTeamKpis":      "billing assigned=2 resolutions=2 csat=1",
+		"GetQueueKpis":      "support offered=1 abandoned=1",
+		"ListQueueKpis":     "support offered=1 abandoned=1",
 		"GetUnassignedKpis": "assigned=0 resolutions=1 csat=0",
 		"ListKpiSeries":     "ana assigned=1 resolutions=1 csat=1",
 		"ListTicketKpis":    `T-1 agent="ana" team="billing" rating=5; T-2 agent="" team="billing" rating=0`,
@@ -133,6 +155,8 @@ func TestKpiServiceAuth(t *testing.T) {
 		"ListAgentKpis":     "",
 		"GetTeamKpis":       "billing assigned=0 resolutions=0 csat=0",
 		"ListTeamKpis":      "",
+		"GetQueueKpis":      "support offered=0 abandoned=0",
+		"ListQueueKpis":     "",
 		"GetUnassignedKpis": "assigned=0 resolutions=0 csat=0",
 		"ListKpiSeries":     "",
 		"ListTicketKpis":    "",

@@ -49,6 +49,13 @@ func toProto(t *testing.T, m map[string]any) *tpv1.TicketEvent {
 	if v, ok := m["satisfaction"].(map[string]any); ok {
 		ev.Satisfaction = &tpv1.Satisfaction{Score: int32(v["score"].(int)), Scale: 5}
 	}
+	if v, ok := m["call"].(map[string]any); ok {
+		str := func(k string) string { s, _ := v[k].(string); return s }
+		wait, _ := v["wait_seconds"].(int)
+		ev.Call = &tpv1.CallInfo{CallId: str("call_id"), TicketId: str("ticket_id"), AgentId: str("agent_id"), TeamId: str("team_id"),
+			QueueId: str("queue_id"), WaitSeconds: float64(wait),
+			Direction: tpv1.CallDirection(tpv1.CallDirection_value["CALL_DIRECTION_"+strings.ToUpper(str("direction"))])}
+	}
 	return ev
 }
 

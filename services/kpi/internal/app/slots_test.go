@@ -23,7 +23,7 @@ func TestKeysOfEachScriptShareASlot(t *testing.T) {
 	groups := map[string][]string{}
 	for _, ks := range []string{"acme", generation.Keyspace("acme", 3), "t_9-x"} {
 		for _, id := range oddIDs {
-			for _, s := range []bucket.Scope{{Kind: bucket.Agent, ID: id}, {Kind: bucket.Team, ID: id}, {Kind: bucket.Unassigned}, {Kind: bucket.Tenant}} {
+			for _, s := range []bucket.Scope{{Kind: bucket.Agent, ID: id}, {Kind: bucket.Team, ID: id}, {Kind: bucket.Queue, ID: id}, {Kind: bucket.Unassigned}, {Kind: bucket.Tenant}} {
 				// applyScript, totalsScript, periodScript and the query's readScript: one scope's
 				// marks, hours, totals, drill-down index, first hour and generation.
 				groups["scope "+ks+" "+s.Tag(ks)] = []string{
@@ -36,7 +36,7 @@ func TestKeysOfEachScriptShareASlot(t *testing.T) {
 			// generation; the rollup's queues and the compactor's resolved set live there too.
 			groups["index "+ks+" "+id] = []string{
 				bucket.IndexGenKey(ks), bucket.AgentsKey(ks, day), bucket.TeamAgentsKey(ks, id, day), bucket.TeamsKey(ks, day),
-				bucket.AllAgentsKey(ks), bucket.AllTeamsKey(ks), bucket.ToSealKey(ks), bucket.ToPackKey(ks), bucket.ToMonthKey(ks),
+				bucket.QueuesKey(ks, day), bucket.AllAgentsKey(ks), bucket.AllTeamsKey(ks), bucket.AllQueuesKey(ks), bucket.ToSealKey(ks), bucket.ToPackKey(ks), bucket.ToMonthKey(ks),
 				bucket.ToYearKey(ks), store.ResolvedKey(ks),
 			}
 		}
@@ -61,6 +61,11 @@ func TestKeysOfEachScriptShareASlot(t *testing.T) {
 	b, _ := c.ClusterKeySlot(ctx, bucket.HourKey("acme", bucket.Scope{Kind: bucket.Agent, ID: "bob"}, day)).Result()
 	if a == b {
 		t.Errorf("agents ana and bob share slot %d: the id is not in the hash tag", a)
+	}
+	a, _ = c.ClusterKeySlot(ctx, bucket.HourKey("acme", bucket.Scope{Kind: bucket.Queue, ID: "support"}, day)).Result()
+	b, _ = c.ClusterKeySlot(ctx, bucket.HourKey("acme", bucket.Scope{Kind: bucket.Queue, ID: "sales"}, day)).Result()
+	if a == b {
+		t.Errorf("queues support and sales share slot %d: the id is not in the hash tag", a)
 	}
 	a, _ = c.ClusterKeySlot(ctx, store.TicketKey("acme", "T-1")).Result()
 	b, _ = c.ClusterKeySlot(ctx, store.TicketKey("acme", "T-2")).Result()

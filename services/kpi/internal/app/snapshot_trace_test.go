@@ -15,10 +15,10 @@ import (
 )
 
 // publishFunc is a Publisher.
-type publishFunc func(ctx context.Context, tenant string, agents, teams []string) error
+type publishFunc func(ctx context.Context, tenant string, agents, teams, queues []string) error
 
-func (f publishFunc) Publish(ctx context.Context, tenant string, agents, teams []string) error {
-	return f(ctx, tenant, agents, teams)
+func (f publishFunc) Publish(ctx context.Context, tenant string, agents, teams, queues []string) error {
+	return f(ctx, tenant, agents, teams, queues)
 }
 
 // A round of snapshots is a trace of its own per tenant, linked to the batches that changed the
@@ -43,7 +43,7 @@ func TestSnapshotRoundLinksTheChangingBatches(t *testing.T) {
 	rounds := make(chan trace.SpanContext, 4)
 	done := make(chan error, 1)
 	go func() {
-		done <- d.publishEvery(ctx, 10*time.Millisecond, publishFunc(func(ctx context.Context, tenant string, _, _ []string) error {
+		done <- d.publishEvery(ctx, 10*time.Millisecond, publishFunc(func(ctx context.Context, tenant string, _, _, _ []string) error {
 			rounds <- trace.SpanContextFromContext(ctx)
 			if tenant == "globex" {
 				return errors.New("nats: timeout")

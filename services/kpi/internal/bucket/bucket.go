@@ -40,6 +40,8 @@ const (
 	Agent      Kind = 'a'
 	Team       Kind = 'g'
 	Unassigned Kind = 'u'
+	// Queue is a contact-centre queue: only call figures are credited to it (a ticket has no queue).
+	Queue Kind = 'q'
 	// Tenant is the whole tenant: only the drill-down index (TicketIndexKey) has this scope; no
 	// bucket does.
 	Tenant Kind = 'k'
@@ -120,7 +122,7 @@ func MarkKey(tenant string, s Scope, day int64) string {
 func IndexTag(tenant string) string { return "{" + tenant + ":ix}" }
 
 // IndexGenKey holds the generation of a tenant's per-day listing sets (AgentsKey, TeamAgentsKey,
-// TeamsKey): readers create it when it is missing, and the write path deletes it in the same
+// TeamsKey, QueuesKey): readers create it when it is missing, and the write path deletes it in the same
 // atomic step as it adds a member that a set did not have. While it keeps one value, those sets
 // only lose whole keys (when they expire), so a reader may keep a union of them (see package query).
 func IndexGenKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":gen" }
@@ -156,6 +158,9 @@ func AllAgentsKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":al
 // AllTeamsKey: see AllAgentsKey.
 func AllTeamsKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":allteams" }
 
+// AllQueuesKey: see AllAgentsKey.
+func AllQueuesKey(tenant string) string { return "tp:" + IndexTag(tenant) + ":allqueues" }
+
 // TenantsKey is the set of keyspaces with any figures, for the rollup: tenants, and the key
 // generations a rebuild writes (package generation), which leave it when they are retired.
 const TenantsKey = "tp:{tenants}"
@@ -163,6 +168,11 @@ const TenantsKey = "tp:{tenants}"
 // TeamsKey is the set of escaped team ids credited with anything on a UTC day.
 func TeamsKey(tenant string, day int64) string {
 	return "tp:" + IndexTag(tenant) + ":g:" + strconv.FormatInt(day, 10)
+}
+
+// QueuesKey is the set of escaped queue ids credited with call figures on a UTC day.
+func QueuesKey(tenant string, day int64) string {
+	return "tp:" + IndexTag(tenant) + ":q:" + strconv.FormatInt(day, 10)
 }
 
 // DayOf returns the UTC day of a unix hour (hours since the epoch).

@@ -2,14 +2,15 @@ package contrib
 
 import (
 	"github.com/ticketpulse/ticketpulse/services/kpi/internal/bucket"
+	"github.com/ticketpulse/ticketpulse/services/kpi/internal/hist"
 
 	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
 
 // call is what one call's events say, gathered in the order of the state's events.
 type call struct {
-	dir         tpv1.CallDirection
-	agent, team string
+	dir                tpv1.CallDirection
+	agent, team, queue string
 	// firstAt is the call's first event; offered, answered, abandoned and ended index its first
 	// call_offered, first call_answered, first call_abandoned and latest call_ended (-1: none).
 	firstAt                             int64
@@ -24,12 +25,13 @@ type call struct {
 // once however many times its events were delivered and in whatever order: the figures depend
 // only on the set of its events.
 //
-// A call is credited to its agent (the latest its events name; none: the unassigned figures) and
-// team. An inbound call counts as offered, and as answered, answered in service level or
-// abandoned, in the hour it was offered (its first event when no call_offered came). Speed of
-// answer is offer to answer (the source's wait_seconds on call_answered when call_offered is
-// missing), in the hour of the answer; handle time (handleTime) is talk + hold + wrap-up of a
-// call that was answered or talked, in the hour of its latest call_ended.
+// A call is credited to its agent (the latest its events name; none: the unassigned figures),
+// team and queue (the latest its events name; none: no queue). An inbound call counts as offered,
+// and as answered, answered in service level or abandoned, in the hour it was offered (its first
+// event when no call_offered came). Speed of answer is offer to answer (the source's wait_seconds
+// on call_answered when call_offered is missing), in the hour of the answer; handle time
+// (handleTime) is talk + hold + wrap-up of a call that was answered or talked, in the hour of its
+// latest call_ended.
 func calls(c *Contribution, h *history, sla SLA) {
 	var order []uint64
 	var byKey map[uint64]*call
@@ -55,6 +57,9 @@ func calls(c *Contribution, h *history, sla SLA) {
 		}
 		if e.CallTeam != "" {
 			k.team = e.CallTeam
+		}
+		if e.CallQueue != "" {
+			k.queue = e.CallQueue
 		}
 		switch e.Type {
 		case tpv1.EventType_EVENT_TYPE_CALL_OFFERED:
@@ -92,7 +97,7 @@ func calls(c *Contribution, h *history, sla SLA) {
 			continue
 		}
 		if handle, ok := handleTime(h, k); ok {
-			c.duration(k.agent, k.team, h.evs[k.ended].AtMillis, bucket.CallHandleTime, bucket.CallHandleCount, bucket.CallHandleSumMillis, handle)
+			k.duration(c, h.evs[k.ended].AtMillis, bucket.CallHandleTime, bucket.CallHandleCount, bucket.CallHandleSumMillis, handle)
 		}
 	}
 }
@@ -127,10 +132,10 @@ func inboundCall(c *Contribution, h *history, k *call, threshold int64) {
 	if k.offered >= 0 {
 		at = h.evs[k.offered].AtMillis
 	}
-	c.credit(k.agent, k.team, at, CounterField(bucket.CallsOffered), 1)
+	k.credit(c, at, CounterField(bucket.CallsOffered), 1)
 	switch {
 	case k.answered >= 0:
-		c.credit(k.agent, k.team, at, CounterField(bucket.CallsAnswered), 1)
+		k.credit(c, at, CounterField(bucket.CallsAnswered), 1)
 		ans := &h.evs[k.answered]
 		wait := int64(-1)
 		switch {
@@ -142,13 +147,30 @@ func inboundCall(c *Contribution, h *history, k *call, threshold int64) {
 		if wait < 0 {
 			return // neither the offer nor the source's wait: no speed of answer to measure
 		}
-		c.duration(k.agent, k.team, ans.AtMillis, bucket.CallSpeedOfAnswer, bucket.CallAnswerCount, bucket.CallAnswerSumMillis, wait)
+		k.duration(c, ans.AtMillis, bucket.CallSpeedOfAnswer, bucket.CallAnswerCount, bucket.CallAnswerSumMillis, wait)
 		if wait <= threshold {
-			c.credit(k.agent, k.team, at, CounterField(bucket.CallsInServiceLevel), 1)
+			k.credit(c, at, CounterField(bucket.CallsInServiceLevel), 1)
 		}
 	case k.abandoned >= 0:
-		c.credit(k.agent, k.team, at, CounterField(bucket.CallsAbandoned), 1)
+		k.credit(c, at, CounterField(bucket.CallsAbandoned), 1)
 	}
+}
+
+// credit credits a call figure like a ticket's (agent or unassigned, and team), and to the
+// call's queue too: only call figures have a queue.
+func (k *call) credit(c *Contribution, atMillis int64, f Field, v int64) {
+	c.credit(k.agent, k.team, atMillis, f, v)
+	if k.queue != "" {
+		c.add(bucket.Queue, k.queue, atMillis, f, v)
+	}
+}
+
+// duration is Contribution.duration for a call's sample, its queue credited too.
+func (k *call) duration(c *Contribution, atMillis int64, d bucket.Duration, count, sum bucket.Counter, millis int64) {
+	millis = max(millis, 0)
+	k.credit(c, atMillis, CounterField(count), 1)
+	k.credit(c, atMillis, CounterField(sum), millis)
+	k.credit(c, atMillis, BinField(d, hist.Bin(float64(millis)/1000)), 1)
 }
 
 // replier is who sent a response: the message's author, or the agent who answered the call.

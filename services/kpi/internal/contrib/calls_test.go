@@ -326,3 +326,52 @@ func TestAnsweredCallIsAResponse(t *testing.T) {
 		})
 	}
 }
+
+// onQueue names the call's queue on an event.
+func onQueue(q string) func(*Event) { return func(e *Event) { e.CallQueue = q } }
+
+// TestCallsQueue: a call's figures are credited to its queue (the latest its events name) in the
+// same hours and amounts as to its team, a call with no queue credits no queue, and no ticket
+// figure ever reaches a queue.
+func TestCallsQueue(t *testing.T) {
+	evs := []Event{
+		ev("t", created, 0, by(kCustomer, "cus"), to("ana"), team("billing")),
+		ev("r", agentMsg, 3, by(kAgent, "ana"), public(true)),
+		// c1 names its queue on every event; c2 only on the offer; c3 none.
+		ev("o1", offered, 5, onCall("c1", inbound, "", "t1"), onQueue("support")),
+		ev("a1", answered, 5.3, onCall("c1", inbound, "bo", "t1"), onQueue("support")),
+		ev("e1", ended, 70, onCall("c1", inbound, "bo", "t1"), onQueue("support"), durs(0, 200, 10, 30)),
+		ev("o2", offered, 30, onCall("c2", inbound, "", "t2"), onQueue("sales: {EU}")),
+		ev("x2", abandoned, 31, onCall("c2", inbound, "", "t2")),
+		ev("o3", offered, 50, onCall("c3", inbound, "", "t3")),
+		ev("a3", answered, 50.2, onCall("c3", inbound, "cy", "t3")),
+		ev("e3", ended, 52, onCall("c3", inbound, "cy", "t3"), durs(0, 100, 0, 5)),
+	}
+	c := Compute(evs, SLA{})
+	queues := map[string]map[Key]int64{}
+	for k, v := range c.Values {
+		if k.Kind != bucket.Queue {
+			continue
+		}
+		// Keyed by the team of the queue's call, to compare with the team's figures.
+		k.Kind, k.ID = bucket.Team, map[string]string{"support": "t1", "sales: {EU}": "t2"}[k.ID]
+		if queues[k.ID] == nil {
+			queues[k.ID] = map[Key]int64{}
+		}
+		queues[k.ID][k] = v
+	}
+	if len(queues) != 2 {
+		t.Fatalf("figures credited to queues %v, want t1's and t2's only", slices.Collect(maps.Keys(queues)))
+	}
+	for _, tm := range []string{"t1", "t2"} {
+		team := map[Key]int64{}
+		for k, v := range c.Values {
+			if k.Kind == bucket.Team && k.ID == tm {
+				team[k] = v
+			}
+		}
+		if len(team) == 0 || !maps.Equal(team, queues[tm]) {
+			t.Errorf("the queue of team %s's call has %v, the team %v", tm, queues[tm], team)
+		}
+	}
+}

@@ -17,14 +17,14 @@ import (
 // when it matches exactly one of kpi's key kinds (package store and package bucket):
 //
 //	tp:{K:t:<ticket>}                                        ticket state
-//	tp:{K:a:<id>}: and tp:{K:g:<id>}: and tp:{K:u}:  +  h:<day> dt:<day> wt:<w> mt:<m> yt:<y> m:<day> k:<day> ff gen
+//	tp:{K:a:<id>}: tp:{K:g:<id>}: tp:{K:q:<id>}: tp:{K:u}:  +  h:<day> dt:<day> wt:<w> mt:<m> yt:<y> m:<day> k:<day> ff gen
 //	tp:{K:k}:  +  k:<day> m:<day>  (the tenant's drill-down index)
-//	tp:{K:ix}:  +  a:<day> g:<day> ga:<team>:<day> toseal topack tomonth toyear allagents allteams gen
+//	tp:{K:ix}:  +  a:<day> g:<day> q:<day> ga:<team>:<day> toseal topack tomonth toyear allagents allteams allqueues gen
 //
 // The escaped ids never hold '}' (package idtoken), so a ticket or scope tag ends at the first '}'.
 const (
 	scopeSuffix = `(h:-?\d+|k:-?\d+|dt:-?\d+|wt:-?\d+|mt:-?\d+|yt:-?\d+|m:-?\d+|ff|gen)`
-	indexSuffix = `(a:-?\d+|g:-?\d+|ga:[^}]*:-?\d+|toseal|topack|tomonth|toyear|allagents|allteams|gen|resolved)`
+	indexSuffix = `(a:-?\d+|g:-?\d+|q:-?\d+|ga:[^}]*:-?\d+|toseal|topack|tomonth|toyear|allagents|allteams|allqueues|gen|resolved)`
 )
 
 // kpiKey returns the matcher of the kpi keys of keyspace ks.
@@ -32,7 +32,7 @@ func kpiKey(ks string) *regexp.Regexp {
 	q := regexp.QuoteMeta(ks)
 	return regexp.MustCompile(`^tp:\{` + q + `:(` +
 		`t:[^}]*\}` +
-		`|[ag]:[^}]*\}:` + scopeSuffix +
+		`|[agq]:[^}]*\}:` + scopeSuffix +
 		`|[uk]\}:` + scopeSuffix +
 		`|ix\}:` + indexSuffix + `)$`)
 }

@@ -79,6 +79,15 @@ func fill(t *testing.T, rdb redis.UniversalClient, tenant, ks string) {
 		id := "T-" + string(rune('1'+i)) + ":{x}"
 		tickets = append(tickets, store.Ticket{Tenant: tenant, Keyspace: ks, ID: id, Events: life(id, who.agent, who.team, 60*i)})
 	}
+	// A call in a queue (an id that needs escaping), for the queue's scope and listing keys.
+	call := func(id string, typ tpv1.EventType, minutes int) contrib.Event {
+		return e(id, typ, minutes, func(ev *contrib.Event) {
+			ev.CallKey, ev.CallDir, ev.CallAgent, ev.CallQueue = contrib.KeyOf("CA-1"), tpv1.CallDirection_CALL_DIRECTION_INBOUND, "ana", "sup{port} q"
+		})
+	}
+	tickets = append(tickets, store.Ticket{Tenant: tenant, Keyspace: ks, ID: contrib.CallState("CA-1"), Events: []contrib.Event{
+		call("CA-1/o", tpv1.EventType_EVENT_TYPE_CALL_OFFERED, 0), call("CA-1/a", tpv1.EventType_EVENT_TYPE_CALL_ANSWERED, 1),
+	}})
 	// One a year earlier, so that an ended year has figures (and totals).
 	tickets = append(tickets, store.Ticket{Tenant: tenant, Keyspace: ks, ID: "T-0", Events: life("T-0", "ana", "billing", -60*24*400)})
 	if _, err := w.Write(ctx, tickets); err != nil {
@@ -154,7 +163,7 @@ func TestDropDeletesExactlyTheGenerationsKpiKeys(t *testing.T) {
 	}
 	// Every kind of key exists, or the test would prove little.
 	for _, want := range []string{":t:", "}:h:", "}:dt:", "}:wt:", "}:mt:", "}:yt:", "}:gen", "}:ff", "}:m:", "ix}:a:", "ix}:g:", "ix}:ga:", "ix}:gen",
-		"ix}:allagents", "ix}:allteams", "tp:{acme:u}:", "}:k:", "tp:{acme:k}:k:", "tp:{acme:k}:m:"} {
+		"ix}:allagents", "ix}:allteams", "ix}:q:", "ix}:allqueues", "tp:{acme:q:", "tp:{acme:u}:", "}:k:", "tp:{acme:k}:k:", "tp:{acme:k}:m:"} {
 		if !slices.ContainsFunc(kpiOfGen0, func(k string) bool { return strings.Contains(k, want) }) {
 			t.Errorf("no key of kind %q was written", want)
 		}

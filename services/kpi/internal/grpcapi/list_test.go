@@ -490,3 +490,90 @@ func TestListTeamKpis(t *testing.T) {
 		t.Errorf("order_by agent_id for teams: fields %v, want order_by", fields)
 	}
 }
+
+// Queues are listed like teams: every queue with calls in the window (ids that need escaping
+// included), ordered by a call figure, paginated, with the figures GetQueueKpis gives; a team
+// listing's page token is refused by the queue listing and the other way round.
+func TestListQueueKpis(t *testing.T) {
+	rdb := testenv.Redis(t)
+	b := querytest.NewBuilder(tenant)
+	hour := window.HourOf(t0) - 2
+	const queues = 130
+	queueID := func(i int) string { return fmt.Sprintf("queue %03d: {%s}", i, []string{"EU", "ünï"}[i%2]) }
+	for i := range queues {
+		s := bucket.Scope{Kind: bucket.Queue, ID: queueID(i)}
+		b.IndexQueue(queueID(i), hour)
+		b.Add(s, hour, bucket.CallsOffered.Field(), 10)
+		b.Add(s, hour, bucket.CallsAbandoned.Field(), int64(i%7))
+	}
+	b.IndexQueue("idle queue", hour-24*40) // calls only before the window
+	b.Index("", "a team", hour)            // teams are not queues
+	if _, err := b.Flush(context.Background(), rdb); err != nil {
+		t.Fatal(err)
+	}
+	c := serve(t, query.NewReader(rdb), func() time.Time { return t0 })
+	ctx := context.Background()
+
+	var got []*ticketpulsev1.QueueKpis
+	token := ""
+	for page := 0; ; page++ {
+		resp, err := c.ListQueueKpis(ctx, &ticketpulsev1.ListQueueKpisRequest{Tenant: tenant, Window: rolling("30d", ""),
+			OrderBy: "call_abandon_rate desc", PageSize: 50, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetTotalSize() != queues {
+			t.Fatalf("total_size %d, want %d", resp.GetTotalSize(), queues)
+		}
+		got = append(got, resp.GetQueues()...)
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+		if page > 5 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	if len(got) != queues {
+		t.Fatalf("listed %d queues, want %d", len(got), queues)
+	}
+	for i := 1; i < len(got); i++ {
+		a, b := got[i-1], got[i]
+		ra, rb := a.GetKpis().GetCallAbandonRate(), b.GetKpis().GetCallAbandonRate()
+		if ra < rb || (ra == rb && a.GetQueueId() >= b.GetQueueId()) {
+			t.Fatalf("%q (%v) listed before %q (%v)", a.GetQueueId(), ra, b.GetQueueId(), rb)
+		}
+	}
+	for _, q := range []*ticketpulsev1.QueueKpis{got[0], got[len(got)-1]} {
+		one, err := c.GetQueueKpis(ctx, &ticketpulsev1.GetQueueKpisRequest{Tenant: tenant, QueueId: q.GetQueueId(), Window: rolling("30d", "")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if one.GetQueueId() != q.GetQueueId() || !proto.Equal(one.GetKpis(), q.GetKpis()) || one.GetKpis().GetCallsOffered() != 10 {
+			t.Fatalf("listed %q %v, GetQueueKpis says %q %v", q.GetQueueId(), q.GetKpis(), one.GetQueueId(), one.GetKpis())
+		}
+	}
+
+	first, err := c.ListQueueKpis(ctx, &ticketpulsev1.ListQueueKpisRequest{Tenant: tenant, Window: rolling("30d", ""), PageSize: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.GetQueues()[0].GetQueueId() != queueID(0) {
+		t.Errorf("default order starts with %q, want queue_id order", first.GetQueues()[0].GetQueueId())
+	}
+	_, err = c.ListTeamKpis(ctx, &ticketpulsev1.ListTeamKpisRequest{Tenant: tenant, Window: rolling("30d", ""), PageSize: 10, PageToken: first.GetNextPageToken()})
+	if fields := badRequest(t, err); !slices.Contains(fields, "page_token") {
+		t.Errorf("a queue listing's token used for teams: fields %v, want page_token", fields)
+	}
+	teams, err := c.ListTeamKpis(ctx, &ticketpulsev1.ListTeamKpisRequest{Tenant: tenant, Window: rolling("30d", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ListQueueKpis(ctx, &ticketpulsev1.ListQueueKpisRequest{Tenant: tenant, Window: rolling("30d", ""), PageToken: encodeToken(pageToken{
+		Offset: 1, Fingerprint: fingerprint(tenant, string(bucket.Team)+":", order{name: "team_id"}, rolling("30d", ""))})})
+	if fields := badRequest(t, err); !slices.Contains(fields, "page_token") {
+		t.Errorf("a team listing's token used for queues: fields %v, want page_token", fields)
+	}
+	if len(teams.GetTeams()) != 1 {
+		t.Errorf("teams %v, want only the one team: queues are not teams", teams.GetTeams())
+	}
+}

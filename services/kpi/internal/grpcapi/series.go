@@ -28,6 +28,7 @@ var seriesKinds = map[ticketpulsev1.ScopeKind]bucket.Kind{
 	ticketpulsev1.ScopeKind_SCOPE_KIND_AGENT:      bucket.Agent,
 	ticketpulsev1.ScopeKind_SCOPE_KIND_TEAM:       bucket.Team,
 	ticketpulsev1.ScopeKind_SCOPE_KIND_UNASSIGNED: bucket.Unassigned,
+	ticketpulsev1.ScopeKind_SCOPE_KIND_QUEUE:      bucket.Queue,
 }
 
 // Granularities maps the API's granularities to the window package's.
@@ -38,7 +39,7 @@ var Granularities = map[ticketpulsev1.Granularity]window.Granularity{
 	ticketpulsev1.Granularity_GRANULARITY_MONTH: window.Month,
 }
 
-// ListKpiSeries returns the KPIs of every period of the window for a page of agents or teams,
+// ListKpiSeries returns the KPIs of every period of the window for a page of agents, teams or queues,
 // or for the unassigned figures. A page is read with one pipelined read of every series' every
 // period (one query per point; periods that share their span share their cover), so its cost
 // grows with its points, never with round trips.
@@ -49,7 +50,7 @@ func (s *Server) ListKpiSeries(ctx context.Context, req *ticketpulsev1.ListKpiSe
 	rw := v.window(req.GetWindow(), s.now())
 	kind, kindOK := seriesKinds[req.GetScope()]
 	if !kindOK {
-		v.Add("scope", fmt.Sprintf("%s: want SCOPE_KIND_AGENT, SCOPE_KIND_TEAM or SCOPE_KIND_UNASSIGNED", req.GetScope()))
+		v.Add("scope", fmt.Sprintf("%s: want SCOPE_KIND_AGENT, SCOPE_KIND_TEAM, SCOPE_KIND_QUEUE or SCOPE_KIND_UNASSIGNED", req.GetScope()))
 	}
 	gran, ok := Granularities[req.GetGranularity()]
 	if !ok {
@@ -127,6 +128,8 @@ func (s *Server) ListKpiSeries(ctx context.Context, req *ticketpulsev1.ListKpiSe
 	case len(ids) > 0:
 	case kind == bucket.Agent:
 		all, err = s.r.Agents(ctx, ks, team, rw.FromHour, rw.ToHour)
+	case kind == bucket.Queue:
+		all, err = s.r.Queues(ctx, ks, rw.FromHour, rw.ToHour)
 	default:
 		all, err = s.r.Teams(ctx, ks, rw.FromHour, rw.ToHour)
 	}

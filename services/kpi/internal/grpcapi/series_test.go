@@ -256,6 +256,7 @@ func TestListKpiSeriesInvalidArgument(t *testing.T) {
 		{name: "id too long", give: &ticketpulsev1.ListKpiSeriesRequest{Tenant: tenant, Scope: agents, Ids: []string{strings.Repeat("é", 129)}, Window: month, Granularity: day}, wantFields: []string{"ids[0]"}},
 		{name: "ids for unassigned", give: &ticketpulsev1.ListKpiSeriesRequest{Tenant: tenant, Scope: ticketpulsev1.ScopeKind_SCOPE_KIND_UNASSIGNED, Ids: []string{"a"}, Window: month, Granularity: day}, wantFields: []string{"ids"}},
 		{name: "team_id for teams", give: &ticketpulsev1.ListKpiSeriesRequest{Tenant: tenant, Scope: ticketpulsev1.ScopeKind_SCOPE_KIND_TEAM, TeamId: "t", Window: month, Granularity: day}, wantFields: []string{"team_id"}},
+		{name: "team_id for queues", give: &ticketpulsev1.ListKpiSeriesRequest{Tenant: tenant, Scope: ticketpulsev1.ScopeKind_SCOPE_KIND_QUEUE, TeamId: "t", Window: month, Granularity: day}, wantFields: []string{"team_id"}},
 		{name: "team_id with ids", give: &ticketpulsev1.ListKpiSeriesRequest{Tenant: tenant, Scope: agents, TeamId: "t", Ids: []string{"a"}, Window: month, Granularity: day}, wantFields: []string{"team_id"}},
 		{name: "negative page size", give: &ticketpulsev1.ListKpiSeriesRequest{Tenant: tenant, Scope: agents, Window: month, Granularity: day, PageSize: -1}, wantFields: []string{"page_size"}},
 		{name: "page size over 1000", give: &ticketpulsev1.ListKpiSeriesRequest{Tenant: tenant, Scope: agents, Window: month, Granularity: day, PageSize: 1001}, wantFields: []string{"page_size"}},

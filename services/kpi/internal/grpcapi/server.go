@@ -1,5 +1,6 @@
-// Package grpcapi serves ticketpulse.v1.KpiService: KPIs of an agent, a team, the unassigned
-// figures, and ordered, paginated listings of agents, all merged from the hourly buckets.
+// Package grpcapi serves ticketpulse.v1.KpiService: KPIs of an agent, a team, a queue, the
+// unassigned figures, and ordered, paginated listings of agents, teams and queues, all merged from
+// the hourly buckets.
 package grpcapi
 
 import (
@@ -27,6 +28,7 @@ type Reader interface {
 	Totals(ctx context.Context, tenant string, scopes []bucket.Scope, fromHour, toHour int64) ([]*bucket.Totals, error)
 	Agents(ctx context.Context, tenant, team string, fromHour, toHour int64) ([]string, error)
 	Teams(ctx context.Context, tenant string, fromHour, toHour int64) ([]string, error)
+	Queues(ctx context.Context, tenant string, fromHour, toHour int64) ([]string, error)
 	Read(ctx context.Context, tenant string, qs []query.Query) ([]*bucket.Totals, error)
 }
 
@@ -163,6 +165,22 @@ func (s *Server) GetTeamKpis(ctx context.Context, req *ticketpulsev1.GetTeamKpis
 	return &ticketpulsev1.GetTeamKpisResponse{TeamId: req.GetTeamId(), Kpis: k, Window: rw.Proto()}, nil
 }
 
+// GetQueueKpis returns one queue's call KPIs; a queue without figures gets zeros.
+func (s *Server) GetQueueKpis(ctx context.Context, req *ticketpulsev1.GetQueueKpisRequest) (*ticketpulsev1.GetQueueKpisResponse, error) {
+	var v violations
+	v.Tenant(req.GetTenant())
+	v.ID("queue_id", req.GetQueueId(), true)
+	rw := v.window(req.GetWindow(), s.now())
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	k, err := s.one(ctx, "GetQueueKpis", req.GetTenant(), bucket.Scope{Kind: bucket.Queue, ID: req.GetQueueId()}, rw)
+	if err != nil {
+		return nil, err
+	}
+	return &ticketpulsev1.GetQueueKpisResponse{QueueId: req.GetQueueId(), Kpis: k, Window: rw.Proto()}, nil
+}
+
 // GetUnassignedKpis returns the figures credited while tickets had no assignee.
 func (s *Server) GetUnassignedKpis(ctx context.Context, req *ticketpulsev1.GetUnassignedKpisRequest) (*ticketpulsev1.GetUnassignedKpisResponse, error) {
 	var v violations
@@ -223,7 +241,28 @@ func (s *Server) ListTeamKpis(ctx context.Context, req *ticketpulsev1.ListTeamKp
 	return resp, nil
 }
 
-// listing is one listing request, of agents or of teams.
+// ListQueueKpis lists the queues with calls in the window, ordered and paginated like ListTeamKpis.
+func (s *Server) ListQueueKpis(ctx context.Context, req *ticketpulsev1.ListQueueKpisRequest) (*ticketpulsev1.ListQueueKpisResponse, error) {
+	var v violations
+	l, err := s.list(ctx, &v, listing{
+		rpc: "ListQueueKpis", kind: bucket.Queue, tenant: req.GetTenant(),
+		window: req.GetWindow(), orderBy: req.GetOrderBy(), pageSize: req.GetPageSize(), pageToken: req.GetPageToken(),
+		ids: func(ctx context.Context, ks string, from, to int64) ([]string, error) {
+			return s.r.Queues(ctx, ks, from, to)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp := &ticketpulsev1.ListQueueKpisResponse{Queues: make([]*ticketpulsev1.QueueKpis, len(l.ids)),
+		NextPageToken: l.next, Window: l.window, TotalSize: l.total}
+	for i, id := range l.ids {
+		resp.Queues[i] = &ticketpulsev1.QueueKpis{QueueId: id, Kpis: query.ToProto(l.totals[i])}
+	}
+	return resp, nil
+}
+
+// listing is one listing request, of agents, teams or queues.
 type listing struct {
 	rpc       string
 	kind      bucket.Kind
@@ -251,8 +290,11 @@ func (s *Server) list(ctx context.Context, v *violations, l listing) (listed, er
 	v.Tenant(l.tenant)
 	rw := v.window(l.window, s.now())
 	idName := "agent_id"
-	if l.kind == bucket.Team {
+	switch l.kind {
+	case bucket.Team:
 		idName = "team_id"
+	case bucket.Queue:
+		idName = "queue_id"
 	}
 	ord, ok := parseOrder(l.orderBy, idName)
 	if !ok {
@@ -302,7 +344,7 @@ func (s *Server) list(ctx context.Context, v *violations, l listing) (listed, er
 	return out, nil
 }
 
-// orderedPage returns the ids (agents or teams) of one page in order, with their totals.
+// orderedPage returns the ids (agents, teams or queues) of one page in order, with their totals.
 func (s *Server) orderedPage(ctx context.Context, tenant string, kind bucket.Kind, agents []string, ord order, rw window.Resolved, offset, size int) ([]string, []*bucket.Totals, error) {
 	if offset >= len(agents) {
 		return nil, nil, nil

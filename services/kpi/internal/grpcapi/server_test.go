@@ -286,6 +286,12 @@ func TestInvalidArgument(t *testing.T) {
 	teamReq := func(r *ticketpulsev1.GetTeamKpisRequest) func() error {
 		return func() error { _, err := c.GetTeamKpis(ctx, r); return err }
 	}
+	queueReq := func(r *ticketpulsev1.GetQueueKpisRequest) func() error {
+		return func() error { _, err := c.GetQueueKpis(ctx, r); return err }
+	}
+	queues := func(r *ticketpulsev1.ListQueueKpisRequest) func() error {
+		return func() error { _, err := c.ListQueueKpis(ctx, r); return err }
+	}
 	unassigned := func(r *ticketpulsev1.GetUnassignedKpisRequest) func() error {
 		return func() error { _, err := c.GetUnassignedKpis(ctx, r); return err }
 	}
@@ -319,6 +325,14 @@ func TestInvalidArgument(t *testing.T) {
 		{name: "team: team id too long", call: teamReq(&ticketpulsev1.GetTeamKpisRequest{Tenant: tenant, TeamId: long, Window: day}), wantField: "team_id"},
 		{name: "team: bad tenant", call: teamReq(&ticketpulsev1.GetTeamKpisRequest{Tenant: "-x", TeamId: "t", Window: day}), wantField: "tenant"},
 		{name: "team: unknown rolling", call: teamReq(&ticketpulsev1.GetTeamKpisRequest{Tenant: tenant, TeamId: "t", Window: rolling("1d", "")}), wantField: "window.rolling"},
+		{name: "queue: no queue id", call: queueReq(&ticketpulsev1.GetQueueKpisRequest{Tenant: tenant, Window: day}), wantField: "queue_id"},
+		{name: "queue: queue id too long", call: queueReq(&ticketpulsev1.GetQueueKpisRequest{Tenant: tenant, QueueId: long, Window: day}), wantField: "queue_id"},
+		{name: "queue: bad tenant", call: queueReq(&ticketpulsev1.GetQueueKpisRequest{Tenant: "a:b", QueueId: "q", Window: day}), wantField: "tenant"},
+		{name: "queue: no window", call: queueReq(&ticketpulsev1.GetQueueKpisRequest{Tenant: tenant, QueueId: "q"}), wantField: "window"},
+		{name: "queues: bad tenant", call: queues(&ticketpulsev1.ListQueueKpisRequest{Tenant: "", Window: day}), wantField: "tenant"},
+		{name: "queues: order by team_id", call: queues(&ticketpulsev1.ListQueueKpisRequest{Tenant: tenant, Window: day, OrderBy: "team_id"}), wantField: "order_by"},
+		{name: "queues: page size over 1000", call: queues(&ticketpulsev1.ListQueueKpisRequest{Tenant: tenant, Window: day, PageSize: 1001}), wantField: "page_size"},
+		{name: "queues: garbage page token", call: queues(&ticketpulsev1.ListQueueKpisRequest{Tenant: tenant, Window: day, PageToken: "x"}), wantField: "page_token"},
 		{name: "unassigned: bad tenant", call: unassigned(&ticketpulsev1.GetUnassignedKpisRequest{Tenant: "a b", Window: day}), wantField: "tenant"},
 		{name: "unassigned: no window", call: unassigned(&ticketpulsev1.GetUnassignedKpisRequest{Tenant: tenant}), wantField: "window"},
 		{name: "list: bad tenant", call: list(&ticketpulsev1.ListAgentKpisRequest{Tenant: "ACME", Window: day}), wantField: "tenant"},

@@ -624,6 +624,12 @@ func (r *Reader) Teams(ctx context.Context, tenant string, fromHour, toHour int6
 	return r.members(ctx, tenant, fromHour, toHour, "teams", func(d int64) string { return bucket.TeamsKey(tenant, d) })
 }
 
+// Queues returns the ids of the queues credited with call figures on the UTC days the window
+// touches, sorted.
+func (r *Reader) Queues(ctx context.Context, tenant string, fromHour, toHour int64) ([]string, error) {
+	return r.members(ctx, tenant, fromHour, toHour, "queues", func(d int64) string { return bucket.QueuesKey(tenant, d) })
+}
+
 // Agents returns the ids of the agents credited with anything on the UTC days the window touches
 // (of one team's tickets when team is not empty), sorted. The index is per day, so an agent active
 // only outside the window's hours of a partial day is listed too, with the figures of the window.

@@ -1,5 +1,5 @@
-// Package snapshot publishes the latest KPIs of agents and teams to the KPI stream, one subject
-// per agent or team, for consumers (escalation rules) that react to figures without querying.
+// Package snapshot publishes the latest KPIs of agents, teams and queues to the KPI stream, one
+// subject per agent, team or queue, for consumers (escalation rules) that react to figures without querying.
 package snapshot
 
 import (
@@ -69,22 +69,31 @@ func (p *Publisher) WithTracer(t trace.Tracer) *Publisher {
 	return p
 }
 
-// Subject is where the snapshot of scope s is published: kpi.<tenant>.agent.<id> or
-// kpi.<tenant>.team.<id>, the id escaped.
+// Subject is where the snapshot of scope s is published: kpi.<tenant>.agent.<id>,
+// kpi.<tenant>.team.<id> or kpi.<tenant>.queue.<id>, the id escaped (so one token whatever it
+// holds), all under the KPI stream's kpi.>.
 func Subject(tenant string, s bucket.Scope) string {
-	if s.Kind == bucket.Team {
+	switch s.Kind {
+	case bucket.Team:
 		return stream.TeamKPISubject(tenant, s.ID)
+	case bucket.Queue:
+		return QueueSubject(tenant, s.ID)
 	}
 	return stream.AgentKPISubject(tenant, s.ID)
 }
 
-// Publish reads the figures of every agent and team over every window in one pipelined round
-// trip, publishes one snapshot each asynchronously and returns once JetStream acknowledged them
-// all. Repeated ids are published once.
-func (p *Publisher) Publish(ctx context.Context, tenant string, agents, teams []string) (err error) {
+// QueueSubject is the subject of a queue's KPI snapshot: kpi.<tenant>.queue.<escaped id>.
+func QueueSubject(tenant, queue string) string {
+	return "kpi." + tenant + ".queue." + idtoken.Escape(queue)
+}
+
+// Publish reads the figures of every agent, team and queue over every window in one pipelined
+// round trip, publishes one snapshot each asynchronously and returns once JetStream acknowledged
+// them all. Repeated ids are published once.
+func (p *Publisher) Publish(ctx context.Context, tenant string, agents, teams, queues []string) (err error) {
 	ctx, span := p.tracer.Start(ctx, "send "+stream.KPIName, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
 		telemetry.MessagingNATS, telemetry.MessagingOperation.String("send"), telemetry.MessagingDestination.String(stream.KPIName),
-		telemetry.AttrTenant.String(tenant), telemetry.MessagingBatchCount.Int(len(agents)+len(teams))))
+		telemetry.AttrTenant.String(tenant), telemetry.MessagingBatchCount.Int(len(agents)+len(teams)+len(queues))))
 	defer func() {
 		if err != nil {
 			span.RecordError(err)
@@ -100,7 +109,7 @@ func (p *Publisher) Publish(ctx context.Context, tenant string, agents, teams []
 	for _, ids := range []struct {
 		kind bucket.Kind
 		ids  []string
-	}{{bucket.Agent, agents}, {bucket.Team, teams}} {
+	}{{bucket.Agent, agents}, {bucket.Team, teams}, {bucket.Queue, queues}} {
 		for _, id := range ids.ids {
 			s := bucket.Scope{Kind: ids.kind, ID: id}
 			if !seen[s] {
@@ -216,8 +225,11 @@ func await(ctx context.Context, f jetstream.PubAckFuture) error {
 }
 
 func scopeName(s bucket.Scope) string {
-	if s.Kind == bucket.Team {
+	switch s.Kind {
+	case bucket.Team:
 		return "team"
+	case bucket.Queue:
+		return "queue"
 	}
 	return "agent"
 }

@@ -105,7 +105,7 @@ func TestPublish(t *testing.T) {
 	js, stream := jetStream(t, false)
 	p := NewPublisher(query.NewReader(rdb), js, func() time.Time { return now })
 
-	if err := p.Publish(context.Background(), tenant, []string{ana, bo, ana}, []string{team}); err != nil {
+	if err := p.Publish(context.Background(), tenant, []string{ana, bo, ana}, []string{team}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// One: every ended day and week is rolled up.
@@ -154,7 +154,7 @@ func TestPublish(t *testing.T) {
 
 	// A second round replaces each subject's snapshot with the new figures.
 	assign(t, rdb, boS, 0, 10)
-	if err := p.Publish(context.Background(), tenant, []string{bo}, nil); err != nil {
+	if err := p.Publish(context.Background(), tenant, []string{bo}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := assigned(last(t, stream, "kpi.acme.agent.bo")); got["1h"] != 10 || got["30d"] != 13 {
@@ -173,7 +173,7 @@ func TestPublishManyWaitsForAcks(t *testing.T) {
 	for i := range agents {
 		agents[i] = fmt.Sprintf("agent-%d", i)
 	}
-	if err := p.Publish(context.Background(), tenant, agents, nil); err != nil {
+	if err := p.Publish(context.Background(), tenant, agents, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	info, err := stream.Info(context.Background())
@@ -215,7 +215,7 @@ func TestPublishFailures(t *testing.T) {
 			p := NewPublisher(query.NewReader(rdb), js, func() time.Time { return now })
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			err := p.Publish(ctx, tt.tenant, []string{"ana", "bo"}, []string{"t"})
+			err := p.Publish(ctx, tt.tenant, []string{"ana", "bo"}, []string{"t"}, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 			}
@@ -228,7 +228,7 @@ func TestPublishNothing(t *testing.T) {
 	trips := &querytest.RoundTrips{}
 	rdb := testenv.Redis(t)
 	rdb.AddHook(trips)
-	if err := NewPublisher(query.NewReader(rdb), js, time.Now).Publish(context.Background(), tenant, nil, nil); err != nil {
+	if err := NewPublisher(query.NewReader(rdb), js, time.Now).Publish(context.Background(), tenant, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	info, err := stream.Info(context.Background())
@@ -284,7 +284,7 @@ func TestPublishSpan(t *testing.T) {
 	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer("test")
 	ctx, round := tracer.Start(context.Background(), "round")
 	if err := NewPublisher(query.NewReader(testenv.Redis(t)), js, func() time.Time { return now }).WithTracer(tracer).
-		Publish(ctx, tenant, []string{ana}, []string{team}); err != nil {
+		Publish(ctx, tenant, []string{ana}, []string{team}, nil); err != nil {
 		t.Fatal(err)
 	}
 	round.End()

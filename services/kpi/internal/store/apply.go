@@ -99,9 +99,13 @@ func (w *Writer) apply(ctx context.Context, done []*work, res *Result) error {
 				}
 				perSlot[sk] = append(perSlot[sk], op{hour: k.Hour, field: k.Field, delta: d})
 				day := bucket.DayOf(k.Hour)
-				if k.Kind == bucket.Team {
+				switch k.Kind {
+				case bucket.Team:
 					addDaily(tenant, bucket.TeamsKey(tenant, day), idtoken.Escape(k.ID), day)
 					add(bucket.AllTeamsKey(tenant), idtoken.Escape(k.ID))
+				case bucket.Queue:
+					addDaily(tenant, bucket.QueuesKey(tenant, day), idtoken.Escape(k.ID), day)
+					add(bucket.AllQueuesKey(tenant), idtoken.Escape(k.ID))
 				}
 				touched[tenantDay{tenant, day}] = struct{}{}
 			}

@@ -676,21 +676,22 @@ func (r *Rollup) deriveWith(ctx context.Context, tenant string, script *redis.Sc
 	return written, incomplete, nil
 }
 
-// dayScopes lists the scopes credited with anything on a day: the day's agents and teams from the
-// listing index, and the unassigned figures.
+// dayScopes lists the scopes credited with anything on a day: the day's agents, teams and queues
+// from the listing index, and the unassigned figures.
 func (r *Rollup) dayScopes(ctx context.Context, tenant string, day int64) ([]bucket.Scope, error) {
-	return r.scopeSets(ctx, tenant, bucket.AgentsKey(tenant, day), bucket.TeamsKey(tenant, day))
+	return r.scopeSets(ctx, tenant, bucket.AgentsKey(tenant, day), bucket.TeamsKey(tenant, day), bucket.QueuesKey(tenant, day))
 }
 
-// scopes lists every agent and team the tenant ever had, and the unassigned figures.
+// scopes lists every agent, team and queue the tenant ever had, and the unassigned figures.
 func (r *Rollup) scopes(ctx context.Context, tenant string) ([]bucket.Scope, error) {
-	return r.scopeSets(ctx, tenant, bucket.AllAgentsKey(tenant), bucket.AllTeamsKey(tenant))
+	return r.scopeSets(ctx, tenant, bucket.AllAgentsKey(tenant), bucket.AllTeamsKey(tenant), bucket.AllQueuesKey(tenant))
 }
 
-func (r *Rollup) scopeSets(ctx context.Context, tenant, agentsKey, teamsKey string) ([]bucket.Scope, error) {
+func (r *Rollup) scopeSets(ctx context.Context, tenant, agentsKey, teamsKey, queuesKey string) ([]bucket.Scope, error) {
 	pipe := r.rdb.Pipeline()
 	agents := pipe.SMembers(ctx, agentsKey)
 	teams := pipe.SMembers(ctx, teamsKey)
+	queues := pipe.SMembers(ctx, queuesKey)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("scopes of tenant %s: %w", tenant, err)
 	}
@@ -698,7 +699,7 @@ func (r *Rollup) scopeSets(ctx context.Context, tenant, agentsKey, teamsKey stri
 	for _, set := range []struct {
 		kind   bucket.Kind
 		tokens []string
-	}{{bucket.Agent, agents.Val()}, {bucket.Team, teams.Val()}} {
+	}{{bucket.Agent, agents.Val()}, {bucket.Team, teams.Val()}, {bucket.Queue, queues.Val()}} {
 		for _, tok := range set.tokens {
 			id, err := idtoken.Unescape(tok)
 			if err != nil {

@@ -152,6 +152,15 @@ func (b *Builder) Index(agent, team string, hour int64) {
 	}
 }
 
+// IndexQueue records in the listing sets that queue was credited on the UTC day of hour.
+func (b *Builder) IndexQueue(queue string, hour int64) {
+	key := bucket.QueuesKey(b.tenant, bucket.DayOf(hour))
+	if b.sets[key] == nil {
+		b.sets[key] = make(map[string]bool)
+	}
+	b.sets[key][idtoken.Escape(queue)] = true
+}
+
 // hashes spreads the figures over the keys of the layout: the hourly detail hashes, and the day
 // and week totals (fixtures stand for days and weeks the rollup has derived).
 func (b *Builder) hashes() (hourly, totals map[string]map[string]int64) {
