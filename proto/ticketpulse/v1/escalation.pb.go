@@ -633,7 +633,10 @@ type ListEscalationsRequest struct {
 	PageSize  int32  `protobuf:"varint,8,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken string `protobuf:"bytes,9,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// severity restricts to escalations of that severity now; unspecified lists every severity.
-	Severity      Severity `protobuf:"varint,10,opt,name=severity,proto3,enum=ticketpulse.v1.Severity" json:"severity,omitempty"`
+	Severity Severity `protobuf:"varint,10,opt,name=severity,proto3,enum=ticketpulse.v1.Severity" json:"severity,omitempty"`
+	// queue_id restricts to escalations labelled with that contact-centre queue (those of the
+	// kind: kpi rules with scope: queue), as team_id and agent_id do for theirs.
+	QueueId       string `protobuf:"bytes,11,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -736,6 +739,13 @@ func (x *ListEscalationsRequest) GetSeverity() Severity {
 		return x.Severity
 	}
 	return Severity_SEVERITY_UNSPECIFIED
+}
+
+func (x *ListEscalationsRequest) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
 }
 
 type ListEscalationsResponse struct {
@@ -1624,7 +1634,7 @@ const file_ticketpulse_v1_escalation_proto_rawDesc = "" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12:\n" +
 	"\n" +
 	"escalation\x18\x04 \x01(\v2\x1a.ticketpulse.v1.EscalationR\n" +
-	"escalation\"\xf7\x02\n" +
+	"escalation\"\x92\x03\n" +
 	"\x16ListEscalationsRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x125\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1f.ticketpulse.v1.EscalationStateR\x05state\x12\x12\n" +
@@ -1637,7 +1647,8 @@ const file_ticketpulse_v1_escalation_proto_rawDesc = "" +
 	"\n" +
 	"page_token\x18\t \x01(\tR\tpageToken\x124\n" +
 	"\bseverity\x18\n" +
-	" \x01(\x0e2\x18.ticketpulse.v1.SeverityR\bseverity\"\x7f\n" +
+	" \x01(\x0e2\x18.ticketpulse.v1.SeverityR\bseverity\x12\x19\n" +
+	"\bqueue_id\x18\v \x01(\tR\aqueueId\"\x7f\n" +
 	"\x17ListEscalationsResponse\x12<\n" +
 	"\vescalations\x18\x01 \x03(\v2\x1a.ticketpulse.v1.EscalationR\vescalations\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\">\n" +

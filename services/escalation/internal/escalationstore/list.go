@@ -21,6 +21,8 @@ type Filter struct {
 	Team   string
 	Agent  string
 	Ticket string
+	// Queue is the contact-centre queue of a scope: queue KPI rule's escalation (its "queue" label).
+	Queue string
 	// Severity is the escalation's current severity; unspecified matches every one.
 	Severity tpv1.Severity
 	// From and To bound the trigger time, [From, To).
@@ -34,6 +36,7 @@ func (f Filter) match(r *Record) bool {
 		f.Team != "" && r.Labels["team"] != f.Team,
 		f.Agent != "" && r.Labels["agent"] != f.Agent,
 		f.Ticket != "" && r.Labels["ticket"] != f.Ticket,
+		f.Queue != "" && r.Labels["queue"] != f.Queue,
 		f.Severity != tpv1.Severity_SEVERITY_UNSPECIFIED && r.Severity != f.Severity:
 		return false
 	}

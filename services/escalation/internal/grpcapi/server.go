@@ -96,6 +96,7 @@ func (s *Server) ListEscalations(ctx context.Context, req *tpv1.ListEscalationsR
 	v.ID("team_id", req.GetTeamId(), false)
 	v.ID("agent_id", req.GetAgentId(), false)
 	v.ID("ticket_id", req.GetTicketId(), false)
+	v.ID("queue_id", req.GetQueueId(), false)
 	if r := req.GetRule(); r != "" && !idtoken.ValidTenant(r) {
 		v.Add("rule", fmt.Sprintf("%q is not a rule name: [a-z0-9][a-z0-9_-]{0,62}", r))
 	}
@@ -106,7 +107,7 @@ func (s *Server) ListEscalations(ctx context.Context, req *tpv1.ListEscalationsR
 		v.Add("severity", fmt.Sprintf("unknown severity %d", req.GetSeverity()))
 	}
 	f := escalationstore.Filter{State: req.GetState(), Rule: req.GetRule(), Team: req.GetTeamId(), Agent: req.GetAgentId(), Ticket: req.GetTicketId(),
-		Severity: req.GetSeverity()}
+		Queue: req.GetQueueId(), Severity: req.GetSeverity()}
 	f.From, f.To = v.Range("triggered", req.GetTriggered())
 	size := v.PageSize(req.GetPageSize(), DefaultPageSize, MaxPageSize)
 	if err := v.Err(); err != nil {
