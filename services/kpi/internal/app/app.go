@@ -253,6 +253,7 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Sources: map[string]export.Source{
 			"agents": export.NewSeries(kpis, tpv1.ScopeKind_SCOPE_KIND_AGENT, time.Now),
 			"teams":  export.NewSeries(kpis, tpv1.ScopeKind_SCOPE_KIND_TEAM, time.Now),
+			"queues": export.NewSeries(kpis, tpv1.ScopeKind_SCOPE_KIND_QUEUE, time.Now),
 			// Without -ticket-index it answers 409 before any row (docs/exports.md).
 			"tickets": export.NewTickets(kpis),
 		},

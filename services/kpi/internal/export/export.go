@@ -1,7 +1,7 @@
 // Package export serves the KPI exports for BI tools on kpi's HTTP port:
-// GET /v1/tenants/{tenant}/exports/{agents|teams|tickets}.{csv|parquet}: one row per agent or
-// team and period with every KPI, or one row per ticket with its own figures, streamed page by
-// page.
+// GET /v1/tenants/{tenant}/exports/{agents|teams|queues|tickets}.{csv|parquet}: one row per
+// agent, team or contact-centre queue and period with every KPI, or one row per ticket with its
+// own figures, streamed page by page.
 package export
 
 import (

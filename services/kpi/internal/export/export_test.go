@@ -54,7 +54,8 @@ var now = time.Date(2026, 4, 20, 12, 0, 0, 0, time.UTC)
 // spreadsheets: separators, quotes, line breaks, a leading formula sign, markup and Unicode.
 var oddIDs = []string{"ana@例え.jp", "=HYPERLINK(\"http://x\",\"y\")", "comma, \"quote\"", "two\r\nlines", "+1", "-2", "@cmd", "\tTAB", "<script>alert(1)</script>", "a/b c"}
 
-// figures writes random figures for every odd id as agent and as team between from and to.
+// figures writes random figures for every odd id as agent and as team, and random call figures
+// for every odd id as queue, between from and to.
 func figures(t testing.TB, rdb redis.UniversalClient, from, to time.Time) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(3, 5))
@@ -84,9 +85,42 @@ func figures(t testing.TB, rdb redis.UniversalClient, from, to time.Time) {
 			}
 		}
 	}
+	// Queues have their own generator, so the agents' and teams' figures stay as they were.
+	qrng := rand.New(rand.NewPCG(7, 11))
+	for h := from.Unix() / 3600; h < to.Unix()/3600; h++ {
+		for _, id := range oddIDs {
+			if qrng.IntN(5) != 0 {
+				continue
+			}
+			calls(b, id, h, qrng)
+		}
+	}
 	if _, err := b.Flush(context.Background(), rdb); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// calls adds random call figures of an hour to a queue, as the write path credits them: some
+// calls offered, of them some answered (with their speed of answer and handle time) and the
+// rest abandoned, some of the answered within the service level.
+func calls(b *querytest.Builder, queue string, h int64, rng *rand.Rand) {
+	s := bucket.Scope{Kind: bucket.Queue, ID: queue}
+	offered := int64(1 + rng.IntN(6))
+	answered := rng.Int64N(offered + 1)
+	b.Add(s, h, bucket.CallsOffered.Field(), offered)
+	b.Add(s, h, bucket.CallsAnswered.Field(), answered)
+	b.Add(s, h, bucket.CallsAbandoned.Field(), offered-answered)
+	b.Add(s, h, bucket.CallsInServiceLevel.Field(), rng.Int64N(answered+1))
+	for range answered {
+		wait, handle := int64(1+rng.IntN(120)), int64(30+rng.IntN(1200))
+		b.Add(s, h, bucket.CallAnswerCount.Field(), 1)
+		b.Add(s, h, bucket.CallAnswerSumMillis.Field(), wait*1000)
+		b.Add(s, h, bucket.BinField(bucket.CallSpeedOfAnswer, hist.Bin(float64(wait))), 1)
+		b.Add(s, h, bucket.CallHandleCount.Field(), 1)
+		b.Add(s, h, bucket.CallHandleSumMillis.Field(), handle*1000)
+		b.Add(s, h, bucket.BinField(bucket.CallHandleTime, hist.Bin(float64(handle))), 1)
+	}
+	b.IndexQueue(queue, h)
 }
 
 // fixture is a running KpiService on a real gRPC listener and the exports on a real HTTP one,
@@ -105,8 +139,8 @@ func newFixture(t *testing.T, sources func(*grpcapi.Server) map[string]Source, p
 	return serve(t, srv, sources, perTenant)
 }
 
-// serve runs srv on a real gRPC listener and the exports of sources (the agents and teams
-// exports when nil) on a real HTTP one.
+// serve runs srv on a real gRPC listener and the exports of sources (the agents, teams and
+// queues exports when nil) on a real HTTP one.
 func serve(t *testing.T, srv *grpcapi.Server, sources func(*grpcapi.Server) map[string]Source, perTenant int) *fixture {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -132,6 +166,7 @@ func serve(t *testing.T, srv *grpcapi.Server, sources func(*grpcapi.Server) map[
 			return map[string]Source{
 				"agents": NewSeries(s, ticketpulsev1.ScopeKind_SCOPE_KIND_AGENT, func() time.Time { return now }),
 				"teams":  NewSeries(s, ticketpulsev1.ScopeKind_SCOPE_KIND_TEAM, func() time.Time { return now }),
+				"queues": NewSeries(s, ticketpulsev1.ScopeKind_SCOPE_KIND_QUEUE, func() time.Time { return now }),
 			}
 		}
 	}
@@ -309,6 +344,12 @@ func TestExportMatchesGRPC(t *testing.T) {
 			scope: ticketpulsev1.ScopeKind_SCOPE_KIND_AGENT, wantRows: 2 * len(oddIDs)},
 		{name: "teams monthly parquet", export: "teams", format: "parquet", gran: "month", zone: "Europe/Berlin", from: "2026-03-01", to: "2026-05-01",
 			scope: ticketpulsev1.ScopeKind_SCOPE_KIND_TEAM, wantRows: 2 * len(oddIDs)},
+		{name: "queues daily csv over DST", export: "queues", format: "csv", gran: "day", zone: "Europe/Berlin", from: "2026-03-25", to: "2026-04-02",
+			scope: ticketpulsev1.ScopeKind_SCOPE_KIND_QUEUE, wantRows: 8 * len(oddIDs)},
+		{name: "queues hourly parquet", export: "queues", format: "parquet", gran: "hour", zone: "UTC", from: "2026-03-28T20:00:00Z", to: "2026-03-29T04:00:00Z",
+			scope: ticketpulsev1.ScopeKind_SCOPE_KIND_QUEUE, wantRows: 8 * len(oddIDs)},
+		{name: "queues monthly csv", export: "queues", format: "csv", gran: "month", zone: "America/New_York", from: "2026-03-01", to: "2026-05-01",
+			scope: ticketpulsev1.ScopeKind_SCOPE_KIND_QUEUE, wantRows: 2 * len(oddIDs)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -352,7 +393,7 @@ func TestExportMatchesGRPC(t *testing.T) {
 					if tt.format == "csv" {
 						id = csvID(id)
 					}
-					want["tenant"], want["scope"], want["scope_id"], want["time_zone"] = tenant, map[ticketpulsev1.ScopeKind]string{1: "agent", 2: "team"}[tt.scope], id, tt.zone
+					want["tenant"], want["scope"], want["scope_id"], want["time_zone"] = tenant, map[ticketpulsev1.ScopeKind]string{1: "agent", 2: "team", 4: "queue"}[tt.scope], id, tt.zone
 					want["period_start"] = p.GetFrom().AsTime().In(loc).Format(time.RFC3339)
 					want["period_end"] = p.GetTo().AsTime().In(loc).Format(time.RFC3339)
 					if len(want) != len(SeriesColumns) {
@@ -363,7 +404,7 @@ func TestExportMatchesGRPC(t *testing.T) {
 							t.Errorf("row %d (%q %s) %s = %q, want %q", i, s.GetScopeId(), want["period_start"], name, row[name], w)
 						}
 					}
-					if p.GetKpis().GetAssigned() > 0 {
+					if p.GetKpis().GetAssigned() > 0 || p.GetKpis().GetCallsOffered() > 0 {
 						nonzero++
 					}
 					if tt.gran == "month" {
@@ -403,7 +444,14 @@ func csvID(id string) string { return SafeText(strings.ReplaceAll(id, "\r\n", "\
 func getKpis(t *testing.T, c ticketpulsev1.KpiServiceClient, scope ticketpulsev1.ScopeKind, id string, from, to *timestamppb.Timestamp, zone string) *ticketpulsev1.Kpis {
 	t.Helper()
 	w := &ticketpulsev1.Window{TimeZone: zone, Kind: &ticketpulsev1.Window_Range{Range: &ticketpulsev1.TimeRange{From: from, To: to}}}
-	if scope == ticketpulsev1.ScopeKind_SCOPE_KIND_AGENT {
+	switch scope {
+	case ticketpulsev1.ScopeKind_SCOPE_KIND_QUEUE:
+		r, err := c.GetQueueKpis(context.Background(), &ticketpulsev1.GetQueueKpisRequest{Tenant: tenant, QueueId: id, Window: w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.GetKpis()
+	case ticketpulsev1.ScopeKind_SCOPE_KIND_AGENT:
 		r, err := c.GetAgentKpis(context.Background(), &ticketpulsev1.GetAgentKpisRequest{Tenant: tenant, AgentId: id, Window: w})
 		if err != nil {
 			t.Fatal(err)
@@ -418,13 +466,19 @@ func getKpis(t *testing.T, c ticketpulsev1.KpiServiceClient, scope ticketpulsev1
 }
 
 // The CSV cells of ids are RFC 4180 fields that encoding/csv reads back exactly, with a quote
-// before a leading formula sign; Parquet keeps every id as it is.
+// before a leading formula sign; Parquet keeps every id as it is. Agents' and queues' ids alike.
 func TestExportOddIDs(t *testing.T) {
 	f := newFixture(t, nil, 0)
+	for _, export := range []string{"agents", "queues"} {
+		t.Run(export, func(t *testing.T) { checkOddIDs(t, f, export) })
+	}
+}
+
+func checkOddIDs(t *testing.T, f *fixture, export string) {
 	q := "?from=2026-03-30&to=2026-03-31&granularity=day"
 	got := map[string][]string{}
 	for _, format := range []string{"csv", "parquet"} {
-		resp, body := f.get(t, f.keys.Acme, "/v1/tenants/acme/exports/agents."+format+q)
+		resp, body := f.get(t, f.keys.Acme, "/v1/tenants/acme/exports/"+export+"."+format+q)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: status %d: %s", format, resp.StatusCode, body)
 		}
@@ -492,6 +546,17 @@ func TestExportRefusals(t *testing.T) {
 		{name: "malformed query", key: f.keys.Acme, path: "/v1/tenants/acme/exports/agents.csv" + ok + "&x=%zz", wantStatus: 400, wantField: "query"},
 		{name: "team_id on teams", key: f.keys.Acme, path: "/v1/tenants/acme/exports/teams.csv" + ok + "&team_id=x", wantStatus: 400, wantField: "team_id"},
 		{name: "unknown rolling", key: f.keys.Acme, path: "/v1/tenants/acme/exports/teams.csv?rolling=2w", wantStatus: 400, wantField: "rolling"},
+		{name: "queues without credential", path: "/v1/tenants/acme/exports/queues.csv" + ok, wantStatus: 401, wantText: "no credential"},
+		{name: "queues with another tenant's key", key: f.keys.Globex, path: "/v1/tenants/acme/exports/queues.csv" + ok, wantStatus: 403, wantText: "not for this tenant"},
+		{name: "queues with a key without kpis:read", key: f.keys.AcmeEvents, path: "/v1/tenants/acme/exports/queues.parquet" + ok, wantStatus: 403, wantText: "kpis:read"},
+		{name: "queues in an unknown format", key: f.keys.Acme, path: "/v1/tenants/acme/exports/queues.xlsx" + ok, wantStatus: 404, wantField: "path"},
+		{name: "queues without from", key: f.keys.Acme, path: "/v1/tenants/acme/exports/queues.csv?to=2026-04-01", wantStatus: 400, wantField: "from"},
+		{name: "queues hourly over two years", key: f.keys.Acme, path: "/v1/tenants/acme/exports/queues.parquet?from=2024-01-01&to=2026-01-03&granularity=hour",
+			wantStatus: 400, wantField: "to", wantText: "at most 732 days"},
+		{name: "queues by week of a bad zone", key: f.keys.Acme, path: "/v1/tenants/acme/exports/queues.csv" + ok + "&granularity=week&time_zone=Nowhere", wantStatus: 400, wantField: "time_zone"},
+		{name: "queues of a team", key: f.keys.Acme, path: "/v1/tenants/acme/exports/queues.csv" + ok + "&team_id=x", wantStatus: 400, wantField: "team_id"},
+		{name: "queues of a queue", key: f.keys.Acme, path: "/v1/tenants/acme/exports/queues.csv" + ok + "&queue_id=x", wantStatus: 400, wantField: "queue_id"},
+		{name: "queues of an agent", key: f.keys.Acme, path: "/v1/tenants/acme/exports/queues.csv" + ok + "&agent_id=x", wantStatus: 400, wantField: "agent_id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
