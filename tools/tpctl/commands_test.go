@@ -20,7 +20,7 @@ func TestCommandsHelp(t *testing.T) {
 		{[]string{"kpis", "get"}, append(append([]string{"-agent", "-team", "-queue", "-unassigned", "-kpi-addr", "TICKETPULSE_KPI_ADDR", "default 127.0.0.1:9090", "kpis:read"}, query...), window...)},
 		{[]string{"kpis", "list", "agents"}, append(append([]string{"-order-by", "-team", "-limit", "-page-size", "-kpi-addr", "csat_mean"}, query...), window...)},
 		{[]string{"kpis", "list"}, []string{"tpctl kpis list agents|teams|queues", "-order-by"}},
-		{[]string{"escalations", "list"}, append([]string{"-state", "-rule", "-team", "-agent", "-ticket", "-triggered-from", "-triggered-to", "-limit", "-page-size", "-escalation-addr", "TICKETPULSE_ESCALATION_ADDR", "default 127.0.0.1:9091", "escalations:read"}, query...)},
+		{[]string{"escalations", "list"}, append([]string{"-state", "-rule", "-team", "-agent", "-ticket", "-queue", "-triggered-from", "-triggered-to", "-limit", "-page-size", "-escalation-addr", "TICKETPULSE_ESCALATION_ADDR", "default 127.0.0.1:9091", "escalations:read"}, query...)},
 		{[]string{"escalations", "get"}, append([]string{"-id", "timeline"}, query...)},
 		{[]string{"escalations", "ack"}, append([]string{"-id", "-note", "escalations:write", "at most 2048 bytes"}, query...)},
 		{[]string{"escalations", "resolve"}, append([]string{"-id", "-note", "escalations:write"}, query...)},

@@ -38,6 +38,7 @@ escalation refused or failed (its code and message), 2 on bad flags.`
 type escalationsListConfig struct {
 	queryConfig
 	State, Rule, Team, Agent, Ticket string
+	Queue                            string
 	Severity                         string
 	TriggeredFrom, TriggeredTo       string
 	Limit, PageSize                  int
@@ -52,6 +53,7 @@ func escalationsList(args []string, cio cmdIO) error {
 	s.String(&c.Team, "team", "", "Only escalations of this team.")
 	s.String(&c.Agent, "agent", "", "Only escalations of this agent.")
 	s.String(&c.Ticket, "ticket", "", "Only escalations of this ticket.")
+	s.String(&c.Queue, "queue", "", "Only escalations of this contact-centre queue (those of kind: kpi rules with scope: queue).")
 	s.String(&c.Severity, "severity", "", "Only escalations of this severity now: info, warning or critical (escalation filters, so every page is full).")
 	s.String(&c.TriggeredFrom, "triggered-from", "", "Only escalations triggered at or after this time (RFC 3339).")
 	s.String(&c.TriggeredTo, "triggered-to", "", "Only escalations triggered before this time (RFC 3339).")
@@ -66,7 +68,7 @@ func escalationsList(args []string, cio cmdIO) error {
 	sev, err := parseEnum("severity", c.Severity, "SEVERITY_", tpv1.Severity_value)
 	errs = append(errs, err)
 	req := &tpv1.ListEscalationsRequest{Tenant: c.Tenant, State: tpv1.EscalationState(state), Rule: c.Rule, TeamId: c.Team, AgentId: c.Agent, TicketId: c.Ticket,
-		Severity: tpv1.Severity(sev)}
+		QueueId: c.Queue, Severity: tpv1.Severity(sev)}
 	tr, rerrs := timeRange("triggered-from", c.TriggeredFrom, "triggered-to", c.TriggeredTo)
 	req.Triggered = tr
 	errs = append(errs, rerrs...)
