@@ -82,15 +82,17 @@ func DecodeSnapshot(m jetstream.Msg) (string, *tpv1.KpiSnapshot, error) {
 	return ParseSnapshot(m.Data())
 }
 
+var snapshotScopes = map[string]bool{"agent": true, "team": true, "queue": true}
+
 // ParseSnapshot reads a KpiSnapshot body and returns it with its tenant. It rejects, wrapping
-// ErrInvalid, a body that is not a KpiSnapshot, an invalid tenant, a scope other than "agent"
-// or "team", and a missing computed_at.
+// ErrInvalid, a body that is not a KpiSnapshot, an invalid tenant, a scope other than "agent",
+// "team" or "queue" (a contact-centre queue's call figures), and a missing computed_at.
 func ParseSnapshot(data []byte) (string, *tpv1.KpiSnapshot, error) {
 	s := &tpv1.KpiSnapshot{}
 	if err := proto.Unmarshal(data, s); err != nil {
 		return "", nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if !idtoken.ValidTenant(s.GetTenant()) || (s.GetScope() != "agent" && s.GetScope() != "team") || s.GetComputedAt() == nil {
+	if !idtoken.ValidTenant(s.GetTenant()) || !snapshotScopes[s.GetScope()] || s.GetComputedAt() == nil {
 		return "", nil, fmt.Errorf("%w: snapshot tenant %q scope %q", ErrInvalid, s.GetTenant(), s.GetScope())
 	}
 	return s.GetTenant(), s, nil

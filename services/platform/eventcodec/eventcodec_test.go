@@ -182,6 +182,7 @@ func TestParseSnapshot(t *testing.T) {
 	}{
 		{name: "agent", give: mustMarshal(t, valid)},
 		{name: "team", give: with(func(s *tpv1.KpiSnapshot) { s.Scope = "team" })},
+		{name: "queue", give: with(func(s *tpv1.KpiSnapshot) { s.Scope = "queue" })},
 		{name: "not protobuf", give: []byte("nope"), wantErr: true},
 		{name: "bad tenant", give: with(func(s *tpv1.KpiSnapshot) { s.Tenant = "a.b" }), wantErr: true},
 		{name: "other scope", give: with(func(s *tpv1.KpiSnapshot) { s.Scope = "tenant" }), wantErr: true},

@@ -21,12 +21,23 @@ const callRulesYAML = `tenants:
           - targets: [team-lead]
     quality_rules:
       - {name: abandons, kind: kpi, scope: team, metric: call_abandon_rate, window: 1h, above: 10%, min_sample: 20, escalation: leads}
+      - {name: queue-abandons, kind: kpi, scope: queue, metric: call_abandon_rate, window: 1h, above: 10%, min_sample: 20, escalation: leads}
 `
 
-// A kind: kpi rule on call_abandon_rate fires on the team's call figures in the KPI stream and
-// resolves when they recover; call events on TICKETS (an abandoned call with no ticket) raise
-// nothing by themselves, and the rules file's call_service_level (kpi's) is accepted.
+// A kind: kpi rule on call_abandon_rate fires on a team's or a queue's call figures in the KPI
+// stream, decoded by the running service's consumer, and resolves when they recover; call events
+// on TICKETS (an abandoned call with no ticket) raise nothing by themselves, and the rules file's
+// call_service_level (kpi's) is accepted.
 func TestCallAbandonRule(t *testing.T) {
+	for _, sc := range []struct{ scope, id, rule string }{
+		{"team", "phones", "abandons"},
+		{"queue", "billing-line", "queue-abandons"},
+	} {
+		t.Run(sc.scope, func(t *testing.T) { testCallAbandonRule(t, sc.scope, sc.id, sc.rule) })
+	}
+}
+
+func testCallAbandonRule(t *testing.T, scope, id, rule string) {
 	s := newStack(t, "")
 	if err := os.WriteFile(s.rules, []byte(callRulesYAML), 0o600); err != nil {
 		t.Fatal(err)
@@ -37,14 +48,14 @@ func TestCallAbandonRule(t *testing.T) {
 		s.publish(t, &tpv1.TicketEvent{
 			TicketId: "CA-1", Type: typ, OccurredAt: timestamppb.New(s.clock.now()),
 			Actor: &tpv1.Actor{Kind: tpv1.ActorKind_ACTOR_KIND_SYSTEM},
-			Call:  &tpv1.CallInfo{CallId: "CA-1", TeamId: "phones", Direction: tpv1.CallDirection_CALL_DIRECTION_INBOUND},
+			Call:  &tpv1.CallInfo{CallId: "CA-1", TeamId: "phones", QueueId: "billing-line", Direction: tpv1.CallDirection_CALL_DIRECTION_INBOUND},
 		})
 	}
 	snapshot := func(k *tpv1.Kpis) {
-		snap := &tpv1.KpiSnapshot{Tenant: "acme", Scope: "team", Id: "phones", ComputedAt: timestamppb.New(s.clock.now()),
+		snap := &tpv1.KpiSnapshot{Tenant: "acme", Scope: scope, Id: id, ComputedAt: timestamppb.New(s.clock.now()),
 			Windows: map[string]*tpv1.Kpis{"1h": k}}
 		data, _ := proto.Marshal(snap)
-		if _, err := s.js.Publish(ctx, "kpi.acme.team.phones", data); err != nil {
+		if _, err := s.js.Publish(ctx, "kpi.acme."+scope+"."+id, data); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -53,13 +64,13 @@ func TestCallAbandonRule(t *testing.T) {
 	waitFor(t, "the abandon escalation", func() bool { return len(s.changes(t)) >= 1 })
 	got := s.changes(t)[0]
 	e := got.GetEscalation()
-	if got.GetKind() != tpv1.ChangeKind_CHANGE_KIND_TRIGGERED || e.GetRule() != "abandons" || e.GetSubjectKind() != "team" || e.GetSubjectId() != "phones" ||
+	if got.GetKind() != tpv1.ChangeKind_CHANGE_KIND_TRIGGERED || e.GetRule() != rule || e.GetSubjectKind() != scope || e.GetSubjectId() != id ||
 		!strings.Contains(e.GetSummary(), "call abandon rate over 1h is 0.15, above 0.10 (40 calls offered)") {
-		t.Errorf("first change %v, want abandons triggered for team phones", got)
+		t.Errorf("first change %v, want %s triggered for %s %s", got, rule, scope, id)
 	}
 	snapshot(&tpv1.Kpis{CallsOffered: 60, CallsAbandoned: 3, CallAbandonRate: 0.05})
 	waitFor(t, "the abandon resolution", func() bool { return len(s.changes(t)) >= 2 })
-	if last := s.changes(t)[1]; last.GetKind() != tpv1.ChangeKind_CHANGE_KIND_RESOLVED || last.GetEscalation().GetRule() != "abandons" {
+	if last := s.changes(t)[1]; last.GetKind() != tpv1.ChangeKind_CHANGE_KIND_RESOLVED || last.GetEscalation().GetRule() != rule {
 		t.Errorf("after recovery: %v", last)
 	}
 	if n := len(s.changes(t)); n != 2 {
