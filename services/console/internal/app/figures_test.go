@@ -244,7 +244,12 @@ func TestQAAndCallFigures(t *testing.T) {
 		fmt.Sprintf("<dt>Calls offered / answered / abandoned</dt><dd>%d / %d / %d</dd>", tk.GetCallsOffered(), tk.GetCallsAnswered(), tk.GetCallsAbandoned()),
 		fmt.Sprintf("AHT</abbr></dt><dd>%s / %s</dd>", wantDur(tk.GetCallSpeedOfAnswer().GetMeanSeconds(), tk.GetCallSpeedOfAnswer().GetCount()),
 			wantDur(tk.GetCallHandleTime().GetMeanSeconds(), tk.GetCallHandleTime().GetCount())),
+		fmt.Sprintf("<dt>QA reviews (auto-failed)</dt><dd>%d (%d)</dd>", tk.GetQaScore().GetCount(), tk.GetQaAutoFails()),
+		fmt.Sprintf("<dt>Abandon rate / service level</dt><dd>%s / %s</dd>", wantPct(tk.GetCallAbandonRate(), tk.GetCallsOffered()),
+			wantPct(tk.GetCallServiceLevel(), tk.GetCallsOffered())),
 		fmt.Sprintf("<dt>Calls offered / abandoned</dt><dd>%d / %d</dd>", uk.GetCallsOffered(), uk.GetCallsAbandoned()),
+		fmt.Sprintf("<dt>Abandon rate / service level</dt><dd>%s / %s</dd>", wantPct(uk.GetCallAbandonRate(), uk.GetCallsOffered()),
+			wantPct(uk.GetCallServiceLevel(), uk.GetCallsOffered())),
 	} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("the cards lack %s", want)
