@@ -256,6 +256,36 @@ func TestQAAndCallFigures(t *testing.T) {
 		}
 	}
 
+	// With the call columns alone, the sparklines show the first call KPI, ASA, by hour: each
+	// value kpi's series has for the hour.
+	callsOnly := b.get("/t/acme/team?team=phones&window=24h&cols=calls")
+	if !strings.Contains(callsOnly.body, `<option value="call_speed_of_answer_mean" selected>`) {
+		t.Errorf("team page with the call columns alone: the trend is not of ASA")
+	}
+	series, err := kpi.ListKpiSeries(ctx, &tpv1.ListKpiSeriesRequest{Tenant: "acme", Scope: tpv1.ScopeKind_SCOPE_KIND_AGENT, Ids: []string{"carla"},
+		Window: win24, Granularity: tpv1.Granularity_GRANULARITY_HOUR})
+	if err != nil || len(series.GetSeries()) != 1 {
+		t.Fatalf("ListKpiSeries: %v %v", err, series)
+	}
+	var asa []string
+	for _, p := range series.GetSeries()[0].GetPoints() {
+		if sa := p.GetKpis().GetCallSpeedOfAnswer(); sa.GetCount() > 0 {
+			asa = append(asa, wantDur(sa.GetMeanSeconds(), sa.GetCount()))
+		} else {
+			asa = append(asa, "no data")
+		}
+	}
+	var spark string
+	for _, m := range sparkRE.FindAllStringSubmatch(callsOnly.body, -1) {
+		if html.UnescapeString(m[1]) == "carla" {
+			spark = html.UnescapeString(m[2])
+		}
+	}
+	if want := "Average speed of answer by period: " + strings.Join(asa, ", "); spark != want || slices.Index(asa, "no data") == -1 ||
+		!slices.ContainsFunc(asa, func(v string) bool { return v != "no data" }) {
+		t.Errorf("carla's sparkline:\n got %q\nwant %q (hours with her answers, and hours without)", spark, want)
+	}
+
 	// Sorting by every QA and call column: the page's order is kpi's, ascending then descending.
 	ids := func(as []*tpv1.AgentKpis) []string {
 		var out []string

@@ -91,3 +91,12 @@ func seriesHas(s *tpv1.KpiSeries, name string) bool {
 	f, ok := familyNamed(name)
 	return ok && slices.ContainsFunc(s.GetPoints(), func(p *tpv1.KpiPoint) bool { return f.Has(p.GetKpis()) })
 }
+
+// defaultSpark is the KPI of the team page's sparklines when none is asked for: the first of
+// metrics of a family shown (first-response p90 whenever the ticket columns are shown).
+func defaultSpark(shown map[string]bool) metric {
+	if i := slices.IndexFunc(metrics, func(m metric) bool { return shown[m.Family] }); i >= 0 {
+		return metrics[i]
+	}
+	return metrics[0]
+}

@@ -140,6 +140,23 @@ func FuzzTeamQuery(f *testing.F) {
 	})
 }
 
+func TestDefaultSpark(t *testing.T) {
+	tests := []struct {
+		give map[string]bool
+		want string
+	}{
+		{map[string]bool{"tickets": true, "qa": true, "calls": true}, "first_response_p90"},
+		{map[string]bool{"tickets": false, "qa": true, "calls": true}, "qa_score_mean"},
+		{map[string]bool{"calls": true}, "call_speed_of_answer_mean"},
+		{map[string]bool{}, "first_response_p90"},
+	}
+	for _, tt := range tests {
+		if got := defaultSpark(tt.give).Name; got != tt.want {
+			t.Errorf("defaultSpark(%v) = %s, want %s", tt.give, got, tt.want)
+		}
+	}
+}
+
 // Every page's template parses with the functions it calls.
 func TestTemplatesParse(t *testing.T) {
 	h := &Handler{pages: map[string]*template.Template{}}

@@ -187,14 +187,15 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 		h.fail(w, r, s, http.StatusBadRequest, err.Error())
 		return
 	}
+	// Without a spark the sparklines show the first KPI of the families shown, known once the
+	// agents' figures are.
 	spark := q.Get("spark")
-	if spark == "" {
-		spark = metrics[0].Name
-	}
-	sparkM, ok := metricNamed(spark)
-	if !ok {
-		h.fail(w, r, s, http.StatusBadRequest, "spark: "+spark+" is not a KPI the sparklines show")
-		return
+	var sparkM metric
+	if spark != "" {
+		if sparkM, ok = metricNamed(spark); !ok {
+			h.fail(w, r, s, http.StatusBadRequest, "spark: "+spark+" is not a KPI the sparklines show")
+			return
+		}
 	}
 	order := orderName
 	if desc {
@@ -203,7 +204,7 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 	ctx, cancel := h.call(r.Context(), s)
 	defer cancel()
 	d := teamData{Tenant: s.Tenant, Team: team, Order: order, Window: sel, Windows: []string{"24h", "7d", "30d"},
-		Refresh: int(h.o.Refresh.Seconds()), Spark: spark, Metrics: metrics}
+		Refresh: int(h.o.Refresh.Seconds()), Metrics: metrics}
 	// The agents' figures are the page; the totals, the unassigned figures and the sparklines
 	// are secondary: when one of them fails the table still renders and says what is missing.
 	err = func() error {
@@ -235,9 +236,15 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 	}
 	h.afterPrimary("team")
 	ids := make([]string, len(d.Rows))
+	ks := make([]*tpv1.Kpis, len(d.Rows))
 	for i, row := range d.Rows {
-		ids[i] = row.ID
+		ids[i], ks[i] = row.ID, row.K
 	}
+	shown := shownFamilies(chosen, ks, orderFamily)
+	if spark == "" {
+		sparkM = defaultSpark(shown)
+	}
+	d.Spark = sparkM.Name
 	var series map[string]*tpv1.KpiSeries
 	var wg sync.WaitGroup
 	if team != "" {
@@ -256,11 +263,6 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 		d.SparkMissing = h.degraded(s, "team sparklines", err)
 	})
 	wg.Wait()
-	ks := make([]*tpv1.Kpis, len(d.Rows))
-	for i, row := range d.Rows {
-		ks[i] = row.K
-	}
-	shown := shownFamilies(chosen, ks, orderFamily)
 	var cols []column
 	for _, c := range teamColumns {
 		if c.Family == "" || shown[c.Family] {
@@ -293,7 +295,7 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 	if team != "" {
 		base.Set("team", team)
 	}
-	if spark != metrics[0].Name {
+	if spark != "" {
 		base.Set("spark", spark)
 	}
 	for _, f := range families {
