@@ -176,6 +176,12 @@ func (deps Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return svc.Serve(ctx, reg.Watch)
 }
 
+// maxRecvBytes bounds one answer of a service. gRPC's default of 4 MB is too little for the team
+// page's sparklines: one ListKpiSeries page of 500 agents holds up to 500 × 120 points (ten
+// years by month), and kpi puts a point at up to about 400 bytes (docs/kpis.md), so 24 MB; a
+// month by day of 500 busy agents is already 4.5 MB since the QA and call figures joined Kpis.
+const maxRecvBytes = 64 << 20
+
 // dialUpstreams makes the clients of kpi, escalation and notify, in that order. Connections
 // are lazy: a service that is down fails the pages that need it, not the console's start.
 func dialUpstreams(cfg Config, svc *service.Service) ([]*grpc.ClientConn, error) {
@@ -190,6 +196,7 @@ func dialUpstreams(cfg Config, svc *service.Service) ([]*grpc.ClientConn, error)
 	var conns []*grpc.ClientConn
 	for _, addr := range []string{cfg.KPIAddr, cfg.EscalationAddr, cfg.NotifyAddr} {
 		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvBytes)),
 			grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(svc.TracerProvider()))))
 		if err != nil {
 			for _, o := range conns {

@@ -70,6 +70,10 @@ func TestBrowser(t *testing.T) {
 	start := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Minute)
 	events := append(ticket("T-1", oddAgent, "billing", start, 1), ticket("T-2", "bob", "billing", start, 5)...)
 	events = append(events, ticket("T-3", "chen", "billing", start.Add(time.Minute), 4)...)
+	// QA reviews and calls, so the pages audited show those figures too.
+	events = append(events, review("b1", oddAgent, "billing", start.Add(5*time.Minute), 60, true), review("b2", "chen", "billing", start.Add(6*time.Minute), 90, false))
+	events = append(events, inboundCall("BC1", oddAgent, "billing", start.Add(20*time.Minute), 12, 200)...)
+	events = append(events, inboundCall("BC2", "chen", "billing", start.Add(30*time.Minute), 0, 0)...)
 	postEvents(t, s.ingest, s.tenants.Acme, events)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
@@ -159,12 +163,12 @@ func TestBrowser(t *testing.T) {
 	if where := location(ctx); !strings.HasSuffix(where, "/t/acme/team") {
 		t.Fatalf("after sign-in at %s", where)
 	}
-	eventually(t, "three agents in the browser", func() bool {
+	eventually(t, "three agents in the browser, with their QA and call columns", func() bool {
 		if chromedp.Do(ctx, chromedp.Navigate(base+"/t/acme/team?team=billing&window=24h"), chromedp.WaitVisible(chromedp.CSS("table.kpis"))) != nil {
 			return false
 		}
-		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("table.kpis tbody th a").length`))
-		return err == nil && n == 3
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("table.kpis tbody th a").length * 100 + document.querySelectorAll("table.kpis thead th").length`))
+		return err == nil && n == 322 // 3 agents; 14 ticket columns, 3 of QA, 5 of calls
 	})
 	safe, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelectorAll("script:not([src])").length === 0 && [...document.querySelectorAll("tbody th a")].some(a => a.textContent.includes("<script>alert(1)</script>"))`))
 	if err != nil || !safe {
@@ -182,6 +186,26 @@ func TestBrowser(t *testing.T) {
 	if first := text(ctx, "table.kpis tbody th a"); first != "bob" {
 		t.Errorf("CSAT mean descending: first row %q, want bob", first)
 	}
+	do(ctx, "sort by QA mean", chromedp.Click(chromedp.Search(`//th/a[text()="QA mean"]`)), chromedp.WaitVisible(chromedp.CSS(`th[aria-sort="ascending"]`)),
+		chromedp.Click(chromedp.Search(`//th/a[text()="QA mean"]`)), chromedp.WaitVisible(chromedp.CSS(`th[aria-sort="descending"]`)))
+	if where, first := location(ctx), text(ctx, "table.kpis tbody th a"); !strings.Contains(where, "order=qa_score_mean+desc") || first != "chen" {
+		t.Errorf("sorted by QA mean, best first, at %s: first row %q, want chen (scored 90)", where, first)
+	}
+	// Only the call columns ticked in the filters: those and, as the rows are ordered by QA
+	// mean, the QA columns.
+	// The page before is marked, so the wait ends only on the page the choice loads.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.body.dataset.before = "1"; true`)); err != nil {
+		t.Fatal(err)
+	}
+	do(ctx, "choose the call columns", chromedp.Click(chromedp.CSS(`input[name="cols"][value="calls"]`)), chromedp.Submit(chromedp.CSS(`input[name="cols"][value="calls"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS("body[data-before]")), chromedp.WaitVisible(chromedp.CSS("table.kpis")))
+	if where := location(ctx); !strings.Contains(where, "cols=calls") {
+		t.Errorf("after choosing the call columns at %s", where)
+	}
+	if labels, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.kpis thead th")].map(th => th.textContent)`)); err != nil ||
+		!slices.Equal(labels, []string{"Agent", "Trend", "QA reviews", "QA mean", "QA auto-fail", "Calls answered", "Abandon rate", "Service level", "ASA", "AHT"}) {
+		t.Errorf("columns with calls ticked: %q (%v)", labels, err)
+	}
 
 	do(ctx, "open the agent", chromedp.Click(chromedp.Search(`//tbody/tr/th/a[starts-with(text(), "ana/")]`)), chromedp.WaitVisible(chromedp.CSS("h1")))
 	if h := text(ctx, "h1"); h != "Agent "+oddAgent {
@@ -191,8 +215,8 @@ func TestBrowser(t *testing.T) {
 		if chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("h1"))) != nil {
 			return false
 		}
-		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".badge.sev-critical").length`))
-		return err == nil && n > 0
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".badge.sev-critical, #qa, #calls").length`))
+		return err == nil && n == 3
 	})
 	shot(ctx, "console-agent")
 	audit(ctx, "agent")

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	tpv1 "github.com/ticketpulse/ticketpulse/proto/ticketpulse/v1"
 )
 
 // duration writes seconds as the two largest units ("3h 05m", "2d 4h", "45s"); "–" for none.
@@ -34,6 +36,22 @@ func percent(share float64, den int64) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.1f %%", 100*share)
+}
+
+// score writes a QA score (a percentage from 0 to 100) of n reviews; "–" for none.
+func score(v float64, n int64) string {
+	if n == 0 {
+		return "–"
+	}
+	return scoreText(v)
+}
+
+// scoreText writes a QA score with one decimal: scores are kept to hundredths, but their
+// percentiles are exact only to 0.05, and a mean beside them reads best alike.
+func scoreText(v float64) string { return fmt.Sprintf("%.1f %%", v) }
+
+func slaFirstResponse(k *tpv1.Kpis) string {
+	return percent(k.GetSlaFirstResponseCompliance(), k.GetSlaFirstResponseMet()+k.GetSlaFirstResponseBreached())
 }
 
 func decimal(v float64, den int64) string {

@@ -21,6 +21,9 @@ type metric struct {
 	Name, Label string
 	Value       func(*tpv1.Kpis) float64
 	Format      func(float64) string
+	// Family is the figures the metric belongs to: the agent page charts a QA or call metric only
+	// when the charted period has figures of its family.
+	Family string
 }
 
 func orGap(v float64, n int64) float64 {
@@ -35,16 +38,24 @@ func durationText(v float64) string { return duration(v, 1) }
 var metrics = []metric{
 	{"first_response_p90", "First response p90", func(k *tpv1.Kpis) float64 {
 		return orGap(k.GetFirstResponse().GetP90Seconds(), k.GetFirstResponse().GetCount())
-	}, durationText},
+	}, durationText, familyTickets},
 	{"resolutions", "Resolutions", func(k *tpv1.Kpis) float64 { return float64(k.GetResolutions()) },
-		func(v float64) string { return fmt.Sprintf("%.0f", v) }},
+		func(v float64) string { return fmt.Sprintf("%.0f", v) }, familyTickets},
 	{"resolution_p90", "Resolution p90", func(k *tpv1.Kpis) float64 {
 		return orGap(k.GetResolution().GetP90Seconds(), k.GetResolution().GetCount())
-	}, durationText},
+	}, durationText, familyTickets},
 	{"csat_mean", "CSAT mean", func(k *tpv1.Kpis) float64 { return orGap(k.GetCsatMean(), k.GetCsatCount()) },
-		func(v float64) string { return fmt.Sprintf("%.2f", v) }},
+		func(v float64) string { return fmt.Sprintf("%.2f", v) }, familyTickets},
 	{"reopen_rate", "Reopen rate", func(k *tpv1.Kpis) float64 { return orGap(100*k.GetReopenRate(), k.GetSolves()) },
-		func(v float64) string { return fmt.Sprintf("%.1f %%", v) }},
+		func(v float64) string { return fmt.Sprintf("%.1f %%", v) }, familyTickets},
+	{"qa_score_mean", "QA score mean", func(k *tpv1.Kpis) float64 { return orGap(k.GetQaScore().GetMean(), k.GetQaScore().GetCount()) },
+		scoreText, familyQA},
+	{"call_speed_of_answer_mean", "Average speed of answer", func(k *tpv1.Kpis) float64 {
+		return orGap(k.GetCallSpeedOfAnswer().GetMeanSeconds(), k.GetCallSpeedOfAnswer().GetCount())
+	}, durationText, familyCalls},
+	{"call_handle_time_mean", "Average handle time", func(k *tpv1.Kpis) float64 {
+		return orGap(k.GetCallHandleTime().GetMeanSeconds(), k.GetCallHandleTime().GetCount())
+	}, durationText, familyCalls},
 }
 
 func metricNamed(name string) (metric, bool) {

@@ -19,27 +19,82 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/console/internal/session"
 )
 
-// column is one KPI column of the team table; Order is its ListAgentKpis order_by name, empty
-// when the service cannot order by it.
+// column is one column of the team table; Order is its ListAgentKpis order_by name, empty when
+// the service cannot order by it. Family is the figures it shows (the Agent and Trend columns,
+// always shown, have none); Cell writes one agent's figure, with a drill-down link for some.
+// Abbr spells out a Label that is an abbreviation.
 type column struct {
-	Label, Order string
+	Label, Order, Abbr, Family string
+	Cell                       func(r *kpiRow) cell
 }
 
+// cell is one figure of the team table: text, and when URL is set a link to the tickets behind
+// it, described by Title.
+type cell struct {
+	Text, URL, Title string
+}
+
+func textCell(s string) cell { return cell{Text: s} }
+func countCell(n int64) cell { return cell{Text: strconv.FormatInt(n, 10)} }
+
 var teamColumns = []column{
-	{"Agent", "agent_id"},
-	{"Trend", ""},
-	{"Assigned", "assigned"},
-	{"Resolutions", "resolutions"},
-	{"Resolution rate", "resolution_rate"},
-	{"First response p50", "first_response_p50"},
-	{"First response p90", "first_response_p90"},
-	{"Resolution p50", ""},
-	{"Resolution p90", "resolution_p90"},
-	{"Reopen rate", "reopen_rate"},
-	{"One-touch", "one_touch_rate"},
-	{"CSAT mean", "csat_mean"},
-	{"CSAT %", "csat_percent"},
-	{"SLA first response", "sla_first_response_compliance"},
+	{Label: "Agent", Order: "agent_id"},
+	{Label: "Trend"},
+	{Label: "Assigned", Order: "assigned", Family: familyTickets, Cell: func(r *kpiRow) cell { return countCell(r.K.GetAssigned()) }},
+	{Label: "Resolutions", Order: "resolutions", Family: familyTickets, Cell: func(r *kpiRow) cell {
+		return cell{Text: strconv.FormatInt(r.K.GetResolutions(), 10), URL: r.DrillAll, Title: "the tickets"}
+	}},
+	{Label: "Resolution rate", Order: "resolution_rate", Family: familyTickets, Cell: func(r *kpiRow) cell {
+		return textCell(percent(r.K.GetResolutionRate(), r.K.GetAssigned()))
+	}},
+	{Label: "First response p50", Order: "first_response_p50", Family: familyTickets, Cell: func(r *kpiRow) cell {
+		return textCell(duration(r.K.GetFirstResponse().GetP50Seconds(), r.K.GetFirstResponse().GetCount()))
+	}},
+	{Label: "First response p90", Order: "first_response_p90", Family: familyTickets, Cell: func(r *kpiRow) cell {
+		return cell{Text: duration(r.K.GetFirstResponse().GetP90Seconds(), r.K.GetFirstResponse().GetCount()), URL: r.DrillFirst,
+			Title: "the tickets at or above p90"}
+	}},
+	{Label: "Resolution p50", Family: familyTickets, Cell: func(r *kpiRow) cell {
+		return textCell(duration(r.K.GetResolution().GetP50Seconds(), r.K.GetResolution().GetCount()))
+	}},
+	{Label: "Resolution p90", Order: "resolution_p90", Family: familyTickets, Cell: func(r *kpiRow) cell {
+		return textCell(duration(r.K.GetResolution().GetP90Seconds(), r.K.GetResolution().GetCount()))
+	}},
+	{Label: "Reopen rate", Order: "reopen_rate", Family: familyTickets, Cell: func(r *kpiRow) cell {
+		return cell{Text: percent(r.K.GetReopenRate(), r.K.GetSolves()), URL: r.DrillReopen, Title: "the reopened tickets"}
+	}},
+	{Label: "One-touch", Order: "one_touch_rate", Family: familyTickets, Cell: func(r *kpiRow) cell {
+		return textCell(percent(r.K.GetOneTouchRate(), r.K.GetResolutions()))
+	}},
+	{Label: "CSAT mean", Order: "csat_mean", Family: familyTickets, Cell: func(r *kpiRow) cell {
+		return textCell(decimal(r.K.GetCsatMean(), r.K.GetCsatCount()))
+	}},
+	{Label: "CSAT %", Order: "csat_percent", Family: familyTickets, Cell: func(r *kpiRow) cell {
+		return cell{Text: percent(r.K.GetCsatPercent()/100, r.K.GetCsatCount()), URL: r.DrillCSAT, Title: "the tickets rated 2 or less"}
+	}},
+	{Label: "SLA first response", Order: "sla_first_response_compliance", Family: familyTickets, Cell: func(r *kpiRow) cell {
+		return textCell(slaFirstResponse(r.K))
+	}},
+	{Label: "QA reviews", Order: "qa_score_count", Family: familyQA, Cell: func(r *kpiRow) cell { return countCell(r.K.GetQaScore().GetCount()) }},
+	{Label: "QA mean", Order: "qa_score_mean", Family: familyQA, Cell: func(r *kpiRow) cell {
+		return textCell(score(r.K.GetQaScore().GetMean(), r.K.GetQaScore().GetCount()))
+	}},
+	{Label: "QA auto-fail", Order: "qa_auto_fail_rate", Family: familyQA, Cell: func(r *kpiRow) cell {
+		return textCell(percent(r.K.GetQaAutoFailRate(), r.K.GetQaScore().GetCount()))
+	}},
+	{Label: "Calls answered", Order: "calls_answered", Family: familyCalls, Cell: func(r *kpiRow) cell { return countCell(r.K.GetCallsAnswered()) }},
+	{Label: "Abandon rate", Order: "call_abandon_rate", Family: familyCalls, Cell: func(r *kpiRow) cell {
+		return textCell(percent(r.K.GetCallAbandonRate(), r.K.GetCallsOffered()))
+	}},
+	{Label: "Service level", Order: "call_service_level", Family: familyCalls, Cell: func(r *kpiRow) cell {
+		return textCell(percent(r.K.GetCallServiceLevel(), r.K.GetCallsOffered()))
+	}},
+	{Label: "ASA", Abbr: "average speed of answer", Order: "call_speed_of_answer_mean", Family: familyCalls, Cell: func(r *kpiRow) cell {
+		return textCell(duration(r.K.GetCallSpeedOfAnswer().GetMeanSeconds(), r.K.GetCallSpeedOfAnswer().GetCount()))
+	}},
+	{Label: "AHT", Abbr: "average handle time", Order: "call_handle_time_mean", Family: familyCalls, Cell: func(r *kpiRow) cell {
+		return textCell(duration(r.K.GetCallHandleTime().GetMeanSeconds(), r.K.GetCallHandleTime().GetCount()))
+	}},
 }
 
 // Bounds on one team page: ListAgentKpis' largest page, and how many agents a page shows at most.
@@ -51,8 +106,14 @@ const (
 // header is a column heading as the page shows it: its sort link and state, and why its
 // figures are missing when a secondary call failed.
 type header struct {
-	Label, URL, Sort string // Sort: "ascending", "descending" or "" (aria-sort)
-	Missing          string
+	Label, Abbr, URL, Sort string // Sort: "ascending", "descending" or "" (aria-sort)
+	Missing                string
+}
+
+// familyChoice is a column family's box in the filters, ticked when the person chose it.
+type familyChoice struct {
+	Name, Label string
+	Checked     bool
 }
 
 type kpiRow struct {
@@ -61,6 +122,8 @@ type kpiRow struct {
 	// Spark is the agent's sparkline; the Drill links open the tickets behind a figure.
 	Spark                                        template.HTML
 	DrillAll, DrillFirst, DrillCSAT, DrillReopen string
+	// Cells are the row's figures under the columns shown, after Agent and Trend.
+	Cells []cell
 }
 
 type teamData struct {
@@ -82,16 +145,24 @@ type teamData struct {
 	// Spark is the KPI the sparklines show, one of Metrics.
 	Spark   string
 	Metrics []metric
+	// Families are the column families a person can tick; Hidden the labels of those without
+	// figures that the page left out on its own.
+	Families []familyChoice
+	Hidden   []string
 }
 
-// parseOrder returns order as ListAgentKpis takes it, or ok false when it names no column.
-func parseOrder(order string) (name string, desc bool, ok bool) {
+// parseOrder returns order as ListAgentKpis takes it and the family of its column, or ok false
+// when it names no column.
+func parseOrder(order string) (name string, desc bool, fam string, ok bool) {
 	if order == "" {
-		return "agent_id", false, true
+		return "agent_id", false, "", true
 	}
 	name, desc = strings.CutSuffix(order, " desc")
-	ok = name != "" && slices.ContainsFunc(teamColumns, func(c column) bool { return c.Order == name })
-	return name, desc, ok
+	i := slices.IndexFunc(teamColumns, func(c column) bool { return c.Order == name })
+	if name == "" || i < 0 {
+		return "", false, "", false
+	}
+	return name, desc, teamColumns[i].Family, true
 }
 
 func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Session) {
@@ -106,19 +177,25 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 		h.fail(w, r, s, http.StatusBadRequest, "team: longer than 512 bytes")
 		return
 	}
-	orderName, desc, ok := parseOrder(q.Get("order"))
+	orderName, desc, orderFamily, ok := parseOrder(q.Get("order"))
 	if !ok {
 		h.fail(w, r, s, http.StatusBadRequest, "order: "+q.Get("order")+" is not a column the table sorts by")
 		return
 	}
-	spark := q.Get("spark")
-	if spark == "" {
-		spark = metrics[0].Name
-	}
-	sparkM, ok := metricNamed(spark)
-	if !ok {
-		h.fail(w, r, s, http.StatusBadRequest, "spark: "+spark+" is not a KPI the sparklines show")
+	chosen, err := parseFamilies(q["cols"])
+	if err != nil {
+		h.fail(w, r, s, http.StatusBadRequest, err.Error())
 		return
+	}
+	// Without a spark the sparklines show the first KPI of the families shown, known once the
+	// agents' figures are.
+	spark := q.Get("spark")
+	var sparkM metric
+	if spark != "" {
+		if sparkM, ok = metricNamed(spark); !ok {
+			h.fail(w, r, s, http.StatusBadRequest, "spark: "+spark+" is not a KPI the sparklines show")
+			return
+		}
 	}
 	order := orderName
 	if desc {
@@ -127,7 +204,7 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 	ctx, cancel := h.call(r.Context(), s)
 	defer cancel()
 	d := teamData{Tenant: s.Tenant, Team: team, Order: order, Window: sel, Windows: []string{"24h", "7d", "30d"},
-		Refresh: int(h.o.Refresh.Seconds()), Spark: spark, Metrics: metrics}
+		Refresh: int(h.o.Refresh.Seconds()), Metrics: metrics}
 	// The agents' figures are the page; the totals, the unassigned figures and the sparklines
 	// are secondary: when one of them fails the table still renders and says what is missing.
 	err = func() error {
@@ -159,9 +236,15 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 	}
 	h.afterPrimary("team")
 	ids := make([]string, len(d.Rows))
+	ks := make([]*tpv1.Kpis, len(d.Rows))
 	for i, row := range d.Rows {
-		ids[i] = row.ID
+		ids[i], ks[i] = row.ID, row.K
 	}
+	shown := shownFamilies(chosen, ks, orderFamily)
+	if spark == "" {
+		sparkM = defaultSpark(shown)
+	}
+	d.Spark = sparkM.Name
 	var series map[string]*tpv1.KpiSeries
 	var wg sync.WaitGroup
 	if team != "" {
@@ -180,6 +263,18 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 		d.SparkMissing = h.degraded(s, "team sparklines", err)
 	})
 	wg.Wait()
+	var cols []column
+	for _, c := range teamColumns {
+		if c.Family == "" || shown[c.Family] {
+			cols = append(cols, c)
+		}
+	}
+	for _, f := range families {
+		d.Families = append(d.Families, familyChoice{Name: f.Name, Label: f.Label, Checked: chosen[f.Name]})
+		if len(chosen) == 0 && !shown[f.Name] {
+			d.Hidden = append(d.Hidden, f.Label)
+		}
+	}
 	for i := range d.Rows {
 		row := &d.Rows[i]
 		if d.SparkMissing == "" {
@@ -189,16 +284,27 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 		row.DrillFirst = ticketsLink(s.Tenant, row.ID, "", sel, "min_first_response", minutesAtLeast(row.K.GetFirstResponse()))
 		row.DrillCSAT = ticketsLink(s.Tenant, row.ID, "", sel, "max_rating", "2")
 		row.DrillReopen = ticketsLink(s.Tenant, row.ID, "", sel, "min_reopens", "1")
+		row.Cells = make([]cell, 0, len(cols))
+		for _, c := range cols {
+			if c.Cell != nil {
+				row.Cells = append(row.Cells, c.Cell(row))
+			}
+		}
 	}
 	base := sel.Query()
 	if team != "" {
 		base.Set("team", team)
 	}
-	if spark != metrics[0].Name {
+	if spark != "" {
 		base.Set("spark", spark)
 	}
-	for _, c := range teamColumns {
-		hd := header{Label: c.Label}
+	for _, f := range families {
+		if chosen[f.Name] {
+			base.Add("cols", f.Name)
+		}
+	}
+	for _, c := range cols {
+		hd := header{Label: c.Label, Abbr: c.Abbr}
 		if c.Label == "Trend" {
 			hd.Missing = d.SparkMissing
 		} else if c.Order == "" {
@@ -223,12 +329,9 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 		}
 		d.Headers = append(d.Headers, hd)
 	}
-	self := sel.Query()
-	if team != "" {
-		self.Set("team", team)
-	}
-	if spark != metrics[0].Name {
-		self.Set("spark", spark)
+	self := url.Values{}
+	for k, vs := range base {
+		self[k] = vs
 	}
 	self.Set("order", order)
 	d.Self = "/t/" + s.Tenant + "/team?" + self.Encode()
@@ -285,6 +388,9 @@ type agentData struct {
 	Windows           []agentWindow
 	Escalations       []*tpv1.Escalation
 	CanWrite          bool
+	// QA and Calls say whether the agent has QA reviews or calls in any of the windows: their
+	// sections are left out otherwise.
+	QA, Calls bool
 	// ChartsMissing and EscalationsMissing say why a secondary section is empty.
 	ChartsMissing, EscalationsMissing string
 }
@@ -358,9 +464,18 @@ func (h *Handler) agent(w http.ResponseWriter, r *http.Request, s *session.Sessi
 	}
 	// Only now, with the page standing, is a failed secondary call worth a log line.
 	d.ChartsMissing, d.EscalationsMissing = h.degraded(s, "agent charts", chartsErr), h.degraded(s, "agent escalations", escErr)
+	for _, wn := range d.Windows {
+		d.QA = d.QA || hasQA(wn.K)
+		d.Calls = d.Calls || hasCalls(wn.K)
+	}
 	for _, m := range metrics {
 		if d.ChartsMissing != "" {
 			break
+		}
+		// A QA or call chart only where the charted period has such figures: an agent who
+		// takes no calls gets no empty call charts.
+		if m.Family != familyTickets && !seriesHas(series, m.Family) {
+			continue
 		}
 		ps := points(series, m)
 		d.Charts = append(d.Charts, agentChart{Label: m.Label, SVG: chart.Line{Title: m.Label + " of " + id + " by " + gran.Name + ": " + describe(m, ps),

@@ -11,16 +11,18 @@ var pageNames = []string{"error", "signin", "team", "agent", "escalations", "esc
 
 // funcs format figures; every one returns plain text, which html/template escapes where it lands.
 var funcs = template.FuncMap{
-	"p50":  func(d *tpv1.DurationStats) string { return duration(d.GetP50Seconds(), d.GetCount()) },
-	"p90":  func(d *tpv1.DurationStats) string { return duration(d.GetP90Seconds(), d.GetCount()) },
-	"mean": func(d *tpv1.DurationStats) string { return duration(d.GetMeanSeconds(), d.GetCount()) },
-	"pct":  percent,
-	"dec":  decimal,
-	"at":   stamp,
-	"link": link,
-	"sla": func(k *tpv1.Kpis) string {
-		return percent(k.GetSlaFirstResponseCompliance(), k.GetSlaFirstResponseMet()+k.GetSlaFirstResponseBreached())
-	},
+	"p50":   func(d *tpv1.DurationStats) string { return duration(d.GetP50Seconds(), d.GetCount()) },
+	"p90":   func(d *tpv1.DurationStats) string { return duration(d.GetP90Seconds(), d.GetCount()) },
+	"mean":  func(d *tpv1.DurationStats) string { return duration(d.GetMeanSeconds(), d.GetCount()) },
+	"pct":   percent,
+	"dec":   decimal,
+	"at":    stamp,
+	"link":  link,
+	"sla":   slaFirstResponse,
+	"score": score,
+	// hasQA and hasCalls decide whether a card shows that family's figures.
+	"hasQA":    hasQA,
+	"hasCalls": hasCalls,
 	"csat":     func(k *tpv1.Kpis) string { return percent(k.GetCsatPercent()/100, k.GetCsatCount()) },
 	"reopen":   func(k *tpv1.Kpis) string { return percent(k.GetReopenRate(), k.GetSolves()) },
 	"state":    func(s tpv1.EscalationState) string { return enumWord(s.String(), "ESCALATION_STATE_") },

@@ -92,6 +92,9 @@ func TestFormat(t *testing.T) {
 		{percent(0.5, 0), "–"},
 		{percent(0.987, 10), "98.7 %"},
 		{decimal(4.5, 2), "4.50"},
+		{score(87.456, 3), "87.5 %"},
+		{score(100, 1), "100.0 %"},
+		{score(0, 0), "–"},
 		{link("/t/acme/agent", "id", `a/b "c" <d> ü`, "tz", ""), "/t/acme/agent?id=a%2Fb+%22c%22+%3Cd%3E+%C3%BC"},
 		{enumWord("ESCALATION_STATE_OPEN", "ESCALATION_STATE_"), "open"},
 	}
