@@ -47,7 +47,7 @@ umask 077
 cat >"$acl" <<EOF
 user default off resetpass resetkeys resetchannels -@all
 user healthcheck on nopass resetkeys resetchannels -@all +ping
-user kpi on #$kpi resetkeys resetchannels $commands ~tp:{*:t:*} ~tp:{*}:h:* ~tp:{*}:dt:* ~tp:{*}:wt:* ~tp:{*}:mt:* ~tp:{*}:yt:* ~tp:{*}:gen ~tp:{*}:ff ~tp:{*}:m:* ~tp:{*:ix}:a:* ~tp:{*:ix}:ga:* ~tp:{*:ix}:g:* ~tp:{*:ix}:toseal ~tp:{*:ix}:topack ~tp:{*:ix}:tomonth ~tp:{*:ix}:toyear ~tp:{*:ix}:allagents ~tp:{*:ix}:allteams ~tp:{*:ix}:gen ~tp:{*:ix}:resolved ~tp:{tenants} ~tp:{wm}:kpi:* ~tp:{wm:*}:kpi:* ~tp:{*:kgen} ~tp:{kgen}:jobs +scan
+user kpi on #$kpi resetkeys resetchannels $commands ~tp:{*:t:*} ~tp:{*}:h:* ~tp:{*}:dt:* ~tp:{*}:wt:* ~tp:{*}:mt:* ~tp:{*}:yt:* ~tp:{*}:gen ~tp:{*}:ff ~tp:{*}:m:* ~tp:{*:ix}:a:* ~tp:{*:ix}:ga:* ~tp:{*:ix}:g:* ~tp:{*:ix}:q:* ~tp:{*:ix}:toseal ~tp:{*:ix}:topack ~tp:{*:ix}:tomonth ~tp:{*:ix}:toyear ~tp:{*:ix}:allagents ~tp:{*:ix}:allteams ~tp:{*:ix}:allqueues ~tp:{*:ix}:gen ~tp:{*:ix}:resolved ~tp:{tenants} ~tp:{wm}:kpi:* ~tp:{wm:*}:kpi:* ~tp:{*:kgen} ~tp:{kgen}:jobs +scan
 user escalation on #$escalation resetkeys resetchannels $commands ~tp:{*}:e:* ~tp:{*:ix}:esc ~tp:{*:t:*}:esc:ev ~tp:{tq:*}:due ~tp:{tq:*}:lease ~tp:{tq:*}:seq ~tp:{wm}:escalation:* ~tp:{wm:*}:escalation:* ~tp:{*:escrb} ~tp:{escrb}:jobs
 user notify on #$notify resetkeys resetchannels $commands ~tp:{*:ng:*} ~tp:{*:ng:*}:s:* ~tp:{*:nd}:* ~tp:{*:nopen} ~tp:{nf}:disabled ~tp:notify:{tq:*}:due ~tp:notify:{tq:*}:lease ~tp:notify:{tq:*}:seq ~tp:{wm}:notify:* ~tp:{wm:*}:notify:*
 EOF
