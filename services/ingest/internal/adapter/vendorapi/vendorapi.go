@@ -325,4 +325,3 @@ func unwrapURL(err error) error {
 	}
 	return err
 }
-
