@@ -27,6 +27,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/salesforce"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/surveymonkey"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/typeform"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/vendorapi"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/zammad"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/zendesk"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/admission"
@@ -68,9 +69,10 @@ type Config struct {
 	WebhookMaxBodyBytes int64
 	DeliveryTTL         time.Duration
 
-	// HubSpot conversation lookups (tenants with a hubspot access_token; package hsapi).
-	HubSpotAPITimeout     time.Duration
-	HubSpotAPIConcurrency int
+	// Lookups at a vendor's API (tenants with an access_token on hubspot, surveymonkey or
+	// qualtrics; package vendorapi), bounded per request and per tenant and vendor.
+	VendorAPITimeout     time.Duration
+	VendorAPIConcurrency int
 
 	// Admission control (package admission).
 	TicketsMaxBytes    int64
@@ -96,8 +98,8 @@ func Defaults() Config {
 		WebhookMaxBodyBytes: 1 << 20,
 		DeliveryTTL:         72 * time.Hour,
 
-		HubSpotAPITimeout:     hsapi.DefaultTimeout,
-		HubSpotAPIConcurrency: hsapi.DefaultConcurrency,
+		VendorAPITimeout:     vendorapi.DefaultTimeout,
+		VendorAPIConcurrency: vendorapi.DefaultConcurrency,
 
 		TicketsMaxBytes:    16 << 30,
 		MaxBacklog:         500_000,
@@ -129,10 +131,10 @@ func (c *Config) Register(s *envflag.Set) {
 		"Largest webhook body in bytes; larger deliveries are answered 413 without being read whole.")
 	s.Duration(&c.DeliveryTTL, "delivery-ttl", d.DeliveryTTL,
 		"How long a webhook delivery id is remembered, so a retry of it is answered 200 without publishing again.")
-	s.Duration(&c.HubSpotAPITimeout, "hubspot-api-timeout", d.HubSpotAPITimeout,
-		"How long one request to HubSpot's API may take when a conversation message is looked up (tenants with a hubspot access_token); a slower answer makes the webhook answer 503 with Retry-After, so HubSpot sends the delivery again.")
-	s.Int(&c.HubSpotAPIConcurrency, "hubspot-api-concurrency", d.HubSpotAPIConcurrency,
-		"Most requests to HubSpot's API in flight at once per tenant; a lookup that finds none free within -hubspot-api-timeout makes the webhook answer 503 with Retry-After.")
+	s.Duration(&c.VendorAPITimeout, "vendor-api-timeout", d.VendorAPITimeout,
+		"How long one request to a vendor's API may take when a webhook's object is looked up (a HubSpot conversation message, a SurveyMonkey or Qualtrics response; tenants with an access_token on that source); a slower answer makes the webhook answer 503 with Retry-After, so the vendor sends the delivery again.")
+	s.Int(&c.VendorAPIConcurrency, "vendor-api-concurrency", d.VendorAPIConcurrency,
+		"Most requests to one vendor's API in flight at once per tenant; a lookup that finds none free within -vendor-api-timeout makes the webhook answer 503 with Retry-After.")
 	s.Int64(&c.TicketsMaxBytes, "tickets-max-bytes", d.TicketsMaxBytes,
 		"Size limit of the TICKETS stream in bytes, also applied to an existing stream; when full, new events are refused (503) and old ones are never dropped. NATS reserves it from its max_file_store, so it must fit there. 0: no limit.")
 	s.Int64(&c.MaxBacklog, "max-backlog", d.MaxBacklog,
@@ -161,8 +163,8 @@ func (c Config) Validate() error {
 	v.NotNegative("max-future-skew", c.MaxFutureSkew)
 	v.AtLeastN64("webhook-max-body-bytes", c.WebhookMaxBodyBytes, 1)
 	v.Positive("delivery-ttl", c.DeliveryTTL)
-	v.Positive("hubspot-api-timeout", c.HubSpotAPITimeout)
-	v.Between("hubspot-api-concurrency", c.HubSpotAPIConcurrency, 1, 64)
+	v.Positive("vendor-api-timeout", c.VendorAPITimeout)
+	v.Between("vendor-api-concurrency", c.VendorAPIConcurrency, 1, 64)
 	v.AtLeastN64("tickets-max-bytes", c.TicketsMaxBytes, 0)
 	v.AtLeastN64("max-backlog", c.MaxBacklog, 0)
 	v.AtLeast("admission-refresh", c.AdmissionRefresh, 10*time.Millisecond)
@@ -293,11 +295,15 @@ func (d Deps) Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 const storageExceeded jetstream.ErrorCode = 10047
 
 // Adapters are the helpdesk and survey sources ingest maps, by source name; generic needs none.
-// cfg bounds the lookups of the sources that ask their API (HubSpot).
+// cfg bounds the lookups of the sources that ask their API (HubSpot, SurveyMonkey, Qualtrics);
+// each vendor has its own client, so one vendor's slow API takes no slot of another's.
 func Adapters(cfg Config) map[string]adapter.Adapter {
-	hs := hubspot.NewWithAPI(hsapi.New(hsapi.Options{Timeout: cfg.HubSpotAPITimeout, Concurrency: cfg.HubSpotAPIConcurrency}))
+	o := vendorapi.Options{Timeout: cfg.VendorAPITimeout, Concurrency: cfg.VendorAPIConcurrency}
+	hs := hubspot.NewWithAPI(hsapi.New(hsapi.Options{Timeout: o.Timeout, Concurrency: o.Concurrency}))
+	sm := surveymonkey.NewWithAPI(surveymonkey.NewClient(o))
+	qx := qualtrics.NewWithAPI(qualtrics.NewClient(o))
 	all := []adapter.Adapter{zendesk.New(), chatwoot.New(), freshdesk.New(), helpscout.New(), zammad.New(), intercom.New(),
-		salesforce.New(), hs, typeform.New(), surveymonkey.New(), qualtrics.New(), five9.New(), genesys.New(), ringcentral.New()}
+		salesforce.New(), hs, typeform.New(), sm, qx, five9.New(), genesys.New(), ringcentral.New()}
 	m := make(map[string]adapter.Adapter, len(all))
 	for _, a := range all {
 		m[a.Source()] = a

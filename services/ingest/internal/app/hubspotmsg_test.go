@@ -99,7 +99,7 @@ func startHubSpotMessages(t *testing.T, natsURL string, api *hubSpotAPI) *runnin
 		c.TenantsFile = ts.File
 		c.WebhookMaxBodyBytes = 64 << 10
 		c.MaxEvents = 100
-		c.HubSpotAPITimeout = 2 * time.Second
+		c.VendorAPITimeout = 2 * time.Second
 		d.Getenv = func(k string) string { return env[k] }
 	})
 }

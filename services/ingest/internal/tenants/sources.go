@@ -10,6 +10,7 @@ import (
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/hubspot/hsapi"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/survey"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/vendorapi"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/verify"
 	ptenants "github.com/ticketpulse/ticketpulse/services/platform/tenants"
 	"github.com/ticketpulse/ticketpulse/services/platform/yamlconf"
@@ -31,10 +32,12 @@ var sourceKeys = map[string][]string{
 	verify.Salesforce: {"url_token", "secrets", "tolerance", "organization_id", "statuses"},
 	verify.HubSpot:    {"secrets", "tolerance", "target_url", "portal_ids", "statuses", "access_token", "api_url"},
 	verify.Generic:    {"secrets", "tolerance"},
-	// The survey sources also say where a response keeps its ticket and its score.
+	// The survey sources also say where a response keeps its ticket and its score; with
+	// access_token: (and api_url:, Qualtrics' datacenter) a webhook's response is looked up at
+	// the vendor's API.
 	verify.Typeform:     append([]string{"secrets"}, surveyKeys...),
-	verify.SurveyMonkey: append([]string{"api_key", "secrets"}, surveyKeys...),
-	verify.Qualtrics:    append([]string{"url_token"}, surveyKeys...),
+	verify.SurveyMonkey: append(append([]string{"api_key", "secrets"}, surveyKeys...), "access_token", "api_url"),
+	verify.Qualtrics:    append(append([]string{"url_token"}, surveyKeys...), "access_token", "api_url"),
 	// Five9's ticket_field names the connector parameter holding the linked ticket; the
 	// Genesys Cloud and RingCentral notifications carry no ticket (docs/contactcentres.md).
 	verify.Five9:       {"url_token", "ticket_field"},
@@ -277,7 +280,12 @@ func (l *sources) crm(f map[string]yamlconf.Pair, sc *SourceConfig, at yamlconf.
 			sc.CRM.Accounts = v
 		}
 	}
-	l.hubSpotAPI(f, sc, path)
+	switch name := sc.Source; name {
+	case verify.HubSpot:
+		sc.HubSpotAPI = l.vendorAPI(f, at, path, name)
+	case verify.SurveyMonkey, verify.Qualtrics:
+		sc.SurveyAPI = l.vendorAPI(f, at, path, name)
+	}
 	if p, ok := f["statuses"]; ok {
 		pairs, _ := l.Pairs(p.Val, path+".statuses")
 		sc.Statuses = make(map[string]string, len(pairs))
@@ -289,31 +297,48 @@ func (l *sources) crm(f map[string]yamlconf.Pair, sc *SourceConfig, at yamlconf.
 	}
 }
 
-// hubSpotAPI reads the private app access that lets the HubSpot adapter look conversation
-// messages up: access_token (a secret reference) and api_url, which only a test or a proxy
-// changes from HubSpot's own.
-func (l *sources) hubSpotAPI(f map[string]yamlconf.Pair, sc *SourceConfig, path string) {
+// vendorAPI reads the access that lets an adapter look up what a webhook only names: access_token
+// (a secret reference) and api_url. HubSpot's and SurveyMonkey's api_url defaults to the
+// vendor's API (only a test or a proxy changes it); Qualtrics has one per datacenter, so it is
+// required with a token.
+func (l *sources) vendorAPI(f map[string]yamlconf.Pair, at yamlconf.Pair, path, name string) vendorapi.Access {
+	var a vendorapi.Access
 	p, hasToken := f["access_token"]
 	if hasToken {
 		if s, ok := l.secret(p.Val, path+".access_token"); ok {
-			sc.HubSpotAPI.Token = hsapi.NewToken(string(s.Value))
+			a.Token = vendorapi.NewToken(string(s.Value))
 		}
 	}
-	if sc.Source == verify.HubSpot {
-		sc.HubSpotAPI.BaseURL = hsapi.DefaultBaseURL
+	example := "https://api.example.com"
+	switch name {
+	case verify.HubSpot:
+		a.BaseURL, example = hsapi.DefaultBaseURL, hsapi.DefaultBaseURL
+	case verify.SurveyMonkey:
+		a.BaseURL, example = SurveyMonkeyAPI, SurveyMonkeyAPI
+	case verify.Qualtrics:
+		example = "https://yul1.qualtrics.com"
 	}
-	if p, ok := f["api_url"]; ok {
+	p, hasURL := f["api_url"]
+	switch {
+	case hasURL:
 		v, ok := l.Str(p.Val, path+".api_url")
 		switch {
 		case !ok:
 		case !hasToken:
 			l.Addf(p.Val, "%s.api_url: applies only with access_token:", path)
 		default:
-			if err := hsapi.CheckBaseURL(v); err != nil {
+			if err := vendorapi.CheckBaseURL(v, example); err != nil {
 				l.Addf(p.Val, "%s.api_url: %v", path, err)
 			} else {
-				sc.HubSpotAPI.BaseURL = strings.TrimSuffix(v, "/")
+				a.BaseURL = strings.TrimSuffix(v, "/")
 			}
 		}
+	case hasToken && name == verify.Qualtrics:
+		l.Addf(at.Key, "%s: access_token: needs api_url: (the brand's datacenter, as %s)", path, example)
 	}
+	return a
 }
+
+// SurveyMonkeyAPI is SurveyMonkey's API, a surveymonkey source's api_url unless it says
+// otherwise. Accounts in SurveyMonkey's EU and Canada data centres set theirs.
+const SurveyMonkeyAPI = "https://api.surveymonkey.com"

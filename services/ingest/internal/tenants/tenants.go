@@ -10,6 +10,7 @@ import (
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/hubspot/hsapi"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/vendorapi"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/verify"
 	ptenants "github.com/ticketpulse/ticketpulse/services/platform/tenants"
 )
@@ -57,6 +58,9 @@ type SourceConfig struct {
 	// HubSpotAPI is the private app access the HubSpot adapter looks conversation messages up
 	// with; without a token (every other source, and HubSpot by default) nothing is looked up.
 	HubSpotAPI hsapi.Access
+	// SurveyAPI is the access the SurveyMonkey and Qualtrics adapters look a webhook's response
+	// up with; without a token nothing is looked up.
+	SurveyAPI vendorapi.Access
 }
 
 // Source returns a tenant's settings for a source; false when either is not configured.
@@ -80,6 +84,9 @@ func (s *SourceConfig) LogValue() slog.Value {
 	}
 	if s.HubSpotAPI.Configured() {
 		attrs = append(attrs, slog.Bool("access_token", true), slog.String("api_url", s.HubSpotAPI.BaseURL))
+	}
+	if s.SurveyAPI.Configured() {
+		attrs = append(attrs, slog.Bool("access_token", true), slog.String("api_url", s.SurveyAPI.BaseURL))
 	}
 	return slog.GroupValue(attrs...)
 }

@@ -294,7 +294,7 @@ func TestLoadRejects(t *testing.T) {
 		{
 			name: "qualtrics with secrets",
 			give: "tenants:\n  acme:\n    sources:\n      qualtrics:\n        url_token: {env: TOKEN}\n        secrets: [{env: ZD}]\n        ticket_field: t\n        score_question: QID1\n        scale: 1-5\n",
-			want: "$F:6: tenants.acme.sources.qualtrics: unknown key \"secrets\" (allowed: url_token, ticket_field, agent_field, score_question, comment_question, scale)",
+			want: "$F:6: tenants.acme.sources.qualtrics: unknown key \"secrets\" (allowed: url_token, ticket_field, agent_field, score_question, comment_question, scale, access_token, api_url)",
 		},
 		{
 			name: "freshdesk without credentials",

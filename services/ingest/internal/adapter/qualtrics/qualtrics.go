@@ -1,37 +1,87 @@
 // Package qualtrics maps Qualtrics survey-engine event deliveries to satisfaction ratings. An
 // event subscription posts a form with Topic and MSG, MSG being JSON that names the response
-// (ResponseID, SurveyID, CompletedDate, Status) without its answers: such a delivery is
-// accepted and skipped as fetch_required. A Workflows web service task can post the same form
-// with the answers piped into MSG (the ticket's embedded data field, the score question's
-// value): that maps to satisfaction_rated (docs/surveys.md).
+// (ResponseID, SurveyID, CompletedDate, Status) without its answers. With the tenant's API
+// token and datacenter the adapter asks for them, GET /API/v3/surveys/{SurveyID}/responses/
+// {ResponseID} (package vendorapi bounds the request), and maps result.values; without a token
+// such a delivery is accepted and skipped as fetch_required. A Workflows web service task can
+// post the same form with the answers piped into MSG (the ticket's embedded data field, the
+// score question's value): that maps the same way, with no lookup (docs/surveys.md).
 package qualtrics
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/survey"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/vendorapi"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/tenants"
 )
 
 // Source is the canonical source name and the {source} of the webhook path.
 const Source = "qualtrics"
 
+// Skip reasons of a lookup, besides survey's.
+const (
+	// SkipResponseNotFound: Qualtrics answers 404 for the response (deleted since the event,
+	// or not a response of the survey the event names).
+	SkipResponseNotFound = "response_not_found"
+	// SkipLookupInvalid: the API answered something that does not map: malformed or oversized
+	// JSON, another response, values the tenant's settings cannot read (a score outside the
+	// scale). Asking again would not help.
+	SkipLookupInvalid = "lookup_invalid"
+)
+
+// Vendor is how Qualtrics' API is asked: the API token in X-API-TOKEN, at the brand's
+// datacenter (a tenant's api_url; there is no default).
+var Vendor = vendorapi.Vendor{
+	Name:        "Qualtrics",
+	Authorize:   func(h http.Header, token string) { h.Set("X-API-TOKEN", token) },
+	Credentials: "the API token, and that its user may see the survey's responses",
+}
+
+// NewClient returns the client the lookups of every tenant go through, bounded by o.
+func NewClient(o vendorapi.Options) *vendorapi.Client { return vendorapi.New(Vendor, o) }
+
 // completedTopic starts the topic of a completed response; the survey id follows.
 const completedTopic = "surveyengine.completedresponse."
 
-// Adapter maps Qualtrics deliveries; it holds no state.
-type Adapter struct{}
+// Adapter maps Qualtrics deliveries for one tenant (For), looking responses up when the tenant
+// gave an API token.
+type Adapter struct {
+	// api makes the lookups of every tenant; nil never looks anything up.
+	api    *vendorapi.Client
+	access vendorapi.Access
+	tenant string
+}
 
 var _ adapter.FormSource = (*Adapter)(nil)
 
-// New returns the Qualtrics adapter.
+// New returns the Qualtrics adapter without an API client: a subscription's delivery is
+// skipped as fetch_required.
 func New() *Adapter { return &Adapter{} }
+
+// NewWithAPI returns the Qualtrics adapter whose tenants with an access_token have their
+// subscriptions' responses looked up through api.
+func NewWithAPI(api *vendorapi.Client) *Adapter { return &Adapter{api: api} }
+
+// For returns the adapter of one tenant, with its API access.
+func (a *Adapter) For(sc *tenants.SourceConfig) adapter.Adapter {
+	return &Adapter{api: a.api, access: sc.SurveyAPI, tenant: sc.Tenant}
+}
+
+// lookups reports whether responses are looked up.
+func (a *Adapter) lookups() bool {
+	return a.api != nil && a.access.Configured() && a.access.BaseURL != ""
+}
 
 // Source implements adapter.Adapter.
 func (*Adapter) Source() string { return Source }
@@ -51,8 +101,16 @@ type message struct {
 // Qualtrics writes CompletedDate without a zone; it is read as UTC (docs/surveys.md says so).
 var timeLayouts = []string{"2006-01-02 15:04:05", time.RFC3339Nano, "2006-01-02T15:04:05"}
 
-// Map implements adapter.Adapter.
+// Map implements adapter.Adapter, looking up without a deadline of the request's; the webhook
+// calls MapContext.
 func (a *Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
+	return a.MapContext(context.Background(), d)
+}
+
+// MapContext maps a delivery. A lookup Qualtrics cannot answer now (throttled, failing, too
+// slow, the token refused) fails the delivery with an error carrying RetryAfter, so nothing is
+// stored and Qualtrics sends it again.
+func (a *Adapter) MapContext(ctx context.Context, d adapter.Delivery) (adapter.Result, error) {
 	cfg, err := survey.Load(d.Settings)
 	if err != nil {
 		return adapter.Result{}, err
@@ -98,10 +156,19 @@ func (a *Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	_, hasTicket := values[cfg.TicketField]
 	_, hasScore := values[cfg.ScoreQuestion]
 	if !hasTicket && !hasScore {
+		if a.lookups() {
+			return a.lookUp(ctx, sid, rid, cfg)
+		}
 		return adapter.Skipped(survey.ReasonFetchRequired,
 			"response %s of survey %s: MSG carries no answers; they are at GET /API/v3/surveys/%s/responses/%s", rid, sid, sid, rid), nil
 	}
-	ticketField := "MSG." + cfg.TicketField
+	return mapValues(values, "MSG.", cfg, sid, rid, at)
+}
+
+// mapValues maps the values of a response: the answers a workflow piped into MSG, or the
+// result.values the API answers; prefix names where they are in problems.
+func mapValues(values map[string]json.RawMessage, prefix string, cfg survey.Config, sid, rid string, at time.Time) (adapter.Result, error) {
+	ticketField := prefix + cfg.TicketField
 	tv, err := adapter.RawID(values[cfg.TicketField], ticketField)
 	if err != nil {
 		return adapter.Result{}, err
@@ -115,7 +182,7 @@ func (a *Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	}
 	var agent string
 	if cfg.AgentField != "" {
-		f := "MSG." + cfg.AgentField
+		f := prefix + cfg.AgentField
 		av, err := adapter.RawID(values[cfg.AgentField], f)
 		if err != nil {
 			return adapter.Result{}, err
@@ -124,7 +191,7 @@ func (a *Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 			return adapter.Result{}, err
 		}
 	}
-	score, ok, err := scoreOf(values[cfg.ScoreQuestion], cfg.Scale, "MSG."+cfg.ScoreQuestion)
+	score, ok, err := scoreOf(values[cfg.ScoreQuestion], cfg.Scale, prefix+cfg.ScoreQuestion)
 	if err != nil {
 		return adapter.Result{}, err
 	}
@@ -141,6 +208,97 @@ func (a *Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 		TicketID: ticket, AgentID: agent, At: at,
 		Score: score, Scale: cfg.Scale, Comment: comment,
 	})), nil
+}
+
+// apiResponse is what GET /API/v3/surveys/{SurveyID}/responses/{ResponseID} answers: the
+// response's id and its values, embedded data and answers keyed by field name and question id.
+type apiResponse struct {
+	Result *struct {
+		ResponseID adapter.ID                 `json:"responseId"`
+		Values     map[string]json.RawMessage `json:"values"`
+	} `json:"result"`
+}
+
+// lookUp fetches response rid of survey sid and maps its values.
+func (a *Adapter) lookUp(ctx context.Context, sid, rid string, cfg survey.Config) (adapter.Result, error) {
+	what := "response " + rid + " of survey " + sid
+	var r apiResponse
+	path := "/API/v3/surveys/" + url.PathEscape(sid) + "/responses/" + url.PathEscape(rid)
+	err := a.api.Get(ctx, a.access, a.tenant, path, nil, &r)
+	var invalid *vendorapi.Invalid
+	switch {
+	case errors.Is(err, vendorapi.ErrNotFound):
+		return adapter.Skipped(SkipResponseNotFound, "%s: Qualtrics answered 404", what), nil
+	case errors.As(err, &invalid):
+		return adapter.Skipped(SkipLookupInvalid, "%s: %s", what, adapter.Truncate(invalid.Reason, 200)), nil
+	case err != nil:
+		return adapter.Result{}, fmt.Errorf("look up %s: %w", what, err)
+	}
+	return lookedUp(&r, sid, rid, cfg)
+}
+
+// lookedUp maps the API's answer for response rid of survey sid. What the mapping refuses is the
+// API's answer, not the delivery: it is skipped with the reason rather than refused with a 400
+// Qualtrics could do nothing about.
+func lookedUp(r *apiResponse, sid, rid string, cfg survey.Config) (adapter.Result, error) {
+	what := "response " + rid + " of survey " + sid
+	switch {
+	case r.Result == nil || r.Result.Values == nil:
+		return adapter.Skipped(SkipLookupInvalid, "%s: the answer carries no result.values", what), nil
+	case r.Result.ResponseID != "" && string(r.Result.ResponseID) != rid:
+		return adapter.Skipped(SkipLookupInvalid, "%s: Qualtrics answered response %q", what, adapter.Truncate(string(r.Result.ResponseID), 40)), nil
+	}
+	v := r.Result.Values
+	// A text entry question's answer is under QIDn_TEXT in values, where a workflow pipes it as
+	// it likes: comment_question QID4 reads QID4_TEXT when QID4 itself is absent.
+	if q := cfg.CommentQuestion; q != "" && v[q] == nil && v[q+"_TEXT"] != nil {
+		v[q] = v[q+"_TEXT"]
+	}
+	// finished is 1 for a response the respondent submitted, 0 for one Qualtrics closed
+	// unfinished (a partial response recorded when the session expired).
+	if f := strings.TrimSpace(string(v["finished"])); f != "1" && f != "true" {
+		return adapter.Skipped(survey.ReasonIncomplete, "response %s of survey %s is not finished (finished %s)", rid, sid, adapter.Truncate(f, 20)), nil
+	}
+	// endDate is when the respondent submitted it; recordedDate, when Qualtrics recorded it,
+	// stands in for an answer without endDate.
+	stamp, field := rawString(v["endDate"]), "result.values.endDate"
+	if stamp == "" {
+		stamp, field = rawString(v["recordedDate"]), "result.values.recordedDate"
+	}
+	res, err := func() (adapter.Result, error) {
+		at, err := adapter.ParseTime(stamp, field, "an ISO 8601 time", timeLayouts)
+		if err != nil {
+			return adapter.Result{}, err
+		}
+		return mapValues(v, "result.values.", cfg, sid, rid, at)
+	}()
+	if ps, ok := errors.AsType[canonical.Problems](err); ok {
+		return adapter.Skipped(SkipLookupInvalid, "%s: %s", what, adapter.Truncate(ps.Error(), 200)), nil
+	}
+	return res, err
+}
+
+// rawString is a JSON string's text, "" for anything else.
+func rawString(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// ParseResponseJSON decodes and maps an API answer to the lookup of response rid of survey sid,
+// as the adapter does.
+func ParseResponseJSON(body []byte, sid, rid string, s adapter.Settings) (adapter.Result, error) {
+	cfg, err := survey.Load(s)
+	if err != nil {
+		return adapter.Result{}, err
+	}
+	var r apiResponse
+	if err := vendorapi.Decode(Vendor.Name, body, &r); err != nil {
+		return adapter.Skipped(SkipLookupInvalid, "%v", err), nil
+	}
+	return lookedUp(&r, sid, rid, cfg)
 }
 
 // decode reads MSG, naming MSG in the problems.

@@ -1,30 +1,77 @@
 // Package surveymonkey maps SurveyMonkey deliveries to satisfaction ratings. SurveyMonkey's
-// webhooks name a response by its ids only (object_id, resources.survey_id): the answers are not
-// in them, and ingest calls no vendor API, so a webhook is accepted and skipped as
-// fetch_required. What maps is the response itself, as GET
-// /v3/surveys/{survey_id}/responses/{id}/details?simple=true returns it, posted to the same
-// route by a relay the tenant runs, signed the same way (docs/surveys.md).
+// webhooks name a response by its ids only (object_id, resources.survey_id), not its answers.
+// With the tenant's access token the adapter asks for them, GET
+// /v3/surveys/{survey_id}/responses/{id}/details?simple=true (package vendorapi bounds the
+// request); without one a webhook is accepted and skipped as fetch_required. The same details,
+// posted to the same route by a relay the tenant runs and signed the same way, map alike
+// (docs/surveys.md).
 package surveymonkey
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter"
 	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/survey"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/adapter/vendorapi"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/canonical"
+	"github.com/ticketpulse/ticketpulse/services/ingest/internal/tenants"
 )
 
 // Source is the canonical source name and the {source} of the webhook path.
 const Source = "surveymonkey"
 
-// Adapter maps SurveyMonkey deliveries; it holds no state.
-type Adapter struct{}
+// Skip reasons of a lookup, besides survey's.
+const (
+	// SkipResponseNotFound: SurveyMonkey answers 404 for the response (deleted since the
+	// webhook left, or a survey the token's account does not own).
+	SkipResponseNotFound = "response_not_found"
+	// SkipLookupInvalid: the API answered something that does not map: malformed or oversized
+	// JSON, a response of another survey, an answer the tenant's settings cannot read (a score
+	// outside the scale). Asking again would not help.
+	SkipLookupInvalid = "lookup_invalid"
+)
+
+// Vendor is how SurveyMonkey's API is asked: a bearer token, the app's access token.
+var Vendor = vendorapi.Vendor{
+	Name:           "SurveyMonkey",
+	DefaultBaseURL: tenants.SurveyMonkeyAPI,
+	Credentials:    "the app's access token and its responses_read_detail scope",
+}
+
+// NewClient returns the client the lookups of every tenant go through, bounded by o.
+func NewClient(o vendorapi.Options) *vendorapi.Client { return vendorapi.New(Vendor, o) }
+
+// Adapter maps SurveyMonkey deliveries for one tenant (For), looking responses up when the
+// tenant gave an access token.
+type Adapter struct {
+	// api makes the lookups of every tenant; nil never looks anything up.
+	api    *vendorapi.Client
+	access vendorapi.Access
+	tenant string
+}
 
 var _ adapter.Adapter = (*Adapter)(nil)
 
-// New returns the SurveyMonkey adapter.
+// New returns the SurveyMonkey adapter without an API client: webhooks are skipped as
+// fetch_required.
 func New() *Adapter { return &Adapter{} }
+
+// NewWithAPI returns the SurveyMonkey adapter whose tenants with an access_token have their
+// webhooks' responses looked up through api.
+func NewWithAPI(api *vendorapi.Client) *Adapter { return &Adapter{api: api} }
+
+// For returns the adapter of one tenant, with its API access.
+func (a *Adapter) For(sc *tenants.SourceConfig) adapter.Adapter {
+	return &Adapter{api: a.api, access: sc.SurveyAPI, tenant: sc.Tenant}
+}
+
+// lookups reports whether webhooks' responses are looked up.
+func (a *Adapter) lookups() bool { return a.api != nil && a.access.Configured() }
 
 // Source implements adapter.Adapter.
 func (*Adapter) Source() string { return Source }
@@ -74,8 +121,16 @@ var responseEvents = map[string]bool{"response_completed": true, "response_updat
 
 var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999-0700"}
 
-// Map implements adapter.Adapter.
+// Map implements adapter.Adapter, looking up without a deadline of the request's; the webhook
+// calls MapContext.
 func (a *Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
+	return a.MapContext(context.Background(), d)
+}
+
+// MapContext maps a delivery. A lookup SurveyMonkey cannot answer now (throttled, failing, too
+// slow, the token refused) fails the delivery with an error carrying RetryAfter, so nothing is
+// stored and SurveyMonkey sends it again.
+func (a *Adapter) MapContext(ctx context.Context, d adapter.Delivery) (adapter.Result, error) {
 	cfg, err := survey.Load(d.Settings)
 	if err != nil {
 		return adapter.Result{}, err
@@ -95,10 +150,10 @@ func (a *Adapter) Map(d adapter.Delivery) (adapter.Result, error) {
 	if err := adapter.DecodeJSON(d.Body, &n); err != nil {
 		return adapter.Result{}, err
 	}
-	return mapNotification(&n)
+	return a.mapNotification(ctx, &n, cfg)
 }
 
-func mapNotification(n *notification) (adapter.Result, error) {
+func (a *Adapter) mapNotification(ctx context.Context, n *notification, cfg survey.Config) (adapter.Result, error) {
 	event := adapter.Lower(n.EventType)
 	switch {
 	case event == "":
@@ -114,9 +169,67 @@ func mapNotification(n *notification) (adapter.Result, error) {
 	if err != nil {
 		return adapter.Result{}, err
 	}
-	return adapter.Skipped(survey.ReasonFetchRequired,
-		"%s: response %s of survey %s; its answers are at GET /v3/surveys/%s/responses/%s/details?simple=true",
-		event, id, sid, sid, id), nil
+	if !a.lookups() {
+		return adapter.Skipped(survey.ReasonFetchRequired,
+			"%s: response %s of survey %s; its answers are at GET /v3/surveys/%s/responses/%s/details?simple=true",
+			event, id, sid, sid, id), nil
+	}
+	return a.lookUp(ctx, sid, id, cfg)
+}
+
+// lookUp fetches the details of response id of survey sid and maps them as a relay's post of
+// them would be.
+func (a *Adapter) lookUp(ctx context.Context, sid, id string, cfg survey.Config) (adapter.Result, error) {
+	what := "response " + id + " of survey " + sid
+	var r details
+	path := "/v3/surveys/" + url.PathEscape(sid) + "/responses/" + url.PathEscape(id) + "/details"
+	err := a.api.Get(ctx, a.access, a.tenant, path, url.Values{"simple": {"true"}}, &r)
+	var invalid *vendorapi.Invalid
+	switch {
+	case errors.Is(err, vendorapi.ErrNotFound):
+		return adapter.Skipped(SkipResponseNotFound, "%s: SurveyMonkey answered 404", what), nil
+	case errors.As(err, &invalid):
+		return adapter.Skipped(SkipLookupInvalid, "%s: %s", what, adapter.Truncate(invalid.Reason, 200)), nil
+	case err != nil:
+		return adapter.Result{}, fmt.Errorf("look up %s: %w", what, err)
+	}
+	return lookedUp(&r, sid, id, cfg)
+}
+
+// lookedUp maps the details the API answered for response id of survey sid. What the mapping
+// refuses is the API's answer, not the webhook's body: it is skipped with the reason rather than
+// refused with a 400 the sender could do nothing about.
+func lookedUp(r *details, sid, id string, cfg survey.Config) (adapter.Result, error) {
+	what := "response " + id + " of survey " + sid
+	switch {
+	case string(r.ID) != id:
+		return adapter.Skipped(SkipLookupInvalid, "%s: SurveyMonkey answered response %q", what, adapter.Truncate(string(r.ID), 40)), nil
+	case r.SurveyID != "" && string(r.SurveyID) != sid:
+		return adapter.Skipped(SkipLookupInvalid, "%s: SurveyMonkey answered a response of survey %q", what, adapter.Truncate(string(r.SurveyID), 40)), nil
+	case r.Pages == nil:
+		return adapter.Skipped(SkipLookupInvalid, "%s: the details carry no pages", what), nil
+	}
+	// The details of a response may leave survey_id out; the survey is the one asked about.
+	r.SurveyID = adapter.ID(sid)
+	res, err := mapDetails(r, cfg)
+	if ps, ok := errors.AsType[canonical.Problems](err); ok {
+		return adapter.Skipped(SkipLookupInvalid, "%s: %s", what, adapter.Truncate(ps.Error(), 200)), nil
+	}
+	return res, err
+}
+
+// ParseDetailsJSON decodes and maps an API answer to the lookup of response id of survey sid,
+// as the adapter does.
+func ParseDetailsJSON(body []byte, sid, id string, s adapter.Settings) (adapter.Result, error) {
+	cfg, err := survey.Load(s)
+	if err != nil {
+		return adapter.Result{}, err
+	}
+	var r details
+	if err := vendorapi.Decode(Vendor.Name, body, &r); err != nil {
+		return adapter.Skipped(SkipLookupInvalid, "%v", err), nil
+	}
+	return lookedUp(&r, sid, id, cfg)
 }
 
 func mapDetails(r *details, cfg survey.Config) (adapter.Result, error) {
