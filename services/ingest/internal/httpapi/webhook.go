@@ -52,9 +52,10 @@ type Acknowledger interface {
 }
 
 // ContextMapper is an adapter that must look things up at the source before it can map a
-// delivery (HubSpot's conversation messages name only their thread): it maps with the request's
-// context, so a lookup ends when the request does. An error with a RetryAfter method (the
-// source's API is unavailable now) is answered 503 with Retry-After, storing nothing.
+// delivery (HubSpot's conversation messages name only their thread, SurveyMonkey's and
+// Qualtrics' webhooks only their response): it maps with the request's context, so a lookup ends
+// when the request does. An error with a RetryAfter method (the source's API is unavailable now)
+// is answered 503 with Retry-After, storing nothing.
 type ContextMapper interface {
 	MapContext(ctx context.Context, d adapter.Delivery) (adapter.Result, error)
 }

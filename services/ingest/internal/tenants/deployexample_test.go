@@ -124,6 +124,11 @@ func TestDeployExample(t *testing.T) {
 		if hs, _ := Source(cfg, "acme", verify.HubSpot); hs == nil || !hs.HubSpotAPI.Configured() {
 			t.Errorf("hubspot: %+v, want its conversation messages looked up with the example's access_token", hs)
 		}
+		for _, source := range []string{verify.SurveyMonkey, verify.Qualtrics} {
+			if sc, _ := Source(cfg, "acme", source); sc == nil || !sc.SurveyAPI.Configured() {
+				t.Errorf("%s: %+v, want its responses looked up with the example's access_token", source, sc)
+			}
+		}
 	})
 }
 

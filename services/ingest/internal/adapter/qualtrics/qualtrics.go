@@ -38,6 +38,9 @@ const (
 	// JSON, another response, values the tenant's settings cannot read (a score outside the
 	// scale). Asking again would not help.
 	SkipLookupInvalid = "lookup_invalid"
+	// SkipNotARating: the response is a survey preview, a generated test response or spam
+	// (values.status), not a customer's answer.
+	SkipNotARating = "not_a_rating"
 )
 
 // Vendor is how Qualtrics' API is asked: the API token in X-API-TOKEN, at the brand's
@@ -237,6 +240,14 @@ func (a *Adapter) lookUp(ctx context.Context, sid, rid string, cfg survey.Config
 	return lookedUp(&r, sid, rid, cfg)
 }
 
+// notARating names the response statuses (values.status, the dataset's "Response Type") that are
+// no customer's answer: 0 IP Address, 4 Imported and 16 Offline are; 1 Survey Preview, 2 Survey
+// Test, 8 Spam, 9 Survey Preview Spam, 12 Imported Spam and 17 Offline Survey Preview are not.
+var notARating = map[string]string{
+	"1": "survey preview", "2": "survey test", "8": "spam", "9": "survey preview flagged as spam",
+	"12": "imported response flagged as spam", "17": "offline survey preview",
+}
+
 // lookedUp maps the API's answer for response rid of survey sid. What the mapping refuses is the
 // API's answer, not the delivery: it is skipped with the reason rather than refused with a 400
 // Qualtrics could do nothing about.
@@ -253,6 +264,11 @@ func lookedUp(r *apiResponse, sid, rid string, cfg survey.Config) (adapter.Resul
 	// it likes: comment_question QID4 reads QID4_TEXT when QID4 itself is absent.
 	if q := cfg.CommentQuestion; q != "" && v[q] == nil && v[q+"_TEXT"] != nil {
 		v[q] = v[q+"_TEXT"]
+	}
+	// status is how the response was collected: a preview, a generated test response or one
+	// flagged as spam is no customer's rating.
+	if st := strings.TrimSpace(string(v["status"])); notARating[st] != "" {
+		return adapter.Skipped(SkipNotARating, "%s is a %s (status %s)", what, notARating[st], st), nil
 	}
 	// finished is 1 for a response the respondent submitted, 0 for one Qualtrics closed
 	// unfinished (a partial response recorded when the session expired).
