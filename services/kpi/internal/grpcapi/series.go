@@ -149,7 +149,7 @@ func (s *Server) ListKpiSeries(ctx context.Context, req *ticketpulsev1.ListKpiSe
 	qs := make([]query.Query, 0, len(page)*len(periods))
 	for _, id := range page {
 		for _, p := range periods {
-			qs = append(qs, query.Query{Scope: bucket.Scope{Kind: kind, ID: id}, FromHour: p.FromHour, ToHour: p.ToHour})
+			qs = append(qs, query.Query{Scope: bucket.Scope{Kind: kind, ID: id}, FromHour: p.FromHour, ToHour: p.ToHour, Fields: fields})
 		}
 	}
 	totals, err := s.r.Read(ctx, ks, qs)

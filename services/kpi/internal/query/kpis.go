@@ -76,6 +76,22 @@ const (
 	fCallHandleTime              = 47
 )
 
+// histogramOf is the histogram each duration or score field of Kpis is read from.
+var histogramOf = map[protoreflect.FieldNumber]bucket.Duration{
+	fFirstResponse: bucket.FirstResponse, fNextResponse: bucket.NextResponse, fResolution: bucket.Resolution,
+	fFirstResponseBusinessHours: bucket.BusinessFirstResponse, fResolutionBusinessHours: bucket.BusinessResolution,
+	fQaScore: bucket.QAScore, fCallSpeedOfAnswer: bucket.CallSpeedOfAnswer, fCallHandleTime: bucket.CallHandleTime,
+}
+
+// histograms says which histograms the fields f read: all of them for no fields (a Query
+// without Fields).
+func (f Fields) histograms() (want [bucket.NumDurations]bool) {
+	for n, d := range histogramOf {
+		want[d] = f == 0 || f.Has(n)
+	}
+	return want
+}
+
 // ToProto turns totals into the API's KPIs, every field. Every ratio with a zero denominator is 0.
 func ToProto(t *bucket.Totals) *ticketpulsev1.Kpis { return ToProtoFields(t, AllFields) }
 
