@@ -78,7 +78,7 @@ func (m *merger) finish(want [bucket.NumDurations]bool) *bucket.Totals {
 				clear(m.dense[d][m.lo[d] : m.hi[d]+1])
 			}
 			// A bin off the fast path went into the histogram itself.
-			m.t.H[d] = hist.Hist{}
+			clear(m.t.H[d])
 			continue
 		}
 		if len(m.t.H[d]) == 0 && m.lo[d] <= m.hi[d] {
