@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -211,4 +212,49 @@ func TestListKpiSeriesKpisPageToken(t *testing.T) {
 			t.Fatalf("second page: %s", diff)
 		}
 	}
+}
+
+// kpiFields never panics; it takes a list only when every name is a distinct field of Kpis and
+// there are at most MaxSeriesKpis, and then selects exactly those; otherwise each violation is
+// of kpis or of one kpis[i], with a reason that stays short however long the name.
+func FuzzKpiFields(f *testing.F) {
+	for _, seed := range []string{"", "first_response", "first_response,csat_percent", "csat", "assigned,assigned",
+		"firstResponse", "first_response.p90_seconds", strings.Repeat("x,", 20), strings.Join(kpiNames, ","), "\xff\xfe", "é,,"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, list string) {
+		var names []string
+		if list != "" {
+			names = strings.Split(list, ",")
+		}
+		var v violations
+		got := v.kpiFields(names)
+		if len(v.Violations) == 0 {
+			want := query.AllFields
+			if len(names) > 0 {
+				want = 0
+			}
+			seen := map[string]bool{}
+			for _, n := range names {
+				fd, ok := query.FieldNamed(n)
+				if !ok || seen[n] {
+					t.Fatalf("%q taken: %q is not a distinct field", names, n)
+				}
+				seen[n] = true
+				want |= fd
+			}
+			if len(names) > MaxSeriesKpis || got != want {
+				t.Fatalf("%q gave %b, want %b", names, got, want)
+			}
+			return
+		}
+		for _, fv := range v.Violations {
+			if fv.GetField() != "kpis" && !strings.HasPrefix(fv.GetField(), "kpis[") {
+				t.Errorf("violation of %q", fv.GetField())
+			}
+			if len(fv.GetDescription()) > 400 { // 64 bytes of a name, each at most 4 quoted
+				t.Errorf("%s: a %d-byte reason", fv.GetField(), len(fv.GetDescription()))
+			}
+		}
+	})
 }
