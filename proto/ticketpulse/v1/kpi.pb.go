@@ -2169,8 +2169,13 @@ type ListKpiSeriesRequest struct {
 	Granularity Granularity `protobuf:"varint,6,opt,name=granularity,proto3,enum=ticketpulse.v1.Granularity" json:"granularity,omitempty"`
 	// page_size is in series; it defaults to 100 and is at most 1000. A page holds at most 100,000
 	// points: a request whose page would hold more is refused with the largest page size that fits.
-	PageSize      int32  `protobuf:"varint,7,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,8,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize  int32  `protobuf:"varint,7,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,8,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// kpis, when set, are the Kpis fields the points carry, by their proto names (e.g.
+	// "first_response", "csat_percent", "call_speed_of_answer"), at most 16: the others are left
+	// unset and not computed, so a chart that draws one figure neither waits for nor receives the
+	// quantiles of every other. Empty means every field.
+	Kpis          []string `protobuf:"bytes,9,rep,name=kpis,proto3" json:"kpis,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2259,6 +2264,13 @@ func (x *ListKpiSeriesRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListKpiSeriesRequest) GetKpis() []string {
+	if x != nil {
+		return x.Kpis
+	}
+	return nil
 }
 
 type ListKpiSeriesResponse struct {
@@ -2923,7 +2935,7 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\x04kpis\x18\x03 \x01(\v2\x14.ticketpulse.v1.KpisR\x04kpis\"X\n" +
 	"\tKpiSeries\x12\x19\n" +
 	"\bscope_id\x18\x01 \x01(\tR\ascopeId\x120\n" +
-	"\x06points\x18\x02 \x03(\v2\x18.ticketpulse.v1.KpiPointR\x06points\"\xb5\x02\n" +
+	"\x06points\x18\x02 \x03(\v2\x18.ticketpulse.v1.KpiPointR\x06points\"\xc9\x02\n" +
 	"\x14ListKpiSeriesRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12/\n" +
 	"\x05scope\x18\x02 \x01(\x0e2\x19.ticketpulse.v1.ScopeKindR\x05scope\x12\x10\n" +
@@ -2933,7 +2945,8 @@ const file_ticketpulse_v1_kpi_proto_rawDesc = "" +
 	"\vgranularity\x18\x06 \x01(\x0e2\x1b.ticketpulse.v1.GranularityR\vgranularity\x12\x1b\n" +
 	"\tpage_size\x18\a \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\b \x01(\tR\tpageToken\"\xe9\x01\n" +
+	"page_token\x18\b \x01(\tR\tpageToken\x12\x12\n" +
+	"\x04kpis\x18\t \x03(\tR\x04kpis\"\xe9\x01\n" +
 	"\x15ListKpiSeriesResponse\x121\n" +
 	"\x06series\x18\x01 \x03(\v2\x19.ticketpulse.v1.KpiSeriesR\x06series\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x126\n" +

@@ -20,12 +20,15 @@ type family struct {
 	Name, Label string
 	// Has reports whether k holds any figure of the family.
 	Has func(k *tpv1.Kpis) bool
+	// Fields are the Kpis fields (proto names) Has reads.
+	Fields []string
 }
 
 var families = []family{
-	{familyTickets, "Tickets", hasTickets},
-	{familyQA, "QA", hasQA},
-	{familyCalls, "Calls", hasCalls},
+	{familyTickets, "Tickets", hasTickets, []string{"assigned", "resolutions", "solves", "reopens", "first_response", "next_response",
+		"resolution", "csat_count", "sla_first_response_met", "sla_first_response_breached"}},
+	{familyQA, "QA", hasQA, []string{"qa_score"}},
+	{familyCalls, "Calls", hasCalls, []string{"calls_offered", "call_speed_of_answer", "call_handle_time"}},
 }
 
 func hasTickets(k *tpv1.Kpis) bool {

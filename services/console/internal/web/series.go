@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,9 @@ type metric struct {
 	// Family is the figures the metric belongs to: the agent page charts a QA or call metric only
 	// when the charted period has figures of its family.
 	Family string
+	// Fields are the Kpis fields (proto names) Value reads: all a series drawing the metric
+	// asks ListKpiSeries for.
+	Fields []string
 }
 
 func orGap(v float64, n int64) float64 {
@@ -38,24 +42,24 @@ func durationText(v float64) string { return duration(v, 1) }
 var metrics = []metric{
 	{"first_response_p90", "First response p90", func(k *tpv1.Kpis) float64 {
 		return orGap(k.GetFirstResponse().GetP90Seconds(), k.GetFirstResponse().GetCount())
-	}, durationText, familyTickets},
+	}, durationText, familyTickets, []string{"first_response"}},
 	{"resolutions", "Resolutions", func(k *tpv1.Kpis) float64 { return float64(k.GetResolutions()) },
-		func(v float64) string { return fmt.Sprintf("%.0f", v) }, familyTickets},
+		func(v float64) string { return fmt.Sprintf("%.0f", v) }, familyTickets, []string{"resolutions"}},
 	{"resolution_p90", "Resolution p90", func(k *tpv1.Kpis) float64 {
 		return orGap(k.GetResolution().GetP90Seconds(), k.GetResolution().GetCount())
-	}, durationText, familyTickets},
+	}, durationText, familyTickets, []string{"resolution"}},
 	{"csat_mean", "CSAT mean", func(k *tpv1.Kpis) float64 { return orGap(k.GetCsatMean(), k.GetCsatCount()) },
-		func(v float64) string { return fmt.Sprintf("%.2f", v) }, familyTickets},
+		func(v float64) string { return fmt.Sprintf("%.2f", v) }, familyTickets, []string{"csat_mean", "csat_count"}},
 	{"reopen_rate", "Reopen rate", func(k *tpv1.Kpis) float64 { return orGap(100*k.GetReopenRate(), k.GetSolves()) },
-		func(v float64) string { return fmt.Sprintf("%.1f %%", v) }, familyTickets},
+		func(v float64) string { return fmt.Sprintf("%.1f %%", v) }, familyTickets, []string{"reopen_rate", "solves"}},
 	{"qa_score_mean", "QA score mean", func(k *tpv1.Kpis) float64 { return orGap(k.GetQaScore().GetMean(), k.GetQaScore().GetCount()) },
-		scoreText, familyQA},
+		scoreText, familyQA, []string{"qa_score"}},
 	{"call_speed_of_answer_mean", "Average speed of answer", func(k *tpv1.Kpis) float64 {
 		return orGap(k.GetCallSpeedOfAnswer().GetMeanSeconds(), k.GetCallSpeedOfAnswer().GetCount())
-	}, durationText, familyCalls},
+	}, durationText, familyCalls, []string{"call_speed_of_answer"}},
 	{"call_handle_time_mean", "Average handle time", func(k *tpv1.Kpis) float64 {
 		return orGap(k.GetCallHandleTime().GetMeanSeconds(), k.GetCallHandleTime().GetCount())
-	}, durationText, familyCalls},
+	}, durationText, familyCalls, []string{"call_handle_time"}},
 }
 
 func metricNamed(name string) (metric, bool) {
@@ -120,9 +124,10 @@ func sparkGranularity(sel windowSel, win *tpv1.Window) tpv1.Granularity {
 // stay below the 100,000 points a page may hold.
 const seriesIDs = 500
 
-// agentSeries returns the series of the agents ids in win at gran, by agent id: one call per 500
-// agents (pages followed), at most 4 at once.
-func (h *Handler) agentSeries(ctx context.Context, tenant string, ids []string, win *tpv1.Window, gran tpv1.Granularity) (map[string]*tpv1.KpiSeries, error) {
+// agentSeries returns the series of the agents ids in win at gran, by agent id, with the Kpis
+// fields named (every field with none): one call per 500 agents (pages followed), at most 4 at
+// once.
+func (h *Handler) agentSeries(ctx context.Context, tenant string, ids []string, win *tpv1.Window, gran tpv1.Granularity, fields []string) (map[string]*tpv1.KpiSeries, error) {
 	out := make(map[string]*tpv1.KpiSeries, len(ids))
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
@@ -133,7 +138,7 @@ func (h *Handler) agentSeries(ctx context.Context, tenant string, ids []string, 
 			token := ""
 			for {
 				resp, err := h.o.KPI.ListKpiSeries(gctx, &tpv1.ListKpiSeriesRequest{Tenant: tenant, Scope: tpv1.ScopeKind_SCOPE_KIND_AGENT,
-					Ids: chunk, Window: win, Granularity: gran, PageSize: int32(len(chunk)), PageToken: token})
+					Ids: chunk, Window: win, Granularity: gran, PageSize: int32(len(chunk)), PageToken: token, Kpis: fields})
 				if err != nil {
 					return fmt.Errorf("series of %d agents: %w", len(chunk), err)
 				}
@@ -149,6 +154,27 @@ func (h *Handler) agentSeries(ctx context.Context, tenant string, ids []string, 
 		})
 	}
 	return out, g.Wait()
+}
+
+// chartFields are the Kpis fields the agent page's charts read: every metric's, and for a QA
+// or call metric those its family's test (seriesHas) reads.
+func chartFields() []string {
+	var out []string
+	add := func(fs []string) {
+		for _, f := range fs {
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	for _, m := range metrics {
+		add(m.Fields)
+		if m.Family != familyTickets {
+			f, _ := familyNamed(m.Family)
+			add(f.Fields)
+		}
+	}
+	return out
 }
 
 // sparkline is the agent's sparkline of m, labelled with its values.

@@ -259,7 +259,7 @@ func (h *Handler) team(w http.ResponseWriter, r *http.Request, s *session.Sessio
 	})
 	wg.Go(func() {
 		var err error
-		series, err = h.agentSeries(ctx, s.Tenant, ids, win, sparkGranularity(sel, win))
+		series, err = h.agentSeries(ctx, s.Tenant, ids, win, sparkGranularity(sel, win), sparkM.Fields)
 		d.SparkMissing = h.degraded(s, "team sparklines", err)
 	})
 	wg.Wait()
@@ -436,7 +436,7 @@ func (h *Handler) agent(w http.ResponseWriter, r *http.Request, s *session.Sessi
 	wg.Go(func() {
 		var resp *tpv1.ListKpiSeriesResponse
 		resp, chartsErr = h.o.KPI.ListKpiSeries(ctx, &tpv1.ListKpiSeriesRequest{Tenant: s.Tenant, Scope: tpv1.ScopeKind_SCOPE_KIND_AGENT,
-			Ids: []string{id}, Window: chartWin, Granularity: gran.G, PageSize: 1})
+			Ids: []string{id}, Window: chartWin, Granularity: gran.G, PageSize: 1, Kpis: chartFields()})
 		if len(resp.GetSeries()) > 0 {
 			series = resp.GetSeries()[0]
 		}

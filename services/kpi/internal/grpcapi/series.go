@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -22,6 +23,9 @@ const (
 	// it stay a few tens of megabytes whatever the window and granularity.
 	MaxSeriesPoints = 100_000
 	MaxSeriesIDs    = 1000
+	// MaxSeriesKpis bounds the kpis a request names: a chart draws a few figures, and a caller
+	// that wants most of them is served as well by every field (an empty kpis).
+	MaxSeriesKpis = 16
 )
 
 var seriesKinds = map[ticketpulsev1.ScopeKind]bucket.Kind{
@@ -81,6 +85,7 @@ func (s *Server) ListKpiSeries(ctx context.Context, req *ticketpulsev1.ListKpiSe
 	case team != "" && len(ids) > 0:
 		v.Add("team_id", "must be empty when ids are given")
 	}
+	fields := v.kpiFields(req.GetKpis())
 	size := v.PageSize(req.GetPageSize(), DefaultPageSize, MaxPageSize)
 	if err := v.Err(); err != nil {
 		return nil, err
@@ -90,7 +95,7 @@ func (s *Server) ListKpiSeries(ctx context.Context, req *ticketpulsev1.ListKpiSe
 	if req.GetPageToken() != "" {
 		tok, err := decodeToken(req.GetPageToken(), fp)
 		if errors.Is(err, errForeignToken) {
-			err = errors.New("was issued for a series request with other parameters (tenant, scope, ids, team_id, window or granularity)")
+			err = errors.New("was issued for a series request with other parameters (tenant, scope, ids, team_id, window, granularity or kpis)")
 		}
 		if err != nil {
 			v.Add("page_token", err.Error())
@@ -144,7 +149,7 @@ func (s *Server) ListKpiSeries(ctx context.Context, req *ticketpulsev1.ListKpiSe
 	qs := make([]query.Query, 0, len(page)*len(periods))
 	for _, id := range page {
 		for _, p := range periods {
-			qs = append(qs, query.Query{Scope: bucket.Scope{Kind: kind, ID: id}, FromHour: p.FromHour, ToHour: p.ToHour})
+			qs = append(qs, query.Query{Scope: bucket.Scope{Kind: kind, ID: id}, FromHour: p.FromHour, ToHour: p.ToHour, Fields: fields})
 		}
 	}
 	totals, err := s.r.Read(ctx, ks, qs)
@@ -161,7 +166,7 @@ func (s *Server) ListKpiSeries(ctx context.Context, req *ticketpulsev1.ListKpiSe
 	for i, id := range page {
 		pts := make([]*ticketpulsev1.KpiPoint, len(periods))
 		for j := range periods {
-			pts[j] = &ticketpulsev1.KpiPoint{From: bounds[j], To: bounds[j+1], Kpis: query.ToProto(totals[i*len(periods)+j])}
+			pts[j] = &ticketpulsev1.KpiPoint{From: bounds[j], To: bounds[j+1], Kpis: query.ToProtoFields(totals[i*len(periods)+j], fields)}
 		}
 		resp.Series[i] = &ticketpulsev1.KpiSeries{ScopeId: id, Points: pts}
 	}
@@ -171,6 +176,38 @@ func (s *Server) ListKpiSeries(ctx context.Context, req *ticketpulsev1.ListKpiSe
 		})
 	}
 	return resp, nil
+}
+
+// kpiFields reads a series request's kpis: the Kpis fields by proto name, each once, at most
+// MaxSeriesKpis; none is every field.
+func (v *violations) kpiFields(names []string) query.Fields {
+	if len(names) == 0 {
+		return query.AllFields
+	}
+	if len(names) > MaxSeriesKpis {
+		v.Add("kpis", fmt.Sprintf("%d names, at most %d allowed (none asks for every field)", len(names), MaxSeriesKpis))
+		return query.AllFields
+	}
+	var fields query.Fields
+	seen := make(map[string]int, len(names))
+	for i, name := range names {
+		field := fmt.Sprintf("kpis[%d]", i)
+		f, ok := query.FieldNamed(name)
+		switch {
+		case !ok:
+			shown := name
+			if len(shown) > 64 { // a name is echoed, not a body
+				shown = strings.ToValidUTF8(shown[:64], "") + "…"
+			}
+			v.Add(field, fmt.Sprintf("%q is not a field of Kpis: want a proto field name such as \"first_response\" or \"csat_percent\"", shown))
+		case seen[name] > 0:
+			v.Add(field, fmt.Sprintf("%q repeats kpis[%d]", name, seen[name]-1))
+		default:
+			seen[name] = i + 1
+			fields |= f
+		}
+	}
+	return fields
 }
 
 // seriesFingerprint identifies the parameters the pages of a series request must share; the

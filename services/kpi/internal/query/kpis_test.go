@@ -176,3 +176,55 @@ func qaTotals(n, fails int64) *bucket.Totals {
 	t.C[bucket.QAAutoFails] = fails
 	return t
 }
+
+// ToProtoFields of one field sets that field as ToProto has it and no other, for every field
+// of Kpis (so each field number the selection names is the descriptor's); of every field by
+// name it is ToProto; names that are not top-level fields of Kpis are refused.
+func TestToProtoFields(t *testing.T) {
+	tot := bucket.NewTotals()
+	for c := range bucket.NumCounters {
+		tot.C[c] = int64(3 + 2*int(c))
+	}
+	for d := range bucket.NumDurations {
+		tot.H[d].Add(hist.Bin(float64(60+d)), 2)
+		tot.H[d].Add(hist.Bin(float64(600+d)), 1)
+	}
+	full := ToProto(tot).ProtoReflect()
+	fds := full.Descriptor().Fields()
+	var all Fields
+	for i := range fds.Len() {
+		fd := fds.Get(i)
+		f, ok := FieldNamed(string(fd.Name()))
+		if !ok {
+			t.Fatalf("FieldNamed(%q) refused a field of Kpis", fd.Name())
+		}
+		all |= f
+		if !full.Has(fd) {
+			t.Fatalf("the full KPIs have no %s: the totals do not give every field a value", fd.Name())
+		}
+		got := ToProtoFields(tot, f).ProtoReflect()
+		for j := range fds.Len() {
+			other := fds.Get(j)
+			switch {
+			case other == fd && !got.Get(fd).Equal(full.Get(fd)):
+				t.Errorf("%s: %v, ToProto has %v", fd.Name(), got.Get(fd), full.Get(fd))
+			case other != fd && got.Has(other):
+				t.Errorf("%s alone sets %s too", fd.Name(), other.Name())
+			}
+		}
+	}
+	if all != AllFields {
+		t.Errorf("the fields by name are %b, AllFields %b", all, AllFields)
+	}
+	if got := toProtoSome(tot, AllFields); !proto.Equal(got, ToProto(tot)) {
+		t.Errorf("field by field:\n%v\nToProto:\n%v", got, ToProto(tot))
+	}
+	if got := ToProtoFields(tot, 0); proto.Size(got) != 0 {
+		t.Errorf("no field: %v", got)
+	}
+	for _, name := range []string{"", "p90_seconds", "first_response.p90_seconds", "firstResponse", "FirstResponse", "kpis", " assigned"} {
+		if _, ok := FieldNamed(name); ok {
+			t.Errorf("FieldNamed(%q) took it", name)
+		}
+	}
+}

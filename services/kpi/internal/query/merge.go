@@ -69,9 +69,18 @@ func (m *merger) reset() {
 	}
 }
 
-// finish moves the dense bins into the histograms and returns the totals.
-func (m *merger) finish() *bucket.Totals {
+// finish moves the dense bins of the histograms wanted into them, clears the others, and returns
+// the totals.
+func (m *merger) finish(want [bucket.NumDurations]bool) *bucket.Totals {
 	for d := range m.dense {
+		if !want[d] {
+			if m.lo[d] <= m.hi[d] {
+				clear(m.dense[d][m.lo[d] : m.hi[d]+1])
+			}
+			// A bin off the fast path went into the histogram itself.
+			clear(m.t.H[d])
+			continue
+		}
 		if len(m.t.H[d]) == 0 && m.lo[d] <= m.hi[d] {
 			n := 0
 			for _, c := range m.dense[d][m.lo[d] : m.hi[d]+1] {

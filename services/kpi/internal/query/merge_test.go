@@ -77,7 +77,7 @@ func TestMergerMatchesBucket(t *testing.T) {
 			}
 			gotErr = errorsJoin(gotErr, err)
 		}
-		got := m.finish()
+		got := m.finish(AllFields.histograms())
 		if (gotErr != nil) != (wantErr != nil) {
 			t.Fatalf("case %d %v: merger error %v, bucket error %v", i, hashes, gotErr, wantErr)
 		}
@@ -104,11 +104,24 @@ func TestMergerResets(t *testing.T) {
 	if err := m.addDecoded(d); err != nil {
 		t.Fatal(err)
 	}
-	if first := m.finish(); first.C[bucket.Assigned] != 3 || first.H[bucket.FirstResponse][12] != 3 || first.H[bucket.Resolution][5000] != 3 {
+	all := AllFields.histograms()
+	if first := m.finish(all); first.C[bucket.Assigned] != 3 || first.H[bucket.FirstResponse][12] != 3 || first.H[bucket.Resolution][5000] != 3 {
 		t.Fatalf("first scope: %v", first)
 	}
-	if second := m.finish(); !reflect.DeepEqual(second, bucket.NewTotals()) {
+	if second := m.finish(all); !reflect.DeepEqual(second, bucket.NewTotals()) {
 		t.Fatalf("second scope not empty: %v", second)
+	}
+	// The histograms not wanted are left empty, their counters kept, and their bins do not
+	// reach the next scope either.
+	if err := m.addDecoded(d); err != nil {
+		t.Fatal(err)
+	}
+	resolution, _ := FieldNamed("resolution")
+	if third := m.finish(resolution.histograms()); third.C[bucket.Assigned] != 3 || len(third.H[bucket.FirstResponse]) != 0 || third.H[bucket.Resolution][5000] != 3 {
+		t.Fatalf("third scope, resolution alone: %v", third)
+	}
+	if fourth := m.finish(all); !reflect.DeepEqual(fourth, bucket.NewTotals()) {
+		t.Fatalf("fourth scope not empty: %v", fourth)
 	}
 }
 

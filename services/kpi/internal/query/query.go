@@ -49,6 +49,10 @@ func NewReaderCache(rdb redis.UniversalClient, cacheBytes int) *Reader {
 type Query struct {
 	Scope            bucket.Scope
 	FromHour, ToHour int64
+	// Fields, when not zero, are the Kpis fields the totals are read for: the histograms of the
+	// durations and scores not among them are left empty (their counters are kept), which
+	// spares building them for every point of a series that charts one figure.
+	Fields Fields
 }
 
 // Totals returns the totals of each scope over [fromHour, toHour), in the order of scopes.
@@ -300,13 +304,17 @@ func (r *Reader) Read(ctx context.Context, tenant string, qs []Query) ([]*bucket
 	}
 	out := make([]*bucket.Totals, len(qs))
 	m := newMerger()
+	lastFields, want := Fields(0), Fields(0).histograms()
 	for i, plan := range plans {
 		for _, p := range plan {
 			if err := m.addPart(p, replies); err != nil {
 				return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, p.key, err)
 			}
 		}
-		out[i] = m.finish()
+		if f := qs[i].Fields; f != lastFields { // a read's queries mostly share their fields
+			lastFields, want = f, f.histograms()
+		}
+		out[i] = m.finish(want)
 	}
 	return out, nil
 }
