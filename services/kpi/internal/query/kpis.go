@@ -99,13 +99,6 @@ func ToProto(t *bucket.Totals) *ticketpulsev1.Kpis { return ToProtoFields(t, All
 // leaves the others unset. The quantiles of a duration or score not asked for are not read
 // from their histogram: that walk is most of the cost of a point.
 func ToProtoFields(t *bucket.Totals, f Fields) *ticketpulsev1.Kpis {
-	if f == AllFields {
-		return toProtoAll(t)
-	}
-	return toProtoSome(t, f)
-}
-
-func toProtoSome(t *bucket.Totals, f Fields) *ticketpulsev1.Kpis {
 	c := &t.C
 	k := &ticketpulsev1.Kpis{}
 	if f.Has(fFirstResponse) {
@@ -223,52 +216,6 @@ func toProtoSome(t *bucket.Totals, f Fields) *ticketpulsev1.Kpis {
 		k.CallHandleTime = durationStats(t, bucket.CallHandleTime, bucket.CallHandleCount, bucket.CallHandleSumMillis)
 	}
 	return k
-}
-
-// toProtoAll is ToProtoFields of every field, in one literal: the path of every single-figure
-// RPC and snapshot.
-func toProtoAll(t *bucket.Totals) *ticketpulsev1.Kpis {
-	c := &t.C
-	return &ticketpulsev1.Kpis{
-		FirstResponse:               durationStats(t, bucket.FirstResponse, bucket.FirstCount, bucket.FirstSumMillis),
-		NextResponse:                durationStats(t, bucket.NextResponse, bucket.NextCount, bucket.NextSumMillis),
-		Resolution:                  durationStats(t, bucket.Resolution, bucket.ResolutionCount, bucket.ResolutionSumMillis),
-		Assigned:                    c[bucket.Assigned],
-		AssignedNowResolved:         c[bucket.AssignedNowResolved],
-		ResolutionRate:              ratio(c[bucket.AssignedNowResolved], c[bucket.Assigned]),
-		Resolutions:                 c[bucket.Resolutions],
-		Reopens:                     c[bucket.Reopens],
-		ReopenRate:                  ratio(c[bucket.Reopens], c[bucket.Solves]),
-		Solves:                      c[bucket.Solves],
-		OneTouchResolutions:         c[bucket.OneTouch],
-		OneTouchRate:                ratio(c[bucket.OneTouch], c[bucket.Resolutions]),
-		CsatCount:                   c[bucket.CSATCount],
-		CsatPositive:                c[bucket.CSATPositive],
-		CsatMean:                    ratio(c[bucket.CSATScoreSum], c[bucket.CSATCount]),
-		CsatPercent:                 100 * ratio(c[bucket.CSATPositive], c[bucket.CSATCount]),
-		SlaFirstResponseMet:         c[bucket.SLAMet],
-		SlaFirstResponseBreached:    c[bucket.SLABreached],
-		SlaFirstResponseCompliance:  ratio(c[bucket.SLAMet], c[bucket.SLAMet]+c[bucket.SLABreached]),
-		SlaNextResponseMet:          c[bucket.NextSLAMet],
-		SlaNextResponseBreached:     c[bucket.NextSLABreached],
-		SlaNextResponseCompliance:   ratio(c[bucket.NextSLAMet], c[bucket.NextSLAMet]+c[bucket.NextSLABreached]),
-		SlaResolutionMet:            c[bucket.ResolutionSLAMet],
-		SlaResolutionBreached:       c[bucket.ResolutionSLABreached],
-		SlaResolutionCompliance:     ratio(c[bucket.ResolutionSLAMet], c[bucket.ResolutionSLAMet]+c[bucket.ResolutionSLABreached]),
-		FirstResponseBusinessHours:  durationStats(t, bucket.BusinessFirstResponse, bucket.BusinessFirstCount, bucket.BusinessFirstSumMillis),
-		ResolutionBusinessHours:     durationStats(t, bucket.BusinessResolution, bucket.BusinessResolutionCount, bucket.BusinessResolutionSumMillis),
-		QaScore:                     qaScore(t),
-		QaAutoFails:                 c[bucket.QAAutoFails],
-		QaAutoFailRate:              ratio(c[bucket.QAAutoFails], c[bucket.QACount]),
-		CallsOffered:                c[bucket.CallsOffered],
-		CallsAnswered:               c[bucket.CallsAnswered],
-		CallsAbandoned:              c[bucket.CallsAbandoned],
-		CallsAnsweredInServiceLevel: c[bucket.CallsInServiceLevel],
-		CallAbandonRate:             ratio(c[bucket.CallsAbandoned], c[bucket.CallsOffered]),
-		CallServiceLevel:            ratio(c[bucket.CallsInServiceLevel], c[bucket.CallsOffered]),
-		CallSpeedOfAnswer:           durationStats(t, bucket.CallSpeedOfAnswer, bucket.CallAnswerCount, bucket.CallAnswerSumMillis),
-		CallHandleTime:              durationStats(t, bucket.CallHandleTime, bucket.CallHandleCount, bucket.CallHandleSumMillis),
-	}
 }
 
 // qaScore are the QA scores: the mean exact to the hundredths they are kept in, the percentiles
