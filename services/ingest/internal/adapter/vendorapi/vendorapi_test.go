@@ -162,21 +162,23 @@ func TestStatusOutcomes(t *testing.T) {
 
 // One tenant's busy slots do not hold another tenant's lookups.
 func TestSlotsPerTenant(t *testing.T) {
-	release := make(chan struct{})
+	release, arrived := make(chan struct{}), make(chan struct{}, 1)
 	var once sync.Once
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
+			arrived <- struct{}{}
 			<-release
 		}
 		_, _ = w.Write([]byte(`{}`))
 	}))
 	defer srv.Close()
 	defer once.Do(func() { close(release) })
-	c := New(Vendor{Name: "V"}, Options{Concurrency: 1, Timeout: 500 * time.Millisecond})
+	// The held request outlasts the test: only the release ends it.
+	c := New(Vendor{Name: "V"}, Options{Concurrency: 1, Timeout: time.Minute})
 	a := Access{Token: NewToken("tok"), BaseURL: srv.URL}
 	done := make(chan error, 1)
 	go func() { done <- c.Get(context.Background(), a, "busy", "/slow", nil, &struct{}{}) }()
-	time.Sleep(50 * time.Millisecond)
+	<-arrived // the busy tenant's one slot is taken
 	if err := c.Get(context.Background(), a, "other", "/fast", nil, &struct{}{}); err != nil {
 		t.Errorf("another tenant waited on the busy one's slot: %v", err)
 	}
