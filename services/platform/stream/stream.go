@@ -177,13 +177,42 @@ func DeadletterSubject(service, tenant string) string {
 	return "deadletter." + service + "." + tenant
 }
 
-// Ensure creates the stream or updates it to cfg.
+// Ensure creates the stream or updates it to cfg. It asks again, until ctx ends, while JetStream
+// does not answer in time or answers 503: a cluster that is forming, electing a meta leader or
+// short of a quorum (a node just started, a loaded machine) can let a request go unanswered, and
+// one unanswered request must not spend a service's whole start-up deadline. Any other refusal is
+// returned at once.
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	s, err := js.CreateOrUpdateStream(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, ensureAttemptTimeout)
+		s, err := js.CreateOrUpdateStream(actx, cfg)
+		cancel()
+		switch {
+		case err == nil:
+			return s, nil
+		case ctx.Err() != nil || !notAnsweredNow(err):
+			return nil, fmt.Errorf("ensure stream %s (attempt %d): %w", cfg.Name, attempt, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("ensure stream %s (attempt %d): %w", cfg.Name, attempt, err)
+		case <-time.After(min(time.Duration(attempt)*250*time.Millisecond, 2*time.Second)):
+		}
 	}
-	return s, nil
+}
+
+// ensureAttemptTimeout bounds one request of Ensure.
+const ensureAttemptTimeout = 5 * time.Second
+
+// notAnsweredNow reports whether err says JetStream did not answer in time or cannot serve the
+// request now (503: no quorum or no leader), rather than refusing it.
+func notAnsweredNow(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+		return true
+	}
+	apiErr, ok := errors.AsType[*jetstream.APIError](err)
+	return ok && apiErr.Code == 503
 }
 
 // Wait waits until the named stream exists, so a consumer started before the stream's owner

@@ -391,3 +391,65 @@ func TestTicketsAtomicPublishAppliesToAnExistingStream(t *testing.T) {
 		}
 	}
 }
+
+// Ensure keeps asking a cluster that cannot answer (two of its three nodes down: no quorum) and
+// creates the stream once it can, instead of spending its caller's whole deadline on one request.
+func TestEnsureWaitsForTheClusterToAnswer(t *testing.T) {
+	c := testenv.NATSCluster(t, 3)
+	if _, err := c.WaitMetaLeader(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Connected to node 0 only, the one left running.
+	nc, err := nats.Connect(c.URLs()[0], nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Stop(1)
+	c.Stop(2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Ensure(ctx, js, jetstream.StreamConfig{Name: "WORK", Subjects: []string{"work.>"}, Replicas: 3})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("Ensure returned while the cluster had no quorum: %v", err)
+	case <-time.After(3 * time.Second):
+	}
+	c.Restart(1)
+	c.Restart(2)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Ensure once the cluster was back: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Ensure never returned")
+	}
+	if _, err := c.WaitStreamLeader("WORK", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A refusal is returned at once, not asked again: a stream whose subjects overlap another's.
+func TestEnsureReturnsARefusal(t *testing.T) {
+	_, url := testenv.NATS(t)
+	js := testenv.JetStream(t, url, jetstream.StreamConfig{Name: "A", Subjects: []string{"x.>"}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	_, err := Ensure(ctx, js, jetstream.StreamConfig{Name: "B", Subjects: []string{"x.y"}})
+	if err == nil || !strings.Contains(err.Error(), "attempt 1") {
+		t.Fatalf("Ensure = %v; want the overlap refused on the first attempt", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the refusal took %v", d)
+	}
+}
