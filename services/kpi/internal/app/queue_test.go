@@ -215,7 +215,10 @@ func TestServiceQueueCalls(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		sup, odd, g := queueKpis(client, "acme", "support"), queueKpis(client, "acme", oddQueue), queueKpis(globexClient, "globex", "globex-only")
+		// An end with talk time counts as handled before its call's answer is consumed (the
+		// events arrive end first): the answers are waited for too.
 		if sup.GetCallsOffered() == want["support"].offered && sup.GetCallHandleTime().GetCount() == want["support"].answered &&
+			sup.GetCallsAnswered() == want["support"].answered && odd.GetCallsAnswered() == want[oddQueue].answered &&
 			odd.GetCallsOffered() == want[oddQueue].offered && odd.GetCallHandleTime().GetCount() == want[oddQueue].answered &&
 			g.GetCallsAbandoned() == 1 {
 			break
