@@ -205,7 +205,9 @@ route: {receiver: hook, group_by: ["..."], group_wait: 0s, group_interval: 1s}
 		}
 		return nil
 	}
-	waitUntil(t, "the overdue ticket's escalation delivered", 30*time.Second, func() bool { return notified() != nil })
+	// As long as kpi's wait, for the same reason: escalation's or notify's pull may pause after a
+	// leader change until its heartbeat is missed (notify logged exactly that in a failed run).
+	waitUntil(t, "the overdue ticket's escalation delivered", 60*time.Second, func() bool { return notified() != nil })
 	if e := notified().GetEscalation(); e.GetTenant() != "acme" || e.GetSeverity() != tpv1.Severity_SEVERITY_CRITICAL {
 		t.Errorf("delivered escalation: tenant %q severity %v, want acme, critical", e.GetTenant(), e.GetSeverity())
 	}
