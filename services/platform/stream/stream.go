@@ -178,8 +178,9 @@ func DeadletterSubject(service, tenant string) string {
 }
 
 // Ensure creates the stream or updates it to cfg. It asks again, until ctx ends, while JetStream
-// does not answer in time or answers 503: a cluster that is forming, electing a meta leader or
-// short of a quorum (a node just started, a loaded machine) can let a request go unanswered, and
+// does not answer in time, answers 503 or cannot place the replicas for want of an offline node: a
+// cluster that is forming, electing a meta leader or short of a quorum (a node just started or
+// restarting, a loaded machine) can let a request go unanswered, and
 // one unanswered request must not spend a service's whole start-up deadline. Any other refusal is
 // returned at once.
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
@@ -205,15 +206,19 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamCon
 const ensureAttemptTimeout = 5 * time.Second
 
 // notAnsweredNow reports whether err says JetStream did not answer in time or cannot serve the
-// request now (503: no quorum or no leader), rather than refusing it.
+// request now (503: no quorum or no leader; "no suitable peers for placement": a node the
+// replicas need is offline), rather than refusing it.
 func notAnsweredNow(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
 		errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
 		return true
 	}
 	apiErr, ok := errors.AsType[*jetstream.APIError](err)
-	return ok && apiErr.Code == 503
+	return ok && (apiErr.Code == 503 || apiErr.ErrorCode == jsClusterNoPeers)
 }
+
+// jsClusterNoPeers is JetStream's error code for a stream whose replicas cannot all be placed now.
+const jsClusterNoPeers jetstream.ErrorCode = 10005
 
 // Wait waits until the named stream exists, so a consumer started before the stream's owner
 // comes up waits instead of failing.
