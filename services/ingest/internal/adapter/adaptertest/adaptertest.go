@@ -165,3 +165,39 @@ func Golden(t *testing.T, a adapter.Adapter, dir string) {
 		t.Fatalf("no cases in %s", dir)
 	}
 }
+
+// LookupOutcome is what a delivery whose lookup at the vendor's API is answered one way must
+// come to: with Wait > 0, an error with that RetryAfter (the webhook answers 503); otherwise one
+// skip with reason Skip. InErr must stand in the error or in the skip's detail.
+type LookupOutcome struct {
+	Wait  time.Duration
+	Skip  string
+	InErr string
+}
+
+// CheckLookupOutcome checks Map's result and error against want; an error must show none of
+// secrets (the access token, the API's URL).
+func CheckLookupOutcome(t testing.TB, res adapter.Result, err error, want LookupOutcome, secrets ...string) {
+	t.Helper()
+	if want.Wait > 0 {
+		ra, ok := errors.AsType[interface {
+			error
+			RetryAfter() time.Duration
+		}](err)
+		if !ok || ra.RetryAfter() != want.Wait || !strings.Contains(err.Error(), want.InErr) {
+			t.Fatalf("got %+v, %v; want an error with RetryAfter %v mentioning %q", res, err, want.Wait, want.InErr)
+		}
+		for _, s := range secrets {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("error shows %q: %v", s, err)
+			}
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("Map: %v", err)
+	}
+	if len(res.Events) != 0 || len(res.Skipped) != 1 || res.Skipped[0].Reason != want.Skip || !strings.Contains(res.Skipped[0].Detail, want.InErr) {
+		t.Errorf("result %+v, want one %s skip mentioning %q", res, want.Skip, want.InErr)
+	}
+}

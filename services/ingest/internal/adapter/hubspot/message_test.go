@@ -247,22 +247,7 @@ func TestLookupFailures(t *testing.T) {
 			fake.override = tt.give
 			a := withAPI(fake, hsapi.Options{Timeout: time.Second, MaxResponseBytes: 4096})
 			res, err := a.Map(d)
-			if tt.wantWait > 0 {
-				ra, ok := errors.AsType[interface {
-					error
-					RetryAfter() time.Duration
-				}](err)
-				if !ok || ra.RetryAfter() != tt.wantWait || !strings.Contains(err.Error(), tt.wantInErr) {
-					t.Fatalf("got %+v, %v; want an error with RetryAfter %v mentioning %q", res, err, tt.wantWait, tt.wantInErr)
-				}
-				if strings.Contains(err.Error(), testToken) || strings.Contains(err.Error(), fake.URL) {
-					t.Errorf("error shows the token or the URL: %v", err)
-				}
-				return
-			}
-			if err != nil || len(res.Events) != 0 || len(res.Skipped) != 1 || res.Skipped[0].Reason != tt.wantSkip {
-				t.Fatalf("got %+v, %v; want one %s skip", res, err, tt.wantSkip)
-			}
+			adaptertest.CheckLookupOutcome(t, res, err, adaptertest.LookupOutcome{Wait: tt.wantWait, Skip: tt.wantSkip, InErr: tt.wantInErr}, testToken, fake.URL)
 		})
 	}
 }
