@@ -123,25 +123,19 @@ func New[T any](js jetstream.JetStream, cfg Config, decode func(jetstream.Msg) (
 // (a node just restarted, a loaded machine) can refuse or let a request time out, and a service
 // that gave up then would need a restart to consume at all. Any other refusal is returned.
 func (c *Consumer[T]) create(ctx context.Context, st jetstream.Stream, cc jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	for attempt := 1; ; attempt++ {
-		// Each attempt has its own bound: a request sent while the cluster has no leader may never
-		// be answered, and a caller's deadline would otherwise be spent on that one attempt.
-		actx, cancel := context.WithTimeout(ctx, createAttemptTimeout)
-		cons, err := c.createOnce(actx, st, cc)
-		cancel()
-		if err == nil || ctx.Err() != nil || !(Transient(err) || unavailable(err)) {
-			return cons, err
-		}
-		if attempt == 1 || attempt%10 == 0 {
-			c.log.Warn("creating the consumer: JetStream did not answer or cannot serve it now; asking again", "stream", c.cfg.Stream,
-				"durable", c.cfg.Durable, "attempt", attempt, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(min(time.Duration(attempt)*250*time.Millisecond, 2*time.Second)):
-		}
-	}
+	var cons jetstream.Consumer
+	_, err := stream.AskAgain(ctx, createAttemptTimeout, func(err error) bool { return Transient(err) || unavailable(err) },
+		func(attempt int, err error) {
+			if attempt == 1 || attempt%10 == 0 {
+				c.log.Warn("creating the consumer: JetStream did not answer or cannot serve it now; asking again", "stream", c.cfg.Stream,
+					"durable", c.cfg.Durable, "attempt", attempt, "err", err)
+			}
+		},
+		func(actx context.Context) (err error) {
+			cons, err = c.createOnce(actx, st, cc)
+			return err
+		})
+	return cons, err
 }
 
 // createAttemptTimeout bounds one attempt at creating the durable (a lookup and a create).

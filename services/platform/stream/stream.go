@@ -184,19 +184,37 @@ func DeadletterSubject(service, tenant string) string {
 // one unanswered request must not spend a service's whole start-up deadline. Any other refusal is
 // returned at once.
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	var s jetstream.Stream
+	attempts, err := AskAgain(ctx, ensureAttemptTimeout, notAnsweredNow, nil, func(actx context.Context) (err error) {
+		s, err = js.CreateOrUpdateStream(actx, cfg)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure stream %s (attempt %d): %w", cfg.Name, attempts, err)
+	}
+	return s, nil
+}
+
+// AskAgain calls try, each call bounded by perAttempt, until it succeeds, fails with an error
+// retryable does not accept, or ctx ends; between attempts it waits attempt × 250 ms (at most
+// 2 s), calling waiting (when not nil) with the attempt and its error first. A request sent while
+// a cluster has no leader may never be answered: without the bound, the caller's whole deadline
+// would be spent on that one attempt. It returns the attempts made and the last error, joined
+// with ctx's own when ctx ended during a wait.
+func AskAgain(ctx context.Context, perAttempt time.Duration, retryable func(error) bool, waiting func(attempt int, err error), try func(context.Context) error) (int, error) {
 	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, ensureAttemptTimeout)
-		s, err := js.CreateOrUpdateStream(actx, cfg)
+		actx, cancel := context.WithTimeout(ctx, perAttempt)
+		err := try(actx)
 		cancel()
-		switch {
-		case err == nil:
-			return s, nil
-		case ctx.Err() != nil || !notAnsweredNow(err):
-			return nil, fmt.Errorf("ensure stream %s (attempt %d): %w", cfg.Name, attempt, err)
+		if err == nil || ctx.Err() != nil || !retryable(err) {
+			return attempt, err
+		}
+		if waiting != nil {
+			waiting(attempt, err)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("ensure stream %s (attempt %d): %w", cfg.Name, attempt, err)
+			return attempt, fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
 		case <-time.After(min(time.Duration(attempt)*250*time.Millisecond, 2*time.Second)):
 		}
 	}
